@@ -1,0 +1,5 @@
+"""`python -m careledger` runs the CLI."""
+
+from careledger.cli import main
+
+main()

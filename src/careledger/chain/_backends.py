@@ -1,0 +1,326 @@
+"""How a node reaches its chain: in process (memory), a managed anvil child, or any RPC URL.
+
+Every backend offers the same few bulk operations the signer needs. The base class does
+them one request at a time through web3 (right for the in-process chain, where a request
+costs a function call); `HttpBackend` sends them as JSON-RPC batches, so a thousand
+transactions cost a handful of HTTP round trips.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, NoReturn, cast
+
+import requests
+from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[attr-defined]
+from eth_tester.exceptions import TransactionFailed
+from hexbytes import HexBytes
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.datastructures import AttributeDict
+from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, RPCResponse, TxParams, TxReceipt
+
+from careledger.chain._anvil import AnvilProcess, ChainDir, Endpoint
+from careledger.chain._revert import decode_revert, reason_from_message
+from careledger.errors import ChainError, ChainUnavailable, TransactionReverted
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The part of a transaction receipt the node uses, the same from every backend."""
+
+    tx_hash: HexBytes
+    status: int
+    block: int
+    gas_used: int
+    contract_address: str | None
+    logs: tuple[LogReceipt, ...]
+
+    @classmethod
+    def from_web3(cls, receipt: TxReceipt) -> Receipt:
+        return cls(
+            tx_hash=HexBytes(receipt["transactionHash"]),
+            status=int(receipt["status"]),
+            block=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            contract_address=receipt.get("contractAddress"),
+            logs=tuple(receipt["logs"]),
+        )
+
+    @classmethod
+    def from_rpc(cls, raw: dict[str, Any]) -> Receipt:
+        """From the JSON-RPC form, without web3's (slow, per-field) result formatters."""
+        contract = raw.get("contractAddress")
+        return cls(
+            tx_hash=HexBytes(raw["transactionHash"]),
+            status=int(raw["status"], 16),
+            block=int(raw["blockNumber"], 16),
+            gas_used=int(raw["gasUsed"], 16),
+            contract_address=Web3.to_checksum_address(contract) if contract else None,
+            logs=tuple(_log_from_rpc(log) for log in raw.get("logs", [])),
+        )
+
+
+# The gas limit the memory chain gives every transaction (its blocks hold 30 M).
+_MEMORY_GAS = 5_000_000
+
+# Requests per JSON-RPC batch: well under anvil's and geth's limits (1,000 by default).
+_BATCH = 500
+
+
+class Backend:
+    """A connection to one chain, with bulk operations done one by one."""
+
+    kind: str = "memory"
+
+    def __init__(self, w3: Web3, url: str | None = None) -> None:
+        self.w3 = w3
+        self.url = url
+
+    def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
+        """Gas for each transaction; raises `TransactionReverted` for the first that reverts."""
+        return [self._estimate_one(tx) for tx in txs]
+
+    def _estimate_one(self, tx: TxParams) -> int:
+        try:
+            return int(self.w3.eth.estimate_gas(tx))
+        except ContractLogicError as exc:
+            raise TransactionReverted(_reason_of(exc)) from None
+        except TransactionFailed as exc:
+            raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
+
+    def send_raw_many(self, raws: Sequence[bytes]) -> list[HexBytes]:
+        """Submit signed transactions in order; their hashes."""
+        try:
+            return [HexBytes(self.w3.eth.send_raw_transaction(raw)) for raw in raws]
+        except (Web3RPCError, ValueError) as exc:
+            raise ChainError(f"the chain refused a transaction: {exc}") from None
+
+    def receipts(self, hashes: Sequence[HexBytes], timeout: float) -> list[Receipt]:
+        """Receipts of mined transactions, waiting up to `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        found: list[Receipt] = []
+        for tx_hash in hashes:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                found.append(Receipt.from_web3(self.w3.eth.wait_for_transaction_receipt(tx_hash, remaining, 0.05)))
+            except TimeExhausted:
+                raise ChainError(f"transaction {tx_hash.to_0x_hex()} not mined within {timeout:.0f} s") from None
+        return found
+
+    def call_at(self, tx: TxParams, block: BlockIdentifier) -> None:
+        """Replay `tx` as a call at `block`; raises `TransactionReverted` if it reverts there."""
+        try:
+            self.w3.eth.call(tx, block)
+        except ContractLogicError as exc:
+            raise TransactionReverted(_reason_of(exc)) from None
+        except TransactionFailed as exc:
+            raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
+
+    def fund(self, address: str, wei: int) -> None:
+        """Give `address` at least `wei`; only development chains can do this."""
+        raise ChainError(
+            f"account {address} has too little ether on this chain to pay for gas; "
+            "fund it from an account that has some"
+        )
+
+    def close(self) -> None:
+        """Release what the backend holds (a child process, a lock)."""
+
+
+class MemoryBackend(Backend):
+    """eth-tester on py-evm, in this process: fast, ephemeral, for tests."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        super().__init__(Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend()))))
+
+    def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
+        # py-evm estimates by binary search, a dozen executions per transaction; on this
+        # throwaway chain one call (for the revert reason) and a generous limit will do.
+        for tx in txs:
+            self.call_at({**tx, "gas": _MEMORY_GAS}, "latest")
+        return [_MEMORY_GAS for _ in txs]
+
+    def fund(self, address: str, wei: int) -> None:
+        faucet = self.w3.eth.accounts[0]
+        tx_hash = self.w3.eth.send_transaction(
+            {"from": faucet, "to": Web3.to_checksum_address(address), "value": wei}
+        )
+        self.w3.eth.wait_for_transaction_receipt(tx_hash)
+
+
+class _GuardedHTTPProvider(HTTPProvider):
+    """An HTTPProvider that turns a refused connection into one clear `ChainUnavailable`."""
+
+    def __init__(self, url: str, explain: Callable[[Exception], NoReturn]) -> None:
+        # No retries: a dead local chain should be reported at once, not after backoff.
+        super().__init__(url, exception_retry_configuration=None, request_kwargs={"timeout": 60})
+        self._explain = explain
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except requests.ConnectionError as exc:
+            self._explain(exc)
+
+    def make_batch_request(
+        self, batch_requests: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        try:
+            return super().make_batch_request(batch_requests)
+        except requests.ConnectionError as exc:
+            self._explain(exc)
+
+
+class HttpBackend(Backend):
+    """Any JSON-RPC endpoint over HTTP, with bulk operations sent as batches."""
+
+    kind = "rpc"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(Web3(_GuardedHTTPProvider(url, self._unreachable)), url)
+
+    def _unreachable(self, exc: Exception) -> NoReturn:
+        raise ChainUnavailable(f"cannot reach the chain at {self.url}: {type(exc).__name__}") from None
+
+    def _batch(self, method: str, params: Sequence[list[Any]]) -> list[RPCResponse]:
+        provider = cast(HTTPProvider, self.w3.provider)
+        replies: list[RPCResponse] = []
+        for start in range(0, len(params), _BATCH):
+            chunk = [(RPCEndpoint(method), p) for p in params[start : start + _BATCH]]
+            reply = provider.make_batch_request(chunk)
+            if not isinstance(reply, list):  # the whole batch was refused
+                raise ChainError(f"the chain refused a batch of {method}: {reply.get('error')}")
+            replies.extend(sorted(reply, key=lambda r: int(r.get("id") or 0)))
+        return replies
+
+    def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
+        replies = self._batch("eth_estimateGas", [[_to_rpc(tx)] for tx in txs])
+        gases: list[int] = []
+        for reply in replies:
+            error = reply.get("error")
+            if error:
+                raise TransactionReverted(_reason_of_rpc(dict(error)))
+            gases.append(int(reply["result"], 16))
+        return gases
+
+    def send_raw_many(self, raws: Sequence[bytes]) -> list[HexBytes]:
+        replies = self._batch("eth_sendRawTransaction", [["0x" + bytes(raw).hex()] for raw in raws])
+        for reply in replies:
+            error = reply.get("error")
+            if error:
+                raise ChainError(f"the chain refused a transaction: {dict(error).get('message')}")
+        return [HexBytes(reply["result"]) for reply in replies]
+
+    def receipts(self, hashes: Sequence[HexBytes], timeout: float) -> list[Receipt]:
+        deadline = time.monotonic() + timeout
+        found: dict[HexBytes, Receipt] = {}
+        pending = list(hashes)
+        delay = 0.01
+        while True:
+            replies = self._batch("eth_getTransactionReceipt", [[h.to_0x_hex()] for h in pending])
+            for tx_hash, reply in zip(pending, replies, strict=True):
+                if reply.get("result"):
+                    found[tx_hash] = Receipt.from_rpc(dict(reply["result"]))
+            pending = [h for h in pending if h not in found]
+            if not pending:
+                return [found[h] for h in hashes]
+            if time.monotonic() > deadline:
+                raise ChainError(f"{len(pending)} transactions not mined within {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+class AnvilBackend(HttpBackend):
+    """An anvil chain belonging to a home: this process's own child, or one `chain up` keeps."""
+
+    kind = "anvil"
+
+    def __init__(
+        self,
+        chain_dir: ChainDir,
+        *,
+        process: AnvilProcess | None = None,
+        endpoint: Endpoint | None = None,
+        lock: IO[bytes] | None = None,
+        keeper: bool = False,
+    ) -> None:
+        url = process.url if process else endpoint.url if endpoint else ""
+        super().__init__(url)
+        self.chain_dir = chain_dir
+        self.process = process
+        self.endpoint = endpoint
+        self._lock = lock
+        self._keeper = keeper
+
+    def _unreachable(self, exc: Exception) -> NoReturn:
+        if self.process is not None:
+            if not self.process.alive():
+                raise ChainUnavailable(f"the managed chain died: {self.process.describe_exit()}") from None
+        elif self.endpoint is not None and not self.endpoint.is_live():
+            raise ChainUnavailable(
+                f"the chain kept by `careledger chain up` (pid {self.endpoint.pid}) stopped; "
+                "start it again, or run the command without it"
+            ) from None
+        super()._unreachable(exc)
+
+    def fund(self, address: str, wei: int) -> None:
+        self.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self._keeper:
+                self.chain_dir.clear_endpoint(self.process.pid)
+            self.process.stop()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _to_rpc(tx: TxParams) -> dict[str, Any]:
+    """A transaction dict in JSON-RPC form (hex quantities)."""
+    out: dict[str, Any] = {}
+    for key, value in tx.items():
+        if isinstance(value, int):
+            out[key] = hex(value)
+        elif isinstance(value, bytes):
+            out[key] = "0x" + value.hex()
+        else:
+            out[key] = value
+    return out
+
+
+def _log_from_rpc(raw: dict[str, Any]) -> LogReceipt:
+    """A log in the shape web3's event decoders expect."""
+    return cast(
+        LogReceipt,
+        AttributeDict(
+            {
+                "address": Web3.to_checksum_address(raw["address"]),
+                "topics": [HexBytes(topic) for topic in raw["topics"]],
+                "data": HexBytes(raw["data"]),
+                "blockNumber": int(raw["blockNumber"], 16),
+                "blockHash": HexBytes(raw["blockHash"]),
+                "transactionHash": HexBytes(raw["transactionHash"]),
+                "transactionIndex": int(raw["transactionIndex"], 16),
+                "logIndex": int(raw["logIndex"], 16),
+                "removed": bool(raw.get("removed", False)),
+            }
+        ),
+    )
+
+
+def _reason_of(exc: ContractLogicError) -> str:
+    if exc.data and isinstance(exc.data, str) and exc.data.startswith("0x"):
+        return decode_revert(exc.data)
+    return reason_from_message(str(exc.message or exc))
+
+
+def _reason_of_rpc(error: dict[str, Any]) -> str:
+    data = error.get("data")
+    if isinstance(data, str) and data.startswith("0x") and len(data) > 2:
+        return decode_revert(data)
+    return reason_from_message(str(error.get("message", "reverted")))

@@ -1,0 +1,120 @@
+"""Deploy CareLedger's contracts once per chain and remember where they are.
+
+Addresses are recorded per chain id in the home (`deployments/<chain id>.json`). A
+contract is deployed again only when its init code changed or its address holds no code
+any more (a chain that was reset), so `chain deploy` twice deploys once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi import encode
+from eth_utils import keccak
+from web3 import Web3
+
+from careledger._fs import write_atomically
+from careledger.chain._chain import Chain
+from careledger.chain._signer import Signer, TxRequest
+from careledger.contracts import Artifact, compile_contract, contract_names
+from careledger.errors import ChainError, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where one contract lives on one chain, and which init code put it there."""
+
+    name: str
+    address: str
+    init_code_hash: str
+    tx_hash: str
+    block: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeployResult:
+    deployment: Deployment
+    deployed_now: bool
+
+
+class Deployer:
+    """Deploys and finds contracts on one chain; records live in `records_dir` if given."""
+
+    def __init__(self, chain: Chain, records_dir: Path | None) -> None:
+        self.chain = chain
+        self._file = records_dir / f"{chain.chain_id}.json" if records_dir else None
+        self._records: dict[str, Deployment] = self._load()
+
+    def _load(self) -> dict[str, Deployment]:
+        if self._file is None or not self._file.is_file():
+            return {}
+        raw: dict[str, dict[str, Any]] = json.loads(self._file.read_text())
+        return {name: Deployment(**fields) for name, fields in raw.items()}
+
+    def _save(self) -> None:
+        if self._file is not None:
+            body = {name: asdict(d) for name, d in sorted(self._records.items())}
+            write_atomically(self._file, json.dumps(body, indent=2).encode())
+
+    def current(self, name: str, *args: Any) -> Deployment | None:
+        """The recorded deployment if it matches today's init code and its code exists."""
+        record = self._records.get(name)
+        if record is None or record.init_code_hash != _init_code_hash(compile_contract(name), args):
+            return None
+        if not self.chain.w3.eth.get_code(Web3.to_checksum_address(record.address)):
+            return None
+        return record
+
+    def address(self, name: str) -> str:
+        """The address of a deployed contract; `NotFound` tells how to deploy it."""
+        record = self.current(name)
+        if record is None:
+            raise NotFound(
+                f"{name} is not deployed on chain {self.chain.chain_id} (or its code changed); "
+                "run `careledger chain deploy`"
+            )
+        return record.address
+
+    def deployments(self) -> list[Deployment]:
+        """Every contract this package ships that is deployed and current on this chain."""
+        return [d for name in contract_names() if (d := self.current(name)) is not None]
+
+    def deploy(self, signer: Signer, name: str, *args: Any) -> DeployResult:
+        """Deploy `name` unless an identical deployment is already on chain."""
+        existing = self.current(name, *args)
+        if existing is not None:
+            return DeployResult(existing, deployed_now=False)
+        artifact = compile_contract(name)
+        receipt = signer.transact(TxRequest(data=_init_code(artifact, args)))
+        address = receipt.contract_address
+        if address is None:
+            raise ChainError(f"deploying {name} produced no contract address")
+        record = Deployment(
+            name=name,
+            address=str(address),
+            init_code_hash=_init_code_hash(artifact, args),
+            tx_hash=receipt.tx_hash.to_0x_hex(),
+            block=receipt.block,
+        )
+        self._records[name] = record
+        self._save()
+        return DeployResult(record, deployed_now=True)
+
+    def deploy_all(self, signer: Signer) -> list[DeployResult]:
+        """Deploy every contract (none takes constructor arguments yet)."""
+        return [self.deploy(signer, name) for name in contract_names()]
+
+
+def _init_code(artifact: Artifact, args: tuple[Any, ...]) -> bytes:
+    constructor = next((item for item in artifact.abi if item.get("type") == "constructor"), None)
+    if constructor is None or not constructor.get("inputs"):
+        return artifact.bytecode
+    types = [item["type"] for item in constructor["inputs"]]
+    return artifact.bytecode + encode(types, list(args))
+
+
+def _init_code_hash(artifact: Artifact, args: tuple[Any, ...]) -> str:
+    return "0x" + keccak(_init_code(artifact, args)).hex()

@@ -1,0 +1,65 @@
+"""Read a contract's events in block order, resuming where the last run stopped.
+
+The cursor lives in the node's database and moves in the same transaction as whatever
+the handler writes, so a crash mid-way replays the unfinished range and nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from careledger.chain._facades import ChainEvent, ContractFacade
+from careledger.store import Database, EventCursor
+
+# Blocks per eth_getLogs request: inside the limits public RPC providers set.
+_SPAN = 2_000
+
+
+Handler = Callable[[Session, ChainEvent], None]
+
+
+class EventReader:
+    """Reads the events of one contract as one named stream."""
+
+    def __init__(self, facade: ContractFacade, db: Database, stream: str, *, start_block: int = 0) -> None:
+        self.facade = facade
+        self.db = db
+        self.stream = stream
+        self.start_block = start_block
+
+    def last_block(self) -> int:
+        """The last block already handled (`start_block - 1` before the first run)."""
+        with self.db.session() as session:
+            cursor = session.get(EventCursor, (self.stream, self.facade.chain.chain_id))
+            return cursor.last_block if cursor else self.start_block - 1
+
+    def poll(self, handle: Handler, *, to_block: int | None = None) -> int:
+        """Hand every new event to `handle`; the number handled.
+
+        Each span of blocks is one transaction: the handler's writes and the cursor
+        commit together.
+        """
+        chain = self.facade.chain
+        head = chain.block_number() if to_block is None else to_block
+        handled = 0
+        start = self.last_block() + 1
+        while start <= head:
+            end = min(start + _SPAN - 1, head)
+            logs = chain.w3.eth.get_logs(
+                {"address": self.facade.address, "fromBlock": start, "toBlock": end}
+            )
+            with self.db.session() as session:
+                for log in logs:
+                    event = self.facade.decode(log)
+                    if event is not None:
+                        handle(session, event)
+                        handled += 1
+                cursor = session.get(EventCursor, (self.stream, chain.chain_id))
+                if cursor is None:
+                    session.add(EventCursor(stream=self.stream, chain_id=chain.chain_id, last_block=end))
+                else:
+                    cursor.last_block = end
+            start = end + 1
+        return handled

@@ -1,0 +1,152 @@
+"""Typed Python faces of the contracts, so no service ever builds a raw transaction.
+
+Each facade wraps one deployed contract: reads are plain method calls, writes go through
+the node's `Signer` and come back as typed values decoded from the receipt's events.
+`*_request` variants return the `TxRequest` instead, for callers that pipeline many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, ClassVar
+
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+from web3.types import LogReceipt
+
+from careledger.chain._chain import Chain
+from careledger.chain._backends import Receipt
+from careledger.chain._signer import Signer, TxRequest
+from careledger.contracts import compile_contract
+from careledger.errors import AccessDenied, NotFound, TransactionReverted, ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEvent:
+    """One decoded contract event."""
+
+    name: str
+    args: dict[str, Any]
+    block: int
+    tx_hash: str
+    log_index: int
+
+
+class ContractFacade:
+    """Shared plumbing: the web3 contract object, calls, and sending through the signer."""
+
+    contract_name: ClassVar[str]
+
+    def __init__(self, chain: Chain, address: str, signer: Signer | None = None) -> None:
+        self.chain = chain
+        self.address = Web3.to_checksum_address(address)
+        self.signer = signer
+        self.contract: Contract = chain.w3.eth.contract(
+            address=self.address, abi=compile_contract(self.contract_name).abi
+        )
+        self._event_by_topic = {
+            HexBytes(event_abi_to_log_topic(item)): item["name"]
+            for item in self.contract.abi
+            if item.get("type") == "event"
+        }
+
+    def _call(self, function: str, *args: Any) -> Any:
+        try:
+            return self.contract.functions[function](*args).call()
+        except ContractLogicError as exc:
+            raise TransactionReverted(str(exc.message or exc)) from None
+
+    def _request(self, function: str, *args: Any) -> TxRequest:
+        data = self.contract.encode_abi(function, list(args))
+        return TxRequest(to=self.address, data=bytes.fromhex(data.removeprefix("0x")))
+
+    def _transact(self, request: TxRequest) -> Receipt:
+        if self.signer is None:
+            raise AccessDenied(f"{self.contract_name} was opened read-only; this needs the node wallet")
+        return self.signer.transact(request)
+
+    def decode(self, log: LogReceipt) -> ChainEvent | None:
+        """The event `log` holds, if this contract emitted it."""
+        if log["address"] != self.address or not log["topics"]:
+            return None
+        name = self._event_by_topic.get(HexBytes(log["topics"][0]))
+        if name is None:
+            return None
+        decoded = self.contract.events[name]().process_log(log)
+        return ChainEvent(
+            name=name,
+            args=dict(decoded["args"]),
+            block=int(log["blockNumber"]),
+            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+            log_index=int(log["logIndex"]),
+        )
+
+    def events_in(self, receipt: Receipt, name: str) -> list[ChainEvent]:
+        """The `name` events this contract emitted in one transaction."""
+        return [e for log in receipt.logs if (e := self.decode(log)) is not None and e.name == name]
+
+
+class AnchorKind(IntEnum):
+    """What a batch's leaves commit to (`KIND_*` in RecordAnchor.vy)."""
+
+    RECORDS = 1
+    AUDIT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One anchored batch as the chain holds it."""
+
+    batch_id: int
+    root: bytes
+    leaf_count: int
+    kind: AnchorKind
+    anchorer: str
+    timestamp: int
+
+
+class RecordAnchor(ContractFacade):
+    """Merkle roots of commitment batches (records, audit heads) and proof checks."""
+
+    contract_name = "RecordAnchor"
+
+    def anchor_request(self, root: bytes, leaf_count: int, kind: AnchorKind) -> TxRequest:
+        if len(root) != 32:
+            raise ValidationError(f"a Merkle root is 32 bytes, got {len(root)}")
+        return self._request("anchor", root, leaf_count, int(kind))
+
+    def anchor(self, root: bytes, leaf_count: int, kind: AnchorKind) -> Batch:
+        """Anchor one root; the batch as recorded on chain."""
+        receipt = self._transact(self.anchor_request(root, leaf_count, kind))
+        return self.batches_in(receipt)[0]
+
+    def batches_in(self, receipt: Receipt) -> list[Batch]:
+        """The batches a receipt anchored (from its `Anchored` events)."""
+        return [self.batch(int(event.args["batch_id"])) for event in self.events_in(receipt, "Anchored")]
+
+    def batch(self, batch_id: int) -> Batch:
+        root, leaf_count, kind, anchorer, timestamp = self._call("batches", batch_id)
+        if root == bytes(32):
+            raise NotFound(f"no anchored batch {batch_id} on chain {self.chain.chain_id}")
+        return Batch(batch_id, bytes(root), int(leaf_count), AnchorKind(kind), str(anchorer), int(timestamp))
+
+    def batch_count(self) -> int:
+        return int(self._call("batch_count"))
+
+    def verify(self, batch_id: int, proof: Sequence[bytes], leaf: bytes) -> bool:
+        """True if `proof` leads from `leaf` to the root of batch `batch_id` (read from chain)."""
+        return bool(self._call("verify", batch_id, list(proof), leaf))
+
+    def is_anchorer(self, address: str) -> bool:
+        role = self._call("ANCHORER_ROLE")
+        return bool(self._call("hasRole", role, Web3.to_checksum_address(address)))
+
+    def grant_anchorer(self, address: str) -> None:
+        """Let `address` anchor batches; only an admin of the contract may."""
+        role = self._call("ANCHORER_ROLE")
+        self._transact(self._request("grantRole", role, Web3.to_checksum_address(address)))

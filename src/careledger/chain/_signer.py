@@ -1,0 +1,145 @@
+"""Local signing with a nonce manager that pipelines transactions.
+
+Keys never leave the process: transactions are signed here (eth-account, with coincurve
+for speed) and sent raw. Sending many before waiting for any receipt is what makes a
+node fast on a real chain, where a receipt takes a block; the nonce manager hands out
+consecutive nonces so pipelined transactions never collide.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.types import TxParams
+
+from careledger.chain._backends import Backend, Receipt
+from careledger.errors import ChainError, TransactionReverted
+
+# Headroom over the estimate: pipelined transactions are estimated before the ones ahead
+# of them are mined, so the state they run on can differ slightly.
+_GAS_HEADROOM = 1.25
+_DEFAULT_TIP = 1_000_000_000  # 1 gwei, when the node does not suggest one
+
+
+@dataclass(frozen=True, slots=True)
+class TxRequest:
+    """What to send: a call (`to` set) or a deployment (`to` None); `gas` None = estimate."""
+
+    data: bytes
+    to: str | None = None
+    value: int = 0
+    gas: int | None = None
+
+
+class NonceManager:
+    """Hands out consecutive nonces for one sender, starting from the chain's pending count."""
+
+    def __init__(self, backend: Backend, address: str) -> None:
+        self._backend = backend
+        self._address = address
+        self._next: int | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self, count: int) -> int:
+        """Reserve `count` nonces; the first one."""
+        with self._lock:
+            if self._next is None:
+                self._next = self._backend.w3.eth.get_transaction_count(
+                    Web3.to_checksum_address(self._address), "pending"
+                )
+            first = self._next
+            self._next += count
+            return first
+
+    def resync(self) -> None:
+        """Forget the local count: the next reservation reads it from the chain again."""
+        with self._lock:
+            self._next = None
+
+
+class Signer:
+    """Signs and sends transactions for one account on one chain."""
+
+    def __init__(self, backend: Backend, account: LocalAccount, *, receipt_timeout: float = 120.0) -> None:
+        self.backend = backend
+        self.account = account
+        self.address: str = account.address
+        self.nonces = NonceManager(backend, account.address)
+        self.receipt_timeout = receipt_timeout
+        self._chain_id = backend.w3.eth.chain_id
+
+    def transact(self, request: TxRequest) -> Receipt:
+        """Send one transaction and wait for it; raises `TransactionReverted` with the reason."""
+        return self.send_many([request])[0]
+
+    def send_many(self, requests: Sequence[TxRequest]) -> list[Receipt]:
+        """Send all, then wait for all; raises on the first that reverted."""
+        return self.wait(self.submit_many(requests), requests)
+
+    def submit_many(self, requests: Sequence[TxRequest]) -> list[HexBytes]:
+        """Estimate, sign and submit every request without waiting for receipts."""
+        if not requests:
+            return []
+        params = [self._params(request) for request in requests]
+        missing = [i for i, request in enumerate(requests) if request.gas is None]
+        if missing:
+            estimates = self.backend.estimate_gas_many([params[i] for i in missing])
+            for i, estimate in zip(missing, estimates, strict=True):
+                params[i]["gas"] = int(estimate * _GAS_HEADROOM) + 10_000
+        fees = self._fees()
+        first = self.nonces.reserve(len(params))
+        raws = []
+        for offset, tx in enumerate(params):
+            tx.update(fees)
+            tx["nonce"] = first + offset
+            tx["chainId"] = self._chain_id
+            raws.append(self.account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
+        try:
+            return self.backend.send_raw_many(raws)
+        except ChainError:
+            # Some of the reserved nonces were never used; read the count again.
+            self.nonces.resync()
+            raise
+
+    def wait(self, hashes: Sequence[HexBytes], requests: Sequence[TxRequest]) -> list[Receipt]:
+        """Receipts for `hashes`; a failed one is replayed to report why it reverted."""
+        receipts = self.backend.receipts(hashes, self.receipt_timeout)
+        for receipt, request in zip(receipts, requests, strict=True):
+            if receipt.status != 1:
+                raise self._why_failed(receipt, request)
+        return receipts
+
+    def _params(self, request: TxRequest) -> TxParams:
+        tx: TxParams = {"from": self.address, "data": request.data, "value": request.value}
+        if request.to is not None:
+            tx["to"] = Web3.to_checksum_address(request.to)
+        if request.gas is not None:
+            tx["gas"] = request.gas
+        return tx
+
+    def _fees(self) -> TxParams:
+        """EIP-1559 fees for this batch: twice the base fee plus a tip, or a legacy price."""
+        w3 = self.backend.w3
+        base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:
+            return {"gasPrice": w3.eth.gas_price}
+        try:
+            tip = int(w3.eth.max_priority_fee)
+        except (ValueError, ChainError):
+            tip = _DEFAULT_TIP
+        return {"maxFeePerGas": 2 * int(base_fee) + tip, "maxPriorityFeePerGas": tip}
+
+    def _why_failed(self, receipt: Receipt, request: TxRequest) -> ChainError:
+        tx_hash = receipt.tx_hash.to_0x_hex()
+        replay = self._params(request)
+        replay["gas"] = receipt.gas_used * 2 + 100_000
+        try:
+            self.backend.call_at(replay, receipt.block - 1)
+        except TransactionReverted as exc:
+            return TransactionReverted(exc.reason, tx_hash=tx_hash)
+        return TransactionReverted("ran out of gas or failed for a reason the replay cannot show", tx_hash=tx_hash)

@@ -1,0 +1,51 @@
+"""The Typer application: global options and the command tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from careledger import __version__
+from careledger.cli import chain, demo, init
+from careledger.cli._context import CliState
+
+app = typer.Typer(
+    name="careledger",
+    help="CareLedger node: patient-owned health records, consent and audit on an EVM chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(chain.app, name="chain")
+app.command()(init.init)
+app.command()(demo.demo)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"careledger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar="CARELEDGER_HOME", help="Node home directory [default: ~/.careledger]."),
+    ] = None,
+    chain_spec: Annotated[
+        str | None,
+        typer.Option("--chain", help="memory, anvil or a JSON-RPC URL [default: from config, else anvil]."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL, e.g. postgresql://user@host/db [default: SQLite in the home]."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = CliState(home_flag=home, chain=chain_spec, db=db)

@@ -1,0 +1,62 @@
+"""What every command needs: the chosen home, flag overrides, the passphrase, a node."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from careledger.config import Home, Settings, load_settings
+from careledger.errors import AccessDenied
+from careledger.node import Node, PassphraseSource
+
+PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"
+
+
+@dataclass(slots=True)
+class CliState:
+    """The global options, as given on the command line (None = not given)."""
+
+    home_flag: Path | None = None
+    chain: str | None = None
+    db: str | None = None
+
+    @property
+    def home(self) -> Home:
+        return Home.resolve(self.home_flag)
+
+    def settings(self) -> Settings:
+        return load_settings(self.home, chain=self.chain, db=self.db)
+
+
+def state(ctx: typer.Context) -> CliState:
+    found = ctx.find_object(CliState)
+    return found if found is not None else CliState()
+
+
+def passphrase_source(*, confirm: bool = False) -> PassphraseSource:
+    """Env `CARELEDGER_PASSPHRASE`, else a hidden prompt; never a silent default."""
+
+    def read() -> str:
+        from_env = os.environ.get(PASSPHRASE_ENV)
+        if from_env is not None:
+            return from_env
+        if not sys.stdin.isatty():
+            raise AccessDenied(f"the node wallet is locked: set {PASSPHRASE_ENV} or run in a terminal")
+        entered: str = typer.prompt("Node wallet passphrase", hide_input=True, confirmation_prompt=confirm)
+        return entered
+
+    return read
+
+
+@contextmanager
+def open_node(ctx: typer.Context, *, keep_chain: bool = False) -> Iterator[Node]:
+    cli = state(ctx)
+    cli.home.require()
+    with Node(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain) as node:
+        yield node

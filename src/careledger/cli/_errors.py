@@ -1,0 +1,40 @@
+"""The one mapping from CareLedger errors to process exit codes (documented in docs/cli.md)."""
+
+from __future__ import annotations
+
+from careledger.errors import (
+    AccessDenied,
+    CareLedgerError,
+    ChainError,
+    ChainUnavailable,
+    ConfigError,
+    Conflict,
+    IntegrityError,
+    NotFound,
+    TransactionReverted,
+    ValidationError,
+)
+
+# 2 is also what click uses for a bad flag: both mean "the input was wrong".
+EXIT_CODES: dict[type[CareLedgerError], int] = {
+    CareLedgerError: 1,
+    ValidationError: 2,
+    ConfigError: 3,
+    NotFound: 4,
+    AccessDenied: 5,
+    Conflict: 6,
+    IntegrityError: 7,
+    ChainError: 8,
+    ChainUnavailable: 9,
+    TransactionReverted: 10,
+}
+
+INTERRUPTED = 130
+
+
+def exit_code_for(error: CareLedgerError) -> int:
+    """The code of the most specific class of `error` that has one."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1

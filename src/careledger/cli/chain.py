@@ -1,0 +1,91 @@
+"""`careledger chain ...`: run, inspect and deploy to the node's chain."""
+
+from __future__ import annotations
+
+import signal
+from contextlib import ExitStack
+from dataclasses import asdict
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.table import Table
+
+from careledger.chain._backends import AnvilBackend
+from careledger.cli._context import open_node
+from careledger.cli._output import console, print_json, progress
+from careledger.errors import ChainUnavailable, ValidationError
+from careledger.node import NodeStatus
+
+app = typer.Typer(help="Run, inspect and deploy to the node's chain.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Start this home's anvil chain and keep it running until Ctrl-C.
+
+    While it runs, every other command on this home uses it instead of starting its own.
+    """
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    with ExitStack() as stack:
+        with progress.status("starting the chain…"):
+            node = stack.enter_context(open_node(ctx, keep_chain=True))
+        backend = node.chain.backend
+        if not isinstance(backend, AnvilBackend) or backend.process is None:
+            raise ValidationError(f"`chain up` runs the managed anvil chain; this home's chain is {node.chain.kind}")
+        console.print(
+            f"chain {node.chain.chain_id} running at [bold]{node.chain.url}[/] "
+            f"(anvil pid {backend.process.pid}, block {node.chain.block_number()}); Ctrl-C stops it"
+        )
+        try:
+            backend.process.wait()
+        except KeyboardInterrupt:
+            console.print("stopping the chain; its state stays in the home")
+            return
+        raise ChainUnavailable(f"the managed chain died: {backend.process.describe_exit()}")
+
+
+def _stop_on_sigterm(_signum: int, _frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def status(ctx: typer.Context, json: JsonFlag = False) -> None:
+    """Backend, chain id, block and deployed contracts."""
+    with open_node(ctx) as node:
+        report = node.status()
+    if json:
+        print_json(asdict(report))
+    else:
+        render_status(report)
+
+
+def render_status(report: NodeStatus) -> None:
+    """The status as a table (shared with `demo`)."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("home", report.home)
+    table.add_row("node", report.node_address)
+    table.add_row("chain", f"{report.backend} (id {report.chain_id})" + (f" at {report.url}" if report.url else ""))
+    table.add_row("block", str(report.block))
+    table.add_row("database", report.database)
+    for contract in report.contracts or ():
+        table.add_row(contract.name, f"{contract.address} (block {contract.block})")
+    if not report.contracts:
+        table.add_row("contracts", "none deployed: run `careledger chain deploy`")
+    console.print(table)
+
+
+@app.command()
+def deploy(ctx: typer.Context, json: JsonFlag = False) -> None:
+    """Deploy every contract that is missing or changed; running it again deploys nothing."""
+    with open_node(ctx) as node, progress.status("deploying…"):
+        results = node.deploy()
+    if json:
+        print_json([{**asdict(r.deployment), "deployed_now": r.deployed_now} for r in results])
+        return
+    for result in results:
+        verb = "deployed" if result.deployed_now else "unchanged"
+        console.print(f"{result.deployment.name}: {verb} at {result.deployment.address}")

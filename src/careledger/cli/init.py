@@ -1,0 +1,35 @@
+"""`careledger init`: create a node's home."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from careledger.cli._context import passphrase_source, state
+from careledger.cli._output import console, print_json, progress
+from careledger.config import Settings
+from careledger.node import init_home
+
+
+def init(
+    ctx: typer.Context,
+    light_kdf: Annotated[
+        bool, typer.Option("--light-kdf", help="Fast, weak key derivation: test and demo homes only.")
+    ] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Create the home: config.toml, the node wallet (keystore v3) and the database."""
+    cli = state(ctx)
+    home = cli.home
+    flags = {"chain": cli.chain, "db": cli.db, "light_kdf": light_kdf or None}
+    settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    passphrase = passphrase_source(confirm=True)()
+    with progress.status("creating the node wallet…"):
+        address = init_home(home, settings, passphrase)
+    if json:
+        print_json({"home": str(home.path), "node_address": address, "chain": settings.chain})
+        return
+    console.print(f"initialised {home.path}")
+    console.print(f"node wallet {address} (keystore {home.node_keystore})")
+    console.print("next: `careledger chain deploy`, or `careledger chain up` to keep a chain running")

@@ -1,0 +1,123 @@
+"""Node settings: defaults, then the home's `config.toml`, then `CARELEDGER_*`, then flags.
+
+The home directory itself is chosen before any of this (flag `--home`, env
+`CARELEDGER_HOME`, default `~/.careledger`), since the config file lives inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from careledger.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The files of one node: config, keys, database, chain state, deployments."""
+
+    path: Path
+
+    @classmethod
+    def resolve(cls, flag: Path | None = None) -> Home:
+        raw = flag or os.environ.get("CARELEDGER_HOME") or Path.home() / ".careledger"
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def node_keystore(self) -> Path:
+        return self.path / "keystore" / "node.json"
+
+    @property
+    def db_file(self) -> Path:
+        return self.path / "careledger.db"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.path / "chain"
+
+    @property
+    def deployments_dir(self) -> Path:
+        return self.path / "deployments"
+
+    def is_initialised(self) -> bool:
+        return self.config_file.is_file()
+
+    def require(self) -> None:
+        """Raise a `ConfigError` that says how to fix it if the home was never set up."""
+        if not self.is_initialised():
+            raise ConfigError(f"no CareLedger home at {self.path}; run `careledger init` (or pass --home)")
+
+
+class Settings(BaseSettings):
+    """What a node can be told; every field can be set in config.toml as `name = value`."""
+
+    model_config = SettingsConfigDict(env_prefix="CARELEDGER_", extra="forbid")
+
+    chain: str = "anvil"
+    """`memory`, `anvil` (a chain the node runs itself) or an http(s) JSON-RPC URL."""
+    db: str | None = None
+    """SQLAlchemy URL; default: SQLite `careledger.db` in the home."""
+    anvil_bin: Path | None = None
+    """The anvil binary; default: the project's npm install, then PATH."""
+    anvil_chain_id: int = 31337
+    anvil_state_interval: int = 2
+    """Seconds between anvil's state dumps, bounding what a killed chain can lose."""
+    light_kdf: bool = False
+    """Weaker scrypt for keystores created by this node: for test and demo homes only."""
+
+    def db_url(self, home: Home) -> str:
+        return self.db or f"sqlite:///{home.db_file}"
+
+
+def load_settings(home: Home, **flags: Any) -> Settings:
+    """Settings for `home`; flags that are None were not given and do not override."""
+    given = {name: value for name, value in flags.items() if value is not None}
+
+    class _HomeSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=home.config_file)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    try:
+        loaded = _HomeSettings(**given)
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad settings ({home.config_file}, CARELEDGER_*, flags): {problems}") from None
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"cannot read {home.config_file}: {exc}") from None
+    return Settings.model_construct(**loaded.model_dump())
+
+
+def write_config(home: Home, settings: Settings) -> None:
+    """Write the settings that differ from the defaults, with a header saying how to edit."""
+    changed = settings.model_dump(exclude_defaults=True, mode="json")
+    header = (
+        "# CareLedger node settings. CARELEDGER_<NAME> environment variables and\n"
+        "# command-line flags override what is here. Fields: see docs/configuration.md.\n"
+    )
+    home.config_file.parent.mkdir(parents=True, exist_ok=True)
+    home.config_file.write_text(header + tomli_w.dumps(changed))

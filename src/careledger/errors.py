@@ -1,0 +1,68 @@
+"""The one error hierarchy of CareLedger.
+
+Every failure a user can act on is a `CareLedgerError`; the CLI maps these classes to exit
+codes in `careledger.cli._errors` and the API (later) to HTTP status and OperationOutcome.
+Messages are written for the person who reads them: what went wrong and what to do.
+"""
+
+from __future__ import annotations
+
+
+class CareLedgerError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+
+class ValidationError(CareLedgerError):
+    """Input is malformed or out of range (a bad flag, FHIR that does not validate)."""
+
+
+class ConfigError(ValidationError):
+    """The node's home or settings are missing or inconsistent."""
+
+
+class NotFound(CareLedgerError):
+    """The thing asked for does not exist (a wallet, a record, a deployment)."""
+
+
+class AccessDenied(CareLedgerError):
+    """The caller lacks the consent, role or passphrase needed."""
+
+
+class Conflict(CareLedgerError):
+    """The request clashes with existing state (already initialised, duplicate)."""
+
+
+class IntegrityError(CareLedgerError):
+    """Stored or received data does not match its hash, proof or signature."""
+
+
+class ChainError(CareLedgerError):
+    """The chain could not be reached or refused a transaction."""
+
+
+class ChainUnavailable(ChainError):
+    """The chain endpoint does not answer, or the managed anvil process has died."""
+
+
+class TransactionReverted(ChainError):
+    """A transaction or call reverted; `reason` holds the decoded revert string."""
+
+    def __init__(self, reason: str, *, tx_hash: str | None = None) -> None:
+        self.reason = reason
+        self.tx_hash = tx_hash
+        where = f" (tx {tx_hash})" if tx_hash else ""
+        super().__init__(f"transaction reverted: {reason}{where}")
+
+
+__all__ = [
+    "AccessDenied",
+    "CareLedgerError",
+    "ChainError",
+    "ChainUnavailable",
+    "ConfigError",
+    "Conflict",
+    "IntegrityError",
+    "NotFound",
+    "TransactionReverted",
+    "ValidationError",
+]
