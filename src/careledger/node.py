@@ -62,7 +62,9 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> str:
 class Node:
     """A running node on one home. Use as a context manager, or call `close()`."""
 
-    def __init__(self, home: Home, settings: Settings, passphrase: PassphraseSource, *, keep_chain: bool = False) -> None:
+    def __init__(
+        self, home: Home, settings: Settings, passphrase: PassphraseSource, *, keep_chain: bool = False
+    ) -> None:
         home.require()
         self.home = home
         self.settings = settings
@@ -124,7 +126,5 @@ class Node:
     def __enter__(self) -> Node:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from typing import IO, Any, NoReturn, cast
 
 import requests
-from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[attr-defined]
+from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.datastructures import AttributeDict
-from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, RPCResponse, TxParams, TxReceipt
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
 from careledger.chain._anvil import AnvilProcess, ChainDir, Endpoint
 from careledger.chain._revert import decode_revert, reason_from_message
 from careledger.errors import ChainError, ChainUnavailable, TransactionReverted
+
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
@@ -122,7 +123,7 @@ class Backend:
         """Give `address` at least `wei`; only development chains can do this."""
         raise ChainError(
             f"account {address} has too little ether on this chain to pay for gas; "
-            "fund it from an account that has some"
+            f"send it at least {wei / 10**18:g} ether from an account that has some"
         )
 
     def close(self) -> None:
@@ -147,7 +148,7 @@ class MemoryBackend(Backend):
     def fund(self, address: str, wei: int) -> None:
         faucet = self.w3.eth.accounts[0]
         tx_hash = self.w3.eth.send_transaction(
-            {"from": faucet, "to": Web3.to_checksum_address(address), "value": wei}
+            {"from": faucet, "to": Web3.to_checksum_address(address), "value": Wei(wei)}
         )
         self.w3.eth.wait_for_transaction_receipt(tx_hash)
 
@@ -166,9 +167,7 @@ class _GuardedHTTPProvider(HTTPProvider):
         except requests.ConnectionError as exc:
             self._explain(exc)
 
-    def make_batch_request(
-        self, batch_requests: list[tuple[RPCEndpoint, Any]]
-    ) -> list[RPCResponse] | RPCResponse:
+    def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
         try:
             return super().make_batch_request(batch_requests)
         except requests.ConnectionError as exc:
@@ -187,7 +186,7 @@ class HttpBackend(Backend):
         raise ChainUnavailable(f"cannot reach the chain at {self.url}: {type(exc).__name__}") from None
 
     def _batch(self, method: str, params: Sequence[list[Any]]) -> list[RPCResponse]:
-        provider = cast(HTTPProvider, self.w3.provider)
+        provider = cast("HTTPProvider", self.w3.provider)
         replies: list[RPCResponse] = []
         for start in range(0, len(params), _BATCH):
             chunk = [(RPCEndpoint(method), p) for p in params[start : start + _BATCH]]
@@ -296,7 +295,7 @@ def _to_rpc(tx: TxParams) -> dict[str, Any]:
 def _log_from_rpc(raw: dict[str, Any]) -> LogReceipt:
     """A log in the shape web3's event decoders expect."""
     return cast(
-        LogReceipt,
+        "LogReceipt",
         AttributeDict(
             {
                 "address": Web3.to_checksum_address(raw["address"]),

@@ -58,9 +58,7 @@ class Chain:
     def __enter__(self) -> Chain:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
 
@@ -119,4 +117,3 @@ def _open_anvil(
     if keep:
         chain_dir.record_endpoint(Endpoint(url=process.url, pid=process.pid, chain_id=chain_id))
     return backend
-

@@ -47,9 +47,7 @@ class EventReader:
         start = self.last_block() + 1
         while start <= head:
             end = min(start + _SPAN - 1, head)
-            logs = chain.w3.eth.get_logs(
-                {"address": self.facade.address, "fromBlock": start, "toBlock": end}
-            )
+            logs = chain.w3.eth.get_logs({"address": self.facade.address, "fromBlock": start, "toBlock": end})
             with self.db.session() as session:
                 for log in logs:
                     event = self.facade.decode(log)

@@ -19,8 +19,8 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import LogReceipt
 
-from careledger.chain._chain import Chain
 from careledger.chain._backends import Receipt
+from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import compile_contract
 from careledger.errors import AccessDenied, NotFound, TransactionReverted, ValidationError
@@ -52,7 +52,7 @@ class ContractFacade:
         self._event_by_topic = {
             HexBytes(event_abi_to_log_topic(item)): item["name"]
             for item in self.contract.abi
-            if item.get("type") == "event"
+            if item["type"] == "event"
         }
 
     def _call(self, function: str, *args: Any) -> Any:

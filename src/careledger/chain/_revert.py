@@ -28,7 +28,7 @@ def decode_revert(data: bytes | str | None) -> str:
         try:
             data = bytes.fromhex(data.removeprefix("0x"))
         except ValueError:
-            return data  # some nodes put the message itself in `data`
+            return str(data)  # some nodes put the message itself in `data`
     if not data:
         return "reverted without a reason"
     selector, payload = data[:4], data[4:]

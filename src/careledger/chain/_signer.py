@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.types import TxParams
+from web3.types import Nonce, TxParams, Wei
 
 from careledger.chain._backends import Backend, Receipt
 from careledger.errors import ChainError, TransactionReverted
@@ -96,7 +96,7 @@ class Signer:
         raws = []
         for offset, tx in enumerate(params):
             tx.update(fees)
-            tx["nonce"] = first + offset
+            tx["nonce"] = Nonce(first + offset)
             tx["chainId"] = self._chain_id
             raws.append(self.account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
         try:
@@ -115,7 +115,7 @@ class Signer:
         return receipts
 
     def _params(self, request: TxRequest) -> TxParams:
-        tx: TxParams = {"from": self.address, "data": request.data, "value": request.value}
+        tx: TxParams = {"from": self.address, "data": request.data, "value": Wei(request.value)}
         if request.to is not None:
             tx["to"] = Web3.to_checksum_address(request.to)
         if request.gas is not None:
@@ -132,7 +132,7 @@ class Signer:
             tip = int(w3.eth.max_priority_fee)
         except (ValueError, ChainError):
             tip = _DEFAULT_TIP
-        return {"maxFeePerGas": 2 * int(base_fee) + tip, "maxPriorityFeePerGas": tip}
+        return {"maxFeePerGas": Wei(2 * int(base_fee) + tip), "maxPriorityFeePerGas": Wei(tip)}
 
     def _why_failed(self, receipt: Receipt, request: TxRequest) -> ChainError:
         tx_hash = receipt.tx_hash.to_0x_hex()

@@ -44,7 +44,7 @@ def main_options(
         str | None,
         typer.Option("--db", help="Database URL, e.g. postgresql://user@host/db [default: SQLite in the home]."),
     ] = None,
-    version: Annotated[
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:

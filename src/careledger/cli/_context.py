@@ -15,7 +15,7 @@ from careledger.config import Home, Settings, load_settings
 from careledger.errors import AccessDenied
 from careledger.node import Node, PassphraseSource
 
-PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"
+PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
 
 @dataclass(slots=True)
@@ -30,8 +30,9 @@ class CliState:
     def home(self) -> Home:
         return Home.resolve(self.home_flag)
 
-    def settings(self) -> Settings:
-        return load_settings(self.home, chain=self.chain, db=self.db)
+    def settings(self, **flags: object) -> Settings:
+        """Settings for the chosen home, with the global flags and any command's own."""
+        return load_settings(self.home, chain=self.chain, db=self.db, **flags)
 
 
 def state(ctx: typer.Context) -> CliState:

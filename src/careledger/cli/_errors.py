@@ -36,5 +36,5 @@ def exit_code_for(error: CareLedgerError) -> int:
     """The code of the most specific class of `error` that has one."""
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return 1

@@ -36,7 +36,8 @@ def demo(
         with progress.status(f"starting the {settings.chain} chain…"):
             node = Node(home, settings, lambda: passphrase)
         with node:
-            _say(json, f"[bold]2.[/] chain {node.chain.kind} (id {node.chain.chain_id})" + (f" at {node.chain.url}" if node.chain.url else ""))
+            where = f" at {node.chain.url}" if node.chain.url else ""
+            _say(json, f"[bold]2.[/] chain {node.chain.kind} (id {node.chain.chain_id}){where}")
             with progress.status("deploying contracts…"):
                 results = node.deploy()
             for result in results:
@@ -46,8 +47,11 @@ def demo(
             anchor = node.record_anchor(write=True)
             batch = anchor.anchor(commitment, 1, AnchorKind.RECORDS)
             verified = anchor.verify(batch.batch_id, [], commitment)
-            _say(json, f"[bold]4.[/] anchored commitment 0x{commitment.hex()[:16]}… as batch {batch.batch_id}; "
-                       f"verified on chain: {'yes' if verified else 'NO'}")
+            _say(
+                json,
+                f"[bold]4.[/] anchored commitment 0x{commitment.hex()[:16]}… as batch {batch.batch_id}; "
+                f"verified on chain: {'yes' if verified else 'NO'}",
+            )
             report = node.status()
         if json:
             print_json({"status": asdict(report), "batch": batch.batch_id, "verified": verified})

@@ -8,7 +8,6 @@ import typer
 
 from careledger.cli._context import passphrase_source, state
 from careledger.cli._output import console, print_json, progress
-from careledger.config import Settings
 from careledger.node import init_home
 
 
@@ -22,8 +21,8 @@ def init(
     """Create the home: config.toml, the node wallet (keystore v3) and the database."""
     cli = state(ctx)
     home = cli.home
-    flags = {"chain": cli.chain, "db": cli.db, "light_kdf": light_kdf or None}
-    settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    home.path.mkdir(parents=True, exist_ok=True)
+    settings = cli.settings(light_kdf=light_kdf or None)
     passphrase = passphrase_source(confirm=True)()
     with progress.status("creating the node wallet…"):
         address = init_home(home, settings, passphrase)

@@ -109,9 +109,7 @@ def _compile(name: str, source_path: Path, key: str) -> Artifact:
     bundle = FilesystemInputBundle(search_paths)
     file_input = bundle.load_file(source_path)
     try:
-        output = compile_from_file_input(
-            file_input, input_bundle=bundle, output_formats=["abi", "bytecode"]
-        )
+        output = compile_from_file_input(file_input, input_bundle=bundle, output_formats=["abi", "bytecode"])
     except VyperException as exc:
         raise ValidationError(f"contract {name} does not compile: {exc}") from exc
     return Artifact(

@@ -34,7 +34,7 @@ def new_keystore(path: Path, passphrase: str, *, light_kdf: bool = False) -> Loc
 
 def keystore_address(path: Path) -> str:
     """The address a keystore holds, read without decrypting it."""
-    return to_checksum_address("0x" + _read(path)["address"])
+    return to_checksum_address("0x" + str(_read(path)["address"]))
 
 
 def load_keystore(path: Path, passphrase: str) -> LocalAccount:
