@@ -16,6 +16,7 @@ from typing import IO, Any, NoReturn, cast
 import requests
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
+from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.datastructures import AttributeDict
@@ -95,7 +96,7 @@ class Backend:
         """Submit signed transactions in order; their hashes."""
         try:
             return [HexBytes(self.w3.eth.send_raw_transaction(raw)) for raw in raws]
-        except (Web3RPCError, ValueError) as exc:
+        except (Web3RPCError, ValueError, EthValidationError) as exc:
             raise ChainError(f"the chain refused a transaction: {exc}") from None
 
     def receipts(self, hashes: Sequence[HexBytes], timeout: float) -> list[Receipt]:

@@ -1,0 +1,82 @@
+"""Signing, pipelining and revert reasons, on the memory chain and on anvil."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from careledger.chain import AnchorKind, Chain, RecordAnchor, Signer, TxRequest
+from careledger.errors import ChainError, TransactionReverted
+
+
+def test_pipelined_transactions_take_consecutive_nonces(any_chain: Chain, anchor: RecordAnchor, signer: Signer) -> None:
+    start = any_chain.w3.eth.get_transaction_count(signer.address)
+    roots = [os.urandom(32) for _ in range(25)]
+    hashes = signer.submit_many([anchor.anchor_request(root, 1, AnchorKind.RECORDS) for root in roots])
+    assert len(set(hashes)) == 25
+    receipts = signer.wait(hashes, [anchor.anchor_request(root, 1, AnchorKind.RECORDS) for root in roots])
+    assert [r.status for r in receipts] == [1] * 25
+    nonces = [any_chain.w3.eth.get_transaction(h)["nonce"] for h in hashes]
+    assert nonces == list(range(start, start + 25))
+    assert anchor.batch_count() == 25
+    assert [anchor.batch(i + 1).root for i in range(25)] == roots
+
+
+def test_revert_reason_before_sending(anchor: RecordAnchor, any_chain: Chain, signer: Signer) -> None:
+    nonce = any_chain.w3.eth.get_transaction_count(signer.address)
+    with pytest.raises(TransactionReverted, match=r"^transaction reverted: anchor: empty root$") as caught:
+        anchor.anchor(bytes(32), 1, AnchorKind.RECORDS)
+    assert caught.value.reason == "anchor: empty root"
+    assert any_chain.w3.eth.get_transaction_count(signer.address) == nonce  # nothing was sent
+
+
+def test_revert_reason_of_a_mined_failure(anchor: RecordAnchor, signer: Signer) -> None:
+    root = os.urandom(32)
+    anchor.anchor(root, 1, AnchorKind.RECORDS)
+    # A fixed gas limit skips estimation, so the failing transaction is mined.
+    failing = TxRequest(to=anchor.address, data=anchor.anchor_request(root, 1, AnchorKind.AUDIT).data, gas=300_000)
+    with pytest.raises(TransactionReverted, match="anchor: root already anchored") as caught:
+        signer.transact(failing)
+    assert caught.value.tx_hash is not None
+    # The signer's nonces stay right after a failure.
+    assert anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).batch_id == 2
+
+
+def test_a_refused_transaction_resyncs_nonces(anchor: RecordAnchor, signer: Signer, any_chain: Chain) -> None:
+    # Make the local count run ahead of the chain, as after a crash of another sender.
+    signer.nonces.reserve(1)
+    signer.nonces.resync()
+    assert signer.nonces.reserve(0) == any_chain.w3.eth.get_transaction_count(signer.address)
+    poor = TxRequest(to=anchor.address, data=b"", value=10**30, gas=30_000)
+    with pytest.raises(ChainError):
+        signer.transact(poor)
+    assert anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).batch_id == 1
+
+
+def test_read_only_facade_refuses_to_write(any_chain: Chain, anchor: RecordAnchor) -> None:
+    from careledger.errors import AccessDenied
+
+    reader = RecordAnchor(any_chain, anchor.address)
+    with pytest.raises(AccessDenied, match="read-only"):
+        reader.anchor(os.urandom(32), 1, AnchorKind.RECORDS)
+
+
+def test_verify_and_roles_through_the_facade(anchor: RecordAnchor, signer: Signer, account_b: str) -> None:
+    leaf = os.urandom(32)
+    batch = anchor.anchor(leaf, 1, AnchorKind.AUDIT)
+    assert batch.kind is AnchorKind.AUDIT
+    assert batch.anchorer == signer.address
+    assert anchor.verify(batch.batch_id, [], leaf)
+    assert not anchor.verify(batch.batch_id, [], os.urandom(32))
+    assert anchor.is_anchorer(signer.address)
+    assert not anchor.is_anchorer(account_b)
+    anchor.grant_anchorer(account_b)
+    assert anchor.is_anchorer(account_b)
+
+
+@pytest.fixture
+def account_b() -> str:
+    from eth_account import Account
+
+    return str(Account.create().address)

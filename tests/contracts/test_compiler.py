@@ -1,0 +1,66 @@
+"""The contract pipeline: compile through vyper's API, cache by source hash."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from careledger.contracts import _compiler, compile_contract, contract_names, source_hash
+from careledger.errors import NotFound, ValidationError
+
+
+def test_ships_record_anchor() -> None:
+    assert "RecordAnchor" in contract_names()
+
+
+def test_artifact_has_abi_bytecode_and_provenance(tmp_path: Path) -> None:
+    artifact = compile_contract("RecordAnchor", cache_dir=tmp_path)
+    names = {item.get("name") for item in artifact.abi}
+    assert {"anchor", "verify", "batches", "Anchored", "grantRole", "hasRole"} <= names
+    assert artifact.bytecode[:1] != b""
+    assert artifact.compiler_version.startswith("0.4.")
+    assert artifact.source_hash == source_hash("RecordAnchor")
+
+
+def test_second_compile_comes_from_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = compile_contract("RecordAnchor", cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("RecordAnchor-*.json")
+
+    def no_compiling(*_args: object) -> None:
+        raise AssertionError("compiled again despite a cache hit")
+
+    monkeypatch.setattr(_compiler, "_compile", no_compiling)
+    assert compile_contract("RecordAnchor", cache_dir=tmp_path) == first
+    assert cached.is_file()
+
+
+def _sources_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    sources = tmp_path / "sources"
+    shutil.copytree(_compiler.SOURCES, sources, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setattr(_compiler, "SOURCES", sources)
+    return sources
+
+
+def test_changed_source_changes_hash_and_recompiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = _sources_copy(tmp_path, monkeypatch)
+    before = compile_contract("RecordAnchor", cache_dir=tmp_path / "cache")
+    path = sources / "RecordAnchor.vy"
+    path.write_text(path.read_text() + "\n\n@external\n@pure\ndef extra() -> uint256:\n    return 1\n")
+    after = compile_contract("RecordAnchor", cache_dir=tmp_path / "cache")
+    assert after.source_hash != before.source_hash
+    assert "extra" in {item.get("name") for item in after.abi}
+    assert after.bytecode != before.bytecode
+
+
+def test_unknown_contract_is_not_found() -> None:
+    with pytest.raises(NotFound, match="no contract named 'Nope'"):
+        compile_contract("Nope")
+
+
+def test_broken_source_is_a_validation_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = _sources_copy(tmp_path, monkeypatch)
+    (sources / "Broken.vy").write_text("# pragma version ~=0.4.3\n@external\ndef f() -> uint256:\n    return x\n")
+    with pytest.raises(ValidationError, match="contract Broken does not compile"):
+        compile_contract("Broken", cache_dir=tmp_path / "cache")

@@ -1,0 +1,148 @@
+"""RecordAnchor.vy under titanoboa: roles, batches, refusals and Merkle proofs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boa
+import pytest
+from eth_utils import keccak
+from hypothesis import given
+from hypothesis import strategies as st
+
+from careledger.crypto import MerkleTree
+
+RECORDS, AUDIT = 1, 2
+
+
+def _root() -> bytes:
+    return os.urandom(32)
+
+
+def test_deployer_is_admin_and_anchorer(record_anchor: Any, admin: Any) -> None:
+    assert record_anchor.hasRole(record_anchor.DEFAULT_ADMIN_ROLE(), admin)
+    assert record_anchor.hasRole(record_anchor.ANCHORER_ROLE(), admin)
+    assert record_anchor.ANCHORER_ROLE() == keccak(b"ANCHORER_ROLE")
+
+
+def test_anchor_stores_batch_and_emits_event(record_anchor: Any, admin: Any) -> None:
+    root = _root()
+    with boa.env.prank(admin):
+        batch_id = record_anchor.anchor(root, 7, AUDIT)
+    (event,) = record_anchor.get_logs()
+    assert batch_id == 1
+    assert record_anchor.batch_count() == 1
+    stored = record_anchor.batches(1)
+    assert (stored[0], stored[1], stored[2], stored[3]) == (root, 7, AUDIT, admin)
+    assert stored[4] == boa.env.evm.patch.timestamp
+    assert record_anchor.batch_of_root(root) == 1
+    assert type(event).__name__ == "Anchored"
+    assert (event.batch_id, event.root, event.leaf_count, event.kind) == (1, root, 7, AUDIT)
+
+
+def test_batch_ids_increase(record_anchor: Any, admin: Any) -> None:
+    with boa.env.prank(admin):
+        ids = [record_anchor.anchor(_root(), 1, RECORDS) for _ in range(3)]
+    assert ids == [1, 2, 3]
+
+
+def test_stranger_cannot_anchor(record_anchor: Any) -> None:
+    with boa.env.prank(boa.env.generate_address("stranger")), boa.reverts("access_control: account is missing role"):
+        record_anchor.anchor(_root(), 1, RECORDS)
+
+
+def test_granted_anchorer_can_anchor_until_revoked(record_anchor: Any, admin: Any) -> None:
+    batcher = boa.env.generate_address("batcher")
+    role = record_anchor.ANCHORER_ROLE()
+    with boa.env.prank(admin):
+        record_anchor.grantRole(role, batcher)
+    with boa.env.prank(batcher):
+        assert record_anchor.anchor(_root(), 1, RECORDS) == 1
+    with boa.env.prank(admin):
+        record_anchor.revokeRole(role, batcher)
+    with boa.env.prank(batcher), boa.reverts("access_control: account is missing role"):
+        record_anchor.anchor(_root(), 1, RECORDS)
+
+
+def test_only_admin_grants_anchorer(record_anchor: Any) -> None:
+    stranger = boa.env.generate_address("stranger")
+    with boa.env.prank(stranger), boa.reverts("access_control: account is missing role"):
+        record_anchor.grantRole(record_anchor.ANCHORER_ROLE(), stranger)
+
+
+@pytest.mark.parametrize(
+    ("root", "leaf_count", "kind", "reason"),
+    [
+        (bytes(32), 1, RECORDS, "anchor: empty root"),
+        (b"\x01" * 32, 0, RECORDS, "anchor: empty batch"),
+        (b"\x01" * 32, 1, 0, "anchor: unknown kind"),
+        (b"\x01" * 32, 1, 3, "anchor: unknown kind"),
+    ],
+)
+def test_anchor_refuses_bad_batch(
+    record_anchor: Any, admin: Any, root: bytes, leaf_count: int, kind: int, reason: str
+) -> None:
+    with boa.env.prank(admin), boa.reverts(reason):
+        record_anchor.anchor(root, leaf_count, kind)
+    assert record_anchor.batch_count() == 0
+
+
+def test_root_anchors_once(record_anchor: Any, admin: Any) -> None:
+    root = _root()
+    with boa.env.prank(admin):
+        record_anchor.anchor(root, 1, RECORDS)
+        with boa.reverts("anchor: root already anchored"):
+            record_anchor.anchor(root, 2, AUDIT)
+
+
+def test_single_leaf_batch_verifies_with_empty_proof(record_anchor: Any, admin: Any) -> None:
+    leaf = _root()
+    with boa.env.prank(admin):
+        batch_id = record_anchor.anchor(leaf, 1, RECORDS)
+    assert record_anchor.verify(batch_id, [], leaf)
+    assert not record_anchor.verify(batch_id, [], _root())
+
+
+def test_unknown_batch_verifies_nothing(record_anchor: Any) -> None:
+    assert not record_anchor.verify(1, [], bytes(32))
+    assert not record_anchor.verify(99, [_root()], _root())
+
+
+# A zero leaf would make a one-leaf tree's root zero, which the contract refuses (tested
+# above); real leaves are keccak outputs.
+leaves_32 = st.binary(min_size=32, max_size=32).filter(any)
+leaf_sets = st.lists(leaves_32, min_size=1, max_size=1024, unique=True)
+
+
+def _anchored(record_anchor: Any, admin: Any, tree: MerkleTree) -> int:
+    with boa.env.prank(admin):
+        batch_id: int = record_anchor.anchor(tree.root, len(tree), RECORDS)
+    return batch_id
+
+
+@given(leaves=leaf_sets, data=st.data())
+def test_python_proofs_verify_on_chain(record_anchor: Any, admin: Any, leaves: list[bytes], data: Any) -> None:
+    tree = MerkleTree(leaves)
+    with boa.env.anchor():  # each example starts from the freshly deployed contract
+        batch_id = _anchored(record_anchor, admin, tree)
+        index = data.draw(st.integers(0, len(leaves) - 1))
+        assert record_anchor.verify(batch_id, tree.proof(index), leaves[index])
+
+
+@given(leaves=leaf_sets.filter(lambda leaves: len(leaves) >= 2), data=st.data())
+def test_tampered_proofs_fail_on_chain(record_anchor: Any, admin: Any, leaves: list[bytes], data: Any) -> None:
+    tree = MerkleTree(leaves)
+    with boa.env.anchor():
+        batch_id = _anchored(record_anchor, admin, tree)
+        index = data.draw(st.integers(0, len(leaves) - 1))
+        proof = tree.proof(index)
+        position = data.draw(st.integers(0, len(proof) - 1))
+        bit = data.draw(st.integers(0, 255))
+        flipped = bytearray(proof[position])
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        tampered = [*proof[:position], bytes(flipped), *proof[position + 1 :]]
+        assert not record_anchor.verify(batch_id, tampered, leaves[index])
+        assert not record_anchor.verify(batch_id, proof[:-1], leaves[index])
+        other = data.draw(leaves_32.filter(lambda leaf: leaf not in leaves))
+        assert not record_anchor.verify(batch_id, proof, other)
