@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
-
 from careledger.errors import CareLedgerError
 
 
@@ -17,17 +15,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     from careledger.cli._output import fail_line
 
     try:
-        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Standalone mode: Typer reports usage errors itself and exits through SystemExit;
+        # our own errors pass through it untouched and are reported here.
+        app(args=list(argv) if argv is not None else None, prog_name="careledger")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except CareLedgerError as exc:
         fail_line(str(exc))
         return exit_code_for(exc)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         fail_line("interrupted")
         return INTERRUPTED
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def main() -> None:

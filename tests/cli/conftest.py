@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from careledger.cli import run
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs `careledger` in this process against one home, capturing its output."""
+
+    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.home = home
+        self._capsys = capsys
+
+    def __call__(self, *args: str, home: bool = True) -> Result:
+        self._capsys.readouterr()
+        code = run([*(["--home", str(self.home)] if home else []), *args])
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("CARELEDGER_PASSPHRASE", "test passphrase")
+    monkeypatch.setenv("COLUMNS", "200")
+    return Cli(tmp_path / "home", capsys)

@@ -1,0 +1,128 @@
+"""The CLI in process: init, chain status/deploy, demo, and its errors."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from careledger import __version__
+from tests.cli.conftest import Cli
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version", home=False)
+    assert (result.code, result.out.strip()) == (0, f"careledger {__version__}")
+
+
+def test_init_creates_a_home(cli: Cli) -> None:
+    result = cli("init", "--light-kdf", "--json")
+    assert result.code == 0, result.err
+    body = result.json()
+    assert body["home"] == str(cli.home)
+    assert body["node_address"].startswith("0x")
+    assert (cli.home / "config.toml").is_file()
+    assert stat.S_IMODE((cli.home / "keystore" / "node.json").stat().st_mode) == 0o600
+    assert (cli.home / "careledger.db").is_file()
+    assert "light_kdf = true" in (cli.home / "config.toml").read_text()
+
+
+def test_init_twice_is_a_conflict_in_one_line(cli: Cli) -> None:
+    assert cli("init", "--light-kdf").code == 0
+    before = (cli.home / "keystore" / "node.json").read_bytes()
+    result = cli("init", "--light-kdf")
+    assert result.code == 6
+    assert result.err.count("\n") == 1
+    assert "is already a CareLedger home" in result.err
+    assert (cli.home / "keystore" / "node.json").read_bytes() == before
+
+
+def test_commands_need_an_initialised_home(cli: Cli) -> None:
+    result = cli("chain", "status")
+    assert result.code == 3
+    assert result.err.strip() == f"error: no CareLedger home at {cli.home}; run `careledger init` (or pass --home)"
+    assert "Traceback" not in result.err
+
+
+def test_bad_config_is_one_line(cli: Cli) -> None:
+    cli("init", "--light-kdf")
+    (cli.home / "config.toml").write_text('chain = "memory"\nflavour = "vanilla"\n')
+    result = cli("chain", "status")
+    assert result.code == 3
+    assert result.err.count("\n") == 1
+    assert "flavour" in result.err
+
+
+def test_unknown_flag_is_a_usage_error(cli: Cli) -> None:
+    assert cli("chain", "status", "--colour").code == 2
+
+
+def test_memory_chain_deploy_and_status(cli: Cli) -> None:
+    cli("--chain", "memory", "init", "--light-kdf")
+    deployed = cli("chain", "deploy", "--json")
+    assert deployed.code == 0, deployed.err
+    (record,) = deployed.json()
+    assert (record["name"], record["deployed_now"]) == ("RecordAnchor", True)
+    status = cli("chain", "status", "--json").json()
+    assert status["backend"] == "memory"
+    # The memory chain lives only as long as one command: status runs on a fresh one.
+    assert status["contracts"] == []
+
+
+@pytest.mark.anvil
+def test_deploy_twice_deploys_once_and_survives_restarts(cli: Cli) -> None:
+    cli("init", "--light-kdf")
+    first = cli("chain", "deploy", "--json")
+    assert first.code == 0, first.err
+    assert first.json()[0]["deployed_now"] is True
+    second = cli("chain", "deploy", "--json").json()
+    assert second[0]["deployed_now"] is False
+    assert second[0]["address"] == first.json()[0]["address"]
+    status = cli("chain", "status", "--json").json()
+    assert status["backend"] == "anvil"
+    assert status["chain_id"] == 31337
+    assert status["block"] == 1
+    assert status["contracts"] == [{"name": "RecordAnchor", "address": second[0]["address"], "block": 1}]
+    text = cli("chain", "deploy")
+    assert text.out.strip() == f"RecordAnchor: unchanged at {second[0]['address']}"
+
+
+def test_wrong_passphrase_is_access_denied(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli("--chain", "memory", "init", "--light-kdf")
+    monkeypatch.setenv("CARELEDGER_PASSPHRASE", "not it")
+    result = cli("chain", "deploy")
+    assert result.code == 5
+    assert "wrong passphrase" in result.err
+
+
+def test_locked_wallet_without_a_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli("--chain", "memory", "init", "--light-kdf")
+    monkeypatch.delenv("CARELEDGER_PASSPHRASE")
+    result = cli("chain", "deploy")
+    assert result.code == 5
+    assert "set CARELEDGER_PASSPHRASE" in result.err
+    assert cli("chain", "status").code == 0  # reading needs no passphrase
+
+
+def test_chain_up_refuses_a_non_anvil_chain(cli: Cli) -> None:
+    cli("--chain", "memory", "init", "--light-kdf")
+    result = cli("chain", "up")
+    assert result.code == 2
+    assert "runs the managed anvil chain" in result.err
+
+
+@pytest.mark.anvil
+def test_demo_runs_end_to_end(cli: Cli) -> None:
+    result = cli("demo", "--json", home=False)
+    assert result.code == 0, result.err
+    body = result.json()
+    assert body["verified"] is True
+    assert body["status"]["backend"] == "anvil"
+    assert [c["name"] for c in body["status"]["contracts"]] == ["RecordAnchor"]
+
+
+def test_demo_on_the_memory_chain_prints_its_steps(cli: Cli) -> None:
+    result = cli("--chain", "memory", "demo", home=False)
+    assert result.code == 0, result.err
+    assert "verified on chain: yes" in result.out
+    assert "RecordAnchor" in result.out

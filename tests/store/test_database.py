@@ -1,0 +1,75 @@
+"""The node database on SQLite and PostgreSQL: migrations, pragmas, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from careledger.errors import ConfigError
+from careledger.store import Database, EventCursor
+
+
+def test_migrations_create_tables_and_are_idempotent(database: Database) -> None:
+    assert {"alembic_version", "event_cursors"} <= set(database.tables())
+    database.migrate()
+    with database.session() as session:
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+
+
+def test_session_commits_or_rolls_back(database: Database) -> None:
+    with database.session() as session:
+        session.add(EventCursor(stream="s", chain_id=1, last_block=5))
+
+    def fail_mid_transaction() -> None:
+        with database.session() as session:
+            session.get_one(EventCursor, ("s", 1)).last_block = 99
+            raise RuntimeError("fail mid-transaction")
+
+    with pytest.raises(RuntimeError):
+        fail_mid_transaction()
+    with database.session() as session:
+        assert session.get_one(EventCursor, ("s", 1)).last_block == 5
+
+
+def test_large_chain_ids_fit(database: Database) -> None:
+    memory_chain_id = 131277322940537  # eth-tester's, beyond 32 bits
+    with database.session() as session:
+        session.add(EventCursor(stream="s", chain_id=memory_chain_id, last_block=2**40))
+    with database.session() as session:
+        assert session.get_one(EventCursor, ("s", memory_chain_id)).last_block == 2**40
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'n.db'}")
+    db.migrate()
+    with db.session() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    db.close()
+
+
+def test_postgres_urls_as_users_write_them_use_psycopg() -> None:
+    db = Database("postgresql://postgres@127.0.0.1:5432/test")
+    assert db.url.drivername == "postgresql+psycopg"
+    assert db.backend == "postgresql"
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://root@localhost/test", "unsupported database 'mysql'"),
+    ],
+)
+def test_bad_urls_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Database(url)
+
+
+def test_unreachable_server_is_a_config_error() -> None:
+    db = Database("postgresql://postgres@127.0.0.1:9/none")
+    with pytest.raises(ConfigError, match="cannot open the database"):
+        db.migrate()
