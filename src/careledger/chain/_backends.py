@@ -67,6 +67,9 @@ class Receipt:
 # The gas limit the memory chain gives every transaction (its blocks hold 30 M).
 _MEMORY_GAS = 5_000_000
 
+# Seconds a receipt may be missing on anvil before we mine a block to flush its pool.
+_ANVIL_FLUSH_AFTER = 0.3
+
 # Requests per JSON-RPC batch: well under anvil's and geth's limits (1,000 by default).
 _BATCH = 500
 
@@ -220,6 +223,7 @@ class HttpBackend(Backend):
         found: dict[HexBytes, Receipt] = {}
         pending = list(hashes)
         delay = 0.01
+        waited = 0.0
         while True:
             replies = self._batch("eth_getTransactionReceipt", [[h.to_0x_hex()] for h in pending])
             for tx_hash, reply in zip(pending, replies, strict=True):
@@ -230,8 +234,13 @@ class HttpBackend(Backend):
                 return [found[h] for h in hashes]
             if time.monotonic() > deadline:
                 raise ChainError(f"{len(pending)} transactions not mined within {timeout:.0f} s")
+            self._still_pending(waited)
             time.sleep(delay)
+            waited += delay
             delay = min(delay * 2, 0.5)
+
+    def _still_pending(self, waited: float) -> None:
+        """Called while receipts are missing, with the seconds waited so far."""
 
 
 class AnvilBackend(HttpBackend):
@@ -269,6 +278,12 @@ class AnvilBackend(HttpBackend):
 
     def fund(self, address: str, wei: int) -> None:
         self.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+
+    def _still_pending(self, waited: float) -> None:
+        # anvil's automine can leave transactions that arrive while it mines in the pool
+        # until the next one arrives (foundry-rs/foundry#10122); an empty block flushes them.
+        if waited >= _ANVIL_FLUSH_AFTER:
+            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def close(self) -> None:
         if self.process is not None:

@@ -8,6 +8,7 @@ consecutive nonces so pipelined transactions never collide.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from careledger.errors import ChainError, TransactionReverted
 # of them are mined, so the state they run on can differ slightly.
 _GAS_HEADROOM = 1.25
 _DEFAULT_TIP = 1_000_000_000  # 1 gwei, when the node does not suggest one
+# Transactions signed and sent per wave of a pipelined batch.
+_WAVE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +94,26 @@ class Signer:
             estimates = self.backend.estimate_gas_many([params[i] for i in missing])
             for i, estimate in zip(missing, estimates, strict=True):
                 params[i]["gas"] = int(estimate * _GAS_HEADROOM) + 10_000
-        fees = self._fees()
         first = self.nonces.reserve(len(params))
-        raws = []
-        for offset, tx in enumerate(params):
-            tx.update(fees)
-            tx["nonce"] = Nonce(first + offset)
-            tx["chainId"] = self._chain_id
-            raws.append(self.account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
+        hashes: list[HexBytes] = []
         try:
-            return self.backend.send_raw_many(raws)
+            # In waves, each priced from the newest block, so fees follow a base fee
+            # that the waves before have pushed up.
+            for start in range(0, len(params), _WAVE):
+                wave = params[start : start + _WAVE]
+                fees = self._fees(sum(int(tx["gas"]) for tx in wave))
+                raws = []
+                for offset, tx in enumerate(wave, start):
+                    tx.update(fees)
+                    tx["nonce"] = Nonce(first + offset)
+                    tx["chainId"] = self._chain_id
+                    raws.append(self.account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
+                hashes.extend(self.backend.send_raw_many(raws))
         except ChainError:
             # Some of the reserved nonces were never used; read the count again.
             self.nonces.resync()
             raise
+        return hashes
 
     def wait(self, hashes: Sequence[HexBytes], requests: Sequence[TxRequest]) -> list[Receipt]:
         """Receipts for `hashes`; a failed one is replayed to report why it reverted."""
@@ -122,17 +131,26 @@ class Signer:
             tx["gas"] = request.gas
         return tx
 
-    def _fees(self) -> TxParams:
-        """EIP-1559 fees for this batch: twice the base fee plus a tip, or a legacy price."""
+    def _fees(self, batch_gas: int) -> TxParams:
+        """EIP-1559 fees for a batch, or a legacy gas price on chains without a base fee.
+
+        The fee cap must survive the base fee rising 12.5 % for every full block the
+        batch itself fills (and one more for other traffic), or the tail of a large
+        pipelined batch would be priced out and dropped. The cap is only a cap: each
+        transaction pays the base fee of its block plus the tip.
+        """
         w3 = self.backend.w3
-        base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
+        latest = w3.eth.get_block("latest")
+        base_fee = latest.get("baseFeePerGas")
         if base_fee is None:
             return {"gasPrice": w3.eth.gas_price}
         try:
             tip = int(w3.eth.max_priority_fee)
         except (ValueError, ChainError):
             tip = _DEFAULT_TIP
-        return {"maxFeePerGas": Wei(2 * int(base_fee) + tip), "maxPriorityFeePerGas": Wei(tip)}
+        full_blocks = -(-batch_gas // max(1, int(latest["gasLimit"])))
+        cap = max(2 * int(base_fee), math.ceil(int(base_fee) * 1.125 ** (full_blocks + 1))) + tip
+        return {"maxFeePerGas": Wei(cap), "maxPriorityFeePerGas": Wei(tip)}
 
     def _why_failed(self, receipt: Receipt, request: TxRequest) -> ChainError:
         tx_hash = receipt.tx_hash.to_0x_hex()
