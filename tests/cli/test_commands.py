@@ -126,3 +126,30 @@ def test_demo_on_the_memory_chain_prints_its_steps(cli: Cli) -> None:
     assert result.code == 0, result.err
     assert "verified on chain: yes" in result.out
     assert "RecordAnchor" in result.out
+
+
+def test_a_damaged_database_is_one_clear_line(cli: Cli) -> None:
+    cli("--chain", "memory", "init", "--light-kdf")
+    (cli.home / "careledger.db").write_bytes(b"this is not sqlite" * 100)
+    result = cli("chain", "status")
+    assert result.code == 3
+    assert result.err.count("\n") == 1
+    assert "cannot open the database" in result.err
+    assert "file is not a database" in result.err
+
+
+def test_unexpected_errors_are_one_line_unless_debugging(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from careledger.node import Node
+
+    cli("--chain", "memory", "init", "--light-kdf")
+
+    def broken(_node: Node) -> None:  # fault injection: stands for any bug
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr(Node, "status", broken)
+    result = cli("chain", "status")
+    assert result.code == 70
+    assert result.err == "error: unexpected RuntimeError: something broke (set CARELEDGER_DEBUG=1 for the traceback)\n"
+    monkeypatch.setenv("CARELEDGER_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="something broke"):
+        cli("chain", "status")

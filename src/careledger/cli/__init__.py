@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,8 +12,8 @@ from careledger.errors import CareLedgerError
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the exit code. Every `CareLedgerError` becomes one line on stderr."""
     from careledger.cli._app import app
-    from careledger.cli._errors import INTERRUPTED, exit_code_for
-    from careledger.cli._output import fail_line
+    from careledger.cli._errors import INTERNAL, INTERRUPTED, exit_code_for
+    from careledger.cli._output import fail_line, first_line
 
     try:
         # Standalone mode: Typer reports usage errors itself and exits through SystemExit;
@@ -26,6 +27,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         fail_line("interrupted")
         return INTERRUPTED
+    except Exception as exc:
+        # A bug or an unmapped library error: still one line, with a way to see more.
+        if os.environ.get("CARELEDGER_DEBUG"):
+            raise
+        hint = "set CARELEDGER_DEBUG=1 for the traceback"
+        fail_line(f"unexpected {type(exc).__name__}: {first_line(str(exc))} ({hint})")
+        return INTERNAL
     return 0
 
 

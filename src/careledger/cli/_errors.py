@@ -30,6 +30,8 @@ EXIT_CODES: dict[type[CareLedgerError], int] = {
 }
 
 INTERRUPTED = 130
+# An error CareLedger did not expect (sysexits' EX_SOFTWARE).
+INTERNAL = 70
 
 
 def exit_code_for(error: CareLedgerError) -> int:

@@ -18,6 +18,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def first_line(text: str) -> str:
+    """The first non-blank line: libraries' messages sometimes run on for paragraphs."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+
+
 def fail_line(message: str) -> None:
     """The one line a failed command prints."""
+    message = first_line(message)
     progress.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
