@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from careledger.crypto import MerkleTree, hash_pair, verify_proof
 from careledger.errors import ValidationError
-
-leaves_32 = st.binary(min_size=32, max_size=32)
+from tests.tamper import flip_bit, leaves_32, tamper_proof
 
 
 def _leaf(n: int) -> bytes:
@@ -49,14 +48,8 @@ def test_a_flipped_bit_anywhere_fails(leaves: list[bytes], data: st.DataObject) 
     tree = MerkleTree(leaves)
     index = data.draw(st.integers(0, len(leaves) - 1))
     proof = tree.proof(index)
-    position = data.draw(st.integers(0, len(proof) - 1))
-    bit = data.draw(st.integers(0, 255))
-    sibling = bytearray(proof[position])
-    sibling[bit // 8] ^= 1 << (bit % 8)
-    assert not verify_proof([*proof[:position], bytes(sibling), *proof[position + 1 :]], tree.root, leaves[index])
-    leaf = bytearray(leaves[index])
-    leaf[bit // 8] ^= 1 << (bit % 8)
-    assert not verify_proof(proof, tree.root, bytes(leaf))
+    assert not verify_proof(tamper_proof(data, proof), tree.root, leaves[index])
+    assert not verify_proof(proof, tree.root, flip_bit(data, leaves[index]))
 
 
 def test_refuses_empty_duplicate_and_malformed_leaves() -> None:
