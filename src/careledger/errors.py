@@ -36,6 +36,14 @@ class IntegrityError(CareLedgerError):
     """Stored or received data does not match its hash, proof or signature."""
 
 
+class DecryptionError(IntegrityError):
+    """Ciphertext or a sealed key did not open: wrong key or suite, or the bytes were changed.
+
+    Deliberately one error for every cause, so a failure never hints at which part was
+    wrong, and never any plaintext.
+    """
+
+
 class ChainError(CareLedgerError):
     """The chain could not be reached or refused a transaction."""
 
@@ -61,6 +69,7 @@ __all__ = [
     "ChainUnavailable",
     "ConfigError",
     "Conflict",
+    "DecryptionError",
     "IntegrityError",
     "NotFound",
     "TransactionReverted",

@@ -70,3 +70,11 @@ def test_tampered_ciphertext_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(body))
     with pytest.raises(AccessDenied):
         load_keystore(path, "pw")
+
+
+def test_eth_account_opens_our_keystores(tmp_path: Path) -> None:
+    from eth_account import Account
+
+    path = tmp_path / "node.json"
+    account = new_keystore(path, "pw", light_kdf=True)
+    assert Account.decrypt(json.loads(path.read_text()), "pw") == account.key

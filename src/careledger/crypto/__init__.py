@@ -1,15 +1,60 @@
-"""Keys and cryptography: only well-kept libraries underneath, misuse made hard on top."""
+"""Keys and cryptography: only well-kept libraries underneath, misuse made hard on top.
 
+Public surface: keystores (secp256k1 wallets), HPKE encryption keys in two suites, the
+data envelope (`seal`, `unseal`, `reseal`), content ids, canonical JSON, Merkle trees,
+and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
+"""
+
+from careledger.crypto._canonical import canonical_json
+from careledger.crypto._cid import check_content_id, content_id, parse_content_id
+from careledger.crypto._envelope import (
+    Envelope,
+    RecordContext,
+    SealedKey,
+    decrypt,
+    open_data_key,
+    reseal,
+    seal,
+    unseal,
+)
+from careledger.crypto._hpke_keys import PrivateKey, PublicKey, Suite
 from careledger.crypto._keystore import LIGHT_SCRYPT_N, keystore_address, load_keystore, new_keystore
 from careledger.crypto._merkle import MerkleTree, hash_pair, process_proof, verify_proof
+from careledger.crypto._signatures import (
+    check_signer,
+    recover_message_signer,
+    recover_typed_data_signer,
+    sign_message,
+    sign_typed_data,
+)
 
 __all__ = [
     "LIGHT_SCRYPT_N",
+    "Envelope",
     "MerkleTree",
+    "PrivateKey",
+    "PublicKey",
+    "RecordContext",
+    "SealedKey",
+    "Suite",
+    "canonical_json",
+    "check_content_id",
+    "check_signer",
+    "content_id",
+    "decrypt",
     "hash_pair",
     "keystore_address",
     "load_keystore",
     "new_keystore",
+    "open_data_key",
+    "parse_content_id",
     "process_proof",
+    "recover_message_signer",
+    "recover_typed_data_signer",
+    "reseal",
+    "seal",
+    "sign_message",
+    "sign_typed_data",
+    "unseal",
     "verify_proof",
 ]

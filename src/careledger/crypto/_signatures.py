@@ -1,0 +1,44 @@
+"""EIP-191 and EIP-712 signatures over eth-account: sign, and recover who signed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils.exceptions import ValidationError as EthValidationError
+
+from careledger.errors import IntegrityError
+
+
+def sign_message(account: LocalAccount, message: bytes) -> bytes:
+    """An EIP-191 (`personal_sign`) signature of `message`."""
+    return bytes(account.sign_message(encode_defunct(primitive=message)).signature)
+
+
+def recover_message_signer(message: bytes, signature: bytes) -> str:
+    """The address that signed `message` (EIP-191)."""
+    try:
+        return str(Account.recover_message(encode_defunct(primitive=message), signature=signature))
+    except (ValueError, TypeError, KeyError, EthValidationError) as exc:
+        raise IntegrityError(f"malformed signature: {exc}") from None
+
+
+def sign_typed_data(account: LocalAccount, typed_data: dict[str, Any]) -> bytes:
+    """An EIP-712 signature of `typed_data` (`domain`, `types`, `primaryType`, `message`)."""
+    return bytes(account.sign_message(encode_typed_data(full_message=typed_data)).signature)
+
+
+def recover_typed_data_signer(typed_data: dict[str, Any], signature: bytes) -> str:
+    """The address that signed `typed_data` (EIP-712)."""
+    try:
+        return str(Account.recover_message(encode_typed_data(full_message=typed_data), signature=signature))
+    except (ValueError, TypeError, KeyError, EthValidationError) as exc:
+        raise IntegrityError(f"malformed signature or typed data: {exc}") from None
+
+
+def check_signer(expected: str, recovered: str) -> None:
+    """Raise `IntegrityError` unless the recovered signer is the expected address."""
+    if expected.lower() != recovered.lower():
+        raise IntegrityError(f"signed by {recovered}, not by {expected}")

@@ -1,0 +1,43 @@
+"""Content ids and canonical JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from careledger.crypto import canonical_json, check_content_id, content_id, parse_content_id
+from careledger.errors import IntegrityError, ValidationError
+
+
+def test_cid_is_v1_raw_sha256_base32() -> None:
+    # The well-known CIDv1 raw sha2-256 of b"hello".
+    assert content_id(b"hello") == "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
+    cid = parse_content_id(content_id(b"x"))
+    assert (cid.version, cid.codec.name, cid.hashfun.name) == (1, "raw", "sha2-256")
+
+
+def test_changed_content_fails_its_check() -> None:
+    cid = content_id(b"ciphertext")
+    check_content_id(cid, b"ciphertext")
+    with pytest.raises(IntegrityError, match="does not match its id"):
+        check_content_id(cid, b"ciphertexT")
+
+
+def test_foreign_content_ids_are_refused() -> None:
+    with pytest.raises(ValidationError, match="not a content id"):
+        parse_content_id("hello")
+    cidv0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    with pytest.raises(ValidationError, match="not CIDv1 raw sha2-256"):
+        parse_content_id(cidv0)
+
+
+def test_canonical_json_follows_rfc8785() -> None:
+    assert canonical_json({"b": 1, "a": [1.0, "é", None, True]}) == '{"a":[1,"é",null,true],"b":1}'.encode()
+    assert canonical_json({"n": 1e21}) == b'{"n":1e+21}'
+    assert canonical_json({"b": 2, "a": 1}) == canonical_json({"a": 1, "b": 2})
+
+
+def test_canonical_json_refuses_what_json_cannot_say() -> None:
+    with pytest.raises(ValidationError):
+        canonical_json({"x": float("nan")})
+    with pytest.raises(ValidationError):
+        canonical_json({"x": b"bytes"})
