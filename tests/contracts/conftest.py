@@ -17,3 +17,9 @@ def admin() -> Any:
 def record_anchor(admin: Any) -> Any:
     with boa.env.prank(admin):
         return boa.load(str(SOURCES / "RecordAnchor.vy"))
+
+
+@pytest.fixture
+def identity(admin: Any) -> Any:
+    with boa.env.prank(admin):
+        return boa.load(str(SOURCES / "IdentityRegistry.vy"))
