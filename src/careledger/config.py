@@ -22,6 +22,9 @@ from pydantic_settings import (
 
 from careledger.errors import ConfigError
 
+# The wallet the node itself signs with.
+NODE_WALLET = "node"
+
 
 @dataclass(frozen=True, slots=True)
 class Home:
@@ -39,8 +42,12 @@ class Home:
         return self.path / "config.toml"
 
     @property
+    def keystore_dir(self) -> Path:
+        return self.path / "keystore"
+
+    @property
     def node_keystore(self) -> Path:
-        return self.path / "keystore" / "node.json"
+        return self.keystore_dir / f"{NODE_WALLET}.json"
 
     @property
     def db_file(self) -> Path:

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from types import TracebackType
 
-from eth_account.signers.local import LocalAccount
-
-from careledger.chain import Chain, Deployer, DeployResult, RecordAnchor, Signer, open_chain
-from careledger.config import Home, Settings, write_config
-from careledger.crypto import keystore_address, load_keystore, new_keystore
+from careledger.chain import (
+    Chain,
+    Deployer,
+    DeployResult,
+    IdentityRegistry,
+    RecordAnchor,
+    Role,
+    Signer,
+    open_chain,
+)
+from careledger.config import NODE_WALLET, Home, Settings, write_config
+from careledger.crypto import keystore_address
 from careledger.errors import Conflict
+from careledger.identity import UnlockedWallet, WalletStore
 from careledger.store import Database
 
-PassphraseSource = Callable[[], str]
+# Asked for a wallet's passphrase only when that wallet must sign or decrypt.
+PassphraseSource = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,7 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> str:
     if home.is_initialised():
         raise Conflict(f"{home.path} is already a CareLedger home (node {keystore_address(home.node_keystore)})")
     home.path.mkdir(parents=True, exist_ok=True)
-    account = new_keystore(home.node_keystore, passphrase, light_kdf=settings.light_kdf)
+    node_wallet = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf).create(NODE_WALLET, Role.ORG, passphrase)
     database = Database(settings.db_url(home))
     try:
         database.migrate()
@@ -56,7 +64,7 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> str:
         database.close()
     # Written last: a home counts as initialised only once everything else is in place.
     write_config(home, settings)
-    return account.address
+    return node_wallet.address
 
 
 class Node:
@@ -84,20 +92,30 @@ class Node:
             self.db.close()
             raise
         self.deployer = Deployer(self.chain, home.deployments_dir)
+        self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
+        self._unlocked: dict[str, UnlockedWallet] = {}
+        self._signers: dict[str, Signer] = {}
 
     @property
     def address(self) -> str:
         """The node wallet's address (read without the passphrase)."""
         return keystore_address(self.home.node_keystore)
 
-    @cached_property
-    def account(self) -> LocalAccount:
-        """The node wallet, decrypted on first use only: read-only commands never ask."""
-        return load_keystore(self.home.node_keystore, self._passphrase())
+    def unlock(self, wallet: str = NODE_WALLET) -> UnlockedWallet:
+        """A wallet's keys, decrypted on first use only: read-only commands never ask."""
+        if wallet not in self._unlocked:
+            self._unlocked[wallet] = self.wallets.unlock(wallet, self._passphrase(wallet))
+        return self._unlocked[wallet]
 
-    @cached_property
+    def signer_for(self, wallet: str = NODE_WALLET) -> Signer:
+        if wallet not in self._signers:
+            self._signers[wallet] = self.chain.signer(self.unlock(wallet).account)
+        return self._signers[wallet]
+
+    @property
     def signer(self) -> Signer:
-        return self.chain.signer(self.account)
+        """The node wallet's signer."""
+        return self.signer_for(NODE_WALLET)
 
     def deploy(self) -> list[DeployResult]:
         """Deploy every contract that is missing or changed on this chain."""
@@ -106,6 +124,11 @@ class Node:
     def record_anchor(self, *, write: bool = False) -> RecordAnchor:
         address = self.deployer.address(RecordAnchor.contract_name)
         return RecordAnchor(self.chain, address, self.signer if write else None)
+
+    def identity_registry(self, *, as_wallet: str | None = None) -> IdentityRegistry:
+        """The registry, read-only or signing as one of the node's wallets."""
+        address = self.deployer.address(IdentityRegistry.contract_name)
+        return IdentityRegistry(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
 
     def status(self) -> NodeStatus:
         return NodeStatus(

@@ -9,6 +9,8 @@ import pytest
 from careledger import __version__
 from tests.cli.conftest import Cli
 
+CONTRACTS = ["IdentityRegistry", "RecordAnchor"]
+
 
 def test_version(cli: Cli) -> None:
     result = cli("--version", home=False)
@@ -61,8 +63,7 @@ def test_memory_chain_deploy_and_status(cli: Cli) -> None:
     cli("--chain", "memory", "init", "--light-kdf")
     deployed = cli("chain", "deploy", "--json")
     assert deployed.code == 0, deployed.err
-    (record,) = deployed.json()
-    assert (record["name"], record["deployed_now"]) == ("RecordAnchor", True)
+    assert [(r["name"], r["deployed_now"]) for r in deployed.json()] == [(name, True) for name in CONTRACTS]
     status = cli("chain", "status", "--json").json()
     assert status["backend"] == "memory"
     # The memory chain lives only as long as one command: status runs on a fresh one.
@@ -74,17 +75,21 @@ def test_deploy_twice_deploys_once_and_survives_restarts(cli: Cli) -> None:
     cli("init", "--light-kdf")
     first = cli("chain", "deploy", "--json")
     assert first.code == 0, first.err
-    assert first.json()[0]["deployed_now"] is True
+    assert [r["deployed_now"] for r in first.json()] == [True, True]
     second = cli("chain", "deploy", "--json").json()
-    assert second[0]["deployed_now"] is False
-    assert second[0]["address"] == first.json()[0]["address"]
+    assert [r["deployed_now"] for r in second] == [False, False]
+    addresses = {r["name"]: r["address"] for r in second}
+    assert addresses == {r["name"]: r["address"] for r in first.json()}
     status = cli("chain", "status", "--json").json()
     assert status["backend"] == "anvil"
     assert status["chain_id"] == 31337
-    assert status["block"] == 1
-    assert status["contracts"] == [{"name": "RecordAnchor", "address": second[0]["address"], "block": 1}]
+    assert status["block"] == 2
+    assert status["contracts"] == [
+        {"name": "IdentityRegistry", "address": addresses["IdentityRegistry"], "block": 1},
+        {"name": "RecordAnchor", "address": addresses["RecordAnchor"], "block": 2},
+    ]
     text = cli("chain", "deploy")
-    assert text.out.strip() == f"RecordAnchor: unchanged at {second[0]['address']}"
+    assert text.out.splitlines() == [f"{name}: unchanged at {addresses[name]}" for name in CONTRACTS]
 
 
 def test_wrong_passphrase_is_access_denied(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,7 +123,7 @@ def test_demo_runs_end_to_end(cli: Cli) -> None:
     body = result.json()
     assert body["verified"] is True
     assert body["status"]["backend"] == "anvil"
-    assert [c["name"] for c in body["status"]["contracts"]] == ["RecordAnchor"]
+    assert [c["name"] for c in body["status"]["contracts"]] == CONTRACTS
 
 
 def test_demo_on_the_memory_chain_prints_its_steps(cli: Cli) -> None:

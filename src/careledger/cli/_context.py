@@ -41,15 +41,15 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def passphrase_source(*, confirm: bool = False) -> PassphraseSource:
-    """Env `CARELEDGER_PASSPHRASE`, else a hidden prompt; never a silent default."""
+    """Env `CARELEDGER_PASSPHRASE`, else a hidden prompt per wallet; never a silent default."""
 
-    def read() -> str:
+    def read(wallet: str) -> str:
         from_env = os.environ.get(PASSPHRASE_ENV)
         if from_env is not None:
             return from_env
         if not sys.stdin.isatty():
-            raise AccessDenied(f"the node wallet is locked: set {PASSPHRASE_ENV} or run in a terminal")
-        entered: str = typer.prompt("Node wallet passphrase", hide_input=True, confirmation_prompt=confirm)
+            raise AccessDenied(f"wallet {wallet!r} is locked: set {PASSPHRASE_ENV} or run in a terminal")
+        entered: str = typer.prompt(f"Passphrase for wallet {wallet!r}", hide_input=True, confirmation_prompt=confirm)
         return entered
 
     return read

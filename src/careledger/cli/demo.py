@@ -34,7 +34,7 @@ def demo(
             address = init_home(home, settings, passphrase)
         _say(json, f"[bold]1.[/] node home {home.path}, wallet {address}")
         with progress.status(f"starting the {settings.chain} chain…"):
-            node = Node(home, settings, lambda: passphrase)
+            node = Node(home, settings, lambda _wallet: passphrase)
         with node:
             where = f" at {node.chain.url}" if node.chain.url else ""
             _say(json, f"[bold]2.[/] chain {node.chain.kind} (id {node.chain.chain_id}){where}")

@@ -8,6 +8,7 @@ import typer
 
 from careledger.cli._context import passphrase_source, state
 from careledger.cli._output import console, print_json, progress
+from careledger.config import NODE_WALLET
 from careledger.node import init_home
 
 
@@ -23,7 +24,7 @@ def init(
     home = cli.home
     home.path.mkdir(parents=True, exist_ok=True)
     settings = cli.settings(light_kdf=light_kdf or None)
-    passphrase = passphrase_source(confirm=True)()
+    passphrase = passphrase_source(confirm=True)(NODE_WALLET)
     with progress.status("creating the node wallet…"):
         address = init_home(home, settings, passphrase)
     if json:

@@ -18,7 +18,13 @@ from careledger.crypto._envelope import (
     unseal,
 )
 from careledger.crypto._hpke_keys import PrivateKey, PublicKey, Suite
-from careledger.crypto._keystore import LIGHT_SCRYPT_N, keystore_address, load_keystore, new_keystore
+from careledger.crypto._keystore import (
+    LIGHT_SCRYPT_N,
+    keystore_address,
+    keystore_metadata,
+    load_keystore,
+    new_keystore,
+)
 from careledger.crypto._merkle import MerkleTree, hash_pair, process_proof, verify_proof
 from careledger.crypto._signatures import (
     check_signer,
@@ -44,6 +50,7 @@ __all__ = [
     "decrypt",
     "hash_pair",
     "keystore_address",
+    "keystore_metadata",
     "load_keystore",
     "new_keystore",
     "open_data_key",

@@ -7,7 +7,9 @@ A keystore is the only form in which a private key touches the disk: encrypted, 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -20,16 +22,39 @@ from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound
 LIGHT_SCRYPT_N = 4096
 
 
-def new_keystore(path: Path, passphrase: str, *, light_kdf: bool = False) -> LocalAccount:
-    """Create a fresh key and store it at `path`; refuses to overwrite one."""
+# The top-level field holding CareLedger's public metadata; other tools ignore it.
+_METADATA_FIELD = "careledger"
+
+
+def new_keystore(
+    path: Path,
+    passphrase: str,
+    *,
+    account: LocalAccount | None = None,
+    light_kdf: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> LocalAccount:
+    """Store `account` (default: a fresh key) at `path`, with public `metadata` beside it.
+
+    Refuses to overwrite a keystore. The metadata (name, role, public encryption key)
+    is readable without the passphrase and ignored by other keystore v3 tools.
+    """
     if path.exists():
         raise Conflict(f"a keystore already exists at {path}")
     if not passphrase:
         raise AccessDenied("an empty passphrase would leave the key unprotected; choose one")
-    account: LocalAccount = Account.create()
+    account = account or Account.create()
     keystore = Account.encrypt(account.key, passphrase, iterations=LIGHT_SCRYPT_N if light_kdf else None)
-    write_atomically(path, json.dumps(keystore).encode(), mode=0o600)
+    if metadata:
+        keystore[_METADATA_FIELD] = dict(metadata)
+    write_atomically(path, json.dumps(keystore, indent=1).encode(), mode=0o600)
     return account
+
+
+def keystore_metadata(path: Path) -> dict[str, Any]:
+    """The public metadata stored with a keystore (empty if none)."""
+    metadata = _read(path).get(_METADATA_FIELD, {})
+    return dict(metadata) if isinstance(metadata, dict) else {}
 
 
 def keystore_address(path: Path) -> str:

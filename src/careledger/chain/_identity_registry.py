@@ -1,0 +1,159 @@
+"""Facade of IdentityRegistry.vy: actors, their encryption keys, and credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from eth_utils import keccak
+from web3 import Web3
+
+from careledger.chain._facades import ContractFacade
+from careledger.crypto import PublicKey, Suite
+from careledger.errors import NotFound, ValidationError
+
+
+class Role(IntEnum):
+    """Actor roles (the role constants of IdentityRegistry.vy)."""
+
+    ORG = 1
+    PRACTITIONER = 2
+    PATIENT = 3
+    DEVICE = 4
+    INSURER = 5
+    PHARMACY = 6
+    LAB = 7
+    RESEARCHER = 8
+    REGULATOR = 9
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name.strip().upper()]
+        except KeyError:
+            choices = ", ".join(r.label for r in cls)
+            raise ValidationError(f"unknown role {name!r} (choose {choices})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRecord:
+    """An actor as the registry holds it."""
+
+    address: str
+    role: Role
+    encryption_key: PublicKey
+    key_version: int
+    endpoint: str
+    metadata_hash: bytes
+    active: bool
+    registered_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """One attested credential; `credential_type` is the keccak of its name."""
+
+    credential_id: int
+    subject: str
+    credential_type: bytes
+    issuer: str
+    expires_at: int
+    revocable: bool
+    revoked: bool
+
+
+def credential_type_id(name: str) -> bytes:
+    """The on-chain id of a credential type: keccak256 of its name (`medical-licence`)."""
+    if not name.strip():
+        raise ValidationError("a credential type needs a name")
+    return keccak(name.strip().lower().encode())
+
+
+class IdentityRegistry(ContractFacade):
+    """Who is who: registration, keys, deactivation, credentials."""
+
+    contract_name = "IdentityRegistry"
+
+    def register(self, role: Role, key: PublicKey, endpoint: str = "", metadata_hash: bytes = bytes(32)) -> None:
+        """Register the signer itself."""
+        self._transact(self._request("register", int(role), key.raw, int(key.suite), endpoint, metadata_hash))
+
+    def register_actor(
+        self, actor: str, role: Role, key: PublicKey, endpoint: str = "", metadata_hash: bytes = bytes(32)
+    ) -> None:
+        """Register `actor` on its behalf; the signer needs REGISTRAR_ROLE."""
+        address = Web3.to_checksum_address(actor)
+        self._transact(
+            self._request("register_actor", address, int(role), key.raw, int(key.suite), endpoint, metadata_hash)
+        )
+
+    def rotate_key(self, key: PublicKey) -> None:
+        self._transact(self._request("rotate_key", key.raw, int(key.suite)))
+
+    def update(self, endpoint: str, metadata_hash: bytes = bytes(32)) -> None:
+        self._transact(self._request("update", endpoint, metadata_hash))
+
+    def deactivate(self, actor: str) -> None:
+        self._transact(self._request("deactivate", Web3.to_checksum_address(actor)))
+
+    def actor(self, address: str) -> ActorRecord | None:
+        """The registration of `address`, or None if it never registered."""
+        checksum = Web3.to_checksum_address(address)
+        role, key, suite, version, endpoint, metadata_hash, active, registered_at = self._call("actor", checksum)
+        if role == 0:
+            return None
+        return ActorRecord(
+            address=checksum,
+            role=Role(role),
+            encryption_key=PublicKey(Suite(suite), bytes(key)),
+            key_version=int(version),
+            endpoint=str(endpoint),
+            metadata_hash=bytes(metadata_hash),
+            active=bool(active),
+            registered_at=int(registered_at),
+        )
+
+    def require_actor(self, address: str) -> ActorRecord:
+        record = self.actor(address)
+        if record is None:
+            raise NotFound(f"{address} is not registered in the IdentityRegistry")
+        return record
+
+    def attest(self, subject: str, credential_type: str, expires_at: int, *, revocable: bool = True) -> Credential:
+        """Attest a credential; the signer needs ISSUER_ROLE."""
+        request = self._request(
+            "attest", Web3.to_checksum_address(subject), credential_type_id(credential_type), expires_at, revocable
+        )
+        (event,) = self.events_in(self._transact(request), "CredentialAttested")
+        return self.credential(int(event.args["credential_id"]))
+
+    def revoke_credential(self, credential_id: int) -> None:
+        self._transact(self._request("revoke_credential", credential_id))
+
+    def credential(self, credential_id: int) -> Credential:
+        subject, type_id, issuer, expires_at, revocable, revoked = self._call("credentials", credential_id)
+        if int(subject, 16) == 0:
+            raise NotFound(f"no credential {credential_id}")
+        return Credential(
+            credential_id, str(subject), bytes(type_id), str(issuer), int(expires_at), bool(revocable), bool(revoked)
+        )
+
+    def credentials_of(self, subject: str) -> list[Credential]:
+        """Every credential ever attested to `subject`, oldest first."""
+        logs = self.contract.events.CredentialAttested().get_logs(
+            argument_filters={"subject": Web3.to_checksum_address(subject)}, from_block=0
+        )
+        return [self.credential(int(log["args"]["credential_id"])) for log in logs]
+
+    def has_valid_credential(self, subject: str, credential_type: str) -> bool:
+        return bool(
+            self._call("has_valid_credential", Web3.to_checksum_address(subject), credential_type_id(credential_type))
+        )
+
+    def is_role_holder(self, role: str, address: str) -> bool:
+        """Whether `address` holds the contract role `REGISTRAR_ROLE` or `ISSUER_ROLE`."""
+        return bool(self._call("hasRole", self._call(role), Web3.to_checksum_address(address)))
