@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from careledger import __version__
-from careledger.cli import chain, demo, init
+from careledger.cli import chain, demo, identity, init, wallet
 from careledger.cli._context import CliState
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(chain.app, name="chain")
+app.add_typer(wallet.app, name="wallet")
+app.add_typer(identity.app, name="identity")
 app.command()(init.init)
 app.command()(demo.demo)
 

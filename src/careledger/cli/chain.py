@@ -5,20 +5,19 @@ from __future__ import annotations
 import signal
 from contextlib import ExitStack
 from dataclasses import asdict
-from typing import Annotated, Any, NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.table import Table
 
 from careledger.chain._backends import AnvilBackend
 from careledger.cli._context import open_node
+from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.errors import ChainUnavailable, ValidationError
 from careledger.node import NodeStatus
 
 app = typer.Typer(help="Run, inspect and deploy to the node's chain.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command()

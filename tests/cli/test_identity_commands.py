@@ -1,0 +1,90 @@
+"""`careledger wallet ...` and `careledger identity ...` end to end.
+
+Steps that touch the chain use the home's anvil chain, whose state carries from one
+command to the next as it does for a user.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture
+def home(cli: Cli) -> Cli:
+    assert cli("init", "--light-kdf").code == 0
+    return cli
+
+
+def test_wallet_new_list_show_offline(home: Cli) -> None:
+    created = home("wallet", "new", "alice", "--role", "patient", "--json")
+    assert created.code == 0, created.err
+    alice = created.json()
+    assert (alice["role"], alice["suite"], alice["key_version"]) == ("patient", "x25519", 1)
+    pq = home("wallet", "new", "drbob", "--role", "practitioner", "--suite", "mlkem768-x25519", "--json").json()
+    assert len(bytes.fromhex(pq["encryption_key"][2:])) == 1 + 1216
+    listed = home("wallet", "list", "--json").json()
+    assert [w["name"] for w in listed] == ["alice", "drbob", "node"]
+    assert home("wallet", "list").out.count("\n") > 3
+
+
+def test_wallet_refusals(home: Cli) -> None:
+    assert home("wallet", "new", "alice", "--role", "patient").code == 0
+    taken = home("wallet", "new", "alice", "--role", "patient")
+    assert (taken.code, taken.err.count("\n")) == (6, 1)
+    assert home("wallet", "new", "x", "--role", "surgeon").code == 2
+    assert home("wallet", "new", "x", "--role", "patient", "--suite", "rsa").code == 2
+    assert home("wallet", "new", "Bad Name", "--role", "patient").code == 2
+    missing = home("wallet", "show", "carol")
+    assert missing.code == 4
+    assert "wallets: alice, node" in missing.err
+
+
+@pytest.mark.anvil
+def test_register_attest_and_show(home: Cli) -> None:
+    assert home("chain", "deploy").code == 0
+    home("wallet", "new", "drbob", "--role", "practitioner")
+    home("wallet", "new", "alice", "--role", "patient")
+    unregistered = home("wallet", "show", "drbob", "--json").json()
+    assert unregistered["registration"] is None
+    assert unregistered["did"] == f"did:pkh:eip155:31337:{unregistered['address']}"
+
+    registered = home("identity", "register", "drbob", "--endpoint", "https://clinic.example/fhir", "--json")
+    assert registered.code == 0, registered.err
+    assert registered.json()["role"] == "practitioner"
+    again = home("identity", "register", "drbob")
+    assert again.code == 6
+    assert "already registered" in again.err
+
+    attested = home("identity", "attest", "node", "drbob", "--type", "medical-licence", "--days", "30", "--json")
+    assert attested.code == 0, attested.err
+    assert attested.json()["status"] == "valid"
+
+    shown = home("identity", "show", "drbob", "--json").json()
+    assert shown["endpoint"] == "https://clinic.example/fhir"
+    assert [c["status"] for c in shown["credentials"]] == ["valid"]
+    by_address = home("identity", "show", shown["address"], "--json").json()
+    assert by_address == shown
+    assert "valid" in home("identity", "show", "drbob").out
+
+    not_issuer = home("identity", "attest", "alice", "drbob", "--type", "medical-licence", "--days", "3")
+    assert not_issuer.code == 5
+    assert "does not hold ISSUER_ROLE" in not_issuer.err
+    unknown = home("identity", "show", "alice")
+    assert unknown.code == 4
+    assert "is not registered" in unknown.err
+    assert json.loads(home("wallet", "show", "drbob", "--json").out)["registration"]["role"] == "practitioner"
+
+
+@pytest.mark.anvil
+def test_wrong_passphrase_for_a_wallet_is_one_line(home: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    home("wallet", "new", "alice", "--role", "patient")
+    assert home("chain", "deploy").code == 0
+    monkeypatch.setenv("CARELEDGER_PASSPHRASE", "wrong")
+    result = home("identity", "register", "alice")
+    assert result.code == 5
+    assert result.err.strip().startswith("error: wrong passphrase for")
+    assert result.err.count("\n") == 1
