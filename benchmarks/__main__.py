@@ -39,7 +39,12 @@ def main() -> int:
     for column in ("name", "unit", "value", "conditions"):
         table.add_column(column, justify="right" if column == "value" else "left")
     for result in results:
-        table.add_row(result.name, result.unit, f"{result.value:,.1f}", result.conditions)
+        table.add_row(
+            result.name,
+            result.unit,
+            f"{result.value:,.3g}" if result.value < 10 else f"{result.value:,.0f}",
+            result.conditions,
+        )
     Console(width=max(120, Console().width)).print(table)
     return 0
 

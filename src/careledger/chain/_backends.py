@@ -68,7 +68,7 @@ class Receipt:
 _MEMORY_GAS = 5_000_000
 
 # Seconds a receipt may be missing on anvil before we mine a block to flush its pool.
-_ANVIL_FLUSH_AFTER = 0.3
+_ANVIL_FLUSH_AFTER = 0.1
 
 # Requests per JSON-RPC batch: well under anvil's and geth's limits (1,000 by default).
 _BATCH = 500
