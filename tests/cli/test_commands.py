@@ -122,6 +122,10 @@ def test_demo_runs_end_to_end(cli: Cli) -> None:
     assert result.code == 0, result.err
     body = result.json()
     assert body["verified"] is True
+    assert body["licensed"] is True
+    assert body["patient_opens"] is True
+    assert body["practitioner_refused"] is True
+    assert body["content_id"].startswith("bafkrei")
     assert body["status"]["backend"] == "anvil"
     assert [c["name"] for c in body["status"]["contracts"]] == CONTRACTS
 
@@ -130,6 +134,8 @@ def test_demo_on_the_memory_chain_prints_its_steps(cli: Cli) -> None:
     result = cli("--chain", "memory", "demo", home=False)
     assert result.code == 0, result.err
     assert "verified on chain: yes" in result.out
+    assert "is refused: yes" in result.out
+    assert "NO" not in result.out
     assert "RecordAnchor" in result.out
 
 
