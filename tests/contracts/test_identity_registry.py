@@ -234,11 +234,16 @@ def test_attestation_event(identity: Any, admin: Any, doctor: Any) -> None:
     assert (event.issuer, event.expires_at, event.revocable) == (admin, expires, False)
 
 
-def test_only_admin_manages_roles(identity: Any) -> None:
+def test_only_admin_manages_roles(identity: Any, admin: Any) -> None:
     stranger = _address("stranger")
     for role in (identity.ISSUER_ROLE(), identity.REGISTRAR_ROLE()):
         with boa.env.prank(stranger), boa.reverts("access_control: account is missing role"):
             identity.grantRole(role, stranger)
+        with boa.env.prank(stranger), boa.reverts("access_control: account is missing role"):
+            identity.revokeRole(role, admin)
+        with boa.env.prank(stranger), boa.reverts("access_control: account is missing role"):
+            identity.set_role_admin(role, role)
+    assert identity.hasRole(identity.ISSUER_ROLE(), admin)
 
 
 @given(days=st.integers(1, 3650), elapsed=st.integers(0, 4000 * DAY), revoke=st.booleans())
