@@ -9,7 +9,8 @@ transactions cost a handful of HTTP round trips.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn, cast
 
@@ -74,6 +75,17 @@ _ANVIL_FLUSH_AFTER = 0.1
 _BATCH = 500
 
 
+@contextmanager
+def revert_reasons() -> Iterator[None]:
+    """Turn web3's and eth-tester's revert exceptions into `TransactionReverted` with the reason."""
+    try:
+        yield
+    except ContractLogicError as exc:
+        raise TransactionReverted(_reason_of(exc)) from None
+    except TransactionFailed as exc:
+        raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
+
+
 class Backend:
     """A connection to one chain, with bulk operations done one by one."""
 
@@ -88,12 +100,8 @@ class Backend:
         return [self._estimate_one(tx) for tx in txs]
 
     def _estimate_one(self, tx: TxParams) -> int:
-        try:
+        with revert_reasons():
             return int(self.w3.eth.estimate_gas(tx))
-        except ContractLogicError as exc:
-            raise TransactionReverted(_reason_of(exc)) from None
-        except TransactionFailed as exc:
-            raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
 
     def send_raw_many(self, raws: Sequence[bytes]) -> list[HexBytes]:
         """Submit signed transactions in order; their hashes."""
@@ -116,12 +124,8 @@ class Backend:
 
     def call_at(self, tx: TxParams, block: BlockIdentifier) -> None:
         """Replay `tx` as a call at `block`; raises `TransactionReverted` if it reverts there."""
-        try:
+        with revert_reasons():
             self.w3.eth.call(tx, block)
-        except ContractLogicError as exc:
-            raise TransactionReverted(_reason_of(exc)) from None
-        except TransactionFailed as exc:
-            raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
 
     def fund(self, address: str, wei: int) -> None:
         """Give `address` at least `wei`; only development chains can do this."""

@@ -16,14 +16,13 @@ from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_select
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
 from web3.types import LogReceipt
 
-from careledger.chain._backends import Receipt
+from careledger.chain._backends import Receipt, revert_reasons
 from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import compile_contract
-from careledger.errors import AccessDenied, TransactionReverted
+from careledger.errors import AccessDenied
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +55,8 @@ class ContractFacade:
         }
 
     def _call(self, function: str, *args: Any) -> Any:
-        try:
+        with revert_reasons():
             return self.contract.functions[function](*args).call()
-        except ContractLogicError as exc:
-            raise TransactionReverted(str(exc.message or exc)) from None
 
     def _request(self, function: str, *args: Any) -> TxRequest:
         selector, types = _encoders(self.contract_name)[function]
