@@ -46,10 +46,6 @@ class Home:
         return self.path / "keystore"
 
     @property
-    def node_keystore(self) -> Path:
-        return self.keystore_dir / f"{NODE_WALLET}.json"
-
-    @property
     def db_file(self) -> Path:
         return self.path / "careledger.db"
 

@@ -21,9 +21,8 @@ from careledger.chain import (
     open_chain,
 )
 from careledger.config import NODE_WALLET, Home, Settings, write_config
-from careledger.crypto import keystore_address
 from careledger.errors import Conflict
-from careledger.identity import UnlockedWallet, WalletStore
+from careledger.identity import UnlockedWallet, Wallet, WalletStore
 from careledger.store import Database
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
@@ -51,12 +50,14 @@ class NodeStatus:
     contracts: tuple[ContractStatus, ...]
 
 
-def init_home(home: Home, settings: Settings, passphrase: str) -> str:
-    """Create a node's home: config, node wallet, migrated database. The node's address."""
+def init_home(home: Home, settings: Settings, passphrase: str) -> Wallet:
+    """Create a node's home: config, node wallet, migrated database. The node's wallet."""
     if home.is_initialised():
-        raise Conflict(f"{home.path} is already a CareLedger home (node {keystore_address(home.node_keystore)})")
+        node = WalletStore(home.keystore_dir).get(NODE_WALLET)
+        raise Conflict(f"{home.path} is already a CareLedger home (node {node.address})")
     home.path.mkdir(parents=True, exist_ok=True)
-    node_wallet = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf).create(NODE_WALLET, Role.ORG, passphrase)
+    wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
+    node_wallet = wallets.create(NODE_WALLET, Role.ORG, passphrase)
     database = Database(settings.db_url(home))
     try:
         database.migrate()
@@ -64,7 +65,7 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> str:
         database.close()
     # Written last: a home counts as initialised only once everything else is in place.
     write_config(home, settings)
-    return node_wallet.address
+    return node_wallet
 
 
 class Node:
@@ -99,7 +100,7 @@ class Node:
     @property
     def address(self) -> str:
         """The node wallet's address (read without the passphrase)."""
-        return keystore_address(self.home.node_keystore)
+        return self.wallets.get(NODE_WALLET).address
 
     def unlock(self, wallet: str = NODE_WALLET) -> UnlockedWallet:
         """A wallet's keys, decrypted on first use only: read-only commands never ask."""

@@ -33,8 +33,8 @@ def demo(
     passphrase = secrets.token_urlsafe(16)
     try:
         with progress.status("creating a node home…"):
-            address = init_home(home, settings, passphrase)
-        _say(json, f"[bold]1.[/] node home {home.path}, wallet {address}")
+            node_wallet = init_home(home, settings, passphrase)
+        _say(json, f"[bold]1.[/] node home {home.path}, wallet {node_wallet.address}")
         with progress.status(f"starting the {settings.chain} chain…"):
             node = Node(home, settings, lambda _wallet: passphrase)
         with node:

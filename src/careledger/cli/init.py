@@ -26,10 +26,10 @@ def init(
     settings = cli.settings(light_kdf=light_kdf or None)
     passphrase = passphrase_source(confirm=True)(NODE_WALLET)
     with progress.status("creating the node wallet…"):
-        address = init_home(home, settings, passphrase)
+        wallet = init_home(home, settings, passphrase)
     if json:
-        print_json({"home": str(home.path), "node_address": address, "chain": settings.chain})
+        print_json({"home": str(home.path), "node_address": wallet.address, "chain": settings.chain})
         return
     console.print(f"initialised {home.path}")
-    console.print(f"node wallet {address} (keystore {home.node_keystore})")
+    console.print(f"node wallet {wallet.address} (keystore {wallet.path})")
     console.print("next: `careledger chain deploy`, or `careledger chain up` to keep a chain running")
