@@ -1,0 +1,45 @@
+"""Content-addressed blob store: ciphertext files named by their CID, under the home.
+
+`blobs/<2>/<2>/<cid>`, sharded on the CID's last characters (its first are the same
+for every CIDv1). Writes are atomic (temp file, fsync, rename, fsync of the directory);
+every read checks that the bytes still match their name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from careledger._fs import write_atomically
+from careledger.crypto import check_content_id, content_id, parse_content_id
+from careledger.errors import NotFound
+
+
+class BlobStore:
+    """Immutable blobs by content id; the interface an S3 or IPFS store would also offer."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, cid: str) -> Path:
+        parse_content_id(cid)
+        return self.root / cid[-4:-2] / cid[-2:] / cid
+
+    def put(self, data: bytes) -> str:
+        """Store `data`; its CID. Storing the same bytes twice is a no-op."""
+        cid = content_id(data)
+        path = self.path(cid)
+        if not path.exists():
+            write_atomically(path, data, mode=0o600)
+        return cid
+
+    def get(self, cid: str) -> bytes:
+        """The bytes named `cid`; `IntegrityError` if they changed on disk."""
+        try:
+            data = self.path(cid).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no blob {cid}") from None
+        check_content_id(cid, data)
+        return data
+
+    def has(self, cid: str) -> bool:
+        return self.path(cid).is_file()
