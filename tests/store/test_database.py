@@ -5,17 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from careledger.errors import ConfigError
-from careledger.store import Database, EventCursor
+from careledger.store import Base, Database, EventCursor
+from careledger.store._database import MIGRATIONS
 
 
-def test_migrations_create_tables_and_are_idempotent(database: Database) -> None:
-    assert {"alembic_version", "event_cursors"} <= set(database.tables())
+def test_migrations_reach_head_and_are_idempotent(database: Database) -> None:
+    assert {"alembic_version", "event_cursors", "record_versions", "record_tokens", "anchor_batches"} <= set(
+        database.tables()
+    )
     database.migrate()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
     with database.session() as session:
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
 
 
 def test_session_commits_or_rolls_back(database: Database) -> None:

@@ -27,7 +27,7 @@ _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
 def parse_resource(body: bytes | str | Resource) -> Resource:
     """A validated resource as plain JSON data; `ValidationError` names every problem.
 
-    The data is returned as given once the model accepts it (the models refuse unknown
+    The data is returned as given (a copy) once the model accepts it (the models refuse unknown
     elements, so nothing unvalidated gets through); validating from JSON text is about
     three times faster than from Python objects, so dicts are serialised first.
     """
@@ -36,7 +36,7 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
     if size > MAX_RESOURCE_BYTES:
         raise ValidationError(f"resource is {size:,} bytes; the limit is {MAX_RESOURCE_BYTES:,}")
     try:
-        data = json.loads(text) if isinstance(body, bytes | str) else body
+        data = json.loads(text)  # a fresh copy even of a dict: callers keep theirs unchanged
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):

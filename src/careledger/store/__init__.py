@@ -2,6 +2,15 @@
 
 from careledger.store._blobs import BlobStore
 from careledger.store._database import Database, sqlite_url
-from careledger.store.models import Base, EventCursor
+from careledger.store.models import AnchorBatch, Base, EventCursor, RecordToken, RecordVersion
 
-__all__ = ["Base", "BlobStore", "Database", "EventCursor", "sqlite_url"]
+__all__ = [
+    "AnchorBatch",
+    "Base",
+    "BlobStore",
+    "Database",
+    "EventCursor",
+    "RecordToken",
+    "RecordVersion",
+    "sqlite_url",
+]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, String
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,3 +24,69 @@ class EventCursor(Base):
     stream: Mapped[str] = mapped_column(String(100), primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     last_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecordVersion(Base):
+    """One version of one record: where its ciphertext is, who may open it, its commitment.
+
+    Nothing here is plaintext health data except what the search tokens hold, and those,
+    like this table, never leave the custodian node.
+    """
+
+    __tablename__ = "record_versions"
+
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    resource_type: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    patient_address: Mapped[str] = mapped_column(String(42), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    cid: Mapped[str | None] = mapped_column(String(100))
+    sealed_keys: Mapped[str | None] = mapped_column(Text)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_current: Mapped[bool] = mapped_column(Boolean, index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer)
+    proof: Mapped[str | None] = mapped_column(Text)
+
+
+class RecordToken(Base):
+    """A search token of a record's current version (see careledger.records._tokens)."""
+
+    __tablename__ = "record_tokens"
+    __table_args__ = (
+        Index("ix_record_tokens_param_value", "param", "value"),
+        Index("ix_record_tokens_patient_type", "patient_id", "resource_type"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(64), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class AnchorBatch(Base):
+    """A Merkle batch of commitments: prepared (root fixed, leaves assigned), then anchored.
+
+    A batch is marked anchored only after its receipt; a prepared one found after a crash
+    is settled from the chain (RecordAnchor.batch_of_root) or sent again.
+    """
+
+    __tablename__ = "anchor_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[int] = mapped_column(Integer)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    chain_batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from careledger.crypto import PrivateKey, PublicKey
+from careledger.records import RecordService
+from careledger.store import BlobStore, Database
+from careledger.testdata import SyntheticPatient, synthetic_patients
+
+
+class Keys:
+    """Patients' and the custodian's encryption keys, as wallets would hold them."""
+
+    def __init__(self) -> None:
+        self.custodian = PrivateKey.generate()
+        self.patients: dict[str, PrivateKey] = {}
+
+    def new_patient(self) -> str:
+        address = str(Account.create().address)
+        self.patients[address] = PrivateKey.generate()
+        return address
+
+    def public(self, address: str) -> PublicKey:
+        return self.patients[address].public_key
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> BlobStore:
+    return BlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+def records(database: Database, blobs: BlobStore, keys: Keys) -> RecordService:
+    return RecordService(
+        database,
+        blobs,
+        custodian_public=keys.custodian.public_key,
+        custodian_key=lambda: keys.custodian,
+        patient_key=keys.public,
+    )
+
+
+@pytest.fixture
+def synthetic() -> SyntheticPatient:
+    return synthetic_patients(1, seed=21)[0]

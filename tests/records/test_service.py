@@ -1,0 +1,160 @@
+"""The record service on SQLite and PostgreSQL: round trips, versions, refusals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from careledger.crypto import Envelope, SealedKey, unseal
+from careledger.errors import Conflict, DecryptionError, NotFound, ValidationError
+from careledger.records import Category, RecordService
+from careledger.store import BlobStore, RecordToken, RecordVersion
+from careledger.testdata import SyntheticPatient
+from tests.records.conftest import Keys
+
+ROUND_TRIP_TYPES = (
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "DiagnosticReport",
+    "Immunization",
+    "AllergyIntolerance",
+    "Encounter",
+    "DocumentReference",
+)
+
+
+def _load(records: RecordService, keys: Keys, patient: SyntheticPatient) -> str:
+    address = keys.new_patient()
+    records.write(patient.patient, patient_address=address)
+    for record in patient.records:
+        records.write(record)
+    return address
+
+
+def _as_sent(resource: dict[str, Any]) -> dict[str, Any]:
+    """A stored resource without the versionId and lastUpdated the server assigned."""
+    meta = {k: v for k, v in resource["meta"].items() if k not in ("versionId", "lastUpdated")}
+    return {k: v for k, v in resource.items() if k != "meta"} | ({"meta": meta} if meta else {})
+
+
+def test_round_trips_every_record_type(records: RecordService, keys: Keys) -> None:
+    from careledger.testdata import synthetic_patients
+
+    seen: set[str] = set()
+    for patient in synthetic_patients(6, seed=8):
+        _load(records, keys, patient)
+        for resource in patient.resources:
+            back = records.read(resource["id"])
+            assert _as_sent(back) == resource
+            assert back["meta"]["versionId"] == "1"
+            assert back["meta"]["lastUpdated"].endswith("Z")
+            seen.add(resource["resourceType"])
+    assert seen >= set(ROUND_TRIP_TYPES)
+
+
+def test_the_patient_opens_their_own_record(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:
+    address = _load(records, keys, synthetic)
+    stored = records.get(synthetic.records[0]["id"])
+    resource = records.decrypt(stored, keys.patients[address])
+    assert resource["id"] == synthetic.records[0]["id"]
+    with pytest.raises(DecryptionError):
+        records.decrypt(stored, keys.patients[keys.new_patient()])
+
+
+def test_stored_data_is_ciphertext(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient, blobs: BlobStore
+) -> None:
+    _load(records, keys, synthetic)
+    family = synthetic.patient["name"][0]["family"].encode()
+    for path in blobs.root.rglob("*"):
+        if path.is_file():
+            assert family not in path.read_bytes()
+
+
+def test_updates_make_versions_and_old_versions_stay_readable(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient
+) -> None:
+    _load(records, keys, synthetic)
+    observation = next(r for r in synthetic.records if r["resourceType"] == "Observation")
+    changed = {**observation, "status": "amended"}
+    second = records.write(changed)
+    assert second.version == 2
+    assert records.read(observation["id"])["status"] == "amended"
+    assert records.read(observation["id"], version=1)["status"] == "final"
+    assert [v.version for v in records.history(observation["id"])] == [2, 1]
+    with records.db.session() as session:
+        statuses = session.scalars(
+            select(RecordToken.value).where(RecordToken.record_id == observation["id"], RecordToken.param == "status")
+        ).all()
+    assert statuses == ["amended"]
+
+
+def test_delete_is_a_tombstone(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:
+    _load(records, keys, synthetic)
+    target = synthetic.records[0]["id"]
+    tombstone = records.delete(target)
+    assert (tombstone.version, tombstone.deleted, tombstone.cid) == (2, True, None)
+    with pytest.raises(NotFound, match="was deleted in version 2"):
+        records.read(target)
+    assert records.read(target, version=1)["id"] == target
+    assert target not in {r.record_id for r in records.list()}
+    assert records.delete(target).version == 2  # deleting again changes nothing
+    with pytest.raises(NotFound):
+        records.delete("no-such-record")
+
+
+def test_categories_and_patient_are_recorded(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:
+    address = _load(records, keys, synthetic)
+    by_type = {r.resource_type: r for r in records.list(patient_address=address)}
+    assert by_type["Patient"].category is Category.GENERAL
+    assert by_type["MedicationRequest" if "MedicationRequest" in by_type else "Encounter"].patient_address == address
+    assert {r.patient_id for r in records.list(patient_address=address)} == {synthetic.id}
+    assert len(records.list(resource_type="Patient")) == 1
+
+
+def test_invalid_input_stores_nothing(records: RecordService, keys: Keys, blobs: BlobStore) -> None:
+    address = keys.new_patient()
+    bad = [
+        b"not json",
+        b'{"resourceType": "Spaceship"}',
+        b'{"resourceType": "Patient", "gender": 5}',
+        b'{"resourceType": "Observation", "status": "final"}',
+        json.dumps({"resourceType": "Patient", "id": "has spaces"}).encode(),
+    ]
+    for body in bad:
+        with pytest.raises(ValidationError):
+            records.write(body, patient_address=address)
+    with records.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(RecordVersion)) == 0
+    assert not blobs.root.exists() or not any(p.is_file() for p in blobs.root.rglob("*"))
+
+
+def test_ownership_refusals(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:
+    with pytest.raises(ValidationError, match="needs the patient's wallet"):
+        records.write(synthetic.patient)
+    with pytest.raises(ValidationError, match="which this node does not hold"):
+        records.write(synthetic.records[0])
+    address = _load(records, keys, synthetic)
+    with pytest.raises(ValidationError, match=f"belongs to {address}"):
+        records.write(synthetic.records[0], patient_address=keys.new_patient())
+    with pytest.raises(ValidationError, match="names no Patient"):
+        records.write({"resourceType": "Organization", "name": "Clinic"})
+    other = synthetic.records[0]
+    with pytest.raises(Conflict, match=f"is a {other['resourceType']}, not a Patient"):
+        records.write({**synthetic.patient, "id": other["id"]}, patient_address=address)
+
+
+def test_sealed_to_patient_and_custodian_only(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:
+    address = _load(records, keys, synthetic)
+    stored = records.get(synthetic.id)
+    with records.db.session() as session:
+        row = session.get_one(RecordVersion, (stored.record_id, stored.version))
+        sealed = [SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(row.sealed_keys or "")]
+    assert {s.recipient for s in sealed} == {keys.public(address).fingerprint, keys.custodian.public_key.fingerprint}
+    envelope = Envelope(records.blobs.get(stored.cid or ""), tuple(sealed))
+    assert json.loads(unseal(envelope, stored.context, keys.custodian))["id"] == synthetic.id
