@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -54,6 +55,10 @@ class Home:
         return self.path / "chain"
 
     @property
+    def blobs_dir(self) -> Path:
+        return self.path / "blobs"
+
+    @property
     def deployments_dir(self) -> Path:
         return self.path / "deployments"
 
@@ -80,6 +85,10 @@ class Settings(BaseSettings):
     anvil_chain_id: int = 31337
     anvil_state_interval: int = 2
     """Seconds between anvil's state dumps, bounding what a killed chain can lose."""
+    anchor_batch_size: int = Field(default=1024, ge=1, le=1024)
+    """Anchor as soon as this many record commitments wait."""
+    anchor_max_wait: float = Field(default=30.0, ge=0)
+    """…or as soon as the oldest has waited this many seconds."""
     light_kdf: bool = False
     """Weaker scrypt for keystores created by this node: for test and demo homes only."""
 

@@ -21,9 +21,11 @@ from careledger.chain import (
     open_chain,
 )
 from careledger.config import NODE_WALLET, Home, Settings, write_config
+from careledger.crypto import PublicKey
 from careledger.errors import Conflict
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
-from careledger.store import Database
+from careledger.records import Anchorer, RecordService
+from careledger.store import BlobStore, Database
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -96,6 +98,19 @@ class Node:
         self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
         self._unlocked: dict[str, UnlockedWallet] = {}
         self._signers: dict[str, Signer] = {}
+        self.records = RecordService(
+            self.db,
+            BlobStore(home.blobs_dir),
+            custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
+            custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            patient_key=self.encryption_key_of,
+        )
+        self.anchorer = Anchorer(
+            self.db,
+            lambda: self.record_anchor(write=True),
+            batch_size=settings.anchor_batch_size,
+            max_wait=settings.anchor_max_wait,
+        )
 
     @property
     def address(self) -> str:
@@ -117,6 +132,13 @@ class Node:
     def signer(self) -> Signer:
         """The node wallet's signer."""
         return self.signer_for(NODE_WALLET)
+
+    def encryption_key_of(self, address: str) -> PublicKey:
+        """An actor's public encryption key: from a wallet held here, else the IdentityRegistry."""
+        wallet = self.wallets.find(address)
+        if wallet is not None:
+            return wallet.encryption_key
+        return self.identity_registry().require_actor(address).encryption_key
 
     def deploy(self) -> list[DeployResult]:
         """Deploy every contract that is missing or changed on this chain."""

@@ -58,6 +58,11 @@ class RecordAnchor(ContractFacade):
             raise NotFound(f"no anchored batch {batch_id} on chain {self.chain.chain_id}")
         return Batch(batch_id, bytes(root), int(leaf_count), AnchorKind(kind), str(anchorer), int(timestamp))
 
+    def batch_of_root(self, root: bytes) -> int | None:
+        """The id of the batch that anchored `root`, if one did."""
+        batch_id = int(self._call("batch_of_root", root))
+        return batch_id or None
+
     def batch_count(self) -> int:
         return int(self._call("batch_count"))
 

@@ -1,14 +1,20 @@
 """Encrypted, versioned FHIR records: validation, categories, the record service, anchoring, verification."""
 
+from careledger.records._anchoring import MAX_BATCH, AnchoredBatch, Anchorer
 from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._service import RecordService, StoredRecord
+from careledger.records._verify import Check, verify_record
 
 __all__ = [
+    "MAX_BATCH",
     "MAX_RESOURCE_BYTES",
     "SENSITIVE",
+    "AnchoredBatch",
+    "Anchorer",
     "Category",
+    "Check",
     "RecordService",
     "Resource",
     "StoredRecord",
@@ -16,4 +22,5 @@ __all__ = [
     "commitment",
     "parse_resource",
     "patient_reference",
+    "verify_record",
 ]

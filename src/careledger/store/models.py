@@ -87,6 +87,5 @@ class AnchorBatch(Base):
     chain_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), index=True)
     chain_batch_id: Mapped[int | None] = mapped_column(BigInteger)
-    tx_hash: Mapped[str | None] = mapped_column(String(66))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

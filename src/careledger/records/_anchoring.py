@@ -1,0 +1,148 @@
+"""Anchor queued record commitments on chain in Merkle batches, crash-safely.
+
+A commitment is pending while its version row has no batch. Anchoring a batch is three
+steps, each durable before the next:
+
+1. prepare: one DB transaction fixes the batch (root, leaves) and gives every leaf its
+   batch, index and proof;
+2. send: `RecordAnchor.anchor(root, …)`;
+3. settle: after the receipt, the batch is marked anchored with its on-chain id.
+
+A crash after 1 or 2 leaves a prepared batch, settled on the next run from the chain
+(`batch_of_root`): anchored if the transaction made it, sent again if not. The contract
+refuses a root twice, so every record is anchored exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from careledger.chain import AnchorKind, RecordAnchor
+from careledger.crypto import MerkleTree
+from careledger.errors import TransactionReverted
+from careledger.store import AnchorBatch, Database, RecordVersion
+
+# The contract's proof bound is 255 levels; 1,024 leaves need 10.
+MAX_BATCH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AnchoredBatch:
+    local_id: int
+    chain_batch_id: int
+    root: bytes
+    leaf_count: int
+
+
+class Anchorer:
+    """Moves pending commitments into anchored batches."""
+
+    def __init__(
+        self,
+        db: Database,
+        anchor: Callable[[], RecordAnchor],
+        *,
+        batch_size: int = MAX_BATCH,
+        max_wait: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self._anchor = anchor
+        self.batch_size = max(1, min(batch_size, MAX_BATCH))
+        self.max_wait = max_wait
+        self._clock = clock
+
+    def pending(self) -> int:
+        with self.db.session() as session:
+            return int(session.scalar(select(func.count()).where(RecordVersion.batch_id.is_(None))) or 0)
+
+    def due(self) -> bool:
+        """True when `batch_size` commitments wait, or the oldest has waited `max_wait` seconds."""
+        with self.db.session() as session:
+            waiting = session.scalar(select(func.count()).where(RecordVersion.batch_id.is_(None))) or 0
+            oldest = session.scalar(
+                select(func.min(RecordVersion.last_updated)).where(RecordVersion.batch_id.is_(None))
+            )
+        if not waiting or oldest is None:
+            return False
+        age = self._clock() - oldest.replace(tzinfo=oldest.tzinfo or UTC)
+        return waiting >= self.batch_size or age >= timedelta(seconds=self.max_wait)
+
+    def maybe_anchor(self) -> list[AnchoredBatch]:
+        """Anchor if due; what it anchored."""
+        return self.anchor_pending() if self.due() else []
+
+    def anchor_pending(self) -> list[AnchoredBatch]:
+        """Settle batches left by a crash, then anchor everything pending."""
+        anchored = self.reconcile()
+        while (prepared := self._prepare()) is not None:
+            anchored.append(self._send(prepared))
+        return anchored
+
+    def reconcile(self) -> list[AnchoredBatch]:
+        """Settle every prepared batch from the chain: anchored there already, or send it."""
+        with self.db.session() as session:
+            prepared = session.scalars(select(AnchorBatch).where(AnchorBatch.status == "prepared")).all()
+        return [self._send(batch) for batch in prepared]
+
+    def _prepare(self) -> AnchorBatch | None:
+        facade = self._anchor()
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(RecordVersion)
+                .where(RecordVersion.batch_id.is_(None))
+                .order_by(RecordVersion.last_updated, RecordVersion.record_id, RecordVersion.version)
+                .limit(self.batch_size)
+            ).all()
+            if not rows:
+                return None
+            tree = MerkleTree([row.commitment for row in rows])
+            batch = AnchorBatch(
+                root=tree.root,
+                leaf_count=len(rows),
+                kind=int(AnchorKind.RECORDS),
+                chain_id=facade.chain.chain_id,
+                status="prepared",
+                created_at=self._clock(),
+            )
+            session.add(batch)
+            session.flush()
+            for index, row in enumerate(rows):
+                row.batch_id = batch.id
+                row.leaf_index = index
+                row.proof = json.dumps([node.hex() for node in tree.proof(index)])
+        _crash_point("prepared")
+        return batch
+
+    def _send(self, batch: AnchorBatch) -> AnchoredBatch:
+        facade = self._anchor()
+        chain_batch_id = facade.batch_of_root(batch.root)
+        if chain_batch_id is None:
+            try:
+                chain_batch_id = facade.anchor(batch.root, batch.leaf_count, AnchorKind(batch.kind)).batch_id
+            except TransactionReverted as exc:
+                # Another process sent it first: the chain has it now.
+                chain_batch_id = facade.batch_of_root(batch.root)
+                if chain_batch_id is None:
+                    raise exc from None
+            _crash_point("sent")
+        with self.db.session() as session:
+            session.execute(
+                update(AnchorBatch)
+                .where(AnchorBatch.id == batch.id)
+                .values(status="anchored", chain_batch_id=chain_batch_id, anchored_at=self._clock())
+            )
+        return AnchoredBatch(batch.id, chain_batch_id, batch.root, batch.leaf_count)
+
+
+def _crash_point(name: str) -> None:
+    """A failpoint for the crash tests: `CARELEDGER_CRASH_AT=name` kills the process here."""
+    if os.environ.get("CARELEDGER_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

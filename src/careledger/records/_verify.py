@@ -1,0 +1,72 @@
+"""Check a stored record version end to end, trusting the chain rather than the node's DB.
+
+Steps, each with a verdict: the blob still has its content id; it decrypts; the salted
+commitment recomputed from the row matches the stored one; the record was anchored; its
+Merkle proof leads to the root read from the chain (and the contract agrees), and the
+node's copy of that root is the chain's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from careledger.chain import RecordAnchor
+from careledger.crypto import PrivateKey, verify_proof
+from careledger.errors import CareLedgerError
+from careledger.records._commitment import commitment
+from careledger.records._service import RecordService
+from careledger.store import AnchorBatch, RecordVersion
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    step: str
+    ok: bool
+    detail: str
+
+
+def verify_record(
+    records: RecordService, anchor: RecordAnchor, key: PrivateKey, record_id: str, version: int | None = None
+) -> list[Check]:
+    """Every check for one version; stops at the first failure that makes the rest moot."""
+    stored = records.get(record_id, version)
+    with records.db.session() as session:
+        row = session.get_one(RecordVersion, (stored.record_id, stored.version))
+        batch = session.get(AnchorBatch, row.batch_id) if row.batch_id is not None else None
+    checks: list[Check] = []
+    if stored.cid is not None:
+        try:
+            records.blobs.get(stored.cid)
+            checks.append(Check("content id", True, stored.cid))
+        except CareLedgerError as exc:
+            return [*checks, Check("content id", False, str(exc))]
+        try:
+            records.decrypt(stored, key)
+            checks.append(Check("decrypt", True, f"opened with key {key.public_key.fingerprint.hex()}"))
+        except CareLedgerError as exc:
+            return [*checks, Check("decrypt", False, str(exc))]
+    expected = commitment(
+        salt=row.salt,
+        cid=row.cid or "",
+        patient=row.patient_address,
+        resource_type=row.resource_type,
+        version=row.version,
+    )
+    if expected != row.commitment:
+        return [*checks, Check("commitment", False, "the stored commitment does not match the record's data")]
+    checks.append(Check("commitment", True, "0x" + expected.hex()))
+    if batch is None or batch.status != "anchored" or batch.chain_batch_id is None:
+        return [*checks, Check("anchored", False, "not anchored yet: run `careledger record anchor`")]
+    chain_root = anchor.batch(batch.chain_batch_id).root
+    checks.append(Check("anchored", True, f"batch {batch.chain_batch_id} on chain {anchor.chain.chain_id}"))
+    if chain_root != batch.root:
+        checks.append(
+            Check("root", False, f"the node's root 0x{batch.root.hex()} is not the chain's 0x{chain_root.hex()}")
+        )
+    proof = [bytes.fromhex(node) for node in json.loads(row.proof or "[]")]
+    on_chain = anchor.verify(batch.chain_batch_id, proof, row.commitment)
+    proved = verify_proof(proof, chain_root, row.commitment) and on_chain
+    detail = f"{len(proof)} siblings to root 0x{chain_root.hex()} read from the chain"
+    checks.append(Check("proof", proved, detail if proved else "the proof does not lead to the chain's root"))
+    return checks
