@@ -1,0 +1,171 @@
+"""`careledger record ...`: add, read, list, version, verify and anchor encrypted FHIR records."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from careledger.cli._context import open_node
+from careledger.cli._options import JsonFlag
+from careledger.cli._output import console, print_json, progress
+from careledger.errors import IntegrityError, NotFound, ValidationError
+from careledger.node import Node
+from careledger.records import StoredRecord, verify_record
+
+app = typer.Typer(help="Encrypted FHIR records: add, read, list, verify, anchor.", no_args_is_help=True)
+
+PatientOption = Annotated[str | None, typer.Option("--patient", help="The patient's wallet name or address.")]
+
+
+def stored_json(stored: StoredRecord) -> dict[str, Any]:
+    return {
+        "id": stored.record_id,
+        "version": stored.version,
+        "resourceType": stored.resource_type,
+        "patient": stored.patient_address,
+        "category": stored.category.value,
+        "lastUpdated": stored.last_updated.isoformat(),
+        "deleted": stored.deleted,
+        "cid": stored.cid,
+        "anchored": stored.anchored_batch is not None,
+    }
+
+
+def _patient_address(node: Node, who: str | None) -> str | None:
+    if who is None:
+        return None
+    wallet = node.wallets.find(who)
+    if wallet is None:
+        raise NotFound(f"no wallet or address {who!r} for the patient")
+    return wallet.address
+
+
+def _read_input(source: str) -> bytes:
+    if source == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {source}: {exc.strerror}") from None
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A FHIR resource as JSON, or - for standard input.")],
+    patient: PatientOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Validate, encrypt and store one resource (a new version if its id exists)."""
+    body = _read_input(file)
+    with open_node(ctx) as node:
+        stored = node.records.write(body, patient_address=_patient_address(node, patient))
+        node.anchorer.maybe_anchor()
+        stored = node.records.get(stored.record_id, stored.version)
+    if json:
+        print_json(stored_json(stored))
+    else:
+        console.print(f"{stored.resource_type}/{stored.record_id} version {stored.version} ({stored.category.value})")
+
+
+@app.command("list")
+def list_records(
+    ctx: typer.Context,
+    patient: PatientOption = None,
+    resource_type: Annotated[str | None, typer.Option("--type", help="Only this resourceType.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Current records, oldest first (no decryption needed)."""
+    with open_node(ctx) as node:
+        found = node.records.list(patient_address=_patient_address(node, patient), resource_type=resource_type)
+    if json:
+        print_json([stored_json(s) for s in found])
+        return
+    table = Table("id", "type", "version", "category", "updated", "anchored")
+    for stored in found:
+        table.add_row(
+            stored.record_id,
+            stored.resource_type,
+            str(stored.version),
+            stored.category.value,
+            stored.last_updated.strftime("%Y-%m-%d %H:%M:%S"),
+            "yes" if stored.anchored_batch is not None else "pending",
+        )
+    console.print(table)
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(metavar="ID")],
+    version: Annotated[int | None, typer.Option("--version", help="A past version.", min=1)] = None,
+) -> None:
+    """The decrypted resource, as FHIR JSON."""
+    with open_node(ctx) as node:
+        print_json(node.records.read(record_id, version))
+
+
+@app.command()
+def history(
+    ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonFlag = False
+) -> None:
+    """Every version of a record, newest first."""
+    with open_node(ctx) as node:
+        versions = node.records.history(record_id)
+    if json:
+        print_json([stored_json(s) for s in versions])
+        return
+    for stored in versions:
+        state = "deleted" if stored.deleted else stored.cid
+        console.print(f"version {stored.version}  {stored.last_updated:%Y-%m-%d %H:%M:%S}  {state}")
+
+
+@app.command()
+def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonFlag = False) -> None:
+    """Delete (a tombstone version; earlier versions stay readable)."""
+    with open_node(ctx) as node:
+        stored = node.records.delete(record_id)
+        node.anchorer.maybe_anchor()
+    if json:
+        print_json(stored_json(stored))
+    else:
+        console.print(f"{stored.resource_type}/{stored.record_id} deleted (version {stored.version})")
+
+
+@app.command()
+def anchor(ctx: typer.Context, json: JsonFlag = False) -> None:
+    """Anchor every pending commitment now (and settle batches a crash left behind)."""
+    with open_node(ctx) as node, progress.status("anchoring…"):
+        batches = node.anchorer.anchor_pending()
+    if json:
+        print_json([{"batch": b.chain_batch_id, "root": "0x" + b.root.hex(), "records": b.leaf_count} for b in batches])
+        return
+    if not batches:
+        console.print("nothing to anchor")
+    for batch in batches:
+        console.print(f"batch {batch.chain_batch_id}: {batch.leaf_count} records, root 0x{batch.root.hex()}")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(metavar="ID")],
+    version: Annotated[int | None, typer.Option("--version", help="A past version.", min=1)] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Check content id, decryption, commitment and Merkle proof against the chain."""
+    with open_node(ctx) as node:
+        checks = verify_record(node.records, node.record_anchor(), node.unlock().encryption_key(), record_id, version)
+    if json:
+        print_json([{"step": c.step, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for check in checks:
+            mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+            console.print(f"{mark} {check.step}: {check.detail}")
+    failed = [c.step for c in checks if not c.ok]
+    if failed:
+        raise IntegrityError(f"verification of {record_id} failed at: {', '.join(failed)}")

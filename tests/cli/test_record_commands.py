@@ -1,0 +1,91 @@
+"""`careledger record ...` end to end on the home's anvil chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from careledger.testdata import synthetic_patients
+from tests.cli.conftest import Cli
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture
+def home(cli: Cli, tmp_path: Path) -> Cli:
+    assert cli("init", "--light-kdf").code == 0
+    assert cli("chain", "deploy").code == 0
+    assert cli("wallet", "new", "alice", "--role", "patient").code == 0
+    return cli
+
+
+def _file(tmp_path: Path, name: str, resource: object) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(resource))
+    return str(path)
+
+
+def test_add_list_get_history_anchor_verify(home: Cli, tmp_path: Path) -> None:
+    patient = synthetic_patients(1, seed=12)[0]
+    observation = next(r for r in patient.records if r["resourceType"] == "Observation")
+    added = home("record", "add", _file(tmp_path, "p.json", patient.patient), "--patient", "alice", "--json")
+    assert added.code == 0, added.err
+    assert added.json()["resourceType"] == "Patient"
+    assert home("record", "add", _file(tmp_path, "o.json", observation), "--json").json()["version"] == 1
+    amended = {**observation, "status": "amended"}
+    assert home("record", "add", _file(tmp_path, "o2.json", amended), "--json").json()["version"] == 2
+
+    listed = home("record", "list", "--patient", "alice", "--json").json()
+    assert [(r["resourceType"], r["version"], r["anchored"]) for r in listed] == [
+        ("Patient", 1, False),
+        ("Observation", 2, False),
+    ]
+    assert home("record", "get", observation["id"]).json()["status"] == "amended"
+    assert home("record", "get", observation["id"], "--version", "1").json()["status"] == "final"
+    assert [v["version"] for v in home("record", "history", observation["id"], "--json").json()] == [2, 1]
+
+    anchored = home("record", "anchor", "--json").json()
+    assert sum(b["records"] for b in anchored) == 3
+    assert home("record", "anchor").out.strip() == "nothing to anchor"
+    checks = home("record", "verify", observation["id"], "--json")
+    assert checks.code == 0, checks.err
+    assert all(c["ok"] for c in checks.json())
+    assert home("record", "verify", observation["id"], "--version", "1").code == 0
+
+
+def test_tampered_blob_fails_verify_at_the_content_id(home: Cli, tmp_path: Path) -> None:
+    patient = synthetic_patients(1, seed=13)[0]
+    home("record", "add", _file(tmp_path, "p.json", patient.patient), "--patient", "alice")
+    home("record", "anchor")
+    cid = home("record", "list", "--json").json()[0]["cid"]
+    (blob,) = (home.home / "blobs").rglob(cid)
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    result = home("record", "verify", patient.id)
+    assert result.code == 7
+    assert "✗ content id" in result.out
+    assert result.err.strip() == f"error: verification of {patient.id} failed at: content id"
+
+
+def test_bad_input_is_one_line_and_stores_nothing(home: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceType": "Observation", "status": "final"}')
+    result = home("record", "add", str(bad), "--patient", "alice")
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "Observation.code: Field required" in result.err
+    assert home("record", "add", str(tmp_path / "missing.json")).code == 2
+    assert home("record", "list", "--json").json() == []
+    assert home("record", "get", "nope").code == 4
+
+
+def test_delete_keeps_history(home: Cli, tmp_path: Path) -> None:
+    patient = synthetic_patients(1, seed=14)[0]
+    home("record", "add", _file(tmp_path, "p.json", patient.patient), "--patient", "alice")
+    deleted = home("record", "delete", patient.id, "--json")
+    assert deleted.json()["deleted"] is True
+    assert home("record", "get", patient.id).code == 4
+    assert home("record", "get", patient.id, "--version", "1").json()["id"] == patient.id
