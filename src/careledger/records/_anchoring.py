@@ -16,14 +16,13 @@ refuses a root twice, so every record is anchored exactly once.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from careledger._failpoints import crash_point
 from careledger.chain import AnchorKind, RecordAnchor
 from careledger.crypto import MerkleTree
 from careledger.errors import TransactionReverted
@@ -118,7 +117,7 @@ class Anchorer:
                 row.batch_id = batch.id
                 row.leaf_index = index
                 row.proof = json.dumps([node.hex() for node in tree.proof(index)])
-        _crash_point("prepared")
+        crash_point("anchor-prepared")
         return batch
 
     def _send(self, batch: AnchorBatch) -> AnchoredBatch:
@@ -132,7 +131,7 @@ class Anchorer:
                 chain_batch_id = facade.batch_of_root(batch.root)
                 if chain_batch_id is None:
                     raise exc from None
-            _crash_point("sent")
+            crash_point("anchor-sent")
         with self.db.session() as session:
             session.execute(
                 update(AnchorBatch)
@@ -140,9 +139,3 @@ class Anchorer:
                 .values(status="anchored", chain_batch_id=chain_batch_id, anchored_at=self._clock())
             )
         return AnchoredBatch(batch.id, chain_batch_id, batch.root, batch.leaf_count)
-
-
-def _crash_point(name: str) -> None:
-    """A failpoint for the crash tests: `CARELEDGER_CRASH_AT=name` kills the process here."""
-    if os.environ.get("CARELEDGER_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from careledger._failpoints import crash_point
 from careledger.crypto import (
     Envelope,
     PrivateKey,
@@ -121,6 +122,7 @@ class RecordService:
         context = RecordContext(record_id, version, address, category.value)
         envelope = seal(canonical_json(data), context, [self._patient_key(address), self._custodian_public])
         cid = self.blobs.put(envelope.ciphertext)
+        crash_point("record-blob-written")
         row = self._row(data["resourceType"], patient_id, context, now, cid=cid, envelope=envelope)
         with self.db.session() as session:
             self._store(session, row, data)

@@ -1,0 +1,79 @@
+"""A node killed by SIGKILL between storing and anchoring loses nothing and anchors once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from careledger.chain import Chain, Role, open_chain
+from careledger.config import Home, Settings, load_settings
+from careledger.node import Node, init_home
+from careledger.records import verify_record
+from careledger.store import AnchorBatch, RecordVersion
+
+pytestmark = pytest.mark.anvil
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Home]:
+    home = Home(tmp_path / "home")
+    init_home(home, Settings(light_kdf=True), "pw")
+    # The test keeps the chain, as `careledger chain up` would: the killed workers are
+    # nodes connected to it, so a crash takes down the node, not the chain.
+    with open_chain("anvil", chain_dir=home.chain_dir, keep=True), _node(home) as node:
+        node.wallets.create("alice", Role.PATIENT, "pw")
+        node.deploy()
+        yield home
+
+
+def _node(home: Home) -> Node:
+    return Node(home, load_settings(home), lambda _wallet: "pw")
+
+
+def _worker(home: Home, seed: int, crash_at: str | None = None) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CARELEDGER_CRASH_AT", None)
+    if crash_at:
+        env["CARELEDGER_CRASH_AT"] = crash_at
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.records.crash_worker", str(home.path), str(seed)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, -signal.SIGKILL), done.stderr
+    return done.returncode
+
+
+@pytest.mark.parametrize("crash_at", ["record-blob-written", "anchor-prepared", "anchor-sent"])
+def test_every_record_is_anchored_exactly_once_after_a_crash(home: Home, crash_at: str) -> None:
+    assert _worker(home, seed=1, crash_at=crash_at) == -signal.SIGKILL
+    assert _worker(home, seed=2) == 0  # the restarted node: more records, and it settles the crash
+    assert _worker(home, seed=-1) == 0
+    with _node(home) as node:
+        chain: Chain = node.chain
+        anchor = node.record_anchor()
+        with node.db.session() as session:
+            rows = session.scalars(select(RecordVersion)).all()
+            batches = session.scalars(select(AnchorBatch)).all()
+        assert rows
+        assert all(row.batch_id is not None for row in rows)
+        assert {b.status for b in batches} == {"anchored"}
+        on_chain = [anchor.batch(i + 1).root for i in range(anchor.batch_count())]
+        assert len(on_chain) == len(set(on_chain)) == len(batches)
+        assert set(on_chain) == {b.root for b in batches}
+        assert chain.chain_id == 31337
+        key = node.unlock().encryption_key()
+        for row in rows[:: max(1, len(rows) // 25)]:
+            assert all(check.ok for check in verify_record(node.records, anchor, key, row.record_id, row.version))
