@@ -35,7 +35,7 @@ def test_state_and_addresses_survive_a_restart(tmp_path: Path, account: LocalAcc
         assert again.block_number() == block
         deployer = Deployer(again, records)
         assert deployer.current("RecordAnchor") == deployed
-        assert RecordAnchor(again, deployed.address).batch(batch.batch_id) == batch
+        assert RecordAnchor(again, deployed.address).batch(batch.root) == batch
 
 
 def test_killed_child_is_reported_in_one_line(anvil_chain: object) -> None:

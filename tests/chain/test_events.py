@@ -11,30 +11,29 @@ from careledger.chain import AnchorKind, ChainEvent, EventReader, RecordAnchor
 from careledger.store import Database
 
 
-def _anchored_ids(events: list[ChainEvent]) -> list[int]:
-    return [e.args["batch_id"] for e in events if e.name == "Anchored"]
+def _anchored(events: list[ChainEvent]) -> list[bytes]:
+    return [e.args["root"] for e in events if e.name == "Anchored"]
 
 
 def test_reads_new_events_once(anchor: RecordAnchor, database: Database) -> None:
     reader = EventReader(anchor, database, "anchors")
     seen: list[ChainEvent] = []
-    anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS)
+    first = anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).root
     reader.poll(lambda _s, e: seen.append(e))
-    assert _anchored_ids(seen) == [1]
+    assert _anchored(seen) == [first]
     assert {e.name for e in seen} == {"Anchored", "RoleGranted"}
     assert reader.poll(lambda _s, e: seen.append(e)) == 0
-    anchor.anchor(os.urandom(32), 1, AnchorKind.AUDIT)
-    anchor.anchor(os.urandom(32), 1, AnchorKind.AUDIT)
+    later = [anchor.anchor(os.urandom(32), 1, AnchorKind.AUDIT).root for _ in range(2)]
     # A new reader on the same stream resumes from the stored cursor.
     again: list[ChainEvent] = []
     EventReader(anchor, database, "anchors").poll(lambda _s, e: again.append(e))
-    assert _anchored_ids(again) == [2, 3]
+    assert _anchored(again) == later
     assert reader.last_block() == anchor.chain.block_number()
 
 
 def test_a_failing_handler_leaves_the_cursor_in_place(anchor: RecordAnchor, database: Database) -> None:
     reader = EventReader(anchor, database, "anchors")
-    anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS)
+    root = anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).root
     before = reader.last_block()
 
     def crash(_session: Session, event: ChainEvent) -> None:
@@ -46,12 +45,12 @@ def test_a_failing_handler_leaves_the_cursor_in_place(anchor: RecordAnchor, data
     assert reader.last_block() == before
     seen: list[ChainEvent] = []
     reader.poll(lambda _s, e: seen.append(e))
-    assert _anchored_ids(seen) == [1]
+    assert _anchored(seen) == [root]
 
 
 def test_streams_keep_separate_cursors(anchor: RecordAnchor, database: Database) -> None:
-    anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS)
+    root = anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).root
     EventReader(anchor, database, "first").poll(lambda _s, _e: None)
     seen: list[ChainEvent] = []
     EventReader(anchor, database, "second").poll(lambda _s, e: seen.append(e))
-    assert _anchored_ids(seen) == [1]
+    assert _anchored(seen) == [root]

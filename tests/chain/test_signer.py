@@ -19,8 +19,7 @@ def test_pipelined_transactions_take_consecutive_nonces(any_chain: Chain, anchor
     assert [r.status for r in receipts] == [1] * 25
     nonces = [any_chain.w3.eth.get_transaction(h)["nonce"] for h in hashes]
     assert nonces == list(range(start, start + 25))
-    assert anchor.batch_count() == 25
-    assert [anchor.batch(i + 1).root for i in range(25)] == roots
+    assert anchor.anchored_roots() == roots
 
 
 def test_revert_reason_before_sending(anchor: RecordAnchor, any_chain: Chain, signer: Signer) -> None:
@@ -40,7 +39,8 @@ def test_revert_reason_of_a_mined_failure(anchor: RecordAnchor, signer: Signer) 
         signer.transact(failing)
     assert caught.value.tx_hash is not None
     # The signer's nonces stay right after a failure.
-    assert anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).batch_id == 2
+    after = os.urandom(32)
+    assert anchor.anchor(after, 1, AnchorKind.RECORDS).root == after
 
 
 def test_a_refused_transaction_resyncs_nonces(anchor: RecordAnchor, signer: Signer, any_chain: Chain) -> None:
@@ -51,7 +51,8 @@ def test_a_refused_transaction_resyncs_nonces(anchor: RecordAnchor, signer: Sign
     poor = TxRequest(to=anchor.address, data=b"", value=10**30, gas=30_000)
     with pytest.raises(ChainError):
         signer.transact(poor)
-    assert anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS).batch_id == 1
+    root = os.urandom(32)
+    assert anchor.anchor(root, 1, AnchorKind.RECORDS).root == root
 
 
 def test_read_only_facade_refuses_to_write(any_chain: Chain, anchor: RecordAnchor) -> None:
@@ -67,8 +68,8 @@ def test_verify_and_roles_through_the_facade(anchor: RecordAnchor, signer: Signe
     batch = anchor.anchor(leaf, 1, AnchorKind.AUDIT)
     assert batch.kind is AnchorKind.AUDIT
     assert batch.anchorer == signer.address
-    assert anchor.verify(batch.batch_id, [], leaf)
-    assert not anchor.verify(batch.batch_id, [], os.urandom(32))
+    assert anchor.verify(batch.root, [], leaf)
+    assert not anchor.verify(batch.root, [], os.urandom(32))
     assert anchor.is_anchorer(signer.address)
     assert not anchor.is_anchorer(account_b)
     anchor.grant_anchorer(account_b)

@@ -29,23 +29,33 @@ def test_deployer_is_admin_and_anchorer(record_anchor: Any, admin: Any) -> None:
 
 def test_anchor_stores_batch_and_emits_event(record_anchor: Any, admin: Any) -> None:
     root = _root()
+    assert not record_anchor.is_anchored(root)
     with boa.env.prank(admin):
-        batch_id = record_anchor.anchor(root, 7, AUDIT)
+        record_anchor.anchor(root, 1024, AUDIT)
     (event,) = record_anchor.get_logs()
-    assert batch_id == 1
-    assert record_anchor.batch_count() == 1
-    stored = record_anchor.batches(1)
-    assert (stored[0], stored[1], stored[2], stored[3]) == (root, 7, AUDIT, admin)
-    assert stored[4] == boa.env.evm.patch.timestamp
-    assert record_anchor.batch_of_root(root) == 1
     assert type(event).__name__ == "Anchored"
-    assert (event.batch_id, event.root, event.leaf_count, event.kind) == (1, root, 7, AUDIT)
+    assert (event.root, event.anchorer, event.leaf_count, event.kind) == (root, admin, 1024, AUDIT)
+    stored = record_anchor.batch(root)
+    assert (stored.root, stored.leaf_count, stored.kind, stored.anchorer) == (root, 1024, AUDIT, admin)
+    assert stored.timestamp == boa.env.evm.patch.timestamp
+    assert record_anchor.is_anchored(root)
 
 
-def test_batch_ids_increase(record_anchor: Any, admin: Any) -> None:
-    with boa.env.prank(admin):
-        ids = [record_anchor.anchor(_root(), 1, RECORDS) for _ in range(3)]
-    assert ids == [1, 2, 3]
+def test_unknown_root_reads_empty(record_anchor: Any) -> None:
+    stored = record_anchor.batch(_root())
+    assert (stored.root, stored.leaf_count, stored.kind) == (bytes(32), 0, 0)
+
+
+@given(leaf_count=st.integers(1, 2**32 - 1), kind=st.sampled_from([RECORDS, AUDIT]), seconds=st.integers(0, 10**9))
+def test_packing_round_trips(record_anchor: Any, admin: Any, leaf_count: int, kind: int, seconds: int) -> None:
+    with boa.env.anchor():
+        boa.env.time_travel(seconds=seconds)
+        root = _root()
+        with boa.env.prank(admin):
+            record_anchor.anchor(root, leaf_count, kind)
+        stored = record_anchor.batch(root)
+        assert (stored.leaf_count, stored.kind, stored.anchorer) == (leaf_count, kind, admin)
+        assert stored.timestamp == boa.env.evm.patch.timestamp
 
 
 def test_stranger_cannot_anchor(record_anchor: Any) -> None:
@@ -59,7 +69,7 @@ def test_granted_anchorer_can_anchor_until_revoked(record_anchor: Any, admin: An
     with boa.env.prank(admin):
         record_anchor.grantRole(role, batcher)
     with boa.env.prank(batcher):
-        assert record_anchor.anchor(_root(), 1, RECORDS) == 1
+        record_anchor.anchor(_root(), 1, RECORDS)
     with boa.env.prank(admin):
         record_anchor.revokeRole(role, batcher)
     with boa.env.prank(batcher), boa.reverts("access_control: account is missing role"):
@@ -86,7 +96,7 @@ def test_anchor_refuses_bad_batch(
 ) -> None:
     with boa.env.prank(admin), boa.reverts(reason):
         record_anchor.anchor(root, leaf_count, kind)
-    assert record_anchor.batch_count() == 0
+    assert not record_anchor.is_anchored(root)
 
 
 def test_root_anchors_once(record_anchor: Any, admin: Any) -> None:
@@ -100,42 +110,43 @@ def test_root_anchors_once(record_anchor: Any, admin: Any) -> None:
 def test_single_leaf_batch_verifies_with_empty_proof(record_anchor: Any, admin: Any) -> None:
     leaf = _root()
     with boa.env.prank(admin):
-        batch_id = record_anchor.anchor(leaf, 1, RECORDS)
-    assert record_anchor.verify(batch_id, [], leaf)
-    assert not record_anchor.verify(batch_id, [], _root())
+        record_anchor.anchor(leaf, 1, RECORDS)
+    assert record_anchor.verify(leaf, [], leaf)
+    assert not record_anchor.verify(leaf, [], _root())
 
 
-def test_unknown_batch_verifies_nothing(record_anchor: Any) -> None:
-    assert not record_anchor.verify(1, [], bytes(32))
-    assert not record_anchor.verify(99, [_root()], _root())
+def test_unanchored_root_verifies_nothing(record_anchor: Any) -> None:
+    leaf = _root()
+    assert not record_anchor.verify(leaf, [], leaf)  # would prove, but was never anchored
+    assert not record_anchor.verify(bytes(32), [], bytes(32))
 
 
 leaf_sets = st.lists(leaves_32, min_size=1, max_size=1024, unique=True)
 
 
-def _anchored(record_anchor: Any, admin: Any, tree: MerkleTree) -> int:
+def _anchored(record_anchor: Any, admin: Any, tree: MerkleTree) -> bytes:
     with boa.env.prank(admin):
-        batch_id: int = record_anchor.anchor(tree.root, len(tree), RECORDS)
-    return batch_id
+        record_anchor.anchor(tree.root, len(tree), RECORDS)
+    return tree.root
 
 
 @given(leaves=leaf_sets, data=st.data())
 def test_python_proofs_verify_on_chain(record_anchor: Any, admin: Any, leaves: list[bytes], data: Any) -> None:
     tree = MerkleTree(leaves)
     with boa.env.anchor():  # each example starts from the freshly deployed contract
-        batch_id = _anchored(record_anchor, admin, tree)
+        root = _anchored(record_anchor, admin, tree)
         index = data.draw(st.integers(0, len(leaves) - 1))
-        assert record_anchor.verify(batch_id, tree.proof(index), leaves[index])
+        assert record_anchor.verify(root, tree.proof(index), leaves[index])
 
 
 @given(leaves=leaf_sets.filter(lambda leaves: len(leaves) >= 2), data=st.data())
 def test_tampered_proofs_fail_on_chain(record_anchor: Any, admin: Any, leaves: list[bytes], data: Any) -> None:
     tree = MerkleTree(leaves)
     with boa.env.anchor():
-        batch_id = _anchored(record_anchor, admin, tree)
+        root = _anchored(record_anchor, admin, tree)
         index = data.draw(st.integers(0, len(leaves) - 1))
         proof = tree.proof(index)
-        assert not record_anchor.verify(batch_id, tamper_proof(data, proof), leaves[index])
-        assert not record_anchor.verify(batch_id, proof[:-1], leaves[index])
+        assert not record_anchor.verify(root, tamper_proof(data, proof), leaves[index])
+        assert not record_anchor.verify(root, proof[:-1], leaves[index])
         other = data.draw(leaves_32.filter(lambda leaf: leaf not in leaves))
-        assert not record_anchor.verify(batch_id, proof, other)
+        assert not record_anchor.verify(root, proof, other)

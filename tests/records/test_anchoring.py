@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from careledger.chain import RecordAnchor
+from careledger.chain import AnchorKind, RecordAnchor
 from careledger.records import Anchorer, RecordService, verify_record
 from careledger.store import AnchorBatch, RecordVersion
 from careledger.testdata import SyntheticPatient
@@ -37,9 +37,7 @@ def test_every_commitment_is_anchored_once(
     assert all(b.leaf_count <= 16 for b in batches)
     assert anchorer.pending() == 0
     assert anchorer.anchor_pending() == []
-    assert anchor.batch_count() == len(batches)
-    for batch in batches:
-        assert anchor.batch(batch.chain_batch_id).root == batch.root
+    assert anchor.anchored_roots() == [batch.root for batch in batches]
     with records.db.session() as session:
         rows = session.scalars(select(RecordVersion)).all()
     assert len({row.commitment for row in rows}) == total
@@ -125,10 +123,10 @@ def test_a_prepared_batch_is_settled_not_duplicated(
     _load(records, keys, synthetic)
     prepared = anchorer._prepare()  # as if the process died right after step 1
     assert prepared is not None
-    anchor.anchor(prepared.root, prepared.leaf_count, 1)  # …or after step 2, the tx made it
+    anchor.anchor(prepared.root, prepared.leaf_count, AnchorKind.RECORDS)  # …or after step 2: the tx made it
     settled = anchorer.reconcile()
     assert [b.root for b in settled] == [prepared.root]
-    assert anchor.batch_count() == 1
+    assert anchor.anchored_roots() == [prepared.root]
     anchorer.anchor_pending()
-    roots = [anchor.batch(i + 1).root for i in range(anchor.batch_count())]
+    roots = anchor.anchored_roots()
     assert len(roots) == len(set(roots))

@@ -8,7 +8,6 @@ from enum import IntEnum
 
 from web3 import Web3
 
-from careledger.chain._backends import Receipt
 from careledger.chain._facades import ContractFacade
 from careledger.chain._signer import TxRequest
 from careledger.errors import NotFound, ValidationError
@@ -23,9 +22,8 @@ class AnchorKind(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One anchored batch as the chain holds it."""
+    """One anchored batch as the chain holds it; its root is its id."""
 
-    batch_id: int
     root: bytes
     leaf_count: int
     kind: AnchorKind
@@ -45,30 +43,27 @@ class RecordAnchor(ContractFacade):
 
     def anchor(self, root: bytes, leaf_count: int, kind: AnchorKind) -> Batch:
         """Anchor one root; the batch as recorded on chain."""
-        receipt = self._transact(self.anchor_request(root, leaf_count, kind))
-        return self.batches_in(receipt)[0]
+        self._transact(self.anchor_request(root, leaf_count, kind))
+        return self.batch(root)
 
-    def batches_in(self, receipt: Receipt) -> list[Batch]:
-        """The batches a receipt anchored (from its `Anchored` events)."""
-        return [self.batch(int(event.args["batch_id"])) for event in self.events_in(receipt, "Anchored")]
+    def batch(self, root: bytes) -> Batch:
+        """The batch anchored under `root`; `NotFound` if it never was."""
+        stored_root, leaf_count, kind, anchorer, timestamp = self._call("batch", root)
+        if stored_root == bytes(32):
+            raise NotFound(f"root 0x{root.hex()} is not anchored on chain {self.chain.chain_id}")
+        return Batch(bytes(stored_root), int(leaf_count), AnchorKind(kind), str(anchorer), int(timestamp))
 
-    def batch(self, batch_id: int) -> Batch:
-        root, leaf_count, kind, anchorer, timestamp = self._call("batches", batch_id)
-        if root == bytes(32):
-            raise NotFound(f"no anchored batch {batch_id} on chain {self.chain.chain_id}")
-        return Batch(batch_id, bytes(root), int(leaf_count), AnchorKind(kind), str(anchorer), int(timestamp))
+    def anchored_roots(self, from_block: int = 0) -> list[bytes]:
+        """Every root anchored since `from_block`, in order (from `Anchored` events)."""
+        logs = self.contract.events.Anchored().get_logs(from_block=from_block)
+        return [bytes(log["args"]["root"]) for log in logs]
 
-    def batch_of_root(self, root: bytes) -> int | None:
-        """The id of the batch that anchored `root`, if one did."""
-        batch_id = int(self._call("batch_of_root", root))
-        return batch_id or None
+    def is_anchored(self, root: bytes) -> bool:
+        return bool(self._call("is_anchored", root))
 
-    def batch_count(self) -> int:
-        return int(self._call("batch_count"))
-
-    def verify(self, batch_id: int, proof: Sequence[bytes], leaf: bytes) -> bool:
-        """True if `proof` leads from `leaf` to the root of batch `batch_id` (read from chain)."""
-        return bool(self._call("verify", batch_id, list(proof), leaf))
+    def verify(self, root: bytes, proof: Sequence[bytes], leaf: bytes) -> bool:
+        """True if `root` is anchored and `proof` leads from `leaf` to it (asked of the chain)."""
+        return bool(self._call("verify", root, list(proof), leaf))
 
     def is_anchorer(self, address: str) -> bool:
         role = self._call("ANCHORER_ROLE")

@@ -104,11 +104,11 @@ def _identities_and_a_sealed_record(node: Node, passphrase: str, quiet: bool) ->
     # Only a salted commitment of the ciphertext's id goes on chain: no health data.
     commitment = keccak(secrets.token_bytes(32) + cid.encode())
     anchor = node.record_anchor(write=True)
-    batch = anchor.anchor(commitment, 1, AnchorKind.RECORDS)
-    verified = anchor.verify(batch.batch_id, [], commitment)
+    anchor.anchor(commitment, 1, AnchorKind.RECORDS)
+    verified = anchor.verify(commitment, [], commitment)
     _say(
         quiet,
-        f"[bold]6.[/] anchored its commitment 0x{commitment.hex()[:16]}… as batch {batch.batch_id}; "
+        f"[bold]6.[/] anchored its commitment 0x{commitment.hex()[:16]}… (a one-leaf batch); "
         f"verified on chain: {'yes' if verified else 'NO'}",
     )
     return {
@@ -118,7 +118,7 @@ def _identities_and_a_sealed_record(node: Node, passphrase: str, quiet: bool) ->
         "content_id": cid,
         "patient_opens": opened,
         "practitioner_refused": refused,
-        "batch": batch.batch_id,
+        "root": "0x" + commitment.hex(),
         "verified": verified,
     }
 

@@ -142,12 +142,12 @@ def anchor(ctx: typer.Context, json: JsonFlag = False) -> None:
     with open_node(ctx) as node, progress.status("anchoring…"):
         batches = node.anchorer.anchor_pending()
     if json:
-        print_json([{"batch": b.chain_batch_id, "root": "0x" + b.root.hex(), "records": b.leaf_count} for b in batches])
+        print_json([{"root": "0x" + b.root.hex(), "records": b.leaf_count} for b in batches])
         return
     if not batches:
         console.print("nothing to anchor")
     for batch in batches:
-        console.print(f"batch {batch.chain_batch_id}: {batch.leaf_count} records, root 0x{batch.root.hex()}")
+        console.print(f"anchored {batch.leaf_count} records under root 0x{batch.root.hex()}")
 
 
 @app.command()

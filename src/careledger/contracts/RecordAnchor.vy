@@ -7,12 +7,14 @@
 @notice Stores the Merkle roots of batches of salted commitments
         (record versions, audit-log heads), so anyone can check that
         a commitment existed at anchoring time without trusting the
-        node that wrote it. Only roots and counts are stored: no
-        protected health information ever reaches this contract.
-        Leaves are verified with snekmate's sorted-pair keccak256
-        `merkle_proof_verification`, the scheme of OpenZeppelin's
-        MerkleProof. Anchoring is restricted to accounts holding
-        `ANCHORER_ROLE`, granted through snekmate's `access_control`.
+        node that wrote it. Only roots, counts, a kind, the anchorer
+        and a time are stored: no protected health information ever
+        reaches this contract. A batch is identified by its root and
+        fits one storage slot, so anchoring 1,024 records costs under
+        50 gas each. Leaves are verified with snekmate's sorted-pair
+        keccak256 `merkle_proof_verification`, the scheme of
+        OpenZeppelin's MerkleProof. Anchoring is restricted to
+        accounts holding `ANCHORER_ROLE` (snekmate's `access_control`).
 """
 
 
@@ -47,37 +49,26 @@ KIND_AUDIT: public(constant(uint8)) = 2
 _PROOF_BOUND: constant(uint8) = max_value(uint8)
 
 
-# @dev One anchored batch.
+# @dev One anchored batch, as the `batch` view returns it.
 struct Batch:
     root: bytes32
-    leaf_count: uint64
+    leaf_count: uint32
     kind: uint8
     anchorer: address
-    timestamp: uint64
+    timestamp: uint40
 
 
-# @dev Anchored batches by id; ids start at 1, so an
-# empty `root` means "no such batch".
-batches: public(HashMap[uint256, Batch])
-
-
-# @dev The number of batches anchored so far, which is
-# also the id of the latest batch.
-batch_count: public(uint256)
-
-
-# @dev The batch that anchored a root, so a root is
-# anchored at most once.
-batch_of_root: public(HashMap[bytes32, uint256])
+# @dev Anchored batches by root, packed into one slot
+# (see `_pack`); zero means not anchored.
+_batches: HashMap[bytes32, uint256]
 
 
 # @dev Emitted once per anchored batch.
 event Anchored:
-    batch_id: indexed(uint256)
     root: indexed(bytes32)
-    leaf_count: uint64
-    kind: uint8
     anchorer: indexed(address)
+    leaf_count: uint32
+    kind: uint8
 
 
 @deploy
@@ -90,59 +81,90 @@ def __init__():
 
 
 @external
-def anchor(root: bytes32, leaf_count: uint64, kind: uint8) -> uint256:
+def anchor(root: bytes32, leaf_count: uint32, kind: uint8):
     """
-    @dev Records `root` as a new batch of `leaf_count` leaves.
+    @dev Records `root` as an anchored batch of `leaf_count` leaves.
     @notice Only an account with `ANCHORER_ROLE` may call it.
             Refuses an empty root, an empty batch, an unknown
             kind and a root that is already anchored.
-    @param root The Merkle root of the batch.
+    @param root The Merkle root of the batch; also its id.
     @param leaf_count The number of leaves in the batch.
     @param kind `KIND_RECORDS` or `KIND_AUDIT`.
-    @return uint256 The id of the new batch.
     """
     access_control._check_role(ANCHORER_ROLE, msg.sender)
     self._check_batch(root, leaf_count, kind)
-    batch_id: uint256 = self.batch_count + 1
-    self.batch_count = batch_id
-    self.batches[batch_id] = Batch(
-        root=root,
-        leaf_count=leaf_count,
-        kind=kind,
-        anchorer=msg.sender,
-        timestamp=convert(block.timestamp, uint64),
-    )
-    self.batch_of_root[root] = batch_id
-    log Anchored(batch_id=batch_id, root=root, leaf_count=leaf_count, kind=kind, anchorer=msg.sender)
-    return batch_id
+    self._batches[root] = self._pack(msg.sender, convert(block.timestamp, uint40), leaf_count, kind)
+    log Anchored(root=root, anchorer=msg.sender, leaf_count=leaf_count, kind=kind)
 
 
 @external
 @view
-def verify(batch_id: uint256, proof: DynArray[bytes32, _PROOF_BOUND], leaf: bytes32) -> bool:
+def batch(root: bytes32) -> Batch:
     """
-    @dev Tells whether `leaf` belongs to batch `batch_id`.
-    @notice Anyone may call it. Returns `False` for an
-            unknown batch rather than reverting, so a verifier
-            reads one answer.
-    @param batch_id The batch to check against.
+    @dev The batch anchored under `root`; all zero if none.
+    """
+    packed: uint256 = self._batches[root]
+    if packed == 0:
+        return empty(Batch)
+    return Batch(
+        root=root,
+        leaf_count=convert((packed >> 8) & convert(max_value(uint32), uint256), uint32),
+        kind=convert(packed & 255, uint8),
+        anchorer=convert(convert(packed >> 96, uint160), address),
+        timestamp=convert((packed >> 40) & convert(max_value(uint40), uint256), uint40),
+    )
+
+
+@external
+@view
+def is_anchored(root: bytes32) -> bool:
+    """
+    @dev True if `root` has been anchored.
+    """
+    return self._batches[root] != 0
+
+
+@external
+@view
+def verify(root: bytes32, proof: DynArray[bytes32, _PROOF_BOUND], leaf: bytes32) -> bool:
+    """
+    @dev Tells whether `leaf` belongs to the anchored batch `root`.
+    @notice Anyone may call it. Returns `False` for a root that
+            was never anchored rather than reverting, so a
+            verifier reads one answer.
+    @param root The batch to check against.
     @param proof The sibling hashes from the leaf to the root.
     @param leaf The 32-byte leaf (a commitment).
-    @return bool `True` if the proof leads to the batch root.
+    @return bool `True` if the batch is anchored and the proof
+            leads from `leaf` to its root.
     """
-    root: bytes32 = self.batches[batch_id].root
-    if root == empty(bytes32):
+    if self._batches[root] == 0:
         return False
     return merkle_proof_verification._verify(proof, root, leaf)
 
 
 @internal
 @view
-def _check_batch(root: bytes32, leaf_count: uint64, kind: uint8):
+def _check_batch(root: bytes32, leaf_count: uint32, kind: uint8):
     """
     @dev Reverts unless the batch can be anchored.
     """
     assert root != empty(bytes32), "anchor: empty root"
     assert leaf_count != 0, "anchor: empty batch"
     assert kind == KIND_RECORDS or kind == KIND_AUDIT, "anchor: unknown kind"
-    assert self.batch_of_root[root] == 0, "anchor: root already anchored"
+    assert self._batches[root] == 0, "anchor: root already anchored"
+
+
+@internal
+@pure
+def _pack(anchorer: address, timestamp: uint40, leaf_count: uint32, kind: uint8) -> uint256:
+    """
+    @dev anchorer << 96 | timestamp << 40 | leaf_count << 8 | kind;
+         never zero, since `kind` is not.
+    """
+    return (
+        (convert(convert(anchorer, uint160), uint256) << 96)
+        | (convert(timestamp, uint256) << 40)
+        | (convert(leaf_count, uint256) << 8)
+        | convert(kind, uint256)
+    )

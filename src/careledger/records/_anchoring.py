@@ -6,10 +6,10 @@ steps, each durable before the next:
 1. prepare: one DB transaction fixes the batch (root, leaves) and gives every leaf its
    batch, index and proof;
 2. send: `RecordAnchor.anchor(root, …)`;
-3. settle: after the receipt, the batch is marked anchored with its on-chain id.
+3. settle: after the receipt, the batch is marked anchored.
 
 A crash after 1 or 2 leaves a prepared batch, settled on the next run from the chain
-(`batch_of_root`): anchored if the transaction made it, sent again if not. The contract
+(`is_anchored(root)`): anchored if the transaction made it, sent again if not. The contract
 refuses a root twice, so every record is anchored exactly once.
 """
 
@@ -35,7 +35,6 @@ MAX_BATCH = 1024
 @dataclass(frozen=True, slots=True)
 class AnchoredBatch:
     local_id: int
-    chain_batch_id: int
     root: bytes
     leaf_count: int
 
@@ -122,20 +121,18 @@ class Anchorer:
 
     def _send(self, batch: AnchorBatch) -> AnchoredBatch:
         facade = self._anchor()
-        chain_batch_id = facade.batch_of_root(batch.root)
-        if chain_batch_id is None:
+        if not facade.is_anchored(batch.root):
             try:
-                chain_batch_id = facade.anchor(batch.root, batch.leaf_count, AnchorKind(batch.kind)).batch_id
-            except TransactionReverted as exc:
-                # Another process sent it first: the chain has it now.
-                chain_batch_id = facade.batch_of_root(batch.root)
-                if chain_batch_id is None:
-                    raise exc from None
+                facade.anchor(batch.root, batch.leaf_count, AnchorKind(batch.kind))
+            except TransactionReverted:
+                # Another process sent it first, or not: the chain says which.
+                if not facade.is_anchored(batch.root):
+                    raise
             crash_point("anchor-sent")
         with self.db.session() as session:
             session.execute(
                 update(AnchorBatch)
                 .where(AnchorBatch.id == batch.id)
-                .values(status="anchored", chain_batch_id=chain_batch_id, anchored_at=self._clock())
+                .values(status="anchored", anchored_at=self._clock())
             )
-        return AnchoredBatch(batch.id, chain_batch_id, batch.root, batch.leaf_count)
+        return AnchoredBatch(batch.id, batch.root, batch.leaf_count)

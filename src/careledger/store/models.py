@@ -75,7 +75,7 @@ class AnchorBatch(Base):
     """A Merkle batch of commitments: prepared (root fixed, leaves assigned), then anchored.
 
     A batch is marked anchored only after its receipt; a prepared one found after a crash
-    is settled from the chain (RecordAnchor.batch_of_root) or sent again.
+    is settled from the chain (RecordAnchor.is_anchored) or sent again.
     """
 
     __tablename__ = "anchor_batches"
@@ -86,6 +86,5 @@ class AnchorBatch(Base):
     kind: Mapped[int] = mapped_column(Integer)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    chain_batch_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

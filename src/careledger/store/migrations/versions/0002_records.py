@@ -25,7 +25,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.Integer(), nullable=False),
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False, index=True),
-        sa.Column("chain_batch_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("anchored_at", sa.DateTime(timezone=True), nullable=True),
     )
