@@ -133,7 +133,7 @@ def test_demo_runs_end_to_end(cli: Cli) -> None:
 def test_demo_on_the_memory_chain_prints_its_steps(cli: Cli) -> None:
     result = cli("--chain", "memory", "demo", home=False)
     assert result.code == 0, result.err
-    assert "verified on chain: yes" in result.out
+    assert "all pass" in result.out
     assert "is refused: yes" in result.out
     assert "NO" not in result.out
     assert "RecordAnchor" in result.out

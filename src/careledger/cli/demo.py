@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from eth_utils import keccak
 
-from careledger.chain import AnchorKind, Role
+from careledger.chain import Role
 from careledger.cli._context import state
 from careledger.cli._output import console, print_json, progress
 from careledger.cli.chain import render_status
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.crypto import RecordContext, Suite, canonical_json, content_id, seal, unseal
+from careledger.crypto import Suite
 from careledger.errors import DecryptionError
 from careledger.node import Node, init_home
+from careledger.records import verify_record
+from careledger.testdata import synthetic_patients
 
 
 def demo(
@@ -44,7 +45,7 @@ def demo(
                 results = node.deploy()
             for result in results:
                 _say(json, f"[bold]3.[/] deployed {result.deployment.name} at {result.deployment.address}")
-            story = _identities_and_a_sealed_record(node, passphrase, json)
+            story = _identities_and_records(node, passphrase, json)
             report = node.status()
         if json:
             print_json({"status": asdict(report), **story})
@@ -58,17 +59,8 @@ def demo(
             shutil.rmtree(home.path, ignore_errors=True)
 
 
-# A sample record: it is encrypted in the demo and never leaves the node in plaintext.
-_OBSERVATION = {
-    "resourceType": "Observation",
-    "status": "final",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0", "display": "Glucose"}]},
-    "valueQuantity": {"value": 95, "unit": "mg/dL"},
-}
-
-
-def _identities_and_a_sealed_record(node: Node, passphrase: str, quiet: bool) -> dict[str, Any]:
-    """Wallets, registration, a credential, an envelope only the right keys open, an anchor."""
+def _identities_and_records(node: Node, passphrase: str, quiet: bool) -> dict[str, Any]:
+    """Wallets, registration, a credential, encrypted records only the right keys open, anchoring."""
     with progress.status("creating and registering identities…"):
         alice = node.wallets.create("alice", Role.PATIENT, passphrase)
         drbob = node.wallets.create("drbob", Role.PRACTITIONER, passphrase, Suite.MLKEM768_X25519)
@@ -84,41 +76,47 @@ def _identities_and_a_sealed_record(node: Node, passphrase: str, quiet: bool) ->
         f"(post-quantum key); drbob's medical licence is valid: {'yes' if licensed else 'NO'}",
     )
 
-    node_wallet = node.wallets.get(NODE_WALLET)
-    context = RecordContext("demo-observation", 1, alice.address, "labs")
-    envelope = seal(canonical_json(_OBSERVATION), context, [alice.encryption_key, node_wallet.encryption_key])
-    cid = content_id(envelope.ciphertext)
-    opened = unseal(envelope, context, node.unlock("alice").encryption_key()) == canonical_json(_OBSERVATION)
+    # A synthetic patient's chart (no real person), stored as encrypted, versioned records.
+    chart = synthetic_patients(1, seed=2026)[0]
+    with progress.status("storing encrypted records…"):
+        node.records.write(chart.patient, patient_address=alice.address)
+        for resource in chart.records:
+            node.records.write(resource)
+    lab = next(r for r in chart.records if r["resourceType"] == "Observation")
+    stored = node.records.get(lab["id"])
+    opened = node.records.decrypt(stored, node.unlock("alice").encryption_key())["id"] == lab["id"]
     try:
-        unseal(envelope, context, node.unlock("drbob").encryption_key())
+        node.records.decrypt(stored, node.unlock("drbob").encryption_key())
         refused = False
     except DecryptionError:
         refused = True
     _say(
         quiet,
-        f"[bold]5.[/] sealed a lab Observation for alice and the node: {cid}; "
-        f"alice opens it: {'yes' if opened else 'NO'}; drbob (no key sealed to him) is refused: "
-        f"{'yes' if refused else 'NO'}",
+        f"[bold]5.[/] stored {len(chart.resources)} encrypted records of alice's chart; "
+        f"her lab result {stored.cid} opens with her key: {'yes' if opened else 'NO'}; "
+        f"drbob (no key sealed to him) is refused: {'yes' if refused else 'NO'}",
     )
 
-    # Only a salted commitment of the ciphertext's id goes on chain: no health data.
-    commitment = keccak(secrets.token_bytes(32) + cid.encode())
-    anchor = node.record_anchor(write=True)
-    anchor.anchor(commitment, 1, AnchorKind.RECORDS)
-    verified = anchor.verify(commitment, [], commitment)
+    # Only salted commitments go on chain: one Merkle root for the whole chart.
+    with progress.status("anchoring…"):
+        batches = node.anchorer.anchor_pending()
+        checks = verify_record(node.records, node.record_anchor(), node.unlock().encryption_key(), lab["id"])
+    verified = all(check.ok for check in checks)
     _say(
         quiet,
-        f"[bold]6.[/] anchored its commitment 0x{commitment.hex()[:16]}… (a one-leaf batch); "
-        f"verified on chain: {'yes' if verified else 'NO'}",
+        f"[bold]6.[/] anchored {sum(b.leaf_count for b in batches)} commitments under "
+        f"{len(batches)} Merkle root(s); `record verify` of the lab result "
+        f"({', '.join(c.step for c in checks)}): {'all pass' if verified else 'FAILED'}",
     )
     return {
         "patient": alice.address,
         "practitioner": drbob.address,
         "licensed": licensed,
-        "content_id": cid,
+        "records": len(chart.resources),
+        "content_id": stored.cid,
         "patient_opens": opened,
         "practitioner_refused": refused,
-        "root": "0x" + commitment.hex(),
+        "roots": ["0x" + b.root.hex() for b in batches],
         "verified": verified,
     }
 
