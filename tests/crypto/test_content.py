@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from multiformats import CID, multihash
 
-from careledger.crypto import canonical_json, check_content_id, content_id, parse_content_id
+from careledger.crypto import canonical_json, check_content_id, content_id, is_content_id, parse_content_id
 from careledger.errors import IntegrityError, ValidationError
 
 
@@ -13,6 +16,17 @@ def test_cid_is_v1_raw_sha256_base32() -> None:
     assert content_id(b"hello") == "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
     cid = parse_content_id(content_id(b"x"))
     assert (cid.version, cid.codec.name, cid.hashfun.name) == (1, "raw", "sha2-256")
+
+
+@given(st.binary(max_size=4096))
+def test_cid_matches_multiformats(data: bytes) -> None:
+    assert content_id(data) == str(CID("base32", 1, "raw", multihash.digest(data, "sha2-256")))
+
+
+def test_is_content_id_is_exact() -> None:
+    assert is_content_id(content_id(b"x"))
+    assert not is_content_id(content_id(b"x") + "a")
+    assert not is_content_id("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")  # dag-pb
 
 
 def test_changed_content_fails_its_check() -> None:

@@ -6,7 +6,7 @@ and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
 """
 
 from careledger.crypto._canonical import canonical_json
-from careledger.crypto._cid import check_content_id, content_id, parse_content_id
+from careledger.crypto._cid import check_content_id, content_id, is_content_id, parse_content_id
 from careledger.crypto._envelope import (
     Envelope,
     RecordContext,
@@ -49,6 +49,7 @@ __all__ = [
     "content_id",
     "decrypt",
     "hash_pair",
+    "is_content_id",
     "keystore_address",
     "keystore_metadata",
     "load_keystore",

@@ -66,6 +66,7 @@ class WalletStore:
     def __init__(self, directory: Path, *, light_kdf: bool = False) -> None:
         self.directory = directory
         self.light_kdf = light_kdf
+        self._by_address: dict[str, Wallet] = {}
 
     def create(self, name: str, role: Role, passphrase: str, suite: Suite = Suite.X25519) -> Wallet:
         """A new wallet with a fresh key; refuses a name that is taken."""
@@ -98,7 +99,10 @@ class WalletStore:
         """The wallet with this name or address, if this node holds it."""
         if Web3.is_address(name_or_address):
             wanted = Web3.to_checksum_address(name_or_address)
-            return next((w for w in self.all() if w.address == wanted), None)
+            if wanted not in self._by_address:
+                # Wallets are few and change rarely: read them all once, again on a miss.
+                self._by_address = {w.address: w for w in self.all()}
+            return self._by_address.get(wanted)
         return self.get(name_or_address) if self._path(name_or_address).is_file() else None
 
     def unlock(self, name: str, passphrase: str) -> UnlockedWallet:

@@ -17,7 +17,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
@@ -58,6 +58,7 @@ class StoredRecord:
     deleted: bool
     cid: str | None
     anchored_batch: int | None
+    sealed_keys: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, row: RecordVersion) -> StoredRecord:
@@ -73,6 +74,7 @@ class StoredRecord:
             deleted=row.deleted,
             cid=row.cid,
             anchored_batch=row.batch_id,
+            sealed_keys=row.sealed_keys,
         )
 
     @property
@@ -114,17 +116,17 @@ class RecordService:
             if current is not None and current.resource_type != data["resourceType"]:
                 raise Conflict(f"{record_id} is a {current.resource_type}, not a {data['resourceType']}")
             patient_id, address = self._owner(session, data, record_id, current, patient_address)
-        version = current.version + 1 if current else 1
-        now = self._clock()
-        data["id"] = record_id
-        data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
-        category = categorise(data)
-        context = RecordContext(record_id, version, address, category.value)
-        envelope = seal(canonical_json(data), context, [self._patient_key(address), self._custodian_public])
-        cid = self.blobs.put(envelope.ciphertext)
-        crash_point("record-blob-written")
-        row = self._row(data["resourceType"], patient_id, context, now, cid=cid, envelope=envelope)
-        with self.db.session() as session:
+            version = current.version + 1 if current else 1
+            now = self._clock()
+            data["id"] = record_id
+            data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
+            category = categorise(data)
+            context = RecordContext(record_id, version, address, category.value)
+            envelope = seal(canonical_json(data), context, [self._patient_key(address), self._custodian_public])
+            # The blob is durable before the row that names it is committed.
+            cid = self.blobs.put(envelope.ciphertext)
+            crash_point("record-blob-written")
+            row = self._row(data["resourceType"], patient_id, context, now, cid=cid, envelope=envelope)
             self._store(session, row, data)
         return StoredRecord.of(row)
 
@@ -150,10 +152,9 @@ class RecordService:
 
     def decrypt(self, stored: StoredRecord, key: PrivateKey) -> Resource:
         """Open a stored version with `key` (the node's, or the patient's for export)."""
-        with self.db.session() as session:
-            row = session.get_one(RecordVersion, (stored.record_id, stored.version))
-            sealed = tuple(SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(row.sealed_keys or "[]"))
-        assert stored.cid is not None
+        sealed = tuple(SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(stored.sealed_keys or "[]"))
+        if stored.cid is None:
+            raise NotFound(f"{stored.resource_type}/{stored.record_id} version {stored.version} is a deletion")
         envelope = Envelope(self.blobs.get(stored.cid), sealed)
         resource: Resource = json.loads(unseal(envelope, stored.context, key))
         return resource

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from careledger._fs import write_atomically
-from careledger.crypto import check_content_id, content_id, parse_content_id
-from careledger.errors import NotFound
+from careledger.crypto import check_content_id, content_id, is_content_id, parse_content_id
+from careledger.errors import NotFound, ValidationError
 
 
 class BlobStore:
@@ -21,13 +21,18 @@ class BlobStore:
         self.root = root
 
     def path(self, cid: str) -> Path:
-        parse_content_id(cid)
+        if not is_content_id(cid):
+            parse_content_id(cid)  # says what is wrong with it…
+            raise ValidationError(f"content id {cid} is not in base32")  # …or that only its base is
+        return self._path(cid)
+
+    def _path(self, cid: str) -> Path:
         return self.root / cid[-4:-2] / cid[-2:] / cid
 
     def put(self, data: bytes) -> str:
         """Store `data`; its CID. Storing the same bytes twice is a no-op."""
         cid = content_id(data)
-        path = self.path(cid)
+        path = self._path(cid)
         if not path.exists():
             write_atomically(path, data, mode=0o600)
         return cid
