@@ -12,20 +12,8 @@ from careledger.crypto import Envelope, SealedKey, unseal
 from careledger.errors import Conflict, DecryptionError, NotFound, ValidationError
 from careledger.records import Category, RecordService
 from careledger.store import BlobStore, RecordToken, RecordVersion
-from careledger.testdata import SyntheticPatient
+from careledger.testdata import RESOURCE_TYPES, SyntheticPatient
 from tests.records.conftest import Keys
-
-ROUND_TRIP_TYPES = (
-    "Patient",
-    "Observation",
-    "Condition",
-    "MedicationRequest",
-    "DiagnosticReport",
-    "Immunization",
-    "AllergyIntolerance",
-    "Encounter",
-    "DocumentReference",
-)
 
 
 def _load(records: RecordService, keys: Keys, patient: SyntheticPatient) -> str:
@@ -54,7 +42,7 @@ def test_round_trips_every_record_type(records: RecordService, keys: Keys) -> No
             assert back["meta"]["versionId"] == "1"
             assert back["meta"]["lastUpdated"].endswith("Z")
             seen.add(resource["resourceType"])
-    assert seen >= set(ROUND_TRIP_TYPES)
+    assert seen >= set(RESOURCE_TYPES)
 
 
 def test_the_patient_opens_their_own_record(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:

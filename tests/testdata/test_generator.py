@@ -7,7 +7,7 @@ from collections import Counter
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from careledger.testdata import collection_bundle, synthetic_patients
+from careledger.testdata import RESOURCE_TYPES, collection_bundle, synthetic_patients
 
 
 def test_every_resource_is_valid_fhir_r4b() -> None:
@@ -26,17 +26,7 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
 
 def test_covers_the_record_types_a_node_must_handle() -> None:
     kinds = Counter(r["resourceType"] for p in synthetic_patients(20, seed=1) for r in p.resources)
-    for kind in (
-        "Patient",
-        "Encounter",
-        "Observation",
-        "Condition",
-        "MedicationRequest",
-        "DiagnosticReport",
-        "Immunization",
-        "AllergyIntolerance",
-        "DocumentReference",
-    ):
+    for kind in RESOURCE_TYPES:
         assert kinds[kind] > 0, kind
 
 

@@ -20,6 +20,19 @@ from careledger.testdata import _codes as codes
 
 Resource = dict[str, Any]
 
+# The resource types every sizeable set of synthetic patients contains.
+RESOURCE_TYPES = (
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "DiagnosticReport",
+    "Immunization",
+    "AllergyIntolerance",
+    "DocumentReference",
+)
+
 # Every generated date is relative to this day, never to "today", so output is stable.
 _EPOCH = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
