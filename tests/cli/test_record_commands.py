@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from careledger.testdata import synthetic_patients
 from tests.cli.conftest import Cli
@@ -89,3 +90,19 @@ def test_delete_keeps_history(home: Cli, tmp_path: Path) -> None:
     assert deleted.json()["deleted"] is True
     assert home("record", "get", patient.id).code == 4
     assert home("record", "get", patient.id, "--version", "1").json()["id"] == patient.id
+
+
+def test_export_writes_a_bundle_the_patient_decrypted(home: Cli, tmp_path: Path) -> None:
+    patient = synthetic_patients(1, seed=15)[0]
+    home("record", "add", _file(tmp_path, "p.json", patient.patient), "--patient", "alice")
+    for index, record in enumerate(patient.records[:5]):
+        assert home("record", "add", _file(tmp_path, f"r{index}.json", record)).code == 0
+    out = tmp_path / "export" / "alice.json"
+    result = home("record", "export", "--patient", "alice", "--out", str(out), "--json")
+    assert result.code == 0, result.err
+    assert result.json() == {"out": str(out), "records": 6}
+    bundle = json.loads(out.read_text())
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    assert {e["resource"]["id"] for e in bundle["entry"]} == {patient.id} | {r["id"] for r in patient.records[:5]}
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    assert home("record", "export", "--patient", "nobody", "--out", str(out)).code == 4

@@ -146,3 +146,15 @@ def test_sealed_to_patient_and_custodian_only(records: RecordService, keys: Keys
     assert {s.recipient for s in sealed} == {keys.public(address).fingerprint, keys.custodian.public_key.fingerprint}
     envelope = Envelope(records.blobs.get(stored.cid or ""), tuple(sealed))
     assert json.loads(unseal(envelope, stored.context, keys.custodian))["id"] == synthetic.id
+
+
+def test_export_decrypts_with_the_patients_own_key(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient
+) -> None:
+    address = _load(records, keys, synthetic)
+    records.delete(synthetic.records[0]["id"])
+    exported = list(records.export(address, keys.patients[address]))
+    deleted = synthetic.records[0]["id"]
+    assert {r["id"] for r in exported} == {r["id"] for r in synthetic.resources} - {deleted}
+    with pytest.raises(DecryptionError):
+        list(records.export(address, keys.patients[keys.new_patient()]))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from json import dumps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
+from careledger._fs import write_atomically
 from careledger.cli._context import open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
@@ -134,6 +137,32 @@ def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar=
         print_json(stored_json(stored))
     else:
         console.print(f"{stored.resource_type}/{stored.record_id} deleted (version {stored.version})")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Option("--patient", help="The patient's wallet (its key decrypts).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the FHIR Bundle.")],
+    json: JsonFlag = False,
+) -> None:
+    """Write a FHIR Bundle of all the patient's records, decrypted with the patient's own key."""
+    with open_node(ctx) as node:
+        wallet = node.wallets.get(patient)
+        key = node.unlock(wallet.name).encryption_key()
+        count = len(node.records.list(patient_address=wallet.address))
+        entries = []
+        with Progress(console=progress) as bar:
+            task = bar.add_task("decrypting", total=count)
+            for resource in node.records.export(wallet.address, key):
+                entries.append({"fullUrl": f"{resource['resourceType']}/{resource['id']}", "resource": resource})
+                bar.advance(task)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    write_atomically(out, dumps(bundle, indent=1).encode(), mode=0o600)
+    if json:
+        print_json({"out": str(out), "records": len(entries)})
+    else:
+        console.print(f"wrote {len(entries)} records of {patient} to {out}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -158,6 +158,11 @@ class RecordService:
         envelope = Envelope(self.blobs.get(stored.cid), sealed)
         resource: Resource = json.loads(unseal(envelope, stored.context, key))
         return resource
+
+    def export(self, patient_address: str, key: PrivateKey) -> Iterator[Resource]:
+        """Every current record of a patient, decrypted with `key` (data portability)."""
+        for stored in self.list(patient_address=patient_address):
+            yield self.decrypt(stored, key)
 
     def get(self, record_id: str, version: int | None = None) -> StoredRecord:
         with self.db.session() as session:
