@@ -59,6 +59,10 @@ class Home:
         return self.path / "blobs"
 
     @property
+    def imports_dir(self) -> Path:
+        return self.path / "imports"
+
+    @property
     def deployments_dir(self) -> Path:
         return self.path / "deployments"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from json import dumps
 from pathlib import Path
@@ -12,12 +13,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from careledger._fs import write_atomically
-from careledger.cli._context import open_node
+from careledger.chain import Role
+from careledger.cli._context import open_node, passphrase_source
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.errors import IntegrityError, NotFound, ValidationError
 from careledger.node import Node
-from careledger.records import StoredRecord, verify_record
+from careledger.records import Importer, Resource, StoredRecord, verify_record
 
 app = typer.Typer(help="Encrypted FHIR records: add, read, list, verify, anchor.", no_args_is_help=True)
 
@@ -137,6 +139,51 @@ def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar=
         print_json(stored_json(stored))
     else:
         console.print(f"{stored.resource_type}/{stored.record_id} deleted (version {stored.version})")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A Bundle (.json), NDJSON (.ndjson), or a directory of them.")],
+    patient: PatientOption = None,
+    create_wallets: Annotated[
+        bool, typer.Option("--create-wallets", help="Create a patient wallet for each imported Patient.")
+    ] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Import FHIR data, Patients first; bad resources are reported, the rest go on; resumable."""
+    if patient is not None and create_wallets:
+        raise ValidationError("use --patient or --create-wallets, not both")
+    with open_node(ctx) as node:
+        owner = _patient_address(node, patient)
+        passphrase = passphrase_source(confirm=True)("imported patients") if create_wallets else ""
+
+        def wallet_for(resource: Resource) -> str | None:
+            if not create_wallets:
+                return owner
+            name = "patient-" + re.sub(r"[^a-z0-9]", "", str(resource.get("id", "")).lower())[:24]
+            existing = node.wallets.find(name)
+            return (existing or node.wallets.create(name, Role.PATIENT, passphrase)).address
+
+        importer = Importer(node.records, node.home.imports_dir, patient_wallet=wallet_for)
+        with Progress(console=progress) as bar:
+            task = bar.add_task("importing", total=None)
+            report = importer.run(path, lambda done, total: bar.update(task, completed=done, total=total))
+        node.anchorer.maybe_anchor()
+    if json:
+        print_json(
+            {
+                "imported": report.imported,
+                "skipped": report.skipped,
+                "refused": [{"source": r.source, "position": r.position, "reason": r.reason} for r in report.refused],
+            }
+        )
+    else:
+        for refusal in report.refused:
+            console.print(f"refused {refusal.source} #{refusal.position}: {refusal.reason}", markup=False)
+        console.print(f"imported {report.imported}, already done {report.skipped}, refused {len(report.refused)}")
+    if report.refused:
+        raise ValidationError(f"{len(report.refused)} resources were refused (listed above); the rest were imported")
 
 
 @app.command()

@@ -4,6 +4,7 @@ from careledger.records._anchoring import MAX_BATCH, AnchoredBatch, Anchorer
 from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
+from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._service import RecordService, StoredRecord
 from careledger.records._verify import Check, verify_record
 
@@ -15,7 +16,10 @@ __all__ = [
     "Anchorer",
     "Category",
     "Check",
+    "ImportReport",
+    "Importer",
     "RecordService",
+    "Refusal",
     "Resource",
     "StoredRecord",
     "categorise",
