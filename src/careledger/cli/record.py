@@ -49,6 +49,12 @@ def _patient_address(node: Node, who: str | None) -> str | None:
     return wallet.address
 
 
+def _anchored_if_due(node: Node, stored: StoredRecord) -> StoredRecord:
+    """Anchor if the batch is due (size or age), then the version as it now stands."""
+    node.anchorer.maybe_anchor()
+    return node.records.get(stored.record_id, stored.version)
+
+
 def _read_input(source: str) -> bytes:
     if source == "-":
         return sys.stdin.buffer.read()
@@ -68,9 +74,7 @@ def add(
     """Validate, encrypt and store one resource (a new version if its id exists)."""
     body = _read_input(file)
     with open_node(ctx) as node:
-        stored = node.records.write(body, patient_address=_patient_address(node, patient))
-        node.anchorer.maybe_anchor()
-        stored = node.records.get(stored.record_id, stored.version)
+        stored = _anchored_if_due(node, node.records.write(body, patient_address=_patient_address(node, patient)))
     if json:
         print_json(stored_json(stored))
     else:
@@ -133,8 +137,7 @@ def history(
 def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonFlag = False) -> None:
     """Delete (a tombstone version; earlier versions stay readable)."""
     with open_node(ctx) as node:
-        stored = node.records.delete(record_id)
-        node.anchorer.maybe_anchor()
+        stored = _anchored_if_due(node, node.records.delete(record_id))
     if json:
         print_json(stored_json(stored))
     else:
