@@ -76,6 +76,11 @@ def test_register_attest_and_show(home: Cli) -> None:
     unknown = home("identity", "show", "alice")
     assert unknown.code == 4
     assert "is not registered" in unknown.err
+    stranger = "0x" + "5a" * 20  # a valid address this node holds no wallet for
+    elsewhere = home("identity", "show", stranger)
+    assert elsewhere.code == 4
+    assert "is not registered" in elsewhere.err
+    assert home("identity", "show", "nobody").code == 4
     assert json.loads(home("wallet", "show", "drbob", "--json").out)["registration"]["role"] == "practitioner"
 
 

@@ -81,6 +81,8 @@ def test_bad_input_is_one_line_and_stores_nothing(home: Cli, tmp_path: Path) -> 
     assert home("record", "add", str(tmp_path / "missing.json")).code == 2
     assert home("record", "list", "--json").json() == []
     assert home("record", "get", "nope").code == 4
+    assert home("record", "list", "--patient", "0x" + "5a" * 20, "--json").json() == []
+    assert home("record", "list", "--patient", "carol").code == 4
 
 
 def test_delete_keeps_history(home: Cli, tmp_path: Path) -> None:

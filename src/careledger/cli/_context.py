@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from web3 import Web3
 
 from careledger.config import Home, Settings, load_settings
-from careledger.errors import AccessDenied
+from careledger.errors import AccessDenied, NotFound
 from careledger.node import Node, PassphraseSource
 
 PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
@@ -53,6 +54,16 @@ def passphrase_source(*, confirm: bool = False) -> PassphraseSource:
         return entered
 
     return read
+
+
+def address_of(node: Node, who: str) -> str:
+    """A wallet name or an address, as an address: wallets held here, or any valid address."""
+    wallet = node.wallets.find(who)
+    if wallet is not None:
+        return wallet.address
+    if Web3.is_address(who):
+        return str(Web3.to_checksum_address(who))
+    raise NotFound(f"no wallet named {who!r} here, and not an address")
 
 
 @contextmanager

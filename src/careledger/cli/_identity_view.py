@@ -59,7 +59,10 @@ def _rows(table: Table, body: dict[str, Any], indent: str) -> None:
         elif isinstance(value, list):
             table.add_row(indent + key, "none" if not value else "")
             for item in value:
-                _rows(table, item, indent + "  ") if isinstance(item, dict) else table.add_row("", str(item))
+                if isinstance(item, dict):
+                    _rows(table, item, indent + "  ")
+                else:
+                    table.add_row("", str(item))
         elif value is None:
             table.add_row(indent + key, "not registered")
         elif key in ("expires_at", "registered_at"):

@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
-from careledger.cli._context import open_node
+from careledger.cli._context import address_of, open_node
 from careledger.cli._identity_view import actor_view, credential_json, render_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
-from careledger.node import Node
+from careledger.errors import AccessDenied, Conflict, NotFound
 
 app = typer.Typer(help="On-chain identities: register, show, attest credentials.", no_args_is_help=True)
 
@@ -48,7 +47,7 @@ def show(
 ) -> None:
     """An actor's registration and credentials."""
     with open_node(ctx) as node:
-        address = _address_of(node, who)
+        address = address_of(node, who)
         view = actor_view(node.identity_registry(), address)
     if view is None:
         raise NotFound(f"{who} ({address}) is not registered; register it with `careledger identity register`")
@@ -74,7 +73,7 @@ def attest(
         if not node.identity_registry().is_role_holder("ISSUER_ROLE", issuer_address):
             raise AccessDenied(f"wallet {issuer} ({issuer_address}) does not hold ISSUER_ROLE in the IdentityRegistry")
         registry = node.identity_registry(as_wallet=issuer)
-        address = _address_of(node, subject)
+        address = address_of(node, subject)
         now = int(node.chain.w3.eth.get_block("latest")["timestamp"])
         with progress.status("attesting…"):
             credential = registry.attest(address, credential_type, now + days * _DAY, revocable=not irrevocable)
@@ -83,12 +82,3 @@ def attest(
     else:
         expires = time.strftime("%Y-%m-%d", time.gmtime(credential.expires_at))
         console.print(f"credential {credential.credential_id}: {credential_type} for {subject}, valid until {expires}")
-
-
-def _address_of(node: Node, who: str) -> str:
-    wallet = node.wallets.find(who)
-    if wallet is not None:
-        return wallet.address
-    if who.startswith("0x"):
-        raise ValidationError(f"{who!r} is not a valid address")
-    raise NotFound(f"no wallet named {who!r} and not an address")

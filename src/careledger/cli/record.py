@@ -14,10 +14,10 @@ from rich.table import Table
 
 from careledger._fs import write_atomically
 from careledger.chain import Role
-from careledger.cli._context import open_node, passphrase_source
+from careledger.cli._context import address_of, open_node, passphrase_source
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.errors import IntegrityError, NotFound, ValidationError
+from careledger.errors import IntegrityError, ValidationError
 from careledger.node import Node
 from careledger.records import Importer, Resource, StoredRecord, verify_record
 
@@ -40,13 +40,8 @@ def stored_json(stored: StoredRecord) -> dict[str, Any]:
     }
 
 
-def _patient_address(node: Node, who: str | None) -> str | None:
-    if who is None:
-        return None
-    wallet = node.wallets.find(who)
-    if wallet is None:
-        raise NotFound(f"no wallet or address {who!r} for the patient")
-    return wallet.address
+def _patient_address_of(node: Node, patient: str | None) -> str | None:
+    return None if patient is None else address_of(node, patient)
 
 
 def _anchored_if_due(node: Node, stored: StoredRecord) -> StoredRecord:
@@ -74,7 +69,7 @@ def add(
     """Validate, encrypt and store one resource (a new version if its id exists)."""
     body = _read_input(file)
     with open_node(ctx) as node:
-        stored = _anchored_if_due(node, node.records.write(body, patient_address=_patient_address(node, patient)))
+        stored = _anchored_if_due(node, node.records.write(body, patient_address=_patient_address_of(node, patient)))
     if json:
         print_json(stored_json(stored))
     else:
@@ -90,7 +85,7 @@ def list_records(
 ) -> None:
     """Current records, oldest first (no decryption needed)."""
     with open_node(ctx) as node:
-        found = node.records.list(patient_address=_patient_address(node, patient), resource_type=resource_type)
+        found = node.records.list(patient_address=_patient_address_of(node, patient), resource_type=resource_type)
     if json:
         print_json([stored_json(s) for s in found])
         return
@@ -158,7 +153,7 @@ def import_(
     if patient is not None and create_wallets:
         raise ValidationError("use --patient or --create-wallets, not both")
     with open_node(ctx) as node:
-        owner = _patient_address(node, patient)
+        owner = _patient_address_of(node, patient)
         passphrase = passphrase_source(confirm=True)("imported patients") if create_wallets else ""
 
         def wallet_for(resource: Resource) -> str | None:

@@ -58,20 +58,23 @@ class Anchorer:
         self._clock = clock
 
     def pending(self) -> int:
-        with self.db.session() as session:
-            return int(session.scalar(select(func.count()).where(RecordVersion.batch_id.is_(None))) or 0)
+        return self._waiting()[0]
 
     def due(self) -> bool:
         """True when `batch_size` commitments wait, or the oldest has waited `max_wait` seconds."""
-        with self.db.session() as session:
-            waiting = session.scalar(select(func.count()).where(RecordVersion.batch_id.is_(None))) or 0
-            oldest = session.scalar(
-                select(func.min(RecordVersion.last_updated)).where(RecordVersion.batch_id.is_(None))
-            )
+        waiting, oldest = self._waiting()
         if not waiting or oldest is None:
             return False
         age = self._clock() - oldest.replace(tzinfo=oldest.tzinfo or UTC)
         return waiting >= self.batch_size or age >= timedelta(seconds=self.max_wait)
+
+    def _waiting(self) -> tuple[int, datetime | None]:
+        """How many commitments wait, and since when, in one query."""
+        with self.db.session() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(RecordVersion.last_updated)).where(RecordVersion.batch_id.is_(None))
+            ).one()
+        return int(count or 0), oldest
 
     def maybe_anchor(self) -> list[AnchoredBatch]:
         """Anchor if due; what it anchored."""
