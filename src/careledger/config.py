@@ -59,10 +59,6 @@ class Home:
         return self.path / "blobs"
 
     @property
-    def imports_dir(self) -> Path:
-        return self.path / "imports"
-
-    @property
     def deployments_dir(self) -> Path:
         return self.path / "deployments"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 from multiformats import CID, multihash
@@ -48,6 +49,16 @@ def test_canonical_json_follows_rfc8785() -> None:
     assert canonical_json({"b": 1, "a": [1.0, "é", None, True]}) == '{"a":[1,"é",null,true],"b":1}'.encode()
     assert canonical_json({"n": 1e21}) == b'{"n":1e+21}'
     assert canonical_json({"b": 2, "a": 1}) == canonical_json({"a": 1, "b": 2})
+
+
+_flat_values = st.none() | st.booleans() | st.text() | st.integers(min_value=1 - 2**53, max_value=2**53 - 1)
+
+
+@given(st.dictionaries(st.text(), _flat_values, max_size=8))
+def test_fast_flat_path_is_byte_for_byte_rfc8785(value: dict[str, bool | str | int | None]) -> None:
+    # Keys outside ASCII (and floats) take the rfc8785 package's path; the
+    # rest take json.dumps: both must give the standard's bytes.
+    assert canonical_json(value) == rfc8785.dumps(value)
 
 
 def test_canonical_json_refuses_what_json_cannot_say() -> None:

@@ -20,7 +20,7 @@ def importer(records: RecordService, keys: Keys, tmp_path: Path) -> Importer:
     def new_wallet(_patient: Resource) -> str:
         return keys.new_patient()
 
-    return Importer(records, tmp_path / "checkpoints", patient_wallet=new_wallet)
+    return Importer(records, patient_wallet=new_wallet, chunk_size=5)
 
 
 def _versions(records: RecordService) -> list[int]:
@@ -68,16 +68,16 @@ def test_a_killed_import_resumes_without_writing_anything_twice(
     source = tmp_path / "bundle.json"
     source.write_text(json.dumps(collection_bundle(patients)))
 
-    def die_at(done: int, _total: int) -> None:
-        if done == 17:
+    def die_after_four_chunks(done: int, _total: int) -> None:
+        if done == 20:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        importer.run(source, die_at)
-    assert len(_versions(records)) == 17
+        importer.run(source, die_after_four_chunks)
+    assert len(_versions(records)) == 20
     report = importer.run(source)
     total = sum(len(p.resources) for p in patients)
-    assert (report.skipped, report.imported) == (17, total - 17)
+    assert (report.skipped, report.imported) == (20, total - 20)
     assert _versions(records) == [1] * total
     again = importer.run(source)
     assert (again.skipped, again.imported) == (total, 0)
@@ -94,9 +94,34 @@ def test_patients_without_a_wallet_are_refused(records: RecordService, tmp_path:
     patient = synthetic_patients(1, seed=34)[0]
     source = tmp_path / "one.ndjson"
     source.write_text("\n".join(json.dumps(r) for r in patient.resources[:3]))
-    report = Importer(records, tmp_path / "cp", patient_wallet=lambda _p: None).run(source)
+    report = Importer(records, patient_wallet=lambda _p: None).run(source)
     assert report.imported == 0
     assert "needs the patient's wallet" in report.refused[0].reason
     assert all("does not hold" in r.reason for r in report.refused[1:])
     with records.db.session() as session:
         assert session.scalar(select(func.count()).select_from(RecordVersion)) == 0
+
+
+def test_a_chunk_that_fails_midway_stores_nothing_and_is_redone(
+    importer: Importer, records: RecordService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    patients = synthetic_patients(1, seed=35)
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(collection_bundle(patients)))
+    put_many = records.blobs.put_many
+    calls = 0
+
+    def disk_full_on_third_chunk(blobs: list[bytes]) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(28, "No space left on device")
+        return put_many(blobs)
+
+    monkeypatch.setattr(records.blobs, "put_many", disk_full_on_third_chunk)
+    with pytest.raises(OSError, match="No space"):
+        importer.run(source)
+    assert len(_versions(records)) == 10
+    report = importer.run(source)
+    assert report.skipped == 10
+    assert _versions(records) == [1] * len(patients[0].resources)

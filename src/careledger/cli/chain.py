@@ -27,6 +27,9 @@ def up(ctx: typer.Context) -> None:
     While it runs, every other command on this home uses it instead of starting its own.
     """
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps it ignored:
+    # Ctrl-C (or `kill -INT`) must stop the chain however the command was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with ExitStack() as stack:
         with progress.status("starting the chain…"):
             node = stack.enter_context(open_node(ctx, keep_chain=True))

@@ -163,7 +163,7 @@ def import_(
             existing = node.wallets.find(name)
             return (existing or node.wallets.create(name, Role.PATIENT, passphrase)).address
 
-        importer = Importer(node.records, node.home.imports_dir, patient_wallet=wallet_for)
+        importer = Importer(node.records, patient_wallet=wallet_for)
         with Progress(console=progress) as bar:
             task = bar.add_task("importing", total=None)
             report = importer.run(path, lambda done, total: bar.update(task, completed=done, total=total))

@@ -9,7 +9,7 @@ key (`PrivateKey.derive`), so the one passphrase protects them too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account import Account
@@ -54,10 +54,15 @@ class UnlockedWallet:
 
     wallet: Wallet
     account: LocalAccount
+    # Derived once per version: a node opens a sealed key on every read.
+    _derived: dict[int, PrivateKey] = field(default_factory=dict, repr=False, compare=False)
 
     def encryption_key(self, version: int | None = None) -> PrivateKey:
         """The private encryption key of `version` (default: the current one)."""
-        return PrivateKey.derive(self.account.key, self.wallet.encryption_key.suite, version or self.wallet.key_version)
+        version = version or self.wallet.key_version
+        if version not in self._derived:
+            self._derived[version] = PrivateKey.derive(self.account.key, self.wallet.encryption_key.suite, version)
+        return self._derived[version]
 
 
 class WalletStore:

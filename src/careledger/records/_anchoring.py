@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from careledger._failpoints import crash_point
 from careledger.chain import AnchorKind, RecordAnchor
 from careledger.crypto import MerkleTree
 from careledger.errors import TransactionReverted
-from careledger.store import AnchorBatch, Database, RecordVersion
+from careledger.store import RECORD_VERSIONS, AnchorBatch, Database, RecordVersion
 
 # The contract's proof bound is 255 levels; 1,024 leaves need 10.
 MAX_BATCH = 1024
@@ -96,18 +96,18 @@ class Anchorer:
     def _prepare(self) -> AnchorBatch | None:
         facade = self._anchor()
         with self.db.session() as session:
-            rows = session.scalars(
-                select(RecordVersion)
-                .where(RecordVersion.batch_id.is_(None))
-                .order_by(RecordVersion.last_updated, RecordVersion.record_id, RecordVersion.version)
+            pending = session.execute(
+                select(RECORD_VERSIONS.c.record_id, RECORD_VERSIONS.c.version, RECORD_VERSIONS.c.commitment)
+                .where(RECORD_VERSIONS.c.batch_id.is_(None))
+                .order_by(RECORD_VERSIONS.c.last_updated, RECORD_VERSIONS.c.record_id, RECORD_VERSIONS.c.version)
                 .limit(self.batch_size)
             ).all()
-            if not rows:
+            if not pending:
                 return None
-            tree = MerkleTree([row.commitment for row in rows])
+            tree = MerkleTree([commitment for _, _, commitment in pending])
             batch = AnchorBatch(
                 root=tree.root,
-                leaf_count=len(rows),
+                leaf_count=len(pending),
                 kind=int(AnchorKind.RECORDS),
                 chain_id=facade.chain.chain_id,
                 status="prepared",
@@ -115,10 +115,23 @@ class Anchorer:
             )
             session.add(batch)
             session.flush()
-            for index, row in enumerate(rows):
-                row.batch_id = batch.id
-                row.leaf_index = index
-                row.proof = json.dumps([node.hex() for node in tree.proof(index)])
+            session.execute(
+                update(RECORD_VERSIONS)
+                .where(
+                    RECORD_VERSIONS.c.record_id == bindparam("leaf_record"),
+                    RECORD_VERSIONS.c.version == bindparam("leaf_version"),
+                )
+                .values(batch_id=batch.id, leaf_index=bindparam("leaf_index"), proof=bindparam("leaf_proof")),
+                [
+                    {
+                        "leaf_record": record_id,
+                        "leaf_version": version,
+                        "leaf_index": index,
+                        "leaf_proof": json.dumps([node.hex() for node in tree.proof(index)]),
+                    }
+                    for index, (record_id, version, _) in enumerate(pending)
+                ],
+            )
         crash_point("anchor-prepared")
         return batch
 

@@ -16,11 +16,14 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from careledger._failpoints import crash_point
@@ -39,7 +42,7 @@ from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
 from careledger.records._tokens import tokens
-from careledger.store import BlobStore, Database, RecordToken, RecordVersion
+from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -61,20 +64,22 @@ class StoredRecord:
     sealed_keys: str | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, row: RecordVersion) -> StoredRecord:
+    def of(cls, row: Mapping[Any, Any]) -> StoredRecord:
+        """From a `record_versions` row (or the values of one about to be inserted)."""
+        last_updated: datetime = row["last_updated"]
         return cls(
-            record_id=row.record_id,
-            version=row.version,
-            resource_type=row.resource_type,
-            patient_id=row.patient_id,
-            patient_address=row.patient_address,
-            category=Category(row.category),
+            record_id=row["record_id"],
+            version=row["version"],
+            resource_type=row["resource_type"],
+            patient_id=row["patient_id"],
+            patient_address=row["patient_address"],
+            category=Category(row["category"]),
             # SQLite hands back naive datetimes; every stored time is UTC.
-            last_updated=row.last_updated.replace(tzinfo=row.last_updated.tzinfo or UTC),
-            deleted=row.deleted,
-            cid=row.cid,
-            anchored_batch=row.batch_id,
-            sealed_keys=row.sealed_keys,
+            last_updated=last_updated.replace(tzinfo=last_updated.tzinfo or UTC),
+            deleted=bool(row["deleted"]),
+            cid=row["cid"],
+            anchored_batch=row["batch_id"],
+            sealed_keys=row["sealed_keys"],
         )
 
     @property
@@ -83,6 +88,43 @@ class StoredRecord:
 
 
 KeyResolver = Callable[[str], PublicKey]
+
+_COLUMNS = RECORD_VERSIONS.c
+_STORED_COLUMNS = tuple(
+    _COLUMNS[name]
+    for name in (
+        "record_id",
+        "version",
+        "resource_type",
+        "patient_id",
+        "patient_address",
+        "category",
+        "last_updated",
+        "deleted",
+        "cid",
+        "batch_id",
+        "sealed_keys",
+    )
+)
+
+
+# Reads by id run thousands of times a second: their statements are built once.
+_CURRENT_VERSION = select(*_STORED_COLUMNS).where(_COLUMNS.record_id == bindparam("record_id"), _COLUMNS.is_current)
+_ONE_VERSION = select(*_STORED_COLUMNS).where(
+    _COLUMNS.record_id == bindparam("record_id"), _COLUMNS.version == bindparam("version")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated resource with its id, not yet stored: what `RecordService.store` takes."""
+
+    data: Resource
+    patient_address: str | None = None
+
+    @property
+    def record_id(self) -> str:
+        return str(self.data["id"])
 
 
 class RecordService:
@@ -107,40 +149,70 @@ class RecordService:
 
     def write(self, body: bytes | str | Resource, *, patient_address: str | None = None) -> StoredRecord:
         """Create or update (by `id`) a record; the stored version."""
+        return self.store([self.prepare(body, patient_address=patient_address)])[0]
+
+    @staticmethod
+    def prepare(body: bytes | str | Resource, *, patient_address: str | None = None) -> Draft:
+        """Validate a resource and give it an id if it has none; `ValidationError` names the problems."""
         data = parse_resource(body)
-        record_id = str(data.get("id") or uuid.uuid4())
+        record_id = str(data.setdefault("id", str(uuid.uuid4())))
         if not _FHIR_ID.fullmatch(record_id):
             raise ValidationError(f"invalid FHIR id {record_id!r}: 1-64 of A-Z a-z 0-9 - .")
-        with self.db.session() as session:
-            current = _current(session, record_id)
-            if current is not None and current.resource_type != data["resourceType"]:
-                raise Conflict(f"{record_id} is a {current.resource_type}, not a {data['resourceType']}")
-            patient_id, address = self._owner(session, data, record_id, current, patient_address)
-            version = current.version + 1 if current else 1
+        return Draft(data, patient_address)
+
+    def store(self, drafts: Sequence[Draft], *, also: Callable[[Session], None] | None = None) -> list[StoredRecord]:
+        """Store drafts as new versions, all or none, in one transaction (with `also`'s writes).
+
+        A batch costs one transaction and one group of blob fsyncs, which is what makes bulk
+        ingest fast. Drafts may refer to Patients earlier in the same batch.
+        """
+        referenced = {ref for draft in drafts if (ref := patient_reference(draft.data)) is not None}
+        with self._transaction() as session:
+            known = _current_versions(session, {draft.record_id for draft in drafts} | referenced)
             now = self._clock()
-            data["id"] = record_id
-            data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
-            category = categorise(data)
-            context = RecordContext(record_id, version, address, category.value)
-            envelope = seal(canonical_json(data), context, [self._patient_key(address), self._custodian_public])
-            # The blob is durable before the row that names it is committed.
-            cid = self.blobs.put(envelope.ciphertext)
+            encryption_keys: dict[str, PublicKey] = {}
+            sealed: list[tuple[RecordContext, str | None, Resource, Envelope]] = []
+            for draft in drafts:
+                data = dict(draft.data)
+                current = known.get(draft.record_id)
+                if current is not None and current.resource_type != data["resourceType"]:
+                    raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
+                patient_id, address = _owner(data, current, draft.patient_address, known)
+                version = current.version + 1 if current else 1
+                data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
+                context = RecordContext(draft.record_id, version, address, categorise(data).value)
+                if address not in encryption_keys:
+                    encryption_keys[address] = self._patient_key(address)
+                recipients = [encryption_keys[address], self._custodian_public]
+                sealed.append((context, patient_id, data, seal(canonical_json(data), context, recipients)))
+                known[draft.record_id] = StoredRecord.of(
+                    _version_row(data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None)
+                )
+            # The blobs are durable before the rows that name them are committed.
+            cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
             crash_point("record-blob-written")
-            row = self._row(data["resourceType"], patient_id, context, now, cid=cid, envelope=envelope)
-            self._store(session, row, data)
-        return StoredRecord.of(row)
+            rows = [
+                _version_row(data["resourceType"], patient_id, context, now, cid=cid, sealed_keys=envelope.sealed_keys)
+                for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
+            ]
+            _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed})
+            if also is not None:
+                also(session)
+        return [StoredRecord.of(row) for row in rows]
 
     def delete(self, record_id: str) -> StoredRecord:
         """A tombstone version: the record reads as deleted; its history stays readable."""
-        with self.db.session() as session:
-            current = _current(session, record_id)
+        with self._transaction() as session:
+            current = _current_versions(session, {record_id}).get(record_id)
             if current is None:
                 raise NotFound(f"no record {record_id}")
             if current.deleted:
-                return StoredRecord.of(current)
-            context = RecordContext(record_id, current.version + 1, current.patient_address, current.category)
-            row = self._row(current.resource_type, current.patient_id, context, self._clock(), cid=None, envelope=None)
-            self._store(session, row, None)
+                return current
+            context = RecordContext(record_id, current.version + 1, current.patient_address, current.category.value)
+            row = _version_row(
+                current.resource_type, current.patient_id, context, self._clock(), cid=None, sealed_keys=None
+            )
+            _persist(session, [row], {})
         return StoredRecord.of(row)
 
     def read(self, record_id: str, version: int | None = None) -> Resource:
@@ -165,119 +237,138 @@ class RecordService:
             yield self.decrypt(stored, key)
 
     def get(self, record_id: str, version: int | None = None) -> StoredRecord:
-        with self.db.session() as session:
-            row = _current(session, record_id) if version is None else session.get(RecordVersion, (record_id, version))
-            if row is None:
-                raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
-            return StoredRecord.of(row)
+        with self.db.reading() as connection:
+            if version is None:
+                found = connection.execute(_CURRENT_VERSION, {"record_id": record_id})
+            else:
+                found = connection.execute(_ONE_VERSION, {"record_id": record_id, "version": version})
+            row = found.mappings().one_or_none()
+        if row is None:
+            raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
+        return StoredRecord.of(row)
 
     def history(self, record_id: str) -> list[StoredRecord]:
         """Every version, newest first (FHIR `_history` order)."""
-        with self.db.session() as session:
-            rows = session.scalars(
-                select(RecordVersion).where(RecordVersion.record_id == record_id).order_by(RecordVersion.version.desc())
-            ).all()
-            if not rows:
-                raise NotFound(f"no record {record_id}")
-            return [StoredRecord.of(row) for row in rows]
+        query = select(*_STORED_COLUMNS).where(_COLUMNS.record_id == record_id).order_by(_COLUMNS.version.desc())
+        with self.db.reading() as connection:
+            rows = connection.execute(query).mappings().all()
+        if not rows:
+            raise NotFound(f"no record {record_id}")
+        return [StoredRecord.of(row) for row in rows]
 
     def list(self, *, patient_address: str | None = None, resource_type: str | None = None) -> list[StoredRecord]:
         """Current, undeleted records, oldest first."""
-        query = select(RecordVersion).where(RecordVersion.is_current, ~RecordVersion.deleted)
+        query = select(*_STORED_COLUMNS).where(_COLUMNS.is_current, ~_COLUMNS.deleted)
         if patient_address is not None:
-            query = query.where(RecordVersion.patient_address == patient_address)
+            query = query.where(_COLUMNS.patient_address == patient_address)
         if resource_type is not None:
-            query = query.where(RecordVersion.resource_type == resource_type)
-        with self.db.session() as session:
-            rows = session.scalars(query.order_by(RecordVersion.last_updated, RecordVersion.record_id)).all()
+            query = query.where(_COLUMNS.resource_type == resource_type)
+        with self.db.reading() as connection:
+            rows = connection.execute(query.order_by(_COLUMNS.last_updated, _COLUMNS.record_id)).mappings()
             return [StoredRecord.of(row) for row in rows]
 
-    def _owner(
-        self,
-        session: Session,
-        data: Resource,
-        record_id: str,
-        current: RecordVersion | None,
-        given: str | None,
-    ) -> tuple[str | None, str]:
-        """The FHIR Patient id and the patient's address a resource belongs to."""
-        if data["resourceType"] == "Patient":
-            address = given or (current.patient_address if current else None)
-            if address is None:
-                raise ValidationError("a Patient needs the patient's wallet (--patient NAME)")
-            return record_id, address
-        patient_id = patient_reference(data)
-        if patient_id is None:
-            if given is None:
-                raise ValidationError(
-                    f"{data['resourceType']} names no Patient (subject, patient or beneficiary); pass --patient"
-                )
-            return None, given
-        patient_row = _current(session, patient_id)
-        if patient_row is None or patient_row.resource_type != "Patient":
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A write transaction; two writers racing to the same new version is a `Conflict`."""
+        try:
+            with self.db.session() as session:
+                yield session
+        except DBIntegrityError as exc:
+            raise Conflict(f"a record was changed by another writer at the same time; retry ({exc.orig})") from None
+
+
+def _owner(
+    data: Resource, current: StoredRecord | None, given: str | None, known: dict[str, StoredRecord]
+) -> tuple[str | None, str]:
+    """The FHIR Patient id and the patient's address a resource belongs to."""
+    if data["resourceType"] == "Patient":
+        address = given or (current.patient_address if current else None)
+        if address is None:
+            raise ValidationError("a Patient needs the patient's wallet (--patient NAME)")
+        return str(data["id"]), address
+    patient_id = patient_reference(data)
+    if patient_id is None:
+        if given is None:
             raise ValidationError(
-                f"{data['resourceType']} refers to Patient/{patient_id}, which this node does not hold"
+                f"{data['resourceType']} names no Patient (subject, patient or beneficiary); pass --patient"
             )
-        if given is not None and given != patient_row.patient_address:
-            raise ValidationError(f"Patient/{patient_id} belongs to {patient_row.patient_address}, not {given}")
-        return patient_id, patient_row.patient_address
-
-    def _row(
-        self,
-        resource_type: str,
-        patient_id: str | None,
-        context: RecordContext,
-        now: datetime,
-        *,
-        cid: str | None,
-        envelope: Envelope | None,
-    ) -> RecordVersion:
-        salt = os.urandom(32)
-        return RecordVersion(
-            record_id=context.record_id,
-            version=context.version,
-            resource_type=resource_type,
-            patient_id=patient_id,
-            patient_address=context.patient,
-            category=context.category,
-            cid=cid,
-            sealed_keys=json.dumps([k.to_bytes().hex() for k in envelope.sealed_keys]) if envelope else None,
-            salt=salt,
-            commitment=commitment(
-                salt=salt, cid=cid or "", patient=context.patient, resource_type=resource_type, version=context.version
-            ),
-            last_updated=now,
-            deleted=envelope is None,
-            is_current=True,
-        )
-
-    def _store(self, session: Session, row: RecordVersion, data: Resource | None) -> None:
-        """The new version, the old one no longer current, and the search tokens, in one transaction."""
-        session.execute(
-            update(RecordVersion)
-            .where(RecordVersion.record_id == row.record_id, RecordVersion.is_current)
-            .values(is_current=False)
-        )
-        session.add(row)
-        session.execute(delete(RecordToken).where(RecordToken.record_id == row.record_id))
-        if data is not None:
-            session.add_all(
-                RecordToken(
-                    record_id=row.record_id,
-                    resource_type=row.resource_type,
-                    patient_id=row.patient_id,
-                    param=token.param,
-                    system=token.system[:255],
-                    value=token.value[:255],
-                )
-                for token in tokens(data)
-            )
+        return None, given
+    patient = known.get(patient_id)
+    if patient is None or patient.resource_type != "Patient":
+        raise ValidationError(f"{data['resourceType']} refers to Patient/{patient_id}, which this node does not hold")
+    if given is not None and given != patient.patient_address:
+        raise ValidationError(f"Patient/{patient_id} belongs to {patient.patient_address}, not {given}")
+    return patient_id, patient.patient_address
 
 
-def _current(session: Session, record_id: str) -> RecordVersion | None:
-    return session.scalars(
-        select(RecordVersion).where(RecordVersion.record_id == record_id, RecordVersion.is_current)
-    ).one_or_none()
+def _current_versions(session: Session, record_ids: set[str]) -> dict[str, StoredRecord]:
+    rows = session.execute(
+        select(*_STORED_COLUMNS).where(_COLUMNS.record_id.in_(record_ids), _COLUMNS.is_current)
+    ).mappings()
+    return {row["record_id"]: StoredRecord.of(row) for row in rows}
+
+
+def _version_row(
+    resource_type: str,
+    patient_id: str | None,
+    context: RecordContext,
+    now: datetime,
+    *,
+    cid: str | None,
+    sealed_keys: Sequence[SealedKey] | None,
+) -> dict[str, Any]:
+    """The values of one new version row, its salted commitment included."""
+    salt = os.urandom(32)
+    return {
+        "record_id": context.record_id,
+        "version": context.version,
+        "resource_type": resource_type,
+        "patient_id": patient_id,
+        "patient_address": context.patient,
+        "category": context.category,
+        "cid": cid,
+        "sealed_keys": None if sealed_keys is None else json.dumps([key.to_bytes().hex() for key in sealed_keys]),
+        "salt": salt,
+        "commitment": commitment(
+            salt=salt, cid=cid or "", patient=context.patient, resource_type=resource_type, version=context.version
+        ),
+        "last_updated": now,
+        "deleted": sealed_keys is None,
+        "is_current": True,
+        "batch_id": None,
+        "leaf_index": None,
+        "proof": None,
+    }
+
+
+def _persist(session: Session, rows: list[dict[str, Any]], current_data: dict[str, Resource]) -> None:
+    """New versions (the last of each record current), and the search tokens of the current data."""
+    if not rows:
+        return
+    record_ids = {row["record_id"] for row in rows}
+    last_version = {row["record_id"]: row["version"] for row in rows}
+    for row in rows:
+        row["is_current"] = row["version"] == last_version[row["record_id"]]
+    session.execute(
+        update(RECORD_VERSIONS).where(_COLUMNS.record_id.in_(record_ids), _COLUMNS.is_current).values(is_current=False)
+    )
+    session.execute(insert(RECORD_VERSIONS), rows)
+    session.execute(delete(RECORD_TOKENS).where(RECORD_TOKENS.c.record_id.in_(record_ids)))
+    current = [row for row in rows if row["is_current"] and not row["deleted"]]
+    token_rows = [
+        {
+            "record_id": row["record_id"],
+            "resource_type": row["resource_type"],
+            "patient_id": row["patient_id"],
+            "param": token.param,
+            "system": token.system[:255],
+            "value": token.value[:255],
+        }
+        for row in current
+        for token in tokens(current_data[row["record_id"]])
+    ]
+    if token_rows:
+        session.execute(insert(RECORD_TOKENS), token_rows)
 
 
 def _instant(moment: datetime) -> str:

@@ -7,9 +7,10 @@ every read checks that the bytes still match their name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from careledger._fs import write_atomically
+from careledger._fs import write_files_atomically
 from careledger.crypto import check_content_id, content_id, is_content_id, parse_content_id
 from careledger.errors import NotFound, ValidationError
 
@@ -31,11 +32,14 @@ class BlobStore:
 
     def put(self, data: bytes) -> str:
         """Store `data`; its CID. Storing the same bytes twice is a no-op."""
-        cid = content_id(data)
-        path = self._path(cid)
-        if not path.exists():
-            write_atomically(path, data, mode=0o600)
-        return cid
+        return self.put_many([data])[0]
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[str]:
+        """Store several blobs, all durable when it returns (their fsyncs grouped); their CIDs."""
+        cids = [content_id(data) for data in blobs]
+        new = {self._path(cid): data for cid, data in zip(cids, blobs, strict=True) if not self._path(cid).exists()}
+        write_files_atomically(new, mode=0o600)
+        return cids
 
     def get(self, cid: str) -> bytes:
         """The bytes named `cid`; `IntegrityError` if they changed on disk."""

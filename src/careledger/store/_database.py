@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,6 +74,12 @@ class Database:
         """A session in a transaction: committed on success, rolled back on error."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A plain connection for Core queries on hot read paths (no ORM session to set up)."""
+        with self.engine.connect() as connection:
+            yield connection
 
     def close(self) -> None:
         self.engine.dispose()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,7 +48,9 @@ class RecordVersion(Base):
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_current: Mapped[bool] = mapped_column(Boolean, index=True)
+    # No index of its own: SQLite would pick it for `record_id = ? AND is_current = 1`
+    # and scan every current row instead of the primary key's few versions.
+    is_current: Mapped[bool] = mapped_column(Boolean)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer)
     proof: Mapped[str | None] = mapped_column(Text)
@@ -88,3 +91,21 @@ class AnchorBatch(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportCheckpoint(Base):
+    """How many resources of one import source are stored.
+
+    Moved in the same transaction as the records it counts, so a killed import resumes
+    exactly where its last commit left it and stores no resource twice.
+    """
+
+    __tablename__ = "import_checkpoints"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    done: Mapped[int] = mapped_column(Integer)
+
+
+# The tables themselves, for Core statements on the hot paths (bulk writes, reads by id).
+RECORD_VERSIONS = cast("Table", RecordVersion.__table__)
+RECORD_TOKENS = cast("Table", RecordToken.__table__)
