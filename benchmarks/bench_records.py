@@ -59,7 +59,7 @@ def bench_records() -> list[Result]:
             reads = len(ids) / (time.perf_counter() - start)
 
             gas_per_record = _gas_per_record_at_full_batch(node)
-    conditions = f"synthetic resources, SQLite (WAL), blobs fsynced, 2 recipients (X25519), anchoring in background"
+    conditions = "synthetic resources, SQLite (WAL), blobs fsynced, 2 recipients (X25519), anchoring in background"
     return [
         Result("record ingest (import)", "resources/s", ingest, f"{len(resources)} {conditions}, 256 a transaction"),
         Result("record write, one at a time", "resources/s", singles, f"{SINGLE_WRITES} {conditions}"),
