@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from careledger.anchoring import Anchorer
 from careledger.chain import (
     Chain,
     Deployer,
@@ -24,7 +25,7 @@ from careledger.config import NODE_WALLET, Home, Settings, write_config
 from careledger.crypto import PublicKey
 from careledger.errors import Conflict
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
-from careledger.records import Anchorer, RecordService
+from careledger.records import RecordCommitments, RecordService
 from careledger.store import BlobStore, Database
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
@@ -108,6 +109,7 @@ class Node:
         self.anchorer = Anchorer(
             self.db,
             lambda: self.record_anchor(write=True),
+            RecordCommitments(),
             batch_size=settings.anchor_batch_size,
             max_wait=settings.anchor_max_wait,
         )

@@ -9,7 +9,7 @@ import pytest
 from careledger import __version__
 from tests.cli.conftest import Cli
 
-CONTRACTS = ["IdentityRegistry", "RecordAnchor"]
+CONTRACTS = ["IdentityRegistry", "RecordAnchor", "ConsentRegistry"]  # in deployment order
 
 
 def test_version(cli: Cli) -> None:
@@ -75,18 +75,17 @@ def test_deploy_twice_deploys_once_and_survives_restarts(cli: Cli) -> None:
     cli("init", "--light-kdf")
     first = cli("chain", "deploy", "--json")
     assert first.code == 0, first.err
-    assert [r["deployed_now"] for r in first.json()] == [True, True]
+    assert [r["deployed_now"] for r in first.json()] == [True] * len(CONTRACTS)
     second = cli("chain", "deploy", "--json").json()
-    assert [r["deployed_now"] for r in second] == [False, False]
+    assert [r["deployed_now"] for r in second] == [False] * len(CONTRACTS)
     addresses = {r["name"]: r["address"] for r in second}
     assert addresses == {r["name"]: r["address"] for r in first.json()}
     status = cli("chain", "status", "--json").json()
     assert status["backend"] == "anvil"
     assert status["chain_id"] == 31337
-    assert status["block"] == 2
+    assert status["block"] == len(CONTRACTS)
     assert status["contracts"] == [
-        {"name": "IdentityRegistry", "address": addresses["IdentityRegistry"], "block": 1},
-        {"name": "RecordAnchor", "address": addresses["RecordAnchor"], "block": 2},
+        {"name": name, "address": addresses[name], "block": block} for block, name in enumerate(CONTRACTS, 1)
     ]
     text = cli("chain", "deploy")
     assert text.out.splitlines() == [f"{name}: unchanged at {addresses[name]}" for name in CONTRACTS]

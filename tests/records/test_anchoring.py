@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from careledger.anchoring import Anchorer
 from careledger.chain import AnchorKind, RecordAnchor
-from careledger.records import Anchorer, RecordService, verify_record
+from careledger.records import RecordCommitments, RecordService, verify_record
 from careledger.store import AnchorBatch, RecordVersion
 from careledger.testdata import SyntheticPatient
 from tests.records.conftest import Keys
@@ -17,7 +18,7 @@ from tests.records.conftest import Keys
 
 @pytest.fixture
 def anchorer(records: RecordService, anchor: RecordAnchor) -> Anchorer:
-    return Anchorer(records.db, lambda: anchor, batch_size=16, max_wait=60)
+    return Anchorer(records.db, lambda: anchor, RecordCommitments(), batch_size=16, max_wait=60)
 
 
 def _load(records: RecordService, keys: Keys, patient: SyntheticPatient) -> None:
@@ -104,14 +105,24 @@ def test_due_by_count_or_age(
     records: RecordService, anchor: RecordAnchor, keys: Keys, synthetic: SyntheticPatient
 ) -> None:
     now = datetime.now(UTC)
-    by_count = Anchorer(records.db, lambda: anchor, batch_size=1024, max_wait=3600, clock=lambda: now)
+    source = RecordCommitments()
+    by_count = Anchorer(
+        records.db, lambda: anchor, RecordCommitments(), batch_size=1024, max_wait=3600, clock=lambda: now
+    )
     assert not by_count.due()
     _load(records, keys, synthetic)
     assert not by_count.due()
     assert by_count.maybe_anchor() == []
-    small = Anchorer(records.db, lambda: anchor, batch_size=5, max_wait=3600, clock=lambda: now)
+    small = Anchorer(records.db, lambda: anchor, source, batch_size=5, max_wait=3600, clock=lambda: now)
     assert small.due()
-    later = Anchorer(records.db, lambda: anchor, batch_size=1024, max_wait=60, clock=lambda: now + timedelta(minutes=2))
+    later = Anchorer(
+        records.db,
+        lambda: anchor,
+        RecordCommitments(),
+        batch_size=1024,
+        max_wait=60,
+        clock=lambda: now + timedelta(minutes=2),
+    )
     assert later.due()
     assert sum(b.leaf_count for b in later.maybe_anchor()) == len(synthetic.resources)
     assert not later.due()

@@ -59,10 +59,11 @@ class Deployer:
             body = {name: asdict(d) for name, d in sorted(self._records.items())}
             write_atomically(self._file, json.dumps(body, indent=2).encode())
 
-    def current(self, name: str, *args: Any) -> Deployment | None:
+    def current(self, name: str) -> Deployment | None:
         """The recorded deployment if it matches today's init code and its code exists."""
         record = self._records.get(name)
-        if record is None or record.init_code_hash != _init_code_hash(compile_contract(name), args):
+        args = self._constructor_args(name)
+        if record is None or args is None or record.init_code_hash != _init_code_hash(compile_contract(name), args):
             return None
         if not self.chain.w3.eth.get_code(Web3.to_checksum_address(record.address)):
             return None
@@ -80,13 +81,16 @@ class Deployer:
 
     def deployments(self) -> list[Deployment]:
         """Every contract this package ships that is deployed and current on this chain."""
-        return [d for name in contract_names() if (d := self.current(name)) is not None]
+        return [d for name in deployment_order() if (d := self.current(name)) is not None]
 
-    def deploy(self, signer: Signer, name: str, *args: Any) -> DeployResult:
+    def deploy(self, signer: Signer, name: str) -> DeployResult:
         """Deploy `name` unless an identical deployment is already on chain."""
-        existing = self.current(name, *args)
+        existing = self.current(name)
         if existing is not None:
             return DeployResult(existing, deployed_now=False)
+        args = self._constructor_args(name)
+        if args is None:
+            raise NotFound(f"deploy {', '.join(_CONSTRUCTOR_CONTRACTS[name])} before {name}")
         artifact = compile_contract(name)
         receipt = signer.transact(TxRequest(data=_init_code(artifact, args)))
         address = receipt.contract_address
@@ -104,8 +108,24 @@ class Deployer:
         return DeployResult(record, deployed_now=True)
 
     def deploy_all(self, signer: Signer) -> list[DeployResult]:
-        """Deploy every contract (none takes constructor arguments yet)."""
-        return [self.deploy(signer, name) for name in contract_names()]
+        """Deploy every contract, each after the contracts its constructor names."""
+        return [self.deploy(signer, name) for name in deployment_order()]
+
+    def _constructor_args(self, name: str) -> tuple[Any, ...] | None:
+        """The addresses `name`'s constructor takes, or None while one is not deployed."""
+        dependencies = [self.current(dependency) for dependency in _CONSTRUCTOR_CONTRACTS.get(name, ())]
+        if any(dependency is None for dependency in dependencies):
+            return None
+        return tuple(dependency.address for dependency in dependencies if dependency is not None)
+
+
+def deployment_order() -> list[str]:
+    """Every contract, those another's constructor names first."""
+    return sorted(contract_names(), key=lambda name: (name in _CONSTRUCTOR_CONTRACTS, name))
+
+
+# Constructor arguments that are the addresses of other contracts of this package.
+_CONSTRUCTOR_CONTRACTS = {"ConsentRegistry": ("IdentityRegistry",)}
 
 
 def _init_code(artifact: Artifact, args: tuple[Any, ...]) -> bytes:

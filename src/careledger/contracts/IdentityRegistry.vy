@@ -315,6 +315,17 @@ def actor(account: address) -> Actor:
 
 @external
 @view
+def role_of(account: address) -> uint8:
+    """
+    @dev The role of `account` if it is registered and active, else 0.
+    """
+    if not self.actors[account].active:
+        return 0
+    return self.actors[account].role
+
+
+@external
+@view
 def is_active(account: address) -> bool:
     """
     @dev True if `account` is a registered, active actor.

@@ -1,6 +1,6 @@
 """Encrypted, versioned FHIR records: validation, categories, the record service, anchoring, verification."""
 
-from careledger.records._anchoring import MAX_BATCH, AnchoredBatch, Anchorer
+from careledger.records._anchoring import RecordCommitments
 from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
@@ -9,15 +9,13 @@ from careledger.records._service import RecordService, StoredRecord
 from careledger.records._verify import Check, verify_record
 
 __all__ = [
-    "MAX_BATCH",
     "MAX_RESOURCE_BYTES",
     "SENSITIVE",
-    "AnchoredBatch",
-    "Anchorer",
     "Category",
     "Check",
     "ImportReport",
     "Importer",
+    "RecordCommitments",
     "RecordService",
     "Refusal",
     "Resource",

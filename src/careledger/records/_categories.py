@@ -15,6 +15,8 @@ Resource = dict[str, Any]
 
 
 class Category(StrEnum):
+    """A consent category. The order is ConsentRegistry's bit layout: never reorder, only append."""
+
     GENERAL = "general"
     MEDICATIONS = "medications"
     LABS = "labs"
@@ -29,6 +31,15 @@ class Category(StrEnum):
     @property
     def sensitive(self) -> bool:
         return self in SENSITIVE
+
+    @property
+    def bit(self) -> int:
+        """This category's bit in a consent's categories mask."""
+        return 1 << list(Category).index(self)
+
+    @classmethod
+    def from_mask(cls, mask: int) -> list[Category]:
+        return [category for category in cls if mask & category.bit]
 
 
 SENSITIVE = frozenset({Category.MENTAL_HEALTH, Category.SEXUAL_HEALTH, Category.SUBSTANCE_USE, Category.GENOMICS})

@@ -3,10 +3,15 @@
 from careledger.store._blobs import BlobStore
 from careledger.store._database import Database, sqlite_url
 from careledger.store.models import (
+    AUDIT_EVENTS,
     RECORD_TOKENS,
     RECORD_VERSIONS,
     AnchorBatch,
+    AuditEntry,
     Base,
+    ConsentDelegation,
+    ConsentGrant,
+    EmergencyAccess,
     EventCursor,
     ImportCheckpoint,
     RecordToken,
@@ -14,12 +19,17 @@ from careledger.store.models import (
 )
 
 __all__ = [
+    "AUDIT_EVENTS",
     "RECORD_TOKENS",
     "RECORD_VERSIONS",
     "AnchorBatch",
+    "AuditEntry",
     "Base",
     "BlobStore",
+    "ConsentDelegation",
+    "ConsentGrant",
     "Database",
+    "EmergencyAccess",
     "EventCursor",
     "ImportCheckpoint",
     "RecordToken",

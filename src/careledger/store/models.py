@@ -106,6 +106,81 @@ class ImportCheckpoint(Base):
     done: Mapped[int] = mapped_column(Integer)
 
 
+class ConsentGrant(Base):
+    """A consent grant as the chain announced it (ConsentGranted / ConsentRevoked events).
+
+    The chain is the truth; this table is the node's index of it, kept by the event
+    reader, so checks and listings need no RPC call.
+    """
+
+    __tablename__ = "consent_grants"
+    __table_args__ = (Index("ix_consent_grants_pair", "patient", "grantee"),)
+
+    grant_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    patient: Mapped[str] = mapped_column(String(42))
+    grantee: Mapped[str] = mapped_column(String(42), index=True)
+    categories: Mapped[int] = mapped_column(Integer)
+    purposes: Mapped[int] = mapped_column(Integer)
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    expiry: Mapped[int] = mapped_column(BigInteger)
+    granted_by: Mapped[str] = mapped_column(String(42))
+    granted_block: Mapped[int] = mapped_column(BigInteger)
+    revoked_block: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ConsentDelegation(Base):
+    """A patient's delegation of consent management (Delegation events); categories 0 = ended."""
+
+    __tablename__ = "consent_delegations"
+
+    patient: Mapped[str] = mapped_column(String(42), primary_key=True)
+    delegate: Mapped[str] = mapped_column(String(42), primary_key=True)
+    categories: Mapped[int] = mapped_column(Integer)
+    expiry: Mapped[int] = mapped_column(BigInteger)
+
+
+class EmergencyAccess(Base):
+    """A break-glass window: a practitioner may read a patient's records for ETREAT until it ends.
+
+    Opened only after the chain recorded the access (`EmergencyAccess` event), which the
+    patient sees; the reason and its salt stay here, only their hash is on chain.
+    """
+
+    __tablename__ = "emergency_accesses"
+    __table_args__ = (Index("ix_emergency_accesses_pair", "practitioner", "patient"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    practitioner: Mapped[str] = mapped_column(String(42))
+    patient: Mapped[str] = mapped_column(String(42))
+    reason: Mapped[str] = mapped_column(Text)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    reason_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    block: Mapped[int] = mapped_column(BigInteger)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One FHIR AuditEvent in the append-only, hash-chained audit log.
+
+    `hash = keccak256(prev_hash ‖ canonical JSON of the event)`; `prev_hash` is unique, so
+    two writers can never fork the chain. Heads are anchored on chain (RecordAnchor, kind
+    AUDIT), so rewriting history is detectable even by whoever controls this database.
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    patient: Mapped[str | None] = mapped_column(String(42), index=True)
+    agent: Mapped[str] = mapped_column(String(42), index=True)
+    event: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
+
+
 # The tables themselves, for Core statements on the hot paths (bulk writes, reads by id).
 RECORD_VERSIONS = cast("Table", RecordVersion.__table__)
 RECORD_TOKENS = cast("Table", RecordToken.__table__)
+AUDIT_EVENTS = cast("Table", AuditEntry.__table__)

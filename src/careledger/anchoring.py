@@ -1,0 +1,154 @@
+"""Anchor batches of commitments on chain (RecordAnchor), crash-safely, for any kind of batch.
+
+A source (record commitments, audit-log heads) says what is waiting and how to fold a
+batch of it into one 32-byte root. Anchoring a batch is three steps, each durable before
+the next:
+
+1. prepare: one DB transaction fixes the batch (root, leaf count) and gives each of its
+   rows the batch (and whatever the source keeps per row, such as a Merkle proof);
+2. send: `RecordAnchor.anchor(root, …)`;
+3. settle: after the receipt, the batch is marked anchored.
+
+A crash after 1 or 2 leaves a prepared batch, settled on the next run from the chain
+(`is_anchored(root)`): anchored if the transaction made it, sent again if not. The contract
+refuses a root twice, so every row is anchored exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from careledger._failpoints import crash_point
+from careledger.chain import AnchorKind, RecordAnchor
+from careledger.errors import TransactionReverted
+from careledger.store import AnchorBatch, Database
+
+# The contract's proof bound is 255 levels; 1,024 leaves need 10.
+MAX_BATCH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A batch a source folded: its root and size, and how to mark its rows as in batch `id`."""
+
+    root: bytes
+    leaf_count: int
+    assign: Callable[[Session, int], None]
+
+
+class AnchorSource(Protocol):
+    """What waits to be anchored, of one kind."""
+
+    kind: AnchorKind
+
+    def waiting(self, session: Session) -> tuple[int, datetime | None]:
+        """How many rows wait, and the time of the oldest."""
+        ...
+
+    def take(self, session: Session, limit: int) -> Taken | None:
+        """Up to `limit` waiting rows folded into one root, or None if none wait."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnchoredBatch:
+    local_id: int
+    root: bytes
+    leaf_count: int
+
+
+class Anchorer:
+    """Moves one source's waiting rows into anchored batches."""
+
+    def __init__(
+        self,
+        db: Database,
+        anchor: Callable[[], RecordAnchor],
+        source: AnchorSource,
+        *,
+        batch_size: int = MAX_BATCH,
+        max_wait: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.source = source
+        self._anchor = anchor
+        self.batch_size = max(1, min(batch_size, MAX_BATCH))
+        self.max_wait = max_wait
+        self._clock = clock
+
+    def pending(self) -> int:
+        with self.db.session() as session:
+            return self.source.waiting(session)[0]
+
+    def due(self) -> bool:
+        """True when `batch_size` rows wait, or the oldest has waited `max_wait` seconds."""
+        with self.db.session() as session:
+            waiting, oldest = self.source.waiting(session)
+        if not waiting or oldest is None:
+            return False
+        age = self._clock() - oldest.replace(tzinfo=oldest.tzinfo or UTC)
+        return waiting >= self.batch_size or age >= timedelta(seconds=self.max_wait)
+
+    def maybe_anchor(self) -> list[AnchoredBatch]:
+        """Anchor if due; what it anchored."""
+        return self.anchor_pending() if self.due() else []
+
+    def anchor_pending(self) -> list[AnchoredBatch]:
+        """Settle batches left by a crash, then anchor everything waiting."""
+        anchored = self.reconcile()
+        while (prepared := self._prepare()) is not None:
+            anchored.append(self._send(prepared))
+        return anchored
+
+    def reconcile(self) -> list[AnchoredBatch]:
+        """Settle every prepared batch of this kind from the chain: anchored there already, or send it."""
+        with self.db.session() as session:
+            prepared = session.scalars(
+                select(AnchorBatch).where(AnchorBatch.status == "prepared", AnchorBatch.kind == int(self.source.kind))
+            ).all()
+        return [self._send(batch) for batch in prepared]
+
+    def _prepare(self) -> AnchorBatch | None:
+        facade = self._anchor()
+        with self.db.session() as session:
+            taken = self.source.take(session, self.batch_size)
+            if taken is None:
+                return None
+            batch = AnchorBatch(
+                root=taken.root,
+                leaf_count=taken.leaf_count,
+                kind=int(self.source.kind),
+                chain_id=facade.chain.chain_id,
+                status="prepared",
+                created_at=self._clock(),
+            )
+            session.add(batch)
+            session.flush()
+            taken.assign(session, batch.id)
+        crash_point("anchor-prepared")
+        return batch
+
+    def _send(self, batch: AnchorBatch) -> AnchoredBatch:
+        facade = self._anchor()
+        if not facade.is_anchored(batch.root):
+            try:
+                facade.anchor(batch.root, batch.leaf_count, AnchorKind(batch.kind))
+            except TransactionReverted:
+                # Another process sent it first, or not: the chain says which.
+                if not facade.is_anchored(batch.root):
+                    raise
+            crash_point("anchor-sent")
+        with self.db.session() as session:
+            session.execute(
+                update(AnchorBatch)
+                .where(AnchorBatch.id == batch.id)
+                .values(status="anchored", anchored_at=self._clock())
+            )
+        return AnchoredBatch(batch.id, batch.root, batch.leaf_count)

@@ -1,0 +1,195 @@
+"""Facade of ConsentRegistry.vy: grants, signed consents, delegation, break-glass.
+
+The chain layer speaks the contract's bitmasks; `careledger.consent` maps them to record
+categories and HL7 purposes of use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+
+from careledger.chain._facades import ContractFacade
+from careledger.errors import NotFound
+
+# The contract's EIP-712 domain (`eip712.__init__` in ConsentRegistry.vy).
+DOMAIN_NAME = "CareLedger ConsentRegistry"
+DOMAIN_VERSION = "1"
+
+_CONSENT_TYPE = [
+    {"name": "patient", "type": "address"},
+    {"name": "grantee", "type": "address"},
+    {"name": "categories", "type": "uint16"},
+    {"name": "purposes", "type": "uint8"},
+    {"name": "notBefore", "type": "uint64"},
+    {"name": "expiry", "type": "uint64"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTerms:
+    """What a patient consents to: who, which categories, which purposes, when."""
+
+    patient: str
+    grantee: str
+    categories: int
+    purposes: int
+    not_before: int
+    expiry: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """One grant as the chain holds it."""
+
+    grant_id: int
+    terms: ConsentTerms
+    revoked: bool
+
+
+def consent_typed_data(
+    terms: ConsentTerms, *, nonce: int, deadline: int, chain_id: int, contract: str
+) -> dict[str, Any]:
+    """The EIP-712 typed data a patient signs to consent off chain (`grant_by_signature`)."""
+    return {
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": Web3.to_checksum_address(contract),
+        },
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Consent": _CONSENT_TYPE,
+        },
+        "primaryType": "Consent",
+        "message": {
+            "patient": Web3.to_checksum_address(terms.patient),
+            "grantee": Web3.to_checksum_address(terms.grantee),
+            "categories": terms.categories,
+            "purposes": terms.purposes,
+            "notBefore": terms.not_before,
+            "expiry": terms.expiry,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }
+
+
+class ConsentRegistry(ContractFacade):
+    """Grants, signed consents, delegation and break-glass on chain."""
+
+    contract_name = "ConsentRegistry"
+
+    def grant(self, terms: ConsentTerms) -> GrantRecord:
+        """Grant as the signer (the patient, or a live delegate)."""
+        receipt = self._transact(
+            self._request(
+                "grant",
+                Web3.to_checksum_address(terms.patient),
+                Web3.to_checksum_address(terms.grantee),
+                terms.categories,
+                terms.purposes,
+                terms.not_before,
+                terms.expiry,
+            )
+        )
+        return self._granted(receipt)
+
+    def grant_by_signature(self, terms: ConsentTerms, deadline: int, signature: bytes) -> GrantRecord:
+        """Submit a consent the patient (or a delegate) signed; the signer pays the gas."""
+        receipt = self._transact(
+            self._request(
+                "grant_by_signature",
+                Web3.to_checksum_address(terms.patient),
+                Web3.to_checksum_address(terms.grantee),
+                terms.categories,
+                terms.purposes,
+                terms.not_before,
+                terms.expiry,
+                deadline,
+                signature,
+            )
+        )
+        return self._granted(receipt)
+
+    def revoke(self, patient: str, grantee: str, grant_id: int) -> None:
+        self._transact(
+            self._request("revoke", Web3.to_checksum_address(patient), Web3.to_checksum_address(grantee), grant_id)
+        )
+
+    def delegate(self, delegate: str, categories: int, expiry: int) -> None:
+        """Let `delegate` manage the signer's consents in `categories` until `expiry` (0 ends it)."""
+        self._transact(self._request("delegate", Web3.to_checksum_address(delegate), categories, expiry))
+
+    def set_emergency_access(self, patient: str, allowed: bool) -> None:
+        self._transact(self._request("set_emergency_access", Web3.to_checksum_address(patient), allowed))
+
+    def record_emergency_access(self, patient: str, reason_hash: bytes) -> int:
+        """Record a break-glass access by the signer (a licensed practitioner); the block it is in."""
+        receipt = self._transact(
+            self._request("record_emergency_access", Web3.to_checksum_address(patient), reason_hash)
+        )
+        return receipt.block
+
+    def is_allowed(self, patient: str, grantee: str, categories: int, purposes: int) -> bool:
+        return bool(
+            self._call(
+                "is_allowed",
+                Web3.to_checksum_address(patient),
+                Web3.to_checksum_address(grantee),
+                categories,
+                purposes,
+            )
+        )
+
+    def grant_terms(self, grant_id: int) -> tuple[int, int, int, int, bool]:
+        """(categories, purposes, not_before, expiry, revoked); `NotFound` if there is no such grant."""
+        categories, purposes, not_before, expiry, revoked = self._call("grant_terms", grant_id)
+        if categories == 0:
+            raise NotFound(f"no consent grant {grant_id:#x}")
+        return int(categories), int(purposes), int(not_before), int(expiry), bool(revoked)
+
+    def delegation(self, patient: str, delegate: str) -> tuple[int, int]:
+        categories, expiry = self._call(
+            "delegation", Web3.to_checksum_address(patient), Web3.to_checksum_address(delegate)
+        )
+        return int(categories), int(expiry)
+
+    def nonce(self, patient: str) -> int:
+        return int(self._call("nonces", Web3.to_checksum_address(patient)))
+
+    def emergency_access_allowed(self, patient: str) -> bool:
+        return not bool(self._call("emergency_access_disabled", Web3.to_checksum_address(patient)))
+
+    def typed_data(self, terms: ConsentTerms, *, nonce: int, deadline: int) -> dict[str, Any]:
+        """What the patient signs for `grant_by_signature` on this contract and chain."""
+        return consent_typed_data(
+            terms, nonce=nonce, deadline=deadline, chain_id=self.chain.chain_id, contract=self.address
+        )
+
+    def _granted(self, receipt: Any) -> GrantRecord:
+        (event,) = self.events_in(receipt, "ConsentGranted")
+        return grant_from_event(event.args)
+
+
+def grant_from_event(args: dict[str, Any]) -> GrantRecord:
+    """The grant a `ConsentGranted` event announces."""
+    terms = ConsentTerms(
+        patient=str(args["patient"]),
+        grantee=str(args["grantee"]),
+        categories=int(args["categories"]),
+        purposes=int(args["purposes"]),
+        not_before=int(args["not_before"]),
+        expiry=int(args["expiry"]),
+    )
+    return GrantRecord(int(args["grant_id"]), terms, revoked=False)
