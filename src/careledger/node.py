@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from careledger.anchoring import Anchorer
+from careledger.audit import AuditHeads, AuditLog
 from careledger.chain import (
     Chain,
+    ConsentRegistry,
     Deployer,
     DeployResult,
     IdentityRegistry,
@@ -22,8 +24,9 @@ from careledger.chain import (
     open_chain,
 )
 from careledger.config import NODE_WALLET, Home, Settings, write_config
+from careledger.consent import ConsentService, RecordAccess
 from careledger.crypto import PublicKey
-from careledger.errors import Conflict
+from careledger.errors import AccessDenied, Conflict
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
 from careledger.records import RecordCommitments, RecordService
 from careledger.store import BlobStore, Database
@@ -113,6 +116,23 @@ class Node:
             batch_size=settings.anchor_batch_size,
             max_wait=settings.anchor_max_wait,
         )
+        self.audit = AuditLog(self.db, observer=self.address, chain_id=self.chain.chain_id)
+        self.audit_anchorer = Anchorer(
+            self.db,
+            lambda: self.record_anchor(write=True),
+            AuditHeads(),
+            batch_size=settings.anchor_batch_size,
+            max_wait=settings.anchor_max_wait,
+        )
+        self.consent = ConsentService(self.db, self.consent_registry)
+        self.access = RecordAccess(
+            self.records,
+            self.consent,
+            self.audit,
+            custodian=self.address,
+            identity=self.identity_registry,
+            registry_as=self._consent_registry_as,
+        )
 
     @property
     def address(self) -> str:
@@ -154,6 +174,17 @@ class Node:
         """The registry, read-only or signing as one of the node's wallets."""
         address = self.deployer.address(IdentityRegistry.contract_name)
         return IdentityRegistry(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+
+    def consent_registry(self, *, as_wallet: str | None = None) -> ConsentRegistry:
+        """The consent registry, read-only or signing as one of the node's wallets."""
+        address = self.deployer.address(ConsentRegistry.contract_name)
+        return ConsentRegistry(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+
+    def _consent_registry_as(self, address: str) -> ConsentRegistry:
+        wallet = self.wallets.find(address)
+        if wallet is None:
+            raise AccessDenied(f"{address} has no wallet on this node to sign with")
+        return self.consent_registry(as_wallet=wallet.name)
 
     def status(self) -> NodeStatus:
         return NodeStatus(

@@ -3,6 +3,7 @@
 from careledger.chain._anvil import find_anvil
 from careledger.chain._backends import Backend, Receipt
 from careledger.chain._chain import Chain, open_chain
+from careledger.chain._consent_registry import ConsentRegistry, ConsentTerms, GrantRecord
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
 from careledger.chain._events import EventReader
 from careledger.chain._facades import ChainEvent, ContractFacade
@@ -24,12 +25,15 @@ __all__ = [
     "Batch",
     "Chain",
     "ChainEvent",
+    "ConsentRegistry",
+    "ConsentTerms",
     "ContractFacade",
     "Credential",
     "DeployResult",
     "Deployer",
     "Deployment",
     "EventReader",
+    "GrantRecord",
     "IdentityRegistry",
     "NonceManager",
     "Receipt",

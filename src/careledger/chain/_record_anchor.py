@@ -53,10 +53,13 @@ class RecordAnchor(ContractFacade):
             raise NotFound(f"root 0x{root.hex()} is not anchored on chain {self.chain.chain_id}")
         return Batch(bytes(stored_root), int(leaf_count), AnchorKind(kind), str(anchorer), int(timestamp))
 
-    def anchored_roots(self, from_block: int = 0) -> list[bytes]:
-        """Every root anchored since `from_block`, in order (from `Anchored` events)."""
-        logs = self.contract.events.Anchored().get_logs(from_block=from_block)
-        return [bytes(log["args"]["root"]) for log in logs]
+    def anchored_roots(
+        self, from_block: int = 0, *, kind: AnchorKind | None = None, anchorer: str | None = None
+    ) -> list[bytes]:
+        """Every root anchored since `from_block` (of one kind, by one anchorer), in order, from `Anchored` events."""
+        filters = {"anchorer": Web3.to_checksum_address(anchorer)} if anchorer else None
+        logs = self.contract.events.Anchored().get_logs(from_block=from_block, argument_filters=filters)
+        return [bytes(log["args"]["root"]) for log in logs if kind is None or log["args"]["kind"] == kind]
 
     def is_anchored(self, root: bytes) -> bool:
         return bool(self._call("is_anchored", root))

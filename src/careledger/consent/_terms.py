@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
 
 from careledger.errors import ValidationError
@@ -72,10 +71,3 @@ def parse_categories(text: str) -> list[Category]:
 
 def parse_purposes(text: str) -> list[Purpose]:
     return list(dict.fromkeys(Purpose.parse(name) for name in text.split(",") if name.strip()))
-
-
-def mask(items: Iterable[Category | Purpose]) -> int:
-    bits = 0
-    for item in items:
-        bits |= item.bit
-    return bits

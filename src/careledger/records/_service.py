@@ -217,9 +217,12 @@ class RecordService:
 
     def read(self, record_id: str, version: int | None = None) -> Resource:
         """The decrypted resource (a version, or the current one)."""
-        stored = self.get(record_id, version)
+        return self.open(self.get(record_id, version))
+
+    def open(self, stored: StoredRecord) -> Resource:
+        """A stored version decrypted with the node's key."""
         if stored.deleted:
-            raise NotFound(f"{stored.resource_type}/{record_id} was deleted in version {stored.version}")
+            raise NotFound(f"{stored.resource_type}/{stored.record_id} was deleted in version {stored.version}")
         return self.decrypt(stored, self._custodian_key())
 
     def decrypt(self, stored: StoredRecord, key: PrivateKey) -> Resource:

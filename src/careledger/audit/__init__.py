@@ -1,0 +1,18 @@
+"""The audit log: a FHIR AuditEvent for every access, hash-chained, heads anchored on chain."""
+
+from careledger.audit._events import Access, Action, Outcome, access_of, audit_event
+from careledger.audit._log import GENESIS, AuditHeads, AuditLog, AuditReport, Entry, entry_hash
+
+__all__ = [
+    "GENESIS",
+    "Access",
+    "Action",
+    "AuditHeads",
+    "AuditLog",
+    "AuditReport",
+    "Entry",
+    "Outcome",
+    "access_of",
+    "audit_event",
+    "entry_hash",
+]

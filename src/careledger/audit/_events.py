@@ -1,0 +1,118 @@
+"""What an audit entry says, and its FHIR AuditEvent form (R4, `type` rest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from careledger.identity import did_pkh
+
+_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+_PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+_ENTITY_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+_URI = "urn:ietf:rfc:3986"
+
+
+class Action(StrEnum):
+    """FHIR AuditEvent.action."""
+
+    CREATE = "C"
+    READ = "R"
+    UPDATE = "U"
+    DELETE = "D"
+    EXECUTE = "E"
+
+
+class Outcome(IntEnum):
+    """FHIR AuditEvent.outcome: a denial is a minor failure, an error a serious one."""
+
+    SUCCESS = 0
+    DENIED = 4
+    ERROR = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One access to (or attempt at) records: who, what, why, and how it ended."""
+
+    action: Action
+    interaction: str  # read, vread, search-type, create, update, delete, break-glass, consent, share
+    outcome: Outcome
+    agent: str  # the accessor's address
+    patient: str | None = None  # the patient's address, for the accounting of disclosures
+    entities: tuple[str, ...] = ()  # "Observation/obs-1/_history/2"
+    purpose: str | None = None  # HL7 PurposeOfUse
+    break_glass: bool = False
+    detail: str | None = None  # why it was denied, or the break-glass reason
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == Outcome.SUCCESS
+
+
+def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: int) -> dict[str, Any]:
+    """The FHIR AuditEvent of `access`, as stored and hashed in the audit log; actors by `did:pkh`."""
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": {"system": _EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": _INTERACTION, "code": access.interaction}],
+        "action": access.action.value,
+        "recorded": recorded.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "outcome": str(int(access.outcome)),
+        "agent": [
+            {"who": {"identifier": {"system": _URI, "value": did_pkh(chain_id, access.agent)}}, "requestor": True}
+        ],
+        "source": {"observer": {"identifier": {"system": _URI, "value": did_pkh(chain_id, observer)}}},
+    }
+    if access.detail:
+        event["outcomeDesc"] = access.detail
+    if access.purpose:
+        reasons = [{"coding": [{"system": _PURPOSE, "code": access.purpose}]}]
+        event["purposeOfEvent"] = reasons
+        event["agent"][0]["purposeOfUse"] = reasons
+    entities: list[dict[str, Any]] = []
+    if access.patient:
+        entities.append(
+            {
+                "what": _identifier(did_pkh(chain_id, access.patient)),
+                "role": {"system": _ENTITY_ROLE, "code": "1", "display": "Patient"},
+            }
+        )
+    entities.extend({"what": {"reference": reference}} for reference in access.entities)
+    if access.break_glass:
+        entities.append({"what": {"display": "break-glass"}, "description": access.detail or "emergency access"})
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def access_of(event: dict[str, Any]) -> Access:
+    """Read an `Access` back from its AuditEvent (for listings and verification)."""
+    entities = event.get("entity", [])
+    patient = next(
+        (_address(e["what"]["identifier"]["value"]) for e in entities if e.get("role", {}).get("code") == "1"),
+        None,
+    )
+    reasons = event.get("purposeOfEvent", [])
+    return Access(
+        action=Action(event["action"]),
+        interaction=event["subtype"][0]["code"],
+        outcome=Outcome(int(event["outcome"])),
+        agent=_address(event["agent"][0]["who"]["identifier"]["value"]),
+        patient=patient,
+        entities=tuple(e["what"]["reference"] for e in entities if "reference" in e.get("what", {})),
+        purpose=reasons[0]["coding"][0]["code"] if reasons else None,
+        break_glass=any(e.get("what", {}).get("display") == "break-glass" for e in entities),
+        detail=event.get("outcomeDesc"),
+    )
+
+
+def _identifier(did: str) -> dict[str, Any]:
+    return {"identifier": {"system": _URI, "value": did}}
+
+
+def _address(did: str) -> str:
+    return did.rsplit(":", 1)[-1]

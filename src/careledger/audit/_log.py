@@ -1,0 +1,221 @@
+"""The append-only, hash-chained audit log, and its verification against the chain.
+
+Each entry's hash is `keccak256(prev_hash ‖ canonical JSON of its AuditEvent)`, the first
+entry's `prev_hash` being 32 zero bytes; `prev_hash` is unique in the table, so two writers
+can never fork the chain (the loser retries on the new head). Heads are anchored on chain
+(RecordAnchor, kind AUDIT) by the node: editing, deleting or reordering an entry breaks
+the chain of hashes, and rewriting every hash after an edit no longer matches the anchored
+heads. What no log can show is a tail written since the last anchor and then cut off;
+anchoring often (`anchor_max_wait`) keeps that window short.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session
+
+from careledger.anchoring import Taken
+from careledger.audit._events import Access, access_of, audit_event
+from careledger.chain import AnchorKind, RecordAnchor
+from careledger.crypto import canonical_json
+from careledger.errors import ChainError
+from careledger.store import AUDIT_EVENTS, AnchorBatch, AuditEntry, Database
+
+GENESIS = bytes(32)
+_COLUMNS = AUDIT_EVENTS.c
+_RETRIES = 20
+_VERIFY_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One audit entry as listed: its place in the log, time, and what happened."""
+
+    seq: int
+    recorded_at: datetime
+    access: Access
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What `verify` found: how much it checked, and every problem."""
+
+    entries: int
+    anchored_heads: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def entry_hash(prev_hash: bytes, event: dict[str, Any]) -> bytes:
+    return keccak(prev_hash + canonical_json(event))
+
+
+class AuditLog:
+    """Writes and reads the audit log of one node."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        observer: str,
+        chain_id: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.observer = observer
+        self.chain_id = chain_id
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._head: tuple[int, bytes] | None = None  # (seq, hash) of the last entry this process saw
+
+    def record(self, access: Access) -> int:
+        """Append one entry, durably; its sequence number."""
+        now = self._clock()
+        event = audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
+        with self._lock:
+            for _ in range(_RETRIES):
+                prev = self._head[1] if self._head is not None else None
+                try:
+                    with self.db.session() as session:
+                        if prev is None:
+                            prev = _last_hash(session)
+                        digest = entry_hash(prev, event)
+                        entry = AuditEntry(
+                            recorded_at=now,
+                            patient=access.patient,
+                            agent=access.agent,
+                            event=json.dumps(event, separators=(",", ":")),
+                            prev_hash=prev,
+                            hash=digest,
+                        )
+                        session.add(entry)
+                        session.flush()
+                        seq = entry.seq
+                except DBIntegrityError:
+                    self._head = None  # another writer moved the head: read it again
+                    continue
+                self._head = (seq, digest)
+                return seq
+        raise ChainError("the audit log's head kept moving; too many writers at once")
+
+    def entries(self, *, patient: str | None = None, agent: str | None = None) -> list[Entry]:
+        """Entries oldest first, of one patient's records and/or by one agent."""
+        query = select(_COLUMNS.seq, _COLUMNS.recorded_at, _COLUMNS.event).order_by(_COLUMNS.seq)
+        if patient is not None:
+            query = query.where(_COLUMNS.patient == patient)
+        if agent is not None:
+            query = query.where(_COLUMNS.agent == agent)
+        with self.db.reading() as connection:
+            rows = connection.execute(query).all()
+        entries = []
+        for seq, recorded_at, raw in rows:
+            event = json.loads(raw)
+            entries.append(Entry(seq, recorded_at.replace(tzinfo=recorded_at.tzinfo or UTC), access_of(event), event))
+        return entries
+
+    def verify(self, anchor: RecordAnchor | None) -> AuditReport:
+        """Recompute the hash chain and check every anchored head, against the chain itself when given."""
+        problems: list[str] = []
+        hashes: dict[bytes, int] = {}
+        count = 0
+        expected_seq, prev = 1, GENESIS
+        for seq, patient, agent, raw, prev_hash, digest in self._rows():
+            count += 1
+            if seq != expected_seq:
+                problems.append(f"entries {expected_seq}..{seq - 1} are missing")
+            if prev_hash != prev:
+                problems.append(f"entry {seq} does not follow the entry before it (its prev_hash differs)")
+            event = json.loads(raw)
+            if entry_hash(prev_hash, event) != digest:
+                problems.append(f"entry {seq} was changed after it was written (its hash differs)")
+            access = access_of(event)
+            if (access.patient, access.agent) != (patient, agent):
+                problems.append(f"entry {seq}'s patient or agent column differs from its event")
+            hashes[digest] = seq
+            expected_seq, prev = seq + 1, digest
+        heads = self._anchored_heads(anchor, problems)
+        for head in heads:
+            if head not in hashes:
+                problems.append(f"anchored head 0x{head.hex()[:16]}… is not in the log: entries were rewritten or cut")
+        return AuditReport(count, len(heads), tuple(problems))
+
+    def _rows(self) -> Iterator[tuple[int, str | None, str, str, bytes, bytes]]:
+        """Every entry in order, read a chunk at a time."""
+        after = 0
+        columns = (_COLUMNS.seq, _COLUMNS.patient, _COLUMNS.agent, _COLUMNS.event, _COLUMNS.prev_hash, _COLUMNS.hash)
+        while True:
+            with self.db.reading() as connection:
+                rows = connection.execute(
+                    select(*columns).where(_COLUMNS.seq > after).order_by(_COLUMNS.seq).limit(_VERIFY_CHUNK)
+                ).all()
+            if not rows:
+                return
+            for seq, patient, agent, raw, prev_hash, digest in rows:
+                yield int(seq), patient, agent, raw, bytes(prev_hash), bytes(digest)
+            after = int(rows[-1][0])
+
+    def _anchored_heads(self, anchor: RecordAnchor | None, problems: list[str]) -> list[bytes]:
+        """The heads anchored for this log: read from the chain's events when it can be asked."""
+        with self.db.session() as session:
+            recorded = [
+                bytes(root)
+                for root in session.scalars(
+                    select(AnchorBatch.root).where(
+                        AnchorBatch.kind == int(AnchorKind.AUDIT), AnchorBatch.status == "anchored"
+                    )
+                )
+            ]
+        if anchor is None:
+            return recorded
+        on_chain = anchor.anchored_roots(kind=AnchorKind.AUDIT, anchorer=self.observer)
+        for root in recorded:
+            if root not in on_chain:
+                problems.append(f"head 0x{root.hex()[:16]}… is marked anchored here but is not on chain")
+        return on_chain
+
+
+def _last_hash(session: Session) -> bytes:
+    last = session.execute(select(_COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)).scalar_one_or_none()
+    return bytes(last) if last is not None else GENESIS
+
+
+class AuditHeads:
+    """The audit log as an anchoring source: a batch's root is the hash of its newest entry."""
+
+    kind = AnchorKind.AUDIT
+
+    def waiting(self, session: Session) -> tuple[int, datetime | None]:
+        count, oldest = session.execute(
+            select(func.count(), func.min(_COLUMNS.recorded_at)).where(_COLUMNS.batch_id.is_(None))
+        ).one()
+        return int(count or 0), oldest
+
+    def take(self, session: Session, limit: int) -> Taken | None:
+        rows = session.execute(
+            select(_COLUMNS.seq, _COLUMNS.hash).where(_COLUMNS.batch_id.is_(None)).order_by(_COLUMNS.seq).limit(limit)
+        ).all()
+        if not rows:
+            return None
+        first, last = int(rows[0][0]), int(rows[-1][0])
+
+        def assign(session: Session, batch_id: int) -> None:
+            session.execute(
+                update(AUDIT_EVENTS)
+                .where(_COLUMNS.seq >= first, _COLUMNS.seq <= last, _COLUMNS.batch_id.is_(None))
+                .values(batch_id=batch_id)
+            )
+
+        return Taken(bytes(rows[-1][1]), len(rows), assign)

@@ -1,0 +1,401 @@
+"""The consent service: the node's index of on-chain grants, checks in microseconds, FHIR views.
+
+The chain is the truth. The node indexes ConsentRegistry's events (`ConsentGranted`,
+`ConsentRevoked`, `Delegation`) into its database with a cursor, and keeps the grants of
+each patient-grantee pair in memory, so a check is a dictionary lookup. `sync()` reads the
+events of new blocks: a revoke is honoured by the first check after the node has seen the
+block it is in (a serving node syncs every second; each CLI command syncs first).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from web3 import Web3
+
+from careledger._fs import write_atomically
+from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, EventReader, GrantRecord
+from careledger.consent._terms import Purpose
+from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
+from careledger.errors import Conflict, NotFound, ValidationError
+from careledger.identity import did_pkh
+from careledger.records import Category
+from careledger.store import ConsentDelegation, ConsentGrant, Database
+
+_STREAM = "consent"
+_SIGNED_CONSENT = "careledger-signed-consent"
+_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One grant as the node knows it."""
+
+    grant_id: int
+    patient: str
+    grantee: str
+    categories: tuple[Category, ...]
+    purposes: tuple[Purpose, ...]
+    not_before: int
+    expiry: int
+    granted_by: str
+    revoked: bool
+
+    @property
+    def hex_id(self) -> str:
+        return f"{self.grant_id:#066x}"
+
+    def live_at(self, now: float) -> bool:
+        return not self.revoked and self.not_before <= now < self.expiry
+
+    def covers(self, category: Category, purpose: Purpose) -> bool:
+        return category in self.categories and purpose in self.purposes
+
+    @classmethod
+    def of(cls, row: ConsentGrant) -> Grant:
+        return cls(
+            grant_id=int(row.grant_id, 16),
+            patient=row.patient,
+            grantee=row.grantee,
+            categories=tuple(Category.from_mask(row.categories)),
+            purposes=tuple(Purpose.from_mask(row.purposes)),
+            not_before=row.not_before,
+            expiry=row.expiry,
+            granted_by=row.granted_by,
+            revoked=row.revoked_block is not None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedConsent:
+    """An EIP-712 consent a patient signed offline, for anyone to submit (`consent submit`)."""
+
+    terms: ConsentTerms
+    nonce: int
+    deadline: int
+    chain_id: int
+    contract: str
+    signer: str
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": _SIGNED_CONSENT,
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "patient": self.terms.patient,
+            "grantee": self.terms.grantee,
+            "categories": [c.value for c in Category.from_mask(self.terms.categories)],
+            "purposes": [p.value for p in Purpose.from_mask(self.terms.purposes)],
+            "not_before": self.terms.not_before,
+            "expiry": self.terms.expiry,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+            "signer": self.signer,
+            "signature": "0x" + self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SignedConsent:
+        if not isinstance(data, dict) or data.get("type") != _SIGNED_CONSENT:
+            raise ValidationError(f"not a signed consent (a JSON object of type {_SIGNED_CONSENT!r})")
+        try:
+            terms = ConsentTerms(
+                patient=Web3.to_checksum_address(data["patient"]),
+                grantee=Web3.to_checksum_address(data["grantee"]),
+                categories=_mask(Category(c) for c in data["categories"]),
+                purposes=_mask(Purpose(p) for p in data["purposes"]),
+                not_before=int(data["not_before"]),
+                expiry=int(data["expiry"]),
+            )
+            return cls(
+                terms=terms,
+                nonce=int(data["nonce"]),
+                deadline=int(data["deadline"]),
+                chain_id=int(data["chain_id"]),
+                contract=Web3.to_checksum_address(data["contract"]),
+                signer=Web3.to_checksum_address(data["signer"]),
+                signature=bytes.fromhex(str(data["signature"]).removeprefix("0x")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"malformed signed consent: {exc}") from None
+
+
+class ConsentService:
+    """Grants, revokes and checks consents; the node's cache of ConsentRegistry."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Callable[[], ConsentRegistry],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self._registry = registry
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pairs: dict[tuple[str, str], tuple[Grant, ...]] | None = None
+
+    # Terms and writes --------------------------------------------------------------
+
+    def terms(
+        self,
+        patient: str,
+        grantee: str,
+        categories: Iterable[Category],
+        purposes: Iterable[Purpose],
+        *,
+        days: float,
+        starts: int | None = None,
+    ) -> ConsentTerms:
+        """Consent terms from names: from `starts` (default now) for `days` days."""
+        if days <= 0:
+            raise ValidationError("a consent lasts a positive number of days")
+        start = int(self._clock()) if starts is None else starts
+        return ConsentTerms(
+            patient=Web3.to_checksum_address(patient),
+            grantee=Web3.to_checksum_address(grantee),
+            categories=_mask(categories),
+            purposes=_mask(purposes),
+            not_before=start,
+            expiry=start + int(days * _DAY),
+        )
+
+    def grant(self, by: ConsentRegistry, terms: ConsentTerms) -> Grant:
+        """Grant on chain, signed by the patient or a delegate (`by`), and index it."""
+        record = by.grant(terms)
+        self.sync()
+        return self.get(record.grant_id)
+
+    def sign(self, signer: LocalAccount, terms: ConsentTerms, *, valid_for_days: float = 7) -> SignedConsent:
+        """An EIP-712 consent signed offline by the patient (or a delegate), to submit within `valid_for_days`."""
+        registry = self._registry()
+        nonce = registry.nonce(terms.patient)
+        deadline = int(self._clock() + valid_for_days * _DAY)
+        signature = sign_typed_data(signer, registry.typed_data(terms, nonce=nonce, deadline=deadline))
+        return SignedConsent(
+            terms, nonce, deadline, registry.chain.chain_id, registry.address, str(signer.address), signature
+        )
+
+    def submit(self, by: ConsentRegistry, signed: SignedConsent) -> Grant:
+        """Submit a signed consent (anyone may; `by` pays the gas), refusing early what the chain would."""
+        if (signed.chain_id, signed.contract) != (by.chain.chain_id, by.address):
+            raise ValidationError(
+                f"this consent was signed for ConsentRegistry {signed.contract} on chain {signed.chain_id}, "
+                f"not {by.address} on chain {by.chain.chain_id}"
+            )
+        typed = by.typed_data(signed.terms, nonce=signed.nonce, deadline=signed.deadline)
+        check_signer(signed.signer, recover_typed_data_signer(typed, signed.signature))
+        if signed.deadline < self._clock():
+            raise ValidationError("this signed consent is past its deadline; ask the patient to sign again")
+        if by.nonce(signed.terms.patient) != signed.nonce:
+            raise Conflict("this signed consent was already submitted (or one the patient signed after it was)")
+        record: GrantRecord = by.grant_by_signature(signed.terms, signed.deadline, signed.signature)
+        self.sync()
+        return self.get(record.grant_id)
+
+    def revoke(self, by: ConsentRegistry, grant_id: int) -> Grant:
+        grant = self.get(grant_id)
+        if grant.revoked:
+            raise Conflict(f"consent {grant.hex_id} is already revoked")
+        by.revoke(grant.patient, grant.grantee, grant_id)
+        self.sync()
+        return self.get(grant_id)
+
+    def delegate(self, by: ConsentRegistry, delegate: str, categories: Iterable[Category], *, days: float) -> None:
+        """Let `delegate` manage `by`'s consents in `categories` for `days` days (0 days ends it)."""
+        mask = _mask(categories)
+        by.delegate(delegate, mask if days > 0 else 0, int(self._clock() + days * _DAY) if days > 0 else 0)
+        self.sync()
+
+    # Reads -------------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Index the registry's events of new blocks; how many there were."""
+        touched: set[tuple[str, str]] = set()
+
+        def handle(session: Session, event: ChainEvent) -> None:
+            pair = _index(session, event)
+            if pair is not None:
+                touched.add(pair)
+
+        registry = self._registry()
+        handled = EventReader(registry, self.db, _STREAM).poll(handle)
+        if touched:
+            with self._lock:
+                if self._pairs is not None:
+                    with self.db.session() as session:
+                        for patient, grantee in touched:
+                            self._pairs[(patient, grantee)] = _pair_grants(session, patient, grantee)
+        return handled
+
+    def check(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> Grant | None:
+        """The live grant that lets `grantee` see `patient`'s `category` records for `purpose`, if any."""
+        pairs = self._pairs if self._pairs is not None else self._load()
+        now = self._clock()
+        for grant in pairs.get((patient, grantee), ()):
+            if grant.live_at(now) and grant.covers(category, purpose):
+                return grant
+        return None
+
+    def check_on_chain(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> bool:
+        """The same question asked of the contract (no cache)."""
+        return self._registry().is_allowed(patient, grantee, category.bit, purpose.bit)
+
+    def get(self, grant_id: int) -> Grant:
+        with self.db.session() as session:
+            row = session.get(ConsentGrant, f"{grant_id:#066x}")
+            if row is None:
+                raise NotFound(f"no consent {grant_id:#066x} on this chain (or the node has not seen it yet)")
+            return Grant.of(row)
+
+    def grants(self, *, patient: str | None = None, grantee: str | None = None) -> list[Grant]:
+        query = select(ConsentGrant).order_by(ConsentGrant.granted_block, ConsentGrant.grant_id)
+        if patient is not None:
+            query = query.where(ConsentGrant.patient == Web3.to_checksum_address(patient))
+        if grantee is not None:
+            query = query.where(ConsentGrant.grantee == Web3.to_checksum_address(grantee))
+        with self.db.session() as session:
+            return [Grant.of(row) for row in session.scalars(query)]
+
+    def delegations(self, patient: str) -> list[tuple[str, list[Category], int]]:
+        """A patient's live delegations: (delegate, categories, expiry)."""
+        now = self._clock()
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(ConsentDelegation).where(ConsentDelegation.patient == Web3.to_checksum_address(patient))
+            ).all()
+            return [
+                (row.delegate, Category.from_mask(row.categories), row.expiry)
+                for row in rows
+                if row.categories and row.expiry > now
+            ]
+
+    def _load(self) -> dict[tuple[str, str], tuple[Grant, ...]]:
+        with self._lock:
+            if self._pairs is None:
+                pairs: dict[tuple[str, str], list[Grant]] = {}
+                with self.db.session() as session:
+                    for row in session.scalars(select(ConsentGrant)):
+                        pairs.setdefault((row.patient, row.grantee), []).append(Grant.of(row))
+                self._pairs = {pair: tuple(grants) for pair, grants in pairs.items()}
+            return self._pairs
+
+
+def write_signed_consent(path: Path, signed: SignedConsent) -> None:
+    write_atomically(path, json.dumps(signed.to_json(), indent=2).encode(), mode=0o600)
+
+
+def read_signed_consent(path: Path) -> SignedConsent:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(f"no file {path}") from None
+    except ValueError as exc:
+        raise ValidationError(f"{path} is not JSON: {exc}") from None
+    return SignedConsent.from_json(data)
+
+
+def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, Any]:
+    """The FHIR R4 `Consent` view of a grant (a privacy consent, opt-in, permit)."""
+    start, end = _instant(grant.not_before), _instant(grant.expiry)
+    return {
+        "resourceType": "Consent",
+        "id": grant.hex_id[2:],
+        "status": "active" if not grant.revoked and now < grant.expiry else "inactive",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": {"identifier": {"system": "urn:ietf:rfc:3986", "value": did_pkh(chain_id, grant.patient)}},
+        "dateTime": start,
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {
+            "type": "permit",
+            "period": {"start": start, "end": end},
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
+                        ]
+                    },
+                    "reference": {
+                        "identifier": {"system": "urn:ietf:rfc:3986", "value": did_pkh(chain_id, grant.grantee)}
+                    },
+                }
+            ],
+            "purpose": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose.value}
+                for purpose in grant.purposes
+            ],
+            "code": [
+                {"coding": [{"system": "https://careledger.org/fhir/CodeSystem/record-category", "code": c.value}]}
+                for c in grant.categories
+            ],
+        },
+    }
+
+
+def _index(session: Session, event: ChainEvent) -> tuple[str, str] | None:
+    """Write one registry event into the index; the (patient, grantee) pair it touched."""
+    args = event.args
+    if event.name == "ConsentGranted":
+        session.merge(
+            ConsentGrant(
+                grant_id=f"{int(args['grant_id']):#066x}",
+                patient=str(args["patient"]),
+                grantee=str(args["grantee"]),
+                categories=int(args["categories"]),
+                purposes=int(args["purposes"]),
+                not_before=int(args["not_before"]),
+                expiry=int(args["expiry"]),
+                granted_by=str(args["granted_by"]),
+                granted_block=event.block,
+                revoked_block=None,
+            )
+        )
+        return str(args["patient"]), str(args["grantee"])
+    if event.name == "ConsentRevoked":
+        row = session.get(ConsentGrant, f"{int(args['grant_id']):#066x}")
+        if row is not None:
+            row.revoked_block = event.block
+        return str(args["patient"]), str(args["grantee"])
+    if event.name == "Delegation":
+        session.merge(
+            ConsentDelegation(
+                patient=str(args["patient"]),
+                delegate=str(args["delegate"]),
+                categories=int(args["categories"]),
+                expiry=int(args["expiry"]),
+            )
+        )
+    return None
+
+
+def _pair_grants(session: Session, patient: str, grantee: str) -> tuple[Grant, ...]:
+    rows = session.scalars(
+        select(ConsentGrant).where(ConsentGrant.patient == patient, ConsentGrant.grantee == grantee)
+    ).all()
+    return tuple(Grant.of(row) for row in rows)
+
+
+def _mask(items: Iterable[Category | Purpose]) -> int:
+    bits = 0
+    for item in items:
+        bits |= item.bit
+    return bits
+
+
+def _instant(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(seconds, 253402300799)))

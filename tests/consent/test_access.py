@@ -1,0 +1,158 @@
+"""Consent enforcement: each attack refused, and each refusal in the audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from careledger.consent import Accessor, Purpose
+from careledger.errors import AccessDenied, Conflict, TransactionReverted
+from careledger.records import Category, categorise
+from tests.consent.conftest import World
+
+DAY = 86_400.0
+
+
+def _grant(world: World, categories: list[Category], purposes: list[Purpose] | None = None, **when: float) -> int:
+    terms = world.consent.terms(
+        world.alice.address,
+        world.clinic.address,
+        categories,
+        purposes or [Purpose.TREAT],
+        days=when.get("days", 30),
+        starts=int(world.now[0] + when.get("starts_in", 0)),
+    )
+    return world.consent.grant(world.registry(world.alice), terms).grant_id
+
+
+def test_the_patient_and_the_custodian_read_without_a_grant(world: World) -> None:
+    assert world.access.read(Accessor(world.alice.address), world.mental_health_id)["id"] == "depression-1"
+    assert world.access.read(Accessor(world.node.address), world.labs_id)["id"] == world.labs_id
+    entry = world.last_entry()
+    assert entry.access.allowed
+    assert entry.access.entities == (f"Observation/{world.labs_id}/_history/1",)
+
+
+def test_no_consent_is_denied_and_audited(world: World) -> None:
+    denial = world.assert_denied(world.clinic, world.labs_id, "no consent from the patient to labs records for TREAT")
+    assert denial.access.purpose == "TREAT"
+    assert denial.access.entities == (f"Observation/{world.labs_id}/_history/1",)
+
+
+def test_a_grant_allows_its_category_and_nothing_else(world: World) -> None:
+    _grant(world, [Category.LABS])
+    assert world.access.read(Accessor(world.clinic.address), world.labs_id)["id"] == world.labs_id
+    assert world.last_entry().access.allowed
+    world.assert_denied(world.clinic, world.general_id, "no consent from the patient to general records")
+    world.assert_denied(world.clinic, world.labs_id, "labs records for HRESCH", purpose=Purpose.HRESCH)
+
+
+def test_a_general_grant_does_not_reach_a_sensitive_category(world: World) -> None:
+    _grant(world, [c for c in Category if not c.sensitive])
+    world.assert_denied(world.clinic, world.mental_health_id, "no consent names mental-health")
+    _grant(world, [Category.MENTAL_HEALTH])
+    assert world.access.read(Accessor(world.clinic.address), world.mental_health_id)["id"] == "depression-1"
+
+
+def test_an_expired_consent_is_denied(world: World) -> None:
+    _grant(world, [Category.LABS], days=1)
+    world.travel(DAY + 1)
+    world.assert_denied(world.clinic, world.labs_id, "has expired")
+
+
+def test_a_consent_not_yet_valid_is_denied(world: World) -> None:
+    _grant(world, [Category.LABS], starts_in=DAY)
+    world.assert_denied(world.clinic, world.labs_id, "not valid yet")
+    world.travel(DAY)
+    assert world.access.read(Accessor(world.clinic.address), world.labs_id)
+
+
+def test_a_revoke_is_honoured_from_the_next_block(world: World) -> None:
+    grant_id = _grant(world, [Category.LABS])
+    assert world.access.read(Accessor(world.clinic.address), world.labs_id)
+    grant = world.consent.get(grant_id)
+    world.registry(world.alice).revoke(grant.patient, grant.grantee, grant_id)  # straight to the chain
+    revoked_in = world.node.chain.block_number()
+    world.consent.sync()  # what the serving node does every second
+    assert world.node.chain.block_number() == revoked_in
+    world.assert_denied(world.clinic, world.labs_id, "the patient revoked the consent")
+    assert world.consent.get(grant_id).revoked
+
+
+def test_a_replayed_signed_consent_is_refused(world: World) -> None:
+    alice = world.node.unlock(world.alice.name).account
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    signed = world.consent.sign(alice, terms)
+    grant = world.consent.submit(world.registry(world.clinic), signed)
+    assert grant.granted_by == world.alice.address
+    world.consent.revoke(world.registry(world.alice), grant.grant_id)
+    with pytest.raises(Conflict, match="already submitted"):
+        world.consent.submit(world.registry(world.clinic), signed)
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        world.registry(world.clinic).grant_by_signature(signed.terms, signed.deadline, signed.signature)
+    world.assert_denied(world.clinic, world.labs_id, "revoked")
+
+
+def test_a_consent_signed_by_someone_else_is_refused(world: World) -> None:
+    mallory = world.node.unlock(world.mallory.name).account
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    forged = world.consent.sign(mallory, terms)
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        world.consent.submit(world.registry(world.clinic), forged)
+    world.assert_denied(world.clinic, world.labs_id, "no consent from the patient")
+
+
+def test_a_delegate_grants_until_the_delegation_expires(world: World) -> None:
+    world.consent.delegate(world.registry(world.alice), world.guardian.address, [Category.LABS], days=1)
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    world.consent.grant(world.registry(world.guardian), terms)
+    assert world.access.read(Accessor(world.clinic.address), world.labs_id)
+    world.travel(DAY + 1)
+    later = world.consent.terms(world.alice.address, world.drbob.address, [Category.LABS], [Purpose.TREAT], days=30)
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        world.consent.grant(world.registry(world.guardian), later)
+    world.assert_denied(world.drbob, world.labs_id, "no consent from the patient")
+
+
+def test_break_glass_needs_a_licensed_practitioner(world: World) -> None:
+    denial = world.assert_denied(
+        world.mallory, world.labs_id, "holds no valid medical-licence", purpose=Purpose.ETREAT, reason="collapsed"
+    )
+    assert denial.access.break_glass
+    assert denial.access.interaction == "break-glass"
+    world.assert_denied(world.drbob, world.labs_id, "no consent", purpose=Purpose.ETREAT)  # no reason given
+
+    reason = "unconscious in the emergency department"
+    emergency = Accessor(world.drbob.address, Purpose.ETREAT, reason)
+    assert world.access.read(emergency, world.mental_health_id)["id"] == "depression-1"
+    opened, read = world.node.audit.entries()[-2:]
+    assert (opened.access.interaction, opened.access.break_glass, opened.access.detail) == ("break-glass", True, reason)
+    assert (read.access.allowed, read.access.break_glass) == (True, True)
+    logs = world.node.consent_registry().contract.events.EmergencyAccess().get_logs(from_block=0)
+    assert [(log["args"]["patient"], log["args"]["practitioner"]) for log in logs] == [
+        (world.alice.address, world.drbob.address)
+    ]
+    assert reason.encode() not in bytes(logs[0]["args"]["reason_hash"])  # only a salted hash is on chain
+    # The window stays open for ETREAT without a new reason, and for nothing else.
+    assert world.access.read(Accessor(world.drbob.address, Purpose.ETREAT), world.labs_id)
+    world.assert_denied(world.drbob, world.labs_id, "no consent", purpose=Purpose.TREAT)
+
+
+def test_a_patient_may_turn_break_glass_off(world: World) -> None:
+    world.registry(world.alice).set_emergency_access(world.alice.address, False)
+    with pytest.raises(AccessDenied, match="turned emergency access off"):
+        world.access.read(Accessor(world.drbob.address, Purpose.ETREAT, "collapsed"), world.labs_id)
+    assert not world.last_entry().access.allowed
+
+
+def test_search_returns_what_the_consent_allows_and_audits_per_patient(world: World) -> None:
+    _grant(world, [Category.LABS])
+    found = world.access.search(Accessor(world.clinic.address), patient_address=world.alice.address)
+    assert found
+    assert {categorise(r) for r in found} == {Category.LABS}
+    entry = world.last_entry()
+    assert entry.access.interaction == "search-type"
+    assert len(entry.access.entities) == len(found)
+    assert "withheld" in (entry.access.detail or "")
+    with pytest.raises(AccessDenied):
+        world.access.search(Accessor(world.drbob.address), patient_address=world.alice.address)
+    assert not world.last_entry().access.allowed
