@@ -79,7 +79,7 @@ class AuditLog:
         self.chain_id = chain_id
         self._clock = clock
         self._lock = threading.Lock()
-        self._head: tuple[int, bytes] | None = None  # (seq, hash) of the last entry this process saw
+        self._head: tuple[int, bytes] | None = None  # (seq, hash) of the newest entry this process saw
 
     def record(self, access: Access) -> int:
         """Append one entry, durably; its sequence number."""
@@ -87,28 +87,28 @@ class AuditLog:
         event = audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
         with self._lock:
             for _ in range(_RETRIES):
-                prev = self._head[1] if self._head is not None else None
                 try:
                     with self.db.session() as session:
-                        if prev is None:
-                            prev = _last_hash(session)
+                        last_seq, prev = self._head if self._head is not None else _last(session)
                         digest = entry_hash(prev, event)
-                        entry = AuditEntry(
-                            recorded_at=now,
-                            patient=access.patient,
-                            agent=access.agent,
-                            event=json.dumps(event, separators=(",", ":")),
-                            prev_hash=prev,
-                            hash=digest,
+                        session.add(
+                            AuditEntry(
+                                # Numbered here, not by the database: a sequence skips the
+                                # numbers of failed inserts, and a gap must mean a deletion.
+                                seq=last_seq + 1,
+                                recorded_at=now,
+                                patient=access.patient,
+                                agent=access.agent,
+                                event=json.dumps(event, separators=(",", ":")),
+                                prev_hash=prev,
+                                hash=digest,
+                            )
                         )
-                        session.add(entry)
-                        session.flush()
-                        seq = entry.seq
                 except DBIntegrityError:
                     self._head = None  # another writer moved the head: read it again
                     continue
-                self._head = (seq, digest)
-                return seq
+                self._head = (last_seq + 1, digest)
+                return last_seq + 1
         raise ChainError("the audit log's head kept moving; too many writers at once")
 
     def entries(self, *, patient: str | None = None, agent: str | None = None) -> list[Entry]:
@@ -187,9 +187,10 @@ class AuditLog:
         return on_chain
 
 
-def _last_hash(session: Session) -> bytes:
-    last = session.execute(select(_COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)).scalar_one_or_none()
-    return bytes(last) if last is not None else GENESIS
+def _last(session: Session) -> tuple[int, bytes]:
+    """The newest entry's sequence number and hash (0 and the genesis hash in an empty log)."""
+    last = session.execute(select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)).first()
+    return (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)
 
 
 class AuditHeads:

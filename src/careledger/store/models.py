@@ -170,7 +170,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_events"
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     patient: Mapped[str | None] = mapped_column(String(42), index=True)
     agent: Mapped[str] = mapped_column(String(42), index=True)

@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.create_index("ix_emergency_accesses_pair", "emergency_accesses", ["practitioner", "patient"])
     op.create_table(
         "audit_events",
-        sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("patient", sa.String(42), nullable=True, index=True),
         sa.Column("agent", sa.String(42), nullable=False, index=True),

@@ -1,0 +1,122 @@
+"""The audit log: FHIR AuditEvents, a hash chain that shows every edit, heads anchored on chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from fhir.resources.R4B.auditevent import AuditEvent
+from sqlalchemy import delete, select, update
+
+from careledger.anchoring import Anchorer
+from careledger.audit import Access, Action, AuditHeads, AuditLog, Outcome, entry_hash
+from careledger.chain import RecordAnchor
+from careledger.store import AuditEntry, Database
+
+CLINIC = str(Account.create().address)
+PATIENT = str(Account.create().address)
+
+
+def _read(outcome: Outcome = Outcome.SUCCESS, *, record: str = "Observation/obs-1/_history/1") -> Access:
+    return Access(
+        action=Action.READ,
+        interaction="read",
+        outcome=outcome,
+        agent=CLINIC,
+        patient=PATIENT,
+        entities=(record,),
+        purpose="TREAT",
+        detail=None if outcome == Outcome.SUCCESS else "no consent from the patient to labs records for TREAT",
+    )
+
+
+@pytest.fixture
+def log(database: Database, anchor: RecordAnchor) -> AuditLog:
+    return AuditLog(database, observer=anchor.signer.address if anchor.signer else CLINIC, chain_id=31337)
+
+
+@pytest.fixture
+def written(log: AuditLog) -> AuditLog:
+    for n in range(6):
+        log.record(_read(Outcome.DENIED if n % 3 == 2 else Outcome.SUCCESS, record=f"Observation/o{n}/_history/1"))
+    return log
+
+
+def _anchor_all(log: AuditLog, anchor: RecordAnchor) -> None:
+    Anchorer(log.db, lambda: anchor, AuditHeads()).anchor_pending()
+
+
+def test_entries_are_valid_fhir_audit_events_in_a_chain(written: AuditLog) -> None:
+    entries = written.entries()
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
+    for entry in entries:
+        AuditEvent.model_validate(entry.event)
+    denied = entries[2]
+    assert denied.access == _read(Outcome.DENIED, record="Observation/o2/_history/1")
+    assert denied.event["outcome"] == "4"
+    assert denied.event["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"
+    assert written.entries(patient=PATIENT) == entries
+    assert written.entries(patient=CLINIC) == []
+
+
+def test_a_clean_log_verifies(written: AuditLog, anchor: RecordAnchor) -> None:
+    _anchor_all(written, anchor)
+    written.record(_read())  # written after the last anchor: still in the chain of hashes
+    report = written.verify(anchor)
+    assert report.ok, report.problems
+    assert (report.entries, report.anchored_heads) == (7, 1)
+
+
+def test_an_edited_entry_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
+    with written.db.session() as session:
+        event = session.scalars(select(AuditEntry.event).where(AuditEntry.seq == 3)).one()
+        session.execute(
+            update(AuditEntry).where(AuditEntry.seq == 3).values(event=event.replace('"outcome":"4"', '"outcome":"0"'))
+        )
+    assert "entry 3 was changed after it was written" in written.verify(anchor).problems[0]
+
+
+def test_a_deleted_entry_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
+    with written.db.session() as session:
+        session.execute(delete(AuditEntry).where(AuditEntry.seq == 3))
+    problems = written.verify(anchor).problems
+    assert "entries 3..3 are missing" in problems
+    assert "entry 4 does not follow the entry before it (its prev_hash differs)" in problems
+
+
+def test_a_moved_index_column_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
+    with written.db.session() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(patient=CLINIC))
+    assert written.verify(anchor).problems == ("entry 2's patient or agent column differs from its event",)
+
+
+def test_a_rewritten_history_no_longer_matches_the_anchored_head(written: AuditLog, anchor: RecordAnchor) -> None:
+    _anchor_all(written, anchor)
+    # Whoever controls the database edits entry 3 and recomputes every hash after it.
+    with written.db.session() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        prev = rows[1].hash
+        for row in rows[2:]:
+            if row.seq == 3:
+                row.event = row.event.replace('"outcome":"4"', '"outcome":"0"')
+            row.prev_hash = b"\x00" * 31 + bytes([row.seq])  # free the unique prev_hash first
+        session.flush()
+        for row in rows[2:]:
+            row.prev_hash = prev
+            row.hash = entry_hash(prev, json.loads(row.event))
+            prev = row.hash
+    problems = written.verify(anchor).problems
+    assert len(problems) == 1
+    assert "is not in the log: entries were rewritten or cut" in problems[0]
+
+
+def test_two_writers_never_fork_the_chain(database: Database, tmp_path: Path) -> None:
+    first = AuditLog(database, observer=CLINIC, chain_id=1)
+    second = AuditLog(database, observer=CLINIC, chain_id=1)
+    for _ in range(5):
+        first.record(_read())
+        second.record(_read())  # its cached head is stale every time
+    assert [e.seq for e in first.entries()] == list(range(1, 11))
+    assert first.verify(None).ok

@@ -1,0 +1,90 @@
+"""The consent service: the index follows the chain, the cache agrees with the contract, FHIR views."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.consent import Consent
+
+from careledger.consent import (
+    ConsentService,
+    Purpose,
+    consent_resource,
+    parse_categories,
+    parse_purposes,
+    read_signed_consent,
+    write_signed_consent,
+)
+from careledger.errors import IntegrityError, ValidationError
+from careledger.records import Category
+from tests.consent.conftest import World
+
+
+def test_categories_and_purposes_parse_as_users_type_them() -> None:
+    assert parse_categories("labs, vitals") == [Category.LABS, Category.VITALS]
+    everything = parse_categories("all")
+    assert Category.GENERAL in everything
+    assert not any(category.sensitive for category in everything)
+    assert parse_purposes("treat,HRESCH") == [Purpose.TREAT, Purpose.HRESCH]
+    with pytest.raises(ValidationError, match="unknown category 'lab'"):
+        parse_categories("lab")
+    with pytest.raises(ValidationError, match="unknown purpose 'CARE'"):
+        parse_purposes("CARE")
+
+
+def test_the_cache_agrees_with_the_contract(world: World) -> None:
+    terms = world.consent.terms(
+        world.alice.address, world.clinic.address, [Category.LABS, Category.VITALS], [Purpose.TREAT], days=30
+    )
+    world.consent.grant(world.registry(world.alice), terms)
+    for category in Category:
+        for purpose in Purpose:
+            cached = world.consent.check(world.alice.address, world.clinic.address, category, purpose) is not None
+            assert cached == world.consent.check_on_chain(world.alice.address, world.clinic.address, category, purpose)
+
+
+def test_a_second_service_reads_the_index_the_first_wrote(world: World) -> None:
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    grant = world.consent.grant(world.registry(world.alice), terms)
+    fresh = ConsentService(world.node.db, world.node.consent_registry, clock=lambda: world.now[0])
+    assert fresh.sync() == 0  # the cursor is shared: nothing new
+    assert fresh.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) == grant
+    assert fresh.grants(patient=world.alice.address) == [grant]
+
+
+def test_a_grant_as_a_fhir_consent(world: World) -> None:
+    terms = world.consent.terms(
+        world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT, Purpose.PATRQT], days=30
+    )
+    grant = world.consent.grant(world.registry(world.alice), terms)
+    resource = consent_resource(grant, chain_id=world.node.chain.chain_id, now=world.now[0])
+    Consent.model_validate(resource)
+    assert resource["status"] == "active"
+    assert [p["code"] for p in resource["provision"]["purpose"]] == ["TREAT", "PATRQT"]
+    assert resource["provision"]["actor"][0]["reference"]["identifier"]["value"].endswith(world.clinic.address)
+    revoked = world.consent.revoke(world.registry(world.alice), grant.grant_id)
+    assert consent_resource(revoked, chain_id=1, now=world.now[0])["status"] == "inactive"
+
+
+def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> None:
+    alice = world.node.unlock(world.alice.name).account
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    signed = world.consent.sign(alice, terms)
+    path = tmp_path / "consent.json"
+    write_signed_consent(path, signed)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_signed_consent(path) == signed
+    tampered = dataclasses.replace(signed, terms=dataclasses.replace(terms, categories=Category.MENTAL_HEALTH.bit))
+    with pytest.raises(IntegrityError, match="signed by"):
+        world.consent.submit(world.registry(world.clinic), tampered)
+    elsewhere = dataclasses.replace(signed, chain_id=signed.chain_id + 1)
+    with pytest.raises(ValidationError, match="signed for ConsentRegistry"):
+        world.consent.submit(world.registry(world.clinic), elsewhere)
+    world.travel(8 * 86_400)
+    with pytest.raises(ValidationError, match="past its deadline"):
+        world.consent.submit(world.registry(world.clinic), signed)
+    path.write_text("{}")
+    with pytest.raises(ValidationError, match="not a signed consent"):
+        read_signed_consent(path)
