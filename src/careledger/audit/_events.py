@@ -11,6 +11,8 @@ from careledger.identity import did_pkh
 
 _EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 _INTERACTION = "http://hl7.org/fhir/restful-interaction"
+_CARELEDGER_SUBTYPE = "https://careledger.org/fhir/CodeSystem/audit-subtype"  # break-glass, export, share
+_RESTFUL = frozenset({"read", "vread", "update", "delete", "create", "search-type", "history-instance"})
 _PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 _ENTITY_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _URI = "urn:ietf:rfc:3986"
@@ -55,10 +57,16 @@ class Access:
 
 def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: int) -> dict[str, Any]:
     """The FHIR AuditEvent of `access`, as stored and hashed in the audit log; actors by `did:pkh`."""
+    subtype_system = _INTERACTION if access.interaction in _RESTFUL else _CARELEDGER_SUBTYPE
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "type": {"system": _EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": _INTERACTION, "code": access.interaction}],
+        "subtype": [
+            {
+                "system": _INTERACTION if access.interaction in _RESTFUL else _CARELEDGER_SUBTYPE,
+                "code": access.interaction,
+            }
+        ],
         "action": access.action.value,
         "recorded": recorded.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "outcome": str(int(access.outcome)),

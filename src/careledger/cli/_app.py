@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from careledger import __version__
-from careledger.cli import chain, demo, identity, init, record, wallet
+from careledger.cli import access, audit, chain, consent, demo, identity, init, record, wallet
 from careledger.cli._context import CliState
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app.add_typer(chain.app, name="chain")
 app.add_typer(wallet.app, name="wallet")
 app.add_typer(identity.app, name="identity")
 app.add_typer(record.app, name="record")
+app.add_typer(consent.app, name="consent")
+app.add_typer(access.app, name="access")
+app.add_typer(audit.app, name="audit")
 app.command()(init.init)
 app.command()(demo.demo)
 

@@ -14,6 +14,7 @@ from web3 import Web3
 
 from careledger.config import Home, Settings, load_settings
 from careledger.errors import AccessDenied, NotFound
+from careledger.identity import Wallet
 from careledger.node import Node, PassphraseSource
 
 PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
@@ -64,6 +65,14 @@ def address_of(node: Node, who: str) -> str:
     if Web3.is_address(who):
         return str(Web3.to_checksum_address(who))
     raise NotFound(f"no wallet named {who!r} here, and not an address")
+
+
+def wallet_of(node: Node, who: str) -> Wallet:
+    """The wallet held here under this name or address: what must sign for `who`."""
+    wallet = node.wallets.find(who)
+    if wallet is None:
+        raise NotFound(f"no wallet {who!r} on this node to sign with; sign where that wallet is kept")
+    return wallet
 
 
 @contextmanager

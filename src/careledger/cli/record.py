@@ -17,6 +17,7 @@ from careledger.chain import Role
 from careledger.cli._context import address_of, open_node, passphrase_source
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
+from careledger.consent import Accessor, Purpose
 from careledger.errors import IntegrityError, ValidationError
 from careledger.node import Node
 from careledger.records import Importer, Resource, StoredRecord, verify_record
@@ -45,9 +46,15 @@ def _patient_address_of(node: Node, patient: str | None) -> str | None:
 
 
 def _anchored_if_due(node: Node, stored: StoredRecord) -> StoredRecord:
-    """Anchor if the batch is due (size or age), then the version as it now stands."""
+    """Anchor records and audit heads if due (size or age), then the version as it now stands."""
     node.anchorer.maybe_anchor()
+    node.audit_anchorer.maybe_anchor()
     return node.records.get(stored.record_id, stored.version)
+
+
+def _custodian(node: Node) -> Accessor:
+    """The node itself, writing and maintaining the records it keeps (healthcare operations)."""
+    return Accessor(node.address, Purpose.HOPERAT)
 
 
 def _read_input(source: str) -> bytes:
@@ -69,7 +76,8 @@ def add(
     """Validate, encrypt and store one resource (a new version if its id exists)."""
     body = _read_input(file)
     with open_node(ctx) as node:
-        stored = _anchored_if_due(node, node.records.write(body, patient_address=_patient_address_of(node, patient)))
+        written = node.access.write(_custodian(node), body, patient_address=_patient_address_of(node, patient))
+        stored = _anchored_if_due(node, written)
     if json:
         print_json(stored_json(stored))
     else:
@@ -107,10 +115,20 @@ def get(
     ctx: typer.Context,
     record_id: Annotated[str, typer.Argument(metavar="ID")],
     version: Annotated[int | None, typer.Option("--version", help="A past version.", min=1)] = None,
+    as_who: Annotated[
+        str | None, typer.Option("--as", help="Read as this wallet or address (consent applies) [default: the node].")
+    ] = None,
+    purpose: Annotated[str, typer.Option("--purpose", help="Purpose of use (HL7): TREAT, ETREAT, …")] = "TREAT",
+    reason: Annotated[str | None, typer.Option("--reason", help="With --purpose ETREAT: break-glass.")] = None,
 ) -> None:
-    """The decrypted resource, as FHIR JSON."""
+    """The decrypted resource, as FHIR JSON; every read is audited."""
     with open_node(ctx) as node:
-        print_json(node.records.read(record_id, version))
+        if as_who is None:
+            accessor = _custodian(node)
+        else:
+            node.consent.sync()
+            accessor = Accessor(address_of(node, as_who), Purpose.parse(purpose), reason)
+        print_json(node.access.read(accessor, record_id, version))
 
 
 @app.command()
@@ -132,7 +150,7 @@ def history(
 def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonFlag = False) -> None:
     """Delete (a tombstone version; earlier versions stay readable)."""
     with open_node(ctx) as node:
-        stored = _anchored_if_due(node, node.records.delete(record_id))
+        stored = _anchored_if_due(node, node.access.delete(_custodian(node), record_id))
     if json:
         print_json(stored_json(stored))
     else:
@@ -163,11 +181,14 @@ def import_(
             existing = node.wallets.find(name)
             return (existing or node.wallets.create(name, Role.PATIENT, passphrase)).address
 
-        importer = Importer(node.records, patient_wallet=wallet_for)
+        importer = Importer(
+            node.records, patient_wallet=wallet_for, on_stored=node.access.audit_writes(_custodian(node))
+        )
         with Progress(console=progress) as bar:
             task = bar.add_task("importing", total=None)
             report = importer.run(path, lambda done, total: bar.update(task, completed=done, total=total))
         node.anchorer.maybe_anchor()
+        node.audit_anchorer.maybe_anchor()
     if json:
         print_json(
             {
@@ -202,6 +223,7 @@ def export(
             for resource in node.records.export(wallet.address, key):
                 entries.append({"fullUrl": f"{resource['resourceType']}/{resource['id']}", "resource": resource})
                 bar.advance(task)
+        node.access.audit_export(wallet.address)
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     write_atomically(out, dumps(bundle, indent=1).encode(), mode=0o600)
     if json:

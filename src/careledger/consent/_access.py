@@ -140,6 +140,11 @@ class RecordAccess:
         self._audit(accessor, "delete", stored.patient_address, [stored], Decision(True, "allowed"))
         return stored
 
+    def audit_export(self, patient: str) -> None:
+        """Audit a patient's export of their own records (data portability)."""
+        stored = self.records.list(patient_address=patient)
+        self._audit(Accessor(patient, Purpose.PATRQT), "export", patient, stored, Decision(True, "allowed"))
+
     def decide(self, accessor: Accessor, patient: str, category: Category) -> Decision:
         """May `accessor` see `patient`'s records of `category` for its purpose? (Not audited.)"""
         if accessor.address == patient:

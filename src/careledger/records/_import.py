@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from careledger.errors import CareLedgerError, Conflict, ValidationError
 from careledger.records._fhir import Resource
-from careledger.records._service import Draft, RecordService
+from careledger.records._service import Draft, RecordService, StoredRecord
 from careledger.store import ImportCheckpoint
 
 
@@ -87,10 +87,12 @@ class Importer:
         *,
         patient_wallet: Callable[[Resource], str | None],
         chunk_size: int = 256,
+        on_stored: Callable[[Sequence[StoredRecord]], None] | None = None,
     ) -> None:
         self.records = records
         self.chunk_size = chunk_size
         self._patient_wallet = patient_wallet
+        self._on_stored = on_stored  # the audit of what was written
 
     def run(self, path: Path, on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
         """Import every resource under `path`; `on_progress(done, total)` after each chunk."""
@@ -126,18 +128,21 @@ class Importer:
             except CareLedgerError as exc:
                 refused.append(Refusal(name, position + 1, str(exc)))
         end = first + len(chunk)
+        stored: list[StoredRecord] = []
         try:
-            report.imported += len(self.records.store([draft for _, draft in drafts], also=_checkpoint(key, end)))
+            stored = self.records.store([draft for _, draft in drafts], also=_checkpoint(key, end))
         except (ValidationError, Conflict):
             # A resource the batch cannot take (its Patient is not here, say): one by one, to name it.
             for position, draft in drafts:
                 try:
-                    self.records.store([draft], also=_checkpoint(key, position + 1))
-                    report.imported += 1
+                    stored.extend(self.records.store([draft], also=_checkpoint(key, position + 1)))
                 except (ValidationError, Conflict) as exc:
                     refused.append(Refusal(name, position + 1, str(exc)))
             with self.records.db.session() as session:
                 _checkpoint(key, end)(session)
+        report.imported += len(stored)
+        if stored and self._on_stored is not None:
+            self._on_stored(stored)
         return sorted(refused, key=lambda refusal: refusal.position)
 
     def _done(self, key: str) -> int:
