@@ -61,12 +61,7 @@ def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: 
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "type": {"system": _EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
-        "subtype": [
-            {
-                "system": _INTERACTION if access.interaction in _RESTFUL else _CARELEDGER_SUBTYPE,
-                "code": access.interaction,
-            }
-        ],
+        "subtype": [{"system": subtype_system, "code": access.interaction}],
         "action": access.action.value,
         "recorded": recorded.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "outcome": str(int(access.outcome)),
