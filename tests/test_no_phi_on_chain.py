@@ -6,12 +6,15 @@ identifier, birth date, telephone number and clinical code of the fixtures.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from careledger.chain import Role
-from careledger.config import Home, Settings
+from careledger.config import NODE_WALLET, Home, Settings
+from careledger.consent import Accessor, Purpose
 from careledger.node import Node, init_home
+from careledger.records import Category
 from careledger.testdata import SyntheticPatient, synthetic_patients
 
 
@@ -53,12 +56,30 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
             for record in patient.records:
                 node.records.write(record)
         node.records.delete(patients[0].records[0]["id"])
+        # Consent and break-glass put their own transactions on chain: terms and hashes only.
+        doctor = node.wallets.create("doctor", Role.PRACTITIONER, "pw")
+        registry = node.identity_registry(as_wallet=NODE_WALLET)
+        registry.register_actor(doctor.address, doctor.role, doctor.encryption_key)
+        registry.attest(doctor.address, "medical-licence", int(time.time()) + 86_400)
+        first = node.wallets.get("patient-0")
+        terms = node.consent.terms(first.address, doctor.address, [Category.LABS], [Purpose.TREAT], days=30)
+        node.consent.grant(node.consent_registry(as_wallet=first.name), terms)
+        second = node.wallets.get("patient-1")
+        research = node.consent.terms(second.address, doctor.address, [Category.GENOMICS], [Purpose.HRESCH], days=7)
+        signed = node.consent.sign(node.unlock(second.name).account, research)
+        node.consent.submit(node.consent_registry(as_wallet=NODE_WALLET), signed)
+        family = patients[0].patient["name"][0]["family"]
+        node.access.break_glass(doctor.address, first.address, f"{family} collapsed at home")
+        node.access.read(Accessor(doctor.address, Purpose.ETREAT), patients[0].records[1]["id"])
         batches = node.anchorer.anchor_pending()
+        audit_heads = node.audit_anchorer.anchor_pending()
         scanned = _everything_on_chain(node)
         keys = [w.encryption_key.raw for w in node.wallets.all() if w.name.startswith("patient-")]
     # The scan saw what the scenario put on chain: every root and every registered key.
     assert batches
     assert all(batch.root in scanned for batch in batches)
+    assert audit_heads
+    assert all(head.root in scanned for head in audit_heads)
     assert all(key in scanned for key in keys)
     leaked = sorted(needle.decode() for needle in _needles(patients) if needle in scanned)
     assert leaked == []

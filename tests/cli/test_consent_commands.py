@@ -1,0 +1,115 @@
+"""`careledger consent|access|audit ...` end to end on the home's anvil chain."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from careledger.testdata import synthetic_patients
+from tests.cli.conftest import Cli
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture
+def home(cli: Cli, tmp_path: Path) -> tuple[Cli, str]:
+    """A node with alice's Patient and a lab result; wallets for a clinic and two practitioners."""
+    assert cli("init", "--light-kdf").code == 0
+    assert cli("chain", "deploy").code == 0
+    for name, role in (("alice", "patient"), ("clinic", "org"), ("drbob", "practitioner"), ("eve", "practitioner")):
+        assert cli("wallet", "new", name, "--role", role).code == 0
+        assert cli("identity", "register", name).code == 0, name
+    assert cli("identity", "attest", "node", "drbob", "--type", "medical-licence", "--days", "365").code == 0
+    patient = synthetic_patients(1, seed=12)[0]
+    lab = next(
+        r for r in patient.records if r.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "laboratory"
+    )
+    for name, resource, owner in (("p.json", patient.patient, ["--patient", "alice"]), ("lab.json", lab, [])):
+        path = tmp_path / name
+        path.write_text(json.dumps(resource))
+        assert cli("record", "add", str(path), *owner).code == 0
+    return cli, str(lab["id"])
+
+
+def test_grant_check_read_revoke_and_the_accounting_of_disclosures(home: tuple[Cli, str]) -> None:
+    cli, lab_id = home
+    assert cli("record", "get", lab_id, "--as", "clinic").code == 5  # no consent yet
+    granted = cli(
+        "consent",
+        "grant",
+        "--patient",
+        "alice",
+        "--to",
+        "clinic",
+        "--categories",
+        "labs,vitals",
+        "--days",
+        "30",
+        "--json",
+    )
+    assert granted.code == 0, granted.err
+    grant = granted.json()
+    assert grant["categories"] == ["labs", "vitals"]
+    assert grant["purposes"] == ["TREAT"]
+    check = cli("consent", "check", "--patient", "alice", "--grantee", "clinic", "--category", "labs", "--json")
+    assert check.json() == {"allowed": True, "consent": grant["id"]}
+    assert cli("consent", "check", "--patient", "alice", "--grantee", "clinic", "--category", "mental-health").code == 5
+    read = cli("record", "get", lab_id, "--as", "clinic")
+    assert read.code == 0, read.err
+    assert read.json()["id"] == lab_id
+    listed = cli("consent", "list", "--patient", "alice", "--json").json()
+    assert [g["id"] for g in listed] == [grant["id"]]
+    assert cli("consent", "revoke", grant["id"]).code == 0
+    denied = cli("record", "get", lab_id, "--as", "clinic")
+    assert denied.code == 5
+    assert "revoked" in denied.err
+    accounting = cli("audit", "list", "--patient", "alice", "--json").json()
+    reads = [(e["agent"][:6], e["outcome"]) for e in accounting if e["interaction"] == "read"]
+    clinic = listed[0]["grantee"][:6]
+    assert reads == [(clinic, "denied"), (clinic, "allowed"), (clinic, "denied")]
+    assert cli("audit", "anchor").code == 0
+    verified = cli("audit", "verify", "--json")
+    assert verified.code == 0, verified.out
+    assert verified.json()["ok"]
+
+
+def test_a_signed_consent_is_submitted_once(home: tuple[Cli, str], tmp_path: Path) -> None:
+    cli, lab_id = home
+    signed = tmp_path / "consent.json"
+    made = cli("consent", "sign", "--patient", "alice", "--to", "clinic", "--categories", "labs", "--out", str(signed))
+    assert made.code == 0, made.err
+    assert cli("consent", "submit", str(signed), "--as", "clinic").code == 0
+    assert cli("record", "get", lab_id, "--as", "clinic").code == 0
+    again = cli("consent", "submit", str(signed), "--as", "clinic")
+    assert again.code == 6
+    assert "already submitted" in again.err
+
+
+def test_break_glass_is_for_licensed_practitioners_and_is_flagged(home: tuple[Cli, str]) -> None:
+    cli, lab_id = home
+    refused = cli("access", "emergency", "--patient", "alice", "--reason", "collapsed", "--as", "eve")
+    assert refused.code == 5
+    assert "medical-licence" in refused.err
+    opened = cli("access", "emergency", "--patient", "alice", "--reason", "collapsed in A&E", "--as", "drbob")
+    assert opened.code == 0, opened.err
+    assert cli("record", "get", lab_id, "--as", "drbob", "--purpose", "ETREAT").code == 0
+    assert cli("record", "get", lab_id, "--as", "drbob").code == 5  # TREAT is not covered
+    flagged = [e for e in cli("audit", "list", "--patient", "alice", "--json").json() if e["break_glass"]]
+    assert [(e["interaction"], e["outcome"]) for e in flagged] == [
+        ("break-glass", "denied"),
+        ("break-glass", "allowed"),
+        ("read", "allowed"),
+    ]
+
+
+def test_audit_verify_finds_an_edited_entry(home: tuple[Cli, str]) -> None:
+    cli, lab_id = home
+    assert cli("record", "get", lab_id).code == 0
+    with sqlite3.connect(cli.home / "careledger.db") as db:
+        db.execute('UPDATE audit_events SET event = replace(event, \'"outcome":"0"\', \'"outcome":"4"\') WHERE seq = 1')
+    result = cli("audit", "verify")
+    assert result.code == 7
+    assert "entry 1 was changed after it was written" in result.out
