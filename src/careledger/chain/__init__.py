@@ -3,7 +3,7 @@
 from careledger.chain._anvil import find_anvil
 from careledger.chain._backends import Backend, Receipt
 from careledger.chain._chain import Chain, open_chain
-from careledger.chain._consent_registry import ConsentRegistry, ConsentTerms, GrantRecord
+from careledger.chain._consent_registry import ConsentRegistry, ConsentTerms, GrantRecord, grant_from_event
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
 from careledger.chain._events import EventReader
 from careledger.chain._facades import ChainEvent, ContractFacade
@@ -44,5 +44,6 @@ __all__ = [
     "credential_type_id",
     "decode_revert",
     "find_anvil",
+    "grant_from_event",
     "open_chain",
 ]

@@ -41,6 +41,17 @@ class ConsentTerms:
     not_before: int
     expiry: int
 
+    def abi_args(self) -> tuple[Any, ...]:
+        """The terms as the contract's functions take them, in order."""
+        return (
+            Web3.to_checksum_address(self.patient),
+            Web3.to_checksum_address(self.grantee),
+            self.categories,
+            self.purposes,
+            self.not_before,
+            self.expiry,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class GrantRecord:
@@ -92,35 +103,12 @@ class ConsentRegistry(ContractFacade):
 
     def grant(self, terms: ConsentTerms) -> GrantRecord:
         """Grant as the signer (the patient, or a live delegate)."""
-        receipt = self._transact(
-            self._request(
-                "grant",
-                Web3.to_checksum_address(terms.patient),
-                Web3.to_checksum_address(terms.grantee),
-                terms.categories,
-                terms.purposes,
-                terms.not_before,
-                terms.expiry,
-            )
-        )
-        return self._granted(receipt)
+        return self._granted(self._transact(self._request("grant", *terms.abi_args())))
 
     def grant_by_signature(self, terms: ConsentTerms, deadline: int, signature: bytes) -> GrantRecord:
         """Submit a consent the patient (or a delegate) signed; the signer pays the gas."""
-        receipt = self._transact(
-            self._request(
-                "grant_by_signature",
-                Web3.to_checksum_address(terms.patient),
-                Web3.to_checksum_address(terms.grantee),
-                terms.categories,
-                terms.purposes,
-                terms.not_before,
-                terms.expiry,
-                deadline,
-                signature,
-            )
-        )
-        return self._granted(receipt)
+        request = self._request("grant_by_signature", *terms.abi_args(), deadline, signature)
+        return self._granted(self._transact(request))
 
     def revoke(self, patient: str, grantee: str, grant_id: int) -> None:
         self._transact(

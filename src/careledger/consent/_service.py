@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from web3 import Web3
 
 from careledger._fs import write_atomically
-from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, EventReader, GrantRecord
+from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, EventReader, GrantRecord, grant_from_event
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
 from careledger.errors import Conflict, NotFound, ValidationError
@@ -351,15 +351,16 @@ def _index(session: Session, event: ChainEvent) -> tuple[str, str] | None:
     """Write one registry event into the index; the (patient, grantee) pair it touched."""
     args = event.args
     if event.name == "ConsentGranted":
+        granted = grant_from_event(args).terms
         session.merge(
             ConsentGrant(
                 grant_id=f"{int(args['grant_id']):#066x}",
-                patient=str(args["patient"]),
-                grantee=str(args["grantee"]),
-                categories=int(args["categories"]),
-                purposes=int(args["purposes"]),
-                not_before=int(args["not_before"]),
-                expiry=int(args["expiry"]),
+                patient=granted.patient,
+                grantee=granted.grantee,
+                categories=granted.categories,
+                purposes=granted.purposes,
+                not_before=granted.not_before,
+                expiry=granted.expiry,
                 granted_by=str(args["granted_by"]),
                 granted_block=event.block,
                 revoked_block=None,
