@@ -1,7 +1,8 @@
 """The one error hierarchy of CareLedger.
 
 Every failure a user can act on is a `CareLedgerError`; the CLI maps these classes to exit
-codes in `careledger.cli._errors` and the API (later) to HTTP status and OperationOutcome.
+codes in `careledger.cli._errors` and the API to HTTP status and OperationOutcome
+(`careledger.api._errors`).
 Messages are written for the person who reads them: what went wrong and what to do.
 """
 
@@ -20,16 +21,36 @@ class ConfigError(ValidationError):
     """The node's home or settings are missing or inconsistent."""
 
 
+class InvalidResource(ValidationError):
+    """Well-formed JSON that is not a valid FHIR resource (HTTP 422)."""
+
+
+class TooLarge(ValidationError):
+    """A body over the size limit (HTTP 413)."""
+
+
 class NotFound(CareLedgerError):
     """The thing asked for does not exist (a wallet, a record, a deployment)."""
+
+
+class Gone(NotFound):
+    """The record existed and was deleted (HTTP 410); its history stays readable."""
 
 
 class AccessDenied(CareLedgerError):
     """The caller lacks the consent, role or passphrase needed."""
 
 
+class Unauthenticated(AccessDenied):
+    """No valid sign-in: a missing, expired or forged token, or a bad SIWE login (HTTP 401)."""
+
+
 class Conflict(CareLedgerError):
     """The request clashes with existing state (already initialised, duplicate)."""
+
+
+class PreconditionFailed(Conflict):
+    """A conditional request's precondition (`If-Match` version) does not hold (HTTP 412)."""
 
 
 class IntegrityError(CareLedgerError):

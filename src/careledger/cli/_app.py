@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from careledger import __version__
-from careledger.cli import access, audit, chain, consent, demo, identity, init, record, wallet
+from careledger.cli import access, audit, chain, consent, demo, identity, init, record, serve, wallet
 from careledger.cli._context import CliState
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.add_typer(access.app, name="access")
 app.add_typer(audit.app, name="audit")
 app.command()(init.init)
 app.command()(demo.demo)
+app.command()(serve.serve)
 
 
 def _print_version(value: bool) -> None:

@@ -87,11 +87,22 @@ class RecordAccess:
             raise AccessDenied(decision.why)
         return self.records.open(stored)
 
-    def search(
-        self, accessor: Accessor, *, patient_address: str | None = None, resource_type: str | None = None
-    ) -> list[Resource]:
-        """Current records matching, those `accessor` may see; one audit entry per patient."""
-        found = self.records.list(patient_address=patient_address, resource_type=resource_type)
+    def history(self, accessor: Accessor, record_id: str) -> list[tuple[StoredRecord, Resource | None]]:
+        """Every version of a record, newest first, each decrypted (None for deletions); one audit entry."""
+        versions = self.records.history(record_id)
+        newest = versions[0]
+        decision = self.decide(accessor, newest.patient_address, newest.category)
+        self._audit(accessor, "history-instance", newest.patient_address, versions, decision)
+        if not decision.allowed:
+            raise AccessDenied(decision.why)
+        return [(v, None if v.deleted else self.records.open(v)) for v in versions]
+
+    def search(self, accessor: Accessor, **criteria: str | None) -> list[Resource]:
+        """Current records matching `criteria` (see `RecordService.list`), those `accessor` may see.
+
+        One audit entry per patient whose records matched.
+        """
+        found = self.records.list(**criteria)
         by_patient: dict[str, list[StoredRecord]] = {}
         for stored in found:
             by_patient.setdefault(stored.patient_address, []).append(stored)
@@ -252,6 +263,7 @@ class RecordAccess:
             "create": Action.CREATE,
             "update": Action.UPDATE,
             "delete": Action.DELETE,
+            "history-instance": Action.READ,
         }.get(interaction, Action.EXECUTE)
         self.audit.record(
             Access(

@@ -12,7 +12,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
-from careledger.errors import ValidationError
+from careledger.errors import InvalidResource, TooLarge, ValidationError
 
 Resource = dict[str, Any]
 
@@ -34,7 +34,7 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
     text = body if isinstance(body, bytes | str) else json.dumps(body)
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_RESOURCE_BYTES:
-        raise ValidationError(f"resource is {size:,} bytes; the limit is {MAX_RESOURCE_BYTES:,}")
+        raise TooLarge(f"resource is {size:,} bytes; the limit is {MAX_RESOURCE_BYTES:,}")
     try:
         data = json.loads(text)  # a fresh copy even of a dict: callers keep theirs unchanged
     except (ValueError, UnicodeDecodeError) as exc:
@@ -52,7 +52,7 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
         model_class.model_validate_json(text)
     except PydanticValidationError as exc:
         problems = "; ".join(f"{resource_type}.{_path(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ValidationError(f"invalid {resource_type}: {problems}") from None
+        raise InvalidResource(f"invalid {resource_type}: {problems}") from None
     return data
 
 

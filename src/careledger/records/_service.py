@@ -37,7 +37,7 @@ from careledger.crypto import (
     seal,
     unseal,
 )
-from careledger.errors import Conflict, NotFound, ValidationError
+from careledger.errors import Conflict, Gone, NotFound, ValidationError
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
@@ -222,7 +222,7 @@ class RecordService:
     def open(self, stored: StoredRecord) -> Resource:
         """A stored version decrypted with the node's key."""
         if stored.deleted:
-            raise NotFound(f"{stored.resource_type}/{stored.record_id} was deleted in version {stored.version}")
+            raise Gone(f"{stored.resource_type}/{stored.record_id} was deleted in version {stored.version}")
         return self.decrypt(stored, self._custodian_key())
 
     def decrypt(self, stored: StoredRecord, key: PrivateKey) -> Resource:
@@ -259,13 +259,24 @@ class RecordService:
             raise NotFound(f"no record {record_id}")
         return [StoredRecord.of(row) for row in rows]
 
-    def list(self, *, patient_address: str | None = None, resource_type: str | None = None) -> list[StoredRecord]:
+    def list(
+        self,
+        *,
+        patient_address: str | None = None,
+        resource_type: str | None = None,
+        patient_id: str | None = None,
+        record_id: str | None = None,
+    ) -> list[StoredRecord]:
         """Current, undeleted records, oldest first."""
         query = select(*_STORED_COLUMNS).where(_COLUMNS.is_current, ~_COLUMNS.deleted)
-        if patient_address is not None:
-            query = query.where(_COLUMNS.patient_address == patient_address)
-        if resource_type is not None:
-            query = query.where(_COLUMNS.resource_type == resource_type)
+        for column, wanted in (
+            (_COLUMNS.patient_address, patient_address),
+            (_COLUMNS.resource_type, resource_type),
+            (_COLUMNS.patient_id, patient_id),
+            (_COLUMNS.record_id, record_id),
+        ):
+            if wanted is not None:
+                query = query.where(column == wanted)
         with self.db.reading() as connection:
             rows = connection.execute(query.order_by(_COLUMNS.last_updated, _COLUMNS.record_id)).mappings()
             return [StoredRecord.of(row) for row in rows]

@@ -1,0 +1,18 @@
+"""The node's FHIR R4 REST API: FastAPI app, Sign-In with Ethereum, OperationOutcome errors."""
+
+from careledger.api._app import FHIR_JSON, create_app
+from careledger.api._auth import Caller, SiweAuth, new_secret
+from careledger.api._errors import operation_outcome, status_for
+from careledger.api._server import NodeServer, free_port
+
+__all__ = [
+    "FHIR_JSON",
+    "Caller",
+    "NodeServer",
+    "SiweAuth",
+    "create_app",
+    "free_port",
+    "new_secret",
+    "operation_outcome",
+    "status_for",
+]

@@ -1,0 +1,389 @@
+"""The FHIR R4 REST API of a node (FastAPI): CRUD, history, search, consents, under SIWE auth.
+
+Every request is authenticated (except `/metadata`, `/auth/*` and the OpenAPI docs), every
+read goes through `RecordAccess` (consent for the purpose in `X-Purpose-Of-Use`, audited),
+and every failure is an OperationOutcome with the status `careledger.api._errors` gives it.
+The record services are synchronous; they run in the server's thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3 import Web3
+
+from careledger.api._auth import Caller, SiweAuth
+from careledger.api._capability import SEARCH_PARAMS, capability_statement
+from careledger.api._errors import operation_outcome, status_for
+from careledger.consent import Accessor, Purpose, consent_resource
+from careledger.errors import (
+    AccessDenied,
+    CareLedgerError,
+    NotFound,
+    PreconditionFailed,
+    TooLarge,
+    ValidationError,
+)
+from careledger.node import Node
+from careledger.records import Resource, StoredRecord, parse_resource, patient_reference
+from careledger.records._fhir import MAX_RESOURCE_BYTES
+
+_T = TypeVar("_T")
+
+FHIR_JSON = "application/fhir+json"
+_DEFAULT_COUNT = 50
+_MAX_COUNT = 500
+_PAGING = {"_count", "_offset", "_format"}
+_DID_SYSTEM = "urn:ietf:rfc:3986"
+
+
+class LoginRequest(BaseModel):
+    message: str
+    signature: str
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    scope: str
+    address: str
+
+
+Authorization = Annotated[str | None, Header(description="Bearer <JWT from /auth/login>")]
+PurposeOfUse = Annotated[str | None, Header(alias="X-Purpose-Of-Use", description="HL7 PurposeOfUse")]
+
+
+def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
+    """The API of `node`; `auth` decides who is signed in."""
+    app = FastAPI(
+        title="CareLedger FHIR API",
+        description="FHIR R4 over encrypted records, consent on chain, Sign-In with Ethereum.",
+        version="1",
+    )
+
+    @app.exception_handler(CareLedgerError)
+    async def careledger_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
+        status, code = status_for(exc)
+        return fhir_response(operation_outcome(code, str(exc)), status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return fhir_response(operation_outcome("invalid", problems), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not-found" if exc.status_code == 404 else "not-supported" if exc.status_code == 405 else "exception"
+        return fhir_response(operation_outcome(code, str(exc.detail)), exc.status_code)
+
+    async def call(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        return await run_in_threadpool(function, *args, **kwargs)
+
+    async def caller_of(authorization: str | None) -> Caller:
+        return auth.caller(authorization)
+
+    def accessor(caller: Caller, purpose: str | None) -> Accessor:
+        return Accessor(caller.address, Purpose.parse(purpose) if purpose else Purpose.TREAT)
+
+    async def body_of(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            raise TooLarge(f"the body is {int(declared):,} bytes; the limit is {max_body:,}")
+        body = await request.body()
+        if len(body) > max_body:
+            raise TooLarge(f"the body is {len(body):,} bytes; the limit is {max_body:,}")
+        return body
+
+    @app.get("/metadata", tags=["fhir"])
+    async def metadata(request: Request) -> JSONResponse:
+        return fhir_response(capability_statement(str(request.base_url), datetime.now(UTC).date().isoformat()))
+
+    @app.get("/auth/nonce", tags=["auth"])
+    async def nonce() -> dict[str, str]:
+        return {"nonce": auth.nonce(), "domain": auth.domain, "chain_id": str(auth.chain_id)}
+
+    @app.post("/auth/login", tags=["auth"])
+    async def login(body: LoginRequest) -> Token:
+        token, caller = await call(auth.login, body.message, body.signature)
+        return Token(access_token=token, expires_in=900, scope=" ".join(sorted(caller.scopes)), address=caller.address)
+
+    @app.get("/Consent/{grant_id}", tags=["consent"])
+    async def read_consent(grant_id: str, authorization: Authorization = None) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require("Consent", "read")
+        await call(node.consent.sync)
+        grant = await call(node.consent.get, _hex(grant_id))
+        if caller.address not in (grant.patient, grant.grantee, grant.granted_by) and caller.patient_context:
+            raise AccessDenied("a patient reads only their own consents")
+        return fhir_response(consent_resource(grant, chain_id=node.chain.chain_id, now=datetime.now(UTC).timestamp()))
+
+    @app.get("/Consent", tags=["consent"])
+    async def search_consents(
+        request: Request, patient: str | None = None, authorization: Authorization = None
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require("Consent", "read")
+        await call(node.consent.sync)
+        wanted = _address_param(patient) if patient else None
+        if caller.patient_context:
+            wanted = caller.address
+        grants = await call(node.consent.grants, patient=wanted)
+        now = datetime.now(UTC).timestamp()
+        resources = [consent_resource(g, chain_id=node.chain.chain_id, now=now) for g in grants]
+        return fhir_response(_bundle("searchset", resources, str(request.url)))
+
+    @app.post("/{resource_type}", tags=["fhir"], status_code=201)
+    async def create(
+        resource_type: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "write")
+        data = _typed(parse_resource(await body_of(request)), resource_type)
+        data.pop("id", None)  # the server assigns ids on create
+        stored = await call(_write, node, caller, accessor(caller, purpose), data)
+        return _written(request, stored, data, 201)
+
+    @app.get("/{resource_type}/{record_id}/_history/{version}", tags=["fhir"])
+    async def vread(
+        resource_type: str,
+        record_id: str,
+        version: int,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "read")
+        resource = await call(node.access.read, accessor(caller, purpose), record_id, version)
+        return _resource_response(_typed(resource, resource_type, found=True))
+
+    @app.get("/{resource_type}/{record_id}/_history", tags=["fhir"])
+    async def history(
+        resource_type: str,
+        record_id: str,
+        request: Request,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "read")
+        versions = await call(node.access.history, accessor(caller, purpose), record_id)
+        if versions and versions[0][0].resource_type != resource_type:
+            raise NotFound(f"no {resource_type}/{record_id}")
+        entries = [
+            {
+                "fullUrl": f"{request.base_url}{resource_type}/{record_id}",
+                **({"resource": resource} if resource is not None else {}),
+                "request": {
+                    "method": "DELETE" if stored.deleted else ("POST" if stored.version == 1 else "PUT"),
+                    "url": f"{resource_type}/{record_id}",
+                },
+                "response": {"status": "200", "etag": f'W/"{stored.version}"'},
+            }
+            for stored, resource in versions
+        ]
+        return fhir_response({"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries})
+
+    @app.get("/Patient/{record_id}/$everything", tags=["fhir"])
+    async def everything(
+        record_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require("*", "read")
+        # A Patient's patient_id is its own id: one search finds it and everything about it.
+        found = await call(node.access.search, accessor(caller, purpose), patient_id=record_id)
+        if not found:
+            raise NotFound(f"no Patient/{record_id} this caller may see")
+        return fhir_response(_bundle("searchset", found, str(request.url)))
+
+    @app.get("/{resource_type}/{record_id}", tags=["fhir"])
+    async def read(
+        resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "read")
+        resource = await call(node.access.read, accessor(caller, purpose), record_id)
+        return _resource_response(_typed(resource, resource_type, found=True))
+
+    @app.put("/{resource_type}/{record_id}", tags=["fhir"])
+    async def update(
+        resource_type: str,
+        record_id: str,
+        request: Request,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "write")
+        data = _typed(parse_resource(await body_of(request)), resource_type)
+        if data.get("id") != record_id:
+            raise ValidationError(f"the body's id {data.get('id')!r} is not the URL's {record_id!r}")
+        if if_match is not None:
+            current = await call(_current_version, node, record_id)
+            if if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
+                raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
+        existed = await call(_current_version, node, record_id)
+        stored = await call(_write, node, caller, accessor(caller, purpose), data)
+        return _written(request, stored, data, 200 if existed else 201)
+
+    @app.delete("/{resource_type}/{record_id}", tags=["fhir"], status_code=204)
+    async def delete(
+        resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> Response:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "write")
+        current = await call(node.records.get, record_id)
+        if current.resource_type != resource_type:
+            raise NotFound(f"no {resource_type}/{record_id}")
+        if caller.patient_context and current.patient_address != caller.address:
+            raise AccessDenied("a patient deletes only their own records")
+        await call(node.access.delete, accessor(caller, purpose), record_id)
+        return Response(status_code=204)
+
+    @app.get("/{resource_type}", tags=["fhir"])
+    async def search(
+        resource_type: str,
+        request: Request,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+        prefer: Annotated[str | None, Header(alias="Prefer")] = None,
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "read")
+        params = dict(request.query_params)
+        unknown = sorted(set(params) - set(SEARCH_PARAMS) - _PAGING)
+        if unknown and prefer is not None and "handling=strict" in prefer.replace(" ", ""):
+            raise ValidationError(f"unknown search parameters: {', '.join(unknown)}")
+        count = _int_param(params, "_count", _DEFAULT_COUNT, 0, _MAX_COUNT)
+        offset = _int_param(params, "_offset", 0, 0, 10**9)
+        criteria: dict[str, str | None] = {"resource_type": resource_type}
+        if "_id" in params:
+            criteria["record_id"] = params["_id"]
+        reference = params.get("patient") or params.get("subject")
+        if reference:
+            criteria["patient_id" if resource_type != "Patient" else "record_id"] = reference.removeprefix("Patient/")
+        if caller.patient_context:
+            criteria["patient_address"] = caller.address
+        found = await call(node.access.search, accessor(caller, purpose), **criteria)
+        page = found[offset : offset + count]
+        bundle = _bundle("searchset", page, str(request.url), total=len(found))
+        if offset + count < len(found):
+            next_params = {**params, "_offset": str(offset + count), "_count": str(count)}
+            query = "&".join(f"{k}={v}" for k, v in next_params.items())
+            bundle["link"].append({"relation": "next", "url": f"{request.base_url}{resource_type}?{query}"})
+        return fhir_response(bundle)
+
+    return app
+
+
+def _write(node: Node, caller: Caller, who: Accessor, data: Resource) -> StoredRecord:
+    """Store a resource for `caller`: a patient writes only their own; a Patient names its wallet."""
+    owner: str | None = None
+    if data["resourceType"] == "Patient":
+        owner = caller.address if caller.patient_context else _wallet_identifier(data)
+    elif caller.patient_context:
+        reference = patient_reference(data)
+        if reference is None or node.records.get(reference).patient_address != caller.address:
+            raise AccessDenied("a patient writes only records about themselves")
+    return node.access.write(who, data, patient_address=owner)
+
+
+def _wallet_identifier(patient: Resource) -> str | None:
+    """The patient's wallet from an identifier `did:pkh:eip155:<chain>:<address>` (system urn:ietf:rfc:3986)."""
+    for identifier in patient.get("identifier", []):
+        value = str(identifier.get("value", ""))
+        if identifier.get("system") == _DID_SYSTEM and value.startswith("did:pkh:eip155:"):
+            return _address_param(value.rsplit(":", 1)[-1])
+    return None
+
+
+def _current_version(node: Node, record_id: str) -> int:
+    try:
+        return node.records.get(record_id).version
+    except NotFound:
+        return 0
+
+
+def _typed(data: Resource, resource_type: str, *, found: bool = False) -> Resource:
+    if data.get("resourceType") != resource_type:
+        if found:
+            raise NotFound(f"no {resource_type} with this id (it is a {data.get('resourceType')})")
+        raise ValidationError(f"the body is a {data.get('resourceType')}, not a {resource_type} as the URL says")
+    return data
+
+
+def _resource_response(resource: Resource) -> JSONResponse:
+    meta = resource.get("meta", {})
+    headers = {"ETag": f'W/"{meta.get("versionId", "1")}"'}
+    if "lastUpdated" in meta:
+        headers["Last-Modified"] = _http_date(meta["lastUpdated"])
+    return fhir_response(resource, headers=headers)
+
+
+def _written(request: Request, stored: StoredRecord, data: Resource, status: int) -> JSONResponse:
+    location = f"{request.base_url}{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
+    resource = {
+        **data,
+        "id": stored.record_id,
+        "meta": {
+            **data.get("meta", {}),
+            "versionId": str(stored.version),
+            "lastUpdated": stored.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        },
+    }
+    headers = {"Location": location, "ETag": f'W/"{stored.version}"'}
+    return fhir_response(resource, status, headers)
+
+
+def _bundle(kind: str, resources: list[Resource], self_url: str, *, total: int | None = None) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": kind,
+        "total": len(resources) if total is None else total,
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [
+            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources
+        ],
+    }
+
+
+def _int_param(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number, not {raw!r}") from None
+    return max(low, min(value, high))
+
+
+def _address_param(value: str) -> str:
+    if not Web3.is_address(value):
+        raise ValidationError(f"not an address: {value!r}")
+    return str(Web3.to_checksum_address(value))
+
+
+def _hex(value: str) -> int:
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise NotFound(f"no Consent/{value}") from None
+
+
+def _http_date(instant: str) -> str:
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

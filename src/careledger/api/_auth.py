@@ -1,0 +1,159 @@
+"""Sign-In with Ethereum (EIP-4361) and the short-lived JWT it earns.
+
+`GET /auth/nonce` hands out a one-time nonce; `POST /auth/login` takes the SIWE message
+the wallet signed and the signature. The message must name this node's domain and chain
+and a nonce it issued and has not seen used; the signer's role in the IdentityRegistry
+gives the SMART-on-FHIR style scopes of the token (HS256, PyJWT, 15 minutes).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+from siwe import SiweMessage
+from siwe.siwe import VerificationError
+from web3 import Web3
+
+from careledger.chain import IdentityRegistry, Role
+from careledger.errors import AccessDenied, Unauthenticated
+
+TOKEN_SECONDS = 15 * 60
+NONCE_SECONDS = 5 * 60
+_ALGORITHM = "HS256"
+
+# SMART on FHIR v1 scopes by on-chain role: patients act on their own records, everyone
+# else as a user whose reads the consent rules still govern.
+_SCOPES: dict[Role, tuple[str, ...]] = {
+    Role.PATIENT: ("patient/*.read", "patient/*.write"),
+    Role.PRACTITIONER: ("user/*.read", "user/*.write"),
+    Role.ORG: ("user/*.read", "user/*.write"),
+    Role.LAB: ("user/*.read", "user/*.write"),
+    Role.PHARMACY: ("user/*.read", "user/MedicationDispense.write"),
+    Role.INSURER: ("user/*.read", "user/Claim.write", "user/ClaimResponse.write"),
+    Role.RESEARCHER: ("user/*.read",),
+    Role.REGULATOR: ("user/AuditEvent.read", "user/Consent.read"),
+    Role.DEVICE: ("user/Observation.write",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request comes from, as its token says."""
+
+    address: str
+    role: Role
+    scopes: frozenset[str]
+
+    def may(self, resource_type: str, access: str) -> bool:
+        """Whether a scope covers `access` (read or write) of `resource_type`."""
+        return any(
+            f"{context}/{kind}.{access}" in self.scopes or f"{context}/{kind}.*" in self.scopes
+            for context in ("patient", "user")
+            for kind in (resource_type, "*")
+        )
+
+    def require(self, resource_type: str, access: str) -> None:
+        if not self.may(resource_type, access):
+            raise AccessDenied(f"the token's scopes do not allow {access} of {resource_type}")
+
+    @property
+    def patient_context(self) -> bool:
+        return self.role == Role.PATIENT
+
+
+class SiweAuth:
+    """Nonces, logins and tokens of one node's API."""
+
+    def __init__(
+        self,
+        *,
+        domain: str,
+        chain_id: int,
+        secret: bytes,
+        issuer: str,
+        identity: Callable[[], IdentityRegistry],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.domain = domain
+        self.chain_id = chain_id
+        self._secret = secret
+        self._issuer = issuer
+        self._identity = identity
+        self._clock = clock
+        self._nonces: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def nonce(self) -> str:
+        now = self._clock()
+        nonce = secrets.token_hex(12)
+        with self._lock:
+            self._nonces = {n: t for n, t in self._nonces.items() if t > now}
+            self._nonces[nonce] = now + NONCE_SECONDS
+        return nonce
+
+    def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
+        """A token for the signer of a valid SIWE message; `Unauthenticated` says what was wrong."""
+        try:
+            message = SiweMessage.from_message(message=message_text)
+        except (ValueError, TypeError) as exc:
+            raise Unauthenticated(f"not a Sign-In with Ethereum message: {exc}") from None
+        if message.domain != self.domain:
+            raise Unauthenticated(f"the message is for {message.domain}, not {self.domain}")
+        if int(message.chain_id) != self.chain_id:
+            raise Unauthenticated(f"the message is for chain {message.chain_id}, not {self.chain_id}")
+        with self._lock:
+            expires = self._nonces.pop(message.nonce, None)  # one use, even if the rest fails
+        if expires is None or expires < self._clock():
+            raise Unauthenticated("unknown, used or expired nonce: get a fresh one from /auth/nonce")
+        try:
+            message.verify(signature, domain=self.domain, nonce=message.nonce)
+        except VerificationError as exc:
+            raise Unauthenticated(f"the signature does not verify: {type(exc).__name__}") from None
+        address = Web3.to_checksum_address(message.address)
+        actor = self._identity().actor(address)
+        if actor is None or not actor.active:
+            raise Unauthenticated(f"{address} is not an active actor in the IdentityRegistry")
+        caller = Caller(address, actor.role, frozenset(_SCOPES[actor.role]))
+        now = int(self._clock())
+        token = jwt.encode(
+            {
+                "iss": self._issuer,
+                "aud": self.domain,
+                "sub": address,
+                "role": actor.role.label,
+                "scope": " ".join(sorted(caller.scopes)),
+                "iat": now,
+                "exp": now + TOKEN_SECONDS,
+            },
+            self._secret,
+            algorithm=_ALGORITHM,
+        )
+        return token, caller
+
+    def caller(self, authorization: str | None) -> Caller:
+        """The caller a `Bearer` token names; `Unauthenticated` if there is none or it is not valid."""
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated("sign in first: POST /auth/login, then send Authorization: Bearer <token>")
+        try:
+            claims = jwt.decode(
+                authorization.removeprefix("Bearer "),
+                self._secret,
+                algorithms=[_ALGORITHM],
+                audience=self.domain,
+                issuer=self._issuer,
+                options={"require": ["exp", "sub", "scope"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired: sign in again") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from None
+        return Caller(str(claims["sub"]), Role.parse(str(claims["role"])), frozenset(str(claims["scope"]).split()))
+
+
+def new_secret() -> bytes:
+    return secrets.token_bytes(32)

@@ -1,0 +1,103 @@
+"""`careledger serve`: the API under uvicorn, with the node's background work beside it.
+
+Beside the server, one thread keeps the node current: it reads new consent events (so a
+revoke is honoured within a second) and anchors record commitments and audit heads when
+a batch is due. On shutdown (Ctrl-C, SIGTERM) the server stops taking requests, then
+everything pending is anchored before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+
+import uvicorn
+
+from careledger._fs import write_atomically
+from careledger.api._app import create_app
+from careledger.api._auth import SiweAuth, new_secret
+from careledger.node import Node
+
+SYNC_SECONDS = 1.0
+_log = logging.getLogger("careledger.serve")
+
+
+class NodeServer:
+    """One node's HTTP server and its background loop."""
+
+    def __init__(self, node: Node, *, host: str = "127.0.0.1", port: int = 8080, domain: str | None = None) -> None:
+        self.node = node
+        self.host = host
+        self.port = port or free_port(host)
+        self.domain = domain or f"{host}:{self.port}"
+        self.auth = SiweAuth(
+            domain=self.domain,
+            chain_id=node.chain.chain_id,
+            secret=api_secret(node.home.path / "api.key"),
+            issuer=f"careledger:{node.address}",
+            identity=node.identity_registry,
+        )
+        self.app = create_app(node, self.auth)
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", lifespan="off")
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._background = threading.Thread(target=self._keep_current, name="careledger-sync", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def run(self) -> None:
+        """Serve until interrupted, then flush pending anchors."""
+        self._background.start()
+        try:
+            self._server.run()
+        finally:
+            self._shutdown()
+
+    def start(self) -> None:
+        """Serve from a thread (tests, embedding); `stop()` ends it."""
+        self._thread = threading.Thread(target=self.run, name="careledger-api", daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            self._stop.wait(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+
+    def _keep_current(self) -> None:
+        while not self._stop.wait(SYNC_SECONDS):
+            try:
+                self.node.consent.sync()
+                self.node.anchorer.maybe_anchor()
+                self.node.audit_anchorer.maybe_anchor()
+            except Exception:  # one failed round must not end the loop: log it, try again
+                _log.exception("background sync failed; retrying in %.0f s", SYNC_SECONDS)
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        if self._background.is_alive():
+            self._background.join()
+        self.node.anchorer.anchor_pending()
+        self.node.audit_anchorer.anchor_pending()
+
+
+def api_secret(path: Path) -> bytes:
+    """The node's token-signing key: made once, kept in the home (mode 0600)."""
+    if not path.is_file():
+        write_atomically(path, new_secret().hex().encode(), mode=0o600)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

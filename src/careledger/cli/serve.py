@@ -1,0 +1,30 @@
+"""`careledger serve`: the node's FHIR API, consent sync and anchoring, until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated
+
+import typer
+
+from careledger.api import NodeServer
+from careledger.cli._context import open_node
+from careledger.cli._output import console
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free one).", min=0, max=65535)] = 8080,
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="The domain SIWE messages must name [default: HOST:PORT].")
+    ] = None,
+) -> None:
+    """Serve the FHIR R4 API (Sign-In with Ethereum), sync consents and anchor in the background."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with open_node(ctx) as node:
+        node.unlock()  # anchoring signs with the node wallet: ask for its passphrase now, not mid-request
+        server = NodeServer(node, host=host, port=port, domain=domain)
+        console.print(f"serving {server.url} (FHIR base; docs at {server.url}/docs); Ctrl-C stops", markup=False)
+        server.run()
+        console.print("stopped; pending commitments and audit heads anchored", markup=False)

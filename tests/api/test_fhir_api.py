@@ -1,0 +1,154 @@
+"""The FHIR REST API over a real uvicorn server: auth, CRUD, history, search, errors, consent."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import jwt
+from eth_account.messages import encode_defunct
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from careledger.consent import Purpose
+from careledger.records import Category
+from tests.api.conftest import Api
+
+OBSERVATION = {
+    "resourceType": "Observation",
+    "status": "final",
+    "category": [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+    ],
+    "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+    "valueQuantity": {"value": 5.4, "unit": "mmol/L"},
+}
+
+
+def _outcome(response: httpx.Response, status: int, fragment: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    outcome = OperationOutcome.model_validate(response.json())
+    assert fragment in (outcome.issue[0].diagnostics or ""), outcome.issue[0].diagnostics
+
+
+def test_metadata_is_a_capability_statement(api: Api) -> None:
+    response = httpx.get(f"{api.url}/metadata")
+    assert response.status_code == 200
+    statement = CapabilityStatement.model_validate(response.json())
+    assert statement.fhirVersion == "4.0.1"
+    assert "Observation" in [r.type for r in statement.rest[0].resource]
+
+
+def test_no_token_expired_token_and_forged_token_are_401(api: Api) -> None:
+    _outcome(httpx.get(f"{api.url}/Observation/{api.world.labs_id}"), 401, "sign in first")
+    secret = (api.world.node.home.path / "api.key").read_text()
+    claims = {"sub": api.world.clinic.address, "role": "org", "scope": "user/*.read", "aud": api.server.domain}
+    expired = jwt.encode(
+        {**claims, "exp": int(time.time()) - 10, "iss": api.server.auth._issuer}, bytes.fromhex(secret)
+    )
+    headers = {"Authorization": f"Bearer {expired}"}
+    _outcome(httpx.get(f"{api.url}/Observation/x", headers=headers), 401, "expired")
+    forged = jwt.encode({**claims, "exp": int(time.time()) + 60}, b"not the node's key" * 2)
+    _outcome(httpx.get(f"{api.url}/Observation/x", headers={"Authorization": f"Bearer {forged}"}), 401, "invalid token")
+
+
+def test_siwe_refuses_a_reused_nonce_another_domain_and_another_chain(api: Api) -> None:
+    account = api.world.node.unlock(api.world.clinic.name).account
+    message = api.siwe_message(account)
+    assert api.login_response(account, message).status_code == 200
+    _outcome(api.login_response(account, message), 401, "unknown, used or expired nonce")
+    _outcome(api.login_response(account, api.siwe_message(account, domain="evil.example")), 401, "not 127.0.0.1")
+    _outcome(api.login_response(account, api.siwe_message(account, chain_id=1)), 401, "for chain 1")
+    stranger = api.world.node.unlock(api.world.mallory.name).account
+    signed_by_other = api.siwe_message(account)
+    signature = stranger.sign_message(encode_defunct(text=signed_by_other))
+    response = httpx.post(
+        f"{api.url}/auth/login", json={"message": signed_by_other, "signature": "0x" + signature.signature.hex()}
+    )
+    _outcome(response, 401, "does not verify")
+
+
+def test_a_read_needs_consent_and_is_audited(api: Api) -> None:
+    clinic = api.client(api.world.clinic)
+    _outcome(clinic.get(f"/Observation/{api.world.labs_id}"), 403, "no consent from the patient")
+    denial = api.world.node.audit.entries()[-1]
+    assert (denial.access.allowed, denial.access.agent) == (False, api.world.clinic.address)
+    node = api.world.node
+    terms = node.consent.terms(
+        api.world.alice.address, api.world.clinic.address, [Category.LABS], [Purpose.TREAT], days=1
+    )
+    node.consent.grant(node.consent_registry(as_wallet=api.world.alice.name), terms)
+    response = clinic.get(f"/Observation/{api.world.labs_id}")
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == api.world.labs_id
+    assert response.headers["etag"] == 'W/"1"'
+    _outcome(clinic.get(f"/Observation/{api.world.labs_id}", headers={"X-Purpose-Of-Use": "HRESCH"}), 403, "HRESCH")
+
+
+def test_a_patient_creates_reads_updates_and_deletes_her_own_records(api: Api) -> None:
+    alice = api.client(api.world.alice)
+    patient_id = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")[
+        0
+    ].record_id
+    body = {**OBSERVATION, "subject": {"reference": f"Patient/{patient_id}"}}
+    created = alice.post("/Observation", json=body)
+    assert created.status_code == 201, created.text
+    record_id = created.json()["id"]
+    assert created.headers["location"].endswith(f"/Observation/{record_id}/_history/1")
+    assert created.headers["etag"] == 'W/"1"'
+    assert alice.get(f"/Observation/{record_id}").json()["valueQuantity"]["value"] == 5.4
+    changed = {**created.json(), "valueQuantity": {"value": 6.1, "unit": "mmol/L"}}
+    _outcome(alice.put(f"/Observation/{record_id}", json=changed, headers={"If-Match": 'W/"7"'}), 412, "version 1")
+    updated = alice.put(f"/Observation/{record_id}", json=changed, headers={"If-Match": 'W/"1"'})
+    assert updated.status_code == 200, updated.text
+    assert updated.headers["etag"] == 'W/"2"'
+    assert alice.get(f"/Observation/{record_id}/_history/1").json()["valueQuantity"]["value"] == 5.4
+    history = alice.get(f"/Observation/{record_id}/_history").json()
+    assert [e["response"]["etag"] for e in history["entry"]] == ['W/"2"', 'W/"1"']
+    assert alice.delete(f"/Observation/{record_id}").status_code == 204
+    _outcome(alice.get(f"/Observation/{record_id}"), 410, "deleted")
+    _outcome(alice.get("/Observation/no-such-record"), 404, "no record")
+
+
+def test_bad_input_is_an_operation_outcome_and_stores_nothing(api: Api) -> None:
+    alice = api.client(api.world.alice)
+    before = len(api.world.node.records.list())
+    headers = {"Content-Type": "application/fhir+json"}
+    _outcome(alice.post("/Observation", content=b"{not json", headers=headers), 400, "not JSON")
+    _outcome(alice.post("/Condition", json=OBSERVATION), 400, "not a Condition as the URL says")
+    _outcome(alice.post("/Observation", json={"resourceType": "Observation", "status": "final"}), 422, "code")
+    wrong_id = {**OBSERVATION, "id": "other"}
+    _outcome(alice.put("/Observation/this-one", json=wrong_id), 400, "is not the URL's")
+    huge = json.dumps({**OBSERVATION, "note": [{"text": "x" * (5 * 1024 * 1024)}]})
+    _outcome(alice.post("/Observation", content=huge, headers=headers), 413, "limit")
+    strict = {"Prefer": "handling=strict"}
+    _outcome(alice.get("/Observation?colour=blue", headers=strict), 400, "unknown search parameters: colour")
+    assert alice.get("/Observation?colour=blue").status_code == 200  # lenient by default
+    assert len(api.world.node.records.list()) == before
+
+
+def test_a_missing_scope_is_403(api: Api) -> None:
+    regulator = api.world.node.wallets.create(
+        "regulator", __import__("careledger.chain", fromlist=["Role"]).Role.REGULATOR, "pw"
+    )
+    api.world.node.identity_registry(as_wallet="node").register_actor(
+        regulator.address, regulator.role, regulator.encryption_key
+    )
+    _outcome(api.client(regulator).post("/Observation", json=OBSERVATION), 403, "do not allow write of Observation")
+
+
+def test_search_pages_with_next_links(api: Api) -> None:
+    alice = api.client(api.world.alice)
+    first = alice.get("/Observation", params={"_count": 3}).json()
+    assert first["type"] == "searchset"
+    assert len(first["entry"]) == 3
+    assert first["total"] > 3
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = alice.get(next_url).json()
+    ids = {e["resource"]["id"] for e in first["entry"]} | {e["resource"]["id"] for e in second["entry"]}
+    assert len(ids) == 3 + len(second["entry"])
+    everything = alice.get(f"/Patient/{api.world.node.records.list(resource_type='Patient')[0].record_id}/$everything")
+    assert everything.status_code == 200
+    assert everything.json()["total"] == len(api.world.node.records.list(patient_address=api.world.alice.address))
