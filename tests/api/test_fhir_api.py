@@ -152,3 +152,39 @@ def test_search_pages_with_next_links(api: Api) -> None:
     everything = alice.get(f"/Patient/{api.world.node.records.list(resource_type='Patient')[0].record_id}/$everything")
     assert everything.status_code == 200
     assert everything.json()["total"] == len(api.world.node.records.list(patient_address=api.world.alice.address))
+
+
+def test_search_by_code_status_identifier_and_dates(api: Api) -> None:
+    node = api.world.node
+    alice = api.client(api.world.alice)
+    (patient,) = node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    subject = {"reference": f"Patient/{patient.record_id}"}
+    for day, code, status in (
+        ("2024-03-01", "2345-7", "final"),
+        ("2024-03-20", "2345-7", "amended"),
+        ("2024-05-02", "718-7", "final"),
+    ):
+        body = {**OBSERVATION, "subject": subject, "effectiveDateTime": f"{day}T08:00:00Z", "status": status}
+        body["code"] = {"coding": [{"system": "http://loinc.org", "code": code}]}
+        body["identifier"] = [{"system": "urn:lab", "value": f"lab-{day}"}]
+        assert alice.post("/Observation", json=body).status_code == 201
+
+    def ids(**params: str) -> list[str]:
+        bundle = alice.get("/Observation", params={**params, "_count": "100"}).json()
+        return sorted(e["resource"]["identifier"][0]["value"] for e in bundle["entry"] if "identifier" in e["resource"])
+
+    assert ids(code="http://loinc.org|2345-7") == ["lab-2024-03-01", "lab-2024-03-20"]
+    assert ids(code="718-7") == ["lab-2024-05-02"]
+    assert ids(code="http://snomed.info/sct|2345-7") == []
+    assert ids(status="amended") == ["lab-2024-03-20"]
+    assert ids(identifier="urn:lab|lab-2024-05-02") == ["lab-2024-05-02"]
+    assert ids(date="2024-03") == ["lab-2024-03-01", "lab-2024-03-20"]
+    assert ids(date="gt2024-03") == ["lab-2024-05-02"]
+    assert ids(date="lt2024-03-20") == ["lab-2024-03-01"]
+    assert ids(date="le2024-03-20", code="2345-7") == ["lab-2024-03-01", "lab-2024-03-20"]
+    assert len(ids(_lastUpdated=f"ge{time.strftime('%Y')}")) == 3
+    assert ids(_lastUpdated="lt2000") == []
+    newest_first = alice.get("/Observation", params={"_sort": "-_lastUpdated", "code": "2345-7,718-7"}).json()
+    updated = [e["resource"]["meta"]["lastUpdated"] for e in newest_first["entry"]]
+    assert updated == sorted(updated, reverse=True)
+    _outcome(alice.get("/Observation", params={"date": "eq2024-13"}), 400, "not a FHIR date")

@@ -6,7 +6,7 @@ import pytest
 
 from careledger.consent import Accessor, Purpose
 from careledger.errors import AccessDenied, Conflict, TransactionReverted
-from careledger.records import Category, categorise
+from careledger.records import Category, SearchQuery, categorise
 from tests.consent.conftest import World
 
 DAY = 86_400.0
@@ -146,7 +146,7 @@ def test_a_patient_may_turn_break_glass_off(world: World) -> None:
 
 def test_search_returns_what_the_consent_allows_and_audits_per_patient(world: World) -> None:
     _grant(world, [Category.LABS])
-    found = world.access.search(Accessor(world.clinic.address), patient_address=world.alice.address)
+    found = world.access.search(Accessor(world.clinic.address), SearchQuery(patient_address=world.alice.address))
     assert found
     assert {categorise(r) for r in found} == {Category.LABS}
     entry = world.last_entry()
@@ -154,5 +154,5 @@ def test_search_returns_what_the_consent_allows_and_audits_per_patient(world: Wo
     assert len(entry.access.entities) == len(found)
     assert "withheld" in (entry.access.detail or "")
     with pytest.raises(AccessDenied):
-        world.access.search(Accessor(world.drbob.address), patient_address=world.alice.address)
+        world.access.search(Accessor(world.drbob.address), SearchQuery(patient_address=world.alice.address))
     assert not world.last_entry().access.allowed

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,8 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
 from careledger.api._auth import Caller, SiweAuth
-from careledger.api._capability import SEARCH_PARAMS, capability_statement
+from careledger.api._capability import capability_statement
 from careledger.api._errors import operation_outcome, status_for
+from careledger.api._search_params import search_query
 from careledger.consent import Accessor, Purpose, consent_resource
 from careledger.errors import (
     AccessDenied,
@@ -33,7 +35,7 @@ from careledger.errors import (
     ValidationError,
 )
 from careledger.node import Node
-from careledger.records import Resource, StoredRecord, parse_resource, patient_reference
+from careledger.records import Resource, SearchQuery, StoredRecord, parse_resource, patient_reference
 from careledger.records._fhir import MAX_RESOURCE_BYTES
 
 _T = TypeVar("_T")
@@ -41,7 +43,6 @@ _T = TypeVar("_T")
 FHIR_JSON = "application/fhir+json"
 _DEFAULT_COUNT = 50
 _MAX_COUNT = 500
-_PAGING = {"_count", "_offset", "_format"}
 _DID_SYSTEM = "urn:ietf:rfc:3986"
 
 
@@ -203,7 +204,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         caller = await caller_of(authorization)
         caller.require("*", "read")
         # A Patient's patient_id is its own id: one search finds it and everything about it.
-        found = await call(node.access.search, accessor(caller, purpose), patient_id=record_id)
+        found = await call(node.access.search, accessor(caller, purpose), SearchQuery(patient_id=record_id))
         if not found:
             raise NotFound(f"no Patient/{record_id} this caller may see")
         return fhir_response(_bundle("searchset", found, str(request.url)))
@@ -264,26 +265,22 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         caller = await caller_of(authorization)
         caller.require(resource_type, "read")
         params = dict(request.query_params)
-        unknown = sorted(set(params) - set(SEARCH_PARAMS) - _PAGING)
+        query, unknown = search_query(
+            resource_type,
+            request.query_params.multi_items(),
+            patient_address=caller.address if caller.patient_context else None,
+        )
         if unknown and prefer is not None and "handling=strict" in prefer.replace(" ", ""):
             raise ValidationError(f"unknown search parameters: {', '.join(unknown)}")
         count = _int_param(params, "_count", _DEFAULT_COUNT, 0, _MAX_COUNT)
         offset = _int_param(params, "_offset", 0, 0, 10**9)
-        criteria: dict[str, str | None] = {"resource_type": resource_type}
-        if "_id" in params:
-            criteria["record_id"] = params["_id"]
-        reference = params.get("patient") or params.get("subject")
-        if reference:
-            criteria["patient_id" if resource_type != "Patient" else "record_id"] = reference.removeprefix("Patient/")
-        if caller.patient_context:
-            criteria["patient_address"] = caller.address
-        found = await call(node.access.search, accessor(caller, purpose), **criteria)
+        found = await call(node.access.search, accessor(caller, purpose), query)
         page = found[offset : offset + count]
         bundle = _bundle("searchset", page, str(request.url), total=len(found))
         if offset + count < len(found):
-            next_params = {**params, "_offset": str(offset + count), "_count": str(count)}
-            query = "&".join(f"{k}={v}" for k, v in next_params.items())
-            bundle["link"].append({"relation": "next", "url": f"{request.base_url}{resource_type}?{query}"})
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_offset", "_count")]
+            following = urlencode([*kept, ("_count", str(count)), ("_offset", str(offset + count))])
+            bundle["link"].append({"relation": "next", "url": f"{request.base_url}{resource_type}?{following}"})
         return fhir_response(bundle)
 
     return app

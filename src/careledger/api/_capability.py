@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from careledger import __version__
+from careledger.api._search_params import SEARCH_PARAMS
 from careledger.records._fhir import MAX_RESOURCE_BYTES
 
 # The resource types a node keeps (any valid R4B type is accepted; these are listed).
@@ -21,13 +22,6 @@ RESOURCE_TYPES = (
     "Procedure",
     "CarePlan",
 )
-
-SEARCH_PARAMS = {
-    "_id": "token",
-    "patient": "reference",
-    "subject": "reference",
-    "_count": "number",
-}
 
 
 def capability_statement(base_url: str, date: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from careledger.chain import ConsentRegistry, IdentityRegistry, Role
 from careledger.consent._service import ConsentService
 from careledger.consent._terms import Purpose
 from careledger.errors import AccessDenied, TransactionReverted, ValidationError
-from careledger.records import Category, RecordService, Resource, StoredRecord
+from careledger.records import Category, RecordService, Resource, SearchQuery, StoredRecord
 from careledger.store import EmergencyAccess
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
@@ -97,12 +97,9 @@ class RecordAccess:
             raise AccessDenied(decision.why)
         return [(v, None if v.deleted else self.records.open(v)) for v in versions]
 
-    def search(self, accessor: Accessor, **criteria: str | None) -> list[Resource]:
-        """Current records matching `criteria` (see `RecordService.list`), those `accessor` may see.
-
-        One audit entry per patient whose records matched.
-        """
-        found = self.records.list(**criteria)
+    def search(self, accessor: Accessor, query: SearchQuery) -> list[Resource]:
+        """Current records matching `query`, those `accessor` may see; one audit entry per patient matched."""
+        found = self.records.search(query)
         by_patient: dict[str, list[StoredRecord]] = {}
         for stored in found:
             by_patient.setdefault(stored.patient_address, []).append(stored)

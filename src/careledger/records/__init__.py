@@ -5,6 +5,7 @@ from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
+from careledger.records._search import DateCondition, SearchQuery, TokenCondition
 from careledger.records._service import RecordService, StoredRecord
 from careledger.records._verify import Check, verify_record
 
@@ -13,13 +14,16 @@ __all__ = [
     "SENSITIVE",
     "Category",
     "Check",
+    "DateCondition",
     "ImportReport",
     "Importer",
     "RecordCommitments",
     "RecordService",
     "Refusal",
     "Resource",
+    "SearchQuery",
     "StoredRecord",
+    "TokenCondition",
     "categorise",
     "commitment",
     "parse_resource",

@@ -41,6 +41,7 @@ from careledger.errors import Conflict, Gone, NotFound, ValidationError
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
+from careledger.records._search import SearchQuery, search_statement
 from careledger.records._tokens import tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database
 
@@ -259,27 +260,15 @@ class RecordService:
             raise NotFound(f"no record {record_id}")
         return [StoredRecord.of(row) for row in rows]
 
-    def list(
-        self,
-        *,
-        patient_address: str | None = None,
-        resource_type: str | None = None,
-        patient_id: str | None = None,
-        record_id: str | None = None,
-    ) -> list[StoredRecord]:
-        """Current, undeleted records, oldest first."""
-        query = select(*_STORED_COLUMNS).where(_COLUMNS.is_current, ~_COLUMNS.deleted)
-        for column, wanted in (
-            (_COLUMNS.patient_address, patient_address),
-            (_COLUMNS.resource_type, resource_type),
-            (_COLUMNS.patient_id, patient_id),
-            (_COLUMNS.record_id, record_id),
-        ):
-            if wanted is not None:
-                query = query.where(column == wanted)
+    def search(self, query: SearchQuery) -> list[StoredRecord]:
+        """Current, undeleted records matching `query`, in its order (from the index, nothing decrypted)."""
         with self.db.reading() as connection:
-            rows = connection.execute(query.order_by(_COLUMNS.last_updated, _COLUMNS.record_id)).mappings()
+            rows = connection.execute(search_statement(query, _STORED_COLUMNS)).mappings()
             return [StoredRecord.of(row) for row in rows]
+
+    def list(self, **criteria: str | None) -> list[StoredRecord]:
+        """Current, undeleted records, oldest first, by `SearchQuery` fields (type, ids, owner)."""
+        return self.search(SearchQuery(**criteria))  # type: ignore[arg-type]
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
