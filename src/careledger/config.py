@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     """Anchor as soon as this many record commitments wait."""
     anchor_max_wait: float = Field(default=30.0, ge=0)
     """…or as soon as the oldest has waited this many seconds."""
+    anchor_in_background: bool = True
+    """`serve` anchors when due; false leaves it to `record anchor` / `audit anchor` run elsewhere."""
     light_kdf: bool = False
     """Weaker scrypt for keystores created by this node: for test and demo homes only."""
 

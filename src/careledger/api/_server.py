@@ -77,8 +77,9 @@ class NodeServer:
         while not self._stop.wait(SYNC_SECONDS):
             try:
                 self.node.consent.sync()
-                self.node.anchorer.maybe_anchor()
-                self.node.audit_anchorer.maybe_anchor()
+                if self.node.settings.anchor_in_background:
+                    self.node.anchorer.maybe_anchor()
+                    self.node.audit_anchorer.maybe_anchor()
             except Exception:  # one failed round must not end the loop: log it, try again
                 _log.exception("background sync failed; retrying in %.0f s", SYNC_SECONDS)
 

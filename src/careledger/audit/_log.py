@@ -12,21 +12,20 @@ anchoring often (`anchor_max_wait`) keeps that window short.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import keccak
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
+from careledger._group_commit import GroupCommit
 from careledger.anchoring import Taken
 from careledger.audit._events import Access, access_of, audit_event
 from careledger.chain import AnchorKind, RecordAnchor
-from careledger.crypto import canonical_json
+from careledger.crypto import canonical_json, keccak
 from careledger.errors import ChainError
 from careledger.store import AUDIT_EVENTS, AnchorBatch, AuditEntry, Database
 
@@ -78,24 +77,30 @@ class AuditLog:
         self.observer = observer
         self.chain_id = chain_id
         self._clock = clock
-        self._lock = threading.Lock()
         self._head: tuple[int, bytes] | None = None  # (seq, hash) of the newest entry this process saw
+        self._commits: GroupCommit[tuple[Access, datetime, dict[str, Any]], int] = GroupCommit(self._append)
 
     def record(self, access: Access) -> int:
-        """Append one entry, durably; its sequence number."""
+        """Append one entry, durably (committed with any others written at the same moment); its number."""
         now = self._clock()
         event = audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
-        with self._lock:
-            for _ in range(_RETRIES):
-                try:
-                    with self.db.session() as session:
-                        last_seq, prev = self._head if self._head is not None else _last(session)
+        return self._commits.submit((access, now, event))
+
+    def _append(self, items: Sequence[tuple[Access, datetime, dict[str, Any]]]) -> list[int]:
+        """Chain and insert a group of entries in one transaction; their numbers."""
+        for _ in range(_RETRIES):
+            try:
+                with self.db.session() as session:
+                    last_seq, prev = self._head if self._head is not None else _last(session)
+                    numbers = []
+                    for access, now, event in items:
                         digest = entry_hash(prev, event)
+                        last_seq += 1
                         session.add(
                             AuditEntry(
                                 # Numbered here, not by the database: a sequence skips the
                                 # numbers of failed inserts, and a gap must mean a deletion.
-                                seq=last_seq + 1,
+                                seq=last_seq,
                                 recorded_at=now,
                                 patient=access.patient,
                                 agent=access.agent,
@@ -104,11 +109,13 @@ class AuditLog:
                                 hash=digest,
                             )
                         )
-                except DBIntegrityError:
-                    self._head = None  # another writer moved the head: read it again
-                    continue
-                self._head = (last_seq + 1, digest)
-                return last_seq + 1
+                        numbers.append(last_seq)
+                        prev = digest
+            except DBIntegrityError:
+                self._head = None  # another process moved the head: read it again
+                continue
+            self._head = (last_seq, prev)
+            return numbers
         raise ChainError("the audit log's head kept moving; too many writers at once")
 
     def entries(self, *, patient: str | None = None, agent: str | None = None) -> list[Entry]:

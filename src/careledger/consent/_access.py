@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from eth_utils import keccak
 from sqlalchemy import select
 
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import ConsentRegistry, IdentityRegistry, Role
 from careledger.consent._service import ConsentService
 from careledger.consent._terms import Purpose
+from careledger.crypto import keccak
 from careledger.errors import AccessDenied, TransactionReverted, ValidationError
 from careledger.records import Category, RecordService, Resource, SearchQuery, StoredRecord
 from careledger.store import EmergencyAccess

@@ -18,6 +18,7 @@ from careledger.crypto._envelope import (
     unseal,
 )
 from careledger.crypto._hpke_keys import PrivateKey, PublicKey, Suite
+from careledger.crypto._keccak import keccak
 from careledger.crypto._keystore import (
     LIGHT_SCRYPT_N,
     keystore_address,
@@ -50,6 +51,7 @@ __all__ = [
     "decrypt",
     "hash_pair",
     "is_content_id",
+    "keccak",
     "keystore_address",
     "keystore_metadata",
     "load_keystore",

@@ -13,17 +13,9 @@ refused: two identical commitments would mean a salt was reused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
-from eth_hash.abc import BackendAPI
-from eth_hash.backends import pysha3
-from eth_hash.main import Keccak256
-
+from careledger.crypto._keccak import keccak
 from careledger.errors import ValidationError
-
-# The C keccak of safe-pysha3, through eth-hash: ten times faster per call than the
-# default pycryptodome backend, which matters for trees of 100,000 leaves.
-keccak = Keccak256(cast("BackendAPI", pysha3))
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from eth_account import Account
@@ -31,6 +32,7 @@ from careledger.errors import IntegrityError, NotFound, ValidationError
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
+@lru_cache(maxsize=4096)  # checksumming hashes the address; every audit entry names two or three
 def did_pkh(chain_id: int, address: str) -> str:
     """The `did:pkh` of an address on a chain (CAIP-10 account id)."""
     return f"did:pkh:eip155:{chain_id}:{Web3.to_checksum_address(address)}"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
-from careledger.crypto import canonical_json
+from careledger.crypto import canonical_json, keccak
 
 
 def commitment(*, salt: bytes, cid: str, patient: str, resource_type: str, version: int) -> bytes:

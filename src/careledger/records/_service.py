@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from careledger._failpoints import crash_point
+from careledger._group_commit import GroupCommit
 from careledger.crypto import (
     Envelope,
     PrivateKey,
@@ -37,7 +38,7 @@ from careledger.crypto import (
     seal,
     unseal,
 )
-from careledger.errors import Conflict, Gone, NotFound, ValidationError
+from careledger.errors import CareLedgerError, Conflict, Gone, NotFound, ValidationError
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
@@ -147,10 +148,30 @@ class RecordService:
         self._custodian_key = custodian_key
         self._patient_key = patient_key
         self._clock = clock
+        self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group)
 
     def write(self, body: bytes | str | Resource, *, patient_address: str | None = None) -> StoredRecord:
-        """Create or update (by `id`) a record; the stored version."""
-        return self.store([self.prepare(body, patient_address=patient_address)])[0]
+        """Create or update (by `id`) a record; the stored version.
+
+        Writes arriving at the same moment from other threads (an API under load) are stored
+        together, one transaction and one group of fsyncs for all; alone, a write is its own.
+        """
+        return self._writes.submit(self.prepare(body, patient_address=patient_address))
+
+    def _store_group(self, drafts: Sequence[Draft]) -> list[StoredRecord | CareLedgerError]:
+        """Store a group of independent writes; if one cannot be stored, the others still are."""
+        try:
+            return list(self.store(drafts))
+        except (ValidationError, Conflict):
+            if len(drafts) == 1:
+                raise
+        outcomes: list[StoredRecord | CareLedgerError] = []
+        for draft in drafts:
+            try:
+                outcomes.extend(self.store([draft]))
+            except (ValidationError, Conflict) as exc:
+                outcomes.append(exc)
+        return outcomes
 
     @staticmethod
     def prepare(body: bytes | str | Resource, *, patient_address: str | None = None) -> Draft:

@@ -41,7 +41,8 @@ class Database:
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = _normalise(url)
-        kwargs: dict[str, Any] = {}
+        # Enough pooled connections for an API's thread pool, so none is opened per request.
+        kwargs: dict[str, Any] = {"pool_size": 16, "max_overflow": 16}
         if self.url.get_backend_name() == "postgresql" and schema:
             # Tests isolate each run in its own schema; so can a shared server.
             kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}

@@ -1,0 +1,181 @@
+"""The FHIR API over loopback: creates and reads per second, and read latency.
+
+`careledger serve` runs as its own process (one uvicorn worker, managed anvil chain, SQLite)
+and this process is the client (aiohttp: httpx's async client tops out near 1,100 requests/s
+here, below what is measured): signed in with SIWE as the patient, it creates
+Observations and reads them back through `CONCURRENCY` keep-alive connections. Anchoring is
+excluded (`anchor_in_background = false`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import httpx
+from eth_account.messages import encode_defunct
+from siwe import SiweMessage
+
+from benchmarks import Result
+from careledger.api import free_port
+from careledger.chain import Role
+from careledger.config import NODE_WALLET, Home, Settings
+from careledger.node import Node, init_home
+from careledger.testdata import synthetic_patients
+
+CREATES = 1000
+READS = 3000
+CONCURRENCY = 8
+_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def bench_api() -> list[Result]:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Home(Path(tmp) / "home")
+        settings = Settings(light_kdf=True, anchor_in_background=False)
+        init_home(home, settings, "pw")
+        with Node(home, settings, lambda _wallet: "pw") as node:
+            node.deploy()
+            alice = node.wallets.create("alice", Role.PATIENT, "pw")
+            node.identity_registry(as_wallet=NODE_WALLET).register_actor(
+                alice.address, alice.role, alice.encryption_key
+            )
+            patient = synthetic_patients(1, seed=5)[0]
+            node.records.write(patient.patient, patient_address=alice.address)
+            account = node.unlock("alice").account
+            chain_id = node.chain.chain_id
+        port = free_port()
+        env = {**os.environ, "CARELEDGER_PASSPHRASE": "pw"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "careledger", "--home", str(home.path), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(url, server)
+            token = _login(url, account, chain_id)
+            if os.environ.get("CARELEDGER_BENCH_PROFILE"):  # py-spy the server while the load runs
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "-f",
+                        "raw",
+                        "-o",
+                        os.environ["CARELEDGER_BENCH_PROFILE"],
+                        "-d",
+                        "12",
+                        "-p",
+                        str(server.pid),
+                    ]
+                )
+            observations = [_observation(patient.patient["id"], i) for i in range(CREATES)]
+            creates, ids = asyncio.run(_creates(url, token, observations))
+            reads, latencies = asyncio.run(_reads(url, token, ids))
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    conditions = f"loopback, 1 uvicorn worker, SQLite, {CONCURRENCY} connections, audited, anchoring excluded"
+    return [
+        Result("API create", "resources/s", creates, f"{CREATES} Observations, {conditions}"),
+        Result("API read", "reads/s", reads, f"{READS} reads by id, {conditions}"),
+        Result("API read p50", "ms", statistics.median(latencies), "same"),
+        Result("API read p99", "ms", statistics.quantiles(latencies, n=100)[98], "same"),
+    ]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"careledger serve exited: {server.stdout.read().decode() if server.stdout else ''}")
+        try:
+            if httpx.get(f"{url}/metadata", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("careledger serve did not come up within 60 s")
+
+
+def _login(url: str, account: object, chain_id: int) -> str:
+    nonce = httpx.get(f"{url}/auth/nonce").json()["nonce"]
+    message = SiweMessage(
+        domain=url.removeprefix("http://"),
+        address=account.address,  # type: ignore[attr-defined]
+        uri=url,
+        version="1",
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    ).prepare_message()
+    signature = account.sign_message(encode_defunct(text=message)).signature.hex()  # type: ignore[attr-defined]
+    response = httpx.post(f"{url}/auth/login", json={"message": message, "signature": "0x" + signature})
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def _observation(patient_id: str, n: int) -> dict[str, object]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": f"2024-01-{1 + n % 28:02d}T08:00:00Z",
+        "valueQuantity": {"value": 60 + n % 40, "unit": "beats/minute"},
+    }
+
+
+async def _creates(url: str, token: str, bodies: list[dict[str, object]]) -> tuple[float, list[str]]:
+    ids: list[str] = []
+    queue = list(bodies)
+    async with aiohttp.ClientSession(url, headers={"Authorization": f"Bearer {token}"}) as client:
+
+        async def worker() -> None:
+            while queue:
+                async with client.post("/Observation", json=queue.pop()) as response:
+                    response.raise_for_status()
+                    ids.append((await response.json(content_type=None))["id"])
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return len(bodies) / (time.perf_counter() - start), ids
+
+
+async def _reads(url: str, token: str, ids: list[str]) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue = [ids[i % len(ids)] for i in range(READS)]
+    async with aiohttp.ClientSession(url, headers={"Authorization": f"Bearer {token}"}) as client:
+
+        async def worker() -> None:
+            while queue:
+                record_id = queue.pop()
+                began = time.perf_counter()
+                async with client.get(f"/Observation/{record_id}") as response:
+                    await response.read()
+                    latencies.append((time.perf_counter() - began) * 1e3)
+                    response.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return READS / (time.perf_counter() - start), latencies
+
+
+BENCHMARKS = [bench_api]
