@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from careledger.audit._events import Access, access_of, audit_event
 from careledger.chain import AnchorKind, RecordAnchor
 from careledger.crypto import canonical_json, keccak
 from careledger.errors import ChainError
-from careledger.store import AUDIT_EVENTS, AnchorBatch, AuditEntry, Database
+from careledger.store import AUDIT_EVENTS, AnchorBatch, Database
 
 GENESIS = bytes(32)
 _COLUMNS = AUDIT_EVENTS.c
@@ -92,25 +92,27 @@ class AuditLog:
             try:
                 with self.db.session() as session:
                     last_seq, prev = self._head if self._head is not None else _last(session)
-                    numbers = []
+                    rows: list[dict[str, Any]] = []
                     for access, now, event in items:
                         digest = entry_hash(prev, event)
                         last_seq += 1
-                        session.add(
-                            AuditEntry(
+                        rows.append(
+                            {
                                 # Numbered here, not by the database: a sequence skips the
                                 # numbers of failed inserts, and a gap must mean a deletion.
-                                seq=last_seq,
-                                recorded_at=now,
-                                patient=access.patient,
-                                agent=access.agent,
-                                event=json.dumps(event, separators=(",", ":")),
-                                prev_hash=prev,
-                                hash=digest,
-                            )
+                                "seq": last_seq,
+                                "recorded_at": now,
+                                "patient": access.patient,
+                                "agent": access.agent,
+                                "event": json.dumps(event, separators=(",", ":")),
+                                "prev_hash": prev,
+                                "hash": digest,
+                                "batch_id": None,
+                            }
                         )
-                        numbers.append(last_seq)
                         prev = digest
+                    session.execute(insert(AUDIT_EVENTS), rows)
+                    numbers = [int(row["seq"]) for row in rows]
             except DBIntegrityError:
                 self._head = None  # another process moved the head: read it again
                 continue

@@ -19,10 +19,11 @@ _EXACT_INT = 2**53
 
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 serialisation of `value` (dicts, lists, str, int, float, bool, None)."""
-    if _is_flat_and_plain(value):
-        # Commitments and record contexts are hashed per record: for a flat object of
-        # ASCII keys and strings, small ints, booleans and nulls, sorted compact `json`
-        # output is byte for byte RFC 8785 (held equal by a property test), and ten times faster.
+    if _is_plain(value):
+        # Commitments, record contexts and audit events are hashed per record or access:
+        # for JSON of ASCII keys, strings, small ints, booleans and nulls (no floats), sorted
+        # compact `json` output is byte for byte RFC 8785 (held equal by a property test),
+        # and several times faster.
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     try:
         return rfc8785.dumps(value)
@@ -30,12 +31,13 @@ def canonical_json(value: Any) -> bytes:
         raise ValidationError(f"cannot serialise canonically: {exc}") from None
 
 
-def _is_flat_and_plain(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(key, str)
-        and key.isascii()
-        and (
-            item is None or isinstance(item, str | bool) or (isinstance(item, int) and -_EXACT_INT < item < _EXACT_INT)
-        )
-        for key, item in value.items()
-    )
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, str | bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return -_EXACT_INT < value < _EXACT_INT
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and key.isascii() and _is_plain(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_is_plain(item) for item in value)
+    return False

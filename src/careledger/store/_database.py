@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ class Database:
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and makes the others sleep and retry (1, 2, 5, 10 ms…):
+        # threads of this process queue on a lock instead, and wake the moment it is free.
+        self._write_lock = threading.RLock() if self.backend == "sqlite" else None
 
     @property
     def backend(self) -> str:
@@ -73,7 +77,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""
-        with self._sessions.begin() as session:
+        with self._write_lock or nullcontext(), self._sessions.begin() as session:
             yield session
 
     @contextmanager
