@@ -188,3 +188,62 @@ def test_search_by_code_status_identifier_and_dates(api: Api) -> None:
     updated = [e["resource"]["meta"]["lastUpdated"] for e in newest_first["entry"]]
     assert updated == sorted(updated, reverse=True)
     _outcome(alice.get("/Observation", params={"date": "eq2024-13"}), 400, "not a FHIR date")
+
+
+def _transaction(*entries: tuple[str, str, dict[str, object], str | None]) -> dict[str, object]:
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {**({"fullUrl": full_url} if full_url else {}), "resource": resource, "request": {"method": m, "url": url}}
+            for m, url, resource, full_url in entries
+        ],
+    }
+
+
+def test_a_transaction_stores_all_or_nothing_and_links_its_entries(api: Api) -> None:
+    node, alice = api.world.node, api.client(api.world.alice)
+    did = f"did:pkh:eip155:{node.chain.chain_id}:{api.world.alice.address}"
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": did}],
+        "name": [{"family": "Lovelace", "given": ["Ada"]}],
+    }
+    reading = {**OBSERVATION, "subject": {"reference": "urn:uuid:new-patient"}}
+    before = len(node.records.list())
+    response = alice.post(
+        "/",
+        json=_transaction(("POST", "Patient", patient, "urn:uuid:new-patient"), ("POST", "Observation", reading, None)),
+    )
+    assert response.status_code == 200, response.text
+    created_patient, created_reading = (e["resource"] for e in response.json()["entry"])
+    assert created_reading["subject"]["reference"] == f"Patient/{created_patient['id']}"
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "201"]
+    assert len(node.records.list()) == before + 2
+
+    mine = {**OBSERVATION, "subject": {"reference": f"Patient/{created_patient['id']}"}}
+    broken = {key: value for key, value in mine.items() if key != "code"}  # code is required
+    failed = alice.post(
+        "/", json=_transaction(("POST", "Observation", mine, None), ("POST", "Observation", broken, None))
+    )
+    _outcome(failed, 422, "Bundle.entry[1].resource.code: Field required")
+    assert len(node.records.list()) == before + 2  # neither entry stored
+
+
+def test_a_batch_runs_each_entry_on_its_own(api: Api) -> None:
+    alice = api.client(api.world.alice)
+    (patient,) = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    good = {**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": good, "request": {"method": "POST", "url": "Observation"}},
+            {"resource": {"resourceType": "Observation"}, "request": {"method": "POST", "url": "Observation"}},
+            {"request": {"method": "GET", "url": f"Patient/{patient.record_id}"}},
+            {"request": {"method": "GET", "url": "Observation/missing"}},
+        ],
+    }
+    response = alice.post("/", json=bundle)
+    assert response.status_code == 200, response.text
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "422", "200", "404"]

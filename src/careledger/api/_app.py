@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
 from careledger.api._auth import Caller, SiweAuth
+from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
 from careledger.api._errors import operation_outcome, status_for
 from careledger.api._search_params import search_query
@@ -120,6 +121,23 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     async def login(body: LoginRequest) -> Token:
         token, caller = await call(auth.login, body.message, body.signature)
         return Token(access_token=token, expires_in=900, scope=" ".join(sorted(caller.scopes)), address=caller.address)
+
+    @app.post("/", tags=["fhir"])
+    async def bundle(
+        request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        """A `transaction` (all or nothing) or `batch` Bundle."""
+        caller = await caller_of(authorization)
+        data = parse_resource(await body_of(request))
+        if data["resourceType"] != "Bundle" or data.get("type") not in ("transaction", "batch"):
+            raise ValidationError("POST / takes a Bundle of type transaction or batch")
+        who = accessor(caller, purpose)
+        if data["type"] == "batch":
+            return fhir_response(await call(run_batch, data, _batch_runner(node, caller, who)))
+        entries = transaction_drafts(data)
+        for _, resource in entries:
+            caller.require(resource["resourceType"], "write")
+        return fhir_response(await call(_transaction, node, caller, who, entries))
 
     @app.get("/Consent/{grant_id}", tags=["consent"])
     async def read_consent(grant_id: str, authorization: Authorization = None) -> JSONResponse:
@@ -288,14 +306,75 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
 
 def _write(node: Node, caller: Caller, who: Accessor, data: Resource) -> StoredRecord:
     """Store a resource for `caller`: a patient writes only their own; a Patient names its wallet."""
-    owner: str | None = None
+    return node.access.write(who, data, patient_address=_owner_for(node, caller, data))
+
+
+def _owner_for(node: Node, caller: Caller, data: Resource, patients_here: frozenset[str] = frozenset()) -> str | None:
+    """The wallet a Patient belongs to (None for other types); refuses a patient writing another's record.
+
+    `patients_here` are Patient ids created by the same transaction (so, the caller's own).
+    """
     if data["resourceType"] == "Patient":
-        owner = caller.address if caller.patient_context else _wallet_identifier(data)
-    elif caller.patient_context:
+        return caller.address if caller.patient_context else _wallet_identifier(data)
+    if caller.patient_context:
         reference = patient_reference(data)
-        if reference is None or node.records.get(reference).patient_address != caller.address:
+        if reference not in patients_here and (
+            reference is None or node.records.get(reference).patient_address != caller.address
+        ):
             raise AccessDenied("a patient writes only records about themselves")
-    return node.access.write(who, data, patient_address=owner)
+    return None
+
+
+def _transaction(node: Node, caller: Caller, who: Accessor, entries: list[tuple[str, Resource]]) -> Resource:
+    """Store a transaction's resources all or none; the transaction-response Bundle."""
+    patients_here = frozenset(r["id"] for _, r in entries if r["resourceType"] == "Patient")
+    drafts = [
+        node.records.prepare(resource, patient_address=_owner_for(node, caller, resource, patients_here))
+        for _, resource in entries
+    ]
+    stored = node.records.store(drafts)
+    node.access.audit_writes(who)(stored)
+    results = []
+    for (_, resource), version in zip(entries, stored, strict=True):
+        body = {**resource, "meta": {**resource.get("meta", {}), **_meta(version)}}
+        location = f"{version.resource_type}/{version.record_id}/_history/{version.version}"
+        results.append((201 if version.version == 1 else 200, body, location))
+    return transaction_response(results)
+
+
+def _batch_runner(node: Node, caller: Caller, who: Accessor) -> EntryRunner:
+    """How a batch runs one entry: the same rules as the single requests."""
+
+    def run(method: str, url: str, resource: Resource | None) -> tuple[int, Resource | None, str | None]:
+        parts = url.split("/")
+        if method == "GET" and len(parts) == 2:
+            caller.require(parts[0], "read")
+            return 200, _typed(node.access.read(who, parts[1]), parts[0], found=True), None
+        if method == "DELETE" and len(parts) == 2:
+            caller.require(parts[0], "write")
+            node.access.delete(who, parts[1])
+            return 204, None, None
+        if method in ("POST", "PUT") and resource is not None:
+            data = _typed(parse_resource(resource), parts[0])
+            caller.require(parts[0], "write")
+            if method == "POST":
+                data.pop("id", None)
+            elif len(parts) != 2 or data.get("id") != parts[1]:
+                raise ValidationError(f"PUT {url} does not name the resource it carries")
+            stored = _write(node, caller, who, data)
+            body = {**data, "id": stored.record_id, "meta": {**data.get("meta", {}), **_meta(stored)}}
+            location = f"{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
+            return (201 if stored.version == 1 else 200), body, location
+        raise ValidationError(f"cannot run {method} {url} in a batch")
+
+    return run
+
+
+def _meta(stored: StoredRecord) -> dict[str, str]:
+    return {
+        "versionId": str(stored.version),
+        "lastUpdated": stored.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
 
 
 def _wallet_identifier(patient: Resource) -> str | None:
@@ -332,15 +411,7 @@ def _resource_response(resource: Resource) -> JSONResponse:
 
 def _written(request: Request, stored: StoredRecord, data: Resource, status: int) -> JSONResponse:
     location = f"{request.base_url}{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
-    resource = {
-        **data,
-        "id": stored.record_id,
-        "meta": {
-            **data.get("meta", {}),
-            "versionId": str(stored.version),
-            "lastUpdated": stored.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        },
-    }
+    resource = {**data, "id": stored.record_id, "meta": {**data.get("meta", {}), **_meta(stored)}}
     headers = {"Location": location, "ETag": f'W/"{stored.version}"'}
     return fhir_response(resource, status, headers)
 
