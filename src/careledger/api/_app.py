@@ -8,6 +8,7 @@ The record services are synchronous; they run in the server's thread pool.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -128,13 +129,14 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     ) -> JSONResponse:
         """A `transaction` (all or nothing) or `batch` Bundle."""
         caller = await caller_of(authorization)
-        data = parse_resource(await body_of(request))
-        if data["resourceType"] != "Bundle" or data.get("type") not in ("transaction", "batch"):
+        body = await body_of(request)
+        data = _json_object(body)
+        if data.get("resourceType") != "Bundle" or data.get("type") not in ("transaction", "batch"):
             raise ValidationError("POST / takes a Bundle of type transaction or batch")
         who = accessor(caller, purpose)
-        if data["type"] == "batch":
+        if data["type"] == "batch":  # each entry is validated, and fails, on its own
             return fhir_response(await call(run_batch, data, _batch_runner(node, caller, who)))
-        entries = transaction_drafts(data)
+        entries = transaction_drafts(parse_resource(body))  # all or nothing: the whole Bundle validates first
         for _, resource in entries:
             caller.require(resource["resourceType"], "write")
         return fhir_response(await call(_transaction, node, caller, who, entries))
@@ -384,6 +386,16 @@ def _wallet_identifier(patient: Resource) -> str | None:
         if identifier.get("system") == _DID_SYSTEM and value.startswith("did:pkh:eip155:"):
             return _address_param(value.rsplit(":", 1)[-1])
     return None
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationError("the body is not a JSON object")
+    return data
 
 
 def _current_version(node: Node, record_id: str) -> int:
