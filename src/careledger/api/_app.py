@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -181,7 +181,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     async def vread(
         resource_type: str,
         record_id: str,
-        version: int,
+        version: Annotated[int, Path(ge=1, le=2**31 - 1)],
         authorization: Authorization = None,
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
