@@ -247,3 +247,18 @@ def test_a_batch_runs_each_entry_on_its_own(api: Api) -> None:
     response = alice.post("/", json=bundle)
     assert response.status_code == 200, response.text
     assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "422", "200", "404"]
+
+
+def test_type_history_lists_versions_the_caller_may_see(api: Api) -> None:
+    node, alice = api.world.node, api.client(api.world.alice)
+    (patient,) = node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    created = alice.post("/Observation", json={**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}})
+    record_id = created.json()["id"]
+    assert alice.delete(f"/Observation/{record_id}").status_code == 204
+    history = alice.get("/Observation/_history", params={"_count": 5}).json()
+    assert history["type"] == "history"
+    newest = history["entry"][0]
+    assert (newest["request"]["method"], newest["response"]["etag"]) == ("DELETE", 'W/"2"')
+    assert "resource" not in newest
+    assert history["entry"][1]["resource"]["id"] == record_id
+    _outcome(api.client(api.world.clinic).get("/Observation/_history"), 403, "no consent")

@@ -203,19 +203,23 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         versions = await call(node.access.history, accessor(caller, purpose), record_id)
         if versions and versions[0][0].resource_type != resource_type:
             raise NotFound(f"no {resource_type}/{record_id}")
-        entries = [
-            {
-                "fullUrl": f"{request.base_url}{resource_type}/{record_id}",
-                **({"resource": resource} if resource is not None else {}),
-                "request": {
-                    "method": "DELETE" if stored.deleted else ("POST" if stored.version == 1 else "PUT"),
-                    "url": f"{resource_type}/{record_id}",
-                },
-                "response": {"status": "200", "etag": f'W/"{stored.version}"'},
-            }
-            for stored, resource in versions
-        ]
-        return fhir_response({"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries})
+        return fhir_response(_history_bundle(request, versions))
+
+    @app.get("/{resource_type}/_history", tags=["fhir"])
+    async def type_history(
+        resource_type: str,
+        request: Request,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "read")
+        count = _int_param(dict(request.query_params), "_count", _DEFAULT_COUNT, 1, _MAX_COUNT)
+        owner = caller.address if caller.patient_context else None
+        versions = await call(
+            node.access.type_history, accessor(caller, purpose), resource_type, patient_address=owner, limit=count
+        )
+        return fhir_response(_history_bundle(request, versions))
 
     @app.get("/Patient/{record_id}/$everything", tags=["fhir"])
     async def everything(
@@ -411,6 +415,23 @@ def _typed(data: Resource, resource_type: str, *, found: bool = False) -> Resour
             raise NotFound(f"no {resource_type} with this id (it is a {data.get('resourceType')})")
         raise ValidationError(f"the body is a {data.get('resourceType')}, not a {resource_type} as the URL says")
     return data
+
+
+def _history_bundle(request: Request, versions: list[tuple[StoredRecord, Resource | None]]) -> dict[str, Any]:
+    """A `history` Bundle, newest first; a deletion is an entry with a DELETE request and no resource."""
+    entries = []
+    for stored, resource in versions:
+        url = f"{stored.resource_type}/{stored.record_id}"
+        method = "DELETE" if stored.deleted else ("POST" if stored.version == 1 else "PUT")
+        entries.append(
+            {
+                "fullUrl": f"{request.base_url}{url}",
+                **({"resource": resource} if resource is not None else {}),
+                "request": {"method": method, "url": url},
+                "response": {"status": "200", "etag": f'W/"{stored.version}"'},
+            }
+        )
+    return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
 
 
 def _resource_response(resource: Resource) -> JSONResponse:

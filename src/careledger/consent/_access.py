@@ -99,11 +99,25 @@ class RecordAccess:
 
     def search(self, accessor: Accessor, query: SearchQuery) -> list[Resource]:
         """Current records matching `query`, those `accessor` may see; one audit entry per patient matched."""
-        found = self.records.search(query)
+        return [self.records.open(s) for s in self._visible(accessor, self.records.search(query), "search-type")]
+
+    def type_history(
+        self, accessor: Accessor, resource_type: str, *, patient_address: str | None = None, limit: int = 100
+    ) -> list[tuple[StoredRecord, Resource | None]]:
+        """The newest versions of a type's records that `accessor` may see (None for deletions)."""
+        versions = self.records.versions(resource_type, patient_address=patient_address, limit=limit)
+        visible = self._visible(accessor, versions, "history-type")
+        return [(v, None if v.deleted else self.records.open(v)) for v in visible]
+
+    def _visible(self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str) -> list[StoredRecord]:
+        """The records of `found` `accessor` may see, in order; one audit entry per patient, saying what was withheld.
+
+        If records were found and none may be seen, the refusal is raised.
+        """
         by_patient: dict[str, list[StoredRecord]] = {}
         for stored in found:
             by_patient.setdefault(stored.patient_address, []).append(stored)
-        results: list[Resource] = []
+        allowed_ids: set[tuple[str, int]] = set()
         refusals: list[str] = []
         for patient, stored_records in by_patient.items():
             decisions = {c: self.decide(accessor, patient, c) for c in {s.category for s in stored_records}}
@@ -115,13 +129,13 @@ class RecordAccess:
                 why=f"withheld {', '.join(withheld)}: {why}" if withheld else "allowed",
                 break_glass=any(d.break_glass for d in decisions.values()),
             )
-            self._audit(accessor, "search-type", patient, allowed, summary, detail=summary.why if withheld else None)
-            results.extend(self.records.open(s) for s in allowed)
+            self._audit(accessor, interaction, patient, allowed, summary, detail=summary.why if withheld else None)
+            allowed_ids.update((s.record_id, s.version) for s in allowed)
             if not allowed:
                 refusals.append(why)
-        if not results and refusals:
+        if not allowed_ids and refusals:
             raise AccessDenied(refusals[0])
-        return results
+        return [s for s in found if (s.record_id, s.version) in allowed_ids]
 
     def audit_writes(self, accessor: Accessor) -> Callable[[Sequence[StoredRecord]], None]:
         """A hook that audits stored versions as writes by `accessor` (for bulk paths)."""
@@ -261,6 +275,7 @@ class RecordAccess:
             "update": Action.UPDATE,
             "delete": Action.DELETE,
             "history-instance": Action.READ,
+            "history-type": Action.READ,
         }.get(interaction, Action.EXECUTE)
         self.audit.record(
             Access(

@@ -287,6 +287,17 @@ class RecordService:
             rows = connection.execute(search_statement(query, _STORED_COLUMNS)).mappings()
             return [StoredRecord.of(row) for row in rows]
 
+    def versions(
+        self, resource_type: str, *, patient_address: str | None = None, limit: int = 100
+    ) -> list[StoredRecord]:
+        """The newest `limit` versions of every record of a type (FHIR type `_history`), deletions included."""
+        query = select(*_STORED_COLUMNS).where(_COLUMNS.resource_type == resource_type)
+        if patient_address is not None:
+            query = query.where(_COLUMNS.patient_address == patient_address)
+        query = query.order_by(_COLUMNS.last_updated.desc(), _COLUMNS.record_id, _COLUMNS.version.desc()).limit(limit)
+        with self.db.reading() as connection:
+            return [StoredRecord.of(row) for row in connection.execute(query).mappings()]
+
     def list(self, **criteria: str | None) -> list[StoredRecord]:
         """Current, undeleted records, oldest first, by `SearchQuery` fields (type, ids, owner)."""
         return self.search(SearchQuery(**criteria))  # type: ignore[arg-type]
