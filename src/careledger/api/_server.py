@@ -9,8 +9,11 @@ everything pending is anchored before the process exits.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
@@ -52,10 +55,17 @@ class NodeServer:
         return f"http://{self.host}:{self.port}"
 
     def run(self) -> None:
-        """Serve until interrupted, then flush pending anchors."""
+        """Serve until interrupted (Ctrl-C, SIGTERM), then flush pending anchors."""
         self._background.start()
         try:
-            self._server.run()
+            if threading.current_thread() is threading.main_thread():
+                # uvicorn handles the first signal by stopping, then raises it again once
+                # stopped; with the default handlers that would kill the process before the
+                # pending anchors are flushed, so the repeat is received here and ignored.
+                with _signals_ignored_after_stop():
+                    self._server.run()
+            else:
+                self._server.run()
         finally:
             self._shutdown()
 
@@ -89,6 +99,20 @@ class NodeServer:
             self._background.join()
         self.node.anchorer.anchor_pending()
         self.node.audit_anchorer.anchor_pending()
+
+
+@contextmanager
+def _signals_ignored_after_stop() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """The repeat of a stop signal uvicorn already acted on."""
 
 
 def api_secret(path: Path) -> bytes:
