@@ -96,3 +96,36 @@ __all__ = [
     "TransactionReverted",
     "ValidationError",
 ]
+
+
+# HTTP status and FHIR OperationOutcome issue code of each error, for the API and its client;
+# the most specific class of an error that is listed applies.
+HTTP_STATUS: dict[type[CareLedgerError], tuple[int, str]] = {
+    CareLedgerError: (500, "exception"),
+    ValidationError: (400, "invalid"),
+    InvalidResource: (422, "processing"),
+    TooLarge: (413, "too-costly"),
+    NotFound: (404, "not-found"),
+    Gone: (410, "deleted"),
+    AccessDenied: (403, "forbidden"),
+    Unauthenticated: (401, "login"),
+    Conflict: (409, "conflict"),
+    PreconditionFailed: (412, "conflict"),
+    ChainError: (503, "transient"),
+}
+
+
+def http_status(error: CareLedgerError) -> tuple[int, str]:
+    """The HTTP status and OperationOutcome code of `error`."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500, "exception"
+
+
+def error_for_status(status: int) -> type[CareLedgerError]:
+    """The error class a client raises for an HTTP status (the first class listed with it)."""
+    for cls, (code, _) in HTTP_STATUS.items():
+        if code == status:
+            return cls
+    return ValidationError if 400 <= status < 500 else CareLedgerError

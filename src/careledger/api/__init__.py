@@ -2,7 +2,7 @@
 
 from careledger.api._app import FHIR_JSON, create_app
 from careledger.api._auth import Caller, SiweAuth, new_secret
-from careledger.api._errors import operation_outcome, status_for
+from careledger.api._errors import operation_outcome
 from careledger.api._server import NodeServer, free_port
 
 __all__ = [
@@ -14,5 +14,4 @@ __all__ = [
     "free_port",
     "new_secret",
     "operation_outcome",
-    "status_for",
 ]

@@ -25,7 +25,7 @@ from web3 import Web3
 from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
-from careledger.api._errors import operation_outcome, status_for
+from careledger.api._errors import operation_outcome
 from careledger.api._search_params import search_query
 from careledger.consent import Accessor, Purpose, consent_resource
 from careledger.errors import (
@@ -35,6 +35,7 @@ from careledger.errors import (
     PreconditionFailed,
     TooLarge,
     ValidationError,
+    http_status,
 )
 from careledger.node import Node
 from careledger.records import Resource, SearchQuery, StoredRecord, parse_resource, patient_reference
@@ -79,7 +80,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
 
     @app.exception_handler(CareLedgerError)
     async def careledger_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
-        status, code = status_for(exc)
+        status, code = http_status(exc)
         return fhir_response(operation_outcome(code, str(exc)), status)
 
     @app.exception_handler(RequestValidationError)

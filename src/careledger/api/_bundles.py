@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from careledger.api._errors import operation_outcome, status_for
-from careledger.errors import CareLedgerError, ValidationError
+from careledger.api._errors import operation_outcome
+from careledger.errors import CareLedgerError, ValidationError, http_status
 from careledger.records import Resource, parse_resource
 
 # One entry as a batch runs it: (method, url, resource or None) -> (status, resource or None, location).
@@ -65,7 +65,7 @@ def run_batch(bundle: Resource, run: EntryRunner) -> Resource:
                 response["location"] = location
             responses.append({**({"resource": body} if body else {}), "response": response})
         except CareLedgerError as exc:
-            status, code = status_for(exc)
+            status, code = http_status(exc)
             responses.append({"response": {"status": str(status), "outcome": operation_outcome(code, str(exc))}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 

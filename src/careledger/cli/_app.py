@@ -51,8 +51,16 @@ def main_options(
         str | None,
         typer.Option("--db", help="Database URL, e.g. postgresql://user@host/db [default: SQLite in the home]."),
     ] = None,
+    node_url: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            envvar="CARELEDGER_NODE",
+            help="A node's API URL: record add|get|list run there (signed in by SIWE).",
+        ),
+    ] = None,
     version: Annotated[  # noqa: ARG001 - handled by its eager callback
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = CliState(home_flag=home, chain=chain_spec, db=db)
+    ctx.obj = CliState(home_flag=home, chain=chain_spec, db=db, node_url=node_url)

@@ -12,9 +12,10 @@ from pathlib import Path
 import typer
 from web3 import Web3
 
-from careledger.config import Home, Settings, load_settings
+from careledger.client import FhirClient
+from careledger.config import NODE_WALLET, Home, Settings, load_settings
 from careledger.errors import AccessDenied, NotFound
-from careledger.identity import Wallet
+from careledger.identity import Wallet, WalletStore
 from careledger.node import Node, PassphraseSource
 
 PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
@@ -27,6 +28,7 @@ class CliState:
     home_flag: Path | None = None
     chain: str | None = None
     db: str | None = None
+    node_url: str | None = None
 
     @property
     def home(self) -> Home:
@@ -81,3 +83,19 @@ def open_node(ctx: typer.Context, *, keep_chain: bool = False) -> Iterator[Node]
     cli.home.require()
     with Node(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain) as node:
         yield node
+
+
+@contextmanager
+def remote_node(ctx: typer.Context, as_wallet: str | None) -> Iterator[FhirClient]:
+    """A client of the node at `--node URL`, signed in as a wallet of this home (default: the node wallet)."""
+    cli = state(ctx)
+    assert cli.node_url is not None
+    cli.home.require()
+    wallets = WalletStore(cli.home.keystore_dir, light_kdf=cli.settings().light_kdf)
+    wallet = wallets.find(as_wallet) if as_wallet else wallets.get(NODE_WALLET)
+    if wallet is None:
+        raise NotFound(f"no wallet {as_wallet!r} in this home to sign in with")
+    account = wallets.unlock(wallet.name, passphrase_source()(wallet.name)).account
+    with FhirClient(cli.node_url) as client:
+        client.login(account)
+        yield client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from json import dumps
+from json import dumps, loads
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from careledger._fs import write_atomically
 from careledger.chain import Role
-from careledger.cli._context import address_of, open_node, passphrase_source
+from careledger.cli._context import address_of, open_node, passphrase_source, remote_node, state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.consent import Accessor, Purpose
@@ -25,6 +25,10 @@ from careledger.records import Importer, Resource, StoredRecord, verify_record
 app = typer.Typer(help="Encrypted FHIR records: add, read, list, verify, anchor.", no_args_is_help=True)
 
 PatientOption = Annotated[str | None, typer.Option("--patient", help="The patient's wallet name or address.")]
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Act as this wallet (or, locally, address); consent applies [default: the node]."),
+]
 
 
 def stored_json(stored: StoredRecord) -> dict[str, Any]:
@@ -57,6 +61,23 @@ def _custodian(node: Node) -> Accessor:
     return Accessor(node.address, Purpose.HOPERAT)
 
 
+def _json_object(body: bytes) -> Resource:
+    try:
+        resource = loads(body)
+    except ValueError as exc:
+        raise ValidationError(f"not JSON: {exc}") from None
+    if not isinstance(resource, dict) or "resourceType" not in resource:
+        raise ValidationError("a FHIR resource is a JSON object with a resourceType")
+    return resource
+
+
+def _print_remote(resource: Resource, json: bool) -> None:
+    if json:
+        print_json(resource)
+    else:
+        console.print(f"{resource['resourceType']}/{resource['id']} version {resource['meta']['versionId']}")
+
+
 def _read_input(source: str) -> bytes:
     if source == "-":
         return sys.stdin.buffer.read()
@@ -71,10 +92,17 @@ def add(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A FHIR resource as JSON, or - for standard input.")],
     patient: PatientOption = None,
+    as_who: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Validate, encrypt and store one resource (a new version if its id exists)."""
     body = _read_input(file)
+    if state(ctx).node_url:
+        resource = _json_object(body)
+        with remote_node(ctx, as_who) as client:
+            stored_remotely = client.update(resource) if "id" in resource else client.create(resource)
+        _print_remote(stored_remotely, json)
+        return
     with open_node(ctx) as node:
         written = node.access.write(_custodian(node), body, patient_address=_patient_address_of(node, patient))
         stored = _anchored_if_due(node, written)
@@ -89,9 +117,21 @@ def list_records(
     ctx: typer.Context,
     patient: PatientOption = None,
     resource_type: Annotated[str | None, typer.Option("--type", help="Only this resourceType.")] = None,
+    as_who: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Current records, oldest first (no decryption needed)."""
+    """Current records, oldest first (no decryption needed); with --node, a search there (--type needed)."""
+    if state(ctx).node_url:
+        if resource_type is None:
+            raise ValidationError("with --node, say which --type to search")
+        with remote_node(ctx, as_who) as client:
+            found_remotely = client.search(resource_type, **({"patient": patient} if patient else {}))
+        if json:
+            print_json(found_remotely)
+        else:
+            for resource in found_remotely:
+                console.print(f"{resource['resourceType']}/{resource['id']} version {resource['meta']['versionId']}")
+        return
     with open_node(ctx) as node:
         found = node.records.list(patient_address=_patient_address_of(node, patient), resource_type=resource_type)
     if json:
@@ -115,13 +155,18 @@ def get(
     ctx: typer.Context,
     record_id: Annotated[str, typer.Argument(metavar="ID")],
     version: Annotated[int | None, typer.Option("--version", help="A past version.", min=1)] = None,
-    as_who: Annotated[
-        str | None, typer.Option("--as", help="Read as this wallet or address (consent applies) [default: the node].")
-    ] = None,
+    as_who: AsOption = None,
     purpose: Annotated[str, typer.Option("--purpose", help="Purpose of use (HL7): TREAT, ETREAT, …")] = "TREAT",
     reason: Annotated[str | None, typer.Option("--reason", help="With --purpose ETREAT: break-glass.")] = None,
 ) -> None:
-    """The decrypted resource, as FHIR JSON; every read is audited."""
+    """The decrypted resource, as FHIR JSON; every read is audited. With --node, ID is Type/id."""
+    if state(ctx).node_url:
+        resource_type, _, remote_id = record_id.partition("/")
+        if not remote_id:
+            raise ValidationError("with --node, name the record as Type/id (e.g. Observation/obs-1)")
+        with remote_node(ctx, as_who) as client:
+            print_json(client.read(resource_type, remote_id, version=version, purpose=purpose))
+        return
     with open_node(ctx) as node:
         if as_who is None:
             accessor = _custodian(node)

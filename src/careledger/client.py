@@ -1,0 +1,107 @@
+"""A small client of a CareLedger node's FHIR API: Sign-In with Ethereum, CRUD, search.
+
+The CLI uses it when `--node URL` is given, so the same commands work against a remote
+node; errors come back as the node's own CareLedger errors (an OperationOutcome with 403
+is `AccessDenied`, 410 is `Gone`, …), carrying the node's message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from siwe import SiweMessage
+
+from careledger.errors import ChainUnavailable, error_for_status
+
+Resource = dict[str, Any]
+
+
+class FhirClient:
+    """One signed-in session with a node."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def login(self, account: LocalAccount) -> str:
+        """Sign in as `account` (SIWE); the address the node signed in."""
+        offer = self._json("GET", "/auth/nonce")
+        message = SiweMessage(
+            domain=offer["domain"],
+            address=account.address,
+            statement="Sign in to CareLedger",
+            uri=self.base_url,
+            version="1",
+            chain_id=int(offer["chain_id"]),
+            nonce=offer["nonce"],
+            issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        ).prepare_message()
+        signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+        token = self._json("POST", "/auth/login", json={"message": message, "signature": "0x" + signature})
+        self._http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        return str(token["address"])
+
+    def create(self, resource: Resource, *, purpose: str | None = None) -> Resource:
+        return self._json("POST", f"/{resource['resourceType']}", json=resource, purpose=purpose)
+
+    def read(
+        self, resource_type: str, record_id: str, *, version: int | None = None, purpose: str | None = None
+    ) -> Resource:
+        path = f"/{resource_type}/{record_id}" + (f"/_history/{version}" if version else "")
+        return self._json("GET", path, purpose=purpose)
+
+    def update(self, resource: Resource, *, if_match: int | None = None, purpose: str | None = None) -> Resource:
+        headers = {"If-Match": f'W/"{if_match}"'} if if_match is not None else {}
+        path = f"/{resource['resourceType']}/{resource['id']}"
+        return self._json("PUT", path, json=resource, headers=headers, purpose=purpose)
+
+    def delete(self, resource_type: str, record_id: str) -> None:
+        self._send("DELETE", f"/{resource_type}/{record_id}")
+
+    def search(self, resource_type: str, *, purpose: str | None = None, **params: str) -> list[Resource]:
+        """Every match, following the Bundle's `next` links."""
+        found: list[Resource] = []
+        bundle = self._json("GET", f"/{resource_type}", params=params, purpose=purpose)
+        while True:
+            found.extend(entry["resource"] for entry in bundle.get("entry", []))
+            following = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+            if following is None:
+                return found
+            bundle = self._json("GET", following, purpose=purpose)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Resource:
+        body: Resource = self._send(method, path, **kwargs).json()
+        return body
+
+    def _send(self, method: str, path: str, *, purpose: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if purpose:
+            headers["X-Purpose-Of-Use"] = purpose
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise ChainUnavailable(f"cannot reach the node at {self.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code)(_diagnostics(response))
+        return response
+
+
+def _diagnostics(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return "; ".join(issue.get("diagnostics", "") for issue in body["issue"]) or response.reason_phrase
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.reason_phrase}"
