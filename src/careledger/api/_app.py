@@ -102,6 +102,14 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     def accessor(caller: Caller, purpose: str | None) -> Accessor:
         return Accessor(caller.address, Purpose.parse(purpose) if purpose else Purpose.TREAT)
 
+    async def read_one(
+        resource_type: str, record_id: str, version: int | None, authorization: str | None, purpose: str | None
+    ) -> JSONResponse:
+        caller = await caller_of(authorization)
+        caller.require(resource_type, "read")
+        resource = await call(node.access.read, accessor(caller, purpose), record_id, version)
+        return _resource_response(_typed(resource, resource_type, found=True))
+
     async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body:
@@ -186,10 +194,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         authorization: Authorization = None,
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
-        caller = await caller_of(authorization)
-        caller.require(resource_type, "read")
-        resource = await call(node.access.read, accessor(caller, purpose), record_id, version)
-        return _resource_response(_typed(resource, resource_type, found=True))
+        return await read_one(resource_type, record_id, version, authorization, purpose)
 
     @app.get("/{resource_type}/{record_id}/_history", tags=["fhir"])
     async def history(
@@ -238,10 +243,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     async def read(
         resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:
-        caller = await caller_of(authorization)
-        caller.require(resource_type, "read")
-        resource = await call(node.access.read, accessor(caller, purpose), record_id)
-        return _resource_response(_typed(resource, resource_type, found=True))
+        return await read_one(resource_type, record_id, None, authorization, purpose)
 
     @app.put("/{resource_type}/{record_id}", tags=["fhir"])
     async def update(
