@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from careledger._failpoints import crash_point
@@ -47,12 +47,16 @@ class AnchorSource(Protocol):
 
     kind: AnchorKind
 
-    def waiting(self, session: Session) -> tuple[int, datetime | None]:
+    def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
         """How many rows wait, and the time of the oldest."""
         ...
 
-    def take(self, session: Session, limit: int) -> Taken | None:
-        """Up to `limit` waiting rows folded into one root, or None if none wait."""
+    def take(self, connection: Connection, limit: int) -> Taken | None:
+        """Up to `limit` waiting rows folded into one root, or None if none wait.
+
+        Read outside the write transaction (building a tree takes a while and writers need
+        not wait for it); `assign` raises `Conflict` if the rows were taken meanwhile.
+        """
         ...
 
 
@@ -84,13 +88,13 @@ class Anchorer:
         self._clock = clock
 
     def pending(self) -> int:
-        with self.db.session() as session:
-            return self.source.waiting(session)[0]
+        with self.db.reading() as connection:
+            return self.source.waiting(connection)[0]
 
     def due(self) -> bool:
         """True when `batch_size` rows wait, or the oldest has waited `max_wait` seconds."""
-        with self.db.session() as session:
-            waiting, oldest = self.source.waiting(session)
+        with self.db.reading() as connection:
+            waiting, oldest = self.source.waiting(connection)
         if not waiting or oldest is None:
             return False
         age = self._clock() - oldest.replace(tzinfo=oldest.tzinfo or UTC)
@@ -117,10 +121,11 @@ class Anchorer:
 
     def _prepare(self) -> AnchorBatch | None:
         facade = self._anchor()
+        with self.db.reading() as connection:
+            taken = self.source.take(connection, self.batch_size)
+        if taken is None:
+            return None
         with self.db.session() as session:
-            taken = self.source.take(session, self.batch_size)
-            if taken is None:
-                return None
             batch = AnchorBatch(
                 root=taken.root,
                 leaf_count=taken.leaf_count,

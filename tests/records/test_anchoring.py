@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from careledger.anchoring import Anchorer
 from careledger.chain import AnchorKind, RecordAnchor
+from careledger.errors import Conflict
 from careledger.records import RecordCommitments, RecordService, verify_record
 from careledger.store import AnchorBatch, RecordVersion
 from careledger.testdata import SyntheticPatient
@@ -141,3 +142,18 @@ def test_a_prepared_batch_is_settled_not_duplicated(
     anchorer.anchor_pending()
     roots = anchor.anchored_roots()
     assert len(roots) == len(set(roots))
+
+
+def test_an_anchorer_that_lost_the_race_drops_its_batch(
+    records: RecordService, anchorer: Anchorer, keys: Keys, synthetic: SyntheticPatient
+) -> None:
+    _load(records, keys, synthetic)
+    with records.db.reading() as connection:
+        late = RecordCommitments().take(connection, 1024)
+    assert late is not None
+    anchorer.anchor_pending()  # another anchorer (another process) takes every commitment first
+    with pytest.raises(Conflict, match="another anchorer took"), records.db.session() as session:
+        late.assign(session, 1)
+    with records.db.session() as session:
+        batches = {row.batch_id for row in session.scalars(select(RecordVersion))}
+    assert None not in batches

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from careledger.anchoring import Taken
 from careledger.audit._events import Access, access_of, audit_event
 from careledger.chain import AnchorKind, RecordAnchor
 from careledger.crypto import canonical_json, keccak
-from careledger.errors import ChainError
+from careledger.errors import ChainError, Conflict
 from careledger.store import AUDIT_EVENTS, AnchorBatch, Database
 
 GENESIS = bytes(32)
@@ -207,14 +207,14 @@ class AuditHeads:
 
     kind = AnchorKind.AUDIT
 
-    def waiting(self, session: Session) -> tuple[int, datetime | None]:
-        count, oldest = session.execute(
+    def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
+        count, oldest = connection.execute(
             select(func.count(), func.min(_COLUMNS.recorded_at)).where(_COLUMNS.batch_id.is_(None))
         ).one()
         return int(count or 0), oldest
 
-    def take(self, session: Session, limit: int) -> Taken | None:
-        rows = session.execute(
+    def take(self, connection: Connection, limit: int) -> Taken | None:
+        rows = connection.execute(
             select(_COLUMNS.seq, _COLUMNS.hash).where(_COLUMNS.batch_id.is_(None)).order_by(_COLUMNS.seq).limit(limit)
         ).all()
         if not rows:
@@ -222,10 +222,12 @@ class AuditHeads:
         first, last = int(rows[0][0]), int(rows[-1][0])
 
         def assign(session: Session, batch_id: int) -> None:
-            session.execute(
+            assigned = session.connection().execute(
                 update(AUDIT_EVENTS)
                 .where(_COLUMNS.seq >= first, _COLUMNS.seq <= last, _COLUMNS.batch_id.is_(None))
                 .values(batch_id=batch_id)
             )
+            if assigned.rowcount != len(rows):
+                raise Conflict("another anchorer took some of these audit entries first; this batch is dropped")
 
         return Taken(bytes(rows[-1][1]), len(rows), assign)

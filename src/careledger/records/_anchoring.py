@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from careledger.anchoring import Taken
 from careledger.chain import AnchorKind
 from careledger.crypto import MerkleTree
+from careledger.errors import Conflict
 from careledger.store import RECORD_VERSIONS
 
 _COLUMNS = RECORD_VERSIONS.c
@@ -26,14 +27,14 @@ class RecordCommitments:
 
     kind = AnchorKind.RECORDS
 
-    def waiting(self, session: Session) -> tuple[int, datetime | None]:
-        count, oldest = session.execute(
+    def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
+        count, oldest = connection.execute(
             select(func.count(), func.min(_COLUMNS.last_updated)).where(_COLUMNS.batch_id.is_(None))
         ).one()
         return int(count or 0), oldest
 
-    def take(self, session: Session, limit: int) -> Taken | None:
-        pending = session.execute(
+    def take(self, connection: Connection, limit: int) -> Taken | None:
+        pending = connection.execute(
             select(_COLUMNS.record_id, _COLUMNS.version, _COLUMNS.commitment)
             .where(_COLUMNS.batch_id.is_(None))
             .order_by(_COLUMNS.last_updated, _COLUMNS.record_id, _COLUMNS.version)
@@ -44,11 +45,12 @@ class RecordCommitments:
         tree = MerkleTree([commitment for _, _, commitment in pending])
 
         def assign(session: Session, batch_id: int) -> None:
-            session.execute(
+            assigned = session.connection().execute(
                 update(RECORD_VERSIONS)
                 .where(
                     _COLUMNS.record_id == bindparam("leaf_record"),
                     _COLUMNS.version == bindparam("leaf_version"),
+                    _COLUMNS.batch_id.is_(None),
                 )
                 .values(batch_id=batch_id, leaf_index=bindparam("leaf_index"), proof=bindparam("leaf_proof")),
                 [
@@ -61,5 +63,7 @@ class RecordCommitments:
                     for index, (record_id, version, _) in enumerate(pending)
                 ],
             )
+            if assigned.rowcount != len(pending):
+                raise Conflict("another anchorer took some of these commitments first; this batch is dropped")
 
         return Taken(tree.root, len(pending), assign)
