@@ -184,7 +184,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         data = _typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)  # the server assigns ids on create
         stored = await call(_write, node, caller, accessor(caller, purpose), data)
-        return _written(request, stored, data, 201)
+        return _written(request, stored, data)
 
     @app.get("/{resource_type}/{record_id}/_history/{version}", tags=["fhir"])
     async def vread(
@@ -263,9 +263,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
             current = await call(_current_version, node, record_id)
             if if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
                 raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
-        existed = await call(_current_version, node, record_id)
         stored = await call(_write, node, caller, accessor(caller, purpose), data)
-        return _written(request, stored, data, 200 if existed else 201)
+        return _written(request, stored, data)
 
     @app.delete("/{resource_type}/{record_id}", tags=["fhir"], status_code=204)
     async def delete(
@@ -345,9 +344,7 @@ def _transaction(node: Node, caller: Caller, who: Accessor, entries: list[tuple[
     node.access.audit_writes(who)(stored)
     results = []
     for (_, resource), version in zip(entries, stored, strict=True):
-        body = {**resource, "meta": {**resource.get("meta", {}), **_meta(version)}}
-        location = f"{version.resource_type}/{version.record_id}/_history/{version.version}"
-        results.append((201 if version.version == 1 else 200, body, location))
+        results.append((_status(version), _stored_body(resource, version), _location(version)))
     return transaction_response(results)
 
 
@@ -371,19 +368,10 @@ def _batch_runner(node: Node, caller: Caller, who: Accessor) -> EntryRunner:
             elif len(parts) != 2 or data.get("id") != parts[1]:
                 raise ValidationError(f"PUT {url} does not name the resource it carries")
             stored = _write(node, caller, who, data)
-            body = {**data, "id": stored.record_id, "meta": {**data.get("meta", {}), **_meta(stored)}}
-            location = f"{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
-            return (201 if stored.version == 1 else 200), body, location
+            return _status(stored), _stored_body(data, stored), _location(stored)
         raise ValidationError(f"cannot run {method} {url} in a batch")
 
     return run
-
-
-def _meta(stored: StoredRecord) -> dict[str, str]:
-    return {
-        "versionId": str(stored.version),
-        "lastUpdated": stored.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
 
 
 def _wallet_identifier(patient: Resource) -> str | None:
@@ -445,11 +433,28 @@ def _resource_response(resource: Resource) -> JSONResponse:
     return fhir_response(resource, headers=headers)
 
 
-def _written(request: Request, stored: StoredRecord, data: Resource, status: int) -> JSONResponse:
-    location = f"{request.base_url}{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
-    resource = {**data, "id": stored.record_id, "meta": {**data.get("meta", {}), **_meta(stored)}}
-    headers = {"Location": location, "ETag": f'W/"{stored.version}"'}
-    return fhir_response(resource, status, headers)
+def _written(request: Request, stored: StoredRecord, data: Resource) -> JSONResponse:
+    headers = {"Location": f"{request.base_url}{_location(stored)}", "ETag": f'W/"{stored.version}"'}
+    return fhir_response(_stored_body(data, stored), _status(stored), headers)
+
+
+def _stored_body(data: Resource, stored: StoredRecord) -> Resource:
+    """A written resource as the server now holds it: its id and meta as stored."""
+    meta = {
+        **data.get("meta", {}),
+        "versionId": str(stored.version),
+        "lastUpdated": stored.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    return {**data, "id": stored.record_id, "meta": meta}
+
+
+def _status(stored: StoredRecord) -> int:
+    """201 for a record's first version, 200 for a new version of one that existed."""
+    return 201 if stored.version == 1 else 200
+
+
+def _location(stored: StoredRecord) -> str:
+    return f"{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
 
 
 def _bundle(kind: str, resources: list[Resource], self_url: str, *, total: int | None = None) -> dict[str, Any]:

@@ -130,7 +130,7 @@ def list_records(
             print_json(found_remotely)
         else:
             for resource in found_remotely:
-                console.print(f"{resource['resourceType']}/{resource['id']} version {resource['meta']['versionId']}")
+                _print_remote(resource, json=False)
         return
     with open_node(ctx) as node:
         found = node.records.list(patient_address=_patient_address_of(node, patient), resource_type=resource_type)

@@ -29,6 +29,17 @@ from careledger.records import Category, RecordService, Resource, SearchQuery, S
 from careledger.store import EmergencyAccess
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
+
+# AuditEvent.action of each interaction; the rest (search, break-glass, export) execute.
+_ACTIONS = {
+    "read": Action.READ,
+    "vread": Action.READ,
+    "history-instance": Action.READ,
+    "history-type": Action.READ,
+    "create": Action.CREATE,
+    "update": Action.UPDATE,
+    "delete": Action.DELETE,
+}
 MEDICAL_LICENCE = "medical-licence"
 
 
@@ -268,15 +279,7 @@ class RecordAccess:
         detail: str | None = None,
     ) -> None:
         """One audit entry; its detail is the refusal, the break-glass reason, or `detail`."""
-        action = {
-            "read": Action.READ,
-            "vread": Action.READ,
-            "create": Action.CREATE,
-            "update": Action.UPDATE,
-            "delete": Action.DELETE,
-            "history-instance": Action.READ,
-            "history-type": Action.READ,
-        }.get(interaction, Action.EXECUTE)
+        action = _ACTIONS.get(interaction, Action.EXECUTE)
         self.audit.record(
             Access(
                 action=action,
