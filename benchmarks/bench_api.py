@@ -64,13 +64,14 @@ def bench_api() -> list[Result]:
             url = f"http://127.0.0.1:{port}"
             _wait_until_up(url, server)
             token = _login(url, account, chain_id)
-            if os.environ.get("CARELEDGER_BENCH_PROFILE"):  # py-spy the server while the load runs
+            if os.environ.get("CARELEDGER_BENCH_PROFILE"):  # py-spy the server's GIL holder under load
                 subprocess.Popen(
                     [
                         "py-spy",
                         "record",
                         "-f",
                         "raw",
+                        "--gil",
                         "-o",
                         os.environ["CARELEDGER_BENCH_PROFILE"],
                         "-d",

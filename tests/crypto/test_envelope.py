@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careledger.crypto import (
+    DataKeyCache,
     Envelope,
     PrivateKey,
     RecordContext,
@@ -120,6 +121,23 @@ def test_a_flipped_bit_in_the_sealed_key_is_refused(
 def test_another_context_is_refused(envelope: Envelope, patient: PrivateKey, changed: RecordContext) -> None:
     with pytest.raises(DecryptionError):
         unseal(envelope, changed, patient)
+
+
+@given(data=st.data())
+def test_the_data_key_cache_refuses_what_unseal_refuses(
+    envelope: Envelope, patient: PrivateKey, suite: Suite, data: st.DataObject
+) -> None:
+    keys = DataKeyCache(size=2)
+    assert unseal(envelope, CONTEXT, patient, keys) == unseal(envelope, CONTEXT, patient, keys) == RECORD
+    sealed = envelope.sealed_for(patient.public_key)
+    damaged = dataclasses.replace(sealed, sealed=flip_bit(data, sealed.sealed))
+    with pytest.raises(DecryptionError, match="sealed data key does not open"):
+        unseal(Envelope(envelope.ciphertext, (damaged,)), CONTEXT, patient, keys)
+    with pytest.raises(DecryptionError):
+        unseal(envelope, dataclasses.replace(CONTEXT, version=3), patient, keys)
+    stranger = PrivateKey.generate(suite)
+    with pytest.raises(DecryptionError, match="sealed data key does not open"):  # a hit is never a stranger's
+        keys.open(dataclasses.replace(sealed, recipient=stranger.public_key.fingerprint), CONTEXT.aad(), stranger)
 
 
 def test_truncations_are_refused(envelope: Envelope, patient: PrivateKey) -> None:

@@ -62,6 +62,12 @@ def entry_hash(prev_hash: bytes, event: dict[str, Any]) -> bytes:
     return keccak(prev_hash + canonical_json(event))
 
 
+def _chained(prev_hash: bytes, event: dict[str, Any]) -> tuple[bytes, str]:
+    """The entry's hash and its stored text: the canonical JSON, serialised once for both."""
+    text = canonical_json(event)
+    return keccak(prev_hash + text), text.decode()
+
+
 class AuditLog:
     """Writes and reads the audit log of one node."""
 
@@ -90,11 +96,11 @@ class AuditLog:
         """Chain and insert a group of entries in one transaction; their numbers."""
         for _ in range(_RETRIES):
             try:
-                with self.db.session() as session:
-                    last_seq, prev = self._head if self._head is not None else _last(session)
+                with self.db.writing() as connection:
+                    last_seq, prev = self._head if self._head is not None else _last(connection)
                     rows: list[dict[str, Any]] = []
                     for access, now, event in items:
-                        digest = entry_hash(prev, event)
+                        digest, text = _chained(prev, event)
                         last_seq += 1
                         rows.append(
                             {
@@ -104,14 +110,14 @@ class AuditLog:
                                 "recorded_at": now,
                                 "patient": access.patient,
                                 "agent": access.agent,
-                                "event": json.dumps(event, separators=(",", ":")),
+                                "event": text,
                                 "prev_hash": prev,
                                 "hash": digest,
                                 "batch_id": None,
                             }
                         )
                         prev = digest
-                    session.execute(insert(AUDIT_EVENTS), rows)
+                    connection.execute(insert(AUDIT_EVENTS), rows)
                     numbers = [int(row["seq"]) for row in rows]
             except DBIntegrityError:
                 self._head = None  # another process moved the head: read it again
@@ -196,7 +202,7 @@ class AuditLog:
         return on_chain
 
 
-def _last(session: Session) -> tuple[int, bytes]:
+def _last(session: Session | Connection) -> tuple[int, bytes]:
     """The newest entry's sequence number and hash (0 and the genesis hash in an empty log)."""
     last = session.execute(select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)).first()
     return (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)

@@ -8,6 +8,7 @@ and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
 from careledger.crypto._canonical import canonical_json
 from careledger.crypto._cid import check_content_id, content_id, is_content_id, parse_content_id
 from careledger.crypto._envelope import (
+    DataKeyCache,
     Envelope,
     RecordContext,
     SealedKey,
@@ -36,6 +37,7 @@ from careledger.crypto._signatures import (
 )
 
 __all__ = [
+    "DataKeyCache",
     "LIGHT_SCRYPT_N",
     "Envelope",
     "MerkleTree",

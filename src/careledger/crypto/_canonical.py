@@ -32,12 +32,21 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _is_plain(value: Any) -> bool:
-    if isinstance(value, str | bool) or value is None:
+    # Exact types, not isinstance: this runs on every node of every hashed document, and
+    # subclasses (enums, say) are left to rfc8785, which knows how to write them or refuses.
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return True
-    if isinstance(value, int):
+    if kind is int:
         return -_EXACT_INT < value < _EXACT_INT
-    if isinstance(value, dict):
-        return all(isinstance(key, str) and key.isascii() and _is_plain(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(_is_plain(item) for item in value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _is_plain(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if not _is_plain(item):
+                return False
+        return True
     return False

@@ -15,6 +15,8 @@ is one `DecryptionError`, and no plaintext is ever returned unauthenticated.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,30 +95,40 @@ def seal(plaintext: bytes, context: RecordContext, recipients: Sequence[PublicKe
     return Envelope(ciphertext, tuple(_seal_key(data_key, aad, key) for key in recipients))
 
 
-def unseal(envelope: Envelope, context: RecordContext, key: PrivateKey) -> bytes:
+def unseal(envelope: Envelope, context: RecordContext, key: PrivateKey, keys: DataKeyCache | None = None) -> bytes:
     """The plaintext, if `key` is a recipient and nothing was changed."""
-    data_key = open_data_key(envelope.sealed_for(key.public_key), context, key)
-    return decrypt(envelope.ciphertext, context, data_key)
+    aad = context.aad()
+    sealed = envelope.sealed_for(key.public_key)
+    data_key = keys.open(sealed, aad, key) if keys is not None else _open_data_key(sealed, aad, key)
+    return _decrypt(envelope.ciphertext, aad, data_key)
 
 
 def decrypt(ciphertext: bytes, context: RecordContext, data_key: bytes) -> bytes:
     """Authenticated decryption of envelope ciphertext with an already opened data key."""
+    return _decrypt(ciphertext, context.aad(), data_key)
+
+
+def _decrypt(ciphertext: bytes, aad: bytes, data_key: bytes) -> bytes:
     if len(ciphertext) < _NONCE_LEN + 16:
         raise DecryptionError("ciphertext is truncated")
     try:
-        return AESGCM(data_key).decrypt(ciphertext[:_NONCE_LEN], ciphertext[_NONCE_LEN:], context.aad())
+        return AESGCM(data_key).decrypt(ciphertext[:_NONCE_LEN], ciphertext[_NONCE_LEN:], aad)
     except (InvalidTag, ValueError):
         raise DecryptionError("ciphertext does not decrypt: wrong key, or the data or its context changed") from None
 
 
 def open_data_key(sealed: SealedKey, context: RecordContext, key: PrivateKey) -> bytes:
     """The data key inside `sealed`, opened with `key`."""
+    return _open_data_key(sealed, context.aad(), key)
+
+
+def _open_data_key(sealed: SealedKey, aad: bytes, key: PrivateKey) -> bytes:
     if sealed.suite is not key.suite:
         raise DecryptionError(f"data key is sealed for {sealed.suite.label}, the key is {key.suite.label}")
     if sealed.recipient != key.public_key.fingerprint:
         raise DecryptionError("data key is sealed to a different key")
     try:
-        data_key = key.suite.hpke.decrypt(sealed.sealed, key.hpke_key(), info=_HPKE_LABEL + context.aad())
+        data_key = key.suite.hpke.decrypt(sealed.sealed, key.hpke_key(), info=_HPKE_LABEL + aad)
     except (InvalidTag, ValueError):
         raise DecryptionError("sealed data key does not open: wrong key, or it or its context changed") from None
     if len(data_key) != _KEY_LEN:
@@ -124,9 +136,39 @@ def open_data_key(sealed: SealedKey, context: RecordContext, key: PrivateKey) ->
     return data_key
 
 
+class DataKeyCache:
+    """Recently opened data keys, so a record read again skips the HPKE decapsulation.
+
+    Opening a sealed key is a pure function of (sealed key, record context, private key);
+    the cache remembers its result under exactly those inputs, so a changed sealed key or
+    context misses and is opened (and refused) as before. It holds at most `size` keys in
+    the memory of the process that holds the private key anyway.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._keys: OrderedDict[tuple[bytes, bytes, bytes], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, sealed: SealedKey, aad: bytes, key: PrivateKey) -> bytes:
+        slot = (sealed.to_bytes(), aad, key.public_key.fingerprint)
+        with self._lock:
+            data_key = self._keys.get(slot)
+            if data_key is not None:
+                self._keys.move_to_end(slot)
+                return data_key
+        data_key = _open_data_key(sealed, aad, key)
+        with self._lock:
+            self._keys[slot] = data_key
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+        return data_key
+
+
 def reseal(sealed: SealedKey, context: RecordContext, key: PrivateKey, to: PublicKey) -> SealedKey:
     """Seal the data key in `sealed` (opened with our `key`) to another reader's key."""
-    return _seal_key(open_data_key(sealed, context, key), context.aad(), to)
+    aad = context.aad()
+    return _seal_key(_open_data_key(sealed, aad, key), aad, to)
 
 
 def _seal_key(data_key: bytes, aad: bytes, to: PublicKey) -> SealedKey:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from careledger._failpoints import crash_point
 from careledger._group_commit import GroupCommit
 from careledger.crypto import (
+    DataKeyCache,
     Envelope,
     PrivateKey,
     PublicKey,
@@ -149,6 +150,7 @@ class RecordService:
         self._patient_key = patient_key
         self._clock = clock
         self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group)
+        self._data_keys = DataKeyCache()
 
     def write(self, body: bytes | str | Resource, *, patient_address: str | None = None) -> StoredRecord:
         """Create or update (by `id`) a record; the stored version.
@@ -253,7 +255,7 @@ class RecordService:
         if stored.cid is None:
             raise NotFound(f"{stored.resource_type}/{stored.record_id} version {stored.version} is a deletion")
         envelope = Envelope(self.blobs.get(stored.cid), sealed)
-        resource: Resource = json.loads(unseal(envelope, stored.context, key))
+        resource: Resource = json.loads(unseal(envelope, stored.context, key, self._data_keys))
         return resource
 
     def export(self, patient_address: str, key: PrivateKey) -> Iterator[Resource]:

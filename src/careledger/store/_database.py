@@ -81,6 +81,12 @@ class Database:
             yield session
 
     @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A plain connection in a transaction, for Core inserts on hot write paths."""
+        with self._write_lock or nullcontext(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A plain connection for Core queries on hot read paths (no ORM session to set up)."""
         with self.engine.connect() as connection:
