@@ -37,8 +37,8 @@ from careledger.crypto._signatures import (
 )
 
 __all__ = [
-    "DataKeyCache",
     "LIGHT_SCRYPT_N",
+    "DataKeyCache",
     "Envelope",
     "MerkleTree",
     "PrivateKey",

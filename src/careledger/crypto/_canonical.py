@@ -38,15 +38,12 @@ def _is_plain(value: Any) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -_EXACT_INT < value < _EXACT_INT
+        return bool(-_EXACT_INT < value < _EXACT_INT)
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str or not key.isascii() or not _is_plain(item):
                 return False
         return True
     if kind is list:
-        for item in value:
-            if not _is_plain(item):
-                return False
-        return True
+        return all(map(_is_plain, value))
     return False
