@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from careledger.chain._consent_registry import ConsentTerms, consent_typed_data
-from careledger.contracts._compiler import SOURCES
 from careledger.crypto import PrivateKey, sign_typed_data
+from tests.contracts.conftest import contract
 
 TREAT, ETREAT, HPAYMT, HRESCH = 1, 2, 4, 16
 GENERAL, LABS, MENTAL_HEALTH = 1 << 0, 1 << 2, 1 << 5
@@ -26,7 +26,7 @@ KEY = PrivateKey.generate().public_key.raw
 @pytest.fixture
 def consent(identity: Any, admin: Any) -> Any:
     with boa.env.prank(admin):
-        return boa.load(str(SOURCES / "ConsentRegistry.vy"), identity.address)
+        return contract("ConsentRegistry").deploy(identity.address)
 
 
 @pytest.fixture

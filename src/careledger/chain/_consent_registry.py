@@ -11,6 +11,7 @@ from typing import Any
 
 from web3 import Web3
 
+from careledger.chain._eip712 import typed_data
 from careledger.chain._facades import ContractFacade
 from careledger.errors import NotFound
 
@@ -66,24 +67,13 @@ def consent_typed_data(
     terms: ConsentTerms, *, nonce: int, deadline: int, chain_id: int, contract: str
 ) -> dict[str, Any]:
     """The EIP-712 typed data a patient signs to consent off chain (`grant_by_signature`)."""
-    return {
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": Web3.to_checksum_address(contract),
-        },
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Consent": _CONSENT_TYPE,
-        },
-        "primaryType": "Consent",
-        "message": {
+    return typed_data(
+        domain=(DOMAIN_NAME, DOMAIN_VERSION),
+        chain_id=chain_id,
+        contract=contract,
+        primary_type="Consent",
+        fields=_CONSENT_TYPE,
+        message={
             "patient": Web3.to_checksum_address(terms.patient),
             "grantee": Web3.to_checksum_address(terms.grantee),
             "categories": terms.categories,
@@ -93,7 +83,7 @@ def consent_typed_data(
             "nonce": nonce,
             "deadline": deadline,
         },
-    }
+    )
 
 
 class ConsentRegistry(ContractFacade):

@@ -1,0 +1,99 @@
+"""Facade of CareToken.vy, and of any ERC-20 a plan pays in (the calls are the same).
+
+Amounts are integers in the token's smallest unit; the CLI converts from decimal
+strings with the token's `decimals`, so no float ever touches money.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3 import Web3
+
+from careledger.chain._eip712 import typed_data
+from careledger.chain._facades import ContractFacade
+
+# CareToken's EIP-712 domain (`erc20.__init__` in CareToken.vy).
+DOMAIN_NAME = "CareLedger Health Token"
+DOMAIN_VERSION = "1"
+
+_PERMIT_TYPE = [
+    {"name": "owner", "type": "address"},
+    {"name": "spender", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+
+
+def permit_typed_data(
+    *, owner: str, spender: str, value: int, nonce: int, deadline: int, chain_id: int, token: str
+) -> dict[str, Any]:
+    """What a CareToken holder signs (EIP-2612) to let `spender` move `value` of theirs."""
+    return typed_data(
+        domain=(DOMAIN_NAME, DOMAIN_VERSION),
+        chain_id=chain_id,
+        contract=token,
+        primary_type="Permit",
+        fields=_PERMIT_TYPE,
+        message={
+            "owner": Web3.to_checksum_address(owner),
+            "spender": Web3.to_checksum_address(spender),
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    )
+
+
+class CareToken(ContractFacade):
+    """Balances, transfers, approvals, minting and permits."""
+
+    contract_name = "CareToken"
+
+    def balance_of(self, account: str) -> int:
+        return int(self._call("balanceOf", Web3.to_checksum_address(account)))
+
+    def allowance(self, owner: str, spender: str) -> int:
+        return int(self._call("allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)))
+
+    def total_supply(self) -> int:
+        return int(self._call("totalSupply"))
+
+    def decimals(self) -> int:
+        return int(self._call("decimals"))
+
+    def symbol(self) -> str:
+        return str(self._call("symbol"))
+
+    def is_minter(self, account: str) -> bool:
+        return bool(self._call("is_minter", Web3.to_checksum_address(account)))
+
+    def nonce(self, owner: str) -> int:
+        return int(self._call("nonces", Web3.to_checksum_address(owner)))
+
+    def transfer(self, to: str, amount: int) -> None:
+        self._transact(self._request("transfer", Web3.to_checksum_address(to), amount))
+
+    def approve(self, spender: str, amount: int) -> None:
+        self._transact(self._request("approve", Web3.to_checksum_address(spender), amount))
+
+    def mint(self, to: str, amount: int) -> None:
+        """Mint to `to`; the signer must hold the minter role."""
+        self._transact(self._request("mint", Web3.to_checksum_address(to), amount))
+
+    def set_minter(self, account: str, allowed: bool) -> None:
+        """Grant or revoke the minter role (the token's owner only)."""
+        self._transact(self._request("set_minter", Web3.to_checksum_address(account), allowed))
+
+    def permit_typed_data(self, *, owner: str, spender: str, value: int, deadline: int) -> dict[str, Any]:
+        """What `owner` signs to let `spender` move `value`, with the owner's current nonce."""
+        return permit_typed_data(
+            owner=owner,
+            spender=spender,
+            value=value,
+            nonce=self.nonce(owner),
+            deadline=deadline,
+            chain_id=self.chain.chain_id,
+            token=self.address,
+        )
