@@ -13,7 +13,9 @@ from types import TracebackType
 from careledger.anchoring import Anchorer
 from careledger.audit import AuditHeads, AuditLog
 from careledger.chain import (
+    CareToken,
     Chain,
+    Claims,
     ConsentRegistry,
     Deployer,
     DeployResult,
@@ -23,6 +25,7 @@ from careledger.chain import (
     Signer,
     open_chain,
 )
+from careledger.claims import ClaimsService
 from careledger.config import NODE_WALLET, Home, Settings, write_config
 from careledger.consent import ConsentService, RecordAccess
 from careledger.crypto import PublicKey
@@ -125,6 +128,7 @@ class Node:
             max_wait=settings.anchor_max_wait,
         )
         self.consent = ConsentService(self.db, self.consent_registry)
+        self.claims = ClaimsService(self.records, chain_id=self.chain.chain_id)
         self.access = RecordAccess(
             self.records,
             self.consent,
@@ -179,6 +183,16 @@ class Node:
         """The consent registry, read-only or signing as one of the node's wallets."""
         address = self.deployer.address(ConsentRegistry.contract_name)
         return ConsentRegistry(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+
+    def claims_contract(self, *, as_wallet: str | None = None) -> Claims:
+        """The claims contract, read-only or signing as one of the node's wallets."""
+        address = self.deployer.address(Claims.contract_name)
+        return Claims(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+
+    def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
+        """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""
+        address = address or self.deployer.address(CareToken.contract_name)
+        return CareToken(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
 
     def _consent_registry_as(self, address: str) -> ConsentRegistry:
         wallet = self.wallets.find(address)

@@ -3,6 +3,19 @@
 from careledger.chain._anvil import find_anvil
 from careledger.chain._backends import Backend, Receipt
 from careledger.chain._chain import Chain, open_chain
+from careledger.chain._claims import (
+    SERVICE_CLASSES,
+    Adjudication,
+    Claims,
+    ClaimState,
+    ClaimStatus,
+    Enrolment,
+    Plan,
+    PlanTerms,
+    Preauth,
+    PreauthStatus,
+    claim_id_of,
+)
 from careledger.chain._consent_registry import ConsentRegistry, ConsentTerms, GrantRecord, grant_from_event
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
 from careledger.chain._events import EventReader
@@ -17,14 +30,21 @@ from careledger.chain._identity_registry import (
 from careledger.chain._record_anchor import AnchorKind, Batch, RecordAnchor
 from careledger.chain._revert import decode_revert
 from careledger.chain._signer import NonceManager, Signer, TxRequest
+from careledger.chain._token import CareToken, permit_typed_data
 
 __all__ = [
+    "SERVICE_CLASSES",
     "ActorRecord",
+    "Adjudication",
     "AnchorKind",
     "Backend",
     "Batch",
+    "CareToken",
     "Chain",
     "ChainEvent",
+    "ClaimState",
+    "ClaimStatus",
+    "Claims",
     "ConsentRegistry",
     "ConsentTerms",
     "ContractFacade",
@@ -32,18 +52,25 @@ __all__ = [
     "DeployResult",
     "Deployer",
     "Deployment",
+    "Enrolment",
     "EventReader",
     "GrantRecord",
     "IdentityRegistry",
     "NonceManager",
+    "Plan",
+    "PlanTerms",
+    "Preauth",
+    "PreauthStatus",
     "Receipt",
     "RecordAnchor",
     "Role",
     "Signer",
     "TxRequest",
+    "claim_id_of",
     "credential_type_id",
     "decode_revert",
     "find_anvil",
     "grant_from_event",
     "open_chain",
+    "permit_typed_data",
 ]

@@ -125,7 +125,7 @@ def deployment_order() -> list[str]:
 
 
 # Constructor arguments that are the addresses of other contracts of this package.
-_CONSTRUCTOR_CONTRACTS = {"ConsentRegistry": ("IdentityRegistry",)}
+_CONSTRUCTOR_CONTRACTS = {"Claims": ("IdentityRegistry",), "ConsentRegistry": ("IdentityRegistry",)}
 
 
 def _init_code(artifact: Artifact, args: tuple[Any, ...]) -> bytes:

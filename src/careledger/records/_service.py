@@ -274,6 +274,14 @@ class RecordService:
             raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
         return StoredRecord.of(row)
 
+    def commitment_of(self, stored: StoredRecord) -> bytes:
+        """The salted commitment of one version: what other contracts (a claim) refer to it by."""
+        query = select(_COLUMNS.commitment).where(
+            _COLUMNS.record_id == stored.record_id, _COLUMNS.version == stored.version
+        )
+        with self.db.reading() as connection:
+            return bytes(connection.execute(query).scalar_one())
+
     def history(self, record_id: str) -> list[StoredRecord]:
         """Every version, newest first (FHIR `_history` order)."""
         query = select(*_STORED_COLUMNS).where(_COLUMNS.record_id == record_id).order_by(_COLUMNS.version.desc())

@@ -1,0 +1,267 @@
+"""FHIR R4 Claim, ClaimResponse and ExplanationOfBenefit, the off-chain face of a claim.
+
+The Claim is written by the provider from an Encounter and its coded lines; its salted
+commitment is what goes on chain. ClaimResponse (for the provider) and
+ExplanationOfBenefit (for the patient) are written from the chain's adjudication, so what
+they say is what the contract decided. Amounts are in whole units of the plan's token,
+named by an extension, because a token symbol is not an ISO 4217 currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from careledger.chain import Adjudication, ClaimStatus
+from careledger.claims._amounts import from_units
+from careledger.claims._classes import ServiceClass
+from careledger.claims._codes import CARC_SYSTEM, COINSURANCE, DEDUCTIBLE, OVER_FEE_SCHEDULE, REASONS
+from careledger.errors import ValidationError
+
+Resource = dict[str, Any]
+
+PAYMENT_TOKEN_URL = "https://careledger.org/fhir/StructureDefinition/payment-token"  # noqa: S105 - a URL
+SERVICE_CLASS_SYSTEM = "https://careledger.org/fhir/CodeSystem/service-class"
+PLAN_SYSTEM = "urn:careledger:plan"
+ACCOUNT_SYSTEM = "urn:ietf:rfc:3986"  # did:pkh URIs
+_ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+_C4BB_ADJUDICATION = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication"
+_CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+_PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
+_PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLine:
+    """One billed service: a procedure or product code and its charge in base units."""
+
+    system: str
+    code: str
+    charge: int
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """How amounts are written: the plan token's decimals and who it is."""
+
+    decimals: int
+    token: str
+    symbol: str
+
+    def __call__(self, units: int) -> dict[str, Any]:
+        value: Decimal = from_units(units, self.decimals)
+        return {"value": int(value) if value == value.to_integral_value() else float(value)}
+
+    def extension(self) -> dict[str, Any]:
+        """The resource's `extension` naming the token (nothing when there is no plan, hence no token)."""
+        if not self.token:
+            return {}
+        coding = {"system": "urn:careledger:token", "code": self.token, "display": self.symbol}
+        return {"extension": [{"url": PAYMENT_TOKEN_URL, "valueCoding": coding}]}
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    """Who a claim is between, as references: the patient's record and did:pkh accounts."""
+
+    patient: dict[str, Any]
+    provider_did: str
+    insurer_did: str | None
+    plan_id: int
+    chain_id: int
+
+    def account(self, did: str) -> dict[str, Any]:
+        return {"identifier": {"system": ACCOUNT_SYSTEM, "value": did}}
+
+    def coverage(self) -> dict[str, Any]:
+        return {"identifier": {"system": f"{PLAN_SYSTEM}:{self.chain_id}", "value": str(self.plan_id)}}
+
+
+def build_claim(
+    claim_id: str,
+    encounter: Resource,
+    lines: Sequence[ClaimLine],
+    service_class: ServiceClass,
+    parties: Parties,
+    money: Money,
+    *,
+    created: datetime,
+    preauth_id: int = 0,
+) -> Resource:
+    """A FHIR Claim for an Encounter's billed lines, all of one service class."""
+    if not lines:
+        raise ValidationError("a claim needs at least one billed line")
+    service_date = encounter_date(encounter).date().isoformat()
+    total = sum(line.charge for line in lines)
+    claim: Resource = {
+        "resourceType": "Claim",
+        "id": claim_id,
+        **money.extension(),
+        "status": "active",
+        "type": {"coding": [{"system": _CLAIM_TYPE, "code": "professional"}]},
+        "use": "claim",
+        "patient": parties.patient,
+        "created": _instant(created),
+        "provider": parties.account(parties.provider_did),
+        "priority": {"coding": [{"system": _PROCESS_PRIORITY, "code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": parties.coverage()}],
+        "item": [
+            {
+                "sequence": index,
+                "category": {"coding": [{"system": SERVICE_CLASS_SYSTEM, "code": service_class.label}]},
+                "productOrService": {"coding": [_coding(line)]},
+                "servicedDate": service_date,
+                "encounter": [{"reference": f"Encounter/{encounter['id']}"}],
+                "net": money(line.charge),
+            }
+            for index, line in enumerate(lines, start=1)
+        ],
+        "total": money(total),
+    }
+    if parties.insurer_did:
+        claim["insurer"] = parties.account(parties.insurer_did)
+    if preauth_id:
+        claim["insurance"][0]["preAuthRef"] = [str(preauth_id)]
+    return claim
+
+
+def claim_response(
+    claim: Resource, adjudication: Adjudication, billed: int, money: Money, *, created: datetime
+) -> Resource:
+    """The insurer's answer to a Claim, as the contract gave it."""
+    return {
+        "resourceType": "ClaimResponse",
+        "id": f"{claim['id']}-response",
+        **money.extension(),
+        **_shared(claim, adjudication, billed, money, created),
+        "requestor": claim["provider"],
+        "request": {"reference": f"Claim/{claim['id']}"},
+    }
+
+
+def explanation_of_benefit(
+    claim: Resource, adjudication: Adjudication, billed: int, money: Money, *, created: datetime
+) -> Resource:
+    """What the patient is told: what was billed, allowed, paid by the plan and owed by them."""
+    return {
+        "resourceType": "ExplanationOfBenefit",
+        "id": f"{claim['id']}-eob",
+        **money.extension(),
+        **_shared(claim, adjudication, billed, money, created),
+        "provider": claim["provider"],
+        "item": [
+            {
+                "sequence": 1,
+                "productOrService": claim["item"][0]["productOrService"],
+                "servicedDate": claim["item"][0]["servicedDate"],
+                "adjudication": _adjudications(billed, adjudication, money),
+            }
+        ],
+        "claim": {"reference": f"Claim/{claim['id']}"},
+        "claimResponse": {"reference": f"ClaimResponse/{claim['id']}-response"},
+        "insurance": [{"focal": True, "coverage": claim["insurance"][0]["coverage"]}],
+    }
+
+
+def encounter_date(encounter: Resource) -> datetime:
+    """When the Encounter's service was given (the start of its period)."""
+    start = encounter.get("period", {}).get("start")
+    if not start:
+        raise ValidationError(f"Encounter/{encounter.get('id')} has no period.start: no service date to claim")
+    moment = datetime.fromisoformat(start)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _shared(claim: Resource, adjudication: Adjudication, billed: int, money: Money, created: datetime) -> Resource:
+    outcome = "queued" if adjudication.status in _OPEN else "complete"
+    body: Resource = {
+        "status": "active",
+        "type": claim["type"],
+        "use": "claim",
+        "patient": claim["patient"],
+        "created": _instant(created),
+        "insurer": claim.get("insurer", {"display": "no plan: the member is not enrolled"}),
+        "outcome": outcome,
+        "disposition": disposition(adjudication),
+        "item": [{"itemSequence": 1, "adjudication": _adjudications(billed, adjudication, money)}],
+        "total": [
+            {"category": _category(_ADJUDICATION, "submitted"), "amount": money(billed)},
+            {"category": _category(_ADJUDICATION, "benefit"), "amount": money(adjudication.payer_share)},
+        ],
+    }
+    if adjudication.status is ClaimStatus.PAID:
+        body["payment"] = {
+            "type": {"coding": [{"system": _PAYMENT_TYPE, "code": "complete"}]},
+            "amount": money(adjudication.payer_share),
+        }
+    return body
+
+
+_OPEN = frozenset({ClaimStatus.PENDED, ClaimStatus.AWAITING_FUNDS, ClaimStatus.APPEALED})
+
+
+def disposition(adjudication: Adjudication) -> str:
+    """One line a person reads: the decision and its reason."""
+    status, reason = adjudication.status, adjudication.reason
+    if status is ClaimStatus.PAID:
+        return "Paid"
+    if status is ClaimStatus.AWAITING_FUNDS:
+        return "Approved; payment waits for the plan's escrow to be funded"
+    if status is ClaimStatus.APPEALED:
+        return "Appealed; waiting for the insurer's decision"
+    label = "Pended" if status is ClaimStatus.PENDED else "Denied"
+    return f"{label}: {reason} {REASONS.get(reason, '')}".rstrip()
+
+
+def _adjudications(billed: int, adjudication: Adjudication, money: Money) -> list[Resource]:
+    lines = [{"category": _category(_ADJUDICATION, "submitted"), "amount": money(billed)}]
+    if adjudication.status not in {ClaimStatus.PAID, ClaimStatus.AWAITING_FUNDS}:
+        denial = {"category": _category(_ADJUDICATION, "benefit"), "amount": money(0)}
+        if adjudication.reason:
+            denial["reason"] = _reason(adjudication.reason)
+        return [*lines, denial]
+    eligible: Resource = {"category": _category(_ADJUDICATION, "eligible"), "amount": money(adjudication.allowed)}
+    if billed > adjudication.allowed:
+        eligible["reason"] = _reason(OVER_FEE_SCHEDULE)
+    return [
+        *lines,
+        eligible,
+        {
+            "category": _category(_ADJUDICATION, "deductible"),
+            "reason": _reason(DEDUCTIBLE),
+            "amount": money(adjudication.deductible),
+        },
+        {
+            "category": _category(_C4BB_ADJUDICATION, "coinsurance"),
+            "reason": _reason(COINSURANCE),
+            "amount": money(adjudication.coinsurance),
+        },
+        {"category": _category(_C4BB_ADJUDICATION, "memberliability"), "amount": money(adjudication.patient_share)},
+        {"category": _category(_ADJUDICATION, "benefit"), "amount": money(adjudication.payer_share)},
+    ]
+
+
+def _coding(line: ClaimLine) -> dict[str, str]:
+    coding = {"system": line.system, "code": line.code}
+    if line.display:
+        coding["display"] = line.display
+    return coding
+
+
+def _category(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def _reason(code: int) -> dict[str, Any]:
+    coding = {"system": CARC_SYSTEM, "code": str(code)}
+    if code in REASONS:
+        coding["display"] = REASONS[code]
+    return {"coding": [coding]}
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,222 @@
+"""The claims service: a provider's Claim from an Encounter, submitted, followed, explained.
+
+```
+Encounter + coded lines ─► FHIR Claim (an encrypted record, category billing)
+   ─► its salted commitment ─► Claims.submit_claim ─► adjudicated and paid on chain
+   ─► ClaimAdjudicated events ─► ClaimResponse (provider) + ExplanationOfBenefit (patient)
+```
+
+The Claim is stored before it is submitted and its on-chain id is derived from its
+commitment, so a crash between the two loses nothing: submitting again finds the stored
+Claim and submits it, or finds it on chain already and only follows it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+
+from careledger.chain import Adjudication, CareToken, Claims, ClaimState, claim_id_of
+from careledger.claims._classes import ServiceClass, classify
+from careledger.claims._fhir import (
+    ClaimLine,
+    Money,
+    Parties,
+    build_claim,
+    claim_response,
+    encounter_date,
+    explanation_of_benefit,
+)
+from careledger.crypto import sign_typed_data
+from careledger.errors import NotFound, ValidationError
+from careledger.identity import did_pkh
+from careledger.records import RecordService, StoredRecord
+
+_PERMIT_LIFETIME = 3_600
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimOutcome:
+    """Where a claim stands: on chain, every decision so far, and its FHIR records here."""
+
+    claim_id: bytes
+    state: ClaimState
+    decisions: tuple[Adjudication, ...]
+    record_id: str | None = None
+    response_id: str | None = None
+    eob_id: str | None = None
+
+    @property
+    def hex_id(self) -> str:
+        return "0x" + self.claim_id.hex()
+
+
+def claim_record_id(encounter_id: str) -> str:
+    """The Claim for an Encounter always has the same id, so a retry finds it."""
+    return "claim-" + keccak(text=encounter_id)[:16].hex()
+
+
+class ClaimsService:
+    """Claims of the patients this node is custodian for."""
+
+    def __init__(
+        self, records: RecordService, *, chain_id: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.records = records
+        self.chain_id = chain_id
+        self._clock = clock
+
+    def submit(
+        self,
+        claims: Claims,
+        encounter_id: str,
+        lines: Sequence[ClaimLine],
+        *,
+        service_class: ServiceClass | None = None,
+        preauth_id: int = 0,
+    ) -> ClaimOutcome:
+        """Write the Claim for an Encounter (once) and submit it as `claims`' signer (the provider)."""
+        if claims.signer is None:
+            raise ValidationError("submitting a claim needs the provider's wallet")
+        provider = claims.signer.address
+        encounter_record = self.records.get(encounter_id)
+        if encounter_record.resource_type != "Encounter":
+            raise ValidationError(f"{encounter_id} is a {encounter_record.resource_type}, not an Encounter")
+        encounter = self.records.open(encounter_record)
+        member = encounter_record.patient_address
+        service_class = service_class if service_class is not None else _class_of(lines)
+        plan_id, insurer = _plan_of(claims, member)
+        money = _money(claims, plan_id)
+        draft = build_claim(
+            claim_record_id(encounter_id),
+            encounter,
+            lines,
+            service_class,
+            Parties(
+                patient=encounter["subject"],
+                provider_did=did_pkh(self.chain_id, provider),
+                insurer_did=did_pkh(self.chain_id, insurer) if insurer else None,
+                plan_id=plan_id,
+                chain_id=self.chain_id,
+            ),
+            money,
+            created=self._clock(),
+            preauth_id=preauth_id,
+        )
+        stored = self._claim_version(draft)
+        commitment = self.records.commitment_of(stored)
+        if claims.find_claim(claim_id_of(provider, commitment)) is None:
+            claims.submit_claim(
+                member,
+                service_class,
+                sum(line.charge for line in lines),
+                int(encounter_date(encounter).timestamp()),
+                commitment,
+                preauth_id,
+            )
+        return self.follow(claims, stored.record_id)
+
+    def follow(self, claims: Claims, record_id: str) -> ClaimOutcome:
+        """Where a Claim recorded here stands; a new ClaimResponse and EOB when the decision changed."""
+        stored = self.records.get(record_id)
+        if stored.resource_type != "Claim":
+            raise ValidationError(f"{record_id} is a {stored.resource_type}, not a Claim")
+        claim = self.records.open(stored)
+        provider = _address_of(claim["provider"])
+        claim_id = claim_id_of(provider, self.records.commitment_of(stored))
+        state = claims.find_claim(claim_id)
+        if state is None:
+            raise NotFound(f"Claim/{record_id} was never submitted; run `careledger claim submit` again")
+        decisions = tuple(claims.adjudications(claim_id))
+        money = _money(claims, state.plan_id)
+        response = claim_response(claim, decisions[-1], state.billed, money, created=self._clock())
+        eob = explanation_of_benefit(claim, decisions[-1], state.billed, money, created=self._clock())
+        for resource in (response, eob):
+            if self._changed(resource):
+                self.records.write(resource, patient_address=stored.patient_address)
+        return ClaimOutcome(claim_id, state, decisions, record_id, response["id"], eob["id"])
+
+    def outcome(self, claims: Claims, claim_id: bytes) -> ClaimOutcome:
+        """Where any claim stands on chain, by its id (an insurer's view: no FHIR here)."""
+        return ClaimOutcome(claim_id, claims.claim(claim_id), tuple(claims.adjudications(claim_id)))
+
+    def resolve(self, claims: Claims, reference: str) -> ClaimOutcome:
+        """A claim by its on-chain id (0x…) or by the id of its Claim record on this node."""
+        if reference.startswith("0x") and len(reference) == 66:
+            claim_id = bytes.fromhex(reference[2:])
+            return self.outcome(claims, claim_id)
+        return self.follow(claims, reference)
+
+    def pay_share(self, claims: Claims, token: CareToken, claim_id: bytes, member: LocalAccount) -> None:
+        """Pay the member's share with their EIP-2612 permit; `claims`' signer submits it (and pays the gas)."""
+        state = claims.claim(claim_id)
+        if Web3.to_checksum_address(member.address) != state.member:
+            raise ValidationError(f"{member.address} is not the member of this claim")
+        deadline = int(time.time()) + _PERMIT_LIFETIME
+        typed = token.permit_typed_data(
+            owner=member.address, spender=claims.address, value=state.patient_share, deadline=deadline
+        )
+        claims.pay_patient_share(claim_id, deadline, sign_typed_data(member, typed))
+
+    def _claim_version(self, draft: dict[str, Any]) -> StoredRecord:
+        """The stored Claim if it already says the same, else a new version (a corrected claim)."""
+        try:
+            current = self.records.get(draft["id"])
+        except NotFound:
+            return self.records.write(draft)
+        if not current.deleted and _billing(self.records.open(current)) == _billing(draft):
+            return current
+        return self.records.write(draft)
+
+    def _changed(self, resource: dict[str, Any]) -> bool:
+        try:
+            current = self.records.get(resource["id"])
+        except NotFound:
+            return True
+        return current.deleted or _decision(self.records.open(current)) != _decision(resource)
+
+
+def _class_of(lines: Sequence[ClaimLine]) -> ServiceClass:
+    classes = {classify(line.system, line.code) for line in lines}
+    if len(classes) != 1:
+        names = ", ".join(sorted(c.label for c in classes))
+        raise ValidationError(f"a claim is for one service class; these lines are {names}: submit one per class")
+    return classes.pop()
+
+
+def _plan_of(claims: Claims, member: str) -> tuple[int, str | None]:
+    """The member's plan and its insurer; (0, None) if not enrolled (the chain then denies, 31)."""
+    try:
+        plan_id = claims.enrolment(member).plan_id
+    except NotFound:
+        return 0, None
+    return plan_id, claims.plan(plan_id).insurer
+
+
+def _money(claims: Claims, plan_id: int) -> Money:
+    if plan_id == 0:
+        return Money(decimals=0, token="", symbol="")
+    token = CareToken(claims.chain, claims.plan(plan_id).terms.token)
+    return Money(decimals=token.decimals(), token=token.address, symbol=token.symbol())
+
+
+def _address_of(reference: dict[str, Any]) -> str:
+    """The address of a did:pkh account reference."""
+    did = str(reference.get("identifier", {}).get("value", ""))
+    return Web3.to_checksum_address(did.rsplit(":", 1)[-1])
+
+
+def _billing(claim: dict[str, Any]) -> Any:
+    """What makes two versions of a Claim the same claim: who, what and how much."""
+    return (claim.get("insurance"), claim.get("item"), claim.get("total"), claim.get("insurer"))
+
+
+def _decision(resource: dict[str, Any]) -> Any:
+    return (resource.get("outcome"), resource.get("disposition"), resource.get("item"), resource.get("payment"))
