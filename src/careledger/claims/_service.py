@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
+from careledger._failpoints import crash_point
 from careledger.chain import Adjudication, CareToken, Claims, ClaimState, claim_id_of
 from careledger.claims._classes import ServiceClass, classify
 from careledger.claims._fhir import (
@@ -111,6 +112,7 @@ class ClaimsService:
             preauth_id=preauth_id,
         )
         stored = self._claim_version(draft)
+        crash_point("claim-written")
         commitment = self.records.commitment_of(stored)
         if claims.find_claim(claim_id_of(provider, commitment)) is None:
             claims.submit_claim(

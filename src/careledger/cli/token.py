@@ -1,0 +1,66 @@
+"""`careledger token ...`: CareToken balances, transfers and minting."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from careledger.claims import from_units, to_units
+from careledger.cli._context import address_of, open_node
+from careledger.cli._options import JsonFlag
+from careledger.cli._output import console, print_json
+from careledger.config import NODE_WALLET
+
+app = typer.Typer(help="CareToken (CARE): balances, transfers, minting.", no_args_is_help=True)
+
+AmountArgument = Annotated[str, typer.Argument(help="In whole tokens, e.g. 12.5.")]
+ToArgument = Annotated[str, typer.Argument(help="A wallet name or an address.")]
+
+
+@app.command()
+def balance(
+    ctx: typer.Context,
+    who: Annotated[str, typer.Argument(help="A wallet name or an address [default: the node].")] = NODE_WALLET,
+    json: JsonFlag = False,
+) -> None:
+    """A balance of CARE."""
+    with open_node(ctx) as node:
+        token = node.token()
+        address = address_of(node, who)
+        amount = from_units(token.balance_of(address), token.decimals())
+        symbol = token.symbol()
+    if json:
+        print_json({"address": address, "balance": str(amount), "symbol": symbol})
+    else:
+        console.print(f"{address}: {amount:,} {symbol}", markup=False)
+
+
+@app.command()
+def transfer(
+    ctx: typer.Context,
+    to: ToArgument,
+    amount: AmountArgument,
+    as_wallet: Annotated[str, typer.Option("--as", help="The wallet that pays.")] = NODE_WALLET,
+) -> None:
+    """Send CARE to another account."""
+    with open_node(ctx) as node:
+        token = node.token(as_wallet=as_wallet)
+        address = address_of(node, to)
+        token.transfer(address, to_units(amount, token.decimals()))
+    console.print(f"sent {amount} CARE to {address}", markup=False)
+
+
+@app.command()
+def mint(
+    ctx: typer.Context,
+    to: ToArgument,
+    amount: AmountArgument,
+    as_wallet: Annotated[str, typer.Option("--as", help="A wallet with the minter role.")] = NODE_WALLET,
+) -> None:
+    """Mint CARE (rewards, research funding); the node wallet, which deployed the token, is a minter."""
+    with open_node(ctx) as node:
+        token = node.token(as_wallet=as_wallet)
+        address = address_of(node, to)
+        token.mint(address, to_units(amount, token.decimals()))
+    console.print(f"minted {amount} CARE to {address}", markup=False)
