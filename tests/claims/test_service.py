@@ -6,6 +6,7 @@ import pytest
 
 from careledger.chain import ClaimStatus
 from careledger.claims import CPT, ClaimLine, ServiceClass, claim_record_id
+from careledger.config import NODE_WALLET
 from careledger.errors import NotFound, ValidationError
 from tests.claims.conftest import CARE, World
 
@@ -100,7 +101,7 @@ def test_a_claim_needs_an_encounter_with_a_date(world: World) -> None:
 def test_the_member_pays_their_share_with_a_permit_and_no_gas(world: World) -> None:
     encounter = world.encounter("visit-1")
     outcome = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
-    world.node.token(as_wallet="insurer").transfer(world.alice.address, 1_000 * CARE)
+    world.node.token(as_wallet=NODE_WALLET).mint(world.alice.address, 1_000 * CARE)
     alice = world.node.unlock("alice").account
     gas_before = world.node.chain.balance(alice.address)
     world.node.claims.pay_share(world.claims(), world.node.token(), outcome.claim_id, alice)

@@ -282,8 +282,12 @@ class Claims(ContractFacade):
         )
         return Plan(int(plan_id), str(insurer), terms, int(escrow), int(open_claims))
 
-    def plan_count(self) -> int:
-        return int(self._call("plan_count"))
+    def plan_parties(self, plan_id: int) -> tuple[str, str]:
+        """(insurer, token) of a plan, in one call: what a claim's FHIR form needs."""
+        insurer, token, *_ = self._call("plan", plan_id)
+        if int(insurer, 16) == 0:
+            raise NotFound(f"no plan {plan_id}")
+        return str(insurer), str(token)
 
     def allowed_amount(self, plan_id: int, service_class: int) -> int:
         return int(self._call("allowed_amount", plan_id, service_class))

@@ -199,13 +199,13 @@ def _plan_of(claims: Claims, member: str) -> tuple[int, str | None]:
         plan_id = claims.enrolment(member).plan_id
     except NotFound:
         return 0, None
-    return plan_id, claims.plan(plan_id).insurer
+    return plan_id, claims.plan_parties(plan_id)[0]
 
 
 def _money(claims: Claims, plan_id: int) -> Money:
     if plan_id == 0:
         return Money(decimals=0, token="", symbol="")
-    token = CareToken(claims.chain, claims.plan(plan_id).terms.token)
+    token = CareToken(claims.chain, claims.plan_parties(plan_id)[1])
     return Money(decimals=token.decimals(), token=token.address, symbol=token.symbol())
 
 

@@ -7,5 +7,15 @@ from careledger.testdata._generator import (
     collection_bundle,
     synthetic_patients,
 )
+from careledger.testdata._insurance import CARE, example_plan_terms, insure
 
-__all__ = ["RESOURCE_TYPES", "Resource", "SyntheticPatient", "collection_bundle", "synthetic_patients"]
+__all__ = [
+    "CARE",
+    "RESOURCE_TYPES",
+    "Resource",
+    "SyntheticPatient",
+    "collection_bundle",
+    "example_plan_terms",
+    "insure",
+    "synthetic_patients",
+]
