@@ -1,21 +1,24 @@
 """No protected health information on chain, ever: a full scenario, then a scan of everything.
 
 Every transaction input and every event log of the chain is searched for every name,
-identifier, birth date, telephone number and clinical code of the fixtures.
+identifier, birth date, telephone number and clinical code of the fixtures. The scenario
+covers records, consents, break-glass, anchoring and an insurance claim.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from careledger.chain import Role
+from careledger.claims import CPT, ClaimLine
 from careledger.config import NODE_WALLET, Home, Settings
 from careledger.consent import Accessor, Purpose
 from careledger.node import Node, init_home
 from careledger.records import Category
-from careledger.testdata import SyntheticPatient, synthetic_patients
+from careledger.testdata import CARE, SyntheticPatient, insure, synthetic_patients
 
 
 def _needles(patients: list[SyntheticPatient]) -> set[bytes]:
@@ -71,6 +74,14 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         family = patients[0].patient["name"][0]["family"]
         node.access.break_glass(doctor.address, first.address, f"{family} collapsed at home")
         node.access.read(Accessor(doctor.address, Purpose.ETREAT), patients[0].records[1]["id"])
+        # A claim for one of patient-0's encounters: amounts, a class and a commitment on chain.
+        insure(node, node.wallets.create("insurer", Role.INSURER, "pw"), [first])
+        encounter = next(r for r in patients[0].records if r["resourceType"] == "Encounter")
+        recent = {**encounter, "id": "recent-visit", "period": {"start": datetime.now(UTC).isoformat()}}
+        node.records.write(recent)
+        claims = node.claims_contract(as_wallet=NODE_WALLET)
+        outcome = node.claims.submit(claims, "recent-visit", [ClaimLine(CPT, "99213", 200 * CARE)])
+        assert outcome.eob_id
         batches = node.anchorer.anchor_pending()
         audit_heads = node.audit_anchorer.anchor_pending()
         scanned = _everything_on_chain(node)
