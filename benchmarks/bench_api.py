@@ -27,9 +27,8 @@ from siwe import SiweMessage
 from benchmarks import Result
 from careledger.api import free_port
 from careledger.chain import Role
-from careledger.config import NODE_WALLET, Home, Settings
-from careledger.node import Node, init_home
-from careledger.testdata import synthetic_patients
+from careledger.config import NODE_WALLET, Settings
+from careledger.testdata import scratch_node, synthetic_patients
 
 CREATES = 1000
 READS = 3000
@@ -39,11 +38,8 @@ _CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 def bench_api() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        home = Home(Path(tmp) / "home")
-        settings = Settings(light_kdf=True, anchor_in_background=False)
-        init_home(home, settings, "pw")
-        with Node(home, settings, lambda _wallet: "pw") as node:
-            node.deploy()
+        home = Path(tmp) / "home"
+        with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
             alice = node.wallets.create("alice", Role.PATIENT, "pw")
             node.identity_registry(as_wallet=NODE_WALLET).register_actor(
                 alice.address, alice.role, alice.encryption_key
@@ -55,7 +51,7 @@ def bench_api() -> list[Result]:
         port = free_port()
         env = {**os.environ, "CARELEDGER_PASSPHRASE": "pw"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "careledger", "--home", str(home.path), "serve", "--port", str(port)],
+            [sys.executable, "-m", "careledger", "--home", str(home), "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -20,9 +20,9 @@ from pathlib import Path
 from benchmarks import Result
 from careledger.chain import ClaimStatus, Role
 from careledger.claims import CPT, ClaimLine, ServiceClass
-from careledger.config import NODE_WALLET, Home, Settings
-from careledger.node import Node, init_home
-from careledger.testdata import CARE, insure, synthetic_patients
+from careledger.config import NODE_WALLET, Settings
+from careledger.node import Node
+from careledger.testdata import CARE, insure, scratch_node, synthetic_patients
 
 MEMBERS = 40
 PIPELINED = 200
@@ -31,20 +31,15 @@ _DAY = 86_400
 
 
 def bench_claims() -> list[Result]:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Home(Path(tmp) / "home")
-        settings = Settings(light_kdf=True)
-        init_home(home, settings, "pw")
-        with Node(home, settings, lambda _wallet: "pw") as node:
-            node.deploy()
-            insurer = node.wallets.create("insurer", Role.INSURER, "pw")
-            members = [node.wallets.create(f"member-{i}", Role.PATIENT, "pw") for i in range(MEMBERS)]
-            insure(node, insurer, members)
-            addresses = [m.address for m in members]
-            auto, first, denied = _gas(node, addresses)
-            preauth = _gas_with_preauth(node, addresses[0])
-            rate = _pipelined(node, addresses)
-            latencies = _service_latencies(node, members[0].address)
+    with tempfile.TemporaryDirectory() as tmp, scratch_node(Path(tmp) / "home", Settings(light_kdf=True)) as node:
+        insurer = node.wallets.create("insurer", Role.INSURER, "pw")
+        members = [node.wallets.create(f"member-{i}", Role.PATIENT, "pw") for i in range(MEMBERS)]
+        insure(node, insurer, members)
+        addresses = [m.address for m in members]
+        auto, first, denied = _gas(node, addresses)
+        preauth = _gas_with_preauth(node, addresses[0])
+        rate = _pipelined(node, addresses)
+        latencies = _service_latencies(node, members[0].address)
     return [
         Result("gas per auto-adjudicated claim", "gas", statistics.mean(auto), "lab, provider paid; target 150k"),
         Result("gas per member's first claim", "gas", statistics.mean(first), "surgery: deductible, coinsurance, paid"),

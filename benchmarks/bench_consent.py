@@ -16,10 +16,11 @@ from pathlib import Path
 
 from benchmarks import Result
 from careledger.chain import Role
-from careledger.config import Home, Settings
+from careledger.config import Settings
 from careledger.consent import Purpose
-from careledger.node import Node, init_home
+from careledger.node import Node
 from careledger.records import Category
+from careledger.testdata import scratch_node
 
 PAIRS = 200
 CHECKS = 20_000
@@ -28,19 +29,14 @@ SYNC_EVERY = 0.05
 
 
 def bench_consent() -> list[Result]:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Home(Path(tmp) / "home")
-        settings = Settings(light_kdf=True)
-        init_home(home, settings, "pw")
-        with Node(home, settings, lambda _wallet: "pw") as node:
-            node.deploy()
-            clinic = node.wallets.create("clinic", Role.ORG, "pw")
-            patient = node.wallets.create("patient", Role.PATIENT, "pw")
-            direct_gas, signed_gas = _gas_per_grant(node, patient.name, clinic.address)
-            pairs = _grant_many(node, clinic.address)
-            cached = _check_latencies(node, pairs, clinic.address)
-            on_chain = _chain_latencies(node, pairs, clinic.address)
-            revoke_to_denial = _revoke_to_denial(node, patient.name, clinic.address)
+    with tempfile.TemporaryDirectory() as tmp, scratch_node(Path(tmp) / "home", Settings(light_kdf=True)) as node:
+        clinic = node.wallets.create("clinic", Role.ORG, "pw")
+        patient = node.wallets.create("patient", Role.PATIENT, "pw")
+        direct_gas, signed_gas = _gas_per_grant(node, patient.name, clinic.address)
+        pairs = _grant_many(node, clinic.address)
+        cached = _check_latencies(node, pairs, clinic.address)
+        on_chain = _chain_latencies(node, pairs, clinic.address)
+        revoke_to_denial = _revoke_to_denial(node, patient.name, clinic.address)
     return [
         Result("consent check, cached p50", "µs", statistics.median(cached), f"{CHECKS:,} checks, {PAIRS} pairs"),
         Result("consent check, cached p99", "µs", _p99(cached), "same"),

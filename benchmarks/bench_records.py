@@ -19,46 +19,42 @@ from pathlib import Path
 
 from benchmarks import Result
 from careledger.chain import Role
-from careledger.config import Home, Settings
-from careledger.node import Node, init_home
+from careledger.config import Settings
+from careledger.node import Node
 from careledger.records import Importer, Resource
-from careledger.testdata import synthetic_patients
+from careledger.testdata import scratch_node, synthetic_patients
 
 TARGET_RESOURCES = 3000
 SINGLE_WRITES = 500
 
 
 def bench_records() -> list[Result]:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Home(Path(tmp) / "home")
-        settings = Settings(light_kdf=True, anchor_batch_size=1024)
-        init_home(home, settings, "pw")
-        with Node(home, settings, lambda _wallet: "pw") as node:
-            node.deploy()
-            patient_address = node.wallets.create("alice", Role.PATIENT, "pw").address
-            node.unlock()  # decrypt the node wallet now, not inside the timed part
-            resources = []
-            for patient in synthetic_patients(200, seed=7):
-                resources.extend(patient.resources)
-                if len(resources) >= TARGET_RESOURCES:
-                    break
-            source = Path(tmp) / "resources.ndjson"
-            source.write_text("\n".join(json.dumps(resource) for resource in resources))
-            importer = Importer(node.records, patient_wallet=lambda _patient: patient_address)
-            with _anchoring_in_background(node):
-                start = time.perf_counter()
-                report = importer.run(source)
-                ingest = report.imported / (time.perf_counter() - start)
-                singles = _single_writes(node, resources[:SINGLE_WRITES])
-            node.anchorer.anchor_pending()
-
-            ids = [r["id"] for r in resources[:2000]]
+    settings = Settings(light_kdf=True, anchor_batch_size=1024)
+    with tempfile.TemporaryDirectory() as tmp, scratch_node(Path(tmp) / "home", settings) as node:
+        patient_address = node.wallets.create("alice", Role.PATIENT, "pw").address
+        node.unlock()  # decrypt the node wallet now, not inside the timed part
+        resources = []
+        for patient in synthetic_patients(200, seed=7):
+            resources.extend(patient.resources)
+            if len(resources) >= TARGET_RESOURCES:
+                break
+        source = Path(tmp) / "resources.ndjson"
+        source.write_text("\n".join(json.dumps(resource) for resource in resources))
+        importer = Importer(node.records, patient_wallet=lambda _patient: patient_address)
+        with _anchoring_in_background(node):
             start = time.perf_counter()
-            for record_id in ids:
-                node.records.read(record_id)
-            reads = len(ids) / (time.perf_counter() - start)
+            report = importer.run(source)
+            ingest = report.imported / (time.perf_counter() - start)
+            singles = _single_writes(node, resources[:SINGLE_WRITES])
+        node.anchorer.anchor_pending()
 
-            gas_per_record = _gas_per_record_at_full_batch(node)
+        ids = [r["id"] for r in resources[:2000]]
+        start = time.perf_counter()
+        for record_id in ids:
+            node.records.read(record_id)
+        reads = len(ids) / (time.perf_counter() - start)
+
+        gas_per_record = _gas_per_record_at_full_batch(node)
     conditions = "synthetic resources, SQLite (WAL), blobs fsynced, 2 recipients (X25519), anchoring in background"
     return [
         Result("record ingest (import)", "resources/s", ingest, f"{len(resources)} {conditions}, 256 a transaction"),

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from careledger.chain import Claims, Role
-from careledger.config import NODE_WALLET, Home, Settings
+from careledger.config import NODE_WALLET, Settings
 from careledger.identity import Wallet
-from careledger.node import Node, init_home
-from careledger.testdata import CARE, insure, synthetic_patients
+from careledger.node import Node
+from careledger.testdata import CARE, insure, scratch_node, synthetic_patients
 
 __all__ = ["CARE", "World"]
 
@@ -52,11 +52,7 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    home = Home(tmp_path / "home")
-    settings = Settings(chain="memory", light_kdf=True)
-    init_home(home, settings, "pw")
-    with Node(home, settings, lambda _wallet: "pw") as node:
-        node.deploy()
+    with scratch_node(tmp_path / "home", Settings(chain="memory", light_kdf=True)) as node:
         insurer = node.wallets.create("insurer", Role.INSURER, "pw")
         alice = node.wallets.create("alice", Role.PATIENT, "pw")
         plan_id = insure(node, insurer, [alice])

@@ -11,12 +11,12 @@ import pytest
 
 from careledger.audit import Entry
 from careledger.chain import ConsentRegistry, Role
-from careledger.config import NODE_WALLET, Home, Settings
+from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Accessor, ConsentService, RecordAccess
 from careledger.errors import AccessDenied
 from careledger.identity import Wallet
-from careledger.node import Node, init_home
-from careledger.testdata import synthetic_patients
+from careledger.node import Node
+from careledger.testdata import scratch_node, synthetic_patients
 
 
 @dataclass
@@ -65,11 +65,7 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    home = Home(tmp_path / "home")
-    settings = Settings(chain="memory", light_kdf=True)
-    init_home(home, settings, "pw")
-    with Node(home, settings, lambda _wallet: "pw") as node:
-        node.deploy()
+    with scratch_node(tmp_path / "home", Settings(chain="memory", light_kdf=True)) as node:
         wallets = {
             name: node.wallets.create(name, role, "pw")
             for name, role in (

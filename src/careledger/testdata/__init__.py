@@ -8,14 +8,17 @@ from careledger.testdata._generator import (
     synthetic_patients,
 )
 from careledger.testdata._insurance import CARE, example_plan_terms, insure
+from careledger.testdata._nodes import PASSPHRASE, scratch_node
 
 __all__ = [
     "CARE",
+    "PASSPHRASE",
     "RESOURCE_TYPES",
     "Resource",
     "SyntheticPatient",
     "collection_bundle",
     "example_plan_terms",
     "insure",
+    "scratch_node",
     "synthetic_patients",
 ]
