@@ -9,7 +9,7 @@ import pytest
 from careledger import __version__
 from tests.cli.conftest import Cli
 
-CONTRACTS = ["IdentityRegistry", "RecordAnchor", "ConsentRegistry"]  # in deployment order
+CONTRACTS = ["CareToken", "IdentityRegistry", "RecordAnchor", "Claims", "ConsentRegistry"]  # in deployment order
 
 
 def test_version(cli: Cli) -> None:
