@@ -73,6 +73,10 @@ class FhirClient:
                 return found
             bundle = self._json("GET", following, purpose=purpose)
 
+    def exchange(self, signed_fetch: dict[str, Any]) -> Resource:
+        """Ask the node, as custodian, for records under a signed fetch request (no sign-in: the request is signed)."""
+        return self._json("POST", "/exchange/fetch", json=signed_fetch)
+
     def close(self) -> None:
         self._http.close()
 

@@ -30,6 +30,7 @@ from careledger.config import NODE_WALLET, Home, Settings, write_config
 from careledger.consent import ConsentService, RecordAccess
 from careledger.crypto import PublicKey
 from careledger.errors import AccessDenied, Conflict
+from careledger.exchange import Custodian, Requester
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
 from careledger.records import RecordCommitments, RecordService
 from careledger.store import BlobStore, Database
@@ -136,6 +137,19 @@ class Node:
             custodian=self.address,
             identity=self.identity_registry,
             registry_as=self._consent_registry_as,
+        )
+        self.custodian = Custodian(
+            self.records,
+            self.access,
+            self.consent,
+            self.anchorer,
+            self.identity_registry,
+            address=self.address,
+            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            chain_id=self.chain.chain_id,
+        )
+        self.requester = Requester(
+            self.records, self.audit, self.identity_registry, self.record_anchor, chain_id=self.chain.chain_id
         )
 
     @property

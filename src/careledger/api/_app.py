@@ -37,6 +37,7 @@ from careledger.errors import (
     ValidationError,
     http_status,
 )
+from careledger.exchange import SignedFetch
 from careledger.node import Node
 from careledger.records import Resource, SearchQuery, StoredRecord, parse_resource, patient_reference
 from careledger.records._fhir import MAX_RESOURCE_BYTES
@@ -131,6 +132,13 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     async def login(body: LoginRequest) -> Token:
         token, caller = await call(auth.login, body.message, body.signature)
         return Token(access_token=token, expires_in=900, scope=" ".join(sorted(caller.scopes)), address=caller.address)
+
+    @app.post("/exchange/fetch", tags=["exchange"])
+    async def exchange_fetch(request: Request) -> JSONResponse:
+        """Another node asks for a patient's records with a signed request (docs/exchange.md); no sign-in."""
+        signed = SignedFetch.from_json(_json_object(await body_of(request)))
+        response = await call(node.custodian.answer, signed)
+        return JSONResponse(response.to_json())
 
     @app.post("/", tags=["fhir"])
     async def bundle(

@@ -110,17 +110,17 @@ class RecordAccess:
 
     def search(self, accessor: Accessor, query: SearchQuery) -> list[Resource]:
         """Current records matching `query`, those `accessor` may see; one audit entry per patient matched."""
-        return [self.records.open(s) for s in self._visible(accessor, self.records.search(query), "search-type")]
+        return [self.records.open(s) for s in self.visible(accessor, self.records.search(query), "search-type")]
 
     def type_history(
         self, accessor: Accessor, resource_type: str, *, patient_address: str | None = None, limit: int = 100
     ) -> list[tuple[StoredRecord, Resource | None]]:
         """The newest versions of a type's records that `accessor` may see (None for deletions)."""
         versions = self.records.versions(resource_type, patient_address=patient_address, limit=limit)
-        visible = self._visible(accessor, versions, "history-type")
+        visible = self.visible(accessor, versions, "history-type")
         return [(v, None if v.deleted else self.records.open(v)) for v in visible]
 
-    def _visible(self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str) -> list[StoredRecord]:
+    def visible(self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str) -> list[StoredRecord]:
         """The records of `found` `accessor` may see, in order; one audit entry per patient, saying what was withheld.
 
         If records were found and none may be seen, the refusal is raised.
@@ -147,6 +147,11 @@ class RecordAccess:
         if not allowed_ids and refusals:
             raise AccessDenied(refusals[0])
         return [s for s in found if (s.record_id, s.version) in allowed_ids]
+
+    def refuse(self, accessor: Accessor, patient: str, why: str, interaction: str) -> AccessDenied:
+        """Audit a refusal decided before any record was looked at; the error to raise."""
+        self._audit(accessor, interaction, patient, [], Decision(False, why))
+        return AccessDenied(why)
 
     def audit_writes(self, accessor: Accessor) -> Callable[[Sequence[StoredRecord]], None]:
         """A hook that audits stored versions as writes by `accessor` (for bulk paths)."""

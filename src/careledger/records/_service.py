@@ -339,6 +339,10 @@ def _owner(
             )
         return None, given
     patient = known.get(patient_id)
+    if patient is None and given is not None:
+        # A record fetched from another node: its owner is bound into its commitment, and
+        # the Patient resource itself stays with the custodian unless it was shared too.
+        return patient_id, given
     if patient is None or patient.resource_type != "Patient":
         raise ValidationError(f"{data['resourceType']} refers to Patient/{patient_id}, which this node does not hold")
     if given is not None and given != patient.patient_address:

@@ -184,3 +184,17 @@ class AuditEntry(Base):
 RECORD_VERSIONS = cast("Table", RecordVersion.__table__)
 RECORD_TOKENS = cast("Table", RecordToken.__table__)
 AUDIT_EVENTS = cast("Table", AuditEntry.__table__)
+
+
+class ExchangeNonce(Base):
+    """A signed fetch request this node answered, kept until it expires: a replay is refused.
+
+    Requests live five minutes at most, so the table stays small; rows past their expiry
+    may be deleted at any time.
+    """
+
+    __tablename__ = "exchange_nonces"
+
+    requester: Mapped[str] = mapped_column(String(42), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(66), primary_key=True)
+    expiry: Mapped[int] = mapped_column(BigInteger, index=True)

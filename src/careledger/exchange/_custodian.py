@@ -1,0 +1,137 @@
+"""The custodian's side: answer a signed fetch for a patient's records, under consent.
+
+```
+signed request ─ signature, addressee, expiry, nonce unused ─► requester registered and active
+   ─► consent index synced ─► per category: patient, consent or break-glass (audited)
+   ─► pending commitments anchored ─► each data key re-sealed to the requester's registered key
+   ─► ciphertexts + sealed keys + salts + proofs
+```
+
+Every answer, and every refusal after the signature checks out, is in the audit log, so
+the patient's accounting of disclosures lists both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from careledger.anchoring import Anchorer
+from careledger.chain import IdentityRegistry
+from careledger.consent import Accessor, ConsentService, Purpose, RecordAccess
+from careledger.crypto import PrivateKey, PublicKey, SealedKey, reseal
+from careledger.errors import Unauthenticated, ValidationError
+from careledger.exchange._request import LIFETIME, SignedFetch
+from careledger.exchange._response import FetchResponse, SharedRecord
+from careledger.records import Category, RecordService, StoredRecord
+from careledger.store import AnchorBatch, ExchangeNonce, RecordVersion
+
+INTERACTION = "share"
+
+
+class Custodian:
+    """Answers other nodes' fetches for the records this node holds."""
+
+    def __init__(
+        self,
+        records: RecordService,
+        access: RecordAccess,
+        consent: ConsentService,
+        anchorer: Anchorer,
+        identity: Callable[[], IdentityRegistry],
+        *,
+        address: str,
+        key: Callable[[], PrivateKey],
+        chain_id: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.records = records
+        self.access = access
+        self.consent = consent
+        self.anchorer = anchorer
+        self._identity = identity
+        self.address = address
+        self._key = key
+        self.chain_id = chain_id
+        self._clock = clock
+
+    def answer(self, signed: SignedFetch) -> FetchResponse:
+        """The records the request may have.
+
+        `Unauthenticated` for a forged, expired or replayed request; `AccessDenied` (audited)
+        for an unregistered requester or when no consent covers any record asked for.
+        """
+        request = signed.request
+        identity = self._identity()
+        signer = signed.signer(self.chain_id, identity.address)
+        if signer != request.requester:
+            raise Unauthenticated(f"the request is signed by {signer}, not by the requester {request.requester}")
+        if request.custodian != self.address:
+            raise ValidationError(f"the request is for {request.custodian}, not this node ({self.address})")
+        now = int(self._clock())
+        if not now < request.expiry <= now + LIFETIME:
+            raise Unauthenticated("the request has expired (or claims to live longer than five minutes)")
+        purposes = Purpose.from_mask(request.purpose)
+        if len(purposes) != 1 or request.categories == 0:
+            raise ValidationError("a fetch names one purpose of use and at least one category")
+        accessor = Accessor(request.requester, purposes[0])
+        self._spend(request.requester, request.nonce, request.expiry)
+        requester = identity.actor(request.requester)
+        if requester is None or not requester.active:
+            why = "the requester is not an active registered actor"
+            raise self.access.refuse(accessor, request.patient, why, INTERACTION)
+        self.consent.sync()
+        wanted = set(Category.from_mask(request.categories))
+        found = [s for s in self.records.list(patient_address=request.patient) if s.category in wanted]
+        if not found:
+            return FetchResponse(self.address, request.patient, (), ())
+        shared = self.access.visible(accessor, found, INTERACTION)
+        if any(s.anchored_batch is None for s in shared):
+            self.anchorer.anchor_pending()
+        withheld = sorted({s.category.value for s in found} - {s.category.value for s in shared})
+        items = self._shared(shared, requester.encryption_key)
+        return FetchResponse(self.address, request.patient, tuple(items), tuple(withheld))
+
+    def _spend(self, requester: str, nonce: int, expiry: int) -> None:
+        """Remember the nonce; a second use of it is a replay."""
+        try:
+            with self.records.db.session() as session:
+                session.add(ExchangeNonce(requester=requester, nonce=f"{nonce:#066x}", expiry=expiry))
+        except DBIntegrityError:
+            raise Unauthenticated("this request was already answered: a replay is refused") from None
+
+    def _shared(self, shared: list[StoredRecord], to: PublicKey) -> list[SharedRecord]:
+        key = self._key()
+        keys = {(s.record_id, s.version) for s in shared}
+        with self.records.db.session() as session:
+            rows = session.execute(
+                select(RecordVersion, AnchorBatch.root)
+                .join(AnchorBatch, AnchorBatch.id == RecordVersion.batch_id)
+                .where(RecordVersion.record_id.in_({record_id for record_id, _ in keys}))
+            ).all()
+        by_key = {(row.record_id, row.version): (row, root) for row, root in rows}
+        items = []
+        for stored in shared:
+            row, root = by_key[(stored.record_id, stored.version)]
+            sealed = tuple(SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(stored.sealed_keys or "[]"))
+            own = next(s for s in sealed if s.recipient == key.public_key.fingerprint)
+            items.append(
+                SharedRecord(
+                    resource_type=stored.resource_type,
+                    record_id=stored.record_id,
+                    version=stored.version,
+                    category=stored.category.value,
+                    cid=stored.cid or "",
+                    ciphertext=self.records.blobs.get(stored.cid or ""),
+                    sealed_key=reseal(own, stored.context, key, to).to_bytes(),
+                    salt=row.salt,
+                    commitment=row.commitment,
+                    proof=tuple(bytes.fromhex(node) for node in json.loads(row.proof or "[]")),
+                    root=root,
+                )
+            )
+        return items

@@ -1,0 +1,128 @@
+"""The signed request one node sends another for a patient's records (EIP-712).
+
+The request names who asks, whom, about which patient, for which categories and purpose;
+a random nonce and a short expiry make it single-use. The domain's verifying contract is
+the network's IdentityRegistry, so a request is valid on one network only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from careledger.chain._eip712 import typed_data
+from careledger.crypto import recover_typed_data_signer, sign_typed_data
+from careledger.errors import ValidationError
+
+DOMAIN = ("CareLedger Exchange", "1")
+LIFETIME = 300  # seconds a request stays valid
+
+_FETCH_TYPE = [
+    {"name": "requester", "type": "address"},
+    {"name": "custodian", "type": "address"},
+    {"name": "patient", "type": "address"},
+    {"name": "categories", "type": "uint16"},
+    {"name": "purpose", "type": "uint8"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "expiry", "type": "uint64"},
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """What the requester asks for. `categories` and `purpose` are ConsentRegistry bitmasks."""
+
+    requester: str
+    custodian: str
+    patient: str
+    categories: int
+    purpose: int
+    nonce: int
+    expiry: int
+
+    @classmethod
+    def new(cls, requester: str, custodian: str, patient: str, categories: int, purpose: int) -> FetchRequest:
+        return cls(
+            Web3.to_checksum_address(requester),
+            Web3.to_checksum_address(custodian),
+            Web3.to_checksum_address(patient),
+            categories,
+            purpose,
+            int.from_bytes(os.urandom(32), "big"),
+            int(time.time()) + LIFETIME,
+        )
+
+    def typed_data(self, chain_id: int, registry: str) -> dict[str, Any]:
+        return typed_data(
+            domain=DOMAIN,
+            chain_id=chain_id,
+            contract=registry,
+            primary_type="Fetch",
+            fields=_FETCH_TYPE,
+            message={
+                "requester": self.requester,
+                "custodian": self.custodian,
+                "patient": self.patient,
+                "categories": self.categories,
+                "purpose": self.purpose,
+                "nonce": self.nonce,
+                "expiry": self.expiry,
+            },
+        )
+
+    def sign(self, account: LocalAccount, chain_id: int, registry: str) -> SignedFetch:
+        return SignedFetch(self, sign_typed_data(account, self.typed_data(chain_id, registry)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requester": self.requester,
+            "custodian": self.custodian,
+            "patient": self.patient,
+            "categories": self.categories,
+            "purpose": self.purpose,
+            "nonce": f"{self.nonce:#066x}",
+            "expiry": self.expiry,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FetchRequest:
+        try:
+            return cls(
+                Web3.to_checksum_address(data["requester"]),
+                Web3.to_checksum_address(data["custodian"]),
+                Web3.to_checksum_address(data["patient"]),
+                int(data["categories"]),
+                int(data["purpose"]),
+                int(data["nonce"], 16),
+                int(data["expiry"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"not a fetch request: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedFetch:
+    request: FetchRequest
+    signature: bytes
+
+    def signer(self, chain_id: int, registry: str) -> str:
+        """Who signed it (`IntegrityError` if the signature is malformed)."""
+        return recover_typed_data_signer(self.request.typed_data(chain_id, registry), self.signature)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"request": self.request.to_json(), "signature": "0x" + self.signature.hex()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> SignedFetch:
+        if not isinstance(data, dict) or not isinstance(data.get("signature"), str):
+            raise ValidationError("a signed fetch is {request, signature}")
+        try:
+            signature = bytes.fromhex(data["signature"].removeprefix("0x"))
+        except ValueError:
+            raise ValidationError("the signature is not hex") from None
+        return cls(FetchRequest.from_json(data.get("request")), signature)
