@@ -47,6 +47,9 @@ class Deployer:
         self.chain = chain
         self._file = records_dir / f"{chain.chain_id}.json" if records_dir else None
         self._records: dict[str, Deployment] = self._load()
+        # Deployments already checked against the chain in this process: building a facade
+        # is then a dictionary lookup, not a compile-cache read, a hash and an eth_getCode.
+        self._checked: dict[str, Deployment] = {}
 
     def _load(self) -> dict[str, Deployment]:
         if self._file is None or not self._file.is_file():
@@ -61,12 +64,15 @@ class Deployer:
 
     def current(self, name: str) -> Deployment | None:
         """The recorded deployment if it matches today's init code and its code exists."""
+        if name in self._checked:
+            return self._checked[name]
         record = self._records.get(name)
         args = self._constructor_args(name)
         if record is None or args is None or record.init_code_hash != _init_code_hash(compile_contract(name), args):
             return None
         if not self.chain.w3.eth.get_code(Web3.to_checksum_address(record.address)):
             return None
+        self._checked[name] = record
         return record
 
     def address(self, name: str) -> str:
@@ -104,6 +110,7 @@ class Deployer:
             block=receipt.block,
         )
         self._records[name] = record
+        self._checked[name] = record
         self._save()
         return DeployResult(record, deployed_now=True)
 

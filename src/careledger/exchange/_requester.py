@@ -98,8 +98,8 @@ class Requester:
         """Verify every record of `response` against the chain, then store them all (or none)."""
         if response.custodian != request.custodian or response.patient != request.patient:
             raise IntegrityError("the response is not for this request")
-        anchor = self._anchor()
-        opened = [(item, _open(item, request.patient, key, anchor)) for item in response.records]
+        anchored = _AnchoredRoots(self._anchor())
+        opened = [(item, _open(item, request.patient, key, anchored)) for item in response.records]
         wanted = set(Category.from_mask(request.categories))
         for item, _resource in opened:
             if Category(item.category) not in wanted:
@@ -109,11 +109,11 @@ class Requester:
         self._audit(request, opened)
         if not opened:
             return FetchResult(request.custodian, request.patient, (), None, response.withheld)
-        stored = [self.records.write(resource, patient_address=request.patient) for _, resource in opened]
-        provenance = self.records.write(
-            _provenance(request, opened, stored, self.chain_id), patient_address=request.patient
-        )
-        return FetchResult(request.custodian, request.patient, tuple(stored), provenance.record_id, response.withheld)
+        # The records and their Provenance: one transaction, one group of fsyncs.
+        provenance = _provenance(request, opened, self.chain_id)
+        drafts = [self.records.prepare(r, patient_address=request.patient) for _, r in opened]
+        *stored, _ = self.records.store([*drafts, self.records.prepare(provenance, patient_address=request.patient)])
+        return FetchResult(request.custodian, request.patient, tuple(stored), provenance["id"], response.withheld)
 
     def _audit(self, request: FetchRequest, opened: list[tuple[SharedRecord, Resource]]) -> None:
         self.audit.record(
@@ -131,7 +131,20 @@ class Requester:
         )
 
 
-def _open(item: SharedRecord, patient: str, key: PrivateKey, anchor: RecordAnchor) -> Resource:
+class _AnchoredRoots:
+    """Asks the chain once per root: a response's records mostly share a few batches."""
+
+    def __init__(self, anchor: RecordAnchor) -> None:
+        self._anchor = anchor
+        self._known: dict[bytes, bool] = {}
+
+    def __contains__(self, root: bytes) -> bool:
+        if root not in self._known:
+            self._known[root] = self._anchor.is_anchored(root)
+        return self._known[root]
+
+
+def _open(item: SharedRecord, patient: str, key: PrivateKey, anchored: _AnchoredRoots) -> Resource:
     """The record's resource, if the ciphertext is what the chain committed to; else `IntegrityError`."""
     name = f"{item.resource_type}/{item.record_id} version {item.version}"
     check_content_id(item.cid, item.ciphertext)
@@ -142,7 +155,7 @@ def _open(item: SharedRecord, patient: str, key: PrivateKey, anchor: RecordAncho
         raise IntegrityError(f"{name}: its commitment does not match its content")
     if not verify_proof(list(item.proof), item.root, item.commitment):
         raise IntegrityError(f"{name}: its Merkle proof does not lead to the root it names")
-    if not anchor.is_anchored(item.root):
+    if item.root not in anchored:
         raise IntegrityError(f"{name}: its root 0x{item.root.hex()} is not anchored on chain")
     context = RecordContext(item.record_id, item.version, patient, item.category)
     try:
@@ -157,14 +170,12 @@ def _open(item: SharedRecord, patient: str, key: PrivateKey, anchor: RecordAncho
     return resource
 
 
-def _provenance(
-    request: FetchRequest, opened: list[tuple[SharedRecord, Resource]], stored: list[StoredRecord], chain_id: int
-) -> Resource:
+def _provenance(request: FetchRequest, opened: list[tuple[SharedRecord, Resource]], chain_id: int) -> Resource:
     """Where the records came from: the custodian node, and each source version's commitment."""
     return {
         "resourceType": "Provenance",
         "id": f"fetch-{uuid.uuid4()}",
-        "target": [{"reference": f"{s.resource_type}/{s.record_id}/_history/{s.version}"} for s in stored],
+        "target": [{"reference": f"{item.resource_type}/{item.record_id}"} for item, _ in opened],
         "recorded": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "agent": [
             {
