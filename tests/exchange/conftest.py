@@ -17,7 +17,7 @@ from careledger.exchange import FetchResult
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category
-from careledger.testdata import PASSPHRASE, founding_node, joining_node, serve, synthetic_patients
+from careledger.testdata import PASSPHRASE, Faucet, founding_node, joining_node, serve, synthetic_patients
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,7 @@ class Network:
     url: str
     labs: list[str]
     mental_health_id: str
+    fund: Faucet
 
     def fetch(self, categories: list[Category], purpose: Purpose = Purpose.TREAT) -> FetchResult:
         wallet = self.clinic.unlock(NODE_WALLET)
@@ -72,7 +73,7 @@ def network(tmp_path: Path) -> Iterator[Network]:
             hospital.anchorer.anchor_pending()
             server = serve(hospital.home, port, cwd=ROOT)
             try:
-                yield Network(hospital, clinic, alice, url, labs, mental_health_id)
+                yield Network(hospital, clinic, alice, url, labs, mental_health_id, fund)
             finally:
                 server.terminate()
                 server.wait(timeout=30)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 
 from careledger.audit import Outcome
+from careledger.cli import run
 from careledger.client import FhirClient
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, IntegrityError, Unauthenticated
 from careledger.exchange import FetchRequest, FetchResponse
 from careledger.records import Category
+from careledger.testdata import joining_node
 from tests.exchange.conftest import Network
 
 pytestmark = pytest.mark.anvil
@@ -125,3 +129,49 @@ def test_a_replayed_or_forged_request_is_refused(network: Network) -> None:
         forged = {**other, "signature": _signed(network, account=Account.create())[1]["signature"]}
         with pytest.raises(Unauthenticated, match="signed by"):
             client.exchange(forged)
+
+
+def test_the_patients_own_agent_pulls_everything_the_hospital_holds_of_hers(network: Network, tmp_path: Path) -> None:
+    agent = joining_node(tmp_path / "agent", network.hospital.settings, network.hospital, network.fund)
+    try:
+        keystore = network.hospital.wallets.get("alice")
+        shutil.copy(network.hospital.home.keystore_dir / "alice.json", agent.home.keystore_dir / "alice.json")
+        alice = agent.unlock(keystore.name)
+        (result,) = agent.requester.pull(alice.account, alice.encryption_key(), [network.hospital.address])
+        held = {s.record_id for s in network.hospital.records.list(patient_address=network.alice.address)}
+        assert {s.record_id for s in result.stored} == held
+        assert network.mental_health_id in held
+        assert agent.records.read(network.mental_health_id)["id"] == network.mental_health_id
+    finally:
+        agent.close()
+
+
+def test_the_cli_joins_the_network_and_fetches(
+    network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARELEDGER_PASSPHRASE", "pw")
+    deployments = next(network.hospital.home.deployments_dir.glob("*.json"))
+    newcomer = ["--home", str(tmp_path / "newcomer"), "--chain", network.hospital.settings.chain]
+    assert run([*newcomer, "init", "--light-kdf"]) == 0
+    assert run([*newcomer, "chain", "status"]) == 0
+    assert run([*newcomer, "chain", "adopt", str(deployments)]) == 0
+    assert run([*newcomer, "chain", "deploy", "--json"]) == 0  # deploys nothing: the network's are current
+    network.grant_labs()
+    clinic = ["--home", str(network.clinic.home.path)]
+    hospital = network.hospital.address
+    fetched = run(
+        [*clinic, "exchange", "fetch", "--from", hospital, "--patient", network.alice.address, "--categories", "labs"]
+    )
+    assert fetched == 0
+    assert len(network.clinic.records.list(patient_address=network.alice.address)) == len(network.labs) + 1
+    denied = [
+        "exchange",
+        "fetch",
+        "--from",
+        hospital,
+        "--patient",
+        network.alice.address,
+        "--categories",
+        "mental-health",
+    ]
+    assert run([*clinic, *denied]) == 5

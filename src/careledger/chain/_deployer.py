@@ -85,6 +85,24 @@ class Deployer:
             )
         return record.address
 
+    def adopt(self, records: list[Deployment]) -> list[Deployment]:
+        """Take another node's deployments on this chain as ours (joining a network); those that check out.
+
+        A deployment counts only if its code is on this chain and is what this package's
+        sources with those constructor arguments produce, so a wrong or stale file adopts
+        nothing it cannot prove.
+        """
+        known = set(contract_names())
+        unknown = sorted(r.name for r in records if r.name not in known)
+        if unknown:
+            raise NotFound(f"no contract named {', '.join(unknown)} in this version of CareLedger")
+        self._records.update({r.name: r for r in records})
+        self._checked.clear()
+        current = self.deployments()
+        self._records = {d.name: d for d in current}
+        self._save()
+        return current
+
     def deployments(self) -> list[Deployment]:
         """Every contract this package ships that is deployed and current on this chain."""
         return [d for name in deployment_order() if (d := self.current(name)) is not None]

@@ -149,6 +149,12 @@ class IdentityRegistry(ContractFacade):
         )
         return [self.credential(int(log["args"]["credential_id"])) for log in logs]
 
+    def nodes(self) -> list[ActorRecord]:
+        """Every active actor with a node endpoint: the custodians a patient's agent may ask."""
+        logs = self.contract.events.ActorRegistered().get_logs(from_block=0)
+        actors = (self.actor(str(log["args"]["actor"])) for log in logs)
+        return [a for a in actors if a is not None and a.active and a.endpoint]
+
     def has_valid_credential(self, subject: str, credential_type: str) -> bool:
         return bool(
             self._call("has_valid_credential", Web3.to_checksum_address(subject), credential_type_id(credential_type))

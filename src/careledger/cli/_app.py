@@ -8,7 +8,21 @@ from typing import Annotated
 import typer
 
 from careledger import __version__
-from careledger.cli import access, audit, chain, claim, consent, demo, identity, init, record, serve, token, wallet
+from careledger.cli import (
+    access,
+    audit,
+    chain,
+    claim,
+    consent,
+    demo,
+    exchange,
+    identity,
+    init,
+    record,
+    serve,
+    token,
+    wallet,
+)
 from careledger.cli._context import CliState
 
 app = typer.Typer(
@@ -26,6 +40,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
 app.add_typer(audit.app, name="audit")
 app.add_typer(claim.app, name="claim")
+app.add_typer(exchange.app, name="exchange")
 app.add_typer(token.app, name="token")
 app.command()(init.init)
 app.command()(demo.demo)

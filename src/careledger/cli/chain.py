@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import signal
 from contextlib import ExitStack
 from dataclasses import asdict
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
 
+from careledger.chain import Deployment
 from careledger.chain._backends import AnvilBackend
 from careledger.cli._context import open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.errors import ChainUnavailable, ValidationError
+from careledger.errors import ChainUnavailable, NotFound, ValidationError
 from careledger.node import NodeStatus
 
-app = typer.Typer(help="Run, inspect and deploy to the node's chain.", no_args_is_help=True)
+app = typer.Typer(help="Run, inspect, deploy to and join the node's chain.", no_args_is_help=True)
 
 
 @app.command()
@@ -91,3 +94,33 @@ def deploy(ctx: typer.Context, json: JsonFlag = False) -> None:
     for result in results:
         verb = "deployed" if result.deployed_now else "unchanged"
         console.print(f"{result.deployment.name}: {verb} at {result.deployment.address}")
+
+
+@app.command()
+def adopt(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Another node's deployments/<chain id>.json, or `chain deploy --json`.")],
+    json: JsonFlag = False,
+) -> None:
+    """Join a network: use the contracts another node deployed on this chain (each is checked on chain)."""
+    try:
+        raw = jsonlib.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"cannot read deployments from {file}: {exc}") from None
+    entries = list(raw.values()) if isinstance(raw, dict) else raw
+    try:
+        records = [Deployment(**{k: entry[k] for k in _DEPLOYMENT_FIELDS}) for entry in entries]
+    except (KeyError, TypeError) as exc:
+        raise ValidationError(f"{file} is not a list of deployments: {exc}") from None
+    with open_node(ctx) as node:
+        adopted = node.deployer.adopt(records)
+    if not adopted:
+        raise NotFound(f"none of the deployments in {file} is on this chain with this version's code")
+    if json:
+        print_json([asdict(d) for d in adopted])
+        return
+    for deployment in adopted:
+        console.print(f"{deployment.name}: adopted at {deployment.address}")
+
+
+_DEPLOYMENT_FIELDS = ("name", "address", "init_code_hash", "tx_hash", "block")

@@ -94,6 +94,21 @@ class Requester:
             body = client.exchange(signed.to_json())
         return self.accept(request, FetchResponse.from_json(body), key)
 
+    def pull(self, patient: LocalAccount, key: PrivateKey, custodians: list[str] | None = None) -> list[FetchResult]:
+        """The patient's own agent: every record of `patient` from every node that holds some.
+
+        Each custodian is asked for every category with purpose PATRQT (the patient's own
+        request), which a custodian always allows its patient; `custodians` defaults to
+        every node with an endpoint in the IdentityRegistry but this one's patient itself.
+        """
+        everything = list(Category)
+        found = custodians if custodians is not None else [a.address for a in self._identity().nodes()]
+        return [
+            self.fetch(patient, key, custodian, patient.address, everything, Purpose.PATRQT)
+            for custodian in found
+            if custodian != patient.address
+        ]
+
     def accept(self, request: FetchRequest, response: FetchResponse, key: PrivateKey) -> FetchResult:
         """Verify every record of `response` against the chain, then store them all (or none)."""
         if response.custodian != request.custodian or response.patient != request.patient:
