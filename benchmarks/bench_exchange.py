@@ -31,12 +31,9 @@ def bench_exchange() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp, open_chain("anvil", chain_dir=Path(tmp) / "chain", keep=True) as chain:
         settings = Settings(chain=chain.url or "", light_kdf=True, anchor_in_background=False)
 
-        def fund(address: str) -> None:
-            chain.backend.fund(address, 10**21)
-
         port = free_port()
-        hospital = founding_node(Path(tmp) / "hospital", settings, fund, endpoint=f"http://127.0.0.1:{port}")
-        clinic = joining_node(Path(tmp) / "clinic", settings, hospital, fund)
+        hospital = founding_node(Path(tmp) / "hospital", settings, endpoint=f"http://127.0.0.1:{port}")
+        clinic = joining_node(Path(tmp) / "clinic", settings, hospital)
         try:
             alice = hospital.wallets.create("alice", Role.PATIENT, PASSPHRASE)
             hospital.identity_registry(as_wallet=NODE_WALLET).register_actor(
@@ -44,7 +41,6 @@ def bench_exchange() -> list[Result]:
             )
             _labs(hospital, alice.address)
             terms = hospital.consent.terms(alice.address, clinic.address, [Category.LABS], [Purpose.TREAT], days=1)
-            fund(alice.address)
             hospital.consent.grant(hospital.consent_registry(as_wallet="alice"), terms)
             server = serve(hospital.home, port)
             try:

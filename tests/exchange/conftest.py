@@ -17,7 +17,7 @@ from careledger.exchange import FetchResult
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category
-from careledger.testdata import PASSPHRASE, Faucet, founding_node, joining_node, serve, synthetic_patients
+from careledger.testdata import PASSPHRASE, founding_node, joining_node, serve, synthetic_patients
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,6 @@ class Network:
     url: str
     labs: list[str]
     mental_health_id: str
-    fund: Faucet
 
     def fetch(self, categories: list[Category], purpose: Purpose = Purpose.TREAT) -> FetchResult:
         wallet = self.clinic.unlock(NODE_WALLET)
@@ -57,15 +56,10 @@ def network(tmp_path: Path) -> Iterator[Network]:
     url = f"http://127.0.0.1:{port}"
     with open_chain("anvil", chain_dir=tmp_path / "chain", keep=True) as chain:
         settings = Settings(chain=chain.url or "", light_kdf=True, anchor_in_background=False)
-
-        def fund(address: str) -> None:
-            chain.backend.fund(address, 10**21)
-
-        hospital = founding_node(tmp_path / "hospital", settings, fund, endpoint=url)
-        clinic = joining_node(tmp_path / "clinic", settings, hospital, fund)
+        hospital = founding_node(tmp_path / "hospital", settings, endpoint=url)
+        clinic = joining_node(tmp_path / "clinic", settings, hospital)
         try:
             alice = hospital.wallets.create("alice", Role.PATIENT, PASSPHRASE)
-            fund(alice.address)
             hospital.identity_registry(as_wallet=NODE_WALLET).register_actor(
                 alice.address, alice.role, alice.encryption_key
             )
@@ -73,7 +67,7 @@ def network(tmp_path: Path) -> Iterator[Network]:
             hospital.anchorer.anchor_pending()
             server = serve(hospital.home, port, cwd=ROOT)
             try:
-                yield Network(hospital, clinic, alice, url, labs, mental_health_id, fund)
+                yield Network(hospital, clinic, alice, url, labs, mental_health_id)
             finally:
                 server.terminate()
                 server.wait(timeout=30)

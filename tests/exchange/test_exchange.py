@@ -132,7 +132,7 @@ def test_a_replayed_or_forged_request_is_refused(network: Network) -> None:
 
 
 def test_the_patients_own_agent_pulls_everything_the_hospital_holds_of_hers(network: Network, tmp_path: Path) -> None:
-    agent = joining_node(tmp_path / "agent", network.hospital.settings, network.hospital, network.fund)
+    agent = joining_node(tmp_path / "agent", network.hospital.settings, network.hospital)
     try:
         keystore = network.hospital.wallets.get("alice")
         shutil.copy(network.hospital.home.keystore_dir / "alice.json", agent.home.keystore_dir / "alice.json")

@@ -95,6 +95,11 @@ class Backend:
         self.w3 = w3
         self.url = url
 
+    @property
+    def development(self) -> bool:
+        """True where accounts can be funded out of thin air."""
+        return True
+
     def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
         """Gas for each transaction; raises `TransactionReverted` for the first that reverts."""
         return [self._estimate_one(tx) for tx in txs]
@@ -189,6 +194,20 @@ class HttpBackend(Backend):
 
     def __init__(self, url: str) -> None:
         super().__init__(Web3(_GuardedHTTPProvider(url, self._unreachable)), url)
+        self._anvil: bool | None = None
+
+    @property
+    def development(self) -> bool:
+        """An RPC endpoint that is an anvil (a local development chain, another home's say) funds accounts."""
+        if self._anvil is None:
+            self._anvil = str(self.w3.client_version).lower().startswith("anvil")
+        return self._anvil
+
+    def fund(self, address: str, wei: int) -> None:
+        if not self.development:
+            super().fund(address, wei)
+            return
+        self.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
 
     def _unreachable(self, exc: Exception) -> NoReturn:
         raise ChainUnavailable(f"cannot reach the chain at {self.url}: {type(exc).__name__}") from None
@@ -280,8 +299,9 @@ class AnvilBackend(HttpBackend):
             ) from None
         super()._unreachable(exc)
 
-    def fund(self, address: str, wei: int) -> None:
-        self.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+    @property
+    def development(self) -> bool:
+        return True
 
     def _still_pending(self, waited: float) -> None:
         # anvil's automine can leave transactions that arrive while it mines in the pool

@@ -37,8 +37,8 @@ class Chain:
 
     @property
     def is_development(self) -> bool:
-        """True where accounts can be funded out of thin air (memory, anvil)."""
-        return self.kind in ("memory", "anvil")
+        """True where accounts can be funded out of thin air (memory, anvil, an anvil's URL)."""
+        return self.backend.development
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)

@@ -8,14 +8,13 @@ from careledger.testdata._generator import (
     synthetic_patients,
 )
 from careledger.testdata._insurance import CARE, example_plan_terms, insure
-from careledger.testdata._network import Faucet, founding_node, joining_node, serve
+from careledger.testdata._network import founding_node, joining_node, serve
 from careledger.testdata._nodes import PASSPHRASE, scratch_node
 
 __all__ = [
     "CARE",
     "PASSPHRASE",
     "RESOURCE_TYPES",
-    "Faucet",
     "Resource",
     "SyntheticPatient",
     "collection_bundle",

@@ -1,8 +1,8 @@
 """Nodes of one network on a shared chain, as separate homes: for tests, benchmarks and the demo.
 
 The first node deploys the contracts; a node that joins adopts its deployments (the
-network's address book) and registers its wallet. A shared chain is an RPC chain, which
-funds no one: `fund` is the faucet (anvil's `setBalance` here).
+network's address book) and registers its wallet. The shared chain is an anvil reached by
+its URL, which funds the nodes' wallets as they sign.
 """
 
 from __future__ import annotations
@@ -12,37 +12,31 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.identity import WalletStore
 from careledger.node import Node, init_home
 from careledger.testdata._nodes import PASSPHRASE
 
-Faucet = Callable[[str], None]
 
-
-def founding_node(path: Path, settings: Settings, fund: Faucet, endpoint: str = "") -> Node:
-    """A new home whose funded node deploys the contracts and registers itself (an organisation)."""
+def founding_node(path: Path, settings: Settings, endpoint: str = "") -> Node:
+    """A new home whose node deploys the contracts and registers itself (an organisation)."""
     home = Home(path)
     init_home(home, settings, PASSPHRASE)
-    fund(WalletStore(home.keystore_dir).get(NODE_WALLET).address)
     node = Node(home, settings, lambda _wallet: PASSPHRASE)
     node.deploy()
     _register(node, endpoint)
     return node
 
 
-def joining_node(path: Path, settings: Settings, founder: Node, fund: Faucet, endpoint: str = "") -> Node:
-    """A new home on the founder's chain: the network's deployments adopted, its wallet funded and registered."""
+def joining_node(path: Path, settings: Settings, founder: Node, endpoint: str = "") -> Node:
+    """A new home on the founder's chain: the network's deployments adopted, its wallet registered."""
     home = Home(path)
     init_home(home, settings, PASSPHRASE)
     shutil.copytree(founder.home.deployments_dir, home.deployments_dir, dirs_exist_ok=True)
-    fund(WalletStore(home.keystore_dir).get(NODE_WALLET).address)
     node = Node(home, settings, lambda _wallet: PASSPHRASE)
     _register(node, endpoint)
     return node
