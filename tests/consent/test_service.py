@@ -54,6 +54,17 @@ def test_a_second_service_reads_the_index_the_first_wrote(world: World) -> None:
     assert fresh.grants(patient=world.alice.address) == [grant]
 
 
+def test_a_service_whose_cache_is_loaded_sees_what_another_process_indexed(world: World) -> None:
+    """A server's cache, then a grant made by the CLI beside it (same database, cursor moved past it)."""
+    server = ConsentService(world.node.db, world.node.consent_registry, clock=lambda: world.now[0])
+    assert server.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) is None
+    server.sync()
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    grant = world.consent.grant(world.registry(world.alice), terms)
+    assert server.sync() == 0  # the other service indexed the event already
+    assert server.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) == grant
+
+
 def test_a_grant_as_a_fhir_consent(world: World) -> None:
     terms = world.consent.terms(
         world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT, Purpose.PATRQT], days=30

@@ -145,6 +145,9 @@ class ConsentService:
         self._clock = clock
         self._lock = threading.Lock()
         self._pairs: dict[tuple[str, str], tuple[Grant, ...]] | None = None
+        # The event cursor as this process last left it: if another process sharing the
+        # database (the CLI beside a server) moved it, the cache missed those events.
+        self._cursor_seen: int | None = None
 
     # Terms and writes --------------------------------------------------------------
 
@@ -229,8 +232,12 @@ class ConsentService:
             if pair is not None:
                 touched.add(pair)
 
-        registry = self._registry()
-        handled = EventReader(registry, self.db, _STREAM).poll(handle)
+        reader = EventReader(self._registry(), self.db, _STREAM)
+        if self._pairs is not None and reader.last_block() != self._cursor_seen:
+            with self._lock:
+                self._pairs = None  # indexed by another process: reloaded from the database when next asked
+        handled = reader.poll(handle)
+        self._cursor_seen = reader.last_block()
         if touched:
             with self._lock:
                 if self._pairs is not None:
