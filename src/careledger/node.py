@@ -6,9 +6,11 @@ builds them, for the CLI, the API server and tests alike.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TypeVar, cast
 
 from careledger.anchoring import Anchorer
 from careledger.audit import AuditHeads, AuditLog
@@ -17,6 +19,7 @@ from careledger.chain import (
     Chain,
     Claims,
     ConsentRegistry,
+    ContractFacade,
     Deployer,
     DeployResult,
     IdentityRegistry,
@@ -34,6 +37,9 @@ from careledger.exchange import Custodian, Requester
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
 from careledger.records import RecordCommitments, RecordService
 from careledger.store import BlobStore, Database
+
+_Facade = TypeVar("_Facade", bound=ContractFacade)
+_REGISTERED_KEY_TTL = 60.0
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -106,6 +112,8 @@ class Node:
         self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
         self._unlocked: dict[str, UnlockedWallet] = {}
         self._signers: dict[str, Signer] = {}
+        self._facades: dict[tuple[str, str, str | None], ContractFacade] = {}
+        self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
         self.records = RecordService(
             self.db,
             BlobStore(home.blobs_dir),
@@ -178,35 +186,48 @@ class Node:
         wallet = self.wallets.find(address)
         if wallet is not None:
             return wallet.encryption_key
-        return self.identity_registry().require_actor(address).encryption_key
+        # Looked up on chain once a minute at most: every record written for a patient whose
+        # wallet is elsewhere needs it, and a rotated key is still one the patient can open.
+        now = time.monotonic()
+        cached = self._registered_keys.get(address)
+        if cached is not None and now - cached[0] < _REGISTERED_KEY_TTL:
+            return cached[1]
+        key = self.identity_registry().require_actor(address).encryption_key
+        self._registered_keys[address] = (now, key)
+        return key
 
     def deploy(self) -> list[DeployResult]:
         """Deploy every contract that is missing or changed on this chain."""
         return self.deployer.deploy_all(self.signer)
 
     def record_anchor(self, *, write: bool = False) -> RecordAnchor:
-        address = self.deployer.address(RecordAnchor.contract_name)
-        return RecordAnchor(self.chain, address, self.signer if write else None)
+        return self._facade(RecordAnchor, NODE_WALLET if write else None)
 
     def identity_registry(self, *, as_wallet: str | None = None) -> IdentityRegistry:
         """The registry, read-only or signing as one of the node's wallets."""
-        address = self.deployer.address(IdentityRegistry.contract_name)
-        return IdentityRegistry(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+        return self._facade(IdentityRegistry, as_wallet)
 
     def consent_registry(self, *, as_wallet: str | None = None) -> ConsentRegistry:
         """The consent registry, read-only or signing as one of the node's wallets."""
-        address = self.deployer.address(ConsentRegistry.contract_name)
-        return ConsentRegistry(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+        return self._facade(ConsentRegistry, as_wallet)
 
     def claims_contract(self, *, as_wallet: str | None = None) -> Claims:
         """The claims contract, read-only or signing as one of the node's wallets."""
-        address = self.deployer.address(Claims.contract_name)
-        return Claims(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+        return self._facade(Claims, as_wallet)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""
-        address = address or self.deployer.address(CareToken.contract_name)
-        return CareToken(self.chain, address, self.signer_for(as_wallet) if as_wallet else None)
+        return self._facade(CareToken, as_wallet, address)
+
+    def _facade(self, kind: type[_Facade], wallet: str | None, address: str | None = None) -> _Facade:
+        """One facade per contract, address and wallet for the node's life: web3 takes ~7 ms to build one."""
+        address = address or self.deployer.address(kind.contract_name)
+        key = (kind.contract_name, address, wallet)
+        found = self._facades.get(key)
+        if found is None:
+            found = kind(self.chain, address, self.signer_for(wallet) if wallet else None)
+            self._facades[key] = found
+        return cast("_Facade", found)
 
     def _consent_registry_as(self, address: str) -> ConsentRegistry:
         wallet = self.wallets.find(address)
