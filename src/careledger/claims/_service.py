@@ -93,7 +93,7 @@ class ClaimsService:
         encounter = self.records.open(encounter_record)
         member = encounter_record.patient_address
         service_class = service_class if service_class is not None else _class_of(lines)
-        plan_id, insurer = _plan_of(claims, member)
+        plan_id, insurer = plan_of(claims, member)
         money = _money(claims, plan_id)
         draft = build_claim(
             claim_record_id(encounter_id),
@@ -193,8 +193,9 @@ def _class_of(lines: Sequence[ClaimLine]) -> ServiceClass:
     return classes.pop()
 
 
-def _plan_of(claims: Claims, member: str) -> tuple[int, str | None]:
-    """The member's plan and its insurer; (0, None) if not enrolled (the chain then denies, 31)."""
+def plan_of(claims: Claims, member: str) -> tuple[int, str | None]:
+    """The member's plan and its insurer; (0, None) if not enrolled (the chain then denies, 31:
+    the answer the provider needs, so not an error here)."""
     try:
         plan_id = claims.enrolment(member).plan_id
     except NotFound:

@@ -18,6 +18,7 @@ from careledger.claims import (
     ClaimOutcome,
     ServiceClass,
     from_units,
+    plan_of,
     reason_text,
     to_units,
 )
@@ -25,7 +26,7 @@ from careledger.cli._context import address_of, open_node, wallet_of
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.config import NODE_WALLET
-from careledger.errors import NotFound, ValidationError
+from careledger.errors import ValidationError
 from careledger.node import Node
 
 app = typer.Typer(
@@ -64,7 +65,7 @@ def _amount(token: CareToken, units: int) -> str:
 
 
 def _plan_token(node: Node, plan_id: int) -> CareToken:
-    return node.token(address=node.claims_contract().plan(plan_id).terms.token)
+    return node.token(address=node.claims_contract().plan_parties(plan_id)[1])
 
 
 def _allowed(entries: list[str], decimals: int) -> tuple[int, ...]:
@@ -176,7 +177,7 @@ def plan_fund(
 ) -> None:
     """Add to a plan's escrow (anyone may: the insurer, an employer, a sponsor)."""
     with open_node(ctx) as node:
-        token = node.token(as_wallet=as_wallet, address=node.claims_contract().plan(plan_id).terms.token)
+        token = node.token(as_wallet=as_wallet, address=node.claims_contract().plan_parties(plan_id)[1])
         escrow = _fund(token, node.claims_contract(as_wallet=as_wallet), plan_id, to_units(amount, token.decimals()))
         shown = _amount(token, escrow)
     if json:
@@ -367,7 +368,7 @@ def submit(
     with open_node(ctx) as node:
         claims = node.claims_contract(as_wallet=as_wallet)
         member = node.records.get(encounter).patient_address
-        plan_id = claims.enrolment(member).plan_id if _enrolled(claims, member) else 0
+        plan_id, _insurer = plan_of(claims, member)
         token = _token_of(node, plan_id)
         decimals = token.decimals() if token else 0
         chosen = ServiceClass.parse(service_class) if service_class else None
@@ -376,14 +377,6 @@ def submit(
                 claims, encounter, [_line(spec, decimals) for spec in lines], service_class=chosen, preauth_id=preauth
             )
         _show(outcome, token, json)
-
-
-def _enrolled(claims: Claims, member: str) -> bool:
-    try:
-        claims.enrolment(member)
-    except NotFound:  # the chain denies the claim (31), which is the answer the provider needs
-        return False
-    return True
 
 
 @app.command()

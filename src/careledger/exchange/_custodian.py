@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from careledger.anchoring import Anchorer
 from careledger.chain import IdentityRegistry
 from careledger.consent import Accessor, ConsentService, Purpose, RecordAccess
-from careledger.crypto import PrivateKey, PublicKey, SealedKey, reseal
+from careledger.crypto import PrivateKey, PublicKey, reseal
 from careledger.errors import Unauthenticated, ValidationError
 from careledger.exchange._request import LIFETIME, SignedFetch
 from careledger.exchange._response import FetchResponse, SharedRecord
@@ -117,8 +117,7 @@ class Custodian:
         items = []
         for stored in shared:
             row, root = by_key[(stored.record_id, stored.version)]
-            sealed = tuple(SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(stored.sealed_keys or "[]"))
-            own = next(s for s in sealed if s.recipient == key.public_key.fingerprint)
+            own = next(s for s in stored.data_keys() if s.recipient == key.public_key.fingerprint)
             items.append(
                 SharedRecord(
                     resource_type=stored.resource_type,

@@ -89,6 +89,10 @@ class StoredRecord:
     def context(self) -> RecordContext:
         return RecordContext(self.record_id, self.version, self.patient_address, self.category.value)
 
+    def data_keys(self) -> tuple[SealedKey, ...]:
+        """The version's data key as sealed to each recipient (none for a deletion)."""
+        return tuple(SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(self.sealed_keys or "[]"))
+
 
 KeyResolver = Callable[[str], PublicKey]
 
@@ -251,7 +255,7 @@ class RecordService:
 
     def decrypt(self, stored: StoredRecord, key: PrivateKey) -> Resource:
         """Open a stored version with `key` (the node's, or the patient's for export)."""
-        sealed = tuple(SealedKey.from_bytes(bytes.fromhex(h)) for h in json.loads(stored.sealed_keys or "[]"))
+        sealed = stored.data_keys()
         if stored.cid is None:
             raise NotFound(f"{stored.resource_type}/{stored.record_id} version {stored.version} is a deletion")
         envelope = Envelope(self.blobs.get(stored.cid), sealed)
