@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 from benchmarks import Result
-from careledger.api import free_port
+from careledger.api import NodeProcess, free_port
 from careledger.chain import Role, open_chain
 from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Purpose
 from careledger.node import Node
 from careledger.records import Category, categorise
-from careledger.testdata import PASSPHRASE, founding_node, joining_node, serve, synthetic_patients
+from careledger.testdata import PASSPHRASE, founding_node, joining_node, synthetic_patients
 
 RECORDS = 100
 FETCHES = 20
@@ -42,12 +42,8 @@ def bench_exchange() -> list[Result]:
             _labs(hospital, alice.address)
             terms = hospital.consent.terms(alice.address, clinic.address, [Category.LABS], [Purpose.TREAT], days=1)
             hospital.consent.grant(hospital.consent_registry(as_wallet="alice"), terms)
-            server = serve(hospital.home, port)
-            try:
+            with NodeProcess(hospital.home, port, passphrase=PASSPHRASE).start():
                 latencies = _fetches(clinic, hospital.address, alice.address)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
         finally:
             clinic.close()
             hospital.close()

@@ -73,6 +73,10 @@ class FhirClient:
                 return found
             bundle = self._json("GET", following, purpose=purpose)
 
+    def transaction(self, bundle: Resource) -> Resource:
+        """POST a `transaction` or `batch` Bundle; the response Bundle."""
+        return self._json("POST", "/", json=bundle)
+
     def exchange(self, signed_fetch: dict[str, Any]) -> Resource:
         """Ask the node, as custodian, for records under a signed fetch request (no sign-in: the request is signed)."""
         return self._json("POST", "/exchange/fetch", json=signed_fetch)

@@ -83,6 +83,10 @@ class TransactionReverted(ChainError):
         super().__init__(f"transaction reverted: {reason}{where}")
 
 
+class DemoFailed(CareLedgerError):
+    """A step of `careledger demo` did not behave as it must (a share allowed, a record lost, …)."""
+
+
 __all__ = [
     "AccessDenied",
     "CareLedgerError",
@@ -91,6 +95,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DecryptionError",
+    "DemoFailed",
     "IntegrityError",
     "NotFound",
     "TransactionReverted",

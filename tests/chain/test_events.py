@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careledger.chain import AnchorKind, ChainEvent, EventReader, RecordAnchor
-from careledger.store import Database
+from careledger.store import Database, EventCursor
 
 
 def _anchored(events: list[ChainEvent]) -> list[bytes]:
@@ -54,3 +55,31 @@ def test_streams_keep_separate_cursors(anchor: RecordAnchor, database: Database)
     seen: list[ChainEvent] = []
     EventReader(anchor, database, "second").poll(lambda _s, e: seen.append(e))
     assert _anchored(seen) == [root]
+
+
+def test_blocks_indexed_at_the_same_moment_by_another_process_are_left_to_it(
+    anchor: RecordAnchor, database: Database
+) -> None:
+    """Two processes on one database (the CLI beside a server) poll the same span: the loser skips it."""
+    other = Database(database.url.render_as_string(hide_password=False), schema=database.schema)
+    anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS)
+    head = anchor.chain.block_number()
+
+    def index(session: Session, event: ChainEvent) -> None:
+        if event.name == "Anchored":  # a row only one of the two may write, as the consent index's are
+            session.add(EventCursor(stream=f"seen-{event.args['root'].hex()}", chain_id=0, last_block=event.block))
+
+    def race(session: Session, event: ChainEvent) -> None:
+        if event.name == "Anchored":  # the other process commits this span first
+            EventReader(anchor, other, "anchors").poll(index)
+        index(session, event)
+
+    reader = EventReader(anchor, database, "anchors")
+    try:
+        reader.poll(race)
+    finally:
+        other.close()
+    assert reader.indexed_elsewhere
+    assert reader.last_block() == head
+    with database.session() as session:
+        assert len(session.scalars(select(EventCursor).where(EventCursor.stream.startswith("seen-"))).all()) == 1

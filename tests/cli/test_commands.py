@@ -1,4 +1,4 @@
-"""The CLI in process: init, chain status/deploy, demo, and its errors."""
+"""The CLI in process: init, chain status/deploy, and its errors."""
 
 from __future__ import annotations
 
@@ -113,29 +113,6 @@ def test_chain_up_refuses_a_non_anvil_chain(cli: Cli) -> None:
     result = cli("chain", "up")
     assert result.code == 2
     assert "runs the managed anvil chain" in result.err
-
-
-@pytest.mark.anvil
-def test_demo_runs_end_to_end(cli: Cli) -> None:
-    result = cli("demo", "--json", home=False)
-    assert result.code == 0, result.err
-    body = result.json()
-    assert body["verified"] is True
-    assert body["licensed"] is True
-    assert body["patient_opens"] is True
-    assert body["practitioner_refused"] is True
-    assert body["content_id"].startswith("bafkrei")
-    assert body["status"]["backend"] == "anvil"
-    assert [c["name"] for c in body["status"]["contracts"]] == CONTRACTS
-
-
-def test_demo_on_the_memory_chain_prints_its_steps(cli: Cli) -> None:
-    result = cli("--chain", "memory", "demo", home=False)
-    assert result.code == 0, result.err
-    assert "all pass" in result.out
-    assert "is refused: yes" in result.out
-    assert "NO" not in result.out
-    assert "RecordAnchor" in result.out
 
 
 def test_a_damaged_database_is_one_clear_line(cli: Cli) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from careledger.api import free_port
+from careledger.api import NodeProcess, free_port
 from careledger.chain import Role, open_chain
 from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Purpose
@@ -17,7 +17,7 @@ from careledger.exchange import FetchResult
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category
-from careledger.testdata import PASSPHRASE, founding_node, joining_node, serve, synthetic_patients
+from careledger.testdata import PASSPHRASE, founding_node, joining_node, synthetic_patients
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,12 +65,8 @@ def network(tmp_path: Path) -> Iterator[Network]:
             )
             labs, mental_health_id = _chart(hospital, alice)
             hospital.anchorer.anchor_pending()
-            server = serve(hospital.home, port, cwd=ROOT)
-            try:
+            with NodeProcess(hospital.home, port, passphrase=PASSPHRASE, cwd=ROOT).start():
                 yield Network(hospital, clinic, alice, url, labs, mental_health_id)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
         finally:
             clinic.close()
             hospital.close()

@@ -3,11 +3,13 @@
 from careledger.api._app import FHIR_JSON, create_app
 from careledger.api._auth import Caller, SiweAuth, new_secret
 from careledger.api._errors import operation_outcome
+from careledger.api._process import NodeProcess
 from careledger.api._server import NodeServer, free_port
 
 __all__ = [
     "FHIR_JSON",
     "Caller",
+    "NodeProcess",
     "NodeServer",
     "SiweAuth",
     "create_app",

@@ -7,7 +7,10 @@ the handler writes, so a crash mid-way replays the unfinished range and nothing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError as RowConflict
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from careledger.chain._facades import ChainEvent, ContractFacade
@@ -28,6 +31,8 @@ class EventReader:
         self.db = db
         self.stream = stream
         self.start_block = start_block
+        self.indexed_elsewhere = False
+        """Set by `poll` when another process sharing the database indexed some of its blocks."""
 
     def last_block(self) -> int:
         """The last block already handled (`start_block - 1` before the first run)."""
@@ -39,7 +44,9 @@ class EventReader:
         """Hand every new event to `handle`; the number handled.
 
         Each span of blocks is one transaction: the handler's writes and the cursor
-        commit together.
+        commit together. Another process sharing the database (the CLI beside a server)
+        may index the same span at the same moment: the loser's transaction fails on the
+        rows the winner wrote, and it goes on from the winner's cursor.
         """
         chain = self.facade.chain
         head = chain.block_number() if to_block is None else to_block
@@ -48,16 +55,29 @@ class EventReader:
         while start <= head:
             end = min(start + _SPAN - 1, head)
             logs = chain.w3.eth.get_logs({"address": self.facade.address, "fromBlock": start, "toBlock": end})
-            with self.db.session() as session:
-                for log in logs:
-                    event = self.facade.decode(log)
-                    if event is not None:
-                        handle(session, event)
-                        handled += 1
-                cursor = session.get(EventCursor, (self.stream, chain.chain_id))
-                if cursor is None:
-                    session.add(EventCursor(stream=self.stream, chain_id=chain.chain_id, last_block=end))
-                else:
-                    cursor.last_block = end
+            try:
+                handled += self._handle_span(logs, end, handle)
+            except (RowConflict, OperationalError):
+                if self.last_block() < start:
+                    raise  # nobody else moved the cursor: a real failure
+                self.indexed_elsewhere = True
+                start = self.last_block() + 1
+                continue
             start = end + 1
+        return handled
+
+    def _handle_span(self, logs: list[Any], end: int, handle: Handler) -> int:
+        handled = 0
+        chain = self.facade.chain
+        with self.db.session() as session:
+            for log in logs:
+                event = self.facade.decode(log)
+                if event is not None:
+                    handle(session, event)
+                    handled += 1
+            cursor = session.get(EventCursor, (self.stream, chain.chain_id))
+            if cursor is None:
+                session.add(EventCursor(stream=self.stream, chain_id=chain.chain_id, last_block=end))
+            else:
+                cursor.last_block = end
         return handled

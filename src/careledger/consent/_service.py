@@ -237,6 +237,9 @@ class ConsentService:
             with self._lock:
                 self._pairs = None  # indexed by another process: reloaded from the database when next asked
         handled = reader.poll(handle)
+        if reader.indexed_elsewhere:
+            with self._lock:
+                self._pairs = None  # the other process's events are not in `touched`
         self._cursor_seen = reader.last_block()
         if touched:
             with self._lock:

@@ -42,6 +42,7 @@ class Database:
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = _normalise(url)
+        self.schema = schema
         # Enough pooled connections for an API's thread pool, so none is opened per request.
         kwargs: dict[str, Any] = {"pool_size": 16, "max_overflow": 16}
         if self.url.get_backend_name() == "postgresql" and schema:

@@ -8,8 +8,9 @@ from careledger.testdata._generator import (
     synthetic_patients,
 )
 from careledger.testdata._insurance import CARE, example_plan_terms, insure
-from careledger.testdata._network import founding_node, joining_node, serve
+from careledger.testdata._network import founding_node, joining_node
 from careledger.testdata._nodes import PASSPHRASE, scratch_node
+from careledger.testdata._visit import hospital_visit
 
 __all__ = [
     "CARE",
@@ -20,9 +21,9 @@ __all__ = [
     "collection_bundle",
     "example_plan_terms",
     "founding_node",
+    "hospital_visit",
     "insure",
     "joining_node",
     "scratch_node",
-    "serve",
     "synthetic_patients",
 ]
