@@ -12,10 +12,11 @@ from eth_account import Account
 from careledger.audit import Outcome
 from careledger.cli import run
 from careledger.client import FhirClient
-from careledger.config import NODE_WALLET
+from careledger.config import NODE_WALLET, Home
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, IntegrityError, Unauthenticated
 from careledger.exchange import FetchRequest, FetchResponse
+from careledger.identity import WalletStore
 from careledger.records import Category
 from careledger.testdata import joining_node
 from tests.exchange.conftest import Network
@@ -156,6 +157,13 @@ def test_the_cli_joins_the_network_and_fetches(
     assert run([*newcomer, "chain", "status"]) == 0
     assert run([*newcomer, "chain", "adopt", str(deployments)]) == 0
     assert run([*newcomer, "chain", "deploy", "--json"]) == 0  # deploys nothing: the network's are current
+    joined = Home(tmp_path / "newcomer")
+    member = WalletStore(joined.keystore_dir).get(NODE_WALLET).address
+    anchor = network.hospital.record_anchor()
+    assert not anchor.is_anchorer(member)
+    assert run([*newcomer, "chain", "admit", member]) == 5  # only the founder admits
+    assert run(["--home", str(network.hospital.home.path), "chain", "admit", member]) == 0
+    assert anchor.is_anchorer(member)
     network.grant_labs()
     clinic = ["--home", str(network.clinic.home.path)]
     hospital = network.hospital.address

@@ -72,6 +72,10 @@ class RecordAnchor(ContractFacade):
         role = self._call("ANCHORER_ROLE")
         return bool(self._call("hasRole", role, Web3.to_checksum_address(address)))
 
+    def is_admin(self, address: str) -> bool:
+        """Whether `address` may grant and revoke the anchoring role (the deployer, at first)."""
+        return bool(self._call("hasRole", bytes(32), Web3.to_checksum_address(address)))
+
     def grant_anchorer(self, address: str) -> None:
         """Let `address` anchor batches; only an admin of the contract may."""
         role = self._call("ANCHORER_ROLE")

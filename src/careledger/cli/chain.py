@@ -14,10 +14,10 @@ from rich.table import Table
 
 from careledger.chain import Deployment
 from careledger.chain._backends import AnvilBackend
-from careledger.cli._context import open_node
+from careledger.cli._context import address_of, open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.errors import ChainUnavailable, NotFound, ValidationError
+from careledger.errors import AccessDenied, ChainUnavailable, NotFound, ValidationError
 from careledger.node import NodeStatus
 
 app = typer.Typer(help="Run, inspect, deploy to and join the node's chain.", no_args_is_help=True)
@@ -121,6 +121,30 @@ def adopt(
         return
     for deployment in adopted:
         console.print(f"{deployment.name}: adopted at {deployment.address}")
+
+
+@app.command()
+def admit(
+    ctx: typer.Context,
+    member: Annotated[str, typer.Argument(metavar="NODE", help="The joining node's address (or a wallet name here).")],
+    json: JsonFlag = False,
+) -> None:
+    """Let a node that joined the network anchor its commitments (run by the node that deployed)."""
+    with open_node(ctx) as node:
+        address = address_of(node, member)
+        anchor = node.record_anchor(write=True)
+        if not anchor.is_admin(node.address):
+            raise AccessDenied(
+                f"this node ({node.address}) does not administer RecordAnchor {anchor.address}: "
+                "the node that deployed it admits members"
+            )
+        already = anchor.is_anchorer(address)
+        if not already:
+            anchor.grant_anchorer(address)
+    if json:
+        print_json({"node": address, "anchorer": True, "admitted_now": not already})
+    else:
+        console.print(f"{address} {'could already' if already else 'may now'} anchor on RecordAnchor {anchor.address}")
 
 
 _DEPLOYMENT_FIELDS = ("name", "address", "init_code_hash", "tx_hash", "block")

@@ -167,10 +167,8 @@ class Story:
         expect(len(by_category.get("labs", [])) == 5, "the visit should hold five lab records")
         expect(len(by_category.get("mental-health", [])) == 1, "the visit should hold one mental-health note")
         self._visit = by_category
-        told.say(
-            f"drbob signed in with Ethereum (SIWE) at {self.hospital.process.url} and sent a FHIR transaction: "
-            f"{len(stored)} records created, encrypted, stored"
-        )
+        told.say(f"drbob signed in (SIWE) to the hospital's FHIR API and sent one transaction Bundle:")
+        told.say(f"{len(stored)} records created, each encrypted, stored and queued for anchoring")
         for category, references in sorted(by_category.items()):
             told.say(f"  {category:<14} {', '.join(r.split('/')[0] for r in references)}")
         told.data.update(records=created, by_category=by_category)
@@ -194,9 +192,9 @@ class Story:
         expect(grant.covers(Category.LABS, Purpose.TREAT), "the grant does not cover labs for treatment")
         expect(not grant.covers(Category.MENTAL_HEALTH, Purpose.TREAT), "the grant covers mental health")
         told.say(
-            f"consent {grant.hex_id}: the clinic may read alice's labs for TREAT until {_day(grant.expiry)}; "
-            "signed by alice (EIP-712), submitted by the clinic; alice spent 0 wei"
+            f"consent {_short(grant.hex_id)}: the clinic may read alice's labs for TREAT until {_day(grant.expiry)}"
         )
+        told.say("signed by alice (EIP-712) on her device, submitted by the clinic: alice spent 0 wei")
         told.data.update(grant=grant.hex_id, expiry=grant.expiry, patient_spent_wei=spent)
 
     def fetch(self, told: _Told) -> None:
@@ -204,11 +202,9 @@ class Story:
         fetched = sorted(f"{s.resource_type}/{s.record_id}" for s in result.stored)
         expect(fetched == sorted(self._visit["labs"]), f"the clinic got {fetched}, not the visit's labs")
         expect(not result.withheld, f"the hospital withheld {result.withheld}")
-        told.say(
-            f"{len(result.stored)} lab records from the hospital: every content id, commitment, Merkle proof "
-            "and anchored root checked against the chain, then stored at the clinic"
-        )
-        told.say(f"the clinic keeps where they came from: Provenance/{result.provenance_id}")
+        told.say(f"{len(result.stored)} lab records from the hospital's node, re-sealed to the clinic's key;")
+        told.say("content ids, commitments, Merkle proofs and anchored roots checked on chain, then stored")
+        told.say(f"with where they came from: Provenance/{result.provenance_id}")
         told.data.update(records=fetched, provenance=result.provenance_id)
 
     def denied_mental_health(self, told: _Told) -> None:
@@ -219,7 +215,7 @@ class Story:
         self.agent.node.consent.sync()
         grant = self.agent.node.consent.revoke(self.agent.node.consent_registry(as_wallet="alice"), self._grant_id)
         expect(grant.revoked, "the consent is not revoked")
-        told.say(f"consent {grant.hex_id} revoked by alice on chain")
+        told.say(f"consent {_short(grant.hex_id)} revoked by alice's own transaction")
         told.data["grant"] = grant.hex_id
 
     def denied_after_revoke(self, told: _Told) -> None:
@@ -264,14 +260,16 @@ class Story:
         text = base64.b64decode(resource["content"][0]["attachment"]["data"]).decode()
         expect("depressive" in text, "alice's agent did not serve her note")
         told.say(f"{len(result.stored)} records from the hospital, mental-health note included, verified and kept")
-        told.say(f"alice signed in to her agent at {self.agent.process.url} and read {note}: “{text.split('.')[0]}.”")
+        told.say(f"alice signed in to her agent's API and read her note: “{text.split('.')[0]}.”")
         told.data.update(records=pulled, provenance=result.provenance_id)
 
     def verify(self, told: _Told) -> None:
         """The servers stop (anchoring what is pending); then every record and audit log is checked."""
         codes = self.network.stop()
         expect(all(code == 0 for code in codes.values()), f"a node did not stop cleanly: {codes}")
-        told.say("the three nodes stopped gracefully, anchoring what was pending")
+        told.say("the three nodes stopped gracefully, anchoring what was pending; then, on every node,")
+        told.say("every record: content id, decryption, commitment, anchored root, Merkle proof;")
+        told.say("the audit log: its hash chain, and its heads against the chain")
         for participant in self.network.participants:
             node = participant.node
             key, anchor = node.unlock().encryption_key(), node.record_anchor()
@@ -282,8 +280,8 @@ class Story:
             audit = node.audit.verify(anchor)
             expect(audit.ok, f"{participant.label}'s audit log: {'; '.join(audit.problems)}")
             told.say(
-                f"{participant.label:<14} {len(records):>2} records: content id, decrypt, commitment, anchored, "
-                f"proof ✓; audit log of {audit.entries} entries intact, {audit.anchored_heads} heads anchored"
+                f"  {participant.label:<14} {len(records):>2} records ✓   audit log of {audit.entries} entries ✓ "
+                f"({audit.anchored_heads} head{'s' if audit.anchored_heads != 1 else ''} anchored)"
             )
             told.data[participant.name] = {"records": len(records), "audit_entries": audit.entries}
 
@@ -323,7 +321,8 @@ class Story:
             self._clinic_fetch(categories)
         except AccessDenied as exc:
             expect(before == {s.record_id for s in self.clinic.node.records.list()}, "the clinic stored records")
-            told.say(f"refused by the hospital ({why}): “{exc}”; nothing stored, the refusal audited")
+            told.say(f"refused by the hospital: “{exc}”")
+            told.say(f"({why}); nothing stored, the refusal audited")
             told.data["refusal"] = str(exc)
             return
         raise DemoFailed(f"the hospital shared {', '.join(c.value for c in categories)} although {why}")
@@ -339,9 +338,13 @@ class Story:
     def _disclosure_line(self, entry: Entry) -> str:
         access = entry.access
         what = f"{access.interaction} {len(access.entities)} record(s)" if access.entities else access.interaction
-        outcome = "allowed" if access.allowed else f"DENIED: {access.detail}"
+        outcome = "allowed" if access.allowed else f"DENIED: {(access.detail or '').split(':')[0]}"
         when = entry.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
         return f"{when:<20} {self._name(access.agent):<12} {what:<22} {access.purpose or '':<8} {outcome}"
+
+
+def _short(hex_id: str) -> str:
+    return f"{hex_id[:10]}…{hex_id[-4:]}"
 
 
 def _day(timestamp: int) -> str:
