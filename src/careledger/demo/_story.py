@@ -167,7 +167,7 @@ class Story:
         expect(len(by_category.get("labs", [])) == 5, "the visit should hold five lab records")
         expect(len(by_category.get("mental-health", [])) == 1, "the visit should hold one mental-health note")
         self._visit = by_category
-        told.say(f"drbob signed in (SIWE) to the hospital's FHIR API and sent one transaction Bundle:")
+        told.say("drbob signed in (SIWE) to the hospital's FHIR API and sent one transaction Bundle:")
         told.say(f"{len(stored)} records created, each encrypted, stored and queued for anchoring")
         for category, references in sorted(by_category.items()):
             told.say(f"  {category:<14} {', '.join(r.split('/')[0] for r in references)}")
