@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -13,8 +15,13 @@ _T = TypeVar("_T")
 
 # fsync waits for the filesystem journal; calls made at the same time share one journal
 # commit, so a group of files is synced from a pool of threads: on this project's ext4
-# machines 256 files take ~30 ms that way against ~110 ms one after another.
+# machines 256 files take ~30 ms that way against ~110 ms one after another. Where Linux's
+# syncfs(2) is there, a larger group is synced with two calls instead (the data, then the
+# renames): two journal commits, not one or two per file. Each commit also writes out
+# whatever else is dirty (a database's WAL beside the blobs), so fewer commits matter most
+# when other writers are busy: 100 blobs beside a busy node took 60-270 ms the first way.
 _SYNC_THREADS = 16
+_SYNCFS_FROM = 8
 _GROUP = 128  # files open at once: well under any descriptor limit
 _sync_pool: ThreadPoolExecutor | None = None
 _sync_pool_lock = threading.Lock()
@@ -39,6 +46,7 @@ def write_files_atomically(files: Mapping[Path, bytes], *, mode: int = 0o644, du
 
 
 def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> None:
+    whole_filesystems = durable and _syncfs is not None and len(items) >= _SYNCFS_FROM
     opened: list[tuple[Path, Path, int]] = []
     try:
         for path, data in items:
@@ -48,7 +56,9 @@ def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> N
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             opened.append((tmp, path, fd))
             _write_all(fd, data)
-        if durable:
+        if whole_filesystems:
+            _sync_filesystems({path.parent for path, _ in items})
+        elif durable:
             _each(os.fsync, [fd for _, _, fd in opened])
     except BaseException:
         for tmp, _, fd in opened:
@@ -59,7 +69,9 @@ def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> N
         os.close(fd)
     for tmp, path, _ in opened:
         os.replace(tmp, path)
-    if durable:
+    if whole_filesystems:
+        _sync_filesystems({path.parent for path, _ in items})
+    elif durable:
         _each(_fsync_directory, list({path.parent for path, _ in items}))
 
 
@@ -75,6 +87,32 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2) from the C library, or None where there is none (macOS, Windows)."""
+    try:
+        function: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).syncfs
+    except (OSError, AttributeError, TypeError):
+        return None
+    return function
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_filesystems(directories: set[Path]) -> None:
+    """Everything written to the filesystems holding `directories` is on disk when this returns."""
+    assert _syncfs is not None
+    by_device = {os.stat(directory).st_dev: directory for directory in directories}
+    for directory in by_device.values():
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if _syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"syncfs of {directory}: {os.strerror(error)}")
+        finally:
+            os.close(fd)
 
 
 def _each(sync: Callable[[_T], None], targets: Iterable[_T]) -> None:

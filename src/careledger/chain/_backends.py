@@ -171,7 +171,15 @@ class _GuardedHTTPProvider(HTTPProvider):
 
     def __init__(self, url: str, explain: Callable[[Exception], NoReturn]) -> None:
         # No retries: a dead local chain should be reported at once, not after backoff.
-        super().__init__(url, exception_retry_configuration=None, request_kwargs={"timeout": 60})
+        # web3's validation asks the chain id before every eth_call and estimate (two extra
+        # round trips per call); an endpoint's chain id does not change, so it is asked once.
+        super().__init__(
+            url,
+            exception_retry_configuration=None,
+            request_kwargs={"timeout": 60},
+            cache_allowed_requests=True,
+            cacheable_requests={RPCEndpoint("eth_chainId")},
+        )
         self._explain = explain
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
