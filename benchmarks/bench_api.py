@@ -13,7 +13,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -25,9 +24,9 @@ from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
 from benchmarks import Result
-from careledger.api import free_port
+from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
-from careledger.config import NODE_WALLET, Settings
+from careledger.config import NODE_WALLET, Home, Settings
 from careledger.testdata import scratch_node, synthetic_patients
 
 CREATES = 1000
@@ -48,17 +47,8 @@ def bench_api() -> list[Result]:
             node.records.write(patient.patient, patient_address=alice.address)
             account = node.unlock("alice").account
             chain_id = node.chain.chain_id
-        port = free_port()
-        env = {**os.environ, "CARELEDGER_PASSPHRASE": "pw"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "careledger", "--home", str(home), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_up(url, server)
+        with NodeProcess(Home(home), free_port(), passphrase="pw").start() as server:
+            url = server.url
             token = _login(url, account, chain_id)
             if os.environ.get("CARELEDGER_BENCH_PROFILE"):  # py-spy the server's GIL holder under load
                 subprocess.Popen(
@@ -79,9 +69,6 @@ def bench_api() -> list[Result]:
             observations = [_observation(patient.patient["id"], i) for i in range(CREATES)]
             creates, ids = asyncio.run(_creates(url, token, observations))
             reads, latencies = asyncio.run(_reads(url, token, ids))
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     conditions = f"loopback, 1 uvicorn worker, SQLite, {CONCURRENCY} connections, audited, anchoring excluded"
     return [
         Result("API create", "resources/s", creates, f"{CREATES} Observations, {conditions}"),
@@ -89,20 +76,6 @@ def bench_api() -> list[Result]:
         Result("API read p50", "ms", statistics.median(latencies), "same"),
         Result("API read p99", "ms", statistics.quantiles(latencies, n=100)[98], "same"),
     ]
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"careledger serve exited: {server.stdout.read().decode() if server.stdout else ''}")
-        try:
-            if httpx.get(f"{url}/metadata", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("careledger serve did not come up within 60 s")
 
 
 def _login(url: str, account: object, chain_id: int) -> str:
