@@ -8,8 +8,9 @@ The record services are synchronous; they run in the server's thread pool.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
 from careledger.api._errors import operation_outcome
+from careledger.api._fast_reads import FastReads
 from careledger.api._search_params import search_query
 from careledger.consent import Accessor, Purpose, consent_resource
 from careledger.errors import (
@@ -71,6 +73,12 @@ def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, st
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
+def error_response(error: CareLedgerError) -> JSONResponse:
+    """The OperationOutcome of `error`, with its HTTP status."""
+    status, code = http_status(error)
+    return fhir_response(operation_outcome(code, str(error)), status)
+
+
 def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
     """The API of `node`; `auth` decides who is signed in."""
     app = FastAPI(
@@ -81,8 +89,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
 
     @app.exception_handler(CareLedgerError)
     async def careledger_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
-        status, code = http_status(exc)
-        return fhir_response(operation_outcome(code, str(exc)), status)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -247,11 +254,19 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
             raise NotFound(f"no Patient/{record_id} this caller may see")
         return fhir_response(_bundle("searchset", found, str(request.url)))
 
+    def read_current(
+        resource_type: str, record_id: str, authorization: str | None, purpose: str | None
+    ) -> Awaitable[JSONResponse]:
+        return read_one(resource_type, record_id, None, authorization, purpose)
+
     @app.get("/{resource_type}/{record_id}", tags=["fhir"])
     async def read(
         resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:
-        return await read_one(resource_type, record_id, None, authorization, purpose)
+        return await read_current(resource_type, record_id, authorization, purpose)
+
+    # Reads by id also come straight here, past the routing (see _fast_reads).
+    app.add_middleware(FastReads, read=read_current, error=error_response)
 
     @app.put("/{resource_type}/{record_id}", tags=["fhir"])
     async def update(
@@ -501,6 +516,7 @@ def _hex(value: str) -> int:
         raise NotFound(f"no Consent/{value}") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _http_date(instant: str) -> str:
     moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
