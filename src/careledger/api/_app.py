@@ -41,7 +41,7 @@ from careledger.errors import (
 )
 from careledger.exchange import SignedFetch
 from careledger.node import Node
-from careledger.records import Resource, SearchQuery, StoredRecord, parse_resource, patient_reference
+from careledger.records import Draft, Resource, SearchQuery, StoredRecord, parse_resource, patient_reference
 from careledger.records._fhir import MAX_RESOURCE_BYTES
 
 _T = TypeVar("_T")
@@ -336,8 +336,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
 
 
 def _write(node: Node, caller: Caller, who: Accessor, data: Resource) -> StoredRecord:
-    """Store a resource for `caller`: a patient writes only their own; a Patient names its wallet."""
-    return node.access.write(who, data, patient_address=_owner_for(node, caller, data))
+    """Store `data` (validated already) for `caller`: a patient writes only their own; a Patient names its wallet."""
+    return node.access.write(who, Draft.of(data, _owner_for(node, caller, data)))
 
 
 def _owner_for(node: Node, caller: Caller, data: Resource, patients_here: frozenset[str] = frozenset()) -> str | None:

@@ -25,7 +25,7 @@ from careledger.consent._service import ConsentService
 from careledger.consent._terms import Purpose
 from careledger.crypto import keccak
 from careledger.errors import AccessDenied, TransactionReverted, ValidationError
-from careledger.records import Category, RecordService, Resource, SearchQuery, StoredRecord
+from careledger.records import Category, Draft, RecordService, Resource, SearchQuery, StoredRecord
 from careledger.store import EmergencyAccess
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
@@ -167,7 +167,7 @@ class RecordAccess:
         return audit
 
     def write(
-        self, accessor: Accessor, body: bytes | str | Resource, *, patient_address: str | None = None
+        self, accessor: Accessor, body: bytes | str | Resource | Draft, *, patient_address: str | None = None
     ) -> StoredRecord:
         stored = self.records.write(body, patient_address=patient_address)
         self.audit_writes(accessor)([stored])

@@ -6,7 +6,7 @@ from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._search import DateCondition, SearchQuery, TokenCondition
-from careledger.records._service import RecordService, StoredRecord
+from careledger.records._service import Draft, RecordService, StoredRecord
 from careledger.records._verify import Check, verify_record
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Category",
     "Check",
     "DateCondition",
+    "Draft",
     "ImportReport",
     "Importer",
     "RecordCommitments",

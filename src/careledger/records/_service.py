@@ -133,6 +133,14 @@ class Draft:
     def record_id(self) -> str:
         return str(self.data["id"])
 
+    @classmethod
+    def of(cls, data: Resource, patient_address: str | None = None) -> Draft:
+        """A draft of `data` that `parse_resource` has already validated; given an id if it has none."""
+        record_id = str(data.setdefault("id", str(uuid.uuid4())))
+        if not _FHIR_ID.fullmatch(record_id):
+            raise ValidationError(f"invalid FHIR id {record_id!r}: 1-64 of A-Z a-z 0-9 - .")
+        return cls(data, patient_address)
+
 
 class RecordService:
     """Records of the patients this node is custodian for."""
@@ -156,13 +164,16 @@ class RecordService:
         self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group)
         self._data_keys = DataKeyCache()
 
-    def write(self, body: bytes | str | Resource, *, patient_address: str | None = None) -> StoredRecord:
+    def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
         """Create or update (by `id`) a record; the stored version.
 
-        Writes arriving at the same moment from other threads (an API under load) are stored
-        together, one transaction and one group of fsyncs for all; alone, a write is its own.
+        `body` is validated unless it is a `Draft` (validated already: the API parses a
+        request's body once). Writes arriving at the same moment from other threads (an API
+        under load) are stored together, one transaction and one group of fsyncs for all;
+        alone, a write is its own.
         """
-        return self._writes.submit(self.prepare(body, patient_address=patient_address))
+        draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
+        return self._writes.submit(draft)
 
     def _store_group(self, drafts: Sequence[Draft]) -> list[StoredRecord | CareLedgerError]:
         """Store a group of independent writes; if one cannot be stored, the others still are."""
@@ -182,11 +193,7 @@ class RecordService:
     @staticmethod
     def prepare(body: bytes | str | Resource, *, patient_address: str | None = None) -> Draft:
         """Validate a resource and give it an id if it has none; `ValidationError` names the problems."""
-        data = parse_resource(body)
-        record_id = str(data.setdefault("id", str(uuid.uuid4())))
-        if not _FHIR_ID.fullmatch(record_id):
-            raise ValidationError(f"invalid FHIR id {record_id!r}: 1-64 of A-Z a-z 0-9 - .")
-        return Draft(data, patient_address)
+        return Draft.of(parse_resource(body), patient_address)
 
     def store(self, drafts: Sequence[Draft], *, also: Callable[[Session], None] | None = None) -> list[StoredRecord]:
         """Store drafts as new versions, all or none, in one transaction (with `also`'s writes).
