@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from careledger.crypto import Envelope, SealedKey, unseal
 from careledger.errors import Conflict, DecryptionError, NotFound, ValidationError
 from careledger.records import Category, RecordService
-from careledger.store import BlobStore, RecordToken, RecordVersion
+from careledger.store import BlobStore, Database, RecordToken, RecordVersion
 from careledger.testdata import RESOURCE_TYPES, SyntheticPatient
 from tests.records.conftest import Keys
 
@@ -158,3 +158,40 @@ def test_export_decrypts_with_the_patients_own_key(
     assert {r["id"] for r in exported} == {r["id"] for r in synthetic.resources} - {deleted}
     with pytest.raises(DecryptionError):
         list(records.export(address, keys.patients[keys.new_patient()]))
+
+
+def test_two_processes_storing_the_same_record_at_once_conflict_and_lose_nothing(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient, blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blobs are made durable outside the write lock: a writer that commits meanwhile wins, we get Conflict."""
+    _load(records, keys, synthetic)
+    other_db = Database(records.db.url.render_as_string(hide_password=False), schema=records.db.schema)
+    other = RecordService(
+        other_db,
+        BlobStore(blobs.root),
+        custodian_public=keys.custodian.public_key,
+        custodian_key=lambda: keys.custodian,
+        patient_key=keys.public,
+    )
+    ours = {**synthetic.records[0], "status": "amended"}
+    theirs = {**synthetic.records[0], "status": "corrected"}
+    put_many = records.blobs.put_many
+
+    def racing_put_many(data: list[bytes]) -> list[str]:
+        other.write(theirs)  # the other process commits version 2 while our blobs are synced
+        return put_many(data)
+
+    monkeypatch.setattr(records.blobs, "put_many", racing_put_many)
+    try:
+        with pytest.raises(Conflict, match="changed by another writer"):
+            records.write(ours)
+    finally:
+        other_db.close()
+    history = records.history(ours["id"])
+    assert [s.version for s in history] == [2, 1]
+    assert records.read(ours["id"])["status"] == "corrected"
+    with records.db.session() as session:
+        current = session.scalar(
+            select(func.count()).where(RecordVersion.record_id == ours["id"], RecordVersion.is_current)
+        )
+    assert current == 1

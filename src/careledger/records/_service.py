@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -202,34 +202,39 @@ class RecordService:
         ingest fast. Drafts may refer to Patients earlier in the same batch.
         """
         referenced = {ref for draft in drafts if (ref := patient_reference(draft.data)) is not None}
+        # Read, seal and make the blobs durable before taking the database's write lock, so
+        # other writers (the audit log) are not held up behind the fsyncs. A writer that
+        # stores the same record meanwhile makes our insert collide on (record_id, version):
+        # a `Conflict`, never a lost update.
+        with self.db.reading() as connection:
+            known = _current_versions(connection, {draft.record_id for draft in drafts} | referenced)
+        now = self._clock()
+        encryption_keys: dict[str, PublicKey] = {}
+        sealed: list[tuple[RecordContext, str | None, Resource, Envelope]] = []
+        for draft in drafts:
+            data = dict(draft.data)
+            current = known.get(draft.record_id)
+            if current is not None and current.resource_type != data["resourceType"]:
+                raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
+            patient_id, address = _owner(data, current, draft.patient_address, known)
+            version = current.version + 1 if current else 1
+            data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
+            context = RecordContext(draft.record_id, version, address, categorise(data).value)
+            if address not in encryption_keys:
+                encryption_keys[address] = self._patient_key(address)
+            recipients = [encryption_keys[address], self._custodian_public]
+            sealed.append((context, patient_id, data, seal(canonical_json(data), context, recipients)))
+            known[draft.record_id] = StoredRecord.of(
+                _version_row(data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None)
+            )
+        # The blobs are durable before the rows that name them are committed.
+        cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
+        crash_point("record-blob-written")
+        rows = [
+            _version_row(data["resourceType"], patient_id, context, now, cid=cid, sealed_keys=envelope.sealed_keys)
+            for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
+        ]
         with self._transaction() as session:
-            known = _current_versions(session, {draft.record_id for draft in drafts} | referenced)
-            now = self._clock()
-            encryption_keys: dict[str, PublicKey] = {}
-            sealed: list[tuple[RecordContext, str | None, Resource, Envelope]] = []
-            for draft in drafts:
-                data = dict(draft.data)
-                current = known.get(draft.record_id)
-                if current is not None and current.resource_type != data["resourceType"]:
-                    raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
-                patient_id, address = _owner(data, current, draft.patient_address, known)
-                version = current.version + 1 if current else 1
-                data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
-                context = RecordContext(draft.record_id, version, address, categorise(data).value)
-                if address not in encryption_keys:
-                    encryption_keys[address] = self._patient_key(address)
-                recipients = [encryption_keys[address], self._custodian_public]
-                sealed.append((context, patient_id, data, seal(canonical_json(data), context, recipients)))
-                known[draft.record_id] = StoredRecord.of(
-                    _version_row(data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None)
-                )
-            # The blobs are durable before the rows that name them are committed.
-            cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
-            crash_point("record-blob-written")
-            rows = [
-                _version_row(data["resourceType"], patient_id, context, now, cid=cid, sealed_keys=envelope.sealed_keys)
-                for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
-            ]
             _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed})
             if also is not None:
                 also(session)
@@ -361,7 +366,7 @@ def _owner(
     return patient_id, patient.patient_address
 
 
-def _current_versions(session: Session, record_ids: set[str]) -> dict[str, StoredRecord]:
+def _current_versions(session: Session | Connection, record_ids: set[str]) -> dict[str, StoredRecord]:
     rows = session.execute(
         select(*_STORED_COLUMNS).where(_COLUMNS.record_id.in_(record_ids), _COLUMNS.is_current)
     ).mappings()
