@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -366,9 +366,17 @@ def _owner(
     return patient_id, patient.patient_address
 
 
+def _one_of(column: ColumnElement[str], values: set[str]) -> ColumnElement[bool]:
+    """`column IN values`, or `column = value` for one: an expanding IN is rendered anew on every
+    execution (~0.1 ms in SQLAlchemy), a plain comparison is compiled once and cached."""
+    if len(values) == 1:
+        return column == next(iter(values))
+    return column.in_(values)
+
+
 def _current_versions(session: Session | Connection, record_ids: set[str]) -> dict[str, StoredRecord]:
     rows = session.execute(
-        select(*_STORED_COLUMNS).where(_COLUMNS.record_id.in_(record_ids), _COLUMNS.is_current)
+        select(*_STORED_COLUMNS).where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
     ).mappings()
     return {row["record_id"]: StoredRecord.of(row) for row in rows}
 
@@ -415,10 +423,12 @@ def _persist(session: Session, rows: list[dict[str, Any]], current_data: dict[st
     for row in rows:
         row["is_current"] = row["version"] == last_version[row["record_id"]]
     session.execute(
-        update(RECORD_VERSIONS).where(_COLUMNS.record_id.in_(record_ids), _COLUMNS.is_current).values(is_current=False)
+        update(RECORD_VERSIONS)
+        .where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
+        .values(is_current=False)
     )
     session.execute(insert(RECORD_VERSIONS), rows)
-    session.execute(delete(RECORD_TOKENS).where(RECORD_TOKENS.c.record_id.in_(record_ids)))
+    session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, record_ids)))
     current = [row for row in rows if row["is_current"] and not row["deleted"]]
     token_rows = [
         {
