@@ -47,6 +47,7 @@ def write_files_atomically(files: Mapping[Path, bytes], *, mode: int = 0o644, du
 
 def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> None:
     whole_filesystems = durable and _syncfs is not None and len(items) >= _SYNCFS_FROM
+    directories = {path.parent for path, _ in items}
     opened: list[tuple[Path, Path, int]] = []
     try:
         for path, data in items:
@@ -57,7 +58,7 @@ def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> N
             opened.append((tmp, path, fd))
             _write_all(fd, data)
         if whole_filesystems:
-            _sync_filesystems({path.parent for path, _ in items})
+            _sync_filesystems(directories)
         elif durable:
             _each(os.fsync, [fd for _, _, fd in opened])
     except BaseException:
@@ -70,9 +71,9 @@ def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> N
     for tmp, path, _ in opened:
         os.replace(tmp, path)
     if whole_filesystems:
-        _sync_filesystems({path.parent for path, _ in items})
+        _sync_filesystems(directories)
     elif durable:
-        _each(_fsync_directory, list({path.parent for path, _ in items}))
+        _each(_fsync_directory, list(directories))
 
 
 def _write_all(fd: int, data: bytes) -> None:

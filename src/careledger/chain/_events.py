@@ -58,10 +58,11 @@ class EventReader:
             try:
                 handled += self._handle_span(logs, end, handle)
             except (RowConflict, OperationalError):
-                if self.last_block() < start:
+                moved_to = self.last_block()
+                if moved_to < start:
                     raise  # nobody else moved the cursor: a real failure
                 self.indexed_elsewhere = True
-                start = self.last_block() + 1
+                start = moved_to + 1
                 continue
             start = end + 1
         return handled

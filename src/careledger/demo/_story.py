@@ -140,8 +140,8 @@ class Story:
         ]
         for label, address, role in expected:
             actor = registry.actor(address)
-            expect(actor is not None and actor.active and actor.role is role, f"{label} is not registered as {role}")
-            assert actor is not None
+            if actor is None or not actor.active or actor.role is not role:
+                raise DemoFailed(f"{label} is not registered as {role}")
             where = f", endpoint {actor.endpoint}" if actor.endpoint else ""
             told.say(f"{label:<14} {address}  {role.name.lower()}{where}")
             told.data[label] = {"address": address, "role": role.name.lower(), "endpoint": actor.endpoint}
@@ -287,8 +287,9 @@ class Story:
 
     def _crash(self, victim: Participant) -> Callable[[_Told], None]:
         def crash(told: _Told) -> None:
-            before = {(s.record_id, s.version) for s in victim.node.records.list()}
-            waiting = sum(1 for s in victim.node.records.list() if s.anchored_batch is None)
+            held = victim.node.records.list()
+            before = {(s.record_id, s.version) for s in held}
+            waiting = sum(1 for s in held if s.anchored_batch is None)
             victim.process.kill()
             told.say(f"SIGKILL to pid {victim.process.pid}, {waiting} of {len(before)} records not yet anchored")
             victim.process.start()
