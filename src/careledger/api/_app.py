@@ -3,7 +3,9 @@
 Every request is authenticated (except `/metadata`, `/auth/*` and the OpenAPI docs), every
 read goes through `RecordAccess` (consent for the purpose in `X-Purpose-Of-Use`, audited),
 and every failure is an OperationOutcome with the status `careledger.api._errors` gives it.
-The record services are synchronous; they run in the server's thread pool.
+The record services are synchronous and most calls run in the server's thread pool; reads by
+id, creates and updates, the requests an EHR makes most, use the services' async paths
+instead, which hand only the durable commits to a committer thread (see `_group_commit`).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     ) -> JSONResponse:
         caller = await caller_of(authorization)
         caller.require(resource_type, "read")
-        resource = await call(node.access.read, accessor(caller, purpose), record_id, version)
+        resource = await node.access.read_async(accessor(caller, purpose), record_id, version)
         return _resource_response(_typed(resource, resource_type, found=True))
 
     async def body_of(request: Request) -> bytes:
@@ -198,7 +200,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         caller.require(resource_type, "write")
         data = _typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)  # the server assigns ids on create
-        stored = await call(_write, node, caller, accessor(caller, purpose), data)
+        stored = await node.access.write_async(accessor(caller, purpose), _draft(node, caller, data))
         return _written(request, stored, data)
 
     @app.get("/{resource_type}/{record_id}/_history/{version}", tags=["fhir"])
@@ -286,7 +288,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
             current = await call(_current_version, node, record_id)
             if if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
                 raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
-        stored = await call(_write, node, caller, accessor(caller, purpose), data)
+        stored = await node.access.write_async(accessor(caller, purpose), _draft(node, caller, data))
         return _written(request, stored, data)
 
     @app.delete("/{resource_type}/{record_id}", tags=["fhir"], status_code=204)
@@ -335,9 +337,9 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     return app
 
 
-def _write(node: Node, caller: Caller, who: Accessor, data: Resource) -> StoredRecord:
-    """Store `data` (validated already) for `caller`: a patient writes only their own; a Patient names its wallet."""
-    return node.access.write(who, Draft.of(data, _owner_for(node, caller, data)))
+def _draft(node: Node, caller: Caller, data: Resource) -> Draft:
+    """`data` (validated already) to store for `caller`: a patient writes only their own; a Patient names its wallet."""
+    return Draft.of(data, _owner_for(node, caller, data))
 
 
 def _owner_for(node: Node, caller: Caller, data: Resource, patients_here: frozenset[str] = frozenset()) -> str | None:
@@ -390,7 +392,7 @@ def _batch_runner(node: Node, caller: Caller, who: Accessor) -> EntryRunner:
                 data.pop("id", None)
             elif len(parts) != 2 or data.get("id") != parts[1]:
                 raise ValidationError(f"PUT {url} does not name the resource it carries")
-            stored = _write(node, caller, who, data)
+            stored = node.access.write(who, _draft(node, caller, data))
             return _status(stored), _stored_body(data, stored), _location(stored)
         raise ValidationError(f"cannot run {method} {url} in a batch")
 

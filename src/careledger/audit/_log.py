@@ -84,13 +84,21 @@ class AuditLog:
         self.chain_id = chain_id
         self._clock = clock
         self._head: tuple[int, bytes] | None = None  # (seq, hash) of the newest entry this process saw
-        self._commits: GroupCommit[tuple[Access, datetime, dict[str, Any]], int] = GroupCommit(self._append)
+        self._commits: GroupCommit[tuple[Access, datetime, dict[str, Any]], int] = GroupCommit(
+            self._append, name="careledger-audit"
+        )
 
     def record(self, access: Access) -> int:
         """Append one entry, durably (committed with any others written at the same moment); its number."""
+        return self._commits.submit(self._item(access))
+
+    async def record_async(self, access: Access) -> int:
+        """`record` from an event loop (the API): committed by the log's committer thread, grouped likewise."""
+        return await self._commits.submit_async(self._item(access))
+
+    def _item(self, access: Access) -> tuple[Access, datetime, dict[str, Any]]:
         now = self._clock()
-        event = audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
-        return self._commits.submit((access, now, event))
+        return access, now, audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
 
     def _append(self, items: Sequence[tuple[Access, datetime, dict[str, Any]]]) -> list[int]:
         """Chain and insert a group of entries in one transaction; their numbers."""

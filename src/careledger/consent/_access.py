@@ -12,6 +12,7 @@ Anyone else is refused, and the refusal is audited like every access.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -91,9 +92,30 @@ class RecordAccess:
 
     def read(self, accessor: Accessor, record_id: str, version: int | None = None) -> Resource:
         """One record (a version, or the current one), if `accessor` may see it."""
+        stored, decision, entry = self._judge_read(accessor, record_id, version)
+        self.audit.record(entry)
+        return self._release(stored, decision)
+
+    async def read_async(self, accessor: Accessor, record_id: str, version: int | None = None) -> Resource:
+        """`read` from an event loop (the API): decided and decrypted on the loop, a fraction of a
+        millisecond, with the durable audit entry awaited from the log's committer thread. A
+        break-glass read may first send a transaction, so it runs in a thread instead."""
+        if accessor.purpose == Purpose.ETREAT:
+            return await asyncio.to_thread(self.read, accessor, record_id, version)
+        stored, decision, entry = self._judge_read(accessor, record_id, version)
+        await self.audit.record_async(entry)
+        return self._release(stored, decision)
+
+    def _judge_read(
+        self, accessor: Accessor, record_id: str, version: int | None
+    ) -> tuple[StoredRecord, Decision, Access]:
+        """A read's record, whether it may be seen, and its audit entry (written before anything is released)."""
         stored = self.records.get(record_id, version)
         decision = self.decide(accessor, stored.patient_address, stored.category)
-        self._audit(accessor, "vread" if version else "read", stored.patient_address, [stored], decision)
+        entry = self._entry(accessor, "vread" if version else "read", stored.patient_address, [stored], decision)
+        return stored, decision, entry
+
+    def _release(self, stored: StoredRecord, decision: Decision) -> Resource:
         if not decision.allowed:
             raise AccessDenied(decision.why)
         return self.records.open(stored)
@@ -157,20 +179,39 @@ class RecordAccess:
         """A hook that audits stored versions as writes by `accessor` (for bulk paths)."""
 
         def audit(stored: Sequence[StoredRecord]) -> None:
-            by_patient: dict[str, list[StoredRecord]] = {}
-            for version in stored:
-                by_patient.setdefault(version.patient_address, []).append(version)
-            for patient, versions in by_patient.items():
-                interaction = "create" if all(v.version == 1 for v in versions) else "update"
-                self._audit(accessor, interaction, patient, versions, Decision(True, "allowed"))
+            for entry in self._write_entries(accessor, stored):
+                self.audit.record(entry)
 
         return audit
+
+    def _write_entries(self, accessor: Accessor, stored: Sequence[StoredRecord]) -> list[Access]:
+        """The audit entries of stored versions written by `accessor`: one per patient."""
+        by_patient: dict[str, list[StoredRecord]] = {}
+        for version in stored:
+            by_patient.setdefault(version.patient_address, []).append(version)
+        return [
+            self._entry(
+                accessor,
+                "create" if all(v.version == 1 for v in versions) else "update",
+                patient,
+                versions,
+                Decision(True, "allowed"),
+            )
+            for patient, versions in by_patient.items()
+        ]
 
     def write(
         self, accessor: Accessor, body: bytes | str | Resource | Draft, *, patient_address: str | None = None
     ) -> StoredRecord:
         stored = self.records.write(body, patient_address=patient_address)
         self.audit_writes(accessor)([stored])
+        return stored
+
+    async def write_async(self, accessor: Accessor, draft: Draft) -> StoredRecord:
+        """`write` from an event loop (the API): stored and audited by the committer threads."""
+        stored = await self.records.write_async(draft)
+        for entry in self._write_entries(accessor, [stored]):
+            await self.audit.record_async(entry)
         return stored
 
     def delete(self, accessor: Accessor, record_id: str) -> StoredRecord:
@@ -283,18 +324,28 @@ class RecordAccess:
         *,
         detail: str | None = None,
     ) -> None:
+        """Write one audit entry (see `_entry`)."""
+        self.audit.record(self._entry(accessor, interaction, patient, stored, decision, detail=detail))
+
+    @staticmethod
+    def _entry(
+        accessor: Accessor,
+        interaction: str,
+        patient: str,
+        stored: Sequence[StoredRecord],
+        decision: Decision,
+        *,
+        detail: str | None = None,
+    ) -> Access:
         """One audit entry; its detail is the refusal, the break-glass reason, or `detail`."""
-        action = _ACTIONS.get(interaction, Action.EXECUTE)
-        self.audit.record(
-            Access(
-                action=action,
-                interaction=interaction,
-                outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
-                agent=accessor.address,
-                patient=patient,
-                entities=tuple(f"{s.resource_type}/{s.record_id}/_history/{s.version}" for s in stored),
-                purpose=accessor.purpose.value,
-                break_glass=decision.break_glass,
-                detail=decision.why if not decision.allowed or decision.break_glass else detail,
-            )
+        return Access(
+            action=_ACTIONS.get(interaction, Action.EXECUTE),
+            interaction=interaction,
+            outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
+            agent=accessor.address,
+            patient=patient,
+            entities=tuple(f"{s.resource_type}/{s.record_id}/_history/{s.version}" for s in stored),
+            purpose=accessor.purpose.value,
+            break_glass=decision.break_glass,
+            detail=decision.why if not decision.allowed or decision.break_glass else detail,
         )

@@ -161,7 +161,7 @@ class RecordService:
         self._custodian_key = custodian_key
         self._patient_key = patient_key
         self._clock = clock
-        self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group)
+        self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
         self._data_keys = DataKeyCache()
 
     def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
@@ -174,6 +174,10 @@ class RecordService:
         """
         draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
         return self._writes.submit(draft)
+
+    async def write_async(self, draft: Draft) -> StoredRecord:
+        """`write` from an event loop (the API): stored by the writes' committer thread, grouped likewise."""
+        return await self._writes.submit_async(draft)
 
     def _store_group(self, drafts: Sequence[Draft]) -> list[StoredRecord | CareLedgerError]:
         """Store a group of independent writes; if one cannot be stored, the others still are."""
