@@ -262,3 +262,10 @@ def test_type_history_lists_versions_the_caller_may_see(api: Api) -> None:
     assert "resource" not in newest
     assert history["entry"][1]["resource"]["id"] == record_id
     _outcome(api.client(api.world.clinic).get("/Observation/_history"), 403, "no consent")
+
+
+def test_a_patient_cannot_take_over_another_patients_record(api: Api) -> None:
+    alices = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")[0]
+    takeover = {"resourceType": "Patient", "id": alices.record_id, "name": [{"family": "Guardian"}]}
+    _outcome(api.client(api.world.guardian).put(f"/Patient/{alices.record_id}", json=takeover), 403, "")
+    assert api.world.node.records.get(alices.record_id).patient_address == api.world.alice.address

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from careledger.crypto import Envelope, SealedKey, unseal
-from careledger.errors import Conflict, DecryptionError, NotFound, ValidationError
-from careledger.records import Category, RecordService
+from careledger.errors import AccessDenied, Conflict, DecryptionError, NotFound, ValidationError
+from careledger.records import Category, RecordService, StoredRecord
 from careledger.store import BlobStore, Database, RecordToken, RecordVersion
 from careledger.testdata import RESOURCE_TYPES, SyntheticPatient
 from tests.records.conftest import Keys
@@ -135,6 +136,40 @@ def test_ownership_refusals(records: RecordService, keys: Keys, synthetic: Synth
     other = synthetic.records[0]
     with pytest.raises(Conflict, match=f"is a {other['resourceType']}, not a Patient"):
         records.write({**synthetic.patient, "id": other["id"]}, patient_address=address)
+
+
+def test_a_new_version_never_moves_a_record_to_another_patient(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient
+) -> None:
+    address = _load(records, keys, synthetic)
+    mallory = keys.new_patient()
+    records.write({"resourceType": "Patient", "id": "mallory"}, patient_address=mallory)
+    with pytest.raises(AccessDenied, match="cannot move it to another patient"):
+        records.write(synthetic.patient, patient_address=mallory)  # her wallet on Alice's Patient
+    moved = {**synthetic.records[0], "subject": {"reference": "Patient/mallory"}}
+    moved.pop("patient", None)
+    with pytest.raises(AccessDenied, match="cannot move it to another patient"):
+        records.write(moved)  # Alice's record, re-filed under Mallory
+    assert {s.patient_address for s in records.history(synthetic.records[0]["id"])} == {address}
+    assert records.get(synthetic.patient["id"]).patient_address == address
+
+
+def test_a_refused_write_among_concurrent_ones_fails_alone(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient
+) -> None:
+    _load(records, keys, synthetic)
+    drafts = [
+        records.prepare({"resourceType": "Patient", "id": f"p{n}"}, patient_address=keys.new_patient())
+        for n in range(3)
+    ]
+    drafts.insert(1, records.prepare(synthetic.patient, patient_address=keys.new_patient()))
+
+    async def together() -> list[StoredRecord | BaseException]:  # queued at once: committed as a group
+        return await asyncio.gather(*(records.write_async(d) for d in drafts), return_exceptions=True)
+
+    outcomes = asyncio.run(together())
+    assert isinstance(outcomes[1], AccessDenied)
+    assert [o.record_id for o in outcomes if isinstance(o, StoredRecord)] == ["p0", "p1", "p2"]
 
 
 def test_sealed_to_patient_and_custodian_only(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:

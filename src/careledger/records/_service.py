@@ -39,7 +39,7 @@ from careledger.crypto import (
     seal,
     unseal,
 )
-from careledger.errors import CareLedgerError, Conflict, Gone, NotFound, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
@@ -97,6 +97,8 @@ class StoredRecord:
 KeyResolver = Callable[[str], PublicKey]
 
 _COLUMNS = RECORD_VERSIONS.c
+# What one draft of a group can be refused for, without the others being at fault.
+_ONE_DRAFTS_FAULT = (ValidationError, Conflict, AccessDenied)
 _STORED_COLUMNS = tuple(
     _COLUMNS[name]
     for name in (
@@ -183,14 +185,14 @@ class RecordService:
         """Store a group of independent writes; if one cannot be stored, the others still are."""
         try:
             return list(self.store(drafts))
-        except (ValidationError, Conflict):
+        except _ONE_DRAFTS_FAULT:
             if len(drafts) == 1:
                 raise
         outcomes: list[StoredRecord | CareLedgerError] = []
         for draft in drafts:
             try:
                 outcomes.extend(self.store([draft]))
-            except (ValidationError, Conflict) as exc:
+            except _ONE_DRAFTS_FAULT as exc:
                 outcomes.append(exc)
         return outcomes
 
@@ -221,6 +223,11 @@ class RecordService:
             if current is not None and current.resource_type != data["resourceType"]:
                 raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
             patient_id, address = _owner(data, current, draft.patient_address, known)
+            if current is not None and current.patient_address != address:
+                raise AccessDenied(
+                    f"{draft.record_id} is {current.patient_address}'s record; a new version cannot move it to another"
+                    " patient (delete it and create one for the right patient)"
+                )
             version = current.version + 1 if current else 1
             data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
             context = RecordContext(draft.record_id, version, address, categorise(data).value)
