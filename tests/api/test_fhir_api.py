@@ -267,5 +267,12 @@ def test_type_history_lists_versions_the_caller_may_see(api: Api) -> None:
 def test_a_patient_cannot_take_over_another_patients_record(api: Api) -> None:
     alices = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")[0]
     takeover = {"resourceType": "Patient", "id": alices.record_id, "name": [{"family": "Guardian"}]}
-    _outcome(api.client(api.world.guardian).put(f"/Patient/{alices.record_id}", json=takeover), 403, "")
+    guardian = api.client(api.world.guardian)
+    _outcome(guardian.put(f"/Patient/{alices.record_id}", json=takeover), 403, "cannot move it to another patient")
     assert api.world.node.records.get(alices.record_id).patient_address == api.world.alice.address
+    before = len(api.world.node.records.list())
+    about_alice = {**OBSERVATION, "subject": {"reference": f"Patient/{alices.record_id}"}}
+    _outcome(guardian.post("/Observation", json=about_alice), 403, "a patient writes only records about themselves")
+    about_nobody = {**OBSERVATION, "subject": {"reference": "Patient/nobody"}}
+    _outcome(guardian.post("/Observation", json=about_nobody), 403, "a patient writes only records about themselves")
+    assert len(api.world.node.records.list()) == before

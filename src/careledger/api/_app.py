@@ -352,7 +352,7 @@ def _owner_for(node: Node, caller: Caller, data: Resource, patients_here: frozen
     if caller.patient_context:
         reference = patient_reference(data)
         if reference not in patients_here and (
-            reference is None or node.records.get(reference).patient_address != caller.address
+            reference is None or node.records.patient_owner(reference) != caller.address
         ):
             raise AccessDenied("a patient writes only records about themselves")
     return None

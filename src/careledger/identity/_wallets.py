@@ -104,6 +104,9 @@ class WalletStore:
 
     def find(self, name_or_address: str) -> Wallet | None:
         """The wallet with this name or address, if this node holds it."""
+        known = self._by_address.get(name_or_address)  # a checksummed address seen before: the common case
+        if known is not None:
+            return known
         if Web3.is_address(name_or_address):
             wanted = Web3.to_checksum_address(name_or_address)
             if wanted not in self._by_address:

@@ -97,6 +97,7 @@ class StoredRecord:
 KeyResolver = Callable[[str], PublicKey]
 
 _COLUMNS = RECORD_VERSIONS.c
+_OWNERS_REMEMBERED = 100_000
 # What one draft of a group can be refused for, without the others being at fault.
 _ONE_DRAFTS_FAULT = (ValidationError, Conflict, AccessDenied)
 _STORED_COLUMNS = tuple(
@@ -164,6 +165,7 @@ class RecordService:
         self._patient_key = patient_key
         self._clock = clock
         self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
+        self._patient_owners: dict[str, str] = {}
         self._data_keys = DataKeyCache()
 
     def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
@@ -214,6 +216,7 @@ class RecordService:
         # a `Conflict`, never a lost update.
         with self.db.reading() as connection:
             known = _current_versions(connection, {draft.record_id for draft in drafts} | referenced)
+        replaced = {draft.record_id for draft in drafts if draft.record_id in known}
         now = self._clock()
         encryption_keys: dict[str, PublicKey] = {}
         sealed: list[tuple[RecordContext, str | None, Resource, Envelope]] = []
@@ -246,7 +249,7 @@ class RecordService:
             for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
         ]
         with self._transaction() as session:
-            _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed})
+            _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed}, replaced)
             if also is not None:
                 also(session)
         return [StoredRecord.of(row) for row in rows]
@@ -263,7 +266,7 @@ class RecordService:
             row = _version_row(
                 current.resource_type, current.patient_id, context, self._clock(), cid=None, sealed_keys=None
             )
-            _persist(session, [row], {})
+            _persist(session, [row], {}, {record_id})
         return StoredRecord.of(row)
 
     def read(self, record_id: str, version: int | None = None) -> Resource:
@@ -300,6 +303,25 @@ class RecordService:
         if row is None:
             raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
         return StoredRecord.of(row)
+
+    def patient_owner(self, patient_id: str) -> str | None:
+        """The wallet of the patient Patient/`patient_id` is, or None if this node holds no such Patient.
+
+        Remembered: a record never moves to another patient (`store` refuses it), so the
+        answer cannot change. Asked on every create a patient makes through the API.
+        """
+        owner = self._patient_owners.get(patient_id)
+        if owner is None:
+            try:
+                stored = self.get(patient_id)
+            except NotFound:
+                return None
+            if stored.resource_type != "Patient":
+                return None
+            if len(self._patient_owners) >= _OWNERS_REMEMBERED:
+                self._patient_owners.clear()
+            owner = self._patient_owners[patient_id] = stored.patient_address
+        return owner
 
     def commitment_of(self, stored: StoredRecord) -> bytes:
         """The salted commitment of one version: what other contracts (a claim) refer to it by."""
@@ -425,21 +447,28 @@ def _version_row(
     }
 
 
-def _persist(session: Session, rows: list[dict[str, Any]], current_data: dict[str, Resource]) -> None:
-    """New versions (the last of each record current), and the search tokens of the current data."""
+def _persist(
+    session: Session, rows: list[dict[str, Any]], current_data: dict[str, Resource], replaced: set[str]
+) -> None:
+    """New versions (the last of each record current), and the search tokens of the current data.
+
+    `replaced` are the records that had a current version when the writer looked: theirs is
+    retired and their tokens dropped. A record created meanwhile by another writer makes
+    the insert collide on (record_id, version), so skipping this for new records loses nothing.
+    """
     if not rows:
         return
-    record_ids = {row["record_id"] for row in rows}
     last_version = {row["record_id"]: row["version"] for row in rows}
     for row in rows:
         row["is_current"] = row["version"] == last_version[row["record_id"]]
-    session.execute(
-        update(RECORD_VERSIONS)
-        .where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
-        .values(is_current=False)
-    )
+    if replaced:
+        session.execute(
+            update(RECORD_VERSIONS)
+            .where(_one_of(_COLUMNS.record_id, replaced), _COLUMNS.is_current)
+            .values(is_current=False)
+        )
+        session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, replaced)))
     session.execute(insert(RECORD_VERSIONS), rows)
-    session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, record_ids)))
     current = [row for row in rows if row["is_current"] and not row["deleted"]]
     token_rows = [
         {
