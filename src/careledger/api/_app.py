@@ -29,7 +29,7 @@ from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
 from careledger.api._errors import operation_outcome
-from careledger.api._fast_reads import FastReads
+from careledger.api._fast_paths import FastPaths
 from careledger.api._search_params import search_query
 from careledger.consent import Accessor, Purpose, consent_resource
 from careledger.errors import (
@@ -267,8 +267,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     ) -> JSONResponse:
         return await read_current(resource_type, record_id, authorization, purpose)
 
-    # Reads by id also come straight here, past the routing (see _fast_reads).
-    app.add_middleware(FastReads, read=read_current, error=error_response)
+    # Reads by id and creates also come straight to their handlers, past the routing (see _fast_paths).
+    app.add_middleware(FastPaths, read=read_current, create=create, error=error_response)
 
     @app.put("/{resource_type}/{record_id}", tags=["fhir"])
     async def update(
