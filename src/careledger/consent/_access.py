@@ -125,7 +125,7 @@ class RecordAccess:
         versions = self.records.history(record_id)
         newest = versions[0]
         decision = self.decide(accessor, newest.patient_address, newest.category)
-        self._audit(accessor, "history-instance", newest.patient_address, versions, decision)
+        self.audit.record(self._entry(accessor, "history-instance", newest.patient_address, versions, decision))
         if not decision.allowed:
             raise AccessDenied(decision.why)
         return [(v, None if v.deleted else self.records.open(v)) for v in versions]
@@ -162,7 +162,9 @@ class RecordAccess:
                 why=f"withheld {', '.join(withheld)}: {why}" if withheld else "allowed",
                 break_glass=any(d.break_glass for d in decisions.values()),
             )
-            self._audit(accessor, interaction, patient, allowed, summary, detail=summary.why if withheld else None)
+            self.audit.record(
+                self._entry(accessor, interaction, patient, allowed, summary, detail=summary.why if withheld else None)
+            )
             allowed_ids.update((s.record_id, s.version) for s in allowed)
             if not allowed:
                 refusals.append(why)
@@ -172,7 +174,7 @@ class RecordAccess:
 
     def refuse(self, accessor: Accessor, patient: str, why: str, interaction: str) -> AccessDenied:
         """Audit a refusal decided before any record was looked at; the error to raise."""
-        self._audit(accessor, interaction, patient, [], Decision(False, why))
+        self.audit.record(self._entry(accessor, interaction, patient, [], Decision(False, why)))
         return AccessDenied(why)
 
     def audit_writes(self, accessor: Accessor) -> Callable[[Sequence[StoredRecord]], None]:
@@ -216,13 +218,15 @@ class RecordAccess:
 
     def delete(self, accessor: Accessor, record_id: str) -> StoredRecord:
         stored = self.records.delete(record_id)
-        self._audit(accessor, "delete", stored.patient_address, [stored], Decision(True, "allowed"))
+        self.audit.record(self._entry(accessor, "delete", stored.patient_address, [stored], Decision(True, "allowed")))
         return stored
 
     def audit_export(self, patient: str) -> None:
         """Audit a patient's export of their own records (data portability)."""
         stored = self.records.list(patient_address=patient)
-        self._audit(Accessor(patient, Purpose.PATRQT), "export", patient, stored, Decision(True, "allowed"))
+        self.audit.record(
+            self._entry(Accessor(patient, Purpose.PATRQT), "export", patient, stored, Decision(True, "allowed"))
+        )
 
     def decide(self, accessor: Accessor, patient: str, category: Category) -> Decision:
         """May `accessor` see `patient`'s records of `category` for its purpose? (Not audited.)"""
@@ -255,7 +259,9 @@ class RecordAccess:
             except (TransactionReverted, AccessDenied) as exc:
                 refusal = str(exc)
         if refusal is not None:
-            self._audit(accessor, "break-glass", patient, [], Decision(False, refusal, break_glass=True))
+            self.audit.record(
+                self._entry(accessor, "break-glass", patient, [], Decision(False, refusal, break_glass=True))
+            )
             raise AccessDenied(f"break-glass refused: {refusal}")
         now = self._clock()
         window = EmergencyWindow(practitioner, patient, block, now + BREAK_GLASS_WINDOW)
@@ -272,7 +278,7 @@ class RecordAccess:
                     expires_at=window.expires_at,
                 )
             )
-        self._audit(accessor, "break-glass", patient, [], Decision(True, reason, break_glass=True))
+        self.audit.record(self._entry(accessor, "break-glass", patient, [], Decision(True, reason, break_glass=True)))
         return window
 
     def _break_glass_refusal(self, practitioner: str) -> str | None:
@@ -313,19 +319,6 @@ class RecordAccess:
         if category.sensitive:
             return f"no consent names {category.value}: sensitive records need a consent that names them ({wanted})"
         return f"no consent from the patient to {wanted}"
-
-    def _audit(
-        self,
-        accessor: Accessor,
-        interaction: str,
-        patient: str,
-        stored: Sequence[StoredRecord],
-        decision: Decision,
-        *,
-        detail: str | None = None,
-    ) -> None:
-        """Write one audit entry (see `_entry`)."""
-        self.audit.record(self._entry(accessor, interaction, patient, stored, decision, detail=detail))
 
     @staticmethod
     def _entry(
