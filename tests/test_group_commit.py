@@ -17,8 +17,10 @@ class Ledger:
     def __init__(self, *, slow: threading.Event | None = None) -> None:
         self.groups: list[list[int]] = []
         self.slow = slow
+        self.entered = threading.Event()  # a commit has begun
 
     def commit(self, items: Sequence[int]) -> list[int | BaseException]:
+        self.entered.set()
         if self.slow is not None:
             self.slow.wait(5)
         if 13 in items:
@@ -59,7 +61,7 @@ def test_a_failed_group_fails_every_caller_in_it() -> None:
 
     async def two() -> list[int | BaseException]:
         first = asyncio.ensure_future(commits.submit_async(1))
-        await asyncio.sleep(0.05)  # the committer holds item 1; 12 and 13 queue behind it
+        await asyncio.to_thread(ledger.entered.wait, 5)  # the committer holds item 1; 12 and 13 queue behind it
         rest = asyncio.gather(commits.submit_async(12), commits.submit_async(13), return_exceptions=True)
         await asyncio.sleep(0.05)
         release.set()
@@ -80,8 +82,8 @@ def test_a_thread_commits_what_a_loop_queued_and_the_loop_hears_it() -> None:
 
     async def scenario() -> int:
         holder = threading.Thread(target=lambda: from_thread.append(commits.submit(7)))
-        holder.start()  # the thread holds the writer's lock, stuck in commit(7)
-        await asyncio.sleep(0.05)
+        holder.start()
+        await asyncio.to_thread(ledger.entered.wait, 5)  # the thread holds the writer's lock, stuck in commit(7)
         waiting = asyncio.ensure_future(commits.submit_async(8))
         late = threading.Thread(target=lambda: from_thread.append(commits.submit(9)))
         late.start()
