@@ -15,7 +15,8 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
 
-from careledger.errors import ChainUnavailable, error_for_status
+from careledger._json import loads, loads_object
+from careledger.errors import ChainUnavailable, ValidationError, error_for_status
 
 Resource = dict[str, Any]
 
@@ -91,8 +92,7 @@ class FhirClient:
         self.close()
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Resource:
-        body: Resource = self._send(method, path, **kwargs).json()
-        return body
+        return loads_object(self._send(method, path, **kwargs).content, what=f"the node's answer to {method} {path}")
 
     def _send(self, method: str, path: str, *, purpose: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
@@ -109,7 +109,7 @@ class FhirClient:
 
 def _diagnostics(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = loads(response.content)
         return "; ".join(issue.get("diagnostics", "") for issue in body["issue"]) or response.reason_phrase
-    except (ValueError, KeyError, TypeError):
+    except (ValidationError, KeyError, TypeError):
         return f"{response.status_code} {response.reason_phrase}"

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     """…or as soon as the oldest has waited this many seconds."""
     anchor_in_background: bool = True
     """`serve` anchors when due; false leaves it to `record anchor` / `audit anchor` run elsewhere."""
+    open_requests_per_minute: int = Field(default=240, ge=1)
+    """Requests per minute one client address may send to `/auth/*` and `/exchange/*` (half at once)."""
     light_kdf: bool = False
     """Weaker scrypt for keystores created by this node: for test and demo homes only."""
 

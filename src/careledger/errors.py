@@ -29,6 +29,22 @@ class TooLarge(ValidationError):
     """A body over the size limit (HTTP 413)."""
 
 
+class UnsupportedMediaType(ValidationError):
+    """A body in a format the API does not take (HTTP 415)."""
+
+
+class RequestTimeout(ValidationError):
+    """A request's body did not arrive in time (HTTP 408)."""
+
+
+class TooMany(CareLedgerError):
+    """Too many requests from one client or address (HTTP 429); `retry_after` is the wait in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 60.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class NotFound(CareLedgerError):
     """The thing asked for does not exist (a wallet, a record, a deployment)."""
 
@@ -110,6 +126,9 @@ HTTP_STATUS: dict[type[CareLedgerError], tuple[int, str]] = {
     ValidationError: (400, "invalid"),
     InvalidResource: (422, "processing"),
     TooLarge: (413, "too-costly"),
+    UnsupportedMediaType: (415, "not-supported"),
+    RequestTimeout: (408, "timeout"),
+    TooMany: (429, "throttled"),
     NotFound: (404, "not-found"),
     Gone: (410, "deleted"),
     AccessDenied: (403, "forbidden"),

@@ -11,7 +11,7 @@ instead, which hand only the durable commits to a committer thread (see `_group_
 from __future__ import annotations
 
 import functools
-import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -22,22 +22,27 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
+from careledger._json import loads_object
 from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
 from careledger.api._errors import operation_outcome
 from careledger.api._fast_paths import FastPaths
+from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._search_params import search_query
+from careledger.config import Settings
 from careledger.consent import Accessor, Purpose, consent_resource
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
     NotFound,
     PreconditionFailed,
-    TooLarge,
+    TooMany,
+    Unauthenticated,
     ValidationError,
     http_status,
 )
@@ -76,13 +81,25 @@ def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, st
 
 
 def error_response(error: CareLedgerError) -> JSONResponse:
-    """The OperationOutcome of `error`, with its HTTP status."""
+    """The OperationOutcome of `error`, with its HTTP status (and the headers that status calls for)."""
     status, code = http_status(error)
-    return fhir_response(operation_outcome(code, str(error)), status)
+    headers = {}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="careledger"'
+    elif isinstance(error, TooMany):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return fhir_response(operation_outcome(code, str(error)), status, headers)
 
 
-def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
-    """The API of `node`; `auth` decides who is signed in."""
+def create_app(
+    node: Node,
+    auth: SiweAuth,
+    *,
+    max_body: int = MAX_RESOURCE_BYTES,
+    open_limiter: RateLimiter | None = None,
+    body_seconds: float = 30.0,
+) -> FastAPI:
+    """The API of `node`; `auth` decides who is signed in; `open_limiter` paces `/auth/*`, `/exchange/*` per client."""
     app = FastAPI(
         title="CareLedger FHIR API",
         description="FHIR R4 over encrypted records, consent on chain, Sign-In with Ethereum.",
@@ -101,7 +118,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not-found" if exc.status_code == 404 else "not-supported" if exc.status_code == 405 else "exception"
-        return fhir_response(operation_outcome(code, str(exc.detail)), exc.status_code)
+        return fhir_response(operation_outcome(code, str(exc.detail)), exc.status_code, exc.headers)
 
     async def call(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return await run_in_threadpool(function, *args, **kwargs)
@@ -121,13 +138,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         return _resource_response(_typed(resource, resource_type, found=True))
 
     async def body_of(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body:
-            raise TooLarge(f"the body is {int(declared):,} bytes; the limit is {max_body:,}")
-        body = await request.body()
-        if len(body) > max_body:
-            raise TooLarge(f"the body is {len(body):,} bytes; the limit is {max_body:,}")
-        return body
+        """The body, which `BoundedRequests` has already read within its limits."""
+        return await request.body()
 
     @app.get("/metadata", tags=["fhir"])
     async def metadata(request: Request) -> JSONResponse:
@@ -137,15 +149,19 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     async def nonce() -> dict[str, str]:
         return {"nonce": auth.nonce(), "domain": auth.domain, "chain_id": str(auth.chain_id)}
 
-    @app.post("/auth/login", tags=["auth"])
-    async def login(body: LoginRequest) -> Token:
+    @app.post("/auth/login", tags=["auth"], openapi_extra=_json_body(LoginRequest))
+    async def login(request: Request) -> Token:
+        try:
+            body = LoginRequest.model_validate(loads_object(await body_of(request)))
+        except PydanticValidationError as exc:
+            raise ValidationError(f"a login is {{message, signature}}: {exc.errors()[0]['msg']}") from None
         token, caller = await call(auth.login, body.message, body.signature)
         return Token(access_token=token, expires_in=900, scope=" ".join(sorted(caller.scopes)), address=caller.address)
 
     @app.post("/exchange/fetch", tags=["exchange"])
     async def exchange_fetch(request: Request) -> JSONResponse:
         """Another node asks for a patient's records with a signed request (docs/exchange.md); no sign-in."""
-        signed = SignedFetch.from_json(_json_object(await body_of(request)))
+        signed = SignedFetch.from_json(loads_object(await body_of(request)))
         response = await call(node.custodian.answer, signed)
         return JSONResponse(response.to_json())
 
@@ -156,7 +172,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         """A `transaction` (all or nothing) or `batch` Bundle."""
         caller = await caller_of(authorization)
         body = await body_of(request)
-        data = _json_object(body)
+        data = loads_object(body)
         if data.get("resourceType") != "Bundle" or data.get("type") not in ("transaction", "batch"):
             raise ValidationError("POST / takes a Bundle of type transaction or batch")
         who = accessor(caller, purpose)
@@ -269,6 +285,14 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
 
     # Reads by id and creates also come straight to their handlers, past the routing (see _fast_paths).
     app.add_middleware(FastPaths, read=read_current, create=create, error=error_response)
+    # Outermost: nothing else runs for a body of the wrong type, size or pace, or a flood.
+    app.add_middleware(
+        BoundedRequests,
+        max_body=max_body,
+        body_seconds=body_seconds,
+        open_limiter=open_limiter or RateLimiter(Settings().open_requests_per_minute),
+        error=error_response,
+    )
 
     @app.put("/{resource_type}/{record_id}", tags=["fhir"])
     async def update(
@@ -408,16 +432,6 @@ def _wallet_identifier(patient: Resource) -> str | None:
     return None
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValidationError("the body is not a JSON object")
-    return data
-
-
 def _current_version(node: Node, record_id: str) -> int:
     try:
         return node.records.get(record_id).version
@@ -516,6 +530,11 @@ def _hex(value: str) -> int:
         return int(value, 16)
     except ValueError:
         raise NotFound(f"no Consent/{value}") from None
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its JSON body itself (bounded, see `careledger._json`)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -4,23 +4,32 @@
 the wallet signed and the signature. The message must name this node's domain and chain
 and a nonce it issued and has not seen used; the signer's role in the IdentityRegistry
 gives the SMART-on-FHIR style scopes of the token (HS256, PyJWT, 15 minutes).
+
+Anyone may call `/auth/login`, so what it costs is bounded before any parsing: the
+message's size and line lengths, the signature's form, and a nonce this node issued
+(taken from the message's `Nonce:` line by a plain split) are checked first, and the
+message is parsed with siwe's regular expression rather than its ABNF parser, whose cost
+grows much faster than the input.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import jwt
 from siwe import SiweMessage
 from siwe.siwe import VerificationError
 from web3 import Web3
 
+from careledger.api._limits import RateLimiter
 from careledger.chain import IdentityRegistry, Role
-from careledger.errors import AccessDenied, Unauthenticated
+from careledger.errors import AccessDenied, Unauthenticated, ValidationError
 
 TOKEN_SECONDS = 15 * 60
 # Tokens verified once and remembered until they expire: checking a JWT (HMAC, base64,
@@ -28,6 +37,14 @@ TOKEN_SECONDS = 15 * 60
 _REMEMBERED_TOKENS = 4096
 NONCE_SECONDS = 5 * 60
 _ALGORITHM = "HS256"
+LOGINS_PER_MINUTE = 60
+# A real SIWE message is a few hundred characters in about a dozen lines (more with resources).
+MAX_MESSAGE_CHARS = 4096
+MAX_LINE_CHARS = 300
+MAX_LINES = 40
+# How far in the future a message's `Issued At` may be: clocks differ a little, not by years.
+CLOCK_SKEW_SECONDS = 120
+_SIGNATURE = re.compile(r"^(0x)?[0-9a-fA-F]{130}$")
 
 # SMART on FHIR v1 scopes by on-chain role: patients act on their own records, everyone
 # else as a user whose reads the consent rules still govern.
@@ -81,6 +98,7 @@ class SiweAuth:
         issuer: str,
         identity: Callable[[], IdentityRegistry],
         clock: Callable[[], float] = time.time,
+        logins: RateLimiter | None = None,
     ) -> None:
         self.domain = domain
         self.chain_id = chain_id
@@ -91,6 +109,8 @@ class SiweAuth:
         self._nonces: dict[str, float] = {}
         self._verified: dict[str, tuple[Caller, int]] = {}
         self._lock = threading.Lock()
+        # Tokens minted per address; counted after the signature verified, so nobody can spend another's.
+        self._logins = logins or RateLimiter(LOGINS_PER_MINUTE)
 
     def nonce(self) -> str:
         now = self._clock()
@@ -102,23 +122,31 @@ class SiweAuth:
 
     def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
         """A token for the signer of a valid SIWE message; `Unauthenticated` says what was wrong."""
+        _check_form(message_text, signature)
+        nonce = _nonce_line(message_text)
+        with self._lock:
+            expires = self._nonces.pop(nonce, None)  # one use, even if the rest fails
+        if expires is None or expires < self._clock():
+            raise Unauthenticated("unknown, used or expired nonce: get a fresh one from /auth/nonce")
         try:
-            message = SiweMessage.from_message(message=message_text)
+            message = SiweMessage.from_message(message=message_text, abnf=False)
         except (ValueError, TypeError) as exc:
             raise Unauthenticated(f"not a Sign-In with Ethereum message: {exc}") from None
         if message.domain != self.domain:
             raise Unauthenticated(f"the message is for {message.domain}, not {self.domain}")
         if int(message.chain_id) != self.chain_id:
             raise Unauthenticated(f"the message is for chain {message.chain_id}, not {self.chain_id}")
-        with self._lock:
-            expires = self._nonces.pop(message.nonce, None)  # one use, even if the rest fails
-        if expires is None or expires < self._clock():
-            raise Unauthenticated("unknown, used or expired nonce: get a fresh one from /auth/nonce")
+        now = self._clock()
+        if message.issued_at._datetime.timestamp() > now + CLOCK_SKEW_SECONDS:
+            raise Unauthenticated(f"the message is issued at {message.issued_at}, in the future: check the clock")
         try:
-            message.verify(signature, domain=self.domain, nonce=message.nonce)
+            message.verify(signature, domain=self.domain, nonce=nonce, timestamp=datetime.fromtimestamp(now, UTC))
         except VerificationError as exc:
             raise Unauthenticated(f"the signature does not verify: {type(exc).__name__}") from None
+        except Exception:  # a malformed signature (zero r and s, a bad v) fails inside eth-keys
+            raise Unauthenticated("the signature does not verify: InvalidSignature") from None
         address = Web3.to_checksum_address(message.address)
+        self._logins.take(address)
         actor = self._identity().actor(address)
         if actor is None or not actor.active:
             raise Unauthenticated(f"{address} is not an active actor in the IdentityRegistry")
@@ -141,9 +169,10 @@ class SiweAuth:
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller a `Bearer` token names; `Unauthenticated` if there is none or it is not valid."""
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("sign in first: POST /auth/login, then send Authorization: Bearer <token>")
-        token = authorization.removeprefix("Bearer ")
         remembered = self._verified.get(token)
         if remembered is not None:
             if self._clock() >= remembered[1]:
@@ -156,18 +185,44 @@ class SiweAuth:
                 algorithms=[_ALGORITHM],
                 audience=self.domain,
                 issuer=self._issuer,
-                options={"require": ["exp", "sub", "scope"]},
+                options={"require": ["exp", "sub", "scope", "role"]},
+            )
+            caller = Caller(
+                Web3.to_checksum_address(str(claims["sub"])),
+                Role.parse(str(claims["role"])),
+                frozenset(str(claims["scope"]).split()),
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired: sign in again") from None
-        except jwt.InvalidTokenError as exc:
+        except (jwt.InvalidTokenError, ValueError, ValidationError) as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        caller = Caller(str(claims["sub"]), Role.parse(str(claims["role"])), frozenset(str(claims["scope"]).split()))
         with self._lock:
             if len(self._verified) >= _REMEMBERED_TOKENS:
                 self._verified.clear()
             self._verified[token] = (caller, int(claims["exp"]))
         return caller
+
+
+def _check_form(message: str, signature: str) -> None:
+    """Refuse, before any parsing, a message or signature no wallet would send."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise Unauthenticated(
+            f"the message is {len(message):,} characters; a SIWE message has at most {MAX_MESSAGE_CHARS:,}"
+        )
+    lines = message.split("\n")
+    if len(lines) > MAX_LINES or any(len(line) > MAX_LINE_CHARS for line in lines):
+        raise Unauthenticated(
+            f"not a Sign-In with Ethereum message: at most {MAX_LINES} lines of {MAX_LINE_CHARS} characters"
+        )
+    if len(signature) > 132 or not _SIGNATURE.match(signature):
+        raise Unauthenticated("the signature is not 65 bytes of hex")
+
+
+def _nonce_line(message: str) -> str:
+    for line in message.split("\n"):
+        if line.startswith("Nonce: "):
+            return line.removeprefix("Nonce: ")
+    raise Unauthenticated("not a Sign-In with Ethereum message: no Nonce line")
 
 
 def new_secret() -> bytes:

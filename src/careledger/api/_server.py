@@ -21,6 +21,7 @@ import uvicorn
 from careledger._fs import write_atomically
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth, new_secret
+from careledger.api._limits import RateLimiter
 from careledger.node import Node
 
 SYNC_SECONDS = 1.0
@@ -42,7 +43,7 @@ class NodeServer:
             issuer=f"careledger:{node.address}",
             identity=node.identity_registry,
         )
-        self.app = create_app(node, self.auth)
+        self.app = create_app(node, self.auth, open_limiter=RateLimiter(node.settings.open_requests_per_minute))
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", lifespan="off")
         )

@@ -12,6 +12,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
+from careledger._json import loads
 from careledger.errors import InvalidResource, TooLarge, ValidationError
 
 Resource = dict[str, Any]
@@ -35,10 +36,7 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_RESOURCE_BYTES:
         raise TooLarge(f"resource is {size:,} bytes; the limit is {MAX_RESOURCE_BYTES:,}")
-    try:
-        data = json.loads(text)  # a fresh copy even of a dict: callers keep theirs unchanged
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"not JSON: {exc}") from None
+    data = loads(text)  # a fresh copy even of a dict: callers keep theirs unchanged
     if not isinstance(data, dict):
         raise ValidationError("a FHIR resource is a JSON object")
     resource_type = data.get("resourceType")

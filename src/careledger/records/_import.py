@@ -12,13 +12,13 @@ killed import stores no resource twice.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from careledger._json import loads
 from careledger.errors import CareLedgerError, Conflict, ValidationError
 from careledger.records._fhir import Resource
 from careledger.records._service import Draft, RecordService, StoredRecord
@@ -72,9 +72,9 @@ def read_entries(source: Path) -> list[Resource | CareLedgerError]:
 
 def _json_object(text: str, where: str) -> Resource | CareLedgerError:
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return ValidationError(f"{where} is not JSON: {exc}")
+        value = loads(text)
+    except ValidationError as exc:
+        return ValidationError(f"{where}: {exc}")
     return value if isinstance(value, dict) else ValidationError(f"{where} is not a JSON object")
 
 

@@ -1,0 +1,132 @@
+"""What a stranger may send before anything of ours runs: the body's type, size and pace, and how often.
+
+`BoundedRequests` is the outermost layer of the API. It refuses a body that is not JSON
+(415), reads the body itself in chunks, chunked transfer included, and stops at the
+route's limit (413: the rest is never read into memory) or when it arrives too slowly
+(408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
+`/exchange/*`, which anyone may send, are also limited per client address (429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, TooMany, UnsupportedMediaType
+
+ErrorResponder = Callable[[CareLedgerError], Response]
+
+# Unauthenticated endpoints take small bodies: a SIWE login or a signed fetch request.
+OPEN_PREFIXES = ("/auth/", "/exchange/")
+OPEN_BODY_BYTES = 16 * 1024
+JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_KEYS_REMEMBERED = 100_000
+
+
+class RateLimiter:
+    """A token bucket per key: `burst` at once, refilled at `per_minute`; thread-safe, bounded memory."""
+
+    def __init__(self, per_minute: float, *, burst: int | None = None, clock: Callable[[], float] = time.monotonic):
+        self.rate = per_minute / 60.0
+        self.burst = float(burst if burst is not None else max(1, int(per_minute // 2)))
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        """Spend one token of `key`'s bucket; `TooMany` (with the wait) if it is empty."""
+        now = self._clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens < 1:
+                wait = (1 - tokens) / self.rate if self.rate > 0 else 60.0
+                raise TooMany(f"too many requests from {key}; try again in {wait:.0f} s", retry_after=wait)
+            if len(self._buckets) >= _KEYS_REMEMBERED:
+                self._buckets.clear()
+            self._buckets[key] = (tokens - 1, now)
+
+
+class BoundedRequests:
+    """ASGI middleware: media type, size and pace of bodies, and the rate of unauthenticated requests."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        body_seconds: float,
+        open_limiter: RateLimiter,
+        error: ErrorResponder,
+    ) -> None:
+        self.app = app
+        self._max_body = max_body
+        self._body_seconds = body_seconds
+        self._open_limiter = open_limiter
+        self._error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            is_open = scope["path"].startswith(OPEN_PREFIXES)
+            if is_open:
+                client = scope.get("client")
+                self._open_limiter.take(client[0] if client else "unknown")
+            if scope["method"] in _BODY_METHODS:
+                body = await self._body(scope, receive, OPEN_BODY_BYTES if is_open else self._max_body)
+                receive = _replay(body, receive)
+        except CareLedgerError as exc:
+            await self._error(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
+        headers = dict(scope["headers"])
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"the body is {int(declared):,} bytes; the limit is {limit:,}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._body_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(f"the body is over the limit of {limit:,} bytes")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise RequestTimeout(f"the body did not arrive within {self._body_seconds:.0f} s") from None
+        if (size or media_type) and media_type not in JSON_TYPES:
+            raise UnsupportedMediaType(
+                f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json"
+            )
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, server: Receive) -> Receive:
+    """A `receive` that hands the route the body already read, then the server's own messages (a disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await server()
+
+    return receive
