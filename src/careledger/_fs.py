@@ -53,7 +53,7 @@ def _write_group(items: list[tuple[Path, bytes]], mode: int, durable: bool) -> N
     try:
         for path, data in items:
             if not path.parent.is_dir():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             opened.append((tmp, path, fd))

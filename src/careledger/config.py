@@ -51,6 +51,19 @@ class Home:
         return self.path / "careledger.db"
 
     @property
+    def index_key_file(self) -> Path:
+        """The blind index's key (search tokens and categories), kept out of the database."""
+        return self.path / "index.key"
+
+    def require_private(self) -> None:
+        """`ConfigError` if others may read the home: it holds the database, keys and blobs."""
+        mode = self.path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(
+                f"{self.path} can be read by other users (mode {mode:o}): run `chmod 700 {self.path}` first"
+            )
+
+    @property
     def chain_dir(self) -> Path:
         return self.path / "chain"
 

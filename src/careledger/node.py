@@ -35,7 +35,7 @@ from careledger.crypto import PublicKey
 from careledger.errors import AccessDenied, Conflict
 from careledger.exchange import Custodian, Requester
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
-from careledger.records import RecordCommitments, RecordService
+from careledger.records import BlindIndex, RecordCommitments, RecordService, load_index_key
 from careledger.store import BlobStore, Database
 
 _Facade = TypeVar("_Facade", bound=ContractFacade)
@@ -71,7 +71,9 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> Wallet:
     if home.is_initialised():
         node = WalletStore(home.keystore_dir).get(NODE_WALLET)
         raise Conflict(f"{home.path} is already a CareLedger home (node {node.address})")
-    home.path.mkdir(parents=True, exist_ok=True)
+    home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.require_private()
+    load_index_key(home.index_key_file)
     wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
     node_wallet = wallets.create(NODE_WALLET, Role.ORG, passphrase)
     database = Database(settings.db_url(home))
@@ -120,7 +122,9 @@ class Node:
             custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             patient_key=self.encryption_key_of,
+            index=BlindIndex(load_index_key(home.index_key_file)),
         )
+        self.records.upgrade_index()
         self.anchorer = Anchorer(
             self.db,
             lambda: self.record_anchor(write=True),

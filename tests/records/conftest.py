@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
 from careledger.crypto import PrivateKey, PublicKey
-from careledger.records import RecordService
+from careledger.records import BlindIndex, RecordService
 from careledger.store import BlobStore, Database
 from careledger.testdata import SyntheticPatient, synthetic_patients
 
@@ -45,6 +46,7 @@ def records(database: Database, blobs: BlobStore, keys: Keys) -> RecordService:
         custodian_public=keys.custodian.public_key,
         custodian_key=lambda: keys.custodian,
         patient_key=keys.public,
+        index=BlindIndex(os.urandom(32)),
     )
 
 

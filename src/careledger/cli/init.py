@@ -22,7 +22,7 @@ def init(
     """Create the home: config.toml, the node wallet (keystore v3) and the database."""
     cli = state(ctx)
     home = cli.home
-    home.path.mkdir(parents=True, exist_ok=True)
+    home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings = cli.settings(light_kdf=light_kdf or None)
     passphrase = passphrase_source(confirm=True)(NODE_WALLET)
     with progress.status("creating the node wallet…"):

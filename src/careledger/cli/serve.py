@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from careledger.api import NodeServer
-from careledger.cli._context import open_node
+from careledger.cli._context import open_node, state
 from careledger.cli._output import console
 
 
@@ -22,6 +22,7 @@ def serve(
 ) -> None:
     """Serve the FHIR R4 API (Sign-In with Ethereum), sync consents and anchor in the background."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    state(ctx).home.require_private()
     with open_node(ctx) as node:
         node.unlock()  # anchoring signs with the node wallet: ask for its passphrase now, not mid-request
         server = NodeServer(node, host=host, port=port, domain=domain)

@@ -40,12 +40,13 @@ from careledger.crypto import (
     unseal,
 )
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
+from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
 from careledger.records._search import SearchQuery, search_statement
-from careledger.records._tokens import tokens
-from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database
+from careledger.records._tokens import blind_terms, tokens
+from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database, NodeState
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -67,8 +68,8 @@ class StoredRecord:
     sealed_keys: str | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> StoredRecord:
-        """From a `record_versions` row (or the values of one about to be inserted)."""
+    def of(cls, row: Mapping[Any, Any], index: BlindIndex) -> StoredRecord:
+        """From a `record_versions` row (or the values of one about to be inserted); `index` reads its category."""
         last_updated: datetime = row["last_updated"]
         return cls(
             record_id=row["record_id"],
@@ -76,7 +77,7 @@ class StoredRecord:
             resource_type=row["resource_type"],
             patient_id=row["patient_id"],
             patient_address=row["patient_address"],
-            category=Category(row["category"]),
+            category=index.category_of(row["record_id"], row["version"], row["category"]),
             # SQLite hands back naive datetimes; every stored time is UTC.
             last_updated=last_updated.replace(tzinfo=last_updated.tzinfo or UTC),
             deleted=bool(row["deleted"]),
@@ -156,10 +157,12 @@ class RecordService:
         custodian_public: PublicKey,
         custodian_key: Callable[[], PrivateKey],
         patient_key: KeyResolver,
+        index: BlindIndex,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
         self.blobs = blobs
+        self.index = index
         self._custodian_public = custodian_public
         self._custodian_key = custodian_key
         self._patient_key = patient_key
@@ -215,7 +218,7 @@ class RecordService:
         # stores the same record meanwhile makes our insert collide on (record_id, version):
         # a `Conflict`, never a lost update.
         with self.db.reading() as connection:
-            known = _current_versions(connection, {draft.record_id for draft in drafts} | referenced)
+            known = self._current_versions(connection, {draft.record_id for draft in drafts} | referenced)
         replaced = {draft.record_id for draft in drafts if draft.record_id in known}
         now = self._clock()
         encryption_keys: dict[str, PublicKey] = {}
@@ -239,35 +242,75 @@ class RecordService:
             recipients = [encryption_keys[address], self._custodian_public]
             sealed.append((context, patient_id, data, seal(canonical_json(data), context, recipients)))
             known[draft.record_id] = StoredRecord.of(
-                _version_row(data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None)
+                self._version_row(data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None),
+                self.index,
             )
         # The blobs are durable before the rows that name them are committed.
         cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
         crash_point("record-blob-written")
         rows = [
-            _version_row(data["resourceType"], patient_id, context, now, cid=cid, sealed_keys=envelope.sealed_keys)
+            self._version_row(data["resourceType"], patient_id, context, now, cid=cid, sealed_keys=envelope.sealed_keys)
             for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
         ]
         with self._transaction() as session:
-            _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed}, replaced)
+            self._persist(session, rows, {context.record_id: data for context, _, data, _ in sealed}, replaced)
             if also is not None:
                 also(session)
-        return [StoredRecord.of(row) for row in rows]
+        return [StoredRecord.of(row, self.index) for row in rows]
 
     def delete(self, record_id: str) -> StoredRecord:
         """A tombstone version: the record reads as deleted; its history stays readable."""
         with self._transaction() as session:
-            current = _current_versions(session, {record_id}).get(record_id)
+            current = self._current_versions(session, {record_id}).get(record_id)
             if current is None:
                 raise NotFound(f"no record {record_id}")
             if current.deleted:
                 return current
             context = RecordContext(record_id, current.version + 1, current.patient_address, current.category.value)
-            row = _version_row(
+            row = self._version_row(
                 current.resource_type, current.patient_id, context, self._clock(), cid=None, sealed_keys=None
             )
-            _persist(session, [row], {}, {record_id})
-        return StoredRecord.of(row)
+            self._persist(session, [row], {}, {record_id})
+        return StoredRecord.of(row, self.index)
+
+    def upgrade_index(self) -> int:
+        """Rebuild a pre-blind-index database's tokens and categories as keyed hashes; how many versions moved.
+
+        Runs once, in one transaction (a crash leaves the old index, tried again next
+        time): each version's plaintext category becomes its tag, and every current
+        record's tokens are recomputed from its decrypted content (so it needs the node's key).
+        """
+        with self.db.reading() as connection:
+            state = connection.execute(select(NodeState.value).where(NodeState.name == "blind_index")).scalar()
+        if state != "pending":
+            return 0
+        with self._transaction() as session:
+            rows = session.execute(select(*_STORED_COLUMNS, _COLUMNS.is_current)).mappings().all()
+            session.execute(delete(RECORD_TOKENS))
+            token_rows: list[dict[str, Any]] = []
+            for row in rows:
+                stored = StoredRecord.of(row, self.index)
+                tag = self.index.category_tag(stored.record_id, stored.version, stored.category)
+                if tag != row["category"]:
+                    session.execute(
+                        update(RECORD_VERSIONS)
+                        .where(_COLUMNS.record_id == stored.record_id, _COLUMNS.version == stored.version)
+                        .values(category=tag)
+                    )
+                if row["is_current"] and not stored.deleted:
+                    token_rows.extend(
+                        {
+                            "record_id": stored.record_id,
+                            "resource_type": stored.resource_type,
+                            "patient_id": stored.patient_id,
+                            **term,
+                        }
+                        for term in blind_terms(tokens(self.open(stored)), self.index)
+                    )
+            if token_rows:
+                session.execute(insert(RECORD_TOKENS), token_rows)
+            session.execute(update(NodeState).where(NodeState.name == "blind_index").values(value="done"))
+        return len(rows)
 
     def read(self, record_id: str, version: int | None = None) -> Resource:
         """The decrypted resource (a version, or the current one)."""
@@ -302,7 +345,7 @@ class RecordService:
             row = found.mappings().one_or_none()
         if row is None:
             raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
-        return StoredRecord.of(row)
+        return StoredRecord.of(row, self.index)
 
     def patient_owner(self, patient_id: str) -> str | None:
         """The wallet of the patient Patient/`patient_id` is, or None if this node holds no such Patient.
@@ -338,13 +381,13 @@ class RecordService:
             rows = connection.execute(query).mappings().all()
         if not rows:
             raise NotFound(f"no record {record_id}")
-        return [StoredRecord.of(row) for row in rows]
+        return [StoredRecord.of(row, self.index) for row in rows]
 
     def search(self, query: SearchQuery) -> list[StoredRecord]:
         """Current, undeleted records matching `query`, in its order (from the index, nothing decrypted)."""
         with self.db.reading() as connection:
-            rows = connection.execute(search_statement(query, _STORED_COLUMNS)).mappings()
-            return [StoredRecord.of(row) for row in rows]
+            rows = connection.execute(search_statement(query, _STORED_COLUMNS, self.index)).mappings()
+            return [StoredRecord.of(row, self.index) for row in rows]
 
     def versions(
         self, resource_type: str, *, patient_address: str | None = None, limit: int = 100
@@ -355,11 +398,86 @@ class RecordService:
             query = query.where(_COLUMNS.patient_address == patient_address)
         query = query.order_by(_COLUMNS.last_updated.desc(), _COLUMNS.record_id, _COLUMNS.version.desc()).limit(limit)
         with self.db.reading() as connection:
-            return [StoredRecord.of(row) for row in connection.execute(query).mappings()]
+            return [StoredRecord.of(row, self.index) for row in connection.execute(query).mappings()]
 
     def list(self, **criteria: str | None) -> list[StoredRecord]:
         """Current, undeleted records, oldest first, by `SearchQuery` fields (type, ids, owner)."""
         return self.search(SearchQuery(**criteria))  # type: ignore[arg-type]
+
+    def _current_versions(self, session: Session | Connection, record_ids: set[str]) -> dict[str, StoredRecord]:
+        rows = session.execute(
+            select(*_STORED_COLUMNS).where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
+        ).mappings()
+        return {row["record_id"]: StoredRecord.of(row, self.index) for row in rows}
+
+    def _version_row(
+        self,
+        resource_type: str,
+        patient_id: str | None,
+        context: RecordContext,
+        now: datetime,
+        *,
+        cid: str | None,
+        sealed_keys: Sequence[SealedKey] | None,
+    ) -> dict[str, Any]:
+        """The values of one new version row, its salted commitment included."""
+        salt = os.urandom(32)
+        return {
+            "record_id": context.record_id,
+            "version": context.version,
+            "resource_type": resource_type,
+            "patient_id": patient_id,
+            "patient_address": context.patient,
+            "category": self.index.category_tag(context.record_id, context.version, Category(context.category)),
+            "cid": cid,
+            "sealed_keys": None if sealed_keys is None else json.dumps([key.to_bytes().hex() for key in sealed_keys]),
+            "salt": salt,
+            "commitment": commitment(
+                salt=salt, cid=cid or "", patient=context.patient, resource_type=resource_type, version=context.version
+            ),
+            "last_updated": now,
+            "deleted": sealed_keys is None,
+            "is_current": True,
+            "batch_id": None,
+            "leaf_index": None,
+            "proof": None,
+        }
+
+    def _persist(
+        self, session: Session, rows: Sequence[dict[str, Any]], current_data: dict[str, Resource], replaced: set[str]
+    ) -> None:
+        """New versions (the last of each record current), and the search tokens of the current data.
+
+        `replaced` are the records that had a current version when the writer looked: theirs is
+        retired and their tokens dropped. A record created meanwhile by another writer makes
+        the insert collide on (record_id, version), so skipping this for new records loses nothing.
+        """
+        if not rows:
+            return
+        last_version = {row["record_id"]: row["version"] for row in rows}
+        for row in rows:
+            row["is_current"] = row["version"] == last_version[row["record_id"]]
+        if replaced:
+            session.execute(
+                update(RECORD_VERSIONS)
+                .where(_one_of(_COLUMNS.record_id, replaced), _COLUMNS.is_current)
+                .values(is_current=False)
+            )
+            session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, replaced)))
+        session.execute(insert(RECORD_VERSIONS), rows)
+        current = [row for row in rows if row["is_current"] and not row["deleted"]]
+        token_rows = [
+            {
+                "record_id": row["record_id"],
+                "resource_type": row["resource_type"],
+                "patient_id": row["patient_id"],
+                **term,
+            }
+            for row in current
+            for term in blind_terms(tokens(current_data[row["record_id"]]), self.index)
+        ]
+        if token_rows:
+            session.execute(insert(RECORD_TOKENS), token_rows)
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -405,85 +523,6 @@ def _one_of(column: ColumnElement[str], values: set[str]) -> ColumnElement[bool]
     if len(values) == 1:
         return column == next(iter(values))
     return column.in_(values)
-
-
-def _current_versions(session: Session | Connection, record_ids: set[str]) -> dict[str, StoredRecord]:
-    rows = session.execute(
-        select(*_STORED_COLUMNS).where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
-    ).mappings()
-    return {row["record_id"]: StoredRecord.of(row) for row in rows}
-
-
-def _version_row(
-    resource_type: str,
-    patient_id: str | None,
-    context: RecordContext,
-    now: datetime,
-    *,
-    cid: str | None,
-    sealed_keys: Sequence[SealedKey] | None,
-) -> dict[str, Any]:
-    """The values of one new version row, its salted commitment included."""
-    salt = os.urandom(32)
-    return {
-        "record_id": context.record_id,
-        "version": context.version,
-        "resource_type": resource_type,
-        "patient_id": patient_id,
-        "patient_address": context.patient,
-        "category": context.category,
-        "cid": cid,
-        "sealed_keys": None if sealed_keys is None else json.dumps([key.to_bytes().hex() for key in sealed_keys]),
-        "salt": salt,
-        "commitment": commitment(
-            salt=salt, cid=cid or "", patient=context.patient, resource_type=resource_type, version=context.version
-        ),
-        "last_updated": now,
-        "deleted": sealed_keys is None,
-        "is_current": True,
-        "batch_id": None,
-        "leaf_index": None,
-        "proof": None,
-    }
-
-
-def _persist(
-    session: Session, rows: list[dict[str, Any]], current_data: dict[str, Resource], replaced: set[str]
-) -> None:
-    """New versions (the last of each record current), and the search tokens of the current data.
-
-    `replaced` are the records that had a current version when the writer looked: theirs is
-    retired and their tokens dropped. A record created meanwhile by another writer makes
-    the insert collide on (record_id, version), so skipping this for new records loses nothing.
-    """
-    if not rows:
-        return
-    last_version = {row["record_id"]: row["version"] for row in rows}
-    for row in rows:
-        row["is_current"] = row["version"] == last_version[row["record_id"]]
-    if replaced:
-        session.execute(
-            update(RECORD_VERSIONS)
-            .where(_one_of(_COLUMNS.record_id, replaced), _COLUMNS.is_current)
-            .values(is_current=False)
-        )
-        session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, replaced)))
-    session.execute(insert(RECORD_VERSIONS), rows)
-    current = [row for row in rows if row["is_current"] and not row["deleted"]]
-    token_rows = [
-        {
-            "record_id": row["record_id"],
-            "resource_type": row["resource_type"],
-            "patient_id": row["patient_id"],
-            "param": token.param,
-            "system": token.system[:255],
-            "value": token.value[:255],
-        }
-        for row in current
-        for token in tokens(current_data[row["record_id"]])
-    ]
-    if token_rows:
-        session.execute(insert(RECORD_TOKENS), token_rows)
 
 
 def _instant(moment: datetime) -> str:

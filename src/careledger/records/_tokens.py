@@ -1,8 +1,8 @@
 """Search tokens: what the node indexes so it can search without decrypting every record.
 
-Tokens stay in the custodian node's database and never leave it. Each is
-(parameter, system, value): `code` and `identifier` carry their system; dates are
-ISO strings (they sort as text); references are `Type/id`.
+Each token is (parameter, system, value): `code` and `identifier` carry their system;
+dates are FHIR dates. They are stored only as the blind index's keyed hashes
+(`blind_terms`, see `_blind_index`), never as themselves.
 """
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from careledger.errors import ValidationError
+from careledger.records._blind_index import BlindIndex
+from careledger.records._search import FhirDate
 
 Resource = dict[str, Any]
 
@@ -67,3 +71,21 @@ def _date_of(resource: Resource) -> str | None:
     if isinstance(period, dict) and isinstance(period.get("start"), str):
         return str(period["start"])
     return None
+
+
+def blind_terms(found: Iterator[Token], index: BlindIndex) -> Iterator[dict[str, str]]:
+    """The `record_tokens` values (param, system, value) that stand for `found`: keyed hashes only."""
+    for token in found:
+        if token.param != "date":
+            yield {
+                "param": token.param,
+                "system": index.system_value(token.param, token.system, token.value),
+                "value": index.value(token.param, token.value),
+            }
+            continue
+        try:
+            day = FhirDate.parse(token.value).first_day
+        except ValidationError:  # the models validated it; a date they allow and we cannot read is not searchable
+            continue
+        for term in index.day_buckets(day):
+            yield {"param": "date", "system": "", "value": term}

@@ -15,6 +15,7 @@ from careledger.store.models import (
     EventCursor,
     ExchangeNonce,
     ImportCheckpoint,
+    NodeState,
     RecordToken,
     RecordVersion,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "EventCursor",
     "ExchangeNonce",
     "ImportCheckpoint",
+    "NodeState",
     "RecordToken",
     "RecordVersion",
     "sqlite_url",

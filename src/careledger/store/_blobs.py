@@ -80,7 +80,7 @@ def _move_to_flat_layout(root: Path) -> None:
                     os.unlink(blob.path)
                     continue
                 target = root / blob.name[-2:] / blob.name
-                target.parent.mkdir(exist_ok=True)
+                target.parent.mkdir(mode=0o700, exist_ok=True)
                 os.replace(blob.path, target)
             os.rmdir(leaf.path)
     if shards:

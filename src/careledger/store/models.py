@@ -41,6 +41,7 @@ class RecordVersion(Base):
     resource_type: Mapped[str] = mapped_column(String(64), index=True)
     patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
     patient_address: Mapped[str] = mapped_column(String(42), index=True)
+    # A keyed tag of the category (careledger.records._blind_index), not its name.
     category: Mapped[str] = mapped_column(String(32))
     cid: Mapped[str | None] = mapped_column(String(100))
     sealed_keys: Mapped[str | None] = mapped_column(Text)
@@ -57,11 +58,15 @@ class RecordVersion(Base):
 
 
 class RecordToken(Base):
-    """A search token of a record's current version (see careledger.records._tokens)."""
+    """A search token of a record's current version, as the blind index's keyed hashes (careledger.records._tokens).
+
+    `system` and `value` hold hashes, never the codes, identifiers or dates themselves.
+    """
 
     __tablename__ = "record_tokens"
     __table_args__ = (
         Index("ix_record_tokens_param_value", "param", "value"),
+        Index("ix_record_tokens_param_system", "param", "system"),
         Index("ix_record_tokens_patient_type", "patient_id", "resource_type"),
     )
 
@@ -72,6 +77,15 @@ class RecordToken(Base):
     param: Mapped[str] = mapped_column(String(32))
     system: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(String(255))
+
+
+class NodeState(Base):
+    """Facts about this database the node acts on once (`blind_index`: `pending` until rebuilt with the key)."""
+
+    __tablename__ = "node_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
 
 
 class AnchorBatch(Base):

@@ -1,0 +1,111 @@
+"""The blind index: search tokens and record categories as keyed hashes, so the database alone tells nothing.
+
+```
+token (param, system, value) ─HMAC-SHA256(index key)─► `value` column: H(param, value)
+                                                   └─► `system` column: H(param, system, value)
+date (a day) ─► one bucket per level, day >> 4k for k = 0..5 ─HMAC─► six `date` rows
+category of (record, version) ─HMAC─► a tag only the key holder can tell apart from the nine others
+```
+
+Exact-match search hashes the wanted value the same way. A date range is covered by at
+most ~150 buckets of the six levels (base 16 over the day number, as range covers over
+dyadic intervals do), so `date=ge2024-03-15` is one `IN` over hashes. What the index
+still shows to a reader of the database without the key: which records share a token
+value (equality), and the same at each date granularity; not the values, codes or dates
+themselves. The key is the node's (`index.key` in its home, mode 0600), never in the
+database, so a copied database file or backup gives none of it away. Dates are indexed
+to the day; a search value with a time is honoured to its day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from careledger._fs import write_atomically
+from careledger.errors import IntegrityError
+from careledger.records._categories import Category
+
+KEY_BYTES = 32
+_DIGEST_BYTES = 16  # 128 bits: no two distinct tokens collide in any real index
+_LEVELS = 6  # day >> 4k for k < 6 spans every day number up to 9999-12-31 (< 2**22)
+_LEVEL_BITS = 4
+MIN_DAY = date(1, 1, 1).toordinal()
+END_DAY = date(9999, 12, 31).toordinal() + 1
+
+
+class BlindIndex:
+    """Keyed hashes of one node's search tokens and record categories."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise IntegrityError(f"an index key is {KEY_BYTES} bytes, not {len(key)}")
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def _hash(self, *parts: str) -> str:
+        mac = self._base.copy()
+        mac.update("\x1f".join(parts).encode())
+        return mac.digest()[:_DIGEST_BYTES].hex()
+
+    def value(self, param: str, value: str) -> str:
+        """The term a token is found by whatever its system."""
+        return self._hash("v", param, value)
+
+    def system_value(self, param: str, system: str, value: str) -> str:
+        """The term a token is found by with its system (`""` for none)."""
+        return self._hash("s", param, system, value)
+
+    def day_buckets(self, day: int) -> list[str]:
+        """The terms of one day, one per level."""
+        return [self._hash("d", str(level), str(day >> (_LEVEL_BITS * level))) for level in range(_LEVELS)]
+
+    def day_range(self, start: int, end: int) -> list[str]:
+        """Terms whose buckets together cover the days [start, end) exactly."""
+        return [self._hash("d", str(level), str(bucket)) for level, bucket in _cover(start, end)]
+
+    def category_tag(self, record_id: str, version: int, category: Category) -> str:
+        """The category as stored for one version: unlinkable across versions without the key."""
+        return self._hash("c", record_id, str(version), category.value)
+
+    def category_of(self, record_id: str, version: int, tag: str) -> Category:
+        """Which category a stored tag is (a legacy plaintext value is read as itself)."""
+        mac = self._base.copy()
+        mac.update(f"c\x1f{record_id}\x1f{version}\x1f".encode())
+        for category in Category:
+            candidate = mac.copy()
+            candidate.update(category.value.encode())
+            if hmac.compare_digest(candidate.digest()[:_DIGEST_BYTES].hex(), tag):
+                return category
+        try:
+            return Category(tag)
+        except ValueError:
+            raise IntegrityError(f"record {record_id} version {version} has a category tag of another key") from None
+
+
+def _cover(start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(level, bucket) pairs that tile [start, end): whole buckets, the coarsest that fit."""
+    start, end = max(start, 0), min(end, 1 << (_LEVEL_BITS * _LEVELS))
+    for level in range(_LEVELS):
+        width = 1 << (_LEVEL_BITS * level)
+        coarser = width << _LEVEL_BITS
+        top = level == _LEVELS - 1
+        while start < end and (top or start % coarser):
+            yield level, start >> (_LEVEL_BITS * level)
+            start += width
+        while start < end and end % coarser:
+            end -= width
+            yield level, end >> (_LEVEL_BITS * level)
+
+
+def load_index_key(path: Path) -> bytes:
+    """The node's index key: made once (random, mode 0600), then read; never stored in the database."""
+    if not path.is_file():
+        write_atomically(path, os.urandom(KEY_BYTES).hex().encode(), mode=0o600)
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) != KEY_BYTES:
+        raise IntegrityError(f"{path} does not hold a {KEY_BYTES}-byte index key")
+    return key

@@ -1,0 +1,230 @@
+"""A hostile network against a real `careledger serve` process: every bad request gets its 4xx, the node stays up.
+
+One server process for the module (a chain, a node, a signed-in patient); each test sends
+what an attacker would, then checks the answer, the time it took, that the process is
+alive with bounded memory, and that a normal read still succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from siwe import SiweMessage
+
+from careledger.api import NodeProcess, free_port
+from careledger.chain import Role
+from careledger.config import NODE_WALLET, Home, Settings
+from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
+
+pytestmark = pytest.mark.anvil
+
+_RSS_LIMIT_MB = 600
+
+
+@dataclass
+class Target:
+    server: NodeProcess
+    account: LocalAccount
+    chain_id: int
+    patient_id: str
+    token: str
+    secret: bytes
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/fhir+json", **extra}
+
+    def rss_mb(self) -> float:
+        status = Path(f"/proc/{self.server.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
+
+    def assert_healthy(self) -> None:
+        """Alive, within its memory, and a normal read answers."""
+        assert self.server.running, self.server.log_tail()
+        assert self.rss_mb() < _RSS_LIMIT_MB
+        response = httpx.get(f"{self.url}/Patient/{self.patient_id}", headers=self.headers(), timeout=10)
+        assert response.status_code == 200, response.text
+
+    def siwe(self, *, issued_at: datetime | None = None, statement: str = "Sign in to CareLedger") -> str:
+        nonce = httpx.get(f"{self.url}/auth/nonce").json()["nonce"]
+        return str(
+            SiweMessage(
+                domain=self.url.removeprefix("http://"),
+                address=self.account.address,
+                statement=statement,
+                uri=self.url,
+                version="1",
+                chain_id=self.chain_id,
+                nonce=nonce,
+                issued_at=(issued_at or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            ).prepare_message()
+        )
+
+    def sign(self, message: str) -> str:
+        return "0x" + self.account.sign_message(encode_defunct(text=message)).signature.hex()
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    home = tmp_path_factory.mktemp("hostile") / "home"
+    with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
+        alice = node.wallets.create("alice", Role.PATIENT, PASSPHRASE)
+        node.identity_registry(as_wallet=NODE_WALLET).register_actor(alice.address, alice.role, alice.encryption_key)
+        patient = synthetic_patients(1, seed=8)[0]
+        node.records.write(patient.patient, patient_address=alice.address)
+        account = node.unlock("alice").account
+        chain_id = node.chain.chain_id
+    with NodeProcess(Home(home), free_port(), passphrase=PASSPHRASE).start() as server:
+        target = Target(server, account, chain_id, patient.patient["id"], "", (home / "api.key").read_bytes())
+        message = target.siwe()
+        login = httpx.post(f"{server.url}/auth/login", json={"message": message, "signature": target.sign(message)})
+        assert login.status_code == 200, login.text
+        target.token = login.json()["access_token"]
+        yield target
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"a":' + b"[" * levels + b"]" * levels + b"}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "signed_in"),
+    [
+        ("POST", "/auth/login", False),
+        ("POST", "/exchange/fetch", False),
+        ("POST", "/Observation", True),
+        ("POST", "/", True),
+        ("PUT", "/Observation/x", True),
+    ],
+)
+def test_deeply_nested_json_is_refused_and_the_node_stays_up(
+    target: Target, method: str, path: str, signed_in: bool
+) -> None:
+    headers = target.headers() if signed_in else {"Content-Type": "application/json"}
+    response = httpx.request(method, f"{target.url}{path}", content=_deep(100_000), headers=headers, timeout=10)
+    assert response.status_code in (400, 413), response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+    target.assert_healthy()
+
+
+@pytest.mark.parametrize("size", [5_000, 100_000])
+def test_a_huge_siwe_message_is_refused_in_well_under_a_second(target: Target, size: int) -> None:
+    message = target.siwe(statement="a" * size)
+    started = time.monotonic()
+    response = httpx.post(f"{target.url}/auth/login", json={"message": message, "signature": target.sign(message)})
+    elapsed = time.monotonic() - started
+    assert response.status_code in (401, 413), response.text
+    assert elapsed < 0.5
+    target.assert_healthy()
+
+
+def test_a_garbage_siwe_message_with_a_live_nonce_costs_little(target: Target) -> None:
+    nonce = httpx.get(f"{target.url}/auth/nonce").json()["nonce"]
+    lines = ["x" * 290 + ":/?#[]@!$&'()*+,;=" for _ in range(12)] + [f"Nonce: {nonce}"]
+    started = time.monotonic()
+    response = httpx.post(f"{target.url}/auth/login", json={"message": "\n".join(lines), "signature": "0x" + "1" * 130})
+    assert response.status_code == 401
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_300_mb_chunked_body_is_cut_off_at_the_limit(target: Target) -> None:
+    def chunks() -> Iterator[bytes]:
+        block = b"[" + b"0," * 500_000
+        for _ in range(300):
+            yield block
+
+    try:
+        response = httpx.post(
+            f"{target.url}/exchange/fetch", content=chunks(), headers={"Content-Type": "application/json"}, timeout=30
+        )
+        assert response.status_code == 413
+    except httpx.TransportError:
+        pass  # the node may close the connection as soon as it has answered 413
+    target.assert_healthy()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "date=9999-12-31",
+        "date=9999-12-31T23:59:59",
+        "_lastUpdated=9999-12-31",
+        "_lastUpdated=9999",
+        "_lastUpdated=9999-12",
+        "_lastUpdated=0000",
+        "_lastUpdated=-001",
+        "date=2024-02-30",
+        "date=ne2024",
+        "date=gt0001-01-01T00:00:00+14:00",
+    ],
+)
+def test_far_and_malformed_dates_are_answered_never_500(target: Target, query: str) -> None:
+    response = httpx.get(f"{target.url}/Observation?{query}", headers=target.headers())
+    assert response.status_code in (200, 400), response.text
+    assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")
+
+
+def test_a_zero_signature_is_401(target: Target) -> None:
+    message = target.siwe()
+    response = httpx.post(f"{target.url}/auth/login", json={"message": message, "signature": "0x" + "00" * 65})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_future_siwe_message_is_refused(target: Target) -> None:
+    message = target.siwe(issued_at=datetime.now(UTC) + timedelta(days=365 * 73))
+    response = httpx.post(f"{target.url}/auth/login", json={"message": message, "signature": target.sign(message)})
+    assert response.status_code == 401
+    assert "future" in response.text
+
+
+@pytest.mark.parametrize("drop", ["role", "scope", "sub"])
+def test_a_token_missing_a_claim_is_401(target: Target, drop: str) -> None:
+    claims = jwt.decode(target.token, options={"verify_signature": False})
+    del claims[drop]
+    forged = jwt.encode(claims, bytes.fromhex(target.secret.decode()), algorithm="HS256")
+    response = httpx.get(f"{target.url}/Patient/{target.patient_id}", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_bearer_is_case_insensitive(target: Target) -> None:
+    response = httpx.get(
+        f"{target.url}/Patient/{target.patient_id}", headers={"Authorization": f"bearer {target.token}"}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded"])
+def test_bodies_that_are_not_json_are_415(target: Target, content_type: str) -> None:
+    body = b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}}'
+    headers = {**target.headers(), "Content-Type": content_type}
+    response = httpx.post(f"{target.url}/Observation", content=body, headers=headers)
+    assert response.status_code == 415
+
+
+def test_a_wrong_method_is_405_with_allow(target: Target) -> None:
+    response = httpx.patch(f"{target.url}/Patient/{target.patient_id}", headers=target.headers(), content=b"{}")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_a_flood_of_logins_from_one_address_is_throttled(target: Target) -> None:
+    answers = [httpx.get(f"{target.url}/auth/nonce").status_code for _ in range(400)]
+    assert 429 in answers
+    throttled = httpx.get(f"{target.url}/auth/nonce")
+    assert throttled.status_code == 429
+    assert int(throttled.headers["Retry-After"]) >= 1
+    target.assert_healthy()  # FHIR reads are not throttled by it
