@@ -6,10 +6,14 @@ OperationOutcome would, so a user can fix the input.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import typing
+from collections.abc import Iterator
+from typing import Any, cast
 
 from fhir.resources.R4B import get_fhir_model_class
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from careledger._json import loads
@@ -51,7 +55,98 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
     except PydanticValidationError as exc:
         problems = "; ".join(f"{resource_type}.{_path(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise InvalidResource(f"invalid {resource_type}: {problems}") from None
+    problems = "; ".join(_bad_codes(data, model_class, resource_type))
+    if problems:
+        raise InvalidResource(f"invalid {resource_type}: {problems}")
     return data
+
+
+# Required bindings whose value set the models list only in part ("a | b +"): the rest of
+# each value set, from the FHIR R4 specification.
+_MORE_CODES: dict[tuple[str, str], frozenset[str]] = {
+    **dict.fromkeys(
+        [("Observation", "status"), ("DetectedIssue", "status"), ("RiskAssessment", "status")],
+        frozenset({"corrected", "cancelled", "entered-in-error", "unknown"}),
+    ),
+    ("DiagnosticReport", "status"): frozenset(
+        {"partial", "preliminary", "final", "amended", "corrected", "appended", "cancelled", "entered-in-error"}
+        | {"unknown", "registered"}
+    ),
+    **dict.fromkeys(
+        [("Encounter", "status"), ("EncounterStatusHistory", "status")],
+        frozenset({"planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled"})
+        | {"entered-in-error", "unknown"},
+    ),
+    ("Task", "status"): frozenset(
+        {"draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress"}
+        | {"on-hold", "failed", "completed", "entered-in-error"}
+    ),
+    ("SupplyRequest", "status"): frozenset(
+        {"draft", "active", "suspended", "cancelled", "completed", "entered-in-error", "unknown"}
+    ),
+    ("DeviceUseStatement", "status"): frozenset(
+        {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold"}
+    ),
+}
+
+
+@functools.cache
+def _shape(model_class: type[BaseModel]) -> dict[str, tuple[frozenset[str] | None, type[BaseModel] | None]]:
+    """Per JSON element of a model: the codes its required binding allows (if listed), and its element model."""
+    shape: dict[str, tuple[frozenset[str] | None, type[BaseModel] | None]] = {}
+    for name, field in model_class.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        listed = extra.get("enum_values")
+        allowed: frozenset[str] | None = None
+        if isinstance(listed, list) and listed:
+            more = _MORE_CODES.get((model_class.__name__, name)) if "+" in listed else frozenset()
+            if more is not None:  # a partly listed value set we do not know in full stays unchecked
+                allowed = frozenset(str(code) for code in listed if code != "+") | more
+        child = next(filter(None, map(_element_model, _types_in(field.annotation))), None)
+        if allowed is not None or child is not None:
+            shape[field.alias or name] = (allowed, child)
+    return shape
+
+
+def _element_model(kind: type) -> type[BaseModel] | None:
+    """The model behind a field type: a model itself, or a fhir.resources element type naming one."""
+    if issubclass(kind, BaseModel):
+        return kind
+    if isinstance(getattr(kind, "_model_klass", None), str) and hasattr(kind, "get_model_klass"):
+        found = kind.get_model_klass()
+        return found if isinstance(found, type) and issubclass(found, BaseModel) else None
+    return None
+
+
+def _types_in(annotation: Any) -> Iterator[type]:
+    """The classes an annotation names (through Optional, list and unions)."""
+    if isinstance(annotation, type):
+        yield annotation
+    for argument in typing.get_args(annotation):
+        yield from _types_in(argument)
+
+
+def _bad_codes(data: Resource, model_class: type[BaseModel], path: str) -> Iterator[str]:
+    """Each element, at any depth (contained and Bundle entry resources too), whose code is not in its
+    required binding's value set. Only the elements present are visited."""
+    shape = _shape(model_class)
+    for name, value in data.items():
+        allowed, child = shape.get(name, (None, None))
+        for item in value if isinstance(value, list) else [value]:
+            if allowed is not None and isinstance(item, str) and item not in allowed:
+                yield f"{path}.{name}: {item[:40]!r} is not one of {', '.join(sorted(allowed))}"
+            elif isinstance(item, dict):
+                kind = item.get("resourceType")
+                model = _resource_model(kind) if isinstance(kind, str) else child
+                if model is not None:
+                    yield from _bad_codes(item, model, f"{path}.{name}")
+
+
+def _resource_model(resource_type: str) -> type[BaseModel] | None:
+    try:
+        return cast("type[BaseModel]", get_fhir_model_class(resource_type))
+    except (KeyError, ValueError):
+        return None
 
 
 def _path(location: tuple[int | str, ...]) -> str:
