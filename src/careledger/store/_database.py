@@ -101,7 +101,7 @@ class Database:
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file readable by its owner only; SQLite gives its WAL and shared-memory files the same mode."""
+    """Create the database file owner-only; SQLite gives its WAL and shared-memory files the same mode."""
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
