@@ -219,8 +219,9 @@ def test_two_processes_storing_the_same_record_at_once_conflict_and_lose_nothing
         patient_key=keys.public,
         index=records.index,
     )
-    ours = {**synthetic.records[0], "status": "amended"}
-    theirs = {**synthetic.records[0], "status": "corrected"}
+    observation = next(r for r in synthetic.records if r["resourceType"] == "Observation")
+    ours = {**observation, "status": "amended"}
+    theirs = {**observation, "status": "corrected"}
     put_many = records.blobs.put_many
 
     def racing_put_many(data: list[bytes]) -> list[str]:
