@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar, cast
 
+from careledger._fs import secret_file
 from careledger.anchoring import Anchorer
 from careledger.audit import AuditHeads, AuditLog
 from careledger.chain import (
@@ -35,7 +36,7 @@ from careledger.crypto import PublicKey
 from careledger.errors import AccessDenied, Conflict
 from careledger.exchange import Custodian, Requester
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
-from careledger.records import BlindIndex, RecordCommitments, RecordService, load_index_key
+from careledger.records import BlindIndex, RecordCommitments, RecordService
 from careledger.store import BlobStore, Database
 
 _Facade = TypeVar("_Facade", bound=ContractFacade)
@@ -73,7 +74,7 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> Wallet:
         raise Conflict(f"{home.path} is already a CareLedger home (node {node.address})")
     home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     home.require_private()
-    load_index_key(home.index_key_file)
+    secret_file(home.index_key_file)  # the blind index's key, made with the home
     wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
     node_wallet = wallets.create(NODE_WALLET, Role.ORG, passphrase)
     database = Database(settings.db_url(home))
@@ -122,7 +123,7 @@ class Node:
             custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             patient_key=self.encryption_key_of,
-            index=BlindIndex(load_index_key(home.index_key_file)),
+            index=BlindIndex(secret_file(home.index_key_file)),
         )
         self.records.upgrade_index()
         self.anchorer = Anchorer(

@@ -34,7 +34,6 @@ from careledger.api._errors import operation_outcome
 from careledger.api._fast_paths import FastPaths
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._search_params import search_query
-from careledger.config import Settings
 from careledger.consent import Accessor, Purpose, consent_resource
 from careledger.errors import (
     AccessDenied,
@@ -96,10 +95,8 @@ def create_app(
     auth: SiweAuth,
     *,
     max_body: int = MAX_RESOURCE_BYTES,
-    open_limiter: RateLimiter | None = None,
-    body_seconds: float = 30.0,
 ) -> FastAPI:
-    """The API of `node`; `auth` decides who is signed in; `open_limiter` paces `/auth/*`, `/exchange/*` per client."""
+    """The API of `node`; `auth` decides who is signed in."""
     app = FastAPI(
         title="CareLedger FHIR API",
         description="FHIR R4 over encrypted records, consent on chain, Sign-In with Ethereum.",
@@ -289,8 +286,7 @@ def create_app(
     app.add_middleware(
         BoundedRequests,
         max_body=max_body,
-        body_seconds=body_seconds,
-        open_limiter=open_limiter or RateLimiter(Settings().open_requests_per_minute),
+        open_limiter=RateLimiter(node.settings.open_requests_per_minute),
         error=error_response,
     )
 

@@ -44,7 +44,7 @@ MAX_LINE_CHARS = 300
 MAX_LINES = 40
 # How far in the future a message's `Issued At` may be: clocks differ a little, not by years.
 CLOCK_SKEW_SECONDS = 120
-_SIGNATURE = re.compile(r"^(0x)?[0-9a-fA-F]{130}$")
+_SIGNATURE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
 
 # SMART on FHIR v1 scopes by on-chain role: patients act on their own records, everyone
 # else as a user whose reads the consent rules still govern.
@@ -122,8 +122,7 @@ class SiweAuth:
 
     def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
         """A token for the signer of a valid SIWE message; `Unauthenticated` says what was wrong."""
-        _check_form(message_text, signature)
-        nonce = _nonce_line(message_text)
+        nonce = _nonce_of(_checked_lines(message_text, signature))
         with self._lock:
             expires = self._nonces.pop(nonce, None)  # one use, even if the rest fails
         if expires is None or expires < self._clock():
@@ -203,8 +202,8 @@ class SiweAuth:
         return caller
 
 
-def _check_form(message: str, signature: str) -> None:
-    """Refuse, before any parsing, a message or signature no wallet would send."""
+def _checked_lines(message: str, signature: str) -> list[str]:
+    """The message's lines; refuses, before any parsing, a message or signature no wallet would send."""
     if len(message) > MAX_MESSAGE_CHARS:
         raise Unauthenticated(
             f"the message is {len(message):,} characters; a SIWE message has at most {MAX_MESSAGE_CHARS:,}"
@@ -214,12 +213,13 @@ def _check_form(message: str, signature: str) -> None:
         raise Unauthenticated(
             f"not a Sign-In with Ethereum message: at most {MAX_LINES} lines of {MAX_LINE_CHARS} characters"
         )
-    if len(signature) > 132 or not _SIGNATURE.match(signature):
+    if not _SIGNATURE.fullmatch(signature):
         raise Unauthenticated("the signature is not 65 bytes of hex")
+    return lines
 
 
-def _nonce_line(message: str) -> str:
-    for line in message.split("\n"):
+def _nonce_of(lines: list[str]) -> str:
+    for line in lines:
         if line.startswith("Nonce: "):
             return line.removeprefix("Nonce: ")
     raise Unauthenticated("not a Sign-In with Ethereum message: no Nonce line")

@@ -26,6 +26,7 @@ OPEN_PREFIXES = ("/auth/", "/exchange/")
 OPEN_BODY_BYTES = 16 * 1024
 JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
 _KEYS_REMEMBERED = 100_000
 
 
@@ -61,13 +62,11 @@ class BoundedRequests:
         app: ASGIApp,
         *,
         max_body: int,
-        body_seconds: float,
         open_limiter: RateLimiter,
         error: ErrorResponder,
     ) -> None:
         self.app = app
         self._max_body = max_body
-        self._body_seconds = body_seconds
         self._open_limiter = open_limiter
         self._error = error
 
@@ -97,7 +96,7 @@ class BoundedRequests:
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(self._body_seconds):
+            async with asyncio.timeout(BODY_SECONDS):
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
@@ -110,7 +109,7 @@ class BoundedRequests:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            raise RequestTimeout(f"the body did not arrive within {self._body_seconds:.0f} s") from None
+            raise RequestTimeout(f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
         if (size or media_type) and media_type not in JSON_TYPES:
             raise UnsupportedMediaType(
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json"

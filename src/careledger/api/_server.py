@@ -14,14 +14,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import uvicorn
 
-from careledger._fs import write_atomically
+from careledger._fs import secret_file
 from careledger.api._app import create_app
-from careledger.api._auth import SiweAuth, new_secret
-from careledger.api._limits import RateLimiter
+from careledger.api._auth import SiweAuth
 from careledger.node import Node
 
 SYNC_SECONDS = 1.0
@@ -39,11 +37,11 @@ class NodeServer:
         self.auth = SiweAuth(
             domain=self.domain,
             chain_id=node.chain.chain_id,
-            secret=api_secret(node.home.path / "api.key"),
+            secret=secret_file(node.home.path / "api.key"),
             issuer=f"careledger:{node.address}",
             identity=node.identity_registry,
         )
-        self.app = create_app(node, self.auth, open_limiter=RateLimiter(node.settings.open_requests_per_minute))
+        self.app = create_app(node, self.auth)
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", lifespan="off")
         )
@@ -114,13 +112,6 @@ def _signals_ignored_after_stop() -> Iterator[None]:
 
 def _ignore(_signum: int, _frame: object) -> None:
     """The repeat of a stop signal uvicorn already acted on."""
-
-
-def api_secret(path: Path) -> bytes:
-    """The node's token-signing key: made once, kept in the home (mode 0600)."""
-    if not path.is_file():
-        write_atomically(path, new_secret().hex().encode(), mode=0o600)
-    return bytes.fromhex(path.read_text().strip())
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -1,7 +1,7 @@
 """Encrypted, versioned FHIR records: validation, categories, the record service, anchoring, verification."""
 
 from careledger.records._anchoring import RecordCommitments
-from careledger.records._blind_index import BlindIndex, load_index_key
+from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
@@ -29,7 +29,6 @@ __all__ = [
     "TokenCondition",
     "categorise",
     "commitment",
-    "load_index_key",
     "parse_resource",
     "patient_reference",
     "verify_record",

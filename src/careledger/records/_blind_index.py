@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
-from careledger._fs import write_atomically
 from careledger.errors import IntegrityError
 from careledger.records._categories import Category
 
@@ -99,13 +96,3 @@ def _cover(start: int, end: int) -> Iterator[tuple[int, int]]:
         while start < end and end % coarser:
             end -= width
             yield level, end >> (_LEVEL_BITS * level)
-
-
-def load_index_key(path: Path) -> bytes:
-    """The node's index key: made once (random, mode 0600), then read; never stored in the database."""
-    if not path.is_file():
-        write_atomically(path, os.urandom(KEY_BYTES).hex().encode(), mode=0o600)
-    key = bytes.fromhex(path.read_text().strip())
-    if len(key) != KEY_BYTES:
-        raise IntegrityError(f"{path} does not hold a {KEY_BYTES}-byte index key")
-    return key

@@ -68,8 +68,12 @@ class StoredRecord:
     sealed_keys: str | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, row: Mapping[Any, Any], index: BlindIndex) -> StoredRecord:
-        """From a `record_versions` row (or the values of one about to be inserted); `index` reads its category."""
+    def of(cls, row: Mapping[Any, Any], category: Category) -> StoredRecord:
+        """From a `record_versions` row (or the values of one about to be inserted) and its category.
+
+        The row holds only the category's tag: a row read back is `RecordService`'s `_stored`,
+        which reads the tag with the index; a row just built passes the category it was built with.
+        """
         last_updated: datetime = row["last_updated"]
         return cls(
             record_id=row["record_id"],
@@ -77,7 +81,7 @@ class StoredRecord:
             resource_type=row["resource_type"],
             patient_id=row["patient_id"],
             patient_address=row["patient_address"],
-            category=index.category_of(row["record_id"], row["version"], row["category"]),
+            category=category,
             # SQLite hands back naive datetimes; every stored time is UTC.
             last_updated=last_updated.replace(tzinfo=last_updated.tzinfo or UTC),
             deleted=bool(row["deleted"]),
@@ -218,7 +222,7 @@ class RecordService:
         # stores the same record meanwhile makes our insert collide on (record_id, version):
         # a `Conflict`, never a lost update.
         with self.db.reading() as connection:
-            known = self._current_versions(connection, {draft.record_id for draft in drafts} | referenced)
+            known = _current_versions(connection, {draft.record_id for draft in drafts} | referenced, self._stored)
         replaced = {draft.record_id for draft in drafts if draft.record_id in known}
         now = self._clock()
         encryption_keys: dict[str, PublicKey] = {}
@@ -242,36 +246,54 @@ class RecordService:
             recipients = [encryption_keys[address], self._custodian_public]
             sealed.append((context, patient_id, data, seal(canonical_json(data), context, recipients)))
             known[draft.record_id] = StoredRecord.of(
-                self._version_row(data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None),
-                self.index,
+                _version_row(
+                    data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None, index=self.index
+                ),
+                Category(context.category),
             )
         # The blobs are durable before the rows that name them are committed.
         cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
         crash_point("record-blob-written")
         rows = [
-            self._version_row(data["resourceType"], patient_id, context, now, cid=cid, sealed_keys=envelope.sealed_keys)
+            _version_row(
+                data["resourceType"],
+                patient_id,
+                context,
+                now,
+                cid=cid,
+                sealed_keys=envelope.sealed_keys,
+                index=self.index,
+            )
             for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
         ]
         with self._transaction() as session:
-            self._persist(session, rows, {context.record_id: data for context, _, data, _ in sealed}, replaced)
+            _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed}, replaced, self.index)
             if also is not None:
                 also(session)
-        return [StoredRecord.of(row, self.index) for row in rows]
+        return [
+            StoredRecord.of(row, Category(context.category)) for row, (context, *_) in zip(rows, sealed, strict=True)
+        ]
 
     def delete(self, record_id: str) -> StoredRecord:
         """A tombstone version: the record reads as deleted; its history stays readable."""
         with self._transaction() as session:
-            current = self._current_versions(session, {record_id}).get(record_id)
+            current = _current_versions(session, {record_id}, self._stored).get(record_id)
             if current is None:
                 raise NotFound(f"no record {record_id}")
             if current.deleted:
                 return current
             context = RecordContext(record_id, current.version + 1, current.patient_address, current.category.value)
-            row = self._version_row(
-                current.resource_type, current.patient_id, context, self._clock(), cid=None, sealed_keys=None
+            row = _version_row(
+                current.resource_type,
+                current.patient_id,
+                context,
+                self._clock(),
+                cid=None,
+                sealed_keys=None,
+                index=self.index,
             )
-            self._persist(session, [row], {}, {record_id})
-        return StoredRecord.of(row, self.index)
+            _persist(session, [row], {}, {record_id}, self.index)
+        return StoredRecord.of(row, current.category)
 
     def upgrade_index(self) -> int:
         """Rebuild a pre-blind-index database's tokens and categories as keyed hashes; how many versions moved.
@@ -289,7 +311,7 @@ class RecordService:
             session.execute(delete(RECORD_TOKENS))
             token_rows: list[dict[str, Any]] = []
             for row in rows:
-                stored = StoredRecord.of(row, self.index)
+                stored = self._stored(row)
                 tag = self.index.category_tag(stored.record_id, stored.version, stored.category)
                 if tag != row["category"]:
                     session.execute(
@@ -299,13 +321,9 @@ class RecordService:
                     )
                 if row["is_current"] and not stored.deleted:
                     token_rows.extend(
-                        {
-                            "record_id": stored.record_id,
-                            "resource_type": stored.resource_type,
-                            "patient_id": stored.patient_id,
-                            **term,
-                        }
-                        for term in blind_terms(tokens(self.open(stored)), self.index)
+                        _token_rows(
+                            stored.record_id, stored.resource_type, stored.patient_id, self.open(stored), self.index
+                        )
                     )
             if token_rows:
                 session.execute(insert(RECORD_TOKENS), token_rows)
@@ -345,7 +363,7 @@ class RecordService:
             row = found.mappings().one_or_none()
         if row is None:
             raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
-        return StoredRecord.of(row, self.index)
+        return self._stored(row)
 
     def patient_owner(self, patient_id: str) -> str | None:
         """The wallet of the patient Patient/`patient_id` is, or None if this node holds no such Patient.
@@ -381,13 +399,13 @@ class RecordService:
             rows = connection.execute(query).mappings().all()
         if not rows:
             raise NotFound(f"no record {record_id}")
-        return [StoredRecord.of(row, self.index) for row in rows]
+        return [self._stored(row) for row in rows]
 
     def search(self, query: SearchQuery) -> list[StoredRecord]:
         """Current, undeleted records matching `query`, in its order (from the index, nothing decrypted)."""
         with self.db.reading() as connection:
             rows = connection.execute(search_statement(query, _STORED_COLUMNS, self.index)).mappings()
-            return [StoredRecord.of(row, self.index) for row in rows]
+            return [self._stored(row) for row in rows]
 
     def versions(
         self, resource_type: str, *, patient_address: str | None = None, limit: int = 100
@@ -398,86 +416,15 @@ class RecordService:
             query = query.where(_COLUMNS.patient_address == patient_address)
         query = query.order_by(_COLUMNS.last_updated.desc(), _COLUMNS.record_id, _COLUMNS.version.desc()).limit(limit)
         with self.db.reading() as connection:
-            return [StoredRecord.of(row, self.index) for row in connection.execute(query).mappings()]
+            return [self._stored(row) for row in connection.execute(query).mappings()]
 
     def list(self, **criteria: str | None) -> list[StoredRecord]:
         """Current, undeleted records, oldest first, by `SearchQuery` fields (type, ids, owner)."""
         return self.search(SearchQuery(**criteria))  # type: ignore[arg-type]
 
-    def _current_versions(self, session: Session | Connection, record_ids: set[str]) -> dict[str, StoredRecord]:
-        rows = session.execute(
-            select(*_STORED_COLUMNS).where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
-        ).mappings()
-        return {row["record_id"]: StoredRecord.of(row, self.index) for row in rows}
-
-    def _version_row(
-        self,
-        resource_type: str,
-        patient_id: str | None,
-        context: RecordContext,
-        now: datetime,
-        *,
-        cid: str | None,
-        sealed_keys: Sequence[SealedKey] | None,
-    ) -> dict[str, Any]:
-        """The values of one new version row, its salted commitment included."""
-        salt = os.urandom(32)
-        return {
-            "record_id": context.record_id,
-            "version": context.version,
-            "resource_type": resource_type,
-            "patient_id": patient_id,
-            "patient_address": context.patient,
-            "category": self.index.category_tag(context.record_id, context.version, Category(context.category)),
-            "cid": cid,
-            "sealed_keys": None if sealed_keys is None else json.dumps([key.to_bytes().hex() for key in sealed_keys]),
-            "salt": salt,
-            "commitment": commitment(
-                salt=salt, cid=cid or "", patient=context.patient, resource_type=resource_type, version=context.version
-            ),
-            "last_updated": now,
-            "deleted": sealed_keys is None,
-            "is_current": True,
-            "batch_id": None,
-            "leaf_index": None,
-            "proof": None,
-        }
-
-    def _persist(
-        self, session: Session, rows: Sequence[dict[str, Any]], current_data: dict[str, Resource], replaced: set[str]
-    ) -> None:
-        """New versions (the last of each record current), and the search tokens of the current data.
-
-        `replaced` are the records that had a current version when the writer looked: theirs is
-        retired and their tokens dropped. A record created meanwhile by another writer makes
-        the insert collide on (record_id, version), so skipping this for new records loses nothing.
-        """
-        if not rows:
-            return
-        last_version = {row["record_id"]: row["version"] for row in rows}
-        for row in rows:
-            row["is_current"] = row["version"] == last_version[row["record_id"]]
-        if replaced:
-            session.execute(
-                update(RECORD_VERSIONS)
-                .where(_one_of(_COLUMNS.record_id, replaced), _COLUMNS.is_current)
-                .values(is_current=False)
-            )
-            session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, replaced)))
-        session.execute(insert(RECORD_VERSIONS), rows)
-        current = [row for row in rows if row["is_current"] and not row["deleted"]]
-        token_rows = [
-            {
-                "record_id": row["record_id"],
-                "resource_type": row["resource_type"],
-                "patient_id": row["patient_id"],
-                **term,
-            }
-            for row in current
-            for term in blind_terms(tokens(current_data[row["record_id"]]), self.index)
-        ]
-        if token_rows:
-            session.execute(insert(RECORD_TOKENS), token_rows)
+    def _stored(self, row: Mapping[Any, Any]) -> StoredRecord:
+        """A version read from the database, its category read from its tag."""
+        return StoredRecord.of(row, self.index.category_of(row["record_id"], row["version"], row["category"]))
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -523,6 +470,95 @@ def _one_of(column: ColumnElement[str], values: set[str]) -> ColumnElement[bool]
     if len(values) == 1:
         return column == next(iter(values))
     return column.in_(values)
+
+
+def _current_versions(
+    session: Session | Connection, record_ids: set[str], read: Callable[[Mapping[Any, Any]], StoredRecord]
+) -> dict[str, StoredRecord]:
+    rows = session.execute(
+        select(*_STORED_COLUMNS).where(_one_of(_COLUMNS.record_id, record_ids), _COLUMNS.is_current)
+    ).mappings()
+    return {row["record_id"]: read(row) for row in rows}
+
+
+def _version_row(
+    resource_type: str,
+    patient_id: str | None,
+    context: RecordContext,
+    now: datetime,
+    *,
+    cid: str | None,
+    sealed_keys: Sequence[SealedKey] | None,
+    index: BlindIndex,
+) -> dict[str, Any]:
+    """The values of one new version row, its salted commitment included."""
+    salt = os.urandom(32)
+    return {
+        "record_id": context.record_id,
+        "version": context.version,
+        "resource_type": resource_type,
+        "patient_id": patient_id,
+        "patient_address": context.patient,
+        "category": index.category_tag(context.record_id, context.version, Category(context.category)),
+        "cid": cid,
+        "sealed_keys": None if sealed_keys is None else json.dumps([key.to_bytes().hex() for key in sealed_keys]),
+        "salt": salt,
+        "commitment": commitment(
+            salt=salt, cid=cid or "", patient=context.patient, resource_type=resource_type, version=context.version
+        ),
+        "last_updated": now,
+        "deleted": sealed_keys is None,
+        "is_current": True,
+        "batch_id": None,
+        "leaf_index": None,
+        "proof": None,
+    }
+
+
+def _persist(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    current_data: dict[str, Resource],
+    replaced: set[str],
+    index: BlindIndex,
+) -> None:
+    """New versions (the last of each record current), and the search tokens of the current data.
+
+    `replaced` are the records that had a current version when the writer looked: theirs is
+    retired and their tokens dropped. A record created meanwhile by another writer makes
+    the insert collide on (record_id, version), so skipping this for new records loses nothing.
+    """
+    if not rows:
+        return
+    last_version = {row["record_id"]: row["version"] for row in rows}
+    for row in rows:
+        row["is_current"] = row["version"] == last_version[row["record_id"]]
+    if replaced:
+        session.execute(
+            update(RECORD_VERSIONS)
+            .where(_one_of(_COLUMNS.record_id, replaced), _COLUMNS.is_current)
+            .values(is_current=False)
+        )
+        session.execute(delete(RECORD_TOKENS).where(_one_of(RECORD_TOKENS.c.record_id, replaced)))
+    session.execute(insert(RECORD_VERSIONS), rows)
+    current = [row for row in rows if row["is_current"] and not row["deleted"]]
+    token_rows = [
+        term
+        for row in current
+        for term in _token_rows(
+            row["record_id"], row["resource_type"], row["patient_id"], current_data[row["record_id"]], index
+        )
+    ]
+    if token_rows:
+        session.execute(insert(RECORD_TOKENS), token_rows)
+
+
+def _token_rows(
+    record_id: str, resource_type: str, patient_id: str | None, data: Resource, index: BlindIndex
+) -> Iterator[dict[str, Any]]:
+    """The `record_tokens` rows of one current version: its search tokens, as blind-index hashes."""
+    for term in blind_terms(tokens(data), index):
+        yield {"record_id": record_id, "resource_type": resource_type, "patient_id": patient_id, **term}
 
 
 def _instant(moment: datetime) -> str:
