@@ -55,6 +55,11 @@ class Home:
         """The blind index's key (search tokens and categories), kept out of the database."""
         return self.path / "index.key"
 
+    @property
+    def audit_key_file(self) -> Path:
+        """The key the audit log's event text is sealed under, kept out of the database."""
+        return self.path / "audit.key"
+
     def require_private(self) -> None:
         """`ConfigError` if others may read the home: it holds the database, keys and blobs."""
         mode = self.path.stat().st_mode & 0o777

@@ -32,7 +32,7 @@ from careledger.chain import (
 from careledger.claims import ClaimsService
 from careledger.config import NODE_WALLET, Home, Settings, write_config
 from careledger.consent import ConsentService, RecordAccess
-from careledger.crypto import PublicKey
+from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, Conflict
 from careledger.exchange import Custodian, Requester
 from careledger.identity import UnlockedWallet, Wallet, WalletStore
@@ -133,7 +133,13 @@ class Node:
             batch_size=settings.anchor_batch_size,
             max_wait=settings.anchor_max_wait,
         )
-        self.audit = AuditLog(self.db, observer=self.address, chain_id=self.chain.chain_id)
+        self.audit = AuditLog(
+            self.db,
+            key=AtRestKey(secret_file(home.audit_key_file)),
+            observer=self.address,
+            chain_id=self.chain.chain_id,
+        )
+        self.audit.seal_plaintext()
         self.audit_anchorer = Anchorer(
             self.db,
             lambda: self.record_anchor(write=True),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,12 @@ from sqlalchemy import delete, select, update
 from careledger.anchoring import Anchorer
 from careledger.audit import Access, Action, AuditHeads, AuditLog, Outcome, entry_hash
 from careledger.chain import RecordAnchor
-from careledger.store import AuditEntry, Database
+from careledger.crypto import AtRestKey
+from careledger.store import AuditEntry, Database, NodeState
 
 CLINIC = str(Account.create().address)
 PATIENT = str(Account.create().address)
+_KEY = AtRestKey(os.urandom(32))
 
 
 def _read(outcome: Outcome = Outcome.SUCCESS, *, record: str = "Observation/obs-1/_history/1") -> Access:
@@ -34,7 +38,7 @@ def _read(outcome: Outcome = Outcome.SUCCESS, *, record: str = "Observation/obs-
 
 @pytest.fixture
 def log(database: Database, anchor: RecordAnchor) -> AuditLog:
-    return AuditLog(database, observer=anchor.signer.address if anchor.signer else CLINIC, chain_id=31337)
+    return AuditLog(database, key=_KEY, observer=anchor.signer.address if anchor.signer else CLINIC, chain_id=31337)
 
 
 @pytest.fixture
@@ -69,13 +73,61 @@ def test_a_clean_log_verifies(written: AuditLog, anchor: RecordAnchor) -> None:
     assert (report.entries, report.anchored_heads) == (7, 1)
 
 
-def test_an_edited_entry_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
-    with written.db.session() as session:
-        event = session.scalars(select(AuditEntry.event).where(AuditEntry.seq == 3)).one()
-        session.execute(
-            update(AuditEntry).where(AuditEntry.seq == 3).values(event=event.replace('"outcome":"4"', '"outcome":"0"'))
-        )
+def _stored_text(log: AuditLog, seq: int) -> str:
+    with log.db.session() as session:
+        return session.scalars(select(AuditEntry.event).where(AuditEntry.seq == seq)).one()
+
+
+def _store_text(log: AuditLog, seq: int, text: str) -> None:
+    with log.db.session() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(event=text))
+
+
+def test_event_text_is_sealed_on_disk(written: AuditLog) -> None:
+    """A denial's reason names the category; the stored row shows neither it nor the record."""
+    stored = _stored_text(written, 3)
+    assert stored.startswith("sealed:")
+    for secret in ("labs", "no consent", "Observation/o2", "TREAT"):
+        assert secret not in stored
+    assert written.entries()[2].access.detail == "no consent from the patient to labs records for TREAT"
+
+
+def test_an_edited_sealed_entry_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
+    """Someone without the key can only damage the ciphertext: it no longer opens."""
+    sealed = bytearray(base64.b64decode(_stored_text(written, 3).removeprefix("sealed:")))
+    sealed[20] ^= 1
+    _store_text(written, 3, "sealed:" + base64.b64encode(bytes(sealed)).decode())
+    assert written.verify(anchor).problems == ("entry 3's sealed text does not open: it was changed or moved",)
+
+
+def test_a_sealed_entry_moved_to_another_row_does_not_open(written: AuditLog, anchor: RecordAnchor) -> None:
+    _store_text(written, 2, _stored_text(written, 3))
+    assert written.verify(anchor).problems == ("entry 2's sealed text does not open: it was changed or moved",)
+
+
+def test_an_edit_by_the_key_holder_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
+    """The node itself can re-seal changed text, but not make it hash the same."""
+    event = written.entries()[2].event
+    _store_text(written, 3, written._seal(3, json.dumps({**event, "outcome": "0"}).encode()))
     assert "entry 3 was changed after it was written" in written.verify(anchor).problems[0]
+
+
+def test_a_log_written_before_sealing_is_sealed_in_place(written: AuditLog, anchor: RecordAnchor) -> None:
+    _anchor_all(written, anchor)
+    events = [entry.event for entry in written.entries()]
+    with written.db.session() as session:  # as a database of migration 0006 held them
+        for seq, event in enumerate(events, start=1):
+            session.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(event=json.dumps(event)))
+        session.execute(update(NodeState).where(NodeState.name == "sealed_audit").values(value="pending"))
+    assert [entry.event for entry in written.entries()] == events  # still read as they are
+    assert written.verify(anchor).ok
+    assert written.seal_plaintext() == 6
+    assert written.seal_plaintext() == 0  # once
+    assert all(_stored_text(written, seq).startswith("sealed:") for seq in range(1, 7))
+    assert [entry.event for entry in written.entries()] == events
+    report = written.verify(anchor)
+    assert report.ok, report.problems
+    assert report.anchored_heads == 1
 
 
 def test_a_deleted_entry_is_detected(written: AuditLog, anchor: RecordAnchor) -> None:
@@ -98,14 +150,15 @@ def test_a_rewritten_history_no_longer_matches_the_anchored_head(written: AuditL
     with written.db.session() as session:
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
         prev = rows[1].hash
+        events = {entry.seq: entry.event for entry in written.entries()}
+        events[3] = {**events[3], "outcome": "0"}
         for row in rows[2:]:
-            if row.seq == 3:
-                row.event = row.event.replace('"outcome":"4"', '"outcome":"0"')
+            row.event = written._seal(row.seq, json.dumps(events[row.seq]).encode())
             row.prev_hash = b"\x00" * 31 + bytes([row.seq])  # free the unique prev_hash first
         session.flush()
         for row in rows[2:]:
             row.prev_hash = prev
-            row.hash = entry_hash(prev, json.loads(row.event))
+            row.hash = entry_hash(prev, events[row.seq])
             prev = row.hash
     problems = written.verify(anchor).problems
     assert len(problems) == 1
@@ -113,8 +166,8 @@ def test_a_rewritten_history_no_longer_matches_the_anchored_head(written: AuditL
 
 
 def test_two_writers_never_fork_the_chain(database: Database, tmp_path: Path) -> None:
-    first = AuditLog(database, observer=CLINIC, chain_id=1)
-    second = AuditLog(database, observer=CLINIC, chain_id=1)
+    first = AuditLog(database, key=_KEY, observer=CLINIC, chain_id=1)
+    second = AuditLog(database, key=_KEY, observer=CLINIC, chain_id=1)
     for _ in range(5):
         first.record(_read())
         second.record(_read())  # its cached head is stale every time

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, update
 
+from careledger.audit import Access, Action, Outcome
 from careledger.config import Home, Settings
 from careledger.errors import IntegrityError, ValidationError
 from careledger.records import BlindIndex, Category, RecordService, SearchQuery, TokenCondition
@@ -20,6 +21,7 @@ from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, NodeState
 from careledger.testdata import SyntheticPatient, scratch_node, synthetic_patients
 from tests.records.conftest import Keys
 
+_EMERGENCY = "unconscious after a suspected overdose"
 _PSY = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}
 
 
@@ -119,7 +121,7 @@ def test_an_old_plaintext_index_is_rebuilt_as_hashes(records: RecordService, key
     assert [s.record_id for s in found] == [patient.patient["id"]]
 
 
-def test_the_database_file_holds_no_identifier_date_name_code_or_category(tmp_path: Path) -> None:
+def test_the_database_file_holds_no_identifier_date_name_code_category_or_audit_reason(tmp_path: Path) -> None:
     patient = synthetic_patients(1, seed=12)[0]
     condition = next(r for r in patient.records if r["resourceType"] == "Condition")
     psychiatric = {**copy.deepcopy(condition), "id": "psy-1", "meta": _PSY}
@@ -130,6 +132,32 @@ def test_the_database_file_holds_no_identifier_date_name_code_or_category(tmp_pa
         for record in [*patient.records, psychiatric]:
             node.records.write(record)
         assert node.records.get("psy-1").category == Category.MENTAL_HEALTH
+        reader = node.wallets.get("node").address
+        node.audit.record(
+            Access(
+                Action.READ,
+                "read",
+                Outcome.DENIED,
+                reader,
+                owner.address,
+                ("Condition/psy-1",),
+                "TREAT",
+                detail="no consent from the patient to mental-health records for TREAT",
+            )
+        )
+        node.audit.record(
+            Access(
+                Action.READ,
+                "break-glass",
+                Outcome.SUCCESS,
+                reader,
+                owner.address,
+                ("Condition/psy-1",),
+                "ETREAT",
+                break_glass=True,
+                detail=_EMERGENCY,
+            )
+        )
     raw = b"".join(path.read_bytes() for path in home.glob("careledger.db*"))
     secrets = {identifier["value"] for identifier in patient.patient["identifier"]}
     secrets |= {
@@ -139,11 +167,13 @@ def test_the_database_file_holds_no_identifier_date_name_code_or_category(tmp_pa
     }
     secrets |= {coding["code"] for r in patient.records for coding in r.get("code", {}).get("coding", [])}
     secrets |= {c.value for c in Category}
+    secrets.add(_EMERGENCY)
     leaked = sorted(s for s in secrets if s.encode() in raw)
     assert leaked == []
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "careledger.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((home / "index.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "audit.key").stat().st_mode) == 0o600
     assert all(stat.S_IMODE(d.stat().st_mode) == 0o700 for d in (home / "blobs").iterdir() if d.is_dir())
 
 

@@ -7,10 +7,18 @@ can never fork the chain (the loser retries on the new head). Heads are anchored
 the chain of hashes, and rewriting every hash after an edit no longer matches the anchored
 heads. What no log can show is a tail written since the last anchor and then cut off;
 anchoring often (`anchor_max_wait`) keeps that window short.
+
+The event text is stored sealed (AES-256-GCM under the node's `audit.key`, kept out of the
+database, bound to the entry's number): a denial's reason or a break-glass justification
+names categories and circumstances, and a copied database file must not show them beside
+the patient's address. The hashes are over the plaintext, so sealing changes no hash, and
+logs written before sealing are sealed in place when the node opens them (`seal_plaintext`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,14 +33,16 @@ from careledger._group_commit import GroupCommit
 from careledger.anchoring import Taken
 from careledger.audit._events import Access, access_of, audit_event
 from careledger.chain import AnchorKind, RecordAnchor
-from careledger.crypto import canonical_json, keccak
-from careledger.errors import ChainError, Conflict
-from careledger.store import AUDIT_EVENTS, AnchorBatch, Database
+from careledger.crypto import AtRestKey, canonical_json, keccak
+from careledger.errors import ChainError, Conflict, DecryptionError
+from careledger.store import AUDIT_EVENTS, AnchorBatch, Database, NodeState
 
 GENESIS = bytes(32)
 _COLUMNS = AUDIT_EVENTS.c
 _RETRIES = 20
 _VERIFY_CHUNK = 5_000
+_SEALED = "sealed:"  # the prefix of sealed event text; text written before sealing is bare JSON
+_AAD = b"careledger/audit-event/v1\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +72,6 @@ def entry_hash(prev_hash: bytes, event: dict[str, Any]) -> bytes:
     return keccak(prev_hash + canonical_json(event))
 
 
-def _chained(prev_hash: bytes, event: dict[str, Any]) -> tuple[bytes, str]:
-    """The entry's hash and its stored text: the canonical JSON, serialised once for both."""
-    text = canonical_json(event)
-    return keccak(prev_hash + text), text.decode()
-
-
 class AuditLog:
     """Writes and reads the audit log of one node."""
 
@@ -75,11 +79,13 @@ class AuditLog:
         self,
         db: Database,
         *,
+        key: AtRestKey,
         observer: str,
         chain_id: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
+        self._key = key
         self.observer = observer
         self.chain_id = chain_id
         self._clock = clock
@@ -108,7 +114,8 @@ class AuditLog:
                     last_seq, prev = self._head if self._head is not None else _last(connection)
                     rows: list[dict[str, Any]] = []
                     for access, now, event in items:
-                        digest, text = _chained(prev, event)
+                        text = canonical_json(event)
+                        digest = keccak(prev + text)
                         last_seq += 1
                         rows.append(
                             {
@@ -118,7 +125,7 @@ class AuditLog:
                                 "recorded_at": now,
                                 "patient": access.patient,
                                 "agent": access.agent,
-                                "event": text,
+                                "event": self._seal(last_seq, text),
                                 "prev_hash": prev,
                                 "hash": digest,
                                 "batch_id": None,
@@ -145,7 +152,7 @@ class AuditLog:
             rows = connection.execute(query).all()
         entries = []
         for seq, recorded_at, raw in rows:
-            event = json.loads(raw)
+            event = self._open(seq, raw)
             entries.append(Entry(seq, recorded_at.replace(tzinfo=recorded_at.tzinfo or UTC), access_of(event), event))
         return entries
 
@@ -161,19 +168,60 @@ class AuditLog:
                 problems.append(f"entries {expected_seq}..{seq - 1} are missing")
             if prev_hash != prev:
                 problems.append(f"entry {seq} does not follow the entry before it (its prev_hash differs)")
-            event = json.loads(raw)
+            hashes[digest] = seq
+            try:
+                event = self._open(seq, raw)
+            except DecryptionError:
+                problems.append(f"entry {seq}'s sealed text does not open: it was changed or moved")
+                expected_seq, prev = seq + 1, digest
+                continue
             if entry_hash(prev_hash, event) != digest:
                 problems.append(f"entry {seq} was changed after it was written (its hash differs)")
             access = access_of(event)
             if (access.patient, access.agent) != (patient, agent):
                 problems.append(f"entry {seq}'s patient or agent column differs from its event")
-            hashes[digest] = seq
             expected_seq, prev = seq + 1, digest
         heads = self._anchored_heads(anchor, problems)
         for head in heads:
             if head not in hashes:
                 problems.append(f"anchored head 0x{head.hex()[:16]}… is not in the log: entries were rewritten or cut")
         return AuditReport(count, len(heads), tuple(problems))
+
+    def seal_plaintext(self) -> int:
+        """Seal the text of entries written before the log sealed it; how many there were.
+
+        Runs once per database (migration 0007 marks one with entries `pending`). Their
+        hashes stay as they are (they are over the plaintext), so the chain and the anchored
+        heads still verify. One transaction: a crash leaves the plaintext, sealed next time.
+        """
+        with self.db.reading() as connection:
+            state = connection.execute(select(NodeState.value).where(NodeState.name == "sealed_audit")).scalar()
+        if state != "pending":
+            return 0
+        sealed = 0
+        with self.db.writing() as connection:
+            for seq, raw in connection.execute(
+                select(_COLUMNS.seq, _COLUMNS.event).where(_COLUMNS.event.not_like(f"{_SEALED}%"))
+            ).all():
+                connection.execute(
+                    update(AUDIT_EVENTS).where(_COLUMNS.seq == seq).values(event=self._seal(seq, raw.encode()))
+                )
+                sealed += 1
+            connection.execute(update(NodeState).where(NodeState.name == "sealed_audit").values(value="done"))
+        return sealed
+
+    def _seal(self, seq: int, text: bytes) -> str:
+        return _SEALED + base64.b64encode(self._key.seal(text, _AAD + str(seq).encode())).decode()
+
+    def _open(self, seq: int, raw: str) -> dict[str, Any]:
+        """The event of entry `seq` from its stored text; `DecryptionError` if it does not open."""
+        if not raw.startswith(_SEALED):
+            return dict(json.loads(raw))  # written before sealing, and not yet sealed in place
+        try:
+            sealed = base64.b64decode(raw[len(_SEALED) :], validate=True)
+        except binascii.Error:
+            raise DecryptionError(f"audit entry {seq}'s sealed text is not base64") from None
+        return dict(json.loads(self._key.open(sealed, _AAD + str(seq).encode())))
 
     def _rows(self) -> Iterator[tuple[int, str | None, str, str, bytes, bytes]]:
         """Every entry in order, read a chunk at a time."""

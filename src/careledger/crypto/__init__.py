@@ -5,6 +5,7 @@ data envelope (`seal`, `unseal`, `reseal`), content ids, canonical JSON, Merkle 
 and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
 """
 
+from careledger.crypto._at_rest import AtRestKey
 from careledger.crypto._canonical import canonical_json
 from careledger.crypto._cid import check_content_id, content_id, is_content_id, parse_content_id
 from careledger.crypto._envelope import (
@@ -38,6 +39,7 @@ from careledger.crypto._signatures import (
 
 __all__ = [
     "LIGHT_SCRYPT_N",
+    "AtRestKey",
     "DataKeyCache",
     "Envelope",
     "MerkleTree",

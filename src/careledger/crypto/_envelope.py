@@ -90,8 +90,7 @@ def seal(plaintext: bytes, context: RecordContext, recipients: Sequence[PublicKe
         raise ValidationError("an envelope needs at least one recipient")
     aad = context.aad()
     data_key = AESGCM.generate_key(bit_length=_KEY_LEN * 8)
-    nonce = os.urandom(_NONCE_LEN)
-    ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
+    ciphertext = _encrypt(plaintext, aad, data_key)
     return Envelope(ciphertext, tuple(_seal_key(data_key, aad, key) for key in recipients))
 
 
@@ -106,6 +105,12 @@ def unseal(envelope: Envelope, context: RecordContext, key: PrivateKey, keys: Da
 def decrypt(ciphertext: bytes, context: RecordContext, data_key: bytes) -> bytes:
     """Authenticated decryption of envelope ciphertext with an already opened data key."""
     return _decrypt(ciphertext, context.aad(), data_key)
+
+
+def _encrypt(plaintext: bytes, aad: bytes, data_key: bytes) -> bytes:
+    """nonce ‖ AES-256-GCM(plaintext, aad): the one ciphertext layout of the project."""
+    nonce = os.urandom(_NONCE_LEN)
+    return nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
 
 
 def _decrypt(ciphertext: bytes, aad: bytes, data_key: bytes) -> bytes:

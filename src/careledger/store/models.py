@@ -80,7 +80,7 @@ class RecordToken(Base):
 
 
 class NodeState(Base):
-    """Facts about this database the node acts on once (`blind_index`: `pending` until rebuilt with the key)."""
+    """Facts about this database the node acts on once (`blind_index`, `sealed_audit`: `pending` until redone)."""
 
     __tablename__ = "node_state"
 
