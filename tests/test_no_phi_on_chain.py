@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from careledger.access import Accessor
 from careledger.chain import Role
 from careledger.claims import CPT, ClaimLine
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.consent import Accessor, Purpose
+from careledger.consent import Purpose
 from careledger.node import Node, init_home
 from careledger.records import Category
 from careledger.testdata import CARE, SyntheticPatient, insure, synthetic_patients

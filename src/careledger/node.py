@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TypeVar, cast
 
 from careledger._fs import secret_file
+from careledger.access import RecordAccess
 from careledger.anchoring import Anchorer
 from careledger.audit import AuditHeads, AuditLog
 from careledger.chain import (
@@ -31,7 +32,7 @@ from careledger.chain import (
 )
 from careledger.claims import ClaimsService
 from careledger.config import NODE_WALLET, Home, Settings, write_config
-from careledger.consent import ConsentService, RecordAccess
+from careledger.consent import ConsentService
 from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, Conflict
 from careledger.exchange import Custodian, Requester
@@ -120,6 +121,7 @@ class Node:
         self.records = RecordService(
             self.db,
             BlobStore(home.blobs_dir),
+            custodian=self.address,
             custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             patient_key=self.encryption_key_of,

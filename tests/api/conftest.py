@@ -12,7 +12,7 @@ from siwe import SiweMessage
 
 from careledger.api import NodeServer
 from careledger.identity import Wallet
-from tests.consent.conftest import World, world  # noqa: F401 - the world fixture, shared
+from tests.access.conftest import World, world  # noqa: F401 - the world fixture, shared
 
 
 @dataclass

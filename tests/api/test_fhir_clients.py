@@ -1,9 +1,15 @@
-"""A widely used third-party FHIR client (fhirpy) talks to the node as to any FHIR server."""
+"""Widely used third-party FHIR clients (fhirpy, SMART's fhirclient) talk to the node as to any FHIR server."""
 
 from __future__ import annotations
 
+import time
+
+from fhirclient import client
+from fhirclient.models import location
 from fhirpy import SyncFHIRClient
 
+from careledger.access import AFFILIATION
+from careledger.config import NODE_WALLET
 from tests.api.conftest import Api
 
 
@@ -32,3 +38,56 @@ def test_fhirpy_creates_reads_searches_and_updates(api: Api) -> None:
     fetched.save()
     again = client.reference("Observation", observation.id).to_resource()
     assert (again["status"], again["meta"]["versionId"]) == ("amended", "2")
+
+
+def test_the_nodes_care_team_works_through_fhirpy_and_fhirclient(api: Api) -> None:
+    """A practitioner the node attested an affiliation to: the chart and the node's own resources, stock clients."""
+    world = api.world
+    world.node.identity_registry(as_wallet=NODE_WALLET).attest(
+        world.drbob.address, AFFILIATION, int(time.time()) + 3600
+    )
+    token = api.client(world.drbob).headers["Authorization"]
+    fhirpy = SyncFHIRClient(api.url, authorization=token)
+
+    # Alice's chart, at her custodian, for treatment: read, write, search, delete.
+    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    assert fhirpy.reference("Observation", world.labs_id).to_resource().id == world.labs_id
+    pulse = fhirpy.resource(
+        "Observation",
+        status="final",
+        code={"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        subject={"reference": f"Patient/{patient.record_id}"},
+        effectiveDateTime="2026-11-02T09:30:00Z",
+        valueQuantity={"value": 64, "unit": "beats/minute"},
+    )
+    pulse.save()
+    by_code = fhirpy.resources("Observation").search(patient=patient.record_id, code="http://loinc.org|8867-4")
+    assert pulse.id in [r.id for r in by_code.fetch()]
+    assert [r.id for r in fhirpy.resources("Observation").search(date="2026-11-02").fetch()] == [pulse.id]
+    pulse.delete()
+    assert world.node.records.get(pulse.id).deleted
+
+    # The node's own resources: an Organization and a Practitioner by fhirpy, a Location by fhirclient.
+    ward = fhirpy.resource("Organization", name="Cardiology", identifier=[{"system": "urn:org", "value": "card-1"}])
+    ward.save()
+    doctor = fhirpy.resource("Practitioner", name=[{"family": "Bob"}], identifier=[{"system": "urn:npi", "value": "1"}])
+    doctor.save()
+    assert fhirpy.reference("Organization", ward.id).to_resource()["name"] == "Cardiology"
+    assert [r.id for r in fhirpy.resources("Practitioner").search(identifier="urn:npi|1").fetch()] == [doctor.id]
+
+    smart = client.FHIRClient(settings={"app_id": "careledger-test", "api_base": api.url + "/"})
+    smart.server.session.headers["Authorization"] = token
+    room = location.Location({"name": "Room 12", "status": "active", "identifier": [{"value": "room-12"}]})
+    created = room.create(smart.server)
+    assert created is not None
+    read = location.Location.read(created["id"], smart.server)
+    assert (read.name, read.meta.versionId) == ("Room 12", "1")
+    found = list(location.Location.where(struct={"identifier": "room-12"}).perform_resources_iter(smart.server))
+    assert [r.id for r in found] == [read.id]
+
+    # Anyone signed in reads them; only the node and its care team write them.
+    alice = api.client(world.alice)
+    assert alice.get(f"/Organization/{ward.id}").status_code == 200
+    assert alice.get("/Location", params={"identifier": "room-12"}).json()["total"] == 1
+    refused = api.client(world.mallory).post("/Organization", json={"resourceType": "Organization", "name": "Mine"})
+    assert refused.status_code == 403, refused.text

@@ -230,7 +230,8 @@ def test_an_invalid_code_in_a_required_binding_is_refused(target: Target) -> Non
     assert "Observation.status" in response.text
 
 
-_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+_FINITE = st.floats(allow_nan=False, allow_infinity=False)  # what JSON can carry
+_SCALARS = st.none() | st.booleans() | st.integers() | _FINITE | st.text(max_size=20)
 _JSON = st.recursive(
     _SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

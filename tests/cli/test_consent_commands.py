@@ -108,8 +108,9 @@ def test_break_glass_is_for_licensed_practitioners_and_is_flagged(home: tuple[Cl
 def test_audit_verify_finds_an_edited_entry(home: tuple[Cli, str]) -> None:
     cli, lab_id = home
     assert cli("record", "get", lab_id).code == 0
-    with sqlite3.connect(cli.home / "careledger.db") as db:
-        db.execute('UPDATE audit_events SET event = replace(event, \'"outcome":"0"\', \'"outcome":"4"\') WHERE seq = 1')
+    with sqlite3.connect(cli.home / "careledger.db") as db:  # the text is sealed: swap two entries' instead
+        _, second = (row[0] for row in db.execute("SELECT event FROM audit_events WHERE seq IN (1, 2) ORDER BY seq"))
+        db.execute("UPDATE audit_events SET event = ? WHERE seq = 1", (second,))
     result = cli("audit", "verify")
     assert result.code == 7
-    assert "entry 1 was changed after it was written" in result.out
+    assert "entry 1's sealed text does not open" in result.out

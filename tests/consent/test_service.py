@@ -19,7 +19,7 @@ from careledger.consent import (
 )
 from careledger.errors import IntegrityError, ValidationError
 from careledger.records import Category
-from tests.consent.conftest import World
+from tests.access.conftest import World
 
 
 def test_categories_and_purposes_parse_as_users_type_them() -> None:

@@ -17,6 +17,7 @@ class Keys:
 
     def __init__(self) -> None:
         self.custodian = PrivateKey.generate()
+        self.custodian_address = str(Account.create().address)
         self.patients: dict[str, PrivateKey] = {}
 
     def new_patient(self) -> str:
@@ -43,6 +44,7 @@ def records(database: Database, blobs: BlobStore, keys: Keys) -> RecordService:
     return RecordService(
         database,
         blobs,
+        custodian=keys.custodian_address,
         custodian_public=keys.custodian.public_key,
         custodian_key=lambda: keys.custodian,
         patient_key=keys.public,

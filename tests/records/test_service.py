@@ -214,6 +214,7 @@ def test_two_processes_storing_the_same_record_at_once_conflict_and_lose_nothing
     other = RecordService(
         other_db,
         BlobStore(blobs.root),
+        custodian=keys.custodian_address,
         custodian_public=keys.custodian.public_key,
         custodian_key=lambda: keys.custodian,
         patient_key=keys.public,

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
 from careledger._json import loads_object
+from careledger.access import Accessor
 from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
@@ -34,7 +35,7 @@ from careledger.api._errors import operation_outcome
 from careledger.api._fast_paths import FastPaths
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._search_params import search_query
-from careledger.consent import Accessor, Purpose, consent_resource
+from careledger.consent import Purpose, consent_resource
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
@@ -46,8 +47,9 @@ from careledger.errors import (
     http_status,
 )
 from careledger.exchange import SignedFetch
+from careledger.fhir import in_patient_compartment
 from careledger.node import Node
-from careledger.records import Draft, Resource, SearchQuery, StoredRecord, parse_resource, patient_reference
+from careledger.records import Draft, Resource, SearchQuery, StoredRecord, parse_resource
 from careledger.records._fhir import MAX_RESOURCE_BYTES
 
 _T = TypeVar("_T")
@@ -213,7 +215,7 @@ def create_app(
         caller.require(resource_type, "write")
         data = _typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)  # the server assigns ids on create
-        stored = await node.access.write_async(accessor(caller, purpose), _draft(node, caller, data))
+        stored = await node.access.write_async(accessor(caller, purpose), _draft(caller, data))
         return _written(request, stored, data)
 
     @app.get("/{resource_type}/{record_id}/_history/{version}", tags=["fhir"])
@@ -236,9 +238,7 @@ def create_app(
     ) -> JSONResponse:
         caller = await caller_of(authorization)
         caller.require(resource_type, "read")
-        versions = await call(node.access.history, accessor(caller, purpose), record_id)
-        if versions and versions[0][0].resource_type != resource_type:
-            raise NotFound(f"no {resource_type}/{record_id}")
+        versions = await call(node.access.history, accessor(caller, purpose), record_id, resource_type)
         return fhir_response(_history_bundle(request, versions))
 
     @app.get("/{resource_type}/_history", tags=["fhir"])
@@ -251,7 +251,7 @@ def create_app(
         caller = await caller_of(authorization)
         caller.require(resource_type, "read")
         count = _int_param(dict(request.query_params), "_count", _DEFAULT_COUNT, 1, _MAX_COUNT)
-        owner = caller.address if caller.patient_context else None
+        owner = _own_only(caller, resource_type)
         versions = await call(
             node.access.type_history, accessor(caller, purpose), resource_type, patient_address=owner, limit=count
         )
@@ -308,7 +308,7 @@ def create_app(
             current = await call(_current_version, node, record_id)
             if if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
                 raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
-        stored = await node.access.write_async(accessor(caller, purpose), _draft(node, caller, data))
+        stored = await node.access.write_async(accessor(caller, purpose), _draft(caller, data))
         return _written(request, stored, data)
 
     @app.delete("/{resource_type}/{record_id}", tags=["fhir"], status_code=204)
@@ -317,12 +317,7 @@ def create_app(
     ) -> Response:
         caller = await caller_of(authorization)
         caller.require(resource_type, "write")
-        current = await call(node.records.get, record_id)
-        if current.resource_type != resource_type:
-            raise NotFound(f"no {resource_type}/{record_id}")
-        if caller.patient_context and current.patient_address != caller.address:
-            raise AccessDenied("a patient deletes only their own records")
-        await call(node.access.delete, accessor(caller, purpose), record_id)
+        await call(node.access.delete, accessor(caller, purpose), record_id, resource_type)
         return Response(status_code=204)
 
     @app.get("/{resource_type}", tags=["fhir"])
@@ -339,7 +334,7 @@ def create_app(
         query, unknown = search_query(
             resource_type,
             request.query_params.multi_items(),
-            patient_address=caller.address if caller.patient_context else None,
+            patient_address=_own_only(caller, resource_type),
         )
         if unknown and prefer is not None and "handling=strict" in prefer.replace(" ", ""):
             raise ValidationError(f"unknown search parameters: {', '.join(unknown)}")
@@ -357,36 +352,26 @@ def create_app(
     return app
 
 
-def _draft(node: Node, caller: Caller, data: Resource) -> Draft:
-    """`data` (validated already) to store for `caller`: a patient writes only their own; a Patient names its wallet."""
-    return Draft.of(data, _owner_for(node, caller, data))
+def _own_only(caller: Caller, resource_type: str) -> str | None:
+    """Whose records a listing of `resource_type` is narrowed to: a patient's own, inside the compartment."""
+    return caller.address if caller.patient_context and in_patient_compartment(resource_type) else None
 
 
-def _owner_for(node: Node, caller: Caller, data: Resource, patients_here: frozenset[str] = frozenset()) -> str | None:
-    """The wallet a Patient belongs to (None for other types); refuses a patient writing another's record.
+def _draft(caller: Caller, data: Resource) -> Draft:
+    """`data` (validated already) to store for `caller`; the guarded repository decides whether it may."""
+    return Draft.of(data, _owner_for(caller, data))
 
-    `patients_here` are Patient ids created by the same transaction (so, the caller's own).
-    """
+
+def _owner_for(caller: Caller, data: Resource) -> str | None:
+    """The wallet a Patient belongs to: a patient's own, else its did:pkh identifier's (None for other types)."""
     if data["resourceType"] == "Patient":
         return caller.address if caller.patient_context else _wallet_identifier(data)
-    if caller.patient_context:
-        reference = patient_reference(data)
-        if reference not in patients_here and (
-            reference is None or node.records.patient_owner(reference) != caller.address
-        ):
-            raise AccessDenied("a patient writes only records about themselves")
     return None
 
 
 def _transaction(node: Node, caller: Caller, who: Accessor, entries: list[tuple[str, Resource]]) -> Resource:
     """Store a transaction's resources all or none; the transaction-response Bundle."""
-    patients_here = frozenset(r["id"] for _, r in entries if r["resourceType"] == "Patient")
-    drafts = [
-        node.records.prepare(resource, patient_address=_owner_for(node, caller, resource, patients_here))
-        for _, resource in entries
-    ]
-    stored = node.records.store(drafts)
-    node.access.audit_writes(who)(stored)
+    stored = node.access.store(who, [_draft(caller, resource) for _, resource in entries])
     results = []
     for (_, resource), version in zip(entries, stored, strict=True):
         results.append((_status(version), _stored_body(resource, version), _location(version)))
@@ -403,7 +388,7 @@ def _batch_runner(node: Node, caller: Caller, who: Accessor) -> EntryRunner:
             return 200, _typed(node.access.read(who, parts[1]), parts[0], found=True), None
         if method == "DELETE" and len(parts) == 2:
             caller.require(parts[0], "write")
-            node.access.delete(who, parts[1])
+            node.access.delete(who, parts[1], parts[0])
             return 204, None, None
         if method in ("POST", "PUT") and resource is not None:
             data = _typed(parse_resource(resource), parts[0])
@@ -412,7 +397,7 @@ def _batch_runner(node: Node, caller: Caller, who: Accessor) -> EntryRunner:
                 data.pop("id", None)
             elif len(parts) != 2 or data.get("id") != parts[1]:
                 raise ValidationError(f"PUT {url} does not name the resource it carries")
-            stored = node.access.write(who, _draft(node, caller, data))
+            stored = node.access.write(who, _draft(caller, data))
             return _status(stored), _stored_body(data, stored), _location(stored)
         raise ValidationError(f"cannot run {method} {url} in a batch")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ _RETRIES = 20
 _VERIFY_CHUNK = 5_000
 _SEALED = "sealed:"  # the prefix of sealed event text; text written before sealing is bare JSON
 _AAD = b"careledger/audit-event/v1\x00"
+_HEAD_LOCK = 0x4341_5245_4C41  # the advisory lock that serialises writers of the head ("CARELA")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,40 +107,62 @@ class AuditLog:
         now = self._clock()
         return access, now, audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
 
+    def append(self, session: Session, accesses: Sequence[Access]) -> None:
+        """Chain entries into the caller's transaction: the change they record and they commit together, or neither."""
+        if not accesses:
+            return
+        connection = session.connection()
+        self._lock_head(connection)
+        self._head = None  # moved by a transaction the log does not see commit: read afresh next time
+        self._insert(connection, _last(connection), [self._item(access) for access in accesses])
+
     def _append(self, items: Sequence[tuple[Access, datetime, dict[str, Any]]]) -> list[int]:
         """Chain and insert a group of entries in one transaction; their numbers."""
         for _ in range(_RETRIES):
             try:
                 with self.db.writing() as connection:
-                    last_seq, prev = self._head if self._head is not None else _last(connection)
-                    rows: list[dict[str, Any]] = []
-                    for access, now, event in items:
-                        text = canonical_json(event)
-                        digest = keccak(prev + text)
-                        last_seq += 1
-                        rows.append(
-                            {
-                                # Numbered here, not by the database: a sequence skips the
-                                # numbers of failed inserts, and a gap must mean a deletion.
-                                "seq": last_seq,
-                                "recorded_at": now,
-                                "patient": access.patient,
-                                "agent": access.agent,
-                                "event": self._seal(last_seq, text),
-                                "prev_hash": prev,
-                                "hash": digest,
-                                "batch_id": None,
-                            }
-                        )
-                        prev = digest
-                    connection.execute(insert(AUDIT_EVENTS), rows)
-                    numbers = [int(row["seq"]) for row in rows]
+                    self._lock_head(connection)
+                    head = self._head if self._head is not None else _last(connection)
+                    self._head = self._insert(connection, head, items)
             except DBIntegrityError:
-                self._head = None  # another process moved the head: read it again
+                self._head = None  # another writer moved the head: read it again
                 continue
-            self._head = (last_seq, prev)
-            return numbers
+            last_seq = self._head[0]
+            return list(range(last_seq - len(items) + 1, last_seq + 1))
         raise ChainError("the audit log's head kept moving; too many writers at once")
+
+    def _insert(
+        self, connection: Connection, head: tuple[int, bytes], items: Sequence[tuple[Access, datetime, dict[str, Any]]]
+    ) -> tuple[int, bytes]:
+        """Chain `items` after `head` and insert them; the new head."""
+        last_seq, prev = head
+        rows: list[dict[str, Any]] = []
+        for access, now, event in items:
+            canonical = canonical_json(event)
+            digest = keccak(prev + canonical)
+            last_seq += 1
+            rows.append(
+                {
+                    # Numbered here, not by the database: a sequence skips the
+                    # numbers of failed inserts, and a gap must mean a deletion.
+                    "seq": last_seq,
+                    "recorded_at": now,
+                    "patient": access.patient,
+                    "agent": access.agent,
+                    "event": self._seal(last_seq, canonical),
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "batch_id": None,
+                }
+            )
+            prev = digest
+        connection.execute(insert(AUDIT_EVENTS), rows)
+        return last_seq, prev
+
+    def _lock_head(self, connection: Connection) -> None:
+        """On PostgreSQL, one writer at a time holds the head until it commits (SQLite has one writer anyway)."""
+        if self.db.backend == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _HEAD_LOCK})
 
     def entries(self, *, patient: str | None = None, agent: str | None = None) -> list[Entry]:
         """Entries oldest first, of one patient's records and/or by one agent."""
@@ -210,8 +233,8 @@ class AuditLog:
             connection.execute(update(NodeState).where(NodeState.name == "sealed_audit").values(value="done"))
         return sealed
 
-    def _seal(self, seq: int, text: bytes) -> str:
-        return _SEALED + base64.b64encode(self._key.seal(text, _AAD + str(seq).encode())).decode()
+    def _seal(self, seq: int, plaintext: bytes) -> str:
+        return _SEALED + base64.b64encode(self._key.seal(plaintext, _AAD + str(seq).encode())).decode()
 
     def _open(self, seq: int, raw: str) -> dict[str, Any]:
         """The event of entry `seq` from its stored text; `DecryptionError` if it does not open."""

@@ -13,14 +13,15 @@ from rich.progress import Progress
 from rich.table import Table
 
 from careledger._fs import write_atomically
+from careledger.access import Accessor
 from careledger.chain import Role
 from careledger.cli._context import address_of, open_node, passphrase_source, remote_node, state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.consent import Accessor, Purpose
+from careledger.consent import Purpose
 from careledger.errors import IntegrityError, ValidationError
 from careledger.node import Node
-from careledger.records import Importer, Resource, StoredRecord, verify_record
+from careledger.records import Resource, StoredRecord, verify_record
 
 app = typer.Typer(help="Encrypted FHIR records: add, read, list, verify, anchor.", no_args_is_help=True)
 
@@ -226,9 +227,7 @@ def import_(
             existing = node.wallets.find(name)
             return (existing or node.wallets.create(name, Role.PATIENT, passphrase)).address
 
-        importer = Importer(
-            node.records, patient_wallet=wallet_for, on_stored=node.access.audit_writes(_custodian(node))
-        )
+        importer = node.access.importer(_custodian(node), patient_wallet=wallet_for)
         with Progress(console=progress) as bar:
             task = bar.add_task("importing", total=None)
             report = importer.run(path, lambda done, total: bar.update(task, completed=done, total=total))

@@ -1,6 +1,5 @@
-"""Consent: the patient's grants on chain, the node's index of them, and access under them."""
+"""Consent: the patient's grants on chain and the node's index of them (access under them is `careledger.access`)."""
 
-from careledger.consent._access import BREAK_GLASS_WINDOW, Accessor, Decision, EmergencyWindow, RecordAccess
 from careledger.consent._service import (
     ConsentService,
     Grant,
@@ -12,14 +11,9 @@ from careledger.consent._service import (
 from careledger.consent._terms import Purpose, parse_categories, parse_purposes
 
 __all__ = [
-    "BREAK_GLASS_WINDOW",
-    "Accessor",
     "ConsentService",
-    "Decision",
-    "EmergencyWindow",
     "Grant",
     "Purpose",
-    "RecordAccess",
     "SignedConsent",
     "consent_resource",
     "parse_categories",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from careledger.access import AFFILIATION
 from careledger.audit import Entry
 from careledger.chain import Role
 from careledger.client import FhirClient
@@ -128,6 +129,7 @@ class Story:
         hospital_registry = self.hospital.node.identity_registry(as_wallet=NODE_WALLET)
         expires = int(self.network.chain.w3.eth.get_block("latest")["timestamp"]) + 365 * 86_400
         hospital_registry.attest(drbob.address, "medical-licence", expires)
+        hospital_registry.attest(drbob.address, AFFILIATION, expires)  # the hospital's care team
         alice = self.agent.node.wallets.create("alice", Role.PATIENT, self._passphrase)
         self.agent.node.identity_registry(as_wallet="alice").register(alice.role, alice.encryption_key)
         self._names.update({drbob.address: "drbob", alice.address: "alice"})
@@ -148,7 +150,11 @@ class Story:
         licensed = registry.has_valid_credential(drbob.address, "medical-licence")
         expect(licensed, "drbob's medical licence is not valid")
         told.say("drbob's medical licence attested by the hospital: valid; his encryption key is post-quantum")
+        on_team = registry.has_valid_credential(drbob.address, AFFILIATION)
+        expect(on_team, "drbob's affiliation with the hospital is not valid")
+        told.say("drbob is on the hospital's care team (an affiliation it attested): he treats its patients")
         told.data["licensed"] = licensed
+        told.data["care_team"] = on_team
 
     def encounter(self, told: _Told) -> None:
         """drbob's EHR sends the visit to the hospital's FHIR API as one transaction."""

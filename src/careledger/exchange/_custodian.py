@@ -13,22 +13,21 @@ the patient's accounting of disclosures lists both.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from careledger.access import Accessor, RecordAccess
 from careledger.anchoring import Anchorer
 from careledger.chain import IdentityRegistry
-from careledger.consent import Accessor, ConsentService, Purpose, RecordAccess
+from careledger.consent import ConsentService, Purpose
 from careledger.crypto import PrivateKey, PublicKey, reseal
 from careledger.errors import Unauthenticated, ValidationError
 from careledger.exchange._request import LIFETIME, SignedFetch
 from careledger.exchange._response import FetchResponse, SharedRecord
 from careledger.records import Category, RecordService, StoredRecord
-from careledger.store import AnchorBatch, ExchangeNonce, RecordVersion
+from careledger.store import ExchangeNonce
 
 INTERACTION = "share"
 
@@ -89,7 +88,7 @@ class Custodian:
         found = [s for s in self.records.list(patient_address=request.patient) if s.category in wanted]
         if not found:
             return FetchResponse(self.address, request.patient, (), ())
-        shared = self.access.visible(accessor, found, INTERACTION)
+        shared = self.access.visible(accessor, found, INTERACTION, refuse_if_none=True)
         if any(s.anchored_batch is None for s in shared):
             self.anchorer.anchor_pending()
         withheld = sorted({s.category.value for s in found} - {s.category.value for s in shared})
@@ -106,17 +105,9 @@ class Custodian:
 
     def _shared(self, shared: list[StoredRecord], to: PublicKey) -> list[SharedRecord]:
         key = self._key()
-        keys = {(s.record_id, s.version) for s in shared}
-        with self.records.db.session() as session:
-            rows = session.execute(
-                select(RecordVersion, AnchorBatch.root)
-                .join(AnchorBatch, AnchorBatch.id == RecordVersion.batch_id)
-                .where(RecordVersion.record_id.in_({record_id for record_id, _ in keys}))
-            ).all()
-        by_key = {(row.record_id, row.version): (row, root) for row, root in rows}
         items = []
-        for stored in shared:
-            row, root = by_key[(stored.record_id, stored.version)]
+        for copy in self.records.anchored(shared):
+            stored = copy.stored
             own = next(s for s in stored.data_keys() if s.recipient == key.public_key.fingerprint)
             items.append(
                 SharedRecord(
@@ -125,12 +116,12 @@ class Custodian:
                     version=stored.version,
                     category=stored.category.value,
                     cid=stored.cid or "",
-                    ciphertext=self.records.blobs.get(stored.cid or ""),
+                    ciphertext=copy.ciphertext,
                     sealed_key=reseal(own, stored.context, key, to).to_bytes(),
-                    salt=row.salt,
-                    commitment=row.commitment,
-                    proof=tuple(bytes.fromhex(node) for node in json.loads(row.proof or "[]")),
-                    root=root,
+                    salt=copy.salt,
+                    commitment=copy.commitment,
+                    proof=copy.proof,
+                    root=copy.root,
                 )
             )
         return items

@@ -7,17 +7,20 @@ from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._search import DateCondition, SearchQuery, TokenCondition
-from careledger.records._service import Draft, RecordService, StoredRecord
+from careledger.records._service import Also, AnchoredVersion, Draft, Guard, RecordService, StoredRecord
 from careledger.records._verify import Check, verify_record
 
 __all__ = [
     "MAX_RESOURCE_BYTES",
     "SENSITIVE",
+    "Also",
+    "AnchoredVersion",
     "BlindIndex",
     "Category",
     "Check",
     "DateCondition",
     "Draft",
+    "Guard",
     "ImportReport",
     "Importer",
     "RecordCommitments",

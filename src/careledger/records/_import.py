@@ -12,16 +12,16 @@ killed import stores no resource twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from careledger._json import loads
-from careledger.errors import CareLedgerError, Conflict, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, ValidationError
 from careledger.records._fhir import Resource
-from careledger.records._service import Draft, RecordService, StoredRecord
+from careledger.records._service import Also, Draft, Guard, RecordService, StoredRecord
 from careledger.store import ImportCheckpoint
 
 
@@ -87,12 +87,15 @@ class Importer:
         *,
         patient_wallet: Callable[[Resource], str | None],
         chunk_size: int = 256,
-        on_stored: Callable[[Sequence[StoredRecord]], None] | None = None,
+        check: Guard | None = None,
+        also: Also | None = None,
     ) -> None:
+        """`check` and `also` are the writer's, as `RecordService.store` takes them (the access policy, the audit)."""
         self.records = records
         self.chunk_size = chunk_size
         self._patient_wallet = patient_wallet
-        self._on_stored = on_stored  # the audit of what was written
+        self._check = check
+        self._also = also
 
     def run(self, path: Path, on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
         """Import every resource under `path`; `on_progress(done, total)` after each chunk."""
@@ -130,20 +133,33 @@ class Importer:
         end = first + len(chunk)
         stored: list[StoredRecord] = []
         try:
-            stored = self.records.store([draft for _, draft in drafts], also=_checkpoint(key, end))
-        except (ValidationError, Conflict):
+            stored = self.records.store(
+                [draft for _, draft in drafts], check=self._check, also=self._and_checkpoint(key, end)
+            )
+        except (ValidationError, Conflict, AccessDenied):
             # A resource the batch cannot take (its Patient is not here, say): one by one, to name it.
             for position, draft in drafts:
                 try:
-                    stored.extend(self.records.store([draft], also=_checkpoint(key, position + 1)))
-                except (ValidationError, Conflict) as exc:
+                    stored.extend(
+                        self.records.store([draft], check=self._check, also=self._and_checkpoint(key, position + 1))
+                    )
+                except (ValidationError, Conflict, AccessDenied) as exc:
                     refused.append(Refusal(name, position + 1, str(exc)))
             with self.records.db.session() as session:
-                _checkpoint(key, end)(session)
+                _checkpoint(key, end)(session, [])
         report.imported += len(stored)
-        if stored and self._on_stored is not None:
-            self._on_stored(stored)
         return sorted(refused, key=lambda refusal: refusal.position)
+
+    def _and_checkpoint(self, key: str, done: int) -> Also:
+        """The writer's `also` and the checkpoint's move, in the transaction that stores the chunk."""
+        checkpoint = _checkpoint(key, done)
+
+        def both(session: Session, stored: list[StoredRecord]) -> None:
+            checkpoint(session, stored)
+            if self._also is not None:
+                self._also(session, stored)
+
+        return both
 
     def _done(self, key: str) -> int:
         with self.records.db.session() as session:
@@ -158,8 +174,8 @@ def _source_key(source: Path) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _checkpoint(key: str, done: int) -> Callable[[Session], None]:
-    def move(session: Session) -> None:
+def _checkpoint(key: str, done: int) -> Also:
+    def move(session: Session, _stored: list[StoredRecord]) -> None:
         session.merge(ImportCheckpoint(source=key, done=done))
 
     return move

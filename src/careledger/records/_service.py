@@ -8,6 +8,11 @@ ciphertext ─► blob store (by CID) ─► version row + search tokens + salte
 Nothing is overwritten: an update is a new version, a delete a tombstone version. The
 blob is written before the row, so a crash leaves at worst an unreferenced blob, never a
 row without its data.
+
+Whoever writes may pass a `check`, called with each record's current and new version
+before anything is written (the access policy refuses there), and an `also`, called in
+the transaction that stores the versions (the audit entry goes there, so a crash leaves
+both or neither). This module decides nothing about who may write.
 """
 
 from __future__ import annotations
@@ -40,13 +45,14 @@ from careledger.crypto import (
     unseal,
 )
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
+from careledger.fhir import in_patient_compartment
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import Resource, parse_resource, patient_reference
 from careledger.records._search import SearchQuery, search_statement
 from careledger.records._tokens import blind_terms, tokens
-from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database, NodeState
+from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch, BlobStore, Database, NodeState
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -66,6 +72,7 @@ class StoredRecord:
     cid: str | None
     anchored_batch: int | None
     sealed_keys: str | None = field(default=None, repr=False)
+    author: str | None = None  # who wrote this version (None: written before authors were kept)
 
     @classmethod
     def of(cls, row: Mapping[Any, Any], category: Category) -> StoredRecord:
@@ -88,6 +95,7 @@ class StoredRecord:
             cid=row["cid"],
             anchored_batch=row["batch_id"],
             sealed_keys=row["sealed_keys"],
+            author=row["author"],
         )
 
     @property
@@ -100,6 +108,10 @@ class StoredRecord:
 
 
 KeyResolver = Callable[[str], PublicKey]
+# Called with a record's current version (None if new) and the version about to be stored.
+Guard = Callable[[StoredRecord | None, StoredRecord], None]
+# Called in the transaction that stores the versions, with them.
+Also = Callable[[Session, list[StoredRecord]], None]
 
 _COLUMNS = RECORD_VERSIONS.c
 _OWNERS_REMEMBERED = 100_000
@@ -119,6 +131,7 @@ _STORED_COLUMNS = tuple(
         "cid",
         "batch_id",
         "sealed_keys",
+        "author",
     )
 )
 
@@ -136,6 +149,7 @@ class Draft:
 
     data: Resource
     patient_address: str | None = None
+    author: str | None = None
 
     @property
     def record_id(self) -> str:
@@ -150,6 +164,27 @@ class Draft:
         return cls(data, patient_address)
 
 
+@dataclass(frozen=True, slots=True)
+class AnchoredVersion:
+    """One stored version with its ciphertext and what proves it on chain."""
+
+    stored: StoredRecord
+    ciphertext: bytes
+    salt: bytes
+    commitment: bytes
+    proof: tuple[bytes, ...]
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One writer's draft in a group commit, with that writer's `check` and `also`."""
+
+    draft: Draft
+    check: Guard | None
+    also: Also | None
+
+
 class RecordService:
     """Records of the patients this node is custodian for."""
 
@@ -158,6 +193,7 @@ class RecordService:
         db: Database,
         blobs: BlobStore,
         *,
+        custodian: str,
         custodian_public: PublicKey,
         custodian_key: Callable[[], PrivateKey],
         patient_key: KeyResolver,
@@ -167,15 +203,23 @@ class RecordService:
         self.db = db
         self.blobs = blobs
         self.index = index
+        self.custodian = custodian  # the node's address: the owner of its resources outside any patient's compartment
         self._custodian_public = custodian_public
         self._custodian_key = custodian_key
         self._patient_key = patient_key
         self._clock = clock
-        self._writes: GroupCommit[Draft, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
+        self._writes: GroupCommit[_Write, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
         self._patient_owners: dict[str, str] = {}
         self._data_keys = DataKeyCache()
 
-    def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
+    def write(
+        self,
+        body: bytes | str | Resource | Draft,
+        *,
+        patient_address: str | None = None,
+        check: Guard | None = None,
+        also: Also | None = None,
+    ) -> StoredRecord:
         """Create or update (by `id`) a record; the stored version.
 
         `body` is validated unless it is a `Draft` (validated already: the API parses a
@@ -184,38 +228,66 @@ class RecordService:
         alone, a write is its own.
         """
         draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
-        return self._writes.submit(draft)
+        return self._writes.submit(_Write(draft, check, also))
 
-    async def write_async(self, draft: Draft) -> StoredRecord:
+    async def write_async(self, draft: Draft, *, check: Guard | None = None, also: Also | None = None) -> StoredRecord:
         """`write` from an event loop (the API): stored by the writes' committer thread, grouped likewise."""
-        return await self._writes.submit_async(draft)
+        return await self._writes.submit_async(_Write(draft, check, also))
 
-    def _store_group(self, drafts: Sequence[Draft]) -> list[StoredRecord | CareLedgerError]:
+    def _store_group(self, writes: Sequence[_Write]) -> list[StoredRecord | CareLedgerError]:
         """Store a group of independent writes; if one cannot be stored, the others still are."""
         try:
-            return list(self.store(drafts))
+            return list(self._store_writes(writes))
         except _ONE_DRAFTS_FAULT:
-            if len(drafts) == 1:
+            if len(writes) == 1:
                 raise
         outcomes: list[StoredRecord | CareLedgerError] = []
-        for draft in drafts:
+        for write in writes:
             try:
-                outcomes.extend(self.store([draft]))
+                outcomes.extend(self._store_writes([write]))
             except _ONE_DRAFTS_FAULT as exc:
                 outcomes.append(exc)
         return outcomes
+
+    def _store_writes(self, writes: Sequence[_Write]) -> list[StoredRecord]:
+        """`store` for drafts of different writers: each one's `check` and `also` sees only its own versions."""
+        if len(writes) == 1:
+            return self.store([writes[0].draft], check=writes[0].check, also=writes[0].also)
+        checks = {id(write.draft): write.check for write in writes}
+
+        def check(draft: Draft, current: StoredRecord | None, new: StoredRecord) -> None:
+            if (one := checks[id(draft)]) is not None:
+                one(current, new)
+
+        def also(session: Session, stored: list[StoredRecord]) -> None:
+            for write, version in zip(writes, stored, strict=True):
+                if write.also is not None:
+                    write.also(session, [version])
+
+        return self._store([write.draft for write in writes], check, also)
 
     @staticmethod
     def prepare(body: bytes | str | Resource, *, patient_address: str | None = None) -> Draft:
         """Validate a resource and give it an id if it has none; `ValidationError` names the problems."""
         return Draft.of(parse_resource(body), patient_address)
 
-    def store(self, drafts: Sequence[Draft], *, also: Callable[[Session], None] | None = None) -> list[StoredRecord]:
+    def store(
+        self, drafts: Sequence[Draft], *, check: Guard | None = None, also: Also | None = None
+    ) -> list[StoredRecord]:
         """Store drafts as new versions, all or none, in one transaction (with `also`'s writes).
 
         A batch costs one transaction and one group of blob fsyncs, which is what makes bulk
-        ingest fast. Drafts may refer to Patients earlier in the same batch.
+        ingest fast. Drafts may refer to Patients earlier in the same batch. `check` sees every
+        version before anything is written, and refuses by raising.
         """
+        return self._store(drafts, None if check is None else lambda _draft, current, new: check(current, new), also)
+
+    def _store(
+        self,
+        drafts: Sequence[Draft],
+        check: Callable[[Draft, StoredRecord | None, StoredRecord], None] | None,
+        also: Also | None,
+    ) -> list[StoredRecord]:
         referenced = {ref for draft in drafts if (ref := patient_reference(draft.data)) is not None}
         # Read, seal and make the blobs durable before taking the database's write lock, so
         # other writers (the audit log) are not held up behind the fsyncs. A writer that
@@ -226,31 +298,44 @@ class RecordService:
         replaced = {draft.record_id for draft in drafts if draft.record_id in known}
         now = self._clock()
         encryption_keys: dict[str, PublicKey] = {}
-        sealed: list[tuple[RecordContext, str | None, Resource, Envelope]] = []
+        sealed: list[tuple[RecordContext, str | None, Resource, str | None, Envelope]] = []
         for draft in drafts:
             data = dict(draft.data)
             current = known.get(draft.record_id)
             if current is not None and current.resource_type != data["resourceType"]:
                 raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
-            patient_id, address = _owner(data, current, draft.patient_address, known)
+            patient_id, address = _owner(data, current, draft.patient_address, known, self.custodian)
+            version = current.version + 1 if current else 1
+            data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
+            context = RecordContext(draft.record_id, version, address, categorise(data).value)
+            new = StoredRecord.of(
+                _version_row(
+                    data["resourceType"],
+                    patient_id,
+                    context,
+                    now,
+                    cid=None,
+                    sealed_keys=(),
+                    author=draft.author,
+                    index=self.index,
+                ),
+                Category(context.category),
+            )
+            if check is not None:
+                check(draft, current, new)
             if current is not None and current.patient_address != address:
                 raise AccessDenied(
                     f"{draft.record_id} is {current.patient_address}'s record; a new version cannot move it to another"
                     " patient (delete it and create one for the right patient)"
                 )
-            version = current.version + 1 if current else 1
-            data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
-            context = RecordContext(draft.record_id, version, address, categorise(data).value)
-            if address not in encryption_keys:
-                encryption_keys[address] = self._patient_key(address)
-            recipients = [encryption_keys[address], self._custodian_public]
-            sealed.append((context, patient_id, data, seal(canonical_json(data), context, recipients)))
-            known[draft.record_id] = StoredRecord.of(
-                _version_row(
-                    data["resourceType"], patient_id, context, now, cid=None, sealed_keys=None, index=self.index
-                ),
-                Category(context.category),
-            )
+            known[draft.record_id] = new
+            if address == self.custodian:
+                recipients = [self._custodian_public]
+            else:
+                if address not in encryption_keys:
+                    encryption_keys[address] = self._patient_key(address)
+                recipients = [encryption_keys[address], self._custodian_public]
+            sealed.append((context, patient_id, data, draft.author, seal(canonical_json(data), context, recipients)))
         # The blobs are durable before the rows that name them are committed.
         cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
         crash_point("record-blob-written")
@@ -262,19 +347,25 @@ class RecordService:
                 now,
                 cid=cid,
                 sealed_keys=envelope.sealed_keys,
+                author=author,
                 index=self.index,
             )
-            for (context, patient_id, data, envelope), cid in zip(sealed, cids, strict=True)
+            for (context, patient_id, data, author, envelope), cid in zip(sealed, cids, strict=True)
         ]
-        with self._transaction() as session:
-            _persist(session, rows, {context.record_id: data for context, _, data, _ in sealed}, replaced, self.index)
-            if also is not None:
-                also(session)
-        return [
+        stored = [
             StoredRecord.of(row, Category(context.category)) for row, (context, *_) in zip(rows, sealed, strict=True)
         ]
+        with self._transaction() as session:
+            _persist(session, rows, {context.record_id: data for context, _, data, *_ in sealed}, replaced, self.index)
+            if also is not None:
+                also(session, stored)
+            crash_point("record-rows-written")  # and the writer's `also`, not yet committed
+        crash_point("record-committed")
+        return stored
 
-    def delete(self, record_id: str) -> StoredRecord:
+    def delete(
+        self, record_id: str, *, author: str | None = None, check: Guard | None = None, also: Also | None = None
+    ) -> StoredRecord:
         """A tombstone version: the record reads as deleted; its history stays readable."""
         with self._transaction() as session:
             current = _current_versions(session, {record_id}, self._stored).get(record_id)
@@ -290,10 +381,16 @@ class RecordService:
                 self._clock(),
                 cid=None,
                 sealed_keys=None,
+                author=author,
                 index=self.index,
             )
+            tombstone = StoredRecord.of(row, current.category)
+            if check is not None:
+                check(current, tombstone)
             _persist(session, [row], {}, {record_id}, self.index)
-        return StoredRecord.of(row, current.category)
+            if also is not None:
+                also(session, [tombstone])
+        return tombstone
 
     def upgrade_index(self) -> int:
         """Rebuild a pre-blind-index database's tokens and categories as keyed hashes; how many versions moved.
@@ -384,6 +481,45 @@ class RecordService:
             owner = self._patient_owners[patient_id] = stored.patient_address
         return owner
 
+    def anchored(self, versions: Sequence[StoredRecord]) -> list[AnchoredVersion]:
+        """Each version's ciphertext with what proves it: salt, commitment, Merkle proof and anchored root.
+
+        For sharing: the receiver checks all of it against the chain. Versions must be anchored.
+        """
+        wanted = {(s.record_id, s.version) for s in versions}
+        with self.db.reading() as connection:
+            rows = connection.execute(
+                select(
+                    _COLUMNS.record_id,
+                    _COLUMNS.version,
+                    _COLUMNS.salt,
+                    _COLUMNS.commitment,
+                    _COLUMNS.proof,
+                    AnchorBatch.root,
+                )
+                .join(AnchorBatch, AnchorBatch.id == _COLUMNS.batch_id)
+                .where(_one_of(_COLUMNS.record_id, {record_id for record_id, _ in wanted}))
+            ).all()
+        by_key = {(row.record_id, row.version): row for row in rows}
+        anchored = []
+        for stored in versions:
+            row = by_key.get((stored.record_id, stored.version))
+            if row is None:
+                raise NotFound(
+                    f"{stored.resource_type}/{stored.record_id} version {stored.version} is not anchored yet"
+                )
+            anchored.append(
+                AnchoredVersion(
+                    stored,
+                    self.blobs.get(stored.cid or ""),
+                    bytes(row.salt),
+                    bytes(row.commitment),
+                    tuple(bytes.fromhex(node) for node in json.loads(row.proof or "[]")),
+                    bytes(row.root),
+                )
+            )
+        return anchored
+
     def commitment_of(self, stored: StoredRecord) -> bytes:
         """The salted commitment of one version: what other contracts (a claim) refer to it by."""
         query = select(_COLUMNS.commitment).where(
@@ -437,19 +573,24 @@ class RecordService:
 
 
 def _owner(
-    data: Resource, current: StoredRecord | None, given: str | None, known: dict[str, StoredRecord]
+    data: Resource, current: StoredRecord | None, given: str | None, known: dict[str, StoredRecord], custodian: str
 ) -> tuple[str | None, str]:
-    """The FHIR Patient id and the patient's address a resource belongs to."""
+    """The FHIR Patient id and the patient's address a resource belongs to (outside the compartment: the node's)."""
+    if not in_patient_compartment(data["resourceType"]):
+        return None, custodian
     if data["resourceType"] == "Patient":
         address = given or (current.patient_address if current else None)
         if address is None:
-            raise ValidationError("a Patient needs the patient's wallet (--patient NAME)")
+            raise ValidationError(
+                "a Patient needs the patient's wallet: an identifier did:pkh:eip155:<chain id>:<address>"
+                " (system urn:ietf:rfc:3986)"
+            )
         return str(data["id"]), address
     patient_id = patient_reference(data)
     if patient_id is None:
         if given is None:
             raise ValidationError(
-                f"{data['resourceType']} names no Patient (subject, patient or beneficiary); pass --patient"
+                f"{data['resourceType']} names no Patient (subject, patient or beneficiary) it is about"
             )
         return None, given
     patient = known.get(patient_id)
@@ -489,6 +630,7 @@ def _version_row(
     *,
     cid: str | None,
     sealed_keys: Sequence[SealedKey] | None,
+    author: str | None,
     index: BlindIndex,
 ) -> dict[str, Any]:
     """The values of one new version row, its salted commitment included."""
@@ -512,6 +654,7 @@ def _version_row(
         "batch_id": None,
         "leaf_index": None,
         "proof": None,
+        "author": author,
     }
 
 

@@ -55,6 +55,9 @@ class RecordVersion(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer)
     proof: Mapped[str | None] = mapped_column(Text)
+    # Who wrote this version (the access policy lets the author relabel a sensitive record);
+    # NULL for versions written before authors were kept.
+    author: Mapped[str | None] = mapped_column(String(42))
 
 
 class RecordToken(Base):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from careledger.consent import Accessor, Purpose
+from careledger.access import AFFILIATION, Accessor, RecordAccess
+from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
 from careledger.errors import AccessDenied, Conflict, TransactionReverted
 from careledger.records import Category, SearchQuery, categorise
-from tests.consent.conftest import World
+from tests.access.conftest import World
 
 DAY = 86_400.0
 
@@ -153,6 +155,48 @@ def test_search_returns_what_the_consent_allows_and_audits_per_patient(world: Wo
     assert entry.access.interaction == "search-type"
     assert len(entry.access.entities) == len(found)
     assert "withheld" in (entry.access.detail or "")
-    with pytest.raises(AccessDenied):
-        world.access.search(Accessor(world.drbob.address), SearchQuery(patient_address=world.alice.address))
-    assert not world.last_entry().access.allowed
+
+
+def test_a_search_that_finds_only_withheld_records_answers_as_one_that_finds_none(world: World) -> None:
+    """No oracle: the caller cannot tell 'someone has this code' from 'nobody has'; the audit can."""
+    query = SearchQuery(patient_address=world.alice.address)
+    assert world.access.search(Accessor(world.drbob.address), query) == []
+    denied = world.last_entry().access
+    assert (denied.allowed, denied.agent, denied.patient) == (False, world.drbob.address, world.alice.address)
+    assert "withheld" in (denied.detail or "")
+    assert "mental-health" in (denied.detail or "")
+    before = len(world.node.audit.entries())
+    nobody = SearchQuery(patient_address=world.drbob.address)
+    assert world.access.search(Accessor(world.drbob.address), nobody) == []
+    assert len(world.node.audit.entries()) == before
+
+
+def test_the_custodians_care_team_reads_what_the_node_holds_but_others_sensitive_records(world: World) -> None:
+    registry = world.node.identity_registry(as_wallet=NODE_WALLET)
+    drbob = Accessor(world.drbob.address)
+    world.assert_denied(world.drbob, world.labs_id, "no consent")  # not on the care team yet
+    registry.attest(world.drbob.address, AFFILIATION, int(world.now[0]) + 86_400)
+    world.access = _fresh(world)  # the care team is remembered for a few seconds; a new door asks the chain
+    for record_id in (world.labs_id, world.general_id):
+        assert world.access.read(drbob, record_id)["id"] == record_id
+        entry = world.last_entry()
+        assert (entry.access.allowed, entry.access.detail) == (True, "the custodian's care team")
+        assert entry in world.node.audit.entries(patient=world.alice.address)  # in her accounting
+    world.assert_denied(world.drbob, world.mental_health_id, "mental-health")  # written by another
+    world.assert_denied(world.drbob, world.labs_id, "HRESCH", purpose=Purpose.HRESCH)
+    world.assert_denied(world.mallory, world.labs_id, "no consent")  # no affiliation from this node
+
+    note = world.access.write(drbob, {**world.node.records.read(world.mental_health_id), "id": "psy-by-bob"})
+    assert (note.category, note.author) == (Category.MENTAL_HEALTH, world.drbob.address)
+    assert world.access.read(drbob, "psy-by-bob")["id"] == "psy-by-bob"  # her own note
+
+
+def _fresh(world: World) -> RecordAccess:
+    return RecordAccess(
+        world.node.records,
+        world.consent,
+        world.node.audit,
+        custodian=world.node.address,
+        identity=world.node.identity_registry,
+        registry_as=world.node._consent_registry_as,
+    )

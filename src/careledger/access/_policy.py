@@ -1,0 +1,156 @@
+"""The access policy: whether one caller may read or write one patient's records of one category.
+
+A pure decision. It asks `Facts` what it needs (is there a live consent, is a break-glass
+window open) and does nothing else: no audit, no chain transaction, no database write.
+The guarded repository (`_repository.py`) gathers the facts, calls these two functions on
+every path (read, vread, history, search, `$everything`, export, create, update, delete,
+each Bundle entry) and audits what they decide.
+
+Who may read a record, in order:
+1. the patient it belongs to;
+2. the custodian node itself (it wrote the record and holds a key to it);
+3. a grantee with a live consent naming the record's category and the purpose of use
+   (sensitive categories only by a consent that names them, which the bitmask ensures);
+4. the custodian's care team (actors the node attested an `affiliation` to), for TREAT
+   and HOPERAT, as a hospital's clinicians read its charts: any category that is not
+   sensitive, and sensitive records they wrote themselves;
+5. a practitioner with an open break-glass window (purpose ETREAT).
+The node's own resources (types outside FHIR's Patient compartment: Organization,
+Practitioner, Location, Medication, …) are read by every signed-in actor and written by
+the node and its care team.
+
+Who may write one (create, update, delete), for TREAT or HOPERAT unless it is the patient
+or the node: the patient, the custodian node, a grantee whose consent names the category,
+or the care team (a sensitive record only as a new one, or as its author). An update or
+delete must be allowed for the category the record has now as well as the one it gets,
+and a sensitive record moves to another category only by the patient or its author.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from careledger.consent import Purpose
+from careledger.records import Category, StoredRecord
+
+WRITE_PURPOSES = frozenset({Purpose.TREAT, Purpose.HOPERAT})
+CARE_TEAM_PURPOSES = WRITE_PURPOSES  # treatment and operations: HIPAA's, and GDPR Art. 9(2)(h)
+AFFILIATION = "affiliation"  # the credential a node attests to the actors of its care team
+CARE_TEAM = "the custodian's care team"
+NODES_OWN = "the node's own resources (outside any patient's compartment)"
+
+
+@dataclass(frozen=True, slots=True)
+class Accessor:
+    """Who asks, and why: the purpose of use, and for break-glass a reason."""
+
+    address: str
+    purpose: Purpose = Purpose.TREAT
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    why: str
+    break_glass: bool = False
+    care_team: bool = False  # allowed as the custodian's care team: the accounting says so
+
+
+class Facts(Protocol):
+    """What the policy may ask; the repository answers from the consent index and its database."""
+
+    @property
+    def custodian(self) -> str: ...
+
+    def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
+        """The id of a live consent that covers this, if there is one."""
+
+    def emergency_open(self, practitioner: str, patient: str) -> bool:
+        """Whether `practitioner` holds an open break-glass window for `patient`."""
+
+    def care_team(self, actor: str) -> bool:
+        """Whether the custodian node has attested `actor` a live `affiliation`."""
+
+    def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
+        """Why no consent allows this (revoked, expired, not yet valid, or none)."""
+
+
+def may_read(
+    accessor: Accessor, patient: str, category: Category, facts: Facts, *, author: str | None = None
+) -> Decision:
+    """May `accessor` see `patient`'s records of `category` (written by `author`) for its purpose?"""
+    if accessor.address == patient:
+        return Decision(True, "the patient's own record")
+    if accessor.address == facts.custodian:
+        return Decision(True, "the custodian node")
+    if patient == facts.custodian:
+        return Decision(True, NODES_OWN)
+    grant = facts.grant(patient, accessor.address, category, accessor.purpose)
+    if grant is not None:
+        return Decision(True, f"consent {grant}")
+    if (
+        accessor.purpose in CARE_TEAM_PURPOSES
+        and (not category.sensitive or author == accessor.address)
+        and facts.care_team(accessor.address)
+    ):
+        return Decision(True, CARE_TEAM, care_team=True)
+    if accessor.purpose == Purpose.ETREAT and facts.emergency_open(accessor.address, patient):
+        return Decision(True, "break-glass", break_glass=True)
+    return Decision(False, facts.why_not(patient, accessor.address, category, accessor.purpose))
+
+
+def may_write(accessor: Accessor, current: StoredRecord | None, new: StoredRecord, facts: Facts) -> Decision:
+    """May `accessor` store `new` (a first version, a next one, or a deletion) over `current`?"""
+    patient = new.patient_address
+    if current is not None and current.patient_address != patient:
+        return Decision(
+            False,
+            f"{current.resource_type}/{current.record_id} is about another patient; a new version cannot move it to"
+            " another patient (delete it and create one for the right patient)",
+        )
+    categories = (
+        [new.category] if current is None or current.category == new.category else [current.category, new.category]
+    )
+    decision = Decision(False, "")
+    for category in categories:
+        decision = _may_write_category(accessor, patient, category, facts, current)
+        if not decision.allowed:
+            return decision
+    if (
+        current is not None
+        and current.category.sensitive
+        and new.category != current.category
+        and accessor.address not in (patient, current.author)
+    ):
+        return Decision(
+            False,
+            f"{current.resource_type}/{current.record_id} is a {current.category.value} record: only the patient or"
+            f" its author may move it to {new.category.value}",
+        )
+    return decision
+
+
+def _may_write_category(
+    accessor: Accessor, patient: str, category: Category, facts: Facts, current: StoredRecord | None
+) -> Decision:
+    if accessor.address == patient:
+        return Decision(True, "the patient's own record")
+    if accessor.address == facts.custodian:
+        return Decision(True, "the custodian node")
+    wanted = f"write {category.value} records for {accessor.purpose.value}"
+    if accessor.purpose not in WRITE_PURPOSES:
+        return Decision(False, f"cannot {wanted}: writing needs the purpose TREAT or HOPERAT")
+    if patient == facts.custodian:
+        if facts.care_team(accessor.address):
+            return Decision(True, CARE_TEAM, care_team=True)
+        return Decision(False, f"{NODES_OWN} are written by the node and its care team only")
+    grant = facts.grant(patient, accessor.address, category, accessor.purpose)
+    if grant is not None:
+        return Decision(True, f"consent {grant}")
+    if facts.care_team(accessor.address):
+        if not category.sensitive or current is None or current.author == accessor.address:
+            return Decision(True, CARE_TEAM, care_team=True)
+        return Decision(False, f"cannot {wanted}: the care team changes a {category.value} record only as its author")
+    return Decision(False, f"no consent from the patient to {wanted}")

@@ -1,0 +1,439 @@
+"""The guarded repository: the one door through which every face reads, writes, searches and lists history.
+
+Each call takes the caller (`Accessor`), asks the policy (`_policy.py`) about every
+version it would touch, each by its own category, and audits the outcome: a write's
+audit entry is committed in the same transaction as the versions it records (a crash
+leaves both or neither), a refusal is audited and raised, and a search or listing answers
+with what may be seen (possibly nothing) and audits what it withheld without telling it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careledger.access._policy import AFFILIATION, CARE_TEAM, Accessor, Decision, may_read, may_write
+from careledger.audit import Access, Action, AuditLog, Outcome
+from careledger.chain import ConsentRegistry, IdentityRegistry, Role, credential_type_id
+from careledger.consent import ConsentService, Purpose
+from careledger.crypto import keccak
+from careledger.errors import AccessDenied, NotFound, TransactionReverted, ValidationError
+from careledger.records import (
+    Also,
+    Category,
+    Draft,
+    Guard,
+    Importer,
+    RecordService,
+    Resource,
+    SearchQuery,
+    StoredRecord,
+)
+from careledger.store import EmergencyAccess
+
+BREAK_GLASS_WINDOW = timedelta(hours=4)
+CARE_TEAM_TTL = 15.0  # seconds a care-team membership is remembered
+
+# AuditEvent.action of each interaction; the rest (search, break-glass, export) execute.
+_ACTIONS = {
+    "read": Action.READ,
+    "vread": Action.READ,
+    "history-instance": Action.READ,
+    "history-type": Action.READ,
+    "create": Action.CREATE,
+    "update": Action.UPDATE,
+    "delete": Action.DELETE,
+}
+MEDICAL_LICENCE = "medical-licence"
+
+
+class _WriteRefused(AccessDenied):
+    """The policy refused a version; carries it, so the refusal is audited against the record."""
+
+    def __init__(self, why: str, new: StoredRecord) -> None:
+        super().__init__(why)
+        self.new = new
+
+
+def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
+    """What a read decision depends on besides the patient: the category, and for a sensitive one its author."""
+    return stored.category, stored.author if stored.category.sensitive else None
+
+
+def _write_interaction(versions: Sequence[StoredRecord]) -> str:
+    if any(v.deleted for v in versions):
+        return "delete"
+    return "create" if all(v.version == 1 for v in versions) else "update"
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyWindow:
+    practitioner: str
+    patient: str
+    block: int
+    expires_at: datetime
+
+
+class RecordAccess:
+    """The record service as every reader but the node's own maintenance sees it."""
+
+    def __init__(
+        self,
+        records: RecordService,
+        consent: ConsentService,
+        audit: AuditLog,
+        *,
+        custodian: str,
+        identity: Callable[[], IdentityRegistry],
+        registry_as: Callable[[str], ConsentRegistry],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.records = records
+        self.consent = consent
+        self.audit = audit
+        self.custodian = custodian
+        self._identity = identity
+        self._registry_as = registry_as
+        self._clock = clock
+        self._care_team: dict[str, tuple[float, bool]] = {}
+
+    def read(self, accessor: Accessor, record_id: str, version: int | None = None) -> Resource:
+        """One record (a version, or the current one), if `accessor` may see it."""
+        stored, decision, entry = self._judge_read(accessor, record_id, version)
+        self.audit.record(entry)
+        return self._release(stored, decision)
+
+    async def read_async(self, accessor: Accessor, record_id: str, version: int | None = None) -> Resource:
+        """`read` from an event loop (the API): decided and decrypted on the loop, a fraction of a
+        millisecond, with the durable audit entry awaited from the log's committer thread. A
+        break-glass read may first send a transaction, so it runs in a thread instead."""
+        if accessor.purpose == Purpose.ETREAT:
+            return await asyncio.to_thread(self.read, accessor, record_id, version)
+        stored, decision, entry = self._judge_read(accessor, record_id, version)
+        await self.audit.record_async(entry)
+        return self._release(stored, decision)
+
+    def _judge_read(
+        self, accessor: Accessor, record_id: str, version: int | None
+    ) -> tuple[StoredRecord, Decision, Access]:
+        """A read's record, whether it may be seen, and its audit entry (written before anything is released)."""
+        stored = self.records.get(record_id, version)
+        decision = self._decide_read(accessor, stored.patient_address, stored.category, stored.author)
+        entry = self._entry(accessor, "vread" if version else "read", stored.patient_address, [stored], decision)
+        return stored, decision, entry
+
+    def _release(self, stored: StoredRecord, decision: Decision) -> Resource:
+        if not decision.allowed:
+            raise AccessDenied(decision.why)
+        return self.records.open(stored)
+
+    def history(
+        self, accessor: Accessor, record_id: str, resource_type: str | None = None
+    ) -> list[tuple[StoredRecord, Resource | None]]:
+        """The versions of a record `accessor` may see, newest first, each judged by its own category.
+
+        Decrypted (None for deletions); one audit entry naming what was shown and what withheld.
+        Refused if none may be seen.
+        """
+        versions = self.records.history(record_id)
+        if resource_type is not None and versions[0].resource_type != resource_type:
+            raise NotFound(f"no {resource_type}/{record_id}")
+        shown, refusal = self._visible(accessor, versions, "history-instance")
+        if not shown:
+            raise AccessDenied(refusal)
+        return [(v, None if v.deleted else self.records.open(v)) for v in shown]
+
+    def search(self, accessor: Accessor, query: SearchQuery) -> list[Resource]:
+        """Current records matching `query` that `accessor` may see (possibly none); withheld ones audited, not told."""
+        return [self.records.open(s) for s in self.visible(accessor, self.records.search(query), "search-type")]
+
+    def type_history(
+        self, accessor: Accessor, resource_type: str, *, patient_address: str | None = None, limit: int = 100
+    ) -> list[tuple[StoredRecord, Resource | None]]:
+        """The newest versions of a type's records that `accessor` may see (None for deletions)."""
+        versions = self.records.versions(resource_type, patient_address=patient_address, limit=limit)
+        visible = self.visible(accessor, versions, "history-type")
+        return [(v, None if v.deleted else self.records.open(v)) for v in visible]
+
+    def visible(
+        self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str, *, refuse_if_none: bool = False
+    ) -> list[StoredRecord]:
+        """The versions of `found` `accessor` may see, in order; an audit entry per patient naming what it withheld.
+
+        `refuse_if_none`: raise the refusal when versions were found and none may be seen (a
+        request that named its patient and categories, as a node-to-node fetch does).
+        """
+        shown, refusal = self._visible(accessor, found, interaction)
+        if refuse_if_none and found and not shown:
+            raise AccessDenied(refusal)
+        return shown
+
+    def _visible(
+        self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str
+    ) -> tuple[list[StoredRecord], str]:
+        """`visible`, and the first refusal's reason (for the callers that refuse when nothing may be seen)."""
+        by_patient: dict[str, list[StoredRecord]] = {}
+        for stored in found:
+            by_patient.setdefault(stored.patient_address, []).append(stored)
+        allowed_ids: set[tuple[str, int]] = set()
+        refusal = ""
+        for patient, stored_records in by_patient.items():
+            decisions: dict[tuple[Category, str | None], Decision] = {}
+            for stored in stored_records:
+                if (key := _read_key(stored)) not in decisions:
+                    decisions[key] = self._decide_read(accessor, patient, stored.category, stored.author)
+            allowed = [s for s in stored_records if decisions[_read_key(s)].allowed]
+            withheld = sorted({category.value for (category, _), d in decisions.items() if not d.allowed})
+            why = next((d.why for d in decisions.values() if not d.allowed), "")
+            care_team = any(d.care_team for d in decisions.values())
+            summary = Decision(
+                allowed=bool(allowed),
+                why=f"withheld {', '.join(withheld)}: {why}" if withheld else CARE_TEAM if care_team else "allowed",
+                break_glass=any(d.break_glass for d in decisions.values()),
+                care_team=care_team,
+            )
+            detail = summary.why if withheld or care_team else None
+            self.audit.record(self._entry(accessor, interaction, patient, allowed, summary, detail=detail))
+            allowed_ids.update((s.record_id, s.version) for s in allowed)
+            refusal = refusal or why
+        return [s for s in found if (s.record_id, s.version) in allowed_ids], refusal
+
+    def refuse(self, accessor: Accessor, patient: str, why: str, interaction: str) -> AccessDenied:
+        """Audit a refusal decided before any record was looked at; the error to raise."""
+        self.audit.record(self._entry(accessor, interaction, patient, [], Decision(False, why)))
+        return AccessDenied(why)
+
+    # Writes: the policy judges every version inside the records service, before anything
+    # is written; the audit entry is committed with the versions; a refusal is audited.
+
+    def guard(self, accessor: Accessor, resource_type: str | None = None) -> Guard:
+        """The records service's check of each version `accessor` would store."""
+
+        def check(current: StoredRecord | None, new: StoredRecord) -> None:
+            if resource_type is not None and current is not None and current.resource_type != resource_type:
+                raise NotFound(f"no {resource_type}/{current.record_id}")
+            decision = may_write(accessor, current, new, self)
+            if not decision.allowed:
+                raise _WriteRefused(decision.why, new)
+
+        return check
+
+    def also(self, accessor: Accessor) -> Also:
+        """The audit of versions `accessor` stored, in the transaction that stores them."""
+
+        def audit(session: Session, stored: list[StoredRecord]) -> None:
+            self.audit.append(session, self._write_entries(accessor, stored))
+
+        return audit
+
+    def _write_entries(self, accessor: Accessor, stored: Sequence[StoredRecord]) -> list[Access]:
+        """The audit entries of stored versions written by `accessor`: one per patient."""
+        by_patient: dict[str, list[StoredRecord]] = {}
+        for version in stored:
+            by_patient.setdefault(version.patient_address, []).append(version)
+        return [
+            self._entry(accessor, _write_interaction(versions), patient, versions, Decision(True, "allowed"))
+            for patient, versions in by_patient.items()
+        ]
+
+    def _refused(self, accessor: Accessor, refusal: _WriteRefused) -> AccessDenied:
+        new = refusal.new
+        interaction = _write_interaction([new])
+        self.audit.record(self._entry(accessor, interaction, new.patient_address, [new], Decision(False, str(refusal))))
+        return AccessDenied(str(refusal))
+
+    def write(
+        self, accessor: Accessor, body: bytes | str | Resource | Draft, *, patient_address: str | None = None
+    ) -> StoredRecord:
+        draft = body if isinstance(body, Draft) else self.records.prepare(body, patient_address=patient_address)
+        try:
+            return self.records.write(
+                replace(draft, author=accessor.address), check=self.guard(accessor), also=self.also(accessor)
+            )
+        except _WriteRefused as refusal:
+            raise self._refused(accessor, refusal) from None
+
+    async def write_async(self, accessor: Accessor, draft: Draft) -> StoredRecord:
+        """`write` from an event loop (the API): stored, with its audit entry, by the committer thread."""
+        try:
+            return await self.records.write_async(
+                replace(draft, author=accessor.address), check=self.guard(accessor), also=self.also(accessor)
+            )
+        except _WriteRefused as refusal:
+            raise self._refused(accessor, refusal) from None
+
+    def store(self, accessor: Accessor, drafts: Sequence[Draft]) -> list[StoredRecord]:
+        """Drafts stored all or none (a transaction Bundle), each judged, audited in the same transaction."""
+        try:
+            return self.records.store(
+                [replace(d, author=accessor.address) for d in drafts],
+                check=self.guard(accessor),
+                also=self.also(accessor),
+            )
+        except _WriteRefused as refusal:
+            raise self._refused(accessor, refusal) from None
+
+    def delete(self, accessor: Accessor, record_id: str, resource_type: str | None = None) -> StoredRecord:
+        """A tombstone version, if `accessor` may write the record (and it is a `resource_type`, when given)."""
+        try:
+            return self.records.delete(
+                record_id,
+                author=accessor.address,
+                check=self.guard(accessor, resource_type),
+                also=self.also(accessor),
+            )
+        except _WriteRefused as refusal:
+            raise self._refused(accessor, refusal) from None
+
+    def importer(self, accessor: Accessor, *, patient_wallet: Callable[[Resource], str | None]) -> Importer:
+        """A bulk import by `accessor`: each chunk judged, and audited with its checkpoint."""
+        return Importer(
+            self.records, patient_wallet=patient_wallet, check=self.guard(accessor), also=self.also(accessor)
+        )
+
+    def audit_export(self, patient: str) -> None:
+        """Audit a patient's export of their own records (data portability)."""
+        stored = self.records.list(patient_address=patient)
+        self.audit.record(
+            self._entry(Accessor(patient, Purpose.PATRQT), "export", patient, stored, Decision(True, "allowed"))
+        )
+
+    def _decide_read(self, accessor: Accessor, patient: str, category: Category, author: str | None) -> Decision:
+        """The policy's read decision; an ETREAT with a reason first opens the break-glass window it needs."""
+        decision = may_read(accessor, patient, category, self, author=author)
+        if not decision.allowed and accessor.purpose == Purpose.ETREAT and accessor.reason:
+            self.break_glass(accessor.address, patient, accessor.reason)
+            decision = may_read(accessor, patient, category, self, author=author)
+        return decision
+
+    # The policy's facts (`_policy.Facts`).
+
+    def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
+        grant = self.consent.check(patient, grantee, category, purpose)
+        return None if grant is None else grant.hex_id
+
+    def emergency_open(self, practitioner: str, patient: str) -> bool:
+        return self._window_open(practitioner, patient)
+
+    def care_team(self, actor: str) -> bool:
+        """Looked up on chain at most every `CARE_TEAM_TTL` seconds per actor: an attestation or its
+        revocation is honoured within that time, and a read does not wait for the chain."""
+        now = time.monotonic()
+        cached = self._care_team.get(actor)
+        if cached is not None and now - cached[0] < CARE_TEAM_TTL:
+            return cached[1]
+        wanted, at = credential_type_id(AFFILIATION), self._clock().timestamp()
+        member = any(
+            c.credential_type == wanted and c.issuer == self.custodian and not c.revoked and c.expires_at > at
+            for c in self._identity().credentials_of(actor)
+        )
+        self._care_team[actor] = (now, member)
+        return member
+
+    def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
+        return self._refusal(patient, Accessor(grantee, purpose), category)
+
+    def break_glass(self, practitioner: str, patient: str, reason: str) -> EmergencyWindow:
+        """Record an emergency access on chain and open a window of `BREAK_GLASS_WINDOW`; audited either way."""
+        if not reason.strip():
+            raise ValidationError("break-glass needs a reason")
+        accessor = Accessor(practitioner, Purpose.ETREAT, reason)
+        refusal = self._break_glass_refusal(practitioner)
+        if refusal is None:
+            salt = os.urandom(32)
+            reason_hash = keccak(salt + reason.encode())
+            try:
+                block = self._registry_as(practitioner).record_emergency_access(patient, reason_hash)
+            except (TransactionReverted, AccessDenied) as exc:
+                refusal = str(exc)
+        if refusal is not None:
+            self.audit.record(
+                self._entry(accessor, "break-glass", patient, [], Decision(False, refusal, break_glass=True))
+            )
+            raise AccessDenied(f"break-glass refused: {refusal}")
+        now = self._clock()
+        window = EmergencyWindow(practitioner, patient, block, now + BREAK_GLASS_WINDOW)
+        with self.records.db.session() as session:
+            session.add(
+                EmergencyAccess(
+                    practitioner=practitioner,
+                    patient=patient,
+                    reason=reason,
+                    salt=salt,
+                    reason_hash=reason_hash,
+                    block=block,
+                    opened_at=now,
+                    expires_at=window.expires_at,
+                )
+            )
+        self.audit.record(self._entry(accessor, "break-glass", patient, [], Decision(True, reason, break_glass=True)))
+        return window
+
+    def _break_glass_refusal(self, practitioner: str) -> str | None:
+        identity = self._identity()
+        actor = identity.actor(practitioner)
+        if actor is None or not actor.active or actor.role != Role.PRACTITIONER:
+            return f"{practitioner} is not a registered, active practitioner"
+        if not identity.has_valid_credential(practitioner, MEDICAL_LICENCE):
+            return f"{practitioner} holds no valid {MEDICAL_LICENCE}"
+        return None
+
+    def _window_open(self, practitioner: str, patient: str) -> bool:
+        now = self._clock()
+        with self.records.db.session() as session:
+            expiry = session.scalars(
+                select(EmergencyAccess.expires_at)
+                .where(EmergencyAccess.practitioner == practitioner, EmergencyAccess.patient == patient)
+                .order_by(EmergencyAccess.expires_at.desc())
+                .limit(1)
+            ).first()
+        return expiry is not None and expiry.replace(tzinfo=expiry.tzinfo or UTC) > now
+
+    def _refusal(self, patient: str, accessor: Accessor, category: Category) -> str:
+        """Why no grant allows it, as precisely as the index can tell."""
+        now = self._clock().timestamp()
+        wanted = f"{category.value} records for {accessor.purpose.value}"
+        relevant = [
+            g
+            for g in self.consent.grants(patient=patient, grantee=accessor.address)
+            if g.covers(category, accessor.purpose)
+        ]
+        if any(g.revoked for g in relevant):
+            return f"the patient revoked the consent to {wanted}"
+        if any(g.expiry <= now for g in relevant):
+            return f"the consent to {wanted} has expired"
+        if any(g.not_before > now for g in relevant):
+            return f"the consent to {wanted} is not valid yet"
+        if category.sensitive:
+            return f"no consent names {category.value}: sensitive records need a consent that names them ({wanted})"
+        return f"no consent from the patient to {wanted}"
+
+    @staticmethod
+    def _entry(
+        accessor: Accessor,
+        interaction: str,
+        patient: str,
+        stored: Sequence[StoredRecord],
+        decision: Decision,
+        *,
+        detail: str | None = None,
+    ) -> Access:
+        """One audit entry; its detail is the refusal, the break-glass reason, or `detail`."""
+        return Access(
+            action=_ACTIONS.get(interaction, Action.EXECUTE),
+            interaction=interaction,
+            outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
+            agent=accessor.address,
+            patient=patient,
+            entities=tuple(f"{s.resource_type}/{s.record_id}/_history/{s.version}" for s in stored),
+            purpose=accessor.purpose.value,
+            break_glass=decision.break_glass,
+            detail=decision.why if not decision.allowed or decision.break_glass or decision.care_team else detail,
+        )

@@ -1,0 +1,61 @@
+"""A write and its audit entry are one transaction: a node killed between them keeps both or neither."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from careledger._fs import secret_file
+from careledger.audit import AuditLog
+from careledger.config import Home
+from careledger.crypto import AtRestKey
+from careledger.store import AUDIT_EVENTS, RECORD_VERSIONS, Database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker(home: Home, seed: int, crash_at: str | None = None) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CARELEDGER_CRASH_AT", None)
+    if crash_at:
+        env["CARELEDGER_CRASH_AT"] = crash_at
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.access.crash_worker", str(home.path), str(seed)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, -signal.SIGKILL), done.stderr
+    return done.returncode
+
+
+def _counts(home: Home) -> tuple[int, int, bool]:
+    """Record versions, audit entries, and whether the audit log verifies."""
+    db = Database(f"sqlite:///{home.db_file}")
+    try:
+        with db.reading() as connection:
+            versions = connection.execute(select(func.count()).select_from(RECORD_VERSIONS)).scalar_one()
+            entries = connection.execute(select(func.count()).select_from(AUDIT_EVENTS)).scalar_one()
+        log = AuditLog(db, key=AtRestKey(secret_file(home.audit_key_file)), observer="0x" + "0" * 40, chain_id=1)
+        return int(versions), int(entries), log.verify(None).ok
+    finally:
+        db.close()
+
+
+def test_a_crash_between_the_records_and_the_audit_entry_keeps_neither(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    assert _worker(home, seed=1) == 0
+    assert _counts(home) == (1, 1, True)
+    assert _worker(home, seed=2, crash_at="record-rows-written") == -signal.SIGKILL
+    assert _counts(home) == (1, 1, True)  # its rows and audit entry were written, not committed: neither kept
+    assert _worker(home, seed=3, crash_at="record-committed") == -signal.SIGKILL
+    assert _counts(home) == (2, 2, True)  # committed together: both kept
+    assert _worker(home, seed=4) == 0
+    assert _counts(home) == (3, 3, True)

@@ -1,0 +1,173 @@
+"""The access policy as a table: one pure decision per read or write, from the facts it is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from careledger.access import Accessor, may_read, may_write
+from careledger.consent import Purpose
+from careledger.records import Category, StoredRecord
+
+NODE, ALICE, BOB, CLINIC, DOCTOR = "0xnode", "0xalice", "0xbob", "0xclinic", "0xdoctor"
+GENERAL, LABS, PSY = Category.GENERAL, Category.LABS, Category.MENTAL_HEALTH
+
+
+@dataclass
+class Facts:
+    """Consents as (patient, grantee, category, purpose); open break-glass windows as (practitioner, patient)."""
+
+    grants: set[tuple[str, str, Category, Purpose]] = field(default_factory=set)
+    windows: set[tuple[str, str]] = field(default_factory=set)
+    team: set[str] = field(default_factory=set)
+    custodian: str = NODE
+
+    def care_team(self, actor: str) -> bool:
+        return actor in self.team
+
+    def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
+        return "0x1" if (patient, grantee, category, purpose) in self.grants else None
+
+    def emergency_open(self, practitioner: str, patient: str) -> bool:
+        return (practitioner, patient) in self.windows
+
+    def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
+        return f"no consent to {category.value} for {purpose.value}"
+
+
+def _version(category: Category, *, patient: str = ALICE, version: int = 1, author: str | None = None) -> StoredRecord:
+    return StoredRecord(
+        record_id="r1",
+        version=version,
+        resource_type="Condition",
+        patient_id="p1",
+        patient_address=patient,
+        category=category,
+        last_updated=datetime.now(UTC),
+        deleted=False,
+        cid=None,
+        anchored_batch=None,
+        author=author,
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "category", "facts", "allowed"),
+    [
+        (Accessor(ALICE), PSY, Facts(), True),
+        (Accessor(NODE), PSY, Facts(), True),
+        (Accessor(CLINIC), LABS, Facts({(ALICE, CLINIC, LABS, Purpose.TREAT)}), True),
+        (Accessor(CLINIC), LABS, Facts({(ALICE, CLINIC, LABS, Purpose.HPAYMT)}), False),
+        (Accessor(CLINIC), GENERAL, Facts({(ALICE, CLINIC, LABS, Purpose.TREAT)}), False),
+        (Accessor(BOB), PSY, Facts(), False),
+        (Accessor(DOCTOR, Purpose.ETREAT), PSY, Facts(windows={(DOCTOR, ALICE)}), True),
+        (Accessor(DOCTOR, Purpose.TREAT), PSY, Facts(windows={(DOCTOR, ALICE)}), False),
+    ],
+)
+def test_who_may_read(who: Accessor, category: Category, facts: Facts, allowed: bool) -> None:
+    decision = may_read(who, ALICE, category, facts)
+    assert decision.allowed is allowed
+    assert decision.break_glass is (allowed and who.purpose == Purpose.ETREAT)
+
+
+def test_a_refused_read_says_why() -> None:
+    assert may_read(Accessor(BOB), ALICE, LABS, Facts()).why == "no consent to labs for TREAT"
+
+
+@pytest.mark.parametrize(
+    ("who", "current", "new", "grants", "allowed", "why"),
+    [
+        (ALICE, None, _version(LABS), set(), True, "the patient's own record"),
+        (NODE, None, _version(LABS), set(), True, "the custodian node"),
+        (CLINIC, None, _version(LABS), {(LABS, Purpose.TREAT)}, True, "consent 0x1"),
+        (CLINIC, None, _version(LABS), set(), False, "no consent from the patient to write labs records for TREAT"),
+        (BOB, None, _version(LABS, patient=ALICE), set(), False, "no consent"),
+        # An update needs the category the record has as well as the one it gets.
+        (CLINIC, _version(PSY), _version(LABS, version=2), {(LABS, Purpose.TREAT)}, False, "mental-health"),
+        # Out of a sensitive category: only the patient or the author, whatever the consents.
+        (
+            CLINIC,
+            _version(PSY, author=DOCTOR),
+            _version(GENERAL, version=2),
+            {(PSY, Purpose.TREAT), (GENERAL, Purpose.TREAT)},
+            False,
+            "only the patient or its author may move it to general",
+        ),
+        (
+            DOCTOR,
+            _version(PSY, author=DOCTOR),
+            _version(GENERAL, version=2),
+            {(PSY, Purpose.TREAT), (GENERAL, Purpose.TREAT)},
+            True,
+            "consent 0x1",
+        ),
+        (ALICE, _version(PSY, author=DOCTOR), _version(GENERAL, version=2), set(), True, "the patient's own record"),
+        # No version moves a record to another patient, not even the patient's own.
+        (ALICE, _version(LABS, patient=BOB), _version(LABS, version=2), set(), False, "cannot move it"),
+    ],
+)
+def test_who_may_write(
+    who: str,
+    current: StoredRecord | None,
+    new: StoredRecord,
+    grants: set[tuple[Category, Purpose]],
+    allowed: bool,
+    why: str,
+) -> None:
+    facts = Facts({(ALICE, who, category, purpose) for category, purpose in grants})
+    decision = may_write(Accessor(who), current, new, facts)
+    assert decision.allowed is allowed
+    assert why in decision.why
+
+
+def test_writing_needs_a_purpose_that_writes() -> None:
+    facts = Facts({(ALICE, CLINIC, LABS, Purpose.HRESCH)})
+    decision = may_write(Accessor(CLINIC, Purpose.HRESCH), None, _version(LABS), facts)
+    assert not decision.allowed
+    assert "writing needs the purpose TREAT or HOPERAT" in decision.why
+
+
+@pytest.mark.parametrize(
+    ("who", "category", "author", "allowed"),
+    [
+        (Accessor(DOCTOR), GENERAL, None, True),
+        (Accessor(DOCTOR), LABS, None, True),
+        (Accessor(DOCTOR, Purpose.HOPERAT), LABS, None, True),
+        (Accessor(DOCTOR, Purpose.HRESCH), LABS, None, False),  # research is not treatment
+        (Accessor(DOCTOR), PSY, CLINIC, False),  # a sensitive record someone else wrote
+        (Accessor(DOCTOR), PSY, DOCTOR, True),  # one she wrote
+        (Accessor(BOB), LABS, None, False),  # not on the care team
+    ],
+)
+def test_the_care_team_reads_what_the_node_holds_but_sensitive_records_of_others(
+    who: Accessor, category: Category, author: str | None, allowed: bool
+) -> None:
+    assert may_read(who, ALICE, category, Facts(team={DOCTOR}), author=author).allowed is allowed
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "allowed"),
+    [
+        (None, _version(LABS), True),
+        (None, _version(PSY), True),  # a new note: she is its author
+        (_version(PSY, author=DOCTOR), _version(PSY, version=2), True),
+        (_version(PSY, author=CLINIC), _version(PSY, version=2), False),
+        (_version(LABS, author=CLINIC), _version(LABS, version=2), True),
+    ],
+)
+def test_the_care_team_writes_and_changes_sensitive_records_only_as_their_author(
+    current: StoredRecord | None, new: StoredRecord, allowed: bool
+) -> None:
+    assert may_write(Accessor(DOCTOR), current, new, Facts(team={DOCTOR})).allowed is allowed
+
+
+def test_the_nodes_own_resources_are_read_by_anyone_signed_in_and_written_by_its_care_team() -> None:
+    organisation = _version(GENERAL, patient=NODE)
+    assert may_read(Accessor(BOB), NODE, GENERAL, Facts()).allowed
+    assert may_write(Accessor(DOCTOR), None, organisation, Facts(team={DOCTOR})).allowed
+    assert may_write(Accessor(NODE), None, organisation, Facts()).allowed
+    refused = may_write(Accessor(BOB), None, organisation, Facts({(NODE, BOB, GENERAL, Purpose.TREAT)}))
+    assert not refused.allowed
+    assert "written by the node and its care team only" in refused.why

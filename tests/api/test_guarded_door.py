@@ -1,0 +1,156 @@
+"""Every route to a record goes through the guarded repository: the bypasses that used to exist now fail closed.
+
+One world and one real server for the module; each test makes its own records and grants,
+so what one test does is not what another asserts on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from careledger.api import NodeServer
+from careledger.audit import Entry
+from careledger.consent import Purpose
+from careledger.identity import Wallet
+from careledger.records import Category
+from tests.access.conftest import World, built_world
+from tests.api.conftest import Api
+from tests.api.test_fhir_api import OBSERVATION, _outcome
+
+_PSY = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with built_world(Path(tmp_path_factory.mktemp("door")) / "home") as world:
+        server = NodeServer(world.node, port=0)
+        server.start()
+        try:
+            yield Api(server, world)
+        finally:
+            server.stop()
+
+
+def _grant(api: Api, grantee: Wallet, categories: list[Category]) -> None:
+    node = api.world.node
+    terms = node.consent.terms(api.world.alice.address, grantee.address, categories, [Purpose.TREAT], days=1)
+    node.consent.grant(node.consent_registry(as_wallet=api.world.alice.name), terms)
+
+
+def _alices_reading(api: Api, **extra: object) -> str:
+    """A new lab Observation of Alice's, written by Alice; its id."""
+    world = api.world
+    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    body = {**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}, **extra}
+    response = api.client(world.alice).post("/Observation", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _newest(world: World) -> Entry:
+    return world.node.audit.entries()[-1]
+
+
+def _assert_refused_and_audited(world: World, who: Wallet, interaction: str) -> Entry:
+    entry = _newest(world)
+    assert (entry.access.allowed, entry.access.agent, entry.access.interaction) == (False, who.address, interaction)
+    return entry
+
+
+def test_a_batch_delete_goes_through_the_same_door_as_a_single_delete(door: Api) -> None:
+    world = door.world
+    record_id = _alices_reading(door)
+    guardian, alice = door.client(world.guardian), door.client(world.alice)
+
+    def batch_delete(client: httpx.Client, url: str) -> dict[str, object]:
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "DELETE", "url": url}}]}
+        response = client.post("/", json=bundle)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["entry"][0]["response"])
+
+    refused = batch_delete(guardian, f"Observation/{record_id}")
+    assert refused["status"] == "403"
+    _assert_refused_and_audited(world, world.guardian, "delete")
+    assert batch_delete(alice, f"Patient/{record_id}")["status"] == "404"  # an Observation is not a Patient
+    assert not world.node.records.get(record_id).deleted
+    _outcome(guardian.delete(f"/Observation/{record_id}"), 403, "no consent from the patient to write labs")
+    assert batch_delete(alice, f"Observation/{record_id}")["status"] == "204"
+    assert world.node.records.get(record_id).deleted
+    assert (_newest(world).access.interaction, _newest(world).access.allowed) == ("delete", True)
+
+
+def test_an_org_without_consent_can_neither_update_nor_delete_and_with_one_it_can(door: Api) -> None:
+    world = door.world
+    record_id = _alices_reading(door)
+    clinic = door.client(world.clinic)
+    changed = {**world.node.records.read(record_id), "status": "amended"}
+    _outcome(clinic.put(f"/Observation/{record_id}", json=changed), 403, "no consent from the patient to write labs")
+    _assert_refused_and_audited(world, world.clinic, "update")
+    _outcome(clinic.delete(f"/Observation/{record_id}"), 403, "no consent")
+    _assert_refused_and_audited(world, world.clinic, "delete")
+    assert world.node.records.get(record_id).version == 1
+    _grant(door, world.clinic, [Category.LABS])
+    assert clinic.put(f"/Observation/{record_id}", json=changed).status_code == 200
+    _outcome(
+        clinic.put(f"/Observation/{record_id}", json=changed, headers={"X-Purpose-Of-Use": "HRESCH"}),
+        403,
+        "writing needs the purpose TREAT or HOPERAT",
+    )
+
+
+def test_a_sensitive_record_is_relabelled_only_by_the_patient_and_each_version_is_judged_alone(door: Api) -> None:
+    world = door.world
+    drbob = door.client(world.drbob)
+    _grant(door, world.drbob, [Category.LABS])
+    note = world.node.records.read(world.mental_health_id)
+    as_general = {key: value for key, value in note.items() if key != "meta"}
+    _outcome(drbob.put(f"/Condition/{world.mental_health_id}", json=as_general), 403, "mental-health")
+    _assert_refused_and_audited(world, world.drbob, "update")
+    assert world.node.records.get(world.mental_health_id).category == Category.MENTAL_HEALTH
+
+    # The patient may move her own record out of the sensitive category.
+    relabelled = door.client(world.alice).put(f"/Condition/{world.mental_health_id}", json=as_general)
+    assert relabelled.status_code == 200, relabelled.text
+    _grant(door, world.drbob, [Category.GENERAL])
+    history = drbob.get(f"/Condition/{world.mental_health_id}/_history")
+    assert history.status_code == 200, history.text
+    versions = [entry["response"]["etag"] for entry in history.json()["entry"]]
+    assert versions == ['W/"2"']  # version 1 was mental-health: withheld
+    entry = _newest(world)
+    assert entry.access.interaction == "history-instance"
+    assert entry.access.entities == (f"Condition/{world.mental_health_id}/_history/2",)
+    assert "withheld mental-health" in (entry.access.detail or "")
+    _outcome(drbob.get(f"/Condition/{world.mental_health_id}/_history/1"), 403, "mental-health")
+
+
+def test_a_search_that_matches_only_withheld_records_answers_like_one_that_matches_none(door: Api) -> None:
+    world = door.world
+    mallory = door.client(world.mallory)
+    code = world.node.records.read(world.labs_id)["code"]["coding"][0]["code"]
+    matched = mallory.get("/Observation", params={"code": code})
+    unmatched = mallory.get("/Observation", params={"code": "no-such-code"})
+    assert (matched.status_code, unmatched.status_code) == (200, 200)
+    assert matched.json()["total"] == unmatched.json()["total"] == 0
+    assert matched.json().get("entry", []) == unmatched.json().get("entry", []) == []
+    entry = _assert_refused_and_audited(world, world.mallory, "search-type")
+    assert "withheld labs" in (entry.access.detail or "")
+
+
+def test_a_patient_cannot_write_about_another_patient_in_a_transaction(door: Api) -> None:
+    world = door.world
+    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    before = len(world.node.records.list())
+    about_alice = {**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": copy.deepcopy(about_alice), "request": {"method": "POST", "url": "Observation"}}],
+    }
+    _outcome(door.client(world.guardian).post("/", json=bundle), 403, "no consent")
+    _assert_refused_and_audited(world, world.guardian, "create")
+    assert len(world.node.records.list()) == before
