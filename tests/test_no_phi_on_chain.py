@@ -51,6 +51,7 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
     home = Home(tmp_path / "home")
     init_home(home, Settings(chain="memory", light_kdf=True), "pw")
     patients = synthetic_patients(4, seed=99)
+    walk_ins = synthetic_patients(3, seed=100)  # no wallets: custodial identities, registered on chain
     with Node(home, Settings(chain="memory", light_kdf=True), lambda _wallet: "pw") as node:
         node.deploy()
         for index, patient in enumerate(patients):
@@ -59,6 +60,9 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
             node.records.write(patient.patient, patient_address=wallet.address)
             for record in patient.records:
                 node.records.write(record)
+        node.access.store(Accessor(node.address), [node.records.prepare(r) for p in walk_ins for r in p.resources])
+        custodial_keys = [node.custodial.public_key(a).raw for a in node.custodial.addresses()]
+        assert len(custodial_keys) == 3
         node.records.delete(patients[0].records[0]["id"])
         # Consent and break-glass put their own transactions on chain: terms and hashes only.
         doctor = node.wallets.create("doctor", Role.PRACTITIONER, "pw")
@@ -92,8 +96,8 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
     assert all(batch.root in scanned for batch in batches)
     assert audit_heads
     assert all(head.root in scanned for head in audit_heads)
-    assert all(key in scanned for key in keys)
-    leaked = sorted(needle.decode() for needle in _needles(patients) if needle in scanned)
+    assert all(key in scanned for key in [*keys, *custodial_keys])
+    leaked = sorted(needle.decode() for needle in _needles([*patients, *walk_ins]) if needle in scanned)
     assert leaked == []
 
 

@@ -56,6 +56,16 @@ class Home:
         return self.path / "index.key"
 
     @property
+    def custodial_dir(self) -> Path:
+        """Keys of the custodial patients (sealed under `custodial.kek`)."""
+        return self.path / "custodial"
+
+    @property
+    def custodial_kek_file(self) -> Path:
+        """The key-encryption key of the custodial patients' keys."""
+        return self.path / "custodial.kek"
+
+    @property
     def audit_key_file(self) -> Path:
         """The key the audit log's event text is sealed under, kept out of the database."""
         return self.path / "audit.key"

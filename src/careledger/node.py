@@ -36,7 +36,7 @@ from careledger.consent import ConsentService
 from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, Conflict
 from careledger.exchange import Custodian, Requester
-from careledger.identity import UnlockedWallet, Wallet, WalletStore
+from careledger.identity import CustodialKeys, CustodialPatients, UnlockedWallet, Wallet, WalletStore
 from careledger.records import BlindIndex, RecordCommitments, RecordService
 from careledger.store import BlobStore, Database
 
@@ -118,6 +118,7 @@ class Node:
         self._signers: dict[str, Signer] = {}
         self._facades: dict[tuple[str, str, str | None], ContractFacade] = {}
         self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
+        self.custodial = CustodialKeys(home.custodial_dir, AtRestKey(secret_file(home.custodial_kek_file)))
         self.records = RecordService(
             self.db,
             BlobStore(home.blobs_dir),
@@ -126,6 +127,7 @@ class Node:
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             patient_key=self.encryption_key_of,
             index=BlindIndex(secret_file(home.index_key_file)),
+            custodial=CustodialPatients(self.custodial, lambda: self.identity_registry(as_wallet=NODE_WALLET)),
         )
         self.records.upgrade_index()
         self.anchorer = Anchorer(
@@ -199,6 +201,8 @@ class Node:
         wallet = self.wallets.find(address)
         if wallet is not None:
             return wallet.encryption_key
+        if self.custodial.holds(address):
+            return self.custodial.public_key(address)
         # Looked up on chain once a minute at most: every record written for a patient whose
         # wallet is elsewhere needs it, and a rotated key is still one the patient can open.
         now = time.monotonic()

@@ -49,23 +49,39 @@ def test_the_nodes_care_team_works_through_fhirpy_and_fhirclient(api: Api) -> No
     token = api.client(world.drbob).headers["Authorization"]
     fhirpy = SyncFHIRClient(api.url, authorization=token)
 
-    # Alice's chart, at her custodian, for treatment: read, write, search, delete.
-    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
-    assert fhirpy.reference("Observation", world.labs_id).to_resource().id == world.labs_id
+    # A walk-in patient with no wallet: registered at the front desk, charted, found, corrected.
+    patient = fhirpy.resource(
+        "Patient",
+        name=[{"family": "Okafor", "given": ["Ngozi"]}],
+        birthDate="1984-07-12",
+        identifier=[{"system": "urn:mrn", "value": "MRN-1"}],
+    )
+    patient.save()
+    assert fhirpy.reference("Patient", patient.id).to_resource()["birthDate"] == "1984-07-12"
+    assert [r.id for r in fhirpy.resources("Patient").search(identifier="urn:mrn|MRN-1").fetch()] == [patient.id]
+    patient["gender"] = "female"
+    patient.save()
+    assert fhirpy.reference("Patient", patient.id).to_resource()["meta"]["versionId"] == "2"
+    custodial = world.node.records.get(patient.id).patient_address
+    assert world.node.identity_registry().custodian_of(custodial) == world.node.address
+
     pulse = fhirpy.resource(
         "Observation",
         status="final",
         code={"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        subject={"reference": f"Patient/{patient.record_id}"},
+        subject={"reference": f"Patient/{patient.id}"},
         effectiveDateTime="2026-11-02T09:30:00Z",
         valueQuantity={"value": 64, "unit": "beats/minute"},
     )
     pulse.save()
-    by_code = fhirpy.resources("Observation").search(patient=patient.record_id, code="http://loinc.org|8867-4")
-    assert pulse.id in [r.id for r in by_code.fetch()]
+    by_code = fhirpy.resources("Observation").search(patient=patient.id, code="http://loinc.org|8867-4")
+    assert [r.id for r in by_code.fetch()] == [pulse.id]
     assert [r.id for r in fhirpy.resources("Observation").search(date="2026-11-02").fetch()] == [pulse.id]
     pulse.delete()
     assert world.node.records.get(pulse.id).deleted
+
+    # Alice's chart, held by the same node: the care team reads it for treatment.
+    assert fhirpy.reference("Observation", world.labs_id).to_resource().id == world.labs_id
 
     # The node's own resources: an Organization and a Practitioner by fhirpy, a Location by fhirclient.
     ward = fhirpy.resource("Organization", name="Cardiology", identifier=[{"system": "urn:org", "value": "card-1"}])

@@ -110,20 +110,20 @@ def test_export_writes_a_bundle_the_patient_decrypted(home: Cli, tmp_path: Path)
     assert home("record", "export", "--patient", "nobody", "--out", str(out)).code == 4
 
 
-def test_import_with_new_wallets_then_resume(home: Cli, tmp_path: Path) -> None:
+def test_import_of_patients_without_wallets_then_resume(home: Cli, tmp_path: Path) -> None:
     patients = synthetic_patients(2, seed=16)
     source = tmp_path / "bundle.json"
     bundle = collection_bundle(patients)
     bundle["entry"].append({"resource": {"resourceType": "Observation", "status": "final"}})
     source.write_text(json.dumps(bundle))
-    first = home("record", "import", str(source), "--create-wallets", "--json")
+    first = home("record", "import", str(source), "--json")
     assert first.code == 2
     total = sum(len(p.resources) for p in patients)
     assert first.json()["imported"] == total
     assert [r["position"] for r in first.json()["refused"]] == [total + 1]
     assert "1 resources were refused" in first.err
-    assert len([w for w in home("wallet", "list", "--json").json() if w["role"] == "patient"]) == 3  # alice + 2
-    again = home("record", "import", str(source), "--create-wallets")
+    assert len(list((home.home / "custodial").glob("*.key"))) == 2  # a custodial identity each
+    again = home("record", "import", str(source))
     assert again.code == 0
     assert f"already done {total + 1}" in again.out
-    assert home("record", "import", str(source), "--patient", "alice", "--create-wallets").code == 2
+    assert len(list((home.home / "custodial").glob("*.key"))) == 2

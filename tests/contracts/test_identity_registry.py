@@ -258,3 +258,19 @@ def test_validity_is_exactly_unexpired_and_unrevoked(
                 identity.revoke_credential(credential_id)
         boa.env.time_travel(seconds=elapsed)
         assert identity.has_valid_credential(doctor, LICENCE) == (not revoke and _now() < expires)
+
+
+def test_a_custodian_registers_a_patient_whose_key_it_holds(identity: Any, admin: Any) -> None:
+    patient, stranger = _address("walk-in patient"), _address("stranger")
+    with boa.env.prank(stranger), boa.reverts("access_control: account is missing role"):
+        identity.register_custodial(patient, X25519_KEY, 1, bytes(32))
+    with boa.env.prank(admin):
+        identity.register_custodial(patient, X25519_KEY, 1, bytes(32))
+    registered, custodial = identity.get_logs()
+    assert type(registered).__name__ == "ActorRegistered"
+    assert (type(custodial).__name__, custodial.actor, custodial.custodian) == ("CustodialRegistered", patient, admin)
+    assert identity.actor(patient).role == PATIENT
+    assert identity.custodian_of(patient) == admin
+    assert identity.custodian_of(admin) == "0x0000000000000000000000000000000000000000"
+    with boa.env.prank(admin), boa.reverts("identity: already registered"):
+        identity.register_custodial(patient, X25519_KEY, 1, bytes(32))

@@ -131,8 +131,13 @@ def test_ownership_refusals(records: RecordService, keys: Keys, synthetic: Synth
     address = _load(records, keys, synthetic)
     with pytest.raises(ValidationError, match=f"belongs to {address}"):
         records.write(synthetic.records[0], patient_address=keys.new_patient())
+    orphan = {k: v for k, v in synthetic.records[0].items() if k not in ("subject", "patient")}
     with pytest.raises(ValidationError, match="names no Patient"):
-        records.write({"resourceType": "Organization", "name": "Clinic"})
+        records.write(orphan)
+    # Outside the Patient compartment a resource is the node's own, sealed to its key alone.
+    clinic = records.write({"resourceType": "Organization", "name": "Clinic"})
+    assert (clinic.patient_id, clinic.patient_address) == (None, keys.custodian_address)
+    assert records.read(clinic.record_id)["name"] == "Clinic"
     other = synthetic.records[0]
     with pytest.raises(Conflict, match=f"is a {other['resourceType']}, not a Patient"):
         records.write({**synthetic.patient, "id": other["id"]}, patient_address=address)

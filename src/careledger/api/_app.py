@@ -57,7 +57,6 @@ _T = TypeVar("_T")
 FHIR_JSON = "application/fhir+json"
 _DEFAULT_COUNT = 50
 _MAX_COUNT = 500
-_DID_SYSTEM = "urn:ietf:rfc:3986"
 
 
 class LoginRequest(BaseModel):
@@ -363,9 +362,9 @@ def _draft(caller: Caller, data: Resource) -> Draft:
 
 
 def _owner_for(caller: Caller, data: Resource) -> str | None:
-    """The wallet a Patient belongs to: a patient's own, else its did:pkh identifier's (None for other types)."""
-    if data["resourceType"] == "Patient":
-        return caller.address if caller.patient_context else _wallet_identifier(data)
+    """A Patient written by a patient is hers; others the records service places (did:pkh, or custodial)."""
+    if data["resourceType"] == "Patient" and caller.patient_context:
+        return caller.address
     return None
 
 
@@ -402,15 +401,6 @@ def _batch_runner(node: Node, caller: Caller, who: Accessor) -> EntryRunner:
         raise ValidationError(f"cannot run {method} {url} in a batch")
 
     return run
-
-
-def _wallet_identifier(patient: Resource) -> str | None:
-    """The patient's wallet from an identifier `did:pkh:eip155:<chain>:<address>` (system urn:ietf:rfc:3986)."""
-    for identifier in patient.get("identifier", []):
-        value = str(identifier.get("value", ""))
-        if identifier.get("system") == _DID_SYSTEM and value.startswith("did:pkh:eip155:"):
-            return _address_param(value.rsplit(":", 1)[-1])
-    return None
 
 
 def _current_version(node: Node, record_id: str) -> int:

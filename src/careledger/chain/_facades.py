@@ -7,6 +7,7 @@ a `Signer` and come back as typed values decoded from the receipt's events.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -63,9 +64,16 @@ class ContractFacade:
         return TxRequest(to=self.address, data=selector + encode(types, args))
 
     def _transact(self, request: TxRequest) -> Receipt:
+        return self._writer().transact(request)
+
+    def _send_many(self, requests: Sequence[TxRequest]) -> list[Receipt]:
+        """Send all, then wait for all (pipelined on one nonce sequence)."""
+        return self._writer().send_many(requests)
+
+    def _writer(self) -> Signer:
         if self.signer is None:
             raise AccessDenied(f"{self.contract_name} was opened read-only; this needs the node wallet")
-        return self.signer.transact(request)
+        return self.signer
 
     def decode(self, log: LogReceipt) -> ChainEvent | None:
         """The event `log` holds, if this contract emitted it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -90,6 +91,23 @@ class IdentityRegistry(ContractFacade):
         self._transact(
             self._request("register_actor", address, int(role), key.raw, int(key.suite), endpoint, metadata_hash)
         )
+
+    def register_custodial(self, patients: Sequence[tuple[str, PublicKey]]) -> None:
+        """Register patients whose keys the signer (their custodian node, with REGISTRAR_ROLE) holds.
+
+        Sent as one pipeline of transactions: many at once cost about one round trip.
+        """
+        requests = [
+            self._request("register_custodial", Web3.to_checksum_address(actor), key.raw, int(key.suite), bytes(32))
+            for actor, key in patients
+        ]
+        if requests:
+            self._send_many(requests)
+
+    def custodian_of(self, actor: str) -> str | None:
+        """The node that holds `actor`'s key, if she is a custodial patient."""
+        custodian = str(self._call("custodian_of", Web3.to_checksum_address(actor)))
+        return None if int(custodian, 16) == 0 else custodian
 
     def rotate_key(self, key: PublicKey) -> None:
         self._transact(self._request("rotate_key", key.raw, int(key.suite)))

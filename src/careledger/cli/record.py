@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from json import dumps, loads
 from pathlib import Path
@@ -14,8 +13,7 @@ from rich.table import Table
 
 from careledger._fs import write_atomically
 from careledger.access import Accessor
-from careledger.chain import Role
-from careledger.cli._context import address_of, open_node, passphrase_source, remote_node, state
+from careledger.cli._context import address_of, open_node, remote_node, state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.consent import Purpose
@@ -208,24 +206,18 @@ def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A Bundle (.json), NDJSON (.ndjson), or a directory of them.")],
     patient: PatientOption = None,
-    create_wallets: Annotated[
-        bool, typer.Option("--create-wallets", help="Create a patient wallet for each imported Patient.")
-    ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Import FHIR data, Patients first; bad resources are reported, the rest go on; resumable."""
-    if patient is not None and create_wallets:
-        raise ValidationError("use --patient or --create-wallets, not both")
+    """Import FHIR data, Patients first; bad resources are reported, the rest go on; resumable.
+
+    Each Patient belongs to --patient's wallet if given, else to the wallet its did:pkh
+    identifier names, else to a new custodial identity this node holds for her.
+    """
     with open_node(ctx) as node:
         owner = _patient_address_of(node, patient)
-        passphrase = passphrase_source(confirm=True)("imported patients") if create_wallets else ""
 
-        def wallet_for(resource: Resource) -> str | None:
-            if not create_wallets:
-                return owner
-            name = "patient-" + re.sub(r"[^a-z0-9]", "", str(resource.get("id", "")).lower())[:24]
-            existing = node.wallets.find(name)
-            return (existing or node.wallets.create(name, Role.PATIENT, passphrase)).address
+        def wallet_for(_resource: Resource) -> str | None:
+            return owner
 
         importer = node.access.importer(_custodian(node), patient_wallet=wallet_for)
         with Progress(console=progress) as bar:

@@ -101,6 +101,12 @@ credential_count: public(uint256)
 latest_credential: public(HashMap[address, HashMap[bytes32, uint256]])
 
 
+# @dev The node holding the key of a custodial patient (a patient
+#      registered by her custodian before she has a wallet of her own);
+#      empty for every other actor.
+custodian_of: public(HashMap[address, address])
+
+
 # @dev Emitted when an actor is registered.
 event ActorRegistered:
     actor: indexed(address)
@@ -110,6 +116,12 @@ event ActorRegistered:
     endpoint: String[_URL_BOUND]
     metadata_hash: bytes32
     registrar: indexed(address)
+
+
+# @dev Emitted when a custodian registers a patient whose key it holds.
+event CustodialRegistered:
+    actor: indexed(address)
+    custodian: indexed(address)
 
 
 # @dev Emitted when an actor's encryption key changes.
@@ -200,6 +212,27 @@ def register_actor(
     access_control._check_role(REGISTRAR_ROLE, msg.sender)
     assert actor != empty(address), "identity: zero address"
     self._register(actor, role, encryption_key, suite, endpoint, metadata_hash)
+
+
+@external
+def register_custodial(actor: address, encryption_key: Bytes[_KEY_BOUND], suite: uint8, metadata_hash: bytes32):
+    """
+    @dev Registers `actor` as a custodial PATIENT whose key the caller
+         (her custodian node) holds, as a hospital registers a patient
+         who arrives without a wallet.
+    @notice Only an account with `REGISTRAR_ROLE` may call it. The
+            registration says who holds the key: anyone can tell a
+            custodial identity from one its patient holds.
+    @param actor The custodial identity's address.
+    @param encryption_key The raw public encryption key.
+    @param suite The key's encryption suite.
+    @param metadata_hash A hash of off-chain metadata, or zero.
+    """
+    access_control._check_role(REGISTRAR_ROLE, msg.sender)
+    assert actor != empty(address), "identity: zero address"
+    self._register(actor, PATIENT, encryption_key, suite, "", metadata_hash)
+    self.custodian_of[actor] = msg.sender
+    log CustodialRegistered(actor=actor, custodian=msg.sender)
 
 
 @external

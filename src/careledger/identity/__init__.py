@@ -1,5 +1,14 @@
-"""Identities: local wallets (keys, DIDs, encryption keys) and their on-chain registration."""
+"""Identities: local wallets (keys, DIDs, encryption keys), custodial identities, and their on-chain registration."""
 
+from careledger.identity._custodial import CustodialIdentity, CustodialKeys, CustodialPatients
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
-__all__ = ["UnlockedWallet", "Wallet", "WalletStore", "did_pkh"]
+__all__ = [
+    "CustodialIdentity",
+    "CustodialKeys",
+    "CustodialPatients",
+    "UnlockedWallet",
+    "Wallet",
+    "WalletStore",
+    "did_pkh",
+]

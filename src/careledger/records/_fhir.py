@@ -15,6 +15,7 @@ from typing import Any, cast
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from web3 import Web3
 
 from careledger._json import loads
 from careledger.errors import InvalidResource, TooLarge, ValidationError
@@ -27,6 +28,7 @@ MAX_RESOURCE_BYTES = 4 * 1024 * 1024
 
 # The elements that name the patient a resource belongs to, in order of preference.
 _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
+_URI = "urn:ietf:rfc:3986"
 
 
 def parse_resource(body: bytes | str | Resource) -> Resource:
@@ -165,4 +167,16 @@ def patient_reference(resource: Resource) -> str | None:
         reference = value.get("reference") if isinstance(value, dict) else None
         if isinstance(reference, str) and reference.startswith("Patient/"):
             return reference.removeprefix("Patient/")
+    return None
+
+
+def wallet_identifier(patient: Resource) -> str | None:
+    """The patient's own wallet, from an identifier `did:pkh:eip155:<chain>:<address>` (system urn:ietf:rfc:3986)."""
+    for identifier in patient.get("identifier", []):
+        value = str(identifier.get("value", "")) if isinstance(identifier, dict) else ""
+        if identifier.get("system") == _URI and value.startswith("did:pkh:eip155:"):
+            address = value.rsplit(":", 1)[-1]
+            if not Web3.is_address(address):
+                raise ValidationError(f"{value!r} does not end in an Ethereum address")
+            return str(Web3.to_checksum_address(address))
     return None

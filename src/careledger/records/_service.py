@@ -46,10 +46,11 @@ from careledger.crypto import (
 )
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
 from careledger.fhir import in_patient_compartment
+from careledger.identity import CustodialIdentity, CustodialPatients
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category, categorise
 from careledger.records._commitment import commitment
-from careledger.records._fhir import Resource, parse_resource, patient_reference
+from careledger.records._fhir import Resource, parse_resource, patient_reference, wallet_identifier
 from careledger.records._search import SearchQuery, search_statement
 from careledger.records._tokens import blind_terms, tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch, BlobStore, Database, NodeState
@@ -198,9 +199,12 @@ class RecordService:
         custodian_key: Callable[[], PrivateKey],
         patient_key: KeyResolver,
         index: BlindIndex,
+        custodial: CustodialPatients | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`custodial` makes identities for Patients that arrive without a wallet (none: they are refused)."""
         self.db = db
+        self._custodial = custodial
         self.blobs = blobs
         self.index = index
         self.custodian = custodian  # the node's address: the owner of its resources outside any patient's compartment
@@ -296,6 +300,38 @@ class RecordService:
         with self.db.reading() as connection:
             known = _current_versions(connection, {draft.record_id for draft in drafts} | referenced, self._stored)
         replaced = {draft.record_id for draft in drafts if draft.record_id in known}
+        custodial = self._custodial_for(drafts, known)
+        try:
+            stored = self._seal_and_persist(drafts, known, replaced, custodial, check, also)
+        except BaseException:
+            if self._custodial is not None:
+                self._custodial.discard(list(custodial.values()))
+            raise
+        return stored
+
+    def _custodial_for(self, drafts: Sequence[Draft], known: dict[str, StoredRecord]) -> dict[str, CustodialIdentity]:
+        """New identities for the new Patients that name no wallet, by record id (keys made, not yet registered)."""
+        unowned = [
+            draft.record_id
+            for draft in drafts
+            if draft.data["resourceType"] == "Patient"
+            and draft.patient_address is None
+            and draft.record_id not in known
+            and wallet_identifier(draft.data) is None
+        ]
+        if not unowned or self._custodial is None:
+            return {}
+        return dict(zip(unowned, self._custodial.make(len(unowned)), strict=True))
+
+    def _seal_and_persist(
+        self,
+        drafts: Sequence[Draft],
+        known: dict[str, StoredRecord],
+        replaced: set[str],
+        custodial: dict[str, CustodialIdentity],
+        check: Callable[[Draft, StoredRecord | None, StoredRecord], None] | None,
+        also: Also | None,
+    ) -> list[StoredRecord]:
         now = self._clock()
         encryption_keys: dict[str, PublicKey] = {}
         sealed: list[tuple[RecordContext, str | None, Resource, str | None, Envelope]] = []
@@ -304,7 +340,10 @@ class RecordService:
             current = known.get(draft.record_id)
             if current is not None and current.resource_type != data["resourceType"]:
                 raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
-            patient_id, address = _owner(data, current, draft.patient_address, known, self.custodian)
+            given = draft.patient_address or (
+                custodial[draft.record_id].address if draft.record_id in custodial else None
+            )
+            patient_id, address = _owner(data, current, given, known, self.custodian)
             version = current.version + 1 if current else 1
             data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": _instant(now)}
             context = RecordContext(draft.record_id, version, address, categorise(data).value)
@@ -336,6 +375,8 @@ class RecordService:
                     encryption_keys[address] = self._patient_key(address)
                 recipients = [encryption_keys[address], self._custodian_public]
             sealed.append((context, patient_id, data, draft.author, seal(canonical_json(data), context, recipients)))
+        if custodial and self._custodial is not None:  # every version passed its check: register them now
+            self._custodial.enrol(list(custodial.values()))
         # The blobs are durable before the rows that name them are committed.
         cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
         crash_point("record-blob-written")
@@ -579,7 +620,7 @@ def _owner(
     if not in_patient_compartment(data["resourceType"]):
         return None, custodian
     if data["resourceType"] == "Patient":
-        address = given or (current.patient_address if current else None)
+        address = given or (current.patient_address if current else None) or wallet_identifier(data)
         if address is None:
             raise ValidationError(
                 "a Patient needs the patient's wallet: an identifier did:pkh:eip155:<chain id>:<address>"
