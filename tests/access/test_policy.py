@@ -22,10 +22,14 @@ class Facts:
     grants: set[tuple[str, str, Category, Purpose]] = field(default_factory=set)
     windows: set[tuple[str, str]] = field(default_factory=set)
     team: set[str] = field(default_factory=set)
+    restricted: set[tuple[str, Category]] = field(default_factory=set)
     custodian: str = NODE
 
     def care_team(self, actor: str) -> bool:
         return actor in self.team
+
+    def care_team_restricted(self, patient: str, category: Category) -> bool:
+        return (patient, category) in self.restricted
 
     def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
         return "0x1" if (patient, grantee, category, purpose) in self.grants else None
@@ -171,3 +175,20 @@ def test_the_nodes_own_resources_are_read_by_anyone_signed_in_and_written_by_its
     refused = may_write(Accessor(BOB), None, organisation, Facts({(NODE, BOB, GENERAL, Purpose.TREAT)}))
     assert not refused.allowed
     assert "written by the node and its care team only" in refused.why
+
+
+def test_a_patient_keeps_categories_from_the_care_team() -> None:
+    facts = Facts(team={DOCTOR}, restricted={(ALICE, LABS)})
+    refused = may_read(Accessor(DOCTOR), ALICE, LABS, facts)
+    assert not refused.allowed
+    assert refused.why == "the patient keeps labs records from the care team, and no consent names them"
+    assert may_read(Accessor(DOCTOR), ALICE, GENERAL, facts).allowed
+    assert not may_write(Accessor(DOCTOR), None, _version(LABS), facts).allowed
+    # A consent she gives still counts, and so does break-glass.
+    assert may_read(Accessor(DOCTOR), ALICE, LABS, Facts({(ALICE, DOCTOR, LABS, Purpose.TREAT)}, **_as(facts))).allowed
+    emergency = Facts(windows={(DOCTOR, ALICE)}, **_as(facts))
+    assert may_read(Accessor(DOCTOR, Purpose.ETREAT), ALICE, LABS, emergency).allowed
+
+
+def _as(facts: Facts) -> dict[str, object]:
+    return {"team": facts.team, "restricted": facts.restricted}

@@ -186,6 +186,15 @@ def test_the_custodians_care_team_reads_what_the_node_holds_but_others_sensitive
     world.assert_denied(world.drbob, world.labs_id, "HRESCH", purpose=Purpose.HRESCH)
     world.assert_denied(world.mallory, world.labs_id, "no consent")  # no affiliation from this node
 
+    # Alice keeps her labs from the hospital's care team, on chain: honoured at the next sync.
+    world.consent.restrict_care_team(
+        world.registry(world.alice), world.alice.address, world.node.address, [Category.LABS]
+    )
+    world.assert_denied(world.drbob, world.labs_id, "the patient keeps labs records from the care team")
+    assert world.access.read(drbob, world.general_id)["id"] == world.general_id
+    world.consent.restrict_care_team(world.registry(world.alice), world.alice.address, world.node.address, [])
+    assert world.access.read(drbob, world.labs_id)["id"] == world.labs_id
+
     note = world.access.write(drbob, {**world.node.records.read(world.mental_health_id), "id": "psy-by-bob"})
     assert (note.category, note.author) == (Category.MENTAL_HEALTH, world.drbob.address)
     assert world.access.read(drbob, "psy-by-bob")["id"] == "psy-by-bob"  # her own note

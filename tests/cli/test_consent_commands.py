@@ -114,3 +114,18 @@ def test_audit_verify_finds_an_edited_entry(home: tuple[Cli, str]) -> None:
     result = cli("audit", "verify")
     assert result.code == 7
     assert "entry 1's sealed text does not open" in result.out
+
+
+def test_the_care_team_reads_until_the_patient_keeps_a_category_from_it(home: tuple[Cli, str]) -> None:
+    cli, lab_id = home
+    assert cli("record", "get", lab_id, "--as", "drbob").code == 5  # not on the care team yet
+    assert cli("identity", "attest", "node", "drbob", "--type", "affiliation", "--days", "365").code == 0
+    assert cli("record", "get", lab_id, "--as", "drbob").code == 0
+    kept = cli("consent", "restrict-care-team", "--patient", "alice", "--categories", "labs", "--json")
+    assert kept.code == 0, kept.err
+    assert kept.json()["restricted"] == ["labs"]
+    refused = cli("record", "get", lab_id, "--as", "drbob")
+    assert refused.code == 5
+    assert "keeps labs records from the care team" in refused.err
+    assert cli("consent", "restrict-care-team", "--patient", "alice", "--categories", "none").code == 0
+    assert cli("record", "get", lab_id, "--as", "drbob").code == 0

@@ -311,3 +311,27 @@ def test_is_allowed_is_exactly_some_live_grant_covering_the_request(
             for categories, purposes, begin, end, revoked in live
         )
         assert consent.is_allowed(patient, clinic, 1 << category, 1 << purpose) == expected
+
+
+def test_the_patient_keeps_categories_from_a_nodes_care_team(consent: Any) -> None:
+    patient, hospital, guardian, stranger = (_address(n) for n in ("patient", "hospital", "guardian", "stranger"))
+    for who in (stranger, hospital):
+        with boa.env.prank(who), boa.reverts("consent: not the patient or a live delegate"):
+            consent.restrict_care_team(patient, hospital, LABS)
+    with boa.env.prank(patient):
+        consent.restrict_care_team(patient, hospital, LABS | MENTAL_HEALTH)
+    (event,) = consent.get_logs()
+    assert (type(event).__name__, event.patient, event.custodian, event.categories) == (
+        "CareTeamRestricted",
+        patient,
+        hospital,
+        LABS | MENTAL_HEALTH,
+    )
+    assert consent.care_team_restrictions(patient, hospital) == LABS | MENTAL_HEALTH
+    with boa.env.prank(patient):
+        consent.delegate(guardian, LABS, _now() + DAY)
+    with boa.env.prank(guardian), boa.reverts("consent: not the patient or a live delegate"):
+        consent.restrict_care_team(patient, hospital, 0)  # only a delegate for every category
+    with boa.env.prank(patient):
+        consent.restrict_care_team(patient, hospital, 0)
+    assert consent.care_team_restrictions(patient, hospital) == 0

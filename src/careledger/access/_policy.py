@@ -13,7 +13,8 @@ Who may read a record, in order:
    (sensitive categories only by a consent that names them, which the bitmask ensures);
 4. the custodian's care team (actors the node attested an `affiliation` to), for TREAT
    and HOPERAT, as a hospital's clinicians read its charts: any category that is not
-   sensitive, and sensitive records they wrote themselves;
+   sensitive, and sensitive records they wrote themselves; not the categories the patient
+   keeps from that node's care team (on chain, `restrict_care_team`);
 5. a practitioner with an open break-glass window (purpose ETREAT).
 The node's own resources (types outside FHIR's Patient compartment: Organization,
 Practitioner, Location, Medication, …) are read by every signed-in actor and written by
@@ -73,6 +74,9 @@ class Facts(Protocol):
     def care_team(self, actor: str) -> bool:
         """Whether the custodian node has attested `actor` a live `affiliation`."""
 
+    def care_team_restricted(self, patient: str, category: Category) -> bool:
+        """Whether `patient` keeps `category` from this node's care team (on chain)."""
+
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         """Why no consent allows this (revoked, expired, not yet valid, or none)."""
 
@@ -90,15 +94,24 @@ def may_read(
     grant = facts.grant(patient, accessor.address, category, accessor.purpose)
     if grant is not None:
         return Decision(True, f"consent {grant}")
+    restricted = False
     if (
         accessor.purpose in CARE_TEAM_PURPOSES
         and (not category.sensitive or author == accessor.address)
         and facts.care_team(accessor.address)
     ):
-        return Decision(True, CARE_TEAM, care_team=True)
+        restricted = facts.care_team_restricted(patient, category)
+        if not restricted:
+            return Decision(True, CARE_TEAM, care_team=True)
     if accessor.purpose == Purpose.ETREAT and facts.emergency_open(accessor.address, patient):
         return Decision(True, "break-glass", break_glass=True)
+    if restricted:
+        return Decision(False, _restricted(category))
     return Decision(False, facts.why_not(patient, accessor.address, category, accessor.purpose))
+
+
+def _restricted(category: Category) -> str:
+    return f"the patient keeps {category.value} records from the care team, and no consent names them"
 
 
 def may_write(accessor: Accessor, current: StoredRecord | None, new: StoredRecord, facts: Facts) -> Decision:
@@ -150,6 +163,8 @@ def _may_write_category(
     if grant is not None:
         return Decision(True, f"consent {grant}")
     if facts.care_team(accessor.address):
+        if facts.care_team_restricted(patient, category):
+            return Decision(False, _restricted(category))
         if not category.sensitive or current is None or current.author == accessor.address:
             return Decision(True, CARE_TEAM, care_team=True)
         return Decision(False, f"cannot {wanted}: the care team changes a {category.value} record only as its author")

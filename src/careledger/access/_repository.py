@@ -337,6 +337,9 @@ class RecordAccess:
         self._care_team[actor] = (now, member)
         return member
 
+    def care_team_restricted(self, patient: str, category: Category) -> bool:
+        return self.consent.care_team_restricted(patient, self.custodian, category)
+
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         return self._refusal(patient, Accessor(grantee, purpose), category)
 

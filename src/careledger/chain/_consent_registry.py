@@ -109,6 +109,19 @@ class ConsentRegistry(ContractFacade):
         """Let `delegate` manage the signer's consents in `categories` until `expiry` (0 ends it)."""
         self._transact(self._request("delegate", Web3.to_checksum_address(delegate), categories, expiry))
 
+    def restrict_care_team(self, patient: str, custodian: str, categories: int) -> None:
+        """Keep `custodian`'s care team from `patient`'s `categories` (a bitmask; 0 lifts it)."""
+        self._transact(
+            self._request(
+                "restrict_care_team", Web3.to_checksum_address(patient), Web3.to_checksum_address(custodian), categories
+            )
+        )
+
+    def care_team_restrictions(self, patient: str, custodian: str) -> int:
+        return int(
+            self._call("care_team_restrictions", Web3.to_checksum_address(patient), Web3.to_checksum_address(custodian))
+        )
+
     def set_emergency_access(self, patient: str, allowed: bool) -> None:
         self._transact(self._request("set_emergency_access", Web3.to_checksum_address(patient), allowed))
 

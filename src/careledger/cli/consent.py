@@ -254,3 +254,33 @@ def _one_category(text: str) -> Category:
     if len(categories) != 1:
         raise ValidationError("name one category")
     return categories[0]
+
+
+@app.command("restrict-care-team")
+def restrict_care_team(
+    ctx: typer.Context,
+    patient: PatientOption,
+    categories: Annotated[
+        str,
+        typer.Option("--categories", help="Categories to keep from the care team (comma-separated), or none."),
+    ],
+    custodian: Annotated[
+        str | None, typer.Option("--node", help="The custodian node's wallet name or address (default: this node).")
+    ] = None,
+    as_wallet: AsOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Keep a node's care team from some of the patient's categories (a consent still counts)."""
+    kept = [] if categories.strip().lower() == "none" else parse_categories(categories)
+    with open_node(ctx) as node:
+        signer = wallet_of(node, as_wallet or patient)
+        patient_address = address_of(node, patient)
+        custodian_address = address_of(node, custodian) if custodian else node.address
+        registry = node.consent_registry(as_wallet=signer.name)
+        node.consent.restrict_care_team(registry, patient_address, custodian_address, kept)
+    names = [category.value for category in kept]
+    if json:
+        print_json({"patient": patient_address, "custodian": custodian_address, "restricted": names})
+    else:
+        restricted = ", ".join(names) or "nothing"
+        console.print(f"{custodian_address}'s care team is kept from {restricted} of {patient_address}'s records")

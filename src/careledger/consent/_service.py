@@ -29,7 +29,7 @@ from careledger.crypto import check_signer, recover_typed_data_signer, sign_type
 from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.identity import did_pkh
 from careledger.records import Category
-from careledger.store import ConsentDelegation, ConsentGrant, Database
+from careledger.store import CareTeamRestriction, ConsentDelegation, ConsentGrant, Database
 
 _STREAM = "consent"
 _SIGNED_CONSENT = "careledger-signed-consent"
@@ -145,6 +145,7 @@ class ConsentService:
         self._clock = clock
         self._lock = threading.Lock()
         self._pairs: dict[tuple[str, str], tuple[Grant, ...]] | None = None
+        self._restrictions: dict[tuple[str, str], int] | None = None  # (patient, custodian) -> categories
         # The event cursor as this process last left it: if another process sharing the
         # database (the CLI beside a server) moved it, the cache missed those events.
         self._cursor_seen: int | None = None
@@ -228,6 +229,10 @@ class ConsentService:
         touched: set[tuple[str, str]] = set()
 
         def handle(session: Session, event: ChainEvent) -> None:
+            if event.name == "CareTeamRestricted":
+                _index_restriction(session, event)
+                self._restrictions = None  # rare: reloaded from the database when next asked
+                return
             pair = _index(session, event)
             if pair is not None:
                 touched.add(pair)
@@ -235,11 +240,11 @@ class ConsentService:
         reader = EventReader(self._registry(), self.db, _STREAM)
         if self._pairs is not None and reader.last_block() != self._cursor_seen:
             with self._lock:
-                self._pairs = None  # indexed by another process: reloaded from the database when next asked
+                self._pairs = self._restrictions = None  # indexed by another process: reloaded when next asked
         handled = reader.poll(handle)
         if reader.indexed_elsewhere:
             with self._lock:
-                self._pairs = None  # the other process's events are not in `touched`
+                self._pairs = self._restrictions = None  # the other process's events are not in `touched`
         self._cursor_seen = reader.last_block()
         if touched:
             with self._lock:
@@ -257,6 +262,24 @@ class ConsentService:
             if grant.live_at(now) and grant.covers(category, purpose):
                 return grant
         return None
+
+    def care_team_restricted(self, patient: str, custodian: str, category: Category) -> bool:
+        """Whether `patient` keeps `category` from `custodian`'s care team (as of the last sync)."""
+        restrictions = self._restrictions
+        if restrictions is None:
+            with self.db.session() as session:
+                restrictions = {
+                    (row.patient, row.custodian): row.categories for row in session.scalars(select(CareTeamRestriction))
+                }
+            self._restrictions = restrictions
+        return bool(restrictions.get((patient, custodian), 0) & category.bit)
+
+    def restrict_care_team(
+        self, by: ConsentRegistry, patient: str, custodian: str, categories: Iterable[Category]
+    ) -> None:
+        """Keep `custodian`'s care team from `categories` of `patient`'s records (none: lift it); synced at once."""
+        by.restrict_care_team(patient, custodian, _mask(categories))
+        self.sync()
 
     def check_on_chain(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> bool:
         """The same question asked of the contract (no cache)."""
@@ -392,6 +415,15 @@ def _index(session: Session, event: ChainEvent) -> tuple[str, str] | None:
             )
         )
     return None
+
+
+def _index_restriction(session: Session, event: ChainEvent) -> None:
+    args = event.args
+    session.merge(
+        CareTeamRestriction(
+            patient=str(args["patient"]), custodian=str(args["custodian"]), categories=int(args["categories"])
+        )
+    )
 
 
 def _pair_grants(session: Session, patient: str, grantee: str) -> tuple[Grant, ...]:

@@ -107,6 +107,12 @@ event Delegation:
     expiry: uint64
 
 
+event CareTeamRestricted:
+    patient: indexed(address)
+    custodian: indexed(address)
+    categories: uint16
+
+
 event EmergencyAccessSetting:
     patient: indexed(address)
     allowed: bool
@@ -125,6 +131,11 @@ IDENTITY: public(immutable(address))
 
 # @dev Grant slots by grant id (pair base | index); 0 is an unused index.
 _grants: HashMap[uint256, uint256]
+
+
+# @dev patient -> custodian node -> the categories its care team may not
+#      use without a consent (bits 0-15; 0 restricts nothing).
+care_team_restrictions: public(HashMap[address, HashMap[address, uint16]])
 
 
 # @dev patient -> delegate -> categories (bits 0-15) | expiry (bits 16-79).
@@ -213,6 +224,23 @@ def delegate(delegate: address, categories: uint16, expiry: uint64):
     assert categories == 0 or convert(expiry, uint256) > block.timestamp, "consent: expiry in the past"
     self._delegations[msg.sender][delegate] = convert(categories, uint256) | (convert(expiry, uint256) << 16)
     log Delegation(patient=msg.sender, delegate=delegate, categories=categories, expiry=expiry)
+
+
+@external
+def restrict_care_team(patient: address, custodian: address, categories: uint16):
+    """
+    @dev Keep the care team of `custodian` (the actors that node
+         attested an affiliation to) from `patient`'s records of
+         `categories` unless a consent names them; 0 lifts every
+         restriction. Nodes honour it from the block that records it.
+    @notice The patient, or a delegate for every category.
+    @param patient The patient whose records are restricted.
+    @param custodian The node whose care team is restricted.
+    @param categories The restricted categories (a bitmask).
+    """
+    self._check_manager(patient, msg.sender, _ALL_CATEGORIES)
+    self.care_team_restrictions[patient][custodian] = categories
+    log CareTeamRestricted(patient=patient, custodian=custodian, categories=categories)
 
 
 @external

@@ -156,6 +156,16 @@ class ConsentDelegation(Base):
     expiry: Mapped[int] = mapped_column(BigInteger)
 
 
+class CareTeamRestriction(Base):
+    """The categories a patient keeps from a node's care team (CareTeamRestricted events; 0 = none)."""
+
+    __tablename__ = "care_team_restrictions"
+
+    patient: Mapped[str] = mapped_column(String(42), primary_key=True)
+    custodian: Mapped[str] = mapped_column(String(42), primary_key=True)
+    categories: Mapped[int] = mapped_column(Integer)
+
+
 class EmergencyAccess(Base):
     """A break-glass window: a practitioner may read a patient's records for ETREAT until it ends.
 
