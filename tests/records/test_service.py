@@ -159,16 +159,6 @@ def test_a_new_version_never_moves_a_record_to_another_patient(
     assert records.get(synthetic.patient["id"]).patient_address == address
 
 
-def test_a_patients_owner(records: RecordService, keys: Keys, synthetic: SyntheticPatient) -> None:
-    address = _load(records, keys, synthetic)
-    assert records.patient_owner(synthetic.patient["id"]) == address
-    assert records.patient_owner(synthetic.patient["id"]) == address  # remembered
-    assert records.patient_owner(synthetic.records[0]["id"]) is None  # not a Patient
-    assert records.patient_owner("nobody") is None
-    records.write({"resourceType": "Patient", "id": "nobody"}, patient_address=address)
-    assert records.patient_owner("nobody") == address  # a miss is not remembered
-
-
 def test_a_refused_write_among_concurrent_ones_fails_alone(
     records: RecordService, keys: Keys, synthetic: SyntheticPatient
 ) -> None:

@@ -115,7 +115,6 @@ Guard = Callable[[StoredRecord | None, StoredRecord], None]
 Also = Callable[[Session, list[StoredRecord]], None]
 
 _COLUMNS = RECORD_VERSIONS.c
-_OWNERS_REMEMBERED = 100_000
 # What one draft of a group can be refused for, without the others being at fault.
 _ONE_DRAFTS_FAULT = (ValidationError, Conflict, AccessDenied)
 _STORED_COLUMNS = tuple(
@@ -213,7 +212,6 @@ class RecordService:
         self._patient_key = patient_key
         self._clock = clock
         self._writes: GroupCommit[_Write, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
-        self._patient_owners: dict[str, str] = {}
         self._data_keys = DataKeyCache()
 
     def write(
@@ -502,25 +500,6 @@ class RecordService:
         if row is None:
             raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
         return self._stored(row)
-
-    def patient_owner(self, patient_id: str) -> str | None:
-        """The wallet of the patient Patient/`patient_id` is, or None if this node holds no such Patient.
-
-        Remembered: a record never moves to another patient (`store` refuses it), so the
-        answer cannot change. Asked on every create a patient makes through the API.
-        """
-        owner = self._patient_owners.get(patient_id)
-        if owner is None:
-            try:
-                stored = self.get(patient_id)
-            except NotFound:
-                return None
-            if stored.resource_type != "Patient":
-                return None
-            if len(self._patient_owners) >= _OWNERS_REMEMBERED:
-                self._patient_owners.clear()
-            owner = self._patient_owners[patient_id] = stored.patient_address
-        return owner
 
     def anchored(self, versions: Sequence[StoredRecord]) -> list[AnchoredVersion]:
         """Each version's ciphertext with what proves it: salt, commitment, Merkle proof and anchored root.
