@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -15,25 +12,11 @@ from careledger.audit import AuditLog
 from careledger.config import Home
 from careledger.crypto import AtRestKey
 from careledger.store import AUDIT_EVENTS, RECORD_VERSIONS, Database
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.crash import run_worker
 
 
 def _worker(home: Home, seed: int, crash_at: str | None = None) -> int:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("CARELEDGER_CRASH_AT", None)
-    if crash_at:
-        env["CARELEDGER_CRASH_AT"] = crash_at
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.access.crash_worker", str(home.path), str(seed)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr
-    return done.returncode
+    return run_worker("tests.access.crash_worker", home, seed, crash_at)
 
 
 def _counts(home: Home) -> tuple[int, int, bool]:

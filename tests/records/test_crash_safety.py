@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +14,9 @@ from careledger.config import Home, Settings, load_settings
 from careledger.node import Node, init_home
 from careledger.records import verify_record
 from careledger.store import AnchorBatch, RecordVersion
+from tests.crash import run_worker
 
 pytestmark = pytest.mark.anvil
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -40,20 +36,7 @@ def _node(home: Home) -> Node:
 
 
 def _worker(home: Home, seed: int, crash_at: str | None = None) -> int:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("CARELEDGER_CRASH_AT", None)
-    if crash_at:
-        env["CARELEDGER_CRASH_AT"] = crash_at
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.records.crash_worker", str(home.path), str(seed)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr
-    return done.returncode
+    return run_worker("tests.records.crash_worker", home, seed, crash_at)
 
 
 @pytest.mark.parametrize("crash_at", ["record-blob-written", "anchor-prepared", "anchor-sent"])
