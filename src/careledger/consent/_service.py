@@ -144,6 +144,9 @@ class ConsentService:
         self._registry = registry
         self._clock = clock
         self._lock = threading.Lock()
+        # One sync at a time: a second caller (a request beside the server's sync loop) must not
+        # return while the first has indexed its events but not yet put them in the cache.
+        self._sync_lock = threading.Lock()
         self._pairs: dict[tuple[str, str], tuple[Grant, ...]] | None = None
         self._restrictions: dict[tuple[str, str], int] | None = None  # (patient, custodian) -> categories
         # The event cursor as this process last left it: if another process sharing the
@@ -226,6 +229,10 @@ class ConsentService:
 
     def sync(self) -> int:
         """Index the registry's events of new blocks; how many there were."""
+        with self._sync_lock:
+            return self._sync()
+
+    def _sync(self) -> int:
         touched: set[tuple[str, str]] = set()
 
         def handle(session: Session, event: ChainEvent) -> None:

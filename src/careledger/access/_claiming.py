@@ -1,0 +1,205 @@
+"""Claiming: a patient takes over, with her own wallet, the custodial identity the node made for her.
+
+The front desk prints a one-time code (`issue`); she presents it with a signature of her
+own wallet (SIWE over the API, or her keystore's passphrase at the CLI), and `claim`:
+
+1. checks the code: known, unused, unexpired, and not burnt by `MAX_FAILURES` wrong tries;
+   every refusal is audited and changes nothing else;
+2. hands the identity to her wallet on chain (`IdentityRegistry.claim_custodial`): from
+   then on her wallet, not the node, manages her consents, and the identity's encryption
+   key is hers;
+3. re-seals every data key of her records to that key, marks the code used and audits
+   the claim, all in one database transaction;
+4. deletes the custodial key file.
+
+A crash after step 2 is finished by trying again with the same code: the chain already
+names her wallet, so the claim goes on from step 3.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+from web3 import Web3
+
+from careledger.audit import Access, Action, AuditLog, Outcome
+from careledger.chain import IdentityRegistry
+from careledger.crypto import AtRestKey, PublicKey
+from careledger.errors import AccessDenied, NotFound, ValidationError
+from careledger.identity import CustodialKeys
+from careledger.records import RecordService
+from careledger.store import ClaimCode, Database
+
+CLAIM_CODE_DAYS = 14.0
+MAX_FAILURES = 5
+_CODE_LENGTH = 12  # Crockford base32: 60 bits, read out as XXXX-XXXX-XXXX
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_READS_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_AAD = b"careledger/claim-code/v1\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    patient: str
+    code: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    patient: str  # the identity: what her records and consents name
+    wallet: str  # her own wallet, which acts for it from now on
+    resealed: int  # record versions whose data keys were re-sealed to her
+
+
+class IdentityClaims:
+    """Claim codes and claims of one node's custodial patients."""
+
+    def __init__(
+        self,
+        db: Database,
+        keys: CustodialKeys,
+        kek: AtRestKey,
+        registry: Callable[[], IdentityRegistry],
+        records: RecordService,
+        audit: AuditLog,
+        *,
+        custodian: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`registry` signs as the custodian node; `kek` seals the codes at rest."""
+        self.db = db
+        self._keys = keys
+        self._kek = kek
+        self._registry = registry
+        self._records = records
+        self._audit = audit
+        self._custodian = custodian
+        self._clock = clock
+
+    def patient_of(self, record_id: str) -> str:
+        """The identity a Patient record of this node belongs to (`Patient/<id>` or the bare id)."""
+        record_id = record_id.removeprefix("Patient/")
+        try:
+            stored = self._records.get(record_id)
+        except NotFound:
+            stored = None
+        if stored is None or stored.resource_type != "Patient" or stored.deleted:
+            raise NotFound(f"no Patient/{record_id} on this node")
+        return stored.patient_address
+
+    def issue(self, patient: str, *, days: float = CLAIM_CODE_DAYS) -> IssuedCode:
+        """A new one-time code for `patient` (replacing any earlier one), valid for `days`."""
+        patient = Web3.to_checksum_address(patient)
+        if days <= 0:
+            raise ValidationError("a claim code lasts a positive number of days")
+        if not self._keys.holds(patient):
+            raise NotFound(f"{patient} is not a custodial identity this node holds (claimed already?)")
+        raw = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
+        expires_at = self._clock() + days * 86_400
+        with self.db.session() as session:
+            session.merge(
+                ClaimCode(
+                    patient=patient,
+                    sealed_code=self._kek.seal(raw.encode(), _AAD + patient.encode()),
+                    expires_at=expires_at,
+                    failures=0,
+                    claimed_by=None,
+                )
+            )
+            self._audit.append(session, [_access(self._custodian, patient, "claim-code", None)])
+        return IssuedCode(patient, "-".join(raw[i : i + 4] for i in range(0, _CODE_LENGTH, 4)), expires_at)
+
+    def claim(self, patient: str, code: str, wallet: str, key: PublicKey | None = None) -> Claimed:
+        """Hand `patient` to `wallet` (whose signature the caller verified); `key` is her encryption key,
+        needed only if her wallet is not a registered actor (whose key is then used)."""
+        patient, wallet = Web3.to_checksum_address(patient), Web3.to_checksum_address(wallet)
+        refusal = self._check_code(patient, code)
+        registry = self._registry()
+        owner = registry.claimed_by(patient) if refusal is None else None
+        if refusal is None and owner is None:
+            if not self._keys.holds(patient):
+                refusal = f"{patient} is not a custodial identity this node holds"
+            elif key is None:
+                registered = registry.actor(wallet)
+                if registered is None:
+                    raise ValidationError("give your public encryption key: your wallet is not registered")
+                key = registered.encryption_key
+        elif refusal is None and owner != wallet:
+            refusal = f"{patient} was claimed by another wallet"
+        if refusal is not None:
+            self._audit.record(_access(wallet, patient, "claim", refusal))
+            raise AccessDenied(f"claim refused: {refusal}")
+        if owner is None:
+            assert key is not None
+            registry.claim_custodial(patient, wallet, key)
+        now_key = registry.require_actor(patient).encryption_key
+
+        def mark_claimed(session: Session) -> None:
+            row = session.get(ClaimCode, patient)
+            assert row is not None
+            row.claimed_by = wallet
+            self._audit.append(session, [_access(wallet, patient, "claim", None)])
+
+        resealed = self._records.reseal(patient, now_key, also=mark_claimed)
+        self._keys.destroy(patient)
+        return Claimed(patient, wallet, resealed)
+
+    def take_over(self, by: IdentityRegistry, patient: str, key: PublicKey) -> int:
+        """The wallet that now holds `patient` (`by`: after a rotation or a recovery) sets her new encryption
+        key on chain, and the node re-seals her records to it; how many versions were re-sealed."""
+        patient = Web3.to_checksum_address(patient)
+        wallet = by.signer.address if by.signer is not None else ""
+        if self._registry().claimed_by(patient) != wallet:
+            self._audit.record(_access(wallet, patient, "reseal", "this wallet does not hold the identity"))
+            raise AccessDenied(f"{wallet} does not hold {patient}: only the wallet that claimed it (or its guardians)")
+        by.rotate_key_of(patient, key)
+        return self._records.reseal(
+            patient, key, also=lambda session: self._audit.append(session, [_access(wallet, patient, "reseal", None)])
+        )
+
+    def _check_code(self, patient: str, code: str) -> str | None:
+        """Why `code` does not claim `patient` (a wrong one counts against the code), or None."""
+        given = code.strip().upper().replace("-", "").replace(" ", "").translate(_READS_AS)
+        with self.db.session() as session:
+            row = session.get(ClaimCode, patient, with_for_update=True)
+            if row is None:
+                return "no claim code was issued for this patient"
+            if row.claimed_by is not None:
+                return "this claim code was used already"
+            if row.failures >= MAX_FAILURES:
+                return "too many wrong codes: ask the front desk for a new one"
+            if row.expires_at < self._clock():
+                when = datetime.fromtimestamp(row.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                return f"this claim code expired at {when}: ask the front desk for a new one"
+            expected = self._kek.open(row.sealed_code, _AAD + patient.encode()).decode()
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                row.failures += 1
+                left = MAX_FAILURES - row.failures
+                return f"wrong claim code ({left} {'try' if left == 1 else 'tries'} left)"
+        return None
+
+
+def encryption_key_from_hex(text: str) -> PublicKey:
+    """An encryption key as it is registered on chain: the hex of its suite byte and raw key."""
+    try:
+        return PublicKey.from_bytes(bytes.fromhex(text.strip().removeprefix("0x")))
+    except ValueError:
+        raise ValidationError("an encryption key is the hex of its suite byte and raw public key") from None
+
+
+def _access(agent: str, patient: str, interaction: str, refusal: str | None) -> Access:
+    return Access(
+        action=Action.EXECUTE,
+        interaction=interaction,
+        outcome=Outcome.SUCCESS if refusal is None else Outcome.DENIED,
+        agent=agent,
+        patient=patient,
+        detail=refusal,
+    )

@@ -1,0 +1,175 @@
+"""Claiming: a walk-in patient takes her custodial identity over with her own wallet, and keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from careledger.access import MAX_FAILURES, Accessor
+from careledger.audit import Entry
+from careledger.chain import Role
+from careledger.config import NODE_WALLET, Settings
+from careledger.consent import Purpose
+from careledger.errors import AccessDenied, DecryptionError, NotFound, TransactionReverted, ValidationError
+from careledger.identity import Wallet
+from careledger.node import Node
+from careledger.records import Category, StoredRecord
+from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    with scratch_node(
+        Path(tmp_path_factory.mktemp("claiming")) / "home", Settings(chain="memory", light_kdf=True)
+    ) as node:
+        yield node
+
+
+def _walk_in(node: Node, seed: int) -> tuple[str, str]:
+    """A patient registered at the front desk (no wallet) with her chart; her identity and her Patient id."""
+    generated = synthetic_patients(1, seed=seed)[0]
+    front_desk = Accessor(node.address)
+    patient = node.access.write(front_desk, {k: v for k, v in generated.patient.items() if k != "identifier"})
+    for resource in generated.resources:  # they name the Patient by its id, which it keeps
+        if resource is not generated.patient:
+            node.access.write(front_desk, resource)
+    return patient.patient_address, patient.record_id
+
+
+def _wallet(node: Node, name: str) -> Wallet:
+    return node.wallets.create(name, Role.PATIENT, PASSPHRASE)
+
+
+def _versions(node: Node, patient: str) -> list[StoredRecord]:
+    return [v for s in node.records.list(patient_address=patient) for v in node.records.history(s.record_id)]
+
+
+def _opens_all(node: Node, patient: str, wallet: Wallet) -> bool:
+    key = node.unlock(wallet.name).encryption_key()
+    try:
+        for version in _versions(node, patient):
+            if not version.deleted:
+                node.records.decrypt(version, key)
+    except DecryptionError:
+        return False
+    return True
+
+
+def _newest(node: Node, patient: str) -> Entry:
+    return node.audit.entries(patient=patient)[-1]
+
+
+def test_wrong_expired_and_reused_codes_are_refused_audited_and_change_nothing(node: Node) -> None:
+    patient, record_id = _walk_in(node, 1)
+    dana = _wallet(node, "dana")
+    with pytest.raises(AccessDenied, match="no claim code was issued"):
+        node.claiming.claim(patient, "AAAA-BBBB-CCCC", dana.address, dana.encryption_key)
+    expired = node.claiming.issue(patient, days=1)
+    with pytest.MonkeyPatch.context() as later:
+        later.setattr(node.claiming, "_clock", lambda: expired.expires_at + 1)
+        with pytest.raises(AccessDenied, match="expired"):
+            node.claiming.claim(patient, expired.code, dana.address, dana.encryption_key)
+    issued = node.claiming.issue(patient)
+    with pytest.raises(AccessDenied, match=r"wrong claim code \(4 tries left\)"):
+        node.claiming.claim(patient, "0000-0000-0000", dana.address, dana.encryption_key)
+    refusal = _newest(node, patient).access
+    assert (refusal.interaction, refusal.allowed, refusal.agent) == ("claim", False, dana.address)
+    assert node.custodial.holds(patient)
+    assert node.identity_registry().custodian_of(patient) == node.address
+    assert node.identity_registry().claimed_by(patient) is None
+
+    # The right code, typed as people type it, claims the identity; her wallet must say its key.
+    typed = issued.code.lower().replace("-", " ")
+    with pytest.raises(ValidationError, match="encryption key"):
+        node.claiming.claim(patient, typed, dana.address)
+    node.identity_registry(as_wallet=NODE_WALLET).register_actor(dana.address, Role.PATIENT, dana.encryption_key)
+    claimed = node.claiming.claim(node.claiming.patient_of(f"Patient/{record_id}"), typed, dana.address)
+    assert claimed.resealed == len(_versions(node, patient)) > 1
+    assert (_newest(node, patient).access.interaction, _newest(node, patient).access.allowed) == ("claim", True)
+    registry = node.identity_registry()
+    assert (registry.claimed_by(patient), registry.identity_of(dana.address), registry.custodian_of(patient)) == (
+        dana.address,
+        patient,
+        None,
+    )
+    assert not node.custodial.holds(patient)
+    with pytest.raises(NotFound):
+        node.custodial.account(patient)
+    assert _opens_all(node, patient, dana)
+
+    # Used once: refused after, and her identity is not handed to anyone else.
+    mallory = _wallet(node, "mallory-claims")
+    with pytest.raises(AccessDenied, match="used already"):
+        node.claiming.claim(patient, issued.code, mallory.address, mallory.encryption_key)
+    assert _newest(node, patient).access.agent == mallory.address
+    assert registry.claimed_by(patient) == dana.address
+    with pytest.raises(NotFound, match="not a custodial identity"):
+        node.claiming.issue(patient)
+
+
+def test_wrong_guesses_burn_the_code(node: Node) -> None:
+    patient, _ = _walk_in(node, 2)
+    eve = _wallet(node, "eve")
+    issued = node.claiming.issue(patient)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(AccessDenied, match="wrong claim code"):
+            node.claiming.claim(patient, "1111-1111-1111", eve.address, eve.encryption_key)
+    with pytest.raises(AccessDenied, match="too many wrong codes"):
+        node.claiming.claim(patient, issued.code, eve.address, eve.encryption_key)
+    assert node.custodial.holds(patient)
+    fresh = node.claiming.issue(patient)  # the front desk issues a new one
+    assert node.claiming.claim(patient, fresh.code, eve.address, eve.encryption_key).wallet == eve.address
+
+
+def test_a_claim_interrupted_after_the_chain_finishes_with_the_same_code(node: Node) -> None:
+    patient, _ = _walk_in(node, 3)
+    fay = _wallet(node, "fay")
+    issued = node.claiming.issue(patient)
+    # As if the node crashed after the chain transaction: nothing local was done.
+    node.identity_registry(as_wallet=NODE_WALLET).claim_custodial(patient, fay.address, fay.encryption_key)
+    assert node.custodial.holds(patient)
+    claimed = node.claiming.claim(patient, issued.code, fay.address)
+    assert claimed.resealed > 0
+    assert not node.custodial.holds(patient)
+    assert _opens_all(node, patient, fay)
+
+
+def test_the_node_grants_for_a_custodial_patient_until_she_claims_then_only_she_does(node: Node) -> None:
+    patient, _ = _walk_in(node, 4)
+    gus, lab = _wallet(node, "gus"), _wallet(node, "lab-4")
+    as_node = node.consent_registry(as_wallet=NODE_WALLET)
+    terms = node.consent.terms(patient, lab.address, [Category.LABS], [Purpose.TREAT], days=1)
+    before = node.consent.grant(as_node, terms)
+    assert before.granted_by == node.address  # on chain: made by the custodian
+    node.claiming.claim(patient, node.claiming.issue(patient).code, gus.address, gus.encryption_key)
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        node.consent.grant(as_node, terms)
+    mine = node.consent.grant(node.consent_registry(as_wallet="gus"), terms)
+    assert mine.granted_by == gus.address
+
+
+def test_she_rotates_to_a_new_wallet_or_her_guardians_recover_it(node: Node) -> None:
+    patient, _ = _walk_in(node, 5)
+    old, new, newest = _wallet(node, "hal-old"), _wallet(node, "hal-new"), _wallet(node, "hal-newest")
+    node.claiming.claim(patient, node.claiming.issue(patient).code, old.address, old.encryption_key)
+
+    # With her old wallet's signature.
+    node.identity_registry(as_wallet=old.name).rotate_owner(patient, new.address)
+    with pytest.raises(AccessDenied, match="does not hold"):
+        node.claiming.take_over(node.identity_registry(as_wallet=old.name), patient, old.encryption_key)
+    assert node.claiming.take_over(node.identity_registry(as_wallet=new.name), patient, new.encryption_key) > 0
+    assert _opens_all(node, patient, new)
+    assert not _opens_all(node, patient, old)
+
+    # Having lost it: two of her three guardians hand the identity to another wallet.
+    guardians = [_wallet(node, f"hal-guardian-{i}") for i in range(3)]
+    node.identity_registry(as_wallet=new.name).set_guardians(patient, [g.address for g in guardians], 2)
+    assert node.identity_registry(as_wallet=guardians[0].name).approve_recovery(patient, newest.address) == 1
+    assert node.identity_registry(as_wallet=guardians[2].name).approve_recovery(patient, newest.address) == 2
+    assert node.identity_registry().claimed_by(patient) == newest.address
+    node.claiming.take_over(node.identity_registry(as_wallet=newest.name), patient, newest.encryption_key)
+    assert _opens_all(node, patient, newest)
+    assert not _opens_all(node, patient, new)
+    assert _newest(node, patient).access.interaction == "reseal"

@@ -1,0 +1,85 @@
+"""`POST /Patient/{id}/$claim`: a walk-in patient claims her identity with a wallet the project never saw."""
+
+from __future__ import annotations
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from fhirpy import SyncFHIRClient
+
+from careledger.access import Accessor
+from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
+from careledger.crypto import PrivateKey
+from careledger.records import Category
+from careledger.testdata import synthetic_patients
+from tests.api.conftest import Api
+
+
+def _claim(
+    api: Api, account: LocalAccount, record_id: str, code: str, key: PrivateKey, *, signer: LocalAccount | None = None
+) -> httpx.Response:
+    message = api.siwe_message(account)
+    signature = "0x" + (signer or account).sign_message(encode_defunct(text=message)).signature.hex()
+    parameters = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "code", "valueString": code},
+            {"name": "message", "valueString": message},
+            {"name": "signature", "valueString": signature},
+            {"name": "encryptionKey", "valueString": key.public_key.to_bytes().hex()},
+        ],
+    }
+    return httpx.post(f"{api.url}/Patient/{record_id}/$claim", json=parameters, timeout=30)
+
+
+def test_a_walk_in_claims_her_identity_with_her_own_wallet_then_reads_and_grants(api: Api) -> None:
+    node = api.world.node
+    generated = synthetic_patients(1, seed=77)[0]
+    front_desk = Accessor(node.address)
+    chart = [
+        node.access.write(front_desk, {k: v for k, v in resource.items() if k != "identifier"})
+        for resource in generated.resources
+    ]
+    record_id, identity = chart[0].record_id, chart[0].patient_address
+    issued = node.claiming.issue(identity)
+    wallet: LocalAccount = Account.create()  # hers, from any wallet app: the node never held it
+    key = PrivateKey.derive(wallet.key)
+
+    # Refusals first: not FHIR Parameters, a forged signature, a wrong code; each changes nothing.
+    assert httpx.post(f"{api.url}/Patient/{record_id}/$claim", json={"code": "x"}).status_code == 400
+    forged = _claim(api, wallet, record_id, issued.code, key, signer=Account.create())
+    assert forged.status_code == 401, forged.text
+    wrong = _claim(api, wallet, record_id, "0000-0000-0000", key)
+    assert wrong.status_code == 403, wrong.text
+    assert "wrong claim code" in wrong.text
+    denial = node.audit.entries(patient=identity)[-1].access
+    assert (denial.interaction, denial.allowed, denial.agent) == ("claim", False, wallet.address)
+    assert node.custodial.holds(identity)
+
+    claimed = _claim(api, wallet, record_id, issued.code, key)
+    assert claimed.status_code == 200, claimed.text
+    values = {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in claimed.json()["parameter"]}
+    assert (values["patient"], values["wallet"]) == (identity, wallet.address)
+    assert values["resealed"] == len(chart)
+    assert not node.custodial.holds(identity)
+    assert _claim(api, Account.create(), record_id, issued.code, key).status_code == 403  # used
+
+    # Her wallet signs in as her and reads every record, through a stock FHIR client.
+    login = api.login_response(wallet, api.siwe_message(wallet))
+    assert login.status_code == 200, login.text
+    assert login.json()["address"] == identity
+    fhir = SyncFHIRClient(api.url, authorization=f"Bearer {login.json()['access_token']}")
+    assert fhir.reference("Patient", record_id).to_resource()["id"] == record_id
+    observations = {r.id for r in fhir.resources("Observation").search(patient=record_id).fetch_all()}
+    assert observations == {s.record_id for s in chart if s.resource_type == "Observation"}
+    # ...and opens them with her own key: the node re-sealed them to it.
+    for stored in chart:
+        assert node.records.decrypt(node.records.get(stored.record_id), key)["id"] == stored.record_id
+
+    # From now on she grants, with an EIP-712 signature of her wallet; the node may not.
+    lab = api.world.clinic.address
+    terms = node.consent.terms(identity, lab, [Category.LABS], [Purpose.TREAT], days=30)
+    granted = node.consent.submit(node.consent_registry(as_wallet=NODE_WALLET), node.consent.sign(wallet, terms))
+    assert (granted.patient, granted.granted_by) == (identity, wallet.address)
