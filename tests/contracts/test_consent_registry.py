@@ -335,3 +335,24 @@ def test_the_patient_keeps_categories_from_a_nodes_care_team(consent: Any) -> No
     with boa.env.prank(patient):
         consent.restrict_care_team(patient, hospital, 0)
     assert consent.care_team_restrictions(patient, hospital) == 0
+
+
+def test_the_custodian_then_the_claiming_wallet_grants_for_a_custodial_patient(
+    consent: Any, identity: Any, admin: Any
+) -> None:
+    patient, wallet, lab = _address("walk-in"), _address("her wallet"), _address("lab")
+    with boa.env.prank(admin):
+        identity.register_custodial(patient, KEY, 1, bytes(32))
+    with boa.env.prank(wallet), boa.reverts("consent: not the patient or a live delegate"):
+        consent.grant(patient, lab, LABS, TREAT, 0, _now() + DAY)
+    with boa.env.prank(admin):  # on her documented instruction: the event names the custodian
+        consent.grant(patient, lab, LABS, TREAT, 0, _now() + DAY)
+    assert consent.get_logs()[-1].granted_by == admin
+    with boa.env.prank(admin):
+        identity.claim_custodial(patient, wallet, KEY, 1)
+    with boa.env.prank(admin), boa.reverts("consent: not the patient or a live delegate"):
+        consent.grant(patient, lab, GENERAL, TREAT, 0, _now() + DAY)
+    with boa.env.prank(wallet):
+        consent.grant(patient, lab, GENERAL, TREAT, 0, _now() + DAY)
+    assert consent.get_logs()[-1].granted_by == wallet
+    assert consent.is_allowed(patient, lab, GENERAL, TREAT)

@@ -274,3 +274,115 @@ def test_a_custodian_registers_a_patient_whose_key_it_holds(identity: Any, admin
     assert identity.custodian_of(admin) == "0x0000000000000000000000000000000000000000"
     with boa.env.prank(admin), boa.reverts("identity: already registered"):
         identity.register_custodial(patient, X25519_KEY, 1, bytes(32))
+
+
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
+def _custodial(identity: Any, custodian: Any) -> Any:
+    patient = _address("custodial patient")
+    with boa.env.prank(custodian):
+        identity.register_custodial(patient, X25519_KEY, 1, bytes(32))
+    return patient
+
+
+def test_a_patient_claims_her_custodial_identity_once_and_the_custodian_lets_go(identity: Any, admin: Any) -> None:
+    patient, wallet, stranger = _custodial(identity, admin), _address("her wallet"), _address("stranger")
+    assert identity.manager_of(patient) == admin
+    her_key = PrivateKey.generate(Suite.X25519).public_key.raw
+    with boa.env.prank(stranger), boa.reverts("identity: not this identity's custodian"):
+        identity.claim_custodial(patient, wallet, her_key, 1)
+    with boa.env.prank(admin):
+        identity.claim_custodial(patient, wallet, her_key, 1)
+    rotated, claimed = identity.get_logs()
+    assert (type(claimed).__name__, claimed.actor, claimed.owner, claimed.custodian) == (
+        "CustodialClaimed",
+        patient,
+        wallet,
+        admin,
+    )
+    assert (rotated.new_key, identity.actor(patient).encryption_key) == (her_key, her_key)
+    assert (identity.claimed_by(patient), identity.identity_of(wallet)) == (wallet, patient)
+    assert (identity.custodian_of(patient), identity.manager_of(patient)) == (ZERO, wallet)
+    with boa.env.prank(admin), boa.reverts("identity: not this identity's custodian"):
+        identity.claim_custodial(patient, _address("another wallet"), her_key, 1)
+
+
+def test_a_claim_refuses_a_wallet_that_holds_an_identity_or_is_another_actor(identity: Any, admin: Any) -> None:
+    first, doctor, wallet = _custodial(identity, admin), _address("doctor"), _address("shared wallet")
+    with boa.env.prank(admin):
+        second = _address("second custodial")
+        identity.register_custodial(second, X25519_KEY, 1, bytes(32))
+        identity.claim_custodial(first, wallet, X25519_KEY, 1)
+        with boa.reverts("identity: this wallet already holds an identity"):
+            identity.claim_custodial(second, wallet, X25519_KEY, 1)
+    _register(identity, doctor, PRACTITIONER)
+    with boa.env.prank(admin), boa.reverts("identity: the wallet of another actor"):
+        identity.claim_custodial(second, doctor, X25519_KEY, 1)
+
+
+def _claimed(identity: Any, admin: Any, wallet: Any) -> Any:
+    patient = _custodial(identity, admin)
+    with boa.env.prank(admin):
+        identity.claim_custodial(patient, wallet, X25519_KEY, 1)
+    return patient
+
+
+def test_the_owner_rotates_to_a_new_wallet_and_a_new_key(identity: Any, admin: Any) -> None:
+    old, new, stranger = _address("old wallet"), _address("new wallet"), _address("stranger")
+    patient = _claimed(identity, admin, old)
+    new_key = PrivateKey.generate(Suite.X25519).public_key.raw
+    with boa.env.prank(stranger), boa.reverts("identity: not the owner"):
+        identity.rotate_owner(patient, stranger)
+    with boa.env.prank(old):
+        identity.rotate_owner(patient, new)
+    assert (identity.claimed_by(patient), identity.identity_of(new), identity.identity_of(old)) == (new, patient, ZERO)
+    with boa.env.prank(old), boa.reverts("identity: not the owner"):
+        identity.rotate_key_of(patient, new_key, 1)
+    with boa.env.prank(new):
+        identity.rotate_key_of(patient, new_key, 1)
+    assert identity.actor(patient).encryption_key == new_key
+
+
+def test_k_of_n_guardians_recover_an_identity_whose_wallet_is_lost(identity: Any, admin: Any) -> None:
+    lost, found = _address("lost wallet"), _address("found wallet")
+    patient = _claimed(identity, admin, lost)
+    guardians = [_address(f"guardian {i}") for i in range(3)]
+    with boa.env.prank(guardians[0]), boa.reverts("identity: not the owner"):
+        identity.set_guardians(patient, guardians, 2)
+    with boa.env.prank(lost):
+        with boa.reverts("identity: threshold above the guardians"):
+            identity.set_guardians(patient, guardians, 4)
+        with boa.reverts("identity: duplicate guardian"):
+            identity.set_guardians(patient, [guardians[0], guardians[0]], 1)
+        with boa.reverts("identity: invalid guardian"):
+            identity.set_guardians(patient, [lost], 1)
+        identity.set_guardians(patient, guardians, 2)
+    assert (list(identity.guardians_of(patient)), identity.recovery_threshold(patient)) == (guardians, 2)
+    with boa.env.prank(_address("stranger")), boa.reverts("identity: not a guardian"):
+        identity.approve_recovery(patient, found)
+    with boa.env.prank(guardians[0]):
+        identity.approve_recovery(patient, found)
+        with boa.reverts("identity: already approved"):
+            identity.approve_recovery(patient, found)
+    with boa.env.prank(guardians[1]):
+        identity.approve_recovery(patient, _address("thief"))  # approvals for another wallet do not add up
+    assert identity.claimed_by(patient) == lost
+    with boa.env.prank(guardians[2]):
+        identity.approve_recovery(patient, found)
+    changed = identity.get_logs()[-1]
+    assert (type(changed).__name__, changed.old_owner, changed.new_owner, changed.recovered) == (
+        "OwnerChanged",
+        lost,
+        found,
+        True,
+    )
+    assert (identity.claimed_by(patient), identity.identity_of(found), identity.identity_of(lost)) == (
+        found,
+        patient,
+        ZERO,
+    )
+    # Approvals given before the hand-over do not count after it.
+    with boa.env.prank(guardians[1]):
+        identity.approve_recovery(patient, _address("thief"))
+    assert identity.claimed_by(patient) == found

@@ -106,8 +106,50 @@ class IdentityRegistry(ContractFacade):
 
     def custodian_of(self, actor: str) -> str | None:
         """The node that holds `actor`'s key, if she is a custodial patient."""
-        custodian = str(self._call("custodian_of", Web3.to_checksum_address(actor)))
-        return None if int(custodian, 16) == 0 else custodian
+        return _address_or_none(self._call("custodian_of", Web3.to_checksum_address(actor)))
+
+    def claim_custodial(self, actor: str, owner: str, key: PublicKey) -> None:
+        """Hand custodial `actor` to the wallet `owner` with encryption key `key`; the signer is its custodian."""
+        request = self._request(
+            "claim_custodial", Web3.to_checksum_address(actor), Web3.to_checksum_address(owner), key.raw, int(key.suite)
+        )
+        self._transact(request)
+
+    def claimed_by(self, actor: str) -> str | None:
+        """The wallet that claimed custodial `actor` and acts for it now, if any."""
+        return _address_or_none(self._call("claimed_by", Web3.to_checksum_address(actor)))
+
+    def identity_of(self, wallet: str) -> str | None:
+        """The claimed identity `wallet` acts for, if any."""
+        return _address_or_none(self._call("identity_of", Web3.to_checksum_address(wallet)))
+
+    def rotate_owner(self, actor: str, new_owner: str) -> None:
+        """Hand claimed `actor` to another wallet; the signer is the wallet that holds it now."""
+        self._transact(
+            self._request("rotate_owner", Web3.to_checksum_address(actor), Web3.to_checksum_address(new_owner))
+        )
+
+    def rotate_key_of(self, actor: str, key: PublicKey) -> None:
+        """Replace claimed `actor`'s encryption key; the signer is its owner."""
+        self._transact(self._request("rotate_key_of", Web3.to_checksum_address(actor), key.raw, int(key.suite)))
+
+    def set_guardians(self, actor: str, guardians: Sequence[str], threshold: int) -> None:
+        """Name `actor`'s guardians, `threshold` of whom may hand it to a new wallet; the signer is its owner."""
+        addresses = [Web3.to_checksum_address(g) for g in guardians]
+        self._transact(self._request("set_guardians", Web3.to_checksum_address(actor), addresses, threshold))
+
+    def guardians_of(self, actor: str) -> tuple[list[str], int]:
+        """`actor`'s guardians and how many of them must agree."""
+        checksum = Web3.to_checksum_address(actor)
+        return [str(g) for g in self._call("guardians_of", checksum)], int(self._call("recovery_threshold", checksum))
+
+    def approve_recovery(self, actor: str, new_owner: str) -> int:
+        """One guardian's (the signer's) approval; how many approvals there are now."""
+        request = self._request(
+            "approve_recovery", Web3.to_checksum_address(actor), Web3.to_checksum_address(new_owner)
+        )
+        (event,) = self.events_in(self._transact(request), "RecoveryApproved")
+        return int(event.args["approvals"])
 
     def rotate_key(self, key: PublicKey) -> None:
         self._transact(self._request("rotate_key", key.raw, int(key.suite)))
@@ -181,3 +223,8 @@ class IdentityRegistry(ContractFacade):
     def is_role_holder(self, role: str, address: str) -> bool:
         """Whether `address` holds the contract role `REGISTRAR_ROLE` or `ISSUER_ROLE`."""
         return bool(self._call("hasRole", self._call(role), Web3.to_checksum_address(address)))
+
+
+def _address_or_none(value: object) -> str | None:
+    address = str(value)
+    return None if int(address, 16) == 0 else address

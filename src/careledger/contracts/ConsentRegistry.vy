@@ -34,6 +34,7 @@ from snekmate.utils import ecdsa
 interface IIdentityRegistry:
     def role_of(account: address) -> uint8: view
     def has_valid_credential(subject: address, credential_type: bytes32) -> bool: view
+    def manager_of(actor: address) -> address: view
 
 
 # @dev Purposes of use (HL7 v3 PurposeOfUse), one bit each.
@@ -369,7 +370,15 @@ def _grant(
 @internal
 @view
 def _check_manager(patient: address, actor: address, categories: uint16):
+    """
+    @dev The patient herself, whoever acts for her identity in the
+         IdentityRegistry (the custodian of a custodial patient, on
+         her documented instruction; the wallet that claimed it), or
+         a live delegate for every one of `categories`.
+    """
     if actor == patient:
+        return
+    if staticcall IIdentityRegistry(IDENTITY).manager_of(patient) == actor:
         return
     packed: uint256 = self._delegations[patient][actor]
     scope: uint256 = packed & 65535

@@ -107,6 +107,39 @@ latest_credential: public(HashMap[address, HashMap[bytes32, uint256]])
 custodian_of: public(HashMap[address, address])
 
 
+# @dev The wallet that claimed a custodial identity and controls it
+#      now (empty while it is custodial, and for every other actor).
+#      The identity's address stays what her records and consents
+#      name; the wallet that acts for it can change (rotation, or
+#      recovery by her guardians).
+claimed_by: public(HashMap[address, address])
+
+
+# @dev The claimed identity a wallet controls (the reverse of
+#      `claimed_by`): what a node signs that wallet in as.
+identity_of: public(HashMap[address, address])
+
+
+# @dev The most guardians an identity may name.
+_MAX_GUARDIANS: constant(uint256) = 7
+
+
+# @dev Each claimed identity's guardians, and how many of them must
+#      agree to hand it to a new wallet.
+_guardians: HashMap[address, DynArray[address, _MAX_GUARDIANS]]
+recovery_threshold: public(HashMap[address, uint8])
+
+
+# @dev Bumped whenever the guardians or the controlling wallet change,
+#      so approvals given before do not count after.
+_recovery_round: HashMap[address, uint256]
+
+
+# @dev keccak(identity, round, new wallet) -> guardian -> approved.
+_approved: HashMap[bytes32, HashMap[address, bool]]
+_approvals: HashMap[bytes32, uint8]
+
+
 # @dev Emitted when an actor is registered.
 event ActorRegistered:
     actor: indexed(address)
@@ -122,6 +155,38 @@ event ActorRegistered:
 event CustodialRegistered:
     actor: indexed(address)
     custodian: indexed(address)
+
+
+# @dev Emitted when the patient claims her custodial identity with
+#      her own wallet: the custodian no longer acts for it.
+event CustodialClaimed:
+    actor: indexed(address)
+    owner: indexed(address)
+    custodian: indexed(address)
+
+
+# @dev Emitted when a claimed identity passes to another wallet:
+#      rotated by its owner, or recovered by its guardians.
+event OwnerChanged:
+    actor: indexed(address)
+    old_owner: indexed(address)
+    new_owner: indexed(address)
+    recovered: bool
+
+
+# @dev Emitted when an identity's owner names its guardians.
+event GuardiansSet:
+    actor: indexed(address)
+    guardians: DynArray[address, _MAX_GUARDIANS]
+    threshold: uint8
+
+
+# @dev Emitted when a guardian approves handing an identity to `new_owner`.
+event RecoveryApproved:
+    actor: indexed(address)
+    guardian: indexed(address)
+    new_owner: indexed(address)
+    approvals: uint8
 
 
 # @dev Emitted when an actor's encryption key changes.
@@ -241,22 +306,106 @@ def rotate_key(encryption_key: Bytes[_KEY_BOUND], suite: uint8):
     @dev Replaces the caller's encryption key; the event keeps
          the old one, so data sealed to it can still be found.
     @notice Only an active actor may rotate its own key.
+    @param encryption_key The new raw public encryption key.
+    @param suite The new key's encryption suite.
     """
     self._check_active(msg.sender)
-    self._check_key(encryption_key, suite)
-    old: Actor = self.actors[msg.sender]
-    version: uint32 = old.key_version + 1
-    self.actors[msg.sender].encryption_key = encryption_key
-    self.actors[msg.sender].suite = suite
-    self.actors[msg.sender].key_version = version
-    log KeyRotated(
-        actor=msg.sender,
-        key_version=version,
-        old_suite=old.suite,
-        old_key=old.encryption_key,
-        new_suite=suite,
-        new_key=encryption_key,
-    )
+    self._set_key(msg.sender, encryption_key, suite)
+
+
+@external
+def claim_custodial(actor: address, owner: address, encryption_key: Bytes[_KEY_BOUND], suite: uint8):
+    """
+    @dev Hands a custodial identity to the wallet of the patient who
+         claimed it (she showed her custodian a one-time code and
+         signed with `owner`): from now on `owner` acts for `actor`
+         and the custodian does not. Her records stay under `actor`;
+         its encryption key becomes hers.
+    @notice Only the identity's custodian may call it, once.
+    @param actor The custodial identity.
+    @param owner The patient's own wallet.
+    @param encryption_key The patient's raw public encryption key.
+    @param suite The key's encryption suite.
+    """
+    custodian: address = self.custodian_of[actor]
+    assert custodian != empty(address) and custodian == msg.sender, "identity: not this identity's custodian"
+    self._check_active(actor)
+    self.custodian_of[actor] = empty(address)
+    self._set_owner(actor, owner)
+    self._set_key(actor, encryption_key, suite)
+    log CustodialClaimed(actor=actor, owner=owner, custodian=custodian)
+
+
+@external
+def rotate_owner(actor: address, new_owner: address):
+    """
+    @dev Hands a claimed identity to another wallet of its patient,
+         signed by the wallet that controls it now.
+    @param actor The claimed identity.
+    @param new_owner The wallet that acts for it from now on.
+    """
+    assert self.claimed_by[actor] == msg.sender and msg.sender != empty(address), "identity: not the owner"
+    self._set_owner(actor, new_owner)
+    log OwnerChanged(actor=actor, old_owner=msg.sender, new_owner=new_owner, recovered=False)
+
+
+@external
+def rotate_key_of(actor: address, encryption_key: Bytes[_KEY_BOUND], suite: uint8):
+    """
+    @dev Replaces a claimed identity's encryption key (after a new
+         wallet took it over, say); her custodian re-seals to it.
+    @param actor The claimed identity.
+    @param encryption_key The new raw public encryption key.
+    @param suite The new key's encryption suite.
+    """
+    assert self.claimed_by[actor] == msg.sender and msg.sender != empty(address), "identity: not the owner"
+    self._check_active(actor)
+    self._set_key(actor, encryption_key, suite)
+
+
+@external
+def set_guardians(actor: address, guardians: DynArray[address, _MAX_GUARDIANS], threshold: uint8):
+    """
+    @dev Names the guardians who may together hand a claimed identity
+         to a new wallet if its patient loses hers.
+    @param actor The claimed identity.
+    @param guardians Distinct addresses, neither the identity nor its owner.
+    @param threshold How many of them must agree (0 with no guardians).
+    """
+    owner: address = self.claimed_by[actor]
+    assert owner == msg.sender and owner != empty(address), "identity: not the owner"
+    assert convert(threshold, uint256) <= len(guardians), "identity: threshold above the guardians"
+    assert threshold > 0 or len(guardians) == 0, "identity: a threshold of at least one"
+    for i: uint256 in range(len(guardians), bound=_MAX_GUARDIANS):
+        guardian: address = guardians[i]
+        assert guardian != empty(address) and guardian != actor and guardian != owner, "identity: invalid guardian"
+        for j: uint256 in range(i, bound=_MAX_GUARDIANS):
+            assert guardians[j] != guardian, "identity: duplicate guardian"
+    self._guardians[actor] = guardians
+    self.recovery_threshold[actor] = threshold
+    self._recovery_round[actor] += 1
+    log GuardiansSet(actor=actor, guardians=guardians, threshold=threshold)
+
+
+@external
+def approve_recovery(actor: address, new_owner: address):
+    """
+    @dev One guardian's approval to hand `actor` to `new_owner`; the
+         one that reaches the threshold hands it over.
+    @param actor The claimed identity.
+    @param new_owner The patient's new wallet.
+    """
+    assert msg.sender in self._guardians[actor], "identity: not a guardian"
+    key: bytes32 = keccak256(abi_encode(actor, self._recovery_round[actor], new_owner))
+    assert not self._approved[key][msg.sender], "identity: already approved"
+    self._approved[key][msg.sender] = True
+    approvals: uint8 = self._approvals[key] + 1
+    self._approvals[key] = approvals
+    log RecoveryApproved(actor=actor, guardian=msg.sender, new_owner=new_owner, approvals=approvals)
+    if approvals >= self.recovery_threshold[actor]:
+        old_owner: address = self.claimed_by[actor]
+        self._set_owner(actor, new_owner)
+        log OwnerChanged(actor=actor, old_owner=old_owner, new_owner=new_owner, recovered=True)
 
 
 @external
@@ -348,6 +497,33 @@ def actor(account: address) -> Actor:
 
 @external
 @view
+def guardians_of(actor: address) -> DynArray[address, _MAX_GUARDIANS]:
+    """
+    @dev The guardians `actor`'s owner named (empty if none).
+    @param actor A claimed identity.
+    @return The guardians' addresses.
+    """
+    return self._guardians[actor]
+
+
+@external
+@view
+def manager_of(actor: address) -> address:
+    """
+    @dev Who acts for `actor` besides `actor` itself: the wallet that
+         claimed it, else its custodian while it is custodial, else
+         no one.
+    @param actor Any address.
+    @return The owner, the custodian, or the empty address.
+    """
+    owner: address = self.claimed_by[actor]
+    if owner != empty(address):
+        return owner
+    return self.custodian_of[actor]
+
+
+@external
+@view
 def role_of(account: address) -> uint8:
     """
     @dev The role of `account` if it is registered and active, else 0.
@@ -416,6 +592,41 @@ def _register(
         metadata_hash=metadata_hash,
         registrar=msg.sender,
     )
+
+
+@internal
+def _set_key(actor: address, encryption_key: Bytes[_KEY_BOUND], suite: uint8):
+    self._check_key(encryption_key, suite)
+    old: Actor = self.actors[actor]
+    version: uint32 = old.key_version + 1
+    self.actors[actor].encryption_key = encryption_key
+    self.actors[actor].suite = suite
+    self.actors[actor].key_version = version
+    log KeyRotated(
+        actor=actor,
+        key_version=version,
+        old_suite=old.suite,
+        old_key=old.encryption_key,
+        new_suite=suite,
+        new_key=encryption_key,
+    )
+
+
+@internal
+def _set_owner(actor: address, owner: address):
+    """
+    @dev Makes `owner` the wallet acting for `actor`: one identity per
+         wallet, and approvals given to an earlier owner lapse.
+    """
+    assert owner != empty(address) and owner != actor, "identity: invalid owner"
+    assert self.identity_of[owner] == empty(address), "identity: this wallet already holds an identity"
+    assert self.actors[owner].role == 0 or self.actors[owner].role == PATIENT, "identity: the wallet of another actor"
+    old: address = self.claimed_by[actor]
+    if old != empty(address):
+        self.identity_of[old] = empty(address)
+    self.claimed_by[actor] = owner
+    self.identity_of[owner] = actor
+    self._recovery_round[actor] += 1
 
 
 @internal
