@@ -29,7 +29,23 @@ class FhirClient:
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def login(self, account: LocalAccount) -> str:
-        """Sign in as `account` (SIWE); the address the node signed in."""
+        """Sign in as `account` (SIWE); the address the node signed in (a claimed identity's, for its wallet)."""
+        message, signature = self._signed_in(account)
+        token = self._json("POST", "/auth/login", json={"message": message, "signature": signature})
+        self._http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        return str(token["address"])
+
+    def claim(self, patient_id: str, code: str, account: LocalAccount, encryption_key: str) -> Resource:
+        """Claim the custodial identity of `Patient/{patient_id}` for `account` with the front desk's `code`;
+        `encryption_key` is hers as registered on chain (hex). The node's answer (a Parameters resource)."""
+        message, signature = self._signed_in(account)
+        values = {"code": code, "message": message, "signature": signature, "encryptionKey": encryption_key}
+        parameters = [{"name": name, "valueString": value} for name, value in values.items()]
+        body = {"resourceType": "Parameters", "parameter": parameters}
+        return self._json("POST", f"/Patient/{patient_id}/$claim", json=body)
+
+    def _signed_in(self, account: LocalAccount) -> tuple[str, str]:
+        """A SIWE message for this node with a fresh nonce, and `account`'s signature of it."""
         offer = self._json("GET", "/auth/nonce")
         message = SiweMessage(
             domain=offer["domain"],
@@ -41,10 +57,7 @@ class FhirClient:
             nonce=offer["nonce"],
             issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         ).prepare_message()
-        signature = account.sign_message(encode_defunct(text=message)).signature.hex()
-        token = self._json("POST", "/auth/login", json={"message": message, "signature": "0x" + signature})
-        self._http.headers["Authorization"] = f"Bearer {token['access_token']}"
-        return str(token["address"])
+        return message, "0x" + account.sign_message(encode_defunct(text=message)).signature.hex()
 
     def create(self, resource: Resource, *, purpose: str | None = None) -> Resource:
         return self._json("POST", f"/{resource['resourceType']}", json=resource, purpose=purpose)

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TypeVar, cast
 
 from careledger._fs import secret_file
-from careledger.access import RecordAccess
+from careledger.access import IdentityClaims, RecordAccess
 from careledger.anchoring import Anchorer
 from careledger.audit import AuditHeads, AuditLog
 from careledger.chain import (
@@ -118,7 +118,8 @@ class Node:
         self._signers: dict[str, Signer] = {}
         self._facades: dict[tuple[str, str, str | None], ContractFacade] = {}
         self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
-        self.custodial = CustodialKeys(home.custodial_dir, AtRestKey(secret_file(home.custodial_kek_file)))
+        custodial_kek = AtRestKey(secret_file(home.custodial_kek_file))
+        self.custodial = CustodialKeys(home.custodial_dir, custodial_kek)
         self.records = RecordService(
             self.db,
             BlobStore(home.blobs_dir),
@@ -160,6 +161,15 @@ class Node:
             custodian=self.address,
             identity=self.identity_registry,
             registry_as=self._consent_registry_as,
+        )
+        self.claiming = IdentityClaims(
+            self.db,
+            self.custodial,
+            custodial_kek,
+            lambda: self.identity_registry(as_wallet=NODE_WALLET),
+            self.records,
+            self.audit,
+            custodian=self.address,
         )
         self.custodian = Custodian(
             self.records,

@@ -129,3 +129,42 @@ def test_the_care_team_reads_until_the_patient_keeps_a_category_from_it(home: tu
     assert "keeps labs records from the care team" in refused.err
     assert cli("consent", "restrict-care-team", "--patient", "alice", "--categories", "none").code == 0
     assert cli("record", "get", lab_id, "--as", "drbob").code == 0
+
+
+def test_a_walk_in_is_consented_for_by_the_node_then_claims_and_consents_herself(
+    home: tuple[Cli, str], tmp_path: Path
+) -> None:
+    cli, _ = home
+    walk_in = synthetic_patients(1, seed=31)[0].patient
+    path = tmp_path / "walk-in.json"
+    path.write_text(json.dumps({key: value for key, value in walk_in.items() if key != "identifier"}))
+    added = cli("record", "add", str(path), "--json")
+    assert added.code == 0, added.err
+    record_id, identity = added.json()["id"], added.json()["patient"]
+
+    # On her documented instruction, the node records her consent: the chain shows who made it.
+    by_node = cli("consent", "grant", "--patient", identity, "--to", "clinic", "--categories", "labs", "--json")
+    assert by_node.code == 0, by_node.err
+    node_address = cli("wallet", "show", "node", "--json").json()["address"]
+    assert by_node.json()["granted_by"] == node_address
+
+    code = cli("identity", "claim-code", f"Patient/{record_id}", "--json")
+    assert code.code == 0, code.err
+    assert cli("wallet", "new", "dana", "--role", "patient").code == 0
+    wrong = cli("identity", "claim", record_id, "--code", "0000-0000-0000", "--wallet", "dana")
+    assert (wrong.code, "wrong claim code" in wrong.err) == (5, True)
+    claimed = cli("identity", "claim", record_id, "--code", code.json()["code"], "--wallet", "dana", "--json")
+    assert claimed.code == 0, claimed.err
+    assert claimed.json()["patient"] == identity
+    reused = cli("identity", "claim", record_id, "--code", code.json()["code"], "--wallet", "dana")
+    assert (reused.code, "used already" in reused.err) == (5, True)
+
+    # Now she reads her chart as herself, and only she grants.
+    assert cli("record", "get", record_id, "--as", "dana").code == 0
+    refused = cli(
+        "consent", "grant", "--patient", identity, "--to", "clinic", "--categories", "general", "--as", "node"
+    )
+    assert refused.code != 0
+    mine = cli("consent", "grant", "--patient", "dana", "--to", "clinic", "--categories", "general", "--json")
+    assert mine.code == 0, mine.err
+    assert (mine.json()["patient"], mine.json()["granted_by"]) == (identity, claimed.json()["wallet"])

@@ -23,6 +23,7 @@ STEPS = [
     "denied-after-revoke",
     "accounting",
     "pull",
+    "walk-in",
     "verify",
 ]
 
@@ -53,9 +54,12 @@ def test_the_demo_acts_out_the_whole_story(cli: Cli) -> None:
         (body["nodes"]["clinic"]["address"], False)
     ] * 2
     assert len(steps["pull"]["data"]["records"]) == 8
+    walk_in = steps["walk-in"]["data"]
+    assert walk_in["resealed"] == 2  # her Patient and her pulse, now sealed to her wallet's key
+    assert walk_in["identity"] != walk_in["wallet"]
     # Each node verified every record it holds (the clinic's and the agent's include a Provenance).
     verified = steps["verify"]["data"]
-    assert (verified["hospital"]["records"], verified["clinic"]["records"], verified["agent"]["records"]) == (8, 6, 9)
+    assert (verified["hospital"]["records"], verified["clinic"]["records"], verified["agent"]["records"]) == (10, 6, 9)
 
 
 @pytest.mark.anvil
@@ -71,7 +75,7 @@ def test_a_node_killed_mid_demo_and_started_again_loses_nothing() -> None:
     assert crash["records"] == 8
     # After the restart the hospital still shared, every record reached the chain and verified.
     assert _steps(body)["fetch"]["ok"]
-    assert _steps(body)["verify"]["data"]["hospital"]["records"] == 8
+    assert _steps(body)["verify"]["data"]["hospital"]["records"] == 10  # the visit, and the walk-in's two
 
 
 @pytest.mark.anvil

@@ -1,18 +1,32 @@
 """Access: the policy (one pure decision per read or write) and the guarded repository every face goes through."""
 
+from careledger.access._claiming import (
+    CLAIM_CODE_DAYS,
+    MAX_FAILURES,
+    Claimed,
+    IdentityClaims,
+    IssuedCode,
+    encryption_key_from_hex,
+)
 from careledger.access._policy import AFFILIATION, WRITE_PURPOSES, Accessor, Decision, Facts, may_read, may_write
 from careledger.access._repository import BREAK_GLASS_WINDOW, MEDICAL_LICENCE, EmergencyWindow, RecordAccess
 
 __all__ = [
     "AFFILIATION",
     "BREAK_GLASS_WINDOW",
+    "CLAIM_CODE_DAYS",
+    "MAX_FAILURES",
     "MEDICAL_LICENCE",
     "WRITE_PURPOSES",
     "Accessor",
+    "Claimed",
     "Decision",
     "EmergencyWindow",
     "Facts",
+    "IdentityClaims",
+    "IssuedCode",
     "RecordAccess",
+    "encryption_key_from_hex",
     "may_read",
     "may_write",
 ]

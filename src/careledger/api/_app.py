@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
 from careledger._json import loads_object
-from careledger.access import Accessor
+from careledger.access import Accessor, encryption_key_from_hex
 from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._capability import capability_statement
@@ -155,6 +155,27 @@ def create_app(
             raise ValidationError(f"a login is {{message, signature}}: {exc.errors()[0]['msg']}") from None
         token, caller = await call(auth.login, body.message, body.signature)
         return Token(access_token=token, expires_in=900, scope=" ".join(sorted(caller.scopes)), address=caller.address)
+
+    @app.post("/Patient/{record_id}/$claim", tags=["fhir"])
+    async def claim(record_id: str, request: Request) -> JSONResponse:
+        """A patient claims the custodial identity of `Patient/{record_id}` with the front desk's code and a
+        SIWE signature of her own wallet (a `Parameters` body: code, message, signature, and encryptionKey
+        if her wallet is not registered); no sign-in. Her wallet signs in as that patient afterwards."""
+        given = _parameters(loads_object(await body_of(request)), required=("code", "message", "signature"))
+        wallet = await call(auth.verify, given["message"], given["signature"])
+        key = encryption_key_from_hex(given["encryptionKey"]) if "encryptionKey" in given else None
+        patient = await call(node.claiming.patient_of, record_id)
+        claimed = await call(node.claiming.claim, patient, given["code"], wallet, key)
+        return fhir_response(
+            {
+                "resourceType": "Parameters",
+                "parameter": [
+                    {"name": "patient", "valueString": claimed.patient},
+                    {"name": "wallet", "valueString": claimed.wallet},
+                    {"name": "resealed", "valueInteger": claimed.resealed},
+                ],
+            }
+        )
 
     @app.post("/exchange/fetch", tags=["exchange"])
     async def exchange_fetch(request: Request) -> JSONResponse:
@@ -488,6 +509,23 @@ def _int_param(params: dict[str, str], name: str, default: int, low: int, high: 
     except ValueError:
         raise ValidationError(f"{name} must be a whole number, not {raw!r}") from None
     return max(low, min(value, high))
+
+
+def _parameters(data: dict[str, Any], *, required: tuple[str, ...]) -> dict[str, str]:
+    """The string values of a FHIR `Parameters` resource by name; the `required` ones must be there."""
+    if data.get("resourceType") != "Parameters" or not isinstance(data.get("parameter"), list):
+        raise ValidationError("this operation takes a FHIR Parameters resource")
+    values: dict[str, str] = {}
+    for parameter in data["parameter"]:
+        if isinstance(parameter, dict) and isinstance(parameter.get("name"), str):
+            value = parameter.get("valueString")
+            if not isinstance(value, str):
+                raise ValidationError(f"parameter {parameter['name']!r} needs a valueString")
+            values[parameter["name"]] = value
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise ValidationError(f"missing parameter(s): {', '.join(missing)}")
+    return values
 
 
 def _address_param(value: str) -> str:

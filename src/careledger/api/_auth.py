@@ -121,7 +121,37 @@ class SiweAuth:
         return nonce
 
     def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
-        """A token for the signer of a valid SIWE message; `Unauthenticated` says what was wrong."""
+        """A token for the signer of a valid SIWE message; `Unauthenticated` says what was wrong.
+
+        A wallet that claimed a custodial identity signs in as that identity: her records and
+        consents name the identity, and her wallet acts for it.
+        """
+        address = self.verify(message_text, signature)
+        self._logins.take(address)
+        registry = self._identity()
+        acts_as = registry.identity_of(address) or address
+        actor = registry.actor(acts_as)
+        if actor is None or not actor.active:
+            raise Unauthenticated(f"{address} is not an active actor in the IdentityRegistry")
+        caller = Caller(acts_as, actor.role, frozenset(_SCOPES[actor.role]))
+        now = int(self._clock())
+        token = jwt.encode(
+            {
+                "iss": self._issuer,
+                "aud": self.domain,
+                "sub": acts_as,
+                "role": actor.role.label,
+                "scope": " ".join(sorted(caller.scopes)),
+                "iat": now,
+                "exp": now + TOKEN_SECONDS,
+            },
+            self._secret,
+            algorithm=_ALGORITHM,
+        )
+        return token, caller
+
+    def verify(self, message_text: str, signature: str) -> str:
+        """The address that signed a valid SIWE message for this node (its nonce used up); else `Unauthenticated`."""
         nonce = _nonce_of(_checked_lines(message_text, signature))
         with self._lock:
             expires = self._nonces.pop(nonce, None)  # one use, even if the rest fails
@@ -144,27 +174,7 @@ class SiweAuth:
             raise Unauthenticated(f"the signature does not verify: {type(exc).__name__}") from None
         except Exception:  # a malformed signature (zero r and s, a bad v) fails inside eth-keys
             raise Unauthenticated("the signature does not verify: InvalidSignature") from None
-        address = Web3.to_checksum_address(message.address)
-        self._logins.take(address)
-        actor = self._identity().actor(address)
-        if actor is None or not actor.active:
-            raise Unauthenticated(f"{address} is not an active actor in the IdentityRegistry")
-        caller = Caller(address, actor.role, frozenset(_SCOPES[actor.role]))
-        now = int(self._clock())
-        token = jwt.encode(
-            {
-                "iss": self._issuer,
-                "aud": self.domain,
-                "sub": address,
-                "role": actor.role.label,
-                "scope": " ".join(sorted(caller.scopes)),
-                "iat": now,
-                "exp": now + TOKEN_SECONDS,
-            },
-            self._secret,
-            algorithm=_ALGORITHM,
-        )
-        return token, caller
+        return str(Web3.to_checksum_address(message.address))
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller a `Bearer` token names; `Unauthenticated` if there is none or it is not valid."""

@@ -4,7 +4,7 @@
 (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
-`/exchange/*`, which anyone may send, are also limited per client address (429).
+`/exchange/*` and `$claim`, which anyone may send, are also limited per client address (429).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, TooMany
 
 ErrorResponder = Callable[[CareLedgerError], Response]
 
-# Unauthenticated endpoints take small bodies: a SIWE login or a signed fetch request.
+# Unauthenticated endpoints take small bodies: a SIWE login, a signed fetch request, a claim.
 OPEN_PREFIXES = ("/auth/", "/exchange/")
+OPEN_SUFFIXES = ("/$claim",)
 OPEN_BODY_BYTES = 16 * 1024
 JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -75,7 +76,7 @@ class BoundedRequests:
             await self.app(scope, receive, send)
             return
         try:
-            is_open = scope["path"].startswith(OPEN_PREFIXES)
+            is_open = scope["path"].startswith(OPEN_PREFIXES) or scope["path"].endswith(OPEN_SUFFIXES)
             if is_open:
                 client = scope.get("client")
                 self._open_limiter.take(client[0] if client else "unknown")

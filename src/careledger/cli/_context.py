@@ -69,6 +69,23 @@ def address_of(node: Node, who: str) -> str:
     raise NotFound(f"no wallet named {who!r} here, and not an address")
 
 
+def acts_as(node: Node, who: str) -> str:
+    """The identity `who` (a wallet name or an address) acts as: a wallet that claimed a custodial
+    identity acts as that identity, which her records and consents are under; others as themselves."""
+    address = address_of(node, who)
+    return node.identity_registry().identity_of(address) or address
+
+
+def signer_for(node: Node, patient: str, as_wallet: str | None) -> Wallet:
+    """Who signs for `patient`: `as_wallet` if given, else her wallet kept here, else, for a custodial
+    patient of this node, the node itself (on her documented instruction; the chain shows it)."""
+    if as_wallet is not None:
+        return wallet_of(node, as_wallet)
+    if node.wallets.find(patient) is None and Web3.is_address(patient) and node.custodial.holds(patient):
+        return node.wallets.get(NODE_WALLET)
+    return wallet_of(node, patient)
+
+
 def wallet_of(node: Node, who: str) -> Wallet:
     """The wallet held here under this name or address: what must sign for `who`."""
     wallet = node.wallets.find(who)

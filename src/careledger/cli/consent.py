@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from careledger.chain import ConsentTerms
-from careledger.cli._context import address_of, open_node, wallet_of
+from careledger.cli._context import acts_as, address_of, open_node, signer_for, wallet_of
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 from careledger.consent import (
@@ -81,7 +81,7 @@ def grant(
 ) -> None:
     """Grant on chain, signed by the patient's wallet (or a delegate's, with --as)."""
     with open_node(ctx) as node:
-        signer = wallet_of(node, as_wallet or patient)
+        signer = signer_for(node, patient, as_wallet)
         terms = _terms(node, patient, to, categories, purpose, days)
         granted = node.consent.grant(node.consent_registry(as_wallet=signer.name), terms)
     if json:
@@ -105,7 +105,7 @@ def sign(
 ) -> None:
     """Sign a consent offline (EIP-712) for anyone to submit: the patient pays no gas."""
     with open_node(ctx) as node:
-        signer = wallet_of(node, as_wallet or patient)
+        signer = signer_for(node, patient, as_wallet)
         terms = _terms(node, patient, to, categories, purpose, days)
         signed = node.consent.sign(node.unlock(signer.name).account, terms, valid_for_days=valid_days)
     write_signed_consent(out, signed)
@@ -145,7 +145,7 @@ def revoke(
     with open_node(ctx) as node:
         node.consent.sync()
         existing = node.consent.get(_grant_id(grant_id))
-        signer = wallet_of(node, as_wallet or existing.patient)
+        signer = signer_for(node, existing.patient, as_wallet)
         revoked = node.consent.revoke(node.consent_registry(as_wallet=signer.name), existing.grant_id)
     if json:
         print_json(grant_json(revoked))
@@ -234,7 +234,7 @@ def delegate(
 
 def _terms(node: Node, patient: str, to: str, categories: str, purpose: str, days: float) -> ConsentTerms:
     return node.consent.terms(
-        address_of(node, patient),
+        acts_as(node, patient),
         address_of(node, to),
         parse_categories(categories),
         parse_purposes(purpose),
@@ -273,8 +273,8 @@ def restrict_care_team(
     """Keep a node's care team from some of the patient's categories (a consent still counts)."""
     kept = [] if categories.strip().lower() == "none" else parse_categories(categories)
     with open_node(ctx) as node:
-        signer = wallet_of(node, as_wallet or patient)
-        patient_address = address_of(node, patient)
+        signer = signer_for(node, patient, as_wallet)
+        patient_address = acts_as(node, patient)
         custodian_address = address_of(node, custodian) if custodian else node.address
         registry = node.consent_registry(as_wallet=signer.name)
         node.consent.restrict_care_team(registry, patient_address, custodian_address, kept)

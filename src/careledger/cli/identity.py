@@ -1,4 +1,4 @@
-"""`careledger identity ...`: register wallets on chain, look actors up, attest credentials."""
+"""`careledger identity ...`: register wallets on chain, look actors up, attest credentials, claim identities."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ import time
 from typing import Annotated
 
 import typer
+from web3 import Web3
 
+from careledger.access import CLAIM_CODE_DAYS
 from careledger.cli._context import address_of, open_node
 from careledger.cli._identity_view import actor_view, credential_json, render_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.errors import AccessDenied, Conflict, NotFound
+from careledger.node import Node
 
-app = typer.Typer(help="On-chain identities: register, show, attest credentials.", no_args_is_help=True)
+app = typer.Typer(
+    help="On-chain identities: register, show, attest credentials; claim, rotate and recover custodial ones.",
+    no_args_is_help=True,
+)
 
 _DAY = 86_400
 
@@ -82,3 +88,122 @@ def attest(
     else:
         expires = time.strftime("%Y-%m-%d", time.gmtime(credential.expires_at))
         console.print(f"credential {credential.credential_id}: {credential_type} for {subject}, valid until {expires}")
+
+
+PatientArgument = Annotated[
+    str, typer.Argument(help="The patient: her Patient record (Patient/<id> or the id) or her identity's address.")
+]
+
+
+def _identity(node: Node, patient: str) -> str:
+    if Web3.is_address(patient):
+        return str(Web3.to_checksum_address(patient))
+    return node.claiming.patient_of(patient)
+
+
+@app.command("claim-code")
+def claim_code(
+    ctx: typer.Context,
+    patient: PatientArgument,
+    days: Annotated[float, typer.Option("--days", help="How long the code stays valid.", min=0.01)] = CLAIM_CODE_DAYS,
+    json: JsonFlag = False,
+) -> None:
+    """Print a one-time code with which a patient without a wallet claims her identity (front desk)."""
+    with open_node(ctx) as node:
+        issued = node.claiming.issue(_identity(node, patient), days=days)
+    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(issued.expires_at))
+    if json:
+        print_json({"patient": issued.patient, "code": issued.code, "expires_at": int(issued.expires_at)})
+    else:
+        console.print(f"claim code for {issued.patient}: {issued.code} (valid until {expires}; one use)")
+
+
+@app.command()
+def claim(
+    ctx: typer.Context,
+    patient: PatientArgument,
+    code: Annotated[str, typer.Option("--code", help="The code from the front desk.")],
+    wallet: Annotated[str, typer.Option("--wallet", help="Her own wallet (its passphrase is her signature).")],
+    json: JsonFlag = False,
+) -> None:
+    """Claim a custodial identity with her own wallet: the node re-seals her records to it and forgets her key."""
+    with open_node(ctx) as node:
+        held = node.unlock(wallet)  # the passphrase proves the wallet is hers
+        with progress.status("claiming…"):
+            claimed = node.claiming.claim(
+                _identity(node, patient), code, held.wallet.address, held.wallet.encryption_key
+            )
+    if json:
+        print_json({"patient": claimed.patient, "wallet": claimed.wallet, "resealed": claimed.resealed})
+    else:
+        console.print(
+            f"{wallet} ({claimed.wallet}) now holds {claimed.patient}; {claimed.resealed} record versions re-sealed"
+        )
+
+
+@app.command()
+def guardians(
+    ctx: typer.Context,
+    patient: PatientArgument,
+    wallet: Annotated[str, typer.Option("--wallet", help="The wallet that holds the identity.")],
+    guardian: Annotated[list[str], typer.Option("--guardian", help="A guardian (wallet name or address); repeat.")],
+    threshold: Annotated[int, typer.Option("--threshold", help="How many guardians must agree.", min=1)],
+    json: JsonFlag = False,
+) -> None:
+    """Name the guardians who may together hand a claimed identity to a new wallet if hers is lost."""
+    with open_node(ctx) as node:
+        identity = _identity(node, patient)
+        addresses = [address_of(node, g) for g in guardian]
+        node.identity_registry(as_wallet=wallet).set_guardians(identity, addresses, threshold)
+    if json:
+        print_json({"patient": identity, "guardians": addresses, "threshold": threshold})
+    else:
+        console.print(f"{identity}: {threshold} of {len(addresses)} guardians may recover it")
+
+
+@app.command("approve-recovery")
+def approve_recovery(
+    ctx: typer.Context,
+    patient: PatientArgument,
+    guardian: Annotated[str, typer.Option("--guardian", help="The guardian's wallet (it signs).")],
+    new_wallet: Annotated[str, typer.Option("--new-wallet", help="The patient's new wallet (name or address).")],
+    json: JsonFlag = False,
+) -> None:
+    """One guardian's approval to hand a claimed identity to the patient's new wallet."""
+    with open_node(ctx) as node:
+        identity = _identity(node, patient)
+        registry = node.identity_registry(as_wallet=guardian)
+        approvals = registry.approve_recovery(identity, address_of(node, new_wallet))
+        _, needed = registry.guardians_of(identity)
+    if json:
+        print_json({"patient": identity, "approvals": approvals, "threshold": needed})
+    elif approvals >= needed:
+        console.print(f"{identity} now belongs to {new_wallet}; it sets its key with `careledger identity rotate`")
+    else:
+        console.print(f"{approvals} of {needed} guardians approve")
+
+
+@app.command()
+def rotate(
+    ctx: typer.Context,
+    patient: PatientArgument,
+    wallet: Annotated[str, typer.Option("--wallet", help="The new wallet: its encryption key becomes hers.")],
+    old: Annotated[
+        str | None, typer.Option("--from", help="The wallet that holds the identity now (none after a recovery).")
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Move a claimed identity to a new wallet (signed by the old one, or recovered), re-sealing her records."""
+    with open_node(ctx) as node:
+        identity = _identity(node, patient)
+        new = node.unlock(wallet)
+        if old is not None:
+            node.identity_registry(as_wallet=old).rotate_owner(identity, new.wallet.address)
+        with progress.status("re-sealing…"):
+            resealed = node.claiming.take_over(
+                node.identity_registry(as_wallet=wallet), identity, new.wallet.encryption_key
+            )
+    if json:
+        print_json({"patient": identity, "wallet": new.wallet.address, "resealed": resealed})
+    else:
+        console.print(f"{wallet} ({new.wallet.address}) holds {identity}; {resealed} record versions re-sealed")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from careledger._fs import write_atomically
 from careledger.access import Accessor
-from careledger.cli._context import address_of, open_node, remote_node, state
+from careledger.cli._context import acts_as, address_of, open_node, remote_node, state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.consent import Purpose
@@ -171,7 +171,7 @@ def get(
             accessor = _custodian(node)
         else:
             node.consent.sync()
-            accessor = Accessor(address_of(node, as_who), Purpose.parse(purpose), reason)
+            accessor = Accessor(acts_as(node, as_who), Purpose.parse(purpose), reason)
         print_json(node.access.read(accessor, record_id, version))
 
 

@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_account import Account
+
 from careledger.access import AFFILIATION
 from careledger.audit import Entry
 from careledger.chain import Role
 from careledger.client import FhirClient
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
-from careledger.crypto import Suite
+from careledger.crypto import PrivateKey, Suite
 from careledger.demo._network import DemoNetwork, Participant
 from careledger.errors import AccessDenied, DemoFailed
 from careledger.exchange import FetchResult
@@ -29,6 +31,7 @@ from careledger.records import Category, verify_record
 from careledger.testdata import hospital_visit
 
 StepData = dict[str, Any]
+_OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class Story:
             ("denied-after-revoke", "The clinic asks again", self.denied_after_revoke),
             ("accounting", "Alice's accounting of disclosures", self.accounting),
             ("pull", "Alice's agent pulls all her records", self.pull),
+            ("walk-in", "A patient without a wallet claims her identity", self.walk_in),
             ("verify", "Every record verified against the chain", self.verify),
         ]
         for name, title, run in story:
@@ -268,6 +272,65 @@ class Story:
         told.say(f"{len(result.stored)} records from the hospital, mental-health note included, verified and kept")
         told.say(f"alice signed in to her agent's API and read her note: “{text.split('.')[0]}.”")
         told.data.update(records=pulled, provenance=result.provenance_id)
+
+    def walk_in(self, told: _Told) -> None:
+        """Registered at the front desk with no wallet; later she claims her identity and consents herself."""
+        hospital = self.hospital.node
+        with FhirClient(self.hospital.process.url) as ehr:
+            ehr.login(hospital.unlock("drbob").account)
+            patient = ehr.create(
+                {
+                    "resourceType": "Patient",
+                    "name": [{"family": "Okafor", "given": ["Ngozi"]}],
+                    "birthDate": "1984-07-12",
+                    "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-20417"}],
+                }
+            )
+            pulse = ehr.create(
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "category": [{"coding": [{"system": _OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+                    "subject": {"reference": f"Patient/{patient['id']}"},
+                    "valueQuantity": {"value": 64, "unit": "beats/minute"},
+                }
+            )
+        identity = hospital.records.get(patient["id"]).patient_address
+        expect(hospital.identity_registry().custodian_of(identity) == self.hospital.address, "no custodial identity")
+        self._names[identity] = "ngozi"
+        told.say(f"drbob registered Ngozi (name, birth date, MRN; no wallet): identity {identity},")
+        told.say("its key held by the hospital, sealed under the node's key-encryption key; a pulse recorded")
+        issued = hospital.claiming.issue(identity)
+        told.say(f"the front desk prints her one-time claim code: {issued.code}")
+
+        wallet = Account.create()  # in her phone's wallet app: no node ever holds this key
+        key = PrivateKey.derive(wallet.key).public_key.to_bytes().hex()
+        with FhirClient(self.hospital.process.url) as phone:
+            try:
+                phone.claim(patient["id"], "0000-0000-0000", wallet, key)
+                raise DemoFailed("a wrong claim code was accepted")
+            except AccessDenied as exc:
+                told.say(f"a mistyped code is refused and audited: “{exc}”")
+            answer = phone.claim(patient["id"], issued.code, wallet, key)
+            resealed = next(p["valueInteger"] for p in answer["parameter"] if p["name"] == "resealed")
+            expect(phone.login(wallet) == identity, "her wallet did not sign in as her")
+            read = phone.read("Observation", pulse["id"])
+        expect(read["valueQuantity"]["value"] == 64, "she could not read her pulse")
+        expect(not hospital.custodial.holds(identity), "the hospital still holds her key")
+        told.say(f"she claimed it with her wallet {wallet.address} (SIWE): {resealed} record versions")
+        told.say("re-sealed to her key, the custodial key deleted; signed in, she reads her pulse")
+
+        clinic = self.clinic.node  # submits it and pays the gas, as for alice's
+        terms = clinic.consent.terms(identity, self.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+        grant = clinic.consent.submit(
+            clinic.consent_registry(as_wallet=NODE_WALLET), clinic.consent.sign(wallet, terms)
+        )
+        expect(grant.granted_by == wallet.address, "the consent was not hers")
+        told.say(f"consent {_short(grant.hex_id)} to the clinic for her labs: signed by her wallet, not the hospital")
+        told.data.update(
+            identity=identity, wallet=wallet.address, resealed=resealed, grant=grant.hex_id, code=issued.code
+        )
 
     def verify(self, told: _Told) -> None:
         """The servers stop (anchoring what is pending); then every record and audit log is checked."""

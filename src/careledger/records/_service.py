@@ -41,6 +41,7 @@ from careledger.crypto import (
     RecordContext,
     SealedKey,
     canonical_json,
+    reseal,
     seal,
     unseal,
 )
@@ -430,6 +431,37 @@ class RecordService:
             if also is not None:
                 also(session, [tombstone])
         return tombstone
+
+    def reseal(self, patient_address: str, to: PublicKey, *, also: Callable[[Session], None] | None = None) -> int:
+        """Seal every version of a patient's records to her new key `to`, in one transaction (with `also`).
+
+        Each version keeps two readers: the node (whose sealed copy opens the data key) and the
+        patient, whose copy is replaced. Ciphertexts, commitments and anchors do not change: only
+        who can open the data key does. How many versions were re-sealed.
+        """
+        query = select(*_STORED_COLUMNS).where(
+            _COLUMNS.patient_address == patient_address, _COLUMNS.sealed_keys.is_not(None)
+        )
+        custodian_key = self._custodian_key()
+        mine = self._custodian_public.fingerprint
+        with self._transaction() as session:
+            versions = [self._stored(row) for row in session.execute(query).mappings()]
+            changes = []
+            for stored in versions:
+                (node_copy,) = [sealed for sealed in stored.data_keys() if sealed.recipient == mine]
+                theirs = reseal(node_copy, stored.context, custodian_key, to)
+                keys = json.dumps([theirs.to_bytes().hex(), node_copy.to_bytes().hex()])
+                changes.append({"rid": stored.record_id, "ver": stored.version, "keys": keys})
+            if changes:
+                statement = (
+                    update(RECORD_VERSIONS)
+                    .where(_COLUMNS.record_id == bindparam("rid"), _COLUMNS.version == bindparam("ver"))
+                    .values(sealed_keys=bindparam("keys"))
+                )
+                session.execute(statement, changes)
+            if also is not None:
+                also(session)
+        return len(changes)
 
     def upgrade_index(self) -> int:
         """Rebuild a pre-blind-index database's tokens and categories as keyed hashes; how many versions moved.

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -164,6 +176,22 @@ class CareTeamRestriction(Base):
     patient: Mapped[str] = mapped_column(String(42), primary_key=True)
     custodian: Mapped[str] = mapped_column(String(42), primary_key=True)
     categories: Mapped[int] = mapped_column(Integer)
+
+
+class ClaimCode(Base):
+    """The one live claim code of a custodial patient, sealed under the custodial key-encryption key.
+
+    A new code replaces the last; `failures` wrong tries burn it; `claimed_by` (her wallet)
+    marks it used.
+    """
+
+    __tablename__ = "claim_codes"
+
+    patient: Mapped[str] = mapped_column(String(42), primary_key=True)
+    sealed_code: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[float] = mapped_column(Float)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
 
 
 class EmergencyAccess(Base):
