@@ -74,7 +74,12 @@ def _claim(node: Any) -> float:
     front_desk = Accessor(node.address)
     patient = node.access.write(front_desk, _walk_in(0))
     subject = {"reference": f"Patient/{patient.record_id}"}
-    node.access.store(front_desk, [node.records.prepare(_vital(subject, n)) for n in range(CHART - 1)])
+    # Dated apart from the journey's vitals, so its searches by date find the same records as before.
+    chart = [
+        {**_vital(subject, n), "effectiveDateTime": f"2025-03-01T{n // 60:02d}:{n % 60:02d}:00Z"}
+        for n in range(CHART - 1)
+    ]
+    node.access.store(front_desk, [node.records.prepare(vital) for vital in chart])
     wallet = node.wallets.create("claimant", Role.PATIENT, "pw")
     code = node.claiming.issue(patient.patient_address).code
     start = time.perf_counter()
@@ -170,7 +175,7 @@ def _vital(subject: dict[str, str], n: int) -> dict[str, Any]:
         "category": [{"coding": [{"system": _VITALS, "code": "vital-signs"}]}],
         "code": {"coding": [{"system": _LOINC, "code": "8867-4", "display": "Heart rate"}]},
         "subject": subject,
-        "effectiveDateTime": f"2026-11-02T09:{10 + n % 50:02d}:00Z",
+        "effectiveDateTime": f"2026-11-02T09:{10 + n:02d}:00Z",
         "valueQuantity": {"value": 60 + n, "unit": "beats/minute"},
     }
 
