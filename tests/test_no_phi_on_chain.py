@@ -63,6 +63,11 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         node.access.store(Accessor(node.address), [node.records.prepare(r) for p in walk_ins for r in p.resources])
         custodial_keys = [node.custodial.public_key(a).raw for a in node.custodial.addresses()]
         assert len(custodial_keys) == 3
+        # One walk-in claims her identity with her own wallet: an address and a key go on chain.
+        claimant = node.wallets.create("claimant", Role.PATIENT, "pw")
+        walk_in = next(node.custodial.addresses())
+        code = node.claiming.issue(walk_in).code
+        node.claiming.claim(walk_in, code, claimant.address, claimant.encryption_key)
         node.records.delete(patients[0].records[0]["id"])
         # Consent and break-glass put their own transactions on chain: terms and hashes only.
         doctor = node.wallets.create("doctor", Role.PRACTITIONER, "pw")
@@ -96,7 +101,7 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
     assert all(batch.root in scanned for batch in batches)
     assert audit_heads
     assert all(head.root in scanned for head in audit_heads)
-    assert all(key in scanned for key in [*keys, *custodial_keys])
+    assert all(key in scanned for key in [*keys, *custodial_keys, claimant.encryption_key.raw])
     leaked = sorted(needle.decode() for needle in _needles([*patients, *walk_ins]) if needle in scanned)
     assert leaked == []
 

@@ -171,6 +171,7 @@ class Node:
             self.audit,
             custodian=self.address,
         )
+        self.claiming.forget_claimed()
         self.custodian = Custodian(
             self.records,
             self.access,

@@ -173,3 +173,15 @@ def test_she_rotates_to_a_new_wallet_or_her_guardians_recover_it(node: Node) -> 
     assert _opens_all(node, patient, newest)
     assert not _opens_all(node, patient, new)
     assert _newest(node, patient).access.interaction == "reseal"
+
+
+def test_a_claim_cut_short_after_its_commit_leaves_no_key_once_the_node_opens_again(node: Node) -> None:
+    patient, _ = _walk_in(node, 6)
+    ida = _wallet(node, "ida")
+    sealed_key = (node.custodial.directory / f"{patient}.key").read_bytes()
+    node.claiming.claim(patient, node.claiming.issue(patient).code, ida.address, ida.encryption_key)
+    (node.custodial.directory / f"{patient}.key").write_bytes(sealed_key)  # as if it crashed before the delete
+    assert node.custodial.holds(patient)
+    assert node.claiming.forget_claimed() == 1
+    assert not node.custodial.holds(patient)
+    assert node.claiming.forget_claimed() == 0

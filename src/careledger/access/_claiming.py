@@ -13,7 +13,8 @@ own wallet (SIWE over the API, or her keystore's passphrase at the CLI), and `cl
 4. deletes the custodial key file.
 
 A crash after step 2 is finished by trying again with the same code: the chain already
-names her wallet, so the claim goes on from step 3.
+names her wallet, so the claim goes on from step 3. A crash after step 3 leaves a key file
+the node no longer needs; `forget_claimed` (run when a node opens) deletes it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -150,6 +152,15 @@ class IdentityClaims:
         resealed = self._records.reseal(patient, now_key, also=mark_claimed)
         self._keys.destroy(patient)
         return Claimed(patient, wallet, resealed)
+
+    def forget_claimed(self) -> int:
+        """Delete the custodial keys of identities already claimed (a claim cut short after its commit)."""
+        with self.db.session() as session:
+            claimed = session.scalars(select(ClaimCode.patient).where(ClaimCode.claimed_by.is_not(None))).all()
+        lingering = [patient for patient in claimed if self._keys.holds(patient)]
+        for patient in lingering:
+            self._keys.destroy(patient)
+        return len(lingering)
 
     def take_over(self, by: IdentityRegistry, patient: str, key: PublicKey) -> int:
         """The wallet that now holds `patient` (`by`: after a rotation or a recovery) sets her new encryption
