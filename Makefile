@@ -27,8 +27,12 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(BIN)/careledger demo
 
+# Test modules run in parallel, one worker per core; a module's tests stay on one worker, so
+# the chain or server a module shares is started once (TEST_WORKERS=0 runs them in order).
+TEST_WORKERS ?= auto
+
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

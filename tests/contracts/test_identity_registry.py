@@ -68,6 +68,7 @@ def test_unregistered_address_reads_as_role_zero(identity: Any) -> None:
         (PATIENT, HYBRID_KEY, 1, "identity: bad key length"),
         (PATIENT, X25519_KEY, 3, "identity: unknown suite"),
     ],
+    ids=["role-0", "role-10", "short-key", "x25519-key-as-hybrid", "hybrid-key-as-x25519", "suite-3"],
 )
 def test_registration_refusals(identity: Any, role: int, key: bytes, suite: int, reason: str) -> None:
     with boa.env.prank(_address("x")), boa.reverts(reason):
