@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,11 +54,18 @@ class Api:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-@pytest.fixture
-def api(world: World) -> Iterator[Api]:  # noqa: F811 - uses the imported fixture
+@contextmanager
+def serving(world: World) -> Iterator[Api]:  # noqa: F811 - a parameter named like the imported fixture
+    """`world`'s node behind a real HTTP server on a free port, for as long as the block runs."""
     server = NodeServer(world.node, port=0)
     server.start()
     try:
         yield Api(server, world)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def api(world: World) -> Iterator[Api]:  # noqa: F811 - uses the imported fixture
+    with serving(world) as api:
+        yield api

@@ -13,13 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from careledger.api import NodeServer
 from careledger.audit import Entry
 from careledger.consent import Purpose
 from careledger.identity import Wallet
 from careledger.records import Category
 from tests.access.conftest import World, built_world
-from tests.api.conftest import Api
+from tests.api.conftest import Api, serving
 from tests.api.test_fhir_api import OBSERVATION, _outcome
 
 _PSY = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}
@@ -27,13 +26,8 @@ _PSY = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCod
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with built_world(Path(tmp_path_factory.mktemp("door")) / "home") as world:
-        server = NodeServer(world.node, port=0)
-        server.start()
-        try:
-            yield Api(server, world)
-        finally:
-            server.stop()
+    with built_world(Path(tmp_path_factory.mktemp("door")) / "home") as world, serving(world) as api:
+        yield api
 
 
 def _grant(api: Api, grantee: Wallet, categories: list[Category]) -> None:
