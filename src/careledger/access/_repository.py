@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +66,14 @@ class _WriteRefused(AccessDenied):
 def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
     """What a read decision depends on besides the patient: the category, and for a sensitive one its author."""
     return stored.category, stored.author if stored.category.sensitive else None
+
+
+def _by_patient(versions: Sequence[StoredRecord]) -> dict[str, list[StoredRecord]]:
+    """Versions grouped by the patient they belong to, in order: one audit entry per patient."""
+    grouped: dict[str, list[StoredRecord]] = {}
+    for version in versions:
+        grouped.setdefault(version.patient_address, []).append(version)
+    return grouped
 
 
 def _write_interaction(versions: Sequence[StoredRecord]) -> str:
@@ -179,12 +188,9 @@ class RecordAccess:
         self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str
     ) -> tuple[list[StoredRecord], str]:
         """`visible`, and the first refusal's reason (for the callers that refuse when nothing may be seen)."""
-        by_patient: dict[str, list[StoredRecord]] = {}
-        for stored in found:
-            by_patient.setdefault(stored.patient_address, []).append(stored)
         allowed_ids: set[tuple[str, int]] = set()
         refusal = ""
-        for patient, stored_records in by_patient.items():
+        for patient, stored_records in _by_patient(found).items():
             decisions: dict[tuple[Category, str | None], Decision] = {}
             for stored in stored_records:
                 if (key := _read_key(stored)) not in decisions:
@@ -235,62 +241,56 @@ class RecordAccess:
 
     def _write_entries(self, accessor: Accessor, stored: Sequence[StoredRecord]) -> list[Access]:
         """The audit entries of stored versions written by `accessor`: one per patient."""
-        by_patient: dict[str, list[StoredRecord]] = {}
-        for version in stored:
-            by_patient.setdefault(version.patient_address, []).append(version)
         return [
             self._entry(accessor, _write_interaction(versions), patient, versions, Decision(True, "allowed"))
-            for patient, versions in by_patient.items()
+            for patient, versions in _by_patient(stored).items()
         ]
 
-    def _refused(self, accessor: Accessor, refusal: _WriteRefused) -> AccessDenied:
-        new = refusal.new
-        interaction = _write_interaction([new])
-        self.audit.record(self._entry(accessor, interaction, new.patient_address, [new], Decision(False, str(refusal))))
-        return AccessDenied(str(refusal))
+    @contextmanager
+    def _refusals_audited(self, accessor: Accessor) -> Iterator[None]:
+        """Around a write: a version the policy refused is audited against its record, and raised as `AccessDenied`."""
+        try:
+            yield
+        except _WriteRefused as refusal:
+            new = refusal.new
+            decision = Decision(False, str(refusal))
+            self.audit.record(self._entry(accessor, _write_interaction([new]), new.patient_address, [new], decision))
+            raise AccessDenied(str(refusal)) from None
 
     def write(
         self, accessor: Accessor, body: bytes | str | Resource | Draft, *, patient_address: str | None = None
     ) -> StoredRecord:
         draft = body if isinstance(body, Draft) else self.records.prepare(body, patient_address=patient_address)
-        try:
+        with self._refusals_audited(accessor):
             return self.records.write(
                 replace(draft, author=accessor.address), check=self.guard(accessor), also=self.also(accessor)
             )
-        except _WriteRefused as refusal:
-            raise self._refused(accessor, refusal) from None
 
     async def write_async(self, accessor: Accessor, draft: Draft) -> StoredRecord:
         """`write` from an event loop (the API): stored, with its audit entry, by the committer thread."""
-        try:
+        with self._refusals_audited(accessor):
             return await self.records.write_async(
                 replace(draft, author=accessor.address), check=self.guard(accessor), also=self.also(accessor)
             )
-        except _WriteRefused as refusal:
-            raise self._refused(accessor, refusal) from None
 
     def store(self, accessor: Accessor, drafts: Sequence[Draft]) -> list[StoredRecord]:
         """Drafts stored all or none (a transaction Bundle), each judged, audited in the same transaction."""
-        try:
+        with self._refusals_audited(accessor):
             return self.records.store(
                 [replace(d, author=accessor.address) for d in drafts],
                 check=self.guard(accessor),
                 also=self.also(accessor),
             )
-        except _WriteRefused as refusal:
-            raise self._refused(accessor, refusal) from None
 
     def delete(self, accessor: Accessor, record_id: str, resource_type: str | None = None) -> StoredRecord:
         """A tombstone version, if `accessor` may write the record (and it is a `resource_type`, when given)."""
-        try:
+        with self._refusals_audited(accessor):
             return self.records.delete(
                 record_id,
                 author=accessor.address,
                 check=self.guard(accessor, resource_type),
                 also=self.also(accessor),
             )
-        except _WriteRefused as refusal:
-            raise self._refused(accessor, refusal) from None
 
     def importer(self, accessor: Accessor, *, patient_wallet: Callable[[Resource], str | None]) -> Importer:
         """A bulk import by `accessor`: each chunk judged, and audited with its checkpoint."""
