@@ -141,7 +141,8 @@ class IdentityClaims:
         if owner is None:
             assert key is not None
             registry.claim_custodial(patient, wallet, key)
-        now_key = registry.require_actor(patient).encryption_key
+        else:  # finishing a claim the chain already took: her key is the one it holds
+            key = registry.require_actor(patient).encryption_key
 
         def mark_claimed(session: Session) -> None:
             row = session.get(ClaimCode, patient)
@@ -149,7 +150,7 @@ class IdentityClaims:
             row.claimed_by = wallet
             self._audit.append(session, [_access(wallet, patient, "claim", None)])
 
-        resealed = self._records.reseal(patient, now_key, also=mark_claimed)
+        resealed = self._records.reseal(patient, key, also=mark_claimed)
         self._keys.destroy(patient)
         return Claimed(patient, wallet, resealed)
 
