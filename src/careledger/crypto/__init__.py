@@ -17,6 +17,7 @@ from careledger.crypto._envelope import (
     open_data_key,
     reseal,
     seal,
+    sealed_to,
     unseal,
 )
 from careledger.crypto._hpke_keys import PrivateKey, PublicKey, Suite
@@ -67,6 +68,7 @@ __all__ = [
     "recover_typed_data_signer",
     "reseal",
     "seal",
+    "sealed_to",
     "sign_message",
     "sign_typed_data",
     "unseal",

@@ -78,10 +78,15 @@ class Envelope:
     sealed_keys: tuple[SealedKey, ...]
 
     def sealed_for(self, key: PublicKey) -> SealedKey:
-        for sealed in self.sealed_keys:
-            if sealed.recipient == key.fingerprint:
-                return sealed
-        raise DecryptionError("no data key is sealed to this key")
+        return sealed_to(self.sealed_keys, key)
+
+
+def sealed_to(sealed_keys: Sequence[SealedKey], key: PublicKey) -> SealedKey:
+    """The data key as sealed to `key`, among a version's sealed copies."""
+    for sealed in sealed_keys:
+        if sealed.recipient == key.fingerprint:
+            return sealed
+    raise DecryptionError("no data key is sealed to this key")
 
 
 def seal(plaintext: bytes, context: RecordContext, recipients: Sequence[PublicKey]) -> Envelope:

@@ -22,7 +22,7 @@ from careledger.access import Accessor, RecordAccess
 from careledger.anchoring import Anchorer
 from careledger.chain import IdentityRegistry
 from careledger.consent import ConsentService, Purpose
-from careledger.crypto import PrivateKey, PublicKey, reseal
+from careledger.crypto import PrivateKey, PublicKey, reseal, sealed_to
 from careledger.errors import Unauthenticated, ValidationError
 from careledger.exchange._request import LIFETIME, SignedFetch
 from careledger.exchange._response import FetchResponse, SharedRecord
@@ -108,7 +108,7 @@ class Custodian:
         items = []
         for copy in self.records.anchored(shared):
             stored = copy.stored
-            own = next(s for s in stored.data_keys() if s.recipient == key.public_key.fingerprint)
+            own = sealed_to(stored.data_keys(), key.public_key)
             items.append(
                 SharedRecord(
                     resource_type=stored.resource_type,

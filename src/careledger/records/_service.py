@@ -43,6 +43,7 @@ from careledger.crypto import (
     canonical_json,
     reseal,
     seal,
+    sealed_to,
     unseal,
 )
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
@@ -443,12 +444,11 @@ class RecordService:
             _COLUMNS.patient_address == patient_address, _COLUMNS.sealed_keys.is_not(None)
         )
         custodian_key = self._custodian_key()
-        mine = self._custodian_public.fingerprint
         with self._transaction() as session:
             versions = [self._stored(row) for row in session.execute(query).mappings()]
             changes = []
             for stored in versions:
-                (node_copy,) = [sealed for sealed in stored.data_keys() if sealed.recipient == mine]
+                node_copy = sealed_to(stored.data_keys(), self._custodian_public)
                 theirs = reseal(node_copy, stored.context, custodian_key, to)
                 keys = json.dumps([theirs.to_bytes().hex(), node_copy.to_bytes().hex()])
                 changes.append({"rid": stored.record_id, "ver": stored.version, "keys": keys})
