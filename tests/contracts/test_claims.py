@@ -497,3 +497,27 @@ def test_shares_escrow_and_accumulators_stay_within_the_plan(
             enrolment = world.claims.enrolment(member)
             assert enrolment.deductible_met <= deductible
             assert enrolment.out_of_pocket <= oop_max
+
+
+def test_the_admin_pauses_every_change_in_an_emergency_and_views_stay_open(world: World) -> None:
+    claim_id, _, _ = _submit(world, LAB, 80)
+    with boa.env.prank(world.insurer), boa.reverts("access_control: account is missing role"):
+        world.claims.pause()
+    with boa.env.prank(world.admin):
+        world.claims.pause()
+    assert world.claims.paused()
+    for party, call in (
+        (world.hospital, lambda: _submit(world, LAB, 80)),
+        (world.insurer, lambda: world.claims.fund(world.plan_id, 1)),
+        (world.insurer, lambda: world.claims.set_network(world.plan_id, world.hospital, False)),
+        (world.hospital, lambda: world.claims.request_preauth(world.patient, IMAGING, keccak(b"r"))),
+        (world.hospital, lambda: world.claims.release(claim_id)),
+    ):
+        with boa.env.prank(party), boa.reverts("pausable: contract is paused"):
+            call()
+    assert world.claims.claim(claim_id).status == PAID
+    assert world.claims.plan(world.plan_id).insurer == world.insurer
+    with boa.env.prank(world.admin):
+        world.claims.unpause()
+    _, claim, _ = _submit(world, LAB, 80)
+    assert claim.status == PAID

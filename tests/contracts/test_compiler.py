@@ -54,6 +54,19 @@ def test_changed_source_changes_hash_and_recompiles(tmp_path: Path, monkeypatch:
     assert after.bytecode != before.bytecode
 
 
+def test_a_changed_module_changes_every_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims is built from modules/: a cached artifact must not survive a change there."""
+    sources = _sources_copy(tmp_path, monkeypatch)
+    before = source_hash("Claims")
+    module = sources / "modules" / "claim_ledger.vy"
+    module.write_text(module.read_text() + "\n# a comment\n")
+    assert source_hash("Claims") != before
+
+
+def test_modules_are_not_contracts() -> None:
+    assert not {"packing", "roles", "claim_plans"} & set(contract_names())
+
+
 def test_unknown_contract_is_not_found() -> None:
     with pytest.raises(NotFound, match="no contract named 'Nope'"):
         compile_contract("Nope")

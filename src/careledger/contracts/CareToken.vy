@@ -31,5 +31,8 @@ EIP712_VERSION: constant(String[20]) = "1"
 
 @deploy
 def __init__():
+    """
+    @dev The deployer owns the token and may grant the minter role.
+    """
     ownable.__init__()
     erc20.__init__("CareLedger Health Token", "CARE", 18, EIP712_NAME, EIP712_VERSION)

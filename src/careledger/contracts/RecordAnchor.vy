@@ -101,7 +101,9 @@ def anchor(root: bytes32, leaf_count: uint32, kind: uint8):
 @view
 def batch(root: bytes32) -> Batch:
     """
-    @dev The batch anchored under `root`; all zero if none.
+    @notice The batch anchored under `root`.
+    @param root The batch's Merkle root.
+    @return The batch (all zero if none).
     """
     packed: uint256 = self._batches[root]
     if packed == 0:
@@ -119,7 +121,9 @@ def batch(root: bytes32) -> Batch:
 @view
 def is_anchored(root: bytes32) -> bool:
     """
-    @dev True if `root` has been anchored.
+    @notice Whether `root` has been anchored.
+    @param root A Merkle root.
+    @return True if it has.
     """
     return self._batches[root] != 0
 

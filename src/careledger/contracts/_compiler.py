@@ -70,12 +70,13 @@ def source_hash(name: str) -> str:
     """SHA-256 over the compiler and library versions and every local source.
 
     All local sources are included, not only `name`'s, because a contract may import
-    another's interface; a change anywhere re-keys every artifact, which is cheap.
+    another's interface or a module under `modules/`; a change anywhere re-keys every
+    artifact, which is cheap.
     """
     digest = hashlib.sha256()
     digest.update(f"vyper={version('vyper')};snekmate={version('snekmate')};main={name}".encode())
-    for path in sorted(SOURCES.glob("*.vy*")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(SOURCES.rglob("*.vy*")):
+        digest.update(path.relative_to(SOURCES).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
