@@ -41,7 +41,7 @@ def bench_api() -> list[Result]:
         home = Path(tmp) / "home"
         with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
             alice = node.wallets.create("alice", Role.PATIENT, "pw")
-            node.identity_registry(as_wallet=NODE_WALLET).register_actor(
+            node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
                 alice.address, alice.role, alice.encryption_key
             )
             patient = synthetic_patients(1, seed=5)[0]

@@ -57,7 +57,7 @@ def _yesterday() -> int:
 def _gas(node: Node, members: list[str]) -> tuple[list[int], list[int], list[int]]:
     """Each member's first claim (surgery 4,000: the deductible, coinsurance, the plan pays 2,800),
     then lab claims past the deductible (the plan pays 64 of 80), then denied ones."""
-    claims = node.claims_contract(as_wallet=NODE_WALLET)
+    claims = node.contracts.claims(as_wallet=NODE_WALLET)
 
     def gas(service_class: ServiceClass, amount: int, of: list[str], expected: ClaimStatus) -> list[int]:
         requests = [
@@ -74,9 +74,9 @@ def _gas(node: Node, members: list[str]) -> tuple[list[int], list[int], list[int
 
 
 def _gas_with_preauth(node: Node, member: str) -> int:
-    claims = node.claims_contract(as_wallet=NODE_WALLET)
+    claims = node.contracts.claims(as_wallet=NODE_WALLET)
     preauth_id = claims.request_preauth(member, ServiceClass.IMAGING, bytes(32))
-    node.claims_contract(as_wallet="insurer").decide_preauth(preauth_id, True, 0, int(time.time()) + 30 * _DAY)
+    node.contracts.claims(as_wallet="insurer").decide_preauth(preauth_id, True, 0, int(time.time()) + 30 * _DAY)
     adjudication = claims.submit_claim(
         member, ServiceClass.IMAGING, 1_000 * CARE, _yesterday(), os.urandom(32), preauth_id
     )
@@ -85,7 +85,7 @@ def _gas_with_preauth(node: Node, member: str) -> int:
 
 
 def _pipelined(node: Node, members: list[str]) -> float:
-    claims = node.claims_contract(as_wallet=NODE_WALLET)
+    claims = node.contracts.claims(as_wallet=NODE_WALLET)
     requests = [
         claims.submit_claim_request(
             members[i % len(members)], ServiceClass.LAB, 80 * CARE, _yesterday(), os.urandom(32)
@@ -102,7 +102,6 @@ def _pipelined(node: Node, members: list[str]) -> float:
 def _service_latencies(node: Node, member: str) -> list[float]:
     patient = synthetic_patients(1, seed=3)[0].patient
     node.records.write(patient, patient_address=member)
-    claims = node.claims_contract(as_wallet=NODE_WALLET)
     started = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
     latencies = []
     for i in range(SERVICE_CLAIMS):
@@ -116,7 +115,7 @@ def _service_latencies(node: Node, member: str) -> list[float]:
         }
         node.records.write(encounter)
         begin = time.perf_counter()
-        node.claims.submit(claims, encounter["id"], [ClaimLine(CPT, "80061", 100 * CARE)])
+        node.claims.submit(f"bench-visit-{i}", [ClaimLine(CPT, "80061", 100 * CARE)])
         latencies.append((time.perf_counter() - begin) * 1e3)
     return latencies
 

@@ -56,18 +56,18 @@ def bench_consent() -> list[Result]:
 def _gas_per_grant(node: Node, patient: str, grantee: str) -> tuple[int, int]:
     wallet = node.wallets.get(patient)
     terms = node.consent.terms(wallet.address, grantee, [Category.LABS], [Purpose.TREAT], days=30)
-    registry = node.consent_registry(as_wallet=patient)
+    registry = node.contracts.consent_registry(as_wallet=patient)
     direct = registry.grant(terms)
     direct_gas = _gas_of_grant(node, direct.grant_id)
     other = node.wallets.create("other-patient", Role.PATIENT, "pw")
     signed_terms = node.consent.terms(other.address, grantee, [Category.LABS], [Purpose.TREAT], days=30)
     signed = node.consent.sign(node.unlock(other.name).account, signed_terms)
-    record = node.consent.submit(node.consent_registry(as_wallet="node"), signed)
+    record = node.consent.submit("node", signed)
     return direct_gas, _gas_of_grant(node, record.grant_id)
 
 
 def _gas_of_grant(node: Node, grant_id: int) -> int:
-    registry = node.consent_registry()
+    registry = node.contracts.consent_registry()
     (log,) = registry.contract.events.ConsentGranted().get_logs(from_block=0, argument_filters={"grant_id": grant_id})
     return int(node.chain.w3.eth.get_transaction_receipt(log["transactionHash"])["gasUsed"])
 
@@ -76,7 +76,7 @@ def _grant_many(node: Node, grantee: str) -> list[str]:
     """Grants from `PAIRS` patients, pipelined; the patients."""
     patients = [node.wallets.create(f"p{i}", Role.PATIENT, "pw") for i in range(PAIRS)]
     for wallet in patients:
-        registry = node.consent_registry(as_wallet=wallet.name)
+        registry = node.contracts.consent_registry(as_wallet=wallet.name)
         registry.grant(node.consent.terms(wallet.address, grantee, [Category.LABS], [Purpose.TREAT], days=30))
     node.consent.sync()
     return [wallet.address for wallet in patients]
@@ -105,7 +105,7 @@ def _chain_latencies(node: Node, patients: list[str], grantee: str) -> list[floa
 def _revoke_to_denial(node: Node, patient: str, grantee: str) -> float:
     wallet = node.wallets.get(patient)
     (grant,) = node.consent.grants(patient=wallet.address, grantee=grantee)
-    registry = node.consent_registry(as_wallet=patient)
+    registry = node.contracts.consent_registry(as_wallet=patient)
     start = time.perf_counter()
     registry.revoke(wallet.address, grantee, grant.grant_id)
     while node.consent.check(wallet.address, grantee, Category.LABS, Purpose.TREAT) is not None:

@@ -36,12 +36,12 @@ def bench_exchange() -> list[Result]:
         clinic = joining_node(Path(tmp) / "clinic", settings, hospital)
         try:
             alice = hospital.wallets.create("alice", Role.PATIENT, PASSPHRASE)
-            hospital.identity_registry(as_wallet=NODE_WALLET).register_actor(
+            hospital.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
                 alice.address, alice.role, alice.encryption_key
             )
             _labs(hospital, alice.address)
             terms = hospital.consent.terms(alice.address, clinic.address, [Category.LABS], [Purpose.TREAT], days=1)
-            hospital.consent.grant(hospital.consent_registry(as_wallet="alice"), terms)
+            hospital.consent.grant("alice", terms)
             with NodeProcess(hospital.home, port, passphrase=PASSPHRASE).start():
                 latencies = _fetches(clinic, hospital.address, alice.address)
         finally:

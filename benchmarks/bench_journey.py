@@ -47,7 +47,7 @@ def bench_journey() -> list[Result]:
         home = Path(tmp) / "home"
         with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
             drbob = node.wallets.create("drbob", Role.PRACTITIONER, "pw")
-            registry = node.identity_registry(as_wallet=NODE_WALLET)
+            registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
             registry.register_actor(drbob.address, drbob.role, drbob.encryption_key)
             expires = int(node.chain.w3.eth.get_block("latest")["timestamp"]) + 86_400
             registry.attest(drbob.address, AFFILIATION, expires)

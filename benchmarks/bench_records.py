@@ -90,7 +90,7 @@ def _single_writes(node: Node, resources: list[Resource]) -> float:
 
 
 def _gas_per_record_at_full_batch(node: Node) -> float:
-    anchor = node.record_anchor()
+    anchor = node.contracts.record_anchor()
     for log in anchor.contract.events.Anchored().get_logs(from_block=0):
         if log["args"]["leaf_count"] == 1024:
             receipt = node.chain.w3.eth.get_transaction_receipt(log["transactionHash"])

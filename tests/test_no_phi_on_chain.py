@@ -56,7 +56,7 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         node.deploy()
         for index, patient in enumerate(patients):
             wallet = node.wallets.create(f"patient-{index}", Role.PATIENT, "pw")
-            node.identity_registry(as_wallet=wallet.name).register(wallet.role, wallet.encryption_key)
+            node.contracts.identity_registry(as_wallet=wallet.name).register(wallet.role, wallet.encryption_key)
             node.records.write(patient.patient, patient_address=wallet.address)
             for record in patient.records:
                 node.records.write(record)
@@ -71,16 +71,16 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         node.records.delete(patients[0].records[0]["id"])
         # Consent and break-glass put their own transactions on chain: terms and hashes only.
         doctor = node.wallets.create("doctor", Role.PRACTITIONER, "pw")
-        registry = node.identity_registry(as_wallet=NODE_WALLET)
+        registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
         registry.register_actor(doctor.address, doctor.role, doctor.encryption_key)
         registry.attest(doctor.address, "medical-licence", int(time.time()) + 86_400)
         first = node.wallets.get("patient-0")
         terms = node.consent.terms(first.address, doctor.address, [Category.LABS], [Purpose.TREAT], days=30)
-        node.consent.grant(node.consent_registry(as_wallet=first.name), terms)
+        node.consent.grant(first.name, terms)
         second = node.wallets.get("patient-1")
         research = node.consent.terms(second.address, doctor.address, [Category.GENOMICS], [Purpose.HRESCH], days=7)
         signed = node.consent.sign(node.unlock(second.name).account, research)
-        node.consent.submit(node.consent_registry(as_wallet=NODE_WALLET), signed)
+        node.consent.submit(NODE_WALLET, signed)
         family = patients[0].patient["name"][0]["family"]
         node.access.break_glass(doctor.address, first.address, f"{family} collapsed at home")
         node.access.read(Accessor(doctor.address, Purpose.ETREAT), patients[0].records[1]["id"])
@@ -89,8 +89,7 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         encounter = next(r for r in patients[0].records if r["resourceType"] == "Encounter")
         recent = {**encounter, "id": "recent-visit", "period": {"start": datetime.now(UTC).isoformat()}}
         node.records.write(recent)
-        claims = node.claims_contract(as_wallet=NODE_WALLET)
-        outcome = node.claims.submit(claims, "recent-visit", [ClaimLine(CPT, "99213", 200 * CARE)])
+        outcome = node.claims.submit("recent-visit", [ClaimLine(CPT, "99213", 200 * CARE)])
         assert outcome.eob_id
         batches = node.anchorer.anchor_pending()
         audit_heads = node.audit_anchorer.anchor_pending()
@@ -115,7 +114,7 @@ def test_the_scan_finds_a_leak(tmp_path: Path) -> None:
     with Node(home, Settings(chain="memory", light_kdf=True), lambda _wallet: "pw") as node:
         node.deploy()
         wallet = node.wallets.create("careless", Role.PATIENT, "pw")
-        node.identity_registry(as_wallet=wallet.name).register(
+        node.contracts.identity_registry(as_wallet=wallet.name).register(
             wallet.role, wallet.encryption_key, f"https://{family}.example"
         )
         scanned = _everything_on_chain(node)

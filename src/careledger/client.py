@@ -15,8 +15,8 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
 
-from careledger._json import loads, loads_object
 from careledger.errors import ChainUnavailable, ValidationError, error_for_status
+from careledger.fhir import loads, loads_object
 
 Resource = dict[str, Any]
 

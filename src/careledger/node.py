@@ -10,38 +10,44 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Any
 
-from careledger._fs import secret_file
 from careledger.access import IdentityClaims, RecordAccess
 from careledger.anchoring import Anchorer
-from careledger.audit import AuditHeads, AuditLog
+from careledger.audit import AuditHeads, AuditLog, AuditReport
 from careledger.chain import (
-    CareToken,
+    AnvilBackend,
+    AnvilProcess,
     Chain,
-    Claims,
     ConsentRegistry,
-    ContractFacade,
+    Contracts,
     Deployer,
+    Deployment,
     DeployResult,
-    IdentityRegistry,
-    RecordAnchor,
     Role,
     Signer,
     open_chain,
 )
-from careledger.claims import ClaimsService
+from careledger.claims import ClaimsService, Payments, Plans
 from careledger.config import NODE_WALLET, Home, Settings, write_config
 from careledger.consent import ConsentService
 from careledger.crypto import AtRestKey, PublicKey
-from careledger.errors import AccessDenied, Conflict
+from careledger.errors import AccessDenied, Conflict, ValidationError
 from careledger.exchange import Custodian, Requester
-from careledger.identity import CustodialKeys, CustodialPatients, UnlockedWallet, Wallet, WalletStore
-from careledger.records import BlindIndex, RecordCommitments, RecordService
+from careledger.files import secret_file
+from careledger.identity import (
+    CustodialKeys,
+    CustodialPatients,
+    IdentityService,
+    UnlockedWallet,
+    Wallet,
+    WalletStore,
+)
+from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
 from careledger.store import BlobStore, Database
 
-_Facade = TypeVar("_Facade", bound=ContractFacade)
 _REGISTERED_KEY_TTL = 60.0
+_DEPLOYMENT_FIELDS = ("name", "address", "init_code_hash", "tx_hash", "block")
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -116,7 +122,8 @@ class Node:
         self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
         self._unlocked: dict[str, UnlockedWallet] = {}
         self._signers: dict[str, Signer] = {}
-        self._facades: dict[tuple[str, str, str | None], ContractFacade] = {}
+        self.contracts = Contracts(self.chain, self.deployer, self.signer_for, NODE_WALLET)
+        self.identity = IdentityService(self.contracts.identity_registry, self.wallets, self.chain)
         self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
         custodial_kek = AtRestKey(secret_file(home.custodial_kek_file))
         self.custodial = CustodialKeys(home.custodial_dir, custodial_kek)
@@ -128,12 +135,14 @@ class Node:
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             patient_key=self.encryption_key_of,
             index=BlindIndex(secret_file(home.index_key_file)),
-            custodial=CustodialPatients(self.custodial, lambda: self.identity_registry(as_wallet=NODE_WALLET)),
+            custodial=CustodialPatients(
+                self.custodial, lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET)
+            ),
         )
         self.records.upgrade_index()
         self.anchorer = Anchorer(
             self.db,
-            lambda: self.record_anchor(write=True),
+            lambda: self.contracts.record_anchor(write=True),
             RecordCommitments(),
             batch_size=settings.anchor_batch_size,
             max_wait=settings.anchor_max_wait,
@@ -147,29 +156,32 @@ class Node:
         self.audit.seal_plaintext()
         self.audit_anchorer = Anchorer(
             self.db,
-            lambda: self.record_anchor(write=True),
+            lambda: self.contracts.record_anchor(write=True),
             AuditHeads(),
             batch_size=settings.anchor_batch_size,
             max_wait=settings.anchor_max_wait,
         )
-        self.consent = ConsentService(self.db, self.consent_registry)
-        self.claims = ClaimsService(self.records, chain_id=self.chain.chain_id)
+        self.consent = ConsentService(self.db, self.contracts.consent_registry)
+        self.payments = Payments(self.contracts.token)
+        self.plans = Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
+        self.claims = ClaimsService(self.records, self.contracts.claims, self.plans, chain_id=self.chain.chain_id)
         self.access = RecordAccess(
             self.records,
             self.consent,
             self.audit,
             custodian=self.address,
-            identity=self.identity_registry,
+            identity=self.contracts.identity_registry,
             registry_as=self._consent_registry_as,
         )
         self.claiming = IdentityClaims(
             self.db,
             self.custodial,
             custodial_kek,
-            lambda: self.identity_registry(as_wallet=NODE_WALLET),
+            lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET),
             self.records,
             self.audit,
             custodian=self.address,
+            registry_as=lambda name: self.contracts.identity_registry(as_wallet=name),
         )
         self.claiming.forget_claimed()
         self.custodian = Custodian(
@@ -177,14 +189,23 @@ class Node:
             self.access,
             self.consent,
             self.anchorer,
-            self.identity_registry,
+            self.contracts.identity_registry,
             address=self.address,
             key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             chain_id=self.chain.chain_id,
         )
         self.requester = Requester(
-            self.records, self.audit, self.identity_registry, self.record_anchor, chain_id=self.chain.chain_id
+            self.records,
+            self.audit,
+            self.contracts.identity_registry,
+            self.contracts.record_anchor,
+            chain_id=self.chain.chain_id,
         )
+
+    @property
+    def chain_id(self) -> int:
+        """The chain this node's records, consents and signatures are bound to."""
+        return self.chain.chain_id
 
     @property
     def address(self) -> str:
@@ -220,7 +241,7 @@ class Node:
         cached = self._registered_keys.get(address)
         if cached is not None and now - cached[0] < _REGISTERED_KEY_TTL:
             return cached[1]
-        key = self.identity_registry().require_actor(address).encryption_key
+        key = self.contracts.identity_registry().require_actor(address).encryption_key
         self._registered_keys[address] = (now, key)
         return key
 
@@ -228,40 +249,51 @@ class Node:
         """Deploy every contract that is missing or changed on this chain."""
         return self.deployer.deploy_all(self.signer)
 
-    def record_anchor(self, *, write: bool = False) -> RecordAnchor:
-        return self._facade(RecordAnchor, NODE_WALLET if write else None)
+    def adopt(self, entries: list[dict[str, Any]]) -> list[Deployment]:
+        """Join a network: take another node's deployments (`deployments/<chain>.json` entries) as ours,
+        each checked on chain; those that check out. `ValidationError` for entries of another shape."""
+        try:
+            records = [Deployment(**{field: entry[field] for field in _DEPLOYMENT_FIELDS}) for entry in entries]
+        except (KeyError, TypeError) as exc:
+            raise ValidationError(f"not a list of deployments: {exc}") from None
+        return self.deployer.adopt(records)
 
-    def identity_registry(self, *, as_wallet: str | None = None) -> IdentityRegistry:
-        """The registry, read-only or signing as one of the node's wallets."""
-        return self._facade(IdentityRegistry, as_wallet)
+    def admit(self, member: str) -> tuple[bool, str]:
+        """Let a node that joined anchor on RecordAnchor (this node must administer it): whether it was let
+        now (False: it could already), and RecordAnchor's address."""
+        anchor = self.contracts.record_anchor(write=True)
+        if not anchor.is_admin(self.address):
+            raise AccessDenied(
+                f"this node ({self.address}) does not administer RecordAnchor {anchor.address}: "
+                "the node that deployed it admits members"
+            )
+        if anchor.is_anchorer(member):
+            return False, anchor.address
+        anchor.grant_anchorer(member)
+        return True, anchor.address
 
-    def consent_registry(self, *, as_wallet: str | None = None) -> ConsentRegistry:
-        """The consent registry, read-only or signing as one of the node's wallets."""
-        return self._facade(ConsentRegistry, as_wallet)
+    def managed_chain(self) -> AnvilProcess:
+        """The anvil process this home's chain runs in (for `chain up`); `ValidationError` for any other chain."""
+        backend = self.chain.backend
+        if not isinstance(backend, AnvilBackend) or backend.process is None:
+            raise ValidationError(f"`chain up` runs the managed anvil chain; this home's chain is {self.chain.kind}")
+        return backend.process
 
-    def claims_contract(self, *, as_wallet: str | None = None) -> Claims:
-        """The claims contract, read-only or signing as one of the node's wallets."""
-        return self._facade(Claims, as_wallet)
+    def verify_record(self, record_id: str, version: int | None = None) -> list[Check]:
+        """Every check of one record version, down to its anchor on chain."""
+        return verify_record(
+            self.records, self.contracts.record_anchor(), self.unlock().encryption_key(), record_id, version
+        )
 
-    def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
-        """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""
-        return self._facade(CareToken, as_wallet, address)
-
-    def _facade(self, kind: type[_Facade], wallet: str | None, address: str | None = None) -> _Facade:
-        """One facade per contract, address and wallet for the node's life: web3 takes ~7 ms to build one."""
-        address = address or self.deployer.address(kind.contract_name)
-        key = (kind.contract_name, address, wallet)
-        found = self._facades.get(key)
-        if found is None:
-            found = kind(self.chain, address, self.signer_for(wallet) if wallet else None)
-            self._facades[key] = found
-        return cast("_Facade", found)
+    def verify_audit(self) -> AuditReport:
+        """The audit log's hash chain, and its heads against the anchors on chain."""
+        return self.audit.verify(self.contracts.record_anchor())
 
     def _consent_registry_as(self, address: str) -> ConsentRegistry:
         wallet = self.wallets.find(address)
         if wallet is None:
             raise AccessDenied(f"{address} has no wallet on this node to sign with")
-        return self.consent_registry(as_wallet=wallet.name)
+        return self.contracts.consent_registry(as_wallet=wallet.name)
 
     def status(self) -> NodeStatus:
         return NodeStatus(

@@ -42,7 +42,7 @@ class World:
     now: list[float] = field(default_factory=lambda: [time.time()])
 
     def registry(self, wallet: Wallet) -> ConsentRegistry:
-        return self.node.consent_registry(as_wallet=wallet.name)
+        return self.node.contracts.consent_registry(as_wallet=wallet.name)
 
     def travel(self, seconds: float) -> None:
         self.now[0] += seconds
@@ -79,18 +79,18 @@ def built_world(home: Path) -> Iterator[World]:
                 ("guardian", Role.PATIENT),
             )
         }
-        registry = node.identity_registry(as_wallet=NODE_WALLET)
+        registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
         for wallet in wallets.values():
             registry.register_actor(wallet.address, wallet.role, wallet.encryption_key)
         registry.attest(wallets["drbob"].address, "medical-licence", int(time.time()) + 365 * 86_400)
         now = [time.time()]
-        consent = ConsentService(node.db, node.consent_registry, clock=lambda: now[0])
+        consent = ConsentService(node.db, node.contracts.consent_registry, clock=lambda: now[0])
         access = RecordAccess(
             node.records,
             consent,
             node.audit,
             custodian=node.address,
-            identity=node.identity_registry,
+            identity=node.contracts.identity_registry,
             registry_as=node._consent_registry_as,
             clock=lambda: datetime.fromtimestamp(now[0], UTC),
         )

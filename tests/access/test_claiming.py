@@ -77,18 +77,20 @@ def test_wrong_expired_and_reused_codes_are_refused_audited_and_change_nothing(n
     refusal = _newest(node, patient).access
     assert (refusal.interaction, refusal.allowed, refusal.agent) == ("claim", False, dana.address)
     assert node.custodial.holds(patient)
-    assert node.identity_registry().custodian_of(patient) == node.address
-    assert node.identity_registry().claimed_by(patient) is None
+    assert node.contracts.identity_registry().custodian_of(patient) == node.address
+    assert node.contracts.identity_registry().claimed_by(patient) is None
 
     # The right code, typed as people type it, claims the identity; her wallet must say its key.
     typed = issued.code.lower().replace("-", " ")
     with pytest.raises(ValidationError, match="encryption key"):
         node.claiming.claim(patient, typed, dana.address)
-    node.identity_registry(as_wallet=NODE_WALLET).register_actor(dana.address, Role.PATIENT, dana.encryption_key)
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        dana.address, Role.PATIENT, dana.encryption_key
+    )
     claimed = node.claiming.claim(node.claiming.patient_of(f"Patient/{record_id}"), typed, dana.address)
     assert claimed.resealed == len(_versions(node, patient)) > 1
     assert (_newest(node, patient).access.interaction, _newest(node, patient).access.allowed) == ("claim", True)
-    registry = node.identity_registry()
+    registry = node.contracts.identity_registry()
     assert (registry.claimed_by(patient), registry.identity_of(dana.address), registry.custodian_of(patient)) == (
         dana.address,
         patient,
@@ -128,7 +130,7 @@ def test_a_claim_interrupted_after_the_chain_finishes_with_the_same_code(node: N
     fay = _wallet(node, "fay")
     issued = node.claiming.issue(patient)
     # As if the node crashed after the chain transaction: nothing local was done.
-    node.identity_registry(as_wallet=NODE_WALLET).claim_custodial(patient, fay.address, fay.encryption_key)
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).claim_custodial(patient, fay.address, fay.encryption_key)
     assert node.custodial.holds(patient)
     claimed = node.claiming.claim(patient, issued.code, fay.address)
     assert claimed.resealed > 0
@@ -139,14 +141,13 @@ def test_a_claim_interrupted_after_the_chain_finishes_with_the_same_code(node: N
 def test_the_node_grants_for_a_custodial_patient_until_she_claims_then_only_she_does(node: Node) -> None:
     patient, _ = _walk_in(node, 4)
     gus, lab = _wallet(node, "gus"), _wallet(node, "lab-4")
-    as_node = node.consent_registry(as_wallet=NODE_WALLET)
     terms = node.consent.terms(patient, lab.address, [Category.LABS], [Purpose.TREAT], days=1)
-    before = node.consent.grant(as_node, terms)
+    before = node.consent.grant(NODE_WALLET, terms)
     assert before.granted_by == node.address  # on chain: made by the custodian
     node.claiming.claim(patient, node.claiming.issue(patient).code, gus.address, gus.encryption_key)
     with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
-        node.consent.grant(as_node, terms)
-    mine = node.consent.grant(node.consent_registry(as_wallet="gus"), terms)
+        node.consent.grant(NODE_WALLET, terms)
+    mine = node.consent.grant("gus", terms)
     assert mine.granted_by == gus.address
 
 
@@ -156,20 +157,20 @@ def test_she_rotates_to_a_new_wallet_or_her_guardians_recover_it(node: Node) -> 
     node.claiming.claim(patient, node.claiming.issue(patient).code, old.address, old.encryption_key)
 
     # With her old wallet's signature.
-    node.identity_registry(as_wallet=old.name).rotate_owner(patient, new.address)
+    node.contracts.identity_registry(as_wallet=old.name).rotate_owner(patient, new.address)
     with pytest.raises(AccessDenied, match="does not hold"):
-        node.claiming.take_over(node.identity_registry(as_wallet=old.name), patient, old.encryption_key)
-    assert node.claiming.take_over(node.identity_registry(as_wallet=new.name), patient, new.encryption_key) > 0
+        node.claiming.take_over(old.name, patient, old.encryption_key)
+    assert node.claiming.take_over(new.name, patient, new.encryption_key) > 0
     assert _opens_all(node, patient, new)
     assert not _opens_all(node, patient, old)
 
     # Having lost it: two of her three guardians hand the identity to another wallet.
     guardians = [_wallet(node, f"hal-guardian-{i}") for i in range(3)]
-    node.identity_registry(as_wallet=new.name).set_guardians(patient, [g.address for g in guardians], 2)
-    assert node.identity_registry(as_wallet=guardians[0].name).approve_recovery(patient, newest.address) == 1
-    assert node.identity_registry(as_wallet=guardians[2].name).approve_recovery(patient, newest.address) == 2
-    assert node.identity_registry().claimed_by(patient) == newest.address
-    node.claiming.take_over(node.identity_registry(as_wallet=newest.name), patient, newest.encryption_key)
+    node.contracts.identity_registry(as_wallet=new.name).set_guardians(patient, [g.address for g in guardians], 2)
+    assert node.contracts.identity_registry(as_wallet=guardians[0].name).approve_recovery(patient, newest.address) == 1
+    assert node.contracts.identity_registry(as_wallet=guardians[2].name).approve_recovery(patient, newest.address) == 2
+    assert node.contracts.identity_registry().claimed_by(patient) == newest.address
+    node.claiming.take_over(newest.name, patient, newest.encryption_key)
     assert _opens_all(node, patient, newest)
     assert not _opens_all(node, patient, new)
     assert _newest(node, patient).access.interaction == "reseal"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from careledger._fs import secret_file
 from careledger.audit import AuditLog
 from careledger.config import Home
 from careledger.crypto import AtRestKey
+from careledger.files import secret_file
 from careledger.store import AUDIT_EVENTS, RECORD_VERSIONS, Database
 from tests.crash import run_worker
 

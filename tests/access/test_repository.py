@@ -23,7 +23,7 @@ def _grant(world: World, categories: list[Category], purposes: list[Purpose] | N
         days=when.get("days", 30),
         starts=int(world.now[0] + when.get("starts_in", 0)),
     )
-    return world.consent.grant(world.registry(world.alice), terms).grant_id
+    return world.consent.grant(world.alice.name, terms).grant_id
 
 
 def test_the_patient_and_the_custodian_read_without_a_grant(world: World) -> None:
@@ -84,11 +84,11 @@ def test_a_replayed_signed_consent_is_refused(world: World) -> None:
     alice = world.node.unlock(world.alice.name).account
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
     signed = world.consent.sign(alice, terms)
-    grant = world.consent.submit(world.registry(world.clinic), signed)
+    grant = world.consent.submit(world.clinic.name, signed)
     assert grant.granted_by == world.alice.address
-    world.consent.revoke(world.registry(world.alice), grant.grant_id)
+    world.consent.revoke(world.alice.name, grant.grant_id)
     with pytest.raises(Conflict, match="already submitted"):
-        world.consent.submit(world.registry(world.clinic), signed)
+        world.consent.submit(world.clinic.name, signed)
     with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
         world.registry(world.clinic).grant_by_signature(signed.terms, signed.deadline, signed.signature)
     world.assert_denied(world.clinic, world.labs_id, "revoked")
@@ -99,19 +99,19 @@ def test_a_consent_signed_by_someone_else_is_refused(world: World) -> None:
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
     forged = world.consent.sign(mallory, terms)
     with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
-        world.consent.submit(world.registry(world.clinic), forged)
+        world.consent.submit(world.clinic.name, forged)
     world.assert_denied(world.clinic, world.labs_id, "no consent from the patient")
 
 
 def test_a_delegate_grants_until_the_delegation_expires(world: World) -> None:
-    world.consent.delegate(world.registry(world.alice), world.guardian.address, [Category.LABS], days=1)
+    world.consent.delegate(world.alice.name, world.guardian.address, [Category.LABS], days=1)
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
-    world.consent.grant(world.registry(world.guardian), terms)
+    world.consent.grant(world.guardian.name, terms)
     assert world.access.read(Accessor(world.clinic.address), world.labs_id)
     world.travel(DAY + 1)
     later = world.consent.terms(world.alice.address, world.drbob.address, [Category.LABS], [Purpose.TREAT], days=30)
     with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
-        world.consent.grant(world.registry(world.guardian), later)
+        world.consent.grant(world.guardian.name, later)
     world.assert_denied(world.drbob, world.labs_id, "no consent from the patient")
 
 
@@ -129,7 +129,7 @@ def test_break_glass_needs_a_licensed_practitioner(world: World) -> None:
     opened, read = world.node.audit.entries()[-2:]
     assert (opened.access.interaction, opened.access.break_glass, opened.access.detail) == ("break-glass", True, reason)
     assert (read.access.allowed, read.access.break_glass) == (True, True)
-    logs = world.node.consent_registry().contract.events.EmergencyAccess().get_logs(from_block=0)
+    logs = world.node.contracts.consent_registry().contract.events.EmergencyAccess().get_logs(from_block=0)
     assert [(log["args"]["patient"], log["args"]["practitioner"]) for log in logs] == [
         (world.alice.address, world.drbob.address)
     ]
@@ -172,7 +172,7 @@ def test_a_search_that_finds_only_withheld_records_answers_as_one_that_finds_non
 
 
 def test_the_custodians_care_team_reads_what_the_node_holds_but_others_sensitive_records(world: World) -> None:
-    registry = world.node.identity_registry(as_wallet=NODE_WALLET)
+    registry = world.node.contracts.identity_registry(as_wallet=NODE_WALLET)
     drbob = Accessor(world.drbob.address)
     world.assert_denied(world.drbob, world.labs_id, "no consent")  # not on the care team yet
     registry.attest(world.drbob.address, AFFILIATION, int(world.now[0]) + 86_400)
@@ -187,12 +187,10 @@ def test_the_custodians_care_team_reads_what_the_node_holds_but_others_sensitive
     world.assert_denied(world.mallory, world.labs_id, "no consent")  # no affiliation from this node
 
     # Alice keeps her labs from the hospital's care team, on chain: honoured at the next sync.
-    world.consent.restrict_care_team(
-        world.registry(world.alice), world.alice.address, world.node.address, [Category.LABS]
-    )
+    world.consent.restrict_care_team(world.alice.name, world.alice.address, world.node.address, [Category.LABS])
     world.assert_denied(world.drbob, world.labs_id, "the patient keeps labs records from the care team")
     assert world.access.read(drbob, world.general_id)["id"] == world.general_id
-    world.consent.restrict_care_team(world.registry(world.alice), world.alice.address, world.node.address, [])
+    world.consent.restrict_care_team(world.alice.name, world.alice.address, world.node.address, [])
     assert world.access.read(drbob, world.labs_id)["id"] == world.labs_id
 
     note = world.access.write(drbob, {**world.node.records.read(world.mental_health_id), "id": "psy-by-bob"})
@@ -206,6 +204,6 @@ def _fresh(world: World) -> RecordAccess:
         world.consent,
         world.node.audit,
         custodian=world.node.address,
-        identity=world.node.identity_registry,
+        identity=world.node.contracts.identity_registry,
         registry_as=world.node._consent_registry_as,
     )

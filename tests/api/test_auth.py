@@ -8,8 +8,8 @@ import jwt
 import pytest
 
 from careledger.api import SiweAuth, new_secret
-from careledger.chain import IdentityRegistry
 from careledger.errors import Unauthenticated
+from careledger.identity import IdentityService, Role
 
 ADDRESS = "0x000000000000000000000000000000000000dEaD"
 
@@ -22,14 +22,18 @@ class _Clock:
         return self.now
 
 
-def _no_registry() -> IdentityRegistry:
-    raise AssertionError("checking a token never asks the chain")
+class _NoRegistry(IdentityService):
+    def __init__(self) -> None:
+        pass
+
+    def signs_in_as(self, address: str) -> tuple[str, Role]:
+        raise AssertionError("checking a token never asks the chain")
 
 
 def _auth(clock: _Clock) -> tuple[SiweAuth, bytes]:
     secret = new_secret()
     auth = SiweAuth(
-        domain="node.test", chain_id=1, secret=secret, issuer="careledger:test", identity=_no_registry, clock=clock
+        domain="node.test", chain_id=1, secret=secret, issuer="careledger:test", identity=_NoRegistry(), clock=clock
     )
     return auth, secret
 

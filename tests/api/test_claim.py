@@ -81,5 +81,5 @@ def test_a_walk_in_claims_her_identity_with_her_own_wallet_then_reads_and_grants
     # From now on she grants, with an EIP-712 signature of her wallet; the node may not.
     lab = api.world.clinic.address
     terms = node.consent.terms(identity, lab, [Category.LABS], [Purpose.TREAT], days=30)
-    granted = node.consent.submit(node.consent_registry(as_wallet=NODE_WALLET), node.consent.sign(wallet, terms))
+    granted = node.consent.submit(NODE_WALLET, node.consent.sign(wallet, terms))
     assert (granted.patient, granted.granted_by) == (identity, wallet.address)

@@ -79,7 +79,7 @@ def test_a_read_needs_consent_and_is_audited(api: Api) -> None:
     terms = node.consent.terms(
         api.world.alice.address, api.world.clinic.address, [Category.LABS], [Purpose.TREAT], days=1
     )
-    node.consent.grant(node.consent_registry(as_wallet=api.world.alice.name), terms)
+    node.consent.grant(api.world.alice.name, terms)
     response = clinic.get(f"/Observation/{api.world.labs_id}")
     assert response.status_code == 200, response.text
     assert response.json()["id"] == api.world.labs_id
@@ -133,7 +133,7 @@ def test_a_missing_scope_is_403(api: Api) -> None:
     regulator = api.world.node.wallets.create(
         "regulator", __import__("careledger.chain", fromlist=["Role"]).Role.REGULATOR, "pw"
     )
-    api.world.node.identity_registry(as_wallet="node").register_actor(
+    api.world.node.contracts.identity_registry(as_wallet="node").register_actor(
         regulator.address, regulator.role, regulator.encryption_key
     )
     _outcome(api.client(regulator).post("/Observation", json=OBSERVATION), 403, "do not allow write of Observation")

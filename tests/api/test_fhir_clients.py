@@ -43,7 +43,7 @@ def test_fhirpy_creates_reads_searches_and_updates(api: Api) -> None:
 def test_the_nodes_care_team_works_through_fhirpy_and_fhirclient(api: Api) -> None:
     """A practitioner the node attested an affiliation to: the chart and the node's own resources, stock clients."""
     world = api.world
-    world.node.identity_registry(as_wallet=NODE_WALLET).attest(
+    world.node.contracts.identity_registry(as_wallet=NODE_WALLET).attest(
         world.drbob.address, AFFILIATION, int(time.time()) + 3600
     )
     token = api.client(world.drbob).headers["Authorization"]
@@ -63,7 +63,7 @@ def test_the_nodes_care_team_works_through_fhirpy_and_fhirclient(api: Api) -> No
     patient.save()
     assert fhirpy.reference("Patient", patient.id).to_resource()["meta"]["versionId"] == "2"
     custodial = world.node.records.get(patient.id).patient_address
-    assert world.node.identity_registry().custodian_of(custodial) == world.node.address
+    assert world.node.contracts.identity_registry().custodian_of(custodial) == world.node.address
 
     pulse = fhirpy.resource(
         "Observation",

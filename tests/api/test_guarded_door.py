@@ -33,7 +33,7 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 def _grant(api: Api, grantee: Wallet, categories: list[Category]) -> None:
     node = api.world.node
     terms = node.consent.terms(api.world.alice.address, grantee.address, categories, [Purpose.TREAT], days=1)
-    node.consent.grant(node.consent_registry(as_wallet=api.world.alice.name), terms)
+    node.consent.grant(api.world.alice.name, terms)
 
 
 def _alices_reading(api: Api, **extra: object) -> str:

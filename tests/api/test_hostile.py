@@ -83,7 +83,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     home = tmp_path_factory.mktemp("hostile") / "home"
     with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
         alice = node.wallets.create("alice", Role.PATIENT, PASSPHRASE)
-        node.identity_registry(as_wallet=NODE_WALLET).register_actor(alice.address, alice.role, alice.encryption_key)
+        node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+            alice.address, alice.role, alice.encryption_key
+        )
         patient = synthetic_patients(1, seed=8)[0]
         node.records.write(patient.patient, patient_address=alice.address)
         account = node.unlock("alice").account

@@ -32,7 +32,7 @@ class World:
     patient_reference: str
 
     def claims(self, wallet: str = NODE_WALLET) -> Claims:
-        return self.node.claims_contract(as_wallet=wallet)
+        return self.node.contracts.claims(as_wallet=wallet)
 
     def encounter(self, encounter_id: str, *, days_ago: float = 1) -> str:
         """Write a finished ambulatory Encounter of alice's; its id."""

@@ -13,7 +13,7 @@ from tests.claims.conftest import CARE, World
 
 def test_a_claim_for_an_encounter_is_paid_and_explained_to_the_patient(world: World) -> None:
     encounter = world.encounter("visit-1")
-    outcome = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
+    outcome = world.node.claims.submit(encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
     assert outcome.state.status is ClaimStatus.PAID
     assert (outcome.state.payer_share, outcome.state.patient_share) == (0, 150 * CARE)
     records = world.node.records
@@ -36,8 +36,8 @@ def test_a_claim_for_an_encounter_is_paid_and_explained_to_the_patient(world: Wo
 def test_submitting_again_finds_the_claim_and_submits_nothing(world: World) -> None:
     encounter = world.encounter("visit-1")
     lines = [ClaimLine(CPT, "99213", 200 * CARE)]
-    first = world.node.claims.submit(world.claims(), encounter, lines)
-    again = world.node.claims.submit(world.claims(), encounter, lines)
+    first = world.node.claims.submit(encounter, lines)
+    again = world.node.claims.submit(encounter, lines)
     assert again.claim_id == first.claim_id
     assert len(again.decisions) == 1
     assert len(world.node.records.history(claim_record_id(encounter))) == 1
@@ -46,8 +46,8 @@ def test_submitting_again_finds_the_claim_and_submits_nothing(world: World) -> N
 
 def test_a_corrected_claim_is_a_new_version_and_a_new_claim(world: World) -> None:
     encounter = world.encounter("visit-1")
-    first = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
-    corrected = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "99214", 120 * CARE)])
+    first = world.node.claims.submit(encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
+    corrected = world.node.claims.submit(encounter, [ClaimLine(CPT, "99214", 120 * CARE)])
     assert corrected.claim_id != first.claim_id
     assert world.node.records.get(claim_record_id(encounter)).version == 2
     assert corrected.state.patient_share == 120 * CARE  # still in the deductible
@@ -55,13 +55,13 @@ def test_a_corrected_claim_is_a_new_version_and_a_new_claim(world: World) -> Non
 
 def test_a_pended_claim_is_followed_to_the_insurers_approval(world: World) -> None:
     encounter = world.encounter("surgery-1")
-    outcome = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "29881", 10_000 * CARE)])
+    outcome = world.node.claims.submit(encounter, [ClaimLine(CPT, "29881", 10_000 * CARE)])
     assert outcome.state.status is ClaimStatus.PENDED
     response = world.node.records.read(outcome.response_id or "")
     assert response["outcome"] == "queued"
     assert response["disposition"].startswith("Pended: 133")
     world.claims("insurer").approve(outcome.claim_id)
-    followed = world.node.claims.follow(world.claims(), outcome.record_id or "")
+    followed = world.node.claims.follow(outcome.record_id or "")
     assert [d.status for d in followed.decisions] == [ClaimStatus.PENDED, ClaimStatus.PAID]
     response = world.node.records.read(outcome.response_id or "")
     assert (response["outcome"], response["payment"]["amount"]) == ("complete", {"value": 6_500})
@@ -70,7 +70,7 @@ def test_a_pended_claim_is_followed_to_the_insurers_approval(world: World) -> No
 
 def test_a_denial_is_explained_with_its_reason_code(world: World) -> None:
     encounter = world.encounter("mri-1")
-    outcome = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "72148", 1_500 * CARE)])
+    outcome = world.node.claims.submit(encounter, [ClaimLine(CPT, "72148", 1_500 * CARE)])
     assert (outcome.state.status, outcome.state.reason) == (ClaimStatus.DENIED, 197)
     eob = world.node.records.read(outcome.eob_id or "")
     denial = eob["item"][0]["adjudication"][-1]
@@ -86,26 +86,26 @@ def test_lines_of_two_service_classes_are_refused_and_nothing_is_stored(world: W
     encounter = world.encounter("visit-1")
     lines = [ClaimLine(CPT, "99213", 200 * CARE), ClaimLine(CPT, "80061", 100 * CARE)]
     with pytest.raises(ValidationError, match="one service class; these lines are lab, office-visit"):
-        world.node.claims.submit(world.claims(), encounter, lines)
+        world.node.claims.submit(encounter, lines)
     with pytest.raises(NotFound):
         world.node.records.get(claim_record_id(encounter))
-    split = world.node.claims.submit(world.claims(), encounter, lines[1:], service_class=ServiceClass.LAB)
+    split = world.node.claims.submit(encounter, lines[1:], service_class=ServiceClass.LAB)
     assert split.state.service_class == ServiceClass.LAB
 
 
 def test_a_claim_needs_an_encounter_with_a_date(world: World) -> None:
     with pytest.raises(ValidationError, match="not an Encounter"):
-        world.node.claims.submit(world.claims(), world.patient_reference.split("/")[1], [])
+        world.node.claims.submit(world.patient_reference.split("/")[1], [])
 
 
 def test_the_member_pays_their_share_with_a_permit_and_no_gas(world: World) -> None:
     encounter = world.encounter("visit-1")
-    outcome = world.node.claims.submit(world.claims(), encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
-    world.node.token(as_wallet=NODE_WALLET).mint(world.alice.address, 1_000 * CARE)
+    outcome = world.node.claims.submit(encounter, [ClaimLine(CPT, "99213", 200 * CARE)])
+    world.node.contracts.token(as_wallet=NODE_WALLET).mint(world.alice.address, 1_000 * CARE)
     alice = world.node.unlock("alice").account
     gas_before = world.node.chain.balance(alice.address)
-    world.node.claims.pay_share(world.claims(), world.node.token(), outcome.claim_id, alice)
-    token = world.node.token()
+    world.node.claims.pay_share(outcome.claim_id, alice)
+    token = world.node.contracts.token()
     assert token.balance_of(alice.address) == 850 * CARE
     assert token.balance_of(world.node.address) == 150 * CARE
     assert world.node.chain.balance(alice.address) == gas_before

@@ -37,11 +37,11 @@ def test_the_worked_example_in_the_docs_is_what_the_contract_does(world: World) 
         code = row["code"].removeprefix("cpt:")
         encounter = world.encounter(f"encounter-{row['#']}")
         outcome = world.node.claims.submit(
-            claims, encounter, [ClaimLine(CPT, code, _care(row["billed"]))], preauth_id=preauth_id
+            encounter, [ClaimLine(CPT, code, _care(row["billed"]))], preauth_id=preauth_id
         )
         if outcome.state.status is ClaimStatus.PENDED:
             world.claims("insurer").approve(outcome.claim_id)
-            outcome = world.node.claims.follow(claims, outcome.record_id or "")
+            outcome = world.node.claims.follow(outcome.record_id or "")
         assert [d.status.label for d in outcome.decisions] == row["status"].split(", "), row["#"]
         final = outcome.decisions[-1]
         assert final.allowed == _care(row["allowed"]), row["#"]

@@ -38,7 +38,7 @@ def test_the_cache_agrees_with_the_contract(world: World) -> None:
     terms = world.consent.terms(
         world.alice.address, world.clinic.address, [Category.LABS, Category.VITALS], [Purpose.TREAT], days=30
     )
-    world.consent.grant(world.registry(world.alice), terms)
+    world.consent.grant(world.alice.name, terms)
     for category in Category:
         for purpose in Purpose:
             cached = world.consent.check(world.alice.address, world.clinic.address, category, purpose) is not None
@@ -47,8 +47,8 @@ def test_the_cache_agrees_with_the_contract(world: World) -> None:
 
 def test_a_second_service_reads_the_index_the_first_wrote(world: World) -> None:
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
-    grant = world.consent.grant(world.registry(world.alice), terms)
-    fresh = ConsentService(world.node.db, world.node.consent_registry, clock=lambda: world.now[0])
+    grant = world.consent.grant(world.alice.name, terms)
+    fresh = ConsentService(world.node.db, world.node.contracts.consent_registry, clock=lambda: world.now[0])
     assert fresh.sync() == 0  # the cursor is shared: nothing new
     assert fresh.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) == grant
     assert fresh.grants(patient=world.alice.address) == [grant]
@@ -56,11 +56,11 @@ def test_a_second_service_reads_the_index_the_first_wrote(world: World) -> None:
 
 def test_a_service_whose_cache_is_loaded_sees_what_another_process_indexed(world: World) -> None:
     """A server's cache, then a grant made by the CLI beside it (same database, cursor moved past it)."""
-    server = ConsentService(world.node.db, world.node.consent_registry, clock=lambda: world.now[0])
+    server = ConsentService(world.node.db, world.node.contracts.consent_registry, clock=lambda: world.now[0])
     assert server.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) is None
     server.sync()
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
-    grant = world.consent.grant(world.registry(world.alice), terms)
+    grant = world.consent.grant(world.alice.name, terms)
     assert server.sync() == 0  # the other service indexed the event already
     assert server.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) == grant
 
@@ -69,13 +69,13 @@ def test_a_grant_as_a_fhir_consent(world: World) -> None:
     terms = world.consent.terms(
         world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT, Purpose.PATRQT], days=30
     )
-    grant = world.consent.grant(world.registry(world.alice), terms)
+    grant = world.consent.grant(world.alice.name, terms)
     resource = consent_resource(grant, chain_id=world.node.chain.chain_id, now=world.now[0])
     Consent.model_validate(resource)
     assert resource["status"] == "active"
     assert [p["code"] for p in resource["provision"]["purpose"]] == ["TREAT", "PATRQT"]
     assert resource["provision"]["actor"][0]["reference"]["identifier"]["value"].endswith(world.clinic.address)
-    revoked = world.consent.revoke(world.registry(world.alice), grant.grant_id)
+    revoked = world.consent.revoke(world.alice.name, grant.grant_id)
     assert consent_resource(revoked, chain_id=1, now=world.now[0])["status"] == "inactive"
 
 
@@ -89,13 +89,13 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     assert read_signed_consent(path) == signed
     tampered = dataclasses.replace(signed, terms=dataclasses.replace(terms, categories=Category.MENTAL_HEALTH.bit))
     with pytest.raises(IntegrityError, match="signed by"):
-        world.consent.submit(world.registry(world.clinic), tampered)
+        world.consent.submit(world.clinic.name, tampered)
     elsewhere = dataclasses.replace(signed, chain_id=signed.chain_id + 1)
     with pytest.raises(ValidationError, match="signed for ConsentRegistry"):
-        world.consent.submit(world.registry(world.clinic), elsewhere)
+        world.consent.submit(world.clinic.name, elsewhere)
     world.travel(8 * 86_400)
     with pytest.raises(ValidationError, match="past its deadline"):
-        world.consent.submit(world.registry(world.clinic), signed)
+        world.consent.submit(world.clinic.name, signed)
     path.write_text("{}")
     with pytest.raises(ValidationError, match="not a signed consent"):
         read_signed_consent(path)

@@ -47,7 +47,7 @@ class Network:
         terms = self.hospital.consent.terms(
             self.alice.address, self.clinic.address, [Category.LABS], [Purpose.TREAT], days=30
         )
-        return self.hospital.consent.grant(self.hospital.consent_registry(as_wallet="alice"), terms).grant_id
+        return self.hospital.consent.grant("alice", terms).grant_id
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def network(tmp_path: Path) -> Iterator[Network]:
         clinic = joining_node(tmp_path / "clinic", settings, hospital)
         try:
             alice = hospital.wallets.create("alice", Role.PATIENT, PASSPHRASE)
-            hospital.identity_registry(as_wallet=NODE_WALLET).register_actor(
+            hospital.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
                 alice.address, alice.role, alice.encryption_key
             )
             labs, mental_health_id = _chart(hospital, alice)

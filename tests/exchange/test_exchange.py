@@ -33,7 +33,7 @@ def _signed(network: Network, categories: int = Category.LABS.bit, account: obje
         categories,
         Purpose.TREAT.bit,  # type: ignore[attr-defined]
     )
-    registry = network.clinic.identity_registry().address
+    registry = network.clinic.contracts.identity_registry().address
     return request, request.sign(signer, network.clinic.chain.chain_id, registry).to_json()  # type: ignore[arg-type]
 
 
@@ -70,7 +70,9 @@ def test_without_consent_the_fetch_is_denied_and_audited(network: Network) -> No
 def test_a_revoke_between_two_fetches_denies_the_second_and_both_are_disclosed(network: Network) -> None:
     grant_id = network.grant_labs()
     network.fetch([Category.LABS])
-    network.hospital.consent_registry(as_wallet="alice").revoke(network.alice.address, network.clinic.address, grant_id)
+    network.hospital.contracts.consent_registry(as_wallet="alice").revoke(
+        network.alice.address, network.clinic.address, grant_id
+    )
     with pytest.raises(AccessDenied, match="revoked"):
         network.fetch([Category.LABS])
     disclosures = [
@@ -159,7 +161,7 @@ def test_the_cli_joins_the_network_and_fetches(
     assert run([*newcomer, "chain", "deploy", "--json"]) == 0  # deploys nothing: the network's are current
     joined = Home(tmp_path / "newcomer")
     member = WalletStore(joined.keystore_dir).get(NODE_WALLET).address
-    anchor = network.hospital.record_anchor()
+    anchor = network.hospital.contracts.record_anchor()
     assert not anchor.is_anchorer(member)
     assert run([*newcomer, "chain", "admit", member]) == 5  # only the founder admits
     assert run(["--home", str(network.hospital.home.path), "chain", "admit", member]) == 0

@@ -62,7 +62,7 @@ def test_a_patient_without_a_wallet_gets_a_custodial_identity_on_chain(node: Nod
     stored = node.access.write(Accessor(node.address), _walk_in(1))
     address = stored.patient_address
     assert node.custodial.holds(address)
-    registry = node.identity_registry()
+    registry = node.contracts.identity_registry()
     assert registry.custodian_of(address) == node.address
     actor = registry.require_actor(address)
     assert actor.encryption_key == node.custodial.public_key(address)
@@ -89,5 +89,5 @@ def test_a_bundle_of_walk_ins_is_registered_in_one_pipeline(node: Node) -> None:
     stored = node.access.store(Accessor(node.address), drafts)
     addresses = {s.patient_address for s in stored}
     assert len(addresses) == 5
-    registry = node.identity_registry()
+    registry = node.contracts.identity_registry()
     assert all(registry.custodian_of(address) == node.address for address in addresses)

@@ -46,7 +46,7 @@ def test_every_record_is_anchored_exactly_once_after_a_crash(home: Home, crash_a
     assert _worker(home, seed=-1) == 0
     with _node(home) as node:
         chain: Chain = node.chain
-        anchor = node.record_anchor()
+        anchor = node.contracts.record_anchor()
         with node.db.session() as session:
             rows = session.scalars(select(RecordVersion)).all()
             batches = session.scalars(select(AnchorBatch)).all()

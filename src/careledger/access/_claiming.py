@@ -73,13 +73,16 @@ class IdentityClaims:
         audit: AuditLog,
         *,
         custodian: str,
+        registry_as: Callable[[str], IdentityRegistry],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`registry` signs as the custodian node; `kek` seals the codes at rest."""
+        """`registry` signs as the custodian node, `registry_as(name)` as another of its wallets; `kek` seals
+        the codes at rest."""
         self.db = db
         self._keys = keys
         self._kek = kek
         self._registry = registry
+        self._registry_as = registry_as
         self._records = records
         self._audit = audit
         self._custodian = custodian
@@ -163,10 +166,11 @@ class IdentityClaims:
             self._keys.destroy(patient)
         return len(lingering)
 
-    def take_over(self, by: IdentityRegistry, patient: str, key: PublicKey) -> int:
-        """The wallet that now holds `patient` (`by`: after a rotation or a recovery) sets her new encryption
-        key on chain, and the node re-seals her records to it; how many versions were re-sealed."""
+    def take_over(self, by_wallet: str, patient: str, key: PublicKey) -> int:
+        """The wallet held here that now holds `patient` (after a rotation or a recovery) sets her new
+        encryption key on chain, and the node re-seals her records to it; how many versions were re-sealed."""
         patient = Web3.to_checksum_address(patient)
+        by = self._registry_as(by_wallet)
         wallet = by.signer.address if by.signer is not None else ""
         if self._registry().claimed_by(patient) != wallet:
             self._audit.record(_access(wallet, patient, "reseal", "this wallet does not hold the identity"))

@@ -26,7 +26,6 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
-from careledger._json import loads_object
 from careledger.access import Accessor, encryption_key_from_hex
 from careledger.api._auth import Caller, SiweAuth
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
@@ -34,7 +33,6 @@ from careledger.api._capability import capability_statement
 from careledger.api._errors import operation_outcome
 from careledger.api._fast_paths import FastPaths
 from careledger.api._limits import BoundedRequests, RateLimiter
-from careledger.api._search_params import search_query
 from careledger.consent import Purpose, consent_resource
 from careledger.errors import (
     AccessDenied,
@@ -47,10 +45,17 @@ from careledger.errors import (
     http_status,
 )
 from careledger.exchange import SignedFetch
-from careledger.fhir import in_patient_compartment
+from careledger.fhir import in_patient_compartment, loads_object
 from careledger.node import Node
-from careledger.records import Draft, Resource, SearchQuery, StoredRecord, parse_resource
-from careledger.records._fhir import MAX_RESOURCE_BYTES
+from careledger.records import (
+    MAX_RESOURCE_BYTES,
+    Draft,
+    Resource,
+    SearchQuery,
+    StoredRecord,
+    parse_resource,
+    search_query,
+)
 
 _T = TypeVar("_T")
 
@@ -210,7 +215,7 @@ def create_app(
         grant = await call(node.consent.get, _hex(grant_id))
         if caller.address not in (grant.patient, grant.grantee, grant.granted_by) and caller.patient_context:
             raise AccessDenied("a patient reads only their own consents")
-        return fhir_response(consent_resource(grant, chain_id=node.chain.chain_id, now=datetime.now(UTC).timestamp()))
+        return fhir_response(consent_resource(grant, chain_id=node.chain_id, now=datetime.now(UTC).timestamp()))
 
     @app.get("/Consent", tags=["consent"])
     async def search_consents(
@@ -224,7 +229,7 @@ def create_app(
             wanted = caller.address
         grants = await call(node.consent.grants, patient=wanted)
         now = datetime.now(UTC).timestamp()
-        resources = [consent_resource(g, chain_id=node.chain.chain_id, now=now) for g in grants]
+        resources = [consent_resource(g, chain_id=node.chain_id, now=now) for g in grants]
         return fhir_response(_bundle("searchset", resources, str(request.url)))
 
     @app.post("/{resource_type}", tags=["fhir"], status_code=201)
@@ -542,7 +547,7 @@ def _hex(value: str) -> int:
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI request body of a route that reads its JSON body itself (bounded, see `careledger._json`)."""
+    """The OpenAPI request body of a route that reads its JSON body itself (bounded, see `careledger.fhir._json`)."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 

@@ -28,8 +28,8 @@ from siwe.siwe import VerificationError
 from web3 import Web3
 
 from careledger.api._limits import RateLimiter
-from careledger.chain import IdentityRegistry, Role
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
+from careledger.identity import IdentityService, Role
 
 TOKEN_SECONDS = 15 * 60
 # Tokens verified once and remembered until they expire: checking a JWT (HMAC, base64,
@@ -96,7 +96,7 @@ class SiweAuth:
         chain_id: int,
         secret: bytes,
         issuer: str,
-        identity: Callable[[], IdentityRegistry],
+        identity: IdentityService,
         clock: Callable[[], float] = time.time,
         logins: RateLimiter | None = None,
     ) -> None:
@@ -128,19 +128,15 @@ class SiweAuth:
         """
         address = self.verify(message_text, signature)
         self._logins.take(address)
-        registry = self._identity()
-        acts_as = registry.identity_of(address) or address
-        actor = registry.actor(acts_as)
-        if actor is None or not actor.active:
-            raise Unauthenticated(f"{address} is not an active actor in the IdentityRegistry")
-        caller = Caller(acts_as, actor.role, frozenset(_SCOPES[actor.role]))
+        acts_as, role = self._identity.signs_in_as(address)
+        caller = Caller(acts_as, role, frozenset(_SCOPES[role]))
         now = int(self._clock())
         token = jwt.encode(
             {
                 "iss": self._issuer,
                 "aud": self.domain,
                 "sub": acts_as,
-                "role": actor.role.label,
+                "role": role.label,
                 "scope": " ".join(sorted(caller.scopes)),
                 "iat": now,
                 "exp": now + TOKEN_SECONDS,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from careledger import __version__
-from careledger.api._search_params import SEARCH_PARAMS
-from careledger.records._fhir import MAX_RESOURCE_BYTES
+from careledger.records import MAX_RESOURCE_BYTES, SEARCH_PARAMS
 
 # The resource types a node keeps (any valid R4B type is accepted; these are listed).
 RESOURCE_TYPES = (

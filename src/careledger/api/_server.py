@@ -17,9 +17,9 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from careledger._fs import secret_file
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
+from careledger.files import secret_file
 from careledger.node import Node
 
 SYNC_SECONDS = 1.0
@@ -36,10 +36,10 @@ class NodeServer:
         self.domain = domain or f"{host}:{self.port}"
         self.auth = SiweAuth(
             domain=self.domain,
-            chain_id=node.chain.chain_id,
+            chain_id=node.chain_id,
             secret=secret_file(node.home.path / "api.key"),
             issuer=f"careledger:{node.address}",
-            identity=node.identity_registry,
+            identity=node.identity,
         )
         self.app = create_app(node, self.auth)
         self._server = uvicorn.Server(

@@ -1,7 +1,7 @@
 """The chain layer: one `Chain` over memory, anvil or RPC; signing; deployment; facades; events."""
 
-from careledger.chain._anvil import find_anvil
-from careledger.chain._backends import Backend, Receipt
+from careledger.chain._anvil import AnvilProcess, find_anvil
+from careledger.chain._backends import AnvilBackend, Backend, Receipt
 from careledger.chain._chain import Chain, open_chain
 from careledger.chain._claims import (
     SERVICE_CLASSES,
@@ -17,8 +17,8 @@ from careledger.chain._claims import (
     claim_id_of,
 )
 from careledger.chain._consent_registry import ConsentRegistry, ConsentTerms, GrantRecord, grant_from_event
+from careledger.chain._contracts import Contracts
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
-from careledger.chain._events import EventReader
 from careledger.chain._facades import ChainEvent, ContractFacade
 from careledger.chain._identity_registry import (
     ActorRecord,
@@ -37,6 +37,8 @@ __all__ = [
     "ActorRecord",
     "Adjudication",
     "AnchorKind",
+    "AnvilBackend",
+    "AnvilProcess",
     "Backend",
     "Batch",
     "CareToken",
@@ -48,12 +50,12 @@ __all__ = [
     "ConsentRegistry",
     "ConsentTerms",
     "ContractFacade",
+    "Contracts",
     "Credential",
     "DeployResult",
     "Deployer",
     "Deployment",
     "Enrolment",
-    "EventReader",
     "GrantRecord",
     "IdentityRegistry",
     "NonceManager",

@@ -25,8 +25,8 @@ from typing import IO
 
 import requests
 
-from careledger._fs import write_atomically
 from careledger.errors import ChainUnavailable, ConfigError
+from careledger.files import write_atomically
 
 _NPM_PLATFORMS = {
     ("Linux", "x86_64"): "linux-amd64",

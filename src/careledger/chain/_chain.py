@@ -43,6 +43,13 @@ class Chain:
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
 
+    def timestamp(self) -> int:
+        """The latest block's time: what contracts compare expiries against, not this machine's clock."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def transaction_count(self, address: str) -> int:
+        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address)))
+
     def balance(self, address: str) -> int:
         return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
 

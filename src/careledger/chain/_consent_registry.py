@@ -11,8 +11,8 @@ from typing import Any
 
 from web3 import Web3
 
-from careledger.chain._eip712 import typed_data
 from careledger.chain._facades import ContractFacade
+from careledger.crypto import typed_data
 from careledger.errors import NotFound
 
 # The contract's EIP-712 domain (`eip712.__init__` in ConsentRegistry.vy).

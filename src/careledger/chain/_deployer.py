@@ -16,11 +16,11 @@ from eth_abi import encode
 from eth_utils import keccak
 from web3 import Web3
 
-from careledger._fs import write_atomically
 from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import Artifact, compile_contract, contract_names
 from careledger.errors import ChainError, NotFound
+from careledger.files import write_atomically
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from typing import Any
 
 from web3 import Web3
 
-from careledger.chain._eip712 import typed_data
 from careledger.chain._facades import ContractFacade
+from careledger.crypto import typed_data
 
 # CareToken's EIP-712 domain (`erc20.__init__` in CareToken.vy).
 DOMAIN_NAME = "CareLedger Health Token"

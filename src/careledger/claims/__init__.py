@@ -1,10 +1,17 @@
-"""Insurance claims: FHIR Claim from an Encounter, on-chain adjudication and payment, EOBs."""
+"""Insurance claims: plans, enrolment, FHIR Claim from an Encounter, on-chain adjudication and payment, EOBs.
 
+The chain's plan types are re-exported: a face builds `PlanTerms` and reads a `Plan`
+without reaching into the chain layer.
+"""
+
+from careledger.chain import SERVICE_CLASSES, Plan, PlanTerms, PreauthStatus
 from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import CDT, CPT, RXNORM, ServiceClass, classify
 from careledger.claims._codes import CARC_SYSTEM, REASONS, reason_text
 from careledger.claims._fhir import ClaimLine, Money, claim_response, disposition, explanation_of_benefit
-from careledger.claims._service import ClaimOutcome, ClaimsService, claim_record_id, plan_of
+from careledger.claims._payments import Payments
+from careledger.claims._plans import Plans, PlanView
+from careledger.claims._service import ClaimOutcome, ClaimsService, claim_record_id
 
 __all__ = [
     "CARC_SYSTEM",
@@ -12,10 +19,17 @@ __all__ = [
     "CPT",
     "REASONS",
     "RXNORM",
+    "SERVICE_CLASSES",
     "ClaimLine",
     "ClaimOutcome",
     "ClaimsService",
     "Money",
+    "Payments",
+    "Plan",
+    "PlanTerms",
+    "PlanView",
+    "Plans",
+    "PreauthStatus",
     "ServiceClass",
     "claim_record_id",
     "claim_response",
@@ -23,7 +37,6 @@ __all__ = [
     "disposition",
     "explanation_of_benefit",
     "from_units",
-    "plan_of",
     "reason_text",
     "to_units",
 ]

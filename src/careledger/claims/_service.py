@@ -35,6 +35,8 @@ from careledger.claims._fhir import (
     encounter_date,
     explanation_of_benefit,
 )
+from careledger.claims._plans import Plans
+from careledger.config import NODE_WALLET
 from careledger.crypto import sign_typed_data
 from careledger.errors import NotFound, ValidationError
 from careledger.identity import did_pkh
@@ -65,25 +67,35 @@ def claim_record_id(encounter_id: str) -> str:
 
 
 class ClaimsService:
-    """Claims of the patients this node is custodian for."""
+    """Claims of the patients this node is custodian for: submitted, followed, reviewed, appealed, paid."""
 
     def __init__(
-        self, records: RecordService, *, chain_id: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        records: RecordService,
+        claims: Callable[..., Claims],
+        plans: Plans,
+        *,
+        chain_id: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`claims(as_wallet=None)`: the Claims facade, read-only or signing as one of the node's wallets."""
         self.records = records
+        self._claims = claims
+        self._plans = plans
         self.chain_id = chain_id
         self._clock = clock
 
     def submit(
         self,
-        claims: Claims,
         encounter_id: str,
         lines: Sequence[ClaimLine],
         *,
         service_class: ServiceClass | None = None,
         preauth_id: int = 0,
+        as_wallet: str = NODE_WALLET,
     ) -> ClaimOutcome:
-        """Write the Claim for an Encounter (once) and submit it as `claims`' signer (the provider)."""
+        """Write the Claim for an Encounter (once) and submit it as the provider's wallet `as_wallet`."""
+        claims = self._claims(as_wallet=as_wallet)
         if claims.signer is None:
             raise ValidationError("submitting a claim needs the provider's wallet")
         provider = claims.signer.address
@@ -93,8 +105,8 @@ class ClaimsService:
         encounter = self.records.open(encounter_record)
         member = encounter_record.patient_address
         service_class = service_class if service_class is not None else _class_of(lines)
-        plan_id, insurer = plan_of(claims, member)
-        money = _money(claims, plan_id)
+        plan_id, insurer = self._plans.plan_of(member)
+        money = self._money(plan_id)
         draft = build_claim(
             claim_record_id(encounter_id),
             encounter,
@@ -123,10 +135,11 @@ class ClaimsService:
                 commitment,
                 preauth_id,
             )
-        return self.follow(claims, stored.record_id)
+        return self.follow(stored.record_id)
 
-    def follow(self, claims: Claims, record_id: str) -> ClaimOutcome:
+    def follow(self, record_id: str) -> ClaimOutcome:
         """Where a Claim recorded here stands; a new ClaimResponse and EOB when the decision changed."""
+        claims = self._claims()
         stored = self.records.get(record_id)
         if stored.resource_type != "Claim":
             raise ValidationError(f"{record_id} is a {stored.resource_type}, not a Claim")
@@ -137,7 +150,7 @@ class ClaimsService:
         if state is None:
             raise NotFound(f"Claim/{record_id} was never submitted; run `careledger claim submit` again")
         decisions = tuple(claims.adjudications(claim_id))
-        money = _money(claims, state.plan_id)
+        money = self._money(state.plan_id)
         response = claim_response(claim, decisions[-1], state.billed, money, created=self._clock())
         eob = explanation_of_benefit(claim, decisions[-1], state.billed, money, created=self._clock())
         for resource in (response, eob):
@@ -145,27 +158,48 @@ class ClaimsService:
                 self.records.write(resource, patient_address=stored.patient_address)
         return ClaimOutcome(claim_id, state, decisions, record_id, response["id"], eob["id"])
 
-    def outcome(self, claims: Claims, claim_id: bytes) -> ClaimOutcome:
+    def outcome(self, claim_id: bytes) -> ClaimOutcome:
         """Where any claim stands on chain, by its id (an insurer's view: no FHIR here)."""
+        claims = self._claims()
         return ClaimOutcome(claim_id, claims.claim(claim_id), tuple(claims.adjudications(claim_id)))
 
-    def resolve(self, claims: Claims, reference: str) -> ClaimOutcome:
+    def resolve(self, reference: str) -> ClaimOutcome:
         """A claim by its on-chain id (0x…) or by the id of its Claim record on this node."""
         if reference.startswith("0x") and len(reference) == 66:
-            claim_id = bytes.fromhex(reference[2:])
-            return self.outcome(claims, claim_id)
-        return self.follow(claims, reference)
+            return self.outcome(bytes.fromhex(reference[2:]))
+        return self.follow(reference)
 
-    def pay_share(self, claims: Claims, token: CareToken, claim_id: bytes, member: LocalAccount) -> None:
-        """Pay the member's share with their EIP-2612 permit; `claims`' signer submits it (and pays the gas)."""
+    def review(self, as_wallet: str, reference: str, *, deny: int = 0) -> ClaimOutcome:
+        """The plan's insurer (`as_wallet`) approves a pended or appealed claim, or denies it with a reason code."""
+        claims = self._claims(as_wallet=as_wallet)
+        claim_id = self.resolve(reference).claim_id
+        if deny:
+            claims.deny(claim_id, deny)
+        else:
+            claims.approve(claim_id)
+        return self.resolve(reference)
+
+    def appeal(self, as_wallet: str, reference: str, evidence: str) -> ClaimOutcome:
+        """The provider (`as_wallet`) appeals a denial, once, with the hash of what it sends the insurer."""
+        claim_id = self.resolve(reference).claim_id
+        self._claims(as_wallet=as_wallet).appeal(claim_id, keccak(text=evidence))
+        return self.resolve(reference)
+
+    def pay_share(self, claim_id: bytes, member: LocalAccount, *, submitter: str = NODE_WALLET) -> None:
+        """Pay the member's share with her EIP-2612 permit; the `submitter` wallet sends it (and pays the gas)."""
+        claims = self._claims(as_wallet=submitter)
         state = claims.claim(claim_id)
         if Web3.to_checksum_address(member.address) != state.member:
             raise ValidationError(f"{member.address} is not the member of this claim")
+        token = CareToken(claims.chain, claims.plan_parties(state.plan_id)[1])
         deadline = int(time.time()) + _PERMIT_LIFETIME
         typed = token.permit_typed_data(
             owner=member.address, spender=claims.address, value=state.patient_share, deadline=deadline
         )
         claims.pay_patient_share(claim_id, deadline, sign_typed_data(member, typed))
+
+    def _money(self, plan_id: int) -> Money:
+        return self._plans.money_of(plan_id) if plan_id else Money(decimals=0, token="", symbol="")
 
     def _claim_version(self, draft: dict[str, Any]) -> StoredRecord:
         """The stored Claim if it already says the same, else a new version (a corrected claim)."""
@@ -191,23 +225,6 @@ def _class_of(lines: Sequence[ClaimLine]) -> ServiceClass:
         names = ", ".join(sorted(c.label for c in classes))
         raise ValidationError(f"a claim is for one service class; these lines are {names}: submit one per class")
     return classes.pop()
-
-
-def plan_of(claims: Claims, member: str) -> tuple[int, str | None]:
-    """The member's plan and its insurer; (0, None) if not enrolled (the chain then denies, 31:
-    the answer the provider needs, so not an error here)."""
-    try:
-        plan_id = claims.enrolment(member).plan_id
-    except NotFound:
-        return 0, None
-    return plan_id, claims.plan_parties(plan_id)[0]
-
-
-def _money(claims: Claims, plan_id: int) -> Money:
-    if plan_id == 0:
-        return Money(decimals=0, token="", symbol="")
-    token = CareToken(claims.chain, claims.plan_parties(plan_id)[1])
-    return Money(decimals=token.decimals(), token=token.address, symbol=token.symbol())
 
 
 def _address_of(reference: dict[str, Any]) -> str:

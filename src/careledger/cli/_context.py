@@ -73,7 +73,7 @@ def acts_as(node: Node, who: str) -> str:
     """The identity `who` (a wallet name or an address) acts as: a wallet that claimed a custodial
     identity acts as that identity, which her records and consents are under; others as themselves."""
     address = address_of(node, who)
-    return node.identity_registry().identity_of(address) or address
+    return node.identity.acts_as(address)
 
 
 def signer_for(node: Node, patient: str, as_wallet: str | None) -> Wallet:

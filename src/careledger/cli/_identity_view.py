@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from careledger.chain import Credential, IdentityRegistry
 from careledger.cli._output import console
+from careledger.identity import ActorProfile, Credential
 
 
 def credential_json(credential: Credential, now: int) -> dict[str, Any]:
@@ -23,12 +23,9 @@ def credential_json(credential: Credential, now: int) -> dict[str, Any]:
     }
 
 
-def actor_view(registry: IdentityRegistry, address: str) -> dict[str, Any] | None:
-    """The on-chain registration of `address` and its credentials, or None."""
-    record = registry.actor(address)
-    if record is None:
-        return None
-    now = int(registry.chain.w3.eth.get_block("latest")["timestamp"])
+def actor_view(profile: ActorProfile) -> dict[str, Any]:
+    """An actor's on-chain registration and its credentials, as JSON."""
+    record = profile.actor
     return {
         "address": record.address,
         "role": record.role.label,
@@ -38,7 +35,7 @@ def actor_view(registry: IdentityRegistry, address: str) -> dict[str, Any] | Non
         "key_version": record.key_version,
         "endpoint": record.endpoint,
         "registered_at": record.registered_at,
-        "credentials": [credential_json(c, now) for c in registry.credentials_of(address)],
+        "credentials": [credential_json(c, profile.now) for c in profile.credentials],
     }
 
 

@@ -66,7 +66,7 @@ def list_entries(
 def verify(ctx: typer.Context, json: JsonFlag = False) -> None:
     """Recompute the hash chain and check every anchored head against the chain; exit 7 on any problem."""
     with open_node(ctx) as node:
-        report = node.audit.verify(node.record_anchor())
+        report = node.verify_audit()
     if json:
         print_json(
             {

@@ -12,12 +12,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
-from careledger.chain import Deployment
-from careledger.chain._backends import AnvilBackend
 from careledger.cli._context import address_of, open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.errors import AccessDenied, ChainUnavailable, NotFound, ValidationError
+from careledger.errors import ChainUnavailable, NotFound, ValidationError
 from careledger.node import NodeStatus
 
 app = typer.Typer(help="Run, inspect, deploy to and join the node's chain.", no_args_is_help=True)
@@ -36,19 +34,18 @@ def up(ctx: typer.Context) -> None:
     with ExitStack() as stack:
         with progress.status("starting the chain…"):
             node = stack.enter_context(open_node(ctx, keep_chain=True))
-        backend = node.chain.backend
-        if not isinstance(backend, AnvilBackend) or backend.process is None:
-            raise ValidationError(f"`chain up` runs the managed anvil chain; this home's chain is {node.chain.kind}")
+        process = node.managed_chain()
+        report = node.status()
         console.print(
-            f"chain {node.chain.chain_id} running at [bold]{node.chain.url}[/] "
-            f"(anvil pid {backend.process.pid}, block {node.chain.block_number()}); Ctrl-C stops it"
+            f"chain {report.chain_id} running at [bold]{report.url}[/] "
+            f"(anvil pid {process.pid}, block {report.block}); Ctrl-C stops it"
         )
         try:
-            backend.process.wait()
+            process.wait()
         except KeyboardInterrupt:
             console.print("stopping the chain; its state stays in the home")
             return
-        raise ChainUnavailable(f"the managed chain died: {backend.process.describe_exit()}")
+        raise ChainUnavailable(f"the managed chain died: {process.describe_exit()}")
 
 
 def _stop_on_sigterm(_signum: int, _frame: Any) -> NoReturn:
@@ -108,12 +105,13 @@ def adopt(
     except (OSError, ValueError) as exc:
         raise ValidationError(f"cannot read deployments from {file}: {exc}") from None
     entries = list(raw.values()) if isinstance(raw, dict) else raw
-    try:
-        records = [Deployment(**{k: entry[k] for k in _DEPLOYMENT_FIELDS}) for entry in entries]
-    except (KeyError, TypeError) as exc:
-        raise ValidationError(f"{file} is not a list of deployments: {exc}") from None
+    if not isinstance(entries, list):
+        raise ValidationError(f"{file} is not a list of deployments")
     with open_node(ctx) as node:
-        adopted = node.deployer.adopt(records)
+        try:
+            adopted = node.adopt(entries)
+        except ValidationError as exc:
+            raise ValidationError(f"{file}: {exc}") from None
     if not adopted:
         raise NotFound(f"none of the deployments in {file} is on this chain with this version's code")
     if json:
@@ -132,19 +130,8 @@ def admit(
     """Let a node that joined the network anchor its commitments (run by the node that deployed)."""
     with open_node(ctx) as node:
         address = address_of(node, member)
-        anchor = node.record_anchor(write=True)
-        if not anchor.is_admin(node.address):
-            raise AccessDenied(
-                f"this node ({node.address}) does not administer RecordAnchor {anchor.address}: "
-                "the node that deployed it admits members"
-            )
-        already = anchor.is_anchorer(address)
-        if not already:
-            anchor.grant_anchorer(address)
+        admitted_now, anchor = node.admit(address)
     if json:
-        print_json({"node": address, "anchorer": True, "admitted_now": not already})
+        print_json({"node": address, "anchorer": True, "admitted_now": admitted_now})
     else:
-        console.print(f"{address} {'could already' if already else 'may now'} anchor on RecordAnchor {anchor.address}")
-
-
-_DEPLOYMENT_FIELDS = ("name", "address", "init_code_hash", "tx_hash", "block")
+        console.print(f"{address} {'may now' if admitted_now else 'could already'} anchor on RecordAnchor {anchor}")

@@ -6,19 +6,21 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import typer
-from eth_utils import keccak
 from rich.table import Table
 
-from careledger.chain import SERVICE_CLASSES, CareToken, Claims, Plan, PlanTerms, PreauthStatus
 from careledger.claims import (
     CDT,
     CPT,
     RXNORM,
+    SERVICE_CLASSES,
     ClaimLine,
     ClaimOutcome,
+    Money,
+    PlanTerms,
+    PlanView,
+    PreauthStatus,
     ServiceClass,
     from_units,
-    plan_of,
     reason_text,
     to_units,
 )
@@ -60,12 +62,8 @@ def _day(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).date().isoformat()
 
 
-def _amount(token: CareToken, units: int) -> str:
-    return f"{from_units(units, token.decimals()):,} {token.symbol()}"
-
-
-def _plan_token(node: Node, plan_id: int) -> CareToken:
-    return node.token(address=node.claims_contract().plan_parties(plan_id)[1])
+def _amount(money: Money, units: int) -> str:
+    return f"{from_units(units, money.decimals):,} {money.symbol}"
 
 
 def _allowed(entries: list[str], decimals: int) -> tuple[int, ...]:
@@ -82,14 +80,14 @@ def _classes(names: str) -> list[ServiceClass]:
     return [ServiceClass.parse(name) for name in names.split(",") if name.strip()]
 
 
-def plan_json(plan: Plan, token: CareToken) -> dict[str, Any]:
-    decimals = token.decimals()
-    terms = plan.terms
+def plan_json(view: PlanView) -> dict[str, Any]:
+    """A plan as JSON, amounts in whole tokens."""
+    plan, decimals, terms = view.plan, view.money.decimals, view.plan.terms
     return {
         "plan": plan.plan_id,
         "insurer": plan.insurer,
         "token": terms.token,
-        "symbol": token.symbol(),
+        "symbol": view.money.symbol,
         "allowed": {
             ServiceClass(index).label: str(from_units(amount, decimals))
             for index, amount in enumerate(terms.allowed)
@@ -133,11 +131,11 @@ def plan_create(
         raise ValidationError("--coinsurance is a percent, 0 to 100")
     with open_node(ctx) as node:
         wallet_of(node, as_wallet)
-        token = node.token(as_wallet=as_wallet, address=token_address)
-        decimals = token.decimals()
+        money = node.payments.currency(token_address)
+        decimals = money.decimals
         coverage_start = _timestamp(start) if start else int(datetime.now(UTC).timestamp())
         terms = PlanTerms(
-            token=token.address,
+            token=money.token,
             allowed=_allowed(allowed, decimals),
             deductible=to_units(deductible, decimals),
             coinsurance_bps=round(coinsurance * 100),
@@ -147,24 +145,12 @@ def plan_create(
             preauth_classes=ServiceClass.mask(_classes(preauth)),
             review_threshold=to_units(review_over, decimals),
         )
-        claims = node.claims_contract(as_wallet=as_wallet)
         with progress.status("creating the plan…"):
-            plan_id = claims.create_plan(terms)
-            escrow = to_units(fund, decimals)
-            if escrow:
-                _fund(token, claims, plan_id, escrow)
-        view = plan_json(claims.plan(plan_id), token)
+            view = plan_json(node.plans.create(as_wallet, terms, fund=to_units(fund, decimals)))
     if json:
         print_json(view)
     else:
-        console.print(f"plan {plan_id} created; escrow {view['escrow']} {view['symbol']}", markup=False)
-
-
-def _fund(token: CareToken, claims: Claims, plan_id: int, amount: int) -> int:
-    """Approve the claims contract for `amount` if need be, then fund; the escrow after."""
-    if token.signer is None or token.allowance(token.signer.address, claims.address) < amount:
-        token.approve(claims.address, amount)
-    return claims.fund(plan_id, amount)
+        console.print(f"plan {view['plan']} created; escrow {view['escrow']} {view['symbol']}", markup=False)
 
 
 @plan_app.command("fund")
@@ -177,11 +163,11 @@ def plan_fund(
 ) -> None:
     """Add to a plan's escrow (anyone may: the insurer, an employer, a sponsor)."""
     with open_node(ctx) as node:
-        token = node.token(as_wallet=as_wallet, address=node.claims_contract().plan_parties(plan_id)[1])
-        escrow = _fund(token, node.claims_contract(as_wallet=as_wallet), plan_id, to_units(amount, token.decimals()))
-        shown = _amount(token, escrow)
+        money = node.plans.money_of(plan_id)
+        escrow = node.plans.fund(as_wallet, plan_id, to_units(amount, money.decimals))
+        shown = _amount(money, escrow)
     if json:
-        print_json({"plan": plan_id, "escrow": str(from_units(escrow, token.decimals()))})
+        print_json({"plan": plan_id, "escrow": str(from_units(escrow, money.decimals))})
     else:
         console.print(f"plan {plan_id} escrow: {shown}", markup=False)
 
@@ -197,7 +183,7 @@ def plan_network(
     """Admit a registered provider to a plan's network (or remove it)."""
     with open_node(ctx) as node:
         address = address_of(node, provider)
-        node.claims_contract(as_wallet=as_wallet).set_network(plan_id, address, not remove)
+        node.plans.set_network(as_wallet, plan_id, address, not remove)
     console.print(f"{address} {'left' if remove else 'joined'} plan {plan_id}'s network", markup=False)
 
 
@@ -205,7 +191,7 @@ def plan_network(
 def plan_show(ctx: typer.Context, plan_id: PlanArgument, json: JsonFlag = False) -> None:
     """A plan's terms, escrow and open claims."""
     with open_node(ctx) as node:
-        view = plan_json(node.claims_contract().plan(plan_id), _plan_token(node, plan_id))
+        view = plan_json(node.plans.show(plan_id))
     if json:
         print_json(view)
         return
@@ -227,11 +213,9 @@ def enroll(
     """Enrol a registered patient in a plan for a period (the insurer)."""
     with open_node(ctx) as node:
         address = address_of(node, member)
-        claims = node.claims_contract(as_wallet=as_wallet)
-        terms = claims.plan(plan_id).terms
-        first = _timestamp(start) if start else terms.coverage_start
-        last = _timestamp(end) if end else terms.coverage_end
-        claims.enroll(address, plan_id, first, last)
+        first, last = node.plans.enroll(
+            as_wallet, address, plan_id, _timestamp(start) if start else None, _timestamp(end) if end else None
+        )
     console.print(f"{address} enrolled in plan {plan_id} from {_day(first)} to {_day(last)}", markup=False)
 
 
@@ -247,8 +231,7 @@ def preauth_request(
     with open_node(ctx) as node:
         address = address_of(node, member)
         chosen = ServiceClass.parse(service_class)
-        request_hash = bytes(32)  # the request itself (a Claim with use=preauthorization) stays off chain
-        preauth_id = node.claims_contract(as_wallet=as_wallet).request_preauth(address, chosen, request_hash)
+        preauth_id = node.plans.request_preauth(as_wallet, address, chosen)
     if json:
         print_json({"preauth": preauth_id})
     else:
@@ -268,10 +251,7 @@ def preauth_decide(
     if approve == bool(deny):
         raise ValidationError("give exactly one of --approve and --deny CODE")
     with open_node(ctx) as node:
-        until = int(datetime.now(UTC).timestamp()) + days * _DAY
-        claims = node.claims_contract(as_wallet=as_wallet)
-        claims.decide_preauth(preauth_id, approve, deny, until if approve else 0)
-        decided = claims.preauth(preauth_id)
+        decided = node.plans.decide_preauth(as_wallet, preauth_id, approve_days=days if approve else 0, deny=deny)
     verdict = f"approved until {_day(decided.valid_until)}" if decided.status is PreauthStatus.APPROVED else "denied"
     console.print(f"prior authorization {preauth_id} {verdict}", markup=False)
 
@@ -289,8 +269,9 @@ def _line(spec: str, decimals: int) -> ClaimLine:
     return ClaimLine(system, code, to_units(amount, decimals))
 
 
-def outcome_json(outcome: ClaimOutcome, token: CareToken | None) -> dict[str, Any]:
-    decimals = token.decimals() if token else 0
+def outcome_json(outcome: ClaimOutcome, money: Money | None) -> dict[str, Any]:
+    """A claim's state and every decision as JSON, amounts in whole tokens."""
+    decimals = money.decimals if money else 0
 
     def amount(units: int) -> str:
         return str(from_units(units, decimals))
@@ -329,12 +310,12 @@ def outcome_json(outcome: ClaimOutcome, token: CareToken | None) -> dict[str, An
     }
 
 
-def _show(outcome: ClaimOutcome, token: CareToken | None, json: bool) -> None:
-    view = outcome_json(outcome, token)
+def _show(outcome: ClaimOutcome, money: Money | None, json: bool) -> None:
+    view = outcome_json(outcome, money)
     if json:
         print_json(view)
         return
-    symbol = f" {token.symbol()}" if token else ""
+    symbol = f" {money.symbol}" if money else ""
     reason = f" ({view['reason']})" if view["reason"] else ""
     console.print(f"claim {view['claim']}: {view['status']}{reason}", markup=False)
     console.print(
@@ -346,8 +327,8 @@ def _show(outcome: ClaimOutcome, token: CareToken | None, json: bool) -> None:
         console.print(f"  ExplanationOfBenefit/{outcome.eob_id} written for the patient", markup=False)
 
 
-def _token_of(node: Node, plan_id: int) -> CareToken | None:
-    return _plan_token(node, plan_id) if plan_id else None
+def _money_of(node: Node, plan_id: int) -> Money | None:
+    return node.plans.money_of(plan_id) if plan_id else None
 
 
 @app.command()
@@ -366,25 +347,28 @@ def submit(
 ) -> None:
     """Write the FHIR Claim for an Encounter and submit it: adjudicated and paid at once."""
     with open_node(ctx) as node:
-        claims = node.claims_contract(as_wallet=as_wallet)
         member = node.records.get(encounter).patient_address
-        plan_id, _insurer = plan_of(claims, member)
-        token = _token_of(node, plan_id)
-        decimals = token.decimals() if token else 0
+        plan_id, _insurer = node.plans.plan_of(member)
+        money = _money_of(node, plan_id)
+        decimals = money.decimals if money else 0
         chosen = ServiceClass.parse(service_class) if service_class else None
         with progress.status("submitting the claim…"):
             outcome = node.claims.submit(
-                claims, encounter, [_line(spec, decimals) for spec in lines], service_class=chosen, preauth_id=preauth
+                encounter,
+                [_line(spec, decimals) for spec in lines],
+                service_class=chosen,
+                preauth_id=preauth,
+                as_wallet=as_wallet,
             )
-        _show(outcome, token, json)
+        _show(outcome, money, json)
 
 
 @app.command()
 def status(ctx: typer.Context, claim: ClaimArgument, json: JsonFlag = False) -> None:
     """Where a claim stands; for a Claim recorded here, the ClaimResponse and EOB are brought up to date."""
     with open_node(ctx) as node:
-        outcome = node.claims.resolve(node.claims_contract(), claim)
-        _show(outcome, _token_of(node, outcome.state.plan_id), json)
+        outcome = node.claims.resolve(claim)
+        _show(outcome, _money_of(node, outcome.state.plan_id), json)
 
 
 @app.command()
@@ -400,14 +384,8 @@ def review(
     if approve == bool(deny):
         raise ValidationError("give exactly one of --approve and --deny CODE")
     with open_node(ctx) as node:
-        claims = node.claims_contract(as_wallet=as_wallet)
-        claim_id = node.claims.resolve(claims, claim).claim_id
-        if approve:
-            claims.approve(claim_id)
-        else:
-            claims.deny(claim_id, deny)
-        outcome = node.claims.resolve(claims, claim)
-        _show(outcome, _token_of(node, outcome.state.plan_id), json)
+        outcome = node.claims.review(as_wallet, claim, deny=deny)
+        _show(outcome, _money_of(node, outcome.state.plan_id), json)
 
 
 @app.command()
@@ -420,11 +398,8 @@ def appeal(
 ) -> None:
     """Appeal a denial, once (the provider)."""
     with open_node(ctx) as node:
-        claims = node.claims_contract(as_wallet=as_wallet)
-        claim_id = node.claims.resolve(claims, claim).claim_id
-        claims.appeal(claim_id, keccak(text=evidence))
-        outcome = node.claims.resolve(claims, claim)
-        _show(outcome, _token_of(node, outcome.state.plan_id), json)
+        outcome = node.claims.appeal(as_wallet, claim, evidence)
+        _show(outcome, _money_of(node, outcome.state.plan_id), json)
 
 
 @app.command("pay-share")
@@ -435,9 +410,7 @@ def pay_share(
 ) -> None:
     """Pay the member's share of a paid claim to the provider, with an EIP-2612 permit."""
     with open_node(ctx) as node:
-        claims = node.claims_contract(as_wallet=NODE_WALLET)
-        outcome = node.claims.resolve(claims, claim)
-        token = _plan_token(node, outcome.state.plan_id)
-        node.claims.pay_share(claims, token, outcome.claim_id, node.unlock(wallet_of(node, as_wallet).name).account)
-        shown = _amount(token, outcome.state.patient_share)
+        outcome = node.claims.resolve(claim)
+        node.claims.pay_share(outcome.claim_id, node.unlock(wallet_of(node, as_wallet).name).account)
+        shown = _amount(node.plans.money_of(outcome.state.plan_id), outcome.state.patient_share)
     console.print(f"paid {shown} to {outcome.state.provider} for claim {outcome.hex_id}", markup=False)

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from careledger.chain import ConsentTerms
 from careledger.cli._context import acts_as, address_of, open_node, signer_for, wallet_of
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 from careledger.consent import (
+    ConsentTerms,
     Grant,
     Purpose,
     parse_categories,
@@ -83,7 +83,7 @@ def grant(
     with open_node(ctx) as node:
         signer = signer_for(node, patient, as_wallet)
         terms = _terms(node, patient, to, categories, purpose, days)
-        granted = node.consent.grant(node.consent_registry(as_wallet=signer.name), terms)
+        granted = node.consent.grant(signer.name, terms)
     if json:
         print_json(grant_json(granted))
     else:
@@ -127,7 +127,7 @@ def submit(
     """Submit a patient's signed consent to the chain."""
     signed = read_signed_consent(file)
     with open_node(ctx) as node:
-        granted = node.consent.submit(node.consent_registry(as_wallet=as_wallet or "node"), signed)
+        granted = node.consent.submit(as_wallet or "node", signed)
     if json:
         print_json(grant_json(granted))
     else:
@@ -146,7 +146,7 @@ def revoke(
         node.consent.sync()
         existing = node.consent.get(_grant_id(grant_id))
         signer = signer_for(node, existing.patient, as_wallet)
-        revoked = node.consent.revoke(node.consent_registry(as_wallet=signer.name), existing.grant_id)
+        revoked = node.consent.revoke(signer.name, existing.grant_id)
     if json:
         print_json(grant_json(revoked))
     else:
@@ -223,7 +223,7 @@ def delegate(
         signer = wallet_of(node, patient)
         delegate_address = address_of(node, to)
         scope = parse_categories(categories)
-        node.consent.delegate(node.consent_registry(as_wallet=signer.name), delegate_address, scope, days=days)
+        node.consent.delegate(signer.name, delegate_address, scope, days=days)
     if json:
         print_json({"patient": signer.address, "delegate": delegate_address, "categories": scope, "days": days})
     elif days:
@@ -276,8 +276,7 @@ def restrict_care_team(
         signer = signer_for(node, patient, as_wallet)
         patient_address = acts_as(node, patient)
         custodian_address = address_of(node, custodian) if custodian else node.address
-        registry = node.consent_registry(as_wallet=signer.name)
-        node.consent.restrict_care_team(registry, patient_address, custodian_address, kept)
+        node.consent.restrict_care_team(signer.name, patient_address, custodian_address, kept)
     names = [category.value for category in kept]
     if json:
         print_json({"patient": patient_address, "custodian": custodian_address, "restricted": names})

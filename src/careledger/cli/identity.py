@@ -13,15 +13,13 @@ from careledger.cli._context import address_of, open_node
 from careledger.cli._identity_view import actor_view, credential_json, render_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.errors import AccessDenied, Conflict, NotFound
+from careledger.errors import NotFound
 from careledger.node import Node
 
 app = typer.Typer(
     help="On-chain identities: register, show, attest credentials; claim, rotate and recover custodial ones.",
     no_args_is_help=True,
 )
-
-_DAY = 86_400
 
 
 @app.command()
@@ -32,17 +30,12 @@ def register(
     json: JsonFlag = False,
 ) -> None:
     """Register a wallet in the IdentityRegistry with its role and encryption key."""
-    with open_node(ctx) as node:
-        wallet = node.wallets.get(name)
-        if node.identity_registry().actor(wallet.address) is not None:
-            raise Conflict(f"wallet {name} ({wallet.address}) is already registered")
-        with progress.status("registering…"):
-            node.identity_registry(as_wallet=name).register(wallet.role, wallet.encryption_key, endpoint)
-            view = actor_view(node.identity_registry(), wallet.address)
+    with open_node(ctx) as node, progress.status("registering…"):
+        view = actor_view(node.identity.register(name, endpoint))
     if json:
         print_json(view)
     else:
-        console.print(f"registered {name} ({wallet.address}) as {wallet.role.label}")
+        console.print(f"registered {name} ({view['address']}) as {view['role']}")
 
 
 @app.command()
@@ -54,9 +47,10 @@ def show(
     """An actor's registration and credentials."""
     with open_node(ctx) as node:
         address = address_of(node, who)
-        view = actor_view(node.identity_registry(), address)
-    if view is None:
+        profile = node.identity.profile(address)
+    if profile is None:
         raise NotFound(f"{who} ({address}) is not registered; register it with `careledger identity register`")
+    view = actor_view(profile)
     if json:
         print_json(view)
     else:
@@ -75,14 +69,11 @@ def attest(
 ) -> None:
     """Attest a credential (e.g. a licensing board attesting a practitioner)."""
     with open_node(ctx) as node:
-        issuer_address = node.wallets.get(issuer).address
-        if not node.identity_registry().is_role_holder("ISSUER_ROLE", issuer_address):
-            raise AccessDenied(f"wallet {issuer} ({issuer_address}) does not hold ISSUER_ROLE in the IdentityRegistry")
-        registry = node.identity_registry(as_wallet=issuer)
         address = address_of(node, subject)
-        now = int(node.chain.w3.eth.get_block("latest")["timestamp"])
         with progress.status("attesting…"):
-            credential = registry.attest(address, credential_type, now + days * _DAY, revocable=not irrevocable)
+            credential, now = node.identity.attest(
+                issuer, address, credential_type, days=days, revocable=not irrevocable
+            )
     if json:
         print_json({"subject": address, **credential_json(credential, now)})
     else:
@@ -154,7 +145,7 @@ def guardians(
     with open_node(ctx) as node:
         identity = _identity(node, patient)
         addresses = [address_of(node, g) for g in guardian]
-        node.identity_registry(as_wallet=wallet).set_guardians(identity, addresses, threshold)
+        node.identity.set_guardians(wallet, identity, addresses, threshold)
     if json:
         print_json({"patient": identity, "guardians": addresses, "threshold": threshold})
     else:
@@ -172,9 +163,7 @@ def approve_recovery(
     """One guardian's approval to hand a claimed identity to the patient's new wallet."""
     with open_node(ctx) as node:
         identity = _identity(node, patient)
-        registry = node.identity_registry(as_wallet=guardian)
-        approvals = registry.approve_recovery(identity, address_of(node, new_wallet))
-        _, needed = registry.guardians_of(identity)
+        approvals, needed = node.identity.approve_recovery(guardian, identity, address_of(node, new_wallet))
     if json:
         print_json({"patient": identity, "approvals": approvals, "threshold": needed})
     elif approvals >= needed:
@@ -198,11 +187,9 @@ def rotate(
         identity = _identity(node, patient)
         new = node.unlock(wallet)
         if old is not None:
-            node.identity_registry(as_wallet=old).rotate_owner(identity, new.wallet.address)
+            node.identity.hand_over(old, identity, new.wallet.address)
         with progress.status("re-sealing…"):
-            resealed = node.claiming.take_over(
-                node.identity_registry(as_wallet=wallet), identity, new.wallet.encryption_key
-            )
+            resealed = node.claiming.take_over(wallet, identity, new.wallet.encryption_key)
     if json:
         print_json({"patient": identity, "wallet": new.wallet.address, "resealed": resealed})
     else:

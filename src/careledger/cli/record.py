@@ -11,15 +11,15 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from careledger._fs import write_atomically
 from careledger.access import Accessor
 from careledger.cli._context import acts_as, address_of, open_node, remote_node, state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.consent import Purpose
 from careledger.errors import IntegrityError, ValidationError
+from careledger.files import write_atomically
 from careledger.node import Node
-from careledger.records import Resource, StoredRecord, verify_record
+from careledger.records import Resource, StoredRecord
 
 app = typer.Typer(help="Encrypted FHIR records: add, read, list, verify, anchor.", no_args_is_help=True)
 
@@ -291,7 +291,7 @@ def verify(
 ) -> None:
     """Check content id, decryption, commitment and Merkle proof against the chain."""
     with open_node(ctx) as node:
-        checks = verify_record(node.records, node.record_anchor(), node.unlock().encryption_key(), record_id, version)
+        checks = node.verify_record(record_id, version)
     if json:
         print_json([{"step": c.step, "ok": c.ok, "detail": c.detail} for c in checks])
     else:

@@ -26,10 +26,10 @@ def balance(
 ) -> None:
     """A balance of CARE."""
     with open_node(ctx) as node:
-        token = node.token()
+        money = node.payments.currency()
         address = address_of(node, who)
-        amount = from_units(token.balance_of(address), token.decimals())
-        symbol = token.symbol()
+        amount = from_units(node.payments.balance(address), money.decimals)
+        symbol = money.symbol
     if json:
         print_json({"address": address, "balance": str(amount), "symbol": symbol})
     else:
@@ -45,9 +45,8 @@ def transfer(
 ) -> None:
     """Send CARE to another account."""
     with open_node(ctx) as node:
-        token = node.token(as_wallet=as_wallet)
         address = address_of(node, to)
-        token.transfer(address, to_units(amount, token.decimals()))
+        node.payments.transfer(as_wallet, address, to_units(amount, node.payments.currency().decimals))
     console.print(f"sent {amount} CARE to {address}", markup=False)
 
 
@@ -60,7 +59,6 @@ def mint(
 ) -> None:
     """Mint CARE (rewards, research funding); the node wallet, which deployed the token, is a minter."""
     with open_node(ctx) as node:
-        token = node.token(as_wallet=as_wallet)
         address = address_of(node, to)
-        token.mint(address, to_units(amount, token.decimals()))
+        node.payments.mint(as_wallet, address, to_units(amount, node.payments.currency().decimals))
     console.print(f"minted {amount} CARE to {address}", markup=False)

@@ -7,14 +7,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from careledger.chain import Role
 from careledger.cli._context import open_node, passphrase_source, state
 from careledger.cli._identity_view import actor_view, render_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.crypto import Suite
 from careledger.errors import NotFound
-from careledger.identity import Wallet, WalletStore, did_pkh
+from careledger.identity import Role, Suite, Wallet, WalletStore, did_pkh
 
 app = typer.Typer(help="Create, list and inspect this node's wallets.", no_args_is_help=True)
 
@@ -82,11 +80,13 @@ def show(ctx: typer.Context, name: str, json: JsonFlag = False) -> None:
     wallet = _store(ctx).get(name)
     with open_node(ctx) as node:
         body = wallet_json(wallet)
-        body["did"] = did_pkh(node.chain.chain_id, wallet.address)
+        body["did"] = did_pkh(node.chain_id, wallet.address)
         try:
-            body["registration"] = actor_view(node.identity_registry(), wallet.address)
+            profile = node.identity.profile(wallet.address)
         except NotFound as exc:  # the registry is not deployed on this chain
             body["registration"] = {"error": str(exc)}
+        else:
+            body["registration"] = actor_view(profile) if profile else None
     if json:
         print_json(body)
     else:

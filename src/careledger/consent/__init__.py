@@ -1,5 +1,9 @@
-"""Consent: the patient's grants on chain and the node's index of them (access under them is `careledger.access`)."""
+"""Consent: the patient's grants on chain and the node's index of them (access under them is `careledger.access`).
 
+`ConsentTerms`, the terms a patient signs, is the chain's type, re-exported for faces.
+"""
+
+from careledger.chain import ConsentTerms
 from careledger.consent._service import (
     ConsentService,
     Grant,
@@ -12,6 +16,7 @@ from careledger.consent._terms import Purpose, parse_categories, parse_purposes
 
 __all__ = [
     "ConsentService",
+    "ConsentTerms",
     "Grant",
     "Purpose",
     "SignedConsent",

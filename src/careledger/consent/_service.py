@@ -22,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from careledger._fs import write_atomically
-from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, EventReader, GrantRecord, grant_from_event
+from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, GrantRecord, grant_from_event
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
 from careledger.errors import Conflict, NotFound, ValidationError
+from careledger.files import write_atomically
 from careledger.identity import did_pkh
+from careledger.indexing import EventReader
 from careledger.records import Category
 from careledger.store import CareTeamRestriction, ConsentDelegation, ConsentGrant, Database
 
@@ -136,7 +137,7 @@ class ConsentService:
     def __init__(
         self,
         db: Database,
-        registry: Callable[[], ConsentRegistry],
+        registry: Callable[..., ConsentRegistry],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -178,9 +179,10 @@ class ConsentService:
             expiry=start + int(days * _DAY),
         )
 
-    def grant(self, by: ConsentRegistry, terms: ConsentTerms) -> Grant:
-        """Grant on chain, signed by the patient or a delegate (`by`), and index it."""
-        record = by.grant(terms)
+    def grant(self, as_wallet: str, terms: ConsentTerms) -> Grant:
+        """Grant on chain, signed by the wallet held here of the patient or whoever manages her consents, and
+        index it."""
+        record = self._registry(as_wallet=as_wallet).grant(terms)
         self.sync()
         return self.get(record.grant_id)
 
@@ -194,8 +196,10 @@ class ConsentService:
             terms, nonce, deadline, registry.chain.chain_id, registry.address, str(signer.address), signature
         )
 
-    def submit(self, by: ConsentRegistry, signed: SignedConsent) -> Grant:
-        """Submit a signed consent (anyone may; `by` pays the gas), refusing early what the chain would."""
+    def submit(self, as_wallet: str, signed: SignedConsent) -> Grant:
+        """Submit a signed consent (anyone may; the wallet `as_wallet` pays the gas), refusing early what the
+        chain would."""
+        by = self._registry(as_wallet=as_wallet)
         if (signed.chain_id, signed.contract) != (by.chain.chain_id, by.address):
             raise ValidationError(
                 f"this consent was signed for ConsentRegistry {signed.contract} on chain {signed.chain_id}, "
@@ -211,18 +215,22 @@ class ConsentService:
         self.sync()
         return self.get(record.grant_id)
 
-    def revoke(self, by: ConsentRegistry, grant_id: int) -> Grant:
+    def revoke(self, as_wallet: str, grant_id: int) -> Grant:
+        """Revoke a grant, signed by the patient's wallet or whoever manages her consents; `Conflict` if revoked."""
         grant = self.get(grant_id)
         if grant.revoked:
             raise Conflict(f"consent {grant.hex_id} is already revoked")
-        by.revoke(grant.patient, grant.grantee, grant_id)
+        self._registry(as_wallet=as_wallet).revoke(grant.patient, grant.grantee, grant_id)
         self.sync()
         return self.get(grant_id)
 
-    def delegate(self, by: ConsentRegistry, delegate: str, categories: Iterable[Category], *, days: float) -> None:
-        """Let `delegate` manage `by`'s consents in `categories` for `days` days (0 days ends it)."""
+    def delegate(self, as_wallet: str, delegate: str, categories: Iterable[Category], *, days: float) -> None:
+        """Let `delegate` manage the consents of the patient whose wallet `as_wallet` is, in `categories`, for
+        `days` days (0 days ends it)."""
         mask = _mask(categories)
-        by.delegate(delegate, mask if days > 0 else 0, int(self._clock() + days * _DAY) if days > 0 else 0)
+        self._registry(as_wallet=as_wallet).delegate(
+            delegate, mask if days > 0 else 0, int(self._clock() + days * _DAY) if days > 0 else 0
+        )
         self.sync()
 
     # Reads -------------------------------------------------------------------------
@@ -281,11 +289,10 @@ class ConsentService:
             self._restrictions = restrictions
         return bool(restrictions.get((patient, custodian), 0) & category.bit)
 
-    def restrict_care_team(
-        self, by: ConsentRegistry, patient: str, custodian: str, categories: Iterable[Category]
-    ) -> None:
-        """Keep `custodian`'s care team from `categories` of `patient`'s records (none: lift it); synced at once."""
-        by.restrict_care_team(patient, custodian, _mask(categories))
+    def restrict_care_team(self, as_wallet: str, patient: str, custodian: str, categories: Iterable[Category]) -> None:
+        """Keep `custodian`'s care team from `categories` of `patient`'s records (none: lift it), signed by
+        `as_wallet`; synced at once."""
+        self._registry(as_wallet=as_wallet).restrict_care_team(patient, custodian, _mask(categories))
         self.sync()
 
     def check_on_chain(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> bool:

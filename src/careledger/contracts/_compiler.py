@@ -16,8 +16,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from careledger._fs import write_atomically
 from careledger.errors import NotFound, ValidationError
+from careledger.files import write_atomically
 
 SOURCES = Path(__file__).resolve().parent
 

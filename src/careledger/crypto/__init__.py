@@ -1,6 +1,6 @@
 """Keys and cryptography: only well-kept libraries underneath, misuse made hard on top.
 
-Public surface: keystores (secp256k1 wallets), HPKE encryption keys in two suites, the
+Public surface: HPKE encryption keys in two suites, the
 data envelope (`seal`, `unseal`, `reseal`), content ids, canonical JSON, Merkle trees,
 and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
 """
@@ -8,6 +8,7 @@ and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
 from careledger.crypto._at_rest import AtRestKey
 from careledger.crypto._canonical import canonical_json
 from careledger.crypto._cid import check_content_id, content_id, is_content_id, parse_content_id
+from careledger.crypto._eip712 import typed_data
 from careledger.crypto._envelope import (
     DataKeyCache,
     Envelope,
@@ -22,13 +23,6 @@ from careledger.crypto._envelope import (
 )
 from careledger.crypto._hpke_keys import PrivateKey, PublicKey, Suite
 from careledger.crypto._keccak import keccak
-from careledger.crypto._keystore import (
-    LIGHT_SCRYPT_N,
-    keystore_address,
-    keystore_metadata,
-    load_keystore,
-    new_keystore,
-)
 from careledger.crypto._merkle import MerkleTree, hash_pair, process_proof, verify_proof
 from careledger.crypto._signatures import (
     check_signer,
@@ -39,7 +33,6 @@ from careledger.crypto._signatures import (
 )
 
 __all__ = [
-    "LIGHT_SCRYPT_N",
     "AtRestKey",
     "DataKeyCache",
     "Envelope",
@@ -57,10 +50,6 @@ __all__ = [
     "hash_pair",
     "is_content_id",
     "keccak",
-    "keystore_address",
-    "keystore_metadata",
-    "load_keystore",
-    "new_keystore",
     "open_data_key",
     "parse_content_id",
     "process_proof",
@@ -71,6 +60,7 @@ __all__ = [
     "sealed_to",
     "sign_message",
     "sign_typed_data",
+    "typed_data",
     "unseal",
     "verify_proof",
 ]

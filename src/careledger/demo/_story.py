@@ -129,16 +129,16 @@ class Story:
     def identities(self, told: _Told) -> None:
         """The nodes registered as they joined; now a practitioner and the patient, each by themself."""
         drbob = self.hospital.node.wallets.create("drbob", Role.PRACTITIONER, self._passphrase, Suite.MLKEM768_X25519)
-        self.hospital.node.identity_registry(as_wallet="drbob").register(drbob.role, drbob.encryption_key)
-        hospital_registry = self.hospital.node.identity_registry(as_wallet=NODE_WALLET)
+        self.hospital.node.contracts.identity_registry(as_wallet="drbob").register(drbob.role, drbob.encryption_key)
+        hospital_registry = self.hospital.node.contracts.identity_registry(as_wallet=NODE_WALLET)
         expires = int(self.network.chain.w3.eth.get_block("latest")["timestamp"]) + 365 * 86_400
         hospital_registry.attest(drbob.address, "medical-licence", expires)
         hospital_registry.attest(drbob.address, AFFILIATION, expires)  # the hospital's care team
         alice = self.agent.node.wallets.create("alice", Role.PATIENT, self._passphrase)
-        self.agent.node.identity_registry(as_wallet="alice").register(alice.role, alice.encryption_key)
+        self.agent.node.contracts.identity_registry(as_wallet="alice").register(alice.role, alice.encryption_key)
         self._names.update({drbob.address: "drbob", alice.address: "alice"})
 
-        registry = self.hospital.node.identity_registry()
+        registry = self.hospital.node.contracts.identity_registry()
         expected = [
             *((p.label, p.address, Role.ORG) for p in self.network.participants),
             ("drbob", drbob.address, Role.PRACTITIONER),
@@ -192,7 +192,7 @@ class Story:
             alice.account.address, self.clinic.address, [Category.LABS], [Purpose.TREAT], days=30
         )
         signed = self.agent.node.consent.sign(alice.account, terms)
-        grant = self.clinic.node.consent.submit(self.clinic.node.consent_registry(as_wallet=NODE_WALLET), signed)
+        grant = self.clinic.node.consent.submit(NODE_WALLET, signed)
         self._grant_id = grant.grant_id
         spent = balance - chain.balance(alice.account.address)
         expect(
@@ -223,7 +223,7 @@ class Story:
     def revoke(self, told: _Told) -> None:
         """A revoke is alice's own transaction; nodes honour it from the next block."""
         self.agent.node.consent.sync()
-        grant = self.agent.node.consent.revoke(self.agent.node.consent_registry(as_wallet="alice"), self._grant_id)
+        grant = self.agent.node.consent.revoke("alice", self._grant_id)
         expect(grant.revoked, "the consent is not revoked")
         told.say(f"consent {_short(grant.hex_id)} revoked by alice's own transaction")
         told.data["grant"] = grant.hex_id
@@ -297,7 +297,10 @@ class Story:
                 }
             )
         identity = hospital.records.get(patient["id"]).patient_address
-        expect(hospital.identity_registry().custodian_of(identity) == self.hospital.address, "no custodial identity")
+        expect(
+            hospital.contracts.identity_registry().custodian_of(identity) == self.hospital.address,
+            "no custodial identity",
+        )
         self._names[identity] = "ngozi"
         told.say(f"drbob registered Ngozi (name, birth date, MRN; no wallet): identity {identity},")
         told.say("its key held by the hospital, sealed under the node's key-encryption key; a pulse recorded")
@@ -323,9 +326,7 @@ class Story:
 
         clinic = self.clinic.node  # submits it and pays the gas, as for alice's
         terms = clinic.consent.terms(identity, self.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
-        grant = clinic.consent.submit(
-            clinic.consent_registry(as_wallet=NODE_WALLET), clinic.consent.sign(wallet, terms)
-        )
+        grant = clinic.consent.submit(NODE_WALLET, clinic.consent.sign(wallet, terms))
         expect(grant.granted_by == wallet.address, "the consent was not hers")
         told.say(f"consent {_short(grant.hex_id)} to the clinic for her labs: signed by her wallet, not the hospital")
         told.data.update(
@@ -341,7 +342,7 @@ class Story:
         told.say("the audit log: its hash chain, and its heads against the chain")
         for participant in self.network.participants:
             node = participant.node
-            key, anchor = node.unlock().encryption_key(), node.record_anchor()
+            key, anchor = node.unlock().encryption_key(), node.contracts.record_anchor()
             records = node.records.list()
             for stored in records:
                 failed = [c for c in verify_record(node.records, anchor, key, stored.record_id) if not c.ok]

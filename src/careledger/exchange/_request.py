@@ -15,8 +15,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from careledger.chain._eip712 import typed_data
-from careledger.crypto import recover_typed_data_signer, sign_typed_data
+from careledger.crypto import recover_typed_data_signer, sign_typed_data, typed_data
 from careledger.errors import ValidationError
 
 DOMAIN = ("CareLedger Exchange", "1")

@@ -1,14 +1,39 @@
-"""Identities: local wallets (keys, DIDs, encryption keys), custodial identities, and their on-chain registration."""
+"""Identities: local wallets (keys, DIDs, encryption keys), custodial identities, and their on-chain registration.
 
+`Role` and `Suite` are re-exported: an identity has a role and its key a suite, and faces
+name them without reaching into the chain or crypto layers.
+"""
+
+from careledger.chain import ActorRecord, Credential, Role
+from careledger.crypto import Suite
 from careledger.identity._custodial import CustodialIdentity, CustodialKeys, CustodialPatients
+from careledger.identity._keystore import (
+    LIGHT_SCRYPT_N,
+    keystore_address,
+    keystore_metadata,
+    load_keystore,
+    new_keystore,
+)
+from careledger.identity._registry import ActorProfile, IdentityService
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
+    "LIGHT_SCRYPT_N",
+    "ActorProfile",
+    "ActorRecord",
+    "Credential",
     "CustodialIdentity",
     "CustodialKeys",
     "CustodialPatients",
+    "IdentityService",
+    "Role",
+    "Suite",
     "UnlockedWallet",
     "Wallet",
     "WalletStore",
     "did_pkh",
+    "keystore_address",
+    "keystore_metadata",
+    "load_keystore",
+    "new_keystore",
 ]

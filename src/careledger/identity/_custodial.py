@@ -20,10 +20,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from careledger._fs import write_files_atomically
 from careledger.chain import IdentityRegistry
 from careledger.crypto import AtRestKey, PrivateKey, PublicKey, Suite
 from careledger.errors import NotFound
+from careledger.files import write_files_atomically
 
 _AAD = b"careledger/custodial-key/v1\x00"
 

@@ -18,16 +18,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from careledger.chain import Role
-from careledger.crypto import (
-    PrivateKey,
-    PublicKey,
-    Suite,
-    keystore_address,
-    keystore_metadata,
-    load_keystore,
-    new_keystore,
-)
+from careledger.crypto import PrivateKey, PublicKey, Suite
 from careledger.errors import IntegrityError, NotFound, ValidationError
+from careledger.identity._keystore import keystore_address, keystore_metadata, load_keystore, new_keystore
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

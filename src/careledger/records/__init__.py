@@ -6,12 +6,15 @@ from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
+from careledger.records._query import RESULT_PARAMS, SEARCH_PARAMS, search_query
 from careledger.records._search import DateCondition, SearchQuery, TokenCondition
 from careledger.records._service import Also, AnchoredVersion, Draft, Guard, RecordService, StoredRecord
 from careledger.records._verify import Check, verify_record
 
 __all__ = [
     "MAX_RESOURCE_BYTES",
+    "RESULT_PARAMS",
+    "SEARCH_PARAMS",
     "SENSITIVE",
     "Also",
     "AnchoredVersion",
@@ -34,5 +37,6 @@ __all__ = [
     "commitment",
     "parse_resource",
     "patient_reference",
+    "search_query",
     "verify_record",
 ]

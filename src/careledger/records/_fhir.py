@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from web3 import Web3
 
-from careledger._json import loads
 from careledger.errors import InvalidResource, TooLarge, ValidationError
+from careledger.fhir import loads
 
 Resource = dict[str, Any]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from careledger._json import loads
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, ValidationError
+from careledger.fhir import loads
 from careledger.records._fhir import Resource
 from careledger.records._service import Also, Draft, Guard, RecordService, StoredRecord
 from careledger.store import ImportCheckpoint

@@ -15,9 +15,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from careledger._fs import write_atomically, write_files_atomically
 from careledger.crypto import check_content_id, content_id, is_content_id, parse_content_id
 from careledger.errors import NotFound, ValidationError
+from careledger.files import write_atomically, write_files_atomically
 
 _LAYOUT_MARKER = "LAYOUT"
 

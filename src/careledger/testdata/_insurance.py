@@ -46,13 +46,13 @@ def insure(node: Node, insurer: Wallet, members: list[Wallet], *, escrow: int = 
     """Register the node, insurer and members, and have the insurer create the example plan in
     CARE (minted to it), fund its escrow, admit the node to its network and enrol the members.
     The plan's id."""
-    registry = node.identity_registry(as_wallet=NODE_WALLET)
+    registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
     for wallet in (node.wallets.get(NODE_WALLET), insurer, *members):
         if registry.actor(wallet.address) is None:
             registry.register_actor(wallet.address, wallet.role, wallet.encryption_key)
-    node.token(as_wallet=NODE_WALLET).mint(insurer.address, escrow)
-    token = node.token(as_wallet=insurer.name)
-    claims = node.claims_contract(as_wallet=insurer.name)
+    node.contracts.token(as_wallet=NODE_WALLET).mint(insurer.address, escrow)
+    token = node.contracts.token(as_wallet=insurer.name)
+    claims = node.contracts.claims(as_wallet=insurer.name)
     token.approve(claims.address, escrow)
     terms = example_plan_terms(token.address)
     plan_id = claims.create_plan(terms)

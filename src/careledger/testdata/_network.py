@@ -36,10 +36,10 @@ def joining_node(
     shutil.copytree(founder.home.deployments_dir, home.deployments_dir, dirs_exist_ok=True)
     node = Node(home, settings, lambda _wallet: passphrase)
     _register(node, endpoint)
-    founder.record_anchor(write=True).grant_anchorer(node.address)
+    founder.contracts.record_anchor(write=True).grant_anchorer(node.address)
     return node
 
 
 def _register(node: Node, endpoint: str) -> None:
     wallet = node.wallets.get(NODE_WALLET)
-    node.identity_registry(as_wallet=NODE_WALLET).register(Role.ORG, wallet.encryption_key, endpoint)
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register(Role.ORG, wallet.encryption_key, endpoint)

@@ -1,4 +1,4 @@
-"""EIP-712 typed data for the contracts' signed messages (consents, token permits).
+"""EIP-712 typed data for the contracts' signed messages (consents, token permits, exchange requests).
 
 Every CareLedger contract that verifies signatures uses snekmate's domain separator: name,
 version, chain id and verifying contract, so one builder serves them all.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from careledger.crypto import LIGHT_SCRYPT_N, keystore_address, load_keystore, new_keystore
 from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound
+from careledger.identity import LIGHT_SCRYPT_N, keystore_address, load_keystore, new_keystore
 
 
 def test_round_trip_and_file_is_private(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from careledger._fs import write_atomically
 from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound
+from careledger.files import write_atomically
 
 # geth's --lightkdf work factor: for throwaway homes (tests, the demo), never for real keys.
 LIGHT_SCRYPT_N = 4096

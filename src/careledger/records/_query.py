@@ -1,10 +1,13 @@
-"""FHIR search parameters (as a URL carries them) into a `SearchQuery`."""
+"""FHIR search parameters (as a URL carries them) into a `SearchQuery` that `records` runs.
+
+Kept beside the search it feeds (`_search.py`) and the tokens it matches (`_tokens.py`),
+so the parameters a node understands, how they parse and how they match live together.
+"""
 
 from __future__ import annotations
 
 from careledger.errors import ValidationError
-from careledger.records import DateCondition, SearchQuery, TokenCondition
-from careledger.records._search import PREFIXES
+from careledger.records._search import PREFIXES, DateCondition, SearchQuery, TokenCondition
 
 # Parameters this node understands (also listed in the CapabilityStatement).
 SEARCH_PARAMS = {

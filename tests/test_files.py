@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from careledger import _fs
-from careledger._fs import write_atomically, write_files_atomically
+from careledger import files as fs
+from careledger.files import write_atomically, write_files_atomically
 
 
 def _files(root: Path, count: int) -> dict[Path, bytes]:
@@ -30,19 +30,19 @@ def test_every_file_is_written_whole_and_no_temp_file_is_left(tmp_path: Path, co
 
 def test_without_syncfs_the_files_are_synced_one_by_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[int] = []
-    monkeypatch.setattr(_fs, "_syncfs", None)
-    monkeypatch.setattr(_fs.os, "fsync", synced.append)
+    monkeypatch.setattr(fs, "_syncfs", None)
+    monkeypatch.setattr(fs.os, "fsync", synced.append)
     files = _files(tmp_path, 20)
     write_files_atomically(files)
     assert all(path.read_bytes() == data for path, data in files.items())
     assert len(synced) == 20 + len({path.parent for path in files})  # each file, then each directory
 
 
-@pytest.mark.skipif(_fs._syncfs is None, reason="syncfs(2) is Linux's")
+@pytest.mark.skipif(fs._syncfs is None, reason="syncfs(2) is Linux's")
 def test_a_failing_syncfs_leaves_neither_the_files_nor_temp_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_fs, "_syncfs", lambda _fd: -1)
+    monkeypatch.setattr(fs, "_syncfs", lambda _fd: -1)
     files = _files(tmp_path, 10)
     with pytest.raises(OSError, match="syncfs"):
         write_files_atomically(files)

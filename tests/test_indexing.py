@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careledger.chain import AnchorKind, ChainEvent, EventReader, RecordAnchor
+from careledger.chain import AnchorKind, ChainEvent, RecordAnchor
+from careledger.indexing import EventReader
 from careledger.store import Database, EventCursor
 
 

@@ -1,7 +1,8 @@
-"""Read a contract's events in block order, resuming where the last run stopped.
+"""Index a contract's events: read them in block order, resuming where the last run stopped.
 
-The cursor lives in the node's database and moves in the same transaction as whatever
-the handler writes, so a crash mid-way replays the unfinished range and nothing twice.
+It sits above the chain and the store and joins the two: the cursor lives in the node's
+database and moves in the same transaction as whatever the handler writes, so a crash
+mid-way replays the unfinished range and nothing twice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError as RowConflict
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from careledger.chain._facades import ChainEvent, ContractFacade
+from careledger.chain import ChainEvent, ContractFacade
 from careledger.store import Database, EventCursor
 
 # Blocks per eth_getLogs request: inside the limits public RPC providers set.

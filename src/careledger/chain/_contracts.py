@@ -1,0 +1,66 @@
+"""The deployed contracts, as facades that read, or sign as one of the node's wallets.
+
+Services take this in their constructors and ask it for the facade they need, signing as
+the wallet a face names; faces never see a facade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+from careledger.chain._chain import Chain
+from careledger.chain._claims import Claims
+from careledger.chain._consent_registry import ConsentRegistry
+from careledger.chain._deployer import Deployer
+from careledger.chain._facades import ContractFacade
+from careledger.chain._identity_registry import IdentityRegistry
+from careledger.chain._record_anchor import RecordAnchor
+from careledger.chain._signer import Signer
+from careledger.chain._token import CareToken
+
+_Facade = TypeVar("_Facade", bound=ContractFacade)
+
+
+class Contracts:
+    """Facades over this chain's deployment, one per contract, address and wallet for the node's life.
+
+    Building a facade costs web3 ~7 ms, and every request needs one, so they are kept.
+    `signer_for(name)` unlocks a wallet of the node only when a facade must sign with it.
+    """
+
+    def __init__(self, chain: Chain, deployer: Deployer, signer_for: Callable[[str], Signer], node_wallet: str) -> None:
+        self.chain = chain
+        self._deployer = deployer
+        self._signer_for = signer_for
+        self._node_wallet = node_wallet
+        self._facades: dict[tuple[str, str, str | None], ContractFacade] = {}
+
+    def record_anchor(self, *, write: bool = False) -> RecordAnchor:
+        """RecordAnchor, read-only or (`write`) signing as the node, which holds ANCHORER_ROLE."""
+        return self._facade(RecordAnchor, self._node_wallet if write else None)
+
+    def identity_registry(self, *, as_wallet: str | None = None) -> IdentityRegistry:
+        """The IdentityRegistry, read-only or signing as one of the node's wallets."""
+        return self._facade(IdentityRegistry, as_wallet)
+
+    def consent_registry(self, *, as_wallet: str | None = None) -> ConsentRegistry:
+        """The ConsentRegistry, read-only or signing as one of the node's wallets."""
+        return self._facade(ConsentRegistry, as_wallet)
+
+    def claims(self, *, as_wallet: str | None = None) -> Claims:
+        """The Claims contract, read-only or signing as one of the node's wallets."""
+        return self._facade(Claims, as_wallet)
+
+    def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
+        """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""
+        return self._facade(CareToken, as_wallet, address)
+
+    def _facade(self, kind: type[_Facade], wallet: str | None, address: str | None = None) -> _Facade:
+        address = address or self._deployer.address(kind.contract_name)
+        key = (kind.contract_name, address, wallet)
+        found = self._facades.get(key)
+        if found is None:
+            found = kind(self.chain, address, self._signer_for(wallet) if wallet else None)
+            self._facades[key] = found
+        return cast("_Facade", found)

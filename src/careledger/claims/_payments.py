@@ -1,0 +1,44 @@
+"""Payments in CareToken (or a plan's own ERC-20): balances, transfers, minting.
+
+Amounts cross this boundary in the token's smallest units; `Money` says how to write them
+(decimals and symbol), so a face converts whole tokens with the token's own decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from careledger.chain import CareToken
+from careledger.claims._fhir import Money
+
+
+class Payments:
+    """Token balances and transfers, signing as one of the node's wallets by name."""
+
+    def __init__(self, token: Callable[..., CareToken]) -> None:
+        """`token(as_wallet=None, address=None)`: CareToken, or the ERC-20 at `address`."""
+        self._token = token
+
+    def currency(self, address: str | None = None) -> Money:
+        """How amounts of CareToken (or the ERC-20 at `address`) are written."""
+        token = self._token(address=address)
+        return Money(decimals=token.decimals(), token=token.address, symbol=token.symbol())
+
+    def balance(self, account: str, token: str | None = None) -> int:
+        """`account`'s balance, in smallest units."""
+        return self._token(address=token).balance_of(account)
+
+    def transfer(self, as_wallet: str, to: str, units: int) -> None:
+        """Send `units` of CareToken from one of the node's wallets."""
+        self._token(as_wallet=as_wallet).transfer(to, units)
+
+    def mint(self, as_wallet: str, to: str, units: int) -> None:
+        """Mint `units` of CareToken; the wallet needs the minter role (the deploying node has it)."""
+        self._token(as_wallet=as_wallet).mint(to, units)
+
+    def approve_for(self, as_wallet: str, token: str, spender: str, units: int) -> None:
+        """Let `spender` (a contract) take `units` of `token` from the wallet, unless it may already."""
+        facade = self._token(as_wallet=as_wallet, address=token)
+        owner = facade.signer.address if facade.signer is not None else ""
+        if facade.allowance(owner, spender) < units:
+            facade.approve(spender, units)

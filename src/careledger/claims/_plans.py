@@ -1,0 +1,97 @@
+"""An insurer's side of claims: plans and their escrow, the network, enrolment, prior authorization.
+
+Each call names the wallet held on this node that signs it (the insurer's, a provider's,
+a funder's); the contract checks the rest and its revert reason becomes the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from careledger.chain import Claims, Plan, PlanTerms, Preauth
+from careledger.claims._classes import ServiceClass
+from careledger.claims._fhir import Money
+from careledger.claims._payments import Payments
+from careledger.errors import NotFound
+
+_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """A plan and how its token's amounts are written."""
+
+    plan: Plan
+    money: Money
+
+
+class Plans:
+    """Plans, escrow, network, enrolment and prior authorization on the Claims contract."""
+
+    def __init__(self, claims: Callable[..., Claims], payments: Payments, clock: Callable[[], int]) -> None:
+        """`claims(as_wallet=None)`: the facade; `clock`: the chain's time, which coverage is measured by."""
+        self._claims = claims
+        self._payments = payments
+        self._clock = clock
+
+    def create(self, as_wallet: str, terms: PlanTerms, *, fund: int = 0) -> PlanView:
+        """Register a plan as the insurer `as_wallet` and, with `fund`, put that much into its escrow."""
+        plan_id = self._claims(as_wallet=as_wallet).create_plan(terms)
+        if fund:
+            self.fund(as_wallet, plan_id, fund)
+        return self.show(plan_id)
+
+    def fund(self, as_wallet: str, plan_id: int, units: int) -> int:
+        """Add to a plan's escrow from `as_wallet` (approving the contract first if need be); the escrow after."""
+        claims = self._claims(as_wallet=as_wallet)
+        self._payments.approve_for(as_wallet, claims.plan_parties(plan_id)[1], claims.address, units)
+        return claims.fund(plan_id, units)
+
+    def show(self, plan_id: int) -> PlanView:
+        """A plan's terms, escrow and open claims, with how its amounts are written."""
+        plan = self._claims().plan(plan_id)
+        return PlanView(plan, self._payments.currency(plan.terms.token))
+
+    def money_of(self, plan_id: int) -> Money:
+        """How a plan's amounts are written (its token's decimals and symbol)."""
+        return self._payments.currency(self._claims().plan_parties(plan_id)[1])
+
+    def set_network(self, as_wallet: str, plan_id: int, provider: str, in_network: bool) -> None:
+        """Admit a registered provider to the plan's network, or remove it (the plan's insurer)."""
+        self._claims(as_wallet=as_wallet).set_network(plan_id, provider, in_network)
+
+    def enroll(
+        self, as_wallet: str, member: str, plan_id: int, start: int | None = None, end: int | None = None
+    ) -> tuple[int, int]:
+        """Enrol a registered patient for [start, end] (the plan's coverage by default); the period."""
+        claims = self._claims(as_wallet=as_wallet)
+        terms = claims.plan(plan_id).terms
+        first = terms.coverage_start if start is None else start
+        last = terms.coverage_end if end is None else end
+        claims.enroll(member, plan_id, first, last)
+        return first, last
+
+    def plan_of(self, member: str) -> tuple[int, str | None]:
+        """The member's plan and its insurer; (0, None) if she is not enrolled (the chain then denies, 31:
+        the answer a provider needs, so not an error here)."""
+        claims = self._claims()
+        try:
+            plan_id = claims.enrolment(member).plan_id
+        except NotFound:
+            return 0, None
+        return plan_id, claims.plan_parties(plan_id)[0]
+
+    def request_preauth(self, as_wallet: str, member: str, service_class: ServiceClass) -> int:
+        """A provider asks the member's plan to authorize a service in advance; the request's id.
+
+        The request itself (a Claim with use = preauthorization) stays off chain; none is written yet.
+        """
+        return self._claims(as_wallet=as_wallet).request_preauth(member, service_class, bytes(32))
+
+    def decide_preauth(self, as_wallet: str, preauth_id: int, *, approve_days: int = 0, deny: int = 0) -> Preauth:
+        """The insurer approves a request for `approve_days`, or denies it with a reason code."""
+        until = self._clock() + approve_days * _DAY if approve_days else 0
+        claims = self._claims(as_wallet=as_wallet)
+        claims.decide_preauth(preauth_id, bool(approve_days), deny, until)
+        return claims.preauth(preauth_id)
