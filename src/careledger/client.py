@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
 
 from careledger.errors import ChainUnavailable, ValidationError, error_for_status
-from careledger.fhir import loads, loads_object
+from careledger.fhir import fhir_instant, loads, loads_object
 
 Resource = dict[str, Any]
 
@@ -55,7 +55,7 @@ class FhirClient:
             version="1",
             chain_id=int(offer["chain_id"]),
             nonce=offer["nonce"],
-            issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            issued_at=fhir_instant(datetime.now(UTC), precision="seconds"),
         ).prepare_message()
         return message, "0x" + account.sign_message(encode_defunct(text=message)).signature.hex()
 

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from careledger.access import IdentityClaims, RecordAccess
-from careledger.anchoring import Anchorer
+from careledger.anchoring import Anchorer, AnchorSource
 from careledger.audit import AuditHeads, AuditLog, AuditReport
 from careledger.chain import (
     AnvilBackend,
@@ -122,49 +122,17 @@ class Node:
         self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
         self._unlocked: dict[str, UnlockedWallet] = {}
         self._signers: dict[str, Signer] = {}
+        self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
         self.contracts = Contracts(self.chain, self.deployer, self.signer_for, NODE_WALLET)
         self.identity = IdentityService(self.contracts.identity_registry, self.wallets, self.chain)
-        self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
         custodial_kek = AtRestKey(secret_file(home.custodial_kek_file))
         self.custodial = CustodialKeys(home.custodial_dir, custodial_kek)
-        self.records = RecordService(
-            self.db,
-            BlobStore(home.blobs_dir),
-            custodian=self.address,
-            custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
-            custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
-            patient_key=self.encryption_key_of,
-            index=BlindIndex(secret_file(home.index_key_file)),
-            custodial=CustodialPatients(
-                self.custodial, lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET)
-            ),
-        )
-        self.records.upgrade_index()
-        self.anchorer = Anchorer(
-            self.db,
-            lambda: self.contracts.record_anchor(write=True),
-            RecordCommitments(),
-            batch_size=settings.anchor_batch_size,
-            max_wait=settings.anchor_max_wait,
-        )
-        self.audit = AuditLog(
-            self.db,
-            key=AtRestKey(secret_file(home.audit_key_file)),
-            observer=self.address,
-            chain_id=self.chain.chain_id,
-        )
-        self.audit.seal_plaintext()
-        self.audit_anchorer = Anchorer(
-            self.db,
-            lambda: self.contracts.record_anchor(write=True),
-            AuditHeads(),
-            batch_size=settings.anchor_batch_size,
-            max_wait=settings.anchor_max_wait,
-        )
+        self._wire_records()
+        self._wire_audit()
         self.consent = ConsentService(self.db, self.contracts.consent_registry)
         self.payments = Payments(self.contracts.token)
         self.plans = Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
-        self.claims = ClaimsService(self.records, self.contracts.claims, self.plans, chain_id=self.chain.chain_id)
+        self.claims = ClaimsService(self.records, self.contracts.claims, self.plans, chain_id=self.chain_id)
         self.access = RecordAccess(
             self.records,
             self.consent,
@@ -184,6 +152,38 @@ class Node:
             registry_as=lambda name: self.contracts.identity_registry(as_wallet=name),
         )
         self.claiming.forget_claimed()
+        self._wire_exchange()
+
+    def _wire_records(self) -> None:
+        """The record repository (its blind index brought up to date) and the anchorer of its commitments."""
+        self.records = RecordService(
+            self.db,
+            BlobStore(self.home.blobs_dir),
+            custodian=self.address,
+            custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
+            custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            patient_key=self.encryption_key_of,
+            index=BlindIndex(secret_file(self.home.index_key_file)),
+            custodial=CustodialPatients(
+                self.custodial, lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET)
+            ),
+        )
+        self.records.upgrade_index()
+        self.anchorer = self._anchorer(RecordCommitments())
+
+    def _wire_audit(self) -> None:
+        """The sealed, hash-chained audit log (an older plaintext one sealed in place) and its heads' anchorer."""
+        self.audit = AuditLog(
+            self.db,
+            key=AtRestKey(secret_file(self.home.audit_key_file)),
+            observer=self.address,
+            chain_id=self.chain_id,
+        )
+        self.audit.seal_plaintext()
+        self.audit_anchorer = self._anchorer(AuditHeads())
+
+    def _wire_exchange(self) -> None:
+        """Both sides of node-to-node exchange: answering other nodes, and asking them."""
         self.custodian = Custodian(
             self.records,
             self.access,
@@ -192,14 +192,23 @@ class Node:
             self.contracts.identity_registry,
             address=self.address,
             key=lambda: self.unlock(NODE_WALLET).encryption_key(),
-            chain_id=self.chain.chain_id,
+            chain_id=self.chain_id,
         )
         self.requester = Requester(
             self.records,
             self.audit,
             self.contracts.identity_registry,
             self.contracts.record_anchor,
-            chain_id=self.chain.chain_id,
+            chain_id=self.chain_id,
+        )
+
+    def _anchorer(self, source: AnchorSource) -> Anchorer:
+        return Anchorer(
+            self.db,
+            lambda: self.contracts.record_anchor(write=True),
+            source,
+            batch_size=self.settings.anchor_batch_size,
+            max_wait=self.settings.anchor_max_wait,
         )
 
     @property

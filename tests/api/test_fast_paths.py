@@ -9,8 +9,8 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from careledger.api._app import error_response
-from careledger.api._fast_paths import FastPaths
+from careledger.api._fast_paths import CREATE, READ, FastPaths, FastRoute
+from careledger.api._responses import error_response
 from careledger.errors import AccessDenied, CareLedgerError
 
 
@@ -28,23 +28,26 @@ class _Recorder:
         await Response(status_code=204)(scope, _receive, send)
 
     async def read_handler(
-        self, resource_type: str, record_id: str, authorization: str | None, purpose: str | None
+        self, path: tuple[str, ...], _request: Request, authorization: str | None, purpose: str | None
     ) -> Response:
+        resource_type, record_id = path
         if self.failure is not None:
             raise self.failure
         self.read.append((resource_type, record_id, authorization, purpose))
         return JSONResponse({"resourceType": resource_type, "id": record_id})
 
     async def create_handler(
-        self, resource_type: str, request: Request, authorization: str | None, purpose: str | None
+        self, path: tuple[str, ...], request: Request, authorization: str | None, purpose: str | None
     ) -> Response:
+        (resource_type,) = path
         if self.failure is not None:
             raise self.failure
         self.created.append((resource_type, await request.body(), authorization, purpose))
         return JSONResponse({"resourceType": resource_type, "id": "new"}, status_code=201)
 
     def middleware(self) -> FastPaths:
-        return FastPaths(self.app, read=self.read_handler, create=self.create_handler, error=error_response)
+        routes = [FastRoute("GET", READ, self.read_handler), FastRoute("POST", CREATE, self.create_handler)]
+        return FastPaths(self.app, routes=routes, error=error_response)
 
 
 def _request(

@@ -1,9 +1,10 @@
 """The node's FHIR R4 REST API: FastAPI app, Sign-In with Ethereum, OperationOutcome errors."""
 
-from careledger.api._app import FHIR_JSON, create_app
+from careledger.api._app import create_app
 from careledger.api._auth import Caller, SiweAuth, new_secret
 from careledger.api._errors import operation_outcome
 from careledger.api._process import NodeProcess
+from careledger.api._responses import FHIR_JSON
 from careledger.api._server import NodeServer, free_port
 
 __all__ = [

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from careledger.fhir import account_reference, fhir_instant
 from careledger.identity import did_pkh
 
 _EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -15,7 +16,6 @@ _CARELEDGER_SUBTYPE = "https://careledger.org/fhir/CodeSystem/audit-subtype"  # 
 _RESTFUL = frozenset({"read", "vread", "update", "delete", "create", "search-type", "history-instance"})
 _PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 _ENTITY_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-_URI = "urn:ietf:rfc:3986"
 
 
 class Action(StrEnum):
@@ -63,12 +63,10 @@ def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: 
         "type": {"system": _EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
         "subtype": [{"system": subtype_system, "code": access.interaction}],
         "action": access.action.value,
-        "recorded": recorded.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "recorded": fhir_instant(recorded, precision="microseconds"),
         "outcome": str(int(access.outcome)),
-        "agent": [
-            {"who": {"identifier": {"system": _URI, "value": did_pkh(chain_id, access.agent)}}, "requestor": True}
-        ],
-        "source": {"observer": {"identifier": {"system": _URI, "value": did_pkh(chain_id, observer)}}},
+        "agent": [{"who": account_reference(did_pkh(chain_id, access.agent)), "requestor": True}],
+        "source": {"observer": account_reference(did_pkh(chain_id, observer))},
     }
     if access.detail:
         event["outcomeDesc"] = access.detail
@@ -80,7 +78,7 @@ def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: 
     if access.patient:
         entities.append(
             {
-                "what": _identifier(did_pkh(chain_id, access.patient)),
+                "what": account_reference(did_pkh(chain_id, access.patient)),
                 "role": {"system": _ENTITY_ROLE, "code": "1", "display": "Patient"},
             }
         )
@@ -111,10 +109,6 @@ def access_of(event: dict[str, Any]) -> Access:
         break_glass=any(e.get("what", {}).get("display") == "break-glass" for e in entities),
         detail=event.get("outcomeDesc"),
     )
-
-
-def _identifier(did: str) -> dict[str, Any]:
-    return {"identifier": {"system": _URI, "value": did}}
 
 
 def _address(did: str) -> str:

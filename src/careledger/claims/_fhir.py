@@ -20,13 +20,13 @@ from careledger.claims._amounts import from_units
 from careledger.claims._classes import ServiceClass
 from careledger.claims._codes import CARC_SYSTEM, COINSURANCE, DEDUCTIBLE, OVER_FEE_SCHEDULE, REASONS
 from careledger.errors import ValidationError
+from careledger.fhir import account_reference, fhir_instant
 
 Resource = dict[str, Any]
 
 PAYMENT_TOKEN_URL = "https://careledger.org/fhir/StructureDefinition/payment-token"  # noqa: S105 - a URL
 SERVICE_CLASS_SYSTEM = "https://careledger.org/fhir/CodeSystem/service-class"
 PLAN_SYSTEM = "urn:careledger:plan"
-ACCOUNT_SYSTEM = "urn:ietf:rfc:3986"  # did:pkh URIs
 _ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 _C4BB_ADJUDICATION = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication"
 _CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -75,7 +75,7 @@ class Parties:
     chain_id: int
 
     def account(self, did: str) -> dict[str, Any]:
-        return {"identifier": {"system": ACCOUNT_SYSTEM, "value": did}}
+        return account_reference(did)
 
     def coverage(self) -> dict[str, Any]:
         return {"identifier": {"system": f"{PLAN_SYSTEM}:{self.chain_id}", "value": str(self.plan_id)}}
@@ -105,7 +105,7 @@ def build_claim(
         "type": {"coding": [{"system": _CLAIM_TYPE, "code": "professional"}]},
         "use": "claim",
         "patient": parties.patient,
-        "created": _instant(created),
+        "created": fhir_instant(created, precision="seconds"),
         "provider": parties.account(parties.provider_did),
         "priority": {"coding": [{"system": _PROCESS_PRIORITY, "code": "normal"}]},
         "insurance": [{"sequence": 1, "focal": True, "coverage": parties.coverage()}],
@@ -183,7 +183,7 @@ def _shared(claim: Resource, adjudication: Adjudication, billed: int, money: Mon
         "type": claim["type"],
         "use": "claim",
         "patient": claim["patient"],
-        "created": _instant(created),
+        "created": fhir_instant(created, precision="seconds"),
         "insurer": claim.get("insurer", {"display": "no plan: the member is not enrolled"}),
         "outcome": outcome,
         "disposition": disposition(adjudication),
@@ -261,7 +261,3 @@ def _reason(code: int) -> dict[str, Any]:
     if code in REASONS:
         coding["display"] = REASONS[code]
     return {"coding": [coding]}
-
-
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

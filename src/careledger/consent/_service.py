@@ -26,6 +26,7 @@ from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, GrantRec
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
 from careledger.errors import Conflict, NotFound, ValidationError
+from careledger.fhir import account_reference, fhir_instant
 from careledger.files import write_atomically
 from careledger.identity import did_pkh
 from careledger.indexing import EventReader
@@ -355,7 +356,7 @@ def read_signed_consent(path: Path) -> SignedConsent:
 
 def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, Any]:
     """The FHIR R4 `Consent` view of a grant (a privacy consent, opt-in, permit)."""
-    start, end = _instant(grant.not_before), _instant(grant.expiry)
+    start, end = fhir_instant(grant.not_before, precision="seconds"), fhir_instant(grant.expiry, precision="seconds")
     return {
         "resourceType": "Consent",
         "id": grant.hex_id[2:],
@@ -364,7 +365,7 @@ def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, An
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
-        "patient": {"identifier": {"system": "urn:ietf:rfc:3986", "value": did_pkh(chain_id, grant.patient)}},
+        "patient": account_reference(did_pkh(chain_id, grant.patient)),
         "dateTime": start,
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {
@@ -377,9 +378,7 @@ def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, An
                             {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
                         ]
                     },
-                    "reference": {
-                        "identifier": {"system": "urn:ietf:rfc:3986", "value": did_pkh(chain_id, grant.grantee)}
-                    },
+                    "reference": account_reference(did_pkh(chain_id, grant.grantee)),
                 }
             ],
             "purpose": [
@@ -452,7 +451,3 @@ def _mask(items: Iterable[Category | Purpose]) -> int:
     for item in items:
         bits |= item.bit
     return bits
-
-
-def _instant(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(seconds, 253402300799)))

@@ -36,11 +36,11 @@ from careledger.crypto import (
 from careledger.errors import CareLedgerError, IntegrityError, NotFound
 from careledger.exchange._request import FetchRequest
 from careledger.exchange._response import FetchResponse, SharedRecord
+from careledger.fhir import account_reference, fhir_instant
 from careledger.identity import did_pkh
 from careledger.records import Category, RecordService, Resource, StoredRecord, categorise, commitment
 
 _COMMITMENT_SYSTEM = "urn:careledger:commitment"
-_ACCOUNT_SYSTEM = "urn:ietf:rfc:3986"
 _PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
@@ -191,7 +191,7 @@ def _provenance(request: FetchRequest, opened: list[tuple[SharedRecord, Resource
         "resourceType": "Provenance",
         "id": f"fetch-{uuid.uuid4()}",
         "target": [{"reference": f"{item.resource_type}/{item.record_id}"} for item, _ in opened],
-        "recorded": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "recorded": fhir_instant(datetime.now(UTC), precision="seconds"),
         "agent": [
             {
                 "type": {
@@ -202,7 +202,7 @@ def _provenance(request: FetchRequest, opened: list[tuple[SharedRecord, Resource
                         }
                     ]
                 },
-                "who": {"identifier": {"system": _ACCOUNT_SYSTEM, "value": did_pkh(chain_id, request.custodian)}},
+                "who": account_reference(did_pkh(chain_id, request.custodian)),
             }
         ],
         "entity": [

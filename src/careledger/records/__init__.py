@@ -8,7 +8,8 @@ from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resourc
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._query import RESULT_PARAMS, SEARCH_PARAMS, search_query
 from careledger.records._search import DateCondition, SearchQuery, TokenCondition
-from careledger.records._service import Also, AnchoredVersion, Draft, Guard, RecordService, StoredRecord
+from careledger.records._service import RecordService
+from careledger.records._stored import Also, AnchoredVersion, Draft, Guard, StoredRecord
 from careledger.records._verify import Check, verify_record
 
 __all__ = [

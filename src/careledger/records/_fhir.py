@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from web3 import Web3
 
 from careledger.errors import InvalidResource, TooLarge, ValidationError
-from careledger.fhir import loads
+from careledger.fhir import URI, loads
 
 Resource = dict[str, Any]
 
@@ -28,7 +28,6 @@ MAX_RESOURCE_BYTES = 4 * 1024 * 1024
 
 # The elements that name the patient a resource belongs to, in order of preference.
 _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
-_URI = "urn:ietf:rfc:3986"
 
 
 def parse_resource(body: bytes | str | Resource) -> Resource:
@@ -174,7 +173,7 @@ def wallet_identifier(patient: Resource) -> str | None:
     """The patient's own wallet, from an identifier `did:pkh:eip155:<chain>:<address>` (system urn:ietf:rfc:3986)."""
     for identifier in patient.get("identifier", []):
         value = str(identifier.get("value", "")) if isinstance(identifier, dict) else ""
-        if identifier.get("system") == _URI and value.startswith("did:pkh:eip155:"):
+        if identifier.get("system") == URI and value.startswith("did:pkh:eip155:"):
             address = value.rsplit(":", 1)[-1]
             if not Web3.is_address(address):
                 raise ValidationError(f"{value!r} does not end in an Ethereum address")

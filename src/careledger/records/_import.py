@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, ValidationError
 from careledger.fhir import loads
 from careledger.records._fhir import Resource
-from careledger.records._service import Also, Draft, Guard, RecordService, StoredRecord
+from careledger.records._service import RecordService
+from careledger.records._stored import Also, Draft, Guard, StoredRecord
 from careledger.store import ImportCheckpoint
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from careledger.fhir import fhir_instant
 from careledger.testdata import _codes as codes
 
 Resource = dict[str, Any]
@@ -289,4 +290,4 @@ class _Builder:
 
 
 def _instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return fhir_instant(moment, precision="seconds")

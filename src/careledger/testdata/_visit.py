@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 
+from careledger.fhir import URI
 from careledger.testdata import _codes as codes
 from careledger.testdata._generator import Resource
 
@@ -56,7 +57,7 @@ def _patient(address: str, chain_id: int) -> Resource:
     return {
         "resourceType": "Patient",
         "identifier": [
-            {"system": "urn:ietf:rfc:3986", "value": f"did:pkh:eip155:{chain_id}:{address}"},
+            {"system": URI, "value": f"did:pkh:eip155:{chain_id}:{address}"},
             {"system": codes.MRN_SYSTEM, "value": "MRN-DEMO-0001"},
         ],
         "name": [{"family": "Example", "given": ["Alice"]}],

@@ -1,0 +1,80 @@
+"""`POST /`: a `transaction` Bundle (all or nothing) or a `batch` (each entry on its own).
+
+Each entry goes through the guarded repository under the same rules as the single request
+it stands for: a bundle is a route too, not a way around the door.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from careledger.access import Accessor
+from careledger.api._auth import Caller
+from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
+from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft
+from careledger.api._responses import fhir_response, location, status_of, stored_body, typed
+from careledger.errors import ValidationError
+from careledger.fhir import loads_object
+from careledger.records import Resource, parse_resource
+
+
+def bundle_router(deps: Deps) -> APIRouter:
+    """The route that takes transaction and batch Bundles."""
+    router = APIRouter(tags=["fhir"])
+
+    @router.post("/")
+    async def bundle(
+        request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        """A `transaction` (all or nothing) or `batch` Bundle; its response Bundle."""
+        caller = deps.caller(authorization)
+        body = await body_of(request)
+        data = loads_object(body)
+        if data.get("resourceType") != "Bundle" or data.get("type") not in ("transaction", "batch"):
+            raise ValidationError("POST / takes a Bundle of type transaction or batch")
+        who = deps.accessor(caller, purpose)
+        if data["type"] == "batch":  # each entry is validated, and fails, on its own
+            return fhir_response(await call(run_batch, data, _batch_runner(deps, caller, who)))
+        entries = transaction_drafts(parse_resource(body))  # all or nothing: the whole Bundle validates first
+        for _, resource in entries:
+            caller.require(resource["resourceType"], "write")
+        return fhir_response(await call(_transaction, deps, caller, who, entries))
+
+    return router
+
+
+def _transaction(deps: Deps, caller: Caller, who: Accessor, entries: list[tuple[str, Resource]]) -> Resource:
+    """Store a transaction's resources all or none; the transaction-response Bundle."""
+    stored = deps.node.access.store(who, [draft(caller, resource) for _, resource in entries])
+    results = []
+    for (_, resource), version in zip(entries, stored, strict=True):
+        results.append((status_of(version), stored_body(resource, version), location(version)))
+    return transaction_response(results)
+
+
+def _batch_runner(deps: Deps, caller: Caller, who: Accessor) -> EntryRunner:
+    """How a batch runs one entry: the same rules as the single requests."""
+    access = deps.node.access
+
+    def run(method: str, url: str, resource: Resource | None) -> tuple[int, Resource | None, str | None]:
+        parts = url.split("/")
+        if method == "GET" and len(parts) == 2:
+            caller.require(parts[0], "read")
+            return 200, typed(access.read(who, parts[1]), parts[0], found=True), None
+        if method == "DELETE" and len(parts) == 2:
+            caller.require(parts[0], "write")
+            access.delete(who, parts[1], parts[0])
+            return 204, None, None
+        if method in ("POST", "PUT") and resource is not None:
+            data = typed(parse_resource(resource), parts[0])
+            caller.require(parts[0], "write")
+            if method == "POST":
+                data.pop("id", None)
+            elif len(parts) != 2 or data.get("id") != parts[1]:
+                raise ValidationError(f"PUT {url} does not name the resource it carries")
+            stored = access.write(who, draft(caller, data))
+            return status_of(stored), stored_body(data, stored), location(stored)
+        raise ValidationError(f"cannot run {method} {url} in a batch")
+
+    return run

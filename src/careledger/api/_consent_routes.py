@@ -1,0 +1,66 @@
+"""`/Consent`: the patient's grants on chain, as FHIR Consent resources.
+
+Consents are not records: they are read from the node's index of the ConsentRegistry,
+synced first, so a grant made a moment ago is there.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from web3 import Web3
+
+from careledger.api._deps import Authorization, Deps, call
+from careledger.api._responses import fhir_response, searchset
+from careledger.consent import consent_resource
+from careledger.errors import AccessDenied, NotFound, ValidationError
+
+
+def consent_router(deps: Deps) -> APIRouter:
+    """Read one Consent by its grant id, or search them by patient."""
+    router = APIRouter(tags=["consent"])
+    node = deps.node
+
+    @router.get("/Consent/{grant_id}")
+    async def read_consent(grant_id: str, authorization: Authorization = None) -> JSONResponse:
+        """One grant; a patient reads only her own (as patient, grantee or granter)."""
+        caller = deps.caller(authorization)
+        caller.require("Consent", "read")
+        await call(node.consent.sync)
+        grant = await call(node.consent.get, _grant_id(grant_id))
+        if caller.address not in (grant.patient, grant.grantee, grant.granted_by) and caller.patient_context:
+            raise AccessDenied("a patient reads only their own consents")
+        return fhir_response(consent_resource(grant, chain_id=node.chain_id, now=datetime.now(UTC).timestamp()))
+
+    @router.get("/Consent")
+    async def search_consents(
+        request: Request, patient: str | None = None, authorization: Authorization = None
+    ) -> JSONResponse:
+        """Every grant, or a patient's (`patient=<address>`); a patient sees only her own."""
+        caller = deps.caller(authorization)
+        caller.require("Consent", "read")
+        await call(node.consent.sync)
+        wanted = _address(patient) if patient else None
+        if caller.patient_context:
+            wanted = caller.address
+        grants = await call(node.consent.grants, patient=wanted)
+        now = datetime.now(UTC).timestamp()
+        resources = [consent_resource(g, chain_id=node.chain_id, now=now) for g in grants]
+        return fhir_response(searchset(resources, str(request.url)))
+
+    return router
+
+
+def _address(value: str) -> str:
+    if not Web3.is_address(value):
+        raise ValidationError(f"not an address: {value!r}")
+    return str(Web3.to_checksum_address(value))
+
+
+def _grant_id(value: str) -> int:
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise NotFound(f"no Consent/{value}") from None

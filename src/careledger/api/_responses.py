@@ -1,0 +1,131 @@
+"""How the API answers: FHIR JSON bodies, OperationOutcome errors, Bundles, and the headers that go with them.
+
+Every router builds its responses here, so a resource, a history or a search reads the
+same whichever route served it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from careledger.api._errors import operation_outcome
+from careledger.errors import CareLedgerError, NotFound, TooMany, Unauthenticated, ValidationError, http_status
+from careledger.fhir import fhir_instant
+from careledger.records import Resource, StoredRecord
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_response(body: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """`body` as `application/fhir+json`."""
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def error_response(error: CareLedgerError) -> JSONResponse:
+    """The OperationOutcome of `error`, with its HTTP status (and the headers that status calls for)."""
+    status, code = http_status(error)
+    headers = {}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="careledger"'
+    elif isinstance(error, TooMany):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return fhir_response(operation_outcome(code, str(error)), status, headers)
+
+
+def resource_response(resource: Resource) -> JSONResponse:
+    """A read: the resource, its version as the ETag and its `lastUpdated` as `Last-Modified`."""
+    meta = resource.get("meta", {})
+    headers = {"ETag": f'W/"{meta.get("versionId", "1")}"'}
+    if "lastUpdated" in meta:
+        headers["Last-Modified"] = _http_date(meta["lastUpdated"])
+    return fhir_response(resource, headers=headers)
+
+
+def written(request: Request, stored: StoredRecord, data: Resource) -> JSONResponse:
+    """A create or update: 201 or 200, the stored resource, its `Location` and `ETag`."""
+    headers = {"Location": f"{request.base_url}{location(stored)}", "ETag": f'W/"{stored.version}"'}
+    return fhir_response(stored_body(data, stored), status_of(stored), headers)
+
+
+def stored_body(data: Resource, stored: StoredRecord) -> Resource:
+    """A written resource as the server now holds it: its id and meta as stored."""
+    meta = {
+        **data.get("meta", {}),
+        "versionId": str(stored.version),
+        "lastUpdated": fhir_instant(stored.last_updated),
+    }
+    return {**data, "id": stored.record_id, "meta": meta}
+
+
+def status_of(stored: StoredRecord) -> int:
+    """201 for a record's first version, 200 for a new version of one that existed."""
+    return 201 if stored.version == 1 else 200
+
+
+def location(stored: StoredRecord) -> str:
+    """The version-specific URL of a stored version, relative to the base."""
+    return f"{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
+
+
+def searchset(resources: list[Resource], self_url: str, *, total: int | None = None) -> dict[str, Any]:
+    """A `searchset` Bundle of matches, with its `self` link."""
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources) if total is None else total,
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [
+            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources
+        ],
+    }
+
+
+def history_bundle(request: Request, versions: list[tuple[StoredRecord, Resource | None]]) -> dict[str, Any]:
+    """A `history` Bundle, newest first; a deletion is an entry with a DELETE request and no resource."""
+    entries = []
+    for stored, resource in versions:
+        url = f"{stored.resource_type}/{stored.record_id}"
+        method = "DELETE" if stored.deleted else ("POST" if stored.version == 1 else "PUT")
+        entries.append(
+            {
+                "fullUrl": f"{request.base_url}{url}",
+                **({"resource": resource} if resource is not None else {}),
+                "request": {"method": method, "url": url},
+                "response": {"status": "200", "etag": f'W/"{stored.version}"'},
+            }
+        )
+    return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
+
+
+def typed(data: Resource, resource_type: str, *, found: bool = False) -> Resource:
+    """`data` if it is of the type the URL names; else `NotFound` (a read) or `ValidationError` (a body)."""
+    if data.get("resourceType") != resource_type:
+        if found:
+            raise NotFound(f"no {resource_type} with this id (it is a {data.get('resourceType')})")
+        raise ValidationError(f"the body is a {data.get('resourceType')}, not a {resource_type} as the URL says")
+    return data
+
+
+def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter, clamped to [low, high]; `ValidationError` if it is not a number."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number, not {raw!r}") from None
+    return max(low, min(value, high))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(instant: str) -> str:
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

@@ -1,0 +1,10 @@
+"""FHIR operations (`$name`), one module each, and the exchange's node-to-node endpoint.
+
+Each is a route like any other: it reaches records only through the guarded repository.
+"""
+
+from careledger.api.operations.claim import claim_router
+from careledger.api.operations.everything import everything_router
+from careledger.api.operations.exchange import exchange_router
+
+__all__ = ["claim_router", "everything_router", "exchange_router"]

@@ -1,0 +1,27 @@
+"""`POST /exchange/fetch`: another node asks for a patient's records with a signed request. No sign-in.
+
+The custodian answers under the patient's consent to the requesting node (docs/exchange.md).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from careledger.api._deps import Deps, body_of, call
+from careledger.exchange import SignedFetch
+from careledger.fhir import loads_object
+
+
+def exchange_router(deps: Deps) -> APIRouter:
+    """The node-to-node fetch."""
+    router = APIRouter(tags=["exchange"])
+
+    @router.post("/exchange/fetch")
+    async def exchange_fetch(request: Request) -> JSONResponse:
+        """Records sealed to the requesting node, with their proofs (docs/exchange.md); 401 for a bad signature."""
+        signed = SignedFetch.from_json(loads_object(await body_of(request)))
+        response = await call(deps.node.custodian.answer, signed)
+        return JSONResponse(response.to_json())
+
+    return router

@@ -1,0 +1,72 @@
+"""The house stays as DESIGN.md section 2 draws it: faces call services, layers point down, files stay short."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import careledger
+from tests.house import import_violations, size_violations
+
+PACKAGE = Path(careledger.__file__).parent
+
+
+def test_every_import_follows_the_rules_of_the_house() -> None:
+    assert import_violations(PACKAGE) == []
+
+
+def test_no_module_or_function_is_too_long() -> None:
+    assert size_violations(PACKAGE, PACKAGE / "contracts") == []
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    package = root / "careledger"
+    for name, text in files.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for directory in [package, *(p for p in package.rglob("*") if p.is_dir())]:
+        (directory / "__init__.py").touch()
+    return package
+
+
+@pytest.mark.parametrize(
+    ("files", "complaint"),
+    [
+        ({"cli/plan.py": "from careledger.chain import Claims\n"}, "a face imports careledger.chain"),
+        ({"api/_auth.py": "from careledger.records._search import PREFIXES\n"}, "a private module of another package"),
+        ({"cli/show.py": "def show(node):\n    return node.contracts.claims()\n"}, "a face reaches node.contracts"),
+        ({"api/run.py": "def block(node):\n    return node.chain.block_number()\n"}, "a face reaches node.chain"),
+        ({"crypto/_keys.py": "from careledger.files import write_atomically\n"}, "crypto imports careledger.files"),
+        ({"cli/crash.py": "from careledger._failpoints import crash_point\n"}, "a helper kept for services"),
+        ({"chain/_events.py": "from careledger.store import Database\n"}, "chain imports careledger.store"),
+        ({"consent/_service.py": "from careledger.cli import app\n"}, "a service imports the face"),
+        ({"access/_door.py": "from careledger.store import RecordVersion\n"}, "imports RecordVersion"),
+    ],
+)
+def test_the_checker_catches_each_broken_rule(tmp_path: Path, files: dict[str, str], complaint: str) -> None:
+    (violation,) = import_violations(_tree(tmp_path, files))
+    assert complaint in violation
+
+
+def test_the_checker_passes_a_face_that_calls_services(tmp_path: Path) -> None:
+    package = _tree(
+        tmp_path,
+        {
+            "cli/plan.py": "from careledger.claims import Plans\n\n\ndef chain_of(s):\n    return s.chain\n",
+            "demo/run.py": "from careledger.api import NodeServer\n",
+            "records/_service.py": "from careledger.store import BlobStore, RecordVersion\n",
+        },
+    )
+    assert import_violations(package) == []
+
+
+def test_the_checker_measures_modules_functions_and_contracts(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(81))
+    package = _tree(tmp_path, {"records/_long.py": f"def long():\n{body}\n" + "\n" * 420, "contracts/x.py": ""})
+    (package / "contracts" / "Big.vy").write_text("# line\n" * 401)
+    found = size_violations(package, package / "contracts")
+    assert any("_long.py" in v and "lines (at most 500)" in v for v in found)
+    assert any("long is 82 lines" in v for v in found)
+    assert any("Big.vy: 401 lines" in v for v in found)
