@@ -154,3 +154,26 @@ def size_violations(root: Path, contracts: Path) -> list[str]:
         if lines > MAX_CONTRACT_LINES:
             found.append(f"{source.relative_to(contracts.parent)}: {lines} lines (at most {MAX_CONTRACT_LINES})")
     return found
+
+
+def undocumented(root: Path) -> list[str]:
+    """Public functions, methods and route handlers without a docstring (what they answer, which errors).
+
+    Public: a name without a leading underscore, not inside a private class or function.
+    Nested functions count: a route handler is defined inside its router's factory.
+    """
+    found: list[str] = []
+    for module in modules(root):
+        where = module.path.relative_to(root.parent)
+        found.extend(f"{where}:{line}: {name} has no docstring" for name, line in _undocumented(module.tree, ""))
+    return found
+
+
+def _undocumented(node: ast.AST, prefix: str) -> Iterator[tuple[str, int]]:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ClassDef) and not child.name.startswith("_"):
+            yield from _undocumented(child, f"{prefix}{child.name}.")
+        elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) and not child.name.startswith("_"):
+            if ast.get_docstring(child) is None:
+                yield f"{prefix}{child.name}", child.lineno
+            yield from _undocumented(child, prefix)

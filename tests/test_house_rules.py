@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import careledger
-from tests.house import import_violations, size_violations
+from tests.house import import_violations, size_violations, undocumented
 
 PACKAGE = Path(careledger.__file__).parent
 
@@ -18,6 +18,10 @@ def test_every_import_follows_the_rules_of_the_house() -> None:
 
 def test_no_module_or_function_is_too_long() -> None:
     assert size_violations(PACKAGE, PACKAGE / "contracts") == []
+
+
+def test_every_public_function_and_route_says_what_it_answers() -> None:
+    assert undocumented(PACKAGE) == []
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -70,3 +74,17 @@ def test_the_checker_measures_modules_functions_and_contracts(tmp_path: Path) ->
     assert any("_long.py" in v and "lines (at most 500)" in v for v in found)
     assert any("long is 82 lines" in v for v in found)
     assert any("Big.vy: 401 lines" in v for v in found)
+
+
+def test_the_checker_finds_an_undocumented_route_handler_but_not_a_private_helper(tmp_path: Path) -> None:
+    source = (
+        "def router():\n"
+        '    """The routes."""\n'
+        "    def read(record_id):\n"
+        "        return record_id\n"
+        "    def _helper():\n"
+        "        return 1\n"
+        "    return read\n"
+    )
+    (violation,) = undocumented(_tree(tmp_path, {"api/_routes.py": source}))
+    assert "read has no docstring" in violation

@@ -88,6 +88,7 @@ class Anchorer:
         self._clock = clock
 
     def pending(self) -> int:
+        """How many commitments wait for their anchor."""
         with self.db.reading() as connection:
             return self.source.waiting(connection)[0]
 

@@ -60,20 +60,24 @@ class FhirClient:
         return message, "0x" + account.sign_message(encode_defunct(text=message)).signature.hex()
 
     def create(self, resource: Resource, *, purpose: str | None = None) -> Resource:
+        """POST a resource; the resource as stored."""
         return self._json("POST", f"/{resource['resourceType']}", json=resource, purpose=purpose)
 
     def read(
         self, resource_type: str, record_id: str, *, version: int | None = None, purpose: str | None = None
     ) -> Resource:
+        """GET a resource by type and id; `NotFound` if the node will not show it."""
         path = f"/{resource_type}/{record_id}" + (f"/_history/{version}" if version else "")
         return self._json("GET", path, purpose=purpose)
 
     def update(self, resource: Resource, *, if_match: int | None = None, purpose: str | None = None) -> Resource:
+        """PUT a new version of a resource; the resource as stored."""
         headers = {"If-Match": f'W/"{if_match}"'} if if_match is not None else {}
         path = f"/{resource['resourceType']}/{resource['id']}"
         return self._json("PUT", path, json=resource, headers=headers, purpose=purpose)
 
     def delete(self, resource_type: str, record_id: str) -> None:
+        """DELETE a resource."""
         self._send("DELETE", f"/{resource_type}/{record_id}")
 
     def search(self, resource_type: str, *, purpose: str | None = None, **params: str) -> list[Resource]:
@@ -96,6 +100,7 @@ class FhirClient:
         return self._json("POST", "/exchange/fetch", json=signed_fetch)
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._http.close()
 
     def __enter__(self) -> FhirClient:

@@ -35,19 +35,23 @@ class Home:
 
     @classmethod
     def resolve(cls, flag: Path | None = None) -> Home:
+        """The home: `flag`, else `$CARELEDGER_HOME`, else `~/.careledger`; made absolute."""
         raw = flag or os.environ.get("CARELEDGER_HOME") or Path.home() / ".careledger"
         return cls(Path(raw).expanduser().resolve())
 
     @property
     def config_file(self) -> Path:
+        """`config.toml`."""
         return self.path / "config.toml"
 
     @property
     def keystore_dir(self) -> Path:
+        """Where the wallets' keystores are."""
         return self.path / "keystore"
 
     @property
     def db_file(self) -> Path:
+        """The SQLite database (when no other URL is configured)."""
         return self.path / "careledger.db"
 
     @property
@@ -80,17 +84,21 @@ class Home:
 
     @property
     def chain_dir(self) -> Path:
+        """Where the managed anvil chain keeps its state."""
         return self.path / "chain"
 
     @property
     def blobs_dir(self) -> Path:
+        """The content-addressed blob store of encrypted records."""
         return self.path / "blobs"
 
     @property
     def deployments_dir(self) -> Path:
+        """Where the contract deployments per chain are recorded."""
         return self.path / "deployments"
 
     def is_initialised(self) -> bool:
+        """Whether `careledger init` finished here."""
         return self.config_file.is_file()
 
     def require(self) -> None:
@@ -125,6 +133,7 @@ class Settings(BaseSettings):
     """Weaker scrypt for keystores created by this node: for test and demo homes only."""
 
     def db_url(self, home: Home) -> str:
+        """The database URL: the configured one, else the home's SQLite file."""
         return self.db or f"sqlite:///{home.db_file}"
 
 

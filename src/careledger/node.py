@@ -228,6 +228,7 @@ class Node:
         return self._unlocked[wallet]
 
     def signer_for(self, wallet: str = NODE_WALLET) -> Signer:
+        """The signer of one of the node's wallets (unlocked on first use)."""
         if wallet not in self._signers:
             self._signers[wallet] = self.chain.signer(self.unlock(wallet).account)
         return self._signers[wallet]
@@ -305,6 +306,7 @@ class Node:
         return self.contracts.consent_registry(as_wallet=wallet.name)
 
     def status(self) -> NodeStatus:
+        """What `chain status` reports: backend, chain, block, database, contracts."""
         return NodeStatus(
             home=str(self.home.path),
             node_address=self.address,
@@ -317,6 +319,7 @@ class Node:
         )
 
     def close(self) -> None:
+        """Close the chain and the database."""
         self.chain.close()
         self.db.close()
 

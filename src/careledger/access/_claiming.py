@@ -148,6 +148,7 @@ class IdentityClaims:
             key = registry.require_actor(patient).encryption_key
 
         def mark_claimed(session: Session) -> None:
+            """Record, in the transaction `session` holds, that `wallet` claimed `patient`: the code is spent."""
             row = session.get(ClaimCode, patient)
             assert row is not None
             row.claimed_by = wallet

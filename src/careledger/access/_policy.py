@@ -63,7 +63,8 @@ class Facts(Protocol):
     """What the policy may ask; the repository answers from the consent index and its database."""
 
     @property
-    def custodian(self) -> str: ...
+    def custodian(self) -> str:
+        """The address of the node the records are kept on."""
 
     def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
         """The id of a live consent that covers this, if there is one."""

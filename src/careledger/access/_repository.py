@@ -223,6 +223,7 @@ class RecordAccess:
         """The records service's check of each version `accessor` would store."""
 
         def check(current: StoredRecord | None, new: StoredRecord) -> None:
+            """The guard `RecordService` calls before a write: refuse (audited) what the policy refuses."""
             if resource_type is not None and current is not None and current.resource_type != resource_type:
                 raise NotFound(f"no {resource_type}/{current.record_id}")
             decision = may_write(accessor, current, new, self)
@@ -235,6 +236,7 @@ class RecordAccess:
         """The audit of versions `accessor` stored, in the transaction that stores them."""
 
         def audit(session: Session, stored: list[StoredRecord]) -> None:
+            """The `also` `RecordService` calls in the write's transaction: the allowed writes' audit entries."""
             self.audit.append(session, self._write_entries(accessor, stored))
 
         return audit
@@ -260,6 +262,7 @@ class RecordAccess:
     def write(
         self, accessor: Accessor, body: bytes | str | Resource | Draft, *, patient_address: str | None = None
     ) -> StoredRecord:
+        """Write one record as `accessor`, if the policy lets it; the stored version. Refusals are audited."""
         draft = body if isinstance(body, Draft) else self.records.prepare(body, patient_address=patient_address)
         with self._refusals_audited(accessor):
             return self.records.write(
@@ -316,10 +319,12 @@ class RecordAccess:
     # The policy's facts (`_policy.Facts`).
 
     def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
+        """The id of a live consent of `patient` to `grantee` for this category and purpose, if any."""
         grant = self.consent.check(patient, grantee, category, purpose)
         return None if grant is None else grant.hex_id
 
     def emergency_open(self, practitioner: str, patient: str) -> bool:
+        """Whether `practitioner` has an open break-glass window on `patient`'s records."""
         return self._window_open(practitioner, patient)
 
     def care_team(self, actor: str) -> bool:
@@ -338,9 +343,11 @@ class RecordAccess:
         return member
 
     def care_team_restricted(self, patient: str, category: Category) -> bool:
+        """Whether `patient` keeps `category` from this node's care team."""
         return self.consent.care_team_restricted(patient, self.custodian, category)
 
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
+        """Why the policy refuses `grantee` `category` of `patient`'s records for `purpose`."""
         return self._refusal(patient, Accessor(grantee, purpose), category)
 
     def break_glass(self, practitioner: str, patient: str, reason: str) -> EmergencyWindow:

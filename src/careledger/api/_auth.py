@@ -78,11 +78,13 @@ class Caller:
         )
 
     def require(self, resource_type: str, access: str) -> None:
+        """`AccessDenied` unless a scope of the token allows `access` (read or write) of `resource_type`."""
         if not self.may(resource_type, access):
             raise AccessDenied(f"the token's scopes do not allow {access} of {resource_type}")
 
     @property
     def patient_context(self) -> bool:
+        """Whether the token is a patient's: her reads are narrowed to her own compartment."""
         return self.role == Role.PATIENT
 
 
@@ -113,6 +115,7 @@ class SiweAuth:
         self._logins = logins or RateLimiter(LOGINS_PER_MINUTE)
 
     def nonce(self) -> str:
+        """A fresh one-use nonce for a SIWE message, valid for a few minutes."""
         now = self._clock()
         nonce = secrets.token_hex(12)
         with self._lock:
@@ -232,4 +235,5 @@ def _nonce_of(lines: list[str]) -> str:
 
 
 def new_secret() -> bytes:
+    """A random key to sign this node's tokens with."""
     return secrets.token_bytes(32)

@@ -71,6 +71,7 @@ def run_batch(bundle: Resource, run: EntryRunner) -> Resource:
 
 
 def transaction_response(results: list[tuple[int, Resource, str]]) -> Resource:
+    """The `transaction-response` Bundle of (status, resource, location) per entry, in order."""
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",

@@ -24,6 +24,7 @@ RESOURCE_TYPES = (
 
 
 def capability_statement(base_url: str, date: str) -> dict[str, Any]:
+    """The CapabilityStatement of this server at `base_url`, dated `date`."""
     interactions = [
         {"code": code} for code in ("read", "vread", "update", "delete", "history-instance", "create", "search-type")
     ]

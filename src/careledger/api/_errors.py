@@ -6,6 +6,7 @@ from typing import Any
 
 
 def operation_outcome(code: str, diagnostics: str, *, severity: str = "error") -> dict[str, Any]:
+    """An OperationOutcome with one error issue of FHIR issue type `code`."""
     return {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],

@@ -35,13 +35,16 @@ class NodeProcess:
 
     @property
     def pid(self) -> int | None:
+        """The server process's id (None before it starts)."""
         return self._process.pid if self._process else None
 
     @property
     def running(self) -> bool:
+        """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 60) -> NodeProcess:
+        """Start `careledger serve` and wait until it answers; `ConfigError` with its log if it does not."""
         self.launch()
         self.wait_ready(timeout)
         return self
@@ -87,6 +90,7 @@ class NodeProcess:
             self._process.wait()
 
     def log_tail(self) -> str:
+        """The last lines the server logged, for an error message."""
         text = self.log.read_text(errors="replace") if self.log.is_file() else ""
         return text[-_LOG_TAIL:].strip() or "(no output)"
 

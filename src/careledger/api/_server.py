@@ -51,6 +51,7 @@ class NodeServer:
 
     @property
     def url(self) -> str:
+        """Where the server listens, `http://host:port`."""
         return f"http://{self.host}:{self.port}"
 
     def run(self) -> None:
@@ -78,6 +79,7 @@ class NodeServer:
             self._stop.wait(0.02)
 
     def stop(self) -> None:
+        """Stop serving, letting requests in flight finish, and anchor what is pending."""
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join()
@@ -115,6 +117,7 @@ def _ignore(_signum: int, _frame: object) -> None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback TCP port nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])

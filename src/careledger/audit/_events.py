@@ -52,6 +52,7 @@ class Access:
 
     @property
     def allowed(self) -> bool:
+        """Whether the access was allowed."""
         return self.outcome == Outcome.SUCCESS
 
 

@@ -66,10 +66,12 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
+        """Whether the log verified with no problem."""
         return not self.problems
 
 
 def entry_hash(prev_hash: bytes, event: dict[str, Any]) -> bytes:
+    """The hash that chains an entry: keccak of the previous hash and the event's canonical JSON."""
     return keccak(prev_hash + canonical_json(event))
 
 
@@ -293,12 +295,14 @@ class AuditHeads:
     kind = AnchorKind.AUDIT
 
     def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
+        """How many audit heads wait for an anchor."""
         count, oldest = connection.execute(
             select(func.count(), func.min(_COLUMNS.recorded_at)).where(_COLUMNS.batch_id.is_(None))
         ).one()
         return int(count or 0), oldest
 
     def take(self, connection: Connection, limit: int) -> Taken | None:
+        """The heads to anchor next (at most `limit`), as anchor leaves."""
         rows = connection.execute(
             select(_COLUMNS.seq, _COLUMNS.hash).where(_COLUMNS.batch_id.is_(None)).order_by(_COLUMNS.seq).limit(limit)
         ).all()
@@ -307,6 +311,7 @@ class AuditHeads:
         first, last = int(rows[0][0]), int(rows[-1][0])
 
         def assign(session: Session, batch_id: int) -> None:
+            """Record which anchored batch holds the heads just taken."""
             assigned = session.connection().execute(
                 update(AUDIT_EVENTS)
                 .where(_COLUMNS.seq >= first, _COLUMNS.seq <= last, _COLUMNS.batch_id.is_(None))

@@ -120,6 +120,7 @@ class ChainDir:
         self.lock_file = path / "anvil.lock"
 
     def read_endpoint(self) -> Endpoint | None:
+        """The endpoint a running `chain up` left in this directory, if any."""
         try:
             data = json.loads(self.endpoint_file.read_text())
             return Endpoint(url=str(data["url"]), pid=int(data["pid"]), chain_id=int(data["chain_id"]))
@@ -137,6 +138,7 @@ class ChainDir:
         return None
 
     def record_endpoint(self, endpoint: Endpoint) -> None:
+        """Leave the running chain's endpoint here for other commands on the home."""
         write_atomically(self.endpoint_file, json.dumps(asdict(endpoint)).encode())
 
     def clear_endpoint(self, pid: int) -> None:
@@ -188,6 +190,7 @@ class AnvilProcess:
 
     @property
     def pid(self) -> int:
+        """The anvil process's id."""
         return self._proc.pid if self._proc else 0
 
     def start(self, timeout: float = 30.0) -> str:
@@ -224,6 +227,7 @@ class AnvilProcess:
         raise ChainUnavailable(f"anvil did not answer within {timeout:.0f} s; see {self.chain_dir.log_file}")
 
     def alive(self) -> bool:
+        """Whether the anvil process is still running."""
         return self._proc is not None and self._proc.poll() is None
 
     def wait(self) -> int:

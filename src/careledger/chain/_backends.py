@@ -42,6 +42,7 @@ class Receipt:
 
     @classmethod
     def from_web3(cls, receipt: TxReceipt) -> Receipt:
+        """A receipt from web3's receipt mapping."""
         return cls(
             tx_hash=HexBytes(receipt["transactionHash"]),
             status=int(receipt["status"]),
@@ -152,13 +153,17 @@ class MemoryBackend(Backend):
         super().__init__(Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend()))))
 
     def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
-        # py-evm estimates by binary search, a dozen executions per transaction; on this
-        # throwaway chain one call (for the revert reason) and a generous limit will do.
+        """Gas for each transaction: a generous fixed limit, after one call for the revert reason.
+
+        py-evm estimates by binary search, a dozen executions per transaction; on this
+        throwaway chain one call and a generous limit will do.
+        """
         for tx in txs:
             self.call_at({**tx, "gas": _MEMORY_GAS}, "latest")
         return [_MEMORY_GAS for _ in txs]
 
     def fund(self, address: str, wei: int) -> None:
+        """Give `address` `wei` wei (a development chain only)."""
         faucet = self.w3.eth.accounts[0]
         tx_hash = self.w3.eth.send_transaction(
             {"from": faucet, "to": Web3.to_checksum_address(address), "value": Wei(wei)}
@@ -212,6 +217,7 @@ class HttpBackend(Backend):
         return self._anvil
 
     def fund(self, address: str, wei: int) -> None:
+        """Give `address` `wei` wei with anvil's `anvil_setBalance` (a development chain only)."""
         if not self.development:
             super().fund(address, wei)
             return
@@ -232,6 +238,7 @@ class HttpBackend(Backend):
         return replies
 
     def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
+        """Gas for each transaction, estimated in one JSON-RPC batch."""
         replies = self._batch("eth_estimateGas", [[_to_rpc(tx)] for tx in txs])
         gases: list[int] = []
         for reply in replies:
@@ -242,6 +249,7 @@ class HttpBackend(Backend):
         return gases
 
     def send_raw_many(self, raws: Sequence[bytes]) -> list[HexBytes]:
+        """Send signed transactions in one JSON-RPC batch; their hashes."""
         replies = self._batch("eth_sendRawTransaction", [["0x" + bytes(raw).hex()] for raw in raws])
         for reply in replies:
             error = reply.get("error")
@@ -250,6 +258,7 @@ class HttpBackend(Backend):
         return [HexBytes(reply["result"]) for reply in replies]
 
     def receipts(self, hashes: Sequence[HexBytes], timeout: float) -> list[Receipt]:
+        """The receipts of these transactions, waiting up to `timeout` seconds for them."""
         deadline = time.monotonic() + timeout
         found: dict[HexBytes, Receipt] = {}
         pending = list(hashes)
@@ -309,6 +318,7 @@ class AnvilBackend(HttpBackend):
 
     @property
     def development(self) -> bool:
+        """Always: an anvil chain may fund accounts out of thin air."""
         return True
 
     def _still_pending(self, waited: float) -> None:
@@ -318,6 +328,7 @@ class AnvilBackend(HttpBackend):
             self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def close(self) -> None:
+        """Stop using the chain; stop anvil too if this process started it and no `chain up` keeps it."""
         if self.process is not None:
             if self._keeper:
                 self.chain_dir.clear_endpoint(self.process.pid)

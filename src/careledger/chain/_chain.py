@@ -33,6 +33,7 @@ class Chain:
 
     @property
     def url(self) -> str | None:
+        """The JSON-RPC URL, or None for the in-memory chain."""
         return self.backend.url
 
     @property
@@ -41,6 +42,7 @@ class Chain:
         return self.backend.development
 
     def block_number(self) -> int:
+        """The latest block's number."""
         return int(self.w3.eth.block_number)
 
     def timestamp(self) -> int:
@@ -48,9 +50,11 @@ class Chain:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def transaction_count(self, address: str) -> int:
+        """How many transactions `address` has sent (its next nonce)."""
         return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address)))
 
     def balance(self, address: str) -> int:
+        """`address`'s balance in wei."""
         return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
 
     def signer(self, account: LocalAccount) -> Signer:
@@ -60,6 +64,7 @@ class Chain:
         return Signer(self.backend, account)
 
     def close(self) -> None:
+        """Stop using the chain (and the anvil this process started)."""
         self.backend.close()
 
     def __enter__(self) -> Chain:

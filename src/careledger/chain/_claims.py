@@ -33,6 +33,7 @@ class ClaimStatus(IntEnum):
 
     @property
     def label(self) -> str:
+        """The status as people read it: paid, pended, awaiting funds, denied, appealed."""
         return self.name.lower().replace("_", "-")
 
 
@@ -119,6 +120,7 @@ class Adjudication:
 
     @classmethod
     def of(cls, event: ChainEvent, gas_used: int | None = None) -> Adjudication:
+        """A decision from its `ClaimAdjudicated` event (and the gas its transaction used)."""
         args = event.args
         return cls(
             claim_id=bytes(args["claim_id"]),
@@ -178,6 +180,7 @@ class Claims(ContractFacade):
         return int(event.args["plan_id"])
 
     def set_plan_terms(self, plan_id: int, allowed: Sequence[int], preauth_classes: int, review_threshold: int) -> None:
+        """Replace a plan's fee schedule, prior-authorization classes and review threshold (its insurer)."""
         self._transact(self._request("set_plan_terms", plan_id, list(allowed), preauth_classes, review_threshold))
 
     def fund(self, plan_id: int, amount: int) -> int:
@@ -186,15 +189,19 @@ class Claims(ContractFacade):
         return int(event.args["escrow"])
 
     def withdraw(self, plan_id: int, amount: int, recipient: str) -> None:
+        """Return unspent escrow to `recipient` once no claim can still arrive (its insurer)."""
         self._transact(self._request("withdraw", plan_id, amount, Web3.to_checksum_address(recipient)))
 
     def set_network(self, plan_id: int, provider: str, in_network: bool) -> None:
+        """Admit a registered provider to the plan's network, or remove it (its insurer)."""
         self._transact(self._request("set_network", plan_id, Web3.to_checksum_address(provider), in_network))
 
     def enroll(self, member: str, plan_id: int, start: int, end: int) -> None:
+        """Enrol a registered patient in a plan for [start, end] (its insurer)."""
         self._transact(self._request("enroll", Web3.to_checksum_address(member), plan_id, start, end))
 
     def request_preauth(self, member: str, service_class: int, request_hash: bytes) -> int:
+        """Ask the member's plan to authorize a service (a network provider); the request's id."""
         receipt = self._transact(
             self._request("request_preauth", Web3.to_checksum_address(member), service_class, request_hash)
         )
@@ -202,6 +209,7 @@ class Claims(ContractFacade):
         return int(event.args["preauth_id"])
 
     def decide_preauth(self, preauth_id: int, approved: bool, reason: int, valid_until: int) -> None:
+        """Approve a request until `valid_until`, or deny it with a reason code (the plan's insurer)."""
         self._transact(self._request("decide_preauth", preauth_id, approved, reason, valid_until))
 
     def submit_claim_request(
@@ -226,15 +234,19 @@ class Claims(ContractFacade):
         return self.adjudication_in(self._transact(request))
 
     def approve(self, claim_id: bytes) -> Adjudication:
+        """Approve a pended or appealed claim (the plan's insurer); the decision."""
         return self.adjudication_in(self._transact(self._request("approve", claim_id)))
 
     def deny(self, claim_id: bytes, reason: int) -> Adjudication:
+        """Deny a pended or appealed claim with a reason code (the plan's insurer); the decision."""
         return self.adjudication_in(self._transact(self._request("deny", claim_id, reason)))
 
     def appeal(self, claim_id: bytes, evidence_hash: bytes) -> Adjudication:
+        """Appeal a denial, once, with the hash of the evidence (the provider); the decision."""
         return self.adjudication_in(self._transact(self._request("appeal", claim_id, evidence_hash)))
 
     def release(self, claim_id: bytes) -> Adjudication:
+        """Pay a claim that waited for funds, now that the escrow covers it; the decision."""
         return self.adjudication_in(self._transact(self._request("release", claim_id)))
 
     def pay_patient_share(self, claim_id: bytes, deadline: int = 0, signature: bytes = bytes(65)) -> None:
@@ -264,6 +276,7 @@ class Claims(ContractFacade):
         return [Adjudication.of(event) for log in logs if (event := self.decode(log)) is not None]
 
     def plan(self, plan_id: int) -> Plan:
+        """A plan's terms, escrow and open claims; `NotFound` if there is none."""
         raw = self._call("plan", plan_id)
         insurer, token, escrow, deductible, coinsurance, oop_max, start, end, preauth, threshold, open_claims = raw
         if int(start) == 0 and int(end) == 0:
@@ -290,15 +303,18 @@ class Claims(ContractFacade):
         return str(insurer), str(token)
 
     def allowed_amount(self, plan_id: int, service_class: int) -> int:
+        """The plan's allowed amount for a service class (0: not covered)."""
         return int(self._call("allowed_amount", plan_id, service_class))
 
     def enrolment(self, member: str) -> Enrolment:
+        """A member's enrolment and accumulators; `NotFound` if she is not enrolled."""
         plan_id, start, end, met, oop = self._call("enrolment", Web3.to_checksum_address(member))
         if int(plan_id) == 0:
             raise NotFound(f"{member} is not enrolled in any plan")
         return Enrolment(Web3.to_checksum_address(member), int(plan_id), int(start), int(end), int(met), int(oop))
 
     def claim(self, claim_id: bytes) -> ClaimState:
+        """A claim by its id; `NotFound` if there is none."""
         raw = self._call("claim", claim_id)
         provider, member, plan_id, service_class, status, reason, flags, billed, payer, patient, service_date = raw
         if int(status) == 0:
@@ -320,12 +336,14 @@ class Claims(ContractFacade):
         )
 
     def find_claim(self, claim_id: bytes) -> ClaimState | None:
+        """A claim by its id, or None."""
         try:
             return self.claim(claim_id)
         except NotFound:
             return None
 
     def preauth(self, preauth_id: int) -> Preauth:
+        """A prior authorization; `NotFound` if there is none."""
         provider, member, plan_id, service_class, status, reason, valid_until = self._call("preauth", preauth_id)
         if int(status) == 0:
             raise NotFound(f"no prior authorization {preauth_id}")

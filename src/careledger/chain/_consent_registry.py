@@ -101,6 +101,7 @@ class ConsentRegistry(ContractFacade):
         return self._granted(self._transact(request))
 
     def revoke(self, patient: str, grantee: str, grant_id: int) -> None:
+        """Revoke a grant (the patient, or whoever manages her consents)."""
         self._transact(
             self._request("revoke", Web3.to_checksum_address(patient), Web3.to_checksum_address(grantee), grant_id)
         )
@@ -118,11 +119,13 @@ class ConsentRegistry(ContractFacade):
         )
 
     def care_team_restrictions(self, patient: str, custodian: str) -> int:
+        """The categories `patient` keeps from `custodian`'s care team."""
         return int(
             self._call("care_team_restrictions", Web3.to_checksum_address(patient), Web3.to_checksum_address(custodian))
         )
 
     def set_emergency_access(self, patient: str, allowed: bool) -> None:
+        """Turn break-glass for `patient` on or off (the patient, or a delegate for every category)."""
         self._transact(self._request("set_emergency_access", Web3.to_checksum_address(patient), allowed))
 
     def record_emergency_access(self, patient: str, reason_hash: bytes) -> int:
@@ -133,6 +136,7 @@ class ConsentRegistry(ContractFacade):
         return receipt.block
 
     def is_allowed(self, patient: str, grantee: str, categories: int, purposes: int) -> bool:
+        """Whether one live grant lets `grantee` see `categories` of `patient`'s records for `purposes`."""
         return bool(
             self._call(
                 "is_allowed",
@@ -151,15 +155,18 @@ class ConsentRegistry(ContractFacade):
         return int(categories), int(purposes), int(not_before), int(expiry), bool(revoked)
 
     def delegation(self, patient: str, delegate: str) -> tuple[int, int]:
+        """A delegation's categories and expiry (zero if none)."""
         categories, expiry = self._call(
             "delegation", Web3.to_checksum_address(patient), Web3.to_checksum_address(delegate)
         )
         return int(categories), int(expiry)
 
     def nonce(self, patient: str) -> int:
+        """The nonce `patient`'s next signed consent must carry."""
         return int(self._call("nonces", Web3.to_checksum_address(patient)))
 
     def emergency_access_allowed(self, patient: str) -> bool:
+        """Whether break-glass is on for `patient` (it is unless she turned it off)."""
         return not bool(self._call("emergency_access_disabled", Web3.to_checksum_address(patient)))
 
     def typed_data(self, terms: ConsentTerms, *, nonce: int, deadline: int) -> dict[str, Any]:

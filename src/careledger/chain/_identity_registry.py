@@ -29,6 +29,7 @@ class Role(IntEnum):
 
     @classmethod
     def parse(cls, name: str) -> Role:
+        """A role from its name (`practitioner`); `ValidationError` naming the known ones."""
         try:
             return cls[name.strip().upper()]
         except KeyError:
@@ -37,6 +38,7 @@ class Role(IntEnum):
 
     @property
     def label(self) -> str:
+        """The role's name as people write it."""
         return self.name.lower()
 
 
@@ -152,12 +154,15 @@ class IdentityRegistry(ContractFacade):
         return int(event.args["approvals"])
 
     def rotate_key(self, key: PublicKey) -> None:
+        """Replace the signer's own encryption key."""
         self._transact(self._request("rotate_key", key.raw, int(key.suite)))
 
     def update(self, endpoint: str, metadata_hash: bytes = bytes(32)) -> None:
+        """Change the signer's endpoint and metadata hash."""
         self._transact(self._request("update", endpoint, metadata_hash))
 
     def deactivate(self, actor: str) -> None:
+        """Deactivate `actor` (itself, or a registrar)."""
         self._transact(self._request("deactivate", Web3.to_checksum_address(actor)))
 
     def actor(self, address: str) -> ActorRecord | None:
@@ -178,6 +183,7 @@ class IdentityRegistry(ContractFacade):
         )
 
     def require_actor(self, address: str) -> ActorRecord:
+        """The registration of `address`; `NotFound` if it never registered."""
         record = self.actor(address)
         if record is None:
             raise NotFound(f"{address} is not registered in the IdentityRegistry")
@@ -192,9 +198,11 @@ class IdentityRegistry(ContractFacade):
         return self.credential(int(event.args["credential_id"]))
 
     def revoke_credential(self, credential_id: int) -> None:
+        """Revoke a revocable credential (its issuer, or an admin)."""
         self._transact(self._request("revoke_credential", credential_id))
 
     def credential(self, credential_id: int) -> Credential:
+        """A credential by its id; `NotFound` if there is none."""
         subject, type_id, issuer, expires_at, revocable, revoked = self._call("credentials", credential_id)
         if int(subject, 16) == 0:
             raise NotFound(f"no credential {credential_id}")
@@ -216,6 +224,7 @@ class IdentityRegistry(ContractFacade):
         return [a for a in actors if a is not None and a.active and a.endpoint]
 
     def has_valid_credential(self, subject: str, credential_type: str) -> bool:
+        """Whether `subject`'s newest credential of this type is valid now."""
         return bool(
             self._call("has_valid_credential", Web3.to_checksum_address(subject), credential_type_id(credential_type))
         )

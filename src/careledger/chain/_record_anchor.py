@@ -37,6 +37,7 @@ class RecordAnchor(ContractFacade):
     contract_name = "RecordAnchor"
 
     def anchor_request(self, root: bytes, leaf_count: int, kind: AnchorKind) -> TxRequest:
+        """The transaction that anchors `root` (to send alone or in a pipeline)."""
         if len(root) != 32:
             raise ValidationError(f"a Merkle root is 32 bytes, got {len(root)}")
         return self._request("anchor", root, leaf_count, int(kind))
@@ -62,6 +63,7 @@ class RecordAnchor(ContractFacade):
         return [bytes(log["args"]["root"]) for log in logs if kind is None or log["args"]["kind"] == kind]
 
     def is_anchored(self, root: bytes) -> bool:
+        """Whether `root` has been anchored."""
         return bool(self._call("is_anchored", root))
 
     def verify(self, root: bytes, proof: Sequence[bytes], leaf: bytes) -> bool:
@@ -69,6 +71,7 @@ class RecordAnchor(ContractFacade):
         return bool(self._call("verify", root, list(proof), leaf))
 
     def is_anchorer(self, address: str) -> bool:
+        """Whether `address` holds ANCHORER_ROLE."""
         role = self._call("ANCHORER_ROLE")
         return bool(self._call("hasRole", role, Web3.to_checksum_address(address)))
 

@@ -52,30 +52,39 @@ class CareToken(ContractFacade):
     contract_name = "CareToken"
 
     def balance_of(self, account: str) -> int:
+        """`account`'s balance, in the token's smallest units."""
         return int(self._call("balanceOf", Web3.to_checksum_address(account)))
 
     def allowance(self, owner: str, spender: str) -> int:
+        """How much `spender` may still take from `owner`."""
         return int(self._call("allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)))
 
     def total_supply(self) -> int:
+        """Every token in existence."""
         return int(self._call("totalSupply"))
 
     def decimals(self) -> int:
+        """How many decimals a whole token has."""
         return int(self._call("decimals"))
 
     def symbol(self) -> str:
+        """The token's symbol (CARE)."""
         return str(self._call("symbol"))
 
     def is_minter(self, account: str) -> bool:
+        """Whether `account` may mint."""
         return bool(self._call("is_minter", Web3.to_checksum_address(account)))
 
     def nonce(self, owner: str) -> int:
+        """The nonce `owner`'s next EIP-2612 permit must carry."""
         return int(self._call("nonces", Web3.to_checksum_address(owner)))
 
     def transfer(self, to: str, amount: int) -> None:
+        """Send `amount` from the signer to `to`."""
         self._transact(self._request("transfer", Web3.to_checksum_address(to), amount))
 
     def approve(self, spender: str, amount: int) -> None:
+        """Let `spender` take up to `amount` from the signer."""
         self._transact(self._request("approve", Web3.to_checksum_address(spender), amount))
 
     def mint(self, to: str, amount: int) -> None:

@@ -38,14 +38,17 @@ class ServiceClass(IntEnum):
 
     @property
     def label(self) -> str:
+        """The class as people write it (office-visit)."""
         return self.name.lower().replace("_", "-")
 
     @property
     def bit(self) -> int:
+        """The class's bit in a plan's prior-authorization mask."""
         return 1 << self.value
 
     @classmethod
     def parse(cls, name: str) -> ServiceClass:
+        """A class from its name; `ValidationError` naming the known ones."""
         key = name.strip().upper().replace("-", "_")
         if key not in cls.__members__:
             known = ", ".join(c.label for c in cls)
@@ -54,6 +57,7 @@ class ServiceClass(IntEnum):
 
     @classmethod
     def mask(cls, classes: list[ServiceClass]) -> int:
+        """The bitmask of these classes."""
         mask = 0
         for service_class in classes:
             mask |= service_class.bit
@@ -61,6 +65,7 @@ class ServiceClass(IntEnum):
 
     @classmethod
     def from_mask(cls, mask: int) -> list[ServiceClass]:
+        """The classes a bitmask holds."""
         return [c for c in cls if mask & c.bit]
 
 

@@ -75,9 +75,11 @@ class Parties:
     chain_id: int
 
     def account(self, did: str) -> dict[str, Any]:
+        """A reference to an account by its did:pkh."""
         return account_reference(did)
 
     def coverage(self) -> dict[str, Any]:
+        """The Claim's insurance: the member's coverage under this plan."""
         return {"identifier": {"system": f"{PLAN_SYSTEM}:{self.chain_id}", "value": str(self.plan_id)}}
 
 

@@ -58,6 +58,7 @@ class ClaimOutcome:
 
     @property
     def hex_id(self) -> str:
+        """The claim's on-chain id as 0x-prefixed hex."""
         return "0x" + self.claim_id.hex()
 
 

@@ -38,6 +38,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
+    """Run the `careledger` command; exit with the code its error maps to."""
     sys.exit(run())
 
 

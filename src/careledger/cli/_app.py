@@ -80,4 +80,5 @@ def main_options(
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
+    """Options every command shares: the home, the chain, the node to talk to, output."""
     ctx.obj = CliState(home_flag=home, chain=chain_spec, db=db, node_url=node_url)

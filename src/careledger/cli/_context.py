@@ -32,6 +32,7 @@ class CliState:
 
     @property
     def home(self) -> Home:
+        """The node home the command works on."""
         return Home.resolve(self.home_flag)
 
     def settings(self, **flags: object) -> Settings:
@@ -40,6 +41,7 @@ class CliState:
 
 
 def state(ctx: typer.Context) -> CliState:
+    """The options every command shares, as `main_options` stored them."""
     found = ctx.find_object(CliState)
     return found if found is not None else CliState()
 
@@ -48,6 +50,7 @@ def passphrase_source(*, confirm: bool = False) -> PassphraseSource:
     """Env `CARELEDGER_PASSPHRASE`, else a hidden prompt per wallet; never a silent default."""
 
     def read(wallet: str) -> str:
+        """The passphrase of `wallet`: from the environment, else asked in the terminal."""
         from_env = os.environ.get(PASSPHRASE_ENV)
         if from_env is not None:
             return from_env
@@ -96,6 +99,7 @@ def wallet_of(node: Node, who: str) -> Wallet:
 
 @contextmanager
 def open_node(ctx: typer.Context, *, keep_chain: bool = False) -> Iterator[Node]:
+    """The node on this home, closed when the command ends; passphrases asked when a wallet must sign."""
     cli = state(ctx)
     cli.home.require()
     with Node(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain) as node:

@@ -12,6 +12,7 @@ from careledger.identity import ActorProfile, Credential
 
 
 def credential_json(credential: Credential, now: int) -> dict[str, Any]:
+    """A credential as JSON, its status (valid, expired, revoked) as of the chain's time `now`."""
     status = "revoked" if credential.revoked else "expired" if credential.expires_at <= now else "valid"
     return {
         "id": credential.credential_id,

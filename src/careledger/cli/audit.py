@@ -17,6 +17,7 @@ app = typer.Typer(help="The audit log: who saw what, when, why; and its integrit
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:
+    """An audit entry as JSON."""
     access = entry.access
     return {
         "seq": entry.seq,

@@ -274,6 +274,7 @@ def outcome_json(outcome: ClaimOutcome, money: Money | None) -> dict[str, Any]:
     decimals = money.decimals if money else 0
 
     def amount(units: int) -> str:
+        """An amount in whole tokens, as a string."""
         return str(from_units(units, decimals))
 
     state = outcome.state

@@ -43,6 +43,7 @@ AsOption = Annotated[str | None, typer.Option("--as", help="The wallet that sign
 
 
 def grant_json(grant: Grant) -> dict[str, Any]:
+    """A consent grant as JSON."""
     return {
         "id": grant.hex_id,
         "patient": grant.patient,

@@ -17,6 +17,7 @@ app = typer.Typer(help="Node-to-node exchange: fetch a patient's records under c
 
 
 def result_json(result: FetchResult) -> dict[str, Any]:
+    """A fetch's result as JSON."""
     return {
         "custodian": result.custodian,
         "patient": result.patient,

@@ -31,6 +31,7 @@ AsOption = Annotated[
 
 
 def stored_json(stored: StoredRecord) -> dict[str, Any]:
+    """A stored version's metadata as JSON (no plaintext)."""
     return {
         "id": stored.record_id,
         "version": stored.version,

@@ -24,6 +24,7 @@ def _store(ctx: typer.Context) -> WalletStore:
 
 
 def wallet_json(wallet: Wallet) -> dict[str, Any]:
+    """A wallet's public facts as JSON (never its key)."""
     return {
         "name": wallet.name,
         "address": wallet.address,

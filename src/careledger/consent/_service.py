@@ -54,16 +54,20 @@ class Grant:
 
     @property
     def hex_id(self) -> str:
+        """The grant's id as 0x-prefixed hex."""
         return f"{self.grant_id:#066x}"
 
     def live_at(self, now: float) -> bool:
+        """Whether the grant is in force at `now` (started, unexpired, not revoked)."""
         return not self.revoked and self.not_before <= now < self.expiry
 
     def covers(self, category: Category, purpose: Purpose) -> bool:
+        """Whether the grant names this category and purpose."""
         return category in self.categories and purpose in self.purposes
 
     @classmethod
     def of(cls, row: ConsentGrant) -> Grant:
+        """A grant from its index row."""
         return cls(
             grant_id=int(row.grant_id, 16),
             patient=row.patient,
@@ -90,6 +94,7 @@ class SignedConsent:
     signature: bytes
 
     def to_json(self) -> dict[str, Any]:
+        """The signed consent as JSON, to hand to whoever submits it."""
         return {
             "type": _SIGNED_CONSENT,
             "chain_id": self.chain_id,
@@ -108,6 +113,7 @@ class SignedConsent:
 
     @classmethod
     def from_json(cls, data: Any) -> SignedConsent:
+        """A signed consent from its JSON; `ValidationError` if a field is missing or malformed."""
         if not isinstance(data, dict) or data.get("type") != _SIGNED_CONSENT:
             raise ValidationError(f"not a signed consent (a JSON object of type {_SIGNED_CONSENT!r})")
         try:
@@ -301,6 +307,7 @@ class ConsentService:
         return self._registry().is_allowed(patient, grantee, category.bit, purpose.bit)
 
     def get(self, grant_id: int) -> Grant:
+        """A grant by its id, from the index; `NotFound` if the node has not seen it."""
         with self.db.session() as session:
             row = session.get(ConsentGrant, f"{grant_id:#066x}")
             if row is None:
@@ -308,6 +315,7 @@ class ConsentService:
             return Grant.of(row)
 
     def grants(self, *, patient: str | None = None, grantee: str | None = None) -> list[Grant]:
+        """Every grant indexed, or those of a patient or to a grantee."""
         query = select(ConsentGrant).order_by(ConsentGrant.granted_block, ConsentGrant.grant_id)
         if patient is not None:
             query = query.where(ConsentGrant.patient == Web3.to_checksum_address(patient))
@@ -341,10 +349,12 @@ class ConsentService:
 
 
 def write_signed_consent(path: Path, signed: SignedConsent) -> None:
+    """Write a signed consent to `path` as JSON."""
     write_atomically(path, json.dumps(signed.to_json(), indent=2).encode(), mode=0o600)
 
 
 def read_signed_consent(path: Path) -> SignedConsent:
+    """Read a signed consent from `path`; `ValidationError` if it is not one."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

@@ -20,14 +20,17 @@ class Purpose(StrEnum):
 
     @property
     def bit(self) -> int:
+        """The purpose's bit in a consent's purpose mask."""
         return 1 << list(Purpose).index(self)
 
     @property
     def display(self) -> str:
+        """The purpose's HL7 display name."""
         return _DISPLAY[self]
 
     @classmethod
     def parse(cls, text: str) -> Purpose:
+        """A purpose from its code (TREAT); `ValidationError` naming the known ones."""
         try:
             return cls(text.strip().upper())
         except ValueError:
@@ -35,6 +38,7 @@ class Purpose(StrEnum):
 
     @classmethod
     def from_mask(cls, mask: int) -> list[Purpose]:
+        """The purposes a bitmask holds."""
         return [purpose for purpose in cls if mask & purpose.bit]
 
 
@@ -70,4 +74,5 @@ def parse_categories(text: str) -> list[Category]:
 
 
 def parse_purposes(text: str) -> list[Purpose]:
+    """Purposes from a comma-separated list of codes."""
     return list(dict.fromkeys(Purpose.parse(name) for name in text.split(",") if name.strip()))

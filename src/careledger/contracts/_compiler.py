@@ -33,6 +33,7 @@ class Artifact:
     compiler_version: str
 
     def to_json(self) -> dict[str, Any]:
+        """The artifact as the JSON cached on disk."""
         return {
             "name": self.name,
             "abi": self.abi,
@@ -43,6 +44,7 @@ class Artifact:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Artifact:
+        """An artifact from its cached JSON."""
         return cls(
             name=data["name"],
             abi=data["abi"],

@@ -21,6 +21,7 @@ class AtRestKey:
         self._key = key
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """`plaintext` sealed with AES-256-GCM, bound to `aad`: nonce ‖ ciphertext."""
         return _encrypt(plaintext, aad, self._key)
 
     def open(self, sealed: bytes, aad: bytes) -> bytes:

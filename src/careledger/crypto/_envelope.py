@@ -43,6 +43,7 @@ class RecordContext:
     category: str
 
     def aad(self) -> bytes:
+        """The associated data that binds a record version's ciphertext to its context."""
         return canonical_json(
             {"record": self.record_id, "version": self.version, "patient": self.patient, "category": self.category}
         )
@@ -57,10 +58,12 @@ class SealedKey:
     sealed: bytes
 
     def to_bytes(self) -> bytes:
+        """The sealed data key as bytes: suite, recipient, encapsulated key, ciphertext."""
         return bytes([self.suite]) + self.recipient + self.sealed
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SealedKey:
+        """A sealed data key from its bytes; `ValidationError` if malformed."""
         if len(data) <= 1 + _FINGERPRINT_LEN:
             raise DecryptionError("sealed key is truncated")
         try:
@@ -78,6 +81,7 @@ class Envelope:
     sealed_keys: tuple[SealedKey, ...]
 
     def sealed_for(self, key: PublicKey) -> SealedKey:
+        """The data key as sealed to `key`, one of the recipients."""
         return sealed_to(self.sealed_keys, key)
 
 
@@ -161,6 +165,7 @@ class DataKeyCache:
         self._lock = threading.Lock()
 
     def open(self, sealed: SealedKey, aad: bytes, key: PrivateKey) -> bytes:
+        """A sealed data key opened with `key` (remembered: one HPKE open per version)."""
         slot = (sealed.to_bytes(), aad, key.public_key.fingerprint)
         with self._lock:
             data_key = self._keys.get(slot)

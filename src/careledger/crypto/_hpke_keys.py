@@ -36,6 +36,7 @@ class Suite(IntEnum):
 
     @property
     def hpke(self) -> hpke.Suite:
+        """The HPKE cipher suite this key suite uses."""
         return _HPKE_SUITES[self]
 
     @classmethod
@@ -50,6 +51,7 @@ class Suite(IntEnum):
 
     @property
     def label(self) -> str:
+        """The suite's name (x25519, mlkem768-x25519)."""
         return self.name.lower().replace("_", "-")
 
 
@@ -77,6 +79,7 @@ class PublicKey:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicKey:
+        """A public key from its suite byte and raw bytes."""
         if not data:
             raise ValidationError("empty public key")
         try:
@@ -91,6 +94,7 @@ class PublicKey:
         return hashlib.sha256(self.to_bytes()).digest()[:16]
 
     def hpke_key(self) -> x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey:
+        """The key as the HPKE library takes it."""
         if self.suite is Suite.X25519:
             return x25519.X25519PublicKey.from_public_bytes(self.raw)
         return hpke.MLKEM768X25519PublicKey(
@@ -119,6 +123,7 @@ class PrivateKey:
 
     @staticmethod
     def material_length(suite: Suite) -> int:
+        """How many bytes of seed a key of `suite` is derived from."""
         return _X25519_LEN if suite is Suite.X25519 else _MLKEM_SEED_LEN + _X25519_LEN
 
     @classmethod
@@ -140,4 +145,5 @@ class PrivateKey:
         return cls(suite, os.urandom(cls.material_length(suite)))
 
     def hpke_key(self) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
+        """The key as the HPKE library takes it."""
         return self._key

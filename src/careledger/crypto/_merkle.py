@@ -59,6 +59,7 @@ class MerkleTree:
 
     @property
     def root(self) -> bytes:
+        """The tree's root."""
         return self._levels[-1][0]
 
     def __len__(self) -> int:

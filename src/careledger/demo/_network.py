@@ -34,6 +34,7 @@ class Participant:
 
     @property
     def address(self) -> str:
+        """The participant's node address."""
         return self.node.address
 
 
@@ -83,6 +84,7 @@ class DemoNetwork:
         return {p.name: p.process.stop() for p in self.participants}
 
     def close(self) -> None:
+        """Stop the nodes and the chain; remove the homes unless kept."""
         for participant in self.participants:
             participant.process.kill()
             participant.node.close()

@@ -208,6 +208,7 @@ class Story:
         told.data.update(grant=grant.hex_id, expiry=grant.expiry, patient_spent_wei=spent)
 
     def fetch(self, told: _Told) -> None:
+        """The clinic fetches alice's labs from the hospital and verifies each against the chain."""
         result = self._clinic_fetch([Category.LABS])
         fetched = sorted(f"{s.resource_type}/{s.record_id}" for s in result.stored)
         expect(fetched == sorted(self._visit["labs"]), f"the clinic got {fetched}, not the visit's labs")
@@ -218,6 +219,7 @@ class Story:
         told.data.update(records=fetched, provenance=result.provenance_id)
 
     def denied_mental_health(self, told: _Told) -> None:
+        """The clinic is refused alice's mental-health note: her consent names labs only."""
         self._expect_denied(told, [Category.MENTAL_HEALTH], "a labs consent does not reach a PSY-labelled note")
 
     def revoke(self, told: _Told) -> None:
@@ -229,6 +231,7 @@ class Story:
         told.data["grant"] = grant.hex_id
 
     def denied_after_revoke(self, told: _Told) -> None:
+        """After alice revokes, the clinic is refused her labs too."""
         self._expect_denied(told, [Category.LABS], "the consent is revoked")
 
     def accounting(self, told: _Told) -> None:

@@ -46,6 +46,7 @@ class FetchRequest:
 
     @classmethod
     def new(cls, requester: str, custodian: str, patient: str, categories: int, purpose: int) -> FetchRequest:
+        """A fresh request: its nonce random, its deadline `LIFETIME` seconds away."""
         return cls(
             Web3.to_checksum_address(requester),
             Web3.to_checksum_address(custodian),
@@ -57,6 +58,7 @@ class FetchRequest:
         )
 
     def typed_data(self, chain_id: int, registry: str) -> dict[str, Any]:
+        """The EIP-712 typed data the requesting node signs."""
         return typed_data(
             domain=DOMAIN,
             chain_id=chain_id,
@@ -75,9 +77,11 @@ class FetchRequest:
         )
 
     def sign(self, account: LocalAccount, chain_id: int, registry: str) -> SignedFetch:
+        """The request signed by `account`, the requesting node's wallet."""
         return SignedFetch(self, sign_typed_data(account, self.typed_data(chain_id, registry)))
 
     def to_json(self) -> dict[str, Any]:
+        """The request as JSON."""
         return {
             "requester": self.requester,
             "custodian": self.custodian,
@@ -90,6 +94,7 @@ class FetchRequest:
 
     @classmethod
     def from_json(cls, data: Any) -> FetchRequest:
+        """A request from its JSON; `ValidationError` if malformed."""
         try:
             return cls(
                 Web3.to_checksum_address(data["requester"]),
@@ -114,10 +119,12 @@ class SignedFetch:
         return recover_typed_data_signer(self.request.typed_data(chain_id, registry), self.signature)
 
     def to_json(self) -> dict[str, Any]:
+        """The signed request as JSON, the body of `POST /exchange/fetch`."""
         return {"request": self.request.to_json(), "signature": "0x" + self.signature.hex()}
 
     @classmethod
     def from_json(cls, data: Any) -> SignedFetch:
+        """A signed request from its JSON; `ValidationError` if malformed."""
         if not isinstance(data, dict) or not isinstance(data.get("signature"), str):
             raise ValidationError("a signed fetch is {request, signature}")
         try:

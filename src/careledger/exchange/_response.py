@@ -30,6 +30,7 @@ class SharedRecord:
     root: bytes
 
     def to_json(self) -> dict[str, Any]:
+        """One shared record as JSON: ciphertext, sealed key and proof."""
         return {
             "resourceType": self.resource_type,
             "id": self.record_id,
@@ -46,6 +47,7 @@ class SharedRecord:
 
     @classmethod
     def from_json(cls, data: Any) -> SharedRecord:
+        """One shared record from its JSON; `ValidationError` if malformed."""
         try:
             return cls(
                 resource_type=str(data["resourceType"]),
@@ -72,6 +74,7 @@ class FetchResponse:
     withheld: tuple[str, ...]  # categories asked for that no consent covers
 
     def to_json(self) -> dict[str, Any]:
+        """The custodian's answer as JSON."""
         return {
             "custodian": self.custodian,
             "patient": self.patient,
@@ -81,6 +84,7 @@ class FetchResponse:
 
     @classmethod
     def from_json(cls, data: Any) -> FetchResponse:
+        """The custodian's answer from its JSON; `ValidationError` if malformed."""
         if not isinstance(data, dict) or not isinstance(data.get("records"), list):
             raise IntegrityError("the custodian's response is not a fetch response")
         return cls(

@@ -24,4 +24,5 @@ def patient_compartment() -> dict[str, tuple[str, ...]]:
 
 
 def in_patient_compartment(resource_type: str) -> bool:
+    """Whether resources of `resource_type` belong to a patient's compartment."""
     return resource_type in patient_compartment()

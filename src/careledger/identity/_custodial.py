@@ -59,6 +59,7 @@ class CustodialKeys:
         return identities
 
     def holds(self, address: str) -> bool:
+        """Whether this node holds `address`'s custodial key."""
         return self._path(address).is_file()
 
     def account(self, address: str) -> LocalAccount:
@@ -79,6 +80,7 @@ class CustodialKeys:
         return key
 
     def private_key(self, address: str) -> PrivateKey:
+        """The custodial patient's private encryption key; `NotFound` if not held here."""
         return PrivateKey.derive(self.account(address).key, self._suite)
 
     def destroy(self, address: str) -> None:
@@ -87,6 +89,7 @@ class CustodialKeys:
         self._public.pop(_checksum(address), None)
 
     def addresses(self) -> Iterator[str]:
+        """Every custodial identity held here."""
         if self.directory.is_dir():
             for path in sorted(self.directory.glob("*.key")):
                 yield path.stem
@@ -110,6 +113,7 @@ class CustodialPatients:
         self._registry = registry
 
     def make(self, count: int) -> list[CustodialIdentity]:
+        """`count` new custodial identities (keys kept here); `enrol` registers them on chain."""
         return self.keys.create(count)
 
     def enrol(self, identities: Sequence[CustodialIdentity]) -> None:

@@ -83,6 +83,7 @@ class WalletStore:
         return self.get(name)
 
     def get(self, name: str) -> Wallet:
+        """A wallet by name or address; `NotFound` if none is kept here."""
         path = self._path(name)
         if not path.is_file():
             known = ", ".join(w.name for w in self.all()) or "none yet"

@@ -28,12 +28,14 @@ class RecordCommitments:
     kind = AnchorKind.RECORDS
 
     def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
+        """How many record commitments wait for an anchor."""
         count, oldest = connection.execute(
             select(func.count(), func.min(_COLUMNS.last_updated)).where(_COLUMNS.batch_id.is_(None))
         ).one()
         return int(count or 0), oldest
 
     def take(self, connection: Connection, limit: int) -> Taken | None:
+        """The commitments to anchor next (at most `limit`)."""
         pending = connection.execute(
             select(_COLUMNS.record_id, _COLUMNS.version, _COLUMNS.commitment)
             .where(_COLUMNS.batch_id.is_(None))
@@ -45,6 +47,7 @@ class RecordCommitments:
         tree = MerkleTree([commitment for _, _, commitment in pending])
 
         def assign(session: Session, batch_id: int) -> None:
+            """Record which anchored batch holds these versions, with each one's proof."""
             assigned = session.connection().execute(
                 update(RECORD_VERSIONS)
                 .where(

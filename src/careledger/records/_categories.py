@@ -30,6 +30,7 @@ class Category(StrEnum):
 
     @property
     def sensitive(self) -> bool:
+        """Whether the category needs a consent that names it (mental health, sexual health, …)."""
         return self in SENSITIVE
 
     @property
@@ -39,6 +40,7 @@ class Category(StrEnum):
 
     @classmethod
     def from_mask(cls, mask: int) -> list[Category]:
+        """The categories a bitmask holds."""
         return [category for category in cls if mask & category.bit]
 
 

@@ -71,6 +71,7 @@ def one_of(column: ColumnElement[str], values: set[str]) -> ColumnElement[bool]:
 def current_versions(
     session: Session | Connection, record_ids: set[str], read: Callable[[Mapping[Any, Any]], StoredRecord]
 ) -> dict[str, StoredRecord]:
+    """The current version of each of these records that exists."""
     rows = session.execute(
         select(*STORED_COLUMNS).where(one_of(COLUMNS.record_id, record_ids), COLUMNS.is_current)
     ).mappings()

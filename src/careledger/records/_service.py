@@ -402,6 +402,7 @@ class RecordService:
             yield self.decrypt(stored, key)
 
     def get(self, record_id: str, version: int | None = None) -> StoredRecord:
+        """A stored version (the current one by default); `NotFound` if there is none."""
         with self.db.reading() as connection:
             if version is None:
                 found = connection.execute(CURRENT_VERSION, {"record_id": record_id})

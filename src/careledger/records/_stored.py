@@ -69,6 +69,7 @@ class StoredRecord:
 
     @property
     def context(self) -> RecordContext:
+        """What the version's ciphertext is bound to."""
         return RecordContext(self.record_id, self.version, self.patient_address, self.category.value)
 
     def data_keys(self) -> tuple[SealedKey, ...]:
@@ -121,6 +122,7 @@ class Draft:
 
     @property
     def record_id(self) -> str:
+        """The record's id."""
         return str(self.data["id"])
 
     @classmethod

@@ -30,6 +30,7 @@ class BlobStore:
         _move_to_flat_layout(root)
 
     def path(self, cid: str) -> Path:
+        """Where the blob with content id `cid` is kept."""
         if not is_content_id(cid):
             parse_content_id(cid)  # says what is wrong with it…
             raise ValidationError(f"content id {cid} is not in base32")  # …or that only its base is
@@ -59,6 +60,7 @@ class BlobStore:
         return data
 
     def has(self, cid: str) -> bool:
+        """Whether the blob `cid` is here."""
         return self.path(cid).is_file()
 
 

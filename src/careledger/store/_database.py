@@ -22,6 +22,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def sqlite_url(path: Path) -> str:
+    """The URL of the SQLite database at `path`."""
     return f"sqlite:///{path}"
 
 
@@ -76,6 +77,7 @@ class Database:
             raise ConfigError(f"cannot open the database {self.url.render_as_string()}: {exc.orig}") from exc
 
     def tables(self) -> list[str]:
+        """The names of the tables in the database."""
         return sorted(inspect(self.engine).get_table_names())
 
     @contextmanager
@@ -97,6 +99,7 @@ class Database:
             yield connection
 
     def close(self) -> None:
+        """Close every connection."""
         self.engine.dispose()
 
 

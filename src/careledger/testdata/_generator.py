@@ -47,10 +47,12 @@ class SyntheticPatient:
 
     @property
     def resources(self) -> list[Resource]:
+        """The Patient and every record of hers."""
         return [self.patient, *self.records]
 
     @property
     def id(self) -> str:
+        """The Patient's id."""
         return str(self.patient["id"])
 
 

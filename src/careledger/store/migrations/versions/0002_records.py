@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     op.create_table(
         "anchor_batches",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -62,6 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_table("record_tokens")
     op.drop_table("record_versions")
     op.drop_table("anchor_batches")

@@ -20,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     op.create_table(
         "import_checkpoints",
         sa.Column("source", sa.String(64), primary_key=True),
@@ -29,5 +30,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.create_index("ix_record_versions_is_current", "record_versions", ["is_current"])
     op.drop_table("import_checkpoints")

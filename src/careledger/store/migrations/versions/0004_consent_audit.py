@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     op.create_table(
         "consent_grants",
         sa.Column("grant_id", sa.String(66), primary_key=True),
@@ -65,6 +66,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_table("audit_events")
     op.drop_table("emergency_accesses")
     op.drop_table("consent_delegations")

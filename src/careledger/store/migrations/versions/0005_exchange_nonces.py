@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     op.create_table(
         "exchange_nonces",
         sa.Column("requester", sa.String(42), primary_key=True),
@@ -27,5 +28,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_index("ix_exchange_nonces_expiry", table_name="exchange_nonces")
     op.drop_table("exchange_nonces")

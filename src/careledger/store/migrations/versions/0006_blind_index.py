@@ -22,6 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     state = op.create_table(
         "node_state",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -33,5 +34,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_index("ix_record_tokens_param_system", table_name="record_tokens")
     op.drop_table("node_state")

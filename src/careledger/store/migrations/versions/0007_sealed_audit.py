@@ -22,6 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     holds_entries = op.get_bind().execute(sa.text("SELECT 1 FROM audit_events LIMIT 1")).first() is not None
     op.get_bind().execute(
         sa.text("INSERT INTO node_state (name, value) VALUES ('sealed_audit', :value)"),
@@ -30,4 +31,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.get_bind().execute(sa.text("DELETE FROM node_state WHERE name = 'sealed_audit'"))

@@ -20,8 +20,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     op.add_column("record_versions", sa.Column("author", sa.String(42), nullable=True))
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_column("record_versions", "author")

@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
     op.create_table(
         "claim_codes",
         sa.Column("patient", sa.String(42), primary_key=True),
@@ -28,4 +29,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_table("claim_codes")
