@@ -2,10 +2,10 @@
 
 from careledger.api._app import create_app
 from careledger.api._auth import Caller, SiweAuth, new_secret
-from careledger.api._errors import operation_outcome
 from careledger.api._process import NodeProcess
 from careledger.api._responses import FHIR_JSON
 from careledger.api._server import NodeServer, free_port
+from careledger.fhir import operation_outcome
 
 __all__ = [
     "FHIR_JSON",

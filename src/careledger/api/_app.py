@@ -21,13 +21,13 @@ from careledger.api._auth_routes import auth_router
 from careledger.api._bundle_routes import bundle_router
 from careledger.api._consent_routes import consent_router
 from careledger.api._deps import Deps
-from careledger.api._errors import operation_outcome
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._responses import error_response, fhir_response
 from careledger.api.operations import claim_router, everything_router, exchange_router
 from careledger.errors import CareLedgerError
+from careledger.fhir import operation_outcome
 from careledger.node import Node
 from careledger.records import MAX_RESOURCE_BYTES
 

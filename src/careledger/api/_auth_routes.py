@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from careledger import __version__
 from careledger.api._auth import TOKEN_SECONDS
-from careledger.api._capability import capability_statement
 from careledger.api._deps import Deps, body_of, call
 from careledger.api._responses import fhir_response
 from careledger.errors import ValidationError
-from careledger.fhir import loads_object
+from careledger.fhir import capability_statement, loads_object
+from careledger.records import MAX_RESOURCE_BYTES, SEARCH_PARAMS
 
 
 class LoginRequest(BaseModel):
@@ -44,7 +45,14 @@ def auth_router(deps: Deps) -> APIRouter:
     @router.get("/metadata", tags=["fhir"])
     async def metadata(request: Request) -> JSONResponse:
         """The CapabilityStatement: what this server supports."""
-        return fhir_response(capability_statement(str(request.base_url), datetime.now(UTC).date().isoformat()))
+        statement = capability_statement(
+            str(request.base_url),
+            datetime.now(UTC).date().isoformat(),
+            version=__version__,
+            search_params=SEARCH_PARAMS,
+            max_body=MAX_RESOURCE_BYTES,
+        )
+        return fhir_response(statement)
 
     @router.get("/auth/nonce", tags=["auth"])
     async def nonce() -> dict[str, str]:

@@ -33,27 +33,27 @@ def bundle_router(deps: Deps) -> APIRouter:
         data = loads_object(body)
         if data.get("resourceType") != "Bundle" or data.get("type") not in ("transaction", "batch"):
             raise ValidationError("POST / takes a Bundle of type transaction or batch")
-        who = deps.accessor(caller, purpose)
+        accessor = deps.accessor(caller, purpose)
         if data["type"] == "batch":  # each entry is validated, and fails, on its own
-            return fhir_response(await call(run_batch, data, _batch_runner(deps, caller, who)))
+            return fhir_response(await call(run_batch, data, _batch_runner(deps, caller, accessor)))
         entries = transaction_drafts(parse_resource(body))  # all or nothing: the whole Bundle validates first
         for _, resource in entries:
             caller.require(resource["resourceType"], "write")
-        return fhir_response(await call(_transaction, deps, caller, who, entries))
+        return fhir_response(await call(_transaction, deps, caller, accessor, entries))
 
     return router
 
 
-def _transaction(deps: Deps, caller: Caller, who: Accessor, entries: list[tuple[str, Resource]]) -> Resource:
+def _transaction(deps: Deps, caller: Caller, accessor: Accessor, entries: list[tuple[str, Resource]]) -> Resource:
     """Store a transaction's resources all or none; the transaction-response Bundle."""
-    stored = deps.node.access.store(who, [draft(caller, resource) for _, resource in entries])
+    stored = deps.node.access.store(accessor, [draft(caller, resource) for _, resource in entries])
     results = []
     for (_, resource), version in zip(entries, stored, strict=True):
         results.append((status_of(version), stored_body(resource, version), location(version)))
     return transaction_response(results)
 
 
-def _batch_runner(deps: Deps, caller: Caller, who: Accessor) -> EntryRunner:
+def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor) -> EntryRunner:
     """How a batch runs one entry: the same rules as the single requests."""
     access = deps.node.access
 
@@ -61,10 +61,10 @@ def _batch_runner(deps: Deps, caller: Caller, who: Accessor) -> EntryRunner:
         parts = url.split("/")
         if method == "GET" and len(parts) == 2:
             caller.require(parts[0], "read")
-            return 200, typed(access.read(who, parts[1]), parts[0], found=True), None
+            return 200, typed(access.read(accessor, parts[1]), parts[0], found=True), None
         if method == "DELETE" and len(parts) == 2:
             caller.require(parts[0], "write")
-            access.delete(who, parts[1], parts[0])
+            access.delete(accessor, parts[1], parts[0])
             return 204, None, None
         if method in ("POST", "PUT") and resource is not None:
             data = typed(parse_resource(resource), parts[0])
@@ -73,7 +73,7 @@ def _batch_runner(deps: Deps, caller: Caller, who: Accessor) -> EntryRunner:
                 data.pop("id", None)
             elif len(parts) != 2 or data.get("id") != parts[1]:
                 raise ValidationError(f"PUT {url} does not name the resource it carries")
-            stored = access.write(who, draft(caller, data))
+            stored = access.write(accessor, draft(caller, data))
             return status_of(stored), stored_body(data, stored), location(stored)
         raise ValidationError(f"cannot run {method} {url} in a batch")
 

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from careledger.api._errors import operation_outcome
 from careledger.errors import CareLedgerError, ValidationError, http_status
+from careledger.fhir import operation_outcome
 from careledger.records import Resource, parse_resource
 
 # One entry as a batch runs it: (method, url, resource or None) -> (status, resource or None, location).

@@ -109,8 +109,8 @@ class FhirRoutes:
         self, resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> Response:
         """A deletion, kept as a version of its own: 204."""
-        who = self._deps.signed_in(authorization, purpose, resource_type, "write")
-        await call(self._access.delete, who, record_id, resource_type)
+        accessor = self._deps.signed_in(authorization, purpose, resource_type, "write")
+        await call(self._access.delete, accessor, record_id, resource_type)
         return Response(status_code=204)
 
     async def history(
@@ -122,8 +122,8 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """Every version of one record the caller may see, newest first."""
-        who = self._deps.signed_in(authorization, purpose, resource_type, "read")
-        versions = await call(self._access.history, who, record_id, resource_type)
+        accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
+        versions = await call(self._access.history, accessor, record_id, resource_type)
         return fhir_response(history_bundle(request, versions))
 
     async def type_history(
@@ -176,8 +176,8 @@ class FhirRoutes:
     async def _read_one(
         self, resource_type: str, record_id: str, version: int | None, authorization: str | None, purpose: str | None
     ) -> JSONResponse:
-        who = self._deps.signed_in(authorization, purpose, resource_type, "read")
-        resource = await self._access.read_async(who, record_id, version)
+        accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
+        resource = await self._access.read_async(accessor, record_id, version)
         return resource_response(typed(resource, resource_type, found=True))
 
     async def _read_fast(

@@ -15,9 +15,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from careledger.api._errors import operation_outcome
 from careledger.errors import CareLedgerError, NotFound, TooMany, Unauthenticated, ValidationError, http_status
-from careledger.fhir import fhir_instant
+from careledger.fhir import fhir_instant, operation_outcome
 from careledger.records import Resource, StoredRecord
 
 FHIR_JSON = "application/fhir+json"

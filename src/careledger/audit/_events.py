@@ -7,15 +7,10 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from careledger.fhir import account_reference, fhir_instant
+from careledger.fhir import account_reference, fhir_instant, systems
 from careledger.identity import did_pkh
 
-_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
-_INTERACTION = "http://hl7.org/fhir/restful-interaction"
-_CARELEDGER_SUBTYPE = "https://careledger.org/fhir/CodeSystem/audit-subtype"  # break-glass, export, share
 _RESTFUL = frozenset({"read", "vread", "update", "delete", "create", "search-type", "history-instance"})
-_PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-_ENTITY_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 
 
 class Action(StrEnum):
@@ -58,10 +53,10 @@ class Access:
 
 def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: int) -> dict[str, Any]:
     """The FHIR AuditEvent of `access`, as stored and hashed in the audit log; actors by `did:pkh`."""
-    subtype_system = _INTERACTION if access.interaction in _RESTFUL else _CARELEDGER_SUBTYPE
+    subtype_system = systems.RESTFUL_INTERACTION if access.interaction in _RESTFUL else systems.AUDIT_SUBTYPE
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "type": {"system": _EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
+        "type": {"system": systems.AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
         "subtype": [{"system": subtype_system, "code": access.interaction}],
         "action": access.action.value,
         "recorded": fhir_instant(recorded, precision="microseconds"),
@@ -72,7 +67,7 @@ def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: 
     if access.detail:
         event["outcomeDesc"] = access.detail
     if access.purpose:
-        reasons = [{"coding": [{"system": _PURPOSE, "code": access.purpose}]}]
+        reasons = [{"coding": [{"system": systems.ACT_REASON, "code": access.purpose}]}]
         event["purposeOfEvent"] = reasons
         event["agent"][0]["purposeOfUse"] = reasons
     entities: list[dict[str, Any]] = []
@@ -80,7 +75,7 @@ def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: 
         entities.append(
             {
                 "what": account_reference(did_pkh(chain_id, access.patient)),
-                "role": {"system": _ENTITY_ROLE, "code": "1", "display": "Patient"},
+                "role": {"system": systems.OBJECT_ROLE, "code": "1", "display": "Patient"},
             }
         )
     entities.extend({"what": {"reference": reference}} for reference in access.entities)

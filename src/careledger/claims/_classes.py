@@ -9,11 +9,10 @@ from __future__ import annotations
 from enum import IntEnum
 
 from careledger.errors import ValidationError
+from careledger.fhir import systems
 
-CPT = "http://www.ama-assn.org/go/cpt"
-CDT = "http://www.ada.org/cdt"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ENCOUNTER_CLASS = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+# The billing vocabularies a claim line is coded in (re-exported for callers of `careledger.claims`).
+CPT, CDT, RXNORM = systems.CPT, systems.CDT, systems.RXNORM
 
 
 class ServiceClass(IntEnum):
@@ -108,6 +107,6 @@ def classify(system: str, code: str) -> ServiceClass:
         for first, last, service_class in _CPT_RANGES:
             if first <= number <= last:
                 return service_class
-    if system == ENCOUNTER_CLASS and code in _BY_ENCOUNTER_CLASS:
+    if system == systems.ACT_CODE and code in _BY_ENCOUNTER_CLASS:
         return _BY_ENCOUNTER_CLASS[code]
     raise ValidationError(f"no service class for {system}|{code}; give one with --class")

@@ -6,7 +6,9 @@ other code an insurer uses is shown as its number.
 
 from __future__ import annotations
 
-CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
+from careledger.fhir import systems
+
+CARC_SYSTEM = systems.CARC
 
 DEDUCTIBLE = 1
 COINSURANCE = 2

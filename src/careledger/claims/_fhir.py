@@ -20,18 +20,9 @@ from careledger.claims._amounts import from_units
 from careledger.claims._classes import ServiceClass
 from careledger.claims._codes import CARC_SYSTEM, COINSURANCE, DEDUCTIBLE, OVER_FEE_SCHEDULE, REASONS
 from careledger.errors import ValidationError
-from careledger.fhir import account_reference, fhir_instant
+from careledger.fhir import account_reference, fhir_instant, systems
 
 Resource = dict[str, Any]
-
-PAYMENT_TOKEN_URL = "https://careledger.org/fhir/StructureDefinition/payment-token"  # noqa: S105 - a URL
-SERVICE_CLASS_SYSTEM = "https://careledger.org/fhir/CodeSystem/service-class"
-PLAN_SYSTEM = "urn:careledger:plan"
-_ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-_C4BB_ADJUDICATION = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication"
-_CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
-_PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
-_PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +51,8 @@ class Money:
         """The resource's `extension` naming the token (nothing when there is no plan, hence no token)."""
         if not self.token:
             return {}
-        coding = {"system": "urn:careledger:token", "code": self.token, "display": self.symbol}
-        return {"extension": [{"url": PAYMENT_TOKEN_URL, "valueCoding": coding}]}
+        coding = {"system": systems.TOKEN, "code": self.token, "display": self.symbol}
+        return {"extension": [{"url": systems.PAYMENT_TOKEN_EXTENSION, "valueCoding": coding}]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +71,7 @@ class Parties:
 
     def coverage(self) -> dict[str, Any]:
         """The Claim's insurance: the member's coverage under this plan."""
-        return {"identifier": {"system": f"{PLAN_SYSTEM}:{self.chain_id}", "value": str(self.plan_id)}}
+        return {"identifier": {"system": f"{systems.PLAN}:{self.chain_id}", "value": str(self.plan_id)}}
 
 
 def build_claim(
@@ -104,17 +95,17 @@ def build_claim(
         "id": claim_id,
         **money.extension(),
         "status": "active",
-        "type": {"coding": [{"system": _CLAIM_TYPE, "code": "professional"}]},
+        "type": {"coding": [{"system": systems.CLAIM_TYPE, "code": "professional"}]},
         "use": "claim",
         "patient": parties.patient,
         "created": fhir_instant(created, precision="seconds"),
         "provider": parties.account(parties.provider_did),
-        "priority": {"coding": [{"system": _PROCESS_PRIORITY, "code": "normal"}]},
+        "priority": {"coding": [{"system": systems.PROCESS_PRIORITY, "code": "normal"}]},
         "insurance": [{"sequence": 1, "focal": True, "coverage": parties.coverage()}],
         "item": [
             {
                 "sequence": index,
-                "category": {"coding": [{"system": SERVICE_CLASS_SYSTEM, "code": service_class.label}]},
+                "category": {"coding": [{"system": systems.SERVICE_CLASS, "code": service_class.label}]},
                 "productOrService": {"coding": [_coding(line)]},
                 "servicedDate": service_date,
                 "encounter": [{"reference": f"Encounter/{encounter['id']}"}],
@@ -191,13 +182,13 @@ def _shared(claim: Resource, adjudication: Adjudication, billed: int, money: Mon
         "disposition": disposition(adjudication),
         "item": [{"itemSequence": 1, "adjudication": _adjudications(billed, adjudication, money)}],
         "total": [
-            {"category": _category(_ADJUDICATION, "submitted"), "amount": money(billed)},
-            {"category": _category(_ADJUDICATION, "benefit"), "amount": money(adjudication.payer_share)},
+            {"category": _category(systems.ADJUDICATION, "submitted"), "amount": money(billed)},
+            {"category": _category(systems.ADJUDICATION, "benefit"), "amount": money(adjudication.payer_share)},
         ],
     }
     if adjudication.status is ClaimStatus.PAID:
         body["payment"] = {
-            "type": {"coding": [{"system": _PAYMENT_TYPE, "code": "complete"}]},
+            "type": {"coding": [{"system": systems.PAYMENT_TYPE, "code": "complete"}]},
             "amount": money(adjudication.payer_share),
         }
     return body
@@ -220,30 +211,36 @@ def disposition(adjudication: Adjudication) -> str:
 
 
 def _adjudications(billed: int, adjudication: Adjudication, money: Money) -> list[Resource]:
-    lines = [{"category": _category(_ADJUDICATION, "submitted"), "amount": money(billed)}]
+    lines = [{"category": _category(systems.ADJUDICATION, "submitted"), "amount": money(billed)}]
     if adjudication.status not in {ClaimStatus.PAID, ClaimStatus.AWAITING_FUNDS}:
-        denial = {"category": _category(_ADJUDICATION, "benefit"), "amount": money(0)}
+        denial = {"category": _category(systems.ADJUDICATION, "benefit"), "amount": money(0)}
         if adjudication.reason:
             denial["reason"] = _reason(adjudication.reason)
         return [*lines, denial]
-    eligible: Resource = {"category": _category(_ADJUDICATION, "eligible"), "amount": money(adjudication.allowed)}
+    eligible: Resource = {
+        "category": _category(systems.ADJUDICATION, "eligible"),
+        "amount": money(adjudication.allowed),
+    }
     if billed > adjudication.allowed:
         eligible["reason"] = _reason(OVER_FEE_SCHEDULE)
     return [
         *lines,
         eligible,
         {
-            "category": _category(_ADJUDICATION, "deductible"),
+            "category": _category(systems.ADJUDICATION, "deductible"),
             "reason": _reason(DEDUCTIBLE),
             "amount": money(adjudication.deductible),
         },
         {
-            "category": _category(_C4BB_ADJUDICATION, "coinsurance"),
+            "category": _category(systems.C4BB_ADJUDICATION, "coinsurance"),
             "reason": _reason(COINSURANCE),
             "amount": money(adjudication.coinsurance),
         },
-        {"category": _category(_C4BB_ADJUDICATION, "memberliability"), "amount": money(adjudication.patient_share)},
-        {"category": _category(_ADJUDICATION, "benefit"), "amount": money(adjudication.payer_share)},
+        {
+            "category": _category(systems.C4BB_ADJUDICATION, "memberliability"),
+            "amount": money(adjudication.patient_share),
+        },
+        {"category": _category(systems.ADJUDICATION, "benefit"), "amount": money(adjudication.payer_share)},
     ]
 
 

@@ -26,7 +26,7 @@ from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, GrantRec
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
 from careledger.errors import Conflict, NotFound, ValidationError
-from careledger.fhir import account_reference, fhir_instant
+from careledger.fhir import consent_view
 from careledger.files import write_atomically
 from careledger.identity import did_pkh
 from careledger.indexing import EventReader
@@ -366,41 +366,15 @@ def read_signed_consent(path: Path) -> SignedConsent:
 
 def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, Any]:
     """The FHIR R4 `Consent` view of a grant (a privacy consent, opt-in, permit)."""
-    start, end = fhir_instant(grant.not_before, precision="seconds"), fhir_instant(grant.expiry, precision="seconds")
-    return {
-        "resourceType": "Consent",
-        "id": grant.hex_id[2:],
-        "status": "active" if not grant.revoked and now < grant.expiry else "inactive",
-        "scope": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
-        "patient": account_reference(did_pkh(chain_id, grant.patient)),
-        "dateTime": start,
-        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-        "provision": {
-            "type": "permit",
-            "period": {"start": start, "end": end},
-            "actor": [
-                {
-                    "role": {
-                        "coding": [
-                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
-                        ]
-                    },
-                    "reference": account_reference(did_pkh(chain_id, grant.grantee)),
-                }
-            ],
-            "purpose": [
-                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose.value}
-                for purpose in grant.purposes
-            ],
-            "code": [
-                {"coding": [{"system": "https://careledger.org/fhir/CodeSystem/record-category", "code": c.value}]}
-                for c in grant.categories
-            ],
-        },
-    }
+    return consent_view(
+        consent_id=grant.hex_id[2:],
+        patient_did=did_pkh(chain_id, grant.patient),
+        grantee_did=did_pkh(chain_id, grant.grantee),
+        period=(grant.not_before, grant.expiry),
+        active=not grant.revoked and now < grant.expiry,
+        purposes=[purpose.value for purpose in grant.purposes],
+        categories=[category.value for category in grant.categories],
+    )
 
 
 def _index(session: Session, event: ChainEvent) -> tuple[str, str] | None:

@@ -26,12 +26,12 @@ from careledger.crypto import PrivateKey, Suite
 from careledger.demo._network import DemoNetwork, Participant
 from careledger.errors import AccessDenied, DemoFailed
 from careledger.exchange import FetchResult
+from careledger.fhir import systems
 from careledger.identity import UnlockedWallet
 from careledger.records import Category, verify_record
 from careledger.testdata import hospital_visit
 
 StepData = dict[str, Any]
-_OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,8 +293,8 @@ class Story:
                 {
                     "resourceType": "Observation",
                     "status": "final",
-                    "category": [{"coding": [{"system": _OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+                    "category": [{"coding": [{"system": systems.OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
+                    "code": {"coding": [{"system": systems.LOINC, "code": "8867-4", "display": "Heart rate"}]},
                     "subject": {"reference": f"Patient/{patient['id']}"},
                     "valueQuantity": {"value": 64, "unit": "beats/minute"},
                 }

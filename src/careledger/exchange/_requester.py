@@ -36,12 +36,9 @@ from careledger.crypto import (
 from careledger.errors import CareLedgerError, IntegrityError, NotFound
 from careledger.exchange._request import FetchRequest
 from careledger.exchange._response import FetchResponse, SharedRecord
-from careledger.fhir import account_reference, fhir_instant
+from careledger.fhir import provenance_view
 from careledger.identity import did_pkh
 from careledger.records import Category, RecordService, Resource, StoredRecord, categorise, commitment
-
-_COMMITMENT_SYSTEM = "urn:careledger:commitment"
-_PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,32 +184,11 @@ def _open(item: SharedRecord, patient: str, key: PrivateKey, anchored: _Anchored
 
 def _provenance(request: FetchRequest, opened: list[tuple[SharedRecord, Resource]], chain_id: int) -> Resource:
     """Where the records came from: the custodian node, and each source version's commitment."""
-    return {
-        "resourceType": "Provenance",
-        "id": f"fetch-{uuid.uuid4()}",
-        "target": [{"reference": f"{item.resource_type}/{item.record_id}"} for item, _ in opened],
-        "recorded": fhir_instant(datetime.now(UTC), precision="seconds"),
-        "agent": [
-            {
-                "type": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                            "code": "custodian",
-                        }
-                    ]
-                },
-                "who": account_reference(did_pkh(chain_id, request.custodian)),
-            }
+    return provenance_view(
+        provenance_id=f"fetch-{uuid.uuid4()}",
+        recorded=datetime.now(UTC),
+        custodian_did=did_pkh(chain_id, request.custodian),
+        sources=[
+            (f"{item.resource_type}/{item.record_id}/_history/{item.version}", item.commitment) for item, _ in opened
         ],
-        "entity": [
-            {
-                "role": "source",
-                "what": {
-                    "identifier": {"system": _COMMITMENT_SYSTEM, "value": "0x" + item.commitment.hex()},
-                    "display": f"{item.resource_type}/{item.record_id}/_history/{item.version}",
-                },
-            }
-            for item, _ in opened
-        ],
-    }
+    )

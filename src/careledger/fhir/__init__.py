@@ -1,20 +1,29 @@
 """FHIR knowledge without I/O: what the specification says, read from its own definitions, and JSON from
 strangers parsed safely."""
 
+from careledger.fhir import systems
+from careledger.fhir._capability import capability_statement
 from careledger.fhir._compartment import COMPARTMENT_DEFINITION, in_patient_compartment, patient_compartment
 from careledger.fhir._instant import fhir_instant
 from careledger.fhir._json import MAX_DEPTH, check_depth, loads, loads_object
-from careledger.fhir._systems import URI, account_reference
+from careledger.fhir._outcome import operation_outcome
+from careledger.fhir._views import consent_view, provenance_view
+from careledger.fhir.systems import URI, account_reference
 
 __all__ = [
     "COMPARTMENT_DEFINITION",
     "MAX_DEPTH",
     "URI",
     "account_reference",
+    "capability_statement",
     "check_depth",
+    "consent_view",
     "fhir_instant",
     "in_patient_compartment",
     "loads",
     "loads_object",
+    "operation_outcome",
     "patient_compartment",
+    "provenance_view",
+    "systems",
 ]

@@ -1,4 +1,4 @@
-"""FHIR OperationOutcome bodies; the status of each error is `careledger.errors.http_status`."""
+"""FHIR OperationOutcome bodies; the HTTP status of each error is `careledger.errors.http_status`."""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
-"""The CapabilityStatement: what this node's FHIR API really supports, and nothing more."""
+"""The CapabilityStatement: what this node's FHIR API really supports, and nothing more.
+
+Built from what the caller passes (the search parameters `records` understands, the body
+limit, the software version), so it cannot claim what the server does not do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from careledger import __version__
-from careledger.records import MAX_RESOURCE_BYTES, SEARCH_PARAMS
 
 # The resource types a node keeps (any valid R4B type is accepted; these are listed).
 RESOURCE_TYPES = (
@@ -23,8 +25,11 @@ RESOURCE_TYPES = (
 )
 
 
-def capability_statement(base_url: str, date: str) -> dict[str, Any]:
-    """The CapabilityStatement of this server at `base_url`, dated `date`."""
+def capability_statement(
+    base_url: str, date: str, *, version: str, search_params: Mapping[str, str], max_body: int
+) -> dict[str, Any]:
+    """The CapabilityStatement of the server at `base_url`, dated `date`: CareLedger `version`, which
+    understands `search_params` (name -> type) and takes bodies of up to `max_body` bytes."""
     interactions = [
         {"code": code} for code in ("read", "vread", "update", "delete", "history-instance", "create", "search-type")
     ]
@@ -39,7 +44,7 @@ def capability_statement(base_url: str, date: str) -> dict[str, Any]:
             "interaction": interactions,
             "searchParam": [
                 {"name": name, "type": kind}
-                for name, kind in SEARCH_PARAMS.items()
+                for name, kind in search_params.items()
                 if resource_type != "Patient" or name not in ("patient", "subject")
             ],
             **(
@@ -69,7 +74,7 @@ def capability_statement(base_url: str, date: str) -> dict[str, Any]:
         "status": "active",
         "date": date,
         "kind": "instance",
-        "software": {"name": "CareLedger", "version": __version__},
+        "software": {"name": "CareLedger", "version": version},
         "implementation": {"description": "CareLedger node: encrypted records under on-chain consent", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/json"],
@@ -81,7 +86,7 @@ def capability_statement(base_url: str, date: str) -> dict[str, Any]:
                     "description": (
                         "Sign-In with Ethereum (EIP-4361): GET /auth/nonce, POST /auth/login, then "
                         "Authorization: Bearer <JWT> with SMART-style scopes. Reads need the patient's "
-                        f"consent for the purpose in X-Purpose-Of-Use. Bodies up to {MAX_RESOURCE_BYTES:,} bytes."
+                        f"consent for the purpose in X-Purpose-Of-Use. Bodies up to {max_body:,} bytes."
                     ),
                 },
                 "resource": resources,
