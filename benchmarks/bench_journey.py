@@ -49,7 +49,7 @@ def bench_journey() -> list[Result]:
             drbob = node.wallets.create("drbob", Role.PRACTITIONER, "pw")
             registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
             registry.register_actor(drbob.address, drbob.role, drbob.encryption_key)
-            expires = int(node.chain.w3.eth.get_block("latest")["timestamp"]) + 86_400
+            expires = node.chain.timestamp() + 86_400
             registry.attest(drbob.address, AFFILIATION, expires)
             account = node.unlock("drbob").account
             chain_id = node.chain.chain_id

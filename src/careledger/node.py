@@ -132,7 +132,9 @@ class Node:
         self.consent = ConsentService(self.db, self.contracts.consent_registry)
         self.payments = Payments(self.contracts.token)
         self.plans = Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
-        self.claims = ClaimsService(self.records, self.contracts.claims, self.plans, chain_id=self.chain_id)
+        self.claims = ClaimsService(
+            self.records, self.contracts.claims, self.plans, self.payments, chain_id=self.chain_id
+        )
         self.access = RecordAccess(
             self.records,
             self.consent,

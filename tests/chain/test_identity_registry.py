@@ -22,7 +22,7 @@ def _as(registry: IdentityRegistry, account: LocalAccount) -> IdentityRegistry:
 
 
 def _now(chain: Chain) -> int:
-    return int(chain.w3.eth.get_block("latest")["timestamp"])
+    return chain.timestamp()
 
 
 def test_register_read_rotate_and_deactivate(registry: IdentityRegistry) -> None:

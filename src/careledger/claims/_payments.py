@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from eth_account.signers.local import LocalAccount
+
 from careledger.chain import CareToken
 from careledger.claims._fhir import Money
+from careledger.crypto import sign_typed_data
 
 
 class Payments:
@@ -42,3 +45,11 @@ class Payments:
         owner = facade.signer.address if facade.signer is not None else ""
         if facade.allowance(owner, spender) < units:
             facade.approve(spender, units)
+
+    def permit(self, owner: LocalAccount, token: str, spender: str, units: int, deadline: int) -> bytes:
+        """`owner`'s EIP-2612 permit letting `spender` take `units` of `token` until `deadline`: she signs, anyone
+        submits, she pays no gas."""
+        typed = self._token(address=token).permit_typed_data(
+            owner=owner.address, spender=spender, value=units, deadline=deadline
+        )
+        return sign_typed_data(owner, typed)

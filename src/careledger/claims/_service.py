@@ -24,7 +24,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from careledger._failpoints import crash_point
-from careledger.chain import Adjudication, CareToken, Claims, ClaimState, claim_id_of
+from careledger.chain import Adjudication, Claims, ClaimState, claim_id_of
 from careledger.claims._classes import ServiceClass, classify
 from careledger.claims._fhir import (
     ClaimLine,
@@ -35,9 +35,9 @@ from careledger.claims._fhir import (
     encounter_date,
     explanation_of_benefit,
 )
+from careledger.claims._payments import Payments
 from careledger.claims._plans import Plans
 from careledger.config import NODE_WALLET
-from careledger.crypto import sign_typed_data
 from careledger.errors import NotFound, ValidationError
 from careledger.identity import did_pkh
 from careledger.records import RecordService, StoredRecord
@@ -75,6 +75,7 @@ class ClaimsService:
         records: RecordService,
         claims: Callable[..., Claims],
         plans: Plans,
+        payments: Payments,
         *,
         chain_id: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -83,6 +84,7 @@ class ClaimsService:
         self.records = records
         self._claims = claims
         self._plans = plans
+        self._payments = payments
         self.chain_id = chain_id
         self._clock = clock
 
@@ -192,12 +194,10 @@ class ClaimsService:
         state = claims.claim(claim_id)
         if Web3.to_checksum_address(member.address) != state.member:
             raise ValidationError(f"{member.address} is not the member of this claim")
-        token = CareToken(claims.chain, claims.plan_parties(state.plan_id)[1])
         deadline = int(time.time()) + _PERMIT_LIFETIME
-        typed = token.permit_typed_data(
-            owner=member.address, spender=claims.address, value=state.patient_share, deadline=deadline
-        )
-        claims.pay_patient_share(claim_id, deadline, sign_typed_data(member, typed))
+        token = claims.plan_parties(state.plan_id)[1]
+        signature = self._payments.permit(member, token, claims.address, state.patient_share, deadline)
+        claims.pay_patient_share(claim_id, deadline, signature)
 
     def _money(self, plan_id: int) -> Money:
         return self._plans.money_of(plan_id) if plan_id else Money(decimals=0, token="", symbol="")

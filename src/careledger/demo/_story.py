@@ -131,7 +131,7 @@ class Story:
         drbob = self.hospital.node.wallets.create("drbob", Role.PRACTITIONER, self._passphrase, Suite.MLKEM768_X25519)
         self.hospital.node.contracts.identity_registry(as_wallet="drbob").register(drbob.role, drbob.encryption_key)
         hospital_registry = self.hospital.node.contracts.identity_registry(as_wallet=NODE_WALLET)
-        expires = int(self.network.chain.w3.eth.get_block("latest")["timestamp"]) + 365 * 86_400
+        expires = self.network.chain.timestamp() + 365 * 86_400
         hospital_registry.attest(drbob.address, "medical-licence", expires)
         hospital_registry.attest(drbob.address, AFFILIATION, expires)  # the hospital's care team
         alice = self.agent.node.wallets.create("alice", Role.PATIENT, self._passphrase)
@@ -187,7 +187,7 @@ class Story:
         """alice signs EIP-712 terms on her device; the clinic submits them and pays the gas."""
         alice = self._alice()
         chain = self.network.chain
-        balance, nonce = chain.balance(alice.account.address), chain.w3.eth.get_transaction_count(alice.account.address)
+        balance, nonce = chain.balance(alice.account.address), chain.transaction_count(alice.account.address)
         terms = self.agent.node.consent.terms(
             alice.account.address, self.clinic.address, [Category.LABS], [Purpose.TREAT], days=30
         )
@@ -196,7 +196,7 @@ class Story:
         self._grant_id = grant.grant_id
         spent = balance - chain.balance(alice.account.address)
         expect(
-            spent == 0 and chain.w3.eth.get_transaction_count(alice.account.address) == nonce,
+            spent == 0 and chain.transaction_count(alice.account.address) == nonce,
             "alice paid for her consent",
         )
         expect(grant.covers(Category.LABS, Purpose.TREAT), "the grant does not cover labs for treatment")

@@ -41,7 +41,9 @@ class IdentityService:
         if self._registry().actor(held.address) is not None:
             raise Conflict(f"wallet {wallet} ({held.address}) is already registered")
         self._registry(as_wallet=wallet).register(held.role, held.encryption_key, endpoint)
-        return self.require_profile(held.address)
+        registered = self.profile(held.address)
+        assert registered is not None, "the registration just mined"
+        return registered
 
     def profile(self, address: str) -> ActorProfile | None:
         """`address`'s registration and credentials, or None if it never registered."""
@@ -51,21 +53,14 @@ class IdentityService:
             return None
         return ActorProfile(actor, tuple(registry.credentials_of(address)), self._chain.timestamp())
 
-    def require_profile(self, address: str) -> ActorProfile:
-        """`address`'s registration and credentials; `NotFound` if it never registered."""
-        registry = self._registry()
-        actor = registry.require_actor(address)
-        return ActorProfile(actor, tuple(registry.credentials_of(address)), self._chain.timestamp())
-
     def acts_as(self, address: str) -> str:
         """The identity a wallet acts for: the custodial identity it claimed, else itself."""
         return self._registry().identity_of(address) or address
 
     def signs_in_as(self, address: str) -> tuple[str, Role]:
         """Who a wallet that proved its key signs in as, and in which role; `Unauthenticated` if no active actor."""
-        registry = self._registry()
-        acts_as = registry.identity_of(address) or address
-        actor = registry.actor(acts_as)
+        acts_as = self.acts_as(address)
+        actor = self._registry().actor(acts_as)
         if actor is None or not actor.active:
             raise Unauthenticated(f"{address} is not an active actor in the IdentityRegistry")
         return acts_as, actor.role

@@ -25,6 +25,8 @@ uses: eip712
 from . import consent_managers as managers
 uses: managers
 
+from . import packing
+
 
 # @dev Purposes of use (HL7 v3 PurposeOfUse), one bit each.
 TREAT: public(constant(uint8)) = 1
@@ -46,8 +48,6 @@ _PURPOSES: constant(uint256) = 16
 _NOT_BEFORE: constant(uint256) = 24
 _EXPIRY: constant(uint256) = 88
 _REVOKED_BIT: constant(uint256) = 1 << 152
-_U16: constant(uint256) = 2**16 - 1
-_U64: constant(uint256) = 2**64 - 1
 
 
 # @dev The EIP-712 type of a signed consent.
@@ -161,7 +161,7 @@ def revoke(patient: address, grantee: address, grant_id: uint256):
     terms: uint256 = self._grants[grant_id]
     assert terms != 0, "consent: no such grant"
     assert terms & _REVOKED_BIT == 0, "consent: already revoked"
-    managers._check_manager(patient, msg.sender, convert(terms & _U16, uint16))
+    managers._check_manager(patient, msg.sender, convert(terms & packing.U16, uint16))
     self._grants[grant_id] = terms | _REVOKED_BIT
     log ConsentRevoked(grant_id=grant_id, patient=patient, grantee=grantee, revoked_by=msg.sender)
 
@@ -200,10 +200,10 @@ def grant_terms(grant_id: uint256) -> Grant:
     """
     terms: uint256 = self._grants[grant_id]
     return Grant(
-        categories=convert(terms & _U16, uint16),
+        categories=convert(terms & packing.U16, uint16),
         purposes=convert((terms >> _PURPOSES) & 255, uint8),
-        not_before=convert((terms >> _NOT_BEFORE) & _U64, uint64),
-        expiry=convert((terms >> _EXPIRY) & _U64, uint64),
+        not_before=convert((terms >> _NOT_BEFORE) & packing.U64, uint64),
+        expiry=convert((terms >> _EXPIRY) & packing.U64, uint64),
         revoked=terms & _REVOKED_BIT != 0,
     )
 
@@ -263,7 +263,7 @@ def _grant(
 def _covers(terms: uint256, category: uint16, purpose: uint8) -> bool:
     if terms & _REVOKED_BIT != 0:
         return False
-    if (terms >> _NOT_BEFORE) & _U64 > block.timestamp or (terms >> _EXPIRY) & _U64 <= block.timestamp:
+    if (terms >> _NOT_BEFORE) & packing.U64 > block.timestamp or (terms >> _EXPIRY) & packing.U64 <= block.timestamp:
         return False
     categories: uint256 = convert(category, uint256)
     purposes: uint256 = convert(purpose, uint256)

@@ -14,6 +14,7 @@
 """
 
 
+from . import packing
 from . import roles
 
 
@@ -27,7 +28,6 @@ MEDICAL_LICENCE: public(constant(bytes32)) = keccak256("medical-licence")
 
 # @dev A delegation's word: categories (16 bits) | expiry (64).
 _EXPIRY: constant(uint256) = 16
-_U16: constant(uint256) = 2**16 - 1
 
 
 event Delegation:
@@ -157,7 +157,7 @@ def delegation(patient: address, delegate: address) -> (uint16, uint64):
     @return The categories and the expiry (zero if none).
     """
     packed: uint256 = self._delegations[patient][delegate]
-    return convert(packed & _U16, uint16), convert(packed >> _EXPIRY, uint64)
+    return convert(packed & packing.U16, uint16), convert(packed >> _EXPIRY, uint64)
 
 
 @internal
@@ -174,7 +174,7 @@ def _check_manager(patient: address, actor: address, categories: uint16):
     if staticcall roles.IIdentityRegistry(IDENTITY).manager_of(patient) == actor:
         return
     packed: uint256 = self._delegations[patient][actor]
-    scope: uint256 = packed & _U16
+    scope: uint256 = packed & packing.U16
     wanted: uint256 = convert(categories, uint256)
     assert (
         scope != 0 and scope & wanted == wanted and packed >> _EXPIRY > block.timestamp
