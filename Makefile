@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.careledger-installed
 NODE_STAMP := node_modules/.careledger-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench artifacts clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -41,6 +41,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# The contract artifacts a node deploys from (src/careledger/contracts/artifacts): rebuild them
+# after changing a contract; tests/contracts/test_compiler.py fails while they are stale.
+artifacts: setup
+	$(BIN)/python -m careledger.contracts
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -47,7 +47,6 @@ from careledger.records import BlindIndex, Check, RecordCommitments, RecordServi
 from careledger.store import BlobStore, Database
 
 _REGISTERED_KEY_TTL = 60.0
-_DEPLOYMENT_FIELDS = ("name", "address", "init_code_hash", "tx_hash", "block")
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -265,7 +264,7 @@ class Node:
         """Join a network: take another node's deployments (`deployments/<chain>.json` entries) as ours,
         each checked on chain; those that check out. `ValidationError` for entries of another shape."""
         try:
-            records = [Deployment(**{field: entry[field] for field in _DEPLOYMENT_FIELDS}) for entry in entries]
+            records = [Deployment.from_json(entry) for entry in entries]
         except (KeyError, TypeError) as exc:
             raise ValidationError(f"not a list of deployments: {exc}") from None
         return self.deployer.adopt(records)

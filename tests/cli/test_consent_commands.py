@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from careledger.testdata import synthetic_patients
 from tests.cli.conftest import Cli
@@ -86,6 +87,43 @@ def test_a_signed_consent_is_submitted_once(home: tuple[Cli, str], tmp_path: Pat
     again = cli("consent", "submit", str(signed), "--as", "clinic")
     assert again.code == 6
     assert "already submitted" in again.err
+
+
+def test_a_consent_signed_by_a_wallet_outside_the_project_is_accepted(home: tuple[Cli, str], tmp_path: Path) -> None:
+    """The file is standard EIP-712 typed data: eth-account signs it as MetaMask's eth_signTypedData_v4 would."""
+    cli, lab_id = home
+    typed_file = tmp_path / "consent.json"
+    prepared = cli(
+        "consent",
+        "sign",
+        "--patient",
+        "alice",
+        "--to",
+        "clinic",
+        "--categories",
+        "labs",
+        "--unsigned",
+        "--out",
+        str(typed_file),
+    )
+    assert prepared.code == 0, prepared.err
+    assert not (tmp_path / "consent.json.sig").exists()
+    typed = json.loads(typed_file.read_text())
+    assert set(typed) == {"types", "domain", "primaryType", "message"}
+    # Her key as her own wallet app holds it: the keystore file, opened by eth-account alone.
+    keystore = json.loads((cli.home / "keystore" / "alice.json").read_text())
+    alice = Account.from_key(Account.decrypt(keystore, "test passphrase"))
+    signature = alice.sign_typed_data(full_message=typed).signature.to_0x_hex()
+    mallory = Account.create().sign_typed_data(full_message=typed).signature.to_0x_hex()
+    forged = cli("consent", "submit", str(typed_file), "--signature", mallory, "--as", "clinic")
+    assert forged.code == 7, forged.err
+    assert "neither the patient" in forged.err
+    assert cli("record", "get", lab_id, "--as", "clinic").code == 5
+    submitted = cli("consent", "submit", str(typed_file), "--signature", signature, "--as", "clinic", "--json")
+    assert submitted.code == 0, submitted.err
+    assert submitted.json()["categories"] == ["labs"]
+    assert cli("record", "get", lab_id, "--as", "clinic").code == 0
+    assert cli("consent", "submit", str(typed_file), "--signature", signature, "--as", "clinic").code == 6
 
 
 def test_break_glass_is_for_licensed_practitioners_and_is_flagged(home: tuple[Cli, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from careledger.consent import (
     parse_categories,
     parse_purposes,
     read_signed_consent,
-    write_signed_consent,
+    write_consent,
 )
 from careledger.errors import IntegrityError, ValidationError
 from careledger.records import Category
@@ -84,8 +85,9 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
     signed = world.consent.sign(alice, terms)
     path = tmp_path / "consent.json"
-    write_signed_consent(path, signed)
+    write_consent(path, signed.typed_data(), signed.signature)
     assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()).keys() == {"domain", "types", "primaryType", "message"}
     assert read_signed_consent(path) == signed
     tampered = dataclasses.replace(signed, terms=dataclasses.replace(terms, categories=Category.MENTAL_HEALTH.bit))
     with pytest.raises(IntegrityError, match="signed by"):
@@ -93,9 +95,16 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     elsewhere = dataclasses.replace(signed, chain_id=signed.chain_id + 1)
     with pytest.raises(ValidationError, match="signed for ConsentRegistry"):
         world.consent.submit(world.clinic.name, elsewhere)
+    edited = json.loads(path.read_text())
+    edited["message"]["categories"] = Category.MENTAL_HEALTH.bit
+    path.write_text(json.dumps(edited))
+    with pytest.raises(IntegrityError, match="neither the patient"):
+        world.consent.submit(world.clinic.name, read_signed_consent(path))
+    with pytest.raises(ValidationError, match="65 bytes"):
+        read_signed_consent(path, signature="0x1234")
     world.travel(8 * 86_400)
     with pytest.raises(ValidationError, match="past its deadline"):
         world.consent.submit(world.clinic.name, signed)
     path.write_text("{}")
-    with pytest.raises(ValidationError, match="not a signed consent"):
+    with pytest.raises(ValidationError, match="not a consent"):
         read_signed_consent(path)

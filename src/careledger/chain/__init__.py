@@ -16,7 +16,15 @@ from careledger.chain._claims import (
     PreauthStatus,
     claim_id_of,
 )
-from careledger.chain._consent_registry import ConsentRegistry, ConsentTerms, GrantRecord, grant_from_event
+from careledger.chain._consent_registry import (
+    ConsentMessage,
+    ConsentRegistry,
+    ConsentTerms,
+    GrantRecord,
+    consent_from_typed_data,
+    consent_typed_data,
+    grant_from_event,
+)
 from careledger.chain._contracts import Contracts
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
 from careledger.chain._facades import ChainEvent, ContractFacade
@@ -47,6 +55,7 @@ __all__ = [
     "ClaimState",
     "ClaimStatus",
     "Claims",
+    "ConsentMessage",
     "ConsentRegistry",
     "ConsentTerms",
     "ContractFacade",
@@ -69,6 +78,8 @@ __all__ = [
     "Signer",
     "TxRequest",
     "claim_id_of",
+    "consent_from_typed_data",
+    "consent_typed_data",
     "credential_type_id",
     "decode_revert",
     "find_anvil",

@@ -8,6 +8,7 @@ transactions cost a handful of HTTP round trips.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,18 +16,16 @@ from dataclasses import dataclass
 from typing import IO, Any, NoReturn, cast
 
 import requests
-from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.exceptions import TransactionFailed
 from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3 import HTTPProvider, Web3
 from web3.datastructures import AttributeDict
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
 from careledger.chain._anvil import AnvilProcess, ChainDir, Endpoint
 from careledger.chain._revert import decode_revert, reason_from_message
-from careledger.errors import ChainError, ChainUnavailable, TransactionReverted
+from careledger.errors import ChainError, ChainUnavailable, ConfigError, TransactionReverted
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +82,12 @@ def revert_reasons() -> Iterator[None]:
         yield
     except ContractLogicError as exc:
         raise TransactionReverted(_reason_of(exc)) from None
-    except TransactionFailed as exc:
-        raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
+    except Exception as exc:
+        # eth-tester (the optional memory chain) is looked for only once something loaded it.
+        tester = sys.modules.get("eth_tester.exceptions")
+        if tester is not None and isinstance(exc, tester.TransactionFailed):
+            raise TransactionReverted(reason_from_message(str(exc.args[0]))) from None
+        raise
 
 
 class Backend:
@@ -150,6 +153,13 @@ class MemoryBackend(Backend):
     kind = "memory"
 
     def __init__(self) -> None:
+        # Imported here: py-evm takes ~0.6 s to import and is an optional extra.
+        try:
+            from eth_tester import EthereumTester, PyEVMBackend
+        except ImportError:
+            raise ConfigError("the memory chain needs py-evm: pip install 'careledger[memory]'") from None
+        from web3 import EthereumTesterProvider
+
         super().__init__(Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend()))))
 
     def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:

@@ -13,7 +13,7 @@ from web3 import Web3
 
 from careledger.chain._facades import ContractFacade
 from careledger.crypto import typed_data
-from careledger.errors import NotFound
+from careledger.errors import NotFound, ValidationError
 
 # The contract's EIP-712 domain (`eip712.__init__` in ConsentRegistry.vy).
 DOMAIN_NAME = "CareLedger ConsentRegistry"
@@ -84,6 +84,48 @@ def consent_typed_data(
             "deadline": deadline,
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentMessage:
+    """What a consent's typed data says: the terms, the nonce and deadline, and the contract it is for."""
+
+    terms: ConsentTerms
+    nonce: int
+    deadline: int
+    chain_id: int
+    contract: str
+
+
+def consent_from_typed_data(typed: Any) -> ConsentMessage:
+    """The inverse of `consent_typed_data`, for typed data that came from outside (a file a wallet signed);
+    `ValidationError` unless it is a ConsentRegistry consent, field for field."""
+    if not isinstance(typed, dict) or typed.get("primaryType") != "Consent":
+        raise ValidationError("not a consent: EIP-712 typed data (types, domain, primaryType, message) of Consent")
+    domain, message = typed.get("domain"), typed.get("message")
+    if not isinstance(domain, dict) or not isinstance(message, dict):
+        raise ValidationError("a consent's typed data has a domain and a message, both objects")
+    if (domain.get("name"), domain.get("version")) != (DOMAIN_NAME, DOMAIN_VERSION):
+        raise ValidationError(f"not a consent for {DOMAIN_NAME} version {DOMAIN_VERSION}")
+    if (typed.get("types") or {}).get("Consent") != _CONSENT_TYPE:
+        raise ValidationError("the Consent type is not ConsentRegistry's (fields or order differ)")
+    try:
+        return ConsentMessage(
+            terms=ConsentTerms(
+                patient=Web3.to_checksum_address(message["patient"]),
+                grantee=Web3.to_checksum_address(message["grantee"]),
+                categories=int(message["categories"]),
+                purposes=int(message["purposes"]),
+                not_before=int(message["notBefore"]),
+                expiry=int(message["expiry"]),
+            ),
+            nonce=int(message["nonce"]),
+            deadline=int(message["deadline"]),
+            chain_id=int(domain["chainId"]),
+            contract=Web3.to_checksum_address(domain["verifyingContract"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed consent message: {exc}") from None
 
 
 class ConsentRegistry(ContractFacade):

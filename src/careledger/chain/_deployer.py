@@ -1,6 +1,7 @@
 """Deploy CareLedger's contracts once per chain and remember where they are.
 
-Addresses are recorded per chain id in the home (`deployments/<chain id>.json`). A
+Addresses are recorded per chain id in the home (`deployments/<chain id>.json`, each with
+its ABI). A
 contract is deployed again only when its init code changed or its address holds no code
 any more (a chain that was reset), so `chain deploy` twice deploys once.
 """
@@ -18,7 +19,7 @@ from web3 import Web3
 
 from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
-from careledger.contracts import Artifact, compile_contract, contract_names
+from careledger.contracts import Artifact, contract_names, load_artifact
 from careledger.errors import ChainError, NotFound
 from careledger.files import write_atomically
 
@@ -32,6 +33,12 @@ class Deployment:
     init_code_hash: str
     tx_hash: str
     block: int
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> Deployment:
+        """A deployment from its `deployments/<chain id>.json` entry (other keys, such as the ABI, ignored);
+        `KeyError` for a missing field."""
+        return cls(**{field: entry[field] for field in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +62,12 @@ class Deployer:
         if self._file is None or not self._file.is_file():
             return {}
         raw: dict[str, dict[str, Any]] = json.loads(self._file.read_text())
-        return {name: Deployment(**fields) for name, fields in raw.items()}
+        return {name: Deployment.from_json(entry) for name, entry in raw.items()}
 
     def _save(self) -> None:
+        # Each entry carries its contract's ABI, so cast, ethers or viem can call it from this file alone.
         if self._file is not None:
-            body = {name: asdict(d) for name, d in sorted(self._records.items())}
+            body = {name: {**asdict(d), "abi": load_artifact(name).abi} for name, d in sorted(self._records.items())}
             write_atomically(self._file, json.dumps(body, indent=2).encode())
 
     def current(self, name: str) -> Deployment | None:
@@ -68,7 +76,7 @@ class Deployer:
             return self._checked[name]
         record = self._records.get(name)
         args = self._constructor_args(name)
-        if record is None or args is None or record.init_code_hash != _init_code_hash(compile_contract(name), args):
+        if record is None or args is None or record.init_code_hash != _init_code_hash(load_artifact(name), args):
             return None
         if not self.chain.w3.eth.get_code(Web3.to_checksum_address(record.address)):
             return None
@@ -115,7 +123,7 @@ class Deployer:
         args = self._constructor_args(name)
         if args is None:
             raise NotFound(f"deploy {', '.join(_CONSTRUCTOR_CONTRACTS[name])} before {name}")
-        artifact = compile_contract(name)
+        artifact = load_artifact(name)
         receipt = signer.transact(TxRequest(data=_init_code(artifact, args)))
         address = receipt.contract_address
         if address is None:

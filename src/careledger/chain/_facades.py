@@ -22,7 +22,7 @@ from web3.types import LogReceipt
 from careledger.chain._backends import Receipt, revert_reasons
 from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
-from careledger.contracts import compile_contract
+from careledger.contracts import load_artifact
 from careledger.errors import AccessDenied
 
 
@@ -46,9 +46,7 @@ class ContractFacade:
         self.chain = chain
         self.address = Web3.to_checksum_address(address)
         self.signer = signer
-        self.contract: Contract = chain.w3.eth.contract(
-            address=self.address, abi=compile_contract(self.contract_name).abi
-        )
+        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name).abi)
         self._event_by_topic = {
             HexBytes(event_abi_to_log_topic(item)): item["name"]
             for item in self.contract.abi
@@ -105,7 +103,7 @@ def _encoders(contract_name: str) -> dict[str, tuple[bytes, list[str]]]:
     right Python types, so plain eth-abi encoding is enough.
     """
     encoders: dict[str, tuple[bytes, list[str]]] = {}
-    for item in compile_contract(contract_name).abi:
+    for item in load_artifact(contract_name).abi:
         if item["type"] == "function":
             types = [arg["type"] for arg in item["inputs"]]
             signature = f"{item['name']}({','.join(types)})"

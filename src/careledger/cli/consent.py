@@ -19,7 +19,8 @@ from careledger.consent import (
     parse_categories,
     parse_purposes,
     read_signed_consent,
-    write_signed_consent,
+    signature_file,
+    write_consent,
 )
 from careledger.errors import AccessDenied, ValidationError
 from careledger.node import Node
@@ -97,36 +98,62 @@ def sign(
     patient: PatientOption,
     to: ToOption,
     categories: CategoriesOption,
-    out: Annotated[Path, typer.Option("--out", help="Where to write the signed consent (JSON).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the consent's EIP-712 typed data (JSON).")],
     purpose: PurposeOption = "TREAT",
     days: DaysOption = 30,
     valid_days: Annotated[float, typer.Option("--valid-days", help="Submit within this many days.", min=0.0001)] = 7,
+    unsigned: Annotated[
+        bool, typer.Option("--unsigned", help="Only write the typed data, for a wallet elsewhere to sign.")
+    ] = False,
     as_wallet: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Sign a consent offline (EIP-712) for anyone to submit: the patient pays no gas."""
+    """Write a consent as standard EIP-712 typed data, signed (OUT.sig) by the patient's wallet kept here.
+
+    With --unsigned, any wallet can sign OUT instead: MetaMask's eth_signTypedData_v4,
+    `cast wallet sign --data --from-file OUT`, viem's signTypedData. Anyone may then submit
+    it, paying the gas: `careledger consent submit OUT [--signature 0x…]`.
+    """
     with open_node(ctx) as node:
-        signer = signer_for(node, patient, as_wallet)
         terms = _terms(node, patient, to, categories, purpose, days)
-        signed = node.consent.sign(node.unlock(signer.name).account, terms, valid_for_days=valid_days)
-    write_signed_consent(out, signed)
+        if unsigned:
+            typed, signature = node.consent.prepare(terms, valid_for_days=valid_days), None
+        else:
+            signer = signer_for(node, patient, as_wallet)
+            signed = node.consent.sign(node.unlock(signer.name).account, terms, valid_for_days=valid_days)
+            typed, signature = signed.typed_data(), signed.signature
+    write_consent(out, typed, signature)
     if json:
-        print_json({"file": str(out), **signed.to_json()})
+        print_json(
+            {"file": str(out), "signature": None if signature is None else "0x" + signature.hex(), "typedData": typed}
+        )
+    elif signature is None:
+        console.print(
+            f"consent typed data written to {out}: sign it with the patient's wallet (eth_signTypedData_v4), "
+            f"then `careledger consent submit {out} --signature 0x…`",
+            markup=False,
+        )
     else:
         console.print(
-            f"signed consent written to {out}; submit it with `careledger consent submit {out}`", markup=False
+            f"signed consent written to {out} (signature in {signature_file(out)}); "
+            f"submit it with `careledger consent submit {out}`",
+            markup=False,
         )
 
 
 @app.command()
 def submit(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A signed consent from `consent sign`.")],
+    file: Annotated[Path, typer.Argument(help="A consent's EIP-712 typed data (from `consent sign`).")],
+    signature: Annotated[
+        str | None,
+        typer.Option("--signature", help="The 65-byte signature over FILE, as hex [default: read from FILE.sig]."),
+    ] = None,
     as_wallet: Annotated[str | None, typer.Option("--as", help="The wallet that pays [default: the node's].")] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Submit a patient's signed consent to the chain."""
-    signed = read_signed_consent(file)
+    """Submit a consent the patient signed (with any wallet) to the chain."""
+    signed = read_signed_consent(file, signature)
     with open_node(ctx) as node:
         granted = node.consent.submit(as_wallet or "node", signed)
     if json:

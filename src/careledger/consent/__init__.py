@@ -10,7 +10,8 @@ from careledger.consent._service import (
     SignedConsent,
     consent_resource,
     read_signed_consent,
-    write_signed_consent,
+    signature_file,
+    write_consent,
 )
 from careledger.consent._terms import Purpose, parse_categories, parse_purposes
 
@@ -24,5 +25,6 @@ __all__ = [
     "parse_categories",
     "parse_purposes",
     "read_signed_consent",
-    "write_signed_consent",
+    "signature_file",
+    "write_consent",
 ]

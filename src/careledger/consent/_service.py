@@ -22,10 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from careledger.chain import ChainEvent, ConsentRegistry, ConsentTerms, GrantRecord, grant_from_event
+from careledger.chain import (
+    ChainEvent,
+    ConsentRegistry,
+    ConsentTerms,
+    GrantRecord,
+    consent_from_typed_data,
+    consent_typed_data,
+    grant_from_event,
+)
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
-from careledger.errors import Conflict, NotFound, ValidationError
+from careledger.errors import Conflict, IntegrityError, NotFound, ValidationError
 from careledger.fhir import consent_view
 from careledger.files import write_atomically
 from careledger.identity import did_pkh
@@ -34,7 +42,7 @@ from careledger.records import Category
 from careledger.store import CareTeamRestriction, ConsentDelegation, ConsentGrant, Database
 
 _STREAM = "consent"
-_SIGNED_CONSENT = "careledger-signed-consent"
+_SIGNATURE_BYTES = 65
 _DAY = 86_400
 
 
@@ -93,49 +101,30 @@ class SignedConsent:
     signer: str
     signature: bytes
 
-    def to_json(self) -> dict[str, Any]:
-        """The signed consent as JSON, to hand to whoever submits it."""
-        return {
-            "type": _SIGNED_CONSENT,
-            "chain_id": self.chain_id,
-            "contract": self.contract,
-            "patient": self.terms.patient,
-            "grantee": self.terms.grantee,
-            "categories": [c.value for c in Category.from_mask(self.terms.categories)],
-            "purposes": [p.value for p in Purpose.from_mask(self.terms.purposes)],
-            "not_before": self.terms.not_before,
-            "expiry": self.terms.expiry,
-            "nonce": self.nonce,
-            "deadline": self.deadline,
-            "signer": self.signer,
-            "signature": "0x" + self.signature.hex(),
-        }
+    def typed_data(self) -> dict[str, Any]:
+        """What was signed: standard EIP-712 typed data, as `eth_signTypedData_v4` takes it."""
+        return consent_typed_data(
+            self.terms, nonce=self.nonce, deadline=self.deadline, chain_id=self.chain_id, contract=self.contract
+        )
 
     @classmethod
-    def from_json(cls, data: Any) -> SignedConsent:
-        """A signed consent from its JSON; `ValidationError` if a field is missing or malformed."""
-        if not isinstance(data, dict) or data.get("type") != _SIGNED_CONSENT:
-            raise ValidationError(f"not a signed consent (a JSON object of type {_SIGNED_CONSENT!r})")
-        try:
-            terms = ConsentTerms(
-                patient=Web3.to_checksum_address(data["patient"]),
-                grantee=Web3.to_checksum_address(data["grantee"]),
-                categories=_mask(Category(c) for c in data["categories"]),
-                purposes=_mask(Purpose(p) for p in data["purposes"]),
-                not_before=int(data["not_before"]),
-                expiry=int(data["expiry"]),
-            )
-            return cls(
-                terms=terms,
-                nonce=int(data["nonce"]),
-                deadline=int(data["deadline"]),
-                chain_id=int(data["chain_id"]),
-                contract=Web3.to_checksum_address(data["contract"]),
-                signer=Web3.to_checksum_address(data["signer"]),
-                signature=bytes.fromhex(str(data["signature"]).removeprefix("0x")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError(f"malformed signed consent: {exc}") from None
+    def from_typed_data(cls, typed: Any, signature: bytes) -> SignedConsent:
+        """A consent from typed data and the 65-byte signature any wallet made over it; the signer is whoever
+        the signature recovers to. `ValidationError` for anything else."""
+        if len(signature) != _SIGNATURE_BYTES:
+            raise ValidationError(f"a signature is {_SIGNATURE_BYTES} bytes (r, s, v), not {len(signature)}")
+        message = consent_from_typed_data(typed)
+        canonical = consent_typed_data(
+            message.terms,
+            nonce=message.nonce,
+            deadline=message.deadline,
+            chain_id=message.chain_id,
+            contract=message.contract,
+        )
+        signer = recover_typed_data_signer(canonical, signature)
+        return cls(
+            message.terms, message.nonce, message.deadline, message.chain_id, message.contract, signer, signature
+        )
 
 
 class ConsentService:
@@ -193,15 +182,17 @@ class ConsentService:
         self.sync()
         return self.get(record.grant_id)
 
-    def sign(self, signer: LocalAccount, terms: ConsentTerms, *, valid_for_days: float = 7) -> SignedConsent:
-        """An EIP-712 consent signed offline by the patient (or a delegate), to submit within `valid_for_days`."""
+    def prepare(self, terms: ConsentTerms, *, valid_for_days: float = 7) -> dict[str, Any]:
+        """The EIP-712 typed data of a consent for the patient (or a delegate) to sign with any wallet, to be
+        submitted within `valid_for_days`."""
         registry = self._registry()
-        nonce = registry.nonce(terms.patient)
         deadline = int(self._clock() + valid_for_days * _DAY)
-        signature = sign_typed_data(signer, registry.typed_data(terms, nonce=nonce, deadline=deadline))
-        return SignedConsent(
-            terms, nonce, deadline, registry.chain.chain_id, registry.address, str(signer.address), signature
-        )
+        return registry.typed_data(terms, nonce=registry.nonce(terms.patient), deadline=deadline)
+
+    def sign(self, signer: LocalAccount, terms: ConsentTerms, *, valid_for_days: float = 7) -> SignedConsent:
+        """A consent signed offline by the patient (or a delegate) held here, to submit within `valid_for_days`."""
+        typed = self.prepare(terms, valid_for_days=valid_for_days)
+        return SignedConsent.from_typed_data(typed, sign_typed_data(signer, typed))
 
     def submit(self, as_wallet: str, signed: SignedConsent) -> Grant:
         """Submit a signed consent (anyone may; the wallet `as_wallet` pays the gas), refusing early what the
@@ -214,6 +205,7 @@ class ConsentService:
             )
         typed = by.typed_data(signed.terms, nonce=signed.nonce, deadline=signed.deadline)
         check_signer(signed.signer, recover_typed_data_signer(typed, signed.signature))
+        self._require_may_sign(by, signed)
         if signed.deadline < self._clock():
             raise ValidationError("this signed consent is past its deadline; ask the patient to sign again")
         if by.nonce(signed.terms.patient) != signed.nonce:
@@ -221,6 +213,19 @@ class ConsentService:
         record: GrantRecord = by.grant_by_signature(signed.terms, signed.deadline, signed.signature)
         self.sync()
         return self.get(record.grant_id)
+
+    def _require_may_sign(self, registry: ConsentRegistry, signed: SignedConsent) -> None:
+        """`IntegrityError` unless the signer is the patient or her live delegate for every category: what the
+        chain would refuse, refused before anyone pays gas (a file edited after signing lands here too)."""
+        patient, signer = signed.terms.patient, signed.signer
+        if signer.lower() == patient.lower():
+            return
+        categories, expiry = registry.delegation(patient, signer)
+        if expiry <= self._clock() or signed.terms.categories & ~categories:
+            raise IntegrityError(
+                f"signed by {signer}, who is neither the patient {patient} nor her delegate for these categories "
+                "(or the file was changed after it was signed)"
+            )
 
     def revoke(self, as_wallet: str, grant_id: int) -> Grant:
         """Revoke a grant, signed by the patient's wallet or whoever manages her consents; `Conflict` if revoked."""
@@ -348,20 +353,34 @@ class ConsentService:
             return self._pairs
 
 
-def write_signed_consent(path: Path, signed: SignedConsent) -> None:
-    """Write a signed consent to `path` as JSON."""
-    write_atomically(path, json.dumps(signed.to_json(), indent=2).encode(), mode=0o600)
+def signature_file(path: Path) -> Path:
+    """Where the signature of the consent at `path` is kept beside it (`consent.json` → `consent.json.sig`)."""
+    return path.with_name(path.name + ".sig")
 
 
-def read_signed_consent(path: Path) -> SignedConsent:
-    """Read a signed consent from `path`; `ValidationError` if it is not one."""
+def write_consent(path: Path, typed: dict[str, Any], signature: bytes | None = None) -> None:
+    """Write a consent's typed data to `path` as a wallet takes it, and its signature, if any, beside it."""
+    write_atomically(path, json.dumps(typed, indent=2).encode() + b"\n", mode=0o600)
+    if signature is not None:
+        write_atomically(signature_file(path), f"0x{signature.hex()}\n".encode(), mode=0o600)
+
+
+def read_signed_consent(path: Path, signature: str | None = None) -> SignedConsent:
+    """A consent's typed data from `path`, signed by `signature` (hex), else by the one in its `.sig` file;
+    `NotFound` if either is missing, `ValidationError` if either is malformed."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NotFound(f"no file {path}") from None
+        typed = json.loads(path.read_text())
+        if signature is None:
+            signature = signature_file(path).read_text().strip()
+    except FileNotFoundError as exc:
+        raise NotFound(f"no file {exc.filename}: sign {path} with the patient's wallet and pass --signature") from None
     except ValueError as exc:
         raise ValidationError(f"{path} is not JSON: {exc}") from None
-    return SignedConsent.from_json(data)
+    try:
+        signature_bytes = bytes.fromhex(signature.strip().removeprefix("0x"))
+    except ValueError:
+        raise ValidationError("the signature is not hex") from None
+    return SignedConsent.from_typed_data(typed, signature_bytes)
 
 
 def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, Any]:
