@@ -8,15 +8,16 @@ is `AccessDenied`, 410 is `Gone`, …), carrying the node's message.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
-from siwe import SiweMessage
 
-from careledger.errors import ChainUnavailable, ValidationError, error_for_status
+from careledger.errors import NodeUnreachable, ValidationError, error_for_status
 from careledger.fhir import fhir_instant, loads, loads_object
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 Resource = dict[str, Any]
 
@@ -46,6 +47,8 @@ class FhirClient:
 
     def _signed_in(self, account: LocalAccount) -> tuple[str, str]:
         """A SIWE message for this node with a fresh nonce, and `account`'s signature of it."""
+        from siwe import SiweMessage  # its grammars take ~0.6 s to build: paid by signing in only
+
         offer = self._json("GET", "/auth/nonce")
         message = SiweMessage(
             domain=offer["domain"],
@@ -119,7 +122,7 @@ class FhirClient:
         try:
             response = self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
-            raise ChainUnavailable(f"cannot reach the node at {self.base_url}: {exc}") from None
+            raise NodeUnreachable(f"cannot reach the node at {self.base_url}: {exc}") from None
         if response.status_code >= 400:
             raise error_for_status(response.status_code)(_diagnostics(response))
         return response

@@ -99,20 +99,35 @@ class TransactionReverted(ChainError):
         super().__init__(f"transaction reverted: {reason}{where}")
 
 
+class NodeUnreachable(CareLedgerError):
+    """Another node's API (`--node URL`, a peer's endpoint) does not answer."""
+
+
+class AddressInUse(CareLedgerError):
+    """The address a server was to listen on is taken (another process has the port)."""
+
+
+class ClaimDenied(CareLedgerError):
+    """A claim was adjudicated and denied: the command printed the outcome, and fails so scripts notice."""
+
+
 class DemoFailed(CareLedgerError):
     """A step of `careledger demo` did not behave as it must (a share allowed, a record lost, …)."""
 
 
 __all__ = [
     "AccessDenied",
+    "AddressInUse",
     "CareLedgerError",
     "ChainError",
     "ChainUnavailable",
+    "ClaimDenied",
     "ConfigError",
     "Conflict",
     "DecryptionError",
     "DemoFailed",
     "IntegrityError",
+    "NodeUnreachable",
     "NotFound",
     "TransactionReverted",
     "ValidationError",
@@ -136,6 +151,7 @@ HTTP_STATUS: dict[type[CareLedgerError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "conflict"),
     ChainError: (503, "transient"),
+    NodeUnreachable: (502, "transient"),
 }
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from careledger.access import IdentityClaims, RecordAccess
 from careledger.anchoring import Anchorer, AnchorSource
 from careledger.audit import AuditHeads, AuditLog, AuditReport
 from careledger.chain import (
-    AnvilBackend,
     AnvilProcess,
-    Chain,
     ConsentRegistry,
     Contracts,
     Deployer,
@@ -26,7 +25,6 @@ from careledger.chain import (
     DeployResult,
     Role,
     Signer,
-    open_chain,
 )
 from careledger.claims import ClaimsService, Payments, Plans
 from careledger.config import NODE_WALLET, Home, Settings, write_config
@@ -46,7 +44,24 @@ from careledger.identity import (
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
 from careledger.store import BlobStore, Database
 
+if TYPE_CHECKING:
+    from careledger.chain import Chain
+
 _REGISTERED_KEY_TTL = 60.0
+
+# Built in the constructor unless the node is lazy: every part that needs the chain.
+_CHAIN_WIRED = (
+    "chain",
+    "audit",
+    "audit_anchorer",
+    "consent",
+    "identity",
+    "claims",
+    "access",
+    "claiming",
+    "custodian",
+    "requester",
+)
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -94,47 +109,115 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> Wallet:
 
 
 class Node:
-    """A running node on one home. Use as a context manager, or call `close()`."""
+    """A running node on one home. Use as a context manager, or call `close()`.
+
+    What needs the chain (its connection, the contracts, every service that signs or reads
+    them) is built on first use, so a command that only reads the database never starts
+    anvil or imports web3. `lazy=False` (the default: the API server and tests) builds it
+    all at once in the constructor, before any thread can race to build it twice.
+    """
 
     def __init__(
-        self, home: Home, settings: Settings, passphrase: PassphraseSource, *, keep_chain: bool = False
+        self,
+        home: Home,
+        settings: Settings,
+        passphrase: PassphraseSource,
+        *,
+        keep_chain: bool = False,
+        lazy: bool = False,
     ) -> None:
         home.require()
         self.home = home
         self.settings = settings
         self._passphrase = passphrase
+        self._keep_chain = keep_chain
         self.db = Database(settings.db_url(home))
         try:
             self.db.migrate()
-            self.chain: Chain = open_chain(
-                settings.chain,
-                chain_dir=home.chain_dir,
-                anvil_bin=settings.anvil_bin,
-                anvil_chain_id=settings.anvil_chain_id,
-                state_interval=settings.anvil_state_interval,
-                keep=keep_chain,
-            )
+            self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
+            self._unlocked: dict[str, UnlockedWallet] = {}
+            self._signers: dict[str, Signer] = {}
+            self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
+            self._custodial_kek = AtRestKey(secret_file(home.custodial_kek_file))
+            self.custodial = CustodialKeys(home.custodial_dir, self._custodial_kek)
+            self._wire_records()
+            if not lazy:
+                for wired in _CHAIN_WIRED:
+                    getattr(self, wired)
         except BaseException:
-            self.db.close()
+            self.close()
             raise
-        self.deployer = Deployer(self.chain, home.deployments_dir)
-        self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
-        self._unlocked: dict[str, UnlockedWallet] = {}
-        self._signers: dict[str, Signer] = {}
-        self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
-        self.contracts = Contracts(self.chain, self.deployer, self.signer_for, NODE_WALLET)
-        self.identity = IdentityService(self.contracts.identity_registry, self.wallets, self.chain)
-        custodial_kek = AtRestKey(secret_file(home.custodial_kek_file))
-        self.custodial = CustodialKeys(home.custodial_dir, custodial_kek)
-        self._wire_records()
-        self._wire_audit()
-        self.consent = ConsentService(self.db, self.contracts.consent_registry)
-        self.payments = Payments(self.contracts.token)
-        self.plans = Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
-        self.claims = ClaimsService(
-            self.records, self.contracts.claims, self.plans, self.payments, chain_id=self.chain_id
+
+    @cached_property
+    def chain(self) -> Chain:
+        """The chain this node's home names (the managed anvil started if it is not running)."""
+        from careledger.chain import open_chain
+
+        return open_chain(
+            self.settings.chain,
+            chain_dir=self.home.chain_dir,
+            anvil_bin=self.settings.anvil_bin,
+            anvil_chain_id=self.settings.anvil_chain_id,
+            state_interval=self.settings.anvil_state_interval,
+            keep=self._keep_chain,
         )
-        self.access = RecordAccess(
+
+    @cached_property
+    def deployer(self) -> Deployer:
+        """Where this package's contracts are deployed on the chain."""
+        return Deployer(self.chain, self.home.deployments_dir)
+
+    @cached_property
+    def contracts(self) -> Contracts:
+        """The contract facades, for services and tests (faces go through services)."""
+        return Contracts(self.chain, self.deployer, self.signer_for, NODE_WALLET)
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        """Registrations, credentials and custody on the IdentityRegistry."""
+        return IdentityService(self.contracts.identity_registry, self.wallets, self.chain)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The sealed, hash-chained audit log (an older plaintext one sealed in place)."""
+        audit = AuditLog(
+            self.db,
+            key=AtRestKey(secret_file(self.home.audit_key_file)),
+            observer=self.address,
+            chain_id=self.chain_id,
+        )
+        audit.seal_plaintext()
+        return audit
+
+    @cached_property
+    def audit_anchorer(self) -> Anchorer:
+        """The anchorer of the audit log's heads."""
+        return self._anchorer(AuditHeads())
+
+    @cached_property
+    def consent(self) -> ConsentService:
+        """The node's index of consents on chain."""
+        return ConsentService(self.db, self.contracts.consent_registry)
+
+    @cached_property
+    def payments(self) -> Payments:
+        """CareToken transfers and permits."""
+        return Payments(self.contracts.token)
+
+    @cached_property
+    def plans(self) -> Plans:
+        """Insurance plans and their escrow."""
+        return Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
+
+    @cached_property
+    def claims(self) -> ClaimsService:
+        """Claims from encounters, adjudicated on chain."""
+        return ClaimsService(self.records, self.contracts.claims, self.plans, self.payments, chain_id=self.chain_id)
+
+    @cached_property
+    def access(self) -> RecordAccess:
+        """The guarded repository every face reads and writes records through."""
+        return RecordAccess(
             self.records,
             self.consent,
             self.audit,
@@ -142,18 +225,47 @@ class Node:
             identity=self.contracts.identity_registry,
             registry_as=self._consent_registry_as,
         )
-        self.claiming = IdentityClaims(
+
+    @cached_property
+    def claiming(self) -> IdentityClaims:
+        """Custodial identities claimed by their patients' own wallets."""
+        claiming = IdentityClaims(
             self.db,
             self.custodial,
-            custodial_kek,
+            self._custodial_kek,
             lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET),
             self.records,
             self.audit,
             custodian=self.address,
             registry_as=lambda name: self.contracts.identity_registry(as_wallet=name),
         )
-        self.claiming.forget_claimed()
-        self._wire_exchange()
+        claiming.forget_claimed()
+        return claiming
+
+    @cached_property
+    def custodian(self) -> Custodian:
+        """Answering other nodes' signed requests for records."""
+        return Custodian(
+            self.records,
+            self.access,
+            self.consent,
+            self.anchorer,
+            self.contracts.identity_registry,
+            address=self.address,
+            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def requester(self) -> Requester:
+        """Asking other nodes for records, and verifying what they send."""
+        return Requester(
+            self.records,
+            self.audit,
+            self.contracts.identity_registry,
+            self.contracts.record_anchor,
+            chain_id=self.chain_id,
+        )
 
     def _wire_records(self) -> None:
         """The record repository (its blind index brought up to date) and the anchorer of its commitments."""
@@ -171,37 +283,6 @@ class Node:
         )
         self.records.upgrade_index()
         self.anchorer = self._anchorer(RecordCommitments())
-
-    def _wire_audit(self) -> None:
-        """The sealed, hash-chained audit log (an older plaintext one sealed in place) and its heads' anchorer."""
-        self.audit = AuditLog(
-            self.db,
-            key=AtRestKey(secret_file(self.home.audit_key_file)),
-            observer=self.address,
-            chain_id=self.chain_id,
-        )
-        self.audit.seal_plaintext()
-        self.audit_anchorer = self._anchorer(AuditHeads())
-
-    def _wire_exchange(self) -> None:
-        """Both sides of node-to-node exchange: answering other nodes, and asking them."""
-        self.custodian = Custodian(
-            self.records,
-            self.access,
-            self.consent,
-            self.anchorer,
-            self.contracts.identity_registry,
-            address=self.address,
-            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
-            chain_id=self.chain_id,
-        )
-        self.requester = Requester(
-            self.records,
-            self.audit,
-            self.contracts.identity_registry,
-            self.contracts.record_anchor,
-            chain_id=self.chain_id,
-        )
 
     def _anchorer(self, source: AnchorSource) -> Anchorer:
         return Anchorer(
@@ -285,6 +366,8 @@ class Node:
 
     def managed_chain(self) -> AnvilProcess:
         """The anvil process this home's chain runs in (for `chain up`); `ValidationError` for any other chain."""
+        from careledger.chain import AnvilBackend
+
         backend = self.chain.backend
         if not isinstance(backend, AnvilBackend) or backend.process is None:
             raise ValidationError(f"`chain up` runs the managed anvil chain; this home's chain is {self.chain.kind}")
@@ -320,8 +403,10 @@ class Node:
         )
 
     def close(self) -> None:
-        """Close the chain and the database."""
-        self.chain.close()
+        """Close the chain (if it was opened) and the database."""
+        chain = self.__dict__.get("chain")
+        if chain is not None:
+            chain.close()
         self.db.close()
 
     def __enter__(self) -> Node:

@@ -55,6 +55,17 @@ def test_a_refused_transaction_resyncs_nonces(anchor: RecordAnchor, signer: Sign
     assert anchor.anchor(root, 1, AnchorKind.RECORDS).root == root
 
 
+def test_another_process_sending_from_the_account_does_not_strand_the_signer(
+    anchor: RecordAnchor, signer: Signer, any_chain: Chain
+) -> None:
+    """`serve` and a CLI command on one home both send from the node wallet, each with its own count."""
+    assert anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS)  # this signer's count is now cached
+    elsewhere = Signer(any_chain.backend, signer.account)  # the other process
+    elsewhere.transact(anchor.anchor_request(os.urandom(32), 1, AnchorKind.RECORDS))
+    root = os.urandom(32)
+    assert anchor.anchor(root, 1, AnchorKind.RECORDS).root == root  # "nonce too low" once, then sent
+
+
 def test_read_only_facade_refuses_to_write(any_chain: Chain, anchor: RecordAnchor) -> None:
     from careledger.errors import AccessDenied
 

@@ -18,7 +18,7 @@ from careledger.consent import (
     read_signed_consent,
     write_consent,
 )
-from careledger.errors import IntegrityError, ValidationError
+from careledger.errors import IntegrityError, TransactionReverted, ValidationError
 from careledger.records import Category
 from tests.access.conftest import World
 
@@ -98,8 +98,10 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     edited = json.loads(path.read_text())
     edited["message"]["categories"] = Category.MENTAL_HEALTH.bit
     path.write_text(json.dumps(edited))
-    with pytest.raises(IntegrityError, match="neither the patient"):
-        world.consent.submit(world.clinic.name, read_signed_consent(path))
+    edited_signed = read_signed_consent(path)
+    assert edited_signed.signer != alice.address  # the signature now recovers to someone else
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        world.consent.submit(world.clinic.name, edited_signed)
     with pytest.raises(ValidationError, match="65 bytes"):
         read_signed_consent(path, signature="0x1234")
     world.travel(8 * 86_400)

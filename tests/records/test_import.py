@@ -68,7 +68,7 @@ def test_a_killed_import_resumes_without_writing_anything_twice(
     source = tmp_path / "bundle.json"
     source.write_text(json.dumps(collection_bundle(patients)))
 
-    def die_after_four_chunks(done: int, _total: int) -> None:
+    def die_after_four_chunks(_phase: str, done: int, _total: int | None) -> None:
         if done == 20:
             raise KeyboardInterrupt
 
@@ -81,6 +81,23 @@ def test_a_killed_import_resumes_without_writing_anything_twice(
     assert _versions(records) == [1] * total
     again = importer.run(source)
     assert (again.skipped, again.imported) == (total, 0)
+
+
+def test_a_mixed_ndjson_streams_patients_first_and_names_lines_and_phases(
+    importer: Importer, records: RecordService, tmp_path: Path
+) -> None:
+    patients = synthetic_patients(2, seed=35)
+    resources = [r for p in patients for r in reversed(p.resources)]  # every Patient after her records
+    source = tmp_path / "mixed.ndjson"
+    source.write_text("\n".join([*map(json.dumps, resources), "", "[1]"]) + "\n")
+    phases: list[tuple[str, int, int | None]] = []
+    report = importer.run(source, lambda phase, done, total: phases.append((phase, done, total)))
+    assert (report.imported, len(report.refused)) == (len(resources), 1)
+    bad_line = len(resources) + 2  # after the resources and a blank line
+    assert (report.refused[0].position, report.refused[0].reason) == (bad_line, f"line {bad_line} is not a JSON object")
+    assert phases[0] == ("counting resources", 0, None)
+    assert phases[-1] == ("importing mixed.ndjson (1/1)", len(resources) + 1, len(resources) + 1)
+    assert len(records.list()) == len(resources)
 
 
 def test_missing_path_is_a_validation_error(importer: Importer, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from careledger.errors import ConfigError
 from careledger.store import Base, Database, EventCursor
-from careledger.store._database import MIGRATIONS
+from careledger.store._database import MIGRATIONS, head_revision
 
 
 def test_migrations_reach_head_and_are_idempotent(database: Database) -> None:
@@ -26,6 +26,22 @@ def test_migrations_reach_head_and_are_idempotent(database: Database) -> None:
     head = ScriptDirectory.from_config(config).get_current_head()
     with database.session() as session:
         assert session.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+    assert database.revision() == head_revision() == head  # the quick check agrees with Alembic
+
+
+def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        assert database.revision() is None
+        database.migrate()
+        with database.session() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+            session.execute(text("DROP TABLE claim_codes"))
+        database.migrate()
+        assert database.revision() == head_revision()
+        assert "claim_codes" in database.tables()
+    finally:
+        database.close()
 
 
 def test_migrations_match_the_models(database: Database) -> None:

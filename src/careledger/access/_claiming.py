@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from web3 import Web3
 
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry
@@ -101,7 +101,7 @@ class IdentityClaims:
 
     def issue(self, patient: str, *, days: float = CLAIM_CODE_DAYS) -> IssuedCode:
         """A new one-time code for `patient` (replacing any earlier one), valid for `days`."""
-        patient = Web3.to_checksum_address(patient)
+        patient = to_checksum_address(patient)
         if days <= 0:
             raise ValidationError("a claim code lasts a positive number of days")
         if not self._keys.holds(patient):
@@ -124,7 +124,7 @@ class IdentityClaims:
     def claim(self, patient: str, code: str, wallet: str, key: PublicKey | None = None) -> Claimed:
         """Hand `patient` to `wallet` (whose signature the caller verified); `key` is her encryption key,
         needed only if her wallet is not a registered actor (whose key is then used)."""
-        patient, wallet = Web3.to_checksum_address(patient), Web3.to_checksum_address(wallet)
+        patient, wallet = to_checksum_address(patient), to_checksum_address(wallet)
         refusal = self._check_code(patient, code)
         registry = self._registry()
         owner = registry.claimed_by(patient) if refusal is None else None
@@ -170,7 +170,7 @@ class IdentityClaims:
     def take_over(self, by_wallet: str, patient: str, key: PublicKey) -> int:
         """The wallet held here that now holds `patient` (after a rotation or a recovery) sets her new
         encryption key on chain, and the node re-seals her records to it; how many versions were re-sealed."""
-        patient = Web3.to_checksum_address(patient)
+        patient = to_checksum_address(patient)
         by = self._registry_as(by_wallet)
         wallet = by.signer.address if by.signer is not None else ""
         if self._registry().claimed_by(patient) != wallet:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
+from eth_utils import to_checksum_address
 from siwe import SiweMessage
 from siwe.siwe import VerificationError
-from web3 import Web3
 
 from careledger.api._limits import RateLimiter
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
@@ -173,7 +173,7 @@ class SiweAuth:
             raise Unauthenticated(f"the signature does not verify: {type(exc).__name__}") from None
         except Exception:  # a malformed signature (zero r and s, a bad v) fails inside eth-keys
             raise Unauthenticated("the signature does not verify: InvalidSignature") from None
-        return str(Web3.to_checksum_address(message.address))
+        return str(to_checksum_address(message.address))
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller a `Bearer` token names; `Unauthenticated` if there is none or it is not valid."""
@@ -196,7 +196,7 @@ class SiweAuth:
                 options={"require": ["exp", "sub", "scope", "role"]},
             )
             caller = Caller(
-                Web3.to_checksum_address(str(claims["sub"])),
+                to_checksum_address(str(claims["sub"])),
                 Role.parse(str(claims["role"])),
                 frozenset(str(claims["scope"]).split()),
             )

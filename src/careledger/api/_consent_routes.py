@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from eth_utils import is_address, to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from web3 import Web3
 
 from careledger.api._deps import Authorization, Deps, call
 from careledger.api._responses import fhir_response, searchset
@@ -54,9 +54,9 @@ def consent_router(deps: Deps) -> APIRouter:
 
 
 def _address(value: str) -> str:
-    if not Web3.is_address(value):
+    if not is_address(value):
         raise ValidationError(f"not an address: {value!r}")
-    return str(Web3.to_checksum_address(value))
+    return str(to_checksum_address(value))
 
 
 def _grant_id(value: str) -> int:

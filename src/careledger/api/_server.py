@@ -8,6 +8,7 @@ everything pending is anchored before the process exits.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -19,6 +20,7 @@ import uvicorn
 
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
+from careledger.errors import AddressInUse, ConfigError
 from careledger.files import secret_file
 from careledger.node import Node
 
@@ -32,7 +34,10 @@ class NodeServer:
     def __init__(self, node: Node, *, host: str = "127.0.0.1", port: int = 8080, domain: str | None = None) -> None:
         self.node = node
         self.host = host
-        self.port = port or free_port(host)
+        # Bound here, before anything is announced: a port in use is an error the operator sees
+        # as such (exit 12), and port 0 gets a free one with no race.
+        self._socket = listening_socket(host, port)
+        self.port = int(self._socket.getsockname()[1])
         self.domain = domain or f"{host}:{self.port}"
         self.auth = SiweAuth(
             domain=self.domain,
@@ -63,11 +68,12 @@ class NodeServer:
                 # stopped; with the default handlers that would kill the process before the
                 # pending anchors are flushed, so the repeat is received here and ignored.
                 with _signals_ignored_after_stop():
-                    self._server.run()
+                    self._server.run(sockets=[self._socket])
             else:
-                self._server.run()
+                self._server.run(sockets=[self._socket])
         finally:
             self._shutdown()
+            self._socket.close()
 
     def start(self) -> None:
         """Serve from a thread (tests, embedding); `stop()` ends it."""
@@ -114,6 +120,23 @@ def _signals_ignored_after_stop() -> Iterator[None]:
 
 def _ignore(_signum: int, _frame: object) -> None:
     """The repeat of a stop signal uvicorn already acted on."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port` (0: any free port) for the server to accept on; `AddressInUse`
+    if another process has the port, `ConfigError` if `host` is not an address of this machine."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(f"port {port} on {host} is in use by another process: choose another --port") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -166,9 +166,12 @@ class AuditLog:
         if self.db.backend == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _HEAD_LOCK})
 
-    def entries(self, *, patient: str | None = None, agent: str | None = None) -> list[Entry]:
-        """Entries oldest first, of one patient's records and/or by one agent."""
+    def entries(
+        self, *, patient: str | None = None, agent: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Entry]:
+        """Entries oldest first, of one patient's records and/or by one agent; at most `limit` after `offset`."""
         query = select(_COLUMNS.seq, _COLUMNS.recorded_at, _COLUMNS.event).order_by(_COLUMNS.seq)
+        query = query.offset(offset or None).limit(limit)
         if patient is not None:
             query = query.where(_COLUMNS.patient == patient)
         if agent is not None:

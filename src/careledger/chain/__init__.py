@@ -1,8 +1,13 @@
-"""The chain layer: one `Chain` over memory, anvil or RPC; signing; deployment; facades; events."""
+"""The chain layer: one `Chain` over memory, anvil or RPC; signing; deployment; facades; events.
+
+The connection itself (`Chain`, `open_chain`, the backends, `Receipt`) is loaded on first use:
+it imports web3, ~0.8 s, which a command that never talks to the chain should not pay.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from careledger.chain._anvil import AnvilProcess, find_anvil
-from careledger.chain._backends import AnvilBackend, Backend, Receipt
-from careledger.chain._chain import Chain, open_chain
 from careledger.chain._claims import (
     SERVICE_CLASSES,
     Adjudication,
@@ -39,6 +44,26 @@ from careledger.chain._record_anchor import AnchorKind, Batch, RecordAnchor
 from careledger.chain._revert import decode_revert
 from careledger.chain._signer import NonceManager, Signer, TxRequest
 from careledger.chain._token import CareToken, permit_typed_data
+
+if TYPE_CHECKING:
+    from careledger.chain._backends import AnvilBackend, Backend, Receipt
+    from careledger.chain._chain import Chain, open_chain
+
+_CONNECTION = {
+    "AnvilBackend": "careledger.chain._backends",
+    "Backend": "careledger.chain._backends",
+    "Receipt": "careledger.chain._backends",
+    "Chain": "careledger.chain._chain",
+    "open_chain": "careledger.chain._chain",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The connection's names, imported when first asked for (PEP 562)."""
+    if name in _CONNECTION:
+        return getattr(import_module(_CONNECTION[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SERVICE_CLASSES",

@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-import requests
-
 from careledger.errors import ChainUnavailable, ConfigError
 from careledger.files import write_atomically
 
@@ -98,6 +96,8 @@ class Endpoint:
             return False
         except PermissionError:
             pass  # it exists, owned by someone else
+        import requests  # ~0.1 s to import; only a running chain needs it
+
         try:
             reply = requests.post(
                 self.url,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, Any, NoReturn, cast
 
 import requests
+from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
@@ -60,7 +61,7 @@ class Receipt:
             status=int(raw["status"], 16),
             block=int(raw["blockNumber"], 16),
             gas_used=int(raw["gasUsed"], 16),
-            contract_address=Web3.to_checksum_address(contract) if contract else None,
+            contract_address=to_checksum_address(contract) if contract else None,
             logs=tuple(_log_from_rpc(log) for log in raw.get("logs", [])),
         )
 
@@ -175,9 +176,7 @@ class MemoryBackend(Backend):
     def fund(self, address: str, wei: int) -> None:
         """Give `address` `wei` wei (a development chain only)."""
         faucet = self.w3.eth.accounts[0]
-        tx_hash = self.w3.eth.send_transaction(
-            {"from": faucet, "to": Web3.to_checksum_address(address), "value": Wei(wei)}
-        )
+        tx_hash = self.w3.eth.send_transaction({"from": faucet, "to": to_checksum_address(address), "value": Wei(wei)})
         self.w3.eth.wait_for_transaction_receipt(tx_hash)
 
 
@@ -367,7 +366,7 @@ def _log_from_rpc(raw: dict[str, Any]) -> LogReceipt:
         "LogReceipt",
         AttributeDict(
             {
-                "address": Web3.to_checksum_address(raw["address"]),
+                "address": to_checksum_address(raw["address"]),
                 "topics": [HexBytes(topic) for topic in raw["topics"]],
                 "data": HexBytes(raw["data"]),
                 "blockNumber": int(raw["blockNumber"], 16),

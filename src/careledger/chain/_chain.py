@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from web3 import Web3
 
 from careledger.chain._anvil import AnvilProcess, ChainDir, Endpoint, find_anvil
 from careledger.chain._backends import AnvilBackend, Backend, HttpBackend, MemoryBackend
 from careledger.chain._signer import Signer
 from careledger.errors import ConfigError, Conflict
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 # What a development chain tops an account up to, and the level that triggers it.
 _DEV_FUNDS = 10_000 * 10**18
@@ -51,11 +55,11 @@ class Chain:
 
     def transaction_count(self, address: str) -> int:
         """How many transactions `address` has sent (its next nonce)."""
-        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address)))
+        return int(self.w3.eth.get_transaction_count(to_checksum_address(address)))
 
     def balance(self, address: str) -> int:
         """`address`'s balance in wei."""
-        return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+        return int(self.w3.eth.get_balance(to_checksum_address(address)))
 
     def signer(self, account: LocalAccount) -> Signer:
         """A signer for `account`; on a development chain it is funded first if low."""

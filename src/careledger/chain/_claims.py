@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from eth_utils import event_abi_to_log_topic, keccak
+from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
 
-from careledger.chain._backends import Receipt
 from careledger.chain._facades import ChainEvent, ContractFacade
 from careledger.chain._signer import TxRequest
 from careledger.errors import NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from careledger.chain._backends import Receipt
 
 SERVICE_CLASSES = 16
 
@@ -152,7 +154,7 @@ class Preauth:
 
 def claim_id_of(provider: str, commitment: bytes) -> bytes:
     """A claim's id on chain: keccak256(provider ‖ commitment), as Claims.vy computes it."""
-    return keccak(bytes(HexBytes(Web3.to_checksum_address(provider))) + commitment)
+    return keccak(bytes(HexBytes(to_checksum_address(provider))) + commitment)
 
 
 class Claims(ContractFacade):
@@ -165,7 +167,7 @@ class Claims(ContractFacade):
         receipt = self._transact(
             self._request(
                 "create_plan",
-                Web3.to_checksum_address(terms.token),
+                to_checksum_address(terms.token),
                 list(terms.allowed),
                 terms.deductible,
                 terms.coinsurance_bps,
@@ -190,20 +192,20 @@ class Claims(ContractFacade):
 
     def withdraw(self, plan_id: int, amount: int, recipient: str) -> None:
         """Return unspent escrow to `recipient` once no claim can still arrive (its insurer)."""
-        self._transact(self._request("withdraw", plan_id, amount, Web3.to_checksum_address(recipient)))
+        self._transact(self._request("withdraw", plan_id, amount, to_checksum_address(recipient)))
 
     def set_network(self, plan_id: int, provider: str, in_network: bool) -> None:
         """Admit a registered provider to the plan's network, or remove it (its insurer)."""
-        self._transact(self._request("set_network", plan_id, Web3.to_checksum_address(provider), in_network))
+        self._transact(self._request("set_network", plan_id, to_checksum_address(provider), in_network))
 
     def enroll(self, member: str, plan_id: int, start: int, end: int) -> None:
         """Enrol a registered patient in a plan for [start, end] (its insurer)."""
-        self._transact(self._request("enroll", Web3.to_checksum_address(member), plan_id, start, end))
+        self._transact(self._request("enroll", to_checksum_address(member), plan_id, start, end))
 
     def request_preauth(self, member: str, service_class: int, request_hash: bytes) -> int:
         """Ask the member's plan to authorize a service (a network provider); the request's id."""
         receipt = self._transact(
-            self._request("request_preauth", Web3.to_checksum_address(member), service_class, request_hash)
+            self._request("request_preauth", to_checksum_address(member), service_class, request_hash)
         )
         (event,) = self.events_in(receipt, "PreauthRequested")
         return int(event.args["preauth_id"])
@@ -218,7 +220,7 @@ class Claims(ContractFacade):
         """The transaction that submits a claim, for callers that pipeline many."""
         return self._request(
             "submit_claim",
-            Web3.to_checksum_address(member),
+            to_checksum_address(member),
             service_class,
             billed,
             service_date,
@@ -308,10 +310,10 @@ class Claims(ContractFacade):
 
     def enrolment(self, member: str) -> Enrolment:
         """A member's enrolment and accumulators; `NotFound` if she is not enrolled."""
-        plan_id, start, end, met, oop = self._call("enrolment", Web3.to_checksum_address(member))
+        plan_id, start, end, met, oop = self._call("enrolment", to_checksum_address(member))
         if int(plan_id) == 0:
             raise NotFound(f"{member} is not enrolled in any plan")
-        return Enrolment(Web3.to_checksum_address(member), int(plan_id), int(start), int(end), int(met), int(oop))
+        return Enrolment(to_checksum_address(member), int(plan_id), int(start), int(end), int(met), int(oop))
 
     def claim(self, claim_id: bytes) -> ClaimState:
         """A claim by its id; `NotFound` if there is none."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
 from careledger.crypto import typed_data
@@ -45,8 +45,8 @@ class ConsentTerms:
     def abi_args(self) -> tuple[Any, ...]:
         """The terms as the contract's functions take them, in order."""
         return (
-            Web3.to_checksum_address(self.patient),
-            Web3.to_checksum_address(self.grantee),
+            to_checksum_address(self.patient),
+            to_checksum_address(self.grantee),
             self.categories,
             self.purposes,
             self.not_before,
@@ -74,8 +74,8 @@ def consent_typed_data(
         primary_type="Consent",
         fields=_CONSENT_TYPE,
         message={
-            "patient": Web3.to_checksum_address(terms.patient),
-            "grantee": Web3.to_checksum_address(terms.grantee),
+            "patient": to_checksum_address(terms.patient),
+            "grantee": to_checksum_address(terms.grantee),
             "categories": terms.categories,
             "purposes": terms.purposes,
             "notBefore": terms.not_before,
@@ -112,8 +112,8 @@ def consent_from_typed_data(typed: Any) -> ConsentMessage:
     try:
         return ConsentMessage(
             terms=ConsentTerms(
-                patient=Web3.to_checksum_address(message["patient"]),
-                grantee=Web3.to_checksum_address(message["grantee"]),
+                patient=to_checksum_address(message["patient"]),
+                grantee=to_checksum_address(message["grantee"]),
                 categories=int(message["categories"]),
                 purposes=int(message["purposes"]),
                 not_before=int(message["notBefore"]),
@@ -122,7 +122,7 @@ def consent_from_typed_data(typed: Any) -> ConsentMessage:
             nonce=int(message["nonce"]),
             deadline=int(message["deadline"]),
             chain_id=int(domain["chainId"]),
-            contract=Web3.to_checksum_address(domain["verifyingContract"]),
+            contract=to_checksum_address(domain["verifyingContract"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"malformed consent message: {exc}") from None
@@ -144,37 +144,31 @@ class ConsentRegistry(ContractFacade):
 
     def revoke(self, patient: str, grantee: str, grant_id: int) -> None:
         """Revoke a grant (the patient, or whoever manages her consents)."""
-        self._transact(
-            self._request("revoke", Web3.to_checksum_address(patient), Web3.to_checksum_address(grantee), grant_id)
-        )
+        self._transact(self._request("revoke", to_checksum_address(patient), to_checksum_address(grantee), grant_id))
 
     def delegate(self, delegate: str, categories: int, expiry: int) -> None:
         """Let `delegate` manage the signer's consents in `categories` until `expiry` (0 ends it)."""
-        self._transact(self._request("delegate", Web3.to_checksum_address(delegate), categories, expiry))
+        self._transact(self._request("delegate", to_checksum_address(delegate), categories, expiry))
 
     def restrict_care_team(self, patient: str, custodian: str, categories: int) -> None:
         """Keep `custodian`'s care team from `patient`'s `categories` (a bitmask; 0 lifts it)."""
         self._transact(
             self._request(
-                "restrict_care_team", Web3.to_checksum_address(patient), Web3.to_checksum_address(custodian), categories
+                "restrict_care_team", to_checksum_address(patient), to_checksum_address(custodian), categories
             )
         )
 
     def care_team_restrictions(self, patient: str, custodian: str) -> int:
         """The categories `patient` keeps from `custodian`'s care team."""
-        return int(
-            self._call("care_team_restrictions", Web3.to_checksum_address(patient), Web3.to_checksum_address(custodian))
-        )
+        return int(self._call("care_team_restrictions", to_checksum_address(patient), to_checksum_address(custodian)))
 
     def set_emergency_access(self, patient: str, allowed: bool) -> None:
         """Turn break-glass for `patient` on or off (the patient, or a delegate for every category)."""
-        self._transact(self._request("set_emergency_access", Web3.to_checksum_address(patient), allowed))
+        self._transact(self._request("set_emergency_access", to_checksum_address(patient), allowed))
 
     def record_emergency_access(self, patient: str, reason_hash: bytes) -> int:
         """Record a break-glass access by the signer (a licensed practitioner); the block it is in."""
-        receipt = self._transact(
-            self._request("record_emergency_access", Web3.to_checksum_address(patient), reason_hash)
-        )
+        receipt = self._transact(self._request("record_emergency_access", to_checksum_address(patient), reason_hash))
         return receipt.block
 
     def is_allowed(self, patient: str, grantee: str, categories: int, purposes: int) -> bool:
@@ -182,8 +176,8 @@ class ConsentRegistry(ContractFacade):
         return bool(
             self._call(
                 "is_allowed",
-                Web3.to_checksum_address(patient),
-                Web3.to_checksum_address(grantee),
+                to_checksum_address(patient),
+                to_checksum_address(grantee),
                 categories,
                 purposes,
             )
@@ -198,18 +192,16 @@ class ConsentRegistry(ContractFacade):
 
     def delegation(self, patient: str, delegate: str) -> tuple[int, int]:
         """A delegation's categories and expiry (zero if none)."""
-        categories, expiry = self._call(
-            "delegation", Web3.to_checksum_address(patient), Web3.to_checksum_address(delegate)
-        )
+        categories, expiry = self._call("delegation", to_checksum_address(patient), to_checksum_address(delegate))
         return int(categories), int(expiry)
 
     def nonce(self, patient: str) -> int:
         """The nonce `patient`'s next signed consent must carry."""
-        return int(self._call("nonces", Web3.to_checksum_address(patient)))
+        return int(self._call("nonces", to_checksum_address(patient)))
 
     def emergency_access_allowed(self, patient: str) -> bool:
         """Whether break-glass is on for `patient` (it is unless she turned it off)."""
-        return not bool(self._call("emergency_access_disabled", Web3.to_checksum_address(patient)))
+        return not bool(self._call("emergency_access_disabled", to_checksum_address(patient)))
 
     def typed_data(self, terms: ConsentTerms, *, nonce: int, deadline: int) -> dict[str, Any]:
         """What the patient signs for `grant_by_signature` on this contract and chain."""

@@ -7,9 +7,8 @@ the wallet a face names; faces never see a facade.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from careledger.chain._chain import Chain
 from careledger.chain._claims import Claims
 from careledger.chain._consent_registry import ConsentRegistry
 from careledger.chain._deployer import Deployer
@@ -18,6 +17,9 @@ from careledger.chain._identity_registry import IdentityRegistry
 from careledger.chain._record_anchor import RecordAnchor
 from careledger.chain._signer import Signer
 from careledger.chain._token import CareToken
+
+if TYPE_CHECKING:
+    from careledger.chain._chain import Chain
 
 _Facade = TypeVar("_Facade", bound=ContractFacade)
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_abi import encode
-from eth_utils import keccak
-from web3 import Web3
+from eth_utils import keccak, to_checksum_address
 
-from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import Artifact, contract_names, load_artifact
 from careledger.errors import ChainError, NotFound
 from careledger.files import write_atomically
+
+if TYPE_CHECKING:
+    from careledger.chain._chain import Chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class Deployer:
         args = self._constructor_args(name)
         if record is None or args is None or record.init_code_hash != _init_code_hash(load_artifact(name), args):
             return None
-        if not self.chain.w3.eth.get_code(Web3.to_checksum_address(record.address)):
+        if not self.chain.w3.eth.get_code(to_checksum_address(record.address)):
             return None
         self._checked[name] = record
         return record
@@ -166,6 +166,8 @@ def _init_code(artifact: Artifact, args: tuple[Any, ...]) -> bytes:
     if constructor is None or not constructor.get("inputs"):
         return artifact.bytecode
     types = [item["type"] for item in constructor["inputs"]]
+    from eth_abi import encode
+
     return artifact.bytecode + encode(types, list(args))
 
 

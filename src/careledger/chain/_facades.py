@@ -10,20 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from eth_abi import encode
-from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
+from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.contract import Contract
-from web3.types import LogReceipt
 
-from careledger.chain._backends import Receipt, revert_reasons
-from careledger.chain._chain import Chain
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import load_artifact
 from careledger.errors import AccessDenied
+
+if TYPE_CHECKING:
+    # web3 takes ~0.8 s to import: what only annotates is imported for the type checker alone.
+    from web3.contract import Contract
+    from web3.types import LogReceipt
+
+    from careledger.chain._backends import Receipt
+    from careledger.chain._chain import Chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class ContractFacade:
 
     def __init__(self, chain: Chain, address: str, signer: Signer | None = None) -> None:
         self.chain = chain
-        self.address = Web3.to_checksum_address(address)
+        self.address = to_checksum_address(address)
         self.signer = signer
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name).abi)
         self._event_by_topic = {
@@ -54,11 +56,15 @@ class ContractFacade:
         }
 
     def _call(self, function: str, *args: Any) -> Any:
+        from careledger.chain._backends import revert_reasons  # loaded with the chain it talks to
+
         with revert_reasons():
             return self.contract.functions[function](*args).call()
 
     def _request(self, function: str, *args: Any) -> TxRequest:
         selector, types = _encoders(self.contract_name)[function]
+        from eth_abi import encode  # its grammar takes ~60 ms to build: paid by the first transaction
+
         return TxRequest(to=self.address, data=selector + encode(types, args))
 
     def _transact(self, request: TxRequest) -> Receipt:

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from eth_utils import keccak
-from web3 import Web3
+from eth_utils import keccak, to_checksum_address
 
 from careledger.chain._facades import ContractFacade
 from careledger.crypto import PublicKey, Suite
@@ -89,7 +88,7 @@ class IdentityRegistry(ContractFacade):
         self, actor: str, role: Role, key: PublicKey, endpoint: str = "", metadata_hash: bytes = bytes(32)
     ) -> None:
         """Register `actor` on its behalf; the signer needs REGISTRAR_ROLE."""
-        address = Web3.to_checksum_address(actor)
+        address = to_checksum_address(actor)
         self._transact(
             self._request("register_actor", address, int(role), key.raw, int(key.suite), endpoint, metadata_hash)
         )
@@ -100,7 +99,7 @@ class IdentityRegistry(ContractFacade):
         Sent as one pipeline of transactions: many at once cost about one round trip.
         """
         requests = [
-            self._request("register_custodial", Web3.to_checksum_address(actor), key.raw, int(key.suite), bytes(32))
+            self._request("register_custodial", to_checksum_address(actor), key.raw, int(key.suite), bytes(32))
             for actor, key in patients
         ]
         if requests:
@@ -108,48 +107,44 @@ class IdentityRegistry(ContractFacade):
 
     def custodian_of(self, actor: str) -> str | None:
         """The node that holds `actor`'s key, if she is a custodial patient."""
-        return _address_or_none(self._call("custodian_of", Web3.to_checksum_address(actor)))
+        return _address_or_none(self._call("custodian_of", to_checksum_address(actor)))
 
     def claim_custodial(self, actor: str, owner: str, key: PublicKey) -> None:
         """Hand custodial `actor` to the wallet `owner` with encryption key `key`; the signer is its custodian."""
         request = self._request(
-            "claim_custodial", Web3.to_checksum_address(actor), Web3.to_checksum_address(owner), key.raw, int(key.suite)
+            "claim_custodial", to_checksum_address(actor), to_checksum_address(owner), key.raw, int(key.suite)
         )
         self._transact(request)
 
     def claimed_by(self, actor: str) -> str | None:
         """The wallet that claimed custodial `actor` and acts for it now, if any."""
-        return _address_or_none(self._call("claimed_by", Web3.to_checksum_address(actor)))
+        return _address_or_none(self._call("claimed_by", to_checksum_address(actor)))
 
     def identity_of(self, wallet: str) -> str | None:
         """The claimed identity `wallet` acts for, if any."""
-        return _address_or_none(self._call("identity_of", Web3.to_checksum_address(wallet)))
+        return _address_or_none(self._call("identity_of", to_checksum_address(wallet)))
 
     def rotate_owner(self, actor: str, new_owner: str) -> None:
         """Hand claimed `actor` to another wallet; the signer is the wallet that holds it now."""
-        self._transact(
-            self._request("rotate_owner", Web3.to_checksum_address(actor), Web3.to_checksum_address(new_owner))
-        )
+        self._transact(self._request("rotate_owner", to_checksum_address(actor), to_checksum_address(new_owner)))
 
     def rotate_key_of(self, actor: str, key: PublicKey) -> None:
         """Replace claimed `actor`'s encryption key; the signer is its owner."""
-        self._transact(self._request("rotate_key_of", Web3.to_checksum_address(actor), key.raw, int(key.suite)))
+        self._transact(self._request("rotate_key_of", to_checksum_address(actor), key.raw, int(key.suite)))
 
     def set_guardians(self, actor: str, guardians: Sequence[str], threshold: int) -> None:
         """Name `actor`'s guardians, `threshold` of whom may hand it to a new wallet; the signer is its owner."""
-        addresses = [Web3.to_checksum_address(g) for g in guardians]
-        self._transact(self._request("set_guardians", Web3.to_checksum_address(actor), addresses, threshold))
+        addresses = [to_checksum_address(g) for g in guardians]
+        self._transact(self._request("set_guardians", to_checksum_address(actor), addresses, threshold))
 
     def guardians_of(self, actor: str) -> tuple[list[str], int]:
         """`actor`'s guardians and how many of them must agree."""
-        checksum = Web3.to_checksum_address(actor)
+        checksum = to_checksum_address(actor)
         return [str(g) for g in self._call("guardians_of", checksum)], int(self._call("recovery_threshold", checksum))
 
     def approve_recovery(self, actor: str, new_owner: str) -> int:
         """One guardian's (the signer's) approval; how many approvals there are now."""
-        request = self._request(
-            "approve_recovery", Web3.to_checksum_address(actor), Web3.to_checksum_address(new_owner)
-        )
+        request = self._request("approve_recovery", to_checksum_address(actor), to_checksum_address(new_owner))
         (event,) = self.events_in(self._transact(request), "RecoveryApproved")
         return int(event.args["approvals"])
 
@@ -163,11 +158,11 @@ class IdentityRegistry(ContractFacade):
 
     def deactivate(self, actor: str) -> None:
         """Deactivate `actor` (itself, or a registrar)."""
-        self._transact(self._request("deactivate", Web3.to_checksum_address(actor)))
+        self._transact(self._request("deactivate", to_checksum_address(actor)))
 
     def actor(self, address: str) -> ActorRecord | None:
         """The registration of `address`, or None if it never registered."""
-        checksum = Web3.to_checksum_address(address)
+        checksum = to_checksum_address(address)
         role, key, suite, version, endpoint, metadata_hash, active, registered_at = self._call("actor", checksum)
         if role == 0:
             return None
@@ -192,7 +187,7 @@ class IdentityRegistry(ContractFacade):
     def attest(self, subject: str, credential_type: str, expires_at: int, *, revocable: bool = True) -> Credential:
         """Attest a credential; the signer needs ISSUER_ROLE."""
         request = self._request(
-            "attest", Web3.to_checksum_address(subject), credential_type_id(credential_type), expires_at, revocable
+            "attest", to_checksum_address(subject), credential_type_id(credential_type), expires_at, revocable
         )
         (event,) = self.events_in(self._transact(request), "CredentialAttested")
         return self.credential(int(event.args["credential_id"]))
@@ -213,7 +208,7 @@ class IdentityRegistry(ContractFacade):
     def credentials_of(self, subject: str) -> list[Credential]:
         """Every credential ever attested to `subject`, oldest first."""
         logs = self.contract.events.CredentialAttested().get_logs(
-            argument_filters={"subject": Web3.to_checksum_address(subject)}, from_block=0
+            argument_filters={"subject": to_checksum_address(subject)}, from_block=0
         )
         return [self.credential(int(log["args"]["credential_id"])) for log in logs]
 
@@ -226,12 +221,12 @@ class IdentityRegistry(ContractFacade):
     def has_valid_credential(self, subject: str, credential_type: str) -> bool:
         """Whether `subject`'s newest credential of this type is valid now."""
         return bool(
-            self._call("has_valid_credential", Web3.to_checksum_address(subject), credential_type_id(credential_type))
+            self._call("has_valid_credential", to_checksum_address(subject), credential_type_id(credential_type))
         )
 
     def is_role_holder(self, role: str, address: str) -> bool:
         """Whether `address` holds the contract role `REGISTRAR_ROLE` or `ISSUER_ROLE`."""
-        return bool(self._call("hasRole", self._call(role), Web3.to_checksum_address(address)))
+        return bool(self._call("hasRole", self._call(role), to_checksum_address(address)))
 
 
 def _address_or_none(value: object) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
 from careledger.chain._signer import TxRequest
@@ -58,7 +58,7 @@ class RecordAnchor(ContractFacade):
         self, from_block: int = 0, *, kind: AnchorKind | None = None, anchorer: str | None = None
     ) -> list[bytes]:
         """Every root anchored since `from_block` (of one kind, by one anchorer), in order, from `Anchored` events."""
-        filters = {"anchorer": Web3.to_checksum_address(anchorer)} if anchorer else None
+        filters = {"anchorer": to_checksum_address(anchorer)} if anchorer else None
         logs = self.contract.events.Anchored().get_logs(from_block=from_block, argument_filters=filters)
         return [bytes(log["args"]["root"]) for log in logs if kind is None or log["args"]["kind"] == kind]
 
@@ -73,13 +73,13 @@ class RecordAnchor(ContractFacade):
     def is_anchorer(self, address: str) -> bool:
         """Whether `address` holds ANCHORER_ROLE."""
         role = self._call("ANCHORER_ROLE")
-        return bool(self._call("hasRole", role, Web3.to_checksum_address(address)))
+        return bool(self._call("hasRole", role, to_checksum_address(address)))
 
     def is_admin(self, address: str) -> bool:
         """Whether `address` may grant and revoke the anchoring role (the deployer, at first)."""
-        return bool(self._call("hasRole", bytes(32), Web3.to_checksum_address(address)))
+        return bool(self._call("hasRole", bytes(32), to_checksum_address(address)))
 
     def grant_anchorer(self, address: str) -> None:
         """Let `address` anchor batches; only an admin of the contract may."""
         role = self._call("ANCHORER_ROLE")
-        self._transact(self._request("grantRole", role, Web3.to_checksum_address(address)))
+        self._transact(self._request("grantRole", role, to_checksum_address(address)))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from eth_abi import decode
-from eth_abi.exceptions import DecodingError
-
 # Solidity/Vyper `Error(string)` and `Panic(uint256)` selectors.
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")
@@ -31,6 +28,9 @@ def decode_revert(data: bytes | str | None) -> str:
             return str(data)  # some nodes put the message itself in `data`
     if not data:
         return "reverted without a reason"
+    from eth_abi import decode  # loaded only to explain a revert
+    from eth_abi.exceptions import DecodingError
+
     selector, payload = data[:4], data[4:]
     try:
         if selector == _ERROR_SELECTOR:

@@ -12,14 +12,18 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.types import Nonce, TxParams, Wei
 
-from careledger.chain._backends import Backend, Receipt
 from careledger.errors import ChainError, TransactionReverted
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.types import Nonce, TxParams, Wei
+
+    from careledger.chain._backends import Backend, Receipt
 
 # Headroom over the estimate: pipelined transactions are estimated before the ones ahead
 # of them are mined, so the state they run on can differ slightly.
@@ -39,6 +43,10 @@ class TxRequest:
     gas: int | None = None
 
 
+# How chains say a nonce was already used: anvil and geth, then eth-tester (the memory chain).
+_STALE_NONCE = ("nonce too low", "invalid transaction nonce")
+
+
 class NonceManager:
     """Hands out consecutive nonces for one sender, starting from the chain's pending count."""
 
@@ -52,9 +60,7 @@ class NonceManager:
         """Reserve `count` nonces; the first one."""
         with self._lock:
             if self._next is None:
-                self._next = self._backend.w3.eth.get_transaction_count(
-                    Web3.to_checksum_address(self._address), "pending"
-                )
+                self._next = self._backend.w3.eth.get_transaction_count(to_checksum_address(self._address), "pending")
             first = self._next
             self._next += count
             return first
@@ -94,6 +100,10 @@ class Signer:
             estimates = self.backend.estimate_gas_many([params[i] for i in missing])
             for i, estimate in zip(missing, estimates, strict=True):
                 params[i]["gas"] = int(estimate * _GAS_HEADROOM) + 10_000
+        return self._sign_and_send(params)
+
+    def _sign_and_send(self, params: list[TxParams], *, retry: bool = True) -> list[HexBytes]:
+        """Reserve nonces for `params`, sign and submit them; on a refusal, forget the local nonce count."""
         first = self.nonces.reserve(len(params))
         hashes: list[HexBytes] = []
         try:
@@ -105,13 +115,19 @@ class Signer:
                 raws = []
                 for offset, tx in enumerate(wave, start):
                     tx.update(fees)
-                    tx["nonce"] = Nonce(first + offset)
+                    tx["nonce"] = cast("Nonce", first + offset)
                     tx["chainId"] = self._chain_id
                     raws.append(self.account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
                 hashes.extend(self.backend.send_raw_many(raws))
-        except ChainError:
+        except ChainError as exc:
             # Some of the reserved nonces were never used; read the count again.
             self.nonces.resync()
+            if hashes:  # part of the batch is on its way: sending it again would send it twice
+                raise ChainError(f"{exc} (after {len(hashes)} of {len(params)} transactions were sent)") from exc
+            if retry and any(stale in str(exc).lower() for stale in _STALE_NONCE):
+                # Another process sending from this account (`serve` beside a CLI command on one
+                # home) moved its nonce on; none of ours was accepted: count again, send once more.
+                return self._sign_and_send(params, retry=False)
             raise
         return hashes
 
@@ -124,9 +140,9 @@ class Signer:
         return receipts
 
     def _params(self, request: TxRequest) -> TxParams:
-        tx: TxParams = {"from": self.address, "data": request.data, "value": Wei(request.value)}
+        tx: TxParams = {"from": self.address, "data": request.data, "value": cast("Wei", request.value)}
         if request.to is not None:
-            tx["to"] = Web3.to_checksum_address(request.to)
+            tx["to"] = to_checksum_address(request.to)
         if request.gas is not None:
             tx["gas"] = request.gas
         return tx
@@ -150,7 +166,7 @@ class Signer:
             tip = _DEFAULT_TIP
         full_blocks = -(-batch_gas // max(1, int(latest["gasLimit"])))
         cap = max(2 * int(base_fee), math.ceil(int(base_fee) * 1.125 ** (full_blocks + 1))) + tip
-        return {"maxFeePerGas": Wei(cap), "maxPriorityFeePerGas": Wei(tip)}
+        return {"maxFeePerGas": cast("Wei", cap), "maxPriorityFeePerGas": cast("Wei", tip)}
 
     def _why_failed(self, receipt: Receipt, request: TxRequest) -> ChainError:
         tx_hash = receipt.tx_hash.to_0x_hex()

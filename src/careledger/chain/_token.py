@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
 from careledger.crypto import typed_data
@@ -37,8 +37,8 @@ def permit_typed_data(
         primary_type="Permit",
         fields=_PERMIT_TYPE,
         message={
-            "owner": Web3.to_checksum_address(owner),
-            "spender": Web3.to_checksum_address(spender),
+            "owner": to_checksum_address(owner),
+            "spender": to_checksum_address(spender),
             "value": value,
             "nonce": nonce,
             "deadline": deadline,
@@ -53,11 +53,11 @@ class CareToken(ContractFacade):
 
     def balance_of(self, account: str) -> int:
         """`account`'s balance, in the token's smallest units."""
-        return int(self._call("balanceOf", Web3.to_checksum_address(account)))
+        return int(self._call("balanceOf", to_checksum_address(account)))
 
     def allowance(self, owner: str, spender: str) -> int:
         """How much `spender` may still take from `owner`."""
-        return int(self._call("allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)))
+        return int(self._call("allowance", to_checksum_address(owner), to_checksum_address(spender)))
 
     def total_supply(self) -> int:
         """Every token in existence."""
@@ -73,27 +73,27 @@ class CareToken(ContractFacade):
 
     def is_minter(self, account: str) -> bool:
         """Whether `account` may mint."""
-        return bool(self._call("is_minter", Web3.to_checksum_address(account)))
+        return bool(self._call("is_minter", to_checksum_address(account)))
 
     def nonce(self, owner: str) -> int:
         """The nonce `owner`'s next EIP-2612 permit must carry."""
-        return int(self._call("nonces", Web3.to_checksum_address(owner)))
+        return int(self._call("nonces", to_checksum_address(owner)))
 
     def transfer(self, to: str, amount: int) -> None:
         """Send `amount` from the signer to `to`."""
-        self._transact(self._request("transfer", Web3.to_checksum_address(to), amount))
+        self._transact(self._request("transfer", to_checksum_address(to), amount))
 
     def approve(self, spender: str, amount: int) -> None:
         """Let `spender` take up to `amount` from the signer."""
-        self._transact(self._request("approve", Web3.to_checksum_address(spender), amount))
+        self._transact(self._request("approve", to_checksum_address(spender), amount))
 
     def mint(self, to: str, amount: int) -> None:
         """Mint to `to`; the signer must hold the minter role."""
-        self._transact(self._request("mint", Web3.to_checksum_address(to), amount))
+        self._transact(self._request("mint", to_checksum_address(to), amount))
 
     def set_minter(self, account: str, allowed: bool) -> None:
         """Grant or revoke the minter role (the token's owner only)."""
-        self._transact(self._request("set_minter", Web3.to_checksum_address(account), allowed))
+        self._transact(self._request("set_minter", to_checksum_address(account), allowed))
 
     def permit_typed_data(self, *, owner: str, spender: str, value: int, deadline: int) -> dict[str, Any]:
         """What `owner` signs to let `spender` move `value`, with the owner's current nonce."""

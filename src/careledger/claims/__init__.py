@@ -4,7 +4,7 @@ The chain's plan types are re-exported: a face builds `PlanTerms` and reads a `P
 without reaching into the chain layer.
 """
 
-from careledger.chain import SERVICE_CLASSES, Plan, PlanTerms, PreauthStatus
+from careledger.chain import SERVICE_CLASSES, ClaimStatus, Plan, PlanTerms, PreauthStatus
 from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import CDT, CPT, RXNORM, ServiceClass, classify
 from careledger.claims._codes import CARC_SYSTEM, REASONS, reason_text
@@ -22,6 +22,7 @@ __all__ = [
     "SERVICE_CLASSES",
     "ClaimLine",
     "ClaimOutcome",
+    "ClaimStatus",
     "ClaimsService",
     "Money",
     "Payments",

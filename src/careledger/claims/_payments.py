@@ -7,12 +7,14 @@ Amounts cross this boundary in the token's smallest units; `Money` says how to w
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from careledger.chain import CareToken
 from careledger.claims._fhir import Money
 from careledger.crypto import sign_typed_data
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 class Payments:

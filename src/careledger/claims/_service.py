@@ -17,11 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
-from web3 import Web3
+from eth_utils import keccak, to_checksum_address
 
 from careledger._failpoints import crash_point
 from careledger.chain import Adjudication, Claims, ClaimState, claim_id_of
@@ -41,6 +39,9 @@ from careledger.config import NODE_WALLET
 from careledger.errors import NotFound, ValidationError
 from careledger.identity import did_pkh
 from careledger.records import RecordService, StoredRecord
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 _PERMIT_LIFETIME = 3_600
 
@@ -192,7 +193,7 @@ class ClaimsService:
         """Pay the member's share with her EIP-2612 permit; the `submitter` wallet sends it (and pays the gas)."""
         claims = self._claims(as_wallet=submitter)
         state = claims.claim(claim_id)
-        if Web3.to_checksum_address(member.address) != state.member:
+        if to_checksum_address(member.address) != state.member:
             raise ValidationError(f"{member.address} is not the member of this claim")
         deadline = int(time.time()) + _PERMIT_LIFETIME
         token = claims.plan_parties(state.plan_id)[1]
@@ -231,7 +232,7 @@ def _class_of(lines: Sequence[ClaimLine]) -> ServiceClass:
 def _address_of(reference: dict[str, Any]) -> str:
     """The address of a did:pkh account reference."""
     did = str(reference.get("identifier", {}).get("value", ""))
-    return Web3.to_checksum_address(did.rsplit(":", 1)[-1])
+    return to_checksum_address(did.rsplit(":", 1)[-1])
 
 
 def _billing(claim: dict[str, Any]) -> Any:

@@ -11,6 +11,13 @@ from careledger.errors import CareLedgerError
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the exit code. Every `CareLedgerError` becomes one line on stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        # Answered before the command tree and what it imports are loaded (~1 s): scripts ask this often.
+        from careledger import __version__
+
+        print(f"careledger {__version__}")
+        return 0
     from careledger.cli._app import app
     from careledger.cli._errors import INTERNAL, INTERRUPTED, exit_code_for
     from careledger.cli._output import fail_line, first_line
@@ -18,7 +25,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         # Standalone mode: Typer reports usage errors itself and exits through SystemExit;
         # our own errors pass through it untouched and are reported here.
-        app(args=list(argv) if argv is not None else None, prog_name="careledger")
+        app(args=args, prog_name="careledger")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except CareLedgerError as exc:

@@ -20,6 +20,7 @@ from careledger.cli import (
     init,
     record,
     serve,
+    testdata,
     token,
     wallet,
 )
@@ -42,6 +43,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(claim.app, name="claim")
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(token.app, name="token")
+app.add_typer(testdata.app, name="testdata")
 app.command()(init.init)
 app.command()(demo.demo)
 app.command()(serve.serve)

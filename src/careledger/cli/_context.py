@@ -8,15 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from web3 import Web3
+from eth_utils import is_address, to_checksum_address
 
-from careledger.client import FhirClient
 from careledger.config import NODE_WALLET, Home, Settings, load_settings
 from careledger.errors import AccessDenied, NotFound
 from careledger.identity import Wallet, WalletStore
 from careledger.node import Node, PassphraseSource
+
+if TYPE_CHECKING:
+    from careledger.client import FhirClient
 
 PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
@@ -67,9 +70,15 @@ def address_of(node: Node, who: str) -> str:
     wallet = node.wallets.find(who)
     if wallet is not None:
         return wallet.address
-    if Web3.is_address(who):
-        return str(Web3.to_checksum_address(who))
+    if is_address(who):
+        return str(to_checksum_address(who))
     raise NotFound(f"no wallet named {who!r} here, and not an address")
+
+
+def wallet_name(node: Node, address: str) -> str | None:
+    """The name of the wallet this node holds for `address`, if it holds one."""
+    wallet = node.wallets.find(address)
+    return wallet.name if wallet is not None else None
 
 
 def acts_as(node: Node, who: str) -> str:
@@ -84,9 +93,20 @@ def signer_for(node: Node, patient: str, as_wallet: str | None) -> Wallet:
     patient of this node, the node itself (on her documented instruction; the chain shows it)."""
     if as_wallet is not None:
         return wallet_of(node, as_wallet)
-    if node.wallets.find(patient) is None and Web3.is_address(patient) and node.custodial.holds(patient):
+    if node.wallets.find(patient) is None and is_address(patient) and node.custodial.holds(patient):
         return node.wallets.get(NODE_WALLET)
     return wallet_of(node, patient)
+
+
+def local_record_id(node: Node, reference: str) -> str:
+    """A record's id from `Type/id` (as `record add` prints it, and as `--node` takes it) or the bare id;
+    `NotFound` if the record kept here under that id is of another type."""
+    resource_type, _, record_id = reference.rpartition("/")
+    if resource_type:
+        stored_type = node.records.get(record_id).resource_type
+        if stored_type != resource_type:
+            raise NotFound(f"{reference}: record {record_id} is a {stored_type}, not a {resource_type}")
+    return record_id
 
 
 def wallet_of(node: Node, who: str) -> Wallet:
@@ -102,7 +122,7 @@ def open_node(ctx: typer.Context, *, keep_chain: bool = False) -> Iterator[Node]
     """The node on this home, closed when the command ends; passphrases asked when a wallet must sign."""
     cli = state(ctx)
     cli.home.require()
-    with Node(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain) as node:
+    with Node(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain, lazy=True) as node:
         yield node
 
 
@@ -117,6 +137,8 @@ def remote_node(ctx: typer.Context, as_wallet: str | None) -> Iterator[FhirClien
     if wallet is None:
         raise NotFound(f"no wallet {as_wallet!r} in this home to sign in with")
     account = wallets.unlock(wallet.name, passphrase_source()(wallet.name)).account
+    from careledger.client import FhirClient  # httpx and SIWE: for --node only
+
     with FhirClient(cli.node_url) as client:
         client.login(account)
         yield client

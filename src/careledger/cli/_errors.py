@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from careledger.errors import (
     AccessDenied,
+    AddressInUse,
     CareLedgerError,
     ChainError,
     ChainUnavailable,
+    ClaimDenied,
     ConfigError,
     Conflict,
     IntegrityError,
+    NodeUnreachable,
     NotFound,
     TransactionReverted,
     ValidationError,
@@ -27,6 +30,9 @@ EXIT_CODES: dict[type[CareLedgerError], int] = {
     ChainError: 8,
     ChainUnavailable: 9,
     TransactionReverted: 10,
+    ClaimDenied: 11,
+    AddressInUse: 12,
+    NodeUnreachable: 13,
 }
 
 INTERRUPTED = 130

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
 
 from careledger.cli._output import console
-from careledger.identity import ActorProfile, Credential
+from careledger.identity import ActorProfile, Credential, credential_type_name
+
+# A wallet's name on this node for an address, if the node holds it.
+NameOf = Callable[[str], str | None]
 
 
-def credential_json(credential: Credential, now: int) -> dict[str, Any]:
-    """A credential as JSON, its status (valid, expired, revoked) as of the chain's time `now`."""
+def credential_json(credential: Credential, now: int, name_of: NameOf) -> dict[str, Any]:
+    """A credential as JSON, its status (valid, expired, revoked) as of the chain's time `now`; its type and
+    issuer named where this node knows them (else None)."""
     status = "revoked" if credential.revoked else "expired" if credential.expires_at <= now else "valid"
     return {
         "id": credential.credential_id,
-        "type": "0x" + credential.credential_type.hex(),
+        "type": credential_type_name(credential.credential_type),
+        "type_id": "0x" + credential.credential_type.hex(),
         "issuer": credential.issuer,
+        "issuer_name": name_of(credential.issuer),
         "expires_at": credential.expires_at,
         "revocable": credential.revocable,
         "status": status,
     }
 
 
-def actor_view(profile: ActorProfile) -> dict[str, Any]:
+def actor_view(profile: ActorProfile, name_of: NameOf) -> dict[str, Any]:
     """An actor's on-chain registration and its credentials, as JSON."""
     record = profile.actor
     return {
@@ -36,7 +43,7 @@ def actor_view(profile: ActorProfile) -> dict[str, Any]:
         "key_version": record.key_version,
         "endpoint": record.endpoint,
         "registered_at": record.registered_at,
-        "credentials": [credential_json(c, profile.now) for c in profile.credentials],
+        "credentials": [credential_json(c, profile.now, name_of) for c in profile.credentials],
     }
 
 
@@ -62,7 +69,7 @@ def _rows(table: Table, body: dict[str, Any], indent: str) -> None:
                 else:
                     table.add_row("", str(item))
         elif value is None:
-            table.add_row(indent + key, "not registered")
+            table.add_row(indent + key, "unknown" if key.endswith(("_name", "type")) else "not registered")
         elif key in ("expires_at", "registered_at"):
             table.add_row(indent + key, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value)))
         elif isinstance(value, str) and value.startswith("0x") and len(value) > 70:

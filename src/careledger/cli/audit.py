@@ -8,22 +8,25 @@ import typer
 from rich.table import Table
 
 from careledger.audit import Entry
-from careledger.cli._context import address_of, open_node
-from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json
+from careledger.cli._context import address_of, open_node, wallet_name
+from careledger.cli._options import JsonFlag, LimitOption, OffsetOption
+from careledger.cli._output import console, paged, print_json
 from careledger.errors import IntegrityError
+from careledger.node import Node
 
 app = typer.Typer(help="The audit log: who saw what, when, why; and its integrity.", no_args_is_help=True)
 
 
-def entry_json(entry: Entry) -> dict[str, Any]:
-    """An audit entry as JSON."""
+def entry_json(entry: Entry, node: Node) -> dict[str, Any]:
+    """An audit entry as JSON, the agent and patient named where this node holds their wallets (else None)."""
     access = entry.access
     return {
         "seq": entry.seq,
         "recorded_at": entry.recorded_at.isoformat(),
         "agent": access.agent,
+        "agent_name": wallet_name(node, access.agent),
         "patient": access.patient,
+        "patient_name": wallet_name(node, access.patient) if access.patient else None,
         "interaction": access.interaction,
         "purpose": access.purpose,
         "outcome": "allowed" if access.allowed else "denied",
@@ -40,25 +43,39 @@ def list_entries(
         str | None, typer.Option("--patient", help="The accounting of disclosures of one patient.")
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Only what one wallet or address did.")] = None,
+    limit: LimitOption = 100,
+    offset: OffsetOption = 0,
     json: JsonFlag = False,
 ) -> None:
-    """Every access to records: who, when, what, why, allowed or denied."""
+    """Every access to records: who (by wallet name where this node holds it), when, what, why, the outcome."""
     with open_node(ctx) as node:
-        entries = node.audit.entries(
-            patient=address_of(node, patient) if patient else None, agent=address_of(node, agent) if agent else None
+        patient_address = address_of(node, patient) if patient else None
+        agent_address = address_of(node, agent) if agent else None
+        entries = paged(
+            lambda size, skip: node.audit.entries(
+                patient=patient_address, agent=agent_address, limit=size, offset=skip
+            ),
+            limit,
+            offset,
         )
+        rows = [entry_json(e, node) for e in entries]
     if json:
-        print_json([entry_json(e) for e in entries])
+        print_json(rows)
         return
     table = Table("#", "when (UTC)", "who", "what", "why", "outcome")
-    for entry in entries:
+    for entry, row in zip(entries, rows, strict=True):
         access = entry.access
         what = f"{access.interaction} " + (", ".join(access.entities) if access.entities else "")
         outcome = ("allowed" if access.allowed else "DENIED") + (" (break-glass)" if access.break_glass else "")
         if access.detail and not access.allowed:
             outcome += f": {access.detail}"
         table.add_row(
-            str(entry.seq), f"{entry.recorded_at:%Y-%m-%d %H:%M:%S}", access.agent, what, access.purpose or "", outcome
+            str(entry.seq),
+            f"{entry.recorded_at:%Y-%m-%d %H:%M:%S}",
+            row["agent_name"] or access.agent,
+            what,
+            access.purpose or "",
+            outcome,
         )
     console.print(table)
 

@@ -15,6 +15,7 @@ from careledger.claims import (
     SERVICE_CLASSES,
     ClaimLine,
     ClaimOutcome,
+    ClaimStatus,
     Money,
     PlanTerms,
     PlanView,
@@ -24,11 +25,11 @@ from careledger.claims import (
     reason_text,
     to_units,
 )
-from careledger.cli._context import address_of, open_node, wallet_of
-from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json, progress
+from careledger.cli._context import address_of, local_record_id, open_node, wallet_of
+from careledger.cli._options import JsonFlag, QuietFlag
+from careledger.cli._output import console, print_id, print_json, progress
 from careledger.config import NODE_WALLET
-from careledger.errors import ValidationError
+from careledger.errors import ClaimDenied, ValidationError
 from careledger.node import Node
 
 app = typer.Typer(
@@ -125,8 +126,9 @@ def plan_create(
     ] = None,
     fund: Annotated[str, typer.Option("--fund", help="Put this much into the escrow at once.")] = "0",
     json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Register a plan as an insurer (and fund its escrow with --fund)."""
+    """Register a plan as an insurer (and fund its escrow with --fund); prints the plan's id."""
     if not 0 <= coinsurance <= 100:
         raise ValidationError("--coinsurance is a percent, 0 to 100")
     with open_node(ctx) as node:
@@ -147,7 +149,9 @@ def plan_create(
         )
         with progress.status("creating the plan…"):
             view = plan_json(node.plans.create(as_wallet, terms, fund=to_units(fund, decimals)))
-    if json:
+    if quiet:
+        print_id(view["plan"])
+    elif json:
         print_json(view)
     else:
         console.print(f"plan {view['plan']} created; escrow {view['escrow']} {view['symbol']}", markup=False)
@@ -311,8 +315,11 @@ def outcome_json(outcome: ClaimOutcome, money: Money | None) -> dict[str, Any]:
     }
 
 
-def _show(outcome: ClaimOutcome, money: Money | None, json: bool) -> None:
+def _show(outcome: ClaimOutcome, money: Money | None, json: bool, quiet: bool = False) -> None:
     view = outcome_json(outcome, money)
+    if quiet:
+        print_id(view["claim"])
+        return
     if json:
         print_json(view)
         return
@@ -335,7 +342,9 @@ def _money_of(node: Node, plan_id: int) -> Money | None:
 @app.command()
 def submit(
     ctx: typer.Context,
-    encounter: Annotated[str, typer.Option("--encounter", help="The Encounter record the claim is for.")],
+    encounter: Annotated[
+        str, typer.Option("--encounter", help="The Encounter the claim is for (Encounter/<id>, or the id).")
+    ],
     lines: Annotated[
         list[str], typer.Option("--line", help="A billed line: SYSTEM:CODE=AMOUNT (cpt, cdt, rxnorm), repeatable.")
     ],
@@ -345,9 +354,14 @@ def submit(
     preauth: Annotated[int, typer.Option("--preauth", help="The prior authorization it uses.", min=0)] = 0,
     as_wallet: ProviderOption = NODE_WALLET,
     json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Write the FHIR Claim for an Encounter and submit it: adjudicated and paid at once."""
+    """Write the FHIR Claim for an Encounter and submit it: adjudicated and paid at once; prints the claim's id.
+
+    A denied claim is printed like any other, then the command exits 11.
+    """
     with open_node(ctx) as node:
+        encounter = local_record_id(node, encounter)
         member = node.records.get(encounter).patient_address
         plan_id, _insurer = node.plans.plan_of(member)
         money = _money_of(node, plan_id)
@@ -361,7 +375,9 @@ def submit(
                 preauth_id=preauth,
                 as_wallet=as_wallet,
             )
-        _show(outcome, money, json)
+        _show(outcome, money, json, quiet)
+    if outcome.state.status is ClaimStatus.DENIED:
+        raise ClaimDenied(f"claim {outcome.hex_id} was denied: {reason_text(outcome.state.reason)}")
 
 
 @app.command()

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from careledger.cli._context import acts_as, address_of, open_node, signer_for, wallet_of
-from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json
+from careledger.cli._options import JsonFlag, QuietFlag
+from careledger.cli._output import console, print_id, print_json
 from careledger.consent import (
     ConsentTerms,
     Grant,
@@ -80,13 +80,16 @@ def grant(
     days: DaysOption = 30,
     as_wallet: AsOption = None,
     json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Grant on chain, signed by the patient's wallet (or a delegate's, with --as)."""
+    """Grant on chain, signed by the patient's wallet (or a delegate's, with --as); prints the consent's id."""
     with open_node(ctx) as node:
         signer = signer_for(node, patient, as_wallet)
         terms = _terms(node, patient, to, categories, purpose, days)
         granted = node.consent.grant(signer.name, terms)
-    if json:
+    if quiet:
+        print_id(granted.hex_id)
+    elif json:
         print_json(grant_json(granted))
     else:
         _print_grant(granted, "granted")

@@ -8,7 +8,7 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.status import Status
@@ -16,8 +16,10 @@ from rich.status import Status
 from careledger.cli._context import state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
-from careledger.demo import KILL_AFTER, DemoNetwork, StepResult, Story
 from careledger.errors import DemoFailed, ValidationError
+
+if TYPE_CHECKING:
+    from careledger.demo import DemoNetwork, StepResult
 
 
 def demo(
@@ -34,6 +36,8 @@ def demo(
     json: JsonFlag = False,
 ) -> None:
     """Three nodes (hospital, clinic, alice's agent) on one chain: consent, exchange, revocation, audit."""
+    from careledger.demo import KILL_AFTER, DemoNetwork, Story  # the API server and more: for this command only
+
     if kill is not None and kill not in KILL_AFTER:
         raise ValidationError(f"--kill takes one of {', '.join(KILL_AFTER)}, not {kill!r}")
     root = Path(tempfile.mkdtemp(prefix="careledger-demo-"))

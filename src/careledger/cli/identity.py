@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated
 
 import typer
-from web3 import Web3
+from eth_utils import is_address, to_checksum_address
 
 from careledger.access import CLAIM_CODE_DAYS
-from careledger.cli._context import address_of, open_node
+from careledger.cli._context import address_of, open_node, wallet_name
 from careledger.cli._identity_view import actor_view, credential_json, render_view
-from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json, progress
+from careledger.cli._options import JsonFlag, QuietFlag
+from careledger.cli._output import console, print_id, print_json, progress
 from careledger.errors import NotFound
 from careledger.node import Node
 
@@ -31,7 +32,7 @@ def register(
 ) -> None:
     """Register a wallet in the IdentityRegistry with its role and encryption key."""
     with open_node(ctx) as node, progress.status("registering…"):
-        view = actor_view(node.identity.register(name, endpoint))
+        view = actor_view(node.identity.register(name, endpoint), partial(wallet_name, node))
     if json:
         print_json(view)
     else:
@@ -48,9 +49,9 @@ def show(
     with open_node(ctx) as node:
         address = address_of(node, who)
         profile = node.identity.profile(address)
-    if profile is None:
-        raise NotFound(f"{who} ({address}) is not registered; register it with `careledger identity register`")
-    view = actor_view(profile)
+        if profile is None:
+            raise NotFound(f"{who} ({address}) is not registered; register it with `careledger identity register`")
+        view = actor_view(profile, partial(wallet_name, node))
     if json:
         print_json(view)
     else:
@@ -74,8 +75,9 @@ def attest(
             credential, now = node.identity.attest(
                 issuer, address, credential_type, days=days, revocable=not irrevocable
             )
+        view = {"subject": address, **credential_json(credential, now, partial(wallet_name, node))}
     if json:
-        print_json({"subject": address, **credential_json(credential, now)})
+        print_json(view)
     else:
         expires = time.strftime("%Y-%m-%d", time.gmtime(credential.expires_at))
         console.print(f"credential {credential.credential_id}: {credential_type} for {subject}, valid until {expires}")
@@ -87,8 +89,8 @@ PatientArgument = Annotated[
 
 
 def _identity(node: Node, patient: str) -> str:
-    if Web3.is_address(patient):
-        return str(Web3.to_checksum_address(patient))
+    if is_address(patient):
+        return str(to_checksum_address(patient))
     return node.claiming.patient_of(patient)
 
 
@@ -98,12 +100,15 @@ def claim_code(
     patient: PatientArgument,
     days: Annotated[float, typer.Option("--days", help="How long the code stays valid.", min=0.01)] = CLAIM_CODE_DAYS,
     json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Print a one-time code with which a patient without a wallet claims her identity (front desk)."""
     with open_node(ctx) as node:
         issued = node.claiming.issue(_identity(node, patient), days=days)
     expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(issued.expires_at))
-    if json:
+    if quiet:
+        print_id(issued.code)
+    elif json:
         print_json({"patient": issued.patient, "code": issued.code, "expires_at": int(issued.expires_at)})
     else:
         console.print(f"claim code for {issued.patient}: {issued.code} (valid until {expires}; one use)")

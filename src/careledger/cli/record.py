@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from careledger.access import Accessor
-from careledger.cli._context import acts_as, address_of, open_node, remote_node, state
-from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json, progress
+from careledger.cli._context import acts_as, address_of, local_record_id, open_node, remote_node, state
+from careledger.cli._options import JsonFlag, LimitOption, OffsetOption, QuietFlag
+from careledger.cli._output import console, paged, print_id, print_json, progress
 from careledger.consent import Purpose
 from careledger.errors import IntegrityError, ValidationError
 from careledger.files import write_atomically
@@ -71,8 +71,10 @@ def _json_object(body: bytes) -> Resource:
     return resource
 
 
-def _print_remote(resource: Resource, json: bool) -> None:
-    if json:
+def _print_remote(resource: Resource, json: bool, quiet: bool = False) -> None:
+    if quiet:
+        print_id(f"{resource['resourceType']}/{resource['id']}")
+    elif json:
         print_json(resource)
     else:
         console.print(f"{resource['resourceType']}/{resource['id']} version {resource['meta']['versionId']}")
@@ -94,19 +96,22 @@ def add(
     patient: PatientOption = None,
     as_who: AsOption = None,
     json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Validate, encrypt and store one resource (a new version if its id exists)."""
+    """Validate, encrypt and store one resource (a new version if its id exists); prints its Type/id."""
     body = _read_input(file)
     if state(ctx).node_url:
         resource = _json_object(body)
         with remote_node(ctx, as_who) as client:
             stored_remotely = client.update(resource) if "id" in resource else client.create(resource)
-        _print_remote(stored_remotely, json)
+        _print_remote(stored_remotely, json, quiet)
         return
     with open_node(ctx) as node:
         written = node.access.write(_custodian(node), body, patient_address=_patient_address_of(node, patient))
         stored = _anchored_if_due(node, written)
-    if json:
+    if quiet:
+        print_id(f"{stored.resource_type}/{stored.record_id}")
+    elif json:
         print_json(stored_json(stored))
     else:
         console.print(f"{stored.resource_type}/{stored.record_id} version {stored.version} ({stored.category.value})")
@@ -118,22 +123,39 @@ def list_records(
     patient: PatientOption = None,
     resource_type: Annotated[str | None, typer.Option("--type", help="Only this resourceType.")] = None,
     as_who: AsOption = None,
+    limit: LimitOption = 100,
+    offset: OffsetOption = 0,
     json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Current records, oldest first (no decryption needed); with --node, a search there (--type needed)."""
+    """Current records, oldest first (no decryption needed); with --node, a search there (--type needed).
+
+    --quiet prints each record's Type/id on a line of its own.
+    """
     if state(ctx).node_url:
         if resource_type is None:
             raise ValidationError("with --node, say which --type to search")
         with remote_node(ctx, as_who) as client:
             found_remotely = client.search(resource_type, **({"patient": patient} if patient else {}))
-        if json:
+        if json and not quiet:
             print_json(found_remotely)
         else:
             for resource in found_remotely:
-                _print_remote(resource, json=False)
+                _print_remote(resource, json=False, quiet=quiet)
         return
     with open_node(ctx) as node:
-        found = node.records.list(patient_address=_patient_address_of(node, patient), resource_type=resource_type)
+        owner = _patient_address_of(node, patient)
+        found = paged(
+            lambda size, skip: node.records.list(
+                patient_address=owner, resource_type=resource_type, limit=size, offset=skip
+            ),
+            limit,
+            offset,
+        )
+    if quiet:
+        for stored in found:
+            print_id(f"{stored.resource_type}/{stored.record_id}")
+        return
     if json:
         print_json([stored_json(s) for s in found])
         return
@@ -173,7 +195,7 @@ def get(
         else:
             node.consent.sync()
             accessor = Accessor(acts_as(node, as_who), Purpose.parse(purpose), reason)
-        print_json(node.access.read(accessor, record_id, version))
+        print_json(node.access.read(accessor, local_record_id(node, record_id), version))
 
 
 @app.command()
@@ -182,7 +204,7 @@ def history(
 ) -> None:
     """Every version of a record, newest first."""
     with open_node(ctx) as node:
-        versions = node.records.history(record_id)
+        versions = node.records.history(local_record_id(node, record_id))
     if json:
         print_json([stored_json(s) for s in versions])
         return
@@ -195,7 +217,7 @@ def history(
 def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonFlag = False) -> None:
     """Delete (a tombstone version; earlier versions stay readable)."""
     with open_node(ctx) as node:
-        stored = _anchored_if_due(node, node.access.delete(_custodian(node), record_id))
+        stored = _anchored_if_due(node, node.access.delete(_custodian(node), local_record_id(node, record_id)))
     if json:
         print_json(stored_json(stored))
     else:
@@ -209,7 +231,7 @@ def import_(
     patient: PatientOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Import FHIR data, Patients first; bad resources are reported, the rest go on; resumable.
+    """Import FHIR data, Patients first, streaming NDJSON; bad resources are reported, the rest go on; resumable.
 
     Each Patient belongs to --patient's wallet if given, else to the wallet its did:pkh
     identifier names, else to a new custodial identity this node holds for her.
@@ -221,11 +243,14 @@ def import_(
             return owner
 
         importer = node.access.importer(_custodian(node), patient_wallet=wallet_for)
-        with Progress(console=progress) as bar:
-            task = bar.add_task("importing", total=None)
-            report = importer.run(path, lambda done, total: bar.update(task, completed=done, total=total))
-        node.anchorer.maybe_anchor()
-        node.audit_anchorer.maybe_anchor()
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=progress) as bar:
+            task = bar.add_task("opening", total=None)
+            report = importer.run(
+                path, lambda phase, done, total: bar.update(task, description=phase, completed=done, total=total)
+            )
+            bar.update(task, description="anchoring what is due")
+            node.anchorer.maybe_anchor()
+            node.audit_anchorer.maybe_anchor()
     if json:
         print_json(
             {
@@ -292,7 +317,7 @@ def verify(
 ) -> None:
     """Check content id, decryption, commitment and Merkle proof against the chain."""
     with open_node(ctx) as node:
-        checks = node.verify_record(record_id, version)
+        checks = node.verify_record(local_record_id(node, record_id), version)
     if json:
         print_json([{"step": c.step, "ok": c.ok, "detail": c.detail} for c in checks])
     else:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from careledger.api import NodeServer
 from careledger.cli._context import open_node, state
 from careledger.cli._output import console
 
@@ -21,6 +20,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the FHIR R4 API (Sign-In with Ethereum), sync consents and anchor in the background."""
+    from careledger.api import NodeServer  # FastAPI and SIWE: ~1 s to import, for this command only
+
     signal.signal(signal.SIGINT, signal.default_int_handler)
     state(ctx).home.require_private()
     with open_node(ctx) as node:

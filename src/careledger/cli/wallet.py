@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from careledger.cli._context import open_node, passphrase_source, state
+from careledger.cli._context import open_node, passphrase_source, state, wallet_name
 from careledger.cli._identity_view import actor_view, render_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
@@ -87,7 +88,7 @@ def show(ctx: typer.Context, name: str, json: JsonFlag = False) -> None:
         except NotFound as exc:  # the registry is not deployed on this chain
             body["registration"] = {"error": str(exc)}
         else:
-            body["registration"] = actor_view(profile) if profile else None
+            body["registration"] = actor_view(profile, partial(wallet_name, node)) if profile else None
     if json:
         print_json(body)
     else:

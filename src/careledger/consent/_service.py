@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from web3 import Web3
 
 from careledger.chain import (
     ChainEvent,
@@ -33,13 +32,16 @@ from careledger.chain import (
 )
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
-from careledger.errors import Conflict, IntegrityError, NotFound, ValidationError
+from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.fhir import consent_view
 from careledger.files import write_atomically
 from careledger.identity import did_pkh
 from careledger.indexing import EventReader
 from careledger.records import Category
 from careledger.store import CareTeamRestriction, ConsentDelegation, ConsentGrant, Database
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 _STREAM = "consent"
 _SIGNATURE_BYTES = 65
@@ -167,8 +169,8 @@ class ConsentService:
             raise ValidationError("a consent lasts a positive number of days")
         start = int(self._clock()) if starts is None else starts
         return ConsentTerms(
-            patient=Web3.to_checksum_address(patient),
-            grantee=Web3.to_checksum_address(grantee),
+            patient=to_checksum_address(patient),
+            grantee=to_checksum_address(grantee),
             categories=_mask(categories),
             purposes=_mask(purposes),
             not_before=start,
@@ -205,7 +207,6 @@ class ConsentService:
             )
         typed = by.typed_data(signed.terms, nonce=signed.nonce, deadline=signed.deadline)
         check_signer(signed.signer, recover_typed_data_signer(typed, signed.signature))
-        self._require_may_sign(by, signed)
         if signed.deadline < self._clock():
             raise ValidationError("this signed consent is past its deadline; ask the patient to sign again")
         if by.nonce(signed.terms.patient) != signed.nonce:
@@ -213,19 +214,6 @@ class ConsentService:
         record: GrantRecord = by.grant_by_signature(signed.terms, signed.deadline, signed.signature)
         self.sync()
         return self.get(record.grant_id)
-
-    def _require_may_sign(self, registry: ConsentRegistry, signed: SignedConsent) -> None:
-        """`IntegrityError` unless the signer is the patient or her live delegate for every category: what the
-        chain would refuse, refused before anyone pays gas (a file edited after signing lands here too)."""
-        patient, signer = signed.terms.patient, signed.signer
-        if signer.lower() == patient.lower():
-            return
-        categories, expiry = registry.delegation(patient, signer)
-        if expiry <= self._clock() or signed.terms.categories & ~categories:
-            raise IntegrityError(
-                f"signed by {signer}, who is neither the patient {patient} nor her delegate for these categories "
-                "(or the file was changed after it was signed)"
-            )
 
     def revoke(self, as_wallet: str, grant_id: int) -> Grant:
         """Revoke a grant, signed by the patient's wallet or whoever manages her consents; `Conflict` if revoked."""
@@ -323,9 +311,9 @@ class ConsentService:
         """Every grant indexed, or those of a patient or to a grantee."""
         query = select(ConsentGrant).order_by(ConsentGrant.granted_block, ConsentGrant.grant_id)
         if patient is not None:
-            query = query.where(ConsentGrant.patient == Web3.to_checksum_address(patient))
+            query = query.where(ConsentGrant.patient == to_checksum_address(patient))
         if grantee is not None:
-            query = query.where(ConsentGrant.grantee == Web3.to_checksum_address(grantee))
+            query = query.where(ConsentGrant.grantee == to_checksum_address(grantee))
         with self.db.session() as session:
             return [Grant.of(row) for row in session.scalars(query)]
 
@@ -334,7 +322,7 @@ class ConsentService:
         now = self._clock()
         with self.db.session() as session:
             rows = session.scalars(
-                select(ConsentDelegation).where(ConsentDelegation.patient == Web3.to_checksum_address(patient))
+                select(ConsentDelegation).where(ConsentDelegation.patient == to_checksum_address(patient))
             ).all()
             return [
                 (row.delegate, Category.from_mask(row.categories), row.expiry)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-
-from multiformats import CID
+from typing import TYPE_CHECKING
 
 from careledger.errors import IntegrityError, ValidationError
+
+if TYPE_CHECKING:
+    from multiformats import CID
 
 # CIDv1 binary prefix: version 1, codec raw (0x55), multihash sha2-256 (0x12) of 32 bytes.
 _RAW_SHA256_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])
@@ -40,6 +42,8 @@ def is_content_id(text: str) -> bool:
 
 def parse_content_id(text: str) -> CID:
     """A CID string we accept: version 1, raw codec, sha2-256."""
+    from multiformats import CID  # ~50 ms to import; the hot paths use `is_content_id`
+
     try:
         cid = CID.decode(text)
     except (ValueError, KeyError) as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 _DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
@@ -37,7 +37,7 @@ def typed_data(
             "name": name,
             "version": version,
             "chainId": chain_id,
-            "verifyingContract": Web3.to_checksum_address(contract),
+            "verifyingContract": to_checksum_address(contract),
         },
         "types": {"EIP712Domain": _DOMAIN_TYPE, primary_type: fields},
         "primaryType": primary_type,

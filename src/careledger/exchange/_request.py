@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from careledger.crypto import recover_typed_data_signer, sign_typed_data, typed_data
 from careledger.errors import ValidationError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DOMAIN = ("CareLedger Exchange", "1")
 LIFETIME = 300  # seconds a request stays valid
@@ -48,9 +50,9 @@ class FetchRequest:
     def new(cls, requester: str, custodian: str, patient: str, categories: int, purpose: int) -> FetchRequest:
         """A fresh request: its nonce random, its deadline `LIFETIME` seconds away."""
         return cls(
-            Web3.to_checksum_address(requester),
-            Web3.to_checksum_address(custodian),
-            Web3.to_checksum_address(patient),
+            to_checksum_address(requester),
+            to_checksum_address(custodian),
+            to_checksum_address(patient),
             categories,
             purpose,
             int.from_bytes(os.urandom(32), "big"),
@@ -97,9 +99,9 @@ class FetchRequest:
         """A request from its JSON; `ValidationError` if malformed."""
         try:
             return cls(
-                Web3.to_checksum_address(data["requester"]),
-                Web3.to_checksum_address(data["custodian"]),
-                Web3.to_checksum_address(data["patient"]),
+                to_checksum_address(data["requester"]),
+                to_checksum_address(data["custodian"]),
+                to_checksum_address(data["patient"]),
                 int(data["categories"]),
                 int(data["purpose"]),
                 int(data["nonce"], 16),

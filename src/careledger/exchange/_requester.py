@@ -17,12 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry, RecordAnchor
-from careledger.client import FhirClient
 from careledger.consent import Purpose
 from careledger.crypto import (
     PrivateKey,
@@ -39,6 +37,9 @@ from careledger.exchange._response import FetchResponse, SharedRecord
 from careledger.fhir import provenance_view
 from careledger.identity import did_pkh
 from careledger.records import Category, RecordService, Resource, StoredRecord, categorise, commitment
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,8 @@ class Requester:
             mask |= category.bit
         request = FetchRequest.new(signer.address, custodian, patient, mask, purpose.bit)
         signed = request.sign(signer, self.chain_id, identity.address)
+        from careledger.client import FhirClient  # httpx and siwe: ~0.8 s to import, for a fetch only
+
         with FhirClient(actor.endpoint) as client:
             body = client.exchange(signed.to_json())
         return self.accept(request, FetchResponse.from_json(body), key)

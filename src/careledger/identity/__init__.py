@@ -6,6 +6,7 @@ name them without reaching into the chain or crypto layers.
 
 from careledger.chain import ActorRecord, Credential, Role
 from careledger.crypto import Suite
+from careledger.identity._credential_types import KNOWN_CREDENTIAL_TYPES, credential_type_name
 from careledger.identity._custodial import CustodialIdentity, CustodialKeys, CustodialPatients
 from careledger.identity._keystore import (
     LIGHT_SCRYPT_N,
@@ -18,6 +19,7 @@ from careledger.identity._registry import ActorProfile, IdentityService
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
+    "KNOWN_CREDENTIAL_TYPES",
     "LIGHT_SCRYPT_N",
     "ActorProfile",
     "ActorRecord",
@@ -31,6 +33,7 @@ __all__ = [
     "UnlockedWallet",
     "Wallet",
     "WalletStore",
+    "credential_type_name",
     "did_pkh",
     "keystore_address",
     "keystore_metadata",

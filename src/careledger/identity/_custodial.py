@@ -15,15 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from careledger.chain import IdentityRegistry
 from careledger.crypto import AtRestKey, PrivateKey, PublicKey, Suite
 from careledger.errors import NotFound
 from careledger.files import write_files_atomically
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 _AAD = b"careledger/custodial-key/v1\x00"
 
@@ -47,6 +49,8 @@ class CustodialKeys:
 
     def create(self, count: int = 1) -> list[CustodialIdentity]:
         """`count` new identities, their key files durable (one group of fsyncs) before they are returned."""
+        from eth_account import Account
+
         made = [Account.create() for _ in range(count)]
         files = {self._path(account.address): self._seal(account) for account in made}
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -69,6 +73,8 @@ class CustodialKeys:
             sealed = bytes.fromhex(path.read_text())
         except FileNotFoundError:
             raise NotFound(f"this node holds no custodial key for {address}") from None
+        from eth_account import Account
+
         account: LocalAccount = Account.from_key(self._kek.open(sealed, _AAD + _checksum(address).encode()))
         return account
 
@@ -102,7 +108,7 @@ class CustodialKeys:
 
 
 def _checksum(address: str) -> str:
-    return str(Web3.to_checksum_address(address))
+    return str(to_checksum_address(address))
 
 
 class CustodialPatients:

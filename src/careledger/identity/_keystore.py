@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound
 from careledger.files import write_atomically
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 # geth's --lightkdf work factor: for throwaway homes (tests, the demo), never for real keys.
 LIGHT_SCRYPT_N = 4096
@@ -43,6 +44,8 @@ def new_keystore(
         raise Conflict(f"a keystore already exists at {path}")
     if not passphrase:
         raise AccessDenied("an empty passphrase would leave the key unprotected; choose one")
+    from eth_account import Account  # ~0.15 s to import: paid when a key is made or opened
+
     account = account or Account.create()
     keystore = Account.encrypt(account.key, passphrase, iterations=LIGHT_SCRYPT_N if light_kdf else None)
     if metadata:
@@ -64,6 +67,8 @@ def keystore_address(path: Path) -> str:
 
 def load_keystore(path: Path, passphrase: str) -> LocalAccount:
     """Decrypt the key at `path`; `AccessDenied` if the passphrase is wrong."""
+    from eth_account import Account
+
     keystore = _read(path)
     try:
         key = Account.decrypt(keystore, passphrase)

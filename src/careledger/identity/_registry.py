@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from careledger.chain import ActorRecord, Chain, Credential, IdentityRegistry, Role
+from careledger.chain import ActorRecord, Credential, IdentityRegistry, Role
 from careledger.errors import AccessDenied, Conflict, Unauthenticated
 from careledger.identity._wallets import WalletStore
+
+if TYPE_CHECKING:
+    from careledger.chain import Chain
 
 _DAY = 86_400
 

@@ -12,15 +12,17 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from eth_utils import is_address, to_checksum_address
 
 from careledger.chain import Role
 from careledger.crypto import PrivateKey, PublicKey, Suite
 from careledger.errors import IntegrityError, NotFound, ValidationError
 from careledger.identity._keystore import keystore_address, keystore_metadata, load_keystore, new_keystore
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -28,7 +30,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 @lru_cache(maxsize=4096)  # checksumming hashes the address; every audit entry names two or three
 def did_pkh(chain_id: int, address: str) -> str:
     """The `did:pkh` of an address on a chain (CAIP-10 account id)."""
-    return f"did:pkh:eip155:{chain_id}:{Web3.to_checksum_address(address)}"
+    return f"did:pkh:eip155:{chain_id}:{to_checksum_address(address)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class WalletStore:
     def create(self, name: str, role: Role, passphrase: str, suite: Suite = Suite.X25519) -> Wallet:
         """A new wallet with a fresh key; refuses a name that is taken."""
         path = self._path(name)
+        from eth_account import Account
+
         account: LocalAccount = Account.create()
         public_key = PrivateKey.derive(account.key, suite, 1).public_key
         metadata = {
@@ -101,8 +105,8 @@ class WalletStore:
         known = self._by_address.get(name_or_address)  # a checksummed address seen before: the common case
         if known is not None:
             return known
-        if Web3.is_address(name_or_address):
-            wanted = Web3.to_checksum_address(name_or_address)
+        if is_address(name_or_address):
+            wanted = to_checksum_address(name_or_address)
             if wanted not in self._by_address:
                 # Wallets are few and change rarely: read them all once, again on a miss.
                 self._by_address = {w.address: w for w in self.all()}

@@ -12,10 +12,10 @@ import typing
 from collections.abc import Iterator
 from typing import Any, cast
 
+from eth_utils import is_address, to_checksum_address
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from web3 import Web3
 
 from careledger.errors import InvalidResource, TooLarge, ValidationError
 from careledger.fhir import URI, loads
@@ -175,7 +175,7 @@ def wallet_identifier(patient: Resource) -> str | None:
         value = str(identifier.get("value", "")) if isinstance(identifier, dict) else ""
         if identifier.get("system") == URI and value.startswith("did:pkh:eip155:"):
             address = value.rsplit(":", 1)[-1]
-            if not Web3.is_address(address):
+            if not is_address(address):
                 raise ValidationError(f"{value!r} does not end in an Ethereum address")
-            return str(Web3.to_checksum_address(address))
+            return str(to_checksum_address(address))
     return None

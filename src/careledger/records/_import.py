@@ -12,8 +12,9 @@ killed import stores no resource twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -24,6 +25,9 @@ from careledger.records._fhir import Resource
 from careledger.records._service import RecordService
 from careledger.records._stored import Also, Draft, Guard, StoredRecord
 from careledger.store import ImportCheckpoint
+
+# Told after each chunk: what is being done, how many resources are done, of how many (None: not known yet).
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,25 +54,47 @@ def import_sources(path: Path) -> list[Path]:
     return sorted(files, key=lambda p: not p.name.startswith("Patient"))
 
 
-def read_entries(source: Path) -> list[Resource | CareLedgerError]:
-    """The resources of one file in import order (Patients first); unreadable ones as errors."""
-    text = source.read_text(encoding="utf-8", errors="replace")
-    entries: list[Resource | CareLedgerError] = []
+def count_entries(source: Path) -> int:
+    """How many resources `source` holds (a line count for NDJSON, which is not parsed for it)."""
     if source.suffix == ".ndjson":
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                entries.append(_json_object(line, f"line {number}"))
-    else:
-        document = _json_object(text, "file")
-        if isinstance(document, CareLedgerError) or document.get("resourceType") != "Bundle":
-            entries.append(document)
-        else:
-            for entry in document.get("entry", []):
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                entries.append(
-                    resource if isinstance(resource, dict) else ValidationError("Bundle entry has no resource")
-                )
-    return sorted(entries, key=lambda e: not (isinstance(e, dict) and e.get("resourceType") == "Patient"))
+        with source.open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    return len(_bundle_entries(source))
+
+
+def read_entries(source: Path) -> Iterator[tuple[int, Resource | CareLedgerError]]:
+    """The resources of one file in import order (Patients first), each with its line or entry number;
+    unreadable ones as errors.
+
+    NDJSON is streamed in two passes (its Patients, then the rest), so a file of any size
+    costs a line of memory at a time; a Bundle is one JSON document and is read whole.
+    """
+    if source.suffix != ".ndjson":
+        entries = list(enumerate(_bundle_entries(source), 1))
+        yield from sorted(entries, key=lambda numbered: not _is_patient(numbered[1]))
+        return
+    for patients in (True, False):
+        with source.open(encoding="utf-8", errors="replace") as lines:
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    entry = _json_object(line, f"line {number}")
+                    if _is_patient(entry) is patients:
+                        yield number, entry
+
+
+def _bundle_entries(source: Path) -> list[Resource | CareLedgerError]:
+    document = _json_object(source.read_text(encoding="utf-8", errors="replace"), "file")
+    if isinstance(document, CareLedgerError) or document.get("resourceType") != "Bundle":
+        return [document]
+    return [
+        resource if isinstance(resource, dict) else ValidationError("Bundle entry has no resource")
+        for entry in document.get("entry", [])
+        for resource in [entry.get("resource") if isinstance(entry, dict) else None]
+    ]
+
+
+def _is_patient(entry: Resource | CareLedgerError) -> bool:
+    return isinstance(entry, dict) and entry.get("resourceType") == "Patient"
 
 
 def _json_object(text: str, where: str) -> Resource | CareLedgerError:
@@ -98,54 +124,67 @@ class Importer:
         self._check = check
         self._also = also
 
-    def run(self, path: Path, on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
-        """Import every resource under `path`; `on_progress(done, total)` after each chunk."""
+    def run(self, path: Path, on_progress: Progress | None = None) -> ImportReport:
+        """Import every resource under `path`, streaming each file; `on_progress(phase, done, total)` after each
+        chunk, `phase` naming the file being imported."""
         report = ImportReport()
-        sources = [(source, read_entries(source)) for source in import_sources(path)]
-        total = sum(len(entries) for _, entries in sources)
+        sources = import_sources(path)
+        if on_progress is not None:
+            on_progress("counting resources", 0, None)
+        total = sum(count_entries(source) for source in sources)
         done = 0
-        for source, entries in sources:
+        for index, source in enumerate(sources, 1):
+            phase = f"importing {source.name} ({index}/{len(sources)})"
             key = _source_key(source)
-            start = min(self._done(key), len(entries))
-            report.skipped += start
-            done += start
-            for first in range(start, len(entries), self.chunk_size):
-                chunk = entries[first : first + self.chunk_size]
-                report.refused.extend(self._import_chunk(source.name, key, first, chunk, report))
+            start = self._done(key)
+            entries = read_entries(source)
+            skipped = sum(1 for _ in islice(entries, start))
+            report.skipped += skipped
+            done += skipped
+            position = start
+            while chunk := list(islice(entries, self.chunk_size)):
+                report.refused.extend(self._import_chunk(source.name, key, position, chunk, report))
+                position += len(chunk)
                 done += len(chunk)
                 if on_progress is not None:
-                    on_progress(done, total)
+                    on_progress(phase, done, total)
         return report
 
     def _import_chunk(
-        self, name: str, key: str, first: int, chunk: list[Resource | CareLedgerError], report: ImportReport
+        self,
+        name: str,
+        key: str,
+        first: int,
+        chunk: list[tuple[int, Resource | CareLedgerError]],
+        report: ImportReport,
     ) -> list[Refusal]:
-        """Store a chunk and move its checkpoint in one transaction; the chunk's refusals."""
+        """Store a chunk (entries `first`.. in import order) and move its checkpoint in one transaction; the
+        chunk's refusals, each named by its line or entry number in the file."""
         refused: list[Refusal] = []
-        drafts: list[tuple[int, Draft]] = []
-        for position, entry in enumerate(chunk, first):
+        drafts: list[tuple[int, int, Draft]] = []
+        for position, (number, entry) in enumerate(chunk, first):
             try:
                 if isinstance(entry, CareLedgerError):
                     raise entry
                 patient = self._patient_wallet(entry) if entry.get("resourceType") == "Patient" else None
-                drafts.append((position, self.records.prepare(entry, patient_address=patient)))
+                drafts.append((position, number, self.records.prepare(entry, patient_address=patient)))
             except CareLedgerError as exc:
-                refused.append(Refusal(name, position + 1, str(exc)))
+                refused.append(Refusal(name, number, str(exc)))
         end = first + len(chunk)
         stored: list[StoredRecord] = []
         try:
             stored = self.records.store(
-                [draft for _, draft in drafts], check=self._check, also=self._and_checkpoint(key, end)
+                [draft for _, _, draft in drafts], check=self._check, also=self._and_checkpoint(key, end)
             )
         except (ValidationError, Conflict, AccessDenied):
             # A resource the batch cannot take (its Patient is not here, say): one by one, to name it.
-            for position, draft in drafts:
+            for position, number, draft in drafts:
                 try:
                     stored.extend(
                         self.records.store([draft], check=self._check, also=self._and_checkpoint(key, position + 1))
                     )
                 except (ValidationError, Conflict, AccessDenied) as exc:
-                    refused.append(Refusal(name, position + 1, str(exc)))
+                    refused.append(Refusal(name, number, str(exc)))
             with self.records.db.session() as session:
                 _checkpoint(key, end)(session, [])
         report.imported += len(stored)

@@ -456,10 +456,12 @@ class RecordService:
             raise NotFound(f"no record {record_id}")
         return [self._stored(row) for row in rows]
 
-    def search(self, query: SearchQuery) -> list[StoredRecord]:
-        """Current, undeleted records matching `query`, in its order (from the index, nothing decrypted)."""
+    def search(self, query: SearchQuery, *, limit: int | None = None, offset: int = 0) -> list[StoredRecord]:
+        """Current, undeleted records matching `query`, in its order (from the index, nothing decrypted); a page of
+        at most `limit` of them after the first `offset`."""
+        statement = search_statement(query, STORED_COLUMNS, self.index).offset(offset or None).limit(limit)
         with self.db.reading() as connection:
-            rows = connection.execute(search_statement(query, STORED_COLUMNS, self.index)).mappings()
+            rows = connection.execute(statement).mappings()
             return [self._stored(row) for row in rows]
 
     def versions(
@@ -473,9 +475,10 @@ class RecordService:
         with self.db.reading() as connection:
             return [self._stored(row) for row in connection.execute(query).mappings()]
 
-    def list(self, **criteria: str | None) -> list[StoredRecord]:
-        """Current, undeleted records, oldest first, by `SearchQuery` fields (type, ids, owner)."""
-        return self.search(SearchQuery(**criteria))  # type: ignore[arg-type]
+    def list(self, *, limit: int | None = None, offset: int = 0, **criteria: str | None) -> list[StoredRecord]:
+        """Current, undeleted records, oldest first, by `SearchQuery` fields (type, ids, owner); a page of at most
+        `limit` after the first `offset`."""
+        return self.search(SearchQuery(**criteria), limit=limit, offset=offset)  # type: ignore[arg-type]
 
     def _stored(self, row: Mapping[Any, Any]) -> StoredRecord:
         """A version read from the database, its category read from its tag."""

@@ -1,5 +1,6 @@
 """Synthetic, deterministic FHIR test data: for tests, the demo and benchmarks. No real people."""
 
+from careledger.testdata._files import DatasetFiles, write_dataset
 from careledger.testdata._generator import (
     RESOURCE_TYPES,
     Resource,
@@ -16,6 +17,7 @@ __all__ = [
     "CARE",
     "PASSPHRASE",
     "RESOURCE_TYPES",
+    "DatasetFiles",
     "Resource",
     "SyntheticPatient",
     "collection_bundle",
@@ -26,4 +28,5 @@ __all__ = [
     "joining_node",
     "scratch_node",
     "synthetic_patients",
+    "write_dataset",
 ]

@@ -1,0 +1,29 @@
+"""Names of credential types: the chain keeps only keccak256 of a type's name, people want the name back."""
+
+from __future__ import annotations
+
+from careledger.chain import credential_type_id
+
+# The types CareLedger and its users attest most; any other name still works on chain, and is
+# shown as its hash until it is added here.
+KNOWN_CREDENTIAL_TYPES = (
+    "medical-licence",
+    "nursing-licence",
+    "pharmacy-licence",
+    "dental-licence",
+    "board-certification",
+    "dea-registration",
+    "npi",
+    "hospital-privileges",
+    "lab-accreditation",
+    "insurer-licence",
+    "research-ethics-approval",
+    "device-certification",
+)
+
+_BY_ID = {credential_type_id(name): name for name in KNOWN_CREDENTIAL_TYPES}
+
+
+def credential_type_name(type_id: bytes) -> str | None:
+    """The name of a known credential type, from its on-chain id."""
+    return _BY_ID.get(bytes(type_id))
