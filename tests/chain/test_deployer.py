@@ -23,6 +23,11 @@ def test_deploy_twice_deploys_once(any_chain: Chain, signer: Signer, tmp_path: P
     assert any_chain.block_number() == block  # no transaction the second time
     recorded = json.loads((tmp_path / "deployments" / f"{any_chain.chain_id}.json").read_text())
     assert recorded["RecordAnchor"]["address"] == first.deployment.address
+    # The ABI rides along, so a tool outside the project (cast, ethers, web3.py) needs nothing else.
+    outside = any_chain.w3.eth.contract(
+        address=recorded["RecordAnchor"]["address"], abi=recorded["RecordAnchor"]["abi"]
+    )
+    assert outside.functions.is_anchored(bytes(32)).call() is False
 
 
 def test_address_of_undeployed_contract_says_how_to_fix(any_chain: Chain, tmp_path: Path) -> None:

@@ -97,3 +97,24 @@ def test_anvil_dies_with_a_killed_node(cli: Cli, chain_up: subprocess.Popen[str]
     _wait_for(anvil_gone, timeout=15)
     # The stale record does not stop the next command.
     assert cli("chain", "status").code == 0
+
+
+def test_detached_the_chain_serves_other_commands_until_chain_down(cli: Cli) -> None:
+    assert cli("init", "--light-kdf").code == 0
+    up = cli("chain", "up", "--detach")
+    assert up.code == 0, up.err
+    try:
+        endpoint = _endpoint(cli.home)
+        again = cli("chain", "up", "--detach")
+        assert again.code == 6
+        assert "already kept running" in again.err
+        assert cli("chain", "deploy").code == 0
+        assert cli("chain", "status", "--json").json()["url"] == endpoint["url"]
+    finally:
+        down = cli("chain", "down")
+    assert down.code == 0, down.err
+    assert "chain stopped" in down.out
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(str(endpoint["pid"])), 0)
+    assert "no chain is kept running" in cli("chain", "down").out
+    assert cli("chain", "status", "--json").json()["block"] == len(CONTRACTS)  # its state stayed in the home

@@ -91,6 +91,17 @@ def test_a_claim_is_submitted_paid_reviewed_and_the_share_paid_by_permit(home: C
 _REVIEW = "The disposition of this service line is pending further review"
 
 
+def test_a_denied_claim_is_printed_and_exits_11(home: Cli) -> None:
+    denied = home(
+        "claim", "submit", "--encounter", "Encounter/surgery-1", "--line", "cpt:70450=900", "--class", "imaging",
+        "--json",
+    )  # fmt: skip
+    assert denied.code == 11, denied.err
+    assert denied.json()["status"] == "denied"  # the outcome is printed first, for people and scripts alike
+    assert "was denied" in denied.err
+    assert home("claim", "status", denied.json()["claim"], "--json").json()["status"] == "denied"
+
+
 def test_bad_claim_input_is_refused_with_a_clear_error(home: Cli) -> None:
     bad_line = home("claim", "submit", "--encounter", "visit-1", "--line", "99213=200")
     assert bad_line.code == 2

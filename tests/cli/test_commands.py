@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,74 @@ CONTRACTS = ["CareToken", "IdentityRegistry", "RecordAnchor", "Claims", "Consent
 def test_version(cli: Cli) -> None:
     result = cli("--version", home=False)
     assert (result.code, result.out.strip()) == (0, f"careledger {__version__}")
+
+
+def test_help_shows_defaults_and_no_type_after_flags(cli: Cli) -> None:
+    shown = cli("--help", home=False)
+    assert shown.code == 0
+    assert "[default: ~/.careledger]" in shown.out
+    assert "<bool>" not in shown.out
+    assert "testdata" in shown.out  # every group is listed
+    grant = cli("consent", "grant", "--help", home=False).out
+    assert "[default: 30]" in grant
+    assert "<bool>" not in grant
+
+
+def test_testdata_writes_a_bundle_ndjson_and_examples(cli: Cli, tmp_path: Path) -> None:
+    made = cli("testdata", "patients", "3", "--seed", "4", "--out", str(tmp_path / "data"), "--json", home=False)
+    assert made.code == 0, made.err
+    body = made.json()
+    bundle = json.loads((tmp_path / "data" / "bundle.json").read_text())
+    assert bundle["type"] == "collection"
+    assert len(bundle["entry"]) == body["resources"]
+    patients = (tmp_path / "data" / "ndjson" / "Patient.ndjson").read_text().splitlines()
+    assert len(patients) == 3
+    ndjson_lines = sum(len(Path(p).read_text().splitlines()) for p in body["ndjson"].values())
+    assert ndjson_lines == body["resources"]
+    example = json.loads((tmp_path / "data" / "examples" / "patient.json").read_text())
+    assert example == json.loads(patients[0])
+    encounters = [
+        json.loads((tmp_path / "data" / "examples" / f"{n}.json").read_text())
+        for n in ("encounter", "earlier-encounter")
+    ]
+    assert encounters[0]["period"]["start"] >= encounters[1]["period"]["start"]
+    again = cli("testdata", "patients", "3", "--seed", "4", "--out", str(tmp_path / "again"), home=False)
+    assert again.code == 0
+    assert (tmp_path / "again" / "bundle.json").read_bytes() == (tmp_path / "data" / "bundle.json").read_bytes()
+
+
+def test_a_read_only_command_loads_neither_web3_nor_the_chain(cli: Cli) -> None:
+    """What keeps start-up short (measured in `make bench`): `record list` never touches the chain."""
+    assert cli("init", "--light-kdf").code == 0
+    probe = (
+        "import sys; from careledger.cli import run; "
+        f"code = run(['--home', {str(cli.home)!r}, 'record', 'list', '--json']); "
+        "heavy = sorted(m for m in ('web3', 'eth_tester', 'fastapi', 'siwe', 'alembic', 'vyper') if m in sys.modules); "
+        "print(code, heavy, file=sys.stderr)"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60)
+    assert ran.stderr.strip().splitlines()[-1] == "0 []", ran.stderr
+    assert json.loads(ran.stdout) == []
+    assert not (cli.home / "chain" / "anvil-state.json").exists()  # no anvil was started for it
+
+
+def test_an_unreachable_node_has_its_own_exit_code(cli: Cli) -> None:
+    assert cli("init", "--light-kdf").code == 0
+    result = cli("--node", "http://127.0.0.1:9", "record", "list", "--type", "Patient")
+    assert result.code == 13
+    assert "cannot reach the node at http://127.0.0.1:9" in result.err
+
+
+def test_a_busy_port_has_its_own_exit_code(cli: Cli) -> None:
+    assert cli("init", "--light-kdf").code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("--chain", "memory", "serve", "--port", str(port))
+    assert result.code == 12
+    assert f"port {port} on 127.0.0.1 is in use" in result.err
+    assert "serving" not in result.out
 
 
 def test_init_creates_a_home(cli: Cli) -> None:

@@ -71,6 +71,12 @@ def test_grant_check_read_revoke_and_the_accounting_of_disclosures(home: tuple[C
     reads = [(e["agent"][:6], e["outcome"]) for e in accounting if e["interaction"] == "read"]
     clinic = listed[0]["grantee"][:6]
     assert reads == [(clinic, "denied"), (clinic, "allowed"), (clinic, "denied")]
+    assert {(e["agent_name"], e["patient_name"]) for e in accounting if e["interaction"] == "read"} == {
+        ("clinic", "alice")
+    }
+    table = cli("audit", "list", "--patient", "alice").out
+    assert "clinic" in table
+    assert listed[0]["grantee"] not in table  # named, not shown as an address
     assert cli("audit", "anchor").code == 0
     verified = cli("audit", "verify", "--json")
     assert verified.code == 0, verified.out

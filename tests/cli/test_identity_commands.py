@@ -66,6 +66,11 @@ def test_register_attest_and_show(home: Cli) -> None:
     shown = home("identity", "show", "drbob", "--json").json()
     assert shown["endpoint"] == "https://clinic.example/fhir"
     assert [c["status"] for c in shown["credentials"]] == ["valid"]
+    (credential,) = shown["credentials"]
+    assert (credential["type"], credential["issuer_name"]) == ("medical-licence", "node")
+    people = home("identity", "show", "drbob").out
+    assert "medical-licence" in people
+    assert "node" in people
     by_address = home("identity", "show", shown["address"], "--json").json()
     assert by_address == shown
     assert "valid" in home("identity", "show", "drbob").out

@@ -54,6 +54,22 @@ def test_add_list_get_history_anchor_verify(home: Cli, tmp_path: Path) -> None:
     assert checks.code == 0, checks.err
     assert all(c["ok"] for c in checks.json())
     assert home("record", "verify", observation["id"], "--version", "1").code == 0
+    # The Type/id that `record add` prints works everywhere; one of another type is not found.
+    assert home("record", "verify", f"Observation/{observation['id']}").code == 0
+    assert home("record", "get", f"Observation/{observation['id']}").json()["id"] == observation["id"]
+    wrong = home("record", "get", f"Patient/{observation['id']}")
+    assert wrong.code == 4
+    assert "is a Observation, not a Patient" in wrong.err
+    assert home("record", "list", "-q").out.split() == [
+        f"Patient/{listed[0]['id']}",
+        f"Observation/{observation['id']}",
+    ]
+    first = home("record", "list", "--limit", "1", "-q")
+    assert first.out.split() == [f"Patient/{listed[0]['id']}"]
+    assert "more with --offset 1" in first.err
+    assert home("record", "list", "--limit", "1", "--offset", "1", "-q").out.split() == [
+        f"Observation/{observation['id']}"
+    ]
 
 
 def test_tampered_blob_fails_verify_at_the_content_id(home: Cli, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         print(f"careledger {__version__}")
         return 0
-    from careledger.cli._app import app
+    if importlib.util.find_spec("sha3") is not None:
+        # eth-hash would load pycryptodome's keccak (~60 ms, through cffi) before the pysha3 we
+        # depend on for this; the first address checksum of every command pays for it.
+        os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
+    from careledger.cli._app import build_app
+
+    app = build_app(args)
     from careledger.cli._errors import INTERNAL, INTERRUPTED, exit_code_for
     from careledger.cli._output import fail_line, first_line
 

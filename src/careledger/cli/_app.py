@@ -1,61 +1,83 @@
-"""The Typer application: global options and the command tree."""
+"""The Typer application: global options and the command tree, built for the command being run.
+
+Typer turns every command of the tree into a click command on each run, and each group's
+module imports what its commands use: for a command of one group (`careledger record
+list`), only that group is loaded. `--help` and anything unrecognised get the whole tree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careledger import __version__
-from careledger.cli import (
-    access,
-    audit,
-    chain,
-    claim,
-    consent,
-    demo,
-    exchange,
-    identity,
-    init,
-    record,
-    serve,
-    testdata,
-    token,
-    wallet,
-)
 from careledger.cli._context import CliState
 
-app = typer.Typer(
-    name="careledger",
-    help="CareLedger node: patient-owned health records, consent and audit on an EVM chain.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(chain.app, name="chain")
-app.add_typer(wallet.app, name="wallet")
-app.add_typer(identity.app, name="identity")
-app.add_typer(record.app, name="record")
-app.add_typer(consent.app, name="consent")
-app.add_typer(access.app, name="access")
-app.add_typer(audit.app, name="audit")
-app.add_typer(claim.app, name="claim")
-app.add_typer(exchange.app, name="exchange")
-app.add_typer(token.app, name="token")
-app.add_typer(testdata.app, name="testdata")
-app.command()(init.init)
-app.command()(demo.demo)
-app.command()(serve.serve)
+# Each group of commands, and the module whose `app` holds them, in the order `--help` lists them.
+GROUPS = {
+    "chain": "careledger.cli.chain",
+    "wallet": "careledger.cli.wallet",
+    "identity": "careledger.cli.identity",
+    "record": "careledger.cli.record",
+    "consent": "careledger.cli.consent",
+    "access": "careledger.cli.access",
+    "audit": "careledger.cli.audit",
+    "claim": "careledger.cli.claim",
+    "exchange": "careledger.cli.exchange",
+    "token": "careledger.cli.token",
+    "testdata": "careledger.cli.testdata",
+}
+# Commands at the top level, and the module of each.
+COMMANDS = {"init": "careledger.cli.init", "demo": "careledger.cli.demo", "serve": "careledger.cli.serve"}
+
+# Global options that take a value: the token after them is not a command's name.
+_VALUED_OPTIONS = {"--home", "--chain", "--db", "--node"}
+
+
+def build_app(args: Sequence[str]) -> typer.Typer:
+    """The application for `args`: the group or command they name, else every one."""
+    app = typer.Typer(
+        name="careledger",
+        help="CareLedger node: patient-owned health records, consent and audit on an EVM chain.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(main_options)
+    named = _command_named(args)
+    for name, module in COMMANDS.items():
+        if named in (None, name):
+            app.command(name)(getattr(import_module(module), name))
+    for name, module in GROUPS.items():
+        if named in (None, name):
+            app.add_typer(import_module(module).app, name=name)
+    return app
+
+
+def _command_named(args: Sequence[str]) -> str | None:
+    """The group or command `args` run, if they name a known one (else None: build everything)."""
+    tokens = iter(args)
+    for token in tokens:
+        if token in _VALUED_OPTIONS:
+            next(tokens, None)
+        elif token in ("-h", "--help"):
+            return None
+        elif not token.startswith("-"):
+            return token if token in GROUPS or token in COMMANDS else None
+    return None
 
 
 def _print_version(value: bool) -> None:
     if value:
+        from careledger import __version__
+
         typer.echo(f"careledger {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def main_options(
     ctx: typer.Context,
     home: Annotated[

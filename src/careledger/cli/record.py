@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from careledger.access import Accessor
@@ -243,6 +242,8 @@ def import_(
             return owner
 
         importer = node.access.importer(_custodian(node), patient_wallet=wallet_for)
+        from rich.progress import MofNCompleteColumn, Progress  # ~40 ms: for the commands that show one
+
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=progress) as bar:
             task = bar.add_task("opening", total=None)
             report = importer.run(
@@ -280,6 +281,8 @@ def export(
         key = node.unlock(wallet.name).encryption_key()
         count = len(node.records.list(patient_address=wallet.address))
         entries = []
+        from rich.progress import Progress
+
         with Progress(console=progress) as bar:
             task = bar.add_task("decrypting", total=count)
             for resource in node.records.export(wallet.address, key):

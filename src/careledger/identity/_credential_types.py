@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from careledger.chain import credential_type_id
 
 # The types CareLedger and its users attest most; any other name still works on chain, and is
@@ -21,9 +23,13 @@ KNOWN_CREDENTIAL_TYPES = (
     "device-certification",
 )
 
-_BY_ID = {credential_type_id(name): name for name in KNOWN_CREDENTIAL_TYPES}
-
 
 def credential_type_name(type_id: bytes) -> str | None:
     """The name of a known credential type, from its on-chain id."""
-    return _BY_ID.get(bytes(type_id))
+    return _by_id().get(bytes(type_id))
+
+
+@cache
+def _by_id() -> dict[bytes, str]:
+    # Hashed on first use, not at import: keccak's backend takes ~70 ms to load.
+    return {credential_type_id(name): name for name in KNOWN_CREDENTIAL_TYPES}
