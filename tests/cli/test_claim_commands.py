@@ -80,6 +80,7 @@ def test_a_claim_is_submitted_paid_reviewed_and_the_share_paid_by_permit(home: C
     assert approved.code == 0, approved.err
     assert (approved.json()["status"], approved.json()["payer_share"]) == ("paid", "6650")
     followed = home("claim", "status", pended["record"], "--json").json()
+    assert home("claim", "status", f"Claim/{pended['record']}", "--json").json() == followed
     assert [d["status"] for d in followed["decisions"]] == ["pended", "paid"]
     assert home("token", "balance", "node", "--json").json()["balance"] == "6650"
     assert home("token", "transfer", "alice", "1000", "--as", "insurer").code == 0

@@ -62,6 +62,7 @@ def test_grant_check_read_revoke_and_the_accounting_of_disclosures(home: tuple[C
     assert read.code == 0, read.err
     assert read.json()["id"] == lab_id
     listed = cli("consent", "list", "--patient", "alice", "--json").json()
+    assert "clinic" in cli("consent", "list", "--patient", "alice").out  # the grantee by its wallet's name
     assert [g["id"] for g in listed] == [grant["id"]]
     assert cli("consent", "revoke", grant["id"]).code == 0
     denied = cli("record", "get", lab_id, "--as", "clinic")

@@ -168,10 +168,10 @@ class ClaimsService:
         return ClaimOutcome(claim_id, claims.claim(claim_id), tuple(claims.adjudications(claim_id)))
 
     def resolve(self, reference: str) -> ClaimOutcome:
-        """A claim by its on-chain id (0x…) or by the id of its Claim record on this node."""
+        """A claim by its on-chain id (0x…) or by its Claim record on this node (`Claim/<id>` or the id)."""
         if reference.startswith("0x") and len(reference) == 66:
             return self.outcome(bytes.fromhex(reference[2:]))
-        return self.follow(reference)
+        return self.follow(reference.removeprefix("Claim/"))
 
     def review(self, as_wallet: str, reference: str, *, deny: int = 0) -> ClaimOutcome:
         """The plan's insurer (`as_wallet`) approves a pended or appealed claim, or denies it with a reason code."""

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from careledger.cli._context import acts_as, address_of, open_node, signer_for, wallet_of
-from careledger.cli._options import JsonFlag, QuietFlag
-from careledger.cli._output import console, print_id, print_json
+from careledger.cli._context import acts_as, address_of, open_node, signer_for, wallet_name, wallet_of
+from careledger.cli._options import JsonFlag, LimitOption, OffsetOption, QuietFlag
+from careledger.cli._output import console, paged, print_id, print_json
 from careledger.consent import (
     ConsentTerms,
     Grant,
@@ -189,15 +189,19 @@ def list_grants(
     ctx: typer.Context,
     patient: Annotated[str | None, typer.Option("--patient", help="One patient's consents.")] = None,
     grantee: Annotated[str | None, typer.Option("--grantee", help="Consents given to one grantee.")] = None,
+    limit: LimitOption = 100,
+    offset: OffsetOption = 0,
     json: JsonFlag = False,
 ) -> None:
-    """Consents on chain, oldest first."""
+    """Consents on chain, oldest first; patients and grantees named where this node holds their wallets."""
     with open_node(ctx) as node:
         node.consent.sync()
-        grants = node.consent.grants(
+        every = node.consent.grants(
             patient=address_of(node, patient) if patient else None,
             grantee=address_of(node, grantee) if grantee else None,
         )
+        grants = paged(lambda size, skip: list(every[skip : None if size is None else skip + size]), limit, offset)
+        names = {a: wallet_name(node, a) or a for g in grants for a in (g.patient, g.grantee)}
     if json:
         print_json([grant_json(g) for g in grants])
         return
@@ -207,8 +211,8 @@ def list_grants(
         state = "revoked" if g.revoked else ("live" if g.live_at(now) else "expired" if g.expiry <= now else "not yet")
         table.add_row(
             g.hex_id[:10] + "…" + g.hex_id[-4:],
-            g.patient,
-            g.grantee,
+            names[g.patient],
+            names[g.grantee],
             ",".join(c.value for c in g.categories),
             ",".join(p.value for p in g.purposes),
             _time(g.expiry),
