@@ -164,8 +164,8 @@ class ChainDir:
                 if time.monotonic() > deadline:
                     handle.close()
                     raise ChainUnavailable(
-                        f"another careledger command is using the chain in {self.path}; "
-                        "try again when it ends, or keep one running with `careledger chain up`"
+                        f"another careledger command (or `serve`) is using the chain in {self.path}; try again "
+                        "when it ends, or keep the chain running for all of them: `careledger chain up --detach` first"
                     ) from None
                 time.sleep(0.1)
 
