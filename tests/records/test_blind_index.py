@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import re
 import stat
 from pathlib import Path
 
@@ -159,6 +160,9 @@ def test_the_database_file_holds_no_identifier_date_name_code_category_or_audit_
             )
         )
     raw = b"".join(path.read_bytes() for path in home.glob("careledger.db*"))
+    # Content ids are public base32 text (a-z, 2-7): a short secret such as "labs" turns up inside
+    # one by chance a few runs in a thousand, so they are taken out before the search.
+    raw = re.sub(rb"bafkrei[a-z2-7]{52}", b"", raw)
     secrets = {identifier["value"] for identifier in patient.patient["identifier"]}
     secrets |= {
         patient.patient["birthDate"],
