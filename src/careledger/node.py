@@ -26,12 +26,10 @@ from careledger.chain import (
     Role,
     Signer,
 )
-from careledger.claims import ClaimsService, Payments, Plans
 from careledger.config import NODE_WALLET, Home, Settings, write_config
 from careledger.consent import ConsentService
 from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, Conflict, ValidationError
-from careledger.exchange import Custodian, Requester
 from careledger.files import secret_file
 from careledger.identity import (
     CustodialKeys,
@@ -46,6 +44,8 @@ from careledger.store import BlobStore, Database
 
 if TYPE_CHECKING:
     from careledger.chain import Chain
+    from careledger.claims import ClaimsService, Payments, Plans
+    from careledger.exchange import Custodian, Requester
 
 _REGISTERED_KEY_TTL = 60.0
 
@@ -202,16 +202,23 @@ class Node:
     @cached_property
     def payments(self) -> Payments:
         """CareToken transfers and permits."""
+        # Claims and exchange are imported where they are wired: a command that reads records needs neither.
+        from careledger.claims import Payments
+
         return Payments(self.contracts.token)
 
     @cached_property
     def plans(self) -> Plans:
         """Insurance plans and their escrow."""
+        from careledger.claims import Plans
+
         return Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
 
     @cached_property
     def claims(self) -> ClaimsService:
         """Claims from encounters, adjudicated on chain."""
+        from careledger.claims import ClaimsService
+
         return ClaimsService(self.records, self.contracts.claims, self.plans, self.payments, chain_id=self.chain_id)
 
     @cached_property
@@ -245,6 +252,8 @@ class Node:
     @cached_property
     def custodian(self) -> Custodian:
         """Answering other nodes' signed requests for records."""
+        from careledger.exchange import Custodian
+
         return Custodian(
             self.records,
             self.access,
@@ -259,6 +268,8 @@ class Node:
     @cached_property
     def requester(self) -> Requester:
         """Asking other nodes for records, and verifying what they send."""
+        from careledger.exchange import Requester
+
         return Requester(
             self.records,
             self.audit,

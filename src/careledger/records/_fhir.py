@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from eth_utils import is_address, to_checksum_address
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
@@ -48,7 +47,7 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
     if not isinstance(resource_type, str):
         raise ValidationError("resourceType is missing")
     try:
-        model_class = get_fhir_model_class(resource_type)
+        model_class = _model_class(resource_type)
     except (KeyError, ValueError):
         raise ValidationError(f"unknown resourceType {resource_type!r}") from None
     try:
@@ -145,9 +144,16 @@ def _bad_codes(data: Resource, model_class: type[BaseModel], path: str) -> Itera
 
 def _resource_model(resource_type: str) -> type[BaseModel] | None:
     try:
-        return cast("type[BaseModel]", get_fhir_model_class(resource_type))
+        return _model_class(resource_type)
     except (KeyError, ValueError):
         return None
+
+
+def _model_class(resource_type: str) -> type[BaseModel]:
+    """The fhir.resources model of a type; `KeyError` or `ValueError` for one it does not know."""
+    from fhir.resources.R4B import get_fhir_model_class  # ~30 ms with its YAML and lxml: paid on first validation
+
+    return cast("type[BaseModel]", get_fhir_model_class(resource_type))
 
 
 def _path(location: tuple[int | str, ...]) -> str:
