@@ -32,6 +32,24 @@ def test_create_and_read_back_without_passphrase(store: WalletStore) -> None:
     assert store.find("bob") is None
 
 
+def test_a_miss_rereads_the_keystores_only_when_they_changed(
+    store: WalletStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = store.create("alice", Role.PATIENT, "pw")
+    assert store.find(alice.address) == alice
+    reads: list[str] = []
+    real_all = store.all
+    monkeypatch.setattr(store, "all", lambda: reads.append("all") or real_all())
+    stranger = Account.create().address
+    assert store.find(stranger) is None
+    assert store.find(stranger) is None
+    assert reads == []  # nothing changed on disk: no keystore read again
+    elsewhere = WalletStore(tmp_path / "keystore", light_kdf=True)  # another process on the same home
+    bob = elsewhere.create("bob", Role.PRACTITIONER, "pw")
+    assert store.find(bob.address) == bob
+    assert reads == ["all"]
+
+
 def test_keystore_is_standard_v3(store: WalletStore) -> None:
     wallet = store.create("alice", Role.PATIENT, "pw")
     body = json.loads(wallet.path.read_text())

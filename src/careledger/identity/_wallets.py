@@ -69,6 +69,7 @@ class WalletStore:
         self.directory = directory
         self.light_kdf = light_kdf
         self._by_address: dict[str, Wallet] = {}
+        self._listed: frozenset[str] | None = None  # the keystore files `_by_address` was read from
 
     def create(self, name: str, role: Role, passphrase: str, suite: Suite = Suite.X25519) -> Wallet:
         """A new wallet with a fresh key; refuses a name that is taken."""
@@ -108,10 +109,18 @@ class WalletStore:
         if is_address(name_or_address):
             wanted = to_checksum_address(name_or_address)
             if wanted not in self._by_address:
-                # Wallets are few and change rarely: read them all once, again on a miss.
-                self._by_address = {w.address: w for w in self.all()}
+                self._reread_if_changed()
             return self._by_address.get(wanted)
         return self.get(name_or_address) if self._path(name_or_address).is_file() else None
+
+    def _reread_if_changed(self) -> None:
+        """Read every wallet again if the keystore files changed since they were last read (another process may
+        have made one). A miss for an address held elsewhere, which a node meets on every record written for
+        a patient whose wallet is hers alone, then costs one directory listing, not a read of every keystore."""
+        listed = frozenset(p.name for p in self.directory.glob("*.json")) if self.directory.is_dir() else frozenset()
+        if listed != self._listed:
+            self._listed = listed
+            self._by_address = {w.address: w for w in self.all()}
 
     def unlock(self, name: str, passphrase: str) -> UnlockedWallet:
         """Decrypt a wallet; `AccessDenied` on a wrong passphrase."""
