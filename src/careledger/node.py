@@ -53,7 +53,6 @@ _REGISTERED_KEY_TTL = 60.0
 _CHAIN_WIRED = (
     "chain",
     "audit",
-    "audit_anchorer",
     "consent",
     "identity",
     "claims",
@@ -190,11 +189,6 @@ class Node:
         return audit
 
     @cached_property
-    def audit_anchorer(self) -> Anchorer:
-        """The anchorer of the audit log's heads."""
-        return self._anchorer(AuditHeads())
-
-    @cached_property
     def consent(self) -> ConsentService:
         """The node's index of consents on chain."""
         return ConsentService(self.db, self.contracts.consent_registry)
@@ -279,7 +273,8 @@ class Node:
         )
 
     def _wire_records(self) -> None:
-        """The record repository (its blind index brought up to date) and the anchorer of its commitments."""
+        """The record repository (its blind index brought up to date), and the anchorers of its commitments and
+        of the audit log's heads."""
         self.records = RecordService(
             self.db,
             BlobStore(self.home.blobs_dir),
@@ -293,7 +288,9 @@ class Node:
             ),
         )
         self.records.upgrade_index()
+        # Anchorers reach the contract only when a batch is due, so neither needs the chain to exist.
         self.anchorer = self._anchorer(RecordCommitments())
+        self.audit_anchorer = self._anchorer(AuditHeads())
 
     def _anchorer(self, source: AnchorSource) -> Anchorer:
         return Anchorer(
