@@ -54,25 +54,18 @@ def import_sources(path: Path) -> list[Path]:
     return sorted(files, key=lambda p: not p.name.startswith("Patient"))
 
 
-def count_entries(source: Path) -> int:
-    """How many resources `source` holds (a line count for NDJSON, which is not parsed for it)."""
-    if source.suffix == ".ndjson":
-        with source.open("rb") as lines:
-            return sum(1 for line in lines if line.strip())
-    return len(_bundle_entries(source))
+def _ndjson_lines(source: Path) -> int:
+    """How many resources an NDJSON file holds: its non-blank lines (not parsed for it)."""
+    with source.open("rb") as lines:
+        return sum(1 for line in lines if line.strip())
 
 
-def read_entries(source: Path) -> Iterator[tuple[int, Resource | CareLedgerError]]:
-    """The resources of one file in import order (Patients first), each with its line or entry number;
-    unreadable ones as errors.
+def _ndjson_entries(source: Path) -> Iterator[tuple[int, Resource | CareLedgerError]]:
+    """An NDJSON file's resources in import order, each with its line number; unreadable ones as errors.
 
-    NDJSON is streamed in two passes (its Patients, then the rest), so a file of any size
-    costs a line of memory at a time; a Bundle is one JSON document and is read whole.
+    Streamed in two passes (its Patients, then the rest), so a file of any size costs a line
+    of memory at a time.
     """
-    if source.suffix != ".ndjson":
-        entries = list(enumerate(_bundle_entries(source), 1))
-        yield from sorted(entries, key=lambda numbered: not _is_patient(numbered[1]))
-        return
     for patients in (True, False):
         with source.open(encoding="utf-8", errors="replace") as lines:
             for number, line in enumerate(lines, 1):
@@ -80,6 +73,11 @@ def read_entries(source: Path) -> Iterator[tuple[int, Resource | CareLedgerError
                     entry = _json_object(line, f"line {number}")
                     if _is_patient(entry) is patients:
                         yield number, entry
+
+
+def _bundle_order(entries: list[Resource | CareLedgerError]) -> Iterator[tuple[int, Resource | CareLedgerError]]:
+    """A Bundle's resources in import order (Patients first), each with its entry number."""
+    yield from sorted(enumerate(entries, 1), key=lambda numbered: not _is_patient(numbered[1]))
 
 
 def _bundle_entries(source: Path) -> list[Resource | CareLedgerError]:
@@ -125,19 +123,22 @@ class Importer:
         self._also = also
 
     def run(self, path: Path, on_progress: Progress | None = None) -> ImportReport:
-        """Import every resource under `path`, streaming each file; `on_progress(phase, done, total)` after each
+        """Import every resource under `path`, streaming NDJSON; `on_progress(phase, done, total)` after each
         chunk, `phase` naming the file being imported."""
         report = ImportReport()
         sources = import_sources(path)
         if on_progress is not None:
             on_progress("counting resources", 0, None)
-        total = sum(count_entries(source) for source in sources)
+        # A Bundle is one JSON document: parsed once, here, and kept until it is imported. NDJSON is
+        # counted by its lines and streamed when its turn comes.
+        bundles = {source: _bundle_entries(source) for source in sources if source.suffix != ".ndjson"}
+        total = sum(len(bundles[source]) if source in bundles else _ndjson_lines(source) for source in sources)
         done = 0
         for index, source in enumerate(sources, 1):
             phase = f"importing {source.name} ({index}/{len(sources)})"
             key = _source_key(source)
             start = self._done(key)
-            entries = read_entries(source)
+            entries = _bundle_order(bundles.pop(source)) if source in bundles else _ndjson_entries(source)
             skipped = sum(1 for _ in islice(entries, start))
             report.skipped += skipped
             done += skipped
