@@ -8,8 +8,9 @@ from careledger.access._claiming import (
     IssuedCode,
     encryption_key_from_hex,
 )
-from careledger.access._policy import AFFILIATION, WRITE_PURPOSES, Accessor, Decision, Facts, may_read, may_write
-from careledger.access._repository import BREAK_GLASS_WINDOW, MEDICAL_LICENCE, EmergencyWindow, RecordAccess
+from careledger.access._policy import WRITE_PURPOSES, Accessor, Decision, Facts, may_read, may_write
+from careledger.access._repository import BREAK_GLASS_WINDOW, EmergencyWindow, RecordAccess
+from careledger.identity import AFFILIATION, MEDICAL_LICENCE
 
 __all__ = [
     "AFFILIATION",

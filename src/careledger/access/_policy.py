@@ -37,7 +37,6 @@ from careledger.records import Category, StoredRecord
 
 WRITE_PURPOSES = frozenset({Purpose.TREAT, Purpose.HOPERAT})
 CARE_TEAM_PURPOSES = WRITE_PURPOSES  # treatment and operations: HIPAA's, and GDPR Art. 9(2)(h)
-AFFILIATION = "affiliation"  # the credential a node attests to the actors of its care team
 CARE_TEAM = "the custodian's care team"
 NODES_OWN = "the node's own resources (outside any patient's compartment)"
 

@@ -20,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careledger.access._policy import AFFILIATION, CARE_TEAM, Accessor, Decision, may_read, may_write
+from careledger.access._policy import CARE_TEAM, Accessor, Decision, may_read, may_write
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import ConsentRegistry, IdentityRegistry, Role, credential_type_id
 from careledger.consent import ConsentService, Purpose
 from careledger.crypto import keccak
 from careledger.errors import AccessDenied, NotFound, TransactionReverted, ValidationError
+from careledger.identity import AFFILIATION, MEDICAL_LICENCE
 from careledger.records import (
     Also,
     Category,
@@ -52,7 +53,6 @@ _ACTIONS = {
     "update": Action.UPDATE,
     "delete": Action.DELETE,
 }
-MEDICAL_LICENCE = "medical-licence"
 
 
 class _WriteRefused(AccessDenied):

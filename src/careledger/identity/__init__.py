@@ -6,7 +6,12 @@ name them without reaching into the chain or crypto layers.
 
 from careledger.chain import ActorRecord, Credential, Role
 from careledger.crypto import Suite
-from careledger.identity._credential_types import KNOWN_CREDENTIAL_TYPES, credential_type_name
+from careledger.identity._credential_types import (
+    AFFILIATION,
+    KNOWN_CREDENTIAL_TYPES,
+    MEDICAL_LICENCE,
+    credential_type_name,
+)
 from careledger.identity._custodial import CustodialIdentity, CustodialKeys, CustodialPatients
 from careledger.identity._keystore import (
     LIGHT_SCRYPT_N,
@@ -19,8 +24,10 @@ from careledger.identity._registry import ActorProfile, IdentityService
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
+    "AFFILIATION",
     "KNOWN_CREDENTIAL_TYPES",
     "LIGHT_SCRYPT_N",
+    "MEDICAL_LICENCE",
     "ActorProfile",
     "ActorRecord",
     "Credential",

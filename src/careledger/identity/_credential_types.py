@@ -6,10 +6,16 @@ from functools import cache
 
 from careledger.chain import credential_type_id
 
+# The credentials CareLedger's own rules read: a practitioner's licence (break-glass), and the
+# affiliation a node attests to the actors of its care team.
+MEDICAL_LICENCE = "medical-licence"
+AFFILIATION = "affiliation"
+
 # The types CareLedger and its users attest most; any other name still works on chain, and is
 # shown as its hash until it is added here.
 KNOWN_CREDENTIAL_TYPES = (
-    "medical-licence",
+    MEDICAL_LICENCE,
+    AFFILIATION,
     "nursing-licence",
     "pharmacy-licence",
     "dental-licence",
