@@ -33,6 +33,14 @@ class UnsupportedMediaType(ValidationError):
     """A body in a format the API does not take (HTTP 415)."""
 
 
+class NotAcceptable(ValidationError):
+    """The client accepts no format this node answers in (406)."""
+
+
+class MethodNotAllowed(ValidationError):
+    """The interaction is not one this node offers on that resource (405)."""
+
+
 class RequestTimeout(ValidationError):
     """A request's body did not arrive in time (HTTP 408)."""
 
@@ -142,6 +150,8 @@ HTTP_STATUS: dict[type[CareLedgerError], tuple[int, str]] = {
     InvalidResource: (422, "processing"),
     TooLarge: (413, "too-costly"),
     UnsupportedMediaType: (415, "not-supported"),
+    NotAcceptable: (406, "not-supported"),
+    MethodNotAllowed: (405, "not-supported"),
     RequestTimeout: (408, "timeout"),
     TooMany: (429, "throttled"),
     NotFound: (404, "not-found"),

@@ -12,6 +12,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from careledger.consent import Purpose
+from careledger.fhir import resource_types
 from careledger.records import Category
 from tests.api.conftest import Api
 
@@ -37,8 +38,8 @@ def test_metadata_is_a_capability_statement(api: Api) -> None:
     response = httpx.get(f"{api.url}/metadata")
     assert response.status_code == 200
     statement = CapabilityStatement.model_validate(response.json())
-    assert statement.fhirVersion == "4.0.1"
-    assert "Observation" in [r.type for r in statement.rest[0].resource]
+    assert statement.fhirVersion == "4.3.0"  # R4B: the version the node's models validate
+    assert [r.type for r in statement.rest[0].resource] == list(resource_types())
 
 
 def test_no_token_expired_token_and_forged_token_are_401(api: Api) -> None:

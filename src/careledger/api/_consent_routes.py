@@ -48,7 +48,7 @@ def consent_router(deps: Deps) -> APIRouter:
         grants = await call(node.consent.grants, patient=wanted)
         now = datetime.now(UTC).timestamp()
         resources = [consent_resource(g, chain_id=node.chain_id, now=now) for g in grants]
-        return fhir_response(searchset(resources, str(request.url)))
+        return fhir_response(searchset(request, resources))
 
     return router
 

@@ -1,34 +1,52 @@
-"""The FHIR RESTful interactions: read, vread, create, update, delete, history, search.
+"""The FHIR RESTful interactions: read, vread, create, update, delete, history, search, and their conditional forms.
 
 Every handler turns its request into an accessor (`_deps`) and asks the guarded
 repository `node.access`, which decides and audits; nothing here reads a record any other
-way. `FAST_PATHS` lists the two handlers the hot-path middleware calls directly.
+way, and the criteria of a conditional interaction are a search through that same door.
+`FAST_PATHS` lists the two handlers the hot-path middleware calls directly.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
+from careledger.api._conditional import criteria, not_modified, only_match
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft, own_only
 from careledger.api._fast_paths import CREATE, READ, FastRoute
 from careledger.api._responses import (
     fhir_response,
     history_bundle,
     int_param,
+    not_modified_response,
     resource_response,
-    searchset,
     typed,
     written,
 )
-from careledger.errors import NotFound, PreconditionFailed, ValidationError
-from careledger.records import parse_resource, search_query
+from careledger.api._search_results import search_bundle
+from careledger.errors import Conflict, MethodNotAllowed, NotFound, PreconditionFailed, ValidationError
+from careledger.fhir import READ_ONLY_TYPES, is_resource_type
+from careledger.records import parse_resource
 
 _DEFAULT_COUNT = 50
 _MAX_COUNT = 500
+
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+IfModifiedSince = Annotated[str | None, Header(alias="If-Modified-Since")]
+Prefer = Annotated[str | None, Header(alias="Prefer", description="return=minimal|representation|OperationOutcome")]
+
+
+def served(resource_type: str, *, writing: bool = False) -> str:
+    """`resource_type` if this node serves it (for writing, when asked); else 404, or 405 for a read-only type."""
+    if not is_resource_type(resource_type):
+        named = resource_type[:64]
+        what = f"operation {named}" if named.startswith("$") else f"resource type {named!r}"
+        raise NotFound(f"this server has no {what} (see /metadata)")
+    if writing and resource_type in READ_ONLY_TYPES:
+        raise MethodNotAllowed(f"{resource_type} cannot be written here: {', '.join(READ_ONLY_TYPES[resource_type])}")
+    return resource_type
 
 
 class FhirRoutes:
@@ -49,6 +67,8 @@ class FhirRoutes:
         router.add_api_route("/{resource_type}/{record_id}", self.update, methods=["PUT"])
         router.add_api_route("/{resource_type}/{record_id}", self.delete, methods=["DELETE"], status_code=204)
         router.add_api_route("/{resource_type}", self.search, methods=["GET"])
+        router.add_api_route("/{resource_type}", self.conditional_update, methods=["PUT"])
+        router.add_api_route("/{resource_type}", self.conditional_delete, methods=["DELETE"], status_code=204)
         return router
 
     def fast_paths(self) -> list[FastRoute]:
@@ -56,10 +76,20 @@ class FhirRoutes:
         return [FastRoute("GET", READ, self._read_fast), FastRoute("POST", CREATE, self._create_fast)]
 
     async def read(
-        self, resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
-    ) -> JSONResponse:
-        """The current version of a record the caller may see (404 if it may not know it exists)."""
-        return await self._read_one(resource_type, record_id, None, authorization, purpose)
+        self,
+        resource_type: str,
+        record_id: str,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+        if_none_match: IfNoneMatch = None,
+        if_modified_since: IfModifiedSince = None,
+    ) -> Response:
+        """The current version of a record the caller may see (404 if it may not know it exists);
+        304 when `If-None-Match` names it or `If-Modified-Since` is no older."""
+        resource = await self._read_one(served(resource_type), record_id, None, authorization, purpose)
+        if not_modified(resource, if_none_match, if_modified_since):
+            return not_modified_response(resource)
+        return resource_response(resource)
 
     async def vread(
         self,
@@ -70,18 +100,34 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """One version of a record, each judged on its own category."""
-        return await self._read_one(resource_type, record_id, version, authorization, purpose)
+        resource = await self._read_one(served(resource_type), record_id, version, authorization, purpose)
+        return resource_response(resource)
 
     async def create(
-        self, resource_type: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
-    ) -> JSONResponse:
-        """A new record (the server assigns its id): 201 with `Location` and `ETag`."""
+        self,
+        resource_type: str,
+        request: Request,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+        if_none_exist: Annotated[str | None, Header(alias="If-None-Exist")] = None,
+        prefer: Prefer = None,
+    ) -> Response:
+        """A new record (the server assigns its id): 201 with `Location` and `ETag`.
+
+        With `If-None-Exist: <search>`: 200 and the one record it matches instead, if one does; 412 if several do.
+        """
         caller = self._deps.caller(authorization)
-        caller.require(resource_type, "write")
+        caller.require(served(resource_type, writing=True), "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)
-        stored = await self._access.write_async(self._deps.accessor(caller, purpose), draft(caller, data))
-        return written(request, stored, data)
+        accessor = self._deps.accessor(caller, purpose)
+        if if_none_exist is not None:
+            query = criteria(resource_type, if_none_exist, patient_address=own_only(caller, resource_type))
+            existing = only_match(await call(self._access.search, accessor, query), if_none_exist)
+            if existing is not None:
+                return resource_response(existing)
+        stored = await self._access.write_async(accessor, draft(caller, data))
+        return written(request, stored, data, prefer)
 
     async def update(
         self,
@@ -91,10 +137,11 @@ class FhirRoutes:
         authorization: Authorization = None,
         purpose: PurposeOfUse = None,
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-    ) -> JSONResponse:
+        prefer: Prefer = None,
+    ) -> Response:
         """A new version (or the first, under the client's id); 412 if `If-Match` names another version."""
         caller = self._deps.caller(authorization)
-        caller.require(resource_type, "write")
+        caller.require(served(resource_type, writing=True), "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         if data.get("id") != record_id:
             raise ValidationError(f"the body's id {data.get('id')!r} is not the URL's {record_id!r}")
@@ -103,14 +150,52 @@ class FhirRoutes:
             if if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
                 raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
         stored = await self._access.write_async(self._deps.accessor(caller, purpose), draft(caller, data))
-        return written(request, stored, data)
+        return written(request, stored, data, prefer)
+
+    async def conditional_update(
+        self,
+        resource_type: str,
+        request: Request,
+        authorization: Authorization = None,
+        purpose: PurposeOfUse = None,
+        prefer: Prefer = None,
+    ) -> Response:
+        """`PUT /Type?criteria`: update the one record they match, or create one if none does; 412 if several do."""
+        caller = self._deps.caller(authorization)
+        caller.require(served(resource_type, writing=True), "write")
+        data = typed(parse_resource(await body_of(request)), resource_type)
+        query = criteria(resource_type, request.url.query, patient_address=own_only(caller, resource_type))
+        accessor = self._deps.accessor(caller, purpose)
+        existing = only_match(await call(self._access.search, accessor, query), request.url.query)
+        if existing is not None:
+            if data.get("id", existing["id"]) != existing["id"]:
+                raise ValidationError(f"the body's id {data['id']!r} is not the matched {existing['id']!r}")
+            data["id"] = existing["id"]
+        elif "id" in data and await call(self._current_version, data["id"]) > 0:
+            raise Conflict(f"{resource_type}/{data['id']} exists but does not match {request.url.query!r}")
+        stored = await self._access.write_async(accessor, draft(caller, data))
+        return written(request, stored, data, prefer)
 
     async def delete(
         self, resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> Response:
         """A deletion, kept as a version of its own: 204."""
-        accessor = self._deps.signed_in(authorization, purpose, resource_type, "write")
+        accessor = self._deps.signed_in(authorization, purpose, served(resource_type, writing=True), "write")
         await call(self._access.delete, accessor, record_id, resource_type)
+        return Response(status_code=204)
+
+    async def conditional_delete(
+        self, resource_type: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> Response:
+        """`DELETE /Type?criteria`: delete the one record they match (204); 404 if none does, 412 if several do."""
+        caller = self._deps.caller(authorization)
+        caller.require(served(resource_type, writing=True), "write")
+        accessor = self._deps.accessor(caller, purpose)
+        query = criteria(resource_type, request.url.query, patient_address=own_only(caller, resource_type))
+        existing = only_match(await call(self._access.search, accessor, query), request.url.query)
+        if existing is None:
+            raise NotFound(f"no {resource_type} this caller may see matches {request.url.query!r}")
+        await call(self._access.delete, accessor, existing["id"], resource_type)
         return Response(status_code=204)
 
     async def history(
@@ -122,7 +207,7 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """Every version of one record the caller may see, newest first."""
-        accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
+        accessor = self._deps.signed_in(authorization, purpose, served(resource_type), "read")
         versions = await call(self._access.history, accessor, record_id, resource_type)
         return fhir_response(history_bundle(request, versions))
 
@@ -135,7 +220,7 @@ class FhirRoutes:
     ) -> JSONResponse:
         """The newest versions of a type the caller may see (`_count` of them)."""
         caller = self._deps.caller(authorization)
-        caller.require(resource_type, "read")
+        caller.require(served(resource_type), "read")
         count = int_param(request.query_params, "_count", _DEFAULT_COUNT, 1, _MAX_COUNT)
         versions = await call(
             self._access.type_history,
@@ -152,45 +237,46 @@ class FhirRoutes:
         request: Request,
         authorization: Authorization = None,
         purpose: PurposeOfUse = None,
-        prefer: Annotated[str | None, Header(alias="Prefer")] = None,
+        prefer: Prefer = None,
     ) -> JSONResponse:
-        """The records of a type that match and that the caller may see, a page at a time (`_count`, `_offset`)."""
+        """The records of a type that match and that the caller may see, a page at a time (`_count`, `_offset`),
+        shaped by `_summary`, `_elements` and `_total`."""
         caller = self._deps.caller(authorization)
-        caller.require(resource_type, "read")
-        params = request.query_params
-        query, unknown = search_query(
-            resource_type, params.multi_items(), patient_address=own_only(caller, resource_type)
+        caller.require(served(resource_type), "read")
+        bundle = await search_bundle(
+            request, resource_type, self._access, self._deps.accessor(caller, purpose), caller, prefer
         )
-        if unknown and prefer is not None and "handling=strict" in prefer.replace(" ", ""):
-            raise ValidationError(f"unknown search parameters: {', '.join(unknown)}")
-        count = int_param(params, "_count", _DEFAULT_COUNT, 0, _MAX_COUNT)
-        offset = int_param(params, "_offset", 0, 0, 10**9)
-        found = await call(self._access.search, self._deps.accessor(caller, purpose), query)
-        bundle = searchset(found[offset : offset + count], str(request.url), total=len(found))
-        if offset + count < len(found):
-            kept = [(k, v) for k, v in params.multi_items() if k not in ("_offset", "_count")]
-            following = urlencode([*kept, ("_count", str(count)), ("_offset", str(offset + count))])
-            bundle["link"].append({"relation": "next", "url": f"{request.base_url}{resource_type}?{following}"})
         return fhir_response(bundle)
 
     async def _read_one(
         self, resource_type: str, record_id: str, version: int | None, authorization: str | None, purpose: str | None
-    ) -> JSONResponse:
+    ) -> dict[str, object]:
         accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
         resource = await self._access.read_async(accessor, record_id, version)
-        return resource_response(typed(resource, resource_type, found=True))
+        return typed(resource, resource_type, found=True)
 
     async def _read_fast(
-        self, path: tuple[str, ...], _request: Request, authorization: str | None, purpose: str | None
+        self, path: tuple[str, ...], request: Request, authorization: str | None, purpose: str | None
     ) -> Response:
         resource_type, record_id = path
-        return await self.read(resource_type, record_id, authorization, purpose)
+        headers = request.headers
+        return await self.read(
+            resource_type,
+            record_id,
+            authorization,
+            purpose,
+            headers.get("if-none-match"),
+            headers.get("if-modified-since"),
+        )
 
     async def _create_fast(
         self, path: tuple[str, ...], request: Request, authorization: str | None, purpose: str | None
     ) -> Response:
         (resource_type,) = path
-        return await self.create(resource_type, request, authorization, purpose)
+        headers = request.headers
+        return await self.create(
+            resource_type, request, authorization, purpose, headers.get("if-none-exist"), headers.get("prefer")
+        )
 
     def _current_version(self, record_id: str) -> int:
         try:

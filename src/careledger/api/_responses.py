@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from careledger.errors import CareLedgerError, NotFound, TooMany, Unauthenticated, ValidationError, http_status
 from careledger.fhir import fhir_instant, operation_outcome
@@ -47,10 +47,41 @@ def resource_response(resource: Resource) -> JSONResponse:
     return fhir_response(resource, headers=headers)
 
 
-def written(request: Request, stored: StoredRecord, data: Resource) -> JSONResponse:
-    """A create or update: 201 or 200, the stored resource, its `Location` and `ETag`."""
+def written(request: Request, stored: StoredRecord, data: Resource, prefer: str | None = None) -> Response:
+    """A create or update: 201 or 200, its `Location` and `ETag`, and the body `Prefer: return=` asks for.
+
+    `representation` (the default) is the stored resource, `minimal` no body, `OperationOutcome` one saying
+    what was done.
+    """
     headers = {"Location": f"{request.base_url}{location(stored)}", "ETag": f'W/"{stored.version}"'}
+    wanted = preferences(prefer).get("return", "representation")
+    if wanted == "minimal":
+        return Response(status_code=status_of(stored), headers=headers)
+    if wanted == "OperationOutcome":
+        done = "created" if stored.version == 1 else f"updated to version {stored.version}"
+        what = f"{stored.resource_type}/{stored.record_id} {done}"
+        outcome = operation_outcome("informational", what, severity="information")
+        return fhir_response(outcome, status_of(stored), headers)
     return fhir_response(stored_body(data, stored), status_of(stored), headers)
+
+
+def preferences(prefer: str | None) -> dict[str, str]:
+    """The `Prefer` header's preferences (`return=minimal, handling=strict` -> {return: minimal, handling: strict})."""
+    found: dict[str, str] = {}
+    for part in (prefer or "").replace(";", ",").split(","):
+        name, _, value = part.partition("=")
+        if name.strip():
+            found[name.strip().lower()] = value.strip().strip('"')
+    return found
+
+
+def not_modified_response(resource: Resource) -> Response:
+    """304 for a conditional read the client's copy satisfies: no body, the version's validators."""
+    meta = resource.get("meta", {})
+    headers = {"ETag": f'W/"{meta.get("versionId", "1")}"'}
+    if "lastUpdated" in meta:
+        headers["Last-Modified"] = _http_date(meta["lastUpdated"])
+    return Response(status_code=304, headers=headers)
 
 
 def stored_body(data: Resource, stored: StoredRecord) -> Resource:
@@ -73,17 +104,33 @@ def location(stored: StoredRecord) -> str:
     return f"{stored.resource_type}/{stored.record_id}/_history/{stored.version}"
 
 
-def searchset(resources: list[Resource], self_url: str, *, total: int | None = None) -> dict[str, Any]:
-    """A `searchset` Bundle of matches, with its `self` link."""
-    return {
+def searchset(
+    request: Request,
+    matches: list[Resource],
+    *,
+    total: int | None = None,
+    included: list[Resource] | None = None,
+    links: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A `searchset` Bundle: the matches, then what `_include`/`_revinclude` brought, with absolute `fullUrl`s.
+
+    `links` default to a `self` link of the request's URL; `total` is left out when None is passed for a
+    Bundle that has `links` (`_total=none`), else it defaults to the number of matches.
+    """
+    base = str(request.base_url)
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources) if total is None else total,
-        "link": [{"relation": "self", "url": self_url}],
+        "link": links if links is not None else [{"relation": "self", "url": str(request.url)}],
         "entry": [
-            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources
+            {"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": mode}}
+            for mode, group in (("match", matches), ("include", included or []))
+            for r in group
         ],
     }
+    if total is not None or links is None:
+        bundle["total"] = len(matches) if total is None else total
+    return bundle
 
 
 def history_bundle(request: Request, versions: list[tuple[StoredRecord, Resource | None]]) -> dict[str, Any]:
@@ -100,7 +147,13 @@ def history_bundle(request: Request, versions: list[tuple[StoredRecord, Resource
                 "response": {"status": "200", "etag": f'W/"{stored.version}"'},
             }
         )
-    return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
+    return {
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": len(entries),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": entries,
+    }
 
 
 def typed(data: Resource, resource_type: str, *, found: bool = False) -> Resource:

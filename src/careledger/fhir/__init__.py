@@ -2,17 +2,32 @@
 strangers parsed safely."""
 
 from careledger.fhir import systems
-from careledger.fhir._capability import capability_statement
+from careledger.fhir._capability import (
+    FORMATS,
+    READ_ONLY_TYPES,
+    SYSTEM_INTERACTIONS,
+    TYPE_INTERACTIONS,
+    capability_statement,
+)
 from careledger.fhir._compartment import COMPARTMENT_DEFINITION, in_patient_compartment, patient_compartment
 from careledger.fhir._instant import fhir_instant
 from careledger.fhir._json import MAX_DEPTH, check_depth, loads, loads_object
 from careledger.fhir._outcome import operation_outcome
+from careledger.fhir._subsetting import SUBSETTED, subset, summary_mode
+from careledger.fhir._types import FHIR_VERSION, RESOURCE_TYPES_FILE, is_resource_type, resource_types
 from careledger.fhir._views import consent_view, provenance_view
 from careledger.fhir.systems import URI, account_reference
 
 __all__ = [
     "COMPARTMENT_DEFINITION",
+    "FHIR_VERSION",
+    "FORMATS",
     "MAX_DEPTH",
+    "READ_ONLY_TYPES",
+    "RESOURCE_TYPES_FILE",
+    "SUBSETTED",
+    "SYSTEM_INTERACTIONS",
+    "TYPE_INTERACTIONS",
     "URI",
     "account_reference",
     "capability_statement",
@@ -20,10 +35,14 @@ __all__ = [
     "consent_view",
     "fhir_instant",
     "in_patient_compartment",
+    "is_resource_type",
     "loads",
     "loads_object",
     "operation_outcome",
     "patient_compartment",
     "provenance_view",
+    "resource_types",
+    "subset",
+    "summary_mode",
     "systems",
 ]

@@ -19,10 +19,11 @@ SEARCH_PARAMS = {
     "date": "date",
     "status": "token",
     "identifier": "token",
-    "_count": "number",
-    "_sort": "string",
 }
-RESULT_PARAMS = frozenset({"_count", "_offset", "_sort", "_format"})
+# Parameters that shape the result rather than select records (`_format` picks JSON or XML).
+RESULT_PARAMS = frozenset(
+    {"_count", "_offset", "_sort", "_format", "_pretty", "_summary", "_elements", "_total", "_include", "_revinclude"}
+)
 _TOKENS = ("code", "status", "identifier")
 
 

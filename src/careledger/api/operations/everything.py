@@ -25,6 +25,6 @@ def everything_router(deps: Deps) -> APIRouter:
         found = await call(deps.node.access.search, accessor, SearchQuery(patient_id=record_id))
         if not found:
             raise NotFound(f"no Patient/{record_id} this caller may see")
-        return fhir_response(searchset(found, str(request.url)))
+        return fhir_response(searchset(request, found))
 
     return router
