@@ -211,8 +211,8 @@ def test_bearer_is_case_insensitive(target: Target) -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded"])
-def test_bodies_that_are_not_json_are_415(target: Target, content_type: str) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/pdf", "application/x-www-form-urlencoded"])
+def test_bodies_that_are_neither_json_nor_xml_are_415(target: Target, content_type: str) -> None:
     body = b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}}'
     headers = {**target.headers(), "Content-Type": content_type}
     response = httpx.post(f"{target.url}/Observation", content=body, headers=headers)

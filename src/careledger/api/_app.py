@@ -21,8 +21,10 @@ from careledger.api._auth_routes import auth_router
 from careledger.api._bundle_routes import bundle_router
 from careledger.api._consent_routes import consent_router
 from careledger.api._deps import Deps
+from careledger.api._docs import add_docs
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
+from careledger.api._formats import FhirFormats
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._responses import error_response, fhir_response
 from careledger.api.operations import claim_router, everything_router, exchange_router
@@ -38,7 +40,10 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         title="CareLedger FHIR API",
         description="FHIR R4 over encrypted records, consent on chain, Sign-In with Ethereum.",
         version="1",
+        docs_url=None,  # served by `add_docs` from the package, not a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     _handle_errors(app)
     deps = Deps(node, auth)
     fhir = FhirRoutes(deps)
@@ -55,6 +60,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         app.include_router(router)
     # Reads by id and creates also come straight to their handlers, past the routing (see _fast_paths).
     app.add_middleware(FastPaths, routes=fhir.fast_paths(), error=error_response)
+    # XML bodies become JSON before any route (fast or not) sees them; answers become XML if asked.
+    app.add_middleware(FhirFormats, error=error_response)
     # Outermost: nothing else runs for a body of the wrong type, size or pace, or a flood.
     app.add_middleware(
         BoundedRequests,

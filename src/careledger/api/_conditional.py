@@ -45,8 +45,8 @@ def not_modified(resource: Resource, if_none_match: str | None, if_modified_sinc
     meta = resource.get("meta", {})
     if if_none_match is not None:
         version = meta.get("versionId")
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or f'"{version}"' in tags
+        tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+        return "*" in tags or str(version) in tags
     if if_modified_since is not None and "lastUpdated" in meta:
         try:
             since = parsedate_to_datetime(if_modified_since)

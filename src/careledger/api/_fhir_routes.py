@@ -115,15 +115,18 @@ class FhirRoutes:
         """A new record (the server assigns its id): 201 with `Location` and `ETag`.
 
         With `If-None-Exist: <search>`: 200 and the one record it matches instead, if one does; 412 if several do.
+        Criteria in the query string (`POST /Patient?identifier=…`, as fhirpy's `get_or_create` sends them) count
+        the same.
         """
         caller = self._deps.caller(authorization)
         caller.require(served(resource_type, writing=True), "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)
         accessor = self._deps.accessor(caller, purpose)
-        if if_none_exist is not None:
-            query = criteria(resource_type, if_none_exist, patient_address=own_only(caller, resource_type))
-            existing = only_match(await call(self._access.search, accessor, query), if_none_exist)
+        conditions = if_none_exist if if_none_exist is not None else request.url.query or None
+        if conditions is not None:
+            query = criteria(resource_type, conditions, patient_address=own_only(caller, resource_type))
+            existing = only_match(await call(self._access.search, accessor, query), conditions)
             if existing is not None:
                 return resource_response(existing)
         stored = await self._access.write_async(accessor, draft(caller, data))

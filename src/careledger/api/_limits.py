@@ -1,7 +1,7 @@
 """What a stranger may send before anything of ours runs: the body's type, size and pace, and how often.
 
-`BoundedRequests` is the outermost layer of the API. It refuses a body that is not JSON
-(415), reads the body itself in chunks, chunked transfer included, and stops at the
+`BoundedRequests` is the outermost layer of the API. It refuses a body that is neither JSON
+nor XML (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
 `/exchange/*` and `$claim`, which anyone may send, are also limited per client address (429).
@@ -25,7 +25,8 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 OPEN_PREFIXES = ("/auth/", "/exchange/")
 OPEN_SUFFIXES = ("/$claim",)
 OPEN_BODY_BYTES = 16 * 1024
-JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
+JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
+XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
 _KEYS_REMEMBERED = 100_000
@@ -82,7 +83,7 @@ class BoundedRequests:
                 self._open_limiter.take(client[0] if client else "unknown")
             if scope["method"] in _BODY_METHODS:
                 body = await self._body(scope, receive, OPEN_BODY_BYTES if is_open else self._max_body)
-                receive = _replay(body, receive)
+                receive = replay(body, receive)
         except CareLedgerError as exc:
             await self._error(exc)(scope, receive, send)
             return
@@ -111,18 +112,19 @@ class BoundedRequests:
                         break
         except TimeoutError:
             raise RequestTimeout(f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
-        if (size or media_type) and media_type not in JSON_TYPES:
+        if (size or media_type) and media_type not in JSON_TYPES | XML_TYPES:
             raise UnsupportedMediaType(
-                f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json"
+                f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )
         return b"".join(chunks)
 
 
-def _replay(body: bytes, server: Receive) -> Receive:
+def replay(body: bytes, server: Receive) -> Receive:
     """A `receive` that hands the route the body already read, then the server's own messages (a disconnect)."""
     sent = False
 
     async def receive() -> Message:
+        """The body once, then whatever the server sends next (a disconnect)."""
         nonlocal sent
         if not sent:
             sent = True

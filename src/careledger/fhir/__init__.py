@@ -16,6 +16,7 @@ from careledger.fhir._outcome import operation_outcome
 from careledger.fhir._subsetting import SUBSETTED, subset, summary_mode
 from careledger.fhir._types import FHIR_VERSION, RESOURCE_TYPES_FILE, is_resource_type, resource_types
 from careledger.fhir._views import consent_view, provenance_view
+from careledger.fhir._xml import json_to_xml, xml_to_json
 from careledger.fhir.systems import URI, account_reference
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "fhir_instant",
     "in_patient_compartment",
     "is_resource_type",
+    "json_to_xml",
     "loads",
     "loads_object",
     "operation_outcome",
@@ -45,4 +47,5 @@ __all__ = [
     "subset",
     "summary_mode",
     "systems",
+    "xml_to_json",
 ]

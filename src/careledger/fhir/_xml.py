@@ -1,0 +1,55 @@
+"""FHIR XML in and out, through fhir.resources' R4B models (on lxml), never a hand-written mapping.
+
+The parser is locked down for bodies from strangers: no DTD, no entity expansion, no
+network, no huge trees, so a billion-laughs or XXE document is refused rather than
+expanded. A resource must validate against its model on the way in, as JSON does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from careledger.errors import InvalidResource, ValidationError
+from careledger.fhir._types import is_resource_type
+
+FHIR_NAMESPACE = "{http://hl7.org/fhir}"
+
+
+def _parser() -> Any:
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def xml_to_json(body: bytes) -> bytes:
+    """A FHIR XML resource as FHIR JSON; `ValidationError` for XML that is not well formed, has a DTD or is no
+    FHIR resource, `InvalidResource` for one its model refuses."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(body, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise ValidationError(f"the body is not well-formed XML: {str(exc)[:200]}") from None
+    if root.getroottree().docinfo.doctype:
+        raise ValidationError("XML with a DOCTYPE is not accepted")
+    tag = str(root.tag)
+    resource_type = tag.removeprefix(FHIR_NAMESPACE)
+    if not tag.startswith(FHIR_NAMESPACE) or not is_resource_type(resource_type):
+        raise ValidationError(f"the XML root <{tag[:80]}> is not a FHIR resource in the namespace http://hl7.org/fhir")
+    try:
+        model = get_fhir_model_class(resource_type).model_validate_xml(body, xmlparser=_parser())
+    except (PydanticValidationError, ValueError, TypeError) as exc:
+        raise InvalidResource(f"invalid {resource_type} XML: {str(exc)[:400]}") from None
+    return model.model_dump_json().encode()
+
+
+def json_to_xml(resource: dict[str, Any]) -> bytes:
+    """A FHIR JSON resource (one this node produced, so already valid) as FHIR XML."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    model = get_fhir_model_class(str(resource["resourceType"])).model_validate(resource)
+    xml = model.model_dump_xml()
+    return xml.encode() if isinstance(xml, str) else bytes(xml)
