@@ -29,6 +29,7 @@ from tests.api.conftest import Api, serving
 from tests.api.test_fhir_api import _outcome
 
 XML = "application/fhir+xml"
+STRICT = {"Prefer": "handling=strict"}
 
 
 @pytest.fixture(scope="module")
@@ -181,9 +182,11 @@ def test_search_results_are_shaped_and_linked(rest: Api, staff: httpx.Client) ->
     counted = staff.get("/Patient", params={"_summary": "count", "identifier": mrns})
     assert (counted.json()["total"], counted.json().get("entry", [])) == (5, [])
 
-    page = staff.get("/Patient", params={"name": "x", "_count": "2", "_elements": "identifier", "_sort": "_id"}).json()
+    page = staff.get(
+        "/Patient", params={"nickname": "x", "_count": "2", "_elements": "identifier", "_sort": "_id"}
+    ).json()
     links = {link["relation"]: link["url"] for link in page["link"]}
-    assert "name" not in parse_qs(urlsplit(links["self"]).query)  # ignored, so not claimed
+    assert "nickname" not in parse_qs(urlsplit(links["self"]).query)  # ignored, so not claimed
     assert parse_qs(urlsplit(links["next"]).query)["_elements"] == ["identifier"]
     assert links["next"].startswith(rest.url)
     assert page["entry"][0]["fullUrl"].startswith(f"{rest.url}/Patient/")
@@ -194,7 +197,7 @@ def test_search_results_are_shaped_and_linked(rest: Api, staff: httpx.Client) ->
     assert "text" not in summary["entry"][0]["resource"]
     assert "name" in summary["entry"][0]["resource"]
     assert "total" not in staff.get("/Patient", params={"_total": "none"}).json()
-    _outcome(staff.get("/Patient", params={"name": "x"}, headers={"Prefer": "handling=strict"}), 400, "name")
+    _outcome(staff.get("/Patient", params={"nickname": "x"}, headers={"Prefer": "handling=strict"}), 400, "nickname")
     _outcome(staff.get("/Patient", params={"_summary": "maybe"}), 400, "_summary")
 
     client = SyncFHIRClient(rest.url, authorization=staff.headers["Authorization"])
@@ -218,11 +221,17 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
     statement = httpx.get(f"{rest.url}/metadata").json()
     listed = {r["type"]: {i["code"] for i in r["interaction"]} for r in statement["rest"][0]["resource"]}
     assert list(listed) == list(resource_types())
-    for resource_type, interactions in listed.items():
+    for resource in statement["rest"][0]["resource"]:
+        resource_type, interactions = resource["type"], listed[resource["type"]]
         assert interactions == set(READ_ONLY_TYPES.get(resource_type, TYPE_INTERACTIONS)), resource_type
         assert staff.get(f"/{resource_type}").status_code == 200, resource_type
         if "history-type" in interactions:
             assert staff.get(f"/{resource_type}/_history").status_code == 200, resource_type
+        for param in resource["searchParam"]:  # every kind takes :missing; strict, so an ignored one fails
+            asked = staff.get(f"/{resource_type}", params={f"{param['name']}:missing": "true"}, headers=STRICT)
+            assert asked.status_code == 200, (resource_type, param["name"], asked.text)
+        for include in resource.get("searchInclude", [])[:3]:
+            assert staff.get(f"/{resource_type}", params={"_include": include}).status_code == 200, include
     place = {"resourceType": "Location", "name": "Ward 3"}  # the node's own: no patient, no consent
     created = staff.post("/Location", json=place)
     assert created.status_code == 201, created.text

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from careledger.audit import Access, Action, Outcome
 from careledger.config import Home, Settings
 from careledger.errors import IntegrityError, ValidationError
-from careledger.records import BlindIndex, Category, RecordService, SearchQuery, TokenCondition
+from careledger.records import BlindIndex, Category, RecordService, SearchQuery, TokenCondition, search_query
 from careledger.records._blind_index import END_DAY, MIN_DAY, _cover
 from careledger.records._search import DateCondition, FhirDate
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, NodeState
@@ -120,6 +120,8 @@ def test_an_old_plaintext_index_is_rebuilt_as_hashes(records: RecordService, key
     identifier = patient.patient["identifier"][0]
     found = records.search(SearchQuery(tokens=(TokenCondition("identifier", (identifier["value"],)),)))
     assert [s.record_id for s in found] == [patient.patient["id"]]
+    born, _ = search_query("Patient", [("birthdate", patient.patient["birthDate"])], patient_address=None)
+    assert [s.record_id for s in records.search(born)] == [patient.patient["id"]]  # the spec's names, rebuilt
 
 
 def test_the_database_file_holds_no_identifier_date_name_code_category_or_audit_reason(tmp_path: Path) -> None:

@@ -37,6 +37,10 @@ from careledger.records import (
     Resource,
     SearchQuery,
     StoredRecord,
+    TokenCondition,
+    references_to,
+    search_query,
+    sort_resources,
 )
 from careledger.store import EmergencyAccess
 
@@ -74,6 +78,14 @@ def _by_patient(versions: Sequence[StoredRecord]) -> dict[str, list[StoredRecord
     for version in versions:
         grouped.setdefault(version.patient_address, []).append(version)
     return grouped
+
+
+def _inner(resource_type: str, params: tuple[tuple[str, str], ...]) -> SearchQuery:
+    """The search a chain or `_has` names; every parameter must be understood (an ignored one would widen it)."""
+    query, unknown = search_query(resource_type, params, patient_address=None)
+    if unknown:
+        raise ValidationError(f"unknown search parameters of {resource_type}: {', '.join(unknown)}")
+    return query
 
 
 def _write_interaction(versions: Sequence[StoredRecord]) -> str:
@@ -160,8 +172,24 @@ class RecordAccess:
         return [(v, None if v.deleted else self.records.open(v)) for v in shown]
 
     def search(self, accessor: Accessor, query: SearchQuery) -> list[Resource]:
-        """Current records matching `query` that `accessor` may see (possibly none); withheld ones audited, not told."""
-        return [self.records.open(s) for s in self.visible(accessor, self.records.search(query), "search-type")]
+        """Current records matching `query` that `accessor` may see (possibly none), in its order; withheld ones
+        audited, not told. Chained and `_has` parameters are searches of their own, through this same door."""
+        query = self._resolve(accessor, query)
+        shown = self.visible(accessor, self.records.search(query), "search-type")
+        return sort_resources([self.records.open(s) for s in shown], query.sort)
+
+    def _resolve(self, accessor: Accessor, query: SearchQuery) -> SearchQuery:
+        """`query` with its chains and `_has` replaced by what `accessor`'s own searches of them found."""
+        tokens = list(query.tokens)
+        record_ids = query.record_ids
+        for chain in query.chains:
+            found = self.search(accessor, _inner(chain.target, chain.params))
+            tokens.append(TokenCondition(chain.param, tuple(f"{chain.target}/{r['id']}" for r in found)))
+        for has in query.has:
+            found = self.search(accessor, _inner(has.source, has.params))
+            ids = {i for r in found for i in references_to(r, has.param, query.resource_type or "")}
+            record_ids = tuple(ids if record_ids is None else ids & set(record_ids))
+        return replace(query, tokens=tuple(tokens), record_ids=record_ids, chains=(), has=())
 
     def type_history(
         self, accessor: Accessor, resource_type: str, *, patient_address: str | None = None, limit: int = 100

@@ -16,7 +16,7 @@ from careledger.api._deps import Deps, body_of, call
 from careledger.api._responses import fhir_response
 from careledger.errors import ValidationError
 from careledger.fhir import capability_statement, loads_object
-from careledger.records import MAX_RESOURCE_BYTES, SEARCH_PARAMS
+from careledger.records import MAX_RESOURCE_BYTES
 
 
 class LoginRequest(BaseModel):
@@ -49,7 +49,6 @@ def auth_router(deps: Deps) -> APIRouter:
             str(request.base_url),
             datetime.now(UTC).date().isoformat(),
             version=__version__,
-            search_params=SEARCH_PARAMS,
             max_body=MAX_RESOURCE_BYTES,
         )
         return fhir_response(statement)

@@ -2,7 +2,8 @@
 
 Selection (`records.search_query`) and visibility (the guarded repository) happen before
 anything here; this module pages (`_count`, `_offset`), counts (`_total`), cuts
-(`_summary`, `_elements`) and links. The `self` link names only the parameters the search
+(`_summary`, `_elements`), brings in what `_include`/`_revinclude` name (`_includes`,
+through the same door) and links. The `self` link names only the parameters the search
 used: an unknown one is ignored and left out, or refused under `Prefer: handling=strict`.
 Paging links keep every parameter that was used.
 """
@@ -17,6 +18,7 @@ from fastapi import Request
 from careledger.access import Accessor, RecordAccess
 from careledger.api._auth import Caller
 from careledger.api._deps import call, own_only
+from careledger.api._includes import included, inclusions
 from careledger.api._responses import int_param, preferences, searchset
 from careledger.errors import ValidationError
 from careledger.fhir import subset, summary_mode
@@ -41,12 +43,16 @@ async def search_bundle(
         raise ValidationError(f"_total must be one of {', '.join(_TOTAL_MODES)}, not {total_mode[:40]!r}")
     count = 0 if summary == "count" else int_param(params, "_count", DEFAULT_COUNT, 0, MAX_COUNT)
     offset = int_param(params, "_offset", 0, 0, 10**9)
+    wanted = inclusions(params.multi_items())
     found = await call(access.search, accessor, query)
+    matches = found[offset : offset + count]
+    brought = await call(included, access, accessor, matches, wanted) if wanted else []
     elements = [name for value in params.getlist("_elements") for name in value.split(",")]
-    page = [subset(resource, summary=summary, elements=elements) for resource in found[offset : offset + count]]
+    page = [subset(resource, summary=summary, elements=elements) for resource in matches]
     used = [(name, value) for name, value in params.multi_items() if name not in unknown and name != "_offset"]
     links = _links(f"{request.base_url}{resource_type}", used, count, offset, len(found))
-    return searchset(request, page, total=None if total_mode == "none" else len(found), links=links)
+    total = None if total_mode == "none" else len(found)
+    return searchset(request, page, total=total, included=brought, links=links)
 
 
 def _links(url: str, used: list[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:

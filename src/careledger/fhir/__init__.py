@@ -10,9 +10,11 @@ from careledger.fhir._capability import (
     capability_statement,
 )
 from careledger.fhir._compartment import COMPARTMENT_DEFINITION, in_patient_compartment, patient_compartment
+from careledger.fhir._fhirpath import Found
 from careledger.fhir._instant import fhir_instant
 from careledger.fhir._json import MAX_DEPTH, check_depth, loads, loads_object
 from careledger.fhir._outcome import operation_outcome
+from careledger.fhir._search_parameters import SEARCH_PARAMETERS_FILE, SearchParameter, search_parameters
 from careledger.fhir._subsetting import SUBSETTED, subset, summary_mode
 from careledger.fhir._types import FHIR_VERSION, RESOURCE_TYPES_FILE, is_resource_type, resource_types
 from careledger.fhir._views import consent_view, provenance_view
@@ -26,10 +28,13 @@ __all__ = [
     "MAX_DEPTH",
     "READ_ONLY_TYPES",
     "RESOURCE_TYPES_FILE",
+    "SEARCH_PARAMETERS_FILE",
     "SUBSETTED",
     "SYSTEM_INTERACTIONS",
     "TYPE_INTERACTIONS",
     "URI",
+    "Found",
+    "SearchParameter",
     "account_reference",
     "capability_statement",
     "check_depth",
@@ -44,6 +49,7 @@ __all__ = [
     "patient_compartment",
     "provenance_view",
     "resource_types",
+    "search_parameters",
     "subset",
     "summary_mode",
     "systems",

@@ -9,9 +9,11 @@ interaction of the server and expects an answer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
+from careledger.fhir._search_parameters import search_parameters
 from careledger.fhir._types import FHIR_VERSION, resource_types
 
 # What the generic routes do with every type but the ones that have routes of their own.
@@ -36,12 +38,11 @@ def capability_statement(
     date: str,
     *,
     version: str,
-    search_params: Mapping[str, str],
     max_body: int,
 ) -> dict[str, Any]:
-    """The CapabilityStatement of the server at `base_url`, dated `date`: CareLedger `version`, which
-    understands `search_params` (name -> type), and takes bodies of up to `max_body` bytes."""
-    resources = [_resource(resource_type, search_params) for resource_type in resource_types()]
+    """The CapabilityStatement of the server at `base_url`, dated `date`: CareLedger `version`, which takes
+    bodies of up to `max_body` bytes."""
+    resources = [_resource(resource_type) for resource_type in resource_types()]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -69,7 +70,20 @@ def capability_statement(
     }
 
 
-def _resource(resource_type: str, search_params: Mapping[str, str]) -> dict[str, Any]:
+@functools.cache
+def _pointing_at() -> dict[str, list[str]]:
+    """Per type, the `Source:param` reference parameters that may point at it (what `_revinclude` takes)."""
+    found: dict[str, list[str]] = {resource_type: [] for resource_type in resource_types()}
+    for source in resource_types():
+        for param in search_parameters(source).values():
+            if param.kind == "reference":
+                for target in param.targets:
+                    if target in found:
+                        found[target].append(f"{source}:{param.code}")
+    return found
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
     interactions = READ_ONLY_TYPES.get(resource_type, TYPE_INTERACTIONS)
     if resource_type in READ_ONLY_TYPES:
         return {
@@ -88,10 +102,15 @@ def _resource(resource_type: str, search_params: Mapping[str, str]) -> dict[str,
         "conditionalDelete": "single",
         "interaction": [{"code": code} for code in interactions],
         "searchParam": [
-            {"name": name, "type": kind}
-            for name, kind in search_params.items()
-            if resource_type != "Patient" or name not in ("patient", "subject")
+            {"name": param.code, "definition": param.url, "type": param.kind}
+            for param in search_parameters(resource_type).values()
         ],
+        "searchInclude": sorted(
+            f"{resource_type}:{param.code}"
+            for param in search_parameters(resource_type).values()
+            if param.kind == "reference"
+        ),
+        "searchRevInclude": _pointing_at()[resource_type],
         **(
             {
                 "operation": [

@@ -6,8 +6,9 @@ from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
-from careledger.records._query import RESULT_PARAMS, SEARCH_PARAMS, search_query
-from careledger.records._search import DateCondition, SearchQuery, TokenCondition
+from careledger.records._matching import references, references_to, sort_resources
+from careledger.records._query import RESULT_PARAMS, search_query
+from careledger.records._search import Chain, DateCondition, Has, SearchQuery, TokenCondition, ValueCheck
 from careledger.records._service import RecordService
 from careledger.records._stored import Also, AnchoredVersion, Draft, Guard, StoredRecord
 from careledger.records._verify import Check, verify_record
@@ -15,16 +16,17 @@ from careledger.records._verify import Check, verify_record
 __all__ = [
     "MAX_RESOURCE_BYTES",
     "RESULT_PARAMS",
-    "SEARCH_PARAMS",
     "SENSITIVE",
     "Also",
     "AnchoredVersion",
     "BlindIndex",
     "Category",
+    "Chain",
     "Check",
     "DateCondition",
     "Draft",
     "Guard",
+    "Has",
     "ImportReport",
     "Importer",
     "RecordCommitments",
@@ -34,10 +36,14 @@ __all__ = [
     "SearchQuery",
     "StoredRecord",
     "TokenCondition",
+    "ValueCheck",
     "categorise",
     "commitment",
     "parse_resource",
     "patient_reference",
+    "references",
+    "references_to",
     "search_query",
+    "sort_resources",
     "verify_record",
 ]

@@ -1,11 +1,16 @@
 """Search over the node's own index: current versions filtered by ids, owner and search tokens.
 
-Nothing is decrypted to search. Token conditions match the blind `record_tokens` rows of
-the current version (`code`, `status`, `identifier`: system optional, values OR-ed, each
-hashed as `BlindIndex` stores it; `date`: the buckets covering a range of days), and
-`_lastUpdated` matches the version's time. Dates are compared as ranges, so
-`date=eq2024-03` matches any day in March 2024 and `date=gt2024-03` only after it.
-A date that is not a FHIR date (year 0001-9999, real months and days) is a `ValidationError`.
+Nothing is decrypted to select. Token conditions match the blind `record_tokens` rows of
+the current version (see `_tokens` for the terms each parameter kind indexes), each value
+hashed as `BlindIndex` stores it, values of one condition OR-ed and conditions AND-ed.
+Dates compare ranges at day precision with the specification's prefixes: a value's first
+and last days are indexed, so `date=eq2024-03` finds values wholly inside March 2024,
+`gt` values that end after it, `sa` values that start after it. `_lastUpdated` compares
+the version's instant. What the index can only narrow (a string `:contains`, numbers,
+quantities) is carried as `ValueCheck`s, which `_matching` applies to the decrypted candidates;
+chains and `_has` are carried too, for the guarded repository to resolve with searches of
+its own. A date that is not a FHIR date (year 0001-9999, real months and days) is a
+`ValidationError`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select
 
 from careledger.errors import ValidationError
 from careledger.records._blind_index import END_DAY, MIN_DAY, BlindIndex
@@ -23,22 +28,23 @@ from careledger.store import RECORD_TOKENS, RECORD_VERSIONS
 
 _V = RECORD_VERSIONS.c
 _T = RECORD_TOKENS.c
-PREFIXES = ("eq", "lt", "le", "gt", "ge")
-SORTS = ("_lastUpdated", "-_lastUpdated", "_id", "-_id")
+PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb")
+COLUMN_SORTS = ("_lastUpdated", "_id")
 
 
 @dataclass(frozen=True, slots=True)
 class TokenCondition:
-    """`param` has a token with one of `values` (and `system`, when given)."""
+    """Term `param` has one of `values` (and `system`, when given); with `negate`, none of them."""
 
     param: str
     values: tuple[str, ...]
     system: str | None = None
+    negate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DateCondition:
-    """`param` (`date` or `_lastUpdated`) compared by `prefix` with the range `value` names."""
+    """Date parameter `param` (a code, or `_lastUpdated`) compared by `prefix` with the range `value` names."""
 
     param: str
     prefix: str
@@ -46,18 +52,53 @@ class DateCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueCheck:
+    """A condition the index only narrows, checked on each decrypted candidate: `param` (a code) with
+    `modifier` (`contains`, `prefix` for a long string, or a comparison prefix for a number or quantity)
+    against any of `values`."""
+
+    param: str
+    modifier: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """`param` references a `target` that matches `params` (`subject:Patient.name=Ngozi`)."""
+
+    param: str
+    target: str
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """A `source` record matching `params` references the record by its `param` (`_has:Observation:patient:code=x`)."""
+
+    source: str
+    param: str
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchQuery:
+    """What a search selects; `sort` is (parameter, descending) keys, the first of which may be a column."""
+
     resource_type: str | None = None
     record_id: str | None = None
+    record_ids: tuple[str, ...] | None = None
     patient_id: str | None = None
     patient_address: str | None = None
     tokens: tuple[TokenCondition, ...] = ()
     dates: tuple[DateCondition, ...] = ()
-    sort: str = "_lastUpdated"
+    checks: tuple[ValueCheck, ...] = ()
+    chains: tuple[Chain, ...] = ()
+    has: tuple[Has, ...] = ()
+    sort: tuple[tuple[str, bool], ...] = (("_lastUpdated", False),)
 
 
 def search_statement(query: SearchQuery, columns: tuple[Any, ...], index: BlindIndex) -> Select[Any]:
-    """The SELECT of the current, undeleted versions `query` matches, sorted."""
+    """The SELECT of the current, undeleted versions `query` matches, sorted by its column keys."""
     statement = select(*columns).where(_V.is_current, ~_V.deleted)
     for column, wanted in (
         (_V.resource_type, query.resource_type),
@@ -67,15 +108,19 @@ def search_statement(query: SearchQuery, columns: tuple[Any, ...], index: BlindI
     ):
         if wanted is not None:
             statement = statement.where(column == wanted)
+    if query.record_ids is not None:
+        statement = statement.where(_V.record_id.in_(query.record_ids) if query.record_ids else false())
     for token in query.tokens:
         statement = statement.where(_has_token(token, index))
     for condition in query.dates:
         statement = statement.where(_date_condition(condition, index))
-    if query.sort not in SORTS:
-        raise ValidationError(f"cannot sort by {query.sort!r}: one of {', '.join(SORTS)}")
-    key = _V.last_updated if query.sort.lstrip("-") == "_lastUpdated" else _V.record_id
-    order = key.desc() if query.sort.startswith("-") else key.asc()
-    return statement.order_by(order, _V.record_id)
+    order = []
+    for name, descending in query.sort:
+        if name not in COLUMN_SORTS:
+            break  # the rest are sorted on the decrypted records (`_matching.sort_resources`)
+        key = _V.last_updated if name == "_lastUpdated" else _V.record_id
+        order.append(key.desc() if descending else key.asc())
+    return statement.order_by(*order, _V.record_id)
 
 
 def _has_token(token: TokenCondition, index: BlindIndex) -> ColumnElement[bool]:
@@ -83,7 +128,8 @@ def _has_token(token: TokenCondition, index: BlindIndex) -> ColumnElement[bool]:
         match = _T.value.in_([index.value(token.param, value) for value in token.values])
     else:
         match = _T.system.in_([index.system_value(token.param, token.system, value) for value in token.values])
-    return exists().where(and_(_T.record_id == _V.record_id, _T.param == token.param, match))
+    found = exists().where(and_(_T.record_id == _V.record_id, _T.param == token.param, match))
+    return not_(found) if token.negate else found
 
 
 def _date_condition(condition: DateCondition, index: BlindIndex) -> ColumnElement[bool]:
@@ -92,26 +138,42 @@ def _date_condition(condition: DateCondition, index: BlindIndex) -> ColumnElemen
     wanted = FhirDate.parse(condition.value)
     if condition.param == "_lastUpdated":
         return _compare(_V.last_updated, condition.prefix, wanted.start, wanted.end)
-    start, end = {
-        "eq": (wanted.first_day, wanted.end_day),
-        "lt": (MIN_DAY, wanted.first_day),
-        "le": (MIN_DAY, wanted.end_day),
-        "gt": (wanted.end_day, END_DAY),
-        "ge": (wanted.first_day, END_DAY),
-    }[condition.prefix]
-    if start >= end:
-        return false()
-    terms = index.day_range(start, end)
-    return exists().where(and_(_T.record_id == _V.record_id, _T.param == "date", _T.value.in_(terms)))
+
+    def days(which: str, start: int, end: int) -> ColumnElement[bool]:
+        if start >= end:
+            return false()
+        terms = index.day_range(start, end)
+        term = f"{condition.param}:{which}"
+        return exists().where(and_(_T.record_id == _V.record_id, _T.param == term, _T.value.in_(terms)))
+
+    first, end = wanted.first_day, wanted.end_day
+    inside = and_(days("s", first, end), days("e", first, end))
+    before = days("s", MIN_DAY, first)
+    after = days("e", end, END_DAY)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "eq": inside,
+        "ne": not_(inside),
+        "lt": before,
+        "le": or_(before, inside),
+        "gt": after,
+        "ge": or_(after, inside),
+        "sa": days("s", end, END_DAY),
+        "eb": days("e", MIN_DAY, first),
+    }
+    return conditions[condition.prefix]
 
 
 def _compare(column: Any, prefix: str, start: Any, end: Any) -> ColumnElement[bool]:
+    inside = and_(column >= start, column < end)
     conditions: dict[str, ColumnElement[bool]] = {
-        "eq": and_(column >= start, column < end),
+        "eq": inside,
+        "ne": not_(inside),
         "lt": column < start,
         "le": column < end,
         "gt": column >= end,
         "ge": column >= start,
+        "sa": column >= end,
+        "eb": column < start,
     }
     return conditions[prefix]
 

@@ -5,14 +5,13 @@ FHIR JSON ─validate─► meta.versionId/lastUpdated ─► canonical bytes �
 ciphertext ─► blob store (by CID) ─► version row + search tokens + salted commitment (queued to anchor)
 ```
 
-Nothing is overwritten: an update is a new version, a delete a tombstone version. The
-blob is written before the row, so a crash leaves at worst an unreferenced blob, never a
-row without its data.
+Nothing is overwritten: an update is a new version, a delete a tombstone version. The blob is written
+before the row, so a crash leaves at worst an unreferenced blob, never a row without its data.
 
-Whoever writes may pass a `check`, called with each record's current and new version
-before anything is written (the access policy refuses there), and an `also`, called in
-the transaction that stores the versions (the audit entry goes there, so a crash leaves
-both or neither). This module decides nothing about who may write.
+Whoever writes may pass a `check`, called with each record's current and new version before anything
+is written (the access policy refuses there), and an `also`, called in the transaction that stores the
+versions (the audit entry goes there, so a crash leaves both or neither). This module decides nothing
+about who may write.
 """
 
 from __future__ import annotations
@@ -41,12 +40,13 @@ from careledger.crypto import (
     sealed_to,
     unseal,
 )
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
 from careledger.fhir import fhir_instant
 from careledger.identity import CustodialIdentity, CustodialPatients
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category, categorise
 from careledger.records._fhir import Resource, parse_resource, patient_reference, wallet_identifier
+from careledger.records._matching import matches
 from careledger.records._rows import current_versions, owner_of, persist, proofs, token_rows, version_row
 from careledger.records._search import SearchQuery, search_statement
 from careledger.records._stored import (
@@ -343,7 +343,7 @@ class RecordService:
         return len(changes)
 
     def upgrade_index(self) -> int:
-        """Rebuild a pre-blind-index database's tokens and categories as keyed hashes; how many versions moved.
+        """Rebuild the tokens and category tags of a database a migration marked `pending`; how many versions moved.
 
         Runs once, in one transaction (a crash leaves the old index, tried again next
         time): each version's plaintext category becomes its tag, and every current
@@ -457,12 +457,18 @@ class RecordService:
         return [self._stored(row) for row in rows]
 
     def search(self, query: SearchQuery, *, limit: int | None = None, offset: int = 0) -> list[StoredRecord]:
-        """Current, undeleted records matching `query`, in its order (from the index, nothing decrypted); a page of
-        at most `limit` of them after the first `offset`."""
-        statement = search_statement(query, STORED_COLUMNS, self.index).offset(offset or None).limit(limit)
+        """Current, undeleted records matching `query` (from the index; only a query's `checks` decrypt), in its
+        column order; a page of at most `limit` of them after the first `offset`."""
+        if query.chains or query.has:
+            raise ValidationError("chained and _has parameters are resolved by the guarded repository first")
+        statement = search_statement(query, STORED_COLUMNS, self.index)
+        if not query.checks:
+            statement = statement.offset(offset or None).limit(limit)
         with self.db.reading() as connection:
-            rows = connection.execute(statement).mappings()
-            return [self._stored(row) for row in rows]
+            found = [self._stored(row) for row in connection.execute(statement).mappings()]
+        if query.checks:  # what the index only narrowed: decided on the decrypted candidates, then paged
+            found = [s for s in found if matches(self.open(s), query.checks)][offset:][:limit]
+        return found
 
     def versions(
         self, resource_type: str, *, patient_address: str | None = None, limit: int = 100

@@ -89,7 +89,7 @@ class RecordToken(Base):
     record_id: Mapped[str] = mapped_column(String(64), index=True)
     resource_type: Mapped[str] = mapped_column(String(64))
     patient_id: Mapped[str | None] = mapped_column(String(64))
-    param: Mapped[str] = mapped_column(String(32))
+    param: Mapped[str] = mapped_column(String(64))
     system: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(String(255))
 

@@ -1,0 +1,131 @@
+"""What the index only narrows, decided on the decrypted resource: string `:contains` and long prefixes,
+number and quantity comparisons; and `_sort` on any parameter.
+
+A number's precision is an implicit range, as the specification says: `value-quantity=5.4`
+matches 5.35 up to (not including) 5.45, while `gt5.4` means above 5.4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from careledger.errors import ValidationError
+from careledger.fhir import search_parameters
+from careledger.records import _values
+from careledger.records._query import split_prefix
+from careledger.records._search import ValueCheck
+
+Resource = dict[str, Any]
+
+
+def matches(resource: Resource, checks: Sequence[ValueCheck]) -> bool:
+    """Whether `resource` passes every check (each passes when any of its values does)."""
+    params = search_parameters(str(resource["resourceType"]))
+    for check in checks:
+        found = params[check.param].values(resource)
+        if not any(_passes(found, check.modifier, wanted) for wanted in check.values):
+            return False
+    return True
+
+
+def _passes(found: list[_values.Found], modifier: str, wanted: str) -> bool:
+    if modifier in ("contains", "prefix"):
+        text = _values.normalized(wanted)
+        strings = [_values.normalized(s) for item in found for s in _values.strings(item)]
+        return any(text in s if modifier == "contains" else s.startswith(text) for s in strings)
+    number, _, unit = wanted.partition("|")
+    prefix, digits = split_prefix(number)
+    target = _decimal(digits)
+    system, _, code = unit.partition("|")
+    for item in found:
+        if unit and _values.unit(item) not in ((system, code),) and not (not system and _has_code(item, code)):
+            continue
+        value = _values.number(item)
+        if value is not None and _compare(value, prefix, target):
+            return True
+    return False
+
+
+def _has_code(item: _values.Found, code: str) -> bool:
+    found = _values.unit(item)
+    return found is not None and found[1] == code
+
+
+def _compare(value: Decimal, prefix: str, target: Decimal) -> bool:
+    half = Decimal(1).scaleb(target.as_tuple().exponent) / 2  # type: ignore[arg-type]
+    low, high = target - half, target + half
+    outcomes = {
+        "eq": low <= value < high,
+        "ne": not low <= value < high,
+        "lt": value < target,
+        "le": value <= target,
+        "gt": value > target,
+        "ge": value >= target,
+        "sa": value > target,
+        "eb": value < target,
+    }
+    return outcomes[prefix]
+
+
+def _decimal(digits: str) -> Decimal:
+    try:
+        return Decimal(digits)
+    except InvalidOperation:
+        raise ValidationError(f"not a number: {digits[:40]!r}") from None
+
+
+_READERS = {
+    "string": lambda found: next((_values.normalized(s) for s in _values.strings(found)), None),
+    "token": lambda found: next((code for _, code in _values.codes(found)), None),
+    "reference": _values.reference,
+    "uri": lambda found: found.value if isinstance(found.value, str) else None,
+    "date": lambda found: (_values.dates(found) or (None, None))[0],
+    "number": _values.number,
+    "quantity": _values.number,
+}
+
+
+def sort_resources(resources: list[Resource], keys: Sequence[tuple[str, bool]]) -> list[Resource]:
+    """`resources` in the order of `keys` ((parameter, descending), most significant first); a resource
+    without a value for a key comes after those with one, either way."""
+    ordered = list(resources)
+    for name, descending in reversed(keys):
+        if name == "_id":
+            ordered.sort(key=lambda r: str(r.get("id", "")), reverse=descending)
+            continue
+        if name == "_lastUpdated":
+            ordered.sort(key=lambda r: str(r.get("meta", {}).get("lastUpdated", "")), reverse=descending)
+            continue
+        with_value: list[tuple[Any, Resource]] = []
+        without: list[tuple[Any, Resource]] = []
+        for resource in ordered:
+            param = search_parameters(str(resource["resourceType"]))[name]
+            value = _first(param.values(resource), _READERS[param.kind])
+            (with_value if value is not None else without).append((value, resource))
+        with_value.sort(key=lambda pair: pair[0], reverse=descending)
+        ordered = [resource for _, resource in with_value] + [resource for _, resource in without]
+    return ordered
+
+
+def references(resource: Resource, code: str) -> set[str]:
+    """The local records (`Type/id`) `resource` points at through its reference parameter `code`."""
+    param = search_parameters(str(resource["resourceType"])).get(code)
+    if param is None or param.kind != "reference":
+        raise ValidationError(f"{code} is not a reference parameter of {resource['resourceType']}")
+    return {target for item in param.values(resource) if (target := _values.reference(item)) is not None}
+
+
+def references_to(resource: Resource, code: str, resource_type: str) -> set[str]:
+    """The ids of the `resource_type` records `resource` points at through its reference parameter `code`."""
+    prefix = f"{resource_type}/"
+    return {target.removeprefix(prefix) for target in references(resource, code) if target.startswith(prefix)}
+
+
+def _first(found: list[_values.Found], reader: Any) -> Any:
+    for item in found:
+        value = reader(item)
+        if value is not None:
+            return value
+    return None
