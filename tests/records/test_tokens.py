@@ -21,7 +21,14 @@ def test_observation_tokens() -> None:
     assert Token("date:s", day=_day(observation["effectiveDateTime"])) in found
     assert Token("subject", value=observation["subject"]["reference"]) in found
     assert Token("patient", value=observation["subject"]["reference"]) in found
-    assert Token("category:present", value="1") in found
+    assert Token("category:present", value="1") not in found  # its codes say it has one
+
+
+def test_a_value_with_no_term_of_its_own_is_still_present() -> None:
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/p"}, "code": {"text": "a cough"}}
+    found = set(tokens(condition))
+    assert Token("code:present", value="1") in found
+    assert not any(token.param == "code" for token in found)
 
 
 def test_patient_tokens_are_the_specs_names() -> None:

@@ -13,8 +13,17 @@ from collections.abc import Iterable, Mapping
 
 from careledger.errors import ValidationError
 from careledger.fhir import SearchParameter, search_parameters
-from careledger.records._search import PREFIXES, Chain, DateCondition, Has, SearchQuery, TokenCondition, ValueCheck
-from careledger.records._tokens import PREFIX_MAX, exact_term, identifier_term, present_term
+from careledger.records._search import (
+    PREFIXES,
+    Chain,
+    DateCondition,
+    Has,
+    PresenceCondition,
+    SearchQuery,
+    TokenCondition,
+    ValueCheck,
+)
+from careledger.records._tokens import PREFIX_MAX, all_terms, exact_term, identifier_term
 from careledger.records._values import normalized
 
 # Parameters that shape the result rather than select records (`_format` picks JSON or XML).
@@ -75,6 +84,7 @@ def search_query(
         record_ids=parts.record_ids,
         patient_address=patient_address,
         tokens=tuple(parts.tokens),
+        presence=tuple(parts.presence),
         dates=tuple(parts.dates),
         checks=tuple(parts.checks),
         chains=tuple(parts.chains),
@@ -90,6 +100,7 @@ class _Parts:
     def __init__(self) -> None:
         self.record_ids: tuple[str, ...] | None = None
         self.tokens: list[TokenCondition] = []
+        self.presence: list[PresenceCondition] = []
         self.dates: list[DateCondition] = []
         self.checks: list[ValueCheck] = []
         self.chains: list[Chain] = []
@@ -106,7 +117,7 @@ class _Parts:
         if modifier == "missing":
             if value not in ("true", "false"):
                 raise ValidationError(f"{code}:missing takes true or false, not {value[:40]!r}")
-            self.tokens.append(TokenCondition(present_term(code), ("1",), negate=value == "true"))
+            self.presence.append(PresenceCondition(all_terms(code), present=value == "false"))
             return
         values = tuple(v for v in value.split(",") if v)
         if not values:
@@ -145,7 +156,7 @@ class _Parts:
         if modifier == "exact":
             self.tokens.append(TokenCondition(exact_term(code), values))
         elif modifier == "contains":
-            self.tokens.append(TokenCondition(present_term(code), ("1",)))
+            self.presence.append(PresenceCondition(all_terms(code), present=True))
             self.checks.append(ValueCheck(code, "contains", values))
         else:
             self.tokens.append(TokenCondition(code, tuple(normalized(v)[:PREFIX_MAX] for v in values)))
@@ -177,7 +188,7 @@ class _Parts:
             system, code = units.pop()
             self.tokens.append(TokenCondition(param.code, (code,), system or None))
         else:
-            self.tokens.append(TokenCondition(present_term(param.code), ("1",)))
+            self.presence.append(PresenceCondition(all_terms(param.code), present=True))
         self.checks.append(ValueCheck(param.code, param.kind, values))
 
 

@@ -43,6 +43,14 @@ class TokenCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceCondition:
+    """The record has (`present`) or has not a value for a parameter: a term under any of `params`."""
+
+    params: tuple[str, ...]
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DateCondition:
     """Date parameter `param` (a code, or `_lastUpdated`) compared by `prefix` with the range `value` names."""
 
@@ -90,6 +98,7 @@ class SearchQuery:
     patient_id: str | None = None
     patient_address: str | None = None
     tokens: tuple[TokenCondition, ...] = ()
+    presence: tuple[PresenceCondition, ...] = ()
     dates: tuple[DateCondition, ...] = ()
     checks: tuple[ValueCheck, ...] = ()
     chains: tuple[Chain, ...] = ()
@@ -112,6 +121,9 @@ def search_statement(query: SearchQuery, columns: tuple[Any, ...], index: BlindI
         statement = statement.where(_V.record_id.in_(query.record_ids) if query.record_ids else false())
     for token in query.tokens:
         statement = statement.where(_has_token(token, index))
+    for presence in query.presence:
+        found = exists().where(and_(_T.record_id == _V.record_id, _T.param.in_(presence.params)))
+        statement = statement.where(found if presence.present else not_(found))
     for condition in query.dates:
         statement = statement.where(_date_condition(condition, index))
     order = []

@@ -11,7 +11,7 @@ is evaluated on each write, and its values become tokens by the parameter's kind
 | reference | `code`: the `Type/id` it points at; `code:identifier`: a reference by identifier      |
 | uri       | `code`: the URI                                                                       |
 | quantity  | `code`: (system, code or unit); the number is checked on the decrypted resource      |
-| any       | `code:present`: the resource has a value for the parameter (`:missing`)              |
+| any       | `code:present`: a value that gave none of the terms above (for `:missing`)            |
 
 They are stored only as the blind index's keyed hashes (`blind_terms`, see `_blind_index`),
 never as themselves. `_id` and `_lastUpdated` are columns of the version, not tokens.
@@ -36,8 +36,13 @@ COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
 
 
 def present_term(code: str) -> str:
-    """The term saying a record has a value for `code` (`:missing`)."""
+    """The term saying a record has a value for `code` that gave no other term (a number, a text-only concept)."""
     return f"{code}:present"
+
+
+def all_terms(code: str) -> tuple[str, ...]:
+    """Every term name `code` may be indexed under: a record with any of them has a value for it (`:missing`)."""
+    return (code, exact_term(code), start_term(code), identifier_term(code), present_term(code))
 
 
 def exact_term(code: str) -> str:
@@ -78,9 +83,8 @@ def tokens(resource: Resource) -> Iterator[Token]:
         found = param.values(resource)
         if not found:
             continue
-        yield Token(present_term(param.code), value="1")
-        for item in found:
-            yield from _TOKENIZERS[param.kind](param.code, item)
+        terms = [token for item in found for token in _TOKENIZERS[param.kind](param.code, item)]
+        yield from terms or [Token(present_term(param.code), value="1")]
 
 
 def _token_terms(code: str, found: _values.Found) -> Iterator[Token]:
