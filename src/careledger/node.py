@@ -32,6 +32,7 @@ from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, Conflict, ValidationError
 from careledger.files import secret_file
 from careledger.identity import (
+    ClientRegistry,
     CustodialKeys,
     CustodialPatients,
     IdentityService,
@@ -175,6 +176,11 @@ class Node:
     def identity(self) -> IdentityService:
         """Registrations, credentials and custody on the IdentityRegistry."""
         return IdentityService(self.contracts.identity_registry, self.wallets, self.chain)
+
+    @cached_property
+    def clients(self) -> ClientRegistry:
+        """The apps and systems registered to get tokens from this node."""
+        return ClientRegistry(self.db)
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -58,7 +58,7 @@ def _patient(mrn: str, **more: object) -> dict[str, object]:
 
 def test_unknown_types_and_operations_are_404_and_consents_are_read_only(rest: Api, staff: httpx.Client) -> None:
     _outcome(staff.get("/Foo"), 404, "no resource type 'Foo'")
-    _outcome(staff.get("/$export"), 404, "no operation $export")
+    _outcome(staff.get("/$everything"), 404, "no operation $everything")
     _outcome(staff.post("/Foo", json={"resourceType": "Foo"}), 404, "no resource type")
     _outcome(httpx.get(f"{rest.url}/Foo/1"), 404, "no resource type")  # before sign-in: nothing to hide
     _outcome(staff.post("/Consent", json={"resourceType": "Consent"}), 405, "read, search-type")

@@ -35,11 +35,11 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
         assert database.revision() is None
         database.migrate()
         with database.session() as session:
-            session.execute(text("UPDATE alembic_version SET version_num = '0009'"))
-            session.execute(text("DROP TABLE claim_codes"))
+            session.execute(text("UPDATE alembic_version SET version_num = '0011'"))
+            session.execute(text("DROP TABLE oauth_clients"))
         database.migrate()
         assert database.revision() == head_revision()
-        assert "claim_codes" in database.tables()
+        assert "oauth_clients" in database.tables()
     finally:
         database.close()
 

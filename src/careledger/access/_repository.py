@@ -171,11 +171,12 @@ class RecordAccess:
             raise AccessDenied(refusal)
         return [(v, None if v.deleted else self.records.open(v)) for v in shown]
 
-    def search(self, accessor: Accessor, query: SearchQuery) -> list[Resource]:
+    def search(self, accessor: Accessor, query: SearchQuery, *, interaction: str = "search-type") -> list[Resource]:
         """Current records matching `query` that `accessor` may see (possibly none), in its order; withheld ones
-        audited, not told. Chained and `_has` parameters are searches of their own, through this same door."""
+        audited, not told. Chained and `_has` parameters are searches of their own, through this same door.
+        `interaction` names it in the audit log (`export` for a bulk export)."""
         query = self._resolve(accessor, query)
-        shown = self.visible(accessor, self.records.search(query), "search-type")
+        shown = self.visible(accessor, self.records.search(query), interaction)
         return sort_resources([self.records.open(s) for s in shown], query.sort)
 
     def _resolve(self, accessor: Accessor, query: SearchQuery) -> SearchQuery:

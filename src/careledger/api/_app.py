@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from careledger.api._auth import SiweAuth
 from careledger.api._auth_routes import auth_router
+from careledger.api._bulk_routes import bulk_router
 from careledger.api._bundle_routes import bundle_router
 from careledger.api._consent_routes import consent_router
 from careledger.api._deps import Deps
@@ -27,6 +28,7 @@ from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._responses import error_response, fhir_response
+from careledger.api._smart_routes import smart_router
 from careledger.api.operations import claim_router, everything_router, exchange_router
 from careledger.errors import CareLedgerError
 from careledger.fhir import operation_outcome
@@ -49,6 +51,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
     fhir = FhirRoutes(deps)
     # Specific paths before the generic `/{resource_type}/...` ones, which would match them too.
     for router in (
+        smart_router(deps, app.mount),
+        bulk_router(deps),
         auth_router(deps),
         claim_router(deps),
         everything_router(deps),

@@ -14,6 +14,7 @@ grows much faster than the input.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import threading
@@ -29,7 +30,7 @@ from siwe.siwe import VerificationError
 
 from careledger.api._limits import RateLimiter
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
-from careledger.identity import IdentityService, Role
+from careledger.identity import IdentityService, Role, Scope, resource_scopes
 
 TOKEN_SECONDS = 15 * 60
 # Tokens verified once and remembered until they expire: checking a JWT (HMAC, base64,
@@ -61,6 +62,11 @@ _SCOPES: dict[Role, tuple[str, ...]] = {
 }
 
 
+def role_scopes(role: Role) -> list[Scope]:
+    """The most a token of an actor with `role` may carry."""
+    return resource_scopes(list(_SCOPES[role]))
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who a request comes from, as its token says."""
@@ -70,12 +76,9 @@ class Caller:
     scopes: frozenset[str]
 
     def may(self, resource_type: str, access: str) -> bool:
-        """Whether a scope covers `access` (read or write) of `resource_type`."""
-        return any(
-            f"{context}/{kind}.{access}" in self.scopes or f"{context}/{kind}.*" in self.scopes
-            for context in ("patient", "user")
-            for kind in (resource_type, "*")
-        )
+        """Whether a scope covers `access` (read: r or s; write: c, u or d) of `resource_type`."""
+        wanted = "rs" if access == "read" else "cud"
+        return any(scope.allows(resource_type, p) for scope in _parsed(self.scopes) for p in wanted)
 
     def require(self, resource_type: str, access: str) -> None:
         """`AccessDenied` unless a scope of the token allows `access` (read or write) of `resource_type`."""
@@ -129,25 +132,32 @@ class SiweAuth:
         A wallet that claimed a custodial identity signs in as that identity: her records and
         consents name the identity, and her wallet acts for it.
         """
-        address = self.verify(message_text, signature)
-        self._logins.take(address)
-        acts_as, role = self._identity.signs_in_as(address)
+        acts_as, role = self.signed_in(self.verify(message_text, signature))
         caller = Caller(acts_as, role, frozenset(_SCOPES[role]))
+        return self.issue(caller), caller
+
+    def signed_in(self, address: str) -> tuple[str, Role]:
+        """Who a wallet that proved itself signs in as (its claimed identity, if any) and its role; rate-limited."""
+        self._logins.take(address)
+        return self._identity.signs_in_as(address)
+
+    def issue(self, caller: Caller, **claims: str) -> str:
+        """A token for `caller` (with its scopes), valid for `TOKEN_SECONDS`; `claims` are added (the client)."""
         now = int(self._clock())
-        token = jwt.encode(
+        return jwt.encode(
             {
                 "iss": self._issuer,
                 "aud": self.domain,
-                "sub": acts_as,
-                "role": role.label,
+                "sub": caller.address,
+                "role": caller.role.label,
                 "scope": " ".join(sorted(caller.scopes)),
                 "iat": now,
                 "exp": now + TOKEN_SECONDS,
+                **claims,
             },
             self._secret,
             algorithm=_ALGORITHM,
         )
-        return token, caller
 
     def verify(self, message_text: str, signature: str) -> str:
         """The address that signed a valid SIWE message for this node (its nonce used up); else `Unauthenticated`."""
@@ -209,6 +219,11 @@ class SiweAuth:
                 self._verified.clear()
             self._verified[token] = (caller, int(claims["exp"]))
         return caller
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(scopes: frozenset[str]) -> tuple[Scope, ...]:
+    return tuple(resource_scopes(scopes))
 
 
 def _checked_lines(message: str, signature: str) -> list[str]:

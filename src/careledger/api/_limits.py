@@ -27,6 +27,11 @@ OPEN_SUFFIXES = ("/$claim",)
 OPEN_BODY_BYTES = 16 * 1024
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
+# OAuth's endpoints take HTML forms, as RFC 6749 says; nothing else does.
+FORM_PATHS = {
+    "/auth/authorize": "application/x-www-form-urlencoded",
+    "/auth/token": "application/x-www-form-urlencoded",
+}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
 _KEYS_REMEMBERED = 100_000
@@ -82,14 +87,14 @@ class BoundedRequests:
                 client = scope.get("client")
                 self._open_limiter.take(client[0] if client else "unknown")
             if scope["method"] in _BODY_METHODS:
-                body = await self._body(scope, receive, OPEN_BODY_BYTES if is_open else self._max_body)
+                body = await self._body(scope, receive, OPEN_BODY_BYTES if is_open else self._max_body, scope["path"])
                 receive = replay(body, receive)
         except CareLedgerError as exc:
             await self._error(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    async def _body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
+    async def _body(self, scope: Scope, receive: Receive, limit: int, path: str) -> bytes:
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
         declared = headers.get(b"content-length", b"")
@@ -112,7 +117,10 @@ class BoundedRequests:
                         break
         except TimeoutError:
             raise RequestTimeout(f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
-        if (size or media_type) and media_type not in JSON_TYPES | XML_TYPES:
+        if path in FORM_PATHS:
+            if media_type != FORM_PATHS[path]:
+                raise UnsupportedMediaType(f"{path} takes {FORM_PATHS[path]}, not {media_type or '(none)'}")
+        elif (size or media_type) and media_type not in JSON_TYPES | XML_TYPES:
             raise UnsupportedMediaType(
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )

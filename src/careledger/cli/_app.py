@@ -28,6 +28,7 @@ GROUPS = {
     "claim": "careledger.cli.claim",
     "exchange": "careledger.cli.exchange",
     "token": "careledger.cli.token",
+    "client": "careledger.cli.client",
     "testdata": "careledger.cli.testdata",
 }
 # Commands at the top level, and the module of each.

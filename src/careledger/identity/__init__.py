@@ -6,6 +6,7 @@ name them without reaching into the chain or crypto layers.
 
 from careledger.chain import ActorRecord, Credential, Role
 from careledger.crypto import Suite
+from careledger.identity._clients import SIGNING_ALGORITHMS, Client, ClientRegistry
 from careledger.identity._credential_types import (
     AFFILIATION,
     KNOWN_CREDENTIAL_TYPES,
@@ -21,6 +22,7 @@ from careledger.identity._keystore import (
     new_keystore,
 )
 from careledger.identity._registry import ActorProfile, IdentityService
+from careledger.identity._scopes import OTHER_SCOPES, Scope, granted, resource_scopes
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
@@ -28,22 +30,29 @@ __all__ = [
     "KNOWN_CREDENTIAL_TYPES",
     "LIGHT_SCRYPT_N",
     "MEDICAL_LICENCE",
+    "OTHER_SCOPES",
+    "SIGNING_ALGORITHMS",
     "ActorProfile",
     "ActorRecord",
+    "Client",
+    "ClientRegistry",
     "Credential",
     "CustodialIdentity",
     "CustodialKeys",
     "CustodialPatients",
     "IdentityService",
     "Role",
+    "Scope",
     "Suite",
     "UnlockedWallet",
     "Wallet",
     "WalletStore",
     "credential_type_name",
     "did_pkh",
+    "granted",
     "keystore_address",
     "keystore_metadata",
     "load_keystore",
     "new_keystore",
+    "resource_scopes",
 ]

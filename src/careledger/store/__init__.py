@@ -18,6 +18,7 @@ from careledger.store.models import (
     ExchangeNonce,
     ImportCheckpoint,
     NodeState,
+    OAuthClient,
     RecordToken,
     RecordVersion,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ExchangeNonce",
     "ImportCheckpoint",
     "NodeState",
+    "OAuthClient",
     "RecordToken",
     "RecordVersion",
     "sqlite_url",

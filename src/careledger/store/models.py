@@ -194,6 +194,24 @@ class ClaimCode(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
 
 
+class OAuthClient(Base):
+    """An app or a system registered to get tokens from this node (SMART App Launch, Backend Services).
+
+    An app's users sign in themselves; a system acts for `acts_as` (one of the node's actors)
+    and proves itself with a key of its registered public `jwks`.
+    """
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    acts_as: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    redirect_uris: Mapped[str] = mapped_column(Text)  # JSON list
+    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON Web Key Set, public keys only
+    scopes: Mapped[str] = mapped_column(Text)  # the most it may be granted, space-separated
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 class EmergencyAccess(Base):
     """A break-glass window: a practitioner may read a patient's records for ETREAT until it ends.
 

@@ -1,0 +1,333 @@
+"""The OAuth 2 authorization server behind SMART App Launch and Backend Services, on authlib.
+
+authlib does the protocol: the authorization code grant with PKCE (RFC 7636, required of
+every app, which are public clients), the client credentials grant, and client
+authentication by a signed JWT assertion (RFC 7523, `private_key_jwt`, RS384 or ES384 as
+SMART Backend Services asks). This module is the glue authlib asks of a framework: how
+to read a request, find a client (`node.clients`), keep authorization codes (in memory,
+single use, ten minutes) and seen assertion ids (until they expire), and mint the token,
+which is the node's own access token (`SiweAuth.issue`) carrying the granted scopes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, OAuth2Request, grants
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from careledger.api._auth import TOKEN_SECONDS, Caller, SiweAuth, role_scopes
+from careledger.errors import NotFound
+from careledger.identity import (
+    OTHER_SCOPES,
+    SIGNING_ALGORITHMS,
+    Client,
+    ClientRegistry,
+    Role,
+    granted,
+    resource_scopes,
+)
+
+CODE_SECONDS = 10 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The user an app's authorization is for: the identity she signs in as, and her Patient record."""
+
+    address: str
+    role: Role
+    patient_id: str | None
+
+
+class _Client(ClientMixin):  # type: ignore[misc]
+    """A registered client as authlib asks about it."""
+
+    def __init__(self, client: Client, role_of: Callable[[str], Role]) -> None:
+        self.client = client
+        self._role_of = role_of
+
+    def get_client_id(self) -> str:
+        return self.client.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.client.redirect_uris[0] if self.client.redirect_uris else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        """The requested scopes this client may have (a system: within its registration and its actor's role)."""
+        requested = scope.split() if scope else list(self.client.scopes)
+        others = [name for name in requested if name in OTHER_SCOPES and self.client.kind == "app"]
+        asked = resource_scopes([name for name in requested if name not in OTHER_SCOPES])
+        if self.client.kind == "system":
+            allowed = granted(resource_scopes(list(self.client.scopes)), _as_system(self.client.acts_as, self._role_of))
+        else:
+            allowed = resource_scopes(list(self.client.scopes)) or [
+                scope for role in Role for scope in role_scopes(role)
+            ]
+        return " ".join([*others, *(s.text() for s in granted(asked, allowed))])
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.client.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:  # noqa: ARG002 - authlib's signature
+        return False  # no client here has a secret: apps use PKCE, systems sign
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:  # noqa: ARG002 - authlib's signature
+        return method == ("private_key_jwt" if self.client.kind == "system" else "none")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return self.client.kind == "app" and response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        wanted = "client_credentials" if self.client.kind == "system" else "authorization_code"
+        return grant_type == wanted
+
+
+def _as_system(acts_as: str | None, role_of: Callable[[str], Role]) -> list[Any]:
+    """What the actor a system acts for may do, as system scopes."""
+    if acts_as is None:
+        return []
+    return [
+        type(scope)("system", scope.resource_type, scope.permissions, scope.query)
+        for scope in role_scopes(role_of(acts_as))
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """An issued authorization code, as authlib's `AuthorizationCodeMixin` reads it."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user: SignedIn
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: float
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    """An HTTP request as authlib reads it: method, URL, headers and its (query or form) parameters."""
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], data: dict[str, str]) -> None:
+        super().__init__(method, url, headers=headers)
+        self.payload = BasicOAuth2Payload(data)
+        self._data = data
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._data
+
+
+class _AuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
+
+    def save_authorization_code(self, code: str, request: _Request) -> None:
+        data = request.payload.data
+        self.server.codes.put(
+            _Code(
+                code,
+                request.client.get_client_id(),
+                str(data.get("redirect_uri", "")),
+                str(request.scope or ""),
+                request.user,
+                data.get("code_challenge"),
+                data.get("code_challenge_method"),
+                time.time() + CODE_SECONDS,
+            )
+        )
+
+    def query_authorization_code(self, code: str, client: _Client) -> _Code | None:
+        found: _Code | None = self.server.codes.take(code, client.get_client_id())
+        return found
+
+    def delete_authorization_code(self, authorization_code: _Code) -> None:  # noqa: ARG002 - authlib's signature
+        return None  # taken (so deleted) when it was queried: a code works once
+
+    def authenticate_user(self, authorization_code: _Code) -> SignedIn:
+        return authorization_code.user
+
+
+class _ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["private_key_jwt"]
+
+
+class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
+    """RFC 7523 client assertions, signed RS384 or ES384 with a key of the client's registered JWKS."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, token_url: Callable[[], list[str]], seen: _Seen) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+        self._audiences = token_url
+        self._seen = seen
+
+    def get_audiences(self) -> list[str]:
+        return self._audiences()
+
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+        return self._seen.first_time(f"{claims['sub']}:{jti}", float(claims["exp"]))
+
+    def resolve_client_public_key(self, client: _Client) -> KeySet:
+        return KeySet.import_key_set(client.client.jwks or {"keys": []})  # type: ignore[arg-type]
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(SIGNING_ALGORITHMS))
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        if float(token.claims.get("exp", 0)) > time.time() + 300 + self.leeway:
+            raise InvalidClientError(description="a client assertion lives at most five minutes")
+        self.verify_claims(token.claims)
+        return dict(token.claims)
+
+
+class _Codes:
+    """Issued authorization codes: each taken once, by the client it was issued to, before it expires."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, _Code] = {}
+        self._lock = threading.Lock()
+
+    def put(self, code: _Code) -> None:
+        with self._lock:
+            now = time.time()
+            self._codes = {k: v for k, v in self._codes.items() if v.expires_at > now}
+            self._codes[code.code] = code
+
+    def take(self, code: str, client_id: str) -> _Code | None:
+        with self._lock:
+            found = self._codes.pop(code, None)
+        if found is None or found.client_id != client_id or found.expires_at < time.time():
+            return None
+        return found
+
+
+class _Seen:
+    """Assertion ids already used, remembered until their assertions expire (a replay is refused)."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str, expires: float) -> bool:
+        with self._lock:
+            now = time.time()
+            self._until = {k: t for k, t in self._until.items() if t > now}
+            if key in self._until:
+                return False
+            self._until[key] = expires
+            return True
+
+
+class SmartServer(AuthorizationServer):  # type: ignore[misc]
+    """The node's authorization server: apps (code + PKCE) and systems (client credentials + signed JWT)."""
+
+    def __init__(
+        self,
+        clients: ClientRegistry,
+        auth: SiweAuth,
+        *,
+        token_url: Callable[[], list[str]],
+        role_of: Callable[[str], Role],
+        extra_claims: Callable[[Caller, SignedIn | None, str], dict[str, Any]],
+    ) -> None:
+        super().__init__(scopes_supported=None)
+        self.codes = _Codes()
+        self._clients = clients
+        self._auth = auth
+        self._role_of = role_of
+        self._extra = extra_claims
+        self.register_client_auth_method("private_key_jwt", _PrivateKeyJwt(token_url, _Seen()))
+        self.register_grant(_AuthorizationCode, [CodeChallenge(required=True)])
+        self.register_grant(_ClientCredentials)
+        self.register_token_generator("default", self._token)
+
+    def query_client(self, client_id: str) -> _Client | None:
+        """The registered client, as authlib asks about it (None if there is none)."""
+        try:
+            return _Client(self._clients.get(client_id), self._role_of)
+        except NotFound:
+            return None
+
+    def save_token(self, token: dict[str, Any], request: _Request) -> None:  # noqa: ARG002 - authlib's signature
+        """Nothing to keep: the access token is self-contained and short-lived."""
+        return
+
+    def create_oauth2_request(self, request: _Request) -> _Request:
+        """The request, already in authlib's shape (`request_of`)."""
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        """authlib's answer as a response: a redirect, or JSON that no cache keeps."""
+        fields = dict(headers)
+        if status == 302:
+            return RedirectResponse(fields["Location"], status_code=302)
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002 - authlib's signature
+        """No listeners: the audit of what a token reads is the guarded repository's."""
+        return
+
+    def _token(
+        self,
+        grant_type: str,  # noqa: ARG002 - authlib's signature
+        client: _Client,
+        user: SignedIn | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,  # noqa: ARG002 - every token lives TOKEN_SECONDS
+        include_refresh_token: bool = True,  # noqa: ARG002 - no refresh tokens: sign in again
+    ) -> dict[str, Any]:
+        # authlib passes the requested scope through: what the client and the user may have is decided here.
+        scopes = client.get_allowed_scope(scope or "").split()
+        if user is not None:
+            mine = role_scopes(user.role)
+            scopes = [
+                s for s in scopes if s in OTHER_SCOPES or any(p.within(w) for p in resource_scopes([s]) for w in mine)
+            ]
+        if user is None:  # a system, as the actor it acts for
+            address = client.client.acts_as or ""
+            caller = Caller(address, self._role_of(address), frozenset(scopes))
+        else:
+            caller = Caller(user.address, user.role, frozenset(scopes))
+        token: dict[str, Any] = {
+            "access_token": self._auth.issue(caller, client_id=client.get_client_id()),
+            "token_type": "Bearer",
+            "expires_in": TOKEN_SECONDS,
+            "scope": " ".join(scopes),
+        }
+        token.update(self._extra(caller, user, client.get_client_id()))
+        return token
+
+
+def request_of(method: str, url: str, headers: dict[str, str], data: dict[str, str]) -> _Request:
+    """The authlib request of one HTTP request whose parameters (query or form) are `data`."""
+    return _Request(method, url, headers, data)
+
+
+def new_code_verifier() -> str:
+    """A PKCE code verifier (for tests and the docs' examples): 64 URL-safe characters."""
+    return secrets.token_urlsafe(48)

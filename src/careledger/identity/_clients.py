@@ -1,0 +1,130 @@
+"""Apps and systems that get tokens from this node: the SMART client registry.
+
+An **app** (SMART App Launch) has redirect URIs and no secret (a public client, so PKCE is
+required); whoever uses it signs in with her own wallet, and the app gets no more than she
+may. A **system** (SMART Backend Services) has a JSON Web Key Set of public keys, signs its
+token requests with the private half (`private_key_jwt`, RS384 or ES384), and acts for one
+of the node's actors (`acts_as`): the guarded repository judges its requests as that
+actor's, consents and all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from careledger.errors import NotFound, ValidationError
+from careledger.identity._scopes import resource_scopes
+from careledger.store import Database, OAuthClient
+
+SIGNING_ALGORITHMS = ("RS384", "ES384")
+_KEY_TYPES = {"RSA": "RS384", "EC": "ES384"}
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered app or system."""
+
+    client_id: str
+    name: str
+    acts_as: str | None
+    redirect_uris: tuple[str, ...]
+    jwks: dict[str, Any] | None
+    scopes: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        """`system` (Backend Services: signs with a key, acts for an actor) or `app` (App Launch)."""
+        return "system" if self.jwks is not None else "app"
+
+
+class ClientRegistry:
+    """The node's registered clients, in its database."""
+
+    def __init__(self, db: Database, *, clock: Any = time.time) -> None:
+        self.db = db
+        self._clock = clock
+
+    def register_app(self, name: str, redirect_uris: list[str], scopes: list[str]) -> Client:
+        """A public app that users sign in to with their wallets; redirect URIs must be https (or loopback http)."""
+        if not redirect_uris:
+            raise ValidationError("an app needs at least one redirect URI")
+        for uri in redirect_uris:
+            parts = urlsplit(uri)
+            loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+            if parts.fragment or not parts.hostname or not (parts.scheme == "https" or loopback):
+                raise ValidationError(f"redirect URI {uri[:80]!r}: https (or http on loopback), and no fragment")
+        return self._add(name, None, redirect_uris, None, scopes)
+
+    def register_system(self, name: str, acts_as: str, jwks: dict[str, Any], scopes: list[str]) -> Client:
+        """A backend system acting for `acts_as`, proving itself with a key of `jwks` (public keys only)."""
+        keys = jwks.get("keys") if isinstance(jwks, dict) else None
+        if not isinstance(keys, list) or not keys:
+            raise ValidationError('a JWKS is {"keys": [...]} with at least one key')
+        for key in keys:
+            if not isinstance(key, dict) or key.get("kty") not in _KEY_TYPES:
+                raise ValidationError(f"each key must be RSA (RS384) or EC P-384 (ES384), not {str(key)[:60]}")
+            if "d" in key:
+                raise ValidationError("the JWKS holds a private key: register only the public keys")
+        if any(not scope.startswith("system/") for scope in scopes):
+            raise ValidationError("a system's scopes are system/… scopes")
+        return self._add(name, acts_as, [], {"keys": keys}, scopes)
+
+    def _add(
+        self, name: str, acts_as: str | None, redirect_uris: list[str], jwks: dict[str, Any] | None, scopes: list[str]
+    ) -> Client:
+        if not name or len(name) > 100:
+            raise ValidationError("a client's name is 1 to 100 characters")
+        resource_scopes(scopes)  # each one must parse
+        client = Client(secrets.token_urlsafe(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes))
+        with self.db.session() as session:
+            session.add(
+                OAuthClient(
+                    client_id=client.client_id,
+                    name=name,
+                    acts_as=acts_as,
+                    redirect_uris=json.dumps(redirect_uris),
+                    jwks=None if jwks is None else json.dumps(jwks),
+                    scopes=" ".join(scopes),
+                    created_at=self._clock(),
+                )
+            )
+        return client
+
+    def get(self, client_id: str) -> Client:
+        """A registered client; `NotFound` if there is none with this id."""
+        with self.db.session() as session:
+            row = session.get(OAuthClient, client_id[:64])
+            if row is None:
+                raise NotFound(f"no client {client_id[:64]!r}")
+            return _client(row)
+
+    def list(self) -> list[Client]:
+        """Every registered client, oldest first."""
+        with self.db.session() as session:
+            return [_client(row) for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))]
+
+    def remove(self, client_id: str) -> None:
+        """Unregister a client: its tokens stop being issued at once (those issued expire within minutes)."""
+        with self.db.session() as session:
+            row = session.get(OAuthClient, client_id[:64])
+            if row is None:
+                raise NotFound(f"no client {client_id[:64]!r}")
+            session.delete(row)
+
+
+def _client(row: OAuthClient) -> Client:
+    return Client(
+        row.client_id,
+        row.name,
+        row.acts_as,
+        tuple(json.loads(row.redirect_uris)),
+        None if row.jwks is None else json.loads(row.jwks),
+        tuple(row.scopes.split()),
+    )

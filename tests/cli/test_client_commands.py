@@ -1,0 +1,46 @@
+"""`careledger client ...`: registering SMART apps and backend systems, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from joserfc.jwk import ECKey, KeySet
+
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture
+def home(cli: Cli) -> Cli:
+    assert cli("init", "--light-kdf").code == 0
+    assert cli("wallet", "new", "clinic", "--role", "org").code == 0
+    return cli
+
+
+def test_register_list_and_remove(home: Cli, tmp_path: Path) -> None:
+    key = ECKey.generate_key("P-384")
+    public = tmp_path / "jwks.json"
+    public.write_text(json.dumps(KeySet([key]).as_dict(private=False)))
+    system = home("client", "register", "lab sync", "--jwks", str(public), "--as", "clinic", "--json")
+    assert system.code == 0, system.err
+    assert (system.json()["kind"], system.json()["scopes"]) == ("system", ["system/*.rs"])
+    app = home("client", "register", "heart app", "--redirect-uri", "https://app.example/cb", "--json")
+    assert app.json()["kind"] == "app"
+    listed = home("client", "list", "--json").json()
+    assert [c["name"] for c in listed] == ["lab sync", "heart app"]
+    assert home("client", "remove", system.json()["client_id"]).code == 0
+    assert home("client", "remove", system.json()["client_id"]).code == 4
+
+
+def test_registrations_that_are_refused(home: Cli, tmp_path: Path) -> None:
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps(KeySet([ECKey.generate_key("P-384")]).as_dict(private=True)))
+    refused = home("client", "register", "leaky", "--jwks", str(private), "--as", "clinic")
+    assert refused.code == 2
+    assert "private key" in refused.err
+    insecure = home("client", "register", "app", "--redirect-uri", "http://app.example/cb")
+    assert insecure.code == 2
+    assert "https" in insecure.err
+    assert home("client", "register", "nothing").code == 2
+    assert home("client", "list", "--json").json() == []
