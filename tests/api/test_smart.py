@@ -30,6 +30,8 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from siwe import SiweMessage
 
 from careledger.consent import Purpose
+from careledger.errors import ValidationError
+from careledger.identity import Scope
 from careledger.records import Category
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
@@ -137,6 +139,33 @@ def test_a_standalone_launch_with_pkce_and_the_patients_wallet(smart: Api) -> No
     )
     assert again.status_code == 400  # a code works once
     assert again.json()["error"] == "invalid_grant"
+
+
+def test_a_narrowed_scope_reads_only_what_its_query_names(smart: Api) -> None:
+    world = smart.world
+    session, _ = _app(smart, "launch/patient patient/Observation.rs?category=laboratory")
+    token, _ = _launch(smart, session, world.node.unlock(world.alice.name).account)
+    assert token["scope"] == "launch/patient patient/Observation.rs?category=laboratory"
+    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    vitals = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+        "code": {"text": "pulse"},
+        "subject": {"reference": f"Patient/{patient.record_id}"},
+    }
+    pulse = smart.client(world.alice).post("/Observation", json=vitals).json()["id"]
+    fhir = httpx.Client(base_url=smart.url, headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert fhir.get(f"/Observation/{world.labs_id}").status_code == 200
+    refused = fhir.get(f"/Observation/{pulse}")
+    assert refused.status_code == 403
+    assert world.node.audit.entries()[-1].access.allowed is False
+    found = {e["resource"]["id"] for e in fhir.get("/Observation", params={"_count": "500"}).json()["entry"]}
+    assert world.labs_id in found
+    assert pulse not in found
+    assert fhir.get(f"/Observation/{pulse}/_history").status_code == 403
+    with pytest.raises(ValidationError, match="token parameters"):
+        Scope.parse("patient/Observation.rs?value-quantity=5")
 
 
 def test_launches_that_must_fail(smart: Api) -> None:

@@ -41,13 +41,30 @@ CARE_TEAM = "the custodian's care team"
 NODES_OWN = "the node's own resources (outside any patient's compartment)"
 
 
+# A search a record must match (parameter, value pairs, AND-ed), and a type's alternatives (OR-ed).
+Query = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Accessor:
-    """Who asks, and why: the purpose of use, and for break-glass a reason."""
+    """Who asks, and why: the purpose of use, and for break-glass a reason.
+
+    `narrowing` is what a token's SMART v2 scopes narrow it to: per resource type (or `*`),
+    searches of which a record must match one (`patient/Observation.rs?category=laboratory`);
+    a type it does not name is not narrowed.
+    """
 
     address: str
     purpose: Purpose = Purpose.TREAT
     reason: str | None = None
+    narrowing: tuple[tuple[str, tuple[Query, ...]], ...] = ()
+
+    def narrowed(self, resource_type: str) -> tuple[Query, ...] | None:
+        """The searches a record of `resource_type` must match one of, if the accessor is narrowed there."""
+        for kind, queries in self.narrowing:
+            if kind in (resource_type, "*"):
+                return queries
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,12 +39,14 @@ from careledger.records import (
     StoredRecord,
     TokenCondition,
     references_to,
+    satisfies,
     search_query,
     sort_resources,
 )
 from careledger.store import EmergencyAccess
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
+OUTSIDE_SCOPES = "outside what the token's scopes narrow it to"
 CARE_TEAM_TTL = 15.0  # seconds a care-team membership is remembered
 
 # AuditEvent.action of each interaction; the rest (search, break-glass, export) execute.
@@ -147,6 +149,8 @@ class RecordAccess:
         """A read's record, whether it may be seen, and its audit entry (written before anything is released)."""
         stored = self.records.get(record_id, version)
         decision = self._decide_read(accessor, stored.patient_address, stored.category, stored.author)
+        if decision.allowed and not self._within_scopes(accessor, [stored]):
+            decision = Decision(False, OUTSIDE_SCOPES)
         entry = self._entry(accessor, "vread" if version else "read", stored.patient_address, [stored], decision)
         return stored, decision, entry
 
@@ -219,6 +223,7 @@ class RecordAccess:
         """`visible`, and the first refusal's reason (for the callers that refuse when nothing may be seen)."""
         allowed_ids: set[tuple[str, int]] = set()
         refusal = ""
+        found = self._within_scopes(accessor, found)
         for patient, stored_records in _by_patient(found).items():
             decisions: dict[tuple[Category, str | None], Decision] = {}
             for stored in stored_records:
@@ -239,6 +244,17 @@ class RecordAccess:
             allowed_ids.update((s.record_id, s.version) for s in allowed)
             refusal = refusal or why
         return [s for s in found if (s.record_id, s.version) in allowed_ids], refusal
+
+    def _within_scopes(self, accessor: Accessor, found: Sequence[StoredRecord]) -> list[StoredRecord]:
+        """The versions of `found` the accessor's narrowed scopes let it ask for (each decrypted here to tell)."""
+        if not accessor.narrowing:
+            return list(found)
+        kept = []
+        for stored in found:
+            queries = accessor.narrowed(stored.resource_type)
+            if queries is None or (not stored.deleted and satisfies(self.records.open(stored), queries)):
+                kept.append(stored)
+        return kept
 
     def refuse(self, accessor: Accessor, patient: str, why: str, interaction: str) -> AccessDenied:
         """Audit a refusal decided before any record was looked at; the error to raise."""

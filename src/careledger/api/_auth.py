@@ -30,7 +30,9 @@ from siwe.siwe import VerificationError
 
 from careledger.api._limits import RateLimiter
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
-from careledger.identity import IdentityService, Role, Scope, resource_scopes
+from careledger.identity import IdentityService, Role, Scope, narrowing, resource_scopes
+
+Narrowing = tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...]
 
 TOKEN_SECONDS = 15 * 60
 # Tokens verified once and remembered until they expire: checking a JWT (HMAC, base64,
@@ -84,6 +86,10 @@ class Caller:
         """`AccessDenied` unless a scope of the token allows `access` (read or write) of `resource_type`."""
         if not self.may(resource_type, access):
             raise AccessDenied(f"the token's scopes do not allow {access} of {resource_type}")
+
+    def narrowing(self) -> Narrowing:
+        """What the token's SMART v2 scopes narrow reads to, per type (`Accessor.narrowing`)."""
+        return _narrowing(self.scopes)
 
     @property
     def patient_context(self) -> bool:
@@ -224,6 +230,11 @@ class SiweAuth:
 @functools.lru_cache(maxsize=256)
 def _parsed(scopes: frozenset[str]) -> tuple[Scope, ...]:
     return tuple(resource_scopes(scopes))
+
+
+@functools.lru_cache(maxsize=256)
+def _narrowing(scopes: frozenset[str]) -> Narrowing:
+    return narrowing(list(_parsed(scopes)))
 
 
 def _checked_lines(message: str, signature: str) -> list[str]:

@@ -38,7 +38,8 @@ class Deps:
 
     def accessor(self, caller: Caller, purpose: str | None) -> Accessor:
         """The caller asking for `purpose` (`X-Purpose-Of-Use`; treatment when absent)."""
-        return Accessor(caller.address, Purpose.parse(purpose) if purpose else Purpose.TREAT)
+        reason = Purpose.parse(purpose) if purpose else Purpose.TREAT
+        return Accessor(caller.address, reason, narrowing=caller.narrowing())
 
     def signed_in(self, authorization: str | None, purpose: str | None, resource_type: str, access: str) -> Accessor:
         """The accessor of a request whose token's scopes allow `access` (read or write) of `resource_type`."""

@@ -22,7 +22,7 @@ from careledger.identity._keystore import (
     new_keystore,
 )
 from careledger.identity._registry import ActorProfile, IdentityService
-from careledger.identity._scopes import OTHER_SCOPES, Scope, granted, resource_scopes
+from careledger.identity._scopes import OTHER_SCOPES, Scope, granted, narrowing, resource_scopes
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "keystore_address",
     "keystore_metadata",
     "load_keystore",
+    "narrowing",
     "new_keystore",
     "resource_scopes",
 ]

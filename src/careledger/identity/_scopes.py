@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from careledger.errors import ValidationError
+from careledger.fhir import search_parameters
 
 PERMISSIONS = "cruds"
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
@@ -41,13 +42,16 @@ class Scope:
         context, resource_type, permissions, query = found.groups()
         if permissions in _V1:
             letters = _V1[permissions]
-        elif permissions == "".join(sorted(set(permissions), key=PERMISSIONS.index)) and set(permissions) <= set(
-            PERMISSIONS
-        ):
+        elif set(permissions) <= set(PERMISSIONS) and list(permissions) == sorted(permissions, key=PERMISSIONS.index):
             letters = permissions
         else:
             raise ValidationError(f"{text[:80]!r}: permissions are .read, .write, .* or cruds in that order")
-        return cls(context, resource_type, frozenset(letters), tuple(parse_qsl(query or "")))
+        narrowing = tuple(parse_qsl(query or "", keep_blank_values=True))
+        for name, _ in narrowing:
+            known = search_parameters("Patient" if resource_type == "*" else resource_type).get(name)
+            if known is None or known.kind != "token" or (resource_type == "*" and not name.startswith("_")):
+                raise ValidationError(f"{text[:80]!r}: a scope narrows by token parameters of its type only")
+        return cls(context, resource_type, frozenset(letters), narrowing)
 
     def allows(self, resource_type: str, permission: str) -> bool:
         """Whether this scope lets a token do `permission` (one of c r u d s) on `resource_type`."""
@@ -74,6 +78,22 @@ def resource_scopes(scopes: str | list[str] | frozenset[str]) -> list[Scope]:
     """The resource scopes among `scopes` (space-separated text or a collection), the others dropped."""
     names = scopes.split() if isinstance(scopes, str) else scopes
     return [Scope.parse(name) for name in names if name not in OTHER_SCOPES]
+
+
+def narrowing(scopes: list[Scope]) -> tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...]:
+    """Per resource type (or `*`), the searches reads are narrowed to: where every scope that lets a token
+    read the type carries a query (if one does not, the type is not narrowed)."""
+    readers: dict[str, list[Scope]] = {}
+    for scope in scopes:
+        if scope.permissions & {"r", "s"}:
+            readers.setdefault(scope.resource_type, []).append(scope)
+    wide = readers.get("*", [])
+    narrowed = []
+    for resource_type, found in readers.items():
+        alike = found if resource_type == "*" else found + wide
+        if all(scope.query for scope in alike):
+            narrowed.append((resource_type, tuple(scope.query for scope in alike)))
+    return tuple(sorted(narrowed, key=lambda pair: pair[0] == "*"))
 
 
 def granted(requested: list[Scope], allowed: list[Scope]) -> list[Scope]:

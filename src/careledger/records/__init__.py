@@ -6,7 +6,7 @@ from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
-from careledger.records._matching import references, references_to, sort_resources
+from careledger.records._matching import references, references_to, satisfies, sort_resources
 from careledger.records._query import RESULT_PARAMS, search_query
 from careledger.records._search import Chain, DateCondition, Has, SearchQuery, TokenCondition, ValueCheck
 from careledger.records._service import RecordService
@@ -43,6 +43,7 @@ __all__ = [
     "patient_reference",
     "references",
     "references_to",
+    "satisfies",
     "search_query",
     "sort_resources",
     "verify_record",

@@ -109,6 +109,24 @@ def sort_resources(resources: list[Resource], keys: Sequence[tuple[str, bool]]) 
     return ordered
 
 
+def satisfies(resource: Resource, queries: Sequence[Sequence[tuple[str, str]]]) -> bool:
+    """Whether `resource` matches one of `queries`: each a list of token parameters (`category=laboratory`,
+    `code=http://loinc.org|2345-7`, values OR-ed by commas) that must all hold."""
+    params = search_parameters(str(resource["resourceType"]))
+    return any(all(_token_holds(resource, params.get(name), value) for name, value in query) for query in queries)
+
+
+def _token_holds(resource: Resource, param: Any, wanted: str) -> bool:
+    if param is None or param.kind != "token":
+        return False
+    found = {pair for item in param.values(resource) for pair in _values.codes(item)}
+    for value in wanted.split(","):
+        system, separator, code = value.partition("|")
+        if (separator and (system, code) in found) or (not separator and any(c == value for _, c in found)):
+            return True
+    return False
+
+
 def references(resource: Resource, code: str) -> set[str]:
     """The local records (`Type/id`) `resource` points at through its reference parameter `code`."""
     param = search_parameters(str(resource["resourceType"])).get(code)
