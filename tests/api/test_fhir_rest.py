@@ -241,6 +241,16 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
         assert staff.get(path).status_code == 200, path
     assert staff.delete(url).status_code == 204
     assert [i["code"] for i in statement["rest"][0]["interaction"]] == ["transaction", "batch"]
+    operations = {("system", o["name"]) for o in statement["rest"][0]["operation"]} | {
+        (r["type"], o["name"]) for r in statement["rest"][0]["resource"] for o in r.get("operation", [])
+    }
+    assert operations == {("system", "export"), ("Patient", "everything"), ("Patient", "export")}
+    patient = staff.post("/Patient", json=_patient("MRN-OPS")).json()["id"]
+    for path in ("/$export", "/Patient/$export"):
+        assert staff.get(path, headers={"Prefer": "respond-async"}).status_code == 202, path
+    assert staff.get(f"/Patient/{patient}/$everything").status_code == 200
+    security = statement["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     assert statement["fhirVersion"] == "4.3.0"
 
 

@@ -1,4 +1,4 @@
-"""FHIR Bulk Data Access 2.0: `$export` at system, `Patient` and `Group` level, as asynchronous jobs.
+"""FHIR Bulk Data Access 2.0: `$export` at system and `Patient` level, as asynchronous jobs.
 
 A kick-off answers 202 with `Content-Location`, the job's status URL; polling it answers
 202 with `X-Progress` and `Retry-After` while the job runs, then 200 with the manifest of
@@ -44,7 +44,6 @@ class ExportJob:
     owner: str
     request: str
     types: list[str]
-    patients: list[str] | None
     since: str | None
     started: datetime
     done_types: int = 0
@@ -73,7 +72,6 @@ class BulkExports:
         level: str,
         types: list[str] | None,
         since: str | None,
-        patients: list[str] | None = None,
     ) -> ExportJob:
         """Check a kick-off and start its job; `ValidationError` for a type or `_since` it cannot honour."""
         if since is not None:
@@ -89,9 +87,7 @@ class BulkExports:
                 raise AccessDenied(f"the token's scopes do not allow reading {resource_type}")
         if level != "system":
             wanted = [t for t in wanted if in_patient_compartment(t)]
-        job = ExportJob(
-            secrets.token_urlsafe(12), caller.address, request_url, wanted, patients, since, datetime.now(UTC)
-        )
+        job = ExportJob(secrets.token_urlsafe(12), caller.address, request_url, wanted, since, datetime.now(UTC))
         self._forget_old()
         with self._lock:
             self._jobs[job.job_id] = job
@@ -139,14 +135,9 @@ class BulkExports:
 
     def _export_type(self, job: ExportJob, accessor: Accessor, resource_type: str) -> list[dict[str, Any]]:
         dates = (DateCondition("_lastUpdated", "ge", job.since),) if job.since else ()
-        if job.patients is None:
-            query = SearchQuery(resource_type=resource_type, dates=dates)
-            return self._access.search(accessor, query, interaction="export")
-        found = []
-        for patient in job.patients:
-            query = SearchQuery(resource_type=resource_type, patient_id=patient, dates=dates)
-            found.extend(self._access.search(accessor, query, interaction="export"))
-        return found
+        return self._access.search(
+            accessor, SearchQuery(resource_type=resource_type, dates=dates), interaction="export"
+        )
 
     def _forget_old(self) -> None:
         now = self._clock()

@@ -1,4 +1,8 @@
-"""The routes of Bulk Data export: kick-off at three levels, status, files, cancel (see `_bulk`)."""
+"""The routes of Bulk Data export: kick-off at system and Patient level, status, files, cancel (see `_bulk`).
+
+Group-level export waits for Groups: a Group names many patients and a record here
+belongs to one, so this node cannot store one yet.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from careledger.api._auth import Caller
 from careledger.api._bulk import NDJSON, OUTPUT_FORMATS, RETRY_SECONDS, BulkExports, manifest, progress
-from careledger.api._deps import Authorization, Deps, PurposeOfUse, call, own_only
-from careledger.errors import NotFound, ValidationError
-from careledger.records import references_to
+from careledger.api._deps import Authorization, Deps, PurposeOfUse, call
+from careledger.errors import ValidationError
 
 
 def bulk_router(deps: Deps) -> APIRouter:
@@ -17,9 +20,7 @@ def bulk_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["bulk"])
     exports = BulkExports(deps.node.access, deps.node.home.path / "exports")
 
-    async def kick_off(
-        request: Request, caller: Caller, purpose: str | None, level: str, patients: list[str] | None = None
-    ) -> Response:
+    async def kick_off(request: Request, caller: Caller, purpose: str | None, level: str) -> Response:
         """Check a kick-off's parameters and start its job: 202 and the status URL."""
         params = request.query_params
         output = params.get("_outputFormat", NDJSON)
@@ -28,8 +29,6 @@ def bulk_router(deps: Deps) -> APIRouter:
         if "_typeFilter" in params:
             raise ValidationError("_typeFilter is not supported: export by _type and _since")
         types = [t for value in params.getlist("_type") for t in value.split(",") if t] or None
-        if level == "patient" and own_only(caller, "Patient") is not None:
-            patients = None  # a patient's own: the accessor sees only hers
         job = await call(
             exports.start,
             caller,
@@ -38,7 +37,6 @@ def bulk_router(deps: Deps) -> APIRouter:
             level=level,
             types=types,
             since=params.get("_since"),
-            patients=patients,
         )
         return Response(status_code=202, headers={"Content-Location": f"{request.base_url}bulk/{job.job_id}"})
 
@@ -55,19 +53,6 @@ def bulk_router(deps: Deps) -> APIRouter:
     ) -> Response:
         """Export the Patient compartments the caller may see."""
         return await kick_off(request, deps.caller(authorization), purpose, "patient")
-
-    @router.get("/Group/{group_id}/$export")
-    async def group_export(
-        group_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
-    ) -> Response:
-        """Export the compartments of a Group's member Patients (the Group read through the guarded door)."""
-        caller = deps.caller(authorization)
-        caller.require("Group", "read")
-        group = await deps.node.access.read_async(deps.accessor(caller, purpose), group_id)
-        if group.get("resourceType") != "Group":
-            raise NotFound(f"no Group/{group_id}")
-        members = sorted(references_to(group, "member", "Patient"))
-        return await kick_off(request, caller, purpose, "group", members)
 
     @router.get("/bulk/{job_id}")
     async def status(job_id: str, request: Request, authorization: Authorization = None) -> Response:

@@ -28,6 +28,15 @@ TYPE_INTERACTIONS = (
     "search-type",
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch")
+# Operations: (name, canonical definition); the routes that run them are `api/operations` and `api/_bulk_routes`.
+SYSTEM_OPERATIONS = (("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"),)
+TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "Patient": (
+        ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+        ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
+    ),
+}
+SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 # Consents are grants on chain: read and searched as FHIR views, granted with the consent commands.
 READ_ONLY_TYPES: Mapping[str, tuple[str, ...]] = {"Consent": ("read", "search-type")}
 FORMATS = ("application/fhir+json", "application/fhir+xml", "json", "xml")
@@ -57,14 +66,35 @@ def capability_statement(
                 "mode": "server",
                 "security": {
                     "cors": False,
+                    "extension": [
+                        {
+                            "url": SMART_OAUTH_URIS,
+                            "extension": [
+                                {"url": "authorize", "valueUri": f"{base_url}auth/authorize"},
+                                {"url": "token", "valueUri": f"{base_url}auth/token"},
+                            ],
+                        }
+                    ],
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
                     "description": (
-                        "Sign-In with Ethereum (EIP-4361): GET /auth/nonce, POST /auth/login, then "
+                        "SMART on FHIR (App Launch with the user's wallet, Backend Services), or Sign-In with Ethereum "
+                        "(EIP-4361): GET /auth/nonce, POST /auth/login, then "
                         "Authorization: Bearer <JWT> with SMART-style scopes. Reads need the patient's "
                         f"consent for the purpose in X-Purpose-Of-Use. Bodies up to {max_body:,} bytes."
                     ),
                 },
                 "resource": resources,
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+                "operation": [{"name": name, "definition": url} for name, url in SYSTEM_OPERATIONS],
             }
         ],
     }
@@ -112,12 +142,8 @@ def _resource(resource_type: str) -> dict[str, Any]:
         ),
         "searchRevInclude": _pointing_at()[resource_type],
         **(
-            {
-                "operation": [
-                    {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
-                ]
-            }
-            if resource_type == "Patient"
+            {"operation": [{"name": name, "definition": url} for name, url in TYPE_OPERATIONS[resource_type]]}
+            if resource_type in TYPE_OPERATIONS
             else {}
         ),
     }
