@@ -244,7 +244,8 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
     operations = {("system", o["name"]) for o in statement["rest"][0]["operation"]} | {
         (r["type"], o["name"]) for r in statement["rest"][0]["resource"] for o in r.get("operation", [])
     }
-    assert operations == {("system", "export"), ("Patient", "everything"), ("Patient", "export")}
+    assert operations == {("system", "export"), ("Patient", "everything"), ("Patient", "export"), ("Claim", "submit")}
+    assert staff.post("/Claim/$submit", json={"resourceType": "Claim"}).status_code == 422  # answers: not a Claim
     patient = staff.post("/Patient", json=_patient("MRN-OPS")).json()["id"]
     for path in ("/$export", "/Patient/$export"):
         assert staff.get(path, headers={"Prefer": "respond-async"}).status_code == 202, path

@@ -176,9 +176,8 @@ class RecordAccess:
         return [(v, None if v.deleted else self.records.open(v)) for v in shown]
 
     def search(self, accessor: Accessor, query: SearchQuery, *, interaction: str = "search-type") -> list[Resource]:
-        """Current records matching `query` that `accessor` may see (possibly none), in its order; withheld ones
-        audited, not told. Chained and `_has` parameters are searches of their own, through this same door.
-        `interaction` names it in the audit log (`export` for a bulk export)."""
+        """Current records matching `query` that `accessor` may see, in its order; withheld ones audited, not told.
+        Chains and `_has` are searches of their own, through this door; `interaction` names it in the audit."""
         query = self._resolve(accessor, query)
         shown = self.visible(accessor, self.records.search(query), interaction)
         return sort_resources([self.records.open(s) for s in shown], query.sort)
@@ -247,14 +246,20 @@ class RecordAccess:
 
     def _within_scopes(self, accessor: Accessor, found: Sequence[StoredRecord]) -> list[StoredRecord]:
         """The versions of `found` the accessor's narrowed scopes let it ask for (each decrypted here to tell)."""
-        if not accessor.narrowing:
-            return list(found)
-        kept = []
-        for stored in found:
-            queries = accessor.narrowed(stored.resource_type)
-            if queries is None or (not stored.deleted and satisfies(self.records.open(stored), queries)):
-                kept.append(stored)
-        return kept
+        return [
+            stored
+            for stored in found
+            if (queries := accessor.narrowed(stored.resource_type)) is None
+            or (not stored.deleted and satisfies(self.records.open(stored), queries))
+        ]
+
+    def may_bill(self, accessor: Accessor, encounter_id: str) -> None:
+        """Refuse (audited) a claim for an Encounter unless `accessor` bills as this node: the node itself or its
+        care team, who may read the Encounter (the read is audited as any other)."""
+        self.read(accessor, encounter_id)
+        if accessor.address != self.custodian and not self.care_team(accessor.address):
+            patient = self.records.get(encounter_id).patient_address
+            raise self.refuse(accessor, patient, "only the node and its care team bill as this node", "create")
 
     def refuse(self, accessor: Accessor, patient: str, why: str, interaction: str) -> AccessDenied:
         """Audit a refusal decided before any record was looked at; the error to raise."""

@@ -29,7 +29,7 @@ from careledger.api._formats import FhirFormats
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._responses import error_response, fhir_response
 from careledger.api._smart_routes import smart_router
-from careledger.api.operations import claim_router, everything_router, exchange_router
+from careledger.api.operations import adjudication_router, claim_router, everything_router, exchange_router
 from careledger.errors import CareLedgerError
 from careledger.fhir import operation_outcome
 from careledger.node import Node
@@ -55,6 +55,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         bulk_router(deps),
         auth_router(deps),
         claim_router(deps),
+        adjudication_router(deps),
         everything_router(deps),
         exchange_router(deps),
         bundle_router(deps),

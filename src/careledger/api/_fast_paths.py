@@ -28,7 +28,7 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 
 # A read by id of any type but Consent (its own route reads the chain's index), and a create.
 READ = re.compile(r"^/(?!Consent/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
-CREATE = re.compile(r"^/([A-Z][A-Za-z]{1,63})$")
+CREATE = re.compile(r"^/(?!Claim$)([A-Z][A-Za-z]{1,63})$")  # a Claim is adjudicated: its own route
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from careledger.files import secret_file
 from careledger.node import Node
 
 SYNC_SECONDS = 1.0
+CLAIM_ROUNDS = 5  # pended claims are looked at every fifth round
 _log = logging.getLogger("careledger.serve")
 
 
@@ -91,9 +92,13 @@ class NodeServer:
             self._thread.join()
 
     def _keep_current(self) -> None:
+        rounds = 0
         while not self._stop.wait(SYNC_SECONDS):
+            rounds += 1
             try:
                 self.node.consent.sync()
+                if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
+                    self.node.claims.follow_pending()
                 if self.node.settings.anchor_in_background:
                     self.node.anchorer.maybe_anchor()
                     self.node.audit_anchorer.maybe_anchor()

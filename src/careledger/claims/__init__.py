@@ -8,7 +8,15 @@ from careledger.chain import SERVICE_CLASSES, ClaimStatus, Plan, PlanTerms, Prea
 from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import CDT, CPT, RXNORM, ServiceClass, classify
 from careledger.claims._codes import CARC_SYSTEM, REASONS, reason_text
-from careledger.claims._fhir import ClaimLine, Money, claim_response, disposition, explanation_of_benefit
+from careledger.claims._fhir import (
+    ClaimLine,
+    Money,
+    claim_lines,
+    claim_response,
+    disposition,
+    encounter_of,
+    explanation_of_benefit,
+)
 from careledger.claims._payments import Payments
 from careledger.claims._plans import Plans, PlanView
 from careledger.claims._service import ClaimOutcome, ClaimsService, claim_record_id
@@ -32,10 +40,12 @@ __all__ = [
     "Plans",
     "PreauthStatus",
     "ServiceClass",
+    "claim_lines",
     "claim_record_id",
     "claim_response",
     "classify",
     "disposition",
+    "encounter_of",
     "explanation_of_benefit",
     "from_units",
     "reason_text",

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from careledger.chain import Adjudication, ClaimStatus
-from careledger.claims._amounts import from_units
+from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import ServiceClass
 from careledger.claims._codes import CARC_SYSTEM, COINSURANCE, DEDUCTIBLE, OVER_FEE_SCHEDULE, REASONS
 from careledger.errors import ValidationError
@@ -120,6 +120,34 @@ def build_claim(
     if preauth_id:
         claim["insurance"][0]["preAuthRef"] = [str(preauth_id)]
     return claim
+
+
+def claim_lines(claim: Resource, decimals: int) -> list[ClaimLine]:
+    """The billed lines of a Claim a provider's system wrote: each item's coded service and its `net`, in whole
+    tokens of the plan (`decimals` places)."""
+    lines = []
+    for item in claim.get("item", []):
+        coding: dict[str, Any] = next(iter(item.get("productOrService", {}).get("coding", [])), {})
+        amount = item.get("net", {}).get("value")
+        if not coding.get("system") or not coding.get("code") or amount is None:
+            raise ValidationError(f"Claim.item[{item.get('sequence')}] needs a coded productOrService and a net amount")
+        lines.append(ClaimLine(str(coding["system"]), str(coding["code"]), to_units(str(amount), decimals)))
+    if not lines:
+        raise ValidationError("a Claim needs at least one item")
+    return lines
+
+
+def encounter_of(claim: Resource) -> str:
+    """The id of the one Encounter a Claim's items name (the service they bill)."""
+    found = {
+        str(ref.get("reference", "")).removeprefix("Encounter/")
+        for item in claim.get("item", [])
+        for ref in item.get("encounter", [])
+        if str(ref.get("reference", "")).startswith("Encounter/")
+    }
+    if len(found) != 1:
+        raise ValidationError("a Claim's items must name one Encounter (Claim.item.encounter)")
+    return found.pop()
 
 
 def claim_response(

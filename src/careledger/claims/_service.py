@@ -29,8 +29,10 @@ from careledger.claims._fhir import (
     Money,
     Parties,
     build_claim,
+    claim_lines,
     claim_response,
     encounter_date,
+    encounter_of,
     explanation_of_benefit,
 )
 from careledger.claims._payments import Payments
@@ -38,7 +40,7 @@ from careledger.claims._plans import Plans
 from careledger.config import NODE_WALLET
 from careledger.errors import NotFound, ValidationError
 from careledger.identity import did_pkh
-from careledger.records import RecordService, StoredRecord
+from careledger.records import RecordService, StoredRecord, search_query
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -140,6 +142,28 @@ class ClaimsService:
                 preauth_id,
             )
         return self.follow(stored.record_id)
+
+    def submit_fhir(self, claim: dict[str, Any], *, as_wallet: str = NODE_WALLET) -> ClaimOutcome:
+        """Adjudicate a Claim a provider's system sent as FHIR: its items' codes and `net` amounts (whole tokens
+        of the member's plan), the Encounter its items name, and a prior authorization in `preAuthRef`."""
+        encounter_id = encounter_of(claim)
+        member = self.records.get(encounter_id).patient_address
+        plan_id, _ = self._plans.plan_of(member)
+        lines = claim_lines(claim, self._money(plan_id).decimals)
+        refs = claim.get("insurance", [{}])[0].get("preAuthRef", []) if claim.get("insurance") else []
+        preauth = int(refs[0]) if refs and str(refs[0]).isdigit() else 0
+        return self.submit(encounter_id, lines, preauth_id=preauth, as_wallet=as_wallet)
+
+    def follow_pending(self) -> int:
+        """Bring up to date the ClaimResponses of claims still pended or appealed; how many changed."""
+        query, _ = search_query("ClaimResponse", [("outcome", "queued")], patient_address=None)
+        changed = 0
+        for stored in self.records.search(query):
+            claim = self.records.open(stored)["request"]["reference"].removeprefix("Claim/")
+            before = stored.version
+            outcome = self.follow(claim)
+            changed += self.records.get(outcome.response_id or stored.record_id).version != before
+        return changed
 
     def follow(self, record_id: str) -> ClaimOutcome:
         """Where a Claim recorded here stands; a new ClaimResponse and EOB when the decision changed."""

@@ -35,6 +35,7 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
         ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
     ),
+    "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
 }
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 # Consents are grants on chain: read and searched as FHIR views, granted with the consent commands.
