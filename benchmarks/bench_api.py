@@ -23,10 +23,10 @@ import httpx
 from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
-from benchmarks import Result
+from benchmarks import Result, registered_wallet
 from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
-from careledger.config import NODE_WALLET, Home, Settings
+from careledger.config import Home, Settings
 from careledger.testdata import scratch_node, synthetic_patients
 
 CREATES = 1000
@@ -40,10 +40,7 @@ def bench_api() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
-            alice = node.wallets.create("alice", Role.PATIENT, "pw")
-            node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
-                alice.address, alice.role, alice.encryption_key
-            )
+            alice = registered_wallet(node, "alice", Role.PATIENT)
             patient = synthetic_patients(1, seed=5)[0]
             node.records.write(patient.patient, patient_address=alice.address)
             account = node.unlock("alice").account

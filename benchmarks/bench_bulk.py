@@ -21,10 +21,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc.jwk import ECKey, KeySet
 
-from benchmarks import Result
+from benchmarks import Result, registered_wallet
 from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
-from careledger.config import NODE_WALLET, Home, Settings
+from careledger.config import Home, Settings
 from careledger.consent import Purpose
 from careledger.records import Category, Importer
 from careledger.testdata import scratch_node, synthetic_patients
@@ -37,11 +37,8 @@ def bench_bulk() -> list[Result]:
         home = Path(tmp) / "home"
         key = ECKey.generate_key("P-384")
         with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
-            registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
-            alice = node.wallets.create("alice", Role.PATIENT, "pw")
-            clinic = node.wallets.create("clinic", Role.ORG, "pw")
-            for wallet in (alice, clinic):
-                registry.register_actor(wallet.address, wallet.role, wallet.encryption_key)
+            alice = registered_wallet(node, "alice", Role.PATIENT)
+            clinic = registered_wallet(node, "clinic", Role.ORG)
             source = Path(tmp) / "population.ndjson"
             with source.open("w") as out:
                 for patient in synthetic_patients(PATIENTS, seed=3):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks import Result
+from benchmarks import Result, registered_wallet
 from benchmarks.bench_api import _login
 from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
-from careledger.config import NODE_WALLET, Home, Settings
+from careledger.config import Home, Settings
 from careledger.testdata import scratch_node, synthetic_patients
 
 PATIENTS = 40
@@ -33,10 +33,7 @@ def bench_search() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
-            alice = node.wallets.create("alice", Role.PATIENT, "pw")
-            node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
-                alice.address, alice.role, alice.encryption_key
-            )
+            alice = registered_wallet(node, "alice", Role.PATIENT)
             patients = synthetic_patients(PATIENTS, seed=11)
             for patient in patients:
                 node.records.store([node.records.prepare(r, patient_address=alice.address) for r in patient.resources])
