@@ -60,7 +60,8 @@ def test_unknown_types_and_operations_are_404_and_consents_are_read_only(rest: A
     _outcome(staff.get("/Foo"), 404, "no resource type 'Foo'")
     _outcome(staff.get("/$everything"), 404, "no operation $everything")
     _outcome(staff.post("/Foo", json={"resourceType": "Foo"}), 404, "no resource type")
-    _outcome(httpx.get(f"{rest.url}/Foo/1"), 404, "no resource type")  # before sign-in: nothing to hide
+    for method, path in (("GET", "/Foo/1"), ("GET", "/Foo"), ("POST", "/Foo"), ("GET", "/Foo/_history")):
+        _outcome(httpx.request(method, f"{rest.url}{path}"), 404, "no resource type")  # before sign-in: nothing to hide
     _outcome(staff.post("/Consent", json={"resourceType": "Consent"}), 405, "read, search-type")
 
 

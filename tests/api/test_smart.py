@@ -91,6 +91,7 @@ def _launch(api: Api, session: OAuth2Session, account: LocalAccount) -> tuple[di
     page = httpx.get(url)
     assert page.status_code == 200, page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "form-action 'self' http://127.0.0.1:9" in page.headers["content-security-policy"]  # the app, after
     form = _Form()
     form.feed(page.text)
     message, signature = _siwe(api, account)

@@ -118,8 +118,9 @@ class FhirRoutes:
         Criteria in the query string (`POST /Patient?identifier=…`, as fhirpy's `get_or_create` sends them) count
         the same.
         """
+        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
         caller = self._deps.caller(authorization)
-        caller.require(served(resource_type, writing=True), "write")
+        caller.require(resource_type, "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)
         accessor = self._deps.accessor(caller, purpose)
@@ -143,8 +144,9 @@ class FhirRoutes:
         prefer: Prefer = None,
     ) -> Response:
         """A new version (or the first, under the client's id); 412 if `If-Match` names another version."""
+        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
         caller = self._deps.caller(authorization)
-        caller.require(served(resource_type, writing=True), "write")
+        caller.require(resource_type, "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         if data.get("id") != record_id:
             raise ValidationError(f"the body's id {data.get('id')!r} is not the URL's {record_id!r}")
@@ -164,8 +166,9 @@ class FhirRoutes:
         prefer: Prefer = None,
     ) -> Response:
         """`PUT /Type?criteria`: update the one record they match, or create one if none does; 412 if several do."""
+        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
         caller = self._deps.caller(authorization)
-        caller.require(served(resource_type, writing=True), "write")
+        caller.require(resource_type, "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         query = criteria(resource_type, request.url.query, patient_address=own_only(caller, resource_type))
         accessor = self._deps.accessor(caller, purpose)
@@ -183,7 +186,8 @@ class FhirRoutes:
         self, resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> Response:
         """A deletion, kept as a version of its own: 204."""
-        accessor = self._deps.signed_in(authorization, purpose, served(resource_type, writing=True), "write")
+        served(resource_type, writing=True)
+        accessor = self._deps.signed_in(authorization, purpose, resource_type, "write")
         await call(self._access.delete, accessor, record_id, resource_type)
         return Response(status_code=204)
 
@@ -191,8 +195,9 @@ class FhirRoutes:
         self, resource_type: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> Response:
         """`DELETE /Type?criteria`: delete the one record they match (204); 404 if none does, 412 if several do."""
+        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
         caller = self._deps.caller(authorization)
-        caller.require(served(resource_type, writing=True), "write")
+        caller.require(resource_type, "write")
         accessor = self._deps.accessor(caller, purpose)
         query = criteria(resource_type, request.url.query, patient_address=own_only(caller, resource_type))
         existing = only_match(await call(self._access.search, accessor, query), request.url.query)
@@ -210,7 +215,8 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """Every version of one record the caller may see, newest first."""
-        accessor = self._deps.signed_in(authorization, purpose, served(resource_type), "read")
+        served(resource_type)
+        accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
         versions = await call(self._access.history, accessor, record_id, resource_type)
         return fhir_response(history_bundle(request, versions))
 
@@ -222,8 +228,9 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """The newest versions of a type the caller may see (`_count` of them)."""
+        served(resource_type)  # an unknown type is 404 whoever asks
         caller = self._deps.caller(authorization)
-        caller.require(served(resource_type), "read")
+        caller.require(resource_type, "read")
         count = int_param(request.query_params, "_count", _DEFAULT_COUNT, 1, _MAX_COUNT)
         versions = await call(
             self._access.type_history,
@@ -244,8 +251,9 @@ class FhirRoutes:
     ) -> JSONResponse:
         """The records of a type that match and that the caller may see, a page at a time (`_count`, `_offset`),
         shaped by `_summary`, `_elements` and `_total`."""
+        served(resource_type)  # an unknown type is 404 whoever asks
         caller = self._deps.caller(authorization)
-        caller.require(served(resource_type), "read")
+        caller.require(resource_type, "read")
         bundle = await search_bundle(
             request, resource_type, self._access, self._deps.accessor(caller, purpose), caller, prefer
         )

@@ -15,7 +15,7 @@ import html
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from cryptography.hazmat.primitives import serialization
@@ -34,7 +34,7 @@ from careledger.files import secret_file
 from careledger.identity import SIGNING_ALGORITHMS
 
 AUTH_ASSETS = Path(__file__).resolve().parent / "auth_assets"
-_PAGE_POLICY = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'"
+_PAGE_POLICY = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'"
 SCOPES_SUPPORTED = (
     "openid",
     "fhirUser",
@@ -85,7 +85,8 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
             grant = await call(server.get_consent_grant, oauth)
         except (OAuth2Error, ValidationError) as exc:
             return _refusal(exc)
-        return HTMLResponse(_page(params, grant.client.client.name, grant.request.scope or ""), headers=_page_headers())
+        page = _page(params, grant.client.client.name, grant.request.scope or "")
+        return HTMLResponse(page, headers=_page_headers(grant.redirect_uri))
 
     @router.post("/auth/authorize")
     async def authorize(request: Request) -> Response:
@@ -180,8 +181,12 @@ def _refusal(exc: Exception) -> Response:
     return JSONResponse(body, status_code=401 if isinstance(exc, Unauthenticated) else 400)
 
 
-def _page_headers() -> dict[str, str]:
-    return {"Content-Security-Policy": _PAGE_POLICY, "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+def _page_headers(redirect_uri: str) -> dict[str, str]:
+    """The sign-in page's headers: its form may go only here and, after the redirect, to the app (browsers
+    apply `form-action` to where a form's answer redirects, too)."""
+    parts = urlsplit(redirect_uri)
+    policy = f"{_PAGE_POLICY}; form-action 'self' {parts.scheme}://{parts.netloc}"
+    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
 
 
 def _page(params: dict[str, str], app_name: str, scope: str) -> str:
