@@ -175,6 +175,25 @@ def test_references_chains_has_and_identifiers(chart: Chart) -> None:
     _outcome(chart.http.get("/Observation", params={"subject.nickname": "x"}), 400, "nickname")
 
 
+def test_fhirpy_chains_includes_and_searches_uris_and_tags(chart: Chart) -> None:
+    labs = chart.fhirpy.resources("Observation").search(**{"subject:Patient.identifier": "urn:mrn|MRN-ngozi"})
+    assert sorted(r.id for r in labs.fetch()) == sorted([chart.ids["glucose"], chart.ids["pressure"]])
+    with_patient = labs.search(code="2345-7").include("Observation", "subject").fetch_raw()
+    assert [e.search.mode for e in with_patient.entry] == ["match", "include"]
+    profile = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+    tagged = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "pulse"},
+        "subject": {"reference": f"Patient/{chart.ids['zoe']}"},  # no other test asks about her Observations
+        "meta": {"profile": [profile], "tag": [{"system": "urn:tags", "code": "remote"}]},
+    }
+    chart.ids["tagged"] = _post(chart.http, tagged)
+    assert chart.found("Observation", _profile=profile) == ["tagged"]  # uri
+    assert chart.found("Observation", _tag="urn:tags|remote") == ["tagged"]  # token on meta
+    assert chart.found("Observation", **{"_profile:missing": "false"}) == ["tagged"]
+
+
 def test_quantities_with_units_and_precision(chart: Chart) -> None:
     assert chart.found("Observation", **{"value-quantity": "5.4"}) == ["glucose"]
     assert chart.found("Observation", **{"value-quantity": "5.44"}) == []  # 5.4 is not within 5.435..5.445
