@@ -173,6 +173,8 @@ def test_references_chains_has_and_identifiers(chart: Chart) -> None:
     assert chart.found("Patient", **{"_has:Observation:patient:code": "2345-7"}) == ["ngozi"]
     assert chart.found("Patient", **{"_has:Condition:patient:code": "nothing"}) == []
     _outcome(chart.http.get("/Observation", params={"subject.nickname": "x"}), 400, "nickname")
+    many = [("patient.family", f"x{n}") for n in range(9)]  # each is a search of its own
+    _outcome(chart.http.get("/Observation", params=many), 400, "at most 8")
 
 
 def test_fhirpy_chains_includes_and_searches_uris_and_tags(chart: Chart) -> None:

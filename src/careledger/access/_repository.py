@@ -1,10 +1,9 @@
 """The guarded repository: the one door through which every face reads, writes, searches and lists history.
 
-Each call takes the caller (`Accessor`), asks the policy (`_policy.py`) about every
-version it would touch, each by its own category, and audits the outcome: a write's
-audit entry is committed in the same transaction as the versions it records (a crash
-leaves both or neither), a refusal is audited and raised, and a search or listing answers
-with what may be seen (possibly nothing) and audits what it withheld without telling it.
+Each call takes the caller (`Accessor`), asks the policy (`_policy.py`) about every version it would
+touch, each by its own category, and audits the outcome: a write's audit entry is committed in the same
+transaction as the versions it records (a crash leaves both or neither), a refusal is audited and raised,
+and a search or listing answers with what may be seen (possibly nothing) and audits what it withheld.
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ from careledger.store import EmergencyAccess
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
 OUTSIDE_SCOPES = "outside what the token's scopes narrow it to"
+MAX_INNER_SEARCHES = 8  # chained and _has parameters: each costs a search
 CARE_TEAM_TTL = 15.0  # seconds a care-team membership is remembered
 
 # AuditEvent.action of each interaction; the rest (search, break-glass, export) execute.
@@ -184,6 +184,8 @@ class RecordAccess:
 
     def _resolve(self, accessor: Accessor, query: SearchQuery) -> SearchQuery:
         """`query` with its chains and `_has` replaced by what `accessor`'s own searches of them found."""
+        if len(query.chains) + len(query.has) > MAX_INNER_SEARCHES:
+            raise ValidationError(f"at most {MAX_INNER_SEARCHES} chained and _has parameters in one search")
         tokens = list(query.tokens)
         record_ids = query.record_ids
         for chain in query.chains:
@@ -254,8 +256,7 @@ class RecordAccess:
         ]
 
     def may_bill(self, accessor: Accessor, encounter_id: str) -> None:
-        """Refuse (audited) a claim for an Encounter unless `accessor` bills as this node: the node itself or its
-        care team, who may read the Encounter (the read is audited as any other)."""
+        """Refuse (audited) a claim unless `accessor` bills as this node (it, its care team) and reads the Encounter."""
         self.read(accessor, encounter_id)
         if accessor.address != self.custodian and not self.care_team(accessor.address):
             patient = self.records.get(encounter_id).patient_address

@@ -119,19 +119,22 @@ class BulkExports:
         return self._directory / job_id / name
 
     def _run(self, job: ExportJob, accessor: Accessor) -> None:
+        """Export each type in turn; a type that fails is reported in the manifest, and the job always ends."""
         folder = self._directory / job.job_id
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for resource_type in job.types:
-            if job.cancelled:
-                return
-            try:
-                found = self._export_type(job, accessor, resource_type)
-            except Exception as exc:  # one type failing does not lose the others
-                job.errors.append(f"{resource_type}: {exc}")
-                found = []
-            job.outputs.extend(_write(folder, resource_type, found))
-            job.done_types += 1
-        job.finished_at = self._clock()
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for resource_type in job.types:
+                if job.cancelled:
+                    return
+                try:
+                    job.outputs.extend(_write(folder, resource_type, self._export_type(job, accessor, resource_type)))
+                except Exception as exc:  # one type failing does not lose the others
+                    job.errors.append(f"{resource_type}: {exc}")
+                job.done_types += 1
+        except OSError as exc:
+            job.errors.append(f"the export's folder: {exc}")
+        finally:
+            job.finished_at = self._clock()
 
     def _export_type(self, job: ExportJob, accessor: Accessor, resource_type: str) -> list[dict[str, Any]]:
         dates = (DateCondition("_lastUpdated", "ge", job.since),) if job.since else ()
