@@ -16,8 +16,8 @@ def test_observation_tokens() -> None:
     observation = next(r for r in synthetic_patients(1, seed=2)[0].records if r["resourceType"] == "Observation")
     found = set(tokens(observation))
     coding = observation["code"]["coding"][0]
-    assert Token("code", "http://loinc.org", coding["code"]) in found
-    assert Token("status", "", "final") in found
+    assert Token("code", "http://loinc.org", coding["code"], coded=True) in found
+    assert Token("status", "", "final", coded=True) in found
     assert Token("date:s", day=_day(observation["effectiveDateTime"])) in found
     assert Token("subject", value=observation["subject"]["reference"]) in found
     assert Token("patient", value=observation["subject"]["reference"]) in found
@@ -35,13 +35,13 @@ def test_patient_tokens_are_the_specs_names() -> None:
     patient = synthetic_patients(1, seed=2)[0].patient
     found = set(tokens(patient))
     identifier = patient["identifier"][0]
-    assert Token("identifier", identifier["system"], identifier["value"]) in found
+    assert Token("identifier", identifier["system"], identifier["value"], coded=True) in found
     assert Token("birthdate:s", day=_day(patient["birthDate"])) in found
     family = patient["name"][0]["family"]
     assert Token("family:exact", value=family) in found
     assert Token("family", value=family[:2].casefold()) in found  # a prefix, normalized
     assert Token("name", value=family[:3].casefold()) in found
-    assert Token("gender", value=patient["gender"]) in found
+    assert Token("gender", value=patient["gender"], coded=True) in found
 
 
 def test_a_period_indexes_its_first_and_last_day_and_an_open_end_is_open() -> None:
@@ -64,4 +64,4 @@ def test_references_by_identifier_and_absolute_urls() -> None:
     }
     found = set(tokens(request))
     assert Token("subject", value="Patient/p1") in found
-    assert Token("requester:identifier", "urn:npi", "123") in found
+    assert Token("requester:identifier", "urn:npi", "123", coded=True) in found

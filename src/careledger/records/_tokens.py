@@ -67,12 +67,16 @@ def identifier_term(code: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A term to index: `param` (a term name from the table above) with `system` and `value`, or a `day`."""
+    """A term to index: `param` (a term name from the table above) with `system` and `value`, or a `day`.
+
+    `coded`: searched with a system too (`system|code`), so the system column is hashed as well.
+    """
 
     param: str
     system: str = ""
     value: str = ""
     day: int | None = None
+    coded: bool = False
 
 
 def tokens(resource: Resource) -> Iterator[Token]:
@@ -89,7 +93,7 @@ def tokens(resource: Resource) -> Iterator[Token]:
 
 def _token_terms(code: str, found: _values.Found) -> Iterator[Token]:
     for system, value in _values.codes(found):
-        yield Token(code, system, value)
+        yield Token(code, system, value, coded=True)
 
 
 def _string_terms(code: str, found: _values.Found) -> Iterator[Token]:
@@ -121,7 +125,7 @@ def _reference_terms(code: str, found: _values.Found) -> Iterator[Token]:
         yield Token(code, value=found.value)
     identifier = _values.identifier_of_reference(found)
     if identifier is not None:
-        yield Token(identifier_term(code), *identifier)
+        yield Token(identifier_term(code), *identifier, coded=True)
 
 
 def _uri_terms(code: str, found: _values.Found) -> Iterator[Token]:
@@ -132,7 +136,7 @@ def _uri_terms(code: str, found: _values.Found) -> Iterator[Token]:
 def _quantity_terms(code: str, found: _values.Found) -> Iterator[Token]:
     unit = _values.unit(found)
     if unit is not None:
-        yield Token(code, *unit)
+        yield Token(code, *unit, coded=True)
 
 
 def _no_terms(_code: str, _found: _values.Found) -> Iterator[Token]:
@@ -160,7 +164,7 @@ def blind_terms(found: Iterator[Token], index: BlindIndex) -> Iterator[dict[str,
         if token.day is None:
             yield {
                 "param": token.param,
-                "system": index.system_value(token.param, token.system, token.value),
+                "system": index.system_value(token.param, token.system, token.value) if token.coded else "",
                 "value": index.value(token.param, token.value),
             }
         else:

@@ -82,7 +82,6 @@ class RecordToken(Base):
     __table_args__ = (
         Index("ix_record_tokens_param_value", "param", "value"),
         Index("ix_record_tokens_param_system", "param", "system"),
-        Index("ix_record_tokens_patient_type", "patient_id", "resource_type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
