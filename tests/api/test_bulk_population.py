@@ -64,6 +64,8 @@ def test_a_population_export_validates_and_holds_nothing_consent_or_scope_exclud
                 if status.status_code == 200:
                     break
                 time.sleep(0.1)
+            assert status.status_code == 200, "the export did not finish in two minutes"
+            assert status.json()["extension"] == {}, status.json()["extension"]  # no type failed
             exported = []
             for output in status.json()["output"]:
                 for line in client.get(output["url"]).text.splitlines():

@@ -13,6 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
+from careledger.access import Accessor
+from careledger.api._auth import Caller
 from careledger.api._conditional import criteria, not_modified, only_match
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft, own_only
 from careledger.api._fast_paths import CREATE, READ, FastRoute
@@ -25,28 +27,24 @@ from careledger.api._responses import (
     typed,
     written,
 )
-from careledger.api._search_results import search_bundle
+from careledger.api._search_results import DEFAULT_COUNT, MAX_COUNT, search_bundle
 from careledger.errors import Conflict, MethodNotAllowed, NotFound, PreconditionFailed, ValidationError
 from careledger.fhir import READ_ONLY_TYPES, is_resource_type
-from careledger.records import parse_resource
-
-_DEFAULT_COUNT = 50
-_MAX_COUNT = 500
+from careledger.records import Resource, parse_resource
 
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 IfModifiedSince = Annotated[str | None, Header(alias="If-Modified-Since")]
 Prefer = Annotated[str | None, Header(alias="Prefer", description="return=minimal|representation|OperationOutcome")]
 
 
-def served(resource_type: str, *, writing: bool = False) -> str:
-    """`resource_type` if this node serves it (for writing, when asked); else 404, or 405 for a read-only type."""
+def served(resource_type: str, *, writing: bool = False) -> None:
+    """Refuse a type this node does not serve (404), or does not let be written when `writing` (405)."""
     if not is_resource_type(resource_type):
         named = resource_type[:64]
         what = f"operation {named}" if named.startswith("$") else f"resource type {named!r}"
         raise NotFound(f"this server has no {what} (see /metadata)")
     if writing and resource_type in READ_ONLY_TYPES:
         raise MethodNotAllowed(f"{resource_type} cannot be written here: {', '.join(READ_ONLY_TYPES[resource_type])}")
-    return resource_type
 
 
 class FhirRoutes:
@@ -86,7 +84,7 @@ class FhirRoutes:
     ) -> Response:
         """The current version of a record the caller may see (404 if it may not know it exists);
         304 when `If-None-Match` names it or `If-Modified-Since` is no older."""
-        resource = await self._read_one(served(resource_type), record_id, None, authorization, purpose)
+        resource = await self._read_one(resource_type, record_id, None, authorization, purpose)
         if not_modified(resource, if_none_match, if_modified_since):
             return not_modified_response(resource)
         return resource_response(resource)
@@ -100,7 +98,7 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """One version of a record, each judged on its own category."""
-        resource = await self._read_one(served(resource_type), record_id, version, authorization, purpose)
+        resource = await self._read_one(resource_type, record_id, version, authorization, purpose)
         return resource_response(resource)
 
     async def create(
@@ -118,16 +116,13 @@ class FhirRoutes:
         Criteria in the query string (`POST /Patient?identifier=…`, as fhirpy's `get_or_create` sends them) count
         the same.
         """
-        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
-        caller = self._deps.caller(authorization)
-        caller.require(resource_type, "write")
+        caller = self._caller(authorization, resource_type, "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         data.pop("id", None)
         accessor = self._deps.accessor(caller, purpose)
         conditions = if_none_exist if if_none_exist is not None else request.url.query or None
         if conditions is not None:
-            query = criteria(resource_type, conditions, patient_address=own_only(caller, resource_type))
-            existing = only_match(await call(self._access.search, accessor, query), conditions)
+            existing = await self._match(caller, accessor, resource_type, conditions)
             if existing is not None:
                 return resource_response(existing)
         stored = await self._access.write_async(accessor, draft(caller, data))
@@ -144,9 +139,7 @@ class FhirRoutes:
         prefer: Prefer = None,
     ) -> Response:
         """A new version (or the first, under the client's id); 412 if `If-Match` names another version."""
-        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
-        caller = self._deps.caller(authorization)
-        caller.require(resource_type, "write")
+        caller = self._caller(authorization, resource_type, "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
         if data.get("id") != record_id:
             raise ValidationError(f"the body's id {data.get('id')!r} is not the URL's {record_id!r}")
@@ -166,13 +159,10 @@ class FhirRoutes:
         prefer: Prefer = None,
     ) -> Response:
         """`PUT /Type?criteria`: update the one record they match, or create one if none does; 412 if several do."""
-        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
-        caller = self._deps.caller(authorization)
-        caller.require(resource_type, "write")
+        caller = self._caller(authorization, resource_type, "write")
         data = typed(parse_resource(await body_of(request)), resource_type)
-        query = criteria(resource_type, request.url.query, patient_address=own_only(caller, resource_type))
         accessor = self._deps.accessor(caller, purpose)
-        existing = only_match(await call(self._access.search, accessor, query), request.url.query)
+        existing = await self._match(caller, accessor, resource_type, request.url.query)
         if existing is not None:
             if data.get("id", existing["id"]) != existing["id"]:
                 raise ValidationError(f"the body's id {data['id']!r} is not the matched {existing['id']!r}")
@@ -186,8 +176,7 @@ class FhirRoutes:
         self, resource_type: str, record_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> Response:
         """A deletion, kept as a version of its own: 204."""
-        served(resource_type, writing=True)
-        accessor = self._deps.signed_in(authorization, purpose, resource_type, "write")
+        accessor = self._deps.accessor(self._caller(authorization, resource_type, "write"), purpose)
         await call(self._access.delete, accessor, record_id, resource_type)
         return Response(status_code=204)
 
@@ -195,12 +184,9 @@ class FhirRoutes:
         self, resource_type: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> Response:
         """`DELETE /Type?criteria`: delete the one record they match (204); 404 if none does, 412 if several do."""
-        served(resource_type, writing=True)  # an unknown type is 404 whoever asks
-        caller = self._deps.caller(authorization)
-        caller.require(resource_type, "write")
+        caller = self._caller(authorization, resource_type, "write")
         accessor = self._deps.accessor(caller, purpose)
-        query = criteria(resource_type, request.url.query, patient_address=own_only(caller, resource_type))
-        existing = only_match(await call(self._access.search, accessor, query), request.url.query)
+        existing = await self._match(caller, accessor, resource_type, request.url.query)
         if existing is None:
             raise NotFound(f"no {resource_type} this caller may see matches {request.url.query!r}")
         await call(self._access.delete, accessor, existing["id"], resource_type)
@@ -215,8 +201,7 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """Every version of one record the caller may see, newest first."""
-        served(resource_type)
-        accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
+        accessor = self._deps.accessor(self._caller(authorization, resource_type, "read"), purpose)
         versions = await call(self._access.history, accessor, record_id, resource_type)
         return fhir_response(history_bundle(request, versions))
 
@@ -228,10 +213,8 @@ class FhirRoutes:
         purpose: PurposeOfUse = None,
     ) -> JSONResponse:
         """The newest versions of a type the caller may see (`_count` of them)."""
-        served(resource_type)  # an unknown type is 404 whoever asks
-        caller = self._deps.caller(authorization)
-        caller.require(resource_type, "read")
-        count = int_param(request.query_params, "_count", _DEFAULT_COUNT, 1, _MAX_COUNT)
+        caller = self._caller(authorization, resource_type, "read")
+        count = int_param(request.query_params, "_count", DEFAULT_COUNT, 1, MAX_COUNT)
         versions = await call(
             self._access.type_history,
             self._deps.accessor(caller, purpose),
@@ -251,9 +234,7 @@ class FhirRoutes:
     ) -> JSONResponse:
         """The records of a type that match and that the caller may see, a page at a time (`_count`, `_offset`),
         shaped by `_summary`, `_elements` and `_total`."""
-        served(resource_type)  # an unknown type is 404 whoever asks
-        caller = self._deps.caller(authorization)
-        caller.require(resource_type, "read")
+        caller = self._caller(authorization, resource_type, "read")
         bundle = await search_bundle(
             request, resource_type, self._access, self._deps.accessor(caller, purpose), caller, prefer
         )
@@ -262,7 +243,7 @@ class FhirRoutes:
     async def _read_one(
         self, resource_type: str, record_id: str, version: int | None, authorization: str | None, purpose: str | None
     ) -> dict[str, object]:
-        accessor = self._deps.signed_in(authorization, purpose, resource_type, "read")
+        accessor = self._deps.accessor(self._caller(authorization, resource_type, "read"), purpose)
         resource = await self._access.read_async(accessor, record_id, version)
         return typed(resource, resource_type, found=True)
 
@@ -288,6 +269,19 @@ class FhirRoutes:
         return await self.create(
             resource_type, request, authorization, purpose, headers.get("if-none-exist"), headers.get("prefer")
         )
+
+    def _caller(self, authorization: str | None, resource_type: str, access: str) -> Caller:
+        """The caller, once the type is one this node serves for `access` (404 whoever asks: nothing to hide)
+        and the token's scopes allow it."""
+        served(resource_type, writing=access == "write")
+        caller = self._deps.caller(authorization)
+        caller.require(resource_type, access)
+        return caller
+
+    async def _match(self, caller: Caller, accessor: Accessor, resource_type: str, conditions: str) -> Resource | None:
+        """The one record a conditional interaction's criteria match, as `accessor` may see it (412 if several)."""
+        query = criteria(resource_type, conditions, patient_address=own_only(caller, resource_type))
+        return only_match(await call(self._access.search, accessor, query), conditions)
 
     def _current_version(self, record_id: str) -> int:
         try:

@@ -11,18 +11,19 @@ which is the node's own access token (`SiweAuth.issue`) carrying the granted sco
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
+from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -36,6 +37,7 @@ from careledger.identity import (
     Client,
     ClientRegistry,
     Role,
+    Scope,
     granted,
     resource_scopes,
 )
@@ -95,14 +97,11 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return grant_type == wanted
 
 
-def _as_system(acts_as: str | None, role_of: Callable[[str], Role]) -> list[Any]:
+def _as_system(acts_as: str | None, role_of: Callable[[str], Role]) -> list[Scope]:
     """What the actor a system acts for may do, as system scopes."""
     if acts_as is None:
         return []
-    return [
-        type(scope)("system", scope.resource_type, scope.permissions, scope.query)
-        for scope in role_scopes(role_of(acts_as))
-    ]
+    return [replace(scope, context="system") for scope in role_scopes(role_of(acts_as))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +124,7 @@ class _Code:
         return self.scope
 
 
-class _Request(OAuth2Request):  # type: ignore[misc]
+class OAuthRequest(OAuth2Request):  # type: ignore[misc]
     """An HTTP request as authlib reads it: method, URL, headers and its (query or form) parameters."""
 
     def __init__(self, method: str, url: str, headers: dict[str, str], data: dict[str, str]) -> None:
@@ -135,17 +134,19 @@ class _Request(OAuth2Request):  # type: ignore[misc]
 
     @property
     def args(self) -> dict[str, str]:
+        """The parameters (authlib reads a GET's here)."""
         return self._data
 
     @property
     def form(self) -> dict[str, str]:
+        """The parameters (authlib reads a POST's here)."""
         return self._data
 
 
 class _AuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
 
-    def save_authorization_code(self, code: str, request: _Request) -> None:
+    def save_authorization_code(self, code: str, request: OAuthRequest) -> None:
         data = request.payload.data
         self.server.codes.put(
             _Code(
@@ -273,11 +274,11 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         except NotFound:
             return None
 
-    def save_token(self, token: dict[str, Any], request: _Request) -> None:  # noqa: ARG002 - authlib's signature
+    def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:  # noqa: ARG002 - authlib's signature
         """Nothing to keep: the access token is self-contained and short-lived."""
         return
 
-    def create_oauth2_request(self, request: _Request) -> _Request:
+    def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
         """The request, already in authlib's shape (`request_of`)."""
         return request
 
@@ -303,15 +304,12 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
     ) -> dict[str, Any]:
         # authlib passes the requested scope through: what the client and the user may have is decided here.
         scopes = client.get_allowed_scope(scope or "").split()
-        if user is not None:
-            mine = role_scopes(user.role)
-            scopes = [
-                s for s in scopes if s in OTHER_SCOPES or any(p.within(w) for p in resource_scopes([s]) for w in mine)
-            ]
         if user is None:  # a system, as the actor it acts for
             address = client.client.acts_as or ""
             caller = Caller(address, self._role_of(address), frozenset(scopes))
-        else:
+        else:  # an app, with no more than its user's role allows
+            mine = granted(resource_scopes(scopes), role_scopes(user.role))
+            scopes = [s for s in scopes if s in OTHER_SCOPES] + [s.text() for s in mine]
             caller = Caller(user.address, user.role, frozenset(scopes))
         token: dict[str, Any] = {
             "access_token": self._auth.issue(caller, client_id=client.get_client_id()),
@@ -323,11 +321,11 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         return token
 
 
-def request_of(method: str, url: str, headers: dict[str, str], data: dict[str, str]) -> _Request:
-    """The authlib request of one HTTP request whose parameters (query or form) are `data`."""
-    return _Request(method, url, headers, data)
-
-
-def new_code_verifier() -> str:
-    """A PKCE code verifier (for tests and the docs' examples): 64 URL-safe characters."""
-    return secrets.token_urlsafe(48)
+async def request_of(request: Request) -> OAuthRequest:
+    """An HTTP request as authlib reads it: its parameters are its query (GET) or its form (POST), which
+    `BoundedRequests` has already read and bounded."""
+    if request.method == "GET":
+        data = dict(request.query_params)
+    else:
+        data = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    return OAuthRequest(request.method, str(request.url), dict(request.headers), data)

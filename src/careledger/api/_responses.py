@@ -114,11 +114,11 @@ def searchset(
 ) -> dict[str, Any]:
     """A `searchset` Bundle: the matches, then what `_include`/`_revinclude` brought, with absolute `fullUrl`s.
 
-    `links` default to a `self` link of the request's URL; `total` is left out when None is passed for a
-    Bundle that has `links` (`_total=none`), else it defaults to the number of matches.
+    `total` defaults to the number of matches (a page passes all it was cut from); `links` to a `self` link
+    of the request's URL.
     """
     base = str(request.base_url)
-    bundle: dict[str, Any] = {
+    return {
         "resourceType": "Bundle",
         "type": "searchset",
         "link": links if links is not None else [{"relation": "self", "url": str(request.url)}],
@@ -127,10 +127,8 @@ def searchset(
             for mode, group in (("match", matches), ("include", included or []))
             for r in group
         ],
+        "total": len(matches) if total is None else total,
     }
-    if total is not None or links is None:
-        bundle["total"] = len(matches) if total is None else total
-    return bundle
 
 
 def history_bundle(request: Request, versions: list[tuple[StoredRecord, Resource | None]]) -> dict[str, Any]:

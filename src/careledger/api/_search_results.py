@@ -51,8 +51,10 @@ async def search_bundle(
     page = [subset(resource, summary=summary, elements=elements) for resource in matches]
     used = [(name, value) for name, value in params.multi_items() if name not in unknown and name != "_offset"]
     links = _links(f"{request.base_url}{resource_type}", used, count, offset, len(found))
-    total = None if total_mode == "none" else len(found)
-    return searchset(request, page, total=total, included=brought, links=links)
+    bundle = searchset(request, page, total=len(found), included=brought, links=links)
+    if total_mode == "none":
+        del bundle["total"]
+    return bundle
 
 
 def _links(url: str, used: list[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:

@@ -15,7 +15,7 @@ import html
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from cryptography.hazmat.primitives import serialization
@@ -27,8 +27,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from careledger.api._auth import Caller
-from careledger.api._deps import Deps, body_of, call
-from careledger.api._oauth import SignedIn, SmartServer, request_of
+from careledger.api._deps import Deps, call
+from careledger.api._oauth import OAuthRequest, SignedIn, SmartServer, request_of
 from careledger.errors import Unauthenticated, ValidationError
 from careledger.files import secret_file
 from careledger.identity import SIGNING_ALGORITHMS
@@ -75,27 +75,29 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
     )
     _discovery(router, signing_key)
 
+    async def checked(oauth: OAuthRequest) -> Any:
+        """The grant of an authorization request whose client, redirect URI and PKCE hold."""
+        _require_pkce(oauth.form)
+        return await call(server.get_consent_grant, oauth)
+
     @router.get("/auth/authorize")
     async def authorize_page(request: Request) -> Response:
         """The sign-in page for an app's authorization request (checked first: client, redirect, PKCE)."""
-        params = dict(request.query_params)
-        oauth = request_of("GET", str(request.url), dict(request.headers), params)
+        oauth = await request_of(request)
         try:
-            _require_pkce(params)
-            grant = await call(server.get_consent_grant, oauth)
+            grant = await checked(oauth)
         except (OAuth2Error, ValidationError) as exc:
             return _refusal(exc)
-        page = _page(params, grant.client.client.name, grant.request.scope or "")
+        page = _page(oauth.form, grant.client.client.name, grant.request.scope or "")
         return HTMLResponse(page, headers=_page_headers(grant.redirect_uri))
 
     @router.post("/auth/authorize")
     async def authorize(request: Request) -> Response:
         """The signed-in answer to an authorization request: a redirect to the app with a code."""
-        params = dict(parse_qsl((await body_of(request)).decode("utf-8", "replace")))
-        oauth = request_of("POST", str(request.url), dict(request.headers), params)
+        oauth = await request_of(request)
+        params = oauth.form
         try:
-            _require_pkce(params)
-            grant = await call(server.get_consent_grant, oauth)
+            grant = await checked(oauth)
             address = await call(auth.verify, params.get("message", ""), params.get("signature", ""))
             acts_as, role = await call(auth.signed_in, address)
             patients = await call(node.records.list, patient_address=acts_as, resource_type="Patient", limit=1)
@@ -107,9 +109,7 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
     @router.post("/auth/token")
     async def token(request: Request) -> Response:
         """An access token for an authorization code (with its PKCE verifier) or a system's signed assertion."""
-        params = dict(parse_qsl((await body_of(request)).decode("utf-8", "replace")))
-        oauth = request_of("POST", str(request.url), dict(request.headers), params)
-        response: Response = await call(server.create_token_response, oauth)
+        response: Response = await call(server.create_token_response, await request_of(request))
         return response
 
     return router

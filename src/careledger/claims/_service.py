@@ -154,16 +154,11 @@ class ClaimsService:
         preauth = int(refs[0]) if refs and str(refs[0]).isdigit() else 0
         return self.submit(encounter_id, lines, preauth_id=preauth, as_wallet=as_wallet)
 
-    def follow_pending(self) -> int:
-        """Bring up to date the ClaimResponses of claims still pended or appealed; how many changed."""
+    def follow_pending(self) -> None:
+        """Bring up to date the ClaimResponses of claims still pended or appealed (awaiting funds or a decision)."""
         query, _ = search_query("ClaimResponse", [("outcome", "queued")], patient_address=None)
-        changed = 0
         for stored in self.records.search(query):
-            claim = self.records.open(stored)["request"]["reference"].removeprefix("Claim/")
-            before = stored.version
-            outcome = self.follow(claim)
-            changed += self.records.get(outcome.response_id or stored.record_id).version != before
-        return changed
+            self.follow(self.records.open(stored)["request"]["reference"].removeprefix("Claim/"))
 
     def follow(self, record_id: str) -> ClaimOutcome:
         """Where a Claim recorded here stands; a new ClaimResponse and EOB when the decision changed."""

@@ -24,7 +24,7 @@ from careledger.identity._scopes import resource_scopes
 from careledger.store import Database, OAuthClient
 
 SIGNING_ALGORITHMS = ("RS384", "ES384")
-_KEY_TYPES = {"RSA": "RS384", "EC": "ES384"}
+_KEY_TYPES = frozenset({"RSA", "EC"})  # for RS384 and ES384
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ def _passes(found: list[_values.Found], modifier: str, wanted: str) -> bool:
     target = _decimal(digits)
     system, _, code = unit.partition("|")
     for item in found:
-        if unit and _values.unit(item) not in ((system, code),) and not (not system and _has_code(item, code)):
+        if unit and not _unit_is(item, system, code):
             continue
         value = _values.number(item)
         if value is not None and _compare(value, prefix, target):
@@ -48,9 +48,10 @@ def _passes(found: list[_values.Found], modifier: str, wanted: str) -> bool:
     return False
 
 
-def _has_code(item: _values.Found, code: str) -> bool:
+def _unit_is(item: _values.Found, system: str, code: str) -> bool:
+    """Whether a quantity's unit is `code` (of `system`, when one is named)."""
     found = _values.unit(item)
-    return found is not None and found[1] == code
+    return found is not None and found[1] == code and (not system or found[0] == system)
 
 
 def _compare(value: Decimal, prefix: str, target: Decimal) -> bool:

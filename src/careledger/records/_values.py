@@ -15,8 +15,19 @@ from careledger.fhir import Found
 __all__ = ["Found"]
 
 # The string parts of the complex types a string parameter can point at (HumanName, Address).
-_STRING_PARTS = ("text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode")
-_STRING_PARTS_LAST = ("country",)
+_STRING_PARTS = (
+    "text",
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
+)
 CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 
 
@@ -33,7 +44,7 @@ def strings(found: Found) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for part in (*_STRING_PARTS, *_STRING_PARTS_LAST):
+        for part in _STRING_PARTS:
             item = value.get(part)
             for text in item if isinstance(item, list) else [item]:
                 if isinstance(text, str):
