@@ -81,6 +81,27 @@ def test_conditional_create_returns_the_match_instead_of_a_duplicate(staff: http
     _outcome(staff.post("/Patient", json=_patient("X"), headers={"If-None-Exist": "_count=1"}), 400, "criteria")
 
 
+def test_a_batch_entry_creates_conditionally_as_the_single_request_does(staff: httpx.Client) -> None:
+    entry = {
+        "resource": _patient("MRN-BE1"),
+        "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=MRN-BE1"},
+    }
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [entry, entry]}
+    answered = staff.post("/", json=batch).json()["entry"]
+    assert [e["response"]["status"] for e in answered] == ["201", "200"]
+    assert answered[0]["resource"]["id"] == answered[1]["resource"]["id"]
+    unknown = {**entry, "request": {**entry["request"], "ifNoneExist": "nickname=x"}}
+    refused = staff.post("/", json={**batch, "entry": [unknown]}).json()["entry"][0]["response"]
+    assert (refused["status"], "nickname" in refused["outcome"]["issue"][0]["diagnostics"]) == ("400", True)
+    transaction = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{**entry, "resource": _patient("MRN-BE2")}],
+    }
+    _outcome(staff.post("/", json=transaction), 400, "ifNoneExist")  # refused, not a silent duplicate
+    assert staff.get("/Patient", params={"identifier": "MRN-BE2"}).json()["total"] == 0
+
+
 def test_fhirpy_get_or_create_update_and_delete_by_criteria(rest: Api, staff: httpx.Client) -> None:
     client = SyncFHIRClient(rest.url, authorization=staff.headers["Authorization"])
     by_mrn = client.resources("Patient").search(identifier="urn:mrn|MRN-FP1")

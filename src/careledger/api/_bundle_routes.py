@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from careledger.access import Accessor
 from careledger.api._auth import Caller
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
-from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft
+from careledger.api._conditional import the_match
+from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft, own_only
 from careledger.api._responses import fhir_response, location, status_of, stored_body, typed
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
@@ -57,7 +58,10 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor) -> EntryRunner
     """How a batch runs one entry: the same rules as the single requests."""
     access = deps.node.access
 
-    def run(method: str, url: str, resource: Resource | None) -> tuple[int, Resource | None, str | None]:
+    def run(
+        method: str, url: str, resource: Resource | None, if_none_exist: str | None
+    ) -> tuple[int, Resource | None, str | None]:
+        """One entry, as its single request would run."""
         parts = url.split("/")
         if method == "GET" and len(parts) == 2:
             caller.require(parts[0], "read")
@@ -71,6 +75,12 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor) -> EntryRunner
             caller.require(parts[0], "write")
             if method == "POST":
                 data.pop("id", None)
+                if if_none_exist is not None:
+                    owner = own_only(caller, parts[0])
+                    existing = the_match(access, accessor, parts[0], if_none_exist, patient_address=owner)
+                    if existing is not None:
+                        version = existing.get("meta", {}).get("versionId", "1")
+                        return 200, existing, f"{parts[0]}/{existing['id']}/_history/{version}"
             elif len(parts) != 2 or data.get("id") != parts[1]:
                 raise ValidationError(f"PUT {url} does not name the resource it carries")
             stored = access.write(accessor, draft(caller, data))

@@ -3,7 +3,9 @@
 A transaction's entries are creates (POST) and updates (PUT), stored in one database
 transaction by `RecordService.store`; references between its entries by `urn:uuid:` full
 URLs are rewritten to the ids the server assigns, as FHIR servers do. A batch runs every
-entry (POST, PUT, DELETE, GET) on its own and reports each outcome in the response.
+entry (POST, PUT, DELETE, GET) on its own and reports each outcome in the response; a
+POST with `ifNoneExist` is a conditional create as the single request is. A transaction
+refuses one rather than create a duplicate (its all-or-nothing write cannot take a match).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from careledger.errors import CareLedgerError, ValidationError, http_status
 from careledger.fhir import operation_outcome
 from careledger.records import Resource, parse_resource
 
-# One entry as a batch runs it: (method, url, resource or None) -> (status, resource or None, location).
-EntryRunner = Callable[[str, str, Resource | None], tuple[int, Resource | None, str | None]]
+# One entry as a batch runs it: (method, url, resource or None, ifNoneExist or None)
+# -> (status, resource or None, location).
+EntryRunner = Callable[[str, str, Resource | None, str | None], tuple[int, Resource | None, str | None]]
 
 
 def transaction_drafts(bundle: Resource) -> list[tuple[str, Resource]]:
@@ -26,9 +29,11 @@ def transaction_drafts(bundle: Resource) -> list[tuple[str, Resource]]:
     assigned: dict[str, str] = {}
     prepared: list[tuple[str, str | None, Resource]] = []
     for index, entry in enumerate(entries):
-        method, url = _request(entry, index)
+        method, url, if_none_exist = _request(entry, index)
         if method not in ("POST", "PUT"):
             raise ValidationError(f"entry {index}: a transaction takes POST and PUT; {method} belongs in a batch")
+        if if_none_exist is not None:
+            raise ValidationError(f"entry {index}: a conditional create (ifNoneExist) belongs in a batch")
         resource = entry.get("resource")
         if not isinstance(resource, dict):
             raise ValidationError(f"entry {index}: no resource")
@@ -57,9 +62,9 @@ def run_batch(bundle: Resource, run: EntryRunner) -> Resource:
     responses = []
     for index, entry in enumerate(_entries(bundle)):
         try:
-            method, url = _request(entry, index)
+            method, url, if_none_exist = _request(entry, index)
             resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
-            status, body, location = run(method, url, resource)
+            status, body, location = run(method, url, resource, if_none_exist)
             response: dict[str, Any] = {"status": str(status)}
             if location:
                 response["location"] = location
@@ -96,11 +101,17 @@ def _entries(bundle: Resource) -> list[dict[str, Any]]:
     return entries
 
 
-def _request(entry: dict[str, Any], index: int) -> tuple[str, str]:
+def _request(entry: dict[str, Any], index: int) -> tuple[str, str, str | None]:
+    """An entry's method, URL and conditional-create criteria (`ifNoneExist`)."""
     request = entry.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("method"), str):
         raise ValidationError(f"entry {index}: request.method is required")
-    return request["method"].upper(), str(request.get("url", "")).strip("/")
+    if_none_exist = request.get("ifNoneExist")
+    return (
+        request["method"].upper(),
+        str(request.get("url", "")).strip("/"),
+        str(if_none_exist) if if_none_exist else None,
+    )
 
 
 def _rewrite(value: Any, assigned: dict[str, str]) -> Any:

@@ -13,6 +13,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
+from careledger.access import Accessor, RecordAccess
 from careledger.errors import PreconditionFailed, ValidationError
 from careledger.records import RESULT_PARAMS, Resource, SearchQuery, search_query
 
@@ -27,6 +28,14 @@ def criteria(resource_type: str, query: str, *, patient_address: str | None) -> 
     if unknown:
         raise ValidationError(f"unknown search parameters in the criteria: {', '.join(unknown)}")
     return found
+
+
+def the_match(
+    access: RecordAccess, accessor: Accessor, resource_type: str, conditions: str, *, patient_address: str | None
+) -> Resource | None:
+    """The one record `conditions` match as `accessor` may see it (a request's or a Bundle entry's); 412 if several."""
+    found = access.search(accessor, criteria(resource_type, conditions, patient_address=patient_address))
+    return only_match(found, conditions)
 
 
 def only_match(matches: list[Resource], criteria_text: str) -> Resource | None:

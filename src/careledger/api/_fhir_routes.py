@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from careledger.access import Accessor
 from careledger.api._auth import Caller
-from careledger.api._conditional import criteria, not_modified, only_match
+from careledger.api._conditional import not_modified, the_match
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft, own_only
 from careledger.api._fast_paths import CREATE, READ, FastRoute
 from careledger.api._responses import (
@@ -280,8 +280,8 @@ class FhirRoutes:
 
     async def _match(self, caller: Caller, accessor: Accessor, resource_type: str, conditions: str) -> Resource | None:
         """The one record a conditional interaction's criteria match, as `accessor` may see it (412 if several)."""
-        query = criteria(resource_type, conditions, patient_address=own_only(caller, resource_type))
-        return only_match(await call(self._access.search, accessor, query), conditions)
+        owner = own_only(caller, resource_type)
+        return await call(the_match, self._access, accessor, resource_type, conditions, patient_address=owner)
 
     def _current_version(self, record_id: str) -> int:
         try:
