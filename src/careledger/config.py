@@ -74,6 +74,11 @@ class Home:
         """The key the audit log's event text is sealed under, kept out of the database."""
         return self.path / "audit.key"
 
+    @property
+    def readings_key_file(self) -> Path:
+        """The key device readings are sealed under while they wait in the journal."""
+        return self.path / "readings.key"
+
     def require_private(self) -> None:
         """`ConfigError` if others may read the home: it holds the database, keys and blobs."""
         mode = self.path.stat().st_mode & 0o777
@@ -131,6 +136,12 @@ class Settings(BaseSettings):
     """Requests per minute one client address may send to `/auth/*` and `/exchange/*` (half at once)."""
     light_kdf: bool = False
     """Weaker scrypt for keystores created by this node: for test and demo homes only."""
+    mqtt_broker: str = ""
+    """`host[:port]` of the MQTT broker `serve` takes device readings from (e.g. 127.0.0.1:1883); empty: none."""
+    reading_summary_seconds: float = Field(default=60.0, ge=0)
+    """Device readings become one Observation (SampledData) per device, code and this many seconds; 0: one each."""
+    alert_webhooks: list[str] = []
+    """URLs `serve` POSTs each device alert to (JSON), besides streaming it at `/alerts/stream`."""
 
     def db_url(self, home: Home) -> str:
         """The database URL: the configured one, else the home's SQLite file."""

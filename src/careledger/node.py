@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from careledger.chain import Chain
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.exchange import Custodian, Requester
+    from careledger.iot import DeviceService, Monitor, ReadingIntake, ReadingRecorder
 
 _REGISTERED_KEY_TTL = 60.0
 
@@ -248,6 +249,54 @@ class Node:
         )
         claiming.forget_claimed()
         return claiming
+
+    @cached_property
+    def devices(self) -> DeviceService:
+        """Device identities and their bindings to patients."""
+        from careledger.iot import DeviceService
+
+        return DeviceService(
+            self.db,
+            self.wallets,
+            self.identity,
+            self.consent,
+            self.access,
+            custodian=self.address,
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        """Rules over device readings, and the alerts they raise."""
+        from careledger.iot import Monitor
+
+        return Monitor(self.access, custodian=self.address)
+
+    @cached_property
+    def intake(self) -> ReadingIntake:
+        """Signed device readings checked and journalled (alerts raised as they come)."""
+        from careledger.iot import ReadingIntake
+
+        return ReadingIntake(
+            self.db,
+            self.devices,
+            self.audit,
+            self._readings_key,
+            custodian=self.address,
+            on_accepted=self.monitor.observe,
+        )
+
+    @cached_property
+    def recorder(self) -> ReadingRecorder:
+        """Journalled readings stored as Observations."""
+        from careledger.iot import ReadingRecorder
+
+        summary = self.settings.reading_summary_seconds
+        return ReadingRecorder(self.db, self.access, self._readings_key, summary_seconds=summary or None)
+
+    @cached_property
+    def _readings_key(self) -> AtRestKey:
+        return AtRestKey(secret_file(self.home.readings_key_file))
 
     @cached_property
     def custodian(self) -> Custodian:

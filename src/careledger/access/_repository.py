@@ -283,12 +283,14 @@ class RecordAccess:
 
         return check
 
-    def also(self, accessor: Accessor) -> Also:
-        """The audit of versions `accessor` stored, in the transaction that stores them."""
+    def also(self, accessor: Accessor, *, then: Also | None = None) -> Also:
+        """The audit of versions `accessor` stored (and the caller's `then`), in the transaction that stores them."""
 
         def audit(session: Session, stored: list[StoredRecord]) -> None:
             """The `also` `RecordService` calls in the write's transaction: the allowed writes' audit entries."""
             self.audit.append(session, self._write_entries(accessor, stored))
+            if then is not None:
+                then(session, stored)
 
         return audit
 
@@ -327,14 +329,11 @@ class RecordAccess:
                 replace(draft, author=accessor.address), check=self.guard(accessor), also=self.also(accessor)
             )
 
-    def store(self, accessor: Accessor, drafts: Sequence[Draft]) -> list[StoredRecord]:
-        """Drafts stored all or none (a transaction Bundle), each judged, audited in the same transaction."""
+    def store(self, accessor: Accessor, drafts: Sequence[Draft], *, also: Also | None = None) -> list[StoredRecord]:
+        """Drafts stored all or none (a transaction Bundle), each judged, audited and `also` done in one transaction."""
+        drafts = [replace(d, author=accessor.address) for d in drafts]
         with self._refusals_audited(accessor):
-            return self.records.store(
-                [replace(d, author=accessor.address) for d in drafts],
-                check=self.guard(accessor),
-                also=self.also(accessor),
-            )
+            return self.records.store(drafts, check=self.guard(accessor), also=self.also(accessor, then=also))
 
     def delete(self, accessor: Accessor, record_id: str, resource_type: str | None = None) -> StoredRecord:
         """A tombstone version, if `accessor` may write the record (and it is a `resource_type`, when given)."""

@@ -22,6 +22,7 @@ from careledger.api._bulk_routes import bulk_router
 from careledger.api._bundle_routes import bundle_router
 from careledger.api._consent_routes import consent_router
 from careledger.api._deps import Deps
+from careledger.api._device_routes import device_router
 from careledger.api._docs import add_docs
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
@@ -60,6 +61,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         exchange_router(deps),
         bundle_router(deps),
         consent_router(deps),
+        device_router(deps),
         fhir.router(),
     ):
         app.include_router(router)

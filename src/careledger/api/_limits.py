@@ -4,7 +4,7 @@
 nor XML (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
-`/exchange/*` and `$claim`, which anyone may send, are also limited per client address (429).
+`/exchange/*`, `/devices/*` and `$claim`, which anyone may send, are also limited per client address (429).
 """
 
 from __future__ import annotations
@@ -21,16 +21,19 @@ from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, TooMany
 
 ErrorResponder = Callable[[CareLedgerError], Response]
 
-# Unauthenticated endpoints take small bodies: a SIWE login, a signed fetch request, a claim.
-OPEN_PREFIXES = ("/auth/", "/exchange/")
+# Unauthenticated endpoints take small bodies: a SIWE login, a signed fetch request, a claim, a
+# device's signed readings (a frame of ~350 at most: a device with more sends several).
+OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/")
 OPEN_SUFFIXES = ("/$claim",)
 OPEN_BODY_BYTES = 16 * 1024
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
-# OAuth's endpoints take HTML forms, as RFC 6749 says; nothing else does.
-FORM_PATHS = {
+# The paths that take one media type of their own: OAuth's endpoints HTML forms, as RFC 6749
+# says, and the device endpoint signed binary frames; every other path JSON or XML.
+PATH_TYPES = {
     "/auth/authorize": "application/x-www-form-urlencoded",
     "/auth/token": "application/x-www-form-urlencoded",
+    "/devices/readings": "application/octet-stream",
 }
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
@@ -117,9 +120,9 @@ class BoundedRequests:
                         break
         except TimeoutError:
             raise RequestTimeout(f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
-        if path in FORM_PATHS:
-            if media_type != FORM_PATHS[path]:
-                raise UnsupportedMediaType(f"{path} takes {FORM_PATHS[path]}, not {media_type or '(none)'}")
+        if path in PATH_TYPES:
+            if media_type != PATH_TYPES[path]:
+                raise UnsupportedMediaType(f"{path} takes {PATH_TYPES[path]}, not {media_type or '(none)'}")
         elif (size or media_type) and media_type not in JSON_TYPES | XML_TYPES:
             raise UnsupportedMediaType(
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"

@@ -1,9 +1,11 @@
 """`careledger serve`: the API under uvicorn, with the node's background work beside it.
 
 Beside the server, one thread keeps the node current: it reads new consent events (so a
-revoke is honoured within a second) and anchors record commitments and audit heads when
-a batch is due. On shutdown (Ctrl-C, SIGTERM) the server stops taking requests, then
-everything pending is anchored before the process exits.
+revoke is honoured within a second), stores journalled device readings as Observations,
+and anchors record commitments and audit heads when a batch is due. With a broker
+configured (`mqtt_broker`), an MQTT subscriber takes device readings, and alerts go to the
+configured webhooks. On shutdown (Ctrl-C, SIGTERM) the server stops taking requests and
+readings, then everything pending is anchored before the process exits.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
 from careledger.errors import AddressInUse, ConfigError
 from careledger.files import secret_file
+from careledger.iot import MqttListener, Webhooks
 from careledger.node import Node
 
 SYNC_SECONDS = 1.0
@@ -53,6 +56,14 @@ class NodeServer:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._mqtt = (
+            MqttListener(node.intake, node=node.address, broker=node.settings.mqtt_broker)
+            if (node.settings.mqtt_broker)
+            else None
+        )
+        self._webhooks = Webhooks(node.settings.alert_webhooks) if node.settings.alert_webhooks else None
+        if self._webhooks is not None:
+            node.monitor.listen(self._webhooks.deliver)
         self._background = threading.Thread(target=self._keep_current, name="careledger-sync", daemon=True)
 
     @property
@@ -63,6 +74,8 @@ class NodeServer:
     def run(self) -> None:
         """Serve until interrupted (Ctrl-C, SIGTERM), then flush pending anchors."""
         self._background.start()
+        if self._mqtt is not None:
+            self._mqtt.start()
         try:
             if threading.current_thread() is threading.main_thread():
                 # uvicorn handles the first signal by stopping, then raises it again once
@@ -97,6 +110,7 @@ class NodeServer:
             rounds += 1
             try:
                 self.node.consent.sync()
+                self.node.recorder.record_ready()
                 if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
                     self.node.claims.follow_pending()
                 if self.node.settings.anchor_in_background:
@@ -106,6 +120,10 @@ class NodeServer:
                 _log.exception("background sync failed; retrying in %.0f s", SYNC_SECONDS)
 
     def _shutdown(self) -> None:
+        if self._mqtt is not None:
+            self._mqtt.stop()
+        if self._webhooks is not None:
+            self._webhooks.close()
         self._stop.set()
         if self._background.is_alive():
             self._background.join()

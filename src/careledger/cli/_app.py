@@ -29,6 +29,7 @@ GROUPS = {
     "exchange": "careledger.cli.exchange",
     "token": "careledger.cli.token",
     "client": "careledger.cli.client",
+    "device": "careledger.cli.device",
     "testdata": "careledger.cli.testdata",
 }
 # Commands at the top level, and the module of each.

@@ -27,6 +27,7 @@ from careledger.crypto._merkle import MerkleTree, hash_pair, process_proof, veri
 from careledger.crypto._signatures import (
     check_signer,
     recover_message_signer,
+    recover_message_signers,
     recover_typed_data_signer,
     sign_message,
     sign_typed_data,
@@ -54,6 +55,7 @@ __all__ = [
     "parse_content_id",
     "process_proof",
     "recover_message_signer",
+    "recover_message_signers",
     "recover_typed_data_signer",
     "reseal",
     "seal",

@@ -270,3 +270,41 @@ class ExchangeNonce(Base):
     requester: Mapped[str] = mapped_column(String(42), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(66), primary_key=True)
     expiry: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Device(Base):
+    """A device identity this node registered, and the patient it is bound to (if any).
+
+    `last_sequence` is the highest reading sequence accepted from it: moved in the same
+    transaction that journals the readings, so a redelivered reading is always a duplicate.
+    The binding itself is the patient's consent to the device (vitals, TREAT) on chain;
+    `grant_id` names it, so unbinding revokes it.
+    """
+
+    __tablename__ = "devices"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    device_record: Mapped[str] = mapped_column(String(64))
+    patient: Mapped[str | None] = mapped_column(String(42), nullable=True, index=True)
+    patient_record: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    grant_id: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    registered_at: Mapped[float] = mapped_column(Float)
+
+
+class DeviceReading(Base):
+    """Readings accepted and not yet stored as Observations: a write-ahead journal, sealed at rest.
+
+    A row holds one intake's accepted readings of one device (JSON, AES-GCM under the
+    node's at-rest key). The row is deleted in the transaction that stores its
+    Observations, so a crash anywhere loses nothing and stores nothing twice.
+    """
+
+    __tablename__ = "device_readings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(42), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,165 @@
+"""Device identities and their bindings to patients.
+
+A device is an actor like any other: its own secp256k1 key (a keystore here, exportable to
+the device), the DEVICE role in the IdentityRegistry, and a FHIR `Device` record (the
+node's own resource). It is bound to a patient by her consent, on chain: a grant to the
+device's address for `vitals` and TREAT, which she can revoke from any wallet. The node
+takes a device's readings only while that grant lives, so unbinding (or her revoking)
+stops them at once, and the guarded repository checks the same grant when it stores them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from careledger.access import Accessor, RecordAccess
+from careledger.chain import Role
+from careledger.consent import ConsentService, Grant, Purpose
+from careledger.errors import NotFound, ValidationError
+from careledger.fhir import URI
+from careledger.identity import IdentityService, WalletStore, did_pkh
+from careledger.records import Category
+from careledger.store import Database, Device
+
+BINDING_CATEGORIES = (Category.VITALS,)
+BINDING_PURPOSE = Purpose.TREAT
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A registered device, as `device list` shows it."""
+
+    name: str
+    address: str
+    kind: str
+    device_record: str
+    patient: str | None
+    patient_record: str | None
+    grant_id: str | None
+    last_sequence: int
+
+
+class DeviceService:
+    """Registers devices and binds them to patients; the intake asks it who a device is."""
+
+    def __init__(
+        self,
+        db: Database,
+        wallets: WalletStore,
+        identity: IdentityService,
+        consent: ConsentService,
+        access: RecordAccess,
+        *,
+        custodian: str,
+        chain_id: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self._wallets = wallets
+        self._identity = identity
+        self._consent = consent
+        self._access = access
+        self._custodian = custodian
+        self._chain_id = chain_id
+        self._clock = clock
+
+    def register(self, name: str, passphrase: str, *, kind: str = "wearable") -> DeviceInfo:
+        """A new device: a wallet with the DEVICE role, registered on chain, and its FHIR Device record."""
+        wallet = self._wallets.create(name, Role.DEVICE, passphrase)
+        self._identity.register(name)
+        record_id = f"device-{wallet.address[2:].lower()}"
+        self._access.write(
+            Accessor(self._custodian, BINDING_PURPOSE), self._device_resource(record_id, wallet.address, name, kind)
+        )
+        with self.db.session() as session:
+            session.add(
+                Device(
+                    address=wallet.address,
+                    name=name,
+                    kind=kind,
+                    device_record=record_id,
+                    last_sequence=0,
+                    registered_at=self._clock(),
+                )
+            )
+        return self.get(name)
+
+    def _device_resource(self, record_id: str, address: str, name: str, kind: str) -> dict[str, object]:
+        return {
+            "resourceType": "Device",
+            "id": record_id,
+            "identifier": [{"system": URI, "value": did_pkh(self._chain_id, address)}],
+            "status": "active",
+            "deviceName": [{"name": name, "type": "user-friendly-name"}],
+            "type": {"text": kind},
+        }
+
+    def bind(self, device: str, grant: Grant) -> DeviceInfo:
+        """Bind `device` to the patient who granted it `grant` (vitals, TREAT): her readings from now on."""
+        info = self.get(device)
+        if grant.grantee != info.address:
+            raise ValidationError(f"consent {grant.hex_id} is granted to {grant.grantee}, not to {info.name}")
+        if not grant.live_at(self._clock()) or not all(grant.covers(c, BINDING_PURPOSE) for c in BINDING_CATEGORIES):
+            raise ValidationError(
+                f"consent {grant.hex_id} must be live and name vitals for TREAT to bind a device: grant a new one"
+            )
+        patient_record = self._patient_record(grant.patient)
+        with self.db.session() as session:
+            session.execute(
+                update(Device)
+                .where(Device.address == info.address)
+                .values(patient=grant.patient, patient_record=patient_record, grant_id=grant.hex_id)
+            )
+        return self.get(device)
+
+    def unbind(self, device: str) -> tuple[DeviceInfo, str | None]:
+        """Forget the device's patient now (its readings are refused from here on); the binding's consent id,
+        for the caller to revoke on chain."""
+        info = self.get(device)
+        with self.db.session() as session:
+            session.execute(
+                update(Device)
+                .where(Device.address == info.address)
+                .values(patient=None, patient_record=None, grant_id=None)
+            )
+        return self.get(device), info.grant_id
+
+    def _patient_record(self, patient: str) -> str:
+        patients = self._access.records.list(patient_address=patient, resource_type="Patient")
+        if not patients:
+            raise NotFound(f"{patient} has no Patient record on this node: a device's readings need one to belong to")
+        return patients[0].record_id
+
+    def get(self, device: str) -> DeviceInfo:
+        """A device by name or address; `NotFound` if this node did not register it."""
+        with self.db.session() as session:
+            row = session.scalars(select(Device).where((Device.name == device) | (Device.address == device))).first()
+            if row is None:
+                raise NotFound(f"no device {device} is registered on this node: `careledger device register` first")
+            return _info(row)
+
+    def all(self) -> list[DeviceInfo]:
+        """Every device registered here, by name."""
+        with self.db.session() as session:
+            return [_info(row) for row in session.scalars(select(Device).order_by(Device.name))]
+
+    def consent_live(self, patient: str, device: str) -> bool:
+        """Whether the patient's binding consent to the device is in force (as the node's consent index knows)."""
+        return all(self._consent.check(patient, device, c, BINDING_PURPOSE) is not None for c in BINDING_CATEGORIES)
+
+
+def _info(row: Device) -> DeviceInfo:
+    return DeviceInfo(
+        name=row.name,
+        address=row.address,
+        kind=row.kind,
+        device_record=row.device_record,
+        patient=row.patient,
+        patient_record=row.patient_record,
+        grant_id=row.grant_id,
+        last_sequence=row.last_sequence,
+    )

@@ -1,0 +1,159 @@
+"""What a device may measure, and how readings become FHIR vital-signs Observations.
+
+Each LOINC code a node takes from devices, with its UCUM units (a panel lists one per
+component, in order). Readings become Observations in one of two shapes: one per reading
+(`valueQuantity`), or one per device, code and interval whose value is `SampledData`, so
+storage grows with time and not with the sample rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from careledger.fhir import fhir_instant
+from careledger.iot._frames import Reading
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+_CATEGORY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "vital-signs",
+            "display": "Vital Signs",
+        }
+    ]
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A LOINC code devices send: its name, and its components' codes and units (one for a single value)."""
+
+    code: str
+    display: str
+    components: tuple[tuple[str, str, str], ...]  # (LOINC code, display, UCUM unit)
+
+    @property
+    def panel(self) -> bool:
+        """Whether values go in components (blood pressure) rather than the Observation's own value."""
+        return len(self.components) > 1
+
+
+def _single(code: str, display: str, unit: str) -> Measure:
+    return Measure(code, display, ((code, display, unit),))
+
+
+MEASURES = {
+    measure.code: measure
+    for measure in (
+        _single("8867-4", "Heart rate", "/min"),
+        _single("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%"),
+        Measure(
+            "85354-9",
+            "Blood pressure panel with all children optional",
+            (("8480-6", "Systolic blood pressure", "mm[Hg]"), ("8462-4", "Diastolic blood pressure", "mm[Hg]")),
+        ),
+        _single("8310-5", "Body temperature", "Cel"),
+        _single("2339-0", "Glucose [Mass/volume] in Blood", "mg/dL"),
+        _single("55423-8", "Number of steps in unspecified time Pedometer", "{steps}"),
+    )
+}
+
+
+def problem(reading: Reading) -> str | None:
+    """Why a reading's code or values are not what its code takes, or None."""
+    measure = MEASURES.get(reading.code)
+    if measure is None:
+        return "unknown-code"
+    units = tuple(unit for *_, unit in measure.components)
+    if tuple(unit for _, unit in reading.values) != units:
+        return "wrong-units"
+    return None
+
+
+def observation_id(device: str, code: str, key: str) -> str:
+    """A stable id per device, code and `key` (a reading's sequence; an interval's start and first
+    sequence): storing the same readings again is a new version of one record, never a second one."""
+    digest = hashlib.sha256(f"{device.lower()}|{code}|{key}".encode()).hexdigest()
+    return f"dev-{digest[:40]}"
+
+
+def reading_observation(device_ref: str, patient_ref: str, device: str, reading: Reading) -> dict[str, Any]:
+    """One reading as an Observation with a `valueQuantity` (or component quantities for a panel)."""
+    measure = MEASURES[reading.code]
+    observation = _observation(
+        device_ref, patient_ref, observation_id(device, reading.code, str(reading.sequence)), measure
+    )
+    observation["effectiveDateTime"] = fhir_instant(reading.time_ms / 1000)
+    quantities = [_quantity(value, unit) for value, unit in reading.values]
+    if measure.panel:
+        observation["component"] = [
+            {"code": _code(code, display), "valueQuantity": quantity}
+            for (code, display, _), quantity in zip(measure.components, quantities, strict=True)
+        ]
+    else:
+        observation["valueQuantity"] = quantities[0]
+    return observation
+
+
+def summary_observation(
+    device_ref: str, patient_ref: str, device: str, start_ms: int, interval_ms: int, readings: Sequence[Reading]
+) -> dict[str, Any]:
+    """Readings of one code in one interval as an Observation whose values are `SampledData`.
+
+    The samples are in time order, `period` the mean spacing between them; a summary of
+    one reading is still SampledData, so every summary has the same shape.
+    """
+    ordered = sorted(readings, key=lambda reading: (reading.time_ms, reading.sequence))
+    measure = MEASURES[ordered[0].code]
+    observation = _observation(
+        device_ref, patient_ref, observation_id(device, measure.code, f"{start_ms}/{ordered[0].sequence}"), measure
+    )
+    first, last = ordered[0].time_ms, ordered[-1].time_ms
+    observation["effectivePeriod"] = {"start": fhir_instant(first / 1000), "end": fhir_instant(last / 1000)}
+    period = (last - first) / (len(ordered) - 1) if len(ordered) > 1 else interval_ms
+    sampled = [
+        {
+            "origin": {"value": 0, "system": UCUM, "code": unit, "unit": unit},
+            "period": round(period, 3),
+            "dimensions": 1,
+            "data": " ".join(_number(reading.values[index][0]) for reading in ordered),
+        }
+        for index, (*_, unit) in enumerate(measure.components)
+    ]
+    if measure.panel:
+        observation["component"] = [
+            {"code": _code(code, display), "valueSampledData": data}
+            for (code, display, _), data in zip(measure.components, sampled, strict=True)
+        ]
+    else:
+        observation["valueSampledData"] = sampled[0]
+    return observation
+
+
+def _observation(device_ref: str, patient_ref: str, record_id: str, measure: Measure) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": record_id,
+        "status": "final",
+        "category": [_CATEGORY],
+        "code": _code(measure.code, measure.display),
+        "subject": {"reference": patient_ref},
+        "device": {"reference": device_ref},
+    }
+
+
+def _code(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": LOINC, "code": code, "display": display}]}
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
