@@ -1,8 +1,9 @@
 """Simulated wearables: realistic signed readings, with an arrhythmia episode that should alert.
 
 Each device measures heart rate `rate` times a second and oxygen saturation once a second,
-and signs a frame per second. One device (the first) has an episode of tachycardia
-(140-160/min) for `episode_length` seconds from `episode_at`. Sequences are taken from the
+and signs a frame per second. One device (the first) has an episode of tachycardia (about
+130/min: above the sustained-tachycardia rule, under the out-of-range one, so an episode
+is one alert) for `episode_length` seconds from `episode_at`. Sequences are taken from the
 reading's time (sixteen a millisecond), so runs one after another need no shared counter.
 The frames are made first, then published, so signing does not slow the publishing.
 """
@@ -61,7 +62,7 @@ def frames(
             for k in range(int(rate)):
                 time_ms = base_ms + int(k * interval_ms)
                 in_episode = index == 0 and episode is not None and episode.at <= second < episode.at + episode.length
-                beat = randomness.gauss(150 if in_episode else 72, 4)
+                beat = randomness.gauss(130, 3) if in_episode else randomness.gauss(72, 4)
                 readings.append(Reading(time_ms * 16, time_ms, HEART_RATE, ((round(beat, 1), "/min"),)))
             saturation = float(randomness.choice((96, 97, 98)))
             readings.append(Reading((base_ms + 999) * 16 + 1, base_ms + 999, OXYGEN, ((saturation, "%"),)))
