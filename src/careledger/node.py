@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from careledger.chain import Chain
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.exchange import Custodian, Requester
-    from careledger.iot import DeviceService, Monitor, ReadingIntake, ReadingRecorder
+    from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
 
 _REGISTERED_KEY_TTL = 60.0
 
@@ -251,12 +251,19 @@ class Node:
         return claiming
 
     @cached_property
+    def device_directory(self) -> DeviceDirectory:
+        """The devices registered here and their bindings (the database only: no chain)."""
+        from careledger.iot import DeviceDirectory
+
+        return DeviceDirectory(self.db)
+
+    @cached_property
     def devices(self) -> DeviceService:
-        """Device identities and their bindings to patients."""
+        """Registering devices and binding them to patients."""
         from careledger.iot import DeviceService
 
         return DeviceService(
-            self.db,
+            self.device_directory,
             self.wallets,
             self.identity,
             self.consent,

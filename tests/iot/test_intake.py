@@ -45,7 +45,7 @@ def test_readings_from_the_bound_device_are_journalled(ward: Ward) -> None:
     result = ward.node.intake.accept(ward.frame(ward.readings(70, 71, 72)))
     assert (result.accepted, dict(result.refused)) == (3, {})
     assert _journal(ward) == journal + 1
-    assert ward.node.devices.get("watch").last_sequence == ward.sequence
+    assert ward.node.device_directory.get("watch").last_sequence == ward.sequence
 
 
 def test_the_journal_holds_no_plaintext(ward: Ward) -> None:

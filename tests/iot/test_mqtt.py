@@ -44,7 +44,7 @@ def _messages(ward: Ward, wearable: Wearable, seconds: int, **options: Any) -> l
 
 
 def _sequence(ward: Ward, wearable: Wearable) -> int:
-    return ward.node.devices.get(wearable.account.address).last_sequence
+    return ward.node.device_directory.get(wearable.account.address).last_sequence
 
 
 def _last(messages: list[tuple[str, bytes, int]]) -> int:

@@ -52,7 +52,7 @@ def bind(
     if (patient is None) == (consent is None):
         raise ValidationError("give --patient (to grant the binding consent now) or --consent (one she granted)")
     with open_node(ctx) as node, progress.status("binding…"):
-        info = node.devices.get(device)
+        info = node.device_directory.get(device)
         if consent is not None:
             grant = node.consent.get(_consent_id(consent))
         else:
@@ -68,7 +68,7 @@ def bind(
 def unbind(ctx: typer.Context, device: DeviceArgument, as_wallet: AsOption = None, json: JsonFlag = False) -> None:
     """Unbind a device: its readings are refused from now on, and the binding consent is revoked on chain."""
     with open_node(ctx) as node:
-        before = node.devices.get(device)
+        before = node.device_directory.get(device)
         info, grant_id = node.devices.unbind(device)
         revoked = None
         if grant_id is not None and before.patient is not None:
@@ -87,7 +87,7 @@ def unbind(ctx: typer.Context, device: DeviceArgument, as_wallet: AsOption = Non
 def list_devices(ctx: typer.Context, json: JsonFlag = False) -> None:
     """Every device registered here, with its patient and last sequence."""
     with open_node(ctx) as node:
-        devices = node.devices.all()
+        devices = node.device_directory.all()
     if json:
         print_json([asdict(info) for info in devices])
         return
@@ -114,7 +114,7 @@ def simulate(
 ) -> None:
     """Publish signed readings from bound devices to the broker, as wearables would."""
     with open_node(ctx) as node:
-        bound = [info for info in node.devices.all() if info.patient is not None][:devices]
+        bound = [info for info in node.device_directory.all() if info.patient is not None][:devices]
         if len(bound) < devices:
             raise ValidationError(
                 f"this home has {len(bound)} bound device(s); bind more with `careledger device bind`"

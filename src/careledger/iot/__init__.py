@@ -2,7 +2,7 @@
 readings stored as vital-signs Observations, and alerts to the care team."""
 
 from careledger.iot._alerts import DEFAULT_RULES, Alert, Monitor, Rule
-from careledger.iot._devices import DeviceInfo, DeviceService
+from careledger.iot._devices import DeviceDirectory, DeviceInfo, DeviceService
 from careledger.iot._frames import MAX_READINGS, Frame, Reading, decode_payload, encode_frame, sign_frame
 from careledger.iot._intake import Accepted, IntakeResult, ReadingIntake, Refusal
 from careledger.iot._mqtt import MqttListener, parse_broker, readings_topic
@@ -17,6 +17,7 @@ __all__ = [
     "MEASURES",
     "Accepted",
     "Alert",
+    "DeviceDirectory",
     "DeviceInfo",
     "DeviceService",
     "Episode",

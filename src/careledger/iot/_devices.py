@@ -43,12 +43,41 @@ class DeviceInfo:
     last_sequence: int
 
 
+class DeviceDirectory:
+    """The devices registered here and their bindings, from the database alone: listing them needs no chain."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, device: str) -> DeviceInfo:
+        """A device by name or address; `NotFound` if this node did not register it."""
+        with self.db.session() as session:
+            row = session.scalars(select(Device).where((Device.name == device) | (Device.address == device))).first()
+            if row is None:
+                raise NotFound(f"no device {device} is registered on this node: `careledger device register` first")
+            return _info(row)
+
+    def all(self) -> list[DeviceInfo]:
+        """Every device registered here, by name."""
+        with self.db.session() as session:
+            return [_info(row) for row in session.scalars(select(Device).order_by(Device.name))]
+
+    def set_binding(self, address: str, patient: str | None, patient_record: str | None, grant_id: str | None) -> None:
+        """Record (or, with Nones, clear) whom the device's readings belong to; the intake reads it per batch."""
+        with self.db.session() as session:
+            session.execute(
+                update(Device)
+                .where(Device.address == address)
+                .values(patient=patient, patient_record=patient_record, grant_id=grant_id)
+            )
+
+
 class DeviceService:
     """Registers devices and binds them to patients; the intake asks it who a device is."""
 
     def __init__(
         self,
-        db: Database,
+        directory: DeviceDirectory,
         wallets: WalletStore,
         identity: IdentityService,
         consent: ConsentService,
@@ -58,7 +87,7 @@ class DeviceService:
         chain_id: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.db = db
+        self.directory = directory
         self._wallets = wallets
         self._identity = identity
         self._consent = consent
@@ -75,7 +104,7 @@ class DeviceService:
         self._access.write(
             Accessor(self._custodian, BINDING_PURPOSE), self._device_resource(record_id, wallet.address, name, kind)
         )
-        with self.db.session() as session:
+        with self.directory.db.session() as session:
             session.add(
                 Device(
                     address=wallet.address,
@@ -86,7 +115,7 @@ class DeviceService:
                     registered_at=self._clock(),
                 )
             )
-        return self.get(name)
+        return self.directory.get(name)
 
     def _device_resource(self, record_id: str, address: str, name: str, kind: str) -> dict[str, object]:
         return {
@@ -100,52 +129,28 @@ class DeviceService:
 
     def bind(self, device: str, grant: Grant) -> DeviceInfo:
         """Bind `device` to the patient who granted it `grant` (vitals, TREAT): her readings from now on."""
-        info = self.get(device)
+        info = self.directory.get(device)
         if grant.grantee != info.address:
             raise ValidationError(f"consent {grant.hex_id} is granted to {grant.grantee}, not to {info.name}")
         if not grant.live_at(self._clock()) or not all(grant.covers(c, BINDING_PURPOSE) for c in BINDING_CATEGORIES):
             raise ValidationError(
                 f"consent {grant.hex_id} must be live and name vitals for TREAT to bind a device: grant a new one"
             )
-        patient_record = self._patient_record(grant.patient)
-        with self.db.session() as session:
-            session.execute(
-                update(Device)
-                .where(Device.address == info.address)
-                .values(patient=grant.patient, patient_record=patient_record, grant_id=grant.hex_id)
-            )
-        return self.get(device)
+        self.directory.set_binding(info.address, grant.patient, self._patient_record(grant.patient), grant.hex_id)
+        return self.directory.get(device)
 
     def unbind(self, device: str) -> tuple[DeviceInfo, str | None]:
         """Forget the device's patient now (its readings are refused from here on); the binding's consent id,
         for the caller to revoke on chain."""
-        info = self.get(device)
-        with self.db.session() as session:
-            session.execute(
-                update(Device)
-                .where(Device.address == info.address)
-                .values(patient=None, patient_record=None, grant_id=None)
-            )
-        return self.get(device), info.grant_id
+        info = self.directory.get(device)
+        self.directory.set_binding(info.address, None, None, None)
+        return self.directory.get(device), info.grant_id
 
     def _patient_record(self, patient: str) -> str:
         patients = self._access.records.list(patient_address=patient, resource_type="Patient")
         if not patients:
             raise NotFound(f"{patient} has no Patient record on this node: a device's readings need one to belong to")
         return patients[0].record_id
-
-    def get(self, device: str) -> DeviceInfo:
-        """A device by name or address; `NotFound` if this node did not register it."""
-        with self.db.session() as session:
-            row = session.scalars(select(Device).where((Device.name == device) | (Device.address == device))).first()
-            if row is None:
-                raise NotFound(f"no device {device} is registered on this node: `careledger device register` first")
-            return _info(row)
-
-    def all(self) -> list[DeviceInfo]:
-        """Every device registered here, by name."""
-        with self.db.session() as session:
-            return [_info(row) for row in session.scalars(select(Device).order_by(Device.name))]
 
     def consent_live(self, patient: str, device: str) -> bool:
         """Whether the patient's binding consent to the device is in force (as the node's consent index knows)."""

@@ -1,0 +1,113 @@
+"""Devices over HTTP: signed frames in with no sign-in, and the alert stream, each alert through the guarded door."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from eth_account import Account
+
+from careledger.api import NodeServer
+from careledger.crypto import sign_message
+from careledger.iot import encode_frame
+from tests.api.conftest import Api
+from tests.iot.conftest import Ward, ward  # noqa: F401 - the module's ward
+
+BINARY = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture(scope="module")
+def api(ward: Ward) -> Iterator[Api]:  # noqa: F811 - uses the imported fixture
+    server = NodeServer(ward.node, port=0)
+    server.start()
+    try:
+        yield Api(server, ward)  # type: ignore[arg-type] - Api needs only `.node` of its world
+    finally:
+        server.stop()
+
+
+def _post(api: Api, body: bytes, headers: dict[str, str] = BINARY) -> httpx.Response:
+    return httpx.post(f"{api.url}/devices/readings", content=body, headers=headers)
+
+
+def test_signed_frames_need_no_sign_in(api: Api, ward: Ward) -> None:  # noqa: F811
+    frames = ward.frame(ward.readings(70, 71)) + ward.frame(ward.readings(72))
+    response = _post(api, frames)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 3, "refused": {}}
+
+
+def test_a_retried_post_is_answered_as_duplicates(api: Api, ward: Ward) -> None:  # noqa: F811
+    frame = ward.frame(ward.readings(70))
+    assert _post(api, frame).json() == {"accepted": 1, "refused": {}}
+    assert _post(api, frame).json() == {"accepted": 0, "refused": {"replayed-sequence": 1}}
+
+
+def test_a_forged_frame_is_refused_and_counted(api: Api, ward: Ward) -> None:  # noqa: F811
+    body = encode_frame(ward.node.address, ward.watch.address, ward.alice.address, ward.readings(70))
+    response = _post(api, body + sign_message(Account.create(), body))
+    assert response.json() == {"accepted": 0, "refused": {"forged-signature": 1}}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b"\x01garbage", BINARY, 400),
+        (b"{}", {"Content-Type": "application/json"}, 415),
+        (b"x" * 20_000, BINARY, 413),
+        (b"", BINARY, 400),
+    ],
+)
+def test_bad_bodies_are_refused_with_an_operation_outcome(
+    api: Api, body: bytes, headers: dict[str, str], status: int
+) -> None:
+    response = _post(api, body, headers)
+    assert response.status_code == status
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_alert_stream_needs_a_sign_in(api: Api) -> None:
+    assert httpx.get(f"{api.url}/alerts/stream").status_code == 401
+
+
+def _first_alert(api: Api, client: httpx.Client, trigger: threading.Event, seconds: float) -> dict[str, object] | None:
+    """The first `alert` event on `client`'s stream (None if none comes within `seconds`), `trigger` set once open."""
+    try:
+        with client.stream("GET", "/alerts/stream", timeout=httpx.Timeout(5, read=seconds)) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                trigger.set()
+                if line.startswith("data: "):
+                    return json.loads(line.removeprefix("data: "))  # type: ignore[no-any-return]
+    except httpx.ReadTimeout:
+        return None
+    return None
+
+
+def test_an_alert_reaches_the_patients_stream_and_not_anothers(api: Api, ward: Ward) -> None:  # noqa: F811
+    alice, bob = api.client(ward.alice), api.client(ward.bob)
+    opened = [threading.Event(), threading.Event()]
+    found: dict[str, object] = {}
+    threads = [
+        threading.Thread(target=lambda: found.update(alice=_first_alert(api, alice, opened[0], 10))),
+        threading.Thread(target=lambda: found.update(bob=_first_alert(api, bob, opened[1], 4))),
+    ]
+    for thread in threads:
+        thread.start()
+    assert all(event.wait(10) for event in opened)
+    response = _post(api, ward.frame(ward.readings(72, 180)))  # above the default out-of-range limit
+    assert response.json()["accepted"] == 2
+    for thread in threads:
+        thread.join()
+    alert = found["alice"]
+    assert isinstance(alert, dict)
+    assert alert["rule"] == "Heart rate out of range"
+    assert alert["resource"]["resourceType"] == "Flag"
+    assert alert["resource"]["subject"] == {"reference": f"Patient/{ward.watch.patient_record}"}
+    assert found["bob"] is None
+    refused = [e.access for e in ward.node.audit.entries() if e.access.agent == ward.bob.address]
+    assert any(not a.allowed and alert["flag"] + "/_history/1" in a.entities for a in refused)  # asked, and denied
