@@ -67,19 +67,19 @@ def test_a_frame_signed_by_another_key_is_forged() -> None:
     assert frame.forged
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b"",
-        b"\x01",
-        sign_frame(DEVICE, NODE, PATIENT, READINGS)[:-1],  # a signature byte short
-        sign_frame(DEVICE, NODE, PATIENT, READINGS)[:70],  # cut inside a reading
-        b"\x02" + sign_frame(DEVICE, NODE, PATIENT, READINGS)[1:],  # another version
-        struct.pack(">B20s20s20sH", 1, bytes(20), bytes(20), bytes(20), 0) + bytes(65),  # no readings
-        struct.pack(">B20s20s20sH", 1, bytes(20), bytes(20), bytes(20), 65535) + bytes(65),  # too many claimed
-        os.urandom(4096),
-    ],
-)
+MALFORMED = {
+    "empty": b"",
+    "one byte": b"\x01",
+    "a signature byte short": sign_frame(DEVICE, NODE, PATIENT, READINGS)[:-1],
+    "cut inside a reading": sign_frame(DEVICE, NODE, PATIENT, READINGS)[:70],
+    "another version": b"\x02" + sign_frame(DEVICE, NODE, PATIENT, READINGS)[1:],
+    "no readings": struct.pack(">B20s20s20sH", 1, bytes(20), bytes(20), bytes(20), 0) + bytes(65),
+    "too many claimed": struct.pack(">B20s20s20sH", 1, bytes(20), bytes(20), bytes(20), 65535) + bytes(65),
+    "noise": os.urandom(4096),
+}
+
+
+@pytest.mark.parametrize("payload", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_payloads_are_refused_whole(payload: bytes) -> None:
     with pytest.raises(ValidationError):
         decode_payload(payload)
