@@ -35,11 +35,12 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
         assert database.revision() is None
         database.migrate()
         with database.session() as session:
-            session.execute(text("UPDATE alembic_version SET version_num = '0011'"))
-            session.execute(text("DROP TABLE oauth_clients"))
+            session.execute(text("UPDATE alembic_version SET version_num = '0012'"))
+            session.execute(text("DROP TABLE device_readings"))
+            session.execute(text("DROP TABLE devices"))
         database.migrate()
         assert database.revision() == head_revision()
-        assert "oauth_clients" in database.tables()
+        assert {"devices", "device_readings"} <= set(database.tables())
     finally:
         database.close()
 

@@ -5,7 +5,7 @@ from careledger.iot._alerts import DEFAULT_RULES, Alert, Monitor, Rule
 from careledger.iot._devices import DeviceDirectory, DeviceInfo, DeviceService
 from careledger.iot._frames import MAX_READINGS, Frame, Reading, decode_payload, encode_frame, sign_frame
 from careledger.iot._intake import Accepted, IntakeResult, ReadingIntake, Refusal
-from careledger.iot._mqtt import MqttListener, parse_broker, readings_topic
+from careledger.iot._mqtt import MqttListener, mqtt_client, parse_broker, readings_topic
 from careledger.iot._recorder import ReadingRecorder
 from careledger.iot._simulator import Episode, Wearable, frames, publish
 from careledger.iot._vitals import MEASURES, Measure
@@ -36,6 +36,7 @@ __all__ = [
     "decode_payload",
     "encode_frame",
     "frames",
+    "mqtt_client",
     "parse_broker",
     "publish",
     "readings_topic",

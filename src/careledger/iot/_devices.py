@@ -73,7 +73,7 @@ class DeviceDirectory:
 
 
 class DeviceService:
-    """Registers devices and binds them to patients; the intake asks it who a device is."""
+    """Registers devices and binds them to patients; the intake asks it whether a binding consent is live."""
 
     def __init__(
         self,

@@ -146,16 +146,18 @@ class ReadingIntake:
         devices = {row.address: row for row in session.scalars(select(Device).where(Device.address.in_(addresses)))}
         last = {address: row.last_sequence for address, row in devices.items()}
         now_ms = int(self._clock() * 1000)
-        journal: list[Accepted] = []
+        # One journal row per device, patient and batch, however many frames carried the readings.
+        journal: dict[tuple[str, str, str, str], list[Reading]] = {}
         for result, frames, topic_device in decoded:
             for frame in frames:
                 taken = self._frame(batch, result, frame, devices.get(frame.device), topic_device, last, now_ms)
                 if taken is not None:
-                    journal.append(taken)
-        for taken in journal:
-            session.execute(
-                insert(DeviceReading).values(device=taken.device, sealed=self._seal(taken), received_at=now_ms / 1000)
-            )
+                    key = (taken.device, taken.device_record, taken.patient, taken.patient_record)
+                    journal.setdefault(key, []).extend(taken.readings)
+        accepted = [Accepted(*key, readings=tuple(readings)) for key, readings in journal.items()]
+        if accepted:
+            rows = [{"device": a.device, "sealed": self._seal(a), "received_at": now_ms / 1000} for a in accepted]
+            session.execute(insert(DeviceReading), rows)
         for address, sequence in last.items():
             if sequence != devices[address].last_sequence:
                 session.execute(
@@ -163,7 +165,7 @@ class ReadingIntake:
                     .where(Device.address == address, Device.last_sequence < sequence)
                     .values(last_sequence=sequence)
                 )
-        batch.accepted.extend(journal)
+        batch.accepted.extend(accepted)
 
     def _frame(
         self,
