@@ -96,3 +96,14 @@ def test_a_frame_holds_a_bounded_number_of_readings() -> None:
         encode_frame(NODE, DEVICE.address, PATIENT, [READINGS[0]] * (MAX_READINGS + 1))
     with pytest.raises(ValidationError):
         encode_frame(NODE, DEVICE.address, PATIENT, [])
+
+
+def test_a_large_batch_is_recovered_in_parallel_and_in_order() -> None:
+    others = [Account.create() for _ in range(3)]
+    pairs = []
+    for index in range(150):
+        message = index.to_bytes(4, "big")
+        signer = others[index % 3]
+        pairs.append((message, sign_message(signer, message) if index % 7 else b"\x00" * 65))
+    expected = [others[index % 3].address if index % 7 else None for index in range(150)]
+    assert recover_message_signers(pairs) == expected

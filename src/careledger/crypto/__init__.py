@@ -26,6 +26,7 @@ from careledger.crypto._keccak import keccak
 from careledger.crypto._merkle import MerkleTree, hash_pair, process_proof, verify_proof
 from careledger.crypto._signatures import (
     check_signer,
+    checksum_address,
     recover_message_signer,
     recover_message_signers,
     recover_typed_data_signer,
@@ -46,6 +47,7 @@ __all__ = [
     "canonical_json",
     "check_content_id",
     "check_signer",
+    "checksum_address",
     "content_id",
     "decrypt",
     "hash_pair",

@@ -29,9 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eth_utils import to_checksum_address
-
-from careledger.crypto import recover_message_signers
+from careledger.crypto import checksum_address, recover_message_signers
 from careledger.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -97,21 +95,46 @@ def sign_frame(account: LocalAccount, node: str, patient: str, readings: Sequenc
 def decode_payload(payload: bytes) -> list[Frame]:
     """Every frame in a payload, each with its recovered signer; `ValidationError` for malformed bytes
     (a payload is taken whole or refused whole: its frames cannot be told apart past a bad one)."""
-    bodies: list[tuple[bytes, bytes]] = []
-    decoded: list[tuple[str, str, str, tuple[Reading, ...]]] = []
+    (decoded,) = decode_payloads([payload])
+    if isinstance(decoded, ValidationError):
+        raise decoded
+    return decoded
+
+
+def decode_payloads(payloads: Sequence[bytes]) -> list[list[Frame] | ValidationError]:
+    """`decode_payload` for many payloads, their signatures recovered as one batch (in parallel when it is
+    large); a malformed payload's place holds its `ValidationError`."""
+    split: list[list[tuple[_Fields, bytes, bytes]] | ValidationError] = []
+    for payload in payloads:
+        try:
+            split.append(_split(payload))
+        except ValidationError as exc:
+            split.append(exc)
+    signed = [(body, signature) for part in split if isinstance(part, list) for _, body, signature in part]
+    signers = iter(recover_message_signers(signed))
+    return [
+        part if isinstance(part, ValidationError) else [Frame(*fields, signer=next(signers)) for fields, _, _ in part]
+        for part in split
+    ]
+
+
+_Fields = tuple[str, str, str, tuple[Reading, ...]]
+
+
+def _split(payload: bytes) -> list[tuple[_Fields, bytes, bytes]]:
+    """A payload's frames: each one's fields, the bytes it signed, and its signature."""
+    frames = []
     offset = 0
     while offset < len(payload):
         end, node, device, patient, readings = _decode_body(payload, offset)
         signature = payload[end : end + SIGNATURE_BYTES]
         if len(signature) != SIGNATURE_BYTES:
             raise ValidationError(f"frame at byte {offset} ends before its signature")
-        bodies.append((payload[offset:end], signature))
-        decoded.append((node, device, patient, readings))
+        frames.append(((node, device, patient, readings), payload[offset:end], signature))
         offset = end + SIGNATURE_BYTES
-    if not bodies:
+    if not frames:
         raise ValidationError("the payload holds no frame")
-    signers = recover_message_signers(bodies)
-    return [Frame(*fields, signer=signer) for fields, signer in zip(decoded, signers, strict=True)]
+    return frames
 
 
 def _decode_body(data: bytes, start: int) -> tuple[int, str, str, str, tuple[Reading, ...]]:
@@ -128,7 +151,7 @@ def _decode_body(data: bytes, start: int) -> tuple[int, str, str, str, tuple[Rea
             readings.append(reading)
     except (struct.error, IndexError, UnicodeDecodeError):
         raise ValidationError(f"frame at byte {start} is cut short or malformed") from None
-    return offset, _hex(node), _hex(device), _hex(patient), tuple(readings)
+    return offset, checksum_address(node), checksum_address(device), checksum_address(patient), tuple(readings)
 
 
 def _decode_reading(data: bytes, offset: int) -> tuple[Reading, int]:
@@ -166,7 +189,3 @@ def _address(address: str) -> bytes:
     if len(raw) != 20:
         raise ValidationError(f"{address!r} is not an Ethereum address")
     return raw
-
-
-def _hex(raw: bytes) -> str:
-    return str(to_checksum_address(raw))

@@ -27,7 +27,7 @@ from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.crypto import AtRestKey
 from careledger.errors import ValidationError
 from careledger.iot._devices import DeviceService
-from careledger.iot._frames import Frame, Reading, decode_payload
+from careledger.iot._frames import Frame, Reading, decode_payloads
 from careledger.iot._vitals import problem
 from careledger.store import Database, Device, DeviceReading
 
@@ -123,11 +123,12 @@ class ReadingIntake:
         """Check and journal many payloads in one transaction: durable when this returns."""
         batch = _Batch([IntakeResult() for _ in payloads])
         decoded: list[tuple[IntakeResult, list[Frame], str | None]] = []
-        for result, (payload, topic_device) in zip(batch.results, payloads, strict=True):
-            try:
-                decoded.append((result, decode_payload(payload), topic_device))
-            except ValidationError:
+        found = decode_payloads([payload for payload, _ in payloads])
+        for result, frames, (_, topic_device) in zip(batch.results, found, payloads, strict=True):
+            if isinstance(frames, ValidationError):
                 batch.refuse(result, Refusal.MALFORMED, 1, UNKNOWN, None)
+            else:
+                decoded.append((result, frames, topic_device))
         with self._lock:
             with self.db.session() as session:
                 self._check_and_journal(session, batch, decoded)
