@@ -25,7 +25,7 @@ from careledger.consent import Purpose
 from careledger.fhir import fhir_instant
 from careledger.iot._frames import Reading
 from careledger.iot._intake import Accepted
-from careledger.iot._vitals import MEASURES
+from careledger.iot._vitals import MEASURES, concept
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +176,7 @@ class Monitor:
             "resourceType": "Flag",
             "id": flag_id,
             "status": "active",
-            "category": [_coding("http://terminology.hl7.org/CodeSystem/flag-category", "clinical", "Clinical")],
+            "category": [concept("http://terminology.hl7.org/CodeSystem/flag-category", "clinical", "Clinical")],
             "code": {"text": text},
             "subject": subject,
             "period": {"start": started},
@@ -186,7 +186,7 @@ class Monitor:
             "resourceType": "Communication",
             "id": f"{flag_id}-message",
             "status": "completed",
-            "category": [_coding("http://terminology.hl7.org/CodeSystem/communication-category", "alert", "Alert")],
+            "category": [concept("http://terminology.hl7.org/CodeSystem/communication-category", "alert", "Alert")],
             "priority": "urgent",
             "subject": subject,
             "about": [{"reference": f"Flag/{flag_id}"}],
@@ -206,7 +206,3 @@ class Monitor:
             f"Flag/{flag_id}",
             f"Communication/{flag_id}-message",
         )
-
-
-def _coding(system: str, code: str, display: str) -> dict[str, Any]:
-    return {"coding": [{"system": system, "code": code, "display": display}]}

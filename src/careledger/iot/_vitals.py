@@ -18,15 +18,7 @@ from careledger.iot._frames import Reading
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
-_CATEGORY = {
-    "coding": [
-        {
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-            "code": "vital-signs",
-            "display": "Vital Signs",
-        }
-    ]
-}
+_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +81,7 @@ def reading_observation(device_ref: str, patient_ref: str, device: str, reading:
         device_ref, patient_ref, observation_id(device, reading.code, str(reading.sequence)), measure
     )
     observation["effectiveDateTime"] = fhir_instant(reading.time_ms / 1000)
-    quantities = [_quantity(value, unit) for value, unit in reading.values]
-    if measure.panel:
-        observation["component"] = [
-            {"code": _code(code, display), "valueQuantity": quantity}
-            for (code, display, _), quantity in zip(measure.components, quantities, strict=True)
-        ]
-    else:
-        observation["valueQuantity"] = quantities[0]
-    return observation
+    return _with_values(observation, measure, "valueQuantity", [_quantity(v, unit) for v, unit in reading.values])
 
 
 def summary_observation(
@@ -125,13 +109,21 @@ def summary_observation(
         }
         for index, (*_, unit) in enumerate(measure.components)
     ]
+    return _with_values(observation, measure, "valueSampledData", sampled)
+
+
+def _with_values(
+    observation: dict[str, Any], measure: Measure, element: str, values: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """`observation` with its values as `element` (valueQuantity, valueSampledData): its own, or a panel's
+    components'."""
     if measure.panel:
         observation["component"] = [
-            {"code": _code(code, display), "valueSampledData": data}
-            for (code, display, _), data in zip(measure.components, sampled, strict=True)
+            {"code": concept(LOINC, code, display), element: value}
+            for (code, display, _), value in zip(measure.components, values, strict=True)
         ]
     else:
-        observation["valueSampledData"] = sampled[0]
+        observation[element] = values[0]
     return observation
 
 
@@ -140,15 +132,16 @@ def _observation(device_ref: str, patient_ref: str, record_id: str, measure: Mea
         "resourceType": "Observation",
         "id": record_id,
         "status": "final",
-        "category": [_CATEGORY],
-        "code": _code(measure.code, measure.display),
+        "category": [concept(_CATEGORY_SYSTEM, "vital-signs", "Vital Signs")],
+        "code": concept(LOINC, measure.code, measure.display),
         "subject": {"reference": patient_ref},
         "device": {"reference": device_ref},
     }
 
 
-def _code(code: str, display: str) -> dict[str, Any]:
-    return {"coding": [{"system": LOINC, "code": code, "display": display}]}
+def concept(system: str, code: str, display: str) -> dict[str, Any]:
+    """A CodeableConcept of one coding."""
+    return {"coding": [{"system": system, "code": code, "display": display}]}
 
 
 def _quantity(value: float, unit: str) -> dict[str, Any]:
