@@ -11,8 +11,12 @@ import pytest
 from eth_account import Account
 
 from careledger.api import NodeServer
+from careledger.chain import Role
+from careledger.config import NODE_WALLET
 from careledger.crypto import sign_message
+from careledger.identity import AFFILIATION
 from careledger.iot import encode_frame
+from careledger.testdata import PASSPHRASE
 from tests.api.conftest import Api
 from tests.iot.conftest import Ward, ward  # noqa: F401 - the module's ward
 
@@ -88,7 +92,27 @@ def _first_alert(api: Api, client: httpx.Client, trigger: threading.Event, secon
     return None
 
 
-def test_an_alert_reaches_the_patients_stream_and_not_anothers(api: Api, ward: Ward) -> None:  # noqa: F811
+def test_an_alert_reaches_the_care_team_and_the_patient_and_not_another_patient(
+    api: Api,
+    ward: Ward,  # noqa: F811
+) -> None:
+    nurse = ward.node.wallets.create("nurse", Role.PRACTITIONER, PASSPHRASE)
+    ward.node.identity.register("nurse")
+    ward.node.identity.attest(NODE_WALLET, nurse.address, AFFILIATION, days=30)  # the node's care team
+    opened = threading.Event()
+    found: dict[str, object] = {}
+    nurse_stream = threading.Thread(target=lambda: found.update(nurse=_first_alert(api, api.client(nurse), opened, 10)))
+    nurse_stream.start()
+    assert opened.wait(10)
+    assert _post(api, ward.frame(ward.readings(72, 38)))  # below the default out-of-range limit
+    nurse_stream.join()
+    alert = found["nurse"]
+    assert isinstance(alert, dict)
+    assert (alert["rule"], alert["patient"]) == ("Heart rate out of range", ward.alice.address)
+    _patient_and_not_another(api, ward)
+
+
+def _patient_and_not_another(api: Api, ward: Ward) -> None:  # noqa: F811
     alice, bob = api.client(ward.alice), api.client(ward.bob)
     opened = [threading.Event(), threading.Event()]
     found: dict[str, object] = {}
@@ -99,6 +123,7 @@ def test_an_alert_reaches_the_patients_stream_and_not_anothers(api: Api, ward: W
     for thread in threads:
         thread.start()
     assert all(event.wait(10) for event in opened)
+    assert _post(api, ward.frame(ward.readings(*[72] * 36))).json()["accepted"] == 36  # 35 s calm: episodes end
     response = _post(api, ward.frame(ward.readings(72, 180)))  # above the default out-of-range limit
     assert response.json()["accepted"] == 2
     for thread in threads:

@@ -7,14 +7,31 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
 from careledger.consent import Purpose
-from careledger.iot import Alert, Episode, MqttListener, ReadingRecorder, Wearable, decode_payload, frames, publish
+from careledger.crypto import sign_message
+from careledger.iot import (
+    Alert,
+    Episode,
+    MqttListener,
+    Reading,
+    ReadingRecorder,
+    Refusal,
+    Wearable,
+    decode_payload,
+    encode_frame,
+    frames,
+    publish,
+    readings_topic,
+    sign_frame,
+)
 from careledger.records import Category
 from careledger.testdata import PASSPHRASE
 from tests.crash import ROOT
@@ -174,3 +191,33 @@ def test_the_simulator_arrhythmia_raises_one_alert_at_the_right_patient(ward: Wa
         stop()
     assert ward.node.monitor.raised == raised_before + 1
     assert [(alert.rule, alert.patient) for alert in heard] == [("Sustained tachycardia", ward.alice.address)]
+
+
+def test_refusals_through_the_broker_are_counted_audited_and_store_nothing(ward: Ward, listening: MqttListener) -> None:
+    wearable = _wearable(ward, "refusals")
+    stale = [Reading(30, int((time.time() - 3 * 86_400) * 1000), "8867-4", ((70.0, "/min"),))]
+    good = [Reading(20, int(time.time() * 1000), "8867-4", ((70.0, "/min"),))]
+    body = encode_frame(ward.node.address, wearable.account.address, ward.alice.address, good)
+    stranger = Account.create()
+    payloads = {
+        Refusal.FORGED: body + sign_message(Account.create(), body),
+        Refusal.OUTSIDE_WINDOW: sign_frame(wearable.account, ward.node.address, ward.alice.address, stale),
+        Refusal.WRONG_PATIENT: sign_frame(wearable.account, ward.node.address, ward.bob.address, good),
+        Refusal.UNREGISTERED: sign_frame(stranger, ward.node.address, ward.alice.address, good),
+    }
+    topic = readings_topic(ward.node.address, wearable.account.address)
+    first = sign_frame(wearable.account, ward.node.address, ward.alice.address, good)
+    refused_before = Counter(ward.node.intake.totals.refused)
+    audited = len(ward.node.audit.entries())
+    publish([(topic, first, 1)], SHARED)  # taken; then the same again is a replay
+    _until(lambda: _sequence(ward, wearable) == 20)
+    journal = ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key).pending()
+    messages = [(topic, payload, 1) for reason, payload in payloads.items() if reason != Refusal.UNREGISTERED]
+    messages += [(readings_topic(ward.node.address, stranger.address), payloads[Refusal.UNREGISTERED], 1)]
+    messages += [(topic, first, 1)]
+    publish(messages, SHARED)
+    expected = Counter({reason.value: 1 for reason in payloads} | {Refusal.REPLAYED.value: 1})
+    _until(lambda: Counter(ward.node.intake.totals.refused) - refused_before == expected)
+    assert ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key).pending() == journal
+    denials = [e.access for e in ward.node.audit.entries()[audited:] if not e.access.allowed]
+    assert sorted(d.detail.rsplit(": ", 1)[1] for d in denials if d.detail) == sorted(expected)
