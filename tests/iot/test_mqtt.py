@@ -199,7 +199,10 @@ def test_refusals_through_the_broker_are_counted_audited_and_store_nothing(ward:
     good = [Reading(20, int(time.time() * 1000), "8867-4", ((70.0, "/min"),))]
     body = encode_frame(ward.node.address, wearable.account.address, ward.alice.address, good)
     stranger = Account.create()
+    loose = _wearable(ward, "loose")
+    ward.node.devices.unbind("loose")
     payloads = {
+        Refusal.UNBOUND: sign_frame(loose.account, ward.node.address, ward.alice.address, good),
         Refusal.FORGED: body + sign_message(Account.create(), body),
         Refusal.OUTSIDE_WINDOW: sign_frame(wearable.account, ward.node.address, ward.alice.address, stale),
         Refusal.WRONG_PATIENT: sign_frame(wearable.account, ward.node.address, ward.bob.address, good),
@@ -212,8 +215,11 @@ def test_refusals_through_the_broker_are_counted_audited_and_store_nothing(ward:
     publish([(topic, first, 1)], SHARED)  # taken; then the same again is a replay
     _until(lambda: _sequence(ward, wearable) == 20)
     journal = ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key).pending()
-    messages = [(topic, payload, 1) for reason, payload in payloads.items() if reason != Refusal.UNREGISTERED]
-    messages += [(readings_topic(ward.node.address, stranger.address), payloads[Refusal.UNREGISTERED], 1)]
+    own_topics = {Refusal.UNREGISTERED: stranger.address, Refusal.UNBOUND: loose.account.address}
+    messages = [
+        (readings_topic(ward.node.address, own_topics.get(reason, wearable.account.address)), payload, 1)
+        for reason, payload in payloads.items()
+    ]
     messages += [(topic, first, 1)]
     publish(messages, SHARED)
     expected = Counter({reason.value: 1 for reason in payloads} | {Refusal.REPLAYED.value: 1})
