@@ -9,6 +9,7 @@ transactions cost a handful of HTTP round trips.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -161,7 +162,18 @@ class MemoryBackend(Backend):
             raise ConfigError("the memory chain needs py-evm: pip install 'careledger[memory]'") from None
         from web3 import EthereumTesterProvider
 
-        super().__init__(Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend()))))
+        provider = EthereumTesterProvider(EthereumTester(PyEVMBackend()))
+        # eth-tester is not thread-safe, and a serving node's background thread (anchoring,
+        # consent sync) shares it with the requests' threads: one request at a time.
+        lock = threading.RLock()
+        request = provider.make_request
+
+        def one_at_a_time(method: RPCEndpoint, params: Any) -> RPCResponse:
+            with lock:
+                return request(method, params)
+
+        provider.make_request = one_at_a_time  # type: ignore[method-assign]
+        super().__init__(Web3(provider))
 
     def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
         """Gas for each transaction: a generous fixed limit, after one call for the revert reason.
