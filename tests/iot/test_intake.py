@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from careledger.consent import Purpose
 from careledger.crypto import sign_message
+from careledger.errors import Conflict, ValidationError
 from careledger.iot import Reading, Refusal, encode_frame
 from careledger.records import Category
 from careledger.store import DeviceReading
@@ -147,3 +148,40 @@ def test_one_batch_of_many_payloads_is_checked_payload_by_payload(ward: Ward) ->
 def test_a_topic_naming_another_device_is_refused(ward: Ward) -> None:
     result = ward.node.intake.accept(ward.frame(ward.readings(70)), topic_device=Account.create().address)
     assert dict(result.refused) == {Refusal.WRONG_TOPIC.value: 1}
+
+
+def test_a_device_that_keeps_its_own_key_is_registered_by_address_and_its_frames_taken(ward: Ward) -> None:
+    chip = Account.create()  # made in the device's secure element: this node never sees the key
+    info = ward.node.devices.register("chip", address=chip.address, kind="glucose meter")
+    assert ward.node.wallets.find("chip") is None
+    profile = ward.node.identity.profile(chip.address)
+    assert profile is not None
+    assert profile.actor.role.label == "device"
+    terms = ward.node.consent.terms(ward.alice.address, info.address, VITALS, TREAT, days=1)
+    ward.node.devices.bind("chip", ward.node.consent.grant("alice", terms))
+    readings = [Reading(1, int(time.time() * 1000), "2339-0", ((104.0, "mg/dL"),))]
+    assert ward.node.intake.accept(ward.frame(readings, key=chip)).accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({}, "wallet here"),
+        ({"passphrase": "pw", "address": "0x" + "ab" * 20}, "wallet here"),
+        ({"address": "0x1234"}, "not an Ethereum address"),
+    ],
+)
+def test_a_device_registration_names_one_key(ward: Ward, options: dict[str, str], match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        ward.node.devices.register("odd", **options)  # type: ignore[arg-type]
+
+
+def test_a_device_named_like_a_wallet_of_the_node_is_refused(ward: Ward) -> None:
+    with pytest.raises(Conflict, match="names a wallet"):
+        ward.node.devices.register("alice", address=Account.create().address)
+
+
+def test_a_device_name_is_taken_once(ward: Ward) -> None:
+    ward.node.devices.register("once", address=Account.create().address)
+    with pytest.raises(Conflict, match="registered already"):
+        ward.node.devices.register("once", address=Account.create().address)

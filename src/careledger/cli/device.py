@@ -27,12 +27,16 @@ def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The device's wallet name: lower-case letters, digits, '-', '_'.")],
     kind: Annotated[str, typer.Option("--kind", help="What it is, for its FHIR Device record.")] = "wearable",
+    address: Annotated[
+        str | None, typer.Option("--address", help="A device that keeps its own key: its address (no wallet here).")
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Make a device identity: its own key (keystore), the DEVICE role on chain and a FHIR Device record."""
-    passphrase = passphrase_source(confirm=True)(name)
+    """Make a device identity: its own key (a keystore here, or --address of one it keeps), the DEVICE role on
+    chain and a FHIR Device record."""
+    passphrase = passphrase_source(confirm=True)(name) if address is None else None
     with open_node(ctx) as node, progress.status("registering the device…"):
-        info = node.devices.register(name, passphrase, kind=kind)
+        info = node.devices.register(name, passphrase, address=address, kind=kind)
     _show(info, json, "registered")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from careledger.chain import ActorRecord, Credential, IdentityRegistry, Role
+from careledger.crypto import PublicKey
 from careledger.errors import AccessDenied, Conflict, Unauthenticated
 from careledger.identity._wallets import WalletStore
 
@@ -46,6 +47,19 @@ class IdentityService:
             raise Conflict(f"wallet {wallet} ({held.address}) is already registered")
         self._registry(as_wallet=wallet).register(held.role, held.encryption_key, endpoint)
         registered = self.profile(held.address)
+        assert registered is not None, "the registration just mined"
+        return registered
+
+    def register_for(self, registrar: str, address: str, role: Role, key: PublicKey) -> ActorProfile:
+        """Register an actor whose wallet is elsewhere (a device's secure element), signed by the wallet
+        `registrar` (it must hold REGISTRAR_ROLE; the node's does); `Conflict` if it is registered."""
+        if self._registry().actor(address) is not None:
+            raise Conflict(f"{address} is already registered")
+        registrar_address = self._wallets.get(registrar).address
+        if not self._registry().is_role_holder("REGISTRAR_ROLE", registrar_address):
+            raise AccessDenied(f"wallet {registrar} ({registrar_address}) does not hold REGISTRAR_ROLE")
+        self._registry(as_wallet=registrar).register_actor(address, role, key)
+        registered = self.profile(address)
         assert registered is not None, "the registration just mined"
         return registered
 

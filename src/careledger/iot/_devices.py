@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select, update
 
 from careledger.access import Accessor, RecordAccess
 from careledger.chain import Role
+from careledger.config import NODE_WALLET
 from careledger.consent import ConsentService, Grant, Purpose
-from careledger.errors import NotFound, ValidationError
+from careledger.crypto import PrivateKey, PublicKey, Suite
+from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.fhir import URI
 from careledger.identity import IdentityService, WalletStore, did_pkh
 from careledger.records import Category
@@ -96,18 +99,38 @@ class DeviceService:
         self._chain_id = chain_id
         self._clock = clock
 
-    def register(self, name: str, passphrase: str, *, kind: str = "wearable") -> DeviceInfo:
-        """A new device: a wallet with the DEVICE role, registered on chain, and its FHIR Device record."""
-        wallet = self._wallets.create(name, Role.DEVICE, passphrase)
-        self._identity.register(name)
-        record_id = f"device-{wallet.address[2:].lower()}"
+    def register(
+        self, name: str, passphrase: str | None = None, *, address: str | None = None, kind: str = "wearable"
+    ) -> DeviceInfo:
+        """A new device with the DEVICE role on chain and a FHIR Device record: with a wallet made here
+        (under `passphrase`), or, given the `address` of a key the device keeps itself, registered by the node.
+
+        A device is sent no data, so one that keeps its own key is registered with an encryption
+        key nobody holds (made here, its private half never kept).
+        """
+        if (passphrase is None) == (address is None):
+            raise ValidationError("a device gets a wallet here (a passphrase) or brings its own key (an address)")
+        if any(device.name == name for device in self.directory.all()):
+            raise Conflict(f"a device named {name} is registered already")
+        if address is None:
+            assert passphrase is not None
+            address = self._wallets.create(name, Role.DEVICE, passphrase).address
+            self._identity.register(name)
+        else:
+            if not is_address(address):
+                raise ValidationError(f"{address!r} is not an Ethereum address")
+            if self._wallets.find(name) is not None:
+                raise Conflict(f"{name} names a wallet of this node; choose another name for the device")
+            address = str(to_checksum_address(address))
+            self._identity.register_for(NODE_WALLET, address, Role.DEVICE, nobodys_key())
+        record_id = f"device-{address[2:].lower()}"
         self._access.write(
-            Accessor(self._custodian, BINDING_PURPOSE), self._device_resource(record_id, wallet.address, name, kind)
+            Accessor(self._custodian, BINDING_PURPOSE), self._device_resource(record_id, address, name, kind)
         )
         with self.directory.db.session() as session:
             session.add(
                 Device(
-                    address=wallet.address,
+                    address=address,
                     name=name,
                     kind=kind,
                     device_record=record_id,
@@ -168,3 +191,8 @@ def _info(row: Device) -> DeviceInfo:
         grant_id=row.grant_id,
         last_sequence=row.last_sequence,
     )
+
+
+def nobodys_key() -> PublicKey:
+    """An X25519 public key whose private half is thrown away: what an actor that is sent no data registers."""
+    return PrivateKey.generate(Suite.X25519).public_key
