@@ -60,8 +60,8 @@ def test_a_blood_pressure_reading_has_its_components(ward: Ward) -> None:
 
 def test_a_finished_interval_becomes_one_summary_and_an_open_one_waits(ward: Ward) -> None:
     recorder = _recorder(ward, HOUR)
-    hour_ago = time.time() - HOUR
-    start = hour_ago - hour_ago % HOUR  # readings inside one whole past hour
+    earlier = time.time() - 2 * HOUR
+    start = earlier - earlier % HOUR  # readings inside a whole hour that ended at least an hour ago
     before = _observations(ward)
     ward.node.intake.accept(ward.frame(ward.readings(70, 72, 74, at=start + 100)))
     ward.node.intake.accept(ward.frame(ward.readings(76, at=start + 200)))
