@@ -157,7 +157,10 @@ class ReadingIntake:
                     journal.setdefault(key, []).extend(taken.readings)
         accepted = [Accepted(*key, readings=tuple(readings)) for key, readings in journal.items()]
         if accepted:
-            rows = [{"device": a.device, "sealed": self._seal(a), "received_at": now_ms / 1000} for a in accepted]
+            rows = [
+                {"device": a.device, "sealed": self._seal(a), "latest_ms": max(r.time_ms for r in a.readings)}
+                for a in accepted
+            ]
             session.execute(insert(DeviceReading), rows)
         for address, sequence in last.items():
             if sequence != devices[address].last_sequence:

@@ -6,7 +6,8 @@ write), and the rows are deleted in the same transaction: a crash before the com
 leaves them to be stored on the next round, a crash after leaves nothing to store twice.
 
 In summary mode a row is ready once every interval its readings fall in has ended (plus a
-grace for readings still on their way); all ready readings of one device, code and
+grace for readings still on their way), which its latest reading's time (kept beside it)
+tells without opening it; all ready readings of one device, code and
 interval become one Observation of `SampledData`. A batch that arrives after its interval
 was summarised (a device back from a day offline) becomes a summary of its own, with its
 own id: nothing stored is rewritten.
@@ -87,21 +88,16 @@ class ReadingRecorder:
             return int(connection.execute(select(func.count()).select_from(DeviceReading)).scalar_one())
 
     def _ready(self) -> list[_Row]:
+        """The oldest ready rows, opened; rows whose last interval is not over are not even read."""
+        statement = select(DeviceReading.id, DeviceReading.device, DeviceReading.sealed)
+        if self._interval_ms is not None:
+            # A row is ready once the interval of its latest reading has ended (plus the grace):
+            # start(latest) + interval <= cutoff, that is latest < start(cutoff).
+            cutoff = int(self._clock() * 1000) - self._grace_ms
+            statement = statement.where(DeviceReading.latest_ms < self._start(cutoff))
         with self.db.reading() as connection:
-            found = connection.execute(
-                select(DeviceReading.id, DeviceReading.device, DeviceReading.sealed)
-                .order_by(DeviceReading.id)
-                .limit(_ROWS_PER_ROUND)
-            ).all()
-        cutoff = int(self._clock() * 1000) - self._grace_ms
-        rows = [self._open(row.id, row.device, row.sealed) for row in found]
-        return [row for row in rows if self._over(row, cutoff)]
-
-    def _over(self, row: _Row, cutoff_ms: int) -> bool:
-        if self._interval_ms is None:
-            return True
-        latest = max(reading.time_ms for reading in row.readings)
-        return self._start(latest) + self._interval_ms <= cutoff_ms
+            found = connection.execute(statement.order_by(DeviceReading.id).limit(_ROWS_PER_ROUND)).all()
+        return [self._open(row.id, row.device, row.sealed) for row in found]
 
     def _start(self, time_ms: int) -> int:
         assert self._interval_ms is not None

@@ -299,7 +299,9 @@ class DeviceReading(Base):
 
     A row holds one intake's accepted readings of one device (JSON, AES-GCM under the
     node's at-rest key). The row is deleted in the transaction that stores its
-    Observations, so a crash anywhere loses nothing and stores nothing twice.
+    Observations, so a crash anywhere loses nothing and stores nothing twice. `latest_ms`,
+    the time of its latest reading, is all the recorder needs to pick the rows whose
+    intervals are over without opening the others.
     """
 
     __tablename__ = "device_readings"
@@ -307,4 +309,4 @@ class DeviceReading(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device: Mapped[str] = mapped_column(String(42), index=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    received_at: Mapped[float] = mapped_column(Float)
+    latest_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("device", sa.String(42), nullable=False, index=True),
         sa.Column("sealed", sa.LargeBinary(), nullable=False),
-        sa.Column("received_at", sa.Float(), nullable=False),
+        sa.Column("latest_ms", sa.BigInteger(), nullable=False, index=True),
     )
 
 
