@@ -4,10 +4,11 @@ A frame is taken only if it is signed by the device it names, for this node, fro
 device registered here and bound (by a live consent) to the patient the frame names. A
 reading in it is taken only if its sequence is above the device's last, its time within
 the window (`max_skew` ahead, `max_age` behind), and its code and units known. Accepted
-readings are sealed into the journal and the device's last sequence moves in the same
-transaction, so a reading delivered twice (a broker's redelivery after a restart) is a
-counted duplicate, never a second record. Refusals are counted and audited, one entry per
-device and reason in a batch, so a flood of bad frames costs few audit rows.
+readings are sealed into the journal, the device's last sequence moves and the refusals
+are audited in one transaction, so a reading delivered twice (a broker's redelivery after
+a restart) is a counted duplicate, never a second record. Refusals are counted and
+audited, one entry per device and reason in a batch, so a flood of bad frames costs few
+audit rows.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class ReadingIntake:
         with self._lock:
             with self.db.session() as session:
                 self._check_and_journal(session, batch, decoded)
-            self._audit_denials(batch)
+                self._audit_denials(session, batch)
             for result in batch.results:
                 self.totals.accepted += result.accepted
                 self.totals.refused.update(result.refused)
@@ -239,7 +240,7 @@ class ReadingIntake:
         }
         return self._key.seal(json.dumps(body, separators=(",", ":")).encode(), journal_aad(taken.device))
 
-    def _audit_denials(self, batch: _Batch) -> None:
+    def _audit_denials(self, session: Session, batch: _Batch) -> None:
         entries = [
             Access(
                 action=Action.CREATE,
@@ -252,8 +253,7 @@ class ReadingIntake:
             for (agent, patient, reason), count in batch.denials.items()
         ]
         if entries:
-            with self.db.session() as session:
-                self._audit.append(session, entries)
+            self._audit.append(session, entries)
 
 
 def journal_aad(device: str) -> bytes:
