@@ -34,6 +34,7 @@ from careledger.iot import (
     Wearable,
     frames,
     mqtt_client,
+    parse_broker,
     readings_topic,
     sign_frame,
 )
@@ -133,7 +134,7 @@ def _single_frames(node: Node, wearable: Wearable, start: float) -> list[tuple[s
                 wearable.account,
                 node.address,
                 wearable.patient,
-                [Reading(int((start + i / 100) * 16_000), int((start + i / 100) * 1000), "8867-4", ((70.0, "/min"),))],
+                [_beat(start + i / 100, 70.0)],
             )
             for i in range(first, first + 50)
         )
@@ -178,8 +179,7 @@ def _counted(messages: list[tuple[str, bytes, int]], directory: Path) -> float:
     counter.on_message = lambda *_args: arrived.release()
     subscribed = threading.Event()
     counter.on_subscribe = lambda *_args: subscribed.set()
-    host, port = BROKER.split(":")
-    counter.connect(host, int(port))
+    counter.connect(*parse_broker(BROKER))
     counter.loop_start()
     counter.subscribe(f"{prefix}/#", qos=1)
     subscribed.wait(10)
@@ -208,8 +208,7 @@ def _alert_latencies(node: Node, wearable: Wearable) -> list[float]:
     topic = readings_topic(node.address, wearable.account.address)
     latencies = []
     device = mqtt_client("", persistent=False)
-    host, port = BROKER.split(":")
-    device.connect(host, int(port))
+    device.connect(*parse_broker(BROKER))
     device.loop_start()
     try:
         base = time.time() - 40 * ALERT_TRIALS
@@ -233,6 +232,7 @@ def _alert_latencies(node: Node, wearable: Wearable) -> list[float]:
 
 
 def _beat(moment: float, value: float) -> Reading:
+    """A heart rate at `moment` (seconds), its sequence taken from its time as the simulator's are."""
     return Reading(int(moment * 16_000), int(moment * 1000), "8867-4", ((value, "/min"),))
 
 

@@ -54,11 +54,16 @@ class DeviceDirectory:
 
     def get(self, device: str) -> DeviceInfo:
         """A device by name or address; `NotFound` if this node did not register it."""
+        found = self.find(device)
+        if found is None:
+            raise NotFound(f"no device {device} is registered on this node: `careledger device register` first")
+        return found
+
+    def find(self, device: str) -> DeviceInfo | None:
+        """A device by name or address, if this node registered it."""
         with self.db.session() as session:
             row = session.scalars(select(Device).where((Device.name == device) | (Device.address == device))).first()
-            if row is None:
-                raise NotFound(f"no device {device} is registered on this node: `careledger device register` first")
-            return _info(row)
+            return None if row is None else _info(row)
 
     def all(self) -> list[DeviceInfo]:
         """Every device registered here, by name."""
@@ -110,7 +115,7 @@ class DeviceService:
         """
         if (passphrase is None) == (address is None):
             raise ValidationError("a device gets a wallet here (a passphrase) or brings its own key (an address)")
-        if any(device.name == name for device in self.directory.all()):
+        if self.directory.find(name) is not None:
             raise Conflict(f"a device named {name} is registered already")
         if address is None:
             assert passphrase is not None
