@@ -148,3 +148,36 @@ def test_a_patient_cannot_write_about_another_patient_in_a_transaction(door: Api
     _outcome(door.client(world.guardian).post("/", json=bundle), 403, "no consent")
     _assert_refused_and_audited(world, world.guardian, "create")
     assert len(world.node.records.list()) == before
+
+
+def test_batch_searches_and_histories_answer_as_the_single_requests_do(door: Api) -> None:
+    world = door.world
+    record_id = _alices_reading(door)
+    alice, guardian = door.client(world.alice), door.client(world.guardian)
+    search = f"Observation?_id={record_id}&_include=Observation:subject"
+    entries = [
+        {"request": {"method": "GET", "url": search}},
+        {"request": {"method": "GET", "url": f"Observation/{record_id}/_history"}},
+        {"request": {"method": "GET", "url": "Foo?name=x"}},
+        {"request": {"method": "GET", "url": "Consent?patient=" + world.alice.address}},
+    ]
+
+    def batch(client: httpx.Client) -> list[dict[str, object]]:
+        response = client.post("/", json={"resourceType": "Bundle", "type": "batch", "entry": entries})
+        assert response.status_code == 200, response.text
+        return list(response.json()["entry"])
+
+    found, history, unknown, consent = batch(alice)
+    single = alice.get(f"/{search}").json()
+    assert found["resource"]["entry"] == single["entry"]  # type: ignore[index]
+    assert [e["search"]["mode"] for e in single["entry"]] == ["match", "include"]
+    assert found["resource"]["link"] == single["link"]  # type: ignore[index]
+    assert history["resource"]["entry"] == alice.get(f"/Observation/{record_id}/_history").json()["entry"]  # type: ignore[index]
+    assert unknown["response"]["status"] == "404"  # type: ignore[index]
+    assert consent["response"]["status"] == "400"  # type: ignore[index]
+
+    # The guardian has no consent: the search finds nothing of Alice's, the history is refused and audited.
+    found, history, *_ = batch(guardian)
+    assert found["resource"]["total"] == 0  # type: ignore[index]
+    assert history["response"]["status"] == "403"  # type: ignore[index]
+    _assert_refused_and_audited(world, world.guardian, "history-instance")

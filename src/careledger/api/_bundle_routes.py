@@ -14,7 +14,9 @@ from careledger.api._auth import Caller
 from careledger.api._bundles import EntryRunner, run_batch, transaction_drafts, transaction_response
 from careledger.api._conditional import the_match
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft, own_only
-from careledger.api._responses import fhir_response, location, status_of, stored_body, typed
+from careledger.api._fhir_routes import served
+from careledger.api._responses import fhir_response, history_bundle, location, status_of, stored_body, typed
+from careledger.api._search_results import search_bundle
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
 from careledger.records import Resource, parse_resource
@@ -36,7 +38,7 @@ def bundle_router(deps: Deps) -> APIRouter:
             raise ValidationError("POST / takes a Bundle of type transaction or batch")
         accessor = deps.accessor(caller, purpose)
         if data["type"] == "batch":  # each entry is validated, and fails, on its own
-            return fhir_response(await call(run_batch, data, _batch_runner(deps, caller, accessor)))
+            return fhir_response(await run_batch(data, _batch_runner(deps, caller, accessor, request)))
         entries = transaction_drafts(parse_resource(body))  # all or nothing: the whole Bundle validates first
         for _, resource in entries:
             caller.require(resource["resourceType"], "write")
@@ -54,15 +56,36 @@ def _transaction(deps: Deps, caller: Caller, accessor: Accessor, entries: list[t
     return transaction_response(results)
 
 
-def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor) -> EntryRunner:
-    """How a batch runs one entry: the same rules as the single requests."""
+def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor, request: Request) -> EntryRunner:
+    """How a batch runs one entry: as its single request would run, through the same door."""
     access = deps.node.access
 
-    def run(
+    async def run(
         method: str, url: str, resource: Resource | None, if_none_exist: str | None
     ) -> tuple[int, Resource | None, str | None]:
         """One entry, as its single request would run."""
-        parts = url.split("/")
+        path, _, query = url.partition("?")
+        parts = path.split("/")
+        if method == "GET" and parts[0] == "Consent":
+            # Consents are the chain's, read from its index by routes of their own, not records.
+            raise ValidationError(f"GET {url}: Consent is read at /Consent, in a request of its own")
+        if method == "GET" and len(parts) == 1:  # a search: GET Type?params
+            served(parts[0])
+            caller.require(parts[0], "read")
+            entry = _entry_request(request, path, query)
+            return 200, await search_bundle(entry, parts[0], access, accessor, caller, None), None
+        if method == "GET" and len(parts) == 3 and parts[2] == "_history":  # an instance's history
+            served(parts[0])
+            caller.require(parts[0], "read")
+            versions = await call(access.history, accessor, parts[1], parts[0])
+            return 200, history_bundle(_entry_request(request, path, query), versions), None
+        return await call(run_single, method, url, resource, if_none_exist)
+
+    def run_single(
+        method: str, url: str, resource: Resource | None, if_none_exist: str | None
+    ) -> tuple[int, Resource | None, str | None]:
+        """A read, delete, create or update entry (blocking: run in the thread pool)."""
+        parts = url.partition("?")[0].split("/")
         if method == "GET" and len(parts) == 2:
             caller.require(parts[0], "read")
             return 200, typed(access.read(accessor, parts[1]), parts[0], found=True), None
@@ -88,3 +111,16 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor) -> EntryRunner
         raise ValidationError(f"cannot run {method} {url} in a batch")
 
     return run
+
+
+def _entry_request(request: Request, path: str, query: str) -> Request:
+    """The single GET an entry stands for: the Bundle's request at the entry's path and query, so the
+    answer's links and full URLs are the ones that request would get."""
+    scope = {
+        **request.scope,
+        "method": "GET",
+        "path": f"/{path}",
+        "raw_path": f"/{path}".encode(),
+        "query_string": query.encode(),
+    }
+    return Request(scope)

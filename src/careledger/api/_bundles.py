@@ -3,15 +3,16 @@
 A transaction's entries are creates (POST) and updates (PUT), stored in one database
 transaction by `RecordService.store`; references between its entries by `urn:uuid:` full
 URLs are rewritten to the ids the server assigns, as FHIR servers do. A batch runs every
-entry (POST, PUT, DELETE, GET) on its own and reports each outcome in the response; a
-POST with `ifNoneExist` is a conditional create as the single request is. A transaction
+entry (POST, PUT, DELETE, and GET of a read, a search or an instance's history) on its own
+and reports each outcome in the response; a POST with `ifNoneExist` is a conditional
+create as the single request is. A transaction
 refuses one rather than create a duplicate (its all-or-nothing write cannot take a match).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from careledger.errors import CareLedgerError, ValidationError, http_status
@@ -20,7 +21,7 @@ from careledger.records import Resource, parse_resource
 
 # One entry as a batch runs it: (method, url, resource or None, ifNoneExist or None)
 # -> (status, resource or None, location).
-EntryRunner = Callable[[str, str, Resource | None, str | None], tuple[int, Resource | None, str | None]]
+EntryRunner = Callable[[str, str, Resource | None, str | None], Awaitable[tuple[int, Resource | None, str | None]]]
 
 
 def transaction_drafts(bundle: Resource) -> list[tuple[str, Resource]]:
@@ -57,14 +58,14 @@ def transaction_drafts(bundle: Resource) -> list[tuple[str, Resource]]:
     return result
 
 
-def run_batch(bundle: Resource, run: EntryRunner) -> Resource:
-    """Run each entry of a batch on its own; the `batch-response` Bundle."""
+async def run_batch(bundle: Resource, run: EntryRunner) -> Resource:
+    """Run each entry of a batch on its own, in order; the `batch-response` Bundle."""
     responses = []
     for index, entry in enumerate(_entries(bundle)):
         try:
             method, url, if_none_exist = _request(entry, index)
             resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
-            status, body, location = run(method, url, resource, if_none_exist)
+            status, body, location = await run(method, url, resource, if_none_exist)
             response: dict[str, Any] = {"status": str(status)}
             if location:
                 response["location"] = location
