@@ -12,7 +12,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from careledger.chain._consent_registry import ConsentTerms, consent_typed_data
+from careledger.chain._consent_registry import ConsentTerms, consent_typed_data, revocation_typed_data
 from careledger.crypto import PrivateKey, sign_typed_data
 from tests.contracts.conftest import contract
 
@@ -231,6 +231,54 @@ def test_a_signed_consent_for_another_contract_or_chain_is_refused(consent: Any,
             consent.grant_by_signature(
                 terms.patient, terms.grantee, terms.categories, terms.purposes, 0, terms.expiry, deadline, signature
             )
+
+
+def _signed_revocation(consent: Any, signer: LocalAccount, patient: Any, grantee: Any, grant_id: int) -> bytes:
+    typed = revocation_typed_data(
+        patient,
+        grantee,
+        grant_id,
+        nonce=consent.nonces(patient),
+        deadline=_now() + DAY,
+        chain_id=boa.env.evm.patch.chain_id,
+        contract=consent.address,
+    )
+    return sign_typed_data(signer, typed)
+
+
+def test_a_signed_revocation_is_submitted_by_anyone_once(consent: Any, patient: LocalAccount) -> None:
+    clinic, node = _address("clinic"), _address("node")
+    grant_id = _grant(consent, patient.address, clinic)
+    signature = _signed_revocation(consent, patient, patient.address, clinic, grant_id)
+    with boa.env.prank(node):  # the node pays the gas; the patient signed
+        consent.revoke_by_signature(patient.address, clinic, grant_id, _now() + DAY, signature)
+    event = consent.get_logs()[-1]
+    assert (event.grant_id, event.revoked_by) == (grant_id, patient.address)
+    assert not consent.is_allowed(patient.address, clinic, LABS, TREAT)
+    assert consent.nonces(patient.address) == 1
+    with boa.env.prank(node), boa.reverts():
+        consent.revoke_by_signature(patient.address, clinic, grant_id, _now() + DAY, signature)  # replayed
+
+
+def test_a_revocation_signed_by_someone_else_or_for_another_grant_is_refused(
+    consent: Any, patient: LocalAccount
+) -> None:
+    clinic, lab = _address("clinic"), _address("lab")
+    grant_id, other_id = _grant(consent, patient.address, clinic), _grant(consent, patient.address, lab)
+    stranger: LocalAccount = Account.create()
+    forged = _signed_revocation(consent, stranger, patient.address, clinic, grant_id)
+    with boa.reverts("consent: not the patient or a live delegate"):
+        consent.revoke_by_signature(patient.address, clinic, grant_id, _now() + DAY, forged)
+    signature = _signed_revocation(consent, patient, patient.address, clinic, grant_id)
+    with boa.reverts("consent: not the patient or a live delegate"):  # the signature names the clinic's grant
+        consent.revoke_by_signature(patient.address, lab, other_id, _now() + DAY, signature)
+    mismatched = _signed_revocation(consent, patient, patient.address, lab, grant_id)
+    with boa.reverts("consent: grant is not of this patient and grantee"):
+        consent.revoke_by_signature(patient.address, lab, grant_id, _now() + DAY, mismatched)
+    with boa.reverts("consent: signature past its deadline"):
+        consent.revoke_by_signature(patient.address, clinic, grant_id, _now() - 1, signature)
+    assert consent.is_allowed(patient.address, clinic, LABS, TREAT)
+    assert consent.is_allowed(patient.address, lab, LABS, TREAT)
 
 
 def test_break_glass_needs_a_licensed_practitioner(consent: Any, identity: Any, admin: Any) -> None:

@@ -29,6 +29,8 @@ from careledger.chain._consent_registry import (
     consent_from_typed_data,
     consent_typed_data,
     grant_from_event,
+    revocation_from_typed_data,
+    revocation_typed_data,
 )
 from careledger.chain._contracts import Contracts
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
@@ -111,4 +113,6 @@ __all__ = [
     "grant_from_event",
     "open_chain",
     "permit_typed_data",
+    "revocation_from_typed_data",
+    "revocation_typed_data",
 ]

@@ -29,6 +29,13 @@ _CONSENT_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+_REVOCATION_TYPE = [
+    {"name": "patient", "type": "address"},
+    {"name": "grantee", "type": "address"},
+    {"name": "grantId", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +107,7 @@ class ConsentMessage:
 def consent_from_typed_data(typed: Any) -> ConsentMessage:
     """The inverse of `consent_typed_data`, for typed data that came from outside (a file a wallet signed);
     `ValidationError` unless it is a ConsentRegistry consent, field for field."""
-    if not isinstance(typed, dict) or typed.get("primaryType") != "Consent":
-        raise ValidationError("not a consent: EIP-712 typed data (types, domain, primaryType, message) of Consent")
-    domain, message = typed.get("domain"), typed.get("message")
-    if not isinstance(domain, dict) or not isinstance(message, dict):
-        raise ValidationError("a consent's typed data has a domain and a message, both objects")
-    if (domain.get("name"), domain.get("version")) != (DOMAIN_NAME, DOMAIN_VERSION):
-        raise ValidationError(f"not a consent for {DOMAIN_NAME} version {DOMAIN_VERSION}")
-    if (typed.get("types") or {}).get("Consent") != _CONSENT_TYPE:
-        raise ValidationError("the Consent type is not ConsentRegistry's (fields or order differ)")
+    message, chain_id, contract = _signed_message(typed, "Consent", _CONSENT_TYPE)
     try:
         return ConsentMessage(
             terms=ConsentTerms(
@@ -121,11 +120,81 @@ def consent_from_typed_data(typed: Any) -> ConsentMessage:
             ),
             nonce=int(message["nonce"]),
             deadline=int(message["deadline"]),
-            chain_id=int(domain["chainId"]),
-            contract=to_checksum_address(domain["verifyingContract"]),
+            chain_id=chain_id,
+            contract=contract,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"malformed consent message: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationMessage:
+    """What a revocation's typed data says: the grant, the nonce and deadline, and the contract it is for."""
+
+    patient: str
+    grantee: str
+    grant_id: int
+    nonce: int
+    deadline: int
+    chain_id: int
+    contract: str
+
+
+def revocation_typed_data(
+    patient: str, grantee: str, grant_id: int, *, nonce: int, deadline: int, chain_id: int, contract: str
+) -> dict[str, Any]:
+    """The EIP-712 typed data a patient signs to revoke a grant off chain (`revoke_by_signature`)."""
+    return typed_data(
+        domain=(DOMAIN_NAME, DOMAIN_VERSION),
+        chain_id=chain_id,
+        contract=contract,
+        primary_type="Revocation",
+        fields=_REVOCATION_TYPE,
+        message={
+            "patient": to_checksum_address(patient),
+            "grantee": to_checksum_address(grantee),
+            "grantId": grant_id,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    )
+
+
+def revocation_from_typed_data(typed: Any) -> RevocationMessage:
+    """The inverse of `revocation_typed_data`; `ValidationError` unless it is a ConsentRegistry revocation."""
+    message, chain_id, contract = _signed_message(typed, "Revocation", _REVOCATION_TYPE)
+    try:
+        return RevocationMessage(
+            patient=to_checksum_address(message["patient"]),
+            grantee=to_checksum_address(message["grantee"]),
+            grant_id=int(message["grantId"]),
+            nonce=int(message["nonce"]),
+            deadline=int(message["deadline"]),
+            chain_id=chain_id,
+            contract=contract,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed revocation message: {exc}") from None
+
+
+def _signed_message(typed: Any, primary_type: str, fields: list[dict[str, str]]) -> tuple[dict[str, Any], int, str]:
+    """The message, chain id and contract of ConsentRegistry typed data of `primary_type`, checked field for field."""
+    noun = primary_type.lower()
+    if not isinstance(typed, dict) or typed.get("primaryType") != primary_type:
+        raise ValidationError(
+            f"not a {noun}: EIP-712 typed data (types, domain, primaryType, message) of {primary_type}"
+        )
+    domain, message = typed.get("domain"), typed.get("message")
+    if not isinstance(domain, dict) or not isinstance(message, dict):
+        raise ValidationError(f"a {noun}'s typed data has a domain and a message, both objects")
+    if (domain.get("name"), domain.get("version")) != (DOMAIN_NAME, DOMAIN_VERSION):
+        raise ValidationError(f"not a {noun} for {DOMAIN_NAME} version {DOMAIN_VERSION}")
+    if (typed.get("types") or {}).get(primary_type) != fields:
+        raise ValidationError(f"the {primary_type} type is not ConsentRegistry's (fields or order differ)")
+    try:
+        return message, int(domain["chainId"]), to_checksum_address(domain["verifyingContract"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed {noun} domain: {exc}") from None
 
 
 class ConsentRegistry(ContractFacade):
@@ -145,6 +214,11 @@ class ConsentRegistry(ContractFacade):
     def revoke(self, patient: str, grantee: str, grant_id: int) -> None:
         """Revoke a grant (the patient, or whoever manages her consents)."""
         self._transact(self._request("revoke", to_checksum_address(patient), to_checksum_address(grantee), grant_id))
+
+    def revoke_by_signature(self, patient: str, grantee: str, grant_id: int, deadline: int, signature: bytes) -> None:
+        """Submit a revocation the patient (or a delegate) signed; the signer of the transaction pays the gas."""
+        args = (to_checksum_address(patient), to_checksum_address(grantee), grant_id, deadline, signature)
+        self._transact(self._request("revoke_by_signature", *args))
 
     def delegate(self, delegate: str, categories: int, expiry: int) -> None:
         """Let `delegate` manage the signer's consents in `categories` until `expiry` (0 ends it)."""
@@ -208,6 +282,13 @@ class ConsentRegistry(ContractFacade):
         return consent_typed_data(
             terms, nonce=nonce, deadline=deadline, chain_id=self.chain.chain_id, contract=self.address
         )
+
+    def revocation_data(
+        self, patient: str, grantee: str, grant_id: int, *, nonce: int, deadline: int
+    ) -> dict[str, Any]:
+        """What the patient signs for `revoke_by_signature` on this contract and chain."""
+        where = {"chain_id": self.chain.chain_id, "contract": self.address}
+        return revocation_typed_data(patient, grantee, grant_id, nonce=nonce, deadline=deadline, **where)
 
     def _granted(self, receipt: Any) -> GrantRecord:
         (event,) = self.events_in(receipt, "ConsentGranted")

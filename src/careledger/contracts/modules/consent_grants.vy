@@ -8,7 +8,8 @@
         records for some purposes (HL7 PurposeOfUse) between two times,
         until revoked. The patient (or whoever manages her consents)
         grants directly, or signs an EIP-712 consent that anyone
-        submits, so she needs no gas.
+        submits, so she needs no gas; a signed revocation works the same
+        way.
 
         A grant lives in one storage slot. Its id is the pair's base
         (keccak256 of patient and grantee with the low byte cleared)
@@ -53,6 +54,12 @@ _REVOKED_BIT: constant(uint256) = 1 << 152
 # @dev The EIP-712 type of a signed consent.
 CONSENT_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Consent(address patient,address grantee,uint16 categories,uint8 purposes,uint64 notBefore,uint64 expiry,uint256 nonce,uint256 deadline)"
+)
+
+
+# @dev The EIP-712 type of a signed revocation; it spends the same nonce.
+REVOCATION_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "Revocation(address patient,address grantee,uint256 grantId,uint256 nonce,uint256 deadline)"
 )
 
 
@@ -157,13 +164,30 @@ def revoke(patient: address, grantee: address, grant_id: uint256):
     @param grantee The grantee.
     @param grant_id The grant.
     """
-    assert grant_id & ~255 == self._pair_base(patient, grantee), "consent: grant is not of this patient and grantee"
-    terms: uint256 = self._grants[grant_id]
-    assert terms != 0, "consent: no such grant"
-    assert terms & _REVOKED_BIT == 0, "consent: already revoked"
-    managers._check_manager(patient, msg.sender, convert(terms & packing.U16, uint16))
-    self._grants[grant_id] = terms | _REVOKED_BIT
-    log ConsentRevoked(grant_id=grant_id, patient=patient, grantee=grantee, revoked_by=msg.sender)
+    self._revoke(patient, grantee, grant_id, msg.sender)
+
+
+@external
+def revoke_by_signature(
+    patient: address, grantee: address, grant_id: uint256, deadline: uint256, signature: Bytes[65]
+):
+    """
+    @notice Submit a revocation that whoever manages the patient's consents
+            signed as EIP-712 typed data with her next nonce; anyone may
+            submit it, once, before `deadline`.
+    @param patient The patient.
+    @param grantee The grantee.
+    @param grant_id The grant.
+    @param deadline The last second the signature may be submitted.
+    @param signature The 65-byte signature of the `Revocation` typed data.
+    """
+    assert block.timestamp <= deadline, "consent: signature past its deadline"
+    nonce: uint256 = self.nonces[patient]
+    struct_hash: bytes32 = keccak256(abi_encode(REVOCATION_TYPEHASH, patient, grantee, grant_id, nonce, deadline))
+    signer: address = ecdsa._recover_sig(eip712._hash_typed_data_v4(struct_hash), signature)
+    assert signer != empty(address), "consent: invalid signature"
+    self.nonces[patient] = nonce + 1
+    self._revoke(patient, grantee, grant_id, signer)
 
 
 @external
@@ -256,6 +280,21 @@ def _grant(
             )
             return grant_id
     raise "consent: too many grants for this pair"
+
+
+@internal
+def _revoke(patient: address, grantee: address, grant_id: uint256, by: address):
+    """
+    @dev Mark a grant revoked if `by` manages the patient's consents for
+         its categories.
+    """
+    assert grant_id & ~255 == self._pair_base(patient, grantee), "consent: grant is not of this patient and grantee"
+    terms: uint256 = self._grants[grant_id]
+    assert terms != 0, "consent: no such grant"
+    assert terms & _REVOKED_BIT == 0, "consent: already revoked"
+    managers._check_manager(patient, by, convert(terms & packing.U16, uint16))
+    self._grants[grant_id] = terms | _REVOKED_BIT
+    log ConsentRevoked(grant_id=grant_id, patient=patient, grantee=grantee, revoked_by=by)
 
 
 @internal
