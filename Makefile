@@ -9,7 +9,10 @@ NODE_STAMP := node_modules/.careledger-installed
 
 .PHONY: setup demo test lint bench artifacts clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CareLedger needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -24,7 +27,14 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-demo: setup
+# Debian's chromium, which the portal's browser tests drive through Playwright (Playwright's own
+# browser download is neither needed nor used).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the portal's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+demo: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/careledger demo
 
 # Test modules run in parallel, one worker per core; a module's tests stay on one worker, so

@@ -13,7 +13,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from careledger.access import IdentityClaims, RecordAccess
+from careledger.access import Disclosures, IdentityClaims, RecordAccess
 from careledger.anchoring import Anchorer, AnchorSource
 from careledger.audit import AuditHeads, AuditLog, AuditReport
 from careledger.chain import (
@@ -233,6 +233,11 @@ class Node:
             identity=self.contracts.identity_registry,
             registry_as=self._consent_registry_as,
         )
+
+    @cached_property
+    def disclosures(self) -> Disclosures:
+        """Patients' accountings of disclosures, each readable by its patient only."""
+        return Disclosures(self.audit)
 
     @cached_property
     def claiming(self) -> IdentityClaims:

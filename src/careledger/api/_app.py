@@ -1,8 +1,9 @@
 """The FHIR R4 REST API of a node (FastAPI): one router per concern, under SIWE auth.
 
-Every request is authenticated (except `/metadata`, `/auth/*`, `$claim`, the exchange and
-the OpenAPI docs), every record is reached through `node.access` (consent for the purpose
-in `X-Purpose-Of-Use`, audited), and every failure is an OperationOutcome with the status
+Every request is authenticated (except `/metadata`, `/auth/*`, `$claim`, the exchange, the
+OpenAPI docs and the portal's sign-in pages; the portal's pages take a session cookie),
+every record is reached through `node.access` (consent for the purpose in
+`X-Purpose-Of-Use`, audited), and every failure is an OperationOutcome with the status
 `careledger.errors.http_status` gives it. The record services are synchronous and most
 calls run in the server's thread pool; reads by id, creates and updates, the requests an
 EHR makes most, use the services' async paths instead, which hand only the durable commits
@@ -34,6 +35,7 @@ from careledger.api.operations import adjudication_router, claim_router, everyth
 from careledger.errors import CareLedgerError
 from careledger.fhir import operation_outcome
 from careledger.node import Node
+from careledger.portal import add_portal
 from careledger.records import MAX_RESOURCE_BYTES
 
 
@@ -47,6 +49,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         redoc_url=None,
     )
     add_docs(app)
+    add_portal(app, node, auth)  # before the FHIR routes, whose `/{type}/{id}` would match its pages
     _handle_errors(app)
     deps = Deps(node, auth)
     fhir = FhirRoutes(deps)

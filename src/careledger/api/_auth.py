@@ -138,7 +138,11 @@ class SiweAuth:
         A wallet that claimed a custodial identity signs in as that identity: her records and
         consents name the identity, and her wallet acts for it.
         """
-        acts_as, role = self.signed_in(self.verify(message_text, signature))
+        return self.session_for(self.verify(message_text, signature))
+
+    def session_for(self, wallet: str) -> tuple[str, Caller]:
+        """A token for a wallet that has just proved itself (a verified signature), as whoever it signs in as."""
+        acts_as, role = self.signed_in(wallet)
         caller = Caller(acts_as, role, frozenset(_SCOPES[role]))
         return self.issue(caller), caller
 

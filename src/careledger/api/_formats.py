@@ -26,7 +26,7 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 FHIR_XML = "application/fhir+xml"
 _FORMAT_PARAM = {"json": "json", "xml": "xml"} | dict.fromkeys(JSON_TYPES, "json") | dict.fromkeys(XML_TYPES, "xml")
 _ANY = frozenset({"*/*", "application/*"})
-NOT_FHIR = ("/auth/", "/exchange/", "/devices/", "/alerts/", "/docs", "/redoc", "/openapi.json")
+NOT_FHIR = ("/auth/", "/exchange/", "/devices/", "/alerts/", "/docs", "/redoc", "/openapi.json", "/portal")
 
 
 def wanted_format(format_param: str | None, accept: str | None) -> str:

@@ -23,7 +23,7 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 
 # Unauthenticated endpoints take small bodies: a SIWE login, a signed fetch request, a claim, a
 # device's signed readings (a frame of ~350 at most: a device with more sends several).
-OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/")
+OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/", "/portal/signin", "/portal/claim")
 OPEN_SUFFIXES = ("/$claim",)
 OPEN_BODY_BYTES = 16 * 1024
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
@@ -35,6 +35,9 @@ PATH_TYPES = {
     "/auth/token": "application/x-www-form-urlencoded",
     "/devices/readings": "application/octet-stream",
 }
+# The portal's forms: URL-encoded, small (a signed message, a signed consent, a note).
+PORTAL_PREFIX = "/portal/"
+PORTAL_FORM = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
 _KEYS_REMEMBERED = 100_000
@@ -90,7 +93,8 @@ class BoundedRequests:
                 client = scope.get("client")
                 self._open_limiter.take(client[0] if client else "unknown")
             if scope["method"] in _BODY_METHODS:
-                body = await self._body(scope, receive, OPEN_BODY_BYTES if is_open else self._max_body, scope["path"])
+                small = is_open or scope["path"].startswith(PORTAL_PREFIX)
+                body = await self._body(scope, receive, OPEN_BODY_BYTES if small else self._max_body, scope["path"])
                 receive = replay(body, receive)
         except CareLedgerError as exc:
             await self._error(exc)(scope, receive, send)
@@ -120,9 +124,10 @@ class BoundedRequests:
                         break
         except TimeoutError:
             raise RequestTimeout(f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
-        if path in PATH_TYPES:
-            if media_type != PATH_TYPES[path]:
-                raise UnsupportedMediaType(f"{path} takes {PATH_TYPES[path]}, not {media_type or '(none)'}")
+        wanted = PORTAL_FORM if path.startswith(PORTAL_PREFIX) else PATH_TYPES.get(path)
+        if wanted is not None:
+            if media_type != wanted:
+                raise UnsupportedMediaType(f"{path} takes {wanted}, not {media_type or '(none)'}")
         elif (size or media_type) and media_type not in JSON_TYPES | XML_TYPES:
             raise UnsupportedMediaType(
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"

@@ -167,10 +167,18 @@ class AuditLog:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _HEAD_LOCK})
 
     def entries(
-        self, *, patient: str | None = None, agent: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        *,
+        patient: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Entry]:
-        """Entries oldest first, of one patient's records and/or by one agent; at most `limit` after `offset`."""
-        query = select(_COLUMNS.seq, _COLUMNS.recorded_at, _COLUMNS.event).order_by(_COLUMNS.seq)
+        """Entries oldest (or newest) first, of one patient's records and/or by one agent; at most `limit` after
+        `offset`."""
+        order = _COLUMNS.seq.desc() if newest_first else _COLUMNS.seq
+        query = select(_COLUMNS.seq, _COLUMNS.recorded_at, _COLUMNS.event).order_by(order)
         query = query.offset(offset or None).limit(limit)
         if patient is not None:
             query = query.where(_COLUMNS.patient == patient)

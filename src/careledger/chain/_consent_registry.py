@@ -287,8 +287,10 @@ class ConsentRegistry(ContractFacade):
         self, patient: str, grantee: str, grant_id: int, *, nonce: int, deadline: int
     ) -> dict[str, Any]:
         """What the patient signs for `revoke_by_signature` on this contract and chain."""
-        where = {"chain_id": self.chain.chain_id, "contract": self.address}
-        return revocation_typed_data(patient, grantee, grant_id, nonce=nonce, deadline=deadline, **where)
+        chain_id, contract = self.chain.chain_id, self.address
+        return revocation_typed_data(
+            patient, grantee, grant_id, nonce=nonce, deadline=deadline, chain_id=chain_id, contract=contract
+        )
 
     def _granted(self, receipt: Any) -> GrantRecord:
         (event,) = self.events_in(receipt, "ConsentGranted")

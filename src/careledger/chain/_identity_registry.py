@@ -212,11 +212,15 @@ class IdentityRegistry(ContractFacade):
         )
         return [self.credential(int(log["args"]["credential_id"])) for log in logs]
 
-    def nodes(self) -> list[ActorRecord]:
-        """Every active actor with a node endpoint: the custodians a patient's agent may ask."""
+    def actors(self) -> list[ActorRecord]:
+        """Every active actor, in the order they registered."""
         logs = self.contract.events.ActorRegistered().get_logs(from_block=0)
         actors = (self.actor(str(log["args"]["actor"])) for log in logs)
-        return [a for a in actors if a is not None and a.active and a.endpoint]
+        return [a for a in actors if a is not None and a.active]
+
+    def nodes(self) -> list[ActorRecord]:
+        """Every active actor with a node endpoint: the custodians a patient's agent may ask."""
+        return [a for a in self.actors() if a.endpoint]
 
     def has_valid_credential(self, subject: str, credential_type: str) -> bool:
         """Whether `subject`'s newest credential of this type is valid now."""

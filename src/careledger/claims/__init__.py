@@ -18,7 +18,7 @@ from careledger.claims._fhir import (
     explanation_of_benefit,
 )
 from careledger.claims._payments import Payments
-from careledger.claims._plans import Plans, PlanView
+from careledger.claims._plans import Plans, PlanView, Standing
 from careledger.claims._service import ClaimOutcome, ClaimsService, claim_record_id
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "Plans",
     "PreauthStatus",
     "ServiceClass",
+    "Standing",
     "claim_lines",
     "claim_record_id",
     "claim_response",

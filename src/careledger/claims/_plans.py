@@ -26,6 +26,22 @@ class PlanView:
     money: Money
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a member stands in her plan year: what she has paid toward the deductible and the out-of-pocket
+    maximum, in the plan token's units."""
+
+    plan: PlanView
+    start: int
+    end: int
+    deductible_met: int
+    out_of_pocket: int
+
+    def amount(self, units: int) -> str:
+        """`units` as written: '12.5 CARE'."""
+        return f"{self.plan.money(units)['value']} {self.plan.money.symbol}".strip()
+
+
 class Plans:
     """Plans, escrow, network, enrolment and prior authorization on the Claims contract."""
 
@@ -81,6 +97,15 @@ class Plans:
         except NotFound:
             return 0, None
         return plan_id, claims.plan_parties(plan_id)[0]
+
+    def standing(self, member: str) -> Standing | None:
+        """The member's plan and progress to its deductible and out-of-pocket maximum; None if not enrolled."""
+        try:
+            enrolment = self._claims().enrolment(member)
+        except NotFound:
+            return None
+        view = self.show(enrolment.plan_id)
+        return Standing(view, enrolment.start, enrolment.end, enrolment.deductible_met, enrolment.out_of_pocket)
 
     def request_preauth(self, as_wallet: str, member: str, service_class: ServiceClass) -> int:
         """A provider asks the member's plan to authorize a service in advance; the request's id.

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from careledger.chain import Chain
 
 _DAY = 86_400
+_ORGANIZATIONS = frozenset({Role.ORG, Role.LAB, Role.PHARMACY, Role.INSURER, Role.RESEARCHER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,11 @@ class IdentityService:
         if actor is None:
             return None
         return ActorProfile(actor, tuple(registry.credentials_of(address)), self._chain.timestamp())
+
+    def organizations(self) -> list[ActorRecord]:
+        """The active organizations a patient may consent to share with: providers, labs, pharmacies, insurers,
+        researchers (not people, devices or regulators)."""
+        return [a for a in self._registry().actors() if a.role in _ORGANIZATIONS]
 
     def acts_as(self, address: str) -> str:
         """The identity a wallet acts for: the custodial identity it claimed, else itself."""

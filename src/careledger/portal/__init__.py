@@ -1,0 +1,10 @@
+"""The portal: patients and staff in a browser, served by `careledger serve` under `/portal`.
+
+Server-rendered pages (Jinja, htmx), a wallet in the page (ethers) or the browser's own,
+charts (Chart.js); every script and style from this server (vendored from npm), none
+inline. Every page reads and writes through the guarded repository, as the API does.
+"""
+
+from careledger.portal._app import PORTAL_ASSETS, add_portal
+
+__all__ = ["PORTAL_ASSETS", "add_portal"]

@@ -1,0 +1,34 @@
+"""The portal's routes and assets, added to the node's API app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from careledger.node import Node
+from careledger.portal._consent_routes import accounting_routes, consent_routes
+from careledger.portal._pages import Pages, portal_route
+from careledger.portal._patient_routes import patient_routes
+from careledger.portal._session import Sessions, SignIn
+from careledger.portal._signin_routes import signin_routes
+from careledger.portal._staff_routes import chart_routes, frontdesk_routes, staff_routes
+
+# Scripts and styles, ours and those vendored from npm (package.json pins them; a test checks the copies).
+PORTAL_ASSETS = Path(__file__).resolve().parent / "static"
+
+
+def add_portal(app: FastAPI, node: Node, auth: SignIn) -> None:
+    """Serve the portal's pages under `/portal` and its assets under `/portal/assets`."""
+    pages = Pages(Sessions(auth))
+    router = APIRouter(route_class=portal_route(lambda: pages), include_in_schema=False)
+    signin_routes(router, node, auth, pages)
+    patient_routes(router, node, pages)
+    consent_routes(router, node, pages)
+    accounting_routes(router, node, pages)
+    staff_routes(router, node, pages)
+    chart_routes(router, node, pages)
+    frontdesk_routes(router, node, pages)
+    app.mount("/portal/assets", StaticFiles(directory=PORTAL_ASSETS), name="portal-assets")
+    app.include_router(router)

@@ -1,0 +1,184 @@
+"""A patient's consents and her accounting of disclosures.
+
+She grants and revokes by signing EIP-712 typed data in the page, with whichever wallet
+she signed in with; the node submits it and pays the gas. The typed data comes from the
+node (`prepare`), the page only signs it, and the node checks what comes back against the
+patient signed in: nobody submits a consent for someone else through her session.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool as call
+from fastapi.responses import JSONResponse
+
+from careledger.config import NODE_WALLET
+from careledger.consent import Grant, Purpose, SignedConsent, parse_categories, parse_purposes
+from careledger.errors import AccessDenied, ValidationError
+from careledger.node import Node
+from careledger.portal._names import Names
+from careledger.portal._pages import HEADERS, Pages, field
+from careledger.portal._patient_routes import as_herself, patient
+from careledger.records import Category
+
+ACCOUNTING_PAGE = 100
+_GRANTABLE = [p for p in Purpose if p is not Purpose.ETREAT]  # break-glass is not consented to
+_MAX_DAYS = 3650
+_SAFE_INTEGER = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
+
+
+def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """The consent and accounting pages on `router`."""
+    sessions = pages.sessions
+    names = Names(node)
+
+    @router.get("/portal/consents")
+    async def consents(request: Request) -> Response:
+        """Her grants, a form to grant another, and what she keeps from this node's care team."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        grants = await call(node.consent.grants, patient=caller.address)
+        organizations = await call(node.identity.organizations)
+        restricted = [c.value for c in Category if node.access.care_team_restricted(caller.address, c)]
+        return pages.render(
+            request,
+            visit,
+            "consents.html",
+            grants=sorted(grants, key=lambda g: g.not_before, reverse=True),
+            name=names.of,
+            organizations=[(o.address, names.of(o.address), o.role.label) for o in organizations],
+            categories=list(Category),
+            purposes=_GRANTABLE,
+            restricted=restricted,
+        )
+
+    @router.post("/portal/consents/prepare")
+    async def prepare(request: Request) -> Response:
+        """The typed data of the consent the form describes, for her wallet to sign."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        form = await pages.form(request, visit)
+        days = _days(field(form, "days", "How many days"))
+        terms = node.consent.terms(
+            caller.address,
+            field(form, "grantee", "Who may see them"),
+            parse_categories(field(form, "categories", "At least one category", max_chars=400)),
+            parse_purposes(field(form, "purposes", "At least one purpose")),
+            days=days,
+        )
+        return JSONResponse(_for_javascript(await call(node.consent.prepare, terms, valid_for_days=1)), headers=HEADERS)
+
+    @router.post("/portal/consents")
+    async def grant(request: Request) -> Response:
+        """Submit the consent she signed; the node pays the gas."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        form = await pages.form(request, visit)
+        signed = SignedConsent.from_typed_data(_typed(form), _signature(form))
+        if signed.terms.patient != caller.address:
+            raise AccessDenied("a consent submitted here must be the signed-in patient's own")
+        await call(node.consent.submit, NODE_WALLET, signed)
+        return pages.redirect(request, visit, "/portal/consents")
+
+    @router.post("/portal/consents/{grant_id}/prepare-revoke")
+    async def prepare_revoke(request: Request, grant_id: str) -> Response:
+        """The typed data of revoking one of her grants, for her wallet to sign."""
+        visit = sessions.visit(request)
+        await pages.form(request, visit)
+        grant = await call(_her_grant, node, patient(visit).address, grant_id)
+        return JSONResponse(
+            _for_javascript(await call(node.consent.prepare_revocation, grant.grant_id)), headers=HEADERS
+        )
+
+    @router.post("/portal/consents/{grant_id}/revoke")
+    async def revoke(request: Request, grant_id: str) -> Response:
+        """Submit the revocation she signed; the node pays the gas."""
+        visit = sessions.visit(request)
+        form = await pages.form(request, visit)
+        grant = await call(_her_grant, node, patient(visit).address, grant_id)
+        typed = _typed(form)
+        if str(typed.get("message", {}).get("grantId")) != str(grant.grant_id):
+            raise ValidationError("the signed revocation names another consent than this one")
+        await call(node.consent.submit_revocation, NODE_WALLET, typed, _signature(form))
+        return pages.redirect(request, visit, "/portal/consents")
+
+
+def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """The accounting of disclosures on `router`."""
+    sessions = pages.sessions
+    names = Names(node)
+
+    @router.get("/portal/accounting")
+    async def accounting(request: Request, page: int = 1) -> Response:
+        """Who saw (or was refused) her records on this node, when, why: newest first."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        page = max(1, page)
+        entries = await call(
+            node.disclosures.of,
+            as_herself(caller),
+            caller.address,
+            limit=ACCOUNTING_PAGE + 1,
+            offset=(page - 1) * ACCOUNTING_PAGE,
+        )
+        return pages.render(
+            request,
+            visit,
+            "accounting.html",
+            entries=entries[:ACCOUNTING_PAGE],
+            more=len(entries) > ACCOUNTING_PAGE,
+            page=page,
+            name=names.of,
+        )
+
+
+def _for_javascript(value: Any) -> Any:
+    """Typed data a page's JavaScript reads without loss: integers past 2**53 (a grant id) as decimal strings,
+    which EIP-712 wallets take for uint256."""
+    if isinstance(value, dict):
+        return {k: _for_javascript(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_for_javascript(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SAFE_INTEGER:
+        return str(value)
+    return value
+
+
+def _her_grant(node: Node, patient_address: str, grant_id: str) -> Grant:
+    try:
+        grant = node.consent.get(int(grant_id, 16))
+    except ValueError:
+        raise ValidationError(f"{grant_id!r} is not a consent id") from None
+    if grant.patient != patient_address:
+        raise AccessDenied("that consent is another patient's")
+    return grant
+
+
+def _typed(form: dict[str, str]) -> dict[str, Any]:
+    try:
+        typed = json.loads(field(form, "typed", "The signed typed data", max_chars=8192))
+    except json.JSONDecodeError:
+        raise ValidationError("the signed typed data is not JSON") from None
+    if not isinstance(typed, dict):
+        raise ValidationError("the signed typed data is a JSON object")
+    return typed
+
+
+def _signature(form: dict[str, str]) -> bytes:
+    try:
+        return bytes.fromhex(field(form, "signature", "The signature").removeprefix("0x"))
+    except ValueError:
+        raise ValidationError("the signature is hex") from None
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        raise ValidationError("how many days is a number") from None
+    if not 0 < days <= _MAX_DAYS:
+        raise ValidationError(f"a consent lasts between a day and {_MAX_DAYS} days")
+    return days

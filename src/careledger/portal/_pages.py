@@ -1,0 +1,130 @@
+"""Pages: templates, the headers every page carries, forms, and failures as pages.
+
+Every response says `Cache-Control: no-store` (pages hold health data) and carries a
+Content-Security-Policy that allows scripts, styles and connections from this server only:
+no inline script, no CDN, no frame around the portal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import escape
+
+from careledger.errors import CareLedgerError, Unauthenticated, ValidationError, http_status
+from careledger.portal._session import Sessions, Visit
+from careledger.portal._views import describe
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+MAX_FORM_FIELDS = 40
+
+_templates = Environment(
+    loader=PackageLoader("careledger.portal", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.filters["datetime"] = lambda seconds: datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d")
+_templates.globals["describe"] = describe
+
+
+class Pages:
+    """Renders pages for one portal's sessions."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    def render(self, request: Request, visit: Visit, template: str, *, status: int = 200, **context: Any) -> Response:
+        """`template` with `context`, the visit (for the navigation and the form token) and the security headers."""
+        html = _templates.get_template(template).render(visit=visit, path=request.url.path, **context)
+        response = HTMLResponse(html, status_code=status, headers=HEADERS)
+        self.sessions.keep(response, request, visit)
+        return response
+
+    def redirect(self, request: Request, visit: Visit, to: str, *, token: str | None = None) -> Response:
+        """A 303 to `to` (after a post), setting or ending the session when `token` is given."""
+        response = RedirectResponse(to, status_code=303, headers=HEADERS)
+        self.sessions.keep(response, request, visit, token=token)
+        return response
+
+    async def form(self, request: Request, visit: Visit) -> dict[str, str]:
+        """The posted form (URL-encoded, bounded by the API's limits), refused without this browser's token."""
+        try:
+            pairs = parse_qsl((await request.body()).decode(), max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise ValidationError(f"a form of at most {MAX_FORM_FIELDS} UTF-8 fields") from None
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            form[name] = f"{form[name]},{value}" if name in form else value  # checkboxes: one list
+        self.sessions.check(request, visit, form)
+        return form
+
+
+def field(form: dict[str, str], name: str, label: str, *, max_chars: int = 200) -> str:
+    """A required text field, stripped; `ValidationError` naming it as the page labels it."""
+    value = form.get(name, "").strip()
+    if not value:
+        raise ValidationError(f"{label} is required")
+    if len(value) > max_chars:
+        raise ValidationError(f"{label} is at most {max_chars} characters")
+    return value
+
+
+def portal_route(pages: Callable[[], Pages]) -> type[APIRoute]:
+    """A route class whose failures are pages: sign-in for a missing session, else the error and its status."""
+
+    class PortalRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            """The route's handler, its failures turned into pages."""
+            handle = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                """The page, or the sign-in page or the failure's."""
+                try:
+                    return await handle(request)
+                except Unauthenticated as exc:
+                    if request.method == "GET":
+                        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+                        return RedirectResponse(f"/portal/signin?next={target}", status_code=303, headers=HEADERS)
+                    return _failure(pages(), request, exc)
+                except CareLedgerError as exc:
+                    return _failure(pages(), request, exc)
+
+            return handler
+
+    return PortalRoute
+
+
+def _failure(pages: Pages, request: Request, exc: CareLedgerError) -> Response:
+    status, _ = http_status(exc)
+    visit = pages.sessions.visit(request)
+    if request.headers.get("hx-request") or request.headers.get("accept", "").startswith("application/json"):
+        return HTMLResponse(
+            f'<p class="error" role="alert">{escape(str(exc))}</p>', status_code=status, headers=HEADERS
+        )
+    return pages.render(request, visit, "error.html", status=status, message=str(exc), status_code=status)

@@ -1,0 +1,121 @@
+"""A patient's pages: her records as a timeline, one record, her trends, her claims, and a download of it all.
+
+Every record comes through the guarded repository (`node.access`) as the patient herself,
+exactly as her FHIR client would get it: the same decision, the same audit entry.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool as call
+
+from careledger.access import Accessor
+from careledger.consent import Purpose
+from careledger.errors import AccessDenied
+from careledger.node import Node
+from careledger.portal._names import Names
+from careledger.portal._pages import HEADERS, Pages
+from careledger.portal._session import Visit
+from careledger.portal._views import fields, line, series, title
+from careledger.records import Category, Resource, SearchQuery
+
+if TYPE_CHECKING:
+    from careledger.api import Caller
+
+PAGE_LINES = 100
+_NEWEST = (("_lastUpdated", True),)
+_CHARTED = frozenset({Category.VITALS.value, Category.LABS.value})
+
+
+def patient(visit: Visit) -> Caller:
+    """The signed-in patient; staff and others are sent to their own pages."""
+    caller = visit.signed_in
+    if not visit.is_patient:
+        raise AccessDenied("these pages are a patient's own: staff use /portal/staff")
+    return caller
+
+
+def as_herself(caller: Caller) -> Accessor:
+    """The patient reading her own records (patient requested), narrowed as her token is."""
+    return Accessor(caller.address, Purpose.PATRQT, narrowing=caller.narrowing())
+
+
+def patient_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """The patient's record pages on `router`."""
+    sessions = pages.sessions
+    names = Names(node)
+
+    def _own_records(caller: Caller, resource_type: str | None = None) -> list[Resource]:
+        query = SearchQuery(resource_type=resource_type, patient_address=caller.address, sort=_NEWEST)
+        return node.access.search(as_herself(caller), query)
+
+    @router.get("/portal/records")
+    async def timeline(request: Request, category: str = "", page: int = 1, claimed: int = 0) -> Response:
+        """Her records newest first, by category, with any break-glass access among them."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        lines = sorted((line(r) for r in await call(_own_records, caller)), key=lambda x: x.when, reverse=True)
+        counts: dict[str, int] = {}
+        for item in lines:
+            counts[item.category] = counts.get(item.category, 0) + 1
+        shown = [item for item in lines if not category or item.category == category]
+        page = max(1, page)
+        entries = await call(node.disclosures.of, as_herself(caller), caller.address, limit=200)
+        emergencies = [e for e in entries if e.access.interaction == "break-glass"]
+        context: dict[str, Any] = {
+            "lines": shown[(page - 1) * PAGE_LINES : page * PAGE_LINES],
+            "more": len(shown) > page * PAGE_LINES,
+            "page": page,
+            "category": category,
+            "counts": sorted(counts.items()),
+            "emergencies": emergencies,
+            "claimed": bool(claimed),
+            "name": names.of,
+        }
+        template = "_timeline.html" if request.headers.get("hx-request") else "timeline.html"
+        return pages.render(request, visit, template, **context)
+
+    @router.get("/portal/records/{record_id}")
+    async def record(request: Request, record_id: str) -> Response:
+        """One record, its elements in words."""
+        visit = sessions.visit(request)
+        resource = await call(node.access.read, as_herself(patient(visit)), record_id)
+        return pages.render(
+            request, visit, "record.html", title=title(resource), line=line(resource), fields=fields(resource)
+        )
+
+    @router.get("/portal/trends")
+    async def trends(request: Request) -> Response:
+        """Her vital signs and lab results over time, one chart per measure."""
+        visit = sessions.visit(request)
+        observations = await call(_own_records, patient(visit), "Observation")
+        charted = [o for o in observations if line(o).category in _CHARTED]
+        return pages.render(request, visit, "trends.html", series=series(charted))
+
+    @router.get("/portal/claims")
+    async def claims(request: Request) -> Response:
+        """Her explanations of benefit, and how far she is to her deductible and out-of-pocket maximum."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        explanations = await call(_own_records, caller, "ExplanationOfBenefit")
+        standing = await call(node.plans.standing, caller.address)
+        return pages.render(request, visit, "claims.html", explanations=explanations, standing=standing)
+
+    @router.get("/portal/download")
+    async def download(request: Request) -> Response:
+        """Every record of hers this node holds, as one FHIR Bundle."""
+        visit = sessions.visit(request)
+        records = await call(_own_records, patient(visit))
+        base = str(request.base_url)
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "entry": [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r} for r in records],
+        }
+        headers = {**HEADERS, "Content-Disposition": 'attachment; filename="my-health-records.json"'}
+        return Response(json.dumps(bundle, indent=1), media_type="application/fhir+json", headers=headers)

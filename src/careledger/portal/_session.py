@@ -1,0 +1,121 @@
+"""Who a browser is, and the token its forms must carry.
+
+A signed-in browser holds the API's own short-lived JWT in an HttpOnly, SameSite=Strict
+cookie (Secure over TLS), so the portal and the API judge one token the same way. Every
+browser also gets a random anchor cookie, before any sign-in, and every form carries an
+HMAC of that anchor and the session token (the signed double-submit pattern): a post from
+another site has neither cookie nor token, and a token lifted from one session is worth
+nothing in another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from fastapi import Request, Response
+
+from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated
+from careledger.identity import Role
+
+if TYPE_CHECKING:
+    from careledger.api import Caller
+
+SESSION_COOKIE = "careledger_session"
+BROWSER_COOKIE = "careledger_browser"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+SESSION_SECONDS = 15 * 60  # the API token's own lifetime
+
+
+class SignIn(Protocol):
+    """What the portal needs of the API's Sign-In with Ethereum."""
+
+    domain: str
+    chain_id: int
+
+    def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
+        """A token for the signer of a valid SIWE message for this node."""
+        ...
+
+    def verify(self, message_text: str, signature: str) -> str:
+        """The address that signed a valid SIWE message for this node."""
+        ...
+
+    def session_for(self, wallet: str) -> tuple[str, Caller]:
+        """A token for a wallet that has just proved itself."""
+        ...
+
+    def caller(self, authorization: str | None) -> Caller:
+        """The caller a `Bearer` token names."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One request as the portal sees it: the browser, who is signed in (if anyone), its form token."""
+
+    browser: str
+    new_browser: bool
+    token: str
+    caller: Caller | None
+    csrf: str
+
+    @property
+    def signed_in(self) -> Caller:
+        """The caller; `Unauthenticated` (the sign-in page) if nobody is."""
+        if self.caller is None:
+            raise Unauthenticated("sign in first")
+        return self.caller
+
+    @property
+    def is_patient(self) -> bool:
+        """Whether a patient is signed in."""
+        return self.caller is not None and self.caller.role == Role.PATIENT
+
+
+class Sessions:
+    """Session cookies and form tokens of one portal."""
+
+    def __init__(self, auth: SignIn) -> None:
+        self.auth = auth
+        self._key = secrets.token_bytes(32)  # form tokens outlive no process: a restart asks for a reload
+
+    def visit(self, request: Request) -> Visit:
+        """Who sends `request`: the browser's anchor (new if it has none) and its session, if still valid."""
+        browser = request.cookies.get(BROWSER_COOKIE, "")
+        new_browser = len(browser) != 43  # token_urlsafe(32)
+        if new_browser:
+            browser = secrets.token_urlsafe(32)
+        token = request.cookies.get(SESSION_COOKIE, "")
+        caller = None
+        if token:
+            try:
+                caller = self.auth.caller(f"Bearer {token}")
+            except CareLedgerError:
+                token = ""
+        return Visit(browser, new_browser, token, caller, self._csrf(browser, token))
+
+    def check(self, request: Request, visit: Visit, form: dict[str, str]) -> None:
+        """Refuse a post whose form (or `X-CSRF-Token` header) lacks this browser's token."""
+        sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
+        if visit.new_browser or not hmac.compare_digest(sent.encode(), visit.csrf.encode()):
+            raise AccessDenied("this form's security token is missing or stale: reload the page and try again")
+
+    def keep(self, response: Response, request: Request, visit: Visit, *, token: str | None = None) -> None:
+        """Set the browser's anchor if new, and the session cookie if `token` is given ('' ends the session)."""
+        secure = request.url.scheme == "https"
+        if visit.new_browser:
+            response.set_cookie(BROWSER_COOKIE, visit.browser, httponly=True, secure=secure, samesite="strict")
+        if token == "":
+            response.delete_cookie(SESSION_COOKIE, httponly=True, secure=secure, samesite="strict")
+        elif token is not None:
+            response.set_cookie(
+                SESSION_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, secure=secure, samesite="strict"
+            )
+
+    def _csrf(self, browser: str, token: str) -> str:
+        return hmac.new(self._key, f"{browser}|{token}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,181 @@
+"""The care team's pages: find a patient, open her chart, add to it, break the glass; and the front desk.
+
+Staff read and write through the guarded repository as themselves, for treatment (or
+emergency treatment after break-glass, with the reason the patient will see). Whether
+someone is staff is the door's own answer (`node.access.care_team`: an affiliation this
+node attested, or the node itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import segno
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool as call
+
+from careledger.access import Accessor
+from careledger.consent import Purpose
+from careledger.errors import AccessDenied, ValidationError
+from careledger.node import Node
+from careledger.portal._forms import MEASURES, note, observation, patient_resource
+from careledger.portal._names import Names
+from careledger.portal._pages import Pages, field
+from careledger.portal._session import Visit
+from careledger.portal._views import line, person_name
+from careledger.records import Draft, SearchQuery, search_query
+
+if TYPE_CHECKING:
+    from careledger.api import Caller
+
+_MAX_FOUND = 50
+
+
+async def staff_member(node: Node, visit: Visit) -> Caller:
+    """The signed-in member of this node's care team; `AccessDenied` for anyone else."""
+    caller = visit.signed_in
+    if visit.is_patient or not await call(node.access.care_team, caller.address):
+        raise AccessDenied("the staff pages are for this node's care team")
+    return caller
+
+
+def treating(caller: Caller, purpose: str = "") -> Accessor:
+    """A staff member reading for treatment, or for emergency treatment (`ETREAT`, after break-glass)."""
+    emergency = purpose == Purpose.ETREAT.value
+    return Accessor(caller.address, Purpose.ETREAT if emergency else Purpose.TREAT, narrowing=caller.narrowing())
+
+
+def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """The patient finder and the chart on `router`."""
+    sessions = pages.sessions
+    names = Names(node)
+
+    @router.get("/portal/staff")
+    async def find(request: Request, q: str = "") -> Response:
+        """Find a patient by name or identifier (as you type, with htmx)."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        found: list[dict[str, Any]] = []
+        if q.strip():
+            name = "identifier" if any(ch.isdigit() for ch in q) else "name"
+            query, _ = search_query("Patient", [(name, q.strip()[:80])], patient_address=None)
+            found = (await call(node.access.search, treating(caller), query))[:_MAX_FOUND]
+        rows = [(p["id"], person_name(p), p.get("birthDate", "")) for p in found]
+        template = "_patients.html" if request.headers.get("hx-request") else "staff.html"
+        return pages.render(request, visit, template, q=q, rows=rows)
+
+    @router.get("/portal/staff/patients/{record_id}")
+    async def chart(request: Request, record_id: str, purpose: str = "") -> Response:
+        """A patient's chart as this staff member may see it, her consents, and the forms to add to it."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        reader = treating(caller, purpose)
+        person = await call(node.access.read, reader, record_id)
+        found = await call(
+            node.access.search, reader, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),))
+        )
+        patient_address = await call(node.claiming.patient_of, record_id)
+        grants = await call(node.consent.grants, patient=patient_address)
+        return pages.render(
+            request,
+            visit,
+            "chart.html",
+            record_id=record_id,
+            name=person_name(person),
+            person=person,
+            lines=sorted((line(r) for r in found), key=lambda x: x.when, reverse=True),
+            grants=grants,
+            names=names.of,
+            measures=MEASURES,
+            emergency=reader.purpose == Purpose.ETREAT,
+        )
+
+
+def chart_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """Adding to a chart, and break-glass, on `router`."""
+    sessions = pages.sessions
+
+    @router.post("/portal/staff/patients/{record_id}/observations")
+    async def add_observation(request: Request, record_id: str) -> Response:
+        """Add a measurement to the chart."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        form = await pages.form(request, visit)
+        made = observation(record_id, field(form, "measure", "What was measured"), field(form, "value", "The value"))
+        await call(node.access.store, treating(caller), [Draft.of(made, None)])
+        return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}")
+
+    @router.post("/portal/staff/patients/{record_id}/notes")
+    async def add_note(request: Request, record_id: str) -> Response:
+        """Add a clinical note to the chart."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        form = await pages.form(request, visit)
+        made = note(record_id, field(form, "note", "The note", max_chars=4000), author=caller.address)
+        await call(node.access.store, treating(caller), [Draft.of(made, None)])
+        return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}")
+
+    @router.post("/portal/staff/patients/{record_id}/break-glass")
+    async def break_glass(request: Request, record_id: str) -> Response:
+        """Open the chart in an emergency, with a reason the patient will see; recorded on chain."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        form = await pages.form(request, visit)
+        patient_address = await call(node.claiming.patient_of, record_id)
+        reason = field(form, "reason", "The reason", max_chars=500)
+        await call(node.access.break_glass, caller.address, patient_address, reason)
+        return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}?purpose=ETREAT")
+
+
+def frontdesk_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """The front desk on `router`: registering a patient without a wallet, and her claim code."""
+    sessions = pages.sessions
+
+    @router.get("/portal/frontdesk")
+    async def frontdesk(request: Request) -> Response:
+        """Register a patient who has no wallet yet."""
+        visit = sessions.visit(request)
+        await staff_member(node, visit)
+        return pages.render(request, visit, "frontdesk.html")
+
+    @router.post("/portal/frontdesk")
+    async def register(request: Request) -> Response:
+        """Register her (a custodial identity the node holds) and print the code with which she claims it."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        form = await pages.form(request, visit)
+        made = patient_resource(
+            given=field(form, "given", "Given name"),
+            family=field(form, "family", "Family name"),
+            birth_date=field(form, "birth_date", "Birth date", max_chars=10),
+            record_id=str(uuid.uuid4()),
+        )
+        (stored,) = await call(node.access.store, treating(caller), [Draft.of(made, None)])
+        issued = await call(node.claiming.issue, stored.patient_address)
+        link = f"{request.base_url}portal/claim?patient={stored.record_id}"
+        return pages.render(
+            request,
+            visit,
+            "claim_code.html",
+            name=f"{made['name'][0]['given'][0]} {made['name'][0]['family']}",
+            record_id=stored.record_id,
+            code=issued.code,
+            expires=datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            link=link,
+            qr=_qr(f"{link}#code={issued.code}"),
+        )
+
+
+def _qr(text: str) -> str:
+    """`text` as a QR code, an SVG data URI (the page's policy allows data images, not inline scripts)."""
+    try:
+        code = segno.make(text, error="m")
+    except segno.DataOverflowError:
+        raise ValidationError("the claim link is too long for a QR code") from None
+    buffer = io.BytesIO()
+    code.save(buffer, kind="svg", scale=6, border=2, dark="#000", light="#fff", title="Claim code")
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()

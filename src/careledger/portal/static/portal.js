@@ -1,0 +1,233 @@
+// CareLedger portal: the wallet (the browser's own, or one kept in this page), signing in, claiming,
+// signing consents, charts. Loaded as a file: the Content-Security-Policy allows no inline script.
+"use strict";
+
+const WALLET_KEY = "careledger.wallet"; // keystore v3 JSON, encrypted under the patient's passphrase
+const encoder = new TextEncoder();
+
+function status(text) {
+  const element = document.getElementById("status");
+  if (element) element.textContent = text;
+}
+
+function failed(error) {
+  const reason = (error && (error.shortMessage || error.message)) || String(error);
+  status(`That did not work: ${reason}`);
+}
+
+// The wallet ----------------------------------------------------------------------------------
+
+function keptKeystore() {
+  return window.localStorage.getItem(WALLET_KEY);
+}
+
+async function keptWallet(passphrase) {
+  const keystore = keptKeystore();
+  if (!keystore) throw new Error("no wallet is kept in this browser");
+  status("Unlocking the wallet…");
+  return ethers.Wallet.fromEncryptedJson(keystore, passphrase);
+}
+
+async function newWallet(passphrase) {
+  const wallet = ethers.Wallet.createRandom();
+  status("Making your wallet (this takes a few seconds)…");
+  window.localStorage.setItem(WALLET_KEY, await wallet.encrypt(passphrase));
+  return wallet;
+}
+
+// A signer: the wallet kept here (unlocked with the passphrase on the page) or the browser's (EIP-1193).
+async function signer() {
+  if (keptKeystore()) {
+    const passphrase = document.getElementById("passphrase");
+    const section = document.getElementById("unlock");
+    if (section) section.hidden = false;
+    if (!passphrase || !passphrase.value) {
+      if (passphrase) passphrase.focus();
+      throw new Error("enter your wallet's passphrase to sign");
+    }
+    const wallet = await keptWallet(passphrase.value);
+    return {
+      address: wallet.address,
+      signMessage: (message) => wallet.signMessage(message),
+      signTypedData: (typed) => {
+        const types = { ...typed.types };
+        delete types.EIP712Domain;
+        return wallet.signTypedData(typed.domain, types, typed.message);
+      },
+    };
+  }
+  return browserWallet();
+}
+
+async function browserWallet() {
+  if (!window.ethereum) throw new Error("no wallet: claim your records first, or use a browser with a wallet");
+  const [address] = await window.ethereum.request({ method: "eth_requestAccounts" });
+  return {
+    address: ethers.getAddress(address),
+    signMessage: (message) =>
+      window.ethereum.request({ method: "personal_sign", params: [ethers.hexlify(encoder.encode(message)), address] }),
+    signTypedData: (typed) =>
+      window.ethereum.request({ method: "eth_signTypedData_v4", params: [address, JSON.stringify(typed)] }),
+  };
+}
+
+// The encryption key the node seals her records to, derived from the wallet's key exactly as
+// `PrivateKey.derive` does (HKDF-SHA256, then X25519), so the CLI derives the same from the keystore.
+async function encryptionKeyHex(privateKey) {
+  const base = await crypto.subtle.importKey("raw", ethers.getBytes(privateKey), "HKDF", false, ["deriveBits"]);
+  const seed = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: encoder.encode("careledger"), info: encoder.encode("careledger/encryption-key/x25519/v1") },
+    base,
+    256,
+  );
+  const pkcs8 = ethers.concat(["0x302e020100300506032b656e04220420", new Uint8Array(seed)]);
+  const key = await crypto.subtle.importKey("pkcs8", ethers.getBytes(pkcs8), { name: "X25519" }, true, ["deriveBits"]);
+  const jwk = await crypto.subtle.exportKey("jwk", key);
+  const raw = Uint8Array.from(atob(jwk.x.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  return "01" + ethers.hexlify(raw).slice(2); // suite 1: X25519
+}
+
+// Sign-In with Ethereum (EIP-4361) --------------------------------------------------------------
+
+async function siweMessage(form, address) {
+  const found = await (await fetch("/auth/nonce")).json();
+  return [
+    `${form.dataset.domain} wants you to sign in with your Ethereum account:`,
+    address,
+    "",
+    "Sign in to the CareLedger portal",
+    "",
+    `URI: ${window.location.origin}`,
+    "Version: 1",
+    `Chain ID: ${form.dataset.chain}`,
+    `Nonce: ${found.nonce}`,
+    `Issued At: ${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")}`,
+  ].join("\n");
+}
+
+async function signIn(form, wallet) {
+  const message = await siweMessage(form, wallet.address);
+  status("Waiting for the wallet's signature…");
+  form.elements.signature.value = await wallet.signMessage(message);
+  form.elements.message.value = message;
+  status("Signing in…");
+  form.submit();
+}
+
+function setUpSignIn(form) {
+  const kept = document.getElementById("kept-wallet");
+  const keystore = keptKeystore();
+  if (keystore) {
+    kept.hidden = false;
+    kept.querySelector("[data-wallet-address]").textContent = ethers.getAddress("0x" + JSON.parse(keystore).address);
+  }
+  document.getElementById("sign-kept").addEventListener("click", () => {
+    keptWallet(document.getElementById("passphrase").value).then((wallet) => signIn(form, wallet)).catch(failed);
+  });
+  document.getElementById("sign-browser").addEventListener("click", () => {
+    browserWallet().then((wallet) => signIn(form, wallet)).catch(failed);
+  });
+  document.getElementById("export-wallet").addEventListener("click", () => {
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([keptKeystore()], { type: "application/json" }));
+    link.download = "careledger-wallet.json";
+    link.click();
+  });
+}
+
+function setUpClaim(form) {
+  const code = new URLSearchParams(window.location.hash.slice(1)).get("code");
+  if (code) form.elements.code.value = code;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const passphrase = document.getElementById("new-passphrase").value;
+    if (passphrase !== document.getElementById("new-passphrase-again").value) return status("The two passphrases differ.");
+    const wallet = keptKeystore() ? keptWallet(passphrase) : newWallet(passphrase);
+    wallet
+      .then(async (held) => {
+        form.elements.encryption_key.value = await encryptionKeyHex(held.privateKey);
+        return signIn(form, held);
+      })
+      .catch(failed);
+  });
+}
+
+// Consents: the node prepares the typed data, the wallet signs it, the node submits it -------------
+
+function post(action, fields) {
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = action;
+  for (const [name, value] of Object.entries(fields)) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+  document.body.appendChild(form);
+  form.submit();
+}
+
+async function prepared(action, body, csrf) {
+  const response = await fetch(action, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf, Accept: "application/json" },
+    body,
+  });
+  if (!response.ok) throw new Error((await response.text()).replace(/<[^>]+>/g, ""));
+  return response.json();
+}
+
+async function signAndPost(prepareAction, body, submitAction, csrf) {
+  const wallet = await signer();
+  const typed = await prepared(prepareAction, body, csrf);
+  status("Waiting for the wallet's signature…");
+  const signature = await wallet.signTypedData(typed);
+  status("Submitting (the node pays the gas)…");
+  post(submitAction, { csrf, typed: JSON.stringify(typed), signature });
+}
+
+function setUpConsents(form) {
+  const csrf = form.elements.csrf.value;
+  if (keptKeystore()) document.getElementById("unlock").hidden = false;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = new URLSearchParams(new FormData(form));
+    signAndPost("/portal/consents/prepare", body, "/portal/consents", csrf).catch(failed);
+  });
+  for (const button of document.querySelectorAll("[data-revoke]")) {
+    button.addEventListener("click", () => {
+      const grant = button.dataset.revoke;
+      const body = new URLSearchParams({ csrf });
+      signAndPost(`/portal/consents/${grant}/prepare-revoke`, body, `/portal/consents/${grant}/revoke`, csrf).catch(failed);
+    });
+  }
+}
+
+// Charts --------------------------------------------------------------------------------------
+
+function drawCharts() {
+  for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
+    const points = JSON.parse(document.getElementById(canvas.dataset.chart).textContent);
+    new Chart(canvas, {
+      type: "line",
+      data: {
+        labels: points.map((p) => p.x.slice(0, 16).replace("T", " ")),
+        datasets: [{ label: canvas.dataset.label, data: points.map((p) => p.y), borderColor: "#1d4ed8", tension: 0.2 }],
+      },
+      options: { animation: false, responsive: true, plugins: { legend: { display: false } } },
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const signin = document.getElementById("signin");
+  if (signin) setUpSignIn(signin);
+  const claim = document.getElementById("claim");
+  if (claim) setUpClaim(claim);
+  const grant = document.getElementById("grant");
+  if (grant) setUpConsents(grant);
+  if (window.Chart) drawCharts();
+  for (const button of document.querySelectorAll("[data-print]")) button.addEventListener("click", () => window.print());
+});
