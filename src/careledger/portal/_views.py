@@ -89,7 +89,7 @@ def detail(resource: Resource) -> str:
         if name.startswith("value"):
             return describe(value)
     if "component" in resource:
-        return "; ".join(describe(c) for c in resource["component"] if isinstance(c, dict))
+        return "; ".join(_component(c) for c in resource["component"] if isinstance(c, dict))
     if "content" in resource and resource.get("resourceType") == "DocumentReference":
         return describe(resource["content"])[:160]
     return str(resource.get("status", ""))
@@ -114,7 +114,7 @@ def describe(value: Any, depth: int = 0) -> str:
         return "; ".join(describe(item, depth + 1) for item in value)
     if not isinstance(value, dict):
         return str(value)[:_MAX_TEXT]
-    if "text" in value and isinstance(value["text"], str) and depth == 0 and "coding" in value:
+    if isinstance(value.get("text"), str) and set(value) <= {"text", "coding"}:  # a CodeableConcept's own words
         return value["text"]
     if "coding" in value:
         return value.get("text") or "; ".join(
@@ -154,6 +154,12 @@ def series(observations: list[Resource]) -> dict[str, list[dict[str, Any]]]:
                 name = describe(part.get("code", {})) or "value"
                 found[name].append({"x": at, "y": quantity["value"], "unit": quantity.get("unit", "")})
     return {name: sorted(points, key=lambda p: str(p["x"])) for name, points in sorted(found.items())}
+
+
+def _component(component: dict[str, Any]) -> str:
+    """'Systolic: 128 mm[Hg]': a component's code and value."""
+    value = next((v for k, v in component.items() if k.startswith("value")), "")
+    return f"{describe(component.get('code', {}))}: {describe(value)}"
 
 
 def _attachment(attachment: Any) -> str:

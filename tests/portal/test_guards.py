@@ -1,0 +1,170 @@
+"""The portal's doors: forms without their token, one patient at another's pages, hostile bodies.
+
+Carol, a patient with her own wallet, signs in in a real Chromium and tries Alice's URLs;
+an HTTP client with no page plays the forger of cross-site posts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account.messages import encode_defunct
+from playwright.sync_api import Browser
+
+from careledger.testdata import synthetic_patients
+from tests.portal.browser import wallet_context
+from tests.portal.conftest import Clinic
+
+pytestmark = pytest.mark.anvil
+
+_CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+class Alice:
+    """Alice's records on the clinic's node: her Patient id, a lab result's id, a grant she made."""
+
+    def __init__(self, clinic: Clinic, tmp: Path) -> None:
+        clinic.cli("wallet", "new", "alice", "--role", "patient")
+        clinic.cli("identity", "register", "alice")
+        patient = synthetic_patients(1, seed=31)[0]
+        self.family = patient.patient["name"][0]["family"]
+        path = tmp / "alice.json"
+        path.write_text(json.dumps(patient.patient))
+        self.patient_id = clinic.cli("record", "add", str(path), "--patient", "alice")["id"]
+        lab = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+            "subject": {"reference": f"Patient/{self.patient_id}"},
+            "valueQuantity": {"value": 431, "unit": "mg/dL"},
+        }
+        path.write_text(json.dumps(lab))
+        self.lab_id = clinic.cli("record", "add", str(path), "--patient", "alice")["id"]
+        granted = clinic.cli(
+            "consent", "grant", "--patient", "alice", "--to", "clinic", "--categories", "labs", "--days", "9"
+        )
+        self.grant_id = granted["id"]
+
+
+@pytest.fixture(scope="module")
+def alice(clinic: Clinic, tmp_path_factory: pytest.TempPathFactory) -> Alice:
+    return Alice(clinic, tmp_path_factory.mktemp("alice"))
+
+
+@pytest.fixture
+def carol_session(clinic: Clinic) -> Iterator[httpx.Client]:
+    """An HTTP client signed in to the portal as carol, through the sign-in form."""
+    with httpx.Client(base_url=clinic.url) as client:
+        csrf = _csrf(client.get("/portal/signin").text)
+        account = clinic.account("carol")
+        found = client.get("/auth/nonce").json()
+        message = "\n".join(
+            [
+                f"{found['domain']} wants you to sign in with your Ethereum account:",
+                account.address,
+                "",
+                "Sign in to the CareLedger portal",
+                "",
+                f"URI: {clinic.url}",
+                "Version: 1",
+                f"Chain ID: {found['chain_id']}",
+                f"Nonce: {found['nonce']}",
+                "Issued At: 2026-01-01T00:00:00Z",
+            ]
+        )
+        signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+        form = {"csrf": csrf, "message": message, "signature": signature, "next": "https://evil.example/steal"}
+        signed_in = client.post("/portal/signin", data=form)
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/portal"  # never another site
+        yield client
+
+
+def _csrf(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def test_a_form_without_its_token_is_refused(clinic: Clinic, carol_session: httpx.Client) -> None:
+    page = carol_session.get("/portal/consents")
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    form = {"grantee": clinic.address("clinic"), "categories": "labs", "purposes": "TREAT", "days": "30"}
+    for forged in ({}, {"csrf": "0" * 64}, {"csrf": token[::-1]}):
+        refused = carol_session.post("/portal/consents/prepare", data={**form, **forged})
+        assert refused.status_code == 403, refused.text
+        assert "security token" in refused.text
+    stranger = httpx.post(f"{clinic.url}/portal/consents/prepare", data={**form, "csrf": token})
+    assert stranger.status_code == 401  # the token without this browser's cookies is worth nothing
+    prepared = carol_session.post("/portal/consents/prepare", data={**form, "csrf": token})
+    assert prepared.status_code == 200, prepared.text
+    assert prepared.json()["primaryType"] == "Consent"
+    assert carol_session.post("/portal/signout", data={"then": "/portal"}).status_code == 403
+    assert carol_session.get("/portal/records").status_code == 200  # still signed in
+
+
+def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Browser) -> None:
+    page = wallet_context(browser, clinic.account("carol")).new_page()
+    page.goto(f"{clinic.url}/portal/signin")
+    page.get_by_role("button", name="Sign in with the browser's wallet").click()
+    page.wait_for_url(re.compile(r"/portal/records"))
+    for url in (
+        f"/portal/records/{alice.lab_id}",
+        f"/portal/records/{alice.patient_id}",
+        f"/portal/staff/patients/{alice.patient_id}",
+        "/portal/staff?q=" + alice.family,
+    ):
+        response = page.goto(f"{clinic.url}{url}")
+        assert response is not None, url
+        assert response.status == 403, url
+        text = page.content()
+        assert alice.family not in text, url
+        assert "431" not in text, url
+    for url in ("/portal/records", "/portal/trends", "/portal/accounting", "/portal/consents"):
+        response = page.goto(f"{clinic.url}{url}")
+        assert response is not None, url
+        assert response.status == 200, url
+        assert alice.family not in page.content(), url
+        assert "431" not in page.content(), url
+    csrf = _csrf(page.content())
+    revoke = page.request.post(
+        f"{clinic.url}/portal/consents/{alice.grant_id}/prepare-revoke",
+        form={"csrf": csrf},
+    )
+    assert revoke.status == 403
+    refused = [e for e in clinic.cli("audit", "list", "--patient", "alice") if e["agent_name"] == "carol"]
+    assert refused
+    assert all(e["outcome"] == "denied" for e in refused)
+
+
+def test_hostile_bodies_and_no_session(clinic: Clinic) -> None:
+    with httpx.Client(base_url=clinic.url) as client:
+        assert client.get("/portal/records").status_code == 303  # to the sign-in page
+        assert client.get("/portal/records").headers["location"].startswith("/portal/signin?next=")
+        client.cookies.set("careledger_session", "forged.jwt.value")
+        assert client.get("/portal/accounting").status_code == 303
+        huge = client.post(
+            "/portal/signin",
+            content=b"a=" + b"x" * 20_000,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert huge.status_code == 413
+        assert client.post("/portal/signin", json={"message": "x"}).status_code == 415
+        many = "&".join(f"f{i}=1" for i in range(100))
+        too_many = client.post(
+            "/portal/signin", content=many, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert too_many.status_code == 400
+        page = httpx.get(f"{clinic.url}/portal/signin")  # a new browser: its anchor cookie is set
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert page.headers["cache-control"] == "no-store"
+        assert "HttpOnly" in page.headers["set-cookie"]
+        assert "SameSite=strict" in page.headers["set-cookie"]
