@@ -115,7 +115,7 @@ def describe(value: Any, depth: int = 0) -> str:
     if not isinstance(value, dict):
         return str(value)[:_MAX_TEXT]
     if isinstance(value.get("text"), str) and set(value) <= {"text", "coding"}:  # a CodeableConcept's own words
-        return value["text"]
+        return str(value["text"])
     if "coding" in value:
         return value.get("text") or "; ".join(
             str(c.get("display") or c.get("code", "")) for c in value["coding"] if isinstance(c, dict)
