@@ -237,7 +237,7 @@ class Node:
     @cached_property
     def disclosures(self) -> Disclosures:
         """Patients' accountings of disclosures, each readable by its patient only."""
-        return Disclosures(self.audit)
+        return Disclosures(self.audit, self.db)
 
     @cached_property
     def claiming(self) -> IdentityClaims:

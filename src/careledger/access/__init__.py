@@ -8,7 +8,7 @@ from careledger.access._claiming import (
     IssuedCode,
     encryption_key_from_hex,
 )
-from careledger.access._disclosures import Disclosures
+from careledger.access._disclosures import Disclosures, Emergency
 from careledger.access._policy import WRITE_PURPOSES, Accessor, Decision, Facts, may_read, may_write
 from careledger.access._repository import BREAK_GLASS_WINDOW, EmergencyWindow, RecordAccess
 from careledger.identity import AFFILIATION, MEDICAL_LICENCE
@@ -24,6 +24,7 @@ __all__ = [
     "Claimed",
     "Decision",
     "Disclosures",
+    "Emergency",
     "EmergencyWindow",
     "Facts",
     "IdentityClaims",

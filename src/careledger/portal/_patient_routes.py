@@ -64,8 +64,7 @@ def patient_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             counts[item.category] = counts.get(item.category, 0) + 1
         shown = [item for item in lines if not category or item.category == category]
         page = max(1, page)
-        entries = await call(node.disclosures.of, as_herself(caller), caller.address, limit=200)
-        emergencies = [e for e in entries if e.access.interaction == "break-glass"]
+        emergencies = await call(node.disclosures.emergencies, as_herself(caller), caller.address)
         context: dict[str, Any] = {
             "lines": shown[(page - 1) * PAGE_LINES : page * PAGE_LINES],
             "more": len(shown) > page * PAGE_LINES,
