@@ -11,11 +11,13 @@ The frames are made first, then published, so signing does not slow the publishi
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from careledger.errors import NodeUnreachable
 from careledger.iot._frames import Reading, sign_frame
 from careledger.iot._mqtt import mqtt_client, parse_broker, readings_topic
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 
 HEART_RATE = "8867-4"
 OXYGEN = "59408-5"
+
+# How long a device waits for a broker that is down (restarting, say) before it gives up.
+BROKER_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +80,17 @@ def publish(
     messages: Sequence[tuple[str, bytes, int]], broker: str, *, per_second: float | None = None, client_id: str = ""
 ) -> float:
     """Publish at QoS 1 (paced to `per_second` messages if given) and wait until the broker has every one;
-    the seconds it took."""
+    the seconds it took. A broker that is down (at the start too) is waited for, as a device waits: the
+    messages queue until it answers."""
     host, port = parse_broker(broker)
     client = mqtt_client(client_id, persistent=bool(client_id))
-    client.connect(host, port, keepalive=30)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    client.connect_async(host, port, keepalive=30)
     client.loop_start()
+    if not connected.wait(BROKER_WAIT_SECONDS):
+        client.loop_stop()
+        raise NodeUnreachable(f"no MQTT broker answered at {broker} within {BROKER_WAIT_SECONDS:.0f} s")
     started = time.perf_counter()
     try:
         infos = []
