@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from eth_account.messages import encode_defunct
 from playwright.sync_api import Browser
 
 from careledger.testdata import synthetic_patients
@@ -61,23 +60,7 @@ def carol_session(clinic: Clinic) -> Iterator[httpx.Client]:
     """An HTTP client signed in to the portal as carol, through the sign-in form."""
     with httpx.Client(base_url=clinic.url) as client:
         csrf = _csrf(client.get("/portal/signin").text)
-        account = clinic.account("carol")
-        found = client.get("/auth/nonce").json()
-        message = "\n".join(
-            [
-                f"{found['domain']} wants you to sign in with your Ethereum account:",
-                account.address,
-                "",
-                "Sign in to the CareLedger portal",
-                "",
-                f"URI: {clinic.url}",
-                "Version: 1",
-                f"Chain ID: {found['chain_id']}",
-                f"Nonce: {found['nonce']}",
-                "Issued At: 2026-01-01T00:00:00Z",
-            ]
-        )
-        signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+        message, signature = clinic.signed_in_message("carol")
         form = {"csrf": csrf, "message": message, "signature": signature, "next": "https://evil.example/steal"}
         signed_in = client.post("/portal/signin", data=form)
         assert signed_in.status_code == 303

@@ -13,7 +13,6 @@ import re
 
 import httpx
 import pytest
-from eth_account.messages import encode_defunct
 from playwright.sync_api import Browser, Page, expect
 
 from tests.portal.browser import check_page, wallet_context
@@ -32,24 +31,8 @@ def _sign_in_with_browser_wallet(page: Page, clinic: Clinic) -> None:
 
 
 def _api_token(clinic: Clinic, wallet: str) -> str:
-    """A token for a held wallet through the API's own SIWE login, signed with eth-account."""
-    account = clinic.account(wallet)
-    found = httpx.get(f"{clinic.url}/auth/nonce").json()
-    message = "\n".join(
-        [
-            f"{found['domain']} wants you to sign in with your Ethereum account:",
-            account.address,
-            "",
-            "Read records",
-            "",
-            f"URI: {clinic.url}",
-            "Version: 1",
-            f"Chain ID: {found['chain_id']}",
-            f"Nonce: {found['nonce']}",
-            "Issued At: 2026-01-01T00:00:00Z",
-        ]
-    )
-    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+    """A token for a held wallet through the API's own SIWE login."""
+    message, signature = clinic.signed_in_message(wallet)
     login = httpx.post(f"{clinic.url}/auth/login", json={"message": message, "signature": signature})
     assert login.status_code == 200, login.text
     return str(login.json()["access_token"])

@@ -27,6 +27,9 @@ def serve(
     with open_node(ctx) as node:
         node.unlock()  # anchoring signs with the node wallet: ask for its passphrase now, not mid-request
         server = NodeServer(node, host=host, port=port, domain=domain)
-        console.print(f"serving {server.url} (FHIR base; docs at {server.url}/docs); Ctrl-C stops", markup=False)
+        console.print(
+            f"serving {server.url} (FHIR base; docs at {server.url}/docs; portal at {server.url}/portal); Ctrl-C stops",
+            markup=False,
+        )
         server.run()
         console.print("stopped; pending commitments and audit heads anchored", markup=False)

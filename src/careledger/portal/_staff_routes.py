@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from careledger.portal._names import Names
 from careledger.portal._pages import Pages, field
 from careledger.portal._session import Visit
 from careledger.portal._views import line, person_name
-from careledger.records import Draft, SearchQuery, search_query
+from careledger.records import Draft, Resource, SearchQuery, search_query
 
 if TYPE_CHECKING:
     from careledger.api import Caller
@@ -99,25 +100,33 @@ def chart_routes(router: APIRouter, node: Node, pages: Pages) -> None:
     """Adding to a chart, and break-glass, on `router`."""
     sessions = pages.sessions
 
+    async def _add(request: Request, record_id: str, build: Callable[[dict[str, str], Caller], Resource]) -> Response:
+        """Store what `build` makes of the posted form, as the staff member, then show the chart."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        made = build(await pages.form(request, visit), caller)
+        await call(node.access.store, treating(caller), [Draft.of(made, None)])
+        return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}")
+
     @router.post("/portal/staff/patients/{record_id}/observations")
     async def add_observation(request: Request, record_id: str) -> Response:
         """Add a measurement to the chart."""
-        visit = sessions.visit(request)
-        caller = await staff_member(node, visit)
-        form = await pages.form(request, visit)
-        made = observation(record_id, field(form, "measure", "What was measured"), field(form, "value", "The value"))
-        await call(node.access.store, treating(caller), [Draft.of(made, None)])
-        return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}")
+        return await _add(
+            request,
+            record_id,
+            lambda form, _: observation(record_id, field(form, "measure", "What"), field(form, "value", "The value")),
+        )
 
     @router.post("/portal/staff/patients/{record_id}/notes")
     async def add_note(request: Request, record_id: str) -> Response:
         """Add a clinical note to the chart."""
-        visit = sessions.visit(request)
-        caller = await staff_member(node, visit)
-        form = await pages.form(request, visit)
-        made = note(record_id, field(form, "note", "The note", max_chars=4000), author=caller.address)
-        await call(node.access.store, treating(caller), [Draft.of(made, None)])
-        return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}")
+        return await _add(
+            request,
+            record_id,
+            lambda form, caller: note(
+                record_id, field(form, "note", "The note", max_chars=4000), author=caller.address
+            ),
+        )
 
     @router.post("/portal/staff/patients/{record_id}/break-glass")
     async def break_glass(request: Request, record_id: str) -> Response:
