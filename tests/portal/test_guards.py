@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from careledger.testdata import synthetic_patients
-from tests.portal.browser import wallet_context
+from tests.portal.browser import check_page, wallet_context
 from tests.portal.conftest import Clinic
 
 pytestmark = pytest.mark.anvil
@@ -109,6 +109,7 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
         text = page.content()
         assert alice.family not in text, url
         assert "431" not in text, url
+    check_page(page, "refused")
     for url in ("/portal/records", "/portal/trends", "/portal/accounting", "/portal/consents"):
         response = page.goto(f"{clinic.url}{url}")
         assert response is not None, url

@@ -9,10 +9,13 @@ width and checked with axe-core on the way.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
 from playwright.sync_api import Browser, Page, expect
 
 from tests.portal.browser import check_page, wallet_context
@@ -84,6 +87,26 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     expect(alice.locator("canvas[data-chart]")).to_have_count(1)
     assert alice.locator("canvas[data-chart]").evaluate("c => c.width > 0 && !!Chart.getChart(c)")
     check_page(alice, "trends")
+
+    # Her records leave as one FHIR Bundle; her wallet leaves as a keystore v3 file any wallet opens.
+    alice.goto(f"{clinic.url}/portal/records")
+    with alice.expect_download() as download:
+        alice.get_by_role("link", name="Download all my records (FHIR)").click()
+    bundle = json.loads(Path(download.value.path()).read_text())
+    assert bundle["resourceType"] == "Bundle"
+    assert sorted(e["resource"]["resourceType"] for e in bundle["entry"]) == ["Observation"] * 3 + ["Patient"]
+    alice.get_by_role("button", name="Sign out").click()
+    alice.wait_for_url(re.compile(r"/portal/signin"))
+    with alice.expect_download() as download:
+        alice.get_by_role("button", name="Download it (keystore file)").click()
+    keystore = json.loads(Path(download.value.path()).read_text())
+    wallet = Account.from_key(Account.decrypt(keystore, ALICE_PASSPHRASE))
+    assert alice.locator("[data-wallet-address]").inner_text() == wallet.address
+    alice.get_by_label("Passphrase").fill(ALICE_PASSPHRASE)
+    alice.get_by_role("button", name="Sign in with this wallet").click()
+    alice.wait_for_url(re.compile(r"/portal/records"), timeout=60_000)
+    alice.keyboard.press("Tab")
+    assert alice.evaluate("document.activeElement.textContent") == "Skip to content"
 
     # She lets the clinic see her labs, signing the consent in the page; the node pays the gas.
     alice.goto(f"{clinic.url}/portal/consents")

@@ -1,0 +1,76 @@
+"""Session cookies and form tokens, without a server: Secure over TLS, tokens bound to a browser and session."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import Request, Response
+
+from careledger.api import Caller
+from careledger.errors import AccessDenied, Unauthenticated
+from careledger.identity import Role
+from careledger.portal._session import BROWSER_COOKIE, SESSION_COOKIE, Sessions
+
+ALICE = Caller("0x" + "a1" * 20, Role.PATIENT, frozenset({"patient/*.read"}))
+
+
+class OneToken:
+    """A sign-in that knows one token, alice's."""
+
+    domain = "clinic.example"
+    chain_id = 1
+
+    def caller(self, authorization: str | None) -> Caller:
+        if authorization != "Bearer good":
+            raise Unauthenticated("invalid token")
+        return ALICE
+
+    def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
+        raise NotImplementedError
+
+    def verify(self, message_text: str, signature: str) -> str:
+        raise NotImplementedError
+
+    def session_for(self, wallet: str) -> tuple[str, Caller]:
+        raise NotImplementedError
+
+
+def _request(scheme: str = "http", cookies: dict[str, str] | None = None, csrf: str = "") -> Request:
+    cookie = "; ".join(f"{k}={v}" for k, v in (cookies or {}).items())
+    headers = [(b"cookie", cookie.encode())] + ([(b"x-csrf-token", csrf.encode())] if csrf else [])
+    scope = {"type": "http", "scheme": scheme, "server": ("clinic.example", 443), "method": "POST", "path": "/x"}
+    return Request({**scope, "headers": headers})
+
+
+def test_cookies_are_httponly_strict_and_secure_over_tls() -> None:
+    sessions = Sessions(OneToken())
+    for scheme, secure in (("http", False), ("https", True)):
+        request = _request(scheme)
+        response = Response()
+        sessions.keep(response, request, sessions.visit(request), token="good")
+        cookies = response.headers.getlist("set-cookie")
+        assert {c.split("=")[0] for c in cookies} == {BROWSER_COOKIE, SESSION_COOKIE}
+        for cookie in cookies:
+            assert "HttpOnly" in cookie
+            assert "SameSite=strict" in cookie
+            assert ("Secure" in cookie) == secure
+
+
+def test_a_form_token_is_bound_to_its_browser_and_session() -> None:
+    sessions = Sessions(OneToken())
+    browser = "b" * 43
+    signed_in = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
+    assert signed_in.caller == ALICE
+    sessions.check(_request(csrf=signed_in.csrf), signed_in, {})  # the right token passes
+    signed_out = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "forged"}))
+    assert signed_out.caller is None
+    assert signed_out.csrf != signed_in.csrf  # a token of the signed-out page is not the session's
+    other = sessions.visit(_request(cookies={BROWSER_COOKIE: "c" * 43, SESSION_COOKIE: "good"}))
+    with pytest.raises(AccessDenied, match="security token"):
+        sessions.check(_request(), other, {"csrf": signed_in.csrf})
+    fresh = sessions.visit(_request())
+    with pytest.raises(AccessDenied):
+        sessions.check(_request(), fresh, {"csrf": fresh.csrf})  # no anchor cookie yet: a cross-site post
+    assert (
+        Sessions(OneToken()).visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
+        != sessions.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
+    )  # each process keys its own tokens
