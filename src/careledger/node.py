@@ -27,7 +27,7 @@ from careledger.chain import (
     Signer,
 )
 from careledger.config import NODE_WALLET, Home, Settings, write_config
-from careledger.consent import ConsentService
+from careledger.consent import ConsentService, SignedActions
 from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, Conflict, ValidationError
 from careledger.files import secret_file
@@ -199,6 +199,11 @@ class Node:
     def consent(self) -> ConsentService:
         """The node's index of consents on chain."""
         return ConsentService(self.db, self.contracts.consent_registry)
+
+    @cached_property
+    def consent_actions(self) -> SignedActions:
+        """Revocations and care team restrictions a patient signs anywhere, for this node to submit."""
+        return SignedActions(self.consent, self.contracts.consent_registry)
 
     @cached_property
     def payments(self) -> Payments:

@@ -18,8 +18,7 @@ from careledger.consent import (
     read_signed_consent,
     write_consent,
 )
-from careledger.crypto import sign_typed_data
-from careledger.errors import Conflict, IntegrityError, TransactionReverted, ValidationError
+from careledger.errors import IntegrityError, TransactionReverted, ValidationError
 from careledger.records import Category
 from tests.access.conftest import World
 
@@ -111,22 +110,3 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     path.write_text("{}")
     with pytest.raises(ValidationError, match="not a consent"):
         read_signed_consent(path)
-
-
-def test_a_signed_revocation_is_submitted_by_the_node_once(world: World) -> None:
-    alice = world.node.unlock(world.alice.name).account
-    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
-    grant = world.consent.grant(world.alice.name, terms)
-    typed = world.consent.prepare_revocation(grant.grant_id)
-    assert typed["primaryType"] == "Revocation"
-    stranger = world.node.unlock(world.drbob.name).account
-    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
-        world.consent.submit_revocation(world.clinic.name, typed, sign_typed_data(stranger, typed))
-    signature = sign_typed_data(alice, typed)
-    revoked = world.consent.submit_revocation(world.clinic.name, typed, signature)  # the clinic pays the gas
-    assert revoked.revoked
-    assert world.consent.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) is None
-    with pytest.raises(Conflict, match="already revoked"):
-        world.consent.submit_revocation(world.clinic.name, typed, signature)
-    with pytest.raises(ValidationError, match="not a revocation"):
-        world.consent.submit_revocation(world.clinic.name, {**typed, "primaryType": "Consent"}, signature)

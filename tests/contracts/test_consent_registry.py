@@ -12,7 +12,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from careledger.chain._consent_registry import ConsentTerms, consent_typed_data, revocation_typed_data
+from careledger.chain._consent_registry import ConsentTerms, action_typed_data, consent_typed_data
 from careledger.crypto import PrivateKey, sign_typed_data
 from tests.contracts.conftest import contract
 
@@ -233,17 +233,21 @@ def test_a_signed_consent_for_another_contract_or_chain_is_refused(consent: Any,
             )
 
 
-def _signed_revocation(consent: Any, signer: LocalAccount, patient: Any, grantee: Any, grant_id: int) -> bytes:
-    typed = revocation_typed_data(
+def _signed_action(consent: Any, signer: LocalAccount, kind: str, patient: Any, **fields: Any) -> bytes:
+    typed = action_typed_data(
+        kind,
         patient,
-        grantee,
-        grant_id,
+        fields,
         nonce=consent.nonces(patient),
         deadline=_now() + DAY,
         chain_id=boa.env.evm.patch.chain_id,
         contract=consent.address,
     )
     return sign_typed_data(signer, typed)
+
+
+def _signed_revocation(consent: Any, signer: LocalAccount, patient: Any, grantee: Any, grant_id: int) -> bytes:
+    return _signed_action(consent, signer, "Revocation", patient, grantee=grantee, grantId=grant_id)
 
 
 def test_a_signed_revocation_is_submitted_by_anyone_once(consent: Any, patient: LocalAccount) -> None:
@@ -279,6 +283,27 @@ def test_a_revocation_signed_by_someone_else_or_for_another_grant_is_refused(
         consent.revoke_by_signature(patient.address, clinic, grant_id, _now() - 1, signature)
     assert consent.is_allowed(patient.address, clinic, LABS, TREAT)
     assert consent.is_allowed(patient.address, lab, LABS, TREAT)
+
+
+def test_a_signed_care_team_restriction_is_submitted_by_anyone_once(consent: Any, patient: LocalAccount) -> None:
+    node = _address("node")
+    signature = _signed_action(
+        consent, patient, "CareTeamRestriction", patient.address, custodian=node, categories=LABS
+    )
+    with boa.env.prank(node):
+        consent.restrict_care_team_by_signature(patient.address, node, LABS, _now() + DAY, signature)
+    assert consent.care_team_restrictions(patient.address, node) == LABS
+    assert consent.nonces(patient.address) == 1
+    with boa.reverts("consent: not the patient or a live delegate"):  # replayed: the nonce moved on
+        consent.restrict_care_team_by_signature(patient.address, node, LABS, _now() + DAY, signature)
+    stranger: LocalAccount = Account.create()
+    lifted = _signed_action(consent, stranger, "CareTeamRestriction", patient.address, custodian=node, categories=0)
+    with boa.reverts("consent: not the patient or a live delegate"):
+        consent.restrict_care_team_by_signature(patient.address, node, 0, _now() + DAY, lifted)
+    widened = _signed_action(consent, patient, "CareTeamRestriction", patient.address, custodian=node, categories=1)
+    with boa.reverts("consent: not the patient or a live delegate"):  # signed for general, sent for labs
+        consent.restrict_care_team_by_signature(patient.address, node, LABS, _now() + DAY, widened)
+    assert consent.care_team_restrictions(patient.address, node) == LABS
 
 
 def test_break_glass_needs_a_licensed_practitioner(consent: Any, identity: Any, admin: Any) -> None:

@@ -111,7 +111,7 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     # She lets the clinic see her labs, signing the consent in the page; the node pays the gas.
     alice.goto(f"{clinic.url}/portal/consents")
     alice.get_by_label("Organization").select_option(label="clinic (org)")
-    alice.get_by_label("labs").check()
+    alice.locator("#grant").get_by_label("labs").check()
     alice.get_by_label("Your wallet's passphrase").fill(ALICE_PASSPHRASE)
     alice.get_by_role("button", name="Sign and grant").click()
     expect(alice.get_by_role("cell", name="active")).to_be_visible(timeout=60_000)
@@ -143,11 +143,20 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     )
     assert again.json()["total"] == 0
 
+    # She keeps her labs from this node's care team too, signing again; the staff's chart loses them.
+    alice.goto(f"{clinic.url}/portal/consents")
+    alice.get_by_label("Your wallet's passphrase").fill(ALICE_PASSPHRASE)
+    alice.locator("#restrict").get_by_label("labs").check()
+    alice.get_by_role("button", name="Sign and save").click()
+    expect(alice.get_by_text("You keep these records from the care team here: labs")).to_be_visible(timeout=60_000)
+
     # A staff member adds an observation: it appears on her timeline.
     staff.goto(f"{clinic.url}/portal/staff/patients/{alice_id}")
     staff.get_by_label("Measurement").select_option(label="Heart rate (/min)")
     staff.get_by_label("Value").fill("72")
     staff.get_by_role("button", name="Add the measurement").click()
+    expect(staff.get_by_text("72 /min")).to_be_visible()
+    expect(staff.locator("ol.timeline").get_by_text("mg/dL")).to_have_count(0)  # her labs are kept from staff now
     alice.goto(f"{clinic.url}/portal/records")
     expect(alice.get_by_text("72 /min")).to_be_visible()
 

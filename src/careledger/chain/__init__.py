@@ -22,15 +22,17 @@ from careledger.chain._claims import (
     claim_id_of,
 )
 from careledger.chain._consent_registry import (
+    ACTIONS,
     ConsentMessage,
     ConsentRegistry,
     ConsentTerms,
     GrantRecord,
+    SignedAction,
+    action_from_typed_data,
+    action_typed_data,
     consent_from_typed_data,
     consent_typed_data,
     grant_from_event,
-    revocation_from_typed_data,
-    revocation_typed_data,
 )
 from careledger.chain._contracts import Contracts
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
@@ -68,6 +70,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ACTIONS",
     "SERVICE_CLASSES",
     "ActorRecord",
     "Adjudication",
@@ -102,8 +105,11 @@ __all__ = [
     "Receipt",
     "RecordAnchor",
     "Role",
+    "SignedAction",
     "Signer",
     "TxRequest",
+    "action_from_typed_data",
+    "action_typed_data",
     "claim_id_of",
     "consent_from_typed_data",
     "consent_typed_data",
@@ -113,6 +119,4 @@ __all__ = [
     "grant_from_event",
     "open_chain",
     "permit_typed_data",
-    "revocation_from_typed_data",
-    "revocation_typed_data",
 ]

@@ -36,6 +36,13 @@ _REVOCATION_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+_RESTRICTION_TYPE = [
+    {"name": "patient", "type": "address"},
+    {"name": "custodian", "type": "address"},
+    {"name": "categories", "type": "uint16"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,54 +134,53 @@ def consent_from_typed_data(typed: Any) -> ConsentMessage:
         raise ValidationError(f"malformed consent message: {exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class RevocationMessage:
-    """What a revocation's typed data says: the grant, the nonce and deadline, and the contract it is for."""
+# What a patient may sign besides a consent, for anyone to submit: its EIP-712 fields after the patient.
+ACTIONS = {"Revocation": _REVOCATION_TYPE, "CareTeamRestriction": _RESTRICTION_TYPE}
 
+
+@dataclass(frozen=True, slots=True)
+class SignedAction:
+    """A revocation or care team restriction as its typed data says: the patient, the action's own fields
+    (grantee and grantId; custodian and categories), the nonce and deadline, and the contract it is for."""
+
+    kind: str
     patient: str
-    grantee: str
-    grant_id: int
+    fields: dict[str, Any]
     nonce: int
     deadline: int
     chain_id: int
     contract: str
 
 
-def revocation_typed_data(
-    patient: str, grantee: str, grant_id: int, *, nonce: int, deadline: int, chain_id: int, contract: str
+def action_typed_data(
+    kind: str, patient: str, fields: dict[str, Any], *, nonce: int, deadline: int, chain_id: int, contract: str
 ) -> dict[str, Any]:
-    """The EIP-712 typed data a patient signs to revoke a grant off chain (`revoke_by_signature`)."""
+    """The EIP-712 typed data of a `kind` action (one of `ACTIONS`) a patient signs for anyone to submit."""
     return typed_data(
         domain=(DOMAIN_NAME, DOMAIN_VERSION),
         chain_id=chain_id,
         contract=contract,
-        primary_type="Revocation",
-        fields=_REVOCATION_TYPE,
-        message={
-            "patient": to_checksum_address(patient),
-            "grantee": to_checksum_address(grantee),
-            "grantId": grant_id,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
+        primary_type=kind,
+        fields=ACTIONS[kind],
+        message={"patient": to_checksum_address(patient), **fields, "nonce": nonce, "deadline": deadline},
     )
 
 
-def revocation_from_typed_data(typed: Any) -> RevocationMessage:
-    """The inverse of `revocation_typed_data`; `ValidationError` unless it is a ConsentRegistry revocation."""
-    message, chain_id, contract = _signed_message(typed, "Revocation", _REVOCATION_TYPE)
+def action_from_typed_data(typed: Any) -> SignedAction:
+    """The inverse of `action_typed_data`; `ValidationError` unless it is a ConsentRegistry action, field for field."""
+    kind = typed.get("primaryType") if isinstance(typed, dict) else None
+    if kind not in ACTIONS:
+        raise ValidationError(f"not a signed action: EIP-712 typed data of {' or '.join(ACTIONS)}")
+    message, chain_id, contract = _signed_message(typed, kind, ACTIONS[kind])
     try:
-        return RevocationMessage(
-            patient=to_checksum_address(message["patient"]),
-            grantee=to_checksum_address(message["grantee"]),
-            grant_id=int(message["grantId"]),
-            nonce=int(message["nonce"]),
-            deadline=int(message["deadline"]),
-            chain_id=chain_id,
-            contract=contract,
-        )
+        fields = {
+            f["name"]: to_checksum_address(message[f["name"]]) if f["type"] == "address" else int(message[f["name"]])
+            for f in ACTIONS[kind][1:-2]
+        }
+        patient, nonce, deadline = message["patient"], int(message["nonce"]), int(message["deadline"])
+        return SignedAction(kind, to_checksum_address(patient), fields, nonce, deadline, chain_id, contract)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError(f"malformed revocation message: {exc}") from None
+        raise ValidationError(f"malformed {kind} message: {exc}") from None
 
 
 def _signed_message(typed: Any, primary_type: str, fields: list[dict[str, str]]) -> tuple[dict[str, Any], int, str]:
@@ -214,11 +220,6 @@ class ConsentRegistry(ContractFacade):
     def revoke(self, patient: str, grantee: str, grant_id: int) -> None:
         """Revoke a grant (the patient, or whoever manages her consents)."""
         self._transact(self._request("revoke", to_checksum_address(patient), to_checksum_address(grantee), grant_id))
-
-    def revoke_by_signature(self, patient: str, grantee: str, grant_id: int, deadline: int, signature: bytes) -> None:
-        """Submit a revocation the patient (or a delegate) signed; the signer of the transaction pays the gas."""
-        args = (to_checksum_address(patient), to_checksum_address(grantee), grant_id, deadline, signature)
-        self._transact(self._request("revoke_by_signature", *args))
 
     def delegate(self, delegate: str, categories: int, expiry: int) -> None:
         """Let `delegate` manage the signer's consents in `categories` until `expiry` (0 ends it)."""
@@ -283,14 +284,20 @@ class ConsentRegistry(ContractFacade):
             terms, nonce=nonce, deadline=deadline, chain_id=self.chain.chain_id, contract=self.address
         )
 
-    def revocation_data(
-        self, patient: str, grantee: str, grant_id: int, *, nonce: int, deadline: int
+    def action_data(
+        self, kind: str, patient: str, fields: dict[str, Any], *, nonce: int, deadline: int
     ) -> dict[str, Any]:
-        """What the patient signs for `revoke_by_signature` on this contract and chain."""
+        """What the patient signs for a `kind` action (`revoke_by_signature`, …) on this contract and chain."""
         chain_id, contract = self.chain.chain_id, self.address
-        return revocation_typed_data(
-            patient, grantee, grant_id, nonce=nonce, deadline=deadline, chain_id=chain_id, contract=contract
+        return action_typed_data(
+            kind, patient, fields, nonce=nonce, deadline=deadline, chain_id=chain_id, contract=contract
         )
+
+    def submit_action(self, action: SignedAction, signature: bytes) -> None:
+        """Submit an action the patient (or a delegate) signed; the signer of the transaction pays the gas."""
+        values = list(action.fields.values())
+        function = "revoke_by_signature" if action.kind == "Revocation" else "restrict_care_team_by_signature"
+        self._transact(self._request(function, action.patient, *values, action.deadline, signature))
 
     def _granted(self, receipt: Any) -> GrantRecord:
         (event,) = self.events_in(receipt, "ConsentGranted")

@@ -1,9 +1,10 @@
 """Consent: the patient's grants on chain and the node's index of them (access under them is `careledger.access`).
 
-`ConsentTerms`, the terms a patient signs, is the chain's type, re-exported for faces.
+`ConsentTerms`, the terms a patient signs, and `SignedAction`, a revocation or care team
+restriction she signed, are the chain's types, re-exported for faces.
 """
 
-from careledger.chain import ConsentTerms
+from careledger.chain import ConsentTerms, SignedAction
 from careledger.consent._service import (
     ConsentService,
     Grant,
@@ -13,6 +14,7 @@ from careledger.consent._service import (
     signature_file,
     write_consent,
 )
+from careledger.consent._signed import SignedActions
 from careledger.consent._terms import Purpose, parse_categories, parse_purposes
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "ConsentTerms",
     "Grant",
     "Purpose",
+    "SignedAction",
+    "SignedActions",
     "SignedConsent",
     "consent_resource",
     "parse_categories",

@@ -29,7 +29,6 @@ from careledger.chain import (
     consent_from_typed_data,
     consent_typed_data,
     grant_from_event,
-    revocation_from_typed_data,
 )
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
@@ -224,39 +223,6 @@ class ConsentService:
         self._registry(as_wallet=as_wallet).revoke(grant.patient, grant.grantee, grant_id)
         self.sync()
         return self.get(grant_id)
-
-    def prepare_revocation(self, grant_id: int, *, valid_for_days: float = 1) -> dict[str, Any]:
-        """The EIP-712 typed data of revoking `grant_id`, for the patient (or a delegate) to sign with any wallet."""
-        grant = self.get(grant_id)
-        if grant.revoked:
-            raise Conflict(f"consent {grant.hex_id} is already revoked")
-        registry = self._registry()
-        deadline = int(self._clock() + valid_for_days * _DAY)
-        nonce = registry.nonce(grant.patient)
-        return registry.revocation_data(grant.patient, grant.grantee, grant_id, nonce=nonce, deadline=deadline)
-
-    def submit_revocation(self, as_wallet: str, typed: Any, signature: bytes) -> Grant:
-        """Submit a revocation the patient (or a delegate) signed (the wallet `as_wallet` pays the gas), refusing
-        early what the chain would: another contract or chain, a signer who does not manage the consent, a used
-        nonce."""
-        message = revocation_from_typed_data(typed)
-        by = self._registry(as_wallet=as_wallet)
-        if (message.chain_id, message.contract) != (by.chain.chain_id, by.address):
-            raise ValidationError(f"this revocation was signed for another ConsentRegistry or chain, not {by.address}")
-        if len(signature) != _SIGNATURE_BYTES:
-            raise ValidationError(f"a signature is {_SIGNATURE_BYTES} bytes (r, s, v), not {len(signature)}")
-        grant = self.get(message.grant_id)
-        if (grant.patient, grant.grantee) != (message.patient, message.grantee):
-            raise ValidationError("this revocation names another patient or grantee than the grant it revokes")
-        if grant.revoked:
-            raise Conflict(f"consent {grant.hex_id} is already revoked")
-        if message.deadline < self._clock():
-            raise ValidationError("this signed revocation is past its deadline; sign it again")
-        if by.nonce(message.patient) != message.nonce:
-            raise Conflict("this signed revocation was already submitted (or the patient signed something after it)")
-        by.revoke_by_signature(message.patient, message.grantee, message.grant_id, message.deadline, signature)
-        self.sync()
-        return self.get(message.grant_id)
 
     def delegate(self, as_wallet: str, delegate: str, categories: Iterable[Category], *, days: float) -> None:
         """Let `delegate` manage the consents of the patient whose wallet `as_wallet` is, in `categories`, for

@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from careledger.node import Node
-from careledger.portal._consent_routes import accounting_routes, consent_routes
+from careledger.portal._consent_routes import accounting_routes, care_team_routes, consent_routes
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
 from careledger.portal._session import Sessions, SignIn
@@ -27,6 +27,7 @@ def add_portal(app: FastAPI, node: Node, auth: SignIn) -> None:
     patient_routes(router, node, pages)
     consent_routes(router, node, pages)
     accounting_routes(router, node, pages)
+    care_team_routes(router, node, pages)
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)
     frontdesk_routes(router, node, pages)

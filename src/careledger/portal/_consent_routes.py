@@ -90,7 +90,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         await pages.form(request, visit)
         grant = await call(_her_grant, node, patient(visit).address, grant_id)
         return JSONResponse(
-            _for_javascript(await call(node.consent.prepare_revocation, grant.grant_id)), headers=HEADERS
+            _for_javascript(await call(node.consent_actions.prepare_revocation, grant.grant_id)), headers=HEADERS
         )
 
     @router.post("/portal/consents/{grant_id}/revoke")
@@ -102,7 +102,38 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         typed = _typed(form)
         if str(typed.get("message", {}).get("grantId")) != str(grant.grant_id):
             raise ValidationError("the signed revocation names another consent than this one")
-        await call(node.consent.submit_revocation, NODE_WALLET, typed, _signature(form))
+        caller = patient(visit)
+        submit = node.consent_actions.submit
+        await call(submit, NODE_WALLET, typed, _signature(form), kind="Revocation", patient=caller.address)
+        return pages.redirect(request, visit, "/portal/consents")
+
+
+def care_team_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """Keeping this node's care team from some of her records, on `router`."""
+    sessions = pages.sessions
+
+    @router.post("/portal/care-team/prepare")
+    async def prepare_restriction(request: Request) -> Response:
+        """The typed data of the care team restriction the form describes (no category lifts it), to sign."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        form = await pages.form(request, visit)
+        categories = parse_categories(form["categories"]) if form.get("categories") else []
+        prepare = node.consent_actions.prepare_restriction
+        typed = await call(prepare, caller.address, node.address, categories)
+        return JSONResponse(_for_javascript(typed), headers=HEADERS)
+
+    @router.post("/portal/care-team")
+    async def restrict(request: Request) -> Response:
+        """Submit the restriction she signed; the node pays the gas."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        form = await pages.form(request, visit)
+        typed = _typed(form)
+        if str(typed.get("message", {}).get("custodian", "")).lower() != node.address.lower():
+            raise ValidationError("a care team restriction submitted here is about this node's care team")
+        submit = node.consent_actions.submit
+        await call(submit, NODE_WALLET, typed, _signature(form), kind="CareTeamRestriction", patient=caller.address)
         return pages.redirect(request, visit, "/portal/consents")
 
 

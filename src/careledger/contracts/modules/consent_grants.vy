@@ -8,8 +8,8 @@
         records for some purposes (HL7 PurposeOfUse) between two times,
         until revoked. The patient (or whoever manages her consents)
         grants directly, or signs an EIP-712 consent that anyone
-        submits, so she needs no gas; a signed revocation works the same
-        way.
+        submits, so she needs no gas; a signed revocation, and a signed
+        care team restriction, work the same way.
 
         A grant lives in one storage slot. Its id is the pair's base
         (keccak256 of patient and grantee with the low byte cleared)
@@ -60,6 +60,12 @@ CONSENT_TYPEHASH: public(constant(bytes32)) = keccak256(
 # @dev The EIP-712 type of a signed revocation; it spends the same nonce.
 REVOCATION_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Revocation(address patient,address grantee,uint256 grantId,uint256 nonce,uint256 deadline)"
+)
+
+
+# @dev The EIP-712 type of a signed care team restriction; the same nonce again.
+RESTRICTION_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "CareTeamRestriction(address patient,address custodian,uint16 categories,uint256 nonce,uint256 deadline)"
 )
 
 
@@ -142,13 +148,11 @@ def grant_by_signature(
     @param signature The 65-byte signature of the `Consent` typed data.
     @return The grant's id.
     """
-    assert block.timestamp <= deadline, "consent: signature past its deadline"
     nonce: uint256 = self.nonces[patient]
     struct_hash: bytes32 = keccak256(
         abi_encode(CONSENT_TYPEHASH, patient, grantee, categories, purposes, not_before, expiry, nonce, deadline)
     )
-    signer: address = ecdsa._recover_sig(eip712._hash_typed_data_v4(struct_hash), signature)
-    assert signer != empty(address), "consent: invalid signature"
+    signer: address = self._signer_of(struct_hash, deadline, signature)
     managers._check_manager(patient, signer, categories)
     self.nonces[patient] = nonce + 1
     return self._grant(patient, grantee, categories, purposes, not_before, expiry, signer)
@@ -181,13 +185,33 @@ def revoke_by_signature(
     @param deadline The last second the signature may be submitted.
     @param signature The 65-byte signature of the `Revocation` typed data.
     """
-    assert block.timestamp <= deadline, "consent: signature past its deadline"
     nonce: uint256 = self.nonces[patient]
     struct_hash: bytes32 = keccak256(abi_encode(REVOCATION_TYPEHASH, patient, grantee, grant_id, nonce, deadline))
-    signer: address = ecdsa._recover_sig(eip712._hash_typed_data_v4(struct_hash), signature)
-    assert signer != empty(address), "consent: invalid signature"
+    signer: address = self._signer_of(struct_hash, deadline, signature)
     self.nonces[patient] = nonce + 1
     self._revoke(patient, grantee, grant_id, signer)
+
+
+@external
+def restrict_care_team_by_signature(
+    patient: address, custodian: address, categories: uint16, deadline: uint256, signature: Bytes[65]
+):
+    """
+    @notice Submit a care team restriction (`restrict_care_team`) that the
+            patient, or a delegate for every category, signed as EIP-712
+            typed data with her next nonce; anyone may submit it, once,
+            before `deadline`.
+    @param patient The patient.
+    @param custodian The node whose care team is restricted.
+    @param categories The restricted categories (a bitmask; 0 lifts it).
+    @param deadline The last second the signature may be submitted.
+    @param signature The 65-byte signature of the `CareTeamRestriction`.
+    """
+    nonce: uint256 = self.nonces[patient]
+    struct_hash: bytes32 = keccak256(abi_encode(RESTRICTION_TYPEHASH, patient, custodian, categories, nonce, deadline))
+    signer: address = self._signer_of(struct_hash, deadline, signature)
+    self.nonces[patient] = nonce + 1
+    managers._restrict(patient, custodian, categories, signer)
 
 
 @external
@@ -280,6 +304,19 @@ def _grant(
             )
             return grant_id
     raise "consent: too many grants for this pair"
+
+
+@internal
+@view
+def _signer_of(struct_hash: bytes32, deadline: uint256, signature: Bytes[65]) -> address:
+    """
+    @dev Who signed the typed data of `struct_hash` in this contract's
+         domain, if it is not past `deadline`.
+    """
+    assert block.timestamp <= deadline, "consent: signature past its deadline"
+    signer: address = ecdsa._recover_sig(eip712._hash_typed_data_v4(struct_hash), signature)
+    assert signer != empty(address), "consent: invalid signature"
+    return signer
 
 
 @internal

@@ -110,9 +110,7 @@ def restrict_care_team(patient: address, custodian: address, categories: uint16)
     @param custodian The node whose care team is restricted.
     @param categories The restricted categories (a bitmask).
     """
-    self._check_manager(patient, msg.sender, ALL_CATEGORIES)
-    self.care_team_restrictions[patient][custodian] = categories
-    log CareTeamRestricted(patient=patient, custodian=custodian, categories=categories)
+    self._restrict(patient, custodian, categories, msg.sender)
 
 
 @external
@@ -158,6 +156,18 @@ def delegation(patient: address, delegate: address) -> (uint16, uint64):
     """
     packed: uint256 = self._delegations[patient][delegate]
     return convert(packed & packing.U16, uint16), convert(packed >> _EXPIRY, uint64)
+
+
+@internal
+def _restrict(patient: address, custodian: address, categories: uint16, by: address):
+    """
+    @dev Set `custodian`'s care team restriction on `patient` if `by`
+         manages all her consents.
+    """
+    assert categories <= ALL_CATEGORIES, "consent: unknown category"
+    self._check_manager(patient, by, ALL_CATEGORIES)
+    self.care_team_restrictions[patient][custodian] = categories
+    log CareTeamRestricted(patient=patient, custodian=custodian, categories=categories)
 
 
 @internal

@@ -188,14 +188,19 @@ async function signAndPost(prepareAction, body, submitAction, csrf) {
   post(submitAction, { csrf, typed: JSON.stringify(typed), signature });
 }
 
-function setUpConsents(form) {
+// A form whose submission the wallet signs: its fields go to `data-prepare`, the signature to its action.
+function setUpSigned(form) {
   const csrf = form.elements.csrf.value;
-  if (keptKeystore()) document.getElementById("unlock").hidden = false;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new URLSearchParams(new FormData(form));
-    signAndPost("/portal/consents/prepare", body, "/portal/consents", csrf).catch(failed);
+    signAndPost(form.dataset.prepare, body, form.getAttribute("action"), csrf).catch(failed);
   });
+}
+
+function setUpConsents(form) {
+  const csrf = form.elements.csrf.value;
+  if (keptKeystore()) document.getElementById("unlock").hidden = false;
   for (const button of document.querySelectorAll("[data-revoke]")) {
     button.addEventListener("click", () => {
       const grant = button.dataset.revoke;
@@ -228,6 +233,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (claim) setUpClaim(claim);
   const grant = document.getElementById("grant");
   if (grant) setUpConsents(grant);
+  for (const form of document.querySelectorAll("form[data-prepare]")) setUpSigned(form);
   if (window.Chart) drawCharts();
   for (const button of document.querySelectorAll("[data-print]")) button.addEventListener("click", () => window.print());
 });
