@@ -128,7 +128,7 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     assert found.json()["total"] == 3
     alice.goto(f"{clinic.url}/portal/accounting")
     clinic_read = alice.locator("li", has_text="clinic").filter(has_text="allowed").first
-    expect(clinic_read).to_contain_text("search-type of 3 records")
+    expect(clinic_read).to_contain_text("searched and saw 3 records")
     check_page(alice, "accounting")
 
     # She revokes; the clinic's next read finds nothing.

@@ -12,7 +12,7 @@ from fhir.resources.R4B.patient import Patient
 
 from careledger.errors import ValidationError
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
-from careledger.portal._views import describe, fields, line, series, words
+from careledger.portal._views import describe, fields, interaction, line, series, words
 
 BLOOD_PRESSURE = {
     "resourceType": "Observation",
@@ -91,3 +91,10 @@ def test_a_bad_measurement_is_refused(code: str, value: str, complaint: str) -> 
 def test_a_bad_birth_date_is_refused(born: str, complaint: str) -> None:
     with pytest.raises(ValidationError, match=complaint):
         patient_resource(given="A", family="B", birth_date=born, record_id="x")
+
+
+def test_an_audit_entry_reads_as_what_happened() -> None:
+    assert interaction("search-type", 3) == "searched and saw 3 records"
+    assert interaction("read", 1) == "read 1 record"
+    assert interaction("break-glass", 0) == "broke the glass to your records"
+    assert interaction("something-new", 0) == "something new"

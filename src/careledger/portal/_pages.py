@@ -18,9 +18,10 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import escape
 
+from careledger.consent import Purpose
 from careledger.errors import CareLedgerError, Unauthenticated, ValidationError, http_status
 from careledger.portal._session import Sessions, Visit
-from careledger.portal._views import describe
+from careledger.portal._views import describe, interaction
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -42,6 +43,7 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 MAX_FORM_FIELDS = 40
+_PURPOSES = {p.value: p.display for p in Purpose}
 
 _templates = Environment(
     loader=PackageLoader("careledger.portal", "templates"),
@@ -51,6 +53,8 @@ _templates = Environment(
 )
 _templates.filters["datetime"] = lambda seconds: datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d")
 _templates.globals["describe"] = describe
+_templates.globals["interaction"] = interaction
+_templates.filters["purpose"] = lambda code: _PURPOSES.get(code, code)
 
 
 class Pages:

@@ -34,6 +34,27 @@ _WHEN = (
 _WHAT = ("code", "medicationCodeableConcept", "vaccineCode", "type", "category", "reasonCode")
 # Plumbing a reader does not need: identity, links, the narrative (shown by the other fields).
 _HIDDEN = frozenset({"resourceType", "id", "meta", "text", "contained", "extension", "modifierExtension"})
+# What an audit entry's interaction means, for the person whose records it touched.
+_INTERACTIONS = {
+    "read": "read",
+    "vread": "read an earlier version of",
+    "search-type": "searched and saw",
+    "history-instance": "read the history of",
+    "history-type": "read the history of",
+    "create": "added",
+    "update": "changed",
+    "delete": "deleted",
+    "break-glass": "broke the glass to",
+    "share": "sent to another node",
+    "receive": "received from another node",
+    "export": "exported",
+    "everything": "read everything in",
+    "claim-code": "issued a claim code for",
+    "claim": "claimed",
+    "accounting": "asked for the accounting of",
+    "emergencies": "asked for the emergency accesses to",
+    "device-reading": "sent readings into",
+}
 _MAX_DEPTH = 4
 _MAX_TEXT = 2_000
 
@@ -133,6 +154,14 @@ def describe(value: Any, depth: int = 0) -> str:
     if "data" in value and "contentType" in value:
         return _attachment(value)
     return "; ".join(f"{words(k)}: {describe(v, depth + 1)}" for k, v in value.items() if k not in _HIDDEN)
+
+
+def interaction(name: str, records: int) -> str:
+    """An audit entry's interaction in words, with how many records it touched: 'searched and saw 3 records'."""
+    verb = _INTERACTIONS.get(name, name.replace("-", " "))
+    if records:
+        return f"{verb} {records} record{'' if records == 1 else 's'}"
+    return f"{verb} your records" if verb.endswith((" of", " to", " for", " in", " into")) else verb
 
 
 def words(name: str) -> str:
