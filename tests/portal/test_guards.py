@@ -145,6 +145,9 @@ def test_hostile_bodies_and_no_session(clinic: Clinic) -> None:
             "/portal/signin", content=many, headers={"Content-Type": "application/x-www-form-urlencoded"}
         )
         assert too_many.status_code == 400
+        missing = client.get("/portal/no-such-page")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
         page = httpx.get(f"{clinic.url}/portal/signin")  # a new browser: its anchor cookie is set
         policy = page.headers["content-security-policy"]
         assert "script-src 'self'" in policy

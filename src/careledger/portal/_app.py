@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from careledger.errors import NotFound
 from careledger.node import Node
 from careledger.portal._consent_routes import accounting_routes, care_team_routes, consent_routes
 from careledger.portal._pages import Pages, portal_route
@@ -31,5 +32,11 @@ def add_portal(app: FastAPI, node: Node, auth: SignIn) -> None:
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)
     frontdesk_routes(router, node, pages)
+
+    @router.get("/portal/{unknown:path}")
+    async def not_found(unknown: str) -> None:
+        """A page the portal does not have, as a page (not a FHIR OperationOutcome)."""
+        raise NotFound(f"the portal has no page /portal/{unknown[:80]}")
+
     app.mount("/portal/assets", StaticFiles(directory=PORTAL_ASSETS), name="portal-assets")
     app.include_router(router)
