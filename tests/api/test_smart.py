@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -22,12 +21,10 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from fhir.resources.R4B import get_fhir_model_class
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
-from siwe import SiweMessage
 
 from careledger.consent import Purpose
 from careledger.errors import ValidationError
@@ -35,6 +32,7 @@ from careledger.identity import Scope
 from careledger.records import Category
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
+from tests.siwe import signed_in_message
 
 REDIRECT = "http://127.0.0.1:9/callback"  # the app's; never fetched: the test reads the redirect itself
 
@@ -59,17 +57,7 @@ class _Form(HTMLParser):
 
 
 def _siwe(api: Api, account: LocalAccount) -> tuple[str, str]:
-    nonce = httpx.get(f"{api.url}/auth/nonce").json()
-    message = SiweMessage(
-        domain=nonce["domain"],
-        address=account.address,
-        uri=api.url,
-        version="1",
-        chain_id=int(nonce["chain_id"]),
-        nonce=nonce["nonce"],
-        issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-    ).prepare_message()
-    return message, "0x" + account.sign_message(encode_defunct(text=message)).signature.hex()
+    return signed_in_message(api.url, account)
 
 
 def _app(api: Api, scope: str) -> tuple[OAuth2Session, str]:

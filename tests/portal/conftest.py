@@ -13,20 +13,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, sync_playwright
-from siwe import SiweMessage
 
 from careledger.api import NodeProcess, free_port
 from careledger.config import Home
 from tests.portal.browser import CHROMIUM, CHROMIUM_ARGS, keystore_account
+from tests.siwe import signed_in_message
 
 PASSPHRASE = "test passphrase"
 
@@ -60,18 +57,7 @@ class Clinic:
     def signed_in_message(self, wallet: str) -> tuple[str, str]:
         """A Sign-In with Ethereum message for this node (a fresh nonce) and a held wallet's signature of it,
         made with the siwe library and eth-account, as a wallet outside the project makes them."""
-        account = self.account(wallet)
-        found = httpx.get(f"{self.url}/auth/nonce").json()
-        message = SiweMessage(
-            domain=found["domain"],
-            address=account.address,
-            uri=self.url,
-            version="1",
-            chain_id=int(found["chain_id"]),
-            nonce=found["nonce"],
-            issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        ).prepare_message()
-        return message, "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+        return signed_in_message(self.url, self.account(wallet))
 
     def address(self, wallet: str) -> str:
         """A held wallet's address."""
