@@ -32,7 +32,7 @@ from careledger.identity import Scope
 from careledger.records import Category
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
-from tests.siwe import signed_in_message
+from tests.outside_wallet import signed_in_message
 
 REDIRECT = "http://127.0.0.1:9/callback"  # the app's; never fetched: the test reads the redirect itself
 

@@ -22,8 +22,8 @@ from playwright.sync_api import Browser, sync_playwright
 
 from careledger.api import NodeProcess, free_port
 from careledger.config import Home
+from tests.outside_wallet import signed_in_message
 from tests.portal.browser import CHROMIUM, CHROMIUM_ARGS, keystore_account
-from tests.siwe import signed_in_message
 
 PASSPHRASE = "test passphrase"
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import httpx
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-
 from siwe import SiweMessage
 
 
