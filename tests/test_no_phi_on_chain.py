@@ -17,7 +17,8 @@ from careledger.chain import Role
 from careledger.claims import CPT, ClaimLine
 from careledger.config import NODE_WALLET, Home, Settings
 from careledger.consent import Purpose
-from careledger.node import Node, init_home
+from careledger.homes import init_home
+from careledger.node import Node
 from careledger.records import Category
 from careledger.testdata import CARE, SyntheticPatient, insure, synthetic_patients
 

@@ -102,6 +102,10 @@ class FhirClient:
         """Ask the node, as custodian, for records under a signed fetch request (no sign-in: the request is signed)."""
         return self._json("POST", "/exchange/fetch", json=signed_fetch)
 
+    def accounting(self, signed_accounting: dict[str, Any]) -> Resource:
+        """Ask the node for a patient's accounting under her signed request, sealed to the node she named."""
+        return self._json("POST", "/exchange/accounting", json=signed_accounting)
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()

@@ -23,13 +23,12 @@ from careledger.chain import (
     Deployer,
     Deployment,
     DeployResult,
-    Role,
     Signer,
 )
-from careledger.config import NODE_WALLET, Home, Settings, write_config
+from careledger.config import NODE_WALLET, Home, Settings
 from careledger.consent import ConsentService, SignedActions
 from careledger.crypto import AtRestKey, PublicKey
-from careledger.errors import AccessDenied, Conflict, ValidationError
+from careledger.errors import AccessDenied, ValidationError
 from careledger.files import secret_file
 from careledger.identity import (
     ClientRegistry,
@@ -37,7 +36,6 @@ from careledger.identity import (
     CustodialPatients,
     IdentityService,
     UnlockedWallet,
-    Wallet,
     WalletStore,
 )
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
@@ -46,7 +44,7 @@ from careledger.store import BlobStore, Database
 if TYPE_CHECKING:
     from careledger.chain import Chain
     from careledger.claims import ClaimsService, Payments, Plans
-    from careledger.exchange import Custodian, Requester
+    from careledger.exchange import AccountingDesk, Custodian, Requester
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
 
 _REGISTERED_KEY_TTL = 60.0
@@ -87,26 +85,6 @@ class NodeStatus:
     block: int
     database: str
     contracts: tuple[ContractStatus, ...]
-
-
-def init_home(home: Home, settings: Settings, passphrase: str) -> Wallet:
-    """Create a node's home: config, node wallet, migrated database. The node's wallet."""
-    if home.is_initialised():
-        node = WalletStore(home.keystore_dir).get(NODE_WALLET)
-        raise Conflict(f"{home.path} is already a CareLedger home (node {node.address})")
-    home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    home.require_private()
-    secret_file(home.index_key_file)  # the blind index's key, made with the home
-    wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
-    node_wallet = wallets.create(NODE_WALLET, Role.ORG, passphrase)
-    database = Database(settings.db_url(home))
-    try:
-        database.migrate()
-    finally:
-        database.close()
-    # Written last: a home counts as initialised only once everything else is in place.
-    write_config(home, settings)
-    return node_wallet
 
 
 class Node:
@@ -325,6 +303,21 @@ class Node:
             self.access,
             self.consent,
             self.anchorer,
+            self.contracts.identity_registry,
+            address=self.address,
+            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def accounting_desk(self) -> AccountingDesk:
+        """Patients' accountings of disclosures across nodes: answered for other nodes, gathered for ours."""
+        from careledger.exchange import AccountingDesk
+
+        return AccountingDesk(
+            self.db,
+            self.audit,
+            self.disclosures,
             self.contracts.identity_registry,
             address=self.address,
             key=lambda: self.unlock(NODE_WALLET).encryption_key(),

@@ -13,7 +13,8 @@ from pathlib import Path
 from careledger.access import Accessor
 from careledger.chain import Role
 from careledger.config import Home, Settings
-from careledger.node import Node, init_home
+from careledger.homes import init_home
+from careledger.node import Node
 from careledger.testdata import PASSPHRASE, synthetic_patients
 
 SETTINGS = Settings(chain="memory", light_kdf=True)

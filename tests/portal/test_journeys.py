@@ -130,6 +130,11 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     clinic_read = alice.locator("li", has_text="clinic").filter(has_text="allowed").first
     expect(clinic_read).to_contain_text("searched and saw 3 records")
     check_page(alice, "accounting")
+    alice.get_by_label("Your wallet's passphrase").fill(ALICE_PASSPHRASE)
+    alice.get_by_role("button", name="Sign and ask every other node").click()  # her signed request, gathered here
+    expect(alice.get_by_role("heading", name="At other nodes")).to_be_visible(timeout=60_000)
+    expect(alice.get_by_text("No other node with an endpoint is registered")).to_be_visible()
+    expect(alice.locator("li", has_text="clinic").filter(has_text="searched and saw 3 records").first).to_be_visible()
 
     # She revokes; the clinic's next read finds nothing.
     alice.goto(f"{clinic.url}/portal/consents")

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from careledger.chain import Chain, Role, open_chain
 from careledger.config import Home, Settings, load_settings
-from careledger.node import Node, init_home
+from careledger.homes import init_home
+from careledger.node import Node
 from careledger.records import verify_record
 from careledger.store import AnchorBatch, RecordVersion
 from tests.crash import run_worker

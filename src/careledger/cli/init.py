@@ -9,7 +9,7 @@ import typer
 from careledger.cli._context import passphrase_source, state
 from careledger.cli._output import console, print_json, progress
 from careledger.config import NODE_WALLET
-from careledger.node import init_home
+from careledger.homes import init_home
 
 
 def init(

@@ -27,7 +27,7 @@ from careledger.errors import Unauthenticated, ValidationError
 from careledger.exchange._request import LIFETIME, SignedFetch
 from careledger.exchange._response import FetchResponse, SharedRecord
 from careledger.records import Category, RecordService, StoredRecord
-from careledger.store import ExchangeNonce
+from careledger.store import Database, ExchangeNonce
 
 INTERACTION = "share"
 
@@ -78,7 +78,7 @@ class Custodian:
         if len(purposes) != 1 or request.categories == 0:
             raise ValidationError("a fetch names one purpose of use and at least one category")
         accessor = Accessor(request.requester, purposes[0])
-        self._spend(request.requester, request.nonce, request.expiry)
+        spend_nonce(self.records.db, request.requester, request.nonce, request.expiry)
         requester = identity.actor(request.requester)
         if requester is None or not requester.active:
             why = "the requester is not an active registered actor"
@@ -94,14 +94,6 @@ class Custodian:
         withheld = sorted({s.category.value for s in found} - {s.category.value for s in shared})
         items = self._shared(shared, requester.encryption_key)
         return FetchResponse(self.address, request.patient, tuple(items), tuple(withheld))
-
-    def _spend(self, requester: str, nonce: int, expiry: int) -> None:
-        """Remember the nonce; a second use of it is a replay."""
-        try:
-            with self.records.db.session() as session:
-                session.add(ExchangeNonce(requester=requester, nonce=f"{nonce:#066x}", expiry=expiry))
-        except DBIntegrityError:
-            raise Unauthenticated("this request was already answered: a replay is refused") from None
 
     def _shared(self, shared: list[StoredRecord], to: PublicKey) -> list[SharedRecord]:
         key = self._key()
@@ -125,3 +117,12 @@ class Custodian:
                 )
             )
         return items
+
+
+def spend_nonce(db: Database, signer: str, nonce: int, expiry: int) -> None:
+    """Remember a signed request's nonce until it expires; a second use of it is a replay (`Unauthenticated`)."""
+    try:
+        with db.session() as session:
+            session.add(ExchangeNonce(requester=signer, nonce=f"{nonce:#066x}", expiry=expiry))
+    except DBIntegrityError:
+        raise Unauthenticated("this request was already answered: a replay is refused") from None

@@ -9,7 +9,8 @@ from fastapi.staticfiles import StaticFiles
 
 from careledger.errors import NotFound
 from careledger.node import Node
-from careledger.portal._consent_routes import accounting_routes, care_team_routes, consent_routes
+from careledger.portal._accounting_routes import accounting_routes
+from careledger.portal._consent_routes import care_team_routes, consent_routes
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
 from careledger.portal._session import Sessions, SignIn

@@ -1,4 +1,4 @@
-"""A patient's consents and her accounting of disclosures.
+"""A patient's consents, and what she keeps from the care team.
 
 She grants and revokes by signing EIP-712 typed data in the page, with whichever wallet
 she signed in with; the node submits it and pays the gas. The typed data comes from the
@@ -7,9 +7,6 @@ patient signed in: nobody submits a consent for someone else through her session
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
@@ -21,13 +18,12 @@ from careledger.errors import AccessDenied, ValidationError
 from careledger.node import Node
 from careledger.portal._names import Names
 from careledger.portal._pages import HEADERS, Pages, field
-from careledger.portal._patient_routes import as_herself, patient
+from careledger.portal._patient_routes import patient
+from careledger.portal._signing import for_javascript, signature_of, signed_typed
 from careledger.records import Category
 
-ACCOUNTING_PAGE = 100
 _GRANTABLE = [p for p in Purpose if p is not Purpose.ETREAT]  # break-glass is not consented to
 _MAX_DAYS = 3650
-_SAFE_INTEGER = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
 
 
 def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
@@ -69,7 +65,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             parse_purposes(field(form, "purposes", "At least one purpose")),
             days=days,
         )
-        return JSONResponse(_for_javascript(await call(node.consent.prepare, terms, valid_for_days=1)), headers=HEADERS)
+        return JSONResponse(for_javascript(await call(node.consent.prepare, terms, valid_for_days=1)), headers=HEADERS)
 
     @router.post("/portal/consents")
     async def grant(request: Request) -> Response:
@@ -77,7 +73,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         visit = sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
-        signed = SignedConsent.from_typed_data(_typed(form), _signature(form))
+        signed = SignedConsent.from_typed_data(signed_typed(form), signature_of(form))
         if signed.terms.patient != caller.address:
             raise AccessDenied("a consent submitted here must be the signed-in patient's own")
         await call(node.consent.submit, NODE_WALLET, signed)
@@ -90,7 +86,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         await pages.form(request, visit)
         grant = await call(_her_grant, node, patient(visit).address, grant_id)
         return JSONResponse(
-            _for_javascript(await call(node.consent_actions.prepare_revocation, grant.grant_id)), headers=HEADERS
+            for_javascript(await call(node.consent_actions.prepare_revocation, grant.grant_id)), headers=HEADERS
         )
 
     @router.post("/portal/consents/{grant_id}/revoke")
@@ -99,12 +95,12 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         visit = sessions.visit(request)
         form = await pages.form(request, visit)
         grant = await call(_her_grant, node, patient(visit).address, grant_id)
-        typed = _typed(form)
+        typed = signed_typed(form)
         if str(typed.get("message", {}).get("grantId")) != str(grant.grant_id):
             raise ValidationError("the signed revocation names another consent than this one")
         caller = patient(visit)
         submit = node.consent_actions.submit
-        await call(submit, NODE_WALLET, typed, _signature(form), kind="Revocation", patient=caller.address)
+        await call(submit, NODE_WALLET, typed, signature_of(form), kind="Revocation", patient=caller.address)
         return pages.redirect(request, visit, "/portal/consents")
 
 
@@ -121,7 +117,7 @@ def care_team_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         categories = parse_categories(form["categories"]) if form.get("categories") else []
         prepare = node.consent_actions.prepare_restriction
         typed = await call(prepare, caller.address, node.address, categories)
-        return JSONResponse(_for_javascript(typed), headers=HEADERS)
+        return JSONResponse(for_javascript(typed), headers=HEADERS)
 
     @router.post("/portal/care-team")
     async def restrict(request: Request) -> Response:
@@ -129,53 +125,12 @@ def care_team_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         visit = sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
-        typed = _typed(form)
+        typed = signed_typed(form)
         if str(typed.get("message", {}).get("custodian", "")).lower() != node.address.lower():
             raise ValidationError("a care team restriction submitted here is about this node's care team")
         submit = node.consent_actions.submit
-        await call(submit, NODE_WALLET, typed, _signature(form), kind="CareTeamRestriction", patient=caller.address)
+        await call(submit, NODE_WALLET, typed, signature_of(form), kind="CareTeamRestriction", patient=caller.address)
         return pages.redirect(request, visit, "/portal/consents")
-
-
-def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
-    """The accounting of disclosures on `router`."""
-    sessions = pages.sessions
-    names = Names(node)
-
-    @router.get("/portal/accounting")
-    async def accounting(request: Request, page: int = 1) -> Response:
-        """Who saw (or was refused) her records on this node, when, why: newest first."""
-        visit = sessions.visit(request)
-        caller = patient(visit)
-        page = max(1, page)
-        entries = await call(
-            node.disclosures.of,
-            as_herself(caller),
-            caller.address,
-            limit=ACCOUNTING_PAGE + 1,
-            offset=(page - 1) * ACCOUNTING_PAGE,
-        )
-        return pages.render(
-            request,
-            visit,
-            "accounting.html",
-            entries=entries[:ACCOUNTING_PAGE],
-            more=len(entries) > ACCOUNTING_PAGE,
-            page=page,
-            name=names.of,
-        )
-
-
-def _for_javascript(value: Any) -> Any:
-    """Typed data a page's JavaScript reads without loss: integers past 2**53 (a grant id) as decimal strings,
-    which EIP-712 wallets take for uint256."""
-    if isinstance(value, dict):
-        return {k: _for_javascript(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_for_javascript(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SAFE_INTEGER:
-        return str(value)
-    return value
 
 
 def _her_grant(node: Node, patient_address: str, grant_id: str) -> Grant:
@@ -186,23 +141,6 @@ def _her_grant(node: Node, patient_address: str, grant_id: str) -> Grant:
     if grant.patient != patient_address:
         raise AccessDenied("that consent is another patient's")
     return grant
-
-
-def _typed(form: dict[str, str]) -> dict[str, Any]:
-    try:
-        typed = json.loads(field(form, "typed", "The signed typed data", max_chars=8192))
-    except json.JSONDecodeError:
-        raise ValidationError("the signed typed data is not JSON") from None
-    if not isinstance(typed, dict):
-        raise ValidationError("the signed typed data is a JSON object")
-    return typed
-
-
-def _signature(form: dict[str, str]) -> bytes:
-    try:
-        return bytes.fromhex(field(form, "signature", "The signature").removeprefix("0x"))
-    except ValueError:
-        raise ValidationError("the signature is hex") from None
 
 
 def _days(text: str) -> float:

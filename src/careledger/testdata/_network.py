@@ -13,7 +13,8 @@ from pathlib import Path
 
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.node import Node, init_home
+from careledger.homes import init_home
+from careledger.node import Node
 from careledger.testdata._nodes import PASSPHRASE
 
 

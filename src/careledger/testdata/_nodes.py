@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from careledger.config import Home, Settings
-from careledger.node import Node, init_home
+from careledger.homes import init_home
+from careledger.node import Node
 
 PASSPHRASE = "pw"  # noqa: S105 - every wallet of a throwaway node shares it
 

@@ -1,6 +1,8 @@
-"""`POST /exchange/fetch`: another node asks for a patient's records with a signed request. No sign-in.
+"""`POST /exchange/fetch`: another node asks for a patient's records with a signed request; `POST
+/exchange/accounting`: a node gathers a patient's accounting with her signed request. No sign-in.
 
-The custodian answers under the patient's consent to the requesting node (docs/exchange.md).
+The custodian answers under the patient's consent to the requesting node, or to her own
+signature (docs/exchange.md).
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from careledger.api._deps import Deps, body_of, call
-from careledger.exchange import SignedFetch
+from careledger.exchange import SignedAccounting, SignedFetch
 from careledger.fhir import loads_object
 
 
 def exchange_router(deps: Deps) -> APIRouter:
-    """The node-to-node fetch."""
+    """The node-to-node fetch, and the accounting gathered across nodes."""
     router = APIRouter(tags=["exchange"])
 
     @router.post("/exchange/fetch")
@@ -23,5 +25,12 @@ def exchange_router(deps: Deps) -> APIRouter:
         signed = SignedFetch.from_json(loads_object(await body_of(request)))
         response = await call(deps.node.custodian.answer, signed)
         return JSONResponse(response.to_json())
+
+    @router.post("/exchange/accounting")
+    async def exchange_accounting(request: Request) -> JSONResponse:
+        """The patient's accounting of disclosures on this node, sealed to the node she named to gather it;
+        401 unless she signed the request, fresh and unused."""
+        signed = SignedAccounting.from_json(loads_object(await body_of(request)))
+        return JSONResponse(await call(deps.node.accounting_desk.answer, signed))
 
     return router

@@ -191,6 +191,8 @@ async function signAndPost(prepareAction, body, submitAction, csrf) {
 // A form whose submission the wallet signs: its fields go to `data-prepare`, the signature to its action.
 function setUpSigned(form) {
   const csrf = form.elements.csrf.value;
+  const unlock = form.querySelector(".wallet-unlock");
+  if (unlock && keptKeystore()) unlock.hidden = false;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new URLSearchParams(new FormData(form));

@@ -1,0 +1,76 @@
+"""A patient's accounting of disclosures: this node's, and, at her signed request, every other node's.
+
+Other nodes answer only a request she signed (her wallet, in this page), naming this node
+as the one that gathers; they seal their answers to this node's key. See
+`careledger.exchange` (the accounting across nodes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool as call
+from fastapi.responses import JSONResponse
+
+from careledger.errors import AccessDenied
+from careledger.exchange import AccountingRequest, SignedAccounting
+from careledger.node import Node
+from careledger.portal._names import Names
+from careledger.portal._pages import HEADERS, Pages
+from careledger.portal._patient_routes import as_herself, patient
+from careledger.portal._signing import for_javascript, signature_of, signed_typed
+
+ACCOUNTING_PAGE = 100
+
+
+def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+    """The accounting of disclosures on `router`."""
+    sessions = pages.sessions
+    names = Names(node)
+
+    async def _page(request: Request, page: int, **elsewhere: Any) -> Response:
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        page = max(1, page)
+        entries = await call(
+            node.disclosures.of,
+            as_herself(caller),
+            caller.address,
+            limit=ACCOUNTING_PAGE + 1,
+            offset=(page - 1) * ACCOUNTING_PAGE,
+        )
+        more = len(entries) > ACCOUNTING_PAGE
+        context: dict[str, Any] = {
+            "entries": entries[:ACCOUNTING_PAGE],
+            "more": more,
+            "page": page,
+            "name": names.of,
+            **elsewhere,
+        }
+        return pages.render(request, visit, "accounting.html", **context)
+
+    @router.get("/portal/accounting")
+    async def accounting(request: Request, page: int = 1) -> Response:
+        """Who saw (or was refused) her records on this node, when, why: newest first."""
+        return await _page(request, page)
+
+    @router.post("/portal/accounting/prepare")
+    async def prepare(request: Request) -> Response:
+        """The typed data of her request to every other node for its accounting, for her wallet to sign."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        await pages.form(request, visit)
+        return JSONResponse(for_javascript(node.accounting_desk.prepare(caller.address)), headers=HEADERS)
+
+    @router.post("/portal/accounting/elsewhere")
+    async def elsewhere(request: Request) -> Response:
+        """This node's accounting, and every other node's, gathered under the request she signed."""
+        visit = sessions.visit(request)
+        caller = patient(visit)
+        form = await pages.form(request, visit)
+        signed = SignedAccounting(AccountingRequest.from_typed_data(signed_typed(form)), signature_of(form))
+        if signed.request.patient != caller.address:
+            raise AccessDenied("an accounting gathered here is the signed-in patient's own")
+        gathered = await call(node.accounting_desk.gather, signed)
+        return await _page(request, 1, elsewhere=gathered)
