@@ -81,15 +81,16 @@ class AccountingRequest:
         if (typed.get("types") or {}).get("Accounting") != _ACCOUNTING_TYPE:
             raise ValidationError("the Accounting type is not the exchange's (fields or order differ)")
         message = typed.get("message")
+        if not isinstance(message, dict):
+            raise ValidationError("an accounting request's typed data has a message object")
         try:
-            assert isinstance(message, dict)
             return cls(
                 to_checksum_address(message["patient"]),
                 to_checksum_address(message["requester"]),
                 int(message["nonce"]),
                 int(message["expiry"]),
             )
-        except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"malformed accounting request: {exc}") from None
 
 
