@@ -162,8 +162,13 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     staff.get_by_role("button", name="Add the measurement").click()
     expect(staff.get_by_text("72 /min")).to_be_visible()
     expect(staff.locator("ol.timeline").get_by_text("mg/dL")).to_have_count(0)  # her labs are kept from staff now
+    staff.get_by_label("Note").fill("Feels better; no fever since Tuesday")
+    staff.get_by_role("button", name="Add the note").click()
+    expect(staff.get_by_text("Feels better; no fever since Tuesday")).to_be_visible()
     alice.goto(f"{clinic.url}/portal/records")
     expect(alice.get_by_text("72 /min")).to_be_visible()
+    alice.get_by_role("link", name="Progress note").click()
+    expect(alice.get_by_text("Feels better; no fever since Tuesday")).to_be_visible()  # read as text, not base64
 
     # Break-glass, with a reason: she sees it on her timeline.
     staff.goto(f"{clinic.url}/portal/staff/patients/{alice_id}")
