@@ -10,6 +10,7 @@ from careledger.fhir._capability import (
     capability_statement,
 )
 from careledger.fhir._compartment import COMPARTMENT_DEFINITION, in_patient_compartment, patient_compartment
+from careledger.fhir._datatypes import concept, ucum_quantity
 from careledger.fhir._fhirpath import Found
 from careledger.fhir._instant import fhir_instant
 from careledger.fhir._json import MAX_DEPTH, check_depth, loads, loads_object
@@ -38,6 +39,7 @@ __all__ = [
     "account_reference",
     "capability_statement",
     "check_depth",
+    "concept",
     "consent_view",
     "fhir_instant",
     "in_patient_compartment",
@@ -53,5 +55,6 @@ __all__ = [
     "subset",
     "summary_mode",
     "systems",
+    "ucum_quantity",
     "xml_to_json",
 ]

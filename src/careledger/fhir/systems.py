@@ -32,6 +32,7 @@ PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
 
 # Clinical and billing vocabularies.
 LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 CDT = "http://www.ada.org/cdt"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -22,10 +22,10 @@ from typing import Any
 
 from careledger.access import Accessor, RecordAccess
 from careledger.consent import Purpose
-from careledger.fhir import fhir_instant
+from careledger.fhir import concept, fhir_instant
 from careledger.iot._frames import Reading
 from careledger.iot._intake import Accepted
-from careledger.iot._vitals import MEASURES, concept
+from careledger.iot._vitals import MEASURES
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from careledger.fhir import fhir_instant
+from careledger.fhir import concept, fhir_instant, systems, ucum_quantity
 from careledger.iot._frames import Reading
-
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +77,7 @@ def reading_observation(device_ref: str, patient_ref: str, device: str, reading:
         device_ref, patient_ref, observation_id(device, reading.code, str(reading.sequence)), measure
     )
     observation["effectiveDateTime"] = fhir_instant(reading.time_ms / 1000)
-    return _with_values(observation, measure, "valueQuantity", [_quantity(v, unit) for v, unit in reading.values])
+    return _with_values(observation, measure, "valueQuantity", [ucum_quantity(v, unit) for v, unit in reading.values])
 
 
 def summary_observation(
@@ -102,7 +98,7 @@ def summary_observation(
     period = (last - first) / (len(ordered) - 1) if len(ordered) > 1 else interval_ms
     sampled = [
         {
-            "origin": {"value": 0, "system": UCUM, "code": unit, "unit": unit},
+            "origin": ucum_quantity(0, unit),
             "period": round(period, 3),
             "dimensions": 1,
             "data": " ".join(_number(reading.values[index][0]) for reading in ordered),
@@ -119,7 +115,7 @@ def _with_values(
     components'."""
     if measure.panel:
         observation["component"] = [
-            {"code": concept(LOINC, code, display), element: value}
+            {"code": concept(systems.LOINC, code, display), element: value}
             for (code, display, _), value in zip(measure.components, values, strict=True)
         ]
     else:
@@ -132,20 +128,11 @@ def _observation(device_ref: str, patient_ref: str, record_id: str, measure: Mea
         "resourceType": "Observation",
         "id": record_id,
         "status": "final",
-        "category": [concept(_CATEGORY_SYSTEM, "vital-signs", "Vital Signs")],
-        "code": concept(LOINC, measure.code, measure.display),
+        "category": [concept(systems.OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")],
+        "code": concept(systems.LOINC, measure.code, measure.display),
         "subject": {"reference": patient_ref},
         "device": {"reference": device_ref},
     }
-
-
-def concept(system: str, code: str, display: str) -> dict[str, Any]:
-    """A CodeableConcept of one coding."""
-    return {"coding": [{"system": system, "code": code, "display": display}]}
-
-
-def _quantity(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
 
 
 def _number(value: float) -> str:

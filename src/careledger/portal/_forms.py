@@ -15,10 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from careledger.errors import ValidationError
-
-_LOINC = "http://loinc.org"
-_UCUM = "http://unitsofmeasure.org"
-_OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+from careledger.fhir import concept, systems, ucum_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +58,11 @@ def observation(patient_id: str, code: str, value: str) -> dict[str, Any]:
         "resourceType": "Observation",
         "id": str(uuid.uuid4()),
         "status": "final",
-        "category": [{"coding": [{"system": _OBSERVATION_CATEGORY, "code": measure.kind}]}],
-        "code": {"coding": [{"system": _LOINC, "code": measure.code, "display": measure.display}]},
+        "category": [concept(systems.OBSERVATION_CATEGORY, measure.kind)],
+        "code": concept(systems.LOINC, measure.code, measure.display),
         "subject": {"reference": f"Patient/{patient_id}"},
         "effectiveDateTime": _now(),
-        "valueQuantity": {
-            "value": int(number) if number.is_integer() else number,
-            "unit": measure.unit,
-            "system": _UCUM,
-            "code": measure.unit,
-        },
+        "valueQuantity": ucum_quantity(int(number) if number.is_integer() else number, measure.unit),
     }
 
 
@@ -80,7 +72,7 @@ def note(patient_id: str, text: str, *, author: str) -> dict[str, Any]:
         "resourceType": "DocumentReference",
         "id": str(uuid.uuid4()),
         "status": "current",
-        "type": {"coding": [{"system": _LOINC, "code": "11506-3", "display": "Progress note"}]},
+        "type": concept(systems.LOINC, "11506-3", "Progress note"),
         "subject": {"reference": f"Patient/{patient_id}"},
         "date": _now(),
         "author": [{"display": author}],

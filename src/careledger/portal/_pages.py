@@ -126,9 +126,9 @@ def portal_route(pages: Callable[[], Pages]) -> type[APIRoute]:
 
 def _failure(pages: Pages, request: Request, exc: CareLedgerError) -> Response:
     status, _ = http_status(exc)
-    visit = pages.sessions.visit(request)
     if request.headers.get("hx-request") or request.headers.get("accept", "").startswith("application/json"):
         return HTMLResponse(
             f'<p class="error" role="alert">{escape(str(exc))}</p>', status_code=status, headers=HEADERS
         )
+    visit = pages.sessions.visit(request)
     return pages.render(request, visit, "error.html", status=status, message=str(exc), status_code=status)

@@ -191,8 +191,6 @@ async function signAndPost(prepareAction, body, submitAction, csrf) {
 // A form whose submission the wallet signs: its fields go to `data-prepare`, the signature to its action.
 function setUpSigned(form) {
   const csrf = form.elements.csrf.value;
-  const unlock = form.querySelector(".wallet-unlock");
-  if (unlock && keptKeystore()) unlock.hidden = false;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new URLSearchParams(new FormData(form));
@@ -200,9 +198,7 @@ function setUpSigned(form) {
   });
 }
 
-function setUpConsents(form) {
-  const csrf = form.elements.csrf.value;
-  if (keptKeystore()) document.getElementById("unlock").hidden = false;
+function setUpRevokes(csrf) {
   for (const button of document.querySelectorAll("[data-revoke]")) {
     button.addEventListener("click", () => {
       const grant = button.dataset.revoke;
@@ -233,8 +229,10 @@ document.addEventListener("DOMContentLoaded", () => {
   if (signin) setUpSignIn(signin);
   const claim = document.getElementById("claim");
   if (claim) setUpClaim(claim);
+  const unlock = document.getElementById("unlock"); // the passphrase field, where the kept wallet signs
+  if (unlock && keptKeystore()) unlock.hidden = false;
   const grant = document.getElementById("grant");
-  if (grant) setUpConsents(grant);
+  if (grant) setUpRevokes(grant.elements.csrf.value);
   for (const form of document.querySelectorAll("form[data-prepare]")) setUpSigned(form);
   if (window.Chart) drawCharts();
   for (const button of document.querySelectorAll("[data-print]")) button.addEventListener("click", () => window.print());
