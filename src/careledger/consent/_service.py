@@ -200,17 +200,10 @@ class ConsentService:
         """Submit a signed consent (anyone may; the wallet `as_wallet` pays the gas), refusing early what the
         chain would."""
         by = self._registry(as_wallet=as_wallet)
-        if (signed.chain_id, signed.contract) != (by.chain.chain_id, by.address):
-            raise ValidationError(
-                f"this consent was signed for ConsentRegistry {signed.contract} on chain {signed.chain_id}, "
-                f"not {by.address} on chain {by.chain.chain_id}"
-            )
+        check_registry(by, "consent", signed.chain_id, signed.contract)
         typed = by.typed_data(signed.terms, nonce=signed.nonce, deadline=signed.deadline)
         check_signer(signed.signer, recover_typed_data_signer(typed, signed.signature))
-        if signed.deadline < self._clock():
-            raise ValidationError("this signed consent is past its deadline; ask the patient to sign again")
-        if by.nonce(signed.terms.patient) != signed.nonce:
-            raise Conflict("this signed consent was already submitted (or one the patient signed after it was)")
+        check_fresh(by, "consent", signed.terms.patient, signed.nonce, signed.deadline, self._clock())
         record: GrantRecord = by.grant_by_signature(signed.terms, signed.deadline, signed.signature)
         self.sync()
         return self.get(record.grant_id)
@@ -339,6 +332,23 @@ class ConsentService:
                         pairs.setdefault((row.patient, row.grantee), []).append(Grant.of(row))
                 self._pairs = {pair: tuple(grants) for pair, grants in pairs.items()}
             return self._pairs
+
+
+def check_registry(by: ConsentRegistry, what: str, chain_id: int, contract: str) -> None:
+    """Refuse something signed for another ConsentRegistry or chain than `by`'s (its signer would not recover)."""
+    if (chain_id, contract) != (by.chain.chain_id, by.address):
+        raise ValidationError(
+            f"this {what} was signed for ConsentRegistry {contract} on chain {chain_id}, "
+            f"not {by.address} on chain {by.chain.chain_id}"
+        )
+
+
+def check_fresh(by: ConsentRegistry, what: str, patient: str, nonce: int, deadline: int, now: float) -> None:
+    """Refuse, before any gas is spent, a signed `what` past its deadline or not on the patient's next nonce."""
+    if deadline < now:
+        raise ValidationError(f"this signed {what} is past its deadline; ask the patient to sign again")
+    if by.nonce(patient) != nonce:
+        raise Conflict(f"this signed {what} was already submitted (or something the patient signed after it was)")
 
 
 def signature_file(path: Path) -> Path:

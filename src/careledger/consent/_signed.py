@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from careledger.chain import ConsentRegistry, SignedAction, action_from_typed_data
-from careledger.consent._service import _DAY, _SIGNATURE_BYTES, ConsentService, _mask
+from careledger.consent._service import _DAY, _SIGNATURE_BYTES, ConsentService, _mask, check_fresh, check_registry
 from careledger.errors import AccessDenied, Conflict, ValidationError
 from careledger.records import Category
+
+_WHAT = {"Revocation": "revocation", "CareTeamRestriction": "care team restriction"}
 
 
 class SignedActions:
@@ -57,8 +59,8 @@ class SignedActions:
         if patient is not None and action.patient != patient:
             raise AccessDenied("what is submitted here must be about the signed-in patient")
         by = self._registry(as_wallet=as_wallet)
-        if (action.chain_id, action.contract) != (by.chain.chain_id, by.address):
-            raise ValidationError(f"this was signed for another ConsentRegistry or chain, not {by.address}")
+        what = _WHAT[action.kind]
+        check_registry(by, what, action.chain_id, action.contract)
         if len(signature) != _SIGNATURE_BYTES:
             raise ValidationError(f"a signature is {_SIGNATURE_BYTES} bytes (r, s, v), not {len(signature)}")
         if action.kind == "Revocation":
@@ -67,10 +69,7 @@ class SignedActions:
                 raise ValidationError("this revocation names another patient or grantee than the grant it revokes")
             if grant.revoked:
                 raise Conflict(f"consent {grant.hex_id} is already revoked")
-        if action.deadline < self._clock():
-            raise ValidationError("this signature is past its deadline; sign again")
-        if by.nonce(action.patient) != action.nonce:
-            raise Conflict("this was already submitted (or the patient signed something after it)")
+        check_fresh(by, what, action.patient, action.nonce, action.deadline, self._clock())
         by.submit_action(action, signature)
         self._consent.sync()
         return action
