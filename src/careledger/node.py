@@ -371,9 +371,9 @@ class Node:
         """The chain this node's records, consents and signatures are bound to."""
         return self.chain.chain_id
 
-    @property
+    @cached_property
     def address(self) -> str:
-        """The node wallet's address (read without the passphrase)."""
+        """The node wallet's address (read without the passphrase, once: it is the home's for good)."""
         return self.wallets.get(NODE_WALLET).address
 
     def unlock(self, wallet: str = NODE_WALLET) -> UnlockedWallet:

@@ -7,6 +7,7 @@ as the one that gathers; they seal their answers to this node's key. See
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from careledger.errors import AccessDenied
 from careledger.exchange import AccountingRequest, SignedAccounting
 from careledger.node import Node
-from careledger.portal._names import Names
+from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
 from careledger.portal._patient_routes import as_herself, patient
 from careledger.portal._signing import for_javascript, signature_of, signed_typed
@@ -27,7 +28,7 @@ ACCOUNTING_PAGE = 100
 def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
     """The accounting of disclosures on `router`."""
     sessions = pages.sessions
-    names = Names(node)
+    names = partial(name_of, node)
 
     async def _page(request: Request, page: int, **elsewhere: Any) -> Response:
         visit = sessions.visit(request)
@@ -45,7 +46,7 @@ def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             "entries": entries[:ACCOUNTING_PAGE],
             "more": more,
             "page": page,
-            "name": names.of,
+            "name": names,
             **elsewhere,
         }
         return pages.render(request, visit, "accounting.html", **context)

@@ -8,6 +8,8 @@ patient signed in: nobody submits a consent for someone else through her session
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 from fastapi.responses import JSONResponse
@@ -16,7 +18,7 @@ from careledger.config import NODE_WALLET
 from careledger.consent import Grant, Purpose, SignedConsent, parse_categories, parse_purposes
 from careledger.errors import AccessDenied, ValidationError
 from careledger.node import Node
-from careledger.portal._names import Names
+from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages, field
 from careledger.portal._patient_routes import patient
 from careledger.portal._signing import for_javascript, signature_of, signed_typed
@@ -29,7 +31,7 @@ _MAX_DAYS = 3650
 def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
     """The consent and accounting pages on `router`."""
     sessions = pages.sessions
-    names = Names(node)
+    names = partial(name_of, node)
 
     @router.get("/portal/consents")
     async def consents(request: Request) -> Response:
@@ -44,8 +46,8 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             visit,
             "consents.html",
             grants=sorted(grants, key=lambda g: g.not_before, reverse=True),
-            name=names.of,
-            organizations=[(o.address, names.of(o.address), o.role.label) for o in organizations],
+            name=names,
+            organizations=[(o.address, names(o.address), o.role.label) for o in organizations],
             categories=list(Category),
             purposes=_GRANTABLE,
             restricted=restricted,

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+from careledger.config import NODE_WALLET
 from careledger.node import Node
 
 
-class Names:
-    """Addresses as people know them: the wallet's name where this node holds it, else the address shortened."""
-
-    def __init__(self, node: Node) -> None:
-        self._node = node
-        self._known: dict[str, str] = {}
-
-    def of(self, address: str | None) -> str:
-        """The name of `address` ('' for none)."""
-        if not address:
-            return ""
-        if address not in self._known:
-            wallet = self._node.wallets.find(address)
-            mine = wallet is not None and address.lower() == self._node.address.lower()
-            label = "this node" if mine else wallet.name if wallet is not None else f"{address[:6]}…{address[-4:]}"
-            self._known[address] = label
-        return self._known[address]
+def name_of(node: Node, address: str | None) -> str:
+    """The wallet's name where this node holds it ('this node' for its own), else the address shortened; '' for
+    none. The wallet store remembers what it has read, so this costs a lookup, not a directory listing."""
+    if not address:
+        return ""
+    wallet = node.wallets.find(address)
+    if wallet is None:
+        return f"{address[:6]}…{address[-4:]}"
+    return "this node" if wallet.name == NODE_WALLET else wallet.name

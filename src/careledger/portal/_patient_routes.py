@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,7 +18,7 @@ from careledger.access import Accessor
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied
 from careledger.node import Node
-from careledger.portal._names import Names
+from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
 from careledger.portal._session import Visit
 from careledger.portal._views import fields, line, series, title
@@ -47,7 +48,7 @@ def as_herself(caller: Caller) -> Accessor:
 def patient_routes(router: APIRouter, node: Node, pages: Pages) -> None:
     """The patient's record pages on `router`."""
     sessions = pages.sessions
-    names = Names(node)
+    names = partial(name_of, node)
 
     def _own_records(caller: Caller, resource_type: str | None = None) -> list[Resource]:
         query = SearchQuery(resource_type=resource_type, patient_address=caller.address, sort=_NEWEST)
@@ -73,7 +74,7 @@ def patient_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             "counts": sorted(counts.items()),
             "emergencies": emergencies,
             "claimed": bool(claimed),
-            "name": names.of,
+            "name": names,
         }
         template = "_timeline.html" if request.headers.get("hx-request") else "timeline.html"
         return pages.render(request, visit, template, **context)

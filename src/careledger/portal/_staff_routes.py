@@ -13,6 +13,7 @@ import io
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import segno
@@ -24,7 +25,7 @@ from careledger.consent import Purpose
 from careledger.errors import AccessDenied, ValidationError
 from careledger.node import Node
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
-from careledger.portal._names import Names
+from careledger.portal._names import name_of
 from careledger.portal._pages import Pages, field
 from careledger.portal._session import Visit
 from careledger.portal._views import line, person_name
@@ -53,7 +54,7 @@ def treating(caller: Caller, purpose: str = "") -> Accessor:
 def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
     """The patient finder and the chart on `router`."""
     sessions = pages.sessions
-    names = Names(node)
+    names = partial(name_of, node)
 
     @router.get("/portal/staff")
     async def find(request: Request, q: str = "") -> Response:
@@ -90,7 +91,7 @@ def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             person=person,
             lines=sorted((line(r) for r in found), key=lambda x: x.when, reverse=True),
             grants=grants,
-            names=names.of,
+            names=names,
             measures=MEASURES,
             emergency=reader.purpose == Purpose.ETREAT,
         )
