@@ -75,6 +75,11 @@ class Home:
         return self.path / "audit.key"
 
     @property
+    def study_key_file(self) -> Path:
+        """The secret each study's pseudonyms and date shifts are keyed from (one key per study, derived)."""
+        return self.path / "study.key"
+
+    @property
     def readings_key_file(self) -> Path:
         """The key device readings are sealed under while they wait in the journal."""
         return self.path / "readings.key"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from careledger.identity import (
     UnlockedWallet,
     WalletStore,
 )
+from careledger.node_status import NodeStatus
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
 from careledger.store import BlobStore, Database
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.exchange import AccountingDesk, Custodian, Requester
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
+    from careledger.research import Studies, StudyDesk
 
 _REGISTERED_KEY_TTL = 60.0
 
@@ -64,27 +65,6 @@ _CHAIN_WIRED = (
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
-
-
-@dataclass(frozen=True, slots=True)
-class ContractStatus:
-    name: str
-    address: str
-    block: int
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    """What `chain status` reports."""
-
-    home: str
-    node_address: str
-    backend: str
-    url: str | None
-    chain_id: int
-    block: int
-    database: str
-    contracts: tuple[ContractStatus, ...]
 
 
 class Node:
@@ -325,6 +305,39 @@ class Node:
         )
 
     @cached_property
+    def studies(self) -> Studies:
+        """Studies: their registry, patients joining and leaving, and the sponsor's releases and aggregates."""
+        from careledger.research import Studies
+
+        return Studies(
+            self.contracts.research,
+            self.contracts.token,
+            self.contracts.identity_registry,
+            self.consent,
+            self.disclosures,
+            node_wallet=NODE_WALLET,
+            account=lambda wallet: self.unlock(wallet).account,
+            key=lambda wallet: self.unlock(wallet).encryption_key(),
+        )
+
+    @cached_property
+    def study_desk(self) -> StudyDesk:
+        """Answering studies' sponsors: de-identified releases and private aggregates of this node's participants."""
+        from careledger.research import StudyDesk
+
+        return StudyDesk(
+            self.db,
+            self.records,
+            self.access,
+            self.contracts.research,
+            self.contracts.identity_registry,
+            address=self.address,
+            node_wallet=NODE_WALLET,
+            study_secret=secret_file(self.home.study_key_file),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
     def requester(self) -> Requester:
         """Asking other nodes for records, and verifying what they send."""
         from careledger.exchange import Requester
@@ -464,16 +477,7 @@ class Node:
 
     def status(self) -> NodeStatus:
         """What `chain status` reports: backend, chain, block, database, contracts."""
-        return NodeStatus(
-            home=str(self.home.path),
-            node_address=self.address,
-            backend=self.chain.kind,
-            url=self.chain.url,
-            chain_id=self.chain.chain_id,
-            block=self.chain.block_number(),
-            database=self.db.url.render_as_string(hide_password=True),
-            contracts=tuple(ContractStatus(d.name, d.address, d.block) for d in self.deployer.deployments()),
-        )
+        return NodeStatus.of(self)
 
     def close(self) -> None:
         """Close the chain (if it was opened) and the database."""

@@ -192,3 +192,12 @@ def test_a_patient_keeps_categories_from_the_care_team() -> None:
 
 def _as(facts: Facts) -> dict[str, object]:
     return {"team": facts.team, "restricted": facts.restricted}
+
+
+def test_a_research_consent_releases_records_only_de_identified() -> None:
+    facts = Facts({(ALICE, CLINIC, LABS, Purpose.HRESCH)})
+    raw = may_read(Accessor(CLINIC, Purpose.HRESCH), ALICE, LABS, facts)
+    assert not raw.allowed
+    assert "only de-identified" in raw.why
+    assert may_read(Accessor(CLINIC, Purpose.HRESCH, deidentified=True), ALICE, LABS, facts).allowed
+    assert not may_read(Accessor(BOB, Purpose.HRESCH, deidentified=True), ALICE, LABS, facts).allowed

@@ -39,6 +39,7 @@ WRITE_PURPOSES = frozenset({Purpose.TREAT, Purpose.HOPERAT})
 CARE_TEAM_PURPOSES = WRITE_PURPOSES  # treatment and operations: HIPAA's, and GDPR Art. 9(2)(h)
 CARE_TEAM = "the custodian's care team"
 NODES_OWN = "the node's own resources (outside any patient's compartment)"
+RESEARCH_ONLY_DEIDENTIFIED = "records leave for research (HRESCH) only de-identified, in a study's release"
 
 
 # A search a record must match (parameter, value pairs, AND-ed), and a type's alternatives (OR-ed).
@@ -52,12 +53,16 @@ class Accessor:
     `narrowing` is what a token's SMART v2 scopes narrow it to: per resource type (or `*`),
     searches of which a record must match one (`patient/Observation.rs?category=laboratory`);
     a type it does not name is not narrowed.
+
+    `deidentified` says the records are de-identified before they leave (a study's release,
+    `careledger.research`): the only way a research consent lets anyone have them.
     """
 
     address: str
     purpose: Purpose = Purpose.TREAT
     reason: str | None = None
     narrowing: tuple[tuple[str, tuple[Query, ...]], ...] = ()
+    deidentified: bool = False
 
     def narrowed(self, resource_type: str) -> tuple[Query, ...] | None:
         """The searches a record of `resource_type` must match one of, if the accessor is narrowed there."""
@@ -108,6 +113,8 @@ def may_read(
         return Decision(True, "the custodian node")
     if patient == facts.custodian:
         return Decision(True, NODES_OWN)
+    if accessor.purpose == Purpose.HRESCH and not accessor.deidentified:
+        return Decision(False, RESEARCH_ONLY_DEIDENTIFIED)
     grant = facts.grant(patient, accessor.address, category, accessor.purpose)
     if grant is not None:
         return Decision(True, f"consent {grant}")

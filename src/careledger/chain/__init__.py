@@ -45,6 +45,13 @@ from careledger.chain._identity_registry import (
     credential_type_id,
 )
 from careledger.chain._record_anchor import AnchorKind, Batch, RecordAnchor
+from careledger.chain._research import (
+    Participation,
+    ReleaseRecord,
+    Research,
+    StudyState,
+    StudyTerms,
+)
 from careledger.chain._revert import decode_revert
 from careledger.chain._signer import NonceManager, Signer, TxRequest
 from careledger.chain._token import CareToken, permit_typed_data
@@ -98,15 +105,20 @@ __all__ = [
     "GrantRecord",
     "IdentityRegistry",
     "NonceManager",
+    "Participation",
     "Plan",
     "PlanTerms",
     "Preauth",
     "PreauthStatus",
     "Receipt",
     "RecordAnchor",
+    "ReleaseRecord",
+    "Research",
     "Role",
     "SignedAction",
     "Signer",
+    "StudyState",
+    "StudyTerms",
     "TxRequest",
     "action_from_typed_data",
     "action_typed_data",

@@ -15,6 +15,7 @@ from careledger.chain._deployer import Deployer
 from careledger.chain._facades import ContractFacade
 from careledger.chain._identity_registry import IdentityRegistry
 from careledger.chain._record_anchor import RecordAnchor
+from careledger.chain._research import Research
 from careledger.chain._signer import Signer
 from careledger.chain._token import CareToken
 
@@ -53,6 +54,10 @@ class Contracts:
     def claims(self, *, as_wallet: str | None = None) -> Claims:
         """The Claims contract, read-only or signing as one of the node's wallets."""
         return self._facade(Claims, as_wallet)
+
+    def research(self, *, as_wallet: str | None = None) -> Research:
+        """The Research contract (studies and their escrow), read-only or signing as one of the node's wallets."""
+        return self._facade(Research, as_wallet)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""

@@ -158,7 +158,11 @@ def deployment_order() -> list[str]:
 
 
 # Constructor arguments that are the addresses of other contracts of this package.
-_CONSTRUCTOR_CONTRACTS = {"Claims": ("IdentityRegistry",), "ConsentRegistry": ("IdentityRegistry",)}
+_CONSTRUCTOR_CONTRACTS = {
+    "Claims": ("IdentityRegistry",),
+    "ConsentRegistry": ("IdentityRegistry",),
+    "Research": ("IdentityRegistry", "CareToken"),
+}
 
 
 def _init_code(artifact: Artifact, args: tuple[Any, ...]) -> bytes:

@@ -232,6 +232,10 @@ class IdentityRegistry(ContractFacade):
         """Whether `address` holds the contract role `REGISTRAR_ROLE` or `ISSUER_ROLE`."""
         return bool(self._call("hasRole", self._call(role), to_checksum_address(address)))
 
+    def grant_role(self, role: str, address: str) -> None:
+        """Give `address` the contract role `REGISTRAR_ROLE` or `ISSUER_ROLE`; the signer administers the registry."""
+        self._transact(self._request("grantRole", self._call(role), to_checksum_address(address)))
+
 
 def _address_or_none(value: object) -> str | None:
     address = str(value)

@@ -30,6 +30,7 @@ GROUPS = {
     "token": "careledger.cli.token",
     "client": "careledger.cli.client",
     "device": "careledger.cli.device",
+    "study": "careledger.cli.study",
     "testdata": "careledger.cli.testdata",
 }
 # Commands at the top level, and the module of each.

@@ -21,7 +21,7 @@ from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress
 from careledger.errors import ChainUnavailable, Conflict, NotFound, ValidationError
 from careledger.files import write_atomically
-from careledger.node import NodeStatus
+from careledger.node_status import NodeStatus
 
 app = typer.Typer(help="Run, inspect, deploy to and join the node's chain.", no_args_is_help=True)
 

@@ -2,7 +2,7 @@
 gathers a patient's accounting of disclosures from every node, at her signed request."""
 
 from careledger.exchange._accounting import AccountingDesk, AccountingRequest, NodeAccounting, SignedAccounting
-from careledger.exchange._custodian import Custodian
+from careledger.exchange._custodian import Custodian, spend_nonce
 from careledger.exchange._request import LIFETIME, FetchRequest, SignedFetch
 from careledger.exchange._requester import FetchResult, Requester
 from careledger.exchange._response import FetchResponse, SharedRecord
@@ -20,4 +20,5 @@ __all__ = [
     "SharedRecord",
     "SignedAccounting",
     "SignedFetch",
+    "spend_nonce",
 ]

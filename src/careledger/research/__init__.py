@@ -1,17 +1,35 @@
-"""Research: de-identified releases of study data (HIPAA Safe Harbor, then k-anonymity), for studies patients
-join. No I/O here yet: records in, a release and its report out."""
+"""Research: studies on chain, de-identified releases (HIPAA Safe Harbor, then k-anonymity) of the patients who
+join them, differentially private aggregates across nodes, and rewards from the study's escrow."""
 
+from careledger.chain import StudyState
 from careledger.research._deidentify import AGE_BAND_URL, OLDEST_BAND, Deidentifier, QuasiIdentifiers, shift_date
+from careledger.research._desk import StudyDesk, study_categories
+from careledger.research._privacy import KINDS, AggregateQuery, combine, noisy_count, noisy_sum
 from careledger.research._release import DEFAULT_K, Release, ReleaseReport, release
+from careledger.research._request import RELEASE, StudyRequest
+from careledger.research._studies import Enrolment, NodeRelease, Studies
 
 __all__ = [
     "AGE_BAND_URL",
     "DEFAULT_K",
+    "KINDS",
     "OLDEST_BAND",
+    "RELEASE",
+    "AggregateQuery",
     "Deidentifier",
+    "Enrolment",
+    "NodeRelease",
     "QuasiIdentifiers",
     "Release",
     "ReleaseReport",
+    "Studies",
+    "StudyDesk",
+    "StudyRequest",
+    "StudyState",
+    "combine",
+    "noisy_count",
+    "noisy_sum",
     "release",
     "shift_date",
+    "study_categories",
 ]

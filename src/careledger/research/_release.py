@@ -60,14 +60,20 @@ class ReleaseReport:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """The de-identified records (each patient's Patient first) and the report of what was left out."""
+    """The de-identified records (each patient's Patient first), the report of what was left out, and the ids of
+    the Patient records released (the custodian's own, never in the dataset: they say whom the study rewards)."""
 
     records: tuple[Resource, ...]
     report: ReleaseReport
+    patient_ids: tuple[str, ...] = ()
+
+    def lines(self) -> list[bytes]:
+        """The release as NDJSON lines, one resource each (the leaves of its Merkle root)."""
+        return [json.dumps(r, separators=(",", ":"), sort_keys=True).encode() + b"\n" for r in self.records]
 
     def ndjson(self) -> bytes:
         """The release as NDJSON, one resource a line."""
-        return b"".join(json.dumps(r, separators=(",", ":"), sort_keys=True).encode() + b"\n" for r in self.records)
+        return b"".join(self.lines())
 
 
 def release(resources: Iterable[Resource], study_key: bytes, *, today: date, k: int = DEFAULT_K) -> Release:
@@ -101,7 +107,7 @@ def release(resources: Iterable[Resource], study_key: bytes, *, today: date, k: 
         out.extend(records[patient_id])
     report.patients = len(kept)
     report.records = len(out)
-    return Release(tuple(out), report)
+    return Release(tuple(out), report, tuple(kept))
 
 
 def _patient_of(resource: Resource) -> str:

@@ -23,6 +23,7 @@ from careledger.store.models import (
     OAuthClient,
     RecordToken,
     RecordVersion,
+    StudyBudget,
 )
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "OAuthClient",
     "RecordToken",
     "RecordVersion",
+    "StudyBudget",
     "sqlite_url",
 ]

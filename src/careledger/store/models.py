@@ -310,3 +310,18 @@ class DeviceReading(Base):
     device: Mapped[str] = mapped_column(String(42), index=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     latest_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class StudyBudget(Base):
+    """The privacy budget a node has spent on one study's aggregate queries, in thousandths of epsilon.
+
+    Each node answers a query with noise of its own, so each keeps its own account; a query
+    whose epsilon would take the spend past the study's budget (on chain) is refused
+    before anything is computed.
+    """
+
+    __tablename__ = "study_budgets"
+
+    contract: Mapped[str] = mapped_column(String(42), primary_key=True)
+    study_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    spent_milli: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,5 +1,6 @@
 """`POST /exchange/fetch`: another node asks for a patient's records with a signed request; `POST
-/exchange/accounting`: a node gathers a patient's accounting with her signed request. No sign-in.
+/exchange/accounting`: a node gathers a patient's accounting with her signed request; `POST /exchange/study`: a
+study's sponsor asks for its de-identified release or one private aggregate. No sign-in.
 
 The custodian answers under the patient's consent to the requesting node, or to her own
 signature (docs/exchange.md).
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from careledger.api._deps import Deps, body_of, call
 from careledger.exchange import SignedAccounting, SignedFetch
 from careledger.fhir import loads_object
+from careledger.research import StudyRequest
 
 
 def exchange_router(deps: Deps) -> APIRouter:
@@ -32,5 +34,14 @@ def exchange_router(deps: Deps) -> APIRouter:
         401 unless she signed the request, fresh and unused."""
         signed = SignedAccounting.from_json(loads_object(await body_of(request)))
         return JSONResponse(await call(deps.node.accounting_desk.answer, signed))
+
+    @router.post("/exchange/study")
+    async def exchange_study(request: Request) -> JSONResponse:
+        """A study's de-identified dataset of this node's participants, sealed to its sponsor, or this node's
+        noised part of one aggregate (docs/research.md); 401 unless the sponsor signed it, fresh and unused."""
+        signed = StudyRequest.from_json(loads_object(await body_of(request)))
+        desk = deps.node.study_desk
+        answer = desk.release if signed.ask.get("kind") == "release" else desk.query
+        return JSONResponse(await call(answer, signed))
 
     return router

@@ -1,0 +1,249 @@
+"""A custodian node's answers to a study's sponsor: a de-identified release, or one private aggregate.
+
+```
+sponsor's signed StudyRequest ─ signer is the study's sponsor? this node? fresh? unused? ─►
+study approved and running ─► this node's patients who are participants now (on chain) ─►
+the guarded door: their records the sponsor may see for research (HRESCH), audited per patient ─►
+release: period ─► Safe Harbor ─► k-anonymity ─► Merkle root recorded on chain (rewards paid) ─►
+         NDJSON sealed to the sponsor's registered key
+query:   the privacy budget spent here (refused past the study's) ─► one noised part
+```
+
+A patient who never joined, or who left, is not a participant: her records never reach
+the door, so nothing of hers is in an answer. Recording the release before sealing it
+means a node that crashes in between answers the retried request with the same root
+(pseudonyms and date shifts are keyed, so the same data gives the same lines), which pays
+nobody twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from careledger.access import Accessor, RecordAccess
+from careledger.chain import IdentityRegistry, Research, StudyState
+from careledger.consent import Purpose
+from careledger.crypto import MerkleTree, RecordContext, keccak, seal
+from careledger.errors import AccessDenied, Unauthenticated, ValidationError
+from careledger.exchange import LIFETIME, spend_nonce
+from careledger.records import Category, RecordService, Resource, StoredRecord
+from careledger.research._privacy import AggregateQuery, answer
+from careledger.research._release import DEFAULT_K, release
+from careledger.research._request import RELEASE, StudyRequest
+from careledger.store import Database, StudyBudget
+
+RELEASE_INTERACTION = "study-release"
+QUERY_INTERACTION = "study-query"
+_DATE_FIELDS = ("effectiveDateTime", "issued", "onsetDateTime", "recordedDate", "authoredOn", "occurrenceDateTime")
+
+
+def release_context(study_id: int, custodian: str, root: bytes) -> RecordContext:
+    """What a sealed release is bound to: this study, this node, this root."""
+    return RecordContext(f"study/{study_id}/{root.hex()}", 1, custodian, RELEASE_INTERACTION)
+
+
+def study_categories(study: StudyState) -> list[Category]:
+    """The categories a participant's research consent covers: the study's, and the Patient's own (GENERAL),
+    whose de-identified form (age band, sex, three ZIP digits) every release links the rest to."""
+    return sorted(set(Category.from_mask(study.terms.categories)) | {Category.GENERAL}, key=list(Category).index)
+
+
+class StudyDesk:
+    """Answers the sponsors of studies for the records this node holds."""
+
+    def __init__(
+        self,
+        db: Database,
+        records: RecordService,
+        access: RecordAccess,
+        research: Callable[..., Research],
+        identity: Callable[[], IdentityRegistry],
+        *,
+        address: str,
+        node_wallet: str,
+        study_secret: bytes,
+        chain_id: int,
+        clock: Callable[[], float] = time.time,
+        random_state: Any = None,
+    ) -> None:
+        self.db = db
+        self.records = records
+        self.access = access
+        self._research = research
+        self._identity = identity
+        self.address = address
+        self._node_wallet = node_wallet
+        self._secret = study_secret
+        self.chain_id = chain_id
+        self._clock = clock
+        self._random_state = random_state
+
+    def release(self, request: StudyRequest, *, k: int = DEFAULT_K) -> dict[str, Any]:
+        """The study's de-identified dataset of this node's participants, recorded on chain and sealed to the
+        sponsor; `Unauthenticated` for a forged, stale or replayed request."""
+        if request.ask != RELEASE:
+            raise ValidationError('a release request asks {"kind": "release"}')
+        study = self._checked(request)
+        resources = self._participants_records(study, RELEASE_INTERACTION)
+        released = release(resources, self._study_key(study.study_id), today=self._today(), k=k)
+        lines = released.lines()
+        if not lines:
+            return {"custodian": self.address, "root": None, "records": 0, "report": released.report.as_json()}
+        root = MerkleTree([keccak(line) for line in lines]).root
+        patients = [self._address_of_patient(patient_id) for patient_id in released.patient_ids]
+        self._research(as_wallet=self._node_wallet).record_release(study.study_id, root, len(lines), patients)
+        sponsor_key = self._registered_key(study.sponsor)
+        envelope = seal(b"".join(lines), release_context(study.study_id, self.address, root), [sponsor_key])
+        return {
+            "custodian": self.address,
+            "root": "0x" + root.hex(),
+            "records": len(lines),
+            "report": released.report.as_json(),
+            "ciphertext": envelope.ciphertext.hex(),
+            "sealed_key": envelope.sealed_keys[0].to_bytes().hex(),
+        }
+
+    def query(self, request: StudyRequest) -> dict[str, Any]:
+        """This node's noised part of one aggregate; `AccessDenied` when it would overspend the study's budget."""
+        query = AggregateQuery.from_json(request.ask)
+        study = self._checked(request)
+        self._spend(study, query.epsilon)
+        resources = self._participants_records(study, QUERY_INTERACTION)
+        values = _values(query, resources)
+        part = answer(query, values, random_state=self._random_state)
+        return {"custodian": self.address, "part": part, "epsilon_left": self.budget_left(study)}
+
+    def budget_left(self, study: StudyState) -> float:
+        """The epsilon this node may still spend on the study's queries."""
+        with self.db.session() as session:
+            row = session.get(StudyBudget, (self._research().address, study.study_id))
+            spent = row.spent_milli if row else 0
+        return (round(study.terms.epsilon * 1000) - spent) / 1000
+
+    # The checks and the door -----------------------------------------------------------
+
+    def _checked(self, request: StudyRequest) -> StudyState:
+        identity = self._identity()
+        study = self._research().study(request.study_id)
+        signer = request.signer(self.chain_id, identity.address)
+        if signer != study.sponsor:
+            raise Unauthenticated(f"the request is signed by {signer}, not by study {study.study_id}'s sponsor")
+        if request.custodian != self.address:
+            raise ValidationError(f"the request is for {request.custodian}, not this node ({self.address})")
+        now = int(self._clock())
+        if not now < request.expiry <= now + LIFETIME:
+            raise Unauthenticated("the request has expired (or claims to live longer than five minutes)")
+        spend_nonce(self.db, signer, request.nonce, request.expiry)
+        if study.approved_by is None:
+            raise AccessDenied(f"study {study.study_id} is not approved by an ethics board: nothing is released")
+        if now > study.terms.ends:
+            raise AccessDenied(f"study {study.study_id} has ended")
+        return study
+
+    def _participants_records(self, study: StudyState, interaction: str) -> list[Resource]:
+        """Participants' records in the study's categories and period, as the guarded door lets the sponsor have
+        them for research (audited per patient)."""
+        research = self._research()
+        categories = set(study_categories(study))
+        by_patient: dict[str, list[StoredRecord]] = defaultdict(list)
+        for stored in self.records.list():
+            by_patient[stored.patient_address].append(stored)
+        candidates = [
+            s
+            for patient, stored in by_patient.items()
+            if research.participation(study.study_id, patient).active
+            for s in stored
+            if s.category in categories and not s.deleted
+        ]
+        self.access.consent.sync()
+        accessor = Accessor(study.sponsor, Purpose.HRESCH, deidentified=True)
+        shown = self.access.visible(accessor, candidates, interaction)
+        start, end = (_day(study.terms.data_from), _day(study.terms.data_to))
+        return [r for s in shown if _within((r := self.records.open(s)), start, end)]
+
+    def _spend(self, study: StudyState, epsilon: float) -> None:
+        cost, budget = round(epsilon * 1000), round(study.terms.epsilon * 1000)
+        key = (self._research().address, study.study_id)
+        with self.db.session() as session:
+            row = session.scalars(
+                select(StudyBudget)
+                .where(StudyBudget.contract == key[0], StudyBudget.study_id == key[1])
+                .with_for_update()
+            ).first()
+            if row is None:
+                row = StudyBudget(contract=key[0], study_id=key[1], spent_milli=0)
+                session.add(row)
+            if row.spent_milli + cost > budget:
+                left = (budget - row.spent_milli) / 1000
+                raise AccessDenied(
+                    f"the query's epsilon {epsilon} is past study {study.study_id}'s budget here ({left} left)"
+                )
+            row.spent_milli += cost
+
+    # Helpers ---------------------------------------------------------------------------
+
+    def _study_key(self, study_id: int) -> bytes:
+        """The key of this study's pseudonyms and date shifts here: one per study, so two studies cannot link."""
+        return hmac.new(self._secret, f"study/{self._research().address}/{study_id}".encode(), hashlib.sha256).digest()
+
+    def _address_of_patient(self, patient_id: str) -> str:
+        return self.records.get(patient_id).patient_address
+
+    def _registered_key(self, actor: str) -> Any:
+        record = self._identity().actor(actor)
+        if record is None or not record.active:
+            raise AccessDenied(f"{actor} is not an active registered actor to seal a release to")
+        return record.encryption_key
+
+    def _today(self) -> date:
+        return datetime.fromtimestamp(self._clock(), UTC).date()
+
+
+def _day(timestamp: int) -> date:
+    return datetime.fromtimestamp(timestamp, UTC).date()
+
+
+def _within(resource: Resource, start: date, end: date) -> bool:
+    """Whether a record's clinical date is in the study's period (a Patient, or a record with no date, is kept)."""
+    for name in _DATE_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, str) and len(value) >= 10:
+            try:
+                return start <= date.fromisoformat(value[:10]) <= end
+            except ValueError:
+                return False
+    return True
+
+
+def _values(query: AggregateQuery, resources: Iterable[Resource]) -> list[float]:
+    """One value per participant: for a count, one per patient (with the code, if one is named); else her latest
+    value of the code."""
+    patients = {str(r["id"]) for r in resources if r.get("resourceType") == "Patient"}
+    if query.code is None:
+        return [1.0] * len(patients)
+    system, _, code = query.code.rpartition("|")
+    latest: dict[str, tuple[str, float]] = {}
+    for r in resources:
+        if r.get("resourceType") != "Observation" or not _has_code(r, system, code):
+            continue
+        patient = str(r.get("subject", {}).get("reference", "")).removeprefix("Patient/")
+        value = r.get("valueQuantity", {}).get("value")
+        when = str(r.get("effectiveDateTime", ""))
+        if patient in patients and isinstance(value, int | float) and when >= latest.get(patient, ("", 0.0))[0]:
+            latest[patient] = (when, float(value))
+    if query.kind == "count":
+        return [1.0] * len(latest)
+    return [value for _, value in latest.values()]
+
+
+def _has_code(resource: Resource, system: str, code: str) -> bool:
+    codings = resource.get("code", {}).get("coding", [])
+    return any(c.get("code") == code and (not system or c.get("system") == system) for c in codings)

@@ -1,0 +1,265 @@
+"""Studies as their sponsors, ethics boards and patients use them, and the sponsor's side of every release and query.
+
+A patient joins with two signatures her wallet makes, wherever it is: the `Participation`
+opt-in (Research.vy), and a research consent (HRESCH) to the sponsor for the study's
+categories until it ends (ConsentRegistry), which the guarded door checks on every
+release. Either alone releases nothing. Leaving is one signature: from its block on, no
+node releases her data to the study; what was released before stays released.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from careledger.access import Accessor, Disclosures
+from careledger.audit import Entry
+from careledger.chain import CareToken, IdentityRegistry, Research, StudyState, StudyTerms
+from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
+from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
+from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, ValidationError
+from careledger.records import Category
+from careledger.research._desk import RELEASE_INTERACTION, release_context, study_categories
+from careledger.research._privacy import AggregateQuery, combine
+from careledger.research._request import RELEASE, StudyRequest
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+_DAY = 86_400
+SIGNATURE_DAYS = 1  # a participation signed here must be submitted within this
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRelease:
+    """One node's dataset as the sponsor's node opened and verified it, or why there is none."""
+
+    custodian: str
+    records: int
+    root: str | None
+    report: dict[str, Any]
+    ndjson: bytes = b""
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """One study a patient joined, as `study mine` shows it."""
+
+    study: StudyState
+    joined_at: int
+    left_at: int
+    rewarded: bool
+    releases: tuple[Entry, ...]
+
+
+class Studies:
+    """The study registry's writes and reads, and the sponsor's gathering of releases and aggregates."""
+
+    def __init__(
+        self,
+        research: Callable[..., Research],
+        token: Callable[..., CareToken],
+        identity: Callable[[], IdentityRegistry],
+        consent: ConsentService,
+        disclosures: Disclosures,
+        *,
+        node_wallet: str,
+        account: Callable[[str], LocalAccount],
+        key: Callable[[str], PrivateKey],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._research = research
+        self._token = token
+        self._identity = identity
+        self.consent = consent
+        self.disclosures = disclosures
+        self._node_wallet = node_wallet
+        self._account = account
+        self._key = key
+        self._clock = clock
+
+    # The registry ----------------------------------------------------------------------
+
+    def create(
+        self,
+        as_wallet: str,
+        protocol: bytes,
+        *,
+        categories: Iterable[Category],
+        data_from: int,
+        data_to: int,
+        days: float,
+        epsilon: float,
+        reward: int,
+        budget: int,
+    ) -> StudyState:
+        """Register a study as `as_wallet` (a researcher), escrowing its budget; only `protocol`'s hash is sent."""
+        if days <= 0:
+            raise ValidationError("a study runs a positive number of days")
+        ends = int(self._clock() + days * _DAY)
+        mask = sum(c.bit for c in set(categories))
+        terms = StudyTerms(keccak(protocol), mask, data_from, data_to, ends, epsilon, reward, budget)
+        research = self._research(as_wallet=as_wallet)
+        self._token(as_wallet=as_wallet).approve(research.address, terms.budget)
+        return research.study(research.register_study(terms))
+
+    def approve(self, as_wallet: str, study_id: int) -> StudyState:
+        """Approve a study as `as_wallet`, an ethics board."""
+        research = self._research(as_wallet=as_wallet)
+        research.approve(study_id)
+        return research.study(study_id)
+
+    def show(self, study_id: int) -> StudyState:
+        """A study as the chain holds it; `NotFound` if there is none."""
+        return self._research().study(study_id)
+
+    def all(self) -> list[StudyState]:
+        """Every study registered, the newest first."""
+        research = self._research()
+        return [research.study(i) for i in range(research.study_count(), 0, -1)]
+
+    # Joining and leaving ---------------------------------------------------------------
+
+    def prepare(self, study_id: int, patient: str, *, join: bool) -> dict[str, Any]:
+        """What the patient's wallet signs to join (the participation and the research consent) or leave."""
+        research = self._research()
+        deadline = int(self._clock()) + SIGNATURE_DAYS * _DAY
+        prepared = {"participation": research.participation_typed_data(study_id, patient, join, deadline)}
+        if join:
+            prepared["consent"] = self.consent.prepare(self._consent_terms(research.study(study_id), patient))
+        return prepared
+
+    def submit(self, participation: dict[str, Any], signature: bytes) -> StudyState:
+        """Submit a participation any wallet signed (the node pays the gas); refuses typed data not this contract's."""
+        research = self._research(as_wallet=self._node_wallet)
+        message = _participation_message(participation, research)
+        research.participate_by_signature(
+            int(message["studyId"]), message["patient"], bool(message["join"]), int(message["deadline"]), signature
+        )
+        return research.study(int(message["studyId"]))
+
+    def join(self, as_wallet: str, study_id: int, patient: str) -> tuple[StudyState, Grant]:
+        """Join for `patient`, signed by `as_wallet` held here (she, or whoever acts for her): the research consent
+        first, then the participation, so a participant always has a consent."""
+        account = self._account(as_wallet)
+        prepared = self.prepare(study_id, patient, join=True)
+        consent = SignedConsent.from_typed_data(prepared["consent"], sign_typed_data(account, prepared["consent"]))
+        grant = self.consent.submit(self._node_wallet, consent)
+        participation = prepared["participation"]
+        return self.submit(participation, sign_typed_data(account, participation)), grant
+
+    def leave(self, as_wallet: str, study_id: int, patient: str) -> StudyState:
+        """Leave for `patient`, signed by `as_wallet` held here."""
+        participation = self.prepare(study_id, patient, join=False)["participation"]
+        return self.submit(participation, sign_typed_data(self._account(as_wallet), participation))
+
+    def mine(self, patient: str) -> list[Enrolment]:
+        """The studies `patient` joined, with what this node released to each and whether she was paid."""
+        research = self._research()
+        entries = [
+            e
+            for e in self.disclosures.of(Accessor(patient, Purpose.PATRQT), patient, limit=500)
+            if e.access.interaction == RELEASE_INTERACTION and e.access.allowed
+        ]
+        found = []
+        for study in self.all():
+            taking_part = research.participation(study.study_id, patient)
+            if taking_part.joined_at:
+                releases = tuple(e for e in entries if e.access.agent == study.sponsor)
+                found.append(
+                    Enrolment(study, taking_part.joined_at, taking_part.left_at, taking_part.rewarded, releases)
+                )
+        return found
+
+    def held(self, patient: str) -> int:
+        """Rewards held for `patient` until she claims her custodial identity."""
+        return self._research().held(patient)
+
+    # The sponsor's side ----------------------------------------------------------------
+
+    def gather_release(self, as_wallet: str, study_id: int) -> list[NodeRelease]:
+        """Every node's dataset for the study, each opened with the sponsor's key and checked against the root it
+        recorded on chain. A node that cannot answer is reported, not fatal."""
+        answers = self._ask_every_node(as_wallet, study_id, RELEASE)
+        return [self._opened(as_wallet, study_id, custodian, answer) for custodian, answer in answers]
+
+    def gather_query(self, as_wallet: str, study_id: int, query: AggregateQuery) -> dict[str, Any]:
+        """The aggregate over every node's participants, combined from each node's noised part."""
+        answers = self._ask_every_node(as_wallet, study_id, query.to_json())
+        parts = [a["part"] for _, a in answers if "part" in a]
+        nodes = [
+            {"custodian": c, "problem": a.get("problem"), "epsilon_left": a.get("epsilon_left")} for c, a in answers
+        ]
+        return {"query": query.to_json(), "result": combine(query, parts), "nodes": nodes}
+
+    def _ask_every_node(self, as_wallet: str, study_id: int, ask: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        from careledger.client import FhirClient  # httpx: imported for a gathering only
+
+        identity = self._identity()
+        self._research().study(study_id)  # NotFound before anything is signed
+        account = self._account(as_wallet)
+        chain_id = self._research().chain.chain_id
+        answers = []
+        for node in identity.nodes():
+            request = StudyRequest.new(study_id, node.address, ask).signed(account, chain_id, identity.address)
+            try:
+                with FhirClient(node.endpoint) as client:
+                    answers.append((node.address, client.study(request.to_json())))
+            except CareLedgerError as exc:
+                answers.append((node.address, {"problem": str(exc)}))
+        return answers
+
+    def _opened(self, as_wallet: str, study_id: int, custodian: str, answer: dict[str, Any]) -> NodeRelease:
+        if "problem" in answer or not answer.get("root"):
+            return NodeRelease(custodian, 0, None, answer.get("report", {}), problem=answer.get("problem"))
+        try:
+            root = bytes.fromhex(str(answer["root"]).removeprefix("0x"))
+            envelope = Envelope(
+                bytes.fromhex(answer["ciphertext"]), (SealedKey.from_bytes(bytes.fromhex(answer["sealed_key"])),)
+            )
+            ndjson = unseal(envelope, release_context(study_id, custodian, root), self._key(as_wallet))
+        except (KeyError, TypeError, ValueError, DecryptionError) as exc:
+            raise IntegrityError(f"{custodian}'s release does not open: {exc}") from None
+        lines = ndjson.splitlines(keepends=True)
+        recorded = self._research().release_of(root)
+        if MerkleTree([keccak(line) for line in lines]).root != root:
+            raise IntegrityError(f"{custodian}'s release does not hash to the root it sent")
+        if recorded is None or (recorded.study_id, recorded.custodian, recorded.records) != (
+            study_id,
+            custodian,
+            len(lines),
+        ):
+            raise IntegrityError(f"{custodian}'s release is not the one recorded on chain under its root")
+        return NodeRelease(custodian, len(lines), answer["root"], answer["report"], ndjson)
+
+    def _consent_terms(self, study: StudyState, patient: str) -> Any:
+        days = (study.terms.ends - self._clock()) / _DAY
+        if days <= 0:
+            raise ValidationError(f"study {study.study_id} has ended")
+        return self.consent.terms(patient, study.sponsor, study_categories(study), [Purpose.HRESCH], days=days)
+
+
+def _participation_message(typed: Any, research: Research) -> dict[str, Any]:
+    """The message of a signed `Participation`, if it is this contract's on this chain, field for field."""
+    if not isinstance(typed, dict) or typed.get("primaryType") != "Participation":
+        raise ValidationError("not a participation: EIP-712 typed data of Participation")
+    message = typed.get("message")
+    if not isinstance(message, dict):
+        raise ValidationError("a participation's typed data has a message object")
+    try:
+        join = {True: True, False: False, "true": True, "false": False}[message["join"]]
+        expected = research.participation_typed_data(
+            int(message["studyId"]), str(message["patient"]), join, int(message["deadline"])
+        )
+        stale = int(message["nonce"]) != expected["message"]["nonce"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed participation: {exc}") from None
+    if stale:
+        raise ValidationError("the participation was signed with another nonce: sign a fresh one")
+    if json.dumps(expected["domain"], sort_keys=True) != json.dumps(typed.get("domain"), sort_keys=True):
+        raise ValidationError("the participation is for another contract or chain")
+    return dict(expected["message"])
