@@ -11,20 +11,17 @@ from pathlib import Path
 import pytest
 
 from careledger.api import NodeProcess, free_port
-from careledger.chain import Role, open_chain
+from careledger.chain import open_chain
 from careledger.client import FhirClient
 from careledger.config import NODE_WALLET, Settings
 from careledger.errors import TransactionReverted, Unauthenticated
-from careledger.identity import Wallet
 from careledger.node import Node
-from careledger.records import Category
 from careledger.research import RELEASE, AggregateQuery, NodeRelease, StudyRequest
-from careledger.testdata import PASSPHRASE, founding_node, joining_node, synthetic_patients
+from careledger.testdata import PASSPHRASE, STUDY_REWARD, StudySetUp, founding_node, joining_node, set_up_study
 
 ROOT = Path(__file__).resolve().parents[2]
-CARE = 10**18
-REWARD = 10 * CARE
-PROTOCOL = b"Resting heart rate and sleep: an observational study. Protocol v1."
+REWARD = STUDY_REWARD
+BUDGET = 20 * REWARD
 OUTSIDER_MARK, LEAVER_MARK = 431.0071, 432.0071
 PER_NODE = 7
 
@@ -33,37 +30,11 @@ PER_NODE = 7
 class Network:
     hospital: Node
     clinic: Node  # the sponsor's node
-    sponsor: Wallet
-    carol: Wallet  # a patient with her own wallet, at the clinic
-    hospital_patients: list[str]  # custodial; the last is the outsider, the one before the leaver
-    clinic_patients: list[str]
-    study_id: int
+    setup: StudySetUp
 
-
-def _same_class(resource: dict[str, object]) -> dict[str, object]:
-    """Everyone in one quasi-identifier class (born 1985, female, no ZIP), so k-anonymity keeps them all."""
-    return {**resource, "birthDate": "1985-06-01", "gender": "female"}
-
-
-def _chart(node: Node, count: int, seed: int, *, wallet: Wallet | None = None, marks: dict[int, float]) -> list[str]:
-    addresses = []
-    for i, patient in enumerate(synthetic_patients(count, seed=seed)):
-        own = wallet is not None and i == 0
-        stored = node.records.write(_same_class(patient.patient), patient_address=wallet.address if own else None)
-        addresses.append(stored.patient_address)
-        for record in patient.records:
-            if i in marks and record["resourceType"] == "Observation" and "valueQuantity" in record:
-                record = {**record, "valueQuantity": {**record["valueQuantity"], "value": marks[i]}}
-            node.records.write(record)
-    return addresses
-
-
-def _registered(node: Node, registrar: Node, name: str, role: Role) -> Wallet:
-    wallet = node.wallets.create(name, role, PASSPHRASE)
-    registrar.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
-        wallet.address, wallet.role, wallet.encryption_key
-    )
-    return wallet
+    @property
+    def study_id(self) -> int:
+        return self.setup.study.study_id
 
 
 @pytest.fixture(scope="module")
@@ -76,33 +47,13 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         hospital = founding_node(tmp / "hospital", settings, endpoint=urls[0])
         clinic = joining_node(tmp / "clinic", settings, hospital, endpoint=urls[1])
         try:
-            hospital.contracts.identity_registry(as_wallet=NODE_WALLET).grant_role("REGISTRAR_ROLE", clinic.address)
-            sponsor = _registered(clinic, hospital, "lab", Role.RESEARCHER)
-            carol = _registered(clinic, hospital, "carol", Role.PATIENT)
-            board = _registered(hospital, hospital, "irb", Role.ORG)
-            hospital.contracts.identity_registry(as_wallet=NODE_WALLET).attest(
-                board.address, "research-ethics-approval", 2**40
-            )
-            hospital.contracts.token(as_wallet=NODE_WALLET).mint(sponsor.address, 1_000 * CARE)
             marks = {PER_NODE - 1: OUTSIDER_MARK, PER_NODE - 2: LEAVER_MARK}
-            hospital_patients = _chart(hospital, PER_NODE, seed=31, marks=marks)
-            clinic_patients = _chart(clinic, PER_NODE - 1, seed=32, wallet=carol, marks={})
-            study = clinic.studies.create(
-                "lab",
-                PROTOCOL,
-                categories=[Category.LABS, Category.VITALS],
-                data_from=0,
-                data_to=2**33,
-                days=30,
-                epsilon=1.0,
-                reward=REWARD,
-                budget=120 * CARE,
-            )
+            setup = set_up_study(hospital, clinic, per_node=PER_NODE, budget=BUDGET, marks=marks)
             with (
                 NodeProcess(hospital.home, ports[0], passphrase=PASSPHRASE, cwd=ROOT).start(),
                 NodeProcess(clinic.home, ports[1], passphrase=PASSPHRASE, cwd=ROOT).start(),
             ):
-                yield Network(hospital, clinic, sponsor, carol, hospital_patients, clinic_patients, study.study_id)
+                yield Network(hospital, clinic, setup)
         finally:
             clinic.close()
             hospital.close()
@@ -115,7 +66,7 @@ def _patients_in(release: NodeRelease) -> list[dict[str, object]]:
 
 def test_nothing_is_joined_or_released_before_an_ethics_board_approves(network: Network) -> None:
     with pytest.raises(TransactionReverted, match="not approved"):
-        network.hospital.studies.join(NODE_WALLET, network.study_id, network.hospital_patients[0])
+        network.hospital.studies.join(NODE_WALLET, network.study_id, network.setup.hospital_patients[0])
     delivered = network.clinic.studies.gather_release("lab", network.study_id)
     assert all(d.records == 0 and "not approved" in (d.problem or "") for d in delivered)
     with pytest.raises(TransactionReverted, match="sponsor cannot approve"):
@@ -128,30 +79,30 @@ def test_participants_release_de_identified_data_and_are_paid_once_and_others_re
     network: Network,
 ) -> None:
     hospital, clinic, study_id = network.hospital, network.clinic, network.study_id
-    *joining, leaver, outsider = network.hospital_patients
+    *joining, leaver, outsider = network.setup.hospital_patients
     for patient in [*joining, leaver]:
         hospital.studies.join(NODE_WALLET, study_id, patient)
-    for patient in network.clinic_patients[1:]:
+    for patient in network.setup.clinic_patients[1:]:
         clinic.studies.join(NODE_WALLET, study_id, patient)
-    clinic.studies.join("carol", study_id, network.carol.address)
+    clinic.studies.join("carol", study_id, network.setup.carol.address)
     hospital.studies.leave(NODE_WALLET, study_id, leaver)
     token = clinic.contracts.token()
-    before = token.balance_of(network.carol.address)
+    before = token.balance_of(network.setup.carol.address)
 
     delivered = {d.custodian: d for d in clinic.studies.gather_release("lab", study_id)}
 
     at_hospital, at_clinic = delivered[hospital.address], delivered[clinic.address]
     assert (at_hospital.problem, at_clinic.problem) == (None, None)
     assert len(_patients_in(at_hospital)) == len(joining)
-    assert len(_patients_in(at_clinic)) == len(network.clinic_patients)
+    assert len(_patients_in(at_clinic)) == len(network.setup.clinic_patients)
     text = at_hospital.ndjson.decode()
     assert str(OUTSIDER_MARK) not in text
     assert str(LEAVER_MARK) not in text
     research = clinic.contracts.research()
-    assert token.balance_of(network.carol.address) == before + REWARD
-    assert all(research.held(p) == REWARD for p in [*joining, *network.clinic_patients[1:]])
+    assert token.balance_of(network.setup.carol.address) == before + REWARD
+    assert all(research.held(p) == REWARD for p in [*joining, *network.setup.clinic_patients[1:]])
     assert research.held(leaver) == research.held(outsider) == 0
-    assert research.study(study_id).escrow == 120 * CARE - (len(joining) + len(network.clinic_patients)) * REWARD
+    assert research.study(study_id).escrow == BUDGET - (len(joining) + len(network.setup.clinic_patients)) * REWARD
     released_to = {
         e.access.patient for e in hospital.audit.entries(limit=500) if e.access.interaction == "study-release"
     }
@@ -160,9 +111,9 @@ def test_participants_release_de_identified_data_and_are_paid_once_and_others_re
 
     again = {d.custodian: d for d in clinic.studies.gather_release("lab", study_id)}
     assert again[hospital.address].root == at_hospital.root  # the same data, the same root: nobody paid twice
-    assert token.balance_of(network.carol.address) == before + REWARD
+    assert token.balance_of(network.setup.carol.address) == before + REWARD
 
-    (mine,) = clinic.studies.mine(network.carol.address)
+    (mine,) = clinic.studies.mine(network.setup.carol.address)
     assert mine.rewarded
     assert (mine.study.study_id, len(mine.releases)) == (study_id, 2)
 

@@ -116,7 +116,8 @@ class StudyDesk:
         query = AggregateQuery.from_json(request.ask)
         study = self._checked(request)
         self._spend(study, query.epsilon)
-        resources = self._participants_records(study, QUERY_INTERACTION)
+        types = {"Patient"} if query.code is None else {"Patient", "Observation"}
+        resources = self._participants_records(study, QUERY_INTERACTION, types)
         values = _values(query, resources)
         part = answer(query, values, random_state=self._random_state)
         return {"custodian": self.address, "part": part, "epsilon_left": self.budget_left(study)}
@@ -148,9 +149,11 @@ class StudyDesk:
             raise AccessDenied(f"study {study.study_id} has ended")
         return study
 
-    def _participants_records(self, study: StudyState, interaction: str) -> list[Resource]:
-        """Participants' records in the study's categories and period, as the guarded door lets the sponsor have
-        them for research (audited per patient)."""
+    def _participants_records(
+        self, study: StudyState, interaction: str, types: set[str] | None = None
+    ) -> list[Resource]:
+        """Participants' records in the study's categories and period (of `types`, if given: a query opens only
+        what it counts), as the guarded door lets the sponsor have them for research (audited per patient)."""
         research = self._research()
         categories = set(study_categories(study))
         by_patient: dict[str, list[StoredRecord]] = defaultdict(list)
@@ -161,7 +164,7 @@ class StudyDesk:
             for patient, stored in by_patient.items()
             if research.participation(study.study_id, patient).active
             for s in stored
-            if s.category in categories and not s.deleted
+            if s.category in categories and not s.deleted and (types is None or s.resource_type in types)
         ]
         self.access.consent.sync()
         accessor = Accessor(study.sponsor, Purpose.HRESCH, deidentified=True)

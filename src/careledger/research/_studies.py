@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from careledger.access import Accessor, Disclosures
 from careledger.audit import Entry
-from careledger.chain import CareToken, IdentityRegistry, Research, StudyState, StudyTerms
+from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research, StudyState, StudyTerms
 from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
 from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, ValidationError
@@ -196,22 +197,27 @@ class Studies:
         ]
         return {"query": query.to_json(), "result": combine(query, parts), "nodes": nodes}
 
-    def _ask_every_node(self, as_wallet: str, study_id: int, ask: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _ask_every_node(
+        self, as_wallet: str, study_id: int, ask_for: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
         from careledger.client import FhirClient  # httpx: imported for a gathering only
 
         identity = self._identity()
         self._research().study(study_id)  # NotFound before anything is signed
         account = self._account(as_wallet)
         chain_id = self._research().chain.chain_id
-        answers = []
-        for node in identity.nodes():
-            request = StudyRequest.new(study_id, node.address, ask).signed(account, chain_id, identity.address)
+
+        def ask(node: ActorRecord) -> tuple[str, dict[str, Any]]:
+            request = StudyRequest.new(study_id, node.address, ask_for).signed(account, chain_id, identity.address)
             try:
                 with FhirClient(node.endpoint) as client:
-                    answers.append((node.address, client.study(request.to_json())))
+                    return node.address, client.study(request.to_json())
             except CareLedgerError as exc:
-                answers.append((node.address, {"problem": str(exc)}))
-        return answers
+                return node.address, {"problem": str(exc)}
+
+        nodes = identity.nodes()
+        with ThreadPoolExecutor(max_workers=min(8, len(nodes) or 1)) as pool:  # every node at once
+            return list(pool.map(ask, nodes))
 
     def _opened(self, as_wallet: str, study_id: int, custodian: str, answer: dict[str, Any]) -> NodeRelease:
         if "problem" in answer or not answer.get("root"):

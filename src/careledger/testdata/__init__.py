@@ -11,14 +11,18 @@ from careledger.testdata._generator import (
 from careledger.testdata._insurance import CARE, example_plan_terms, insure
 from careledger.testdata._network import founding_node, joining_node
 from careledger.testdata._nodes import PASSPHRASE, scratch_node
+from careledger.testdata._study import REWARD as STUDY_REWARD
+from careledger.testdata._study import StudySetUp, set_up_study
 from careledger.testdata._visit import hospital_visit
 
 __all__ = [
     "CARE",
     "PASSPHRASE",
     "RESOURCE_TYPES",
+    "STUDY_REWARD",
     "DatasetFiles",
     "Resource",
+    "StudySetUp",
     "SyntheticPatient",
     "collection_bundle",
     "example_plan_terms",
@@ -27,6 +31,7 @@ __all__ = [
     "insure",
     "joining_node",
     "scratch_node",
+    "set_up_study",
     "synthetic_patients",
     "write_dataset",
 ]
