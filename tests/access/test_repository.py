@@ -45,7 +45,7 @@ def test_a_grant_allows_its_category_and_nothing_else(world: World) -> None:
     assert world.access.read(Accessor(world.clinic.address), world.labs_id)["id"] == world.labs_id
     assert world.last_entry().access.allowed
     world.assert_denied(world.clinic, world.general_id, "no consent from the patient to general records")
-    world.assert_denied(world.clinic, world.labs_id, "labs records for HRESCH", purpose=Purpose.HRESCH)
+    world.assert_denied(world.clinic, world.labs_id, "only de-identified", purpose=Purpose.HRESCH)
 
 
 def test_a_general_grant_does_not_reach_a_sensitive_category(world: World) -> None:

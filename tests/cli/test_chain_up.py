@@ -17,7 +17,14 @@ from tests.cli.conftest import Cli
 
 pytestmark = pytest.mark.anvil
 
-CONTRACTS = ["CareToken", "IdentityRegistry", "RecordAnchor", "Claims", "ConsentRegistry"]  # in deployment order
+CONTRACTS = [
+    "CareToken",
+    "IdentityRegistry",
+    "RecordAnchor",
+    "Claims",
+    "ConsentRegistry",
+    "Research",
+]  # in deployment order
 
 
 def _wait_for(predicate: object, timeout: float = 60.0) -> None:

@@ -14,7 +14,14 @@ import pytest
 from careledger import __version__
 from tests.cli.conftest import Cli
 
-CONTRACTS = ["CareToken", "IdentityRegistry", "RecordAnchor", "Claims", "ConsentRegistry"]  # in deployment order
+CONTRACTS = [
+    "CareToken",
+    "IdentityRegistry",
+    "RecordAnchor",
+    "Claims",
+    "ConsentRegistry",
+    "Research",
+]  # in deployment order
 
 
 def test_version(cli: Cli) -> None:

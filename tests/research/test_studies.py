@@ -7,17 +7,31 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from careledger.api import NodeProcess, free_port
-from careledger.chain import open_chain
+from careledger.chain import Role, open_chain
 from careledger.client import FhirClient
 from careledger.config import NODE_WALLET, Settings
+from careledger.crypto import PrivateKey, Suite
 from careledger.errors import TransactionReverted, Unauthenticated
 from careledger.node import Node
 from careledger.research import RELEASE, AggregateQuery, NodeRelease, StudyRequest
-from careledger.testdata import PASSPHRASE, STUDY_REWARD, StudySetUp, founding_node, joining_node, set_up_study
+from careledger.testdata import (
+    PASSPHRASE,
+    STUDY_REWARD,
+    StudySetUp,
+    founding_node,
+    joining_node,
+    set_up_study,
+    synthetic_patients,
+)
+from tests.outside_wallet import signed_in_message
 
 ROOT = Path(__file__).resolve().parents[2]
 REWARD = STUDY_REWARD
@@ -131,6 +145,54 @@ def test_a_forged_or_replayed_study_request_is_refused(network: Network) -> None
         client.study(signed.to_json())
         with pytest.raises(Unauthenticated, match="replay"):
             client.study(signed.to_json())
+
+
+def _signed_in(url: str, account: LocalAccount) -> httpx.Client:
+    message, signature = signed_in_message(url, account)
+    token = httpx.post(f"{url}/auth/login", json={"message": message, "signature": signature}).json()["access_token"]
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _signed(account: LocalAccount, typed: dict[str, Any]) -> dict[str, Any]:
+    return {"typed_data": typed, "signature": "0x" + bytes(account.sign_typed_data(full_message=typed).signature).hex()}
+
+
+def test_a_patient_with_a_wallet_elsewhere_joins_through_the_api_and_is_paid(network: Network) -> None:
+    clinic, hospital, study_id = network.clinic, network.hospital, network.study_id
+    dora = Account.create()
+    key = PrivateKey.derive(dora.key, Suite.X25519, 1).public_key
+    hospital.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(dora.address, Role.PATIENT, key)
+    patient = synthetic_patients(1, seed=33)[0]
+    clinic.records.write(
+        {**patient.patient, "birthDate": "1985-06-01", "gender": "female"}, patient_address=dora.address
+    )
+    for record in patient.records:
+        clinic.records.write(record)
+    url = clinic.contracts.identity_registry().require_actor(clinic.address).endpoint
+    assert httpx.get(f"{url}/research/studies/{study_id}").status_code == 401
+    with _signed_in(url, dora) as api:
+        assert api.get(f"/research/studies/{study_id}").json()["approved_by"] is not None
+        prepared = api.get(f"/research/studies/{study_id}/participation", params={"join": "true"}).json()
+        assert set(prepared) == {"participation", "consent"}
+        malformed = api.post(
+            f"/research/studies/{study_id}/participation", content=b"{", headers={"Content-Type": "application/json"}
+        )
+        assert malformed.status_code == 400
+        for_carol = {**prepared["participation"]}
+        for_carol["message"] = {**for_carol["message"], "patient": network.setup.carol.address}
+        forged = {"participation": _signed(dora, for_carol), "consent": _signed(dora, prepared["consent"])}
+        assert api.post(f"/research/studies/{study_id}/participation", json=forged).status_code == 400
+        joined = api.post(
+            f"/research/studies/{study_id}/participation",
+            json={name: _signed(dora, typed) for name, typed in prepared.items()},
+        )
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["consent"]
+        delivered = {d.custodian: d for d in clinic.studies.gather_release("lab", study_id)}
+        assert len(_patients_in(delivered[clinic.address])) == len(network.setup.clinic_patients) + 1
+        assert clinic.contracts.token().balance_of(dora.address) == REWARD
+        (mine,) = api.get("/research/mine").json()["studies"]
+        assert (mine["study"], mine["earned"], len(mine["releases"])) == (study_id, "10", 1)
 
 
 def test_private_counts_combine_across_nodes_until_the_budget_is_spent(network: Network) -> None:

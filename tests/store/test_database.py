@@ -38,6 +38,7 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
             session.execute(text("UPDATE alembic_version SET version_num = '0012'"))
             session.execute(text("DROP TABLE device_readings"))
             session.execute(text("DROP TABLE devices"))
+            session.execute(text("DROP TABLE study_budgets"))
         database.migrate()
         assert database.revision() == head_revision()
         assert {"devices", "device_readings"} <= set(database.tables())

@@ -29,6 +29,7 @@ from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
 from careledger.api._limits import BoundedRequests, RateLimiter
+from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
 from careledger.api._smart_routes import smart_router
 from careledger.api.operations import adjudication_router, claim_router, everything_router, exchange_router
@@ -62,6 +63,7 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         adjudication_router(deps),
         everything_router(deps),
         exchange_router(deps),
+        research_router(deps),
         bundle_router(deps),
         consent_router(deps),
         device_router(deps),

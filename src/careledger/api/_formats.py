@@ -26,7 +26,17 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 FHIR_XML = "application/fhir+xml"
 _FORMAT_PARAM = {"json": "json", "xml": "xml"} | dict.fromkeys(JSON_TYPES, "json") | dict.fromkeys(XML_TYPES, "xml")
 _ANY = frozenset({"*/*", "application/*"})
-NOT_FHIR = ("/auth/", "/exchange/", "/devices/", "/alerts/", "/docs", "/redoc", "/openapi.json", "/portal")
+NOT_FHIR = (
+    "/auth/",
+    "/exchange/",
+    "/research/",
+    "/devices/",
+    "/alerts/",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/portal",
+)
 
 
 def wanted_format(format_param: str | None, accept: str | None) -> str:

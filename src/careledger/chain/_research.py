@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
+from careledger.chain._signer import TxRequest
 from careledger.crypto import typed_data
 from careledger.errors import NotFound
 
@@ -88,25 +89,30 @@ class Research(ContractFacade):
 
     def register_study(self, terms: StudyTerms) -> int:
         """Register a study as the signer (a researcher who approved this contract for the budget); its id."""
-        receipt = self._transact(
-            self._request(
-                "register_study",
-                terms.protocol_hash,
-                terms.categories,
-                terms.data_from,
-                terms.data_to,
-                terms.ends,
-                round(terms.epsilon * 1000),
-                terms.reward,
-                terms.budget,
-            )
-        )
-        (event,) = self.events_in(receipt, "StudyRegistered")
+        (event,) = self.events_in(self._transact(self.register_study_request(terms)), "StudyRegistered")
         return int(event.args["study_id"])
+
+    def register_study_request(self, terms: StudyTerms) -> TxRequest:
+        """The transaction of `register_study`, for a wallet elsewhere to send."""
+        return self._request(
+            "register_study",
+            terms.protocol_hash,
+            terms.categories,
+            terms.data_from,
+            terms.data_to,
+            terms.ends,
+            round(terms.epsilon * 1000),
+            terms.reward,
+            terms.budget,
+        )
 
     def approve(self, study_id: int) -> None:
         """Approve a study as the signer, an ethics board."""
-        self._transact(self._request("approve", study_id))
+        self._transact(self.approve_request(study_id))
+
+    def approve_request(self, study_id: int) -> TxRequest:
+        """The transaction of `approve`, for a wallet elsewhere to send."""
+        return self._request("approve", study_id)
 
     def participate_by_signature(
         self, study_id: int, patient: str, join: bool, deadline: int, signature: bytes

@@ -11,6 +11,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
+from careledger.chain._signer import TxRequest
 from careledger.crypto import typed_data
 
 # CareToken's EIP-712 domain (`erc20.__init__` in CareToken.vy).
@@ -85,7 +86,11 @@ class CareToken(ContractFacade):
 
     def approve(self, spender: str, amount: int) -> None:
         """Let `spender` take up to `amount` from the signer."""
-        self._transact(self._request("approve", to_checksum_address(spender), amount))
+        self._transact(self.approve_request(spender, amount))
+
+    def approve_request(self, spender: str, amount: int) -> TxRequest:
+        """The transaction of `approve`, for a wallet elsewhere to send."""
+        return self._request("approve", to_checksum_address(spender), amount)
 
     def mint(self, to: str, amount: int) -> None:
         """Mint to `to`; the signer must hold the minter role."""

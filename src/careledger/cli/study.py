@@ -16,8 +16,7 @@ from careledger.cli._output import console, print_id, print_json
 from careledger.consent import parse_categories
 from careledger.errors import ValidationError
 from careledger.files import write_atomically
-from careledger.records import Category
-from careledger.research import KINDS, AggregateQuery, Enrolment, StudyState
+from careledger.research import KINDS, AggregateQuery, StudyState, enrolment_view, protocol_hash, study_view
 from careledger.research import NodeRelease as Delivered
 
 app = typer.Typer(help="Research studies: register, approve, join, leave, release, query, mine, show.")
@@ -29,26 +28,6 @@ SignerOption = Annotated[
     str | None, typer.Option("--as", help="The wallet that signs [default: the patient's, or her custodian's].")
 ]
 _DECIMALS = 18  # CareToken's
-
-
-def study_json(study: StudyState) -> dict[str, Any]:
-    """A study as JSON."""
-    terms = study.terms
-    return {
-        "id": study.study_id,
-        "sponsor": study.sponsor,
-        "protocol_hash": "0x" + terms.protocol_hash.hex(),
-        "categories": [c.value for c in Category.from_mask(terms.categories)],
-        "data_from": _day(terms.data_from),
-        "data_to": _day(terms.data_to),
-        "ends": _time(terms.ends),
-        "epsilon": terms.epsilon,
-        "reward": str(from_units(terms.reward, _DECIMALS)),
-        "budget": str(from_units(terms.budget, _DECIMALS)),
-        "escrow": str(from_units(study.escrow, _DECIMALS)),
-        "approved_by": study.approved_by,
-        "participants": study.participants,
-    }
 
 
 @app.command()
@@ -74,9 +53,8 @@ def create(
     except OSError as exc:
         raise ValidationError(f"cannot read the protocol {protocol}: {exc.strerror}") from None
     with open_node(ctx) as node:
-        study = node.studies.create(
-            wallet_of(node, sponsor).name,
-            document,
+        terms = node.studies.terms(
+            protocol_hash(document),
             categories=parse_categories(categories),
             data_from=_timestamp(data_from),
             data_to=_timestamp(data_to) + 86_399,
@@ -85,6 +63,7 @@ def create(
             reward=to_units(reward, _DECIMALS),
             budget=to_units(budget, _DECIMALS),
         )
+        study = node.studies.create(wallet_of(node, sponsor).name, terms)
     _show(study, json, quiet, "registered")
 
 
@@ -114,7 +93,7 @@ def join(
         signer = signer_for(node, patient, as_wallet)
         study, grant = node.studies.join(signer.name, study_id, acts_as(node, patient))
     if json:
-        print_json({"study": study_json(study), "consent": grant.hex_id})
+        print_json({"study": study_view(study), "consent": grant.hex_id})
     else:
         console.print(f"joined study {study_id}; research consent {grant.hex_id} to {study.sponsor}", markup=False)
 
@@ -192,7 +171,7 @@ def mine(ctx: typer.Context, patient: PatientOption, json: JsonFlag = False) -> 
         enrolments = node.studies.mine(who)
         held = node.studies.held(who)
     if json:
-        print_json({"studies": [_enrolment_json(e) for e in enrolments], "held": str(from_units(held, _DECIMALS))})
+        print_json({"studies": [enrolment_view(e) for e in enrolments], "held": str(from_units(held, _DECIMALS))})
         return
     if not enrolments:
         console.print("no studies joined")
@@ -214,7 +193,7 @@ def show(
     with open_node(ctx) as node:
         studies = [node.studies.show(study_id)] if study_id else node.studies.all()
     if json:
-        print_json(study_json(studies[0]) if study_id else [study_json(s) for s in studies])
+        print_json(study_view(studies[0]) if study_id else [study_view(s) for s in studies])
         return
     for study in studies:
         _show(study, False, False, "study")
@@ -224,9 +203,9 @@ def _show(study: StudyState, json: bool, quiet: bool, verb: str) -> None:
     if quiet:
         print_id(study.study_id)
     elif json:
-        print_json(study_json(study))
+        print_json(study_view(study))
     else:
-        data = study_json(study)
+        data = study_view(study)
         approval = f"approved by {study.approved_by}" if study.approved_by else "awaiting ethics approval"
         console.print(
             f"{verb} {study.study_id}: {', '.join(data['categories'])} from {data['data_from']} to {data['data_to']}, "
@@ -246,20 +225,6 @@ def _delivered_json(item: Delivered) -> dict[str, Any]:
     }
 
 
-def _enrolment_json(e: Enrolment) -> dict[str, Any]:
-    return {
-        "study": e.study.study_id,
-        "sponsor": e.study.sponsor,
-        "joined_at": _time(e.joined_at),
-        "left_at": _time(e.left_at) if e.left_at else None,
-        "rewarded": str(from_units(e.study.terms.reward, _DECIMALS)) if e.rewarded else "0",
-        "releases": [
-            {"at": entry.recorded_at.isoformat(), "to": entry.access.agent, "records": len(entry.access.entities)}
-            for entry in e.releases
-        ],
-    }
-
-
 def _bounds(text: str | None) -> tuple[float, float] | None:
     if text is None:
         return None
@@ -275,10 +240,6 @@ def _timestamp(day: str) -> int:
         return int(datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp())
     except ValueError:
         raise ValidationError(f"not a date (YYYY-MM-DD): {day!r}") from None
-
-
-def _day(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
 
 
 def _time(timestamp: int) -> str:

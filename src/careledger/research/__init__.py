@@ -1,13 +1,13 @@
 """Research: studies on chain, de-identified releases (HIPAA Safe Harbor, then k-anonymity) of the patients who
 join them, differentially private aggregates across nodes, and rewards from the study's escrow."""
 
-from careledger.chain import StudyState
+from careledger.chain import StudyState, StudyTerms
 from careledger.research._deidentify import AGE_BAND_URL, OLDEST_BAND, Deidentifier, QuasiIdentifiers, shift_date
 from careledger.research._desk import StudyDesk, study_categories
 from careledger.research._privacy import KINDS, AggregateQuery, combine, noisy_count, noisy_sum
 from careledger.research._release import DEFAULT_K, Release, ReleaseReport, release
 from careledger.research._request import RELEASE, StudyRequest
-from careledger.research._studies import Enrolment, NodeRelease, Studies
+from careledger.research._studies import Enrolment, NodeRelease, Studies, enrolment_view, protocol_hash, study_view
 
 __all__ = [
     "AGE_BAND_URL",
@@ -26,10 +26,14 @@ __all__ = [
     "StudyDesk",
     "StudyRequest",
     "StudyState",
+    "StudyTerms",
     "combine",
+    "enrolment_view",
     "noisy_count",
     "noisy_sum",
+    "protocol_hash",
     "release",
     "shift_date",
     "study_categories",
+    "study_view",
 ]

@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from careledger.access import Accessor, Disclosures
 from careledger.audit import Entry
-from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research, StudyState, StudyTerms
+from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research, StudyState, StudyTerms, TxRequest
+from careledger.claims import from_units
 from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
 from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, ValidationError
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 _DAY = 86_400
 SIGNATURE_DAYS = 1  # a participation signed here must be submitted within this
+CARE_DECIMALS = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +88,9 @@ class Studies:
 
     # The registry ----------------------------------------------------------------------
 
-    def create(
+    def terms(
         self,
-        as_wallet: str,
-        protocol: bytes,
+        protocol_hash: bytes,
         *,
         categories: Iterable[Category],
         data_from: int,
@@ -97,16 +99,43 @@ class Studies:
         epsilon: float,
         reward: int,
         budget: int,
-    ) -> StudyState:
-        """Register a study as `as_wallet` (a researcher), escrowing its budget; only `protocol`'s hash is sent."""
+    ) -> StudyTerms:
+        """A study's terms from names: it runs `days` from now. Only the protocol's hash (`protocol_hash`) goes on
+        chain."""
         if days <= 0:
             raise ValidationError("a study runs a positive number of days")
-        ends = int(self._clock() + days * _DAY)
+        if len(protocol_hash) != 32:
+            raise ValidationError("a protocol hash is the 32-byte keccak256 of the protocol")
+        if not (0 < epsilon <= 100 and data_from < data_to and 0 < reward <= budget):
+            raise ValidationError(
+                "a study needs epsilon in (0, 100], a data period that ends after it starts, "
+                "and a budget of at least one reward above zero"
+            )
         mask = sum(c.bit for c in set(categories))
-        terms = StudyTerms(keccak(protocol), mask, data_from, data_to, ends, epsilon, reward, budget)
+        ends = int(self._clock() + days * _DAY)
+        return StudyTerms(protocol_hash, mask, data_from, data_to, ends, epsilon, reward, budget)
+
+    def create(self, as_wallet: str, terms: StudyTerms) -> StudyState:
+        """Register a study as `as_wallet` (a researcher kept here), escrowing its budget."""
         research = self._research(as_wallet=as_wallet)
         self._token(as_wallet=as_wallet).approve(research.address, terms.budget)
         return research.study(research.register_study(terms))
+
+    def create_transactions(self, terms: StudyTerms) -> list[dict[str, str]]:
+        """What a researcher's wallet elsewhere sends, in order, to register the study: CareToken's `approve` of
+        the budget, then `register_study`."""
+        research = self._research()
+        requests = [
+            self._token().approve_request(research.address, terms.budget),
+            research.register_study_request(terms),
+        ]
+        return [_transaction(r) for r in requests]
+
+    def approve_transaction(self, study_id: int) -> dict[str, str]:
+        """What an ethics board's wallet elsewhere sends to approve the study."""
+        research = self._research()
+        research.study(study_id)
+        return _transaction(research.approve_request(study_id))
 
     def approve(self, as_wallet: str, study_id: int) -> StudyState:
         """Approve a study as `as_wallet`, an ethics board."""
@@ -144,14 +173,32 @@ class Studies:
         return research.study(int(message["studyId"]))
 
     def join(self, as_wallet: str, study_id: int, patient: str) -> tuple[StudyState, Grant]:
-        """Join for `patient`, signed by `as_wallet` held here (she, or whoever acts for her): the research consent
-        first, then the participation, so a participant always has a consent."""
+        """Join for `patient`, signed by `as_wallet` held here (she, or whoever acts for her)."""
         account = self._account(as_wallet)
         prepared = self.prepare(study_id, patient, join=True)
-        consent = SignedConsent.from_typed_data(prepared["consent"], sign_typed_data(account, prepared["consent"]))
-        grant = self.consent.submit(self._node_wallet, consent)
-        participation = prepared["participation"]
-        return self.submit(participation, sign_typed_data(account, participation)), grant
+        signatures = {name: sign_typed_data(account, typed) for name, typed in prepared.items()}
+        study, grant = self.submit_joining(patient, prepared, signatures)
+        assert grant is not None
+        return study, grant
+
+    def submit_joining(
+        self, patient: str, signed: dict[str, Any], signatures: dict[str, bytes]
+    ) -> tuple[StudyState, Grant | None]:
+        """Submit what `prepare` gave and a wallet signed (the node pays the gas): the research consent first,
+        then the participation, so a participant always has a consent. `signed` and `signatures` are keyed
+        `participation` and, to join, `consent`. `ValidationError` unless both are about `patient`."""
+        if set(signed) != set(signatures) or "participation" not in signed:
+            raise ValidationError("send the participation (and, to join, the consent) with a signature each")
+        message = _participation_message(signed["participation"], self._research())
+        if message["patient"] != patient or (message["join"] != ("consent" in signed)):
+            raise ValidationError(f"the participation is not {patient}'s, or a join comes without its consent")
+        grant = None
+        if "consent" in signed:
+            consent = SignedConsent.from_typed_data(signed["consent"], signatures["consent"])
+            if consent.terms.patient != patient or consent.terms.purposes != Purpose.HRESCH.bit:
+                raise ValidationError(f"the consent is not {patient}'s research consent")
+            grant = self.consent.submit(self._node_wallet, consent)
+        return self.submit(signed["participation"], signatures["participation"]), grant
 
     def leave(self, as_wallet: str, study_id: int, patient: str) -> StudyState:
         """Leave for `patient`, signed by `as_wallet` held here."""
@@ -247,6 +294,55 @@ class Studies:
         if days <= 0:
             raise ValidationError(f"study {study.study_id} has ended")
         return self.consent.terms(patient, study.sponsor, study_categories(study), [Purpose.HRESCH], days=days)
+
+
+def protocol_hash(document: bytes) -> bytes:
+    """What goes on chain of a study's protocol: its keccak256."""
+    return keccak(document)
+
+
+def study_view(study: StudyState) -> dict[str, Any]:
+    """A study as JSON: its terms in words, amounts in CARE (decimal strings), times in ISO 8601."""
+    terms = study.terms
+    return {
+        "id": study.study_id,
+        "sponsor": study.sponsor,
+        "protocol_hash": "0x" + terms.protocol_hash.hex(),
+        "categories": [c.value for c in Category.from_mask(terms.categories)],
+        "data_from": _iso(terms.data_from)[:10],
+        "data_to": _iso(terms.data_to)[:10],
+        "ends": _iso(terms.ends),
+        "epsilon": terms.epsilon,
+        "reward": str(from_units(terms.reward, CARE_DECIMALS)),
+        "budget": str(from_units(terms.budget, CARE_DECIMALS)),
+        "escrow": str(from_units(study.escrow, CARE_DECIMALS)),
+        "approved_by": study.approved_by,
+        "participants": study.participants,
+    }
+
+
+def enrolment_view(e: Enrolment) -> dict[str, Any]:
+    """One study a patient joined, as JSON."""
+    return {
+        "study": e.study.study_id,
+        "sponsor": e.study.sponsor,
+        "categories": [c.value for c in Category.from_mask(e.study.terms.categories)],
+        "joined_at": _iso(e.joined_at),
+        "left_at": _iso(e.left_at) if e.left_at else None,
+        "earned": str(from_units(e.study.terms.reward, CARE_DECIMALS)) if e.rewarded else "0",
+        "releases": [
+            {"at": entry.recorded_at.isoformat(), "to": entry.access.agent, "records": len(entry.access.entities)}
+            for entry in e.releases
+        ],
+    }
+
+
+def _iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _transaction(request: TxRequest) -> dict[str, str]:
+    return {"to": str(request.to), "data": "0x" + request.data.hex(), "value": "0x0"}
 
 
 def _participation_message(typed: Any, research: Research) -> dict[str, Any]:

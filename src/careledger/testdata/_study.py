@@ -9,7 +9,7 @@ from careledger.config import NODE_WALLET
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category, Resource
-from careledger.research import StudyState
+from careledger.research import StudyState, protocol_hash
 from careledger.testdata._generator import synthetic_patients
 from careledger.testdata._insurance import CARE
 from careledger.testdata._nodes import PASSPHRASE
@@ -45,9 +45,8 @@ def set_up_study(
     hospital.contracts.token(as_wallet=NODE_WALLET).mint(sponsor.address, budget)
     hospital_patients = _chart(hospital, per_node, seed=31, marks=marks or {})
     clinic_patients = _chart(clinic, per_node, seed=32, wallet=carol)
-    study = clinic.studies.create(
-        sponsor.name,
-        PROTOCOL,
+    terms = clinic.studies.terms(
+        protocol_hash(PROTOCOL),
         categories=[Category.LABS, Category.VITALS],
         data_from=0,
         data_to=2**33,
@@ -56,6 +55,7 @@ def set_up_study(
         reward=REWARD,
         budget=budget,
     )
+    study = clinic.studies.create(sponsor.name, terms)
     return StudySetUp(study, sponsor, board, carol, hospital_patients, clinic_patients)
 
 
