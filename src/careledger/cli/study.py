@@ -9,14 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from careledger.claims import from_units, to_units
+from careledger.claims import to_units
 from careledger.cli._context import acts_as, open_node, signer_for, wallet_of
 from careledger.cli._options import JsonFlag, QuietFlag
 from careledger.cli._output import console, print_id, print_json
 from careledger.consent import parse_categories
 from careledger.errors import ValidationError
 from careledger.files import write_atomically
-from careledger.research import KINDS, AggregateQuery, StudyState, enrolment_view, protocol_hash, study_view
+from careledger.research import KINDS, AggregateQuery, StudyState, care, enrolment_view, protocol_hash, study_view
 from careledger.research import NodeRelease as Delivered
 
 app = typer.Typer(help="Research studies: register, approve, join, leave, release, query, mine, show.")
@@ -171,18 +171,18 @@ def mine(ctx: typer.Context, patient: PatientOption, json: JsonFlag = False) -> 
         enrolments = node.studies.mine(who)
         held = node.studies.held(who)
     if json:
-        print_json({"studies": [enrolment_view(e) for e in enrolments], "held": str(from_units(held, _DECIMALS))})
+        print_json({"studies": [enrolment_view(e) for e in enrolments], "held": care(held)})
         return
     if not enrolments:
         console.print("no studies joined")
     for e in enrolments:
         status = f"left {_time(e.left_at)}" if e.left_at else "taking part"
-        earned = f"earned {from_units(e.study.terms.reward, _DECIMALS)} CARE" if e.rewarded else "no reward yet"
+        earned = f"earned {care(e.study.terms.reward)} CARE" if e.rewarded else "no reward yet"
         console.print(f"study {e.study.study_id} by {e.study.sponsor}: joined {_time(e.joined_at)}, {status}, {earned}")
         for entry in e.releases:
             console.print(f"  released {len(entry.access.entities)} records on {entry.recorded_at:%Y-%m-%d %H:%M}")
     if held:
-        console.print(f"{from_units(held, _DECIMALS)} CARE held for you until you claim your identity")
+        console.print(f"{care(held)} CARE held for you until you claim your identity")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from careledger.portal._patient_routes import patient_routes
 from careledger.portal._session import Sessions, SignIn
 from careledger.portal._signin_routes import signin_routes
 from careledger.portal._staff_routes import chart_routes, frontdesk_routes, staff_routes
+from careledger.portal._study_routes import study_routes
 
 # Scripts and styles, ours and those vendored from npm (package.json pins them; a test checks the copies).
 PORTAL_ASSETS = Path(__file__).resolve().parent / "static"
@@ -30,6 +31,7 @@ def add_portal(app: FastAPI, node: Node, auth: SignIn) -> None:
     consent_routes(router, node, pages)
     accounting_routes(router, node, pages)
     care_team_routes(router, node, pages)
+    study_routes(router, node, pages)
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)
     frontdesk_routes(router, node, pages)

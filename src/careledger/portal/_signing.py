@@ -23,10 +23,10 @@ def for_javascript(value: Any) -> Any:
     return value
 
 
-def signed_typed(form: dict[str, str]) -> dict[str, Any]:
-    """The signed typed data a form posts back, as a JSON object."""
+def signed_typed(form: dict[str, str], name: str = "typed") -> dict[str, Any]:
+    """The signed typed data a form posts back (in field `name`), as a JSON object."""
     try:
-        typed = json.loads(field(form, "typed", "The signed typed data", max_chars=8192))
+        typed = json.loads(field(form, name, "The signed typed data", max_chars=8192))
     except json.JSONDecodeError:
         raise ValidationError("the signed typed data is not JSON") from None
     if not isinstance(typed, dict):
@@ -34,9 +34,15 @@ def signed_typed(form: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
-def signature_of(form: dict[str, str]) -> bytes:
-    """The 65-byte signature a form posts back (hex)."""
+def signature_of(form: dict[str, str], name: str = "signature") -> bytes:
+    """The 65-byte signature a form posts back (hex, in field `name`)."""
     try:
-        return bytes.fromhex(field(form, "signature", "The signature").removeprefix("0x"))
+        return bytes.fromhex(field(form, name, "The signature").removeprefix("0x"))
     except ValueError:
         raise ValidationError("the signature is hex") from None
+
+
+def signed_parts(form: dict[str, str], names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Several signed typed data a form posts back, each as `typed_<name>` and `signature_<name>`."""
+    typed = {name: signed_typed(form, f"typed_{name}") for name in names}
+    return typed, {name: signature_of(form, f"signature_{name}") for name in names}

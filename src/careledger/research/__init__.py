@@ -7,7 +7,15 @@ from careledger.research._desk import StudyDesk, study_categories
 from careledger.research._privacy import KINDS, AggregateQuery, combine, noisy_count, noisy_sum
 from careledger.research._release import DEFAULT_K, Release, ReleaseReport, release
 from careledger.research._request import RELEASE, StudyRequest
-from careledger.research._studies import Enrolment, NodeRelease, Studies, enrolment_view, protocol_hash, study_view
+from careledger.research._studies import (
+    Enrolment,
+    NodeRelease,
+    Studies,
+    care,
+    enrolment_view,
+    protocol_hash,
+    study_view,
+)
 
 __all__ = [
     "AGE_BAND_URL",
@@ -27,6 +35,7 @@ __all__ = [
     "StudyRequest",
     "StudyState",
     "StudyTerms",
+    "care",
     "combine",
     "enrolment_view",
     "noisy_count",

@@ -301,6 +301,11 @@ def protocol_hash(document: bytes) -> bytes:
     return keccak(document)
 
 
+def care(units: int) -> str:
+    """An amount of CareToken base units as a decimal string of CARE."""
+    return str(from_units(units, CARE_DECIMALS))
+
+
 def study_view(study: StudyState) -> dict[str, Any]:
     """A study as JSON: its terms in words, amounts in CARE (decimal strings), times in ISO 8601."""
     terms = study.terms
@@ -313,9 +318,9 @@ def study_view(study: StudyState) -> dict[str, Any]:
         "data_to": _iso(terms.data_to)[:10],
         "ends": _iso(terms.ends),
         "epsilon": terms.epsilon,
-        "reward": str(from_units(terms.reward, CARE_DECIMALS)),
-        "budget": str(from_units(terms.budget, CARE_DECIMALS)),
-        "escrow": str(from_units(study.escrow, CARE_DECIMALS)),
+        "reward": care(terms.reward),
+        "budget": care(terms.budget),
+        "escrow": care(study.escrow),
         "approved_by": study.approved_by,
         "participants": study.participants,
     }
@@ -329,7 +334,7 @@ def enrolment_view(e: Enrolment) -> dict[str, Any]:
         "categories": [c.value for c in Category.from_mask(e.study.terms.categories)],
         "joined_at": _iso(e.joined_at),
         "left_at": _iso(e.left_at) if e.left_at else None,
-        "earned": str(from_units(e.study.terms.reward, CARE_DECIMALS)) if e.rewarded else "0",
+        "earned": care(e.study.terms.reward) if e.rewarded else "0",
         "releases": [
             {"at": entry.recorded_at.isoformat(), "to": entry.access.agent, "records": len(entry.access.entities)}
             for entry in e.releases

@@ -179,13 +179,21 @@ async function prepared(action, body, csrf) {
   return response.json();
 }
 
+// The node prepares one typed data, or several by name (joining a study signs a consent and a
+// participation): each is signed in turn and posted as typed[_name] and signature[_name].
 async function signAndPost(prepareAction, body, submitAction, csrf) {
   const wallet = await signer();
   const typed = await prepared(prepareAction, body, csrf);
-  status("Waiting for the wallet's signature…");
-  const signature = await wallet.signTypedData(typed);
+  const parts = typed.primaryType ? { "": typed } : typed;
+  const fields = { csrf };
+  for (const [name, data] of Object.entries(parts)) {
+    status(`Waiting for the wallet's signature${name ? ` (${name})` : ""}…`);
+    const suffix = name ? `_${name}` : "";
+    fields[`typed${suffix}`] = JSON.stringify(data);
+    fields[`signature${suffix}`] = await wallet.signTypedData(data);
+  }
   status("Submitting (the node pays the gas)…");
-  post(submitAction, { csrf, typed: JSON.stringify(typed), signature });
+  post(submitAction, fields);
 }
 
 // A form whose submission the wallet signs: its fields go to `data-prepare`, the signature to its action.
