@@ -9,6 +9,9 @@ import pytest
 
 from careledger.cli import run
 
+# Every contract, in the order `chain deploy` deploys them.
+CONTRACTS = ["CareToken", "IdentityRegistry", "RecordAnchor", "Claims", "ConsentRegistry", "Research"]
+
 
 @dataclass
 class Result:

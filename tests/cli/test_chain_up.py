@@ -13,18 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import CONTRACTS, Cli
 
 pytestmark = pytest.mark.anvil
-
-CONTRACTS = [
-    "CareToken",
-    "IdentityRegistry",
-    "RecordAnchor",
-    "Claims",
-    "ConsentRegistry",
-    "Research",
-]  # in deployment order
 
 
 def _wait_for(predicate: object, timeout: float = 60.0) -> None:

@@ -12,16 +12,7 @@ from pathlib import Path
 import pytest
 
 from careledger import __version__
-from tests.cli.conftest import Cli
-
-CONTRACTS = [
-    "CareToken",
-    "IdentityRegistry",
-    "RecordAnchor",
-    "Claims",
-    "ConsentRegistry",
-    "Research",
-]  # in deployment order
+from tests.cli.conftest import CONTRACTS, Cli
 
 
 def test_version(cli: Cli) -> None:
