@@ -165,6 +165,19 @@ def test_a_signed_opt_in_and_out_count_once_and_a_replay_or_forgery_is_refused(w
         world.research.join(study_id, patient.address)
 
 
+def test_a_node_asks_which_of_its_patients_take_part_in_one_call(world: World) -> None:
+    study_id = _register_study(world)
+    _approve(world, study_id)
+    first, second, outsider, leaver = (p.address for p in world.patients)
+    for patient in (first, second, leaver):
+        with boa.env.prank(patient):
+            world.research.join(study_id, patient)
+    with boa.env.prank(leaver):
+        world.research.leave(study_id, leaver)
+    assert world.research.participants_among(study_id, [outsider, second, leaver, first]) == [second, first]
+    assert world.research.participants_among(study_id + 1, [first]) == []
+
+
 def test_a_release_pays_each_participant_her_reward_once_and_never_a_non_participant(world: World) -> None:
     study_id = _register_study(world)
     _approve(world, study_id)

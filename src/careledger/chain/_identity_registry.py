@@ -219,8 +219,17 @@ class IdentityRegistry(ContractFacade):
         return [a for a in actors if a is not None and a.active]
 
     def nodes(self) -> list[ActorRecord]:
-        """Every active actor with a node endpoint: the custodians a patient's agent may ask."""
-        return [a for a in self.actors() if a.endpoint]
+        """Every active actor with a node endpoint: the custodians a patient's agent may ask.
+
+        Only actors whose events gave them an endpoint (at registration, or by `update` since)
+        are read, not every patient and device of the network, one call each.
+        """
+        endpoints: dict[str, str] = {}  # in the order actors registered: an update comes after its registration
+        for kind in (self.contract.events.ActorRegistered, self.contract.events.ActorUpdated):
+            for log in kind().get_logs(from_block=0):
+                endpoints[str(log["args"]["actor"])] = str(log["args"]["endpoint"])
+        actors = (self.actor(address) for address, endpoint in endpoints.items() if endpoint)
+        return [a for a in actors if a is not None and a.active and a.endpoint]
 
     def has_valid_credential(self, subject: str, credential_type: str) -> bool:
         """Whether `subject`'s newest credential of this type is valid now."""

@@ -30,6 +30,7 @@ PARTICIPATION_TYPE = [
     {"name": "deadline", "type": "uint256"},
 ]
 MAX_BATCH = 128  # participants per `record_release` (Research.MAX_BATCH)
+MAX_CANDIDATES = 1000  # patients per `participants_among` (Research.MAX_CANDIDATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,15 @@ class Research(ContractFacade):
         """A patient's participation in a study."""
         joined_at, left_at, rewarded = self._call("participation", study_id, to_checksum_address(patient))
         return Participation(joined_at, left_at, rewarded)
+
+    def participants_among(self, study_id: int, candidates: Sequence[str]) -> set[str]:
+        """Those of `candidates` who are in the study now (one call per thousand)."""
+        addresses = [to_checksum_address(c) for c in candidates]
+        found: set[str] = set()
+        for start in range(0, len(addresses), MAX_CANDIDATES):
+            chunk = addresses[start : start + MAX_CANDIDATES]
+            found.update(to_checksum_address(a) for a in self._call("participants_among", study_id, chunk))
+        return found
 
     def release_of(self, root: bytes) -> ReleaseRecord | None:
         """The release recorded under a Merkle root, if any."""

@@ -46,6 +46,10 @@ interface ICustody:
 MAX_BATCH: public(constant(uint256)) = 128
 
 
+# @dev Patients one `participants_among` call may ask about.
+MAX_CANDIDATES: public(constant(uint256)) = 1000
+
+
 # @dev The EIP-712 type of a signed opt-in (`join` true) or opt-out.
 PARTICIPATION_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Participation(uint256 studyId,address patient,bool join,uint256 nonce,uint256 deadline)"
@@ -240,6 +244,26 @@ def is_participant(study_id: uint256, patient: address) -> bool:
     """
     entry: Participation = self._participation[study_id][patient]
     return entry.joined_at != 0 and entry.left_at == 0
+
+
+@external
+@view
+def participants_among(
+    study_id: uint256, candidates: DynArray[address, MAX_CANDIDATES]
+) -> DynArray[address, MAX_CANDIDATES]:
+    """
+    @notice Those of `candidates` who are in the study now: a node asks
+            about all its patients in one call, not one call each.
+    @param study_id The study.
+    @param candidates The patients to ask about.
+    @return The participants among them, in order.
+    """
+    found: DynArray[address, MAX_CANDIDATES] = []
+    for patient: address in candidates:
+        entry: Participation = self._participation[study_id][patient]
+        if entry.joined_at != 0 and entry.left_at == 0:
+            found.append(patient)
+    return found
 
 
 @external

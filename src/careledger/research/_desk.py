@@ -159,10 +159,11 @@ class StudyDesk:
         by_patient: dict[str, list[StoredRecord]] = defaultdict(list)
         for stored in self.records.list():
             by_patient[stored.patient_address].append(stored)
-        candidates = [
+        participants = research.participants_among(study.study_id, list(by_patient))
+        candidates = [  # in the node's own order, so the same data gives the same lines and root
             s
             for patient, stored in by_patient.items()
-            if research.participation(study.study_id, patient).active
+            if patient in participants
             for s in stored
             if s.category in categories and not s.deleted and (types is None or s.resource_type in types)
         ]
