@@ -4,6 +4,9 @@ queried and paid, with the patients who never joined and the one who left releas
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,3 +208,29 @@ def test_private_counts_combine_across_nodes_until_the_budget_is_spent(network: 
     refused = clinic.studies.gather_query("lab", network.study_id, count)
     assert all("budget" in (n["problem"] or "") for n in refused["nodes"])
     assert refused["result"]["count"] == 0
+
+
+def test_the_sponsor_gathers_with_the_cli_as_an_operator_would(network: Network, tmp_path: Path) -> None:
+    def careledger(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "careledger", "--home", str(network.clinic.home.path), "study", *args, "--json"],
+            env={**os.environ, "CARELEDGER_PASSPHRASE": PASSPHRASE},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    study = str(network.study_id)
+    delivered = {d["custodian"]: d for d in careledger("release", study, "--as", "lab", "--out", str(tmp_path))}
+    for custodian, answer in delivered.items():
+        lines = (tmp_path / f"{custodian}.ndjson").read_bytes().splitlines()
+        assert len(lines) == answer["records"] > 0
+        assert json.loads((tmp_path / f"{custodian}.report.json").read_text())["k"] == 5
+    counted = careledger("query", study, "--as", "lab", "--kind", "count", "--epsilon", "0.05")
+    assert all(n["problem"] is None for n in counted["nodes"])
+    refused = careledger("query", study, "--as", "lab", "--kind", "count", "--epsilon", "0.5")
+    assert all("budget" in n["problem"] for n in refused["nodes"])
+    (mine,) = careledger("mine", "--patient", "carol")["studies"]
+    assert mine["earned"] == "10"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from json import dumps
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -124,9 +125,10 @@ def release(
     """Gather the study's de-identified datasets from every node, each checked against its root on chain."""
     with open_node(ctx) as node, console.status("asking every node for its release…"):
         delivered = node.studies.gather_release(wallet_of(node, sponsor).name, study_id)
-    for item in delivered:
+    for item in delivered:  # the dataset and its release report (what was suppressed), per node
         if item.ndjson:
             write_atomically(out / f"{item.custodian}.ndjson", item.ndjson)
+            write_atomically(out / f"{item.custodian}.report.json", dumps(item.report, indent=2).encode())
     if json:
         print_json([_delivered_json(item) for item in delivered])
         return
