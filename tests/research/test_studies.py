@@ -22,7 +22,7 @@ from careledger.chain import Role, open_chain
 from careledger.client import FhirClient
 from careledger.config import NODE_WALLET, Settings
 from careledger.crypto import PrivateKey, Suite
-from careledger.errors import TransactionReverted, Unauthenticated
+from careledger.errors import NotFound, TransactionReverted, Unauthenticated
 from careledger.node import Node
 from careledger.research import RELEASE, AggregateQuery, NodeRelease, StudyRequest
 from careledger.testdata import (
@@ -148,6 +148,8 @@ def test_a_forged_or_replayed_study_request_is_refused(network: Network) -> None
         client.study(signed.to_json())
         with pytest.raises(Unauthenticated, match="replay"):
             client.study(signed.to_json())
+        with pytest.raises(NotFound, match="no study"):
+            client.study({**signed.to_json(), "study": 2**200})
 
 
 def _signed_in(url: str, account: LocalAccount) -> httpx.Client:
@@ -175,6 +177,7 @@ def test_a_patient_with_a_wallet_elsewhere_joins_through_the_api_and_is_paid(net
     assert httpx.get(f"{url}/research/studies/{study_id}").status_code == 401
     with _signed_in(url, dora) as api:
         assert api.get(f"/research/studies/{study_id}").json()["approved_by"] is not None
+        assert api.get("/research/studies/-1").status_code == 400  # no uint256: refused, not a server error
         prepared = api.get(f"/research/studies/{study_id}/participation", params={"join": "true"}).json()
         assert set(prepared) == {"participation", "consent"}
         malformed = api.post(

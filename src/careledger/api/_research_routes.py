@@ -114,7 +114,7 @@ def _terms(studies: Studies, body: dict[str, Any]) -> StudyTerms:
             reward=int(body["reward"]),
             budget=int(body["budget"]),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"a study is {{protocol_hash, categories, data_from, data_to, days, …}}: {exc}") from None
 
 

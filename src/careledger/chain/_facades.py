@@ -17,7 +17,7 @@ from hexbytes import HexBytes
 
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import load_artifact
-from careledger.errors import AccessDenied
+from careledger.errors import AccessDenied, ValidationError
 
 if TYPE_CHECKING:
     # web3 takes ~0.8 s to import: what only annotates is imported for the type checker alone.
@@ -56,16 +56,25 @@ class ContractFacade:
         }
 
     def _call(self, function: str, *args: Any) -> Any:
+        from web3.exceptions import MismatchedABI
+
         from careledger.chain._backends import revert_reasons  # loaded with the chain it talks to
 
         with revert_reasons():
-            return self.contract.functions[function](*args).call()
+            try:
+                return self.contract.functions[function](*args).call()
+            except MismatchedABI:  # web3's word for an argument the ABI type cannot hold (-1 for a uint)
+                raise _out_of_range(self.contract_name, function, args) from None
 
     def _request(self, function: str, *args: Any) -> TxRequest:
         selector, types = _encoders(self.contract_name)[function]
         from eth_abi import encode  # its grammar takes ~60 ms to build: paid by the first transaction
+        from eth_abi.exceptions import EncodingError
 
-        return TxRequest(to=self.address, data=selector + encode(types, args))
+        try:
+            return TxRequest(to=self.address, data=selector + encode(types, args))
+        except EncodingError:
+            raise _out_of_range(self.contract_name, function, args) from None
 
     def _transact(self, request: TxRequest) -> Receipt:
         return self._writer().transact(request)
@@ -98,6 +107,11 @@ class ContractFacade:
     def events_in(self, receipt: Receipt, name: str) -> list[ChainEvent]:
         """The `name` events this contract emitted in one transaction."""
         return [e for log in receipt.logs if (e := self.decode(log)) is not None and e.name == name]
+
+
+def _out_of_range(contract: str, function: str, args: tuple[Any, ...]) -> ValidationError:
+    shown = ", ".join(repr(a)[:40] for a in args)
+    return ValidationError(f"{contract}.{function} cannot take ({shown}): a value is out of its type's range")
 
 
 @cache

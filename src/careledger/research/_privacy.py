@@ -70,7 +70,7 @@ class AggregateQuery:
                 bounds=None if bounds is None else (float(bounds[0]), float(bounds[1])),
                 bins=int(data.get("bins", 10)),
             )
-        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"an aggregate query is {{kind, epsilon, code?, bounds?, bins?}}: {exc}") from None
 
 

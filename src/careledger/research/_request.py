@@ -93,7 +93,7 @@ class StudyRequest:
         try:
             if not isinstance(data["ask"], dict):
                 raise TypeError("ask is an object")
-            return cls(
+            request = cls(
                 int(data["study"]),
                 to_checksum_address(data["custodian"]),
                 data["ask"],
@@ -101,7 +101,10 @@ class StudyRequest:
                 int(data["expiry"]),
                 bytes.fromhex(str(data["signature"]).removeprefix("0x")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            if not (0 <= request.study_id < 2**256 and 0 <= request.nonce < 2**256 and 0 <= request.expiry < 2**64):
+                raise ValueError("study and nonce are uint256, expiry a uint64")
+            return request
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(
                 f"a study request is {{study, custodian, ask, nonce, expiry, signature}}: {exc}"
             ) from None

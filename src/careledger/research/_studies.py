@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _DAY = 86_400
 SIGNATURE_DAYS = 1  # a participation signed here must be submitted within this
 CARE_DECIMALS = 18
+_MAX_DAYS = 36_500
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,8 @@ class Studies:
     ) -> StudyTerms:
         """A study's terms from names: it runs `days` from now. Only the protocol's hash (`protocol_hash`) goes on
         chain."""
-        if days <= 0:
-            raise ValidationError("a study runs a positive number of days")
+        if not 0 < days <= _MAX_DAYS:
+            raise ValidationError(f"a study runs for more than no days and at most {_MAX_DAYS}")
         if len(protocol_hash) != 32:
             raise ValidationError("a protocol hash is the 32-byte keccak256 of the protocol")
         if not (0 < epsilon <= 100 and data_from < data_to and 0 < reward <= budget):
@@ -363,7 +364,7 @@ def _participation_message(typed: Any, research: Research) -> dict[str, Any]:
             int(message["studyId"]), str(message["patient"]), join, int(message["deadline"])
         )
         stale = int(message["nonce"]) != expected["message"]["nonce"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"malformed participation: {exc}") from None
     if stale:
         raise ValidationError("the participation was signed with another nonce: sign a fresh one")
