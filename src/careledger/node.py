@@ -214,6 +214,7 @@ class Node:
             self.audit,
             custodian=self.address,
             registry_as=lambda name: self.contracts.identity_registry(as_wallet=name),
+            after_claim=lambda patient: self.studies.collect(patient),
         )
         claiming.forget_claimed()
         return claiming

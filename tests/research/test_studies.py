@@ -126,6 +126,12 @@ def test_participants_release_de_identified_data_and_are_paid_once_and_others_re
     assert set(joining) <= released_to
     assert not {leaver, outsider} & released_to
 
+    claimer = Account.create()  # a custodial participant claims her identity: her held reward is paid to her wallet
+    code = hospital.claiming.issue(joining[0]).code
+    her_key = PrivateKey.derive(claimer.key, Suite.X25519, 1).public_key
+    hospital.claiming.claim(joining[0], code, claimer.address, her_key)
+    assert (token.balance_of(claimer.address), research.held(joining[0])) == (REWARD, 0)
+
     again = {d.custodian: d for d in clinic.studies.gather_release("lab", study_id)}
     assert again[hospital.address].root == at_hospital.root  # the same data, the same root: nobody paid twice
     assert token.balance_of(network.setup.carol.address) == before + REWARD

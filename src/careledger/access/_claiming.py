@@ -74,10 +74,11 @@ class IdentityClaims:
         *,
         custodian: str,
         registry_as: Callable[[str], IdentityRegistry],
+        after_claim: Callable[[str], object] = lambda _patient: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`registry` signs as the custodian node, `registry_as(name)` as another of its wallets; `kek` seals
-        the codes at rest."""
+        the codes at rest; `after_claim(patient)` runs once her identity is hers (paying her held rewards)."""
         self.db = db
         self._keys = keys
         self._kek = kek
@@ -86,6 +87,7 @@ class IdentityClaims:
         self._records = records
         self._audit = audit
         self._custodian = custodian
+        self._after_claim = after_claim
         self._clock = clock
 
     def patient_of(self, record_id: str) -> str:
@@ -156,6 +158,7 @@ class IdentityClaims:
 
         resealed = self._records.reseal(patient, key, also=mark_claimed)
         self._keys.destroy(patient)
+        self._after_claim(patient)
         return Claimed(patient, wallet, resealed)
 
     def forget_claimed(self) -> int:

@@ -23,7 +23,7 @@ from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research,
 from careledger.claims import from_units
 from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
 from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
-from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, ValidationError
+from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, NotFound, ValidationError
 from careledger.records import Category
 from careledger.research._desk import RELEASE_INTERACTION, release_context, study_categories
 from careledger.research._privacy import AggregateQuery, combine
@@ -227,6 +227,17 @@ class Studies:
     def held(self, patient: str) -> int:
         """Rewards held for `patient` until she claims her custodial identity."""
         return self._research().held(patient)
+
+    def collect(self, patient: str) -> int:
+        """Pay the rewards held for `patient`, whose identity was just claimed, to her wallet (the node pays the
+        gas); what was paid. Nothing, and no error, on a chain without the Research contract."""
+        try:
+            held = self._research().held(patient)
+        except NotFound:
+            return 0
+        if held:
+            self._research(as_wallet=self._node_wallet).collect(patient)
+        return held
 
     # The sponsor's side ----------------------------------------------------------------
 
