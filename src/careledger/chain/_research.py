@@ -66,11 +66,6 @@ class Participation:
     left_at: int
     rewarded: bool
 
-    @property
-    def active(self) -> bool:
-        """Joined and not left."""
-        return self.joined_at != 0 and self.left_at == 0
-
 
 @dataclass(frozen=True, slots=True)
 class ReleaseRecord:
@@ -132,10 +127,6 @@ class Research(ContractFacade):
     def collect(self, patient: str) -> None:
         """Pay the rewards held for a custodial identity to the wallet that claimed it."""
         self._transact(self._request("collect", to_checksum_address(patient)))
-
-    def return_escrow(self, study_id: int) -> None:
-        """Give the sponsor (the signer) what is left once the study ended."""
-        self._transact(self._request("return_escrow", study_id))
 
     def study(self, study_id: int) -> StudyState:
         """A study; `NotFound` if there is none."""

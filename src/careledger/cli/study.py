@@ -10,14 +10,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from careledger.claims import to_units
 from careledger.cli._context import acts_as, open_node, signer_for, wallet_of
 from careledger.cli._options import JsonFlag, QuietFlag
 from careledger.cli._output import console, print_id, print_json
 from careledger.consent import parse_categories
 from careledger.errors import ValidationError
 from careledger.files import write_atomically
-from careledger.research import KINDS, AggregateQuery, StudyState, care, enrolment_view, protocol_hash, study_view
+from careledger.research import (
+    KINDS,
+    AggregateQuery,
+    StudyState,
+    care,
+    care_units,
+    enrolment_view,
+    protocol_hash,
+    study_view,
+)
 from careledger.research import NodeRelease as Delivered
 
 app = typer.Typer(help="Research studies: register, approve, join, leave, release, query, mine, show.")
@@ -28,7 +36,6 @@ PatientOption = Annotated[str, typer.Option("--patient", help="The patient's wal
 SignerOption = Annotated[
     str | None, typer.Option("--as", help="The wallet that signs [default: the patient's, or her custodian's].")
 ]
-_DECIMALS = 18  # CareToken's
 
 
 @app.command()
@@ -61,8 +68,8 @@ def create(
             data_to=_timestamp(data_to) + 86_399,
             days=days,
             epsilon=epsilon,
-            reward=to_units(reward, _DECIMALS),
-            budget=to_units(budget, _DECIMALS),
+            reward=care_units(reward),
+            budget=care_units(budget),
         )
         study = node.studies.create(wallet_of(node, sponsor).name, terms)
     _show(study, json, quiet, "registered")
@@ -177,12 +184,12 @@ def mine(ctx: typer.Context, patient: PatientOption, json: JsonFlag = False) -> 
         return
     if not enrolments:
         console.print("no studies joined")
-    for e in enrolments:
-        status = f"left {_time(e.left_at)}" if e.left_at else "taking part"
-        earned = f"earned {care(e.study.terms.reward)} CARE" if e.rewarded else "no reward yet"
-        console.print(f"study {e.study.study_id} by {e.study.sponsor}: joined {_time(e.joined_at)}, {status}, {earned}")
-        for entry in e.releases:
-            console.print(f"  released {len(entry.access.entities)} records on {entry.recorded_at:%Y-%m-%d %H:%M}")
+    for view in map(enrolment_view, enrolments):
+        status = f"left {view['left_at']}" if view["left_at"] else "taking part"
+        earned = f"earned {view['earned']} CARE" if view["earned"] != "0" else "no reward yet"
+        console.print(f"study {view['study']} by {view['sponsor']}: joined {view['joined_at']}, {status}, {earned}")
+        for release in view["releases"]:
+            console.print(f"  released {release['records']} records on {release['at'][:16]} to {release['to']}")
     if held:
         console.print(f"{care(held)} CARE held for you until you claim your identity")
 
@@ -242,7 +249,3 @@ def _timestamp(day: str) -> int:
         return int(datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp())
     except ValueError:
         raise ValidationError(f"not a date (YYYY-MM-DD): {day!r}") from None
-
-
-def _time(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

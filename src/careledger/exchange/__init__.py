@@ -2,12 +2,13 @@
 gathers a patient's accounting of disclosures from every node, at her signed request."""
 
 from careledger.exchange._accounting import AccountingDesk, AccountingRequest, NodeAccounting, SignedAccounting
-from careledger.exchange._custodian import Custodian, spend_nonce
-from careledger.exchange._request import LIFETIME, FetchRequest, SignedFetch
+from careledger.exchange._custodian import Custodian, spend_fresh
+from careledger.exchange._request import DOMAIN, LIFETIME, FetchRequest, SignedFetch
 from careledger.exchange._requester import FetchResult, Requester
 from careledger.exchange._response import FetchResponse, SharedRecord
 
 __all__ = [
+    "DOMAIN",
     "LIFETIME",
     "AccountingDesk",
     "AccountingRequest",
@@ -20,5 +21,5 @@ __all__ = [
     "SharedRecord",
     "SignedAccounting",
     "SignedFetch",
-    "spend_nonce",
+    "spend_fresh",
 ]

@@ -32,7 +32,7 @@ from careledger.consent import Purpose
 from careledger.crypto import Envelope, PrivateKey, RecordContext, SealedKey, recover_typed_data_signer, seal, unseal
 from careledger.crypto import typed_data as make_typed_data
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, Unauthenticated, ValidationError
-from careledger.exchange._custodian import spend_nonce
+from careledger.exchange._custodian import spend_fresh
 from careledger.exchange._request import DOMAIN, LIFETIME
 from careledger.store import Database
 
@@ -198,10 +198,7 @@ class AccountingDesk:
         """Her entries here, sealed to the requester; `Unauthenticated` for a forged, stale or replayed request."""
         request = signed.request
         self.hers(signed)
-        now = int(self._clock())
-        if not now < request.expiry <= now + LIFETIME:
-            raise Unauthenticated("the request has expired (or claims to live longer than five minutes)")
-        spend_nonce(self.db, request.patient, request.nonce, request.expiry)
+        spend_fresh(self.db, request.patient, request.nonce, request.expiry, self._clock())
         requester = self._identity().actor(request.requester)
         if requester is None or not requester.active:
             raise Unauthenticated("the requester is not an active registered actor")

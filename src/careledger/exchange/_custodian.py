@@ -71,14 +71,11 @@ class Custodian:
             raise Unauthenticated(f"the request is signed by {signer}, not by the requester {request.requester}")
         if request.custodian != self.address:
             raise ValidationError(f"the request is for {request.custodian}, not this node ({self.address})")
-        now = int(self._clock())
-        if not now < request.expiry <= now + LIFETIME:
-            raise Unauthenticated("the request has expired (or claims to live longer than five minutes)")
+        spend_fresh(self.records.db, request.requester, request.nonce, request.expiry, self._clock())
         purposes = Purpose.from_mask(request.purpose)
         if len(purposes) != 1 or request.categories == 0:
             raise ValidationError("a fetch names one purpose of use and at least one category")
         accessor = Accessor(request.requester, purposes[0])
-        spend_nonce(self.records.db, request.requester, request.nonce, request.expiry)
         requester = identity.actor(request.requester)
         if requester is None or not requester.active:
             why = "the requester is not an active registered actor"
@@ -119,8 +116,11 @@ class Custodian:
         return items
 
 
-def spend_nonce(db: Database, signer: str, nonce: int, expiry: int) -> None:
-    """Remember a signed request's nonce until it expires; a second use of it is a replay (`Unauthenticated`)."""
+def spend_fresh(db: Database, signer: str, nonce: int, expiry: int, now: float) -> None:
+    """Use a signed request once, while it is fresh: `Unauthenticated` if it has expired or claims to live longer
+    than `LIFETIME`, or if its nonce was spent before (a replay). The nonce is remembered until it expires."""
+    if not int(now) < expiry <= int(now) + LIFETIME:
+        raise Unauthenticated("the request has expired (or claims to live longer than five minutes)")
     try:
         with db.session() as session:
             session.add(ExchangeNonce(requester=signer, nonce=f"{nonce:#066x}", expiry=expiry))

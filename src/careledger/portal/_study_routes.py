@@ -65,7 +65,7 @@ def study_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         signed, signatures = signed_parts(form, names_signed)
         if str(signed["participation"].get("message", {}).get("studyId")) != str(study_id):
             raise ValidationError(f"the signed participation is not for study {study_id}")
-        await call(node.studies.submit_joining, patient(visit).address, signed, signatures)
+        await call(node.studies.submit_signed, patient(visit).address, signed, signatures)
         return pages.redirect(request, visit, "/portal/studies")
 
 

@@ -33,7 +33,7 @@ from careledger.chain import IdentityRegistry, Research, StudyState
 from careledger.consent import Purpose
 from careledger.crypto import MerkleTree, RecordContext, keccak, seal
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
-from careledger.exchange import LIFETIME, spend_nonce
+from careledger.exchange import spend_fresh
 from careledger.records import Category, RecordService, Resource, StoredRecord
 from careledger.research._privacy import AggregateQuery, answer
 from careledger.research._release import DEFAULT_K, release
@@ -140,9 +140,7 @@ class StudyDesk:
         if request.custodian != self.address:
             raise ValidationError(f"the request is for {request.custodian}, not this node ({self.address})")
         now = int(self._clock())
-        if not now < request.expiry <= now + LIFETIME:
-            raise Unauthenticated("the request has expired (or claims to live longer than five minutes)")
-        spend_nonce(self.db, signer, request.nonce, request.expiry)
+        spend_fresh(self.db, signer, request.nonce, request.expiry, now)
         if study.approved_by is None:
             raise AccessDenied(f"study {study.study_id} is not approved by an ethics board: nothing is released")
         if now > study.terms.ends:

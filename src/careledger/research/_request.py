@@ -17,12 +17,11 @@ from eth_utils import to_checksum_address
 
 from careledger.crypto import canonical_json, keccak, recover_typed_data_signer, sign_typed_data, typed_data
 from careledger.errors import ValidationError
-from careledger.exchange import LIFETIME
+from careledger.exchange import DOMAIN, LIFETIME
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-DOMAIN = ("CareLedger Exchange", "1")
 RELEASE = {"kind": "release"}
 _STUDY_TYPE = [
     {"name": "studyId", "type": "uint256"},

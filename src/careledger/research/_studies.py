@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from careledger.access import Accessor, Disclosures
 from careledger.audit import Entry
 from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research, StudyState, StudyTerms, TxRequest
-from careledger.claims import from_units
+from careledger.claims import from_units, to_units
 from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
 from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, NotFound, ValidationError
@@ -164,33 +164,26 @@ class Studies:
             prepared["consent"] = self.consent.prepare(self._consent_terms(research.study(study_id), patient))
         return prepared
 
-    def submit(self, participation: dict[str, Any], signature: bytes) -> StudyState:
-        """Submit a participation any wallet signed (the node pays the gas); refuses typed data not this contract's."""
-        research = self._research(as_wallet=self._node_wallet)
-        message = _participation_message(participation, research)
-        research.participate_by_signature(
-            int(message["studyId"]), message["patient"], bool(message["join"]), int(message["deadline"]), signature
-        )
-        return research.study(int(message["studyId"]))
-
     def join(self, as_wallet: str, study_id: int, patient: str) -> tuple[StudyState, Grant]:
         """Join for `patient`, signed by `as_wallet` held here (she, or whoever acts for her)."""
         account = self._account(as_wallet)
         prepared = self.prepare(study_id, patient, join=True)
         signatures = {name: sign_typed_data(account, typed) for name, typed in prepared.items()}
-        study, grant = self.submit_joining(patient, prepared, signatures)
+        study, grant = self.submit_signed(patient, prepared, signatures)
         assert grant is not None
         return study, grant
 
-    def submit_joining(
+    def submit_signed(
         self, patient: str, signed: dict[str, Any], signatures: dict[str, bytes]
     ) -> tuple[StudyState, Grant | None]:
-        """Submit what `prepare` gave and a wallet signed (the node pays the gas): the research consent first,
-        then the participation, so a participant always has a consent. `signed` and `signatures` are keyed
-        `participation` and, to join, `consent`. `ValidationError` unless both are about `patient`."""
+        """Submit a join or a leave that `prepare` gave and a wallet signed (the node pays the gas): to join, the
+        research consent first, then the participation, so a participant always has a consent. `signed` and
+        `signatures` are keyed `participation` and, to join, `consent`. `ValidationError` unless they are about
+        `patient`."""
         if set(signed) != set(signatures) or "participation" not in signed:
             raise ValidationError("send the participation (and, to join, the consent) with a signature each")
-        message = _participation_message(signed["participation"], self._research())
+        research = self._research(as_wallet=self._node_wallet)
+        message = _participation_message(signed["participation"], research)
         if message["patient"] != patient or (message["join"] != ("consent" in signed)):
             raise ValidationError(f"the participation is not {patient}'s, or a join comes without its consent")
         grant = None
@@ -199,12 +192,17 @@ class Studies:
             if consent.terms.patient != patient or consent.terms.purposes != Purpose.HRESCH.bit:
                 raise ValidationError(f"the consent is not {patient}'s research consent")
             grant = self.consent.submit(self._node_wallet, consent)
-        return self.submit(signed["participation"], signatures["participation"]), grant
+        study_id = int(message["studyId"])
+        research.participate_by_signature(
+            study_id, message["patient"], message["join"], int(message["deadline"]), signatures["participation"]
+        )
+        return research.study(study_id), grant
 
     def leave(self, as_wallet: str, study_id: int, patient: str) -> StudyState:
         """Leave for `patient`, signed by `as_wallet` held here."""
-        participation = self.prepare(study_id, patient, join=False)["participation"]
-        return self.submit(participation, sign_typed_data(self._account(as_wallet), participation))
+        prepared = self.prepare(study_id, patient, join=False)
+        signature = sign_typed_data(self._account(as_wallet), prepared["participation"])
+        return self.submit_signed(patient, prepared, {"participation": signature})[0]
 
     def mine(self, patient: str) -> list[Enrolment]:
         """The studies `patient` joined, with what this node released to each and whether she was paid."""
@@ -316,6 +314,11 @@ def protocol_hash(document: bytes) -> bytes:
 def care(units: int) -> str:
     """An amount of CareToken base units as a decimal string of CARE."""
     return str(from_units(units, CARE_DECIMALS))
+
+
+def care_units(amount: str) -> int:
+    """A decimal string of CARE as CareToken base units (`ValidationError` if it is not an amount)."""
+    return to_units(amount, CARE_DECIMALS)
 
 
 def study_view(study: StudyState) -> dict[str, Any]:
