@@ -86,9 +86,7 @@ def research_router(deps: Deps) -> APIRouter:
         caller = deps.caller(authorization)
         caller.require(_SUBJECT, "write")
         signed, signatures = _signed_parts(loads_object(await body_of(request)))
-        if int(signed["participation"].get("message", {}).get("studyId", -1)) != study_id:
-            raise ValidationError(f"the participation is not for study {study_id}")
-        study, grant = await call(studies.submit_signed, caller.address, signed, signatures)
+        study, grant = await call(studies.submit_signed, caller.address, study_id, signed, signatures)
         return JSONResponse({"study": study_view(study), "consent": grant.hex_id if grant else None})
 
     @router.get("/research/mine")

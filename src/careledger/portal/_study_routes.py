@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 from fastapi.responses import JSONResponse
 
-from careledger.errors import NotFound, ValidationError
+from careledger.errors import NotFound
 from careledger.node import Node
 from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
@@ -34,10 +34,11 @@ def study_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         """The studies she joined (releases, rewards), and the approved studies she may join."""
         visit = sessions.visit(request)
         caller = patient(visit)
-        enrolments = await call(node.studies.mine, caller.address)
+        every_study = await call(node.studies.all)
+        enrolments = await call(node.studies.mine, caller.address, every_study)
         held = await call(node.studies.held, caller.address)
         taking_part = {e.study.study_id for e in enrolments if not e.left_at}
-        open_studies = [s for s in await call(node.studies.all) if s.approved_by and s.study_id not in taking_part]
+        open_studies = [s for s in every_study if s.approved_by and s.study_id not in taking_part]
         return pages.render(
             request,
             visit,
@@ -63,9 +64,7 @@ def study_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         form = await pages.form(request, visit)
         names_signed = ("participation", "consent") if _join(step) else ("participation",)
         signed, signatures = signed_parts(form, names_signed)
-        if str(signed["participation"].get("message", {}).get("studyId")) != str(study_id):
-            raise ValidationError(f"the signed participation is not for study {study_id}")
-        await call(node.studies.submit_signed, patient(visit).address, signed, signatures)
+        await call(node.studies.submit_signed, patient(visit).address, study_id, signed, signatures)
         return pages.redirect(request, visit, "/portal/studies")
 
 

@@ -115,19 +115,12 @@ class StudyDesk:
         """This node's noised part of one aggregate; `AccessDenied` when it would overspend the study's budget."""
         query = AggregateQuery.from_json(request.ask)
         study = self._checked(request)
-        self._spend(study, query.epsilon)
+        left = self._spend(study, query.epsilon)
         types = {"Patient"} if query.code is None else {"Patient", "Observation"}
         resources = self._participants_records(study, QUERY_INTERACTION, types)
         values = _values(query, resources)
         part = answer(query, values, random_state=self._random_state)
-        return {"custodian": self.address, "part": part, "epsilon_left": self.budget_left(study)}
-
-    def budget_left(self, study: StudyState) -> float:
-        """The epsilon this node may still spend on the study's queries."""
-        with self.db.session() as session:
-            row = session.get(StudyBudget, (self._research().address, study.study_id))
-            spent = row.spent_milli if row else 0
-        return (round(study.terms.epsilon * 1000) - spent) / 1000
+        return {"custodian": self.address, "part": part, "epsilon_left": left}
 
     # The checks and the door -----------------------------------------------------------
 
@@ -171,7 +164,8 @@ class StudyDesk:
         start, end = (_day(study.terms.data_from), _day(study.terms.data_to))
         return [r for s in shown if _within((r := self.records.open(s)), start, end)]
 
-    def _spend(self, study: StudyState, epsilon: float) -> None:
+    def _spend(self, study: StudyState, epsilon: float) -> float:
+        """Take `epsilon` from the study's budget here; the epsilon left after it."""
         cost, budget = round(epsilon * 1000), round(study.terms.epsilon * 1000)
         key = (self._research().address, study.study_id)
         with self.db.session() as session:
@@ -189,6 +183,7 @@ class StudyDesk:
                     f"the query's epsilon {epsilon} is past study {study.study_id}'s budget here ({left} left)"
                 )
             row.spent_milli += cost
+            return (budget - row.spent_milli) / 1000
 
     # Helpers ---------------------------------------------------------------------------
 

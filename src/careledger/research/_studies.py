@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,21 +169,23 @@ class Studies:
         account = self._account(as_wallet)
         prepared = self.prepare(study_id, patient, join=True)
         signatures = {name: sign_typed_data(account, typed) for name, typed in prepared.items()}
-        study, grant = self.submit_signed(patient, prepared, signatures)
+        study, grant = self.submit_signed(patient, study_id, prepared, signatures)
         assert grant is not None
         return study, grant
 
     def submit_signed(
-        self, patient: str, signed: dict[str, Any], signatures: dict[str, bytes]
+        self, patient: str, study_id: int, signed: dict[str, Any], signatures: dict[str, bytes]
     ) -> tuple[StudyState, Grant | None]:
         """Submit a join or a leave that `prepare` gave and a wallet signed (the node pays the gas): to join, the
         research consent first, then the participation, so a participant always has a consent. `signed` and
         `signatures` are keyed `participation` and, to join, `consent`. `ValidationError` unless they are about
-        `patient`."""
+        `patient` and study `study_id`."""
         if set(signed) != set(signatures) or "participation" not in signed:
             raise ValidationError("send the participation (and, to join, the consent) with a signature each")
         research = self._research(as_wallet=self._node_wallet)
         message = _participation_message(signed["participation"], research)
+        if message["studyId"] != study_id:
+            raise ValidationError(f"the signed participation is not for study {study_id}")
         if message["patient"] != patient or (message["join"] != ("consent" in signed)):
             raise ValidationError(f"the participation is not {patient}'s, or a join comes without its consent")
         grant = None
@@ -192,7 +194,6 @@ class Studies:
             if consent.terms.patient != patient or consent.terms.purposes != Purpose.HRESCH.bit:
                 raise ValidationError(f"the consent is not {patient}'s research consent")
             grant = self.consent.submit(self._node_wallet, consent)
-        study_id = int(message["studyId"])
         research.participate_by_signature(
             study_id, message["patient"], message["join"], int(message["deadline"]), signatures["participation"]
         )
@@ -202,10 +203,11 @@ class Studies:
         """Leave for `patient`, signed by `as_wallet` held here."""
         prepared = self.prepare(study_id, patient, join=False)
         signature = sign_typed_data(self._account(as_wallet), prepared["participation"])
-        return self.submit_signed(patient, prepared, {"participation": signature})[0]
+        return self.submit_signed(patient, study_id, prepared, {"participation": signature})[0]
 
-    def mine(self, patient: str) -> list[Enrolment]:
-        """The studies `patient` joined, with what this node released to each and whether she was paid."""
+    def mine(self, patient: str, among: Sequence[StudyState] | None = None) -> list[Enrolment]:
+        """The studies `patient` joined (of `among`, if the caller has read them already; else of all), with what
+        this node released to each and whether she was paid."""
         research = self._research()
         entries = [
             e
@@ -213,7 +215,7 @@ class Studies:
             if e.access.interaction == RELEASE_INTERACTION and e.access.allowed
         ]
         found = []
-        for study in self.all():
+        for study in self.all() if among is None else among:
             taking_part = research.participation(study.study_id, patient)
             if taking_part.joined_at:
                 releases = tuple(e for e in entries if e.access.agent == study.sponsor)
