@@ -194,6 +194,12 @@ def test_a_patient_with_a_wallet_elsewhere_joins_through_the_api_and_is_paid(net
         for_carol["message"] = {**for_carol["message"], "patient": network.setup.carol.address}
         forged = {"participation": _signed(dora, for_carol), "consent": _signed(dora, prepared["consent"])}
         assert api.post(f"/research/studies/{study_id}/participation", json=forged).status_code == 400
+        not_a_number = {
+            **prepared["participation"],
+            "message": {**prepared["participation"]["message"], "studyId": "x"},
+        }
+        garbled = {"participation": {"typed_data": not_a_number, "signature": "0x00"}}
+        assert api.post(f"/research/studies/{study_id}/participation", json=garbled).status_code == 400
         joined = api.post(
             f"/research/studies/{study_id}/participation",
             json={name: _signed(dora, typed) for name, typed in prepared.items()},
