@@ -213,6 +213,29 @@ def test_a_patient_with_a_wallet_elsewhere_joins_through_the_api_and_is_paid(net
         assert (mine["study"], mine["earned"], len(mine["releases"])) == (study_id, "10", 1)
 
 
+def test_a_researchers_own_wallet_sends_the_transactions_the_api_prepares(network: Network) -> None:
+    clinic = network.clinic
+    url = clinic.contracts.identity_registry().require_actor(clinic.address).endpoint
+    sponsor = clinic.unlock("lab").account  # as her own wallet holds it: the node only prepares
+    network.hospital.contracts.token(as_wallet=NODE_WALLET).mint(sponsor.address, 2 * REWARD)
+    terms = {"protocol_hash": "0x" + "ab" * 32, "categories": ["labs"], "data_from": 0, "data_to": 2**32}
+    terms |= {"days": 30, "epsilon": 0.5, "reward": REWARD, "budget": 2 * REWARD}
+    research = clinic.contracts.research()
+    before = research.study_count()
+    w3 = clinic.chain.w3
+    with _signed_in(url, sponsor) as api:
+        prepared = api.post("/research/studies/transactions", json=terms)
+        assert prepared.status_code == 200, prepared.text
+        for tx in prepared.json()["transactions"]:
+            fields = {"to": tx["to"], "data": tx["data"], "value": 0, "chainId": clinic.chain_id}
+            fields |= {"nonce": w3.eth.get_transaction_count(sponsor.address), "gas": 500_000}
+            fields |= {"maxFeePerGas": 2 * w3.eth.gas_price + 1, "maxPriorityFeePerGas": 1}
+            raw = sponsor.sign_transaction(fields).raw_transaction
+            assert w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))["status"] == 1
+    study = research.study(before + 1)
+    assert (study.sponsor, study.terms.protocol_hash, study.escrow) == (sponsor.address, b"\xab" * 32, 2 * REWARD)
+
+
 def test_private_counts_combine_across_nodes_until_the_budget_is_spent(network: Network) -> None:
     clinic = network.clinic
     count = AggregateQuery("count", 0.45)

@@ -58,7 +58,7 @@ _SCOPES: dict[Role, tuple[str, ...]] = {
     Role.LAB: ("user/*.read", "user/*.write"),
     Role.PHARMACY: ("user/*.read", "user/MedicationDispense.write"),
     Role.INSURER: ("user/*.read", "user/Claim.write", "user/ClaimResponse.write"),
-    Role.RESEARCHER: ("user/*.read",),
+    Role.RESEARCHER: ("user/*.read", "user/ResearchStudy.write"),  # registering studies (docs/research.md)
     Role.REGULATOR: ("user/AuditEvent.read", "user/Consent.read"),
     Role.DEVICE: ("user/Observation.write",),
 }
