@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     """`host[:port]` of the MQTT broker `serve` takes device readings from (e.g. 127.0.0.1:1883); empty: none."""
     reading_summary_seconds: float = Field(default=60.0, ge=0)
     """Device readings become one Observation (SampledData) per device, code and this many seconds; 0: one each."""
+    reading_ranges: dict[str, tuple[float, float]] = {}
+    """Plausible device values by LOINC code, over the defaults (docs/devices.md): `{"8867-4" = [20, 250]}`."""
     alert_webhooks: list[str] = []
     """URLs `serve` POSTs each device alert to (JSON), besides streaming it at `/alerts/stream`."""
 

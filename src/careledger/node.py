@@ -259,6 +259,7 @@ class Node:
             self.audit,
             self._readings_key,
             custodian=self.address,
+            ranges=self.settings.reading_ranges,
             on_accepted=self.monitor.observe,
         )
 

@@ -56,6 +56,21 @@ def test_a_forged_frame_is_refused_and_counted(api: Api, ward: Ward) -> None:  #
     assert response.json() == {"accepted": 0, "refused": {"forged-signature": 1}}
 
 
+def test_a_value_no_body_could_show_is_a_400_that_says_so_and_the_rest_is_taken(
+    api: Api,
+    ward: Ward,  # noqa: F811
+) -> None:
+    raised = ward.node.monitor.raised
+    good, broken = ward.readings(70, code="2339-0", unit="mg/dL") + ward.readings(1e308, code="2339-0", unit="mg/dL")
+    response = _post(api, ward.frame([good, broken]))
+    assert response.status_code == 400, response.text
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert "1 reading(s) refused: a value outside what a body can show" in diagnostics
+    assert "1 accepted" in diagnostics
+    assert ward.node.monitor.raised == raised
+    assert _post(api, ward.frame([good])).json() == {"accepted": 0, "refused": {"replayed-sequence": 1}}
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status"),
     [

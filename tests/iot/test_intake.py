@@ -1,6 +1,6 @@
 """The intake: a reading is taken only from a registered device, signed, bound to the patient it names
 by her live consent, for this node, in sequence and in the time window; every refusal is counted and
-audited and stores nothing."""
+audited and stores nothing; a value no body could show is refused too, and pages nobody."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from careledger.consent import Purpose
 from careledger.crypto import sign_message
-from careledger.errors import Conflict, ValidationError
-from careledger.iot import Reading, Refusal, encode_frame
+from careledger.errors import ConfigError, Conflict, ValidationError
+from careledger.iot import Reading, ReadingIntake, Refusal, encode_frame
 from careledger.records import Category
 from careledger.store import DeviceReading
 from tests.iot.conftest import Ward, device_key
@@ -185,3 +185,51 @@ def test_a_device_name_is_taken_once(ward: Ward) -> None:
     ward.node.devices.register("once", address=Account.create().address)
     with pytest.raises(Conflict, match="registered already"):
         ward.node.devices.register("once", address=Account.create().address)
+
+
+def _reading(ward: Ward, code: str, *values: tuple[float, str]) -> Reading:
+    ward.sequence += 1
+    return Reading(ward.sequence, int(time.time() * 1000), code, values)
+
+
+@pytest.mark.parametrize(
+    ("code", "values"),
+    [
+        ("8867-4", ((1e308, "/min"),)),
+        ("8867-4", ((-1e308, "/min"),)),
+        ("8867-4", ((351.0, "/min"),)),
+        ("59408-5", ((100.5, "%"),)),
+        ("85354-9", ((120.0, "mm[Hg]"), (1e308, "mm[Hg]"))),
+        ("8310-5", ((-40.0, "Cel"),)),
+        ("2339-0", ((5000.0, "mg/dL"),)),
+        ("55423-8", ((-1.0, "{steps}"),)),
+    ],
+)
+def test_a_value_no_body_could_show_is_refused(ward: Ward, code: str, values: tuple[tuple[float, str], ...]) -> None:
+    reading = _reading(ward, code, *values)
+    _refused(ward, ward.frame([reading]), Refusal.IMPLAUSIBLE, patient=ward.alice.address)
+
+
+def test_an_implausible_reading_pages_nobody_and_the_rest_of_its_frame_is_taken(ward: Ward) -> None:
+    raised = ward.node.monitor.raised
+    readings = [_reading(ward, "2339-0", (104.0, "mg/dL")), _reading(ward, "2339-0", (1e308, "mg/dL"))]
+    result = ward.node.intake.accept(ward.frame(readings))
+    assert (result.accepted, dict(result.refused)) == (1, {Refusal.IMPLAUSIBLE.value: 1})
+    assert ward.node.monitor.raised == raised  # 1e308 mg/dL is above 300: it paged the care team
+
+
+def test_a_node_sets_its_own_ranges_and_a_range_it_cannot_use_is_refused(ward: Ward) -> None:
+    node = ward.node
+    parts = (node.db, node.devices, node.audit, node._readings_key)
+    narrow = ReadingIntake(*parts, custodian=node.address, ranges={"8867-4": (20, 250)})
+    result = narrow.accept(ward.frame([_reading(ward, "8867-4", (260.0, "/min"))]))
+    assert dict(result.refused) == {Refusal.IMPLAUSIBLE.value: 1}
+    assert narrow.accept(ward.frame([_reading(ward, "8867-4", (240.0, "/min"))])).accepted == 1
+    for ranges, match in (
+        ({"1234-5": (0.0, 1.0)}, "code of a value"),
+        ({"85354-9": (0.0, 300.0)}, "code of a value"),  # a panel's values are ranged by its components
+        ({"8867-4": (250.0, 20.0)}, "low first"),
+        ({"8867-4": (0.0, float("inf"))}, "finite"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            ReadingIntake(*parts, custodian=node.address, ranges=ranges)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -227,3 +228,22 @@ def test_refusals_through_the_broker_are_counted_audited_and_store_nothing(ward:
     assert ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key).pending() == journal
     denials = [e.access for e in ward.node.audit.entries()[audited:] if not e.access.allowed]
     assert sorted(d.detail.rsplit(": ", 1)[1] for d in denials if d.detail) == sorted(expected)
+
+
+def test_a_value_no_body_could_show_is_refused_logged_and_pages_nobody(
+    ward: Ward, listening: MqttListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    wearable = _wearable(ward, "broken")
+    now = int(time.time() * 1000)
+    broken = [Reading(1, now, "8867-4", ((1e308, "/min"),)), Reading(2, now, "8867-4", ((-1e308, "/min"),))]
+    refused = ward.node.intake.totals.refused[Refusal.IMPLAUSIBLE.value]
+    raised = ward.node.monitor.raised
+    pending = ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key).pending()
+    topic = readings_topic(ward.node.address, wearable.account.address)
+    with caplog.at_level(logging.WARNING, logger="careledger.iot.mqtt"):
+        publish([(topic, sign_frame(wearable.account, ward.node.address, ward.alice.address, broken), 2)], SHARED)
+        _until(lambda: ward.node.intake.totals.refused[Refusal.IMPLAUSIBLE.value] == refused + 2)
+        _until(lambda: any("2 implausible-value" in record.getMessage() for record in caplog.records))
+    assert ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key).pending() == pending
+    assert _sequence(ward, wearable) == 0
+    assert ward.node.monitor.raised == raised

@@ -31,10 +31,19 @@ def device_router(deps: Deps) -> APIRouter:
 
     @router.post("/devices/readings")
     async def post_readings(request: Request) -> JSONResponse:
-        """Take signed reading frames; what was accepted, and what refused by reason (in readings)."""
+        """Take signed reading frames; what was accepted, and what refused by reason (in readings). 400 for a
+        body that is not frames, or that holds a value no body could show (the device is broken: it must hear
+        of it, where a replay or a reading outside the time window is routine)."""
         result = await call(node.intake.accept, await body_of(request))
         if result.refused.get(Refusal.MALFORMED.value):
             raise ValidationError("the body is not signed reading frames (see docs/devices.md for the layout)")
+        implausible = result.refused.get(Refusal.IMPLAUSIBLE.value, 0)
+        if implausible:
+            others = result.refused.total() - implausible
+            raise ValidationError(
+                f"{implausible} reading(s) refused: a value outside what a body can show for its code (see "
+                f"docs/devices.md); {result.accepted} accepted, {others} refused otherwise"
+            )
         return JSONResponse(result.as_json())
 
     @router.get("/alerts/stream")

@@ -3,7 +3,9 @@
 A frame is taken only if it is signed by the device it names, for this node, from a
 device registered here and bound (by a live consent) to the patient the frame names. A
 reading in it is taken only if its sequence is above the device's last, its time within
-the window (`max_skew` ahead, `max_age` behind), and its code and units known. Accepted
+the window (`max_skew` ahead, `max_age` behind), its code and units known, and each value
+within what a body can show (`ranges`; a device reading 1e308 /min is broken or forged,
+and its reading would page the care team). Accepted
 readings are sealed into the journal, the device's last sequence moves and the refusals
 are audited in one transaction, so a reading delivered twice (a broker's redelivery after
 a restart) is a counted duplicate, never a second record. Refusals are counted and
@@ -17,7 +19,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,7 +31,7 @@ from careledger.crypto import AtRestKey
 from careledger.errors import ValidationError
 from careledger.iot._devices import DeviceService
 from careledger.iot._frames import Frame, Reading, decode_payloads
-from careledger.iot._vitals import problem
+from careledger.iot._vitals import PLAUSIBLE, plausible_ranges, problem
 from careledger.store import Database, Device, DeviceReading
 
 INTERACTION = "device-reading"
@@ -51,6 +53,7 @@ class Refusal(StrEnum):
     OUTSIDE_WINDOW = "outside-time-window"
     UNKNOWN_CODE = "unknown-code"
     WRONG_UNITS = "wrong-units"
+    IMPLAUSIBLE = "implausible-value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +103,13 @@ class ReadingIntake:
         custodian: str,
         max_skew: float = 30.0,
         max_age: float = 86_400.0,
+        ranges: Mapping[str, tuple[float, float]] = PLAUSIBLE,
         clock: Callable[[], float] = time.time,
         on_accepted: Callable[[list[Accepted]], object] | None = None,
     ) -> None:
-        """`on_accepted` sees each batch's accepted readings once they are durable (the alert monitor)."""
+        """`ranges` overrides the plausible range of values by code (`ConfigError` for an unknown code or an
+        empty range); `on_accepted` sees each batch's accepted readings once they are durable (the alert
+        monitor)."""
         self.db = db
         self._devices = devices
         self._audit = audit
@@ -111,6 +117,7 @@ class ReadingIntake:
         self._custodian = custodian
         self._max_skew_ms = int(max_skew * 1000)
         self._max_age_ms = int(max_age * 1000)
+        self._ranges = plausible_ranges(ranges)
         self._clock = clock
         self._lock = threading.Lock()
         self.on_accepted = on_accepted
@@ -228,7 +235,7 @@ class ReadingIntake:
             return Refusal.REPLAYED
         if not now_ms - self._max_age_ms <= reading.time_ms <= now_ms + self._max_skew_ms:
             return Refusal.OUTSIDE_WINDOW
-        why = problem(reading)
+        why = problem(reading, self._ranges)
         return None if why is None else Refusal(why)
 
     def _seal(self, taken: Accepted) -> bytes:

@@ -6,6 +6,9 @@ the broker keeps what arrives while the node is down, and acknowledges each mess
 once its readings are in the journal (manual acks): a node killed mid-batch gets the
 unacknowledged messages again, and the sequence check drops what it had already taken.
 Messages are handed to the intake in batches (one transaction for up to `batch` messages).
+A device hears nothing back over MQTT, so what its readings were refused for (a forged
+frame, a value no body could show) is logged, as well as audited by the intake; replays,
+which a broker's redelivery makes routine, are only counted.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from careledger.errors import ConfigError
-from careledger.iot._intake import ReadingIntake
+from careledger.iot._intake import IntakeResult, ReadingIntake, Refusal
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -119,7 +123,9 @@ class MqttListener:
     def _take(self, messages: list[_Message]) -> None:
         while True:
             try:
-                self._intake.accept_many([(message.payload, _device_of(message.topic)) for message in messages])
+                results = self._intake.accept_many(
+                    [(message.payload, _device_of(message.topic)) for message in messages]
+                )
                 break
             except Exception:  # the database is away: keep the batch, unacknowledged, and try again
                 _log.exception("could not journal %d MQTT messages; retrying", len(messages))
@@ -128,8 +134,20 @@ class MqttListener:
         for message in messages:
             if message.qos > 0:
                 self._client.ack(message.mid, message.qos)
+        _log_refusals(results)
 
 
 def _device_of(topic: str) -> str | None:
     parts = topic.split("/")
     return parts[3] if len(parts) == 5 else None
+
+
+def _log_refusals(results: list[IntakeResult]) -> None:
+    """One line per batch for the readings refused in it, by reason, replays left out."""
+    refused: Counter[str] = Counter()
+    for result in results:
+        refused.update(result.refused)
+    del refused[Refusal.REPLAYED.value]
+    if refused:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(refused.items()))
+        _log.warning("refused device readings from MQTT (audited): %s", reasons)

@@ -1,18 +1,22 @@
 """What a device may measure, and how readings become FHIR vital-signs Observations.
 
 Each LOINC code a node takes from devices, with its UCUM units (a panel lists one per
-component, in order). Readings become Observations in one of two shapes: one per reading
-(`valueQuantity`), or one per device, code and interval whose value is `SampledData`, so
-storage grows with time and not with the sample rate.
+component, in order), and the range a living body can show in each value: a value
+outside is a broken or forged device, never a patient to page about. Readings become
+Observations in one of two shapes: one per reading (`valueQuantity`), or one per device,
+code and interval whose value is `SampledData`, so storage grows with time and not with
+the sample rate.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from careledger.errors import ConfigError
 from careledger.fhir import concept, fhir_instant, systems, ucum_quantity
 from careledger.iot._frames import Reading
 
@@ -52,14 +56,44 @@ MEASURES = {
 }
 
 
-def problem(reading: Reading) -> str | None:
-    """Why a reading's code or values are not what its code takes, or None."""
+# The values a living body can show, by the LOINC code of each value (a panel's by its components'),
+# in the units above: wide enough for any patient (a neonate's heart rate, a crisis's blood pressure,
+# deep hypothermia, a hyperosmolar glucose), so a reading outside is a device fault or a forgery.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "8867-4": (0, 350),  # heart rate, /min
+    "59408-5": (0, 100),  # oxygen saturation, %
+    "8480-6": (0, 300),  # systolic blood pressure, mm[Hg]
+    "8462-4": (0, 250),  # diastolic blood pressure, mm[Hg]
+    "8310-5": (10, 50),  # body temperature, Cel
+    "2339-0": (0, 3000),  # blood glucose, mg/dL
+    "55423-8": (0, 250_000),  # steps
+}
+
+
+def plausible_ranges(overrides: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """The plausible range of every value code: the defaults with the node's `reading_ranges` over them;
+    `ConfigError` for a code no device sends, or a range that is empty or not finite."""
+    for code, (low, high) in overrides.items():
+        if code not in PLAUSIBLE:
+            known = ", ".join(sorted(PLAUSIBLE))
+            raise ConfigError(f"reading_ranges names {code!r}: ranges are by the LOINC code of a value ({known})")
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ConfigError(f"reading_ranges for {code} is [{low}, {high}]: two finite numbers, low first")
+    return {**PLAUSIBLE, **overrides}
+
+
+def problem(reading: Reading, ranges: Mapping[str, tuple[float, float]] = PLAUSIBLE) -> str | None:
+    """Why a reading's code, units or values are not what its code takes, or None."""
     measure = MEASURES.get(reading.code)
     if measure is None:
         return "unknown-code"
     units = tuple(unit for *_, unit in measure.components)
     if tuple(unit for _, unit in reading.values) != units:
         return "wrong-units"
+    for (code, _, _), (value, _) in zip(measure.components, reading.values, strict=True):
+        low, high = ranges[code]
+        if not low <= value <= high:  # NaN too: it compares false with everything
+            return "implausible-value"
     return None
 
 
