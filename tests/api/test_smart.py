@@ -243,6 +243,31 @@ def test_a_backend_system_signs_its_token_request_and_replays_fail(smart: Api) -
     assert wider["scope"] == ""  # never more than registered
 
 
+def test_a_client_assertion_is_for_the_token_url_alone(smart: Api) -> None:
+    key = ECKey.generate_key("P-384")
+    client_id = _system(smart, key, ["system/*.rs"])
+    token_url = f"{smart.url}/auth/token"
+
+    def post(audience: object, jti: str) -> httpx.Response:
+        claims = {"iss": client_id, "sub": client_id, "aud": audience, "exp": int(time.time()) + 60, "jti": jti}
+        form = {
+            "grant_type": "client_credentials",
+            "scope": "system/Observation.rs",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode({"alg": "ES384"}, claims, key, algorithms=["ES384"]),
+        }
+        return httpx.post(token_url, data=form)
+
+    for jti, audience in enumerate(
+        ([token_url, "https://other.example/token"], ["https://other.example/token", token_url], [], "https://other")
+    ):
+        refused = post(audience, f"foreign-{jti}")
+        assert refused.status_code in (400, 401), refused.text
+        assert refused.json()["error"] == "invalid_client"
+    assert post([token_url], "alone-in-a-list").status_code == 200
+    assert post(token_url, "a-string").status_code == 200
+
+
 def _wait(client: httpx.Client, status_url: str) -> dict[str, object]:
     for _ in range(600):
         status = client.get(status_url)

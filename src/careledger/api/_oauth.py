@@ -3,10 +3,11 @@
 authlib does the protocol: the authorization code grant with PKCE (RFC 7636, required of
 every app, which are public clients), the client credentials grant, and client
 authentication by a signed JWT assertion (RFC 7523, `private_key_jwt`, RS384 or ES384 as
-SMART Backend Services asks). This module is the glue authlib asks of a framework: how
-to read a request, find a client (`node.clients`), keep authorization codes (in memory,
-single use, ten minutes) and seen assertion ids (until they expire), and mint the token,
-which is the node's own access token (`SiweAuth.issue`) carrying the granted scopes.
+SMART Backend Services asks, whose `aud` is the token URL and nothing else). This module
+is the glue authlib asks of a framework: how to read a request, find a client
+(`node.clients`), keep authorization codes (in memory, single use, ten minutes) and seen
+assertion ids (until they expire), and mint the token, which is the node's own access
+token (`SiweAuth.issue`) carrying the granted scopes.
 """
 
 from __future__ import annotations
@@ -195,6 +196,13 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
     def resolve_client_public_key(self, client: _Client) -> KeySet:
         return KeySet.import_key_set(client.client.jwks or {"keys": []})  # type: ignore[arg-type]
 
+    def _check_audience(self, audience: object) -> None:
+        """`InvalidClientError` unless `aud` is this token URL alone: authlib takes a list naming it among
+        others, and an assertion made for several servers is one any of them could replay here."""
+        members = [audience] if isinstance(audience, str) else audience
+        if not (isinstance(members, list) and len(members) == 1 and members[0] in self.get_audiences()):
+            raise InvalidClientError(description="a client assertion's aud must be this token URL, and only it")
+
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=list(SIGNING_ALGORITHMS))
@@ -202,6 +210,7 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
             raise InvalidClientError(description=exc.description) from exc
         if float(token.claims.get("exp", 0)) > time.time() + 300 + self.leeway:
             raise InvalidClientError(description="a client assertion lives at most five minutes")
+        self._check_audience(token.claims.get("aud"))
         self.verify_claims(token.claims)
         return dict(token.claims)
 
