@@ -81,6 +81,14 @@ class IntegrityError(CareLedgerError):
     """Stored or received data does not match its hash, proof or signature."""
 
 
+class InvalidSignature(Unauthenticated, IntegrityError):
+    """A signature that is malformed, out of range, recovers no key, or was made by someone else (HTTP 401).
+
+    Both an authentication failure (whoever sent it proved nothing) and an integrity failure
+    (the data does not match its signature), so callers may catch it as either.
+    """
+
+
 class DecryptionError(IntegrityError):
     """Ciphertext or a sealed key did not open: wrong key or suite, or the bytes were changed.
 
@@ -135,6 +143,7 @@ __all__ = [
     "DecryptionError",
     "DemoFailed",
     "IntegrityError",
+    "InvalidSignature",
     "NodeUnreachable",
     "NotFound",
     "TransactionReverted",

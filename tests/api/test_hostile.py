@@ -25,6 +25,8 @@ from siwe import SiweMessage
 from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
+from careledger.exchange import AccountingRequest, FetchRequest, SignedAccounting, SignedFetch
+from careledger.research import StudyRequest
 from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
 
 pytestmark = pytest.mark.anvil
@@ -185,6 +187,43 @@ def test_a_zero_signature_is_401(target: Target) -> None:
     response = httpx.post(f"{target.url}/auth/login", json={"message": message, "signature": "0x" + "00" * 65})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_MALFORMED_SIGNATURES = {
+    "65 zero bytes": "0x" + "00" * 65,
+    "r = s = 0": "0x" + "00" * 64 + "1b",
+    "all 0xff": "0x" + "ff" * 65,
+    "empty": "0x",
+    "64 bytes": "0x" + "11" * 64,
+    "s = n": "0x" + f"{1:064x}{_SECP256K1_N:064x}1b",
+    "r on no point": "0x" + f"{5:064x}{7:064x}1c",
+    "not hex": "0x" + "zz" * 65,
+}
+
+
+def _signed_bodies(target: Target) -> dict[str, dict[str, object]]:
+    """A well-formed request for each signed exchange route, each with room for a signature."""
+    someone, other = "0x" + "11" * 20, "0x" + "22" * 20
+    fetch = FetchRequest.new(someone, other, target.account.address, 1, 1)
+    accounting = AccountingRequest.new(target.account.address, someone)
+    study = StudyRequest.new(1, other, {"kind": "count", "epsilon": 0.1})
+    return {
+        "/exchange/fetch": SignedFetch(fetch, b"").to_json(),
+        "/exchange/accounting": SignedAccounting(accounting, b"").to_json(),
+        "/exchange/study": {k: v for k, v in study.to_json().items() if k != "signature"},
+    }
+
+
+@pytest.mark.parametrize("route", ["/exchange/fetch", "/exchange/accounting", "/exchange/study"])
+def test_a_malformed_signature_on_a_signed_route_is_401(target: Target, route: str) -> None:
+    body = _signed_bodies(target)[route]
+    for name, signature in _MALFORMED_SIGNATURES.items():
+        response = httpx.post(f"{target.url}{route}", json={**body, "signature": signature})
+        assert response.status_code == 401, f"{name}: {response.status_code} {response.text}"
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert response.json()["issue"][0]["code"] == "login"
+    target.assert_healthy()
 
 
 def test_a_future_siwe_message_is_refused(target: Target) -> None:

@@ -18,7 +18,7 @@ from careledger.consent import (
     read_signed_consent,
     write_consent,
 )
-from careledger.errors import IntegrityError, TransactionReverted, ValidationError
+from careledger.errors import IntegrityError, InvalidSignature, TransactionReverted, ValidationError
 from careledger.records import Category
 from tests.access.conftest import World
 
@@ -102,7 +102,7 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     assert edited_signed.signer != alice.address  # the signature now recovers to someone else
     with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
         world.consent.submit(world.clinic.name, edited_signed)
-    with pytest.raises(ValidationError, match="65 bytes"):
+    with pytest.raises(InvalidSignature, match="65 bytes"):
         read_signed_consent(path, signature="0x1234")
     world.travel(8 * 86_400)
     with pytest.raises(ValidationError, match="past its deadline"):

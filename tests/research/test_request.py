@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from careledger.errors import ValidationError
+from careledger.errors import InvalidSignature, ValidationError
 from careledger.research import RELEASE, StudyRequest
 
 NODE = "0x" + "11" * 20
 REGISTRY = "0x" + "22" * 20
-GOOD = StudyRequest.new(3, NODE, RELEASE).to_json()
+GOOD = StudyRequest.new(3, NODE, RELEASE).signed(Account.create(), 31337, REGISTRY).to_json()
 
 
 def test_a_request_travels_as_json_and_recovers_its_signer() -> None:
@@ -36,9 +36,14 @@ def test_a_request_travels_as_json_and_recovers_its_signer() -> None:
         {"expiry": 2**64},
         {"ask": [1]},
         {"custodian": "0x1234"},
-        {"signature": "not hex"},
     ],
 )
 def test_a_malformed_request_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="a study request is"):
         StudyRequest.from_json({**GOOD, **changes})
+
+
+@pytest.mark.parametrize("signature", ["not hex", "0x", "0x" + "00" * 65, 7])
+def test_a_malformed_signature_is_a_failed_sign_in(signature: object) -> None:
+    with pytest.raises(InvalidSignature):
+        StudyRequest.from_json({**GOOD, "signature": signature})

@@ -15,7 +15,6 @@ grows much faster than the input.
 from __future__ import annotations
 
 import functools
-import re
 import secrets
 import threading
 import time
@@ -30,7 +29,7 @@ from siwe.siwe import VerificationError
 
 from careledger.api._limits import RateLimiter
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
-from careledger.identity import IdentityService, Role, Scope, narrowing, resource_scopes
+from careledger.identity import IdentityService, Role, Scope, narrowing, parse_signature, resource_scopes
 
 Narrowing = tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...]
 
@@ -47,7 +46,6 @@ MAX_LINE_CHARS = 300
 MAX_LINES = 40
 # How far in the future a message's `Issued At` may be: clocks differ a little, not by years.
 CLOCK_SKEW_SECONDS = 120
-_SIGNATURE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
 
 # SMART on FHIR v1 scopes by on-chain role: patients act on their own records, everyone
 # else as a user whose reads the consent rules still govern.
@@ -171,7 +169,8 @@ class SiweAuth:
 
     def verify(self, message_text: str, signature: str) -> str:
         """The address that signed a valid SIWE message for this node (its nonce used up); else `Unauthenticated`."""
-        nonce = _nonce_of(_checked_lines(message_text, signature))
+        nonce = _nonce_of(_checked_lines(message_text))
+        signature = "0x" + parse_signature(signature).hex()
         with self._lock:
             expires = self._nonces.pop(nonce, None)  # one use, even if the rest fails
         if expires is None or expires < self._clock():
@@ -241,8 +240,8 @@ def _narrowing(scopes: frozenset[str]) -> Narrowing:
     return narrowing(list(_parsed(scopes)))
 
 
-def _checked_lines(message: str, signature: str) -> list[str]:
-    """The message's lines; refuses, before any parsing, a message or signature no wallet would send."""
+def _checked_lines(message: str) -> list[str]:
+    """The message's lines; refuses, before any parsing, a message no wallet would send."""
     if len(message) > MAX_MESSAGE_CHARS:
         raise Unauthenticated(
             f"the message is {len(message):,} characters; a SIWE message has at most {MAX_MESSAGE_CHARS:,}"
@@ -252,8 +251,6 @@ def _checked_lines(message: str, signature: str) -> list[str]:
         raise Unauthenticated(
             f"not a Sign-In with Ethereum message: at most {MAX_LINES} lines of {MAX_LINE_CHARS} characters"
         )
-    if not _SIGNATURE.fullmatch(signature):
-        raise Unauthenticated("the signature is not 65 bytes of hex")
     return lines
 
 

@@ -28,6 +28,7 @@ from careledger.api._deps import Authorization, Deps, body_of, call
 from careledger.consent import parse_categories
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
+from careledger.identity import parse_signature
 from careledger.research import Studies, StudyTerms, enrolment_view, study_view
 
 _STUDY = "ResearchStudy"
@@ -124,9 +125,10 @@ def _signed_parts(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes
             continue
         try:
             signed[name] = dict(part["typed_data"])
-            signatures[name] = bytes.fromhex(str(part["signature"]).removeprefix("0x"))
+            signature = part["signature"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"{name} is {{typed_data, signature}}: {exc}") from None
+        signatures[name] = parse_signature(signature)
     if "participation" not in signed:
         raise ValidationError("send the participation: {typed_data, signature}")
     return signed, signatures

@@ -31,7 +31,7 @@ from careledger.chain import (
     grant_from_event,
 )
 from careledger.consent._terms import Purpose
-from careledger.crypto import check_signer, recover_typed_data_signer, sign_typed_data
+from careledger.crypto import check_signer, parse_signature, recover_typed_data_signer, sign_typed_data
 from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.fhir import consent_view
 from careledger.files import write_atomically
@@ -374,11 +374,7 @@ def read_signed_consent(path: Path, signature: str | None = None) -> SignedConse
         raise NotFound(f"no file {exc.filename}: sign {path} with the patient's wallet and pass --signature") from None
     except ValueError as exc:
         raise ValidationError(f"{path} is not JSON: {exc}") from None
-    try:
-        signature_bytes = bytes.fromhex(signature.strip().removeprefix("0x"))
-    except ValueError:
-        raise ValidationError("the signature is not hex") from None
-    return SignedConsent.from_typed_data(typed, signature_bytes)
+    return SignedConsent.from_typed_data(typed, parse_signature(signature.strip()))
 
 
 def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, Any]:

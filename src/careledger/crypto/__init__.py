@@ -27,6 +27,7 @@ from careledger.crypto._merkle import MerkleTree, hash_pair, process_proof, veri
 from careledger.crypto._signatures import (
     check_signer,
     checksum_address,
+    parse_signature,
     recover_message_signer,
     recover_message_signers,
     recover_typed_data_signer,
@@ -55,6 +56,7 @@ __all__ = [
     "keccak",
     "open_data_key",
     "parse_content_id",
+    "parse_signature",
     "process_proof",
     "recover_message_signer",
     "recover_message_signers",

@@ -8,19 +8,49 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from eth_keys.exceptions import BadSignature
 from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthValidationError
 
 from careledger.crypto._keccak import keccak
-from careledger.errors import IntegrityError
+from careledger.errors import InvalidSignature
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+
+
+# The order of secp256k1: r and s of a signature lie in [1, n).
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HEX_SIGNATURE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
+
+
+def parse_signature(value: object) -> bytes:
+    """A recoverable secp256k1 signature (r ‖ s ‖ v, 65 bytes) from the hex a wallet returns, v as 27 or 28.
+
+    Every signature from outside comes through here before any curve arithmetic, so a malformed
+    one (empty, 64 bytes, zero r or s, s ≥ n, a v that is no recovery id) is `InvalidSignature`
+    (HTTP 401) with one message, never an exception from inside eth-keys. Wallets that write v
+    as 0 or 1 (Ledger, some libraries) are accepted as 27 or 28.
+    """
+    if not isinstance(value, str) or not _HEX_SIGNATURE.fullmatch(value):
+        raise InvalidSignature("a signature is 65 bytes of hex (r, s, v), as eth_signTypedData_v4 gives")
+    return _checked(bytes.fromhex(value.removeprefix("0x")))
+
+
+def _checked(signature: bytes) -> bytes:
+    """`signature` with v as 27 or 28, if it is 65 bytes with r and s in range; else `InvalidSignature`."""
+    if len(signature) != 65:
+        raise InvalidSignature(f"a signature is 65 bytes, not {len(signature)}")
+    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N) or v not in (0, 1, 27, 28):
+        raise InvalidSignature("the signature's r, s or v is out of range: no key made it")
+    return signature if v >= 27 else signature[:64] + bytes([v + 27])
 
 
 def sign_message(account: LocalAccount, message: bytes) -> bytes:
@@ -31,14 +61,15 @@ def sign_message(account: LocalAccount, message: bytes) -> bytes:
 
 
 def recover_message_signer(message: bytes, signature: bytes) -> str:
-    """The address that signed `message` (EIP-191)."""
+    """The address that signed `message` (EIP-191); `InvalidSignature` if the signature is malformed."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
+    signature = _checked(signature)
     try:
         return str(Account.recover_message(encode_defunct(primitive=message), signature=signature))
-    except (ValueError, TypeError, KeyError, EthValidationError) as exc:
-        raise IntegrityError(f"malformed signature: {exc}") from None
+    except (ValueError, TypeError, KeyError, EthValidationError, BadSignature) as exc:
+        raise InvalidSignature(f"malformed signature: {exc}") from None
 
 
 def sign_typed_data(account: LocalAccount, typed_data: dict[str, Any]) -> bytes:
@@ -49,20 +80,21 @@ def sign_typed_data(account: LocalAccount, typed_data: dict[str, Any]) -> bytes:
 
 
 def recover_typed_data_signer(typed_data: dict[str, Any], signature: bytes) -> str:
-    """The address that signed `typed_data` (EIP-712)."""
+    """The address that signed `typed_data` (EIP-712); `InvalidSignature` if either is malformed."""
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
+    signature = _checked(signature)
     try:
         return str(Account.recover_message(encode_typed_data(full_message=typed_data), signature=signature))
-    except (ValueError, TypeError, KeyError, EthValidationError) as exc:
-        raise IntegrityError(f"malformed signature or typed data: {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, EthValidationError, BadSignature) as exc:
+        raise InvalidSignature(f"malformed signature or typed data: {exc}") from None
 
 
 def check_signer(expected: str, recovered: str) -> None:
-    """Raise `IntegrityError` unless the recovered signer is the expected address."""
+    """Raise `InvalidSignature` unless the recovered signer is the expected address."""
     if expected.lower() != recovered.lower():
-        raise IntegrityError(f"signed by {recovered}, not by {expected}")
+        raise InvalidSignature(f"signed by {recovered}, not by {expected}")
 
 
 def recover_message_signers(messages: Sequence[tuple[bytes, bytes]]) -> list[str | None]:

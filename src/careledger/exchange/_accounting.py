@@ -29,7 +29,16 @@ from careledger.access import Accessor, Disclosures
 from careledger.audit import Access, Action, AuditLog, Entry, Outcome
 from careledger.chain import IdentityRegistry
 from careledger.consent import Purpose
-from careledger.crypto import Envelope, PrivateKey, RecordContext, SealedKey, recover_typed_data_signer, seal, unseal
+from careledger.crypto import (
+    Envelope,
+    PrivateKey,
+    RecordContext,
+    SealedKey,
+    parse_signature,
+    recover_typed_data_signer,
+    seal,
+    unseal,
+)
 from careledger.crypto import typed_data as make_typed_data
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, Unauthenticated, ValidationError
 from careledger.exchange._custodian import spend_fresh
@@ -129,9 +138,10 @@ class SignedAccounting:
                 int(r["nonce"], 16),
                 int(r["expiry"]),
             )
-            return cls(request, bytes.fromhex(str(data["signature"]).removeprefix("0x")))
+            signature = data["signature"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"a signed accounting request is {{request, signature}}: {exc}") from None
+        return cls(request, parse_signature(signature))
 
 
 @dataclass(frozen=True, slots=True)

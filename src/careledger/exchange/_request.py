@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
-from careledger.crypto import recover_typed_data_signer, sign_typed_data, typed_data
+from careledger.crypto import parse_signature, recover_typed_data_signer, sign_typed_data, typed_data
 from careledger.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -127,10 +127,6 @@ class SignedFetch:
     @classmethod
     def from_json(cls, data: Any) -> SignedFetch:
         """A signed request from its JSON; `ValidationError` if malformed."""
-        if not isinstance(data, dict) or not isinstance(data.get("signature"), str):
+        if not isinstance(data, dict):
             raise ValidationError("a signed fetch is {request, signature}")
-        try:
-            signature = bytes.fromhex(data["signature"].removeprefix("0x"))
-        except ValueError:
-            raise ValidationError("the signature is not hex") from None
-        return cls(FetchRequest.from_json(data.get("request")), signature)
+        return cls(FetchRequest.from_json(data.get("request")), parse_signature(data.get("signature")))

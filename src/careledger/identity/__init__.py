@@ -5,7 +5,7 @@ name them without reaching into the chain or crypto layers.
 """
 
 from careledger.chain import ActorRecord, Credential, Role
-from careledger.crypto import Suite
+from careledger.crypto import Suite, parse_signature
 from careledger.identity._clients import SIGNING_ALGORITHMS, Client, ClientRegistry
 from careledger.identity._credential_types import (
     AFFILIATION,
@@ -55,5 +55,6 @@ __all__ = [
     "load_keystore",
     "narrowing",
     "new_keystore",
+    "parse_signature",
     "resource_scopes",
 ]

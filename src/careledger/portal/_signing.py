@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from careledger.errors import ValidationError
+from careledger.identity import parse_signature
 from careledger.portal._pages import field
 
 _SAFE_INTEGER = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
@@ -36,10 +37,7 @@ def signed_typed(form: dict[str, str], name: str = "typed") -> dict[str, Any]:
 
 def signature_of(form: dict[str, str], name: str = "signature") -> bytes:
     """The 65-byte signature a form posts back (hex, in field `name`)."""
-    try:
-        return bytes.fromhex(field(form, name, "The signature").removeprefix("0x"))
-    except ValueError:
-        raise ValidationError("the signature is hex") from None
+    return parse_signature(field(form, name, "The signature"))
 
 
 def signed_parts(form: dict[str, str], names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
-from careledger.crypto import canonical_json, keccak, recover_typed_data_signer, sign_typed_data, typed_data
+from careledger.crypto import (
+    canonical_json,
+    keccak,
+    parse_signature,
+    recover_typed_data_signer,
+    sign_typed_data,
+    typed_data,
+)
 from careledger.errors import ValidationError
 from careledger.exchange import DOMAIN, LIFETIME
 
@@ -98,7 +105,7 @@ class StudyRequest:
                 data["ask"],
                 int(data["nonce"], 16),
                 int(data["expiry"]),
-                bytes.fromhex(str(data["signature"]).removeprefix("0x")),
+                parse_signature(data["signature"]),
             )
             if not (0 <= request.study_id < 2**256 and 0 <= request.nonce < 2**256 and 0 <= request.expiry < 2**64):
                 raise ValueError("study and nonce are uint256, expiry a uint64")
