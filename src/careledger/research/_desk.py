@@ -3,6 +3,7 @@
 ```
 sponsor's signed StudyRequest ─ signer is the study's sponsor? this node? fresh? unused? ─►
 study approved and running ─► this node's patients who are participants now (on chain) ─►
+their records in the study's categories, and their Patients ─►
 the guarded door: their records the sponsor may see for research (HRESCH), audited per patient ─►
 release: period ─► Safe Harbor ─► k-anonymity ─► Merkle root recorded on chain (rewards paid) ─►
          NDJSON sealed to the sponsor's registered key
@@ -143,10 +144,12 @@ class StudyDesk:
     def _participants_records(
         self, study: StudyState, interaction: str, types: set[str] | None = None
     ) -> list[Resource]:
-        """Participants' records in the study's categories and period (of `types`, if given: a query opens only
-        what it counts), as the guarded door lets the sponsor have them for research (audited per patient)."""
+        """Participants' records in the study's categories and period, and their Patients (of `types`, if given: a
+        query opens only what it counts), as the guarded door lets the sponsor have them for research (audited per
+        patient). Her consent covers GENERAL for the Patient's sake; her other GENERAL records (Encounters,
+        Conditions, …) go only to a study that asks for GENERAL."""
         research = self._research()
-        categories = set(study_categories(study))
+        asked = set(Category.from_mask(study.terms.categories))
         by_patient: dict[str, list[StoredRecord]] = defaultdict(list)
         for stored in self.records.list():
             by_patient[stored.patient_address].append(stored)
@@ -156,7 +159,7 @@ class StudyDesk:
             for patient, stored in by_patient.items()
             if patient in participants
             for s in stored
-            if s.category in categories and not s.deleted and (types is None or s.resource_type in types)
+            if _asked_for(s, asked) and not s.deleted and (types is None or s.resource_type in types)
         ]
         self.access.consent.sync()
         accessor = Accessor(study.sponsor, Purpose.HRESCH, deidentified=True)
@@ -202,6 +205,11 @@ class StudyDesk:
 
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock(), UTC).date()
+
+
+def _asked_for(stored: StoredRecord, asked: set[Category]) -> bool:
+    """Whether a study of the categories `asked` takes this record: one of them, or the participant's Patient."""
+    return stored.category in asked or (stored.resource_type == "Patient" and stored.category is Category.GENERAL)
 
 
 def _day(timestamp: int) -> date:
