@@ -65,6 +65,22 @@ def home(cli: Cli, tmp_path: Path) -> Cli:
     return cli
 
 
+def test_plan_create_with_more_funds_than_the_insurer_holds_creates_no_plan(cli: Cli) -> None:
+    assert cli("init", "--light-kdf").code == 0
+    assert cli("chain", "deploy").code == 0
+    assert cli("wallet", "new", "insurer", "--role", "insurer").code == 0
+    assert cli("identity", "register", "insurer").code == 0
+    assert cli("token", "mint", "insurer", "50").code == 0
+    create = ("claim", "plan", "create", "--as", "insurer", "--allowed", "office-visit=150", "-q")
+    refused = cli(*create, "--fund", "100")
+    assert (refused.code, refused.out) == (6, "")
+    assert "insurer holds 50 CARE, less than the 100 asked for: nothing was done" in refused.err
+    assert cli("claim", "plan", "show", "1").code == 4
+    created = cli(*create, "--fund", "50")
+    assert (created.code, created.out) == (0, "1\n")  # the plan's id alone, for PLAN=$(…)
+    assert cli("claim", "plan", "show", "1", "--json").json()["escrow"] == "50"
+
+
 def test_a_claim_is_submitted_paid_reviewed_and_the_share_paid_by_permit(home: Cli) -> None:
     paid = home("claim", "submit", "--encounter", "visit-1", "--line", "cpt:99213=200", "--json")
     assert paid.code == 0, paid.err

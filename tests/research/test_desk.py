@@ -1,18 +1,21 @@
-"""A custodian's study desk on one served node (memory chain): what a release carries."""
+"""A custodian's study desk on one served node (memory chain): what a release carries, what a query spends, and
+which spends it refuses."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from careledger.api import NodeServer, free_port
 from careledger.config import NODE_WALLET, Settings
+from careledger.errors import AccessDenied, ValidationError
 from careledger.node import Node
 from careledger.records import Category
-from careledger.research import protocol_hash
+from careledger.research import StudyRequest, protocol_hash
 from careledger.testdata import STUDY_REWARD, StudySetUp, founding_node, set_up_study
 
 PER_NODE = 5  # the default k: every participant is in one class, so k-anonymity keeps them all
@@ -47,6 +50,14 @@ class Desk:
     def join_all(self, study_id: int) -> None:
         for patient in self.setup.hospital_patients:
             self.node.studies.join(NODE_WALLET, study_id, patient)
+
+    def signed(self, study_id: int, ask: dict[str, Any]) -> StudyRequest:
+        registry = self.node.contracts.identity_registry().address
+        request = StudyRequest.new(study_id, self.node.address, ask)
+        return request.signed(self.node.unlock(self.setup.sponsor.name).account, self.node.chain_id, registry)
+
+    def query(self, study_id: int, ask: dict[str, Any]) -> dict[str, Any]:
+        return self.node.study_desk.query(self.signed(study_id, ask))
 
     def released_types(self, study_id: int) -> set[str]:
         (delivered,) = self.node.studies.gather_release(self.setup.sponsor.name, study_id)
@@ -102,3 +113,38 @@ def test_a_release_carries_only_the_studys_categories_and_the_patients(desk: Des
     assert not {"Encounter", "Condition", "Immunization", "AllergyIntolerance"} & released
     assert {"Patient", "Encounter", "Condition"} <= asked_for_general  # what the first left out, a study may ask for
     assert "Observation" not in asked_for_general
+
+
+# What a query spends -------------------------------------------------------------------
+
+
+def test_a_spend_below_a_thousandth_of_epsilon_is_charged_and_rounded_up(desk: Desk) -> None:
+    study_id = desk.study(epsilon=0.1)
+
+    assert desk.query(study_id, {"kind": "count", "epsilon": 0.00049})["epsilon_left"] == 0.09951
+    # 1.5 millionths is charged as two: a spend is rounded against the spender.
+    assert desk.query(study_id, {"kind": "count", "epsilon": 0.0000015})["epsilon_left"] == 0.099508
+
+
+def test_small_spends_add_up_to_the_budget_and_are_then_refused(desk: Desk) -> None:
+    study_id = desk.study(epsilon=0.001)
+    small = {"kind": "count", "epsilon": 0.00049}
+
+    desk.query(study_id, small)
+    assert desk.query(study_id, small)["epsilon_left"] == 0.00002
+    with pytest.raises(AccessDenied, match="budget"):
+        desk.query(study_id, small)
+
+
+@pytest.mark.parametrize("epsilon", [1e-300, 9e-7])
+def test_an_epsilon_below_one_millionth_is_refused_and_spends_nothing(desk: Desk, epsilon: float) -> None:
+    study_id = desk.study(epsilon=0.1)
+
+    with pytest.raises(ValidationError, match="epsilon"):
+        desk.query(study_id, {"kind": "count", "epsilon": epsilon})
+    assert desk.query(study_id, {"kind": "count", "epsilon": 0.05})["epsilon_left"] == 0.05
+
+
+def test_a_study_budget_finer_than_a_thousandth_is_refused(desk: Desk) -> None:
+    with pytest.raises(ValidationError, match="thousandth"):
+        desk.study(epsilon=0.0015)  # the chain keeps thousandths: it would have been 0.002

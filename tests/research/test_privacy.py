@@ -55,6 +55,8 @@ def test_a_mean_and_a_histogram_combine_every_nodes_part() -> None:
         ({"kind": "median", "epsilon": 1}, "one of count, mean, histogram"),
         ({"kind": "count", "epsilon": 0}, "epsilon"),
         ({"kind": "count", "epsilon": "nan"}, "epsilon"),
+        ({"kind": "count", "epsilon": 1e-300}, "epsilon"),
+        ({"kind": "count", "epsilon": 9.9e-7}, "epsilon"),
         ({"kind": "mean", "epsilon": 1, "code": "x|y"}, "needs a code and bounds"),
         ({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": [5, 1]}, "the lower first"),
         ({"kind": "histogram", "epsilon": 1, "code": "x|y", "bounds": [0, 1], "bins": 10_000}, "bins"),

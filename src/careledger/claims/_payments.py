@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from careledger.chain import CareToken
+from careledger.claims._amounts import from_units
 from careledger.claims._fhir import Money
 from careledger.crypto import sign_typed_data
+from careledger.errors import Conflict
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -40,6 +42,19 @@ class Payments:
     def mint(self, as_wallet: str, to: str, units: int) -> None:
         """Mint `units` of CareToken; the wallet needs the minter role (the deploying node has it)."""
         self._token(as_wallet=as_wallet).mint(to, units)
+
+    def require_funds(self, as_wallet: str, token: str, units: int) -> None:
+        """`Conflict` unless the wallet holds at least `units` of `token`: checked before a step that must not
+        be left half done for want of them."""
+        facade = self._token(as_wallet=as_wallet, address=token)
+        owner = facade.signer.address if facade.signer is not None else ""
+        held = facade.balance_of(owner)
+        if held < units:
+            money = self.currency(token)
+            raise Conflict(
+                f"{as_wallet} holds {from_units(held, money.decimals)} {money.symbol}, "
+                f"less than the {from_units(units, money.decimals)} asked for: nothing was done; send it more first"
+            )
 
     def approve_for(self, as_wallet: str, token: str, spender: str, units: int) -> None:
         """Let `spender` (a contract) take `units` of `token` from the wallet, unless it may already."""

@@ -13,7 +13,7 @@ from careledger.chain import Claims, Plan, PlanTerms, Preauth
 from careledger.claims._classes import ServiceClass
 from careledger.claims._fhir import Money
 from careledger.claims._payments import Payments
-from careledger.errors import NotFound
+from careledger.errors import ChainError, NotFound
 
 _DAY = 86_400
 
@@ -52,10 +52,23 @@ class Plans:
         self._clock = clock
 
     def create(self, as_wallet: str, terms: PlanTerms, *, fund: int = 0) -> PlanView:
-        """Register a plan as the insurer `as_wallet` and, with `fund`, put that much into its escrow."""
-        plan_id = self._claims(as_wallet=as_wallet).create_plan(terms)
+        """Register a plan as the insurer `as_wallet` and, with `fund`, put that much into its escrow.
+
+        The contract creates and funds in two transactions, so what can make the second fail is checked
+        before the first: the wallet must hold `fund` (`Conflict` if not) and the contract is approved to
+        take it. A plan is then never left without the escrow it was created to have; should the funding
+        still fail, the error names the plan so that it can be funded later.
+        """
+        claims = self._claims(as_wallet=as_wallet)
         if fund:
-            self.fund(as_wallet, plan_id, fund)
+            self._payments.require_funds(as_wallet, terms.token, fund)
+            self._payments.approve_for(as_wallet, terms.token, claims.address, fund)
+        plan_id = claims.create_plan(terms)
+        if fund:
+            try:
+                claims.fund(plan_id, fund)
+            except ChainError as exc:
+                raise ChainError(f"plan {plan_id} was created, but funding its escrow failed: {exc}") from exc
         return self.show(plan_id)
 
     def fund(self, as_wallet: str, plan_id: int, units: int) -> int:

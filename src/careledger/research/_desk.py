@@ -7,7 +7,8 @@ their records in the study's categories, and their Patients ─►
 the guarded door: their records the sponsor may see for research (HRESCH), audited per patient ─►
 release: period ─► Safe Harbor ─► k-anonymity ─► Merkle root recorded on chain (rewards paid) ─►
          NDJSON sealed to the sponsor's registered key
-query:   the privacy budget spent here (refused past the study's) ─► one noised part
+query:   bounds and epsilon checked ─► the privacy budget spent here, in millionths rounded up
+         (refused past the study's) ─► one noised part
 ```
 
 A patient who never joined, or who left, is not a participant: her records never reach
@@ -27,8 +28,6 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from careledger.access import Accessor, RecordAccess
 from careledger.chain import IdentityRegistry, Research, StudyState
 from careledger.consent import Purpose
@@ -36,10 +35,11 @@ from careledger.crypto import MerkleTree, RecordContext, keccak, seal
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
 from careledger.exchange import spend_fresh
 from careledger.records import Category, RecordService, Resource, StoredRecord
+from careledger.research._budget import spend
 from careledger.research._privacy import AggregateQuery, answer
 from careledger.research._release import DEFAULT_K, release
 from careledger.research._request import RELEASE, StudyRequest
-from careledger.store import Database, StudyBudget
+from careledger.store import Database
 
 RELEASE_INTERACTION = "study-release"
 QUERY_INTERACTION = "study-query"
@@ -116,7 +116,7 @@ class StudyDesk:
         """This node's noised part of one aggregate; `AccessDenied` when it would overspend the study's budget."""
         query = AggregateQuery.from_json(request.ask)
         study = self._checked(request)
-        left = self._spend(study, query.epsilon)
+        left = spend(self.db, self._research().address, study.study_id, study.terms.epsilon, query.epsilon)
         types = {"Patient"} if query.code is None else {"Patient", "Observation"}
         resources = self._participants_records(study, QUERY_INTERACTION, types)
         values = _values(query, resources)
@@ -166,27 +166,6 @@ class StudyDesk:
         shown = self.access.visible(accessor, candidates, interaction)
         start, end = (_day(study.terms.data_from), _day(study.terms.data_to))
         return [r for s in shown if _within((r := self.records.open(s)), start, end)]
-
-    def _spend(self, study: StudyState, epsilon: float) -> float:
-        """Take `epsilon` from the study's budget here; the epsilon left after it."""
-        cost, budget = round(epsilon * 1000), round(study.terms.epsilon * 1000)
-        key = (self._research().address, study.study_id)
-        with self.db.session() as session:
-            row = session.scalars(
-                select(StudyBudget)
-                .where(StudyBudget.contract == key[0], StudyBudget.study_id == key[1])
-                .with_for_update()
-            ).first()
-            if row is None:
-                row = StudyBudget(contract=key[0], study_id=key[1], spent_milli=0)
-                session.add(row)
-            if row.spent_milli + cost > budget:
-                left = (budget - row.spent_milli) / 1000
-                raise AccessDenied(
-                    f"the query's epsilon {epsilon} is past study {study.study_id}'s budget here ({left} left)"
-                )
-            row.spent_milli += cost
-            return (budget - row.spent_milli) / 1000
 
     # Helpers ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from careledger.errors import ValidationError
+from careledger.research._budget import MAX_EPSILON, MIN_EPSILON
 
 Kind = Literal["count", "mean", "histogram"]
 KINDS: tuple[Kind, ...] = ("count", "mean", "histogram")
@@ -37,8 +38,10 @@ class AggregateQuery:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValidationError(f"an aggregate is one of {', '.join(KINDS)}, not {self.kind!r}")
-        if not (math.isfinite(self.epsilon) and 0 < self.epsilon <= 10):
-            raise ValidationError("epsilon is a number above 0 and at most 10")
+        if not MIN_EPSILON <= self.epsilon <= MAX_EPSILON:  # false for NaN too
+            raise ValidationError(
+                f"epsilon is a number from {MIN_EPSILON:f} (one unit of the budget) to {MAX_EPSILON:g}"
+            )
         if self.kind != "count":
             if self.code is None or self.bounds is None:
                 raise ValidationError(f"a {self.kind} needs a code and bounds")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from careledger.access import Accessor, Disclosures
@@ -36,6 +37,7 @@ _DAY = 86_400
 SIGNATURE_DAYS = 1  # a participation signed here must be submitted within this
 CARE_DECIMALS = 18
 _MAX_DAYS = 36_500
+_CHAIN_EPSILON = Decimal("0.001")  # Research.vy keeps a study's epsilon in thousandths
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,10 @@ class Studies:
             raise ValidationError(
                 "a study needs epsilon in (0, 100], a data period that ends after it starts, "
                 "and a budget of at least one reward above zero"
+            )
+        if Decimal(repr(float(epsilon))) % _CHAIN_EPSILON:  # the chain would round it, maybe up
+            raise ValidationError(
+                f"a study's epsilon is a whole number of thousandths (as the chain keeps it), not {epsilon}"
             )
         mask = sum(c.bit for c in set(categories))
         ends = int(self._clock() + days * _DAY)

@@ -313,7 +313,7 @@ class DeviceReading(Base):
 
 
 class StudyBudget(Base):
-    """The privacy budget a node has spent on one study's aggregate queries, in thousandths of epsilon.
+    """The privacy budget a node has spent on one study's aggregate queries, in millionths of epsilon.
 
     Each node answers a query with noise of its own, so each keeps its own account; a query
     whose epsilon would take the spend past the study's budget (on chain) is refused
@@ -324,4 +324,4 @@ class StudyBudget(Base):
 
     contract: Mapped[str] = mapped_column(String(42), primary_key=True)
     study_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    spent_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent_micro: Mapped[int] = mapped_column(BigInteger, default=0)
