@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -195,6 +195,33 @@ def test_launches_that_must_fail(smart: Api) -> None:
     )
     assert bad_verifier.json()["error"] == "invalid_grant"
     assert token["access_token"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("redirect_uri", 'http://127.0.0.1:9/"cb'),
+        ("redirect_uri", "http://127.0.0.1:9\\cb"),
+        ("redirect_uri", "http://127.0.0.1:9/\u00e9"),
+        ("response_type", 'code"'),
+        ("response_type", "\\"),
+    ],
+)
+def test_an_authorize_request_with_characters_no_parameter_has_is_400_and_not_echoed(
+    smart: Api, name: str, value: str
+) -> None:
+    session, _ = _app(smart, "launch/patient patient/*.rs")
+    url, _ = session.create_authorization_url(f"{smart.url}/auth/authorize", code_verifier=generate_token(48))
+    params = {**dict(parse_qsl(urlsplit(url).query)), name: value}
+    for answer in (
+        httpx.get(f"{smart.url}/auth/authorize", params=params),
+        httpx.post(f"{smart.url}/auth/authorize", data=params),
+    ):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == "invalid_request"
+        assert value not in answer.text and "location" not in answer.headers
+    token = httpx.post(f"{smart.url}/auth/token", data={"grant_type": "authorization_code", name: value})
+    assert token.status_code == 400, token.text
 
 
 def _system(api: Api, key: ECKey | RSAKey, scopes: list[str]) -> str:

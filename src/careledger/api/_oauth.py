@@ -12,6 +12,7 @@ token (`SiweAuth.issue`) carrying the granted scopes.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from careledger.api._auth import TOKEN_SECONDS, Caller, SiweAuth, role_scopes
-from careledger.errors import NotFound
+from careledger.errors import NotFound, ValidationError
 from careledger.identity import (
     OTHER_SCOPES,
     SIGNING_ALGORITHMS,
@@ -276,6 +277,13 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(_ClientCredentials)
         self.register_token_generator("default", self._token)
 
+    def check_redirect_uri(self, params: dict[str, str]) -> None:
+        """Refuse a redirect URI the client did not register, in words of our own (authlib's repeat the URI)."""
+        client = self.query_client(params.get("client_id", ""))
+        uri = params.get("redirect_uri")
+        if client is not None and uri and not client.check_redirect_uri(uri):
+            raise ValidationError("the redirect_uri is not one this client registered")
+
     def query_client(self, client_id: str) -> _Client | None:
         """The registered client, as authlib asks about it (None if there is none)."""
         try:
@@ -337,4 +345,13 @@ async def request_of(request: Request) -> OAuthRequest:
         data = dict(request.query_params)
     else:
         data = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    for name in _REPEATED_IN_ERRORS:
+        if not _ERROR_TEXT.fullmatch(data.get(name, "")):
+            raise ValidationError(f"{name} holds characters that no OAuth {name} has (RFC 6749, appendix A)")
     return OAuthRequest(request.method, str(request.url), dict(request.headers), data)
+
+
+# The parameters authlib repeats in an error's description, which RFC 6749 (5.2) limits to these characters;
+# a value outside them made authlib raise ValueError, a 500, instead of the error it meant.
+_REPEATED_IN_ERRORS = ("response_type", "grant_type", "redirect_uri")
+_ERROR_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")

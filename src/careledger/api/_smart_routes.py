@@ -78,13 +78,14 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
     async def checked(oauth: OAuthRequest) -> Any:
         """The grant of an authorization request whose client, redirect URI and PKCE hold."""
         _require_pkce(oauth.form)
+        server.check_redirect_uri(oauth.form)
         return await call(server.get_consent_grant, oauth)
 
     @router.get("/auth/authorize")
     async def authorize_page(request: Request) -> Response:
         """The sign-in page for an app's authorization request (checked first: client, redirect, PKCE)."""
-        oauth = await request_of(request)
         try:
+            oauth = await request_of(request)
             grant = await checked(oauth)
         except (OAuth2Error, ValidationError) as exc:
             return _refusal(exc)
@@ -94,9 +95,9 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
     @router.post("/auth/authorize")
     async def authorize(request: Request) -> Response:
         """The signed-in answer to an authorization request: a redirect to the app with a code."""
-        oauth = await request_of(request)
-        params = oauth.form
         try:
+            oauth = await request_of(request)
+            params = oauth.form
             grant = await checked(oauth)
             address = await call(auth.verify, params.get("message", ""), params.get("signature", ""))
             acts_as, role = await call(auth.signed_in, address)
