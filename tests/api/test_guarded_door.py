@@ -181,3 +181,20 @@ def test_batch_searches_and_histories_answer_as_the_single_requests_do(door: Api
     assert found["resource"]["total"] == 0  # type: ignore[index]
     assert history["response"]["status"] == "403"  # type: ignore[index]
     _assert_refused_and_audited(world, world.guardian, "history-instance")
+
+
+def test_a_patient_cannot_put_another_wallets_did_pkh_on_her_patient(door: Api) -> None:
+    world = door.world
+    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    alice = door.client(world.alice)
+    mine = alice.get(f"/Patient/{patient.record_id}").json()
+
+    def naming(address: str) -> dict[str, object]:
+        did = {"system": "urn:ietf:rfc:3986", "value": f"did:pkh:eip155:{world.node.chain_id}:{address}"}
+        return {**mine, "identifier": [*mine.get("identifier", []), did]}
+
+    refused = alice.put(f"/Patient/{patient.record_id}", json=naming(world.drbob.address))
+    _outcome(refused, 400, "the only did:pkh it may carry")
+    assert world.node.records.get(patient.record_id).version == patient.version
+    own = alice.put(f"/Patient/{patient.record_id}", json=naming(world.alice.address))
+    assert own.status_code == 200, own.text

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from careledger.crypto import Envelope, SealedKey, unseal
 from careledger.errors import AccessDenied, Conflict, DecryptionError, NotFound, ValidationError
+from careledger.fhir import URI
 from careledger.records import Category, RecordService, StoredRecord
 from careledger.store import BlobStore, Database, RecordToken, RecordVersion
 from careledger.testdata import RESOURCE_TYPES, SyntheticPatient
@@ -238,3 +239,29 @@ def test_two_processes_storing_the_same_record_at_once_conflict_and_lose_nothing
             select(func.count()).where(RecordVersion.record_id == ours["id"], RecordVersion.is_current)
         )
     assert current == 1
+
+
+def _naming(patient: dict[str, Any], *values: str, system: str = URI) -> dict[str, Any]:
+    """`patient` with did:pkh identifiers of these values (and her MRN)."""
+    return {**patient, "identifier": [*patient["identifier"], *({"system": system, "value": v} for v in values)]}
+
+
+def test_a_patient_carries_no_other_wallets_did_pkh(
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient
+) -> None:
+    alice, bob = keys.new_patient(), keys.new_patient()
+    theirs = f"did:pkh:eip155:31337:{bob}"
+    for refused, given in (
+        (_naming(synthetic.patient, theirs), alice),  # hers, as she writes it, naming his wallet
+        (_naming(synthetic.patient, f"did:pkh:eip155:31337:{alice}", theirs), None),  # filed by its first did:pkh
+        (_naming(synthetic.patient, theirs.lower(), system="urn:example:wallets"), alice),  # under any system
+        (_naming(synthetic.patient, f"did:pkh:solana:1:{alice}"), alice),  # not an account of hers here
+    ):
+        with pytest.raises(ValidationError, match=f"belongs to {alice}: the only did:pkh it may carry"):
+            records.write(refused, patient_address=given)
+    assert records.list(resource_type="Patient") == []
+    own = records.write(_naming(synthetic.patient, f"did:pkh:eip155:1:{alice.lower()}"), patient_address=alice)
+    assert own.patient_address == alice
+    with pytest.raises(ValidationError, match="the only did:pkh it may carry"):
+        records.write(_naming(synthetic.patient, theirs))  # nor on a later version, by anyone
+    assert records.get(synthetic.patient["id"]).version == 1

@@ -175,6 +175,22 @@ def patient_reference(resource: Resource) -> str | None:
     return None
 
 
+def foreign_accounts(patient: Resource, owner: str) -> list[str]:
+    """The `did:pkh` identifiers of a Patient that name anyone but `owner`, under any system: each names a
+    wallet, so a Patient carrying another's would pass her for that wallet's holder (to a search, to a
+    node that reads the identifier to know whose records these are)."""
+    foreign = []
+    for identifier in patient.get("identifier", []):
+        value = identifier.get("value") if isinstance(identifier, dict) else None
+        if not isinstance(value, str) or not value.lower().startswith("did:pkh:"):
+            continue
+        parts = value.split(":")  # did:pkh:eip155:<chain id>:<address>
+        theirs = len(parts) != 5 or parts[1:3] != ["pkh", "eip155"] or not parts[3].isdigit()
+        if theirs or parts[4].lower() != owner.lower():
+            foreign.append(value)
+    return foreign
+
+
 def wallet_identifier(patient: Resource) -> str | None:
     """The patient's own wallet, from an identifier `did:pkh:eip155:<chain>:<address>` (system urn:ietf:rfc:3986)."""
     for identifier in patient.get("identifier", []):

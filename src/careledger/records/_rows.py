@@ -21,7 +21,7 @@ from careledger.fhir import URI, in_patient_compartment
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
 from careledger.records._commitment import commitment
-from careledger.records._fhir import Resource, patient_reference, wallet_identifier
+from careledger.records._fhir import Resource, foreign_accounts, patient_reference, wallet_identifier
 from careledger.records._stored import COLUMNS, STORED_COLUMNS, StoredRecord
 from careledger.records._tokens import blind_terms, tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
@@ -39,6 +39,12 @@ def owner_of(
             raise ValidationError(
                 "a Patient needs the patient's wallet: an identifier did:pkh:eip155:<chain id>:<address>"
                 f" (system {URI})"
+            )
+        foreign = foreign_accounts(data, address)
+        if foreign:
+            raise ValidationError(
+                f"Patient/{data['id']} belongs to {address}: the only did:pkh it may carry is that wallet's,"
+                f" not {foreign[0][:120]!r}"
             )
         return str(data["id"]), address
     patient_id = patient_reference(data)
