@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     """`serve` anchors when due; false leaves it to `record anchor` / `audit anchor` run elsewhere."""
     open_requests_per_minute: int = Field(default=240, ge=1)
     """Requests per minute one client address may send to `/auth/*` and `/exchange/*` (half at once)."""
+    forwarded_allow_ips: list[str] = []
+    """Addresses of the reverse proxies whose `X-Forwarded-For`/`-Proto` are believed; empty: none, and the
+    client is the address that connected (a header anyone can write never picks its own rate limit)."""
     light_kdf: bool = False
     """Weaker scrypt for keystores created by this node: for test and demo homes only."""
     mqtt_broker: str = ""

@@ -219,7 +219,8 @@ def test_an_authorize_request_with_characters_no_parameter_has_is_400_and_not_ec
     ):
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"] == "invalid_request"
-        assert value not in answer.text and "location" not in answer.headers
+        assert value not in answer.text
+        assert "location" not in answer.headers
     token = httpx.post(f"{smart.url}/auth/token", data={"grant_type": "authorization_code", name: value})
     assert token.status_code == 400, token.text
 

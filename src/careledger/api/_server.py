@@ -51,8 +51,18 @@ class NodeServer:
             identity=node.identity,
         )
         self.app = create_app(node, self.auth)
+        proxies = node.settings.forwarded_allow_ips
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", lifespan="off")
+            uvicorn.Config(
+                self.app,
+                host=host,
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                # uvicorn believes forwarded headers from loopback unless told otherwise: only configured proxies.
+                proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None,
+            )
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
