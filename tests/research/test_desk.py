@@ -1,5 +1,5 @@
 """A custodian's study desk on one served node (memory chain): what a release carries, what a query spends, and
-which spends it refuses."""
+which queries it refuses before spending anything."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from careledger.api import NodeServer, free_port
@@ -21,6 +22,7 @@ from careledger.testdata import STUDY_REWARD, StudySetUp, founding_node, set_up_
 PER_NODE = 5  # the default k: every participant is in one class, so k-anonymity keeps them all
 SNOMED = "http://snomed.info/sct"
 HYPERTENSION = "38341003"  # every participant has it, so no rare-code suppression hides a Condition
+HEART_RATE = "http://loinc.org|8867-4"
 
 
 @dataclass
@@ -148,3 +150,21 @@ def test_an_epsilon_below_one_millionth_is_refused_and_spends_nothing(desk: Desk
 def test_a_study_budget_finer_than_a_thousandth_is_refused(desk: Desk) -> None:
     with pytest.raises(ValidationError, match="thousandth"):
         desk.study(epsilon=0.0015)  # the chain keeps thousandths: it would have been 0.002
+
+
+# Bounds ----------------------------------------------------------------------------------
+
+
+def test_a_mean_with_bounds_past_a_billion_is_400_and_spends_nothing(desk: Desk) -> None:
+    study_id = desk.study(epsilon=1.0)
+    desk.join_all(study_id)
+    huge = {"kind": "mean", "epsilon": 0.5, "code": HEART_RATE, "bounds": [-1e308, 1e308], "bins": 10}
+
+    response = httpx.post(f"{desk.url}/exchange/study", json=desk.signed(study_id, huge).to_json(), timeout=60)
+
+    assert response.status_code == 400, response.text
+    assert "bounds" in response.text
+    widest = {**huge, "bounds": [-1e9, 1e9]}
+    answered = desk.query(study_id, widest)
+    assert answered["epsilon_left"] == 0.5
+    assert all(isinstance(v, int | float) and abs(v) < 1e300 for v in answered["part"].values())

@@ -8,9 +8,9 @@ import statistics
 import numpy as np
 import pytest
 
-from careledger.errors import ValidationError
+from careledger.errors import IntegrityError, ValidationError
 from careledger.research import AggregateQuery, combine, noisy_count, noisy_sum
-from careledger.research._privacy import answer
+from careledger.research._privacy import answer, part_of
 
 RUNS = 20_000
 
@@ -59,6 +59,12 @@ def test_a_mean_and_a_histogram_combine_every_nodes_part() -> None:
         ({"kind": "count", "epsilon": 9.9e-7}, "epsilon"),
         ({"kind": "mean", "epsilon": 1, "code": "x|y"}, "needs a code and bounds"),
         ({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": [5, 1]}, "the lower first"),
+        ({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": [-1e308, 1e308]}, "bounds"),
+        ({"kind": "histogram", "epsilon": 1, "code": "x|y", "bounds": [0, 1.000001e9]}, "bounds"),
+        ({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": "12"}, "bounds"),
+        ({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": [1, 2, 3]}, "bounds"),
+        ({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": [True, 2]}, "bounds"),
+        ({"kind": "count", "epsilon": 1, "bounds": [-1e308, 1e308]}, "bounds"),
         ({"kind": "histogram", "epsilon": 1, "code": "x|y", "bounds": [0, 1], "bins": 10_000}, "bins"),
         ({"epsilon": 1}, "an aggregate query is"),
     ],
@@ -66,3 +72,40 @@ def test_a_mean_and_a_histogram_combine_every_nodes_part() -> None:
 def test_a_malformed_query_is_refused_before_any_noise(query: dict[str, object], why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         AggregateQuery.from_json(query)
+
+
+def test_the_widest_bounds_and_the_smallest_epsilon_still_give_finite_parts() -> None:
+    rng = np.random.RandomState(5)
+    values = [1e308, -1e308, 0.0] * 50  # clamped: a value far outside the bounds counts as the bound
+    for kind in ("mean", "histogram"):
+        query = AggregateQuery.from_json(
+            {"kind": kind, "epsilon": 1e-6, "code": "x|y", "bounds": [-1e9, 1e9], "bins": 3}
+        )
+        part = answer(query, values, random_state=rng)
+        numbers = [v for value in part.values() for v in (value if isinstance(value, list) else [value])]
+        assert all(math.isfinite(n) for n in numbers)
+    with pytest.raises(ValidationError, match="bounds"):
+        AggregateQuery.from_json({"kind": "mean", "epsilon": 1, "code": "x|y", "bounds": [-2e9, 1e9]})
+
+
+@pytest.mark.parametrize(
+    ("query", "part"),
+    [
+        (AggregateQuery("mean", 1.0, "x|y", (0.0, 10.0)), {"sum": math.inf, "count": 3}),
+        (AggregateQuery("mean", 1.0, "x|y", (0.0, 10.0)), {"sum": math.nan, "count": 3}),
+        (AggregateQuery("mean", 1.0, "x|y", (0.0, 10.0)), {"sum": 1.0}),
+        (AggregateQuery("count", 1.0), {"count": 1.5}),
+        (AggregateQuery("count", 1.0), {"count": "7"}),
+        (AggregateQuery("histogram", 1.0, "x|y", (0.0, 10.0), bins=2), {"bins": [1, 2, 3]}),
+        (AggregateQuery("histogram", 1.0, "x|y", (0.0, 10.0), bins=2), [1, 2]),
+    ],
+)
+def test_a_nodes_part_that_is_not_finite_numbers_of_the_query_is_refused(query: AggregateQuery, part: object) -> None:
+    with pytest.raises(IntegrityError, match="part"):
+        part_of(query, part)
+
+
+def test_a_nodes_well_formed_part_is_combined() -> None:
+    mean = AggregateQuery("mean", 1.0, "x|y", (0.0, 10.0))
+    parts = [part_of(mean, {"sum": 12.5, "count": 2}), part_of(mean, {"sum": 7, "count": 2})]
+    assert combine(mean, parts) == {"mean": 4.875, "sum": 19.5, "count": 4}

@@ -10,6 +10,7 @@ node releases her data to the study; what was released before stays released.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, kecca
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, NotFound, ValidationError
 from careledger.records import Category
 from careledger.research._desk import RELEASE_INTERACTION, release_context, study_categories
-from careledger.research._privacy import AggregateQuery, combine
+from careledger.research._privacy import AggregateQuery, combine, part_of
 from careledger.research._request import RELEASE, StudyRequest
 
 if TYPE_CHECKING:
@@ -254,12 +255,19 @@ class Studies:
         return [self._opened(as_wallet, study_id, custodian, answer) for custodian, answer in answers]
 
     def gather_query(self, as_wallet: str, study_id: int, query: AggregateQuery) -> dict[str, Any]:
-        """The aggregate over every node's participants, combined from each node's noised part."""
-        answers = self._ask_every_node(as_wallet, study_id, query.to_json())
-        parts = [a["part"] for _, a in answers if "part" in a]
-        nodes = [
-            {"custodian": c, "problem": a.get("problem"), "epsilon_left": a.get("epsilon_left")} for c, a in answers
-        ]
+        """The aggregate over every node's participants, combined from each node's noised part. A node that
+        cannot answer, or answers with something other than finite numbers, is reported, not combined."""
+        parts, nodes = [], []
+        for custodian, answer in self._ask_every_node(as_wallet, study_id, query.to_json()):
+            problem = answer.get("problem")
+            if problem is None:
+                try:
+                    parts.append(part_of(query, answer.get("part")))
+                except IntegrityError as exc:
+                    problem = f"{custodian}'s answer: {exc}"
+            left = answer.get("epsilon_left")
+            finite = isinstance(left, int | float) and not isinstance(left, bool) and math.isfinite(left)
+            nodes.append({"custodian": custodian, "problem": problem, "epsilon_left": left if finite else None})
         return {"query": query.to_json(), "result": combine(query, parts), "nodes": nodes}
 
     def _ask_every_node(
