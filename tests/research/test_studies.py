@@ -198,8 +198,11 @@ def test_a_patient_with_a_wallet_elsewhere_joins_through_the_api_and_is_paid(net
             **prepared["participation"],
             "message": {**prepared["participation"]["message"], "studyId": "x"},
         }
-        garbled = {"participation": {"typed_data": not_a_number, "signature": "0x00"}}
+        signature = _signed(dora, prepared["participation"])["signature"]
+        garbled = {"participation": {"typed_data": not_a_number, "signature": signature}}
         assert api.post(f"/research/studies/{study_id}/participation", json=garbled).status_code == 400
+        unsigned = {"participation": {"typed_data": prepared["participation"], "signature": "0x00"}}
+        assert api.post(f"/research/studies/{study_id}/participation", json=unsigned).status_code == 401
         joined = api.post(
             f"/research/studies/{study_id}/participation",
             json={name: _signed(dora, typed) for name, typed in prepared.items()},

@@ -126,9 +126,8 @@ class StudyDesk:
     # The checks and the door -----------------------------------------------------------
 
     def _checked(self, request: StudyRequest) -> StudyState:
-        identity = self._identity()
+        signer = request.signer(self.chain_id, self._identity().address)  # before anything is told
         study = self._research().study(request.study_id)
-        signer = request.signer(self.chain_id, identity.address)
         if signer != study.sponsor:
             raise Unauthenticated(f"the request is signed by {signer}, not by study {study.study_id}'s sponsor")
         if request.custodian != self.address:
