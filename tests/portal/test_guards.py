@@ -1,4 +1,5 @@
-"""The portal's doors: forms without their token, one patient at another's pages, hostile bodies.
+"""The portal's doors: forms without their token or from another site, one patient at another's pages, hostile
+bodies.
 
 Carol, a patient with her own wallet, signs in in a real Chromium and tries Alice's URLs;
 an HTTP client with no page plays the forger of cross-site posts.
@@ -59,8 +60,9 @@ def alice(clinic: Clinic, tmp_path_factory: pytest.TempPathFactory) -> Alice:
 
 @pytest.fixture
 def carol_session(clinic: Clinic) -> Iterator[httpx.Client]:
-    """An HTTP client signed in to the portal as carol, through the sign-in form."""
-    with httpx.Client(base_url=clinic.url) as client:
+    """An HTTP client signed in to the portal as carol, through the sign-in form (posting, as a browser does,
+    with the origin of the page it posts from)."""
+    with httpx.Client(base_url=clinic.url, headers={"Origin": clinic.url}) as client:
         csrf = _csrf(client.get("/portal/signin").text)
         message, signature = clinic.signed_in_message("carol")
         form = {"csrf": csrf, "message": message, "signature": signature, "next": "https://evil.example/steal"}
@@ -85,12 +87,32 @@ def test_a_form_without_its_token_is_refused(clinic: Clinic, carol_session: http
         refused = carol_session.post("/portal/consents/prepare", data={**form, **forged})
         assert refused.status_code == 403, refused.text
         assert "security token" in refused.text
-    stranger = httpx.post(f"{clinic.url}/portal/consents/prepare", data={**form, "csrf": token})
+    stranger = httpx.post(
+        f"{clinic.url}/portal/consents/prepare", data={**form, "csrf": token}, headers={"Origin": clinic.url}
+    )
     assert stranger.status_code == 401  # the token without this browser's cookies is worth nothing
     prepared = carol_session.post("/portal/consents/prepare", data={**form, "csrf": token})
     assert prepared.status_code == 200, prepared.text
     assert prepared.json()["primaryType"] == "Consent"
     assert carol_session.post("/portal/signout", data={"then": "/portal"}).status_code == 403
+    assert carol_session.get("/portal/records").status_code == 200  # still signed in
+
+
+def test_a_post_from_another_site_is_refused_whatever_it_carries(clinic: Clinic, carol_session: httpx.Client) -> None:
+    page = carol_session.get("/portal/consents")
+    token = _csrf(page.text)
+    form = {"grantee": clinic.address("clinic"), "categories": "labs", "purposes": "TREAT", "days": "30", "csrf": token}
+    for origin in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Origin": "", "Referer": ""}):
+        # her own cookies and a valid form token: what a browser tricked into posting from elsewhere would carry
+        refused = carol_session.post("/portal/consents/prepare", data=form, headers=origin)
+        assert refused.status_code == 403, refused.text
+        assert "not posted from a page of this node" in refused.text
+        signout = carol_session.post("/portal/signout", data={"csrf": token}, headers=origin)
+        assert signout.status_code == 403
+    referred = carol_session.post(
+        "/portal/consents/prepare", data=form, headers={"Origin": "", "Referer": f"{clinic.url}/portal/consents"}
+    )
+    assert referred.status_code == 200, referred.text  # no Origin: the Referer says where it came from
     assert carol_session.get("/portal/records").status_code == 200  # still signed in
 
 
@@ -122,6 +144,7 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
     revoke = page.request.post(
         f"{clinic.url}/portal/consents/{alice.grant_id}/prepare-revoke",
         form={"csrf": csrf},
+        headers={"Origin": clinic.url},
     )
     assert revoke.status == 403
     refused = [e for e in clinic.cli("audit", "list", "--patient", "alice") if e["agent_name"] == "carol"]
@@ -130,7 +153,7 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
 
 
 def test_hostile_bodies_and_no_session(clinic: Clinic) -> None:
-    with httpx.Client(base_url=clinic.url) as client:
+    with httpx.Client(base_url=clinic.url, headers={"Origin": clinic.url}) as client:
         assert client.get("/portal/records").status_code == 303  # to the sign-in page
         assert client.get("/portal/records").headers["location"].startswith("/portal/signin?next=")
         client.cookies.set("careledger_session", "forged.jwt.value")
@@ -155,5 +178,6 @@ def test_hostile_bodies_and_no_session(clinic: Clinic) -> None:
         assert "script-src 'self'" in policy
         assert "unsafe-inline" not in policy
         assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "same-origin"  # `no-referrer` makes a form's Origin "null"
         assert "HttpOnly" in page.headers["set-cookie"]
         assert "SameSite=strict" in page.headers["set-cookie"]

@@ -1,4 +1,5 @@
-"""Session cookies and form tokens, without a server: Secure over TLS, tokens bound to a browser and session."""
+"""Session cookies, form tokens and origins, without a server: Secure over TLS, tokens bound to a browser and
+session, posts only from this node's pages."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import Request, Response
 from careledger.api import Caller
 from careledger.errors import AccessDenied, Unauthenticated
 from careledger.identity import Role
-from careledger.portal._session import BROWSER_COOKIE, SESSION_COOKIE, Sessions
+from careledger.portal._session import BROWSER_COOKIE, SESSION_COOKIE, Sessions, check_origin
 
 ALICE = Caller("0x" + "a1" * 20, Role.PATIENT, frozenset({"patient/*.read"}))
 
@@ -74,3 +75,45 @@ def test_a_form_token_is_bound_to_its_browser_and_session() -> None:
         Sessions(OneToken()).visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
         != sessions.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
     )  # each process keys its own tokens
+
+
+def _posted(headers: dict[str, str]) -> Request:
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    return Request({"type": "http", "scheme": "http", "method": "POST", "path": "/portal/x", "headers": raw})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://clinic.example:8080"},
+        {"Origin": "https://CLINIC.example:8080"},
+        {"Referer": "http://clinic.example:8080/portal/consents?x=1"},  # a browser that sent no Origin
+    ],
+)
+def test_a_post_from_a_page_of_this_node_passes(headers: dict[str, str]) -> None:
+    check_origin(_posted(headers), "clinic.example:8080")
+
+
+def test_a_default_port_is_the_same_origin_either_way() -> None:
+    check_origin(_posted({"Origin": "https://clinic.example"}), "clinic.example:443")
+    check_origin(_posted({"Origin": "https://clinic.example:443"}), "clinic.example")
+    check_origin(_posted({"Origin": "http://clinic.example"}), "clinic.example")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # neither: not a browser's post from a page
+        {"Origin": "null"},  # a sandboxed frame, a data: URL
+        {"Origin": "https://evil.example"},
+        {"Origin": "http://clinic.example:8081"},
+        {"Origin": "http://clinic.example.evil.example:8080"},
+        {"Origin": "http://evil.example", "Referer": "http://clinic.example:8080/portal"},  # Origin decides
+        {"Referer": "https://evil.example/http://clinic.example:8080/"},
+        {"Origin": "ftp://clinic.example:8080"},
+        {"Origin": "http://clinic.example:port"},
+    ],
+)
+def test_a_post_from_anywhere_else_is_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(AccessDenied, match="not posted from a page of this node"):
+        check_origin(_posted(headers), "clinic.example:8080")

@@ -2,7 +2,9 @@
 
 Every response says `Cache-Control: no-store` (pages hold health data) and carries a
 Content-Security-Policy that allows scripts, styles and connections from this server only:
-no inline script, no CDN, no frame around the portal.
+no inline script, no CDN, no frame around the portal. Its referrer policy is `same-origin`:
+no other site learns a portal URL, and a browser's posts to the portal name the page's
+origin, which every post must (`no-referrer` would make a form post's `Origin` "null").
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from markupsafe import escape
 
 from careledger.consent import Purpose
 from careledger.errors import CareLedgerError, Unauthenticated, ValidationError, http_status
-from careledger.portal._session import Sessions, Visit
+from careledger.portal._session import Sessions, Visit, check_origin
 from careledger.portal._views import describe, interaction
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -38,12 +40,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
 MAX_FORM_FIELDS = 40
 _PURPOSES = {p.value: p.display for p in Purpose}
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _templates = Environment(
     loader=PackageLoader("careledger.portal", "templates"),
@@ -100,7 +103,9 @@ def field(form: dict[str, str], name: str, label: str, *, max_chars: int = 200) 
 
 
 def portal_route(pages: Callable[[], Pages]) -> type[APIRoute]:
-    """A route class whose failures are pages: sign-in for a missing session, else the error and its status."""
+    """A route class whose failures are pages: sign-in for a missing session, else the error and its status;
+    a request that changes anything (any method but GET, HEAD, OPTIONS) must come from a page of this node,
+    checked here so that no route can forget it."""
 
     class PortalRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -110,6 +115,8 @@ def portal_route(pages: Callable[[], Pages]) -> type[APIRoute]:
             async def handler(request: Request) -> Response:
                 """The page, or the sign-in page or the failure's."""
                 try:
+                    if request.method not in _SAFE_METHODS:
+                        check_origin(request, pages().sessions.auth.domain)
                     return await handle(request)
                 except Unauthenticated as exc:
                     if request.method == "GET":

@@ -1,11 +1,13 @@
-"""Who a browser is, and the token its forms must carry.
+"""Who a browser is, and what its posts must show: this node's origin and its form token.
 
 A signed-in browser holds the API's own short-lived JWT in an HttpOnly, SameSite=Strict
 cookie (Secure over TLS), so the portal and the API judge one token the same way. Every
 browser also gets a random anchor cookie, before any sign-in, and every form carries an
 HMAC of that anchor and the session token (the signed double-submit pattern): a post from
 another site has neither cookie nor token, and a token lifted from one session is worth
-nothing in another.
+nothing in another. Before either, a post must come from a page of this node: its
+`Origin` (or, if a browser sent none, its `Referer`) must be this node's own, which no
+cookie setting, subdomain or leaked token changes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
@@ -75,6 +78,30 @@ class Visit:
     def is_patient(self) -> bool:
         """Whether a patient is signed in."""
         return self.caller is not None and self.caller.role == Role.PATIENT
+
+
+def check_origin(request: Request, domain: str) -> None:
+    """Refuse (`AccessDenied`) a request whose `Origin`, or `Referer` if it has none, is not a page of the
+    node at `domain` (its SIWE domain, `host[:port]`) over http or https; with neither, it is refused too:
+    every browser sends one with a post from a page of this node."""
+    sent = request.headers.get("origin") or request.headers.get("referer") or ""
+    if not _same_origin(sent, domain):
+        shown = sent[:80] or "none"
+        raise AccessDenied(
+            f"this form was not posted from a page of this node (origin {shown}): open the page here and post it again"
+        )
+
+
+def _same_origin(url: str, domain: str) -> bool:
+    """Whether `url` is on `domain`: the same host, and the same port once a scheme's default is filled in."""
+    theirs, ours = urlsplit(url), urlsplit(f"//{domain}")
+    if theirs.scheme not in ("http", "https") or not theirs.hostname or theirs.hostname != ours.hostname:
+        return False
+    default = 443 if theirs.scheme == "https" else 80
+    try:
+        return (theirs.port or default) == (ours.port or default)
+    except ValueError:  # a port that is not a number
+        return False
 
 
 class Sessions:
