@@ -203,19 +203,74 @@ def test_a_release_pays_each_participant_her_reward_once_and_never_a_non_partici
         world.research.record_release(study_id, root, 10, [first.address])
 
 
-def test_the_escrow_never_pays_past_its_budget(world: World) -> None:
-    study_id = _register_study(world, budget=REWARD)
+def test_a_join_the_escrow_cannot_pay_is_refused_directly_or_by_signature(world: World) -> None:
+    study_id = _register_study(world, budget=2 * REWARD + REWARD // 2)  # two rewards and a half: room for two
     _approve(world, study_id)
-    first, second = world.patients[:2]
+    first, second, third, _ = world.patients
     for patient in (first, second):
         with boa.env.prank(patient.address):
             world.research.join(study_id, patient.address)
-    with boa.env.prank(world.hospital), boa.reverts("research: the escrow cannot pay this batch"):
-        world.research.record_release(study_id, b"\x43" * 32, 2, [first.address, second.address])
-    assert world.token.balanceOf(first.address) == 0
+    with boa.env.prank(third.address), boa.reverts("research: escrow cannot pay another participant"):
+        world.research.join(study_id, third.address)
+    signed = _signed(world, third, study_id, True)
+    with boa.reverts("research: escrow cannot pay another participant"):
+        world.research.participate_by_signature(*signed)
+    assert (world.research.study(study_id).participants, world.research.study(study_id).unpaid) == (2, 2)
+    assert world.research.nonces(third.address) == 0  # the refused signature is not spent
+
+
+def test_leaving_unpaid_frees_a_place_and_a_paid_participant_rejoins_without_one(world: World) -> None:
+    study_id = _register_study(world, budget=2 * REWARD)
+    _approve(world, study_id)
+    first, second, third, _ = (p.address for p in world.patients)
+    for patient in (first, second):
+        with boa.env.prank(patient):
+            world.research.join(study_id, patient)
     with boa.env.prank(world.hospital):
-        world.research.record_release(study_id, b"\x43" * 32, 1, [first.address])
-    assert world.research.study(study_id).escrow == 0
+        world.research.record_release(study_id, b"\x43" * 32, 1, [first])
+    with boa.env.prank(second):
+        world.research.leave(study_id, second)
+    with boa.env.prank(third):
+        world.research.join(study_id, third)  # second's place
+    with boa.env.prank(second), boa.reverts("research: escrow cannot pay another participant"):
+        world.research.join(study_id, second)
+    with boa.env.prank(first):
+        world.research.leave(study_id, first)
+        world.research.join(study_id, first)  # paid already: she needs no place
+    study = world.research.study(study_id)
+    assert (study.escrow, study.participants, study.unpaid) == (REWARD, 2, 1)
+
+
+def test_anyone_tops_up_a_running_study_and_one_more_participant_joins(world: World) -> None:
+    study_id = _register_study(world, budget=REWARD, days=10)
+    _approve(world, study_id)
+    first, second = (p.address for p in world.patients[:2])
+    with boa.env.prank(first):
+        world.research.join(study_id, first)
+    funder = boa.env.generate_address("a patients' charity")
+    with boa.env.prank(world.admin):
+        world.token.mint(funder, REWARD)
+    with boa.env.prank(funder), boa.reverts("erc20: insufficient allowance"):
+        world.research.top_up(study_id, REWARD)
+    with boa.env.prank(funder):
+        world.token.approve(world.research.address, REWARD)
+        with boa.reverts("research: nothing to add"):
+            world.research.top_up(study_id, 0)
+        with boa.reverts("research: no such study"):
+            world.research.top_up(study_id + 1, REWARD)
+        world.research.top_up(study_id, REWARD)
+    logged = world.research.get_logs()[0]  # logged before the token moves (its Approval, Transfer)
+    assert (logged.study_id, logged.by, logged.amount) == (study_id, funder, REWARD)
+    study = world.research.study(study_id)
+    assert (study.budget, study.escrow, world.token.balanceOf(funder)) == (2 * REWARD, 2 * REWARD, 0)
+    assert world.token.balanceOf(world.research.address) == 2 * REWARD
+    with boa.env.prank(second):
+        world.research.join(study_id, second)
+    boa.env.time_travel(seconds=11 * DAY)
+    with boa.env.prank(world.sponsor):
+        world.token.approve(world.research.address, REWARD)
+        with boa.reverts("research: the study has ended"):
+            world.research.top_up(study_id, REWARD)
 
 
 def test_a_custodial_patients_reward_is_held_until_she_claims_her_identity(world: World) -> None:
@@ -255,41 +310,64 @@ def test_the_sponsor_takes_back_the_rest_only_after_the_study_ends(world: World)
 
 
 _steps = st.lists(
-    st.tuples(st.sampled_from(["join", "leave", "release"]), st.sets(st.integers(0, 3), min_size=1)),
+    st.tuples(st.sampled_from(["join", "leave", "release", "top_up"]), st.sets(st.integers(0, 3), min_size=1)),
     min_size=1,
     max_size=12,
 )
 
 
+def _joined_or_refused(world: World, study_id: int, patient: str) -> None:
+    """Join `patient`, which the escrow must allow exactly when it holds one more unpaid participant's reward."""
+    study = world.research.study(study_id)
+    room = study.escrow // study.reward > study.unpaid or world.research.participation(study_id, patient).rewarded
+    with boa.env.prank(patient):
+        if room:
+            world.research.join(study_id, patient)
+        else:
+            with boa.reverts("research: escrow cannot pay another participant"):
+                world.research.join(study_id, patient)
+
+
 @given(budget_rewards=st.integers(1, 5), reward=st.integers(1, 10**6), steps=_steps)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_escrow_and_payouts_always_add_up_to_the_budget(
+def test_escrow_and_payouts_always_add_up_and_a_release_always_pays(
     world: World, budget_rewards: int, reward: int, steps: list[tuple[str, set[int]]]
 ) -> None:
-    budget = budget_rewards * reward
+    deposited = budget_rewards * reward
     with boa.env.anchor():
-        study_id = _register_study(world, reward=reward, budget=budget)
+        study_id = _register_study(world, reward=reward, budget=deposited)
         _approve(world, study_id)
         roots = iter(range(1, 100))
         for action, chosen in steps:
             patients = [world.patients[i].address for i in sorted(chosen)]
-            for patient in patients:
-                if action == "release":
-                    break
+            if action == "top_up":
+                with boa.env.prank(world.sponsor):
+                    world.token.approve(world.research.address, len(patients) * reward)
+                    world.research.top_up(study_id, len(patients) * reward)
+                deposited += len(patients) * reward
+            elif action == "release":
+                named = [p for p in patients if world.research.is_participant(study_id, p)]
+                with boa.env.prank(world.hospital):  # never short: every participant's reward is in escrow
+                    world.research.record_release(study_id, next(roots).to_bytes(32, "big"), 1, named)
+            for patient in patients if action in ("join", "leave") else []:
                 member = world.research.is_participant(study_id, patient)
-                if (action == "join") != member:
+                if action == "join" and not member:
+                    _joined_or_refused(world, study_id, patient)
+                elif action == "leave" and member:
                     with boa.env.prank(patient):
-                        getattr(world.research, action)(study_id, patient)
-            if action == "release":
-                try:
-                    with boa.env.prank(world.hospital):
-                        world.research.record_release(study_id, next(roots).to_bytes(32, "big"), 1, patients)
-                except boa.BoaError:
-                    pass  # a non-participant named, or an escrow too small: nothing changes
+                        world.research.leave(study_id, patient)
             study = world.research.study(study_id)
             paid = sum(world.token.balanceOf(p.address) for p in world.patients)
-            assert study.escrow + paid == budget
+            unpaid = [
+                p
+                for p in world.patients
+                if world.research.is_participant(study_id, p.address)
+                and not world.research.participation(study_id, p.address).rewarded
+            ]
+            assert study.escrow + paid == study.budget == deposited
             assert world.token.balanceOf(world.research.address) == study.escrow
+            assert study.unpaid == len(unpaid)
+            assert study.escrow >= study.unpaid * reward
             assert all(world.token.balanceOf(p.address) in (0, reward) for p in world.patients)
             assert all(
                 world.research.participation(study_id, p.address).rewarded == (world.token.balanceOf(p.address) > 0)

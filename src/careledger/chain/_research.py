@@ -1,4 +1,4 @@
-"""Facade of Research.vy: studies, ethics approval, signed opt-in and out, releases and their rewards.
+"""Facade of Research.vy: studies and their escrow, ethics approval, signed opt-in and out, releases and rewards.
 
 Amounts are token base units; the privacy budget travels as thousandths of epsilon, which
 `StudyTerms` and `StudyState` turn into a float for people.
@@ -58,6 +58,12 @@ class StudyState:
     approved_by: str | None
     approved_at: int
     participants: int
+    unpaid: int  # participants taking part who were not paid yet: the escrow holds their rewards
+
+    @property
+    def places(self) -> int:
+        """How many more participants not paid yet the escrow can take (the contract refuses a join past it)."""
+        return max(self.escrow // self.terms.reward - self.unpaid, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,14 @@ class Research(ContractFacade):
         """The transaction of `approve`, for a wallet elsewhere to send."""
         return self._request("approve", study_id)
 
+    def top_up(self, study_id: int, amount: int) -> None:
+        """Add `amount` to a study's escrow from the signer, who approved this contract for it."""
+        self._transact(self.top_up_request(study_id, amount))
+
+    def top_up_request(self, study_id: int, amount: int) -> TxRequest:
+        """The transaction of `top_up`, for a wallet elsewhere to send."""
+        return self._request("top_up", study_id, amount)
+
     def participate_by_signature(
         self, study_id: int, patient: str, join: bool, deadline: int, signature: bytes
     ) -> Receipt:
@@ -144,12 +158,14 @@ class Research(ContractFacade):
             approver,
             approved_at,
             people,
+            unpaid,
         ) = self._call("study", study_id)
         if int(sponsor, 16) == 0:
             raise NotFound(f"no study {study_id} on chain")
         terms = StudyTerms(bytes(protocol), categories, start, end, ends, epsilon / 1000, reward, budget)
         approved_by = None if int(approver, 16) == 0 else to_checksum_address(approver)
-        return StudyState(study_id, to_checksum_address(sponsor), terms, escrow, approved_by, approved_at, people)
+        sponsor = to_checksum_address(sponsor)
+        return StudyState(study_id, sponsor, terms, escrow, approved_by, approved_at, people, unpaid)
 
     def study_count(self) -> int:
         """How many studies were ever registered (ids run 1..count)."""

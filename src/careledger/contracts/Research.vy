@@ -12,11 +12,13 @@
         ethics board (an actor with a valid `research-ethics-approval`
         credential, not the sponsor) approves it; nothing is released
         before. Patients join and leave, directly or by an EIP-712
-        signature anyone submits (she needs no gas). A custodian node
-        records each de-identified dataset it delivers by its Merkle
-        root, naming the participants it holds data of; each is paid her
-        reward from the escrow once, and the escrow never pays past the
-        budget. After the study ends the sponsor takes back what is left.
+        signature anyone submits (she needs no gas), while the escrow
+        holds the reward of every participant not yet paid; anyone may
+        top it up. A custodian node records each de-identified dataset
+        it delivers by its Merkle root, naming the participants it holds
+        data of; each is paid her reward from the escrow once, and the
+        escrow never pays past the budget. After the study ends the
+        sponsor takes back what is left.
 
         No protected health information is stored: addresses, a protocol
         hash, bitmasks, times, amounts and roots.
@@ -124,7 +126,8 @@ def __init__(identity: address, token: address):
 def join(study_id: uint256, patient: address):
     """
     @notice Enrol `patient` (the caller, or whoever acts for her) in an
-            approved study that has not ended.
+            approved study that has not ended and whose escrow can pay
+            her reward (unless she was paid before).
     @param study_id The study.
     @param patient The patient.
     """
@@ -173,8 +176,9 @@ def record_release(study_id: uint256, root: bytes32, records: uint32, patients: 
             the custodian node) delivers, by the Merkle root of its
             lines, and pay each participant it names her reward once.
             A large release is recorded in batches under the same root.
-    @dev Reverts for a study not approved or ended, a patient who is not
-         a participant now, or an escrow too small to pay the batch.
+    @dev Reverts for a study not approved or ended, or a patient who is
+         not a participant now. The escrow holds every unpaid
+         participant's reward (`join` sees to it), so it pays the batch.
     @param study_id The study.
     @param root The Merkle root of the dataset's NDJSON lines.
     @param records The number of resources released.
@@ -192,15 +196,18 @@ def record_release(study_id: uint256, root: bytes32, records: uint32, patients: 
     else:
         assert known.study_id == study_id and known.custodian == msg.sender, "research: root recorded for another release"
     escrow: uint256 = study.escrow
+    unpaid: uint32 = study.unpaid
     for patient: address in patients:
         entry: Participation = self._participation[study_id][patient]
         assert entry.joined_at != 0 and entry.left_at == 0, "research: not a participant"
         if not entry.rewarded:
             assert escrow >= study.reward, "research: the escrow cannot pay this batch"
             escrow -= study.reward
+            unpaid -= 1
             self._participation[study_id][patient].rewarded = True
             self._reward(study_id, patient, study.reward)
     studies._studies[study_id].escrow = escrow
+    studies._studies[study_id].unpaid = unpaid
     known.patients += convert(len(patients), uint32)
     self._releases[root] = known
     log DatasetReleased(study_id=study_id, custodian=msg.sender, root=root, records=records, patients=convert(len(patients), uint32))
@@ -290,11 +297,16 @@ def _set_participation(study_id: uint256, patient: address, join: bool, by: addr
         studies._check_open(study)
         assert staticcall registry.role_of(patient) == roles.PATIENT, "research: not a registered patient"
         assert entry.joined_at == 0 or entry.left_at != 0, "research: already a participant"
+        if not entry.rewarded:
+            studies._check_room(study)
+            studies._studies[study_id].unpaid = study.unpaid + 1
         studies._studies[study_id].participants = study.participants + 1
         entry.joined_at = convert(block.timestamp, uint64)
         entry.left_at = 0
     else:
         assert entry.joined_at != 0 and entry.left_at == 0, "research: not a participant"
+        if not entry.rewarded:
+            studies._studies[study_id].unpaid = study.unpaid - 1
         studies._studies[study_id].participants = study.participants - 1
         entry.left_at = convert(block.timestamp, uint64)
     self._participation[study_id][patient] = entry

@@ -5,9 +5,12 @@
 @custom:contract-name research_studies
 @license GNU Affero General Public License v3.0 or later
 @notice The study registry and its escrow: a researcher registers a
-        study and escrows its budget in CareToken, an ethics board that
-        is not the sponsor approves it, and once it ended the sponsor
-        takes back what the rewards left.
+        study and escrows its budget in CareToken, anyone may add to the
+        escrow while it runs, an ethics board that is not the sponsor
+        approves it, and once it ended the sponsor takes back what the
+        rewards left. The escrow always holds the reward of every
+        participant not yet paid (`_check_room` before each join), so a
+        release never finds it short.
 """
 
 
@@ -24,6 +27,10 @@ ETHICS_APPROVAL: public(constant(bytes32)) = keccak256("research-ethics-approval
 ALL_CATEGORIES: constant(uint16) = 1023
 
 
+# @dev A study's terms and state. `budget` is everything escrowed for it
+#      (at registration and by `top_up`), `escrow` what of it is left,
+#      `participants` who take part now, and `unpaid` those of them not
+#      paid yet: `escrow` never holds less than `unpaid` rewards.
 struct Study:
     sponsor: address
     protocol_hash: bytes32
@@ -38,6 +45,7 @@ struct Study:
     approved_by: address
     approved_at: uint64
     participants: uint32
+    unpaid: uint32
 
 
 event StudyRegistered:
@@ -52,6 +60,12 @@ event StudyRegistered:
 event StudyApproved:
     study_id: indexed(uint256)
     board: indexed(address)
+
+
+event EscrowToppedUp:
+    study_id: indexed(uint256)
+    by: indexed(address)
+    amount: uint256
 
 
 event EscrowReturned:
@@ -129,6 +143,7 @@ def register_study(
         approved_by=empty(address),
         approved_at=0,
         participants=0,
+        unpaid=0,
     )
     assert extcall IERC20(TOKEN).transferFrom(msg.sender, self, budget, default_return_value=True), "research: transfer failed"
     log StudyRegistered(
@@ -153,6 +168,25 @@ def approve(study_id: uint256):
     self._studies[study_id].approved_by = msg.sender
     self._studies[study_id].approved_at = convert(block.timestamp, uint64)
     log StudyApproved(study_id=study_id, board=msg.sender)
+
+
+@external
+def top_up(study_id: uint256, amount: uint256):
+    """
+    @notice Add `amount` CareToken to a study's escrow, so that it pays
+            more participants: anyone may, the sponsor first of all,
+            having approved this contract for `amount`. Refused once the
+            study ended (what is left then goes back to the sponsor).
+    @param study_id The study.
+    @param amount What to add, in token base units.
+    """
+    study: Study = self._study(study_id)
+    assert block.timestamp <= convert(study.ends, uint256), "research: the study has ended"
+    assert amount != 0, "research: nothing to add"
+    self._studies[study_id].budget = study.budget + amount
+    self._studies[study_id].escrow = study.escrow + amount
+    log EscrowToppedUp(study_id=study_id, by=msg.sender, amount=amount)
+    assert extcall IERC20(TOKEN).transferFrom(msg.sender, self, amount, default_return_value=True), "research: transfer failed"
 
 
 @external
@@ -195,6 +229,17 @@ def _study(study_id: uint256) -> Study:
 def _check_open(study: Study):
     assert study.approved_at != 0, "research: the study is not approved"
     assert block.timestamp <= convert(study.ends, uint256), "research: the study has ended"
+
+
+@internal
+@pure
+def _check_room(study: Study):
+    """
+    @dev Refuse one more participant not yet paid unless the escrow holds
+         her reward beside those of the `unpaid` already taking part.
+         Divided, not multiplied, so no reward can overflow it.
+    """
+    assert study.escrow // study.reward > convert(study.unpaid, uint256), "research: escrow cannot pay another participant"
 
 
 @internal
