@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from careledger.access import MAX_FAILURES, Accessor
+from careledger.access import MAX_FAILURES, Accessor, CodeState, CodeStatus
 from careledger.audit import Entry
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, DecryptionError, NotFound, TransactionReverted, ValidationError
+from careledger.errors import AccessDenied, DecryptionError, NotFound, TooMany, TransactionReverted, ValidationError
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category, StoredRecord
@@ -72,7 +72,7 @@ def test_wrong_expired_and_reused_codes_are_refused_audited_and_change_nothing(n
         with pytest.raises(AccessDenied, match="expired"):
             node.claiming.claim(patient, expired.code, dana.address, dana.encryption_key)
     issued = node.claiming.issue(patient)
-    with pytest.raises(AccessDenied, match=r"wrong claim code \(4 tries left\)"):
+    with pytest.raises(AccessDenied, match=rf"wrong claim code \({MAX_FAILURES - 1} tries left\)"):
         node.claiming.claim(patient, "0000-0000-0000", dana.address, dana.encryption_key)
     refusal = _newest(node, patient).access
     assert (refusal.interaction, refusal.allowed, refusal.agent) == ("claim", False, dana.address)
@@ -111,18 +111,97 @@ def test_wrong_expired_and_reused_codes_are_refused_audited_and_change_nothing(n
         node.claiming.issue(patient)
 
 
-def test_wrong_guesses_burn_the_code(node: Node) -> None:
-    patient, _ = _walk_in(node, 2)
-    eve = _wallet(node, "eve")
+def _wrong(node: Node, patient: str, wallet: Wallet, client: str | None = None) -> None:
+    node.claiming.claim(patient, "0000-0000-0000", wallet.address, wallet.encryption_key, client=client)
+
+
+def _refusals(node: Node, patient: str, wallet: Wallet, clients: list[str]) -> list[str]:
+    """A wrong code from each client in turn, until one is throttled; each refusal's kind and message."""
+    found = []
+    for client in clients:
+        try:
+            _wrong(node, patient, wallet, client)
+        except TooMany as exc:
+            return [*found, f"429 {exc}"]
+        except AccessDenied as exc:
+            found.append(f"403 {exc}")
+    return found
+
+
+def _tries_until_throttled(node: Node, patient: str, wallet: Wallet, client: str) -> int:
+    """Wrong codes from `client` until one is answered 429 for the address; how many were refused before."""
+    *refused, throttled = _refusals(node, patient, wallet, [client] * MAX_FAILURES)
+    assert throttled.startswith("429 too many refused claims from your network address"), throttled
+    assert all(r.startswith("403 claim refused: wrong claim code") for r in refused)
+    return len(refused)
+
+
+def test_one_address_that_keeps_failing_is_throttled_before_it_burns_a_code(node: Node) -> None:
+    (patient, _), (other, _) = _walk_in(node, 2), _walk_in(node, 10)
+    issued, _ = node.claiming.issue(patient), node.claiming.issue(other)
+    eve, jo = _wallet(node, "eve"), _wallet(node, "jo")
+    tries = _tries_until_throttled(node, patient, eve, "198.51.100.7")
+    assert 0 < tries < MAX_FAILURES
+    with pytest.raises(TooMany) as throttled:  # the address, not the code: even the right one waits
+        node.claiming.claim(patient, issued.code, eve.address, eve.encryption_key, client="198.51.100.7")
+    assert throttled.value.retry_after > 60
+    with pytest.raises(TooMany, match="network address"):  # nor on anyone else's code
+        _wrong(node, other, eve, "198.51.100.7")
+    # An IPv6 host holds its whole /64: hopping within it is one address.
+    assert _tries_until_throttled(node, other, eve, "2001:db8:5::1") == tries
+    with pytest.raises(TooMany, match="network address"):
+        _wrong(node, other, eve, "2001:db8:5::ffff:2")
+    status = node.claiming.status(patient)
+    assert (status.state, status.failures) == (CodeState.LIVE, tries)
+    # Her own address was never refused: she claims with her code.
+    claimed = node.claiming.claim(patient, issued.code, jo.address, jo.encryption_key, client="203.0.113.9")
+    assert claimed.wallet == jo.address
+    assert node.claiming.status(patient).state == CodeState.USED
+
+
+def test_a_code_takes_few_wrong_tries_at_once_from_any_number_of_addresses(node: Node) -> None:
+    patient, _ = _walk_in(node, 8)
     issued = node.claiming.issue(patient)
-    for _ in range(MAX_FAILURES):
-        with pytest.raises(AccessDenied, match="wrong claim code"):
-            node.claiming.claim(patient, "1111-1111-1111", eve.address, eve.encryption_key)
-    with pytest.raises(AccessDenied, match="too many wrong codes"):
-        node.claiming.claim(patient, issued.code, eve.address, eve.encryption_key)
-    assert node.custodial.holds(patient)
-    fresh = node.claiming.issue(patient)  # the front desk issues a new one
-    assert node.claiming.claim(patient, fresh.code, eve.address, eve.encryption_key).wallet == eve.address
+    kim = _wallet(node, "kim")
+    *refused, throttled = _refusals(node, patient, kim, [f"192.0.2.{host}" for host in range(1, MAX_FAILURES + 1)])
+    assert throttled.startswith("429 too many wrong tries of this claim code just now"), throttled
+    assert 0 < len(refused) < MAX_FAILURES  # each from an address of its own, never throttled
+    assert node.claiming.status(patient).failures == len(refused)  # a throttled try does not count against it
+    with pytest.MonkeyPatch.context() as later:
+        now = node.claiming._clock()
+        later.setattr(node.claiming, "_clock", lambda: now + 600)
+        assert node.claiming.claim(patient, issued.code, kim.address, kim.encryption_key, client="192.0.2.99")
+
+
+def _refused_once(node: Node, patient: str, wallet: Wallet, client: str) -> None:
+    with pytest.raises(AccessDenied, match="wrong claim code"):
+        _wrong(node, patient, wallet, client)
+
+
+def test_a_burnt_code_tells_the_patient_to_ask_the_desk_and_tells_the_desk(node: Node) -> None:
+    patient, _ = _walk_in(node, 9)
+    issued = node.claiming.issue(patient)
+    eve = _wallet(node, "eve-burns")
+    start = node.claiming._clock()
+    with pytest.MonkeyPatch.context() as later:
+        for tries in range(1, MAX_FAILURES + 1):  # slowly enough that no limit stops her
+            later.setattr(node.claiming, "_clock", lambda tries=tries: start + tries * 3600)
+            if tries < MAX_FAILURES:
+                _refused_once(node, patient, eve, f"192.0.2.{tries}")
+        with pytest.raises(AccessDenied, match="that was the last try: this code is no longer valid; ask the front"):
+            _wrong(node, patient, eve, "192.0.2.200")
+        burnt = [e.access for e in node.audit.entries(patient=patient) if e.access.interaction == "claim-code-burnt"]
+        assert len(burnt) == 1
+        assert (burnt[0].agent, burnt[0].allowed) == (node.address, True)
+        assert f"{MAX_FAILURES} wrong tries, the last by {eve.address}" in (burnt[0].detail or "")
+        status = node.claiming.status(patient)
+        assert (status.state, status.failures, status.custodial) == (CodeState.BURNT, MAX_FAILURES, True)
+        with pytest.raises(AccessDenied, match=f"no longer valid after {MAX_FAILURES} wrong tries: ask the front desk"):
+            node.claiming.claim(patient, issued.code, eve.address, eve.encryption_key)  # even the right one
+        fresh = node.claiming.issue(patient)  # the front desk issues a new one
+        assert node.claiming.status(patient).state == CodeState.LIVE
+        assert node.claiming.claim(patient, fresh.code, eve.address, eve.encryption_key).wallet == eve.address
+    assert node.claiming.status(patient) == CodeStatus(patient, CodeState.USED, False, 0, fresh.expires_at, eve.address)
 
 
 def test_a_claim_interrupted_after_the_chain_finishes_with_the_same_code(node: Node) -> None:

@@ -8,7 +8,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from fhirpy import SyncFHIRClient
 
-from careledger.access import Accessor
+from careledger.access import Accessor, CodeState
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.crypto import PrivateKey
@@ -18,8 +18,16 @@ from tests.api.conftest import Api
 
 
 def _claim(
-    api: Api, account: LocalAccount, record_id: str, code: str, key: PrivateKey, *, signer: LocalAccount | None = None
+    api: Api,
+    account: LocalAccount,
+    record_id: str,
+    code: str,
+    key: PrivateKey,
+    *,
+    signer: LocalAccount | None = None,
+    source: str = "127.0.0.1",
 ) -> httpx.Response:
+    """A claim posted as her wallet app would post it, from the loopback address `source`."""
     message = api.siwe_message(account)
     signature = "0x" + (signer or account).sign_message(encode_defunct(text=message)).signature.hex()
     parameters = {
@@ -31,7 +39,8 @@ def _claim(
             {"name": "encryptionKey", "valueString": key.public_key.to_bytes().hex()},
         ],
     }
-    return httpx.post(f"{api.url}/Patient/{record_id}/$claim", json=parameters, timeout=30)
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as client:
+        return client.post(f"{api.url}/Patient/{record_id}/$claim", json=parameters)
 
 
 def test_a_walk_in_claims_her_identity_with_her_own_wallet_then_reads_and_grants(api: Api) -> None:
@@ -83,3 +92,30 @@ def test_a_walk_in_claims_her_identity_with_her_own_wallet_then_reads_and_grants
     terms = node.consent.terms(identity, lab, [Category.LABS], [Purpose.TREAT], days=30)
     granted = node.consent.submit(NODE_WALLET, node.consent.sign(wallet, terms))
     assert (granted.patient, granted.granted_by) == (identity, wallet.address)
+
+
+def test_a_stranger_hammering_codes_from_one_address_is_throttled_before_any_code_burns(api: Api) -> None:
+    node = api.world.node
+    front_desk = Accessor(node.address)
+    walk_ins = []
+    for seed in (78, 79):
+        patient = synthetic_patients(1, seed=seed)[0].patient
+        stored = node.access.write(front_desk, {k: v for k, v in patient.items() if k != "identifier"})
+        walk_ins.append((stored.record_id, node.claiming.issue(stored.patient_address)))
+    stranger, key = Account.create(), PrivateKey.generate()
+    answers = [
+        _claim(api, stranger, record_id, "0000-0000-0000", key, source="127.0.0.2")
+        for record_id, _ in walk_ins
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers[:3]] == [403] * 3
+    assert all(a.status_code == 429 for a in answers[3:]), [a.text for a in answers]  # the next code, too
+    assert "from your network address" in answers[3].text
+    assert int(answers[3].headers["Retry-After"]) > 60
+    for record_id, issued in walk_ins:
+        status = node.claiming.status(node.claiming.patient_of(record_id))
+        assert (status.state, status.failures) == (CodeState.LIVE, 3 if record_id == walk_ins[0][0] else 0)
+        # Her phone is another address: her code works.
+        wallet: LocalAccount = Account.create()
+        claimed = _claim(api, wallet, record_id, issued.code, PrivateKey.derive(wallet.key), source="127.0.0.3")
+        assert claimed.status_code == 200, claimed.text

@@ -7,9 +7,11 @@ command to the next as it does for a user.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from careledger.access import MAX_FAILURES
 from tests.cli.conftest import Cli
 
 
@@ -98,3 +100,28 @@ def test_wrong_passphrase_for_a_wallet_is_one_line(home: Cli, monkeypatch: pytes
     assert result.code == 5
     assert result.err.strip().startswith("error: wrong passphrase for")
     assert result.err.count("\n") == 1
+
+
+@pytest.mark.anvil
+def test_claim_status_tells_the_front_desk_a_code_was_burnt(home: Cli, tmp_path: Path) -> None:
+    assert home("chain", "deploy").code == 0
+    assert home("wallet", "new", "eve", "--role", "patient").code == 0
+    walk_in = tmp_path / "walk-in.json"
+    walk_in.write_text(json.dumps({"resourceType": "Patient", "name": [{"family": "Okafor", "given": ["Ada"]}]}))
+    added = home("record", "add", str(walk_in), "--json")
+    assert added.code == 0, added.err
+    record = f"Patient/{added.json()['id']}"
+    assert home("identity", "claim-status", record, "--json").json()["state"] == "none"
+    assert home("identity", "claim-code", record).code == 0
+    assert home("identity", "claim-status", record, "--json").json()["state"] == "live"
+    for _ in range(MAX_FAILURES):
+        wrong = home("identity", "claim", record, "--code", "0000-0000-0000", "--wallet", "eve")
+        assert wrong.code == 5
+    assert "that was the last try: this code is no longer valid; ask the front desk for a new one" in wrong.err
+    burnt = home("identity", "claim-status", record, "--json").json()
+    assert (burnt["state"], burnt["failures"]) == ("burnt", MAX_FAILURES)
+    told = home("identity", "claim-status", record).out
+    assert f"burnt by {MAX_FAILURES} wrong tries; issue a new one" in told
+    assert home("identity", "claim-code", record).code == 0
+    fresh = home("identity", "claim-status", record, "--json").json()
+    assert (fresh["state"], fresh["failures"]) == ("live", 0)

@@ -1,5 +1,5 @@
 """The portal's doors: forms without their token or from another site, one patient at another's pages, hostile
-bodies.
+bodies, a stranger hammering claim codes.
 
 Carol, a patient with her own wallet, signs in in a real Chromium and tries Alice's URLs;
 an HTTP client with no page plays the forger of cross-site posts.
@@ -8,17 +8,25 @@ an HTTP client with no page plays the forger of cross-site posts.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser
 
+from careledger.access import MAX_FAILURES
+from careledger.crypto import PrivateKey
 from careledger.testdata import synthetic_patients
+from tests.outside_wallet import signed_in_message
 from tests.portal.browser import check_page, wallet_context
-from tests.portal.conftest import Clinic
+from tests.portal.conftest import PASSPHRASE, Clinic
 
 pytestmark = pytest.mark.anvil
 
@@ -181,3 +189,83 @@ def test_hostile_bodies_and_no_session(clinic: Clinic) -> None:
         assert page.headers["referrer-policy"] == "same-origin"  # `no-referrer` makes a form's Origin "null"
         assert "HttpOnly" in page.headers["set-cookie"]
         assert "SameSite=strict" in page.headers["set-cookie"]
+
+
+def _staff_session(clinic: Clinic, wallet: str) -> httpx.Client:
+    client = httpx.Client(base_url=clinic.url, headers={"Origin": clinic.url})
+    message, signature = clinic.signed_in_message(wallet)
+    form = {"csrf": _csrf(client.get("/portal/signin").text), "message": message, "signature": signature}
+    assert client.post("/portal/signin", data=form).status_code == 303
+    return client
+
+
+def _claim_from(clinic: Clinic, source: str, record_id: str, code: str, wallet: LocalAccount) -> httpx.Response:
+    """The claim form posted from the loopback address `source`, by a browser with no session."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=clinic.url, headers={"Origin": clinic.url}, transport=transport) as client:
+        message, signature = signed_in_message(clinic.url, wallet)
+        form = {
+            "csrf": _csrf(client.get(f"/portal/claim?patient={record_id}").text),
+            "message": message,
+            "signature": signature,
+            "encryption_key": PrivateKey.derive(wallet.key).public_key.to_bytes().hex(),
+            "patient": record_id,
+            "code": code,
+        }
+        return client.post("/portal/claim", data=form)
+
+
+def _code_page(page: httpx.Response) -> tuple[str, str]:
+    assert page.status_code == 200, page.text
+    found = re.search(r'id="patient-number">([^<]+)<.*id="claim-code"><code>([^<]+)<', page.text, re.S)
+    assert found is not None, page.text
+    return found.group(1), found.group(2)
+
+
+def test_claim_codes_stand_a_strangers_hammering_and_the_desk_sees_and_replaces_a_burnt_one(clinic: Clinic) -> None:
+    desk = _staff_session(clinic, "drbob")
+    token = _csrf(desk.get("/portal/frontdesk").text)
+    walk_in = {"csrf": token, "given": "Ada", "family": "Okafor", "birth_date": "1990-02-03"}
+    record_id, code = _code_page(desk.post("/portal/frontdesk", data=walk_in))
+    stranger, ada = Account.create(), Account.create()
+
+    tries = [_claim_from(clinic, "127.0.0.2", record_id, "0000-0000-0000", stranger) for _ in range(4)]
+    assert [t.status_code for t in tries] == [403, 403, 403, 429], [t.text for t in tries]
+    assert "wrong claim code" in tries[0].text
+    assert "from your network address" in tries[3].text
+    chart = desk.get(f"/portal/staff/patients/{record_id}").text
+    assert "3 wrong tries so far" in chart
+
+    for _ in range(MAX_FAILURES - 3):  # more wrong tries, slowly enough (one `careledger` process each)
+        burning = _cli_claim(clinic, record_id)
+    assert "this code is no longer valid; ask the front desk for a new one" in burning.stderr
+    chart = desk.get(f"/portal/staff/patients/{record_id}").text
+    assert f"burnt by {MAX_FAILURES} wrong tries" in chart
+    told = _claim_from(clinic, "127.0.0.3", record_id, code, ada)  # her right code, too late
+    assert told.status_code == 403
+    assert "no longer valid" in told.text
+    assert "ask the front desk for a new one" in told.text
+
+    token = _csrf(chart)
+    _, fresh = _code_page(desk.post(f"/portal/frontdesk/patients/{record_id}/claim-code", data={"csrf": token}))
+    assert fresh != code
+    assert "0 wrong tries so far" in desk.get(f"/portal/staff/patients/{record_id}").text
+    claimed = _claim_from(clinic, "127.0.0.3", record_id, fresh, ada)
+    assert claimed.status_code == 303, claimed.text
+    assert claimed.headers["location"] == "/portal/records?claimed=1"
+    assert ada.address in desk.get(f"/portal/staff/patients/{record_id}").text
+    desk.close()
+
+
+def _cli_claim(clinic: Clinic, record_id: str) -> subprocess.CompletedProcess[str]:
+    """A wrong claim code at the node's CLI (exit 5: refused)."""
+    command = ["identity", "claim", f"Patient/{record_id}", "--code", "0000-0000-0000", "--wallet", "carol"]
+    done = subprocess.run(
+        [sys.executable, "-m", "careledger", "--home", str(clinic.home), *command],
+        env={**os.environ, "CARELEDGER_PASSPHRASE": PASSPHRASE},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 5, done.stderr
+    return done

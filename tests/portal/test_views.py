@@ -98,3 +98,8 @@ def test_an_audit_entry_reads_as_what_happened() -> None:
     assert interaction("read", 1) == "read 1 record"
     assert interaction("break-glass", 0) == "broke the glass to your records"
     assert interaction("something-new", 0) == "something new"
+
+
+def test_a_burnt_claim_code_reads_as_voided_in_her_accounting() -> None:
+    burnt = interaction("claim-code-burnt", 0)
+    assert burnt == "voided, after too many wrong tries, the claim code for your records"

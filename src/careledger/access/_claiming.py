@@ -4,7 +4,9 @@ The front desk prints a one-time code (`issue`); she presents it with a signatur
 own wallet (SIWE over the API, or her keystore's passphrase at the CLI), and `claim`:
 
 1. checks the code: known, unused, unexpired, and not burnt by `MAX_FAILURES` wrong tries;
-   every refusal is audited and changes nothing else;
+   every refusal is audited and changes nothing else, but refused claims are paced per
+   client address and per code (`_claim_limits`), and the try that burns a code says so,
+   to her and, in the audit log and `status`, to the front desk that must issue another;
 2. hands the identity to her wallet on chain (`IdentityRegistry.claim_custodial`): from
    then on her wallet, not the node, manages her consents, and the identity's encryption
    key is hers;
@@ -25,11 +27,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careledger.access._claim_limits import (
+    ADDRESS_FAILURES,
+    ADDRESS_REFILL_SECONDS,
+    CODE_FAILURES,
+    CODE_REFILL_SECONDS,
+    FailureBudget,
+    network_of,
+)
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry
 from careledger.crypto import AtRestKey, PublicKey
@@ -39,11 +50,12 @@ from careledger.records import RecordService
 from careledger.store import ClaimCode, Database
 
 CLAIM_CODE_DAYS = 14.0
-MAX_FAILURES = 5
+MAX_FAILURES = 10  # wrong tries that burn a code; fewer come from one address, and fewer at once (`_claim_limits`)
 _CODE_LENGTH = 12  # Crockford base32: 60 bits, read out as XXXX-XXXX-XXXX
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _READS_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 _AAD = b"careledger/claim-code/v1\x00"
+_ASK_THE_DESK = "ask the front desk for a new one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,29 @@ class IssuedCode:
     patient: str
     code: str
     expires_at: float
+
+
+class CodeState(StrEnum):
+    """Where a patient's claim code stands, as the front desk needs to know it."""
+
+    NONE = "none"  # never issued
+    LIVE = "live"  # she can claim with it
+    USED = "used"  # she claimed her identity
+    EXPIRED = "expired"  # the desk must issue another
+    BURNT = "burnt"  # too many wrong tries: the desk must issue another
+
+
+@dataclass(frozen=True, slots=True)
+class CodeStatus:
+    """A patient's claim code for the front desk: its state, wrong tries so far, expiry, who claimed with it,
+    and whether the node still holds her identity (so that the desk can issue her a code)."""
+
+    patient: str
+    state: CodeState
+    custodial: bool
+    failures: int = 0
+    expires_at: float | None = None
+    claimed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +124,18 @@ class IdentityClaims:
         self._custodian = custodian
         self._after_claim = after_claim
         self._clock = clock
+        self._by_address = FailureBudget(
+            ADDRESS_FAILURES,
+            ADDRESS_REFILL_SECONDS,
+            lambda: self._clock(),
+            refusal="too many refused claims from your network address: try again in {wait} min",
+        )
+        self._by_code = FailureBudget(
+            CODE_FAILURES,
+            CODE_REFILL_SECONDS,
+            lambda: self._clock(),
+            refusal="too many wrong tries of this claim code just now: try again in {wait} min",
+        )
 
     def patient_of(self, record_id: str) -> str:
         """The identity a Patient record of this node belongs to (`Patient/<id>` or the bare id)."""
@@ -121,13 +168,40 @@ class IdentityClaims:
                 )
             )
             self._audit.append(session, [_access(self._custodian, patient, "claim-code", None)])
+        self._by_code.forget(patient)
         return IssuedCode(patient, "-".join(raw[i : i + 4] for i in range(0, _CODE_LENGTH, 4)), expires_at)
 
-    def claim(self, patient: str, code: str, wallet: str, key: PublicKey | None = None) -> Claimed:
+    def status(self, patient: str) -> CodeStatus:
+        """Where `patient`'s claim code stands: whether she can still claim with it, or the desk must issue
+        another."""
+        patient = to_checksum_address(patient)
+        custodial = self._keys.holds(patient)
+        with self.db.session() as session:
+            row = session.get(ClaimCode, patient)
+            if row is None:
+                return CodeStatus(patient, CodeState.NONE, custodial)
+            if row.claimed_by is not None:
+                state = CodeState.USED
+            elif row.failures >= MAX_FAILURES:
+                state = CodeState.BURNT
+            elif row.expires_at < self._clock():
+                state = CodeState.EXPIRED
+            else:
+                state = CodeState.LIVE
+            return CodeStatus(patient, state, custodial, row.failures, row.expires_at, row.claimed_by)
+
+    def claim(
+        self, patient: str, code: str, wallet: str, key: PublicKey | None = None, *, client: str | None = None
+    ) -> Claimed:
         """Hand `patient` to `wallet` (whose signature the caller verified); `key` is her encryption key,
-        needed only if her wallet is not a registered actor (whose key is then used)."""
+        needed only if her wallet is not a registered actor (whose key is then used). `client` is the network
+        address the attempt came from (None at the CLI): `TooMany` once it, or the code, has failed too often
+        of late."""
         patient, wallet = to_checksum_address(patient), to_checksum_address(wallet)
-        refusal = self._check_code(patient, code)
+        network = network_of(client) if client is not None else None
+        if network is not None:
+            self._by_address.check(network)
+        refusal = self._check_code(patient, code, wallet)
         registry = self._registry()
         owner = registry.claimed_by(patient) if refusal is None else None
         if refusal is None and owner is None:
@@ -141,6 +215,8 @@ class IdentityClaims:
         elif refusal is None and owner != wallet:
             refusal = f"{patient} was claimed by another wallet"
         if refusal is not None:
+            if network is not None:
+                self._by_address.spend(network)
             self._audit.record(_access(wallet, patient, "claim", refusal))
             raise AccessDenied(f"claim refused: {refusal}")
         if owner is None:
@@ -184,8 +260,9 @@ class IdentityClaims:
             patient, key, also=lambda session: self._audit.append(session, [_access(wallet, patient, "reseal", None)])
         )
 
-    def _check_code(self, patient: str, code: str) -> str | None:
-        """Why `code` does not claim `patient` (a wrong one counts against the code), or None."""
+    def _check_code(self, patient: str, code: str, wallet: str) -> str | None:
+        """Why `code` does not claim `patient` (a wrong one counts against the code, and the one that burns
+        it is audited for the front desk), or None; `TooMany` if the code has had too many wrong tries of late."""
         given = code.strip().upper().replace("-", "").replace(" ", "").translate(_READS_AS)
         with self.db.session() as session:
             row = session.get(ClaimCode, patient, with_for_update=True)
@@ -194,15 +271,21 @@ class IdentityClaims:
             if row.claimed_by is not None:
                 return "this claim code was used already"
             if row.failures >= MAX_FAILURES:
-                return "too many wrong codes: ask the front desk for a new one"
+                return f"this claim code is no longer valid after {MAX_FAILURES} wrong tries: {_ASK_THE_DESK}"
             if row.expires_at < self._clock():
                 when = datetime.fromtimestamp(row.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-                return f"this claim code expired at {when}: ask the front desk for a new one"
+                return f"this claim code expired at {when}: {_ASK_THE_DESK}"
+            self._by_code.check(patient)
             expected = self._kek.open(row.sealed_code, _AAD + patient.encode()).decode()
             if not hmac.compare_digest(given.encode(), expected.encode()):
+                self._by_code.spend(patient)
                 row.failures += 1
                 left = MAX_FAILURES - row.failures
-                return f"wrong claim code ({left} {'try' if left == 1 else 'tries'} left)"
+                if left > 0:
+                    return f"wrong claim code ({left} {'try' if left == 1 else 'tries'} left)"
+                burnt = f"{MAX_FAILURES} wrong tries, the last by {wallet}: the front desk must issue a new code"
+                self._audit.append(session, [_access(self._custodian, patient, "claim-code-burnt", None, burnt)])
+                return f"wrong claim code, and that was the last try: this code is no longer valid; {_ASK_THE_DESK}"
         return None
 
 
@@ -214,12 +297,12 @@ def encryption_key_from_hex(text: str) -> PublicKey:
         raise ValidationError("an encryption key is the hex of its suite byte and raw public key") from None
 
 
-def _access(agent: str, patient: str, interaction: str, refusal: str | None) -> Access:
+def _access(agent: str, patient: str, interaction: str, refusal: str | None, detail: str | None = None) -> Access:
     return Access(
         action=Action.EXECUTE,
         interaction=interaction,
         outcome=Outcome.SUCCESS if refusal is None else Outcome.DENIED,
         agent=agent,
         patient=patient,
-        detail=refusal,
+        detail=refusal or detail,
     )

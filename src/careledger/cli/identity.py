@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from eth_utils import is_address, to_checksum_address
 
-from careledger.access import CLAIM_CODE_DAYS
+from careledger.access import CLAIM_CODE_DAYS, CodeState
 from careledger.cli._context import address_of, open_node, wallet_name
 from careledger.cli._identity_view import actor_view, credential_json, render_view
 from careledger.cli._options import JsonFlag, QuietFlag
@@ -112,6 +112,39 @@ def claim_code(
         print_json({"patient": issued.patient, "code": issued.code, "expires_at": int(issued.expires_at)})
     else:
         console.print(f"claim code for {issued.patient}: {issued.code} (valid until {expires}; one use)")
+
+
+@app.command("claim-status")
+def claim_status(
+    ctx: typer.Context,
+    patient: PatientArgument,
+    json: JsonFlag = False,
+) -> None:
+    """Where a patient's claim code stands (front desk): live, used, expired, or burnt by wrong tries."""
+    with open_node(ctx) as node:
+        status = node.claiming.status(_identity(node, patient))
+    view = {
+        "patient": status.patient,
+        "state": status.state.value,
+        "failures": status.failures,
+        "expires_at": None if status.expires_at is None else int(status.expires_at),
+        "claimed_by": status.claimed_by,
+    }
+    if json:
+        print_json(view)
+        return
+    expires = "" if status.expires_at is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(status.expires_at))
+    console.print(
+        {
+            CodeState.NONE: f"{status.patient}: no claim code issued; issue one with `careledger identity claim-code`",
+            CodeState.LIVE: f"{status.patient}: code live until {expires}, {status.failures} wrong tries so far",
+            CodeState.USED: f"{status.patient}: claimed by {status.claimed_by}",
+            CodeState.EXPIRED: f"{status.patient}: code expired at {expires}; issue a new one with "
+            "`careledger identity claim-code`",
+            CodeState.BURNT: f"{status.patient}: code burnt by {status.failures} wrong tries; issue a new one with "
+            "`careledger identity claim-code`",
+        }[status.state]
+    )
 
 
 @app.command()

@@ -62,13 +62,16 @@ def signin_routes(router: APIRouter, node: Node, auth: SignIn, pages: Pages) -> 
 
     @router.post("/portal/claim")
     async def claim(request: Request) -> Response:
-        """Hand the custodial identity to the wallet that signed, re-seal her records to its key, sign her in."""
+        """Hand the custodial identity to the wallet that signed, re-seal her records to its key, sign her in;
+        refused claims are paced per client address and per code (429)."""
         visit = sessions.visit(request)
         form = await pages.form(request, visit)
         wallet = await call(auth.verify, _message(form), field(form, "signature", "The signature"))
         key = encryption_key_from_hex(field(form, "encryption_key", "The encryption key"))
         patient = await call(node.claiming.patient_of, field(form, "patient", "The patient number"))
-        await call(node.claiming.claim, patient, field(form, "code", "The claim code", max_chars=40), wallet, key)
+        code = field(form, "code", "The claim code", max_chars=40)
+        client = request.client.host if request.client else "unknown"
+        await call(node.claiming.claim, patient, code, wallet, key, client=client)
         token, _ = await call(auth.session_for, wallet)
         return pages.redirect(request, visit, "/portal/records?claimed=1", token=token)
 

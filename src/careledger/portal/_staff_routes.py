@@ -20,7 +20,7 @@ import segno
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
-from careledger.access import Accessor
+from careledger.access import Accessor, IssuedCode
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, ValidationError
 from careledger.node import Node
@@ -82,6 +82,7 @@ def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         )
         patient_address = await call(node.claiming.patient_of, record_id)
         grants = await call(node.consent.grants, patient=patient_address)
+        claim = await call(node.claiming.status, patient_address)
         return pages.render(
             request,
             visit,
@@ -94,6 +95,7 @@ def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             names=names,
             measures=MEASURES,
             emergency=reader.purpose == Purpose.ETREAT,
+            claim=claim,
         )
 
 
@@ -142,8 +144,24 @@ def chart_routes(router: APIRouter, node: Node, pages: Pages) -> None:
 
 
 def frontdesk_routes(router: APIRouter, node: Node, pages: Pages) -> None:
-    """The front desk on `router`: registering a patient without a wallet, and her claim code."""
+    """The front desk on `router`: registering a patient without a wallet, and her claim code (a new one when
+    hers expired, was burnt by wrong tries, or was lost)."""
     sessions = pages.sessions
+
+    def code_page(request: Request, visit: Visit, name: str, record_id: str, issued: IssuedCode) -> Response:
+        """The printable page of `issued`: the code, the claim link and its QR code."""
+        link = f"{request.base_url}portal/claim?patient={record_id}"
+        return pages.render(
+            request,
+            visit,
+            "claim_code.html",
+            name=name,
+            record_id=record_id,
+            code=issued.code,
+            expires=datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            link=link,
+            qr=_qr(f"{link}#code={issued.code}"),
+        )
 
     @router.get("/portal/frontdesk")
     async def frontdesk(request: Request) -> Response:
@@ -166,18 +184,18 @@ def frontdesk_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         )
         (stored,) = await call(node.access.store, treating(caller), [Draft.of(made, None)])
         issued = await call(node.claiming.issue, stored.patient_address)
-        link = f"{request.base_url}portal/claim?patient={stored.record_id}"
-        return pages.render(
-            request,
-            visit,
-            "claim_code.html",
-            name=f"{made['name'][0]['given'][0]} {made['name'][0]['family']}",
-            record_id=stored.record_id,
-            code=issued.code,
-            expires=datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            link=link,
-            qr=_qr(f"{link}#code={issued.code}"),
-        )
+        name = f"{made['name'][0]['given'][0]} {made['name'][0]['family']}"
+        return code_page(request, visit, name, stored.record_id, issued)
+
+    @router.post("/portal/frontdesk/patients/{record_id}/claim-code")
+    async def reissue(request: Request, record_id: str) -> Response:
+        """A new claim code for a patient the node still holds, replacing her last (burnt, expired or lost)."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        await pages.form(request, visit)
+        person = await call(node.access.read, treating(caller), record_id)
+        issued = await call(node.claiming.issue, await call(node.claiming.patient_of, record_id))
+        return code_page(request, visit, person_name(person), record_id, issued)
 
 
 def _qr(text: str) -> str:

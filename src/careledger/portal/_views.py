@@ -50,6 +50,7 @@ _INTERACTIONS = {
     "export": "exported",
     "everything": "read everything in",
     "claim-code": "issued a claim code for",
+    "claim-code-burnt": "voided, after too many wrong tries, the claim code for",
     "claim": "claimed",
     "accounting": "asked for the accounting of",
     "emergencies": "asked for the emergency accesses to",

@@ -25,12 +25,13 @@ def claim_router(deps: Deps) -> APIRouter:
         SIWE signature of her own wallet (a `Parameters` body: code, message, signature, and encryptionKey
         if her wallet is not registered); no sign-in. Her wallet signs in as that patient afterwards.
         400 for a malformed body, 401 for a bad signature, 403 for a wrong or used code, 404 for no such
-        Patient."""
+        Patient, 429 once this client address (or the code) has failed too often of late."""
         given = _parameters(loads_object(await body_of(request)), required=("code", "message", "signature"))
         wallet = await call(auth.verify, given["message"], given["signature"])
         key = encryption_key_from_hex(given["encryptionKey"]) if "encryptionKey" in given else None
         patient = await call(node.claiming.patient_of, record_id)
-        claimed = await call(node.claiming.claim, patient, given["code"], wallet, key)
+        client = request.client.host if request.client else "unknown"
+        claimed = await call(node.claiming.claim, patient, given["code"], wallet, key, client=client)
         return fhir_response(
             {
                 "resourceType": "Parameters",
