@@ -13,11 +13,13 @@ import pytest
 
 from careledger.api import NodeServer, free_port
 from careledger.config import NODE_WALLET, Settings
-from careledger.errors import AccessDenied, ValidationError
+from careledger.consent import Purpose
+from careledger.crypto import sign_typed_data
+from careledger.errors import AccessDenied, Conflict, NotFound, TransactionReverted, ValidationError
 from careledger.node import Node
 from careledger.records import Category
-from careledger.research import StudyRequest, protocol_hash
-from careledger.testdata import STUDY_REWARD, StudySetUp, founding_node, set_up_study
+from careledger.research import RELEASE, StudyRequest, enrolment_view, protocol_hash
+from careledger.testdata import STUDY_REWARD, StudySetUp, founding_node, set_up_study, synthetic_patients
 
 PER_NODE = 5  # the default k: every participant is in one class, so k-anonymity keeps them all
 SNOMED = "http://snomed.info/sct"
@@ -31,9 +33,16 @@ class Desk:
     setup: StudySetUp
     url: str
 
-    def study(self, *, epsilon: float = 1.0, categories: Iterable[Category] = (Category.LABS, Category.VITALS)) -> int:
-        """A new approved study of the sponsor's, paying every hospital participant once."""
-        budget = PER_NODE * STUDY_REWARD
+    def study(
+        self,
+        *,
+        epsilon: float = 1.0,
+        categories: Iterable[Category] = (Category.LABS, Category.VITALS),
+        rewards: int = PER_NODE,
+    ) -> int:
+        """A new approved study of the sponsor's, whose escrow pays `rewards` participants (every hospital
+        participant, by default) once."""
+        budget = rewards * STUDY_REWARD
         self.node.contracts.token(as_wallet=NODE_WALLET).mint(self.setup.sponsor.address, budget)
         terms = self.node.studies.terms(
             protocol_hash(b"a desk test"),
@@ -60,6 +69,11 @@ class Desk:
 
     def query(self, study_id: int, ask: dict[str, Any]) -> dict[str, Any]:
         return self.node.study_desk.query(self.signed(study_id, ask))
+
+    def releases_told(self, patient: str, study_id: int) -> list[dict[str, Any]]:
+        """The releases to the study `study mine` tells the patient of."""
+        (enrolment,) = self.node.studies.mine(patient, among=[self.node.studies.show(study_id)])
+        return list(enrolment_view(enrolment)["releases"])
 
     def released_types(self, study_id: int) -> set[str]:
         (delivered,) = self.node.studies.gather_release(self.setup.sponsor.name, study_id)
@@ -117,6 +131,85 @@ def test_a_release_carries_only_the_studys_categories_and_the_patients(desk: Des
     assert "Observation" not in asked_for_general
 
 
+def test_a_participant_left_out_by_k_anonymity_is_not_told_her_records_were_released(desk: Desk) -> None:
+    study_id = desk.study(rewards=PER_NODE + 1)
+    desk.join_all(study_id)
+    alone = synthetic_patients(1, seed=77)[0]  # born in the 1940s, male: a class of one
+    outlier = desk.node.records.write({**alone.patient, "birthDate": "1941-02-03", "gender": "male"}).patient_address
+    for record in alone.records:
+        desk.node.records.write(record)
+    desk.node.studies.join(NODE_WALLET, study_id, outlier)
+
+    (delivered,) = desk.node.studies.gather_release(desk.setup.sponsor.name, study_id)
+
+    assert delivered.report["patients_suppressed"] == 1
+    assert desk.releases_told(outlier, study_id) == []
+    assert desk.node.contracts.research().held(outlier) == 0
+    (told,) = desk.releases_told(desk.setup.hospital_patients[0], study_id)
+    assert told["to"] == desk.setup.sponsor.address
+    assert 1 < told["records"] < delivered.records  # her Patient and records, not the others'
+
+
+def test_a_release_to_one_study_is_not_told_as_one_to_another_of_the_same_sponsor(desk: Desk) -> None:
+    released, other = desk.study(), desk.study()
+    desk.join_all(released)
+    desk.join_all(other)
+
+    desk.released_types(released)
+
+    patient = desk.setup.hospital_patients[0]
+    assert len(desk.releases_told(patient, released)) == 1
+    assert desk.releases_told(patient, other) == []
+
+
+# What the escrow pays ------------------------------------------------------------------
+
+
+def test_a_join_the_escrow_cannot_pay_is_refused_before_she_signs_until_a_top_up(desk: Desk) -> None:
+    study_id = desk.study(rewards=2)
+    first, second, third = desk.setup.hospital_patients[:3]
+    sponsor, studies = desk.setup.sponsor, desk.node.studies
+    studies.join(NODE_WALLET, study_id, first)
+    late = studies.prepare(study_id, second, join=True)  # prepared while there was room
+    studies.join(NODE_WALLET, study_id, third)
+
+    with pytest.raises(Conflict, match=r"escrow cannot pay another participant: its 20 CARE hold .* the 2 taking"):
+        studies.prepare(study_id, second, join=True)
+    node_account = desk.node.unlock(NODE_WALLET).account  # her custodian signs for her
+    signatures = {name: sign_typed_data(node_account, typed) for name, typed in late.items()}
+    studies.consent.sync()
+    consents = len(studies.consent.grants(patient=second, grantee=sponsor.address))
+    with pytest.raises(Conflict, match="escrow cannot pay another participant"):
+        studies.submit_signed(second, study_id, late, signatures)
+    studies.consent.sync()
+    assert len(studies.consent.grants(patient=second, grantee=sponsor.address)) == consents  # no consent for nothing
+    assert desk.node.contracts.research().participation(study_id, second).joined_at == 0
+
+    desk.node.contracts.token(as_wallet=NODE_WALLET).mint(sponsor.address, STUDY_REWARD)
+    topped = studies.top_up(sponsor.name, study_id, STUDY_REWARD)
+
+    assert (topped.terms.budget, topped.escrow, topped.places) == (3 * STUDY_REWARD, 3 * STUDY_REWARD, 1)
+    studies.join(NODE_WALLET, study_id, second)
+    assert studies.show(study_id).participants == 3
+
+
+def test_a_top_up_of_nothing_or_past_the_wallets_care_sends_nothing(desk: Desk) -> None:
+    study_id = desk.study()
+    sponsor, studies = desk.setup.sponsor, desk.node.studies
+    token, research = desk.node.contracts.token(), desk.node.contracts.research()
+    held = token.balance_of(sponsor.address)
+
+    with pytest.raises(ValidationError, match="more than nothing"):
+        studies.top_up(sponsor.name, study_id, 0)
+    with pytest.raises(Conflict, match="less than the"):
+        studies.top_up(sponsor.name, study_id, held + 1)
+    with pytest.raises(NotFound, match="no study"):
+        studies.top_up(sponsor.name, 10**6, STUDY_REWARD)
+
+    assert token.allowance(sponsor.address, research.address) == 0  # no approval left behind
+    assert studies.show(study_id).escrow == PER_NODE * STUDY_REWARD
+
+
 # What a query spends -------------------------------------------------------------------
 
 
@@ -168,3 +261,48 @@ def test_a_mean_with_bounds_past_a_billion_is_400_and_spends_nothing(desk: Desk)
     answered = desk.query(study_id, widest)
     assert answered["epsilon_left"] == 0.5
     assert all(isinstance(v, int | float) and abs(v) < 1e300 for v in answered["part"].values())
+
+
+# A release the chain would not record --------------------------------------------------
+
+
+@pytest.fixture
+def lone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """A node of its own (no server: its desk is asked directly), for a test that deactivates an actor."""
+    settings = Settings(chain="memory", light_kdf=True, anchor_in_background=False)
+    node = founding_node(tmp_path_factory.mktemp("lone") / "node", settings)
+    try:
+        setup = set_up_study(node, node, per_node=PER_NODE, budget=PER_NODE * STUDY_REWARD)
+        node.studies.approve(setup.board.name, setup.study.study_id)
+        yield Desk(node, setup, "")
+    finally:
+        node.close()
+
+
+def test_a_release_the_chain_refuses_is_told_to_no_patient_as_released(lone: Desk) -> None:
+    study_id = lone.setup.study.study_id
+    lone.join_all(study_id)
+    registry = lone.node.contracts.identity_registry(as_wallet=NODE_WALLET)
+    registry.deactivate(lone.node.address)  # the chain records no release of an inactive node
+
+    with pytest.raises(TransactionReverted, match="not an active actor"):
+        lone.node.study_desk.release(lone.signed(study_id, RELEASE))
+
+    patient = lone.setup.hospital_patients[0]
+    assert lone.releases_told(patient, study_id) == []
+    opened = [e for e in lone.node.audit.entries(patient=patient) if e.access.interaction == "study-release"]
+    assert [e.access.purpose for e in opened] == [Purpose.HRESCH.value]  # her accounting: opened, not released
+
+
+def test_a_release_to_a_sponsor_no_longer_registered_is_refused_before_it_is_recorded(lone: Desk) -> None:
+    study_id = lone.setup.study.study_id
+    lone.join_all(study_id)
+    lone.node.contracts.identity_registry(as_wallet=NODE_WALLET).deactivate(lone.setup.sponsor.address)
+
+    with pytest.raises(AccessDenied, match="not an active registered actor"):
+        lone.node.study_desk.release(lone.signed(study_id, RELEASE))
+
+    research = lone.node.contracts.research()
+    assert research.study(study_id).escrow == PER_NODE * STUDY_REWARD  # nobody paid for a release nobody gets
+    assert all(research.held(p) == 0 for p in lone.setup.hospital_patients)
+    assert not [e for e in lone.node.audit.entries() if e.access.interaction == "study-release"]

@@ -154,3 +154,20 @@ def test_two_studies_cannot_link_a_patient_and_the_report_adds_up() -> None:
         release(flat, STUDY, today=TODAY, k=1)
     with pytest.raises(ValueError, match="16 random bytes"):
         Deidentifier(b"short", today=TODAY)
+
+
+def test_each_released_patient_is_named_with_exactly_her_records_in_it() -> None:
+    flat = [r for p in _identified(30, seed=4) for r in p]
+    by_id = {r["id"]: r for r in flat}
+    out = release(flat, STUDY, today=TODAY, k=2)
+    pseudonym = Deidentifier(STUDY, today=TODAY).pseudonym
+
+    assert len(out.sources) == len(out.patient_ids) == out.report.patients > 0
+    assert sum(map(len, out.sources)) == len(out.records)  # every line is someone's, and once
+    released = {r["id"] for r in out.records}
+    for patient_id, (own, *records) in zip(out.patient_ids, out.sources, strict=True):
+        assert own == f"Patient/{patient_id}"
+        for source in records:
+            original = by_id[source.split("/")[1]]
+            assert (original.get("subject") or original["patient"])["reference"] == f"Patient/{patient_id}"
+            assert pseudonym(original["id"]) in released

@@ -2,11 +2,11 @@
 
 ```
 sponsor's signed StudyRequest ─ signer is the study's sponsor? this node? fresh? unused? ─►
-study approved and running ─► this node's patients who are participants now (on chain) ─►
-their records in the study's categories, and their Patients ─►
-the guarded door: their records the sponsor may see for research (HRESCH), audited per patient ─►
+study approved and running ─► (release: the sponsor's registered key to seal to) ─►
+this node's patients who are participants now (on chain) ─► their records in the study's categories, and their
+Patients ─► the guarded door: their records the sponsor may see for research (HRESCH), audited per patient ─►
 release: period ─► Safe Harbor ─► k-anonymity ─► Merkle root recorded on chain (rewards paid) ─►
-         NDJSON sealed to the sponsor's registered key
+         a `study-delivery` entry per patient in it ─► NDJSON sealed to the sponsor's registered key
 query:   bounds and epsilon checked ─► the privacy budget spent here, in millionths rounded up
          (refused past the study's) ─► one noised part
 ```
@@ -16,6 +16,13 @@ the door, so nothing of hers is in an answer. Recording the release before seali
 means a node that crashes in between answers the retried request with the same root
 (pseudonyms and date shifts are keyed, so the same data gives the same lines), which pays
 nobody twice.
+
+The door's entry (`study-release`) says her records were opened for the sponsor; only the
+`study-delivery` entry, written once the chain has recorded the release and paid (or held)
+her reward, says they went. A release the chain refuses (this node no longer an active
+actor, the study ended by the chain's clock, a participant who left meanwhile) reaches no
+sponsor and is told to no patient as a release. The escrow never refuses one: the
+contract lets nobody join whose reward it does not hold.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from careledger.access import Accessor, RecordAccess
+from careledger.audit import Access, Action, Entry, Outcome
 from careledger.chain import IdentityRegistry, Research, StudyState
 from careledger.consent import Purpose
 from careledger.crypto import MerkleTree, RecordContext, keccak, seal
@@ -37,11 +45,12 @@ from careledger.exchange import spend_fresh
 from careledger.records import Category, RecordService, Resource, StoredRecord
 from careledger.research._budget import spend
 from careledger.research._privacy import AggregateQuery, answer
-from careledger.research._release import DEFAULT_K, release
+from careledger.research._release import DEFAULT_K, Release, release
 from careledger.research._request import RELEASE, StudyRequest
 from careledger.store import Database
 
-RELEASE_INTERACTION = "study-release"
+RELEASE_INTERACTION = "study-release"  # the door opened her records for a study's release
+DELIVERY_INTERACTION = "study-delivery"  # the release was recorded on chain and sent: what `study mine` shows
 QUERY_INTERACTION = "study-query"
 _DATE_FIELDS = ("effectiveDateTime", "issued", "onsetDateTime", "recordedDate", "authoredOn", "occurrenceDateTime")
 
@@ -49,6 +58,16 @@ _DATE_FIELDS = ("effectiveDateTime", "issued", "onsetDateTime", "recordedDate", 
 def release_context(study_id: int, custodian: str, root: bytes) -> RecordContext:
     """What a sealed release is bound to: this study, this node, this root."""
     return RecordContext(f"study/{study_id}/{root.hex()}", 1, custodian, RELEASE_INTERACTION)
+
+
+def study_reference(study_id: int) -> str:
+    """How an audit entry names the study (on chain) it was for."""
+    return f"ResearchStudy/{study_id}"
+
+
+def delivered_records(entry: Entry) -> int:
+    """How many of her records a `study-delivery` entry says went (its entities, less the study)."""
+    return sum(1 for e in entry.access.entities if not e.startswith("ResearchStudy/"))
 
 
 def study_categories(study: StudyState) -> list[Category]:
@@ -93,6 +112,7 @@ class StudyDesk:
         if request.ask != RELEASE:
             raise ValidationError('a release request asks {"kind": "release"}')
         study = self._checked(request)
+        sponsor_key = self._registered_key(study.sponsor)  # before anything is opened, recorded or paid
         resources = self._participants_records(study, RELEASE_INTERACTION)
         released = release(resources, self._study_key(study.study_id), today=self._today(), k=k)
         lines = released.lines()
@@ -101,7 +121,7 @@ class StudyDesk:
         root = MerkleTree([keccak(line) for line in lines]).root
         patients = [self._address_of_patient(patient_id) for patient_id in released.patient_ids]
         self._research(as_wallet=self._node_wallet).record_release(study.study_id, root, len(lines), patients)
-        sponsor_key = self._registered_key(study.sponsor)
+        self._audit_delivery(study, root, released, patients)
         envelope = seal(b"".join(lines), release_context(study.study_id, self.address, root), [sponsor_key])
         return {
             "custodian": self.address,
@@ -165,6 +185,25 @@ class StudyDesk:
         shown = self.access.visible(accessor, candidates, interaction)
         start, end = (_day(study.terms.data_from), _day(study.terms.data_to))
         return [r for s in shown if _within((r := self.records.open(s)), start, end)]
+
+    def _audit_delivery(self, study: StudyState, root: bytes, released: Release, patients: list[str]) -> None:
+        """One `study-delivery` entry per patient the chain has just recorded the release of: which of her records
+        went, to whom, for which study, under which root."""
+        detail = f"de-identified, recorded on chain under root 0x{root.hex()}"
+        for patient, sources in zip(patients, released.sources, strict=True):
+            entities = (study_reference(study.study_id), *sources)
+            self.access.audit.record(
+                Access(
+                    Action.EXECUTE,
+                    DELIVERY_INTERACTION,
+                    Outcome.SUCCESS,
+                    study.sponsor,
+                    patient,
+                    entities,
+                    Purpose.HRESCH.value,
+                    detail=detail,
+                )
+            )
 
     # Helpers ---------------------------------------------------------------------------
 

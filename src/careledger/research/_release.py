@@ -25,6 +25,7 @@ from careledger.research._deidentify import Deidentifier, QuasiIdentifiers
 
 DEFAULT_K = 5
 _PATIENT_LINKS = ("subject", "patient")
+_Released = tuple[str, Resource]  # the custodian's reference of a record, and its de-identified form
 
 
 @dataclass
@@ -60,12 +61,15 @@ class ReleaseReport:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """The de-identified records (each patient's Patient first), the report of what was left out, and the ids of
-    the Patient records released (the custodian's own, never in the dataset: they say whom the study rewards)."""
+    """The de-identified records (each patient's Patient first), the report of what was left out, the ids of the
+    Patient records released, and for each of those patients the references of her records the dataset holds,
+    her Patient first (the custodian's own ids, never in the dataset: they say whom the study rewards, and what
+    of hers her accounting lists as released)."""
 
     records: tuple[Resource, ...]
     report: ReleaseReport
     patient_ids: tuple[str, ...] = ()
+    sources: tuple[tuple[str, ...], ...] = ()
 
     def lines(self) -> list[bytes]:
         """The release as NDJSON lines, one resource each (the leaves of its Merkle root)."""
@@ -83,13 +87,15 @@ def release(resources: Iterable[Resource], study_key: bytes, *, today: date, k: 
     deid = Deidentifier(study_key, today=today)
     report = ReleaseReport(k)
     patients: dict[str, tuple[Resource, QuasiIdentifiers]] = {}
+    own: dict[str, str] = {}  # a Patient's id: her reference on this node
     pending: list[tuple[str, Resource]] = []
     for resource in resources:
         if resource.get("resourceType") == "Patient":
             patients[str(resource.get("id"))] = deid.patient(resource)
+            own[str(resource.get("id"))] = _source(resource)
         else:
             pending.append((_patient_of(resource), resource))
-    records: dict[str, list[Resource]] = defaultdict(list)
+    records: dict[str, list[_Released]] = defaultdict(list)
     for patient_id, resource in pending:
         if patient_id not in patients:
             report.unlinked += 1
@@ -98,16 +104,24 @@ def release(resources: Iterable[Resource], study_key: bytes, *, today: date, k: 
         if released is None:
             report.dropped_types[str(resource.get("resourceType"))] += 1
         else:
-            records[patient_id].append(released)
+            records[patient_id].append((_source(resource), released))
     kept = _suppress_small_classes(patients, records, report)
     _suppress_rare_codes({patient_id: records[patient_id] for patient_id in kept}, records, report)
     out: list[Resource] = []
     for patient_id in kept:
         out.append(patients[patient_id][0])
-        out.extend(records[patient_id])
+        out.extend(record for _, record in records[patient_id])
     report.patients = len(kept)
     report.records = len(out)
-    return Release(tuple(out), report, tuple(kept))
+    sources = tuple((own[p], *(source for source, _ in records[p])) for p in kept)
+    return Release(tuple(out), report, tuple(kept), sources)
+
+
+def _source(resource: Resource) -> str:
+    """A record's reference on this node, with its version when it has one (as the audit names versions)."""
+    reference = f"{resource.get('resourceType')}/{resource.get('id')}"
+    version = resource.get("meta", {}).get("versionId")
+    return f"{reference}/_history/{version}" if version else reference
 
 
 def _patient_of(resource: Resource) -> str:
@@ -125,22 +139,22 @@ def _condition_codes(record: Resource) -> set[str]:
 
 
 def _suppress_rare_codes(
-    released: dict[str, list[Resource]], records: dict[str, list[Resource]], report: ReleaseReport
+    released: dict[str, list[_Released]], records: dict[str, list[_Released]], report: ReleaseReport
 ) -> None:
     """Drop the Conditions whose code fewer than k of the `released` patients have."""
     holders: Counter[str] = Counter()
     for patient_records in released.values():
-        holders.update({code for r in patient_records for code in _condition_codes(r)})
+        holders.update({code for _, r in patient_records for code in _condition_codes(r)})
     rare = {code for code, count in holders.items() if count < report.k}
     report.rare_codes = sorted(rare)
     for patient_id, patient_records in released.items():
-        kept = [r for r in patient_records if not _condition_codes(r) & rare]
+        kept = [(source, r) for source, r in patient_records if not _condition_codes(r) & rare]
         report.rare_records += len(patient_records) - len(kept)
         records[patient_id] = kept
 
 
 def _suppress_small_classes(
-    patients: dict[str, tuple[Resource, QuasiIdentifiers]], records: dict[str, list[Resource]], report: ReleaseReport
+    patients: dict[str, tuple[Resource, QuasiIdentifiers]], records: dict[str, list[_Released]], report: ReleaseReport
 ) -> list[str]:
     """The patients kept, in order; ZIPs removed where their class is small, patients removed where it stays so."""
     classes = Counter(q for _, q in patients.values())

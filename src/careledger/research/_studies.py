@@ -25,9 +25,15 @@ from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research,
 from careledger.claims import from_units, to_units
 from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
 from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
-from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, NotFound, ValidationError
+from careledger.errors import CareLedgerError, Conflict, DecryptionError, IntegrityError, NotFound, ValidationError
 from careledger.records import Category
-from careledger.research._desk import RELEASE_INTERACTION, release_context, study_categories
+from careledger.research._desk import (
+    DELIVERY_INTERACTION,
+    delivered_records,
+    release_context,
+    study_categories,
+    study_reference,
+)
 from careledger.research._privacy import AggregateQuery, combine, part_of
 from careledger.research._request import RELEASE, StudyRequest
 
@@ -151,6 +157,39 @@ class Studies:
         research.approve(study_id)
         return research.study(study_id)
 
+    def top_up(self, as_wallet: str, study_id: int, amount: int) -> StudyState:
+        """Add `amount` to study `study_id`'s escrow from `as_wallet` (kept here; the sponsor, or anyone), so that
+        it pays more participants. Checked before anything is sent: the amount, the study running (`Conflict`),
+        the wallet holding the CARE (`Conflict`, and no approval left behind)."""
+        research = self._research(as_wallet=as_wallet)
+        study = self._running(research, study_id, amount)
+        token = self._token(as_wallet=as_wallet)
+        held = token.balance_of(token.signer.address if token.signer is not None else "")
+        if held < amount:
+            raise Conflict(
+                f"{as_wallet} holds {care(held)} CARE, less than the {care(amount)} to add: nothing was done; "
+                "send it more first"
+            )
+        token.approve(research.address, amount)
+        research.top_up(study.study_id, amount)
+        return research.study(study_id)
+
+    def top_up_transactions(self, study_id: int, amount: int) -> list[dict[str, str]]:
+        """What a wallet elsewhere sends, in order, to add `amount` to the study's escrow: CareToken's `approve`,
+        then `top_up`."""
+        research = self._research()
+        self._running(research, study_id, amount)
+        requests = [self._token().approve_request(research.address, amount), research.top_up_request(study_id, amount)]
+        return [_transaction(r) for r in requests]
+
+    def _running(self, research: Research, study_id: int, amount: int) -> StudyState:
+        if amount <= 0:
+            raise ValidationError(f"a top-up adds more than nothing, not {care(amount)} CARE")
+        study = research.study(study_id)
+        if self._clock() > study.terms.ends:
+            raise Conflict(f"study {study_id} has ended: its escrow goes back to the sponsor and takes no more")
+        return study
+
     def show(self, study_id: int) -> StudyState:
         """A study as the chain holds it; `NotFound` if there is none."""
         return self._research().study(study_id)
@@ -168,7 +207,9 @@ class Studies:
         deadline = int(self._clock()) + SIGNATURE_DAYS * _DAY
         prepared = {"participation": research.participation_typed_data(study_id, patient, join, deadline)}
         if join:
-            prepared["consent"] = self.consent.prepare(self._consent_terms(research.study(study_id), patient))
+            study = research.study(study_id)
+            _check_place(research, study, patient)
+            prepared["consent"] = self.consent.prepare(self._consent_terms(study, patient))
         return prepared
 
     def join(self, as_wallet: str, study_id: int, patient: str) -> tuple[StudyState, Grant]:
@@ -197,6 +238,7 @@ class Studies:
             raise ValidationError(f"the participation is not {patient}'s, or a join comes without its consent")
         grant = None
         if "consent" in signed:
+            _check_place(research, research.study(study_id), patient)  # before a consent is granted for nothing
             consent = SignedConsent.from_typed_data(signed["consent"], signatures["consent"])
             if consent.terms.patient != patient or consent.terms.purposes != Purpose.HRESCH.bit:
                 raise ValidationError(f"the consent is not {patient}'s research consent")
@@ -214,18 +256,23 @@ class Studies:
 
     def mine(self, patient: str, among: Sequence[StudyState] | None = None) -> list[Enrolment]:
         """The studies `patient` joined (of `among`, if the caller has read them already; else of all), with what
-        this node released to each and whether she was paid."""
+        this node released to each (releases the chain recorded, not attempts it refused) and whether she was
+        paid."""
         research = self._research()
         entries = [
             e
             for e in self.disclosures.of(Accessor(patient, Purpose.PATRQT), patient, limit=500)
-            if e.access.interaction == RELEASE_INTERACTION and e.access.allowed
+            if e.access.interaction == DELIVERY_INTERACTION and e.access.allowed
         ]
         found = []
         for study in self.all() if among is None else among:
             taking_part = research.participation(study.study_id, patient)
             if taking_part.joined_at:
-                releases = tuple(e for e in entries if e.access.agent == study.sponsor)
+                releases = tuple(
+                    e
+                    for e in entries
+                    if e.access.agent == study.sponsor and study_reference(study.study_id) in e.access.entities
+                )
                 found.append(
                     Enrolment(study, taking_part.joined_at, taking_part.left_at, taking_part.rewarded, releases)
                 )
@@ -322,6 +369,17 @@ class Studies:
         return self.consent.terms(patient, study.sponsor, study_categories(study), [Purpose.HRESCH], days=days)
 
 
+def _check_place(research: Research, study: StudyState, patient: str) -> None:
+    """`Conflict` unless the escrow can pay `patient` one more reward (or she was paid already): the contract
+    would refuse her participation, so she is told before she signs anything."""
+    if study.places == 0 and not research.participation(study.study_id, patient).rewarded:
+        raise Conflict(
+            f"study {study.study_id}'s escrow cannot pay another participant: its {care(study.escrow)} CARE hold "
+            f"the {care(study.terms.reward)} CARE rewards of the {study.unpaid} taking part and not paid yet; "
+            "its sponsor can top it up"
+        )
+
+
 def protocol_hash(document: bytes) -> bytes:
     """What goes on chain of a study's protocol: its keccak256."""
     return keccak(document)
@@ -354,6 +412,8 @@ def study_view(study: StudyState) -> dict[str, Any]:
         "escrow": care(study.escrow),
         "approved_by": study.approved_by,
         "participants": study.participants,
+        "unpaid": study.unpaid,
+        "places": study.places,
     }
 
 
@@ -367,7 +427,7 @@ def enrolment_view(e: Enrolment) -> dict[str, Any]:
         "left_at": _iso(e.left_at) if e.left_at else None,
         "earned": care(e.study.terms.reward) if e.rewarded else "0",
         "releases": [
-            {"at": entry.recorded_at.isoformat(), "to": entry.access.agent, "records": len(entry.access.entities)}
+            {"at": entry.recorded_at.isoformat(), "to": entry.access.agent, "records": delivered_records(entry)}
             for entry in e.releases
         ],
     }
