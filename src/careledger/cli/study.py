@@ -1,4 +1,4 @@
-"""`careledger study ...`: register, approve, join, leave, release, query, mine and show research studies."""
+"""`careledger study ...`: register, top up, approve, join, leave, release, query, mine and show research studies."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from careledger.research import (
 )
 from careledger.research import NodeRelease as Delivered
 
-app = typer.Typer(help="Research studies: register, approve, join, leave, release, query, mine, show.")
+app = typer.Typer(help="Research studies: register, top up, approve, join, leave, release, query, mine, show.")
 
 StudyArgument = Annotated[int, typer.Argument(help="The study's id.", min=1)]
 SponsorOption = Annotated[str, typer.Option("--as", help="The sponsor's wallet (a researcher) kept here.")]
@@ -73,6 +73,22 @@ def create(
         )
         study = node.studies.create(wallet_of(node, sponsor).name, terms)
     _show(study, json, quiet, "registered")
+
+
+@app.command("top-up")
+def top_up(
+    ctx: typer.Context,
+    study_id: StudyArgument,
+    funder: Annotated[str, typer.Option("--as", help="The wallet kept here that pays (the sponsor, or anyone).")],
+    amount: Annotated[str, typer.Option("--amount", help="CARE to add to the study's escrow.")],
+    json: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Add CARE to a running study's escrow, so that it pays more participants; prints the study after it."""
+    units = care_units(amount)
+    with open_node(ctx) as node:
+        study = node.studies.top_up(wallet_of(node, funder).name, study_id, units)
+    _show(study, json, quiet, "topped up")
 
 
 @app.command()
@@ -219,7 +235,7 @@ def _show(study: StudyState, json: bool, quiet: bool, verb: str) -> None:
         console.print(
             f"{verb} {study.study_id}: {', '.join(data['categories'])} from {data['data_from']} to {data['data_to']}, "
             f"{data['reward']} CARE each ({data['escrow']} of {data['budget']} left), "
-            f"{study.participants} taking part, {approval}, ends {data['ends']}",
+            f"{study.participants} taking part, room for {study.places} more, {approval}, ends {data['ends']}",
             markup=False,
         )
 
