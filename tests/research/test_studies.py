@@ -225,18 +225,41 @@ def test_a_researchers_own_wallet_sends_the_transactions_the_api_prepares(networ
     terms |= {"days": 30, "epsilon": 0.5, "reward": REWARD, "budget": 2 * REWARD}
     research = clinic.contracts.research()
     before = research.study_count()
-    w3 = clinic.chain.w3
     with _signed_in(url, sponsor) as api:
         prepared = api.post("/research/studies/transactions", json=terms)
         assert prepared.status_code == 200, prepared.text
-        for tx in prepared.json()["transactions"]:
-            fields = {"to": tx["to"], "data": tx["data"], "value": 0, "chainId": clinic.chain_id}
-            fields |= {"nonce": w3.eth.get_transaction_count(sponsor.address), "gas": 500_000}
-            fields |= {"maxFeePerGas": 2 * w3.eth.gas_price + 1, "maxPriorityFeePerGas": 1}
-            raw = sponsor.sign_transaction(fields).raw_transaction
-            assert w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))["status"] == 1
+        _send(clinic, sponsor, prepared.json()["transactions"])
     study = research.study(before + 1)
     assert (study.sponsor, study.terms.protocol_hash, study.escrow) == (sponsor.address, b"\xab" * 32, 2 * REWARD)
+
+
+def test_a_sponsors_own_wallet_tops_up_with_the_transactions_the_api_prepares(network: Network) -> None:
+    clinic, study_id = network.clinic, network.study_id
+    url = clinic.contracts.identity_registry().require_actor(clinic.address).endpoint
+    sponsor = clinic.unlock("lab").account
+    network.hospital.contracts.token(as_wallet=NODE_WALLET).mint(sponsor.address, REWARD)
+    research = clinic.contracts.research()
+    before = research.study(study_id)
+    with _signed_in(url, sponsor) as api:
+        for bad in ({"amount": 0}, {"amount": "10"}, {"amount": True}, {"amount": -1}, {}):
+            assert api.post(f"/research/studies/{study_id}/top-up", json=bad).status_code == 400, bad
+        assert api.post("/research/studies/999/top-up", json={"amount": REWARD}).status_code == 404
+        prepared = api.post(f"/research/studies/{study_id}/top-up", json={"amount": REWARD})
+        assert prepared.status_code == 200, prepared.text
+        _send(clinic, sponsor, prepared.json()["transactions"])
+    after = research.study(study_id)
+    assert (after.escrow, after.terms.budget) == (before.escrow + REWARD, before.terms.budget + REWARD)
+
+
+def _send(node: Node, account: LocalAccount, transactions: list[dict[str, str]]) -> None:
+    """Send what the API prepared from `account`, as her own wallet would, each mined and successful."""
+    w3 = node.chain.w3
+    for tx in transactions:
+        fields = {"to": tx["to"], "data": tx["data"], "value": 0, "chainId": node.chain_id}
+        fields |= {"nonce": w3.eth.get_transaction_count(account.address), "gas": 500_000}
+        fields |= {"maxFeePerGas": 2 * w3.eth.gas_price + 1, "maxPriorityFeePerGas": 1}
+        raw = account.sign_transaction(fields).raw_transaction
+        assert w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))["status"] == 1
 
 
 def test_private_counts_combine_across_nodes_until_the_budget_is_spent(network: Network) -> None:

@@ -11,6 +11,7 @@ gathers releases and aggregates by signing a `StudyRequest` to each node's
 |---|---|---|
 | `GET /research/studies[/{id}]` | anyone signed in | the studies on chain |
 | `POST /research/studies/transactions` | a researcher | the two transactions that register a study |
+| `POST /research/studies/{id}/top-up` | a researcher | the two transactions that add to its escrow |
 | `GET /research/studies/{id}/approval` | an ethics board | the transaction that approves it |
 | `GET /research/studies/{id}/participation?join=` | a patient | the typed data to sign |
 | `POST /research/studies/{id}/participation` | a patient | the signed typed data, submitted |
@@ -61,6 +62,17 @@ def research_router(deps: Deps) -> APIRouter:
         body = loads_object(await body_of(request))
         terms = await call(_terms, studies, body)
         return JSONResponse({"transactions": await call(studies.create_transactions, terms)})
+
+    @router.post("/research/studies/{study_id}/top-up")
+    async def top_up_transactions(study_id: int, request: Request, authorization: Authorization = None) -> JSONResponse:
+        """The transactions the signed-in wallet sends, in order, to add `{amount}` (an integer of token base
+        units) to a running study's escrow, so that it pays more participants: CareToken's `approve`, then
+        `top_up`."""
+        deps.caller(authorization).require(_STUDY, "write")
+        amount = loads_object(await body_of(request)).get("amount")
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise ValidationError("a top-up is {amount}: an integer of token base units")
+        return JSONResponse({"transactions": await call(studies.top_up_transactions, study_id, amount)})
 
     @router.get("/research/studies/{study_id}/approval")
     async def approval_transaction(study_id: int, authorization: Authorization = None) -> JSONResponse:
