@@ -57,11 +57,12 @@ from careledger.chain._signer import NonceManager, Signer, TxRequest
 from careledger.chain._token import CareToken, permit_typed_data
 
 if TYPE_CHECKING:
-    from careledger.chain._backends import AnvilBackend, Backend, Receipt
+    from careledger.chain._anvil_backend import AnvilBackend
+    from careledger.chain._backends import Backend, Receipt
     from careledger.chain._chain import Chain, open_chain
 
 _CONNECTION = {
-    "AnvilBackend": "careledger.chain._backends",
+    "AnvilBackend": "careledger.chain._anvil_backend",
     "Backend": "careledger.chain._backends",
     "Receipt": "careledger.chain._backends",
     "Chain": "careledger.chain._chain",

@@ -10,18 +10,21 @@ the same state file.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import platform
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from careledger.errors import ChainUnavailable, ConfigError
 from careledger.files import write_atomically
@@ -207,15 +210,7 @@ class AnvilProcess:
             "--state-interval", str(self.state_interval),
             "--accounts", "1",
         ]  # fmt: skip
-        with open(self.chain_dir.log_file, "ab") as log:
-            self._proc = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in the terminal goes to us; we stop anvil
-                preexec_fn=_die_with_parent,
-            )
+        self._proc = self._spawn(args)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
@@ -225,6 +220,39 @@ class AnvilProcess:
             time.sleep(0.05)
         self.stop()
         raise ChainUnavailable(f"anvil did not answer within {timeout:.0f} s; see {self.chain_dir.log_file}")
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        """Start anvil from a thread of its own that waits for it, so lives exactly as long as it does.
+
+        Linux sends the parent-death signal (`_die_with_parent`) when the *thread* that started
+        the child ends, not the process: started again from a server's worker thread, which the
+        server retires once idle, anvil would be stopped along with it.
+        """
+        started: queue.Queue[subprocess.Popen[bytes] | Exception] = queue.Queue(maxsize=1)
+
+        def start_and_wait() -> None:
+            try:
+                with open(self.chain_dir.log_file, "ab") as log:
+                    process = subprocess.Popen(
+                        args,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,  # Ctrl-C in the terminal goes to us; we stop anvil
+                        preexec_fn=_die_with_parent,
+                    )
+            except Exception as exc:  # handed to the caller, who raises it
+                started.put(exc)
+                return
+            started.put(process)
+            process.wait()
+
+        _libc()  # loaded here, not in the forked child, where another thread may hold the loader's lock
+        threading.Thread(target=start_and_wait, name="careledger-anvil", daemon=True).start()
+        result = started.get()
+        if isinstance(result, Exception):
+            raise ChainUnavailable(f"cannot start anvil ({self.binary}): {result}") from result
+        return result
 
     def alive(self) -> bool:
         """Whether the anvil process is still running."""
@@ -265,11 +293,20 @@ def _die_with_parent() -> None:
     Without it, a killed node would leave an orphan anvil dumping stale state over the
     state file the next node loads.
     """
-    if sys.platform == "linux":
-        import ctypes
-
+    libc = _libc()
+    if libc is not None:
         pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library, for `prctl` (Linux only; None elsewhere)."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    return ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def _last_line(path: Path) -> str:

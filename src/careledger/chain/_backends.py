@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, NoReturn, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import requests
+from eth_typing import URI
 from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
@@ -25,7 +27,7 @@ from web3.datastructures import AttributeDict
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
-from careledger.chain._anvil import AnvilProcess, ChainDir, Endpoint
+from careledger.chain._outage import Outage
 from careledger.chain._revert import decode_revert, reason_from_message
 from careledger.errors import ChainError, ChainUnavailable, ConfigError, TransactionReverted
 
@@ -70,11 +72,10 @@ class Receipt:
 # The gas limit the memory chain gives every transaction (its blocks hold 30 M).
 _MEMORY_GAS = 5_000_000
 
-# Seconds a receipt may be missing on anvil before we mine a block to flush its pool.
-_ANVIL_FLUSH_AFTER = 0.1
-
 # Requests per JSON-RPC batch: well under anvil's and geth's limits (1,000 by default).
 _BATCH = 500
+
+_Reply = TypeVar("_Reply")
 
 
 @contextmanager
@@ -105,6 +106,11 @@ class Backend:
     def development(self) -> bool:
         """True where accounts can be funded out of thin air."""
         return True
+
+    @property
+    def recoveries(self) -> int:
+        """How many times the chain came back after it stopped answering (never, in process)."""
+        return 0
 
     def estimate_gas_many(self, txs: Sequence[TxParams]) -> list[int]:
         """Gas for each transaction; raises `TransactionReverted` for the first that reverts."""
@@ -193,32 +199,29 @@ class MemoryBackend(Backend):
 
 
 class _GuardedHTTPProvider(HTTPProvider):
-    """An HTTPProvider that turns a refused connection into one clear `ChainUnavailable`."""
+    """An HTTPProvider whose every request goes through its backend's guard (`HttpBackend.guarded`)."""
 
-    def __init__(self, url: str, explain: Callable[[Exception], NoReturn]) -> None:
-        # No retries: a dead local chain should be reported at once, not after backoff.
-        # web3's validation asks the chain id before every eth_call and estimate (two extra
-        # round trips per call); an endpoint's chain id does not change, so it is asked once.
-        super().__init__(
-            url,
-            exception_retry_configuration=None,
-            request_kwargs={"timeout": 60},
-            cache_allowed_requests=True,
-            cacheable_requests={RPCEndpoint("eth_chainId")},
-        )
-        self._explain = explain
+    def __init__(self, url: str, backend: HttpBackend) -> None:
+        # No retries here: a request to a dead chain fails at once, and the backend's outage
+        # decides when to try again (`chain/_outage.py`).
+        super().__init__(url, exception_retry_configuration=None, request_kwargs={"timeout": 60})
+        self._backend = backend
+        self._chain_id: RPCResponse | None = None
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        try:
-            return super().make_request(method, params)
-        except requests.ConnectionError as exc:
-            self._explain(exc)
+        # web3's validation asks the chain id before every eth_call and estimate (two extra
+        # round trips per call); an endpoint's chain id does not change, so it is asked once,
+        # and the answer kept here rather than in web3's cache, where an answer from the cache
+        # would pass for the chain answering again during an outage.
+        if method == "eth_chainId" and self._chain_id is not None:
+            return self._chain_id
+        reply = self._backend.guarded(partial(super().make_request, method, params))
+        if method == "eth_chainId" and "result" in reply:
+            self._chain_id = reply
+        return reply
 
     def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
-        try:
-            return super().make_batch_request(batch_requests)
-        except requests.ConnectionError as exc:
-            self._explain(exc)
+        return self._backend.guarded(partial(super().make_batch_request, batch_requests))
 
 
 class HttpBackend(Backend):
@@ -227,8 +230,40 @@ class HttpBackend(Backend):
     kind = "rpc"
 
     def __init__(self, url: str) -> None:
-        super().__init__(Web3(_GuardedHTTPProvider(url, self._unreachable)), url)
+        self.outage = Outage()
+        super().__init__(Web3(_GuardedHTTPProvider(url, self)), url)
         self._anvil: bool | None = None
+
+    @property
+    def recoveries(self) -> int:
+        """How many times the chain came back after it stopped answering."""
+        return self.outage.recoveries
+
+    def guarded(self, send: Callable[[], _Reply]) -> _Reply:
+        """Send one request through the outage: refused at once while the chain is down and no retry is
+        due; a retry reconnects first; a refused connection becomes one clear `ChainUnavailable`."""
+        retry = self.outage.admit()
+        try:
+            if retry:
+                self._reconnect()
+            reply = send()
+        except requests.ConnectionError as exc:
+            raise self.outage.failed(self._unreachable(exc), retry=retry) from None
+        except ChainUnavailable as exc:
+            raise self.outage.failed(exc, retry=retry) from None
+        finally:
+            if retry:
+                self.outage.settle()
+        self.outage.answered(self.url)
+        return reply
+
+    def _reconnect(self) -> None:
+        """Before a retry after an outage: an RPC endpoint is tried again at the same URL."""
+
+    def _switch(self, url: str) -> None:
+        """Send requests to `url` from now on (a restarted chain's new address)."""
+        self.url = url
+        cast("HTTPProvider", self.w3.provider).endpoint_uri = URI(url)
 
     @property
     def development(self) -> bool:
@@ -244,8 +279,9 @@ class HttpBackend(Backend):
             return
         self.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
 
-    def _unreachable(self, exc: Exception) -> NoReturn:
-        raise ChainUnavailable(f"cannot reach the chain at {self.url}: {type(exc).__name__}") from None
+    def _unreachable(self, exc: Exception) -> ChainUnavailable:
+        """The error for a connection the chain refused, saying what is known of why."""
+        return ChainUnavailable(f"cannot reach the chain at {self.url}: {type(exc).__name__}")
 
     def _batch(self, method: str, params: Sequence[list[Any]]) -> list[RPCResponse]:
         provider = cast("HTTPProvider", self.w3.provider)
@@ -302,61 +338,6 @@ class HttpBackend(Backend):
 
     def _still_pending(self, waited: float) -> None:
         """Called while receipts are missing, with the seconds waited so far."""
-
-
-class AnvilBackend(HttpBackend):
-    """An anvil chain belonging to a home: this process's own child, or one `chain up` keeps."""
-
-    kind = "anvil"
-
-    def __init__(
-        self,
-        chain_dir: ChainDir,
-        *,
-        process: AnvilProcess | None = None,
-        endpoint: Endpoint | None = None,
-        lock: IO[bytes] | None = None,
-        keeper: bool = False,
-    ) -> None:
-        url = process.url if process else endpoint.url if endpoint else ""
-        super().__init__(url)
-        self.chain_dir = chain_dir
-        self.process = process
-        self.endpoint = endpoint
-        self._lock = lock
-        self._keeper = keeper
-
-    def _unreachable(self, exc: Exception) -> NoReturn:
-        if self.process is not None:
-            if not self.process.alive():
-                raise ChainUnavailable(f"the managed chain died: {self.process.describe_exit()}") from None
-        elif self.endpoint is not None and not self.endpoint.is_live():
-            raise ChainUnavailable(
-                f"the chain kept by `careledger chain up` (pid {self.endpoint.pid}) stopped; "
-                "start it again, or run the command without it"
-            ) from None
-        super()._unreachable(exc)
-
-    @property
-    def development(self) -> bool:
-        """Always: an anvil chain may fund accounts out of thin air."""
-        return True
-
-    def _still_pending(self, waited: float) -> None:
-        # anvil's automine can leave transactions that arrive while it mines in the pool
-        # until the next one arrives (foundry-rs/foundry#10122); an empty block flushes them.
-        if waited >= _ANVIL_FLUSH_AFTER:
-            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
-
-    def close(self) -> None:
-        """Stop using the chain; stop anvil too if this process started it and no `chain up` keeps it."""
-        if self.process is not None:
-            if self._keeper:
-                self.chain_dir.clear_endpoint(self.process.pid)
-            self.process.stop()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
 
 
 def _to_rpc(tx: TxParams) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from careledger.chain._anvil import AnvilProcess, ChainDir, Endpoint, find_anvil
-from careledger.chain._backends import AnvilBackend, Backend, HttpBackend, MemoryBackend
+from careledger.chain._anvil_backend import AnvilBackend
+from careledger.chain._backends import Backend, HttpBackend, MemoryBackend
 from careledger.chain._signer import Signer
 from careledger.errors import ConfigError, Conflict
 

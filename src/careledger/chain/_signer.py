@@ -54,13 +54,18 @@ class NonceManager:
         self._backend = backend
         self._address = address
         self._next: int | None = None
+        self._counted_at = 0
         self._lock = threading.Lock()
 
     def reserve(self, count: int) -> int:
         """Reserve `count` nonces; the first one."""
         with self._lock:
-            if self._next is None:
+            # A chain that came back may have lost its last blocks (anvil saves its state every
+            # few seconds): after an outage the count is read again.
+            recoveries = self._backend.recoveries
+            if self._next is None or self._counted_at != recoveries:
                 self._next = self._backend.w3.eth.get_transaction_count(to_checksum_address(self._address), "pending")
+                self._counted_at = recoveries
             first = self._next
             self._next += count
             return first
