@@ -22,7 +22,7 @@ import uvicorn
 
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
-from careledger.errors import AddressInUse, ConfigError
+from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
 from careledger.files import secret_file
 from careledger.iot import MqttListener, Webhooks
 from careledger.node import Node
@@ -126,6 +126,8 @@ class NodeServer:
                 if self.node.settings.anchor_in_background:
                     self.node.anchorer.maybe_anchor()
                     self.node.audit_anchorer.maybe_anchor()
+            except ChainUnavailable:
+                pass  # logged once by the chain when it goes and when it is back (chain/_outage.py)
             except Exception:  # one failed round must not end the loop: log it, try again
                 _log.exception("background sync failed; retrying in %.0f s", SYNC_SECONDS)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -24,7 +28,7 @@ def serve(
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     state(ctx).home.require_private()
-    with open_node(ctx) as node:
+    with _log_to_stderr(), open_node(ctx) as node:
         node.unlock()  # anchoring signs with the node wallet: ask for its passphrase now, not mid-request
         server = NodeServer(node, host=host, port=port, domain=domain)
         console.print(
@@ -33,3 +37,20 @@ def serve(
         )
         server.run()
         console.print("stopped; pending commitments and audit heads anchored", markup=False)
+
+
+@contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """The node's own log on stderr while it serves, each line with its time, level and source: a chain
+    going away and coming back, a background round that failed. What an operator reads in the journal."""
+    logger = logging.getLogger("careledger")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:  # served in a test's process, the log goes back to what it was
+        logger.removeHandler(handler)
+        logger.setLevel(level)
