@@ -12,6 +12,11 @@ from __future__ import annotations
 class CareLedgerError(Exception):
     """Base class: an expected failure with a message meant for the user."""
 
+    @property
+    def public(self) -> str:
+        """What a client of the API is told: the message, unless the error keeps its reason to itself."""
+        return str(self)
+
 
 class ValidationError(CareLedgerError):
     """Input is malformed or out of range (a bad flag, FHIR that does not validate)."""
@@ -57,12 +62,34 @@ class NotFound(CareLedgerError):
     """The thing asked for does not exist (a wallet, a record, a deployment)."""
 
 
+class UnknownRecord(NotFound):
+    """No record, or no such version of one, by this id: in the words a withheld record is told in (`Withheld`)."""
+
+    def __init__(self, record_id: str, version: int | None = None) -> None:
+        super().__init__(f"no record {record_id}" + (f" version {version}" if version else ""))
+
+
 class Gone(NotFound):
     """The record existed and was deleted (HTTP 410); its history stays readable."""
 
 
 class AccessDenied(CareLedgerError):
     """The caller lacks the consent, role or passphrase needed."""
+
+
+class Withheld(AccessDenied):
+    """A record the caller may not know of: told exactly as an unknown id is (HTTP 404, `public`), while
+    `str()` and the audit keep the policy's reason, so neither its existence nor its category nor its version
+    reaches someone who may not read it."""
+
+    def __init__(self, why: str, record_id: str, version: int | None = None) -> None:
+        super().__init__(why)
+        self._public = str(UnknownRecord(record_id, version))
+
+    @property
+    def public(self) -> str:
+        """The unknown id's message."""
+        return self._public
 
 
 class Unauthenticated(AccessDenied):
@@ -148,6 +175,7 @@ __all__ = [
     "NotFound",
     "TransactionReverted",
     "ValidationError",
+    "Withheld",
 ]
 
 
@@ -166,6 +194,7 @@ HTTP_STATUS: dict[type[CareLedgerError], tuple[int, str]] = {
     NotFound: (404, "not-found"),
     Gone: (410, "deleted"),
     AccessDenied: (403, "forbidden"),
+    Withheld: (404, "not-found"),
     Unauthenticated: (401, "login"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "conflict"),

@@ -73,9 +73,10 @@ def test_siwe_refuses_a_reused_nonce_another_domain_and_another_chain(api: Api) 
 
 def test_a_read_needs_consent_and_is_audited(api: Api) -> None:
     clinic = api.client(api.world.clinic)
-    _outcome(clinic.get(f"/Observation/{api.world.labs_id}"), 403, "no consent from the patient")
+    _outcome(clinic.get(f"/Observation/{api.world.labs_id}"), 404, f"no record {api.world.labs_id}")
     denial = api.world.node.audit.entries()[-1]
     assert (denial.access.allowed, denial.access.agent) == (False, api.world.clinic.address)
+    assert "no consent from the patient" in (denial.access.detail or "")  # the audit keeps the truth
     node = api.world.node
     terms = node.consent.terms(
         api.world.alice.address, api.world.clinic.address, [Category.LABS], [Purpose.TREAT], days=1
@@ -85,7 +86,39 @@ def test_a_read_needs_consent_and_is_audited(api: Api) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["id"] == api.world.labs_id
     assert response.headers["etag"] == 'W/"1"'
-    _outcome(clinic.get(f"/Observation/{api.world.labs_id}", headers={"X-Purpose-Of-Use": "HRESCH"}), 403, "HRESCH")
+    _outcome(clinic.get(f"/Observation/{api.world.labs_id}", headers={"X-Purpose-Of-Use": "HRESCH"}), 404, "no record")
+    assert "HRESCH" in (api.world.node.audit.entries()[-1].access.detail or "")
+
+
+def _asked_about(client: httpx.Client, resource_type: str, record_id: str, body: dict[str, object]) -> dict[str, str]:
+    """What a caller is told of each interaction on one id, the id written out of it."""
+    url = f"/{resource_type}/{record_id}"
+    answers = {
+        "read": client.get(url),
+        "vread": client.get(f"{url}/_history/1"),
+        "history": client.get(f"{url}/_history"),
+        "update at the right version": client.put(url, json=body, headers={"If-Match": 'W/"1"'}),
+        "update at a wrong version": client.put(url, json=body, headers={"If-Match": 'W/"9"'}),
+        "delete": client.delete(url),
+    }
+    return {name: f"{a.status_code} {a.text.replace(record_id, '<id>')}" for name, a in answers.items()}
+
+
+def test_a_record_the_caller_may_not_read_is_told_as_an_unknown_id_is(api: Api) -> None:
+    world, clinic = api.world, api.client(api.world.clinic)
+    hidden = {"plain": world.general_id, "labs": world.labs_id, "mental-health": world.mental_health_id}
+    for kind, record_id in hidden.items():
+        stored = world.node.records.get(record_id)
+        body = {**world.node.records.open(stored)}
+        audited = len(world.node.audit.entries())
+        told = _asked_about(clinic, stored.resource_type, record_id, body)
+        denials = [e.access for e in world.node.audit.entries()[audited:]]
+        unknown = _asked_about(clinic, stored.resource_type, "no-such-record", {**body, "id": "no-such-record"})
+        assert told == unknown, kind
+        assert all(answer.startswith("404 ") for answer in told.values()), told
+        assert world.node.records.get(record_id).version == 1  # nothing was changed
+        assert len(denials) == len(told)  # the audit keeps the truth: each one refused, and why
+        assert all(not a.allowed and a.patient == world.alice.address and a.detail for a in denials), denials
 
 
 def test_a_patient_creates_reads_updates_and_deletes_her_own_records(api: Api) -> None:
@@ -271,7 +304,7 @@ def test_a_patient_cannot_take_over_another_patients_record(api: Api) -> None:
     alices = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")[0]
     takeover = {"resourceType": "Patient", "id": alices.record_id, "name": [{"family": "Guardian"}]}
     guardian = api.client(api.world.guardian)
-    _outcome(guardian.put(f"/Patient/{alices.record_id}", json=takeover), 403, "cannot move it to another patient")
+    _outcome(guardian.put(f"/Patient/{alices.record_id}", json=takeover), 404, "no record")  # hers to know of
     assert api.world.node.records.get(alices.record_id).patient_address == api.world.alice.address
     before = len(api.world.node.records.list())
     about_alice = {**OBSERVATION, "subject": {"reference": f"Patient/{alices.record_id}"}}

@@ -68,11 +68,11 @@ def test_a_batch_delete_goes_through_the_same_door_as_a_single_delete(door: Api)
         return dict(response.json()["entry"][0]["response"])
 
     refused = batch_delete(guardian, f"Observation/{record_id}")
-    assert refused["status"] == "403"
+    assert refused["status"] == "404"  # hers: told as an unknown id, the audit keeps why
     _assert_refused_and_audited(world, world.guardian, "delete")
     assert batch_delete(alice, f"Patient/{record_id}")["status"] == "404"  # an Observation is not a Patient
     assert not world.node.records.get(record_id).deleted
-    _outcome(guardian.delete(f"/Observation/{record_id}"), 403, "no consent from the patient to write labs")
+    _outcome(guardian.delete(f"/Observation/{record_id}"), 404, f"no record {record_id}")
     assert batch_delete(alice, f"Observation/{record_id}")["status"] == "204"
     assert world.node.records.get(record_id).deleted
     assert (_newest(world).access.interaction, _newest(world).access.allowed) == ("delete", True)
@@ -83,17 +83,17 @@ def test_an_org_without_consent_can_neither_update_nor_delete_and_with_one_it_ca
     record_id = _alices_reading(door)
     clinic = door.client(world.clinic)
     changed = {**world.node.records.read(record_id), "status": "amended"}
-    _outcome(clinic.put(f"/Observation/{record_id}", json=changed), 403, "no consent from the patient to write labs")
+    _outcome(clinic.put(f"/Observation/{record_id}", json=changed), 404, f"no record {record_id}")
     _assert_refused_and_audited(world, world.clinic, "update")
-    _outcome(clinic.delete(f"/Observation/{record_id}"), 403, "no consent")
+    _outcome(clinic.delete(f"/Observation/{record_id}"), 404, f"no record {record_id}")
     _assert_refused_and_audited(world, world.clinic, "delete")
     assert world.node.records.get(record_id).version == 1
     _grant(door, world.clinic, [Category.LABS])
     assert clinic.put(f"/Observation/{record_id}", json=changed).status_code == 200
-    _outcome(
+    _outcome(  # for research it may not read the record, so it may not know of it either
         clinic.put(f"/Observation/{record_id}", json=changed, headers={"X-Purpose-Of-Use": "HRESCH"}),
-        403,
-        "writing needs the purpose TREAT or HOPERAT",
+        404,
+        f"no record {record_id}",
     )
 
 
@@ -103,7 +103,7 @@ def test_a_sensitive_record_is_relabelled_only_by_the_patient_and_each_version_i
     _grant(door, world.drbob, [Category.LABS])
     note = world.node.records.read(world.mental_health_id)
     as_general = {key: value for key, value in note.items() if key != "meta"}
-    _outcome(drbob.put(f"/Condition/{world.mental_health_id}", json=as_general), 403, "mental-health")
+    _outcome(drbob.put(f"/Condition/{world.mental_health_id}", json=as_general), 404, "no record")
     _assert_refused_and_audited(world, world.drbob, "update")
     assert world.node.records.get(world.mental_health_id).category == Category.MENTAL_HEALTH
 
@@ -119,7 +119,8 @@ def test_a_sensitive_record_is_relabelled_only_by_the_patient_and_each_version_i
     assert entry.access.interaction == "history-instance"
     assert entry.access.entities == (f"Condition/{world.mental_health_id}/_history/2",)
     assert "withheld mental-health" in (entry.access.detail or "")
-    _outcome(drbob.get(f"/Condition/{world.mental_health_id}/_history/1"), 403, "mental-health")
+    _outcome(drbob.get(f"/Condition/{world.mental_health_id}/_history/1"), 404, "no record")
+    assert "mental-health" in (_newest(world).access.detail or "")
 
 
 def test_a_search_that_matches_only_withheld_records_answers_like_one_that_matches_none(door: Api) -> None:
@@ -179,7 +180,7 @@ def test_batch_searches_and_histories_answer_as_the_single_requests_do(door: Api
     # The guardian has no consent: the search finds nothing of Alice's, the history is refused and audited.
     found, history, *_ = batch(guardian)
     assert found["resource"]["total"] == 0  # type: ignore[index]
-    assert history["response"]["status"] == "403"  # type: ignore[index]
+    assert history["response"]["status"] == "404"  # type: ignore[index]
     _assert_refused_and_audited(world, world.guardian, "history-instance")
 
 

@@ -1,5 +1,6 @@
 """Access: the policy (one pure decision per read or write) and the guarded repository every face goes through."""
 
+from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencyWindow
 from careledger.access._claiming import (
     CLAIM_CODE_DAYS,
     MAX_FAILURES,
@@ -12,7 +13,7 @@ from careledger.access._claiming import (
 )
 from careledger.access._disclosures import Disclosures, Emergency
 from careledger.access._policy import WRITE_PURPOSES, Accessor, Decision, Facts, may_read, may_write
-from careledger.access._repository import BREAK_GLASS_WINDOW, EmergencyWindow, RecordAccess
+from careledger.access._repository import RecordAccess
 from careledger.identity import AFFILIATION, MEDICAL_LICENCE
 
 __all__ = [

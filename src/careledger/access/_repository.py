@@ -9,23 +9,22 @@ and a search or listing answers with what may be seen (possibly nothing) and aud
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careledger.access._break_glass import BreakGlass, EmergencyWindow
+from careledger.access._entries import access_entry
 from careledger.access._policy import CARE_TEAM, Accessor, Decision, may_read, may_write
-from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import ConsentRegistry, IdentityRegistry, Role, credential_type_id
+from careledger.audit import Access, AuditLog
+from careledger.chain import ConsentRegistry, IdentityRegistry, credential_type_id
 from careledger.consent import ConsentService, Purpose
-from careledger.crypto import keccak
-from careledger.errors import AccessDenied, NotFound, TransactionReverted, ValidationError
-from careledger.identity import AFFILIATION, MEDICAL_LICENCE
+from careledger.errors import AccessDenied, NotFound, UnknownRecord, ValidationError, Withheld
+from careledger.identity import AFFILIATION
 from careledger.records import (
     Also,
     Category,
@@ -42,23 +41,10 @@ from careledger.records import (
     search_query,
     sort_resources,
 )
-from careledger.store import EmergencyAccess
 
-BREAK_GLASS_WINDOW = timedelta(hours=4)
 OUTSIDE_SCOPES = "outside what the token's scopes narrow it to"
 MAX_INNER_SEARCHES = 8  # chained and _has parameters: each costs a search
 CARE_TEAM_TTL = 15.0  # seconds a care-team membership is remembered
-
-# AuditEvent.action of each interaction; the rest (search, break-glass, export) execute.
-_ACTIONS = {
-    "read": Action.READ,
-    "vread": Action.READ,
-    "history-instance": Action.READ,
-    "history-type": Action.READ,
-    "create": Action.CREATE,
-    "update": Action.UPDATE,
-    "delete": Action.DELETE,
-}
 
 
 class _WriteRefused(AccessDenied):
@@ -96,14 +82,6 @@ def _write_interaction(versions: Sequence[StoredRecord]) -> str:
     return "create" if all(v.version == 1 for v in versions) else "update"
 
 
-@dataclass(frozen=True, slots=True)
-class EmergencyWindow:
-    practitioner: str
-    patient: str
-    block: int
-    expires_at: datetime
-
-
 class RecordAccess:
     """The record service as every reader but the node's own maintenance sees it."""
 
@@ -126,12 +104,14 @@ class RecordAccess:
         self._registry_as = registry_as
         self._clock = clock
         self._care_team: dict[str, tuple[float, bool]] = {}
+        self._glass = BreakGlass(records.db, audit, identity=identity, registry_as=registry_as, clock=clock)
 
     def read(self, accessor: Accessor, record_id: str, version: int | None = None) -> Resource:
-        """One record (a version, or the current one), if `accessor` may see it."""
+        """One record (a version, or the current one), if `accessor` may see it; else `Withheld`, told as an
+        unknown id is (`UnknownRecord`). Both are audited, so a refusal costs what an unknown id does."""
         stored, decision, entry = self._judge_read(accessor, record_id, version)
         self.audit.record(entry)
-        return self._release(stored, decision)
+        return self._release(record_id, version, stored, decision)
 
     async def read_async(self, accessor: Accessor, record_id: str, version: int | None = None) -> Resource:
         """`read` from an event loop (the API): decided and decrypted on the loop, a fraction of a
@@ -141,23 +121,45 @@ class RecordAccess:
             return await asyncio.to_thread(self.read, accessor, record_id, version)
         stored, decision, entry = self._judge_read(accessor, record_id, version)
         await self.audit.record_async(entry)
-        return self._release(stored, decision)
+        return self._release(record_id, version, stored, decision)
 
     def _judge_read(
         self, accessor: Accessor, record_id: str, version: int | None
-    ) -> tuple[StoredRecord, Decision, Access]:
-        """A read's record, whether it may be seen, and its audit entry (written before anything is released)."""
-        stored = self.records.get(record_id, version)
+    ) -> tuple[StoredRecord | None, Decision, Access]:
+        """A read's record (None if unknown), whether it may be seen, and its audit entry (written first)."""
+        interaction = "vread" if version else "read"
+        try:
+            stored = self.records.get(record_id, version)
+        except NotFound as unknown:
+            decision = Decision(False, str(unknown))
+            return None, decision, access_entry(accessor, interaction, None, [], decision, entities=[record_id])
         decision = self._decide_read(accessor, stored.patient_address, stored.category, stored.author)
         if decision.allowed and not self._within_scopes(accessor, [stored]):
             decision = Decision(False, OUTSIDE_SCOPES)
-        entry = self._entry(accessor, "vread" if version else "read", stored.patient_address, [stored], decision)
-        return stored, decision, entry
+        return stored, decision, access_entry(accessor, interaction, stored.patient_address, [stored], decision)
 
-    def _release(self, stored: StoredRecord, decision: Decision) -> Resource:
+    def _release(
+        self, record_id: str, version: int | None, stored: StoredRecord | None, decision: Decision
+    ) -> Resource:
+        if stored is None:
+            raise UnknownRecord(record_id, version)
         if not decision.allowed:
-            raise AccessDenied(decision.why)
+            raise Withheld(decision.why, record_id, version)
         return self.records.open(stored)
+
+    def current_version(self, accessor: Accessor, record_id: str, interaction: str) -> int:
+        """The current version of a record `accessor` means to change (0: there is none), once it may read it:
+        else `Withheld` (audited), so a conditional write tells no version or category to one who may not
+        know of the record, and the answer is an unknown id's whatever `If-Match` said."""
+        try:
+            stored = self.records.get(record_id)
+        except NotFound:
+            return 0
+        decision = self._decide_read(accessor, stored.patient_address, stored.category, stored.author)
+        if not decision.allowed:
+            self.audit.record(access_entry(accessor, interaction, stored.patient_address, [stored], decision))
+            raise Withheld(decision.why, record_id)
+        return stored.version
 
     def history(
         self, accessor: Accessor, record_id: str, resource_type: str | None = None
@@ -168,11 +170,11 @@ class RecordAccess:
         Refused if none may be seen.
         """
         versions = self.records.history(record_id)
-        if resource_type is not None and versions[0].resource_type != resource_type:
-            raise NotFound(f"no {resource_type}/{record_id}")
         shown, refusal = self._visible(accessor, versions, "history-instance")
         if not shown:
-            raise AccessDenied(refusal)
+            raise Withheld(refusal, record_id)
+        if resource_type is not None and versions[0].resource_type != resource_type:
+            raise NotFound(f"no {resource_type}/{record_id}")
         return [(v, None if v.deleted else self.records.open(v)) for v in shown]
 
     def search(self, accessor: Accessor, query: SearchQuery, *, interaction: str = "search-type") -> list[Resource]:
@@ -241,7 +243,7 @@ class RecordAccess:
                 care_team=care_team,
             )
             detail = summary.why if withheld or care_team else None
-            self.audit.record(self._entry(accessor, interaction, patient, allowed, summary, detail=detail))
+            self.audit.record(access_entry(accessor, interaction, patient, allowed, summary, detail=detail))
             allowed_ids.update((s.record_id, s.version) for s in allowed)
             refusal = refusal or why
         return [s for s in found if (s.record_id, s.version) in allowed_ids], refusal
@@ -264,7 +266,7 @@ class RecordAccess:
 
     def refuse(self, accessor: Accessor, patient: str, why: str, interaction: str) -> AccessDenied:
         """Audit a refusal decided before any record was looked at; the error to raise."""
-        self.audit.record(self._entry(accessor, interaction, patient, [], Decision(False, why)))
+        self.audit.record(access_entry(accessor, interaction, patient, [], Decision(False, why)))
         return AccessDenied(why)
 
     # Writes: the policy judges every version inside the records service, before anything
@@ -297,7 +299,7 @@ class RecordAccess:
     def _write_entries(self, accessor: Accessor, stored: Sequence[StoredRecord]) -> list[Access]:
         """The audit entries of stored versions written by `accessor`: one per patient."""
         return [
-            self._entry(accessor, _write_interaction(versions), patient, versions, Decision(True, "allowed"))
+            access_entry(accessor, _write_interaction(versions), patient, versions, Decision(True, "allowed"))
             for patient, versions in _by_patient(stored).items()
         ]
 
@@ -309,7 +311,7 @@ class RecordAccess:
         except _WriteRefused as refusal:
             new = refusal.new
             decision = Decision(False, str(refusal))
-            self.audit.record(self._entry(accessor, _write_interaction([new]), new.patient_address, [new], decision))
+            self.audit.record(access_entry(accessor, _write_interaction([new]), new.patient_address, [new], decision))
             raise AccessDenied(str(refusal)) from None
 
     def write(
@@ -337,6 +339,7 @@ class RecordAccess:
 
     def delete(self, accessor: Accessor, record_id: str, resource_type: str | None = None) -> StoredRecord:
         """A tombstone version, if `accessor` may write the record (and it is a `resource_type`, when given)."""
+        self.current_version(accessor, record_id, "delete")  # one it may not read is told as unknown
         with self._refusals_audited(accessor):
             return self.records.delete(
                 record_id,
@@ -355,7 +358,7 @@ class RecordAccess:
         """Audit a patient's export of their own records (data portability)."""
         stored = self.records.list(patient_address=patient)
         self.audit.record(
-            self._entry(Accessor(patient, Purpose.PATRQT), "export", patient, stored, Decision(True, "allowed"))
+            access_entry(Accessor(patient, Purpose.PATRQT), "export", patient, stored, Decision(True, "allowed"))
         )
 
     def _decide_read(self, accessor: Accessor, patient: str, category: Category, author: str | None) -> Decision:
@@ -375,7 +378,7 @@ class RecordAccess:
 
     def emergency_open(self, practitioner: str, patient: str) -> bool:
         """Whether `practitioner` has an open break-glass window on `patient`'s records."""
-        return self._window_open(practitioner, patient)
+        return self._glass.is_open(practitioner, patient)
 
     def care_team(self, actor: str) -> bool:
         """Looked up on chain at most every `CARE_TEAM_TTL` seconds per actor: an attestation or its
@@ -401,60 +404,8 @@ class RecordAccess:
         return self._refusal(patient, Accessor(grantee, purpose), category)
 
     def break_glass(self, practitioner: str, patient: str, reason: str) -> EmergencyWindow:
-        """Record an emergency access on chain and open a window of `BREAK_GLASS_WINDOW`; audited either way."""
-        if not reason.strip():
-            raise ValidationError("break-glass needs a reason")
-        accessor = Accessor(practitioner, Purpose.ETREAT, reason)
-        refusal = self._break_glass_refusal(practitioner)
-        if refusal is None:
-            salt = os.urandom(32)
-            reason_hash = keccak(salt + reason.encode())
-            try:
-                block = self._registry_as(practitioner).record_emergency_access(patient, reason_hash)
-            except (TransactionReverted, AccessDenied) as exc:
-                refusal = str(exc)
-        if refusal is not None:
-            self.audit.record(
-                self._entry(accessor, "break-glass", patient, [], Decision(False, refusal, break_glass=True))
-            )
-            raise AccessDenied(f"break-glass refused: {refusal}")
-        now = self._clock()
-        window = EmergencyWindow(practitioner, patient, block, now + BREAK_GLASS_WINDOW)
-        with self.records.db.session() as session:
-            session.add(
-                EmergencyAccess(
-                    practitioner=practitioner,
-                    patient=patient,
-                    reason=reason,
-                    salt=salt,
-                    reason_hash=reason_hash,
-                    block=block,
-                    opened_at=now,
-                    expires_at=window.expires_at,
-                )
-            )
-        self.audit.record(self._entry(accessor, "break-glass", patient, [], Decision(True, reason, break_glass=True)))
-        return window
-
-    def _break_glass_refusal(self, practitioner: str) -> str | None:
-        identity = self._identity()
-        actor = identity.actor(practitioner)
-        if actor is None or not actor.active or actor.role != Role.PRACTITIONER:
-            return f"{practitioner} is not a registered, active practitioner"
-        if not identity.has_valid_credential(practitioner, MEDICAL_LICENCE):
-            return f"{practitioner} holds no valid {MEDICAL_LICENCE}"
-        return None
-
-    def _window_open(self, practitioner: str, patient: str) -> bool:
-        now = self._clock()
-        with self.records.db.session() as session:
-            expiry = session.scalars(
-                select(EmergencyAccess.expires_at)
-                .where(EmergencyAccess.practitioner == practitioner, EmergencyAccess.patient == patient)
-                .order_by(EmergencyAccess.expires_at.desc())
-                .limit(1)
-            ).first()
-        return expiry is not None and expiry.replace(tzinfo=expiry.tzinfo or UTC) > now
+        """Open `practitioner`'s emergency window on `patient`'s records (`BreakGlass.open`)."""
+        return self._glass.open(practitioner, patient, reason)
 
     def _refusal(self, patient: str, accessor: Accessor, category: Category) -> str:
         """Why no grant allows it, as precisely as the index can tell."""
@@ -474,26 +425,3 @@ class RecordAccess:
         if category.sensitive:
             return f"no consent names {category.value}: sensitive records need a consent that names them ({wanted})"
         return f"no consent from the patient to {wanted}"
-
-    @staticmethod
-    def _entry(
-        accessor: Accessor,
-        interaction: str,
-        patient: str,
-        stored: Sequence[StoredRecord],
-        decision: Decision,
-        *,
-        detail: str | None = None,
-    ) -> Access:
-        """One audit entry; its detail is the refusal, the break-glass reason, or `detail`."""
-        return Access(
-            action=_ACTIONS.get(interaction, Action.EXECUTE),
-            interaction=interaction,
-            outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
-            agent=accessor.address,
-            patient=patient,
-            entities=tuple(f"{s.resource_type}/{s.record_id}/_history/{s.version}" for s in stored),
-            purpose=accessor.purpose.value,
-            break_glass=decision.break_glass,
-            detail=decision.why if not decision.allowed or decision.break_glass or decision.care_team else detail,
-        )

@@ -72,7 +72,7 @@ async def run_batch(bundle: Resource, run: EntryRunner) -> Resource:
             responses.append({**({"resource": body} if body else {}), "response": response})
         except CareLedgerError as exc:
             status, code = http_status(exc)
-            responses.append({"response": {"status": str(status), "outcome": operation_outcome(code, str(exc))}})
+            responses.append({"response": {"status": str(status), "outcome": operation_outcome(code, exc.public)}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 

@@ -28,7 +28,7 @@ from careledger.api._responses import (
     written,
 )
 from careledger.api._search_results import DEFAULT_COUNT, MAX_COUNT, search_bundle
-from careledger.errors import Conflict, MethodNotAllowed, NotFound, PreconditionFailed, ValidationError
+from careledger.errors import Conflict, MethodNotAllowed, NotFound, PreconditionFailed, UnknownRecord, ValidationError
 from careledger.fhir import READ_ONLY_TYPES, is_resource_type
 from careledger.records import Resource, parse_resource
 
@@ -143,11 +143,13 @@ class FhirRoutes:
         data = typed(parse_resource(await body_of(request)), resource_type)
         if data.get("id") != record_id:
             raise ValidationError(f"the body's id {data.get('id')!r} is not the URL's {record_id!r}")
-        if if_match is not None:
-            current = await call(self._current_version, record_id)
-            if if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
-                raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
-        stored = await self._access.write_async(self._deps.accessor(caller, purpose), draft(caller, data))
+        accessor = self._deps.accessor(caller, purpose)
+        current = await call(self._access.current_version, accessor, record_id, "update")
+        if if_match is not None and if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
+            if current == 0:  # a version of a record there is none of: told as a record withheld is
+                raise UnknownRecord(record_id)
+            raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
+        stored = await self._access.write_async(accessor, draft(caller, data))
         return written(request, stored, data, prefer)
 
     async def conditional_update(
@@ -167,7 +169,7 @@ class FhirRoutes:
             if data.get("id", existing["id"]) != existing["id"]:
                 raise ValidationError(f"the body's id {data['id']!r} is not the matched {existing['id']!r}")
             data["id"] = existing["id"]
-        elif "id" in data and await call(self._current_version, data["id"]) > 0:
+        elif "id" in data and await call(self._access.current_version, accessor, data["id"], "update") > 0:
             raise Conflict(f"{resource_type}/{data['id']} exists but does not match {request.url.query!r}")
         stored = await self._access.write_async(accessor, draft(caller, data))
         return written(request, stored, data, prefer)
@@ -282,9 +284,3 @@ class FhirRoutes:
         """The one record a conditional interaction's criteria match, as `accessor` may see it (412 if several)."""
         owner = own_only(caller, resource_type)
         return await call(the_match, self._access, accessor, resource_type, conditions, patient_address=owner)
-
-    def _current_version(self, record_id: str) -> int:
-        try:
-            return self._deps.node.records.get(record_id).version
-        except NotFound:
-            return 0

@@ -35,7 +35,7 @@ def error_response(error: CareLedgerError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="careledger"'
     elif isinstance(error, TooMany):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return fhir_response(operation_outcome(code, str(error)), status, headers)
+    return fhir_response(operation_outcome(code, error.public), status, headers)
 
 
 def resource_response(resource: Resource) -> JSONResponse:

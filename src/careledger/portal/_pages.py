@@ -135,7 +135,7 @@ def _failure(pages: Pages, request: Request, exc: CareLedgerError) -> Response:
     status, _ = http_status(exc)
     if request.headers.get("hx-request") or request.headers.get("accept", "").startswith("application/json"):
         return HTMLResponse(
-            f'<p class="error" role="alert">{escape(str(exc))}</p>', status_code=status, headers=HEADERS
+            f'<p class="error" role="alert">{escape(exc.public)}</p>', status_code=status, headers=HEADERS
         )
     visit = pages.sessions.visit(request)
-    return pages.render(request, visit, "error.html", status=status, message=str(exc), status_code=status)
+    return pages.render(request, visit, "error.html", status=status, message=exc.public, status_code=status)

@@ -40,7 +40,7 @@ from careledger.crypto import (
     sealed_to,
     unseal,
 )
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, UnknownRecord, ValidationError
 from careledger.fhir import fhir_instant
 from careledger.identity import CustodialIdentity, CustodialPatients
 from careledger.records._blind_index import BlindIndex
@@ -290,7 +290,7 @@ class RecordService:
         with self._transaction() as session:
             current = current_versions(session, {record_id}, self._stored).get(record_id)
             if current is None:
-                raise NotFound(f"no record {record_id}")
+                raise UnknownRecord(record_id)
             if current.deleted:
                 return current
             context = RecordContext(record_id, current.version + 1, current.patient_address, current.category.value)
@@ -410,7 +410,7 @@ class RecordService:
                 found = connection.execute(ONE_VERSION, {"record_id": record_id, "version": version})
             row = found.mappings().one_or_none()
         if row is None:
-            raise NotFound(f"no record {record_id}" + (f" version {version}" if version else ""))
+            raise UnknownRecord(record_id, version)
         return self._stored(row)
 
     def anchored(self, versions: Sequence[StoredRecord]) -> list[AnchoredVersion]:
@@ -453,7 +453,7 @@ class RecordService:
         with self.db.reading() as connection:
             rows = connection.execute(query).mappings().all()
         if not rows:
-            raise NotFound(f"no record {record_id}")
+            raise UnknownRecord(record_id)
         return [self._stored(row) for row in rows]
 
     def search(self, query: SearchQuery, *, limit: int | None = None, offset: int = 0) -> list[StoredRecord]:
