@@ -96,9 +96,10 @@ class FetchRequest:
 
     @classmethod
     def from_json(cls, data: Any) -> FetchRequest:
-        """A request from its JSON; `ValidationError` if malformed."""
+        """A request from its JSON; `ValidationError` if malformed, or if a number is outside its EIP-712 type
+        (which the signature check could not even encode)."""
         try:
-            return cls(
+            request = cls(
                 to_checksum_address(data["requester"]),
                 to_checksum_address(data["custodian"]),
                 to_checksum_address(data["patient"]),
@@ -107,7 +108,11 @@ class FetchRequest:
                 int(data["nonce"], 16),
                 int(data["expiry"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            widths = ((request.categories, 16), (request.purpose, 8), (request.nonce, 256), (request.expiry, 64))
+            if not all(0 <= value < 2**bits for value, bits in widths):
+                raise ValueError("categories is a uint16, purpose a uint8, nonce a uint256, expiry a uint64")
+            return request
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"not a fetch request: {exc}") from None
 
 
