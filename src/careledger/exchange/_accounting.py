@@ -129,7 +129,8 @@ class SignedAccounting:
 
     @classmethod
     def from_json(cls, data: Any) -> SignedAccounting:
-        """A signed request from its JSON; `ValidationError` if malformed."""
+        """A signed request from its JSON; `ValidationError` if malformed, or if a number is outside its EIP-712
+        type (which the signature check could not even encode)."""
         try:
             r = data["request"]
             request = AccountingRequest(
@@ -138,8 +139,10 @@ class SignedAccounting:
                 int(r["nonce"], 16),
                 int(r["expiry"]),
             )
+            if not (0 <= request.nonce < 2**256 and 0 <= request.expiry < 2**64):
+                raise ValueError("nonce is a uint256, expiry a uint64")
             signature = data["signature"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"a signed accounting request is {{request, signature}}: {exc}") from None
         return cls(request, parse_signature(signature))
 
