@@ -87,19 +87,23 @@ class AccountingRequest:
         """The request in typed data that came back signed; `ValidationError` unless it is one, field for field."""
         if not isinstance(typed, dict) or typed.get("primaryType") != "Accounting":
             raise ValidationError("not an accounting request: EIP-712 typed data of Accounting")
-        if (typed.get("types") or {}).get("Accounting") != _ACCOUNTING_TYPE:
+        types = typed.get("types")
+        if not isinstance(types, dict) or types.get("Accounting") != _ACCOUNTING_TYPE:
             raise ValidationError("the Accounting type is not the exchange's (fields or order differ)")
         message = typed.get("message")
         if not isinstance(message, dict):
             raise ValidationError("an accounting request's typed data has a message object")
         try:
-            return cls(
+            request = cls(
                 to_checksum_address(message["patient"]),
                 to_checksum_address(message["requester"]),
                 int(message["nonce"]),
                 int(message["expiry"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            if not (0 <= request.nonce < 2**256 and 0 <= request.expiry < 2**64):
+                raise ValueError("nonce is a uint256, expiry a uint64")
+            return request
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"malformed accounting request: {exc}") from None
 
 
