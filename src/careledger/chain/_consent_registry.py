@@ -195,7 +195,8 @@ def _signed_message(typed: Any, primary_type: str, fields: list[dict[str, str]])
         raise ValidationError(f"a {noun}'s typed data has a domain and a message, both objects")
     if (domain.get("name"), domain.get("version")) != (DOMAIN_NAME, DOMAIN_VERSION):
         raise ValidationError(f"not a {noun} for {DOMAIN_NAME} version {DOMAIN_VERSION}")
-    if (typed.get("types") or {}).get(primary_type) != fields:
+    types = typed.get("types")
+    if not isinstance(types, dict) or types.get(primary_type) != fields:
         raise ValidationError(f"the {primary_type} type is not ConsentRegistry's (fields or order differ)")
     try:
         return message, int(domain["chainId"]), to_checksum_address(domain["verifyingContract"])
