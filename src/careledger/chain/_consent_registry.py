@@ -116,21 +116,22 @@ def consent_from_typed_data(typed: Any) -> ConsentMessage:
     `ValidationError` unless it is a ConsentRegistry consent, field for field."""
     message, chain_id, contract = _signed_message(typed, "Consent", _CONSENT_TYPE)
     try:
+        number = _uints(message, _CONSENT_TYPE)
         return ConsentMessage(
             terms=ConsentTerms(
                 patient=to_checksum_address(message["patient"]),
                 grantee=to_checksum_address(message["grantee"]),
-                categories=int(message["categories"]),
-                purposes=int(message["purposes"]),
-                not_before=int(message["notBefore"]),
-                expiry=int(message["expiry"]),
+                categories=number["categories"],
+                purposes=number["purposes"],
+                not_before=number["notBefore"],
+                expiry=number["expiry"],
             ),
-            nonce=int(message["nonce"]),
-            deadline=int(message["deadline"]),
+            nonce=number["nonce"],
+            deadline=number["deadline"],
             chain_id=chain_id,
             contract=contract,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"malformed consent message: {exc}") from None
 
 
@@ -173,13 +174,14 @@ def action_from_typed_data(typed: Any) -> SignedAction:
         raise ValidationError(f"not a signed action: EIP-712 typed data of {' or '.join(ACTIONS)}")
     message, chain_id, contract = _signed_message(typed, kind, ACTIONS[kind])
     try:
+        number = _uints(message, ACTIONS[kind])
         fields = {
-            f["name"]: to_checksum_address(message[f["name"]]) if f["type"] == "address" else int(message[f["name"]])
+            f["name"]: to_checksum_address(message[f["name"]]) if f["type"] == "address" else number[f["name"]]
             for f in ACTIONS[kind][1:-2]
         }
-        patient, nonce, deadline = message["patient"], int(message["nonce"]), int(message["deadline"])
+        patient, nonce, deadline = message["patient"], number["nonce"], number["deadline"]
         return SignedAction(kind, to_checksum_address(patient), fields, nonce, deadline, chain_id, contract)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"malformed {kind} message: {exc}") from None
 
 
@@ -199,9 +201,23 @@ def _signed_message(typed: Any, primary_type: str, fields: list[dict[str, str]])
     if not isinstance(types, dict) or types.get(primary_type) != fields:
         raise ValidationError(f"the {primary_type} type is not ConsentRegistry's (fields or order differ)")
     try:
-        return message, int(domain["chainId"]), to_checksum_address(domain["verifyingContract"])
-    except (KeyError, TypeError, ValueError) as exc:
+        chain_id = _uints(domain, [{"name": "chainId", "type": "uint256"}])["chainId"]
+        return message, chain_id, to_checksum_address(domain["verifyingContract"])
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"malformed {noun} domain: {exc}") from None
+
+
+def _uints(values: dict[str, Any], fields: list[dict[str, str]]) -> dict[str, int]:
+    """The unsigned integers among `fields`, by name, from `values` (numbers or decimal strings); `ValueError` for
+    one outside its type, which the signature check could not even encode (`OverflowError` for an infinity)."""
+    numbers = {}
+    for field in fields:
+        if field["type"].startswith("uint"):
+            number = int(values[field["name"]])
+            if not 0 <= number < 2 ** int(field["type"].removeprefix("uint")):
+                raise ValueError(f"{field['name']} is out of range for a {field['type']}")
+            numbers[field["name"]] = number
+    return numbers
 
 
 class ConsentRegistry(ContractFacade):
