@@ -170,7 +170,7 @@ def action_typed_data(
 def action_from_typed_data(typed: Any) -> SignedAction:
     """The inverse of `action_typed_data`; `ValidationError` unless it is a ConsentRegistry action, field for field."""
     kind = typed.get("primaryType") if isinstance(typed, dict) else None
-    if kind not in ACTIONS:
+    if not isinstance(kind, str) or kind not in ACTIONS:
         raise ValidationError(f"not a signed action: EIP-712 typed data of {' or '.join(ACTIONS)}")
     message, chain_id, contract = _signed_message(typed, kind, ACTIONS[kind])
     try:
