@@ -57,7 +57,7 @@ def changed(value: Any, path: tuple[Hashable, ...], new: Any) -> Any:
     """A copy of `value` with what is at `path` replaced by `new` (or removed, for `_DELETE`); as it was if there is
     nothing at `path` any more (an earlier change replaced what held it)."""
     if not path:
-        return new
+        return None if new is _DELETE else new  # nothing at all, as JSON says it
     head, rest = path[0], path[1:]
     if isinstance(value, dict) and head in value:
         copy = dict(value)
