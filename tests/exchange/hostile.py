@@ -59,16 +59,17 @@ def changed(value: Any, path: tuple[Hashable, ...], new: Any) -> Any:
     if not path:
         return None if new is _DELETE else new  # nothing at all, as JSON says it
     head, rest = path[0], path[1:]
+    copy: Any
     if isinstance(value, dict) and head in value:
         copy = dict(value)
     elif isinstance(value, list) and isinstance(head, int) and head < len(value):
-        copy = list(value)  # type: ignore[assignment]
+        copy = list(value)
     else:
         return value
     if rest or new is not _DELETE:
-        copy[head] = changed(copy[head], rest, new)  # type: ignore[index]
+        copy[head] = changed(copy[head], rest, new)
     else:
-        del copy[head]  # type: ignore[arg-type]
+        del copy[head]
     return copy
 
 
