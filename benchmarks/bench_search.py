@@ -11,6 +11,7 @@ search is the baseline measured in the same run.
 
 from __future__ import annotations
 
+import random
 import statistics
 import tempfile
 import time
@@ -72,4 +73,52 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18]
 
 
-BENCHMARKS = [bench_search]
+def bench_hidden_search() -> list[Result]:
+    """A stranger's search that matches only records she may not see, against one that matches nothing,
+    interleaved in random order: the two must take the same time (no timing tells what is hidden). The
+    patient's own search for the same code, beside them, is the baseline of a search that shows records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
+            alice = registered_wallet(node, "alice", Role.PATIENT)
+            registered_wallet(node, "stranger", Role.ORG)
+            patients = synthetic_patients(PATIENTS, seed=11)
+            for patient in patients:
+                node.records.store([node.records.prepare(r, patient_address=alice.address) for r in patient.resources])
+            codes = [
+                r["code"]["coding"][0]["code"]
+                for p in patients
+                for r in p.resources
+                if r["resourceType"] == "Condition"
+            ]
+            common = max(set(codes), key=codes.count)
+            accounts = {name: node.unlock(name).account for name in ("alice", "stranger")}
+            chain_id = node.chain.chain_id
+        with NodeProcess(Home(home), free_port(), passphrase="pw").start() as server:
+            tokens = {name: _login(server.url, account, chain_id) for name, account in accounts.items()}
+            hidden, nothing, shown = [], [], []
+            with httpx.Client(base_url=server.url) as client:
+                asks = [
+                    (hidden, "stranger", common),
+                    (nothing, "stranger", "no-such-code"),
+                    (shown, "alice", common),
+                ]
+                for _ in range(ROUNDS):
+                    random.shuffle(asks)
+                    for sink, who, code in asks:
+                        headers = {"Authorization": f"Bearer {tokens[who]}"}
+                        start = time.perf_counter()
+                        client.get("/Condition", params={"code": code}, headers=headers).raise_for_status()
+                        sink.append((time.perf_counter() - start) * 1000)
+    matching = f"{codes.count(common)} Conditions of {PATIENTS} patients match; interleaved, {ROUNDS} rounds"
+    return [
+        Result("search matching only hidden records p50", "ms", statistics.median(hidden), matching),
+        Result("search matching only hidden records p95", "ms", _p95(hidden), "same"),
+        Result("search matching nothing p50", "ms", statistics.median(nothing), "same; must not differ from hidden"),
+        Result("search matching nothing p95", "ms", _p95(nothing), "same"),
+        Result("search the patient may see p50", "ms", statistics.median(shown), "same code, her own; baseline"),
+        Result("search the patient may see p95", "ms", _p95(shown), "same"),
+    ]
+
+
+BENCHMARKS = [bench_search, bench_hidden_search]

@@ -98,3 +98,12 @@ def test_a_thread_commits_what_a_loop_queued_and_the_loop_hears_it() -> None:
     assert sorted(from_thread) == [14, 18]
     assert sorted(item for group in ledger.groups for item in group) == [7, 8, 9]
     assert ledger.groups[0] == [7]
+
+
+def test_several_items_from_one_thread_are_one_group() -> None:
+    ledger = Ledger()
+    commits = GroupCommit(ledger.commit, name="test")
+    assert commits.submit_all([1, 2, 3]) == [2, 4, 6]
+    assert ledger.groups == [[1, 2, 3]]
+    with pytest.raises(ValueError, match="101 is too large"):
+        commits.submit_all([5, 101])

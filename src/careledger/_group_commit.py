@@ -49,15 +49,22 @@ class GroupCommit(Generic[_Item, _Result]):
 
     def submit(self, item: _Item) -> _Result:
         """Commit `item` (with whatever else is queued); its result, or its exception raised."""
-        ticket: _Ticket[_Item, _Result] = _Ticket(item)
+        return self.submit_all([item])[0]
+
+    def submit_all(self, items: Sequence[_Item]) -> list[_Result]:
+        """Commit `items` in one group (with whatever else is queued); their results, or the first exception."""
+        if not items:
+            return []  # nothing to wait for, not even a committer busy with others' items
+        tickets: list[_Ticket[_Item, _Result]] = [_Ticket(item) for item in items]
         with self._queue_lock:
-            self._queue.append(ticket)
+            self._queue.extend(tickets)
         with self._writer:
-            if not ticket.done:
+            if not all(ticket.done for ticket in tickets):
                 self._commit_queued()
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.result  # type: ignore[return-value]  # set with done, unless error
+        for ticket in tickets:
+            if ticket.error is not None:
+                raise ticket.error
+        return [ticket.result for ticket in tickets]  # type: ignore[misc]  # set with done, unless error
 
     async def submit_async(self, item: _Item) -> _Result:
         """`submit` for a coroutine: the committer thread commits `item` while the loop serves others."""

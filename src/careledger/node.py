@@ -482,7 +482,9 @@ class Node:
         return NodeStatus.of(self)
 
     def close(self) -> None:
-        """Close the chain (if it was opened) and the database."""
+        """Close the chain (if it was opened) and the database, once what the audit log was handed is written."""
+        if "audit" in self.__dict__:
+            self.audit.flush()
         chain = self.__dict__.get("chain")
         if chain is not None:
             chain.close()

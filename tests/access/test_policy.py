@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from careledger.access import Accessor, may_read, may_write
+from careledger.access import Accessor, may_read, may_write, readable_patients
 from careledger.consent import Purpose
 from careledger.records import Category, StoredRecord
 
@@ -39,6 +41,9 @@ class Facts:
 
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         return f"no consent to {category.value} for {purpose.value}"
+
+    def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
+        return frozenset(p for p, to, _, why in self.grants if (to, why) == (grantee, purpose))
 
 
 def _version(category: Category, *, patient: str = ALICE, version: int = 1, author: str | None = None) -> StoredRecord:
@@ -201,3 +206,45 @@ def test_a_research_consent_releases_records_only_de_identified() -> None:
     assert "only de-identified" in raw.why
     assert may_read(Accessor(CLINIC, Purpose.HRESCH, deidentified=True), ALICE, LABS, facts).allowed
     assert not may_read(Accessor(BOB, Purpose.HRESCH, deidentified=True), ALICE, LABS, facts).allowed
+
+
+_ACTORS = st.sampled_from([NODE, ALICE, BOB, CLINIC, DOCTOR])
+_GRANTS = st.sets(st.tuples(_ACTORS, _ACTORS, st.sampled_from(list(Category)), st.sampled_from(list(Purpose))))
+
+
+@given(
+    accessor=st.builds(
+        Accessor,
+        _ACTORS,
+        st.sampled_from(list(Purpose)),
+        st.sampled_from([None, "collapsed"]),
+        st.just(()),
+        st.booleans(),
+    ),
+    patient=_ACTORS,
+    category=st.sampled_from(list(Category)),
+    grants=_GRANTS,
+    team=st.sets(_ACTORS),
+    windows=st.sets(st.tuples(_ACTORS, _ACTORS)),
+)
+def test_a_search_narrowed_to_the_readable_patients_loses_nothing_it_may_show(
+    accessor: Accessor,
+    patient: str,
+    category: Category,
+    grants: set[tuple[str, str, Category, Purpose]],
+    team: set[str],
+    windows: set[tuple[str, str]],
+) -> None:
+    facts = Facts(grants, windows, team)
+    readable = readable_patients(accessor, facts)
+    if may_read(accessor, patient, category, facts).allowed:
+        assert readable is None or patient in readable
+
+
+def test_a_stranger_is_narrowed_to_herself_and_the_node_and_a_grantee_to_her_grantors() -> None:
+    assert readable_patients(Accessor(BOB), Facts()) == {BOB, NODE}
+    facts = Facts({(ALICE, CLINIC, LABS, Purpose.TREAT)})
+    assert readable_patients(Accessor(CLINIC), facts) == {CLINIC, NODE, ALICE}
+    assert readable_patients(Accessor(CLINIC, Purpose.HPAYMT), facts) == {CLINIC, NODE}
+    assert readable_patients(Accessor(DOCTOR), Facts(team={DOCTOR})) is None
+    assert readable_patients(Accessor(NODE), Facts()) is None

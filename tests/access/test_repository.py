@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from careledger.access import AFFILIATION, Accessor, RecordAccess
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, Conflict, TransactionReverted
-from careledger.records import Category, SearchQuery, categorise
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, TransactionReverted
+from careledger.records import Category, SearchQuery, categorise, search_query
 from tests.access.conftest import World
 
 DAY = 86_400.0
@@ -207,3 +209,16 @@ def _fresh(world: World) -> RecordAccess:
         identity=world.node.contracts.identity_registry,
         registry_as=world.node._consent_registry_as,
     )
+
+
+def test_a_stranger_s_quantity_search_opens_none_of_the_records_she_may_not_see(world: World) -> None:
+    """Narrowed to the patients she may see before anything is decrypted: with every blob gone, a stranger's
+    search still answers (nothing), while the patient's own, which must open her records to compare, cannot."""
+    query, _ = search_query("Observation", [("value-quantity", "ge0")], patient_address=None)
+    shutil.rmtree(world.node.home.blobs_dir)
+    assert world.access.search(Accessor(world.mallory.address), query) == []
+    with pytest.raises(CareLedgerError):
+        world.access.search(Accessor(world.alice.address), query)
+    refused = world.node.audit.entries(agent=world.mallory.address)[-1].access  # what she matched: audited after
+    assert (refused.agent, refused.patient, refused.allowed) == (world.mallory.address, world.alice.address, False)
+    assert "withheld labs" in (refused.detail or "")

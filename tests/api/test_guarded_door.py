@@ -7,6 +7,9 @@ so what one test does is not what another asserts on.
 from __future__ import annotations
 
 import copy
+import random
+import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +137,37 @@ def test_a_search_that_matches_only_withheld_records_answers_like_one_that_match
     assert matched.json().get("entry", []) == unmatched.json().get("entry", []) == []
     entry = _assert_refused_and_audited(world, world.mallory, "search-type")
     assert "withheld labs" in (entry.access.detail or "")
+
+
+def _superiority(slower: list[float], faster: list[float]) -> float:
+    """How often a time of `slower` exceeds one of `faster` (ties count half): 0.5 when they are one
+    distribution, 1.0 when fully separable (the common-language effect size of Mann-Whitney's U)."""
+    wins = sum((a > b) + 0.5 * (a == b) for a in slower for b in faster)
+    return wins / (len(slower) * len(faster))
+
+
+def test_a_search_that_matches_only_withheld_records_takes_as_long_as_one_that_matches_none(door: Api) -> None:
+    """Interleaved in random order, many times over: no time tells a stranger that some patient has a diagnosis
+    (when each hidden match cost an audit write, the two were fully separable)."""
+    world = door.world
+    mallory = door.client(world.mallory)
+    code = world.node.records.read(world.mental_health_id)["code"]["coding"][0]["code"]
+    asks = {"hidden": {"code": code}, "nothing": {"code": "no-such-code"}}
+    times: dict[str, list[float]] = {"hidden": [], "nothing": []}
+    for _ in range(10):  # warm both
+        for params in asks.values():
+            mallory.get("/Condition", params=params)
+    rounds = random.Random(35)
+    for _ in range(200):
+        for name in rounds.sample(sorted(asks), 2):
+            start = time.perf_counter()
+            answer = mallory.get("/Condition", params=asks[name])
+            times[name].append(time.perf_counter() - start)
+            assert answer.json()["total"] == 0
+    assert 0.36 < _superiority(times["hidden"], times["nothing"]) < 0.64, (  # 0.5 ± 4.8 standard errors
+        statistics.median(times["hidden"]),
+        statistics.median(times["nothing"]),
+    )
 
 
 def test_a_patient_cannot_write_about_another_patient_in_a_transaction(door: Api) -> None:

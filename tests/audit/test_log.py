@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,25 @@ def test_two_writers_never_fork_the_chain(database: Database, tmp_path: Path) ->
         second.record(_read())  # its cached head is stale every time
     assert [e.seq for e in first.entries()] == list(range(1, 11))
     assert first.verify(None).ok
+
+
+def test_entries_handed_over_without_waiting_are_written_soon_after_or_before_a_read(
+    log: AuditLog, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing() -> list[Access]:
+        raise OSError("the index is gone")
+
+    log.record_later([_read(Outcome.DENIED, record="Observation/a/_history/1")])
+    log.record_later(failing)  # logged, and fails none of the others
+    log.record_later(lambda: [_read(Outcome.DENIED, record="Observation/b/_history/1")])
+    another = AuditLog(database, key=_KEY, observer=log.observer, chain_id=31337)  # reads the table as it is
+    assert another.entries() == []  # nothing written yet: the caller was not kept waiting
+    deadline = time.monotonic() + 5
+    while not another.entries() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    written = another.entries()
+    assert [e.access.entities for e in written] == [("Observation/a/_history/1",), ("Observation/b/_history/1",)]
+    assert "the index is gone" in caplog.text
+    log.record_later([_read(record="Observation/c/_history/1")])
+    assert log.entries()[-1].access.entities == ("Observation/c/_history/1",)  # a read here writes it first
+    assert log.verify(None).ok

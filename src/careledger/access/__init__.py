@@ -12,7 +12,15 @@ from careledger.access._claiming import (
     encryption_key_from_hex,
 )
 from careledger.access._disclosures import Disclosures, Emergency
-from careledger.access._policy import WRITE_PURPOSES, Accessor, Decision, Facts, may_read, may_write
+from careledger.access._policy import (
+    WRITE_PURPOSES,
+    Accessor,
+    Decision,
+    Facts,
+    may_read,
+    may_write,
+    readable_patients,
+)
 from careledger.access._repository import RecordAccess
 from careledger.identity import AFFILIATION, MEDICAL_LICENCE
 
@@ -38,4 +46,5 @@ __all__ = [
     "encryption_key_from_hex",
     "may_read",
     "may_write",
+    "readable_patients",
 ]

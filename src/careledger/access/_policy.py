@@ -102,6 +102,9 @@ class Facts(Protocol):
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         """Why no consent allows this (revoked, expired, not yet valid, or none)."""
 
+    def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
+        """The patients with a live consent to `grantee` for `purpose`, of any category."""
+
 
 def may_read(
     accessor: Accessor, patient: str, category: Category, facts: Facts, *, author: str | None = None
@@ -132,6 +135,21 @@ def may_read(
     if restricted:
         return Decision(False, _restricted(category))
     return Decision(False, facts.why_not(patient, accessor.address, category, accessor.purpose))
+
+
+def readable_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None:
+    """The patients `may_read` could let `accessor` see any record of; None where that may be anyone's (the
+    custodian, its care team, an emergency). A superset of `may_read`'s yes, kept beside it: a search selects
+    only these patients' records before it decides or decrypts anything, so what it withholds from a caller
+    who may see little neither slows her answer (a timing oracle) nor costs the node work."""
+    if accessor.address == facts.custodian or accessor.purpose == Purpose.ETREAT:
+        return None
+    if accessor.purpose in CARE_TEAM_PURPOSES and facts.care_team(accessor.address):
+        return None
+    own = frozenset({accessor.address, facts.custodian})
+    if accessor.purpose == Purpose.HRESCH and not accessor.deidentified:
+        return own
+    return own | facts.grantors(accessor.address, accessor.purpose)
 
 
 def _restricted(category: Category) -> str:

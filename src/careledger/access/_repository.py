@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.orm import Session
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
 from careledger.access._entries import access_entry
-from careledger.access._policy import CARE_TEAM, Accessor, Decision, may_read, may_write
+from careledger.access._policy import CARE_TEAM, Accessor, Decision, may_read, may_write, readable_patients
 from careledger.audit import Access, AuditLog
 from careledger.chain import ConsentRegistry, IdentityRegistry, credential_type_id
 from careledger.consent import ConsentService, Purpose
@@ -181,8 +182,26 @@ class RecordAccess:
         """Current records matching `query` that `accessor` may see, in its order; withheld ones audited, not told.
         Chains and `_has` are searches of their own, through this door; `interaction` names it in the audit."""
         query = self._resolve(accessor, query)
-        shown = self.visible(accessor, self.records.search(query), interaction)
+        patients = readable_patients(accessor, self)
+        shown = self.visible(accessor, self.records.search(replace(query, patients=patients)), interaction)
+        if patients is not None:
+            self.audit.record_later(partial(self._withheld_elsewhere, accessor, query, patients, interaction))
         return sort_resources([self.records.open(s) for s in shown], query.sort)
+
+    def _withheld_elsewhere(
+        self, accessor: Accessor, query: SearchQuery, seen: frozenset[str], interaction: str
+    ) -> list[Access]:
+        """The audit of what a search narrowed to `seen` left out, per patient, found after the answer by the
+        audit log's thread (`AuditLog.record_later`): what the index matched of other patients' records
+        (nothing is decrypted for it, so a value the index only narrows counts as matched)."""
+        withheld = self.records.search(replace(query, checks=(), patients=None, other_than=seen))
+        entries = []
+        for patient, versions in _by_patient(withheld).items():
+            why = {_read_key(s): may_read(accessor, patient, s.category, self, author=s.author).why for s in versions}
+            categories = ", ".join(sorted({category.value for category, _ in why}))
+            refusal = Decision(False, f"withheld {categories}: {next(iter(why.values()))}")
+            entries.append(access_entry(accessor, interaction, patient, [], refusal))
+        return entries
 
     def _resolve(self, accessor: Accessor, query: SearchQuery) -> SearchQuery:
         """`query` with its chains and `_has` replaced by what `accessor`'s own searches of them found."""
@@ -213,19 +232,25 @@ class RecordAccess:
         """The versions of `found` `accessor` may see, in order; an audit entry per patient naming what it withheld.
 
         `refuse_if_none`: raise the refusal when versions were found and none may be seen (a
-        request that named its patient and categories, as a node-to-node fetch does).
+        request that named its patient and categories, as a node-to-node fetch does); since the
+        answer tells of the refusal anyway, its audit is durable before it is raised.
         """
-        shown, refusal = self._visible(accessor, found, interaction)
+        shown, refusal = self._visible(accessor, found, interaction, withheld_later=not refuse_if_none)
         if refuse_if_none and found and not shown:
             raise AccessDenied(refusal)
         return shown
 
     def _visible(
-        self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str
+        self, accessor: Accessor, found: Sequence[StoredRecord], interaction: str, *, withheld_later: bool = True
     ) -> tuple[list[StoredRecord], str]:
-        """`visible`, and the first refusal's reason (for the callers that refuse when nothing may be seen)."""
+        """`visible`, and the first refusal's reason (for the callers that refuse when nothing may be seen).
+        What is shown is audited durably before it is; with `withheld_later`, an entry that only records a
+        withholding is written off the answer's path, so no timing tells of it (a crash within a quarter of a
+        second of the answer may lose it)."""
         allowed_ids: set[tuple[str, int]] = set()
         refusal = ""
+        disclosed: list[Access] = []
+        withheld_only: list[Access] = []
         found = self._within_scopes(accessor, found)
         for patient, stored_records in _by_patient(found).items():
             decisions: dict[tuple[Category, str | None], Decision] = {}
@@ -243,9 +268,15 @@ class RecordAccess:
                 care_team=care_team,
             )
             detail = summary.why if withheld or care_team else None
-            self.audit.record(access_entry(accessor, interaction, patient, allowed, summary, detail=detail))
+            entry = access_entry(accessor, interaction, patient, allowed, summary, detail=detail)
+            (disclosed if allowed else withheld_only).append(entry)
             allowed_ids.update((s.record_id, s.version) for s in allowed)
             refusal = refusal or why
+        if withheld_later:
+            self.audit.record_all(disclosed)
+            self.audit.record_later(withheld_only)
+        else:
+            self.audit.record_all(disclosed + withheld_only)
         return [s for s in found if (s.record_id, s.version) in allowed_ids], refusal
 
     def _within_scopes(self, accessor: Accessor, found: Sequence[StoredRecord]) -> list[StoredRecord]:
@@ -399,6 +430,10 @@ class RecordAccess:
         """Whether `patient` keeps `category` from this node's care team."""
         return self.consent.care_team_restricted(patient, self.custodian, category)
 
+    def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
+        """The patients with a live consent to `grantee` for `purpose` (the consent index, in memory)."""
+        return self.consent.grantors(grantee, purpose)
+
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         """Why the policy refuses `grantee` `category` of `patient`'s records for `purpose`."""
         return self._refusal(patient, Accessor(grantee, purpose), category)
@@ -411,11 +446,7 @@ class RecordAccess:
         """Why no grant allows it, as precisely as the index can tell."""
         now = self._clock().timestamp()
         wanted = f"{category.value} records for {accessor.purpose.value}"
-        relevant = [
-            g
-            for g in self.consent.grants(patient=patient, grantee=accessor.address)
-            if g.covers(category, accessor.purpose)
-        ]
+        relevant = [g for g in self.consent.between(patient, accessor.address) if g.covers(category, accessor.purpose)]
         if any(g.revoked for g in relevant):
             return f"the patient revoked the consent to {wanted}"
         if any(g.expiry <= now for g in relevant):

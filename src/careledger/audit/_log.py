@@ -20,6 +20,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +46,12 @@ _VERIFY_CHUNK = 5_000
 _SEALED = "sealed:"  # the prefix of sealed event text; text written before sealing is bare JSON
 _AAD = b"careledger/audit-event/v1\x00"
 _HEAD_LOCK = 0x4341_5245_4C41  # the advisory lock that serialises writers of the head ("CARELA")
+_log = logging.getLogger("careledger.audit")
+
+LATER_SECONDS = 0.25  # how long what `record_later` is handed waits before it is done and written
+
+_Item = tuple[Access, datetime, dict[str, Any]]
+_Later = Sequence[Access] | Callable[[], Sequence[Access]]  # entries, or the work that finds them
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +101,53 @@ class AuditLog:
         self.chain_id = chain_id
         self._clock = clock
         self._head: tuple[int, bytes] | None = None  # (seq, hash) of the newest entry this process saw
-        self._commits: GroupCommit[tuple[Access, datetime, dict[str, Any]], int] = GroupCommit(
-            self._append, name="careledger-audit"
-        )
+        self._commits: GroupCommit[_Item, int] = GroupCommit(self._append, name="careledger-audit")
+        self._later: list[_Later] = []
+        self._later_lock = threading.Lock()  # guards `_later` and `_later_due`
+        self._later_writer = threading.Lock()  # held while what was handed over is being written
+        self._later_due: threading.Timer | None = None
 
     def record(self, access: Access) -> int:
         """Append one entry, durably (committed with any others written at the same moment); its number."""
         return self._commits.submit(self._item(access))
 
+    def record_all(self, accesses: Sequence[Access]) -> list[int]:
+        """Append several entries durably in one commit; their numbers."""
+        return self._commits.submit_all([self._item(access) for access in accesses])
+
+    def record_later(self, accesses: _Later) -> None:
+        """Hand entries, or the work that finds them, to a thread that writes them `LATER_SECONDS` from now, and
+        return at once: for what the caller withheld, whose audit must not make the answer slower than one
+        that withheld nothing (a timing oracle otherwise). Written at once, they would take the processor while
+        that very answer is being written out; later, in a batch, they fall on whatever runs then, and the
+        work runs before the log's writer lock is taken, so no one waiting to write an entry waits for it.
+        `entries()` writes what is pending first. Work that fails is logged and audits nothing."""
+        with self._later_lock:
+            self._later.append(accesses)
+            if self._later_due is None:
+                self._later_due = threading.Timer(LATER_SECONDS, self.flush)
+                self._later_due.start()
+
+    def flush(self) -> None:
+        """Do the work handed over and write what it found, in one commit (the timer's turn, a reader's, or the
+        node's as it closes)."""
+        with self._later_writer:
+            with self._later_lock:
+                pending, self._later = self._later, []
+                if self._later_due is not None:
+                    self._later_due.cancel()  # a no-op from the timer's own thread
+                self._later_due = None
+            found = [access for accesses in pending for access in _found(accesses)]
+            try:
+                self.record_all(found)
+            except Exception:
+                _log.exception("%d audit entries handed over without waiting were not written", len(found))
+
     async def record_async(self, access: Access) -> int:
         """`record` from an event loop (the API): committed by the log's committer thread, grouped likewise."""
         return await self._commits.submit_async(self._item(access))
 
-    def _item(self, access: Access) -> tuple[Access, datetime, dict[str, Any]]:
+    def _item(self, access: Access) -> _Item:
         now = self._clock()
         return access, now, audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
 
@@ -118,7 +160,7 @@ class AuditLog:
         self._head = None  # moved by a transaction the log does not see commit: read afresh next time
         self._insert(connection, _last(connection), [self._item(access) for access in accesses])
 
-    def _append(self, items: Sequence[tuple[Access, datetime, dict[str, Any]]]) -> list[int]:
+    def _append(self, items: Sequence[_Item]) -> list[int]:
         """Chain and insert a group of entries in one transaction; their numbers."""
         for _ in range(_RETRIES):
             try:
@@ -133,9 +175,7 @@ class AuditLog:
             return list(range(last_seq - len(items) + 1, last_seq + 1))
         raise ChainError("the audit log's head kept moving; too many writers at once")
 
-    def _insert(
-        self, connection: Connection, head: tuple[int, bytes], items: Sequence[tuple[Access, datetime, dict[str, Any]]]
-    ) -> tuple[int, bytes]:
+    def _insert(self, connection: Connection, head: tuple[int, bytes], items: Sequence[_Item]) -> tuple[int, bytes]:
         """Chain `items` after `head` and insert them; the new head."""
         last_seq, prev = head
         rows: list[dict[str, Any]] = []
@@ -176,7 +216,8 @@ class AuditLog:
         newest_first: bool = False,
     ) -> list[Entry]:
         """Entries oldest (or newest) first, of one patient's records and/or by one agent; at most `limit` after
-        `offset`."""
+        `offset`. What was handed over without waiting is committed first, so a reader here sees it."""
+        self.flush()
         order = _COLUMNS.seq.desc() if newest_first else _COLUMNS.seq
         query = select(_COLUMNS.seq, _COLUMNS.recorded_at, _COLUMNS.event).order_by(order)
         query = query.offset(offset or None).limit(limit)
@@ -292,6 +333,18 @@ class AuditLog:
             if root not in on_chain:
                 problems.append(f"head 0x{root.hex()[:16]}… is marked anchored here but is not on chain")
         return on_chain
+
+
+def _found(accesses: _Later) -> Sequence[Access]:
+    """The entries handed over, or what the work handed over found: nothing if it failed (logged), so that it
+    fails none of the others."""
+    if not callable(accesses):
+        return accesses
+    try:
+        return accesses()
+    except Exception:
+        _log.exception("audit work handed over without waiting failed; its entries are not written")
+        return []
 
 
 def _last(session: Session | Connection) -> tuple[int, bytes]:

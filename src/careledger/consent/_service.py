@@ -264,12 +264,25 @@ class ConsentService:
 
     def check(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> Grant | None:
         """The live grant that lets `grantee` see `patient`'s `category` records for `purpose`, if any."""
-        pairs = self._pairs if self._pairs is not None else self._load()
         now = self._clock()
-        for grant in pairs.get((patient, grantee), ()):
+        for grant in self.between(patient, grantee):
             if grant.live_at(now) and grant.covers(category, purpose):
                 return grant
         return None
+
+    def between(self, patient: str, grantee: str) -> tuple[Grant, ...]:
+        """Every grant `patient` gave `grantee`, live or not, from the index held in memory (checksummed addresses)."""
+        pairs = self._pairs if self._pairs is not None else self._load()
+        return pairs.get((patient, grantee), ())
+
+    def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
+        """The patients with a live grant to `grantee` for `purpose`, of any category, from the index in memory."""
+        pairs, now = self._pairs if self._pairs is not None else self._load(), self._clock()
+        return frozenset(
+            patient
+            for (patient, to), grants in pairs.items()
+            if to == grantee and any(g.live_at(now) and purpose in g.purposes for g in grants)
+        )
 
     def care_team_restricted(self, patient: str, custodian: str, category: Category) -> bool:
         """Whether `patient` keeps `category` from `custodian`'s care team (as of the last sync)."""

@@ -97,6 +97,8 @@ class SearchQuery:
     record_ids: tuple[str, ...] | None = None
     patient_id: str | None = None
     patient_address: str | None = None
+    patients: frozenset[str] | None = None  # only these patients' records (what the caller may see any of)
+    other_than: frozenset[str] = frozenset()  # none of these patients' records (what a narrowed search left out)
     tokens: tuple[TokenCondition, ...] = ()
     presence: tuple[PresenceCondition, ...] = ()
     dates: tuple[DateCondition, ...] = ()
@@ -119,6 +121,10 @@ def search_statement(query: SearchQuery, columns: tuple[Any, ...], index: BlindI
             statement = statement.where(column == wanted)
     if query.record_ids is not None:
         statement = statement.where(_V.record_id.in_(query.record_ids) if query.record_ids else false())
+    if query.patients is not None:
+        statement = statement.where(_V.patient_address.in_(sorted(query.patients)))
+    if query.other_than:
+        statement = statement.where(_V.patient_address.not_in(sorted(query.other_than)))
     for token in query.tokens:
         statement = statement.where(_has_token(token, index))
     for presence in query.presence:
