@@ -82,7 +82,8 @@ class ClientRegistry:
         if not name or len(name) > 100:
             raise ValidationError("a client's name is 1 to 100 characters")
         resource_scopes(scopes)  # each one must parse
-        client = Client(secrets.token_urlsafe(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes))
+        # Hex, not URL-safe base64: an id that began with "-" was read as an option by the CLI (and any other).
+        client = Client(secrets.token_hex(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes))
         with self.db.session() as session:
             session.add(
                 OAuthClient(
