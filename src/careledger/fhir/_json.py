@@ -24,7 +24,7 @@ MAX_DEPTH = 100
 # A JSON string with its escapes (unrolled, so matching is linear); its brackets are text.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _OPENERS = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")  # translate deletes before it maps
 # Each remaining bracket's step in depth: "[" one deeper, "]" one shallower.
 _STEP = tuple(1 if b == ord("[") else -1 for b in range(256))
 

@@ -2,7 +2,9 @@
 
 The parser is locked down for bodies from strangers: no DTD, no entity expansion, no
 network, no huge trees, so a billion-laughs or XXE document is refused rather than
-expanded. A resource must validate against its model on the way in, as JSON does.
+expanded; and, as for JSON, no tree deeper than `MAX_DEPTH` elements reaches the model,
+whose validation recurses in Python for each level (lxml itself allows 256). A resource
+must validate against its model on the way in, as JSON does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from careledger.errors import InvalidResource, ValidationError
+from careledger.fhir._json import MAX_DEPTH
 from careledger.fhir._types import is_resource_type
 
 FHIR_NAMESPACE = "{http://hl7.org/fhir}"
@@ -35,6 +38,7 @@ def xml_to_json(body: bytes) -> bytes:
         raise ValidationError(f"the body is not well-formed XML: {str(exc)[:200]}") from None
     if root.getroottree().docinfo.doctype:
         raise ValidationError("XML with a DOCTYPE is not accepted")
+    _check_depth(root)
     tag = str(root.tag)
     resource_type = tag.removeprefix(FHIR_NAMESPACE)
     if not tag.startswith(FHIR_NAMESPACE) or not is_resource_type(resource_type):
@@ -44,6 +48,17 @@ def xml_to_json(body: bytes) -> bytes:
     except (PydanticValidationError, ValueError, TypeError) as exc:
         raise InvalidResource(f"invalid {resource_type} XML: {str(exc)[:400]}") from None
     return model.model_dump_json().encode()
+
+
+def _check_depth(root: Any) -> None:
+    """`ValidationError` if elements nest deeper than `MAX_DEPTH` (counted without recursion)."""
+    from lxml import etree
+
+    depth = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > MAX_DEPTH:
+            raise ValidationError(f"the XML is nested deeper than {MAX_DEPTH} elements")
 
 
 def json_to_xml(resource: dict[str, Any]) -> bytes:

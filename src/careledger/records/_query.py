@@ -30,6 +30,9 @@ from careledger.records._values import normalized
 RESULT_PARAMS = frozenset(
     {"_count", "_offset", "_sort", "_format", "_pretty", "_summary", "_elements", "_total", "_include", "_revinclude"}
 )
+# Each condition is a clause of one SQL statement, whose expression tree SQLite bounds at a depth of 1,000 (a
+# search of ~1,000 repeated parameters failed there, after seconds of work); no real search comes near this.
+MAX_CONDITIONS = 64
 _MODIFIERS = {
     "token": ("", "not", "missing"),
     "string": ("", "exact", "contains", "missing"),
@@ -48,6 +51,9 @@ def search_query(
     known = search_parameters(resource_type)
     unknown: list[str] = []
     parts = _Parts()
+    params = list(params)
+    if sum(name not in RESULT_PARAMS for name, _ in params) > MAX_CONDITIONS:
+        raise ValidationError(f"a search has at most {MAX_CONDITIONS} parameters (values of one may be comma-joined)")
     for name, value in params:
         if name in RESULT_PARAMS:
             if name == "_sort":

@@ -1,0 +1,28 @@
+"""JSON from strangers: its depth bounded before it is parsed, objects and arrays alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from careledger.errors import ValidationError
+from careledger.fhir import loads
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"a":' * 101 + b"1" + b"}" * 101,
+        b'[{"a":' * 51 + b"1" + b"}]" * 51,
+        b'{"s":"[[[[", "a":' * 101 + b"1" + b"}" * 101,
+    ],
+)
+def test_objects_nested_past_the_limit_are_refused_as_arrays_are(document: bytes) -> None:
+    """Objects were not counted (they were dropped before they were read as brackets): with py-evm's recursion
+    limit of 100,000, a deep enough one overflowed the C stack instead of being refused."""
+    with pytest.raises(ValidationError, match="nested deeper than 100 levels"):
+        loads(document)
+
+
+def test_a_document_at_the_limit_and_brackets_inside_strings_are_taken() -> None:
+    assert loads(b'{"a":' * 99 + b'"}}}]]]"' + b"}" * 99)
+    assert loads(b'{"a":[' + b'"' + b"[" * 500 + b'"' + b"]}") == {"a": ["[" * 500]}
