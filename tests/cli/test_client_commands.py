@@ -50,5 +50,9 @@ def test_registrations_that_are_refused(home: Cli, tmp_path: Path) -> None:
     insecure = home("client", "register", "app", "--redirect-uri", "http://app.example/cb")
     assert insecure.code == 2
     assert "https" in insecure.err
+    for odd in ("http://evil.example\\@127.0.0.1/cb", 'https://app.example/"cb', "https://app.example/<script>"):
+        refused = home("client", "register", "app", "--redirect-uri", odd)  # a browser reads the first as evil's
+        assert refused.code == 2, odd
+        assert "RFC 3986" in refused.err
     assert home("client", "register", "nothing").code == 2
     assert home("client", "list", "--json").json() == []

@@ -11,6 +11,7 @@ actor's, consents and all.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ class Client:
         return "system" if self.jwks is not None else "app"
 
 
+# The characters RFC 3986 lets a URI hold (unreserved, reserved, and %-escapes).
+_URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
 class ClientRegistry:
     """The node's registered clients, in its database."""
 
@@ -56,6 +61,8 @@ class ClientRegistry:
         if not redirect_uris:
             raise ValidationError("an app needs at least one redirect URI")
         for uri in redirect_uris:
+            if not _URI.fullmatch(uri):  # a backslash reads as "/" in a browser: evil.example\@127.0.0.1
+                raise ValidationError(f"redirect URI {uri[:80]!r}: only the characters a URI may hold (RFC 3986)")
             parts = urlsplit(uri)
             loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
             if parts.fragment or not parts.hostname or not (parts.scheme == "https" or loopback):
