@@ -328,5 +328,7 @@ def test_a_flood_of_logins_from_one_address_is_throttled(target: Target) -> None
     throttled = [a for a in answers if a.status_code == 429]
     assert len(throttled) > 100  # 120 at once, then about 4 a second
     assert all(int(a.headers["Retry-After"]) >= 1 for a in throttled)
+    for answer in throttled:  # the words say what the header says
+        assert f"try again in {answer.headers['Retry-After']} s" in answer.json()["issue"][0]["diagnostics"]
     assert throttled[0].json()["issue"][0]["code"] == "throttled"
     target.assert_healthy()  # FHIR reads are not throttled by it

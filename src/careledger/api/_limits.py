@@ -10,6 +10,7 @@ route's limit (413: the rest is never read into memory) or when it arrives too s
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -60,8 +61,9 @@ class RateLimiter:
             tokens, then = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - then) * self.rate)
             if tokens < 1:
-                wait = (1 - tokens) / self.rate if self.rate > 0 else 60.0
-                raise TooMany(f"too many requests from {key}; try again in {wait:.0f} s", retry_after=wait)
+                # whole seconds, rounded up, so the words say what `Retry-After` says (never "in 0 s")
+                wait = math.ceil((1 - tokens) / self.rate) if self.rate > 0 else 60
+                raise TooMany(f"too many requests from {key}; try again in {wait} s", retry_after=wait)
             if len(self._buckets) >= _KEYS_REMEMBERED:
                 self._buckets.clear()
             self._buckets[key] = (tokens - 1, now)
