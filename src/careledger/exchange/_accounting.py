@@ -64,6 +64,12 @@ class AccountingRequest:
     nonce: int
     expiry: int
 
+    def __post_init__(self) -> None:
+        # Numbers outside their EIP-712 types could not even be encoded for the signature check: refused here,
+        # once, for every way a request is read (its JSON, a wallet's typed data).
+        if not (0 <= self.nonce < 2**256 and 0 <= self.expiry < 2**64):
+            raise ValueError("nonce is a uint256, expiry a uint64")
+
     @classmethod
     def new(cls, patient: str, requester: str) -> AccountingRequest:
         """A fresh request, valid for `LIFETIME` seconds."""
@@ -94,15 +100,12 @@ class AccountingRequest:
         if not isinstance(message, dict):
             raise ValidationError("an accounting request's typed data has a message object")
         try:
-            request = cls(
+            return cls(
                 to_checksum_address(message["patient"]),
                 to_checksum_address(message["requester"]),
                 int(message["nonce"]),
                 int(message["expiry"]),
             )
-            if not (0 <= request.nonce < 2**256 and 0 <= request.expiry < 2**64):
-                raise ValueError("nonce is a uint256, expiry a uint64")
-            return request
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"malformed accounting request: {exc}") from None
 
@@ -143,8 +146,6 @@ class SignedAccounting:
                 int(r["nonce"], 16),
                 int(r["expiry"]),
             )
-            if not (0 <= request.nonce < 2**256 and 0 <= request.expiry < 2**64):
-                raise ValueError("nonce is a uint256, expiry a uint64")
             signature = data["signature"]
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"a signed accounting request is {{request, signature}}: {exc}") from None
