@@ -70,8 +70,8 @@ def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES
         fhir.router(),
     ):
         app.include_router(router)
-    # Reads by id and creates also come straight to their handlers, past the routing (see _fast_paths).
-    app.add_middleware(FastPaths, routes=fhir.fast_paths(), error=error_response)
+    # What FastAPI would route to a read by id or a create comes straight to its handler (see _fast_paths).
+    app.add_middleware(FastPaths, routes=app.routes, fast=fhir.fast_paths(), error=error_response)
     # XML bodies become JSON before any route (fast or not) sees them; answers become XML if asked.
     app.add_middleware(FhirFormats, error=error_response)
     # Outermost: nothing else runs for a body of the wrong type, size or pace, or a flood.

@@ -17,7 +17,7 @@ from careledger.access import Accessor
 from careledger.api._auth import Caller
 from careledger.api._conditional import not_modified, the_match
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call, draft, own_only
-from careledger.api._fast_paths import CREATE, READ, FastRoute
+from careledger.api._fast_paths import FastRoute
 from careledger.api._responses import (
     fhir_response,
     history_bundle,
@@ -71,7 +71,7 @@ class FhirRoutes:
 
     def fast_paths(self) -> list[FastRoute]:
         """The reads by id and the creates the middleware sends straight here."""
-        return [FastRoute("GET", READ, self._read_fast), FastRoute("POST", CREATE, self._create_fast)]
+        return [FastRoute("GET", self.read, self._read_fast), FastRoute("POST", self.create, self._create_fast)]
 
     async def read(
         self,
