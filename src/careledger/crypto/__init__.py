@@ -2,7 +2,8 @@
 
 Public surface: HPKE encryption keys in two suites, the
 data envelope (`seal`, `unseal`, `reseal`), content ids, canonical JSON, Merkle trees,
-and EIP-191/EIP-712 signatures. Nonces, AADs and HPKE parameters stay inside.
+EIP-191/EIP-712 signatures, and EIP-712 structs declared once (`Struct`, `Signed`). Nonces,
+AADs and HPKE parameters stay inside.
 """
 
 from careledger.crypto._at_rest import AtRestKey
@@ -34,17 +35,39 @@ from careledger.crypto._signatures import (
     sign_message,
     sign_typed_data,
 )
+from careledger.crypto._typed import (
+    Address,
+    HashedJson,
+    JsonKey,
+    Nonce,
+    Signed,
+    Struct,
+    Uint8,
+    Uint16,
+    Uint64,
+    Uint256,
+)
 
 __all__ = [
+    "Address",
     "AtRestKey",
     "DataKeyCache",
     "Envelope",
+    "HashedJson",
+    "JsonKey",
     "MerkleTree",
+    "Nonce",
     "PrivateKey",
     "PublicKey",
     "RecordContext",
     "SealedKey",
+    "Signed",
+    "Struct",
     "Suite",
+    "Uint8",
+    "Uint16",
+    "Uint64",
+    "Uint256",
     "canonical_json",
     "check_content_id",
     "check_signer",
