@@ -21,25 +21,25 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from eth_utils import to_checksum_address
+from typing import Any, ClassVar
 
 from careledger.access import Accessor, Disclosures
 from careledger.audit import Access, Action, AuditLog, Entry, Outcome
 from careledger.chain import IdentityRegistry
 from careledger.consent import Purpose
 from careledger.crypto import (
+    Address,
     Envelope,
+    Nonce,
     PrivateKey,
     RecordContext,
     SealedKey,
-    parse_signature,
-    recover_typed_data_signer,
+    Signed,
+    Struct,
+    Uint64,
     seal,
     unseal,
 )
-from careledger.crypto import typed_data as make_typed_data
 from careledger.errors import CareLedgerError, DecryptionError, IntegrityError, Unauthenticated, ValidationError
 from careledger.exchange._custodian import spend_fresh
 from careledger.exchange._request import DOMAIN, LIFETIME
@@ -47,109 +47,34 @@ from careledger.store import Database
 
 INTERACTION = "accounting"
 MAX_ENTRIES = 500  # the newest, per node
-_ACCOUNTING_TYPE = [
-    {"name": "patient", "type": "address"},
-    {"name": "requester", "type": "address"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "expiry", "type": "uint64"},
-]
 
 
 @dataclass(frozen=True, slots=True)
-class AccountingRequest:
-    """What the patient signs: whose accounting, who gathers it, until when (a nonce makes it single-use)."""
+class AccountingRequest(Struct):
+    """What the patient signs: whose accounting, who gathers it, until when (a nonce makes it single-use). Her
+    wallet signs its typed data (the exchange's domain: one network only), and it comes back through a page
+    (`from_typed_data`)."""
 
-    patient: str
-    requester: str
-    nonce: int
-    expiry: int
+    PRIMARY_TYPE: ClassVar[str] = "Accounting"
+    DOMAIN: ClassVar[tuple[str, str]] = DOMAIN
+    NOUN: ClassVar[str] = "an accounting request"
 
-    def __post_init__(self) -> None:
-        # Numbers outside their EIP-712 types could not even be encoded for the signature check: refused here,
-        # once, for every way a request is read (its JSON, a wallet's typed data).
-        if not (0 <= self.nonce < 2**256 and 0 <= self.expiry < 2**64):
-            raise ValueError("nonce is a uint256, expiry a uint64")
+    patient: Address
+    requester: Address
+    nonce: Nonce
+    expiry: Uint64
 
     @classmethod
     def new(cls, patient: str, requester: str) -> AccountingRequest:
         """A fresh request, valid for `LIFETIME` seconds."""
-        nonce = int.from_bytes(os.urandom(32), "big")
-        return cls(to_checksum_address(patient), to_checksum_address(requester), nonce, int(time.time()) + LIFETIME)
-
-    def typed_data(self, chain_id: int, registry: str) -> dict[str, Any]:
-        """The EIP-712 typed data her wallet signs (the exchange's domain: one network only)."""
-        message = {"patient": self.patient, "requester": self.requester, "nonce": self.nonce, "expiry": self.expiry}
-        return make_typed_data(
-            domain=DOMAIN,
-            chain_id=chain_id,
-            contract=registry,
-            primary_type="Accounting",
-            fields=_ACCOUNTING_TYPE,
-            message=message,
-        )
-
-    @classmethod
-    def from_typed_data(cls, typed: Any) -> AccountingRequest:
-        """The request in typed data that came back signed; `ValidationError` unless it is one, field for field."""
-        if not isinstance(typed, dict) or typed.get("primaryType") != "Accounting":
-            raise ValidationError("not an accounting request: EIP-712 typed data of Accounting")
-        types = typed.get("types")
-        if not isinstance(types, dict) or types.get("Accounting") != _ACCOUNTING_TYPE:
-            raise ValidationError("the Accounting type is not the exchange's (fields or order differ)")
-        message = typed.get("message")
-        if not isinstance(message, dict):
-            raise ValidationError("an accounting request's typed data has a message object")
-        try:
-            return cls(
-                to_checksum_address(message["patient"]),
-                to_checksum_address(message["requester"]),
-                int(message["nonce"]),
-                int(message["expiry"]),
-            )
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise ValidationError(f"malformed accounting request: {exc}") from None
+        return cls(patient, requester, int.from_bytes(os.urandom(32), "big"), int(time.time()) + LIFETIME)
 
 
 @dataclass(frozen=True, slots=True)
-class SignedAccounting:
+class SignedAccounting(Signed[AccountingRequest]):
     """A request and the patient's signature of it, as it travels (`POST /exchange/accounting`)."""
 
-    request: AccountingRequest
-    signature: bytes
-
-    def signer(self, chain_id: int, registry: str) -> str:
-        """Who signed it (`IntegrityError` if the signature is malformed)."""
-        return recover_typed_data_signer(self.request.typed_data(chain_id, registry), self.signature)
-
-    def to_json(self) -> dict[str, Any]:
-        """The body of `POST /exchange/accounting`."""
-        r = self.request
-        return {
-            "request": {
-                "patient": r.patient,
-                "requester": r.requester,
-                "nonce": f"{r.nonce:#066x}",
-                "expiry": r.expiry,
-            },
-            "signature": "0x" + self.signature.hex(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> SignedAccounting:
-        """A signed request from its JSON; `ValidationError` if malformed, or if a number is outside its EIP-712
-        type (which the signature check could not even encode)."""
-        try:
-            r = data["request"]
-            request = AccountingRequest(
-                to_checksum_address(r["patient"]),
-                to_checksum_address(r["requester"]),
-                int(r["nonce"], 16),
-                int(r["expiry"]),
-            )
-            signature = data["signature"]
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise ValidationError(f"a signed accounting request is {{request, signature}}: {exc}") from None
-        return cls(request, parse_signature(signature))
+    REQUEST: ClassVar[type[Struct]] = AccountingRequest
 
 
 @dataclass(frozen=True, slots=True)
