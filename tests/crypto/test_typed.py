@@ -1,5 +1,6 @@
 """EIP-712 structs declared once: what a stranger sends is parsed into checked values or refused with a
-`ValidationError`, and a struct travels as JSON and as typed data unchanged."""
+`ValidationError`, a struct travels as JSON and as typed data unchanged, and each signed request of ours still
+has the EIP-712 type it had when it wrote its own (the wire format did not change)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Annotated, Any, ClassVar
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
+from careledger.chain import ConsentTerms, action_from_typed_data, action_typed_data, consent_typed_data
 from careledger.crypto import (
     Address,
     HashedJson,
@@ -28,6 +31,8 @@ from careledger.crypto import (
     sign_typed_data,
 )
 from careledger.errors import InvalidSignature, ValidationError
+from careledger.exchange import AccountingRequest, FetchRequest, SignedAccounting, SignedFetch
+from careledger.research import RELEASE, StudyRequest
 from tests.exchange.hostile import PROPERTY
 
 CHAIN_ID = 31337
@@ -255,3 +260,207 @@ def test_a_signed_struct_travels_and_recovers_its_signer() -> None:
         SignedSample.from_json({**signed.to_json(), "request": {k: v for k, v in GOOD_JSON.items() if k != "nonce"}})
     with pytest.raises(InvalidSignature):
         SignedSample.from_json({**signed.to_json(), "signature": "0x1234"})
+
+
+# The EIP-712 types each request wrote by hand before it was declared as a struct: the same lists, field for field,
+# so the same typed data is signed and every signature made before still verifies.
+OLD_TYPES = {
+    "Fetch": [
+        {"name": "requester", "type": "address"},
+        {"name": "custodian", "type": "address"},
+        {"name": "patient", "type": "address"},
+        {"name": "categories", "type": "uint16"},
+        {"name": "purpose", "type": "uint8"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint64"},
+    ],
+    "Accounting": [
+        {"name": "patient", "type": "address"},
+        {"name": "requester", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint64"},
+    ],
+    "StudyRequest": [
+        {"name": "studyId", "type": "uint256"},
+        {"name": "custodian", "type": "address"},
+        {"name": "ask", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint64"},
+    ],
+    "Consent": [
+        {"name": "patient", "type": "address"},
+        {"name": "grantee", "type": "address"},
+        {"name": "categories", "type": "uint16"},
+        {"name": "purposes", "type": "uint8"},
+        {"name": "notBefore", "type": "uint64"},
+        {"name": "expiry", "type": "uint64"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "Revocation": [
+        {"name": "patient", "type": "address"},
+        {"name": "grantee", "type": "address"},
+        {"name": "grantId", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "CareTeamRestriction": [
+        {"name": "patient", "type": "address"},
+        {"name": "custodian", "type": "address"},
+        {"name": "categories", "type": "uint16"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+}
+_EXCHANGE_DOMAIN = {"name": "CareLedger Exchange", "version": "1", "chainId": CHAIN_ID}
+_CONSENT_DOMAIN = {**_EXCHANGE_DOMAIN, "name": "CareLedger ConsentRegistry"}
+_A, _B, _C = (to_checksum_address("0x" + byte * 20) for byte in ("11", "33", "44"))
+
+
+def _typed_data(domain: dict[str, Any], primary_type: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "domain": {**domain, "verifyingContract": to_checksum_address(CONTRACT)},
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            primary_type: OLD_TYPES[primary_type],
+        },
+        "primaryType": primary_type,
+        "message": message,
+    }
+
+
+def _now() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(typed data made now, the same as each request wrote it by hand) for one example of each."""
+    terms = ConsentTerms(_A, _B, 3, 1, 10, 20)
+    revocation = {"grantee": _B, "grantId": 2**70}
+    restriction = {"custodian": _C, "categories": 5}
+    ask = keccak(canonical_json(RELEASE))
+    return [
+        (
+            FetchRequest(_A, _B, _C, 3, 1, 2**250, 99).typed_data(CHAIN_ID, CONTRACT),
+            _typed_data(
+                _EXCHANGE_DOMAIN,
+                "Fetch",
+                {
+                    "requester": _A,
+                    "custodian": _B,
+                    "patient": _C,
+                    "categories": 3,
+                    "purpose": 1,
+                    "nonce": 2**250,
+                    "expiry": 99,
+                },
+            ),
+        ),
+        (
+            AccountingRequest(_A, _B, 2**250, 99).typed_data(CHAIN_ID, CONTRACT),
+            _typed_data(
+                _EXCHANGE_DOMAIN, "Accounting", {"patient": _A, "requester": _B, "nonce": 2**250, "expiry": 99}
+            ),
+        ),
+        (
+            StudyRequest(4, _B, RELEASE, 2**250, 99).typed_data(CHAIN_ID, CONTRACT),
+            _typed_data(
+                _EXCHANGE_DOMAIN,
+                "StudyRequest",
+                {"studyId": 4, "custodian": _B, "ask": ask, "nonce": 2**250, "expiry": 99},
+            ),
+        ),
+        (
+            consent_typed_data(terms, nonce=7, deadline=2**40, chain_id=CHAIN_ID, contract=CONTRACT),
+            _typed_data(
+                _CONSENT_DOMAIN,
+                "Consent",
+                {
+                    "patient": _A,
+                    "grantee": _B,
+                    "categories": 3,
+                    "purposes": 1,
+                    "notBefore": 10,
+                    "expiry": 20,
+                    "nonce": 7,
+                    "deadline": 2**40,
+                },
+            ),
+        ),
+        (
+            action_typed_data(
+                "Revocation", _A, revocation, nonce=7, deadline=2**40, chain_id=CHAIN_ID, contract=CONTRACT
+            ),
+            _typed_data(_CONSENT_DOMAIN, "Revocation", {"patient": _A, **revocation, "nonce": 7, "deadline": 2**40}),
+        ),
+        (
+            action_typed_data(
+                "CareTeamRestriction", _A, restriction, nonce=7, deadline=2**40, chain_id=CHAIN_ID, contract=CONTRACT
+            ),
+            _typed_data(
+                _CONSENT_DOMAIN, "CareTeamRestriction", {"patient": _A, **restriction, "nonce": 7, "deadline": 2**40}
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6), ids=list(OLD_TYPES))
+def test_each_request_signs_the_typed_data_it_wrote_by_hand(index: int) -> None:
+    now, before = _now()[index]
+    assert now["types"] == before["types"]
+    assert now["domain"] == before["domain"]
+    if now["primaryType"] != "StudyRequest":  # whose ask is now its hash in hex (JSON a wallet takes), not bytes
+        assert now["message"] == before["message"]
+    assert encode_typed_data(full_message=now) == encode_typed_data(full_message=before)
+    wallet = Account.create()
+    assert (
+        Account.recover_message(encode_typed_data(full_message=now), signature=sign_typed_data(wallet, before))
+        == wallet.address
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"categories": True},
+        {"categories": 1.5},
+        {"categories": "1"},
+        {"purpose": 1.0},
+        {"requester": WHO[:2] + WHO[2].swapcase() + WHO[3:]},
+        {"extra": "field"},
+    ],
+)
+def test_a_fetch_request_refuses_what_it_once_read_loosely(body: dict[str, Any]) -> None:
+    signed = FetchRequest.new(_A, _B, _C, 1, 1).sign(Account.create(), CHAIN_ID, CONTRACT).to_json()
+    with pytest.raises(ValidationError, match="a fetch request is an object of"):
+        SignedFetch.from_json({**signed, "request": {**signed["request"], **body}})
+
+
+@pytest.mark.parametrize(
+    "change", [{"expiry": 1.5}, {"expiry": True}, {"nonce": " 7"}, {"patient": WHO[:2] + WHO[2].swapcase() + WHO[3:]}]
+)
+def test_an_accounting_request_refuses_what_it_once_read_loosely(change: dict[str, Any]) -> None:
+    typed = AccountingRequest.new(_A, _B).typed_data(CHAIN_ID, CONTRACT)
+    with pytest.raises(ValidationError, match="an accounting request is an object of"):
+        AccountingRequest.from_typed_data({**typed, "message": {**typed["message"], **change}})
+    with pytest.raises(ValidationError, match="a signed request is an object of request"):
+        SignedAccounting.from_json({"request": typed["message"], "signature": "0x" + "11" * 65, "more": 1})
+
+
+@pytest.mark.parametrize("change", [{"study": True}, {"expiry": 9.0}, {"studyId": 4}])
+def test_a_study_request_refuses_what_it_once_read_loosely(change: dict[str, Any]) -> None:
+    good = StudyRequest.new(4, _B, RELEASE).signed(Account.create(), CHAIN_ID, CONTRACT).to_json()
+    with pytest.raises(ValidationError, match="a study request is"):
+        StudyRequest.from_json({**good, **change})
+
+
+@pytest.mark.parametrize(
+    "change", [{"grantId": True}, {"grantId": 7.0}, {"grantee": WHO[:2] + WHO[2].swapcase() + WHO[3:]}, {"more": 1}]
+)
+def test_a_signed_action_refuses_what_it_once_read_loosely(change: dict[str, Any]) -> None:
+    typed = action_typed_data(
+        "Revocation", _A, {"grantee": _B, "grantId": 7}, nonce=1, deadline=2, chain_id=CHAIN_ID, contract=CONTRACT
+    )
+    with pytest.raises(ValidationError, match="a revocation is an object of"):
+        action_from_typed_data({**typed, "message": {**typed["message"], **change}})

@@ -7,42 +7,17 @@ categories and HL7 purposes of use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
-from careledger.crypto import typed_data
+from careledger.crypto import Address, Struct, Uint8, Uint16, Uint64, Uint256
 from careledger.errors import NotFound, ValidationError
 
 # The contract's EIP-712 domain (`eip712.__init__` in ConsentRegistry.vy).
 DOMAIN_NAME = "CareLedger ConsentRegistry"
 DOMAIN_VERSION = "1"
-
-_CONSENT_TYPE = [
-    {"name": "patient", "type": "address"},
-    {"name": "grantee", "type": "address"},
-    {"name": "categories", "type": "uint16"},
-    {"name": "purposes", "type": "uint8"},
-    {"name": "notBefore", "type": "uint64"},
-    {"name": "expiry", "type": "uint64"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-_REVOCATION_TYPE = [
-    {"name": "patient", "type": "address"},
-    {"name": "grantee", "type": "address"},
-    {"name": "grantId", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-_RESTRICTION_TYPE = [
-    {"name": "patient", "type": "address"},
-    {"name": "custodian", "type": "address"},
-    {"name": "categories", "type": "uint16"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,27 +52,59 @@ class GrantRecord:
     revoked: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Signable(Struct):
+    """What a patient signs for ConsentRegistry (its EIP-712 domain), for anyone to submit."""
+
+    DOMAIN: ClassVar[tuple[str, str]] = (DOMAIN_NAME, DOMAIN_VERSION)
+
+
+@dataclass(frozen=True, slots=True)
+class _Consent(_Signable):
+    PRIMARY_TYPE: ClassVar[str] = "Consent"
+    NOUN: ClassVar[str] = "a consent"
+
+    patient: Address
+    grantee: Address
+    categories: Uint16
+    purposes: Uint8
+    not_before: Uint64
+    expiry: Uint64
+    nonce: Uint256
+    deadline: Uint256
+
+
+@dataclass(frozen=True, slots=True)
+class _Revocation(_Signable):
+    PRIMARY_TYPE: ClassVar[str] = "Revocation"
+    NOUN: ClassVar[str] = "a revocation"
+
+    patient: Address
+    grantee: Address
+    grant_id: Uint256
+    nonce: Uint256
+    deadline: Uint256
+
+
+@dataclass(frozen=True, slots=True)
+class _CareTeamRestriction(_Signable):
+    PRIMARY_TYPE: ClassVar[str] = "CareTeamRestriction"
+    NOUN: ClassVar[str] = "a care team restriction"
+
+    patient: Address
+    custodian: Address
+    categories: Uint16
+    nonce: Uint256
+    deadline: Uint256
+
+
 def consent_typed_data(
     terms: ConsentTerms, *, nonce: int, deadline: int, chain_id: int, contract: str
 ) -> dict[str, Any]:
     """The EIP-712 typed data a patient signs to consent off chain (`grant_by_signature`)."""
-    return typed_data(
-        domain=(DOMAIN_NAME, DOMAIN_VERSION),
-        chain_id=chain_id,
-        contract=contract,
-        primary_type="Consent",
-        fields=_CONSENT_TYPE,
-        message={
-            "patient": to_checksum_address(terms.patient),
-            "grantee": to_checksum_address(terms.grantee),
-            "categories": terms.categories,
-            "purposes": terms.purposes,
-            "notBefore": terms.not_before,
-            "expiry": terms.expiry,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    )
+    t = terms
+    consent = _Consent(t.patient, t.grantee, t.categories, t.purposes, t.not_before, t.expiry, nonce, deadline)
+    return consent.typed_data(chain_id, contract)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,29 +121,15 @@ class ConsentMessage:
 def consent_from_typed_data(typed: Any) -> ConsentMessage:
     """The inverse of `consent_typed_data`, for typed data that came from outside (a file a wallet signed);
     `ValidationError` unless it is a ConsentRegistry consent, field for field."""
-    message, chain_id, contract = _signed_message(typed, "Consent", _CONSENT_TYPE)
-    try:
-        number = _uints(message, _CONSENT_TYPE)
-        return ConsentMessage(
-            terms=ConsentTerms(
-                patient=to_checksum_address(message["patient"]),
-                grantee=to_checksum_address(message["grantee"]),
-                categories=number["categories"],
-                purposes=number["purposes"],
-                not_before=number["notBefore"],
-                expiry=number["expiry"],
-            ),
-            nonce=number["nonce"],
-            deadline=number["deadline"],
-            chain_id=chain_id,
-            contract=contract,
-        )
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise ValidationError(f"malformed consent message: {exc}") from None
+    c = _Consent.from_typed_data(typed)
+    chain_id, contract = _Consent.domain_of(typed)
+    terms = ConsentTerms(c.patient, c.grantee, c.categories, c.purposes, c.not_before, c.expiry)
+    return ConsentMessage(terms, c.nonce, c.deadline, chain_id, contract)
 
 
-# What a patient may sign besides a consent, for anyone to submit: its EIP-712 fields after the patient.
-ACTIONS = {"Revocation": _REVOCATION_TYPE, "CareTeamRestriction": _RESTRICTION_TYPE}
+# What a patient may sign besides a consent, for anyone to submit: its EIP-712 struct.
+ACTIONS: dict[str, type[_Signable]] = {"Revocation": _Revocation, "CareTeamRestriction": _CareTeamRestriction}
+_AROUND = ("patient", "nonce", "deadline")  # every action's fields that are not its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +150,8 @@ def action_typed_data(
     kind: str, patient: str, fields: dict[str, Any], *, nonce: int, deadline: int, chain_id: int, contract: str
 ) -> dict[str, Any]:
     """The EIP-712 typed data of a `kind` action (one of `ACTIONS`) a patient signs for anyone to submit."""
-    return typed_data(
-        domain=(DOMAIN_NAME, DOMAIN_VERSION),
-        chain_id=chain_id,
-        contract=contract,
-        primary_type=kind,
-        fields=ACTIONS[kind],
-        message={"patient": to_checksum_address(patient), **fields, "nonce": nonce, "deadline": deadline},
-    )
+    action = ACTIONS[kind].from_message({"patient": patient, **fields, "nonce": nonce, "deadline": deadline})
+    return action.typed_data(chain_id, contract)
 
 
 def action_from_typed_data(typed: Any) -> SignedAction:
@@ -172,52 +159,10 @@ def action_from_typed_data(typed: Any) -> SignedAction:
     kind = typed.get("primaryType") if isinstance(typed, dict) else None
     if not isinstance(kind, str) or kind not in ACTIONS:
         raise ValidationError(f"not a signed action: EIP-712 typed data of {' or '.join(ACTIONS)}")
-    message, chain_id, contract = _signed_message(typed, kind, ACTIONS[kind])
-    try:
-        number = _uints(message, ACTIONS[kind])
-        fields = {
-            f["name"]: to_checksum_address(message[f["name"]]) if f["type"] == "address" else number[f["name"]]
-            for f in ACTIONS[kind][1:-2]
-        }
-        patient, nonce, deadline = message["patient"], number["nonce"], number["deadline"]
-        return SignedAction(kind, to_checksum_address(patient), fields, nonce, deadline, chain_id, contract)
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise ValidationError(f"malformed {kind} message: {exc}") from None
-
-
-def _signed_message(typed: Any, primary_type: str, fields: list[dict[str, str]]) -> tuple[dict[str, Any], int, str]:
-    """The message, chain id and contract of ConsentRegistry typed data of `primary_type`, checked field for field."""
-    noun = primary_type.lower()
-    if not isinstance(typed, dict) or typed.get("primaryType") != primary_type:
-        raise ValidationError(
-            f"not a {noun}: EIP-712 typed data (types, domain, primaryType, message) of {primary_type}"
-        )
-    domain, message = typed.get("domain"), typed.get("message")
-    if not isinstance(domain, dict) or not isinstance(message, dict):
-        raise ValidationError(f"a {noun}'s typed data has a domain and a message, both objects")
-    if (domain.get("name"), domain.get("version")) != (DOMAIN_NAME, DOMAIN_VERSION):
-        raise ValidationError(f"not a {noun} for {DOMAIN_NAME} version {DOMAIN_VERSION}")
-    types = typed.get("types")
-    if not isinstance(types, dict) or types.get(primary_type) != fields:
-        raise ValidationError(f"the {primary_type} type is not ConsentRegistry's (fields or order differ)")
-    try:
-        chain_id = _uints(domain, [{"name": "chainId", "type": "uint256"}])["chainId"]
-        return message, chain_id, to_checksum_address(domain["verifyingContract"])
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise ValidationError(f"malformed {noun} domain: {exc}") from None
-
-
-def _uints(values: dict[str, Any], fields: list[dict[str, str]]) -> dict[str, int]:
-    """The unsigned integers among `fields`, by name, from `values` (numbers or decimal strings); `ValueError` for
-    one outside its type, which the signature check could not even encode (`OverflowError` for an infinity)."""
-    numbers = {}
-    for field in fields:
-        if field["type"].startswith("uint"):
-            number = int(values[field["name"]])
-            if not 0 <= number < 2 ** int(field["type"].removeprefix("uint")):
-                raise ValueError(f"{field['name']} is out of range for a {field['type']}")
-            numbers[field["name"]] = number
-    return numbers
+    message = ACTIONS[kind].from_typed_data(typed).message()
+    chain_id, contract = ACTIONS[kind].domain_of(typed)
+    fields = {name: value for name, value in message.items() if name not in _AROUND}
+    return SignedAction(kind, message["patient"], fields, message["nonce"], message["deadline"], chain_id, contract)
 
 
 class ConsentRegistry(ContractFacade):
