@@ -6,7 +6,8 @@ ciphertext ─► blob store (by CID) ─► version row + search tokens + salte
 ```
 
 Nothing is overwritten: an update is a new version, a delete a tombstone version. The blob is written
-before the row, so a crash leaves at worst an unreferenced blob, never a row without its data.
+before the row, so a crash leaves at worst an unreferenced blob, never a row without its data. What a
+version is bound to and who can open it is `_sealing`'s; this module keeps the order of the writes.
 
 Whoever writes may pass a `check`, called with each record's current and new version before anything
 is written (the access policy refuses there), and an `also`, called in the transaction that stores the
@@ -28,26 +29,15 @@ from sqlalchemy.orm import Session
 
 from careledger._failpoints import crash_point
 from careledger._group_commit import GroupCommit
-from careledger.crypto import (
-    DataKeyCache,
-    Envelope,
-    PrivateKey,
-    PublicKey,
-    RecordContext,
-    canonical_json,
-    reseal,
-    seal,
-    sealed_to,
-    unseal,
-)
+from careledger.crypto import Envelope, PrivateKey, PublicKey, RecordContext
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, UnknownRecord, ValidationError
-from careledger.fhir import fhir_instant
 from careledger.identity import CustodialIdentity, CustodialPatients
 from careledger.records._blind_index import BlindIndex
-from careledger.records._categories import Category, categorise
-from careledger.records._fhir import Resource, parse_resource, patient_reference, wallet_identifier
+from careledger.records._categories import Category
+from careledger.records._fhir import Resource, parse_resource, patient_reference
 from careledger.records._matching import matches
-from careledger.records._rows import current_versions, owner_of, persist, proofs, token_rows, version_row
+from careledger.records._rows import current_versions, persist, proofs, token_rows, version_row
+from careledger.records._sealing import NewVersion, RecordSealer
 from careledger.records._search import SearchQuery, search_statement
 from careledger.records._stored import (
     COLUMNS,
@@ -64,6 +54,9 @@ from careledger.records._stored import (
     Write,
 )
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database, NodeState
+
+# A `Guard` told which draft it sees: a group commit checks each writer's drafts with that writer's guard.
+DraftGuard = Callable[[Draft, StoredRecord | None, StoredRecord], None]
 
 
 class RecordService:
@@ -84,16 +77,12 @@ class RecordService:
     ) -> None:
         """`custodial` makes identities for Patients that arrive without a wallet (none: they are refused)."""
         self.db = db
-        self._custodial = custodial
         self.blobs = blobs
         self.index = index
         self.custodian = custodian  # the node's address: the owner of its resources outside any patient's compartment
-        self._custodian_public = custodian_public
-        self._custodian_key = custodian_key
-        self._patient_key = patient_key
+        self._sealer = RecordSealer(custodian, custodian_public, custodian_key, patient_key, custodial)
         self._clock = clock
         self._writes: GroupCommit[Write, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
-        self._data_keys = DataKeyCache()
 
     def write(
         self,
@@ -165,12 +154,7 @@ class RecordService:
         """
         return self._store(drafts, None if check is None else lambda _draft, current, new: check(current, new), also)
 
-    def _store(
-        self,
-        drafts: Sequence[Draft],
-        check: Callable[[Draft, StoredRecord | None, StoredRecord], None] | None,
-        also: Also | None,
-    ) -> list[StoredRecord]:
+    def _store(self, drafts: Sequence[Draft], check: DraftGuard | None, also: Also | None) -> list[StoredRecord]:
         referenced = {ref for draft in drafts if (ref := patient_reference(draft.data)) is not None}
         # Read, seal and make the blobs durable before taking the database's write lock, so
         # other writers (the audit log) are not held up behind the fsyncs. A writer that
@@ -179,104 +163,60 @@ class RecordService:
         with self.db.reading() as connection:
             known = current_versions(connection, {draft.record_id for draft in drafts} | referenced, self._stored)
         replaced = {draft.record_id for draft in drafts if draft.record_id in known}
-        custodial = self._custodial_for(drafts, known)
+        identities = self._sealer.identities(drafts, known)
         try:
-            stored = self._seal_and_persist(drafts, known, replaced, custodial, check, also)
+            now = self._clock()
+            sealed = self._seal(drafts, known, identities, check, now)
+            self._sealer.enrol(identities)  # every version passed its check: register them now
+            return self._store_sealed(sealed, replaced, also)
         except BaseException:
-            if self._custodial is not None:
-                self._custodial.discard(list(custodial.values()))
+            self._sealer.discard(identities)
             raise
-        return stored
 
-    def _custodial_for(self, drafts: Sequence[Draft], known: dict[str, StoredRecord]) -> dict[str, CustodialIdentity]:
-        """New identities for the new Patients that name no wallet, by record id (keys made, not yet registered)."""
-        unowned = [
-            draft.record_id
-            for draft in drafts
-            if draft.data["resourceType"] == "Patient"
-            and draft.patient_address is None
-            and draft.record_id not in known
-            and wallet_identifier(draft.data) is None
-        ]
-        if not unowned or self._custodial is None:
-            return {}
-        return dict(zip(unowned, self._custodial.make(len(unowned)), strict=True))
-
-    def _seal_and_persist(
+    def _seal(
         self,
         drafts: Sequence[Draft],
         known: dict[str, StoredRecord],
-        replaced: set[str],
-        custodial: dict[str, CustodialIdentity],
-        check: Callable[[Draft, StoredRecord | None, StoredRecord], None] | None,
-        also: Also | None,
-    ) -> list[StoredRecord]:
-        now = self._clock()
-        encryption_keys: dict[str, PublicKey] = {}
-        sealed: list[tuple[RecordContext, str | None, Resource, str | None, Envelope]] = []
+        identities: dict[str, CustodialIdentity],
+        check: DraftGuard | None,
+        now: datetime,
+    ) -> list[tuple[NewVersion, Envelope]]:
+        """Each draft's next version, checked and then sealed, in order: `known` takes each one as it
+        passes, so a later draft of the batch finds the Patient an earlier one stored."""
+        patient_keys: dict[str, PublicKey] = {}
+        sealed: list[tuple[NewVersion, Envelope]] = []
         for draft in drafts:
-            data = dict(draft.data)
             current = known.get(draft.record_id)
-            if current is not None and current.resource_type != data["resourceType"]:
-                raise Conflict(f"{draft.record_id} is a {current.resource_type}, not a {data['resourceType']}")
-            given = draft.patient_address or (
-                custodial[draft.record_id].address if draft.record_id in custodial else None
-            )
-            patient_id, address = owner_of(data, current, given, known, self.custodian)
-            version = current.version + 1 if current else 1
-            data["meta"] = {**data.get("meta", {}), "versionId": str(version), "lastUpdated": fhir_instant(now)}
-            context = RecordContext(draft.record_id, version, address, categorise(data).value)
-            new = StoredRecord.of(
-                version_row(
-                    data["resourceType"],
-                    patient_id,
-                    context,
-                    now,
-                    cid=None,
-                    sealed_keys=(),
-                    author=draft.author,
-                    index=self.index,
-                ),
-                Category(context.category),
-            )
+            version = self._sealer.new_version(draft, current, known, identities, now)
+            new = StoredRecord.of(version.row(self.index, None, ()), Category(version.context.category))
             if check is not None:
                 check(draft, current, new)
-            if current is not None and current.patient_address != address:
+            if current is not None and current.patient_address != version.context.patient:
                 raise AccessDenied(
                     f"{draft.record_id} is {current.patient_address}'s record; a new version cannot move it to another"
                     " patient (delete it and create one for the right patient)"
                 )
             known[draft.record_id] = new
-            if address == self.custodian:
-                recipients = [self._custodian_public]
-            else:
-                if address not in encryption_keys:
-                    encryption_keys[address] = self._patient_key(address)
-                recipients = [encryption_keys[address], self._custodian_public]
-            sealed.append((context, patient_id, data, draft.author, seal(canonical_json(data), context, recipients)))
-        if custodial and self._custodial is not None:  # every version passed its check: register them now
-            self._custodial.enrol(list(custodial.values()))
-        # The blobs are durable before the rows that name them are committed.
-        cids = self.blobs.put_many([envelope.ciphertext for *_, envelope in sealed])
+            sealed.append((version, self._sealer.seal(version, patient_keys)))
+        return sealed
+
+    def _store_sealed(
+        self, sealed: list[tuple[NewVersion, Envelope]], replaced: set[str], also: Also | None
+    ) -> list[StoredRecord]:
+        """Blobs, then rows: the blobs are durable before the rows that name them are committed."""
+        cids = self.blobs.put_many([envelope.ciphertext for _, envelope in sealed])
         crash_point("record-blob-written")
         rows = [
-            version_row(
-                data["resourceType"],
-                patient_id,
-                context,
-                now,
-                cid=cid,
-                sealed_keys=envelope.sealed_keys,
-                author=author,
-                index=self.index,
-            )
-            for (context, patient_id, data, author, envelope), cid in zip(sealed, cids, strict=True)
+            version.row(self.index, cid, envelope.sealed_keys)
+            for (version, envelope), cid in zip(sealed, cids, strict=True)
         ]
         stored = [
-            StoredRecord.of(row, Category(context.category)) for row, (context, *_) in zip(rows, sealed, strict=True)
+            StoredRecord.of(row, Category(version.context.category))
+            for row, (version, _) in zip(rows, sealed, strict=True)
         ]
         with self._transaction() as session:
-            persist(session, rows, {context.record_id: data for context, _, data, *_ in sealed}, replaced, self.index)
+            contents = {version.context.record_id: version.data for version, _ in sealed}
+            persist(session, rows, contents, replaced, self.index)
             if also is not None:
                 also(session, stored)
             crash_point("record-rows-written")  # and the writer's `also`, not yet committed
@@ -322,15 +262,13 @@ class RecordService:
         query = select(*STORED_COLUMNS).where(
             COLUMNS.patient_address == patient_address, COLUMNS.sealed_keys.is_not(None)
         )
-        custodian_key = self._custodian_key()
+        node_key = self._sealer.node_key()  # unlocked before the write lock is taken
         with self._transaction() as session:
             versions = [self._stored(row) for row in session.execute(query).mappings()]
-            changes = []
-            for stored in versions:
-                node_copy = sealed_to(stored.data_keys(), self._custodian_public)
-                theirs = reseal(node_copy, stored.context, custodian_key, to)
-                keys = json.dumps([theirs.to_bytes().hex(), node_copy.to_bytes().hex()])
-                changes.append({"rid": stored.record_id, "ver": stored.version, "keys": keys})
+            changes = [
+                {"rid": stored.record_id, "ver": stored.version, "keys": self._sealer.resealed(stored, node_key, to)}
+                for stored in versions
+            ]
             if changes:
                 statement = (
                     update(RECORD_VERSIONS)
@@ -385,16 +323,13 @@ class RecordService:
         """A stored version decrypted with the node's key."""
         if stored.deleted:
             raise Gone(f"{stored.resource_type}/{stored.record_id} was deleted in version {stored.version}")
-        return self.decrypt(stored, self._custodian_key())
+        return self.decrypt(stored, self._sealer.node_key())
 
     def decrypt(self, stored: StoredRecord, key: PrivateKey) -> Resource:
         """Open a stored version with `key` (the node's, or the patient's for export)."""
-        sealed = stored.data_keys()
         if stored.cid is None:
             raise NotFound(f"{stored.resource_type}/{stored.record_id} version {stored.version} is a deletion")
-        envelope = Envelope(self.blobs.get(stored.cid), sealed)
-        resource: Resource = json.loads(unseal(envelope, stored.context, key, self._data_keys))
-        return resource
+        return self._sealer.open(stored, self.blobs.get(stored.cid), key)
 
     def export(self, patient_address: str, key: PrivateKey) -> Iterator[Resource]:
         """Every current record of a patient, decrypted with `key` (data portability)."""
