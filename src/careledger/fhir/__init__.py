@@ -9,7 +9,13 @@ from careledger.fhir._capability import (
     TYPE_INTERACTIONS,
     capability_statement,
 )
-from careledger.fhir._compartment import COMPARTMENT_DEFINITION, in_patient_compartment, patient_compartment
+from careledger.fhir._compartment import (
+    COMPARTMENT_DEFINITION,
+    CompartmentReference,
+    compartment_references,
+    in_patient_compartment,
+    patient_compartment,
+)
 from careledger.fhir._datatypes import concept, ucum_quantity
 from careledger.fhir._fhirpath import Found
 from careledger.fhir._instant import fhir_instant
@@ -34,11 +40,13 @@ __all__ = [
     "SYSTEM_INTERACTIONS",
     "TYPE_INTERACTIONS",
     "URI",
+    "CompartmentReference",
     "Found",
     "SearchParameter",
     "account_reference",
     "capability_statement",
     "check_depth",
+    "compartment_references",
     "concept",
     "consent_view",
     "fhir_instant",

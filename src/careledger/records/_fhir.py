@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import typing
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 from eth_utils import is_address, to_checksum_address
@@ -17,7 +19,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from careledger.errors import InvalidResource, TooLarge, ValidationError
-from careledger.fhir import URI, loads
+from careledger.fhir import URI, compartment_references, loads
+from careledger.records import _values
 
 Resource = dict[str, Any]
 
@@ -25,8 +28,8 @@ Resource = dict[str, Any]
 # Binary store, not inline.
 MAX_RESOURCE_BYTES = 4 * 1024 * 1024
 
-# The elements that name the patient a resource belongs to, in order of preference.
-_PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
+# A reference to one of this node's Patients, perhaps to one version of it (an id as FHIR's rule allows).
+_LOCAL_PATIENT = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 
 
 def parse_resource(body: bytes | str | Resource) -> Resource:
@@ -163,16 +166,59 @@ def _path(location: tuple[int | str, ...]) -> str:
     return path or "(root)"
 
 
+@dataclass(frozen=True, slots=True)
+class PatientsNamed:
+    """The Patients a resource points at through its type's Patient-compartment parameters.
+
+    `ids`: each Patient of this node's (`Patient/<id>`) once, in the order named, with the parameter that
+    names it first. `elsewhere`: Patients it names in a way no record of this node's can be filed under
+    (an absolute URL, a contained Patient, an identifier, a reference no Bundle entry resolved), each as
+    `<reference as written> (<parameter>)`.
+    """
+
+    ids: dict[str, str]
+    elsewhere: list[str]
+
+
+def patients_named(resource: Resource) -> PatientsNamed:
+    """Who `resource` is about: every reference of its compartment elements, every item of a list-valued one."""
+    ids: dict[str, str] = {}
+    elsewhere: list[str] = []
+    for found in compartment_references(resource):
+        if not isinstance(found.value, dict):
+            continue
+        reference = found.value.get("reference")
+        if isinstance(reference, str) and (local := _LOCAL_PATIENT.fullmatch(reference)):
+            ids.setdefault(local[1], found.param.code)
+        elif _target_type(found.value, resource, found.param.targets) == "Patient":
+            elsewhere.append(f"{json.dumps(found.value)[:120]} ({found.param.code})")
+    return PatientsNamed(ids, elsewhere)
+
+
+def _target_type(value: Resource, resource: Resource, targets: tuple[str, ...]) -> str | None:
+    """The type of what a reference points at, as far as it says (its literal reference, the contained resource,
+    its `type`); "Patient" where it says nothing and what its element names may be a Patient."""
+    reference = value.get("reference")
+    if isinstance(reference, str) and reference.startswith("#"):
+        contained = resource.get("contained")
+        for item in contained if isinstance(contained, list) else []:
+            if isinstance(item, dict) and item.get("id") == reference[1:]:
+                return str(item.get("resourceType"))
+    elif isinstance(reference, str) and (literal := _values.reference(_values.Found(value))) is not None:
+        return literal.split("/", 1)[0]
+    if isinstance(value.get("type"), str):
+        return str(value["type"])
+    if isinstance(reference, str):  # a urn: no entry resolved, an unknown #id: any of the element's targets
+        return "Patient" if "Patient" in targets else None
+    return "Patient" if targets == ("Patient",) else None
+
+
 def patient_reference(resource: Resource) -> str | None:
-    """The id of the Patient a resource belongs to: itself, or its subject/patient/beneficiary."""
+    """The id of the Patient a resource belongs to: itself, or the first of this node's Patients it names
+    (`owner_of` refuses a resource that names more than one)."""
     if resource["resourceType"] == "Patient":
         return str(resource["id"]) if "id" in resource else None
-    for element in _PATIENT_ELEMENTS:
-        value = resource.get(element)
-        reference = value.get("reference") if isinstance(value, dict) else None
-        if isinstance(reference, str) and reference.startswith("Patient/"):
-            return reference.removeprefix("Patient/")
-    return None
+    return next(iter(patients_named(resource).ids), None)
 
 
 def foreign_accounts(patient: Resource, owner: str) -> list[str]:

@@ -21,7 +21,7 @@ from careledger.fhir import URI, in_patient_compartment
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
 from careledger.records._commitment import commitment
-from careledger.records._fhir import Resource, foreign_accounts, patient_reference, wallet_identifier
+from careledger.records._fhir import Resource, foreign_accounts, patients_named, wallet_identifier
 from careledger.records._stored import COLUMNS, STORED_COLUMNS, StoredRecord
 from careledger.records._tokens import blind_terms, tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
@@ -30,30 +30,33 @@ from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
 def owner_of(
     data: Resource, current: StoredRecord | None, given: str | None, known: dict[str, StoredRecord], custodian: str
 ) -> tuple[str | None, str]:
-    """The FHIR Patient id and the patient's address a resource belongs to (outside the compartment: the node's)."""
+    """The FHIR Patient id and the patient's address a resource belongs to (about no patient: the node's).
+
+    An instance is in the compartment of the Patients its type's compartment parameters name, every
+    reference of a list-valued element read: one Patient of this node's makes it hers, none the node's
+    own (a Schedule, a Slot, an Appointment of practitioners alone), several a `ValidationError`.
+    `given`, the owner a record fetched from another node (or written in a patient's context) was
+    bound to, stands where the resource names nobody this node holds.
+    """
+    if data["resourceType"] == "Patient":
+        return _patients_own(data, current, given)
     if not in_patient_compartment(data["resourceType"]):
         return None, custodian
-    if data["resourceType"] == "Patient":
-        address = given or (current.patient_address if current else None) or wallet_identifier(data)
-        if address is None:
-            raise ValidationError(
-                "a Patient needs the patient's wallet: an identifier did:pkh:eip155:<chain id>:<address>"
-                f" (system {URI})"
-            )
-        foreign = foreign_accounts(data, address)
-        if foreign:
-            raise ValidationError(
-                f"Patient/{data['id']} belongs to {address}: the only did:pkh it may carry is that wallet's,"
-                f" not {foreign[0][:120]!r}"
-            )
-        return str(data["id"]), address
-    patient_id = patient_reference(data)
+    named = patients_named(data)
+    if len(named.ids) > 1:
+        listed = ", ".join(f"Patient/{patient_id} ({param})" for patient_id, param in named.ids.items())
+        raise ValidationError(
+            f"{data['resourceType']} names {len(named.ids)} different patients: {listed}; a record is one"
+            " patient's, so write one for each"
+        )
+    if named.elsewhere and given is None:
+        raise ValidationError(
+            f"{data['resourceType']} names a Patient this node cannot file it under: {named.elsewhere[0]};"
+            " refer to a Patient it holds as Patient/<id>"
+        )
+    patient_id = next(iter(named.ids), None)
     if patient_id is None:
-        if given is None:
-            raise ValidationError(
-                f"{data['resourceType']} names no Patient (subject, patient or beneficiary) it is about"
-            )
-        return None, given
+        return None, custodian if given is None else given
     patient = known.get(patient_id)
     if patient is None and given is not None:
         # A record fetched from another node: its owner is bound into its commitment, and
@@ -64,6 +67,22 @@ def owner_of(
     if given is not None and given != patient.patient_address:
         raise ValidationError(f"Patient/{patient_id} belongs to {patient.patient_address}, not {given}")
     return patient_id, patient.patient_address
+
+
+def _patients_own(data: Resource, current: StoredRecord | None, given: str | None) -> tuple[str, str]:
+    """A Patient is its own: the wallet it was given, it had, or it names."""
+    address = given or (current.patient_address if current else None) or wallet_identifier(data)
+    if address is None:
+        raise ValidationError(
+            f"a Patient needs the patient's wallet: an identifier did:pkh:eip155:<chain id>:<address> (system {URI})"
+        )
+    foreign = foreign_accounts(data, address)
+    if foreign:
+        raise ValidationError(
+            f"Patient/{data['id']} belongs to {address}: the only did:pkh it may carry is that wallet's,"
+            f" not {foreign[0][:120]!r}"
+        )
+    return str(data["id"]), address
 
 
 def one_of(column: ColumnElement[str], values: set[str]) -> ColumnElement[bool]:
