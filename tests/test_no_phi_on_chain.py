@@ -58,10 +58,12 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         for index, patient in enumerate(patients):
             wallet = node.wallets.create(f"patient-{index}", Role.PATIENT, "pw")
             node.contracts.identity_registry(as_wallet=wallet.name).register(wallet.role, wallet.encryption_key)
-            node.records.write(patient.patient, patient_address=wallet.address)
+            node._records.write(patient.patient, patient_address=wallet.address)
             for record in patient.records:
-                node.records.write(record)
-        node.access.store(Accessor(node.address), [node.records.prepare(r) for p in walk_ins for r in p.resources])
+                node._records.write(record)
+        node.access.for_caller(Accessor(node.address)).store(
+            [node._records.prepare(r) for p in walk_ins for r in p.resources]
+        )
         custodial_keys = [node.custodial.public_key(a).raw for a in node.custodial.addresses()]
         assert len(custodial_keys) == 3
         # One walk-in claims her identity with her own wallet: an address and a key go on chain.
@@ -69,7 +71,7 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         walk_in = next(node.custodial.addresses())
         code = node.claiming.issue(walk_in).code
         node.claiming.claim(walk_in, code, claimant.address, claimant.encryption_key)
-        node.records.delete(patients[0].records[0]["id"])
+        node._records.delete(patients[0].records[0]["id"])
         # Consent and break-glass put their own transactions on chain: terms and hashes only.
         doctor = node.wallets.create("doctor", Role.PRACTITIONER, "pw")
         registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
@@ -84,13 +86,17 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
         node.consent.submit(NODE_WALLET, signed)
         family = patients[0].patient["name"][0]["family"]
         node.access.break_glass(doctor.address, first.address, f"{family} collapsed at home")
-        node.access.read(Accessor(doctor.address, Purpose.ETREAT), patients[0].records[1]["id"])
+        node.access.for_caller(Accessor(doctor.address, Purpose.ETREAT)).read(patients[0].records[1]["id"])
         # A claim for one of patient-0's encounters: amounts, a class and a commitment on chain.
         insure(node, node.wallets.create("insurer", Role.INSURER, "pw"), [first])
         encounter = next(r for r in patients[0].records if r["resourceType"] == "Encounter")
         recent = {**encounter, "id": "recent-visit", "period": {"start": datetime.now(UTC).isoformat()}}
-        node.records.write(recent)
-        outcome = node.claims.submit("recent-visit", [ClaimLine(CPT, "99213", 200 * CARE)])
+        node._records.write(recent)
+        outcome = node.claims.submit(
+            node.access.for_caller(Accessor(node.address, Purpose.HOPERAT)),
+            "recent-visit",
+            [ClaimLine(CPT, "99213", 200 * CARE)],
+        )
         assert outcome.eob_id
         batches = node.anchorer.anchor_pending()
         audit_heads = node.audit_anchorer.anchor_pending()

@@ -7,16 +7,17 @@ builds them, for the CLI, the API server and tests alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from careledger.access import Disclosures, IdentityClaims, RecordAccess
+from careledger._capabilities import Capabilities
+from careledger.access import Disclosures, IdentityClaims, RecordAccess, SystemRepository
 from careledger.anchoring import Anchorer, AnchorSource
 from careledger.audit import AuditHeads, AuditLog, AuditReport
 from careledger.chain import (
     AnvilProcess,
+    ChainDir,
     ConsentRegistry,
     Contracts,
     Deployer,
@@ -25,9 +26,9 @@ from careledger.chain import (
     Signer,
 )
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.consent import ConsentService, SignedActions
+from careledger.consent import ConsentService, Purpose, SignedActions
 from careledger.crypto import AtRestKey, PublicKey
-from careledger.errors import AccessDenied, ValidationError
+from careledger.errors import AccessDenied, ConfigError, ValidationError
 from careledger.files import secret_file
 from careledger.identity import (
     ClientRegistry,
@@ -39,14 +40,11 @@ from careledger.identity import (
 )
 from careledger.node_status import NodeStatus
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
+from careledger.services import PassphraseSource
 from careledger.store import BlobStore, Database
 
 if TYPE_CHECKING:
     from careledger.chain import Chain
-    from careledger.claims import ClaimsService, Payments, Plans
-    from careledger.exchange import AccountingDesk, Custodian, Requester
-    from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
-    from careledger.research import Studies, StudyDesk
 
 _REGISTERED_KEY_TTL = 60.0
 
@@ -63,11 +61,8 @@ _CHAIN_WIRED = (
     "requester",
 )
 
-# Asked for a wallet's passphrase only when that wallet must sign or decrypt.
-PassphraseSource = Callable[[str], str]
 
-
-class Node:
+class Node(Capabilities):
     """A running node on one home. Use as a context manager, or call `close()`.
 
     What needs the chain (its connection, the contracts, every service that signs or reads
@@ -112,7 +107,7 @@ class Node:
         """The chain this node's home names (the managed anvil started if it is not running)."""
         from careledger.chain import open_chain
 
-        return open_chain(
+        chain = open_chain(
             self.settings.chain,
             chain_dir=self.home.chain_dir,
             anvil_bin=self.settings.anvil_bin,
@@ -120,6 +115,11 @@ class Node:
             state_interval=self.settings.anvil_state_interval,
             keep=self._keep_chain,
         )
+        told = self.__dict__.get("chain_id")
+        if told is not None and told != chain.chain_id:  # what the audit log already named must be the chain
+            chain.close()
+            raise ConfigError(f"this home's chain is {chain.chain_id}, not {told} as anvil_chain_id said: fix it")
+        return chain
 
     @cached_property
     def deployer(self) -> Deployer:
@@ -164,38 +164,22 @@ class Node:
         return SignedActions(self.consent, self.contracts.consent_registry)
 
     @cached_property
-    def payments(self) -> Payments:
-        """CareToken transfers and permits."""
-        # Claims and exchange are imported where they are wired: a command that reads records needs neither.
-        from careledger.claims import Payments
-
-        return Payments(self.contracts.token)
-
-    @cached_property
-    def plans(self) -> Plans:
-        """Insurance plans and their escrow."""
-        from careledger.claims import Plans
-
-        return Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
-
-    @cached_property
-    def claims(self) -> ClaimsService:
-        """Claims from encounters, adjudicated on chain."""
-        from careledger.claims import ClaimsService
-
-        return ClaimsService(self.records, self.contracts.claims, self.plans, self.payments, chain_id=self.chain_id)
-
-    @cached_property
     def access(self) -> RecordAccess:
-        """The guarded repository every face reads and writes records through."""
+        """The door: the guarded repository of each caller (the chain is reached only when a decision needs it)."""
         return RecordAccess(
-            self.records,
-            self.consent,
+            self._records,
+            lambda: self.consent,
             self.audit,
+            self.db,
             custodian=self.address,
-            identity=self.contracts.identity_registry,
+            identity=lambda: self.contracts.identity_registry(),
             registry_as=self._consent_registry_as,
         )
+
+    @cached_property
+    def maintenance(self) -> SystemRepository:
+        """The node's own upkeep of its records (generated test data, the demo's checks), audited as the node."""
+        return self._system("maintenance", Purpose.HOPERAT)
 
     @cached_property
     def disclosures(self) -> Disclosures:
@@ -210,7 +194,7 @@ class Node:
             self.custodial,
             self._custodial_kek,
             lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET),
-            self.records,
+            self._records,
             self.audit,
             custodian=self.address,
             registry_as=lambda name: self.contracts.identity_registry(as_wallet=name),
@@ -219,143 +203,10 @@ class Node:
         claiming.forget_claimed()
         return claiming
 
-    @cached_property
-    def device_directory(self) -> DeviceDirectory:
-        """The devices registered here and their bindings (the database only: no chain)."""
-        from careledger.iot import DeviceDirectory
-
-        return DeviceDirectory(self.db)
-
-    @cached_property
-    def devices(self) -> DeviceService:
-        """Registering devices and binding them to patients."""
-        from careledger.iot import DeviceService
-
-        return DeviceService(
-            self.device_directory,
-            self.wallets,
-            self.identity,
-            self.consent,
-            self.access,
-            custodian=self.address,
-            chain_id=self.chain_id,
-        )
-
-    @cached_property
-    def monitor(self) -> Monitor:
-        """Rules over device readings, and the alerts they raise."""
-        from careledger.iot import Monitor
-
-        return Monitor(self.access, custodian=self.address)
-
-    @cached_property
-    def intake(self) -> ReadingIntake:
-        """Signed device readings checked and journalled (alerts raised as they come)."""
-        from careledger.iot import ReadingIntake
-
-        return ReadingIntake(
-            self.db,
-            self.devices,
-            self.audit,
-            self._readings_key,
-            custodian=self.address,
-            ranges=self.settings.reading_ranges,
-            on_accepted=self.monitor.observe,
-        )
-
-    @cached_property
-    def recorder(self) -> ReadingRecorder:
-        """Journalled readings stored as Observations."""
-        from careledger.iot import ReadingRecorder
-
-        summary = self.settings.reading_summary_seconds
-        return ReadingRecorder(self.db, self.access, self._readings_key, summary_seconds=summary or None)
-
-    @cached_property
-    def _readings_key(self) -> AtRestKey:
-        return AtRestKey(secret_file(self.home.readings_key_file))
-
-    @cached_property
-    def custodian(self) -> Custodian:
-        """Answering other nodes' signed requests for records."""
-        from careledger.exchange import Custodian
-
-        return Custodian(
-            self.records,
-            self.access,
-            self.consent,
-            self.anchorer,
-            self.contracts.identity_registry,
-            address=self.address,
-            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
-            chain_id=self.chain_id,
-        )
-
-    @cached_property
-    def accounting_desk(self) -> AccountingDesk:
-        """Patients' accountings of disclosures across nodes: answered for other nodes, gathered for ours."""
-        from careledger.exchange import AccountingDesk
-
-        return AccountingDesk(
-            self.db,
-            self.audit,
-            self.disclosures,
-            self.contracts.identity_registry,
-            address=self.address,
-            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
-            chain_id=self.chain_id,
-        )
-
-    @cached_property
-    def studies(self) -> Studies:
-        """Studies: their registry, patients joining and leaving, and the sponsor's releases and aggregates."""
-        from careledger.research import Studies
-
-        return Studies(
-            self.contracts.research,
-            self.contracts.token,
-            self.contracts.identity_registry,
-            self.consent,
-            self.disclosures,
-            node_wallet=NODE_WALLET,
-            account=lambda wallet: self.unlock(wallet).account,
-            key=lambda wallet: self.unlock(wallet).encryption_key(),
-        )
-
-    @cached_property
-    def study_desk(self) -> StudyDesk:
-        """Answering studies' sponsors: de-identified releases and private aggregates of this node's participants."""
-        from careledger.research import StudyDesk
-
-        return StudyDesk(
-            self.db,
-            self.records,
-            self.access,
-            self.contracts.research,
-            self.contracts.identity_registry,
-            address=self.address,
-            node_wallet=NODE_WALLET,
-            study_secret=secret_file(self.home.study_key_file),
-            chain_id=self.chain_id,
-        )
-
-    @cached_property
-    def requester(self) -> Requester:
-        """Asking other nodes for records, and verifying what they send."""
-        from careledger.exchange import Requester
-
-        return Requester(
-            self.records,
-            self.audit,
-            self.contracts.identity_registry,
-            self.contracts.record_anchor,
-            chain_id=self.chain_id,
-        )
-
     def _wire_records(self) -> None:
         """The record repository (its blind index brought up to date), and the anchorers of its commitments and
         of the audit log's heads."""
-        self.records = RecordService(
+        self._records = RecordService(
             self.db,
             BlobStore(self.home.blobs_dir),
             custodian=self.address,
@@ -367,10 +218,14 @@ class Node:
                 self.custodial, lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET)
             ),
         )
-        self.records.upgrade_index()
+        self._records.upgrade_index()
         # Anchorers reach the contract only when a batch is due, so neither needs the chain to exist.
         self.anchorer = self._anchorer(RecordCommitments())
         self.audit_anchorer = self._anchorer(AuditHeads())
+
+    def _system(self, work: str, purpose: Purpose) -> SystemRepository:
+        """The system repository of one named piece of the node's own work (audited as the node, for `purpose`)."""
+        return SystemRepository(self._records, self.audit, custodian=self.address, work=work, purpose=purpose)
 
     def _anchorer(self, source: AnchorSource) -> Anchorer:
         return Anchorer(
@@ -381,9 +236,14 @@ class Node:
             max_wait=self.settings.anchor_max_wait,
         )
 
-    @property
+    @cached_property
     def chain_id(self) -> int:
-        """The chain this node's records, consents and signatures are bound to."""
+        """The chain this node's records, consents and signatures are bound to. The managed anvil's is the one
+        it is started with, so a command that only reads the database (audited, and every audit entry names the
+        chain) starts no chain; any other chain is asked."""
+        if self.settings.chain == "anvil" and "chain" not in self.__dict__:
+            kept = ChainDir(self.home.chain_dir).read_endpoint()  # a running `chain up` says which it runs
+            return kept.chain_id if kept is not None else self.settings.anvil_chain_id
         return self.chain.chain_id
 
     @cached_property
@@ -462,9 +322,10 @@ class Node:
         return backend.process
 
     def verify_record(self, record_id: str, version: int | None = None) -> list[Check]:
-        """Every check of one record version, down to its anchor on chain."""
+        """Every check of one record version, down to its anchor on chain; decrypting it is audited."""
+        self._system("verification", Purpose.HOPERAT).audit_reads([self._records.get(record_id, version)], "verify")
         return verify_record(
-            self.records, self.contracts.record_anchor(), self.unlock().encryption_key(), record_id, version
+            self._records, self.contracts.record_anchor(), self.unlock().encryption_key(), record_id, version
         )
 
     def verify_audit(self) -> AuditReport:

@@ -56,7 +56,7 @@ class World:
         """The read is refused, and the refusal is the newest audit entry."""
         before = len(self.node.audit.entries())
         with pytest.raises(AccessDenied, match=match):
-            self.access.read(Accessor(who.address, **accessor), record_id)  # type: ignore[arg-type]
+            self.access.for_caller(Accessor(who.address, **accessor)).read(record_id)  # type: ignore[arg-type]
         entries = self.node.audit.entries()
         assert len(entries) == before + 1
         denial = entries[-1]
@@ -86,9 +86,10 @@ def built_world(home: Path) -> Iterator[World]:
         now = [time.time()]
         consent = ConsentService(node.db, node.contracts.consent_registry, clock=lambda: now[0])
         access = RecordAccess(
-            node.records,
-            consent,
+            node._records,
+            lambda: consent,
             node.audit,
+            node.db,
             custodian=node.address,
             identity=node.contracts.identity_registry,
             registry_as=node._consent_registry_as,
@@ -108,7 +109,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 def _chart(world: World) -> None:
     """Alice's chart: her Patient, a lab result, a general record and a mental-health diagnosis."""
     patient = synthetic_patients(1, seed=21)[0]
-    records = world.node.records
+    records = world.node._records
     records.write(patient.patient, patient_address=world.alice.address)
     stored = [records.write(resource) for resource in patient.resources if resource is not patient.patient]
     world.labs_id = next(s.record_id for s in stored if s.category.value == "labs")

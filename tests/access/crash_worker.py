@@ -27,7 +27,7 @@ def main(home_path: str, seed: int) -> None:
     with Node(home, SETTINGS, lambda _wallet: PASSPHRASE) as node:
         alice = node.wallets.find("alice") or node.wallets.create("alice", Role.PATIENT, PASSPHRASE)
         patient = synthetic_patients(1, seed=seed)[0].patient
-        node.access.write(Accessor(node.address), patient, patient_address=alice.address)
+        node.access.for_caller(Accessor(node.address)).write(patient, patient_address=alice.address)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,12 @@ def _walk_in(node: Node, seed: int) -> tuple[str, str]:
     """A patient registered at the front desk (no wallet) with her chart; her identity and her Patient id."""
     generated = synthetic_patients(1, seed=seed)[0]
     front_desk = Accessor(node.address)
-    patient = node.access.write(front_desk, {k: v for k, v in generated.patient.items() if k != "identifier"})
+    patient = node.access.for_caller(front_desk).write(
+        {k: v for k, v in generated.patient.items() if k != "identifier"}
+    )
     for resource in generated.resources:  # they name the Patient by its id, which it keeps
         if resource is not generated.patient:
-            node.access.write(front_desk, resource)
+            node.access.for_caller(front_desk).write(resource)
     return patient.patient_address, patient.record_id
 
 
@@ -43,7 +45,7 @@ def _wallet(node: Node, name: str) -> Wallet:
 
 
 def _versions(node: Node, patient: str) -> list[StoredRecord]:
-    return [v for s in node.records.list(patient_address=patient) for v in node.records.history(s.record_id)]
+    return [v for s in node._records.list(patient_address=patient) for v in node._records.history(s.record_id)]
 
 
 def _opens_all(node: Node, patient: str, wallet: Wallet) -> bool:
@@ -51,7 +53,7 @@ def _opens_all(node: Node, patient: str, wallet: Wallet) -> bool:
     try:
         for version in _versions(node, patient):
             if not version.deleted:
-                node.records.decrypt(version, key)
+                node._records.decrypt(version, key)
     except DecryptionError:
         return False
     return True

@@ -9,8 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from careledger.access import Accessor, may_read, may_write, readable_patients
+from careledger.access import (
+    Accessor,
+    consents_listed_for,
+    may_bill,
+    may_read,
+    may_see_consent,
+    may_submit_as,
+    may_write,
+    readable_patients,
+)
 from careledger.consent import Purpose
+from careledger.errors import AccessDenied
 from careledger.records import Category, StoredRecord
 
 NODE, ALICE, BOB, CLINIC, DOCTOR = "0xnode", "0xalice", "0xbob", "0xclinic", "0xdoctor"
@@ -248,3 +258,33 @@ def test_a_stranger_is_narrowed_to_herself_and_the_node_and_a_grantee_to_her_gra
     assert readable_patients(Accessor(CLINIC, Purpose.HPAYMT), facts) == {CLINIC, NODE}
     assert readable_patients(Accessor(DOCTOR), Facts(team={DOCTOR})) is None
     assert readable_patients(Accessor(NODE), Facts()) is None
+
+
+def test_a_patient_sees_only_the_consents_she_is_a_party_to_and_staff_see_all() -> None:
+    parties = (ALICE, CLINIC, ALICE)
+    assert may_see_consent(ALICE, parties, patient_context=True).allowed
+    assert may_see_consent(CLINIC, parties, patient_context=True).allowed
+    refused = may_see_consent(BOB, parties, patient_context=True)
+    assert (refused.allowed, refused.why) == (False, "a patient reads only their own consents")
+    with pytest.raises(AccessDenied, match="only their own consents"):
+        refused.require()
+    assert may_see_consent(BOB, parties, patient_context=False).allowed  # the node's staff or systems
+    assert consents_listed_for(ALICE, CLINIC, patient_context=True) == ALICE
+    assert consents_listed_for(BOB, None, patient_context=False) is None
+
+
+def test_a_session_submits_only_its_patient_s_own_signed_papers() -> None:
+    assert may_submit_as(ALICE, ALICE, "a consent").allowed
+    refused = may_submit_as(ALICE, BOB, "an accounting request")
+    assert (refused.allowed, refused.why) == (
+        False,
+        "an accounting request submitted here must be the signed-in patient's own",
+    )
+
+
+def test_only_the_node_and_its_care_team_bill_as_the_node() -> None:
+    facts = Facts(team={DOCTOR}, grants={(ALICE, CLINIC, GENERAL, Purpose.TREAT)})
+    assert may_bill(Accessor(NODE), facts).allowed
+    assert may_bill(Accessor(DOCTOR), facts).allowed
+    refused = may_bill(Accessor(CLINIC), facts)  # a grantee reads her chart, but bills as itself elsewhere
+    assert (refused.allowed, refused.why) == (False, "only the node and its care team bill as this node")

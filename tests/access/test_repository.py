@@ -29,8 +29,8 @@ def _grant(world: World, categories: list[Category], purposes: list[Purpose] | N
 
 
 def test_the_patient_and_the_custodian_read_without_a_grant(world: World) -> None:
-    assert world.access.read(Accessor(world.alice.address), world.mental_health_id)["id"] == "depression-1"
-    assert world.access.read(Accessor(world.node.address), world.labs_id)["id"] == world.labs_id
+    assert world.access.for_caller(Accessor(world.alice.address)).read(world.mental_health_id)["id"] == "depression-1"
+    assert world.access.for_caller(Accessor(world.node.address)).read(world.labs_id)["id"] == world.labs_id
     entry = world.last_entry()
     assert entry.access.allowed
     assert entry.access.entities == (f"Observation/{world.labs_id}/_history/1",)
@@ -44,7 +44,7 @@ def test_no_consent_is_denied_and_audited(world: World) -> None:
 
 def test_a_grant_allows_its_category_and_nothing_else(world: World) -> None:
     _grant(world, [Category.LABS])
-    assert world.access.read(Accessor(world.clinic.address), world.labs_id)["id"] == world.labs_id
+    assert world.access.for_caller(Accessor(world.clinic.address)).read(world.labs_id)["id"] == world.labs_id
     assert world.last_entry().access.allowed
     world.assert_denied(world.clinic, world.general_id, "no consent from the patient to general records")
     world.assert_denied(world.clinic, world.labs_id, "only de-identified", purpose=Purpose.HRESCH)
@@ -54,7 +54,7 @@ def test_a_general_grant_does_not_reach_a_sensitive_category(world: World) -> No
     _grant(world, [c for c in Category if not c.sensitive])
     world.assert_denied(world.clinic, world.mental_health_id, "no consent names mental-health")
     _grant(world, [Category.MENTAL_HEALTH])
-    assert world.access.read(Accessor(world.clinic.address), world.mental_health_id)["id"] == "depression-1"
+    assert world.access.for_caller(Accessor(world.clinic.address)).read(world.mental_health_id)["id"] == "depression-1"
 
 
 def test_an_expired_consent_is_denied(world: World) -> None:
@@ -67,12 +67,12 @@ def test_a_consent_not_yet_valid_is_denied(world: World) -> None:
     _grant(world, [Category.LABS], starts_in=DAY)
     world.assert_denied(world.clinic, world.labs_id, "not valid yet")
     world.travel(DAY)
-    assert world.access.read(Accessor(world.clinic.address), world.labs_id)
+    assert world.access.for_caller(Accessor(world.clinic.address)).read(world.labs_id)
 
 
 def test_a_revoke_is_honoured_from_the_next_block(world: World) -> None:
     grant_id = _grant(world, [Category.LABS])
-    assert world.access.read(Accessor(world.clinic.address), world.labs_id)
+    assert world.access.for_caller(Accessor(world.clinic.address)).read(world.labs_id)
     grant = world.consent.get(grant_id)
     world.registry(world.alice).revoke(grant.patient, grant.grantee, grant_id)  # straight to the chain
     revoked_in = world.node.chain.block_number()
@@ -109,7 +109,7 @@ def test_a_delegate_grants_until_the_delegation_expires(world: World) -> None:
     world.consent.delegate(world.alice.name, world.guardian.address, [Category.LABS], days=1)
     terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
     world.consent.grant(world.guardian.name, terms)
-    assert world.access.read(Accessor(world.clinic.address), world.labs_id)
+    assert world.access.for_caller(Accessor(world.clinic.address)).read(world.labs_id)
     world.travel(DAY + 1)
     later = world.consent.terms(world.alice.address, world.drbob.address, [Category.LABS], [Purpose.TREAT], days=30)
     with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
@@ -127,7 +127,7 @@ def test_break_glass_needs_a_licensed_practitioner(world: World) -> None:
 
     reason = "unconscious in the emergency department"
     emergency = Accessor(world.drbob.address, Purpose.ETREAT, reason)
-    assert world.access.read(emergency, world.mental_health_id)["id"] == "depression-1"
+    assert world.access.for_caller(emergency).read(world.mental_health_id)["id"] == "depression-1"
     opened, read = world.node.audit.entries()[-2:]
     assert (opened.access.interaction, opened.access.break_glass, opened.access.detail) == ("break-glass", True, reason)
     assert (read.access.allowed, read.access.break_glass) == (True, True)
@@ -137,20 +137,22 @@ def test_break_glass_needs_a_licensed_practitioner(world: World) -> None:
     ]
     assert reason.encode() not in bytes(logs[0]["args"]["reason_hash"])  # only a salted hash is on chain
     # The window stays open for ETREAT without a new reason, and for nothing else.
-    assert world.access.read(Accessor(world.drbob.address, Purpose.ETREAT), world.labs_id)
+    assert world.access.for_caller(Accessor(world.drbob.address, Purpose.ETREAT)).read(world.labs_id)
     world.assert_denied(world.drbob, world.labs_id, "no consent", purpose=Purpose.TREAT)
 
 
 def test_a_patient_may_turn_break_glass_off(world: World) -> None:
     world.registry(world.alice).set_emergency_access(world.alice.address, False)
     with pytest.raises(AccessDenied, match="turned emergency access off"):
-        world.access.read(Accessor(world.drbob.address, Purpose.ETREAT, "collapsed"), world.labs_id)
+        world.access.for_caller(Accessor(world.drbob.address, Purpose.ETREAT, "collapsed")).read(world.labs_id)
     assert not world.last_entry().access.allowed
 
 
 def test_search_returns_what_the_consent_allows_and_audits_per_patient(world: World) -> None:
     _grant(world, [Category.LABS])
-    found = world.access.search(Accessor(world.clinic.address), SearchQuery(patient_address=world.alice.address))
+    found = world.access.for_caller(Accessor(world.clinic.address)).search(
+        SearchQuery(patient_address=world.alice.address)
+    )
     assert found
     assert {categorise(r) for r in found} == {Category.LABS}
     entry = world.last_entry()
@@ -162,14 +164,14 @@ def test_search_returns_what_the_consent_allows_and_audits_per_patient(world: Wo
 def test_a_search_that_finds_only_withheld_records_answers_as_one_that_finds_none(world: World) -> None:
     """No oracle: the caller cannot tell 'someone has this code' from 'nobody has'; the audit can."""
     query = SearchQuery(patient_address=world.alice.address)
-    assert world.access.search(Accessor(world.drbob.address), query) == []
+    assert world.access.for_caller(Accessor(world.drbob.address)).search(query) == []
     denied = world.last_entry().access
     assert (denied.allowed, denied.agent, denied.patient) == (False, world.drbob.address, world.alice.address)
     assert "withheld" in (denied.detail or "")
     assert "mental-health" in (denied.detail or "")
     before = len(world.node.audit.entries())
     nobody = SearchQuery(patient_address=world.drbob.address)
-    assert world.access.search(Accessor(world.drbob.address), nobody) == []
+    assert world.access.for_caller(Accessor(world.drbob.address)).search(nobody) == []
     assert len(world.node.audit.entries()) == before
 
 
@@ -180,7 +182,7 @@ def test_the_custodians_care_team_reads_what_the_node_holds_but_others_sensitive
     registry.attest(world.drbob.address, AFFILIATION, int(world.now[0]) + 86_400)
     world.access = _fresh(world)  # the care team is remembered for a few seconds; a new door asks the chain
     for record_id in (world.labs_id, world.general_id):
-        assert world.access.read(drbob, record_id)["id"] == record_id
+        assert world.access.for_caller(drbob).read(record_id)["id"] == record_id
         entry = world.last_entry()
         assert (entry.access.allowed, entry.access.detail) == (True, "the custodian's care team")
         assert entry in world.node.audit.entries(patient=world.alice.address)  # in her accounting
@@ -191,20 +193,23 @@ def test_the_custodians_care_team_reads_what_the_node_holds_but_others_sensitive
     # Alice keeps her labs from the hospital's care team, on chain: honoured at the next sync.
     world.consent.restrict_care_team(world.alice.name, world.alice.address, world.node.address, [Category.LABS])
     world.assert_denied(world.drbob, world.labs_id, "the patient keeps labs records from the care team")
-    assert world.access.read(drbob, world.general_id)["id"] == world.general_id
+    assert world.access.for_caller(drbob).read(world.general_id)["id"] == world.general_id
     world.consent.restrict_care_team(world.alice.name, world.alice.address, world.node.address, [])
-    assert world.access.read(drbob, world.labs_id)["id"] == world.labs_id
+    assert world.access.for_caller(drbob).read(world.labs_id)["id"] == world.labs_id
 
-    note = world.access.write(drbob, {**world.node.records.read(world.mental_health_id), "id": "psy-by-bob"})
+    note = world.access.for_caller(drbob).write(
+        {**world.node._records.read(world.mental_health_id), "id": "psy-by-bob"}
+    )
     assert (note.category, note.author) == (Category.MENTAL_HEALTH, world.drbob.address)
-    assert world.access.read(drbob, "psy-by-bob")["id"] == "psy-by-bob"  # her own note
+    assert world.access.for_caller(drbob).read("psy-by-bob")["id"] == "psy-by-bob"  # her own note
 
 
 def _fresh(world: World) -> RecordAccess:
     return RecordAccess(
-        world.node.records,
-        world.consent,
+        world.node._records,
+        lambda: world.consent,
         world.node.audit,
+        world.node.db,
         custodian=world.node.address,
         identity=world.node.contracts.identity_registry,
         registry_as=world.node._consent_registry_as,
@@ -216,9 +221,9 @@ def test_a_stranger_s_quantity_search_opens_none_of_the_records_she_may_not_see(
     search still answers (nothing), while the patient's own, which must open her records to compare, cannot."""
     query, _ = search_query("Observation", [("value-quantity", "ge0")], patient_address=None)
     shutil.rmtree(world.node.home.blobs_dir)
-    assert world.access.search(Accessor(world.mallory.address), query) == []
+    assert world.access.for_caller(Accessor(world.mallory.address)).search(query) == []
     with pytest.raises(CareLedgerError):
-        world.access.search(Accessor(world.alice.address), query)
+        world.access.for_caller(Accessor(world.alice.address)).search(query)
     refused = world.node.audit.entries(agent=world.mallory.address)[-1].access  # what she matched: audited after
     assert (refused.agent, refused.patient, refused.allowed) == (world.mallory.address, world.alice.address, False)
     assert "withheld labs" in (refused.detail or "")

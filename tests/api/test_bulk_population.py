@@ -39,7 +39,7 @@ def test_a_population_export_validates_and_holds_nothing_consent_or_scope_exclud
         resources = [r for p in synthetic_patients(PATIENTS, seed=3) for r in p.resources if r["resourceType"] in TYPES]
         source = home.parent / "population.ndjson"
         source.write_text("".join(json.dumps(r) + "\n" for r in resources))
-        Importer(world.node.records, patient_wallet=lambda _p: world.alice.address).run(source)
+        Importer(world.node._records, patient_wallet=lambda _p: world.alice.address).run(source)
         general = [c for c in Category if not c.sensitive]
         terms = world.node.consent.terms(world.alice.address, world.clinic.address, general, [Purpose.TREAT], days=1)
         world.node.consent.grant(world.alice.name, terms)

@@ -48,7 +48,7 @@ def test_a_walk_in_claims_her_identity_with_her_own_wallet_then_reads_and_grants
     generated = synthetic_patients(1, seed=77)[0]
     front_desk = Accessor(node.address)
     chart = [
-        node.access.write(front_desk, {k: v for k, v in resource.items() if k != "identifier"})
+        node.access.for_caller(front_desk).write({k: v for k, v in resource.items() if k != "identifier"})
         for resource in generated.resources
     ]
     record_id, identity = chart[0].record_id, chart[0].patient_address
@@ -85,7 +85,7 @@ def test_a_walk_in_claims_her_identity_with_her_own_wallet_then_reads_and_grants
     assert observations == {s.record_id for s in chart if s.resource_type == "Observation"}
     # ...and opens them with her own key: the node re-sealed them to it.
     for stored in chart:
-        assert node.records.decrypt(node.records.get(stored.record_id), key)["id"] == stored.record_id
+        assert node._records.decrypt(node._records.get(stored.record_id), key)["id"] == stored.record_id
 
     # From now on she grants, with an EIP-712 signature of her wallet; the node may not.
     lab = api.world.clinic.address
@@ -100,7 +100,7 @@ def test_a_stranger_hammering_codes_from_one_address_is_throttled_before_any_cod
     walk_ins = []
     for seed in (78, 79):
         patient = synthetic_patients(1, seed=seed)[0].patient
-        stored = node.access.write(front_desk, {k: v for k, v in patient.items() if k != "identifier"})
+        stored = node.access.for_caller(front_desk).write({k: v for k, v in patient.items() if k != "identifier"})
         walk_ins.append((stored.record_id, node.claiming.issue(stored.patient_address)))
     stranger, key = Account.create(), PrivateKey.generate()
     answers = [

@@ -14,7 +14,7 @@ from tests.api.conftest import Api
 
 def test_the_client_signs_in_and_does_crud_and_search(api: Api) -> None:
     node = api.world.node
-    (patient,) = node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    (patient,) = node._records.list(patient_address=api.world.alice.address, resource_type="Patient")
     with FhirClient(api.url) as client:
         with pytest.raises(Unauthenticated, match="sign in first"):
             client.read("Patient", patient.record_id)

@@ -108,22 +108,22 @@ def test_a_record_the_caller_may_not_read_is_told_as_an_unknown_id_is(api: Api) 
     world, clinic = api.world, api.client(api.world.clinic)
     hidden = {"plain": world.general_id, "labs": world.labs_id, "mental-health": world.mental_health_id}
     for kind, record_id in hidden.items():
-        stored = world.node.records.get(record_id)
-        body = {**world.node.records.open(stored)}
+        stored = world.node._records.get(record_id)
+        body = {**world.node._records.open(stored)}
         audited = len(world.node.audit.entries())
         told = _asked_about(clinic, stored.resource_type, record_id, body)
         denials = [e.access for e in world.node.audit.entries()[audited:]]
         unknown = _asked_about(clinic, stored.resource_type, "no-such-record", {**body, "id": "no-such-record"})
         assert told == unknown, kind
         assert all(answer.startswith("404 ") for answer in told.values()), told
-        assert world.node.records.get(record_id).version == 1  # nothing was changed
+        assert world.node._records.get(record_id).version == 1  # nothing was changed
         assert len(denials) == len(told)  # the audit keeps the truth: each one refused, and why
         assert all(not a.allowed and a.patient == world.alice.address and a.detail for a in denials), denials
 
 
 def test_a_patient_creates_reads_updates_and_deletes_her_own_records(api: Api) -> None:
     alice = api.client(api.world.alice)
-    patient_id = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")[
+    patient_id = api.world.node._records.list(patient_address=api.world.alice.address, resource_type="Patient")[
         0
     ].record_id
     body = {**OBSERVATION, "subject": {"reference": f"Patient/{patient_id}"}}
@@ -148,7 +148,7 @@ def test_a_patient_creates_reads_updates_and_deletes_her_own_records(api: Api) -
 
 def test_bad_input_is_an_operation_outcome_and_stores_nothing(api: Api) -> None:
     alice = api.client(api.world.alice)
-    before = len(api.world.node.records.list())
+    before = len(api.world.node._records.list())
     headers = {"Content-Type": "application/fhir+json"}
     _outcome(alice.post("/Observation", content=b"{not json", headers=headers), 400, "not JSON")
     _outcome(alice.post("/Condition", json=OBSERVATION), 400, "not a Condition as the URL says")
@@ -160,7 +160,7 @@ def test_bad_input_is_an_operation_outcome_and_stores_nothing(api: Api) -> None:
     strict = {"Prefer": "handling=strict"}
     _outcome(alice.get("/Observation?colour=blue", headers=strict), 400, "unknown search parameters: colour")
     assert alice.get("/Observation?colour=blue").status_code == 200  # lenient by default
-    assert len(api.world.node.records.list()) == before
+    assert len(api.world.node._records.list()) == before
 
 
 def test_a_missing_scope_is_403(api: Api) -> None:
@@ -183,15 +183,15 @@ def test_search_pages_with_next_links(api: Api) -> None:
     second = alice.get(next_url).json()
     ids = {e["resource"]["id"] for e in first["entry"]} | {e["resource"]["id"] for e in second["entry"]}
     assert len(ids) == 3 + len(second["entry"])
-    everything = alice.get(f"/Patient/{api.world.node.records.list(resource_type='Patient')[0].record_id}/$everything")
+    everything = alice.get(f"/Patient/{api.world.node._records.list(resource_type='Patient')[0].record_id}/$everything")
     assert everything.status_code == 200
-    assert everything.json()["total"] == len(api.world.node.records.list(patient_address=api.world.alice.address))
+    assert everything.json()["total"] == len(api.world.node._records.list(patient_address=api.world.alice.address))
 
 
 def test_search_by_code_status_identifier_and_dates(api: Api) -> None:
     node = api.world.node
     alice = api.client(api.world.alice)
-    (patient,) = node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    (patient,) = node._records.list(patient_address=api.world.alice.address, resource_type="Patient")
     subject = {"reference": f"Patient/{patient.record_id}"}
     for day, code, status in (
         ("2024-03-01", "2345-7", "final"),
@@ -244,7 +244,7 @@ def test_a_transaction_stores_all_or_nothing_and_links_its_entries(api: Api) -> 
         "name": [{"family": "Lovelace", "given": ["Ada"]}],
     }
     reading = {**OBSERVATION, "subject": {"reference": "urn:uuid:new-patient"}}
-    before = len(node.records.list())
+    before = len(node._records.list())
     response = alice.post(
         "/",
         json=_transaction(("POST", "Patient", patient, "urn:uuid:new-patient"), ("POST", "Observation", reading, None)),
@@ -253,7 +253,7 @@ def test_a_transaction_stores_all_or_nothing_and_links_its_entries(api: Api) -> 
     created_patient, created_reading = (e["resource"] for e in response.json()["entry"])
     assert created_reading["subject"]["reference"] == f"Patient/{created_patient['id']}"
     assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "201"]
-    assert len(node.records.list()) == before + 2
+    assert len(node._records.list()) == before + 2
 
     mine = {**OBSERVATION, "subject": {"reference": f"Patient/{created_patient['id']}"}}
     broken = {key: value for key, value in mine.items() if key != "code"}  # code is required
@@ -261,12 +261,12 @@ def test_a_transaction_stores_all_or_nothing_and_links_its_entries(api: Api) -> 
         "/", json=_transaction(("POST", "Observation", mine, None), ("POST", "Observation", broken, None))
     )
     _outcome(failed, 422, "Bundle.entry[1].resource.code: Field required")
-    assert len(node.records.list()) == before + 2  # neither entry stored
+    assert len(node._records.list()) == before + 2  # neither entry stored
 
 
 def test_a_batch_runs_each_entry_on_its_own(api: Api) -> None:
     alice = api.client(api.world.alice)
-    (patient,) = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    (patient,) = api.world.node._records.list(patient_address=api.world.alice.address, resource_type="Patient")
     good = {**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}}
     bundle = {
         "resourceType": "Bundle",
@@ -285,7 +285,7 @@ def test_a_batch_runs_each_entry_on_its_own(api: Api) -> None:
 
 def test_type_history_lists_versions_the_caller_may_see(api: Api) -> None:
     node, alice = api.world.node, api.client(api.world.alice)
-    (patient,) = node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    (patient,) = node._records.list(patient_address=api.world.alice.address, resource_type="Patient")
     created = alice.post("/Observation", json={**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}})
     record_id = created.json()["id"]
     assert alice.delete(f"/Observation/{record_id}").status_code == 204
@@ -301,14 +301,14 @@ def test_type_history_lists_versions_the_caller_may_see(api: Api) -> None:
 
 
 def test_a_patient_cannot_take_over_another_patients_record(api: Api) -> None:
-    alices = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")[0]
+    alices = api.world.node._records.list(patient_address=api.world.alice.address, resource_type="Patient")[0]
     takeover = {"resourceType": "Patient", "id": alices.record_id, "name": [{"family": "Guardian"}]}
     guardian = api.client(api.world.guardian)
     _outcome(guardian.put(f"/Patient/{alices.record_id}", json=takeover), 404, "no record")  # hers to know of
-    assert api.world.node.records.get(alices.record_id).patient_address == api.world.alice.address
-    before = len(api.world.node.records.list())
+    assert api.world.node._records.get(alices.record_id).patient_address == api.world.alice.address
+    before = len(api.world.node._records.list())
     about_alice = {**OBSERVATION, "subject": {"reference": f"Patient/{alices.record_id}"}}
     _outcome(guardian.post("/Observation", json=about_alice), 403, "no consent from the patient to write labs")
     about_nobody = {**OBSERVATION, "subject": {"reference": "Patient/nobody"}}
     _outcome(guardian.post("/Observation", json=about_nobody), 400, "Patient/nobody, which this node does not hold")
-    assert len(api.world.node.records.list()) == before
+    assert len(api.world.node._records.list()) == before

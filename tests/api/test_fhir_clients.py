@@ -16,7 +16,7 @@ from tests.api.conftest import Api
 def test_fhirpy_creates_reads_searches_and_updates(api: Api) -> None:
     token = api.client(api.world.alice).headers["Authorization"]
     client = SyncFHIRClient(api.url, authorization=token)
-    (patient,) = api.world.node.records.list(patient_address=api.world.alice.address, resource_type="Patient")
+    (patient,) = api.world.node._records.list(patient_address=api.world.alice.address, resource_type="Patient")
     observation = client.resource(
         "Observation",
         status="final",
@@ -62,7 +62,7 @@ def test_the_nodes_care_team_works_through_fhirpy_and_fhirclient(api: Api) -> No
     patient["gender"] = "female"
     patient.save()
     assert fhirpy.reference("Patient", patient.id).to_resource()["meta"]["versionId"] == "2"
-    custodial = world.node.records.get(patient.id).patient_address
+    custodial = world.node._records.get(patient.id).patient_address
     assert world.node.contracts.identity_registry().custodian_of(custodial) == world.node.address
 
     pulse = fhirpy.resource(
@@ -78,7 +78,7 @@ def test_the_nodes_care_team_works_through_fhirpy_and_fhirclient(api: Api) -> No
     assert [r.id for r in by_code.fetch()] == [pulse.id]
     assert [r.id for r in fhirpy.resources("Observation").search(date="2026-11-02").fetch()] == [pulse.id]
     pulse.delete()
-    assert world.node.records.get(pulse.id).deleted
+    assert world.node._records.get(pulse.id).deleted
 
     # Alice's chart, held by the same node: the care team reads it for treatment.
     assert fhirpy.reference("Observation", world.labs_id).to_resource().id == world.labs_id

@@ -42,7 +42,7 @@ def _grant(api: Api, grantee: Wallet, categories: list[Category]) -> None:
 def _alices_reading(api: Api, **extra: object) -> str:
     """A new lab Observation of Alice's, written by Alice; its id."""
     world = api.world
-    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
     body = {**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}, **extra}
     response = api.client(world.alice).post("/Observation", json=body)
     assert response.status_code == 201, response.text
@@ -75,10 +75,10 @@ def test_a_batch_delete_goes_through_the_same_door_as_a_single_delete(door: Api)
     assert refused["status"] == "404"  # hers: told as an unknown id, the audit keeps why
     _assert_refused_and_audited(world, world.guardian, "delete")
     assert batch_delete(alice, f"Patient/{record_id}")["status"] == "404"  # an Observation is not a Patient
-    assert not world.node.records.get(record_id).deleted
+    assert not world.node._records.get(record_id).deleted
     _outcome(guardian.delete(f"/Observation/{record_id}"), 404, f"no record {record_id}")
     assert batch_delete(alice, f"Observation/{record_id}")["status"] == "204"
-    assert world.node.records.get(record_id).deleted
+    assert world.node._records.get(record_id).deleted
     deleted = _newest(world, world.alice).access
     assert (deleted.interaction, deleted.allowed) == ("delete", True)
 
@@ -87,12 +87,12 @@ def test_an_org_without_consent_can_neither_update_nor_delete_and_with_one_it_ca
     world = door.world
     record_id = _alices_reading(door)
     clinic = door.client(world.clinic)
-    changed = {**world.node.records.read(record_id), "status": "amended"}
+    changed = {**world.node._records.read(record_id), "status": "amended"}
     _outcome(clinic.put(f"/Observation/{record_id}", json=changed), 404, f"no record {record_id}")
     _assert_refused_and_audited(world, world.clinic, "update")
     _outcome(clinic.delete(f"/Observation/{record_id}"), 404, f"no record {record_id}")
     _assert_refused_and_audited(world, world.clinic, "delete")
-    assert world.node.records.get(record_id).version == 1
+    assert world.node._records.get(record_id).version == 1
     _grant(door, world.clinic, [Category.LABS])
     assert clinic.put(f"/Observation/{record_id}", json=changed).status_code == 200
     _outcome(  # for research it may not read the record, so it may not know of it either
@@ -106,11 +106,11 @@ def test_a_sensitive_record_is_relabelled_only_by_the_patient_and_each_version_i
     world = door.world
     drbob = door.client(world.drbob)
     _grant(door, world.drbob, [Category.LABS])
-    note = world.node.records.read(world.mental_health_id)
+    note = world.node._records.read(world.mental_health_id)
     as_general = {key: value for key, value in note.items() if key != "meta"}
     _outcome(drbob.put(f"/Condition/{world.mental_health_id}", json=as_general), 404, "no record")
     _assert_refused_and_audited(world, world.drbob, "update")
-    assert world.node.records.get(world.mental_health_id).category == Category.MENTAL_HEALTH
+    assert world.node._records.get(world.mental_health_id).category == Category.MENTAL_HEALTH
 
     # The patient may move her own record out of the sensitive category.
     relabelled = door.client(world.alice).put(f"/Condition/{world.mental_health_id}", json=as_general)
@@ -131,7 +131,7 @@ def test_a_sensitive_record_is_relabelled_only_by_the_patient_and_each_version_i
 def test_a_search_that_matches_only_withheld_records_answers_like_one_that_matches_none(door: Api) -> None:
     world = door.world
     mallory = door.client(world.mallory)
-    code = world.node.records.read(world.labs_id)["code"]["coding"][0]["code"]
+    code = world.node._records.read(world.labs_id)["code"]["coding"][0]["code"]
     matched = mallory.get("/Observation", params={"code": code})
     unmatched = mallory.get("/Observation", params={"code": "no-such-code"})
     assert (matched.status_code, unmatched.status_code) == (200, 200)
@@ -153,7 +153,7 @@ def test_a_search_that_matches_only_withheld_records_takes_as_long_as_one_that_m
     (when each hidden match cost an audit write, the two were fully separable)."""
     world = door.world
     mallory = door.client(world.mallory)
-    code = world.node.records.read(world.mental_health_id)["code"]["coding"][0]["code"]
+    code = world.node._records.read(world.mental_health_id)["code"]["coding"][0]["code"]
     asks = {"hidden": {"code": code}, "nothing": {"code": "no-such-code"}}
     times: dict[str, list[float]] = {"hidden": [], "nothing": []}
     for _ in range(10):  # warm both
@@ -174,8 +174,8 @@ def test_a_search_that_matches_only_withheld_records_takes_as_long_as_one_that_m
 
 def test_a_patient_cannot_write_about_another_patient_in_a_transaction(door: Api) -> None:
     world = door.world
-    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
-    before = len(world.node.records.list())
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    before = len(world.node._records.list())
     about_alice = {**OBSERVATION, "subject": {"reference": f"Patient/{patient.record_id}"}}
     bundle = {
         "resourceType": "Bundle",
@@ -184,7 +184,7 @@ def test_a_patient_cannot_write_about_another_patient_in_a_transaction(door: Api
     }
     _outcome(door.client(world.guardian).post("/", json=bundle), 403, "no consent")
     _assert_refused_and_audited(world, world.guardian, "create")
-    assert len(world.node.records.list()) == before
+    assert len(world.node._records.list()) == before
 
 
 def test_batch_searches_and_histories_answer_as_the_single_requests_do(door: Api) -> None:
@@ -222,7 +222,7 @@ def test_batch_searches_and_histories_answer_as_the_single_requests_do(door: Api
 
 def test_a_patient_cannot_put_another_wallets_did_pkh_on_her_patient(door: Api) -> None:
     world = door.world
-    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
     alice = door.client(world.alice)
     mine = alice.get(f"/Patient/{patient.record_id}").json()
 
@@ -232,6 +232,6 @@ def test_a_patient_cannot_put_another_wallets_did_pkh_on_her_patient(door: Api) 
 
     refused = alice.put(f"/Patient/{patient.record_id}", json=naming(world.drbob.address))
     _outcome(refused, 400, "the only did:pkh it may carry")
-    assert world.node.records.get(patient.record_id).version == patient.version
+    assert world.node._records.get(patient.record_id).version == patient.version
     own = alice.put(f"/Patient/{patient.record_id}", json=naming(world.alice.address))
     assert own.status_code == 200, own.text

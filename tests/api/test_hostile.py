@@ -89,7 +89,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             alice.address, alice.role, alice.encryption_key
         )
         patient = synthetic_patients(1, seed=8)[0]
-        node.records.write(patient.patient, patient_address=alice.address)
+        node._records.write(patient.patient, patient_address=alice.address)
         account = node.unlock("alice").account
         chain_id = node.chain.chain_id
     with NodeProcess(Home(home), free_port(), passphrase=PASSPHRASE).start() as server:

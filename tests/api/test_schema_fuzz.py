@@ -53,7 +53,7 @@ def _known_paths(api: Api) -> list[dict[str, str]]:
     """Path parameters the server knows: each type the CapabilityStatement lists, each record of the world."""
     statement = httpx.get(f"{api.url}/metadata").json()
     types = [{"resource_type": resource["type"]} for resource in statement["rest"][0]["resource"]]
-    records = api.world.node.records.list()
+    records = api.world.node._records.list()
     return types + [{"resource_type": r.resource_type, "record_id": r.record_id} for r in records]
 
 

@@ -109,7 +109,7 @@ def test_a_standalone_launch_with_pkce_and_the_patients_wallet(smart: Api) -> No
     world = smart.world
     session, client_id = _app(smart, "launch/patient openid fhirUser patient/Observation.rs")
     token, code = _launch(smart, session, world.node.unlock(world.alice.name).account)
-    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
     assert token["patient"] == patient.record_id
     assert token["scope"] == "launch/patient openid fhirUser patient/Observation.rs"
     keys = KeySet.import_key_set(httpx.get(f"{smart.url}/.well-known/jwks.json").json())
@@ -135,7 +135,7 @@ def test_a_narrowed_scope_reads_only_what_its_query_names(smart: Api) -> None:
     session, _ = _app(smart, "launch/patient patient/Observation.rs?category=laboratory")
     token, _ = _launch(smart, session, world.node.unlock(world.alice.name).account)
     assert token["scope"] == "launch/patient patient/Observation.rs?category=laboratory"
-    (patient,) = world.node.records.list(patient_address=world.alice.address, resource_type="Patient")
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
     vitals = {
         "resourceType": "Observation",
         "status": "final",

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from careledger.access import Accessor, Repository
 from careledger.chain import Claims, Role
 from careledger.config import NODE_WALLET, Settings
+from careledger.consent import Purpose
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.testdata import CARE, insure, scratch_node, synthetic_patients
@@ -31,13 +33,18 @@ class World:
     plan_id: int
     patient_reference: str
 
+    @property
+    def billing(self) -> Repository:
+        """The hospital billing as itself: its own guarded repository."""
+        return self.node.access.for_caller(Accessor(self.node.address, Purpose.HOPERAT))
+
     def claims(self, wallet: str = NODE_WALLET) -> Claims:
         return self.node.contracts.claims(as_wallet=wallet)
 
     def encounter(self, encounter_id: str, *, days_ago: float = 1) -> str:
         """Write a finished ambulatory Encounter of alice's; its id."""
         start = datetime.now(UTC) - timedelta(days=days_ago)
-        self.node.records.write(
+        self.node._records.write(
             {
                 "resourceType": "Encounter",
                 "id": encounter_id,
@@ -57,5 +64,5 @@ def world(tmp_path: Path) -> Iterator[World]:
         alice = node.wallets.create("alice", Role.PATIENT, "pw")
         plan_id = insure(node, insurer, [alice])
         patient = synthetic_patients(1, seed=5)[0].patient
-        node.records.write(patient, patient_address=alice.address)
+        node._records.write(patient, patient_address=alice.address)
         yield World(node, insurer, alice, plan_id, f"Patient/{patient['id']}")

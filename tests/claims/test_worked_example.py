@@ -37,7 +37,7 @@ def test_the_worked_example_in_the_docs_is_what_the_contract_does(world: World) 
         code = row["code"].removeprefix("cpt:")
         encounter = world.encounter(f"encounter-{row['#']}")
         outcome = world.node.claims.submit(
-            encounter, [ClaimLine(CPT, code, _care(row["billed"]))], preauth_id=preauth_id
+            world.billing, encounter, [ClaimLine(CPT, code, _care(row["billed"]))], preauth_id=preauth_id
         )
         if outcome.state.status is ClaimStatus.PENDED:
             world.claims("insurer").approve(outcome.claim_id)

@@ -70,6 +70,10 @@ def test_add_list_get_history_anchor_verify(home: Cli, tmp_path: Path) -> None:
     assert home("record", "list", "--limit", "1", "--offset", "1", "-q").out.split() == [
         f"Observation/{observation['id']}"
     ]
+    # Each command reached her records through the node's guarded repository: each is in her accounting.
+    accounting = home("audit", "list", "--patient", "alice", "--json").json()
+    by_node = {e["interaction"] for e in accounting if e["agent_name"] == "node" and e["outcome"] == "allowed"}
+    assert {"create", "update", "read", "vread", "history-instance", "search-type"} <= by_node
 
 
 def test_tampered_blob_fails_verify_at_the_content_id(home: Cli, tmp_path: Path) -> None:
@@ -123,6 +127,8 @@ def test_export_writes_a_bundle_the_patient_decrypted(home: Cli, tmp_path: Path)
     get_fhir_model_class("Bundle").model_validate(bundle)
     assert {e["resource"]["id"] for e in bundle["entry"]} == {patient.id} | {r["id"] for r in patient.records[:5]}
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+    exports = [e for e in home("audit", "list", "--patient", "alice", "--json").json() if e["interaction"] == "export"]
+    assert [(e["agent_name"], e["purpose"], len(e["entities"])) for e in exports] == [("alice", "PATRQT", 6)]
     assert home("record", "export", "--patient", "nobody", "--out", str(out)).code == 4
 
 

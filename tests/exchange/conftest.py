@@ -74,11 +74,11 @@ def network(tmp_path: Path) -> Iterator[Network]:
 
 def _chart(hospital: Node, alice: Wallet) -> tuple[list[str], str]:
     patient = synthetic_patients(1, seed=21)[0]
-    hospital.records.write(patient.patient, patient_address=alice.address)
-    stored = [hospital.records.write(resource) for resource in patient.records]
+    hospital._records.write(patient.patient, patient_address=alice.address)
+    stored = [hospital._records.write(resource) for resource in patient.records]
     condition = next(r for r in patient.records if r["resourceType"] == "Condition")
     note = copy.deepcopy(condition)
     note["id"] = "depression-1"
     note["meta"] = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}
-    mental_health = hospital.records.write(note)
+    mental_health = hospital._records.write(note)
     return [s.record_id for s in stored if s.category is Category.LABS], mental_health.record_id

@@ -47,14 +47,19 @@ def test_a_consented_fetch_is_verified_stored_with_provenance_and_audited_on_bot
     result = network.fetch([Category.LABS])
     assert sorted(s.record_id for s in result.stored) == sorted(network.labs)
     assert all(s.patient_address == network.alice.address for s in result.stored)
-    lab = network.clinic.records.read(network.labs[0])
-    assert lab == {**network.hospital.records.read(network.labs[0]), "meta": lab["meta"]}
-    provenance = network.clinic.records.read(result.provenance_id or "")
+    lab = network.clinic._records.read(network.labs[0])
+    assert lab == {**network.hospital._records.read(network.labs[0]), "meta": lab["meta"]}
+    provenance = network.clinic._records.read(result.provenance_id or "")
     assert provenance["agent"][0]["who"]["identifier"]["value"].endswith(network.hospital.address)
     assert len(provenance["entity"]) == len(network.labs)
     assert _shares(network) == [(network.clinic.address, Outcome.SUCCESS)]
     received = [e for e in network.clinic.audit.entries() if e.access.interaction == "receive"]
     assert [len(e.access.entities) for e in received] == [len(network.labs)]
+    # Stored by the clinic's own system repository for the exchange: its create is in alice's accounting there.
+    kept = [e.access for e in network.clinic.audit.entries(patient=network.alice.address) if e.access.detail]
+    assert [(a.agent, a.interaction, a.purpose, a.detail) for a in kept if a.detail == "exchange"] == [
+        (network.clinic.address, "create", Purpose.TREAT.value, "exchange")
+    ]
 
 
 def test_without_consent_the_fetch_is_denied_and_audited(network: Network) -> None:
@@ -63,7 +68,7 @@ def test_without_consent_the_fetch_is_denied_and_audited(network: Network) -> No
     network.grant_labs()
     with pytest.raises(AccessDenied, match="mental-health"):
         network.fetch([Category.MENTAL_HEALTH])
-    assert network.clinic.records.list(patient_address=network.alice.address) == []
+    assert network.clinic._records.list(patient_address=network.alice.address) == []
     assert _shares(network) == [(network.clinic.address, Outcome.DENIED)] * 2
 
 
@@ -90,7 +95,7 @@ def test_a_tampered_response_is_rejected_and_nothing_is_stored(network: Network)
             response = FetchResponse.from_json(client.exchange(signed))
         with pytest.raises(IntegrityError):
             network.clinic.requester.accept(request, tamper(response), key)
-    assert network.clinic.records.list(patient_address=network.alice.address) == []
+    assert network.clinic._records.list(patient_address=network.alice.address) == []
 
 
 def _flip_a_ciphertext_bit(response: FetchResponse) -> FetchResponse:
@@ -141,10 +146,10 @@ def test_the_patients_own_agent_pulls_everything_the_hospital_holds_of_hers(netw
         shutil.copy(network.hospital.home.keystore_dir / "alice.json", agent.home.keystore_dir / "alice.json")
         alice = agent.unlock(keystore.name)
         (result,) = agent.requester.pull(alice.account, alice.encryption_key(), [network.hospital.address])
-        held = {s.record_id for s in network.hospital.records.list(patient_address=network.alice.address)}
+        held = {s.record_id for s in network.hospital._records.list(patient_address=network.alice.address)}
         assert {s.record_id for s in result.stored} == held
         assert network.mental_health_id in held
-        assert agent.records.read(network.mental_health_id)["id"] == network.mental_health_id
+        assert agent._records.read(network.mental_health_id)["id"] == network.mental_health_id
     finally:
         agent.close()
 
@@ -173,7 +178,7 @@ def test_the_cli_joins_the_network_and_fetches(
         [*clinic, "exchange", "fetch", "--from", hospital, "--patient", network.alice.address, "--categories", "labs"]
     )
     assert fetched == 0
-    assert len(network.clinic.records.list(patient_address=network.alice.address)) == len(network.labs) + 1
+    assert len(network.clinic._records.list(patient_address=network.alice.address)) == len(network.labs) + 1
     denied = [
         "exchange",
         "fetch",

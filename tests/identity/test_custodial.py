@@ -59,7 +59,7 @@ def test_keys_are_sealed_under_the_nodes_key_encryption_key(tmp_path: Path) -> N
 
 
 def test_a_patient_without_a_wallet_gets_a_custodial_identity_on_chain(node: Node) -> None:
-    stored = node.access.write(Accessor(node.address), _walk_in(1))
+    stored = node.access.for_caller(Accessor(node.address)).write(_walk_in(1))
     address = stored.patient_address
     assert node.custodial.holds(address)
     registry = node.contracts.identity_registry()
@@ -67,12 +67,14 @@ def test_a_patient_without_a_wallet_gets_a_custodial_identity_on_chain(node: Nod
     actor = registry.require_actor(address)
     assert actor.encryption_key == node.custodial.public_key(address)
     # Her records are sealed to her key: it opens them without the node's.
-    exported = list(node.records.export(address, node.custodial.private_key(address)))
+    exported = list(node._records.export(address, node.custodial.private_key(address)))
     assert [resource["id"] for resource in exported] == [stored.record_id]
     # Found by her MRN, and a second version stays hers.
-    found = node.records.search(SearchQuery(tokens=(TokenCondition("identifier", ("MRN-1",)),)))
+    found = node._records.search(SearchQuery(tokens=(TokenCondition("identifier", ("MRN-1",)),)))
     assert [s.record_id for s in found] == [stored.record_id]
-    again = node.access.write(Accessor(node.address), {**_walk_in(1), "id": stored.record_id, "gender": "female"})
+    again = node.access.for_caller(Accessor(node.address)).write(
+        {**_walk_in(1), "id": stored.record_id, "gender": "female"}
+    )
     assert (again.version, again.patient_address) == (2, address)
 
 
@@ -80,13 +82,13 @@ def test_a_refused_write_leaves_no_identity_behind(node: Node) -> None:
     before = set(node.custodial.addresses())
     stranger = node.wallets.create("stranger", node.wallets.get("node").role, "pw")
     with pytest.raises(AccessDenied):
-        node.access.write(Accessor(stranger.address), _walk_in(2))
+        node.access.for_caller(Accessor(stranger.address)).write(_walk_in(2))
     assert set(node.custodial.addresses()) == before
 
 
 def test_a_bundle_of_walk_ins_is_registered_in_one_pipeline(node: Node) -> None:
-    drafts = [node.records.prepare(_walk_in(10 + n)) for n in range(5)]
-    stored = node.access.store(Accessor(node.address), drafts)
+    drafts = [node._records.prepare(_walk_in(10 + n)) for n in range(5)]
+    stored = node.access.for_caller(Accessor(node.address)).store(drafts)
     addresses = {s.patient_address for s in stored}
     assert len(addresses) == 5
     registry = node.contracts.identity_registry()

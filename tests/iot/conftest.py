@@ -69,7 +69,7 @@ def ward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ward]:
         for name, patient in zip(("alice", "bob"), patients, strict=True):
             wallet = node.wallets.create(name, Role.PATIENT, PASSPHRASE)
             node.identity.register(name)
-            node.records.write(patient.patient, patient_address=wallet.address)
+            node._records.write(patient.patient, patient_address=wallet.address)
             wallets.append(wallet)
         alice, bob = wallets
         watch = node.devices.register("watch", PASSPHRASE)

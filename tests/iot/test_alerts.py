@@ -57,8 +57,8 @@ def test_readings_split_across_batches_make_one_episode(ward: Ward) -> None:
 def test_an_alert_is_a_flag_and_a_communication_in_the_patients_chart(ward: Ward) -> None:
     (alert,) = _monitor(ward).observe([_beats(ward, (140, 40))])
     alice = Accessor(ward.alice.address)
-    flag = ward.node.access.read(alice, alert.flag.removeprefix("Flag/"))
-    message = ward.node.access.read(alice, alert.communication.removeprefix("Communication/"))
+    flag = ward.node.access.for_caller(alice).read(alert.flag.removeprefix("Flag/"))
+    message = ward.node.access.for_caller(alice).read(alert.communication.removeprefix("Communication/"))
     Flag.model_validate(flag)
     Communication.model_validate(message)
     assert flag["subject"] == {"reference": f"Patient/{ward.watch.patient_record}"}

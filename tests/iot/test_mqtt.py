@@ -76,10 +76,10 @@ def _last(messages: list[tuple[str, bytes, int]]) -> int:
 
 def _stored_once(ward: Ward, readings: int) -> None:
     """Every reading of the run is stored, each as its own Observation (per-reading mode), none twice."""
-    before = len(ward.node.records.list(resource_type="Observation"))
+    before = len(ward.node._records.list(resource_type="Observation"))
     recorder = ReadingRecorder(ward.node.db, ward.node.access, ward.node._readings_key, summary_seconds=None)
     assert recorder.record_ready() == readings
-    assert len(ward.node.records.list(resource_type="Observation")) == before + readings
+    assert len(ward.node._records.list(resource_type="Observation")) == before + readings
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _empty_journal(ward: Ward) -> None:
 
 def _observations(ward: Ward) -> dict[str, StoredRecord]:
     return {
-        s.record_id: s for s in ward.node.records.list(resource_type="Observation", patient_address=ward.alice.address)
+        s.record_id: s for s in ward.node._records.list(resource_type="Observation", patient_address=ward.alice.address)
     }
 
 
@@ -34,7 +34,7 @@ def test_every_reading_becomes_an_observation_written_by_the_device(ward: Ward) 
     before = _observations(ward)
     ward.node.intake.accept(ward.frame(ward.readings(61, 62)))
     assert _recorder(ward, None).record_ready() == 2
-    new = [ward.node.records.read(i) for i in _observations(ward).keys() - before.keys()]
+    new = [ward.node._records.read(i) for i in _observations(ward).keys() - before.keys()]
     assert sorted(o["valueQuantity"]["value"] for o in new) == [61, 62]
     for observation in new:
         Observation.model_validate(observation)
@@ -52,7 +52,7 @@ def test_a_blood_pressure_reading_has_its_components(ward: Ward) -> None:
     before = _observations(ward)
     ward.node.intake.accept(ward.frame([reading]))
     _recorder(ward, None).record_ready()
-    (new,) = [ward.node.records.read(i) for i in _observations(ward).keys() - before.keys()]
+    (new,) = [ward.node._records.read(i) for i in _observations(ward).keys() - before.keys()]
     Observation.model_validate(new)
     assert [c["code"]["coding"][0]["code"] for c in new["component"]] == ["8480-6", "8462-4"]
     assert [c["valueQuantity"]["value"] for c in new["component"]] == [128, 84]
@@ -67,7 +67,7 @@ def test_a_finished_interval_becomes_one_summary_and_an_open_one_waits(ward: War
     ward.node.intake.accept(ward.frame(ward.readings(76, at=start + 200)))
     ward.node.intake.accept(ward.frame(ward.readings(90)))  # this hour: not over yet
     assert recorder.record_ready() == 1
-    (summary,) = [ward.node.records.read(i) for i in _observations(ward).keys() - before.keys()]
+    (summary,) = [ward.node._records.read(i) for i in _observations(ward).keys() - before.keys()]
     Observation.model_validate(summary)
     assert summary["valueSampledData"]["data"] == "70 72 74 76"
     assert summary["valueSampledData"]["origin"]["code"] == "/min"
@@ -85,7 +85,7 @@ def test_a_batch_arriving_after_its_interval_was_summarised_is_a_summary_of_its_
     recorder.record_ready()
     new = _observations(ward).keys() - before.keys()
     assert len(new) == 2
-    assert sorted(ward.node.records.read(i)["valueSampledData"]["data"] for i in new) == ["70 71", "72"]
+    assert sorted(ward.node._records.read(i)["valueSampledData"]["data"] for i in new) == ["70 71", "72"]
     assert all(_observations(ward)[i].version == 1 for i in new)
 
 

@@ -20,9 +20,9 @@ def main(home_path: str, seed: int) -> None:
         if seed >= 0:
             alice = node.wallets.get("alice").address
             for patient in synthetic_patients(2, seed=seed):
-                node.records.write(patient.patient, patient_address=alice)
+                node._records.write(patient.patient, patient_address=alice)
                 for record in patient.records:
-                    node.records.write(record)
+                    node._records.write(record)
         node.anchorer.anchor_pending()
 
 

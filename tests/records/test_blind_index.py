@@ -131,10 +131,10 @@ def test_the_database_file_holds_no_identifier_date_name_code_category_or_audit_
     home = tmp_path / "home"
     with scratch_node(home, Settings(chain="memory", light_kdf=True)) as node:
         owner = node.wallets.create("alice", node.wallets.get("node").role, "pw")
-        node.records.write(patient.patient, patient_address=owner.address)
+        node._records.write(patient.patient, patient_address=owner.address)
         for record in [*patient.records, psychiatric]:
-            node.records.write(record)
-        assert node.records.get("psy-1").category == Category.MENTAL_HEALTH
+            node._records.write(record)
+        assert node._records.get("psy-1").category == Category.MENTAL_HEALTH
         reader = node.wallets.get("node").address
         node.audit.record(
             Access(

@@ -60,4 +60,4 @@ def test_every_record_is_anchored_exactly_once_after_a_crash(home: Home, crash_a
         assert chain.chain_id == 31337
         key = node.unlock().encryption_key()
         for row in rows[:: max(1, len(rows) // 25)]:
-            assert all(check.ok for check in verify_record(node.records, anchor, key, row.record_id, row.version))
+            assert all(check.ok for check in verify_record(node._records, anchor, key, row.record_id, row.version))

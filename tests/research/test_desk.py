@@ -99,9 +99,9 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
 
 
 def _give_everyone_hypertension(node: Node, patients: list[str]) -> None:
-    for stored in node.records.list():
+    for stored in node._records.list():
         if stored.resource_type == "Patient" and stored.patient_address in patients:
-            node.records.write(
+            node._records.write(
                 {
                     "resourceType": "Condition",
                     "clinicalStatus": {"coding": [{"system": SNOMED, "code": "active"}]},
@@ -135,9 +135,9 @@ def test_a_participant_left_out_by_k_anonymity_is_not_told_her_records_were_rele
     study_id = desk.study(rewards=PER_NODE + 1)
     desk.join_all(study_id)
     alone = synthetic_patients(1, seed=77)[0]  # born in the 1940s, male: a class of one
-    outlier = desk.node.records.write({**alone.patient, "birthDate": "1941-02-03", "gender": "male"}).patient_address
+    outlier = desk.node._records.write({**alone.patient, "birthDate": "1941-02-03", "gender": "male"}).patient_address
     for record in alone.records:
-        desk.node.records.write(record)
+        desk.node._records.write(record)
     desk.node.studies.join(NODE_WALLET, study_id, outlier)
 
     (delivered,) = desk.node.studies.gather_release(desk.setup.sponsor.name, study_id)

@@ -174,11 +174,11 @@ def test_a_patient_with_a_wallet_elsewhere_joins_through_the_api_and_is_paid(net
     key = PrivateKey.derive(dora.key, Suite.X25519, 1).public_key
     hospital.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(dora.address, Role.PATIENT, key)
     patient = synthetic_patients(1, seed=33)[0]
-    clinic.records.write(
+    clinic._records.write(
         {**patient.patient, "birthDate": "1985-06-01", "gender": "female"}, patient_address=dora.address
     )
     for record in patient.records:
-        clinic.records.write(record)
+        clinic._records.write(record)
     url = clinic.contracts.identity_registry().require_actor(clinic.address).endpoint
     assert httpx.get(f"{url}/research/studies/{study_id}").status_code == 401
     with _signed_in(url, dora) as api:

@@ -12,16 +12,22 @@ from careledger.access._claiming import (
     encryption_key_from_hex,
 )
 from careledger.access._disclosures import Disclosures, Emergency
+from careledger.access._door import RecordAccess
 from careledger.access._policy import (
     WRITE_PURPOSES,
     Accessor,
     Decision,
     Facts,
+    consents_listed_for,
+    may_bill,
     may_read,
+    may_see_consent,
+    may_submit_as,
     may_write,
     readable_patients,
 )
-from careledger.access._repository import RecordAccess
+from careledger.access._repository import Repository
+from careledger.access._system import SystemRepository
 from careledger.identity import AFFILIATION, MEDICAL_LICENCE
 
 __all__ = [
@@ -43,8 +49,14 @@ __all__ = [
     "IdentityClaims",
     "IssuedCode",
     "RecordAccess",
+    "Repository",
+    "SystemRepository",
+    "consents_listed_for",
     "encryption_key_from_hex",
+    "may_bill",
     "may_read",
+    "may_see_consent",
+    "may_submit_as",
     "may_write",
     "readable_patients",
 ]

@@ -43,3 +43,28 @@ def access_entry(
         break_glass=decision.break_glass,
         detail=decision.why if not decision.allowed or decision.break_glass or decision.care_team else detail,
     )
+
+
+def by_patient(versions: Sequence[StoredRecord]) -> dict[str, list[StoredRecord]]:
+    """Versions grouped by the patient they belong to, in order: one audit entry per patient."""
+    grouped: dict[str, list[StoredRecord]] = {}
+    for version in versions:
+        grouped.setdefault(version.patient_address, []).append(version)
+    return grouped
+
+
+def write_entries(
+    accessor: Accessor, stored: Sequence[StoredRecord], decision: Decision, *, detail: str | None = None
+) -> list[Access]:
+    """The audit entries of versions `accessor` stored: one per patient, each naming its interaction."""
+    return [
+        access_entry(accessor, write_interaction(versions), patient, versions, decision, detail=detail)
+        for patient, versions in by_patient(stored).items()
+    ]
+
+
+def write_interaction(versions: Sequence[StoredRecord]) -> str:
+    """The FHIR interaction a write of these versions was: a delete, a create, or an update."""
+    if any(v.deleted for v in versions):
+        return "delete"
+    return "create" if all(v.version == 1 for v in versions) else "update"

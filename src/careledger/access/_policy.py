@@ -1,10 +1,12 @@
-"""The access policy: whether one caller may read or write one patient's records of one category.
+"""The access policy: whether one caller may read or write one patient's records of one category, and who
+sees which consent and whose signed papers a session may submit.
 
-A pure decision. It asks `Facts` what it needs (is there a live consent, is a break-glass
-window open) and does nothing else: no audit, no chain transaction, no database write.
-The guarded repository (`_repository.py`) gathers the facts, calls these two functions on
-every path (read, vread, history, search, `$everything`, export, create, update, delete,
-each Bundle entry) and audits what they decide.
+Pure decisions. They ask `Facts` what they need (is there a live consent, is a break-glass
+window open; answered by `_facts.py`) and do nothing else: no audit, no chain transaction, no
+database write. Each caller's guarded repository (`_repository.py`) calls `may_read` and
+`may_write` on every path (read, vread, history, search, `$everything`, create, update, delete,
+each Bundle entry; a patient's export of her own records is hers by rule 1) and audits what they
+decide.
 
 Who may read a record, in order:
 1. the patient it belongs to;
@@ -29,10 +31,12 @@ and a sensitive record moves to another category only by the patient or its auth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from careledger.consent import Purpose
+from careledger.errors import AccessDenied
 from careledger.records import Category, StoredRecord
 
 WRITE_PURPOSES = frozenset({Purpose.TREAT, Purpose.HOPERAT})
@@ -79,9 +83,14 @@ class Decision:
     break_glass: bool = False
     care_team: bool = False  # allowed as the custodian's care team: the accounting says so
 
+    def require(self) -> None:
+        """Raise the refusal as `AccessDenied` if this decision refuses (for callers that refuse outright)."""
+        if not self.allowed:
+            raise AccessDenied(self.why)
+
 
 class Facts(Protocol):
-    """What the policy may ask; the repository answers from the consent index and its database."""
+    """What the policy may ask; `_facts.PolicyFacts` answers from the consent index, the chain and the database."""
 
     @property
     def custodian(self) -> str:
@@ -211,3 +220,35 @@ def _may_write_category(
             return Decision(True, CARE_TEAM, care_team=True)
         return Decision(False, f"cannot {wanted}: the care team changes a {category.value} record only as its author")
     return Decision(False, f"no consent from the patient to {wanted}")
+
+
+def may_bill(accessor: Accessor, facts: Facts) -> Decision:
+    """May `accessor` bill as this node (submit a claim for an Encounter it reads)? The node and its care team."""
+    if accessor.address == facts.custodian or facts.care_team(accessor.address):
+        return Decision(True, "bills as this node")
+    return Decision(False, "only the node and its care team bill as this node")
+
+
+# Consents and accountings: who may see a patient's grants, and whose signed papers a patient's session submits.
+
+
+def may_see_consent(caller: str, parties: Sequence[str], *, patient_context: bool) -> Decision:
+    """May `caller` see a consent whose parties (patient, grantee, who granted it) are `parties`? A patient's
+    token sees only those she is a party to; any other token (the node's staff and systems, whose scopes allowed
+    reading consents) sees every consent this node knows of, as it needs to act on them."""
+    if not patient_context or caller in parties:
+        return Decision(True, "a party to the consent" if patient_context else "the node's staff or systems")
+    return Decision(False, "a patient reads only their own consents")
+
+
+def consents_listed_for(caller: str, asked: str | None, *, patient_context: bool) -> str | None:
+    """Whose consents a search by `caller` for `asked`'s (None: everyone's) lists: a patient's token, hers only."""
+    return caller if patient_context else asked
+
+
+def may_submit_as(caller: str, patient: str, paper: str) -> Decision:
+    """May `caller`'s session submit `paper` (a signed consent, revocation, or accounting request) that
+    `patient` signed? The node pays the gas and answers what it asks, so only for the signed-in patient's own."""
+    if caller == patient:
+        return Decision(True, "the patient's own")
+    return Decision(False, f"{paper} submitted here must be the signed-in patient's own")

@@ -35,12 +35,12 @@ from careledger.api._smart_routes import smart_router
 from careledger.api.operations import adjudication_router, claim_router, everything_router, exchange_router
 from careledger.errors import CareLedgerError
 from careledger.fhir import operation_outcome
-from careledger.node import Node
 from careledger.portal import add_portal
 from careledger.records import MAX_RESOURCE_BYTES
+from careledger.services import Services
 
 
-def create_app(node: Node, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
+def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
     """The API of `node`; `auth` decides who is signed in."""
     app = FastAPI(
         title="CareLedger FHIR API",

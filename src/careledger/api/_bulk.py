@@ -138,8 +138,8 @@ class BulkExports:
 
     def _export_type(self, job: ExportJob, accessor: Accessor, resource_type: str) -> list[dict[str, Any]]:
         dates = (DateCondition("_lastUpdated", "ge", job.since),) if job.since else ()
-        return self._access.search(
-            accessor, SearchQuery(resource_type=resource_type, dates=dates), interaction="export"
+        return self._access.for_caller(accessor).search(
+            SearchQuery(resource_type=resource_type, dates=dates), interaction="export"
         )
 
     def _forget_old(self) -> None:

@@ -49,7 +49,7 @@ def bundle_router(deps: Deps) -> APIRouter:
 
 def _transaction(deps: Deps, caller: Caller, accessor: Accessor, entries: list[tuple[str, Resource]]) -> Resource:
     """Store a transaction's resources all or none; the transaction-response Bundle."""
-    stored = deps.node.access.store(accessor, [draft(caller, resource) for _, resource in entries])
+    stored = deps.node.access.for_caller(accessor).store([draft(caller, resource) for _, resource in entries])
     results = []
     for (_, resource), version in zip(entries, stored, strict=True):
         results.append((status_of(version), stored_body(resource, version), location(version)))
@@ -77,7 +77,7 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor, request: Reque
         if method == "GET" and len(parts) == 3 and parts[2] == "_history":  # an instance's history
             served(parts[0])
             caller.require(parts[0], "read")
-            versions = await call(access.history, accessor, parts[1], parts[0])
+            versions = await call(access.for_caller(accessor).history, parts[1], parts[0])
             return 200, history_bundle(_entry_request(request, path, query), versions), None
         return await call(run_single, method, url, resource, if_none_exist)
 
@@ -88,10 +88,10 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor, request: Reque
         parts = url.partition("?")[0].split("/")
         if method == "GET" and len(parts) == 2:
             caller.require(parts[0], "read")
-            return 200, typed(access.read(accessor, parts[1]), parts[0], found=True), None
+            return 200, typed(access.for_caller(accessor).read(parts[1]), parts[0], found=True), None
         if method == "DELETE" and len(parts) == 2:
             caller.require(parts[0], "write")
-            access.delete(accessor, parts[1], parts[0])
+            access.for_caller(accessor).delete(parts[1], parts[0])
             return 204, None, None
         if method in ("POST", "PUT") and resource is not None:
             data = typed(parse_resource(resource), parts[0])
@@ -106,7 +106,7 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor, request: Reque
                         return 200, existing, f"{parts[0]}/{existing['id']}/_history/{version}"
             elif len(parts) != 2 or data.get("id") != parts[1]:
                 raise ValidationError(f"PUT {url} does not name the resource it carries")
-            stored = access.write(accessor, draft(caller, data))
+            stored = access.for_caller(accessor).write(draft(caller, data))
             return status_of(stored), stored_body(data, stored), location(stored)
         raise ValidationError(f"cannot run {method} {url} in a batch")
 

@@ -34,7 +34,7 @@ def the_match(
     access: RecordAccess, accessor: Accessor, resource_type: str, conditions: str, *, patient_address: str | None
 ) -> Resource | None:
     """The one record `conditions` match as `accessor` may see it (a request's or a Bundle entry's); 412 if several."""
-    found = access.search(accessor, criteria(resource_type, conditions, patient_address=patient_address))
+    found = access.for_caller(accessor).search(criteria(resource_type, conditions, patient_address=patient_address))
     return only_match(found, conditions)
 
 

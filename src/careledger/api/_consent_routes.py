@@ -12,10 +12,11 @@ from eth_utils import is_address, to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from careledger.access import consents_listed_for, may_see_consent
 from careledger.api._deps import Authorization, Deps, call
 from careledger.api._responses import fhir_response, searchset
 from careledger.consent import consent_resource
-from careledger.errors import AccessDenied, NotFound, ValidationError
+from careledger.errors import NotFound, ValidationError
 
 
 def consent_router(deps: Deps) -> APIRouter:
@@ -30,8 +31,8 @@ def consent_router(deps: Deps) -> APIRouter:
         caller.require("Consent", "read")
         await call(node.consent.sync)
         grant = await call(node.consent.get, _grant_id(grant_id))
-        if caller.address not in (grant.patient, grant.grantee, grant.granted_by) and caller.patient_context:
-            raise AccessDenied("a patient reads only their own consents")
+        parties = (grant.patient, grant.grantee, grant.granted_by)
+        may_see_consent(caller.address, parties, patient_context=caller.patient_context).require()
         return fhir_response(consent_resource(grant, chain_id=node.chain_id, now=datetime.now(UTC).timestamp()))
 
     @router.get("/Consent")
@@ -42,9 +43,8 @@ def consent_router(deps: Deps) -> APIRouter:
         caller = deps.caller(authorization)
         caller.require("Consent", "read")
         await call(node.consent.sync)
-        wanted = _address(patient) if patient else None
-        if caller.patient_context:
-            wanted = caller.address
+        asked = _address(patient) if patient else None
+        wanted = consents_listed_for(caller.address, asked, patient_context=caller.patient_context)
         grants = await call(node.consent.grants, patient=wanted)
         now = datetime.now(UTC).timestamp()
         resources = [consent_resource(g, chain_id=node.chain_id, now=now) for g in grants]

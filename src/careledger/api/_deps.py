@@ -16,8 +16,8 @@ from careledger.access import Accessor
 from careledger.api._auth import Caller, SiweAuth
 from careledger.consent import Purpose
 from careledger.fhir import in_patient_compartment
-from careledger.node import Node
 from careledger.records import Draft, Resource
+from careledger.services import Services
 
 _T = TypeVar("_T")
 
@@ -28,7 +28,7 @@ PurposeOfUse = Annotated[str | None, Header(alias="X-Purpose-Of-Use", descriptio
 class Deps:
     """The node and its sign-in, as the routers reach them."""
 
-    def __init__(self, node: Node, auth: SiweAuth) -> None:
+    def __init__(self, node: Services, auth: SiweAuth) -> None:
         self.node = node
         self.auth = auth
 

@@ -68,7 +68,7 @@ def device_router(deps: Deps) -> APIRouter:
                         yield ": keep-alive\n\n"
                         continue
                     try:
-                        flag = await call(node.access.read, accessor, alert.flag.removeprefix("Flag/"))
+                        flag = await call(node.access.for_caller(accessor).read, alert.flag.removeprefix("Flag/"))
                     except (AccessDenied, NotFound):
                         continue
                     data = json.dumps({**alert.as_json(), "resource": flag})

@@ -125,7 +125,7 @@ class FhirRoutes:
             existing = await self._match(caller, accessor, resource_type, conditions)
             if existing is not None:
                 return resource_response(existing)
-        stored = await self._access.write_async(accessor, draft(caller, data))
+        stored = await self._access.for_caller(accessor).write_async(draft(caller, data))
         return written(request, stored, data, prefer)
 
     async def update(
@@ -144,12 +144,12 @@ class FhirRoutes:
         if data.get("id") != record_id:
             raise ValidationError(f"the body's id {data.get('id')!r} is not the URL's {record_id!r}")
         accessor = self._deps.accessor(caller, purpose)
-        current = await call(self._access.current_version, accessor, record_id, "update")
+        current = await call(self._access.for_caller(accessor).current_version, record_id, "update")
         if if_match is not None and if_match.strip() not in (f'W/"{current}"', f'"{current}"'):
             if current == 0:  # a version of a record there is none of: told as a record withheld is
                 raise UnknownRecord(record_id)
             raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
-        stored = await self._access.write_async(accessor, draft(caller, data))
+        stored = await self._access.for_caller(accessor).write_async(draft(caller, data))
         return written(request, stored, data, prefer)
 
     async def conditional_update(
@@ -169,9 +169,9 @@ class FhirRoutes:
             if data.get("id", existing["id"]) != existing["id"]:
                 raise ValidationError(f"the body's id {data['id']!r} is not the matched {existing['id']!r}")
             data["id"] = existing["id"]
-        elif "id" in data and await call(self._access.current_version, accessor, data["id"], "update") > 0:
+        elif "id" in data and await call(self._access.for_caller(accessor).current_version, data["id"], "update") > 0:
             raise Conflict(f"{resource_type}/{data['id']} exists but does not match {request.url.query!r}")
-        stored = await self._access.write_async(accessor, draft(caller, data))
+        stored = await self._access.for_caller(accessor).write_async(draft(caller, data))
         return written(request, stored, data, prefer)
 
     async def delete(
@@ -179,7 +179,7 @@ class FhirRoutes:
     ) -> Response:
         """A deletion, kept as a version of its own: 204."""
         accessor = self._deps.accessor(self._caller(authorization, resource_type, "write"), purpose)
-        await call(self._access.delete, accessor, record_id, resource_type)
+        await call(self._access.for_caller(accessor).delete, record_id, resource_type)
         return Response(status_code=204)
 
     async def conditional_delete(
@@ -191,7 +191,7 @@ class FhirRoutes:
         existing = await self._match(caller, accessor, resource_type, request.url.query)
         if existing is None:
             raise NotFound(f"no {resource_type} this caller may see matches {request.url.query!r}")
-        await call(self._access.delete, accessor, existing["id"], resource_type)
+        await call(self._access.for_caller(accessor).delete, existing["id"], resource_type)
         return Response(status_code=204)
 
     async def history(
@@ -204,7 +204,7 @@ class FhirRoutes:
     ) -> JSONResponse:
         """Every version of one record the caller may see, newest first."""
         accessor = self._deps.accessor(self._caller(authorization, resource_type, "read"), purpose)
-        versions = await call(self._access.history, accessor, record_id, resource_type)
+        versions = await call(self._access.for_caller(accessor).history, record_id, resource_type)
         return fhir_response(history_bundle(request, versions))
 
     async def type_history(
@@ -218,8 +218,7 @@ class FhirRoutes:
         caller = self._caller(authorization, resource_type, "read")
         count = int_param(request.query_params, "_count", DEFAULT_COUNT, 1, MAX_COUNT)
         versions = await call(
-            self._access.type_history,
-            self._deps.accessor(caller, purpose),
+            self._access.for_caller(self._deps.accessor(caller, purpose)).type_history,
             resource_type,
             patient_address=own_only(caller, resource_type),
             limit=count,
@@ -246,7 +245,7 @@ class FhirRoutes:
         self, resource_type: str, record_id: str, version: int | None, authorization: str | None, purpose: str | None
     ) -> dict[str, object]:
         accessor = self._deps.accessor(self._caller(authorization, resource_type, "read"), purpose)
-        resource = await self._access.read_async(accessor, record_id, version)
+        resource = await self._access.for_caller(accessor).read_async(record_id, version)
         return typed(resource, resource_type, found=True)
 
     async def _read_fast(

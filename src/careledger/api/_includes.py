@@ -76,7 +76,7 @@ def _one(access: RecordAccess, accessor: Accessor, sources: list[Resource], incl
         if not targets:
             return []
         query = SearchQuery(resource_type=inclusion.source, tokens=(TokenCondition(inclusion.param, targets),))
-        return access.search(accessor, query)
+        return access.for_caller(accessor).search(query)
     wanted: dict[str, set[str]] = {}
     for resource in sources:
         if resource["resourceType"] != inclusion.source:
@@ -87,5 +87,5 @@ def _one(access: RecordAccess, accessor: Accessor, sources: list[Resource], incl
                 wanted.setdefault(kind, set()).add(record_id)
     found: list[Resource] = []
     for kind, ids in sorted(wanted.items()):
-        found.extend(access.search(accessor, SearchQuery(resource_type=kind, record_ids=tuple(sorted(ids)))))
+        found.extend(access.for_caller(accessor).search(SearchQuery(resource_type=kind, record_ids=tuple(sorted(ids)))))
     return found

@@ -44,7 +44,7 @@ async def search_bundle(
     count = 0 if summary == "count" else int_param(params, "_count", DEFAULT_COUNT, 0, MAX_COUNT)
     offset = int_param(params, "_offset", 0, 0, 10**9)
     wanted = inclusions(params.multi_items())
-    found = await call(access.search, accessor, query)
+    found = await call(access.for_caller(accessor).search, query)
     matches = found[offset : offset + count]
     brought = await call(included, access, accessor, matches, wanted) if wanted else []
     elements = [name for value in params.getlist("_elements") for name in value.split(",")]

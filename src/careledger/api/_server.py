@@ -25,7 +25,7 @@ from careledger.api._auth import SiweAuth
 from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
 from careledger.files import secret_file
 from careledger.iot import MqttListener, Webhooks
-from careledger.node import Node
+from careledger.services import Services
 
 SYNC_SECONDS = 1.0
 CLAIM_ROUNDS = 5  # pended claims are looked at every fifth round
@@ -35,7 +35,7 @@ _log = logging.getLogger("careledger.serve")
 class NodeServer:
     """One node's HTTP server and its background loop."""
 
-    def __init__(self, node: Node, *, host: str = "127.0.0.1", port: int = 8080, domain: str | None = None) -> None:
+    def __init__(self, node: Services, *, host: str = "127.0.0.1", port: int = 8080, domain: str | None = None) -> None:
         self.node = node
         self.host = host
         # Bound here, before anything is announced: a port in use is an error the operator sees

@@ -26,9 +26,11 @@ from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from careledger.access import Accessor
 from careledger.api._auth import Caller
 from careledger.api._deps import Deps, call
 from careledger.api._oauth import OAuthRequest, SignedIn, SmartServer, request_of
+from careledger.consent import Purpose
 from careledger.errors import Unauthenticated, ValidationError
 from careledger.files import secret_file
 from careledger.identity import SIGNING_ALGORITHMS
@@ -101,7 +103,8 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
             grant = await checked(oauth)
             address = await call(auth.verify, params.get("message", ""), params.get("signature", ""))
             acts_as, role = await call(auth.signed_in, address)
-            patients = await call(node.records.list, patient_address=acts_as, resource_type="Patient", limit=1)
+            door = node.access.for_caller(Accessor(acts_as, Purpose.PATRQT))
+            patients = await call(door.listing, patient_address=acts_as, resource_type="Patient", limit=1)
             user = SignedIn(acts_as, role, patients[0].record_id if patients else None)
             return await call(server.create_authorization_response, oauth, grant_user=user, grant=grant)
         except (OAuth2Error, ValidationError, Unauthenticated) as exc:

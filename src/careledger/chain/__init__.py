@@ -7,7 +7,7 @@ it imports web3, ~0.8 s, which a command that never talks to the chain should no
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from careledger.chain._anvil import AnvilProcess, find_anvil
+from careledger.chain._anvil import AnvilProcess, ChainDir, find_anvil
 from careledger.chain._claims import (
     SERVICE_CLASSES,
     Adjudication,
@@ -89,6 +89,7 @@ __all__ = [
     "Batch",
     "CareToken",
     "Chain",
+    "ChainDir",
     "ChainEvent",
     "ClaimState",
     "ClaimStatus",

@@ -22,6 +22,10 @@ from careledger.claims._codes import CARC_SYSTEM, COINSURANCE, DEDUCTIBLE, OVER_
 from careledger.errors import ValidationError
 from careledger.fhir import account_reference, fhir_instant, systems
 
+# A Claim's ClaimResponse and EOB are named after it, so following it needs neither opened.
+RESPONSE_SUFFIX = "-response"
+EOB_SUFFIX = "-eob"
+
 Resource = dict[str, Any]
 
 
@@ -156,7 +160,7 @@ def claim_response(
     """The insurer's answer to a Claim, as the contract gave it."""
     return {
         "resourceType": "ClaimResponse",
-        "id": f"{claim['id']}-response",
+        "id": f"{claim['id']}{RESPONSE_SUFFIX}",
         **money.extension(),
         **_shared(claim, adjudication, billed, money, created),
         "requestor": claim["provider"],
@@ -170,7 +174,7 @@ def explanation_of_benefit(
     """What the patient is told: what was billed, allowed, paid by the plan and owed by them."""
     return {
         "resourceType": "ExplanationOfBenefit",
-        "id": f"{claim['id']}-eob",
+        "id": f"{claim['id']}{EOB_SUFFIX}",
         **money.extension(),
         **_shared(claim, adjudication, billed, money, created),
         "provider": claim["provider"],
@@ -183,7 +187,7 @@ def explanation_of_benefit(
             }
         ],
         "claim": {"reference": f"Claim/{claim['id']}"},
-        "claimResponse": {"reference": f"ClaimResponse/{claim['id']}-response"},
+        "claimResponse": {"reference": f"ClaimResponse/{claim['id']}{RESPONSE_SUFFIX}"},
         "insurance": [{"focal": True, "coverage": claim["insurance"][0]["coverage"]}],
     }
 

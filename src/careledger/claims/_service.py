@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_checksum_address
 
 from careledger._failpoints import crash_point
+from careledger.access import Repository, SystemRepository
 from careledger.chain import Adjudication, Claims, ClaimState, claim_id_of
 from careledger.claims._classes import ServiceClass, classify
 from careledger.claims._fhir import (
+    EOB_SUFFIX,
+    RESPONSE_SUFFIX,
     ClaimLine,
     Money,
     Parties,
@@ -40,7 +43,7 @@ from careledger.claims._plans import Plans
 from careledger.config import NODE_WALLET
 from careledger.errors import NotFound, ValidationError
 from careledger.identity import did_pkh
-from careledger.records import RecordService, StoredRecord, search_query
+from careledger.records import StoredRecord, search_query
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -75,7 +78,7 @@ class ClaimsService:
 
     def __init__(
         self,
-        records: RecordService,
+        records: SystemRepository,
         claims: Callable[..., Claims],
         plans: Plans,
         payments: Payments,
@@ -84,15 +87,18 @@ class ClaimsService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`claims(as_wallet=None)`: the Claims facade, read-only or signing as one of the node's wallets."""
-        self.records = records
+        self._records = records
         self._claims = claims
         self._plans = plans
         self._payments = payments
         self.chain_id = chain_id
         self._clock = clock
+        # (Claim record, version) → (on-chain id, decisions seen): what `follow` need not open again.
+        self._followed: dict[tuple[str, int], tuple[bytes, int]] = {}
 
     def submit(
         self,
+        billing: Repository,
         encounter_id: str,
         lines: Sequence[ClaimLine],
         *,
@@ -100,15 +106,41 @@ class ClaimsService:
         preauth_id: int = 0,
         as_wallet: str = NODE_WALLET,
     ) -> ClaimOutcome:
-        """Write the Claim for an Encounter (once) and submit it as the provider's wallet `as_wallet`."""
+        """Write the Claim for an Encounter (once) and submit it as the provider's wallet `as_wallet`.
+
+        `billing` is the guarded repository of whoever bills (the node or its care team): the Encounter is
+        read through it, refused and audited for anyone else. What follows (the Claim, the adjudication's
+        ClaimResponse and EOB) is the node's own work for payment, audited as HPAYMT in her accounting."""
+        encounter_record, encounter = billing.billable(encounter_id)
+        return self._submit(encounter_record, encounter, lines, service_class, preauth_id, as_wallet)
+
+    def submit_fhir(self, billing: Repository, claim: dict[str, Any], *, as_wallet: str = NODE_WALLET) -> ClaimOutcome:
+        """Adjudicate a Claim a provider's system sent as FHIR: its items' codes and `net` amounts (whole tokens
+        of the member's plan), the Encounter its items name (read through `billing`, as `submit` does), and a
+        prior authorization in `preAuthRef`."""
+        encounter_record, encounter = billing.billable(encounter_of(claim))
+        plan_id, _ = self._plans.plan_of(encounter_record.patient_address)
+        lines = claim_lines(claim, self._money(plan_id).decimals)
+        refs = claim.get("insurance", [{}])[0].get("preAuthRef", []) if claim.get("insurance") else []
+        preauth = int(refs[0]) if refs and str(refs[0]).isdigit() else 0
+        return self._submit(encounter_record, encounter, lines, None, preauth, as_wallet)
+
+    def _submit(
+        self,
+        encounter_record: StoredRecord,
+        encounter: dict[str, Any],
+        lines: Sequence[ClaimLine],
+        service_class: ServiceClass | None,
+        preauth_id: int,
+        as_wallet: str,
+    ) -> ClaimOutcome:
         claims = self._claims(as_wallet=as_wallet)
         if claims.signer is None:
             raise ValidationError("submitting a claim needs the provider's wallet")
         provider = claims.signer.address
-        encounter_record = self.records.get(encounter_id)
+        encounter_id = encounter_record.record_id
         if encounter_record.resource_type != "Encounter":
             raise ValidationError(f"{encounter_id} is a {encounter_record.resource_type}, not an Encounter")
-        encounter = self.records.open(encounter_record)
         member = encounter_record.patient_address
         service_class = service_class if service_class is not None else _class_of(lines)
         plan_id, insurer = self._plans.plan_of(member)
@@ -131,7 +163,7 @@ class ClaimsService:
         )
         stored = self._claim_version(draft)
         crash_point("claim-written")
-        commitment = self.records.commitment_of(stored)
+        commitment = self._records.commitment_of(stored)
         if claims.find_claim(claim_id_of(provider, commitment)) is None:
             claims.submit_claim(
                 member,
@@ -143,43 +175,46 @@ class ClaimsService:
             )
         return self.follow(stored.record_id)
 
-    def submit_fhir(self, claim: dict[str, Any], *, as_wallet: str = NODE_WALLET) -> ClaimOutcome:
-        """Adjudicate a Claim a provider's system sent as FHIR: its items' codes and `net` amounts (whole tokens
-        of the member's plan), the Encounter its items name, and a prior authorization in `preAuthRef`."""
-        encounter_id = encounter_of(claim)
-        member = self.records.get(encounter_id).patient_address
-        plan_id, _ = self._plans.plan_of(member)
-        lines = claim_lines(claim, self._money(plan_id).decimals)
-        refs = claim.get("insurance", [{}])[0].get("preAuthRef", []) if claim.get("insurance") else []
-        preauth = int(refs[0]) if refs and str(refs[0]).isdigit() else 0
-        return self.submit(encounter_id, lines, preauth_id=preauth, as_wallet=as_wallet)
-
     def follow_pending(self) -> None:
-        """Bring up to date the ClaimResponses of claims still pended or appealed (awaiting funds or a decision)."""
+        """Bring up to date the ClaimResponses of claims still pended or appealed (awaiting funds or a decision).
+        Run every few seconds by the server: a claim whose decisions have not changed since it was last followed
+        here is not opened again, so waiting adds nothing to the patient's accounting."""
         query, _ = search_query("ClaimResponse", [("outcome", "queued")], patient_address=None)
-        for stored in self.records.search(query):
-            self.follow(self.records.open(stored)["request"]["reference"].removeprefix("Claim/"))
+        for stored in self._records.search(query):
+            self.follow(stored.record_id.removesuffix(RESPONSE_SUFFIX))
 
     def follow(self, record_id: str) -> ClaimOutcome:
         """Where a Claim recorded here stands; a new ClaimResponse and EOB when the decision changed."""
         claims = self._claims()
-        stored = self.records.get(record_id)
+        stored = self._records.get(record_id)
         if stored.resource_type != "Claim":
             raise ValidationError(f"{record_id} is a {stored.resource_type}, not a Claim")
-        claim = self.records.open(stored)
-        provider = _address_of(claim["provider"])
-        claim_id = claim_id_of(provider, self.records.commitment_of(stored))
+        seen = self._followed.get((record_id, stored.version))
+        claim: dict[str, Any] | None = None
+        if seen is None:
+            claim = opened = self._records.open(stored)
+            claim_id = claim_id_of(_address_of(opened["provider"]), self._records.commitment_of(stored))
+        else:
+            claim_id = seen[0]
         state = claims.find_claim(claim_id)
         if state is None:
             raise NotFound(f"Claim/{record_id} was never submitted; run `careledger claim submit` again")
         decisions = tuple(claims.adjudications(claim_id))
+        if seen is None or seen[1] != len(decisions):
+            self._explain(claim or self._records.open(stored), stored.patient_address, decisions[-1], state)
+            self._followed[(record_id, stored.version)] = (claim_id, len(decisions))
+        return ClaimOutcome(
+            claim_id, state, decisions, record_id, f"{record_id}{RESPONSE_SUFFIX}", f"{record_id}{EOB_SUFFIX}"
+        )
+
+    def _explain(self, claim: dict[str, Any], member: str, decision: Adjudication, state: ClaimState) -> None:
+        """The ClaimResponse and EOB of the latest decision, each written if it says something new."""
         money = self._money(state.plan_id)
-        response = claim_response(claim, decisions[-1], state.billed, money, created=self._clock())
-        eob = explanation_of_benefit(claim, decisions[-1], state.billed, money, created=self._clock())
+        response = claim_response(claim, decision, state.billed, money, created=self._clock())
+        eob = explanation_of_benefit(claim, decision, state.billed, money, created=self._clock())
         for resource in (response, eob):
             if self._changed(resource):
-                self.records.write(resource, patient_address=stored.patient_address)
-        return ClaimOutcome(claim_id, state, decisions, record_id, response["id"], eob["id"])
+                self._records.write(resource, patient_address=member)
 
     def outcome(self, claim_id: bytes) -> ClaimOutcome:
         """Where any claim stands on chain, by its id (an insurer's view: no FHIR here)."""
@@ -225,19 +260,19 @@ class ClaimsService:
     def _claim_version(self, draft: dict[str, Any]) -> StoredRecord:
         """The stored Claim if it already says the same, else a new version (a corrected claim)."""
         try:
-            current = self.records.get(draft["id"])
+            current = self._records.get(draft["id"])
         except NotFound:
-            return self.records.write(draft)
-        if not current.deleted and _billing(self.records.open(current)) == _billing(draft):
+            return self._records.write(draft)
+        if not current.deleted and _billing(self._records.open(current)) == _billing(draft):
             return current
-        return self.records.write(draft)
+        return self._records.write(draft)
 
     def _changed(self, resource: dict[str, Any]) -> bool:
         try:
-            current = self.records.get(resource["id"])
+            current = self._records.get(resource["id"])
         except NotFound:
             return True
-        return current.deleted or _decision(self.records.open(current)) != _decision(resource)
+        return current.deleted or _decision(self._records.open(current)) != _decision(resource)
 
 
 def _class_of(lines: Sequence[ClaimLine]) -> ServiceClass:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 import typer
 from eth_utils import is_address, to_checksum_address
 
+from careledger.access import Accessor
 from careledger.config import NODE_WALLET, Home, Settings, load_settings
+from careledger.consent import Purpose
 from careledger.errors import AccessDenied, NotFound
 from careledger.identity import Wallet, WalletStore
-from careledger.node import Node, PassphraseSource
+from careledger.services import Operations, PassphraseSource, open_operations
 
 if TYPE_CHECKING:
     from careledger.client import FhirClient
@@ -65,7 +67,7 @@ def passphrase_source(*, confirm: bool = False) -> PassphraseSource:
     return read
 
 
-def address_of(node: Node, who: str) -> str:
+def address_of(node: Operations, who: str) -> str:
     """A wallet name or an address, as an address: wallets held here, or any valid address."""
     wallet = node.wallets.find(who)
     if wallet is not None:
@@ -75,20 +77,20 @@ def address_of(node: Node, who: str) -> str:
     raise NotFound(f"no wallet named {who!r} here, and not an address")
 
 
-def wallet_name(node: Node, address: str) -> str | None:
+def wallet_name(node: Operations, address: str) -> str | None:
     """The name of the wallet this node holds for `address`, if it holds one."""
     wallet = node.wallets.find(address)
     return wallet.name if wallet is not None else None
 
 
-def acts_as(node: Node, who: str) -> str:
+def acts_as(node: Operations, who: str) -> str:
     """The identity `who` (a wallet name or an address) acts as: a wallet that claimed a custodial
     identity acts as that identity, which her records and consents are under; others as themselves."""
     address = address_of(node, who)
     return node.identity.acts_as(address)
 
 
-def signer_for(node: Node, patient: str, as_wallet: str | None) -> Wallet:
+def signer_for(node: Operations, patient: str, as_wallet: str | None) -> Wallet:
     """Who signs for `patient`: `as_wallet` if given, else her wallet kept here, else, for a custodial
     patient of this node, the node itself (on her documented instruction; the chain shows it)."""
     if as_wallet is not None:
@@ -98,18 +100,24 @@ def signer_for(node: Node, patient: str, as_wallet: str | None) -> Wallet:
     return wallet_of(node, patient)
 
 
-def local_record_id(node: Node, reference: str) -> str:
+def as_node(node: Operations) -> Accessor:
+    """The node itself, writing and maintaining the records it keeps (healthcare operations): who the CLI's
+    record commands act as, through the node's own guarded repository."""
+    return Accessor(node.address, Purpose.HOPERAT)
+
+
+def local_record_id(node: Operations, reference: str) -> str:
     """A record's id from `Type/id` (as `record add` prints it, and as `--node` takes it) or the bare id;
     `NotFound` if the record kept here under that id is of another type."""
     resource_type, _, record_id = reference.rpartition("/")
     if resource_type:
-        stored_type = node.records.get(record_id).resource_type
+        stored_type = node.access.for_caller(as_node(node)).stored(record_id).resource_type
         if stored_type != resource_type:
             raise NotFound(f"{reference}: record {record_id} is a {stored_type}, not a {resource_type}")
     return record_id
 
 
-def wallet_of(node: Node, who: str) -> Wallet:
+def wallet_of(node: Operations, who: str) -> Wallet:
     """The wallet held here under this name or address: what must sign for `who`."""
     wallet = node.wallets.find(who)
     if wallet is None:
@@ -118,11 +126,11 @@ def wallet_of(node: Node, who: str) -> Wallet:
 
 
 @contextmanager
-def open_node(ctx: typer.Context, *, keep_chain: bool = False) -> Iterator[Node]:
+def open_node(ctx: typer.Context, *, keep_chain: bool = False) -> Iterator[Operations]:
     """The node on this home, closed when the command ends; passphrases asked when a wallet must sign."""
     cli = state(ctx)
     cli.home.require()
-    with Node(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain, lazy=True) as node:
+    with open_operations(cli.home, cli.settings(), passphrase_source(), keep_chain=keep_chain, lazy=True) as node:
         yield node
 
 

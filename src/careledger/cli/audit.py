@@ -12,12 +12,12 @@ from careledger.cli._context import address_of, open_node, wallet_name
 from careledger.cli._options import JsonFlag, LimitOption, OffsetOption
 from careledger.cli._output import console, paged, print_json
 from careledger.errors import IntegrityError
-from careledger.node import Node
+from careledger.services import Operations
 
 app = typer.Typer(help="The audit log: who saw what, when, why; and its integrity.", no_args_is_help=True)
 
 
-def entry_json(entry: Entry, node: Node) -> dict[str, Any]:
+def entry_json(entry: Entry, node: Operations) -> dict[str, Any]:
     """An audit entry as JSON, the agent and patient named where this node holds their wallets (else None)."""
     access = entry.access
     return {

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from careledger.access import Accessor
 from careledger.claims import (
     CDT,
     CPT,
@@ -29,8 +30,9 @@ from careledger.cli._context import address_of, local_record_id, open_node, wall
 from careledger.cli._options import JsonFlag, QuietFlag
 from careledger.cli._output import console, print_id, print_json, progress
 from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
 from careledger.errors import ClaimDenied, ValidationError
-from careledger.node import Node
+from careledger.services import Operations
 
 app = typer.Typer(
     help="Insurance claims on chain: plans, enrolment, prior authorization, claims.", no_args_is_help=True
@@ -335,7 +337,7 @@ def _show(outcome: ClaimOutcome, money: Money | None, json: bool, quiet: bool = 
         console.print(f"  ExplanationOfBenefit/{outcome.eob_id} written for the patient", markup=False)
 
 
-def _money_of(node: Node, plan_id: int) -> Money | None:
+def _money_of(node: Operations, plan_id: int) -> Money | None:
     return node.plans.money_of(plan_id) if plan_id else None
 
 
@@ -362,13 +364,15 @@ def submit(
     """
     with open_node(ctx) as node:
         encounter = local_record_id(node, encounter)
-        member = node.records.get(encounter).patient_address
+        billing = node.access.for_caller(Accessor(wallet_of(node, as_wallet).address, Purpose.HOPERAT))
+        member = billing.stored(encounter).patient_address
         plan_id, _insurer = node.plans.plan_of(member)
         money = _money_of(node, plan_id)
         decimals = money.decimals if money else 0
         chosen = ServiceClass.parse(service_class) if service_class else None
         with progress.status("submitting the claim…"):
             outcome = node.claims.submit(
+                billing,
                 encounter,
                 [_line(spec, decimals) for spec in lines],
                 service_class=chosen,

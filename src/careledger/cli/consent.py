@@ -23,8 +23,8 @@ from careledger.consent import (
     write_consent,
 )
 from careledger.errors import AccessDenied, ValidationError
-from careledger.node import Node
 from careledger.records import Category
+from careledger.services import Operations
 
 app = typer.Typer(help="Patients' consents on chain: grant, sign, submit, revoke, list, check.", no_args_is_help=True)
 
@@ -267,7 +267,7 @@ def delegate(
         console.print(f"delegation to {delegate_address} ended", markup=False)
 
 
-def _terms(node: Node, patient: str, to: str, categories: str, purpose: str, days: float) -> ConsentTerms:
+def _terms(node: Operations, patient: str, to: str, categories: str, purpose: str, days: float) -> ConsentTerms:
     return node.consent.terms(
         acts_as(node, patient),
         address_of(node, to),

@@ -15,7 +15,7 @@ from careledger.cli._identity_view import actor_view, credential_json, render_vi
 from careledger.cli._options import JsonFlag, QuietFlag
 from careledger.cli._output import console, print_id, print_json, progress
 from careledger.errors import NotFound
-from careledger.node import Node
+from careledger.services import Operations
 
 app = typer.Typer(
     help="On-chain identities: register, show, attest credentials; claim, rotate and recover custodial ones.",
@@ -88,7 +88,7 @@ PatientArgument = Annotated[
 ]
 
 
-def _identity(node: Node, patient: str) -> str:
+def _identity(node: Operations, patient: str) -> str:
     if is_address(patient):
         return str(to_checksum_address(patient))
     return node.claiming.patient_of(patient)

@@ -11,14 +11,14 @@ import typer
 from rich.table import Table
 
 from careledger.access import Accessor
-from careledger.cli._context import acts_as, address_of, local_record_id, open_node, remote_node, state
+from careledger.cli._context import acts_as, address_of, as_node, local_record_id, open_node, remote_node, state
 from careledger.cli._options import JsonFlag, LimitOption, OffsetOption, QuietFlag
 from careledger.cli._output import console, paged, print_id, print_json, progress
 from careledger.consent import Purpose
 from careledger.errors import IntegrityError, ValidationError
 from careledger.files import write_atomically
-from careledger.node import Node
 from careledger.records import Resource, StoredRecord
+from careledger.services import Operations
 
 app = typer.Typer(help="Encrypted FHIR records: add, read, list, verify, anchor.", no_args_is_help=True)
 
@@ -44,20 +44,15 @@ def stored_json(stored: StoredRecord) -> dict[str, Any]:
     }
 
 
-def _patient_address_of(node: Node, patient: str | None) -> str | None:
+def _patient_address_of(node: Operations, patient: str | None) -> str | None:
     return None if patient is None else address_of(node, patient)
 
 
-def _anchored_if_due(node: Node, stored: StoredRecord) -> StoredRecord:
+def _anchored_if_due(node: Operations, stored: StoredRecord) -> StoredRecord:
     """Anchor records and audit heads if due (size or age), then the version as it now stands."""
     node.anchorer.maybe_anchor()
     node.audit_anchorer.maybe_anchor()
-    return node.records.get(stored.record_id, stored.version)
-
-
-def _custodian(node: Node) -> Accessor:
-    """The node itself, writing and maintaining the records it keeps (healthcare operations)."""
-    return Accessor(node.address, Purpose.HOPERAT)
+    return node.access.for_caller(as_node(node)).stored(stored.record_id, stored.version)
 
 
 def _json_object(body: bytes) -> Resource:
@@ -106,7 +101,7 @@ def add(
         _print_remote(stored_remotely, json, quiet)
         return
     with open_node(ctx) as node:
-        written = node.access.write(_custodian(node), body, patient_address=_patient_address_of(node, patient))
+        written = node.access.for_caller(as_node(node)).write(body, patient_address=_patient_address_of(node, patient))
         stored = _anchored_if_due(node, written)
     if quiet:
         print_id(f"{stored.resource_type}/{stored.record_id}")
@@ -145,7 +140,7 @@ def list_records(
     with open_node(ctx) as node:
         owner = _patient_address_of(node, patient)
         found = paged(
-            lambda size, skip: node.records.list(
+            lambda size, skip: node.access.for_caller(as_node(node)).listing(
                 patient_address=owner, resource_type=resource_type, limit=size, offset=skip
             ),
             limit,
@@ -190,11 +185,11 @@ def get(
         return
     with open_node(ctx) as node:
         if as_who is None:
-            accessor = _custodian(node)
+            accessor = as_node(node)
         else:
             node.consent.sync()
             accessor = Accessor(acts_as(node, as_who), Purpose.parse(purpose), reason)
-        print_json(node.access.read(accessor, local_record_id(node, record_id), version))
+        print_json(node.access.for_caller(accessor).read(local_record_id(node, record_id), version))
 
 
 @app.command()
@@ -203,7 +198,7 @@ def history(
 ) -> None:
     """Every version of a record, newest first."""
     with open_node(ctx) as node:
-        versions = node.records.history(local_record_id(node, record_id))
+        versions = [v for v, _ in node.access.for_caller(as_node(node)).history(local_record_id(node, record_id))]
     if json:
         print_json([stored_json(s) for s in versions])
         return
@@ -216,7 +211,7 @@ def history(
 def delete(ctx: typer.Context, record_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonFlag = False) -> None:
     """Delete (a tombstone version; earlier versions stay readable)."""
     with open_node(ctx) as node:
-        stored = _anchored_if_due(node, node.access.delete(_custodian(node), local_record_id(node, record_id)))
+        stored = _anchored_if_due(node, node.access.for_caller(as_node(node)).delete(local_record_id(node, record_id)))
     if json:
         print_json(stored_json(stored))
     else:
@@ -241,7 +236,7 @@ def import_(
         def wallet_for(_resource: Resource) -> str | None:
             return owner
 
-        importer = node.access.importer(_custodian(node), patient_wallet=wallet_for)
+        importer = node.access.for_caller(as_node(node)).importer(patient_wallet=wallet_for)
         from rich.progress import MofNCompleteColumn, Progress  # ~40 ms: for the commands that show one
 
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=progress) as bar:
@@ -279,16 +274,15 @@ def export(
     with open_node(ctx) as node:
         wallet = node.wallets.get(patient)
         key = node.unlock(wallet.name).encryption_key()
-        count = len(node.records.list(patient_address=wallet.address))
+        count, resources = node.access.for_caller(Accessor(wallet.address, Purpose.PATRQT)).export(key)
         entries = []
         from rich.progress import Progress
 
         with Progress(console=progress) as bar:
             task = bar.add_task("decrypting", total=count)
-            for resource in node.records.export(wallet.address, key):
+            for resource in resources:
                 entries.append({"fullUrl": f"{resource['resourceType']}/{resource['id']}", "resource": resource})
                 bar.advance(task)
-        node.access.audit_export(wallet.address)
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     write_atomically(out, dumps(bundle, indent=1).encode(), mode=0o600)
     if json:

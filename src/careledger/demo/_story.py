@@ -28,7 +28,7 @@ from careledger.errors import AccessDenied, DemoFailed
 from careledger.exchange import FetchResult
 from careledger.fhir import systems
 from careledger.identity import UnlockedWallet
-from careledger.records import Category, verify_record
+from careledger.records import Category
 from careledger.testdata import hospital_visit
 
 StepData = dict[str, Any]
@@ -169,7 +169,7 @@ class Story:
             response = client.transaction(hospital_visit(alice.account.address, self.network.chain.chain_id))
         created = [entry["response"]["location"].split("/_history")[0] for entry in response["entry"]]
         expect(all(e["response"]["status"].startswith("201") for e in response["entry"]), "not every entry was created")
-        stored = [self.hospital.node.records.get(ref.split("/")[1]) for ref in created]
+        stored = [self.hospital.node.maintenance.get(ref.split("/")[1]) for ref in created]
         by_category: dict[str, list[str]] = {}
         for record in stored:
             expect(record.patient_address == alice.account.address, f"{record.record_id} is not alice's record")
@@ -299,7 +299,7 @@ class Story:
                     "valueQuantity": {"value": 64, "unit": "beats/minute"},
                 }
             )
-        identity = hospital.records.get(patient["id"]).patient_address
+        identity = hospital.maintenance.get(patient["id"]).patient_address
         expect(
             hospital.contracts.identity_registry().custodian_of(identity) == self.hospital.address,
             "no custodial identity",
@@ -345,10 +345,10 @@ class Story:
         told.say("the audit log: its hash chain, and its heads against the chain")
         for participant in self.network.participants:
             node = participant.node
-            key, anchor = node.unlock().encryption_key(), node.contracts.record_anchor()
-            records = node.records.list()
+            anchor = node.contracts.record_anchor()
+            records = node.maintenance.listing()
             for stored in records:
-                failed = [c for c in verify_record(node.records, anchor, key, stored.record_id) if not c.ok]
+                failed = [c for c in node.verify_record(stored.record_id) if not c.ok]
                 expect(not failed, f"{participant.label}: {stored.record_id} failed {failed[0].step if failed else ''}")
             audit = node.audit.verify(anchor)
             expect(audit.ok, f"{participant.label}'s audit log: {'; '.join(audit.problems)}")
@@ -360,13 +360,13 @@ class Story:
 
     def _crash(self, victim: Participant) -> Callable[[_Told], None]:
         def crash(told: _Told) -> None:
-            held = victim.node.records.list()
+            held = victim.node.maintenance.listing()
             before = {(s.record_id, s.version) for s in held}
             waiting = sum(1 for s in held if s.anchored_batch is None)
             victim.process.kill()
             told.say(f"SIGKILL to pid {victim.process.pid}, {waiting} of {len(before)} records not yet anchored")
             victim.process.start()
-            after = {(s.record_id, s.version) for s in victim.node.records.list()}
+            after = {(s.record_id, s.version) for s in victim.node.maintenance.listing()}
             expect(after == before, f"records changed across the crash: lost {before - after}")
             told.say(f"started again (pid {victim.process.pid}): all {len(after)} records there")
             told.data.update(node=victim.name, records=len(after), unanchored_at_kill=waiting)
@@ -390,11 +390,11 @@ class Story:
         )
 
     def _expect_denied(self, told: _Told, categories: list[Category], why: str) -> None:
-        before = {s.record_id for s in self.clinic.node.records.list()}
+        before = {s.record_id for s in self.clinic.node.maintenance.listing()}
         try:
             self._clinic_fetch(categories)
         except AccessDenied as exc:
-            expect(before == {s.record_id for s in self.clinic.node.records.list()}, "the clinic stored records")
+            expect(before == {s.record_id for s in self.clinic.node.maintenance.listing()}, "the clinic stored records")
             told.say(f"refused by the hospital: “{exc}”")
             told.say(f"({why}); nothing stored, the refusal audited")
             told.data["refusal"] = str(exc)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
-from careledger.access import Accessor, RecordAccess
+from careledger.access import Accessor, RecordAccess, SystemRepository
 from careledger.anchoring import Anchorer
 from careledger.chain import IdentityRegistry
 from careledger.consent import ConsentService, Purpose
@@ -26,7 +26,7 @@ from careledger.crypto import PrivateKey, PublicKey, reseal, sealed_to
 from careledger.errors import Unauthenticated, ValidationError
 from careledger.exchange._request import LIFETIME, SignedFetch
 from careledger.exchange._response import FetchResponse, SharedRecord
-from careledger.records import Category, RecordService, StoredRecord
+from careledger.records import Category, StoredRecord
 from careledger.store import Database, ExchangeNonce
 
 INTERACTION = "share"
@@ -37,7 +37,8 @@ class Custodian:
 
     def __init__(
         self,
-        records: RecordService,
+        records: SystemRepository,
+        db: Database,
         access: RecordAccess,
         consent: ConsentService,
         anchorer: Anchorer,
@@ -48,7 +49,8 @@ class Custodian:
         chain_id: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.records = records
+        self._records = records
+        self._db = db
         self.access = access
         self.consent = consent
         self.anchorer = anchorer
@@ -71,7 +73,7 @@ class Custodian:
             raise Unauthenticated(f"the request is signed by {signer}, not by the requester {request.requester}")
         if request.custodian != self.address:
             raise ValidationError(f"the request is for {request.custodian}, not this node ({self.address})")
-        spend_fresh(self.records.db, request.requester, request.nonce, request.expiry, self._clock())
+        spend_fresh(self._db, request.requester, request.nonce, request.expiry, self._clock())
         purposes = Purpose.from_mask(request.purpose)
         if len(purposes) != 1 or request.categories == 0:
             raise ValidationError("a fetch names one purpose of use and at least one category")
@@ -79,13 +81,13 @@ class Custodian:
         requester = identity.actor(request.requester)
         if requester is None or not requester.active:
             why = "the requester is not an active registered actor"
-            raise self.access.refuse(accessor, request.patient, why, INTERACTION)
+            raise self.access.for_caller(accessor).refuse(request.patient, why, INTERACTION)
         self.consent.sync()
         wanted = set(Category.from_mask(request.categories))
-        found = [s for s in self.records.list(patient_address=request.patient) if s.category in wanted]
+        found = [s for s in self._records.listing(patient_address=request.patient) if s.category in wanted]
         if not found:
             return FetchResponse(self.address, request.patient, (), ())
-        shared = self.access.visible(accessor, found, INTERACTION, refuse_if_none=True)
+        shared = self.access.for_caller(accessor).visible(found, INTERACTION, refuse_if_none=True)
         if any(s.anchored_batch is None for s in shared):
             self.anchorer.anchor_pending()
         withheld = sorted({s.category.value for s in found} - {s.category.value for s in shared})
@@ -95,7 +97,7 @@ class Custodian:
     def _shared(self, shared: list[StoredRecord], to: PublicKey) -> list[SharedRecord]:
         key = self._key()
         items = []
-        for copy in self.records.anchored(shared):
+        for copy in self._records.anchored(shared):
             stored = copy.stored
             own = sealed_to(stored.data_keys(), key.public_key)
             items.append(

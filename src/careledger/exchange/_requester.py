@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from careledger.access import SystemRepository
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry, RecordAnchor
 from careledger.consent import Purpose
@@ -36,7 +37,7 @@ from careledger.exchange._request import FetchRequest
 from careledger.exchange._response import FetchResponse, SharedRecord
 from careledger.fhir import provenance_view
 from careledger.identity import did_pkh
-from careledger.records import Category, RecordService, Resource, StoredRecord, categorise, commitment
+from careledger.records import Category, Resource, StoredRecord, categorise, commitment
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -56,14 +57,14 @@ class Requester:
 
     def __init__(
         self,
-        records: RecordService,
+        records: SystemRepository,
         audit: AuditLog,
         identity: Callable[[], IdentityRegistry],
         anchor: Callable[[], RecordAnchor],
         *,
         chain_id: int,
     ) -> None:
-        self.records = records
+        self._records = records
         self.audit = audit
         self._identity = identity
         self._anchor = anchor
@@ -126,8 +127,11 @@ class Requester:
             return FetchResult(request.custodian, request.patient, (), None, response.withheld)
         # The records and their Provenance: one transaction, one group of fsyncs.
         provenance = _provenance(request, opened, self.chain_id)
-        drafts = [self.records.prepare(r, patient_address=request.patient) for _, r in opened]
-        *stored, _ = self.records.store([*drafts, self.records.prepare(provenance, patient_address=request.patient)])
+        drafts = [self._records.prepare(r, patient_address=request.patient) for _, r in opened]
+        provenance_draft = self._records.prepare(provenance, patient_address=request.patient)
+        # Stored as the node's own work for the purpose the request named, audited so in her accounting.
+        keeper = self._records.for_purpose(Purpose.from_mask(request.purpose)[0])
+        *stored, _ = keeper.store([*drafts, provenance_draft])
         return FetchResult(request.custodian, request.patient, tuple(stored), provenance["id"], response.withheld)
 
     def _audit(self, request: FetchRequest, opened: list[tuple[SharedRecord, Resource]]) -> None:

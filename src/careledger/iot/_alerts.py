@@ -193,8 +193,8 @@ class Monitor:
             "sent": fhir_instant(self._clock()),
             "payload": [{"contentString": text}],
         }
-        drafts = [self._access.records.prepare(resource) for resource in (flag, communication)]
-        self._access.store(Accessor(self._custodian, Purpose.TREAT), drafts)
+        door = self._access.for_caller(Accessor(self._custodian, Purpose.TREAT))
+        door.store([door.prepare(resource) for resource in (flag, communication)])
         self.raised += 1
         return Alert(
             rule.name,

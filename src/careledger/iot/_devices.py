@@ -129,9 +129,8 @@ class DeviceService:
             address = str(to_checksum_address(address))
             self._identity.register_for(NODE_WALLET, address, Role.DEVICE, nobodys_key())
         record_id = f"device-{address[2:].lower()}"
-        self._access.write(
-            Accessor(self._custodian, BINDING_PURPOSE), self._device_resource(record_id, address, name, kind)
-        )
+        door = self._access.for_caller(Accessor(self._custodian, BINDING_PURPOSE))
+        door.write(self._device_resource(record_id, address, name, kind))
         with self.directory.db.session() as session:
             session.add(
                 Device(
@@ -175,7 +174,8 @@ class DeviceService:
         return self.directory.get(device), info.grant_id
 
     def _patient_record(self, patient: str) -> str:
-        patients = self._access.records.list(patient_address=patient, resource_type="Patient")
+        door = self._access.for_caller(Accessor(self._custodian, BINDING_PURPOSE))
+        patients = door.listing(patient_address=patient, resource_type="Patient")
         if not patients:
             raise NotFound(f"{patient} has no Patient record on this node: a device's readings need one to belong to")
         return patients[0].record_id

@@ -118,16 +118,16 @@ class ReadingRecorder:
         def forget_rows(session: Session, _stored: list[StoredRecord]) -> None:
             session.execute(delete(DeviceReading).where(DeviceReading.id.in_(ids)))
 
-        drafts = [self._access.records.prepare(resource) for resource in resources]
+        door = self._access.for_caller(Accessor(device, Purpose.TREAT))
         try:
-            self._access.store(Accessor(device, Purpose.TREAT), drafts, also=forget_rows)
+            door.store([door.prepare(resource) for resource in resources], also=forget_rows)
         except AccessDenied:
             # The patient revoked the binding after these were taken and before they were stored: her
             # revocation wins. The refused write is audited; the readings are dropped, not retried forever.
             with self.db.session() as session:
                 forget_rows(session, [])
             return 0
-        return len(drafts)
+        return len(resources)
 
     def _observations(self, device: str, rows: list[_Row]) -> list[dict[str, object]]:
         if self._interval_ms is None:

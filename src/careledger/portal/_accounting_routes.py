@@ -14,18 +14,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 from fastapi.responses import JSONResponse
 
-from careledger.errors import AccessDenied
+from careledger.access import may_submit_as
 from careledger.exchange import AccountingRequest, SignedAccounting
-from careledger.node import Node
 from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
 from careledger.portal._patient_routes import as_herself, patient
 from careledger.portal._signing import for_javascript, signature_of, signed_typed
+from careledger.services import Services
 
 ACCOUNTING_PAGE = 100
 
 
-def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def accounting_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The accounting of disclosures on `router`."""
     sessions = pages.sessions
     names = partial(name_of, node)
@@ -71,7 +71,6 @@ def accounting_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         caller = patient(visit)
         form = await pages.form(request, visit)
         signed = SignedAccounting(AccountingRequest.from_typed_data(signed_typed(form)), signature_of(form))
-        if signed.request.patient != caller.address:
-            raise AccessDenied("an accounting gathered here is the signed-in patient's own")
+        may_submit_as(caller.address, signed.request.patient, "an accounting request").require()
         gathered = await call(node.accounting_desk.gather, signed)
         return await _page(request, 1, elsewhere=gathered)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from careledger.errors import NotFound
-from careledger.node import Node
 from careledger.portal._accounting_routes import accounting_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
 from careledger.portal._pages import Pages, portal_route
@@ -17,12 +16,13 @@ from careledger.portal._session import Sessions, SignIn
 from careledger.portal._signin_routes import signin_routes
 from careledger.portal._staff_routes import chart_routes, frontdesk_routes, staff_routes
 from careledger.portal._study_routes import study_routes
+from careledger.services import Services
 
 # Scripts and styles, ours and those vendored from npm (package.json pins them; a test checks the copies).
 PORTAL_ASSETS = Path(__file__).resolve().parent / "static"
 
 
-def add_portal(app: FastAPI, node: Node, auth: SignIn) -> None:
+def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     """Serve the portal's pages under `/portal` and its assets under `/portal/assets`."""
     pages = Pages(Sessions(auth))
     router = APIRouter(route_class=portal_route(lambda: pages), include_in_schema=False)

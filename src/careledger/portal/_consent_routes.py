@@ -14,21 +14,22 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 from fastapi.responses import JSONResponse
 
+from careledger.access import may_submit_as
 from careledger.config import NODE_WALLET
 from careledger.consent import Grant, Purpose, SignedConsent, parse_categories, parse_purposes
-from careledger.errors import AccessDenied, ValidationError
-from careledger.node import Node
+from careledger.errors import ValidationError
 from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages, field
 from careledger.portal._patient_routes import patient
 from careledger.portal._signing import for_javascript, signature_of, signed_typed
 from careledger.records import Category
+from careledger.services import Services
 
 _GRANTABLE = [p for p in Purpose if p is not Purpose.ETREAT]  # break-glass is not consented to
 _MAX_DAYS = 3650
 
 
-def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The consent and accounting pages on `router`."""
     sessions = pages.sessions
     names = partial(name_of, node)
@@ -40,7 +41,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         caller = patient(visit)
         grants = await call(node.consent.grants, patient=caller.address)
         organizations = await call(node.identity.organizations)
-        restricted = [c.value for c in Category if node.access.care_team_restricted(caller.address, c)]
+        restricted = [c.value for c in Category if node.consent.care_team_restricted(caller.address, node.address, c)]
         return pages.render(
             request,
             visit,
@@ -76,8 +77,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         caller = patient(visit)
         form = await pages.form(request, visit)
         signed = SignedConsent.from_typed_data(signed_typed(form), signature_of(form))
-        if signed.terms.patient != caller.address:
-            raise AccessDenied("a consent submitted here must be the signed-in patient's own")
+        may_submit_as(caller.address, signed.terms.patient, "a consent").require()
         await call(node.consent.submit, NODE_WALLET, signed)
         return pages.redirect(request, visit, "/portal/consents")
 
@@ -106,7 +106,7 @@ def consent_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         return pages.redirect(request, visit, "/portal/consents")
 
 
-def care_team_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def care_team_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """Keeping this node's care team from some of her records, on `router`."""
     sessions = pages.sessions
 
@@ -135,13 +135,12 @@ def care_team_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         return pages.redirect(request, visit, "/portal/consents")
 
 
-def _her_grant(node: Node, patient_address: str, grant_id: str) -> Grant:
+def _her_grant(node: Services, patient_address: str, grant_id: str) -> Grant:
     try:
         grant = node.consent.get(int(grant_id, 16))
     except ValueError:
         raise ValidationError(f"{grant_id!r} is not a consent id") from None
-    if grant.patient != patient_address:
-        raise AccessDenied("that consent is another patient's")
+    may_submit_as(patient_address, grant.patient, "a revocation").require()
     return grant
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from careledger.config import NODE_WALLET
-from careledger.node import Node
+from careledger.services import Services
 
 
-def name_of(node: Node, address: str | None) -> str:
+def name_of(node: Services, address: str | None) -> str:
     """The wallet's name where this node holds it ('this node' for its own), else the address shortened; '' for
     none. The wallet store remembers what it has read, so this costs a lookup, not a directory listing."""
     if not address:

@@ -17,12 +17,12 @@ from fastapi.concurrency import run_in_threadpool as call
 from careledger.access import Accessor
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied
-from careledger.node import Node
 from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
 from careledger.portal._session import Visit
 from careledger.portal._views import fields, line, series, title
 from careledger.records import Category, Resource, SearchQuery
+from careledger.services import Services
 
 if TYPE_CHECKING:
     from careledger.api import Caller
@@ -45,14 +45,14 @@ def as_herself(caller: Caller) -> Accessor:
     return Accessor(caller.address, Purpose.PATRQT, narrowing=caller.narrowing())
 
 
-def patient_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The patient's record pages on `router`."""
     sessions = pages.sessions
     names = partial(name_of, node)
 
     def _own_records(caller: Caller, resource_type: str | None = None) -> list[Resource]:
         query = SearchQuery(resource_type=resource_type, patient_address=caller.address, sort=_NEWEST)
-        return node.access.search(as_herself(caller), query)
+        return node.access.for_caller(as_herself(caller)).search(query)
 
     @router.get("/portal/records")
     async def timeline(request: Request, category: str = "", page: int = 1, claimed: int = 0) -> Response:
@@ -83,7 +83,7 @@ def patient_routes(router: APIRouter, node: Node, pages: Pages) -> None:
     async def record(request: Request, record_id: str) -> Response:
         """One record, its elements in words."""
         visit = sessions.visit(request)
-        resource = await call(node.access.read, as_herself(patient(visit)), record_id)
+        resource = await call(node.access.for_caller(as_herself(patient(visit))).read, record_id)
         return pages.render(
             request, visit, "record.html", title=title(resource), line=line(resource), fields=fields(resource)
         )

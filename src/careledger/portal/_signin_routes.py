@@ -14,9 +14,9 @@ from fastapi.concurrency import run_in_threadpool as call
 
 from careledger.access import encryption_key_from_hex
 from careledger.identity import Role
-from careledger.node import Node
 from careledger.portal._pages import Pages, field
 from careledger.portal._session import SignIn, Visit
+from careledger.services import Services
 
 _MAX_MESSAGE = 4096
 _STAFF_ROLES = frozenset({Role.PRACTITIONER, Role.ORG, Role.LAB, Role.PHARMACY})
@@ -29,7 +29,7 @@ def home_of(visit: Visit) -> str:
     return "/portal/records" if visit.is_patient else "/portal/staff"
 
 
-def signin_routes(router: APIRouter, node: Node, auth: SignIn, pages: Pages) -> None:
+def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages) -> None:
     """The sign-in, claim and sign-out pages on `router`."""
     sessions = pages.sessions
 

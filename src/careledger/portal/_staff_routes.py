@@ -23,13 +23,13 @@ from fastapi.concurrency import run_in_threadpool as call
 from careledger.access import Accessor, IssuedCode
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, ValidationError
-from careledger.node import Node
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages, field
 from careledger.portal._session import Visit
 from careledger.portal._views import line, person_name
 from careledger.records import Draft, Resource, SearchQuery, search_query
+from careledger.services import Services
 
 if TYPE_CHECKING:
     from careledger.api import Caller
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 _MAX_FOUND = 50
 
 
-async def staff_member(node: Node, visit: Visit) -> Caller:
+async def staff_member(node: Services, visit: Visit) -> Caller:
     """The signed-in member of this node's care team; `AccessDenied` for anyone else."""
     caller = visit.signed_in
     if visit.is_patient or not await call(node.access.care_team, caller.address):
@@ -51,7 +51,7 @@ def treating(caller: Caller, purpose: str = "") -> Accessor:
     return Accessor(caller.address, Purpose.ETREAT if emergency else Purpose.TREAT, narrowing=caller.narrowing())
 
 
-def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The patient finder and the chart on `router`."""
     sessions = pages.sessions
     names = partial(name_of, node)
@@ -65,7 +65,7 @@ def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         if q.strip():
             name = "identifier" if any(ch.isdigit() for ch in q) else "name"
             query, _ = search_query("Patient", [(name, q.strip()[:80])], patient_address=None)
-            found = (await call(node.access.search, treating(caller), query))[:_MAX_FOUND]
+            found = (await call(node.access.for_caller(treating(caller)).search, query))[:_MAX_FOUND]
         rows = [(p["id"], person_name(p), p.get("birthDate", "")) for p in found]
         template = "_patients.html" if request.headers.get("hx-request") else "staff.html"
         return pages.render(request, visit, template, q=q, rows=rows)
@@ -76,9 +76,9 @@ def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         visit = sessions.visit(request)
         caller = await staff_member(node, visit)
         reader = treating(caller, purpose)
-        person = await call(node.access.read, reader, record_id)
+        person = await call(node.access.for_caller(reader).read, record_id)
         found = await call(
-            node.access.search, reader, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),))
+            node.access.for_caller(reader).search, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),))
         )
         patient_address = await call(node.claiming.patient_of, record_id)
         grants = await call(node.consent.grants, patient=patient_address)
@@ -99,7 +99,7 @@ def staff_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         )
 
 
-def chart_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """Adding to a chart, and break-glass, on `router`."""
     sessions = pages.sessions
 
@@ -108,7 +108,7 @@ def chart_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         visit = sessions.visit(request)
         caller = await staff_member(node, visit)
         made = build(await pages.form(request, visit), caller)
-        await call(node.access.store, treating(caller), [Draft.of(made, None)])
+        await call(node.access.for_caller(treating(caller)).store, [Draft.of(made, None)])
         return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}")
 
     @router.post("/portal/staff/patients/{record_id}/observations")
@@ -143,7 +143,7 @@ def chart_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}?purpose=ETREAT")
 
 
-def frontdesk_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def frontdesk_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The front desk on `router`: registering a patient without a wallet, and her claim code (a new one when
     hers expired, was burnt by wrong tries, or was lost)."""
     sessions = pages.sessions
@@ -182,7 +182,7 @@ def frontdesk_routes(router: APIRouter, node: Node, pages: Pages) -> None:
             birth_date=field(form, "birth_date", "Birth date", max_chars=10),
             record_id=str(uuid.uuid4()),
         )
-        (stored,) = await call(node.access.store, treating(caller), [Draft.of(made, None)])
+        (stored,) = await call(node.access.for_caller(treating(caller)).store, [Draft.of(made, None)])
         issued = await call(node.claiming.issue, stored.patient_address)
         name = f"{made['name'][0]['given'][0]} {made['name'][0]['family']}"
         return code_page(request, visit, name, stored.record_id, issued)
@@ -193,7 +193,7 @@ def frontdesk_routes(router: APIRouter, node: Node, pages: Pages) -> None:
         visit = sessions.visit(request)
         caller = await staff_member(node, visit)
         await pages.form(request, visit)
-        person = await call(node.access.read, treating(caller), record_id)
+        person = await call(node.access.for_caller(treating(caller)).read, record_id)
         issued = await call(node.claiming.issue, await call(node.claiming.patient_of, record_id))
         return code_page(request, visit, person_name(person), record_id, issued)
 

@@ -14,17 +14,17 @@ from fastapi.concurrency import run_in_threadpool as call
 from fastapi.responses import JSONResponse
 
 from careledger.errors import NotFound
-from careledger.node import Node
 from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
 from careledger.portal._patient_routes import patient
 from careledger.portal._signing import for_javascript, signed_parts
 from careledger.research import care, enrolment_view, study_view
+from careledger.services import Services
 
 _STEPS = {"join": True, "leave": False}
 
 
-def study_routes(router: APIRouter, node: Node, pages: Pages) -> None:
+def study_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The studies page and joining and leaving on `router`."""
     sessions = pages.sessions
     names = partial(name_of, node)

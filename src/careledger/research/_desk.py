@@ -35,14 +35,14 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from careledger.access import Accessor, RecordAccess
+from careledger.access import Accessor, RecordAccess, SystemRepository
 from careledger.audit import Access, Action, Entry, Outcome
 from careledger.chain import IdentityRegistry, Research, StudyState
-from careledger.consent import Purpose
+from careledger.consent import ConsentService, Purpose
 from careledger.crypto import MerkleTree, RecordContext, keccak, seal
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
 from careledger.exchange import spend_fresh
-from careledger.records import Category, RecordService, Resource, StoredRecord
+from careledger.records import Category, Resource, StoredRecord
 from careledger.research._budget import spend
 from careledger.research._privacy import AggregateQuery, answer
 from careledger.research._release import DEFAULT_K, Release, release
@@ -82,8 +82,9 @@ class StudyDesk:
     def __init__(
         self,
         db: Database,
-        records: RecordService,
+        records: SystemRepository,
         access: RecordAccess,
+        consent: ConsentService,
         research: Callable[..., Research],
         identity: Callable[[], IdentityRegistry],
         *,
@@ -95,8 +96,9 @@ class StudyDesk:
         random_state: Any = None,
     ) -> None:
         self.db = db
-        self.records = records
+        self._records = records
         self.access = access
+        self._consent = consent
         self._research = research
         self._identity = identity
         self.address = address
@@ -170,7 +172,7 @@ class StudyDesk:
         research = self._research()
         asked = set(Category.from_mask(study.terms.categories))
         by_patient: dict[str, list[StoredRecord]] = defaultdict(list)
-        for stored in self.records.list():
+        for stored in self._records.listing():
             by_patient[stored.patient_address].append(stored)
         participants = research.participants_among(study.study_id, list(by_patient))
         candidates = [  # in the node's own order, so the same data gives the same lines and root
@@ -180,11 +182,11 @@ class StudyDesk:
             for s in stored
             if _asked_for(s, asked) and not s.deleted and (types is None or s.resource_type in types)
         ]
-        self.access.consent.sync()
+        self._consent.sync()
         accessor = Accessor(study.sponsor, Purpose.HRESCH, deidentified=True)
-        shown = self.access.visible(accessor, candidates, interaction)
+        shown = self.access.for_caller(accessor).open_visible(candidates, interaction)
         start, end = (_day(study.terms.data_from), _day(study.terms.data_to))
-        return [r for s in shown if _within((r := self.records.open(s)), start, end)]
+        return [r for r in shown if _within(r, start, end)]
 
     def _audit_delivery(self, study: StudyState, root: bytes, released: Release, patients: list[str]) -> None:
         """One `study-delivery` entry per patient the chain has just recorded the release of: which of her records
@@ -212,7 +214,7 @@ class StudyDesk:
         return hmac.new(self._secret, f"study/{self._research().address}/{study_id}".encode(), hashlib.sha256).digest()
 
     def _address_of_patient(self, patient_id: str) -> str:
-        return self.records.get(patient_id).patient_address
+        return self._records.get(patient_id).patient_address
 
     def _registered_key(self, actor: str) -> Any:
         record = self._identity().actor(actor)

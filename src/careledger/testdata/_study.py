@@ -73,10 +73,10 @@ def _chart(
     addresses = []
     for i, patient in enumerate(synthetic_patients(count, seed=seed)):
         own = wallet.address if wallet is not None and i == 0 else None
-        stored = node.records.write(_same_class(patient.patient), patient_address=own)
+        stored = node.maintenance.write(_same_class(patient.patient), patient_address=own)
         addresses.append(stored.patient_address)
         for record in patient.records:
-            node.records.write(_marked(record, (marks or {}).get(i)))
+            node.maintenance.write(_marked(record, (marks or {}).get(i)))
     return addresses
 
 

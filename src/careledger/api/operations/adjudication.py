@@ -2,7 +2,7 @@
 
 A provider's system sends a FHIR Claim (coded items with their `net` amounts, the
 Encounter they bill); the node checks the caller bills as this node (itself or its care
-team, who may read the Encounter: `RecordAccess.may_bill`, audited), and the claims service
+team, who may read the Encounter: `Repository.billable`, audited), and the claims service
 submits it to the Claims contract, which adjudicates it at once. `$submit` answers with the
 ClaimResponse, `POST /Claim` with the Claim as stored (201); both are searchable
 (`ClaimResponse?request=Claim/<id>`), and the patient's ExplanationOfBenefit is written
@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call
 from careledger.api._responses import fhir_response, resource_response
-from careledger.claims import ClaimOutcome, encounter_of
+from careledger.claims import ClaimOutcome
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
 from careledger.records import Resource, parse_resource
@@ -37,13 +37,12 @@ def adjudication_router(deps: Deps) -> APIRouter:
         claim = parse_resource(body)
         if claim["resourceType"] != "Claim":
             raise ValidationError(f"the body is a {claim['resourceType']}, not a Claim")
-        await call(node.access.may_bill, accessor, encounter_of(claim))
-        return await call(node.claims.submit_fhir, claim)
+        return await call(node.claims.submit_fhir, node.access.for_caller(accessor), claim)
 
     async def stored(authorization: str | None, purpose: str | None, record_id: str | None) -> Resource:
         """A record the adjudication wrote, read back through the guarded door as the caller."""
         accessor = deps.signed_in(authorization, purpose, "Claim", "read")
-        return await node.access.read_async(accessor, record_id or "")
+        return await node.access.for_caller(accessor).read_async(record_id or "")
 
     @router.post("/Claim/$submit")
     async def submit(

@@ -22,7 +22,7 @@ def everything_router(deps: Deps) -> APIRouter:
         """Every record of the patient the caller may see; 404 if it may see none (or there is no such Patient)."""
         accessor = deps.signed_in(authorization, purpose, "*", "read")
         # A Patient's patient_id is its own id: one search finds it and everything about it.
-        found = await call(deps.node.access.search, accessor, SearchQuery(patient_id=record_id))
+        found = await call(deps.node.access.for_caller(accessor).search, SearchQuery(patient_id=record_id))
         if not found:
             raise NotFound(f"no Patient/{record_id} this caller may see")
         return fhir_response(searchset(request, found))

@@ -1,0 +1,226 @@
+"""The capability services of a node: claims and payments, devices, the exchange, research.
+
+A mixin of `careledger.node.Node`, kept apart so the composition root reads in one sitting: the core
+(home, database, chain, wallets, records, the door, audit, consent, identity) is wired there, and what
+each capability package needs of it is declared below. Each package is imported where it is wired, so a
+command that only reads records imports none of them.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
+from careledger.crypto import AtRestKey
+from careledger.files import secret_file
+
+if TYPE_CHECKING:
+    from careledger.access import Disclosures, RecordAccess, SystemRepository
+    from careledger.anchoring import Anchorer
+    from careledger.audit import AuditLog
+    from careledger.chain import Contracts
+    from careledger.claims import ClaimsService, Payments, Plans
+    from careledger.config import Home, Settings
+    from careledger.consent import ConsentService
+    from careledger.exchange import AccountingDesk, Custodian, Requester
+    from careledger.identity import IdentityService, UnlockedWallet, WalletStore
+    from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
+    from careledger.research import Studies, StudyDesk
+    from careledger.store import Database
+
+
+class Capabilities:
+    """Claims, devices, exchange and research services, wired from the core a `Node` provides."""
+
+    if TYPE_CHECKING:  # what the core provides (`careledger.node.Node`)
+        db: Database
+        home: Home
+        settings: Settings
+        wallets: WalletStore
+        anchorer: Anchorer
+
+        @property
+        def address(self) -> str: ...
+        @property
+        def chain_id(self) -> int: ...
+        @property
+        def contracts(self) -> Contracts: ...
+        @property
+        def audit(self) -> AuditLog: ...
+        @property
+        def consent(self) -> ConsentService: ...
+        @property
+        def identity(self) -> IdentityService: ...
+        @property
+        def access(self) -> RecordAccess: ...
+        @property
+        def disclosures(self) -> Disclosures: ...
+
+        def unlock(self, wallet: str = NODE_WALLET) -> UnlockedWallet: ...
+        def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
+
+    @cached_property
+    def payments(self) -> Payments:
+        """CareToken transfers and permits."""
+        # Claims and exchange are imported where they are wired: a command that reads records needs neither.
+        from careledger.claims import Payments
+
+        return Payments(self.contracts.token)
+
+    @cached_property
+    def plans(self) -> Plans:
+        """Insurance plans and their escrow."""
+        from careledger.claims import Plans
+
+        return Plans(self.contracts.claims, self.payments, clock=lambda: int(time.time()))
+
+    @cached_property
+    def claims(self) -> ClaimsService:
+        """Claims from encounters, adjudicated on chain."""
+        from careledger.claims import ClaimsService
+
+        return ClaimsService(
+            self._system("claims", Purpose.HPAYMT),
+            self.contracts.claims,
+            self.plans,
+            self.payments,
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def device_directory(self) -> DeviceDirectory:
+        """The devices registered here and their bindings (the database only: no chain)."""
+        from careledger.iot import DeviceDirectory
+
+        return DeviceDirectory(self.db)
+
+    @cached_property
+    def devices(self) -> DeviceService:
+        """Registering devices and binding them to patients."""
+        from careledger.iot import DeviceService
+
+        return DeviceService(
+            self.device_directory,
+            self.wallets,
+            self.identity,
+            self.consent,
+            self.access,
+            custodian=self.address,
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        """Rules over device readings, and the alerts they raise."""
+        from careledger.iot import Monitor
+
+        return Monitor(self.access, custodian=self.address)
+
+    @cached_property
+    def intake(self) -> ReadingIntake:
+        """Signed device readings checked and journalled (alerts raised as they come)."""
+        from careledger.iot import ReadingIntake
+
+        return ReadingIntake(
+            self.db,
+            self.devices,
+            self.audit,
+            self._readings_key,
+            custodian=self.address,
+            ranges=self.settings.reading_ranges,
+            on_accepted=self.monitor.observe,
+        )
+
+    @cached_property
+    def recorder(self) -> ReadingRecorder:
+        """Journalled readings stored as Observations."""
+        from careledger.iot import ReadingRecorder
+
+        summary = self.settings.reading_summary_seconds
+        return ReadingRecorder(self.db, self.access, self._readings_key, summary_seconds=summary or None)
+
+    @cached_property
+    def _readings_key(self) -> AtRestKey:
+        return AtRestKey(secret_file(self.home.readings_key_file))
+
+    @cached_property
+    def custodian(self) -> Custodian:
+        """Answering other nodes' signed requests for records."""
+        from careledger.exchange import Custodian
+
+        return Custodian(
+            self._system("exchange", Purpose.TREAT),
+            self.db,
+            self.access,
+            self.consent,
+            self.anchorer,
+            self.contracts.identity_registry,
+            address=self.address,
+            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def accounting_desk(self) -> AccountingDesk:
+        """Patients' accountings of disclosures across nodes: answered for other nodes, gathered for ours."""
+        from careledger.exchange import AccountingDesk
+
+        return AccountingDesk(
+            self.db,
+            self.audit,
+            self.disclosures,
+            self.contracts.identity_registry,
+            address=self.address,
+            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def studies(self) -> Studies:
+        """Studies: their registry, patients joining and leaving, and the sponsor's releases and aggregates."""
+        from careledger.research import Studies
+
+        return Studies(
+            self.contracts.research,
+            self.contracts.token,
+            self.contracts.identity_registry,
+            self.consent,
+            self.disclosures,
+            node_wallet=NODE_WALLET,
+            account=lambda wallet: self.unlock(wallet).account,
+            key=lambda wallet: self.unlock(wallet).encryption_key(),
+        )
+
+    @cached_property
+    def study_desk(self) -> StudyDesk:
+        """Answering studies' sponsors: de-identified releases and private aggregates of this node's participants."""
+        from careledger.research import StudyDesk
+
+        return StudyDesk(
+            self.db,
+            self._system("research releases", Purpose.HRESCH),
+            self.access,
+            self.consent,
+            self.contracts.research,
+            self.contracts.identity_registry,
+            address=self.address,
+            node_wallet=NODE_WALLET,
+            study_secret=secret_file(self.home.study_key_file),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def requester(self) -> Requester:
+        """Asking other nodes for records, and verifying what they send."""
+        from careledger.exchange import Requester
+
+        return Requester(
+            self._system("exchange", Purpose.TREAT),
+            self.audit,
+            self.contracts.identity_registry,
+            self.contracts.record_anchor,
+            chain_id=self.chain_id,
+        )

@@ -1,0 +1,99 @@
+"""The facts the policy asks for (`_policy.Facts`): consents from the index, care-team membership from the chain,
+break-glass windows from the node's database.
+
+Kept apart from the door so that what is decided (`_policy.py`), what it is decided from (here) and how
+each access is carried out and audited (`_repository.py`) can each be read on their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from careledger.access._break_glass import BreakGlass, EmergencyWindow
+from careledger.access._policy import Accessor
+from careledger.chain import IdentityRegistry, credential_type_id
+from careledger.consent import ConsentService, Purpose
+from careledger.identity import AFFILIATION
+from careledger.records import Category
+
+CARE_TEAM_TTL = 15.0  # seconds a care-team membership is remembered
+
+
+class PolicyFacts:
+    """What the policy may ask about one custodian node's patients, consents and care team.
+
+    The consent index is reached only when a decision needs it (`consent()`), so the node's own reads of what
+    it keeps, which the policy allows without asking, neither build it nor start the chain.
+    """
+
+    def __init__(
+        self,
+        consent: Callable[[], ConsentService],
+        glass: BreakGlass,
+        *,
+        custodian: str,
+        identity: Callable[[], IdentityRegistry],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._consent = consent
+        self.custodian = custodian
+        self._glass = glass
+        self._identity = identity
+        self._clock = clock
+        self._care_team: dict[str, tuple[float, bool]] = {}
+
+    def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
+        """The id of a live consent of `patient` to `grantee` for this category and purpose, if any."""
+        grant = self._consent().check(patient, grantee, category, purpose)
+        return None if grant is None else grant.hex_id
+
+    def emergency_open(self, practitioner: str, patient: str) -> bool:
+        """Whether `practitioner` has an open break-glass window on `patient`'s records."""
+        return self._glass.is_open(practitioner, patient)
+
+    def care_team(self, actor: str) -> bool:
+        """Looked up on chain at most every `CARE_TEAM_TTL` seconds per actor: an attestation or its
+        revocation is honoured within that time, and a read does not wait for the chain."""
+        now = time.monotonic()
+        cached = self._care_team.get(actor)
+        if cached is not None and now - cached[0] < CARE_TEAM_TTL:
+            return cached[1]
+        wanted, at = credential_type_id(AFFILIATION), self._clock().timestamp()
+        member = any(
+            c.credential_type == wanted and c.issuer == self.custodian and not c.revoked and c.expires_at > at
+            for c in self._identity().credentials_of(actor)
+        )
+        self._care_team[actor] = (now, member)
+        return member
+
+    def care_team_restricted(self, patient: str, category: Category) -> bool:
+        """Whether `patient` keeps `category` from this node's care team."""
+        return self._consent().care_team_restricted(patient, self.custodian, category)
+
+    def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
+        """The patients with a live consent to `grantee` for `purpose` (the consent index, in memory)."""
+        return self._consent().grantors(grantee, purpose)
+
+    def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
+        """Why no grant allows `grantee` `category` of `patient`'s records for `purpose`, as precisely as the
+        index can tell."""
+        accessor = Accessor(grantee, purpose)
+        now = self._clock().timestamp()
+        wanted = f"{category.value} records for {accessor.purpose.value}"
+        between = self._consent().between(patient, accessor.address)
+        relevant = [g for g in between if g.covers(category, accessor.purpose)]
+        if any(g.revoked for g in relevant):
+            return f"the patient revoked the consent to {wanted}"
+        if any(g.expiry <= now for g in relevant):
+            return f"the consent to {wanted} has expired"
+        if any(g.not_before > now for g in relevant):
+            return f"the consent to {wanted} is not valid yet"
+        if category.sensitive:
+            return f"no consent names {category.value}: sensitive records need a consent that names them ({wanted})"
+        return f"no consent from the patient to {wanted}"
+
+    def break_glass(self, practitioner: str, patient: str, reason: str) -> EmergencyWindow:
+        """Open `practitioner`'s emergency window on `patient`'s records (`BreakGlass.open`)."""
+        return self._glass.open(practitioner, patient, reason)
