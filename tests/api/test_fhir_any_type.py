@@ -134,7 +134,7 @@ def test_an_appointment_of_practitioners_alone_is_the_nodes_own(
         end="2026-11-02T12:30:00Z",
         participant=[
             {"actor": {"reference": practitioner}, "status": "accepted"},
-            {"actor": {"display": "Dr Eve (locum)"}, "status": "tentative"},
+            {"actor": {"type": "Practitioner", "display": "Dr Eve (locum)"}, "status": "tentative"},
             {"actor": {"reference": room}, "status": "accepted"},
         ],
     )

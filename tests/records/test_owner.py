@@ -70,7 +70,7 @@ def _patient(records: RecordService, keys: Keys, patient_id: str) -> str:
         GROUP_OF_PRACTITIONERS,
         {
             **_appointment("Practitioner/dr-bob"),
-            "participant": [{"actor": {"display": "Dr Bob"}, "status": "accepted"}],
+            "participant": [{"actor": {"type": "Practitioner", "display": "Dr Bob"}, "status": "accepted"}],
         },
     ],
     ids=["schedule", "slot", "practitioners-appointment", "account-no-subject", "group-of-practitioners", "display"],
@@ -139,8 +139,10 @@ def test_a_record_that_names_two_different_patients_is_refused_and_says_which(
         ({"reference": "urn:uuid:4f1c2a86-4f6b-4c1e-9c55-2d8d1f0b6b6e"}, "urn:uuid:"),
         ({"reference": "#p1"}, "#p1"),
         ({"type": "Patient", "identifier": {"system": "urn:mrn", "value": "MRN-1"}}, "MRN-1"),
+        ({"identifier": {"system": "urn:mrn", "value": "MRN-2"}}, "MRN-2"),
+        ({"display": "Ana Lima"}, "Ana Lima"),
     ],
-    ids=["absolute-url", "unresolved-urn", "contained", "by-identifier"],
+    ids=["absolute-url", "unresolved-urn", "contained", "by-identifier", "by-untyped-identifier", "by-display"],
 )
 def test_a_patient_the_node_cannot_file_under_is_refused_not_made_the_nodes(
     records: RecordService, subject: Resource, shown: str

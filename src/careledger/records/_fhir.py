@@ -197,7 +197,8 @@ def patients_named(resource: Resource) -> PatientsNamed:
 
 def _target_type(value: Resource, resource: Resource, targets: tuple[str, ...]) -> str | None:
     """The type of what a reference points at, as far as it says (its literal reference, the contained resource,
-    its `type`); "Patient" where it says nothing and what its element names may be a Patient."""
+    its `type`); "Patient" where it says nothing and what its element names may be a Patient: a patient named by
+    an identifier or a display alone must not make her record the node's own, readable by every signed-in actor."""
     reference = value.get("reference")
     if isinstance(reference, str) and reference.startswith("#"):
         contained = resource.get("contained")
@@ -208,9 +209,7 @@ def _target_type(value: Resource, resource: Resource, targets: tuple[str, ...]) 
         return literal.split("/", 1)[0]
     if isinstance(value.get("type"), str):
         return str(value["type"])
-    if isinstance(reference, str):  # a urn: no entry resolved, an unknown #id: any of the element's targets
-        return "Patient" if "Patient" in targets else None
-    return "Patient" if targets == ("Patient",) else None
+    return "Patient" if "Patient" in targets else None
 
 
 def patient_reference(resource: Resource) -> str | None:

@@ -52,7 +52,7 @@ def owner_of(
     if named.elsewhere and given is None:
         raise ValidationError(
             f"{data['resourceType']} names a Patient this node cannot file it under: {named.elsewhere[0]};"
-            " refer to a Patient it holds as Patient/<id>"
+            " refer to a Patient it holds as Patient/<id> (or, for anyone else, give the reference's type)"
         )
     patient_id = next(iter(named.ids), None)
     if patient_id is None:
