@@ -42,7 +42,7 @@ def bench_api() -> list[Result]:
         with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
             alice = registered_wallet(node, "alice", Role.PATIENT)
             patient = synthetic_patients(1, seed=5)[0]
-            node.records.write(patient.patient, patient_address=alice.address)
+            node._records.write(patient.patient, patient_address=alice.address)
             account = node.unlock("alice").account
             chain_id = node.chain.chain_id
         with NodeProcess(Home(home), free_port(), passphrase="pw").start() as server:

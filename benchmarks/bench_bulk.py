@@ -44,7 +44,7 @@ def bench_bulk() -> list[Result]:
                 for patient in synthetic_patients(PATIENTS, seed=3):
                     out.writelines(json.dumps(r) + "\n" for r in patient.resources)
             start = time.perf_counter()
-            report = Importer(node.records, patient_wallet=lambda _p: alice.address).run(source)
+            report = Importer(node._records, patient_wallet=lambda _p: alice.address).run(source)
             imported = report.imported / (time.perf_counter() - start)
             general = [c for c in Category if not c.sensitive]
             node.consent.grant(

@@ -60,13 +60,13 @@ def _labs(hospital: Node, alice: str) -> None:
     """`RECORDS` lab Observations of alice's, anchored."""
     patients = synthetic_patients(40, seed=8)
     first = patients[0].patient
-    hospital.records.write(first, patient_address=alice)
+    hospital._records.write(first, patient_address=alice)
     labs = [r for p in patients for r in p.records if categorise(r) is Category.LABS]
     for index, lab in enumerate(labs[:RECORDS]):
         mine = copy.deepcopy(lab)
         mine["id"] = f"lab-{index}"
         mine["subject"] = {"reference": f"Patient/{first['id']}"}
-        hospital.records.write(mine)
+        hospital._records.write(mine)
     hospital.anchorer.anchor_pending()
 
 

@@ -116,7 +116,7 @@ def _wearables(node: Node, count: int) -> list[Wearable]:
         name = f"patient-{index}"
         wallet = node.wallets.create(name, Role.PATIENT, PASSPHRASE)
         node.identity.register(name)
-        node.records.write(patient.patient, patient_address=wallet.address)
+        node._records.write(patient.patient, patient_address=wallet.address)
         device = node.devices.register(f"device-{index}", PASSPHRASE)
         terms = node.consent.terms(wallet.address, device.address, [Category.VITALS], [Purpose.TREAT], days=1)
         node.devices.bind(device.name, node.consent.grant(name, terms))

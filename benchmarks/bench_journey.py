@@ -72,14 +72,14 @@ def bench_journey() -> list[Result]:
 def _claim(node: Any) -> float:
     """Seconds for a walk-in with a chart of `CHART` records to claim her identity."""
     front_desk = Accessor(node.address)
-    patient = node.access.write(front_desk, _walk_in(0))
+    patient = node.access.for_caller(front_desk).write(_walk_in(0))
     subject = {"reference": f"Patient/{patient.record_id}"}
     # Dated apart from the journey's vitals, so its searches by date find the same records as before.
     chart = [
         {**_vital(subject, n), "effectiveDateTime": f"2025-03-01T{n // 60:02d}:{n % 60:02d}:00Z"}
         for n in range(CHART - 1)
     ]
-    node.access.store(front_desk, [node.records.prepare(vital) for vital in chart])
+    node.access.for_caller(front_desk).store([node._records.prepare(vital) for vital in chart])
     wallet = node.wallets.create("claimant", Role.PATIENT, "pw")
     code = node.claiming.issue(patient.patient_address).code
     start = time.perf_counter()
@@ -96,7 +96,7 @@ def _custodial_import(node: Any) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "Patient.ndjson"
         source.write_text("\n".join(json.dumps(patient) for patient in patients))
-        importer = node.access.importer(Accessor(node.address), patient_wallet=lambda _patient: None)
+        importer = node.access.for_caller(Accessor(node.address)).importer(patient_wallet=lambda _patient: None)
         start = time.perf_counter()
         report = importer.run(source)
         elapsed = time.perf_counter() - start

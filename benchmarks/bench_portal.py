@@ -37,7 +37,7 @@ def bench_portal() -> list[Result]:
             patient = synthetic_patients(1, seed=5)[0].patient
             drafts = [Draft.of(patient, alice.address)]
             drafts += [Draft.of(_observation(patient["id"], n), alice.address) for n in range(RECORDS - 1)]
-            node.records.store(drafts)
+            node._records.store(drafts)
             reads = [
                 Access(
                     Action.READ, "read", Outcome.SUCCESS, node.address, alice.address, (f"Observation/{n}",), "TREAT"

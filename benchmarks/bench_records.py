@@ -40,7 +40,7 @@ def bench_records() -> list[Result]:
                 break
         source = Path(tmp) / "resources.ndjson"
         source.write_text("\n".join(json.dumps(resource) for resource in resources))
-        importer = Importer(node.records, patient_wallet=lambda _patient: patient_address)
+        importer = Importer(node._records, patient_wallet=lambda _patient: patient_address)
         with _anchoring_in_background(node):
             start = time.perf_counter()
             report = importer.run(source)
@@ -51,7 +51,7 @@ def bench_records() -> list[Result]:
         ids = [r["id"] for r in resources[:2000]]
         start = time.perf_counter()
         for record_id in ids:
-            node.records.read(record_id)
+            node._records.read(record_id)
         reads = len(ids) / (time.perf_counter() - start)
 
         gas_per_record = _gas_per_record_at_full_batch(node)
@@ -85,7 +85,7 @@ def _single_writes(node: Node, resources: list[Resource]) -> float:
     """New versions of resources already stored, one write (one transaction) each."""
     start = time.perf_counter()
     for resource in resources:
-        node.records.write(resource)
+        node._records.write(resource)
     return len(resources) / (time.perf_counter() - start)
 
 

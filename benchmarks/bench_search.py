@@ -37,8 +37,10 @@ def bench_search() -> list[Result]:
             alice = registered_wallet(node, "alice", Role.PATIENT)
             patients = synthetic_patients(PATIENTS, seed=11)
             for patient in patients:
-                node.records.store([node.records.prepare(r, patient_address=alice.address) for r in patient.resources])
-            stored = len(node.records.list())
+                node._records.store(
+                    [node._records.prepare(r, patient_address=alice.address) for r in patient.resources]
+                )
+            stored = len(node._records.list())
             account = node.unlock("alice").account
             chain_id = node.chain.chain_id
         busiest = max(patients, key=lambda p: sum(r["resourceType"] == "Observation" for r in p.resources))
@@ -84,7 +86,9 @@ def bench_hidden_search() -> list[Result]:
             registered_wallet(node, "stranger", Role.ORG)
             patients = synthetic_patients(PATIENTS, seed=11)
             for patient in patients:
-                node.records.store([node.records.prepare(r, patient_address=alice.address) for r in patient.resources])
+                node._records.store(
+                    [node._records.prepare(r, patient_address=alice.address) for r in patient.resources]
+                )
             codes = [
                 r["code"]["coding"][0]["code"]
                 for p in patients
