@@ -90,7 +90,7 @@ def _sign_in(client: httpx.Client, url: str, account: object) -> None:
     )
     signature = account.sign_message(encode_defunct(text=message)).signature.hex()  # type: ignore[attr-defined]
     form = {"csrf": found.group(1), "message": message, "signature": "0x" + signature}
-    signed_in = client.post(f"{url}/portal/signin", data=form)
+    signed_in = client.post(f"{url}/portal/signin", data=form, headers={"Origin": url})  # as a browser sends it
     assert signed_in.status_code == 303, signed_in.text
 
 
