@@ -94,6 +94,19 @@ def test_a_record_that_names_one_patient_is_hers(records: RecordService, keys: K
         assert (stored.patient_id, stored.patient_address) == ("ana", address), resource["resourceType"]
 
 
+def test_someone_named_by_display_beside_her_patient_leaves_the_record_hers(records: RecordService, keys: Keys) -> None:
+    """An author or performer by display alone is everyday FHIR: with her Patient named, the record is hers."""
+    address = _patient(records, keys, "ana")
+    note = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "subject": {"reference": "Patient/ana"},
+        "author": [{"display": "Dr Eve"}, {"identifier": {"system": "urn:staff", "value": "E-1"}}],
+        "content": [{"attachment": {"contentType": "text/plain", "data": "b2s="}}],
+    }
+    assert records.write(note).patient_address == address
+
+
 def test_the_same_patient_named_twice_is_still_hers(records: RecordService, keys: Keys) -> None:
     address = _patient(records, keys, "ana")
     stored = records.write(_account("Patient/ana", "Patient/ana/_history/1", "Practitioner/dr-bob"))

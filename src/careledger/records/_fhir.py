@@ -172,33 +172,42 @@ class PatientsNamed:
 
     `ids`: each Patient of this node's (`Patient/<id>`) once, in the order named, with the parameter that
     names it first. `elsewhere`: Patients it names in a way no record of this node's can be filed under
-    (an absolute URL, a contained Patient, an identifier, a reference no Bundle entry resolved), each as
-    `<reference as written> (<parameter>)`.
+    (an absolute URL, a contained Patient, an identifier typed Patient, a reference no Bundle entry resolved),
+    each as `<reference as written> (<parameter>)`. `unsaid`: references by an identifier or a display alone,
+    with no type, where a Patient may be meant (an Observation's performer "Dr Eve"), written the same way.
     """
 
     ids: dict[str, str]
     elsewhere: list[str]
+    unsaid: list[str]
 
 
 def patients_named(resource: Resource) -> PatientsNamed:
     """Who `resource` is about: every reference of its compartment elements, every item of a list-valued one."""
     ids: dict[str, str] = {}
     elsewhere: list[str] = []
+    unsaid: list[str] = []
     for found in compartment_references(resource):
         if not isinstance(found.value, dict):
             continue
         reference = found.value.get("reference")
+        written = f"{json.dumps(found.value)[:120]} ({found.param.code})"
         if isinstance(reference, str) and (local := _LOCAL_PATIENT.fullmatch(reference)):
             ids.setdefault(local[1], found.param.code)
-        elif _target_type(found.value, resource, found.param.targets) == "Patient":
-            elsewhere.append(f"{json.dumps(found.value)[:120]} ({found.param.code})")
-    return PatientsNamed(ids, elsewhere)
+        elif (kind := _target_type(found.value, resource, found.param.targets)) == "Patient":
+            elsewhere.append(written)
+        elif kind == _UNSAID:
+            unsaid.append(written)
+    return PatientsNamed(ids, elsewhere, unsaid)
+
+
+_UNSAID = "Patient?"  # a reference by identifier or display alone, no type, where a Patient may be meant
 
 
 def _target_type(value: Resource, resource: Resource, targets: tuple[str, ...]) -> str | None:
     """The type of what a reference points at, as far as it says (its literal reference, the contained resource,
-    its `type`); "Patient" where it says nothing and what its element names may be a Patient: a patient named by
-    an identifier or a display alone must not make her record the node's own, readable by every signed-in actor."""
+    its `type`); "Patient" where a reference it cannot resolve may be one, `_UNSAID` where it names someone by an
+    identifier or a display alone and a Patient may be meant."""
     reference = value.get("reference")
     if isinstance(reference, str) and reference.startswith("#"):
         contained = resource.get("contained")
@@ -209,7 +218,11 @@ def _target_type(value: Resource, resource: Resource, targets: tuple[str, ...]) 
         return literal.split("/", 1)[0]
     if isinstance(value.get("type"), str):
         return str(value["type"])
-    return "Patient" if "Patient" in targets else None
+    if isinstance(reference, str):  # a urn: no entry resolved, an unknown #id: any of the element's targets
+        return "Patient" if "Patient" in targets else None
+    if targets == ("Patient",):  # an identifier where only a Patient may be meant
+        return "Patient"
+    return _UNSAID if "Patient" in targets else None
 
 
 def patient_reference(resource: Resource) -> str | None:

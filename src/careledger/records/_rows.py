@@ -49,9 +49,12 @@ def owner_of(
             f"{data['resourceType']} names {len(named.ids)} different patients: {listed}; a record is one"
             " patient's, so write one for each"
         )
-    if named.elsewhere and given is None:
+    # Naming her by identifier or display alone, with no Patient of hers here besides, would make her record
+    # the node's own, readable by every signed-in actor: refused, as a Patient it cannot file it under is.
+    unfiled = named.elsewhere or (named.unsaid if not named.ids else [])
+    if unfiled and given is None:
         raise ValidationError(
-            f"{data['resourceType']} names a Patient this node cannot file it under: {named.elsewhere[0]};"
+            f"{data['resourceType']} names a Patient this node cannot file it under: {unfiled[0]};"
             " refer to a Patient it holds as Patient/<id> (or, for anyone else, give the reference's type)"
         )
     patient_id = next(iter(named.ids), None)
