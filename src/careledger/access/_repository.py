@@ -78,11 +78,6 @@ class Repository:
         self.audit = audit
         self._facts = facts
 
-    @property
-    def custodian(self) -> str:
-        """The node whose records this door guards."""
-        return self._facts.custodian
-
     def read(self, record_id: str, version: int | None = None) -> Resource:
         """One record (a version, or the current one), if `accessor` may see it; else `Withheld`, told as an
         unknown id is (`UnknownRecord`). Both are audited, so a refusal costs what an unknown id does."""
