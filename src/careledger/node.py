@@ -118,7 +118,9 @@ class Node(Capabilities):
         told = self.__dict__.get("chain_id")
         if told is not None and told != chain.chain_id:  # what the audit log already named must be the chain
             chain.close()
-            raise ConfigError(f"this home's chain is {chain.chain_id}, not {told} as anvil_chain_id said: fix it")
+            raise ConfigError(
+                f"this home's chain is {chain.chain_id}, not {told} as its `chain up` record or anvil_chain_id said"
+            )
         return chain
 
     @cached_property

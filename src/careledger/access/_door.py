@@ -37,7 +37,6 @@ class RecordAccess:
     ) -> None:
         self._records = records
         self.audit = audit
-        self.custodian = custodian
         glass = BreakGlass(db, audit, identity=identity, registry_as=registry_as, clock=clock)
         self._facts = PolicyFacts(consent, glass, custodian=custodian, identity=identity, clock=clock)
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
-from careledger.access._policy import Accessor
 from careledger.chain import IdentityRegistry, credential_type_id
 from careledger.consent import ConsentService, Purpose
 from careledger.identity import AFFILIATION
@@ -79,11 +78,9 @@ class PolicyFacts:
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         """Why no grant allows `grantee` `category` of `patient`'s records for `purpose`, as precisely as the
         index can tell."""
-        accessor = Accessor(grantee, purpose)
         now = self._clock().timestamp()
-        wanted = f"{category.value} records for {accessor.purpose.value}"
-        between = self._consent().between(patient, accessor.address)
-        relevant = [g for g in between if g.covers(category, accessor.purpose)]
+        wanted = f"{category.value} records for {purpose.value}"
+        relevant = [g for g in self._consent().between(patient, grantee) if g.covers(category, purpose)]
         if any(g.revoked for g in relevant):
             return f"the patient revoked the consent to {wanted}"
         if any(g.expiry <= now for g in relevant):
