@@ -23,6 +23,8 @@ from careledger.store.models import (
     OAuthClient,
     RecordToken,
     RecordVersion,
+    RefreshToken,
+    RevokedToken,
     StudyBudget,
 )
 
@@ -49,6 +51,8 @@ __all__ = [
     "OAuthClient",
     "RecordToken",
     "RecordVersion",
+    "RefreshToken",
+    "RevokedToken",
     "StudyBudget",
     "sqlite_url",
 ]

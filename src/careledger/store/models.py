@@ -211,6 +211,41 @@ class OAuthClient(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class RefreshToken(Base):
+    """A refresh token issued to an app (`offline_access`, `online_access`), kept only as its SHA-256.
+
+    Tokens of one authorization share a `family`: each use rotates the token (`used_at` is
+    set, a new row is added), a rotated token used again revokes the whole family, and the
+    family ends at `expires_at` whatever its rotations. `subject` is the identity signed in,
+    re-checked at every use.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(42))
+    patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class RevokedToken(Base):
+    """An access token (by `jti`) or a refresh-token family whose access tokens were revoked before they expire.
+
+    Kept until the last access token it names has expired (`expires_at`); rows past it may be
+    deleted at any time.
+    """
+
+    __tablename__ = "revoked_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class EmergencyAccess(Base):
     """A break-glass window: a practitioner may read a patient's records for ETREAT until it ends.
 
