@@ -56,3 +56,20 @@ def test_registrations_that_are_refused(home: Cli, tmp_path: Path) -> None:
         assert "RFC 3986" in refused.err
     assert home("client", "register", "nothing").code == 2
     assert home("client", "list", "--json").json() == []
+
+
+def test_an_app_launched_from_a_chart_declares_its_launch_uri(home: Cli, tmp_path: Path) -> None:
+    uris = ("--redirect-uri", "https://app.example/cb", "--launch-uri", "https://app.example/launch")
+    app = home("client", "register", "chart app", *uris, "--json")
+    assert app.code == 0, app.err
+    assert home("client", "list", "--json").json()[0]["launch_uri"] == "https://app.example/launch"
+    insecure = home(
+        "client", "register", "app", "--redirect-uri", "https://app.example/cb", "--launch-uri", "http://app.example/l"
+    )
+    assert (insecure.code, "launch URI" in insecure.err) == (2, True)
+    public = tmp_path / "jwks.json"
+    public.write_text(json.dumps(KeySet([ECKey.generate_key("P-384")]).as_dict(private=False)))
+    system = home(
+        "client", "register", "sync", "--jwks", str(public), "--as", "clinic", "--launch-uri", "https://a.example/l"
+    )
+    assert (system.code, "an app's" in system.err) == (2, True)

@@ -24,6 +24,9 @@ def register(
     redirect_uri: Annotated[
         list[str] | None, typer.Option("--redirect-uri", help="An app's redirect URI (repeat for several).")
     ] = None,
+    launch_uri: Annotated[
+        str | None, typer.Option("--launch-uri", help="An app's launch URI: staff may launch it from a chart.")
+    ] = None,
     jwks: Annotated[
         Path | None, typer.Option("--jwks", help="A system's JSON Web Key Set of public keys (RS384 or ES384).")
     ] = None,
@@ -33,9 +36,12 @@ def register(
     ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Register an app (--redirect-uri) or a backend system (--jwks and --as); prints its client id."""
+    """Register an app (--redirect-uri, and --launch-uri if it may be launched from a chart) or a backend
+    system (--jwks and --as); prints its client id."""
     if (jwks is None) == (not redirect_uri):
         raise ValidationError("give an app's --redirect-uri, or a system's --jwks and --as")
+    if jwks is not None and launch_uri is not None:
+        raise ValidationError("--launch-uri is an app's: a system is never launched from a chart")
     with open_node(ctx) as node:
         if jwks is not None:
             if acts_as is None:
@@ -43,7 +49,7 @@ def register(
             keys = loads_object(jwks.read_bytes())
             client = node.clients.register_system(name, address_of(node, acts_as), keys, scope or ["system/*.rs"])
         else:
-            client = node.clients.register_app(name, redirect_uri or [], scope or [])
+            client = node.clients.register_app(name, redirect_uri or [], scope or [], launch_uri=launch_uri)
     _show(client, json)
 
 
@@ -74,6 +80,7 @@ def _as_json(client: Client) -> dict[str, object]:
         "name": client.name,
         "acts_as": client.acts_as,
         "redirect_uris": list(client.redirect_uris),
+        "launch_uri": client.launch_uri,
         "scopes": list(client.scopes),
     }
 

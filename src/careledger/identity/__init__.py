@@ -21,6 +21,7 @@ from careledger.identity._keystore import (
     load_keystore,
     new_keystore,
 )
+from careledger.identity._launches import LAUNCH_SECONDS, LaunchContext, Launches
 from careledger.identity._registry import ActorProfile, IdentityService
 from careledger.identity._scopes import OTHER_SCOPES, Scope, granted, narrowing, resource_scopes
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
@@ -28,6 +29,7 @@ from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, di
 __all__ = [
     "AFFILIATION",
     "KNOWN_CREDENTIAL_TYPES",
+    "LAUNCH_SECONDS",
     "LIGHT_SCRYPT_N",
     "MEDICAL_LICENCE",
     "OTHER_SCOPES",
@@ -41,6 +43,8 @@ __all__ = [
     "CustodialKeys",
     "CustodialPatients",
     "IdentityService",
+    "LaunchContext",
+    "Launches",
     "Role",
     "Scope",
     "Suite",

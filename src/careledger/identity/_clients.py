@@ -5,7 +5,8 @@ required); whoever uses it signs in with her own wallet, and the app gets no mor
 may. A **system** (SMART Backend Services) has a JSON Web Key Set of public keys, signs its
 token requests with the private half (`private_key_jwt`, RS384 or ES384), and acts for one
 of the node's actors (`acts_as`): the guarded repository judges its requests as that
-actor's, consents and all.
+actor's, consents and all. An app that declares a **launch URI** can be launched from a
+patient's chart in the portal (SMART EHR launch, `launches`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from careledger.errors import NotFound, ValidationError
+from careledger.identity._launches import Launches
 from careledger.identity._scopes import resource_scopes
+from careledger.identity._tokens import RefreshTokens
 from careledger.store import Database, OAuthClient
 
 SIGNING_ALGORITHMS = ("RS384", "ES384")
@@ -38,6 +41,7 @@ class Client:
     redirect_uris: tuple[str, ...]
     jwks: dict[str, Any] | None
     scopes: tuple[str, ...]
+    launch_uri: str | None = None  # an app's, where the portal sends the browser to launch it (EHR launch)
 
     @property
     def kind(self) -> str:
@@ -55,19 +59,21 @@ class ClientRegistry:
     def __init__(self, db: Database, *, clock: Any = time.time) -> None:
         self.db = db
         self._clock = clock
+        self.launches = Launches(clock=clock)
+        self.tokens = RefreshTokens(db, clock=clock)
 
-    def register_app(self, name: str, redirect_uris: list[str], scopes: list[str]) -> Client:
-        """A public app that users sign in to with their wallets; redirect URIs must be https (or loopback http)."""
+    def register_app(
+        self, name: str, redirect_uris: list[str], scopes: list[str], *, launch_uri: str | None = None
+    ) -> Client:
+        """A public app that users sign in to with their wallets; redirect URIs (and the launch URI of an app
+        the portal may launch from a chart) must be https (or loopback http)."""
         if not redirect_uris:
             raise ValidationError("an app needs at least one redirect URI")
         for uri in redirect_uris:
-            if not _URI.fullmatch(uri):  # a backslash reads as "/" in a browser: evil.example\@127.0.0.1
-                raise ValidationError(f"redirect URI {uri[:80]!r}: only the characters a URI may hold (RFC 3986)")
-            parts = urlsplit(uri)
-            loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-            if parts.fragment or not parts.hostname or not (parts.scheme == "https" or loopback):
-                raise ValidationError(f"redirect URI {uri[:80]!r}: https (or http on loopback), and no fragment")
-        return self._add(name, None, redirect_uris, None, scopes)
+            _check_uri("redirect URI", uri)
+        if launch_uri is not None:
+            _check_uri("launch URI", launch_uri)
+        return self._add(name, None, redirect_uris, None, scopes, launch_uri)
 
     def register_system(self, name: str, acts_as: str, jwks: dict[str, Any], scopes: list[str]) -> Client:
         """A backend system acting for `acts_as`, proving itself with a key of `jwks` (public keys only)."""
@@ -84,13 +90,19 @@ class ClientRegistry:
         return self._add(name, acts_as, [], {"keys": keys}, scopes)
 
     def _add(
-        self, name: str, acts_as: str | None, redirect_uris: list[str], jwks: dict[str, Any] | None, scopes: list[str]
+        self,
+        name: str,
+        acts_as: str | None,
+        redirect_uris: list[str],
+        jwks: dict[str, Any] | None,
+        scopes: list[str],
+        launch_uri: str | None = None,
     ) -> Client:
         if not name or len(name) > 100:
             raise ValidationError("a client's name is 1 to 100 characters")
         resource_scopes(scopes)  # each one must parse
         # Hex, not URL-safe base64: an id that began with "-" was read as an option by the CLI (and any other).
-        client = Client(secrets.token_hex(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes))
+        client = Client(secrets.token_hex(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes), launch_uri)
         with self.db.session() as session:
             session.add(
                 OAuthClient(
@@ -101,6 +113,7 @@ class ClientRegistry:
                     jwks=None if jwks is None else json.dumps(jwks),
                     scopes=" ".join(scopes),
                     created_at=self._clock(),
+                    launch_uri=launch_uri,
                 )
             )
         return client
@@ -119,12 +132,24 @@ class ClientRegistry:
             return [_client(row) for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))]
 
     def remove(self, client_id: str) -> None:
-        """Unregister a client: its tokens stop being issued at once (those issued expire within minutes)."""
+        """Unregister a client: its tokens stop being issued at once, its refresh tokens and the access tokens
+        issued with them are revoked (any other access token it holds expires within minutes)."""
         with self.db.session() as session:
             row = session.get(OAuthClient, client_id[:64])
             if row is None:
                 raise NotFound(f"no client {client_id[:64]!r}")
             session.delete(row)
+        self.tokens.revoke_client(client_id[:64])
+
+
+def _check_uri(what: str, uri: str) -> None:
+    """`ValidationError` unless `uri` is https (or http on loopback), with no fragment."""
+    if not _URI.fullmatch(uri):  # a backslash reads as "/" in a browser: evil.example\@127.0.0.1
+        raise ValidationError(f"{what} {uri[:80]!r}: only the characters a URI may hold (RFC 3986)")
+    parts = urlsplit(uri)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.fragment or not parts.hostname or not (parts.scheme == "https" or loopback):
+        raise ValidationError(f"{what} {uri[:80]!r}: https (or http on loopback), and no fragment")
 
 
 def _client(row: OAuthClient) -> Client:
@@ -135,4 +160,5 @@ def _client(row: OAuthClient) -> Client:
         tuple(json.loads(row.redirect_uris)),
         None if row.jwks is None else json.loads(row.jwks),
         tuple(row.scopes.split()),
+        row.launch_uri,
     )

@@ -21,7 +21,9 @@ _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _SCOPE = re.compile(r"(patient|user|system)/([A-Z][A-Za-z]+|\*)\.([a-z*]+)(?:\?(.+))?")
 CONTEXTS = ("patient", "user", "system")
 # Scopes that are not about resources: OpenID Connect, launch context, refresh tokens.
-OTHER_SCOPES = frozenset({"openid", "fhirUser", "profile", "launch/patient", "offline_access", "online_access"})
+OTHER_SCOPES = frozenset(
+    {"openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter", "offline_access", "online_access"}
+)
 
 
 @dataclass(frozen=True, slots=True)
