@@ -24,7 +24,6 @@ from sqlalchemy import select
 from careledger.errors import NotFound, ValidationError
 from careledger.identity._launches import Launches
 from careledger.identity._scopes import resource_scopes
-from careledger.identity._tokens import RefreshTokens
 from careledger.store import Database, OAuthClient
 
 SIGNING_ALGORITHMS = ("RS384", "ES384")
@@ -60,7 +59,6 @@ class ClientRegistry:
         self.db = db
         self._clock = clock
         self.launches = Launches(clock=clock)
-        self.tokens = RefreshTokens(db, clock=clock)
 
     def register_app(
         self, name: str, redirect_uris: list[str], scopes: list[str], *, launch_uri: str | None = None
@@ -132,14 +130,12 @@ class ClientRegistry:
             return [_client(row) for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))]
 
     def remove(self, client_id: str) -> None:
-        """Unregister a client: its tokens stop being issued at once, its refresh tokens and the access tokens
-        issued with them are revoked (any other access token it holds expires within minutes)."""
+        """Unregister a client: its tokens stop being issued at once (those issued expire within minutes)."""
         with self.db.session() as session:
             row = session.get(OAuthClient, client_id[:64])
             if row is None:
                 raise NotFound(f"no client {client_id[:64]!r}")
             session.delete(row)
-        self.tokens.revoke_client(client_id[:64])
 
 
 def _check_uri(what: str, uri: str) -> None:
