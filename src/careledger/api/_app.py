@@ -56,7 +56,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     fhir = FhirRoutes(deps)
     # Specific paths before the generic `/{resource_type}/...` ones, which would match them too.
     for router in (
-        smart_router(deps, app.mount),
+        smart_router(deps),
         bulk_router(deps),
         auth_router(deps),
         claim_router(deps),

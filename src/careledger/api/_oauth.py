@@ -38,6 +38,7 @@ from careledger.identity import (
     SIGNING_ALGORITHMS,
     Client,
     ClientRegistry,
+    LaunchContext,
     Role,
     Scope,
     granted,
@@ -49,11 +50,13 @@ CODE_SECONDS = 10 * 60
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """The user an app's authorization is for: the identity she signs in as, and her Patient record."""
+    """The user an app's authorization is for: the identity she signs in as, her own Patient record, and the
+    chart she launched the app from (an EHR launch)."""
 
     address: str
     role: Role
     patient_id: str | None
+    launch: LaunchContext | None = None
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
@@ -67,7 +70,8 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return self.client.client_id
 
     def get_default_redirect_uri(self) -> str | None:
-        return self.client.redirect_uris[0] if self.client.redirect_uris else None
+        """The client's redirect URI if it registered only one (with several, a request must name one)."""
+        return self.client.redirect_uris[0] if len(self.client.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str) -> str:
         """The requested scopes this client may have (a system: within its registration and its actor's role)."""
@@ -277,12 +281,17 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(_ClientCredentials)
         self.register_token_generator("default", self._token)
 
-    def check_redirect_uri(self, params: dict[str, str]) -> None:
-        """Refuse a redirect URI the client did not register, in words of our own (authlib's repeat the URI)."""
+    def error_redirect_uri(self, params: dict[str, str]) -> str | None:
+        """Where an authorization request's error may be sent (RFC 6749, 4.1.2.1): the redirect URI it names if
+        its client registered it (or the client's only one, if it names none); None for an unknown client or an
+        unregistered URI, whose errors the user is told and the browser goes nowhere."""
         client = self.query_client(params.get("client_id", ""))
+        if client is None:
+            return None
         uri = params.get("redirect_uri")
-        if client is not None and uri and not client.check_redirect_uri(uri):
-            raise ValidationError("the redirect_uri is not one this client registered")
+        if not uri:
+            return client.get_default_redirect_uri()
+        return uri if client.check_redirect_uri(uri) else None
 
     def query_client(self, client_id: str) -> _Client | None:
         """The registered client, as authlib asks about it (None if there is none)."""

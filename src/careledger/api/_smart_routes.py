@@ -1,28 +1,32 @@
 """SMART on FHIR: discovery, the wallet sign-in page of App Launch, and the token endpoint.
 
 `/.well-known/smart-configuration` needs no sign-in. An app sends its user to
-`/auth/authorize` (authorization code, PKCE S256 required); the page the node serves asks
-her wallet to sign a Sign-In with Ethereum message, and the form posts it back; the
-node checks it as `/auth/login` does and redirects to the app with a code. `/auth/token`
-turns a code (with its verifier) or a system's signed assertion into an access token
-(`_oauth`). With `launch/patient` the token response names her Patient record; with
-`openid` it carries an ID token (ES256, key at `/.well-known/jwks.json`).
+`/auth/authorize` (authorization code, PKCE S256 required); the page the node serves (in
+the portal's look, signing with the portal's own wallet script) asks her wallet to sign a
+Sign-In with Ethereum message, and the form posts it back; the node checks it as
+`/auth/login` does and redirects to the app with a code. `/auth/token` turns a code (with
+its verifier) or a system's signed assertion into an access token (`_oauth`). With
+`launch/patient` the token response names her Patient record; with `launch` and the
+launch id the portal gave the app (an EHR launch from a chart) it names the chart's
+patient and encounter; with `openid` it carries an ID token (ES256, key at
+`/.well-known/jwks.json`). A request that cannot go on goes back to the app as an OAuth
+error, unless its client or redirect URI is unknown: then the user is told, on a page.
 """
 
 from __future__ import annotations
 
-import html
+import re
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
@@ -31,15 +35,19 @@ from careledger.api._auth import Caller
 from careledger.api._deps import Deps, call
 from careledger.api._oauth import OAuthRequest, SignedIn, SmartServer, request_of
 from careledger.consent import Purpose
-from careledger.errors import Unauthenticated, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated, ValidationError
 from careledger.files import secret_file
-from careledger.identity import SIGNING_ALGORITHMS
+from careledger.identity import SIGNING_ALGORITHMS, LaunchContext
+from careledger.portal import outside_page
 
-AUTH_ASSETS = Path(__file__).resolve().parent / "auth_assets"
-_PAGE_POLICY = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'"
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 SCOPES_SUPPORTED = (
     "openid",
     "fhirUser",
+    "launch",
     "launch/patient",
     "patient/*.cruds",
     "patient/*.rs",
@@ -49,9 +57,13 @@ SCOPES_SUPPORTED = (
     "system/*.rs",
 )
 CAPABILITIES = (
+    "launch-ehr",
     "launch-standalone",
     "client-public",
     "client-confidential-asymmetric",
+    "context-banner",
+    "context-ehr-patient",
+    "context-ehr-encounter",
     "context-standalone-patient",
     "permission-patient",
     "permission-user",
@@ -61,9 +73,8 @@ CAPABILITIES = (
 )
 
 
-def smart_router(deps: Deps, mount: Any) -> APIRouter:
-    """The SMART routes; `mount` serves the sign-in page's script."""
-    mount("/auth/assets", StaticFiles(directory=AUTH_ASSETS), name="auth-assets")
+def smart_router(deps: Deps) -> APIRouter:
+    """The SMART routes (the authorization page's script and styles are the portal's)."""
     router = APIRouter(tags=["smart"])
     node, auth = deps.node, deps.auth
     signing_key = _signing_key(secret_file(node.home.path / "oidc.key"))
@@ -77,38 +88,57 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
     )
     _discovery(router, signing_key)
 
-    async def checked(oauth: OAuthRequest) -> Any:
-        """The grant of an authorization request whose client, redirect URI and PKCE hold."""
+    launches = node.clients.launches
+
+    async def checked(oauth: OAuthRequest) -> tuple[Any, LaunchContext | None]:
+        """The grant of an authorization request whose client, redirect URI, scopes and PKCE hold, and the EHR
+        launch it names (checked, still unused)."""
+        try:
+            grant = await call(server.get_consent_grant, oauth)
+        except ValidationError as exc:  # a scope that is not one
+            raise InvalidScopeError(description=_error_text(exc.public)) from None
         _require_pkce(oauth.form)
-        server.check_redirect_uri(oauth.form)
-        return await call(server.get_consent_grant, oauth)
+        return grant, _launch(launches.check, oauth.form)
 
     @router.get("/auth/authorize")
     async def authorize_page(request: Request) -> Response:
-        """The sign-in page for an app's authorization request (checked first: client, redirect, PKCE)."""
+        """The sign-in page for an app's authorization request (checked first: client, redirect, PKCE, launch)."""
+        params: dict[str, str] = {}
         try:
             oauth = await request_of(request)
-            grant = await checked(oauth)
+            params = oauth.form
+            grant, launch = await checked(oauth)
         except (OAuth2Error, ValidationError) as exc:
-            return _refusal(exc)
-        page = _page(oauth.form, grant.client.client.name, grant.request.scope or "")
+            return _refusal(server, params, exc)
+        page = outside_page(
+            "authorize.html",
+            app_name=grant.client.client.name,
+            scopes=(grant.request.scope or "").split(),
+            params={k: v for k, v in params.items() if k not in ("message", "signature")},
+            launched=launch is not None,
+            domain=auth.domain,
+            chain=auth.chain_id,
+        )
         return HTMLResponse(page, headers=_page_headers(grant.redirect_uri))
 
     @router.post("/auth/authorize")
     async def authorize(request: Request) -> Response:
         """The signed-in answer to an authorization request: a redirect to the app with a code."""
+        params: dict[str, str] = {}
         try:
             oauth = await request_of(request)
             params = oauth.form
-            grant = await checked(oauth)
+            grant, launch = await checked(oauth)
             address = await call(auth.verify, params.get("message", ""), params.get("signature", ""))
             acts_as, role = await call(auth.signed_in, address)
+            if launch is not None:  # used up now, and only by whoever launched it
+                launch = _launch(lambda launch_id, client: launches.take(launch_id, client, acts_as), params)
             door = node.access.for_caller(Accessor(acts_as, Purpose.PATRQT))
             patients = await call(door.listing, patient_address=acts_as, resource_type="Patient", limit=1)
-            user = SignedIn(acts_as, role, patients[0].record_id if patients else None)
+            user = SignedIn(acts_as, role, patients[0].record_id if patients else None, launch)
             return await call(server.create_authorization_response, oauth, grant_user=user, grant=grant)
         except (OAuth2Error, ValidationError, Unauthenticated) as exc:
-            return _refusal(exc)
+            return _refusal(server, params, exc)
 
     @router.post("/auth/token")
     async def token(request: Request) -> Response:
@@ -120,7 +150,8 @@ def smart_router(deps: Deps, mount: Any) -> APIRouter:
 
 
 class _ContextClaims:
-    """What a token response adds for an app's user: her Patient (`launch/patient`) and an ID token (`openid`)."""
+    """What a token response adds for an app's user: the chart's patient and encounter (`launch`, an EHR
+    launch), her own Patient (`launch/patient`), and an ID token (`openid`)."""
 
     def __init__(self, issuer: str, signing_key: ECKey) -> None:
         self._issuer = issuer
@@ -131,7 +162,12 @@ class _ContextClaims:
         extra: dict[str, Any] = {}
         if user is None:
             return extra
-        if "launch/patient" in caller.scopes and user.patient_id:
+        if "launch" in caller.scopes and user.launch is not None:
+            extra["patient"] = user.launch.patient
+            if user.launch.encounter:
+                extra["encounter"] = user.launch.encounter
+            extra["need_patient_banner"] = True  # the app left the portal's chart, banner and all
+        elif "launch/patient" in caller.scopes and user.patient_id:
             extra["patient"] = user.patient_id
         if "openid" in caller.scopes:
             now = int(time.time())
@@ -173,50 +209,47 @@ def _discovery(router: APIRouter, signing_key: ECKey) -> None:
 
 def _require_pkce(params: dict[str, str]) -> None:
     if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
-        raise ValidationError("PKCE is required: send code_challenge with code_challenge_method=S256")
+        raise InvalidRequestError(description="PKCE is required: send code_challenge with code_challenge_method=S256")
 
 
-def _refusal(exc: Exception) -> Response:
-    """An authorization request that cannot go on: told to the user, never redirected to an unchecked URI."""
-    if isinstance(exc, OAuth2Error):
-        body = {"error": exc.error, "error_description": exc.description or ""}
-    else:
-        body = {"error": "invalid_request", "error_description": str(exc)}
-    return JSONResponse(body, status_code=401 if isinstance(exc, Unauthenticated) else 400)
+def _launch(find: Callable[[str, str], LaunchContext], params: dict[str, str]) -> LaunchContext | None:
+    """The EHR launch a request with scope `launch` names by its `launch` id, as `find` gives it (None for a
+    standalone launch); `invalid_request` for a launch id unknown, used, expired or another app's."""
+    if "launch" not in params.get("scope", "").split():
+        return None
+    try:
+        return find(params.get("launch", ""), params.get("client_id", ""))
+    except AccessDenied as exc:
+        raise InvalidRequestError(description=exc.public) from None
 
 
-def _page_headers(redirect_uri: str) -> dict[str, str]:
-    """The sign-in page's headers: its form may go only here and, after the redirect, to the app (browsers
+def _refusal(server: SmartServer, params: dict[str, str], exc: OAuth2Error | CareLedgerError) -> Response:
+    """An authorization request that cannot go on (RFC 6749, 4.1.2.1): sent back to the app's redirect URI as
+    `error`, `error_description` and `state`; told on a page (400), the browser going nowhere, when its client
+    or redirect URI is not one to trust, and when her sign-in failed (401: she may sign again)."""
+    error = exc if isinstance(exc, OAuth2Error) else InvalidRequestError(description=_error_text(exc.public))
+    target = server.error_redirect_uri(params)
+    if target is None or isinstance(exc, Unauthenticated):
+        message = exc.public if isinstance(exc, CareLedgerError) else error.description or error.error
+        page = outside_page("authorize_error.html", message=message)
+        status = 401 if isinstance(exc, Unauthenticated) else 400
+        return HTMLResponse(page, status_code=status, headers=_page_headers(None))
+    error.redirect_uri, error.state = target, params.get("state")
+    response: Response = server.handle_response(*error())
+    return response
+
+
+def _error_text(text: str) -> str:
+    """`text` in the characters RFC 6749 (5.2) allows an `error_description`."""
+    return re.sub(r"[^\x20\x21\x23-\x5b\x5d-\x7e]", "?", text)
+
+
+def _page_headers(redirect_uri: str | None) -> dict[str, str]:
+    """An authorization page's headers: its form may go only here and, after the redirect, to the app (browsers
     apply `form-action` to where a form's answer redirects, too)."""
-    parts = urlsplit(redirect_uri)
-    policy = f"{_PAGE_POLICY}; form-action 'self' {parts.scheme}://{parts.netloc}"
+    app = "" if redirect_uri is None else " {0.scheme}://{0.netloc}".format(urlsplit(redirect_uri))
+    policy = f"{_PAGE_POLICY}; form-action 'self'{app}"
     return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
-
-
-def _page(params: dict[str, str], app_name: str, scope: str) -> str:
-    hidden = "\n".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in params.items()
-    )
-    scopes = "".join(f"<li>{html.escape(s)}</li>" for s in scope.split())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in to CareLedger</title></head>
-<body><main>
-<h1>Sign in to let {html.escape(app_name)} use your records</h1>
-<p>It asks for:</p><ul>{scopes}</ul>
-<form id="authorize" method="post" action="/auth/authorize">
-{hidden}
-<button id="wallet" type="button">Sign in with your wallet</button>
-<p id="status" role="status"></p>
-<details><summary>My wallet is not in this browser</summary>
-<label for="message">Sign-In with Ethereum message (from GET /auth/nonce)</label>
-<textarea id="message" name="message" rows="10" cols="70"></textarea>
-<label for="signature">Signature</label>
-<input id="signature" name="signature">
-<button type="submit">Sign in</button>
-</details>
-</form>
-</main><script src="/auth/assets/authorize.js"></script></body></html>"""
 
 
 def _signing_key(secret: bytes) -> ECKey:

@@ -92,6 +92,15 @@ class Pages:
         return form
 
 
+def outside_page(template: str, **context: Any) -> str:
+    """`template` for a page that is not the portal's but looks like it (the API's SMART authorization page):
+    nobody's session, no navigation."""
+    return _templates.get_template(template).render(visit=_NOBODY, path="", **context)
+
+
+_NOBODY = Visit(browser="", new_browser=False, token="", caller=None, csrf="")
+
+
 def field(form: dict[str, str], name: str, label: str, *, max_chars: int = 200) -> str:
     """A required text field, stripped; `ValidationError` naming it as the page labels it."""
     value = form.get(name, "").strip()

@@ -1,5 +1,6 @@
 // CareLedger portal: the wallet (the browser's own, or one kept in this page), signing in, claiming,
 // signing consents, charts. Loaded as a file: the Content-Security-Policy allows no inline script.
+// The node's SMART authorization page (/auth/authorize) signs in with this same script.
 "use strict";
 
 const WALLET_KEY = "careledger.wallet"; // keystore v3 JSON, encrypted under the patient's passphrase
@@ -95,7 +96,7 @@ async function siweMessage(form, address) {
     `${form.dataset.domain} wants you to sign in with your Ethereum account:`,
     address,
     "",
-    "Sign in to the CareLedger portal",
+    form.dataset.statement || "Sign in to the CareLedger portal", // an app's authorization says what it is for
     "",
     `URI: ${window.location.origin}`,
     "Version: 1",
