@@ -211,3 +211,54 @@ def test_every_item_of_a_list_valued_reference_is_indexed(records: RecordService
         assert [s.record_id for s in records.search(query)] == [account.record_id], value
     query, _ = search_query("Account", [("patient", "ana")], patient_address=address)
     assert [s.record_id for s in records.search(query)] == [account.record_id]
+
+
+def _provenance(*targets: str) -> Resource:
+    return {
+        "resourceType": "Provenance",
+        "target": [{"reference": target} for target in targets],
+        "recorded": "2024-03-04T10:00:00Z",
+        "agent": [{"who": {"display": "the care team"}}],
+    }
+
+
+def test_a_provenance_is_the_patients_whose_records_it_targets(records: RecordService, keys: Keys) -> None:
+    """FHIR's compartment names her only through a target that is her Patient; a Provenance of her records is
+    hers all the same, or it would be the node's own, readable by every signed-in actor."""
+    address = _patient(records, keys, "ana")
+    observation = records.write(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": "Patient/ana"},
+        }
+    )
+    stored = records.write(_provenance(f"Observation/{observation.record_id}", "Patient/ana"))
+    assert (stored.patient_id, stored.patient_address) == ("ana", address)
+    in_one_batch = records.store(
+        [
+            records.prepare({**_provenance("Observation/later"), "id": "p-later"}),
+            records.prepare({"resourceType": "Observation", "id": "later", "status": "final", "code": {"text": "y"},
+                             "subject": {"reference": "Patient/ana"}}),
+        ]
+    )  # fmt: skip
+    assert in_one_batch[0].patient_address == address  # judged after its target, wherever the batch put it
+    organization = records.write({"resourceType": "Organization", "name": "Ward 3"})
+    own = records.write(_provenance(f"Organization/{organization.record_id}", "Observation/not-here"))
+    assert (own.patient_id, own.patient_address) == (None, keys.custodian_address)
+
+
+def test_a_provenance_of_two_patients_records_is_refused_and_says_whose(records: RecordService, keys: Keys) -> None:
+    _patient(records, keys, "ana")
+    _patient(records, keys, "ben")
+    observation = records.write(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": "Patient/ben"},
+        }
+    )
+    with pytest.raises(ValidationError, match=r"^Provenance is about the records of 2 different patients: "):
+        records.write(_provenance(f"Observation/{observation.record_id}", "Patient/ana"))

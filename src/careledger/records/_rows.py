@@ -17,14 +17,29 @@ from sqlalchemy.orm import Session
 
 from careledger.crypto import RecordContext, SealedKey
 from careledger.errors import ValidationError
-from careledger.fhir import URI, in_patient_compartment
+from careledger.fhir import URI, in_patient_compartment, search_parameters
+from careledger.records import _values
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
 from careledger.records._commitment import commitment
-from careledger.records._fhir import Resource, foreign_accounts, patients_named, wallet_identifier
+from careledger.records._fhir import PatientsNamed, Resource, foreign_accounts, patients_named, wallet_identifier
 from careledger.records._stored import COLUMNS, STORED_COLUMNS, StoredRecord
 from careledger.records._tokens import blind_terms, tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
+
+# What a resource is about besides the Patients its compartment names: the records a Provenance is the history of.
+# FHIR's compartment files a Provenance under a patient only when a target is her Patient resource itself.
+_ABOUT_RECORDS = {"Provenance": "target"}
+
+
+def records_about(resource: Resource) -> list[str]:
+    """The local records (`Type/id`) a resource is about, whose owner is its owner too: a Provenance's targets
+    (who did what to her records is hers, not the node's to show every signed-in actor)."""
+    code = _ABOUT_RECORDS.get(str(resource["resourceType"]))
+    if code is None:
+        return []
+    param = search_parameters(str(resource["resourceType"]))[code]
+    return [target for found in param.values(resource) if (target := _values.reference(found)) is not None]
 
 
 def owner_of(
@@ -57,6 +72,11 @@ def owner_of(
             f"{data['resourceType']} names a Patient this node cannot file it under: {unfiled[0]};"
             " refer to a Patient it holds as Patient/<id> (or, for anyone else, give the reference's type)"
         )
+    about = _owner_of_records(data, named, known, custodian)
+    if about is not None:
+        if given is not None and given != about[1]:
+            raise ValidationError(f"{data['resourceType']} is about {about[1]}'s records, not {given}'s")
+        return about
     patient_id = next(iter(named.ids), None)
     if patient_id is None:
         return None, custodian if given is None else given
@@ -70,6 +90,33 @@ def owner_of(
     if given is not None and given != patient.patient_address:
         raise ValidationError(f"Patient/{patient_id} belongs to {patient.patient_address}, not {given}")
     return patient_id, patient.patient_address
+
+
+def _owner_of_records(
+    data: Resource, named: PatientsNamed, known: dict[str, StoredRecord], custodian: str
+) -> tuple[str | None, str] | None:
+    """The patient (id, address) whose records `data` is about (`records_about`: a Provenance's targets), if they
+    are this node's records of one patient; None if they are the node's own or not held here. Records of two
+    patients, or of another than the Patient it names, are a `ValidationError`: a record is one patient's."""
+    owners: dict[str, str | None] = {}
+    for target in records_about(data):
+        kind, _, record_id = target.partition("/")
+        stored = known.get(record_id)
+        if stored is not None and stored.resource_type == kind and stored.patient_address != custodian:
+            owners.setdefault(stored.patient_address, stored.patient_id)
+    if not owners:
+        return None
+    for named_id in named.ids:
+        patient = known.get(named_id)
+        owners.setdefault(patient.patient_address if patient is not None else f"Patient/{named_id}", named_id)
+    if len(owners) > 1:
+        listed = ", ".join(f"Patient/{owner}" if owner else address for address, owner in owners.items())
+        raise ValidationError(
+            f"{data['resourceType']} is about the records of {len(owners)} different patients: {listed}; a record"
+            " is one patient's, so write one for each"
+        )
+    address, owner = next(iter(owners.items()))
+    return owner, address
 
 
 def _patients_own(data: Resource, current: StoredRecord | None, given: str | None) -> tuple[str, str]:

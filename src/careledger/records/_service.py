@@ -36,7 +36,7 @@ from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
 from careledger.records._fhir import Resource, parse_resource, patient_reference
 from careledger.records._matching import matches
-from careledger.records._rows import current_versions, persist, proofs, token_rows, version_row
+from careledger.records._rows import current_versions, persist, proofs, records_about, token_rows, version_row
 from careledger.records._sealing import NewVersion, RecordSealer
 from careledger.records._search import SearchQuery, search_statement
 from careledger.records._stored import (
@@ -156,6 +156,7 @@ class RecordService:
 
     def _store(self, drafts: Sequence[Draft], check: DraftGuard | None, also: Also | None) -> list[StoredRecord]:
         referenced = {ref for draft in drafts if (ref := patient_reference(draft.data)) is not None}
+        referenced |= {target.partition("/")[2] for draft in drafts for target in records_about(draft.data)}
         # Read, seal and make the blobs durable before taking the database's write lock, so
         # other writers (the audit log) are not held up behind the fsyncs. A writer that
         # stores the same record meanwhile makes our insert collide on (record_id, version):
@@ -182,10 +183,12 @@ class RecordService:
         now: datetime,
     ) -> list[tuple[NewVersion, Envelope]]:
         """Each draft's next version, checked and then sealed, in order: `known` takes each one as it
-        passes, so a later draft of the batch finds the Patient an earlier one stored."""
+        passes, so a later draft of the batch finds the Patient an earlier one stored. A draft about other
+        records (a Provenance) is judged after the rest, so it finds its targets wherever the batch put them."""
         patient_keys: dict[str, PublicKey] = {}
-        sealed: list[tuple[NewVersion, Envelope]] = []
-        for draft in drafts:
+        sealed: dict[int, tuple[NewVersion, Envelope]] = {}
+        for at in sorted(range(len(drafts)), key=lambda at: bool(records_about(drafts[at].data))):
+            draft = drafts[at]
             current = known.get(draft.record_id)
             version = self._sealer.new_version(draft, current, known, identities, now)
             new = StoredRecord.of(version.row(self.index, None, ()), Category(version.context.category))
@@ -197,8 +200,8 @@ class RecordService:
                     " patient (delete it and create one for the right patient)"
                 )
             known[draft.record_id] = new
-            sealed.append((version, self._sealer.seal(version, patient_keys)))
-        return sealed
+            sealed[at] = (version, self._sealer.seal(version, patient_keys))
+        return [sealed[at] for at in range(len(drafts))]
 
     def _store_sealed(
         self, sealed: list[tuple[NewVersion, Envelope]], replaced: set[str], also: Also | None
