@@ -1,5 +1,6 @@
 """What the index only narrows, decided on the decrypted resource: string `:contains` and long prefixes,
-number and quantity comparisons; and `_sort` on any parameter.
+number and quantity comparisons, dates compared with a dateTime (the index holds days); and `_sort` on any
+parameter.
 
 A number's precision is an implicit range, as the specification says: `value-quantity=5.4`
 matches 5.35 up to (not including) 5.45, while `gt5.4` means above 5.4.
@@ -8,6 +9,7 @@ matches 5.35 up to (not including) 5.45, while `gt5.4` means above 5.4.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,9 +17,11 @@ from careledger.errors import ValidationError
 from careledger.fhir import search_parameters
 from careledger.records import _values
 from careledger.records._query import split_prefix
-from careledger.records._search import ValueCheck
+from careledger.records._search import FhirDate, ValueCheck
 
 Resource = dict[str, Any]
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def matches(resource: Resource, checks: Sequence[ValueCheck]) -> bool:
@@ -31,6 +35,8 @@ def matches(resource: Resource, checks: Sequence[ValueCheck]) -> bool:
 
 
 def _passes(found: list[_values.Found], modifier: str, wanted: str) -> bool:
+    if modifier == "date":
+        return any(_date_holds(item, wanted) for item in found)
     if modifier in ("contains", "prefix"):
         text = _values.normalized(wanted)
         strings = [_values.normalized(s) for item in found for s in _values.strings(item)]
@@ -46,6 +52,33 @@ def _passes(found: list[_values.Found], modifier: str, wanted: str) -> bool:
         if value is not None and _compare(value, prefix, target):
             return True
     return False
+
+
+def _date_holds(item: _values.Found, wanted: str) -> bool:
+    """Whether a date value's range compares with `wanted` (a prefix and a dateTime) as the index compares days:
+    `eq` inside it, `lt` starting before it, `gt` ending after it, `sa` starting after, `eb` ending before."""
+    span = _values.dates(item)
+    if span is None:
+        return False
+    prefix, rest = split_prefix(wanted)
+    query = FhirDate.parse(rest)
+    try:
+        start = FhirDate.parse(span[0]).start if span[0] else _EARLIEST
+        end = FhirDate.parse(span[1]).end if span[1] else _LATEST
+    except ValidationError:  # as the index does: a date the models allow and we cannot read is not searchable
+        return False
+    inside = query.start <= start and end <= query.end
+    outcomes = {
+        "eq": inside,
+        "ne": not inside,
+        "lt": start < query.start,
+        "le": start < query.start or inside,
+        "gt": end > query.end,
+        "ge": end > query.end or inside,
+        "sa": start >= query.end,
+        "eb": end <= query.start,
+    }
+    return outcomes[prefix]
 
 
 def _unit_is(item: _values.Found, system: str, code: str) -> bool:

@@ -10,13 +10,16 @@ and the tokens it matches (`_tokens.py`), so what is indexed and what is asked a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 
 from careledger.errors import ValidationError
 from careledger.fhir import SearchParameter, search_parameters
+from careledger.records._blind_index import END_DAY, MIN_DAY
 from careledger.records._search import (
     PREFIXES,
     Chain,
     DateCondition,
+    FhirDate,
     Has,
     PresenceCondition,
     SearchQuery,
@@ -33,6 +36,19 @@ RESULT_PARAMS = frozenset(
 # Each condition is a clause of one SQL statement, whose expression tree SQLite bounds at a depth of 1,000 (a
 # search of ~1,000 repeated parameters failed there, after seconds of work); no real search comes near this.
 MAX_CONDITIONS = 64
+# The days a value compared with a dateTime on day D may fall on, as day conditions on a day around D: its own
+# days and the query's are each local to a time zone (up to 14 hours off UTC), so the window is two days wider
+# each way than the comparison; `ne` cannot be narrowed. `lt` D+3 keeps values starting up to D+2, and so on.
+_DAYS_AROUND: dict[str, tuple[tuple[str, int], ...]] = {
+    "eq": (("sa", -3), ("eb", 3)),
+    "ne": (),
+    "lt": (("lt", 3),),
+    "le": (("lt", 3),),
+    "gt": (("gt", -3),),
+    "ge": (("gt", -3),),
+    "sa": (("sa", -3),),
+    "eb": (("eb", 3),),
+}
 _MODIFIERS = {
     "token": ("", "not", "missing"),
     "string": ("", "exact", "contains", "missing"),
@@ -133,9 +149,9 @@ class _Parts:
         elif kind == "string":
             self._strings(code, modifier, values)
         elif kind == "date":
-            self.dates.extend(_date(code, v) for v in values[:1])
             if len(values) > 1:
                 raise ValidationError(f"{code}: a date parameter takes one value (repeat the parameter to AND)")
+            self._date(code, values[0])
         elif kind == "reference":
             self._references(param, modifier, values)
         elif kind == "uri":
@@ -168,6 +184,19 @@ class _Parts:
             self.tokens.append(TokenCondition(code, tuple(normalized(v)[:PREFIX_MAX] for v in values)))
             if any(len(normalized(v)) > PREFIX_MAX for v in values):
                 self.checks.append(ValueCheck(code, "prefix", values))
+
+    def _date(self, code: str, value: str) -> None:
+        """A date to the day, or coarser, is the index's to compare; a dateTime is compared to the second on the
+        decrypted candidates (`_matching`), which the index first narrows to the days it may fall on."""
+        prefix, rest = split_prefix(value)
+        if "T" not in rest:
+            self.dates.append(DateCondition(code, prefix, rest))
+            return
+        day = FhirDate.parse(rest).first_day
+        self.checks.append(ValueCheck(code, "date", (value,)))
+        for around, shift in _DAYS_AROUND[prefix]:
+            if MIN_DAY <= day + shift < END_DAY:
+                self.dates.append(DateCondition(code, around, date.fromordinal(day + shift).isoformat()))
 
     def _references(self, param: SearchParameter, modifier: str, values: tuple[str, ...]) -> None:
         if modifier == "identifier":
