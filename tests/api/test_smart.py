@@ -160,7 +160,9 @@ def test_a_narrowed_scope_reads_only_what_its_query_names(smart: Api) -> None:
 def test_launches_that_must_fail(smart: Api) -> None:
     world = smart.world
     session, client_id = _app(smart, "launch/patient patient/*.rs")
-    url, _ = session.create_authorization_url(f"{smart.url}/auth/authorize", code_verifier=generate_token(48))
+    url, _ = session.create_authorization_url(
+        f"{smart.url}/auth/authorize", code_verifier=generate_token(48), aud=smart.url
+    )
     no_pkce = re.sub(r"&code_challenge(_method)?=[^&]*", "", url)
     told_the_app = httpx.get(no_pkce).headers["location"]  # a known client's own redirect URI (RFC 6749, 4.1.2.1)
     assert parse_qs(urlsplit(told_the_app).query)["error"] == ["invalid_request"]
@@ -178,7 +180,9 @@ def test_launches_that_must_fail(smart: Api) -> None:
 
     token, _ = _launch(smart, session, world.node.unlock(world.alice.name).account)
     wrong = OAuth2Session(client_id, redirect_uri=REDIRECT, code_challenge_method="S256")
-    url, _ = wrong.create_authorization_url(f"{smart.url}/auth/authorize", code_verifier=generate_token(48))
+    url, _ = wrong.create_authorization_url(
+        f"{smart.url}/auth/authorize", code_verifier=generate_token(48), aud=smart.url
+    )
     form = _Form()
     form.feed(httpx.get(url).text)
     message, signature = _siwe(smart, world.node.unlock(world.alice.name).account)
@@ -212,7 +216,9 @@ def test_an_authorize_request_with_characters_no_parameter_has_is_400_and_not_ec
     smart: Api, name: str, value: str
 ) -> None:
     session, _ = _app(smart, "launch/patient patient/*.rs")
-    url, _ = session.create_authorization_url(f"{smart.url}/auth/authorize", code_verifier=generate_token(48))
+    url, _ = session.create_authorization_url(
+        f"{smart.url}/auth/authorize", code_verifier=generate_token(48), aud=smart.url
+    )
     params = {**dict(parse_qsl(urlsplit(url).query)), name: value}
     for answer in (
         httpx.get(f"{smart.url}/auth/authorize", params=params),

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 from eth_utils import to_checksum_address
@@ -29,11 +30,19 @@ from siwe.siwe import VerificationError
 
 from careledger.api._limits import RateLimiter
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
-from careledger.identity import IdentityService, Role, Scope, narrowing, parse_signature, resource_scopes
+from careledger.identity import (
+    ACCESS_TOKEN_SECONDS,
+    IdentityService,
+    Role,
+    Scope,
+    narrowing,
+    parse_signature,
+    resource_scopes,
+)
 
 Narrowing = tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...]
 
-TOKEN_SECONDS = 15 * 60
+TOKEN_SECONDS = ACCESS_TOKEN_SECONDS
 # Tokens verified once and remembered until they expire: checking a JWT (HMAC, base64,
 # JSON, claims) was a sixth of a read's CPU; a repeat costs a dict lookup.
 _REMEMBERED_TOKENS = 4096
@@ -108,6 +117,7 @@ class SiweAuth:
         identity: IdentityService,
         clock: Callable[[], float] = time.time,
         logins: RateLimiter | None = None,
+        revoked: Callable[[str], bool] | None = None,
     ) -> None:
         self.domain = domain
         self.chain_id = chain_id
@@ -116,7 +126,9 @@ class SiweAuth:
         self._identity = identity
         self._clock = clock
         self._nonces: dict[str, float] = {}
-        self._verified: dict[str, tuple[Caller, int]] = {}
+        self._verified: dict[str, tuple[Caller, int, str | None]] = {}
+        # Whether a token's `jti` was revoked (RFC 7009); only tokens minted for an OAuth client carry one.
+        self._revoked = revoked or _never
         self._lock = threading.Lock()
         # Tokens minted per address; counted after the signature verified, so nobody can spend another's.
         self._logins = logins or RateLimiter(LOGINS_PER_MINUTE)
@@ -201,12 +213,33 @@ class SiweAuth:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("sign in first: POST /auth/login, then send Authorization: Bearer <token>")
         remembered = self._verified.get(token)
-        if remembered is not None:
-            if self._clock() >= remembered[1]:
-                raise Unauthenticated("the token has expired: sign in again")
-            return remembered[0]
+        if remembered is None:
+            claims = self.claims(token)
+            try:
+                caller = Caller(
+                    to_checksum_address(str(claims["sub"])),
+                    Role.parse(str(claims["role"])),
+                    frozenset(str(claims["scope"]).split()),
+                )
+            except (ValueError, ValidationError) as exc:
+                raise Unauthenticated(f"invalid token: {exc}") from None
+            remembered = (caller, int(claims["exp"]), claims.get("jti"))
+            with self._lock:
+                if len(self._verified) >= _REMEMBERED_TOKENS:
+                    self._verified.clear()
+                self._verified[token] = remembered
+        caller, expires, jti = remembered
+        if self._clock() >= expires:
+            raise Unauthenticated("the token has expired: sign in again")
+        if jti is not None and self._revoked(jti):
+            raise Unauthenticated("the token has been revoked: sign in again")
+        return caller
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token this node issued, checked (signature, issuer, audience, expiry), whether revoked
+        or not; `Unauthenticated` if it is not such a token."""
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._secret,
                 algorithms=[_ALGORITHM],
@@ -214,20 +247,19 @@ class SiweAuth:
                 issuer=self._issuer,
                 options={"require": ["exp", "sub", "scope", "role"]},
             )
-            caller = Caller(
-                to_checksum_address(str(claims["sub"])),
-                Role.parse(str(claims["role"])),
-                frozenset(str(claims["scope"]).split()),
-            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired: sign in again") from None
-        except (jwt.InvalidTokenError, ValueError, ValidationError) as exc:
+        except (jwt.InvalidTokenError, ValueError) as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        with self._lock:
-            if len(self._verified) >= _REMEMBERED_TOKENS:
-                self._verified.clear()
-            self._verified[token] = (caller, int(claims["exp"]))
-        return caller
+        return claims
+
+    def revoked(self, jti: str) -> bool:
+        """Whether the token with this `jti` was revoked."""
+        return self._revoked(jti)
+
+
+def _never(_jti: str) -> bool:
+    return False
 
 
 @functools.lru_cache(maxsize=256)

@@ -34,6 +34,8 @@ XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "a
 PATH_TYPES = {
     "/auth/authorize": "application/x-www-form-urlencoded",
     "/auth/token": "application/x-www-form-urlencoded",
+    "/auth/introspect": "application/x-www-form-urlencoded",
+    "/auth/revoke": "application/x-www-form-urlencoded",
     "/devices/readings": "application/octet-stream",
 }
 # The portal's forms: URL-encoded, small (a signed message, a signed consent, a note).

@@ -7,12 +7,16 @@ SMART Backend Services asks, whose `aud` is the token URL and nothing else). Thi
 is the glue authlib asks of a framework: how to read a request, find a client
 (`node.clients`), keep authorization codes (in memory, single use, ten minutes) and seen
 assertion ids (until they expire), and mint the token, which is the node's own access
-token (`SiweAuth.issue`) carrying the granted scopes.
+token (`SiweAuth.issue`) carrying the granted scopes and a `jti` (so it can be revoked).
+An app granted `offline_access` or `online_access` gets a refresh token too (the refresh
+token grant, rotated at each use; `identity.RefreshTokens` keeps them); the `aud` of an
+authorization request must name this server's FHIR base URL.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +25,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, InvalidGrantError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -32,13 +36,16 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from careledger.api._auth import TOKEN_SECONDS, Caller, SiweAuth, role_scopes
-from careledger.errors import NotFound, ValidationError
+from careledger.api._oauth_tokens import Audience, Introspection, IssuedRefresh, RefreshTokenGrant, Revocation
+from careledger.errors import CareLedgerError, NotFound, ValidationError
 from careledger.identity import (
     OTHER_SCOPES,
     SIGNING_ALGORITHMS,
     Client,
     ClientRegistry,
     LaunchContext,
+    RefreshGrant,
+    RefreshTokens,
     Role,
     Scope,
     granted,
@@ -46,6 +53,8 @@ from careledger.identity import (
 )
 
 CODE_SECONDS = 10 * 60
+# The scopes that ask for a refresh token (SMART App Launch 2: offline_access outlives the session).
+REFRESH_SCOPES = ("offline_access", "online_access")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +108,8 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return self.client.kind == "app" and response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        wanted = "client_credentials" if self.client.kind == "system" else "authorization_code"
-        return grant_type == wanted
+        wanted = ("client_credentials",) if self.client.kind == "system" else ("authorization_code", "refresh_token")
+        return grant_type in wanted
 
 
 def _as_system(acts_as: str | None, role_of: Callable[[str], Role]) -> list[Scope]:
@@ -131,12 +140,14 @@ class _Code:
 
 
 class OAuthRequest(OAuth2Request):  # type: ignore[misc]
-    """An HTTP request as authlib reads it: method, URL, headers and its (query or form) parameters."""
+    """An HTTP request as authlib reads it: method, URL, headers and its (query or form) parameters, and the
+    FHIR base URL this server advertises to its sender (`base_url`, what an `aud` must name)."""
 
-    def __init__(self, method: str, url: str, headers: dict[str, str], data: dict[str, str]) -> None:
+    def __init__(self, method: str, url: str, headers: dict[str, str], data: dict[str, str], *, base_url: str) -> None:
         super().__init__(method, url, headers=headers)
         self.payload = BasicOAuth2Payload(data)
         self._data = data
+        self.base_url = base_url
 
     @property
     def args(self) -> dict[str, str]:
@@ -272,13 +283,17 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
     ) -> None:
         super().__init__(scopes_supported=None)
         self.codes = _Codes()
+        self.tokens: RefreshTokens = clients.tokens
+        self.role_of = role_of
         self._clients = clients
-        self._auth = auth
-        self._role_of = role_of
+        self.auth = auth
         self._extra = extra_claims
         self.register_client_auth_method("private_key_jwt", _PrivateKeyJwt(token_url, _Seen()))
-        self.register_grant(_AuthorizationCode, [CodeChallenge(required=True)])
+        self.register_grant(_AuthorizationCode, [CodeChallenge(required=True), Audience()])
         self.register_grant(_ClientCredentials)
+        self.register_grant(RefreshTokenGrant)
+        self.register_endpoint(Introspection)
+        self.register_endpoint(Revocation)
         self.register_token_generator("default", self._token)
 
     def error_redirect_uri(self, params: dict[str, str]) -> str | None:
@@ -296,13 +311,35 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> _Client | None:
         """The registered client, as authlib asks about it (None if there is none)."""
         try:
-            return _Client(self._clients.get(client_id), self._role_of)
+            return _Client(self._clients.get(client_id), self.role_of)
         except NotFound:
             return None
 
-    def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:  # noqa: ARG002 - authlib's signature
-        """Nothing to keep: the access token is self-contained and short-lived."""
-        return
+    def user_of(self, grant: RefreshGrant) -> SignedIn:
+        """The user a refresh token was issued for, if she may still sign in (an active actor in the
+        IdentityRegistry); else `invalid_grant`."""
+        try:
+            role = self.role_of(grant.subject)
+        except CareLedgerError:
+            raise InvalidGrantError(description="the user of this authorization may no longer sign in") from None
+        return SignedIn(grant.subject, role, grant.patient)
+
+    def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:
+        """The access token is self-contained; a refresh token, when the granted scope asks for one, is added here
+        (the next of its family when it replaces one) and kept hashed."""
+        user: SignedIn | None = request.user
+        if user is None or not any(scope in REFRESH_SCOPES for scope in token["scope"].split()):
+            return
+        replaced: IssuedRefresh | None = getattr(request, "refresh_token", None)
+        token["refresh_token"] = self.tokens.issue(
+            None if replaced is None else replaced.grant,
+            client_id=request.client.get_client_id(),
+            subject=user.address,
+            patient=user.patient_id,
+            scope=token["scope"],
+            offline="offline_access" in token["scope"].split(),
+            access_jti=str(self.auth.claims(token["access_token"])["jti"]),
+        )
 
     def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
         """The request, already in authlib's shape (`request_of`)."""
@@ -326,19 +363,19 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         user: SignedIn | None = None,
         scope: str | None = None,
         expires_in: int | None = None,  # noqa: ARG002 - every token lives TOKEN_SECONDS
-        include_refresh_token: bool = True,  # noqa: ARG002 - no refresh tokens: sign in again
+        include_refresh_token: bool = True,  # noqa: ARG002 - `save_token` adds one if the scope asks for it
     ) -> dict[str, Any]:
         # authlib passes the requested scope through: what the client and the user may have is decided here.
         scopes = client.get_allowed_scope(scope or "").split()
         if user is None:  # a system, as the actor it acts for
             address = client.client.acts_as or ""
-            caller = Caller(address, self._role_of(address), frozenset(scopes))
+            caller = Caller(address, self.role_of(address), frozenset(scopes))
         else:  # an app, with no more than its user's role allows
             mine = granted(resource_scopes(scopes), role_scopes(user.role))
             scopes = [s for s in scopes if s in OTHER_SCOPES] + [s.text() for s in mine]
             caller = Caller(user.address, user.role, frozenset(scopes))
         token: dict[str, Any] = {
-            "access_token": self._auth.issue(caller, client_id=client.get_client_id()),
+            "access_token": self.auth.issue(caller, client_id=client.get_client_id(), jti=secrets.token_hex(16)),
             "token_type": "Bearer",
             "expires_in": TOKEN_SECONDS,
             "scope": " ".join(scopes),
@@ -357,7 +394,7 @@ async def request_of(request: Request) -> OAuthRequest:
     for name in _REPEATED_IN_ERRORS:
         if not _ERROR_TEXT.fullmatch(data.get(name, "")):
             raise ValidationError(f"{name} holds characters that no OAuth {name} has (RFC 6749, appendix A)")
-    return OAuthRequest(request.method, str(request.url), dict(request.headers), data)
+    return OAuthRequest(request.method, str(request.url), dict(request.headers), data, base_url=str(request.base_url))
 
 
 # The parameters authlib repeats in an error's description, which RFC 6749 (5.2) limits to these characters;

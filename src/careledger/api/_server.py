@@ -49,6 +49,7 @@ class NodeServer:
             secret=secret_file(node.home.path / "api.key"),
             issuer=f"careledger:{node.address}",
             identity=node.identity,
+            revoked=node.clients.tokens.revoked,
         )
         self.app = create_app(node, self.auth)
         proxies = node.settings.forwarded_allow_ips

@@ -49,6 +49,8 @@ SCOPES_SUPPORTED = (
     "fhirUser",
     "launch",
     "launch/patient",
+    "offline_access",
+    "online_access",
     "patient/*.cruds",
     "patient/*.rs",
     "user/*.cruds",
@@ -65,6 +67,8 @@ CAPABILITIES = (
     "context-ehr-patient",
     "context-ehr-encounter",
     "context-standalone-patient",
+    "permission-offline",
+    "permission-online",
     "permission-patient",
     "permission-user",
     "permission-v1",
@@ -140,13 +144,31 @@ def smart_router(deps: Deps) -> APIRouter:
         except (OAuth2Error, ValidationError, Unauthenticated) as exc:
             return _refusal(server, params, exc)
 
+    _token_endpoints(router, server)
+    return router
+
+
+def _token_endpoints(router: APIRouter, server: SmartServer) -> None:
+    """`/auth/token`, `/auth/introspect` (RFC 7662) and `/auth/revoke` (RFC 7009), each authlib's."""
+
     @router.post("/auth/token")
     async def token(request: Request) -> Response:
-        """An access token for an authorization code (with its PKCE verifier) or a system's signed assertion."""
+        """An access token for an authorization code (with its PKCE verifier), a refresh token, or a system's
+        signed assertion."""
         response: Response = await call(server.create_token_response, await request_of(request))
         return response
 
-    return router
+    @router.post("/auth/introspect")
+    async def introspect(request: Request) -> Response:
+        """Whether a token is active, and what it holds (RFC 7662): asked by its client or a registered system."""
+        response: Response = await call(server.create_endpoint_response, "introspection", await request_of(request))
+        return response
+
+    @router.post("/auth/revoke")
+    async def revoke(request: Request) -> Response:
+        """Revoke an access or a refresh token (RFC 7009), by the client it was issued to."""
+        response: Response = await call(server.create_endpoint_response, "revocation", await request_of(request))
+        return response
 
 
 class _ContextClaims:
@@ -191,9 +213,11 @@ def _discovery(router: APIRouter, signing_key: ECKey) -> None:
                 "jwks_uri": f"{url}/.well-known/jwks.json",
                 "authorization_endpoint": f"{url}/auth/authorize",
                 "token_endpoint": f"{url}/auth/token",
+                "introspection_endpoint": f"{url}/auth/introspect",
+                "revocation_endpoint": f"{url}/auth/revoke",
                 "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
                 "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
-                "grant_types_supported": ["authorization_code", "client_credentials"],
+                "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
                 "response_types_supported": ["code"],
                 "code_challenge_methods_supported": ["S256"],
                 "scopes_supported": list(SCOPES_SUPPORTED),

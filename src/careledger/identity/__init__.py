@@ -6,7 +6,7 @@ name them without reaching into the chain or crypto layers.
 
 from careledger.chain import ActorRecord, Credential, Role
 from careledger.crypto import Suite, parse_signature
-from careledger.identity._clients import SIGNING_ALGORITHMS, Client, ClientRegistry
+from careledger.identity._clients import SIGNING_ALGORITHMS, Client, ClientRegistry, web_origin
 from careledger.identity._credential_types import (
     AFFILIATION,
     KNOWN_CREDENTIAL_TYPES,
@@ -24,14 +24,24 @@ from careledger.identity._keystore import (
 from careledger.identity._launches import LAUNCH_SECONDS, LaunchContext, Launches
 from careledger.identity._registry import ActorProfile, IdentityService
 from careledger.identity._scopes import OTHER_SCOPES, Scope, granted, narrowing, resource_scopes
+from careledger.identity._tokens import (
+    ACCESS_TOKEN_SECONDS,
+    OFFLINE_SECONDS,
+    ONLINE_SECONDS,
+    RefreshGrant,
+    RefreshTokens,
+)
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
+    "ACCESS_TOKEN_SECONDS",
     "AFFILIATION",
     "KNOWN_CREDENTIAL_TYPES",
     "LAUNCH_SECONDS",
     "LIGHT_SCRYPT_N",
     "MEDICAL_LICENCE",
+    "OFFLINE_SECONDS",
+    "ONLINE_SECONDS",
     "OTHER_SCOPES",
     "SIGNING_ALGORITHMS",
     "ActorProfile",
@@ -45,6 +55,8 @@ __all__ = [
     "IdentityService",
     "LaunchContext",
     "Launches",
+    "RefreshGrant",
+    "RefreshTokens",
     "Role",
     "Scope",
     "Suite",
@@ -61,4 +73,5 @@ __all__ = [
     "new_keystore",
     "parse_signature",
     "resource_scopes",
+    "web_origin",
 ]

@@ -24,9 +24,13 @@ from sqlalchemy import select
 from careledger.errors import NotFound, ValidationError
 from careledger.identity._launches import Launches
 from careledger.identity._scopes import resource_scopes
+from careledger.identity._tokens import RefreshTokens
 from careledger.store import Database, OAuthClient
 
 SIGNING_ALGORITHMS = ("RS384", "ES384")
+# How long a worker trusts the origins it read: a client registered by another process is seen within it.
+ORIGINS_SECONDS = 1.0
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _KEY_TYPES = frozenset({"RSA", "EC"})  # for RS384 and ES384
 
 
@@ -59,6 +63,8 @@ class ClientRegistry:
         self.db = db
         self._clock = clock
         self.launches = Launches(clock=clock)
+        self.tokens = RefreshTokens(db, clock=clock)
+        self._origins: tuple[float, frozenset[str]] | None = None
 
     def register_app(
         self, name: str, redirect_uris: list[str], scopes: list[str], *, launch_uri: str | None = None
@@ -114,6 +120,7 @@ class ClientRegistry:
                     launch_uri=launch_uri,
                 )
             )
+        self._origins = None
         return client
 
     def get(self, client_id: str) -> Client:
@@ -129,13 +136,42 @@ class ClientRegistry:
         with self.db.session() as session:
             return [_client(row) for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))]
 
+    def origins(self) -> frozenset[str]:
+        """The web origins of the registered apps (their redirect URIs'), which may call the API from a browser
+        (CORS); read from the database at most once a second, and at once after a change made here."""
+        now = self._clock()
+        if self._origins is None or now - self._origins[0] >= ORIGINS_SECONDS:
+            with self.db.session() as session:
+                uris = session.scalars(select(OAuthClient.redirect_uris).where(OAuthClient.jwks.is_(None)))
+                found = {web_origin(uri) for listed in uris for uri in json.loads(listed)}
+            self._origins = (now, frozenset(origin for origin in found if origin is not None))
+        return self._origins[1]
+
     def remove(self, client_id: str) -> None:
-        """Unregister a client: its tokens stop being issued at once (those issued expire within minutes)."""
+        """Unregister a client: its tokens stop being issued at once, its refresh tokens and the access tokens
+        issued with them are revoked (any other access token it holds expires within minutes)."""
         with self.db.session() as session:
             row = session.get(OAuthClient, client_id[:64])
             if row is None:
                 raise NotFound(f"no client {client_id[:64]!r}")
             session.delete(row)
+        self._origins = None
+        self.tokens.revoke_client(client_id[:64])
+
+
+def web_origin(url: str) -> str | None:
+    """The origin of an http(s) URL as a browser writes it in `Origin` (RFC 6454): scheme and host in lower case,
+    a default port left out; None for anything else (`null`, another scheme)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname.lower()
+    return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
 
 
 def _check_uri(what: str, uri: str) -> None:

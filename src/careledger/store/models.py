@@ -216,9 +216,9 @@ class RefreshToken(Base):
     """A refresh token issued to an app (`offline_access`, `online_access`), kept only as its SHA-256.
 
     Tokens of one authorization share a `family`: each use rotates the token (`used_at` is
-    set, a new row is added), a rotated token used again revokes the whole family, and the
-    family ends at `expires_at` whatever its rotations. `subject` is the identity signed in,
-    re-checked at every use.
+    set, a new row is added), a rotated token used again revokes the whole family (and the
+    access tokens issued with it, by `access_jti`), and the family ends at `expires_at`
+    whatever its rotations. `subject` is the identity signed in, re-checked at every use.
     """
 
     __tablename__ = "refresh_tokens"
@@ -232,6 +232,7 @@ class RefreshToken(Base):
     issued_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    access_jti: Mapped[str] = mapped_column(String(64))  # the access token issued with it, revoked with it
 
 
 class RevokedToken(Base):

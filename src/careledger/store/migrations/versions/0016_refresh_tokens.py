@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("issued_at", sa.Float(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.Column("used_at", sa.Float(), nullable=True),
+        sa.Column("access_jti", sa.String(64), nullable=False),
     )
     op.create_table(
         "revoked_tokens",
