@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 from sqlalchemy.orm import Session
@@ -56,6 +56,28 @@ class _WriteRefused(AccessDenied):
 def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
     """What a read decision depends on besides the patient: the category, and for a sensitive one its author."""
     return stored.category, stored.author if stored.category.sensitive else None
+
+
+def _summary(decisions: dict[tuple[Category, str | None], Decision]) -> Decision:
+    """One patient's decisions in a listing as the one its audit entry records: allowed if any is, naming what
+    was withheld and why."""
+    withheld = sorted({category.value for (category, _), d in decisions.items() if not d.allowed})
+    why = next((d.why for d in decisions.values() if not d.allowed), "")
+    care_team = any(d.care_team for d in decisions.values())
+    return Decision(
+        allowed=any(d.allowed for d in decisions.values()),
+        why=f"withheld {', '.join(withheld)}: {why}" if withheld else CARE_TEAM if care_team else "allowed",
+        break_glass=any(d.break_glass for d in decisions.values()),
+        care_team=care_team,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a search: its records, decrypted, and how many the whole search shows the caller."""
+
+    resources: list[Resource]
+    total: int
 
 
 def _inner(resource_type: str, params: tuple[tuple[str, str], ...]) -> SearchQuery:
@@ -143,7 +165,7 @@ class Repository:
         Refused if none may be seen.
         """
         versions = self._records.history(record_id)
-        shown, refusal = self._visible(versions, "history-instance")
+        shown, _, refusal = self._visible(versions, "history-instance")
         if not shown:
             raise Withheld(refusal, record_id)
         if resource_type is not None and versions[0].resource_type != resource_type:
@@ -153,12 +175,28 @@ class Repository:
     def search(self, query: SearchQuery, *, interaction: str = "search-type") -> list[Resource]:
         """Current records matching `query` that `accessor` may see, in its order; withheld ones audited, not told.
         Chains and `_has` are searches of their own, through this door; `interaction` names it in the audit."""
+        return self.search_page(query, interaction=interaction).resources
+
+    def search_page(
+        self, query: SearchQuery, *, offset: int = 0, count: int | None = None, interaction: str = "search-type"
+    ) -> Page:
+        """The `count` records after the first `offset` of what `search` answers, and how many it answers in all.
+
+        When the index orders the matches (`SearchQuery.index_ordered`: by `_lastUpdated` or `_id`, the default),
+        visibility is decided on the versions' metadata and only the page is decrypted, and audited as shown: a
+        page of a 2,000-record chart costs a page. Any other order is the decrypted records', so all are opened.
+        """
         query = self._resolve(query)
         patients = readable_patients(self.accessor, self._facts)
-        shown = self.visible(self._records.search(replace(query, patients=patients)), interaction)
+        found = self._records.search(replace(query, patients=patients))
         if patients is not None:
             self.audit.record_later(partial(self._withheld_elsewhere, query, patients, interaction))
-        return sort_resources([self._records.open(s) for s in shown], query.sort)
+        page = slice(offset, None if count is None else offset + count)
+        if query.index_ordered:
+            shown, total, _ = self._visible(found, interaction, page=page)
+            return Page([self._records.open(s) for s in shown], total)
+        ordered = sort_resources([self._records.open(s) for s in self.visible(found, interaction)], query.sort)
+        return Page(ordered[page], len(ordered))
 
     def _withheld_elsewhere(self, query: SearchQuery, seen: frozenset[str], interaction: str) -> list[Access]:
         """The audit of what a search narrowed to `seen` left out, per patient, found after the answer by the
@@ -208,49 +246,45 @@ class Repository:
         request that named its patient and categories, as a node-to-node fetch does); since the
         answer tells of the refusal anyway, its audit is durable before it is raised.
         """
-        shown, refusal = self._visible(found, interaction, withheld_later=not refuse_if_none)
+        shown, _, refusal = self._visible(found, interaction, withheld_later=not refuse_if_none)
         if refuse_if_none and found and not shown:
             raise AccessDenied(refusal)
         return shown
 
     def _visible(
-        self, found: Sequence[StoredRecord], interaction: str, *, withheld_later: bool = True
-    ) -> tuple[list[StoredRecord], str]:
-        """`visible`, and the first refusal's reason (for the callers that refuse when nothing may be seen).
-        What is shown is audited durably before it is; with `withheld_later`, an entry that only records a
-        withholding is written off the answer's path, so no timing tells of it (a crash within a quarter of a
-        second of the answer may lose it)."""
-        allowed_ids: set[tuple[str, int]] = set()
+        self, found: Sequence[StoredRecord], interaction: str, *, withheld_later: bool = True, page: slice = slice(None)
+    ) -> tuple[list[StoredRecord], int, str]:
+        """The `page` of the versions of `found` the caller may see, how many she may see in all, and the first
+        refusal's reason (for the callers that refuse when nothing may be seen); nothing is decrypted to decide
+        (but for scopes narrowed by a query). One audit entry per patient names her versions on the page, and is
+        durable before they are shown; with `withheld_later`, an entry that only records a withholding is written
+        off the answer's path, so no timing tells of it (a crash within a quarter of a second of the answer may
+        lose it)."""
+        found = self._within_scopes(found)
+        decisions: dict[str, dict[tuple[Category, str | None], Decision]] = {}
+        for patient, stored_records in by_patient(found).items():
+            decided = decisions.setdefault(patient, {})
+            for stored in stored_records:
+                if (key := _read_key(stored)) not in decided:
+                    decided[key] = self._decide_read(patient, stored.category, stored.author)
+        seen = [s for s in found if decisions[s.patient_address][_read_key(s)].allowed]
+        shown = seen[page]
+        on_page = by_patient(shown)
         refusal = ""
         disclosed: list[Access] = []
         withheld_only: list[Access] = []
-        found = self._within_scopes(found)
-        for patient, stored_records in by_patient(found).items():
-            decisions: dict[tuple[Category, str | None], Decision] = {}
-            for stored in stored_records:
-                if (key := _read_key(stored)) not in decisions:
-                    decisions[key] = self._decide_read(patient, stored.category, stored.author)
-            allowed = [s for s in stored_records if decisions[_read_key(s)].allowed]
-            withheld = sorted({category.value for (category, _), d in decisions.items() if not d.allowed})
-            why = next((d.why for d in decisions.values() if not d.allowed), "")
-            care_team = any(d.care_team for d in decisions.values())
-            summary = Decision(
-                allowed=bool(allowed),
-                why=f"withheld {', '.join(withheld)}: {why}" if withheld else CARE_TEAM if care_team else "allowed",
-                break_glass=any(d.break_glass for d in decisions.values()),
-                care_team=care_team,
-            )
-            detail = summary.why if withheld or care_team else None
-            entry = access_entry(self.accessor, interaction, patient, allowed, summary, detail=detail)
-            (disclosed if allowed else withheld_only).append(entry)
-            allowed_ids.update((s.record_id, s.version) for s in allowed)
-            refusal = refusal or why
+        for patient, decided in decisions.items():
+            summary = _summary(decided)
+            detail = summary.why if summary.why != "allowed" else None
+            entry = access_entry(self.accessor, interaction, patient, on_page.get(patient, []), summary, detail=detail)
+            (disclosed if summary.allowed else withheld_only).append(entry)
+            refusal = refusal or next((d.why for d in decided.values() if not d.allowed), "")
         if withheld_later:
             self.audit.record_all(disclosed)
             self.audit.record_later(withheld_only)
         else:
             self.audit.record_all(disclosed + withheld_only)
-        return [s for s in found if (s.record_id, s.version) in allowed_ids], refusal
+        return shown, len(seen), refusal
 
     def _within_scopes(self, found: Sequence[StoredRecord]) -> list[StoredRecord]:
         """The versions of `found` the accessor's narrowed scopes let it ask for (each decrypted here to tell)."""

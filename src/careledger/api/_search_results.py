@@ -5,11 +5,14 @@ anything here; this module pages (`_count`, `_offset`), counts (`_total`), cuts
 (`_summary`, `_elements`), brings in what `_include`/`_revinclude` name (`_includes`,
 through the same door) and links. The `self` link names only the parameters the search
 used: an unknown one is ignored and left out, or refused under `Prefer: handling=strict`.
-Paging links keep every parameter that was used.
+Paging links keep every parameter that was used. `Paging` is the one paging scheme of the
+API: search and `$everything` both page with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,12 +24,72 @@ from careledger.api._deps import call, own_only
 from careledger.api._includes import included, inclusions
 from careledger.api._responses import int_param, preferences, searchset
 from careledger.errors import ValidationError
-from careledger.fhir import subset, summary_mode
-from careledger.records import search_query
+from careledger.fhir import operation_outcome, subset, summary_mode
+from careledger.records import Resource, search_query
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 _TOTAL_MODES = ("none", "estimate", "accurate")
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """The page a request asks for: `count` records after the first `offset`. A `_count` above `MAX_COUNT` is
+    answered with `MAX_COUNT` and said so (`asked` keeps it), as R4 lets a server cut a page it finds too big."""
+
+    count: int
+    offset: int
+    asked: int | None = None
+
+    @classmethod
+    def of(cls, params: Mapping[str, str], *, count_only: bool = False) -> Paging:
+        """The paging `params` ask for (`count_only`: `_summary=count`, no entries); a negative or non-numeric
+        `_count` is a `ValidationError`."""
+        offset = int_param(params, "_offset", 0, 0, 10**9)
+        if count_only:
+            return cls(0, offset)
+        count = int_param(params, "_count", DEFAULT_COUNT, -1, 10**18)
+        if count < 0:
+            raise ValidationError(f"_count must be 0 or more, not {params['_count'][:20]!r}")
+        return cls(min(count, MAX_COUNT), offset, count if count > MAX_COUNT else None)
+
+    def bundle(
+        self,
+        request: Request,
+        url: str,
+        used: list[tuple[str, str]],
+        matches: list[Resource],
+        total: int,
+        included: list[Resource] | None = None,
+    ) -> dict[str, Any]:
+        """The searchset Bundle of this page of `url`'s `total` matches, linked (`self`, `first`, `previous`,
+        `next`, `last`, each with every parameter in `used` and the `_count` actually used); an OperationOutcome
+        entry (`search.mode: outcome`) says when the `_count` asked for was cut."""
+        bundle = searchset(request, matches, total=total, included=included, links=self._links(url, used, total))
+        if self.asked is not None:
+            cut = f"_count was reduced from {self.asked} to {MAX_COUNT}, the most this server answers in one page"
+            outcome = operation_outcome("informational", cut, severity="warning")
+            bundle["entry"].append({"resource": outcome, "search": {"mode": "outcome"}})
+        return bundle
+
+    def _links(self, url: str, used: list[tuple[str, str]], total: int) -> list[dict[str, str]]:
+        kept = [(name, value) for name, value in used if name not in ("_count", "_offset")]
+        count, offset = self.count, self.offset
+
+        def page_at(at: int) -> str:
+            return f"{url}?{urlencode([*kept, ('_count', str(count)), ('_offset', str(at))])}"
+
+        links = [{"relation": "self", "url": page_at(offset)}]
+        if count == 0:
+            return links
+        last = max(0, (total - 1) // count * count)
+        links.append({"relation": "first", "url": page_at(0)})
+        if offset > 0:
+            links.append({"relation": "previous", "url": page_at(max(0, offset - count))})
+        if offset + count < total:
+            links.append({"relation": "next", "url": page_at(offset + count)})
+        links.append({"relation": "last", "url": page_at(last)})
+        return links
 
 
 async def search_bundle(
@@ -41,37 +104,14 @@ async def search_bundle(
     total_mode = params.get("_total", "accurate")
     if total_mode not in _TOTAL_MODES:
         raise ValidationError(f"_total must be one of {', '.join(_TOTAL_MODES)}, not {total_mode[:40]!r}")
-    count = 0 if summary == "count" else int_param(params, "_count", DEFAULT_COUNT, 0, MAX_COUNT)
-    offset = int_param(params, "_offset", 0, 0, 10**9)
+    paging = Paging.of(params, count_only=summary == "count")
     wanted = inclusions(params.multi_items())
-    found = await call(access.for_caller(accessor).search, query)
-    matches = found[offset : offset + count]
-    brought = await call(included, access, accessor, matches, wanted) if wanted else []
+    page = await call(access.for_caller(accessor).search_page, query, offset=paging.offset, count=paging.count)
+    brought = await call(included, access, accessor, page.resources, wanted) if wanted else []
     elements = [name for value in params.getlist("_elements") for name in value.split(",")]
-    page = [subset(resource, summary=summary, elements=elements) for resource in matches]
-    used = [(name, value) for name, value in params.multi_items() if name not in unknown and name != "_offset"]
-    links = _links(f"{request.base_url}{resource_type}", used, count, offset, len(found))
-    bundle = searchset(request, page, total=len(found), included=brought, links=links)
+    shaped = [subset(resource, summary=summary, elements=elements) for resource in page.resources]
+    used = [(name, value) for name, value in params.multi_items() if name not in unknown]
+    bundle = paging.bundle(request, f"{request.base_url}{resource_type}", used, shaped, page.total, brought)
     if total_mode == "none":
         del bundle["total"]
     return bundle
-
-
-def _links(url: str, used: list[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:
-    """`self`, `first`, `previous`, `next` and `last` of a page, each with every parameter that was used."""
-    kept = [(name, value) for name, value in used if name != "_count"]
-
-    def page_at(at: int) -> str:
-        return f"{url}?{urlencode([*kept, ('_count', str(count)), ('_offset', str(at))])}"
-
-    links = [{"relation": "self", "url": page_at(offset)}]
-    if count == 0:
-        return links
-    last = max(0, (total - 1) // count * count)
-    links.append({"relation": "first", "url": page_at(0)})
-    if offset > 0:
-        links.append({"relation": "previous", "url": page_at(max(0, offset - count))})
-    if offset + count < total:
-        links.append({"relation": "next", "url": page_at(offset + count)})
-    links.append({"relation": "last", "url": page_at(last)})
-    return links

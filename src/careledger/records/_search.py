@@ -95,6 +95,7 @@ class SearchQuery:
     resource_type: str | None = None
     record_id: str | None = None
     record_ids: tuple[str, ...] | None = None
+    resource_types: tuple[str, ...] | None = None  # any of these types (`$everything`'s `_type`)
     patient_id: str | None = None
     patient_address: str | None = None
     patients: frozenset[str] | None = None  # only these patients' records (what the caller may see any of)
@@ -106,6 +107,12 @@ class SearchQuery:
     chains: tuple[Chain, ...] = ()
     has: tuple[Has, ...] = ()
     sort: tuple[tuple[str, bool], ...] = (("_lastUpdated", False),)
+
+    @property
+    def index_ordered(self) -> bool:
+        """Whether the index alone orders the matches (every sort key is a column), so a page can be cut from
+        them before anything is decrypted."""
+        return all(name in COLUMN_SORTS for name, _ in self.sort)
 
 
 def search_statement(query: SearchQuery, columns: tuple[Any, ...], index: BlindIndex) -> Select[Any]:
@@ -119,6 +126,8 @@ def search_statement(query: SearchQuery, columns: tuple[Any, ...], index: BlindI
     ):
         if wanted is not None:
             statement = statement.where(column == wanted)
+    if query.resource_types is not None:
+        statement = statement.where(_V.resource_type.in_(query.resource_types))
     if query.record_ids is not None:
         statement = statement.where(_V.record_id.in_(query.record_ids) if query.record_ids else false())
     if query.patients is not None:

@@ -1,4 +1,10 @@
-"""`GET /Patient/{id}/$everything`: a patient's compartment, as far as the caller may see it."""
+"""`GET /Patient/{id}/$everything`: a patient's compartment, as far as the caller may see it, a page at a time.
+
+The compartment is one search through the guarded repository (a Patient's `patient_id` is its
+own id), narrowed by `_type` and `_since`, and paged by the search's own `Paging` (`_count`,
+`_offset`, the same default and maximum): only the page is decrypted, and the links of each
+page lead to the next as a search's do.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,27 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, call
-from careledger.api._responses import fhir_response, searchset
-from careledger.errors import NotFound
-from careledger.records import SearchQuery
+from careledger.api._responses import fhir_response
+from careledger.api._search_results import Paging
+from careledger.errors import NotFound, ValidationError
+from careledger.fhir import is_resource_type
+from careledger.records import DateCondition, SearchQuery
+
+# What the operation reads of a request (R4's Patient-everything: `start`/`end` are not served); others are ignored.
+PARAMS = ("_count", "_offset", "_since", "_type", "_format", "_pretty")
+
+
+def compartment(record_id: str, since: str | None, types: list[str]) -> SearchQuery:
+    """The search of Patient `record_id`'s compartment that `_since` and the `_type`s (comma-joined) narrow."""
+    wanted = [name for value in types for name in value.split(",")]
+    for name in wanted:
+        if not is_resource_type(name):
+            raise ValidationError(f"_type names no resource type this server has: {name[:64]!r}")
+    return SearchQuery(
+        patient_id=record_id,
+        resource_types=tuple(wanted) if wanted else None,
+        dates=(DateCondition("_lastUpdated", "ge", since),) if since is not None else (),
+    )
 
 
 def everything_router(deps: Deps) -> APIRouter:
@@ -19,12 +43,19 @@ def everything_router(deps: Deps) -> APIRouter:
     async def everything(
         record_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:
-        """Every record of the patient the caller may see; 404 if it may see none (or there is no such Patient)."""
+        """A page of the records of the patient the caller may see (`_count`, `_offset`), those changed since
+        `_since`, of the types `_type` names; 404 if she may see none (or there is no such Patient)."""
         accessor = deps.signed_in(authorization, purpose, "*", "read")
-        # A Patient's patient_id is its own id: one search finds it and everything about it.
-        found = await call(deps.node.access.for_caller(accessor).search, SearchQuery(patient_id=record_id))
-        if not found:
+        params = request.query_params
+        paging = Paging.of(params)
+        query = compartment(record_id, params.get("_since"), params.getlist("_type"))
+        repository = deps.node.access.for_caller(accessor)
+        page = await call(repository.search_page, query, offset=paging.offset, count=paging.count)
+        whole = SearchQuery(patient_id=record_id)
+        if not page.total and (query == whole or not (await call(repository.search_page, whole, count=0)).total):
             raise NotFound(f"no Patient/{record_id} this caller may see")
-        return fhir_response(searchset(request, found))
+        used = [(name, value) for name, value in params.multi_items() if name in PARAMS]
+        url = f"{request.base_url}Patient/{record_id}/$everything"
+        return fhir_response(paging.bundle(request, url, used, page.resources, page.total))
 
     return router
