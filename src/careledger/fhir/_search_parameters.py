@@ -6,7 +6,9 @@ into `definitions/`; a test checks the copy against the installed package). R4B 
 search parameters for the types both have, so these are the parameters of the version
 the node validates. Composite and special parameters, `_text`, `_content` and `_query`
 are not served, and a parameter whose expression does not compile is left out: none of
-them is listed in the CapabilityStatement, so a client is never told it can use one.
+them is listed in the CapabilityStatement, so a client is never told it can use one. A token
+parameter over `code` elements knows the code systems the specification implies for them
+(`_code_systems`), so a search may name one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from careledger.fhir._code_systems import implied_system
 from careledger.fhir._fhirpath import Compiled, compile_path
 
 SEARCH_PARAMETERS_FILE = Path(__file__).resolve().parent / "definitions" / "search-parameters.json"
@@ -36,6 +39,7 @@ class SearchParameter:
     expression: str
     targets: tuple[str, ...]
     values: Compiled = field(repr=False, compare=False)
+    code_systems: frozenset[str] = frozenset()  # what its `code` elements imply (`system|code` names one of them)
 
 
 @functools.cache
@@ -71,5 +75,16 @@ def search_parameters(resource_type: str) -> Mapping[str, SearchParameter]:
             expression,
             tuple(str(t) for t in targets) if isinstance(targets, list) else (),
             compiled,
+            _code_systems(expression, resource_type) if kind == "token" else frozenset(),
         )
     return MappingProxyType(dict(sorted(found.items())))
+
+
+def _code_systems(expression: str, resource_type: str) -> frozenset[str]:
+    """The code systems of the `code` elements a token parameter's expression names for `resource_type`."""
+    terms = (term.strip() for term in expression.split("|"))
+    return frozenset(
+        system
+        for term in terms
+        if term.startswith(f"{resource_type}.") and (system := implied_system(term)) is not None
+    )

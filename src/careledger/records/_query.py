@@ -145,7 +145,7 @@ class _Parts:
         if not values:
             raise ValidationError(f"{code} needs a value")
         if kind == "token":
-            self._codes(code, values, negate=modifier == "not")
+            self._codes(code, values, negate=modifier == "not", implied=param.code_systems)
         elif kind == "string":
             self._strings(code, modifier, values)
         elif kind == "date":
@@ -159,13 +159,16 @@ class _Parts:
         else:  # quantity, number: the index finds those with a value (and the unit); the number is checked
             self._numbers(param, values)
 
-    def _codes(self, term: str, values: tuple[str, ...], *, negate: bool = False) -> None:
-        """`system|code`, `|code` (no system), `system|` (any code of the system) or `code`, OR-ed."""
+    def _codes(
+        self, term: str, values: tuple[str, ...], *, negate: bool = False, implied: frozenset[str] = frozenset()
+    ) -> None:
+        """`system|code`, `|code` (no system), `system|` (any code of the system) or `code`, OR-ed. A `code`
+        element holds no system: the one the specification `implied` for it is as good as none."""
         by_system: dict[str | None, list[str]] = {}
         for value in values:
             named, separator, code = value.partition("|")
-            if not separator:
-                named, code = "", value
+            if not separator or named in implied:
+                named, separator, code = "", "", code if separator else value
             if not code:
                 raise ValidationError(f"{term}={value[:60]}: a code is needed (any code of a system is not supported)")
             by_system.setdefault(named if separator else None, []).append(code)
