@@ -29,6 +29,7 @@ from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
 from careledger.api._limits import BoundedRequests, RateLimiter
+from careledger.api._methods import HeadAndOptions
 from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
 from careledger.api._smart_routes import smart_router
@@ -74,6 +75,8 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(FastPaths, routes=app.routes, fast=fhir.fast_paths(), error=error_response)
     # XML bodies become JSON before any route (fast or not) sees them; answers become XML if asked.
     app.add_middleware(FhirFormats, error=error_response)
+    # HEAD is the GET without its body (so in XML too), OPTIONS the methods a path takes (see _methods).
+    app.add_middleware(HeadAndOptions, routes=app.routes, serves=fhir.serves)
     # Outermost: nothing else runs for a body of the wrong type, size or pace, or a flood.
     app.add_middleware(
         BoundedRequests,

@@ -8,6 +8,7 @@ way, and the criteria of a conditional interaction are a search through that sam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
@@ -28,7 +29,15 @@ from careledger.api._responses import (
     written,
 )
 from careledger.api._search_results import DEFAULT_COUNT, MAX_COUNT, search_bundle
-from careledger.errors import Conflict, MethodNotAllowed, NotFound, PreconditionFailed, UnknownRecord, ValidationError
+from careledger.errors import (
+    CareLedgerError,
+    Conflict,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionFailed,
+    UnknownRecord,
+    ValidationError,
+)
 from careledger.fhir import READ_ONLY_TYPES, is_resource_type
 from careledger.records import Resource, parse_resource
 
@@ -68,6 +77,19 @@ class FhirRoutes:
         router.add_api_route("/{resource_type}", self.conditional_update, methods=["PUT"])
         router.add_api_route("/{resource_type}", self.conditional_delete, methods=["DELETE"], status_code=204)
         return router
+
+    @staticmethod
+    def serves(path_params: Mapping[str, str], method: str) -> bool:
+        """Whether a route whose path matched with `path_params` serves `method` there (for `Allow`): the generic
+        routes serve only the types this node has (`served`), and writes only of those it lets be written."""
+        resource_type = path_params.get("resource_type")
+        if resource_type is None:
+            return True
+        try:
+            served(resource_type, writing=method not in ("GET", "HEAD"))
+        except CareLedgerError:
+            return False
+        return True
 
     def fast_paths(self) -> list[FastRoute]:
         """The reads by id and the creates the middleware sends straight here."""
