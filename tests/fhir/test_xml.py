@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from careledger.errors import ValidationError
-from careledger.fhir import MAX_DEPTH, xml_to_json
+from careledger.errors import NotAcceptable, UnsupportedMediaType, ValidationError
+from careledger.fhir import MAX_DEPTH, json_to_xml, xml_to_json
 
 
 def _nested(levels: int) -> bytes:
@@ -25,3 +25,22 @@ def test_a_shallow_resource_converts() -> None:
         b'<Observation xmlns="http://hl7.org/fhir"><status value="final"/><code><text value="pulse"/></code>'
         b"</Observation>"
     )
+
+
+def test_a_type_r4b_changed_or_dropped_is_not_read_from_xml() -> None:
+    """R4B's model is not R4's definition of these: 415, saying to send JSON."""
+    for xml in (
+        b'<MedicinalProduct xmlns="http://hl7.org/fhir"><name><productName value="A"/></name></MedicinalProduct>',
+        b'<ActivityDefinition xmlns="http://hl7.org/fhir"><status value="active"/></ActivityDefinition>',
+    ):
+        with pytest.raises(UnsupportedMediaType, match="application/fhir\\+json"):
+            xml_to_json(xml)
+
+
+def test_xml_is_written_only_where_r4bs_model_holds_the_r4_resource() -> None:
+    product = {"resourceType": "MedicinalProduct", "name": [{"productName": "A"}]}
+    for resource in (product, {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": product}]}):
+        with pytest.raises(NotAcceptable, match="application/fhir\\+json"):
+            json_to_xml(resource)
+    versions = {"resourceType": "Parameters", "parameter": [{"name": "version", "valueCode": "4.0"}]}
+    assert b'<valueCode value="4.0"/>' in json_to_xml(versions)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from careledger.errors import ValidationError
+from careledger.errors import InvalidResource, ValidationError
 from careledger.records._fhir import MAX_RESOURCE_BYTES, parse_resource, patient_reference
 from careledger.testdata import synthetic_patients
 
@@ -53,3 +53,40 @@ def test_patient_reference() -> None:
     assert patient_reference({"resourceType": "Coverage", "beneficiary": {"reference": "Patient/p9"}}) == "p9"
     assert patient_reference({"resourceType": "Organization", "name": "Clinic"}) is None
     assert patient_reference({"resourceType": "Observation", "subject": {"reference": "Group/g1"}}) is None
+
+
+R4_ONLY = {"resourceType": "MedicinalProduct", "name": [{"productName": "Aspirin 100 mg"}]}
+
+
+def test_a_type_r4b_dropped_is_validated_by_r4s_definition() -> None:
+    assert parse_resource(R4_ONLY) == R4_ONLY
+    with pytest.raises(InvalidResource, match=r"MedicinalProduct\.name\[0\]\.productName: is required"):
+        parse_resource({"resourceType": "MedicinalProduct", "name": [{}]})
+
+
+def test_a_type_r4b_added_is_unknown_at_the_top_and_inside() -> None:
+    with pytest.raises(ValidationError, match="unknown resourceType 'Citation'"):
+        parse_resource({"resourceType": "Citation", "status": "active"})
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Citation"}}]}
+    with pytest.raises(InvalidResource, match=r"Bundle\.entry\[0\]\.resource: unknown resourceType 'Citation'"):
+        parse_resource(bundle)
+
+
+def test_resources_inside_are_each_validated_by_their_own_types_rule() -> None:
+    """R4B's Bundle model would take an R4B-shaped ActivityDefinition and refuse an R4 MedicinalProduct."""
+    good = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": R4_ONLY}]}
+    assert parse_resource(good) == good
+    contained = {"resourceType": "Patient", "contained": [R4_ONLY], "gender": "female"}
+    assert parse_resource(contained) == contained
+    r4b_shaped = {"resourceType": "ActivityDefinition", "status": "active", "subjectCanonical": "http://x.org/g"}
+    bad = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r4b_shaped}]}
+    with pytest.raises(InvalidResource, match=r"Bundle\.entry\[0\]\.resource\.subjectCanonical: unknown element"):
+        parse_resource(bad)
+    with pytest.raises(InvalidResource, match=r"Patient\.gender: 'bogus' is not one of"):  # the container still checked
+        parse_resource({**contained, "gender": "bogus"})
+
+
+def test_extension_values_r4b_added_are_refused() -> None:
+    patient = {"resourceType": "Patient", "extension": [{"url": "http://example.org/x", "valueRatioRange": {}}]}
+    with pytest.raises(InvalidResource, match=r"Patient\.extension\[0\]\.valueRatioRange: not an element of FHIR R4"):
+        parse_resource(patient)

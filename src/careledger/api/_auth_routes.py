@@ -1,4 +1,5 @@
-"""`/auth`: Sign-In with Ethereum. A nonce, then a signed message for a token; and `/metadata`, also open."""
+"""`/auth`: Sign-In with Ethereum. A nonce, then a signed message for a token; and `/metadata` and `$versions`,
+also open."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from careledger.api._auth import TOKEN_SECONDS
 from careledger.api._deps import Deps, body_of, call
 from careledger.api._responses import fhir_response
 from careledger.errors import ValidationError
-from careledger.fhir import capability_statement, loads_object
+from careledger.fhir import capability_statement, loads_object, versions
 from careledger.records import MAX_RESOURCE_BYTES
 
 
@@ -38,7 +39,7 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def auth_router(deps: Deps) -> APIRouter:
-    """The routes that need no sign-in: the nonce, the login and the CapabilityStatement."""
+    """The routes that need no sign-in: the nonce, the login, the CapabilityStatement and `$versions`."""
     router = APIRouter()
     auth = deps.auth
 
@@ -52,6 +53,11 @@ def auth_router(deps: Deps) -> APIRouter:
             max_body=MAX_RESOURCE_BYTES,
         )
         return fhir_response(statement)
+
+    @router.get("/$versions", tags=["fhir"])
+    async def fhir_versions() -> JSONResponse:
+        """The FHIR versions this server serves and its default (FHIR R4's `$versions`): 4.0 alone."""
+        return fhir_response(versions())
 
     @router.get("/auth/nonce", tags=["auth"])
     async def nonce() -> dict[str, str]:

@@ -21,9 +21,23 @@ from careledger.fhir._fhirpath import Found
 from careledger.fhir._instant import fhir_instant
 from careledger.fhir._json import MAX_DEPTH, check_depth, loads, loads_object
 from careledger.fhir._outcome import operation_outcome
+from careledger.fhir._r4_structures import (
+    R4_STRUCTURES_FILE,
+    is_r4_validated,
+    r4_validated_types,
+    r4b_only_extension_values,
+)
+from careledger.fhir._r4_structures import problems as r4_problems
 from careledger.fhir._search_parameters import SEARCH_PARAMETERS_FILE, SearchParameter, search_parameters
 from careledger.fhir._subsetting import SUBSETTED, subset, summary_mode
-from careledger.fhir._types import FHIR_VERSION, RESOURCE_TYPES_FILE, is_resource_type, resource_types
+from careledger.fhir._types import (
+    FHIR_VERSION,
+    FHIR_VERSION_PARAMETER,
+    RESOURCE_TYPES_FILE,
+    is_resource_type,
+    resource_types,
+    versions,
+)
 from careledger.fhir._views import consent_view, provenance_view
 from careledger.fhir._xml import json_to_xml, xml_to_json
 from careledger.fhir.systems import URI, account_reference
@@ -31,8 +45,10 @@ from careledger.fhir.systems import URI, account_reference
 __all__ = [
     "COMPARTMENT_DEFINITION",
     "FHIR_VERSION",
+    "FHIR_VERSION_PARAMETER",
     "FORMATS",
     "MAX_DEPTH",
+    "R4_STRUCTURES_FILE",
     "READ_ONLY_TYPES",
     "RESOURCE_TYPES_FILE",
     "SEARCH_PARAMETERS_FILE",
@@ -51,6 +67,7 @@ __all__ = [
     "consent_view",
     "fhir_instant",
     "in_patient_compartment",
+    "is_r4_validated",
     "is_resource_type",
     "json_to_xml",
     "loads",
@@ -58,11 +75,15 @@ __all__ = [
     "operation_outcome",
     "patient_compartment",
     "provenance_view",
+    "r4_problems",
+    "r4_validated_types",
+    "r4b_only_extension_values",
     "resource_types",
     "search_parameters",
     "subset",
     "summary_mode",
     "systems",
     "ucum_quantity",
+    "versions",
     "xml_to_json",
 ]

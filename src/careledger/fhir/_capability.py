@@ -66,13 +66,15 @@ def capability_statement(
             {
                 "mode": "server",
                 "security": {
-                    "cors": False,
+                    "cors": True,  # for the origins of registered SMART apps (api/_cors.py)
                     "extension": [
                         {
                             "url": SMART_OAUTH_URIS,
                             "extension": [
                                 {"url": "authorize", "valueUri": f"{base_url}auth/authorize"},
                                 {"url": "token", "valueUri": f"{base_url}auth/token"},
+                                {"url": "introspect", "valueUri": f"{base_url}auth/introspect"},
+                                {"url": "revoke", "valueUri": f"{base_url}auth/revoke"},
                             ],
                         }
                     ],

@@ -1,8 +1,9 @@
 """`_summary` and `_elements`: the parts of a resource a client asked for, marked SUBSETTED as the spec requires.
 
-Which elements are "in the summary" and which are mandatory is read from the R4B models'
-own element flags (`summary_element_property`, `element_required`), the specification's
-`isSummary` and `min`, so it is right for every type, not only the ones someone listed.
+Which elements are "in the summary" and which are mandatory is read from the specification's
+`isSummary` and `min`: through the R4B models' element flags (`summary_element_property`,
+`element_required`) for the types R4B left as R4 defined them, from R4's own definitions for the
+rest (`_r4_structures`), so it is right for every type, not only the ones someone listed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from careledger.errors import ValidationError
+from careledger.fhir._r4_structures import element_flags, is_r4_validated
 
 SUMMARY_MODES = ("true", "false", "text", "data", "count")
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
@@ -21,6 +23,8 @@ _ALWAYS = frozenset({"resourceType", "id", "meta"})
 @functools.cache
 def _flags(resource_type: str) -> tuple[frozenset[str], frozenset[str]]:
     """The summary elements and the mandatory elements of a type, by JSON name (with their `_x` siblings)."""
+    if is_r4_validated(resource_type):
+        return element_flags(resource_type)
     from fhir.resources.R4B import get_fhir_model_class
 
     summary: set[str] = set()

@@ -1,6 +1,8 @@
-"""FHIR R4 resources in: parse, validate (fhir.resources R4B models), and read what the node needs.
+"""FHIR R4 resources in: parse, validate, and read what the node needs.
 
-Validation errors name the element path and the problem, the way a FHIR server's
+A type R4B left as R4 defined it is validated by fhir.resources' R4B model; one R4B changed or
+dropped by R4's own definitions (`careledger.fhir.r4_problems`), each nested resource by its own
+type's rule. Validation errors name the element path and the problem, the way a FHIR server's
 OperationOutcome would, so a user can fix the input.
 """
 
@@ -19,7 +21,15 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from careledger.errors import InvalidResource, TooLarge, ValidationError
-from careledger.fhir import URI, compartment_references, loads
+from careledger.fhir import (
+    URI,
+    compartment_references,
+    is_r4_validated,
+    is_resource_type,
+    loads,
+    r4_problems,
+    r4b_only_extension_values,
+)
 from careledger.records import _values
 
 Resource = dict[str, Any]
@@ -49,23 +59,71 @@ def parse_resource(body: bytes | str | Resource) -> Resource:
     resource_type = data.get("resourceType")
     if not isinstance(resource_type, str):
         raise ValidationError("resourceType is missing")
-    try:
-        model_class = _model_class(resource_type)
-    except (KeyError, ValueError):
-        raise ValidationError(f"unknown resourceType {resource_type!r}") from None
-    try:
-        model_class.model_validate_json(text)
-    except PydanticValidationError as exc:
-        problems = "; ".join(f"{resource_type}.{_path(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise InvalidResource(f"invalid {resource_type}: {problems}") from None
-    problems = "; ".join(_bad_codes(data, model_class, resource_type))
+    if not is_resource_type(resource_type):
+        raise ValidationError(f"unknown resourceType {resource_type!r}")
+    problems = "; ".join(_problems(data, resource_type, text))
     if problems:
         raise InvalidResource(f"invalid {resource_type}: {problems}")
     return data
 
 
+def _problems(data: Resource, path: str, text: bytes | str | None = None) -> list[str]:
+    """What is wrong with a resource (at `path`), each as `path: problem`; `text` is its JSON, if at hand."""
+    resource_type = str(data["resourceType"])
+    if not is_resource_type(resource_type):
+        return [f"{path}: unknown resourceType {resource_type[:40]!r}"]
+    if is_r4_validated(resource_type):
+        return r4_problems(data, _problems, path)
+    model_class = _model_class(resource_type)
+    outside = list(_nested_r4(data, path))  # R4-validated resources inside: each by its own rule, apart
+    found = [problem for nested, where in outside for problem in _problems(nested, where)]
+    if outside:
+        data = _without(data, {id(nested) for nested, _ in outside})
+    try:
+        if text is not None and not outside:
+            model_class.model_validate_json(text)
+        else:
+            model_class.model_validate(data)
+    except PydanticValidationError as exc:
+        found += [f"{path}.{_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return found
+    return found + list(_bad_codes(data, model_class, path)) + list(_r4b_only(data, path))
+
+
+def _nested_r4(data: Any, path: str) -> Iterator[tuple[Resource, str]]:
+    """The resources inside `data` (at any depth, not inside one another) that R4B's models cannot validate."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+        kind = value.get("resourceType") if isinstance(value, dict) else None
+        if isinstance(kind, str) and (is_r4_validated(kind) or not is_resource_type(kind)):
+            yield value, where
+        else:
+            yield from _nested_r4(value, where)
+
+
+def _without(data: Any, dropped: set[int]) -> Any:
+    """A copy of `data` without the objects `dropped` names (by `id`), so R4B's model sees only its own."""
+    if isinstance(data, dict):
+        return {k: _without(v, dropped) for k, v in data.items() if id(v) not in dropped}
+    if isinstance(data, list):
+        return [_without(v, dropped) for v in data if id(v) not in dropped]
+    return data
+
+
+def _r4b_only(data: Any, path: str) -> Iterator[str]:
+    """Each extension value of a type R4B added to `Extension.value[x]` (valueCodeableReference, ...): not R4."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+        if key in r4b_only_extension_values():
+            yield f"{where}: not an element of FHIR R4"
+        else:
+            yield from _r4b_only(value, where)
+
+
 # Required bindings whose value set the models list only in part ("a | b +"): the rest of
-# each value set, from the FHIR R4 specification.
+# each value set, from the FHIR R4 specification (a type R4's definitions validate lists its own).
 _MORE_CODES: dict[tuple[str, str], frozenset[str]] = {
     **dict.fromkeys(
         [("Observation", "status"), ("DetectedIssue", "status"), ("RiskAssessment", "status")],
@@ -79,10 +137,6 @@ _MORE_CODES: dict[tuple[str, str], frozenset[str]] = {
         [("Encounter", "status"), ("EncounterStatusHistory", "status")],
         frozenset({"planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled"})
         | {"entered-in-error", "unknown"},
-    ),
-    ("Task", "status"): frozenset(
-        {"draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress"}
-        | {"on-hold", "failed", "completed", "entered-in-error"}
     ),
     ("SupplyRequest", "status"): frozenset(
         {"draft", "active", "suspended", "cancelled", "completed", "entered-in-error", "unknown"}
@@ -146,6 +200,8 @@ def _bad_codes(data: Resource, model_class: type[BaseModel], path: str) -> Itera
 
 
 def _resource_model(resource_type: str) -> type[BaseModel] | None:
+    if is_r4_validated(resource_type):  # R4's own definitions checked its codes
+        return None
     try:
         return _model_class(resource_type)
     except (KeyError, ValueError):

@@ -1,0 +1,87 @@
+"""R4's StructureDefinitions validate the types R4B changed or dropped: every rule they state, each refusal named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from careledger.fhir import r4_problems
+from careledger.fhir._r4_structures import element_flags
+
+PRODUCT: dict[str, Any] = {
+    "resourceType": "MedicinalProduct",
+    "id": "aspirin-100",
+    "name": [{"productName": "Aspirin 100 mg", "countryLanguage": [{"country": {"text": "NL"}, "language": {}}]}],
+    "domain": {"system": "http://hl7.org/fhir/medicinal-product-domain", "code": "Human"},
+    "specialDesignation": [{"date": "2019-05-01T10:00:00+02:00", "indicationCodeableConcept": {"text": "pain"}}],
+    "language": "nl",
+    "_language": {"extension": [{"url": "http://example.org/x", "valueBoolean": True}]},
+    "extension": [{"url": "http://example.org/meta", "valueMeta": {"versionId": "2"}}],
+}
+
+
+def _nested(resource: dict[str, Any], where: str) -> list[str]:
+    return [f"{where}: held a {resource['resourceType']}"]
+
+
+def test_a_valid_r4_resource_has_no_problems() -> None:
+    assert r4_problems(PRODUCT, _nested) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"shoeSize": 44}, "MedicinalProduct.shoeSize: unknown element"),
+        ({"name": []}, "MedicinalProduct.name: must be a non-empty list"),
+        ({"name": {"productName": "x"}}, "MedicinalProduct.name: must be a non-empty list"),
+        ({"name": None}, "MedicinalProduct.name: must be a non-empty list"),
+        ({"domain": [PRODUCT["domain"]]}, "MedicinalProduct.domain: must be a single value, not a list"),
+        ({"name": [{"countryLanguage": []}]}, "MedicinalProduct.name[0].productName: is required"),
+        ({"id": "no spaces allowed"}, "MedicinalProduct.id: 'no spaces allowed' is not a valid id"),
+        ({"domain": {"code": 7}}, "MedicinalProduct.domain.code: must be a string (code)"),
+        ({"domain": {"userSelected": "yes"}}, "MedicinalProduct.domain.userSelected: must be true or false"),
+        (
+            {"specialDesignation": [{"date": "2019-02-30T25:00:00Z"}]},
+            "MedicinalProduct.specialDesignation[0].date: '2019-02-30T25:00:00Z' is not a valid dateTime",
+        ),
+        (
+            {"specialDesignation": [{"indicationCodeableConcept": {}, "indicationReference": {}}]},
+            "MedicinalProduct.specialDesignation[0].indication[x]: only one of indicationCodeableConcept, "
+            "indicationReference may be given",
+        ),
+        ({"_domain": {}}, "MedicinalProduct._domain: unknown element"),  # a complex element has no `_name`
+        ({"_language": {"valueBoolean": True}}, "MedicinalProduct._language.valueBoolean: unknown element"),
+        ({"_language": [{}]}, "MedicinalProduct._language: must be a single value, not a list"),
+        (
+            {"extension": [{"url": "http://example.org/x", "valueRatioRange": {}}]},
+            "MedicinalProduct.extension[0].valueRatioRange: unknown element",  # R4B's, not R4's
+        ),
+        ({"contained": [{"resourceType": "Organization"}]}, "MedicinalProduct.contained[0]: held a Organization"),
+        ({"contained": [{"name": "x"}]}, "MedicinalProduct.contained[0]: must be a resource with a resourceType"),
+    ],
+)
+def test_each_rule_of_the_definition_is_checked(change: dict[str, Any], problem: str) -> None:
+    problems = r4_problems({**PRODUCT, **change}, _nested)
+    assert any(problem in found for found in problems), problems
+
+
+def test_required_codes_of_a_required_binding_are_checked() -> None:
+    evidence = {"resourceType": "Evidence", "status": "finished", "exposureBackground": {"reference": "Group/1"}}
+    assert r4_problems(evidence, _nested) == [
+        "Evidence.status: 'finished' is not one of active, draft, retired, unknown"
+    ]
+    assert r4_problems({**evidence, "status": "active"}, _nested) == []
+
+
+def test_nested_paths_name_where_a_resource_sits() -> None:
+    assert r4_problems({**PRODUCT, "x": 1}, _nested, "Bundle.entry[0].resource") == [
+        "Bundle.entry[0].resource.x: unknown element"
+    ]
+
+
+def test_summary_and_mandatory_elements_come_from_r4s_flags() -> None:
+    summary, mandatory = element_flags("Evidence")
+    assert {"url", "status", "exposureBackground", "_status"} <= summary
+    assert "note" not in summary
+    assert mandatory == {"status", "_status", "exposureBackground", "_exposureBackground"}
