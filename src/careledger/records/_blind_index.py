@@ -18,7 +18,8 @@ still shows to a reader of the database without the key: which records share a t
 value (equality), and the same at each date granularity; not the values, codes or dates
 themselves. The key is the node's (`index.key` in its home, mode 0600), never in the
 database, so a copied database file or backup gives none of it away. Dates are indexed
-to the day; a search value with a time is honoured to its day.
+to the day; a search value with a time narrows to the days around it here, and is compared
+to the second on the decrypted candidates (`_matching`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Dates compare ranges at day precision with the specification's prefixes: a value
 and last days are indexed, so `date=eq2024-03` finds values wholly inside March 2024,
 `gt` values that end after it, `sa` values that start after it. `_lastUpdated` compares
 the version's instant. What the index can only narrow (a string `:contains`, numbers,
-quantities) is carried as `ValueCheck`s, which `_matching` applies to the decrypted candidates;
+quantities, a date against a dateTime) is carried as `ValueCheck`s, which `_matching` applies to the
+decrypted candidates;
 chains and `_has` are carried too, for the guarded repository to resolve with searches of
 its own. A date that is not a FHIR date (year 0001-9999, real months and days) is a
 `ValidationError`.
@@ -62,8 +63,8 @@ class DateCondition:
 @dataclass(frozen=True, slots=True)
 class ValueCheck:
     """A condition the index only narrows, checked on each decrypted candidate: `param` (a code) with
-    `modifier` (`contains`, `prefix` for a long string, or a comparison prefix for a number or quantity)
-    against any of `values`."""
+    `modifier` (`contains`, `prefix` for a long string, `number` or `quantity`, or `date` for a dateTime; the
+    last three with the comparison prefix in the value) against any of `values`."""
 
     param: str
     modifier: str
