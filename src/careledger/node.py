@@ -176,6 +176,7 @@ class Node(Capabilities):
             custodian=self.address,
             identity=lambda: self.contracts.identity_registry(),
             registry_as=self._consent_registry_as,
+            payers=lambda: self.claims.payers,
         )
 
     @cached_property

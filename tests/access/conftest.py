@@ -93,6 +93,7 @@ def built_world(home: Path) -> Iterator[World]:
             custodian=node.address,
             identity=node.contracts.identity_registry,
             registry_as=node._consent_registry_as,
+            payers=lambda: node.claims.payers,
             clock=lambda: datetime.fromtimestamp(now[0], UTC),
         )
         world = World(node, consent, access, now=now, **wallets)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from careledger.access import (
     Accessor,
     consents_listed_for,
+    coverage_patients,
     may_bill,
     may_read,
     may_see_consent,
+    may_see_coverage,
     may_submit_as,
     may_write,
     readable_patients,
@@ -24,6 +26,7 @@ from careledger.errors import AccessDenied
 from careledger.records import Category, StoredRecord
 
 NODE, ALICE, BOB, CLINIC, DOCTOR = "0xnode", "0xalice", "0xbob", "0xclinic", "0xdoctor"
+INSURER, RIVAL = "0xinsurer", "0xrival"
 GENERAL, LABS, PSY = Category.GENERAL, Category.LABS, Category.MENTAL_HEALTH
 
 
@@ -36,6 +39,8 @@ class Facts:
     team: set[str] = field(default_factory=set)
     restricted: set[tuple[str, Category]] = field(default_factory=set)
     custodian: str = NODE
+    payers: dict[tuple[str, str], str] = field(default_factory=dict)  # (patient, claim record) -> its payer
+    plans: dict[str, str] = field(default_factory=dict)  # member -> her plan's insurer
 
     def care_team(self, actor: str) -> bool:
         return actor in self.team
@@ -54,6 +59,15 @@ class Facts:
 
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         return frozenset(p for p, to, _, why in self.grants if (to, why) == (grantee, purpose))
+
+    def payer(self, record: StoredRecord) -> str | None:
+        return self.payers.get((record.patient_address, record.record_id))
+
+    def paid_by(self, insurer: str) -> frozenset[str]:
+        return frozenset(patient for (patient, _), payer in self.payers.items() if payer == insurer)
+
+    def insurer(self, member: str) -> str | None:
+        return self.plans.get(member)
 
 
 def _version(category: Category, *, patient: str = ALICE, version: int = 1, author: str | None = None) -> StoredRecord:
@@ -288,3 +302,36 @@ def test_only_the_node_and_its_care_team_bill_as_the_node() -> None:
     assert may_bill(Accessor(DOCTOR), facts).allowed
     refused = may_bill(Accessor(CLINIC), facts)  # a grantee reads her chart, but bills as itself elsewhere
     assert (refused.allowed, refused.why) == (False, "only the node and its care team bill as this node")
+
+
+def test_a_claim_s_payer_reads_that_claim_s_records_for_payment_and_nothing_else() -> None:
+    response = replace(_version(Category.BILLING), record_id="claim-1-response", resource_type="ClaimResponse")
+    facts = Facts(payers={(ALICE, "claim-1-response"): INSURER})
+    paying = Accessor(INSURER, Purpose.HPAYMT)
+    allowed = may_read(paying, ALICE, Category.BILLING, facts, record=response)
+    assert (allowed.allowed, allowed.why) == (True, "the payer of the claim (its plan's insurer on chain)")
+    assert not may_read(Accessor(INSURER), ALICE, Category.BILLING, facts, record=response).allowed  # not TREAT
+    assert not may_read(Accessor(RIVAL, Purpose.HPAYMT), ALICE, Category.BILLING, facts, record=response).allowed
+    assert not may_read(paying, ALICE, Category.BILLING, facts).allowed  # her billing records, but no claim's
+    named_alike = replace(response, resource_type="Account")  # not a claim's record, whatever its id
+    assert not may_read(paying, ALICE, Category.BILLING, facts, record=named_alike).allowed
+    assert readable_patients(paying, facts) == frozenset({INSURER, NODE, ALICE})
+    assert readable_patients(Accessor(INSURER), facts) == frozenset({INSURER, NODE})
+
+
+def test_coverage_is_seen_by_the_member_her_plan_s_insurer_and_her_care_team() -> None:
+    facts = Facts(team={DOCTOR}, grants={(ALICE, CLINIC, Category.BILLING, Purpose.HPAYMT)})
+    assert may_see_coverage(Accessor(ALICE), ALICE, INSURER, facts).allowed
+    assert may_see_coverage(Accessor(NODE), ALICE, INSURER, facts).allowed
+    assert may_see_coverage(Accessor(INSURER, Purpose.HPAYMT), ALICE, INSURER, facts).why == "the plan's insurer"
+    assert may_see_coverage(Accessor(CLINIC, Purpose.HPAYMT), ALICE, INSURER, facts).allowed  # her consent
+    for purpose in (Purpose.TREAT, Purpose.HPAYMT):
+        assert may_see_coverage(Accessor(DOCTOR, purpose), ALICE, INSURER, facts).care_team
+    assert not may_see_coverage(Accessor(INSURER), ALICE, INSURER, facts).allowed  # for payment only
+    assert not may_see_coverage(Accessor(RIVAL, Purpose.HPAYMT), ALICE, INSURER, facts).allowed
+    assert not may_see_coverage(Accessor(BOB), ALICE, INSURER, facts).allowed
+    facts.restricted.add((ALICE, Category.BILLING))
+    for purpose in (Purpose.TREAT, Purpose.HPAYMT):
+        assert not may_see_coverage(Accessor(DOCTOR, purpose), ALICE, INSURER, facts).allowed
+    assert coverage_patients(Accessor(RIVAL, Purpose.HPAYMT), facts) is None  # an insurer's members: anyone
+    assert coverage_patients(Accessor(BOB), facts) == frozenset({BOB, NODE})

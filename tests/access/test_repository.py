@@ -213,6 +213,7 @@ def _fresh(world: World) -> RecordAccess:
         custodian=world.node.address,
         identity=world.node.contracts.identity_registry,
         registry_as=world.node._consent_registry_as,
+        payers=lambda: world.node.claims.payers,
     )
 
 

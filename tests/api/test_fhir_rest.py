@@ -266,8 +266,16 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
     operations = {("system", o["name"]) for o in statement["rest"][0]["operation"]} | {
         (r["type"], o["name"]) for r in statement["rest"][0]["resource"] for o in r.get("operation", [])
     }
-    assert operations == {("system", "export"), ("Patient", "everything"), ("Patient", "export"), ("Claim", "submit")}
+    assert operations == {
+        ("system", "export"),
+        ("Patient", "everything"),
+        ("Patient", "export"),
+        ("Claim", "submit"),
+        ("CoverageEligibilityRequest", "submit"),
+    }
     assert staff.post("/Claim/$submit", json={"resourceType": "Claim"}).status_code == 422  # answers: not a Claim
+    eligibility = staff.post("/CoverageEligibilityRequest/$submit", json={"resourceType": "CoverageEligibilityRequest"})
+    assert eligibility.status_code == 422  # answers: no patient, no insurer
     patient = staff.post("/Patient", json=_patient("MRN-OPS")).json()["id"]
     for path in ("/$export", "/Patient/$export"):
         assert staff.get(path, headers={"Prefer": "respond-async"}).status_code == 202, path

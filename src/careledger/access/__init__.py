@@ -13,15 +13,20 @@ from careledger.access._claiming import (
 )
 from careledger.access._disclosures import Disclosures, Emergency
 from careledger.access._door import RecordAccess
+from careledger.access._facts import Payers
+from careledger.access._members import Member
 from careledger.access._policy import (
+    CLAIM_TYPES,
     WRITE_PURPOSES,
     Accessor,
     Decision,
     Facts,
     consents_listed_for,
+    coverage_patients,
     may_bill,
     may_read,
     may_see_consent,
+    may_see_coverage,
     may_submit_as,
     may_write,
     readable_patients,
@@ -34,6 +39,7 @@ __all__ = [
     "AFFILIATION",
     "BREAK_GLASS_WINDOW",
     "CLAIM_CODE_DAYS",
+    "CLAIM_TYPES",
     "MAX_FAILURES",
     "MEDICAL_LICENCE",
     "WRITE_PURPOSES",
@@ -48,14 +54,18 @@ __all__ = [
     "Facts",
     "IdentityClaims",
     "IssuedCode",
+    "Member",
+    "Payers",
     "RecordAccess",
     "Repository",
     "SystemRepository",
     "consents_listed_for",
+    "coverage_patients",
     "encryption_key_from_hex",
     "may_bill",
     "may_read",
     "may_see_consent",
+    "may_see_coverage",
     "may_submit_as",
     "may_write",
     "readable_patients",

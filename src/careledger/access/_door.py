@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
-from careledger.access._facts import PolicyFacts
+from careledger.access._facts import Payers, PolicyFacts
 from careledger.access._policy import Accessor
 from careledger.access._repository import Repository
 from careledger.audit import AuditLog
@@ -33,12 +33,14 @@ class RecordAccess:
         custodian: str,
         identity: Callable[[], IdentityRegistry],
         registry_as: Callable[[str], ConsentRegistry],
+        payers: Callable[[], Payers],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`payers()`: who pays which claim (the claims service's), asked only when a payer's read needs it."""
         self._records = records
         self.audit = audit
         glass = BreakGlass(db, audit, identity=identity, registry_as=registry_as, clock=clock)
-        self._facts = PolicyFacts(consent, glass, custodian=custodian, identity=identity, clock=clock)
+        self._facts = PolicyFacts(consent, glass, custodian=custodian, identity=identity, payers=payers, clock=clock)
 
     def for_caller(self, accessor: Accessor) -> Repository:
         """The guarded repository of `accessor`: every read and write judged for her and audited as hers."""

@@ -1,5 +1,5 @@
 """The facts the policy asks for (`_policy.Facts`): consents from the index, care-team membership from the chain,
-break-glass windows from the node's database.
+break-glass windows from the node's database, who pays which claim and who insures whom from the claims service.
 
 Kept apart from the door so that what is decided (`_policy.py`), what it is decided from (here) and how
 each access is carried out and audited (`_repository.py`) can each be read on their own.
@@ -10,14 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
 from careledger.chain import IdentityRegistry, credential_type_id
 from careledger.consent import ConsentService, Purpose
 from careledger.identity import AFFILIATION
-from careledger.records import Category
+from careledger.records import Category, StoredRecord
 
 CARE_TEAM_TTL = 15.0  # seconds a care-team membership is remembered
+
+
+class Payers(Protocol):
+    """Who pays which claim and who insures whom, from the Claims contract (`careledger.claims.Payers`)."""
+
+    def payer(self, record: StoredRecord) -> str | None:
+        """The insurer whose plan the claim `record` is (or answers) was submitted to; None if none."""
+
+    def paid_by(self, insurer: str) -> frozenset[str]:
+        """The patients with a claim here submitted to a plan of `insurer`."""
+
+    def insurer(self, member: str) -> str | None:
+        """The insurer of `member`'s plan; None if she is not enrolled."""
 
 
 class PolicyFacts:
@@ -34,9 +48,11 @@ class PolicyFacts:
         *,
         custodian: str,
         identity: Callable[[], IdentityRegistry],
+        payers: Callable[[], Payers],
         clock: Callable[[], datetime],
     ) -> None:
         self._consent = consent
+        self._payers = payers
         self.custodian = custodian
         self._glass = glass
         self._identity = identity
@@ -74,6 +90,18 @@ class PolicyFacts:
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live consent to `grantee` for `purpose` (the consent index, in memory)."""
         return self._consent().grantors(grantee, purpose)
+
+    def payer(self, record: StoredRecord) -> str | None:
+        """The insurer whose plan the claim `record` is (or answers) was submitted to, on chain."""
+        return self._payers().payer(record)
+
+    def paid_by(self, insurer: str) -> frozenset[str]:
+        """The patients with a claim here submitted to a plan of `insurer`."""
+        return self._payers().paid_by(insurer)
+
+    def insurer(self, member: str) -> str | None:
+        """The insurer of `member`'s plan, on chain."""
+        return self._payers().insurer(member)
 
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         """Why no grant allows `grantee` `category` of `patient`'s records for `purpose`, as precisely as the

@@ -17,7 +17,9 @@ Who may read a record, in order:
    and HOPERAT, as a hospital's clinicians read its charts: any category that is not
    sensitive, and sensitive records they wrote themselves; not the categories the patient
    keeps from that node's care team (on chain, `restrict_care_team`);
-5. a practitioner with an open break-glass window (purpose ETREAT).
+5. a practitioner with an open break-glass window (purpose ETREAT);
+6. the payer of a claim, for HPAYMT: the insurer whose plan the claim was submitted to (on chain) reads that
+   claim's Claim, ClaimResponse and ExplanationOfBenefit, and nothing else of the patient's.
 The node's own resources (types outside FHIR's Patient compartment: Organization,
 Practitioner, Location, Medication, …) are read by every signed-in actor and written by
 the node and its care team.
@@ -27,6 +29,10 @@ or the node: the patient, the custodian node, a grantee whose consent names the 
 or the care team (a sensitive record only as a new one, or as its author). An update or
 delete must be allowed for the category the record has now as well as the one it gets,
 and a sensitive record moves to another category only by the patient or its author.
+
+Who may see a patient's coverage (the Coverage view of her enrolment on chain, an eligibility answer): the
+plan's insurer for HPAYMT, whoever may read her billing records (`may_read`), and the care team billing for
+HPAYMT unless she keeps billing records from it.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ CARE_TEAM_PURPOSES = WRITE_PURPOSES  # treatment and operations: HIPAA's, and GD
 CARE_TEAM = "the custodian's care team"
 NODES_OWN = "the node's own resources (outside any patient's compartment)"
 RESEARCH_ONLY_DEIDENTIFIED = "records leave for research (HRESCH) only de-identified, in a study's release"
+PAYER = "the payer of the claim (its plan's insurer on chain)"
+# The records of one claim: what its payer reads of the patient's.
+CLAIM_TYPES = frozenset({"Claim", "ClaimResponse", "ExplanationOfBenefit"})
 
 
 # A search a record must match (parameter, value pairs, AND-ed), and a type's alternatives (OR-ed).
@@ -114,11 +123,27 @@ class Facts(Protocol):
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live consent to `grantee` for `purpose`, of any category."""
 
+    def payer(self, record: StoredRecord) -> str | None:
+        """The insurer whose plan the claim `record` is (or answers) was submitted to, on chain; None if none."""
+
+    def paid_by(self, insurer: str) -> frozenset[str]:
+        """The patients with a claim here that was submitted to a plan of `insurer`."""
+
+    def insurer(self, member: str) -> str | None:
+        """The insurer of `member`'s plan (her enrolment on chain); None if she is not enrolled."""
+
 
 def may_read(
-    accessor: Accessor, patient: str, category: Category, facts: Facts, *, author: str | None = None
+    accessor: Accessor,
+    patient: str,
+    category: Category,
+    facts: Facts,
+    *,
+    author: str | None = None,
+    record: StoredRecord | None = None,
 ) -> Decision:
-    """May `accessor` see `patient`'s records of `category` (written by `author`) for its purpose?"""
+    """May `accessor` see `patient`'s records of `category` (written by `author`) for its purpose? `record`, the
+    version asked for when there is one, lets a claim's payer read that claim's records (rule 6)."""
     if accessor.address == patient:
         return Decision(True, "the patient's own record")
     if accessor.address == facts.custodian:
@@ -127,6 +152,13 @@ def may_read(
         return Decision(True, NODES_OWN)
     if accessor.purpose == Purpose.HRESCH and not accessor.deidentified:
         return Decision(False, RESEARCH_ONLY_DEIDENTIFIED)
+    if (
+        accessor.purpose == Purpose.HPAYMT
+        and record is not None
+        and record.resource_type in CLAIM_TYPES
+        and facts.payer(record) == accessor.address
+    ):
+        return Decision(True, PAYER)
     grant = facts.grant(patient, accessor.address, category, accessor.purpose)
     if grant is not None:
         return Decision(True, f"consent {grant}")
@@ -158,7 +190,8 @@ def readable_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None
     own = frozenset({accessor.address, facts.custodian})
     if accessor.purpose == Purpose.HRESCH and not accessor.deidentified:
         return own
-    return own | facts.grantors(accessor.address, accessor.purpose)
+    paid = facts.paid_by(accessor.address) if accessor.purpose == Purpose.HPAYMT else frozenset()
+    return own | paid | facts.grantors(accessor.address, accessor.purpose)
 
 
 def _restricted(category: Category) -> str:
@@ -227,6 +260,24 @@ def may_bill(accessor: Accessor, facts: Facts) -> Decision:
     if accessor.address == facts.custodian or facts.care_team(accessor.address):
         return Decision(True, "bills as this node")
     return Decision(False, "only the node and its care team bill as this node")
+
+
+def may_see_coverage(accessor: Accessor, patient: str, insurer: str, facts: Facts) -> Decision:
+    """May `accessor` see the coverage of `patient`, a member of a plan of `insurer` (the Coverage view, an
+    eligibility answer)? The plan's insurer for payment, whoever may read her billing records, and the care team
+    billing for her (HPAYMT) unless she keeps billing records from it."""
+    if accessor.purpose == Purpose.HPAYMT:
+        if accessor.address == insurer:
+            return Decision(True, "the plan's insurer")
+        if facts.care_team(accessor.address) and not facts.care_team_restricted(patient, Category.BILLING):
+            return Decision(True, CARE_TEAM, care_team=True)
+    return may_read(accessor, patient, Category.BILLING, facts)
+
+
+def coverage_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None:
+    """The patients `may_see_coverage` could let `accessor` see the coverage of (None: anyone's), as
+    `readable_patients` is for records: for payment that is anyone's, since an insurer sees all its members'."""
+    return None if accessor.purpose == Purpose.HPAYMT else readable_patients(accessor, facts)
 
 
 # Consents and accountings: who may see a patient's grants, and whose signed papers a patient's session submits.

@@ -19,7 +19,17 @@ from sqlalchemy.orm import Session
 
 from careledger.access._entries import access_entry, by_patient, write_entries, write_interaction
 from careledger.access._facts import PolicyFacts
-from careledger.access._policy import CARE_TEAM, Accessor, Decision, may_bill, may_read, may_write, readable_patients
+from careledger.access._members import Member, members_seen
+from careledger.access._policy import (
+    CARE_TEAM,
+    CLAIM_TYPES,
+    Accessor,
+    Decision,
+    may_bill,
+    may_read,
+    may_write,
+    readable_patients,
+)
 from careledger.audit import Access, AuditLog
 from careledger.consent import Purpose
 from careledger.crypto import PrivateKey
@@ -54,7 +64,10 @@ class _WriteRefused(AccessDenied):
 
 
 def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
-    """What a read decision depends on besides the patient: the category, and for a sensitive one its author."""
+    """What a read decision depends on besides the patient: the category, and for a sensitive one its author;
+    for a claim's record the record itself (its payer reads that claim's records, none of her others)."""
+    if stored.resource_type in CLAIM_TYPES:
+        return stored.category, f"{stored.record_id} by {stored.author}"
     return stored.category, stored.author if stored.category.sensitive else None
 
 
@@ -130,7 +143,7 @@ class Repository:
         except NotFound as unknown:
             decision = Decision(False, str(unknown))
             return None, decision, access_entry(self.accessor, interaction, None, [], decision, entities=[record_id])
-        decision = self._decide_read(stored.patient_address, stored.category, stored.author)
+        decision = self._decide_read(stored)
         if decision.allowed and not self._within_scopes([stored]):
             decision = Decision(False, OUTSIDE_SCOPES)
         return stored, decision, access_entry(self.accessor, interaction, stored.patient_address, [stored], decision)
@@ -152,7 +165,7 @@ class Repository:
             stored = self._records.get(record_id)
         except NotFound:
             return 0
-        decision = self._decide_read(stored.patient_address, stored.category, stored.author)
+        decision = self._decide_read(stored)
         if not decision.allowed:
             self.audit.record(access_entry(self.accessor, interaction, stored.patient_address, [stored], decision))
             raise Withheld(decision.why, record_id)
@@ -266,7 +279,7 @@ class Repository:
             decided = decisions.setdefault(patient, {})
             for stored in stored_records:
                 if (key := _read_key(stored)) not in decided:
-                    decided[key] = self._decide_read(patient, stored.category, stored.author)
+                    decided[key] = self._decide_read(stored)
         seen = [s for s in found if decisions[s.patient_address][_read_key(s)].allowed]
         shown = seen[page]
         on_page = by_patient(shown)
@@ -405,10 +418,18 @@ class Repository:
         """`body` parsed and placed (whose record it is) for `write` or `store`; nothing is stored yet."""
         return self._records.prepare(body, patient_address=patient_address)
 
-    def _decide_read(self, patient: str, category: Category, author: str | None) -> Decision:
+    def _decide_read(self, stored: StoredRecord) -> Decision:
         """The policy's read decision; an ETREAT with a reason first opens the break-glass window it needs."""
-        decision = may_read(self.accessor, patient, category, self._facts, author=author)
+        patient = stored.patient_address
+        decision = may_read(self.accessor, patient, stored.category, self._facts, author=stored.author, record=stored)
         if not decision.allowed and self.accessor.purpose == Purpose.ETREAT and self.accessor.reason:
             self._facts.break_glass(self.accessor.address, patient, self.accessor.reason)
-            decision = may_read(self.accessor, patient, category, self._facts, author=author)
+            decision = may_read(
+                self.accessor, patient, stored.category, self._facts, author=stored.author, record=stored
+            )
         return decision
+
+    def members(self, patient_ids: Sequence[str] | None, interaction: str) -> list[Member]:
+        """The members behind `patient_ids` (None: every Patient here) whose coverage the caller may see
+        (`_members.members_seen`: judged, audited); the rest left out as unknown ids are."""
+        return members_seen(self.accessor, self._records, self.audit, self._facts, patient_ids, interaction)

@@ -34,7 +34,13 @@ from careledger.api._methods import HeadAndOptions
 from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
 from careledger.api._smart_routes import smart_router
-from careledger.api.operations import adjudication_router, claim_router, everything_router, exchange_router
+from careledger.api.operations import (
+    adjudication_router,
+    claim_router,
+    coverage_router,
+    everything_router,
+    exchange_router,
+)
 from careledger.errors import CareLedgerError
 from careledger.fhir import operation_outcome
 from careledger.portal import add_portal
@@ -63,6 +69,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         auth_router(deps),
         claim_router(deps),
         adjudication_router(deps),
+        coverage_router(deps),
         everything_router(deps),
         exchange_router(deps),
         research_router(deps),

@@ -8,6 +8,8 @@ from careledger.chain import SERVICE_CLASSES, ClaimStatus, Plan, PlanTerms, Prea
 from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import CDT, CPT, RXNORM, ServiceClass, classify
 from careledger.claims._codes import CARC_SYSTEM, REASONS, reason_text
+from careledger.claims._coverage import coverage_id
+from careledger.claims._eligibility import Coverages
 from careledger.claims._fhir import (
     ClaimLine,
     Money,
@@ -17,6 +19,7 @@ from careledger.claims._fhir import (
     encounter_of,
     explanation_of_benefit,
 )
+from careledger.claims._payers import Payers
 from careledger.claims._payments import Payments
 from careledger.claims._plans import Plans, PlanView, Standing
 from careledger.claims._service import ClaimOutcome, ClaimsService, claim_record_id
@@ -32,7 +35,9 @@ __all__ = [
     "ClaimOutcome",
     "ClaimStatus",
     "ClaimsService",
+    "Coverages",
     "Money",
+    "Payers",
     "Payments",
     "Plan",
     "PlanTerms",
@@ -45,6 +50,7 @@ __all__ = [
     "claim_record_id",
     "claim_response",
     "classify",
+    "coverage_id",
     "disposition",
     "encounter_of",
     "explanation_of_benefit",

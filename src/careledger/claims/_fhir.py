@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from eth_utils import is_address, to_checksum_address
+
 from careledger.chain import Adjudication, ClaimStatus
 from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import ServiceClass
@@ -190,6 +192,24 @@ def explanation_of_benefit(
         "claimResponse": {"reference": f"ClaimResponse/{claim['id']}{RESPONSE_SUFFIX}"},
         "insurance": [{"focal": True, "coverage": claim["insurance"][0]["coverage"]}],
     }
+
+
+def claim_record_of(record_id: str, resource_type: str) -> str | None:
+    """The id of the Claim a claim's record is or answers (its ClaimResponse and EOB are named after it); None
+    for any other record."""
+    suffix = {"Claim": "", "ClaimResponse": RESPONSE_SUFFIX, "ExplanationOfBenefit": EOB_SUFFIX}.get(resource_type)
+    if suffix is None or not record_id.endswith(suffix):
+        return None
+    return record_id.removesuffix(suffix) if suffix else record_id
+
+
+def account_address(reference: Resource) -> str:
+    """The address of a did:pkh account reference (a Claim's provider); `ValidationError` if it names none."""
+    did = str(reference.get("identifier", {}).get("value", ""))
+    address = did.rsplit(":", 1)[-1]
+    if not did.startswith("did:pkh:") or not is_address(address):
+        raise ValidationError(f"not a did:pkh account: {did!r}")
+    return str(to_checksum_address(address))
 
 
 def encounter_date(encounter: Resource) -> datetime:

@@ -25,12 +25,14 @@ from careledger._failpoints import crash_point
 from careledger.access import Repository, SystemRepository
 from careledger.chain import Adjudication, Claims, ClaimState, claim_id_of
 from careledger.claims._classes import ServiceClass, classify
+from careledger.claims._eligibility import Coverages
 from careledger.claims._fhir import (
     EOB_SUFFIX,
     RESPONSE_SUFFIX,
     ClaimLine,
     Money,
     Parties,
+    account_address,
     build_claim,
     claim_lines,
     claim_response,
@@ -38,6 +40,7 @@ from careledger.claims._fhir import (
     encounter_of,
     explanation_of_benefit,
 )
+from careledger.claims._payers import Payers
 from careledger.claims._payments import Payments
 from careledger.claims._plans import Plans
 from careledger.config import NODE_WALLET
@@ -93,6 +96,9 @@ class ClaimsService:
         self._payments = payments
         self.chain_id = chain_id
         self._clock = clock
+        # Who pays which claim (the door's policy asks), and members' coverage and eligibility, from the chain.
+        self.payers = Payers(records, claims, plans)
+        self.coverage = Coverages(plans, chain_id=chain_id, clock=clock)
         # (Claim record, version) → (on-chain id, decisions seen): what `follow` need not open again.
         self._followed: dict[tuple[str, int], tuple[bytes, int]] = {}
 
@@ -193,7 +199,7 @@ class ClaimsService:
         claim: dict[str, Any] | None = None
         if seen is None:
             claim = opened = self._records.open(stored)
-            claim_id = claim_id_of(_address_of(opened["provider"]), self._records.commitment_of(stored))
+            claim_id = claim_id_of(account_address(opened["provider"]), self._records.commitment_of(stored))
         else:
             claim_id = seen[0]
         state = claims.find_claim(claim_id)
@@ -281,12 +287,6 @@ def _class_of(lines: Sequence[ClaimLine]) -> ServiceClass:
         names = ", ".join(sorted(c.label for c in classes))
         raise ValidationError(f"a claim is for one service class; these lines are {names}: submit one per class")
     return classes.pop()
-
-
-def _address_of(reference: dict[str, Any]) -> str:
-    """The address of a did:pkh account reference."""
-    did = str(reference.get("identifier", {}).get("value", ""))
-    return to_checksum_address(did.rsplit(":", 1)[-1])
 
 
 def _billing(claim: dict[str, Any]) -> Any:

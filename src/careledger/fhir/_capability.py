@@ -36,10 +36,17 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
+    "CoverageEligibilityRequest": (
+        ("submit", "https://careledger.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit"),
+    ),
 }
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
-# Consents are grants on chain: read and searched as FHIR views, granted with the consent commands.
-READ_ONLY_TYPES: Mapping[str, tuple[str, ...]] = {"Consent": ("read", "search-type")}
+# Views of the chain, read and searched, never written here: consents (granted with the consent commands) and
+# members' coverage (their enrolment in a plan on the Claims contract).
+READ_ONLY_TYPES: Mapping[str, tuple[str, ...]] = {
+    "Consent": ("read", "search-type"),
+    "Coverage": ("read", "search-type"),
+}
 FORMATS = ("application/fhir+json", "application/fhir+xml", "json", "xml")
 
 

@@ -29,6 +29,8 @@ C4BB_ADJUDICATION = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
+COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
 
 # Clinical and billing vocabularies.
 LOINC = "http://loinc.org"
@@ -43,6 +45,7 @@ RECORD_CATEGORY = "https://careledger.org/fhir/CodeSystem/record-category"
 AUDIT_SUBTYPE = "https://careledger.org/fhir/CodeSystem/audit-subtype"  # break-glass, export, share
 SERVICE_CLASS = "https://careledger.org/fhir/CodeSystem/service-class"
 PAYMENT_TOKEN_EXTENSION = "https://careledger.org/fhir/StructureDefinition/payment-token"  # noqa: S105 - a URL
+BENEFIT_REMAINING_EXTENSION = "https://careledger.org/fhir/StructureDefinition/benefit-remaining"  # allowed - used
 
 
 def account_reference(did: str) -> dict[str, Any]:

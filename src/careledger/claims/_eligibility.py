@@ -1,0 +1,81 @@
+"""Coverage and eligibility for whoever may see them: the member's plan on chain, as FHIR views.
+
+```
+Patient ids asked ─► the caller's door (`Repository.members`: the policy's `may_see_coverage`, audited)
+   ─► each member's enrolment and plan on chain (`Plans.standing`) ─► Coverage / CoverageEligibilityResponse
+```
+
+Nothing is stored: each answer is built from the chain when asked, so a deductible used up by a claim paid a
+block ago is already counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from careledger.access import Member, Repository
+from careledger.claims._coverage import (
+    coverage_id,
+    coverage_patient,
+    coverage_resource,
+    eligibility_ask,
+    eligibility_response,
+)
+from careledger.claims._plans import Plans, Standing
+from careledger.errors import UnknownRecord, ValidationError
+from careledger.records import Resource
+
+
+class Coverages:
+    """Members' Coverage and eligibility, read through the caller's door and built from the chain."""
+
+    def __init__(
+        self, plans: Plans, *, chain_id: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._plans = plans
+        self._chain_id = chain_id
+        self._clock = clock
+
+    def search(self, reader: Repository, patient_ids: Sequence[str] | None) -> list[Resource]:
+        """The Coverages of the patients `patient_ids` names (None: every patient here) that `reader`'s caller
+        may see; the others are left out, as a search leaves out what it may not show."""
+        return [
+            coverage_resource(member.patient_id, standing, chain_id=self._chain_id)
+            for member, standing in self._standings(reader, patient_ids, "search-type")
+        ]
+
+    def read(self, reader: Repository, wanted: str) -> Resource:
+        """The Coverage whose id is `wanted`; `UnknownRecord` alike for an unknown id, a patient not (or no
+        longer) in that plan, and one the caller may not see."""
+        patient_id = coverage_patient(wanted)
+        for member, standing in [] if patient_id is None else self._standings(reader, [patient_id], "read"):
+            coverage = coverage_resource(member.patient_id, standing, chain_id=self._chain_id)
+            if coverage["id"] == wanted:
+                return coverage
+        raise UnknownRecord(wanted)
+
+    def eligibility(self, reader: Repository, body: Resource) -> Resource:
+        """The plan's answer to a CoverageEligibilityRequest (`body`, validated here), from the chain;
+        `UnknownRecord` alike for a patient who is not here, not enrolled, or whose coverage the caller may not
+        see."""
+        ask = eligibility_ask(body)
+        found = self._standings(reader, [ask.patient_id], "eligibility")
+        if not found:
+            raise UnknownRecord(ask.patient_id)
+        member, standing = found[0]
+        current = coverage_id(member.patient_id, standing.plan.plan.plan_id)
+        if ask.coverage_id is not None and ask.coverage_id != current:
+            raise ValidationError(f"Coverage/{ask.coverage_id} is not the patient's coverage: Coverage/{current} is")
+        return eligibility_response(ask, member.patient_id, standing, chain_id=self._chain_id, created=self._clock())
+
+    def _standings(
+        self, reader: Repository, patient_ids: Sequence[str] | None, interaction: str
+    ) -> list[tuple[Member, Standing]]:
+        """The members the caller may see and where each stands in her plan (one whose enrolment ended since
+        the door looked is left out)."""
+        return [
+            (member, standing)
+            for member in reader.members(patient_ids, interaction)
+            if (standing := self._plans.standing(member.address)) is not None
+        ]

@@ -1,0 +1,87 @@
+"""Who pays which claim, and who insures whom: what the access policy asks of the Claims contract.
+
+```
+ClaimResponse/claim-…-response ─► Claim/claim-… (same patient) ─► its commitment and provider
+   ─► claim_id_of(provider, commitment) ─► the claim on chain (its member, its plan) ─► the plan's insurer
+```
+
+A claim's records (its Claim, ClaimResponse and ExplanationOfBenefit) are its payer's to read: the insurer
+whose plan the chain says the claim was submitted to, not whatever a record says. The node submits as its own
+wallet, the Claim's author, so the claim is found without opening the Claim; one another wallet submitted is
+found by the provider the Claim names. A submitted claim's plan never changes, so each Claim version's payer
+is remembered once the chain has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from careledger.access import SystemRepository
+from careledger.chain import Claims, ClaimState, claim_id_of
+from careledger.claims._fhir import account_address, claim_record_of
+from careledger.claims._plans import Plans
+from careledger.errors import NotFound, ValidationError
+from careledger.records import StoredRecord
+
+
+class Payers:
+    """The payers of the claims recorded here, and the insurers of members, from the chain (`access.Payers`)."""
+
+    def __init__(self, records: SystemRepository, claims: Callable[..., Claims], plans: Plans) -> None:
+        """`records`: the claims work's system repository (a Claim opened to find its provider is audited so)."""
+        self._records = records
+        self._claims = claims
+        self._plans = plans
+        self._payers: dict[tuple[str, int], str] = {}  # (Claim, version) -> its plan's insurer, once on chain
+        self._providers: dict[tuple[str, int], str | None] = {}  # (Claim, version) -> the provider it names
+
+    def payer(self, record: StoredRecord) -> str | None:
+        """The insurer whose plan the claim `record` is (or answers) was submitted to; None for a record that is
+        no claim's, a claim not on chain, or one whose Claim is another patient's."""
+        claim_id = claim_record_of(record.record_id, record.resource_type)
+        if claim_id is None:
+            return None
+        try:
+            claim = self._records.get(claim_id)
+        except NotFound:
+            return None
+        if claim.resource_type != "Claim" or claim.deleted or claim.patient_address != record.patient_address:
+            return None
+        return self._payer_of(claim)
+
+    def paid_by(self, insurer: str) -> frozenset[str]:
+        """The patients with a claim here submitted to a plan of `insurer`."""
+        return frozenset(
+            claim.patient_address
+            for claim in self._records.listing(resource_type="Claim")
+            if self._payer_of(claim) == insurer
+        )
+
+    def insurer(self, member: str) -> str | None:
+        """The insurer of `member`'s plan (her enrolment on chain); None if she is not enrolled."""
+        return self._plans.plan_of(member)[1]
+
+    def _payer_of(self, claim: StoredRecord) -> str | None:
+        key = (claim.record_id, claim.version)
+        if key not in self._payers:
+            state = self._on_chain(claim)
+            if state is None or state.member.lower() != claim.patient_address.lower():
+                return None
+            self._payers[key] = self._claims().plan_parties(state.plan_id)[0]
+        return self._payers[key]
+
+    def _on_chain(self, claim: StoredRecord) -> ClaimState | None:
+        """The claim a Claim version is on chain: submitted by its author (the node's wallet), else by the
+        provider it names; None if it was never submitted."""
+        commitment = self._records.commitment_of(claim)
+        claims = self._claims()
+        if claim.author is not None and (state := claims.find_claim(claim_id_of(claim.author, commitment))):
+            return state
+        key = (claim.record_id, claim.version)
+        if key not in self._providers:
+            try:
+                self._providers[key] = account_address(self._records.open(claim).get("provider", {}))
+            except ValidationError:
+                self._providers[key] = None
+        provider = self._providers[key]
+        return None if provider is None else claims.find_claim(claim_id_of(provider, commitment))

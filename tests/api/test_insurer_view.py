@@ -1,0 +1,254 @@
+"""The insurer's view over FHIR: the claims it pays, its members' Coverage, and eligibility from the chain.
+
+The hospital node of the claims tests (memory chain; alice enrolled in the insurer's plan) behind a real
+server, and a rival insurer whose member bob is a patient of the same hospital. Each insurer signs in with
+its own wallet (SIWE) and asks for payment (HPAYMT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fhir.resources.R4B.coverage import Coverage
+from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
+
+from careledger.access import Accessor
+from careledger.chain import Role
+from careledger.claims import CPT, ClaimLine, coverage_id
+from careledger.config import NODE_WALLET
+from careledger.identity import Wallet, did_pkh
+from careledger.testdata import CARE, insure, synthetic_patients
+from tests.api.conftest import Api, serving
+from tests.claims.conftest import World, world  # noqa: F401 - the claims world fixture
+
+PAYMENT = {"X-Purpose-Of-Use": "HPAYMT"}
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+@dataclass
+class Insured:
+    """The served world: alice's claim (paid by the insurer), bob's (paid by the rival), and who signs in."""
+
+    api: Api
+    world: World
+    rival: Wallet
+    bob_patient: str
+    alice_claim: str
+    bob_claim: str
+
+    @property
+    def alice_patient(self) -> str:
+        return self.world.patient_reference.removeprefix("Patient/")
+
+    def client(self, wallet: Wallet, **headers: str) -> httpx.Client:
+        client = self.api.client(wallet)
+        client.headers.update(headers)
+        return client
+
+
+@pytest.fixture
+def insured(world: World) -> Iterator[Insured]:  # noqa: F811 - uses the imported fixture
+    node = world.node
+    rival = node.wallets.create("rival", Role.INSURER, "pw")
+    bob = node.wallets.create("bob", Role.PATIENT, "pw")
+    insure(node, rival, [bob])
+    patient = synthetic_patients(1, seed=11)[0].patient
+    node._records.write(patient, patient_address=bob.address)
+    node._records.write(
+        {
+            "resourceType": "Encounter",
+            "id": "bob-visit",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "period": {"start": "2026-11-30T09:00:00+00:00"},
+        }
+    )
+    line = [ClaimLine(CPT, "99213", 200 * CARE)]
+    alice_claim = node.claims.submit(world.billing, world.encounter("visit-1"), line).record_id
+    bob_claim = node.claims.submit(world.billing, "bob-visit", line).record_id
+    assert alice_claim is not None
+    assert bob_claim is not None
+    with serving(world) as api:  # type: ignore[arg-type]
+        yield Insured(api, world, rival, patient["id"], alice_claim, bob_claim)
+
+
+def _ids(bundle: httpx.Response) -> set[str]:
+    assert bundle.status_code == 200, bundle.text
+    return {entry["resource"]["id"] for entry in bundle.json().get("entry", [])}
+
+
+def _unknown_id_words(response: httpx.Response, record_id: str) -> str:
+    """The OperationOutcome's words, with the id asked for taken out (to compare with another id's)."""
+    assert response.status_code == 404, response.text
+    return str(response.json()["issue"][0]["diagnostics"]).replace(record_id, "<id>")
+
+
+def test_an_insurer_reads_the_claims_it_pays_and_nothing_else(insured: Insured) -> None:
+    insurer = insured.client(insured.world.insurer, **PAYMENT)
+    alice, bob = insured.alice_claim, insured.bob_claim
+    for path in (f"Claim/{alice}", f"ClaimResponse/{alice}-response", f"ExplanationOfBenefit/{alice}-eob"):
+        assert insurer.get(f"/{path}").status_code == 200, path
+    assert _ids(insurer.get("/ClaimResponse", params={"request": f"Claim/{alice}"})) == {f"{alice}-response"}
+    patient = {"patient": insured.world.patient_reference}
+    assert _ids(insurer.get("/ExplanationOfBenefit", params=patient)) == {f"{alice}-eob"}
+    assert _ids(insurer.get("/Claim", params=patient)) == {alice}
+    assert _ids(insurer.get("/ExplanationOfBenefit")) == {f"{alice}-eob"}  # not the rival's
+
+    # The rival's member's claim is told as an unknown id, and no search lists it.
+    unknown = _unknown_id_words(insurer.get("/ClaimResponse/claim-nothing-response"), "claim-nothing-response")
+    for path in (f"Claim/{bob}", f"ClaimResponse/{bob}-response", f"ExplanationOfBenefit/{bob}-eob"):
+        assert _unknown_id_words(insurer.get(f"/{path}"), path.split("/")[1]) == unknown, path
+    assert _ids(insurer.get("/ClaimResponse", params={"request": f"Claim/{bob}"})) == set()
+    assert _ids(insurer.get("/Claim", params={"patient": f"Patient/{insured.bob_patient}"})) == set()
+    rival = insured.client(insured.rival, **PAYMENT)
+    assert rival.get(f"/ClaimResponse/{bob}-response").status_code == 200
+    assert rival.get(f"/ClaimResponse/{alice}-response").status_code == 404
+
+    # None of alice's other records; and not for any purpose but payment.
+    assert insurer.get(f"/Patient/{insured.alice_patient}").status_code == 404
+    assert insurer.get("/Encounter/visit-1").status_code == 404
+    assert _ids(insurer.get("/Encounter", params=patient)) == set()
+    treating = insured.client(insured.world.insurer)
+    assert treating.get(f"/ClaimResponse/{alice}-response").status_code == 404
+
+
+def test_alice_s_accounting_shows_her_insurer_s_reads_for_payment(insured: Insured) -> None:
+    served = insured.world
+    insurer = insured.client(served.insurer, **PAYMENT)
+    assert insurer.get(f"/ExplanationOfBenefit/{insured.alice_claim}-eob").status_code == 200
+    assert insurer.get("/ClaimResponse", params={"patient": served.patient_reference}).status_code == 200
+    alice = served.alice.address
+    accounting = served.node.disclosures.of(Accessor(alice), alice)
+    reads = [e.access for e in accounting if e.access.agent == served.insurer.address and e.access.allowed]
+    assert {(a.interaction, a.purpose) for a in reads} == {("read", "HPAYMT"), ("search-type", "HPAYMT")}
+    entities = {entity.split("/_history")[0] for a in reads for entity in a.entities}
+    assert entities == {
+        f"ExplanationOfBenefit/{insured.alice_claim}-eob",
+        f"ClaimResponse/{insured.alice_claim}-response",
+    }
+
+
+def test_coverage_is_read_by_the_member_and_her_insurer_not_by_others(insured: Insured) -> None:
+    served = insured.world
+    node = served.node
+    enrolment = node.contracts.claims().enrolment(served.alice.address)
+    alice = insured.client(served.alice)
+    found = alice.get("/Coverage", params={"patient": served.patient_reference})
+    (coverage,) = [entry["resource"] for entry in found.json()["entry"]]
+    Coverage.model_validate(coverage)
+    assert coverage["id"] == coverage_id(insured.alice_patient, served.plan_id)
+    assert coverage["beneficiary"] == {"reference": served.patient_reference}
+    assert coverage["payor"][0]["identifier"]["value"] == did_pkh(node.chain_id, served.insurer.address)
+    assert coverage["class"][0]["value"] == str(served.plan_id)
+    assert coverage["period"]["start"].startswith(_day(enrolment.start))
+    assert coverage["period"]["end"].startswith(_day(enrolment.end))
+    assert alice.get(f"/Coverage/{coverage['id']}").json() == coverage
+
+    insurer = insured.client(served.insurer, **PAYMENT)
+    assert insurer.get(f"/Coverage/{coverage['id']}").json() == coverage
+    assert _ids(insurer.get("/Coverage", params={"patient": served.patient_reference})) == {coverage["id"]}
+    staff = insured.client(node.wallets.get(NODE_WALLET))
+    assert coverage["id"] in _ids(staff.get("/Coverage"))
+
+    # The rival insurer and a practitioner of no care team: as an unknown id, and no search lists it.
+    stranger = node.wallets.create("stranger", Role.PRACTITIONER, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        stranger.address, stranger.role, stranger.encryption_key
+    )
+    unknown_id = coverage_id("nobody", served.plan_id)
+    unknown = _unknown_id_words(alice.get(f"/Coverage/{unknown_id}"), unknown_id)
+    for outsider in (insured.client(insured.rival, **PAYMENT), insured.client(stranger)):
+        assert _unknown_id_words(outsider.get(f"/Coverage/{coverage['id']}"), coverage["id"]) == unknown
+        assert _ids(outsider.get("/Coverage", params={"patient": served.patient_reference})) == set()
+    refused = node.audit.entries(agent=stranger.address)[-1].access
+    assert (refused.allowed, refused.patient) == (False, served.alice.address)
+    assert alice.post("/Coverage", json={"resourceType": "Coverage"}).status_code == 405  # a view, not written
+
+
+def test_eligibility_answers_the_deductible_left_on_chain(world: World) -> None:  # noqa: F811
+    node = world.node
+    patient_id = world.patient_reference.removeprefix("Patient/")
+    with serving(world) as api:  # type: ignore[arg-type]
+        alice = api.client(world.alice)
+        before = _eligibility(alice, world.patient_reference)
+        assert _deductible(before) == {"allowed": 500, "used": 0, "left": 500}
+        node.claims.submit(world.billing, world.encounter("visit-1"), [ClaimLine(CPT, "99213", 200 * CARE)])
+        met = node.plans.standing(world.alice.address)
+        assert met is not None
+        after = _eligibility(alice, world.patient_reference)
+        assert _deductible(after) == {"allowed": 500, "used": met.deductible_met // CARE, "left": 350}
+        insurer = api.client(world.insurer)
+        insurer.headers.update(PAYMENT)
+        assert _deductible(_eligibility(insurer, world.patient_reference)) == _deductible(after)
+
+        stranger = node.wallets.create("stranger", Role.PRACTITIONER, "pw")
+        node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+            stranger.address, stranger.role, stranger.encryption_key
+        )
+        outsider = api.client(stranger)
+        refused = outsider.post("/CoverageEligibilityRequest/$submit", json=_request(world.patient_reference))
+        unknown = outsider.post("/CoverageEligibilityRequest/$submit", json=_request("Patient/nobody"))
+        assert _unknown_id_words(refused, patient_id) == _unknown_id_words(unknown, "nobody")
+
+        for malformed in (
+            b"{not json",
+            b'{"resourceType": "Claim", "status": "active"}',
+            _json(_request("Group/g1")),
+            _json(_request(world.patient_reference, category="astrology")),
+            _json({**_request(world.patient_reference), "insurance": [{"coverage": {"reference": "Plan/1"}}]}),
+        ):
+            answer = alice.post("/CoverageEligibilityRequest/$submit", content=malformed, headers=FHIR_JSON)
+            assert answer.status_code == 400, (malformed, answer.text)
+            assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+def _eligibility(client: httpx.Client, patient: str) -> dict[str, object]:
+    answer = client.post("/CoverageEligibilityRequest/$submit", json=_request(patient))
+    assert answer.status_code == 200, answer.text
+    response = answer.json()
+    CoverageEligibilityResponse.model_validate(response)
+    assert (response["outcome"], response["insurance"][0]["inforce"]) == ("complete", True)
+    (visit, lab, dental) = response["insurance"][0]["item"]
+    assert (visit["excluded"], lab["excluded"], dental["excluded"]) == (False, False, True)
+    return visit
+
+
+def _deductible(item: dict[str, object]) -> dict[str, int]:
+    (benefit,) = [b for b in item["benefit"] if b["type"]["coding"][0]["code"] == "deductible"]  # type: ignore[attr-defined, index]
+    return {
+        "allowed": benefit["allowedMoney"]["value"],
+        "used": benefit["usedMoney"]["value"],
+        "left": benefit["extension"][0]["valueMoney"]["value"],
+    }
+
+
+def _request(patient: str, *, category: str = "office-visit") -> dict[str, object]:
+    classes = (category, "lab", "dental")
+    return {
+        "resourceType": "CoverageEligibilityRequest",
+        "status": "active",
+        "purpose": ["benefits"],
+        "patient": {"reference": patient},
+        "created": "2026-12-01",
+        "insurer": {"display": "the member's plan"},
+        "item": [
+            {"category": {"coding": [{"system": "https://careledger.org/fhir/CodeSystem/service-class", "code": c}]}}
+            for c in classes
+        ],
+    }
+
+
+def _json(data: dict[str, object]) -> bytes:
+    import json
+
+    return json.dumps(data).encode()
+
+
+def _day(timestamp: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
