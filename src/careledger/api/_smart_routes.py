@@ -133,7 +133,8 @@ def smart_router(deps: Deps) -> APIRouter:
             oauth = await request_of(request)
             params = oauth.form
             grant, launch = await checked(oauth)
-            address = await call(auth.verify, params.get("message", ""), params.get("signature", ""))
+            message = params.get("message", "").replace("\r\n", "\n")  # a form sends its line breaks as CRLF
+            address = await call(auth.verify, message, params.get("signature", ""))
             acts_as, role = await call(auth.signed_in, address)
             if launch is not None:  # used up now, and only by whoever launched it
                 launch = _launch(lambda launch_id, client: launches.take(launch_id, client, acts_as), params)

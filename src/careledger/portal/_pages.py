@@ -66,10 +66,25 @@ class Pages:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
-    def render(self, request: Request, visit: Visit, template: str, *, status: int = 200, **context: Any) -> Response:
-        """`template` with `context`, the visit (for the navigation and the form token) and the security headers."""
+    def render(
+        self,
+        request: Request,
+        visit: Visit,
+        template: str,
+        *,
+        status: int = 200,
+        form_targets: tuple[str, ...] = (),
+        **context: Any,
+    ) -> Response:
+        """`template` with `context`, the visit (for the navigation and the form token) and the security headers;
+        its forms may lead on to `form_targets` (origins) too, as a chart's launch form leads to an app."""
         html = _templates.get_template(template).render(visit=visit, path=request.url.path, **context)
-        response = HTMLResponse(html, status_code=status, headers=HEADERS)
+        headers = HEADERS
+        if form_targets:
+            targets = " ".join(("form-action 'self'", *form_targets))
+            policy = CONTENT_SECURITY_POLICY.replace("form-action 'self'", targets)
+            headers = {**HEADERS, "Content-Security-Policy": policy}
+        response = HTMLResponse(html, status_code=status, headers=headers)
         self.sessions.keep(response, request, visit)
         return response
 

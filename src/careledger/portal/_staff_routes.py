@@ -1,9 +1,17 @@
-"""The care team's pages: find a patient, open her chart, add to it, break the glass; and the front desk.
+"""The care team's pages: find a patient, open her chart, add to it, break the glass, open an app with it; and
+the front desk.
 
 Staff read and write through the guarded repository as themselves, for treatment (or
 emergency treatment after break-glass, with the reason the patient will see). Whether
 someone is staff is the door's own answer (`node.access.care_team`: an affiliation this
 node attested, or the node itself).
+
+Opening a SMART app from a chart (an EHR launch):
+
+```
+chart ─post (app, encounter)─► launch id (patient, encounter, staff member, app; once, minutes)
+      ─303─► the app's launch_uri?iss=<FHIR base>&launch=<id> ─► /auth/authorize?launch=<id> … token: patient
+```
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 import segno
 from fastapi import APIRouter, Request, Response
@@ -23,6 +32,7 @@ from fastapi.concurrency import run_in_threadpool as call
 from careledger.access import Accessor, IssuedCode
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, ValidationError
+from careledger.identity import Client
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages, field
@@ -83,6 +93,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         patient_address = await call(node.claiming.patient_of, record_id)
         grants = await call(node.consent.grants, patient=patient_address)
         claim = await call(node.claiming.status, patient_address)
+        apps = await call(_launchable, node)
         return pages.render(
             request,
             visit,
@@ -96,6 +107,9 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             measures=MEASURES,
             emergency=reader.purpose == Purpose.ETREAT,
             claim=claim,
+            apps=apps,
+            encounters=_encounters(found),
+            form_targets=_origins(apps),
         )
 
 
@@ -141,6 +155,29 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         reason = field(form, "reason", "The reason", max_chars=500)
         await call(node.access.break_glass, caller.address, patient_address, reason)
         return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}?purpose=ETREAT")
+
+    @router.post("/portal/staff/patients/{record_id}/launch")
+    async def launch(request: Request, record_id: str) -> Response:
+        """Send the browser to an app with a new launch id for this chart (and the encounter chosen, if any):
+        only a chart she may open, with an encounter of that chart, both read through her own door first."""
+        visit = sessions.visit(request)
+        caller = await staff_member(node, visit)
+        form = await pages.form(request, visit)
+        door = node.access.for_caller(treating(caller))
+        await call(door.read, record_id)
+        encounter = form.get("encounter", "").strip() or None
+        if encounter is not None:
+            found = await call(door.read, encounter[:64])
+            subject = found.get("subject", {}).get("reference")
+            if found.get("resourceType") != "Encounter" or subject != f"Patient/{record_id}":
+                raise ValidationError("that is not an encounter of this patient")
+        app = await call(node.clients.get, field(form, "app", "The app", max_chars=64))
+        if not app.launch_uri:
+            raise ValidationError(f"{app.name} declared no launch URI: it cannot be launched from a chart")
+        launch_id = node.clients.launches.mint(app.client_id, caller.address, record_id, encounter)
+        query = urlencode({"iss": str(request.base_url).rstrip("/"), "launch": launch_id})
+        joiner = "&" if urlsplit(app.launch_uri).query else "?"
+        return pages.redirect(request, visit, f"{app.launch_uri}{joiner}{query}")
 
 
 def frontdesk_routes(router: APIRouter, node: Services, pages: Pages) -> None:
@@ -196,6 +233,29 @@ def frontdesk_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         person = await call(node.access.for_caller(treating(caller)).read, record_id)
         issued = await call(node.claiming.issue, await call(node.claiming.patient_of, record_id))
         return code_page(request, visit, person_name(person), record_id, issued)
+
+
+def _launchable(node: Services) -> list[Client]:
+    """The registered apps that declared a launch URI: those a chart offers to open."""
+    return [client for client in node.clients.list() if client.launch_uri]
+
+
+def _origins(apps: list[Client]) -> tuple[str, ...]:
+    """Where the chart's launch form may send the browser on (its page's `form-action`): the apps' origins."""
+    return tuple(sorted({"{0.scheme}://{0.netloc}".format(urlsplit(str(app.launch_uri))) for app in apps}))
+
+
+def _encounters(found: list[Resource]) -> list[tuple[str, str, bool]]:
+    """The chart's encounters to open an app with: id, a label, and whether it is open (chosen first)."""
+    return [
+        (str(r["id"]), f"{str(r.get('period', {}).get('start', ''))[:10]} {r.get('status', '')}".strip(), _open(r))
+        for r in found
+        if r.get("resourceType") == "Encounter"
+    ]
+
+
+def _open(encounter: Resource) -> bool:
+    return encounter.get("status") == "in-progress" and not encounter.get("period", {}).get("end")
 
 
 def _qr(text: str) -> str:

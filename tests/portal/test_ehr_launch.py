@@ -1,0 +1,97 @@
+"""A SMART app launched from a chart in a real Chromium (SMART App Launch, EHR launch), against `careledger serve`.
+
+The app is the test itself: its launch page, served to the browser through Playwright's routing,
+starts authlib's authorization request (PKCE) with the `iss` and `launch` the portal
+gave it; the test reads the code off the redirect to the app and fetches the token as
+the app's back end would and reads the chart's patient with it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from playwright.sync_api import Browser, Route, expect
+
+from tests.portal.browser import check_page, wallet_context
+from tests.portal.conftest import Clinic
+from tests.portal.test_journeys import _api_token, _sign_in_with_browser_wallet
+
+pytestmark = pytest.mark.anvil
+
+APP = "https://chart-app.example"
+
+
+def _chart_with_an_open_encounter(clinic: Clinic) -> tuple[str, str]:
+    """A patient the front desk registered and her encounter in progress, made by drbob through the API."""
+    fhir = httpx.Client(base_url=clinic.url, headers={"Authorization": f"Bearer {_api_token(clinic, 'drbob')}"})
+    person = {"resourceType": "Patient", "name": [{"given": ["Dana"], "family": "Launch"}], "birthDate": "1975-01-02"}
+    patient = fhir.post("/Patient", json=person)
+    assert patient.status_code == 201, patient.text
+    patient_id = patient.json()["id"]
+    visit = {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "period": {"start": "2026-12-06T09:00:00Z"},
+    }
+    encounter = fhir.post("/Encounter", json=visit)
+    assert encounter.status_code == 201, encounter.text
+    return patient_id, encounter.json()["id"]
+
+
+def test_a_staff_member_opens_an_app_from_a_chart_and_it_reads_that_patient(clinic: Clinic, browser: Browser) -> None:
+    registered = clinic.cli(
+        "client", "register", "Chart app", "--redirect-uri", f"{APP}/callback", "--launch-uri", f"{APP}/launch"
+    )
+    app = OAuth2Session(
+        registered["client_id"],
+        redirect_uri=f"{APP}/callback",
+        scope="launch openid fhirUser user/Patient.rs user/Encounter.rs",
+        code_challenge_method="S256",
+        token_endpoint_auth_method="none",
+    )
+    verifier = generate_token(48)
+    seen: dict[str, str] = {}
+
+    def launch_page(route: Route) -> None:
+        """The app's launch page: on to the node's authorization, with the `iss` and `launch` it was given."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(route.request.url).query).items()}
+        seen["iss"] = query["iss"]
+        to, seen["state"] = app.create_authorization_url(
+            f"{query['iss']}/auth/authorize", code_verifier=verifier, launch=query["launch"], aud=query["iss"]
+        )
+        route.fulfill(status=302, headers={"Location": to})
+
+    patient_id, encounter_id = _chart_with_an_open_encounter(clinic)
+    context = wallet_context(browser, clinic.account("drbob"))
+    context.route(f"{APP}/launch?**", launch_page)
+    staff = context.new_page()
+    _sign_in_with_browser_wallet(staff, clinic)
+    staff.goto(f"{clinic.url}/portal/staff/patients/{patient_id}")
+    expect(staff.get_by_label("Encounter")).to_have_value(encounter_id)  # the open one, chosen
+    staff.get_by_label("App").select_option(label="Chart app")
+    staff.get_by_role("button", name="Open the app").click()
+
+    staff.wait_for_url(re.compile(r"/auth/authorize\?"))
+    expect(staff.get_by_role("heading", name=re.compile("Chart app"))).to_be_visible()
+    check_page(staff, "authorize")
+    with staff.expect_request(lambda request: request.url.startswith(f"{APP}/callback?")) as callback:
+        staff.get_by_role("button", name="Sign in with the browser's wallet").click()  # the redirect, read here
+    assert seen["iss"] == clinic.url
+
+    token = app.fetch_token(
+        f"{clinic.url}/auth/token", authorization_response=callback.value.url, code_verifier=verifier
+    )
+    assert parse_qs(urlsplit(callback.value.url).query)["state"] == [seen["state"]]
+    assert (token["patient"], token["encounter"], token["need_patient_banner"]) == (patient_id, encounter_id, True)
+    fhir = httpx.Client(base_url=clinic.url, headers={"Authorization": f"Bearer {token['access_token']}"})
+    read = fhir.get(f"/Patient/{patient_id}")
+    assert read.status_code == 200, read.text
+    assert read.json()["name"][0]["family"] == "Launch"
+    assert fhir.get("/Observation").status_code == 403  # only the scopes the app asked for
