@@ -165,6 +165,13 @@ def test_no_refresh_token_unless_asked_and_none_for_a_user_who_may_no_longer_sig
     assert refused.json()["error"] == "invalid_grant"
 
 
+def test_removing_a_client_ends_its_authorizations(smart: Api) -> None:
+    client_id, token = _app_token(smart, smart.world.alice, "launch/patient offline_access patient/Observation.rs")
+    smart.world.node.clients.remove(client_id)
+    assert _refresh(smart, client_id, token["refresh_token"]).json()["error"] == "invalid_client"
+    assert _reads(smart, token["access_token"]) == 401
+
+
 def test_refresh_tokens_are_kept_hashed_in_the_database(smart: Api) -> None:
     client_id, token = _app_token(smart, smart.world.alice, "launch/patient offline_access patient/Observation.rs")
     with smart.world.node.db.session() as session:
