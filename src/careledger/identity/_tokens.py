@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -55,8 +55,9 @@ class RefreshTokens:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._revoked: frozenset[str] = frozenset()
+        self._revoked: frozenset[str] = frozenset()  # as last read from the database
         self._read_at = float("-inf")
+        self._mine: dict[str, float] = {}  # revoked here (until they expire), so honoured before the next read
         self._lock = threading.Lock()
 
     def issue(
@@ -75,6 +76,9 @@ class RefreshTokens:
         now = self._clock()
         lifetime = OFFLINE_SECONDS if offline else ONLINE_SECONDS
         with self._db.session() as session:
+            # What is past its end is dropped here, where tokens are made, not on the paths that read them.
+            session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+            session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
             session.add(
                 RefreshToken(
                     token_hash=_hash(token),
@@ -146,7 +150,7 @@ class RefreshTokens:
         with self._db.session() as session:
             if session.get(RevokedToken, jti) is None:
                 session.add(RevokedToken(token_id=jti, expires_at=expires_at))
-        self._add({jti})
+        self._add({jti: expires_at})
 
     def revoked(self, jti: str) -> bool:
         """Whether the access token `jti` was revoked: an in-memory set, re-read from the database each second."""
@@ -156,7 +160,7 @@ class RefreshTokens:
                 found = connection.execute(select(RevokedToken.token_id).where(RevokedToken.expires_at > now))
                 self._revoked = frozenset(found.scalars())
             self._read_at = now
-        return jti in self._revoked
+        return jti in self._revoked or self._mine.get(jti, 0.0) > now
 
     def _revoke_family(self, session: Session, family: str) -> None:
         """Delete a family's refresh tokens; revoke the access tokens issued with them that may still be alive."""
@@ -170,9 +174,10 @@ class RefreshTokens:
         session.execute(delete(RefreshToken).where(RefreshToken.family == family))
         self._add(alive)
 
-    def _add(self, jtis: Iterable[str]) -> None:
+    def _add(self, jtis: dict[str, float]) -> None:
         with self._lock:
-            self._revoked = self._revoked | frozenset(jtis)
+            now = self._clock()
+            self._mine = {jti: end for jti, end in (self._mine | jtis).items() if end > now}
 
 
 def _hash(token: str) -> str:
