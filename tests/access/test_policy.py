@@ -13,6 +13,7 @@ from careledger.access import (
     Accessor,
     consents_listed_for,
     coverage_patients,
+    default_purpose,
     may_bill,
     may_read,
     may_see_consent,
@@ -23,6 +24,7 @@ from careledger.access import (
 )
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied
+from careledger.identity import Role
 from careledger.records import Category, StoredRecord
 
 NODE, ALICE, BOB, CLINIC, DOCTOR = "0xnode", "0xalice", "0xbob", "0xclinic", "0xdoctor"
@@ -317,6 +319,8 @@ def test_a_claim_s_payer_reads_that_claim_s_records_for_payment_and_nothing_else
     assert not may_read(paying, ALICE, Category.BILLING, facts, record=named_alike).allowed
     assert readable_patients(paying, facts) == frozenset({INSURER, NODE, ALICE})
     assert readable_patients(Accessor(INSURER), facts) == frozenset({INSURER, NODE})
+    assert default_purpose(Role.INSURER) == Purpose.HPAYMT  # what an insurer's request is for, unless it says
+    assert default_purpose(Role.PRACTITIONER) == Purpose.TREAT
 
 
 def test_coverage_is_seen_by_the_member_her_plan_s_insurer_and_her_care_team() -> None:

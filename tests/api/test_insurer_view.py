@@ -108,12 +108,13 @@ def test_an_insurer_reads_the_claims_it_pays_and_nothing_else(insured: Insured) 
     assert rival.get(f"/ClaimResponse/{bob}-response").status_code == 200
     assert rival.get(f"/ClaimResponse/{alice}-response").status_code == 404
 
-    # None of alice's other records; and not for any purpose but payment.
+    # None of alice's other records; and not for any purpose but payment, which is an insurer's by default.
     assert insurer.get(f"/Patient/{insured.alice_patient}").status_code == 404
     assert insurer.get("/Encounter/visit-1").status_code == 404
     assert _ids(insurer.get("/Encounter", params=patient)) == set()
-    treating = insured.client(insured.world.insurer)
+    treating = insured.client(insured.world.insurer, **{"X-Purpose-Of-Use": "TREAT"})
     assert treating.get(f"/ClaimResponse/{alice}-response").status_code == 404
+    assert insured.client(insured.world.insurer).get(f"/ClaimResponse/{alice}-response").status_code == 200
 
 
 def test_alice_s_accounting_shows_her_insurer_s_reads_for_payment(insured: Insured) -> None:

@@ -43,6 +43,7 @@ from typing import Protocol
 
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied
+from careledger.identity import Role
 from careledger.records import Category, StoredRecord
 
 WRITE_PURPOSES = frozenset({Purpose.TREAT, Purpose.HOPERAT})
@@ -131,6 +132,12 @@ class Facts(Protocol):
 
     def insurer(self, member: str) -> str | None:
         """The insurer of `member`'s plan (her enrolment on chain); None if she is not enrolled."""
+
+
+def default_purpose(role: Role) -> Purpose:
+    """The purpose of use of a request that declares none: payment for an insurer, which treats no one (rule 6
+    is how it reads anything), treatment for everyone else."""
+    return Purpose.HPAYMT if role == Role.INSURER else Purpose.TREAT
 
 
 def may_read(

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
 
-from careledger.access import Accessor
+from careledger.access import Accessor, default_purpose
 from careledger.api._auth import Caller, SiweAuth
 from careledger.consent import Purpose
 from careledger.fhir import in_patient_compartment
@@ -37,8 +37,8 @@ class Deps:
         return self.auth.caller(authorization)
 
     def accessor(self, caller: Caller, purpose: str | None) -> Accessor:
-        """The caller asking for `purpose` (`X-Purpose-Of-Use`; treatment when absent)."""
-        reason = Purpose.parse(purpose) if purpose else Purpose.TREAT
+        """The caller asking for `purpose` (`X-Purpose-Of-Use`; when absent, her role's `default_purpose`)."""
+        reason = Purpose.parse(purpose) if purpose else default_purpose(caller.role)
         return Accessor(caller.address, reason, narrowing=caller.narrowing())
 
     def signed_in(self, authorization: str | None, purpose: str | None, resource_type: str, access: str) -> Accessor:
