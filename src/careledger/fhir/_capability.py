@@ -4,7 +4,8 @@ Built from the tables the server itself runs on: the resource types it validates
 (`resource_types`), the interactions below (the routes register exactly these), the
 search parameters `records` understands, the formats the API negotiates and the body
 limit, so it cannot claim what the server does not do. `tests/api` asks every listed
-interaction of the server and expects an answer.
+interaction of the server and expects an answer. A type's `supportedProfile` lists the US Core
+profiles `_us_core` names, whose SHALL searches `tests/api/test_us_core.py` asks from the same table.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from careledger.fhir._search_parameters import search_parameters
 from careledger.fhir._types import FHIR_VERSION, resource_types
+from careledger.fhir._us_core import US_CORE
 
 # What the generic routes do with every type but the ones that have routes of their own.
 TYPE_INTERACTIONS = (
@@ -133,6 +135,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         }
     return {
         "type": resource_type,
+        **({"supportedProfile": US_CORE[resource_type].supported_profiles} if resource_type in US_CORE else {}),
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
