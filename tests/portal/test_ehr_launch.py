@@ -3,7 +3,8 @@
 The app is the test itself: its launch page, served to the browser through Playwright's routing,
 starts authlib's authorization request (PKCE) with the `iss` and `launch` the portal
 gave it; the test reads the code off the redirect to the app and fetches the token as
-the app's back end would and reads the chart's patient with it.
+the app's back end would and reads the chart's patient with it. Without a browser: what the
+chart's launch refuses.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from playwright.sync_api import Browser, Route, expect
 
 from tests.portal.browser import check_page, wallet_context
 from tests.portal.conftest import Clinic
+from tests.portal.test_guards import _csrf
 from tests.portal.test_journeys import _api_token, _sign_in_with_browser_wallet
 
 pytestmark = pytest.mark.anvil
@@ -95,3 +97,47 @@ def test_a_staff_member_opens_an_app_from_a_chart_and_it_reads_that_patient(clin
     assert read.status_code == 200, read.text
     assert read.json()["name"][0]["family"] == "Launch"
     assert fhir.get("/Observation").status_code == 403  # only the scopes the app asked for
+
+
+def _portal(clinic: Clinic, wallet: str) -> httpx.Client:
+    """An HTTP client signed in to the portal as `wallet`, posting with the origin of the portal's pages."""
+    client = httpx.Client(base_url=clinic.url, headers={"Origin": clinic.url})
+    message, signature = clinic.signed_in_message(wallet)
+    form = {"csrf": _csrf(client.get("/portal/signin").text), "message": message, "signature": signature}
+    assert client.post("/portal/signin", data=form).status_code == 303
+    return client
+
+
+def test_a_chart_launches_a_registered_app_with_its_own_encounter_for_staff_only(clinic: Clinic) -> None:
+    launchable = clinic.cli(
+        "client", "register", "Notes app", "--redirect-uri", f"{APP}/cb", "--launch-uri", f"{APP}/l?v=2"
+    )
+    plain = clinic.cli("client", "register", "Plain app", "--redirect-uri", f"{APP}/cb")
+    patient_id, encounter_id = _chart_with_an_open_encounter(clinic)
+    _, others_encounter = _chart_with_an_open_encounter(clinic)
+    staff = _portal(clinic, "drbob")
+    chart = staff.get(f"/portal/staff/patients/{patient_id}")
+    assert f"form-action 'self' {APP};" in chart.headers["content-security-policy"]  # on to the apps, no further
+    assert "Notes app" in chart.text
+    assert "Plain app" not in chart.text  # no launch URI: nothing to open from a chart
+    form = {"csrf": _csrf(chart.text), "app": launchable["client_id"], "encounter": encounter_id}
+
+    launched = staff.post(f"/portal/staff/patients/{patient_id}/launch", data=form)
+    assert launched.status_code == 303, launched.text
+    to = urlsplit(launched.headers["location"])
+    query = parse_qs(to.query)
+    assert (f"{to.scheme}://{to.netloc}{to.path}", query["v"], query["iss"]) == (f"{APP}/l", ["2"], [clinic.url])
+    assert len(query["launch"][0]) >= 32  # opaque and random
+
+    refused = {
+        "another patient's encounter": {**form, "encounter": others_encounter},
+        "an app with no launch URI": {**form, "app": plain["client_id"]},
+        "no app": {**form, "app": "no-such-app"},
+    }
+    for why, data in refused.items():
+        answer = staff.post(f"/portal/staff/patients/{patient_id}/launch", data=data)
+        assert answer.status_code in (400, 404), why
+        assert "location" not in answer.headers, why
+    carol = _portal(clinic, "carol")  # a patient, not the care team
+    csrf = _csrf(carol.get("/portal/records").text)
+    assert carol.post(f"/portal/staff/patients/{patient_id}/launch", data={**form, "csrf": csrf}).status_code == 403
