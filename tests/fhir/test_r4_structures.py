@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from careledger.fhir import r4_problems
+from careledger.fhir import r4_problems, r4_validated_types
 from careledger.fhir._r4_structures import element_flags
 
 PRODUCT: dict[str, Any] = {
@@ -85,3 +87,12 @@ def test_summary_and_mandatory_elements_come_from_r4s_flags() -> None:
     assert {"url", "status", "exposureBackground", "_status"} <= summary
     assert "note" not in summary
     assert mandatory == {"status", "_status", "exposureBackground", "_exposureBackground"}
+
+
+def test_the_docs_list_exactly_the_types_r4s_definitions_validate() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    listed = re.search(r"The types R4's own definitions validate \((\d+)\):\n(.*?)\n\n", docs, re.S)
+    assert listed is not None
+    names = re.findall(r"`(\w+)`", listed[2])
+    assert names == sorted(r4_validated_types())
+    assert int(listed[1]) == len(names)
