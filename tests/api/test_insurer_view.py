@@ -168,6 +168,9 @@ def test_coverage_is_read_by_the_member_and_her_insurer_not_by_others(insured: I
     refused = node.audit.entries(agent=stranger.address)[-1].access
     assert (refused.allowed, refused.patient) == (False, served.alice.address)
     assert alice.post("/Coverage", json={"resourceType": "Coverage"}).status_code == 405  # a view, not written
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Coverage"}}]}
+    (entry,) = alice.post("/", json=batch).json()["entry"]
+    assert entry["response"]["status"].startswith("400")  # read at /Coverage: a batch finds no stored Coverage
 
 
 def test_eligibility_answers_the_deductible_left_on_chain(world: World) -> None:  # noqa: F811

@@ -18,7 +18,7 @@ from careledger.api._fhir_routes import served
 from careledger.api._responses import fhir_response, history_bundle, location, status_of, stored_body, typed
 from careledger.api._search_results import search_bundle
 from careledger.errors import ValidationError
-from careledger.fhir import loads_object
+from careledger.fhir import READ_ONLY_TYPES, loads_object
 from careledger.records import Resource, parse_resource
 
 
@@ -66,9 +66,9 @@ def _batch_runner(deps: Deps, caller: Caller, accessor: Accessor, request: Reque
         """One entry, as its single request would run."""
         path, _, query = url.partition("?")
         parts = path.split("/")
-        if method == "GET" and parts[0] == "Consent":
-            # Consents are the chain's, read from its index by routes of their own, not records.
-            raise ValidationError(f"GET {url}: Consent is read at /Consent, in a request of its own")
+        if method == "GET" and parts[0] in READ_ONLY_TYPES:
+            # Consents and coverage are the chain's, read by routes of their own, not records.
+            raise ValidationError(f"GET {url}: {parts[0]} is read at /{parts[0]}, in a request of its own")
         if method == "GET" and len(parts) == 1:  # a search: GET Type?params
             served(parts[0])
             caller.require(parts[0], "read")
