@@ -67,7 +67,7 @@ def list_clients(ctx: typer.Context, json: JsonFlag = False) -> None:
 
 @app.command()
 def remove(ctx: typer.Context, client_id: Annotated[str, typer.Argument(help="The client id.")]) -> None:
-    """Unregister a client: no new tokens (those issued expire within 15 minutes)."""
+    """Unregister a client: no new tokens, its refresh tokens revoked (other access tokens expire within 15 minutes)."""
     with open_node(ctx) as node:
         node.clients.remove(client_id)
     console.print(f"removed {client_id}", markup=False)
