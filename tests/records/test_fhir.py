@@ -90,3 +90,12 @@ def test_extension_values_r4b_added_are_refused() -> None:
     patient = {"resourceType": "Patient", "extension": [{"url": "http://example.org/x", "valueRatioRange": {}}]}
     with pytest.raises(InvalidResource, match=r"Patient\.extension\[0\]\.valueRatioRange: not an element of FHIR R4"):
         parse_resource(patient)
+
+
+def test_names_spelt_with_escapes_are_checked_all_the_same() -> None:
+    escaped = b'{"resourceType": "Patient", "extension": [{"url": "http://x.org", "valueRatio\\u0052ange": {}}]}'
+    with pytest.raises(InvalidResource, match="valueRatioRange: not an element of FHIR R4"):
+        parse_resource(escaped)
+    hidden = b'{"resourceType": "Patient", "contained": [{"resource\\u0054ype": "Citation", "status": "active"}]}'
+    with pytest.raises(InvalidResource, match="unknown resourceType 'Citation'"):
+        parse_resource(hidden)

@@ -75,7 +75,8 @@ def _problems(data: Resource, path: str, text: bytes | str | None = None) -> lis
     if is_r4_validated(resource_type):
         return r4_problems(data, _problems, path)
     model_class = _model_class(resource_type)
-    outside = list(_nested_r4(data, path))  # R4-validated resources inside: each by its own rule, apart
+    # R4-validated resources inside: each by its own rule, apart (none where the text names one type alone)
+    outside = list(_nested_r4(data, path)) if _mentions(text, "resourceType", 2) else []
     found = [problem for nested, where in outside for problem in _problems(nested, where)]
     if outside:
         data = _without(data, {id(nested) for nested, _ in outside})
@@ -87,7 +88,18 @@ def _problems(data: Resource, path: str, text: bytes | str | None = None) -> lis
     except PydanticValidationError as exc:
         found += [f"{path}.{_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
         return found
-    return found + list(_bad_codes(data, model_class, path)) + list(_r4b_only(data, path))
+    if any(_mentions(text, name) for name in r4b_only_extension_values()):
+        found += _r4b_only(data, path)
+    return found + list(_bad_codes(data, model_class, path))
+
+
+def _mentions(text: bytes | str | None, word: str, times: int = 1) -> bool:
+    """Whether JSON `text` may hold the name `word` `times` times: True without a text, or with a `\\u` escape,
+    which could spell it."""
+    if text is None:
+        return True
+    raw = text if isinstance(text, bytes) else text.encode()
+    return b"\\u" in raw or raw.count(word.encode()) >= times
 
 
 def _nested_r4(data: Any, path: str) -> Iterator[tuple[Resource, str]]:
