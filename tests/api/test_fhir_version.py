@@ -15,6 +15,7 @@ import pytest
 
 from careledger.access import AFFILIATION
 from careledger.config import NODE_WALLET
+from careledger.fhir import r4_problems
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
 
@@ -62,6 +63,7 @@ def test_the_capability_statement_says_r4_4_0_1_and_lists_r4s_types(api: Api) ->
     types = {resource["type"] for resource in statement["rest"][0]["resource"]}
     assert {"MedicinalProduct", "Evidence", "Patient"} <= types
     assert not {"Citation", "SubscriptionTopic", "Ingredient", "SubscriptionStatus"} & types
+    assert r4_problems(statement, lambda resource, where: [f"{where}: a resource"]) == []  # valid R4 itself
 
 
 def test_versions_says_4_0_is_served_and_the_default(api: Api) -> None:

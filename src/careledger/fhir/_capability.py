@@ -148,15 +148,23 @@ def _resource(resource_type: str) -> dict[str, Any]:
             {"name": param.code, "definition": param.url, "type": param.kind}
             for param in search_parameters(resource_type).values()
         ],
-        "searchInclude": sorted(
-            f"{resource_type}:{param.code}"
-            for param in search_parameters(resource_type).values()
-            if param.kind == "reference"
+        # FHIR allows no empty list: a type nothing points at, or that points at nothing, says nothing
+        **_listed(
+            searchInclude=sorted(
+                f"{resource_type}:{param.code}"
+                for param in search_parameters(resource_type).values()
+                if param.kind == "reference"
+            ),
+            searchRevInclude=_pointing_at()[resource_type],
         ),
-        "searchRevInclude": _pointing_at()[resource_type],
         **(
             {"operation": [{"name": name, "definition": url} for name, url in TYPE_OPERATIONS[resource_type]]}
             if resource_type in TYPE_OPERATIONS
             else {}
         ),
     }
+
+
+def _listed(**lists: list[str]) -> dict[str, list[str]]:
+    """The lists that hold something (FHIR JSON has no empty arrays)."""
+    return {name: items for name, items in lists.items() if items}
