@@ -15,7 +15,9 @@ order whose path pattern matches and which accepts its method, is the one whose 
 the entry names. So a route declared before the generic FHIR ones (`GET /Consent/{id}`,
 `POST /Claim`, the portal's pages) is reached as FastAPI reaches it, and a new route needs
 no change here; `tests/api/test_fast_paths.py` walks the real table to show it. A request
-with a query string (FastAPI parses it) or under a root path goes on to FastAPI as well.
+with a query string (FastAPI parses it) or under a root path goes on to FastAPI as well. A
+HEAD arrives here as the GET it stands for (`_methods`), so a HEAD of a record takes the
+fast read too, and loses its body on the way out.
 """
 
 from __future__ import annotations
