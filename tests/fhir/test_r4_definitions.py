@@ -34,6 +34,7 @@ def test_the_one_change_every_type_shares_is_extensions_open_type() -> None:
         "Extension.valueRatioRange: not in R4",
     ]
     assert r4_definitions.r4b_only_extension_values() == ["valueCodeableReference", "valueRatioRange"]
+    assert r4_definitions.r4_only_extension_values() == ["valueMeta"]
 
 
 def test_the_packages_own_additions_to_r4_are_left_out() -> None:

@@ -86,6 +86,19 @@ def test_resources_inside_are_each_validated_by_their_own_types_rule() -> None:
         parse_resource({**contained, "gender": "bogus"})
 
 
+def test_an_extension_valued_by_a_type_r4b_dropped_is_checked_by_r4s_definition() -> None:
+    """R4's `Extension.valueMeta`, which R4B's models refuse as an unknown element."""
+    meta = {"url": "http://example.org/copied-from", "valueMeta": {"versionId": "3", "source": "urn:x"}}
+    patient = {"resourceType": "Patient", "extension": [meta], "gender": "female"}
+    assert parse_resource(patient) == patient
+    assert parse_resource(json.dumps(patient)) == patient
+    wrong = {**meta, "valueMeta": {"versionId": 3}}
+    with pytest.raises(InvalidResource, match=r"Patient\.extension\[0\]\.valueMeta\.versionId: must be a string"):
+        parse_resource({**patient, "extension": [wrong]})
+    with pytest.raises(InvalidResource, match=r"Patient\.gender: 'bogus' is not one of"):  # the rest still checked
+        parse_resource({**patient, "gender": "bogus"})
+
+
 def test_extension_values_r4b_added_are_refused() -> None:
     patient = {"resourceType": "Patient", "extension": [{"url": "http://example.org/x", "valueRatioRange": {}}]}
     with pytest.raises(InvalidResource, match=r"Patient\.extension\[0\]\.valueRatioRange: not an element of FHIR R4"):

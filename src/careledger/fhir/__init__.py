@@ -24,9 +24,11 @@ from careledger.fhir._outcome import operation_outcome
 from careledger.fhir._r4_structures import (
     R4_STRUCTURES_FILE,
     is_r4_validated,
+    r4_only_extension_values,
     r4_validated_types,
     r4b_only_extension_values,
 )
+from careledger.fhir._r4_structures import extension_problems as r4_extension_problems
 from careledger.fhir._r4_structures import problems as r4_problems
 from careledger.fhir._search_parameters import SEARCH_PARAMETERS_FILE, SearchParameter, search_parameters
 from careledger.fhir._subsetting import SUBSETTED, subset, summary_mode
@@ -75,6 +77,8 @@ __all__ = [
     "operation_outcome",
     "patient_compartment",
     "provenance_view",
+    "r4_extension_problems",
+    "r4_only_extension_values",
     "r4_problems",
     "r4_validated_types",
     "r4b_only_extension_values",

@@ -69,6 +69,12 @@ def r4b_only_extension_values() -> frozenset[str]:
 
 
 @functools.cache
+def r4_only_extension_values() -> frozenset[str]:
+    """The `Extension.value[x]` names R4B dropped from R4's (valueMeta): such an extension is R4's to check."""
+    return frozenset(_file()["r4OnlyExtensionValues"])
+
+
+@functools.cache
 def _elements(structure: str) -> dict[str, list[dict[str, Any]]]:
     """A structure's snapshot elements by the path of their parent."""
     found: dict[str, list[dict[str, Any]]] = {}
@@ -127,6 +133,13 @@ def problems(resource: dict[str, Any], nested: Nested, path: str = "") -> list[s
     kind = str(resource["resourceType"])
     found: list[str] = []
     _object(resource, (kind, kind), path or kind, nested, found, resource_type=kind)
+    return found
+
+
+def extension_problems(extension: dict[str, Any], nested: Nested, path: str) -> list[str]:
+    """What is wrong with one Extension (at `path`) by R4's definition of it, each as `path: problem`."""
+    found: list[str] = []
+    _object(extension, ("Extension", "Extension"), path, nested, found)
     return found
 
 

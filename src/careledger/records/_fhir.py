@@ -27,6 +27,8 @@ from careledger.fhir import (
     is_r4_validated,
     is_resource_type,
     loads,
+    r4_extension_problems,
+    r4_only_extension_values,
     r4_problems,
     r4b_only_extension_values,
 )
@@ -75,11 +77,12 @@ def _problems(data: Resource, path: str, text: bytes | str | None = None) -> lis
     if is_r4_validated(resource_type):
         return r4_problems(data, _problems, path)
     model_class = _model_class(resource_type)
-    # R4-validated resources inside: each by its own rule, apart (none where the text names one type alone)
-    outside = list(_nested_r4(data, path)) if _mentions(text, "resourceType", 2) else []
-    found = [problem for nested, where in outside for problem in _problems(nested, where)]
+    # What R4B's model cannot validate, each by R4's rule, apart (nothing, where the text names neither)
+    inside = _mentions(text, "resourceType", 2) or any(_mentions(text, name) for name in r4_only_extension_values())
+    outside = list(_beyond_r4b(data, path)) if inside else []
+    found = [problem for part, where in outside for problem in _part_problems(part, where)]
     if outside:
-        data = _without(data, {id(nested) for nested, _ in outside})
+        data = _without(data, {id(part) for part, _ in outside})
     try:
         if text is not None and not outside:
             model_class.model_validate_json(text)
@@ -102,16 +105,26 @@ def _mentions(text: bytes | str | None, word: str, times: int = 1) -> bool:
     return b"\\u" in raw or raw.count(word.encode()) >= times
 
 
-def _nested_r4(data: Any, path: str) -> Iterator[tuple[Resource, str]]:
-    """The resources inside `data` (at any depth, not inside one another) that R4B's models cannot validate."""
+def _beyond_r4b(data: Any, path: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """The parts of `data` (at any depth, not inside one another) R4B's models cannot validate: resources of a
+    type R4B changed or lacks, and extensions with a value type R4B dropped (valueMeta)."""
     items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
     for key, value in items:
         where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
         kind = value.get("resourceType") if isinstance(value, dict) else None
         if isinstance(kind, str) and (is_r4_validated(kind) or not is_resource_type(kind)):
             yield value, where
+        elif isinstance(value, dict) and not r4_only_extension_values().isdisjoint(value):
+            yield value, where  # only an Extension has one, among the types R4B's models check
         else:
-            yield from _nested_r4(value, where)
+            yield from _beyond_r4b(value, where)
+
+
+def _part_problems(part: dict[str, Any], where: str) -> list[str]:
+    """What is wrong with a part `_beyond_r4b` found: a resource by its type's rule, an extension by R4's."""
+    if "resourceType" in part:
+        return _problems(part, where)
+    return r4_extension_problems(part, _problems, where)
 
 
 def _without(data: Any, dropped: set[int]) -> Any:
