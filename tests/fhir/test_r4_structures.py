@@ -44,6 +44,10 @@ def test_a_valid_r4_resource_has_no_problems() -> None:
         ({"domain": {"code": 7}}, "MedicinalProduct.domain.code: must be a string (code)"),
         ({"domain": {"userSelected": "yes"}}, "MedicinalProduct.domain.userSelected: must be true or false"),
         (
+            {"specialDesignation": [{"species": {"coding": [{"version": 5}]}}]},
+            "MedicinalProduct.specialDesignation[0].species.coding[0].version: must be a string (string)",
+        ),
+        (
             {"specialDesignation": [{"date": "2019-02-30T25:00:00Z"}]},
             "MedicinalProduct.specialDesignation[0].date: '2019-02-30T25:00:00Z' is not a valid dateTime",
         ),
@@ -66,6 +70,20 @@ def test_a_valid_r4_resource_has_no_problems() -> None:
 def test_each_rule_of_the_definition_is_checked(change: dict[str, Any], problem: str) -> None:
     problems = r4_problems({**PRODUCT, **change}, _nested)
     assert any(problem in found for found in problems), problems
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), True, "1.5"])
+def test_a_decimal_is_a_finite_json_number(number: object) -> None:
+    ingredient = {
+        "resourceType": "MedicinalProductIngredient",
+        "role": {"text": "active"},
+        "specifiedSubstance": [{"code": {"text": "x"}, "group": {"text": "y"}, "strength": [{"presentation": {}}]}],
+    }
+    assert r4_problems(ingredient, _nested) == []
+    ingredient["specifiedSubstance"][0]["strength"][0]["presentation"] = {"numerator": {"value": number}}
+    assert r4_problems(ingredient, _nested) == [
+        "MedicinalProductIngredient.specifiedSubstance[0].strength[0].presentation.numerator.value: must be a number"
+    ]
 
 
 def test_required_codes_of_a_required_binding_are_checked() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,7 +218,8 @@ def _primitive(value: Any, child: Child) -> str | None:
             return f"must be a whole number ({kind})"
         return None
     if kind == "decimal":
-        return None if isinstance(value, int | float) and not isinstance(value, bool) else "must be a number"
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if number else "must be a number"
     if not isinstance(value, str):
         return f"must be a string ({kind})"
     pattern = _regex(kind)
