@@ -125,6 +125,34 @@ def test_an_r4_evidence_r4b_redefined_round_trips_as_r4(care_team: httpx.Client)
     assert {key: body[key] for key in R4_EVIDENCE} == R4_EVIDENCE
 
 
+# The issue's own example: R4B left MedicationKnowledge as R4 had it, so R4B's model validates it,
+# and every R4 element of it must come back as written.
+R4_MEDICATION_KNOWLEDGE = {
+    "resourceType": "MedicationKnowledge",
+    "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1049502"}]},
+    "status": "active",
+    "synonym": ["Oxycodone 5 mg oral tablet"],
+    "productType": [{"text": "opioid analgesic"}],
+    "monitoringProgram": [{"type": {"text": "REMS"}, "name": "Opioid Analgesic REMS"}],
+    "kinetics": [{"halfLifePeriod": {"value": 3.5, "unit": "h", "system": "http://unitsofmeasure.org", "code": "h"}}],
+    "regulatory": [
+        {
+            "regulatoryAuthority": {"display": "FDA"},
+            "schedule": [{"schedule": {"text": "Schedule II"}}],
+        }
+    ],
+}
+
+
+def test_an_r4_medication_knowledge_round_trips(care_team: httpx.Client) -> None:
+    created = care_team.post("/MedicationKnowledge", json=R4_MEDICATION_KNOWLEDGE)
+    assert created.status_code == 201, created.text
+    read = care_team.get(f"/MedicationKnowledge/{created.json()['id']}")
+    assert read.status_code == 200
+    body = read.json()
+    assert {key: body[key] for key in R4_MEDICATION_KNOWLEDGE} == R4_MEDICATION_KNOWLEDGE
+
+
 def test_an_r4b_shaped_body_of_a_type_r4b_changed_is_refused_with_its_path(care_team: httpx.Client) -> None:
     """Refused as every invalid resource is: 422 (FHIR's answer to a body that breaks its definition)."""
     r4b_evidence = {  # R4B's Evidence: variableDefinition, and no exposureBackground, which R4 requires
