@@ -43,6 +43,7 @@ class Facts:
     custodian: str = NODE
     payers: dict[tuple[str, str], str] = field(default_factory=dict)  # (patient, claim record) -> its payer
     plans: dict[str, str] = field(default_factory=dict)  # member -> her plan's insurer
+    delegated: set[tuple[str, str, Category]] = field(default_factory=set)  # live (patient, delegate, category)
 
     def care_team(self, actor: str) -> bool:
         return actor in self.team
@@ -70,6 +71,13 @@ class Facts:
 
     def insurer(self, member: str) -> str | None:
         return self.plans.get(member)
+
+    def represented(self, delegate: str) -> dict[str, frozenset[Category]]:
+        found: dict[str, set[Category]] = {}
+        for patient, to, category in self.delegated:
+            if to == delegate:
+                found.setdefault(patient, set()).add(category)
+        return {patient: frozenset(categories) for patient, categories in found.items()}
 
 
 def _version(category: Category, *, patient: str = ALICE, version: int = 1, author: str | None = None) -> StoredRecord:
@@ -252,6 +260,7 @@ _GRANTS = st.sets(st.tuples(_ACTORS, _ACTORS, st.sampled_from(list(Category)), s
     grants=_GRANTS,
     team=st.sets(_ACTORS),
     windows=st.sets(st.tuples(_ACTORS, _ACTORS)),
+    delegated=st.sets(st.tuples(_ACTORS, _ACTORS, st.sampled_from(list(Category)))),
 )
 def test_a_search_narrowed_to_the_readable_patients_loses_nothing_it_may_show(
     accessor: Accessor,
@@ -260,8 +269,9 @@ def test_a_search_narrowed_to_the_readable_patients_loses_nothing_it_may_show(
     grants: set[tuple[str, str, Category, Purpose]],
     team: set[str],
     windows: set[tuple[str, str]],
+    delegated: set[tuple[str, str, Category]],
 ) -> None:
-    facts = Facts(grants, windows, team)
+    facts = Facts(grants, windows, team, delegated=delegated)
     readable = readable_patients(accessor, facts)
     if may_read(accessor, patient, category, facts).allowed:
         assert readable is None or patient in readable
@@ -339,3 +349,23 @@ def test_coverage_is_seen_by_the_member_her_plan_s_insurer_and_her_care_team() -
         assert not may_see_coverage(Accessor(DOCTOR, purpose), ALICE, INSURER, facts).allowed
     assert coverage_patients(Accessor(RIVAL, Purpose.HPAYMT), facts) is None  # an insurer's members: anyone
     assert coverage_patients(Accessor(BOB), facts) == frozenset({BOB, NODE})
+
+
+def test_a_delegate_reads_for_the_patient_at_her_request_in_the_delegated_categories_only() -> None:
+    facts = Facts(delegated={(ALICE, BOB, GENERAL), (ALICE, BOB, LABS)})
+    proxy = Accessor(BOB, Purpose.PATRQT)
+    allowed = may_read(proxy, ALICE, LABS, facts)
+    assert (allowed.allowed, allowed.why) == (True, "a delegate of the patient (guardian or proxy), at her request")
+    assert not may_read(proxy, ALICE, PSY, facts).allowed  # not delegated to her
+    assert not may_read(Accessor(BOB), ALICE, LABS, facts).allowed  # as herself, for treatment: she treats no one
+    assert not may_read(Accessor(CLINIC, Purpose.PATRQT), ALICE, LABS, facts).allowed  # not her delegate
+    assert not may_read(proxy, CLINIC, LABS, facts).allowed  # not a patient who delegated to her
+    assert not may_read(proxy, ALICE, LABS, Facts()).allowed  # the delegation expired or ended: nothing
+    assert readable_patients(proxy, facts) == frozenset({BOB, NODE, ALICE})
+    assert readable_patients(Accessor(BOB), facts) == frozenset({BOB, NODE})
+    assert readable_patients(proxy, Facts()) == frozenset({BOB, NODE})
+    assert default_purpose(Role.PATIENT, proxy=True) == Purpose.PATRQT  # a proxy's token asks at her request
+    assert default_purpose(Role.PATIENT) == Purpose.TREAT
+    for purpose in (Purpose.PATRQT, Purpose.TREAT):  # read only: she writes nothing of the patient's
+        assert not may_write(Accessor(BOB, purpose), None, _version(GENERAL), facts).allowed
+        assert not may_write(Accessor(BOB, purpose), _version(GENERAL), _version(GENERAL, version=2), facts).allowed

@@ -110,3 +110,19 @@ def test_a_signed_consent_travels_as_a_file(world: World, tmp_path: Path) -> Non
     path.write_text("{}")
     with pytest.raises(ValidationError, match="not a consent"):
         read_signed_consent(path)
+
+
+def test_for_whom_a_wallet_is_a_live_delegate_follows_the_chain(world: World) -> None:
+    guardian, alice = world.guardian.address, world.alice.address
+    assert world.consent.represented(guardian) == {}
+    world.consent.delegate(world.alice.name, guardian, [Category.GENERAL, Category.LABS], days=2)
+    assert world.consent.represented(guardian) == {alice: frozenset({Category.GENERAL, Category.LABS})}
+    assert world.consent.represented(alice) == {}  # she delegated; nobody delegated to her
+    other = ConsentService(world.node.db, world.node.contracts.consent_registry, clock=lambda: world.now[0])
+    assert other.represented(guardian) == {alice: frozenset({Category.GENERAL, Category.LABS})}  # loaded now
+    world.consent.delegate(world.alice.name, guardian, [], days=0)  # she ends it; another service (the CLI) indexes it
+    other.sync()
+    assert other.represented(guardian) == {}  # a cache loaded before the event that ended it is not kept
+    world.consent.delegate(world.alice.name, guardian, [Category.LABS], days=1)
+    world.travel(86_400 + 1)
+    assert world.consent.represented(guardian) == {}  # expired

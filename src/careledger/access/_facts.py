@@ -1,5 +1,6 @@
-"""The facts the policy asks for (`_policy.Facts`): consents from the index, care-team membership from the chain,
-break-glass windows from the node's database, who pays which claim and who insures whom from the claims service.
+"""The facts the policy asks for (`_policy.Facts`): consents and delegations from the index, care-team membership
+from the chain, break-glass windows from the node's database, who pays which claim and who insures whom from the
+claims service.
 
 Kept apart from the door so that what is decided (`_policy.py`), what it is decided from (here) and how
 each access is carried out and audited (`_repository.py`) can each be read on their own.
@@ -90,6 +91,10 @@ class PolicyFacts:
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live consent to `grantee` for `purpose` (the consent index, in memory)."""
         return self._consent().grantors(grantee, purpose)
+
+    def represented(self, delegate: str) -> dict[str, frozenset[Category]]:
+        """The patients `delegate` is a live delegate of, with the categories delegated (the consent index)."""
+        return self._consent().represented(delegate)
 
     def payer(self, record: StoredRecord) -> str | None:
         """The insurer whose plan the claim `record` is (or answers) was submitted to, on chain."""

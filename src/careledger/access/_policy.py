@@ -19,7 +19,10 @@ Who may read a record, in order:
    keeps from that node's care team (on chain, `restrict_care_team`);
 5. a practitioner with an open break-glass window (purpose ETREAT);
 6. the payer of a claim, for HPAYMT: the insurer whose plan the claim was submitted to (on chain) reads that
-   claim's Claim, ClaimResponse and ExplanationOfBenefit, and nothing else of the patient's.
+   claim's Claim, ClaimResponse and ExplanationOfBenefit, and nothing else of the patient's;
+7. a live delegate of the patient (a guardian, a proxy she named on chain, unexpired), for PATRQT (the
+   patient's own request, made for her), in the categories delegated: read only, as a patient portal's proxy
+   access is (PATRQT is no writing purpose, so a delegate writes nothing of hers).
 The node's own resources (types outside FHIR's Patient compartment: Organization,
 Practitioner, Location, Medication, …) are read by every signed-in actor and written by
 the node and its care team.
@@ -37,7 +40,7 @@ HPAYMT unless she keeps billing records from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +55,7 @@ CARE_TEAM = "the custodian's care team"
 NODES_OWN = "the node's own resources (outside any patient's compartment)"
 RESEARCH_ONLY_DEIDENTIFIED = "records leave for research (HRESCH) only de-identified, in a study's release"
 PAYER = "the payer of the claim (its plan's insurer on chain)"
+DELEGATE = "a delegate of the patient (guardian or proxy), at her request"
 # The records of one claim: what its payer reads of the patient's.
 CLAIM_TYPES = frozenset({"Claim", "ClaimResponse", "ExplanationOfBenefit"})
 
@@ -121,6 +125,9 @@ class Facts(Protocol):
     def why_not(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str:
         """Why no consent allows this (revoked, expired, not yet valid, or none)."""
 
+    def represented(self, delegate: str) -> Mapping[str, frozenset[Category]]:
+        """The patients `delegate` is a live delegate of, each with the categories delegated to her (on chain)."""
+
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live consent to `grantee` for `purpose`, of any category."""
 
@@ -134,9 +141,12 @@ class Facts(Protocol):
         """The insurer of `member`'s plan (her enrolment on chain); None if she is not enrolled."""
 
 
-def default_purpose(role: Role) -> Purpose:
-    """The purpose of use of a request that declares none: payment for an insurer, which treats no one (rule 6
+def default_purpose(role: Role, *, proxy: bool = False) -> Purpose:
+    """The purpose of use of a request that declares none: the patient's own request for a proxy (a token that
+    acts for a patient who delegated to its user: rule 7), payment for an insurer, which treats no one (rule 6
     is how it reads anything), treatment for everyone else."""
+    if proxy:
+        return Purpose.PATRQT
     return Purpose.HPAYMT if role == Role.INSURER else Purpose.TREAT
 
 
@@ -180,6 +190,8 @@ def may_read(
             return Decision(True, CARE_TEAM, care_team=True)
     if accessor.purpose == Purpose.ETREAT and facts.emergency_open(accessor.address, patient):
         return Decision(True, "break-glass", break_glass=True)
+    if accessor.purpose == Purpose.PATRQT and category in facts.represented(accessor.address).get(patient, ()):
+        return Decision(True, DELEGATE)
     if restricted:
         return Decision(False, _restricted(category))
     return Decision(False, facts.why_not(patient, accessor.address, category, accessor.purpose))
@@ -198,7 +210,8 @@ def readable_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None
     if accessor.purpose == Purpose.HRESCH and not accessor.deidentified:
         return own
     paid = facts.paid_by(accessor.address) if accessor.purpose == Purpose.HPAYMT else frozenset()
-    return own | paid | facts.grantors(accessor.address, accessor.purpose)
+    delegated = frozenset(facts.represented(accessor.address)) if accessor.purpose == Purpose.PATRQT else frozenset()
+    return own | paid | delegated | facts.grantors(accessor.address, accessor.purpose)
 
 
 def _restricted(category: Category) -> str:

@@ -2,7 +2,8 @@
 
 The chain is the truth. The node indexes ConsentRegistry's events (`ConsentGranted`,
 `ConsentRevoked`, `Delegation`) into its database with a cursor, and keeps the grants of
-each patient-grantee pair in memory, so a check is a dictionary lookup. `sync()` reads the
+each patient-grantee pair, and the delegations to each delegate, in memory, so a check is a
+dictionary lookup. `sync()` reads the
 events of new blocks: a revoke is honoured by the first check after the node has seen the
 block it is in (a serving node syncs every second; each CLI command syncs first).
 """
@@ -148,6 +149,7 @@ class ConsentService:
         self._sync_lock = threading.Lock()
         self._pairs: dict[tuple[str, str], tuple[Grant, ...]] | None = None
         self._restrictions: dict[tuple[str, str], int] | None = None  # (patient, custodian) -> categories
+        self._delegates: dict[str, tuple[tuple[str, int, int], ...]] | None = None  # -> (patient, categories, expiry)
         # The event cursor as this process last left it: if another process sharing the
         # database (the CLI beside a server) moved it, the cache missed those events.
         self._cursor_seen: int | None = None
@@ -235,24 +237,29 @@ class ConsentService:
 
     def _sync(self) -> int:
         touched: set[tuple[str, str]] = set()
+        seen: set[str] = set()  # the names of the events handled
 
         def handle(session: Session, event: ChainEvent) -> None:
             if event.name == "CareTeamRestricted":
                 _index_restriction(session, event)
                 self._restrictions = None  # rare: reloaded from the database when next asked
                 return
+            seen.add(event.name)
             pair = _index(session, event)
             if pair is not None:
                 touched.add(pair)
 
         reader = EventReader(self._registry(), self.db, _STREAM)
-        if self._pairs is not None and reader.last_block() != self._cursor_seen:
-            with self._lock:
-                self._pairs = self._restrictions = None  # indexed by another process: reloaded when next asked
+        cached = self._pairs is not None or self._delegates is not None
+        if cached and reader.last_block() != self._cursor_seen:
+            with self._lock:  # indexed by another process: reloaded when next asked
+                self._pairs = self._restrictions = self._delegates = None
         handled = reader.poll(handle)
-        if reader.indexed_elsewhere:
-            with self._lock:
-                self._pairs = self._restrictions = None  # the other process's events are not in `touched`
+        if reader.indexed_elsewhere or "Delegation" in seen:
+            with self._lock:  # rare, or the other process's events are not in `touched`: reloaded when next asked
+                self._delegates = None  # once committed, so a load under the lock cannot keep what it ended
+                if reader.indexed_elsewhere:
+                    self._pairs = self._restrictions = None
         self._cursor_seen = reader.last_block()
         if touched:
             with self._lock:
@@ -323,18 +330,27 @@ class ConsentService:
         with self.db.session() as session:
             return [Grant.of(row) for row in session.scalars(query)]
 
-    def delegations(self, patient: str) -> list[tuple[str, list[Category], int]]:
-        """A patient's live delegations: (delegate, categories, expiry)."""
+    def represented(self, delegate: str) -> dict[str, frozenset[Category]]:
+        """The patients `delegate` is a live delegate of (a guardian, a proxy), each with the categories delegated
+        to her, from the index in memory: a delegation ended or narrowed counts from the first sync after its
+        block, one that expired from its expiry (`delegation(...)` on chain, its `Delegation` events here)."""
+        delegates = self._delegates if self._delegates is not None else self._load_delegates()
         now = self._clock()
-        with self.db.session() as session:
-            rows = session.scalars(
-                select(ConsentDelegation).where(ConsentDelegation.patient == to_checksum_address(patient))
-            ).all()
-            return [
-                (row.delegate, Category.from_mask(row.categories), row.expiry)
-                for row in rows
-                if row.categories and row.expiry > now
-            ]
+        return {
+            patient: frozenset(Category.from_mask(categories))
+            for patient, categories, expiry in delegates.get(delegate, ())
+            if categories and now < expiry
+        }
+
+    def _load_delegates(self) -> dict[str, tuple[tuple[str, int, int], ...]]:
+        with self._lock:
+            if self._delegates is None:
+                found: dict[str, list[tuple[str, int, int]]] = {}
+                with self.db.session() as session:
+                    for row in session.scalars(select(ConsentDelegation)):
+                        found.setdefault(row.delegate, []).append((row.patient, row.categories, row.expiry))
+                self._delegates = {delegate: tuple(rows) for delegate, rows in found.items()}
+            return self._delegates
 
     def _load(self) -> dict[tuple[str, str], tuple[Grant, ...]]:
         with self._lock:
