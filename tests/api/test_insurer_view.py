@@ -7,8 +7,10 @@ its own wallet (SIWE) and asks for payment (HPAYMT).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -35,6 +37,7 @@ class Insured:
     api: Api
     world: World
     rival: Wallet
+    bob: Wallet
     bob_patient: str
     alice_claim: str
     bob_claim: str
@@ -73,7 +76,7 @@ def insured(world: World) -> Iterator[Insured]:  # noqa: F811 - uses the importe
     assert alice_claim is not None
     assert bob_claim is not None
     with serving(world) as api:  # type: ignore[arg-type]
-        yield Insured(api, world, rival, patient["id"], alice_claim, bob_claim)
+        yield Insured(api, world, rival, bob, patient["id"], alice_claim, bob_claim)
 
 
 def _ids(bundle: httpx.Response) -> set[str]:
@@ -256,3 +259,50 @@ def _day(timestamp: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
+
+
+def test_a_claim_resubmitted_to_a_new_plan_is_read_by_each_payer_version_by_version(insured: Insured) -> None:
+    """carol's claim for one visit was paid by the insurer; she moved to the rival's plan and the visit was
+    submitted again (Claim v2, same id). Each insurer reads the versions it pays, the other's stay unknown."""
+    served = insured.world
+    node = served.node
+    day = 86_400
+    carol = node.wallets.create("carol", Role.PATIENT, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        carol.address, carol.role, carol.encryption_key
+    )
+    now = int(time.time())
+    served.claims(served.insurer.name).enroll(carol.address, served.plan_id, now - 20 * day, now - 2 * day)
+    patient = synthetic_patients(1, seed=13)[0].patient
+    node._records.write(patient, patient_address=carol.address)
+    visit = {
+        "resourceType": "Encounter",
+        "id": "carol-visit",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{patient['id']}"},
+        "period": {"start": datetime.fromtimestamp(now - 3 * day, UTC).isoformat()},
+    }
+    node._records.write(visit)
+    line = [ClaimLine(CPT, "99213", 200 * CARE)]
+    claim = node.claims.submit(served.billing, "carol-visit", line).record_id
+    rival_plan = node.plans.plan_of(insured.bob.address)[0]
+    served.claims(insured.rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
+    assert node.claims.submit(served.billing, "carol-visit", line).record_id == claim
+
+    insurer = insured.client(served.insurer, **PAYMENT)
+    rival = insured.client(insured.rival, **PAYMENT)
+    paths = (f"Claim/{claim}", f"ClaimResponse/{claim}-response", f"ExplanationOfBenefit/{claim}-eob")
+    for path in paths:
+        versions = [e["resource"]["meta"]["versionId"] for e in rival.get(f"/{path}/_history").json()["entry"]]
+        paid = [e["resource"]["meta"]["versionId"] for e in insurer.get(f"/{path}/_history").json()["entry"]]
+        assert (versions, paid) == (["2"], ["1"]), path
+        assert rival.get(f"/{path}/_history/1").status_code == 404, path
+        assert insurer.get(f"/{path}/_history/1").status_code == 200, path
+        assert insurer.get(f"/{path}/_history/2").status_code == 404, path
+        current = rival.get(f"/{path}")
+        assert current.status_code == 200, path
+        assert insurer.get(f"/{path}").status_code == 404, path
+    answer = rival.get(f"/ClaimResponse/{claim}-response").json()
+    assert answer["request"] == {"reference": f"Claim/{claim}", "display": "Claim version 2"}
+    assert _ids(insurer.get("/ClaimResponse", params={"request": f"Claim/{claim}"})) == set()

@@ -65,9 +65,9 @@ class _WriteRefused(AccessDenied):
 
 def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
     """What a read decision depends on besides the patient: the category, and for a sensitive one its author;
-    for a claim's record the record itself (its payer reads that claim's records, none of her others)."""
+    for a claim's record the version itself (its payer reads the versions of that claim it pays, none of hers)."""
     if stored.resource_type in CLAIM_TYPES:
-        return stored.category, f"{stored.record_id} by {stored.author}"
+        return stored.category, f"{stored.record_id}/_history/{stored.version}"
     return stored.category, stored.author if stored.category.sensitive else None
 
 

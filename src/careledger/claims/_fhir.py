@@ -166,7 +166,7 @@ def claim_response(
         **money.extension(),
         **_shared(claim, adjudication, billed, money, created),
         "requestor": claim["provider"],
-        "request": {"reference": f"Claim/{claim['id']}"},
+        "request": answered(claim),
     }
 
 
@@ -188,10 +188,17 @@ def explanation_of_benefit(
                 "adjudication": _adjudications(billed, adjudication, money),
             }
         ],
-        "claim": {"reference": f"Claim/{claim['id']}"},
+        "claim": answered(claim),
         "claimResponse": {"reference": f"ClaimResponse/{claim['id']}{RESPONSE_SUFFIX}"},
         "insurance": [{"focal": True, "coverage": claim["insurance"][0]["coverage"]}],
     }
+
+
+def answered(claim: Resource) -> Resource:
+    """The reference to the Claim an answer (ClaimResponse, EOB) is for, saying which version: a Claim corrected
+    for another plan is another payer's. The reference itself stays the record's, as searches name it."""
+    version = claim.get("meta", {}).get("versionId")
+    return {"reference": f"Claim/{claim['id']}", **({"display": f"Claim version {version}"} if version else {})}
 
 
 def claim_record_of(record_id: str, resource_type: str) -> str | None:

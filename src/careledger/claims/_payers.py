@@ -34,20 +34,34 @@ class Payers:
         self._plans = plans
         self._payers: dict[tuple[str, int], str] = {}  # (Claim, version) -> its plan's insurer, once on chain
         self._providers: dict[tuple[str, int], str | None] = {}  # (Claim, version) -> the provider it names
+        self._answers: dict[tuple[str, int], StoredRecord] = {}  # (ClaimResponse or EOB, version) -> its Claim's
 
     def payer(self, record: StoredRecord) -> str | None:
-        """The insurer whose plan the claim `record` is (or answers) was submitted to; None for a record that is
-        no claim's, a claim not on chain, or one whose Claim is another patient's."""
+        """The insurer whose plan the claim version `record` is (or answers) was submitted to; None for a record
+        that is no claim's, a claim version not on chain, or one whose Claim is another patient's. Decided per
+        version: a Claim corrected for a new plan (v2) is the new insurer's, its v1 and v1's answers the old's."""
         claim_id = claim_record_of(record.record_id, record.resource_type)
         if claim_id is None:
             return None
-        try:
-            claim = self._records.get(claim_id)
-        except NotFound:
+        claim = record if record.resource_type == "Claim" else self._answered(claim_id, record)
+        if claim is None or claim.resource_type != "Claim" or claim.deleted:
             return None
-        if claim.resource_type != "Claim" or claim.deleted or claim.patient_address != record.patient_address:
-            return None
-        return self._payer_of(claim)
+        return self._payer_of(claim) if claim.patient_address == record.patient_address else None
+
+    def _answered(self, claim_id: str, answer: StoredRecord) -> StoredRecord | None:
+        """The Claim version a ClaimResponse or EOB version answers, from the index alone: the claims work writes
+        one only right after following the Claim's current version (and names it in `request`/`claim`), so it is
+        the newest Claim version written before it."""
+        key = (answer.record_id, answer.version)
+        if key not in self._answers:
+            try:
+                claim = self._records.get(claim_id)
+                while claim.version > 1 and claim.last_updated > answer.last_updated:
+                    claim = self._records.get(claim_id, claim.version - 1)
+            except NotFound:
+                return None
+            self._answers[key] = claim
+        return self._answers[key]
 
     def paid_by(self, insurer: str) -> frozenset[str]:
         """The patients with a claim here submitted to a plan of `insurer`."""

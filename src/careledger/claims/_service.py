@@ -214,7 +214,11 @@ class ClaimsService:
         )
 
     def _explain(self, claim: dict[str, Any], member: str, decision: Adjudication, state: ClaimState) -> None:
-        """The ClaimResponse and EOB of the latest decision, each written if it says something new."""
+        """The ClaimResponse and EOB of the latest decision, each written if it says something new; none if the
+        Claim has a newer version since (its follow answers it: an answer is the Claim version current when
+        written, which is how `Payers` tells whose it is)."""
+        if str(self._records.get(claim["id"]).version) != claim["meta"]["versionId"]:
+            return
         money = self._money(state.plan_id)
         response = claim_response(claim, decision, state.billed, money, created=self._clock())
         eob = explanation_of_benefit(claim, decision, state.billed, money, created=self._clock())
@@ -295,4 +299,7 @@ def _billing(claim: dict[str, Any]) -> Any:
 
 
 def _decision(resource: dict[str, Any]) -> Any:
-    return (resource.get("outcome"), resource.get("disposition"), resource.get("item"), resource.get("payment"))
+    """What makes two answers the same: the Claim version answered (each version's payer has its own), and what
+    was decided."""
+    answered = resource.get("request", resource.get("claim"))
+    return (answered, *(resource.get(key) for key in ("outcome", "disposition", "item", "payment")))
