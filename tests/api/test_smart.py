@@ -8,6 +8,7 @@ page's form and posting back a SIWE message that key signed.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -347,3 +348,37 @@ def test_a_backend_bulk_export_holds_only_what_consent_and_scopes_allow(smart: A
     assert client.get(kick.headers["content-location"]).status_code == 404
     stranger = smart.client(world.mallory)
     assert stranger.get(kick.headers["content-location"]).status_code == 404
+
+
+def _unsigned(claims: dict[str, object]) -> str:
+    """A JWT with `alg: none` (no signature), as anyone can write one."""
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    return f"{header.decode()}.{body.decode()}."
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/auth/introspect", "/auth/revoke"])
+def test_a_client_assertion_naming_an_app_or_no_jwt_at_all_is_invalid_client(smart: Api, path: str) -> None:
+    _, app_id = _app(smart, "launch/patient patient/*.rs")  # a public app: it has no keys to sign with
+    claims = {"iss": app_id, "sub": app_id, "aud": f"{smart.url}/auth/token", "exp": int(time.time()) + 60}
+    signed = jwt.encode({"alg": "ES384"}, {**claims, "jti": "x"}, ECKey.generate_key("P-384"), algorithms=["ES384"])
+    assertions = [
+        signed,
+        _unsigned({**claims, "jti": "y"}),
+        _unsigned({**claims, "sub": 7}),
+        _unsigned({"sub": "no-such-client"}),
+        "garbage",
+        "a.b.c",
+        "e30.W10.",  # {} . []
+        "e30.bm90IGpzb24.",  # {} . not json
+    ]
+    for assertion in assertions:
+        form = {
+            "grant_type": "client_credentials",
+            "token": "anything",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
+        refused = httpx.post(f"{smart.url}{path}", data=form)
+        assert refused.status_code == 401, (assertion, refused.text)
+        assert refused.json()["error"] == "invalid_client"
