@@ -228,3 +228,34 @@ def test_a_stranger_s_quantity_search_opens_none_of_the_records_she_may_not_see(
     refused = world.node.audit.entries(agent=world.mallory.address)[-1].access  # what she matched: audited after
     assert (refused.agent, refused.patient, refused.allowed) == (world.mallory.address, world.alice.address, False)
     assert "withheld labs" in (refused.detail or "")
+
+
+@pytest.mark.parametrize("sort", [(("_lastUpdated", False),), (("_tag", False),)], ids=["index-ordered", "decrypted"])
+def test_a_page_discloses_only_the_records_on_it(world: World, sort: tuple[tuple[str, bool], ...]) -> None:
+    """The care team pages through two patients' records one at a time: a patient none of whose records is on a
+    page was disclosed nothing by it, so her accounting shows no read for it, only what it withheld of hers."""
+    registry = world.node.contracts.identity_registry(as_wallet=NODE_WALLET)
+    registry.attest(world.drbob.address, AFFILIATION, int(world.now[0]) + 86_400)
+    world.access = _fresh(world)
+    guardian = {"resourceType": "Patient", "name": [{"family": "Guardian"}]}
+    guardian_id = world.node._records.write(guardian, patient_address=world.guardian.address).record_id
+    drbob = world.access.for_caller(Accessor(world.drbob.address))
+    query = SearchQuery(sort=sort)
+    order = [r["id"] for r in drbob.search(query)]
+    alices = next(i for i, record_id in enumerate(order) if record_id != guardian_id)
+    for offset, on_page, off_page in (
+        (order.index(guardian_id), world.guardian.address, world.alice.address),
+        (alices, world.alice.address, world.guardian.address),
+    ):
+        since = len(world.node.audit.entries())
+        [shown] = drbob.search_page(query, offset=offset, count=1).resources
+        entries = [e.access for e in world.node.audit.entries()[since:]]
+        [disclosed] = [e for e in entries if e.patient == on_page]
+        assert disclosed.allowed
+        assert [e.split("/")[1] for e in disclosed.entities] == [shown["id"]]
+        withheld = [e for e in entries if e.patient == off_page]
+        if off_page == world.alice.address:  # her mental-health record, written by another, is not the team's
+            assert [(e.allowed, e.entities) for e in withheld] == [(False, ())]
+            assert "withheld mental-health" in (withheld[0].detail or "")
+        else:
+            assert withheld == []

@@ -17,11 +17,10 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from careledger.access._entries import access_entry, by_patient, write_entries, write_interaction
+from careledger.access._entries import access_entry, by_patient, page_entries, write_entries, write_interaction
 from careledger.access._facts import PolicyFacts
 from careledger.access._members import Member, members_seen
 from careledger.access._policy import (
-    CARE_TEAM,
     CLAIM_TYPES,
     Accessor,
     Decision,
@@ -69,20 +68,6 @@ def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
     if stored.resource_type in CLAIM_TYPES:
         return stored.category, f"{stored.record_id}/_history/{stored.version}"
     return stored.category, stored.author if stored.category.sensitive else None
-
-
-def _summary(decisions: dict[tuple[Category, str | None], Decision]) -> Decision:
-    """One patient's decisions in a listing as the one its audit entry records: allowed if any is, naming what
-    was withheld and why."""
-    withheld = sorted({category.value for (category, _), d in decisions.items() if not d.allowed})
-    why = next((d.why for d in decisions.values() if not d.allowed), "")
-    care_team = any(d.care_team for d in decisions.values())
-    return Decision(
-        allowed=any(d.allowed for d in decisions.values()),
-        why=f"withheld {', '.join(withheld)}: {why}" if withheld else CARE_TEAM if care_team else "allowed",
-        break_glass=any(d.break_glass for d in decisions.values()),
-        care_team=care_team,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,20 +181,29 @@ class Repository:
         """The `count` records after the first `offset` of what `search` answers, and how many it answers in all.
 
         When the index orders the matches (`SearchQuery.index_ordered`: by `_lastUpdated` or `_id`, the default),
-        visibility is decided on the versions' metadata and only the page is decrypted, and audited as shown: a
-        page of a 2,000-record chart costs a page. Any other order is the decrypted records', so all are opened.
+        visibility is decided on the versions' metadata and only the page is decrypted: a page of a 2,000-record
+        chart costs a page. Any other order is the decrypted records', so all are opened. Either way only the
+        page is audited as shown.
         """
         query = self._resolve(query)
         patients = readable_patients(self.accessor, self._facts)
         found = self._records.search(replace(query, patients=patients))
         if patients is not None:
             self.audit.record_later(partial(self._withheld_elsewhere, query, patients, interaction))
-        page = slice(offset, None if count is None else offset + count)
+        window = slice(offset, None if count is None else offset + count)
         if query.index_ordered:
-            shown, total, _ = self._visible(found, interaction, page=page)
+            shown, total, _ = self._visible(found, interaction, page=lambda seen: seen[window])
             return Page([self._records.open(s) for s in shown], total)
-        ordered = sort_resources([self._records.open(s) for s in self.visible(found, interaction)], query.sort)
-        return Page(ordered[page], len(ordered))
+        opened: dict[str, Resource] = {}
+
+        def sorted_page(seen: list[StoredRecord]) -> list[StoredRecord]:
+            """The `window` of `seen` in the order of its decrypted records (all opened to tell)."""
+            by_id = {s.record_id: s for s in seen}
+            opened.update((s.record_id, self._records.open(s)) for s in seen)
+            return [by_id[r["id"]] for r in sort_resources(list(opened.values()), query.sort)[window]]
+
+        shown, total, _ = self._visible(found, interaction, page=sorted_page)
+        return Page([opened[s.record_id] for s in shown], total)
 
     def _withheld_elsewhere(self, query: SearchQuery, seen: frozenset[str], interaction: str) -> list[Access]:
         """The audit of what a search narrowed to `seen` left out, per patient, found after the answer by the
@@ -265,14 +259,19 @@ class Repository:
         return shown
 
     def _visible(
-        self, found: Sequence[StoredRecord], interaction: str, *, withheld_later: bool = True, page: slice = slice(None)
+        self,
+        found: Sequence[StoredRecord],
+        interaction: str,
+        *,
+        withheld_later: bool = True,
+        page: Callable[[list[StoredRecord]], list[StoredRecord]] = list,
     ) -> tuple[list[StoredRecord], int, str]:
         """The `page` of the versions of `found` the caller may see, how many she may see in all, and the first
         refusal's reason (for the callers that refuse when nothing may be seen); nothing is decrypted to decide
-        (but for scopes narrowed by a query). One audit entry per patient names her versions on the page, and is
-        durable before they are shown; with `withheld_later`, an entry that only records a withholding is written
-        off the answer's path, so no timing tells of it (a crash within a quarter of a second of the answer may
-        lose it)."""
+        (but for scopes narrowed by a query). A patient with versions on the page has an audit entry naming them,
+        durable before they are shown; one with none has an entry only if something of hers was withheld
+        (`page_entries`). With `withheld_later`, an entry that only records a withholding is written off the
+        answer's path, so no timing tells of it (a crash within a quarter of a second of the answer may lose it)."""
         found = self._within_scopes(found)
         decisions: dict[str, dict[tuple[Category, str | None], Decision]] = {}
         for patient, stored_records in by_patient(found).items():
@@ -281,17 +280,9 @@ class Repository:
                 if (key := _read_key(stored)) not in decided:
                     decided[key] = self._decide_read(stored)
         seen = [s for s in found if decisions[s.patient_address][_read_key(s)].allowed]
-        shown = seen[page]
-        on_page = by_patient(shown)
-        refusal = ""
-        disclosed: list[Access] = []
-        withheld_only: list[Access] = []
-        for patient, decided in decisions.items():
-            summary = _summary(decided)
-            detail = summary.why if summary.why != "allowed" else None
-            entry = access_entry(self.accessor, interaction, patient, on_page.get(patient, []), summary, detail=detail)
-            (disclosed if summary.allowed else withheld_only).append(entry)
-            refusal = refusal or next((d.why for d in decided.values() if not d.allowed), "")
+        shown = page(seen)
+        disclosed, withheld_only = page_entries(self.accessor, interaction, decisions, shown)
+        refusal = next((d.why for decided in decisions.values() for d in decided.values() if not d.allowed), "")
         if withheld_later:
             self.audit.record_all(disclosed)
             self.audit.record_later(withheld_only)
