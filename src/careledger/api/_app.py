@@ -22,7 +22,7 @@ from careledger.api._auth_routes import auth_router
 from careledger.api._bulk_routes import bulk_router
 from careledger.api._bundle_routes import bundle_router
 from careledger.api._consent_routes import consent_router
-from careledger.api._cors import Cors
+from careledger.api._cors import Cors, Preflights
 from careledger.api._deps import Deps
 from careledger.api._device_routes import device_router
 from careledger.api._docs import add_docs
@@ -85,6 +85,8 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(FhirFormats, error=error_response)
     # HEAD is the GET without its body (so in XML too), OPTIONS the methods a path takes (see _methods).
     app.add_middleware(HeadAndOptions, routes=app.routes, serves=fhir.serves)
+    # A CORS preflight is answered here, within the limits below (see _cors).
+    app.add_middleware(Preflights, origins=node.clients.origins, error=error_response)
     # Nothing past this runs for a body of the wrong type, size or pace, or a flood.
     app.add_middleware(
         BoundedRequests,
@@ -92,7 +94,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         open_limiter=RateLimiter(node.settings.open_requests_per_minute),
         error=error_response,
     )
-    # Outermost: a registered app's page may read every answer, refusals included (see _cors).
+    # Outermost: a registered app's page may read every answer, refusals and failures included (see _cors).
     app.add_middleware(Cors, origins=node.clients.origins, error=error_response)
     return app
 

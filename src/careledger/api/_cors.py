@@ -1,23 +1,29 @@
 """CORS for registered SMART apps: a browser app served from another origin may call the API and the token endpoint.
 
 ```
-request ─► Origin? ─ none ─────────────────────────────────────────────► the app, untouched
-             │ a registered app's origin ─► OPTIONS + Access-Control-Request-Method ─► 204, what it may send
-             │                            └► any other ─► the app; its answer (errors too) gets ACAO, Vary
-             └ another origin ─► a preflight: 403; anything else: the app, and no CORS header
+request ─► Origin? ─ none ─────────────────────────────────────────────────────► the app, untouched
+             │ Cors (outermost) ─► the app's answer, errors too: Vary: Origin, and for a registered app's
+             │                     origin ACAO and the headers it may read; an unexpected failure: a 500
+             │                     OperationOutcome so marked (logged)
+             └─► BoundedRequests (rate) ─► Preflights: OPTIONS + Access-Control-Request-Method
+                                             ├ a registered app's origin: 204, what it may send
+                                             └ another origin: 403
 ```
 
-An app's origins are those of its registered redirect URIs (`ClientRegistry.origins`). This is
-the outermost layer, so every answer a registered app's page may need to read carries the
-header, a 401, a 413 or a 429 as well as a 200. A request without `Origin` (a server-side
-client, the benchmarks, any same-origin GET) costs one scan of its headers. Credentials
-(cookies) are never allowed: tokens travel in `Authorization`. The portal, which is
-cookie-signed, is left out. An `OPTIONS` that is not a preflight (FHIR's capabilities
-interaction) goes on to the app.
+An app's origins are those of its registered redirect URIs (`ClientRegistry.origins`). `Cors`
+is the outermost layer, so every answer a registered app's page may need to read carries the
+header, a 401, a 413, a 429 or a 500 as well as a 200, and every answer to a request naming
+an origin says it varies by it (a shared cache must not give one origin's answer to
+another). Preflights are answered inside `BoundedRequests`, so they count against the same
+limits as the requests they precede. A request without `Origin` (a server-side client, the
+benchmarks, any same-origin GET) costs one scan of its headers. Credentials (cookies) are
+never allowed: tokens travel in `Authorization`. The portal, which is cookie-signed, is left
+out. An `OPTIONS` that is not a preflight (FHIR's capabilities interaction) goes on to the app.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,10 +39,12 @@ ALLOW_HEADERS = (
 EXPOSE_HEADERS = "Location, ETag, Content-Location, Last-Modified, Retry-After, X-Progress, WWW-Authenticate"
 MAX_AGE_SECONDS = 600
 _NOT_HERE = ("/portal",)
+_log = logging.getLogger("careledger.api")
 
 
 class Cors:
-    """ASGI middleware answering preflights of registered origins and marking their answers readable."""
+    """ASGI middleware marking the answers to a request that names its origin: readable by a registered app's
+    page (errors included), and varying by `Origin` whoever asks."""
 
     def __init__(
         self, app: ASGIApp, *, origins: Callable[[], frozenset[str]], error: Callable[[CareLedgerError], ASGIApp]
@@ -46,52 +54,75 @@ class Cors:
         self._error = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_NOT_HERE):
-            await self.app(scope, receive, send)
-            return
-        origin = preflight = None
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"access-control-request-method":
-                preflight = value
+        origin = _origin(scope)
         if origin is None:
             await self.app(scope, receive, send)
             return
-        preflight = preflight if scope["method"] == "OPTIONS" else None
-        allowed = web_origin(origin) in self._origins()
-        if preflight is not None:
-            if not allowed:
-                await self._error(AccessDenied("this origin is not one of a registered app"))(scope, receive, send)
-                return
-            await send({"type": "http.response.start", "status": 204, "headers": _preflight(origin)})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        if not allowed:
-            await self.app(scope, receive, send)
-            return
+        added = _readable(origin) if web_origin(origin) in self._origins() else _VARY
+        started = False
 
         async def marked(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_readable(origin)]
+                started = True
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
-        await self.app(scope, receive, marked)
+        try:
+            await self.app(scope, receive, marked)
+        except Exception:
+            if started:
+                raise
+            # Starlette's own 500, outside this layer, would carry no CORS header: the app's page could not read it.
+            _log.exception("%s %s failed", scope["method"], scope["path"])
+            await self._error(CareLedgerError(_FAILED))(scope, receive, marked)
+
+
+class Preflights:
+    """ASGI middleware answering CORS preflights, inside `BoundedRequests` (so rate-limited as the requests they
+    precede): 204 with what a registered app's origin may send, 403 for any other; `Cors` adds the rest."""
+
+    def __init__(
+        self, app: ASGIApp, *, origins: Callable[[], frozenset[str]], error: Callable[[CareLedgerError], ASGIApp]
+    ) -> None:
+        self.app = app
+        self._origins = origins
+        self._error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = _origin(scope) if scope["type"] == "http" and scope["method"] == "OPTIONS" else None
+        if origin is None or not any(name == b"access-control-request-method" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        if web_origin(origin) not in self._origins():
+            await self._error(AccessDenied("this origin is not one of a registered app"))(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _origin(scope: Scope) -> str | None:
+    """The `Origin` of an HTTP request outside the portal, if it names one."""
+    if scope["type"] != "http" or scope["path"].startswith(_NOT_HERE):
+        return None
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _readable(origin: str) -> list[tuple[bytes, bytes]]:
     return [
         (b"access-control-allow-origin", origin.encode("latin-1")),
         (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
-        (b"vary", b"Origin"),
+        *_VARY,
     ]
 
 
-def _preflight(origin: str) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"access-control-allow-origin", origin.encode("latin-1")),
-        (b"access-control-allow-methods", ALLOW_METHODS.encode()),
-        (b"access-control-allow-headers", ALLOW_HEADERS.encode()),
-        (b"access-control-max-age", str(MAX_AGE_SECONDS).encode()),
-        (b"vary", b"Origin"),
-    ]
+_VARY = [(b"vary", b"Origin")]
+_PREFLIGHT = [
+    (b"access-control-allow-methods", ALLOW_METHODS.encode()),
+    (b"access-control-allow-headers", ALLOW_HEADERS.encode()),
+    (b"access-control-max-age", str(MAX_AGE_SECONDS).encode()),
+]
+_FAILED = "the node failed to answer this request; its log says why"
