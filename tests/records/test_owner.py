@@ -245,11 +245,11 @@ def test_a_provenance_is_the_patients_whose_records_it_targets(records: RecordSe
     )  # fmt: skip
     assert in_one_batch[0].patient_address == address  # judged after its target, wherever the batch put it
     organization = records.write({"resourceType": "Organization", "name": "Ward 3"})
-    own = records.write(_provenance(f"Organization/{organization.record_id}", "Observation/not-here"))
+    own = records.write(_provenance(f"Organization/{organization.record_id}"))
     assert (own.patient_id, own.patient_address) == (None, keys.custodian_address)
 
 
-def test_a_provenance_of_two_patients_records_is_refused_and_says_whose(records: RecordService, keys: Keys) -> None:
+def test_a_provenance_of_two_patients_records_is_refused_naming_no_one(records: RecordService, keys: Keys) -> None:
     _patient(records, keys, "ana")
     _patient(records, keys, "ben")
     observation = records.write(
@@ -260,5 +260,41 @@ def test_a_provenance_of_two_patients_records_is_refused_and_says_whose(records:
             "subject": {"reference": "Patient/ben"},
         }
     )
-    with pytest.raises(ValidationError, match=r"^Provenance is about the records of 2 different patients: "):
+    with pytest.raises(ValidationError, match=r"^Provenance is about the records of 2 different patients; ") as told:
         records.write(_provenance(f"Observation/{observation.record_id}", "Patient/ana"))
+    assert "Patient/" not in str(told.value)  # whose they are is not said
+    assert "0x" not in str(told.value)
+
+
+def _observation(records: RecordService, patient_id: str) -> str:
+    subject = {"reference": f"Patient/{patient_id}"}
+    return records.write(
+        {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": subject}
+    ).record_id
+
+
+def test_a_provenance_of_a_record_this_node_does_not_hold_is_refused(records: RecordService, keys: Keys) -> None:
+    """Filed as the node's own, it would be readable by every signed-in actor: a target not here yet (or of
+    another type than its reference says) is refused, beside a record of the node's own too."""
+    _patient(records, keys, "ana")
+    observation = _observation(records, "ana")
+    organization = records.write({"resourceType": "Organization", "name": "Ward 3"}).record_id
+    for targets in (["Observation/not-here"], [f"Organization/{organization}", "Observation/not-here"]):
+        with pytest.raises(ValidationError, match="is about Observation/not-here, which this node does not hold"):
+            records.write(_provenance(*targets))
+    with pytest.raises(ValidationError, match=f"is about Condition/{observation}, which this node does not hold"):
+        records.write(_provenance(f"Condition/{observation}"))
+
+
+def test_a_provenance_of_another_servers_record_is_not_filed_under_a_local_patient(
+    records: RecordService, keys: Keys
+) -> None:
+    """An absolute URL is another server's record, even one whose last parts spell a local record's type and id."""
+    _patient(records, keys, "ana")
+    observation = _observation(records, "ana")
+    for target in (
+        f"https://other.example/fhir/Observation/{observation}",
+        f"https://other.example/fhir/Observation/{observation}/_history/1",
+    ):
+        stored = records.write(_provenance(target))
+        assert (stored.patient_id, stored.patient_address) == (None, keys.custodian_address), target

@@ -8,6 +8,7 @@ from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resourc
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._matching import references, references_to, satisfies, sort_resources
 from careledger.records._query import RESULT_PARAMS, search_query
+from careledger.records._rows import records_about
 from careledger.records._search import Chain, DateCondition, Has, SearchQuery, TokenCondition, ValueCheck
 from careledger.records._service import RecordService
 from careledger.records._stored import Also, AnchoredVersion, Draft, Guard, StoredRecord
@@ -41,6 +42,7 @@ __all__ = [
     "commitment",
     "parse_resource",
     "patient_reference",
+    "records_about",
     "references",
     "references_to",
     "satisfies",

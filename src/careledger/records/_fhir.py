@@ -40,8 +40,9 @@ Resource = dict[str, Any]
 # Binary store, not inline.
 MAX_RESOURCE_BYTES = 4 * 1024 * 1024
 
-# A reference to one of this node's Patients, perhaps to one version of it (an id as FHIR's rule allows).
-_LOCAL_PATIENT = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
+# A reference to one of this node's records, perhaps to one version of it: relative, as FHIR writes a local one
+# (a type, an id as FHIR's rule allows). An absolute URL is another server's, whatever its last parts say.
+_LOCAL_RECORD = re.compile(r"([A-Z][A-Za-z]{0,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 
 
 def parse_resource(body: bytes | str | Resource) -> Resource:
@@ -271,15 +272,22 @@ def patients_named(resource: Resource) -> PatientsNamed:
     for found in compartment_references(resource):
         if not isinstance(found.value, dict):
             continue
-        reference = found.value.get("reference")
         written = f"{json.dumps(found.value)[:120]} ({found.param.code})"
-        if isinstance(reference, str) and (local := _LOCAL_PATIENT.fullmatch(reference)):
+        if (local := local_reference(found.value)) is not None and local[0] == "Patient":
             ids.setdefault(local[1], found.param.code)
         elif (kind := _target_type(found.value, resource, found.param.targets)) == "Patient":
             elsewhere.append(written)
         elif kind == _UNSAID:
             unsaid.append(written)
     return PatientsNamed(ids, elsewhere, unsaid)
+
+
+def local_reference(value: object) -> tuple[str, str] | None:
+    """The (type, id) of one of this node's records a Reference points at, if it is local (`Type/id`, perhaps
+    `/_history/<version>`); None for an absolute URL, a contained or `urn:` one, an identifier or a display."""
+    reference = value.get("reference") if isinstance(value, dict) else None
+    local = _LOCAL_RECORD.fullmatch(reference) if isinstance(reference, str) else None
+    return (local[1], local[2]) if local is not None else None
 
 
 _UNSAID = "Patient?"  # a reference by identifier or display alone, no type, where a Patient may be meant

@@ -18,11 +18,17 @@ from sqlalchemy.orm import Session
 from careledger.crypto import RecordContext, SealedKey
 from careledger.errors import ValidationError
 from careledger.fhir import URI, in_patient_compartment, search_parameters
-from careledger.records import _values
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
 from careledger.records._commitment import commitment
-from careledger.records._fhir import PatientsNamed, Resource, foreign_accounts, patients_named, wallet_identifier
+from careledger.records._fhir import (
+    PatientsNamed,
+    Resource,
+    foreign_accounts,
+    local_reference,
+    patients_named,
+    wallet_identifier,
+)
 from careledger.records._stored import COLUMNS, STORED_COLUMNS, StoredRecord
 from careledger.records._tokens import blind_terms, tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
@@ -32,14 +38,15 @@ from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
 _ABOUT_RECORDS = {"Provenance": "target"}
 
 
-def records_about(resource: Resource) -> list[str]:
-    """The local records (`Type/id`) a resource is about, whose owner is its owner too: a Provenance's targets
-    (who did what to her records is hers, not the node's to show every signed-in actor)."""
+def records_about(resource: Resource) -> list[tuple[str, str]]:
+    """The records of this node's (type, id) a resource is about, whose owner is its owner too: a Provenance's
+    targets written as local references (who did what to her records is hers, not the node's to show every
+    signed-in actor). A target on another server (an absolute URL) is none of this node's records."""
     code = _ABOUT_RECORDS.get(str(resource["resourceType"]))
     if code is None:
         return []
     param = search_parameters(str(resource["resourceType"]))[code]
-    return [target for found in param.values(resource) if (target := _values.reference(found)) is not None]
+    return [local for found in param.values(resource) if (local := local_reference(found.value)) is not None]
 
 
 def owner_of(
@@ -75,7 +82,7 @@ def owner_of(
     about = _owner_of_records(data, named, known, custodian)
     if about is not None:
         if given is not None and given != about[1]:
-            raise ValidationError(f"{data['resourceType']} is about {about[1]}'s records, not {given}'s")
+            raise ValidationError(f"{data['resourceType']} is about the records of another patient than its own")
         return about
     patient_id = next(iter(named.ids), None)
     if patient_id is None:
@@ -96,13 +103,17 @@ def _owner_of_records(
     data: Resource, named: PatientsNamed, known: dict[str, StoredRecord], custodian: str
 ) -> tuple[str | None, str] | None:
     """The patient (id, address) whose records `data` is about (`records_about`: a Provenance's targets), if they
-    are this node's records of one patient; None if they are the node's own or not held here. Records of two
-    patients, or of another than the Patient it names, are a `ValidationError`: a record is one patient's."""
+    are this node's records of one patient; None if they are the node's own. A target this node does not hold is
+    a `ValidationError` (filed as the node's own, its Provenance would be readable by every signed-in actor), and
+    so are records of two patients, or of another than the Patient it names: a record is one patient's. No
+    message names an owner: the guarded repository told the writer of no target she may not read
+    (`access._about`), and what she may read she need not be told."""
     owners: dict[str, str | None] = {}
-    for target in records_about(data):
-        kind, _, record_id = target.partition("/")
+    for kind, record_id in records_about(data):
         stored = known.get(record_id)
-        if stored is not None and stored.resource_type == kind and stored.patient_address != custodian:
+        if stored is None or stored.resource_type != kind:
+            raise ValidationError(f"{data['resourceType']} is about {kind}/{record_id}, which this node does not hold")
+        if stored.patient_address != custodian:
             owners.setdefault(stored.patient_address, stored.patient_id)
     if not owners:
         return None
@@ -110,10 +121,9 @@ def _owner_of_records(
         patient = known.get(named_id)
         owners.setdefault(patient.patient_address if patient is not None else f"Patient/{named_id}", named_id)
     if len(owners) > 1:
-        listed = ", ".join(f"Patient/{owner}" if owner else address for address, owner in owners.items())
         raise ValidationError(
-            f"{data['resourceType']} is about the records of {len(owners)} different patients: {listed}; a record"
-            " is one patient's, so write one for each"
+            f"{data['resourceType']} is about the records of {len(owners)} different patients; a record is one"
+            " patient's, so write one for each"
         )
     address, owner = next(iter(owners.items()))
     return owner, address

@@ -156,7 +156,7 @@ class RecordService:
 
     def _store(self, drafts: Sequence[Draft], check: DraftGuard | None, also: Also | None) -> list[StoredRecord]:
         referenced = {ref for draft in drafts if (ref := patient_reference(draft.data)) is not None}
-        referenced |= {target.partition("/")[2] for draft in drafts for target in records_about(draft.data)}
+        referenced |= {record_id for draft in drafts for _, record_id in records_about(draft.data)}
         # Read, seal and make the blobs durable before taking the database's write lock, so
         # other writers (the audit log) are not held up behind the fsyncs. A writer that
         # stores the same record meanwhile makes our insert collide on (record_id, version):
