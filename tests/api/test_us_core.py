@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -450,3 +451,24 @@ def test_a_provenance_of_a_patients_record_is_hers(chart: Chart) -> None:
 def test_a_provenance_of_two_patients_records_is_refused(chart: Chart) -> None:
     both = [{"reference": f"Observation/{chart.ids[f'{name}.glucose']}"} for name in PATIENTS]
     _outcome(chart.http.post("/Provenance", json=_provenance(both)), 400, "different patients")
+
+
+def test_writing_a_provenance_tells_no_one_whether_a_record_exists(chart: Chart) -> None:
+    """A guessed id of Ben's record and an id no record has get the same answer, status and words, whoever writes
+    (Alice, naming herself as its agent; Mallory, who may write for no one): the door judges each target as a read
+    before anything is said of whose it is, and a target not here is refused, not filed as the node's own."""
+    world = chart.api.world
+    (alice,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    for writer in (world.alice, world.mallory):
+        client = chart.api.client(writer)
+        answers = []
+        for target in (chart.ids["ben.glucose"], str(uuid.uuid4())):
+            body = _provenance([{"reference": f"Observation/{target}"}])
+            body["agent"] = [{"who": {"reference": f"Patient/{alice.record_id}"}}]
+            answer = client.post("/Provenance", json=body)
+            answers.append((answer.status_code, answer.text.replace(target, "<id>")))
+        assert answers[0] == answers[1], writer
+        assert answers[0][0] == 404, answers
+        assert "Patient/" not in answers[0][1], answers
+    own = _provenance([{"reference": f"Patient/{alice.record_id}"}])
+    assert chart.api.client(world.alice).post("/Provenance", json=own).status_code == 201  # hers she may read

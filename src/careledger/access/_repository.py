@@ -17,6 +17,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from careledger.access._about import about_readable
 from careledger.access._entries import access_entry, by_patient, page_entries, write_entries, write_interaction
 from careledger.access._facts import PolicyFacts
 from careledger.access._members import Member, members_seen
@@ -44,6 +45,7 @@ from careledger.records import (
     SearchQuery,
     StoredRecord,
     TokenCondition,
+    records_about,
     references_to,
     satisfies,
     search_query,
@@ -356,6 +358,7 @@ class Repository:
     def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
         """Write one record as `accessor`, if the policy lets it; the stored version. Refusals are audited."""
         draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
+        about_readable([draft], self.stored)
         with self._refusals_audited():
             return self._records.write(
                 replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
@@ -363,6 +366,8 @@ class Repository:
 
     async def write_async(self, draft: Draft) -> StoredRecord:
         """`write` from an event loop (the API): stored, with its audit entry, by the committer thread."""
+        if records_about(draft.data):  # its targets' reads, judged and audited, off the loop
+            await asyncio.to_thread(about_readable, [draft], self.stored)
         with self._refusals_audited():
             return await self._records.write_async(
                 replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
@@ -371,6 +376,7 @@ class Repository:
     def store(self, drafts: Sequence[Draft], *, also: Also | None = None) -> list[StoredRecord]:
         """Drafts stored all or none (a transaction Bundle), each judged, audited and `also` done in one transaction."""
         drafts = [replace(d, author=self.accessor.address) for d in drafts]
+        about_readable(drafts, self.stored)
         with self._refusals_audited():
             return self._records.store(drafts, check=self._guard(), also=self._also(then=also))
 
