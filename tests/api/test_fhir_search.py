@@ -274,3 +274,18 @@ def test_a_search_of_a_thousand_parameters_is_refused_not_a_server_error(chart: 
     assert refused.status_code == 400, refused.text
     assert "at most 64 parameters" in refused.text
     assert chart.http.get(f"/{resource_type}", params=[(param, value)] * 64).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "param"),
+    [
+        ("Observation", "value-quantity"),
+        ("Observation", "component-value-quantity"),
+        ("Encounter", "length"),
+        ("RiskAssessment", "probability"),
+    ],
+)
+def test_a_number_that_is_no_fhir_decimal_is_400_not_500(chart: Chart, resource_type: str, param: str) -> None:
+    """NaN and Infinity reached the comparison (a 500 where a record had a value, NaN applied where none had)."""
+    for value in ("NaN", "nan", "inf", "-inf", "gtInfinity", "snan", f"NaN|{UCUM}|/min", "1e999999999"):
+        _outcome(chart.http.get(f"/{resource_type}", params={param: value}), 400, "not a FHIR decimal")

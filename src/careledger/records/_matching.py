@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from careledger.errors import ValidationError
 from careledger.fhir import search_parameters
 from careledger.records import _values
-from careledger.records._query import split_prefix
+from careledger.records._query import search_number, split_prefix
 from careledger.records._search import FhirDate, ValueCheck
 
 Resource = dict[str, Any]
@@ -42,8 +42,7 @@ def _passes(found: list[_values.Found], modifier: str, wanted: str) -> bool:
         strings = [_values.normalized(s) for item in found for s in _values.strings(item)]
         return any(text in s if modifier == "contains" else s.startswith(text) for s in strings)
     number, _, unit = wanted.partition("|")
-    prefix, digits = split_prefix(number)
-    target = _decimal(digits)
+    prefix, target = search_number(number)
     system, _, code = unit.partition("|")
     for item in found:
         if unit and not _unit_is(item, system, code):
@@ -101,13 +100,6 @@ def _compare(value: Decimal, prefix: str, target: Decimal) -> bool:
         "eb": value < target,
     }
     return outcomes[prefix]
-
-
-def _decimal(digits: str) -> Decimal:
-    try:
-        return Decimal(digits)
-    except InvalidOperation:
-        raise ValidationError(f"not a number: {digits[:40]!r}") from None
 
 
 _READERS = {

@@ -9,8 +9,10 @@ and the tokens it matches (`_tokens.py`), so what is indexed and what is asked a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date
+from decimal import Decimal
 
 from careledger.errors import ValidationError
 from careledger.fhir import SearchParameter, search_parameters
@@ -49,6 +51,10 @@ _DAYS_AROUND: dict[str, tuple[tuple[str, int], ...]] = {
     "sa": (("sa", -3),),
     "eb": (("eb", 3),),
 }
+# FHIR's decimal: no NaN or Infinity, which compare with nothing and broke the comparison (a 500), and within
+# 10^±1000, so that a value's implicit range is reckoned without overflow; no measurement comes near.
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+MAX_MAGNITUDE = 1000
 _MODIFIERS = {
     "token": ("", "not", "missing"),
     "string": ("", "exact", "contains", "missing"),
@@ -218,7 +224,7 @@ class _Parts:
         units: set[tuple[str, str]] = set()
         for value in values:
             number, _, unit = value.partition("|")
-            split_prefix(number)  # checks the prefix early
+            search_number(number)  # refused here, at the edge, rather than on the first candidate
             if param.kind == "quantity" and unit:
                 system, _, code = unit.partition("|")
                 units.add((system, code))
@@ -237,6 +243,18 @@ def split_prefix(value: str) -> tuple[str, str]:
     if value[:2] == "ap":
         raise ValidationError(f"the prefix ap (approximately) is not supported: {value[:40]!r}")
     return "eq", value
+
+
+def search_number(value: str) -> tuple[str, Decimal]:
+    """(prefix, number) of a number or quantity search value (`gt5.4`); a `ValidationError` unless the number is
+    FHIR's decimal, its size and its precision within 10^±`MAX_MAGNITUDE`."""
+    prefix, digits = split_prefix(value)
+    if _DECIMAL.fullmatch(digits):
+        number = Decimal(digits)
+        exponent = number.as_tuple().exponent  # an int: the grammar has no NaN or Infinity
+        if isinstance(exponent, int) and exponent >= -MAX_MAGNITUDE and number.adjusted() <= MAX_MAGNITUDE:
+            return prefix, number
+    raise ValidationError(f"not a FHIR decimal (with size and precision within 1e±{MAX_MAGNITUDE}): {digits[:40]!r}")
 
 
 def _date(name: str, value: str) -> DateCondition:
