@@ -199,6 +199,20 @@ def test_a_negative_or_non_numeric_count_is_400(chart: Chart, count: str) -> Non
         assert "_count" in response.json()["issue"][0]["diagnostics"]
 
 
+@pytest.mark.parametrize("offset", ["-3", "-1"])
+def test_a_negative_offset_is_400_as_a_negative_count_is(chart: Chart, offset: str) -> None:
+    """It was quietly the first page: a client computing offsets wrongly was shown a page it did not ask for."""
+    for url, params in (
+        (f"/Patient/{chart.patient}/$everything", {}),
+        ("/Observation", {"patient": chart.patient}),
+        ("/Observation", {"patient": chart.patient, "_summary": "count"}),
+    ):
+        response = chart.http.get(url, params={**params, "_offset": offset})
+        assert response.status_code == 400, response.text
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert f"_offset must be 0 or more, not '{offset}'" in response.json()["issue"][0]["diagnostics"]
+
+
 def test_an_unknown_type_or_a_bad_since_is_400(chart: Chart) -> None:
     url = f"/Patient/{chart.patient}/$everything"
     assert chart.http.get(url, params={"_type": "Observation,Foo"}).status_code == 400

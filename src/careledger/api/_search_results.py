@@ -32,6 +32,14 @@ MAX_COUNT = 500
 _TOTAL_MODES = ("none", "estimate", "accurate")
 
 
+def _not_negative(params: Mapping[str, str], name: str, default: int, high: int) -> int:
+    """A whole-number paging parameter, at most `high`; a `ValidationError` if it is not a number or negative."""
+    value = int_param(params, name, default, -1, high)
+    if value < 0:
+        raise ValidationError(f"{name} must be 0 or more, not {params[name][:20]!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Paging:
     """The page a request asks for: `count` records after the first `offset`. A `_count` above `MAX_COUNT` is
@@ -44,13 +52,11 @@ class Paging:
     @classmethod
     def of(cls, params: Mapping[str, str], *, count_only: bool = False) -> Paging:
         """The paging `params` ask for (`count_only`: `_summary=count`, no entries); a negative or non-numeric
-        `_count` is a `ValidationError`."""
-        offset = int_param(params, "_offset", 0, 0, 10**9)
+        `_count` or `_offset` is a `ValidationError` (a negative offset named no page: it was quietly the first)."""
+        offset = _not_negative(params, "_offset", 0, 10**9)
         if count_only:
             return cls(0, offset)
-        count = int_param(params, "_count", DEFAULT_COUNT, -1, 10**18)
-        if count < 0:
-            raise ValidationError(f"_count must be 0 or more, not {params['_count'][:20]!r}")
+        count = _not_negative(params, "_count", DEFAULT_COUNT, 10**18)
         return cls(min(count, MAX_COUNT), offset, count if count > MAX_COUNT else None)
 
     def bundle(
