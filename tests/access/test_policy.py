@@ -337,7 +337,13 @@ def test_coverage_is_seen_by_the_member_her_plan_s_insurer_and_her_care_team() -
     facts = Facts(team={DOCTOR}, grants={(ALICE, CLINIC, Category.BILLING, Purpose.HPAYMT)})
     assert may_see_coverage(Accessor(ALICE), ALICE, INSURER, facts).allowed
     assert may_see_coverage(Accessor(NODE), ALICE, INSURER, facts).allowed
-    assert may_see_coverage(Accessor(INSURER, Purpose.HPAYMT), ALICE, INSURER, facts).why == "the plan's insurer"
+    # Its own enrolment of her is not enough: a claim this node submitted to its plan for her is.
+    assert not may_see_coverage(Accessor(INSURER, Purpose.HPAYMT), ALICE, INSURER, facts).allowed
+    assert coverage_patients(Accessor(INSURER, Purpose.HPAYMT), facts) == frozenset({INSURER, NODE})
+    facts.payers[(ALICE, "claim-1")] = INSURER
+    insurer = may_see_coverage(Accessor(INSURER, Purpose.HPAYMT), ALICE, INSURER, facts)
+    assert insurer.why == "the plan's insurer, which this node claims from for her"
+    assert coverage_patients(Accessor(INSURER, Purpose.HPAYMT), facts) == frozenset({ALICE, INSURER, NODE})
     assert may_see_coverage(Accessor(CLINIC, Purpose.HPAYMT), ALICE, INSURER, facts).allowed  # her consent
     for purpose in (Purpose.TREAT, Purpose.HPAYMT):
         assert may_see_coverage(Accessor(DOCTOR, purpose), ALICE, INSURER, facts).care_team
@@ -347,7 +353,8 @@ def test_coverage_is_seen_by_the_member_her_plan_s_insurer_and_her_care_team() -
     facts.restricted.add((ALICE, Category.BILLING))
     for purpose in (Purpose.TREAT, Purpose.HPAYMT):
         assert not may_see_coverage(Accessor(DOCTOR, purpose), ALICE, INSURER, facts).allowed
-    assert coverage_patients(Accessor(RIVAL, Purpose.HPAYMT), facts) is None  # an insurer's members: anyone
+    assert coverage_patients(Accessor(RIVAL, Purpose.HPAYMT), facts) == frozenset({RIVAL, NODE})  # no one of hers
+    assert coverage_patients(Accessor(DOCTOR, Purpose.HPAYMT), facts) is None  # the care team: anyone here
     assert coverage_patients(Accessor(BOB), facts) == frozenset({BOB, NODE})
 
 

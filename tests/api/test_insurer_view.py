@@ -21,7 +21,9 @@ from careledger.access import Accessor
 from careledger.chain import Role
 from careledger.claims import CPT, ClaimLine, coverage_id
 from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
 from careledger.identity import Wallet, did_pkh
+from careledger.records import Category
 from careledger.testdata import CARE, insure, synthetic_patients
 from tests.api.conftest import Api, serving
 from tests.claims.conftest import World, world  # noqa: F401 - the claims world fixture
@@ -306,3 +308,90 @@ def test_a_claim_resubmitted_to_a_new_plan_is_read_by_each_payer_version_by_vers
     answer = rival.get(f"/ClaimResponse/{claim}-response").json()
     assert answer["request"] == {"reference": f"Claim/{claim}", "display": "Claim version 2"}
     assert _ids(insurer.get("/ClaimResponse", params={"request": f"Claim/{claim}"})) == set()
+
+
+def test_a_caller_who_could_see_no_one_s_coverage_is_refused_before_the_chain_is_asked(
+    insured: Insured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing Patient id and an unknown one cost the same (no enrolment looked up), and an HPAYMT search by
+    anyone lists only what its caller could see, writing nothing into other patients' accountings."""
+    served = insured.world
+    node = served.node
+    asked: list[str] = []
+    plan_of = node.plans.plan_of
+    monkeypatch.setattr(node.plans, "plan_of", lambda member: asked.append(member) or plan_of(member))
+    stranger = node.wallets.create("stranger", Role.PRACTITIONER, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        stranger.address, stranger.role, stranger.encryption_key
+    )
+    outsider = insured.client(stranger, **PAYMENT)
+    alice_coverage = coverage_id(insured.alice_patient, served.plan_id)
+    assert outsider.get(f"/Coverage/{alice_coverage}").status_code == 404
+    assert (
+        outsider.post("/CoverageEligibilityRequest/$submit", json=_request(served.patient_reference)).status_code == 404
+    )
+    assert _ids(outsider.get("/Coverage")) == set()
+    assert asked == []
+
+    rival = insured.client(insured.rival, **PAYMENT)
+    assert _ids(rival.get("/Coverage")) == {
+        coverage_id(insured.bob_patient, node.plans.plan_of(insured.bob.address)[0])
+    }
+    assert served.alice.address not in asked
+    alice = served.alice.address
+    refused = [e for e in node.disclosures.of(Accessor(alice), alice) if not e.access.allowed]
+    assert [e.access.agent for e in refused] == [stranger.address, stranger.address]  # the two she was named in
+
+
+def test_an_insurer_s_own_enrolment_does_not_show_it_a_member_this_node_never_claimed_for(
+    insured: Insured,
+) -> None:
+    """The insurer enrols carol on chain, alone: without a claim here to its plan or her consent, it learns
+    nothing of her Patient here; with her HPAYMT consent it sees her coverage."""
+    served = insured.world
+    node = served.node
+    carol = node.wallets.create("carol", Role.PATIENT, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        carol.address, carol.role, carol.encryption_key
+    )
+    node.plans.enroll(served.insurer.name, carol.address, served.plan_id)
+    patient = synthetic_patients(1, seed=13)[0].patient
+    node._records.write(patient, patient_address=carol.address)
+    carol_coverage = coverage_id(patient["id"], served.plan_id)
+    insurer = insured.client(served.insurer, **PAYMENT)
+    alice_coverage = coverage_id(insured.alice_patient, served.plan_id)
+    assert _ids(insurer.get("/Coverage")) == {alice_coverage}
+    unknown = _unknown_id_words(insurer.get(f"/Coverage/{coverage_id('nobody', served.plan_id)}"), "nobody")
+    assert _unknown_id_words(insurer.get(f"/Coverage/{carol_coverage}"), patient["id"]) == unknown
+
+    terms = node.consent.terms(carol.address, served.insurer.address, [Category.BILLING], [Purpose.HPAYMT], days=1)
+    node.consent.grant(carol.name, terms)
+    assert insurer.get(f"/Coverage/{carol_coverage}").status_code == 200
+    assert _ids(insurer.get("/Coverage")) == {alice_coverage, carol_coverage}
+
+
+def test_the_coverage_search_takes_patient_beneficiary_and_paging_and_ignores_the_rest(insured: Insured) -> None:
+    served = insured.world
+    staff = insured.client(served.node.wallets.get(NODE_WALLET))
+    rival_plan = served.node.plans.plan_of(insured.bob.address)[0]
+    alice, bob = coverage_id(insured.alice_patient, served.plan_id), coverage_id(insured.bob_patient, rival_plan)
+    bob_reference = f"Patient/{insured.bob_patient}"
+    assert _ids(staff.get("/Coverage", params={"beneficiary": served.patient_reference})) == {alice}
+    assert _ids(staff.get("/Coverage", params={"patient": f"{served.patient_reference},{bob_reference}"})) == {
+        alice,
+        bob,
+    }
+    both = {"patient": served.patient_reference, "beneficiary": bob_reference}
+    assert _ids(staff.get("/Coverage", params=both)) == set()  # each parameter narrows: no one is both
+
+    first = staff.get("/Coverage", params={"_count": "1", "colour": "blue"}).json()
+    assert (first["total"], len(first["entry"])) == (2, 1)
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    assert "colour" not in links["self"]
+    assert "_count=1" in links["self"]
+    second = staff.get(links["next"]).json()
+    assert {first["entry"][0]["resource"]["id"], second["entry"][0]["resource"]["id"]} == {alice, bob}
+    strict = staff.get("/Coverage", params={"colour": "blue"}, headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+    assert "colour" in strict.json()["issue"][0]["diagnostics"]
+    assert staff.get("/Coverage", params={"beneficiary": "Group/g1"}).status_code == 400

@@ -34,8 +34,9 @@ delete must be allowed for the category the record has now as well as the one it
 and a sensitive record moves to another category only by the patient or its author.
 
 Who may see a patient's coverage (the Coverage view of her enrolment on chain, an eligibility answer): the
-plan's insurer for HPAYMT, whoever may read her billing records (`may_read`), and the care team billing for
-HPAYMT unless she keeps billing records from it.
+plan's insurer for HPAYMT once this node submitted a claim of hers to it (its own enrolment of her is not
+enough), whoever may read her billing records (`may_read`: her HPAYMT consent to an insurer, say), and the care
+team billing for HPAYMT unless she keeps billing records from it.
 """
 
 from __future__ import annotations
@@ -284,11 +285,13 @@ def may_bill(accessor: Accessor, facts: Facts) -> Decision:
 
 def may_see_coverage(accessor: Accessor, patient: str, insurer: str, facts: Facts) -> Decision:
     """May `accessor` see the coverage of `patient`, a member of a plan of `insurer` (the Coverage view, an
-    eligibility answer)? The plan's insurer for payment, whoever may read her billing records, and the care team
-    billing for her (HPAYMT) unless she keeps billing records from it."""
+    eligibility answer)? Whoever may read her billing records (her consent to her insurer for HPAYMT, say), the
+    care team billing for her (HPAYMT) unless she keeps billing records from it, and for payment the plan's
+    insurer if this node submitted a claim of hers to it: an insurer enrols anyone on chain, alone, so its own
+    enrolment is not enough to learn where she is treated."""
     if accessor.purpose == Purpose.HPAYMT:
-        if accessor.address == insurer:
-            return Decision(True, "the plan's insurer")
+        if accessor.address == insurer and patient in facts.paid_by(insurer):
+            return Decision(True, "the plan's insurer, which this node claims from for her")
         if facts.care_team(accessor.address) and not facts.care_team_restricted(patient, Category.BILLING):
             return Decision(True, CARE_TEAM, care_team=True)
     return may_read(accessor, patient, Category.BILLING, facts)
@@ -296,8 +299,11 @@ def may_see_coverage(accessor: Accessor, patient: str, insurer: str, facts: Fact
 
 def coverage_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None:
     """The patients `may_see_coverage` could let `accessor` see the coverage of (None: anyone's), as
-    `readable_patients` is for records: for payment that is anyone's, since an insurer sees all its members'."""
-    return None if accessor.purpose == Purpose.HPAYMT else readable_patients(accessor, facts)
+    `readable_patients` is for records, from what the node knows without the chain: a caller outside them is
+    refused before her enrolment is looked up, as an unknown id is."""
+    if accessor.purpose == Purpose.HPAYMT and facts.care_team(accessor.address):
+        return None
+    return readable_patients(accessor, facts)
 
 
 # Consents and accountings: who may see a patient's grants, and whose signed papers a patient's session submits.

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from careledger.access._about import about_readable
 from careledger.access._entries import access_entry, by_patient, page_entries, write_entries, write_interaction
 from careledger.access._facts import PolicyFacts
-from careledger.access._members import Member, members_seen
+from careledger.access._members import Members, members_seen
 from careledger.access._policy import (
     CLAIM_TYPES,
     Accessor,
@@ -426,7 +426,7 @@ class Repository:
             )
         return decision
 
-    def members(self, patient_ids: Sequence[str] | None, interaction: str) -> list[Member]:
-        """The members behind `patient_ids` (None: every Patient here) whose coverage the caller may see
-        (`_members.members_seen`: judged, audited); the rest left out as unknown ids are."""
-        return members_seen(self.accessor, self._records, self.audit, self._facts, patient_ids, interaction)
+    def members(self, patient_ids: Sequence[str] | None, interaction: str, page: slice = slice(None)) -> Members:
+        """The `page` of the members behind `patient_ids` (None: every Patient here) whose coverage the caller may
+        see, and their number (`_members.members_seen`: judged, audited); the rest left out as unknown ids are."""
+        return members_seen(self.accessor, self._records, self.audit, self._facts, patient_ids, interaction, page)

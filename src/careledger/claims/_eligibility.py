@@ -37,19 +37,26 @@ class Coverages:
         self._chain_id = chain_id
         self._clock = clock
 
-    def search(self, reader: Repository, patient_ids: Sequence[str] | None) -> list[Resource]:
-        """The Coverages of the patients `patient_ids` names (None: every patient here) that `reader`'s caller
-        may see; the others are left out, as a search leaves out what it may not show."""
-        return [
+    def search(
+        self, reader: Repository, patient_ids: Sequence[str] | None, *, offset: int = 0, count: int | None = None
+    ) -> tuple[list[Resource], int]:
+        """The `count` Coverages after the first `offset` of the patients `patient_ids` names (None: every
+        patient here) that `reader`'s caller may see, and how many there are in all; the others are left out, as
+        a search leaves out what it may not show. Only the page's plans are asked of the chain."""
+        page = slice(offset, None if count is None else offset + count)
+        members, total = reader.members(patient_ids, "search-type", page)
+        found = [
             coverage_resource(member.patient_id, standing, chain_id=self._chain_id)
-            for member, standing in self._standings(reader, patient_ids, "search-type")
+            for member, standing in self._standings(members)
         ]
+        return found, total
 
     def read(self, reader: Repository, wanted: str) -> Resource:
         """The Coverage whose id is `wanted`; `UnknownRecord` alike for an unknown id, a patient not (or no
         longer) in that plan, and one the caller may not see."""
         patient_id = coverage_patient(wanted)
-        for member, standing in [] if patient_id is None else self._standings(reader, [patient_id], "read"):
+        members = [] if patient_id is None else reader.members([patient_id], "read")[0]
+        for member, standing in self._standings(members):
             coverage = coverage_resource(member.patient_id, standing, chain_id=self._chain_id)
             if coverage["id"] == wanted:
                 return coverage
@@ -60,7 +67,7 @@ class Coverages:
         `UnknownRecord` alike for a patient who is not here, not enrolled, or whose coverage the caller may not
         see."""
         ask = eligibility_ask(body)
-        found = self._standings(reader, [ask.patient_id], "eligibility")
+        found = self._standings(reader.members([ask.patient_id], "eligibility")[0])
         if not found:
             raise UnknownRecord(ask.patient_id)
         member, standing = found[0]
@@ -69,13 +76,9 @@ class Coverages:
             raise ValidationError(f"Coverage/{ask.coverage_id} is not the patient's coverage: Coverage/{current} is")
         return eligibility_response(ask, member.patient_id, standing, chain_id=self._chain_id, created=self._clock())
 
-    def _standings(
-        self, reader: Repository, patient_ids: Sequence[str] | None, interaction: str
-    ) -> list[tuple[Member, Standing]]:
-        """The members the caller may see and where each stands in her plan (one whose enrolment ended since
-        the door looked is left out)."""
+    def _standings(self, members: Sequence[Member]) -> list[tuple[Member, Standing]]:
+        """Where each member the caller may see stands in her plan (one whose enrolment ended since the door
+        looked is left out)."""
         return [
-            (member, standing)
-            for member in reader.members(patient_ids, interaction)
-            if (standing := self._plans.standing(member.address)) is not None
+            (member, standing) for member in members if (standing := self._plans.standing(member.address)) is not None
         ]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from careledger.access import SystemRepository
 from careledger.chain import Claims, ClaimState, claim_id_of
+from careledger.claims._enrolments import Enrolments, EventWatch
 from careledger.claims._fhir import account_address, claim_record_of
 from careledger.claims._plans import Plans
 from careledger.errors import NotFound, ValidationError
@@ -31,8 +32,11 @@ class Payers:
         """`records`: the claims work's system repository (a Claim opened to find its provider is audited so)."""
         self._records = records
         self._claims = claims
-        self._plans = plans
-        self._payers: dict[tuple[str, int], str] = {}  # (Claim, version) -> its plan's insurer, once on chain
+        self._enrolments = Enrolments(claims, plans)
+        # (Claim, version) -> its plan's insurer; None until it is on chain, forgotten when a claim is submitted
+        self._payers: dict[tuple[str, int], str | None] = {}
+        self._submitted = EventWatch(claims, "ClaimSubmitted")
+        self._paid: dict[str, frozenset[str]] = {}  # insurer -> the patients it pays a claim here for
         self._providers: dict[tuple[str, int], str | None] = {}  # (Claim, version) -> the provider it names
         self._answers: dict[tuple[str, int], StoredRecord] = {}  # (ClaimResponse or EOB, version) -> its Claim's
 
@@ -43,6 +47,7 @@ class Payers:
         claim_id = claim_record_of(record.record_id, record.resource_type)
         if claim_id is None:
             return None
+        self._forget_unsent()
         claim = record if record.resource_type == "Claim" else self._answered(claim_id, record)
         if claim is None or claim.resource_type != "Claim" or claim.deleted:
             return None
@@ -64,24 +69,34 @@ class Payers:
         return self._answers[key]
 
     def paid_by(self, insurer: str) -> frozenset[str]:
-        """The patients with a claim here submitted to a plan of `insurer`."""
-        return frozenset(
-            claim.patient_address
-            for claim in self._records.listing(resource_type="Claim")
-            if self._payer_of(claim) == insurer
-        )
+        """The patients with a claim here submitted to a plan of `insurer` (from the index and what the chain
+        said of each Claim version, kept)."""
+        self._forget_unsent()
+        if insurer not in self._paid:
+            claims = self._records.listing(resource_type="Claim")
+            self._paid[insurer] = frozenset(c.patient_address for c in claims if self._payer_of(c) == insurer)
+        return self._paid[insurer]
 
     def insurer(self, member: str) -> str | None:
-        """The insurer of `member`'s plan (her enrolment on chain); None if she is not enrolled."""
-        return self._plans.plan_of(member)[1]
+        """The insurer of `member`'s plan (her enrolment on chain, kept until she is enrolled again); None if she
+        is not enrolled."""
+        return self._enrolments.insurer(member)
+
+    def _forget_unsent(self) -> None:
+        """Forget which Claim versions were not on chain, and whom each insurer pays for, once a claim was
+        submitted since they were asked (a Claim version the node writes is submitted before it has a payer)."""
+        if self._submitted.since() != []:
+            self._payers = {key: payer for key, payer in self._payers.items() if payer is not None}
+            self._paid = {}
 
     def _payer_of(self, claim: StoredRecord) -> str | None:
+        """Asked of the chain once per Claim version: an answer does not change, and a version found not yet
+        submitted is asked again only once a claim was submitted since (a `ClaimSubmitted` event)."""
         key = (claim.record_id, claim.version)
         if key not in self._payers:
             state = self._on_chain(claim)
-            if state is None or state.member.lower() != claim.patient_address.lower():
-                return None
-            self._payers[key] = self._claims().plan_parties(state.plan_id)[0]
+            on_chain = state is not None and state.member.lower() == claim.patient_address.lower()
+            self._payers[key] = self._claims().plan_parties(state.plan_id)[0] if state and on_chain else None
         return self._payers[key]
 
     def _on_chain(self, claim: StoredRecord) -> ClaimState | None:

@@ -13,11 +13,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call
-from careledger.api._responses import fhir_response, searchset
+from careledger.api._fhir_routes import Prefer
+from careledger.api._responses import fhir_response, preferences
+from careledger.api._search_results import Paging
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
 
 _PATIENT = re.compile(r"(?:Patient/)?([A-Za-z0-9\-.]{1,64})")
+_PATIENT_PARAMETERS = ("patient", "beneficiary")  # Coverage's: both name the member, as Patient references
+_RESULT_PARAMETERS = ("_count", "_offset", "_format", "_pretty")
 
 
 def coverage_router(deps: Deps) -> APIRouter:
@@ -37,14 +41,23 @@ def coverage_router(deps: Deps) -> APIRouter:
 
     @router.get("/Coverage")
     async def search_coverage(
-        request: Request, patient: str | None = None, authorization: Authorization = None, purpose: PurposeOfUse = None
+        request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None, prefer: Prefer = None
     ) -> JSONResponse:
-        """The Coverages of `patient` (`Patient/<id>`, or several comma-separated; every patient here if absent)
-        that the caller may see."""
+        """The Coverages the caller may see of the patients `patient` or `beneficiary` name (`Patient/<id>`, or
+        several comma-separated; every patient here if neither), paged by `_count` and `_offset`. Another
+        parameter is ignored and left out of the links, or refused under `Prefer: handling=strict`, as a
+        search's is."""
         accessor = deps.signed_in(authorization, purpose, "Coverage", "read")
+        params = request.query_params.multi_items()
+        unknown = sorted({name for name, _ in params if name not in _PATIENT_PARAMETERS + _RESULT_PARAMETERS})
+        if unknown and preferences(prefer).get("handling") == "strict":
+            raise ValidationError(f"unknown search parameters: {', '.join(unknown)}")
+        paging = Paging.of(request.query_params)
         reader = node.access.for_caller(accessor)
-        found = await call(node.claims.coverage.search, reader, None if patient is None else _patient_ids(patient))
-        return fhir_response(searchset(request, found))
+        wanted = _patients_named(params)
+        found, total = await call(node.claims.coverage.search, reader, wanted, offset=paging.offset, count=paging.count)
+        used = [(name, value) for name, value in params if name not in unknown]
+        return fhir_response(paging.bundle(request, f"{request.base_url}Coverage", used, found, total))
 
     @router.post("/CoverageEligibilityRequest/$submit")
     async def submit_eligibility(
@@ -60,12 +73,19 @@ def coverage_router(deps: Deps) -> APIRouter:
     return router
 
 
-def _patient_ids(value: str) -> list[str]:
-    """The Patient ids a `patient` search parameter names (`Patient/<id>` or `<id>`, comma-separated)."""
-    ids = []
-    for part in value.split(","):
-        matched = _PATIENT.fullmatch(part.strip())
-        if matched is None:
-            raise ValidationError(f"patient: not a Patient reference: {part!r}")
-        ids.append(matched.group(1))
-    return ids
+def _patients_named(params: list[tuple[str, str]]) -> list[str] | None:
+    """The Patient ids every `patient` and `beneficiary` parameter names (each `Patient/<id>` or `<id>`,
+    comma-separated: any of them), all of them at once; None if there is none."""
+    named: set[str] | None = None
+    for name, value in params:
+        if name in _PATIENT_PARAMETERS:
+            ids = {_patient_id(name, part) for part in value.split(",")}
+            named = ids if named is None else named & ids
+    return None if named is None else sorted(named)
+
+
+def _patient_id(name: str, part: str) -> str:
+    matched = _PATIENT.fullmatch(part.strip())
+    if matched is None:
+        raise ValidationError(f"{name}: not a Patient reference: {part[:80]!r}")
+    return matched.group(1)
