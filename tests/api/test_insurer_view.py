@@ -395,3 +395,12 @@ def test_the_coverage_search_takes_patient_beneficiary_and_paging_and_ignores_th
     assert strict.status_code == 400
     assert "colour" in strict.json()["issue"][0]["diagnostics"]
     assert staff.get("/Coverage", params={"beneficiary": "Group/g1"}).status_code == 400
+
+
+def test_the_capability_statement_offers_no_revinclude_of_a_view(insured: Insured) -> None:
+    """Coverage and Consent are views of the chain, never stored: a `_revinclude` of them brings nothing."""
+    statement = insured.client(insured.world.alice).get("/metadata").json()
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    offered = patient.get("searchRevInclude", [])
+    assert "Encounter:patient" in offered
+    assert [p for p in offered if p.startswith(("Coverage:", "Consent:"))] == []

@@ -114,9 +114,12 @@ def capability_statement(
 
 @functools.cache
 def _pointing_at() -> dict[str, list[str]]:
-    """Per type, the `Source:param` reference parameters that may point at it (what `_revinclude` takes)."""
+    """Per type, the `Source:param` reference parameters that may point at it (what `_revinclude` takes). A
+    read-only view (Coverage, Consent) is no stored record a `_revinclude` could bring, so it is left out."""
     found: dict[str, list[str]] = {resource_type: [] for resource_type in resource_types()}
     for source in resource_types():
+        if source in READ_ONLY_TYPES:
+            continue
         for param in search_parameters(source).values():
             if param.kind == "reference":
                 for target in param.targets:
