@@ -404,3 +404,17 @@ def test_the_capability_statement_offers_no_revinclude_of_a_view(insured: Insure
     offered = patient.get("searchRevInclude", [])
     assert "Encounter:patient" in offered
     assert [p for p in offered if p.startswith(("Coverage:", "Consent:"))] == []
+
+
+def test_an_eligibility_item_of_no_known_class_is_told_in_the_api_s_terms(insured: Insured) -> None:
+    alice = insured.client(insured.world.alice)
+    request = {
+        **_request(insured.world.patient_reference),
+        "item": [{"productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "XYZ"}]}}],
+    }
+    answer = alice.post("/CoverageEligibilityRequest/$submit", json=request)
+    assert answer.status_code == 400, answer.text
+    words = answer.json()["issue"][0]["diagnostics"]
+    assert "--class" not in words
+    assert "item[0]" in words
+    assert "category of https://careledger.org/fhir/CodeSystem/service-class" in words

@@ -16,7 +16,6 @@ from careledger.access._door import RecordAccess
 from careledger.access._facts import Payers
 from careledger.access._members import Member
 from careledger.access._policy import (
-    CLAIM_TYPES,
     WRITE_PURPOSES,
     Accessor,
     Decision,
@@ -40,7 +39,6 @@ __all__ = [
     "AFFILIATION",
     "BREAK_GLASS_WINDOW",
     "CLAIM_CODE_DAYS",
-    "CLAIM_TYPES",
     "MAX_FAILURES",
     "MEDICAL_LICENCE",
     "WRITE_PURPOSES",

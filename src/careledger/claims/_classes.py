@@ -109,4 +109,4 @@ def classify(system: str, code: str) -> ServiceClass:
                 return service_class
     if system == systems.ACT_CODE and code in _BY_ENCOUNTER_CLASS:
         return _BY_ENCOUNTER_CLASS[code]
-    raise ValidationError(f"no service class for {system}|{code}; give one with --class")
+    raise ValidationError(f"no service class for {system}|{code}: name the service class it is for")

@@ -88,12 +88,13 @@ def eligibility_ask(body: Resource) -> EligibilityAsk:
 
 
 def eligibility_response(
-    ask: EligibilityAsk, patient_id: str, standing: Standing, *, chain_id: int, created: datetime
+    ask: EligibilityAsk, patient_id: str, standing: Standing, *, chain_id: int, created: datetime, chain_time: int
 ) -> Resource:
     """The plan's answer, from the chain: for each class asked (or all), covered or not, its allowed amount,
-    coinsurance and prior authorization, and the member's deductible and out-of-pocket maximum, met and left."""
+    coinsurance and prior authorization, and the member's deductible and out-of-pocket maximum, met and left.
+    In force is judged at `chain_time` (the latest block's), as the contract judges a claim's coverage."""
     plan = standing.plan.plan
-    inforce = standing.start <= created.timestamp() <= standing.end
+    inforce = standing.start <= chain_time <= standing.end
     left = max(plan.terms.deductible - standing.deductible_met, 0)
     covered = ", ".join(c.label for c in ServiceClass if plan.terms.allowed[c]) or "nothing"
     return {
@@ -131,7 +132,12 @@ def _class_of(item: Resource, index: int) -> ServiceClass:
         if coding.get("system") == systems.SERVICE_CLASS:
             return ServiceClass.parse(str(coding.get("code", "")))
     for coding in item.get("productOrService", {}).get("coding", []):
-        return classify(str(coding.get("system", "")), str(coding.get("code", "")))
+        try:
+            return classify(str(coding.get("system", "")), str(coding.get("code", "")))
+        except ValidationError as unknown:
+            raise ValidationError(
+                f"CoverageEligibilityRequest.item[{index}]: {unknown}; give it a category of {systems.SERVICE_CLASS}"
+            ) from None
     raise ValidationError(
         f"CoverageEligibilityRequest.item[{index}] needs a category of {systems.SERVICE_CLASS} or a coded"
         " productOrService"

@@ -31,10 +31,17 @@ class Coverages:
     """Members' Coverage and eligibility, read through the caller's door and built from the chain."""
 
     def __init__(
-        self, plans: Plans, *, chain_id: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        plans: Plans,
+        *,
+        chain_id: int,
+        chain_time: Callable[[], int],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`chain_time()`: the latest block's time, which a plan is in force by; `clock`: when an answer is made."""
         self._plans = plans
         self._chain_id = chain_id
+        self._chain_time = chain_time
         self._clock = clock
 
     def search(
@@ -74,7 +81,14 @@ class Coverages:
         current = coverage_id(member.patient_id, standing.plan.plan.plan_id)
         if ask.coverage_id is not None and ask.coverage_id != current:
             raise ValidationError(f"Coverage/{ask.coverage_id} is not the patient's coverage: Coverage/{current} is")
-        return eligibility_response(ask, member.patient_id, standing, chain_id=self._chain_id, created=self._clock())
+        return eligibility_response(
+            ask,
+            member.patient_id,
+            standing,
+            chain_id=self._chain_id,
+            created=self._clock(),
+            chain_time=self._chain_time(),
+        )
 
     def _standings(self, members: Sequence[Member]) -> list[tuple[Member, Standing]]:
         """Where each member the caller may see stands in her plan (one whose enrolment ended since the door

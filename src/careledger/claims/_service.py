@@ -98,7 +98,7 @@ class ClaimsService:
         self._clock = clock
         # Who pays which claim (the door's policy asks), and members' coverage and eligibility, from the chain.
         self.payers = Payers(records, claims, plans)
-        self.coverage = Coverages(plans, chain_id=chain_id, clock=clock)
+        self.coverage = Coverages(plans, chain_id=chain_id, chain_time=lambda: claims().chain.timestamp(), clock=clock)
         # (Claim record, version) → (on-chain id, decisions seen): what `follow` need not open again.
         self._followed: dict[tuple[str, int], tuple[bytes, int]] = {}
 
