@@ -418,3 +418,23 @@ def test_an_eligibility_item_of_no_known_class_is_told_in_the_api_s_terms(insure
     assert "--class" not in words
     assert "item[0]" in words
     assert "category of https://careledger.org/fhir/CodeSystem/service-class" in words
+
+
+def test_a_payment_search_by_anyone_but_an_insurer_leaves_the_claims_alone(
+    insured: Insured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who pays which claim is worked out for an insurer's search only: another actor asking for payment has
+    none of the claims read or the chain asked on its account."""
+    node = insured.world.node
+    walked: list[str] = []
+    paid_by = node.claims.payers.paid_by
+    monkeypatch.setattr(node.claims.payers, "paid_by", lambda insurer: walked.append(insurer) or paid_by(insurer))
+    stranger = node.wallets.create("stranger", Role.PRACTITIONER, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        stranger.address, stranger.role, stranger.encryption_key
+    )
+    assert _ids(insured.client(stranger, **PAYMENT).get("/Claim")) == set()
+    assert _ids(insured.client(stranger, **PAYMENT).get("/Coverage")) == set()
+    assert walked == []
+    assert _ids(insured.client(insured.world.insurer, **PAYMENT).get("/Claim")) == {insured.alice_claim}
+    assert set(walked) == {insured.world.insurer.address}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from careledger.chain import Role
+import pytest
+
+from careledger.chain import Claims, Role
 from careledger.claims import CPT, ClaimLine, claim_record_id
 from careledger.config import NODE_WALLET
 from tests.claims.conftest import CARE, World
@@ -47,3 +49,24 @@ def test_a_record_that_only_names_a_claim_has_no_payer(world: World) -> None:
     claim = node._records.read(outcome.record_id or "")
     unsent = node._records.write({**claim, "id": claim_record_id("visit-never"), "total": {"value": 999}})
     assert payers.payer(unsent) is None
+
+
+def test_a_claim_not_on_chain_is_asked_of_the_chain_again_only_once_a_claim_was_submitted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node, payers = world.node, world.node.claims.payers
+    outcome = node.claims.submit(world.billing, world.encounter("visit-1"), VISIT)
+    claim = node._records.read(outcome.record_id or "")
+    unsent = node._records.write({**claim, "id": claim_record_id("visit-never"), "total": {"value": 999}})
+    asked: list[bytes] = []
+    find = Claims.find_claim
+    monkeypatch.setattr(Claims, "find_claim", lambda facade, claim_id: asked.append(claim_id) or find(facade, claim_id))
+    assert payers.paid_by(world.insurer.address) == {world.alice.address}
+    first = len(asked)
+    assert payers.paid_by(world.insurer.address) == {world.alice.address}
+    assert payers.payer(unsent) is None
+    assert len(asked) == first  # the unsent Claim, and the paid one, are not asked of the chain again
+    node.claims.submit(world.billing, world.encounter("visit-2"), VISIT)
+    asked.clear()
+    assert payers.payer(unsent) is None
+    assert asked  # a claim was submitted since: whether this one is on chain now is asked again

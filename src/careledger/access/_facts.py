@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
-from careledger.chain import IdentityRegistry, credential_type_id
+from careledger.chain import IdentityRegistry, Role, credential_type_id
 from careledger.consent import ConsentService, Purpose
 from careledger.identity import AFFILIATION
 from careledger.records import Category, StoredRecord
@@ -59,6 +59,7 @@ class PolicyFacts:
         self._identity = identity
         self._clock = clock
         self._care_team: dict[str, tuple[float, bool]] = {}
+        self._insurers: dict[str, tuple[float, bool]] = {}  # actor -> (when asked, whether an insurer)
 
     def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
         """The id of a live consent of `patient` to `grantee` for this category and purpose, if any."""
@@ -84,6 +85,15 @@ class PolicyFacts:
         self._care_team[actor] = (now, member)
         return member
 
+    def _insurer_role(self, actor: str) -> bool:
+        """Whether the registry names `actor` an insurer, looked up at most every `CARE_TEAM_TTL` seconds."""
+        now = time.monotonic()
+        cached = self._insurers.get(actor)
+        if cached is None or now - cached[0] >= CARE_TEAM_TTL:
+            record = self._identity().actor(actor)
+            cached = self._insurers[actor] = (now, record is not None and record.role == Role.INSURER)
+        return cached[1]
+
     def care_team_restricted(self, patient: str, category: Category) -> bool:
         """Whether `patient` keeps `category` from this node's care team."""
         return self._consent().care_team_restricted(patient, self.custodian, category)
@@ -101,8 +111,9 @@ class PolicyFacts:
         return self._payers().payer(record)
 
     def paid_by(self, insurer: str) -> frozenset[str]:
-        """The patients with a claim here submitted to a plan of `insurer`."""
-        return self._payers().paid_by(insurer)
+        """The patients with a claim here submitted to a plan of `insurer`; none for an actor the registry does not
+        name an insurer, so no one else's payment request sets the claims service to the claims and the chain."""
+        return self._payers().paid_by(insurer) if self._insurer_role(insurer) else frozenset()
 
     def insurer(self, member: str) -> str | None:
         """The insurer of `member`'s plan, on chain."""
