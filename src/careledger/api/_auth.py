@@ -78,11 +78,13 @@ def role_scopes(role: Role) -> list[Scope]:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who a request comes from, as its token says."""
+    """Who a request comes from, as its token says; `acts_for`, the patient a proxy's token acts for (a live
+    delegate chose her at a standalone launch), whose compartment its patient scopes then reach instead."""
 
     address: str
     role: Role
     scopes: frozenset[str]
+    acts_for: str | None = None
 
     def may(self, resource_type: str, access: str) -> bool:
         """Whether a scope covers `access` (read: r or s; write: c, u or d) of `resource_type`."""
@@ -100,8 +102,14 @@ class Caller:
 
     @property
     def patient_context(self) -> bool:
-        """Whether the token is a patient's: her reads are narrowed to her own compartment."""
-        return self.role == Role.PATIENT
+        """Whether the token is a patient's, or a proxy's for one: its reads are narrowed to her compartment."""
+        return self.role == Role.PATIENT or self.acts_for is not None
+
+    @property
+    def compartment(self) -> str:
+        """Whose compartment a patient-context token's listings are narrowed to: the patient it acts for, else
+        its own user's."""
+        return self.acts_for or self.address
 
 
 class SiweAuth:
@@ -173,6 +181,7 @@ class SiweAuth:
                 "scope": " ".join(sorted(caller.scopes)),
                 "iat": now,
                 "exp": now + TOKEN_SECONDS,
+                **({} if caller.acts_for is None else {"acts_for": caller.acts_for}),
                 **claims,
             },
             self._secret,
@@ -220,6 +229,7 @@ class SiweAuth:
                     to_checksum_address(str(claims["sub"])),
                     Role.parse(str(claims["role"])),
                     frozenset(str(claims["scope"]).split()),
+                    to_checksum_address(str(claims["acts_for"])) if "acts_for" in claims else None,
                 )
             except (ValueError, ValidationError) as exc:
                 raise Unauthenticated(f"invalid token: {exc}") from None

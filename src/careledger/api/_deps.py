@@ -37,8 +37,9 @@ class Deps:
         return self.auth.caller(authorization)
 
     def accessor(self, caller: Caller, purpose: str | None) -> Accessor:
-        """The caller asking for `purpose` (`X-Purpose-Of-Use`; when absent, her role's `default_purpose`)."""
-        reason = Purpose.parse(purpose) if purpose else default_purpose(caller.role)
+        """The caller asking for `purpose` (`X-Purpose-Of-Use`; when absent, `default_purpose` for her role, or for
+        a proxy)."""
+        reason = Purpose.parse(purpose) if purpose else default_purpose(caller.role, proxy=caller.acts_for is not None)
         return Accessor(caller.address, reason, narrowing=caller.narrowing())
 
     def signed_in(self, authorization: str | None, purpose: str | None, resource_type: str, access: str) -> Accessor:
@@ -59,8 +60,9 @@ async def body_of(request: Request) -> bytes:
 
 
 def own_only(caller: Caller, resource_type: str) -> str | None:
-    """Whose records a listing of `resource_type` is narrowed to: a patient's own, inside the compartment."""
-    return caller.address if caller.patient_context and in_patient_compartment(resource_type) else None
+    """Whose records a listing of `resource_type` is narrowed to: a patient's own (or, for a proxy's token, the
+    patient's it acts for), inside the compartment."""
+    return caller.compartment if caller.patient_context and in_patient_compartment(resource_type) else None
 
 
 def draft(caller: Caller, data: Resource) -> Draft:

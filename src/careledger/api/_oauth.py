@@ -53,19 +53,28 @@ from careledger.identity import (
 )
 
 CODE_SECONDS = 10 * 60
+# The most a proxy's token carries: she reads for the patient she acts for, and writes nothing of hers.
+PROXY_SCOPES = resource_scopes(["patient/*.rs"])
 # The scopes that ask for a refresh token (SMART App Launch 2: offline_access outlives the session).
 REFRESH_SCOPES = ("offline_access", "online_access")
 
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """The user an app's authorization is for: the identity she signs in as, her own Patient record, and the
-    chart she launched the app from (an EHR launch)."""
+    """The user an app's authorization is for: the identity she signs in as, her own Patient record, the
+    chart she launched the app from (an EHR launch), and the patient she chose to act for at a standalone launch
+    (a live delegate's choice in the picker: her address and Patient record)."""
 
     address: str
     role: Role
     patient_id: str | None
     launch: LaunchContext | None = None
+    acts_for: tuple[str, str] | None = None
+
+    @property
+    def context_patient(self) -> str | None:
+        """The Patient record a standalone launch opens: the one she chose to act for, else her own."""
+        return self.patient_id if self.acts_for is None else self.acts_for[1]
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
@@ -382,10 +391,12 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         if user is None:  # a system, as the actor it acts for
             address = client.client.acts_as or ""
             caller = Caller(address, self.role_of(address), frozenset(scopes))
-        else:  # an app, with no more than its user's role allows
-            mine = granted(resource_scopes(scopes), role_scopes(user.role))
-            scopes = [s for s in scopes if s in OTHER_SCOPES] + [s.text() for s in mine]
-            caller = Caller(user.address, user.role, frozenset(scopes))
+        else:  # an app, with no more than its user's role allows, or a proxy may (reads, and no refresh token)
+            proxy = user.acts_for is not None
+            mine = granted(resource_scopes(scopes), PROXY_SCOPES if proxy else role_scopes(user.role))
+            others = [s for s in scopes if s in OTHER_SCOPES and not (proxy and s in REFRESH_SCOPES)]
+            scopes = others + [s.text() for s in mine]
+            caller = Caller(user.address, user.role, frozenset(scopes), user.acts_for[0] if user.acts_for else None)
         token: dict[str, Any] = {
             "access_token": self.auth.issue(caller, client_id=client.get_client_id(), jti=secrets.token_hex(16)),
             "token_type": "Bearer",

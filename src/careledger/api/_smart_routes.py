@@ -6,7 +6,8 @@ the portal's look, signing with the portal's own wallet script) asks her wallet 
 Sign-In with Ethereum message, and the form posts it back; the node checks it as
 `/auth/login` does and redirects to the app with a code. `/auth/token` turns a code (with
 its verifier) or a system's signed assertion into an access token (`_oauth`). With
-`launch/patient` the token response names her Patient record; with `launch` and the
+`launch/patient` the token response names her Patient record, or, when she is a live delegate of other
+patients, the one she picks on the page after signing (`_picker`); with `launch` and the
 launch id the portal gave the app (an EHR launch from a chart) it names the chart's
 patient and encounter; with `openid` it carries an ID token (ES256, key at
 `/.well-known/jwks.json`). A request that cannot go on goes back to the app as an OAuth
@@ -30,14 +31,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from careledger.access import Accessor
-from careledger.api._auth import Caller
+from careledger.api._auth import Caller, SiweAuth
 from careledger.api._deps import Deps, call
 from careledger.api._oauth import OAuthRequest, SignedIn, SmartServer, request_of
-from careledger.consent import Purpose
+from careledger.api._picker import Picker, offers_others, picked
 from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated, ValidationError
 from careledger.files import secret_file
-from careledger.identity import SIGNING_ALGORITHMS, LaunchContext
+from careledger.identity import SIGNING_ALGORITHMS, LaunchContext, Role
 from careledger.portal import outside_page
 
 _PAGE_POLICY = (
@@ -93,6 +93,7 @@ def smart_router(deps: Deps) -> APIRouter:
     _discovery(router, signing_key)
 
     launches = node.clients.launches
+    picker = Picker(node.access, node.consent.represented)
 
     async def checked(oauth: OAuthRequest) -> tuple[Any, LaunchContext | None]:
         """The grant of an authorization request whose client, redirect URI, scopes and PKCE hold, and the EHR
@@ -114,16 +115,7 @@ def smart_router(deps: Deps) -> APIRouter:
             grant, launch = await checked(oauth)
         except (OAuth2Error, ValidationError) as exc:
             return _refusal(server, params, exc)
-        page = outside_page(
-            "authorize.html",
-            app_name=grant.client.client.name,
-            scopes=(grant.request.scope or "").split(),
-            params={k: v for k, v in params.items() if k not in ("message", "signature")},
-            launched=launch is not None,
-            domain=auth.domain,
-            chain=auth.chain_id,
-        )
-        return HTMLResponse(page, headers=_page_headers(grant.redirect_uri))
+        return _page(auth, grant, params, launch)
 
     @router.post("/auth/authorize")
     async def authorize(request: Request) -> Response:
@@ -133,14 +125,17 @@ def smart_router(deps: Deps) -> APIRouter:
             oauth = await request_of(request)
             params = oauth.form
             grant, launch = await checked(oauth)
-            message = params.get("message", "").replace("\r\n", "\n")  # a form sends its line breaks as CRLF
-            address = await call(auth.verify, message, params.get("signature", ""))
-            acts_as, role = await call(auth.signed_in, address)
+            choosing = "ticket" in params  # her choice from the picker, for a sign-in held meanwhile
+            acts_as, role = await call(picker.take, params) if choosing else await _signed_in(auth, params)
             if launch is not None:  # used up now, and only by whoever launched it
                 launch = _launch(lambda launch_id, client: launches.take(launch_id, client, acts_as), params)
-            door = node.access.for_caller(Accessor(acts_as, Purpose.PATRQT))
-            patients = await call(door.listing, patient_address=acts_as, resource_type="Patient", limit=1)
-            user = SignedIn(acts_as, role, patients[0].record_id if patients else None, launch)
+            choices = await call(picker.choices, acts_as)
+            chosen = picked(choices, params.get("patient", ""), acts_as) if choosing else None
+            if not choosing and _standalone(params, launch) and offers_others(choices, acts_as):
+                ticket = picker.hold(acts_as, role, params)
+                return _page(auth, grant, params, launch, choices=choices, user=acts_as, ticket=ticket)
+            own = next((choice.patient_id for choice in choices if choice.address == acts_as), None)
+            user = SignedIn(acts_as, role, own, launch, None if chosen is None else (chosen.address, chosen.patient_id))
             return await call(server.create_authorization_response, oauth, grant_user=user, grant=grant)
         except (OAuth2Error, ValidationError, Unauthenticated) as exc:
             return _refusal(server, params, exc)
@@ -190,8 +185,8 @@ class _ContextClaims:
             if user.launch.encounter:
                 extra["encounter"] = user.launch.encounter
             extra["need_patient_banner"] = True  # the app left the portal's chart, banner and all
-        elif "launch/patient" in caller.scopes and user.patient_id:
-            extra["patient"] = user.patient_id
+        elif "launch/patient" in caller.scopes and user.context_patient:
+            extra["patient"] = user.context_patient
         if "openid" in caller.scopes:
             now = int(time.time())
             subject = {"iss": self._issuer, "sub": user.address, "aud": client_id, "iat": now, "exp": now + 300}
@@ -235,6 +230,32 @@ def _discovery(router: APIRouter, signing_key: ECKey) -> None:
 def _require_pkce(params: dict[str, str]) -> None:
     if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
         raise InvalidRequestError(description="PKCE is required: send code_challenge with code_challenge_method=S256")
+
+
+def _page(auth: SiweAuth, grant: Any, params: dict[str, str], launch: LaunchContext | None, **picker: Any) -> Response:
+    """The authorization page: the sign-in, or, once she signed, the patient picker (`picker`'s context)."""
+    shown = outside_page(
+        "authorize.html",
+        app_name=grant.client.client.name,
+        scopes=(grant.request.scope or "").split(),
+        params={k: v for k, v in params.items() if k not in ("message", "signature")},
+        launched=launch is not None,
+        domain=auth.domain,
+        chain=auth.chain_id,
+        **picker,
+    )
+    return HTMLResponse(shown, headers=_page_headers(grant.redirect_uri))
+
+
+async def _signed_in(auth: SiweAuth, params: dict[str, str]) -> tuple[str, Role]:
+    """Who signed the Sign-In with Ethereum message the page posts, checked as `/auth/login` checks it."""
+    message = params.get("message", "").replace("\r\n", "\n")  # a form sends its line breaks as CRLF
+    return await call(auth.signed_in, await call(auth.verify, message, params.get("signature", "")))
+
+
+def _standalone(params: dict[str, str], launch: LaunchContext | None) -> bool:
+    """Whether the request is a standalone launch asking for a patient (`launch/patient`): the picker's case."""
+    return launch is None and "launch/patient" in params.get("scope", "").split()
 
 
 def _launch(find: Callable[[str, str], LaunchContext], params: dict[str, str]) -> LaunchContext | None:

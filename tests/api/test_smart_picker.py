@@ -1,0 +1,212 @@
+"""The patient picker of a standalone SMART launch: a patient's live delegate (her guardian, a proxy) chooses whom
+the app opens, and the app then reads that patient's records as the policy lets the delegate, at the patient's
+request, in her accounting.
+
+One world and one server for the module; each test sets the delegation it needs. The test plays the browser
+(the pages' forms, a SIWE message signed by an eth-account key) and the app (authlib's OAuth2Session).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from eth_account.signers.local import LocalAccount
+
+from careledger.access import Accessor
+from careledger.consent import Purpose
+from careledger.identity import Wallet
+from careledger.records import Category
+from careledger.testdata import synthetic_patients
+from tests.access.conftest import built_world
+from tests.api.conftest import Api, serving
+from tests.outside_wallet import signed_in_message
+
+REDIRECT = "http://127.0.0.1:9/callback"  # the app's; never fetched: the test reads the redirect itself
+SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs"
+
+
+@pytest.fixture(scope="module")
+def smart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with built_world(Path(tmp_path_factory.mktemp("picker")) / "home") as world, serving(world) as api:
+        guardian = synthetic_patients(1, seed=5)[0].patient  # the guardian is a patient here too
+        world.node._records.write(guardian, patient_address=world.guardian.address)
+        yield api
+
+
+class _Page(HTMLParser):
+    """An authorization page's form as a browser submits it: its hidden fields, and the patients it offers."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.patients: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("type") == "hidden" and found.get("name"):
+            self.fields[str(found["name"])] = str(found.get("value") or "")
+        if tag == "input" and found.get("type") == "radio" and found.get("name") == "patient":
+            self.patients.append(str(found["value"]))
+
+
+class _App:
+    """A registered app starting a standalone launch, as authlib's client does it."""
+
+    def __init__(self, api: Api, scope: str = SCOPE) -> None:
+        self.api = api
+        client = api.world.node.clients.register_app("Family app", [REDIRECT], [])
+        self.session = OAuth2Session(client.client_id, redirect_uri=REDIRECT, scope=scope, code_challenge_method="S256")
+        self.verifier = generate_token(48)
+        url, _ = self.session.create_authorization_url(
+            f"{api.url}/auth/authorize", code_verifier=self.verifier, aud=api.url
+        )
+        self.page = _Page(httpx.get(url).text)
+
+    def sign_in(self, account: LocalAccount) -> httpx.Response:
+        message, signature = signed_in_message(self.api.url, account)
+        data = {**self.page.fields, "message": message, "signature": signature}
+        return httpx.post(f"{self.api.url}/auth/authorize", data=data)
+
+    def token(self, location: str) -> dict[str, object]:
+        return dict(
+            self.session.fetch_token(
+                f"{self.api.url}/auth/token", authorization_response=location, code_verifier=self.verifier
+            )
+        )
+
+
+def _account(api: Api, wallet: Wallet) -> LocalAccount:
+    return api.world.node.unlock(wallet.name).account
+
+
+def _patient_id(api: Api, wallet: Wallet) -> str:
+    (patient,) = api.world.node._records.list(patient_address=wallet.address, resource_type="Patient")
+    return patient.record_id
+
+
+def _delegate(api: Api, categories: list[Category], *, days: float) -> None:
+    """Alice names the guardian her delegate in `categories` for `days` (0: she ends it)."""
+    world = api.world
+    world.node.consent.delegate(world.alice.name, world.guardian.address, categories, days=days)
+
+
+def _choose(api: Api, picker: _Page, patient_id: str) -> httpx.Response:
+    return httpx.post(f"{api.url}/auth/authorize", data={**picker.fields, "patient": patient_id})
+
+
+def _fhir(token: dict[str, object], api: Api) -> httpx.Client:
+    return httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=30)
+
+
+def _proxy_token(api: Api) -> dict[str, object]:
+    """The guardian's token from a launch where she chose Alice."""
+    app = _App(api)
+    picker = _Page(app.sign_in(_account(api, api.world.guardian)).text)
+    return app.token(_choose(api, picker, _patient_id(api, api.world.alice)).headers["location"])
+
+
+def test_a_delegate_chooses_the_patient_and_the_app_reads_her_records_others_see_no_picker(smart: Api) -> None:
+    world = smart.world
+    _delegate(smart, [Category.GENERAL, Category.LABS], days=30)
+    alice, own = _patient_id(smart, world.alice), _patient_id(smart, world.guardian)
+    app = _App(smart)
+    offered = app.sign_in(_account(smart, world.guardian))
+    assert offered.status_code == 200, offered.text
+    picker = _Page(offered.text)
+    assert picker.patients == [own, alice]  # herself first, then whom she acts for
+    assert "(you)" in offered.text
+    assert "(no name)" not in offered.text  # each named from her Patient record, read through the delegate's door
+    assert "form-action 'self' http://127.0.0.1:9" in offered.headers["content-security-policy"]
+
+    answer = _choose(smart, picker, alice)
+    assert answer.status_code == 302, answer.text
+    token = app.token(answer.headers["location"])
+    assert token["patient"] == alice
+    assert token["scope"] == "launch/patient openid fhirUser patient/*.rs"  # read only, and no refresh token
+    assert "refresh_token" not in token
+
+    fhir = _fhir(token, smart)
+    assert fhir.get(f"/Observation/{world.labs_id}").status_code == 200
+    found = {e["resource"]["id"] for e in fhir.get("/Observation").json().get("entry", [])}
+    assert world.labs_id in found  # her compartment: the patient she acts for
+    assert fhir.get(f"/Condition/{world.mental_health_id}").status_code == 404  # not delegated: told as unknown
+    assert fhir.post("/Observation", json={"resourceType": "Observation"}).status_code == 403  # she writes nothing
+
+    accounting = world.node.disclosures.of(Accessor(world.alice.address, Purpose.PATRQT), world.alice.address)
+    read = next(e.access for e in accounting if f"Observation/{world.labs_id}/_history/1" in e.access.entities)
+    assert (read.agent, read.patient, read.purpose, read.allowed) == (
+        world.guardian.address,
+        world.alice.address,
+        "PATRQT",
+        True,
+    )
+
+    mine = _App(smart)  # Alice delegated to the guardian; nobody delegated to her: no picker
+    answer = mine.sign_in(_account(smart, world.alice))
+    assert answer.status_code == 302
+    assert mine.token(answer.headers["location"])["patient"] == alice
+
+
+def test_choosing_herself_opens_her_own_record(smart: Api) -> None:
+    world = smart.world
+    _delegate(smart, [Category.GENERAL], days=30)
+    app = _App(smart)
+    picker = _Page(app.sign_in(_account(smart, world.guardian)).text)
+    token = app.token(_choose(smart, picker, _patient_id(smart, world.guardian)).headers["location"])
+    assert token["patient"] == _patient_id(smart, world.guardian)
+    assert "offline_access" in str(token["scope"])  # her own authorization, as without a picker
+    assert _fhir(token, smart).get(f"/Observation/{world.labs_id}").status_code == 404  # as herself: not hers
+
+
+def test_a_forged_or_replayed_choice_is_refused(smart: Api) -> None:
+    world = smart.world
+    _delegate(smart, [Category.GENERAL, Category.LABS], days=30)
+    app = _App(smart)
+    picker = _Page(app.sign_in(_account(smart, world.guardian)).text)
+    forged = _choose(smart, picker, "someone-else")
+    assert forged.status_code == 302
+    assert parse_qs(urlsplit(forged.headers["location"]).query)["error"] == ["access_denied"]
+    replayed = _choose(smart, picker, _patient_id(smart, world.alice))  # the ticket was used up
+    assert replayed.status_code == 401
+    assert "location" not in replayed.headers
+
+    picker = _Page(app.sign_in(_account(smart, world.guardian)).text)
+    moved = {**picker.fields, "scope": "launch/patient patient/*.rs", "patient": _patient_id(smart, world.alice)}
+    assert httpx.post(f"{smart.url}/auth/authorize", data=moved).status_code == 401  # held for another request
+
+    mallory = _App(smart)  # a patient chosen by someone she did not delegate to
+    signed = mallory.sign_in(_account(smart, world.mallory))
+    assert signed.status_code == 302  # no picker for her
+    ticketed = {**mallory.page.fields, "ticket": picker.fields["ticket"], "patient": _patient_id(smart, world.alice)}
+    assert httpx.post(f"{smart.url}/auth/authorize", data=ticketed).status_code == 401
+
+
+def test_an_ended_or_expired_delegation_offers_no_picker_and_reads_are_refused(smart: Api) -> None:
+    world = smart.world
+    _delegate(smart, [Category.GENERAL, Category.LABS], days=30)
+    fhir = _fhir(_proxy_token(smart), smart)
+    assert fhir.get(f"/Observation/{world.labs_id}").status_code == 200
+    _delegate(smart, [], days=0)  # she ends it
+    assert fhir.get(f"/Observation/{world.labs_id}").status_code == 404
+    assert fhir.get("/Observation").json()["total"] == 0
+    app = _App(smart)
+    answer = app.sign_in(_account(smart, world.guardian))
+    assert answer.status_code == 302  # no picker: the app opens her own record
+    assert app.token(answer.headers["location"])["patient"] == _patient_id(smart, world.guardian)
+
+    expiry = world.node.chain.w3.eth.get_block("latest")["timestamp"] + 6  # a few seconds of the chain's time
+    _delegate(smart, [Category.GENERAL, Category.LABS], days=(expiry - time.time()) / 86_400)
+    fhir = _fhir(_proxy_token(smart), smart)
+    assert fhir.get(f"/Observation/{world.labs_id}").status_code == 200
+    time.sleep(max(0.0, expiry - time.time()) + 0.5)
+    assert fhir.get(f"/Observation/{world.labs_id}").status_code == 404  # expired
+    assert _App(smart).sign_in(_account(smart, world.guardian)).status_code == 302
