@@ -36,7 +36,9 @@ def test_a_claim_another_wallet_submitted_is_found_by_the_provider_it_names(worl
     world.claims(world.insurer.name).set_network(world.plan_id, clinic.address, True)
     outcome = node.claims.submit(world.billing, world.encounter("visit-2"), VISIT, as_wallet="clinic")
     assert outcome.state.provider == clinic.address
+    reads = len(node.audit.entries(patient=world.alice.address))
     assert node.claims.payers.payer(node._records.get(outcome.eob_id or "")) == world.insurer.address
+    assert len(node.audit.entries(patient=world.alice.address)) == reads  # her Claim was not opened to tell
 
 
 def test_a_record_that_only_names_a_claim_has_no_payer(world: World) -> None:

@@ -1,15 +1,18 @@
 """Who pays which claim, and who insures whom: what the access policy asks of the Claims contract.
 
 ```
-ClaimResponse/claim-…-response ─► Claim/claim-… (same patient) ─► its commitment and provider
-   ─► claim_id_of(provider, commitment) ─► the claim on chain (its member, its plan) ─► the plan's insurer
+ClaimResponse/claim-…-response v2 ─► Claim/claim-… (same patient), the version current when v2 was written
+   ─► its commitment and provider ─► claim_id_of(provider, commitment) ─► the claim on chain (its member, its
+   plan) ─► the plan's insurer
 ```
 
-A claim's records (its Claim, ClaimResponse and ExplanationOfBenefit) are its payer's to read: the insurer
-whose plan the chain says the claim was submitted to, not whatever a record says. The node submits as its own
-wallet, the Claim's author, so the claim is found without opening the Claim; one another wallet submitted is
-found by the provider the Claim names. A submitted claim's plan never changes, so each Claim version's payer
-is remembered once the chain has it.
+A claim's records (its Claim, ClaimResponse and ExplanationOfBenefit) are its payer's to read, version by
+version: the insurer whose plan the chain says that Claim version was submitted to, not whatever a record
+says (a Claim corrected for a new plan is the new insurer's, its earlier versions and their answers the old
+one's). The node submits as its own wallet, the Claim's author, so the claim is found without opening the
+Claim; one another wallet submitted is found by the provider the claims work submitted it as, or, submitted
+before this process started, the provider the Claim names. A submitted claim's plan never changes, so each
+Claim version's payer is remembered once the chain has it.
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ class Payers:
         is not enrolled."""
         return self._enrolments.insurer(member)
 
+    def submitted_as(self, claim: StoredRecord, provider: str) -> None:
+        """The claims work submitted this Claim version as `provider`: it is found by it, not by opening it."""
+        self._providers[(claim.record_id, claim.version)] = provider
+
     def _forget_unsent(self) -> None:
         """Forget which Claim versions were not on chain, and whom each insurer pays for, once a claim was
         submitted since they were asked (a Claim version the node writes is submitted before it has a payer)."""
@@ -101,7 +108,8 @@ class Payers:
 
     def _on_chain(self, claim: StoredRecord) -> ClaimState | None:
         """The claim a Claim version is on chain: submitted by its author (the node's wallet), else by the
-        provider it names; None if it was never submitted."""
+        provider the claims work submitted it as (`submitted_as`), else by the one it names (opened: only a claim
+        another wallet submitted before this process started); None if it was never submitted."""
         commitment = self._records.commitment_of(claim)
         claims = self._claims()
         if claim.author is not None and (state := claims.find_claim(claim_id_of(claim.author, commitment))):

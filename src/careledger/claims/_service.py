@@ -170,6 +170,7 @@ class ClaimsService:
         stored = self._claim_version(draft)
         crash_point("claim-written")
         commitment = self._records.commitment_of(stored)
+        self.payers.submitted_as(stored, provider)
         if claims.find_claim(claim_id_of(provider, commitment)) is None:
             claims.submit_claim(
                 member,
