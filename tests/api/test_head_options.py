@@ -133,3 +133,34 @@ def test_options_of_the_base_answers_with_allow(api: Api) -> None:
     assert response.status_code == 200
     assert {"POST", "OPTIONS"} <= {m.strip() for m in response.headers["allow"].split(",")}  # a Bundle at the base
     assert httpx.request("PATCH", f"{api.url}/Patient/p1").status_code == 405  # what no route takes is still 405
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/Coverage"),  # read-only views of the chain: the route's own 405
+        ("DELETE", "/Coverage/c1"),
+        ("PUT", "/Consent/c1"),
+        ("PATCH", "/Patient/p1"),  # no route takes PATCH: FastAPI's 405
+        ("POST", "/metadata"),  # the generic routes match these paths too, but serve no such type
+        ("DELETE", "/metadata"),
+        ("PUT", "/metadata"),
+        ("PATCH", "/metadata"),
+        ("POST", "/$versions"),
+        ("DELETE", "/$versions"),
+        ("PUT", "/.well-known/smart-configuration"),
+        ("DELETE", "/.well-known/smart-configuration"),
+    ],
+)
+def test_every_405_says_allow_as_options_does(api: Api, alice: httpx.Client, method: str, path: str) -> None:
+    allowed = httpx.options(f"{api.url}{path}").headers["allow"]
+    assert method not in allowed.split(", ")
+    with httpx.Client(base_url=api.url) as stranger:
+        answers = [  # signed in or not: a method is the path's, not the caller's
+            client.request(method, path, json={"resourceType": "Parameters"}) for client in (alice, stranger)
+        ]
+    for response in answers:
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == allowed
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert response.json()["issue"][0]["code"] == "not-supported"

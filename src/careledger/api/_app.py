@@ -83,8 +83,8 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(FastPaths, routes=app.routes, fast=fhir.fast_paths(), error=error_response)
     # XML bodies become JSON before any route (fast or not) sees them; answers become XML if asked.
     app.add_middleware(FhirFormats, error=error_response)
-    # HEAD is the GET without its body (so in XML too), OPTIONS the methods a path takes (see _methods).
-    app.add_middleware(HeadAndOptions, routes=app.routes, serves=fhir.serves)
+    # HEAD is the GET without its body (so in XML too), OPTIONS and every 405 the methods a path takes (_methods).
+    app.add_middleware(HeadAndOptions, routes=app.routes, serves=fhir.serves, error=error_response)
     # A CORS preflight is answered here, within the limits below (see _cors).
     app.add_middleware(Preflights, origins=node.clients.origins, error=error_response)
     # Nothing past this runs for a body of the wrong type, size or pace, or a flood.

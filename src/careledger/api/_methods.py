@@ -1,4 +1,4 @@
-"""HEAD and OPTIONS on every path the API serves, read from FastAPI's own route table.
+"""HEAD, OPTIONS and 405 on every path the API serves, read from FastAPI's own route table.
 
 HEAD is GET without the body (RFC 9110 §9.3.2): a HEAD goes to the app as the GET it
 stands for, so it takes the same route (the fast read too), the same door, the same
@@ -8,6 +8,13 @@ body dropped. OPTIONS answers 200 with `Allow`, the methods the routes matching 
 take there; R4 defines the capabilities interaction as `GET [base]/metadata` only, so an
 OPTIONS of the base is answered as any other path's. A CORS preflight is answered by the
 CORS middleware in front of this one, never here.
+
+The same `Allow` goes with every 405, so the two never disagree: a route's own 405 (a
+write of a read-only type, a method FastAPI found no route for, which names only the
+methods of the first route that matched) gets it on the way out; and a 404 of a method
+the path does not take is that 405 (`POST /metadata` reaches the generic create, whose
+"no resource type 'metadata'" would mislead). Only answers of 404 or 405 pay for the
+lookup.
 """
 
 from __future__ import annotations
@@ -16,13 +23,18 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 
 from fastapi.routing import iter_route_contexts
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careledger.errors import CareLedgerError, MethodNotAllowed
+
 # Whether a route whose path matched with these parameters serves this method there (the generic FHIR routes
 # serve only the types this node has, and writes only of those it lets be written).
 Serves = Callable[[Mapping[str, str], str], bool]
+ErrorResponder = Callable[[CareLedgerError], Response]
+_REFUSED = frozenset({404, 405})  # the answers that may be a method the path does not take
 
 
 class _BodyDropped(Exception):
@@ -30,12 +42,14 @@ class _BodyDropped(Exception):
 
 
 class HeadAndOptions:
-    """ASGI middleware: HEAD answered as GET without its body, OPTIONS with the `Allow` of the path in `routes`.
+    """ASGI middleware: HEAD answered as GET without its body, OPTIONS with the `Allow` of the path in `routes`,
+    and every 405 with that `Allow`.
 
     `routes` is FastAPI's route table (`app.routes`), read when the middleware is built."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], serves: Serves) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], serves: Serves, error: ErrorResponder) -> None:
         self.app = app
+        self._error = error
         self._routes = [
             (context.path_regex, frozenset(context.methods))
             for context in iter_route_contexts(routes)
@@ -45,14 +59,17 @@ class HeadAndOptions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method") if scope["type"] == "http" else None
-        if method == "HEAD":
-            with suppress(_BodyDropped):
-                await self.app({**scope, "method": "GET"}, receive, _headers_only(send))
+        if method is None:
+            await self.app(scope, receive, send)
             return
-        if method == "OPTIONS" and not scope.get("root_path") and (allowed := self.allowed(scope["path"])):
+        known = not scope.get("root_path")  # under a root path the table's patterns do not see the path as sent
+        if method == "OPTIONS" and known and (allowed := self.allowed(scope["path"])):
             await Response(status_code=200, headers={"Allow": ", ".join(allowed)})(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if method == "HEAD":
+            scope, send = {**scope, "method": "GET"}, _headers_only(send)
+        with suppress(_BodyDropped):
+            await self.app(scope, receive, self._allowing(method, scope, receive, send) if known else send)
 
     def allowed(self, path: str) -> list[str]:
         """The methods served at `path` (HEAD wherever GET is, and OPTIONS); none if no route matches it."""
@@ -63,6 +80,32 @@ class HeadAndOptions:
         if "GET" in methods:
             methods.add("HEAD")
         return sorted(methods | {"OPTIONS"}) if methods else []
+
+    def _allowing(self, method: str, scope: Scope, receive: Receive, send: Send) -> Send:
+        """`send` whose 405 says `Allow`, and whose 404 of a `method` the path does not take is that 405."""
+        path = scope["path"]
+        replaced = False
+
+        async def send_allowing(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the body of the answer the 405 replaced
+            if message["type"] == "http.response.start" and message["status"] in _REFUSED:
+                allowed = self.allowed(path)
+                allow = ", ".join(allowed)
+                if allowed and message["status"] == 405:  # the route's own words (and format), with `Allow`
+                    headers = MutableHeaders(raw=list(message["headers"]))
+                    headers["Allow"] = allow
+                    message = {**message, "headers": headers.raw}
+                elif allowed and method not in allowed:
+                    replaced = True
+                    refusal = self._error(MethodNotAllowed(f"this path takes {allow}, not {method[:20]}"))
+                    refusal.headers["Allow"] = allow
+                    await refusal(scope, receive, send)
+                    return
+            await send(message)
+
+        return send_allowing
 
 
 def _headers_only(send: Send) -> Send:
