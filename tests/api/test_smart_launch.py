@@ -140,3 +140,27 @@ def test_authorize_errors_go_to_the_app_unless_its_client_or_redirect_is_unknown
     assert (bad_scope["error"], bad_scope["state"]) == ("invalid_scope", "st")
     token_type = _error(httpx.get(url.replace("response_type=code", "response_type=token")))
     assert token_type["error"] == "unsupported_response_type"
+
+
+def test_a_refresh_gives_the_launchs_context_again_and_introspection_tells_it(smart: Api) -> None:
+    world = smart.world
+    app = _app(smart, f"{LAUNCH_SCOPE} online_access")
+    patient = _patient_of(smart, world.alice)
+    launch = world.node.clients.launches.mint(app.client_id, world.drbob.address, patient, "enc-2")
+    verifier = generate_token(48)
+    answer = _sign(smart, _authorize_url(smart, app, verifier, launch=launch), world.drbob)
+    token = app.fetch_token(
+        f"{smart.url}/auth/token", authorization_response=answer.headers["location"], code_verifier=verifier
+    )
+    form = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": app.client_id}
+    refreshed = httpx.post(f"{smart.url}/auth/token", data=form)
+    assert refreshed.status_code == 200, refreshed.text
+    again = refreshed.json()
+    assert (again["patient"], again["encounter"], again["need_patient_banner"]) == (patient, "enc-2", True)
+
+    told = httpx.post(
+        f"{smart.url}/auth/introspect", data={"token": again["access_token"], "client_id": app.client_id}
+    ).json()
+    assert told["active"] is True
+    assert (told["patient"], told["encounter"]) == (patient, "enc-2")  # SMART 2's launch context
+    assert (told["iss"], told["sub"]) == (smart.url, world.drbob.address)  # the ID token's, as openid was granted

@@ -181,11 +181,14 @@ def test_refresh_tokens_are_kept_hashed_in_the_database(smart: Api) -> None:
     assert rows[0].expires_at - rows[0].issued_at == 90 * 86400
 
 
-def _system(api: Api) -> tuple[str, ECKey]:
+def _system(api: Api, *, resource_server: bool = False) -> tuple[str, ECKey]:
     key = ECKey.generate_key("P-384")
     jwks = KeySet([key]).as_dict(private=False)
-    world = api.world
-    return world.node.clients.register_system("Lab sync", world.clinic.address, jwks, ["system/*.rs"]).client_id, key
+    clients = api.world.node.clients
+    registered = clients.register_system(
+        "Lab sync", api.world.clinic.address, jwks, ["system/*.rs"], resource_server=resource_server
+    )
+    return registered.client_id, key
 
 
 def _signing(client: OAuth2Client, token_url: str) -> OAuth2Client:
@@ -195,9 +198,9 @@ def _signing(client: OAuth2Client, token_url: str) -> OAuth2Client:
     return client
 
 
-def _backend(api: Api) -> OAuth2Client:
+def _backend(api: Api, *, resource_server: bool = False) -> OAuth2Client:
     """authlib's httpx client as a Backend Services client (private_key_jwt, ES384) with a token."""
-    client_id, key = _system(api)
+    client_id, key = _system(api, resource_server=resource_server)
     token_url = f"{api.url}/auth/token"
     client = OAuth2Client(
         client_id,
@@ -220,11 +223,13 @@ def test_introspection_tells_active_and_inactive_to_those_who_may_ask(smart: Api
     assert mine.json()["client_id"] == backend.client_id
 
     client_id, app = _app_token(smart, smart.world.alice, "launch/patient offline_access patient/Observation.rs")
-    told = _signing(backend, token_url).introspect_token(
-        introspect, token=app["refresh_token"], token_type_hint="refresh_token"
-    )
-    assert told.json()["active"] is True  # a registered system may ask, as a resource server would
-    assert told.json()["sub"] == smart.world.alice.address
+    for token, hint in ((app["refresh_token"], "refresh_token"), (app["access_token"], "access_token")):
+        theirs = _signing(backend, token_url).introspect_token(introspect, token=token, token_type_hint=hint)
+        assert theirs.json() == {"active": False}  # another client's: a mere system learns nothing of it
+        resource_server = _backend(smart, resource_server=True)
+        told = _signing(resource_server, token_url).introspect_token(introspect, token=token, token_type_hint=hint)
+        assert told.json()["active"] is True  # a resource server may ask about any token
+        assert told.json()["sub"] == smart.world.alice.address
     own = httpx.post(introspect, data={"token": app["access_token"], "client_id": client_id}).json()
     assert own["active"] is True
     assert own["sub"] == smart.world.alice.address
@@ -280,3 +285,21 @@ def test_aud_is_compared_as_a_url(smart: Api) -> None:
     for aud in (smart.url + "/", f"HTTP://{parts.hostname.upper()}:{parts.port}"):  # type: ignore[union-attr]
         url, _ = _authorize_url(smart, aud=aud)
         assert httpx.get(url).status_code == 200, aud
+
+
+def test_introspection_tells_a_standalone_tokens_patient_and_user(smart: Api) -> None:
+    world = smart.world
+    client_id, token = _app_token(smart, world.alice, "launch/patient openid fhirUser patient/Observation.rs")
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    told = httpx.post(f"{smart.url}/auth/introspect", data={"token": token["access_token"], "client_id": client_id})
+    assert told.status_code == 200, told.text
+    found = told.json()
+    assert found["patient"] == token["patient"] == patient.record_id
+    assert found["fhirUser"] == f"{smart.url}/Patient/{patient.record_id}"
+    assert (found["iss"], found["sub"]) == (smart.url, world.alice.address)  # the ID token's
+    assert "encounter" not in found
+    plain_id, plain = _app_token(smart, world.alice, "patient/Observation.rs")
+    bare = httpx.post(f"{smart.url}/auth/introspect", data={"token": plain["access_token"], "client_id": plain_id})
+    assert bare.json()["active"] is True
+    assert not {"patient", "encounter", "fhirUser"} & set(bare.json())  # no context asked, none carried
+    assert bare.json()["iss"] != smart.url  # no openid: the access token's own issuer

@@ -73,3 +73,15 @@ def test_an_app_launched_from_a_chart_declares_its_launch_uri(home: Cli, tmp_pat
         "client", "register", "sync", "--jwks", str(public), "--as", "clinic", "--launch-uri", "https://a.example/l"
     )
     assert (system.code, "an app's" in system.err) == (2, True)
+
+
+def test_a_resource_server_is_a_system_registered_as_one(home: Cli, tmp_path: Path) -> None:
+    public = tmp_path / "jwks.json"
+    public.write_text(json.dumps(KeySet([ECKey.generate_key("P-384")]).as_dict(private=False)))
+    plain = home("client", "register", "sync", "--jwks", str(public), "--as", "clinic", "--json")
+    server = home("client", "register", "fhir", "--jwks", str(public), "--as", "clinic", "--resource-server", "--json")
+    assert server.code == 0, server.err
+    assert (plain.json()["resource_server"], server.json()["resource_server"]) == (False, True)
+    assert [c["resource_server"] for c in home("client", "list", "--json").json()] == [False, True]
+    app = home("client", "register", "app", "--redirect-uri", "https://app.example/cb", "--resource-server")
+    assert (app.code, "a system's" in app.err) == (2, True)

@@ -54,3 +54,38 @@ def test_another_worker_finds_the_token_and_honours_a_revocation_within_a_second
     assert theirs.revoked("access-1") is True
     theirs.rotate(grant)  # a second rotation of the same token (a race) is refused the same way
     assert theirs.find(token) is None
+
+
+def test_giving_up_offline_access_at_a_refresh_brings_the_online_lifetime(database: Database, now: list[float]) -> None:
+    tokens = RefreshTokens(database, clock=lambda: now[0])
+    grant = tokens.redeem(_issue(tokens, offline=True))
+    assert grant is not None
+    now[0] += 86400
+    online = tokens.issue(
+        grant, client_id="app", subject=grant.subject, patient=None, scope="patient/*.rs", offline=False, access_jti="j"
+    )
+    tokens.rotate(grant)
+    narrowed = tokens.find(online)
+    assert narrowed is not None
+    assert narrowed.expires_at == now[0] + ONLINE_SECONDS  # not the ninety days of offline_access
+    now[0] += ONLINE_SECONDS
+    assert tokens.redeem(online) is None
+
+
+def test_an_ehr_launchs_context_is_kept_with_its_refresh_token(database: Database, now: list[float]) -> None:
+    tokens = RefreshTokens(database, clock=lambda: now[0])
+    first = tokens.issue(
+        None,
+        client_id="app",
+        subject="0x" + "b" * 40,
+        patient=None,
+        scope="launch user/*.rs online_access",
+        offline=False,
+        access_jti="j1",
+        launch_patient="patient-1",
+        launch_encounter="encounter-1",
+    )
+    grant = tokens.redeem(first)
+    assert grant is not None
+    assert (grant.launch_patient, grant.launch_encounter) == ("patient-1", "encounter-1")
+    assert tokens.find(_issue(tokens, offline=False)).launch_patient is None  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
 
 from authlib.oauth2 import AuthorizationServer
@@ -75,6 +75,20 @@ class SignedIn:
     def context_patient(self) -> str | None:
         """The Patient record a standalone launch opens: the one she chose to act for, else her own."""
         return self.patient_id if self.acts_for is None else self.acts_for[1]
+
+
+class TokenContext(Protocol):
+    """What an app's token says beyond its scopes (`_smart_routes._ContextClaims`)."""
+
+    issuer: str  # the ID token's `iss`, which introspection names for a token granted `openid` (SMART 2)
+
+    def __call__(self, caller: Caller, user: SignedIn | None, client_id: str) -> dict[str, Any]:
+        """The extra members of the token response: the launch context, an ID token."""
+        ...
+
+    def fhir_user(self, caller: Caller, user: SignedIn | None) -> str | None:
+        """The user's own FHIR resource as the ID token names it (`fhirUser`), if the token was granted it."""
+        ...
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
@@ -300,7 +314,7 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         *,
         token_url: Callable[[], list[str]],
         role_of: Callable[[str], Role],
-        extra_claims: Callable[[Caller, SignedIn | None, str], dict[str, Any]],
+        context: TokenContext,
     ) -> None:
         super().__init__(scopes_supported=None)
         self.codes = _Codes()
@@ -308,7 +322,7 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         self.role_of = role_of
         self._clients = clients
         self.auth = auth
-        self._extra = extra_claims
+        self.context = context
         self.register_client_auth_method("private_key_jwt", _PrivateKeyJwt(token_url, _Seen()))
         self.register_grant(_AuthorizationCode, [CodeChallenge(required=True), Audience()])
         self.register_grant(_ClientCredentials)
@@ -343,7 +357,12 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
             role = self.role_of(grant.subject)
         except CareLedgerError:
             raise InvalidGrantError(description="the user of this authorization may no longer sign in") from None
-        return SignedIn(grant.subject, role, grant.patient)
+        launch = None
+        if grant.launch_patient is not None:  # an EHR launch's chart, whose context each refresh gives again
+            launch = LaunchContext(
+                grant.client_id, grant.subject, grant.launch_patient, grant.launch_encounter, grant.expires_at
+            )
+        return SignedIn(grant.subject, role, grant.patient, launch)
 
     def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:
         """The access token is self-contained; a refresh token, when the granted scope asks for one, is added here
@@ -360,6 +379,8 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
             scope=token["scope"],
             offline="offline_access" in token["scope"].split(),
             access_jti=str(self.auth.claims(token["access_token"])["jti"]),
+            launch_patient=None if user.launch is None else user.launch.patient,
+            launch_encounter=None if user.launch is None else user.launch.encounter,
         )
 
     def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
@@ -397,13 +418,20 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
             others = [s for s in scopes if s in OTHER_SCOPES and not (proxy and s in REFRESH_SCOPES)]
             scopes = others + [s.text() for s in mine]
             caller = Caller(user.address, user.role, frozenset(scopes), user.acts_for[0] if user.acts_for else None)
+        extra = self.context(caller, user, client.get_client_id())
+        # What introspection tells a resource server of the token (SMART 2): its launch context and its user.
+        carried: dict[str, str] = {name: str(extra[name]) for name in ("patient", "encounter") if name in extra}
+        if (fhir_user := self.context.fhir_user(caller, user)) is not None:
+            carried["fhirUser"] = fhir_user
         token: dict[str, Any] = {
-            "access_token": self.auth.issue(caller, client_id=client.get_client_id(), jti=secrets.token_hex(16)),
+            "access_token": self.auth.issue(
+                caller, client_id=client.get_client_id(), jti=secrets.token_hex(16), **carried
+            ),
             "token_type": "Bearer",
             "expires_in": TOKEN_SECONDS,
             "scope": " ".join(scopes),
         }
-        token.update(self._extra(caller, user, client.get_client_id()))
+        token.update(extra)
         return token
 
 

@@ -4,13 +4,15 @@
 refresh_token ─► RefreshTokenGrant ─► redeem (live, this client's) ─► user re-checked ─► new access + refresh
                                       └─► the old one rotated (used twice: its family revoked)
 token ─► IntrospectionEndpoint (RFC 7662) ─► {active, scope, client_id, sub, exp, iat, token_type}
+                                             + SMART 2's: patient, encounter, fhirUser, iss (openid)
 token ─► RevocationEndpoint (RFC 7009)    ─► an access token's jti revoked, or a refresh token's whole family
 ```
 
-Who may introspect (RFC 7662, section 4): the client a token was issued to, and any registered
-system (Backend Services: a confidential client that proves itself with a signed
-assertion), as a resource server would be. Anyone else is told `{"active": false}`,
-as for a token that does not exist. Revocation is the token's own client's only.
+Who may introspect (RFC 7662, section 4): the client a token was issued to, and a system
+registered as a resource server (`register_system(..., resource_server=True)`: a FHIR
+server that trusts this node's tokens). Anyone else, another Backend Services system
+included, is told `{"active": false}`, as for a token that does not exist: a token says
+whose it is and what it may read. Revocation is the token's own client's only.
 """
 
 from __future__ import annotations
@@ -93,8 +95,12 @@ class IssuedAccess:
         """What RFC 7662 tells of it."""
         claims = self.claims
         told = {"active": True, "token_type": "Bearer", "scope": claims["scope"], "sub": claims["sub"]}
-        told |= {name: claims[name] for name in ("client_id", "iss", "exp", "iat") if name in claims}
+        told |= {name: claims[name] for name in _TOLD if name in claims}
         return told
+
+
+# What introspection tells of an access token: RFC 7662's members, and the context SMART 2 adds.
+_TOLD = ("client_id", "iss", "exp", "iat", "patient", "encounter", "fhirUser")
 
 
 Issued = IssuedAccess | IssuedRefresh
@@ -149,12 +155,16 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return _found(self.server, token_string, token_type_hint)
 
     def check_permission(self, token: Issued, client: _Client, request: OAuthRequest) -> bool:  # noqa: ARG002
-        """Whether `client` may be told about `token`: its own, or any registered system's (RFC 7662, 4)."""
-        return token.check_client(client) or client.client.kind == "system"
+        """Whether `client` may be told about `token`: its own, or any if it is a resource server (RFC 7662, 4)."""
+        return token.check_client(client) or client.client.resource_server
 
     def introspect_token(self, token: Issued) -> dict[str, Any]:
-        """What RFC 7662 (2.2) tells of an active token."""
-        return token.introspection()
+        """What RFC 7662 (2.2) tells of an active token; for one granted `openid`, the `iss` is its ID token's
+        (SMART 2), and `sub`, the signed-in address, is already the ID token's."""
+        told = token.introspection()
+        if "openid" in str(told["scope"]).split():
+            told["iss"] = self.server.context.issuer
+        return told
 
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]

@@ -88,7 +88,7 @@ def smart_router(deps: Deps) -> APIRouter:
         auth,
         token_url=lambda: [f"{scheme}://{auth.domain}/auth/token" for scheme in ("https", "http")],
         role_of=lambda address: node.identity.signs_in_as(address)[1],
-        extra_claims=_ContextClaims(f"http://{auth.domain}", signing_key),
+        context=_ContextClaims(f"http://{auth.domain}", signing_key),
     )
     _discovery(router, signing_key)
 
@@ -172,7 +172,7 @@ class _ContextClaims:
     launch), her own Patient (`launch/patient`), and an ID token (`openid`)."""
 
     def __init__(self, issuer: str, signing_key: ECKey) -> None:
-        self._issuer = issuer
+        self.issuer = issuer
         self._key = signing_key
 
     def __call__(self, caller: Caller, user: SignedIn | None, client_id: str) -> dict[str, Any]:
@@ -189,11 +189,17 @@ class _ContextClaims:
             extra["patient"] = user.context_patient
         if "openid" in caller.scopes:
             now = int(time.time())
-            subject = {"iss": self._issuer, "sub": user.address, "aud": client_id, "iat": now, "exp": now + 300}
-            if "fhirUser" in caller.scopes and user.patient_id:
-                subject["fhirUser"] = f"{self._issuer}/Patient/{user.patient_id}"
+            subject = {"iss": self.issuer, "sub": user.address, "aud": client_id, "iat": now, "exp": now + 300}
+            if (fhir_user := self.fhir_user(caller, user)) is not None:
+                subject["fhirUser"] = fhir_user
             extra["id_token"] = jwt.encode({"alg": "ES256", "kid": self._key.kid}, subject, self._key)
         return extra
+
+    def fhir_user(self, caller: Caller, user: SignedIn | None) -> str | None:
+        """Her own Patient, as the ID token's `fhirUser` names it, when the token was granted `openid fhirUser`."""
+        if user is None or not {"openid", "fhirUser"} <= caller.scopes or not user.patient_id:
+            return None
+        return f"{self.issuer}/Patient/{user.patient_id}"
 
 
 def _discovery(router: APIRouter, signing_key: ECKey) -> None:

@@ -34,20 +34,27 @@ def register(
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="The most it may be granted, e.g. system/*.rs (repeat).")
     ] = None,
+    resource_server: Annotated[
+        bool, typer.Option("--resource-server", help="A system that may introspect any token (not only its own).")
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
     """Register an app (--redirect-uri, and --launch-uri if it may be launched from a chart) or a backend
-    system (--jwks and --as); prints its client id."""
+    system (--jwks and --as, and --resource-server if it may introspect any token); prints its client id."""
     if (jwks is None) == (not redirect_uri):
         raise ValidationError("give an app's --redirect-uri, or a system's --jwks and --as")
     if jwks is not None and launch_uri is not None:
         raise ValidationError("--launch-uri is an app's: a system is never launched from a chart")
+    if jwks is None and resource_server:
+        raise ValidationError("--resource-server is a system's: an app introspects only its own tokens")
     with open_node(ctx) as node:
         if jwks is not None:
             if acts_as is None:
                 raise ValidationError("a system acts for one of this node's actors: --as WALLET")
             keys = loads_object(jwks.read_bytes())
-            client = node.clients.register_system(name, address_of(node, acts_as), keys, scope or ["system/*.rs"])
+            client = node.clients.register_system(
+                name, address_of(node, acts_as), keys, scope or ["system/*.rs"], resource_server=resource_server
+            )
         else:
             client = node.clients.register_app(name, redirect_uri or [], scope or [], launch_uri=launch_uri)
     _show(client, json)
@@ -81,6 +88,7 @@ def _as_json(client: Client) -> dict[str, object]:
         "acts_as": client.acts_as,
         "redirect_uris": list(client.redirect_uris),
         "launch_uri": client.launch_uri,
+        "resource_server": client.resource_server,
         "scopes": list(client.scopes),
     }
 

@@ -5,8 +5,10 @@ required); whoever uses it signs in with her own wallet, and the app gets no mor
 may. A **system** (SMART Backend Services) has a JSON Web Key Set of public keys, signs its
 token requests with the private half (`private_key_jwt`, RS384 or ES384), and acts for one
 of the node's actors (`acts_as`): the guarded repository judges its requests as that
-actor's, consents and all. An app that declares a **launch URI** can be launched from a
-patient's chart in the portal (SMART EHR launch, `launches`).
+actor's, consents and all. A system registered as a **resource server** may introspect any
+token this node issued (RFC 7662); every other client only its own. An app that declares a
+**launch URI** can be launched from a patient's chart in the portal (SMART EHR launch,
+`launches`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Client:
     jwks: dict[str, Any] | None
     scopes: tuple[str, ...]
     launch_uri: str | None = None  # an app's, where the portal sends the browser to launch it (EHR launch)
+    resource_server: bool = False  # a system's, that may introspect any token (others only their own)
 
     @property
     def kind(self) -> str:
@@ -79,8 +82,11 @@ class ClientRegistry:
             _check_uri("launch URI", launch_uri)
         return self._add(name, None, redirect_uris, None, scopes, launch_uri)
 
-    def register_system(self, name: str, acts_as: str, jwks: dict[str, Any], scopes: list[str]) -> Client:
-        """A backend system acting for `acts_as`, proving itself with a key of `jwks` (public keys only)."""
+    def register_system(
+        self, name: str, acts_as: str, jwks: dict[str, Any], scopes: list[str], *, resource_server: bool = False
+    ) -> Client:
+        """A backend system acting for `acts_as`, proving itself with a key of `jwks` (public keys only); a
+        `resource_server` may introspect any token, as a FHIR server that trusts this node's tokens must."""
         keys = jwks.get("keys") if isinstance(jwks, dict) else None
         if not isinstance(keys, list) or not keys:
             raise ValidationError('a JWKS is {"keys": [...]} with at least one key')
@@ -91,7 +97,7 @@ class ClientRegistry:
                 raise ValidationError("the JWKS holds a private key: register only the public keys")
         if any(not scope.startswith("system/") for scope in scopes):
             raise ValidationError("a system's scopes are system/… scopes")
-        return self._add(name, acts_as, [], {"keys": keys}, scopes)
+        return self._add(name, acts_as, [], {"keys": keys}, scopes, resource_server=resource_server)
 
     def _add(
         self,
@@ -101,12 +107,16 @@ class ClientRegistry:
         jwks: dict[str, Any] | None,
         scopes: list[str],
         launch_uri: str | None = None,
+        *,
+        resource_server: bool = False,
     ) -> Client:
         if not name or len(name) > 100:
             raise ValidationError("a client's name is 1 to 100 characters")
         resource_scopes(scopes)  # each one must parse
         # Hex, not URL-safe base64: an id that began with "-" was read as an option by the CLI (and any other).
-        client = Client(secrets.token_hex(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes), launch_uri)
+        client = Client(
+            secrets.token_hex(16), name, acts_as, tuple(redirect_uris), jwks, tuple(scopes), launch_uri, resource_server
+        )
         with self.db.session() as session:
             session.add(
                 OAuthClient(
@@ -118,6 +128,7 @@ class ClientRegistry:
                     scopes=" ".join(scopes),
                     created_at=self._clock(),
                     launch_uri=launch_uri,
+                    resource_server=resource_server,
                 )
             )
         self._origins = None
@@ -193,4 +204,5 @@ def _client(row: OAuthClient) -> Client:
         None if row.jwks is None else json.loads(row.jwks),
         tuple(row.scopes.split()),
         row.launch_uri,
+        row.resource_server,
     )

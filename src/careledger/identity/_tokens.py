@@ -47,6 +47,8 @@ class RefreshGrant:
     scope: str
     issued_at: float
     expires_at: float
+    launch_patient: str | None = None  # an EHR launch's chart: its patient and encounter, given at each refresh
+    launch_encounter: str | None = None
 
 
 class RefreshTokens:
@@ -70,8 +72,12 @@ class RefreshTokens:
         scope: str,
         offline: bool,
         access_jti: str,
+        launch_patient: str | None = None,
+        launch_encounter: str | None = None,
     ) -> str:
-        """A new refresh token: the next of `grant`'s family (a rotation), or the first of a new one."""
+        """A new refresh token: the next of `grant`'s family (a rotation), or the first of a new one. A rotation
+        keeps the family's end, but no later than the lifetime asked now: an app that gives up `offline_access`
+        for `online_access` at a refresh has the online lifetime from then on."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
         lifetime = OFFLINE_SECONDS if offline else ONLINE_SECONDS
@@ -88,9 +94,11 @@ class RefreshTokens:
                     patient=patient,
                     scope=scope,
                     issued_at=now,
-                    expires_at=grant.expires_at if grant else now + lifetime,
+                    expires_at=now + lifetime if grant is None else min(grant.expires_at, now + lifetime),
                     used_at=None,
                     access_jti=access_jti,
+                    launch_patient=launch_patient,
+                    launch_encounter=launch_encounter,
                 )
             )
         return token
@@ -120,6 +128,8 @@ class RefreshTokens:
                 row.scope,
                 row.issued_at,
                 row.expires_at,
+                row.launch_patient,
+                row.launch_encounter,
             )
 
     def rotate(self, grant: RefreshGrant) -> None:

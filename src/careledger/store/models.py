@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -210,6 +211,8 @@ class OAuthClient(Base):
     scopes: Mapped[str] = mapped_column(Text)  # the most it may be granted, space-separated
     created_at: Mapped[float] = mapped_column(Float)
     launch_uri: Mapped[str | None] = mapped_column(Text, nullable=True)  # an app's, for EHR launch
+    # A system that may introspect any token (a resource server); other clients, only their own.
+    resource_server: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RefreshToken(Base):
@@ -233,6 +236,9 @@ class RefreshToken(Base):
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     access_jti: Mapped[str] = mapped_column(String(64))  # the access token issued with it, revoked with it
+    # The chart an EHR launch opened (its patient, and encounter if one), given again at each refresh.
+    launch_patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    launch_encounter: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RevokedToken(Base):
