@@ -103,6 +103,29 @@ def test_another_version_in_accept_is_not_acceptable(api: Api, care_team: httpx.
     assert formatted.status_code == 406
 
 
+def _refusals_before_any_route(api: Api, care_team: httpx.Client) -> dict[str, httpx.Response]:
+    """A refusal of each layer that answers before a route runs, and of the method table."""
+    observation = b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}}'
+    return {
+        "406": httpx.get(f"{api.url}/metadata", headers={"Accept": f"{FHIR_JSON}; fhirVersion=4.3"}),
+        "415": care_team.post("/Observation", content=observation, headers={"Content-Type": "text/plain"}),
+        "413": httpx.post(f"{api.url}/Patient/p1/$claim", json={"resourceType": "Parameters", "x": "y" * 20_000}),
+        "xml 400": care_team.post("/Observation", content=b"<Observation", headers={"Content-Type": FHIR_XML}),
+        "preflight 403": httpx.options(
+            f"{api.url}/Observation",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        ),
+        "405": httpx.post(f"{api.url}/metadata", json={"resourceType": "Parameters"}),
+    }
+
+
+def test_every_refusal_says_the_fhir_version_in_its_media_type(api: Api, care_team: httpx.Client) -> None:
+    for expected, response in _refusals_before_any_route(api, care_team).items():
+        assert str(response.status_code) == expected.split()[-1], (expected, response.text)
+        assert response.headers["content-type"] == f"{FHIR_JSON}; fhirVersion=4.0", expected
+        assert response.json()["resourceType"] == "OperationOutcome"
+
+
 @pytest.mark.parametrize("version", ["4.3", "4.3.0", "5.0"])
 def test_a_body_in_another_version_is_an_unsupported_media_type(
     api: Api, care_team: httpx.Client, version: str

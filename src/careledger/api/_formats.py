@@ -7,7 +7,8 @@ types R4B changed or dropped, whose XML is limited: see `careledger.fhir._xml`).
 client that accepts neither gets 406; a body in neither is refused by `BoundedRequests`
 (415). Sign-in, the node-to-node exchange and the API docs are not FHIR and are left alone.
 
-The FHIR version is R4 (4.0.1): every FHIR answer's media type says `fhirVersion=4.0`, and a
+The FHIR version is R4 (4.0.1): every FHIR answer's media type says `fhirVersion=4.0` (JSON's is
+`_responses.FHIR_JSON`, which every answer is built with, refusals of the outer layers too), and a
 `fhirVersion` parameter naming another release is refused as FHIR's http.html#version-parameter
 says: 406 in `Accept` (or `_format`), 415 in `Content-Type`. `4.0` and `4.0.1` are accepted.
 """
@@ -32,7 +33,8 @@ FHIR_XML = "application/fhir+xml"
 _FORMAT_PARAM = {"json": "json", "xml": "xml"} | dict.fromkeys(JSON_TYPES, "json") | dict.fromkeys(XML_TYPES, "xml")
 _ANY = frozenset({"*/*", "application/*"})
 _VERSIONS = frozenset({FHIR_VERSION_PARAMETER, FHIR_VERSION})  # what a `fhirVersion` parameter may name
-_FHIR_TYPES = (b"application/fhir+json", FHIR_XML.encode())  # the answers that say their version
+# An XML answer's media type; a JSON answer's is `_responses.FHIR_JSON`, both saying the release served.
+_XML_ANSWER = f"{FHIR_XML}; charset=utf-8; fhirVersion={FHIR_VERSION_PARAMETER}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_FHIR = (
     "/auth/",
@@ -127,23 +129,7 @@ class FhirFormats:
         except CareLedgerError as exc:
             await self._error(exc)(scope, receive, send)
             return
-        versioned = _versioned(send)
-        await self.app(scope, receive, versioned if wanted == "json" else _as_xml(versioned, self._error))
-
-
-def _versioned(send: Send) -> Send:
-    """A `send` whose FHIR answers say the FHIR version in their media type (`; fhirVersion=4.0`)."""
-
-    async def send_versioned(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = MutableHeaders(raw=list(message["headers"]))
-            content_type = headers.get("content-type", "")
-            if content_type.encode().startswith(_FHIR_TYPES) and "fhirversion" not in content_type.lower():
-                headers["content-type"] = f"{content_type}; fhirVersion={FHIR_VERSION_PARAMETER}"
-                message = {**message, "headers": headers.raw}
-        await send(message)
-
-    return send_versioned
+        await self.app(scope, receive, send if wanted == "json" else _as_xml(send, self._error))
 
 
 def _as_xml(send: Send, error: ErrorResponder) -> Send:
@@ -173,7 +159,7 @@ def _as_xml(send: Send, error: ErrorResponder) -> Send:
                 start = {**start, "status": refused.status_code}
                 headers = MutableHeaders(raw=list(refused.raw_headers))
                 body = json_to_xml(json.loads(bytes(refused.body)))
-            headers["content-type"] = f"{FHIR_XML}; charset=utf-8"
+            headers["content-type"] = _XML_ANSWER
             headers["content-length"] = str(len(body))
         await send({**start, "headers": headers.raw})
         await send({"type": "http.response.body", "body": body, "more_body": False})

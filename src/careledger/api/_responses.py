@@ -16,14 +16,16 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from careledger.errors import CareLedgerError, NotFound, TooMany, Unauthenticated, ValidationError, http_status
-from careledger.fhir import fhir_instant, operation_outcome
+from careledger.fhir import FHIR_VERSION_PARAMETER, fhir_instant, operation_outcome
 from careledger.records import Resource, StoredRecord
 
-FHIR_JSON = "application/fhir+json"
+# Every FHIR JSON answer's media type, errors included, whichever layer answers (a route, or a middleware
+# refusing before any route runs: 406, 413, 415, a CORS preflight's 403): it says the release served, R4.
+FHIR_JSON = f"application/fhir+json; fhirVersion={FHIR_VERSION_PARAMETER}"
 
 
 def fhir_response(body: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """`body` as `application/fhir+json`."""
+    """`body` as `application/fhir+json; fhirVersion=4.0`."""
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
