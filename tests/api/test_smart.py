@@ -13,6 +13,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -22,10 +23,12 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from fhir.resources.R4B import get_fhir_model_class
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
+from siwe import SiweMessage
 
 from careledger.consent import Purpose
 from careledger.errors import ValidationError
@@ -104,6 +107,7 @@ def test_discovery_needs_no_sign_in(smart: Api) -> None:
     )
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert set(config["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384", "ES384"}
+    assert {"launch", "launch/patient", "launch/encounter", "openid", "fhirUser"} <= set(config["scopes_supported"])
 
 
 def test_a_standalone_launch_with_pkce_and_the_patients_wallet(smart: Api) -> None:
@@ -129,6 +133,36 @@ def test_a_standalone_launch_with_pkce_and_the_patients_wallet(smart: Api) -> No
     )
     assert again.status_code == 400  # a code works once
     assert again.json()["error"] == "invalid_grant"
+
+
+def test_a_headless_client_posts_the_request_back_with_its_signed_message(smart: Api) -> None:
+    world = smart.world
+    session, _ = _app(smart, "launch/patient patient/Observation.rs")
+    verifier = generate_token(48)
+    url, state = session.create_authorization_url(f"{smart.url}/auth/authorize", code_verifier=verifier, aud=smart.url)
+    found = httpx.get(f"{smart.url}/auth/nonce").json()
+    assert isinstance(found["chain_id"], int)  # EIP-4361's Chain ID is a number, as siwe's SiweMessage takes it
+    account = world.node.unlock(world.alice.name).account
+    message = SiweMessage(
+        domain=found["domain"],
+        address=account.address,
+        statement="Any words the wallet shows, or none",
+        uri=smart.url,
+        version="1",
+        chain_id=found["chain_id"],
+        nonce=found["nonce"],
+        issued_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    ).prepare_message()
+    signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+    params = dict(parse_qsl(urlsplit(url).query))  # no page read: the request's own parameters, as documented
+    answer = httpx.post(f"{smart.url}/auth/authorize", data={**params, "message": message, "signature": signature})
+    assert answer.status_code == 302, answer.text
+    assert parse_qs(urlsplit(answer.headers["location"]).query)["state"] == [state]
+    token = session.fetch_token(
+        f"{smart.url}/auth/token", authorization_response=answer.headers["location"], code_verifier=verifier
+    )
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    assert token["patient"] == patient.record_id
 
 
 def test_a_narrowed_scope_reads_only_what_its_query_names(smart: Api) -> None:

@@ -8,6 +8,7 @@ OAuth2Session and the staff member's wallet an eth-account key outside the proje
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,9 @@ import httpx
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
+from eth_account import Account
 
+from careledger.errors import CareLedgerError
 from careledger.identity import LAUNCH_SECONDS, Wallet
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
@@ -164,3 +167,21 @@ def test_a_refresh_gives_the_launchs_context_again_and_introspection_tells_it(sm
     assert told["active"] is True
     assert (told["patient"], told["encounter"]) == (patient, "enc-2")  # SMART 2's launch context
     assert (told["iss"], told["sub"]) == (smart.url, world.drbob.address)  # the ID token's, as openid was granted
+
+
+def test_a_sign_in_past_its_rate_limit_is_told_on_a_page_with_retry_after(smart: Api) -> None:
+    app = _app(smart, "launch/patient patient/*.rs")
+    page = httpx.get(_authorize_url(smart, app, generate_token(48), state="busy"))
+    form = _Form()
+    form.feed(page.text)
+    hurried = Account.create()
+    for _ in range(60):  # the wallet's sign-ins of the last minute, whatever became of them
+        with contextlib.suppress(CareLedgerError):
+            smart.server.auth.signed_in(hurried.address)
+    message, signature = signed_in_message(smart.url, hurried)
+    answer = httpx.post(f"{smart.url}/auth/authorize", data={**form.fields, "message": message, "signature": signature})
+    assert answer.status_code == 429
+    assert answer.headers["content-type"].startswith("text/html")  # the page she is on, not JSON
+    assert int(answer.headers["retry-after"]) >= 1
+    assert "try again" in answer.text
+    assert "location" not in answer.headers

@@ -36,8 +36,13 @@ def error_response(error: CareLedgerError) -> JSONResponse:
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="careledger"'
     elif isinstance(error, TooMany):
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        headers["Retry-After"] = retry_after(error)
     return fhir_response(operation_outcome(code, error.public), status, headers)
+
+
+def retry_after(error: TooMany) -> str:
+    """The `Retry-After` of a 429 (API or page): the wait in whole seconds, at least one."""
+    return str(max(1, math.ceil(error.retry_after)))
 
 
 def resource_response(resource: Resource) -> JSONResponse:

@@ -35,7 +35,8 @@ from careledger.api._auth import Caller, SiweAuth
 from careledger.api._deps import Deps, call
 from careledger.api._oauth import OAuthRequest, SignedIn, SmartServer, request_of
 from careledger.api._picker import Picker, offers_others, picked
-from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated, ValidationError
+from careledger.api._responses import retry_after
+from careledger.errors import AccessDenied, CareLedgerError, TooMany, Unauthenticated, ValidationError, http_status
 from careledger.files import secret_file
 from careledger.identity import SIGNING_ALGORITHMS, LaunchContext, Role
 from careledger.portal import outside_page
@@ -49,6 +50,7 @@ SCOPES_SUPPORTED = (
     "fhirUser",
     "launch",
     "launch/patient",
+    "launch/encounter",
     "offline_access",
     "online_access",
     "patient/*.cruds",
@@ -137,7 +139,7 @@ def smart_router(deps: Deps) -> APIRouter:
             own = next((choice.patient_id for choice in choices if choice.address == acts_as), None)
             user = SignedIn(acts_as, role, own, launch, None if chosen is None else (chosen.address, chosen.patient_id))
             return await call(server.create_authorization_response, oauth, grant_user=user, grant=grant)
-        except (OAuth2Error, ValidationError, Unauthenticated) as exc:
+        except (OAuth2Error, ValidationError, Unauthenticated, TooMany) as exc:
             return _refusal(server, params, exc)
 
     _token_endpoints(router, server)
@@ -278,14 +280,18 @@ def _launch(find: Callable[[str, str], LaunchContext], params: dict[str, str]) -
 def _refusal(server: SmartServer, params: dict[str, str], exc: OAuth2Error | CareLedgerError) -> Response:
     """An authorization request that cannot go on (RFC 6749, 4.1.2.1): sent back to the app's redirect URI as
     `error`, `error_description` and `state`; told on a page (400), the browser going nowhere, when its client
-    or redirect URI is not one to trust, and when her sign-in failed (401: she may sign again)."""
+    or redirect URI is not one to trust, when her sign-in failed (401: she may sign again), and when she signed
+    in too often (429, with `Retry-After`)."""
     error = exc if isinstance(exc, OAuth2Error) else InvalidRequestError(description=_error_text(exc.public))
     target = server.error_redirect_uri(params)
-    if target is None or isinstance(exc, Unauthenticated):
+    if target is None or isinstance(exc, Unauthenticated | TooMany):
         message = exc.public if isinstance(exc, CareLedgerError) else error.description or error.error
         page = outside_page("authorize_error.html", message=message)
-        status = 401 if isinstance(exc, Unauthenticated) else 400
-        return HTMLResponse(page, status_code=status, headers=_page_headers(None))
+        headers = _page_headers(None)
+        if isinstance(exc, TooMany):
+            headers["Retry-After"] = retry_after(exc)
+        status = http_status(exc)[0] if isinstance(exc, Unauthenticated | TooMany) else 400
+        return HTMLResponse(page, status_code=status, headers=headers)
     error.redirect_uri, error.state = target, params.get("state")
     response: Response = server.handle_response(*error())
     return response
