@@ -395,6 +395,10 @@ def test_the_coverage_search_takes_patient_beneficiary_and_paging_and_ignores_th
     assert strict.status_code == 400
     assert "colour" in strict.json()["issue"][0]["diagnostics"]
     assert staff.get("/Coverage", params={"beneficiary": "Group/g1"}).status_code == 400
+    strict_missing = staff.get("/Coverage", params={"patient:missing": "true"}, headers={"Prefer": "handling=strict"})
+    assert _ids(strict_missing) == set()
+    assert _ids(staff.get("/Coverage", params={"beneficiary:missing": "false"})) == {alice, bob}
+    assert staff.get("/Coverage", params={"patient:missing": "perhaps"}).status_code == 400
 
 
 def test_the_capability_statement_offers_no_revinclude_of_a_view(insured: Insured) -> None:

@@ -21,7 +21,8 @@ from careledger.fhir import loads_object
 
 _PATIENT = re.compile(r"(?:Patient/)?([A-Za-z0-9\-.]{1,64})")
 _PATIENT_PARAMETERS = ("patient", "beneficiary")  # Coverage's: both name the member, as Patient references
-_RESULT_PARAMETERS = ("_count", "_offset", "_format", "_pretty")
+_MISSING = tuple(f"{name}:missing" for name in _PATIENT_PARAMETERS)
+_KNOWN = (*_PATIENT_PARAMETERS, *_MISSING, "_count", "_offset", "_format", "_pretty")
 
 
 def coverage_router(deps: Deps) -> APIRouter:
@@ -49,7 +50,7 @@ def coverage_router(deps: Deps) -> APIRouter:
         search's is."""
         accessor = deps.signed_in(authorization, purpose, "Coverage", "read")
         params = request.query_params.multi_items()
-        unknown = sorted({name for name, _ in params if name not in _PATIENT_PARAMETERS + _RESULT_PARAMETERS})
+        unknown = sorted({name for name, _ in params if name not in _KNOWN})
         if unknown and preferences(prefer).get("handling") == "strict":
             raise ValidationError(f"unknown search parameters: {', '.join(unknown)}")
         paging = Paging.of(request.query_params)
@@ -75,12 +76,21 @@ def coverage_router(deps: Deps) -> APIRouter:
 
 def _patients_named(params: list[tuple[str, str]]) -> list[str] | None:
     """The Patient ids every `patient` and `beneficiary` parameter names (each `Patient/<id>` or `<id>`,
-    comma-separated: any of them), all of them at once; None if there is none."""
+    comma-separated: any of them), all of them at once; None if there is none. Every Coverage has its
+    beneficiary, so `:missing=true` names no one and `:missing=false` narrows nothing."""
     named: set[str] | None = None
     for name, value in params:
         if name in _PATIENT_PARAMETERS:
             ids = {_patient_id(name, part) for part in value.split(",")}
-            named = ids if named is None else named & ids
+        elif name in _MISSING:
+            if value not in ("true", "false"):
+                raise ValidationError(f"{name} must be true or false, not {value[:20]!r}")
+            if value == "false":
+                continue
+            ids = set()
+        else:
+            continue
+        named = ids if named is None else named & ids
     return None if named is None else sorted(named)
 
 
