@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from careledger.chain import Claims, Role
 from careledger.claims import CPT, ClaimLine, claim_record_id
 from careledger.config import NODE_WALLET
+from careledger.testdata import insure
 from tests.claims.conftest import CARE, World
 
 VISIT = [ClaimLine(CPT, "99213", 200 * CARE)]
@@ -72,3 +74,18 @@ def test_a_claim_not_on_chain_is_asked_of_the_chain_again_only_once_a_claim_was_
     asked.clear()
     assert payers.payer(unsent) is None
     assert asked  # a claim was submitted since: whether this one is on chain now is asked again
+
+
+def test_who_insures_a_member_is_kept_until_the_chain_enrols_her_again(world: World) -> None:
+    node, payers = world.node, world.node.claims.payers
+    rival = node.wallets.create("rival", Role.INSURER, "pw")
+    carol = node.wallets.create("carol", Role.PATIENT, "pw")
+    rival_plan = insure(node, rival, [])
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        carol.address, carol.role, carol.encryption_key
+    )
+    now, day = int(time.time()), 86_400
+    world.claims(world.insurer.name).enroll(carol.address, world.plan_id, now - 20 * day, now - 2 * day)
+    assert payers.insurer(carol.address) == world.insurer.address
+    world.claims(rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
+    assert payers.insurer(carol.address) == rival.address
