@@ -210,3 +210,19 @@ def test_an_ended_or_expired_delegation_offers_no_picker_and_reads_are_refused(s
     time.sleep(max(0.0, expiry - time.time()) + 0.5)
     assert fhir.get(f"/Observation/{world.labs_id}").status_code == 404  # expired
     assert _App(smart).sign_in(_account(smart, world.guardian)).status_code == 302
+
+
+def test_a_launch_asking_no_patient_neither_picks_nor_reads_whom_she_acts_for(smart: Api) -> None:
+    world = smart.world
+    _delegate(smart, [Category.GENERAL, Category.LABS], days=30)
+
+    def guardian_reads() -> int:
+        accounting = world.node.disclosures.of(Accessor(world.alice.address, Purpose.PATRQT), world.alice.address)
+        return sum(e.access.agent == world.guardian.address for e in accounting)
+
+    before = guardian_reads()
+    app = _App(smart, "openid patient/*.rs")
+    answer = app.sign_in(_account(smart, world.guardian))
+    assert answer.status_code == 302  # no picker without launch/patient
+    assert "patient" not in app.token(answer.headers["location"])
+    assert guardian_reads() == before  # nothing of Alice's was looked at for it

@@ -61,12 +61,13 @@ class Picker:
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
 
-    def choices(self, address: str) -> list[Choice]:
-        """Herself first (if she has a Patient record here), then each patient she is a live delegate of whose
-        Patient record she may read, each read through her own door at her request (PATRQT)."""
+    def choices(self, address: str, *, others: bool = True) -> list[Choice]:
+        """Herself first (if she has a Patient record here), then, with `others`, each patient she is a live
+        delegate of whose Patient record she may read, each read through her own door at her request (PATRQT):
+        asked only where a picker may be shown, since each read shows in that patient's accounting."""
         door = self._access.for_caller(Accessor(address, Purpose.PATRQT))
         found: list[Choice] = []
-        for patient in (address, *sorted(self._represented(address))):
+        for patient in (address, *(sorted(self._represented(address)) if others else ())):
             records = door.search(SearchQuery(resource_type="Patient", patient_address=patient))
             found.extend(Choice(patient, str(record["id"]), person_name(record)) for record in records[:1])
         return found

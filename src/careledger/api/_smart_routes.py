@@ -131,7 +131,7 @@ def smart_router(deps: Deps) -> APIRouter:
             acts_as, role = await call(picker.take, params) if choosing else await _signed_in(auth, params)
             if launch is not None:  # used up now, and only by whoever launched it
                 launch = _launch(lambda launch_id, client: launches.take(launch_id, client, acts_as), params)
-            choices = await call(picker.choices, acts_as)
+            choices = await call(picker.choices, acts_as, others=choosing or _standalone(params, launch))
             chosen = picked(choices, params.get("patient", ""), acts_as) if choosing else None
             if not choosing and _standalone(params, launch) and offers_others(choices, acts_as):
                 ticket = picker.hold(acts_as, role, params)
