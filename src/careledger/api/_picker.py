@@ -61,7 +61,7 @@ class Picker:
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
 
-    def choices(self, address: str, *, others: bool = True) -> list[Choice]:
+    def choices(self, address: str, *, others: bool) -> list[Choice]:
         """Herself first (if she has a Patient record here), then, with `others`, each patient she is a live
         delegate of whose Patient record she may read, each read through her own door at her request (PATRQT):
         asked only where a picker may be shown, since each read shows in that patient's accounting."""
