@@ -63,21 +63,26 @@ def _newest(node: Node, patient: str) -> Entry:
     return node.audit.entries(patient=patient)[-1]
 
 
+WRONG = "claim refused: wrong claim code for this Patient: check the code and the Patient id"
+
+
 def test_wrong_expired_and_reused_codes_are_refused_audited_and_change_nothing(node: Node) -> None:
     patient, record_id = _walk_in(node, 1)
     dana = _wallet(node, "dana")
-    with pytest.raises(AccessDenied, match="no claim code was issued"):
+    with pytest.raises(AccessDenied, match=WRONG):
         node.claiming.claim(patient, "AAAA-BBBB-CCCC", dana.address, dana.encryption_key)
+    assert _newest(node, patient).access.detail == f"no claim code was issued for {patient}"
     expired = node.claiming.issue(patient, days=1)
     with pytest.MonkeyPatch.context() as later:
         later.setattr(node.claiming, "_clock", lambda: expired.expires_at + 1)
         with pytest.raises(AccessDenied, match="expired"):
             node.claiming.claim(patient, expired.code, dana.address, dana.encryption_key)
     issued = node.claiming.issue(patient)
-    with pytest.raises(AccessDenied, match=rf"wrong claim code \({MAX_FAILURES - 1} tries left\)"):
+    with pytest.raises(AccessDenied, match=WRONG):
         node.claiming.claim(patient, "0000-0000-0000", dana.address, dana.encryption_key)
     refusal = _newest(node, patient).access
     assert (refusal.interaction, refusal.allowed, refusal.agent) == ("claim", False, dana.address)
+    assert refusal.detail == f"wrong claim code ({MAX_FAILURES - 1} tries left)"  # for the desk, not for her
     assert node.custodial.holds(patient)
     assert node.contracts.identity_registry().custodian_of(patient) == node.address
     assert node.contracts.identity_registry().claimed_by(patient) is None
@@ -111,6 +116,65 @@ def test_wrong_expired_and_reused_codes_are_refused_audited_and_change_nothing(n
     assert registry.claimed_by(patient) == dana.address
     with pytest.raises(NotFound, match="not a custodial identity"):
         node.claiming.issue(patient)
+
+
+def _told_and_audited(node: Node, record: str, code: str, wallet: Wallet) -> tuple[str, str | None]:
+    """What a refused claim of the Patient `record` names tells the claimant, and what the audit log keeps."""
+    with pytest.raises(AccessDenied) as refused:
+        node.claiming.claim_record(record, code, wallet.address, wallet.encryption_key)
+    return str(refused.value), node.audit.entries(agent=wallet.address)[-1].access.detail
+
+
+def test_a_code_that_does_not_claim_the_patient_is_told_the_same_whatever_the_reason(node: Node) -> None:
+    """Unknown id, not a Patient, no code issued, a wrong code for a live, expired or used one: one answer, so
+    a stranger learns neither that an id exists nor that a code is out; the audit log keeps each reason."""
+    stranger, owner = _wallet(node, "stranger"), _wallet(node, "owner")
+    (none, none_id), (live, live_id), (expired, expired_id), (used, used_id) = (
+        _walk_in(node, s) for s in (11, 12, 13, 14)
+    )
+    observation = next(s.record_id for s in node._records.list(patient_address=none) if s.resource_type != "Patient")
+    node.claiming.issue(live)
+    old = node.claiming.issue(expired, days=1)
+    node.claiming.claim(used, node.claiming.issue(used).code, owner.address, owner.encryption_key)
+    answers = {}
+    with pytest.MonkeyPatch.context() as later:
+        later.setattr(node.claiming, "_clock", lambda: old.expires_at + 1)
+        for why, record in (
+            ("no Patient/no-such-patient on this node", "no-such-patient"),
+            (f"no Patient/{observation} on this node", f"Patient/{observation}"),
+            (f"no claim code was issued for Patient/{none_id}", none_id),
+            (f"wrong claim code ({MAX_FAILURES - 1} tries left)", live_id),
+            ("wrong claim code (the code is expired)", expired_id),
+            ("wrong claim code (the code is used)", used_id),
+        ):
+            told, audited = _told_and_audited(node, record, "0000-0000-0000", stranger)
+            assert audited == why
+            answers[record] = told
+        assert set(answers.values()) == {f"{WRONG}; the front desk issues a new code if yours is lost"}
+        # Only the right code hears where it stands.
+        assert "expired at" in _told_and_audited(node, expired_id, old.code, stranger)[0]
+    assert node.claiming.status(live).failures == 1
+    assert node.claiming.status(expired).failures == 0  # a code no longer live counts no more tries
+
+
+def test_an_id_that_is_no_patient_is_throttled_as_one_with_a_live_code(node: Node) -> None:
+    patient, record_id = _walk_in(node, 15)
+    node.claiming.issue(patient)
+    kim = _wallet(node, "kim-probes")
+
+    def throttled_after(record: str, network: int) -> tuple[int, str]:
+        for tries in range(MAX_FAILURES):  # each from an address of its own: the id's bound, not an address's
+            try:
+                node.claiming.claim_record(
+                    record, "0000-0000-0000", kim.address, kim.encryption_key, client=f"198.18.{network}.{tries}"
+                )
+            except TooMany as exc:
+                return tries, str(exc)
+            except AccessDenied:
+                continue
+        raise AssertionError("never throttled")
+
+    assert throttled_after(record_id, 1) == throttled_after("no-such-patient-here", 2)
 
 
 def _wrong(node: Node, patient: str, wallet: Wallet, client: str | None = None) -> None:
@@ -190,8 +254,9 @@ def test_a_burnt_code_tells_the_patient_to_ask_the_desk_and_tells_the_desk(node:
             later.setattr(node.claiming, "_clock", lambda tries=tries: start + tries * 3600)
             if tries < MAX_FAILURES:
                 _refused_once(node, patient, eve, f"192.0.2.{tries}")
-        with pytest.raises(AccessDenied, match="that was the last try: this code is no longer valid; ask the front"):
+        with pytest.raises(AccessDenied, match=WRONG):  # the try that burns it is told as any wrong code is
             _wrong(node, patient, eve, "192.0.2.200")
+        assert "the last try: the code is burnt" in (_newest(node, patient).access.detail or "")
         burnt = [e.access for e in node.audit.entries(patient=patient) if e.access.interaction == "claim-code-burnt"]
         assert len(burnt) == 1
         assert (burnt[0].agent, burnt[0].allowed) == (node.address, True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -26,8 +28,10 @@ def _claim(
     *,
     signer: LocalAccount | None = None,
     source: str = "127.0.0.1",
+    key_hex: str | None = None,
 ) -> httpx.Response:
-    """A claim posted as her wallet app would post it, from the loopback address `source`."""
+    """A claim posted as her wallet app would post it, from the loopback address `source`; `key_hex` instead of
+    her key as registered on chain."""
     message = api.siwe_message(account)
     signature = "0x" + (signer or account).sign_message(encode_defunct(text=message)).signature.hex()
     parameters = {
@@ -36,7 +40,7 @@ def _claim(
             {"name": "code", "valueString": code},
             {"name": "message", "valueString": message},
             {"name": "signature", "valueString": signature},
-            {"name": "encryptionKey", "valueString": key.public_key.to_bytes().hex()},
+            {"name": "encryptionKey", "valueString": key_hex or key.public_key.to_bytes().hex()},
         ],
     }
     with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as client:
@@ -119,3 +123,50 @@ def test_a_stranger_hammering_codes_from_one_address_is_throttled_before_any_cod
         wallet: LocalAccount = Account.create()
         claimed = _claim(api, wallet, record_id, issued.code, PrivateKey.derive(wallet.key), source="127.0.0.3")
         assert claimed.status_code == 200, claimed.text
+
+
+def test_a_claim_that_is_not_the_patients_is_answered_alike_whatever_the_reason(api: Api) -> None:
+    """Unknown id, no code issued, a wrong code for a live, expired or used one: one status, one body."""
+    node = api.world.node
+    front_desk = Accessor(node.address)
+    walk_ins = {}
+    for name, seed in (("no code", 80), ("live", 81), ("expired", 82), ("used", 83)):
+        patient = synthetic_patients(1, seed=seed)[0].patient
+        walk_ins[name] = node.access.for_caller(front_desk).write(
+            {k: v for k, v in patient.items() if k != "identifier"}
+        )
+    node.claiming.issue(walk_ins["live"].patient_address)
+    expired = node.claiming.issue(walk_ins["expired"].patient_address, days=0.1 / 86_400)
+    owner: LocalAccount = Account.create()
+    used = node.claiming.issue(walk_ins["used"].patient_address)
+    claimed = _claim(
+        api, owner, walk_ins["used"].record_id, used.code, PrivateKey.derive(owner.key), source="127.0.1.1"
+    )
+    assert claimed.status_code == 200, claimed.text
+    time.sleep(0.2)  # the expired one has expired
+
+    stranger, key = Account.create(), PrivateKey.generate()
+    records = {"unknown": "no-such-patient", **{name: stored.record_id for name, stored in walk_ins.items()}}
+    answers = {
+        name: _claim(api, stranger, record_id, "0000-0000-0000", key, source=f"127.0.1.{10 + n}")
+        for n, (name, record_id) in enumerate(records.items())
+    }
+    assert {name: a.status_code for name, a in answers.items()} == dict.fromkeys(records, 403)
+    bodies = {a.content for a in answers.values()}
+    assert len(bodies) == 1, bodies
+    assert "wrong claim code for this Patient" in answers["unknown"].text
+    right = _claim(api, stranger, walk_ins["expired"].record_id, expired.code, key, source="127.0.1.30")
+    assert right.status_code == 403
+    assert "expired at" in right.text  # said to the holder of the right code only
+
+
+def test_an_encryption_key_without_its_suite_byte_is_refused_with_the_format_expected(api: Api) -> None:
+    wallet: LocalAccount = Account.create()
+    key = PrivateKey.derive(wallet.key)
+    raw = key.public_key.raw.hex()  # the bare X25519 key, as most libraries print it
+    refused = _claim(api, wallet, "any-patient", "0000-0000-0000", key, key_hex=raw)
+    assert refused.status_code == 400, refused.text
+    diagnostics = refused.json()["issue"][0]["diagnostics"]
+    assert "suite byte" in diagnostics
+    assert "01 and the 32 bytes of an X25519 key (66 hex digits" in diagnostics
+    assert _claim(api, wallet, "any-patient", "0000-0000-0000", key, key_hex="zz").status_code == 400

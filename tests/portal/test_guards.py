@@ -231,14 +231,17 @@ def test_claim_codes_stand_a_strangers_hammering_and_the_desk_sees_and_replaces_
 
     tries = [_claim_from(clinic, "127.0.0.2", record_id, "0000-0000-0000", stranger) for _ in range(4)]
     assert [t.status_code for t in tries] == [403, 403, 403, 429], [t.text for t in tries]
-    assert "wrong claim code" in tries[0].text
+    assert "wrong claim code for this Patient" in tries[0].text
+    unknown = _claim_from(clinic, "127.0.0.4", "no-such-patient", "0000-0000-0000", stranger)
+    assert unknown.status_code == 403  # told as a wrong code is: whether a patient number exists is not said
+    assert "wrong claim code for this Patient" in unknown.text
     assert "from your network address" in tries[3].text
     chart = desk.get(f"/portal/staff/patients/{record_id}").text
     assert "3 wrong tries so far" in chart
 
     for _ in range(MAX_FAILURES - 3):  # more wrong tries, slowly enough (one `careledger` process each)
         burning = _cli_claim(clinic, record_id)
-    assert "this code is no longer valid; ask the front desk for a new one" in burning.stderr
+    assert "wrong claim code for this Patient" in burning.stderr  # the burning try is told as any wrong one is
     chart = desk.get(f"/portal/staff/patients/{record_id}").text
     assert f"burnt by {MAX_FAILURES} wrong tries" in chart
     told = _claim_from(clinic, "127.0.0.3", record_id, code, ada)  # her right code, too late

@@ -5,8 +5,13 @@ own wallet (SIWE over the API, or her keystore's passphrase at the CLI), and `cl
 
 1. checks the code: known, unused, unexpired, and not burnt by `MAX_FAILURES` wrong tries;
    every refusal is audited and changes nothing else, but refused claims are paced per
-   client address and per code (`_claim_limits`), and the try that burns a code says so,
-   to her and, in the audit log and `status`, to the front desk that must issue another;
+   client address and per code (`_claim_limits`). A code that is not this patient's is
+   told in the same words whatever the reason (no such Patient, no code issued, a wrong,
+   used, expired or burnt code) after the same work (a decryption and a constant-time
+   comparison, against a dummy where there is no code), so a refusal tells a stranger
+   nothing an unknown id would not; only the holder of the right code hears that it
+   expired, was used or was burnt, and the front desk sees every reason in the audit log
+   and `status`;
 2. hands the identity to her wallet on chain (`IdentityRegistry.claim_custodial`): from
    then on her wallet, not the node, manages her consents, and the identity's encryption
    key is hers;
@@ -56,6 +61,13 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _READS_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 _AAD = b"careledger/claim-code/v1\x00"
 _ASK_THE_DESK = "ask the front desk for a new one"
+# What a claim whose code is not the patient's is told, whatever the reason: it must not say whether the id is a
+# Patient of this node, nor whether a code is out for her.
+_WRONG_CODE = (
+    "wrong claim code for this Patient: check the code and the Patient id; the front desk issues a new code if "
+    "yours is lost"
+)
+_NOBODY = "0x" + "0" * 40  # the identity looked up, as a real one would be, for an id that names no Patient here
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,20 @@ class CodeStatus:
     failures: int = 0
     expires_at: float | None = None
     claimed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """Why a claim is refused: `audited` for the front desk, `told` to the claimant (the words of a wrong code,
+    unless she presented the right one)."""
+
+    audited: str
+    told: str = _WRONG_CODE
+
+    @classmethod
+    def plain(cls, why: str) -> _Refusal:
+        """A refusal told as it is audited: of someone who holds the right code."""
+        return cls(why, why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +150,8 @@ class IdentityClaims:
         self._custodian = custodian
         self._after_claim = after_claim
         self._clock = clock
+        # what an id without a code is compared with, so that its refusal costs what a wrong code's does
+        self._no_code = kek.seal(secrets.token_bytes(_CODE_LENGTH), _AAD + _NOBODY.encode())
         self._by_address = FailureBudget(
             ADDRESS_FAILURES,
             ADDRESS_REFILL_SECONDS,
@@ -140,13 +168,10 @@ class IdentityClaims:
     def patient_of(self, record_id: str) -> str:
         """The identity a Patient record of this node belongs to (`Patient/<id>` or the bare id)."""
         record_id = record_id.removeprefix("Patient/")
-        try:
-            stored = self._records.get(record_id)
-        except NotFound:
-            stored = None
-        if stored is None or stored.resource_type != "Patient" or stored.deleted:
+        identity = self._identity_of(record_id)
+        if identity is None:
             raise NotFound(f"no Patient/{record_id} on this node")
-        return stored.patient_address
+        return identity
 
     def issue(self, patient: str, *, days: float = CLAIM_CODE_DAYS) -> IssuedCode:
         """A new one-time code for `patient` (replacing any earlier one), valid for `days`."""
@@ -180,15 +205,7 @@ class IdentityClaims:
             row = session.get(ClaimCode, patient)
             if row is None:
                 return CodeStatus(patient, CodeState.NONE, custodial)
-            if row.claimed_by is not None:
-                state = CodeState.USED
-            elif row.failures >= MAX_FAILURES:
-                state = CodeState.BURNT
-            elif row.expires_at < self._clock():
-                state = CodeState.EXPIRED
-            else:
-                state = CodeState.LIVE
-            return CodeStatus(patient, state, custodial, row.failures, row.expires_at, row.claimed_by)
+            return CodeStatus(patient, self._state(row), custodial, row.failures, row.expires_at, row.claimed_by)
 
     def claim(
         self, patient: str, code: str, wallet: str, key: PublicKey | None = None, *, client: str | None = None
@@ -197,33 +214,55 @@ class IdentityClaims:
         needed only if her wallet is not a registered actor (whose key is then used). `client` is the network
         address the attempt came from (None at the CLI): `TooMany` once it, or the code, has failed too often
         of late."""
-        patient, wallet = to_checksum_address(patient), to_checksum_address(wallet)
+        patient = to_checksum_address(patient)
+        return self._claim(patient, patient, code, wallet, key, client)
+
+    def claim_record(
+        self, record_id: str, code: str, wallet: str, key: PublicKey | None = None, *, client: str | None = None
+    ) -> Claimed:
+        """`claim` of the Patient record `record_id` (`Patient/<id>` or the id) as a stranger names it: an id that
+        names no Patient of this node is refused as a wrong code is, in its words and after its work."""
+        named = f"Patient/{record_id.removeprefix('Patient/')[:64]}"  # an id has at most 64: so has a budget's key
+        return self._claim(self._identity_of(record_id), named, code, wallet, key, client)
+
+    def _claim(
+        self, patient: str | None, named: str, code: str, wallet: str, key: PublicKey | None, client: str | None
+    ) -> Claimed:
+        """`claim` of `patient`, None if `named` (what the claimant named) is no Patient of this node."""
+        wallet = to_checksum_address(wallet)
         network = network_of(client) if client is not None else None
         if network is not None:
             self._by_address.check(network)
-        refusal = self._check_code(patient, code, wallet)
-        registry = self._registry()
-        owner = registry.claimed_by(patient) if refusal is None else None
-        if refusal is None and owner is None:
-            if not self._keys.holds(patient):
-                refusal = f"{patient} is not a custodial identity this node holds"
-            elif key is None:
+        refusal = self._check_code(patient, named, code, wallet)
+        if refusal is None and patient is not None:  # her code: the claimant may hear the rest
+            registry = self._registry()
+            owner = registry.claimed_by(patient)
+            if owner is None and not self._keys.holds(patient):
+                refusal = _Refusal.plain(f"{patient} is not a custodial identity this node holds")
+            elif owner not in (None, wallet):
+                refusal = _Refusal.plain(f"{patient} was claimed by another wallet")
+            else:
+                return self._hand_over(registry, patient, wallet, key, finishing=owner is not None)
+        assert refusal is not None  # no code is right for an id that is no Patient here
+        if network is not None:
+            self._by_address.spend(network)
+        self._audit.record(_access(wallet, patient, "claim", refusal.audited))
+        raise AccessDenied(f"claim refused: {refusal.told}")
+
+    def _hand_over(
+        self, registry: IdentityRegistry, patient: str, wallet: str, key: PublicKey | None, *, finishing: bool
+    ) -> Claimed:
+        """The identity to `wallet` on chain (unless `finishing` a claim the chain already took), her records
+        re-sealed to her key and the code spent in one transaction, then the custodial key deleted."""
+        if finishing:  # her key is the one the chain holds
+            key = registry.require_actor(patient).encryption_key
+        else:
+            if key is None:
                 registered = registry.actor(wallet)
                 if registered is None:
                     raise ValidationError("give your public encryption key: your wallet is not registered")
                 key = registered.encryption_key
-        elif refusal is None and owner != wallet:
-            refusal = f"{patient} was claimed by another wallet"
-        if refusal is not None:
-            if network is not None:
-                self._by_address.spend(network)
-            self._audit.record(_access(wallet, patient, "claim", refusal))
-            raise AccessDenied(f"claim refused: {refusal}")
-        if owner is None:
-            assert key is not None
             registry.claim_custodial(patient, wallet, key)
-        else:  # finishing a claim the chain already took: her key is the one it holds
-            key = registry.require_actor(patient).encryption_key
 
         def mark_claimed(session: Session) -> None:
             """Record, in the transaction `session` holds, that `wallet` claimed `patient`: the code is spent."""
@@ -260,44 +299,93 @@ class IdentityClaims:
             patient, key, also=lambda session: self._audit.append(session, [_access(wallet, patient, "reseal", None)])
         )
 
-    def _check_code(self, patient: str, code: str, wallet: str) -> str | None:
-        """Why `code` does not claim `patient` (a wrong one counts against the code, and the one that burns
-        it is audited for the front desk), or None; `TooMany` if the code has had too many wrong tries of late."""
+    def _identity_of(self, record_id: str) -> str | None:
+        """The identity the Patient record `record_id` (`Patient/<id>` or the id) belongs to; None if it names no
+        Patient of this node."""
+        try:
+            stored = self._records.get(record_id.removeprefix("Patient/"))
+        except NotFound:
+            return None
+        if stored is None or stored.resource_type != "Patient" or stored.deleted:
+            return None
+        return stored.patient_address
+
+    def _state(self, row: ClaimCode) -> CodeState:
+        """Where the code of `row` stands now."""
+        if row.claimed_by is not None:
+            return CodeState.USED
+        if row.failures >= MAX_FAILURES:
+            return CodeState.BURNT
+        if row.expires_at < self._clock():
+            return CodeState.EXPIRED
+        return CodeState.LIVE
+
+    def _check_code(self, patient: str | None, named: str, code: str, wallet: str) -> _Refusal | None:
+        """Why `code` does not claim `patient` (None: `named` is no Patient here), or None if it does. Every code
+        costs one decryption and one comparison, the right one or not, an id with a code or not; a wrong one counts
+        against `patient`'s code if it is live, and the one that burns it is audited for the front desk. `TooMany`
+        if the id has had too many wrong codes of late, whether it names a Patient or not."""
         given = code.strip().upper().replace("-", "").replace(" ", "").translate(_READS_AS)
+        identity = patient or _NOBODY
         with self.db.session() as session:
-            row = session.get(ClaimCode, patient, with_for_update=True)
-            if row is None:
-                return "no claim code was issued for this patient"
-            if row.claimed_by is not None:
-                return "this claim code was used already"
-            if row.failures >= MAX_FAILURES:
-                return f"this claim code is no longer valid after {MAX_FAILURES} wrong tries: {_ASK_THE_DESK}"
-            if row.expires_at < self._clock():
+            row = session.get(ClaimCode, identity, with_for_update=True)
+            self._by_code.check(patient or named)
+            sealed, owner = (row.sealed_code, identity) if row is not None else (self._no_code, _NOBODY)
+            expected = self._kek.open(sealed, _AAD + owner.encode())
+            if not hmac.compare_digest(given.encode(), expected) or row is None:
+                self._by_code.spend(patient or named)
+                return self._wrong(session, row, patient is None, named, wallet)
+            state = self._state(row)
+            if state is CodeState.USED:
+                return _Refusal.plain("this claim code was used already")
+            if state is CodeState.BURNT:
+                return _Refusal.plain(
+                    f"this claim code is no longer valid after {MAX_FAILURES} wrong tries: {_ASK_THE_DESK}"
+                )
+            if state is CodeState.EXPIRED:
                 when = datetime.fromtimestamp(row.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-                return f"this claim code expired at {when}: {_ASK_THE_DESK}"
-            self._by_code.check(patient)
-            expected = self._kek.open(row.sealed_code, _AAD + patient.encode()).decode()
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                self._by_code.spend(patient)
-                row.failures += 1
-                left = MAX_FAILURES - row.failures
-                if left > 0:
-                    return f"wrong claim code ({left} {'try' if left == 1 else 'tries'} left)"
-                burnt = f"{MAX_FAILURES} wrong tries, the last by {wallet}: the front desk must issue a new code"
-                self._audit.append(session, [_access(self._custodian, patient, "claim-code-burnt", None, burnt)])
-                return f"wrong claim code, and that was the last try: this code is no longer valid; {_ASK_THE_DESK}"
+                return _Refusal.plain(f"this claim code expired at {when}: {_ASK_THE_DESK}")
         return None
+
+    def _wrong(self, session: Session, row: ClaimCode | None, unknown: bool, named: str, wallet: str) -> _Refusal:
+        """The refusal of a code that is not the one of `row` (None: `named` has none, or is `unknown` here), told
+        as any wrong code is; a live code counts the try, and the try that burns it is audited for the desk."""
+        if row is None:
+            return _Refusal(f"no {named} on this node" if unknown else f"no claim code was issued for {named}")
+        state = self._state(row)
+        if state is not CodeState.LIVE:
+            return _Refusal(f"wrong claim code (the code is {state.value})")
+        row.failures += 1
+        left = MAX_FAILURES - row.failures
+        if left > 0:
+            return _Refusal(f"wrong claim code ({left} {'try' if left == 1 else 'tries'} left)")
+        burnt = f"{MAX_FAILURES} wrong tries, the last by {wallet}: the front desk must issue a new code"
+        self._audit.append(session, [_access(self._custodian, row.patient, "claim-code-burnt", None, burnt)])
+        return _Refusal(f"wrong claim code, the last try: the code is burnt; {_ASK_THE_DESK}")
+
+
+# How a claimant gives her encryption key: as it is registered on chain (`PublicKey.to_bytes`), in hex.
+_KEY_FORMAT = (
+    "an encryption key is the hex of its suite byte, then its raw public key: 01 and the 32 bytes of an X25519 "
+    "key (66 hex digits, e.g. 01 followed by 64 more), or 02 and the 1,216 bytes of an ML-KEM-768+X25519 key"
+)
 
 
 def encryption_key_from_hex(text: str) -> PublicKey:
-    """An encryption key as it is registered on chain: the hex of its suite byte and raw key."""
+    """An encryption key as it is registered on chain: the hex of its suite byte and raw key (`_KEY_FORMAT`)."""
     try:
-        return PublicKey.from_bytes(bytes.fromhex(text.strip().removeprefix("0x")))
+        raw = bytes.fromhex(text.strip().removeprefix("0x"))
     except ValueError:
-        raise ValidationError("an encryption key is the hex of its suite byte and raw public key") from None
+        raise ValidationError(f"the encryption key is not hex: {_KEY_FORMAT}") from None
+    try:
+        return PublicKey.from_bytes(raw)
+    except ValidationError as exc:  # a raw X25519 key without its suite byte reads as suite id (its first byte)
+        raise ValidationError(f"the encryption key's {len(raw)} bytes are not one: {exc}; {_KEY_FORMAT}") from None
 
 
-def _access(agent: str, patient: str, interaction: str, refusal: str | None, detail: str | None = None) -> Access:
+def _access(
+    agent: str, patient: str | None, interaction: str, refusal: str | None, detail: str | None = None
+) -> Access:
     return Access(
         action=Action.EXECUTE,
         interaction=interaction,

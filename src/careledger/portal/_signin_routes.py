@@ -68,10 +68,10 @@ def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages)
         form = await pages.form(request, visit)
         wallet = await call(auth.verify, _message(form), field(form, "signature", "The signature"))
         key = encryption_key_from_hex(field(form, "encryption_key", "The encryption key"))
-        patient = await call(node.claiming.patient_of, field(form, "patient", "The patient number"))
+        patient = field(form, "patient", "The patient number")
         code = field(form, "code", "The claim code", max_chars=40)
         client = request.client.host if request.client else "unknown"
-        await call(node.claiming.claim, patient, code, wallet, key, client=client)
+        await call(node.claiming.claim_record, patient, code, wallet, key, client=client)  # unknown: as a wrong code
         token, _ = await call(auth.session_for, wallet)
         return pages.redirect(request, visit, "/portal/records?claimed=1", token=token)
 

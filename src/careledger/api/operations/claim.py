@@ -23,15 +23,16 @@ def claim_router(deps: Deps) -> APIRouter:
     async def claim(record_id: str, request: Request) -> JSONResponse:
         """A patient claims the custodial identity of `Patient/{record_id}` with the front desk's code and a
         SIWE signature of her own wallet (a `Parameters` body: code, message, signature, and encryptionKey
-        if her wallet is not registered); no sign-in. Her wallet signs in as that patient afterwards.
-        400 for a malformed body, 401 for a bad signature, 403 for a wrong or used code, 404 for no such
-        Patient, 429 once this client address (or the code) has failed too often of late."""
+        if her wallet is not registered: hex of its suite byte and raw key, `01` + 32 bytes for X25519); no
+        sign-in. Her wallet signs in as that patient afterwards. 400 for a malformed body or key, 401 for a bad
+        signature, 403 for a code that does not claim this Patient, in the same words whether the id is unknown,
+        no code was issued, or the code is wrong (only its holder learns that it expired or was used), 429 once
+        this client address (or this id) has failed too often of late."""
         given = _parameters(loads_object(await body_of(request)), required=("code", "message", "signature"))
         wallet = await call(auth.verify, given["message"], given["signature"])
         key = encryption_key_from_hex(given["encryptionKey"]) if "encryptionKey" in given else None
-        patient = await call(node.claiming.patient_of, record_id)
         client = request.client.host if request.client else "unknown"
-        claimed = await call(node.claiming.claim, patient, given["code"], wallet, key, client=client)
+        claimed = await call(node.claiming.claim_record, record_id, given["code"], wallet, key, client=client)
         return fhir_response(
             {
                 "resourceType": "Parameters",
