@@ -258,10 +258,16 @@ def test_bodies_that_are_neither_json_nor_xml_are_415(target: Target, content_ty
     assert response.status_code == 415
 
 
-def test_a_wrong_method_is_405_with_allow(target: Target) -> None:
-    response = httpx.patch(f"{target.url}/Patient/{target.patient_id}", headers=target.headers(), content=b"{}")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PATCH", "/Patient/{id}"), ("POST", "/Coverage"), ("PUT", "/Consent/{id}"), ("DELETE", "/metadata")],
+)
+def test_a_wrong_method_is_405_with_the_allow_options_gives(target: Target, method: str, path: str) -> None:
+    url = f"{target.url}{path.format(id=target.patient_id)}"
+    response = httpx.request(method, url, headers=target.headers(), content=b"{}")
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
+    assert response.headers["Allow"] == httpx.options(url).headers["Allow"]
 
 
 def test_an_invalid_code_in_a_required_binding_is_refused(target: Target) -> None:
