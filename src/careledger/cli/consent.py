@@ -253,7 +253,7 @@ def delegate(
     days: Annotated[float, typer.Option("--days", help="How long; 0 ends the delegation.", min=0)] = 365,
     json: JsonFlag = False,
 ) -> None:
-    """Let a guardian or proxy grant and revoke for the patient, in some categories, until an expiry."""
+    """Let a guardian or proxy grant, revoke and read for the patient, in some categories, until an expiry."""
     with open_node(ctx) as node:
         signer = wallet_of(node, patient)
         delegate_address = address_of(node, to)

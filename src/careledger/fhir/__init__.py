@@ -7,6 +7,7 @@ from careledger.fhir._capability import (
     READ_ONLY_TYPES,
     SYSTEM_INTERACTIONS,
     TYPE_INTERACTIONS,
+    VIEW_SEARCH_PARAMETERS,
     capability_statement,
 )
 from careledger.fhir._compartment import (
@@ -58,6 +59,7 @@ __all__ = [
     "SYSTEM_INTERACTIONS",
     "TYPE_INTERACTIONS",
     "URI",
+    "VIEW_SEARCH_PARAMETERS",
     "CompartmentReference",
     "Found",
     "SearchParameter",

@@ -49,6 +49,11 @@ READ_ONLY_TYPES: Mapping[str, tuple[str, ...]] = {
     "Consent": ("read", "search-type"),
     "Coverage": ("read", "search-type"),
 }
+# What each view's search takes (`api/_consent_routes.py`, `api/operations/coverage.py`).
+VIEW_SEARCH_PARAMETERS: Mapping[str, tuple[str, ...]] = {
+    "Consent": ("patient",),
+    "Coverage": ("patient", "beneficiary"),
+}
 FORMATS = ("application/fhir+json", "application/fhir+xml", "json", "xml")
 
 
@@ -134,7 +139,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         return {
             "type": resource_type,
             "interaction": [{"code": code} for code in interactions],
-            "searchParam": [{"name": "patient", "type": "reference"}],
+            "searchParam": [{"name": name, "type": "reference"} for name in VIEW_SEARCH_PARAMETERS[resource_type]],
         }
     return {
         "type": resource_type,

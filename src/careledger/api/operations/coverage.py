@@ -17,10 +17,10 @@ from careledger.api._fhir_routes import Prefer
 from careledger.api._responses import fhir_response, preferences
 from careledger.api._search_results import Paging
 from careledger.errors import ValidationError
-from careledger.fhir import loads_object
+from careledger.fhir import VIEW_SEARCH_PARAMETERS, loads_object
 
 _PATIENT = re.compile(r"(?:Patient/)?([A-Za-z0-9\-.]{1,64})")
-_PATIENT_PARAMETERS = ("patient", "beneficiary")  # Coverage's: both name the member, as Patient references
+_PATIENT_PARAMETERS = VIEW_SEARCH_PARAMETERS["Coverage"]  # both name the member, as Patient references
 _MISSING = tuple(f"{name}:missing" for name in _PATIENT_PARAMETERS)
 _KNOWN = (*_PATIENT_PARAMETERS, *_MISSING, "_count", "_offset", "_format", "_pretty")
 
