@@ -92,6 +92,21 @@ class Withheld(AccessDenied):
         return self._public
 
 
+class UnheldPatient(ValidationError):
+    """A write names `Patient/<id>` and this node holds no Patient by that id (HTTP 400): the words a Patient the
+    writer may not read is told in too (`PatientWithheld`)."""
+
+    def __init__(self, resource_type: str, patient_id: str) -> None:
+        super().__init__(f"{resource_type} refers to Patient/{patient_id}, which this node does not hold")
+        self.patient_id = patient_id
+
+
+class PatientWithheld(UnheldPatient, AccessDenied):
+    """A refused write naming a Patient its writer may not read: told exactly as an unknown Patient is (HTTP 400,
+    the same words), so a refusal tells no one which Patient ids exist; still an `AccessDenied` to whoever acts on
+    refusals (the device recorder drops readings of a revoked binding). The audit keeps the policy's reason."""
+
+
 class Unauthenticated(AccessDenied):
     """No valid sign-in: a missing, expired or forged token, or a bad SIWE login (HTTP 401)."""
 

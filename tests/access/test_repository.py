@@ -9,7 +9,15 @@ import pytest
 from careledger.access import AFFILIATION, Accessor, RecordAccess
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, TransactionReverted
+from careledger.errors import (
+    AccessDenied,
+    CareLedgerError,
+    Conflict,
+    PatientWithheld,
+    TransactionReverted,
+    UnheldPatient,
+    http_status,
+)
 from careledger.records import Category, SearchQuery, categorise, search_query
 from tests.access.conftest import World
 
@@ -259,3 +267,39 @@ def test_a_page_discloses_only_the_records_on_it(world: World, sort: tuple[tuple
             assert "withheld mental-health" in (withheld[0].detail or "")
         else:
             assert withheld == []
+
+
+def test_a_write_naming_a_patient_its_writer_may_not_read_is_refused_as_one_not_here(world: World) -> None:
+    """In the words and status of a Patient this node does not hold, yet still an `AccessDenied` (the device
+    recorder drops a revoked binding's readings on it); a writer who may read the Patient keeps the policy's 403."""
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    door = world.access.for_caller(Accessor(world.clinic.address))
+
+    def reading(patient_id: str) -> dict[str, object]:
+        lab = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]
+        }
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [lab],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": f"Patient/{patient_id}"},
+        }
+
+    with pytest.raises(PatientWithheld) as withheld:
+        door.write(reading(patient.record_id))
+    assert "no consent from the patient to write labs" in (world.last_entry().access.detail or "")
+    with pytest.raises(UnheldPatient) as unheld:
+        door.write(reading("not-here"))
+    assert isinstance(withheld.value, AccessDenied)  # a refusal still, to those who act on refusals
+    assert not isinstance(unheld.value, AccessDenied)
+    told = [
+        (http_status(e.value), e.value.public.replace(i, "<id>"))
+        for e, i in ((withheld, patient.record_id), (unheld, "not-here"))
+    ]
+    assert told[0] == told[1] == ((400, "invalid"), "Observation refers to Patient/<id>, which this node does not hold")
+    _grant(world, [Category.GENERAL])  # her Patient the clinic now reads; her labs it still may not write
+    with pytest.raises(AccessDenied, match="no consent from the patient to write labs") as refused:
+        door.write(reading(patient.record_id))
+    assert type(refused.value) is AccessDenied

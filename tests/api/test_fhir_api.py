@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import httpx
 import jwt
@@ -301,14 +302,26 @@ def test_type_history_lists_versions_the_caller_may_see(api: Api) -> None:
 
 
 def test_a_patient_cannot_take_over_another_patients_record(api: Api) -> None:
+    """Nor learn which Patient ids exist: a create naming a Patient she may not read (POST, or PUT of a new id)
+    gets the very answer one naming a Patient that does not exist gets; only the audit keeps the refusal's why."""
     alices = api.world.node._records.list(patient_address=api.world.alice.address, resource_type="Patient")[0]
     takeover = {"resourceType": "Patient", "id": alices.record_id, "name": [{"family": "Guardian"}]}
     guardian = api.client(api.world.guardian)
     _outcome(guardian.put(f"/Patient/{alices.record_id}", json=takeover), 404, "no record")  # hers to know of
     assert api.world.node._records.get(alices.record_id).patient_address == api.world.alice.address
     before = len(api.world.node._records.list())
-    about_alice = {**OBSERVATION, "subject": {"reference": f"Patient/{alices.record_id}"}}
-    _outcome(guardian.post("/Observation", json=about_alice), 403, "no consent from the patient to write labs")
-    about_nobody = {**OBSERVATION, "subject": {"reference": "Patient/nobody"}}
-    _outcome(guardian.post("/Observation", json=about_nobody), 400, "Patient/nobody, which this node does not hold")
+    for write in ("POST", "PUT"):
+        told = []
+        for patient_id in (alices.record_id, str(uuid.uuid4())):
+            new_id = str(uuid.uuid4())
+            about = {**OBSERVATION, "id": new_id, "subject": {"reference": f"Patient/{patient_id}"}}
+            url = "/Observation" if write == "POST" else f"/Observation/{new_id}"
+            answer = guardian.request(write, url, json=about)
+            told.append((answer.status_code, answer.text.replace(patient_id, "<id>").replace(new_id, "<new>")))
+            _outcome(answer, 400, f"Observation refers to Patient/{patient_id}, which this node does not hold")
+        assert told[0] == told[1], write
+    refusals = [e.access for e in api.world.node.audit.entries(agent=api.world.guardian.address)[-6:]]
+    assert [(r.allowed, r.interaction, r.patient) for r in refusals if "write labs" in (r.detail or "")] == [
+        (False, "create", api.world.alice.address)  # the audit keeps the truth
+    ] * 2
     assert len(api.world.node._records.list()) == before

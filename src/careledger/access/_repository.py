@@ -17,8 +17,8 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from careledger.access._about import about_readable
-from careledger.access._entries import access_entry, by_patient, page_entries, write_entries, write_interaction
+from careledger.access._about import about_readable, refusal_told
+from careledger.access._entries import access_entry, by_patient, page_entries, write_entries
 from careledger.access._facts import PolicyFacts
 from careledger.access._members import Members, members_seen
 from careledger.access._policy import (
@@ -33,7 +33,7 @@ from careledger.access._policy import (
 from careledger.audit import Access, AuditLog
 from careledger.consent import Purpose
 from careledger.crypto import PrivateKey
-from careledger.errors import AccessDenied, NotFound, UnknownRecord, ValidationError, Withheld
+from careledger.errors import AccessDenied, NotFound, UnheldPatient, UnknownRecord, ValidationError, Withheld
 from careledger.records import (
     Also,
     Category,
@@ -343,23 +343,22 @@ class Repository:
         return audit
 
     @contextmanager
-    def _refusals_audited(self) -> Iterator[None]:
-        """Around a write: a version the policy refused is audited against its record, and raised as `AccessDenied`."""
+    def _refusals_audited(self, drafts: Sequence[Draft] = ()) -> Iterator[None]:
+        """Around a write: a version the policy refused is audited against its record, and raised as `AccessDenied`;
+        a Patient `drafts` name that is not here, or that the writer may not read, is told as not here (`_about`)."""
         try:
             yield
-        except _WriteRefused as refusal:
-            new = refusal.new
-            decision = Decision(False, str(refusal))
-            self.audit.record(
-                access_entry(self.accessor, write_interaction([new]), new.patient_address, [new], decision)
-            )
-            raise AccessDenied(str(refusal)) from None
+        except (_WriteRefused, UnheldPatient) as failed:
+            refused = failed.new if isinstance(failed, _WriteRefused) else None
+            raise refusal_told(
+                self.accessor, failed, refused, drafts, self._judge_read, self.audit.record_all
+            ) from None
 
     def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
         """Write one record as `accessor`, if the policy lets it; the stored version. Refusals are audited."""
         draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
-        about_readable([draft], self.stored)
-        with self._refusals_audited():
+        about_readable([draft], self._judge_read, self.audit.record_all)
+        with self._refusals_audited([draft]):
             return self._records.write(
                 replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
             )
@@ -367,8 +366,8 @@ class Repository:
     async def write_async(self, draft: Draft) -> StoredRecord:
         """`write` from an event loop (the API): stored, with its audit entry, by the committer thread."""
         if records_about(draft.data):  # its targets' reads, judged and audited, off the loop
-            await asyncio.to_thread(about_readable, [draft], self.stored)
-        with self._refusals_audited():
+            await asyncio.to_thread(about_readable, [draft], self._judge_read, self.audit.record_all)
+        with self._refusals_audited([draft]):
             return await self._records.write_async(
                 replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
             )
@@ -376,8 +375,8 @@ class Repository:
     def store(self, drafts: Sequence[Draft], *, also: Also | None = None) -> list[StoredRecord]:
         """Drafts stored all or none (a transaction Bundle), each judged, audited and `also` done in one transaction."""
         drafts = [replace(d, author=self.accessor.address) for d in drafts]
-        about_readable(drafts, self.stored)
-        with self._refusals_audited():
+        about_readable(drafts, self._judge_read, self.audit.record_all)
+        with self._refusals_audited(drafts):
             return self._records.store(drafts, check=self._guard(), also=self._also(then=also))
 
     def delete(self, record_id: str, resource_type: str | None = None) -> StoredRecord:

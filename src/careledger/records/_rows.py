@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from careledger.crypto import RecordContext, SealedKey
-from careledger.errors import ValidationError
+from careledger.errors import UnheldPatient, ValidationError
 from careledger.fhir import URI, in_patient_compartment, search_parameters
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
@@ -93,7 +93,7 @@ def owner_of(
         # the Patient resource itself stays with the custodian unless it was shared too.
         return patient_id, given
     if patient is None or patient.resource_type != "Patient":
-        raise ValidationError(f"{data['resourceType']} refers to Patient/{patient_id}, which this node does not hold")
+        raise UnheldPatient(str(data["resourceType"]), patient_id)  # the door judges it as the writer's read
     if given is not None and given != patient.patient_address:
         raise ValidationError(f"Patient/{patient_id} belongs to {patient.patient_address}, not {given}")
     return patient_id, patient.patient_address
