@@ -20,6 +20,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from eth_account import Account
 
+from careledger.api._limits import RateLimiter
 from careledger.errors import CareLedgerError
 from careledger.identity import LAUNCH_SECONDS, Wallet
 from tests.access.conftest import built_world
@@ -169,19 +170,35 @@ def test_a_refresh_gives_the_launchs_context_again_and_introspection_tells_it(sm
     assert (told["iss"], told["sub"]) == (smart.url, world.drbob.address)  # the ID token's, as openid was granted
 
 
-def test_a_sign_in_past_its_rate_limit_is_told_on_a_page_with_retry_after(smart: Api) -> None:
+def test_a_sign_in_past_its_rate_limit_is_told_on_a_page_with_retry_after(
+    smart: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The node's own limiter, one sign-in a minute per wallet, so that the test does not race its refill.
+    monkeypatch.setattr(smart.server.auth, "_logins", RateLimiter(1, burst=1))
     app = _app(smart, "launch/patient patient/*.rs")
     page = httpx.get(_authorize_url(smart, app, generate_token(48), state="busy"))
     form = _Form()
     form.feed(page.text)
     hurried = Account.create()
-    for _ in range(60):  # the wallet's sign-ins of the last minute, whatever became of them
-        with contextlib.suppress(CareLedgerError):
-            smart.server.auth.signed_in(hurried.address)
+    with contextlib.suppress(CareLedgerError):  # her sign-in of a moment ago, whatever became of it
+        smart.server.auth.signed_in(hurried.address)
     message, signature = signed_in_message(smart.url, hurried)
     answer = httpx.post(f"{smart.url}/auth/authorize", data={**form.fields, "message": message, "signature": signature})
-    assert answer.status_code == 429
+    assert answer.status_code == 429, answer.text
     assert answer.headers["content-type"].startswith("text/html")  # the page she is on, not JSON
     assert int(answer.headers["retry-after"]) >= 1
     assert "try again" in answer.text
     assert "location" not in answer.headers
+
+
+def test_the_authorization_page_has_the_portals_headers_and_the_apps_origin_alone(smart: Api) -> None:
+    callback = "http://someone@127.0.0.1:9/callback"  # a redirect URI may name a user; an origin never does
+    client = smart.world.node.clients.register_app("Odd app", [callback], [])
+    app = OAuth2Session(client.client_id, redirect_uri=callback, scope="launch/patient", code_challenge_method="S256")
+    page = httpx.get(_authorize_url(smart, app, generate_token(48)))
+    assert page.status_code == 200, page.text
+    policy = page.headers["content-security-policy"]
+    assert "form-action 'self' http://127.0.0.1:9;" in policy
+    assert "someone" not in policy
+    assert "default-src 'none'" in policy
+    assert (page.headers["referrer-policy"], page.headers["x-content-type-options"]) == ("same-origin", "nosniff")

@@ -113,6 +113,8 @@ def test_a_chart_launches_a_registered_app_with_its_own_encounter_for_staff_only
         "client", "register", "Notes app", "--redirect-uri", f"{APP}/cb", "--launch-uri", f"{APP}/l?v=2"
     )
     plain = clinic.cli("client", "register", "Plain app", "--redirect-uri", f"{APP}/cb")
+    named = APP.replace("https://", "https://nurse@")  # a launch URI naming a user: its origin does not
+    clinic.cli("client", "register", "Named app", "--redirect-uri", f"{APP}/cb", "--launch-uri", f"{named}/l")
     patient_id, encounter_id = _chart_with_an_open_encounter(clinic)
     _, others_encounter = _chart_with_an_open_encounter(clinic)
     staff = _portal(clinic, "drbob")
@@ -138,6 +140,10 @@ def test_a_chart_launches_a_registered_app_with_its_own_encounter_for_staff_only
         answer = staff.post(f"/portal/staff/patients/{patient_id}/launch", data=data)
         assert answer.status_code in (400, 404), why
         assert "location" not in answer.headers, why
+    no_chart = staff.post(f"/portal/staff/patients/{encounter_id}/launch", data={**form, "encounter": ""})
+    assert no_chart.status_code == 404  # an Encounter is no patient: told as an unknown id
+    assert "location" not in no_chart.headers
+    assert f"no record {encounter_id}" in no_chart.text
     carol = _portal(clinic, "carol")  # a patient, not the care team
     csrf = _csrf(carol.get("/portal/records").text)
     assert carol.post(f"/portal/staff/patients/{patient_id}/launch", data={**form, "csrf": csrf}).status_code == 403

@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError
@@ -38,13 +37,9 @@ from careledger.api._picker import Picker, offers_others, picked
 from careledger.api._responses import retry_after
 from careledger.errors import AccessDenied, CareLedgerError, TooMany, Unauthenticated, ValidationError, http_status
 from careledger.files import secret_file
-from careledger.identity import SIGNING_ALGORITHMS, LaunchContext, Role
-from careledger.portal import outside_page
+from careledger.identity import SIGNING_ALGORITHMS, LaunchContext, Role, web_origin
+from careledger.portal import outside_page, page_headers
 
-_PAGE_POLICY = (
-    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 SCOPES_SUPPORTED = (
     "openid",
     "fhirUser",
@@ -303,11 +298,10 @@ def _error_text(text: str) -> str:
 
 
 def _page_headers(redirect_uri: str | None) -> dict[str, str]:
-    """An authorization page's headers: its form may go only here and, after the redirect, to the app (browsers
-    apply `form-action` to where a form's answer redirects, too)."""
-    app = "" if redirect_uri is None else " {0.scheme}://{0.netloc}".format(urlsplit(redirect_uri))
-    policy = f"{_PAGE_POLICY}; form-action 'self'{app}"
-    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+    """An authorization page's headers, the portal's: its form may go only here and, after the redirect, to the
+    app's origin (browsers apply `form-action` to where a form's answer redirects, too)."""
+    app = None if redirect_uri is None else web_origin(redirect_uri)
+    return page_headers(() if app is None else (app,))
 
 
 def _signing_key(secret: bytes) -> ECKey:

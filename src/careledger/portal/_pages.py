@@ -79,12 +79,7 @@ class Pages:
         """`template` with `context`, the visit (for the navigation and the form token) and the security headers;
         its forms may lead on to `form_targets` (origins) too, as a chart's launch form leads to an app."""
         html = _templates.get_template(template).render(visit=visit, path=request.url.path, **context)
-        headers = HEADERS
-        if form_targets:
-            targets = " ".join(("form-action 'self'", *form_targets))
-            policy = CONTENT_SECURITY_POLICY.replace("form-action 'self'", targets)
-            headers = {**HEADERS, "Content-Security-Policy": policy}
-        response = HTMLResponse(html, status_code=status, headers=headers)
+        response = HTMLResponse(html, status_code=status, headers=page_headers(form_targets))
         self.sessions.keep(response, request, visit)
         return response
 
@@ -105,6 +100,13 @@ class Pages:
             form[name] = f"{form[name]},{value}" if name in form else value  # checkboxes: one list
         self.sessions.check(request, visit, form)
         return form
+
+
+def page_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
+    """The headers of a page (the portal's, or the API's SMART authorization page) whose forms may lead on to
+    `form_targets` (origins) as well as to this node; a new dict, the caller's to add to."""
+    targets = " ".join(("form-action 'self'", *form_targets))
+    return {**HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY.replace("form-action 'self'", targets)}
 
 
 def outside_page(template: str, **context: Any) -> str:

@@ -31,8 +31,8 @@ from fastapi.concurrency import run_in_threadpool as call
 
 from careledger.access import Accessor, IssuedCode
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, ValidationError
-from careledger.identity import Client
+from careledger.errors import AccessDenied, UnknownRecord, ValidationError
+from careledger.identity import Client, web_origin
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages, field
@@ -159,12 +159,13 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/staff/patients/{record_id}/launch")
     async def launch(request: Request, record_id: str) -> Response:
         """Send the browser to an app with a new launch id for this chart (and the encounter chosen, if any):
-        only a chart she may open, with an encounter of that chart, both read through her own door first."""
+        only a Patient she may open, with an encounter of that chart, both read through her own door first."""
         visit = sessions.visit(request)
         caller = await staff_member(node, visit)
         form = await pages.form(request, visit)
         door = node.access.for_caller(treating(caller))
-        await call(door.read, record_id)
+        if (await call(door.read, record_id)).get("resourceType") != "Patient":  # a chart is a Patient's
+            raise UnknownRecord(record_id)  # as for an id she may not read: nothing said of what it is
         encounter = form.get("encounter", "").strip() or None
         if encounter is not None:
             found = await call(door.read, encounter[:64])
@@ -242,7 +243,7 @@ def _launchable(node: Services) -> list[Client]:
 
 def _origins(apps: list[Client]) -> tuple[str, ...]:
     """Where the chart's launch form may send the browser on (its page's `form-action`): the apps' origins."""
-    return tuple(sorted({"{0.scheme}://{0.netloc}".format(urlsplit(str(app.launch_uri))) for app in apps}))
+    return tuple(sorted({origin for app in apps if (origin := web_origin(str(app.launch_uri))) is not None}))
 
 
 def _encounters(found: list[Resource]) -> list[tuple[str, str, bool]]:
