@@ -153,7 +153,7 @@ def _token_endpoints(router: APIRouter, server: SmartServer) -> None:
 
     @router.post("/auth/introspect")
     async def introspect(request: Request) -> Response:
-        """Whether a token is active, and what it holds (RFC 7662): asked by its client or a registered system."""
+        """Whether a token is active, and what it holds (RFC 7662): asked by its client or a resource server."""
         response: Response = await call(server.create_endpoint_response, "introspection", await request_of(request))
         return response
 
