@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from careledger.access import MAX_FAILURES, Accessor, CodeState, CodeStatus
 from careledger.audit import Entry
@@ -157,6 +159,46 @@ def test_a_code_that_does_not_claim_the_patient_is_told_the_same_whatever_the_re
     assert node.claiming.status(expired).failures == 0  # a code no longer live counts no more tries
 
 
+@contextmanager
+def _statements(node: Node) -> Iterator[list[str]]:
+    """The SQL statements (parameters apart) and commits the node's database runs meanwhile, in order."""
+    node.audit.flush()  # nothing left over from before
+    ran: list[str] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        ran.append(" ".join(sql.split()))
+
+    def commit(_conn: object) -> None:
+        ran.append("COMMIT")
+
+    event.listen(node.db.engine, "before_cursor_execute", statement)
+    event.listen(node.db.engine, "commit", commit)
+    try:
+        yield ran
+    finally:
+        event.remove(node.db.engine, "before_cursor_execute", statement)
+        event.remove(node.db.engine, "commit", commit)
+
+
+def test_a_wrong_code_costs_the_same_database_work_whether_the_id_has_a_live_code_or_is_no_one(node: Node) -> None:
+    """A wrong try against a live code counts it and commits; one for an id that names no Patient, one without a
+    code, or one whose code is used counts against a stand-in row instead: the same statements, the same commits,
+    so the time of the answer does not tell that a code is out."""
+    (live, live_id), (_, none_id), (used, used_id) = (_walk_in(node, s) for s in (16, 17, 18))
+    node.claiming.issue(live)
+    owner, lou = _wallet(node, "used-owner"), _wallet(node, "lou-probes")
+    node.claiming.claim(used, node.claiming.issue(used).code, owner.address, owner.encryption_key)
+    work = {}
+    for record in ("warming-the-audit-head", live_id, "no-such-patient-at-all", none_id, used_id):
+        with _statements(node) as ran, pytest.raises(AccessDenied, match=WRONG):
+            node.claiming.claim_record(record, "0000-0000-0000", lou.address, lou.encryption_key)
+        work[record] = ran
+    assert node.claiming.status(live).failures == 1
+    assert any(sql.startswith("UPDATE claim_codes SET failures") for sql in work[live_id])
+    assert work[live_id].count("COMMIT") >= 2  # the counted try, and the refusal's audit entry
+    assert work["no-such-patient-at-all"] == work[none_id] == work[used_id] == work[live_id]
+
+
 def test_an_id_that_is_no_patient_is_throttled_as_one_with_a_live_code(node: Node) -> None:
     patient, record_id = _walk_in(node, 15)
     node.claiming.issue(patient)
@@ -233,10 +275,10 @@ def test_a_code_takes_few_wrong_tries_at_once_from_any_number_of_addresses(node:
     assert throttled.startswith("429 too many wrong tries of this claim code just now"), throttled
     assert 0 < len(refused) < MAX_FAILURES  # each from an address of its own, never throttled
     assert node.claiming.status(patient).failures == len(refused)  # a throttled try does not count against it
-    with pytest.MonkeyPatch.context() as later:
-        now = node.claiming._clock()
-        later.setattr(node.claiming, "_clock", lambda: now + 600)
-        assert node.claiming.claim(patient, issued.code, kim.address, kim.encryption_key, client="192.0.2.99")
+    with pytest.raises(TooMany, match="this claim code"):  # a wrong code waits, from a fresh address too
+        _wrong(node, patient, kim, "192.0.2.98")
+    # The right one does not: the code's pacing is of wrong tries, so whoever knows her id cannot hold her off.
+    assert node.claiming.claim(patient, issued.code, kim.address, kim.encryption_key, client="192.0.2.99")
 
 
 def _refused_once(node: Node, patient: str, wallet: Wallet, client: str) -> None:

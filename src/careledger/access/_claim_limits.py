@@ -36,7 +36,9 @@ class FailureBudget:
     """A token bucket of failures per key: `burst` at once, one more every `refill` seconds; thread-safe."""
 
     def __init__(self, burst: int, refill: float, clock: Callable[[], float], *, refusal: str) -> None:
-        """`refusal` is the 429's message, with `{wait}` for the minutes until the next try."""
+        """`refusal` is the 429's message, with `{wait}` for the minutes until the next try. At most
+        `_KEYS_REMEMBERED` keys are kept: the one that failed longest ago is forgotten first (its bucket has
+        refilled the most), so a flood of new keys (ids that name no one) cannot reset the pacing of the others."""
         self._burst = float(burst)
         self._refill = refill
         self._clock = clock
@@ -56,8 +58,9 @@ class FailureBudget:
         """Count one failure of `key`."""
         with self._lock:
             bucket = self._current(key)
-            if len(self._buckets) >= _KEYS_REMEMBERED:
-                self._buckets.clear()
+            self._buckets.pop(key, None)  # newest last: the keys are kept in the order they last failed
+            while len(self._buckets) >= _KEYS_REMEMBERED:
+                del self._buckets[next(iter(self._buckets))]
             self._buckets[key] = _Bucket(bucket.tokens - 1, bucket.since)
 
     def forget(self, key: str) -> None:

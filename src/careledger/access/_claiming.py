@@ -7,8 +7,9 @@ own wallet (SIWE over the API, or her keystore's passphrase at the CLI), and `cl
    every refusal is audited and changes nothing else, but refused claims are paced per
    client address and per code (`_claim_limits`). A code that is not this patient's is
    told in the same words whatever the reason (no such Patient, no code issued, a wrong,
-   used, expired or burnt code) after the same work (a decryption and a constant-time
-   comparison, against a dummy where there is no code), so a refusal tells a stranger
+   used, expired or burnt code) after the same work (a decryption, a constant-time
+   comparison and one counted wrong try committed, against a stand-in row where there is
+   no live code), so a refusal tells a stranger
    nothing an unknown id would not; only the holder of the right code hears that it
    expired, was used or was burnt, and the front desk sees every reason in the audit log
    and `status`;
@@ -36,6 +37,7 @@ from enum import StrEnum
 
 from eth_utils import to_checksum_address
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from careledger.access._claim_limits import (
@@ -150,8 +152,7 @@ class IdentityClaims:
         self._custodian = custodian
         self._after_claim = after_claim
         self._clock = clock
-        # what an id without a code is compared with, so that its refusal costs what a wrong code's does
-        self._no_code = kek.seal(secrets.token_bytes(_CODE_LENGTH), _AAD + _NOBODY.encode())
+        self._make_stand_in()
         self._by_address = FailureBudget(
             ADDRESS_FAILURES,
             ADDRESS_REFILL_SECONDS,
@@ -322,19 +323,32 @@ class IdentityClaims:
 
     def _check_code(self, patient: str | None, named: str, code: str, wallet: str) -> _Refusal | None:
         """Why `code` does not claim `patient` (None: `named` is no Patient here), or None if it does. Every code
-        costs one decryption and one comparison, the right one or not, an id with a code or not; a wrong one counts
-        against `patient`'s code if it is live, and the one that burns it is audited for the front desk. `TooMany`
-        if the id has had too many wrong codes of late, whether it names a Patient or not."""
+        costs the same database work, the right one or not, an id with a code or not: one read of `patient`'s row
+        and the stand-in's (`_make_stand_in`), one decryption, one comparison, and for a wrong code one count of a wrong
+        try (against `patient`'s code if it is live, else against the stand-in) committed. The one that burns a
+        code is audited for the front desk. A wrong code is `TooMany` if the id has had too many of late, whether
+        it names a Patient or not; the right one is never paced by the id, so no one who knows it can hold its
+        holder off."""
         given = code.strip().upper().replace("-", "").replace(" ", "").translate(_READS_AS)
         identity = patient or _NOBODY
         with self.db.session() as session:
-            row = session.get(ClaimCode, identity, with_for_update=True)
-            self._by_code.check(patient or named)
-            sealed, owner = (row.sealed_code, identity) if row is not None else (self._no_code, _NOBODY)
-            expected = self._kek.open(sealed, _AAD + owner.encode())
+            rows = {
+                row.patient: row
+                for row in session.scalars(
+                    select(ClaimCode)
+                    .where(ClaimCode.patient.in_([identity, _NOBODY]))
+                    .order_by(ClaimCode.patient)
+                    .with_for_update()
+                )
+            }
+            stand_in = rows[_NOBODY]
+            row = rows.get(identity) if patient is not None else None
+            compared = row or stand_in
+            expected = self._kek.open(compared.sealed_code, _AAD + compared.patient.encode())
             if not hmac.compare_digest(given.encode(), expected) or row is None:
+                self._by_code.check(patient or named)
                 self._by_code.spend(patient or named)
-                return self._wrong(session, row, patient is None, named, wallet)
+                return self._wrong(session, row, stand_in, patient is None, named, wallet)
             state = self._state(row)
             if state is CodeState.USED:
                 return _Refusal.plain("this claim code was used already")
@@ -347,15 +361,31 @@ class IdentityClaims:
                 return _Refusal.plain(f"this claim code expired at {when}: {_ASK_THE_DESK}")
         return None
 
-    def _wrong(self, session: Session, row: ClaimCode | None, unknown: bool, named: str, wallet: str) -> _Refusal:
+    def _make_stand_in(self) -> None:
+        """Make, the first time, the row a wrong try counts against when no live code is (an id that is no
+        Patient, one without a code, or a code that is used, expired or burnt), so that every wrong try writes and
+        commits as one against a live code does; its code, sealed like any other, is random and claims no one. A
+        process that makes it at the same moment wins, and its row is as good."""
+        sealed = self._kek.seal(secrets.token_bytes(_CODE_LENGTH), _AAD + _NOBODY.encode())
+        try:
+            with self.db.session() as session:
+                if session.get(ClaimCode, _NOBODY) is None:
+                    session.add(ClaimCode(patient=_NOBODY, sealed_code=sealed, expires_at=0.0, failures=0))
+        except DBIntegrityError:
+            pass
+
+    def _wrong(
+        self, session: Session, row: ClaimCode | None, stand_in: ClaimCode, unknown: bool, named: str, wallet: str
+    ) -> _Refusal:
         """The refusal of a code that is not the one of `row` (None: `named` has none, or is `unknown` here), told
-        as any wrong code is; a live code counts the try, and the try that burns it is audited for the desk."""
+        as any wrong code is; the try counts against a live code, else against `stand_in`, and the try that burns
+        a code is audited for the desk."""
+        live = row is not None and self._state(row) is CodeState.LIVE
+        (row if row is not None and live else stand_in).failures += 1
         if row is None:
             return _Refusal(f"no {named} on this node" if unknown else f"no claim code was issued for {named}")
-        state = self._state(row)
-        if state is not CodeState.LIVE:
-            return _Refusal(f"wrong claim code (the code is {state.value})")
-        row.failures += 1
+        if not live:
+            return _Refusal(f"wrong claim code (the code is {self._state(row).value})")
         left = MAX_FAILURES - row.failures
         if left > 0:
             return _Refusal(f"wrong claim code ({left} {'try' if left == 1 else 'tries'} left)")

@@ -27,7 +27,7 @@ def claim_router(deps: Deps) -> APIRouter:
         sign-in. Her wallet signs in as that patient afterwards. 400 for a malformed body or key, 401 for a bad
         signature, 403 for a code that does not claim this Patient, in the same words whether the id is unknown,
         no code was issued, or the code is wrong (only its holder learns that it expired or was used), 429 once
-        this client address (or this id) has failed too often of late."""
+        this client address has failed too often of late, or for a wrong code this id (never for the right one)."""
         given = _parameters(loads_object(await body_of(request)), required=("code", "message", "signature"))
         wallet = await call(auth.verify, given["message"], given["signature"])
         key = encryption_key_from_hex(given["encryptionKey"]) if "encryptionKey" in given else None
