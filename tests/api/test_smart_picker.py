@@ -8,6 +8,7 @@ One world and one server for the module; each test sets the delegation it needs.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -21,16 +22,19 @@ from authlib.integrations.requests_client import OAuth2Session
 from eth_account.signers.local import LocalAccount
 
 from careledger.access import Accessor
+from careledger.chain import Role
+from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.identity import Wallet
 from careledger.records import Category
 from careledger.testdata import synthetic_patients
-from tests.access.conftest import built_world
+from tests.access.conftest import World, built_world
 from tests.api.conftest import Api, serving
 from tests.outside_wallet import signed_in_message
 
 REDIRECT = "http://127.0.0.1:9/callback"  # the app's; never fetched: the test reads the redirect itself
 SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs"
+GENERAL = [category for category in Category if not category.sensitive]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,23 @@ def smart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with built_world(Path(tmp_path_factory.mktemp("picker")) / "home") as world, serving(world) as api:
         guardian = synthetic_patients(1, seed=5)[0].patient  # the guardian is a patient here too
         world.node._records.write(guardian, patient_address=world.guardian.address)
+        carol = _patient_wallet(world, "carol")  # another patient, whom the guardian may represent as well
+        chart = synthetic_patients(1, seed=7)[0]
+        world.node._records.write(chart.patient, patient_address=carol.address)
+        for resource in chart.resources:
+            if resource is not chart.patient:
+                world.node._records.write(resource)
+        # A result of Alice's about the guardian's Patient (`focus` is no compartment reference: it stays Alice's).
+        labs = world.node._records.open(world.node._records.get(world.labs_id))
+        world.node._records.write({**labs, "id": "focused", "focus": [{"reference": f"Patient/{guardian['id']}"}]})
         yield api
+
+
+def _patient_wallet(world: World, name: str) -> Wallet:
+    wallet = world.node.wallets.create(name, Role.PATIENT, "pw")
+    registry = world.node.contracts.identity_registry(as_wallet=NODE_WALLET)
+    registry.register_actor(wallet.address, wallet.role, wallet.encryption_key)
+    return wallet
 
 
 class _Page(HTMLParser):
@@ -93,10 +113,11 @@ def _patient_id(api: Api, wallet: Wallet) -> str:
     return patient.record_id
 
 
-def _delegate(api: Api, categories: list[Category], *, days: float) -> None:
-    """Alice names the guardian her delegate in `categories` for `days` (0: she ends it)."""
+def _delegate(api: Api, categories: list[Category], *, days: float, by: str = "alice") -> None:
+    """Alice (or the patient whose wallet is `by`) names the guardian her delegate in `categories` for `days` (0:
+    she ends it)."""
     world = api.world
-    world.node.consent.delegate(world.alice.name, world.guardian.address, categories, days=days)
+    world.node.consent.delegate(by, world.guardian.address, categories, days=days)
 
 
 def _choose(api: Api, picker: _Page, patient_id: str) -> httpx.Response:
@@ -226,3 +247,80 @@ def test_a_launch_asking_no_patient_neither_picks_nor_reads_whom_she_acts_for(sm
     assert answer.status_code == 302  # no picker without launch/patient
     assert "patient" not in app.token(answer.headers["location"])
     assert guardian_reads() == before  # nothing of Alice's was looked at for it
+
+
+def _unknown(response: httpx.Response, words: str) -> None:
+    """The answer is an unknown id's: 404, in its words."""
+    assert response.status_code == 404, response.text
+    assert response.json()["issue"][0]["diagnostics"] == words
+
+
+def _exported(client: httpx.Client, kick_off: str) -> tuple[str, list[dict[str, object]]]:
+    """The status URL of an export `client` started, and the records it wrote once it finished."""
+    kick = client.get(kick_off)
+    assert kick.status_code == 202, kick.text
+    job = kick.headers["content-location"]
+    for _ in range(300):
+        status = client.get(job)
+        if status.status_code == 200:
+            break
+        time.sleep(0.1)
+    assert status.status_code == 200, status.text
+    return job, [
+        json.loads(line) for out in status.json()["output"] for line in client.get(out["url"]).text.splitlines()
+    ]
+
+
+def test_a_token_for_one_patient_reaches_neither_the_delegates_nor_another_represented_patients_records(
+    smart: Api,
+) -> None:
+    world = smart.world
+    carol = world.node.wallets.get("carol")
+    _delegate(smart, GENERAL, days=30)
+    _delegate(smart, GENERAL, days=30, by="carol")
+    try:
+        alice, own, carols = (_patient_id(smart, w) for w in (world.alice, world.guardian, carol))
+        result = world.node._records.list(patient_address=carol.address, resource_type="Observation")[0].record_id
+        herself = smart.client(world.guardian)  # her own token: as herself, at Carol's request, she reads them
+        assert herself.get(f"/Observation/{result}", headers={"X-Purpose-Of-Use": "PATRQT"}).status_code == 200
+        assert herself.get(f"/Patient/{own}").status_code == 200
+
+        fhir = _fhir(_proxy_token(smart), smart)  # the token for Alice reaches Alice's compartment alone
+        assert fhir.get(f"/Patient/{alice}").status_code == 200
+        for other in (own, carols):
+            _unknown(fhir.get(f"/Patient/{other}"), f"no record {other}")
+            _unknown(fhir.get(f"/Patient/{other}/_history/1"), f"no record {other} version 1")
+            _unknown(fhir.get(f"/Patient/{other}/_history"), f"no record {other}")
+            _unknown(fhir.get(f"/Patient/{other}/$everything"), f"no Patient/{other} this caller may see")
+        _unknown(fhir.get(f"/Observation/{result}"), f"no record {result}")
+        _unknown(fhir.get(f"/Observation/{result}/_history/1"), f"no record {result} version 1")
+        found = fhir.get("/Observation", params={"_id": "focused", "_include": "Observation:focus"}).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == ["focused"]  # not the guardian's Patient it names
+        assert [e["resource"]["id"] for e in fhir.get("/Patient").json()["entry"]] == [alice]
+
+        job, exported = _exported(fhir, "/Patient/$export")
+        assert {world.node._records.get(str(r["id"])).patient_address for r in exported} == {world.alice.address}
+        own_job, _ = _exported(herself, "/Patient/$export")
+        _unknown(fhir.get(own_job), f"no export {own_job.rsplit('/', 1)[1]}")  # her own token's job
+        _unknown(herself.get(job), f"no export {job.rsplit('/', 1)[1]}")  # and the other way round
+        assert herself.delete(own_job).status_code == 202
+    finally:
+        _delegate(smart, [], days=0, by="carol")
+
+
+def test_a_token_for_one_patient_lists_her_consents_not_the_delegates(smart: Api) -> None:
+    world = smart.world
+    consent = world.node.consent
+    _delegate(smart, GENERAL, days=30)
+
+    def granted(patient: Wallet) -> str:
+        terms = consent.terms(patient.address, world.drbob.address, [Category.LABS], [Purpose.TREAT], days=1)
+        return consent.grant(patient.name, terms).hex_id[2:]
+
+    hers, own = granted(world.alice), granted(world.guardian)
+    fhir = _fhir(_proxy_token(smart), smart)
+    listed = {e["resource"]["id"] for e in fhir.get("/Consent").json().get("entry", [])}
+    assert hers in listed
+    assert own not in listed
+    assert fhir.get(f"/Consent/{hers}").status_code == 200
+    assert fhir.get(f"/Consent/{own}").status_code == 403

@@ -4,7 +4,8 @@ A Coverage or an eligibility answer is not a record but the chain's enrolment of
 here names, and its reader may be one who may not read that record (her insurer). So a Patient's id is
 resolved to its owner from the index alone (nothing is decrypted); a caller who could see the coverage of
 none of the patients the node knows of her (`coverage_patients`: no consent, no claim to her insurer, not the
-care team) is refused there, before the chain is asked, so an unknown id and a refused one cost the same.
+care team; for a proxy's token, none outside the compartment it acts for) is refused there, before the chain is
+asked, so an unknown id and a refused one cost the same.
 For the others the chain says who insures her and the policy whether the caller may see her coverage
 (`may_see_coverage`). Each answer is audited as a disclosure of her coverage; a refusal is audited for the
 patients the caller named, never for those a search merely passed over; a patient refused and one not
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from careledger.access._compartment import outside_compartment, within_compartment
 from careledger.access._entries import access_entry
 from careledger.access._facts import PolicyFacts
 from careledger.access._policy import Accessor, Decision, coverage_patients, may_read, may_see_coverage
@@ -47,7 +49,7 @@ def members_seen(
     """The `page` of the members behind `patient_ids` (None: every Patient here whose coverage the caller could
     see) whose coverage `accessor` may see, in the index's order, and how many there are in all; an audit entry
     per patient on the page, and per patient named and refused (written off the answer's path)."""
-    candidates = coverage_patients(accessor, facts)
+    candidates = within_compartment(accessor, coverage_patients(accessor, facts), facts.custodian)
     if patient_ids is None:
         query = SearchQuery(resource_type="Patient", patients=candidates)
     else:
@@ -57,7 +59,8 @@ def members_seen(
     for patient in records.search(query):
         address = patient.patient_address
         if candidates is not None and address not in candidates:
-            decision = may_read(accessor, address, Category.BILLING, facts)  # the reason, without the chain
+            refused = outside_compartment(accessor, address, facts.custodian)  # the reason, without the chain
+            decision = refused or may_read(accessor, address, Category.BILLING, facts)
         elif (insurer := facts.insurer(address)) is None:
             continue
         elif (decision := may_see_coverage(accessor, address, insurer, facts)).allowed:

@@ -75,6 +75,9 @@ class Accessor:
 
     `deidentified` says the records are de-identified before they leave (a study's release,
     `careledger.research`): the only way a research consent lets anyone have them.
+
+    `compartment`, for a token that acts for one patient (a delegate chose her at a SMART launch): the patient
+    whose compartment it reaches; the door tells any other patient's record as an unknown id (`_compartment`).
     """
 
     address: str
@@ -82,6 +85,7 @@ class Accessor:
     reason: str | None = None
     narrowing: tuple[tuple[str, tuple[Query, ...]], ...] = ()
     deidentified: bool = False
+    compartment: str | None = None
 
     def narrowed(self, resource_type: str) -> tuple[Query, ...] | None:
         """The searches a record of `resource_type` must match one of, if the accessor is narrowed there."""

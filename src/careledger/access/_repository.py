@@ -18,6 +18,7 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from careledger.access._about import about_readable, refusal_told
+from careledger.access._compartment import outside_compartment, searched_patients
 from careledger.access._entries import access_entry, by_patient, page_entries, write_entries
 from careledger.access._facts import PolicyFacts
 from careledger.access._members import Members, members_seen
@@ -28,7 +29,6 @@ from careledger.access._policy import (
     may_bill,
     may_read,
     may_write,
-    readable_patients,
 )
 from careledger.audit import Access, AuditLog
 from careledger.consent import Purpose
@@ -130,7 +130,7 @@ class Repository:
         except NotFound as unknown:
             decision = Decision(False, str(unknown))
             return None, decision, access_entry(self.accessor, interaction, None, [], decision, entities=[record_id])
-        decision = self._decide_read(stored)
+        decision = self._judge(stored)
         if decision.allowed and not self._within_scopes([stored]):
             decision = Decision(False, OUTSIDE_SCOPES)
         return stored, decision, access_entry(self.accessor, interaction, stored.patient_address, [stored], decision)
@@ -188,7 +188,7 @@ class Repository:
         page is audited as shown.
         """
         query = self._resolve(query)
-        patients = readable_patients(self.accessor, self._facts)
+        patients = searched_patients(self.accessor, self._facts)
         found = self._records.search(replace(query, patients=patients))
         if patients is not None:
             self.audit.record_later(partial(self._withheld_elsewhere, query, patients, interaction))
@@ -214,8 +214,9 @@ class Repository:
         withheld = self._records.search(replace(query, checks=(), patients=None, other_than=seen))
         entries = []
         for patient, versions in by_patient(withheld).items():
+            out = outside_compartment(self.accessor, patient, self._facts.custodian)
             why = {
-                _read_key(s): may_read(self.accessor, patient, s.category, self._facts, author=s.author).why
+                _read_key(s): (out or may_read(self.accessor, patient, s.category, self._facts, author=s.author)).why
                 for s in versions
             }
             categories = ", ".join(sorted({category.value for category, _ in why}))
@@ -280,7 +281,7 @@ class Repository:
             decided = decisions.setdefault(patient, {})
             for stored in stored_records:
                 if (key := _read_key(stored)) not in decided:
-                    decided[key] = self._decide_read(stored)
+                    decided[key] = self._judge(stored)
         seen = [s for s in found if decisions[s.patient_address][_read_key(s)].allowed]
         shown = page(seen)
         disclosed, withheld_only = page_entries(self.accessor, interaction, decisions, shown)
@@ -413,6 +414,12 @@ class Repository:
     def prepare(self, body: bytes | str | Resource, *, patient_address: str | None = None) -> Draft:
         """`body` parsed and placed (whose record it is) for `write` or `store`; nothing is stored yet."""
         return self._records.prepare(body, patient_address=patient_address)
+
+    def _judge(self, stored: StoredRecord) -> Decision:
+        """A read's decision: a record outside the compartment the caller acts for is refused before the policy
+        is asked (`_compartment`); any other is the policy's (`_decide_read`)."""
+        refused = outside_compartment(self.accessor, stored.patient_address, self._facts.custodian)
+        return refused or self._decide_read(stored)
 
     def _decide_read(self, stored: StoredRecord) -> Decision:
         """The policy's read decision; an ETREAT with a reason first opens the break-glass window it needs."""

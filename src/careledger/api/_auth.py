@@ -107,8 +107,8 @@ class Caller:
 
     @property
     def compartment(self) -> str:
-        """Whose compartment a patient-context token's listings are narrowed to: the patient it acts for, else
-        its own user's."""
+        """Whose compartment a patient-context token reaches: the patient it acts for, else its own user's. Its
+        listings are narrowed to it, its consents are hers, and its export jobs are hers alone."""
         return self.acts_for or self.address
 
 

@@ -5,9 +5,10 @@ A kick-off answers 202 with `Content-Location`, the job's status URL; polling it
 NDJSON files, one or more per type; DELETE cancels a job and removes its files. Each type
 is one search through the guarded repository, audited as an `export`, so a file holds
 only what the caller may see, and no type its token's scopes do not allow. Jobs and files
-belong to the caller that started them. Files are written to the node's home (mode 0600)
-and removed when the job is deleted or an hour after it finished; a restarted server has
-forgotten its jobs, and a client starts again.
+belong to the caller that started them, with a token for the same compartment: a delegate's
+token for one patient reaches neither her own token's jobs nor another patient's. Files are
+written to the node's home (mode 0600) and removed when the job is deleted or an hour after
+it finished; a restarted server has forgotten its jobs, and a client starts again.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class ExportJob:
     """One export: who asked, what, how far it got, and its files."""
 
     job_id: str
-    owner: str
+    owner: tuple[str, str]
     request: str
     types: list[str]
     since: str | None
@@ -87,7 +88,7 @@ class BulkExports:
                 raise AccessDenied(f"the token's scopes do not allow reading {resource_type}")
         if level != "system":
             wanted = [t for t in wanted if in_patient_compartment(t)]
-        job = ExportJob(secrets.token_urlsafe(12), caller.address, request_url, wanted, since, datetime.now(UTC))
+        job = ExportJob(secrets.token_urlsafe(12), _owner(caller), request_url, wanted, since, datetime.now(UTC))
         self._forget_old()
         with self._lock:
             self._jobs[job.job_id] = job
@@ -96,10 +97,11 @@ class BulkExports:
         return job
 
     def job(self, job_id: str, caller: Caller) -> ExportJob:
-        """A job the caller started; `NotFound` for any other (another's jobs are not told apart from none)."""
+        """A job the caller started with a token for the same compartment; `NotFound` for any other (another's
+        jobs are not told apart from none)."""
         with self._lock:
             found = self._jobs.get(job_id)
-        if found is None or found.owner != caller.address or found.cancelled:
+        if found is None or found.owner != _owner(caller) or found.cancelled:
             raise NotFound(f"no export {job_id[:40]}")
         return found
 
@@ -150,6 +152,11 @@ class BulkExports:
                 self._jobs.pop(job.job_id, None)
         for job in old:
             shutil.rmtree(self._directory / job.job_id, ignore_errors=True)
+
+
+def _owner(caller: Caller) -> tuple[str, str]:
+    """Whose a job is: the user who asked, and the compartment her token reached (a proxy's: the patient's)."""
+    return caller.address, caller.compartment
 
 
 def _write(folder: Path, resource_type: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:

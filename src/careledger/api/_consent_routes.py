@@ -26,25 +26,27 @@ def consent_router(deps: Deps) -> APIRouter:
 
     @router.get("/Consent/{grant_id}")
     async def read_consent(grant_id: str, authorization: Authorization = None) -> JSONResponse:
-        """One grant; a patient reads only her own (as patient, grantee or granter)."""
+        """One grant; a patient reads only her own (as patient, grantee or granter), a proxy's token only those of
+        the patient it acts for."""
         caller = deps.caller(authorization)
         caller.require("Consent", "read")
         await call(node.consent.sync)
         grant = await call(node.consent.get, _grant_id(grant_id))
         parties = (grant.patient, grant.grantee, grant.granted_by)
-        may_see_consent(caller.address, parties, patient_context=caller.patient_context).require()
+        may_see_consent(caller.compartment, parties, patient_context=caller.patient_context).require()
         return fhir_response(consent_resource(grant, chain_id=node.chain_id, now=datetime.now(UTC).timestamp()))
 
     @router.get("/Consent")
     async def search_consents(
         request: Request, patient: str | None = None, authorization: Authorization = None
     ) -> JSONResponse:
-        """Every grant, or a patient's (`patient=<address>`); a patient sees only her own."""
+        """Every grant, or a patient's (`patient=<address>`); a patient sees only her own, and a proxy's token
+        those of the patient it acts for (a delegate manages her consents), never the delegate's own."""
         caller = deps.caller(authorization)
         caller.require("Consent", "read")
         await call(node.consent.sync)
         asked = _address(patient) if patient else None
-        wanted = consents_listed_for(caller.address, asked, patient_context=caller.patient_context)
+        wanted = consents_listed_for(caller.compartment, asked, patient_context=caller.patient_context)
         grants = await call(node.consent.grants, patient=wanted)
         now = datetime.now(UTC).timestamp()
         resources = [consent_resource(g, chain_id=node.chain_id, now=now) for g in grants]

@@ -38,9 +38,9 @@ class Deps:
 
     def accessor(self, caller: Caller, purpose: str | None) -> Accessor:
         """The caller asking for `purpose` (`X-Purpose-Of-Use`; when absent, `default_purpose` for her role, or for
-        a proxy)."""
+        a proxy). A proxy's token reaches only the compartment of the patient it acts for, on every path of the door."""
         reason = Purpose.parse(purpose) if purpose else default_purpose(caller.role, proxy=caller.acts_for is not None)
-        return Accessor(caller.address, reason, narrowing=caller.narrowing())
+        return Accessor(caller.address, reason, narrowing=caller.narrowing(), compartment=caller.acts_for)
 
     def signed_in(self, authorization: str | None, purpose: str | None, resource_type: str, access: str) -> Accessor:
         """The accessor of a request whose token's scopes allow `access` (read or write) of `resource_type`."""
