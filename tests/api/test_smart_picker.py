@@ -324,3 +324,19 @@ def test_a_token_for_one_patient_lists_her_consents_not_the_delegates(smart: Api
     assert own not in listed
     assert fhir.get(f"/Consent/{hers}").status_code == 200
     assert fhir.get(f"/Consent/{own}").status_code == 403
+
+
+def test_the_picker_reads_one_patient_record_of_each_patient_she_acts_for(smart: Api) -> None:
+    world = smart.world
+    dave = _patient_wallet(world, "dave")
+    for registration in synthetic_patients(2, seed=9):  # two Patient records of his, as after a re-registration
+        world.node._records.write(registration.patient, patient_address=dave.address)
+    _delegate(smart, [Category.GENERAL], days=30, by="dave")
+    try:
+        picker = _Page(_App(smart).sign_in(_account(smart, world.guardian)).text)
+        accounting = world.node.disclosures.of(Accessor(dave.address, Purpose.PATRQT), dave.address)
+        (read,) = [e.access for e in accounting if e.access.agent == world.guardian.address]
+        assert len(read.entities) == 1  # the one record it shows, not every one of his
+        assert read.entities[0].split("/")[1] in picker.patients
+    finally:
+        _delegate(smart, [], days=0, by="dave")

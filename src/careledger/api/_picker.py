@@ -68,8 +68,9 @@ class Picker:
         door = self._access.for_caller(Accessor(address, Purpose.PATRQT))
         found: list[Choice] = []
         for patient in (address, *(sorted(self._represented(address)) if others else ())):
-            records = door.search(SearchQuery(resource_type="Patient", patient_address=patient))
-            found.extend(Choice(patient, str(record["id"]), person_name(record)) for record in records[:1])
+            query = SearchQuery(resource_type="Patient", patient_address=patient)
+            records = door.search_page(query, count=1).resources  # one is read (and audited), not each of hers
+            found.extend(Choice(patient, str(record["id"]), person_name(record)) for record in records)
         return found
 
     def hold(self, address: str, role: Role, params: Mapping[str, str]) -> str:
