@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from dataclasses import replace
 
 import pytest
 
-from careledger.chain import Claims, Role
-from careledger.claims import CPT, ClaimLine, claim_record_id
+from careledger.access import Accessor
+from careledger.chain import Chain, Claims, Role
+from careledger.claims import CPT, ClaimLine, ServiceClass, claim_record_id
 from careledger.config import NODE_WALLET
 from careledger.testdata import insure
 from tests.claims.conftest import CARE, World
@@ -62,6 +65,7 @@ def test_a_claim_not_on_chain_is_asked_of_the_chain_again_only_once_a_claim_was_
     outcome = node.claims.submit(world.billing, world.encounter("visit-1"), VISIT)
     claim = node._records.read(outcome.record_id or "")
     unsent = node._records.write({**claim, "id": claim_record_id("visit-never"), "total": {"value": 999}})
+    payers.follow()  # the node's background loop: its first look
     asked: list[bytes] = []
     find = Claims.find_claim
     monkeypatch.setattr(Claims, "find_claim", lambda facade, claim_id: asked.append(claim_id) or find(facade, claim_id))
@@ -70,8 +74,11 @@ def test_a_claim_not_on_chain_is_asked_of_the_chain_again_only_once_a_claim_was_
     assert payers.paid_by(world.insurer.address) == {world.alice.address}
     assert payers.payer(unsent) is None
     assert len(asked) == first  # the unsent Claim, and the paid one, are not asked of the chain again
-    node.claims.submit(world.billing, world.encounter("visit-2"), VISIT)
+    world.claims().submit_claim(world.alice.address, ServiceClass.OFFICE_VISIT, CARE, int(time.time()), b"\x07" * 32, 0)
     asked.clear()
+    assert payers.payer(unsent) is None
+    assert asked == []  # a decision never looks at the chain's events: the background loop does
+    payers.follow()
     assert payers.payer(unsent) is None
     assert asked  # a claim was submitted since: whether this one is on chain now is asked again
 
@@ -86,6 +93,87 @@ def test_who_insures_a_member_is_kept_until_the_chain_enrols_her_again(world: Wo
     )
     now, day = int(time.time()), 86_400
     world.claims(world.insurer.name).enroll(carol.address, world.plan_id, now - 20 * day, now - 2 * day)
+    payers.follow()
     assert payers.insurer(carol.address) == world.insurer.address
     world.claims(rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
+    assert payers.insurer(carol.address) == world.insurer.address  # until the background loop follows the chain
+    payers.follow()
     assert payers.insurer(carol.address) == rival.address
+
+
+def test_a_payer_check_asks_the_chain_nothing_once_it_knows(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decisions run on the API's event loop: once a claim's payer, an insurer's patients and a member's insurer
+    are known, asking again costs no chain call, not even for the block number (the loop follows the events)."""
+    node, payers = world.node, world.node.claims.payers
+    outcome = node.claims.submit(world.billing, world.encounter("visit-1"), VISIT)
+    response = node._records.get(outcome.response_id or "")
+    payers.follow()
+    assert payers.payer(response) == world.insurer.address
+    assert payers.paid_by(world.insurer.address) == {world.alice.address}
+    assert payers.insurer(world.alice.address) == world.insurer.address
+    calls: list[str] = []
+    monkeypatch.setattr(Chain, "block_number", lambda chain: calls.append("block_number") or 0)
+    monkeypatch.setattr(Claims, "_call", lambda facade, function, *args: calls.append(function))
+    for _ in range(3):
+        assert payers.payer(response) == world.insurer.address
+        assert payers.paid_by(world.insurer.address) == {world.alice.address}
+        assert payers.insurer(world.alice.address) == world.insurer.address
+    assert calls == []
+
+
+def test_a_deleted_claim_s_patient_is_no_longer_its_insurer_s_once_followed(world: World) -> None:
+    node, payers = world.node, world.node.claims.payers
+    outcome = node.claims.submit(world.billing, world.encounter("visit-1"), VISIT)
+    payers.follow()
+    assert payers.paid_by(world.insurer.address) == {world.alice.address}
+    node.access.for_caller(Accessor(node.address)).delete(outcome.record_id or "")
+    payers.follow()
+    assert payers.paid_by(world.insurer.address) == frozenset()
+
+
+def test_threads_asking_while_the_loop_follows_the_chain_see_whole_answers(world: World) -> None:
+    """Decisions ask from the event loop and worker threads while the background loop forgets what a submission
+    made stale: no asker meets a dictionary being rebuilt, and none keeps an answer made stale under it."""
+    node, payers = world.node, world.node.claims.payers
+    claim = node._records.read(node.claims.submit(world.billing, world.encounter("visit-1"), VISIT).record_id or "")
+    unsent = [
+        node._records.write({**claim, "id": claim_record_id(f"visit-never-{i}"), "total": {"value": i + 1}})
+        for i in range(6)
+    ]
+    payers.follow()
+    # A busy node remembers the payers of many Claim versions: forgetting the unsent ones takes a while.
+    payers._payers.update({(f"claim-{i}", 1): world.insurer.address for i in range(200_000)})
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def ask() -> None:
+        try:
+            while not done.is_set():
+                for record in unsent:
+                    assert payers.payer(record) is None
+                assert payers.paid_by(world.insurer.address) == {world.alice.address}
+                payers.insurer(world.alice.address)
+        except BaseException as exc:  # handed to the test's thread
+            errors.append(exc)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change places mid-statement, as a busy server's do
+    askers = [threading.Thread(target=ask) for _ in range(4)]
+    try:
+        for asker in askers:
+            asker.start()
+        for i in range(6):
+            world.claims().submit_claim(
+                world.alice.address, ServiceClass.OFFICE_VISIT, CARE, int(time.time()), bytes([i + 1]) * 32, 0
+            )
+            payers.follow()
+    finally:
+        done.set()
+        for asker in askers:
+            asker.join()
+        sys.setswitchinterval(switch)
+    assert errors == []
+    submitted, commitment = unsent[0], node._records.commitment_of(unsent[0])
+    world.claims().submit_claim(world.alice.address, ServiceClass.OFFICE_VISIT, CARE, int(time.time()), commitment, 0)
+    payers.follow()
+    assert payers.payer(submitted) == world.insurer.address

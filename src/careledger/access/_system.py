@@ -48,6 +48,10 @@ class SystemRepository:
         """Current, undeleted records by type, ids or owner (`RecordService.list`)."""
         return self._records.list(limit=limit, offset=offset, **criteria)
 
+    def versions(self, resource_type: str, *, limit: int) -> list[StoredRecord]:
+        """The newest `limit` versions of a type, deletions included (`RecordService.versions`): what changed."""
+        return self._records.versions(resource_type, limit=limit)
+
     def search(self, query: SearchQuery) -> list[StoredRecord]:
         """Current records matching `query`, from the index."""
         return self._records.search(query)

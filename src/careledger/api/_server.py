@@ -2,7 +2,8 @@
 
 Beside the server, one thread keeps the node current: it reads new consent events (so a
 revoke is honoured within a second), stores journalled device readings as Observations,
-and anchors record commitments and audit heads when a batch is due. With a broker
+anchors record commitments and audit heads when a batch is due, and follows the claims and
+enrolments the payer rule is decided by (`claims.Payers.follow`). With a broker
 configured (`mqtt_broker`), an MQTT subscriber takes device readings, and alerts go to the
 configured webhooks. On shutdown (Ctrl-C, SIGTERM) the server stops taking requests and
 readings, then everything pending is anchored before the process exits.
@@ -127,6 +128,7 @@ class NodeServer:
                 if self.node.settings.anchor_in_background:
                     self.node.anchorer.maybe_anchor()
                     self.node.audit_anchorer.maybe_anchor()
+                self.node.claims.payers.follow()  # who pays which claim: followed here, never inside a decision
             except ChainUnavailable:
                 pass  # logged once by the chain when it goes and when it is back (chain/_outage.py)
             except Exception:  # one failed round must not end the loop: log it, try again

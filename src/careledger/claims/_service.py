@@ -170,7 +170,6 @@ class ClaimsService:
         stored = self._claim_version(draft)
         crash_point("claim-written")
         commitment = self._records.commitment_of(stored)
-        self.payers.submitted_as(stored, provider)
         if claims.find_claim(claim_id_of(provider, commitment)) is None:
             claims.submit_claim(
                 member,
@@ -180,6 +179,7 @@ class ClaimsService:
                 commitment,
                 preauth_id,
             )
+        self.payers.submitted_as(stored, provider)
         return self.follow(stored.record_id)
 
     def follow_pending(self) -> None:
