@@ -42,9 +42,9 @@ _NOT_HERE = ("/portal",)
 _log = logging.getLogger("careledger.api")
 
 
-class Cors:
-    """ASGI middleware marking the answers to a request that names its origin: readable by a registered app's
-    page (errors included), and varying by `Origin` whoever asks."""
+class _OriginLayer:
+    """An ASGI layer around `app` that tells a registered app's origin (`origins`: those of the apps registered
+    now) from any other, and answers with the app's own error answer (`error`)."""
 
     def __init__(
         self, app: ASGIApp, *, origins: Callable[[], frozenset[str]], error: Callable[[CareLedgerError], ASGIApp]
@@ -53,12 +53,21 @@ class Cors:
         self._origins = origins
         self._error = error
 
+    def _registered(self, origin: str) -> bool:
+        """Whether `origin` is that of a registered app."""
+        return web_origin(origin) in self._origins()
+
+
+class Cors(_OriginLayer):
+    """ASGI middleware marking the answers to a request that names its origin: readable by a registered app's
+    page (errors included), and varying by `Origin` whoever asks."""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = _origin(scope)
         if origin is None:
             await self.app(scope, receive, send)
             return
-        added = _readable(origin) if web_origin(origin) in self._origins() else _VARY
+        added = _readable(origin) if self._registered(origin) else _VARY
         started = False
 
         async def marked(message: Message) -> None:
@@ -78,23 +87,16 @@ class Cors:
             await self._error(CareLedgerError(_FAILED))(scope, receive, marked)
 
 
-class Preflights:
+class Preflights(_OriginLayer):
     """ASGI middleware answering CORS preflights, inside `BoundedRequests` (so rate-limited as the requests they
     precede): 204 with what a registered app's origin may send, 403 for any other; `Cors` adds the rest."""
-
-    def __init__(
-        self, app: ASGIApp, *, origins: Callable[[], frozenset[str]], error: Callable[[CareLedgerError], ASGIApp]
-    ) -> None:
-        self.app = app
-        self._origins = origins
-        self._error = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = _origin(scope) if scope["type"] == "http" and scope["method"] == "OPTIONS" else None
         if origin is None or not any(name == b"access-control-request-method" for name, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return
-        if web_origin(origin) not in self._origins():
+        if not self._registered(origin):
             await self._error(AccessDenied("this origin is not one of a registered app"))(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
