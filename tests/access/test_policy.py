@@ -44,6 +44,8 @@ class Facts:
     payers: dict[tuple[str, str], str] = field(default_factory=dict)  # (patient, claim record) -> its payer
     plans: dict[str, str] = field(default_factory=dict)  # member -> her plan's insurer
     delegated: set[tuple[str, str, Category]] = field(default_factory=set)  # live (patient, delegate, category)
+    insurers: frozenset[str] = frozenset({INSURER, RIVAL})  # whom the registry names an insurer
+    asked: list[str] = field(default_factory=list)  # whose claims were worked out (`paid_by`)
 
     def care_team(self, actor: str) -> bool:
         return actor in self.team
@@ -63,10 +65,15 @@ class Facts:
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         return frozenset(p for p, to, _, why in self.grants if (to, why) == (grantee, purpose))
 
+    def is_insurer(self, actor: str) -> bool:
+        return actor in self.insurers
+
     def payer(self, record: StoredRecord) -> str | None:
+        self.asked.append(record.record_id)
         return self.payers.get((record.patient_address, record.record_id))
 
     def paid_by(self, insurer: str) -> frozenset[str]:
+        self.asked.append(insurer)
         return frozenset(patient for (patient, _), payer in self.payers.items() if payer == insurer)
 
     def insurer(self, member: str) -> str | None:
@@ -331,6 +338,23 @@ def test_a_claim_s_payer_reads_that_claim_s_records_for_payment_and_nothing_else
     assert readable_patients(Accessor(INSURER), facts) == frozenset({INSURER, NODE})
     assert default_purpose(Role.INSURER) == Purpose.HPAYMT  # what an insurer's request is for, unless it says
     assert default_purpose(Role.PRACTITIONER) == Purpose.TREAT
+
+
+def test_a_payment_request_by_one_the_registry_names_no_insurer_is_no_payer_s() -> None:
+    """Anyone may ask for payment: the policy, not the facts, decides that only an insurer's request counts as a
+    payer's, so no one else's has the claims worked out or the chain asked on its account."""
+    response = replace(_version(Category.BILLING), record_id="claim-1-response", resource_type="ClaimResponse")
+    facts = Facts(payers={(ALICE, "claim-1-response"): CLINIC, (ALICE, "claim-1"): CLINIC})
+    paying = Accessor(CLINIC, Purpose.HPAYMT)
+    assert not may_read(paying, ALICE, Category.BILLING, facts, record=response).allowed
+    assert readable_patients(paying, facts) == frozenset({CLINIC, NODE})
+    assert not may_see_coverage(paying, ALICE, CLINIC, facts).allowed
+    assert coverage_patients(paying, facts) == frozenset({CLINIC, NODE})
+    assert facts.asked == []
+    facts.insurers = frozenset({CLINIC})
+    assert may_read(paying, ALICE, Category.BILLING, facts, record=response).allowed
+    assert readable_patients(paying, facts) == frozenset({CLINIC, NODE, ALICE})
+    assert may_see_coverage(paying, ALICE, CLINIC, facts).allowed
 
 
 def test_coverage_is_seen_by_the_member_her_plan_s_insurer_and_her_care_team() -> None:

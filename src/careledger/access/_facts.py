@@ -85,7 +85,7 @@ class PolicyFacts:
         self._care_team[actor] = (now, member)
         return member
 
-    def _insurer_role(self, actor: str) -> bool:
+    def is_insurer(self, actor: str) -> bool:
         """Whether the registry names `actor` an insurer, looked up at most every `CARE_TEAM_TTL` seconds."""
         now = time.monotonic()
         cached = self._insurers.get(actor)
@@ -111,9 +111,8 @@ class PolicyFacts:
         return self._payers().payer(record)
 
     def paid_by(self, insurer: str) -> frozenset[str]:
-        """The patients with a claim here submitted to a plan of `insurer`; none for an actor the registry does not
-        name an insurer, so no one else's payment request sets the claims service to the claims and the chain."""
-        return self._payers().paid_by(insurer) if self._insurer_role(insurer) else frozenset()
+        """The patients with a claim here submitted to a plan of `insurer` (the claims service's, kept)."""
+        return self._payers().paid_by(insurer)
 
     def insurer(self, member: str) -> str | None:
         """The insurer of `member`'s plan, on chain."""

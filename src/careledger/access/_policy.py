@@ -18,8 +18,9 @@ Who may read a record, in order:
    sensitive, and sensitive records they wrote themselves; not the categories the patient
    keeps from that node's care team (on chain, `restrict_care_team`);
 5. a practitioner with an open break-glass window (purpose ETREAT);
-6. the payer of a claim, for HPAYMT: the insurer whose plan the claim was submitted to (on chain) reads that
-   claim's Claim, ClaimResponse and ExplanationOfBenefit, and nothing else of the patient's;
+6. the payer of a claim, for HPAYMT: the insurer (so named by the IdentityRegistry) whose plan the claim was
+   submitted to (on chain) reads that claim's Claim, ClaimResponse and ExplanationOfBenefit, and nothing else of
+   the patient's;
 7. a live delegate of the patient (a guardian, a proxy she named on chain, unexpired), for PATRQT (the
    patient's own request, made for her), in the categories delegated: read only, as a patient portal's proxy
    access is (PATRQT is no writing purpose, so a delegate writes nothing of hers).
@@ -136,6 +137,9 @@ class Facts(Protocol):
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live consent to `grantee` for `purpose`, of any category."""
 
+    def is_insurer(self, actor: str) -> bool:
+        """Whether the IdentityRegistry names `actor` an insurer."""
+
     def payer(self, record: StoredRecord) -> str | None:
         """The insurer whose plan the claim `record` is (or answers) was submitted to, on chain; None if none."""
 
@@ -178,6 +182,7 @@ def may_read(
         accessor.purpose == Purpose.HPAYMT
         and record is not None
         and record.resource_type in CLAIM_TYPES
+        and _paying(accessor, facts)
         and facts.payer(record) == accessor.address
     ):
         return Decision(True, PAYER)
@@ -214,9 +219,15 @@ def readable_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None
     own = frozenset({accessor.address, facts.custodian})
     if accessor.purpose == Purpose.HRESCH and not accessor.deidentified:
         return own
-    paid = facts.paid_by(accessor.address) if accessor.purpose == Purpose.HPAYMT else frozenset()
+    paid = facts.paid_by(accessor.address) if _paying(accessor, facts) else frozenset()
     delegated = frozenset(facts.represented(accessor.address)) if accessor.purpose == Purpose.PATRQT else frozenset()
     return own | paid | delegated | facts.grantors(accessor.address, accessor.purpose)
+
+
+def _paying(accessor: Accessor, facts: Facts) -> bool:
+    """Whether `accessor` asks as a payer (rule 6): for payment, and named an insurer by the registry. Anyone may
+    ask for payment; only an insurer's request has the claims worked out and the chain asked on its account."""
+    return accessor.purpose == Purpose.HPAYMT and facts.is_insurer(accessor.address)
 
 
 def _restricted(category: Category) -> str:
@@ -294,7 +305,7 @@ def may_see_coverage(accessor: Accessor, patient: str, insurer: str, facts: Fact
     insurer if this node submitted a claim of hers to it: an insurer enrols anyone on chain, alone, so its own
     enrolment is not enough to learn where she is treated."""
     if accessor.purpose == Purpose.HPAYMT:
-        if accessor.address == insurer and patient in facts.paid_by(insurer):
+        if accessor.address == insurer and _paying(accessor, facts) and patient in facts.paid_by(insurer):
             return Decision(True, "the plan's insurer, which this node claims from for her")
         if facts.care_team(accessor.address) and not facts.care_team_restricted(patient, Category.BILLING):
             return Decision(True, CARE_TEAM, care_team=True)
