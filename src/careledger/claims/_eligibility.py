@@ -49,14 +49,16 @@ class Coverages:
     ) -> tuple[list[Resource], int]:
         """The `count` Coverages after the first `offset` of the patients `patient_ids` names (None: every
         patient here) that `reader`'s caller may see, and how many there are in all; the others are left out, as
-        a search leaves out what it may not show. Only the page's plans are asked of the chain."""
+        a search leaves out what it may not show. Only the page's plans are asked of the chain; a member on the
+        page whose enrolment the chain no longer has is left out of the total as well as the page, so the two
+        agree."""
         page = slice(offset, None if count is None else offset + count)
         members, total = reader.members(patient_ids, "search-type", page)
+        standings = self._standings(members)
         found = [
-            coverage_resource(member.patient_id, standing, chain_id=self._chain_id)
-            for member, standing in self._standings(members)
+            coverage_resource(member.patient_id, standing, chain_id=self._chain_id) for member, standing in standings
         ]
-        return found, total
+        return found, total - (len(members) - len(standings))
 
     def read(self, reader: Repository, wanted: str) -> Resource:
         """The Coverage whose id is `wanted`; `UnknownRecord` alike for an unknown id, a patient not (or no
