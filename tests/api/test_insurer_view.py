@@ -442,3 +442,25 @@ def test_a_payment_search_by_anyone_but_an_insurer_leaves_the_claims_alone(
     assert walked == []
     assert _ids(insured.client(insured.world.insurer, **PAYMENT).get("/Claim")) == {insured.alice_claim}
     assert set(walked) == {insured.world.insurer.address}
+
+
+def test_a_payment_read_by_anyone_but_an_insurer_asks_no_one_who_pays(
+    insured: Insured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may send `X-Purpose-Of-Use: HPAYMT`: an existing claim id costs such a caller no more than an
+    unknown one (no payer worked out, no chain asked), and both are told alike."""
+    node = insured.world.node
+    asked: list[str] = []
+    payer = node.claims.payers.payer
+    monkeypatch.setattr(node.claims.payers, "payer", lambda record: asked.append(record.record_id) or payer(record))
+    stranger = node.wallets.create("stranger", Role.PRACTITIONER, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        stranger.address, stranger.role, stranger.encryption_key
+    )
+    outsider = insured.client(stranger, **PAYMENT)
+    known = f"{insured.alice_claim}-response"
+    told = _unknown_id_words(outsider.get(f"/ClaimResponse/{known}"), known)
+    assert told == _unknown_id_words(outsider.get("/ClaimResponse/claim-nothing-response"), "claim-nothing-response")
+    assert asked == []
+    assert insured.client(insured.world.insurer, **PAYMENT).get(f"/ClaimResponse/{known}").status_code == 200
+    assert asked == [known]
