@@ -27,7 +27,7 @@ from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.identity import Wallet
 from careledger.records import Category
-from careledger.testdata import synthetic_patients
+from careledger.testdata import insure, synthetic_patients
 from tests.access.conftest import World, built_world
 from tests.api.conftest import Api, serving
 from tests.outside_wallet import signed_in_message
@@ -324,6 +324,24 @@ def test_a_token_for_one_patient_lists_her_consents_not_the_delegates(smart: Api
     assert own not in listed
     assert fhir.get(f"/Consent/{hers}").status_code == 200
     assert fhir.get(f"/Consent/{own}").status_code == 403
+
+
+def test_a_token_for_one_patient_sees_her_coverage_not_the_delegates(smart: Api) -> None:
+    world = smart.world
+    insure(world.node, world.node.wallets.create("insurer", Role.INSURER, "pw"), [world.alice, world.guardian])
+    _delegate(smart, GENERAL, days=30)
+    alice, own = _patient_id(smart, world.alice), _patient_id(smart, world.guardian)
+
+    def beneficiaries(client: httpx.Client, **params: str) -> list[str]:
+        found = client.get("/Coverage", params=params).json().get("entry", [])
+        return [e["resource"]["beneficiary"]["reference"] for e in found]
+
+    herself = smart.client(world.guardian)  # her own token: her own coverage
+    assert beneficiaries(herself, beneficiary=f"Patient/{own}") == [f"Patient/{own}"]
+    fhir = _fhir(_proxy_token(smart), smart)
+    assert beneficiaries(fhir, beneficiary=f"Patient/{alice}") == [f"Patient/{alice}"]
+    assert beneficiaries(fhir, beneficiary=f"Patient/{own}") == []
+    assert beneficiaries(fhir) == [f"Patient/{alice}"]
 
 
 def test_the_picker_reads_one_patient_record_of_each_patient_she_acts_for(smart: Api) -> None:
