@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from careledger.access import Accessor, RecordAccess
 from careledger.audit import Entry
@@ -63,6 +65,35 @@ class World:
         assert not denial.access.allowed
         assert (denial.access.agent, denial.access.patient) == (who.address, self.alice.address)
         return denial
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement the database ran (parameters apart, or `COMMIT`), and the thread that ran it."""
+
+    sql: str
+    thread: int
+
+
+@contextmanager
+def statements(node: Node) -> Iterator[list[Statement]]:
+    """The SQL statements and commits the node's database runs meanwhile, in order, from any thread."""
+    node.audit.flush()  # nothing left over from before
+    ran: list[Statement] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        ran.append(Statement(" ".join(sql.split()), threading.get_ident()))
+
+    def commit(_conn: object) -> None:
+        ran.append(Statement("COMMIT", threading.get_ident()))
+
+    event.listen(node.db.engine, "before_cursor_execute", statement)
+    event.listen(node.db.engine, "commit", commit)
+    try:
+        yield ran
+    finally:
+        event.remove(node.db.engine, "before_cursor_execute", statement)
+        event.remove(node.db.engine, "commit", commit)
 
 
 @contextmanager

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
 from careledger.access import MAX_FAILURES, Accessor, CodeState, CodeStatus
 from careledger.audit import Entry
@@ -19,6 +17,7 @@ from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category, StoredRecord
 from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
+from tests.access.conftest import statements
 
 
 @pytest.fixture(scope="module")
@@ -159,27 +158,6 @@ def test_a_code_that_does_not_claim_the_patient_is_told_the_same_whatever_the_re
     assert node.claiming.status(expired).failures == 0  # a code no longer live counts no more tries
 
 
-@contextmanager
-def _statements(node: Node) -> Iterator[list[str]]:
-    """The SQL statements (parameters apart) and commits the node's database runs meanwhile, in order."""
-    node.audit.flush()  # nothing left over from before
-    ran: list[str] = []
-
-    def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
-        ran.append(" ".join(sql.split()))
-
-    def commit(_conn: object) -> None:
-        ran.append("COMMIT")
-
-    event.listen(node.db.engine, "before_cursor_execute", statement)
-    event.listen(node.db.engine, "commit", commit)
-    try:
-        yield ran
-    finally:
-        event.remove(node.db.engine, "before_cursor_execute", statement)
-        event.remove(node.db.engine, "commit", commit)
-
-
 def test_a_wrong_code_costs_the_same_database_work_whether_the_id_has_a_live_code_or_is_no_one(node: Node) -> None:
     """A wrong try against a live code counts it and commits; one for an id that names no Patient, one without a
     code, or one whose code is used counts against a stand-in row instead: the same statements, the same commits,
@@ -190,9 +168,9 @@ def test_a_wrong_code_costs_the_same_database_work_whether_the_id_has_a_live_cod
     node.claiming.claim(used, node.claiming.issue(used).code, owner.address, owner.encryption_key)
     work = {}
     for record in ("warming-the-audit-head", live_id, "no-such-patient-at-all", none_id, used_id):
-        with _statements(node) as ran, pytest.raises(AccessDenied, match=WRONG):
+        with statements(node) as ran, pytest.raises(AccessDenied, match=WRONG):
             node.claiming.claim_record(record, "0000-0000-0000", lou.address, lou.encryption_key)
-        work[record] = ran
+        work[record] = [statement.sql for statement in ran]
     assert node.claiming.status(live).failures == 1
     assert any(sql.startswith("UPDATE claim_codes SET failures") for sql in work[live_id])
     assert work[live_id].count("COMMIT") >= 2  # the counted try, and the refusal's audit entry

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -16,10 +20,11 @@ from careledger.errors import (
     PatientWithheld,
     TransactionReverted,
     UnheldPatient,
+    UnknownRecord,
     http_status,
 )
-from careledger.records import Category, SearchQuery, categorise, search_query
-from tests.access.conftest import World
+from careledger.records import Category, SearchQuery, StoredRecord, categorise, search_query
+from tests.access.conftest import Statement, World, statements
 
 DAY = 86_400.0
 
@@ -272,21 +277,9 @@ def test_a_page_discloses_only_the_records_on_it(world: World, sort: tuple[tuple
 def test_a_write_naming_a_patient_its_writer_may_not_read_is_refused_as_one_not_here(world: World) -> None:
     """In the words and status of a Patient this node does not hold, yet still an `AccessDenied` (the device
     recorder drops a revoked binding's readings on it); a writer who may read the Patient keeps the policy's 403."""
-    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    patient = _her_patient(world)
     door = world.access.for_caller(Accessor(world.clinic.address))
-
-    def reading(patient_id: str) -> dict[str, object]:
-        lab = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]
-        }
-        return {
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [lab],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
-            "subject": {"reference": f"Patient/{patient_id}"},
-        }
-
+    reading = _reading
     with pytest.raises(PatientWithheld) as withheld:
         door.write(reading(patient.record_id))
     assert "no consent from the patient to write labs" in (world.last_entry().access.detail or "")
@@ -303,3 +296,92 @@ def test_a_write_naming_a_patient_its_writer_may_not_read_is_refused_as_one_not_
     with pytest.raises(AccessDenied, match="no consent from the patient to write labs") as refused:
         door.write(reading(patient.record_id))
     assert type(refused.value) is AccessDenied
+
+
+def _her_patient(world: World) -> StoredRecord:
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    return patient
+
+
+def _reading(patient_id: str) -> dict[str, object]:
+    """A lab Observation of the Patient `patient_id`."""
+    lab = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [lab],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def _provenance(*targets: str) -> dict[str, object]:
+    return {
+        "resourceType": "Provenance",
+        "target": [{"reference": target} for target in targets],
+        "recorded": "2024-03-04T10:00:00Z",
+        "agent": [{"who": {"display": "the emergency team"}}],
+    }
+
+
+def _told(write: Callable[[], object], record_id: str) -> tuple[int, str, str]:
+    """A refused write's status, code and words, the id it named written as `<id>`."""
+    with pytest.raises(CareLedgerError) as refused:
+        write()
+    return (*http_status(refused.value), refused.value.public.replace(record_id, "<id>"))
+
+
+def test_a_write_that_names_her_records_opens_no_break_glass_window(world: World) -> None:
+    """Break-glass is an explicit read. A write for ETREAT with a reason (which no write is allowed for) names her
+    records (a Provenance's targets, the Patient of a refused write, the record it deletes): judging them opens no
+    window, sends no `EmergencyAccess`, and answers as for ids not here, for a licensed practitioner and for one
+    whose break-glass would be refused (its 403 told that the record exists)."""
+    patient = _her_patient(world)
+    for who in (world.drbob, world.mallory):
+        door = world.access.for_caller(Accessor(who.address, Purpose.ETREAT, "collapsed in the car park"))
+        for body, hers in ((lambda i: _provenance(f"Observation/{i}"), world.labs_id), (_reading, patient.record_id)):
+            assert _told(partial(door.write, body(hers)), hers) == _told(partial(door.write, body("x")), "x")
+        with pytest.raises(AccessDenied):
+            door.delete(world.labs_id)
+    logs = world.node.contracts.consent_registry().contract.events.EmergencyAccess().get_logs(from_block=0)
+    assert logs == []
+    assert not [e for e in world.node.audit.entries() if e.access.interaction == "break-glass"]
+    world.assert_denied(world.drbob, world.labs_id, "no consent", purpose=Purpose.ETREAT)  # no window is open
+
+
+def test_a_provenances_targets_are_judged_in_one_audit_commit(world: World) -> None:
+    """Every target is judged and its read audited in one commit, before the write or its refusal."""
+    targets = [f"Observation/{world.labs_id}", "Observation/not-here", f"Condition/{world.mental_health_id}"]
+    clinic = world.access.for_caller(Accessor(world.clinic.address))
+    with statements(world.node) as ran, pytest.raises(UnknownRecord):
+        clinic.write(_provenance(*targets))
+    assert _audit_inserts(ran) == 1
+    reads = [e.access for e in world.node.audit.entries(agent=world.clinic.address)[-3:]]
+    assert [(a.interaction, a.allowed) for a in reads] == [("read", False)] * 3
+    alice = world.access.for_caller(Accessor(world.alice.address))
+    with statements(world.node) as ran:
+        alice.write(_provenance(targets[0], targets[2]))
+    assert _audit_inserts(ran) == 2  # her reads of both targets, then the write with its entry
+
+
+def _audit_inserts(ran: list[Statement]) -> int:
+    """How many times audit entries were inserted (each insert is one commit's entries)."""
+    return sum(s.sql.startswith("INSERT INTO audit_events") for s in ran)
+
+
+def test_a_refused_write_from_the_event_loop_reads_and_audits_off_it(world: World) -> None:
+    """The answer of a refused `write_async` judges the Patient it names and commits its audit entry: neither on
+    the event loop's thread, where it would hold up every other request."""
+    door = world.access.for_caller(Accessor(world.clinic.address))
+    draft = door.prepare(_reading(_her_patient(world).record_id))
+
+    async def write() -> int:
+        with pytest.raises(PatientWithheld):
+            await door.write_async(draft)
+        return threading.get_ident()
+
+    with statements(world.node) as ran:
+        loop = asyncio.run(write())
+    assert any(s.sql.startswith("SELECT") for s in ran)
+    assert [s.sql for s in ran if s.thread == loop] == []
+    assert "no consent from the patient to write labs" in (world.last_entry().access.detail or "")

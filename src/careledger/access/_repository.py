@@ -17,7 +17,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from careledger.access._about import about_readable, refusal_told
+from careledger.access._about import WriteRefused, about_readable, refusal_told
 from careledger.access._compartment import outside_compartment, searched_patients
 from careledger.access._entries import access_entry, by_patient, page_entries, write_entries
 from careledger.access._facts import PolicyFacts
@@ -54,14 +54,6 @@ from careledger.records import (
 
 OUTSIDE_SCOPES = "outside what the token's scopes narrow it to"
 MAX_INNER_SEARCHES = 8  # chained and _has parameters: each costs a search
-
-
-class _WriteRefused(AccessDenied):
-    """The policy refused a version; carries it, so the refusal is audited against the record."""
-
-    def __init__(self, why: str, new: StoredRecord) -> None:
-        super().__init__(why)
-        self.new = new
 
 
 def _read_key(stored: StoredRecord) -> tuple[Category, str | None]:
@@ -152,7 +144,7 @@ class Repository:
             stored = self._records.get(record_id)
         except NotFound:
             return 0
-        decision = self._decide_read(stored)
+        decision = self._quiet()._decide_read(stored)
         if not decision.allowed:
             self.audit.record(access_entry(self.accessor, interaction, stored.patient_address, [stored], decision))
             raise Withheld(decision.why, record_id)
@@ -328,7 +320,7 @@ class Repository:
                 raise NotFound(f"no {resource_type}/{current.record_id}")
             decision = may_write(self.accessor, current, new, self._facts)
             if not decision.allowed:
-                raise _WriteRefused(decision.why, new)
+                raise WriteRefused(decision.why, new)
 
         return check
 
@@ -349,16 +341,15 @@ class Repository:
         a Patient `drafts` name that is not here, or that the writer may not read, is told as not here (`_about`)."""
         try:
             yield
-        except (_WriteRefused, UnheldPatient) as failed:
-            refused = failed.new if isinstance(failed, _WriteRefused) else None
+        except (WriteRefused, UnheldPatient) as failed:
             raise refusal_told(
-                self.accessor, failed, refused, drafts, self._judge_read, self.audit.record_all
+                self.accessor, failed, drafts, self._quiet()._judge_read, self.audit.record_all
             ) from None
 
     def write(self, body: bytes | str | Resource | Draft, *, patient_address: str | None = None) -> StoredRecord:
         """Write one record as `accessor`, if the policy lets it; the stored version. Refusals are audited."""
         draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
-        about_readable([draft], self._judge_read, self.audit.record_all)
+        about_readable([draft], self._quiet()._judge_read, self.audit.record_all)
         with self._refusals_audited([draft]):
             return self._records.write(
                 replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
@@ -367,16 +358,21 @@ class Repository:
     async def write_async(self, draft: Draft) -> StoredRecord:
         """`write` from an event loop (the API): stored, with its audit entry, by the committer thread."""
         if records_about(draft.data):  # its targets' reads, judged and audited, off the loop
-            await asyncio.to_thread(about_readable, [draft], self._judge_read, self.audit.record_all)
-        with self._refusals_audited([draft]):
+            await asyncio.to_thread(about_readable, [draft], self._quiet()._judge_read, self.audit.record_all)
+        try:
             return await self._records.write_async(
                 replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
             )
+        except (WriteRefused, UnheldPatient) as failed:  # its answer reads a Patient and commits: off the loop too
+            told = partial(
+                refusal_told, self.accessor, failed, [draft], self._quiet()._judge_read, self.audit.record_all
+            )
+            raise await asyncio.to_thread(told) from None
 
     def store(self, drafts: Sequence[Draft], *, also: Also | None = None) -> list[StoredRecord]:
         """Drafts stored all or none (a transaction Bundle), each judged, audited and `also` done in one transaction."""
         drafts = [replace(d, author=self.accessor.address) for d in drafts]
-        about_readable(drafts, self._judge_read, self.audit.record_all)
+        about_readable(drafts, self._quiet()._judge_read, self.audit.record_all)
         with self._refusals_audited(drafts):
             return self._records.store(drafts, check=self._guard(), also=self._also(then=also))
 
@@ -420,6 +416,12 @@ class Repository:
         is asked (`_compartment`); any other is the policy's (`_decide_read`)."""
         refused = outside_compartment(self.accessor, stored.patient_address, self._facts.custodian)
         return refused or self._decide_read(stored)
+
+    def _quiet(self) -> Repository:
+        """This door for the reads a write implies (what it names or changes), which open no break-glass window:
+        that is an explicit read, and a write's would send an `EmergencyAccess` for a write ETREAT never allows,
+        its refusal (an unlicensed caller's) telling that the record exists."""
+        return Repository(replace(self.accessor, reason=None), self._records, self.audit, self._facts)
 
     def _decide_read(self, stored: StoredRecord) -> Decision:
         """The policy's read decision; an ETREAT with a reason first opens the break-glass window it needs."""
