@@ -177,3 +177,39 @@ def test_threads_asking_while_the_loop_follows_the_chain_see_whole_answers(world
     world.claims().submit_claim(world.alice.address, ServiceClass.OFFICE_VISIT, CARE, int(time.time()), commitment, 0)
     payers.follow()
     assert payers.payer(submitted) == world.insurer.address
+
+
+def test_an_insurer_asked_while_the_loop_forgets_her_is_not_kept(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request thread asks who insures carol; before its answer is kept, she is enrolled again and the loop
+    forgets her. The answer it had is the old one: it is not kept, so the next ask gets the new insurer."""
+    node, payers = world.node, world.node.claims.payers
+    rival = node.wallets.create("rival", Role.INSURER, "pw")
+    carol = node.wallets.create("carol", Role.PATIENT, "pw")
+    rival_plan = insure(node, rival, [])
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        carol.address, carol.role, carol.encryption_key
+    )
+    now, day = int(time.time()), 86_400
+    world.claims(world.insurer.name).enroll(carol.address, world.plan_id, now - 20 * day, now - 2 * day)
+    payers.follow()
+    asked, release = threading.Event(), threading.Event()
+    plan_of = node.plans.plan_of
+
+    def paused(member: str) -> tuple[int, str | None]:
+        answer = plan_of(member)
+        if not asked.is_set():
+            asked.set()
+            release.wait(30)
+        return answer
+
+    monkeypatch.setattr(node.plans, "plan_of", paused)
+    answers: list[str | None] = []
+    request = threading.Thread(target=lambda: answers.append(payers.insurer(carol.address)))
+    request.start()
+    assert asked.wait(30)
+    world.claims(rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
+    payers.follow()
+    release.set()
+    request.join()
+    assert answers == [world.insurer.address]  # what the chain said when it asked
+    assert payers.insurer(carol.address) == rival.address
