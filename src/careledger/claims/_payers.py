@@ -120,6 +120,7 @@ class Payers:
         changed = None if newest is None else (newest.record_id, newest.version)
 
         def forget(submitted: list[Any] | None) -> None:
+            """Apply one look at the events, with what the index said, in one step."""
             with self._lock:
                 if submitted != []:
                     self._forget({key for key, payer in self._payers.items() if payer is None})
