@@ -30,6 +30,7 @@ from tests.claims.conftest import World, world  # noqa: F401 - the claims world 
 
 PAYMENT = {"X-Purpose-Of-Use": "HPAYMT"}
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+ROUND = 1.0  # seconds between the serving node's background rounds
 
 
 @dataclass
@@ -464,3 +465,19 @@ def test_a_payment_read_by_anyone_but_an_insurer_asks_no_one_who_pays(
     assert asked == []
     assert insured.client(insured.world.insurer, **PAYMENT).get(f"/ClaimResponse/{known}").status_code == 200
     assert asked == [known]
+
+
+def test_an_insurer_no_longer_sees_a_member_once_her_only_claim_here_is_deleted(insured: Insured) -> None:
+    """The serving node's background loop follows the Claims here: within a round of it, a deleted Claim's
+    patient is no longer one its insurer pays for, so her coverage is no longer its to see."""
+    served = insured.world
+    insurer = insured.client(served.insurer, **PAYMENT)
+    alice_coverage = coverage_id(insured.alice_patient, served.plan_id)
+    assert _ids(insurer.get("/Coverage")) == {alice_coverage}
+    staff = insured.client(served.node.wallets.get(NODE_WALLET))
+    assert staff.delete(f"/Claim/{insured.alice_claim}").status_code in (200, 204)
+    deadline = time.monotonic() + 10 * ROUND
+    while _ids(insurer.get("/Coverage")) and time.monotonic() < deadline:
+        time.sleep(ROUND / 10)  # polling for the background loop's round, bounded
+    assert _ids(insurer.get("/Coverage")) == set()
+    assert insurer.get(f"/Coverage/{alice_coverage}").status_code == 404
