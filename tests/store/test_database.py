@@ -40,6 +40,7 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
             session.execute(text("DROP TABLE devices"))
             session.execute(text("DROP TABLE study_budgets"))
             session.execute(text("ALTER TABLE oauth_clients DROP COLUMN launch_uri"))
+            session.execute(text("ALTER TABLE oauth_clients DROP COLUMN resource_server"))
             session.execute(text("DROP TABLE refresh_tokens"))
             session.execute(text("DROP TABLE revoked_tokens"))
         database.migrate()
