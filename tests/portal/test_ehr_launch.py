@@ -144,6 +144,9 @@ def test_a_chart_launches_a_registered_app_with_its_own_encounter_for_staff_only
     assert no_chart.status_code == 404  # an Encounter is no patient: told as an unknown id
     assert "location" not in no_chart.headers
     assert f"no record {encounter_id}" in no_chart.text
+    not_a_chart = staff.get(f"/portal/staff/patients/{encounter_id}")
+    assert not_a_chart.status_code == 404  # nor is it a chart to open
+    assert f"no record {encounter_id}" in not_a_chart.text
     carol = _portal(clinic, "carol")  # a patient, not the care team
     csrf = _csrf(carol.get("/portal/records").text)
     assert carol.post(f"/portal/staff/patients/{patient_id}/launch", data={**form, "csrf": csrf}).status_code == 403

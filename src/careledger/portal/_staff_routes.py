@@ -29,7 +29,7 @@ import segno
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
-from careledger.access import Accessor, IssuedCode
+from careledger.access import Accessor, IssuedCode, Repository
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, UnknownRecord, ValidationError
 from careledger.identity import Client, web_origin
@@ -86,7 +86,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         visit = sessions.visit(request)
         caller = await staff_member(node, visit)
         reader = treating(caller, purpose)
-        person = await call(node.access.for_caller(reader).read, record_id)
+        person = await _chart_patient(node.access.for_caller(reader), record_id)
         found = await call(
             node.access.for_caller(reader).search, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),))
         )
@@ -164,8 +164,7 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         caller = await staff_member(node, visit)
         form = await pages.form(request, visit)
         door = node.access.for_caller(treating(caller))
-        if (await call(door.read, record_id)).get("resourceType") != "Patient":  # a chart is a Patient's
-            raise UnknownRecord(record_id)  # as for an id she may not read: nothing said of what it is
+        await _chart_patient(door, record_id)
         encounter = form.get("encounter", "").strip() or None
         if encounter is not None:
             found = await call(door.read, encounter[:64])
@@ -239,6 +238,15 @@ def frontdesk_routes(router: APIRouter, node: Services, pages: Pages) -> None:
 def _launchable(node: Services) -> list[Client]:
     """The registered apps that declared a launch URI: those a chart offers to open."""
     return [client for client in node.clients.list() if client.launch_uri]
+
+
+async def _chart_patient(door: Repository, record_id: str) -> Resource:
+    """The Patient whose chart `record_id` names, read through the staff member's door: any other record is
+    answered as an id she may not read is, saying nothing of what it is."""
+    person = await call(door.read, record_id)
+    if person.get("resourceType") != "Patient":
+        raise UnknownRecord(record_id)
+    return person
 
 
 def _origins(apps: list[Client]) -> tuple[str, ...]:
