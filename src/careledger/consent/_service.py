@@ -279,12 +279,12 @@ class ConsentService:
 
     def between(self, patient: str, grantee: str) -> tuple[Grant, ...]:
         """Every grant `patient` gave `grantee`, live or not, from the index held in memory (checksummed addresses)."""
-        pairs = self._pairs if self._pairs is not None else self._load()
+        pairs = self._grant_index()
         return pairs.get((patient, grantee), ())
 
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live grant to `grantee` for `purpose`, of any category, from the index in memory."""
-        pairs, now = self._pairs if self._pairs is not None else self._load(), self._clock()
+        pairs, now = self._grant_index(), self._clock()
         return frozenset(
             patient
             for (patient, to), grants in pairs.items()
@@ -334,13 +334,21 @@ class ConsentService:
         """The patients `delegate` is a live delegate of (a guardian, a proxy), each with the categories delegated
         to her, from the index in memory: a delegation ended or narrowed counts from the first sync after its
         block, one that expired from its expiry (`delegation(...)` on chain, its `Delegation` events here)."""
-        delegates = self._delegates if self._delegates is not None else self._load_delegates()
+        delegates = self._delegates
+        if delegates is None:
+            delegates = self._load_delegates()
         now = self._clock()
         return {
             patient: frozenset(Category.from_mask(categories))
             for patient, categories, expiry in delegates.get(delegate, ())
             if categories and now < expiry
         }
+
+    def _grant_index(self) -> dict[tuple[str, str], tuple[Grant, ...]]:
+        """The grant index, loaded again if a sync dropped it. `_pairs` is read once: read twice ("if it is not
+        None, it"), a sync dropping it in between handed a request None, and the request a 500."""
+        pairs = self._pairs
+        return pairs if pairs is not None else self._load()
 
     def _load_delegates(self) -> dict[str, tuple[tuple[str, int, int], ...]]:
         with self._lock:
