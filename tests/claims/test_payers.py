@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from careledger.access import Accessor
 from careledger.chain import Chain, Claims, Role
 from careledger.claims import CPT, ClaimLine, ServiceClass, claim_record_id
 from careledger.config import NODE_WALLET
+from careledger.identity import Wallet
 from careledger.testdata import insure
 from tests.claims.conftest import CARE, World
 
@@ -84,18 +86,10 @@ def test_a_claim_not_on_chain_is_asked_of_the_chain_again_only_once_a_claim_was_
 
 
 def test_who_insures_a_member_is_kept_until_the_chain_enrols_her_again(world: World) -> None:
-    node, payers = world.node, world.node.claims.payers
-    rival = node.wallets.create("rival", Role.INSURER, "pw")
-    carol = node.wallets.create("carol", Role.PATIENT, "pw")
-    rival_plan = insure(node, rival, [])
-    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
-        carol.address, carol.role, carol.encryption_key
-    )
-    now, day = int(time.time()), 86_400
-    world.claims(world.insurer.name).enroll(carol.address, world.plan_id, now - 20 * day, now - 2 * day)
-    payers.follow()
+    payers = world.node.claims.payers
+    rival, carol, enrol_with_rival = _carol_insured_then_a_rival(world)
     assert payers.insurer(carol.address) == world.insurer.address
-    world.claims(rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
+    enrol_with_rival()
     assert payers.insurer(carol.address) == world.insurer.address  # until the background loop follows the chain
     payers.follow()
     assert payers.insurer(carol.address) == rival.address
@@ -183,15 +177,7 @@ def test_an_insurer_asked_while_the_loop_forgets_her_is_not_kept(world: World, m
     """A request thread asks who insures carol; before its answer is kept, she is enrolled again and the loop
     forgets her. The answer it had is the old one: it is not kept, so the next ask gets the new insurer."""
     node, payers = world.node, world.node.claims.payers
-    rival = node.wallets.create("rival", Role.INSURER, "pw")
-    carol = node.wallets.create("carol", Role.PATIENT, "pw")
-    rival_plan = insure(node, rival, [])
-    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
-        carol.address, carol.role, carol.encryption_key
-    )
-    now, day = int(time.time()), 86_400
-    world.claims(world.insurer.name).enroll(carol.address, world.plan_id, now - 20 * day, now - 2 * day)
-    payers.follow()
+    rival, carol, enrol_with_rival = _carol_insured_then_a_rival(world)
     asked, release = threading.Event(), threading.Event()
     plan_of = node.plans.plan_of
 
@@ -207,9 +193,25 @@ def test_an_insurer_asked_while_the_loop_forgets_her_is_not_kept(world: World, m
     request = threading.Thread(target=lambda: answers.append(payers.insurer(carol.address)))
     request.start()
     assert asked.wait(30)
-    world.claims(rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
+    enrol_with_rival()
     payers.follow()
     release.set()
     request.join()
     assert answers == [world.insurer.address]  # what the chain said when it asked
     assert payers.insurer(carol.address) == rival.address
+
+
+def _carol_insured_then_a_rival(world: World) -> tuple[Wallet, Wallet, Callable[[], None]]:
+    """A rival insurer with a plan, carol once a member of the world's plan (it ended two days ago), followed by
+    the payers, and how she is enrolled in the rival's plan from yesterday on."""
+    node = world.node
+    rival = node.wallets.create("rival", Role.INSURER, "pw")
+    carol = node.wallets.create("carol", Role.PATIENT, "pw")
+    rival_plan = insure(node, rival, [])
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        carol.address, carol.role, carol.encryption_key
+    )
+    now, day = int(time.time()), 86_400
+    world.claims(world.insurer.name).enroll(carol.address, world.plan_id, now - 20 * day, now - 2 * day)
+    node.claims.payers.follow()
+    return rival, carol, lambda: world.claims(rival.name).enroll(carol.address, rival_plan, now - day, now + 30 * day)
