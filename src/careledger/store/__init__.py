@@ -2,6 +2,7 @@
 
 from careledger.store._blobs import BlobStore
 from careledger.store._database import Database, sqlite_url
+from careledger.store._leader import Leadership
 from careledger.store.models import (
     AUDIT_EVENTS,
     RECORD_TOKENS,
@@ -47,6 +48,7 @@ __all__ = [
     "EventCursor",
     "ExchangeNonce",
     "ImportCheckpoint",
+    "Leadership",
     "NodeState",
     "OAuthClient",
     "RecordToken",
