@@ -368,3 +368,34 @@ class StudyBudget(Base):
     contract: Mapped[str] = mapped_column(String(42), primary_key=True)
     study_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     spent_micro: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Ticket(Base):
+    """A short-lived, usually single-use thing one worker hands out and any worker of the node accepts: a SIWE
+    nonce, an OAuth authorization code, a launch id, a picker ticket, a portal session (careledger.shared).
+
+    `key` is a hash of what the holder shows, never the secret itself; `value` is JSON. A row past
+    `expires_at` counts as gone and may be deleted at any time.
+    """
+
+    __tablename__ = "tickets"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class RateBucket(Base):
+    """A token bucket of one rate-limited key, shared by every worker (careledger.shared.Buckets).
+
+    Kept as its theoretical arrival time (GCRA): the bucket is full when `due` is past, and each request
+    moves it on by one interval, so one upsert both counts and decides. `refused` says whether the last
+    request was over the limit (the statement that decided it returns it).
+    """
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    due: Mapped[float] = mapped_column(Float, index=True)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
