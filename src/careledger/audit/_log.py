@@ -167,11 +167,11 @@ class AuditLog:
                 with self.db.writing() as connection:
                     self._lock_head(connection)
                     head = self._head if self._head is not None else _last(connection)
-                    self._head = self._insert(connection, head, items)
+                    # Kept apart from `_head`, which a transaction's `append` may clear once the lock is free.
+                    last_seq, _ = self._head = self._insert(connection, head, items)
             except DBIntegrityError:
                 self._head = None  # another writer moved the head: read it again
                 continue
-            last_seq = self._head[0]
             return list(range(last_seq - len(items) + 1, last_seq + 1))
         raise ChainError("the audit log's head kept moving; too many writers at once")
 
