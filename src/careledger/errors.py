@@ -26,6 +26,10 @@ class ConfigError(ValidationError):
     """The node's home or settings are missing or inconsistent."""
 
 
+class SchemaBehind(ConfigError):
+    """The database's schema is older than this code's: `careledger db upgrade` (or `serve --migrate`) first."""
+
+
 class InvalidResource(ValidationError):
     """Well-formed JSON that is not a valid FHIR resource (HTTP 422)."""
 
@@ -188,6 +192,7 @@ __all__ = [
     "InvalidSignature",
     "NodeUnreachable",
     "NotFound",
+    "SchemaBehind",
     "TransactionReverted",
     "ValidationError",
     "Withheld",

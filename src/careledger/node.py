@@ -87,7 +87,7 @@ class Node(Capabilities):
         self._keep_chain = keep_chain
         self.db = Database(settings.db_url(home))
         try:
-            self.db.migrate()
+            self.db.prepare()  # a schema behind is refused: `db upgrade` or `serve --migrate` upgrade it
             self.wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
             self._unlocked: dict[str, UnlockedWallet] = {}
             self._signers: dict[str, Signer] = {}

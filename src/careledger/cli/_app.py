@@ -32,6 +32,7 @@ GROUPS = {
     "device": "careledger.cli.device",
     "study": "careledger.cli.study",
     "testdata": "careledger.cli.testdata",
+    "db": "careledger.cli.db",
 }
 # Commands at the top level, and the module of each.
 COMMANDS = {"init": "careledger.cli.init", "demo": "careledger.cli.demo", "serve": "careledger.cli.serve"}

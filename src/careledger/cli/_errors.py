@@ -14,6 +14,7 @@ from careledger.errors import (
     IntegrityError,
     NodeUnreachable,
     NotFound,
+    SchemaBehind,
     TransactionReverted,
     ValidationError,
 )
@@ -33,6 +34,7 @@ EXIT_CODES: dict[type[CareLedgerError], int] = {
     ClaimDenied: 11,
     AddressInUse: 12,
     NodeUnreachable: 13,
+    SchemaBehind: 14,
 }
 
 INTERRUPTED = 130

@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from careledger.errors import ConfigError
+from careledger.errors import ConfigError, SchemaBehind
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -37,10 +37,20 @@ def _normalise(url: str) -> URL:
     return parsed
 
 
+def migrations() -> list[str]:
+    """Every migration, oldest first, as `<revision>_<what>` (its file's name). Migrations are named with
+    revisions that sort in order (`0001`, `0002`, …); tests/store checks that Alembic agrees."""
+    return sorted(path.stem for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
 def head_revision() -> str:
-    """The newest migration's revision. Migrations are named `<revision>_<what>.py` with revisions that sort
-    in order (`0001`, `0002`, …); tests/store checks that Alembic agrees."""
-    return max(path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    """The newest migration's revision."""
+    return migrations()[-1].partition("_")[0]
+
+
+def pending_migrations(revision: str | None) -> list[str]:
+    """The migrations a database at `revision` (None: never migrated) lacks, oldest first."""
+    return [name for name in migrations() if revision is None or name.partition("_")[0] > revision]
 
 
 class Database:
@@ -88,6 +98,36 @@ class Database:
                 command.upgrade(config, "head")
         except DBAPIError as exc:  # unreachable server, bad credentials, not a database file
             raise ConfigError(f"cannot open the database {self.url.render_as_string()}: {exc.orig}") from exc
+
+    def prepare(self, *, migrate: bool = False) -> None:
+        """Make the schema this code's before the node uses it. A database never migrated (a fresh one) is
+        migrated; one behind head only when `migrate` is given, else `SchemaBehind` says how to upgrade it, so
+        a newer CareLedger never changes a schema under processes of the older one by merely starting; one at
+        a revision this code does not know (a newer CareLedger's) is refused."""
+        revision = self.revision()
+        if revision is None or (migrate and revision < head_revision()):
+            self.migrate()
+            return
+        head = head_revision()
+        if revision not in {name.partition("_")[0] for name in migrations()}:
+            raise ConfigError(
+                f"the database is at {revision}, which this CareLedger (schema {head}) does not know: "
+                "run the CareLedger version that upgraded it"
+            )
+        if revision < head:
+            raise SchemaBehind(
+                f"the database is at {revision}, this CareLedger needs {head}: "
+                "run `careledger db upgrade` or `serve --migrate`"
+            )
+
+    @property
+    def head(self) -> str:
+        """The revision this code's migrations end at."""
+        return head_revision()
+
+    def pending(self) -> list[str]:
+        """The migrations this database lacks, oldest first (`<revision>_<what>`)."""
+        return pending_migrations(self.revision())
 
     def revision(self) -> str | None:
         """The schema's Alembic revision (None for a database never migrated, or one that cannot be read)."""
