@@ -22,6 +22,8 @@ class NodeStatus:
 
     home: str
     node_address: str
+    node_balance_wei: int
+    """The node wallet's ether, which pays for anchoring and what the node submits: an operator watches it."""
     backend: str
     url: str | None
     chain_id: int
@@ -31,10 +33,11 @@ class NodeStatus:
 
     @classmethod
     def of(cls, node: Node) -> NodeStatus:
-        """The status of `node` now (asks the chain for its block and the deployments)."""
+        """The status of `node` now (asks the chain for its block, the node wallet's balance, the deployments)."""
         return cls(
             home=str(node.home.path),
             node_address=node.address,
+            node_balance_wei=node.chain.balance(node.address),
             backend=node.chain.kind,
             url=node.chain.url,
             chain_id=node.chain.chain_id,

@@ -10,6 +10,7 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import asdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -160,6 +161,7 @@ def render_status(report: NodeStatus) -> None:
     table.add_column()
     table.add_row("home", report.home)
     table.add_row("node", report.node_address)
+    table.add_row("balance", f"{Decimal(report.node_balance_wei) / 10**18:f} ether (pays the node's gas)")
     table.add_row("chain", f"{report.backend} (id {report.chain_id})" + (f" at {report.url}" if report.url else ""))
     table.add_row("block", str(report.block))
     table.add_row("database", report.database)
