@@ -1,0 +1,237 @@
+"""deploy/: the systemd unit runs a `careledger serve` this CareLedger accepts, sandboxed as
+docs/deployment.md says, and the nginx example sends the forwarded headers the node believes."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import httpx
+import pytest
+import typer
+
+from careledger.api import NodeServer
+from careledger.cli._app import build_app
+from careledger.config import Settings
+from careledger.testdata import scratch_node
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+UNIT = DEPLOY / "careledger.service"
+NGINX = DEPLOY / "nginx.conf"
+
+Unit = dict[str, list[tuple[str, str]]]
+
+
+def parse_unit(text: str) -> Unit:
+    """A systemd unit as `{section: [(key, value), …]}`, repeated keys kept in order (systemd's own
+    reading: `#`/`;` comments, a trailing backslash continues the line)."""
+    sections: Unit = {}
+    current: list[tuple[str, str]] | None = None
+    for line in text.replace("\\\n", " ").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = sections.setdefault(stripped[1:-1], [])
+            continue
+        assert current is not None, f"a setting outside any section: {stripped}"
+        key, sep, value = stripped.partition("=")
+        assert sep, f"not `Key=value`: {stripped}"
+        current.append((key.strip(), value.strip()))
+    return sections
+
+
+def values(unit: Unit, section: str, key: str) -> list[str]:
+    """Every value `key` has in `section`, in order (an empty assignment resets, as in systemd)."""
+    found: list[str] = []
+    for name, value in unit.get(section, []):
+        if name == key:
+            found = [] if value == "" else [*found, value]
+    return found
+
+
+def value(unit: Unit, section: str, key: str) -> str:
+    """The one value of `key` in `section`."""
+    (only,) = [v for k, v in unit.get(section, []) if k == key]
+    return only
+
+
+def serve_params(argv: list[str]) -> Mapping[str, object]:
+    """The parameters `careledger serve` would run with for `argv` (program name excluded), parsed by
+    the real command tree: an option serve lacks, a bad value or another command raises."""
+    group = typer.main.get_command(build_app(argv))
+    assert isinstance(group, click.Group)
+    context = group.make_context("careledger", list(argv))
+    # click keeps the command's name apart from its arguments until it invokes it
+    name, command, rest = group.resolve_command(context, [*context._protected_args, *context.args])
+    assert name == "serve", f"the unit runs `careledger {name}`, not `careledger serve`"
+    assert command is not None
+    return command.make_context("serve", rest, parent=context).params
+
+
+@pytest.fixture(scope="module")
+def unit() -> Unit:
+    return parse_unit(UNIT.read_text())
+
+
+@pytest.fixture(scope="module")
+def exec_start(unit: Unit) -> list[str]:
+    return shlex.split(value(unit, "Service", "ExecStart"))
+
+
+def test_the_unit_runs_careledger_serve_with_flags_that_exist(exec_start: list[str]) -> None:
+    program, *argv = exec_start
+    assert Path(program).is_absolute()
+    assert Path(program).name == "careledger"
+    params = serve_params(argv)
+    assert params["host"] == "127.0.0.1", "behind the proxy, serve listens on loopback only"
+    assert params["domain"], "the public name SIWE messages and the portal's forms must name"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--no-such-flag"], ["serve", "--port", "99999"], ["init"], ["serve", "--host"]],
+    ids=["unknown flag", "bad value", "another command", "missing value"],
+)
+def test_the_check_refuses_what_serve_would_refuse(argv: list[str]) -> None:
+    with pytest.raises((click.UsageError, click.BadParameter, AssertionError)):
+        serve_params(argv)
+
+
+def test_the_unit_is_sandboxed_and_stops_gracefully(unit: Unit) -> None:
+    service = dict(unit["Service"])
+    assert service["User"] not in ("", "root")
+    home = dict(v.split("=", 1) for v in values(unit, "Service", "Environment"))["CARELEDGER_HOME"]
+    assert Path(home).name == service["StateDirectory"]
+    assert service["StateDirectoryMode"] == "0700"
+    assert home in " ".join(values(unit, "Service", "ReadWritePaths")).split()
+    assert service["WorkingDirectory"] == home
+    assert service["EnvironmentFile"].startswith("/etc/")  # the passphrase: outside the home and the unit
+    for setting, wanted in {
+        "ProtectSystem": "strict",
+        "ProtectHome": "true",
+        "PrivateTmp": "true",
+        "NoNewPrivileges": "true",
+        "Restart": "on-failure",
+        "KillSignal": "SIGTERM",
+        "KillMode": "mixed",
+        "UMask": "0077",
+    }.items():
+        assert service[setting] == wanted, setting
+    assert int(service["TimeoutStopSec"]) >= 60, "time to anchor what is pending before SIGKILL"
+    assert "postgresql.service" in " ".join(values(unit, "Unit", "After")).split()
+
+
+def _unit_runnable_here(tmp_path: Path) -> Path:
+    """The unit with its ExecStart pointing at this checkout's careledger, so systemd can check it."""
+    text = UNIT.read_text()
+    program = shlex.split(value(parse_unit(text), "Service", "ExecStart"))[0]
+    local = UNIT.name
+    (tmp_path / local).write_text(text.replace(program, str(Path(sys.prefix) / "bin" / "careledger")))
+    return tmp_path / local
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    path = _unit_runnable_here(tmp_path)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True, timeout=60
+    )
+    # Lines about other units (multi-user.target's dependencies on this machine) are not this file's.
+    ours = [line for line in verify.stderr.splitlines() if path.name in line]
+    assert not ours, verify.stderr
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    exposure = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+    assert exposure, security.stdout + security.stderr
+    assert float(exposure.group(1)) <= 2.5, security.stdout  # systemd calls ≤ 3.9 "OK", ≤ 1.9 "SAFE"
+
+
+def nginx_directives(text: str, name: str) -> list[list[str]]:
+    """The arguments of every `name …;` directive in an nginx config (comments dropped)."""
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    return [shlex.split(found) for found in re.findall(rf"(?m)^\s*{name}\s+([^;{{}}]*);", code)]
+
+
+def test_the_proxy_forwards_to_where_the_unit_listens(exec_start: list[str]) -> None:
+    params = serve_params(exec_start[1:])
+    (upstream,) = (args for args in nginx_directives(NGINX.read_text(), "server") if args)
+    assert upstream[0] == f"{params['host']}:{params['port']}"
+    assert re.search(rf'forwarded_allow_ips = \["{re.escape(str(params["host"]))}"\]', NGINX.read_text())
+
+
+@contextmanager
+def _behind_a_proxy(home: Path) -> Iterator[str]:
+    """A node that believes forwarded headers from loopback, where nginx connects from, and whose open
+    routes take one request at once from each client address."""
+    settings = Settings(chain="memory", light_kdf=True, open_requests_per_minute=1, forwarded_allow_ips=["127.0.0.1"])
+    with scratch_node(home, settings) as node:
+        server = NodeServer(node, port=0)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+def as_nginx_sends(client_address: str) -> dict[str, str]:
+    """The headers deploy/nginx.conf sets on a request from `client_address` to https://careledger.example.org."""
+    variables = {"$remote_addr": client_address, "$scheme": "https", "$host": "careledger.example.org"}
+    headers = {}
+    for name, raw in nginx_directives(NGINX.read_text(), "proxy_set_header"):
+        headers[name] = re.sub(r"\$\w+", lambda m: variables[m.group(0)], raw)
+    return {name: sent for name, sent in headers.items() if sent}  # nginx sends no header set to ""
+
+
+def test_the_node_believes_what_the_proxy_forwards(tmp_path: Path) -> None:
+    with _behind_a_proxy(tmp_path / "home") as url, httpx.Client(base_url=url) as client:
+        advertised = client.get("/.well-known/smart-configuration", headers=as_nginx_sends("203.0.113.1"))
+        nonces = [
+            client.get("/auth/nonce", headers=as_nginx_sends(ip)).status_code
+            for ip in ("203.0.113.1", "203.0.113.2", "203.0.113.2")
+        ]
+    assert advertised.json()["token_endpoint"].startswith("https://careledger.example.org/")
+    # Each client address has a limit of its own (one at once), so the address was believed.
+    assert nonces == [200, 200, 429]
+
+
+# Where nginx keeps request bodies and proxied responses that do not fit in memory: here, not /var/lib/nginx.
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="no nginx here")
+def test_nginx_accepts_the_example(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    self_signed = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+    subprocess.run(
+        ["openssl", *self_signed.split(), "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    site = NGINX.read_text()
+    site = re.sub(r"ssl_certificate \S+;", f"ssl_certificate {cert};", site)
+    site = re.sub(r"ssl_certificate_key \S+;", f"ssl_certificate_key {key};", site)
+    site = re.sub(r"access_log \S+", f"access_log {tmp_path / 'access.log'}", site)
+    (tmp_path / "careledger.conf").write_text(site)
+    temp_paths = "".join(f"    {kind}_temp_path {tmp_path / kind};\n" for kind in TEMP_PATHS)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
+        f"http {{\n{temp_paths}    access_log {tmp_path / 'http.log'};\n"
+        f"    include {tmp_path / 'careledger.conf'};\n}}\n"
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
