@@ -1,10 +1,12 @@
 """The FHIR API over loopback: creates and reads per second, and read latency.
 
-`careledger serve` runs as its own process (one uvicorn worker, managed anvil chain, SQLite)
-and this process is the client (aiohttp: httpx's async client tops out near 1,100 requests/s
+`careledger serve` runs as its own process (one uvicorn worker, managed anvil chain, SQLite,
+then PostgreSQL) and this process is the client (aiohttp: httpx's async client tops out near 1,100 requests/s
 here, below what is measured): signed in with SIWE as the patient, it creates
 Observations and reads them back through `CONCURRENCY` keep-alive connections. Anchoring is
-excluded (`anchor_in_background = false`).
+excluded (`anchor_in_background = false`). The same client then measures bare FastAPI endpoints
+(`benchmarks/plain_fhir.py bare`) in the same run: issue 37 asks reads by id on PostgreSQL to
+reach 0.4x theirs and creates 0.2x.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import httpx
 from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
-from benchmarks import Result, registered_wallet
+from benchmarks import Result, baseline_server, fresh_database, registered_wallet
 from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
 from careledger.config import Home, Settings
@@ -37,17 +39,35 @@ _CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 def bench_api() -> list[Result]:
+    results = _careledger(None)
+    with fresh_database() as url:
+        results += _careledger(url)
+    with baseline_server("bare", free_port()) as bare_url:
+        creates, reads, latencies = _measure(bare_url, "none", "bare")
+    conditions = f"the same client and {CONCURRENCY} connections, FastAPI alone (benchmarks/plain_fhir.py bare)"
+    on_pg = {result.name: result.value for result in results if "PostgreSQL" in result.conditions}
+    return [
+        *results,
+        Result("bare FastAPI create", "resources/s", creates, conditions),
+        Result("bare FastAPI read", "reads/s", reads, conditions),
+        Result("bare FastAPI read p50 / p99", "ms", statistics.median(latencies), _p99(latencies)),
+        Result("API create / bare FastAPI", "x", on_pg["API create"] / creates, "PostgreSQL, same run (target 0.2)"),
+        Result("API read / bare FastAPI", "x", on_pg["API read"] / reads, "PostgreSQL, same run (target 0.4)"),
+    ]
+
+
+def _careledger(db: str | None) -> list[Result]:
+    """`careledger serve` on SQLite (`db` None) or on the PostgreSQL database `db`."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
+        with scratch_node(home, Settings(db=db, light_kdf=True, anchor_in_background=False)) as node:
             alice = registered_wallet(node, "alice", Role.PATIENT)
             patient = synthetic_patients(1, seed=5)[0]
             node._records.write(patient.patient, patient_address=alice.address)
             account = node.unlock("alice").account
             chain_id = node.chain.chain_id
         with NodeProcess(Home(home), free_port(), passphrase="pw").start() as server:
-            url = server.url
-            token = _login(url, account, chain_id)
+            token = _login(server.url, account, chain_id)
             if os.environ.get("CARELEDGER_BENCH_PROFILE"):  # py-spy the server's GIL holder under load
                 subprocess.Popen(
                     [
@@ -64,19 +84,28 @@ def bench_api() -> list[Result]:
                         str(server.pid),
                     ]
                 )
-            # Warm up first (imports the FHIR models, fills the caches), as any long-running server is.
-            warm = [_observation(patient.patient["id"], i) for i in range(WARM_UP)]
-            asyncio.run(_reads(url, token, asyncio.run(_creates(url, token, warm))[1], count=WARM_UP))
-            observations = [_observation(patient.patient["id"], i) for i in range(CREATES)]
-            creates, ids = asyncio.run(_creates(url, token, observations))
-            reads, latencies = asyncio.run(_reads(url, token, ids, count=READS))
-    conditions = f"loopback, 1 uvicorn worker, SQLite, {CONCURRENCY} connections, audited, anchoring excluded"
+            creates, reads, latencies = _measure(server.url, token, patient.patient["id"])
+    database = "PostgreSQL" if db else "SQLite"
+    conditions = f"loopback, 1 uvicorn worker, {database}, {CONCURRENCY} connections, audited, anchoring excluded"
     return [
         Result("API create", "resources/s", creates, f"{CREATES} Observations, {conditions}"),
         Result("API read", "reads/s", reads, f"{READS} reads by id, {conditions}"),
-        Result("API read p50", "ms", statistics.median(latencies), "same"),
-        Result("API read p99", "ms", statistics.quantiles(latencies, n=100)[98], "same"),
+        Result("API read p50 / p99", "ms", statistics.median(latencies), _p99(latencies)),
     ]
+
+
+def _measure(url: str, token: str, patient_id: str) -> tuple[float, float, list[float]]:
+    """Creates/s, reads/s and the reads' latencies, after a warm-up (imports the FHIR models, fills the
+    caches), as any long-running server has had."""
+    warm = [_observation(patient_id, i) for i in range(WARM_UP)]
+    asyncio.run(_reads(url, token, asyncio.run(_creates(url, token, warm))[1], count=WARM_UP))
+    creates, ids = asyncio.run(_creates(url, token, [_observation(patient_id, i) for i in range(CREATES)]))
+    reads, latencies = asyncio.run(_reads(url, token, ids, count=READS))
+    return creates, reads, latencies
+
+
+def _p99(latencies: list[float]) -> str:
+    return f"p50; p99 {statistics.quantiles(latencies, n=100)[98]:.1f} ms"
 
 
 def _login(url: str, account: object, chain_id: int) -> str:

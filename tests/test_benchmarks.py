@@ -1,0 +1,44 @@
+"""The benchmarks' plain FHIR server, the baseline of the EHR journey (a short run, not a measurement)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from benchmarks import PG_SERVER, baseline_server, fresh_database
+from benchmarks.bench_ehr import _journeys, _procedure
+
+from careledger.api import free_port
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def plain() -> Iterator[str]:
+    try:
+        psycopg.connect(PG_SERVER, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {exc}")
+    with fresh_database() as url, baseline_server(url, free_port()) as server:
+        yield server
+
+
+def test_journey_runs_against_the_plain_server(plain: str) -> None:
+    rate, latencies = asyncio.run(_journeys(plain, "none", users=2, seconds=0.5))
+    assert rate > 0
+    assert latencies
+    assert len(latencies) % 15 == 0  # whole journeys, each with its searches' counts checked
+
+
+def test_plain_server_refuses_what_a_fhir_server_refuses(plain: str) -> None:
+    subject = {"reference": "Patient/p1"}
+    assert httpx.post(f"{plain}/Procedure", json=_procedure(subject, "e1")).status_code == 201
+    assert httpx.post(f"{plain}/Encounter", json=_procedure(subject, "e1")).status_code == 400
+    assert httpx.post(f"{plain}/Procedure", json={**_procedure(subject, "e1"), "status": 7}).status_code == 400
+    assert httpx.get(f"{plain}/Procedure/unknown").status_code == 404
