@@ -22,7 +22,18 @@ BELOW_SERVICES = frozenset({"chain", "contracts", "crypto", "store"})
 # Attributes that lead from a node to a facade, the chain, a database session or the deployer.
 FACADE_DOORS = frozenset({"contracts", "chain", "db", "deployer"})
 # The record repository's own rows and blob store: only `records` (and `store`, which defines them).
-RECORD_STORAGE = frozenset({"RecordVersion", "RecordToken", "RECORD_VERSIONS", "RECORD_TOKENS", "BlobStore"})
+RECORD_STORAGE = frozenset(
+    {
+        "RecordVersion",
+        "RecordToken",
+        "RECORD_VERSIONS",
+        "RECORD_TOKENS",
+        "BlobStore",
+        "FileBlobStore",
+        "DatabaseBlobStore",
+        "Blob",
+    }
+)
 # The bottom layers and the only packages of ours each may import (besides errors); crypto
 # and fhir have no I/O and import nothing else, not even the shared file helpers.
 BOTTOM: dict[str, frozenset[str]] = {

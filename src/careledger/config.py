@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import Field
@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     """`memory`, `anvil` (a chain the node runs itself) or an http(s) JSON-RPC URL."""
     db: str | None = None
     """SQLAlchemy URL; default: SQLite `careledger.db` in the home."""
+    blob_store: Literal["files", "database"] = "files"
+    """Where record blobs are kept: `files` under the home, or `database` (every worker and host reaches them)."""
     anvil_bin: Path | None = None
     """The anvil binary; default: the project's npm install, then PATH."""
     anvil_chain_id: int = 31337

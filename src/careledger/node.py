@@ -41,7 +41,7 @@ from careledger.identity import (
 from careledger.node_status import NodeStatus
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
 from careledger.services import PassphraseSource
-from careledger.store import BlobStore, Database
+from careledger.store import BlobStores, Database
 
 if TYPE_CHECKING:
     from careledger.chain import Chain
@@ -185,6 +185,11 @@ class Node(Capabilities):
         return self._system("maintenance", Purpose.HOPERAT)
 
     @cached_property
+    def blob_stores(self) -> BlobStores:
+        """Where the records' blobs are kept (the `blob_store` setting), and the other store to move them to."""
+        return BlobStores(self.settings.blob_store, self.home.blobs_dir, self.db)
+
+    @cached_property
     def disclosures(self) -> Disclosures:
         """Patients' accountings of disclosures, each readable by its patient only."""
         return Disclosures(self.audit, self.db)
@@ -211,7 +216,7 @@ class Node(Capabilities):
         of the audit log's heads."""
         self._records = RecordService(
             self.db,
-            BlobStore(self.home.blobs_dir),
+            self.blob_stores.current,
             custodian=self.address,
             custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),

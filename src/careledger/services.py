@@ -27,9 +27,20 @@ if TYPE_CHECKING:
     from careledger.node_status import NodeStatus
     from careledger.records import Check
     from careledger.research import Studies, StudyDesk
+    from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
+
+
+class BlobMoves(Protocol):
+    """What the operator may do with the node's blob stores: see them, and move blobs between them (never read
+    or write one blob: records' blobs are the record service's)."""
+
+    @property
+    def configured(self) -> BlobStoreKind: ...
+    def usage(self) -> dict[BlobStoreKind, BlobUsage]: ...
+    def move(self, to: BlobStoreKind, progress: Callable[[int], None] = ...) -> BlobsMoved: ...
 
 
 class Services(Protocol):
@@ -98,6 +109,8 @@ class Operations(Services, Protocol):
     def custodial(self) -> CustodialKeys: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def blob_stores(self) -> BlobMoves: ...
     def unlock(self, wallet: str = ...) -> UnlockedWallet: ...
     def status(self) -> NodeStatus: ...
     def verify_record(self, record_id: str, version: int | None = None) -> list[Check]: ...

@@ -8,7 +8,7 @@ from eth_account import Account
 
 from careledger.crypto import PrivateKey, PublicKey
 from careledger.records import BlindIndex, RecordService
-from careledger.store import BlobStore, Database
+from careledger.store import Database, FileBlobStore
 from careledger.testdata import SyntheticPatient, synthetic_patients
 
 
@@ -35,12 +35,12 @@ def keys() -> Keys:
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "blobs")
+def blobs(tmp_path: Path) -> FileBlobStore:
+    return FileBlobStore(tmp_path / "blobs")
 
 
 @pytest.fixture
-def records(database: Database, blobs: BlobStore, keys: Keys) -> RecordService:
+def records(database: Database, blobs: FileBlobStore, keys: Keys) -> RecordService:
     return RecordService(
         database,
         blobs,

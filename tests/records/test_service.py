@@ -13,7 +13,7 @@ from careledger.crypto import Envelope, SealedKey, unseal
 from careledger.errors import AccessDenied, Conflict, DecryptionError, NotFound, ValidationError
 from careledger.fhir import URI
 from careledger.records import Category, RecordService, StoredRecord
-from careledger.store import BlobStore, Database, RecordToken, RecordVersion
+from careledger.store import Database, FileBlobStore, RecordToken, RecordVersion
 from careledger.testdata import RESOURCE_TYPES, SyntheticPatient
 from tests.records.conftest import Keys
 
@@ -57,7 +57,7 @@ def test_the_patient_opens_their_own_record(records: RecordService, keys: Keys, 
 
 
 def test_stored_data_is_ciphertext(
-    records: RecordService, keys: Keys, synthetic: SyntheticPatient, blobs: BlobStore
+    records: RecordService, keys: Keys, synthetic: SyntheticPatient, blobs: FileBlobStore
 ) -> None:
     _load(records, keys, synthetic)
     family = synthetic.patient["name"][0]["family"].encode()
@@ -107,7 +107,7 @@ def test_categories_and_patient_are_recorded(records: RecordService, keys: Keys,
     assert len(records.list(resource_type="Patient")) == 1
 
 
-def test_invalid_input_stores_nothing(records: RecordService, keys: Keys, blobs: BlobStore) -> None:
+def test_invalid_input_stores_nothing(records: RecordService, keys: Keys, blobs: FileBlobStore) -> None:
     address = keys.new_patient()
     bad = [
         b"not json",
@@ -203,14 +203,18 @@ def test_export_decrypts_with_the_patients_own_key(
 
 
 def test_two_processes_storing_the_same_record_at_once_conflict_and_lose_nothing(
-    records: RecordService, keys: Keys, synthetic: SyntheticPatient, blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+    records: RecordService,
+    keys: Keys,
+    synthetic: SyntheticPatient,
+    blobs: FileBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The blobs are made durable outside the write lock: a writer that commits meanwhile wins, we get Conflict."""
     _load(records, keys, synthetic)
     other_db = Database(records.db.url.render_as_string(hide_password=False), schema=records.db.schema)
     other = RecordService(
         other_db,
-        BlobStore(blobs.root),
+        FileBlobStore(blobs.root),
         custodian=keys.custodian_address,
         custodian_public=keys.custodian.public_key,
         custodian_key=lambda: keys.custodian,

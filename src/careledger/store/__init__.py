@@ -1,6 +1,9 @@
 """The node's own storage: SQL tables (SQLite or PostgreSQL) migrated by Alembic."""
 
-from careledger.store._blobs import BlobStore
+from careledger.store._blob_files import FileBlobStore
+from careledger.store._blob_rows import DatabaseBlobStore
+from careledger.store._blob_stores import BlobsMoved, BlobStores
+from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
 from careledger.store._database import Database, sqlite_url
 from careledger.store._leader import Leadership
 from careledger.store.models import (
@@ -10,6 +13,7 @@ from careledger.store.models import (
     AnchorBatch,
     AuditEntry,
     Base,
+    Blob,
     CareTeamRestriction,
     ClaimCode,
     ConsentDelegation,
@@ -31,22 +35,30 @@ from careledger.store.models import (
 
 __all__ = [
     "AUDIT_EVENTS",
+    "BLOB_STORE_KINDS",
     "RECORD_TOKENS",
     "RECORD_VERSIONS",
     "AnchorBatch",
     "AuditEntry",
     "Base",
+    "Blob",
     "BlobStore",
+    "BlobStoreKind",
+    "BlobStores",
+    "BlobUsage",
+    "BlobsMoved",
     "CareTeamRestriction",
     "ClaimCode",
     "ConsentDelegation",
     "ConsentGrant",
     "Database",
+    "DatabaseBlobStore",
     "Device",
     "DeviceReading",
     "EmergencyAccess",
     "EventCursor",
     "ExchangeNonce",
+    "FileBlobStore",
     "ImportCheckpoint",
     "Leadership",
     "NodeState",

@@ -94,6 +94,18 @@ class RecordToken(Base):
     value: Mapped[str] = mapped_column(String(255))
 
 
+class Blob(Base):
+    """A record's ciphertext, by content id, when the node keeps its blobs in the database (`blob_store`).
+
+    Rows are never changed: a read checks the bytes against `cid`, so a changed row is refused.
+    """
+
+    __tablename__ = "blobs"
+
+    cid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class NodeState(Base):
     """Facts about this database the node acts on once (`blind_index`, `sealed_audit`: `pending` until redone)."""
 
