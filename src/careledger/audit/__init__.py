@@ -1,6 +1,6 @@
 """The audit log: a FHIR AuditEvent for every access, hash-chained, heads anchored on chain."""
 
-from careledger.audit._events import Access, Action, Outcome, access_of, audit_event
+from careledger.audit._events import Access, Action, Outcome, access_of, audit_event, request_of
 from careledger.audit._log import GENESIS, AuditHeads, AuditLog, AuditReport, Entry, entry_hash
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "access_of",
     "audit_event",
     "entry_hash",
+    "request_of",
 ]

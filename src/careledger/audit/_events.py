@@ -10,6 +10,7 @@ from typing import Any
 from careledger.fhir import account_reference, fhir_instant, systems
 from careledger.identity import did_pkh
 
+_REQUEST_ID = {"system": systems.BALP_ENTITY_TYPE, "code": "XrequestId"}
 _RESTFUL = frozenset({"read", "vread", "update", "delete", "create", "search-type", "history-instance"})
 
 
@@ -51,8 +52,12 @@ class Access:
         return self.outcome == Outcome.SUCCESS
 
 
-def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: int) -> dict[str, Any]:
-    """The FHIR AuditEvent of `access`, as stored and hashed in the audit log; actors by `did:pkh`."""
+def audit_event(
+    access: Access, recorded: datetime, *, observer: str, chain_id: int, request: str | None = None
+) -> dict[str, Any]:
+    """The FHIR AuditEvent of `access`, as stored and hashed in the audit log; actors by `did:pkh`. `request`, the
+    id of the HTTP request that made the access (the access log's, echoed as `X-Request-ID`), is an entity of
+    type `XrequestId` as IHE BALP records it, so an entry and the request's log line find each other."""
     subtype_system = systems.RESTFUL_INTERACTION if access.interaction in _RESTFUL else systems.AUDIT_SUBTYPE
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
@@ -81,6 +86,8 @@ def audit_event(access: Access, recorded: datetime, *, observer: str, chain_id: 
     entities.extend({"what": {"reference": reference}} for reference in access.entities)
     if access.break_glass:
         entities.append({"what": {"display": "break-glass"}, "description": access.detail or "emergency access"})
+    if request is not None:
+        entities.append({"what": {"identifier": {"value": request}}, "type": _REQUEST_ID})
     if entities:
         event["entity"] = entities
     return event
@@ -104,6 +111,13 @@ def access_of(event: dict[str, Any]) -> Access:
         purpose=reasons[0]["coding"][0]["code"] if reasons else None,
         break_glass=any(e.get("what", {}).get("display") == "break-glass" for e in entities),
         detail=event.get("outcomeDesc"),
+    )
+
+
+def request_of(event: dict[str, Any]) -> str | None:
+    """The id of the HTTP request an AuditEvent was written for (None: written by the node's own work)."""
+    return next(
+        (e["what"]["identifier"]["value"] for e in event.get("entity", []) if e.get("type") == _REQUEST_ID), None
     )
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
+from careledger import request_context
 from careledger._group_commit import GroupCommit
 from careledger.anchoring import Taken
 from careledger.audit._events import Access, access_of, audit_event
@@ -52,6 +53,7 @@ LATER_SECONDS = 0.25  # how long what `record_later` is handed waits before it i
 
 _Item = tuple[Access, datetime, dict[str, Any]]
 _Later = Sequence[Access] | Callable[[], Sequence[Access]]  # entries, or the work that finds them
+_Handed = tuple[_Later, str | None]  # …and the request they were handed over in
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ class AuditLog:
         self._clock = clock
         self._head: tuple[int, bytes] | None = None  # (seq, hash) of the newest entry this process saw
         self._commits: GroupCommit[_Item, int] = GroupCommit(self._append, name="careledger-audit")
-        self._later: list[_Later] = []
+        self._later: list[_Handed] = []
         self._later_lock = threading.Lock()  # guards `_later` and `_later_due`
         self._later_writer = threading.Lock()  # held while what was handed over is being written
         self._later_due: threading.Timer | None = None
@@ -123,7 +125,7 @@ class AuditLog:
         work runs before the log's writer lock is taken, so no one waiting to write an entry waits for it.
         `entries()` writes what is pending first. Work that fails is logged and audits nothing."""
         with self._later_lock:
-            self._later.append(accesses)
+            self._later.append((accesses, _request_id()))
             if self._later_due is None:
                 self._later_due = threading.Timer(LATER_SECONDS, self.flush)
                 self._later_due.start()
@@ -137,9 +139,9 @@ class AuditLog:
                 if self._later_due is not None:
                     self._later_due.cancel()  # a no-op from the timer's own thread
                 self._later_due = None
-            found = [access for accesses in pending for access in _found(accesses)]
+            found = [self._entry(access, request) for accesses, request in pending for access in _found(accesses)]
             try:
-                self.record_all(found)
+                self._commits.submit_all(found)
             except Exception:
                 _log.exception("%d audit entries handed over without waiting were not written", len(found))
 
@@ -148,8 +150,13 @@ class AuditLog:
         return await self._commits.submit_async(self._item(access))
 
     def _item(self, access: Access) -> _Item:
+        """An entry to write: `access` now, made in the request being served here (if any)."""
+        return self._entry(access, _request_id())
+
+    def _entry(self, access: Access, request: str | None) -> _Item:
+        """An entry to write: `access` now, made in the request with id `request` (None: the node's own work)."""
         now = self._clock()
-        return access, now, audit_event(access, now, observer=self.observer, chain_id=self.chain_id)
+        return access, now, audit_event(access, now, observer=self.observer, chain_id=self.chain_id, request=request)
 
     def append(self, session: Session, accesses: Sequence[Access]) -> None:
         """Chain entries into the caller's transaction: the change they record and they commit together, or neither."""
@@ -345,6 +352,12 @@ def _found(accesses: _Later) -> Sequence[Access]:
     except Exception:
         _log.exception("audit work handed over without waiting failed; its entries are not written")
         return []
+
+
+def _request_id() -> str | None:
+    """The id of the request being served here, None in the node's own work."""
+    served = request_context.current()
+    return served.id if served is not None else None
 
 
 def _last(session: Session | Connection) -> tuple[int, bytes]:

@@ -31,6 +31,7 @@ PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
+BALP_ENTITY_TYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"  # XrequestId
 
 # Clinical and billing vocabularies.
 LOINC = "http://loinc.org"
