@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -24,10 +25,25 @@ _LOG_TAIL = 2_000
 class NodeProcess:
     """One node's server process: launched, waited for, stopped gracefully, killed, started again."""
 
-    def __init__(self, home: Home, port: int, *, passphrase: str, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        port: int,
+        *,
+        passphrase: str,
+        cwd: Path | None = None,
+        host: str = "127.0.0.1",
+        prefix: Sequence[str] = (),
+        workers: int = 1,
+    ) -> None:
+        """`host` is the address it listens on; `prefix` the command it runs under, such as
+        `ip netns exec NAME` to put it in a network namespace of its own; `workers` its worker processes."""
         self.home = home
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.host = host
+        self.url = f"http://{host}:{port}"
+        self._prefix = tuple(prefix)
+        self._workers = workers
         self.log = home.path / "serve.log"
         self._env = {**os.environ, "CARELEDGER_PASSPHRASE": passphrase}
         self._cwd = cwd
@@ -51,7 +67,12 @@ class NodeProcess:
 
     def launch(self) -> None:
         """Start the process without waiting for it to answer (start several, then wait for each)."""
-        command = [sys.executable, "-m", "careledger", "--home", str(self.home.path), "serve", "--port", str(self.port)]
+        command = [
+            *self._prefix,
+            *(sys.executable, "-m", "careledger", "--home", str(self.home.path)),
+            *("serve", "--host", self.host, "--port", str(self.port)),
+            *(("--workers", str(self._workers)) if self._workers > 1 else ()),
+        ]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 command, env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log

@@ -174,7 +174,11 @@ class ChainDir:
 
 
 class AnvilProcess:
-    """One anvil child process, started on a free loopback port."""
+    """One anvil child process, started on a free port of `host` (loopback unless told otherwise).
+
+    Another address is for tests that put nodes in network namespaces of their own: they
+    reach the chain on the address of the link that joins them to this host.
+    """
 
     def __init__(
         self,
@@ -183,11 +187,13 @@ class AnvilProcess:
         *,
         chain_id: int,
         state_interval: int,
+        host: str = "127.0.0.1",
     ) -> None:
         self.binary = binary
         self.chain_dir = chain_dir
         self.chain_id = chain_id
         self.state_interval = state_interval
+        self.host = host
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -200,10 +206,10 @@ class AnvilProcess:
         """Start anvil and return its URL once it answers; raise if it dies or hangs."""
         self.chain_dir.path.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{self.host}:{port}"
         args = [
             str(self.binary),
-            "--host", "127.0.0.1",
+            "--host", self.host,
             "--port", str(port),
             "--chain-id", str(self.chain_id),
             "--state", str(self.chain_dir.state_file),
