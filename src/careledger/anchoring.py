@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import Connection, select, update
@@ -92,14 +92,19 @@ class Anchorer:
         with self.db.reading() as connection:
             return self.source.waiting(connection)[0]
 
-    def due(self) -> bool:
-        """True when `batch_size` rows wait, or the oldest has waited `max_wait` seconds."""
+    def backlog(self) -> tuple[int, float]:
+        """How many rows wait for their anchor, and how many seconds the oldest has waited (0, 0.0: none)."""
         with self.db.reading() as connection:
             waiting, oldest = self.source.waiting(connection)
         if not waiting or oldest is None:
-            return False
+            return 0, 0.0
         age = self._clock() - oldest.replace(tzinfo=oldest.tzinfo or UTC)
-        return waiting >= self.batch_size or age >= timedelta(seconds=self.max_wait)
+        return waiting, max(0.0, age.total_seconds())
+
+    def due(self) -> bool:
+        """True when `batch_size` rows wait, or the oldest has waited `max_wait` seconds."""
+        waiting, age = self.backlog()
+        return waiting > 0 and (waiting >= self.batch_size or age >= self.max_wait)
 
     def maybe_anchor(self) -> list[AnchoredBatch]:
         """Anchor if due; what it anchored."""

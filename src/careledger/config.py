@@ -154,6 +154,14 @@ class Settings(BaseSettings):
     """Plausible device values by LOINC code, over the defaults (docs/devices.md): `{"8867-4" = [20, 250]}`."""
     alert_webhooks: list[str] = []
     """URLs `serve` POSTs each device alert to (JSON), besides streaming it at `/alerts/stream`."""
+    log_format: Literal["text", "json"] = "text"
+    """`serve`'s log on stderr: `text` lines, or one JSON object a line for a log collector (docs/monitoring.md)."""
+    metrics_token: str = ""
+    """A bearer token `/metrics` asks of a scraper; empty: see `metrics_port`, else loopback callers only."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """`/metrics` is served on this port only (on the API's host), not on the API's port."""
+    ready_timeout: float = Field(default=2.0, gt=0, le=30)
+    """Seconds `/readyz` (and a scrape's database gauges) wait for the database, chain and blob store at most."""
 
     def db_url(self, home: Home) -> str:
         """The database URL: the configured one, else the home's SQLite file."""

@@ -30,6 +30,7 @@ from careledger.consent import ConsentService, Purpose, SignedActions
 from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, ConfigError, ValidationError
 from careledger.files import secret_file
+from careledger.health import Health
 from careledger.identity import (
     ClientRegistry,
     CustodialKeys,
@@ -349,6 +350,11 @@ class Node(Capabilities):
     def status(self) -> NodeStatus:
         """What `chain status` reports: backend, chain, block, database, contracts."""
         return NodeStatus.of(self)
+
+    @cached_property
+    def health(self) -> Health:
+        """What `/readyz` and `/metrics` ask of the node's parts, each within `ready_timeout`."""
+        return Health.of(self, self._records.blobs.has)
 
     def close(self) -> None:
         """Close the chain (if it was opened) and the database, once what the audit log was handed is written."""

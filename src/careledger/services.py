@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService, SignedActions
     from careledger.exchange import AccountingDesk, Custodian, Requester
+    from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.node_status import NodeStatus
@@ -92,6 +93,8 @@ class Services(Protocol):
     def intake(self) -> ReadingIntake: ...
     @property
     def recorder(self) -> ReadingRecorder: ...
+    @property
+    def health(self) -> Health: ...
 
 
 class Operations(Services, Protocol):

@@ -269,6 +269,11 @@ class ConsentService:
                             self._pairs[(patient, grantee)] = _pair_grants(session, patient, grantee)
         return handled
 
+    def blocks_behind(self) -> int:
+        """How many of the chain's blocks the index has not read yet (0: current); asks the chain for its head."""
+        registry = self._registry()
+        return max(0, registry.chain.block_number() - EventReader(registry, self.db, _STREAM).last_block())
+
     def check(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> Grant | None:
         """The live grant that lets `grantee` see `patient`'s `category` records for `purpose`, if any."""
         now = self._clock()

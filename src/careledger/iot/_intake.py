@@ -122,6 +122,11 @@ class ReadingIntake:
         self._lock = threading.Lock()
         self.on_accepted = on_accepted
         self.totals = IntakeResult()
+        self._counters: list[Callable[[IntakeResult], object]] = []
+
+    def count_with(self, counter: Callable[[IntakeResult], object]) -> None:
+        """Hand every payload's result to `counter` too, once durable (the API's metrics of device intake)."""
+        self._counters.append(counter)
 
     def accept(self, payload: bytes, *, topic_device: str | None = None) -> IntakeResult:
         """Check and journal one payload (an HTTP body, an MQTT message)."""
@@ -144,6 +149,8 @@ class ReadingIntake:
             for result in batch.results:
                 self.totals.accepted += result.accepted
                 self.totals.refused.update(result.refused)
+                for counter in self._counters:
+                    counter(result)
         if batch.accepted and self.on_accepted is not None:
             self.on_accepted(batch.accepted)
         return batch.results
