@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from careledger.api._auth import SiweAuth
 from careledger.api._auth_routes import auth_router
@@ -29,8 +30,11 @@ from careledger.api._docs import add_docs
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
+from careledger.api._health import Leader, health_router
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._methods import HeadAndOptions
+from careledger.api._metrics import Metrics, MetricsPort, metrics_router
+from careledger.api._request_log import RequestLog
 from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
 from careledger.api._smart_routes import smart_router
@@ -41,15 +45,18 @@ from careledger.api.operations import (
     everything_router,
     exchange_router,
 )
-from careledger.errors import CareLedgerError
+from careledger.errors import CareLedgerError, NotFound
 from careledger.fhir import operation_outcome
 from careledger.portal import add_portal
 from careledger.records import MAX_RESOURCE_BYTES
 from careledger.services import Services
 
 
-def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
-    """The API of `node`; `auth` decides who is signed in."""
+def create_app(
+    node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES, leader: Leader | None = None
+) -> FastAPI:
+    """The API of `node`; `auth` decides who is signed in; `leader`, this worker's leadership of the background
+    work (None: a node of one process, which leads)."""
     app = FastAPI(
         title="CareLedger FHIR API",
         description="FHIR R4 over encrypted records, consent on chain, Sign-In with Ethereum.",
@@ -58,6 +65,9 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         redoc_url=None,
     )
     add_docs(app)
+    metrics = Metrics(node, leader)
+    app.include_router(health_router(node, leader))  # first: `/{resource_type}` would match them too
+    app.include_router(metrics_router(node, metrics))
     add_portal(app, node, auth)  # before the FHIR routes, whose `/{type}/{id}` would match its pages
     _handle_errors(app)
     deps = Deps(node, auth)
@@ -94,9 +104,17 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         open_limiter=RateLimiter(node.settings.open_requests_per_minute),
         error=error_response,
     )
-    # Outermost: a registered app's page may read every answer, refusals and failures included (see _cors).
+    # A registered app's page may read every answer, refusals and failures included (see _cors).
     app.add_middleware(Cors, origins=node.clients.origins, error=error_response)
+    # On the metrics port (`metrics_port`), only /metrics and the probes.
+    app.add_middleware(MetricsPort, port=node.settings.metrics_port, not_found=_not_found)
+    # Outermost: every request's id, access log line and metrics, refusals included (see _request_log).
+    app.add_middleware(RequestLog, routes=app.routes, observe=metrics.observe, error=error_response)
     return app
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    await error_response(NotFound("the metrics port serves /metrics, /healthz and /readyz only"))(scope, receive, send)
 
 
 def _handle_errors(app: FastAPI) -> None:

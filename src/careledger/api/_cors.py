@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careledger import request_context
 from careledger.errors import AccessDenied, CareLedgerError
 from careledger.identity import web_origin
 
@@ -79,11 +80,12 @@ class Cors(_OriginLayer):
 
         try:
             await self.app(scope, receive, marked)
-        except Exception:
+        except Exception as exc:
             if started:
                 raise
             # Starlette's own 500, outside this layer, would carry no CORS header: the app's page could not read it.
-            _log.exception("%s %s failed", scope["method"], scope["path"])
+            if not request_context.note_failure(exc):  # logged once, by the request log, with its route
+                _log.exception("%s request failed", scope["method"])
             await self._error(CareLedgerError(_FAILED))(scope, receive, marked)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
 
+from careledger import request_context
 from careledger.access import Accessor, default_purpose
 from careledger.api._auth import Caller, SiweAuth
 from careledger.consent import Purpose
@@ -33,8 +34,11 @@ class Deps:
         self.auth = auth
 
     def caller(self, authorization: str | None) -> Caller:
-        """Who the `Bearer` token names; `Unauthenticated` if there is none or it is not valid."""
-        return self.auth.caller(authorization)
+        """Who the `Bearer` token names (its role told to the request's access log line); `Unauthenticated` if
+        there is none or it is not valid."""
+        caller = self.auth.caller(authorization)
+        request_context.note_role(caller.role.name.lower())
+        return caller
 
     def accessor(self, caller: Caller, purpose: str | None) -> Accessor:
         """The caller asking for `purpose` (`X-Purpose-Of-Use`; when absent, `default_purpose` for her role, or for

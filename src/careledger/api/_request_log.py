@@ -1,0 +1,148 @@
+"""One access log line and one set of metrics per request, and a request id that follows it into the audit log.
+
+```
+request ─► RequestLog ─ X-Request-ID: kept if a sane short token, else a fresh one ─► request_context.serving(id)
+              │            (the audit entries the request writes carry it: AuditEvent.entity XrequestId)
+              ▼
+           the app ─► the answer, with X-Request-ID ─► the client
+              │
+              ▼ (once the answer is out)
+           access log: method, route template, status, duration, caller's role, request id
+           metrics: requests by method, route template and status class; latency by method and route
+```
+
+What is logged names the route's template (`/{resource_type}/{id}`), never the path as sent (which
+holds record ids) nor the query (which holds search values: names, birth dates). A request that
+fails is logged once, here, with its cause, and answered with a 500 OperationOutcome; nothing
+outside this layer logs it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from careledger import request_context
+from careledger.errors import CareLedgerError
+
+_log = logging.getLogger("careledger.access")
+_errors = logging.getLogger("careledger.api")
+
+UNMATCHED = "(unmatched)"  # the template of a path no route takes: never the path itself
+_FAILED = "the server failed to answer this request; it is logged with its request id (X-Request-ID)"
+
+# What is measured of each request: (method, route template, status, seconds).
+Observer = Callable[[str, str, int, float], None]
+ErrorResponder = Callable[[CareLedgerError], Response]
+
+
+class RequestLog:
+    """ASGI middleware, outermost: the request id, the access log line and the request's metrics."""
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], observe: Observer, error: ErrorResponder) -> None:
+        self.app = app
+        self._routes = routes
+        self._observe = observe
+        self._error = error
+        self._table: tuple[_Template, ...] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        served = request_context.Served(request_context.request_id(_header(scope, b"x-request-id")))
+        status = 0
+        echoed = [(b"x-request-id", served.id.encode())]
+
+        async def with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), *echoed]
+            await send(message)
+
+        with request_context.serving(served):
+            try:
+                await self.app(scope, receive, with_id)
+            except Exception as exc:
+                served.failure = exc
+                if status:
+                    raise  # the answer was under way: the connection is cut, as the server does
+                await self._error(CareLedgerError(_FAILED))(scope, receive, with_id)
+            finally:
+                seconds = time.perf_counter() - started
+                template = self.template(scope)
+                if served.failure is not None:  # raised here, or answered with a 500 by a layer within (`Cors`)
+                    _errors.error("%s %s failed", scope["method"], template, exc_info=served.failure)
+                self._observe(scope["method"], template, status or 500, seconds)
+                _log.info(
+                    "%s %s %d %.1f ms role=%s",
+                    scope["method"],
+                    template,
+                    status or 500,
+                    seconds * 1000,
+                    served.role or "-",
+                    extra={
+                        "http": {
+                            "method": scope["method"],
+                            "route": template,
+                            "status": status or 500,
+                            "duration_ms": round(seconds * 1000, 3),
+                            "role": served.role,
+                        }
+                    },
+                )
+
+    def template(self, scope: Scope) -> str:
+        """The template of the route that took (or would take) the request: the router's own answer when it
+        routed it, else the first route whose path matches, by method if one does (a HEAD, a fast path, a
+        refusal before routing)."""
+        route = scope.get("route")
+        if route is not None:
+            return str(getattr(route, "path_format", None) or UNMATCHED)
+        if self._table is None:  # read at the first request, once every route is in place (as `_fast_paths`)
+            self._table = tuple(_Template.of(context) for context in iter_route_contexts(self._routes))
+        path, method = scope["path"], scope["method"]
+        method = "GET" if method == "HEAD" else method
+        partial: str | None = None
+        for template in self._table:
+            if template.pattern is not None and template.pattern.match(path):
+                if template.methods is None or method in template.methods:
+                    return template.path
+                partial = partial or template.path
+        return partial or UNMATCHED
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A route as the log names it: its path's pattern, the methods it takes (None: any) and its template."""
+
+    pattern: re.Pattern[str] | None
+    methods: frozenset[str] | None
+    path: str
+
+    @classmethod
+    def of(cls, context: RouteContext) -> _Template:
+        methods = getattr(context, "methods", None)
+        return cls(
+            getattr(context, "path_regex", None),
+            frozenset(methods) if methods else None,
+            str(getattr(context, "path_format", None) or UNMATCHED),
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first header `name` (lower case) of the request, if any."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
