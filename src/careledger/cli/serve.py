@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from careledger.log_format import LogFormat, formatter
 from careledger.cli._context import open_node, state
 from careledger.cli._output import console
 from careledger.schema import upgrade_schema
@@ -37,7 +38,7 @@ def serve(
         before, after = upgrade_schema(cli.home, cli.settings())
         if before.pending:
             console.print(f"migrated the database from {before.database} to {after.database}", markup=False)
-    with _log_to_stderr(), open_node(ctx) as node:
+    with _log_to_stderr(state(ctx).settings().log_format), open_node(ctx) as node:
         node.unlock()  # anchoring signs with the node wallet: ask for its passphrase now, not mid-request
         server = NodeServer(node, host=host, port=port, domain=domain)
         console.print(
@@ -49,12 +50,13 @@ def serve(
 
 
 @contextmanager
-def _log_to_stderr() -> Iterator[None]:
-    """The node's own log on stderr while it serves, each line with its time, level and source: a chain
-    going away and coming back, a background round that failed. What an operator reads in the journal."""
+def _log_to_stderr(kind: LogFormat) -> Iterator[None]:
+    """The node's own log on stderr while it serves, each line with its time, level, source and request: a chain
+    going away and coming back, a background round that failed, one access line per request. What an operator
+    reads in the journal, as text or JSON lines (`log_format`)."""
     logger = logging.getLogger("careledger")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(kind))
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
