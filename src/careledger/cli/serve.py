@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from careledger.log_format import LogFormat, formatter
 from careledger.cli._context import open_node, state
 from careledger.cli._output import console
+from careledger.log_format import LogFormat, formatter
 from careledger.schema import upgrade_schema
 
 
