@@ -10,9 +10,10 @@ NODE_STAMP := node_modules/.careledger-installed
 .PHONY: setup demo test lint bench artifacts clean
 
 CHROMIUM := /usr/bin/chromium
+IPROUTE := /bin/ip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(IPROUTE)
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CareLedger needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -33,6 +34,12 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "the portal's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+# iproute2's ip, with which tests/network gives each of three nodes a network namespace of its own.
+$(IPROUTE):
+	@command -v apt-get >/dev/null || { echo "the network tests need iproute2's $(IPROUTE)"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
 
 demo: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/careledger demo
