@@ -11,9 +11,10 @@ NODE_STAMP := node_modules/.careledger-installed
 
 CHROMIUM := /usr/bin/chromium
 IPROUTE := /bin/ip
+PG_DUMP := /usr/bin/pg_dump
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(IPROUTE)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(PG_DUMP) $(IPROUTE)
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CareLedger needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -34,6 +35,13 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "the portal's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+# PostgreSQL's client programs: `careledger backup` and `restore` of a node on PostgreSQL run pg_dump and
+# pg_restore (docs/operations.md).
+$(PG_DUMP):
+	@command -v apt-get >/dev/null || { echo "backup and restore on PostgreSQL need pg_dump at $(PG_DUMP)"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null
 
 # iproute2's ip, with which tests/network gives each of three nodes a network namespace of its own.
 $(IPROUTE):

@@ -7,6 +7,7 @@ builds them, for the CLI, the API server and tests alike.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -340,6 +341,13 @@ class Node(Capabilities):
     def verify_audit(self) -> AuditReport:
         """The audit log's hash chain, and its heads against the anchors on chain."""
         return self.audit.verify(self.contracts.record_anchor())
+
+    def verify_records(self) -> Iterator[tuple[str, list[Check], int]]:
+        """`verify_record` of every current record (sensitive ones too: the node checks its own store, audited
+        as its verification work), each with how many there are: what a restore reports."""
+        current = self._system("verification", Purpose.HOPERAT).listing()
+        for stored in current:
+            yield stored.record_id, self.verify_record(stored.record_id), len(current)
 
     def _consent_registry_as(self, address: str) -> ConsentRegistry:
         wallet = self.wallets.find(address)

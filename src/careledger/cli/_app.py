@@ -36,7 +36,13 @@ GROUPS = {
     "db": "careledger.cli.db",
 }
 # Commands at the top level, and the module of each.
-COMMANDS = {"init": "careledger.cli.init", "demo": "careledger.cli.demo", "serve": "careledger.cli.serve"}
+COMMANDS = {
+    "init": "careledger.cli.init",
+    "demo": "careledger.cli.demo",
+    "serve": "careledger.cli.serve",
+    "backup": "careledger.cli.backup",
+    "restore": "careledger.cli.backup",
+}
 
 # Global options that take a value: the token after them is not a command's name.
 _VALUED_OPTIONS = {"--home", "--chain", "--db", "--node"}
