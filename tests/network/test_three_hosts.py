@@ -71,14 +71,15 @@ def test_her_consent_opens_the_exchange_across_hosts_and_her_revoke_closes_it(ne
     assert refused == DENIED, why
     assert "consent" in why
 
-    # The exchange's own request and answer, timed from B's host: each crossed a 40 ms wire.
+    # The exchange's own request and answer, timed from B's host: the connection's handshake and then the
+    # request each went to A and back, every way across the link's 40 ms (~50 ms in all without it).
     url = f"http://{a.host.address}:{PORT}/exchange/fetch"
     timed = b.host.run([sys.executable, "-c", _ROUND_TRIP, url, _signed_fetch(b, a, network)], os.environ)
     assert timed.returncode == 0, timed.stderr
     answer = json.loads(timed.stdout)
     assert answer["status"] == 200, answer["body"]
     assert sorted(f"{r['resourceType']}/{r['id']}" for r in answer["body"]["records"]) == sorted(network.labs)
-    assert answer["seconds"] >= 2 * DELAY_MS / 1000
+    assert answer["seconds"] >= 4 * DELAY_MS / 1000
 
     revoked = a.careledger("consent", "revoke", grant["id"], "--json")
     assert revoked.returncode == 0, revoked.stderr
