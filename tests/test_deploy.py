@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,17 +64,28 @@ def value(unit: Unit, section: str, key: str) -> str:
     return only
 
 
+def parsed(argv: list[str]) -> tuple[list[str], Mapping[str, object]]:
+    """The command `argv` (program name excluded) runs, as its names, and the parameters it would run
+    with, parsed by the real command tree without running it: an unknown command or option, a bad
+    value or a missing argument raises click's error."""
+    command = typer.main.get_command(build_app(argv))
+    context = command.make_context("careledger", list(argv))
+    names: list[str] = []
+    while isinstance(command, click.Group):
+        # click keeps the command's name apart from its arguments until it invokes it
+        name, found, rest = command.resolve_command(context, [*context._protected_args, *context.args])
+        assert name is not None
+        assert found is not None
+        names.append(name)
+        command, context = found, found.make_context(name, rest, parent=context)
+    return names, context.params
+
+
 def serve_params(argv: list[str]) -> Mapping[str, object]:
-    """The parameters `careledger serve` would run with for `argv` (program name excluded), parsed by
-    the real command tree: an option serve lacks, a bad value or another command raises."""
-    group = typer.main.get_command(build_app(argv))
-    assert isinstance(group, click.Group)
-    context = group.make_context("careledger", list(argv))
-    # click keeps the command's name apart from its arguments until it invokes it
-    name, command, rest = group.resolve_command(context, [*context._protected_args, *context.args])
-    assert name == "serve", f"the unit runs `careledger {name}`, not `careledger serve`"
-    assert command is not None
-    return command.make_context("serve", rest, parent=context).params
+    """The parameters `careledger serve` would run with for `argv`; another command raises."""
+    names, params = parsed(argv)
+    assert names == ["serve"], f"the unit runs `careledger {' '.join(names)}`, not `careledger serve`"
+    return params
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +109,8 @@ def test_the_unit_runs_careledger_serve_with_flags_that_exist(exec_start: list[s
 
 @pytest.mark.parametrize(
     "argv",
-    [["serve", "--no-such-flag"], ["serve", "--port", "99999"], ["init"], ["serve", "--host"]],
-    ids=["unknown flag", "bad value", "another command", "missing value"],
+    [["serve", "--no-such-flag"], ["serve", "--port", "99999"], ["init"], ["serve", "--host"], ["chain", "stat"]],
+    ids=["unknown flag", "bad value", "another command", "missing value", "no such command"],
 )
 def test_the_check_refuses_what_serve_would_refuse(argv: list[str]) -> None:
     with pytest.raises((click.UsageError, click.BadParameter, AssertionError)):
@@ -235,3 +247,42 @@ def test_nginx_accepts_the_example(tmp_path: Path) -> None:
         [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stderr
+
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
+
+
+def guide_blocks(language: str) -> list[str]:
+    """The guide's fenced blocks of `language` ("" for plain ones), in order."""
+    fenced = re.findall(r"^```(\w*)\n(.*?)^```", GUIDE.read_text(), re.MULTILINE | re.DOTALL)
+    return [body for lang, body in fenced if lang == language]
+
+
+def guide_commands() -> list[list[str]]:
+    """Every `cl …` (careledger as the service user) the guide's shell blocks run, as its arguments."""
+    commands = []
+    for block in guide_blocks("sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            if not re.match(r"([A-Z_]+=\S+\s+)*cl\s", line):
+                continue
+            lexer = shlex.shlex(re.sub(r"\s#.*", "", line), posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            words = list(lexer)
+            words = words[words.index("cl") + 1 :]
+            shell = next((i for i, w in enumerate(words) if w in ("|", ">", "&&", "||", ";")), len(words))
+            commands.append(words[:shell])
+    return commands
+
+
+def test_the_guide_runs_only_commands_and_flags_that_exist() -> None:
+    commands = guide_commands()
+    assert len(commands) >= 8
+    for argv in commands:
+        parsed(argv)
+
+
+def test_the_guide_sets_only_settings_that_exist() -> None:
+    settings = [tomllib.loads(block) for block in guide_blocks("") if re.match(r"[a-z_]+ = ", block)]
+    assert {name for found in settings for name in found} >= {"db", "chain", "forwarded_allow_ips"}
+    for found in settings:
+        Settings(**found)  # an unknown name or a bad value is refused (extra="forbid")
