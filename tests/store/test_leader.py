@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from careledger.store import Database, Leadership
-from careledger.store._leader import LOCK_CLASS
+from careledger.store._leader import LOCK_CLASS, one_at_a_time
 from tests.conftest import PG_URL, _postgres_schema
 
 pytestmark = pytest.mark.postgres
@@ -57,7 +60,7 @@ def test_a_leader_whose_connection_dies_frees_the_lock_at_once(databases: list[D
     with databases[1].reading() as connection:
         ended = connection.execute(
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' AND granted"
                 " AND classid = :c AND objid = :k",
             ),
             {"c": LOCK_CLASS, "k": zlib.crc32(schema.encode()) & 0x7FFFFFFF},
@@ -82,6 +85,44 @@ def test_nodes_in_other_schemas_elect_their_own_leaders(databases: list[Database
         finally:
             other.close()
     here.release()
+
+
+def test_pg_stat_activity_names_the_process_that_leads(databases: list[Database], schema: str) -> None:
+    leadership = Leadership(databases[0])
+    assert leadership.try_lead()
+    with databases[1].reading() as connection:
+        names = connection.execute(
+            text(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :c AND l.objid = :k"
+            ),
+            {"c": LOCK_CLASS, "k": zlib.crc32(schema.encode()) & 0x7FFFFFFF},
+        ).scalars()
+        assert list(names) == [f"careledger worker {os.getpid()}"]
+    leadership.release()
+
+
+def test_one_at_a_time_makes_the_second_transaction_wait_for_the_first(databases: list[Database]) -> None:
+    first, second = databases
+    holding = threading.Event()
+
+    def hold() -> None:
+        with first.session() as session:
+            one_at_a_time(session, "events:consent")
+            holding.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(5)
+    started = time.monotonic()
+    with second.session() as session:
+        one_at_a_time(session, "events:other")  # another name is not held up
+    assert time.monotonic() - started < 0.3
+    with second.session() as session:
+        one_at_a_time(session, "events:consent")
+    assert time.monotonic() - started >= 0.4
+    holder.join()
 
 
 def test_on_sqlite_the_one_process_always_leads(tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ class ConsentService:
         self._restrictions: dict[tuple[str, str], int] | None = None  # (patient, custodian) -> categories
         self._delegates: dict[str, tuple[tuple[str, int, int], ...]] | None = None  # -> (patient, categories, expiry)
         # The event cursor as this process last left it: if another process sharing the
-        # database (the CLI beside a server) moved it, the cache missed those events.
+        # database (another worker, the CLI beside a server) moved it, the cache missed those events.
         self._cursor_seen: int | None = None
 
     # Terms and writes --------------------------------------------------------------
@@ -251,16 +251,18 @@ class ConsentService:
 
         reader = EventReader(self._registry(), self.db, _STREAM)
         cached = self._pairs is not None or self._delegates is not None
-        if cached and reader.last_block() != self._cursor_seen:
+        before = reader.last_block()
+        if cached and before != self._cursor_seen:
             with self._lock:  # indexed by another process: reloaded when next asked
                 self._pairs = self._restrictions = self._delegates = None
-        handled = reader.poll(handle)
+        # From `before`, not the cursor read again: what another worker indexes meanwhile sets `indexed_elsewhere`.
+        handled = reader.poll(handle, since=before)
         if reader.indexed_elsewhere or "Delegation" in seen:
             with self._lock:  # rare, or the other process's events are not in `touched`: reloaded when next asked
                 self._delegates = None  # once committed, so a load under the lock cannot keep what it ended
                 if reader.indexed_elsewhere:
                     self._pairs = self._restrictions = None
-        self._cursor_seen = reader.last_block()
+        self._cursor_seen = reader.reached
         if touched:
             with self._lock:
                 if self._pairs is not None:

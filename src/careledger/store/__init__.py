@@ -5,7 +5,7 @@ from careledger.store._blob_rows import DatabaseBlobStore
 from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
 from careledger.store._database import Database, sqlite_url
-from careledger.store._leader import Leadership
+from careledger.store._leader import Leadership, one_at_a_time
 from careledger.store.models import (
     AUDIT_EVENTS,
     RECORD_TOKENS,
@@ -68,5 +68,6 @@ __all__ = [
     "RefreshToken",
     "RevokedToken",
     "StudyBudget",
+    "one_at_a_time",
     "sqlite_url",
 ]

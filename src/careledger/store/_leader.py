@@ -9,21 +9,25 @@ worker A dies ─► its connection closes ─► the lock is free ─► B's ne
 The lock lives as long as the one connection that took it, so a worker that is killed (no
 chance to let go) frees it the moment its socket closes. The key is fixed per schema, so
 nodes sharing one server in separate schemas (as tests do) elect their leaders apart.
-On SQLite there is one worker, and it always leads.
+On SQLite there is one worker, and it always leads. `one_at_a_time` is the same kind of lock
+for one transaction, for work every worker does (indexing the same chain events).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import zlib
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from careledger.store._database import Database
 
-# The advisory lock's first key: "CLld" — CareLedger's leader. The second is the schema's.
+# The leader lock's first key: "CLld" (CareLedger's leader); its second is the schema's. `one_at_a_time`
+# uses the next one.
 LOCK_CLASS = 0x434C6C64
 
 
@@ -33,44 +37,35 @@ class Leadership:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._shared = db.backend == "postgresql"
-        self._held: Connection | None = None
+        self._connection: Connection | None = None  # its own, kept while the database answers
+        self._leading = False
         self._lock = threading.Lock()
         self._key: int | None = None
 
     @property
     def leading(self) -> bool:
         """True while this process holds the lock (on SQLite: always)."""
-        return not self._shared or self._held is not None
+        return not self._shared or self._leading
 
     def try_lead(self) -> bool:
-        """Take the lead if no one holds it; when already leading, confirm the lock's connection still lives
+        """Take the lead if no one holds it; when already leading, confirm that the lock's connection still lives
         (a PostgreSQL that restarted has dropped it, and with it the lead). Whether this process leads now."""
         if not self._shared:
             return True
         with self._lock:
-            if self._held is not None and self._alive(self._held):
-                return True
-            self._drop()
             try:
-                connection = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            except DBAPIError:
-                return False  # the database is away: no one here leads until it is back
-            try:
-                connection.detach()  # its own for as long as it leads: never handed back to the pool with the lock
-                key = self._key_of(connection)
-                won = bool(
-                    connection.execute(
-                        text("SELECT pg_try_advisory_lock(:c, :k)"), {"c": LOCK_CLASS, "k": key}
-                    ).scalar()
-                )
-            except DBAPIError:
-                connection.close()
-                return False
-            if won:
-                self._held = connection
-            else:
-                connection.close()
-            return won
+                connection = self._connected()
+                if self._leading:
+                    connection.execute(text("SELECT 1"))
+                else:
+                    self._leading = bool(
+                        connection.execute(
+                            text("SELECT pg_try_advisory_lock(:c, :k)"), {"c": LOCK_CLASS, "k": self._key}
+                        ).scalar()
+                    )
+            except DBAPIError:  # the database is away: no one here leads until it is back
+                self._drop()
+            return self._leading
 
     def held_anywhere(self) -> bool:
         """Whether some process (this one or another) leads now: what readiness reports. Asked of
@@ -78,26 +73,44 @@ class Leadership:
         if not self._shared:
             return True
         with self._db.reading() as connection:
-            key = self._key_of(connection)
             found = connection.execute(
                 text(
                     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
                     " AND classid = :c AND objid = :k AND objsubid = 2"
                     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
                 ),
-                {"c": LOCK_CLASS, "k": key},
+                {"c": LOCK_CLASS, "k": self._key_of(connection)},
             ).scalar()
         return bool(found)
 
     def release(self) -> None:
-        """Stop leading (at shutdown, after the last anchoring), so another worker takes over at once."""
+        """Stop leading and let the connection go (at shutdown, after the last anchoring), so another worker
+        takes over at once."""
         if not self._shared:
             return
         with self._lock:
-            if self._held is not None:
-                with contextlib.suppress(DBAPIError):  # a connection that is gone took the lock with it
-                    self._held.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": LOCK_CLASS, "k": self._key})
+            if self._leading and self._connection is not None:
+                # Let go before closing: a closed connection's session ends a moment later, on the server's time.
+                with contextlib.suppress(DBAPIError):
+                    self._connection.execute(
+                        text("SELECT pg_advisory_unlock(:c, :k)"), {"c": LOCK_CLASS, "k": self._key}
+                    )
             self._drop()
+
+    def _connected(self) -> Connection:
+        """The lock's own connection, opened on first use: never handed back to the pool (with the lock on
+        it), and named so that `pg_stat_activity` shows which process it is."""
+        if self._connection is None:
+            connection = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                connection.detach()
+                self._key_of(connection)
+                connection.execute(text("SELECT set_config('application_name', :name, false)"), {"name": _name()})
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
 
     def _key_of(self, connection: Connection) -> int:
         """The lock's second key, from the schema the node's tables live in (a non-negative int4)."""
@@ -106,16 +119,26 @@ class Leadership:
             self._key = zlib.crc32(schema.encode()) & 0x7FFFFFFF
         return self._key
 
-    @staticmethod
-    def _alive(connection: Connection) -> bool:
-        try:
-            connection.execute(text("SELECT 1"))
-        except DBAPIError:
-            return False
-        return True
-
     def _drop(self) -> None:
-        if self._held is not None:
+        """Close the connection: the session ends, and the lock with it."""
+        self._leading = False
+        if self._connection is not None:
             with contextlib.suppress(DBAPIError):
-                self._held.close()
-            self._held = None
+                self._connection.close()
+            self._connection = None
+
+
+def _name() -> str:
+    """The lock connection's `application_name`: which process of the machine holds or waits for the lead."""
+    return f"careledger worker {os.getpid()}"
+
+
+def one_at_a_time(session: Session, name: str) -> None:
+    """Serialise a transaction with every other process's that calls this with `name`: on PostgreSQL a
+    transaction-level advisory lock (the second waits for the first's commit, then reads what it wrote); on
+    SQLite writers already go one at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:c, hashtext(current_schema() || ':' || :name))"),
+            {"c": LOCK_CLASS + 1, "name": name},
+        )
