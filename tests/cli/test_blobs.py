@@ -16,8 +16,10 @@ import pytest
 from careledger.chain import Chain, Role, open_chain
 from careledger.config import Home, Settings, load_settings, write_config
 from careledger.node import Node
+from careledger.store import FileBlobStore
 from careledger.testdata import scratch_node, synthetic_patients
 from tests.cli.conftest import Cli
+from tests.conftest import PG_URL, _postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,8 +39,18 @@ def _files_in(path: Path) -> list[Path]:
     return [p for p in path.rglob("*") if p.is_file() and p.name != "LAYOUT"] if path.exists() else []
 
 
-def test_a_node_on_the_database_store_writes_and_reads_records(tmp_path: Path) -> None:
-    settings = Settings(chain="memory", light_kdf=True, blob_store="database")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The node's database: SQLite in its home, or a PostgreSQL schema of its own (named in the URL)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    for schema in _postgres_schema():
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def test_a_node_on_the_database_store_writes_and_reads_records(tmp_path: Path, database_url: str | None) -> None:
+    settings = Settings(chain="memory", light_kdf=True, blob_store="database", db=database_url)
     with scratch_node(tmp_path / "home", settings) as node:
         ids = _chart(node)
         assert [node.maintenance.open(node.maintenance.get(i))["id"] for i in ids] == ids
@@ -161,3 +173,28 @@ def test_bad_input_and_a_misconfigured_node_are_refused_clearly(cli: Cli) -> Non
     misconfigured = cli("blobs", "migrate", "--to", "database")
     assert misconfigured.code == 3
     assert "blob_store: Input should be 'files' or 'database'" in misconfigured.err
+
+
+def test_ctrl_c_mid_way_says_how_to_finish_and_a_rerun_does(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli("--chain", "memory", "init", "--light-kdf").code == 0
+    blobs = [os.urandom(300) for _ in range(200)]
+    FileBlobStore(cli.home / "blobs").put_many(blobs)
+    pages: list[str] = []
+
+    def ctrl_c_on_the_second_page(name: str) -> None:
+        pages.append(name)
+        if len(pages) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("careledger.store._blob_stores.crash_point", ctrl_c_on_the_second_page)
+    stopped = cli("blobs", "migrate", "--to", "database")
+    assert stopped.code == 130
+    assert "stopped after 128 of 200 blobs: run the same command again to finish" in stopped.err
+    monkeypatch.undo()
+    monkeypatch.setenv("CARELEDGER_PASSPHRASE", "test passphrase")
+    finished = cli("blobs", "migrate", "--to", "database", "--json")
+    assert finished.code == 0, finished.err
+    assert (finished.json()["moved"], finished.json()["already_there"]) == (200 - 128, 128)
+    assert finished.json()["total_bytes"] == 200 * 300
+    status = cli("blobs", "status", "--json").json()["stores"]
+    assert status["database"] == status["files"] == {"blobs": 200, "bytes": 200 * 300}

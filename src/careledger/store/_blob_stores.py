@@ -71,13 +71,13 @@ class BlobStores:
             target.put_many(data)
             for cid in missing:
                 target.get(cid)  # read back: the copy is whole
-            crash_point("blobs-page-moved")
             moved += len(missing)
             already += len(page) - len(missing)
             page_bytes = sum(len(blob) for blob in data)
             moved_bytes += page_bytes
             total_bytes += page_bytes + _sizes(target, set(page) - set(missing))
             progress(len(page))
+            crash_point("blobs-page-moved")
         return BlobsMoved(source.kind, target.kind, moved, already, moved_bytes, total_bytes)
 
 
