@@ -30,6 +30,10 @@ class SchemaBehind(ConfigError):
     """The database's schema is older than this code's: `careledger db upgrade` (or `serve --migrate`) first."""
 
 
+class WorkersNeedPostgres(ConfigError):
+    """`serve --workers N` on a database only one process may write (SQLite), or a chain in one process's memory."""
+
+
 class InvalidResource(ValidationError):
     """Well-formed JSON that is not a valid FHIR resource (HTTP 422)."""
 
@@ -196,6 +200,7 @@ __all__ = [
     "TransactionReverted",
     "ValidationError",
     "Withheld",
+    "WorkersNeedPostgres",
 ]
 
 

@@ -43,7 +43,7 @@ from careledger.identity import (
 from careledger.node_status import NodeStatus
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
 from careledger.services import PassphraseSource
-from careledger.store import BlobStores, Database
+from careledger.store import BlobStores, Database, Leadership
 
 if TYPE_CHECKING:
     from careledger.chain import Chain
@@ -139,6 +139,12 @@ class Node(Capabilities):
     def identity(self) -> IdentityService:
         """Registrations, credentials and custody on the IdentityRegistry."""
         return IdentityService(self.contracts.identity_registry, self.wallets, self.chain)
+
+    @cached_property
+    def leadership(self) -> Leadership:
+        """Whether this process does the node's background work: one of its workers at a time (a PostgreSQL
+        advisory lock; on SQLite the one process does)."""
+        return Leadership(self.db)
 
     @cached_property
     def clients(self) -> ClientRegistry:

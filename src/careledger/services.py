@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from careledger.node_status import NodeStatus
     from careledger.records import Check
     from careledger.research import Studies, StudyDesk
-    from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage
+    from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -93,6 +93,8 @@ class Services(Protocol):
     def intake(self) -> ReadingIntake: ...
     @property
     def recorder(self) -> ReadingRecorder: ...
+    @property
+    def leadership(self) -> Leadership: ...
     @property
     def health(self) -> Health: ...
 

@@ -4,7 +4,8 @@ from careledger.api._app import create_app
 from careledger.api._auth import Caller, SiweAuth, new_secret
 from careledger.api._process import NodeProcess
 from careledger.api._responses import FHIR_JSON
-from careledger.api._server import NodeServer, free_port
+from careledger.api._server import NodeServer, free_port, listening_socket
+from careledger.api._workers import Workers, WorkerSpec, needs_shared_database
 from careledger.fhir import operation_outcome
 
 __all__ = [
@@ -13,8 +14,12 @@ __all__ = [
     "NodeProcess",
     "NodeServer",
     "SiweAuth",
+    "WorkerSpec",
+    "Workers",
     "create_app",
     "free_port",
+    "listening_socket",
+    "needs_shared_database",
     "new_secret",
     "operation_outcome",
 ]

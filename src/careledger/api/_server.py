@@ -1,18 +1,22 @@
 """`careledger serve`: the API under uvicorn, with the node's background work beside it.
 
 Beside the server, one thread keeps the node current: it reads new consent events (so a
-revoke is honoured within a second), stores journalled device readings as Observations,
-anchors record commitments and audit heads when a batch is due, and follows the claims and
-enrolments the payer rule is decided by (`claims.Payers.follow`). With a broker
-configured (`mqtt_broker`), an MQTT subscriber takes device readings, and alerts go to the
-configured webhooks. On shutdown (Ctrl-C, SIGTERM) the server stops taking requests and
-readings, then everything pending is anchored before the process exits.
+revoke is honoured within a second), and, in the one process that leads the node's
+background work (`node.leadership`: every worker of `serve --workers N` serves, one leads),
+stores journalled device readings as Observations, anchors record commitments and audit
+heads when a batch is due, and follows the claims and enrolments the payer rule is decided
+by (`claims.Payers.follow`). A worker that does not lead tries to each round, so a leader
+that dies is replaced within seconds. With a broker configured (`mqtt_broker`), the leader
+subscribes to device readings, and alerts go to the configured webhooks. On shutdown
+(Ctrl-C, SIGTERM) the server stops taking requests and readings, then the leader anchors
+everything pending before the process exits.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import threading
@@ -20,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
@@ -36,13 +41,27 @@ _log = logging.getLogger("careledger.serve")
 class NodeServer:
     """One node's HTTP server and its background loop."""
 
-    def __init__(self, node: Services, *, host: str = "127.0.0.1", port: int = 8080, domain: str | None = None) -> None:
+    def __init__(
+        self,
+        node: Services,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        domain: str | None = None,
+        sock: socket.socket | None = None,
+        worker: int | None = None,
+    ) -> None:
+        """`sock`: a socket already listening (a worker of `serve --workers N` is handed its parent's), else one
+        bound to `host:port`; `worker`: this worker's number, named in each response's `X-Worker` header."""
         self.node = node
         self.host = host
         # Bound here, before anything is announced: a port in use is an error the operator sees
         # as such (exit 12), and port 0 gets a free one with no race.
-        self._socket = listening_socket(host, port)
+        self._socket = sock if sock is not None else listening_socket(host, port)
         self.port = int(self._socket.getsockname()[1])
+        self.worker = worker
+        self.leadership = node.leadership
+        """Whether this process leads the node's background work (`leading`), and whether any does."""
         self.domain = domain or f"{host}:{self.port}"
         self.auth = SiweAuth(
             domain=self.domain,
@@ -53,10 +72,11 @@ class NodeServer:
             revoked=node.clients.tokens.revoked,
         )
         self.app = create_app(node, self.auth)
+        served = self.app if worker is None else _naming_worker(self.app, worker)
         proxies = node.settings.forwarded_allow_ips
         self._server = uvicorn.Server(
             uvicorn.Config(
-                self.app,
+                served,
                 host=host,
                 port=self.port,
                 log_level="warning",
@@ -76,6 +96,7 @@ class NodeServer:
         self._webhooks = Webhooks(node.settings.alert_webhooks) if node.settings.alert_webhooks else None
         if self._webhooks is not None:
             node.monitor.listen(self._webhooks.deliver)
+        self._mqtt_started = False
         self._background = threading.Thread(target=self._keep_current, name="careledger-sync", daemon=True)
 
     @property
@@ -83,11 +104,15 @@ class NodeServer:
         """Where the server listens, `http://host:port`."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def started(self) -> bool:
+        """Whether the server accepts requests yet."""
+        return bool(self._server.started)
+
     def run(self) -> None:
-        """Serve until interrupted (Ctrl-C, SIGTERM), then flush pending anchors."""
+        """Serve until interrupted (Ctrl-C, SIGTERM), then flush pending anchors (if this process leads)."""
+        self._lead()  # before the first round: a lone server leads (and takes readings) from its start
         self._background.start()
-        if self._mqtt is not None:
-            self._mqtt.start()
         try:
             if threading.current_thread() is threading.main_thread():
                 # uvicorn handles the first signal by stopping, then raises it again once
@@ -121,29 +146,70 @@ class NodeServer:
         while not self._stop.wait(SYNC_SECONDS):
             rounds += 1
             try:
-                self.node.consent.sync()
-                self.node.recorder.record_ready()
-                if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
-                    self.node.claims.follow_pending()
-                if self.node.settings.anchor_in_background:
-                    self.node.anchorer.maybe_anchor()
-                    self.node.audit_anchorer.maybe_anchor()
-                self.node.claims.payers.follow()  # who pays which claim: followed here, never inside a decision
+                self.node.consent.sync()  # every worker: each one's consent cache honours a revoke within a round
+                if self._lead():
+                    self._lead_round(rounds)
             except ChainUnavailable:
                 pass  # logged once by the chain when it goes and when it is back (chain/_outage.py)
             except Exception:  # one failed round must not end the loop: log it, try again
                 _log.exception("background sync failed; retrying in %.0f s", SYNC_SECONDS)
 
+    def _lead_round(self, rounds: int) -> None:
+        """The background work done by one process of the node at a time."""
+        self.node.recorder.record_ready()
+        if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
+            self.node.claims.follow_pending()
+        if self.node.settings.anchor_in_background:
+            self.node.anchorer.maybe_anchor()
+            self.node.audit_anchorer.maybe_anchor()
+        self.node.claims.payers.follow()  # who pays which claim: followed here, never inside a decision
+
+    def _lead(self) -> bool:
+        """Take (or keep) the lead if no other process has it; say so in the log when that changes. The leader
+        takes device readings from the broker (one subscriber: the broker lets one session per client id)."""
+        was = self.leadership.leading
+        leading = self.leadership.try_lead()
+        if leading != was and self.worker is not None:
+            _log.info("worker %d (pid %d) %s", self.worker, os.getpid(), "leads" if leading else "no longer leads")
+        if leading and self._mqtt is not None and not self._mqtt_started:
+            self._mqtt.start()
+            self._mqtt_started = True
+        return leading
+
     def _shutdown(self) -> None:
-        if self._mqtt is not None:
+        if self._mqtt is not None and self._mqtt_started:
             self._mqtt.stop()
         if self._webhooks is not None:
             self._webhooks.close()
         self._stop.set()
         if self._background.is_alive():
             self._background.join()
-        self.node.anchorer.anchor_pending()
-        self.node.audit_anchorer.anchor_pending()
+        try:
+            if self.leadership.try_lead():  # the leader, or whoever takes its place: once, not once per worker
+                self.node.anchorer.anchor_pending()
+                self.node.audit_anchorer.anchor_pending()
+        finally:
+            self.leadership.release()
+
+
+def _naming_worker(app: ASGIApp, number: int) -> ASGIApp:
+    """`app`, each of its responses naming the worker that answered (`X-Worker: 2`): which of the processes
+    behind one port did, for an operator reading a trace, and nothing about the node or its data."""
+    header = (b"x-worker", str(number).encode())
+
+    async def named(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        await app(scope, receive, send_named)
+
+    return named
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from careledger.errors import (
     SchemaBehind,
     TransactionReverted,
     ValidationError,
+    WorkersNeedPostgres,
 )
 
 # 2 is also what click uses for a bad flag: both mean "the input was wrong".
@@ -35,6 +36,7 @@ EXIT_CODES: dict[type[CareLedgerError], int] = {
     AddressInUse: 12,
     NodeUnreachable: 13,
     SchemaBehind: 14,
+    WorkersNeedPostgres: 15,
 }
 
 INTERRUPTED = 130

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Annotated
 
 import typer
 
-from careledger.cli._context import open_node, state
+from careledger.cli._context import PASSPHRASE_ENV, CliState, open_node, passphrase_source, state
 from careledger.cli._output import console
+from careledger.config import NODE_WALLET, Settings
+from careledger.errors import Conflict, WorkersNeedPostgres
+from careledger.files import secret_file
 from careledger.log_format import LogFormat, formatter
 from careledger.schema import upgrade_schema
+from careledger.services import Operations, open_operations
 
 
 def serve(
@@ -27,6 +33,9 @@ def serve(
     migrate: Annotated[
         bool, typer.Option("--migrate", help="Upgrade a database behind this CareLedger's schema first (`db upgrade`).")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes serving the port (more than 1: PostgreSQL).", min=1)
+    ] = 1,
 ) -> None:
     """Serve the FHIR R4 API (Sign-In with Ethereum), sync consents and anchor in the background."""
     from careledger.api import NodeServer  # FastAPI and SIWE: ~1 s to import, for this command only
@@ -38,6 +47,9 @@ def serve(
         before, after = upgrade_schema(cli.home, cli.settings())
         if before.pending:
             console.print(f"migrated the database from {before.database} to {after.database}", markup=False)
+    if workers > 1:
+        _serve_workers(cli, host=host, port=port, domain=domain, count=workers)
+        return
     with _log_to_stderr(state(ctx).settings().log_format), open_node(ctx) as node:
         node.unlock()  # anchoring signs with the node wallet: ask for its passphrase now, not mid-request
         server = NodeServer(node, host=host, port=port, domain=domain)
@@ -47,6 +59,58 @@ def serve(
         )
         server.run()
         console.print("stopped; pending commitments and audit heads anchored", markup=False)
+
+
+def _serve_workers(cli: CliState, *, host: str, port: int, domain: str | None, count: int) -> None:
+    """`serve --workers N`: the port bound, the chain reached (a managed anvil started and kept here) and the
+    node wallet unlocked once, here; then N workers serve (`careledger.api.Workers`)."""
+    from careledger.api import Workers, WorkerSpec, listening_socket, needs_shared_database
+
+    settings = cli.settings()
+    if needs_shared_database(settings, cli.home) or settings.chain == "memory":
+        raise WorkersNeedPostgres(
+            f'--workers {count} needs PostgreSQL (`db = "postgresql://…"`) and a chain every worker reaches: '
+            "this node's database is SQLite (one writer) or its chain in memory; serve with one worker"
+        )
+    passphrase = passphrase_source()(NODE_WALLET)
+    os.environ.pop(PASSPHRASE_ENV, None)  # the workers are handed it through their spawn pipe, not their environment
+    sock = listening_socket(host, port)
+    bound = int(sock.getsockname()[1])
+    url = f"http://{host}:{bound}"
+    secret_file(cli.home.path / "api.key")  # made once here: workers racing to make it would each sign apart
+    with _log_to_stderr(settings.log_format), _kept_chain(cli, settings, passphrase) as node:
+        node.unlock()  # a wrong passphrase fails here, once, not in every worker
+        spec = WorkerSpec(
+            home=cli.home.path,
+            settings=Settings.model_validate(settings.model_dump()),  # plain settings: they go through a pipe
+            passphrase=passphrase,
+            host=host,
+            domain=domain or f"{host}:{bound}",
+            logging=partial(_log_to_stderr, settings.log_format),
+        )
+
+        def serving() -> None:
+            console.print(f"serving {url} with {count} workers (FHIR base; portal at {url}/portal); Ctrl-C stops")
+
+        try:
+            Workers(spec, sock, count).run(heartbeat=node.status, serving=serving)
+        finally:
+            sock.close()
+        node.anchorer.anchor_pending()  # what a worker killed at the stop could not anchor
+        node.audit_anchorer.anchor_pending()
+        console.print("stopped; pending commitments and audit heads anchored", markup=False)
+
+
+@contextmanager
+def _kept_chain(cli: CliState, settings: Settings, passphrase: str) -> Iterator[Operations]:
+    """The node, with its chain reached: a managed anvil is started and kept running for the workers (as
+    `chain up` does), unless `chain up` already keeps it."""
+    try:
+        node = open_operations(cli.home, settings, lambda _wallet: passphrase, keep_chain=True)
+    except Conflict:  # `chain up` runs this home's anvil: the workers and this process use it
+        node = open_operations(cli.home, settings, lambda _wallet: passphrase)
+    with node:
+        yield node
 
 
 @contextmanager
