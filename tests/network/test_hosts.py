@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 
@@ -27,7 +28,8 @@ def _dead_pid() -> int:
 
 
 def test_a_dead_runs_namespace_goes_with_what_runs_in_it_and_a_live_runs_stays() -> None:
-    stale, live = f"careledger-net-{_dead_pid()}-0a0a0a-a", "careledger-net-1-0b0b0b-a"  # pid 1 never ends
+    tag = secrets.token_hex(3)  # parallel runs of this test make namespaces of their own
+    stale, live = f"careledger-net-{_dead_pid()}-{tag}-a", f"careledger-net-1-{tag}-a"  # pid 1 never ends
     for name in (stale, live):
         subprocess.run(["ip", "netns", "add", name], check=True)
     left = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "600"])
