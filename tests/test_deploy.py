@@ -26,6 +26,8 @@ from careledger.testdata import scratch_node
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 UNIT = DEPLOY / "careledger.service"
 NGINX = DEPLOY / "nginx.conf"
+BACKUP_UNIT = DEPLOY / "careledger-backup.service"
+BACKUP_TIMER = DEPLOY / "careledger-backup.timer"
 
 Unit = dict[str, list[tuple[str, str]]]
 
@@ -120,11 +122,12 @@ def test_the_check_refuses_what_serve_would_refuse(argv: list[str]) -> None:
 def test_the_unit_is_sandboxed_and_stops_gracefully(unit: Unit) -> None:
     service = dict(unit["Service"])
     assert service["User"] not in ("", "root")
-    home = dict(v.split("=", 1) for v in values(unit, "Service", "Environment"))["CARELEDGER_HOME"]
-    assert Path(home).name == service["StateDirectory"]
+    home = Path(dict(v.split("=", 1) for v in values(unit, "Service", "Environment"))["CARELEDGER_HOME"])
+    # the home inside the state directory: restore stages beside it, as the service user
+    assert home.parent == Path("/var/lib") / service["StateDirectory"]
     assert service["StateDirectoryMode"] == "0700"
-    assert home in " ".join(values(unit, "Service", "ReadWritePaths")).split()
-    assert service["WorkingDirectory"] == home
+    assert str(home.parent) in " ".join(values(unit, "Service", "ReadWritePaths")).split()
+    assert service["WorkingDirectory"] == str(home.parent)
     assert service["EnvironmentFile"].startswith("/etc/")  # the passphrase: outside the home and the unit
     for setting, wanted in {
         "ProtectSystem": "strict",
@@ -141,33 +144,72 @@ def test_the_unit_is_sandboxed_and_stops_gracefully(unit: Unit) -> None:
     assert "postgresql.service" in " ".join(values(unit, "Unit", "After")).split()
 
 
-def _unit_runnable_here(tmp_path: Path) -> Path:
-    """The unit with its ExecStart pointing at this checkout's careledger, so systemd can check it."""
-    text = UNIT.read_text()
-    program = shlex.split(value(parse_unit(text), "Service", "ExecStart"))[0]
-    local = UNIT.name
-    (tmp_path / local).write_text(text.replace(program, str(Path(sys.prefix) / "bin" / "careledger")))
-    return tmp_path / local
+def _units_runnable_here(tmp_path: Path) -> list[Path]:
+    """The units (and the timer) with their ExecStart pointing at this checkout's careledger, so systemd
+    can check them; side by side, as the timer names its service."""
+    here = str(Path(sys.prefix) / "bin" / "careledger")
+    copies = []
+    for unit_file in (UNIT, BACKUP_UNIT, BACKUP_TIMER):
+        copy = tmp_path / unit_file.name
+        copy.write_text(unit_file.read_text().replace("/opt/careledger/.venv/bin/careledger", here))
+        copies.append(copy)
+    return copies
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
-def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
-    path = _unit_runnable_here(tmp_path)
+def test_systemd_accepts_the_units(tmp_path: Path) -> None:
+    paths = _units_runnable_here(tmp_path)
     verify = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True, timeout=60
+        ["systemd-analyze", "verify", "--man=no", *map(str, paths)], capture_output=True, text=True, timeout=60
     )
-    # Lines about other units (multi-user.target's dependencies on this machine) are not this file's.
-    ours = [line for line in verify.stderr.splitlines() if path.name in line]
+    # Lines about other units (multi-user.target's dependencies on this machine) are not these files'.
+    ours = [line for line in verify.stderr.splitlines() if any(path.name in line for path in paths)]
     assert not ours, verify.stderr
-    security = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    exposure = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
-    assert exposure, security.stdout + security.stderr
-    assert float(exposure.group(1)) <= 2.5, security.stdout  # systemd calls ≤ 3.9 "OK", ≤ 1.9 "SAFE"
+    for service in paths[:2]:
+        security = subprocess.run(
+            ["systemd-analyze", "security", "--offline=true", "--no-pager", str(service)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        exposure = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+        assert exposure, security.stdout + security.stderr
+        assert float(exposure.group(1)) <= 2.5, security.stdout  # systemd calls ≤ 3.9 "OK", ≤ 1.9 "SAFE"
+
+
+def test_the_backup_unit_backs_up_the_same_home_in_the_same_sandbox(unit: Unit) -> None:
+    backup = parse_unit(BACKUP_UNIT.read_text())
+    program, *argv = shlex.split(value(backup, "Service", "ExecStart"))
+    assert program == shlex.split(value(unit, "Service", "ExecStart"))[0]
+    names, params = parsed(argv)
+    assert names == ["backup"]
+    writable = " ".join(values(backup, "Service", "ReadWritePaths")).split()
+    assert str(params["dest"]).rstrip("/") in writable
+    assert values(backup, "Service", "Environment") == values(unit, "Service", "Environment")
+    assert value(backup, "Service", "EnvironmentFile") == value(unit, "Service", "EnvironmentFile")
+    # Every sandboxing setting of the service, and the same value, but for where it may write.
+    sandbox = {key for key, _ in unit["Service"] if key.startswith(SANDBOX_PREFIXES)} - {"ReadWritePaths"}
+    assert sandbox
+    for key in sandbox:
+        assert values(backup, "Service", key) == values(unit, "Service", key), key
+    assert set(values(unit, "Service", "ReadWritePaths")) <= set(writable)
+    timer = parse_unit(BACKUP_TIMER.read_text())
+    assert value(timer, "Timer", "Persistent") == "true"  # a night missed while off runs at boot
+
+
+# What the two services' sandboxes are made of.
+SANDBOX_PREFIXES = (
+    "Protect",
+    "Private",
+    "NoNewPrivileges",
+    "Restrict",
+    "LockPersonality",
+    "RemoveIPC",
+    "Capability",
+    "AmbientCapabilities",
+    "SystemCall",
+    "UMask",
+)
 
 
 def nginx_directives(text: str, name: str) -> list[list[str]]:
@@ -199,7 +241,12 @@ def _behind_a_proxy(home: Path) -> Iterator[str]:
 
 def as_nginx_sends(client_address: str) -> dict[str, str]:
     """The headers deploy/nginx.conf sets on a request from `client_address` to https://careledger.example.org."""
-    variables = {"$remote_addr": client_address, "$scheme": "https", "$host": "careledger.example.org"}
+    variables = {
+        "$remote_addr": client_address,
+        "$scheme": "https",
+        "$host": "careledger.example.org",
+        "$request_id": "7d9c2b1e4f6a48b3a5c0e2d4f6a8b0c1",  # nginx's: 32 hex digits
+    }
     headers = {}
     for name, raw in nginx_directives(NGINX.read_text(), "proxy_set_header"):
         headers[name] = re.sub(r"\$\w+", lambda m: variables[m.group(0)], raw)
@@ -209,11 +256,14 @@ def as_nginx_sends(client_address: str) -> dict[str, str]:
 def test_the_node_believes_what_the_proxy_forwards(tmp_path: Path) -> None:
     with _behind_a_proxy(tmp_path / "home") as url, httpx.Client(base_url=url) as client:
         advertised = client.get("/.well-known/smart-configuration", headers=as_nginx_sends("203.0.113.1"))
+        metrics = client.get("/metrics", headers=as_nginx_sends("203.0.113.1"))
         nonces = [
             client.get("/auth/nonce", headers=as_nginx_sends(ip)).status_code
             for ip in ("203.0.113.1", "203.0.113.2", "203.0.113.2")
         ]
     assert advertised.json()["token_endpoint"].startswith("https://careledger.example.org/")
+    assert advertised.headers["X-Request-ID"] == as_nginx_sends("203.0.113.1")["X-Request-ID"]  # kept, not replaced
+    assert metrics.status_code == 403  # a forwarded request never reaches the metrics, even from loopback
     # Each client address has a limit of its own (one at once), so the address was believed.
     assert nonces == [200, 200, 429]
 
