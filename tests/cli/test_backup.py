@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from careledger.api import NodeProcess, free_port
 from careledger.cli import run
@@ -54,12 +54,13 @@ def careledger(*args: str, **env: str) -> Ran:
 
 
 @contextlib.contextmanager
-def _databases(backend: str) -> Iterator[list[str]]:
-    """`--db` flags for new databases of `backend` (PostgreSQL: each a database of its own, dropped after)."""
+def _databases(backend: str, count: int) -> Iterator[list[str]]:
+    """URLs of `count` new, empty PostgreSQL databases (dropped after); none for SQLite, whose database a home
+    makes in itself."""
     if backend == "sqlite":
         yield []
         return
-    names = [f"careledger_backup_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    names = [f"careledger_backup_{uuid.uuid4().hex[:10]}" for _ in range(count)]
     engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
     base = PG_URL.rsplit("/", 1)[0]
     try:
@@ -84,8 +85,8 @@ class Served:
     alice: LocalAccount
     before: int  # Observations stored before the backup began
     after: int  # … once it had ended
-    restore_db: list[str]  # `--db URL` for the restore (PostgreSQL), or nothing (SQLite in the new home)
-    original_db: list[str]
+    backend: str
+    original_db: list[str]  # `--db URL` of the served node's database (PostgreSQL), or nothing
 
 
 def _writer(url: str, alice: LocalAccount, patient_id: str, written: list[str], stop: threading.Event) -> None:
@@ -109,7 +110,7 @@ def _writer(url: str, alice: LocalAccount, patient_id: str, written: list[str], 
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp(f"backup-{request.param}")
     home = root / "home"
-    with _databases(request.param) as urls:
+    with _databases(request.param, 1) as urls:
         original = ["--db", urls[0]] if urls else []
         assert careledger("--home", str(home), *original, "init", "--light-kdf").code == 0
         for args in (
@@ -142,18 +143,23 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             writer.join(60)
             server.stop()
         assert made.code == 0, made.err
-        yield Served(
-            home, root / "node.backup", made.json(), alice, before, after, ["--db", urls[1]] if urls else [], original
-        )
+        yield Served(home, root / "node.backup", made.json(), alice, before, after, request.param, original)
 
 
-def test_backup_while_serving_restores_and_verifies(served: Served, tmp_path: Path) -> None:
+@pytest.fixture
+def restore_db(served: Served) -> Iterator[list[str]]:
+    """`--db URL` of a new, empty database to restore into (PostgreSQL), or nothing (SQLite in the new home)."""
+    with _databases(served.backend, 1) as urls:
+        yield ["--db", urls[0]] if urls else []
+
+
+def test_backup_while_serving_restores_and_verifies(served: Served, tmp_path: Path, restore_db: list[str]) -> None:
     assert served.after > served.before  # the node took writes while the backup ran
     assert served.summary["database"]["revision"]
     assert served.summary["chain_state"] is True
     assert served.summary["blobs"] >= served.before + 1
     restored_home = tmp_path / "restored"
-    restored = careledger("--home", str(restored_home), *served.restore_db, "restore", str(served.backup), "--json")
+    restored = careledger("--home", str(restored_home), *restore_db, "restore", str(served.backup), "--json")
     assert restored.code == 0, restored.err
     report = restored.json()
     assert report["ok"] is True
@@ -190,7 +196,7 @@ def test_a_home_that_holds_a_node_is_refused(served: Served) -> None:
     ],
 )
 def test_a_wrong_passphrase_or_damaged_backup_restores_nothing(
-    served: Served, tmp_path: Path, damage: str, code: int, message: str
+    served: Served, tmp_path: Path, restore_db: list[str], damage: str, code: int, message: str
 ) -> None:
     data = served.backup.read_bytes()
     env = {"CARELEDGER_BACKUP_PASSPHRASE": "not the passphrase"} if damage == "passphrase" else {}
@@ -204,10 +210,39 @@ def test_a_wrong_passphrase_or_damaged_backup_restores_nothing(
     source = tmp_path / "copy.backup"
     source.write_bytes(data)
     target = tmp_path / "target"
-    refused = careledger("--home", str(target), *served.restore_db, "restore", str(source), **env)
+    refused = careledger("--home", str(target), *restore_db, "restore", str(source), **env)
     assert refused.code == code, refused.err
     assert message in refused.err
     assert not target.exists()  # nothing half-restored
     assert [path.name for path in tmp_path.iterdir()] == ["copy.backup"]  # no staging left behind
-    if served.restore_db:
-        assert careledger("--home", str(target), *served.restore_db, "db", "current", "--json").code == 3  # no home
+    if restore_db:  # the database it would have filled is as empty as it was
+        engine = create_engine(restore_db[1].replace("postgresql://", "postgresql+psycopg://", 1))
+        assert inspect(engine).get_table_names() == []
+        engine.dispose()
+
+
+def test_a_database_that_is_not_empty_is_refused_and_the_new_home_left_as_it_was(
+    served: Served, tmp_path: Path
+) -> None:
+    taken = served.original_db or ["--db", f"sqlite:///{served.home / 'careledger.db'}"]
+    target = tmp_path / "target"
+    refused = careledger("--home", str(target), *taken, "restore", str(served.backup))
+    assert refused.code == 6, refused.err
+    assert "is not empty: restore into an empty database" in refused.err
+    assert not target.exists()
+    assert careledger("--home", str(served.home), *served.original_db, "record", "list", "--json").code == 0
+
+
+def test_force_replaces_a_home_and_keeps_the_old_one_aside(
+    served: Served, tmp_path: Path, restore_db: list[str]
+) -> None:
+    target = tmp_path / "target"
+    assert careledger("--home", str(target), "init", "--light-kdf").code == 0
+    replaced = careledger("--home", str(target), *restore_db, "restore", str(served.backup), "--force", "--json")
+    assert replaced.code == 0, replaced.err
+    aside = Path(replaced.json()["replaced"])
+    assert aside.parent == tmp_path
+    assert aside.name.startswith("target.replaced-")
+    assert (aside / "config.toml").is_file()  # the home it replaced, whole
+    shown = careledger("--home", str(target), *restore_db, "wallet", "show", "node", "--json").json()
+    assert shown["address"] == served.summary["node"]

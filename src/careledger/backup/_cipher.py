@@ -110,15 +110,17 @@ class OpeningReader:
         self._pending = source.read(SEGMENT + _TAG)
         self._counter = 0
         self._plain = b""
+        self._at = 0  # how much of `_plain` was read: tarfile reads 10 KiB at a time from 1 MiB segments
         self._done = False
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes of plaintext (all that is left if negative)."""
-        while not self._done and (size < 0 or len(self._plain) < size):
-            self._plain += self._open_next()
-        if size < 0:
-            size = len(self._plain)
-        out, self._plain = self._plain[:size], self._plain[size:]
+        while not self._done and (size < 0 or len(self._plain) - self._at < size):
+            self._plain = self._plain[self._at :] + self._open_next()
+            self._at = 0
+        end = len(self._plain) if size < 0 else min(self._at + size, len(self._plain))
+        out = self._plain[self._at : end]
+        self._at = end
         return out
 
     def finish(self) -> None:
