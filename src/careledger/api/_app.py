@@ -30,7 +30,7 @@ from careledger.api._docs import add_docs
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
-from careledger.api._health import Leader, health_router
+from careledger.api._health import health_router
 from careledger.api._limits import BoundedRequests, RateLimiter
 from careledger.api._methods import HeadAndOptions
 from careledger.api._metrics import Metrics, MetricsPort, metrics_router
@@ -52,11 +52,8 @@ from careledger.records import MAX_RESOURCE_BYTES
 from careledger.services import Services
 
 
-def create_app(
-    node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES, leader: Leader | None = None
-) -> FastAPI:
-    """The API of `node`; `auth` decides who is signed in; `leader`, this worker's leadership of the background
-    work (None: a node of one process, which leads)."""
+def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_BYTES) -> FastAPI:
+    """The API of `node`; `auth` decides who is signed in."""
     app = FastAPI(
         title="CareLedger FHIR API",
         description="FHIR R4 over encrypted records, consent on chain, Sign-In with Ethereum.",
@@ -65,8 +62,8 @@ def create_app(
         redoc_url=None,
     )
     add_docs(app)
-    metrics = Metrics(node, leader)
-    app.include_router(health_router(node, leader))  # first: `/{resource_type}` would match them too
+    metrics = Metrics(node, node.leadership)
+    app.include_router(health_router(node, node.leadership))  # first: `/{resource_type}` would match them too
     app.include_router(metrics_router(node, metrics))
     add_portal(app, node, auth)  # before the FHIR routes, whose `/{type}/{id}` would match its pages
     _handle_errors(app)

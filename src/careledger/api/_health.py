@@ -24,14 +24,14 @@ class Leader(Protocol):
     def held_anywhere(self) -> bool: ...
 
 
-def health_router(node: Services, leader: Leader | None) -> APIRouter:
-    """The two probes of this worker; `leader` is its leadership (None: a node of one process, which leads)."""
+def health_router(node: Services, leader: Leader) -> APIRouter:
+    """The two probes of this worker; `leader` is its leadership of the node's background work."""
     router = APIRouter(include_in_schema=False)
     health = node.health
 
     def elected() -> None:
         """`NotReady` unless some worker of this node leads its background work."""
-        if leader is not None and not leader.held_anywhere():
+        if not leader.held_anywhere():
             raise NotReady("no worker leads the background work (anchoring, consent follow-up)")
 
     probes: dict[str, Probe[object]] = {**health.probes, "leader": Probe("leader", elected)}

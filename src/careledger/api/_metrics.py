@@ -53,7 +53,7 @@ disable_created_metrics()
 class Metrics:
     """The series of one API app, and the registry a scrape reads them from."""
 
-    def __init__(self, node: Services, leader: Leader | None) -> None:
+    def __init__(self, node: Services, leader: Leader) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         shared = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         own = None if shared else self.registry  # shared: written to the directory, read back by the collector
@@ -100,7 +100,7 @@ class Metrics:
 class _NodeGauges(Collector):
     """The gauges read when scraped: the backlog from the database, the worker's role from its leadership."""
 
-    def __init__(self, health: Health, leader: Leader | None) -> None:
+    def __init__(self, health: Health, leader: Leader) -> None:
         self._health = health
         self._leader = leader
 
@@ -110,12 +110,11 @@ class _NodeGauges(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """The gauges now (the backlog's only if the database answered within the bound)."""
-        leading = self._leader is None or self._leader.leading
         yield GaugeMetricFamily(
             "careledger_worker_leader",
             "1 if the worker that answered this scrape runs the background work (anchoring, consent "
             "follow-up, device recording), else 0.",
-            value=1 if leading else 0,
+            value=1 if self._leader.leading else 0,
         )
         backlog = self._health.backlog()
         yield GaugeMetricFamily(

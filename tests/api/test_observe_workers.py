@@ -1,0 +1,100 @@
+"""`careledger serve --workers 2` as an operator runs it: a scrape at any worker counts every worker's requests, one
+worker leads, `/readyz` sees the leader, and the log is JSON lines with one access line per request."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from careledger.api import NodeProcess, free_port
+from careledger.cli import run
+from careledger.config import Home
+from tests.conftest import PG_URL, _postgres_schema
+
+pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
+
+PASSPHRASE = "test passphrase"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    schemas = _postgres_schema()
+    schema = next(schemas)
+    home = tmp_path_factory.mktemp("observe") / "home"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
+        assert (
+            run(["--home", str(home), "--db", f"{PG_URL}?options=-csearch_path%3D{schema}", "init", "--light-kdf"]) == 0
+        )
+        with (home / "config.toml").open("a") as config:
+            config.write('log_format = "json"\n')
+        assert run(["--home", str(home), "chain", "deploy"]) == 0
+        server = NodeProcess(Home(home), free_port(), passphrase=PASSPHRASE, workers=2)
+        try:
+            server.start(timeout=180)
+            yield server
+        finally:
+            code = server.stop()
+            next(schemas, None)
+    assert code == 0, server.log_tail()
+
+
+def requests_counted(text: str, route: str) -> float:
+    """How many requests to `route` the scrape counts, over every status and worker."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "careledger_http_requests"
+        for sample in family.samples
+        if sample.labels["route"] == route
+    )
+
+
+def test_a_scrape_at_any_worker_counts_every_workers_requests(server: NodeProcess) -> None:
+    workers = set()
+    for _ in range(40):  # a fresh connection each: both workers answer some
+        response = httpx.get(f"{server.url}/metadata")
+        assert response.status_code == 200
+        workers.add(response.headers["x-worker"])
+    assert len(workers) == 2
+    counts = {requests_counted(httpx.get(f"{server.url}/metrics").text, "/metadata") for _ in range(6)}
+    assert min(counts) >= 40  # whichever worker answered the scrape
+
+
+def test_one_worker_leads_and_readyz_sees_it(server: NodeProcess) -> None:
+    deadline = time.monotonic() + 15
+    roles: dict[str, float] = {}
+    while len(roles) < 2 and time.monotonic() < deadline:
+        response = httpx.get(f"{server.url}/metrics")
+        family = next(f for f in text_string_to_metric_families(response.text) if f.name == "careledger_worker_leader")
+        roles[response.headers["x-worker"]] = family.samples[0].value
+    assert sorted(roles.values()) == [0, 1]
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["leader"] == {"ok": True, "detail": "ok"}
+
+
+def test_the_log_is_json_lines_with_an_access_line_per_request(server: NodeProcess) -> None:
+    response = httpx.get(
+        f"{server.url}/Patient", params={"family": "Quixotic-Surname"}, headers={"X-Request-ID": "probe-42-abcdef"}
+    )
+    assert response.status_code == 401
+    time.sleep(0.5)
+    lines = [line for line in Path(server.log).read_text().splitlines() if line.startswith("{")]
+    entries = [json.loads(line) for line in lines]
+    mine = [e for e in entries if e.get("request_id") == "probe-42-abcdef"]
+    assert [e["logger"] for e in mine] == ["careledger.access"]
+    assert mine[0]["http"] == {
+        "method": "GET",
+        "route": "/{resource_type}",
+        "status": 401,
+        "duration_ms": mine[0]["http"]["duration_ms"],
+        "role": None,
+    }
+    assert "Quixotic" not in Path(server.log).read_text()
