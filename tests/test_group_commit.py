@@ -107,3 +107,33 @@ def test_several_items_from_one_thread_are_one_group() -> None:
     assert ledger.groups == [[1, 2, 3]]
     with pytest.raises(ValueError, match="101 is too large"):
         commits.submit_all([5, 101])
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_parallel_groups_commit_at_once_and_each_caller_hears_its_own(parallel: int) -> None:
+    inside = threading.Barrier(2, timeout=2)
+    entered = threading.Event()
+    met: list[bool] = []
+
+    def commit(items: Sequence[int]) -> list[int]:
+        entered.set()
+        try:
+            inside.wait()  # both groups are being committed at this moment
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
+        return [item * 2 for item in items]
+
+    commits = GroupCommit(commit, name="test", parallel=parallel)
+
+    async def loop_caller() -> int:
+        return await commits.submit_async(3)
+
+    from_thread: list[int] = []
+    thread = threading.Thread(target=lambda: from_thread.append(commits.submit(4)))
+    thread.start()
+    assert entered.wait(5)  # the thread's group is being committed: the loop's item is a group of its own
+    assert asyncio.run(loop_caller()) == 6
+    thread.join(5)
+    assert from_thread == [8]
+    assert met == ([True, True] if parallel == 2 else [False, False])

@@ -11,6 +11,11 @@ one go. Two kinds of caller share one queue:
   loop hands over one item per request but the committer wakes once per group, where a
   thread per request would cost the GIL and the scheduler a handover per request (on the
   project's 2-core machines, about as much CPU as the read itself).
+
+A store that takes concurrent transactions (PostgreSQL) may let `parallel` groups commit at
+once: while one group waits on its fsyncs, the chain or a round trip to the database, the
+next is already being committed, where one committer would leave the others queued behind
+those waits.
 """
 
 from __future__ import annotations
@@ -38,12 +43,17 @@ class _Ticket(Generic[_Item, _Result]):
 class GroupCommit(Generic[_Item, _Result]):
     """Commits queued items in groups with `commit(items) -> one result or exception per item`."""
 
-    def __init__(self, commit: Callable[[Sequence[_Item]], Sequence[_Result | BaseException]], *, name: str) -> None:
+    def __init__(
+        self, commit: Callable[[Sequence[_Item]], Sequence[_Result | BaseException]], *, name: str, parallel: int = 1
+    ) -> None:
+        """`parallel` groups may commit at once (each in its own thread); 1 keeps them in order, one at a time."""
         self._commit = commit
         self._name = name
+        self._parallel = parallel
         self._queue: list[_Ticket[_Item, _Result]] = []
         self._queue_lock = threading.Lock()
-        self._writer = threading.Lock()
+        self._writers = threading.BoundedSemaphore(parallel)
+        self._answered = threading.Condition(self._queue_lock)  # a group's threads' tickets are done
         self._committer: ThreadPoolExecutor | None = None
         self._drain_scheduled = False
 
@@ -58,9 +68,12 @@ class GroupCommit(Generic[_Item, _Result]):
         tickets: list[_Ticket[_Item, _Result]] = [_Ticket(item) for item in items]
         with self._queue_lock:
             self._queue.extend(tickets)
-        with self._writer:
+        with self._writers:
             if not all(ticket.done for ticket in tickets):
                 self._commit_queued()
+        if self._parallel > 1:  # another committer may have taken them and be committing them still
+            with self._answered:
+                self._answered.wait_for(lambda: all(ticket.done for ticket in tickets))
         for ticket in tickets:
             if ticket.error is not None:
                 raise ticket.error
@@ -73,21 +86,21 @@ class GroupCommit(Generic[_Item, _Result]):
             self._queue.append(ticket)
             schedule, self._drain_scheduled = not self._drain_scheduled, True
             if self._committer is None:
-                self._committer = ThreadPoolExecutor(1, thread_name_prefix=self._name)
+                self._committer = ThreadPoolExecutor(self._parallel, thread_name_prefix=self._name)
         if schedule:
             self._committer.submit(self._drain)
         assert ticket.future is not None
         return await ticket.future
 
     def _drain(self) -> None:
-        """The committer thread's turn: commit what the loops queued (a thread may have already)."""
-        with self._writer:
+        """A committer thread's turn: commit what the loops queued (a thread may have already)."""
+        with self._writers:
             with self._queue_lock:
                 self._drain_scheduled = False
             self._commit_queued()
 
     def _commit_queued(self) -> None:
-        """Commit the queue as one group and answer every caller in it; holds the writer's lock."""
+        """Commit the queue as one group and answer every caller in it; holds a writer's place."""
         with self._queue_lock:
             group, self._queue = self._queue, []
         if not group:
@@ -105,6 +118,9 @@ class GroupCommit(Generic[_Item, _Result]):
             else:
                 ticket.result = outcome
             ticket.done = True
+        if self._parallel > 1:
+            with self._answered:
+                self._answered.notify_all()
         for loop, answered in answers.items():  # one wake-up per loop, not per caller
             if not loop.is_closed():  # else its callers are gone with it
                 loop.call_soon_threadsafe(_answer, answered)

@@ -55,6 +55,7 @@ from careledger.records._stored import (
 )
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database, NodeState
 
+_PARALLEL_WRITES = 4  # groups of writes committed at once on PostgreSQL (SQLite has one writer)
 # A `Guard` told which draft it sees: a group commit checks each writer's drafts with that writer's guard.
 DraftGuard = Callable[[Draft, StoredRecord | None, StoredRecord], None]
 
@@ -82,7 +83,12 @@ class RecordService:
         self.custodian = custodian  # the node's address: the owner of its resources outside any patient's compartment
         self._sealer = RecordSealer(custodian, custodian_public, custodian_key, patient_key, custodial)
         self._clock = clock
-        self._writes: GroupCommit[Write, StoredRecord] = GroupCommit(self._store_group, name="careledger-records")
+        # PostgreSQL takes concurrent writers: one group's fsyncs, chain registrations and round trips need not
+        # hold up the next (the audit entries they carry still chain one at a time, under the log's lock).
+        parallel = _PARALLEL_WRITES if db.backend == "postgresql" else 1
+        self._writes: GroupCommit[Write, StoredRecord] = GroupCommit(
+            self._store_group, name="careledger-records", parallel=parallel
+        )
 
     def write(
         self,
