@@ -43,6 +43,7 @@ from careledger.identity import (
 from careledger.node_status import NodeStatus
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
 from careledger.services import PassphraseSource
+from careledger.shared import Buckets, SharedState, Tickets
 from careledger.store import BlobStores, Database, Leadership
 
 if TYPE_CHECKING:
@@ -147,9 +148,14 @@ class Node(Capabilities):
         return Leadership(self.db)
 
     @cached_property
+    def shared(self) -> SharedState:
+        """What every worker of this node shares through its database: single-use tickets, rate-limit buckets."""
+        return SharedState(Tickets(self.db), Buckets(self.db))
+
+    @cached_property
     def clients(self) -> ClientRegistry:
         """The apps and systems registered to get tokens from this node."""
-        return ClientRegistry(self.db)
+        return ClientRegistry(self.db, self.shared.tickets)
 
     @cached_property
     def audit(self) -> AuditLog:

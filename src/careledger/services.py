@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from careledger.node_status import NodeStatus
     from careledger.records import Check
     from careledger.research import Studies, StudyDesk
+    from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
@@ -69,6 +70,8 @@ class Services(Protocol):
     def identity(self) -> IdentityService: ...
     @property
     def clients(self) -> ClientRegistry: ...
+    @property
+    def shared(self) -> SharedState: ...
     @property
     def claiming(self) -> IdentityClaims: ...
     @property

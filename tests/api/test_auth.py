@@ -4,6 +4,7 @@ login names its signer, whatever else arrives is refused."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import jwt
@@ -18,6 +19,8 @@ from siwe import SiweMessage
 from careledger.api import SiweAuth, new_secret
 from careledger.errors import Unauthenticated
 from careledger.identity import IdentityService, Role
+from careledger.shared import Buckets, SharedState, Tickets
+from careledger.store import Database, sqlite_url
 from tests.exchange.hostile import PROPERTY, hex_strings, number_strings, refused_or_parsed
 
 ADDRESS = "0x000000000000000000000000000000000000dEaD"
@@ -39,10 +42,25 @@ class _NoRegistry(IdentityService):
         raise AssertionError("checking a token never asks the chain")
 
 
-def _auth(clock: _Clock) -> tuple[SiweAuth, bytes]:
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedState]:
+    """The nonces and rate limits of a node, in a database of their own (a module's worth)."""
+    db = Database(sqlite_url(tmp_path_factory.mktemp("auth") / "node.db"))
+    db.migrate()
+    yield SharedState(Tickets(db), Buckets(db))
+    db.close()
+
+
+def _auth(clock: _Clock, shared: SharedState) -> tuple[SiweAuth, bytes]:
     secret = new_secret()
     auth = SiweAuth(
-        domain="node.test", chain_id=1, secret=secret, issuer="careledger:test", identity=_NoRegistry(), clock=clock
+        domain="node.test",
+        chain_id=1,
+        secret=secret,
+        issuer="careledger:test",
+        identity=_NoRegistry(),
+        shared=shared,
+        clock=clock,
     )
     return auth, secret
 
@@ -52,10 +70,10 @@ def _token(secret: bytes, expires: int) -> str:
     return jwt.encode({**claims, "exp": expires}, secret, algorithm="HS256")
 
 
-def test_a_remembered_token_stops_working_when_it_expires() -> None:
+def test_a_remembered_token_stops_working_when_it_expires(shared: SharedState) -> None:
     now = time.time()
     clock = _Clock(now)
-    auth, secret = _auth(clock)
+    auth, secret = _auth(clock, shared)
     token = _token(secret, int(now) + 60)
     assert auth.caller(f"Bearer {token}").address == ADDRESS
     assert auth.caller(f"Bearer {token}").scopes == frozenset({"user/*.read"})  # the remembered answer
@@ -64,8 +82,8 @@ def test_a_remembered_token_stops_working_when_it_expires() -> None:
         auth.caller(f"Bearer {token}")
 
 
-def test_a_token_changed_after_a_good_one_is_verified_again() -> None:
-    auth, secret = _auth(_Clock(time.time()))
+def test_a_token_changed_after_a_good_one_is_verified_again(shared: SharedState) -> None:
+    auth, secret = _auth(_Clock(time.time()), shared)
     token = _token(secret, int(time.time()) + 60)
     auth.caller(f"Bearer {token}")
     header, payload, signature = token.split(".")
@@ -177,8 +195,8 @@ def _messages(account: LocalAccount, nonce: str) -> st.SearchStrategy[str]:
 
 @PROPERTY
 @given(data=st.data())
-def test_any_sign_in_names_its_signer_or_is_refused(data: st.DataObject) -> None:
-    auth, _ = _auth(_Clock(time.time()))
+def test_any_sign_in_names_its_signer_or_is_refused(shared: SharedState, data: st.DataObject) -> None:
+    auth, _ = _auth(_Clock(time.time()), shared)
     wallet = Account.create()
     message = data.draw(_messages(wallet, auth.nonce()), label="message")
     utf8 = message.encode("utf-8", "surrogatepass")  # JSON may carry a lone surrogate ("\\ud800"); sign its bytes
@@ -190,9 +208,9 @@ def test_any_sign_in_names_its_signer_or_is_refused(data: st.DataObject) -> None
 
 @PROPERTY
 @given(skew=st.integers(-3600, 60))
-def test_a_sign_in_by_a_fresh_wallet_names_it(skew: int) -> None:
+def test_a_sign_in_by_a_fresh_wallet_names_it(shared: SharedState, skew: int) -> None:
     now = time.time()
-    auth, _ = _auth(_Clock(now))
+    auth, _ = _auth(_Clock(now), shared)
     wallet = Account.create()
     message = _message(wallet, auth.nonce(), datetime.fromtimestamp(now + skew, UTC))
     signature = "0x" + bytes(wallet.sign_message(encode_defunct(text=message)).signature).hex()

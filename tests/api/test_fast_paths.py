@@ -44,7 +44,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 def _app(node: Node) -> FastAPI:
     secret = new_secret()
-    auth = SiweAuth(domain="node.test", chain_id=node.chain_id, secret=secret, issuer="test", identity=node.identity)
+    auth = SiweAuth(
+        domain="node.test",
+        chain_id=node.chain_id,
+        secret=secret,
+        issuer="test",
+        identity=node.identity,
+        shared=node.shared,
+    )
     return create_app(node, auth)
 
 

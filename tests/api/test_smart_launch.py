@@ -20,7 +20,6 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from eth_account import Account
 
-from careledger.api._limits import RateLimiter
 from careledger.errors import CareLedgerError
 from careledger.identity import LAUNCH_SECONDS, Wallet
 from tests.access.conftest import built_world
@@ -174,7 +173,8 @@ def test_a_sign_in_past_its_rate_limit_is_told_on_a_page_with_retry_after(
     smart: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The node's own limiter, one sign-in a minute per wallet, so that the test does not race its refill.
-    monkeypatch.setattr(smart.server.auth, "_logins", RateLimiter(1, burst=1))
+    once_a_minute = smart.world.node.shared.buckets.limit("sign-in-test", 1, burst=1)
+    monkeypatch.setattr(smart.server.auth, "_logins", once_a_minute)
     app = _app(smart, "launch/patient patient/*.rs")
     page = httpx.get(_authorize_url(smart, app, generate_token(48), state="busy"))
     form = _Form()

@@ -10,6 +10,8 @@ from careledger.api import Caller
 from careledger.errors import AccessDenied, Unauthenticated
 from careledger.identity import Role
 from careledger.portal._session import BROWSER_COOKIE, SESSION_COOKIE, Sessions, check_origin
+from careledger.shared import Tickets
+from careledger.store import Database
 
 ALICE = Caller("0x" + "a1" * 20, Role.PATIENT, frozenset({"patient/*.read"}))
 
@@ -19,6 +21,12 @@ class OneToken:
 
     domain = "clinic.example"
     chain_id = 1
+
+    def __init__(self, secret: bytes = b"node secret") -> None:
+        self.secret = secret
+
+    def derived_key(self, purpose: str) -> bytes:
+        return self.secret + purpose.encode()
 
     def caller(self, authorization: str | None) -> Caller:
         if authorization != "Bearer good":
@@ -42,8 +50,13 @@ def _request(scheme: str = "http", cookies: dict[str, str] | None = None, csrf: 
     return Request({**scope, "headers": headers})
 
 
-def test_cookies_are_httponly_strict_and_secure_over_tls() -> None:
-    sessions = Sessions(OneToken())
+@pytest.fixture
+def tickets(database: Database) -> Tickets:
+    return Tickets(database)
+
+
+def test_cookies_are_httponly_strict_and_secure_over_tls(tickets: Tickets) -> None:
+    sessions = Sessions(OneToken(), tickets)
     for scheme, secure in (("http", False), ("https", True)):
         request = _request(scheme)
         response = Response()
@@ -56,9 +69,10 @@ def test_cookies_are_httponly_strict_and_secure_over_tls() -> None:
             assert ("Secure" in cookie) == secure
 
 
-def test_a_form_token_is_bound_to_its_browser_and_session() -> None:
-    sessions = Sessions(OneToken())
+def test_a_form_token_is_bound_to_its_browser_and_session(tickets: Tickets) -> None:
+    sessions = Sessions(OneToken(), tickets)
     browser = "b" * 43
+    sessions.keep(Response(), _request(), sessions.visit(_request()), token="good")  # she signed in
     signed_in = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
     assert signed_in.caller == ALICE
     sessions.check(_request(csrf=signed_in.csrf), signed_in, {})  # the right token passes
@@ -71,10 +85,23 @@ def test_a_form_token_is_bound_to_its_browser_and_session() -> None:
     fresh = sessions.visit(_request())
     with pytest.raises(AccessDenied):
         sessions.check(_request(), fresh, {"csrf": fresh.csrf})  # no anchor cookie yet: a cross-site post
-    assert (
-        Sessions(OneToken()).visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
-        != sessions.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
-    )  # each process keys its own tokens
+    another_worker = Sessions(OneToken(), tickets)
+    mine = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
+    assert another_worker.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"})).csrf == mine.csrf
+    another_node = Sessions(OneToken(b"another node's secret"), tickets)
+    assert another_node.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf != sessions.visit(
+        _request(cookies={BROWSER_COOKIE: browser})
+    ).csrf  # keyed by the node's secret, which every worker of a node shares and no other node has
+
+
+def test_a_session_signed_out_at_one_worker_is_over_at_every_worker(tickets: Tickets) -> None:
+    here, there = Sessions(OneToken(), tickets), Sessions(OneToken(), tickets)
+    cookies = {BROWSER_COOKIE: "b" * 43, SESSION_COOKIE: "good"}
+    assert here.visit(_request(cookies=cookies)).caller is None  # a valid token, but no session was begun
+    here.keep(Response(), _request(), here.visit(_request()), token="good")
+    assert there.visit(_request(cookies=cookies)).caller == ALICE
+    there.keep(Response(), _request(), there.visit(_request(cookies=cookies)), token="")  # signed out there
+    assert here.visit(_request(cookies=cookies)).caller is None
 
 
 def _posted(headers: dict[str, str]) -> Request:

@@ -31,7 +31,7 @@ from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
 from careledger.api._health import health_router
-from careledger.api._limits import BoundedRequests, RateLimiter
+from careledger.api._limits import BoundedRequests
 from careledger.api._methods import HeadAndOptions
 from careledger.api._metrics import Metrics, MetricsPort, metrics_router
 from careledger.api._request_log import RequestLog
@@ -98,7 +98,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(
         BoundedRequests,
         max_body=max_body,
-        open_limiter=RateLimiter(node.settings.open_requests_per_minute),
+        open_limiter=node.shared.buckets.limit("open", node.settings.open_requests_per_minute),
         error=error_response,
     )
     # A registered app's page may read every answer, refusals and failures included (see _cors).

@@ -3,7 +3,9 @@
 `GET /auth/nonce` hands out a one-time nonce; `POST /auth/login` takes the SIWE message
 the wallet signed and the signature. The message must name this node's domain and chain
 and a nonce it issued and has not seen used; the signer's role in the IdentityRegistry
-gives the SMART-on-FHIR style scopes of the token (HS256, PyJWT, 15 minutes).
+gives the SMART-on-FHIR style scopes of the token (HS256, PyJWT, 15 minutes). Nonces are
+tickets in the node's database (`careledger.shared`): issued by one worker, spent once at
+whichever worker the login reaches.
 
 Anyone may call `/auth/login`, so what it costs is bounded before any parsing: the
 message's size and line lengths, the signature's form, and a nonce this node issued
@@ -15,6 +17,8 @@ grows much faster than the input.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -28,7 +32,6 @@ from eth_utils import to_checksum_address
 from siwe import SiweMessage
 from siwe.siwe import VerificationError
 
-from careledger.api._limits import RateLimiter
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
 from careledger.identity import (
     ACCESS_TOKEN_SECONDS,
@@ -39,6 +42,7 @@ from careledger.identity import (
     parse_signature,
     resource_scopes,
 )
+from careledger.shared import SharedState
 
 Narrowing = tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...]
 
@@ -47,6 +51,7 @@ TOKEN_SECONDS = ACCESS_TOKEN_SECONDS
 # JSON, claims) was a sixth of a read's CPU; a repeat costs a dict lookup.
 _REMEMBERED_TOKENS = 4096
 NONCE_SECONDS = 5 * 60
+_NONCE = "siwe-nonce"
 _ALGORITHM = "HS256"
 LOGINS_PER_MINUTE = 60
 # A real SIWE message is a few hundred characters in about a dozen lines (more with resources).
@@ -123,8 +128,8 @@ class SiweAuth:
         secret: bytes,
         issuer: str,
         identity: IdentityService,
+        shared: SharedState,
         clock: Callable[[], float] = time.time,
-        logins: RateLimiter | None = None,
         revoked: Callable[[str], bool] | None = None,
     ) -> None:
         self.domain = domain
@@ -133,21 +138,18 @@ class SiweAuth:
         self._issuer = issuer
         self._identity = identity
         self._clock = clock
-        self._nonces: dict[str, float] = {}
+        self._nonces = shared.tickets
         self._verified: dict[str, tuple[Caller, int, str | None]] = {}
         # Whether a token's `jti` was revoked (RFC 7009); only tokens minted for an OAuth client carry one.
         self._revoked = revoked or _never
         self._lock = threading.Lock()
         # Tokens minted per address; counted after the signature verified, so nobody can spend another's.
-        self._logins = logins or RateLimiter(LOGINS_PER_MINUTE)
+        self._logins = shared.buckets.limit("login", LOGINS_PER_MINUTE)
 
     def nonce(self) -> str:
         """A fresh one-use nonce for a SIWE message, valid for a few minutes."""
-        now = self._clock()
         nonce = secrets.token_hex(12)
-        with self._lock:
-            self._nonces = {n: t for n, t in self._nonces.items() if t > now}
-            self._nonces[nonce] = now + NONCE_SECONDS
+        self._nonces.put(_NONCE, nonce, {}, NONCE_SECONDS)
         return nonce
 
     def login(self, message_text: str, signature: str) -> tuple[str, Caller]:
@@ -192,9 +194,7 @@ class SiweAuth:
         """The address that signed a valid SIWE message for this node (its nonce used up); else `Unauthenticated`."""
         nonce = _nonce_of(_checked_lines(message_text))
         signature = "0x" + parse_signature(signature).hex()
-        with self._lock:
-            expires = self._nonces.pop(nonce, None)  # one use, even if the rest fails
-        if expires is None or expires < self._clock():
+        if self._nonces.take(_NONCE, nonce) is None:  # one use, even if the rest fails
             raise Unauthenticated("unknown, used or expired nonce: get a fresh one from /auth/nonce")
         try:
             message = SiweMessage.from_message(message=message_text, abnf=False)
@@ -266,6 +266,11 @@ class SiweAuth:
     def revoked(self, jti: str) -> bool:
         """Whether the token with this `jti` was revoked."""
         return self._revoked(jti)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for `purpose` (the portal's form tokens) derived from the token secret, so every worker of the
+        node, which shares that secret, derives the same one."""
+        return hmac.new(self._secret, f"careledger:{purpose}".encode(), hashlib.sha256).digest()
 
 
 def _never(_jti: str) -> bool:

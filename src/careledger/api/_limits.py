@@ -4,21 +4,20 @@
 nor XML (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
-`/exchange/*`, `/devices/*` and `$claim`, which anyone may send, are also limited per client address (429).
+`/exchange/*`, `/devices/*` and `$claim`, which anyone may send, are also limited per client address (429),
+in buckets every worker of the node counts together (`careledger.shared.Buckets`: one statement a request).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import threading
-import time
 from collections.abc import Callable
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, TooMany, UnsupportedMediaType
+from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
+from careledger.shared import RateLimit
 
 ErrorResponder = Callable[[CareLedgerError], Response]
 
@@ -43,32 +42,6 @@ PORTAL_PREFIX = "/portal/"
 PORTAL_FORM = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
-_KEYS_REMEMBERED = 100_000
-
-
-class RateLimiter:
-    """A token bucket per key: `burst` at once, refilled at `per_minute`; thread-safe, bounded memory."""
-
-    def __init__(self, per_minute: float, *, burst: int | None = None, clock: Callable[[], float] = time.monotonic):
-        self.rate = per_minute / 60.0
-        self.burst = float(burst if burst is not None else max(1, int(per_minute // 2)))
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> None:
-        """Spend one token of `key`'s bucket; `TooMany` (with the wait) if it is empty."""
-        now = self._clock()
-        with self._lock:
-            tokens, then = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - then) * self.rate)
-            if tokens < 1:
-                # whole seconds, rounded up, so the words say what `Retry-After` says (never "in 0 s")
-                wait = math.ceil((1 - tokens) / self.rate) if self.rate > 0 else 60
-                raise TooMany(f"too many requests from {key}; try again in {wait} s", retry_after=wait)
-            if len(self._buckets) >= _KEYS_REMEMBERED:
-                self._buckets.clear()
-            self._buckets[key] = (tokens - 1, now)
 
 
 class BoundedRequests:
@@ -79,7 +52,7 @@ class BoundedRequests:
         app: ASGIApp,
         *,
         max_body: int,
-        open_limiter: RateLimiter,
+        open_limiter: RateLimit,
         error: ErrorResponder,
     ) -> None:
         self.app = app

@@ -5,8 +5,9 @@ every app, which are public clients), the client credentials grant, and client
 authentication by a signed JWT assertion (RFC 7523, `private_key_jwt`, RS384 or ES384 as
 SMART Backend Services asks, whose `aud` is the token URL and nothing else). This module
 is the glue authlib asks of a framework: how to read a request, find a client
-(`node.clients`), keep authorization codes (in memory, single use, ten minutes) and seen
-assertion ids (until they expire), and mint the token, which is the node's own access
+(`node.clients`), keep authorization codes (single use, ten minutes) and seen assertion ids
+(until they expire) as tickets in the node's database (`careledger.shared`, so a code issued by
+one worker is redeemed at any, once), and mint the token, which is the node's own access
 token (`SiweAuth.issue`) carrying the granted scopes and a `jti` (so it can be revoked).
 An app granted `offline_access` or `online_access` gets a refresh token too (the refresh
 token grant, rotated at each use; `identity.RefreshTokens` keeps them); the `aud` of an
@@ -17,10 +18,9 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
 
@@ -51,8 +51,10 @@ from careledger.identity import (
     granted,
     resource_scopes,
 )
+from careledger.shared import Tickets
 
 CODE_SECONDS = 10 * 60
+_CODE = "oauth-code"
 # The most a proxy's token carries: she reads for the patient she acts for, and writes nothing of hers.
 PROXY_SCOPES = resource_scopes(["patient/*.rs"])
 # The scopes that ask for a refresh token (SMART App Launch 2: offline_access outlives the session).
@@ -223,7 +225,7 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
-    def __init__(self, token_url: Callable[[], list[str]], seen: _Seen) -> None:
+    def __init__(self, token_url: Callable[[], list[str]], seen: Tickets) -> None:
         super().__init__(validate_jti=True, leeway=30)
         self._audiences = token_url
         self._seen = seen
@@ -232,7 +234,8 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
         return self._audiences()
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
-        return self._seen.first_time(f"{claims['sub']}:{jti}", float(claims["exp"]))
+        ttl = max(1.0, float(claims["exp"]) - time.time() + self.leeway)  # kept while it could still be accepted
+        return self._seen.add("client-assertion", f"{claims['sub']}:{jti}", ttl)
 
     def __call__(self, query_client: Callable[[str], _Client | None], request: OAuthRequest) -> _Client | None:
         try:
@@ -267,41 +270,40 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 
 
 class _Codes:
-    """Issued authorization codes: each taken once, by the client it was issued to, before it expires."""
+    """Issued authorization codes, as tickets: each taken once, by the client it was issued to, before it
+    expires, at whichever worker the token request reaches."""
 
-    def __init__(self) -> None:
-        self._codes: dict[str, _Code] = {}
-        self._lock = threading.Lock()
+    def __init__(self, tickets: Tickets) -> None:
+        self._tickets = tickets
 
     def put(self, code: _Code) -> None:
-        with self._lock:
-            now = time.time()
-            self._codes = {k: v for k, v in self._codes.items() if v.expires_at > now}
-            self._codes[code.code] = code
+        user = code.user
+        kept = asdict(code) | {
+            "user": {
+                "address": user.address,
+                "role": user.role.label,
+                "patient_id": user.patient_id,
+                "launch": None if user.launch is None else asdict(user.launch),
+                "acts_for": user.acts_for,
+            }
+        }
+        del kept["code"]
+        self._tickets.put(_CODE, code.code, kept, CODE_SECONDS)
 
     def take(self, code: str, client_id: str) -> _Code | None:
-        with self._lock:
-            found = self._codes.pop(code, None)
-        if found is None or found.client_id != client_id or found.expires_at < time.time():
+        found = self._tickets.take(_CODE, code)
+        if found is None or found["client_id"] != client_id or found["expires_at"] < time.time():
             return None
-        return found
-
-
-class _Seen:
-    """Assertion ids already used, remembered until their assertions expire (a replay is refused)."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def first_time(self, key: str, expires: float) -> bool:
-        with self._lock:
-            now = time.time()
-            self._until = {k: t for k, t in self._until.items() if t > now}
-            if key in self._until:
-                return False
-            self._until[key] = expires
-            return True
+        user = found.pop("user")
+        launch, acts_for = user["launch"], user["acts_for"]
+        signed_in = SignedIn(
+            user["address"],
+            Role.parse(user["role"]),
+            user["patient_id"],
+            None if launch is None else LaunchContext(**launch),
+            None if acts_for is None else (acts_for[0], acts_for[1]),
+        )
+        return _Code(code=code, user=signed_in, **found)
 
 
 class SmartServer(AuthorizationServer):  # type: ignore[misc]
@@ -311,19 +313,20 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         self,
         clients: ClientRegistry,
         auth: SiweAuth,
+        tickets: Tickets,
         *,
         token_url: Callable[[], list[str]],
         role_of: Callable[[str], Role],
         context: TokenContext,
     ) -> None:
         super().__init__(scopes_supported=None)
-        self.codes = _Codes()
+        self.codes = _Codes(tickets)
         self.tokens: RefreshTokens = clients.tokens
         self.role_of = role_of
         self._clients = clients
         self.auth = auth
         self.context = context
-        self.register_client_auth_method("private_key_jwt", _PrivateKeyJwt(token_url, _Seen()))
+        self.register_client_auth_method("private_key_jwt", _PrivateKeyJwt(token_url, tickets))
         self.register_grant(_AuthorizationCode, [CodeChallenge(required=True), Audience()])
         self.register_grant(_ClientCredentials)
         self.register_grant(RefreshTokenGrant)

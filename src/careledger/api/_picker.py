@@ -4,8 +4,8 @@ A live delegate of other patients (a guardian, a proxy: `ConsentRegistry.delegat
 `/auth/authorize` with `launch/patient` chooses one: herself, if she has a Patient record here, or a patient she
 acts for whose Patient record her own door shows her (the policy's delegate rule, for PATRQT, audited in that
 patient's accounting). Her signature is spent on the sign-in, so her choice comes back with a ticket for it:
-random, one use, bound to the authorization request she signed for, ten minutes, in memory as authorization
-codes are.
+random, one use, bound to the authorization request she signed for, ten minutes, a ticket in the node's
+database as authorization codes are (so her choice may reach another worker than her sign-in).
 
     sign-in ──verified──► choices ──more than herself──► picker page (ticket) ──choice + ticket──► code
                                   └──herself or nobody──────────────────────────────────────────► code
@@ -14,8 +14,6 @@ codes are.
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -27,8 +25,10 @@ from careledger.errors import Unauthenticated
 from careledger.identity import Role
 from careledger.portal import person_name
 from careledger.records import Category, SearchQuery
+from careledger.shared import Tickets
 
 TICKET_SECONDS = 10 * 60
+_KIND = "picker"
 # The parameters of the picker's own form, which are not the authorization request's.
 _OWN_FIELDS = ("message", "signature", "ticket", "patient")
 
@@ -42,24 +42,18 @@ class Choice:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A verified sign-in waiting for its choice."""
-
-    address: str
-    role: Role
-    request: frozenset[tuple[str, str]]
-    expires_at: float
-
-
 class Picker:
     """Whom a user may choose, and the sign-ins held while she chooses."""
 
-    def __init__(self, access: RecordAccess, represented: Callable[[str], Mapping[str, frozenset[Category]]]) -> None:
+    def __init__(
+        self,
+        access: RecordAccess,
+        represented: Callable[[str], Mapping[str, frozenset[Category]]],
+        tickets: Tickets,
+    ) -> None:
         self._access = access
         self._represented = represented
-        self._held: dict[str, _Held] = {}
-        self._lock = threading.Lock()
+        self._tickets = tickets
 
     def choices(self, address: str, *, others: bool) -> list[Choice]:
         """Herself first (if she has a Patient record here), then, with `others`, each patient she is a live
@@ -76,20 +70,17 @@ class Picker:
     def hold(self, address: str, role: Role, params: Mapping[str, str]) -> str:
         """A ticket for the sign-in of `address` to the authorization request `params`, while she chooses."""
         ticket = secrets.token_urlsafe(32)
-        now = time.time()
-        with self._lock:
-            self._held = {k: v for k, v in self._held.items() if v.expires_at > now}
-            self._held[ticket] = _Held(address, role, _request(params), now + TICKET_SECONDS)
+        held = {"address": address, "role": role.label, "request": _request(params)}
+        self._tickets.put(_KIND, ticket, held, TICKET_SECONDS)
         return ticket
 
     def take(self, params: Mapping[str, str]) -> tuple[str, Role]:
         """Who signed in for the ticket `params` carry, used up; `Unauthenticated` for a ticket unknown, used,
         expired, or held for another authorization request (she signs in again)."""
-        with self._lock:
-            held = self._held.pop(params.get("ticket", ""), None)
-        if held is None or held.expires_at < time.time() or held.request != _request(params):
+        held = self._tickets.take(_KIND, params.get("ticket", ""))
+        if held is None or held["request"] != _request(params):
             raise Unauthenticated("this sign-in has expired or was used: sign in again")
-        return held.address, held.role
+        return str(held["address"]), Role.parse(str(held["role"]))
 
 
 def offers_others(choices: list[Choice], address: str) -> bool:
@@ -105,5 +96,6 @@ def picked(choices: list[Choice], patient_id: str, address: str) -> Choice | Non
     raise AccessDeniedError(description="the patient chosen is not one this user may act for")
 
 
-def _request(params: Mapping[str, str]) -> frozenset[tuple[str, str]]:
-    return frozenset((name, value) for name, value in params.items() if name not in _OWN_FIELDS)
+def _request(params: Mapping[str, str]) -> list[list[str]]:
+    """The authorization request's own parameters, in an order that does not depend on how they were sent."""
+    return sorted([name, value] for name, value in params.items() if name not in _OWN_FIELDS)

@@ -69,6 +69,7 @@ class NodeServer:
             secret=secret_file(node.home.path / "api.key"),
             issuer=f"careledger:{node.address}",
             identity=node.identity,
+            shared=node.shared,
             revoked=node.clients.tokens.revoked,
         )
         self.app = create_app(node, self.auth)

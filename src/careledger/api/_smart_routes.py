@@ -83,6 +83,7 @@ def smart_router(deps: Deps) -> APIRouter:
     server = SmartServer(
         node.clients,
         auth,
+        node.shared.tickets,
         token_url=lambda: [f"{scheme}://{auth.domain}/auth/token" for scheme in ("https", "http")],
         role_of=lambda address: node.identity.signs_in_as(address)[1],
         context=_ContextClaims(f"http://{auth.domain}", signing_key),
@@ -90,7 +91,7 @@ def smart_router(deps: Deps) -> APIRouter:
     _discovery(router, signing_key)
 
     launches = node.clients.launches
-    picker = Picker(node.access, node.consent.represented)
+    picker = Picker(node.access, node.consent.represented, node.shared.tickets)
 
     async def checked(oauth: OAuthRequest) -> tuple[Any, LaunchContext | None]:
         """The grant of an authorization request whose client, redirect URI, scopes and PKCE hold, and the EHR

@@ -27,6 +27,7 @@ from careledger.errors import NotFound, ValidationError
 from careledger.identity._launches import Launches
 from careledger.identity._scopes import resource_scopes
 from careledger.identity._tokens import RefreshTokens
+from careledger.shared import Tickets
 from careledger.store import Database, OAuthClient
 
 SIGNING_ALGORITHMS = ("RS384", "ES384")
@@ -62,10 +63,10 @@ _URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 class ClientRegistry:
     """The node's registered clients, in its database."""
 
-    def __init__(self, db: Database, *, clock: Any = time.time) -> None:
+    def __init__(self, db: Database, tickets: Tickets, *, clock: Any = time.time) -> None:
         self.db = db
         self._clock = clock
-        self.launches = Launches(clock=clock)
+        self.launches = Launches(tickets, clock=clock)
         self.tokens = RefreshTokens(db, clock=clock)
         self._origins: tuple[float, frozenset[str]] | None = None
 

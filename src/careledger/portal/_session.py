@@ -1,11 +1,14 @@
 """Who a browser is, and what its posts must show: this node's origin and its form token.
 
 A signed-in browser holds the API's own short-lived JWT in an HttpOnly, SameSite=Strict
-cookie (Secure over TLS), so the portal and the API judge one token the same way. Every
-browser also gets a random anchor cookie, before any sign-in, and every form carries an
+cookie (Secure over TLS), so the portal and the API judge one token the same way; the
+session itself is a ticket in the node's database (`careledger.shared`, keyed by the token's
+hash), so a session begun at one worker is valid at every other, and signing out at one ends
+it at all of them at once. Every browser also gets a random anchor cookie, before any sign-in, and every form carries an
 HMAC of that anchor and the session token (the signed double-submit pattern): a post from
 another site has neither cookie nor token, and a token lifted from one session is worth
-nothing in another. Before either, a post must come from a page of this node: its
+nothing in another; its key is derived from the node's token secret, so every worker checks
+the same tokens. Before either, a post must come from a page of this node: its
 `Origin` (or, if a browser sent none, its `Referer`) must be this node's own, which no
 cookie setting, subdomain or leaked token changes.
 """
@@ -23,6 +26,7 @@ from fastapi import Request, Response
 
 from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated
 from careledger.identity import Role
+from careledger.shared import Tickets
 
 if TYPE_CHECKING:
     from careledger.api import Caller
@@ -32,6 +36,7 @@ BROWSER_COOKIE = "careledger_browser"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_SECONDS = 15 * 60  # the API token's own lifetime
+_SESSION = "portal-session"
 
 
 class SignIn(Protocol):
@@ -54,6 +59,10 @@ class SignIn(Protocol):
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller a `Bearer` token names."""
+        ...
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for `purpose`, the same at every worker of the node."""
         ...
 
 
@@ -107,9 +116,10 @@ def _same_origin(url: str, domain: str) -> bool:
 class Sessions:
     """Session cookies and form tokens of one portal."""
 
-    def __init__(self, auth: SignIn) -> None:
+    def __init__(self, auth: SignIn, tickets: Tickets) -> None:
         self.auth = auth
-        self._key = secrets.token_bytes(32)  # form tokens outlive no process: a restart asks for a reload
+        self._tickets = tickets
+        self._key = auth.derived_key("portal-forms")
 
     def visit(self, request: Request) -> Visit:
         """Who sends `request`: the browser's anchor (new if it has none) and its session, if still valid."""
@@ -124,6 +134,8 @@ class Sessions:
                 caller = self.auth.caller(f"Bearer {token}")
             except CareLedgerError:
                 token = ""
+            if caller is not None and self._tickets.peek(_SESSION, token) is None:  # signed out, at any worker
+                caller, token = None, ""
         return Visit(browser, new_browser, token, caller, self._csrf(browser, token))
 
     def check(self, request: Request, visit: Visit, form: dict[str, str]) -> None:
@@ -138,8 +150,11 @@ class Sessions:
         if visit.new_browser:
             response.set_cookie(BROWSER_COOKIE, visit.browser, httponly=True, secure=secure, samesite="strict")
         if token == "":
+            if visit.token:
+                self._tickets.take(_SESSION, visit.token)
             response.delete_cookie(SESSION_COOKIE, httponly=True, secure=secure, samesite="strict")
         elif token is not None:
+            self._tickets.put(_SESSION, token, {}, SESSION_SECONDS)
             response.set_cookie(
                 SESSION_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, secure=secure, samesite="strict"
             )
