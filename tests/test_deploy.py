@@ -20,7 +20,17 @@ import typer
 
 from careledger.api import NodeServer
 from careledger.cli._app import build_app
+from careledger.cli._errors import EXIT_CODES
 from careledger.config import Settings
+from careledger.errors import (
+    AccessDenied,
+    AddressInUse,
+    ChainUnavailable,
+    ConfigError,
+    SchemaBehind,
+    ValidationError,
+    WorkersNeedPostgres,
+)
 from careledger.testdata import scratch_node
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -107,6 +117,8 @@ def test_the_unit_runs_careledger_serve_with_flags_that_exist(exec_start: list[s
     params = serve_params(argv)
     assert params["host"] == "127.0.0.1", "behind the proxy, serve listens on loopback only"
     assert params["domain"], "the public name SIWE messages and the portal's forms must name"
+    assert isinstance(params["workers"], int)
+    assert params["workers"] >= 1
 
 
 @pytest.mark.parametrize(
@@ -141,6 +153,10 @@ def test_the_unit_is_sandboxed_and_stops_gracefully(unit: Unit) -> None:
     }.items():
         assert service[setting] == wanted, setting
     assert int(service["TimeoutStopSec"]) >= 60, "time to anchor what is pending before SIGKILL"
+    # Not restarted after what a restart cannot mend; restarted after what may come back by itself.
+    final = {EXIT_CODES[error] for error in (ValidationError, AccessDenied, SchemaBehind, WorkersNeedPostgres)}
+    assert {int(code) for code in service["RestartPreventExitStatus"].split()} == final
+    assert not final & {EXIT_CODES[error] for error in (ConfigError, ChainUnavailable, AddressInUse)}
     assert "postgresql.service" in " ".join(values(unit, "Unit", "After")).split()
 
 
@@ -186,7 +202,9 @@ def test_the_backup_unit_backs_up_the_same_home_in_the_same_sandbox(unit: Unit) 
     writable = " ".join(values(backup, "Service", "ReadWritePaths")).split()
     assert str(params["dest"]).rstrip("/") in writable
     assert values(backup, "Service", "Environment") == values(unit, "Service", "Environment")
-    assert value(backup, "Service", "EnvironmentFile") == value(unit, "Service", "EnvironmentFile")
+    # the node's settings, and a passphrase of its own that the serving node never holds
+    assert values(backup, "Service", "EnvironmentFile")[0] == value(unit, "Service", "EnvironmentFile")
+    assert len(values(backup, "Service", "EnvironmentFile")) == 2
     # Every sandboxing setting of the service, and the same value, but for where it may write.
     sandbox = {key for key, _ in unit["Service"] if key.startswith(SANDBOX_PREFIXES)} - {"ReadWritePaths"}
     assert sandbox
