@@ -159,7 +159,9 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     """A bearer token `/metrics` asks of a scraper; empty: see `metrics_port`, else loopback callers only."""
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    """`/metrics` is served on this port only (on the API's host), not on the API's port."""
+    """`/metrics` (and the probes) is served on this port only, not on the API's port."""
+    metrics_host: str = "127.0.0.1"
+    """The address `metrics_port` listens on (loopback unless told: the port answers without a token)."""
     ready_timeout: float = Field(default=2.0, gt=0, le=30)
     """Seconds `/readyz` (and a scrape's database gauges) wait for the database, chain and blob store at most."""
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -121,30 +118,18 @@ def test_metrics_port_serves_metrics_there_only(token_world: World) -> None:
     node = token_world.node
     metrics_port = free_port()
     node.settings = node.settings.model_copy(update={"metrics_token": "", "metrics_port": metrics_port})
-    app = NodeServer(node, port=0).app  # served on both ports, as `serve` does with metrics_port
-    api_socket, metrics_socket = _bound(0), _bound(metrics_port)
-    app_server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=app_server.run, kwargs={"sockets": [api_socket, metrics_socket]}, daemon=True)
-    thread.start()
+    server = NodeServer(node, port=0)
+    server.start()
     try:
-        while not app_server.started:
-            thread.join(0.02)
-        api_url = f"http://127.0.0.1:{api_socket.getsockname()[1]}"
         metrics_url = f"http://127.0.0.1:{metrics_port}"
-        assert httpx.get(f"{api_url}/metrics").status_code == 404
-        assert httpx.get(f"{metrics_url}/metrics").status_code == 200
+        assert httpx.get(f"{server.url}/metrics").status_code == 404
+        scraped = httpx.get(f"{metrics_url}/metrics")
+        assert scraped.status_code == 200
+        assert samples(scraped.text).keys() >= SERIES
         assert httpx.get(f"{metrics_url}/readyz").status_code == 200
         assert httpx.get(f"{metrics_url}/metadata").status_code == 404  # nothing of the API there
-        assert httpx.get(f"{api_url}/metadata").status_code == 200
+        assert httpx.get(f"{server.url}/metadata").status_code == 200
     finally:
-        app_server.should_exit = True
-        thread.join()
-        api_socket.close()
-        metrics_socket.close()
-
-
-def _bound(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
+        server.stop()
+        server.app.state.metrics_listener.stop()
+        node.settings = node.settings.model_copy(update={"metrics_port": None})

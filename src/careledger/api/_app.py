@@ -30,10 +30,11 @@ from careledger.api._docs import add_docs
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
+from careledger.api._health import Leader, health_router
 from careledger.api._health import health_router
 from careledger.api._limits import BoundedRequests
 from careledger.api._methods import HeadAndOptions
-from careledger.api._metrics import Metrics, MetricsPort, metrics_router
+from careledger.api._metrics import Metrics, MetricsListener, MetricsPort, metrics_router
 from careledger.api._request_log import RequestLog
 from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
@@ -62,6 +63,9 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         redoc_url=None,
     )
     add_docs(app)
+    metrics = Metrics(node, leader)
+    app.include_router(health_router(node, leader))  # first: `/{resource_type}` would match them too
+    app.include_router(metrics_router(node, metrics))
     metrics = Metrics(node, node.leadership)
     app.include_router(health_router(node, node.leadership))  # first: `/{resource_type}` would match them too
     app.include_router(metrics_router(node, metrics))
@@ -107,6 +111,9 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(MetricsPort, port=node.settings.metrics_port, not_found=_not_found)
     # Outermost: every request's id, access log line and metrics, refusals included (see _request_log).
     app.add_middleware(RequestLog, routes=app.routes, observe=metrics.observe, error=error_response)
+    if node.settings.metrics_port is not None:  # the app on the metrics port too, from a thread of this worker
+        app.state.metrics_listener = MetricsListener(app, node.settings.metrics_host, node.settings.metrics_port)
+        app.state.metrics_listener.start()
     return app
 
 

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
+import socket
+import threading
 from collections.abc import Iterator
 
+import uvicorn
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import (
@@ -39,6 +43,8 @@ from careledger.errors import AccessDenied, NotFound, Unauthenticated
 from careledger.health import Health
 from careledger.iot import IntakeResult
 from careledger.services import Services
+
+_log = logging.getLogger("careledger.api")
 
 PATH = "/metrics"
 # The paths a metrics port answers besides `/metrics`: a load balancer's probes of the same worker.
@@ -185,6 +191,49 @@ class MetricsPort:
             await self._not_found(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class MetricsListener:
+    """`metrics_port`: the app served on that port too (where `MetricsPort` lets only `/metrics` and the probes
+    through), by a server of its own in a daemon thread of this worker. The socket is bound with SO_REUSEPORT, so
+    every worker of `serve --workers N` binds the same port and the kernel spreads scrapes among them; any of them
+    answers for all (multiprocess mode). A port another program holds is logged, not fatal: the API still serves."""
+
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+        self.address = (host, port)
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
+        )
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the port and serve it from a thread; returns once it listens (or it could not bind)."""
+        family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind(self.address)
+        except OSError as exc:
+            sock.close()
+            _log.error("metrics_port %s on %s cannot be bound: %s; /metrics is not served", *self.address[::-1], exc)
+            return
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="careledger-metrics-port", daemon=True)
+        self._thread.start()
+        while not self._server.started and self._thread.is_alive():
+            self._thread.join(0.01)
+
+    def stop(self) -> None:
+        """Stop serving the port (the process's end does it too)."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            self._server.run(sockets=[sock])
+        finally:
+            sock.close()
 
 
 def _port(scope: Scope) -> int | None:
