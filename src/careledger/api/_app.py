@@ -30,7 +30,6 @@ from careledger.api._docs import add_docs
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
-from careledger.api._health import Leader, health_router
 from careledger.api._health import health_router
 from careledger.api._limits import BoundedRequests
 from careledger.api._methods import HeadAndOptions
@@ -63,9 +62,6 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         redoc_url=None,
     )
     add_docs(app)
-    metrics = Metrics(node, leader)
-    app.include_router(health_router(node, leader))  # first: `/{resource_type}` would match them too
-    app.include_router(metrics_router(node, metrics))
     metrics = Metrics(node, node.leadership)
     app.include_router(health_router(node, node.leadership))  # first: `/{resource_type}` would match them too
     app.include_router(metrics_router(node, metrics))
