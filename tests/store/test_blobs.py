@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from careledger.crypto import content_id
 from careledger.errors import IntegrityError, NotFound, ValidationError
@@ -114,6 +114,21 @@ def test_database_put_many_is_one_transaction(db: Database, monkeypatch: pytest.
     store.put_many(BLOBS)  # the first is there already: skipped, not an error
     assert calls == [1]
     assert store.usage().count == len(BLOBS)
+
+
+def test_the_record_services_store_leaves_the_flush_to_the_rows_commit_on_postgresql(db: Database) -> None:
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    lazy = ["SET LOCAL synchronous_commit = off"] if db.backend == "postgresql" else []
+
+    def asked(put: Callable[[], object]) -> list[str]:
+        statements.clear()
+        put()
+        return [s for s in statements if "synchronous_commit" in s]
+
+    assert asked(lambda: DatabaseBlobStore(db).put(b"durable at once")) == []
+    assert asked(lambda: BlobStores("database", Path(), db).store("database").put(b"moved")) == []
+    assert asked(lambda: BlobStores("database", Path(), db).current.put(b"named by rows committed next")) == lazy
 
 
 def test_files_are_owner_only_in_the_flat_layout(tmp_path: Path) -> None:

@@ -48,12 +48,14 @@ class BlobStores:
 
     @property
     def current(self) -> BlobStore:
-        """The store the node reads and writes: the configured one."""
-        return self.store(self.configured)
+        """The configured store, for the record service: it commits the rows that name a blob after putting it,
+        which lets a store in the database leave the blob's own commit to be flushed with theirs."""
+        return self.store(self.configured, named_later=True)
 
-    def store(self, kind: BlobStoreKind) -> BlobStore:
-        """The store of `kind`: files under the home, or rows of the node's database."""
-        return FileBlobStore(self._root) if kind == "files" else DatabaseBlobStore(self._db)
+    def store(self, kind: BlobStoreKind, *, named_later: bool = False) -> BlobStore:
+        """The store of `kind`: files under the home, or rows of the node's database (`DatabaseBlobStore` says
+        what `named_later` allows it)."""
+        return FileBlobStore(self._root) if kind == "files" else DatabaseBlobStore(self._db, named_later=named_later)
 
     def usage(self) -> dict[BlobStoreKind, BlobUsage]:
         """How many blobs, and bytes, each store holds."""

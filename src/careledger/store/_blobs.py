@@ -44,7 +44,8 @@ class BlobStore(Protocol):
         return self.put_many([data])[0]
 
     def put_many(self, blobs: Sequence[bytes]) -> list[str]:
-        """Store several blobs, all durable when it returns; their CIDs, in order."""
+        """Store several blobs, all durable when it returns (or, for a writer that commits rows naming them in the
+        same database afterwards, with those rows); their CIDs, in order."""
         ...
 
     def get(self, cid: str) -> bytes:
