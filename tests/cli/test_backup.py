@@ -180,6 +180,13 @@ def test_backup_while_serving_restores_and_verifies(served: Served, tmp_path: Pa
     assert len(observations) == report["records_verified"] - 1  # every Observation she wrote and the backup held
 
 
+def test_a_backup_is_not_written_inside_its_home(served: Served) -> None:
+    refused = careledger("--home", str(served.home), *served.original_db, "backup", str(served.home / "b"))
+    assert refused.code == 2
+    assert "inside the home it would back up" in refused.err
+    assert not (served.home / "b").exists()
+
+
 def test_a_home_that_holds_a_node_is_refused(served: Served) -> None:
     refused = careledger("--home", str(served.home), *served.original_db, "restore", str(served.backup))
     assert refused.code == 6

@@ -32,7 +32,7 @@ from careledger.backup._cipher import OpeningReader, SealingWriter
 from careledger.backup._database import member_for, snapshot
 from careledger.chain import ChainDir
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.errors import ChainUnavailable, Conflict, IntegrityError
+from careledger.errors import ChainUnavailable, Conflict, IntegrityError, ValidationError
 from careledger.identity import WalletStore
 from careledger.store import Database
 
@@ -138,8 +138,11 @@ class _Hashing:
         return data
 
 
-def write_backup(home: Home, settings: Settings, out: BinaryIO, passphrase: str, progress: Progress) -> Manifest:
-    """Seal a consistent snapshot of `home` into `out`; its manifest."""
+def write_backup(
+    home: Home, settings: Settings, out: BinaryIO, passphrase: str, progress: Progress, *, scratch: Path
+) -> Manifest:
+    """Seal a consistent snapshot of `home` into `out`; its manifest. The database's snapshot is kept in
+    `scratch` until it is sealed (beside the backup: /tmp may be a small tmpfs)."""
     database = Database(settings.db_url(home))
     try:
         manifest = Manifest(
@@ -149,15 +152,15 @@ def write_backup(home: Home, settings: Settings, out: BinaryIO, passphrase: str,
             revision=database.revision(),
             chain=settings.chain,
         )
-        with tempfile.TemporaryDirectory(prefix="careledger-backup-") as scratch:
-            dumped = Path(scratch) / "database"
+        with tempfile.TemporaryDirectory(prefix=".careledger-backup-", dir=scratch) as scratch_dir:
+            dumped = Path(scratch_dir) / "database"
             progress(0, 0, "database snapshot")
             snapshot(database, dumped)
             members: list[tuple[str, Path]] = [(member_for(database.backend), dumped)]
             state = _chain_state(home, settings)
             if state is not None:
-                (Path(scratch) / "chain").write_bytes(state)
-                members.append((CHAIN_STATE, Path(scratch) / "chain"))
+                (Path(scratch_dir) / "chain").write_bytes(state)
+                members.append((CHAIN_STATE, Path(scratch_dir) / "chain"))
             members += _home_files(home)
             _write_members(members, out, passphrase, manifest, progress)
     finally:
@@ -258,13 +261,16 @@ def backup_home(
     It is written beside as `.partial` and renamed when complete, so a backup that exists is a whole one."""
     if dest.is_dir():
         dest = dest / f"careledger-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.backup"
+    dest = dest.resolve()
+    if dest.is_relative_to(home.path):
+        raise ValidationError(f"{dest} is inside the home it would back up: write the backup elsewhere")
     if dest.exists():
         raise Conflict(f"{dest} exists: a backup never overwrites a file")
     partial = dest.with_name(dest.name + ".partial")
     try:
         with partial.open("wb") as out:
             partial.chmod(0o600)
-            manifest = write_backup(home, settings, out, passphrase, progress)
+            manifest = write_backup(home, settings, out, passphrase, progress, scratch=dest.parent)
             out.flush()
             os.fsync(out.fileno())
         partial.rename(dest)
