@@ -14,6 +14,7 @@ in PostgreSQL, and which of them does the background work is `Leadership`'s advi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -264,9 +265,10 @@ def serve_worker(spec: WorkerSpec, sock: socket.socket, number: int, parent: Con
                 server = NodeServer(node, host=spec.host, domain=spec.domain, sock=sock, worker=number)
                 threading.Thread(target=_report, args=(server, parent), name="careledger-parent", daemon=True).start()
                 server.run()
-        except CareLedgerError as exc:
-            _log.error("worker %d could not serve: %s", number, exc)
-            parent.send(CareLedgerError(f"worker {number} could not serve: {exc}"))
+        except CareLedgerError as exc:  # at start (the parent raises it), or at the stop (a chain gone with it)
+            _log.error("worker %d (pid %d) stopped: %s", number, os.getpid(), exc)
+            with contextlib.suppress(OSError):  # a parent that is gone is told nothing
+                parent.send(CareLedgerError(f"worker {number} could not serve: {exc}"))
             raise SystemExit(1) from None
 
 
