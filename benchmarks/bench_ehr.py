@@ -17,7 +17,6 @@ practitioner signed in with SIWE; every request is judged by the access policy a
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import statistics
@@ -42,7 +41,7 @@ from careledger.testdata import scratch_node
 
 USERS = 4
 _HL7 = "http://terminology.hl7.org/CodeSystem"
-WORKERS = (1, 2) if "workers" in inspect.signature(NodeProcess).parameters else (1,)
+WORKERS = (1, 2)
 SECONDS = float(os.environ.get("CARELEDGER_BENCH_SECONDS", "20"))
 
 
@@ -102,7 +101,7 @@ def _careledger_home(path: Path, url: str) -> tuple[Home, Any, int]:
 
 @contextmanager
 def _serve(home: Home, workers: int) -> Iterator[NodeProcess]:
-    process = NodeProcess(home, free_port(), passphrase="pw", **({"workers": workers} if workers > 1 else {}))
+    process = NodeProcess(home, free_port(), passphrase="pw", workers=workers)
     with process.start():
         yield process
 
