@@ -3,6 +3,8 @@ session, posts only from this node's pages."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi import Request, Response
 
@@ -42,6 +44,14 @@ class OneToken:
     def session_for(self, wallet: str) -> tuple[str, Caller]:
         raise NotImplementedError
 
+    def claims(self, token: str) -> dict[str, Any]:
+        self.caller(f"Bearer {token}")
+        return {"jti": "good-jti", "exp": 4_000_000_000}
+
+
+def _forgets(_jti: str, _expires_at: float) -> None:
+    """The revocation of a test that is not about it."""
+
 
 def _request(scheme: str = "http", cookies: dict[str, str] | None = None, csrf: str = "") -> Request:
     cookie = "; ".join(f"{k}={v}" for k, v in (cookies or {}).items())
@@ -56,7 +66,7 @@ def tickets(database: Database) -> Tickets:
 
 
 def test_cookies_are_httponly_strict_and_secure_over_tls(tickets: Tickets) -> None:
-    sessions = Sessions(OneToken(), tickets)
+    sessions = Sessions(OneToken(), tickets, _forgets)
     for scheme, secure in (("http", False), ("https", True)):
         request = _request(scheme)
         response = Response()
@@ -70,7 +80,7 @@ def test_cookies_are_httponly_strict_and_secure_over_tls(tickets: Tickets) -> No
 
 
 def test_a_form_token_is_bound_to_its_browser_and_session(tickets: Tickets) -> None:
-    sessions = Sessions(OneToken(), tickets)
+    sessions = Sessions(OneToken(), tickets, _forgets)
     browser = "b" * 43
     sessions.keep(Response(), _request(), sessions.visit(_request()), token="good")  # she signed in
     signed_in = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
@@ -85,23 +95,27 @@ def test_a_form_token_is_bound_to_its_browser_and_session(tickets: Tickets) -> N
     fresh = sessions.visit(_request())
     with pytest.raises(AccessDenied):
         sessions.check(_request(), fresh, {"csrf": fresh.csrf})  # no anchor cookie yet: a cross-site post
-    another_worker = Sessions(OneToken(), tickets)
+    another_worker = Sessions(OneToken(), tickets, _forgets)
     mine = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
     assert another_worker.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"})).csrf == mine.csrf
-    another_node = Sessions(OneToken(b"another node's secret"), tickets)
-    assert another_node.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf != sessions.visit(
-        _request(cookies={BROWSER_COOKIE: browser})
-    ).csrf  # keyed by the node's secret, which every worker of a node shares and no other node has
+    another_node = Sessions(OneToken(b"another node's secret"), tickets, _forgets)
+    assert (
+        another_node.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
+        != sessions.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
+    )  # keyed by the node's secret, which every worker of a node shares and no other node has
 
 
 def test_a_session_signed_out_at_one_worker_is_over_at_every_worker(tickets: Tickets) -> None:
-    here, there = Sessions(OneToken(), tickets), Sessions(OneToken(), tickets)
+    revoked: list[tuple[str, float]] = []
+    here = Sessions(OneToken(), tickets, _forgets)
+    there = Sessions(OneToken(), tickets, lambda jti, expires: revoked.append((jti, expires)))
     cookies = {BROWSER_COOKIE: "b" * 43, SESSION_COOKIE: "good"}
     assert here.visit(_request(cookies=cookies)).caller is None  # a valid token, but no session was begun
     here.keep(Response(), _request(), here.visit(_request()), token="good")
     assert there.visit(_request(cookies=cookies)).caller == ALICE
     there.keep(Response(), _request(), there.visit(_request(cookies=cookies)), token="")  # signed out there
     assert here.visit(_request(cookies=cookies)).caller is None
+    assert revoked == [("good-jti", 4_000_000_000)]  # and its token is refused as a Bearer too
 
 
 def _posted(headers: dict[str, str]) -> Request:

@@ -140,7 +140,7 @@ class SiweAuth:
         self._clock = clock
         self._nonces = shared.tickets
         self._verified: dict[str, tuple[Caller, int, str | None]] = {}
-        # Whether a token's `jti` was revoked (RFC 7009); only tokens minted for an OAuth client carry one.
+        # Whether a token's `jti` was revoked (RFC 7009, or a portal sign-out).
         self._revoked = revoked or _never
         self._lock = threading.Lock()
         # Tokens minted per address; counted after the signature verified, so nobody can spend another's.
@@ -172,7 +172,8 @@ class SiweAuth:
         return self._identity.signs_in_as(address)
 
     def issue(self, caller: Caller, **claims: str) -> str:
-        """A token for `caller` (with its scopes), valid for `TOKEN_SECONDS`; `claims` are added (the client)."""
+        """A token for `caller` (with its scopes), valid for `TOKEN_SECONDS`; `claims` are added (the client).
+        Every token has a `jti`, so a sign-out (or an app's RFC 7009 revocation) can end it at every worker."""
         now = int(self._clock())
         return jwt.encode(
             {
@@ -183,6 +184,7 @@ class SiweAuth:
                 "scope": " ".join(sorted(caller.scopes)),
                 "iat": now,
                 "exp": now + TOKEN_SECONDS,
+                "jti": secrets.token_hex(16),
                 **({} if caller.acts_for is None else {"acts_for": caller.acts_for}),
                 **claims,
             },

@@ -24,7 +24,7 @@ PORTAL_ASSETS = Path(__file__).resolve().parent / "static"
 
 def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     """Serve the portal's pages under `/portal` and its assets under `/portal/assets`."""
-    pages = Pages(Sessions(auth, node.shared.tickets))
+    pages = Pages(Sessions(auth, node.shared.tickets, node.clients.tokens.revoke_access))
     router = APIRouter(route_class=portal_route(lambda: pages), include_in_schema=False)
     signin_routes(router, node, auth, pages)
     patient_routes(router, node, pages)

@@ -1,16 +1,17 @@
 """Who a browser is, and what its posts must show: this node's origin and its form token.
 
-A signed-in browser holds the API's own short-lived JWT in an HttpOnly, SameSite=Strict
-cookie (Secure over TLS), so the portal and the API judge one token the same way; the
-session itself is a ticket in the node's database (`careledger.shared`, keyed by the token's
-hash), so a session begun at one worker is valid at every other, and signing out at one ends
-it at all of them at once. Every browser also gets a random anchor cookie, before any sign-in, and every form carries an
-HMAC of that anchor and the session token (the signed double-submit pattern): a post from
-another site has neither cookie nor token, and a token lifted from one session is worth
-nothing in another; its key is derived from the node's token secret, so every worker checks
-the same tokens. Before either, a post must come from a page of this node: its
-`Origin` (or, if a browser sent none, its `Referer`) must be this node's own, which no
-cookie setting, subdomain or leaked token changes.
+A signed-in browser holds the API's own short-lived JWT in an HttpOnly, SameSite=Strict cookie
+(Secure over TLS), so the portal and the API judge one token the same way; the session itself is a
+ticket in the node's database (`careledger.shared`, keyed by the token's hash), so a session begun
+at one worker is valid at every other, and signing out at one ends it at all of them at once; the
+sign-out revokes the token's `jti` too, so the same token sent as a `Bearer` to the API is refused
+at every worker within a second (as an app's revoked token is). Every browser also gets a random
+anchor cookie, before any sign-in, and every form carries an HMAC of that anchor and the session
+token (the signed double-submit pattern): a post from another site has neither cookie nor token, and
+a token lifted from one session is worth nothing in another; its key is derived from the node's
+token secret, so every worker checks the same tokens. Before either, a post must come from a page of
+this node: its `Origin` (or, if a browser sent none, its `Referer`) must be this node's own, which
+no cookie setting, subdomain or leaked token changes.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -63,6 +65,10 @@ class SignIn(Protocol):
 
     def derived_key(self, purpose: str) -> bytes:
         """A key for `purpose`, the same at every worker of the node."""
+        ...
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The checked claims of a token this node issued."""
         ...
 
 
@@ -116,9 +122,11 @@ def _same_origin(url: str, domain: str) -> bool:
 class Sessions:
     """Session cookies and form tokens of one portal."""
 
-    def __init__(self, auth: SignIn, tickets: Tickets) -> None:
+    def __init__(self, auth: SignIn, tickets: Tickets, revoke: Callable[[str, float], None]) -> None:
+        """`revoke(jti, expires_at)` revokes a signed-out session's token at every worker."""
         self.auth = auth
         self._tickets = tickets
+        self._revoke = revoke
         self._key = auth.derived_key("portal-forms")
 
     def visit(self, request: Request) -> Visit:
@@ -152,12 +160,22 @@ class Sessions:
         if token == "":
             if visit.token:
                 self._tickets.take(_SESSION, visit.token)
+                self._end(visit.token)
             response.delete_cookie(SESSION_COOKIE, httponly=True, secure=secure, samesite="strict")
         elif token is not None:
             self._tickets.put(_SESSION, token, {}, SESSION_SECONDS)
             response.set_cookie(
                 SESSION_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, secure=secure, samesite="strict"
             )
+
+    def _end(self, token: str) -> None:
+        """Revoke the signed-out session's token, which the API would otherwise take as a `Bearer` until it expires."""
+        try:
+            claims = self.auth.claims(token)
+        except CareLedgerError:  # expired or not ours: nothing left to revoke
+            return
+        if "jti" in claims:
+            self._revoke(str(claims["jti"]), float(claims["exp"]))
 
     def _csrf(self, browser: str, token: str) -> str:
         return hmac.new(self._key, f"{browser}|{token}".encode(), hashlib.sha256).hexdigest()
