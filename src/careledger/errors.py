@@ -165,6 +165,15 @@ class TransactionReverted(ChainError):
         super().__init__(f"transaction reverted: {reason}{where}")
 
 
+class DatabaseUnavailable(CareLedgerError):
+    """The node's database does not answer (refused, lost or a full pool): a moment's wait may be enough (HTTP 503,
+    with `retry_after` seconds)."""
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class NodeUnreachable(CareLedgerError):
     """Another node's API (`--node URL`, a peer's endpoint) does not answer."""
 
@@ -190,6 +199,7 @@ __all__ = [
     "ClaimDenied",
     "ConfigError",
     "Conflict",
+    "DatabaseUnavailable",
     "DecryptionError",
     "DemoFailed",
     "IntegrityError",
@@ -224,6 +234,7 @@ HTTP_STATUS: dict[type[CareLedgerError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "conflict"),
     ChainError: (503, "transient"),
+    DatabaseUnavailable: (503, "transient"),
     NodeUnreachable: (502, "transient"),
 }
 

@@ -34,6 +34,7 @@ from careledger.api._health import health_router
 from careledger.api._limits import BoundedRequests
 from careledger.api._methods import HeadAndOptions
 from careledger.api._metrics import Metrics, MetricsListener, MetricsPort, metrics_router
+from careledger.api._outages import DatabaseOutages
 from careledger.api._request_log import RequestLog
 from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
@@ -105,6 +106,8 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(Cors, origins=node.clients.origins, error=error_response)
     # On the metrics port (`metrics_port`), only /metrics and the probes.
     app.add_middleware(MetricsPort, port=node.settings.metrics_port, not_found=_not_found)
+    # A database out of reach, wherever it is met (a rate limit, a token's revocations, a route): 503 (_outages).
+    app.add_middleware(DatabaseOutages, error=error_response)
     # Outermost: every request's id, access log line and metrics, refusals included (see _request_log).
     app.add_middleware(RequestLog, routes=app.routes, observe=metrics.observe, error=error_response)
     if node.settings.metrics_port is not None:  # the app on the metrics port too, from a thread of this worker

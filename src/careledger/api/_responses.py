@@ -15,7 +15,15 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from careledger.errors import CareLedgerError, NotFound, TooMany, Unauthenticated, ValidationError, http_status
+from careledger.errors import (
+    CareLedgerError,
+    DatabaseUnavailable,
+    NotFound,
+    TooMany,
+    Unauthenticated,
+    ValidationError,
+    http_status,
+)
 from careledger.fhir import FHIR_VERSION_PARAMETER, fhir_instant, operation_outcome
 from careledger.records import Resource, StoredRecord
 
@@ -35,13 +43,13 @@ def error_response(error: CareLedgerError) -> JSONResponse:
     headers = {}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="careledger"'
-    elif isinstance(error, TooMany):
+    elif isinstance(error, TooMany | DatabaseUnavailable):
         headers["Retry-After"] = retry_after(error)
     return fhir_response(operation_outcome(code, error.public), status, headers)
 
 
-def retry_after(error: TooMany) -> str:
-    """The `Retry-After` of a 429 (API or page): the wait in whole seconds, at least one."""
+def retry_after(error: TooMany | DatabaseUnavailable) -> str:
+    """The `Retry-After` of a 429 or a database's 503 (API or page): the wait in whole seconds, at least one."""
     return str(max(1, math.ceil(error.retry_after)))
 
 

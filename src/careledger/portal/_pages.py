@@ -21,7 +21,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import escape
 
 from careledger.consent import Purpose
-from careledger.errors import CareLedgerError, Unauthenticated, ValidationError, http_status
+from careledger.errors import CareLedgerError, DatabaseUnavailable, Unauthenticated, ValidationError, http_status
+from careledger.outages import database_outage
 from careledger.portal._session import Sessions, Visit, check_origin
 from careledger.portal._views import describe, interaction
 
@@ -151,10 +152,23 @@ def portal_route(pages: Callable[[], Pages]) -> type[APIRoute]:
                     return _failure(pages(), request, exc)
                 except CareLedgerError as exc:
                     return _failure(pages(), request, exc)
+                except Exception as exc:
+                    unavailable = database_outage(exc)
+                    if unavailable is None:
+                        raise
+                    return _unavailable(pages(), request, unavailable)
 
             return handler
 
     return PortalRoute
+
+
+def _unavailable(pages: Pages, request: Request, exc: DatabaseUnavailable) -> Response:
+    """The page of a database out of reach (503, `Retry-After`), made without it: as to a signed-out browser."""
+    nobody = Visit(browser="", new_browser=False, token="", caller=None, csrf="")
+    response = pages.render(request, nobody, "error.html", status=503, message=exc.public, status_code=503)
+    response.headers["Retry-After"] = str(round(exc.retry_after))
+    return response
 
 
 def _failure(pages: Pages, request: Request, exc: CareLedgerError) -> Response:
