@@ -114,3 +114,14 @@ def test_unreachable_server_is_a_config_error() -> None:
     db = Database("postgresql://postgres@127.0.0.1:9/none")
     with pytest.raises(ConfigError, match="cannot open the database"):
         db.migrate()
+
+
+def test_each_read_on_postgresql_is_its_own_transaction(database: Database) -> None:
+    """Reads run in autocommit there: one round trip a query, not BEGIN, the query and ROLLBACK."""
+    if database.backend != "postgresql":
+        pytest.skip("SQLite's reads are local calls, with no round trips to save")
+    with database.reading() as connection:
+        first = connection.execute(text("SELECT now()")).scalar()
+        connection.execute(text("SELECT pg_sleep(0.01)"))
+        second = connection.execute(text("SELECT now()")).scalar()
+    assert second != first  # now() is when the transaction began: a new one for each query
