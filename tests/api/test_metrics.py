@@ -131,5 +131,6 @@ def test_metrics_port_serves_metrics_there_only(token_world: World) -> None:
         assert httpx.get(f"{server.url}/metadata").status_code == 200
     finally:
         server.stop()
-        server.app.state.metrics_listener.stop()
         node.settings = node.settings.model_copy(update={"metrics_port": None})
+    with pytest.raises(httpx.ConnectError):  # the server's listener on the metrics port stopped with it
+        httpx.get(f"{metrics_url}/metrics")

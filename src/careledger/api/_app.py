@@ -33,7 +33,7 @@ from careledger.api._formats import FhirFormats
 from careledger.api._health import health_router
 from careledger.api._limits import BoundedRequests
 from careledger.api._methods import HeadAndOptions
-from careledger.api._metrics import Metrics, MetricsListener, MetricsPort, metrics_router
+from careledger.api._metrics import Metrics, MetricsPort, metrics_router
 from careledger.api._outages import DatabaseOutages
 from careledger.api._request_log import RequestLog
 from careledger.api._research_routes import research_router
@@ -110,9 +110,6 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
     app.add_middleware(DatabaseOutages, error=error_response)
     # Outermost: every request's id, access log line and metrics, refusals included (see _request_log).
     app.add_middleware(RequestLog, routes=app.routes, observe=metrics.observe, error=error_response)
-    if node.settings.metrics_port is not None:  # the app on the metrics port too, from a thread of this worker
-        app.state.metrics_listener = MetricsListener(app, node.settings.metrics_host, node.settings.metrics_port)
-        app.state.metrics_listener.start()
     return app
 
 

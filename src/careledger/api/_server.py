@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
+from careledger.api._metrics import MetricsListener
 from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
 from careledger.files import secret_file
 from careledger.iot import MqttListener, Webhooks
@@ -74,6 +75,13 @@ class NodeServer:
         )
         self.app = create_app(node, self.auth)
         served = self.app if worker is None else _naming_worker(self.app, worker)
+        settings = node.settings
+        # `metrics_port`: the app there too (only /metrics and the probes), started and stopped with this server.
+        self._metrics = (
+            MetricsListener(self.app, settings.metrics_host, settings.metrics_port)
+            if settings.metrics_port is not None
+            else None
+        )
         proxies = node.settings.forwarded_allow_ips
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -114,6 +122,8 @@ class NodeServer:
         """Serve until interrupted (Ctrl-C, SIGTERM), then flush pending anchors (if this process leads)."""
         self._lead()  # before the first round: a lone server leads (and takes readings) from its start
         self._background.start()
+        if self._metrics is not None:
+            self._metrics.start()
         try:
             if threading.current_thread() is threading.main_thread():
                 # uvicorn handles the first signal by stopping, then raises it again once
@@ -178,6 +188,8 @@ class NodeServer:
         return leading
 
     def _shutdown(self) -> None:
+        if self._metrics is not None:
+            self._metrics.stop()
         if self._mqtt is not None and self._mqtt_started:
             self._mqtt.stop()
         if self._webhooks is not None:
