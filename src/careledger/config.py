@@ -84,6 +84,30 @@ class Home:
         """The key device readings are sealed under while they wait in the journal."""
         return self.path / "readings.key"
 
+    @property
+    def api_key_file(self) -> Path:
+        """The secret the API's access tokens are signed with (HS256)."""
+        return self.path / "api.key"
+
+    @property
+    def oidc_key_file(self) -> Path:
+        """The secret the SMART ID tokens' signing key (P-256) is derived from."""
+        return self.path / "oidc.key"
+
+    @property
+    def secret_files(self) -> tuple[Path, ...]:
+        """Every random secret kept in the home, each made on first use (`files.secret_file`): what the parent
+        of `serve --workers N` makes before its workers start, so that they share one of each, never race."""
+        return (
+            self.index_key_file,
+            self.custodial_kek_file,
+            self.audit_key_file,
+            self.study_key_file,
+            self.readings_key_file,
+            self.api_key_file,
+            self.oidc_key_file,
+        )
+
     def require_private(self) -> None:
         """`ConfigError` if others may read the home: it holds the database, keys and blobs."""
         mode = self.path.stat().st_mode & 0o777

@@ -170,6 +170,26 @@ def test_a_revoke_is_honoured_by_every_worker_within_a_round(served: Served) -> 
     assert {worker for _, worker in answers} == workers  # both served some of the 40 fresh connections
 
 
+def test_every_secret_the_workers_share_is_made_before_they_start(served: Served) -> None:
+    """A fresh home: the workers would each make (and keep) their own `oidc.key`, `readings.key`… at their start."""
+    started = min(_started_at(pid) for pid in _worker_pids(served))
+    for secret in served.node.home.secret_files:
+        assert secret.stat().st_mtime < started, f"{secret.name} was written after a worker started"
+    key_sets: dict[str, list[object]] = {}
+    for _ in range(40):  # fresh connections, until both workers answered
+        answer = httpx.get(f"{served.server.url}/.well-known/jwks.json")
+        key_sets.setdefault(answer.headers["x-worker"], answer.json()["keys"])
+    assert len(key_sets) == WORKERS
+    assert len({str(keys) for keys in key_sets.values()}) == 1  # an ID token from either verifies with both
+
+
+def _started_at(pid: int) -> float:
+    """When process `pid` started, as a Unix time (to its clock tick, as a file's mtime compares)."""
+    ticks = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(") ", 1)[1].split()[19])
+    since_boot = ticks / os.sysconf("SC_CLK_TCK")
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) + since_boot
+
+
 def test_killing_the_leader_hands_anchoring_to_another_worker_and_loses_nothing(served: Served) -> None:
     leader = served.leader_pid()
     assert leader is not None, served.server.log_tail()

@@ -67,7 +67,7 @@ class NodeServer:
         self.auth = SiweAuth(
             domain=self.domain,
             chain_id=node.chain_id,
-            secret=secret_file(node.home.path / "api.key"),
+            secret=secret_file(node.home.api_key_file),
             issuer=f"careledger:{node.address}",
             identity=node.identity,
             shared=node.shared,

@@ -78,7 +78,7 @@ def smart_router(deps: Deps) -> APIRouter:
     """The SMART routes (the authorization page's script and styles are the portal's)."""
     router = APIRouter(tags=["smart"])
     node, auth = deps.node, deps.auth
-    signing_key = _signing_key(secret_file(node.home.path / "oidc.key"))
+    signing_key = _signing_key(secret_file(node.home.oidc_key_file))
 
     server = SmartServer(
         node.clients,

@@ -77,7 +77,8 @@ def _serve_workers(cli: CliState, *, host: str, port: int, domain: str | None, c
     sock = listening_socket(host, port)
     bound = int(sock.getsockname()[1])
     url = f"http://{host}:{bound}"
-    secret_file(cli.home.path / "api.key")  # made once here: workers racing to make it would each sign apart
+    for secret in cli.home.secret_files:  # made once here: workers racing to make one would each keep their own
+        secret_file(secret)
     with _log_to_stderr(settings.log_format), _kept_chain(cli, settings, passphrase) as node:
         node.unlock()  # a wrong passphrase fails here, once, not in every worker
         spec = WorkerSpec(
