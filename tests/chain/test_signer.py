@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
-from careledger.chain import AnchorKind, Chain, RecordAnchor, Signer, TxRequest
+from careledger.chain import AnchorKind, Chain, Deployer, RecordAnchor, Signer, TxRequest, open_chain
 from careledger.errors import ChainError, TransactionReverted
 
 
@@ -92,3 +95,21 @@ def account_b() -> str:
     from eth_account import Account
 
     return str(Account.create().address)
+
+
+@pytest.mark.anvil
+def test_a_nonce_another_sender_has_pending_is_counted_again(tmp_path: Path, account: LocalAccount) -> None:
+    """Two workers of one node send from its wallet: one's transaction may still be pending when the other's,
+    with the same nonce, arrives (anvil: "replacement transaction underpriced")."""
+    with open_chain("anvil", chain_dir=tmp_path / "chain") as chain:
+        signer = chain.signer(account)
+        anchor = RecordAnchor(chain, Deployer(chain, None).deploy(signer, "RecordAnchor").deployment.address, signer)
+        assert anchor.anchor(os.urandom(32), 1, AnchorKind.RECORDS)  # this signer's count is now cached
+        chain.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        elsewhere = Signer(chain.backend, signer.account)  # the other worker
+        elsewhere.submit_many([anchor.anchor_request(os.urandom(32), 1, AnchorKind.RECORDS)])  # pending
+        miner = threading.Timer(0.5, lambda: chain.w3.provider.make_request("evm_mine", []))  # type: ignore[arg-type]
+        miner.start()
+        root = os.urandom(32)
+        assert anchor.anchor(root, 1, AnchorKind.RECORDS).root == root
+        miner.join()

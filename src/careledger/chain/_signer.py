@@ -43,8 +43,9 @@ class TxRequest:
     gas: int | None = None
 
 
-# How chains say a nonce was already used: anvil and geth, then eth-tester (the memory chain).
-_STALE_NONCE = ("nonce too low", "invalid transaction nonce")
+# How chains say a nonce was already used: anvil and geth (the second when another sender's transaction with it is
+# still pending, as two `serve --workers` sending from the node wallet at one moment do), then eth-tester.
+_STALE_NONCE = ("nonce too low", "replacement transaction underpriced", "invalid transaction nonce")
 
 
 class NonceManager:
