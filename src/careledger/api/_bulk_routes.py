@@ -7,18 +7,20 @@ belongs to one, so this node cannot store one yet.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from careledger.api._auth import Caller
 from careledger.api._bulk import NDJSON, OUTPUT_FORMATS, RETRY_SECONDS, BulkExports, manifest, progress
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, call
 from careledger.errors import ValidationError
+from careledger.shared import ExportStore
 
 
 def bulk_router(deps: Deps) -> APIRouter:
     """`$export` kick-offs and the job URLs they answer with."""
     router = APIRouter(tags=["bulk"])
-    exports = BulkExports(deps.node.access, deps.node.home.path / "exports")
+    # The files are sealed under a key from the token secret: every worker has it, the database does not.
+    exports = BulkExports(deps.node.access, ExportStore(deps.node.shared.tickets, deps.auth.derived_key("exports")))
 
     async def kick_off(request: Request, caller: Caller, purpose: str | None, level: str) -> Response:
         """Check a kick-off's parameters and start its job: 202 and the status URL."""
@@ -57,7 +59,7 @@ def bulk_router(deps: Deps) -> APIRouter:
     @router.get("/bulk/{job_id}")
     async def status(job_id: str, request: Request, authorization: Authorization = None) -> Response:
         """202 with `X-Progress` while the export runs; then 200 and its manifest."""
-        job = exports.job(job_id, deps.caller(authorization))
+        job = await call(exports.status, job_id, deps.caller(authorization))
         if job.finished_at is None:
             return Response(status_code=202, headers={"X-Progress": progress(job), "Retry-After": str(RETRY_SECONDS)})
         return JSONResponse(manifest(job, str(request.base_url)), headers={"Expires": "3600"})
@@ -71,7 +73,6 @@ def bulk_router(deps: Deps) -> APIRouter:
     @router.get("/bulk/{job_id}/{name}")
     async def output(job_id: str, name: str, authorization: Authorization = None) -> Response:
         """One NDJSON file of a finished export."""
-        path = exports.file(job_id, name, deps.caller(authorization))
-        return FileResponse(path, media_type=NDJSON)
+        return Response(await call(exports.file, job_id, name, deps.caller(authorization)), media_type=NDJSON)
 
     return router

@@ -87,6 +87,18 @@ class Tickets:
             found = connection.execute(statement).first()
         return _live(found, self._clock())
 
+    def replace(self, kind: str, secret: str, value: dict[str, Any], ttl: float) -> bool:
+        """Put `value` under a live ticket, lasting `ttl` seconds from now; False (nothing put) if there is none, so
+        a ticket another worker took stays gone."""
+        now = self._clock()
+        statement = (
+            update(Ticket)
+            .where(Ticket.kind == kind, Ticket.key == _key(secret), Ticket.expires_at > now)
+            .values(value=json.dumps(value), expires_at=now + ttl)
+        )
+        with self._db.writing() as connection:
+            return bool(connection.execute(statement).rowcount)
+
     def touch(self, kind: str, secret: str, ttl: float) -> bool:
         """Make a live ticket last `ttl` seconds from now; False if there is none."""
         now = self._clock()
