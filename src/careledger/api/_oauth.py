@@ -82,7 +82,10 @@ class SignedIn:
 class TokenContext(Protocol):
     """What an app's token says beyond its scopes (`_smart_routes._ContextClaims`)."""
 
-    issuer: str  # the ID token's `iss`, which introspection names for a token granted `openid` (SMART 2)
+    @property
+    def issuer(self) -> str:
+        """The ID token's `iss`, which introspection names for a token granted `openid` (SMART 2)."""
+        ...
 
     def __call__(self, caller: Caller, user: SignedIn | None, client_id: str) -> dict[str, Any]:
         """The extra members of the token response: the launch context, an ID token."""

@@ -12,13 +12,20 @@ launch id the portal gave the app (an EHR launch from a chart) it names the char
 patient and encounter; with `openid` it carries an ID token (ES256, key at
 `/.well-known/jwks.json`). A request that cannot go on goes back to the app as an OAuth
 error, unless its client or redirect URI is unknown: then the user is told, on a page.
+
+The issuer is the FHIR base URL as the request reached the node (`https://…` through a TLS proxy
+whose forwarded headers the node believes): what the discovery documents advertise for a request
+is what the ID tokens issued at the same address carry as `iss`, so an app's OpenID library finds
+the keys where the token says.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -55,6 +62,7 @@ SCOPES_SUPPORTED = (
     "system/*.cruds",
     "system/*.rs",
 )
+ID_SIGNATURE = "ES256"  # the JOSE algorithm ID tokens are signed with
 CAPABILITIES = (
     "launch-ehr",
     "launch-standalone",
@@ -86,7 +94,7 @@ def smart_router(deps: Deps) -> APIRouter:
         node.shared.tickets,
         token_url=lambda: [f"{scheme}://{auth.domain}/auth/token" for scheme in ("https", "http")],
         role_of=lambda address: node.identity.signs_in_as(address)[1],
-        context=_ContextClaims(f"http://{auth.domain}", signing_key),
+        context=_ContextClaims(signing_key),
     )
     _discovery(router, signing_key)
 
@@ -149,13 +157,16 @@ def _token_endpoints(router: APIRouter, server: SmartServer) -> None:
     async def token(request: Request) -> Response:
         """An access token for an authorization code (with its PKCE verifier), a refresh token, or a system's
         signed assertion."""
-        response: Response = await call(server.create_token_response, await request_of(request))
+        with _issuing(request):
+            response: Response = await call(server.create_token_response, await request_of(request))
         return response
 
     @router.post("/auth/introspect")
     async def introspect(request: Request) -> Response:
         """Whether a token is active, and what it holds (RFC 7662): asked by its client or a resource server."""
-        response: Response = await call(server.create_endpoint_response, "introspection", await request_of(request))
+        with _issuing(request):
+            oauth = await request_of(request)
+            response: Response = await call(server.create_endpoint_response, "introspection", oauth)
         return response
 
     @router.post("/auth/revoke")
@@ -165,13 +176,37 @@ def _token_endpoints(router: APIRouter, server: SmartServer) -> None:
         return response
 
 
+# The issuer of the token request being answered (`_issuing`); read in the thread pool the request's work runs in.
+_issuer: ContextVar[str] = ContextVar("careledger_smart_issuer")
+
+
+def _issuer_of(request: Request) -> str:
+    """The issuer (and FHIR base URL) as `request` reached the node: scheme and host as the client sent them, or
+    as a believed proxy forwarded them."""
+    return str(request.base_url).rstrip("/")
+
+
+@contextmanager
+def _issuing(request: Request) -> Iterator[None]:
+    """Tokens issued (or introspected) within the block name `request`'s issuer."""
+    token = _issuer.set(_issuer_of(request))
+    try:
+        yield
+    finally:
+        _issuer.reset(token)
+
+
 class _ContextClaims:
     """What a token response adds for an app's user: the chart's patient and encounter (`launch`, an EHR
     launch), her own Patient (`launch/patient`), and an ID token (`openid`)."""
 
-    def __init__(self, issuer: str, signing_key: ECKey) -> None:
-        self.issuer = issuer
+    def __init__(self, signing_key: ECKey) -> None:
         self._key = signing_key
+
+    @property
+    def issuer(self) -> str:
+        """The ID token's `iss`: the issuer the discovery documents advertise at the address of this request."""
+        return _issuer.get()
 
     def __call__(self, caller: Caller, user: SignedIn | None, client_id: str) -> dict[str, Any]:
         """The extra members of the token response (none for a system)."""
@@ -190,7 +225,7 @@ class _ContextClaims:
             subject = {"iss": self.issuer, "sub": user.address, "aud": client_id, "iat": now, "exp": now + 300}
             if (fhir_user := self.fhir_user(caller, user)) is not None:
                 subject["fhirUser"] = fhir_user
-            extra["id_token"] = jwt.encode({"alg": "ES256", "kid": self._key.kid}, subject, self._key)
+            extra["id_token"] = jwt.encode({"alg": ID_SIGNATURE, "kid": self._key.kid}, subject, self._key)
         return extra
 
     def fhir_user(self, caller: Caller, user: SignedIn | None) -> str | None:
@@ -201,27 +236,23 @@ class _ContextClaims:
 
 
 def _discovery(router: APIRouter, signing_key: ECKey) -> None:
-    """`/.well-known/smart-configuration` and the ID-token key set, both open to anyone."""
+    """`/.well-known/smart-configuration`, `/.well-known/openid-configuration` (where an OpenID library looks
+    for the ID tokens' keys, from their `iss`) and the key set, all open to anyone."""
 
     @router.get("/.well-known/smart-configuration")
     async def smart_configuration(request: Request) -> JSONResponse:
         """What this node's SMART authorization supports (no sign-in)."""
-        url = str(request.base_url).rstrip("/")
+        return JSONResponse({**_advertised(_issuer_of(request)), "capabilities": list(CAPABILITIES)})
+
+    @router.get("/.well-known/openid-configuration")
+    async def openid_configuration(request: Request) -> JSONResponse:
+        """The OpenID Provider metadata of the ID tokens this node issues (no sign-in)."""
         return JSONResponse(
             {
-                "issuer": url,
-                "jwks_uri": f"{url}/.well-known/jwks.json",
-                "authorization_endpoint": f"{url}/auth/authorize",
-                "token_endpoint": f"{url}/auth/token",
-                "introspection_endpoint": f"{url}/auth/introspect",
-                "revocation_endpoint": f"{url}/auth/revoke",
-                "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
-                "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
-                "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
-                "response_types_supported": ["code"],
-                "code_challenge_methods_supported": ["S256"],
-                "scopes_supported": list(SCOPES_SUPPORTED),
-                "capabilities": list(CAPABILITIES),
+                **_advertised(_issuer_of(request)),
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [ID_SIGNATURE],
+                "claims_supported": ["iss", "sub", "aud", "iat", "exp", "fhirUser"],
             }
         )
 
@@ -229,6 +260,24 @@ def _discovery(router: APIRouter, signing_key: ECKey) -> None:
     async def jwks() -> JSONResponse:
         """The public key ID tokens are signed with."""
         return JSONResponse({"keys": [signing_key.as_dict(private=False)]})
+
+
+def _advertised(issuer: str) -> dict[str, Any]:
+    """What both discovery documents say of the authorization server at `issuer`."""
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "authorization_endpoint": f"{issuer}/auth/authorize",
+        "token_endpoint": f"{issuer}/auth/token",
+        "introspection_endpoint": f"{issuer}/auth/introspect",
+        "revocation_endpoint": f"{issuer}/auth/revoke",
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": list(SCOPES_SUPPORTED),
+    }
 
 
 def _require_pkce(params: dict[str, str]) -> None:
