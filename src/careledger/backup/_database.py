@@ -1,9 +1,11 @@
 """The database's part of a backup: a consistent snapshot taken while the node writes, and loading it into
 the new home's empty database.
 
-SQLite: the online backup API (`sqlite3.Connection.backup`), a page-by-page copy that is one consistent
-state of the database. PostgreSQL: `pg_dump --format=custom` (one REPEATABLE READ snapshot of the whole
-database) and `pg_restore --single-transaction`, so a failed load leaves the target as empty as it was.
+SQLite: the online backup API (`sqlite3.Connection.backup`) in one step: a copy in steps starts over whenever
+another connection writes between two of them, so under a busy node it never ends; one step holds a read
+transaction for the copy, which in WAL mode lets writers carry on, and is one consistent state.
+PostgreSQL: `pg_dump --format=custom` (one REPEATABLE READ snapshot of the whole database)
+and `pg_restore --single-transaction`, so a failed load leaves the target as empty as it was.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def snapshot(database: Database, out: Path) -> None:
         source = sqlite3.connect(f"file:{database.url.database}?mode=ro", uri=True)
         target = sqlite3.connect(out)
         try:
-            source.backup(target, pages=4096)
+            source.backup(target, pages=-1)
         finally:
             target.close()
             source.close()
