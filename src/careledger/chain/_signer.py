@@ -46,6 +46,9 @@ class TxRequest:
 # How chains say a nonce was already used: anvil and geth (the second when another sender's transaction with it is
 # still pending, as two `serve --workers` sending from the node wallet at one moment do), then eth-tester.
 _STALE_NONCE = ("nonce too low", "replacement transaction underpriced", "invalid transaction nonce")
+# How often a batch none of whose transactions was accepted is counted and sent again: the workers of one node
+# may each move the wallet's nonce on between our count and our send.
+_RESENDS = 5
 
 
 class NonceManager:
@@ -108,7 +111,7 @@ class Signer:
                 params[i]["gas"] = int(estimate * _GAS_HEADROOM) + 10_000
         return self._sign_and_send(params)
 
-    def _sign_and_send(self, params: list[TxParams], *, retry: bool = True) -> list[HexBytes]:
+    def _sign_and_send(self, params: list[TxParams], *, resends: int = _RESENDS) -> list[HexBytes]:
         """Reserve nonces for `params`, sign and submit them; on a refusal, forget the local nonce count."""
         first = self.nonces.reserve(len(params))
         hashes: list[HexBytes] = []
@@ -130,10 +133,11 @@ class Signer:
             self.nonces.resync()
             if hashes:  # part of the batch is on its way: sending it again would send it twice
                 raise ChainError(f"{exc} (after {len(hashes)} of {len(params)} transactions were sent)") from exc
-            if retry and any(stale in str(exc).lower() for stale in _STALE_NONCE):
+            if resends and any(stale in str(exc).lower() for stale in _STALE_NONCE):
                 # Another process sending from this account (`serve` beside a CLI command on one
-                # home) moved its nonce on; none of ours was accepted: count again, send once more.
-                return self._sign_and_send(params, retry=False)
+                # home, or another worker of `serve --workers`) moved its nonce on; none of ours was accepted:
+                # count again, send again.
+                return self._sign_and_send(params, resends=resends - 1)
             raise
         return hashes
 
