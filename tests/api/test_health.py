@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,78 +17,9 @@ from careledger.config import Settings
 from careledger.testdata import scratch_node
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
-from tests.conftest import PG_URL, _postgres_schema
+from tests.tcp_proxy import postgres_behind_proxy
 
 ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
-
-
-class TcpProxy:
-    """A loopback TCP proxy to `upstream` the test can cut (connections refused and dropped), hang (bytes no longer
-    passed on) and restore: PostgreSQL going away, or stopping to answer, without touching the real server."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._relay = threading.Event()
-        self._listener: socket.socket | None = None
-        self.restore()
-
-    def restore(self) -> None:
-        self._relay.set()
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def hang(self) -> None:
-        self._relay.clear()
-
-    def unhang(self) -> None:
-        self._relay.set()
-
-    def cut(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            listener.close()
-        with self._lock:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self._open.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._open += [client, server]
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                self._relay.wait()
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                target.shutdown(socket.SHUT_WR)
 
 
 def ready(url: str) -> httpx.Response:
@@ -139,49 +68,42 @@ def test_readyz_refuses_to_be_written_to(api: Api) -> None:
 
 @pytest.mark.postgres
 def test_readyz_is_503_while_postgresql_is_away_and_200_when_it_is_back(tmp_path: Path) -> None:
-    schemas = _postgres_schema()
-    schema = next(schemas)
-    host, _, rest = PG_URL.removeprefix("postgresql://").partition("@")[2].partition(":")
-    port = int(rest.partition("/")[0])
-    proxy = TcpProxy((host, port))
-    url = PG_URL.replace(f":{port}/", f":{proxy.port}/") + f"?options=-csearch_path%3D{schema}"
-    try:
-        with scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node:
-            server = NodeServer(node, port=0)
-            server.start()
-            try:
-                assert ready(server.url).status_code == 200
+    with (
+        postgres_behind_proxy() as (proxy, url),
+        scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node,
+    ):
+        server = NodeServer(node, port=0)
+        server.start()
+        try:
+            assert ready(server.url).status_code == 200
 
-                proxy.cut()  # PostgreSQL goes away
-                started = time.monotonic()
-                away = until(server.url, 503)
-                assert time.monotonic() - started < 10
-                assert away.json()["failed"] == ["database"] or "database" in away.json()["failed"]
-                assert away.json()["checks"]["database"]["ok"] is False
-                assert "127.0.0.1" not in away.text
-                assert "postgres" not in away.text.lower()
-                assert away.json()["checks"]["chain"]["ok"] is True  # only what failed is named
+            proxy.cut()  # PostgreSQL goes away
+            started = time.monotonic()
+            away = until(server.url, 503)
+            assert time.monotonic() - started < 10
+            assert away.json()["failed"] == ["database"] or "database" in away.json()["failed"]
+            assert away.json()["checks"]["database"]["ok"] is False
+            assert "127.0.0.1" not in away.text
+            assert "postgres" not in away.text.lower()
+            assert away.json()["checks"]["chain"]["ok"] is True  # only what failed is named
 
-                proxy.restore()  # and comes back
-                until(server.url, 200)
+            proxy.restore()  # and comes back
+            until(server.url, 200)
 
-                proxy.hang()  # accepts, then never answers: /readyz must not hang with it
-                time.sleep(0.1)
-                started = time.monotonic()
-                hung = ready(server.url)
-                elapsed = time.monotonic() - started
-                assert hung.status_code == 503
-                assert hung.json()["checks"]["database"]["detail"].startswith("no answer within")
-                assert elapsed < node.settings.ready_timeout + 1.5
-                proxy.cut()
-                proxy.restore()
-                until(server.url, 200)
-            finally:
-                proxy.unhang()  # a failed assertion must not leave the server's last anchoring hanging
-                server.stop()
-    finally:
-        proxy.cut()
-        next(schemas, None)
+            proxy.hang()  # accepts, then never answers: /readyz must not hang with it
+            time.sleep(0.1)
+            started = time.monotonic()
+            hung = ready(server.url)
+            elapsed = time.monotonic() - started
+            assert hung.status_code == 503
+            assert hung.json()["checks"]["database"]["detail"].startswith("no answer within")
+            assert elapsed < node.settings.ready_timeout + 1.5
+            proxy.cut()
+            proxy.restore()
+            until(server.url, 200)
+        finally:
+            proxy.unhang()  # a failed assertion must not leave the server's last anchoring hanging
+            server.stop()
 
 
 class Anvil:

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
 from careledger.api._metrics import MetricsListener
+from careledger.api._rounds import RoundLog
 from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
 from careledger.files import secret_file
 from careledger.iot import MqttListener, Webhooks
@@ -154,6 +155,7 @@ class NodeServer:
 
     def _keep_current(self) -> None:
         rounds = 0
+        told = RoundLog(_log)
         while not self._stop.wait(SYNC_SECONDS):
             rounds += 1
             try:
@@ -162,8 +164,10 @@ class NodeServer:
                     self._lead_round(rounds)
             except ChainUnavailable:
                 pass  # logged once by the chain when it goes and when it is back (chain/_outage.py)
-            except Exception:  # one failed round must not end the loop: log it, try again
-                _log.exception("background sync failed; retrying in %.0f s", SYNC_SECONDS)
+            except Exception as exc:  # one failed round must not end the loop: told once (a database away too)
+                told.failed(exc)
+            else:
+                told.succeeded()
 
     def _lead_round(self, rounds: int) -> None:
         """The background work done by one process of the node at a time."""
