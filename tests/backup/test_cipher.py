@@ -7,7 +7,16 @@ import io
 
 import pytest
 
-from careledger.backup._cipher import _HEADER, _MAC, _TAG, SEGMENT, OpeningReader, SealingWriter, WrongPassphrase
+from careledger.backup._cipher import (
+    _HEADER,
+    _MAC,
+    _TAG,
+    MAGIC,
+    SEGMENT,
+    OpeningReader,
+    SealingWriter,
+    WrongPassphrase,
+)
 from careledger.errors import IntegrityError
 
 _START = _HEADER.size + _MAC
@@ -74,3 +83,22 @@ def test_a_changed_stream_is_refused(sealed: bytes, name: str, damage: object, m
     assert callable(damage), name
     with pytest.raises((IntegrityError, WrongPassphrase), match=message):  # a changed header reads as a wrong key
         _open(damage(sealed))
+
+
+@pytest.mark.parametrize(("log2_n", "r", "p"), [(22, 32, 1), (18, 8, 1), (17, 8, 16), (10, 1, 1)])
+def test_a_header_naming_other_key_derivation_is_refused_before_scrypt_runs(
+    sealed: bytes, monkeypatch: pytest.MonkeyPatch, log2_n: int, r: int, p: int
+) -> None:
+    """The parameters are read before the MAC can be checked: a changed header may not make scrypt take 16 GiB."""
+    derived: list[tuple[int, int, int]] = []
+
+    def recorded(*, salt: bytes, length: int, n: int, r: int, p: int) -> object:
+        derived.append((n, r, p))
+        raise AssertionError("scrypt ran with a changed header's parameters")
+
+    _magic, salt, _n, _r, _p, prefix = _HEADER.unpack(sealed[: _HEADER.size])
+    changed = _HEADER.pack(MAGIC, salt, log2_n, r, p, prefix) + sealed[_HEADER.size :]
+    monkeypatch.setattr("careledger.backup._cipher.Scrypt", recorded)
+    with pytest.raises(IntegrityError, match="not a CareLedger backup, or a damaged one"):
+        _open(changed)
+    assert derived == []

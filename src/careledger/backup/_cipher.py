@@ -44,8 +44,10 @@ class WrongPassphrase(AccessDenied):
 def _keys(passphrase: str, salt: bytes, log2_n: int, r: int, p: int) -> tuple[bytes, bytes]:
     if not passphrase:
         raise AccessDenied("a backup's passphrase may not be empty")
-    if not (10 <= log2_n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
-        raise IntegrityError("not a CareLedger backup: its key derivation parameters are out of range")
+    if (log2_n, r, p) != (_LOG2_N, _R, _P):
+        # Read before the header's MAC can be checked: a header naming N = 2^22, r = 32 would have scrypt take
+        # 16 GiB. Only what the writer uses is accepted (128 MiB).
+        raise IntegrityError("not a CareLedger backup, or a damaged one: its header names an unknown key derivation")
     master = Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(passphrase.encode())
 
     def derive(info: bytes) -> bytes:
