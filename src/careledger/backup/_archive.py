@@ -14,13 +14,16 @@ against the manifest; nothing reaches the new home until the whole stream has au
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -28,6 +31,7 @@ from typing import IO, Any, BinaryIO
 
 import httpx
 
+from careledger._failpoints import crash_point
 from careledger.backup._cipher import OpeningReader, SealingWriter
 from careledger.backup._database import member_for, snapshot
 from careledger.chain import ChainDir
@@ -40,6 +44,8 @@ FORMAT = "careledger-backup/1"
 MANIFEST = "manifest.json"
 CHAIN_STATE = "chain/anvil-state.json"
 HOME_PREFIX = "home/"
+# Where the database's plaintext snapshot waits to be sealed: inside the home, owner-only like the database itself.
+SCRATCH = ".backup-scratch"
 _CHUNK = 1 << 20
 # Progress: (bytes done, bytes in all, what is being written).
 Progress = Callable[[int, int, str], None]
@@ -98,7 +104,7 @@ def _home_files(home: Home) -> Iterator[tuple[str, Path]]:
         relative = path.relative_to(home.path)
         if (
             path in skipped
-            or relative.parts[0] == home.chain_dir.name
+            or relative.parts[0] in (home.chain_dir.name, SCRATCH)
             or path.suffix in (".log", ".tmp", ".partial")
             or not path.is_file()
             or path.is_symlink()
@@ -138,11 +144,28 @@ class _Hashing:
         return data
 
 
-def write_backup(
-    home: Home, settings: Settings, out: BinaryIO, passphrase: str, progress: Progress, *, scratch: Path
-) -> Manifest:
-    """Seal a consistent snapshot of `home` into `out`; its manifest. The database's snapshot is kept in
-    `scratch` until it is sealed (beside the backup: /tmp may be a small tmpfs)."""
+@contextmanager
+def _scratch(home: Home) -> Iterator[Path]:
+    """A private directory inside the home for the database's snapshot until it is sealed; never beside the
+    backup, where a backup killed half way would leave a plaintext database in the place copied off the machine
+    (nor in /tmp, which may be a small tmpfs). One backup of a home at a time, under a lock the kernel drops
+    when its process dies, so whatever an earlier, killed one left is removed first."""
+    root = home.path / SCRATCH
+    root.mkdir(mode=0o700, exist_ok=True)
+    with (root / "lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"another backup of {home.path} is running: wait for it to finish") from None
+        for stale in root.iterdir():
+            if stale.name != "lock":
+                shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(dir=root) as scratch_dir:
+            yield Path(scratch_dir)
+
+
+def write_backup(home: Home, settings: Settings, out: BinaryIO, passphrase: str, progress: Progress) -> Manifest:
+    """Seal a consistent snapshot of `home` into `out`; its manifest."""
     database = Database(settings.db_url(home))
     try:
         manifest = Manifest(
@@ -152,15 +175,16 @@ def write_backup(
             revision=database.revision(),
             chain=settings.chain,
         )
-        with tempfile.TemporaryDirectory(prefix=".careledger-backup-", dir=scratch) as scratch_dir:
-            dumped = Path(scratch_dir) / "database"
+        with _scratch(home) as scratch_dir:
+            dumped = scratch_dir / "database"
             progress(0, 0, "database snapshot")
             snapshot(database, dumped)
+            crash_point("backup-snapshot-taken")
             members: list[tuple[str, Path]] = [(member_for(database.backend), dumped)]
             state = _chain_state(home, settings)
             if state is not None:
-                (Path(scratch_dir) / "chain").write_bytes(state)
-                members.append((CHAIN_STATE, Path(scratch_dir) / "chain"))
+                (scratch_dir / "chain").write_bytes(state)
+                members.append((CHAIN_STATE, scratch_dir / "chain"))
             members += _home_files(home)
             _write_members(members, out, passphrase, manifest, progress)
     finally:
@@ -242,11 +266,20 @@ def _safe_name(info: tarfile.TarInfo) -> str:
     return path.as_posix()
 
 
+def _create_new(path: Path) -> BinaryIO:
+    """`path` created for writing, owner-only from its first instant; `FileExistsError` if anything is there
+    (a file, or a symlink planted to redirect the write): never an existing file overwritten."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
 def _extract(data: IO[bytes], target: Path) -> dict[str, Any]:
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    with target.open("wb") as out:
-        target.chmod(0o600)
+    try:
+        created = _create_new(target)
+    except FileExistsError:
+        raise IntegrityError(f"the backup holds {target.name} twice") from None
+    with created as out:
         while chunk := data.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -268,12 +301,18 @@ def backup_home(
         raise Conflict(f"{dest} exists: a backup never overwrites a file")
     partial = dest.with_name(dest.name + ".partial")
     try:
-        with partial.open("wb") as out:
-            partial.chmod(0o600)
-            manifest = write_backup(home, settings, out, passphrase, progress, scratch=dest.parent)
+        created = _create_new(partial)
+    except FileExistsError:
+        raise Conflict(f"{partial} exists: another backup is writing it, or one was stopped (then remove it)") from None
+    try:
+        with created as out:
+            manifest = write_backup(home, settings, out, passphrase, progress)
             out.flush()
             os.fsync(out.fileno())
-        partial.rename(dest)
+        try:
+            os.link(partial, dest)  # unlike a rename, never replaces a file that appeared at DEST meanwhile
+        except FileExistsError:
+            raise Conflict(f"{dest} exists: a backup never overwrites a file") from None
     finally:
         partial.unlink(missing_ok=True)
     return manifest, dest, dest.stat().st_size
