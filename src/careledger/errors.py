@@ -34,10 +34,6 @@ class WorkersNeedPostgres(ConfigError):
     """`serve --workers N` on a database only one process may write (SQLite), or a chain in one process's memory."""
 
 
-class NotWritable(ConfigError):
-    """A folder a command must write in is not writable by the user running it (`restore` beside its new home)."""
-
-
 class InvalidResource(ValidationError):
     """Well-formed JSON that is not a valid FHIR resource (HTTP 422)."""
 
@@ -210,7 +206,6 @@ __all__ = [
     "InvalidSignature",
     "NodeUnreachable",
     "NotFound",
-    "NotWritable",
     "SchemaBehind",
     "TransactionReverted",
     "ValidationError",

@@ -14,7 +14,6 @@ from careledger.errors import (
     IntegrityError,
     NodeUnreachable,
     NotFound,
-    NotWritable,
     SchemaBehind,
     TransactionReverted,
     ValidationError,
@@ -38,7 +37,6 @@ EXIT_CODES: dict[type[CareLedgerError], int] = {
     NodeUnreachable: 13,
     SchemaBehind: 14,
     WorkersNeedPostgres: 15,
-    NotWritable: 16,
 }
 
 INTERRUPTED = 130

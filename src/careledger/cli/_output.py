@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
 
 from rich.console import Console
 
@@ -28,6 +29,27 @@ def paged(fetch: Callable[[int | None, int], list[_Item]], limit: int, offset: i
             markup=False,
         )
     return found
+
+
+@contextmanager
+def progress_bar(
+    what: str, *, quiet: bool = False, counting: Literal["bytes", "items"] = "bytes"
+) -> Iterator[Callable[[int, int, str], None]]:
+    """A Rich progress bar on stderr (none when `quiet`, as for --json) of bytes or items, shown through the
+    callback it yields: `(done, total, what is at hand)`, a total of 0 while it is not known yet."""
+    if quiet:
+        yield lambda _done, _total, _name: None
+        return
+    from rich.progress import DownloadColumn, MofNCompleteColumn, Progress  # ~40 ms: only where one is shown
+
+    amount = DownloadColumn() if counting == "bytes" else MofNCompleteColumn()
+    with Progress(*Progress.get_default_columns(), amount, console=progress) as bar:
+        task = bar.add_task(what, total=None)
+
+        def show(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total or None, description=f"{what} {name[-40:]}".rstrip())
+
+        yield show
 
 
 def print_id(value: object) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careledger.backup import backup_home, refuse_target, restore_home, verify_restored
+from careledger.backup import backup_home, restore_home, verify_restored
 from careledger.cli._context import open_node, state
 from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json, progress
+from careledger.cli._output import console, print_json, progress_bar
 from careledger.errors import AccessDenied, IntegrityError, NotFound
 
 BACKUP_PASSPHRASE_ENV = "CARELEDGER_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
@@ -32,25 +30,6 @@ def _backup_passphrase(*, confirm: bool) -> str:
     return entered
 
 
-@contextmanager
-def _bar(what: str, quiet: bool, *, counting: str = "bytes") -> Iterator[Callable[[int, int, str], None]]:
-    """A Rich progress bar (on stderr; none for --json) of bytes, or of `counting` items, as a `Progress`
-    callback."""
-    if quiet:
-        yield lambda _done, _total, _name: None
-        return
-    from rich.progress import DownloadColumn, MofNCompleteColumn, Progress  # ~40 ms: only where one is shown
-
-    amount = DownloadColumn() if counting == "bytes" else MofNCompleteColumn()
-    with Progress(*Progress.get_default_columns(), amount, console=progress) as bar:
-        task = bar.add_task(what, total=None)
-
-        def advance(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total or None, description=f"{what} {name[-40:]}")
-
-        yield advance
-
-
 def backup(
     ctx: typer.Context,
     dest: Annotated[Path, typer.Argument(help="The backup file to write (or a directory to name one in).")],
@@ -62,7 +41,7 @@ def backup(
     cli = state(ctx)
     cli.home.require()
     passphrase = _backup_passphrase(confirm=True)
-    with _bar("backing up", json) as advance:
+    with progress_bar("backing up", quiet=json) as advance:
         manifest, path, size = backup_home(cli.home, cli.settings(), dest, passphrase, advance)
     summary = {
         "path": str(path),
@@ -100,13 +79,12 @@ def restore(
     cli = state(ctx)
     if not src.is_file():
         raise NotFound(f"no backup at {src}")
-    refuse_target(cli.home, force=force)  # before the passphrase is asked
     passphrase = _backup_passphrase(confirm=False)
-    with _bar("restoring", json) as advance, src.open("rb") as source:
+    with progress_bar("restoring", quiet=json) as advance, src.open("rb") as source:
         restored = restore_home(
             source, passphrase, cli.home, db=cli.db, force=force, progress=advance, total=src.stat().st_size
         )
-    with open_node(ctx) as node, _bar("verifying", json, counting="records") as advance:
+    with open_node(ctx) as node, progress_bar("verifying", quiet=json, counting="items") as advance:
         verified = verify_restored(node, advance)
     if json:
         print_json(

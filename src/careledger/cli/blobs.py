@@ -9,7 +9,7 @@ from rich.table import Table
 
 from careledger.cli._context import open_node
 from careledger.cli._options import JsonFlag
-from careledger.cli._output import console, print_json, progress
+from careledger.cli._output import console, print_json, progress, progress_bar
 
 app = typer.Typer(help="The blob store: files under the home, or the node's database.", no_args_is_help=True)
 
@@ -48,16 +48,14 @@ def migrate(
         stores = node.blob_stores
         source: StoreKind = "files" if to == "database" else "database"
         total = stores.usage()[source].count
-        from rich.progress import MofNCompleteColumn, Progress  # ~40 ms: for the commands that show one
-
         done = 0
-        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=progress) as bar:
-            task = bar.add_task(f"{source} → {to}", total=total)
+        with progress_bar(f"{source} → {to}", counting="items") as show:
+            show(0, total, "")
 
             def advance(count: int) -> None:
                 nonlocal done
                 done += count
-                bar.advance(task, count)
+                show(done, total, "")
 
             try:
                 moved = stores.move(to, advance)
@@ -68,7 +66,10 @@ def migrate(
     advice = (
         f"the node already uses the {to} store"
         if configured == to
-        else f'now set blob_store = "{to}" in config.toml (or CARELEDGER_BLOB_STORE={to}) and restart the node'
+        else (
+            "next: stop the node and run this command again (it copies the blobs written meanwhile), then set "
+            f'blob_store = "{to}" in config.toml (or CARELEDGER_BLOB_STORE={to}) and start the node'
+        )
     )
     if json:
         print_json(
