@@ -34,6 +34,10 @@ class WorkersNeedPostgres(ConfigError):
     """`serve --workers N` on a database only one process may write (SQLite), or a chain in one process's memory."""
 
 
+class NotWritable(ConfigError):
+    """A folder a command must write in is not writable by the user running it (`restore` beside its new home)."""
+
+
 class InvalidResource(ValidationError):
     """Well-formed JSON that is not a valid FHIR resource (HTTP 422)."""
 
@@ -206,6 +210,7 @@ __all__ = [
     "InvalidSignature",
     "NodeUnreachable",
     "NotFound",
+    "NotWritable",
     "SchemaBehind",
     "TransactionReverted",
     "ValidationError",

@@ -18,7 +18,7 @@ import tomli_w
 from careledger.backup._archive import CHAIN_STATE, HOME_PREFIX, Manifest, Progress, unpack_backup
 from careledger.backup._database import load, member_for
 from careledger.config import Home, load_settings
-from careledger.errors import ConfigError, Conflict
+from careledger.errors import ConfigError, Conflict, NotWritable
 from careledger.store import Database
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def restore_home(
     """Restore the backup in `source` into `home` (which must hold no node unless `force`: then it is moved
     aside, not deleted). `db` is the new home's database URL (default: the backup's config, else SQLite in
     the home). Nothing is changed if the backup does not authenticate or the database cannot be loaded."""
-    _refuse_occupied(home, force)
+    refuse_target(home, force=force)
     home.path.parent.mkdir(parents=True, exist_ok=True)
     with _staging(home) as staging:
         manifest = unpack_backup(source, passphrase, staging, progress, total)
@@ -110,6 +110,24 @@ def _refuse_occupied(home: Home, force: bool) -> None:
     if home.is_initialised():
         raise Conflict(f"{home.path} holds a node already: restore into a new home, or pass --force to replace it")
     raise Conflict(f"{home.path} is not empty: restore into a new or empty directory, or pass --force")
+
+
+def refuse_target(home: Home, *, force: bool) -> None:
+    """Refuse, before any work, a home a restore may not go into: one holding a node or files (`Conflict`, unless
+    `force`), or one this user may not write (`NotWritable`): the folder the home is in (the staging directory
+    goes beside the home; `force` moves the old home aside there), or the nearest one that exists, and an
+    empty home that is kept."""
+    _refuse_occupied(home, force)
+    folder = home.path.parent
+    while not folder.exists():
+        folder = folder.parent
+    folders = [folder] if force or not home.path.exists() else [folder, home.path]
+    for needed in folders:
+        if not os.access(needed, os.W_OK | os.X_OK):
+            raise NotWritable(
+                f"{needed} is not writable by this user: a restore writes the new home {home.path} there; "
+                "restore as the user who may (the service's user), or into a home in a folder you may write"
+            )
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from careledger.errors import (
     IntegrityError,
     NodeUnreachable,
     NotFound,
+    NotWritable,
     SchemaBehind,
     TransactionReverted,
     ValidationError,
@@ -37,6 +38,7 @@ EXIT_CODES: dict[type[CareLedgerError], int] = {
     NodeUnreachable: 13,
     SchemaBehind: 14,
     WorkersNeedPostgres: 15,
+    NotWritable: 16,
 }
 
 INTERRUPTED = 130

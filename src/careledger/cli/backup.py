@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from careledger.backup import backup_home, restore_home, verify_restored
+from careledger.backup import backup_home, refuse_target, restore_home, verify_restored
 from careledger.cli._context import open_node, state
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress_bar
@@ -79,6 +79,7 @@ def restore(
     cli = state(ctx)
     if not src.is_file():
         raise NotFound(f"no backup at {src}")
+    refuse_target(cli.home, force=force)  # before the passphrase is asked
     passphrase = _backup_passphrase(confirm=False)
     with progress_bar("restoring", quiet=json) as advance, src.open("rb") as source:
         restored = restore_home(
