@@ -97,9 +97,24 @@ def _serve_workers(cli: CliState, *, host: str, port: int, domain: str | None, c
             Workers(spec, sock, count).run(heartbeat=node.status, serving=serving)
         finally:
             sock.close()
-        node.anchorer.anchor_pending()  # what a worker killed at the stop could not anchor
+        if _anchor_left_over(node):
+            console.print("stopped; pending commitments and audit heads anchored", markup=False)
+        else:
+            console.print("stopped; another process of this node leads, and anchors what is pending", markup=False)
+
+
+def _anchor_left_over(node: Operations) -> bool:
+    """Anchor what a worker killed at the stop could not, as the leader: a worker of this node still running
+    (one not yet stopped, or another host's) may hold the lead, and two anchorings of one batch race on chain.
+    Whether it was done here."""
+    if not node.leadership.try_lead():
+        return False
+    try:
+        node.anchorer.anchor_pending()
         node.audit_anchorer.anchor_pending()
-        console.print("stopped; pending commitments and audit heads anchored", markup=False)
+    finally:
+        node.leadership.release()
+    return True
 
 
 @contextmanager
