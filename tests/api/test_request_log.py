@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from careledger import request_context
+from careledger.api import NodeServer
 from careledger.audit import request_of
+from careledger.config import Settings
 from careledger.log_format import JsonFormatter, TextFormatter
+from careledger.testdata import scratch_node
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
+from tests.conftest import PG_URL, _postgres_schema
 
 ACCESS = "careledger.access"
 
@@ -143,3 +150,31 @@ def test_json_log_lines_carry_the_request_id_and_one_error_field(caplog: pytest.
     assert entry["error"]["type"] == "RuntimeError"
     assert "Traceback" in entry["error"]["trace"]
     assert text.splitlines()[0].endswith("[request req-0123456789]")
+
+
+@pytest.mark.postgres
+def test_a_database_error_is_logged_by_its_sqlstate_never_by_the_values_it_quotes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="careledger.api")
+    for schema in _postgres_schema():
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        with scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node:
+            server = NodeServer(node, port=0)
+            server.start()
+            try:
+                with node.db.writing() as connection:  # every new ticket refused: PostgreSQL's DETAIL quotes the row
+                    connection.execute(text("ALTER TABLE tickets ADD CONSTRAINT refused CHECK (false) NOT VALID"))
+                caplog.clear()
+                response = httpx.get(f"{server.url}/auth/nonce")
+            finally:
+                server.stop()
+    assert response.status_code == 500
+    [failed] = [record for record in caplog.records if record.name == "careledger.api"]
+    assert failed.exc_info is not None
+    for rendered in (TextFormatter().format(failed), JsonFormatter().format(failed)):
+        assert "SQLSTATE 23514" in rendered  # what failed, for the operator
+        assert "IntegrityError" in rendered
+        assert "Failing row" not in rendered
+        assert "[SQL" not in rendered  # nor the statement (nor, where it is not hidden, its parameters)
+        assert not re.search(r"[0-9a-f]{64}", rendered), rendered  # the nonce's key, a value of the statement

@@ -60,10 +60,11 @@ class Database:
         self.url = _normalise(url)
         self.schema = schema
         # Enough pooled connections for an API's thread pool, so none is opened per request.
-        kwargs: dict[str, Any] = {"pool_size": 16, "max_overflow": 16}
-        if self.url.get_backend_name() == "postgresql" and schema:
-            # Tests isolate each run in its own schema; so can a shared server.
-            kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+        # `hide_parameters`: a failed statement's error (and so any log line of it) never quotes its values (a
+        # ticket's JSON, a patient's id).
+        kwargs: dict[str, Any] = {"pool_size": 16, "max_overflow": 16, "hide_parameters": True}
+        if self.url.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = _connect_args(self.url, schema)
         if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
             _create_private(Path(self.url.database))
         self.engine: Engine = create_engine(self.url, **kwargs)
@@ -168,6 +169,27 @@ class Database:
     def close(self) -> None:
         """Close every connection."""
         self.engine.dispose()
+
+
+def _connect_args(url: URL, schema: str | None) -> dict[str, Any]:
+    """libpq's settings for every connection to PostgreSQL, those the URL names left as it says. A server that
+    vanishes (its host gone, the network blackholed) is noticed within seconds, not at the kernel's two hours:
+    keepalives after 5 s idle, and a connection whose sent bytes go unacknowledged for 10 s is closed; a server
+    that does not accept is given up after 5 s."""
+    args: dict[str, Any] = {key: value for key, value in _LIBPQ_TIMEOUTS.items() if key not in url.query}
+    if schema:  # tests isolate each run in its own schema; so can a shared server
+        args["options"] = f"-csearch_path={schema}"
+    return args
+
+
+_LIBPQ_TIMEOUTS = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+    "connect_timeout": 5,
+}
 
 
 def _create_private(path: Path) -> None:
