@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from sqlalchemy import text
 
 from careledger.crypto import content_id
+from careledger.log_format import told
 
 if TYPE_CHECKING:
     from careledger.node import Node
@@ -67,7 +68,7 @@ class Probe(Generic[_T]):
         self._ask = ask
         self._lock = threading.Lock()
         self._out: Future[_T] | None = None
-        self._failing = False
+        self._state = StateLog(f"readiness: {name} is not ready", f"readiness: {name} is back")
 
     def start(self) -> Future[_T]:
         """The answer to the question out, or to a new one."""
@@ -100,13 +101,31 @@ class Probe(Generic[_T]):
             detail = str(failure)
         else:
             detail = f"unreachable ({type(failure).__name__})"
-        if (failure is not None) != self._failing:
-            self._failing = failure is not None
-            if failure is None:
-                _log.info("readiness: %s is back", self.name)
-            else:  # the cause in one line: a traceback a second while PostgreSQL is away tells nothing more
-                _log.warning("readiness: %s is not ready: %s (%s)", self.name, detail, _cause(failure))
+        self._state.note(failure, detail)
         return CheckResult(self.name, failure is None, detail)
+
+
+class StateLog:
+    """A part's failing told to the log once when it starts, with its cause in one line, and once when it ends: a
+    traceback at every probe or scrape while PostgreSQL is away tells nothing more."""
+
+    def __init__(self, failing: str, back: str) -> None:
+        self._failing_line = failing
+        self._back_line = back
+        self._failing = False
+        self._lock = threading.Lock()
+
+    def note(self, failure: BaseException | None, detail: str) -> None:
+        """Note the part's latest answer: `failure` (None: it answered), and `detail`, what it says of it."""
+        with self._lock:
+            changed = (failure is not None) != self._failing
+            self._failing = failure is not None
+        if not changed:
+            return
+        if failure is None:
+            _log.info("%s", self._back_line)
+        else:
+            _log.warning("%s: %s (%s)", self._failing_line, detail, _cause(failure))
 
 
 async def settle(probes: Mapping[str, Probe[object]], timeout: float) -> list[CheckResult]:
@@ -121,8 +140,8 @@ async def settle(probes: Mapping[str, Probe[object]], timeout: float) -> list[Ch
 
 
 def _cause(failure: BaseException) -> str:
-    """What the operator's log says of a failure: its type and first line."""
-    text = str(failure).strip().splitlines()
+    """What the operator's log says of a failure: its type and first line (of a database's error, its SQLSTATE)."""
+    text = told(failure).strip().splitlines()
     return f"{type(failure).__name__}: {text[0]}" if text else type(failure).__name__
 
 
@@ -145,6 +164,7 @@ class Health:
         self.probes = dict(probes)
         self.timeout = timeout
         self._backlog = Probe("backlog", backlog)
+        self._backlog_state = StateLog("the backlog could not be read for /metrics", "the backlog is read again")
         self._consent_lag = Probe("consent-lag", consent_lag)
 
     @classmethod
@@ -180,9 +200,10 @@ class Health:
         consent_lag = self._consent_lag.start()  # asked of the chain while the database is asked
         try:
             (records, records_age), (audit, audit_age) = self._backlog.ask(self.timeout)
-        except Exception:
-            _log.warning("the backlog could not be read for /metrics", exc_info=True)
+        except Exception as exc:
+            self._backlog_state.note(exc, "unreadable")
             return None
+        self._backlog_state.note(None, "ok")
         try:
             behind: int | None = consent_lag.result(max(0.0, self.timeout - (time.monotonic() - started)))
         except Exception:
