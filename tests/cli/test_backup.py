@@ -159,10 +159,13 @@ def test_backup_while_serving_restores_and_verifies(served: Served, tmp_path: Pa
     assert served.summary["chain_state"] is True
     assert served.summary["blobs"] >= served.before + 1
     restored_home = tmp_path / "restored"
-    restored = careledger("--home", str(restored_home), *restore_db, "restore", str(served.backup), "--json")
+    restored = careledger(
+        "--home", str(restored_home), *restore_db, "restore", str(served.backup), "--anchor", "--json"
+    )
     assert restored.code == 0, restored.err
     report = restored.json()
     assert report["ok"] is True
+    assert (report["records_pending"], report["audit_entries_pending"]) == (0, 0)
     assert (report["records_failed"], report["audit_problems"]) == ({}, [])
     assert report["records_verified"] >= served.before + 1  # her Patient and at least what preceded the backup
     assert report["audit_entries"] > 0
@@ -178,6 +181,23 @@ def test_backup_while_serving_restores_and_verifies(served: Served, tmp_path: Pa
     observations = [resource for resource in found if resource["resourceType"] == "Observation"]
     assert served.before <= len(observations) <= served.after + 1
     assert len(observations) == report["records_verified"] - 1  # every Observation she wrote and the backup held
+
+
+def test_without_anchor_a_restore_sends_nothing_and_counts_what_waits(
+    served: Served, tmp_path: Path, restore_db: list[str]
+) -> None:
+    """A drill on the live chain must not anchor with production's wallet: what waits is counted, not sent."""
+    restored_home = tmp_path / "drill"
+    restored = careledger("--home", str(restored_home), *restore_db, "restore", str(served.backup), "--json")
+    assert restored.code == 0, restored.err
+    report = restored.json()
+    assert (report["ok"], report["anchored_now"]) == (True, 0)
+    assert report["records_pending"] > 0  # what the node wrote after its last anchoring before the backup
+    assert report["records_verified"] + report["records_pending"] >= served.before + 1
+    assert report["audit_entries_pending"] > 0
+    anchored = careledger("--home", str(restored_home), *restore_db, "record", "anchor", "--json")
+    assert anchored.code == 0, anchored.err
+    assert sum(batch["records"] for batch in anchored.json()) >= report["records_pending"]  # still waiting
 
 
 def test_a_backup_is_not_written_inside_its_home(served: Served) -> None:

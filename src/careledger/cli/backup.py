@@ -72,10 +72,18 @@ def restore(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the node this home holds (moved aside to HOME.replaced-…).")
     ] = False,
+    anchor: Annotated[
+        bool,
+        typer.Option(
+            "--anchor",
+            help="Anchor what the backup held unanchored, with the node's wallet (not for a drill on the live chain).",
+        ),
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Restore a backup into this (new) home and its configured database (--db for another one), then
-    anchor what it held unanchored and verify every record and the audit log (exit 7 if any fails)."""
+    """Restore a backup into this (new) home and its configured database (--db for another one), then verify
+    every record and the audit log (exit 7 if any fails); records not anchored yet are reported as pending, and
+    anchored now only with --anchor."""
     cli = state(ctx)
     if not src.is_file():
         raise NotFound(f"no backup at {src}")
@@ -86,7 +94,7 @@ def restore(
             source, passphrase, cli.home, db=cli.db, force=force, progress=advance, total=src.stat().st_size
         )
     with open_node(ctx) as node, progress_bar("verifying", quiet=json, counting="items") as advance:
-        verified = verify_restored(node, advance)
+        verified = verify_restored(node, advance, anchor=anchor)
     if json:
         print_json(
             {
@@ -107,6 +115,12 @@ def restore(
             f"audit log of {verified.audit_entries} entries {'verified' if not verified.audit_problems else 'FAILED'}",
             markup=False,
         )
+        if verified.records_pending or verified.audit_pending:
+            console.print(
+                f"{verified.records_pending} records and {verified.audit_pending} audit entries wait for their "
+                "anchor: the restored node anchors them once it serves (or restore with --anchor)",
+                markup=False,
+            )
     if not verified.ok:
         problems = [*(f"{rid}: {why}" for rid, why in verified.failed.items()), *verified.audit_problems]
         raise IntegrityError(f"the restored node does not verify: {problems[0]} ({len(problems)} problems)")
