@@ -1,4 +1,4 @@
-"""Two workers of one node, further: a portal sign-out and export jobs, each shared by both.
+"""Two workers of one node, further: a portal sign-out, export jobs and claim pacing, each shared by both.
 
 The workers are `tests.shared.test_workers`' (two `Node`s and `NodeServer`s on one home and database, on SQLite
 and PostgreSQL).
@@ -13,9 +13,14 @@ from dataclasses import asdict
 import httpx
 from eth_account.signers.local import LocalAccount
 
+from careledger.access import Accessor
+from careledger.access._claim_limits import CODE_FAILURES
+from careledger.access._claiming import MAX_FAILURES
 from careledger.api._bulk import STALE_SECONDS, ExportJob
+from careledger.errors import AccessDenied, TooMany
+from careledger.identity import Role
 from careledger.shared import ExportStore
-from careledger.testdata import synthetic_patients
+from careledger.testdata import PASSPHRASE, synthetic_patients
 from tests.outside_wallet import signed_in_message
 from tests.shared.test_workers import _CSRF, ORIGIN, Workers, workers
 
@@ -105,3 +110,26 @@ def test_an_export_whose_worker_stopped_is_told_as_failed_not_running(workers: W
     running = httpx.get(f"{a}/bulk/{job.job_id}", headers=bearer)
     assert running.status_code == 202
     assert running.headers["X-Progress"] == "0 of 1 types exported"
+
+
+def test_two_workers_pace_a_claim_codes_wrong_tries_as_one(workers: Workers) -> None:
+    first, second = workers.nodes
+    patient = first.access.for_caller(Accessor(first.address)).write(synthetic_patients(1, seed=13)[0].patient)
+    first.claiming.issue(patient.patient_address)
+    eve = first.wallets.create("eve-at-both", Role.PATIENT, PASSPHRASE)
+    answers = []
+    for tries in range(MAX_FAILURES):  # from an address of its own each, to each worker in turn
+        try:
+            workers.nodes[tries % 2].claiming.claim_record(
+                patient.record_id, "0000-0000-0000", eve.address, eve.encryption_key, client=f"198.18.7.{tries}"
+            )
+        except TooMany as exc:
+            answers.append(f"429 {exc}")
+        except AccessDenied as exc:
+            answers.append(f"403 {exc}")
+    refused = sum(answer.startswith("403 claim refused: wrong claim code") for answer in answers)
+    assert answers[refused:] == ["429 too many wrong tries of this claim code just now: try again in 10 min"] * (
+        MAX_FAILURES - refused
+    )
+    assert refused == CODE_FAILURES  # what one worker allows, not twice as much
+    assert second.claiming.status(patient.patient_address).failures == CODE_FAILURES

@@ -5,7 +5,7 @@ own wallet (SIWE over the API, or her keystore's passphrase at the CLI), and `cl
 
 1. checks the code: known, unused, unexpired, and not burnt by `MAX_FAILURES` wrong tries;
    every refusal is audited and changes nothing else, but refused claims are paced per
-   client address and per code (`_claim_limits`). A code that is not this patient's is
+   client address and per code (`_claim_limits`, in buckets every worker shares). A code that is not this patient's is
    told in the same words whatever the reason (no such Patient, no code issued, a wrong,
    used, expired or burnt code) after the same work (a decryption, a constant-time
    comparison and one counted wrong try committed, against a stand-in row where there is
@@ -54,6 +54,7 @@ from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, NotFound, ValidationError
 from careledger.identity import CustodialKeys
 from careledger.records import RecordService
+from careledger.shared import Buckets
 from careledger.store import ClaimCode, Database
 
 CLAIM_CODE_DAYS = 14.0
@@ -153,16 +154,19 @@ class IdentityClaims:
         self._after_claim = after_claim
         self._clock = clock
         self._make_stand_in()
+        buckets = Buckets(db, clock=lambda: self._clock())
         self._by_address = FailureBudget(
+            buckets,
+            "claim-address",
             ADDRESS_FAILURES,
             ADDRESS_REFILL_SECONDS,
-            lambda: self._clock(),
             refusal="too many refused claims from your network address: try again in {wait} min",
         )
         self._by_code = FailureBudget(
+            buckets,
+            "claim-code",
             CODE_FAILURES,
             CODE_REFILL_SECONDS,
-            lambda: self._clock(),
             refusal="too many wrong tries of this claim code just now: try again in {wait} min",
         )
 
@@ -234,7 +238,7 @@ class IdentityClaims:
         network = network_of(client) if client is not None else None
         if network is not None:
             self._by_address.check(network)
-        refusal = self._check_code(patient, named, code, wallet)
+        refusal = self._check_code(patient, named, code, wallet, paced=network is not None)
         if refusal is None and patient is not None:  # her code: the claimant may hear the rest
             registry = self._registry()
             owner = registry.claimed_by(patient)
@@ -321,44 +325,50 @@ class IdentityClaims:
             return CodeState.EXPIRED
         return CodeState.LIVE
 
-    def _check_code(self, patient: str | None, named: str, code: str, wallet: str) -> _Refusal | None:
+    def _check_code(self, patient: str | None, named: str, code: str, wallet: str, *, paced: bool) -> _Refusal | None:
         """Why `code` does not claim `patient` (None: `named` is no Patient here), or None if it does. Every code
-        costs the same database work, the right one or not, an id with a code or not: one read of `patient`'s row
-        and the stand-in's (`_make_stand_in`), one decryption, one comparison, and for a wrong code one count of a wrong
-        try (against `patient`'s code if it is live, else against the stand-in) committed. The one that burns a
-        code is audited for the front desk. A wrong code is `TooMany` if the id has had too many of late, whether
-        it names a Patient or not; the right one is never paced by the id, so no one who knows it can hold its
-        holder off."""
+        costs the same database work, an id with a code or not: one read of `patient`'s row and the stand-in's
+        (`_make_stand_in`), one decryption, one comparison, and for a wrong code one step of the id's shared bucket
+        and one count of a wrong try (against `patient`'s code if it is live, else against the stand-in) committed.
+        The one that burns a code is audited for the front desk. A wrong code is `TooMany` (nothing counted) if
+        the id has had too many of late, whether it names a Patient or not; the right one is never paced by the
+        id, so no one who knows it can hold its holder off. Only a claim from a network address is `paced`: the
+        CLI's, run by whoever holds the node's home, is bounded by `MAX_FAILURES` alone."""
         given = code.strip().upper().replace("-", "").replace(" ", "").translate(_READS_AS)
-        identity = patient or _NOBODY
         with self.db.session() as session:
-            rows = {
-                row.patient: row
-                for row in session.scalars(
-                    select(ClaimCode)
-                    .where(ClaimCode.patient.in_([identity, _NOBODY]))
-                    .order_by(ClaimCode.patient)
-                    .with_for_update()
-                )
-            }
-            stand_in = rows[_NOBODY]
-            row = rows.get(identity) if patient is not None else None
+            row, stand_in = self._rows(session, patient, lock=False)
             compared = row or stand_in
             expected = self._kek.open(compared.sealed_code, _AAD + compared.patient.encode())
-            if not hmac.compare_digest(given.encode(), expected) or row is None:
-                self._by_code.check(patient or named)
-                self._by_code.spend(patient or named)
-                return self._wrong(session, row, stand_in, patient is None, named, wallet)
-            state = self._state(row)
-            if state is CodeState.USED:
-                return _Refusal.plain("this claim code was used already")
-            if state is CodeState.BURNT:
-                return _Refusal.plain(
-                    f"this claim code is no longer valid after {MAX_FAILURES} wrong tries: {_ASK_THE_DESK}"
-                )
-            if state is CodeState.EXPIRED:
-                when = datetime.fromtimestamp(row.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-                return _Refusal.plain(f"this claim code expired at {when}: {_ASK_THE_DESK}")
+            if hmac.compare_digest(given.encode(), expected) and row is not None:
+                return self._refusal_of_right(row)
+        # A wrong code: paced by the id at every worker, in the database's buckets, before the try is counted (and
+        # outside the session above, whose snapshot a second connection's write would break on SQLite).
+        if paced:
+            self._by_code.take(patient or named)
+        with self.db.session() as session:
+            row, stand_in = self._rows(session, patient, lock=True)
+            return self._wrong(session, row, stand_in, patient is None, named, wallet)
+
+    def _rows(self, session: Session, patient: str | None, *, lock: bool) -> tuple[ClaimCode | None, ClaimCode]:
+        """`patient`'s code row (None if she has none, or `patient` is None) and the stand-in's; `lock`ed for
+        update when a wrong try is to be counted against one of them."""
+        identity = patient or _NOBODY
+        query = select(ClaimCode).where(ClaimCode.patient.in_([identity, _NOBODY])).order_by(ClaimCode.patient)
+        rows = {row.patient: row for row in session.scalars(query.with_for_update() if lock else query)}
+        return (rows.get(identity) if patient is not None else None), rows[_NOBODY]
+
+    def _refusal_of_right(self, row: ClaimCode) -> _Refusal | None:
+        """Why the right code of `row` claims nothing (used, burnt, expired), or None if it claims."""
+        state = self._state(row)
+        if state is CodeState.USED:
+            return _Refusal.plain("this claim code was used already")
+        if state is CodeState.BURNT:
+            return _Refusal.plain(
+                f"this claim code is no longer valid after {MAX_FAILURES} wrong tries: {_ASK_THE_DESK}"
+            )
+        if state is CodeState.EXPIRED:
+            when = datetime.fromtimestamp(row.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            return _Refusal.plain(f"this claim code expired at {when}: {_ASK_THE_DESK}")
         return None
 
     def _make_stand_in(self) -> None:

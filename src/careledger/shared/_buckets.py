@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import case, delete, literal, not_
+from sqlalchemy import case, delete, literal, not_, select
 
 from careledger.errors import TooMany
 from careledger.shared._tickets import PURGE_SECONDS, dialect_insert
@@ -66,6 +66,20 @@ class Buckets:
         if not found.refused:
             return 0.0
         return max(0.0, float(found.due) + interval - now - burst * interval)
+
+    def due_in(self, key: str, interval: float, burst: int) -> float:
+        """What `wait` would answer for `key`, spending nothing: 0 if a request would be allowed now."""
+        now = self._clock()
+        with self._db.reading() as connection:
+            due = connection.execute(select(RateBucket.due).where(RateBucket.key == _stored(key))).scalar()
+        if due is None:
+            return 0.0
+        return max(0.0, max(float(due), now) + interval - now - burst * interval)
+
+    def forget(self, key: str) -> None:
+        """Make `key`'s bucket full again."""
+        with self._db.writing() as connection:
+            connection.execute(delete(RateBucket).where(RateBucket.key == _stored(key)))
 
     def _purge_due(self, now: float) -> bool:
         with self._lock:
