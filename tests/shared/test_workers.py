@@ -26,7 +26,7 @@ from careledger.config import NODE_WALLET, Home, Settings
 from careledger.errors import AccessDenied, Unauthenticated
 from careledger.identity import Role
 from careledger.node import Node
-from careledger.testdata import PASSPHRASE, scratch_node
+from careledger.testdata import PASSPHRASE, insure, scratch_node
 from tests.api.test_smart import _Form
 from tests.conftest import PG_URL, _postgres_schema
 from tests.outside_wallet import signed_in_message
@@ -207,3 +207,23 @@ def test_a_flood_is_counted_once_across_both_workers(workers: Workers) -> None:
     assert burst <= allowed <= burst + refilled + 1
     assert {worker for worker, status in answers if status == 429} == {0, 1}  # both refused her
     assert httpx.get(f"{workers.urls[1]}/auth/nonce", headers={"X-Forwarded-For": "203.0.113.78"}).status_code == 200
+
+
+def test_a_member_s_new_insurer_is_followed_by_every_worker_not_only_the_leader(workers: Workers) -> None:
+    """Each worker decides coverage from its own memory of who insures whom: the one that does not lead follows
+    the enrolments too, or her old insurer would go on seeing her coverage there."""
+    first, second = workers.nodes
+    old, new = (first.wallets.create(name, Role.INSURER, PASSPHRASE) for name in ("old-insurer", "new-insurer"))
+    carol = first.wallets.create("carol", Role.PATIENT, PASSPHRASE)
+    first.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        carol.address, carol.role, carol.encryption_key
+    )
+    old_plan, new_plan = insure(first, old, []), insure(first, new, [])
+    now, day = int(time.time()), 86_400
+    first.contracts.claims(as_wallet=old.name).enroll(carol.address, old_plan, now - 20 * day, now - 2 * day)
+    assert {node.claims.payers.insurer(carol.address) for node in workers.nodes} == {old.address}
+    first.contracts.claims(as_wallet=new.name).enroll(carol.address, new_plan, now - day, now + 30 * day)
+    deadline = time.monotonic() + 3.5  # each worker follows the chain once a second (and a loaded CI's slack)
+    while time.monotonic() < deadline and second.claims.payers.insurer(carol.address) != new.address:
+        time.sleep(0.1)
+    assert [node.claims.payers.insurer(carol.address) for node in workers.nodes] == [new.address] * 2

@@ -3,13 +3,13 @@
 Beside the server, one thread keeps the node current: it reads new consent events (so a
 revoke is honoured within a second), and, in the one process that leads the node's
 background work (`node.leadership`: every worker of `serve --workers N` serves, one leads),
-stores journalled device readings as Observations, anchors record commitments and audit
-heads when a batch is due, and follows the claims and enrolments the payer rule is decided
-by (`claims.Payers.follow`). A worker that does not lead tries to each round, so a leader
-that dies is replaced within seconds. With a broker configured (`mqtt_broker`), the leader
-subscribes to device readings, and alerts go to the configured webhooks. On shutdown
-(Ctrl-C, SIGTERM) the server stops taking requests and readings, then the leader anchors
-everything pending before the process exits.
+stores journalled device readings as Observations and anchors record commitments and audit
+heads when a batch is due. Every worker follows the claims and enrolments its own payer rule
+is decided by (`claims.Payers.follow`, reads only). A worker that does not lead tries to
+each round, so a leader that dies is replaced within seconds. With a broker configured
+(`mqtt_broker`), the leader subscribes to device readings, and alerts go to the configured
+webhooks. On shutdown (Ctrl-C, SIGTERM) the server stops taking requests and readings, then
+the leader anchors everything pending before the process exits.
 """
 
 from __future__ import annotations
@@ -160,6 +160,9 @@ class NodeServer:
             rounds += 1
             try:
                 self.node.consent.sync()  # every worker: each one's consent cache honours a revoke within a round
+                # Every worker too (it only reads): the payers and enrolments its own decisions are made from; a
+                # worker that never followed them would show a member's old insurer her coverage for ever.
+                self.node.claims.payers.follow()
                 if self._lead():
                     self._lead_round(rounds)
             except ChainUnavailable:
@@ -177,7 +180,6 @@ class NodeServer:
         if self.node.settings.anchor_in_background:
             self.node.anchorer.maybe_anchor()
             self.node.audit_anchorer.maybe_anchor()
-        self.node.claims.payers.follow()  # who pays which claim: followed here, never inside a decision
 
     def _lead(self) -> bool:
         """Take (or keep) the lead if no other process has it; say so in the log when that changes. The leader
