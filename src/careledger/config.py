@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from careledger.errors import ConfigError
+from careledger.files import write_atomically
 
 # The wallet the node itself signs with.
 NODE_WALLET = "node"
@@ -223,11 +224,12 @@ def load_settings(home: Home, **flags: Any) -> Settings:
 
 
 def write_config(home: Home, settings: Settings) -> None:
-    """Write the settings that differ from the defaults, with a header saying how to edit."""
+    """Write the settings that differ from the defaults, with a header saying how to edit; readable by the node's
+    user alone (0600), as the home is: it may name a database URL with its password."""
     changed = settings.model_dump(exclude_defaults=True, mode="json")
     header = (
         "# CareLedger node settings. CARELEDGER_<NAME> environment variables and\n"
         "# command-line flags override what is here. Fields: see docs/configuration.md.\n"
     )
-    home.config_file.parent.mkdir(parents=True, exist_ok=True)
-    home.config_file.write_text(header + tomli_w.dumps(changed))
+    home.config_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomically(home.config_file, (header + tomli_w.dumps(changed)).encode(), mode=0o600)

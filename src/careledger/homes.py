@@ -18,6 +18,7 @@ def init_home(home: Home, settings: Settings, passphrase: str) -> Wallet:
     home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     home.require_private()
     secret_file(home.index_key_file)  # the blind index's key, made with the home
+    home.blobs_dir.mkdir(mode=0o700, exist_ok=True)  # encrypted, yet their sizes and times are the node's alone
     wallets = WalletStore(home.keystore_dir, light_kdf=settings.light_kdf)
     node_wallet = wallets.create(NODE_WALLET, Role.ORG, passphrase)
     database = Database(settings.db_url(home))

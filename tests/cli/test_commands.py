@@ -94,7 +94,8 @@ def test_init_creates_a_home(cli: Cli) -> None:
     body = result.json()
     assert body["home"] == str(cli.home)
     assert body["node_address"].startswith("0x")
-    assert (cli.home / "config.toml").is_file()
+    assert stat.S_IMODE((cli.home / "config.toml").stat().st_mode) == 0o600  # as docs/deployment.md says
+    assert stat.S_IMODE((cli.home / "blobs").stat().st_mode) == 0o700
     assert stat.S_IMODE((cli.home / "keystore" / "node.json").stat().st_mode) == 0o600
     assert (cli.home / "careledger.db").is_file()
     assert "light_kdf = true" in (cli.home / "config.toml").read_text()
