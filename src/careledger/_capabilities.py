@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
+    from careledger.shared import SharedState
     from careledger.store import Database
 
 
@@ -58,6 +59,8 @@ class Capabilities:
         def access(self) -> RecordAccess: ...
         @property
         def disclosures(self) -> Disclosures: ...
+        @property
+        def shared(self) -> SharedState: ...
 
         def unlock(self, wallet: str = NODE_WALLET) -> UnlockedWallet: ...
         def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
@@ -117,7 +120,7 @@ class Capabilities:
         """Rules over device readings, and the alerts they raise."""
         from careledger.iot import Monitor
 
-        return Monitor(self.access, custodian=self.address)
+        return Monitor(self.access, custodian=self.address, episodes=self.shared.tickets)
 
     @cached_property
     def intake(self) -> ReadingIntake:

@@ -6,16 +6,28 @@ import time
 
 from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.flag import Flag
+from sqlalchemy import delete
 
 from careledger.access import Accessor
 from careledger.iot import Accepted, Alert, Monitor, Reading, Rule
+from careledger.iot._alerts import _EPISODE
+from careledger.shared import Tickets
+from careledger.store import Database
+from careledger.store.models import Ticket
 from tests.iot.conftest import Ward
 
 TACHYCARDIA = Rule("Sustained tachycardia", "8867-4", high=100, lasting=30)
 
 
-def _monitor(ward: Ward, *rules: Rule) -> Monitor:
-    return Monitor(ward.node.access, custodian=ward.node.address, rules=rules or (TACHYCARDIA,), settle=20)
+def _monitor(ward: Ward, *rules: Rule, episodes: Tickets | None = None) -> Monitor:
+    """A monitor of its own; on the ward's database, whose episodes an earlier test left are forgotten first."""
+    if episodes is None:
+        with ward.node.db.writing() as connection:
+            connection.execute(delete(Ticket).where(Ticket.kind == _EPISODE))
+        episodes = ward.node.shared.tickets
+    return Monitor(
+        ward.node.access, custodian=ward.node.address, episodes=episodes, rules=rules or (TACHYCARDIA,), settle=20
+    )
 
 
 def _beats(ward: Ward, *runs: tuple[float, int]) -> Accepted:
@@ -52,6 +64,28 @@ def test_readings_split_across_batches_make_one_episode(ward: Ward) -> None:
         for i in range(0, 90, 10)
     ]
     assert sum(len(monitor.observe([batch])) for batch in batches) == 1
+
+
+def test_workers_seeing_one_episodes_readings_raise_its_alert_once(ward: Ward, database: Database) -> None:
+    """Readings spread over two workers (two monitors, one database): one alert per episode, and the next
+    episode, once the first settled at either, alerts again (once)."""
+    workers = [_monitor(ward, episodes=Tickets(database)) for _ in range(2)]
+
+    def spread(*runs: tuple[float, int]) -> int:
+        beats = _beats(ward, *runs)
+        raised = 0
+        for n, start in enumerate(range(0, len(beats.readings), 5)):  # each batch of five to the next worker
+            part = Accepted(beats.device, beats.device_record, beats.patient, beats.patient_record, beats.readings)
+            part = Accepted(
+                part.device, part.device_record, part.patient, part.patient_record, part.readings[start : start + 5]
+            )
+            raised += len(workers[n % 2].observe([part]))
+        return raised
+
+    assert spread((72, 10), (140, 90)) == 1  # both saw the breach last past the rule's 30 s
+    assert spread((72, 60)) == 0  # settled: a minute in range, seen by both
+    assert spread((145, 45), (70, 5)) == 1
+    assert [len(worker.observe([_beats(ward, (150, 40))])) for worker in workers] == [0, 0]  # still that one
 
 
 def test_an_alert_is_a_flag_and_a_communication_in_the_patients_chart(ward: Ward) -> None:

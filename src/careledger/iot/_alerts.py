@@ -9,6 +9,12 @@ hovering at the limit does not page the care team every few seconds.
 An alert is a FHIR `Flag` on the patient and a `Communication` (category alert) about it,
 written through the guarded repository as the node (so audited, and in the patient's
 accounting), then handed to listeners: the API's server-sent event stream and webhooks.
+
+Readings reach whichever worker of `serve --workers N` took their request, so each worker
+follows the episodes in what it sees, and the episode itself is a ticket in the node's
+database (`careledger.shared`): the first worker to raise its alert adds it, any other finds
+it there and stays quiet, so one episode pages the care team once however its readings were
+spread. A worker that sees it go on keeps it alive; one that sees it settle ends it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,12 @@ from careledger.fhir import concept, fhir_instant
 from careledger.iot._frames import Reading
 from careledger.iot._intake import Accepted
 from careledger.iot._vitals import MEASURES
+from careledger.shared import Tickets
+
+_EPISODE = "alert-episode"
+# How long a shared episode outlives the last breach any worker saw, beyond `settle`; kept alive at most this often.
+_EPISODE_SLACK_SECONDS = 300.0
+_KEEP_ALIVE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +85,9 @@ DEFAULT_RULES = (
 @dataclass(slots=True)
 class _Episode:
     since_ms: int  # first breaching reading
-    alerted: bool = False
+    alerted: bool = False  # raised, here or by another worker
     normal_since_ms: int | None = None
+    kept_at: float = 0.0  # when this worker last kept the shared episode alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +125,15 @@ class Monitor:
         access: RecordAccess,
         *,
         custodian: str,
+        episodes: Tickets,
         rules: Iterable[Rule] = DEFAULT_RULES,
         settle: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`episodes` are the node's tickets, where every worker finds the episodes already raised."""
         self._access = access
+        self._shared = episodes
+        self._episode_seconds = settle + _EPISODE_SLACK_SECONDS
         self._custodian = custodian
         self.rules = tuple(rules)
         self._settle_ms = int(settle * 1000)
@@ -152,9 +169,12 @@ class Monitor:
             if episode is None:
                 episode = self._episodes[key] = _Episode(reading.time_ms)
             episode.normal_since_ms = None
-            if not episode.alerted and reading.time_ms - episode.since_ms >= rule.lasting * 1000:
+            if episode.alerted:
+                self._keep_alive(key, episode)
+            elif reading.time_ms - episode.since_ms >= rule.lasting * 1000:
                 episode.alerted = True
-                return True
+                episode.kept_at = self._clock()
+                return self._shared.add(_EPISODE, _shared_key(key), self._episode_seconds)  # first worker wins
             return False
         if episode is not None:
             if not episode.alerted:
@@ -163,7 +183,15 @@ class Monitor:
                 episode.normal_since_ms = reading.time_ms
             elif reading.time_ms - episode.normal_since_ms >= self._settle_ms:
                 del self._episodes[key]
+                self._shared.take(_EPISODE, _shared_key(key))  # over: the next breach alerts again, at any worker
         return False
+
+    def _keep_alive(self, key: tuple[str, str], episode: _Episode) -> None:
+        """Keep the shared episode from expiring while this worker sees it go on (one write per half minute)."""
+        now = self._clock()
+        if now - episode.kept_at >= _KEEP_ALIVE_SECONDS:
+            episode.kept_at = now
+            self._shared.touch(_EPISODE, _shared_key(key), self._episode_seconds)
 
     def _raise(self, rule: Rule, batch: Accepted, reading: Reading) -> Alert:
         episode = self._episodes[(batch.patient, rule.name)]
@@ -206,3 +234,8 @@ class Monitor:
             f"Flag/{flag_id}",
             f"Communication/{flag_id}-message",
         )
+
+
+def _shared_key(key: tuple[str, str]) -> str:
+    """An episode's name in the node's tickets: its patient and rule."""
+    return f"{key[0]}|{key[1]}"
