@@ -20,6 +20,7 @@ import typer
 
 from careledger.api import NodeServer
 from careledger.cli._app import build_app
+from careledger.cli._context import PASSPHRASE_CREDENTIAL
 from careledger.cli._errors import EXIT_CODES
 from careledger.config import Settings
 from careledger.errors import (
@@ -140,7 +141,7 @@ def test_the_unit_is_sandboxed_and_stops_gracefully(unit: Unit) -> None:
     assert service["StateDirectoryMode"] == "0700"
     assert str(home.parent) in " ".join(values(unit, "Service", "ReadWritePaths")).split()
     assert service["WorkingDirectory"] == str(home.parent)
-    assert service["EnvironmentFile"].startswith("/etc/")  # the passphrase: outside the home and the unit
+    assert service["EnvironmentFile"].startswith("/etc/")  # settings with passwords: outside the home and the unit
     for setting, wanted in {
         "ProtectSystem": "strict",
         "ProtectHome": "true",
@@ -158,6 +159,17 @@ def test_the_unit_is_sandboxed_and_stops_gracefully(unit: Unit) -> None:
     assert {int(code) for code in service["RestartPreventExitStatus"].split()} == final
     assert not final & {EXIT_CODES[error] for error in (ConfigError, ChainUnavailable, AddressInUse)}
     assert "postgresql.service" in " ".join(values(unit, "Unit", "After")).split()
+
+
+def test_the_unit_hands_the_passphrase_as_a_credential_the_cli_reads(unit: Unit) -> None:
+    (credential,) = values(unit, "Service", "LoadCredential")
+    name, _, source = credential.partition(":")
+    assert name == PASSPHRASE_CREDENTIAL  # what `given_passphrase` reads from $CREDENTIALS_DIRECTORY
+    assert source.startswith("/etc/")
+    assert source != value(unit, "Service", "EnvironmentFile")
+    # never in the environment, where /proc/PID/environ keeps it for the life of the process
+    assert not [v for v in values(unit, "Service", "Environment") if "PASSPHRASE" in v]
+    assert "CARELEDGER_PASSPHRASE=" not in UNIT.read_text()
 
 
 def _units_runnable_here(tmp_path: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from eth_utils import is_address, to_checksum_address
 from careledger.access import Accessor
 from careledger.config import NODE_WALLET, Home, Settings, load_settings
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, NotFound
+from careledger.errors import AccessDenied, ConfigError, NotFound
 from careledger.identity import Wallet, WalletStore
 from careledger.services import Operations, PassphraseSource, open_operations
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from careledger.client import FhirClient
 
 PASSPHRASE_ENV = "CARELEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+PASSPHRASE_FILE_ENV = "CARELEDGER_PASSPHRASE_FILE"  # noqa: S105 - the variable's name, not a secret
+# systemd's `LoadCredential=careledger-passphrase:/etc/careledger/passphrase` puts it here for the service alone.
+PASSPHRASE_CREDENTIAL = "careledger-passphrase"  # noqa: S105 - the credential's name, not a secret
 
 
 @dataclass(slots=True)
@@ -52,15 +55,18 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def passphrase_source(*, confirm: bool = False) -> PassphraseSource:
-    """Env `CARELEDGER_PASSPHRASE`, else a hidden prompt per wallet; never a silent default."""
+    """The passphrase given to the process (`given_passphrase`), else a hidden prompt per wallet; never a silent
+    default."""
 
     def read(wallet: str) -> str:
-        """The passphrase of `wallet`: from the environment, else asked in the terminal."""
-        from_env = os.environ.get(PASSPHRASE_ENV)
-        if from_env is not None:
-            return from_env
+        """The passphrase of `wallet`: as given to the process, else asked in the terminal."""
+        given = given_passphrase()
+        if given is not None:
+            return given
         if not sys.stdin.isatty():
-            raise AccessDenied(f"wallet {wallet!r} is locked: set {PASSPHRASE_ENV} or run in a terminal")
+            raise AccessDenied(
+                f"wallet {wallet!r} is locked: set {PASSPHRASE_FILE_ENV} (or {PASSPHRASE_ENV}) or run in a terminal"
+            )
         entered: str = typer.prompt(f"Passphrase for wallet {wallet!r}", hide_input=True, confirmation_prompt=confirm)
         return entered
 
@@ -123,6 +129,42 @@ def wallet_of(node: Operations, who: str) -> Wallet:
     if wallet is None:
         raise NotFound(f"no wallet {who!r} on this node to sign with; sign where that wallet is kept")
     return wallet
+
+
+def given_passphrase() -> str | None:
+    """The passphrase given without a terminal: `CARELEDGER_PASSPHRASE`; else the file `CARELEDGER_PASSPHRASE_FILE`
+    names (mode 0600 or stricter), or systemd's credential `careledger-passphrase` (`$CREDENTIALS_DIRECTORY`): a
+    file, unlike a variable, is not left readable in /proc/PID/environ for the life of the process. Its one
+    trailing newline is not part of it. None if none is given."""
+    if (from_env := os.environ.get(PASSPHRASE_ENV)) is not None:
+        return from_env
+    named = os.environ.get(PASSPHRASE_FILE_ENV)
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if named:
+        path = Path(named)
+        _require_private_file(path)
+    elif credentials and (Path(credentials) / PASSPHRASE_CREDENTIAL).is_file():
+        path = Path(credentials) / PASSPHRASE_CREDENTIAL
+    else:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the passphrase file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    passphrase = text.removesuffix("\n").removesuffix("\r")
+    if not passphrase:
+        raise ConfigError(f"the passphrase file {path} is empty")
+    return passphrase
+
+
+def _require_private_file(path: Path) -> None:
+    """`ConfigError` if the passphrase file is missing or others may read it."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise ConfigError(f"{PASSPHRASE_FILE_ENV} names {path}, which cannot be read: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"the passphrase file {path} can be read by other users (mode {mode:o}): chmod 600 {path}")
 
 
 @contextmanager
