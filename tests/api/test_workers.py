@@ -196,6 +196,7 @@ def test_killing_the_leader_hands_anchoring_to_another_worker_and_loses_nothing(
     written = {(s.record_id, s.version) for s in _write_again(served)}
     assert not _anchored(served, written)  # queued (anchor_max_wait is 5 s): the leader still has them to do
 
+    before = _worker_pids(served)
     os.kill(leader, signal.SIGKILL)
     killed = time.monotonic()
     took_over = _until("another worker leads", lambda: served.leader_pid() not in (None, leader), 10)
@@ -207,6 +208,8 @@ def test_killing_the_leader_hands_anchoring_to_another_worker_and_loses_nothing(
     assert f"(pid {leader}) was killed by SIGKILL; starting it again" in served.server.log.read_text()
     _until("two workers serve again", lambda: len(_worker_pids(served)) == WORKERS, 60)
     assert leader not in _worker_pids(served)
+    (started,) = _worker_pids(served) - before
+    _until("its new pid is logged", lambda: f"started again (pid {started})" in served.server.log.read_text(), 10)
 
 
 def _write_again(served: Served) -> list[StoredRecord]:

@@ -194,6 +194,7 @@ class _Slot:
         self.restart_at: float | None = None
         self._since = 0.0
         self._backoff = 0.0
+        self._died = False  # it died since it last served: its next start is logged with its new pid
 
     @property
     def alive(self) -> bool:
@@ -219,8 +220,9 @@ class _Slot:
             elif not self.ready:
                 self.ready = True
                 self._since = time.monotonic()
-                if self._backoff:
-                    _log.info("worker %d (pid %s) serves again", self.number, message)
+                if self._died:  # the death was logged with the old pid; an operator tracing it needs the new
+                    _log.info("worker %d started again (pid %s)", self.number, message)
+                    self._died = False
         return failure
 
     def died(self) -> None:
@@ -229,6 +231,7 @@ class _Slot:
         steady = self.ready and time.monotonic() - self._since >= _STEADY_SECONDS
         self._backoff = 0.0 if steady else min(_MAX_BACKOFF, max(1.0, self._backoff * 2))
         self.restart_at = time.monotonic() + self._backoff
+        self._died = True
         _log.warning(
             "worker %d (pid %s) %s; starting it again%s",
             self.number,
