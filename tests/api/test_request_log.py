@@ -80,6 +80,22 @@ def test_access_line_never_names_a_record_or_patient_id(api: Api, caplog: pytest
     assert [line.http["role"] for line in lines] == ["patient"] * 4  # type: ignore[attr-defined]
 
 
+def test_a_probe_s_path_is_its_own_label_whatever_the_method(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """POST /healthz is routed to FHIR's create (`POST /{resource_type}`), which refuses it: labelled by its own
+    path, it is not counted as a create of a resource type in the access log and the metrics."""
+    caplog.set_level(logging.INFO, logger=ACCESS)
+    caplog.clear()
+    for method, path in (("POST", "/healthz"), ("DELETE", "/readyz"), ("POST", "/metrics"), ("GET", "/healthz")):
+        assert httpx.request(method, f"{api.url}{path}").status_code < 500
+    assert [line.http["route"] for line in access_lines(caplog)] == [  # type: ignore[attr-defined]
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/healthz",
+    ]
+    assert 'method="POST",route="/healthz"' in httpx.get(f"{api.url}/metrics").text
+
+
 def test_a_sane_request_id_is_kept_and_echoed_and_reaches_the_audit_entry(api: Api) -> None:
     world = api.world
     with api.client(world.alice) as client:

@@ -106,12 +106,15 @@ class RequestLog:
     def template(self, scope: Scope) -> str:
         """The template of the route that took (or would take) the request: the router's own answer when it
         routed it, else the first route whose path matches, by method if one does (a HEAD, a fast path, a
-        refusal before routing)."""
+        refusal before routing). A route's fixed path is its own label whatever the method: a POST to `/healthz`
+        is routed to `POST /{resource_type}` (and refused there), yet is a request for `/healthz`."""
+        if self._table is None:  # read at the first request, once every route is in place (as `_fast_paths`)
+            self._table = _Templates(self._routes)
+        if scope["path"] in self._table.fixed:
+            return str(scope["path"])
         route = scope.get("route")
         if route is not None:
             return str(getattr(route, "path_format", None) or UNMATCHED)
-        if self._table is None:  # read at the first request, once every route is in place (as `_fast_paths`)
-            self._table = _Templates(self._routes)
         return self._table.of(scope["path"], "GET" if scope["method"] == "HEAD" else scope["method"])
 
 
@@ -127,6 +130,8 @@ class _Templates:
                 template = str(getattr(context, "path_format", None) or UNMATCHED)
                 self._routes.append((pattern, frozenset(methods) if methods else None, template))
         self._any = _alternation([(pattern, path) for pattern, _, path in self._routes])
+        self.fixed = frozenset(template for _, _, template in self._routes if "{" not in template)
+        """The routes' paths without parameters: each one its own label (a bounded set)."""
         self._by_method: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {}
 
     def of(self, path: str, method: str) -> str:
