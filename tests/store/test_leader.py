@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from careledger.store import Database, Leadership
-from careledger.store._leader import LOCK_CLASS, one_at_a_time
+from careledger.store._leader import ANSWER_SECONDS, LOCK_CLASS, one_at_a_time
 from tests.conftest import PG_URL, _postgres_schema
+from tests.tcp_proxy import postgres_behind_proxy
 
 pytestmark = pytest.mark.postgres
 
@@ -134,5 +135,47 @@ def test_on_sqlite_the_one_process_always_leads(tmp_path: Path) -> None:
         assert leadership.try_lead()
         leadership.release()
         assert leadership.leading
+    finally:
+        db.close()
+
+
+def test_a_leader_whose_database_stops_answering_gives_up_the_lead_within_seconds() -> None:
+    with postgres_behind_proxy() as (proxy, url):
+        db = Database(url)
+        try:
+            leadership = Leadership(db)
+            assert leadership.try_lead()
+            lock = leadership._connected()
+            # PostgreSQL probes the lock's session itself: a worker whose host vanished loses the lock in seconds.
+            names = ("tcp_user_timeout", "statement_timeout", "tcp_keepalives_idle")
+            settings = {name: lock.execute(text(f"SHOW {name}")).scalar() for name in names}
+            assert settings == {"tcp_user_timeout": "10000", "statement_timeout": "5s", "tcp_keepalives_idle": "5"}
+
+            proxy.hang()  # bytes no longer pass: the server neither answers nor is known to be gone
+            started = time.monotonic()
+            assert not leadership.try_lead()
+            assert time.monotonic() - started < ANSWER_SECONDS + 2
+            assert not leadership.leading
+
+            proxy.cut()  # the proxy's end of the old session closes: PostgreSQL frees its lock
+            proxy.restore()
+            deadline = time.monotonic() + 10
+            while not leadership.try_lead():
+                assert time.monotonic() < deadline, "the lead was not taken again once the database answered"
+                time.sleep(0.2)
+            leadership.release()
+        finally:
+            db.close()
+
+
+def test_every_connection_has_keepalives_and_bounded_connects(schema: str) -> None:
+    db = Database(PG_URL + "?connect_timeout=3", schema=schema)
+    try:
+        with db.reading() as connection:
+            info = connection.connection.dbapi_connection.info  # type: ignore[union-attr]
+            params = info.get_parameters()
+        assert params["keepalives_idle"] == "5"
+        assert params["tcp_user_timeout"] == "10000"
+        assert params["connect_timeout"] == "3"  # what the URL says wins
     finally:
         db.close()

@@ -11,16 +11,24 @@ chance to let go) frees it the moment its socket closes. The key is fixed per sc
 nodes sharing one server in separate schemas (as tests do) elect their leaders apart.
 On SQLite there is one worker, and it always leads. `one_at_a_time` is the same kind of lock
 for one transaction, for work every worker does (indexing the same chain events).
+
+A lock connection that stops answering must not leave a leader that does nothing. Its session
+asks PostgreSQL to probe it (server-side keepalives after 5 s idle, `tcp_user_timeout`), so a
+leader whose host vanished loses the lock within seconds, not the kernel's two hours; and each
+question on it is bounded here (`ANSWER_SECONDS`): no answer, and the connection is cut and the
+lead given up, instead of a worker blocked in `try_lead` (its background loop with it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import zlib
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -29,6 +37,20 @@ from careledger.store._database import Database
 # The leader lock's first key: "CLld" (CareLedger's leader); its second is the schema's. `one_at_a_time`
 # uses the next one.
 LOCK_CLASS = 0x434C6C64
+# How long the lock's connection may take to answer before this process cuts it and stops leading.
+ANSWER_SECONDS = 5.0
+# The lock session's own settings, on PostgreSQL's side: it gives up a statement the server cannot finish, and
+# ends the session (and the lock) when the worker's host no longer acknowledges (keepalives after 5 s idle,
+# every 2 s, 3 unanswered; 10 s of unacknowledged bytes).
+_SESSION = {
+    "statement_timeout": f"{int(ANSWER_SECONDS * 1000)}",
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+_LOCK = text("SELECT pg_try_advisory_lock(:c, :k)")
+_ALIVE = text("SELECT 1")
 
 
 class Leadership:
@@ -56,13 +78,9 @@ class Leadership:
             try:
                 connection = self._connected()
                 if self._leading:
-                    connection.execute(text("SELECT 1"))
+                    _answered(connection, _ALIVE)
                 else:
-                    self._leading = bool(
-                        connection.execute(
-                            text("SELECT pg_try_advisory_lock(:c, :k)"), {"c": LOCK_CLASS, "k": self._key}
-                        ).scalar()
-                    )
+                    self._leading = bool(_answered(connection, _LOCK, {"c": LOCK_CLASS, "k": self._key}))
             except DBAPIError:  # the database is away: no one here leads until it is back
                 self._drop()
             return self._leading
@@ -105,7 +123,8 @@ class Leadership:
             try:
                 connection.detach()
                 self._key_of(connection)
-                connection.execute(text("SELECT set_config('application_name', :name, false)"), {"name": _name()})
+                for name, value in {"application_name": _name(), **_SESSION}.items():
+                    connection.execute(text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value})
             except BaseException:
                 connection.close()
                 raise
@@ -126,6 +145,30 @@ class Leadership:
             with contextlib.suppress(DBAPIError):
                 self._connection.close()
             self._connection = None
+
+
+def _answered(connection: Connection, statement: TextClause, params: dict[str, Any] | None = None) -> Any:
+    """The first column of `statement`'s answer on the lock's connection, or `DBAPIError` if none came within
+    `ANSWER_SECONDS`: then the connection's socket is shut down under it (a blackholed server, a proxy that stopped
+    passing bytes on), since a statement on a connection that no longer carries bytes waits forever."""
+    watchdog = threading.Timer(ANSWER_SECONDS, _cut, args=(_socket_of(connection),))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return connection.execute(statement, params).scalar()
+    finally:
+        watchdog.cancel()
+
+
+def _socket_of(connection: Connection) -> int:
+    """The file descriptor of the connection's socket (psycopg's)."""
+    return int(connection.connection.dbapi_connection.pgconn.socket)  # type: ignore[union-attr]
+
+
+def _cut(fd: int) -> None:
+    """Shut the socket down (both ways): the statement waiting on it fails at once, and its connection with it."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _name() -> str:
