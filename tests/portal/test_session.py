@@ -3,6 +3,7 @@ session, posts only from this node's pages."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from fastapi import Request, Response
 from careledger.api import Caller
 from careledger.errors import AccessDenied, Unauthenticated
 from careledger.identity import Role
-from careledger.portal._session import BROWSER_COOKIE, SESSION_COOKIE, Sessions, check_origin
+from careledger.portal._session import BROWSER_COOKIE, SESSION_COOKIE, Sessions, Visit, check_origin
 from careledger.shared import Tickets
 from careledger.store import Database
 
@@ -60,6 +61,11 @@ def _request(scheme: str = "http", cookies: dict[str, str] | None = None, csrf: 
     return Request({**scope, "headers": headers})
 
 
+def _visit(sessions: Sessions, request: Request) -> Visit:
+    """`Sessions.visit` as a page's route awaits it."""
+    return asyncio.run(sessions.visit(request))
+
+
 @pytest.fixture
 def tickets(database: Database) -> Tickets:
     return Tickets(database)
@@ -70,7 +76,7 @@ def test_cookies_are_httponly_strict_and_secure_over_tls(tickets: Tickets) -> No
     for scheme, secure in (("http", False), ("https", True)):
         request = _request(scheme)
         response = Response()
-        sessions.keep(response, request, sessions.visit(request), token="good")
+        sessions.keep(response, request, _visit(sessions, request), token="good")
         cookies = response.headers.getlist("set-cookie")
         assert {c.split("=")[0] for c in cookies} == {BROWSER_COOKIE, SESSION_COOKIE}
         for cookie in cookies:
@@ -82,26 +88,26 @@ def test_cookies_are_httponly_strict_and_secure_over_tls(tickets: Tickets) -> No
 def test_a_form_token_is_bound_to_its_browser_and_session(tickets: Tickets) -> None:
     sessions = Sessions(OneToken(), tickets, _forgets)
     browser = "b" * 43
-    sessions.keep(Response(), _request(), sessions.visit(_request()), token="good")  # she signed in
-    signed_in = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
+    sessions.keep(Response(), _request(), _visit(sessions, _request()), token="good")  # she signed in
+    signed_in = _visit(sessions, _request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
     assert signed_in.caller == ALICE
     sessions.check(_request(csrf=signed_in.csrf), signed_in, {})  # the right token passes
-    signed_out = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "forged"}))
+    signed_out = _visit(sessions, _request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "forged"}))
     assert signed_out.caller is None
     assert signed_out.csrf != signed_in.csrf  # a token of the signed-out page is not the session's
-    other = sessions.visit(_request(cookies={BROWSER_COOKIE: "c" * 43, SESSION_COOKIE: "good"}))
+    other = _visit(sessions, _request(cookies={BROWSER_COOKIE: "c" * 43, SESSION_COOKIE: "good"}))
     with pytest.raises(AccessDenied, match="security token"):
         sessions.check(_request(), other, {"csrf": signed_in.csrf})
-    fresh = sessions.visit(_request())
+    fresh = _visit(sessions, _request())
     with pytest.raises(AccessDenied):
         sessions.check(_request(), fresh, {"csrf": fresh.csrf})  # no anchor cookie yet: a cross-site post
     another_worker = Sessions(OneToken(), tickets, _forgets)
-    mine = sessions.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
-    assert another_worker.visit(_request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"})).csrf == mine.csrf
+    mine = _visit(sessions, _request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"}))
+    assert _visit(another_worker, _request(cookies={BROWSER_COOKIE: browser, SESSION_COOKIE: "good"})).csrf == mine.csrf
     another_node = Sessions(OneToken(b"another node's secret"), tickets, _forgets)
     assert (
-        another_node.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
-        != sessions.visit(_request(cookies={BROWSER_COOKIE: browser})).csrf
+        _visit(another_node, _request(cookies={BROWSER_COOKIE: browser})).csrf
+        != _visit(sessions, _request(cookies={BROWSER_COOKIE: browser})).csrf
     )  # keyed by the node's secret, which every worker of a node shares and no other node has
 
 
@@ -110,11 +116,11 @@ def test_a_session_signed_out_at_one_worker_is_over_at_every_worker(tickets: Tic
     here = Sessions(OneToken(), tickets, _forgets)
     there = Sessions(OneToken(), tickets, lambda jti, expires: revoked.append((jti, expires)))
     cookies = {BROWSER_COOKIE: "b" * 43, SESSION_COOKIE: "good"}
-    assert here.visit(_request(cookies=cookies)).caller is None  # a valid token, but no session was begun
-    here.keep(Response(), _request(), here.visit(_request()), token="good")
-    assert there.visit(_request(cookies=cookies)).caller == ALICE
-    there.keep(Response(), _request(), there.visit(_request(cookies=cookies)), token="")  # signed out there
-    assert here.visit(_request(cookies=cookies)).caller is None
+    assert _visit(here, _request(cookies=cookies)).caller is None  # a valid token, but no session was begun
+    here.keep(Response(), _request(), _visit(here, _request()), token="good")
+    assert _visit(there, _request(cookies=cookies)).caller == ALICE
+    there.keep(Response(), _request(), _visit(there, _request(cookies=cookies)), token="")  # signed out there
+    assert _visit(here, _request(cookies=cookies)).caller is None
     assert revoked == [("good-jti", 4_000_000_000)]  # and its token is refused as a Bearer too
 
 

@@ -63,7 +63,7 @@ def auth_router(deps: Deps) -> APIRouter:
     async def nonce() -> dict[str, str | int]:
         """A one-use nonce for a SIWE message, with the domain and chain it must name (EIP-4361's Chain ID, a
         number, as a SIWE library takes it)."""
-        return {"nonce": auth.nonce(), "domain": auth.domain, "chain_id": auth.chain_id}
+        return {"nonce": await call(auth.nonce), "domain": auth.domain, "chain_id": auth.chain_id}
 
     @router.post("/auth/login", tags=["auth"], openapi_extra=json_body(LoginRequest))
     async def login(request: Request) -> Token:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careledger.api._deps import call
 from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
 from careledger.shared import RateLimit
 
@@ -68,7 +69,8 @@ class BoundedRequests:
             is_open = scope["path"].startswith(OPEN_PREFIXES) or scope["path"].endswith(OPEN_SUFFIXES)
             if is_open:
                 client = scope.get("client")
-                self._open_limiter.take(client[0] if client else "unknown")
+                # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
+                await call(self._open_limiter.take, client[0] if client else "unknown")
             if scope["method"] in _BODY_METHODS:
                 small = is_open or scope["path"].startswith(PORTAL_PREFIX)
                 body = await self._body(scope, receive, OPEN_BODY_BYTES if small else self._max_body, scope["path"])

@@ -31,7 +31,7 @@ def accounting_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     names = partial(name_of, node)
 
     async def _page(request: Request, page: int, **elsewhere: Any) -> Response:
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         page = max(1, page)
         entries = await call(
@@ -59,7 +59,7 @@ def accounting_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/accounting/prepare")
     async def prepare(request: Request) -> Response:
         """The typed data of her request to every other node for its accounting, for her wallet to sign."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         await pages.form(request, visit)
         return JSONResponse(for_javascript(node.accounting_desk.prepare(caller.address)), headers=HEADERS)
@@ -67,7 +67,7 @@ def accounting_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/accounting/elsewhere")
     async def elsewhere(request: Request) -> Response:
         """This node's accounting, and every other node's, gathered under the request she signed."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
         signed = SignedAccounting(AccountingRequest.from_typed_data(signed_typed(form)), signature_of(form))

@@ -37,7 +37,7 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/consents")
     async def consents(request: Request) -> Response:
         """Her grants, a form to grant another, and what she keeps from this node's care team."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         grants = await call(node.consent.grants, patient=caller.address)
         organizations = await call(node.identity.organizations)
@@ -57,7 +57,7 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/consents/prepare")
     async def prepare(request: Request) -> Response:
         """The typed data of the consent the form describes, for her wallet to sign."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
         days = _days(field(form, "days", "How many days"))
@@ -73,7 +73,7 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/consents")
     async def grant(request: Request) -> Response:
         """Submit the consent she signed; the node pays the gas."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
         signed = SignedConsent.from_typed_data(signed_typed(form), signature_of(form))
@@ -84,7 +84,7 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/consents/{grant_id}/prepare-revoke")
     async def prepare_revoke(request: Request, grant_id: str) -> Response:
         """The typed data of revoking one of her grants, for her wallet to sign."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         await pages.form(request, visit)
         grant = await call(_her_grant, node, patient(visit).address, grant_id)
         return JSONResponse(
@@ -94,7 +94,7 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/consents/{grant_id}/revoke")
     async def revoke(request: Request, grant_id: str) -> Response:
         """Submit the revocation she signed; the node pays the gas."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         form = await pages.form(request, visit)
         grant = await call(_her_grant, node, patient(visit).address, grant_id)
         typed = signed_typed(form)
@@ -113,7 +113,7 @@ def care_team_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/care-team/prepare")
     async def prepare_restriction(request: Request) -> Response:
         """The typed data of the care team restriction the form describes (no category lifts it), to sign."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
         categories = parse_categories(form["categories"]) if form.get("categories") else []
@@ -124,7 +124,7 @@ def care_team_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/care-team")
     async def restrict(request: Request) -> Response:
         """Submit the restriction she signed; the node pays the gas."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         form = await pages.form(request, visit)
         typed = signed_typed(form)

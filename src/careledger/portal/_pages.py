@@ -149,9 +149,9 @@ def portal_route(pages: Callable[[], Pages]) -> type[APIRoute]:
                     if request.method == "GET":
                         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
                         return RedirectResponse(f"/portal/signin?next={target}", status_code=303, headers=HEADERS)
-                    return _failure(pages(), request, exc)
+                    return await _failure(pages(), request, exc)
                 except CareLedgerError as exc:
-                    return _failure(pages(), request, exc)
+                    return await _failure(pages(), request, exc)
                 except Exception as exc:
                     unavailable = database_outage(exc)
                     if unavailable is None:
@@ -171,11 +171,11 @@ def _unavailable(pages: Pages, request: Request, exc: DatabaseUnavailable) -> Re
     return response
 
 
-def _failure(pages: Pages, request: Request, exc: CareLedgerError) -> Response:
+async def _failure(pages: Pages, request: Request, exc: CareLedgerError) -> Response:
     status, _ = http_status(exc)
     if request.headers.get("hx-request") or request.headers.get("accept", "").startswith("application/json"):
         return HTMLResponse(
             f'<p class="error" role="alert">{escape(exc.public)}</p>', status_code=status, headers=HEADERS
         )
-    visit = pages.sessions.visit(request)
+    visit = await pages.sessions.visit(request)
     return pages.render(request, visit, "error.html", status=status, message=exc.public, status_code=status)

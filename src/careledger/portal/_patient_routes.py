@@ -57,7 +57,7 @@ def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/records")
     async def timeline(request: Request, category: str = "", page: int = 1, claimed: int = 0) -> Response:
         """Her records newest first, by category, with any break-glass access among them."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         lines = sorted((line(r) for r in await call(_own_records, caller)), key=lambda x: x.when, reverse=True)
         counts: dict[str, int] = {}
@@ -82,7 +82,7 @@ def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/records/{record_id}")
     async def record(request: Request, record_id: str) -> Response:
         """One record, its elements in words."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         resource = await call(node.access.for_caller(as_herself(patient(visit))).read, record_id)
         return pages.render(
             request, visit, "record.html", title=title(resource), line=line(resource), fields=fields(resource)
@@ -91,7 +91,7 @@ def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/trends")
     async def trends(request: Request) -> Response:
         """Her vital signs and lab results over time, one chart per measure."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         observations = await call(_own_records, patient(visit), "Observation")
         charted = [o for o in observations if line(o).category in _CHARTED]
         return pages.render(request, visit, "trends.html", series=series(charted))
@@ -99,7 +99,7 @@ def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/claims")
     async def claims(request: Request) -> Response:
         """Her explanations of benefit, and how far she is to her deductible and out-of-pocket maximum."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         explanations = await call(_own_records, caller, "ExplanationOfBenefit")
         standing = await call(node.plans.standing, caller.address)
@@ -108,7 +108,7 @@ def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/download")
     async def download(request: Request) -> Response:
         """Every record of hers this node holds, as one FHIR Bundle."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         records = await call(_own_records, patient(visit))
         base = str(request.base_url)
         bundle = {

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated
 from careledger.identity import Role
@@ -129,8 +130,10 @@ class Sessions:
         self._revoke = revoke
         self._key = auth.derived_key("portal-forms")
 
-    def visit(self, request: Request) -> Visit:
-        """Who sends `request`: the browser's anchor (new if it has none) and its session, if still valid."""
+    async def visit(self, request: Request) -> Visit:
+        """Who sends `request`: the browser's anchor (new if it has none) and its session, if still valid. The
+        session is looked up in the database from the server's thread pool: a slow PostgreSQL must not stop the
+        event loop, and every other request of this worker with it."""
         browser = request.cookies.get(BROWSER_COOKIE, "")
         new_browser = len(browser) != 43  # token_urlsafe(32)
         if new_browser:
@@ -142,7 +145,8 @@ class Sessions:
                 caller = self.auth.caller(f"Bearer {token}")
             except CareLedgerError:
                 token = ""
-            if caller is not None and self._tickets.peek(_SESSION, token) is None:  # signed out, at any worker
+            signed_out = caller is not None and await run_in_threadpool(self._tickets.peek, _SESSION, token) is None
+            if signed_out:  # at any worker
                 caller, token = None, ""
         return Visit(browser, new_browser, token, caller, self._csrf(browser, token))
 

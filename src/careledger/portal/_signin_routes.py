@@ -37,19 +37,19 @@ def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages)
     @router.get("/portal/")
     async def start(request: Request) -> Response:
         """Her records, the staff's patient finder, or the sign-in page."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         return pages.redirect(request, visit, home_of(visit))
 
     @router.get("/portal/signin")
     async def signin_page(request: Request, next: str = "") -> Response:
         """Sign in with a wallet: the browser's (EIP-1193) or the one kept in this page."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         return pages.render(request, visit, "signin.html", next=_local(next), domain=auth.domain, chain=auth.chain_id)
 
     @router.post("/portal/signin")
     async def signin(request: Request) -> Response:
         """Check the signed SIWE message and start a session."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         form = await pages.form(request, visit)
         token, _ = await call(auth.login, _message(form), field(form, "signature", "The signature"))
         return pages.redirect(request, visit, _local(form.get("next", "")) or "/portal", token=token)
@@ -57,14 +57,14 @@ def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages)
     @router.get("/portal/claim")
     async def claim_page(request: Request, patient: str = "") -> Response:
         """Claim the records the front desk registered, with its code and a wallet made in this page."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         return pages.render(request, visit, "claim.html", patient=patient[:80], domain=auth.domain, chain=auth.chain_id)
 
     @router.post("/portal/claim")
     async def claim(request: Request) -> Response:
         """Hand the custodial identity to the wallet that signed, re-seal her records to its key, sign her in;
         refused claims are paced per client address and per code (429)."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         form = await pages.form(request, visit)
         wallet = await call(auth.verify, _message(form), field(form, "signature", "The signature"))
         key = encryption_key_from_hex(field(form, "encryption_key", "The encryption key"))
@@ -78,7 +78,7 @@ def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages)
     @router.post("/portal/signout")
     async def signout(request: Request) -> Response:
         """End the session."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         await pages.form(request, visit)
         return pages.redirect(request, visit, "/portal/signin", token="")
 

@@ -69,7 +69,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/staff")
     async def find(request: Request, q: str = "") -> Response:
         """Find a patient by name or identifier (as you type, with htmx)."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         found: list[dict[str, Any]] = []
         if q.strip():
@@ -83,7 +83,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/staff/patients/{record_id}")
     async def chart(request: Request, record_id: str, purpose: str = "") -> Response:
         """A patient's chart as this staff member may see it, her consents, and the forms to add to it."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         reader = treating(caller, purpose)
         person = await _chart_patient(node.access.for_caller(reader), record_id)
@@ -119,7 +119,7 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
 
     async def _add(request: Request, record_id: str, build: Callable[[dict[str, str], Caller], Resource]) -> Response:
         """Store what `build` makes of the posted form, as the staff member, then show the chart."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         made = build(await pages.form(request, visit), caller)
         await call(node.access.for_caller(treating(caller)).store, [Draft.of(made, None)])
@@ -148,7 +148,7 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/staff/patients/{record_id}/break-glass")
     async def break_glass(request: Request, record_id: str) -> Response:
         """Open the chart in an emergency, with a reason the patient will see; recorded on chain."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         form = await pages.form(request, visit)
         patient_address = await call(node.claiming.patient_of, record_id)
@@ -160,7 +160,7 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     async def launch(request: Request, record_id: str) -> Response:
         """Send the browser to an app with a new launch id for this chart (and the encounter chosen, if any):
         only a Patient she may open, with an encounter of that chart, both read through her own door first."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         form = await pages.form(request, visit)
         door = node.access.for_caller(treating(caller))
@@ -203,14 +203,14 @@ def frontdesk_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/frontdesk")
     async def frontdesk(request: Request) -> Response:
         """Register a patient who has no wallet yet."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         await staff_member(node, visit)
         return pages.render(request, visit, "frontdesk.html")
 
     @router.post("/portal/frontdesk")
     async def register(request: Request) -> Response:
         """Register her (a custodial identity the node holds) and print the code with which she claims it."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         form = await pages.form(request, visit)
         made = patient_resource(
@@ -227,7 +227,7 @@ def frontdesk_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/frontdesk/patients/{record_id}/claim-code")
     async def reissue(request: Request, record_id: str) -> Response:
         """A new claim code for a patient the node still holds, replacing her last (burnt, expired or lost)."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         await pages.form(request, visit)
         person = await call(node.access.for_caller(treating(caller)).read, record_id)

@@ -32,7 +32,7 @@ def study_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.get("/portal/studies")
     async def studies(request: Request) -> Response:
         """The studies she joined (releases, rewards), and the approved studies she may join."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         caller = patient(visit)
         every_study = await call(node.studies.all)
         enrolments = await call(node.studies.mine, caller.address, every_study)
@@ -52,7 +52,7 @@ def study_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/studies/{study_id}/prepare-{step}")
     async def prepare(request: Request, study_id: int, step: str) -> Response:
         """What her wallet signs to join (the research consent and the participation) or to leave."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         await pages.form(request, visit)
         prepared = await call(node.studies.prepare, study_id, patient(visit).address, join=_join(step))
         return JSONResponse(for_javascript(prepared), headers=HEADERS)
@@ -60,7 +60,7 @@ def study_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     @router.post("/portal/studies/{study_id}/{step}")
     async def submit(request: Request, study_id: int, step: str) -> Response:
         """Submit what she signed; the node pays the gas."""
-        visit = sessions.visit(request)
+        visit = await sessions.visit(request)
         form = await pages.form(request, visit)
         names_signed = ("participation", "consent") if _join(step) else ("participation",)
         signed, signatures = signed_parts(form, names_signed)
