@@ -1,6 +1,7 @@
 """Access: the policy (one pure decision per read or write) and the guarded repository every face goes through."""
 
 from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencyWindow
+from careledger.access._claim_limits import network_of
 from careledger.access._claiming import (
     CLAIM_CODE_DAYS,
     MAX_FAILURES,
@@ -68,5 +69,6 @@ __all__ = [
     "may_see_coverage",
     "may_submit_as",
     "may_write",
+    "network_of",
     "readable_patients",
 ]

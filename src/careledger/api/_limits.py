@@ -5,7 +5,8 @@ nor XML (415), reads the body itself in chunks, chunked transfer included, and s
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
 `/exchange/*`, `/devices/*` and `$claim`, which anyone may send, are also limited per client address (429),
-in buckets every worker of the node counts together (`careledger.shared.Buckets`: one statement a request).
+in buckets every worker of the node counts together (`careledger.shared.Buckets`: one statement a request);
+an IPv6 client by its /64, which one host holds whole (as claims are paced).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careledger.access import network_of
 from careledger.api._deps import call
 from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
 from careledger.shared import RateLimit
@@ -70,7 +72,7 @@ class BoundedRequests:
             if is_open:
                 client = scope.get("client")
                 # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
-                await call(self._open_limiter.take, client[0] if client else "unknown")
+                await call(self._open_limiter.take, network_of(client[0]) if client else "unknown")
             if scope["method"] in _BODY_METHODS:
                 small = is_open or scope["path"].startswith(PORTAL_PREFIX)
                 body = await self._body(scope, receive, OPEN_BODY_BYTES if small else self._max_body, scope["path"])
