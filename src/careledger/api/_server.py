@@ -98,15 +98,10 @@ class NodeServer:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._mqtt = (
-            MqttListener(node.intake, node=node.address, broker=node.settings.mqtt_broker)
-            if (node.settings.mqtt_broker)
-            else None
-        )
+        self._mqtt: MqttListener | None = None  # the leader's subscription, while it leads
         self._webhooks = Webhooks(node.settings.alert_webhooks) if node.settings.alert_webhooks else None
         if self._webhooks is not None:
             node.monitor.listen(self._webhooks.deliver)
-        self._mqtt_started = False
         self._background = threading.Thread(target=self._keep_current, name="careledger-sync", daemon=True)
 
     @property
@@ -183,26 +178,36 @@ class NodeServer:
 
     def _lead(self) -> bool:
         """Take (or keep) the lead if no other process has it; say so in the log when that changes. The leader
-        takes device readings from the broker (one subscriber: the broker lets one session per client id)."""
+        takes device readings from the broker, and only while it leads: the broker lets one session per client
+        id, so a leader that lost the lead (a database blip) and kept subscribing would take turns with the new
+        one at being cut off, and readings would be lost in between."""
         was = self.leadership.leading
         leading = self.leadership.try_lead()
         if leading != was and self.worker is not None:
             _log.info("worker %d (pid %d) %s", self.worker, os.getpid(), "leads" if leading else "no longer leads")
-        if leading and self._mqtt is not None and not self._mqtt_started:
+        broker = self.node.settings.mqtt_broker
+        if leading and broker and self._mqtt is None:
+            self._mqtt = MqttListener(self.node.intake, node=self.node.address, broker=broker)  # one start each
             self._mqtt.start()
-            self._mqtt_started = True
+        elif not leading:
+            self._stop_readings()
         return leading
+
+    def _stop_readings(self) -> None:
+        """Stop the subscription, if any (what it has not acknowledged stays with the broker for the leader)."""
+        if self._mqtt is not None:
+            self._mqtt.stop()
+            self._mqtt = None
 
     def _shutdown(self) -> None:
         if self._metrics is not None:
             self._metrics.stop()
-        if self._mqtt is not None and self._mqtt_started:
-            self._mqtt.stop()
-        if self._webhooks is not None:
-            self._webhooks.close()
         self._stop.set()
         if self._background.is_alive():
-            self._background.join()
+            self._background.join()  # first: its round could otherwise subscribe again
+        self._stop_readings()
+        if self._webhooks is not None:
+            self._webhooks.close()
         try:
             if self.leadership.try_lead():  # the leader, or whoever takes its place: once, not once per worker
                 self.node.anchorer.anchor_pending()
