@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 import time
 from collections.abc import Callable
 
 from sqlalchemy import case, delete, literal, not_, select
 
 from careledger.errors import TooMany
-from careledger.shared._tickets import PURGE_SECONDS, dialect_insert
-from careledger.store import Database
+from careledger.shared._tickets import Purges
+from careledger.store import Database, dialect_insert
 from careledger.store.models import RateBucket
 
 _BUCKETS = RateBucket.__table__
@@ -40,8 +39,7 @@ class Buckets:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._purged_at = float("-inf")
-        self._lock = threading.Lock()
+        self._purges = Purges()
 
     def limit(self, name: str, per_minute: float, *, burst: int | None = None) -> RateLimit:
         """A limit of `per_minute` requests per key (`burst` at once, by default half a minute's), named
@@ -61,7 +59,7 @@ class Buckets:
         ).returning(due, _BUCKETS.c.refused)
         with self._db.writing() as connection:
             found = connection.execute(statement).one()
-            if self._purge_due(now):
+            if self._purges.due(now):
                 connection.execute(delete(RateBucket).where(RateBucket.due < now))
         if not found.refused:
             return 0.0
@@ -80,13 +78,6 @@ class Buckets:
         """Make `key`'s bucket full again."""
         with self._db.writing() as connection:
             connection.execute(delete(RateBucket).where(RateBucket.key == _stored(key)))
-
-    def _purge_due(self, now: float) -> bool:
-        with self._lock:
-            if now - self._purged_at < PURGE_SECONDS:
-                return False
-            self._purged_at = now
-            return True
 
 
 class RateLimit:

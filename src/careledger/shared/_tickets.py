@@ -22,9 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from careledger.store import Database
+from careledger.store import Database, dialect_insert
 from careledger.store.models import Ticket
 
 PURGE_SECONDS = 60.0
@@ -37,8 +36,7 @@ class Tickets:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._purged_at = float("-inf")
-        self._lock = threading.Lock()
+        self._purges = Purges()
 
     def put(self, kind: str, secret: str, value: dict[str, Any], ttl: float) -> None:
         """Keep `value` under `secret` for `ttl` seconds (a live ticket under the same secret is replaced)."""
@@ -51,7 +49,7 @@ class Tickets:
         )
         with self._db.writing() as connection:
             connection.execute(statement)
-            if self._purge_due(now):
+            if self._purges.due(now):
                 connection.execute(delete(Ticket).where(Ticket.expires_at <= now))
 
     def add(self, kind: str, secret: str, ttl: float) -> bool:
@@ -110,17 +108,22 @@ class Tickets:
         with self._db.writing() as connection:
             return bool(connection.execute(statement).rowcount)
 
-    def _purge_due(self, now: float) -> bool:
+
+class Purges:
+    """When this process purges expired rows of a table: at most once every `PURGE_SECONDS`, by whoever writes
+    first after that (expired rows are refused anyway; purging only keeps the table small)."""
+
+    def __init__(self) -> None:
+        self._purged_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> bool:
+        """Whether to purge now (and if so, the next one is `PURGE_SECONDS` away)."""
         with self._lock:
             if now - self._purged_at < PURGE_SECONDS:
                 return False
             self._purged_at = now
             return True
-
-
-def dialect_insert(backend: str) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT (both SQLite and PostgreSQL take the same clause)."""
-    return postgresql.insert if backend == "postgresql" else sqlite.insert
 
 
 def _key(secret: str) -> str:

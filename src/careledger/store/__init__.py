@@ -4,7 +4,7 @@ from careledger.store._blob_files import FileBlobStore
 from careledger.store._blob_rows import DatabaseBlobStore
 from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
-from careledger.store._database import Database, sqlite_url
+from careledger.store._database import Database, dialect_insert, sqlite_url
 from careledger.store._leader import Leadership, one_at_a_time
 from careledger.store.models import (
     AUDIT_EVENTS,
@@ -68,6 +68,7 @@ __all__ = [
     "RefreshToken",
     "RevokedToken",
     "StudyBudget",
+    "dialect_insert",
     "one_at_a_time",
     "sqlite_url",
 ]

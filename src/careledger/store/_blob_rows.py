@@ -14,15 +14,14 @@ a write pays one flush instead of two.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from careledger.crypto import check_content_id, content_id
 from careledger.errors import NotFound
 from careledger.store._blobs import BlobStore, BlobStoreKind, BlobUsage, checked_cid
-from careledger.store._database import Database
+from careledger.store._database import Database, dialect_insert
 from careledger.store.models import Blob
 
 _BLOBS = cast("Table", Blob.__table__)
@@ -41,8 +40,7 @@ class DatabaseBlobStore(BlobStore):
         which makes the blob durable with them (PostgreSQL: see the module's docstring)."""
         self._db = db
         self._lazy = named_later and db.backend == "postgresql"
-        dialect: Any = postgresql if db.backend == "postgresql" else sqlite
-        self._insert = dialect.insert(_BLOBS).on_conflict_do_nothing(index_elements=["cid"])
+        self._insert = dialect_insert(db.backend)(_BLOBS).on_conflict_do_nothing(index_elements=["cid"])
 
     @property
     def kind(self) -> BlobStoreKind:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -169,6 +170,11 @@ class Database:
     def close(self) -> None:
         """Close every connection."""
         self.engine.dispose()
+
+
+def dialect_insert(backend: str) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (both SQLite and PostgreSQL take the same clause)."""
+    return postgresql.insert if backend == "postgresql" else sqlite.insert
 
 
 def _connect_args(url: URL, schema: str | None) -> dict[str, Any]:
