@@ -5,6 +5,7 @@ line per request."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +105,19 @@ def test_the_log_is_json_lines_with_an_access_line_per_request(server: NodeProce
         "role": None,
     }
     assert "Quixotic" not in Path(server.log).read_text()
+
+
+def test_a_request_uvicorn_cannot_parse_is_told_in_json_too(server: NodeProcess) -> None:
+    """uvicorn's own warning goes through the node's handler: a log collector reading JSON lines gets no plain
+    `WARNING:  Invalid HTTP request received.` line between them."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(b"NOT HTTP AT ALL\x00\x01\r\n\r\n")
+        assert raw.recv(1024).startswith(b"HTTP/1.1 400")
+    deadline = time.monotonic() + 5
+    while '"logger": "uvicorn.error"' not in (log := Path(server.log).read_text()):
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.1)
+    told = [json.loads(line) for line in log.splitlines() if '"logger": "uvicorn.error"' in line]
+    assert told[0]["message"] == "Invalid HTTP request received."
+    assert told[0]["level"] == "warning"
+    assert not [line for line in log.splitlines() if line.startswith(("WARNING:", "ERROR:", "INFO:"))]

@@ -202,7 +202,9 @@ class MetricsListener:
     def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         self.address = (host, port)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
+            uvicorn.Config(
+                app, log_level="warning", log_config=None, lifespan="off", access_log=False, proxy_headers=False
+            )
         )
         self._thread: threading.Thread | None = None
 

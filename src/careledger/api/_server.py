@@ -90,6 +90,7 @@ class NodeServer:
                 host=host,
                 port=self.port,
                 log_level="warning",
+                log_config=None,  # its loggers write through `serve`'s handler, in the node's format (`log_format`)
                 lifespan="off",
                 # uvicorn believes forwarded headers from loopback unless told otherwise: only configured proxies.
                 proxy_headers=bool(proxies),
