@@ -90,6 +90,6 @@ def test_blocks_indexed_at_the_same_moment_by_another_process_are_left_to_it(
         other.close()
     assert not racer.is_alive()
     assert ours.indexed_elsewhere != theirs.indexed_elsewhere  # one indexed the span, the other left it to it
-    assert ours.last_block() == ours.reached == theirs.reached == head
+    assert ours.last_block() == ours.reached.block == theirs.reached.block == head
     with database.session() as session:
         assert len(session.scalars(select(EventCursor).where(EventCursor.stream.startswith("seen-"))).all()) == 1

@@ -126,3 +126,24 @@ def test_for_whom_a_wallet_is_a_live_delegate_follows_the_chain(world: World) ->
     world.consent.delegate(world.alice.name, guardian, [Category.LABS], days=1)
     world.travel(86_400 + 1)
     assert world.consent.represented(guardian) == {}  # expired
+
+
+def test_a_worker_keeps_its_cache_when_another_indexed_only_blocks_without_consent_events(world: World) -> None:
+    """Every worker follows the same chain into one database: the one that did not index a span drops its cache
+    only if that span held consent events."""
+    terms = world.consent.terms(world.alice.address, world.clinic.address, [Category.LABS], [Purpose.TREAT], days=30)
+    grant = world.consent.grant(world.alice.name, terms)
+    other = ConsentService(world.node.db, world.node.contracts.consent_registry, clock=lambda: world.now[0])
+    other.sync()
+    assert other.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) == grant
+    cached = other._index._pairs
+    assert cached is not None
+
+    world.node.chain.w3.provider.ethereum_tester.mine_blocks(3)  # type: ignore[attr-defined]
+    assert world.consent.sync() == 0  # this worker indexes the empty blocks
+    assert other.sync() == 0
+    assert other._index._pairs is cached  # nothing changed: nothing reloaded
+
+    world.consent.revoke(world.alice.name, grant.grant_id)  # indexed by this worker, as it syncs at once
+    assert other.sync() == 0
+    assert other.check(world.alice.address, world.clinic.address, Category.LABS, Purpose.TREAT) is None

@@ -5,9 +5,9 @@ restriction she signed, are the chain's types, re-exported for faces.
 """
 
 from careledger.chain import ConsentTerms, SignedAction
+from careledger.consent._index import Grant
 from careledger.consent._service import (
     ConsentService,
-    Grant,
     SignedConsent,
     consent_resource,
     read_signed_consent,

@@ -1,17 +1,12 @@
-"""The consent service: the node's index of on-chain grants, checks in microseconds, FHIR views.
+"""The consent service: grants, revokes and delegations on chain, checks against the node's index of them (kept
+by `ConsentIndex`, in microseconds), FHIR views.
 
-The chain is the truth. The node indexes ConsentRegistry's events (`ConsentGranted`,
-`ConsentRevoked`, `Delegation`) into its database with a cursor, and keeps the grants of
-each patient-grantee pair, and the delegations to each delegate, in memory, so a check is a
-dictionary lookup. `sync()` reads the
-events of new blocks: a revoke is honoured by the first check after the node has seen the
-block it is in (a serving node syncs every second; each CLI command syncs first).
+The chain is the truth: a serving node syncs its index every second, and each CLI command syncs first.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,76 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from careledger.chain import (
-    ChainEvent,
     ConsentRegistry,
     ConsentTerms,
     GrantRecord,
     consent_from_typed_data,
     consent_typed_data,
-    grant_from_event,
 )
+from careledger.consent._index import ConsentIndex, Grant
 from careledger.consent._terms import Purpose
 from careledger.crypto import check_signer, parse_signature, recover_typed_data_signer, sign_typed_data
 from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.fhir import consent_view
 from careledger.files import write_atomically
 from careledger.identity import did_pkh
-from careledger.indexing import EventReader
 from careledger.records import Category
-from careledger.store import CareTeamRestriction, ConsentDelegation, ConsentGrant, Database
+from careledger.store import ConsentGrant, Database
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-_STREAM = "consent"
 _SIGNATURE_BYTES = 65
 _DAY = 86_400
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """One grant as the node knows it."""
-
-    grant_id: int
-    patient: str
-    grantee: str
-    categories: tuple[Category, ...]
-    purposes: tuple[Purpose, ...]
-    not_before: int
-    expiry: int
-    granted_by: str
-    revoked: bool
-
-    @property
-    def hex_id(self) -> str:
-        """The grant's id as 0x-prefixed hex."""
-        return f"{self.grant_id:#066x}"
-
-    def live_at(self, now: float) -> bool:
-        """Whether the grant is in force at `now` (started, unexpired, not revoked)."""
-        return not self.revoked and self.not_before <= now < self.expiry
-
-    def covers(self, category: Category, purpose: Purpose) -> bool:
-        """Whether the grant names this category and purpose."""
-        return category in self.categories and purpose in self.purposes
-
-    @classmethod
-    def of(cls, row: ConsentGrant) -> Grant:
-        """A grant from its index row."""
-        return cls(
-            grant_id=int(row.grant_id, 16),
-            patient=row.patient,
-            grantee=row.grantee,
-            categories=tuple(Category.from_mask(row.categories)),
-            purposes=tuple(Purpose.from_mask(row.purposes)),
-            not_before=row.not_before,
-            expiry=row.expiry,
-            granted_by=row.granted_by,
-            revoked=row.revoked_block is not None,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +91,7 @@ class ConsentService:
         self.db = db
         self._registry = registry
         self._clock = clock
-        self._lock = threading.Lock()
-        # One sync at a time: a second caller (a request beside the server's sync loop) must not
-        # return while the first has indexed its events but not yet put them in the cache.
-        self._sync_lock = threading.Lock()
-        self._pairs: dict[tuple[str, str], tuple[Grant, ...]] | None = None
-        self._restrictions: dict[tuple[str, str], int] | None = None  # (patient, custodian) -> categories
-        self._delegates: dict[str, tuple[tuple[str, int, int], ...]] | None = None  # -> (patient, categories, expiry)
-        # The event cursor as this process last left it: if another process sharing the
-        # database (another worker, the CLI beside a server) moved it, the cache missed those events.
-        self._cursor_seen: int | None = None
+        self._index = ConsentIndex(db, registry, clock)
 
     # Terms and writes --------------------------------------------------------------
 
@@ -231,83 +170,33 @@ class ConsentService:
     # Reads -------------------------------------------------------------------------
 
     def sync(self) -> int:
-        """Index the registry's events of new blocks; how many there were."""
-        with self._sync_lock:
-            return self._sync()
-
-    def _sync(self) -> int:
-        touched: set[tuple[str, str]] = set()
-        seen: set[str] = set()  # the names of the events handled
-
-        def handle(session: Session, event: ChainEvent) -> None:
-            if event.name == "CareTeamRestricted":
-                _index_restriction(session, event)
-                self._restrictions = None  # rare: reloaded from the database when next asked
-                return
-            seen.add(event.name)
-            pair = _index(session, event)
-            if pair is not None:
-                touched.add(pair)
-
-        reader = EventReader(self._registry(), self.db, _STREAM)
-        cached = self._pairs is not None or self._delegates is not None
-        before = reader.last_block()
-        if cached and before != self._cursor_seen:
-            with self._lock:  # indexed by another process: reloaded when next asked
-                self._pairs = self._restrictions = self._delegates = None
-        # From `before`, not the cursor read again: what another worker indexes meanwhile sets `indexed_elsewhere`.
-        handled = reader.poll(handle, since=before)
-        if reader.indexed_elsewhere or "Delegation" in seen:
-            with self._lock:  # rare, or the other process's events are not in `touched`: reloaded when next asked
-                self._delegates = None  # once committed, so a load under the lock cannot keep what it ended
-                if reader.indexed_elsewhere:
-                    self._pairs = self._restrictions = None
-        self._cursor_seen = reader.reached
-        if touched:
-            with self._lock:
-                if self._pairs is not None:
-                    with self.db.session() as session:
-                        for patient, grantee in touched:
-                            self._pairs[(patient, grantee)] = _pair_grants(session, patient, grantee)
-        return handled
+        """Index the registry's events of new blocks; how many there were (`ConsentIndex.sync`)."""
+        return self._index.sync()
 
     def blocks_behind(self) -> int:
         """How many of the chain's blocks the index has not read yet (0: current); asks the chain for its head."""
-        registry = self._registry()
-        return max(0, registry.chain.block_number() - EventReader(registry, self.db, _STREAM).last_block())
+        return self._index.blocks_behind()
 
     def check(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> Grant | None:
         """The live grant that lets `grantee` see `patient`'s `category` records for `purpose`, if any."""
-        now = self._clock()
-        for grant in self.between(patient, grantee):
-            if grant.live_at(now) and grant.covers(category, purpose):
-                return grant
-        return None
+        return self._index.check(patient, grantee, category, purpose)
 
     def between(self, patient: str, grantee: str) -> tuple[Grant, ...]:
         """Every grant `patient` gave `grantee`, live or not, from the index held in memory (checksummed addresses)."""
-        pairs = self._grant_index()
-        return pairs.get((patient, grantee), ())
+        return self._index.between(patient, grantee)
 
     def grantors(self, grantee: str, purpose: Purpose) -> frozenset[str]:
         """The patients with a live grant to `grantee` for `purpose`, of any category, from the index in memory."""
-        pairs, now = self._grant_index(), self._clock()
-        return frozenset(
-            patient
-            for (patient, to), grants in pairs.items()
-            if to == grantee and any(g.live_at(now) and purpose in g.purposes for g in grants)
-        )
+        return self._index.grantors(grantee, purpose)
 
     def care_team_restricted(self, patient: str, custodian: str, category: Category) -> bool:
         """Whether `patient` keeps `category` from `custodian`'s care team (as of the last sync)."""
-        restrictions = self._restrictions
-        if restrictions is None:
-            with self.db.session() as session:
-                restrictions = {
-                    (row.patient, row.custodian): row.categories for row in session.scalars(select(CareTeamRestriction))
-                }
-            self._restrictions = restrictions
-        return bool(restrictions.get((patient, custodian), 0) & category.bit)
+        return self._index.care_team_restricted(patient, custodian, category)
+
+    def represented(self, delegate: str) -> dict[str, frozenset[Category]]:
+        """The patients `delegate` is a live delegate of, each with the categories delegated to her
+        (`ConsentIndex.represented`)."""
+        return self._index.represented(delegate)
 
     def restrict_care_team(self, as_wallet: str, patient: str, custodian: str, categories: Iterable[Category]) -> None:
         """Keep `custodian`'s care team from `categories` of `patient`'s records (none: lift it), signed by
@@ -336,46 +225,6 @@ class ConsentService:
             query = query.where(ConsentGrant.grantee == to_checksum_address(grantee))
         with self.db.session() as session:
             return [Grant.of(row) for row in session.scalars(query)]
-
-    def represented(self, delegate: str) -> dict[str, frozenset[Category]]:
-        """The patients `delegate` is a live delegate of (a guardian, a proxy), each with the categories delegated
-        to her, from the index in memory: a delegation ended or narrowed counts from the first sync after its
-        block, one that expired from its expiry (`delegation(...)` on chain, its `Delegation` events here)."""
-        delegates = self._delegates
-        if delegates is None:
-            delegates = self._load_delegates()
-        now = self._clock()
-        return {
-            patient: frozenset(Category.from_mask(categories))
-            for patient, categories, expiry in delegates.get(delegate, ())
-            if categories and now < expiry
-        }
-
-    def _grant_index(self) -> dict[tuple[str, str], tuple[Grant, ...]]:
-        """The grant index, loaded again if a sync dropped it. `_pairs` is read once: read twice ("if it is not
-        None, it"), a sync dropping it in between handed a request None, and the request a 500."""
-        pairs = self._pairs
-        return pairs if pairs is not None else self._load()
-
-    def _load_delegates(self) -> dict[str, tuple[tuple[str, int, int], ...]]:
-        with self._lock:
-            if self._delegates is None:
-                found: dict[str, list[tuple[str, int, int]]] = {}
-                with self.db.session() as session:
-                    for row in session.scalars(select(ConsentDelegation)):
-                        found.setdefault(row.delegate, []).append((row.patient, row.categories, row.expiry))
-                self._delegates = {delegate: tuple(rows) for delegate, rows in found.items()}
-            return self._delegates
-
-    def _load(self) -> dict[tuple[str, str], tuple[Grant, ...]]:
-        with self._lock:
-            if self._pairs is None:
-                pairs: dict[tuple[str, str], list[Grant]] = {}
-                with self.db.session() as session:
-                    for row in session.scalars(select(ConsentGrant)):
-                        pairs.setdefault((row.patient, row.grantee), []).append(Grant.of(row))
-                self._pairs = {pair: tuple(grants) for pair, grants in pairs.items()}
-            return self._pairs
 
 
 def check_registry(by: ConsentRegistry, what: str, chain_id: int, contract: str) -> None:
@@ -432,59 +281,6 @@ def consent_resource(grant: Grant, *, chain_id: int, now: float) -> dict[str, An
         purposes=[purpose.value for purpose in grant.purposes],
         categories=[category.value for category in grant.categories],
     )
-
-
-def _index(session: Session, event: ChainEvent) -> tuple[str, str] | None:
-    """Write one registry event into the index; the (patient, grantee) pair it touched."""
-    args = event.args
-    if event.name == "ConsentGranted":
-        granted = grant_from_event(args).terms
-        session.merge(
-            ConsentGrant(
-                grant_id=f"{int(args['grant_id']):#066x}",
-                patient=granted.patient,
-                grantee=granted.grantee,
-                categories=granted.categories,
-                purposes=granted.purposes,
-                not_before=granted.not_before,
-                expiry=granted.expiry,
-                granted_by=str(args["granted_by"]),
-                granted_block=event.block,
-                revoked_block=None,
-            )
-        )
-        return str(args["patient"]), str(args["grantee"])
-    if event.name == "ConsentRevoked":
-        row = session.get(ConsentGrant, f"{int(args['grant_id']):#066x}")
-        if row is not None:
-            row.revoked_block = event.block
-        return str(args["patient"]), str(args["grantee"])
-    if event.name == "Delegation":
-        session.merge(
-            ConsentDelegation(
-                patient=str(args["patient"]),
-                delegate=str(args["delegate"]),
-                categories=int(args["categories"]),
-                expiry=int(args["expiry"]),
-            )
-        )
-    return None
-
-
-def _index_restriction(session: Session, event: ChainEvent) -> None:
-    args = event.args
-    session.merge(
-        CareTeamRestriction(
-            patient=str(args["patient"]), custodian=str(args["custodian"]), categories=int(args["categories"])
-        )
-    )
-
-
-def _pair_grants(session: Session, patient: str, grantee: str) -> tuple[Grant, ...]:
-    rows = session.scalars(
-        select(ConsentGrant).where(ConsentGrant.patient == patient, ConsentGrant.grantee == grantee)
-    ).all()
-    return tuple(Grant.of(row) for row in rows)
 
 
 def _mask(items: Iterable[Category | Purpose]) -> int:

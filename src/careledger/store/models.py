@@ -38,6 +38,9 @@ class EventCursor(Base):
     stream: Mapped[str] = mapped_column(String(100), primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     last_block: Mapped[int] = mapped_column(BigInteger)
+    # How many events were handled up to `last_block`, by every process: one that finds the cursor moved by
+    # another tells from this whether anything was indexed meanwhile, or only blocks without events.
+    events: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RecordVersion(Base):
