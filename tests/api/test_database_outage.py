@@ -61,7 +61,8 @@ def test_an_outage_is_503_with_retry_after_on_every_route_and_then_passes(served
         assert browser.get("/Patient", headers=bearer).status_code == 200
         served.proxy.cut()
         time.sleep(1.1)  # past the second a worker keeps the token revocations it read
-        for path, headers in (("/Patient", bearer), ("/Observation?code=x", bearer), ("/auth/nonce", {})):
+        reads = (("/Patient", bearer), ("/Observation?code=x", bearer), ("/Observation/unknown-id", bearer))
+        for path, headers in (*reads, ("/auth/nonce", {})):
             answer = browser.get(path, headers=headers)
             assert answer.status_code == 503, (path, answer.text)
             assert answer.headers["Retry-After"] == "5"
@@ -81,3 +82,5 @@ def test_an_outage_is_503_with_retry_after_on_every_route_and_then_passes(served
             time.sleep(0.2)
         assert answer.status_code == 200
         assert browser.get("/portal/records").status_code == 200
+        for _ in range(20):  # every pooled connection a read by id may take (its lookup runs on psycopg directly)
+            assert browser.get("/Observation/unknown-id", headers=bearer).status_code == 404

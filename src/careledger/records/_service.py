@@ -35,6 +35,7 @@ from careledger.identity import CustodialIdentity, CustodialPatients
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
 from careledger.records._fhir import Resource, parse_resource, patient_reference
+from careledger.records._lookup import VersionLookup
 from careledger.records._matching import matches
 from careledger.records._rows import current_versions, persist, proofs, records_about, token_rows, version_row
 from careledger.records._sealing import NewVersion, RecordSealer
@@ -80,6 +81,7 @@ class RecordService:
         self.db = db
         self.blobs = blobs
         self.index = index
+        self._lookup = VersionLookup(db, (CURRENT_VERSION, ONE_VERSION))
         self.custodian = custodian  # the node's address: the owner of its resources outside any patient's compartment
         self._sealer = RecordSealer(custodian, custodian_public, custodian_key, patient_key, custodial)
         self._clock = clock
@@ -347,12 +349,10 @@ class RecordService:
 
     def get(self, record_id: str, version: int | None = None) -> StoredRecord:
         """A stored version (the current one by default); `NotFound` if there is none."""
-        with self.db.reading() as connection:
-            if version is None:
-                found = connection.execute(CURRENT_VERSION, {"record_id": record_id})
-            else:
-                found = connection.execute(ONE_VERSION, {"record_id": record_id, "version": version})
-            row = found.mappings().one_or_none()
+        if version is None:
+            row = self._lookup.one(CURRENT_VERSION, {"record_id": record_id})
+        else:
+            row = self._lookup.one(ONE_VERSION, {"record_id": record_id, "version": version})
         if row is None:
             raise UnknownRecord(record_id, version)
         return self._stored(row)
