@@ -85,7 +85,8 @@ class Pages:
         return response
 
     def redirect(self, request: Request, visit: Visit, to: str, *, token: str | None = None) -> Response:
-        """A 303 to `to` (after a post), setting or ending the session when `token` is given."""
+        """A 303 to `to` (after a post), setting or ending the session when `token` is given (its ticket put or
+        taken in the database: call it from the thread pool then)."""
         response = RedirectResponse(to, status_code=303, headers=HEADERS)
         self.sessions.keep(response, request, visit, token=token)
         return response

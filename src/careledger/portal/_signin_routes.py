@@ -52,7 +52,7 @@ def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages)
         visit = await sessions.visit(request)
         form = await pages.form(request, visit)
         token, _ = await call(auth.login, _message(form), field(form, "signature", "The signature"))
-        return pages.redirect(request, visit, _local(form.get("next", "")) or "/portal", token=token)
+        return await call(pages.redirect, request, visit, _local(form.get("next", "")) or "/portal", token=token)
 
     @router.get("/portal/claim")
     async def claim_page(request: Request, patient: str = "") -> Response:
@@ -73,14 +73,14 @@ def signin_routes(router: APIRouter, node: Services, auth: SignIn, pages: Pages)
         client = request.client.host if request.client else "unknown"
         await call(node.claiming.claim_record, patient, code, wallet, key, client=client)  # unknown: as a wrong code
         token, _ = await call(auth.session_for, wallet)
-        return pages.redirect(request, visit, "/portal/records?claimed=1", token=token)
+        return await call(pages.redirect, request, visit, "/portal/records?claimed=1", token=token)
 
     @router.post("/portal/signout")
     async def signout(request: Request) -> Response:
         """End the session."""
         visit = await sessions.visit(request)
         await pages.form(request, visit)
-        return pages.redirect(request, visit, "/portal/signin", token="")
+        return await call(pages.redirect, request, visit, "/portal/signin", token="")  # its session's ticket taken
 
 
 def _message(form: dict[str, str]) -> str:
