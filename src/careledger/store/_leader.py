@@ -51,6 +51,7 @@ _SESSION = {
 }
 _LOCK = text("SELECT pg_try_advisory_lock(:c, :k)")
 _ALIVE = text("SELECT 1")
+_SET = text("SELECT set_config(:name, :value, false)")
 
 
 class Leadership:
@@ -124,7 +125,7 @@ class Leadership:
                 connection.detach()
                 self._key_of(connection)
                 for name, value in {"application_name": _name(), **_SESSION}.items():
-                    connection.execute(text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value})
+                    _answered(connection, _SET, {"name": name, "value": value})
             except BaseException:
                 connection.close()
                 raise
