@@ -53,6 +53,16 @@ def test_a_tag_of_another_key_is_an_integrity_error() -> None:
         BlindIndex(os.urandom(32)).category_of("r1", 1, tag)
 
 
+def test_a_tag_told_apart_once_is_still_bound_to_its_record_and_version() -> None:
+    index = BlindIndex(os.urandom(32))
+    tag = index.category_tag("r1", 1, Category.MENTAL_HEALTH)
+    assert index.category_of("r1", 1, tag) == Category.MENTAL_HEALTH
+    assert index.category_of("r1", 1, tag) == Category.MENTAL_HEALTH  # remembered
+    for record_id, version in (("r2", 1), ("r1", 2)):  # the tag copied onto another row is not taken as its own
+        with pytest.raises(IntegrityError):
+            index.category_of(record_id, version, tag)
+
+
 @pytest.mark.parametrize("value", ["0000", "-001", "9999-13", "2024-02-30", "20240315", "2024-03-15T24:00", "99999"])
 def test_a_malformed_date_is_a_validation_error(records: RecordService, value: str) -> None:
     with pytest.raises(ValidationError, match="not a FHIR date"):

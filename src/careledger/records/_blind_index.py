@@ -38,6 +38,7 @@ _LEVELS = 6  # day >> 4k for k < 6 spans every day number up to 9999-12-31 (< 2*
 _LEVEL_BITS = 4
 MIN_DAY = date(1, 1, 1).toordinal()
 END_DAY = date(9999, 12, 31).toordinal() + 1
+_TOLD_TAGS = 50_000  # ~15 MB at most; emptied when full
 
 
 class BlindIndex:
@@ -48,6 +49,8 @@ class BlindIndex:
             raise IntegrityError(f"an index key is {KEY_BYTES} bytes, not {len(key)}")
         self._base = hmac.new(key, digestmod=hashlib.sha256)
         self._key = key
+        # Tags told apart already, by (record, version, tag): a read by id tries up to ten HMACs otherwise.
+        self._told: dict[tuple[str, int, str], Category] = {}
 
     def _hash(self, *parts: str) -> str:
         """HMAC-SHA256: category tags (kept as they were, since stored tags are read back by trying each)."""
@@ -81,6 +84,16 @@ class BlindIndex:
 
     def category_of(self, record_id: str, version: int, tag: str) -> Category:
         """Which category a stored tag is (a legacy plaintext value is read as itself)."""
+        told = self._told.get((record_id, version, tag))
+        if told is None:
+            told = self._tell(record_id, version, tag)
+            if len(self._told) >= _TOLD_TAGS:
+                self._told.clear()
+            self._told[record_id, version, tag] = told
+        return told
+
+    def _tell(self, record_id: str, version: int, tag: str) -> Category:
+        """`category_of`, worked out: each category's tag for this version, tried in turn."""
         mac = self._base.copy()
         mac.update(f"c\x1f{record_id}\x1f{version}\x1f".encode())
         for category in Category:
