@@ -15,6 +15,7 @@ from careledger.config import Settings
 from careledger.testdata import scratch_node
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
+from tests.logs import logged
 
 APP = "https://diary.example"  # the registered app's origin
 ELSEWHERE = "https://evil.example"
@@ -111,15 +112,15 @@ def test_a_failure_inside_a_route_is_a_500_the_app_can_read_and_the_log_keeps(
     with cors.client(world.alice) as client, caplog.at_level(logging.ERROR, logger="careledger"):
         failed = client.post("/Observation", json=pulse, headers={"Origin": APP})
         plain = client.post("/Observation", json=pulse)
+        failures = logged(caplog, lambda r: r.exc_info is not None and isinstance(r.exc_info[1], RuntimeError), 2)
     assert failed.status_code == 500
     assert failed.headers["access-control-allow-origin"] == APP
     assert "Origin" in failed.headers["vary"]
     assert failed.json()["resourceType"] == "OperationOutcome"
     assert "power cut" not in failed.text  # the reason is the log's, not a stranger's
     assert plain.status_code == 500  # without Origin: Starlette's own 500, as before
-    logged = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], RuntimeError)]
-    assert len(logged) == 2  # each failure once, with its cause and its route's template (never a path's ids)
-    assert all(r.getMessage() == "POST /{resource_type} failed" for r in logged)
+    assert len(failures) == 2  # each failure once, with its cause and its route's template (never a path's ids)
+    assert all(r.getMessage() == "POST /{resource_type} failed" for r in failures)
 
 
 def test_preflights_count_against_the_limits_of_what_they_precede(tmp_path: Path) -> None:

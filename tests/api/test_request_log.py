@@ -22,6 +22,7 @@ from careledger.testdata import scratch_node
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
 from tests.conftest import PG_URL, _postgres_schema
+from tests.logs import logged
 
 ACCESS = "careledger.access"
 
@@ -32,8 +33,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield api
 
 
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [record for record in caplog.records if record.name == ACCESS]
+def access_lines(caplog: pytest.LogCaptureFixture, count: int) -> list[logging.LogRecord]:
+    """The access lines captured, once there are `count` of them (or a few seconds passed)."""
+    return logged(caplog, lambda record: record.name == ACCESS, count)
 
 
 def test_access_line_names_the_route_template_not_the_search_value(api: Api, caplog: pytest.LogCaptureFixture) -> None:
@@ -42,7 +44,7 @@ def test_access_line_names_the_route_template_not_the_search_value(api: Api, cap
         caplog.clear()
         response = client.get("/Patient", params={"name": "Alice Wonderland-Smith", "birthdate": "1970-01-01"})
     assert response.status_code == 200
-    [line] = access_lines(caplog)
+    [line] = access_lines(caplog, 1)
     rendered = JsonFormatter().format(line) + TextFormatter().format(line)
     assert "Wonderland" not in rendered
     assert "1970" not in rendered
@@ -65,7 +67,7 @@ def test_access_line_never_names_a_record_or_patient_id(api: Api, caplog: pytest
         assert client.head(f"/Observation/{world.labs_id}").status_code == 200
         assert client.get(f"/Observation/{world.labs_id}/_history").status_code == 200
         assert client.get(f"/Patient/{patient_id}/$everything").status_code == 200
-    lines = access_lines(caplog)
+    lines = access_lines(caplog, 4)
     assert len(lines) == 4
     for line in lines:
         rendered = JsonFormatter().format(line) + TextFormatter().format(line)
@@ -87,7 +89,7 @@ def test_a_probe_s_path_is_its_own_label_whatever_the_method(api: Api, caplog: p
     caplog.clear()
     for method, path in (("POST", "/healthz"), ("DELETE", "/readyz"), ("POST", "/metrics"), ("GET", "/healthz")):
         assert httpx.request(method, f"{api.url}{path}").status_code < 500
-    assert [line.http["route"] for line in access_lines(caplog)] == [  # type: ignore[attr-defined]
+    assert [line.http["route"] for line in access_lines(caplog, 4)] == [  # type: ignore[attr-defined]
         "/healthz",
         "/readyz",
         "/metrics",
@@ -137,7 +139,7 @@ def test_each_request_gets_its_own_id_and_refusals_are_logged_too(api: Api, capl
     second = httpx.get(f"{api.url}/Patient")
     assert first.status_code == second.status_code == 401
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
-    routes = [(line.http["route"], line.http["status"]) for line in access_lines(caplog)]  # type: ignore[attr-defined]
+    routes = [(line.http["route"], line.http["status"]) for line in access_lines(caplog, 2)]  # type: ignore[attr-defined]
     assert routes[-2:] == [("/{resource_type}", 401)] * 2
 
 

@@ -51,7 +51,12 @@ def up(
         with progress.status("starting the chain…"):
             node = stack.enter_context(open_node(ctx, keep_chain=True))
         process = node.managed_chain()
-        report = node.status()
+        try:
+            report = node.status()
+        except ChainUnavailable:
+            if process.alive():
+                raise
+            raise ChainUnavailable(f"the managed chain died: {process.describe_exit()}") from None
         write_atomically(keeper, f"{os.getpid()}\n".encode())
         stack.callback(keeper.unlink, missing_ok=True)
         console.print(
