@@ -9,8 +9,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -18,7 +17,6 @@ import httpx
 import pytest
 import typer
 
-from careledger.api import NodeServer
 from careledger.cli._app import build_app
 from careledger.cli._context import PASSPHRASE_CREDENTIAL
 from careledger.cli._errors import EXIT_CODES
@@ -32,7 +30,7 @@ from careledger.errors import (
     ValidationError,
     WorkersNeedPostgres,
 )
-from careledger.testdata import scratch_node
+from tests.api.test_forwarded import served_behind
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 UNIT = DEPLOY / "careledger.service"
@@ -255,20 +253,6 @@ def test_the_proxy_forwards_to_where_the_unit_listens(exec_start: list[str]) -> 
     assert re.search(rf'forwarded_allow_ips = \["{re.escape(str(params["host"]))}"\]', NGINX.read_text())
 
 
-@contextmanager
-def _behind_a_proxy(home: Path) -> Iterator[str]:
-    """A node that believes forwarded headers from loopback, where nginx connects from, and whose open
-    routes take one request at once from each client address."""
-    settings = Settings(chain="memory", light_kdf=True, open_requests_per_minute=1, forwarded_allow_ips=["127.0.0.1"])
-    with scratch_node(home, settings) as node:
-        server = NodeServer(node, port=0)
-        server.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
-
-
 def as_nginx_sends(client_address: str) -> dict[str, str]:
     """The headers deploy/nginx.conf sets on a request from `client_address` to https://careledger.example.org."""
     variables = {
@@ -284,7 +268,7 @@ def as_nginx_sends(client_address: str) -> dict[str, str]:
 
 
 def test_the_node_believes_what_the_proxy_forwards(tmp_path: Path) -> None:
-    with _behind_a_proxy(tmp_path / "home") as url, httpx.Client(base_url=url) as client:
+    with served_behind(tmp_path / "home", proxies=["127.0.0.1"]) as url, httpx.Client(base_url=url) as client:
         advertised = client.get("/.well-known/smart-configuration", headers=as_nginx_sends("203.0.113.1"))
         metrics = client.get("/metrics", headers=as_nginx_sends("203.0.113.1"))
         nonces = [

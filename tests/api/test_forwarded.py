@@ -24,7 +24,7 @@ from tests.outside_wallet import signed_in_message
 
 
 @contextmanager
-def _served(home: Path, proxies: list[str]) -> Iterator[str]:
+def served_behind(home: Path, proxies: list[str]) -> Iterator[str]:
     """A node whose open routes take one request at once, then one a minute, behind a real server."""
     settings = Settings(chain="memory", light_kdf=True, open_requests_per_minute=1, forwarded_allow_ips=proxies)
     with scratch_node(home, settings) as node:
@@ -42,14 +42,14 @@ def _nonces(url: str, forwarded_for: list[str]) -> list[int]:
 
 
 def test_a_forwarded_address_from_anyone_buys_no_fresh_limit(tmp_path: Path) -> None:
-    with _served(tmp_path / "home", proxies=[]) as url:
+    with served_behind(tmp_path / "home", proxies=[]) as url:
         answers = _nonces(url, [f"203.0.113.{i}" for i in range(1, 31)])
     assert answers[0] == 200
     assert answers[1:].count(429) == 29
 
 
 def test_a_configured_proxy_is_believed(tmp_path: Path) -> None:
-    with _served(tmp_path / "home", proxies=["127.0.0.1"]) as url:
+    with served_behind(tmp_path / "home", proxies=["127.0.0.1"]) as url:
         answers = _nonces(url, ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1"])
     assert answers == [200, 200, 200, 429]
 
