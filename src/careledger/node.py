@@ -283,7 +283,9 @@ class Node(Capabilities):
     def signer_for(self, wallet: str = NODE_WALLET) -> Signer:
         """The signer of one of the node's wallets (unlocked on first use)."""
         if wallet not in self._signers:
-            self._signers[wallet] = self.chain.signer(self.unlock(wallet).account)
+            # Over PostgreSQL several workers send from one wallet: they count its nonce under one lock file.
+            shared = self.home.path / f".{wallet}.nonce.lock" if self.db.backend == "postgresql" else None
+            self._signers[wallet] = self.chain.signer(self.unlock(wallet).account, shared=shared)
         return self._signers[wallet]
 
     @property

@@ -113,3 +113,31 @@ def test_a_nonce_another_sender_has_pending_is_counted_again(tmp_path: Path, acc
         root = os.urandom(32)
         assert anchor.anchor(root, 1, AnchorKind.RECORDS).root == root
         miner.join()
+
+
+def test_senders_sharing_a_lock_file_never_send_one_nonce_twice(
+    anchor: RecordAnchor, signer: Signer, any_chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers of `serve --workers` each keep a signer of the node wallet: with one lock file, none of their
+    batches is refused for a nonce, with no resend to hide a collision."""
+    monkeypatch.setattr("careledger.chain._signer._RESENDS", 0)
+    lock = tmp_path / "nonce.lock"
+    workers = [Signer(any_chain.backend, signer.account, shared=lock) for _ in range(2)]
+    for worker in workers:  # each has counted once: without the lock, both would hand out the same next nonce
+        worker.transact(anchor.anchor_request(os.urandom(32), 1, AnchorKind.RECORDS))
+    failures: list[BaseException] = []
+
+    def send(worker: Signer) -> None:
+        try:
+            for _ in range(5):
+                worker.transact(anchor.anchor_request(os.urandom(32), 1, AnchorKind.RECORDS))
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(worker,)) for worker in workers for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert lock.stat().st_mode & 0o777 == 0o600

@@ -62,11 +62,12 @@ class Chain:
         """`address`'s balance in wei."""
         return int(self.w3.eth.get_balance(to_checksum_address(address)))
 
-    def signer(self, account: LocalAccount) -> Signer:
-        """A signer for `account`; on a development chain it is funded first if low."""
+    def signer(self, account: LocalAccount, *, shared: Path | None = None) -> Signer:
+        """A signer for `account` (`shared`: the lock file of every process sending from it); on a development
+        chain it is funded first if low."""
         if self.is_development and self.balance(account.address) < _DEV_LOW_WATER:
             self.backend.fund(account.address, _DEV_FUNDS)
-        return Signer(self.backend, account)
+        return Signer(self.backend, account, shared=shared)
 
     def close(self) -> None:
         """Stop using the chain (and the anvil this process started)."""

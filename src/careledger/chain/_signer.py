@@ -8,10 +8,14 @@ consecutive nonces so pipelined transactions never collide.
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from eth_utils import to_checksum_address
@@ -52,14 +56,34 @@ _RESENDS = 5
 
 
 class NonceManager:
-    """Hands out consecutive nonces for one sender, starting from the chain's pending count."""
+    """Hands out consecutive nonces for one sender, starting from the chain's pending count.
 
-    def __init__(self, backend: Backend, address: str) -> None:
+    With `shared` (a lock file every process sending from this account opens: the workers of `serve --workers`
+    on one home), a batch is counted and sent under an exclusive lock on it, the count read from the chain
+    each time, so two processes never send one nonce twice; without it, this process is the only sender.
+    """
+
+    def __init__(self, backend: Backend, address: str, *, shared: Path | None = None) -> None:
         self._backend = backend
         self._address = address
+        self._shared = shared
         self._next: int | None = None
         self._counted_at = 0
         self._lock = threading.Lock()
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Held while a batch is counted, signed and sent: alone among this account's processes if shared."""
+        if self._shared is None:
+            yield
+            return
+        descriptor = os.open(self._shared, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # one per open file: threads of this process wait too
+            self.resync()  # another process may have sent since this one counted
+            yield
+        finally:
+            os.close(descriptor)  # and with it the lock
 
     def reserve(self, count: int) -> int:
         """Reserve `count` nonces; the first one."""
@@ -83,11 +107,13 @@ class NonceManager:
 class Signer:
     """Signs and sends transactions for one account on one chain."""
 
-    def __init__(self, backend: Backend, account: LocalAccount, *, receipt_timeout: float = 120.0) -> None:
+    def __init__(
+        self, backend: Backend, account: LocalAccount, *, receipt_timeout: float = 120.0, shared: Path | None = None
+    ) -> None:
         self.backend = backend
         self.account = account
         self.address: str = account.address
-        self.nonces = NonceManager(backend, account.address)
+        self.nonces = NonceManager(backend, account.address, shared=shared)
         self.receipt_timeout = receipt_timeout
         self._chain_id = backend.w3.eth.chain_id
 
@@ -109,7 +135,8 @@ class Signer:
             estimates = self.backend.estimate_gas_many([params[i] for i in missing])
             for i, estimate in zip(missing, estimates, strict=True):
                 params[i]["gas"] = int(estimate * _GAS_HEADROOM) + 10_000
-        return self._sign_and_send(params)
+        with self.nonces.sending():
+            return self._sign_and_send(params)
 
     def _sign_and_send(self, params: list[TxParams], *, resends: int = _RESENDS) -> list[HexBytes]:
         """Reserve nonces for `params`, sign and submit them; on a refusal, forget the local nonce count."""
