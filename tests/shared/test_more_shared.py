@@ -22,7 +22,7 @@ from careledger.identity import Role
 from careledger.shared import ExportStore
 from careledger.testdata import PASSPHRASE, synthetic_patients
 from tests.outside_wallet import signed_in_message
-from tests.shared.test_workers import _CSRF, ORIGIN, Workers, workers
+from tests.shared.test_workers import _CSRF, ORIGIN, Workers, once_revocations_are_read, workers
 
 __all__ = ["workers"]  # the fixture, shared with the module that defines it
 
@@ -39,9 +39,7 @@ def test_a_portal_sign_out_at_one_worker_revokes_its_token_as_a_bearer_at_the_ot
         assert httpx.get(f"{b}/Patient", headers=bearer).status_code == 200  # the cookie's token is the API's
         csrf = _CSRF.findall(browser.get("/portal/records").text)[0]
         assert browser.post("/portal/signout", data={"csrf": csrf}).status_code == 303
-    deadline = time.monotonic() + 2.5  # each worker re-reads the revocations once a second (and a loaded CI's slack)
-    while (answer := httpx.get(f"{b}/Patient", headers=bearer)).status_code == 200 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    answer = once_revocations_are_read(b, bearer)
     assert answer.status_code == 401
     assert "revoked" in answer.text
 

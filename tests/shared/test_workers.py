@@ -136,9 +136,7 @@ def test_a_code_from_one_worker_is_redeemed_once_and_its_token_revoked_everywher
     assert httpx.get(f"{b}/Patient", headers=bearer).status_code == 200
     revoked = httpx.post(f"{a}/auth/revoke", data={"token": token["access_token"], "client_id": client_id})
     assert revoked.status_code == 200
-    deadline = time.monotonic() + 2.5  # each worker re-reads the revocations once a second (and a loaded CI's slack)
-    while (answer := httpx.get(f"{b}/Patient", headers=bearer)).status_code == 200 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    answer = once_revocations_are_read(b, bearer)
     assert answer.status_code == 401
     assert "revoked" in answer.text
 
@@ -227,3 +225,12 @@ def test_a_member_s_new_insurer_is_followed_by_every_worker_not_only_the_leader(
     while time.monotonic() < deadline and second.claims.payers.insurer(carol.address) != new.address:
         time.sleep(0.1)
     assert [node.claims.payers.insurer(carol.address) for node in workers.nodes] == [new.address] * 2
+
+
+def once_revocations_are_read(url: str, bearer: dict[str, str]) -> httpx.Response:
+    """`GET /Patient` at `url` with `bearer`, asked again while it is answered, for 2.5 s at most: each worker
+    re-reads the revocations once a second (and a loaded CI's slack)."""
+    deadline = time.monotonic() + 2.5
+    while (answer := httpx.get(f"{url}/Patient", headers=bearer)).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return answer
