@@ -30,6 +30,7 @@ from careledger.store.models import (
     RecordVersion,
     RefreshToken,
     RevokedToken,
+    SlotHold,
     StudyBudget,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "RecordVersion",
     "RefreshToken",
     "RevokedToken",
+    "SlotHold",
     "StudyBudget",
     "dialect_insert",
     "one_at_a_time",

@@ -414,3 +414,20 @@ class RateBucket(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     due: Mapped[float] = mapped_column(Float, index=True)
     refused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SlotHold(Base):
+    """The Appointment that holds a Slot (careledger.telehealth): the slot's id is the key, so of two bookings
+    racing for one slot only the first to commit gets it, on any number of workers.
+
+    Written in the transaction that stores the Appointment's version. `expires_at` is set while the booking is
+    only held (its Appointment `pending`, the patient's payment or consent still to come): past it, another
+    booking may take the slot. A confirmed booking's hold has none and lasts until it is cancelled or moved.
+    """
+
+    __tablename__ = "slot_holds"
+
+    slot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    appointment_id: Mapped[str] = mapped_column(String(64), index=True)
+    held_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
