@@ -431,3 +431,19 @@ class SlotHold(Base):
     appointment_id: Mapped[str] = mapped_column(String(64), index=True)
     held_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class MessageReceipt(Base):
+    """One participant of one message and when she read it (None: unread); the sender's is read when sent.
+
+    `reader` is a blind token of her wallet (careledger.telehealth keys it with a secret of the node's home), so a
+    copy of the database tells neither who messages whom nor who has read what.
+    """
+
+    __tablename__ = "message_receipts"
+    __table_args__ = (Index("ix_message_receipts_reader_thread", "reader", "thread_id"),)
+
+    reader: Mapped[str] = mapped_column(String(32), primary_key=True)
+    communication_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    thread_id: Mapped[str] = mapped_column(String(64))
+    read_at: Mapped[float | None] = mapped_column(Float, nullable=True)
