@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from careledger.chain import ConsentTerms, action_from_typed_data, action_typed_data, consent_typed_data
 from careledger.crypto import (
     Address,
+    Bytes32,
     HashedJson,
     JsonKey,
     Nonce,
@@ -464,3 +465,35 @@ def test_a_signed_action_refuses_what_it_once_read_loosely(change: dict[str, Any
     )
     with pytest.raises(ValidationError, match="a revocation is an object of"):
         action_from_typed_data({**typed, "message": {**typed["message"], **change}})
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged(Struct):
+    PRIMARY_TYPE: ClassVar[str] = "Tagged"
+    DOMAIN: ClassVar[tuple[str, str]] = ("CareLedger Test", "1")
+    NOUN: ClassVar[str] = "a tagged thing"
+
+    tag: Bytes32
+
+
+def test_a_bytes32_travels_as_hex_and_a_wallet_signs_it_as_bytes32() -> None:
+    tagged = Tagged(keccak(b"visit"))
+    assert Tagged.eip712_type() == [{"name": "tag", "type": "bytes32"}]
+    assert tagged.to_json() == {"tag": "0x" + keccak(b"visit").hex()}
+    assert Tagged.from_json(json.loads(json.dumps(tagged.to_json()))) == tagged
+    typed = tagged.typed_data(CHAIN_ID, CONTRACT)
+    assert Tagged.from_typed_data(typed) == tagged
+    signer = Account.create()
+    signed = signer.sign_message(encode_typed_data(full_message=typed)).signature
+    assert sign_typed_data(signer, typed) == bytes(signed)
+
+
+@pytest.mark.parametrize("value", ["0x12", "ab" * 32, "0x" + "zz" * 32, "0x" + "ab" * 33, 5, None])
+def test_a_malformed_bytes32_is_refused_by_name(value: Any) -> None:
+    with pytest.raises(ValidationError, match="tag is a bytes32 written as 0x and 64 hex digits"):
+        Tagged.from_json({"tag": value})
+
+
+def test_a_bytes32_made_in_code_is_32_bytes() -> None:
+    with pytest.raises(ValidationError, match=r"a tagged thing's tag is a bytes32 \(32 bytes\)"):
+        Tagged(b"short")

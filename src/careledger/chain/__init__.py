@@ -55,6 +55,14 @@ from careledger.chain._research import (
 from careledger.chain._revert import decode_revert
 from careledger.chain._signer import NonceManager, Signer, TxRequest
 from careledger.chain._token import CareToken, permit_typed_data
+from careledger.chain._visit_escrow import (
+    EscrowedVisit,
+    VisitCancellation,
+    VisitEscrow,
+    VisitState,
+    VisitTerms,
+    visit_id_of,
+)
 
 if TYPE_CHECKING:
     from careledger.chain._anvil_backend import AnvilBackend
@@ -104,6 +112,7 @@ __all__ = [
     "Deployer",
     "Deployment",
     "Enrolment",
+    "EscrowedVisit",
     "GrantRecord",
     "IdentityRegistry",
     "NonceManager",
@@ -122,6 +131,10 @@ __all__ = [
     "StudyState",
     "StudyTerms",
     "TxRequest",
+    "VisitCancellation",
+    "VisitEscrow",
+    "VisitState",
+    "VisitTerms",
     "action_from_typed_data",
     "action_typed_data",
     "claim_id_of",
@@ -133,4 +146,5 @@ __all__ = [
     "grant_from_event",
     "open_chain",
     "permit_typed_data",
+    "visit_id_of",
 ]

@@ -18,6 +18,7 @@ from careledger.chain._record_anchor import RecordAnchor
 from careledger.chain._research import Research
 from careledger.chain._signer import Signer
 from careledger.chain._token import CareToken
+from careledger.chain._visit_escrow import VisitEscrow
 
 if TYPE_CHECKING:
     from careledger.chain._chain import Chain
@@ -58,6 +59,10 @@ class Contracts:
     def research(self, *, as_wallet: str | None = None) -> Research:
         """The Research contract (studies and their escrow), read-only or signing as one of the node's wallets."""
         return self._facade(Research, as_wallet)
+
+    def visit_escrow(self, *, as_wallet: str | None = None) -> VisitEscrow:
+        """VisitEscrow (telehealth visit fees), read-only or signing as one of the node's wallets."""
+        return self._facade(VisitEscrow, as_wallet)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""

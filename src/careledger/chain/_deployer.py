@@ -162,6 +162,7 @@ _CONSTRUCTOR_CONTRACTS = {
     "Claims": ("IdentityRegistry",),
     "ConsentRegistry": ("IdentityRegistry",),
     "Research": ("IdentityRegistry", "CareToken"),
+    "VisitEscrow": ("CareToken",),
 }
 
 

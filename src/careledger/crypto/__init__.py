@@ -37,6 +37,7 @@ from careledger.crypto._signatures import (
 )
 from careledger.crypto._typed import (
     Address,
+    Bytes32,
     HashedJson,
     JsonKey,
     Nonce,
@@ -51,6 +52,7 @@ from careledger.crypto._typed import (
 __all__ = [
     "Address",
     "AtRestKey",
+    "Bytes32",
     "DataKeyCache",
     "Envelope",
     "HashedJson",

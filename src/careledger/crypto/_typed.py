@@ -39,6 +39,7 @@ from careledger.errors import ValidationError
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _DECIMAL = re.compile(r"[0-9]{1,78}")  # 2**256 has 78 digits: longer is out of range, and costly to read
 _HEX = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 class _Kind:
@@ -122,6 +123,34 @@ class _Address(_Kind):
         raise ValueError(f"is an address (0x and 40 hex digits), not {_shown(value)}")
 
 
+class _Bytes32(_Kind):
+    """bytes32: 32 bytes, written in JSON and typed data as 0x and 64 hex digits (an id that is a hash)."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("bytes32")
+
+    def checked(self, value: Any) -> bytes:
+        if isinstance(value, bytes) and len(value) == 32:
+            return value
+        raise ValueError(f"is a bytes32 (32 bytes), not {_shown(value)}")
+
+    def message(self, value: bytes) -> str:
+        return "0x" + value.hex()
+
+    def json(self, value: bytes) -> str:
+        return self.message(value)
+
+    def from_json(self, value: Any) -> bytes:
+        if isinstance(value, str) and _BYTES32.fullmatch(value):
+            return bytes.fromhex(value[2:])
+        raise ValueError(f"is a bytes32 written as 0x and 64 hex digits, not {_shown(value)}")
+
+    def from_message(self, value: Any) -> bytes:
+        return self.from_json(value)
+
+
 class _HashedJson(_Kind):
     """bytes32, the keccak256 of a JSON object's canonical form (RFC 8785): the struct and its JSON hold the object,
     the wallet signs its hash. The hash cannot be read back, so typed data never yields the object."""
@@ -157,6 +186,7 @@ Uint64 = Annotated[int, _Uint(64)]
 Uint256 = Annotated[int, _Uint(256)]
 Nonce = Annotated[int, _Uint(256, hex_in_json=True)]
 HashedJson = Annotated[dict[str, Any], _HashedJson()]
+Bytes32 = Annotated[bytes, _Bytes32()]
 
 _CHAIN_ID = _Uint(256)
 _CONTRACT = _Address()
