@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
+    from careledger.telehealth import Scheduling
 
 
 class Capabilities:
@@ -227,3 +228,11 @@ class Capabilities:
             self.contracts.record_anchor,
             chain_id=self.chain_id,
         )
+
+    @cached_property
+    def scheduling(self) -> Scheduling:
+        """Schedules and Slots, and booking them: a slot taken atomically, cancelled, moved (the node marks its
+        Slots through its own door)."""
+        from careledger.telehealth import Scheduling
+
+        return Scheduling(self.db, self.access, custodian=self.address)
