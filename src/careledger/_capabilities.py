@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Scheduling
+    from careledger.telehealth import Scheduling, VisitPayments
 
 
 class Capabilities:
@@ -236,3 +236,11 @@ class Capabilities:
         from careledger.telehealth import Scheduling
 
         return Scheduling(self.db, self.access, custodian=self.address)
+
+    @cached_property
+    def visit_payments(self) -> VisitPayments:
+        """Telehealth visit fees in CARE escrow: booked under the patient's signatures, settled by this node."""
+        from careledger.telehealth import VisitPayments
+
+        contracts = self.contracts
+        return VisitPayments(contracts.visit_escrow, contracts.token, node_wallet=NODE_WALLET, address=self.address)

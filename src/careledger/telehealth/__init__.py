@@ -1,6 +1,7 @@
 """Telehealth: visits booked over FHIR, their consent, messages, video rooms and payment (DESIGN.md section 11)."""
 
 from careledger.telehealth._booking import HOLDING, SLOT_TAKEN, Hold, Opening, Scheduling, proposal, slot_ids
+from careledger.telehealth._payments import NO_SHOW_BPS, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._schedule import (
     Offer,
     Schedules,
@@ -16,6 +17,7 @@ from careledger.telehealth._visits import VisitQuote, Visits
 
 __all__ = [
     "HOLDING",
+    "NO_SHOW_BPS",
     "SLOT_TAKEN",
     "Hold",
     "Offer",
@@ -24,6 +26,8 @@ __all__ = [
     "Scheduling",
     "VisitConsents",
     "VisitMode",
+    "VisitPayment",
+    "VisitPayments",
     "VisitQuote",
     "VisitWindow",
     "Visits",
@@ -33,5 +37,6 @@ __all__ = [
     "proposal",
     "service_class",
     "slot_ids",
+    "visit_key",
     "visit_mode",
 ]
