@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Scheduling, VisitPayments
+    from careledger.telehealth import Messages
 
 
 class Capabilities:
@@ -217,6 +217,23 @@ class Capabilities:
         )
 
     @cached_property
+    def messages(self) -> Messages:
+        """Messages between patients and their care team: threads of sealed Communications, read receipts, and
+        notifications to signed-in streams (at every worker); a practitioner of another node's by the courier."""
+        from careledger.telehealth import Events, Messages, Readers, Receipts, affiliated_node
+
+        readers = Readers(secret_file(self.home.index_key_file))
+        return Messages(
+            Receipts(self.db, readers),
+            Events(self.db, readers, channel_of=self.address),
+            custodian=self.address,
+            chain_id=self.chain_id,
+            node_of=lambda wallet: affiliated_node(
+                self.contracts.identity_registry(), wallet, here=self.address, now=time.time()
+            ),
+        )
+
+    @cached_property
     def requester(self) -> Requester:
         """Asking other nodes for records, and verifying what they send."""
         from careledger.exchange import Requester
@@ -228,19 +245,3 @@ class Capabilities:
             self.contracts.record_anchor,
             chain_id=self.chain_id,
         )
-
-    @cached_property
-    def scheduling(self) -> Scheduling:
-        """Schedules and Slots, and booking them: a slot taken atomically, cancelled, moved (the node marks its
-        Slots through its own door)."""
-        from careledger.telehealth import Scheduling
-
-        return Scheduling(self.db, self.access, custodian=self.address)
-
-    @cached_property
-    def visit_payments(self) -> VisitPayments:
-        """Telehealth visit fees in CARE escrow: booked under the patient's signatures, settled by this node."""
-        from careledger.telehealth import VisitPayments
-
-        contracts = self.contracts
-        return VisitPayments(contracts.visit_escrow, contracts.token, node_wallet=NODE_WALLET, address=self.address)

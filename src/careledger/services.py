@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
-    from careledger.telehealth import Scheduling, VisitPayments
+    from careledger.telehealth import Messages
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -98,13 +98,11 @@ class Services(Protocol):
     @property
     def recorder(self) -> ReadingRecorder: ...
     @property
+    def messages(self) -> Messages: ...
+    @property
     def leadership(self) -> Leadership: ...
     @property
     def health(self) -> Health: ...
-    @property
-    def scheduling(self) -> Scheduling: ...
-    @property
-    def visit_payments(self) -> VisitPayments: ...
 
 
 class Operations(Services, Protocol):
