@@ -135,10 +135,6 @@ class Scheduling(Schedules):
         self._hold_for = hold_for
         self._clock = clock
 
-    def now(self) -> datetime:
-        """The time the scheduling goes by (its clock: tests move it)."""
-        return self._clock()
-
     # Finding.
 
     def find(
