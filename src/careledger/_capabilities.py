@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService
-    from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
+    from careledger.exchange import AccountingDesk, Custodian, Requester
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Scheduling, VisitPayments
+    from careledger.telehealth import Messages, Rooms
 
 
 class Capabilities:
@@ -183,35 +183,6 @@ class Capabilities:
         )
 
     @cached_property
-    def courier(self) -> Courier:
-        """Carrying this node's messages, sealed, to the nodes of their recipients."""
-        from careledger.exchange import Courier
-
-        return Courier(
-            self.contracts.identity_registry,
-            address=self.address,
-            account=lambda: self.unlock(NODE_WALLET).account,
-            chain_id=self.chain_id,
-        )
-
-    @cached_property
-    def postbox(self) -> Postbox:
-        """Taking the messages other nodes deliver for this node's patients and practitioners."""
-        from careledger.exchange import Postbox
-
-        return Postbox(
-            self._system("messages", Purpose.TREAT),
-            self.db,
-            self.access,
-            self.consent,
-            self.audit,
-            self.contracts.identity_registry,
-            address=self.address,
-            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
-            chain_id=self.chain_id,
-        )
-
-    @cached_property
     def studies(self) -> Studies:
         """Studies: their registry, patients joining and leaving, and the sponsor's releases and aggregates."""
         from careledger.research import Studies
@@ -246,6 +217,34 @@ class Capabilities:
         )
 
     @cached_property
+    def messages(self) -> Messages:
+        """Messages between patients and their care team: threads of sealed Communications, read receipts, and
+        notifications to signed-in streams (at every worker); a practitioner of another node's by the courier."""
+        from careledger.telehealth import Events, Messages, Readers, Receipts, affiliated_node
+
+        readers = Readers(secret_file(self.home.index_key_file))
+        return Messages(
+            Receipts(self.db, readers),
+            Events(self.db, readers, channel_of=self.address),
+            custodian=self.address,
+            chain_id=self.chain_id,
+            node_of=lambda wallet: affiliated_node(
+                self.contracts.identity_registry(), wallet, here=self.address, now=time.time()
+            ),
+        )
+
+    @cached_property
+    def rooms(self) -> Rooms:
+        """Visit rooms: who is admitted, the waiting room, and the signalling between a visit's two browsers (across
+        the workers of `serve --workers N` through PostgreSQL's LISTEN/NOTIFY)."""
+        from careledger.telehealth import LocalBus, PostgresBus, Rooms
+
+        tickets = self.shared.tickets
+        bus = PostgresBus(self.db, tickets) if self.db.backend == "postgresql" else LocalBus()
+        settings = self.settings
+        return Rooms(self.access, tickets, bus, ice_urls=settings.ice_servers, turn_secret=settings.turn_secret)
+
+    @cached_property
     def requester(self) -> Requester:
         """Asking other nodes for records, and verifying what they send."""
         from careledger.exchange import Requester
@@ -257,19 +256,3 @@ class Capabilities:
             self.contracts.record_anchor,
             chain_id=self.chain_id,
         )
-
-    @cached_property
-    def scheduling(self) -> Scheduling:
-        """Schedules and Slots, and booking them: a slot taken atomically, cancelled, moved (the node marks its
-        Slots through its own door)."""
-        from careledger.telehealth import Scheduling
-
-        return Scheduling(self.db, self.access, custodian=self.address)
-
-    @cached_property
-    def visit_payments(self) -> VisitPayments:
-        """Telehealth visit fees in CARE escrow: booked under the patient's signatures, settled by this node."""
-        from careledger.telehealth import VisitPayments
-
-        contracts = self.contracts
-        return VisitPayments(contracts.visit_escrow, contracts.token, node_wallet=NODE_WALLET, address=self.address)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import Field
@@ -179,6 +179,10 @@ class Settings(BaseSettings):
     """Plausible device values by LOINC code, over the defaults (docs/devices.md): `{"8867-4" = [20, 250]}`."""
     alert_webhooks: list[str] = []
     """URLs `serve` POSTs each device alert to (JSON), besides streaming it at `/alerts/stream`."""
+    ice_servers: list[Annotated[str, Field(pattern=r"^(stuns?|turns?):[^\s]+$", max_length=500)]] = []
+    """STUN and TURN URLs a visit room's browsers use (`stun:host:3478`, `turns:host:5349`); TURN needs a secret."""
+    turn_secret: str = ""
+    """coturn's `static-auth-secret`: browsers get TURN credentials made from it, which expire (docs/telehealth.md)."""
     log_format: Literal["text", "json"] = "text"
     """`serve`'s log on stderr: `text` lines, or one JSON object a line for a log collector (docs/monitoring.md)."""
     metrics_token: str = ""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService, SignedActions
-    from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
+    from careledger.exchange import AccountingDesk, Custodian, Requester
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
-    from careledger.telehealth import Scheduling, VisitPayments
+    from careledger.telehealth import Messages, Rooms
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -88,10 +88,6 @@ class Services(Protocol):
     @property
     def accounting_desk(self) -> AccountingDesk: ...
     @property
-    def courier(self) -> Courier: ...
-    @property
-    def postbox(self) -> Postbox: ...
-    @property
     def studies(self) -> Studies: ...
     @property
     def study_desk(self) -> StudyDesk: ...
@@ -102,13 +98,13 @@ class Services(Protocol):
     @property
     def recorder(self) -> ReadingRecorder: ...
     @property
+    def messages(self) -> Messages: ...
+    @property
+    def rooms(self) -> Rooms: ...
+    @property
     def leadership(self) -> Leadership: ...
     @property
     def health(self) -> Health: ...
-    @property
-    def scheduling(self) -> Scheduling: ...
-    @property
-    def visit_payments(self) -> VisitPayments: ...
 
 
 class Operations(Services, Protocol):

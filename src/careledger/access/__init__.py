@@ -16,15 +16,18 @@ from careledger.access._disclosures import Disclosures, Emergency
 from careledger.access._door import RecordAccess
 from careledger.access._facts import Payers
 from careledger.access._members import Member
+from careledger.access._messaging import referenced_wallet, wallet_reference
 from careledger.access._policy import (
     WRITE_PURPOSES,
     Accessor,
     Decision,
     Facts,
+    MessageFacts,
     consents_listed_for,
     coverage_patients,
     default_purpose,
     may_bill,
+    may_message,
     may_read,
     may_see_consent,
     may_see_coverage,
@@ -55,6 +58,7 @@ __all__ = [
     "IdentityClaims",
     "IssuedCode",
     "Member",
+    "MessageFacts",
     "Payers",
     "RecordAccess",
     "Repository",
@@ -64,6 +68,7 @@ __all__ = [
     "default_purpose",
     "encryption_key_from_hex",
     "may_bill",
+    "may_message",
     "may_read",
     "may_see_consent",
     "may_see_coverage",
@@ -71,4 +76,6 @@ __all__ = [
     "may_write",
     "network_of",
     "readable_patients",
+    "referenced_wallet",
+    "wallet_reference",
 ]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
 from careledger.access._facts import Payers, PolicyFacts
+from careledger.access._messaging import visited
 from careledger.access._policy import Accessor
 from careledger.access._repository import Repository
 from careledger.audit import AuditLog
@@ -40,7 +42,10 @@ class RecordAccess:
         self._records = records
         self.audit = audit
         glass = BreakGlass(db, audit, identity=identity, registry_as=registry_as, clock=clock)
-        self._facts = PolicyFacts(consent, glass, custodian=custodian, identity=identity, payers=payers, clock=clock)
+        visits = partial(visited, records)
+        self._facts = PolicyFacts(
+            consent, glass, custodian=custodian, identity=identity, payers=payers, visits=visits, clock=clock
+        )
 
     def for_caller(self, accessor: Accessor) -> Repository:
         """The guarded repository of `accessor`: every read and write judged for her and audited as hers."""

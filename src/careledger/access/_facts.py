@@ -50,9 +50,11 @@ class PolicyFacts:
         custodian: str,
         identity: Callable[[], IdentityRegistry],
         payers: Callable[[], Payers],
+        visits: Callable[[str, str], bool],
         clock: Callable[[], datetime],
     ) -> None:
         self._consent = consent
+        self._visits = visits
         self._payers = payers
         self.custodian = custodian
         self._glass = glass
@@ -65,6 +67,10 @@ class PolicyFacts:
         """The id of a live consent of `patient` to `grantee` for this category and purpose, if any."""
         grant = self._consent().check(patient, grantee, category, purpose)
         return None if grant is None else grant.hex_id
+
+    def visited(self, patient: str, practitioner: str) -> bool:
+        """Whether `patient` has a visit (an Appointment here, not cancelled) with `practitioner`."""
+        return self._visits(patient, practitioner)
 
     def emergency_open(self, practitioner: str, patient: str) -> bool:
         """Whether `practitioner` has an open break-glass window on `patient`'s records."""

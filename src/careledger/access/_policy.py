@@ -321,6 +321,35 @@ def coverage_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None
     return readable_patients(accessor, facts)
 
 
+# Messages: whom a patient may write a Communication to.
+
+NOT_MESSAGEABLE = "a patient messages only her care team and the practitioners she has a visit with"
+
+
+class MessageFacts(Protocol):
+    """What `may_message` asks: the care team (`Facts.care_team`), and the visits a patient has here."""
+
+    def care_team(self, actor: str) -> bool:
+        """Whether the custodian node has attested `actor` a live `affiliation`."""
+
+    def visited(self, patient: str, practitioner: str) -> bool:
+        """Whether `patient` has an Appointment here, not cancelled, with `practitioner` among its participants."""
+
+
+def may_message(writer: Accessor, patient: str, recipients: Sequence[str | None], facts: MessageFacts) -> Decision:
+    """May `writer` store a Communication of `patient`'s sent to `recipients` (their wallets; None for one not
+    named by a wallet)? Asked besides `may_write`. The patient writes only to the custodian's care team and to
+    practitioners she has a visit with, so a stranger is not paged by anyone who signs in; a recipient unknown
+    here and one who is merely unrelated are refused in the same words. Anyone else writes to her under
+    `may_write`'s rules (the care team, her consent)."""
+    if writer.address != patient:
+        return Decision(True, "written to the patient under the rules of any record")
+    for recipient in recipients:
+        if recipient is None or not (facts.care_team(recipient) or facts.visited(patient, recipient)):
+            return Decision(False, NOT_MESSAGEABLE)
+    return Decision(True, "her care team, or a practitioner she has a visit with")
+
+
 # Consents and accountings: who may see a patient's grants, and whose signed papers a patient's session submits.
 
 

@@ -22,11 +22,13 @@ from careledger.access._compartment import outside_compartment, searched_patient
 from careledger.access._entries import access_entry, by_patient, page_entries, write_entries
 from careledger.access._facts import PolicyFacts
 from careledger.access._members import Members, members_seen
+from careledger.access._messaging import recipients_of
 from careledger.access._policy import (
     CLAIM_TYPES,
     Accessor,
     Decision,
     may_bill,
+    may_message,
     may_read,
     may_write,
 )
@@ -311,14 +313,17 @@ class Repository:
     # Writes: the policy judges every version inside the records service, before anything
     # is written; the audit entry is committed with the versions; a refusal is audited.
 
-    def _guard(self, resource_type: str | None = None) -> Guard:
-        """The records service's check of each version `accessor` would store."""
+    def _guard(self, resource_type: str | None = None, drafts: Sequence[Draft] = ()) -> Guard:
+        """The records service's check of each version `accessor` would store (`drafts`' messages: to whom too)."""
+        addressed = recipients_of(drafts)
 
         def check(current: StoredRecord | None, new: StoredRecord) -> None:
             """The guard `RecordService` calls before a write: refuse (audited) what the policy refuses."""
             if resource_type is not None and current is not None and current.resource_type != resource_type:
                 raise NotFound(f"no {resource_type}/{current.record_id}")
             decision = may_write(self.accessor, current, new, self._facts)
+            if decision.allowed and new.record_id in addressed:
+                decision = may_message(self.accessor, new.patient_address, addressed[new.record_id], self._facts)
             if not decision.allowed:
                 raise WriteRefused(decision.why, new)
 
@@ -352,7 +357,7 @@ class Repository:
         about_readable([draft], self._quiet()._judge_read, self.audit.record_all)
         with self._refusals_audited([draft]):
             return self._records.write(
-                replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
+                replace(draft, author=self.accessor.address), check=self._guard(drafts=[draft]), also=self._also()
             )
 
     async def write_async(self, draft: Draft) -> StoredRecord:
@@ -361,7 +366,7 @@ class Repository:
             await asyncio.to_thread(about_readable, [draft], self._quiet()._judge_read, self.audit.record_all)
         try:
             return await self._records.write_async(
-                replace(draft, author=self.accessor.address), check=self._guard(), also=self._also()
+                replace(draft, author=self.accessor.address), check=self._guard(drafts=[draft]), also=self._also()
             )
         except (WriteRefused, UnheldPatient) as failed:  # its answer reads a Patient and commits: off the loop too
             told = partial(
@@ -374,7 +379,7 @@ class Repository:
         drafts = [replace(d, author=self.accessor.address) for d in drafts]
         about_readable(drafts, self._quiet()._judge_read, self.audit.record_all)
         with self._refusals_audited(drafts):
-            return self._records.store(drafts, check=self._guard(), also=self._also(then=also))
+            return self._records.store(drafts, check=self._guard(drafts=drafts), also=self._also(then=also))
 
     def delete(self, record_id: str, resource_type: str | None = None) -> StoredRecord:
         """A tombstone version, if `accessor` may write the record (and it is a `resource_type`, when given)."""

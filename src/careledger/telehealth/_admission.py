@@ -1,0 +1,170 @@
+"""Who is admitted to an Appointment's visit room, and when: a policy decision, made here and nowhere in a face.
+
+```
+caller ─► her guarded repository ─► read Appointment/<id> (audited) ─► a participant? its status? its window?
+         unknown, withheld or not hers ─► `NotFound`, one message for all three
+         hers, but cancelled or not open yet / over ─► `AccessDenied` saying when the room opens
+```
+
+The room belongs to the Appointment's participants only: its patient (the Patient it names, whose wallet the
+door knows) and the practitioners it names by their account (`did:pkh`). A delegate of the patient, a colleague
+on the care team, an insurer: none is a participant, so each is told the room does not exist, as a stranger is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+
+from careledger.access import Repository
+from careledger.errors import AccessDenied, NotFound, ValidationError
+from careledger.fhir import systems
+from careledger.records import Resource
+
+# The room opens this long before the Appointment's start: a patient early for her visit waits in it.
+OPENS_BEFORE = timedelta(minutes=15)
+# …and closes this long after its end: a visit that runs over is not cut off.
+GRACE_AFTER = timedelta(minutes=30)
+# An Appointment with a start but neither an end nor `minutesDuration` is taken to last this long.
+DEFAULT_LENGTH = timedelta(minutes=30)
+# The statuses of a visit still to happen or under way; a proposed, cancelled or finished one has no room.
+ACTIVE = frozenset({"booked", "arrived", "checked-in"})
+_DID_PREFIX = "did:pkh:eip155:"
+
+
+class RoomRole(StrEnum):
+    """A participant's part in the room: the patient waits to be admitted, a practitioner admits her."""
+
+    PATIENT = "patient"
+    PRACTITIONER = "practitioner"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One participant let into one Appointment's room, for its window."""
+
+    appointment_id: str
+    who: str
+    role: RoomRole
+    patient_id: str
+    practitioners: tuple[str, ...]
+    opens: datetime
+    closes: datetime
+
+    def open_at(self, now: datetime) -> bool:
+        """Whether the room is open at `now`."""
+        return self.opens <= now < self.closes
+
+
+def unknown_room(appointment_id: str) -> NotFound:
+    """The one refusal for an Appointment that does not exist, is withheld, or is not the caller's to join."""
+    return NotFound(f"no visit room for Appointment/{appointment_id[:64]}")
+
+
+def admit(repository: Repository, appointment_id: str, now: datetime) -> Admission:
+    """The caller of `repository` admitted to the room of `appointment_id` at `now`; `NotFound` (the same for an
+    unknown id, a withheld Appointment and one she is no participant of), or `AccessDenied` for a participant
+    outside the window or of a visit no longer to happen. Every read goes through her door and is audited."""
+    try:
+        appointment = repository.read(appointment_id)
+        if appointment.get("resourceType") != "Appointment":
+            raise unknown_room(appointment_id)
+        patient_id = _patient_of(appointment)
+        practitioners = _practitioners_of(repository, appointment)
+        who = repository.accessor.address
+        if who in practitioners:
+            role = RoomRole.PRACTITIONER
+        elif patient_id and repository.stored(patient_id).patient_address == who:
+            role = RoomRole.PATIENT
+        else:
+            raise unknown_room(appointment_id)
+    except (NotFound, AccessDenied):  # unknown, withheld, or her Patient withheld: all told alike
+        raise unknown_room(appointment_id) from None
+    if not patient_id or not practitioners:
+        raise unknown_room(appointment_id)
+    status = appointment.get("status")
+    if status not in ACTIVE:
+        raise AccessDenied(f"this visit is {status}: its room is closed")
+    opens, closes = window(appointment)
+    admission = Admission(appointment_id, who, role, patient_id, practitioners, opens, closes)
+    if not admission.open_at(now):
+        raise AccessDenied(
+            f"the visit's room is open from {_shown(opens)} to {_shown(closes)} (UTC): "
+            f"{int(OPENS_BEFORE.total_seconds() // 60)} minutes before the visit until "
+            f"{int(GRACE_AFTER.total_seconds() // 60)} minutes after its end"
+        )
+    return admission
+
+
+def window(appointment: Resource) -> tuple[datetime, datetime]:
+    """When the room of `appointment` opens and closes; `ValidationError` if it has no start."""
+    start = _instant(appointment.get("start"), "start")
+    if appointment.get("end"):
+        end = _instant(appointment["end"], "end")
+    elif isinstance(appointment.get("minutesDuration"), int):
+        end = start + timedelta(minutes=appointment["minutesDuration"])
+    else:
+        end = start + DEFAULT_LENGTH
+    return start - OPENS_BEFORE, end + GRACE_AFTER
+
+
+def _instant(value: Any, name: str) -> datetime:
+    """An Appointment's instant, aware (UTC)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"the Appointment's {name} is not an instant: {str(value)[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _shown(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _taking_part(appointment: Resource) -> list[dict[str, Any]]:
+    """The actors of the participants who have not declined."""
+    return [
+        participant["actor"]
+        for participant in appointment.get("participant", [])
+        if isinstance(participant, dict)
+        and isinstance(participant.get("actor"), dict)
+        and participant.get("status") != "declined"
+    ]
+
+
+def _patient_of(appointment: Resource) -> str:
+    """The id of the Patient the Appointment names ('' if none)."""
+    for actor in _taking_part(appointment):
+        reference = str(actor.get("reference", ""))
+        if reference.startswith("Patient/"):
+            return reference.removeprefix("Patient/")
+    return ""
+
+
+def _practitioners_of(repository: Repository, appointment: Resource) -> tuple[str, ...]:
+    """The wallets of the practitioners the Appointment names: by account (a `did:pkh` identifier, as
+    `systems.account_reference` writes it) or as a `Practitioner/<id>` of this node carrying one (read through the
+    caller's door: a Practitioner is the node's own, readable by every signed-in actor)."""
+    found: list[str] = []
+    for actor in _taking_part(appointment):
+        written = str(actor.get("reference", ""))
+        if actor.get("type") != "Practitioner" and not written.startswith("Practitioner/"):
+            continue
+        identifiers = [actor.get("identifier")]
+        if written.startswith("Practitioner/") and _wallet(identifiers[0]) is None:
+            identifiers = repository.read(written.removeprefix("Practitioner/")).get("identifier", [])
+        found += [address for address in map(_wallet, identifiers) if address is not None]
+    return tuple(dict.fromkeys(found))
+
+
+def _wallet(identifier: Any) -> str | None:
+    """The wallet a `did:pkh` identifier names, checksummed; None for any other identifier."""
+    if not isinstance(identifier, dict) or identifier.get("system") != systems.URI:
+        return None
+    value = str(identifier.get("value", ""))
+    address = value.rsplit(":", 1)[-1]
+    return str(to_checksum_address(address)) if value.startswith(_DID_PREFIX) and is_address(address) else None
