@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Messages, Rooms
+    from careledger.telehealth import Messages, Rooms, VisitPayments
 
 
 class Capabilities:
@@ -256,3 +256,11 @@ class Capabilities:
             self.contracts.record_anchor,
             chain_id=self.chain_id,
         )
+
+    @cached_property
+    def visit_payments(self) -> VisitPayments:
+        """Telehealth visit fees in CARE escrow: booked under the patient's signatures, settled by this node."""
+        from careledger.telehealth import VisitPayments
+
+        contracts = self.contracts
+        return VisitPayments(contracts.visit_escrow, contracts.token, node_wallet=NODE_WALLET, address=self.address)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
-    from careledger.telehealth import Messages, Rooms
+    from careledger.telehealth import Messages, Rooms, VisitPayments
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -105,6 +105,8 @@ class Services(Protocol):
     def leadership(self) -> Leadership: ...
     @property
     def health(self) -> Health: ...
+    @property
+    def visit_payments(self) -> VisitPayments: ...
 
 
 class Operations(Services, Protocol):

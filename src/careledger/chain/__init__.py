@@ -56,6 +56,8 @@ from careledger.chain._revert import decode_revert
 from careledger.chain._signer import NonceManager, Signer, TxRequest
 from careledger.chain._token import CareToken, permit_typed_data
 from careledger.chain._visit_escrow import (
+    GRACE_SECONDS,
+    WHOLE_BPS,
     EscrowedVisit,
     VisitCancellation,
     VisitEscrow,
@@ -87,7 +89,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ACTIONS",
+    "GRACE_SECONDS",
     "SERVICE_CLASSES",
+    "WHOLE_BPS",
     "ActorRecord",
     "Adjudication",
     "AnchorKind",

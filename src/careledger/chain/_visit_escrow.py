@@ -130,7 +130,8 @@ class VisitEscrow(ContractFacade):
         return self._transact(self._request("refund", visit_id))
 
     def cancel(self, visit_id: bytes) -> Receipt:
-        """The signer, the patient, cancels before the slot starts: the whole fee back to her."""
+        """The signer, the patient (a custodial identity's wallet the node holds), cancels before the slot
+        starts: the whole fee back to her."""
         return self._transact(self._request("cancel", visit_id))
 
     def cancel_by_signature(self, cancellation: VisitCancellation, signature: bytes) -> Receipt:
@@ -169,7 +170,3 @@ class VisitEscrow(ContractFacade):
     def nonce(self, patient: str) -> int:
         """The nonce the patient's next signed `VisitTerms` must carry."""
         return int(self._call("nonces", to_checksum_address(patient)))
-
-    def token(self) -> str:
-        """The token fees are paid in (CareToken)."""
-        return to_checksum_address(self._call("TOKEN"))

@@ -15,6 +15,7 @@ from careledger.telehealth._bus import Bus, LocalBus, PostgresBus
 from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscription, stream
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
 from careledger.telehealth._messages import Courier, Messages, Receipt, Thread, affiliated_node, text_of
+from careledger.telehealth._payments import NO_SHOW_BPS, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._receipts import Readers, Receipts, Unread
 from careledger.telehealth._rooms import (
     HEARTBEAT_SECONDS,
@@ -38,6 +39,7 @@ __all__ = [
     "MAX_ATTACHMENT_BYTES",
     "MAX_MESSAGE_BYTES",
     "MAX_STREAMS",
+    "NO_SHOW_BPS",
     "OPENS_BEFORE",
     "PER_SECOND",
     "PRESENCE_SECONDS",
@@ -65,6 +67,8 @@ __all__ = [
     "Subscription",
     "Thread",
     "Unread",
+    "VisitPayment",
+    "VisitPayments",
     "affiliated_node",
     "ice_servers",
     "parse_signal",
@@ -72,5 +76,6 @@ __all__ = [
     "text_of",
     "turn_password",
     "unknown_room",
+    "visit_key",
     "window",
 ]
