@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -193,6 +194,18 @@ class Settings(BaseSettings):
     """The address `metrics_port` listens on (loopback unless told: the port answers without a token)."""
     ready_timeout: float = Field(default=2.0, gt=0, le=30)
     """Seconds `/readyz` (and a scrape's database gauges) wait for the database, chain and blob store at most."""
+    timezone: str = "UTC"
+    """The IANA time zone the portal shows dates and times in (`Europe/Paris`)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        """A zone the portal can show times in, refused at start rather than on the first page."""
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}: an IANA name such as Europe/Paris, or UTC") from None
+        return name
 
     def db_url(self, home: Home) -> str:
         """The database URL: the configured one, else the home's SQLite file."""

@@ -133,6 +133,7 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
         (f"/portal/records/{alice.lab_id}", 404),  # hers: told as an unknown record
         (f"/portal/records/{alice.patient_id}", 404),
         (f"/portal/staff/patients/{alice.patient_id}", 403),  # staff pages: not hers to open at all
+        (f"/portal/staff/patients/{alice.patient_id}/results", 403),
         ("/portal/staff?q=" + alice.family, 403),
     ):
         response = page.goto(f"{clinic.url}{url}")
@@ -142,7 +143,7 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
         assert not re.search(rf"\b{alice.family}\b", text), url
         assert str(LAB_VALUE) not in text, url
     check_page(page, "refused")
-    for url in ("/portal/records", "/portal/trends", "/portal/accounting", "/portal/consents"):
+    for url in ("/portal/records", "/portal/trends", "/portal/results", "/portal/accounting", "/portal/consents"):
         response = page.goto(f"{clinic.url}{url}")
         assert response is not None, url
         assert response.status == 200, url

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -183,3 +184,189 @@ def test_front_desk_to_patient_to_break_glass(clinic: Clinic, browser: Browser) 
     check_page(alice, "claims")
     staff.goto(f"{clinic.url}/portal/staff")
     check_page(staff, "staff-find")
+
+
+def _medicines_and_labs(patient: str, chain_id: int) -> dict[str, Any]:
+    """A transaction an EHR might send: a patient (named by her wallet), her prescriber, a Medication and its
+    prescription, a lab report whose results carry ranges and interpretations, and a blood pressure panel."""
+    loinc, ucum = "http://loinc.org", "http://unitsofmeasure.org"
+    interpretation = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    subject = {"reference": "urn:uuid:patient"}
+
+    def lab(url: str, code: str, display: str, value: float, unit: str, low: float, high: float, flag: str) -> Any:
+        resource: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{"coding": [{"code": "laboratory"}]}],
+            "code": {"coding": [{"system": loinc, "code": code, "display": display}]},
+            "subject": subject,
+            "effectiveDateTime": "2026-11-30T08:15:00Z",
+            "valueQuantity": {"value": value, "unit": unit, "system": ucum, "code": unit},
+            "referenceRange": [
+                {
+                    "low": {"value": low, "unit": unit, "system": ucum, "code": unit},
+                    "high": {"value": high, "unit": unit, "system": ucum, "code": unit},
+                }
+            ],
+        }
+        if flag:
+            resource["interpretation"] = [{"coding": [{"system": interpretation, "code": flag}]}]
+        return url, resource
+
+    entries = [
+        (
+            "urn:uuid:patient",
+            {
+                "resourceType": "Patient",
+                "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"did:pkh:eip155:{chain_id}:{patient}"}],
+                "name": [{"given": ["Dora"], "family": "Marsh"}],
+                "birthDate": "1972-02-03",
+            },
+        ),
+        (
+            "urn:uuid:prescriber",
+            {"resourceType": "Practitioner", "name": [{"prefix": ["Dr"], "given": ["Bob"], "family": "Jones"}]},
+        ),
+        (
+            "urn:uuid:metformin",
+            {
+                "resourceType": "Medication",
+                "code": {
+                    "coding": [
+                        {
+                            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                            "code": "860975",
+                            "display": "metformin 500 MG Extended Release Oral Tablet",
+                        }
+                    ]
+                },
+            },
+        ),
+        (
+            "urn:uuid:prescription",
+            {
+                "resourceType": "MedicationRequest",
+                "status": "active",
+                "intent": "order",
+                "medicationReference": {"reference": "urn:uuid:metformin"},
+                "subject": subject,
+                "requester": {"reference": "urn:uuid:prescriber"},
+                "authoredOn": "2026-11-30T09:00:00Z",
+                "reasonCode": [{"text": "Diabetes mellitus type 2"}],
+                "dosageInstruction": [
+                    {
+                        "doseAndRate": [{"doseQuantity": {"value": 1, "system": ucum, "code": "{tbl}"}}],
+                        "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                        "route": {
+                            "coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral"}]
+                        },
+                    }
+                ],
+            },
+        ),
+        lab("urn:uuid:wbc", "6690-2", "Leukocytes [#/volume] in Blood", 11.8, "10*9/L", 4, 11, "H"),
+        lab("urn:uuid:glucose", "2339-0", "Glucose [Mass/volume] in Blood", 61, "mg/dL", 70, 180, ""),
+        (
+            "urn:uuid:report",
+            {
+                "resourceType": "DiagnosticReport",
+                "status": "final",
+                "code": {"coding": [{"system": loinc, "code": "58410-2", "display": "CBC panel - Blood"}]},
+                "subject": subject,
+                "effectiveDateTime": "2026-11-30T08:15:00Z",
+                "issued": "2026-11-30T13:40:00Z",
+                "result": [{"reference": "urn:uuid:wbc"}, {"reference": "urn:uuid:glucose"}],
+            },
+        ),
+        (
+            "urn:uuid:pressure",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{"coding": [{"code": "vital-signs"}]}],
+                "code": {"coding": [{"system": loinc, "code": "85354-9", "display": "Blood pressure panel"}]},
+                "subject": subject,
+                "effectiveDateTime": "2026-11-29T17:05:00Z",
+                "component": [
+                    {
+                        "code": {"coding": [{"system": loinc, "code": "8480-6", "display": "Systolic blood pressure"}]},
+                        "valueQuantity": {"value": 182, "unit": "mm[Hg]", "system": ucum, "code": "mm[Hg]"},
+                        "interpretation": [{"coding": [{"system": interpretation, "code": "HH"}]}],
+                    }
+                ],
+            },
+        ),
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": url, "resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}}
+            for url, resource in entries
+        ],
+    }
+
+
+def test_her_medications_and_results_read_as_people_write_them_for_her_and_her_clinician(
+    clinic: Clinic, browser: Browser
+) -> None:
+    clinic.cli("wallet", "new", "dora", "--role", "patient")
+    clinic.cli("identity", "register", "dora")
+    sent = httpx.post(
+        f"{clinic.url}/",
+        json=_medicines_and_labs(clinic.address("dora"), 31337),
+        headers={"Authorization": f"Bearer {_api_token(clinic, 'drbob')}"},
+    )
+    assert sent.status_code == 200, sent.text
+    dora_id = sent.json()["entry"][0]["response"]["location"].split("/")[1]
+
+    dora = wallet_context(browser, clinic.account("dora")).new_page()
+    _sign_in_with_browser_wallet(dora, clinic)
+    dora.get_by_role("navigation", name="Main").get_by_role("link", name="Medications").click()
+    current = dora.get_by_role("region", name="Current medications")
+    expect(current.get_by_role("heading", name="metformin 500 MG Extended Release Oral Tablet")).to_be_visible()
+    expect(current).to_contain_text("1 tablet, twice a day, oral")
+    expect(current).to_contain_text("Prescribed by Dr Bob Jones")
+    expect(current).to_contain_text("30 Nov 2026, 09:00")
+    expect(current).to_contain_text("for Diabetes mellitus type 2")
+    _no_raw_references_or_instants(dora)
+    check_page(dora, "medications")
+
+    dora.get_by_role("navigation", name="Main").get_by_role("link", name="Results").click()
+    report = dora.get_by_role("region", name="CBC panel - Blood")
+    expect(report).to_contain_text("Taken 30 Nov 2026, 08:15 · reported 30 Nov 2026, 13:40")
+    leukocytes = report.get_by_role("row", name=re.compile("Leukocytes"))
+    expect(leukocytes).to_contain_text("11.8 \N{MULTIPLICATION SIGN}10⁹/L")
+    expect(leukocytes).to_contain_text("4\N{EN DASH}11 \N{MULTIPLICATION SIGN}10⁹/L")
+    expect(leukocytes).to_contain_text("High")  # the lab's interpretation, in words
+    glucose = report.get_by_role("row", name=re.compile("Glucose"))
+    expect(glucose).to_contain_text("61 mg/dL")
+    expect(glucose).to_contain_text("Outside range (low)")  # no interpretation: worked out from the range
+    systolic = dora.get_by_role("row", name=re.compile("Systolic blood pressure"))
+    expect(systolic).to_contain_text("182 mmHg")
+    expect(systolic).to_contain_text("Critically high")
+    _no_raw_references_or_instants(dora)
+    check_page(dora, "results")
+
+    # Her clinician opens the same views from her chart.
+    staff = wallet_context(browser, clinic.account("drbob")).new_page()
+    _sign_in_with_browser_wallet(staff, clinic)
+    staff.goto(f"{clinic.url}/portal/staff/patients/{dora_id}")
+    staff.get_by_role("navigation", name="Chart").get_by_role("link", name="Results").click()
+    expect(staff.get_by_role("heading", name="Results: Dora Marsh")).to_be_visible()
+    expect(staff.get_by_role("row", name=re.compile("Leukocytes"))).to_contain_text("High")
+    check_page(staff, "chart-results")
+    staff.get_by_role("navigation", name="Chart").get_by_role("link", name="Medications").click()
+    expect(staff.get_by_text("Prescribed by Dr Bob Jones")).to_be_visible()
+    _no_raw_references_or_instants(staff)
+    check_page(staff, "chart-medications")
+    refused = dora.goto(f"{clinic.url}/portal/staff/patients/{dora_id}/results")
+    assert refused is not None
+    assert refused.status == 403  # a patient never opens a chart, not even her own
+
+
+def _no_raw_references_or_instants(page: Page) -> None:
+    """What the page says names things and dates them as people do: no `Type/id`, no ISO instant."""
+    said = page.locator("main").inner_text()
+    assert not re.search(r"\b(Medication|Practitioner|Observation|Patient)/\w", said), said
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d", said), said

@@ -31,7 +31,7 @@ BLOOD_PRESSURE = {
 def test_a_record_reads_as_words() -> None:
     item = line(BLOOD_PRESSURE)
     assert (item.when, item.title, item.category) == ("2026-03-01T08:00:00Z", "Blood pressure panel", "vitals")
-    assert item.detail == "Systolic: 128 mm[Hg]; Diastolic: 82 mm[Hg]"
+    assert item.detail == "Systolic: 128 mmHg; Diastolic: 82 mmHg"  # UCUM's mm[Hg] as people print it
     labels = dict(fields(BLOOD_PRESSURE))
     assert "Id" not in labels
     assert labels["Effective date time"] == "2026-03-01T08:00:00Z"

@@ -9,7 +9,9 @@ from fastapi.staticfiles import StaticFiles
 
 from careledger.errors import NotFound
 from careledger.portal._accounting_routes import accounting_routes
+from careledger.portal._clinical_routes import clinical_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
+from careledger.portal._formats import zone
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
 from careledger.portal._session import Sessions, SignIn
@@ -24,10 +26,11 @@ PORTAL_ASSETS = Path(__file__).resolve().parent / "static"
 
 def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     """Serve the portal's pages under `/portal` and its assets under `/portal/assets`."""
-    pages = Pages(Sessions(auth, node.shared.tickets, node.clients.tokens.revoke_access))
+    pages = Pages(Sessions(auth, node.shared.tickets, node.clients.tokens.revoke_access), zone(node.settings.timezone))
     router = APIRouter(route_class=portal_route(lambda: pages), include_in_schema=False)
     signin_routes(router, node, auth, pages)
     patient_routes(router, node, pages)
+    clinical_routes(router, node, pages)
     consent_routes(router, node, pages)
     accounting_routes(router, node, pages)
     care_team_routes(router, node, pages)

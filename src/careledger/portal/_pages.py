@@ -10,19 +10,21 @@ origin, which every post must (`no-referrer` would make a form post's `Origin` "
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import escape
 
 from careledger.consent import Purpose
 from careledger.errors import CareLedgerError, DatabaseUnavailable, Unauthenticated, ValidationError, http_status
 from careledger.outages import database_outage
+from careledger.portal._formats import moment, printed_unit
 from careledger.portal._session import Sessions, Visit, check_origin
 from careledger.portal._views import describe, interaction
 
@@ -59,13 +61,24 @@ _templates.filters["datetime"] = lambda seconds: datetime.fromtimestamp(int(seco
 _templates.globals["describe"] = describe
 _templates.globals["interaction"] = interaction
 _templates.filters["purpose"] = lambda code: _PURPOSES.get(code, code)
+_templates.filters["unit"] = printed_unit
+
+
+@pass_context
+def _moment(context: Context, value: Any, *, clock: bool = True) -> str:
+    """A FHIR date or instant as people read it, in the node's time zone, 'today' and 'yesterday' as such."""
+    return moment(value, context.get("zone", UTC), context.get("now"), clock=clock)
+
+
+_templates.filters["moment"] = _moment
 
 
 class Pages:
-    """Renders pages for one portal's sessions."""
+    """Renders pages for one portal's sessions, their dates and times in `zone` (the node's setting)."""
 
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, zone: tzinfo = UTC) -> None:
         self.sessions = sessions
+        self.zone = zone
 
     def render(
         self,
@@ -79,7 +92,9 @@ class Pages:
     ) -> Response:
         """`template` with `context`, the visit (for the navigation and the form token) and the security headers;
         its forms may lead on to `form_targets` (origins) too, as a chart's launch form leads to an app."""
-        html = _templates.get_template(template).render(visit=visit, path=request.url.path, **context)
+        html = _templates.get_template(template).render(
+            visit=visit, path=request.url.path, zone=self.zone, now=datetime.now(UTC), **context
+        )
         response = HTMLResponse(html, status_code=status, headers=page_headers(form_targets))
         self.sessions.keep(response, request, visit)
         return response

@@ -86,7 +86,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         reader = treating(caller, purpose)
-        person = await _chart_patient(node.access.for_caller(reader), record_id)
+        person = await chart_patient(node.access.for_caller(reader), record_id)
         found = await call(
             node.access.for_caller(reader).search, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),))
         )
@@ -164,7 +164,7 @@ def chart_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         caller = await staff_member(node, visit)
         form = await pages.form(request, visit)
         door = node.access.for_caller(treating(caller))
-        await _chart_patient(door, record_id)
+        await chart_patient(door, record_id)
         encounter = form.get("encounter", "").strip() or None
         if encounter is not None:
             found = await call(door.read, encounter[:64])
@@ -240,7 +240,7 @@ def _launchable(node: Services) -> list[Client]:
     return [client for client in node.clients.list() if client.launch_uri]
 
 
-async def _chart_patient(door: Repository, record_id: str) -> Resource:
+async def chart_patient(door: Repository, record_id: str) -> Resource:
     """The Patient whose chart `record_id` names, read through the staff member's door: any other record is
     answered as an id she may not read is, saying nothing of what it is."""
     person = await call(door.read, record_id)

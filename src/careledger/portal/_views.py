@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from careledger.portal._formats import quantity
 from careledger.records import Resource, categorise
 
 # Where each kind of resource says when it happened, first match wins.
@@ -143,7 +144,7 @@ def describe(value: Any, depth: int = 0) -> str:
             str(c.get("display") or c.get("code", "")) for c in value["coding"] if isinstance(c, dict)
         )
     if "value" in value and not isinstance(value["value"], dict | list):  # a Quantity, Money, an Identifier
-        return f"{value['value']} {value.get('unit') or value.get('code') or value.get('currency', '')}".strip()
+        return f"{value['value']} {value['currency']}" if "currency" in value else quantity(value)
     if "reference" in value or "display" in value:
         return str(value.get("display") or value.get("reference"))
     if "family" in value or "given" in value:
