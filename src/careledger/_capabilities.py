@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService
-    from careledger.exchange import AccountingDesk, Custodian, Requester
+    from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
@@ -176,6 +176,35 @@ class Capabilities:
             self.db,
             self.audit,
             self.disclosures,
+            self.contracts.identity_registry,
+            address=self.address,
+            key=lambda: self.unlock(NODE_WALLET).encryption_key(),
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def courier(self) -> Courier:
+        """Carrying this node's messages, sealed, to the nodes of their recipients."""
+        from careledger.exchange import Courier
+
+        return Courier(
+            self.contracts.identity_registry,
+            address=self.address,
+            account=lambda: self.unlock(NODE_WALLET).account,
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def postbox(self) -> Postbox:
+        """Taking the messages other nodes deliver for this node's patients and practitioners."""
+        from careledger.exchange import Postbox
+
+        return Postbox(
+            self._system("messages", Purpose.TREAT),
+            self.db,
+            self.access,
+            self.consent,
+            self.audit,
             self.contracts.identity_registry,
             address=self.address,
             key=lambda: self.unlock(NODE_WALLET).encryption_key(),

@@ -106,6 +106,10 @@ class FhirClient:
         """Ask the node for a patient's accounting under her signed request, sealed to the node she named."""
         return self._json("POST", "/exchange/accounting", json=signed_accounting)
 
+    def deliver(self, signed_delivery: dict[str, Any]) -> Resource:
+        """Deliver a message to the node under the sending node's signed delivery; the node's receipt."""
+        return self._json("POST", "/exchange/messages", json=signed_delivery)
+
     def study(self, signed_request: dict[str, Any]) -> Resource:
         """Ask the node for a study's release or one aggregate under the sponsor's signed request."""
         return self._json("POST", "/exchange/study", json=signed_request)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService, SignedActions
-    from careledger.exchange import AccountingDesk, Custodian, Requester
+    from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
@@ -87,6 +87,10 @@ class Services(Protocol):
     def custodian(self) -> Custodian: ...
     @property
     def accounting_desk(self) -> AccountingDesk: ...
+    @property
+    def courier(self) -> Courier: ...
+    @property
+    def postbox(self) -> Postbox: ...
     @property
     def studies(self) -> Studies: ...
     @property

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from careledger.access import network_of
 from careledger.api._deps import call
 from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
+from careledger.exchange import MAX_DELIVERY_BYTES
 from careledger.shared import RateLimit
 
 ErrorResponder = Callable[[CareLedgerError], Response]
@@ -29,6 +30,8 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/", "/portal/signin", "/portal/claim")
 OPEN_SUFFIXES = ("/$claim",)
 OPEN_BODY_BYTES = 16 * 1024
+# The open paths that take more: a message another node delivers, sealed (an attachment may be inline).
+OPEN_PATH_BYTES = {"/exchange/messages": MAX_DELIVERY_BYTES}
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
 # The paths that take one media type of their own: OAuth's endpoints HTML forms, as RFC 6749
@@ -74,8 +77,10 @@ class BoundedRequests:
                 # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
                 await call(self._open_limiter.take, network_of(client[0]) if client else "unknown")
             if scope["method"] in _BODY_METHODS:
-                small = is_open or scope["path"].startswith(PORTAL_PREFIX)
-                body = await self._body(scope, receive, OPEN_BODY_BYTES if small else self._max_body, scope["path"])
+                path = scope["path"]
+                small = is_open or path.startswith(PORTAL_PREFIX)
+                limit = OPEN_PATH_BYTES.get(path, OPEN_BODY_BYTES) if small else self._max_body
+                body = await self._body(scope, receive, limit, path)
                 receive = replay(body, receive)
         except CareLedgerError as exc:
             await self._error(exc)(scope, receive, send)

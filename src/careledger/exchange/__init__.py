@@ -1,8 +1,11 @@
-"""Node-to-node exchange: a node fetches a patient's records from the custodian node under consent, and
-gathers a patient's accounting of disclosures from every node, at her signed request."""
+"""Node-to-node exchange: a node fetches a patient's records from the custodian node under consent, gathers a
+patient's accounting of disclosures from every node, at her signed request, and carries messages to the nodes of
+their recipients."""
 
 from careledger.exchange._accounting import AccountingDesk, AccountingRequest, NodeAccounting, SignedAccounting
 from careledger.exchange._custodian import Custodian, spend_fresh
+from careledger.exchange._delivery import MAX_DELIVERY_BYTES, Courier, Delivered, Delivery, Parcel, SignedDelivery
+from careledger.exchange._postbox import Postbox
 from careledger.exchange._request import DOMAIN, LIFETIME, FetchRequest, SignedFetch
 from careledger.exchange._requester import FetchResult, Requester
 from careledger.exchange._response import FetchResponse, SharedRecord
@@ -10,16 +13,23 @@ from careledger.exchange._response import FetchResponse, SharedRecord
 __all__ = [
     "DOMAIN",
     "LIFETIME",
+    "MAX_DELIVERY_BYTES",
     "AccountingDesk",
     "AccountingRequest",
+    "Courier",
     "Custodian",
+    "Delivered",
+    "Delivery",
     "FetchRequest",
     "FetchResponse",
     "FetchResult",
     "NodeAccounting",
+    "Parcel",
+    "Postbox",
     "Requester",
     "SharedRecord",
     "SignedAccounting",
+    "SignedDelivery",
     "SignedFetch",
     "spend_fresh",
 ]

@@ -1,6 +1,7 @@
 """`POST /exchange/fetch`: another node asks for a patient's records with a signed request; `POST
 /exchange/accounting`: a node gathers a patient's accounting with her signed request; `POST /exchange/study`: a
-study's sponsor asks for its de-identified release or one private aggregate. No sign-in.
+study's sponsor asks for its de-identified release or one private aggregate; `POST /exchange/messages`: another
+node delivers a message for a patient or practitioner of this one. No sign-in.
 
 The custodian answers under the patient's consent to the requesting node, or to her own
 signature (docs/exchange.md).
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from careledger.api._deps import Deps, body_of, call
-from careledger.exchange import SignedAccounting, SignedFetch
+from careledger.exchange import SignedAccounting, SignedDelivery, SignedFetch
 from careledger.fhir import loads_object
 from careledger.research import StudyRequest
 
@@ -43,5 +44,12 @@ def exchange_router(deps: Deps) -> APIRouter:
         desk = deps.node.study_desk
         answer = desk.release if signed.ask.get("kind") == "release" else desk.query
         return JSONResponse(await call(answer, signed))
+
+    @router.post("/exchange/messages")
+    async def exchange_messages(request: Request) -> JSONResponse:
+        """A message another node delivers, sealed to this one, kept as the patient's record (docs/exchange.md);
+        401 unless the sending node signed it, fresh and unused; 403 (audited) if it may not send it here."""
+        signed = SignedDelivery.from_json(loads_object(await body_of(request)))
+        return JSONResponse((await call(deps.node.postbox.receive, signed)).to_json())
 
     return router
