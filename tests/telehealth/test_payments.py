@@ -149,6 +149,11 @@ def test_her_signed_cancellation_is_relayed_before_the_slot(clinic: Clinic) -> N
         clinic.payments.cancel("appt-cancel", typed, sign_typed_data(stranger, typed))
     cancelled = clinic.payments.cancel("appt-cancel", typed, sign_typed_data(clinic.patient, typed))
     assert (cancelled.state, cancelled.to_patient) == ("refunded", FEE)
+    assert [(m.kind, m.to_patient, m.by) for m in clinic.payments.movements("appt-cancel")] == [
+        ("held", 0, clinic.node.address),
+        ("refunded", FEE, clinic.patient.address),  # she cancelled
+    ]
+    assert clinic.payments.movements("appt-never-booked") == []
     assert clinic.balance(clinic.patient.address) == before
     clinic.hold(clinic.signed("appt-late-cancel", starts_in=30))
     other = for_javascript(clinic.payments.prepare_cancellation("appt-late-cancel"))
@@ -168,6 +173,10 @@ def test_a_no_show_keeps_the_published_share_after_the_slot(clinic: Clinic) -> N
     split = clinic.payments.no_show("appt-no-show")
     assert (split.state, split.to_payee, split.to_patient) == ("no-show", 500, 501)  # half, rounded down
     assert clinic.balance(clinic.patient.address) == before - 500
+    held, missed = clinic.payments.movements("appt-no-show")
+    assert (held.kind, held.amount, held.by) == ("held", 1001, clinic.node.address)
+    assert (missed.kind, missed.amount, missed.to_payee, missed.to_patient) == ("no-show", 1001, 500, 501)
+    assert missed.block > held.block
 
 
 def test_refused_in_words_before_any_gas_is_spent(clinic: Clinic) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from careledger.chain._facades import ContractFacade
+from careledger.chain._facades import ChainEvent, ContractFacade
 from careledger.crypto import Address, Bytes32, Struct, Uint16, Uint64, Uint256
 from careledger.errors import NotFound
 
@@ -166,6 +166,19 @@ class VisitEscrow(ContractFacade):
             to_payee,
             to_patient,
         )
+
+    def movements(self, visit_id: bytes, *, from_block: int = 0) -> list[ChainEvent]:
+        """Every event of a visit (held, then its one settlement), oldest first, from the chain's logs."""
+        # Topics as 0x strings: eth-tester matches nothing given bytes.
+        logs = self.chain.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": [None, HexBytes(visit_id).to_0x_hex()],
+            }
+        )
+        return [event for log in logs if (event := self.decode(log)) is not None]
 
     def nonce(self, patient: str) -> int:
         """The nonce the patient's next signed `VisitTerms` must carry."""

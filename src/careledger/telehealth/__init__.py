@@ -15,7 +15,7 @@ from careledger.telehealth._bus import Bus, LocalBus, PostgresBus
 from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscription, stream
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
 from careledger.telehealth._messages import Courier, Messages, Receipt, Thread, affiliated_node, text_of
-from careledger.telehealth._payments import NO_SHOW_BPS, VisitPayment, VisitPayments, visit_key
+from careledger.telehealth._payments import NO_SHOW_BPS, VisitMovement, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._receipts import Readers, Receipts, Unread
 from careledger.telehealth._rooms import (
     HEARTBEAT_SECONDS,
@@ -67,6 +67,7 @@ __all__ = [
     "Subscription",
     "Thread",
     "Unread",
+    "VisitMovement",
     "VisitPayment",
     "VisitPayments",
     "affiliated_node",

@@ -22,6 +22,7 @@ from careledger.chain import (
     GRACE_SECONDS,
     WHOLE_BPS,
     CareToken,
+    ChainEvent,
     EscrowedVisit,
     VisitCancellation,
     VisitEscrow,
@@ -83,6 +84,34 @@ class VisitPayment:
             v.to_patient,
             gas_used,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class VisitMovement:
+    """One event of a visit's fee, as a claims page lists it: held, then released, refunded, no-show or
+    reclaimed, with what went to whom (`by`: who cancelled a refund, the provider who held it)."""
+
+    kind: str
+    amount: int
+    to_payee: int
+    to_patient: int
+    by: str | None
+    block: int
+    tx_hash: str
+
+    @classmethod
+    def of(cls, event: ChainEvent) -> VisitMovement:
+        """A movement from its VisitEscrow event."""
+        args = event.args
+        amount = int(args.get("amount", args.get("to_payee", 0) + args.get("to_patient", 0)))
+        kind, to_payee, to_patient, by = {
+            "VisitHeld": ("held", 0, 0, args.get("provider")),
+            "VisitReleased": ("released", amount, 0, None),
+            "VisitRefunded": ("refunded", 0, amount, args.get("by")),
+            "VisitNoShow": ("no-show", args.get("to_payee", 0), args.get("to_patient", 0), None),
+            "VisitReclaimed": ("reclaimed", 0, amount, None),
+        }[event.name]
+        return cls(kind, amount, int(to_payee), int(to_patient), by, event.block, event.tx_hash)
 
 
 class VisitPayments:
@@ -206,6 +235,11 @@ class VisitPayments:
     def state(self, appointment_id: str) -> VisitPayment:
         """The visit's fee as the escrow holds it; `NotFound` if it was never paid for."""
         return VisitPayment.of(appointment_id, self._visit(appointment_id))
+
+    def movements(self, appointment_id: str) -> list[VisitMovement]:
+        """Every movement of the visit's fee, oldest first (none if it was never paid for)."""
+        visit_id = self.visit_key(self.address, appointment_id)
+        return [VisitMovement.of(event) for event in self._escrow().movements(visit_id)]
 
     def _visit(self, appointment_id: str) -> EscrowedVisit:
         try:
