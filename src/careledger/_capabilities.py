@@ -209,6 +209,7 @@ class Capabilities:
             address=self.address,
             key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             chain_id=self.chain_id,
+            arrived=lambda message, patient: self.messages.arrived(message, patient),
         )
 
     @cached_property

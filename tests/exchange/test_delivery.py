@@ -165,6 +165,7 @@ def test_a_message_travels_sealed_to_the_other_node_and_the_reply_comes_back(pos
     assert SECRET not in json.dumps(body)
     _post_raw(post.clinic, body)
     assert post.clinic._records.read("msg-rash")["payload"] == [{"contentString": SECRET}]
+    assert post.clinic.messages.unread(post.carol).total == 1  # her unread count, and her stream, told
     provenance = next(s for s in post.clinic._records.list(resource_type="Provenance"))
     source = post.clinic._records.read(provenance.record_id)
     assert source["agent"][0]["who"]["identifier"]["value"].endswith(post.hospital.address)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from careledger.access import referenced_wallet
 from careledger.chain import IdentityRegistry
 from careledger.crypto import (
     Address,
@@ -35,13 +36,11 @@ from careledger.crypto import (
     Struct,
     Uint64,
     canonical_json,
-    checksum_address,
     seal,
     sign_typed_data,
 )
 from careledger.errors import CareLedgerError, NotFound, TooLarge, ValidationError, http_status
 from careledger.exchange._request import DOMAIN, LIFETIME
-from careledger.fhir import URI
 from careledger.records import MAX_RESOURCE_BYTES, Resource
 
 if TYPE_CHECKING:
@@ -52,7 +51,6 @@ if TYPE_CHECKING:
 MAX_DELIVERY_BYTES = MAX_RESOURCE_BYTES * 4 // 3 + 16 * 1024
 ATTEMPTS = 4  # a delivery is tried this often before the sender is told the receiver is down
 BACKOFF = 0.5  # seconds before the second attempt; doubled before each further one
-_DID_PKH = "did:pkh:eip155:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,34 +155,16 @@ def message_context(sender: str, receiver: str, patient: str) -> RecordContext:
     return RecordContext(f"message/{sender}/{receiver}", 1, patient, "message")
 
 
-def referenced_account(reference: Any, chain_id: int) -> str | None:
-    """The wallet a Reference names by its identifier `did:pkh:eip155:<chain>:<address>` on this network
-    (checksummed); None if it names none. Across nodes a person is known by wallet: a `Practitioner/<id>` of one
-    node means nothing at another."""
-    identifier = reference.get("identifier") if isinstance(reference, dict) else None
-    if not isinstance(identifier, dict) or identifier.get("system") != URI:
-        return None
-    value = identifier.get("value")
-    prefix = f"{_DID_PKH}{chain_id}:"
-    if not isinstance(value, str) or not value.startswith(prefix):
-        return None
-    digits = value.removeprefix(prefix).removeprefix("0x")
-    if len(digits) != 40:
-        return None
-    try:
-        return checksum_address(bytes.fromhex(digits))
-    except ValueError:
-        return None
-
-
-def names_patient(reference: Any, patient: str, chain_id: int) -> bool:
-    """Whether `reference` is to the patient: typed or written `Patient`, or naming her wallet."""
+def names_patient(reference: Any, patient: str) -> bool:
+    """Whether `reference` is to the patient: naming her wallet, or else typed or written `Patient` (across nodes a
+    practitioner is named by his wallet, as `Practitioner/<id>` of one node means nothing at another)."""
     if not isinstance(reference, dict):
         return False
+    wallet = referenced_wallet(reference)
+    if wallet is not None:
+        return wallet == patient
     written = reference.get("reference")
-    typed = reference.get("type") == "Patient" or (isinstance(written, str) and written.startswith("Patient/"))
-    account = referenced_account(reference, chain_id)
-    return account == patient if account is not None else typed
+    return reference.get("type") == "Patient" or (isinstance(written, str) and written.startswith("Patient/"))
 
 
 class Courier:

@@ -15,17 +15,25 @@ stored. A message that is here already (a retry whose receipt was lost) is ackno
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from careledger.access import Accessor, RecordAccess, SystemRepository
+from careledger.access import Accessor, RecordAccess, SystemRepository, referenced_wallet
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry
 from careledger.consent import ConsentService, Purpose
 from careledger.crypto import PrivateKey, canonical_json, keccak, unseal
-from careledger.errors import Conflict, DecryptionError, Unauthenticated, UnknownRecord, ValidationError
+from careledger.errors import (
+    CareLedgerError,
+    Conflict,
+    DecryptionError,
+    Unauthenticated,
+    UnknownRecord,
+    ValidationError,
+)
 from careledger.exchange._custodian import spend_fresh
 from careledger.exchange._delivery import (
     Delivered,
@@ -35,7 +43,6 @@ from careledger.exchange._delivery import (
     custodians_of,
     message_context,
     names_patient,
-    referenced_account,
 )
 from careledger.fhir import loads_object, provenance_view
 from careledger.identity import AFFILIATION, did_pkh
@@ -43,6 +50,7 @@ from careledger.records import Draft, Resource
 from careledger.store import Database
 
 INTERACTION = "message"
+_log = logging.getLogger(__name__)
 _THREAD = ("inResponseTo", "partOf")  # the messages a Communication answers or belongs to
 
 
@@ -61,8 +69,10 @@ class Postbox:
         address: str,
         key: Callable[[], PrivateKey],
         chain_id: int,
+        arrived: Callable[[Resource, str], None] = lambda _message, _patient: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`arrived(message, patient)`: told of each message kept (its receipts and notifications here)."""
         self._records = records
         self._db = db
         self._access = access
@@ -72,6 +82,7 @@ class Postbox:
         self.address = address
         self._key = key
         self.chain_id = chain_id
+        self._arrived = arrived
         self._clock = clock
 
     def receive(self, signed: SignedDelivery) -> Delivered:
@@ -113,16 +124,16 @@ class Postbox:
     def _refusal(self, identity: IdentityRegistry, delivery: Delivery, communication: Resource) -> str | None:
         """Why the sender may not send this message here; None if it may."""
         patient = delivery.patient
-        if not names_patient(communication.get("subject"), patient, self.chain_id):
+        if not names_patient(communication.get("subject"), patient):
             return "the message's subject is not the patient the delivery names"
         recipients = [r for r in communication.get("recipient", []) if isinstance(r, dict)]
-        if any(names_patient(r, patient, self.chain_id) for r in recipients):
+        if any(names_patient(r, patient) for r in recipients):
             return self._to_patient(identity, delivery, communication)
-        if not names_patient(communication.get("sender"), patient, self.chain_id):
+        if not names_patient(communication.get("sender"), patient):
             return "a message to a practitioner is written by the patient"
         if delivery.sender != patient and delivery.sender not in custodians_of(identity, patient):
             return "the sender node is neither the patient nor her custodian"
-        here = [a for r in recipients if (a := referenced_account(r, self.chain_id)) and self._access.care_team(a)]
+        here = [a for r in recipients if (a := referenced_wallet(r)) and self._access.care_team(a)]
         if not here:
             return "the message names no practitioner of this node's care team"
         return None
@@ -132,7 +143,7 @@ class Postbox:
         patient = delivery.patient
         if self.address not in custodians_of(identity, patient):
             return "this node is not the patient's custodian"
-        author = referenced_account(communication.get("sender"), self.chain_id)
+        author = referenced_wallet(communication.get("sender"))
         if author is None or not identity.has_credential_from(author, AFFILIATION, delivery.sender, self._clock()):
             return "the message's author is not of the sender node's care team"
         if self._answers(communication, patient, author) or self._consented(patient, author, delivery.sender):
@@ -153,7 +164,7 @@ class Postbox:
                 if stored.resource_type != "Communication" or stored.patient_address != patient:
                     continue
                 earlier = self._records.open(stored)
-                if any(referenced_account(r, self.chain_id) == author for r in earlier.get("recipient", [])):
+                if any(referenced_wallet(r) == author for r in earlier.get("recipient", [])):
                     return True
         return False
 
@@ -197,4 +208,8 @@ class Postbox:
                 detail=f"message from {delivery.sender}",
             )
         )
+        try:
+            self._arrived(message.data, patient)
+        except CareLedgerError as failed:  # kept and audited: only its notification is lost
+            _log.warning("message %s kept, but its readers were not told: %s", record_id, failed)
         return Delivered(self.address, record_id, provenance_id, duplicate=False)
