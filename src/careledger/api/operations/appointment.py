@@ -1,0 +1,189 @@
+"""`Appointment/$find`, `$book`, `$cancel` and `$reschedule`: booking a practitioner's Slots over FHIR.
+
+As the HL7 Scheduling IG (Argonaut's) has them: `$find` proposes Appointments for the open Slots that match
+(`status: proposed`, nothing stored; each Slot comes along as an `include` entry), `$book` books one of them (or
+a Slot named by reference) for a patient. Every record is read and written through the caller's door
+(`telehealth.Scheduling`): who may book, cancel or move whose Appointment is the access policy's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call
+from careledger.api._responses import fhir_response, int_param
+from careledger.errors import ValidationError
+from careledger.fhir import loads_object
+from careledger.records import Resource
+from careledger.telehealth import Opening, parse_instant, proposal, slot_ids
+
+FIND_PARAMETERS = ("practitioner", "service-type", "visit-mode", "start", "end", "patient", "_count")
+DEFAULT_DAYS = 14  # `$find` without an `end`: the next two weeks
+
+
+def appointment_router(deps: Deps) -> APIRouter:
+    """The scheduling operations on Appointment."""
+    router = APIRouter(tags=["scheduling"])
+    node = deps.node
+
+    @router.api_route("/Appointment/$find", methods=["GET", "POST"])
+    async def find(request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None) -> JSONResponse:
+        """A searchset Bundle of proposed Appointments, one per open Slot (soonest first, `_count` at most) of the
+        active Schedules of `practitioner` offering `service-type` (a service class) in `visit-mode` (virtual,
+        in-person), starting from `start` (default now) until `end` (default two weeks on); for `patient` if given.
+        Parameters in the query (GET) or a Parameters body (POST). 400 for a malformed date."""
+        accessor = deps.signed_in(authorization, purpose, "Slot", "read")
+        given = dict(request.query_params.items())
+        if request.method == "POST":
+            given.update(_values(loads_object(await body_of(request))))
+        start = parse_instant(given["start"], "start") if "start" in given else None
+        reader = node.access.for_caller(accessor)
+        begin = start or node.scheduling.now()
+        end = parse_instant(given["end"], "end") if "end" in given else begin + timedelta(days=DEFAULT_DAYS)
+        openings = await call(
+            node.scheduling.find,
+            reader,
+            begin,
+            end,
+            practitioner=given.get("practitioner"),
+            service_type=given.get("service-type"),
+            mode=given.get("visit-mode"),
+            limit=int_param(given, "_count", 50, 1, 200),
+        )
+        patient = _reference(given["patient"], "Patient", "patient") if "patient" in given else None
+        return fhir_response(_proposals(request, openings, patient))
+
+    @router.post("/Appointment/$book", status_code=201)
+    async def book(request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None) -> JSONResponse:
+        """Book a Slot for a patient: a Parameters body with `slot` (a Slot reference) and `patient` (a Patient
+        reference), and `reason` (text) if any; or with `appt-resource`, a proposed Appointment from `$find` naming
+        its Patient. 201 with the booked Appointment; 409 if another booking holds the slot; 404 alike for an
+        unknown slot and a Patient the caller may not book for."""
+        accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
+        slot, patient, reason = _booking(loads_object(await body_of(request)))
+        repo = node.access.for_caller(accessor)
+        booked = await call(node.scheduling.book, repo, slot, patient, reason=reason)
+        return _written(request, booked, 201)
+
+    @router.post("/Appointment/{appointment_id}/$cancel")
+    async def cancel(
+        appointment_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        """Cancel an Appointment the caller may write (`reason`, text, in a Parameters body if any): its slot is free
+        again. 404 alike for an unknown id and one the caller may not see."""
+        accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
+        body = await body_of(request)
+        reason = _values(loads_object(body)).get("reason") if body else None
+        repo = node.access.for_caller(accessor)
+        return _written(request, await call(node.scheduling.cancel, repo, appointment_id, reason), 200)
+
+    @router.post("/Appointment/{appointment_id}/$reschedule")
+    async def reschedule(
+        appointment_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        """Move an Appointment to another Slot (`slot`, a reference, in a Parameters body) of the same practitioner
+        and service, in one transaction: 409 if that slot is taken (the Appointment stays where it was)."""
+        accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
+        given = _values(loads_object(await body_of(request)))
+        if "slot" not in given:
+            raise ValidationError("$reschedule takes a Parameters body with a slot (Slot/<id>)")
+        slot = _reference(given["slot"], "Slot", "slot")
+        repo = node.access.for_caller(accessor)
+        return _written(request, await call(node.scheduling.reschedule, repo, appointment_id, slot), 200)
+
+    return router
+
+
+def _values(data: dict[str, Any]) -> dict[str, str]:
+    """The string-like values (valueString, valueReference, valueDateTime, valueInstant, valueCode) of a
+    Parameters resource by name; `ValidationError` for any other body."""
+    if data.get("resourceType") != "Parameters" or not isinstance(data.get("parameter", []), list):
+        raise ValidationError("this operation takes a FHIR Parameters resource")
+    found: dict[str, str] = {}
+    for parameter in data.get("parameter", []):
+        if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
+            raise ValidationError("each parameter needs a name")
+        for kind in ("valueString", "valueDateTime", "valueInstant", "valueCode", "valueUri"):
+            if isinstance(parameter.get(kind), str):
+                found[parameter["name"]] = parameter[kind]
+        reference = parameter.get("valueReference")
+        if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
+            found[parameter["name"]] = reference["reference"]
+    return found
+
+
+def _reference(text: str, kind: str, name: str) -> str:
+    """The id of a `kind/<id>` reference (or a bare id)."""
+    prefix, _, record_id = text.strip().rpartition("/")
+    if (prefix and prefix.rsplit("/", 1)[-1] != kind) or not record_id or len(record_id) > 64:
+        raise ValidationError(f"{name} must be a {kind} reference ({kind}/<id>), not {text[:80]!r}")
+    return record_id
+
+
+def _booking(data: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The slot id, the Patient id and the reason a `$book` body asks for."""
+    given = _values(data)
+    proposed = next(
+        (
+            p.get("resource")
+            for p in data.get("parameter", [])
+            if isinstance(p, dict) and p.get("name") == "appt-resource"
+        ),
+        None,
+    )
+    if isinstance(proposed, dict):
+        if proposed.get("resourceType") != "Appointment":
+            raise ValidationError("appt-resource must be an Appointment")
+        slots = slot_ids(proposed)
+        patients = [
+            str(p["actor"]["reference"])
+            for p in proposed.get("participant", [])
+            if isinstance(p, dict) and str(p.get("actor", {}).get("reference", "")).startswith("Patient/")
+        ]
+        if len(slots) != 1 or len(patients) != 1:
+            raise ValidationError("appt-resource must name one Slot and one Patient")
+        reasons = [r.get("text") for r in proposed.get("reasonCode", []) if isinstance(r, dict)]
+        return slots[0], _reference(patients[0], "Patient", "patient"), next((r for r in reasons if r), None)
+    missing = [name for name in ("slot", "patient") if name not in given]
+    if missing:
+        raise ValidationError(f"$book needs {' and '.join(missing)} (or an appt-resource)")
+    return (
+        _reference(given["slot"], "Slot", "slot"),
+        _reference(given["patient"], "Patient", "patient"),
+        given.get("reason"),
+    )
+
+
+def _proposals(request: Request, openings: list[Opening], patient: str | None) -> dict[str, Any]:
+    """The searchset Bundle `$find` answers: a proposed Appointment per opening (not stored: a `urn:uuid`), then
+    each Slot as an include."""
+    base = str(request.base_url)
+    entries: list[dict[str, Any]] = [
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": proposal(o, patient), "search": {"mode": "match"}}
+        for o in openings
+    ]
+    entries += [
+        {"fullUrl": f"{base}Slot/{o.slot['id']}", "resource": o.slot, "search": {"mode": "include"}} for o in openings
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "total": len(openings),
+        "entry": entries,
+    }
+
+
+def _written(request: Request, appointment: Resource, status: int) -> JSONResponse:
+    """The Appointment as stored, with its `Location` and `ETag`."""
+    version = appointment["meta"]["versionId"]
+    headers = {
+        "Location": f"{request.base_url}Appointment/{appointment['id']}/_history/{version}",
+        "ETag": f'W/"{version}"',
+    }
+    return fhir_response(appointment, status, headers)

@@ -1,0 +1,75 @@
+"""Who a visit is between, from its Appointment: the patient (her Patient record) and the practitioner (her wallet).
+
+A practitioner is named by her wallet, as the policy judges addresses: a Reference whose identifier is her
+`did:pkh` (system `urn:ietf:rfc:3986`), or a `Practitioner/<id>` of this node whose record carries that
+identifier (read through the caller's door: a Practitioner is the node's own, readable by every signed-in actor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+
+from careledger.access import Repository
+from careledger.errors import ValidationError
+from careledger.fhir import URI
+from careledger.records import Resource
+
+_DID_PKH = "did:pkh:eip155:"
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """A practitioner of a visit: her wallet, and the Reference the visit's records name her by."""
+
+    address: str
+    reference: dict[str, Any]
+
+
+def practitioner_of(repo: Repository, appointment: Resource) -> Participant:
+    """The Appointment's practitioner; `ValidationError` if it names none by a wallet."""
+    for participant in _actors(repo, appointment.get("participant", []), "actor"):
+        return participant
+    raise ValidationError(f"Appointment/{appointment.get('id')} names no practitioner by a wallet")
+
+
+def performers(repo: Repository, encounter: Resource) -> list[Participant]:
+    """The practitioners an Encounter names (by a wallet)."""
+    return list(_actors(repo, encounter.get("participant", []), "individual"))
+
+
+def subject_of(appointment: Resource) -> dict[str, Any]:
+    """The Patient the Appointment is for, as its Reference; `ValidationError` if none."""
+    for participant in appointment.get("participant", []):
+        actor = participant.get("actor", {}) if isinstance(participant, dict) else {}
+        if str(actor.get("reference", "")).startswith("Patient/"):
+            return {"reference": actor["reference"]}
+    raise ValidationError(f"Appointment/{appointment.get('id')} names no Patient")
+
+
+def _actors(repo: Repository, participants: list[Any], key: str) -> Iterator[Participant]:
+    for participant in participants:
+        actor = participant.get(key) if isinstance(participant, dict) else None
+        if not isinstance(actor, dict):
+            continue
+        written = str(actor.get("reference", ""))
+        if actor.get("type") != "Practitioner" and not written.startswith("Practitioner/"):
+            continue
+        address = _wallet(actor.get("identifier"))
+        if address is None and written.startswith("Practitioner/"):
+            record = repo.read(written.removeprefix("Practitioner/"))
+            address = next(filter(None, map(_wallet, record.get("identifier", []))), None)
+        if address is not None:
+            yield Participant(address, actor)
+
+
+def _wallet(identifier: object) -> str | None:
+    """The wallet a did:pkh identifier names (checksummed); None for any other identifier."""
+    if not isinstance(identifier, dict) or identifier.get("system") != URI:
+        return None
+    value = str(identifier.get("value", ""))
+    address = value.rsplit(":", 1)[-1]
+    return str(to_checksum_address(address)) if value.startswith(_DID_PKH) and is_address(address) else None
