@@ -42,6 +42,7 @@ from careledger.api._smart_routes import smart_router
 from careledger.api.operations import (
     adjudication_router,
     claim_router,
+    communication_router,
     coverage_router,
     everything_router,
     exchange_router,
@@ -77,6 +78,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         auth_router(deps),
         claim_router(deps),
         adjudication_router(deps),
+        communication_router(deps),
         coverage_router(deps),
         everything_router(deps),
         exchange_router(deps),

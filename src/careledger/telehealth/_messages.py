@@ -142,13 +142,17 @@ class Messages:
         draft = door.prepare(message)
         thread_id = head["id"] if head is not None else draft.record_id
         participants = [her, *practitioners]
-        door.store(
+        stored = door.store(
             [draft],
             also=lambda session, _: self._receipts.add(session, draft.record_id, thread_id, writer, participants),
-        )
+        )[0]
+        sent = {
+            **draft.data,
+            "meta": {"versionId": str(stored.version), "lastUpdated": fhir_instant(stored.last_updated)},
+        }
         self._notify([p for p in participants if p != writer], thread_id, draft.record_id)
-        self._forward(draft.data, practitioners, her)
-        return draft.data
+        self._forward(sent, practitioners, her)
+        return sent
 
     def _message(
         self,

@@ -5,8 +5,16 @@ Each is a route like any other: it reaches records only through the guarded repo
 
 from careledger.api.operations.adjudication import adjudication_router
 from careledger.api.operations.claim import claim_router
+from careledger.api.operations.communication import communication_router
 from careledger.api.operations.coverage import coverage_router
 from careledger.api.operations.everything import everything_router
 from careledger.api.operations.exchange import exchange_router
 
-__all__ = ["adjudication_router", "claim_router", "coverage_router", "everything_router", "exchange_router"]
+__all__ = [
+    "adjudication_router",
+    "claim_router",
+    "communication_router",
+    "coverage_router",
+    "everything_router",
+    "exchange_router",
+]
