@@ -364,6 +364,32 @@ def test_her_medications_and_results_read_as_people_write_them_for_her_and_her_c
     assert refused is not None
     assert refused.status == 403  # a patient never opens a chart, not even her own
 
+    # She asks her care team about the result; drbob finds it unread, answers, and she reads his answer.
+    dora.goto(f"{clinic.url}/portal/messages")
+    dora.get_by_label("To").select_option(label="drbob")
+    dora.get_by_label("Message").fill("Is my white cell count something to worry about?")
+    dora.get_by_role("button", name="Send").click()
+    expect(dora.locator("ol.thread")).to_contain_text("Is my white cell count something to worry about?")
+    expect(dora.locator("ol.thread")).to_contain_text("You")
+    staff.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()
+    expect(staff.get_by_role("status")).to_have_text("1 unread message.")
+    expect(staff.locator("ul.threads")).to_contain_text("Dora Marsh")
+    check_page(staff, "messages")
+    staff.get_by_role("link", name="Is my white cell count something to worry about?").click()
+    expect(staff.get_by_role("heading", name="Messages with Dora Marsh")).to_be_visible()
+    staff.get_by_label("Reply").fill("Slightly high; we will repeat it at your visit.")
+    staff.get_by_role("button", name="Send the reply").click()
+    expect(staff.locator("ol.thread li")).to_have_count(2)
+    staff.get_by_role("link", name="All messages").click()
+    expect(staff.get_by_role("status")).to_have_text("Nothing unread.")
+    dora.goto(f"{clinic.url}/portal/messages")
+    expect(dora.get_by_role("status")).to_have_text("1 unread message.")
+    dora.locator("ul.threads a").first.click()
+    expect(dora.locator("ol.thread li").last).to_contain_text("drbob")
+    expect(dora.locator("ol.thread li").last).to_contain_text("Slightly high; we will repeat it at your visit.")
+    _no_raw_references_or_instants(dora)
+    check_page(dora, "thread")
+
 
 def _no_raw_references_or_instants(page: Page) -> None:
     """What the page says names things and dates them as people do: no `Type/id`, no ISO instant."""

@@ -77,6 +77,11 @@ class IdentityService:
         researchers (not people, devices or regulators)."""
         return [a for a in self._registry().actors() if a.role in _ORGANIZATIONS]
 
+    def practitioners(self) -> list[ActorRecord]:
+        """The active practitioners registered: whom a patient's page offers to write to (the door still decides
+        whether she may)."""
+        return [a for a in self._registry().actors() if a.role == Role.PRACTITIONER]
+
     def acts_as(self, address: str) -> str:
         """The identity a wallet acts for: the custodial identity it claimed, else itself."""
         return self._registry().identity_of(address) or address

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from careledger.access import Repository
+from careledger.access import Repository, referenced_wallet
 from careledger.config import NODE_WALLET
 from careledger.portal._views import describe, person_name, title, words
 from careledger.records import Resource, SearchQuery
@@ -42,9 +42,10 @@ def resource_name(resource: Resource) -> str:
 
 
 def reference_names(node: Services, door: Repository, resources: Iterable[Resource]) -> Callable[[Any], str]:
-    """A namer of the references `resources` make: its display (a wallet address named as `name_of` does), else
-    the name of the record it points to, read through `door` (one search per type, so what the reader may not
-    see stays unnamed); never the bare reference."""
+    """A namer of the references `resources` make: its display (a wallet address named as `name_of` does), the
+    wallet a `did:pkh` identifier names (as messages name practitioners), else the name of the record it points
+    to, read through `door` (one search per type, so what the reader may not see stays unnamed); never the bare
+    reference."""
     wanted: dict[str, set[str]] = defaultdict(set)
     for resource in resources:
         for reference in _references(resource):
@@ -58,6 +59,7 @@ def reference_names(node: Services, door: Repository, resources: Iterable[Resour
             known[f"{kind}/{record.get('id')}"] = resource_name(record)
 
     def name(reference: Any) -> str:
+        """A Reference (or a list of them) named; '' for none."""
         if isinstance(reference, list):
             return "; ".join(filter(None, (name(item) for item in reference)))
         if not isinstance(reference, dict):
@@ -65,6 +67,9 @@ def reference_names(node: Services, door: Repository, resources: Iterable[Resour
         display = str(reference.get("display") or "")
         if display:
             return name_of(node, display) if _ADDRESS.match(display) else display
+        wallet = referenced_wallet(reference)
+        if wallet is not None:
+            return name_of(node, wallet)
         target = str(reference.get("reference") or "")
         if target in known:
             return known[target]

@@ -14,7 +14,7 @@ from careledger.telehealth._attachments import CONTENT_TYPES, MAX_ATTACHMENT_BYT
 from careledger.telehealth._bus import Bus, LocalBus, PostgresBus
 from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscription, stream
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
-from careledger.telehealth._messages import Courier, Messages, Receipt, Thread, affiliated_node, text_of
+from careledger.telehealth._messages import MAX_TEXT, Courier, Messages, Receipt, Thread, affiliated_node, text_of
 from careledger.telehealth._payments import NO_SHOW_BPS, VisitMovement, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._receipts import Readers, Receipts, Unread
 from careledger.telehealth._rooms import (
@@ -39,6 +39,7 @@ __all__ = [
     "MAX_ATTACHMENT_BYTES",
     "MAX_MESSAGE_BYTES",
     "MAX_STREAMS",
+    "MAX_TEXT",
     "NO_SHOW_BPS",
     "OPENS_BEFORE",
     "PER_SECOND",
