@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Messages, Rooms, VisitPayments
+    from careledger.telehealth import Messages, Rooms, Scheduling, VisitPayments
 
 
 class Capabilities:
@@ -294,3 +294,11 @@ class Capabilities:
 
         contracts = self.contracts
         return VisitPayments(contracts.visit_escrow, contracts.token, node_wallet=NODE_WALLET, address=self.address)
+
+    @cached_property
+    def scheduling(self) -> Scheduling:
+        """Schedules and Slots, and booking them: a slot taken atomically, cancelled, moved (the node marks its
+        Slots through its own door)."""
+        from careledger.telehealth import Scheduling
+
+        return Scheduling(self.db, self.access, custodian=self.address)

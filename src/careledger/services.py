@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
-    from careledger.telehealth import Messages, Rooms, VisitPayments
+    from careledger.telehealth import Messages, Rooms, Scheduling, VisitPayments
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -109,6 +109,8 @@ class Services(Protocol):
     def leadership(self) -> Leadership: ...
     @property
     def health(self) -> Health: ...
+    @property
+    def scheduling(self) -> Scheduling: ...
     @property
     def visit_payments(self) -> VisitPayments: ...
 

@@ -272,8 +272,14 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
         ("Patient", "export"),
         ("Claim", "submit"),
         ("CoverageEligibilityRequest", "submit"),
+        ("Appointment", "find"),
+        ("Appointment", "book"),
+        ("Appointment", "cancel"),
+        ("Appointment", "reschedule"),
     }
     assert staff.post("/Claim/$submit", json={"resourceType": "Claim"}).status_code == 422  # answers: not a Claim
+    assert staff.get("/Appointment/$find").status_code == 200  # answers: no Schedule here, nothing open
+    assert staff.post("/Appointment/$book", json={"resourceType": "Parameters"}).status_code == 400  # no slot
     eligibility = staff.post("/CoverageEligibilityRequest/$submit", json={"resourceType": "CoverageEligibilityRequest"})
     assert eligibility.status_code == 422  # answers: no patient, no insurer
     patient = staff.post("/Patient", json=_patient("MRN-OPS")).json()["id"]

@@ -41,6 +41,7 @@ from careledger.api._responses import error_response, fhir_response
 from careledger.api._smart_routes import smart_router
 from careledger.api.operations import (
     adjudication_router,
+    appointment_router,
     claim_router,
     communication_router,
     coverage_router,
@@ -78,6 +79,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         auth_router(deps),
         claim_router(deps),
         adjudication_router(deps),
+        appointment_router(deps),
         communication_router(deps),
         coverage_router(deps),
         everything_router(deps),

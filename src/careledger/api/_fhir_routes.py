@@ -39,7 +39,7 @@ from careledger.errors import (
     ValidationError,
 )
 from careledger.fhir import READ_ONLY_TYPES, is_resource_type
-from careledger.records import Resource, parse_resource
+from careledger.records import Resource, StoredRecord, parse_resource
 
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 IfModifiedSince = Annotated[str | None, Header(alias="If-Modified-Since")]
@@ -147,7 +147,7 @@ class FhirRoutes:
             existing = await self._match(caller, accessor, resource_type, conditions)
             if existing is not None:
                 return resource_response(existing)
-        stored = await self._access.for_caller(accessor).write_async(draft(caller, data))
+        stored = await self._write(accessor, caller, data)
         return written(request, stored, data, prefer)
 
     async def update(
@@ -171,7 +171,7 @@ class FhirRoutes:
             if current == 0:  # a version of a record there is none of: told as a record withheld is
                 raise UnknownRecord(record_id)
             raise PreconditionFailed(f"{resource_type}/{record_id} is at version {current}, not {if_match}")
-        stored = await self._access.for_caller(accessor).write_async(draft(caller, data))
+        stored = await self._write(accessor, caller, data)
         return written(request, stored, data, prefer)
 
     async def conditional_update(
@@ -193,7 +193,7 @@ class FhirRoutes:
             data["id"] = existing["id"]
         elif "id" in data and await call(self._access.for_caller(accessor).current_version, data["id"], "update") > 0:
             raise Conflict(f"{resource_type}/{data['id']} exists but does not match {request.url.query!r}")
-        stored = await self._access.for_caller(accessor).write_async(draft(caller, data))
+        stored = await self._write(accessor, caller, data)
         return written(request, stored, data, prefer)
 
     async def delete(
@@ -201,7 +201,7 @@ class FhirRoutes:
     ) -> Response:
         """A deletion, kept as a version of its own: 204."""
         accessor = self._deps.accessor(self._caller(authorization, resource_type, "write"), purpose)
-        await call(self._access.for_caller(accessor).delete, record_id, resource_type)
+        await self._delete(accessor, record_id, resource_type)
         return Response(status_code=204)
 
     async def conditional_delete(
@@ -213,7 +213,7 @@ class FhirRoutes:
         existing = await self._match(caller, accessor, resource_type, request.url.query)
         if existing is None:
             raise NotFound(f"no {resource_type} this caller may see matches {request.url.query!r}")
-        await call(self._access.for_caller(accessor).delete, existing["id"], resource_type)
+        await self._delete(accessor, existing["id"], resource_type)
         return Response(status_code=204)
 
     async def history(
@@ -292,6 +292,22 @@ class FhirRoutes:
         return await self.create(
             resource_type, request, authorization, purpose, headers.get("if-none-exist"), headers.get("prefer")
         )
+
+    async def _write(self, accessor: Accessor, caller: Caller, data: Resource) -> StoredRecord:
+        """Store `data` as `accessor`: an Appointment through the scheduling, which holds or frees the Slots it
+        names by its status (a `cancelled` one frees them; 409 if one is another booking's); any other record
+        straight through the door."""
+        repo = self._access.for_caller(accessor)
+        if data["resourceType"] == "Appointment":
+            return await call(self._deps.node.scheduling.written, repo, data)
+        return await repo.write_async(draft(caller, data))
+
+    async def _delete(self, accessor: Accessor, record_id: str, resource_type: str) -> None:
+        """Delete a record as `accessor`; an Appointment is cancelled first, so its Slots are free again."""
+        repo = self._access.for_caller(accessor)
+        if resource_type == "Appointment":
+            await call(self._deps.node.scheduling.cancel, repo, record_id)
+        await call(repo.delete, record_id, resource_type)
 
     def _caller(self, authorization: str | None, resource_type: str, access: str) -> Caller:
         """The caller, once the type is one this node serves for `access` (404 whoever asks: nothing to hide)

@@ -38,6 +38,13 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
+    # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule.
+    "Appointment": (
+        ("find", "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-find"),
+        ("book", "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-book"),
+        ("cancel", "https://careledger.org/fhir/OperationDefinition/Appointment-cancel"),
+        ("reschedule", "https://careledger.org/fhir/OperationDefinition/Appointment-reschedule"),
+    ),
     "CoverageEligibilityRequest": (
         ("submit", "https://careledger.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit"),
     ),

@@ -47,6 +47,10 @@ AUDIT_SUBTYPE = "https://careledger.org/fhir/CodeSystem/audit-subtype"  # break-
 SERVICE_CLASS = "https://careledger.org/fhir/CodeSystem/service-class"
 PAYMENT_TOKEN_EXTENSION = "https://careledger.org/fhir/StructureDefinition/payment-token"  # noqa: S105 - a URL
 BENEFIT_REMAINING_EXTENSION = "https://careledger.org/fhir/StructureDefinition/benefit-remaining"  # allowed - used
+VISIT_MODE = "https://careledger.org/fhir/CodeSystem/visit-mode"  # virtual | in-person: a Slot's appointmentType
+VISIT_FEE_EXTENSION = "https://careledger.org/fhir/StructureDefinition/visit-fee"  # a Schedule's fee, CARE units
+VISIT_MODE_EXTENSION = "https://careledger.org/fhir/StructureDefinition/visit-mode"  # a Schedule's visit mode
+APPOINTMENT_CANCELLATION = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
 
 
 def account_reference(did: str) -> dict[str, Any]:

@@ -33,9 +33,10 @@ from careledger.records._stored import COLUMNS, STORED_COLUMNS, StoredRecord
 from careledger.records._tokens import blind_terms, tokens
 from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, AnchorBatch
 
-# What a resource is about besides the Patients its compartment names: the records a Provenance is the history of.
-# FHIR's compartment files a Provenance under a patient only when a target is her Patient resource itself.
-_ABOUT_RECORDS = {"Provenance": "target"}
+# What a resource is about besides the Patients its compartment names: the records a Provenance is the history of,
+# the Appointment an AppointmentResponse answers. FHIR's compartment files a Provenance under a patient only when a
+# target is her Patient resource itself, and a practitioner's answer (its actor is the practitioner) under none.
+_ABOUT_RECORDS = {"Provenance": "target", "AppointmentResponse": "appointment"}
 
 
 def records_about(resource: Resource) -> list[tuple[str, str]]:

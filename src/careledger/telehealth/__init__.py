@@ -11,6 +11,7 @@ from careledger.telehealth._admission import (
     window,
 )
 from careledger.telehealth._attachments import CONTENT_TYPES, MAX_ATTACHMENT_BYTES, Attachment
+from careledger.telehealth._booking import HOLDING, SLOT_TAKEN, Hold, Opening, Scheduling, proposal, slot_ids
 from careledger.telehealth._bus import Bus, LocalBus, PostgresBus
 from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscription, stream
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
@@ -27,6 +28,16 @@ from careledger.telehealth._rooms import (
     Rooms,
     Seat,
 )
+from careledger.telehealth._schedule import (
+    Offer,
+    Schedules,
+    VisitMode,
+    fee_of,
+    parse_instant,
+    practitioner_of,
+    service_class,
+    visit_mode,
+)
 from careledger.telehealth._signals import BURST, MAX_MESSAGE_BYTES, PER_SECOND, Signal, parse_signal
 
 __all__ = [
@@ -36,6 +47,7 @@ __all__ = [
     "DEFAULT_LENGTH",
     "GRACE_AFTER",
     "HEARTBEAT_SECONDS",
+    "HOLDING",
     "MAX_ATTACHMENT_BYTES",
     "MAX_MESSAGE_BYTES",
     "MAX_STREAMS",
@@ -46,6 +58,7 @@ __all__ = [
     "PRESENCE_SECONDS",
     "REPLACED",
     "ROOM_CLOSED",
+    "SLOT_TAKEN",
     "TOO_FAST",
     "TURN_CREDENTIAL_SECONDS",
     "Admission",
@@ -55,29 +68,42 @@ __all__ = [
     "Ending",
     "Event",
     "Events",
+    "Hold",
     "LocalBus",
     "Messages",
+    "Offer",
+    "Opening",
     "PostgresBus",
     "Readers",
     "Receipt",
     "Receipts",
     "RoomRole",
     "Rooms",
+    "Schedules",
+    "Scheduling",
     "Seat",
     "Signal",
     "Subscription",
     "Thread",
     "Unread",
+    "VisitMode",
     "VisitMovement",
     "VisitPayment",
     "VisitPayments",
     "affiliated_node",
+    "fee_of",
     "ice_servers",
+    "parse_instant",
     "parse_signal",
+    "practitioner_of",
+    "proposal",
+    "service_class",
+    "slot_ids",
     "stream",
     "text_of",
     "turn_password",
     "unknown_room",
     "visit_key",
+    "visit_mode",
     "window",
 ]
