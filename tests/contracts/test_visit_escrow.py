@@ -288,6 +288,17 @@ def test_terms_signed_by_someone_else_or_altered_are_refused(world: World) -> No
         _hold(world, _booking(world, permit_amount=2 * FEE, altered={"amount": 2 * FEE}))
 
 
+def test_a_signature_that_recovers_no_one_is_refused(world: World) -> None:
+    booking = _booking(world)
+    with boa.reverts("escrow: invalid signature"):  # neither 65 nor 64 bytes: snekmate recovers no one
+        _hold(world, replace(booking, signature=b""))
+    with boa.reverts("ecdsa: invalid signature"):  # 65 bytes no key made
+        _hold(world, replace(booking, signature=b"\x00" * 65))
+    visit_id = _hold(world, booking)
+    with boa.reverts("escrow: invalid signature"):
+        world.escrow.cancel_by_signature(visit_id, _now() + 600, b"\x01" * 10)
+
+
 def test_a_front_runner_gets_nothing_from_her_signatures(world: World) -> None:
     booking = _booking(world)
     thief = boa.env.generate_address("front-runner")

@@ -164,6 +164,9 @@ def _permit(patient: address, amount: uint256, deadline: uint256, signature: Byt
 def _signer_of(struct_hash: bytes32, signature: Bytes[65]) -> address:
     """
     @dev Who signed the typed data of `struct_hash` in this contract's
-         domain (empty for a malformed signature, which no patient is).
+         domain; a signature that recovers no one is refused here, so an
+         empty patient can never match it.
     """
-    return ecdsa._recover_sig(eip712._hash_typed_data_v4(struct_hash), signature)
+    signer: address = ecdsa._recover_sig(eip712._hash_typed_data_v4(struct_hash), signature)
+    assert signer != empty(address), "escrow: invalid signature"
+    return signer
