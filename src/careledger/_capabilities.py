@@ -261,6 +261,7 @@ class Capabilities:
             node_of=lambda wallet: affiliated_node(
                 self.contracts.identity_registry(), wallet, here=self.address, now=time.time()
             ),
+            courier=lambda: self.courier,
         )
 
     @cached_property

@@ -6,15 +6,27 @@ import asyncio
 import base64
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from eth_utils import to_checksum_address
 
 from careledger.access import AFFILIATION, Accessor, Repository, wallet_reference
 from careledger.access._policy import NOT_MESSAGEABLE
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, NotFound, TooLarge, ValidationError, Withheld
-from careledger.telehealth import MAX_ATTACHMENT_BYTES, Attachment, Event, Messages, text_of
+from careledger.records import Resource
+from careledger.telehealth import (
+    MAX_ATTACHMENT_BYTES,
+    Attachment,
+    Event,
+    Events,
+    Messages,
+    Readers,
+    Receipts,
+    text_of,
+)
 from tests.access.conftest import World, built_world
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16 + b"a-very-private-rash-photo" * 4
@@ -222,3 +234,63 @@ def test_a_stream_hears_a_message_without_its_text(world: World, alice_patient: 
     assert set(event.data) == {"thread", "communication", "unread"}
     assert event.data["unread"] >= 1
     assert "secret" not in event.sse()
+
+
+CLINIC = "0x" + "c1" * 20
+HOSPITAL = "0x" + "a1" * 20
+
+
+@dataclass
+class Carried:
+    """The exchange's courier as `Messages` sees it, keeping what it was handed (the courier itself is tested
+    between two real nodes in tests/exchange/test_delivery.py)."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def send(self, communication: Resource, to_node: str, *, patient: str) -> None:
+        self.sent.append((str(communication["id"]), to_node, patient))
+
+    def custodian_of(self, patient: str) -> str:
+        return HOSPITAL
+
+
+def test_a_practitioner_of_another_node_gets_it_through_the_courier(world: World, alice_patient: str) -> None:
+    carol = str(to_checksum_address("0x" + "ca" * 20))
+    carried = Carried()
+    readers = Readers(b"k" * 32)
+    elsewhere = Messages(
+        Receipts(world.node.db, readers),
+        Events(world.node.db, readers, channel_of=world.node.address),
+        custodian=world.node.address,
+        chain_id=world.node.chain_id,
+        node_of=lambda wallet: CLINIC if wallet == carol else None,
+        courier=lambda: carried,
+    )
+    node = door(world, world.node.address)
+    node.write(
+        {
+            "resourceType": "Appointment",
+            "id": "visit-carol",
+            "status": "booked",
+            "participant": [
+                {"actor": {"reference": f"Patient/{alice_patient}"}, "status": "accepted"},
+                {"actor": wallet_reference("Practitioner", carol, world.node.chain_id), "status": "accepted"},
+            ],
+        }
+    )
+    sent = elsewhere.send(door(world, world.alice.address), "to the clinic", patient=alice_patient, to=[carol])
+    assert carried.sent == [(sent["id"], CLINIC, world.alice.address)]
+    # A reply written here by the care team to a thread of a patient kept elsewhere goes to her custodian.
+    delivered = {
+        "resourceType": "Communication",
+        "id": "from-afar",
+        "status": "completed",
+        "subject": {"reference": "Patient/kept-at-the-hospital"},
+        "sender": {"reference": "Patient/kept-at-the-hospital"},
+        "recipient": [wallet_reference("Practitioner", world.drbob.address, world.node.chain_id)],
+        "payload": [{"contentString": "from afar"}],
+    }
+    node.write(delivered, patient_address=world.guardian.address)
+    reply = elsewhere.send(door(world, world.drbob.address), "answered", thread="from-afar")
+    assert reply["subject"] == {"reference": "Patient/kept-at-the-hospital"}
+    assert carried.sent[-1] == (reply["id"], HOSPITAL, world.guardian.address)

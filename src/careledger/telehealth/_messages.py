@@ -47,6 +47,9 @@ class Courier(Protocol):
     def send(self, communication: Resource, to_node: str, *, patient: str) -> object:
         """Seal `communication`, a message of `patient`'s, to the node `to_node` and deliver it."""
 
+    def custodian_of(self, patient: str) -> str:
+        """The node `patient`'s messages go to (her custodian, or her own agent)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
@@ -128,18 +131,13 @@ class Messages:
         if not text.strip() and not files:
             raise ValidationError("a message needs text or an attachment")
         head = self._head(door, thread) if thread is not None else None
-        patient_id = _patient_id(head) if head is not None else patient
-        if not patient_id:
-            raise ValidationError("name the patient (a Patient id) of a new thread, or the thread to reply in")
-        owner = door.stored(patient_id)
-        if owner.resource_type != "Patient":
-            raise UnknownRecord(patient_id)
-        writer, her = door.accessor.address, owner.patient_address
+        patient_id, her, held = _whose(door, head, patient)
+        writer = door.accessor.address
         practitioners = [w for w in _wallets(to) or _others(head, her) if w not in (writer, her)]
         if writer == her and not practitioners:
             raise ValidationError("name the practitioner(s) the message is to")
         message = self._message(patient_id, writer == her, writer, practitioners, text, files, head)
-        draft = door.prepare(message)
+        draft = door.prepare(message, patient_address=her)
         thread_id = head["id"] if head is not None else draft.record_id
         participants = [her, *practitioners]
         stored = door.store(
@@ -151,7 +149,7 @@ class Messages:
             "meta": {"versionId": str(stored.version), "lastUpdated": fhir_instant(stored.last_updated)},
         }
         self._notify([p for p in participants if p != writer], thread_id, draft.record_id)
-        self._forward(sent, practitioners, her)
+        self._forward(sent, practitioners, her, to_her=not held)
         return sent
 
     def _message(
@@ -191,16 +189,21 @@ class Messages:
                 reader, "message", {"thread": thread_id, "communication": communication_id, "unread": unread}
             )
 
-    def _forward(self, message: Resource, practitioners: list[str], patient: str) -> None:
-        """Hand the stored message to the courier for each other node a recipient practitioner belongs to. It is
-        kept here whatever happens there: a delivery that fails is logged (the courier retries what it can)."""
+    def _forward(self, message: Resource, practitioners: list[str], patient: str, *, to_her: bool) -> None:
+        """Hand the stored message to the courier for each other node a recipient practitioner belongs to, and,
+        `to_her`, to the patient's custodian (a reply written here to a patient of another node). It is kept
+        here whatever happens there: a delivery that fails is logged (the courier retries what it can)."""
+        courier = self._courier()
+        if courier is None:
+            return
         nodes = [n for n in dict.fromkeys(map(self._node_of, practitioners)) if n and n != self._custodian]
-        courier = self._courier() if nodes else None
-        for node in nodes if courier is not None else []:
-            try:
-                courier.send(message, node, patient=patient)  # type: ignore[union-attr]
-            except CareLedgerError as failed:
-                _log.warning("message %s not delivered to node %s: %s", message["id"], node, failed)
+        try:
+            if to_her and (custodian := courier.custodian_of(patient)) not in (*nodes, self._custodian):
+                nodes.append(custodian)
+            for node in nodes:
+                courier.send(message, node, patient=patient)
+        except CareLedgerError as failed:
+            _log.warning("message %s not delivered to every node: %s", message["id"], failed)
 
     def arrived(self, message: Resource, patient: str, thread_id: str | None = None) -> None:
         """Receipts and notifications for a message another node delivered (stored already, as `patient`'s):
@@ -294,6 +297,25 @@ def affiliated_node(registry: IdentityRegistry, wallet: str, *, here: str, now: 
         if c.credential_type == wanted and not c.revoked and c.expires_at > now
     ]
     return None if not live or here in live else live[-1]
+
+
+def _whose(door: Repository, head: Resource | None, patient: str | None) -> tuple[str, str, bool]:
+    """Whose message it is: her Patient id, her wallet, and whether this node holds her Patient. A new thread
+    names a Patient here; a reply is hers whose thread it is, wherever she is kept (a thread another node
+    delivered here is filed under her wallet: her Patient is at her custodian)."""
+    if head is None:
+        if not patient:
+            raise ValidationError("name the patient (a Patient id) of a new thread, or the thread to reply in")
+        owner = door.stored(patient)
+        if owner.resource_type != "Patient":
+            raise UnknownRecord(patient)
+        return patient, owner.patient_address, True
+    patient_id = _patient_id(head)
+    try:
+        held = door.stored(patient_id).resource_type == "Patient"
+    except (NotFound, Withheld):
+        held = False
+    return patient_id, door.stored(str(head["id"])).patient_address, held
 
 
 def _part_of(message: Resource) -> str | None:
