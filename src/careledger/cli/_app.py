@@ -31,6 +31,7 @@ GROUPS = {
     "token": "careledger.cli.token",
     "client": "careledger.cli.client",
     "device": "careledger.cli.device",
+    "message": "careledger.cli.message",
     "schedule": "careledger.cli.schedule",
     "study": "careledger.cli.study",
     "testdata": "careledger.cli.testdata",
