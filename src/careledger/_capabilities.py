@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Messages, Rooms, Scheduling, VisitPayments
+    from careledger.telehealth import Messages, Rooms, Scheduling, VisitPayments, Visits
 
 
 class Capabilities:
@@ -303,3 +303,18 @@ class Capabilities:
         from careledger.telehealth import Scheduling
 
         return Scheduling(self.db, self.access, custodian=self.address)
+
+    @cached_property
+    def visits(self) -> Visits:
+        """Telehealth visits: the quote before booking, booking in one flow (consent, escrow, slot), the Encounter."""
+        from careledger.telehealth import Visits
+
+        money = self.payments.currency
+        return Visits(
+            self.claims.coverage,
+            self.scheduling,
+            self.visit_payments,
+            self.consent,
+            node_address=self.address,
+            fee_units=lambda fee: fee * 10 ** money().decimals,
+        )

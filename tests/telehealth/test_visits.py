@@ -1,217 +1,301 @@
-"""Visits: the quote before booking (covered, uncovered, no plan), the visit's consent and its window, and the
-visit's Encounter begun and finished by its practitioner."""
+"""Visits: the quote before booking (covered with a copay, uncovered, no plan), booking in one flow (consent,
+escrow, slot) and its undoing when a step fails, the visit's Encounter, the fee released when it is finished and
+refunded when the provider cancels. The patient's wallet is eth-account's, as a wallet outside the project."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
-from careledger.access import AFFILIATION, Accessor, Repository
 from careledger.chain import Role
 from careledger.claims import ServiceClass
 from careledger.config import NODE_WALLET
-from careledger.consent import ConsentTerms, Purpose, SignedConsent
-from careledger.errors import AccessDenied, Conflict, ValidationError, Withheld
+from careledger.consent import Purpose, SignedConsent
+from careledger.crypto import sign_typed_data
+from careledger.errors import AccessDenied, Conflict, InvalidSignature, ValidationError, Withheld
 from careledger.fhir import URI
 from careledger.identity import Wallet
+from careledger.portal._signing import for_javascript
 from careledger.records import Category
-from careledger.telehealth import VisitConsents, Visits, VisitWindow
+from careledger.telehealth import BookingOffer, Offer, VisitMode, Visits, VisitSignatures
 from careledger.testdata import CARE, example_plan_terms, insure, synthetic_patients
-from tests.access.conftest import World, built_world
+from tests.telehealth.clinic import Clinic, clinic_at
 
-HOUR, DAY = 3_600, 86_400
-COVERED = 100 * CARE  # the telehealth plan allows this much of a visit
-DEDUCTIBLE = 30 * CARE
+DEDUCTIBLE = 30 * CARE + 1  # one base unit more, so the coinsurance's rounding shows
+TELEHEALTH_FEE = 80  # whole CARE, as a Schedule's fee is written
+HALF_HOUR = timedelta(minutes=30)
+
+
+@dataclass
+class Visiting:
+    """H2's clinic, with a telehealth Schedule of Dr Bob's beside his office visits, and the visits service."""
+
+    clinic: Clinic
+    visits: Visits
+    telehealth: str  # the telehealth Schedule's id
+    carol: Wallet  # a patient in no plan
+    carol_id: str
+
+    opened: int = 0
+
+    def slot(self, schedule: str | None = None) -> str:
+        """A new free 30-minute slot on the telehealth Schedule (or `schedule`), two days on, each an hour later."""
+        self.opened += 1
+        start = (self.clinic.now[0] + timedelta(days=2, hours=self.opened)).replace(second=0, microsecond=0)
+        door = self.clinic.door(self.clinic.drbob)
+        (slot,) = self.clinic.scheduling.open_slots(door, schedule or self.telehealth, start, start + HALF_HOUR, 30)
+        return str(slot["id"])
+
+    def wallet(self, who: Wallet) -> LocalAccount:
+        """`who`'s key, as her own wallet holds it."""
+        account: LocalAccount = Account.from_key(self.clinic.node.unlock(who.name).account.key)
+        return account
+
+    def balance(self, who: str) -> int:
+        return self.clinic.node.contracts.token().balance_of(who)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The access world (memory chain, a clock moved with the chain): alice in a plan covering telehealth
-    (deductible 30 CARE, 20% coinsurance), the guardian in the worked example's plan (no telehealth), Dr Bob of
-    the node's care team; mallory, a practitioner of no affiliation here, is who a visit's consent names."""
-    with built_world(Path(tmp_path_factory.mktemp("visits")) / "home") as world:
-        node = world.node
-        registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
-        registry.attest(world.drbob.address, AFFILIATION, int(time.time()) + 30 * DAY)
+def visiting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visiting]:
+    """Alice in a plan covering telehealth (deductible 30 CARE and a base unit, 20% coinsurance); bob in the
+    worked example's plan (office visits, no telehealth); carol in none. Each holds 1,000 CARE."""
+    with clinic_at(Path(tmp_path_factory.mktemp("visits")) / "home") as clinic:
+        node = clinic.node
+        staff = clinic.door(clinic.drbob)
+        practitioner = staff.read(clinic.practitioner_id)
+        did = f"did:pkh:eip155:{node.chain_id}:{clinic.drbob.address}"
+        staff.write({**practitioner, "identifier": [{"system": URI, "value": did}]})  # his record names his wallet
+        offer = Offer(clinic.practitioner_id, ServiceClass.TELEHEALTH, VisitMode.VIRTUAL, fee=TELEHEALTH_FEE)
+        telehealth = clinic.scheduling.publish(staff, offer)
         insurer = node.wallets.create("insurer", Role.INSURER, "pw")
-        insure(node, insurer, [world.guardian])
+        insure(node, insurer, [clinic.bob])
         allowed = [0] * 16
-        allowed[ServiceClass.TELEHEALTH] = COVERED
-        terms = replace(
-            example_plan_terms(node.contracts.token().address), allowed=tuple(allowed), deductible=DEDUCTIBLE
-        )
+        allowed[ServiceClass.TELEHEALTH] = 100 * CARE
+        terms = replace(example_plan_terms(node.contracts.token().address), allowed=tuple(allowed))
         node.contracts.token(as_wallet=NODE_WALLET).mint(insurer.address, 1_000 * CARE)
-        plan = node.plans.create(insurer.name, terms, fund=1_000 * CARE)
-        node.plans.enroll(insurer.name, world.alice.address, plan.plan.plan_id)
-        node._records.write(synthetic_patients(1, seed=31)[0].patient, patient_address=world.guardian.address)
-        yield world
+        plan = node.plans.create(insurer.name, replace(terms, deductible=DEDUCTIBLE), fund=1_000 * CARE)
+        node.plans.enroll(insurer.name, clinic.alice.address, plan.plan.plan_id)
+        carol = node.wallets.create("carol", Role.PATIENT, "pw")
+        node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+            carol.address, carol.role, carol.encryption_key
+        )
+        carol_id = node._records.write(synthetic_patients(1, seed=33)[0].patient, patient_address=carol.address)
+        for who in (clinic.alice, clinic.bob, carol):
+            node.contracts.token(as_wallet=NODE_WALLET).mint(who.address, 1_000 * CARE)
+        visits = Visits(
+            node.claims.coverage,
+            clinic.scheduling,
+            node.visit_payments,
+            node.consent,
+            node_address=node.address,
+            fee_units=lambda fee: fee * CARE,
+        )
+        yield Visiting(clinic, visits, str(telehealth["id"]), carol, carol_id.record_id)
 
 
-def _door(world: World, who: Wallet) -> Repository:
-    """`who`'s guarded repository, judged by the world's clock (which `World.travel` moves with the chain)."""
-    return world.access.for_caller(Accessor(who.address))
+# The quote.
 
 
-def _patient_id(world: World, who: Wallet) -> str:
-    (patient,) = world.node._records.list(resource_type="Patient", patient_address=who.address)
-    return patient.record_id
-
-
-def test_a_covered_visit_is_quoted_exactly_deductible_first_then_coinsurance(world: World) -> None:
-    """80 CARE and 7 base units: 30 CARE toward the deductible, 20% of the rest (rounded down as the contract
-    rounds) is her copay; what she pays is exact to the base unit."""
-    visits = Visits(world.node.claims.coverage)
-    alice = _door(world, world.alice)
-    quote = visits.quote_fee(alice, _patient_id(world, world.alice), 80 * CARE + 7)
+def test_a_covered_visit_is_quoted_exactly_deductible_first_then_coinsurance(visiting: Visiting) -> None:
+    """80 CARE: 30 CARE and a base unit toward the deductible, 20% of the rest (rounded down, as the contract
+    rounds) her copay; what she pays is exact to the base unit."""
+    clinic = visiting.clinic
+    quote = visiting.visits.quote(clinic.door(clinic.alice), clinic.alice_id, visiting.slot())
     assert quote.covered
-    assert quote.plan_id is not None
+    assert quote.fee == TELEHEALTH_FEE * CARE
     assert quote.deductible_left == DEDUCTIBLE
-    assert quote.copay == (50 * CARE + 7) * 2_000 // 10_000 == 10 * CARE + 1
-    assert quote.patient_pays == DEDUCTIBLE + 10 * CARE + 1
+    assert quote.copay == (TELEHEALTH_FEE * CARE - DEDUCTIBLE) * 2_000 // 10_000 == 10 * CARE - 1
+    assert quote.patient_pays == DEDUCTIBLE + 10 * CARE - 1 == 40 * CARE
     assert quote.eligibility is not None
     (item,) = quote.eligibility["insurance"][0]["item"]
     assert (item["category"]["coding"][0]["code"], item["excluded"]) == ("telehealth", False)
-    above = visits.quote_fee(alice, _patient_id(world, world.alice), COVERED + 20 * CARE)
-    assert above.patient_pays == DEDUCTIBLE + (COVERED - DEDUCTIBLE) // 5 + 20 * CARE  # the part not allowed is hers
-    assert "20000000000000000000 above it is the patient's" in above.why
 
 
-def test_an_uncovered_visit_is_said_before_anything_is_paid(world: World) -> None:
-    visits = Visits(world.node.claims.coverage)
-    quote = visits.quote_fee(_door(world, world.guardian), _patient_id(world, world.guardian), 75 * CARE)
+def test_an_uncovered_visit_is_said_before_anything_is_paid(visiting: Visiting) -> None:
+    clinic = visiting.clinic
+    quote = visiting.visits.quote(clinic.door(clinic.bob), clinic.bob_id, visiting.slot())
     assert not quote.covered
-    assert quote.patient_pays == quote.fee == 75 * CARE
+    assert quote.patient_pays == quote.fee == TELEHEALTH_FEE * CARE
     assert quote.copay == 0
     assert "does not cover telehealth" in quote.why
     assert quote.eligibility is not None
     assert quote.eligibility["insurance"][0]["item"][0]["excluded"] is True
 
 
-def test_without_a_plan_the_patient_pays_the_schedules_fee(world: World) -> None:
-    node = world.node
-    carol = node.wallets.create("carol-visits", Role.PATIENT, "pw")
-    node._records.write(synthetic_patients(1, seed=32)[0].patient, patient_address=carol.address)
-    quote = Visits(node.claims.coverage).quote_fee(_door(world, carol), _patient_id(world, carol), 60 * CARE)
-    assert (quote.covered, quote.patient_pays, quote.plan_id) == (False, 60 * CARE, None)
+def test_without_a_plan_the_patient_pays_the_schedules_fee(visiting: Visiting) -> None:
+    clinic = visiting.clinic
+    office = visiting.slot(clinic.schedule["id"])  # 50 CARE, an office visit
+    quote = visiting.visits.quote(clinic.door(visiting.carol), visiting.carol_id, office)
+    assert (quote.covered, quote.patient_pays, quote.plan_id) == (False, 50 * CARE, None)
     assert "no plan" in quote.why
 
 
-def test_a_quote_for_someone_elses_patient_is_told_as_unknown(world: World) -> None:
-    visits = Visits(world.node.claims.coverage)
+def test_a_quote_for_someone_elses_patient_is_told_as_unknown(visiting: Visiting) -> None:
+    clinic = visiting.clinic
     with pytest.raises(Withheld):  # told as an unknown id is (404)
-        visits.quote_fee(_door(world, world.mallory), _patient_id(world, world.alice), 60 * CARE)
-    with pytest.raises(ValidationError, match="not negative"):
-        visits.quote_fee(_door(world, world.alice), _patient_id(world, world.alice), -1)
+        visiting.visits.quote(clinic.door(clinic.bob), clinic.alice_id, visiting.slot())
 
 
-def _signed_visit_consent(world: World, window: VisitWindow) -> tuple[VisitConsents, SignedConsent, ConsentTerms]:
-    """Alice's consent for a visit with mallory in `window` (her labs), signed by eth-account as a wallet outside
-    the project does; and the terms the visit expects."""
-    consents = VisitConsents(world.consent, clock=lambda: world.now[0])
-    terms = consents.terms(world.alice.address, world.mallory.address, [Category.LABS], window)
-    typed = consents.prepare(terms, valid_until=window.start)
-    key = world.node.unlock(world.alice.name).account.key
-    signature = bytes(Account.sign_typed_data(key, full_message=typed).signature)
-    return consents, SignedConsent.from_typed_data(typed, signature), terms
+# Booking.
 
 
-def test_the_visit_consent_lets_the_practitioner_read_only_around_the_visit(world: World) -> None:
-    """From an hour before the slot to a day after it, and not a second outside."""
-    start = int(world.now[0]) + 2 * HOUR
-    window = VisitWindow(start, start + 1_800)
-    consents, signed, expected = _signed_visit_consent(world, window)
-    grant = consents.submit(signed, expected)
-    assert (grant.not_before, grant.expiry, grant.purposes) == (start - HOUR, start + 1_800 + DAY, (Purpose.TREAT,))
-    world.assert_denied(world.mallory, world.labs_id, "not valid yet")  # two hours before
-    world.travel(HOUR + 1)  # 59 minutes before
-    assert _door(world, world.mallory).read(world.labs_id)["id"] == world.labs_id
-    world.assert_denied(world.mallory, world.mental_health_id, "mental-health")  # only the categories she picked
-    world.travel(HOUR + 1_800 + DAY - 2)  # the last second of the window
-    assert _door(world, world.mallory).read(world.labs_id)["id"] == world.labs_id
-    world.travel(1)
-    world.assert_denied(world.mallory, world.labs_id, "has expired")
+def _signed(
+    visiting: Visiting, who: Wallet, offer: BookingOffer, *, permit_by: Wallet | None = None
+) -> VisitSignatures:
+    """What her wallet sends back: the typed data as JavaScript reads it, signed."""
+    wallet = visiting.wallet(who)
+    consent = for_javascript(offer.consent)
+    signed = SignedConsent.from_typed_data(consent, sign_typed_data(wallet, consent))
+    if offer.payment is None:
+        return VisitSignatures(signed)
+    payment = for_javascript(offer.payment)
+    permit = sign_typed_data(visiting.wallet(permit_by or who), payment["permit"])
+    return VisitSignatures(signed, payment["terms"], sign_typed_data(wallet, payment["terms"]), permit)
 
 
-def test_a_visit_consent_revoked_earlier_is_refused_at_once(world: World) -> None:
-    start = int(world.now[0]) + 1_800
-    consents, signed, expected = _signed_visit_consent(world, VisitWindow(start, start + 1_800))
-    grant = consents.submit(signed, expected)
-    assert _door(world, world.mallory).read(world.labs_id)
-    world.consent.revoke(world.alice.name, grant.grant_id)
-    world.assert_denied(world.mallory, world.labs_id, "revoked")
+def _grants(visiting: Visiting, who: Wallet) -> int:
+    return len(visiting.clinic.node.consent.grants(patient=who.address))
 
 
-def test_a_consent_that_is_not_the_visits_is_refused_before_any_gas(world: World) -> None:
-    start = int(world.now[0]) + 3 * HOUR
-    window = VisitWindow(start, start + 1_800)
-    consents, signed, expected = _signed_visit_consent(world, window)
-    with pytest.raises(ValidationError, match="hour before the slot"):
-        consents.check(signed, replace(expected, expiry=expected.expiry + DAY))
-    with pytest.raises(ValidationError, match="must name"):
-        consents.check(signed, replace(expected, grantee=world.drbob.address))
-    with pytest.raises(AccessDenied, match="booking patient's own"):
-        consents.check(signed, replace(expected, patient=world.guardian.address))
-    with pytest.raises(ValidationError, match="treatment"):
-        consents.check(
-            replace(signed, terms=replace(expected, purposes=Purpose.TREAT.bit | Purpose.HRESCH.bit)), expected
-        )
-    with pytest.raises(ValidationError, match="at least one category"):
-        consents.terms(world.alice.address, world.mallory.address, [], window)
-    with pytest.raises(ValidationError, match="ends after"):
-        VisitWindow(start, start)
+def test_booking_holds_the_fee_grants_the_visit_consent_and_books_the_slot(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    alice = clinic.door(clinic.alice)
+    before = visiting.balance(clinic.alice.address)
+    offer = visits.prepare_book(alice, visiting.slot(), clinic.alice_id, [Category.LABS, Category.MEDICATIONS])
+    assert offer.appointment["status"] == "pending"
+    assert offer.payment is not None
+    assert offer.quote.patient_pays == 40 * CARE
+    booked = visits.book(alice, offer.appointment["id"], _signed(visiting, clinic.alice, offer))
+    assert booked.appointment["status"] == "booked"
+    assert booked.payment is not None
+    assert (booked.payment.state, booked.payment.amount) == ("held", 40 * CARE)
+    assert visiting.balance(clinic.alice.address) == before - 40 * CARE
+    grant = booked.grant
+    assert (grant.grantee, grant.purposes) == (clinic.drbob.address, (Purpose.TREAT,))
+    assert set(grant.categories) == {Category.LABS, Category.MEDICATIONS}
+    assert grant.expiry - grant.not_before == 3_600 + 1_800 + 86_400  # an hour before to a day after the slot
+    with pytest.raises(Conflict, match="not held for booking"):
+        visits.book(alice, offer.appointment["id"], _signed(visiting, clinic.alice, offer))
 
 
-def _appointment(world: World, practitioner: Wallet, status: str = "booked") -> str:
-    """A booked virtual Appointment of alice's with `practitioner` (named by her wallet), as scheduling writes it."""
-    did = f"did:pkh:eip155:{world.node.chain_id}:{practitioner.address}"
-    start = time.time() + 600
-    return world.node._records.write(
-        {
-            "resourceType": "Appointment",
-            "status": status,
-            "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-            "end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 1_800)),
-            "participant": [
-                {"actor": {"reference": f"Patient/{_patient_id(world, world.alice)}"}, "status": "accepted"},
-                {"actor": {"type": "Practitioner", "identifier": {"system": URI, "value": did}}, "status": "accepted"},
-            ],
-        }
-    ).record_id
+def test_the_consent_may_name_the_practitioners_node_instead(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    carol = clinic.door(visiting.carol)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS], grantee="node")
+    booked = visits.book(carol, offer.appointment["id"], _signed(visiting, visiting.carol, offer))
+    assert booked.grant.grantee == clinic.node.address
 
 
-def test_joining_begins_the_virtual_encounter_once_and_finishing_ends_it(world: World) -> None:
-    visits = Visits(world.node.claims.coverage)
-    appointment_id = _appointment(world, world.drbob)
-    bob = _door(world, world.drbob)
-    encounter = visits.join(bob, appointment_id)
+def test_when_the_payment_fails_nothing_is_left_half_done(visiting: Visiting) -> None:
+    """A permit someone else signed: refused before any gas; the slot is free again, no consent granted, nothing
+    paid."""
+    clinic, visits = visiting.clinic, visiting.visits
+    bob = clinic.door(clinic.bob)
+    slot = visiting.slot()
+    balance, grants = visiting.balance(clinic.bob.address), _grants(visiting, clinic.bob)
+    offer = visits.prepare_book(bob, slot, clinic.bob_id, [Category.LABS])
+    forged = _signed(visiting, clinic.bob, offer, permit_by=visiting.carol)
+    with pytest.raises(InvalidSignature, match="permit"):
+        visits.book(bob, offer.appointment["id"], forged)
+    assert clinic.door(clinic.bob).read(offer.appointment["id"])["status"] == "cancelled"
+    assert (visiting.balance(clinic.bob.address), _grants(visiting, clinic.bob)) == (balance, grants)
+    again = visits.prepare_book(bob, slot, clinic.bob_id, [Category.LABS])  # the slot is free again
+    booked = visits.book(bob, again.appointment["id"], _signed(visiting, clinic.bob, again))
+    assert booked.appointment["status"] == "booked"
+
+
+def test_signatures_that_are_not_the_visits_are_refused_and_the_hold_kept(visiting: Visiting) -> None:
+    """Refused in words before any gas: the hold stays, so she may sign again."""
+    clinic, visits = visiting.clinic, visiting.visits
+    carol = clinic.door(visiting.carol)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
+    signed = _signed(visiting, visiting.carol, offer)
+    with pytest.raises(ValidationError, match="sign the escrow's permit and terms"):
+        visits.book(carol, offer.appointment["id"], replace(signed, terms=None))
+    assert signed.terms is not None
+    cheaper = {**signed.terms, "message": {**signed.terms["message"], "amount": str(CARE)}}
+    with pytest.raises(ValidationError, match="not the 80000000000000000000 the visit costs her"):
+        visits.book(carol, offer.appointment["id"], replace(signed, terms=cheaper))
+    bobs = _signed(visiting, clinic.bob, offer)  # bob signs carol's consent
+    with pytest.raises(AccessDenied):
+        visits.book(carol, offer.appointment["id"], replace(signed, consent=bobs.consent))
+    assert clinic.door(visiting.carol).read(offer.appointment["id"])["status"] == "pending"
+    assert visits.book(carol, offer.appointment["id"], signed).appointment["status"] == "booked"
+
+
+def test_the_provider_cancelling_refunds_the_whole_fee(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    alice = clinic.door(clinic.alice)
+    offer = visits.prepare_book(alice, visiting.slot(), clinic.alice_id, [Category.LABS])
+    booked = visits.book(alice, offer.appointment["id"], _signed(visiting, clinic.alice, offer))
+    balance = visiting.balance(clinic.alice.address)
+    cancelled, refunded = visits.cancel(clinic.door(clinic.drbob), booked.appointment["id"], "the doctor is ill")
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["cancelationReason"]["coding"][0]["code"] == "prov"
+    assert refunded is not None
+    assert (refunded.state, refunded.to_patient) == ("refunded", 40 * CARE)
+    assert visiting.balance(clinic.alice.address) == balance + 40 * CARE
+    again = visits.prepare_book(
+        alice, str(offer.appointment["slot"][0]["reference"]).removeprefix("Slot/"), clinic.alice_id, [Category.LABS]
+    )
+    assert again.appointment["status"] == "pending"  # the slot is free again
+
+
+def test_the_patient_cancelling_before_the_slot_is_refunded_too(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    bob = clinic.door(clinic.bob)
+    offer = visits.prepare_book(bob, visiting.slot(), clinic.bob_id, [Category.LABS])
+    booked = visits.book(bob, offer.appointment["id"], _signed(visiting, clinic.bob, offer))
+    balance = visiting.balance(clinic.bob.address)
+    cancelled, refunded = visits.cancel(bob, booked.appointment["id"])
+    assert cancelled["cancelationReason"]["coding"][0]["code"] == "pat"
+    assert refunded is not None
+    assert visiting.balance(clinic.bob.address) == balance + refunded.to_patient == balance + TELEHEALTH_FEE * CARE
+
+
+# The visit (last: the chain's clock moves to the slot).
+
+
+def test_joining_begins_the_encounter_and_finishing_releases_the_fee(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    carol = clinic.door(visiting.carol)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
+    appointment_id = offer.appointment["id"]
+    visits.book(carol, appointment_id, _signed(visiting, visiting.carol, offer))
+    drbob = clinic.door(clinic.drbob)
+    with pytest.raises(AccessDenied, match="only the visit's practitioner"):
+        visits.join(carol, appointment_id)
+    with pytest.raises(Conflict, match="join it first"):
+        visits.finish(drbob, appointment_id)
+    encounter = visits.join(drbob, appointment_id)
     assert (encounter["status"], encounter["class"]["code"]) == ("in-progress", "VR")
     assert encounter["appointment"] == [{"reference": f"Appointment/{appointment_id}"}]
-    assert encounter["subject"]["reference"] == f"Patient/{_patient_id(world, world.alice)}"
-    assert "start" in encounter["period"]
-    assert visits.join(bob, appointment_id)["id"] == encounter["id"]  # joining again: the same visit
-    finished = visits.finish(bob, appointment_id)
+    assert encounter["subject"]["reference"] == f"Patient/{visiting.carol_id}"
+    assert visits.join(drbob, appointment_id)["id"] == encounter["id"]  # joining again: the same visit
+    with pytest.raises(Conflict, match="has not started"):
+        visits.finish(drbob, appointment_id)  # the Encounter is finished, the fee waits for the slot
+    _travel_to(visiting, str(offer.appointment["start"]))
+    income = visiting.balance(clinic.node.address)
+    finished, released = visits.finish(drbob, appointment_id)
     assert (finished["id"], finished["status"]) == (encounter["id"], "finished")
-    assert finished["period"]["end"] >= finished["period"]["start"]
-    with pytest.raises(Conflict, match="already finished"):
-        visits.finish(bob, appointment_id)
-    mine = _door(world, world.alice).read(encounter["id"])  # on her timeline
-    assert mine["status"] == "finished"
+    assert released is not None
+    assert released.state == "released"
+    assert released.amount == TELEHEALTH_FEE * CARE  # carol has no plan: the whole fee
+    assert visiting.balance(clinic.node.address) == income + released.amount
+    with pytest.raises(Conflict, match="already settled"):
+        visits.finish(drbob, appointment_id)
+    assert carol.read(encounter["id"])["status"] == "finished"  # on her timeline
 
 
-def test_only_the_visits_practitioner_joins_and_finishes(world: World) -> None:
-    visits = Visits(world.node.claims.coverage)
-    appointment_id = _appointment(world, world.drbob)
-    with pytest.raises(AccessDenied, match="only the visit's practitioner"):
-        visits.join(_door(world, world.alice), appointment_id)
-    with pytest.raises(Conflict, match="join it first"):
-        visits.finish(_door(world, world.drbob), appointment_id)
-    cancelled = _appointment(world, world.drbob, status="cancelled")
-    with pytest.raises(Conflict, match="cancelled"):
-        visits.join(_door(world, world.drbob), cancelled)
-    with pytest.raises(Withheld):
-        visits.join(_door(world, world.mallory), appointment_id)  # not hers to see at all
+def _travel_to(visiting: Visiting, instant: str) -> None:
+    """The chain's clock a minute past `instant`."""
+    node = visiting.clinic.node
+    tester = node.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester.time_travel(int(datetime.fromisoformat(instant).timestamp()) + 60)
+    tester.mine_blocks(1)

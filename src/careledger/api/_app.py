@@ -47,6 +47,7 @@ from careledger.api.operations import (
     coverage_router,
     everything_router,
     exchange_router,
+    visit_router,
 )
 from careledger.errors import CareLedgerError, NotFound
 from careledger.fhir import operation_outcome
@@ -79,6 +80,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         auth_router(deps),
         claim_router(deps),
         adjudication_router(deps),
+        visit_router(deps),  # before `/Appointment/{id}`'s: `$quote` and `$prepare-book` would match them
         appointment_router(deps),
         communication_router(deps),
         coverage_router(deps),

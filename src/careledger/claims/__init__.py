@@ -9,7 +9,7 @@ from careledger.claims._amounts import from_units, to_units
 from careledger.claims._classes import CDT, CPT, RXNORM, ServiceClass, classify
 from careledger.claims._codes import CARC_SYSTEM, REASONS, reason_text
 from careledger.claims._coverage import coverage_id
-from careledger.claims._eligibility import Coverages
+from careledger.claims._eligibility import Coverages, Estimate
 from careledger.claims._fhir import (
     ClaimLine,
     Money,
@@ -21,7 +21,7 @@ from careledger.claims._fhir import (
 )
 from careledger.claims._payers import Payers
 from careledger.claims._payments import Payments
-from careledger.claims._plans import Plans, PlanView, Standing
+from careledger.claims._plans import CostShare, Plans, PlanView, Standing
 from careledger.claims._service import ClaimOutcome, ClaimsService, claim_record_id
 
 __all__ = [
@@ -35,7 +35,9 @@ __all__ = [
     "ClaimOutcome",
     "ClaimStatus",
     "ClaimsService",
+    "CostShare",
     "Coverages",
+    "Estimate",
     "Money",
     "Payers",
     "Payments",

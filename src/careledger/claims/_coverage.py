@@ -94,7 +94,7 @@ def eligibility_response(
     coinsurance and prior authorization, and the member's deductible and out-of-pocket maximum, met and left.
     In force is judged at `chain_time` (the latest block's), as the contract judges a claim's coverage."""
     plan = standing.plan.plan
-    inforce = standing.start <= chain_time <= standing.end
+    inforce = standing.in_force(chain_time)
     left = max(plan.terms.deductible - standing.deductible_met, 0)
     covered = ", ".join(c.label for c in ServiceClass if plan.terms.allowed[c]) or "nothing"
     return {

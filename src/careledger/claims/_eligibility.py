@@ -12,19 +12,38 @@ block ago is already counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from careledger.access import Member, Repository
+from careledger.claims._classes import ServiceClass
 from careledger.claims._coverage import (
+    EligibilityAsk,
     coverage_id,
     coverage_patient,
     coverage_resource,
     eligibility_ask,
     eligibility_response,
 )
-from careledger.claims._plans import Plans, Standing
+from careledger.claims._plans import CostShare, Plans, Standing
 from careledger.errors import UnknownRecord, ValidationError
 from careledger.records import Resource
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A member's plan's answer about one service before it is given: the CoverageEligibilityResponse for its
+    class, whether the plan is in force, and how its bill would be shared (exact integers, `Standing.share`)."""
+
+    plan_id: int
+    in_force: bool
+    share: CostShare
+    response: Resource
+
+    @property
+    def covered(self) -> bool:
+        """Whether the plan would pay any of it: in force, and the class allowed."""
+        return self.in_force and self.share.allowed > 0
 
 
 class Coverages:
@@ -91,6 +110,29 @@ class Coverages:
             created=self._clock(),
             chain_time=self._chain_time(),
         )
+
+    def estimate(
+        self, reader: Repository, patient_id: str, service_class: ServiceClass, billed: int
+    ) -> Estimate | None:
+        """What the plan of the patient `patient_id` would say of `billed` for a service of `service_class` if it
+        were given now: the eligibility answer for the class and the exact shares, through the caller's door
+        (audited as an eligibility answer is); None alike for a patient in no plan and one whose coverage the
+        caller may not see, as `eligibility` tells them alike."""
+        found = self._standings(reader.members([patient_id], "eligibility")[0])
+        if not found:
+            return None
+        member, standing = found[0]
+        chain_time = self._chain_time()
+        response = eligibility_response(
+            EligibilityAsk(member.patient_id, None, (service_class,), None),
+            member.patient_id,
+            standing,
+            chain_id=self._chain_id,
+            created=self._clock(),
+            chain_time=chain_time,
+        )
+        plan_id = standing.plan.plan.plan_id
+        return Estimate(plan_id, standing.in_force(chain_time), standing.share(service_class, billed), response)
 
     def _standings(self, members: Sequence[Member]) -> list[tuple[Member, Standing]]:
         """Where each member the caller may see stands in her plan (one whose enrolment ended since the door

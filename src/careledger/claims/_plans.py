@@ -16,6 +16,7 @@ from careledger.claims._payments import Payments
 from careledger.errors import ChainError, NotFound
 
 _DAY = 86_400
+_BASIS_POINTS = 10_000  # coinsurance is in basis points (claim_plans.BASIS_POINTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,38 @@ class Standing:
     def amount(self, units: int) -> str:
         """`units` as written: '12.5 CARE'."""
         return f"{self.plan.money(units)['value']} {self.plan.money.symbol}".strip()
+
+    def in_force(self, at: int) -> bool:
+        """Whether her enrolment covers the chain time `at` (a block's), as the contract judges a claim's."""
+        return self.start <= at <= self.end
+
+    def share(self, service_class: ServiceClass, billed: int) -> CostShare:
+        """How the plan would share `billed` for a service of `service_class` were it adjudicated now: the
+        contract's own arithmetic (`claim_plans._allowed_for`, `claim_members._member_share`), so what a patient
+        is told before a visit is what the claim after it will say. Integers of base units throughout."""
+        terms = self.plan.plan.terms
+        allowed = min(billed, terms.allowed[service_class])
+        deductible_left = max(terms.deductible - self.deductible_met, 0)
+        toward_deductible = min(allowed, deductible_left)
+        coinsurance = (allowed - toward_deductible) * terms.coinsurance_bps // _BASIS_POINTS
+        patient = min(toward_deductible + coinsurance, max(terms.oop_max - self.out_of_pocket, 0))
+        deductible = min(toward_deductible, patient)
+        return CostShare(allowed, deductible, patient - deductible, patient, allowed - patient, deductible_left)
+
+
+@dataclass(frozen=True, slots=True)
+class CostShare:
+    """One bill shared between a plan and its member, in the plan token's base units: what the plan allows of it
+    (0: the class is not covered), the member's part toward her deductible and her coinsurance on the rest (their
+    sum, `patient`, capped by what is left of her out-of-pocket maximum), the plan's part, and the deductible she
+    had left before this bill. What the plan does not allow is not in any of them."""
+
+    allowed: int
+    deductible: int
+    coinsurance: int
+    patient: int
+    payer: int
+    deductible_left: int
 
 
 class Plans:

@@ -33,6 +33,7 @@ GROUPS = {
     "device": "careledger.cli.device",
     "message": "careledger.cli.message",
     "schedule": "careledger.cli.schedule",
+    "visit": "careledger.cli.visit",
     "study": "careledger.cli.study",
     "testdata": "careledger.cli.testdata",
     "db": "careledger.cli.db",

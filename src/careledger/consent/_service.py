@@ -137,17 +137,25 @@ class ConsentService:
         typed = self.prepare(terms, valid_for_days=valid_for_days)
         return SignedConsent.from_typed_data(typed, sign_typed_data(signer, typed))
 
+    def check_submittable(self, signed: SignedConsent) -> None:
+        """Refuse in words what the chain would refuse of `signed` for its registry, signature, deadline or nonce,
+        without spending gas (a booking checks its consent before anything else is done)."""
+        self._checked(self._registry(), signed)
+
     def submit(self, as_wallet: str, signed: SignedConsent) -> Grant:
         """Submit a signed consent (anyone may; the wallet `as_wallet` pays the gas), refusing early what the
         chain would."""
-        by = self._registry(as_wallet=as_wallet)
+        by = self._checked(self._registry(as_wallet=as_wallet), signed)
+        record: GrantRecord = by.grant_by_signature(signed.terms, signed.deadline, signed.signature)
+        self.sync()
+        return self.get(record.grant_id)
+
+    def _checked(self, by: ConsentRegistry, signed: SignedConsent) -> ConsentRegistry:
         check_registry(by, "consent", signed.chain_id, signed.contract)
         typed = by.typed_data(signed.terms, nonce=signed.nonce, deadline=signed.deadline)
         check_signer(signed.signer, recover_typed_data_signer(typed, signed.signature))
         check_fresh(by, "consent", signed.terms.patient, signed.nonce, signed.deadline, self._clock())
-        record: GrantRecord = by.grant_by_signature(signed.terms, signed.deadline, signed.signature)
-        self.sync()
-        return self.get(record.grant_id)
+        return by
 
     def revoke(self, as_wallet: str, grant_id: int) -> Grant:
         """Revoke a grant, signed by the patient's wallet or whoever manages her consents; `Conflict` if revoked."""

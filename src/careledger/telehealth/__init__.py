@@ -17,6 +17,7 @@ from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscripti
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
 from careledger.telehealth._messages import MAX_TEXT, Courier, Messages, Receipt, Thread, affiliated_node, text_of
 from careledger.telehealth._payments import NO_SHOW_BPS, VisitMovement, VisitPayment, VisitPayments, visit_key
+from careledger.telehealth._quotes import VisitQuote
 from careledger.telehealth._receipts import Readers, Receipts, Unread
 from careledger.telehealth._rooms import (
     HEARTBEAT_SECONDS,
@@ -39,6 +40,8 @@ from careledger.telehealth._schedule import (
     visit_mode,
 )
 from careledger.telehealth._signals import BURST, MAX_MESSAGE_BYTES, PER_SECOND, Signal, parse_signal
+from careledger.telehealth._visit_consent import VisitConsents, VisitWindow
+from careledger.telehealth._visits import Booked, BookingOffer, Visits, VisitSignatures
 
 __all__ = [
     "ACTIVE",
@@ -63,6 +66,8 @@ __all__ = [
     "TURN_CREDENTIAL_SECONDS",
     "Admission",
     "Attachment",
+    "Booked",
+    "BookingOffer",
     "Bus",
     "Courier",
     "Ending",
@@ -86,10 +91,15 @@ __all__ = [
     "Subscription",
     "Thread",
     "Unread",
+    "VisitConsents",
     "VisitMode",
     "VisitMovement",
     "VisitPayment",
     "VisitPayments",
+    "VisitQuote",
+    "VisitSignatures",
+    "VisitWindow",
+    "Visits",
     "affiliated_node",
     "fee_of",
     "ice_servers",

@@ -29,16 +29,22 @@ class Participant:
     reference: dict[str, Any]
 
 
-def practitioner_of(repo: Repository, appointment: Resource) -> Participant:
-    """The Appointment's practitioner; `ValidationError` if it names none by a wallet."""
-    for participant in _actors(repo, appointment.get("participant", []), "actor"):
+def practitioner_of(repo: Repository, resource: Resource) -> Participant:
+    """The practitioner an Appointment's participants (or a Schedule's actors) name; `ValidationError` if none is
+    named by a wallet."""
+    references = [p.get("actor") for p in resource.get("participant", []) if isinstance(p, dict)]
+    references += list(resource.get("actor", []))
+    for participant in _practitioners(repo, references):
         return participant
-    raise ValidationError(f"Appointment/{appointment.get('id')} names no practitioner by a wallet")
+    raise ValidationError(
+        f"{resource.get('resourceType')}/{resource.get('id')} names no practitioner by a wallet (a Practitioner"
+        f" record of this node names hers by an identifier of system {URI}: did:pkh:eip155:<chain>:<address>)"
+    )
 
 
 def performers(repo: Repository, encounter: Resource) -> list[Participant]:
     """The practitioners an Encounter names (by a wallet)."""
-    return list(_actors(repo, encounter.get("participant", []), "individual"))
+    return list(_practitioners(repo, [p.get("individual") for p in encounter.get("participant", [])]))
 
 
 def subject_of(appointment: Resource) -> dict[str, Any]:
@@ -50,9 +56,8 @@ def subject_of(appointment: Resource) -> dict[str, Any]:
     raise ValidationError(f"Appointment/{appointment.get('id')} names no Patient")
 
 
-def _actors(repo: Repository, participants: list[Any], key: str) -> Iterator[Participant]:
-    for participant in participants:
-        actor = participant.get(key) if isinstance(participant, dict) else None
+def _practitioners(repo: Repository, references: list[Any]) -> Iterator[Participant]:
+    for actor in references:
         if not isinstance(actor, dict):
             continue
         written = str(actor.get("reference", ""))

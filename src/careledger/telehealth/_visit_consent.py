@@ -76,12 +76,16 @@ class VisitConsents:
         return self._consent.prepare(terms, valid_for_days=days)
 
     def check(self, signed: SignedConsent, expected: ConsentTerms) -> None:
-        """Refuse a signed consent that is not the visit's: another patient (`AccessDenied`: nobody books with
-        someone else's consent), another grantee, a purpose besides treatment, or another window (`ValidationError`,
-        saying which). The categories are hers to pick."""
+        """Refuse a signed consent that is not the visit's: another patient's, or one signed by neither her nor a
+        live delegate of hers (`AccessDenied`: nobody books with someone else's consent), another grantee, a purpose
+        besides treatment, or another window (`ValidationError`, saying which). The categories are hers to pick."""
         terms = signed.terms
-        if to_checksum_address(terms.patient) != to_checksum_address(expected.patient):
+        patient = to_checksum_address(expected.patient)
+        if to_checksum_address(terms.patient) != patient:
             raise AccessDenied("the visit's consent must be the booking patient's own")
+        signer = to_checksum_address(signed.signer)
+        if signer != patient and not set(Category.from_mask(terms.categories)) <= self._delegated(signer, patient):
+            raise AccessDenied("the visit's consent is signed by neither the patient nor a live delegate of hers")
         if to_checksum_address(terms.grantee) != to_checksum_address(expected.grantee):
             raise ValidationError(f"the visit's consent must name {expected.grantee}, the visit's practitioner")
         if terms.purposes != Purpose.TREAT.bit:
@@ -108,3 +112,7 @@ class VisitConsents:
                 f"consent {grant.hex_id} stays granted until {grant.expiry} (revoke it on the consents page): {failed}"
             )
         return None
+
+    def _delegated(self, delegate: str, patient: str) -> frozenset[Category]:
+        """The categories `delegate` manages of `patient`'s consents now (none: she is no delegate of hers)."""
+        return self._consent.represented(delegate).get(patient, frozenset())

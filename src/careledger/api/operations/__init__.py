@@ -10,6 +10,7 @@ from careledger.api.operations.communication import communication_router
 from careledger.api.operations.coverage import coverage_router
 from careledger.api.operations.everything import everything_router
 from careledger.api.operations.exchange import exchange_router
+from careledger.api.operations.visit import visit_router
 
 __all__ = [
     "adjudication_router",
@@ -19,4 +20,5 @@ __all__ = [
     "coverage_router",
     "everything_router",
     "exchange_router",
+    "visit_router",
 ]

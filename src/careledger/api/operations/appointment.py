@@ -62,11 +62,17 @@ def appointment_router(deps: Deps) -> APIRouter:
     async def book(request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None) -> JSONResponse:
         """Book a Slot for a patient: a Parameters body with `slot` (a Slot reference) and `patient` (a Patient
         reference), and `reason` (text) if any; or with `appt-resource`, a proposed Appointment from `$find` naming
-        its Patient. 201 with the booked Appointment; 409 if another booking holds the slot; 404 alike for an
-        unknown slot and a Patient the caller may not book for."""
+        its Patient; or, for a visit `$prepare-book` held, `appointment` and her signatures (`visit.book_held`).
+        201 with the booked Appointment; 409 if another booking holds the slot; 404 alike for an unknown slot and a
+        Patient the caller may not book for."""
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
-        slot, patient, reason = _booking(loads_object(await body_of(request)))
+        data = loads_object(await body_of(request))
         repo = node.access.for_caller(accessor)
+        if "appointment" in _values(data):  # a visit `$prepare-book` held, booked with her signatures
+            from careledger.api.operations.visit import book_held  # that module builds on this one's helpers
+
+            return _written(request, await book_held(node, repo, data), 201)
+        slot, patient, reason = _booking(data)
         booked = await call(node.scheduling.book, repo, slot, patient, reason=reason)
         return _written(request, booked, 201)
 
@@ -80,7 +86,8 @@ def appointment_router(deps: Deps) -> APIRouter:
         body = await body_of(request)
         reason = _values(loads_object(body)).get("reason") if body else None
         repo = node.access.for_caller(accessor)
-        return _written(request, await call(node.scheduling.cancel, repo, appointment_id, reason), 200)
+        cancelled, _refund = await call(node.visits.cancel, repo, appointment_id, reason)  # a fee held is refunded
+        return _written(request, cancelled, 200)
 
     @router.post("/Appointment/{appointment_id}/$reschedule")
     async def reschedule(

@@ -1,0 +1,70 @@
+"""The visit's Encounter: begun (class VR, virtual) when its practitioner joins, finished when she ends it.
+
+Both are written through the practitioner's door, so the Encounter is audited as hers and is on the patient's
+timeline like any record of her care; notes, observations and prescriptions written during the visit reference it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from careledger.access import Repository
+from careledger.errors import AccessDenied, Conflict, ValidationError
+from careledger.fhir import fhir_instant, systems
+from careledger.records import Resource, search_query
+from careledger.telehealth._participants import performers, practitioner_of, subject_of
+
+_VIRTUAL = {"system": systems.ACT_CODE, "code": "VR", "display": "virtual"}
+_PERFORMER = {"coding": [{"system": systems.PARTICIPATION_TYPE, "code": "PPRF", "display": "primary performer"}]}
+OVER = frozenset({"finished", "cancelled", "entered-in-error", "noshow"})
+
+
+def begin(repo: Repository, appointment_id: str, now: datetime) -> Resource:
+    """The visit's Encounter (class VR, in progress, since `now`), written by its practitioner through her door;
+    the one already begun when she joins again. `AccessDenied` for anyone but the Appointment's practitioner,
+    `Conflict` for an Appointment that is over or not booked."""
+    appointment = repo.read(appointment_id)
+    if appointment.get("resourceType") != "Appointment":
+        raise ValidationError(f"{appointment_id} is not an Appointment")
+    practitioner = practitioner_of(repo, appointment)
+    if practitioner.address != repo.accessor.address:
+        raise AccessDenied("only the visit's practitioner begins its Encounter")
+    if appointment.get("status") != "booked":
+        raise Conflict(f"Appointment/{appointment_id} is {appointment.get('status')}: there is no visit to join")
+    begun = encounter_of(repo, appointment_id)
+    if begun is not None:
+        return begun
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": _VIRTUAL,
+        "subject": subject_of(appointment),
+        "participant": [{"type": [_PERFORMER], "individual": practitioner.reference}],
+        "appointment": [{"reference": f"Appointment/{appointment_id}"}],
+        "period": {"start": fhir_instant(now, precision="seconds")},
+        **({"serviceType": appointment["serviceType"][0]} if appointment.get("serviceType") else {}),
+    }
+    return repo.read(repo.write(encounter).record_id)
+
+
+def finish(repo: Repository, appointment_id: str, now: datetime) -> Resource:
+    """The visit's Encounter finished at `now` by its practitioner (`AccessDenied` for anyone else), or as she
+    finished it before; `Conflict` if it never began or was ended otherwise (cancelled, entered in error)."""
+    encounter = encounter_of(repo, appointment_id)
+    if encounter is None:
+        raise Conflict(f"the visit of Appointment/{appointment_id} has not begun: join it first")
+    if repo.accessor.address not in {p.address for p in performers(repo, encounter)}:
+        raise AccessDenied("only the visit's practitioner finishes its Encounter")
+    if encounter["status"] == "finished":
+        return encounter
+    if encounter["status"] in OVER:
+        raise Conflict(f"the visit of Appointment/{appointment_id} is {encounter['status']}")
+    period = {**encounter.get("period", {}), "end": fhir_instant(now, precision="seconds")}
+    return repo.read(repo.write({**encounter, "status": "finished", "period": period}).record_id)
+
+
+def encounter_of(repo: Repository, appointment_id: str) -> Resource | None:
+    """The Encounter of an Appointment the caller may see, if it has begun (the latest, should there be two)."""
+    query, _ = search_query("Encounter", [("appointment", f"Appointment/{appointment_id}")], patient_address=None)
+    found = repo.search(query)
+    return found[-1] if found else None

@@ -1,0 +1,193 @@
+"""A telehealth visit over HTTP, its patient's wallet an eth-account key outside the node: `$quote`, `$prepare-book`,
+signing the typed data, `$book`; the practitioner's `$join` and `$finish` (the fee released); refusals."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from careledger.access import AFFILIATION, Accessor
+from careledger.claims import ServiceClass
+from careledger.config import NODE_WALLET
+from careledger.fhir import URI
+from careledger.telehealth import Offer, VisitMode
+from careledger.testdata import CARE
+from tests.access.conftest import built_world
+from tests.api.conftest import Api, serving
+
+FEE = 30  # whole CARE
+
+
+@dataclass
+class Office:
+    """A served node (memory chain): Dr Bob (care team, his Practitioner naming his wallet) offers telehealth visits
+    for 30 CARE; alice, in no plan, holds 100 CARE in her own wallet."""
+
+    api: Api
+    schedule_id: str
+    alice_id: str
+    opened: int = 0
+
+    def slot(self) -> str:
+        """A new 30-minute slot two days on, each an hour after the last."""
+        self.opened += 1
+        node = self.api.world.node
+        staff = node.access.for_caller(Accessor(self.api.world.drbob.address))
+        start = (datetime.now(UTC) + timedelta(days=2, hours=self.opened)).replace(second=0, microsecond=0)
+        (slot,) = node.scheduling.open_slots(staff, self.schedule_id, start, start + timedelta(minutes=30), 30)
+        return str(slot["id"])
+
+    def balance(self, address: str) -> int:
+        return self.api.world.node.contracts.token().balance_of(address)
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+    with built_world(tmp_path_factory.mktemp("office") / "home") as world, serving(world) as api:
+        node = world.node
+        node.contracts.identity_registry(as_wallet=NODE_WALLET).attest(
+            world.drbob.address, AFFILIATION, int(time.time()) + 30 * 86_400
+        )
+        staff = node.access.for_caller(Accessor(world.drbob.address))
+        did = {"system": URI, "value": f"did:pkh:eip155:{node.chain_id}:{world.drbob.address}"}
+        practitioner = staff.write({"resourceType": "Practitioner", "name": [{"family": "Bob"}], "identifier": [did]})
+        offer = Offer(practitioner.record_id, ServiceClass.TELEHEALTH, VisitMode.VIRTUAL, fee=FEE)
+        schedule = node.scheduling.publish(staff, offer)
+        node.contracts.token(as_wallet=NODE_WALLET).mint(world.alice.address, 100 * CARE)
+        (alice,) = node._records.list(patient_address=world.alice.address, resource_type="Patient")
+        yield Office(api, schedule["id"], alice.record_id)
+
+
+def _parameters(*parts: tuple[str, str]) -> dict[str, Any]:
+    references = {"slot", "patient", "appointment"}
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": name, "valueReference": {"reference": value}}
+            if name in references
+            else {"name": name, "valueString": value}
+            for name, value in parts
+        ],
+    }
+
+
+def _named(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {p["name"]: p for p in parameters["parameter"]}
+
+
+def _signed_book(office: Office, offer: dict[str, Any], *, permit_key: bytes | None = None) -> dict[str, Any]:
+    """The `$book` body her own wallet (eth-account) makes of what `$prepare-book` answered."""
+    key = office.api.world.node.unlock(office.api.world.alice.name).account.key
+    parts = _named(offer)
+
+    def sign(name: str, with_key: bytes = key) -> str:
+        typed = json.loads(parts[name]["valueString"])
+        return "0x" + bytes(Account.sign_typed_data(with_key, full_message=typed).signature).hex()
+
+    return _parameters(
+        ("appointment", f"Appointment/{parts['appointment']['resource']['id']}"),
+        ("consent", parts["consent"]["valueString"]),
+        ("consent-signature", sign("consent")),
+        ("terms", parts["terms"]["valueString"]),
+        ("terms-signature", sign("terms")),
+        ("permit-signature", sign("permit", permit_key or key)),
+    )
+
+
+def _prepare(office: Office, alice: httpx.Client, slot: str) -> dict[str, Any]:
+    body = _parameters(("patient", f"Patient/{office.alice_id}"), ("slot", f"Slot/{slot}"), ("category", "labs"))
+    response = alice.post("/Appointment/$prepare-book", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_a_forged_permit_is_refused_nothing_paid_and_the_slot_freed(office: Office) -> None:
+    world = office.api.world
+    alice = office.api.client(world.alice)
+    slot = office.slot()
+    offer = _prepare(office, alice, slot)
+    before = office.balance(world.alice.address)
+    forged = _signed_book(office, offer, permit_key=Account.create().key)
+    refused = alice.post("/Appointment/$book", json=forged)
+    assert refused.status_code in (400, 401, 403), refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert office.balance(world.alice.address) == before
+    held = _named(offer)["appointment"]["resource"]["id"]
+    assert alice.get(f"/Appointment/{held}").json()["status"] == "cancelled"
+    again = _prepare(office, alice, slot)  # the slot is free: she books it, her permit hers this time
+    assert alice.post("/Appointment/$book", json=_signed_book(office, again)).status_code == 201
+
+
+def test_malformed_and_strangers_requests_are_4xx(office: Office) -> None:
+    world = office.api.world
+    alice, mallory = office.api.client(world.alice), office.api.client(world.mallory)
+    slot = office.slot()
+    asked = {"patient": f"Patient/{office.alice_id}", "slot": f"Slot/{slot}"}
+    assert mallory.get("/Appointment/$quote", params=asked).status_code == 404  # not hers to see
+    assert alice.get("/Appointment/$quote", params={"slot": f"Slot/{slot}"}).status_code == 400
+    offer = _prepare(office, alice, slot)
+    body = _signed_book(office, offer)
+    body["parameter"][2]["valueString"] = "0x1234"  # a consent signature that is no signature
+    assert alice.post("/Appointment/$book", json=body).status_code == 401  # as any malformed signature is
+    body["parameter"][1]["valueString"] = "{not json"
+    assert alice.post("/Appointment/$book", json=body).status_code == 400
+    wrong = _parameters(("patient", f"Patient/{office.alice_id}"), ("slot", f"Slot/{slot}"), ("grantee", "everyone"))
+    assert alice.post("/Appointment/$prepare-book", json=wrong).status_code == 400
+
+
+def test_the_provider_cancelling_refunds_her(office: Office) -> None:
+    world = office.api.world
+    alice, drbob = office.api.client(world.alice), office.api.client(world.drbob)
+    offer = _prepare(office, alice, office.slot())
+    appointment = alice.post("/Appointment/$book", json=_signed_book(office, offer)).json()
+    paid = office.balance(world.alice.address)
+    cancelled = drbob.post(f"/Appointment/{appointment['id']}/$cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert office.balance(world.alice.address) == paid + FEE * CARE
+
+
+# Last: the chain's clock moves to the slot, past the deadlines of what is signed before it.
+
+
+def test_a_wallet_outside_the_node_quotes_books_and_the_practitioner_finishes(office: Office) -> None:
+    world = office.api.world
+    alice, drbob = office.api.client(world.alice), office.api.client(world.drbob)
+    slot = office.slot()
+    quote = alice.get("/Appointment/$quote", params={"patient": f"Patient/{office.alice_id}", "slot": f"Slot/{slot}"})
+    assert quote.status_code == 200, quote.text
+    said = _named(quote.json())
+    assert said["covered"]["valueBoolean"] is False
+    assert said["patient-pays"]["valueString"] == str(FEE * CARE)
+    assert "no plan" in said["why"]["valueString"]
+    offer = _prepare(office, alice, slot)
+    assert _named(offer)["appointment"]["resource"]["status"] == "pending"
+    before = office.balance(world.alice.address)
+    booked = alice.post("/Appointment/$book", json=_signed_book(office, offer))
+    assert booked.status_code == 201, booked.text
+    appointment = booked.json()
+    assert appointment["status"] == "booked"
+    assert office.balance(world.alice.address) == before - FEE * CARE
+    assert alice.post(f"/Appointment/{appointment['id']}/$join").status_code == 403  # only the practitioner
+    encounter = drbob.post(f"/Appointment/{appointment['id']}/$join")
+    assert encounter.status_code == 200, encounter.text
+    assert (encounter.json()["class"]["code"], encounter.json()["status"]) == ("VR", "in-progress")
+    early = drbob.post(f"/Appointment/{appointment['id']}/$finish")
+    assert early.status_code == 409  # the Encounter is finished; the fee waits for the slot's start
+    tester = world.node.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester.time_travel(int(datetime.fromisoformat(appointment["start"]).timestamp()) + 60)
+    tester.mine_blocks(1)
+    finished = drbob.post(f"/Appointment/{appointment['id']}/$finish")
+    assert finished.status_code == 200, finished.text
+    parts = _named(finished.json())
+    assert parts["encounter"]["resource"]["status"] == "finished"
+    payment = {p["name"]: p["valueString"] for p in parts["payment"]["part"]}
+    assert (payment["state"], payment["to-payee"]) == ("released", str(FEE * CARE))
