@@ -18,7 +18,14 @@ from careledger.claims import ServiceClass
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose, SignedConsent
 from careledger.crypto import sign_typed_data
-from careledger.errors import AccessDenied, Conflict, InvalidSignature, ValidationError, Withheld
+from careledger.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidSignature,
+    TransactionReverted,
+    ValidationError,
+    Withheld,
+)
 from careledger.fhir import URI
 from careledger.identity import Wallet
 from careledger.portal._signing import for_javascript
@@ -208,6 +215,30 @@ def test_when_the_payment_fails_nothing_is_left_half_done(visiting: Visiting) ->
     again = visits.prepare_book(bob, slot, clinic.bob_id, [Category.LABS])  # the slot is free again
     booked = visits.book(bob, again.appointment["id"], _signed(visiting, clinic.bob, again))
     assert booked.appointment["status"] == "booked"
+
+
+def test_when_the_consent_fails_after_the_fee_was_held_the_fee_is_refunded(visiting: Visiting) -> None:
+    """Carol's delegate signs her visit's consent; carol ends the delegation on chain before the node has read
+    it, so every check here passes, the fee is held, and the chain refuses the consent: the fee goes back to
+    her, the slot is freed, and no consent is left."""
+    clinic, visits, node = visiting.clinic, visiting.visits, visiting.clinic.node
+    carol, delegate = visiting.carol, clinic.bob
+    node.consent.delegate(carol.name, delegate.address, [Category.LABS], days=1)
+    door = clinic.door(carol)
+    offer = visits.prepare_book(door, visiting.slot(), visiting.carol_id, [Category.LABS])
+    signed = _signed(visiting, carol, offer)
+    consent = for_javascript(offer.consent)
+    by_delegate = SignedConsent.from_typed_data(consent, sign_typed_data(visiting.wallet(delegate), consent))
+    node.contracts.consent_registry(as_wallet=carol.name).delegate(delegate.address, 0, 0)  # not read here yet
+    balance, grants = visiting.balance(carol.address), _grants(visiting, carol)
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        visits.book(door, offer.appointment["id"], replace(signed, consent=by_delegate))
+    assert visiting.balance(carol.address) == balance
+    assert node.visit_payments.state(offer.appointment["id"]).state == "refunded"
+    assert door.read(offer.appointment["id"])["status"] == "cancelled"
+    assert _grants(visiting, carol) == grants
+    node.consent.sync()  # the node reads the delegation's end: the next such consent is refused before any gas
+    assert carol.address not in node.consent.represented(delegate.address)
 
 
 def test_signatures_that_are_not_the_visits_are_refused_and_the_hold_kept(visiting: Visiting) -> None:
