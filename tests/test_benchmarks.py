@@ -11,8 +11,12 @@ import psycopg
 import pytest
 from benchmarks import PG_SERVER, baseline_server, fresh_database
 from benchmarks.bench_ehr import _journeys, _procedure
+from benchmarks.bench_telehealth import _plain_creates
 
+from careledger.access import wallet_reference
 from careledger.api import free_port
+from careledger.claims import ServiceClass
+from careledger.telehealth import Offer, Opening, VisitMode, proposal
 
 pytestmark = pytest.mark.postgres
 
@@ -42,3 +46,32 @@ def test_plain_server_refuses_what_a_fhir_server_refuses(plain: str) -> None:
     assert httpx.post(f"{plain}/Encounter", json=_procedure(subject, "e1")).status_code == 400
     assert httpx.post(f"{plain}/Procedure", json={**_procedure(subject, "e1"), "status": 7}).status_code == 400
     assert httpx.get(f"{plain}/Procedure/unknown").status_code == 404
+
+
+def test_telehealth_baselines_take_what_careledger_books_and_sends(plain: str) -> None:
+    # bench_telehealth posts CareLedger's own answers to the plain server: a booked Appointment, a message.
+    schedule = {**Offer("dr-ng", ServiceClass.TELEHEALTH, VisitMode.VIRTUAL).resource(), "id": "schedule-1"}
+    slot = {
+        "resourceType": "Slot",
+        "id": "slot-1",
+        "schedule": {"reference": "Schedule/schedule-1"},
+        "status": "free",
+        "serviceType": schedule["serviceType"],
+        "start": "2026-12-07T08:00:00Z",
+        "end": "2026-12-07T08:05:00Z",
+    }
+    booked = {**proposal(Opening(slot, schedule), "p1", status="booked"), "id": "a1", "meta": {"versionId": "1"}}
+    patient = {"reference": "Patient/p1"}
+    message = {
+        "resourceType": "Communication",
+        "id": "m1",
+        "status": "completed",
+        "subject": patient,
+        "sender": patient,
+        "recipient": [wallet_reference("Practitioner", "0x" + "ab" * 20, 31337)],
+        "payload": [{"contentString": "my rash is back"}],
+    }
+    for resource in (booked, message):
+        run = _plain_creates(plain, [resource], 4, clients=2)
+        assert len(run.latencies) == 4
+        assert run.rate > 0
