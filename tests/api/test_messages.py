@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from eth_account.messages import encode_defunct
 
 from careledger.access import AFFILIATION, wallet_reference
 from careledger.config import NODE_WALLET
+from careledger.identity import Wallet
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +144,47 @@ def test_a_strangers_stream_is_refused(api: Api) -> None:
     assert httpx.get(f"{api.url}/telehealth/events", headers=forged, timeout=10).status_code == 401
     stranger = api.client(api.world.mallory)
     assert stranger.post("/Communication/unknown-id/$read").status_code == 404
+
+
+def portal_session(api: Api, wallet: Wallet) -> httpx.Client:
+    """A browser-like client signed in to the portal as `wallet`, through the sign-in form."""
+    client = httpx.Client(base_url=api.url, headers={"Origin": api.url}, timeout=30)
+    found = CSRF.search(client.get("/portal/signin").text)
+    assert found is not None
+    account = api.world.node.unlock(wallet.name).account
+    message = api.siwe_message(account)
+    signature = "0x" + account.sign_message(encode_defunct(text=message)).signature.hex()
+    form = {"csrf": found.group(1), "message": message, "signature": signature}
+    assert client.post("/portal/signin", data=form).status_code == 303
+    return client
+
+
+def test_the_portal_stream_hears_a_message_and_ends_at_sign_out(api: Api, patient_id: str) -> None:
+    browser = portal_session(api, api.world.drbob)
+    events: list[str] = []
+    opened, heard = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        with browser.stream("GET", "/portal/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                events.append(line)
+                opened.set()
+                if '"communication"' in line:
+                    heard.set()
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert opened.wait(10)
+    alice = api.client(api.world.alice)
+    sent = alice.post(
+        "/Communication/$send", json=parameters(patient=f"Patient/{patient_id}", to=api.world.drbob.address, text="hi")
+    )
+    assert sent.status_code == 201
+    assert heard.wait(10)
+    assert sent.json()["id"] in events[-1]
+    listener.join(5)
+    stranger = httpx.get(f"{api.url}/portal/events", timeout=10)
+    assert stranger.status_code != 200
+    assert not stranger.headers.get("content-type", "").startswith("text/event-stream")

@@ -15,16 +15,18 @@ from eth_utils import to_checksum_address
 from careledger.access import AFFILIATION, Accessor, Repository, wallet_reference
 from careledger.access._policy import NOT_MESSAGEABLE
 from careledger.config import NODE_WALLET
-from careledger.errors import AccessDenied, NotFound, TooLarge, ValidationError, Withheld
+from careledger.errors import AccessDenied, NotFound, TooLarge, TooMany, ValidationError, Withheld
 from careledger.records import Resource
 from careledger.telehealth import (
     MAX_ATTACHMENT_BYTES,
+    MAX_STREAMS,
     Attachment,
     Event,
     Events,
     Messages,
     Readers,
     Receipts,
+    stream,
     text_of,
 )
 from tests.access.conftest import World, built_world
@@ -294,3 +296,26 @@ def test_a_practitioner_of_another_node_gets_it_through_the_courier(world: World
     reply = elsewhere.send(door(world, world.drbob.address), "answered", thread="from-afar")
     assert reply["subject"] == {"reference": "Patient/kept-at-the-hospital"}
     assert carried.sent[-1] == (reply["id"], HOSPITAL, world.guardian.address)
+
+
+def test_a_stream_ends_with_its_session_and_a_reader_holds_few(world: World) -> None:
+    events = messages(world).events
+
+    async def ended() -> list[str]:
+        loop = asyncio.get_running_loop()
+        held = [events.subscribe(world.mallory.address, loop) for _ in range(MAX_STREAMS)]
+        with pytest.raises(TooMany):
+            events.subscribe(world.mallory.address, loop)
+        for subscription in held[1:]:
+            subscription.close()
+
+        async def signed_out() -> bool:
+            return False
+
+        said = [line async for line in stream(held[0], [], signed_out, heartbeat=0.05)]
+        events.subscribe(world.mallory.address, loop).close()  # the ended stream's place is free again
+        return said
+
+    said = asyncio.run(ended())
+    assert said[0] == ": connected\n\n"
+    assert said[-1].startswith("event: end\n")

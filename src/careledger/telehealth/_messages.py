@@ -18,10 +18,11 @@ service only builds the messages, keeps their receipts and notifies.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,7 +34,7 @@ from careledger.errors import CareLedgerError, NotFound, TooLarge, UnknownRecord
 from careledger.fhir import fhir_instant
 from careledger.records import Resource, search_query
 from careledger.telehealth._attachments import Attachment, checked
-from careledger.telehealth._events import Events
+from careledger.telehealth._events import Event, Events, stream
 from careledger.telehealth._receipts import Receipts, Unread
 
 MAX_TEXT = 10_000  # characters of one message's text
@@ -253,6 +254,20 @@ class Messages:
         wallets = list(dict.fromkeys([stored.patient_address, *(w for w in named if w is not None)]))
         read = self._receipts.read_at(communication_id, wallets)
         return [Receipt(wallet, read[wallet]) for wallet in wallets if wallet in read]
+
+    def notifications(
+        self, reader: str, loop: asyncio.AbstractEventLoop, signed_in: Callable[[], Awaitable[bool]]
+    ) -> AsyncIterator[str]:
+        """`reader`'s server-sent event stream, for a face to answer with (run it off the loop: it asks the
+        database): subscribed now, so a refusal (`TooMany`) comes before the answer starts; her unread count
+        first, then each notification, until `signed_in()` says her session ended."""
+        subscription = self.events.subscribe(reader, loop)
+        try:
+            first = Event("message", self.unread(reader).as_json())
+        except BaseException:
+            subscription.close()
+            raise
+        return stream(subscription, [first], signed_in)
 
     def unread(self, reader: str) -> Unread:
         """`reader`'s unread messages, in all and per thread."""

@@ -19,7 +19,7 @@ from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, cal
 from careledger.api._responses import fhir_response
 from careledger.errors import CareLedgerError, ValidationError
 from careledger.fhir import loads_object
-from careledger.telehealth import Attachment, Event, Receipt, Unread, stream
+from careledger.telehealth import Attachment, Receipt, Unread
 
 EVENT_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
@@ -93,13 +93,6 @@ async def _event_stream(deps: Deps, authorization: str | None) -> StreamingRespo
     """The caller's stream (`GET /telehealth/events`): subscribed before it starts, so a refusal is an answer."""
     caller = deps.caller(authorization)
     caller.require("Communication", "read")
-    messages = deps.node.messages
-    subscription = messages.events.subscribe(caller.address, asyncio.get_running_loop())
-    try:
-        first = Event("message", (await call(messages.unread, caller.address)).as_json())
-    except BaseException:
-        subscription.close()
-        raise
 
     async def signed_in() -> bool:
         """Whether the token still holds (unexpired, unrevoked)."""
@@ -109,7 +102,8 @@ async def _event_stream(deps: Deps, authorization: str | None) -> StreamingRespo
             return False
         return True
 
-    events = stream(subscription, [first], signed_in)
+    loop = asyncio.get_running_loop()
+    events = await call(deps.node.messages.notifications, caller.address, loop, signed_in)
     return StreamingResponse(events, media_type="text/event-stream", headers=EVENT_HEADERS)
 
 
