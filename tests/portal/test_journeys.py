@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -396,3 +397,69 @@ def _no_raw_references_or_instants(page: Page) -> None:
     said = page.locator("main").inner_text()
     assert not re.search(r"\b(Medication|Practitioner|Observation|Patient)/\w", said), said
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d", said), said
+
+
+def test_a_patient_finds_pays_for_and_books_a_visit_that_her_practitioner_sees_today(
+    clinic: Clinic, browser: Browser
+) -> None:
+    clinic.cli("wallet", "new", "erin", "--role", "patient")
+    clinic.cli("identity", "register", "erin")
+    clinic.cli("token", "mint", "erin", "100", json_out=False)
+    did = "did:pkh:eip155:31337:"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": resource_type,
+                    "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"{did}{clinic.address(wallet)}"}],
+                    "name": [name],
+                },
+                "request": {"method": "POST", "url": resource_type},
+            }
+            for resource_type, wallet, name in (
+                ("Patient", "erin", {"given": ["Erin"], "family": "Holt"}),
+                ("Practitioner", "drbob", {"prefix": ["Dr"], "given": ["Robert"], "family": "Vance"}),
+            )
+        ],
+    }
+    sent = httpx.post(f"{clinic.url}/", json=bundle, headers={"Authorization": f"Bearer {_api_token(clinic, 'drbob')}"})
+    assert sent.status_code == 200, sent.text
+    practitioner_id = sent.json()["entry"][1]["response"]["location"].split("/")[1]
+    schedule = clinic.cli("schedule", "publish", practitioner_id, "--service", "office-visit", "--fee", "40")
+    soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=10)
+    later = soon + timedelta(minutes=60)
+    clinic.cli("schedule", "slots", schedule["id"], "--start", soon.isoformat(), "--end", later.isoformat())
+
+    erin = wallet_context(browser, clinic.account("erin")).new_page()
+    _sign_in_with_browser_wallet(erin, clinic)
+    erin.get_by_role("navigation", name="Main").get_by_role("link", name="Visits").click()
+    erin.get_by_role("link", name="Book a visit").click()
+    erin.get_by_label("Practitioner").select_option(label="Dr Robert Vance")
+    erin.get_by_role("button", name="Find open times").click()
+    expect(erin.locator("ul.openings li")).to_have_count(2)
+    expect(erin.locator("ul.openings li").first).to_contain_text("Dr Robert Vance · office visit · video · fee 40 CARE")
+    check_page(erin, "visit-find")
+    erin.locator("ul.openings a").first.click()
+    expect(erin.locator("#you-pay")).to_have_text("40 CARE")  # no plan: the whole fee, said before she pays
+    expect(erin.get_by_text("Does not cover it")).to_be_visible()
+    check_page(erin, "visit-book")
+    erin.get_by_role("button", name="Sign and book (40 CARE)").click()  # her wallet signs consent, terms, permit
+    erin.wait_for_url(re.compile(r"/portal/visits\?booked="), timeout=60_000)
+    expect(erin.get_by_text("Your visit is booked")).to_be_visible()
+    booked = erin.locator("ul.visits li")
+    expect(booked).to_have_count(1)
+    expect(booked).to_contain_text("Office visit (video) with Dr Robert Vance · booked")
+    expect(booked.get_by_role("link", name="Join the visit")).to_be_visible()  # its room opens 15 minutes early
+    _no_raw_references_or_instants(erin)
+    check_page(erin, "visits")
+    assert clinic.cli("token", "balance", "erin")["balance"] == "60"  # 40 CARE held in escrow
+
+    staff = wallet_context(browser, clinic.account("drbob")).new_page()
+    _sign_in_with_browser_wallet(staff, clinic)
+    staff.get_by_role("navigation", name="Main").get_by_role("link", name="Today's visits").click()
+    row = staff.get_by_role("row", name=re.compile("Erin Holt"))
+    expect(row).to_contain_text("Dr Robert Vance")
+    expect(row.get_by_role("link", name=re.compile("Open the room"))).to_be_visible()
+    check_page(staff, "staff-visits")

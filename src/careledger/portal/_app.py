@@ -11,7 +11,6 @@ from careledger.errors import NotFound
 from careledger.portal._accounting_routes import accounting_routes
 from careledger.portal._clinical_routes import clinical_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
-from careledger.portal._event_routes import event_routes
 from careledger.portal._formats import zone
 from careledger.portal._message_routes import message_routes
 from careledger.portal._pages import Pages, portal_route
@@ -20,6 +19,7 @@ from careledger.portal._session import Sessions, SignIn
 from careledger.portal._signin_routes import signin_routes
 from careledger.portal._staff_routes import chart_routes, frontdesk_routes, staff_routes
 from careledger.portal._study_routes import study_routes
+from careledger.portal._visit_routes import booking_routes, staff_visit_routes, visit_routes
 from careledger.services import Services
 
 # Scripts and styles, ours and those vendored from npm (package.json pins them; a test checks the copies).
@@ -34,7 +34,9 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     patient_routes(router, node, pages)
     clinical_routes(router, node, pages)
     message_routes(router, node, pages)
-    event_routes(router, node, pages)
+    visit_routes(router, node, pages)
+    booking_routes(router, node, pages)
+    staff_visit_routes(router, node, pages)
     consent_routes(router, node, pages)
     accounting_routes(router, node, pages)
     care_team_routes(router, node, pages)

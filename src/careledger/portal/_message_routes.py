@@ -13,13 +13,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
 from careledger.access import Accessor, Repository, referenced_wallet
-from careledger.errors import UnknownRecord
 from careledger.portal._names import name_of, reference_names
 from careledger.portal._pages import Pages, field
-from careledger.portal._patient_routes import as_herself
+from careledger.portal._patient_routes import as_herself, own_patient_id
 from careledger.portal._session import Visit
 from careledger.portal._staff_routes import staff_member, treating
-from careledger.records import Resource, SearchQuery
+from careledger.records import Resource
 from careledger.services import Services
 from careledger.telehealth import MAX_TEXT, Thread, text_of
 
@@ -74,7 +73,7 @@ def message_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         form = await pages.form(request, visit)
         text = field(form, "text", "The message", max_chars=MAX_TEXT)
         if visit.is_patient:
-            patient_id = await call(_own_patient_id, door)
+            patient_id = await call(own_patient_id, door)
             to = [field(form, "to", "Whom to write to", max_chars=42)]
         else:
             patient_id, to = field(form, "patient", "The patient", max_chars=64), []
@@ -128,14 +127,6 @@ def _said(message: Resource, sender: str, me: str, patient: bool) -> Said:
     )
     sent = str(message.get("sent", ""))
     return Said(str(message["id"]), "You" if mine else sender, mine, sent, text_of(message), files)
-
-
-def _own_patient_id(door: Repository) -> str:
-    """The id of the signed-in patient's own Patient record here; `UnknownRecord` if this node holds none."""
-    found = door.search(SearchQuery(resource_type="Patient", patient_address=door.accessor.address))
-    if not found:
-        raise UnknownRecord("your Patient record: this node holds no record of yours to write from")
-    return str(found[0]["id"])
 
 
 def _practitioners(node: Services) -> list[tuple[str, str]]:

@@ -79,9 +79,12 @@ def reference_names(node: Services, door: Repository, resources: Iterable[Resour
     return name
 
 
-def _references(resource: Resource) -> Iterable[dict[str, Any]]:
-    """The References among a record's top-level elements (a medication, a requester, performers, reasons)."""
+def _references(resource: Resource, depth: int = 0) -> Iterable[dict[str, Any]]:
+    """The References among a record's elements and theirs (a medication, a requester, performers, reasons, an
+    Appointment's participants' actors)."""
     for value in resource.values():
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict) and "reference" in item:
                 yield item
+            elif isinstance(item, dict) and depth == 0:
+                yield from _references(item, depth + 1)

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
-from careledger.access import Accessor
+from careledger.access import Accessor, Repository
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied
+from careledger.errors import AccessDenied, UnknownRecord
 from careledger.portal._names import name_of
 from careledger.portal._pages import HEADERS, Pages
 from careledger.portal._session import Visit
@@ -43,6 +43,15 @@ def patient(visit: Visit) -> Caller:
 def as_herself(caller: Caller) -> Accessor:
     """The patient reading her own records (patient requested), narrowed as her token is."""
     return Accessor(caller.address, Purpose.PATRQT, narrowing=caller.narrowing())
+
+
+def own_patient_id(door: Repository) -> str:
+    """The id of the door's patient's own Patient record here (she writes and books as it); `UnknownRecord` if
+    this node holds none."""
+    found = door.search(SearchQuery(resource_type="Patient", patient_address=door.accessor.address))
+    if not found:
+        raise UnknownRecord("your Patient record: this node holds no record of yours yet")
+    return str(found[0]["id"])
 
 
 def patient_routes(router: APIRouter, node: Services, pages: Pages) -> None:

@@ -181,10 +181,11 @@ async function prepared(action, body, csrf) {
 }
 
 // The node prepares one typed data, or several by name (joining a study signs a consent and a
-// participation): each is signed in turn and posted as typed[_name] and signature[_name].
+// participation): each is signed in turn and posted as typed[_name] and signature[_name], to the
+// form's action or where the node says (`then`: booking posts to the visit it held).
 async function signAndPost(prepareAction, body, submitAction, csrf) {
   const wallet = await signer();
-  const typed = await prepared(prepareAction, body, csrf);
+  const { then, ...typed } = await prepared(prepareAction, body, csrf);
   const parts = typed.primaryType ? { "": typed } : typed;
   const fields = { csrf };
   for (const [name, data] of Object.entries(parts)) {
@@ -194,7 +195,7 @@ async function signAndPost(prepareAction, body, submitAction, csrf) {
     fields[`signature${suffix}`] = await wallet.signTypedData(data);
   }
   status("Submitting (the node pays the gas)…");
-  post(submitAction, fields);
+  post(then || submitAction, fields);
 }
 
 // A form whose submission the wallet signs: its fields go to `data-prepare`, the signature to its action.

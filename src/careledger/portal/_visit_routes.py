@@ -1,0 +1,258 @@
+"""Visits: a patient finds a slot, sees what it costs her, signs the visit's consent and the fee's permit in the page,
+and books; her visits to come, with the way into their rooms; and the care team's visits of the day.
+
+```
+find      her door ─► node.scheduling.find ─► open slots, soonest first
+book page her door ─► node.visits.quote ─► the fee, what her plan covers, what she pays
+prepare   node.visits.prepare_book ─► the slot held; typed data: the consent, the escrow's terms and permit
+          ─► her wallet signs each in the page (portal.js) ─► posted to the held Appointment's `book`
+book      node.visits.book ─► signatures checked, the fee held in escrow, the consent granted, the slot booked
+```
+
+The service decides and does everything (who may book, what she signs, what is held): these routes only read
+the forms and show the answers, through the caller's own door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool as call
+from fastapi.responses import JSONResponse
+
+from careledger.access import Repository
+from careledger.consent import SignedConsent, parse_categories
+from careledger.errors import ValidationError
+from careledger.fhir import fhir_instant
+from careledger.portal._names import reference_names
+from careledger.portal._pages import HEADERS, Pages, field
+from careledger.portal._patient_routes import as_herself, own_patient_id, patient
+from careledger.portal._session import Visit
+from careledger.portal._signing import for_javascript, signed_parts
+from careledger.portal._staff_routes import staff_member, treating
+from careledger.records import Category, Resource, search_query
+from careledger.services import Services
+from careledger.telehealth import (
+    ACTIVE,
+    VisitMode,
+    VisitSignatures,
+    practitioner_of,
+    service_class,
+    visit_mode,
+    window,
+)
+
+_FIND_DAYS = 14  # what the find page looks through unless told
+_MAX_FIND_DAYS = 92
+_AHEAD = timedelta(days=366)  # how far ahead her list of visits looks
+_UNDER_WAY = timedelta(days=1)  # and how far back, for one under way
+_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """One visit as a list shows it: when, with whom, for what, how, and whether its room is open now."""
+
+    appointment_id: str
+    start: str
+    practitioner: str
+    patient: str
+    patient_id: str
+    service: str
+    mode: str
+    status: str
+    room_open: bool
+
+
+def visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
+    """The patient's visit pages on `router`: `/portal/visits`, finding a slot, what booking it costs her."""
+    _herself = partial(_patient_door, node, pages)
+
+    @router.get("/portal/visits")
+    async def upcoming(request: Request, booked: str = "") -> Response:
+        """Her visits to come (and any under way), soonest first, each with its room once it opens."""
+        visit, door = await _herself(request)
+        now = datetime.now(UTC)
+        params = [("date", f"ge{_instant(now - _UNDER_WAY)}"), ("date", f"le{_instant(now + _AHEAD)}")]
+        found = await call(_bookings, node, door, params, now, door.accessor.address)
+        return pages.render(request, visit, "visits.html", bookings=found, booked=booked[:_ID])
+
+    @router.get("/portal/visits/find")
+    async def find(
+        request: Request, practitioner: str = "", service: str = "", start: str = "", end: str = ""
+    ) -> Response:
+        """Open slots by practitioner, service and dates (in the node's time zone), soonest first."""
+        visit, door = await _herself(request)
+        first = _date(start, "From", datetime.now(pages.zone).date())
+        last = _date(end, "Until", first + timedelta(days=_FIND_DAYS))
+        if not first <= last <= first + timedelta(days=_MAX_FIND_DAYS):
+            raise ValidationError(f"'Until' is on or after 'From', and at most {_MAX_FIND_DAYS} days after it")
+        begin, finish = _midnight(first, pages.zone), _midnight(last + timedelta(days=1), pages.zone)
+        found = await call(
+            node.scheduling.find, door, begin, finish, practitioner=practitioner[:_ID] or None,
+            service_type=service[:40] or None,
+        )  # fmt: skip
+        offers = await call(_offers, node, door)
+        name = await call(reference_names, node, door, [o.schedule for o in found])
+        context: dict[str, Any] = {
+            "openings": [(o, name({"reference": practitioner_of(o.schedule)})) for o in found],
+            "practitioners": offers[0],
+            "services": offers[1],
+            "chosen": {"practitioner": practitioner, "service": service, "start": first, "end": last},
+            "mode_of": visit_mode,
+            "service_of": service_class,
+        }
+        return pages.render(request, visit, "find.html", **context)
+
+    @router.get("/portal/visits/book")
+    async def book_page(request: Request, slot: str) -> Response:
+        """The slot, what it costs her (her plan's answer), and what she signs to book it."""
+        visit, door = await _herself(request)
+        opening = await call(node.scheduling.opening, door, slot[:_ID])
+        quote = await call(node.visits.quote, door, await call(own_patient_id, door), slot[:_ID])
+        name = await call(reference_names, node, door, [opening.schedule])
+        context: dict[str, Any] = {
+            "opening": opening,
+            "practitioner": name({"reference": practitioner_of(opening.schedule)}),
+            "service": service_class(opening.schedule),
+            "mode": visit_mode(opening.slot),
+            "quote": quote,
+            "care": await call(_care, node),
+            "categories": list(Category),
+        }
+        return pages.render(request, visit, "book.html", **context)
+
+
+def booking_routes(router: APIRouter, node: Services, pages: Pages) -> None:
+    """Booking and cancelling a visit on `router`: what her wallet signs, and what the node does with it."""
+    _herself = partial(_patient_door, node, pages)
+
+    @router.post("/portal/visits/prepare")
+    async def prepare(request: Request) -> Response:
+        """Hold the slot for her, and the typed data her wallet signs to book it (and where to post them)."""
+        visit, door = await _herself(request)
+        form = await pages.form(request, visit)
+        slot = field(form, "slot", "The slot", max_chars=_ID)
+        categories = parse_categories(field(form, "categories", "At least one kind of record", max_chars=400))
+        offer = await call(node.visits.prepare_book, door, slot, await call(own_patient_id, door), categories)
+        parts = {"consent": offer.consent, **(offer.payment or {})}
+        then = f"/portal/visits/{offer.appointment['id']}/book"
+        return JSONResponse({**for_javascript(parts), "then": then}, headers=HEADERS)
+
+    @router.post("/portal/visits/{appointment_id}/book")
+    async def book(request: Request, appointment_id: str) -> Response:
+        """Book the held visit with what her wallet signed: the fee held, the consent granted, the slot hers."""
+        visit, door = await _herself(request)
+        form = await pages.form(request, visit)
+        paid = ("terms", "permit") if "typed_terms" in form else ()
+        typed, signatures = signed_parts(form, ("consent", *paid))
+        consent = SignedConsent.from_typed_data(typed["consent"], signatures["consent"])
+        signed = VisitSignatures(consent, typed.get("terms"), signatures.get("terms"), signatures.get("permit"))
+        await call(node.visits.book, door, appointment_id[:_ID], signed)
+        return pages.redirect(request, visit, f"/portal/visits?booked={appointment_id[:_ID]}")
+
+    @router.post("/portal/visits/{appointment_id}/cancel")
+    async def cancel(request: Request, appointment_id: str) -> Response:
+        """Cancel her visit before it starts: the slot freed, the fee refunded."""
+        visit, door = await _herself(request)
+        await pages.form(request, visit)
+        await call(node.visits.cancel, door, appointment_id[:_ID], "cancelled by the patient")
+        return pages.redirect(request, visit, "/portal/visits")
+
+
+async def _patient_door(node: Services, pages: Pages, request: Request) -> tuple[Visit, Repository]:
+    """The signed-in patient's visit and her own door."""
+    visit = await pages.sessions.visit(request)
+    return visit, node.access.for_caller(as_herself(patient(visit)))
+
+
+def staff_visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
+    """The care team's day on `router`: `/portal/staff/visits`."""
+    sessions = pages.sessions
+
+    @router.get("/portal/staff/visits")
+    async def today(request: Request) -> Response:
+        """Today's visits (in the node's time zone) the staff member may see: whose, with whom, their rooms."""
+        visit = await sessions.visit(request)
+        caller = await staff_member(node, visit)
+        door = node.access.for_caller(treating(caller))
+        day = datetime.now(pages.zone).date()
+        params = [("date", f"ge{_instant(_midnight(day, pages.zone))}")]
+        params.append(("date", f"lt{_instant(_midnight(day + timedelta(days=1), pages.zone))}"))
+        found = await call(_bookings, node, door, params, datetime.now(UTC), None)
+        return pages.render(request, visit, "staff_visits.html", bookings=found, day=day.isoformat())
+
+
+def _bookings(
+    node: Services, door: Repository, params: list[tuple[str, str]], now: datetime, patient_address: str | None
+) -> list[Booking]:
+    """The active Appointments the door shows in the dates `params` give (hers only, given her address), soonest
+    first, their participants named."""
+    wanted = [*params, ("status", ",".join(sorted(ACTIVE))), ("_sort", "date")]
+    query, unknown = search_query("Appointment", wanted, patient_address=patient_address)
+    if unknown:  # every parameter is the specification's: an ignored one would widen the list
+        raise ValidationError(f"unknown search parameters of Appointment: {', '.join(unknown)}")
+    found = door.search(query)
+    name = reference_names(node, door, found)
+    return [_booking(a, name, now) for a in found]
+
+
+def _booking(appointment: Resource, name: Callable[[object], str], now: datetime) -> Booking:
+    """One Appointment as a list shows it."""
+    actors = [p.get("actor", {}) for p in appointment.get("participant", []) if isinstance(p, dict)]
+    her: dict[str, Any] = next((a for a in actors if str(a.get("reference", "")).startswith("Patient/")), {})
+    others = [a for a in actors if a is not her]
+    opens, closes = window(appointment)
+    mode = visit_mode(appointment)
+    kind = service_class(appointment)
+    return Booking(
+        appointment_id=str(appointment.get("id", "")),
+        start=str(appointment.get("start", "")),
+        practitioner=name(others),
+        patient=name(her),
+        patient_id=str(her.get("reference", "")).removeprefix("Patient/"),
+        service=kind.label.replace("-", " ") if kind is not None else "",
+        mode={None: "", VisitMode.VIRTUAL: "video", VisitMode.IN_PERSON: "in person"}[mode],
+        status=str(appointment.get("status", "")),
+        room_open=opens <= now <= closes,
+    )
+
+
+def _offers(node: Services, door: Repository) -> tuple[list[tuple[str, str]], list[str]]:
+    """Whom and what the find page offers to choose: the practitioners and service classes of active Schedules."""
+    query, _ = search_query("Schedule", [("active", "true")], patient_address=None)
+    schedules = door.search(query)
+    name = reference_names(node, door, schedules)
+    practitioners = {ref: name({"reference": ref}) for s in schedules if (ref := practitioner_of(s))}
+    services = sorted({kind.label for s in schedules if (kind := service_class(s)) is not None})
+    chosen = [(ref.removeprefix("Practitioner/"), named) for ref, named in practitioners.items()]
+    return sorted(chosen, key=lambda p: p[1]), services
+
+
+def _care(node: Services) -> Callable[[int], str]:
+    """Amounts of the token's base units as written: '12.5 CARE'."""
+    money = node.payments.currency()
+    return lambda units: f"{money(units)['value']} {money.symbol}".strip()
+
+
+def _date(text: str, label: str, default: date) -> date:
+    """A date the find form gives (YYYY-MM-DD), else `default`."""
+    if not text.strip():
+        return default
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        raise ValidationError(f"'{label}' is a date written YYYY-MM-DD") from None
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def _instant(moment: datetime) -> str:
+    return fhir_instant(moment, precision="seconds")
