@@ -260,6 +260,8 @@ def as_nginx_sends(client_address: str) -> dict[str, str]:
         "$scheme": "https",
         "$host": "careledger.example.org",
         "$request_id": "7d9c2b1e4f6a48b3a5c0e2d4f6a8b0c1",  # nginx's: 32 hex digits
+        "$http_upgrade": "",  # a plain request, not a WebSocket's handshake
+        "$connection_upgrade": "",
     }
     headers = {}
     for name, raw in nginx_directives(NGINX.read_text(), "proxy_set_header"):

@@ -38,6 +38,7 @@ from careledger.api._outages import DatabaseOutages
 from careledger.api._request_log import RequestLog
 from careledger.api._research_routes import research_router
 from careledger.api._responses import error_response, fhir_response
+from careledger.api._room_routes import room_router
 from careledger.api._smart_routes import smart_router
 from careledger.api.operations import (
     adjudication_router,
@@ -90,6 +91,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         bundle_router(deps),
         consent_router(deps),
         device_router(deps),
+        room_router(deps),
         fhir.router(),
     ):
         app.include_router(router)

@@ -7,6 +7,15 @@ inline. Every page reads and writes through the guarded repository, as the API d
 
 from careledger.portal._app import PORTAL_ASSETS, add_portal
 from careledger.portal._pages import outside_page, page_headers
+from careledger.portal._session import SESSION_COOKIE, check_origin
 from careledger.portal._views import person_name
 
-__all__ = ["PORTAL_ASSETS", "add_portal", "outside_page", "page_headers", "person_name"]
+__all__ = [
+    "PORTAL_ASSETS",
+    "SESSION_COOKIE",
+    "add_portal",
+    "check_origin",
+    "outside_page",
+    "page_headers",
+    "person_name",
+]

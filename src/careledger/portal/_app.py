@@ -15,6 +15,7 @@ from careledger.portal._formats import zone
 from careledger.portal._message_routes import message_routes
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
+from careledger.portal._room_routes import room_routes
 from careledger.portal._session import Sessions, SignIn
 from careledger.portal._signin_routes import signin_routes
 from careledger.portal._staff_routes import chart_routes, frontdesk_routes, staff_routes
@@ -34,6 +35,7 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     patient_routes(router, node, pages)
     clinical_routes(router, node, pages)
     message_routes(router, node, pages)
+    room_routes(router, node, pages)
     visit_routes(router, node, pages)
     booking_routes(router, node, pages)
     staff_visit_routes(router, node, pages)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated
 from careledger.identity import Role
@@ -96,10 +97,10 @@ class Visit:
         return self.caller is not None and self.caller.role == Role.PATIENT
 
 
-def check_origin(request: Request, domain: str) -> None:
-    """Refuse (`AccessDenied`) a request whose `Origin`, or `Referer` if it has none, is not a page of the
-    node at `domain` (its SIWE domain, `host[:port]`) over http or https; with neither, it is refused too:
-    every browser sends one with a post from a page of this node."""
+def check_origin(request: HTTPConnection, domain: str) -> None:
+    """Refuse (`AccessDenied`) a request (or a WebSocket's handshake) whose `Origin`, or `Referer` if it has none,
+    is not a page of the node at `domain` (its SIWE domain, `host[:port]`) over http or https; with neither, it is
+    refused too: every browser sends one with a post from a page of this node, and with every WebSocket."""
     sent = request.headers.get("origin") or request.headers.get("referer") or ""
     if not _same_origin(sent, domain):
         shown = sent[:80] or "none"
