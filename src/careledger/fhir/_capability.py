@@ -38,12 +38,17 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
-    # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule.
+    # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule;
+    # a telehealth visit's $quote, $prepare-book, $join and $finish (`api/operations/visit.py`).
     "Appointment": (
         ("find", "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-find"),
         ("book", "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-book"),
         ("cancel", "https://careledger.org/fhir/OperationDefinition/Appointment-cancel"),
         ("reschedule", "https://careledger.org/fhir/OperationDefinition/Appointment-reschedule"),
+        ("quote", "https://careledger.org/fhir/OperationDefinition/Appointment-quote"),
+        ("prepare-book", "https://careledger.org/fhir/OperationDefinition/Appointment-prepare-book"),
+        ("join", "https://careledger.org/fhir/OperationDefinition/Appointment-join"),
+        ("finish", "https://careledger.org/fhir/OperationDefinition/Appointment-finish"),
     ),
     "CoverageEligibilityRequest": (
         ("submit", "https://careledger.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit"),

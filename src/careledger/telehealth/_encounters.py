@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from careledger.access import Repository
-from careledger.errors import AccessDenied, Conflict, ValidationError
+from careledger.errors import AccessDenied, Conflict, NotFound
 from careledger.fhir import fhir_instant, systems
 from careledger.records import Resource, search_query
 from careledger.telehealth._participants import performers, practitioner_of, subject_of
@@ -23,9 +23,7 @@ def begin(repo: Repository, appointment_id: str, now: datetime) -> Resource:
     """The visit's Encounter (class VR, in progress, since `now`), written by its practitioner through her door;
     the one already begun when she joins again. `AccessDenied` for anyone but the Appointment's practitioner,
     `Conflict` for an Appointment that is over or not booked."""
-    appointment = repo.read(appointment_id)
-    if appointment.get("resourceType") != "Appointment":
-        raise ValidationError(f"{appointment_id} is not an Appointment")
+    appointment = _appointment(repo, appointment_id)
     practitioner = practitioner_of(repo, appointment)
     if practitioner.address != repo.accessor.address:
         raise AccessDenied("only the visit's practitioner begins its Encounter")
@@ -49,7 +47,9 @@ def begin(repo: Repository, appointment_id: str, now: datetime) -> Resource:
 
 def finish(repo: Repository, appointment_id: str, now: datetime) -> Resource:
     """The visit's Encounter finished at `now` by its practitioner (`AccessDenied` for anyone else), or as she
-    finished it before; `Conflict` if it never began or was ended otherwise (cancelled, entered in error)."""
+    finished it before; `Conflict` if it never began or was ended otherwise (cancelled, entered in error). An
+    Appointment the caller may not see is told as an unknown one is."""
+    _appointment(repo, appointment_id)
     encounter = encounter_of(repo, appointment_id)
     if encounter is None:
         raise Conflict(f"the visit of Appointment/{appointment_id} has not begun: join it first")
@@ -68,3 +68,11 @@ def encounter_of(repo: Repository, appointment_id: str) -> Resource | None:
     query, _ = search_query("Encounter", [("appointment", f"Appointment/{appointment_id}")], patient_address=None)
     found = repo.search(query)
     return found[-1] if found else None
+
+
+def _appointment(repo: Repository, appointment_id: str) -> Resource:
+    """The Appointment `appointment_id`, through the caller's door; `NotFound` for a record of another type."""
+    appointment = repo.read(appointment_id)
+    if appointment.get("resourceType") != "Appointment":
+        raise NotFound(f"no Appointment/{appointment_id}")
+    return appointment
