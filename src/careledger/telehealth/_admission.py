@@ -18,12 +18,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
-
 from careledger.access import Repository
 from careledger.errors import AccessDenied, NotFound, ValidationError
-from careledger.fhir import systems
 from careledger.records import Resource
+from careledger.telehealth._participants import _practitioners
 
 # The room opens this long before the Appointment's start: a patient early for her visit waits in it.
 OPENS_BEFORE = timedelta(minutes=15)
@@ -33,7 +31,6 @@ GRACE_AFTER = timedelta(minutes=30)
 DEFAULT_LENGTH = timedelta(minutes=30)
 # The statuses of a visit still to happen or under way; a proposed, cancelled or finished one has no room.
 ACTIVE = frozenset({"booked", "arrived", "checked-in"})
-_DID_PREFIX = "did:pkh:eip155:"
 
 
 class RoomRole(StrEnum):
@@ -146,25 +143,6 @@ def _patient_of(appointment: Resource) -> str:
 
 
 def _practitioners_of(repository: Repository, appointment: Resource) -> tuple[str, ...]:
-    """The wallets of the practitioners the Appointment names: by account (a `did:pkh` identifier, as
-    `systems.account_reference` writes it) or as a `Practitioner/<id>` of this node carrying one (read through the
-    caller's door: a Practitioner is the node's own, readable by every signed-in actor)."""
-    found: list[str] = []
-    for actor in _taking_part(appointment):
-        written = str(actor.get("reference", ""))
-        if actor.get("type") != "Practitioner" and not written.startswith("Practitioner/"):
-            continue
-        identifiers = [actor.get("identifier")]
-        if written.startswith("Practitioner/") and _wallet(identifiers[0]) is None:
-            identifiers = repository.read(written.removeprefix("Practitioner/")).get("identifier", [])
-        found += [address for address in map(_wallet, identifiers) if address is not None]
-    return tuple(dict.fromkeys(found))
-
-
-def _wallet(identifier: Any) -> str | None:
-    """The wallet a `did:pkh` identifier names, checksummed; None for any other identifier."""
-    if not isinstance(identifier, dict) or identifier.get("system") != systems.URI:
-        return None
-    value = str(identifier.get("value", ""))
-    address = value.rsplit(":", 1)[-1]
-    return str(to_checksum_address(address)) if value.startswith(_DID_PREFIX) and is_address(address) else None
+    """The wallets of the practitioners the Appointment names (who have not declined), as the visit's records name
+    them (`_participants`: by a `did:pkh` identifier, or a `Practitioner/<id>` of this node carrying one)."""
+    return tuple(dict.fromkeys(p.address for p in _practitioners(repository, _taking_part(appointment))))
