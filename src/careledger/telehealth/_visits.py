@@ -11,7 +11,9 @@ join / finish the practitioner's door ─► the Encounter (VR) begun / finished
 cancel        the Appointment cancelled, the slot freed, the whole fee refunded (by her only before the slot)
 ```
 
-Amounts are integers of the token's base units: what a quote says she pays is what is held in escrow.
+The fee is held before the consent is granted because the node can always undo the first (it refunds, as the
+visit's provider) but not always the second (only the patient or her delegate revokes, unless the node manages her
+consents). Amounts are integers of the token's base units: what a quote says she pays is what is held in escrow.
 """
 
 from __future__ import annotations
