@@ -385,6 +385,8 @@ def test_her_medications_and_results_read_as_people_write_them_for_her_and_her_c
     expect(staff.get_by_role("status")).to_have_text("Nothing unread.")
     dora.goto(f"{clinic.url}/portal/messages")
     expect(dora.get_by_role("status")).to_have_text("1 unread message.")
+    expect(dora.locator("[data-unread]")).to_contain_text("1 unread")  # the nav's count, from the event stream
+    expect(dora.locator("[data-unread]")).to_be_visible()
     dora.locator("ul.threads a").first.click()
     expect(dora.locator("ol.thread li").last).to_contain_text("drbob")
     expect(dora.locator("ol.thread li").last).to_contain_text("Slightly high; we will repeat it at your visit.")

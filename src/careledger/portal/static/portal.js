@@ -218,6 +218,20 @@ function setUpRevokes(csrf) {
   }
 }
 
+// Unread messages: the count beside "Messages", from the node's notification stream ------------
+
+function followUnread(badge) {
+  const events = new EventSource("/portal/events");
+  events.addEventListener("message", (event) => {
+    const { unread } = JSON.parse(event.data);
+    if (typeof unread !== "number") return;
+    badge.querySelector("[data-count]").textContent = String(unread);
+    badge.hidden = unread === 0;
+  });
+  events.addEventListener("end", () => events.close()); // signed out: the stream is over
+  window.addEventListener("pagehide", () => events.close());
+}
+
 // Charts --------------------------------------------------------------------------------------
 
 function drawCharts() {
@@ -245,5 +259,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (grant) setUpRevokes(grant.elements.csrf.value);
   for (const form of document.querySelectorAll("form[data-prepare]")) setUpSigned(form);
   if (window.Chart) drawCharts();
+  const unread = document.querySelector("[data-unread]");
+  if (unread) followUnread(unread);
   for (const button of document.querySelectorAll("[data-print]")) button.addEventListener("click", () => window.print());
 });
