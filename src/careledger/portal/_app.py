@@ -11,6 +11,7 @@ from careledger.errors import NotFound
 from careledger.portal._accounting_routes import accounting_routes
 from careledger.portal._clinical_routes import clinical_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
+from careledger.portal._event_routes import event_routes
 from careledger.portal._formats import zone
 from careledger.portal._message_routes import message_routes
 from careledger.portal._pages import Pages, portal_route
@@ -35,6 +36,7 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     patient_routes(router, node, pages)
     clinical_routes(router, node, pages)
     message_routes(router, node, pages)
+    event_routes(router, node, pages)
     room_routes(router, node, pages)
     visit_routes(router, node, pages)
     booking_routes(router, node, pages)
