@@ -185,13 +185,14 @@ class Capabilities:
     @cached_property
     def courier(self) -> Courier:
         """Carrying this node's messages, sealed, to the nodes of their recipients."""
-        from careledger.exchange import Courier
+        from careledger.exchange import Courier, Outbox
 
         return Courier(
             self.contracts.identity_registry,
             address=self.address,
             account=lambda: self.unlock(NODE_WALLET).account,
             chain_id=self.chain_id,
+            outbox=Outbox(self.db),
         )
 
     @cached_property

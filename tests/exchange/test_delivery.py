@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from careledger.chain import Role, open_chain
 from careledger.client import FhirClient
 from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, NodeUnreachable, TooLarge, Unauthenticated, ValidationError
-from careledger.exchange import MAX_DELIVERY_BYTES, Courier, Delivery, SignedDelivery
+from careledger.errors import AccessDenied, TooLarge, Unauthenticated, ValidationError
+from careledger.exchange import MAX_DELIVERY_BYTES, Courier, Delivery, Outbox, Queued, SignedDelivery
 from careledger.fhir import URI
 from careledger.identity import Wallet, did_pkh
 from careledger.node import Node
@@ -56,6 +57,7 @@ class Post:
     bob: str
     dave: str
     dead_node: str
+    clinic_server: NodeProcess | None = None
 
     def account(self, kind: str, address: str) -> dict[str, Any]:
         """A Reference to `address` by its did:pkh, as a message names a practitioner of another node."""
@@ -118,10 +120,12 @@ def post(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Post]:
             try:
                 for server in servers:
                     server.wait_ready()
+                post.clinic_server = servers[1]
                 yield post
             finally:
                 for server in servers:
-                    server.stop()
+                    if server.running:
+                        server.stop()
         finally:
             clinic.close()
             hospital.close()
@@ -184,12 +188,11 @@ def test_a_message_travels_sealed_to_the_other_node_and_the_reply_comes_back(pos
     again = post.clinic.courier.send(reply, post.hospital.address, patient=post.alice.address)
     assert again.duplicate
     assert len([s for s in post.hospital._records.list(resource_type="Communication")]) == 2
-    for node in (post.hospital, post.clinic):
-        for path in node.home.path.rglob("*"):
-            if path.is_file():
-                content = path.read_bytes()
-                assert SECRET.encode() not in content, path
-                assert REPLY.encode() not in content, path
+    # Read by another process: closing a database file in this one would drop the SQLite locks of its handles.
+    for text in (SECRET, REPLY):
+        homes = [str(node.home.path) for node in (post.hospital, post.clinic)]
+        found = subprocess.run(["grep", "-rlF", text, *homes], capture_output=True, text=True, check=False)
+        assert (found.returncode, found.stdout) == (1, ""), found.stdout
 
 
 def test_forged_misaddressed_replayed_expired_unregistered_tampered_and_huge_deliveries_are_refused(
@@ -268,19 +271,31 @@ def test_a_visit_consent_lets_the_practitioner_write_first(post: Post) -> None:
     assert post.hospital._records.read("msg-visit")["sender"] == post.account("Practitioner", post.carol)
 
 
-def test_a_node_that_does_not_answer_is_tried_again_then_reported(post: Post) -> None:
+def test_a_node_that_does_not_answer_is_tried_again_then_the_message_waits_sealed(post: Post) -> None:
     waits: list[float] = []
-    hospital = post.hospital
+    hospital, now = post.hospital, [time.time()]
     courier = Courier(
         hospital.contracts.identity_registry,
         address=hospital.address,
         account=lambda: hospital.unlock(NODE_WALLET).account,
         chain_id=hospital.chain_id,
+        outbox=Outbox(hospital.db, clock=lambda: now[0]),
         sleep=waits.append,
     )
-    with pytest.raises(NodeUnreachable):
-        courier.send(post.from_alice("msg-lost", post.carol), post.dead_node, patient=post.alice.address)
-    assert waits == [0.5, 1.0, 2.0]
+    queued = courier.send(post.from_alice("msg-lost", post.carol), post.dead_node, patient=post.alice.address)
+    assert isinstance(queued, Queued)
+    assert (queued.receiver, waits) == (post.dead_node, [0.5, 1.0, 2.0])
+    assert "cannot reach" in queued.reason
+    assert all(w.parcel_id != queued.parcel_id for w in courier.outbox.due(100))  # not due yet
+    now[0] += 60
+    (waiting,) = [w for w in courier.outbox.due(100) if w.parcel_id == queued.parcel_id]
+    assert SECRET not in json.dumps(waiting.content)
+    assert courier.flush() == 0  # still down: it waits twice as long
+    (again,) = [
+        w for w in Outbox(hospital.db, clock=lambda: time.time() + 7200).due(100) if w.receiver == post.dead_node
+    ]
+    assert again.attempts == waiting.attempts + 1
+    courier.outbox.done(queued.parcel_id)
 
 
 def test_what_is_not_a_message_or_too_big_is_not_sent(post: Post) -> None:
@@ -304,3 +319,18 @@ def test_no_body_from_outside_makes_the_postbox_fail(post: Post) -> None:
         refused_or_parsed(lambda: post.clinic.postbox.receive(SignedDelivery.from_json(body)))
 
     refused_or_kept()
+
+
+def test_a_message_queued_while_the_node_was_down_arrives_when_it_is_back(post: Post) -> None:
+    assert post.clinic_server is not None
+    post.clinic_server.stop()
+    courier = post.hospital.courier
+    queued = courier.send(post.from_alice("msg-later", post.carol), post.clinic.address, patient=post.alice.address)
+    assert isinstance(queued, Queued)
+    post.clinic_server.start()
+    # The hospital's server (another process than the one that queued it) tries it again in its rounds.
+    deadline = time.monotonic() + 90
+    while "msg-later" not in post.kept(post.clinic) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert post.clinic._records.read("msg-later")["payload"] == [{"contentString": SECRET}]
+    assert all(w.parcel_id != queued.parcel_id for w in Outbox(post.hospital.db, clock=lambda: 2e9).due(100))

@@ -49,6 +49,7 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
             session.execute(text("ALTER TABLE event_cursors DROP COLUMN events"))
             session.execute(text("DROP TABLE slot_holds"))
             session.execute(text("DROP TABLE message_receipts"))
+            session.execute(text("DROP TABLE message_outbox"))
         database.migrate()
         assert database.revision() == head_revision()
         assert {"devices", "device_readings"} <= set(database.tables())

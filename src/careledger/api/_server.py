@@ -173,6 +173,7 @@ class NodeServer:
         self.node.recorder.record_ready()
         if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
             self.node.claims.follow_pending()
+        self.node.courier.flush()  # messages waiting for a node that did not answer (each waits its own time)
         if self.node.settings.anchor_in_background:
             self.node.anchorer.maybe_anchor()
             self.node.audit_anchorer.maybe_anchor()

@@ -5,6 +5,7 @@ their recipients."""
 from careledger.exchange._accounting import AccountingDesk, AccountingRequest, NodeAccounting, SignedAccounting
 from careledger.exchange._custodian import Custodian, spend_fresh
 from careledger.exchange._delivery import MAX_DELIVERY_BYTES, Courier, Delivered, Delivery, Parcel, SignedDelivery
+from careledger.exchange._outbox import Outbox, Queued
 from careledger.exchange._postbox import Postbox
 from careledger.exchange._request import DOMAIN, LIFETIME, FetchRequest, SignedFetch
 from careledger.exchange._requester import FetchResult, Requester
@@ -24,8 +25,10 @@ __all__ = [
     "FetchResponse",
     "FetchResult",
     "NodeAccounting",
+    "Outbox",
     "Parcel",
     "Postbox",
+    "Queued",
     "Requester",
     "SharedRecord",
     "SignedAccounting",

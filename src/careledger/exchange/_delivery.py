@@ -8,7 +8,8 @@ signed with the rest of the delivery (EIP-712, the exchange's domain), so neithe
 ```
 Communication ─canonical JSON─► seal (AES-256-GCM + HPKE to the receiver's registered key) ─► content
 Delivery(sender, receiver, patient, keccak(content), nonce, expiry) ─signed by the sending node─►
-   POST {receiver's endpoint}/exchange/messages ─ 5xx or no answer: again, later (fresh nonce) ─► receipt
+   POST {receiver's endpoint}/exchange/messages ─ 5xx or no answer: again, soon (fresh nonce) ─► receipt
+                                                 still down: the outbox, tried by the leader's rounds
 ```
 
 The receiving side is `careledger.exchange._postbox`.
@@ -17,6 +18,7 @@ The receiving side is `careledger.exchange._postbox`.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -40,6 +42,7 @@ from careledger.crypto import (
     sign_typed_data,
 )
 from careledger.errors import CareLedgerError, NotFound, TooLarge, ValidationError, http_status
+from careledger.exchange._outbox import Outbox, Queued
 from careledger.exchange._request import DOMAIN, LIFETIME
 from careledger.records import MAX_RESOURCE_BYTES, Resource
 
@@ -49,8 +52,11 @@ if TYPE_CHECKING:
 # A delivery's body: the sealed message in base64 (4/3 of it), the AEAD's nonce and tag, the sealed key and the
 # signed fields around it. What the API reads of `POST /exchange/messages` at most.
 MAX_DELIVERY_BYTES = MAX_RESOURCE_BYTES * 4 // 3 + 16 * 1024
-ATTEMPTS = 4  # a delivery is tried this often before the sender is told the receiver is down
+ATTEMPTS = 4  # a delivery is tried this often before it waits in the outbox
 BACKOFF = 0.5  # seconds before the second attempt; doubled before each further one
+FLUSH_BATCH = 20  # queued messages tried again in one background round, at most
+FLUSH_TIMEOUT = 10.0  # seconds a queued message's node has to answer (the round waits for it)
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,18 +183,27 @@ class Courier:
         address: str,
         account: Callable[[], LocalAccount],
         chain_id: int,
+        outbox: Outbox,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._identity = identity
         self.address = address
         self._account = account
         self.chain_id = chain_id
+        self.outbox = outbox
         self._sleep = sleep
 
-    def send(self, communication: Resource, to_node: str, *, patient: str) -> Delivered:
+    def send(self, communication: Resource, to_node: str, *, patient: str) -> Delivered | Queued:
         """Deliver `communication`, a message of `patient`'s, to the node `to_node`, sealed to its registered key
-        (`pack`, then `carry`)."""
-        return self.carry(self.pack(communication, to_node, patient=patient))
+        (`pack`, then `carry`). If the node answers 5xx or nothing to every attempt, the sealed message waits in
+        the outbox (`Queued`), and the leader's rounds try it again (`flush`); a refusal (4xx) is raised."""
+        parcel = self.pack(communication, to_node, patient=patient)
+        try:
+            return self.carry(parcel)
+        except CareLedgerError as exc:
+            if http_status(exc)[0] < 500:
+                raise
+            return Queued(parcel.receiver, self.outbox.keep(parcel.receiver, patient, parcel.content), str(exc))
 
     def pack(self, communication: Resource, to_node: str, *, patient: str) -> Parcel:
         """`communication` sealed for the node `to_node`; `NotFound` if it is no active node with an endpoint."""
@@ -233,11 +248,36 @@ class Courier:
                 return actor.address
         raise NotFound(f"{patient} has no custodian node with an endpoint in the IdentityRegistry")
 
+    def flush(self, limit: int = FLUSH_BATCH) -> int:
+        """Post each queued message that is due once more (the leader's background round); how many arrived. One
+        refused (4xx), or gone to a node no longer registered, is dropped, and so is one given up; each is logged."""
+        due = self.outbox.due(limit)
+        if not due:  # most rounds: the chain is not asked
+            return 0
+        arrived, identity = 0, self._identity()
+        for waiting in due:
+            receiver = identity.actor(waiting.receiver)
+            if receiver is None or not receiver.active or not receiver.endpoint:
+                _log.warning("queued message %s dropped: %s has no endpoint now", waiting.parcel_id, waiting.receiver)
+                self.outbox.done(waiting.parcel_id)
+                continue
+            parcel = Parcel(receiver.address, receiver.endpoint, waiting.patient, waiting.content)
+            try:
+                self._post(parcel.endpoint, self.sign(parcel), timeout=FLUSH_TIMEOUT)
+            except CareLedgerError as exc:
+                if http_status(exc)[0] >= 500 and self.outbox.later(waiting):
+                    continue
+                _log.warning("queued message %s for %s dropped: %s", waiting.parcel_id, waiting.receiver, exc)
+            else:
+                arrived += 1
+            self.outbox.done(waiting.parcel_id)
+        return arrived
+
     @staticmethod
-    def _post(endpoint: str, signed: SignedDelivery) -> Delivered:
+    def _post(endpoint: str, signed: SignedDelivery, *, timeout: float = 30.0) -> Delivered:
         from careledger.client import FhirClient  # httpx: imported for a delivery only
 
-        with FhirClient(endpoint) as client:
+        with FhirClient(endpoint, timeout=timeout) as client:
             return Delivered.from_json(client.deliver(signed.to_json()))
 
 

@@ -447,3 +447,19 @@ class MessageReceipt(Base):
     communication_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     thread_id: Mapped[str] = mapped_column(String(64))
     read_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class OutboxParcel(Base):
+    """A message sealed for another node that did not answer, kept to be tried again (careledger.exchange's courier)
+    until it does, across restarts: the sealed content only (ciphertext, and its data key sealed to the receiving
+    node), whom it goes to and whose it is; never the message itself."""
+
+    __tablename__ = "message_outbox"
+
+    parcel_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    receiver: Mapped[str] = mapped_column(String(42))
+    patient: Mapped[str] = mapped_column(String(42))
+    content: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[float] = mapped_column(Float)
+    next_attempt: Mapped[float] = mapped_column(Float, index=True)
