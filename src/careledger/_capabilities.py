@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Messages, Rooms, Scheduling, VisitPayments, Visits
+    from careledger.telehealth import Bus, Messages, Rooms, Scheduling, VisitPayments, Visits
 
 
 class Capabilities:
@@ -256,7 +256,7 @@ class Capabilities:
         readers = Readers(secret_file(self.home.index_key_file))
         return Messages(
             Receipts(self.db, readers),
-            Events(self.db, readers, channel_of=self.address),
+            Events(self.bus, readers),
             custodian=self.address,
             chain_id=self.chain_id,
             node_of=lambda wallet: affiliated_node(
@@ -266,15 +266,23 @@ class Capabilities:
         )
 
     @cached_property
+    def bus(self) -> Bus:
+        """Events to every worker of this node (this one too): the visit rooms' and the notifications to signed-in
+        streams, over one listening connection per worker on PostgreSQL (LISTEN/NOTIFY), in process on SQLite."""
+        from careledger.telehealth import LocalBus, PostgresBus
+
+        return PostgresBus(self.db, self.shared.tickets) if self.db.backend == "postgresql" else LocalBus()
+
+    @cached_property
     def rooms(self) -> Rooms:
         """Visit rooms: who is admitted, the waiting room, and the signalling between a visit's two browsers (across
         the workers of `serve --workers N` through PostgreSQL's LISTEN/NOTIFY)."""
-        from careledger.telehealth import LocalBus, PostgresBus, Rooms
+        from careledger.telehealth import Rooms
 
-        tickets = self.shared.tickets
-        bus = PostgresBus(self.db, tickets) if self.db.backend == "postgresql" else LocalBus()
         settings = self.settings
-        return Rooms(self.access, tickets, bus, ice_urls=settings.ice_servers, turn_secret=settings.turn_secret)
+        return Rooms(
+            self.access, self.shared.tickets, self.bus, ice_urls=settings.ice_servers, turn_secret=settings.turn_secret
+        )
 
     @cached_property
     def requester(self) -> Requester:

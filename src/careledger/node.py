@@ -391,9 +391,9 @@ class Node(Capabilities):
         chain = self.__dict__.get("chain")
         if chain is not None:
             chain.close()
-        rooms = self.__dict__.get("rooms")
-        if rooms is not None:
-            rooms.close()
+        bus = self.__dict__.get("bus")
+        if bus is not None:  # the rooms' and the notifications' listener
+            bus.close()
         self.db.close()
 
     def __enter__(self) -> Node:

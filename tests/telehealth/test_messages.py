@@ -23,6 +23,7 @@ from careledger.telehealth import (
     Attachment,
     Event,
     Events,
+    LocalBus,
     Messages,
     Readers,
     Receipts,
@@ -262,7 +263,7 @@ def test_a_practitioner_of_another_node_gets_it_through_the_courier(world: World
     readers = Readers(b"k" * 32)
     elsewhere = Messages(
         Receipts(world.node.db, readers),
-        Events(world.node.db, readers, channel_of=world.node.address),
+        Events(LocalBus(), readers),
         custodian=world.node.address,
         chain_id=world.node.chain_id,
         node_of=lambda wallet: CLINIC if wallet == carol else None,

@@ -1,42 +1,36 @@
 """Notifications to signed-in people's streams (`message`, `reminder`, `visit`), from whichever worker wrote them.
 
 ```
-publish(wallet, kind, data) ─SQLite: one process─────────────────────────► this worker's streams of the wallet
-                            └PostgreSQL: pg_notify(channel, token+kind+data) ─LISTEN (one thread per worker)─┘
-subscribe(wallet) ─► a bounded queue read by the face's server-sent event stream (`stream`)
+publish(wallet, kind, data) ─the node's bus (`_bus`: in process; PostgreSQL's LISTEN/NOTIFY across workers)─┐
+subscribe(wallet) ─► a bounded queue ◄─ each worker hears every notification, keeps those of its streams ◄──┘
+stream(subscription) ─► a face's server-sent event stream
 ```
 
 A notification carries the reader's blind token (`Readers`), never her wallet, and no message text: a thread's
 id and an unread count, which tell a listener on the database's channel nothing a copy of the receipts table
-would not. `serve --workers N` runs on PostgreSQL, so a message written at one worker reaches a stream held at
-another; on SQLite there is one worker, and a notification goes straight to its streams. Each wallet holds at
-most `MAX_STREAMS` streams per worker; a full queue drops what comes next (the next event or the client's next
-reload brings the counts anew).
+would not. It travels on the same bus as the visit rooms' events (which ignore its kind), so a worker listens
+on one connection for both. Each wallet holds at most `MAX_STREAMS` streams per worker; a full queue drops what
+comes next (the next event, or the client's next connection, brings the counts anew).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
-
 from careledger.errors import TooMany
-from careledger.store import Database
+from careledger.telehealth._bus import Bus
 from careledger.telehealth._receipts import Readers
 
 MAX_STREAMS = 4  # per wallet, per worker: a few tabs, not a flood
 QUEUE_SIZE = 64
 HEARTBEAT_SECONDS = 15.0
-_RECONNECT_SECONDS = 1.0
-_log = logging.getLogger(__name__)
+NOTIFICATION = "notification"  # the bus event kind of a notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,26 +70,17 @@ class Subscription:
 class Events:
     """The node's notification hub: publish to a wallet, subscribe a stream of one."""
 
-    def __init__(self, db: Database, readers: Readers, *, channel_of: str) -> None:
-        """`channel_of`: what names this node's PostgreSQL channel (its address), apart from other nodes'."""
-        self._db = db
+    def __init__(self, bus: Bus, readers: Readers) -> None:
+        self._bus = bus
         self._readers = readers
-        self._channel = "careledger_" + hashlib.sha256(channel_of.lower().encode()).hexdigest()[:20]
         self._streams: dict[str, set[Subscription]] = {}
         self._lock = threading.Lock()
-        self._listener: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._hearing = False
 
     def publish(self, wallet: str, kind: str, data: dict[str, Any]) -> None:
-        """Notify `wallet`'s streams, at every worker, of `kind` with `data` (ids and counts: no text)."""
-        note = {"to": self._readers.token(wallet), "kind": kind, "data": data}
-        if self._db.backend != "postgresql":
-            self._dispatch(note)
-            return
-        with self._db.writing() as connection:
-            connection.execute(
-                text("SELECT pg_notify(:channel, :note)"), {"channel": self._channel, "note": json.dumps(note)}
-            )
+        """Notify `wallet`'s streams, at every worker, of `kind` with `data` (ids and counts: no text); blocking
+        (on PostgreSQL a NOTIFY), so called off the event loop."""
+        self._bus.publish({"kind": NOTIFICATION, "to": self._readers.token(wallet), "event": kind, "data": data})
 
     def subscribe(self, wallet: str, loop: asyncio.AbstractEventLoop) -> Subscription:
         """A stream of `wallet`'s notifications; `TooMany` past `MAX_STREAMS` at this worker."""
@@ -106,14 +91,10 @@ class Events:
             if len(held) >= MAX_STREAMS:
                 raise TooMany(f"at most {MAX_STREAMS} notification streams at once: close one first", retry_after=5.0)
             held.add(subscription)
-            if self._db.backend == "postgresql" and self._listener is None:
-                self._listener = threading.Thread(target=self._listen, name="careledger-events", daemon=True)
-                self._listener.start()
+            hear, self._hearing = not self._hearing, True
+        if hear:  # the bus's listener starts with its first handler: not before anyone streams
+            self._bus.subscribe(self._heard)
         return subscription
-
-    def close(self) -> None:
-        """Stop listening (the listener's thread ends within a second)."""
-        self._stop.set()
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
@@ -122,32 +103,16 @@ class Events:
             if not held:
                 self._streams.pop(subscription.token, None)
 
-    def _dispatch(self, note: dict[str, Any]) -> None:
+    def _heard(self, note: dict[str, Any]) -> None:
+        """A bus event: a notification goes to this worker's streams of its reader; anything else is not ours."""
+        if note.get("kind") != NOTIFICATION:
+            return
         with self._lock:
             streams = list(self._streams.get(str(note.get("to")), ()))
-        event = Event(str(note.get("kind")), dict(note.get("data") or {}))
+        data = note.get("data")
+        event = Event(str(note.get("event")), data if isinstance(data, dict) else {})
         for subscription in streams:
             subscription.deliver(event)
-
-    def _listen(self) -> None:
-        """LISTEN on the node's channel until closed, on a connection of its own (opened again if it drops)."""
-        while not self._stop.is_set():
-            try:
-                with self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                    connection.execute(text(f"LISTEN {self._channel}"))
-                    self._receive(connection)
-            except Exception:  # a dropped connection: listen again shortly
-                _log.warning("notification listener lost its connection; listening again", exc_info=True)
-                self._stop.wait(_RECONNECT_SECONDS)
-
-    def _receive(self, connection: Connection) -> None:
-        raw = connection.connection.driver_connection
-        while not self._stop.is_set():
-            for notify in raw.notifies(timeout=1.0):  # type: ignore[union-attr]
-                try:
-                    self._dispatch(json.loads(notify.payload))
-                except (ValueError, AttributeError):
-                    continue
 
 
 async def stream(
