@@ -24,6 +24,7 @@
   let call = null;
   let iceServers = [];
   let left = false;
+  let peerLeft = false; // the other side hung up (told until it comes back)
   let queue = Promise.resolve(); // messages are handled one at a time, in the order they came
 
   const say = (text) => { statusLine.textContent = text; };
@@ -55,6 +56,8 @@
   }
 
   function describeRoom(state) {
+    const peerAway = role === "practitioner" ? state.patient === "away" : state.practitioner === "away";
+    if (peerLeft && peerAway) return `${peerName} left the visit.`;
     if (role === "practitioner") {
       if (waiting) waiting.hidden = state.patient !== "waiting";
       if (state.patient === "waiting") return `${patientName} is waiting.`;
@@ -72,6 +75,7 @@
     call = state.call;
     closePeer();
     if (!call) return;
+    peerLeft = false;
     newPeer();
     if (state.offerer) {
       await peer.setLocalDescription(await peer.createOffer());
@@ -93,6 +97,7 @@
     } else if (message.type === "bye") {
       closePeer();
       call = null;
+      peerLeft = true;
       say(`${peerName} left the visit.`);
     }
   }
