@@ -220,16 +220,18 @@ class NodeServer:
 
 def _naming_worker(app: ASGIApp, number: int) -> ASGIApp:
     """`app`, each of its responses naming the worker that answered (`X-Worker: 2`): which of the processes
-    behind one port did, for an operator reading a trace, and nothing about the node or its data."""
+    behind one port did, for an operator reading a trace, and nothing about the node or its data. A WebSocket's
+    handshake answer (accepted or refused) names it too: a visit room's two sockets may be held by two workers."""
     header = (b"x-worker", str(number).encode())
+    answers = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 
     async def named(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await app(scope, receive, send)
             return
 
         async def send_named(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in answers:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
