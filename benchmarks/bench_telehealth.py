@@ -17,7 +17,8 @@ Messages: the hospital keeps alice's record; carol is a practitioner of the clin
 visit with. Alice sends `MESSAGES` messages in one thread, one after the other; carol holds the clinic's event
 stream (`GET /telehealth/events`). Measured per message: from the moment alice's `$send` is called at the
 hospital until carol's `GET /Communication/{id}` at the clinic has answered 200 with its text, after the
-stream told her of it (and, apart, the `$send` call alone and the time after it returned).
+stream told her of it; apart, the `$send` call alone (the courier delivers within it), the time after it
+returned, and `$send` to dan, of the hospital's own care team (nothing to deliver).
 
 `CARELEDGER_BENCH_SMOKE=1` runs each with a handful of patients, slots and messages: a check that it runs.
 """
@@ -90,11 +91,9 @@ def bench_telehealth_booking() -> list[Result]:
         _check(answers, held, slots, warm_up)
         with baseline_server(url, free_port()) as plain_url:
             plain = _plain_creates(plain_url, booked, len(race.latencies), clients=len(bookers))
-    counts = Counter(status for _slot, status in answers)
-    conditions = (
-        f"{len(bookers)} patients signed in as themselves, {len(slots)} slots: {counts[201]} 201, {counts[409]} 409, "
-        "no slot booked twice; 1 worker, PostgreSQL, loopback"
-    )
+    took = {code: [ms for _slot, status, ms in answers if status == code] for code in (201, 409)}
+    each = ", ".join(f"{len(ms)} {code} (p50 {statistics.median(ms or [0]):.0f} ms)" for code, ms in took.items())
+    conditions = f"{len(bookers)} patients as themselves, {len(slots)} slots: {each}, none twice; 1 worker, PostgreSQL"
     return _beside(race, plain, "Appointment", conditions)
 
 
@@ -126,12 +125,12 @@ def _clinic(path: Path, url: str) -> tuple[Home, list[tuple[str, LocalAccount, i
 
 async def _race(
     url: str, bookers: list[Booker], orders: list[list[str]]
-) -> tuple[Run, list[tuple[str, int]], list[dict[str, Any]]]:
+) -> tuple[Run, list[tuple[str, int, float]], list[dict[str, Any]]]:
     """Each booker calls `$book` on the slots of her order until she holds her share of them (all of them are
-    shared out): the calls' latencies and rate, each answer (slot, status), and the Appointments booked."""
+    shared out): the calls' latencies and rate, each answer (slot, status, ms), and the Appointments booked."""
     share = len({slot for order in orders for slot in order}) // len(bookers) or 1
     latencies: list[float] = []
-    answers: list[tuple[str, int]] = []
+    answers: list[tuple[str, int, float]] = []
     booked: list[dict[str, Any]] = []
 
     async def patient(booker: Booker, order: list[str]) -> None:
@@ -140,10 +139,12 @@ async def _race(
             for slot in order:
                 if held == share:
                     return
-                status, body = await _call(session, "POST", "/Appointment/$book", latencies, json=_book(slot, booker))
+                timed: list[float] = []
+                status, body = await _call(session, "POST", "/Appointment/$book", timed, json=_book(slot, booker))
                 if status not in (201, 409):
                     raise RuntimeError(f"$book of Slot/{slot}: {status} {str(body)[:300]}")
-                answers.append((slot, status))
+                latencies.extend(timed)
+                answers.append((slot, status, timed[0]))
                 if status == 201:
                     held += 1
                     booked.append(body)
@@ -177,9 +178,9 @@ async def _held(url: str, bookers: list[Booker]) -> list[str]:
     return held
 
 
-def _check(answers: list[tuple[str, int]], held: list[str], slots: list[str], warm_up: list[str]) -> None:
+def _check(answers: list[tuple[str, int, float]], held: list[str], slots: list[str], warm_up: list[str]) -> None:
     """Every slot booked once: by the answers (one 201 a slot) and by the Appointments read back."""
-    won = Counter(slot for slot, status in answers if status == 201)
+    won = Counter(slot for slot, status, _ms in answers if status == 201)
     if sorted(won.elements()) != sorted(slots) or sorted(held) != sorted(slots + warm_up):
         twice = [slot for slot, count in (won + Counter(held)).items() if count > 2]
         raise RuntimeError(f"slots not booked exactly once: {len(won)} won of {len(slots)}; twice: {twice[:5]}")
@@ -190,7 +191,8 @@ def _check(answers: list[tuple[str, int]], held: list[str], slots: list[str], wa
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """Two serving nodes and who writes: alice (the hospital's patient) to carol (the clinic's practitioner)."""
+    """Two serving nodes and who writes: alice (the hospital's patient) to carol (the clinic's practitioner) and to
+    dan (the hospital's)."""
 
     hospital: str
     clinic: str
@@ -198,22 +200,36 @@ class Post:
     alice: str
     carol_address: str
     carol: str
+    dan_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What alice's messages took: to carol at the clinic (from the send call to her read there; the send call;
+    after it returned), to dan at the hospital (the send call: nothing to deliver), and her last message."""
+
+    delivered: Run
+    sent: Run
+    after: Run
+    local: Run
+    message: dict[str, Any]
 
 
 def bench_telehealth_messages() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp, fresh_database() as hospital_db, fresh_database() as clinic_db:
         with _two_nodes(Path(tmp), hospital_db, clinic_db) as post:
-            delivered, sent, after, message = asyncio.run(_conversation(post))
+            talk = asyncio.run(_conversation(post))
         with baseline_server(hospital_db, free_port()) as plain_url:
-            plain = _plain_creates(plain_url, [message], len(delivered.latencies), clients=1)
+            plain = _plain_creates(plain_url, [talk.message], len(talk.delivered.latencies), clients=1)
     conditions = (
-        f"{len(delivered.latencies)} messages in one thread, one at a time: from alice's $send at the hospital to "
+        f"{len(talk.delivered.latencies)} messages in one thread, one at a time: from alice's $send at the hospital to "
         "carol's read of it at the clinic (sealed, signed, delivered, stored, notified, read); two nodes on PostgreSQL"
     )
     return [
-        *_beside(delivered, plain, "Communication", conditions, "messages/s"),
-        Result("message $send call p50/p95/p99", "ms", sent.percentile(95), f"{_spread(sent)}; its delivery within"),
-        Result("message after $send returned p50/p95/p99", "ms", after.percentile(95), _spread(after)),
+        *_beside(talk.delivered, plain, "Communication", conditions, "messages/s"),
+        Result("message $send p50/p95/p99", "ms", talk.sent.percentile(95), f"{_spread(talk.sent)}; delivery within"),
+        Result("message after $send returned p50/p95/p99", "ms", talk.after.percentile(95), _spread(talk.after)),
+        Result("message $send in one node p50/p95/p99", "ms", talk.local.percentile(95), _spread(talk.local)),
     ]
 
 
@@ -227,7 +243,7 @@ def _two_nodes(tmp: Path, hospital_db: str, clinic_db: str) -> Iterator[Post]:
         hospital = founding_node(tmp / "hospital", settings.model_copy(update={"db": hospital_db}), urls[0])
         clinic = joining_node(tmp / "clinic", settings.model_copy(update={"db": clinic_db}), hospital, urls[1])
         try:
-            alice_id, alice, carol = _people(hospital, clinic)
+            alice_id, alice, carol, dan = _people(hospital, clinic)
             chain_id, homes = hospital.chain.chain_id, (hospital.home, clinic.home)
         finally:
             clinic.close()
@@ -239,21 +255,24 @@ def _two_nodes(tmp: Path, hospital_db: str, clinic_db: str) -> Iterator[Post]:
             for server in servers:
                 server.wait_ready()
             alice_token, carol_token = _login(urls[0], alice, chain_id), _login(urls[1], carol, chain_id)
-            yield Post(urls[0], urls[1], alice_id, alice_token, carol.address, carol_token)
+            yield Post(urls[0], urls[1], alice_id, alice_token, carol.address, carol_token, dan)
         finally:
             for server in servers:
                 server.stop()
 
 
-def _people(hospital: Node, clinic: Node) -> tuple[str, LocalAccount, LocalAccount]:
+def _people(hospital: Node, clinic: Node) -> tuple[str, LocalAccount, LocalAccount, str]:
     """Alice, the hospital's patient (her Patient id and account), with a visit there with carol, a practitioner of
-    the clinic's care team (her account): so alice may write to her, and the clinic keep it."""
+    the clinic's care team (her account): so alice may write to her, and the clinic keep it; and dan, of the
+    hospital's care team (his wallet)."""
     registry = hospital.contracts.identity_registry(as_wallet=NODE_WALLET)
     registry.grant_role("ISSUER_ROLE", clinic.address)
     alice = registered_wallet(hospital, "alice", Role.PATIENT)
+    dan = registered_wallet(hospital, "dan", Role.PRACTITIONER)
     carol = clinic.wallets.create("carol", Role.PRACTITIONER, PASSPHRASE)
     registry.register_actor(carol.address, carol.role, carol.encryption_key)
     until = hospital.chain.timestamp() + 7 * 86_400
+    registry.attest(dan.address, AFFILIATION, until)
     clinic.contracts.identity_registry(as_wallet=NODE_WALLET).attest(carol.address, AFFILIATION, until)
     patient = synthetic_patients(1, seed=38)[0].patient
     alice_id = hospital._records.write(patient, patient_address=alice.address).record_id
@@ -269,31 +288,32 @@ def _people(hospital: Node, clinic: Node) -> tuple[str, LocalAccount, LocalAccou
         ],
     }
     hospital._records.write(visit, patient_address=alice.address)
-    return alice_id, hospital.unlock("alice").account, clinic.unlock("carol").account
+    return alice_id, hospital.unlock("alice").account, clinic.unlock("carol").account, dan.address
 
 
-async def _conversation(post: Post) -> tuple[Run, Run, Run, dict[str, Any]]:
-    """Alice's messages to carol, one at a time after the thread's first (not counted): from each send call to
-    carol's read of it at the clinic, the send call alone, and the time after it returned; and the last message."""
+async def _conversation(post: Post) -> Conversation:
+    """Alice's messages, one at a time, each thread's first not counted: to carol (read at the clinic once her
+    stream told her of it), each followed by one to dan (kept at the hospital). Rates are one over the mean."""
     arrived: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
     connected = asyncio.Event()
     delivered: list[float] = []
     sent: list[float] = []
+    local: list[float] = []
     async with _session(post.hospital, post.alice) as hospital, _session(post.clinic, post.carol) as clinic:
         listener = asyncio.create_task(_listen(clinic, connected, arrived))
         try:
             await asyncio.wait_for(connected.wait(), _WAIT)
-            first = await _message(post, (hospital, clinic), arrived, "hello", None, ([], []))
-            start = time.perf_counter()
-            for n in range(MESSAGES):
-                message = await _message(
-                    post, (hospital, clinic), arrived, f"message {n}", first["id"], (sent, delivered)
-                )
-            rate = MESSAGES / (time.perf_counter() - start)
+            thread = (await _message(post, (hospital, clinic), arrived, "hello", None, ([], [])))["id"]
+            here = (await _send(hospital, post, "hello", None, post.dan_address, []))["id"]
+            for n in range(MESSAGES):  # interleaved, so both meet the same load
+                message = await _message(post, (hospital, clinic), arrived, f"message {n}", thread, (sent, delivered))
+                await _send(hospital, post, f"message {n}", here, post.dan_address, local)
         finally:
             listener.cancel()
     after = [total - call for total, call in zip(delivered, sent, strict=True)]
-    return Run("message across nodes", rate, delivered), Run("$send", rate, sent), Run("after", rate, after), message
+    runs = (("message across nodes", delivered), ("$send", sent), ("after", after), ("here", local))
+    across, sends, afters, here_sends = (Run(name, 1e3 / statistics.mean(t), t) for name, t in runs)
+    return Conversation(across, sends, afters, here_sends, message)
 
 
 async def _message(
@@ -304,21 +324,29 @@ async def _message(
     thread: str | None,
     timings: tuple[list[float], list[float]],
 ) -> dict[str, Any]:
-    """Alice's message `text` (in `thread`, or a new one) sent at the hospital, then read by carol at the clinic
-    once her stream told her of it; its latencies appended to `timings` (the send call, the whole)."""
+    """Alice's message `text` to carol (in `thread`, or a new one) sent at the hospital, then read by carol at the
+    clinic once her stream told her of it; its latencies appended to `timings` (the send call, the whole)."""
     hospital, clinic = sessions
-    about = {"name": "thread", "valueString": thread} if thread else {"name": "patient", "valueString": post.alice_id}
-    parameters = [{"name": "text", "valueString": text}, about, {"name": "to", "valueString": post.carol_address}]
-    body = {"resourceType": "Parameters", "parameter": parameters}
     began = time.perf_counter()
-    status, message = await _call(hospital, "POST", "/Communication/$send", timings[0], json=body)
-    if status != 201:
-        raise RuntimeError(f"$send: {status} {str(message)[:300]}")
+    message = await _send(hospital, post, text, thread, post.carol_address, timings[0])
     await asyncio.wait_for(arrived[message["id"]].wait(), _WAIT)
     status, read = await _call(clinic, "GET", f"/Communication/{message['id']}", [])
     if status != 200 or read.get("payload") != [{"contentString": text}]:
         raise RuntimeError(f"carol's read at the clinic: {status} {str(read)[:300]}")
     timings[1].append((time.perf_counter() - began) * 1e3)
+    return message
+
+
+async def _send(
+    hospital: aiohttp.ClientSession, post: Post, text: str, thread: str | None, to: str, latencies: list[float]
+) -> dict[str, Any]:
+    """Alice's `$send` of `text` to the practitioner `to` (in `thread`, or a new one): the message, as sent."""
+    about = {"name": "thread", "valueString": thread} if thread else {"name": "patient", "valueString": post.alice_id}
+    parameters = [{"name": "text", "valueString": text}, about, {"name": "to", "valueString": to}]
+    body = {"resourceType": "Parameters", "parameter": parameters}
+    status, message = await _call(hospital, "POST", "/Communication/$send", latencies, json=body)
+    if status != 201:
+        raise RuntimeError(f"$send: {status} {str(message)[:300]}")
     return dict(message)
 
 
@@ -398,11 +426,10 @@ async def _call(
 
 
 def bench_telehealth_gas() -> list[Result]:
-    """`VisitPayments` on a node in a temporary home on a managed anvil, and patients whose wallets are outside it
-    (eth-account keys) holding CARE: each books four visits (her permit and signed terms, no gas for her; her
-    first booking writes her escrow nonce from zero), then one is released, one refunded by the provider, one
-    cancelled by her signature (relayed) and one recorded a no-show once the chain's clock passed the slots. Gas
-    is each receipt's `gasUsed`, intrinsic gas and calldata included."""
+    """`VisitPayments` on a managed anvil; patients' wallets outside the node (eth-account keys) hold CARE. Each
+    books four visits (her permit and signed terms, no gas for her), then one is released, one refunded by the
+    provider, one cancelled by her signature (relayed), one a no-show once the chain's clock passed the slots.
+    Gas is each receipt's `gasUsed`, intrinsic gas and calldata included."""
     with tempfile.TemporaryDirectory() as tmp, scratch_node(Path(tmp) / "home", Settings(light_kdf=True)) as node:
         patients: list[LocalAccount] = [Account.create() for _ in range(PAYERS)]
         token = node.contracts.token(as_wallet=NODE_WALLET)
