@@ -251,7 +251,8 @@ class Capabilities:
     def messages(self) -> Messages:
         """Messages between patients and their care team: threads of sealed Communications, read receipts, and
         notifications to signed-in streams (at every worker); a practitioner of another node's by the courier."""
-        from careledger.telehealth import Events, Messages, Readers, Receipts, affiliated_node
+        from careledger.access import Accessor
+        from careledger.telehealth import Events, Messages, Readers, Receipts, affiliated_node, visit_reminders
 
         readers = Readers(secret_file(self.home.index_key_file))
         return Messages(
@@ -263,6 +264,9 @@ class Capabilities:
                 self.contracts.identity_registry(), wallet, here=self.address, now=time.time()
             ),
             courier=lambda: self.courier,
+            reminders=lambda wallet: visit_reminders(
+                self.scheduling, self.access.for_caller(Accessor(wallet)), self.chain_id
+            ),
         )
 
     @cached_property

@@ -7,6 +7,7 @@ import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from careledger.access import AFFILIATION, Accessor, Repository, wallet_referenc
 from careledger.access._policy import NOT_MESSAGEABLE
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, NotFound, TooLarge, TooMany, ValidationError, Withheld
+from careledger.fhir import fhir_instant
 from careledger.records import Resource
 from careledger.telehealth import (
     MAX_ATTACHMENT_BYTES,
@@ -320,3 +322,45 @@ def test_a_stream_ends_with_its_session_and_a_reader_holds_few(world: World) -> 
     said = asyncio.run(ended())
     assert said[0] == ": connected\n\n"
     assert said[-1].startswith("event: end\n")
+
+
+def test_a_stream_opens_with_the_visits_soon_to_come(world: World, alice_patient: str) -> None:
+    node = door(world, world.node.address)
+    identifier = wallet_reference("Practitioner", world.drbob.address, world.node.chain_id)["identifier"]
+    node.write({"resourceType": "Practitioner", "id": "drbob-record", "identifier": [identifier]})
+    now = datetime.now(UTC)
+
+    def visit(record_id: str, hours: float) -> None:
+        start = now + timedelta(hours=hours)
+        node.write(
+            {
+                "resourceType": "Appointment",
+                "id": record_id,
+                "status": "booked",
+                "start": fhir_instant(start),
+                "end": fhir_instant(start + timedelta(minutes=30)),
+                "participant": [
+                    {"actor": {"reference": f"Patient/{alice_patient}"}, "status": "accepted"},
+                    {"actor": {"reference": "Practitioner/drbob-record"}, "status": "accepted"},
+                ],
+            }
+        )
+
+    visit("soon", 2)
+    visit("next-week", 24 * 7)
+
+    async def opening(wallet: str) -> list[str]:
+        async def still() -> bool:
+            return True
+
+        lines = messages(world).notifications(wallet, asyncio.get_running_loop(), still)
+        said = [await anext(lines) for _ in range(3)]
+        await lines.aclose()  # type: ignore[attr-defined]
+        return said
+
+    for wallet in (world.alice.address, world.drbob.address):
+        said = asyncio.run(opening(wallet))
+        assert said[1].startswith("event: message\n")
+        assert said[2].startswith("event: reminder\n")
+        assert '"appointment":"soon"' in said[2]
+        assert "next-week" not in "".join(said)

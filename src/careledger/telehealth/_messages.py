@@ -103,15 +103,18 @@ class Messages:
         chain_id: int,
         node_of: Callable[[str], str | None] = lambda _wallet: None,
         courier: Callable[[], Courier | None] = lambda: None,
+        reminders: Callable[[str], list[Event]] = lambda _wallet: [],
     ) -> None:
         """`node_of(wallet)`: the node a practitioner is affiliated to (None: none known); `courier()`, the
-        exchange's, asked only for a message to a practitioner of another node."""
+        exchange's, asked only for a message to a practitioner of another node; `reminders(wallet)`, the events
+        about her visits soon to come a stream opens with."""
         self._receipts = receipts
         self.events = events
         self._custodian = custodian
         self._chain_id = chain_id
         self._node_of = node_of
         self._courier = courier
+        self._reminders = reminders
 
     def send(
         self,
@@ -259,15 +262,15 @@ class Messages:
         self, reader: str, loop: asyncio.AbstractEventLoop, signed_in: Callable[[], Awaitable[bool]]
     ) -> AsyncIterator[str]:
         """`reader`'s server-sent event stream, for a face to answer with (run it off the loop: it asks the
-        database): subscribed now, so a refusal (`TooMany`) comes before the answer starts; her unread count
-        first, then each notification, until `signed_in()` says her session ended."""
+        database): subscribed now, so a refusal (`TooMany`) comes before the answer starts; her unread count and
+        her visits soon to come first, then each notification, until `signed_in()` says her session ended."""
         subscription = self.events.subscribe(reader, loop)
         try:
-            first = Event("message", self.unread(reader).as_json())
+            first = [Event("message", self.unread(reader).as_json()), *self._reminders(reader)]
         except BaseException:
             subscription.close()
             raise
-        return stream(subscription, [first], signed_in)
+        return stream(subscription, first, signed_in)
 
     def unread(self, reader: str) -> Unread:
         """`reader`'s unread messages, in all and per thread."""
