@@ -91,7 +91,7 @@ def test_a_stream_hears_the_message_and_receipts_follow(api: Api, patient_id: st
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    assert connected.wait(10)
+    assert connected.wait(30)
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
     sent = alice.post(
         "/Communication/$send",
@@ -104,7 +104,7 @@ def test_a_stream_hears_the_message_and_receipts_follow(api: Api, patient_id: st
     )
     assert sent.status_code == 201, sent.text
     message = sent.json()
-    assert heard.wait(10)
+    assert heard.wait(30)
     data = json.loads(lines[-1].removeprefix("data:"))
     assert data["communication"] == message["id"]
     assert data["thread"] == message["id"]
@@ -176,13 +176,13 @@ def test_the_portal_stream_hears_a_message_and_ends_at_sign_out(api: Api, patien
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    assert opened.wait(10)
+    assert opened.wait(30)
     alice = api.client(api.world.alice)
     sent = alice.post(
         "/Communication/$send", json=parameters(patient=f"Patient/{patient_id}", to=api.world.drbob.address, text="hi")
     )
     assert sent.status_code == 201
-    assert heard.wait(10)
+    assert heard.wait(30)
     assert sent.json()["id"] in events[-1]
     listener.join(5)
     stranger = httpx.get(f"{api.url}/portal/events", timeout=10)
