@@ -19,7 +19,7 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
-from careledger.access import AFFILIATION
+from careledger.access import AFFILIATION, Accessor
 from careledger.api import NodeProcess, free_port
 from careledger.audit import Outcome
 from careledger.chain import Role, open_chain
@@ -32,6 +32,7 @@ from careledger.fhir import URI
 from careledger.identity import Wallet, did_pkh
 from careledger.node import Node
 from careledger.records import Category, Resource
+from careledger.telehealth import text_of
 from careledger.testdata import PASSPHRASE, founding_node, joining_node, synthetic_patients
 from tests.exchange.hostile import PROPERTY, from_outside, refused_or_parsed
 
@@ -319,6 +320,35 @@ def test_no_body_from_outside_makes_the_postbox_fail(post: Post) -> None:
         refused_or_parsed(lambda: post.clinic.postbox.receive(SignedDelivery.from_json(body)))
 
     refused_or_kept()
+
+
+def test_messages_between_her_and_a_practitioner_of_another_node_appear_on_both_sides(post: Post) -> None:
+    """The whole way, as the portal and the API use it: her Messages at the hospital, his at the clinic."""
+    hospital, clinic = post.hospital, post.clinic
+    hospital.access.for_caller(Accessor(hospital.address)).write(
+        {
+            "resourceType": "Appointment",
+            "id": "visit-carol",
+            "status": "booked",
+            "participant": [
+                {"actor": {"reference": f"Patient/{post.alice_id}"}, "status": "accepted"},
+                {"actor": post.account("Practitioner", post.carol), "status": "accepted"},
+            ],
+        }
+    )
+    hers = hospital.access.for_caller(Accessor(post.alice.address))
+    head = hospital.messages.send(hers, "the itch keeps me awake", patient=post.alice_id, to=[post.carol])
+    his = clinic.access.for_caller(Accessor(post.carol, Purpose.TREAT))
+    assert [text_of(m) for m in clinic.messages.thread(his, head["id"])] == ["the itch keeps me awake"]
+    assert clinic.messages.unread(post.carol).threads[head["id"]] == 1
+    reply = clinic.messages.send(his, "an antihistamine at night, then we see", thread=head["id"])
+    thread = hospital.messages.read_thread(hers, head["id"])
+    assert [m["id"] for m in thread] == [head["id"], reply["id"]]
+    assert text_of(thread[1]) == "an antihistamine at night, then we see"
+    homes = [str(node.home.path) for node in (hospital, clinic)]
+    for text in ("the itch keeps me awake", "an antihistamine at night"):
+        found = subprocess.run(["grep", "-rlF", text, *homes], capture_output=True, text=True, check=False)
+        assert (found.returncode, found.stdout) == (1, ""), found.stdout
 
 
 def test_a_message_queued_while_the_node_was_down_arrives_when_it_is_back(post: Post) -> None:
