@@ -34,6 +34,7 @@ from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
 from careledger.files import secret_file
 from careledger.iot import MqttListener, Webhooks
 from careledger.services import Services
+from careledger.telehealth import MAX_MESSAGE_BYTES
 
 SYNC_SECONDS = 1.0
 CLAIM_ROUNDS = 5  # pended claims are looked at every fifth round
@@ -92,6 +93,8 @@ class NodeServer:
                 log_level="warning",
                 log_config=None,  # its loggers write through `serve`'s handler, in the node's format (`log_format`)
                 lifespan="off",
+                # A visit room's WebSocket frame is read whole before the room judges it: no bigger than it allows.
+                ws_max_size=MAX_MESSAGE_BYTES,
                 # uvicorn believes forwarded headers from loopback unless told otherwise: only configured proxies.
                 proxy_headers=bool(proxies),
                 forwarded_allow_ips=proxies or None,
