@@ -134,6 +134,10 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
         (f"/portal/records/{alice.patient_id}", 404),
         (f"/portal/staff/patients/{alice.patient_id}", 403),  # staff pages: not hers to open at all
         (f"/portal/staff/patients/{alice.patient_id}/results", 403),
+        ("/portal/staff/visits", 403),
+        (f"/portal/messages/{alice.lab_id}", 404),  # not a thread of hers: told as an unknown record
+        (f"/portal/visits/book?slot={alice.lab_id}", 404),
+        ("/portal/visits/find?start=someday", 400),
         ("/portal/staff?q=" + alice.family, 403),
     ):
         response = page.goto(f"{clinic.url}{url}")
