@@ -14,7 +14,7 @@ import pytest
 from eth_utils import to_checksum_address
 
 from careledger.access import AFFILIATION, Accessor, Repository, wallet_reference
-from careledger.access._policy import NOT_MESSAGEABLE
+from careledger.access._policy import NOT_MESSAGEABLE, NOT_THE_SENDER
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, NotFound, TooLarge, TooMany, ValidationError, Withheld
 from careledger.fhir import fhir_instant
@@ -122,6 +122,19 @@ def test_a_message_to_an_unrelated_practitioner_is_refused_and_audited(world: Wo
     named_otherwise = {**plain, "recipient": [{"reference": "Practitioner/someone"}]}
     with pytest.raises(AccessDenied, match=NOT_MESSAGEABLE):
         door(world, alice).write(named_otherwise)
+    # No one writes a message as someone else: not the patient as her doctor, not the doctor as the patient.
+    drbob = world.drbob.address
+    as_her_doctor = {
+        **plain,
+        "sender": wallet_reference("Practitioner", drbob, world.node.chain_id),
+        "recipient": [wallet_reference("Practitioner", drbob, world.node.chain_id)],
+    }
+    with pytest.raises(AccessDenied, match=NOT_THE_SENDER):
+        door(world, alice).write(as_her_doctor)
+    as_the_patient = {**plain, "sender": {"reference": f"Patient/{alice_patient}"}, "recipient": []}
+    with pytest.raises(AccessDenied, match=NOT_THE_SENDER):
+        door(world, drbob).write(as_the_patient)
+    assert door(world, drbob).write({**as_the_patient, "sender": as_her_doctor["sender"]}).version == 1
 
 
 def test_a_visit_lets_her_message_the_practitioner(world: World, alice_patient: str) -> None:

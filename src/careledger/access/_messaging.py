@@ -11,6 +11,7 @@ Appointments here: one that is not cancelled, with the practitioner among its pa
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
@@ -42,17 +43,37 @@ def referenced_wallet(reference: object) -> str | None:
     return str(to_checksum_address(address)) if is_address(address) else None
 
 
-def recipients_of(drafts: Sequence[Draft]) -> dict[str, tuple[str | None, ...]]:
-    """Per Communication among `drafts` (by record id), the wallet of each recipient it names (None for one not
-    named by a wallet: a patient's message to it is refused, as one to a stranger is). A Patient reference is
-    left out: the patient herself, whose compartment the message is filed in."""
-    return {
-        draft.record_id: tuple(
-            referenced_wallet(recipient) for recipient in draft.data.get("recipient", []) if not _patient(recipient)
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """Who a Communication says it is from and to, as the door judges it (`_policy.may_message`)."""
+
+    sender: dict[str, Any] | None  # the Reference as written (None: the message names no sender)
+    recipients: tuple[
+        str | None, ...
+    ]  # each recipient's wallet (None: one not named by a wallet); the patient left out
+
+    def sender_of(self, patient: str) -> str | None:
+        """The wallet the sender names (`patient`'s, for a Patient reference: the one the message is filed
+        under); "" if the message names no sender; None if it names one by no wallet."""
+        if self.sender is None:
+            return ""
+        return patient if _patient(self.sender) else referenced_wallet(self.sender)
+
+
+def recipients_of(drafts: Sequence[Draft]) -> dict[str, Addressed]:
+    """Per Communication among `drafts` (by record id), its sender and the wallet of each recipient it names (None
+    for one not named by a wallet: a patient's message to it is refused, as one to a stranger is). A Patient
+    reference is left out of the recipients: the patient herself, whose compartment the message is filed in."""
+    found = {}
+    for draft in drafts:
+        if draft.data["resourceType"] != "Communication":
+            continue
+        sender = draft.data.get("sender")
+        recipients = (r for r in draft.data.get("recipient", []) if not _patient(r))
+        found[draft.record_id] = Addressed(
+            sender if isinstance(sender, dict) else None, tuple(referenced_wallet(r) for r in recipients)
         )
-        for draft in drafts
-        if draft.data["resourceType"] == "Communication"
-    }
+    return found
 
 
 def _patient(reference: object) -> bool:

@@ -324,10 +324,15 @@ def coverage_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None
 # Messages: whom a patient may write a Communication to.
 
 NOT_MESSAGEABLE = "a patient messages only her care team and the practitioners she has a visit with"
+NOT_THE_SENDER = "a message's sender is the one who writes it"
 
 
 class MessageFacts(Protocol):
-    """What `may_message` asks: the care team (`Facts.care_team`), and the visits a patient has here."""
+    """What `may_message` asks: the node, its care team (`Facts.care_team`), and the visits a patient has here."""
+
+    @property
+    def custodian(self) -> str:
+        """The address of the node the records are kept on."""
 
     def care_team(self, actor: str) -> bool:
         """Whether the custodian node has attested `actor` a live `affiliation`."""
@@ -336,12 +341,20 @@ class MessageFacts(Protocol):
         """Whether `patient` has an Appointment here, not cancelled, with `practitioner` among its participants."""
 
 
-def may_message(writer: Accessor, patient: str, recipients: Sequence[str | None], facts: MessageFacts) -> Decision:
-    """May `writer` store a Communication of `patient`'s sent to `recipients` (their wallets; None for one not
-    named by a wallet)? Asked besides `may_write`. The patient writes only to the custodian's care team and to
-    practitioners she has a visit with, so a stranger is not paged by anyone who signs in; a recipient unknown
-    here and one who is merely unrelated are refused in the same words. Anyone else writes to her under
+def may_message(
+    writer: Accessor, patient: str, sender: str | None, recipients: Sequence[str | None], facts: MessageFacts
+) -> Decision:
+    """May `writer` store a Communication of `patient`'s from `sender` (the wallet its sender names; "" for none,
+    None for one named by no wallet) to `recipients` (their wallets; None for one named by no wallet)? Asked
+    besides `may_write`. The node keeps messages for others (those other nodes deliver); anyone else writes as
+    herself only, so no one puts words in another's mouth. The patient writes only to the custodian's care team
+    and to practitioners she has a visit with, so a stranger is not paged by anyone who signs in; a recipient
+    unknown here and one who is merely unrelated are refused in the same words. Anyone else writes to her under
     `may_write`'s rules (the care team, her consent)."""
+    if writer.address == facts.custodian:
+        return Decision(True, "the custodian node")
+    if sender not in ("", writer.address):
+        return Decision(False, NOT_THE_SENDER)
     if writer.address != patient:
         return Decision(True, "written to the patient under the rules of any record")
     for recipient in recipients:

@@ -323,7 +323,9 @@ class Repository:
                 raise NotFound(f"no {resource_type}/{current.record_id}")
             decision = may_write(self.accessor, current, new, self._facts)
             if decision.allowed and new.record_id in addressed:
-                decision = may_message(self.accessor, new.patient_address, addressed[new.record_id], self._facts)
+                sent = addressed[new.record_id]
+                sender = sent.sender_of(new.patient_address)
+                decision = may_message(self.accessor, new.patient_address, sender, sent.recipients, self._facts)
             if not decision.allowed:
                 raise WriteRefused(decision.why, new)
 
