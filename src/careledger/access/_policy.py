@@ -34,6 +34,10 @@ or the care team (a sensitive record only as a new one, or as its author). An up
 delete must be allowed for the category the record has now as well as the one it gets,
 and a sensitive record moves to another category only by the patient or its author.
 
+Who may message whom (`may_message`, asked besides `may_write` of every Communication): the sender a message
+names is its writer; a patient writes to the custodian's care team and to practitioners she has an Appointment
+with, and to no one else; anyone else writes to her under the rules above.
+
 Who may see a patient's coverage (the Coverage view of her enrolment on chain, an eligibility answer): the
 plan's insurer for HPAYMT once this node submitted a claim of hers to it (its own enrolment of her is not
 enough), whoever may read her billing records (`may_read`: her HPAYMT consent to an insurer, say), and the care
