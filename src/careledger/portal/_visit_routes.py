@@ -93,10 +93,8 @@ def visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         if not first <= last <= first + timedelta(days=_MAX_FIND_DAYS):
             raise ValidationError(f"'Until' is on or after 'From', and at most {_MAX_FIND_DAYS} days after it")
         begin, finish = _midnight(first, pages.zone), _midnight(last + timedelta(days=1), pages.zone)
-        found = await call(
-            node.scheduling.find, door, begin, finish, practitioner=practitioner[:_ID] or None,
-            service_type=service[:40] or None,
-        )  # fmt: skip
+        who, what = practitioner[:_ID] or None, service[:40] or None
+        found = await call(node.scheduling.find, door, begin, finish, practitioner=who, service_type=what)
         offers = await call(_offers, node, door)
         name = await call(reference_names, node, door, [o.schedule for o in found])
         context: dict[str, Any] = {
