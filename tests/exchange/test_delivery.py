@@ -299,6 +299,18 @@ def test_a_node_that_does_not_answer_is_tried_again_then_the_message_waits_seale
     courier.outbox.done(queued.parcel_id)
 
 
+def test_a_photo_travels_with_its_message_past_the_small_open_bodies(post: Post) -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 1024  # 256 KiB: sixteen times an open body's limit
+    message = post.from_alice("msg-photo", post.carol, "a photo of the rash")
+    message["payload"].append(
+        {"contentAttachment": {"contentType": "image/png", "data": base64.b64encode(photo).decode()}}
+    )
+    receipt = post.hospital.courier.send(message, post.clinic.address, patient=post.alice.address)
+    assert not isinstance(receipt, Queued)
+    kept = post.clinic._records.read("msg-photo")["payload"][1]["contentAttachment"]
+    assert base64.b64decode(kept["data"]) == photo
+
+
 def test_what_is_not_a_message_or_too_big_is_not_sent(post: Post) -> None:
     courier = post.hospital.courier
     with pytest.raises(ValidationError, match="only a Communication"):
