@@ -25,7 +25,14 @@ from siwe import SiweMessage
 from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
-from careledger.exchange import AccountingRequest, FetchRequest, SignedAccounting, SignedFetch
+from careledger.exchange import (
+    AccountingRequest,
+    Delivery,
+    FetchRequest,
+    SignedAccounting,
+    SignedDelivery,
+    SignedFetch,
+)
 from careledger.research import StudyRequest
 from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
 
@@ -212,10 +219,11 @@ def _signed_bodies(target: Target) -> dict[str, dict[str, object]]:
         "/exchange/fetch": SignedFetch(fetch, b"").to_json(),
         "/exchange/accounting": SignedAccounting(accounting, b"").to_json(),
         "/exchange/study": {k: v for k, v in study.to_json().items() if k != "signature"},
+        "/exchange/messages": SignedDelivery(Delivery.new(someone, other, target.account.address, {}), b"").to_json(),
     }
 
 
-@pytest.mark.parametrize("route", ["/exchange/fetch", "/exchange/accounting", "/exchange/study"])
+@pytest.mark.parametrize("route", ["/exchange/fetch", "/exchange/accounting", "/exchange/study", "/exchange/messages"])
 def test_a_malformed_signature_on_a_signed_route_is_401(target: Target, route: str) -> None:
     body = _signed_bodies(target)[route]
     for name, signature in _MALFORMED_SIGNATURES.items():
