@@ -465,3 +465,8 @@ def test_a_patient_finds_pays_for_and_books_a_visit_that_her_practitioner_sees_t
     expect(row).to_contain_text("Dr Robert Vance")
     expect(row.get_by_role("link", name=re.compile("Open the room"))).to_be_visible()
     check_page(staff, "staff-visits")
+    row.get_by_role("link", name="Erin Holt", exact=True).click()  # her chart, during the visit
+    today = staff.get_by_role("region", name="Her visits today")
+    expect(today).to_contain_text("office visit (video) with Dr Robert Vance")
+    expect(today.get_by_role("link", name="Open the room")).to_be_visible()
+    check_page(staff, "chart-visit")

@@ -33,6 +33,7 @@ from careledger.access import Accessor, IssuedCode, Repository
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, UnknownRecord, ValidationError
 from careledger.identity import Client, web_origin
+from careledger.portal._bookings import bookings, day_of
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages, field
@@ -86,14 +87,15 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         reader = treating(caller, purpose)
-        person = await chart_patient(node.access.for_caller(reader), record_id)
-        found = await call(
-            node.access.for_caller(reader).search, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),))
-        )
+        reader_door = node.access.for_caller(reader)
+        person = await chart_patient(reader_door, record_id)
+        found = await call(reader_door.search, SearchQuery(patient_id=record_id, sort=(("_lastUpdated", True),)))
         patient_address = await call(node.claiming.patient_of, record_id)
         grants = await call(node.consent.grants, patient=patient_address)
         claim = await call(node.claiming.status, patient_address)
         apps = await call(_launchable, node)
+        today = day_of(datetime.now(pages.zone).date(), pages.zone)
+        visits = await call(partial(bookings, patient_address=patient_address), node, reader_door, *today)
         return pages.render(
             request,
             visit,
@@ -109,6 +111,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             claim=claim,
             apps=apps,
             encounters=_encounters(found),
+            visits=visits,
             form_targets=_origins(apps),
         )
 

@@ -16,8 +16,7 @@ the forms and show the answers, through the caller's own door.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -28,45 +27,22 @@ from fastapi.responses import JSONResponse
 from careledger.access import Repository
 from careledger.consent import SignedConsent, parse_categories
 from careledger.errors import ValidationError
-from careledger.fhir import fhir_instant
+from careledger.portal._bookings import bookings, day_of
 from careledger.portal._names import reference_names
 from careledger.portal._pages import HEADERS, Pages, field
 from careledger.portal._patient_routes import as_herself, own_patient_id, patient
 from careledger.portal._session import Visit
 from careledger.portal._signing import for_javascript, signed_parts
 from careledger.portal._staff_routes import staff_member, treating
-from careledger.records import Category, Resource, search_query
+from careledger.records import Category, search_query
 from careledger.services import Services
-from careledger.telehealth import (
-    ACTIVE,
-    VisitMode,
-    VisitSignatures,
-    practitioner_of,
-    service_class,
-    visit_mode,
-    window,
-)
+from careledger.telehealth import VisitSignatures, practitioner_of, service_class, visit_mode
 
 _FIND_DAYS = 14  # what the find page looks through unless told
 _MAX_FIND_DAYS = 92
 _AHEAD = timedelta(days=366)  # how far ahead her list of visits looks
 _UNDER_WAY = timedelta(days=1)  # and how far back, for one under way
 _ID = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """One visit as a list shows it: when, with whom, for what, how, and whether its room is open now."""
-
-    appointment_id: str
-    start: str
-    practitioner: str
-    patient: str
-    patient_id: str
-    service: str
-    mode: str
-    status: str
-    room_open: bool
 
 
 def visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
@@ -77,9 +53,8 @@ def visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     async def upcoming(request: Request, booked: str = "") -> Response:
         """Her visits to come (and any under way), soonest first, each with its room once it opens."""
         visit, door = await _herself(request)
-        now = datetime.now(UTC)
-        params = [("date", f"ge{_instant(now - _UNDER_WAY)}"), ("date", f"le{_instant(now + _AHEAD)}")]
-        found = await call(_bookings, node, door, params, now, door.accessor.address)
+        now, her = datetime.now(UTC), door.accessor.address
+        found = await call(partial(bookings, patient_address=her), node, door, now - _UNDER_WAY, now + _AHEAD)
         return pages.render(request, visit, "visits.html", bookings=found, booked=booked[:_ID])
 
     @router.get("/portal/visits/find")
@@ -92,7 +67,7 @@ def visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         last = _date(end, "Until", first + timedelta(days=_FIND_DAYS))
         if not first <= last <= first + timedelta(days=_MAX_FIND_DAYS):
             raise ValidationError(f"'Until' is on or after 'From', and at most {_MAX_FIND_DAYS} days after it")
-        begin, finish = _midnight(first, pages.zone), _midnight(last + timedelta(days=1), pages.zone)
+        begin, finish = day_of(first, pages.zone)[0], day_of(last, pages.zone)[1]
         who, what = practitioner[:_ID] or None, service[:40] or None
         found = await call(node.scheduling.find, door, begin, finish, practitioner=who, service_type=what)
         offers = await call(_offers, node, door)
@@ -180,45 +155,8 @@ def staff_visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         caller = await staff_member(node, visit)
         door = node.access.for_caller(treating(caller))
         day = datetime.now(pages.zone).date()
-        params = [("date", f"ge{_instant(_midnight(day, pages.zone))}")]
-        params.append(("date", f"lt{_instant(_midnight(day + timedelta(days=1), pages.zone))}"))
-        found = await call(_bookings, node, door, params, datetime.now(UTC), None)
+        found = await call(bookings, node, door, *day_of(day, pages.zone))
         return pages.render(request, visit, "staff_visits.html", bookings=found, day=day.isoformat())
-
-
-def _bookings(
-    node: Services, door: Repository, params: list[tuple[str, str]], now: datetime, patient_address: str | None
-) -> list[Booking]:
-    """The active Appointments the door shows in the dates `params` give (hers only, given her address), soonest
-    first, their participants named."""
-    wanted = [*params, ("status", ",".join(sorted(ACTIVE))), ("_sort", "date")]
-    query, unknown = search_query("Appointment", wanted, patient_address=patient_address)
-    if unknown:  # every parameter is the specification's: an ignored one would widen the list
-        raise ValidationError(f"unknown search parameters of Appointment: {', '.join(unknown)}")
-    found = door.search(query)
-    name = reference_names(node, door, found)
-    return [_booking(a, name, now) for a in found]
-
-
-def _booking(appointment: Resource, name: Callable[[object], str], now: datetime) -> Booking:
-    """One Appointment as a list shows it."""
-    actors = [p.get("actor", {}) for p in appointment.get("participant", []) if isinstance(p, dict)]
-    her: dict[str, Any] = next((a for a in actors if str(a.get("reference", "")).startswith("Patient/")), {})
-    others = [a for a in actors if a is not her]
-    opens, closes = window(appointment)
-    mode = visit_mode(appointment)
-    kind = service_class(appointment)
-    return Booking(
-        appointment_id=str(appointment.get("id", "")),
-        start=str(appointment.get("start", "")),
-        practitioner=name(others),
-        patient=name(her),
-        patient_id=str(her.get("reference", "")).removeprefix("Patient/"),
-        service=kind.label.replace("-", " ") if kind is not None else "",
-        mode={None: "", VisitMode.VIRTUAL: "video", VisitMode.IN_PERSON: "in person"}[mode],
-        status=str(appointment.get("status", "")),
-        room_open=opens <= now <= closes,
-    )
 
 
 def _offers(node: Services, door: Repository) -> tuple[list[tuple[str, str]], list[str]]:
@@ -246,11 +184,3 @@ def _date(text: str, label: str, default: date) -> date:
         return date.fromisoformat(text.strip()[:10])
     except ValueError:
         raise ValidationError(f"'{label}' is a date written YYYY-MM-DD") from None
-
-
-def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
-
-
-def _instant(moment: datetime) -> str:
-    return fhir_instant(moment, precision="seconds")
