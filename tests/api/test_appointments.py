@@ -28,19 +28,21 @@ class Desk:
     """A served node whose practitioner drbob (care team) has a Schedule, and two patients, alice and the guardian."""
 
     api: Api
-    schedule_id: str
+    schedule_id: str  # no fee: booked plainly, as the Argonaut operations and fhirpy do
+    fee_schedule_id: str  # a fee of 40 CARE: booked only with her signatures (`$prepare-book`)
     practitioner_id: str
     alice_id: str
     guardian_id: str
     opened: int = 0
 
-    def slots(self, count: int = 1) -> list[str]:
-        """`count` new 30-minute slots, each call later than the last."""
+    def slots(self, count: int = 1, *, schedule: str | None = None) -> list[str]:
+        """`count` new 30-minute slots (of the Schedule with no fee, or `schedule`), each call later than the last."""
         self.opened += 1
         node = self.api.world.node
         staff = node.access.for_caller(Accessor(self.api.world.drbob.address))
         start = (datetime.now(UTC) + timedelta(days=2, hours=self.opened)).replace(second=0, microsecond=0)
-        opened = node.scheduling.open_slots(staff, self.schedule_id, start, start + timedelta(minutes=30 * count), 30)
+        end = start + timedelta(minutes=30 * count)
+        opened = node.scheduling.open_slots(staff, schedule or self.schedule_id, start, end, 30)
         return [slot["id"] for slot in opened]
 
 
@@ -52,13 +54,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         registry.attest(world.drbob.address, AFFILIATION, int(time.time()) + 86_400)
         staff = node.access.for_caller(Accessor(world.drbob.address))
         practitioner = staff.write({"resourceType": "Practitioner", "name": [{"family": "Bob"}]}).record_id
-        offer = Offer(practitioner, ServiceClass.OFFICE_VISIT, VisitMode.VIRTUAL, fee=40)
-        schedule = node.scheduling.publish(staff, offer)
+        schedule = node.scheduling.publish(staff, Offer(practitioner, ServiceClass.OFFICE_VISIT, VisitMode.VIRTUAL))
+        paid = node.scheduling.publish(staff, Offer(practitioner, ServiceClass.OFFICE_VISIT, VisitMode.VIRTUAL, fee=40))
         (alice,) = node._records.list(patient_address=world.alice.address, resource_type="Patient")
         guardian = node._records.write(
             {"resourceType": "Patient", "name": [{"family": "Guardian"}]}, patient_address=world.guardian.address
         )
-        yield Desk(api, schedule["id"], practitioner, alice.record_id, guardian.record_id)
+        yield Desk(api, schedule["id"], paid["id"], practitioner, alice.record_id, guardian.record_id)
 
 
 def _parameters(**values: str) -> dict[str, Any]:
@@ -211,7 +213,39 @@ def test_fhirpy_sees_a_taken_slot_as_an_operation_outcome(desk: Desk) -> None:
         client.execute("Appointment/$book", data=body)
 
 
+def test_a_slot_with_a_fee_she_would_pay_is_not_booked_without_her_signatures(desk: Desk) -> None:
+    """Alice is in no plan: the plain `$book`, and a plain create or update taking the slot, are 400 saying how to
+    book it; the slot stays free for `$prepare-book`."""
+    (slot,) = desk.slots(schedule=desk.fee_schedule_id)
+    alice = desk.api.client(desk.api.world.alice)
+    refused = alice.post(
+        "/Appointment/$book", json=_parameters(slot=f"Slot/{slot}", patient=f"Patient/{desk.alice_id}")
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert "$prepare-book" in refused.text
+    copy = alice.get(f"/Slot/{slot}").json()
+    assert copy["status"] == "free"
+    plain = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": [{"reference": f"Slot/{slot}"}],
+        "start": copy["start"],
+        "end": copy["end"],
+        "participant": [{"actor": {"reference": f"Patient/{desk.alice_id}"}, "status": "accepted"}],
+    }
+    assert alice.post("/Appointment", json=plain).status_code == 400
+    (free,) = desk.slots()
+    made = alice.post("/Appointment", json={**plain, "slot": [{"reference": f"Slot/{free}"}]})
+    assert made.status_code == 201, made.text  # a slot of no fee: a plain create books it
+    moved = {**made.json(), "slot": [{"reference": f"Slot/{slot}"}], "start": copy["start"], "end": copy["end"]}
+    assert alice.put(f"/Appointment/{moved['id']}", json=moved).status_code == 400  # nor into a slot with a fee
+    assert alice.get(f"/Slot/{slot}").json()["status"] == "free"
+
+
 def test_the_capability_statement_lists_the_scheduling_operations(desk: Desk) -> None:
     statement = httpx.get(f"{desk.api.url}/metadata").json()
     (appointment,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment"]
-    assert [o["name"] for o in appointment["operation"]] == ["find", "book", "cancel", "reschedule"]
+    names = [o["name"] for o in appointment["operation"]]
+    assert names[:4] == ["find", "book", "cancel", "reschedule"]
+    assert {"respond", "no-show"} <= set(names)

@@ -280,13 +280,16 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
         ("Appointment", "prepare-book"),
         ("Appointment", "join"),
         ("Appointment", "finish"),
+        ("Appointment", "respond"),
+        ("Appointment", "no-show"),
     }
     assert staff.post("/Claim/$submit", json={"resourceType": "Claim"}).status_code == 422  # answers: not a Claim
     assert staff.get("/Appointment/$find").status_code == 200  # answers: no Schedule here, nothing open
     assert staff.post("/Appointment/$book", json={"resourceType": "Parameters"}).status_code == 400  # no slot
     assert staff.get("/Appointment/$quote").status_code == 400  # answers: no slot, no patient
     assert staff.post("/Appointment/$prepare-book", json={"resourceType": "Parameters"}).status_code == 400
-    for visit in ("join", "finish"):
+    assert staff.post("/Appointment/no-such-visit/$respond").status_code == 400  # answers: no Parameters
+    for visit in ("join", "finish", "no-show"):
         assert staff.post(f"/Appointment/no-such-visit/${visit}").status_code == 404  # answers: no Appointment
     eligibility = staff.post("/CoverageEligibilityRequest/$submit", json={"resourceType": "CoverageEligibilityRequest"})
     assert eligibility.status_code == 422  # answers: no patient, no insurer

@@ -1,5 +1,6 @@
 """A telehealth visit over HTTP, its patient's wallet an eth-account key outside the node: `$quote`, `$prepare-book`,
-signing the typed data, `$book`; the practitioner's `$join` and `$finish` (the fee released); refusals."""
+signing the typed data, `$book`; the practitioner's `$join` and `$finish` (the fee released), `$respond` and
+`$no-show`; refusals."""
 
 from __future__ import annotations
 
@@ -153,6 +154,40 @@ def test_the_provider_cancelling_refunds_her(office: Office) -> None:
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert office.balance(world.alice.address) == paid + FEE * CARE
+
+
+def test_the_practitioner_declining_over_http_refunds_her(office: Office) -> None:
+    world = office.api.world
+    alice, drbob = office.api.client(world.alice), office.api.client(world.drbob)
+    offer = _prepare(office, alice, office.slot())
+    appointment = alice.post("/Appointment/$book", json=_signed_book(office, offer)).json()["id"]
+    declined = _parameters(("answer", "declined"), ("comment", "away that week"))
+    assert alice.post(f"/Appointment/{appointment}/$respond", json=declined).status_code == 403  # hers to cancel
+    maybe = drbob.post(f"/Appointment/{appointment}/$respond", json=_parameters(("answer", "maybe")))
+    assert (maybe.status_code, maybe.json()["resourceType"]) == (400, "OperationOutcome")
+    assert drbob.post("/Appointment/no-such-visit/$respond", json=declined).status_code == 404
+    paid = office.balance(world.alice.address)
+    answered = drbob.post(f"/Appointment/{appointment}/$respond", json=declined)
+    assert answered.status_code == 200, answered.text
+    parts = _named(answered.json())
+    assert parts["response"]["resource"]["participantStatus"] == "declined"
+    payment = {p["name"]: p["valueString"] for p in parts["payment"]["part"]}
+    assert (payment["state"], payment["to-patient"]) == ("refunded", str(FEE * CARE))
+    assert office.balance(world.alice.address) == paid + FEE * CARE
+    assert alice.get(f"/Appointment/{appointment}").json()["status"] == "cancelled"
+
+
+def test_a_no_show_is_the_practitioners_to_record_after_the_slot(office: Office) -> None:
+    world = office.api.world
+    alice, drbob = office.api.client(world.alice), office.api.client(world.drbob)
+    offer = _prepare(office, alice, office.slot())
+    appointment = alice.post("/Appointment/$book", json=_signed_book(office, offer)).json()["id"]
+    assert alice.post(f"/Appointment/{appointment}/$no-show").status_code == 403
+    early = drbob.post(f"/Appointment/{appointment}/$no-show")
+    assert early.status_code == 409, early.text
+    assert "has not ended" in early.text
+    assert drbob.post("/Appointment/no-such-visit/$no-show").status_code == 404
+    assert alice.get(f"/Appointment/{appointment}").json()["status"] == "booked"
 
 
 # Last: the chain's clock moves to the slot, past the deadlines of what is signed before it.

@@ -1,4 +1,5 @@
-"""`careledger schedule ...` end to end on the home's anvil chain: publish, open slots, find, book, move, cancel."""
+"""`careledger schedule ...` end to end on the home's anvil chain: publish, open slots, find, book (a slot of no
+fee: one she would pay for is booked by `careledger visit book`), move, cancel."""
 
 from __future__ import annotations
 
@@ -62,7 +63,12 @@ def test_publish_open_find_book_move_and_cancel(cli: Cli, tmp_path: Path) -> Non
     assert len(opened.json()) == 3, opened.err
     found = cli("schedule", "find", "--practitioner", doctor_id, "--mode", "in-person", "--json").json()
     assert [f["fee"] for f in found] == [25, 25, 25]
-    first, second = found[0]["slot"]["id"], found[1]["slot"]["id"]
+    unpaid = cli("schedule", "book", found[0]["slot"]["id"], "--patient", patient_id)
+    assert unpaid.code == 2  # she would pay the fee: `careledger visit book` has her sign for it
+    assert "careledger visit book" in unpaid.err
+    free = cli("schedule", "publish", doctor_id, "--service", "office-visit", "--mode", "in-person", "--json")
+    span = ("--start", fhir_instant(start), "--end", fhir_instant(start + timedelta(hours=1)), "--minutes", "20")
+    first, second, _ = (slot["id"] for slot in cli("schedule", "slots", free.json()["id"], *span, "--json").json())
 
     booked = cli("schedule", "book", first, "--patient", patient_id, "--reason", "cough", "--json")
     assert booked.json()["status"] == "booked", booked.err
@@ -77,5 +83,5 @@ def test_publish_open_find_book_move_and_cancel(cli: Cli, tmp_path: Path) -> Non
     assert moved["slot"] == [{"reference": f"Slot/{second}"}]
     cancelled = cli("schedule", "cancel", appointment, "--reason", "better", "--as", "alice", "--json").json()
     assert cancelled["cancelationReason"]["coding"][0]["code"] == "pat"
-    assert len(cli("schedule", "find", "--practitioner", doctor_id, "--json").json()) == 3
+    assert len(cli("schedule", "find", "--practitioner", doctor_id, "--json").json()) == 6  # both Schedules' slots
     assert cli("schedule", "slots", schedule, "--start", "tomorrow", "--end", "later").code == 2

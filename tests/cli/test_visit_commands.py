@@ -1,5 +1,6 @@
 """`careledger visit ...` end to end on the home's anvil chain: quote, book in one flow (her consent and the fee
-signed by her wallet kept here), join as the practitioner, finish before the slot, cancel with a refund."""
+signed by her wallet kept here), join as the practitioner, finish and record a no-show before the slot (refused),
+cancel with a refund."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ def test_quote_book_join_and_cancel_a_visit(cli: Cli, tmp_path: Path) -> None:
     early = cli("visit", "finish", appointment, "--as", "drbob")
     assert early.code == 6  # the Encounter is finished; the fee is released once the slot has started
     assert "has not started" in early.err
+    assert cli("visit", "no-show", appointment, "--as", "alice").code == 5  # only the practitioner
+    missed = cli("visit", "no-show", appointment, "--as", "drbob")
+    assert missed.code == 6  # recorded after the slot's end
+    assert "has not ended" in missed.err
 
     other = cli("visit", "book", second, "--patient", patient, "--categories", "labs", "--json").json()
     cancelled = cli("visit", "cancel", other["appointment"]["id"], "--as", "drbob", "--reason", "ill", "--json")

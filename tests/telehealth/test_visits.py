@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,8 @@ from careledger.errors import (
 from careledger.fhir import URI
 from careledger.identity import Wallet
 from careledger.portal._signing import for_javascript
-from careledger.records import Category
-from careledger.telehealth import BookingOffer, Offer, VisitMode, Visits, VisitSignatures
+from careledger.records import Category, Resource
+from careledger.telehealth import NO_SHOW_BPS, BookingOffer, Hold, Offer, VisitMode, Visits, VisitSignatures
 from careledger.testdata import CARE, example_plan_terms, insure, synthetic_patients
 from tests.telehealth.clinic import Clinic, clinic_at
 
@@ -102,6 +102,7 @@ def visiting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visiting]:
             node.consent,
             node_address=node.address,
             fee_units=lambda fee: fee * CARE,
+            clock=lambda: clinic.now[0],  # the scheduling's: a test moves both past a visit
         )
         yield Visiting(clinic, visits, str(telehealth["id"]), carol, carol_id.record_id)
 
@@ -290,6 +291,112 @@ def test_the_patient_cancelling_before_the_slot_is_refunded_too(visiting: Visiti
     assert visiting.balance(clinic.bob.address) == balance + refunded.to_patient == balance + TELEHEALTH_FEE * CARE
 
 
+# Booking with no signatures: only a visit she pays nothing for.
+
+
+def _appointment(visiting: Visiting, slot: str, patient_id: str) -> Resource:
+    """A booked Appointment of `patient_id` in `slot`, as a plain FHIR create would send it."""
+    found = visiting.clinic.door(visiting.clinic.drbob).read(slot)
+    return {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": [{"reference": f"Slot/{slot}"}],
+        "start": found["start"],
+        "end": found["end"],
+        "participant": [{"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"}],
+    }
+
+
+def test_a_visit_she_would_pay_for_is_not_booked_without_her_signatures(visiting: Visiting) -> None:
+    """Carol (no plan) and bob (a plan without telehealth) would pay: `book_free` and a plain write are refused,
+    and the slot stays free; a slot of no fee books plainly, and so does one her plan covers whole (dave's)."""
+    clinic, visits, node = visiting.clinic, visiting.visits, visiting.clinic.node
+    slot = visiting.slot()
+    for who, patient in ((visiting.carol, visiting.carol_id), (clinic.bob, clinic.bob_id)):
+        door = clinic.door(who)
+        with pytest.raises(ValidationError, match=r"has a fee.*\$prepare-book"):
+            visits.book_free(door, slot, patient)
+        with pytest.raises(ValidationError, match=r"\$prepare-book"):
+            visits.written(door, _appointment(visiting, slot, patient))
+    with pytest.raises(ValidationError, match="has a fee"):  # naming no patient: nobody's plan pays it
+        visits.written(
+            clinic.door(clinic.drbob), {**_appointment(visiting, slot, visiting.carol_id), "participant": []}
+        )
+    with pytest.raises(Withheld):  # a stranger learns nothing of the slot: her Patient is not his to book for
+        visits.book_free(clinic.door(clinic.mallory), slot, visiting.carol_id)
+    assert clinic.scheduling.opening(clinic.door(visiting.carol), slot).slot["status"] == "free"
+
+    staff = clinic.door(clinic.drbob)
+    free = clinic.scheduling.publish(staff, Offer(clinic.practitioner_id, ServiceClass.TELEHEALTH, VisitMode.VIRTUAL))
+    booked = visits.book_free(clinic.door(visiting.carol), visiting.slot(free["id"]), visiting.carol_id)
+    assert booked["status"] == "booked"
+
+    dave = node.wallets.create("dave", Role.PATIENT, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(dave.address, dave.role, dave.encryption_key)
+    dave_id = node._records.write(synthetic_patients(1, seed=34)[0].patient, patient_address=dave.address).record_id
+    allowed = [0] * 16
+    allowed[ServiceClass.TELEHEALTH] = TELEHEALTH_FEE * CARE
+    whole = replace(example_plan_terms(node.contracts.token().address), allowed=tuple(allowed), deductible=0)
+    plan = node.plans.create("insurer", replace(whole, coinsurance_bps=0))
+    node.plans.enroll("insurer", dave.address, plan.plan.plan_id)
+    covered = visits.book_free(clinic.door(dave), slot, dave_id)
+    assert covered["status"] == "booked"
+
+
+def test_a_visit_booked_with_her_signatures_keeps_its_slot_through_plain_updates(visiting: Visiting) -> None:
+    """A paid visit's Appointment may be updated as any (a comment); a pending hold made `booked` by a plain
+    update, skipping the payment, is refused."""
+    clinic, visits = visiting.clinic, visiting.visits
+    carol = clinic.door(visiting.carol)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
+    with pytest.raises(ValidationError, match=r"\$prepare-book"):
+        visits.written(carol, {**offer.appointment, "status": "booked"})
+    booked = visits.book(carol, offer.appointment["id"], _signed(visiting, visiting.carol, offer)).appointment
+    assert visits.written(carol, {**booked, "comment": "first visit"}).version == int(booked["meta"]["versionId"]) + 1
+
+
+# The practitioner's answer.
+
+
+def test_the_practitioner_declining_cancels_and_refunds_the_whole_fee(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    alice, drbob = clinic.door(clinic.alice), clinic.door(clinic.drbob)
+    offer = visits.prepare_book(alice, visiting.slot(), clinic.alice_id, [Category.LABS])
+    appointment_id = visits.book(alice, offer.appointment["id"], _signed(visiting, clinic.alice, offer)).appointment[
+        "id"
+    ]
+    with pytest.raises(AccessDenied, match="only the visit's practitioner"):
+        visits.respond(alice, appointment_id, accept=False)  # she would be refunded whenever she liked
+    balance = visiting.balance(clinic.alice.address)
+    response, refund = visits.respond(drbob, appointment_id, accept=False, comment="away that week")
+    assert (response["resourceType"], response["participantStatus"]) == ("AppointmentResponse", "declined")
+    assert response["appointment"] == {"reference": f"Appointment/{appointment_id}"}
+    cancelled = alice.read(appointment_id)
+    assert (cancelled["status"], cancelled["cancelationReason"]["coding"][0]["code"]) == ("cancelled", "prov")
+    assert refund is not None
+    assert (refund.state, refund.to_patient) == ("refunded", 40 * CARE)
+    assert visiting.balance(clinic.alice.address) == balance + 40 * CARE
+    with pytest.raises(Conflict, match="nothing to answer"):
+        visits.respond(drbob, appointment_id, accept=True)
+
+
+def test_the_practitioner_accepting_keeps_the_visit_and_its_fee(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    carol, drbob = clinic.door(visiting.carol), clinic.door(clinic.drbob)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
+    appointment_id = visits.book(carol, offer.appointment["id"], _signed(visiting, visiting.carol, offer)).appointment[
+        "id"
+    ]
+    response, refund = visits.respond(drbob, appointment_id, accept=True)
+    assert (response["participantStatus"], refund) == ("accepted", None)
+    kept = carol.read(appointment_id)
+    assert kept["status"] == "booked"
+    assert {p["status"] for p in kept["participant"] if p["actor"]["reference"].startswith("Practitioner/")} == {
+        "accepted"
+    }
+    assert clinic.node.visit_payments.state(appointment_id).state == "held"
+
+
 # The visit (last: the chain's clock moves to the slot).
 
 
@@ -330,3 +437,59 @@ def _travel_to(visiting: Visiting, instant: str) -> None:
     tester = node.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     tester.time_travel(int(datetime.fromisoformat(instant).timestamp()) + 60)
     tester.mine_blocks(1)
+
+
+def test_a_missed_visit_is_a_no_show_after_its_slot_the_fee_split_as_published(visiting: Visiting) -> None:
+    clinic, visits = visiting.clinic, visiting.visits
+    clinic.now[0] = datetime.fromtimestamp(clinic.node.contracts.visit_escrow().chain.timestamp(), UTC)
+    carol, drbob = clinic.door(visiting.carol), clinic.door(clinic.drbob)
+    booked = _paid_visit(visiting, visiting.carol, visiting.carol_id)
+    appointment_id = booked["id"]
+    with pytest.raises(Conflict, match="has not ended"):
+        visits.no_show(drbob, appointment_id)
+    end = str(booked["end"])
+    _travel_to(visiting, end)
+    clinic.now[0] = datetime.fromisoformat(end) + timedelta(minutes=1)
+    with pytest.raises(AccessDenied, match="only the visit's practitioner"):
+        visits.no_show(carol, appointment_id)  # she would be refunded half of a visit she may have had
+    with pytest.raises(AccessDenied):
+        visits.no_show(clinic.door(clinic.mallory), appointment_id)
+    balance, income = visiting.balance(visiting.carol.address), visiting.balance(clinic.node.address)
+    missed, split = visits.no_show(drbob, appointment_id)
+    assert missed["status"] == "noshow"
+    assert split is not None
+    half = TELEHEALTH_FEE * CARE * NO_SHOW_BPS // 10_000
+    assert (split.state, split.to_payee, split.to_patient) == ("no-show", half, TELEHEALTH_FEE * CARE - half)
+    assert visiting.balance(visiting.carol.address) == balance + split.to_patient
+    assert visiting.balance(clinic.node.address) == income + split.to_payee
+    assert [m.kind for m in clinic.node.visit_payments.movements(appointment_id)] == ["held", "no-show"]
+    with pytest.raises(Conflict, match="already settled"):
+        visits.no_show(drbob, appointment_id)
+    with pytest.raises(Conflict, match="only a booked visit"):
+        visits.no_show(drbob, _cancelled_visit(visiting))
+
+
+def _paid_visit(visiting: Visiting, who: Wallet, patient_id: str) -> Resource:
+    """A visit of `who`'s booked with its whole fee held as `$book` holds it; its consent left out (the chain's
+    clock has moved past any consent signed today: a no-show settles the fee alone)."""
+    clinic, payments = visiting.clinic, visiting.clinic.node.visit_payments
+    wallet = visiting.wallet(who)
+
+    def pay(hold: Hold) -> None:
+        start, end = (int(datetime.fromisoformat(hold.appointment[k]).timestamp()) for k in ("start", "end"))
+        typed = for_javascript(payments.prepare(who.address, hold.appointment_id, TELEHEALTH_FEE * CARE, start, end))
+        permit, terms = sign_typed_data(wallet, typed["permit"]), sign_typed_data(wallet, typed["terms"])
+        payments.hold(who.address, hold.appointment_id, typed["terms"], permit, terms)
+
+    return clinic.scheduling.book(clinic.door(who), visiting.slot(), patient_id, before_commit=pay)
+
+
+def _cancelled_visit(visiting: Visiting) -> str:
+    """A visit of carol's, booked with no fee and cancelled by her: nothing to miss."""
+    clinic = visiting.clinic
+    carol = clinic.door(visiting.carol)
+    free = clinic.scheduling.publish(
+        clinic.door(clinic.drbob), Offer(clinic.practitioner_id, ServiceClass.TELEHEALTH, VisitMode.VIRTUAL)
+    )
+    booked = visiting.visits.book_free(carol, visiting.slot(free["id"]), visiting.carol_id)
+    return str(visiting.visits.cancel(carol, booked["id"])[0]["id"])

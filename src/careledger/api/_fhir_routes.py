@@ -294,12 +294,12 @@ class FhirRoutes:
         )
 
     async def _write(self, accessor: Accessor, caller: Caller, data: Resource) -> StoredRecord:
-        """Store `data` as `accessor`: an Appointment through the scheduling, which holds or frees the Slots it
-        names by its status (a `cancelled` one frees them; 409 if one is another booking's); any other record
-        straight through the door."""
+        """Store `data` as `accessor`: an Appointment through the visits, which hold or free the Slots it names by
+        its status (a `cancelled` one frees them; 409 if one is another booking's; 400 for one with a fee she would
+        pay: `$prepare-book` books those); any other record straight through the door."""
         repo = self._access.for_caller(accessor)
         if data["resourceType"] == "Appointment":
-            return await call(self._deps.node.scheduling.written, repo, data)
+            return await call(self._deps.node.visits.written, repo, data)
         return await repo.write_async(draft(caller, data))
 
     async def _delete(self, accessor: Accessor, record_id: str, resource_type: str) -> None:

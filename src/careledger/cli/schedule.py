@@ -115,9 +115,10 @@ def book(
     as_who: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Book a slot for a patient (exit code 6, conflict, if another booking holds it)."""
+    """Book a slot for a patient, with no signatures: only a visit she pays nothing for (`careledger visit book`
+    books the others); exit code 6, conflict, if another booking holds it."""
     with open_node(ctx) as node:
-        appointment = node.scheduling.book(_door(node, as_who), slot.removeprefix("Slot/"), patient, reason=reason)
+        appointment = node.visits.book_free(_door(node, as_who), slot.removeprefix("Slot/"), patient, reason=reason)
     _show(appointment, json)
 
 

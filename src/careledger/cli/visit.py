@@ -1,5 +1,5 @@
 """`careledger visit ...`: a telehealth visit from a script: its quote, booking it in one flow, joining, finishing,
-cancelling.
+cancelling, recording a no-show.
 
 `book` signs for the patient with her wallet kept here (or `--signer`'s): the visit's consent and, when she pays, the
 escrow's permit and terms, as her own wallet would over the API (`POST /Appointment/$prepare-book`, then `$book`).
@@ -20,7 +20,7 @@ from careledger.cli.schedule import AsOption, ReasonOption, _door
 from careledger.consent import parse_categories
 from careledger.telehealth import VisitPayment, VisitQuote
 
-app = typer.Typer(help="Telehealth visits: quote, book (consent and fee in one flow), join, finish, cancel.")
+app = typer.Typer(help="Telehealth visits: quote, book (consent and fee in one flow), join, finish, cancel, no-show.")
 
 PatientOption = Annotated[str, typer.Option("--patient", help="The Patient record's id.")]
 AppointmentArgument = Annotated[str, typer.Argument(help="The Appointment's id.")]
@@ -127,6 +127,21 @@ def cancel(
     else:
         refunded = f"  fee {payment.state} ({payment.to_patient} base units)" if payment else ""
         console.print(f"Appointment/{cancelled['id']}  {cancelled['status']}{refunded}", markup=False)
+
+
+@app.command("no-show")
+def no_show(
+    ctx: typer.Context, appointment: AppointmentArgument, as_who: AsOption = None, json: JsonFlag = False
+) -> None:
+    """Record, as the visit's practitioner (`--as`) and after its slot, that the patient did not come: the Appointment
+    `noshow`, the published share of the fee to the provider and the rest refunded (exit code 6 before the end)."""
+    with open_node(ctx) as node:
+        missed, payment = node.visits.no_show(_door(node, as_who), appointment)
+    if json:
+        print_json({"appointment": missed, "payment": _payment(payment)})
+    else:
+        split = f"  fee {payment.to_payee} to the provider, {payment.to_patient} back (base units)" if payment else ""
+        console.print(f"Appointment/{missed['id']}  {missed['status']}{split}", markup=False)
 
 
 def _print_quote(found: VisitQuote) -> None:

@@ -39,7 +39,7 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
     # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule;
-    # a telehealth visit's $quote, $prepare-book, $join and $finish (`api/operations/visit.py`).
+    # a telehealth visit's $quote, $prepare-book, $join, $finish, $respond and $no-show (`api/operations/visit.py`).
     "Appointment": (
         ("find", "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-find"),
         ("book", "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-book"),
@@ -49,6 +49,8 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("prepare-book", "https://careledger.org/fhir/OperationDefinition/Appointment-prepare-book"),
         ("join", "https://careledger.org/fhir/OperationDefinition/Appointment-join"),
         ("finish", "https://careledger.org/fhir/OperationDefinition/Appointment-finish"),
+        ("respond", "https://careledger.org/fhir/OperationDefinition/Appointment-respond"),
+        ("no-show", "https://careledger.org/fhir/OperationDefinition/Appointment-no-show"),
     ),
     "CoverageEligibilityRequest": (
         ("submit", "https://careledger.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit"),

@@ -311,18 +311,26 @@ class Scheduling(Schedules):
 
     # Reminders.
 
-    def upcoming(self, reader: Repository, participant: str, within: timedelta) -> list[Resource]:
-        """The booked (or held) Appointments of `participant` (`Patient/<id>` or `Practitioner/<id>`) that start
-        from now until `within` from now, soonest first, as far as `reader` may see them."""
+    def upcoming(self, reader: Repository, participant: str | None, within: timedelta) -> list[Resource]:
+        """The booked (or held) Appointments of `participant` (`Patient/<id>` or `Practitioner/<id>`; None: anyone's)
+        that start from now until `within` from now, soonest first, as far as `reader` may see them."""
         now = self._clock()
         params = [
-            ("actor", participant),
+            *([("actor", participant)] if participant else []),
             ("status", "booked,pending"),
             ("date", f"ge{fhir_instant(now, precision='seconds')}"),
             ("date", f"le{fhir_instant(now + within, precision='seconds')}"),
             ("_sort", "date"),
         ]
         return reader.search(_query("Appointment", params))
+
+    def booked_slots(self, appointment_id: str) -> set[str]:
+        """The slots `appointment_id` holds for good (booked, not a hold that lapses): none for a new one."""
+        if not appointment_id:
+            return set()
+        mine = (HOLDS.c.appointment_id == appointment_id) & HOLDS.c.expires_at.is_(None)
+        with self._db.reading() as connection:
+            return {slot for (slot,) in connection.execute(select(HOLDS.c.slot_id).where(mine))}
 
     # The writes and their holds.
 

@@ -9,6 +9,11 @@ book          her signatures checked, all of them, before any gas ─► the fee
               the consent revoked where the node may (else the failure says so), the slot freed.
 join / finish the practitioner's door ─► the Encounter (VR) begun / finished ─► the fee released to the provider
 cancel        the Appointment cancelled, the slot freed, the whole fee refunded (by her only before the slot)
+respond       the practitioner's AppointmentResponse; a decline cancels as `cancel` does (the whole fee refunded)
+no_show       after the slot's end, by the practitioner: the Appointment `noshow`, the published share of the fee to
+              the provider, the rest refunded
+book_free     a slot booked with no signatures (`$book` of a slot and a patient, a plain FHIR write): only a visit
+              she pays nothing for (no fee, or her plan covers it all); else she is told to prepare and sign
 ```
 
 The fee is held before the consent is granted because the node can always undo the first (it refunds, as the
@@ -28,9 +33,9 @@ from careledger.chain import VisitTerms
 from careledger.claims import Coverages, ServiceClass
 from careledger.consent import ConsentService, Grant, SignedConsent
 from careledger.crypto import sign_typed_data
-from careledger.errors import CareLedgerError, Conflict, NotFound, ValidationError
-from careledger.records import Category, Resource
-from careledger.telehealth._booking import Hold, Scheduling, slot_ids
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, ValidationError
+from careledger.records import Category, Resource, StoredRecord
+from careledger.telehealth._booking import HOLDING, Hold, Scheduling, slot_ids
 from careledger.telehealth._encounters import begin, encounter_of, finish
 from careledger.telehealth._participants import practitioner_of, subject_of
 from careledger.telehealth._payments import VisitPayment, VisitPayments
@@ -151,6 +156,23 @@ class Visits:
 
     # Booking.
 
+    def book_free(self, repo: Repository, slot_id: str, patient_id: str, *, reason: str | None = None) -> Resource:
+        """Book `slot_id` for the patient with no signatures (`Scheduling.book`): a visit she pays nothing for (its
+        Schedule has no fee, or her plan covers all of it). One she would pay for is refused in words (`$prepare-book`
+        and her signatures book it), so no visit is booked unpaid."""
+        self._check_unpaid(repo, patient_id, [slot_id])
+        return self._scheduling.book(repo, slot_id, patient_id, reason=reason)
+
+    def written(self, repo: Repository, appointment: Resource) -> StoredRecord:
+        """Store an Appointment as the FHIR API's create and update do (`Scheduling.written`), refused as `book_free`
+        refuses if it takes a slot she would pay for that it does not hold already (one booked with her signatures
+        keeps its slot through later updates)."""
+        if appointment.get("status") in HOLDING:
+            kept = self._scheduling.booked_slots(str(appointment.get("id", "")))
+            patient = _patient_id(appointment)
+            self._check_unpaid(repo, patient, [s for s in slot_ids(appointment) if s not in kept])
+        return self._scheduling.written(repo, appointment)
+
     def book(self, repo: Repository, appointment_id: str, signed: VisitSignatures) -> Booked:
         """Book the held Appointment `appointment_id` with what her wallet signed (`prepare_book`): every signature
         checked first and refused in words before any gas is spent; then the fee held, the consent granted and
@@ -194,6 +216,33 @@ class Visits:
         cancelled = self._scheduling.cancel(repo, appointment_id, reason)
         return cancelled, self._settled(appointment, self._payments.refund)
 
+    def respond(
+        self, repo: Repository, appointment_id: str, *, accept: bool, comment: str | None = None
+    ) -> tuple[Resource, VisitPayment | None]:
+        """The visit's practitioner accepts or declines it (`AccessDenied` for anyone else, who could otherwise
+        decline for her to be refunded after the slot began): her AppointmentResponse; a decline cancels the visit
+        as `cancel` does (the slot freed, the whole fee refunded: None when none was held)."""
+        appointment = self._own_visit(repo, appointment_id, "answers")
+        if appointment.get("status") not in ("pending", "booked"):
+            raise Conflict(f"Appointment/{appointment_id} is {appointment.get('status')}: there is nothing to answer")
+        response = self._scheduling.respond(repo, appointment_id, accept=accept, comment=comment)
+        return response, None if accept else self.cancel(repo, appointment_id, comment)[1]
+
+    def no_show(self, repo: Repository, appointment_id: str) -> tuple[Resource, VisitPayment | None]:
+        """The patient missed her visit, as its practitioner records after the slot's end (`Conflict` before it;
+        `AccessDenied` for anyone else): the Appointment `noshow`, and of its fee the share the terms published
+        to the provider, the rest refunded (None: no fee was held). Should the settlement fail, the Appointment
+        stays `noshow`: asking again asks for the settlement again (`Conflict` once it was settled)."""
+        appointment = self._own_visit(repo, appointment_id, "records a no-show of")
+        status = appointment.get("status")
+        if status not in ("booked", "noshow"):
+            raise Conflict(f"Appointment/{appointment_id} is {status}: only a booked visit can be missed")
+        if self._clock().timestamp() < _window(appointment).end:
+            raise Conflict(f"Appointment/{appointment_id}'s slot has not ended: a no-show is recorded after it")
+        if status == "booked":
+            self._scheduling.written(repo, {**appointment, "status": "noshow"})
+        return repo.read(appointment_id), self._settled(appointment, self._payments.no_show)
+
     # The visit.
 
     def join(self, repo: Repository, appointment_id: str) -> Resource:
@@ -212,6 +261,30 @@ class Visits:
         return encounter_of(repo, appointment_id)
 
     # Steps and their undoing.
+
+    def _check_unpaid(self, reader: Repository, patient_id: str | None, slots: Iterable[str]) -> None:
+        """Refuse a booking without her signatures of any of `slots` whose Schedule has a fee she would pay (her
+        Patient read first, so a refusal tells nothing of the slot to one who may not book for her)."""
+        for slot_id in slots:
+            schedule = _schedule_of(reader, slot_id)
+            fee = fee_of(schedule) if schedule is not None else None
+            if schedule is None or not fee:
+                continue
+            pays = self._quote(reader, patient_id, schedule).patient_pays if patient_id else self._fee_units(fee)
+            if pays:
+                raise ValidationError(
+                    f"Slot/{slot_id} has a fee: the visit costs the patient {pays} base units of CARE. Book it with"
+                    " $prepare-book and her signatures of its consent and payment (`careledger visit book`)"
+                )
+
+    def _own_visit(self, repo: Repository, appointment_id: str, does: str) -> Resource:
+        """The Appointment, if the caller is its practitioner (else `AccessDenied`: only she `does` it)."""
+        appointment = repo.read(appointment_id)
+        if appointment.get("resourceType") != "Appointment":
+            raise NotFound(f"no Appointment/{appointment_id}")
+        if practitioner_of(repo, appointment).address != repo.accessor.address:
+            raise AccessDenied(f"only the visit's practitioner {does} it")
+        return appointment
 
     def _quote(self, reader: Repository, patient_id: str, priced: Resource) -> VisitQuote:
         """The quote for the patient of a visit whose fee and class `priced` (the Schedule, or the Appointment
@@ -281,6 +354,22 @@ def _window(appointment: Resource) -> VisitWindow:
     start = parse_instant(str(appointment.get("start", "")), "start")
     end = parse_instant(str(appointment.get("end", "")), "end")
     return VisitWindow(int(start.timestamp()), int(end.timestamp()))
+
+
+def _patient_id(appointment: Resource) -> str | None:
+    """The id of the Patient an Appointment is for (None if it names none)."""
+    try:
+        return str(subject_of(appointment)["reference"]).removeprefix("Patient/")
+    except ValidationError:
+        return None
+
+
+def _schedule_of(reader: Repository, slot_id: str) -> Resource | None:
+    """The Schedule of Slot `slot_id` (None for a record that is no Slot: the scheduling refuses it)."""
+    slot = reader.read(slot_id)
+    if slot.get("resourceType") != "Slot":
+        return None
+    return reader.read(str(slot.get("schedule", {}).get("reference", "")).removeprefix("Schedule/"))
 
 
 def _categories(consent: SignedConsent) -> list[Category]:

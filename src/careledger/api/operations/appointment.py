@@ -64,7 +64,7 @@ def appointment_router(deps: Deps) -> APIRouter:
         reference), and `reason` (text) if any; or with `appt-resource`, a proposed Appointment from `$find` naming
         its Patient; or, for a visit `$prepare-book` held, `appointment` and her signatures (`visit.book_held`).
         201 with the booked Appointment; 409 if another booking holds the slot; 404 alike for an unknown slot and a
-        Patient the caller may not book for."""
+        Patient the caller may not book for; 400 for a slot with a fee she would pay, booked without signatures."""
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
         data = loads_object(await body_of(request))
         repo = node.access.for_caller(accessor)
@@ -73,7 +73,7 @@ def appointment_router(deps: Deps) -> APIRouter:
 
             return _written(request, await book_held(node, repo, data), 201)
         slot, patient, reason = _booking(data)
-        booked = await call(node.scheduling.book, repo, slot, patient, reason=reason)
+        booked = await call(node.visits.book_free, repo, slot, patient, reason=reason)  # unpaid ones refused
         return _written(request, booked, 201)
 
     @router.post("/Appointment/{appointment_id}/$cancel")

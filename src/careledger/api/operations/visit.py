@@ -7,6 +7,8 @@ $prepare-book   patient, slot, category ─► the slot held (a pending Appointm
 $book           appointment, consent + consent-signature, terms + terms-signature + permit-signature ─► booked
                 (`book_held`, which the scheduling operations' `$book` hands a body naming an `appointment`)
 $join / $finish the practitioner: the visit's Encounter (VR) begun / finished, its fee released
+$respond        the practitioner accepts or declines (an AppointmentResponse); a decline cancels and refunds
+$no-show        the practitioner, after the slot's end: the Appointment `noshow`, the fee split as published
 ```
 
 Typed data travels as JSON text in `valueString` parts (integers exact, as `eth_signTypedData_v4` and eth-account
@@ -35,6 +37,7 @@ from careledger.services import Services
 from careledger.telehealth import BookingOffer, VisitPayment, VisitQuote, VisitSignatures
 
 GRANTEES = ("practitioner", "node")
+ANSWERS = ("accepted", "declined")  # a practitioner's `$respond`
 _MAX_TYPED = 16_384  # characters of one typed data part
 
 
@@ -102,7 +105,44 @@ def visit_router(deps: Deps) -> APIRouter:
         parts: list[dict[str, Any]] = [{"name": "encounter", "resource": encounter}]
         return fhir_response(_parameters(parts + payment_parts(payment)))
 
+    _practitioners_answers(router, deps)
     return router
+
+
+def _practitioners_answers(router: APIRouter, deps: Deps) -> None:
+    """The practitioner's `$respond` and `$no-show` on `router`."""
+    node = deps.node
+
+    @router.post("/Appointment/{appointment_id}/$respond")
+    async def respond(
+        appointment_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        """The visit's practitioner answers it: a Parameters body with `answer` (`accepted` or `declined`) and a
+        `comment` if any; Parameters with the `response` (her AppointmentResponse) and, for a decline of a visit
+        whose fee was held, the `payment` refunded. 403 for anyone else who may see the Appointment, 409 for one
+        cancelled or over."""
+        accessor = deps.signed_in(authorization, purpose, "AppointmentResponse", "write")
+        given = _values(loads_object(await body_of(request)))
+        answer = given.get("answer", "")
+        if answer not in ANSWERS:
+            raise ValidationError(f"$respond takes an answer: accepted or declined, not {answer[:40]!r}")
+        repo = node.access.for_caller(accessor)
+        response, refund = await call(
+            node.visits.respond, repo, appointment_id, accept=answer == "accepted", comment=given.get("comment")
+        )
+        return fhir_response(_parameters([{"name": "response", "resource": response}, *payment_parts(refund)]))
+
+    @router.post("/Appointment/{appointment_id}/$no-show")
+    async def no_show(
+        appointment_id: str, authorization: Authorization = None, purpose: PurposeOfUse = None
+    ) -> JSONResponse:
+        """The patient missed the visit, as its practitioner records after the slot's end: Parameters with the
+        `appointment` (`noshow`) and, when a fee was held, the `payment` (`no-show`: the published share to the
+        provider, the rest refunded). 409 before the slot's end or once the fee was settled."""
+        accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
+        repo = node.access.for_caller(accessor)
+        appointment, payment = await call(node.visits.no_show, repo, appointment_id)
+        return fhir_response(_parameters([{"name": "appointment", "resource": appointment}, *payment_parts(payment)]))
 
 
 async def book_held(node: Services, repo: Repository, data: dict[str, Any]) -> Resource:
