@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.telehealth import Bus, Messages, Rooms, Scheduling, VisitPayments, Visits
+    from careledger.telehealth import Bus, Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
 
 
 class Capabilities:
@@ -330,4 +330,14 @@ class Capabilities:
             self.consent,
             node_address=self.address,
             fee_units=lambda fee: fee * 10 ** money().decimals,
+        )
+
+    @cached_property
+    def reminders(self) -> Reminders:
+        """Reminders of visits soon to come, sent by the node's leader to each visit's patient and practitioner,
+        once per visit and lead (a shared ticket), through the messages' notification streams."""
+        from careledger.telehealth import Reminders
+
+        return Reminders(
+            self.scheduling, self.access, self.messages.events, self.shared.tickets, custodian=self.address
         )

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
-    from careledger.telehealth import Messages, Rooms, Scheduling, VisitPayments, Visits
+    from careledger.telehealth import Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -117,6 +117,8 @@ class Services(Protocol):
     def visit_payments(self) -> VisitPayments: ...
     @property
     def visits(self) -> Visits: ...
+    @property
+    def reminders(self) -> Reminders: ...
 
 
 class Operations(Services, Protocol):

@@ -454,6 +454,9 @@ def test_a_patient_finds_pays_for_and_books_a_visit_that_her_practitioner_sees_t
     expect(booked).to_have_count(1)
     expect(booked).to_contain_text("Office visit (video) with Dr Robert Vance · booked")
     expect(booked.get_by_role("link", name="Join the visit")).to_be_visible()  # its room opens 15 minutes early
+    reminder = erin.locator("[data-reminder]")  # the node's reminder of a visit within the day, from /portal/events
+    expect(reminder).to_contain_text(re.compile(r"A visit of yours starts \w+day \d{1,2}:\d{2}"))
+    expect(reminder.get_by_role("link", name="see your visits")).to_have_attribute("href", "/portal/visits")
     _no_raw_references_or_instants(erin)
     check_page(erin, "visits")
     assert clinic.cli("token", "balance", "erin")["balance"] == "60"  # 40 CARE held in escrow

@@ -3,8 +3,9 @@
 Beside the server, one thread keeps the node current: it reads new consent events (so a
 revoke is honoured within a second), and, in the one process that leads the node's
 background work (`node.leadership`: every worker of `serve --workers N` serves, one leads),
-stores journalled device readings as Observations and anchors record commitments and audit
-heads when a batch is due. Every worker follows the claims and enrolments its own payer rule
+stores journalled device readings as Observations, anchors record commitments and audit
+heads when a batch is due, and reminds each visit's patient and practitioner of it as it
+comes near (`telehealth.Reminders`). Every worker follows the claims and enrolments its own payer rule
 is decided by (`claims.Payers.follow`, reads only). A worker that does not lead tries to
 each round, so a leader that dies is replaced within seconds. With a broker configured
 (`mqtt_broker`), the leader subscribes to device readings, and alerts go to the configured
@@ -38,6 +39,7 @@ from careledger.telehealth import MAX_MESSAGE_BYTES
 
 SYNC_SECONDS = 1.0
 CLAIM_ROUNDS = 5  # pended claims are looked at every fifth round
+REMINDER_ROUNDS = 10  # visits coming near are looked at every tenth round: a reminder is late by 10 s at most
 _log = logging.getLogger("careledger.serve")
 
 
@@ -177,6 +179,8 @@ class NodeServer:
         if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
             self.node.claims.follow_pending()
         self.node.courier.flush()  # messages waiting for a node that did not answer (each waits its own time)
+        if rounds % REMINDER_ROUNDS == 0:  # each visit's patient and practitioner, 24 h and 15 min before it
+            self.node.reminders.send_due()
         if self.node.settings.anchor_in_background:
             self.node.anchorer.maybe_anchor()
             self.node.audit_anchorer.maybe_anchor()

@@ -19,7 +19,7 @@ from careledger.telehealth._messages import MAX_TEXT, Courier, Messages, Receipt
 from careledger.telehealth._payments import NO_SHOW_BPS, VisitMovement, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._quotes import VisitQuote
 from careledger.telehealth._receipts import Readers, Receipts, Unread
-from careledger.telehealth._reminders import REMINDER_WINDOW, visit_reminders
+from careledger.telehealth._reminders import REMINDER_LEADS, REMINDER_WINDOW, Reminders, visit_reminders
 from careledger.telehealth._rooms import (
     HEARTBEAT_SECONDS,
     PRESENCE_SECONDS,
@@ -60,6 +60,7 @@ __all__ = [
     "OPENS_BEFORE",
     "PER_SECOND",
     "PRESENCE_SECONDS",
+    "REMINDER_LEADS",
     "REMINDER_WINDOW",
     "REPLACED",
     "ROOM_CLOSED",
@@ -84,6 +85,7 @@ __all__ = [
     "Readers",
     "Receipt",
     "Receipts",
+    "Reminders",
     "RoomRole",
     "Rooms",
     "Schedules",

@@ -218,18 +218,41 @@ function setUpRevokes(csrf) {
   }
 }
 
-// Unread messages: the count beside "Messages", from the node's notification stream ------------
+// The node's notification stream: unread messages beside "Messages", reminders of visits ------
 
-function followUnread(badge) {
+function followEvents(badge, notice) {
   const events = new EventSource("/portal/events");
+  if (badge) followUnread(events, badge);
+  if (notice) followReminders(events, notice);
+  events.addEventListener("end", () => events.close()); // signed out: the stream is over
+  window.addEventListener("pagehide", () => events.close());
+}
+
+function followUnread(events, badge) {
   events.addEventListener("message", (event) => {
     const { unread } = JSON.parse(event.data);
     if (typeof unread !== "number") return;
     badge.querySelector("[data-count]").textContent = String(unread);
     badge.hidden = unread === 0;
   });
-  events.addEventListener("end", () => events.close()); // signed out: the stream is over
-  window.addEventListener("pagehide", () => events.close());
+}
+
+// A visit coming soon (the node reminds her a day and a quarter of an hour before): the soonest one told in the
+// polite live region, its start as people read it, in her own time zone, with the way to her visits.
+function followReminders(events, notice) {
+  let soonest = null;
+  events.addEventListener("reminder", (event) => {
+    const when = new Date(JSON.parse(event.data).start);
+    if (Number.isNaN(when.getTime()) || when < new Date() || (soonest && soonest <= when)) return;
+    soonest = when;
+    const time = when.toLocaleString(undefined, { weekday: "long", hour: "numeric", minute: "2-digit" });
+    const text = document.createElement("p");
+    const link = document.createElement("a");
+    link.href = notice.dataset.reminder;
+    link.textContent = "see your visits";
+    text.append(`A visit of yours starts ${time}: `, link, ".");
+    notice.replaceChildren(text);
+  });
 }
 
 // Charts --------------------------------------------------------------------------------------
@@ -260,6 +283,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-prepare]")) setUpSigned(form);
   if (window.Chart) drawCharts();
   const unread = document.querySelector("[data-unread]");
-  if (unread) followUnread(unread);
+  const reminder = document.querySelector("[data-reminder]");
+  if (unread || reminder) followEvents(unread, reminder);
   for (const button of document.querySelectorAll("[data-print]")) button.addEventListener("click", () => window.print());
 });
