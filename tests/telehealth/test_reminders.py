@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from careledger.api import NodeServer
+from careledger.api._server import REMINDER_ROUNDS
 from careledger.fhir import URI
 from careledger.files import secret_file
 from careledger.shared import Tickets
@@ -39,7 +42,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
 
 def _reminders(clinic: Clinic, tickets: Tickets | None = None) -> tuple[Reminders, list[dict[str, Any]]]:
     """A worker's reminders over the clinic's database, and what they put on its bus."""
-    bus, heard = LocalBus(), []
+    bus, heard = LocalBus(), list[dict[str, Any]]()
     bus.subscribe(heard.append)
     node = clinic.node
     events = Events(bus, READERS)
@@ -101,8 +104,9 @@ def test_a_visit_booked_a_few_minutes_ahead_gets_the_quarter_hour_reminder_alone
         clinic.now[0] = began
 
 
-def test_the_nodes_reminders_go_to_its_notification_streams(clinic: Clinic) -> None:
-    """As wired in the node (its clock the wall's): a visit 10 minutes away is told on the node's bus."""
+def test_the_leader_of_a_served_node_sends_them_to_its_notification_streams(clinic: Clinic) -> None:
+    """As wired in the node (its clock the wall's), sent by `serve`'s background rounds: a visit 10 minutes away
+    is told on the node's bus to both of its people within the rounds' period."""
     node = clinic.node
     start = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
     (slot,) = clinic.scheduling.open_slots(
@@ -110,11 +114,25 @@ def test_the_nodes_reminders_go_to_its_notification_streams(clinic: Clinic) -> N
     )
     booked = clinic.scheduling.book(clinic.door(clinic.bob), slot["id"], clinic.bob_id)
     heard: list[dict[str, Any]] = []
-    node.bus.subscribe(heard.append)
-    assert node.reminders.send_due() == 1
+    told = threading.Event()
+
+    def hear(note: dict[str, Any]) -> None:
+        if note.get("event") == "reminder":
+            heard.append(note)
+            told.set()
+
+    node.bus.subscribe(hear)
+    server = NodeServer(node, port=0)
+    server.start()
+    try:
+        assert told.wait(REMINDER_ROUNDS * 1.5 + 5), "the leader sent no reminder"
+        time.sleep(0.5)  # the other of the two
+    finally:
+        server.stop()
     readers = Readers(secret_file(node.home.index_key_file))  # the node's blind tokens of its readers
-    assert {n["to"] for n in heard} == {readers.token(clinic.bob.address), readers.token(clinic.drbob.address)}
+    assert sorted(n["to"] for n in heard) == sorted(readers.token(w.address) for w in (clinic.bob, clinic.drbob))
     assert {n["data"]["appointment"] for n in heard} == {booked["id"]}
+    assert node.reminders.send_due() == 0  # sent once: the node's own reminders know it
 
 
 def test_two_workers_racing_on_postgresql_send_a_reminder_once(tmp_path: Path) -> None:
