@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,17 @@ window.ethereum = {
   },
 };
 """
+
+# The most video frames the visit room's connection (`static/room.js`) decoded from the other side, per getStats().
+_FRAMES_DECODED = """async () => {
+  const peer = window.careledgerRoom && window.careledgerRoom.peer();
+  if (!peer) return 0;
+  let frames = 0;
+  (await peer.getStats()).forEach((report) => {
+    if (report.type === "inbound-rtp" && report.kind === "video") frames = Math.max(frames, report.framesDecoded || 0);
+  });
+  return frames;
+}"""
 
 
 def wallet_context(browser: Browser, account: LocalAccount | None = None) -> BrowserContext:
@@ -85,6 +97,15 @@ def check_page(page: Page, name: str) -> None:
         violations = serious_violations(page)
         assert violations == [], f"{name} at {label} width: {violations}"
     page.set_viewport_size(DESKTOP)
+
+
+def frames_decoded(page: Page) -> int:
+    """The video frames a visit room's page has decoded from the other side, once there are some (at most a
+    minute)."""
+    deadline = time.monotonic() + 60
+    while (frames := int(page.evaluate(_FRAMES_DECODED))) == 0 and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    return frames
 
 
 def _sign_message(account: LocalAccount, hex_message: str) -> str:

@@ -3,12 +3,18 @@
 The node is set up as an operator would, with the CLI: a practitioner on its care team
 (drbob, with a medical licence for break-glass), a clinic organization a patient may
 consent to, and carol, a patient with her own wallet.
+
+For visits over video, Chromium gets a fake camera and microphone it may use without asking
+(`media_browser`); for what happens after a visit's window, the node is served again with its clock
+ahead (`Clinic.restarted` under `clock_ahead`, Debian's libfaketime) and its chain's time moved on
+(`Clinic.mine_at`, anvil's own RPC).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,16 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from careledger.api import NodeProcess, free_port
 from careledger.config import Home
 from tests.outside_wallet import signed_in_message
-from tests.portal.browser import CHROMIUM, CHROMIUM_ARGS, keystore_account
+from tests.portal.browser import CHROMIUM, CHROMIUM_ARGS, keystore_account, wallet_context
 
 PASSPHRASE = "test passphrase"
+FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+# Debian's libfaketime (`make setup` installs it): preloaded, it moves a program's clock.
+FAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"), Path("/usr/lib/faketime/libfaketime.so.1"))
 
 pytestmark = pytest.mark.anvil
 
@@ -63,6 +73,53 @@ class Clinic:
         """A held wallet's address."""
         return self.account(wallet).address
 
+    def bearer(self, wallet: str) -> dict[str, str]:
+        """The `Authorization` header of a token the API's own SIWE login gives a held wallet."""
+        message, signature = self.signed_in_message(wallet)
+        login = httpx.post(f"{self.url}/auth/login", json={"message": message, "signature": signature})
+        assert login.status_code == 200, login.text
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    def restarted(self, *prefix: str) -> None:
+        """Serve the node from a new process (on a new port) run under `prefix`, such as `clock_ahead`'s; the
+        fixture stops whichever process serves it last."""
+        assert self.server.stop() == 0, self.server.log_tail()
+        self.server = NodeProcess(Home(self.home), free_port(), passphrase=PASSPHRASE, prefix=prefix).start()
+        self.url = self.server.url
+
+    def mine_at(self, timestamp: int) -> None:
+        """Move the node's chain on to `timestamp` (a block mined then), unless its latest block is that late."""
+        endpoint = json.loads((self.home / "chain" / "endpoint.json").read_text())["url"]
+
+        def rpc(method: str, *params: Any) -> Any:
+            reply = httpx.post(endpoint, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+            assert "error" not in reply.json(), reply.text
+            return reply.json()["result"]
+
+        if int(rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16) < timestamp:
+            rpc("evm_setNextBlockTimestamp", timestamp)
+            rpc("evm_mine")
+
+
+def clock_ahead(seconds: int) -> tuple[str, ...]:
+    """The command prefix that runs a program with its clock `seconds` ahead of this machine's: `env` execs it
+    (a signal to stop it reaches it, as faketime's own wrapper, which forks, would not pass on)."""
+    if not FAKETIME.exists():
+        pytest.fail("Debian's libfaketime is not installed: run `make setup` (it installs it)")
+    return ("env", f"LD_PRELOAD={FAKETIME}", f"FAKETIME=+{seconds}")
+
+
+def signed_in(browser: Browser, clinic: Clinic, wallet: str) -> Page:
+    """A page of a fresh profile whose wallet extension holds `wallet`'s key (camera and microphone allowed),
+    signed in to the portal with it."""
+    context = wallet_context(browser, clinic.account(wallet))
+    context.grant_permissions(["camera", "microphone"], origin=clinic.url)
+    page = context.new_page()
+    page.goto(f"{clinic.url}/portal/signin")
+    page.get_by_role("button", name="Sign in with the browser's wallet").click()
+    page.wait_for_url(re.compile(r"/portal/(staff|records)"))
+    return page
+
 
 def _set_up(clinic: Clinic) -> None:
     clinic.cli("chain", "deploy")
@@ -84,10 +141,11 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
         _set_up(setup)
         port = free_port()
         server = NodeProcess(Home(home), port, passphrase=PASSPHRASE).start()
+        served = Clinic(home, server.url, server)
         try:
-            yield Clinic(home, server.url, server)
+            yield served
         finally:
-            assert server.stop() == 0, server.log_tail()
+            assert served.server.stop() == 0, served.server.log_tail()
     finally:
         setup.cli("chain", "down", json_out=False)
 
@@ -99,5 +157,14 @@ def browser() -> Iterator[Browser]:
         pytest.fail("Debian's chromium is not installed: run `make setup` (it installs it)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def media_browser() -> Iterator[Browser]:
+    """Debian's Chromium with a fake camera and microphone it may use without asking."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *FAKE_MEDIA])
         yield launched
         launched.close()
