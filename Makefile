@@ -12,9 +12,10 @@ NODE_STAMP := node_modules/.careledger-installed
 CHROMIUM := /usr/bin/chromium
 IPROUTE := /bin/ip
 PG_DUMP := /usr/bin/pg_dump
+FAKETIME := /usr/bin/faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(PG_DUMP) $(IPROUTE)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(PG_DUMP) $(IPROUTE) $(FAKETIME)
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CareLedger needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -48,6 +49,13 @@ $(IPROUTE):
 	@command -v apt-get >/dev/null || { echo "the network tests need iproute2's $(IPROUTE)"; exit 1; }
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+
+# Debian's libfaketime (the faketime package brings it): the portal's telehealth journey serves its node again
+# with the library preloaded, its clock two days on, past a visit's consent.
+$(FAKETIME):
+	@command -v apt-get >/dev/null || { echo "the telehealth journey's test needs Debian's libfaketime"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
 
 demo: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/careledger demo
