@@ -17,7 +17,7 @@ from careledger.crypto import keccak, sign_typed_data
 from careledger.errors import Conflict, InvalidSignature, NotFound, ValidationError
 from careledger.node import Node
 from careledger.portal._signing import for_javascript
-from careledger.telehealth import NO_SHOW_BPS, VisitPayments, visit_key
+from careledger.telehealth import NO_SHOW_BPS, Agreed, VisitPayments, visit_key
 from careledger.testdata import CARE, scratch_node
 
 FEE = 80 * CARE
@@ -56,10 +56,13 @@ class Clinic:
             prepared["terms"],
             sign_typed_data(self.patient, prepared["permit"]),
             sign_typed_data(self.patient, prepared["terms"]),
+            Agreed(amount, start, start + length),
         )
 
     def hold(self, signed: Signed) -> Any:
-        return self.payments.hold(self.patient.address, signed.appointment, signed.terms, signed.permit, signed.sig)
+        return self.payments.hold(
+            self.patient.address, signed.appointment, signed.terms, signed.permit, signed.sig, agreed=signed.agreed
+        )
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Signed:
     terms: dict[str, Any]
     permit: bytes
     sig: bytes
+    agreed: Agreed  # what the node knows the visit costs and when it is: the terms must say the same
 
 
 @pytest.fixture(scope="module")
@@ -190,21 +194,34 @@ def test_refused_in_words_before_any_gas_is_spent(clinic: Clinic) -> None:
             signed.terms,
             signed.permit,
             sign_typed_data(stranger, signed.terms),
+            agreed=signed.agreed,
         )
     with pytest.raises(InvalidSignature, match="permit was not signed by the patient"):
-        clinic.payments.hold(clinic.patient.address, signed.appointment, signed.terms, signed.sig, signed.sig)
+        clinic.payments.hold(
+            clinic.patient.address, signed.appointment, signed.terms, signed.sig, signed.sig, agreed=signed.agreed
+        )
     altered = {**signed.terms, "message": {**signed.terms["message"], "amount": str(FEE - 1)}}
-    with pytest.raises(InvalidSignature):
-        clinic.payments.hold(clinic.patient.address, signed.appointment, altered, signed.permit, signed.sig)
+    with pytest.raises(ValidationError, match="amount"):  # not the fee agreed, signed or not
+        clinic.payments.hold(
+            clinic.patient.address, signed.appointment, altered, signed.permit, signed.sig, agreed=signed.agreed
+        )
     with pytest.raises(ValidationError, match="not for Appointment/appt-other"):
-        clinic.payments.hold(clinic.patient.address, "appt-other", signed.terms, signed.permit, signed.sig)
+        clinic.payments.hold(
+            clinic.patient.address, "appt-other", signed.terms, signed.permit, signed.sig, agreed=signed.agreed
+        )
     with pytest.raises(ValidationError, match="to pay, not"):
-        clinic.payments.hold(stranger.address, signed.appointment, signed.terms, signed.permit, signed.sig)
+        clinic.payments.hold(
+            stranger.address, signed.appointment, signed.terms, signed.permit, signed.sig, agreed=signed.agreed
+        )
     elsewhere = {**signed.terms, "domain": {**signed.terms["domain"], "chainId": 1}}
     with pytest.raises(ValidationError, match="another escrow"):
-        clinic.payments.hold(clinic.patient.address, signed.appointment, elsewhere, signed.permit, signed.sig)
+        clinic.payments.hold(
+            clinic.patient.address, signed.appointment, elsewhere, signed.permit, signed.sig, agreed=signed.agreed
+        )
     with pytest.raises(ValidationError, match="not a visit's terms for CareLedger VisitEscrow"):
-        clinic.payments.hold(clinic.patient.address, signed.appointment, {"message": {}}, signed.permit, signed.sig)
+        clinic.payments.hold(
+            clinic.patient.address, signed.appointment, {"message": {}}, signed.permit, signed.sig, agreed=signed.agreed
+        )
     with pytest.raises(Conflict, match="less than the fee"):
         clinic.signed("appt-too-dear", amount=10**6 * CARE)
     with pytest.raises(ValidationError, match="more than 0"):
@@ -215,6 +232,30 @@ def test_refused_in_words_before_any_gas_is_spent(clinic: Clinic) -> None:
         clinic.hold(signed)
     with pytest.raises(NotFound, match="no payment for Appointment/appt-never"):
         clinic.payments.state("appt-never")
+
+
+def test_terms_she_changed_and_signed_herself_are_refused_field_by_field(clinic: Clinic) -> None:
+    """Her wallet signs whatever she sends back, so a signature proves nothing of the terms: each field the node
+    prepared (payee, slot, fee, no-show share, visit, patient) must come back as it was, re-signed or not."""
+    signed = clinic.signed("appt-resigned")
+    sent, balance = clinic.sent(), clinic.balance(clinic.patient.address)
+    later = str(clinic.now() + 10 * 365 * 86_400)
+    changes = {
+        "payee": (clinic.patient.address, "payee"),  # her own fee paid back to her on `finish`
+        "starts": (later, "starts"),  # a slot never begun: the provider can never release it
+        "ends": (str(int(signed.terms["message"]["ends"]) + 3600), "ends"),
+        "amount": (str(FEE - 1), "amount"),
+        "noShowBps": (0, "no-show share"),
+        "visitId": ("0x" + visit_key(clinic.node.address, "appt-other").hex(), "not for Appointment/appt-resigned"),
+        "patient": (Account.create().address, "to pay, not"),
+    }
+    for field, (value, refusal) in changes.items():
+        altered = {**signed.terms, "message": {**signed.terms["message"], field: value}}
+        resigned = replace(signed, terms=altered, sig=sign_typed_data(clinic.patient, altered))
+        with pytest.raises(ValidationError, match=refusal):
+            clinic.hold(resigned)
+    assert (clinic.sent(), clinic.balance(clinic.patient.address)) == (sent, balance)  # no gas, nothing held
+    assert clinic.hold(signed).payee == clinic.node.address
 
 
 def test_signatures_expire_and_a_used_nonce_asks_to_sign_again(clinic: Clinic) -> None:

@@ -30,7 +30,7 @@ from careledger.fhir import URI
 from careledger.identity import Wallet
 from careledger.portal._signing import for_javascript
 from careledger.records import Category, Resource
-from careledger.telehealth import NO_SHOW_BPS, BookingOffer, Hold, Offer, VisitMode, Visits, VisitSignatures
+from careledger.telehealth import NO_SHOW_BPS, Agreed, BookingOffer, Hold, Offer, VisitMode, Visits, VisitSignatures
 from careledger.testdata import CARE, example_plan_terms, insure, synthetic_patients
 from tests.telehealth.clinic import Clinic, clinic_at
 
@@ -479,7 +479,8 @@ def _paid_visit(visiting: Visiting, who: Wallet, patient_id: str) -> Resource:
         start, end = (int(datetime.fromisoformat(hold.appointment[k]).timestamp()) for k in ("start", "end"))
         typed = for_javascript(payments.prepare(who.address, hold.appointment_id, TELEHEALTH_FEE * CARE, start, end))
         permit, terms = sign_typed_data(wallet, typed["permit"]), sign_typed_data(wallet, typed["terms"])
-        payments.hold(who.address, hold.appointment_id, typed["terms"], permit, terms)
+        agreed = Agreed(TELEHEALTH_FEE * CARE, start, end)
+        payments.hold(who.address, hold.appointment_id, typed["terms"], permit, terms, agreed=agreed)
 
     return clinic.scheduling.book(clinic.door(who), visiting.slot(), patient_id, before_commit=pay)
 

@@ -16,7 +16,7 @@ from careledger.telehealth._bus import Bus, LocalBus, PostgresBus
 from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscription, stream
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
 from careledger.telehealth._messages import MAX_TEXT, Courier, Messages, Receipt, Thread, affiliated_node, text_of
-from careledger.telehealth._payments import NO_SHOW_BPS, VisitMovement, VisitPayment, VisitPayments, visit_key
+from careledger.telehealth._payments import NO_SHOW_BPS, Agreed, VisitMovement, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._quotes import VisitQuote
 from careledger.telehealth._receipts import Readers, Receipts, Unread
 from careledger.telehealth._reminders import REMINDER_LEADS, REMINDER_WINDOW, Reminders, visit_reminders
@@ -75,6 +75,7 @@ __all__ = [
     "Courier",
     "Ending",
     "Event",
+    "Agreed",
     "Events",
     "Hold",
     "LocalBus",

@@ -87,6 +87,16 @@ class VisitPayment:
 
 
 @dataclass(frozen=True, slots=True)
+class Agreed:
+    """What a visit's fee is held for, as the node knows it (not as the terms she sends back say): the amount
+    its quote says she pays, and its slot's start and end (unix seconds). Her signed terms must say the same."""
+
+    amount: int
+    starts: int
+    ends: int
+
+
+@dataclass(frozen=True, slots=True)
 class VisitMovement:
     """One event of a visit's fee, as a claims page lists it: held, then released, refunded, no-show or
     reclaimed, with what went to whom (`by`: who cancelled a refund, the provider who held it)."""
@@ -162,14 +172,23 @@ class VisitPayments:
         return {"permit": permit, "terms": terms.typed_data(*_domain(escrow))}
 
     def hold(
-        self, patient: str, appointment_id: str, terms: dict[str, Any], permit_signature: bytes, terms_signature: bytes
+        self,
+        patient: str,
+        appointment_id: str,
+        terms: dict[str, Any],
+        permit_signature: bytes,
+        terms_signature: bytes,
+        *,
+        agreed: Agreed,
     ) -> VisitPayment:
         """Book the visit's fee with what `prepare` gave the patient to sign (`terms`, its typed data) and her
         two signatures. Everything the escrow would refuse is checked here first and refused in words, so no gas
-        is spent on a booking that cannot go through: another visit's or patient's terms (`ValidationError`),
-        terms or permit she did not sign (`InvalidSignature`), signatures expired or used (`Conflict`)."""
+        is spent on a booking that cannot go through: terms other than this node's for this visit, this patient
+        and what was `agreed` (`ValidationError`: she signs what she sends, so a payee or slot of her choosing
+        would be hers to sign too), terms or permit she did not sign (`InvalidSignature`), signatures expired or
+        used (`Conflict`)."""
         escrow = self._escrow()
-        signed = self._signed_terms(escrow, patient, appointment_id, terms)
+        signed = self._signed_terms(escrow, patient, appointment_id, terms, agreed)
         self._check_bookable(escrow, signed)
         if signed.nonce != escrow.nonce(patient):
             raise Conflict("these terms were signed for an earlier booking of hers: sign the visit's payment again")
@@ -268,9 +287,11 @@ class VisitPayments:
             raise Conflict("the visit has started: only its provider can refund it now")
 
     def _signed_terms(
-        self, escrow: VisitEscrow, patient: str, appointment_id: str, terms: dict[str, Any]
+        self, escrow: VisitEscrow, patient: str, appointment_id: str, terms: dict[str, Any], agreed: Agreed
     ) -> VisitTerms:
-        """The terms she signed, checked to be this node's terms for this appointment and this patient."""
+        """The terms she signed, checked field by field to be the ones `prepare` gave her for this appointment,
+        this patient and what was `agreed` (all but the nonce and deadline, which `hold` checks against the
+        chain): this node paid, the slot's times, the fee, the published no-show share."""
         signed = _parsed(VisitTerms, escrow, terms)
         if signed.visit_id != self.visit_key(self.address, appointment_id):
             raise ValidationError(f"these terms are not for Appointment/{appointment_id} at this node")
@@ -278,6 +299,16 @@ class VisitPayments:
             raise ValidationError(f"these terms are {signed.patient}'s to pay, not {patient}'s")
         if signed.no_show_bps != self.no_show_bps:
             raise ValidationError(f"the no-show share is {self.no_show_bps} basis points, not {signed.no_show_bps}")
+        expected = {
+            "payee": self.address.lower(),
+            "amount": agreed.amount,
+            "starts": agreed.starts,
+            "ends": agreed.ends,
+        }
+        for name, wanted in expected.items():
+            got = getattr(signed, name)
+            if (got.lower() if isinstance(got, str) else got) != wanted:
+                raise ValidationError(f"the signed terms' {name} is {got}, not {wanted}: sign the terms prepared")
         return signed
 
     def _check_bookable(self, escrow: VisitEscrow, terms: VisitTerms) -> None:

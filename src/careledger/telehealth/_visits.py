@@ -38,7 +38,7 @@ from careledger.records import Category, Resource, StoredRecord
 from careledger.telehealth._booking import HOLDING, Hold, Scheduling, slot_ids
 from careledger.telehealth._encounters import begin, encounter_of, finish
 from careledger.telehealth._participants import practitioner_of, subject_of
-from careledger.telehealth._payments import VisitPayment, VisitPayments
+from careledger.telehealth._payments import Agreed, VisitPayment, VisitPayments
 from careledger.telehealth._quotes import VisitQuote, quote_of
 from careledger.telehealth._schedule import fee_of, parse_instant, service_class
 from careledger.telehealth._visit_consent import VisitConsents, VisitWindow
@@ -187,7 +187,9 @@ class Visits:
         self._consent.check_submittable(signed.consent)
         self._check_payment(quote, signed)
         try:
-            payment = self._hold_fee(patient, appointment_id, signed)
+            payment = self._hold_fee(
+                patient, appointment_id, signed, Agreed(quote.patient_pays, window.start, window.end)
+            )
         except BaseException:
             self._scheduling.release(repo, hold, "the visit's fee could not be held")
             raise
@@ -324,11 +326,14 @@ class Visits:
         if amount != quote.patient_pays:
             raise ValidationError(f"the signed terms hold {amount}, not the {quote.patient_pays} the visit costs her")
 
-    def _hold_fee(self, patient: str, appointment_id: str, signed: VisitSignatures) -> VisitPayment | None:
+    def _hold_fee(
+        self, patient: str, appointment_id: str, signed: VisitSignatures, agreed: Agreed
+    ) -> VisitPayment | None:
+        """Her fee held in escrow on the terms she signed, if they are the `agreed` ones (None: she pays nothing)."""
         if signed.terms is None or signed.terms_signature is None or signed.permit_signature is None:
             return None
         return self._payments.hold(
-            patient, appointment_id, signed.terms, signed.permit_signature, signed.terms_signature
+            patient, appointment_id, signed.terms, signed.permit_signature, signed.terms_signature, agreed=agreed
         )
 
     def _undo(self, repo: Repository, hold: Hold, payment: VisitPayment | None, grant: Grant | None) -> str | None:
