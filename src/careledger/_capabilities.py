@@ -252,7 +252,7 @@ class Capabilities:
         """Messages between patients and their care team: threads of sealed Communications, read receipts, and
         notifications to signed-in streams (at every worker); a practitioner of another node's by the courier."""
         from careledger.access import Accessor
-        from careledger.telehealth import Events, Messages, Readers, Receipts, affiliated_node, visit_reminders
+        from careledger.telehealth import Events, Messages, Readers, Receipts, visit_reminders
 
         readers = Readers(secret_file(self.home.index_key_file))
         return Messages(
@@ -260,9 +260,8 @@ class Capabilities:
             Events(self.bus, readers),
             custodian=self.address,
             chain_id=self.chain_id,
-            node_of=lambda wallet: affiliated_node(
-                self.contracts.identity_registry(), wallet, here=self.address, now=time.time()
-            ),
+            node_of=self.access.node_of,
+            treats=self.access.treats,
             courier=lambda: self.courier,
             reminders=lambda wallet: visit_reminders(
                 self.scheduling, self.access.for_caller(Accessor(wallet)), self.chain_id

@@ -272,6 +272,25 @@ class Carried:
         return HOSPITAL
 
 
+def test_only_a_visit_booked_for_her_opens_messaging(world: World, alice_patient: str) -> None:
+    """Not an Appointment she wrote herself, nor a hold left pending, nor one only proposed."""
+    alice, zed = world.alice.address, str(to_checksum_address("0x" + "7e" * 20))
+    participants = [
+        {"actor": {"reference": f"Patient/{alice_patient}"}, "status": "accepted"},
+        {"actor": wallet_reference("Practitioner", zed, world.node.chain_id), "status": "accepted"},
+    ]
+    door(world, alice).write(
+        {"resourceType": "Appointment", "id": "self-booked", "status": "booked", "participant": participants}
+    )
+    for status in ("pending", "proposed"):
+        door(world, world.node.address).write(
+            {"resourceType": "Appointment", "id": f"visit-{status}", "status": status, "participant": participants}
+        )
+    with pytest.raises(AccessDenied, match=NOT_MESSAGEABLE):
+        messages(world).send(door(world, alice), "you never saw me", patient=alice_patient, to=[zed])
+    assert messages(world).unread(zed).total == 0
+
+
 def test_a_practitioner_of_another_node_gets_it_through_the_courier(world: World, alice_patient: str) -> None:
     carol = str(to_checksum_address("0x" + "ca" * 20))
     carried = Carried()
@@ -297,6 +316,9 @@ def test_a_practitioner_of_another_node_gets_it_through_the_courier(world: World
         }
     )
     sent = elsewhere.send(door(world, world.alice.address), "to the clinic", patient=alice_patient, to=[carol])
+    assert carried.sent == [(sent["id"], CLINIC, world.alice.address)]
+    # Her care team's message to her names Carol too: it stays here, as she has not consented to Carol.
+    elsewhere.send(door(world, world.drbob.address), "for Carol to see", patient=alice_patient, to=[carol])
     assert carried.sent == [(sent["id"], CLINIC, world.alice.address)]
     # A reply written here by the care team to a thread of a patient kept elsewhere goes to her custodian.
     delivered = {

@@ -16,7 +16,7 @@ from careledger.access._disclosures import Disclosures, Emergency
 from careledger.access._door import RecordAccess
 from careledger.access._facts import Payers
 from careledger.access._members import Member
-from careledger.access._messaging import referenced_wallet, wallet_reference
+from careledger.access._messaging import identified_wallet, practitioner_wallet, referenced_wallet, wallet_reference
 from careledger.access._policy import (
     WRITE_PURPOSES,
     Accessor,
@@ -67,6 +67,7 @@ __all__ = [
     "coverage_patients",
     "default_purpose",
     "encryption_key_from_hex",
+    "identified_wallet",
     "may_bill",
     "may_message",
     "may_read",
@@ -75,6 +76,7 @@ __all__ = [
     "may_submit_as",
     "may_write",
     "network_of",
+    "practitioner_wallet",
     "readable_patients",
     "referenced_wallet",
     "wallet_reference",

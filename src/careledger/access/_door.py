@@ -6,14 +6,14 @@ faces never hold the record service itself, only what `for_caller` gives them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
 from careledger.access._facts import Payers, PolicyFacts
 from careledger.access._messaging import visited
-from careledger.access._policy import Accessor
+from careledger.access._policy import Accessor, Decision, may_message
 from careledger.access._repository import Repository
 from careledger.audit import AuditLog
 from careledger.chain import ConsentRegistry, IdentityRegistry
@@ -42,10 +42,17 @@ class RecordAccess:
         self._records = records
         self.audit = audit
         glass = BreakGlass(db, audit, identity=identity, registry_as=registry_as, clock=clock)
-        visits = partial(visited, records)
         self._facts = PolicyFacts(
-            consent, glass, custodian=custodian, identity=identity, payers=payers, visits=visits, clock=clock
+            consent, glass, custodian=custodian, identity=identity, payers=payers, visits=self._visited, clock=clock
         )
+        self._db = db
+
+    def _visited(self, patient: str, practitioner: str) -> bool:
+        return visited(self._records, self._db, self._staff, patient, practitioner)
+
+    def _staff(self, actor: str) -> bool:
+        """Whether `actor` is this node or of its care team: who books visits for others."""
+        return actor == self._facts.custodian or self._facts.care_team(actor)
 
     def for_caller(self, accessor: Accessor) -> Repository:
         """The guarded repository of `accessor`: every read and write judged for her and audited as hers."""
@@ -58,3 +65,41 @@ class RecordAccess:
     def care_team(self, actor: str) -> bool:
         """Whether `actor` belongs to this node's care team (a live affiliation the node attested)."""
         return self._facts.care_team(actor)
+
+    def affiliated(self, actor: str, node: str) -> bool:
+        """Whether the node `node` attested `actor` a live affiliation (she is of its care team)."""
+        return node in self._facts.affiliations(actor)
+
+    def node_of(self, actor: str) -> str | None:
+        """The node `actor` reads her messages at (`PolicyFacts.node_of`); None if no node attested her."""
+        return self._facts.node_of(actor)
+
+    def treats(self, patient: str, practitioner: str) -> bool:
+        """Whether `patient` consents to `practitioner` or his node for treatment now (any category)."""
+        return self._facts.treats(patient, practitioner)
+
+    def may_deliver(self, patient: str, custodian: str, recipients: Sequence[str]) -> Decision:
+        """May `patient`'s message, delivered by her custodian node `custodian`, reach `recipients` here?
+        `may_message` as if she wrote it here, with this node's facts: her care team is her custodian's, her
+        visits are those booked here, her consents count."""
+        return may_message(Accessor(patient), patient, patient, recipients, _KeptElsewhere(self._facts, custodian))
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptElsewhere:
+    """The facts of messaging for a patient whose custodian is another node (`may_message`'s `MessageFacts`)."""
+
+    facts: PolicyFacts
+    custodian: str
+
+    def care_team(self, actor: str) -> bool:
+        """Whether her custodian attested `actor` a live affiliation."""
+        return self.custodian in self.facts.affiliations(actor)
+
+    def visited(self, patient: str, practitioner: str) -> bool:
+        """Whether she has a visit here with `practitioner`."""
+        return self.facts.visited(patient, practitioner)
+
+    def treats(self, patient: str, practitioner: str) -> bool:
+        """Whether she consents to `practitioner` or his node for treatment now."""
+        return self.facts.treats(patient, practitioner)

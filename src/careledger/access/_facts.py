@@ -60,7 +60,7 @@ class PolicyFacts:
         self._glass = glass
         self._identity = identity
         self._clock = clock
-        self._care_team: dict[str, tuple[float, bool]] = {}
+        self._affiliations: dict[str, tuple[float, dict[str, int]]] = {}  # actor -> (when asked, issuers)
         self._insurers: dict[str, tuple[float, bool]] = {}  # actor -> (when asked, whether an insurer)
 
     def grant(self, patient: str, grantee: str, category: Category, purpose: Purpose) -> str | None:
@@ -69,27 +69,46 @@ class PolicyFacts:
         return None if grant is None else grant.hex_id
 
     def visited(self, patient: str, practitioner: str) -> bool:
-        """Whether `patient` has a visit (an Appointment here, not cancelled) with `practitioner`."""
+        """Whether `patient` has a visit here with `practitioner` (`_messaging.visited`)."""
         return self._visits(patient, practitioner)
 
     def emergency_open(self, practitioner: str, patient: str) -> bool:
         """Whether `practitioner` has an open break-glass window on `patient`'s records."""
         return self._glass.is_open(practitioner, patient)
 
-    def care_team(self, actor: str) -> bool:
-        """Looked up on chain at most every `CARE_TEAM_TTL` seconds per actor: an attestation or its
-        revocation is honoured within that time, and a read does not wait for the chain."""
+    def affiliations(self, actor: str) -> dict[str, int]:
+        """The nodes that attested `actor` a live `affiliation` (each with its newest credential's id, which
+        grows with time): looked up on chain at most every `CARE_TEAM_TTL` seconds per actor, so an attestation
+        or its revocation is honoured within that time, and a read does not wait for the chain."""
         now = time.monotonic()
-        cached = self._care_team.get(actor)
+        cached = self._affiliations.get(actor)
         if cached is not None and now - cached[0] < CARE_TEAM_TTL:
             return cached[1]
         wanted, at = credential_type_id(AFFILIATION), self._clock().timestamp()
-        member = any(
-            c.credential_type == wanted and c.issuer == self.custodian and not c.revoked and c.expires_at > at
-            for c in self._identity().credentials_of(actor)
-        )
-        self._care_team[actor] = (now, member)
-        return member
+        issuers: dict[str, int] = {}
+        for c in self._identity().credentials_of(actor):
+            if c.credential_type == wanted and not c.revoked and c.expires_at > at:
+                issuers[c.issuer] = max(issuers.get(c.issuer, 0), c.credential_id)
+        self._affiliations[actor] = (now, issuers)
+        return issuers
+
+    def care_team(self, actor: str) -> bool:
+        """Whether this node attested `actor` a live `affiliation` (`affiliations`)."""
+        return self.custodian in self.affiliations(actor)
+
+    def node_of(self, actor: str) -> str | None:
+        """The node `actor` reads her messages at: this one if it is among her affiliations, else the one that
+        attested her most recently; None if no node did."""
+        issuers = self.affiliations(actor)
+        if self.custodian in issuers:
+            return self.custodian
+        return max(issuers, key=issuers.__getitem__, default=None)
+
+    def treats(self, patient: str, practitioner: str) -> bool:
+        """Whether `patient` consents, for treatment now (any category: a visit's consent), to `practitioner` or
+        to a node he is affiliated with."""
+        consent = self._consent()
+        return any(consent.treats(patient, who) for who in (practitioner, *self.affiliations(practitioner)))
 
     def is_insurer(self, actor: str) -> bool:
         """Whether the registry names `actor` an insurer, looked up at most every `CARE_TEAM_TTL` seconds."""

@@ -4,25 +4,27 @@ A message is a FHIR `Communication` in the patient's compartment. Its practition
 a Patient names hers: a Reference typed `Practitioner` whose identifier is `did:pkh:eip155:<chain>:<address>`
 (system `urn:ietf:rfc:3986`), since the policy judges addresses and a Practitioner record of this node need not
 exist for a practitioner of another. Whether a patient has a visit with a practitioner is read from her
-Appointments here: one that is not cancelled, with the practitioner among its participants (by wallet, or by a
-`Practitioner/<id>` of this node whose record names the wallet).
+Appointments here (`visited`): one booked through the scheduling in his Schedule, or written by the node or its
+care team naming him (by wallet, or by a `Practitioner/<id>` of this node whose record names the wallet).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
+from sqlalchemy import select
 
 from careledger.errors import NotFound
 from careledger.fhir import URI
 from careledger.records import Draft, RecordService, Resource
+from careledger.store import Database, SlotHold
 
 DID_PKH = "did:pkh:eip155:"
-# Appointments that were never a visit.
-_NO_VISIT = frozenset({"cancelled", "entered-in-error"})
+# An Appointment's statuses of a visit booked, under way or done (not one proposed, pending, or called off).
+_VISITS = frozenset({"booked", "arrived", "checked-in", "fulfilled"})
 
 
 def wallet_reference(kind: str, address: str, chain_id: int, display: str | None = None) -> dict[str, Any]:
@@ -35,12 +37,19 @@ def wallet_reference(kind: str, address: str, chain_id: int, display: str | None
 
 def referenced_wallet(reference: object) -> str | None:
     """The wallet a Reference names by its `did:pkh` identifier (checksummed); None if it names none."""
-    identifier = reference.get("identifier") if isinstance(reference, dict) else None
-    value = identifier.get("value") if isinstance(identifier, dict) else None
+    return identified_wallet(reference.get("identifier") if isinstance(reference, dict) else None)
+
+
+def identified_wallet(identifier: object) -> str | None:
+    """The wallet a `did:pkh` identifier names (system `urn:ietf:rfc:3986`; checksummed); None for any other
+    identifier."""
+    if not isinstance(identifier, dict) or identifier.get("system") != URI:
+        return None
+    value = identifier.get("value")
     if not isinstance(value, str) or not value.startswith(DID_PKH):
         return None
-    address = value.rsplit(":", 1)[-1]
-    return str(to_checksum_address(address)) if is_address(address) else None
+    chain, _, address = value.removeprefix(DID_PKH).partition(":")
+    return str(to_checksum_address(address)) if chain.isdecimal() and is_address(address) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +92,51 @@ def _patient(reference: object) -> bool:
     return reference.get("type") == "Patient" or (isinstance(written, str) and written.startswith("Patient/"))
 
 
-def visited(records: RecordService, patient: str, practitioner: str) -> bool:
-    """Whether `patient` has an Appointment here (not cancelled) with `practitioner` among its participants:
-    read by the node for the policy, as its other facts are, without an audit entry of its own (the write it
-    decides is audited)."""
-    for stored in records.list(resource_type="Appointment", patient_address=patient):
-        appointment = records.open(stored)
-        if appointment.get("status") in _NO_VISIT:
+def visited(
+    records: RecordService, db: Database, staff: Callable[[str], bool], patient: str, practitioner: str
+) -> bool:
+    """Whether `patient` has a visit here with `practitioner`: an Appointment booked (or under way, or done) that
+    either holds a slot for good in the practitioner's Schedule (the scheduling's booking: `slot_holds`), or whose
+    latest version the node or its care team (`staff`) wrote naming him. A proposal, a hold left to lapse, or an
+    Appointment she wrote herself is none. Read by the node for the policy, as its other facts are, without an
+    audit entry of its own (the write it decides is audited)."""
+    appointments = {s.record_id: s for s in records.list(resource_type="Appointment", patient_address=patient)}
+    if not appointments:
+        return False
+    held: dict[str, list[str]] = {}
+    with db.session() as session:
+        rows = session.execute(
+            select(SlotHold.appointment_id, SlotHold.slot_id).where(
+                SlotHold.appointment_id.in_(appointments), SlotHold.expires_at.is_(None)
+            )
+        )
+        for appointment_id, slot_id in rows:
+            held.setdefault(appointment_id, []).append(slot_id)
+    for record_id, stored in appointments.items():
+        by_staff = stored.author is not None and stored.author != patient and staff(stored.author)
+        if record_id not in held and not by_staff:
             continue
+        appointment = records.open(stored)
+        if appointment.get("status") not in _VISITS:
+            continue
+        slots = (_scheduled(records, slot_id) for slot_id in held.get(record_id, ()))
+        if any(practitioner in wallets for wallets in slots):
+            return True
         actors = (p.get("actor") for p in appointment.get("participant", []) if isinstance(p, dict))
-        if practitioner in _wallets(records, actors):
+        if by_staff and practitioner in _wallets(records, actors):
             return True
     return False
+
+
+def _scheduled(records: RecordService, slot_id: str) -> set[str | None]:
+    """The wallets of the actors of the Schedule the Slot `slot_id` is in (none if either is gone)."""
+    try:
+        slot = records.read(slot_id)
+        written = str(slot.get("schedule", {}).get("reference", ""))
+        schedule = records.read(written.removeprefix("Schedule/")) if written.startswith("Schedule/") else {}
+    except NotFound:
+        return set()
+    return set(_wallets(records, iter(schedule.get("actor", []))))
 
 
 def _wallets(records: RecordService, actors: Iterator[object]) -> Iterator[str | None]:
@@ -103,16 +145,18 @@ def _wallets(records: RecordService, actors: Iterator[object]) -> Iterator[str |
         wallet = referenced_wallet(actor)
         written = actor.get("reference") if isinstance(actor, Mapping) else None
         if wallet is None and isinstance(written, str) and written.startswith("Practitioner/"):
-            wallet = _practitioner_wallet(records, written.removeprefix("Practitioner/"))
+            wallet = practitioner_wallet(records.read, written.removeprefix("Practitioner/"))
         yield wallet
 
 
-def _practitioner_wallet(records: RecordService, record_id: str) -> str | None:
+def practitioner_wallet(read: Callable[[str], Resource], record_id: str) -> str | None:
+    """The wallet the Practitioner `record_id` (read with `read`) names by its did:pkh identifier; None if it is
+    gone, no Practitioner, or names none."""
     try:
-        practitioner: Resource = records.read(record_id)
+        practitioner = read(record_id)
     except NotFound:
         return None
     if practitioner["resourceType"] != "Practitioner":
         return None
-    found = (referenced_wallet({"identifier": i}) for i in practitioner.get("identifier", []))
+    found = (identified_wallet(i) for i in practitioner.get("identifier", []))
     return next((wallet for wallet in found if wallet is not None), None)

@@ -35,8 +35,9 @@ delete must be allowed for the category the record has now as well as the one it
 and a sensitive record moves to another category only by the patient or its author.
 
 Who may message whom (`may_message`, asked besides `may_write` of every Communication): the sender a message
-names is its writer; a patient writes to the custodian's care team and to practitioners she has an Appointment
-with, and to no one else; anyone else writes to her under the rules above.
+names is its writer; a patient writes to the custodian's care team, to practitioners she has a visit with (booked
+through the scheduling) and to those she consents to for treatment, and to no one else; anyone else writes to her
+under the rules above. A message another node delivers is judged by the same rule with this node's facts.
 
 Who may see a patient's coverage (the Coverage view of her enrolment on chain, an eligibility answer): the
 plan's insurer for HPAYMT once this node submitted a claim of hers to it (its own enrolment of her is not
@@ -327,12 +328,13 @@ def coverage_patients(accessor: Accessor, facts: Facts) -> frozenset[str] | None
 
 # Messages: whom a patient may write a Communication to.
 
-NOT_MESSAGEABLE = "a patient messages only her care team and the practitioners she has a visit with"
+NOT_MESSAGEABLE = "a patient messages only her care team and the practitioners she has a visit with or consents to"
 NOT_THE_SENDER = "a message's sender is the one who writes it"
 
 
 class MessageFacts(Protocol):
-    """What `may_message` asks: the node, its care team (`Facts.care_team`), and the visits a patient has here."""
+    """What `may_message` asks: the patient's node, its care team (`Facts.care_team`), the visits she has here and
+    her consents (for a message another node delivers: her custodian's care team, this node's visits)."""
 
     @property
     def custodian(self) -> str:
@@ -342,7 +344,10 @@ class MessageFacts(Protocol):
         """Whether the custodian node has attested `actor` a live `affiliation`."""
 
     def visited(self, patient: str, practitioner: str) -> bool:
-        """Whether `patient` has an Appointment here, not cancelled, with `practitioner` among its participants."""
+        """Whether `patient` has a visit here with `practitioner`: booked through the scheduling, not cancelled."""
+
+    def treats(self, patient: str, practitioner: str) -> bool:
+        """Whether `patient` consents to `practitioner` (or his node) for treatment now: a visit's consent."""
 
 
 def may_message(
@@ -352,9 +357,9 @@ def may_message(
     None for one named by no wallet) to `recipients` (their wallets; None for one named by no wallet)? Asked
     besides `may_write`. The node keeps messages for others (those other nodes deliver); anyone else writes as
     herself only, so no one puts words in another's mouth. The patient writes only to the custodian's care team
-    and to practitioners she has a visit with, so a stranger is not paged by anyone who signs in; a recipient
-    unknown here and one who is merely unrelated are refused in the same words. Anyone else writes to her under
-    `may_write`'s rules (the care team, her consent)."""
+    and to practitioners she has a visit with or consents to, so a stranger is not paged by anyone who signs in;
+    a recipient unknown here and one who is merely unrelated are refused in the same words. Anyone else writes to
+    her under `may_write`'s rules (the care team, her consent)."""
     if writer.address == facts.custodian:
         return Decision(True, "the custodian node")
     if sender not in ("", writer.address):
@@ -362,9 +367,11 @@ def may_message(
     if writer.address != patient:
         return Decision(True, "written to the patient under the rules of any record")
     for recipient in recipients:
-        if recipient is None or not (facts.care_team(recipient) or facts.visited(patient, recipient)):
+        if recipient is None or not (
+            facts.care_team(recipient) or facts.visited(patient, recipient) or facts.treats(patient, recipient)
+        ):
             return Decision(False, NOT_MESSAGEABLE)
-    return Decision(True, "her care team, or a practitioner she has a visit with")
+    return Decision(True, "her care team, or a practitioner she has a visit with or consents to")
 
 
 # Consents and accountings: who may see a patient's grants, and whose signed papers a patient's session submits.

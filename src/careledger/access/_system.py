@@ -19,6 +19,7 @@ from careledger.access._entries import access_entry, by_patient, write_entries
 from careledger.access._policy import Accessor, Decision
 from careledger.audit import AuditLog
 from careledger.consent import Purpose
+from careledger.errors import Conflict
 from careledger.records import AnchoredVersion, Draft, RecordService, Resource, SearchQuery, StoredRecord
 
 
@@ -93,9 +94,17 @@ class SystemRepository:
         draft = body if isinstance(body, Draft) else self.prepare(body, patient_address=patient_address)
         return self._records.write(replace(draft, author=self.custodian), also=self._audit_writes)
 
-    def store(self, drafts: Sequence[Draft]) -> list[StoredRecord]:
-        """Drafts stored all or none as the node, audited in the same transaction."""
-        return self._records.store([replace(d, author=self.custodian) for d in drafts], also=self._audit_writes)
+    def store(self, drafts: Sequence[Draft], *, fresh: bool = False) -> list[StoredRecord]:
+        """Drafts stored all or none as the node, audited in the same transaction; `fresh`: as new records only,
+        `Conflict` if one is here already (or is stored by another writer at the same time)."""
+        authored = [replace(d, author=self.custodian) for d in drafts]
+        return self._records.store(authored, check=_new_only if fresh else None, also=self._audit_writes)
 
     def _audit_writes(self, session: Session, stored: list[StoredRecord]) -> None:
         self._audit.append(session, write_entries(self._as, stored, self._allowed, detail=self.work))
+
+
+def _new_only(current: StoredRecord | None, new: StoredRecord) -> None:
+    """Refuse a version that is not a record's first."""
+    if current is not None:
+        raise Conflict(f"{new.resource_type}/{new.record_id} is here already")

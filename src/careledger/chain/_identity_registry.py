@@ -116,15 +116,6 @@ class IdentityRegistry(ContractFacade):
         )
         return str(logs[0]["args"]["registrar"]) if logs else None
 
-    def has_credential_from(self, subject: str, credential_type: str, issuer: str, at: float) -> bool:
-        """Whether `issuer` attested `subject` a credential of this type that is live at `at` (unix seconds): a
-        node's `affiliation`, which makes a practitioner one of its care team."""
-        wanted, by = credential_type_id(credential_type), to_checksum_address(issuer)
-        return any(
-            c.credential_type == wanted and c.issuer == by and not c.revoked and c.expires_at > at
-            for c in self.credentials_of(subject)
-        )
-
     def claim_custodial(self, actor: str, owner: str, key: PublicKey) -> None:
         """Hand custodial `actor` to the wallet `owner` with encryption key `key`; the signer is its custodian."""
         request = self._request(

@@ -197,6 +197,11 @@ class ConsentService:
         """The patients with a live grant to `grantee` for `purpose`, of any category, from the index in memory."""
         return self._index.grantors(grantee, purpose)
 
+    def treats(self, patient: str, grantee: str) -> bool:
+        """Whether `patient` has a live grant to `grantee` for treatment, of any category (a visit's consent), from
+        the index in memory."""
+        return patient in self._index.grantors(grantee, Purpose.TREAT)
+
     def care_team_restricted(self, patient: str, custodian: str, category: Category) -> bool:
         """Whether `patient` keeps `category` from `custodian`'s care team (as of the last sync)."""
         return self._index.care_team_restricted(patient, custodian, category)

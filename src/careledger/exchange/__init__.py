@@ -4,7 +4,15 @@ their recipients."""
 
 from careledger.exchange._accounting import AccountingDesk, AccountingRequest, NodeAccounting, SignedAccounting
 from careledger.exchange._custodian import Custodian, spend_fresh
-from careledger.exchange._delivery import MAX_DELIVERY_BYTES, Courier, Delivered, Delivery, Parcel, SignedDelivery
+from careledger.exchange._delivery import (
+    MAX_DELIVERY_BYTES,
+    Courier,
+    Delivered,
+    Delivery,
+    Parcel,
+    SignedDelivery,
+    delivered_id,
+)
 from careledger.exchange._outbox import Outbox, Queued
 from careledger.exchange._postbox import Postbox
 from careledger.exchange._request import DOMAIN, LIFETIME, FetchRequest, SignedFetch
@@ -34,5 +42,6 @@ __all__ = [
     "SignedAccounting",
     "SignedDelivery",
     "SignedFetch",
+    "delivered_id",
     "spend_fresh",
 ]

@@ -38,6 +38,7 @@ from careledger.crypto import (
     Struct,
     Uint64,
     canonical_json,
+    keccak,
     seal,
     sign_typed_data,
 )
@@ -95,7 +96,7 @@ class SignedDelivery(Signed[Delivery]):
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The receiving node's receipt: the message's id there (the sender's), the Provenance naming the sender, and
+    """The receiving node's receipt: the message's id there (`delivered_id`), the Provenance naming the sender, and
     whether it had arrived before (a retry of a delivery whose answer was lost)."""
 
     receiver: str
@@ -159,6 +160,13 @@ def content_envelope(content: dict[str, Any]) -> Envelope:
 def message_context(sender: str, receiver: str, patient: str) -> RecordContext:
     """What a sealed message is bound to: this patient's message from this node to that one."""
     return RecordContext(f"message/{sender}/{receiver}", 1, patient, "message")
+
+
+def delivered_id(sender: str, communication_id: str) -> str:
+    """The id a message delivered by the node `sender` is kept under at the receiver: keccak(sender ‖ its id), so
+    a sender names only its own messages there (it can neither take nor probe another's id), and a retry of one
+    delivery finds the message it stored."""
+    return keccak(bytes.fromhex(sender.removeprefix("0x")) + communication_id.encode()).hex()
 
 
 def names_patient(reference: Any, patient: str) -> bool:

@@ -15,7 +15,7 @@ from careledger.telehealth._booking import HOLDING, SLOT_TAKEN, Hold, Opening, S
 from careledger.telehealth._bus import Bus, LocalBus, PostgresBus
 from careledger.telehealth._events import MAX_STREAMS, Event, Events, Subscription, stream
 from careledger.telehealth._ice import TURN_CREDENTIAL_SECONDS, ice_servers, turn_password
-from careledger.telehealth._messages import MAX_TEXT, Courier, Messages, Receipt, Thread, affiliated_node, text_of
+from careledger.telehealth._messages import MAX_TEXT, Courier, Messages, Receipt, Thread, text_of
 from careledger.telehealth._payments import NO_SHOW_BPS, Agreed, VisitMovement, VisitPayment, VisitPayments, visit_key
 from careledger.telehealth._quotes import VisitQuote
 from careledger.telehealth._receipts import Readers, Receipts, Unread
@@ -105,7 +105,6 @@ __all__ = [
     "VisitSignatures",
     "VisitWindow",
     "Visits",
-    "affiliated_node",
     "fee_of",
     "ice_servers",
     "parse_instant",

@@ -28,8 +28,7 @@ from typing import Any, Protocol
 
 from eth_utils import is_address, to_checksum_address
 
-from careledger.access import AFFILIATION, Repository, referenced_wallet, wallet_reference
-from careledger.chain import IdentityRegistry, credential_type_id
+from careledger.access import Repository, referenced_wallet, wallet_reference
 from careledger.errors import CareLedgerError, NotFound, TooLarge, UnknownRecord, ValidationError, Withheld
 from careledger.fhir import fhir_instant
 from careledger.records import Resource, search_query
@@ -102,17 +101,21 @@ class Messages:
         custodian: str,
         chain_id: int,
         node_of: Callable[[str], str | None] = lambda _wallet: None,
+        treats: Callable[[str, str], bool] = lambda _patient, _wallet: False,
         courier: Callable[[], Courier | None] = lambda: None,
         reminders: Callable[[str], list[Event]] = lambda _wallet: [],
     ) -> None:
-        """`node_of(wallet)`: the node a practitioner is affiliated to (None: none known); `courier()`, the
-        exchange's, asked only for a message to a practitioner of another node; `reminders(wallet)`, the events
-        about her visits soon to come a stream opens with."""
+        """`node_of(wallet)`: the node a practitioner reads her messages at (None: none known); `treats(patient,
+        wallet)`: whether the patient consents to him (or his node) for treatment, which a message of hers written
+        by another needs to leave this node; `courier()`, the exchange's, asked only for a message to a
+        practitioner of another node; `reminders(wallet)`, the events about her visits soon to come a stream opens
+        with."""
         self._receipts = receipts
         self.events = events
         self._custodian = custodian
         self._chain_id = chain_id
         self._node_of = node_of
+        self._treats = treats
         self._courier = courier
         self._reminders = reminders
 
@@ -153,7 +156,8 @@ class Messages:
             "meta": {"versionId": str(stored.version), "lastUpdated": fhir_instant(stored.last_updated)},
         }
         self._notify([p for p in participants if p != writer], thread_id, draft.record_id)
-        self._forward(sent, practitioners, her, to_her=not held)
+        abroad = practitioners if writer == her else [p for p in practitioners if self._treats(her, p)]
+        self._forward(sent, abroad, her, to_her=not held)
         return sent
 
     def _message(
@@ -194,7 +198,8 @@ class Messages:
             )
 
     def _forward(self, message: Resource, practitioners: list[str], patient: str, *, to_her: bool) -> None:
-        """Hand the stored message to the courier for each other node a recipient practitioner belongs to, and,
+        """Hand the stored message to the courier for each other node one of `practitioners` (those she wrote to,
+        or consents to: her words leave this node for no one else) belongs to, and,
         `to_her`, to the patient's custodian (a reply written here to a patient of another node). It is kept
         here whatever happens there: a delivery that fails is logged (the courier retries what it can)."""
         courier = self._courier()
@@ -303,18 +308,6 @@ class Messages:
         message = self._communication(door, thread_id)
         head = _part_of(message)
         return message if head is None else self._communication(door, head)
-
-
-def affiliated_node(registry: IdentityRegistry, wallet: str, *, here: str, now: float) -> str | None:
-    """The other node a practitioner is affiliated to: the issuer of her live `affiliation` credential on chain
-    (the newest, if several); None if none, or if `here` (this node) is one of them: she reads her messages here."""
-    wanted = credential_type_id(AFFILIATION)
-    live = [
-        c.issuer
-        for c in registry.credentials_of(wallet)
-        if c.credential_type == wanted and not c.revoked and c.expires_at > now
-    ]
-    return None if not live or here in live else live[-1]
 
 
 def _whose(door: Repository, head: Resource | None, patient: str | None) -> tuple[str, str, bool]:

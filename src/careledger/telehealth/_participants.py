@@ -11,14 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
-
-from careledger.access import Repository
+from careledger.access import Repository, identified_wallet, practitioner_wallet
 from careledger.errors import ValidationError
 from careledger.fhir import URI
 from careledger.records import Resource
-
-_DID_PKH = "did:pkh:eip155:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +59,8 @@ def _practitioners(repo: Repository, references: list[Any]) -> Iterator[Particip
         written = str(actor.get("reference", ""))
         if actor.get("type") != "Practitioner" and not written.startswith("Practitioner/"):
             continue
-        address = _wallet(actor.get("identifier"))
+        address = identified_wallet(actor.get("identifier"))
         if address is None and written.startswith("Practitioner/"):
-            record = repo.read(written.removeprefix("Practitioner/"))
-            address = next(filter(None, map(_wallet, record.get("identifier", []))), None)
+            address = practitioner_wallet(repo.read, written.removeprefix("Practitioner/"))
         if address is not None:
             yield Participant(address, actor)
-
-
-def _wallet(identifier: object) -> str | None:
-    """The wallet a did:pkh identifier names (checksummed); None for any other identifier."""
-    if not isinstance(identifier, dict) or identifier.get("system") != URI:
-        return None
-    value = str(identifier.get("value", ""))
-    address = value.rsplit(":", 1)[-1]
-    return str(to_checksum_address(address)) if value.startswith(_DID_PKH) and is_address(address) else None
