@@ -8,9 +8,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from careledger.chain import Role
+from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, ValidationError
 from careledger.records import Resource
 from careledger.telehealth import Hold
+from careledger.telehealth._holds import MAX_LIVE_HOLDS
+from careledger.testdata import synthetic_patients
 from tests.telehealth.clinic import Clinic, clinic_on
 
 
@@ -210,3 +214,24 @@ def test_a_past_or_blocked_slot_cannot_be_booked(clinic: Clinic) -> None:
             clinic.scheduling.book(clinic.door(clinic.alice), later, clinic.alice_id)
     finally:
         clinic.now[0] -= timedelta(days=30)
+
+
+def test_a_patient_holds_a_few_slots_at_once_not_the_whole_schedule(clinic: Clinic) -> None:
+    """One account looping over `$prepare-book` would keep a practitioner's whole schedule pending: a patient holds
+    at most `MAX_LIVE_HOLDS` slots at once (nothing is written for the one refused); a hold let go or booked frees
+    her a place, and another patient's holds are not hers."""
+    staff, node = clinic.door(clinic.drbob), clinic.node
+    wallet = node.wallets.create("erin", Role.PATIENT, "pw")
+    node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        wallet.address, wallet.role, wallet.encryption_key
+    )
+    erin = node._records.write(synthetic_patients(1, seed=35)[0].patient, patient_address=wallet.address).record_id
+    *first, last = clinic.slots(MAX_LIVE_HOLDS + 1)
+    holds = [clinic.scheduling.hold(staff, slot, erin) for slot in first]
+    with pytest.raises(Conflict, match=f"holds {MAX_LIVE_HOLDS} slots already"):
+        clinic.scheduling.hold(staff, last, erin)
+    assert _slot(clinic, last)["status"] == "free"
+    other = clinic.scheduling.hold(clinic.door(clinic.alice), last, clinic.alice_id)  # hers, not erin's
+    clinic.scheduling.release(clinic.door(clinic.alice), other)
+    clinic.scheduling.confirm(staff, holds[0])  # booked: no longer a hold that lapses
+    assert clinic.scheduling.hold(staff, last, erin).appointment["status"] == "pending"

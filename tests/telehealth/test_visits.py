@@ -4,6 +4,7 @@ refunded when the provider cancels. The patient's wallet is eth-account's, as a 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,18 @@ from careledger.fhir import URI
 from careledger.identity import Wallet
 from careledger.portal._signing import for_javascript
 from careledger.records import Category, Resource
-from careledger.telehealth import NO_SHOW_BPS, Agreed, BookingOffer, Hold, Offer, VisitMode, Visits, VisitSignatures
+from careledger.telehealth import (
+    NO_SHOW_BPS,
+    Agreed,
+    Booked,
+    BookingOffer,
+    Hold,
+    Offer,
+    VisitMode,
+    VisitPayment,
+    Visits,
+    VisitSignatures,
+)
 from careledger.testdata import CARE, example_plan_terms, insure, synthetic_patients
 from tests.telehealth.clinic import Clinic, clinic_at
 
@@ -240,6 +252,46 @@ def test_when_the_consent_fails_after_the_fee_was_held_the_fee_is_refunded(visit
     assert _grants(visiting, carol) == grants
     node.consent.sync()  # the node reads the delegation's end: the next such consent is refused before any gas
     assert carol.address not in node.consent.represented(delegate.address)
+
+
+def test_a_second_book_of_one_hold_is_refused_and_undoes_nothing(
+    visiting: Visiting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click, or a client retrying after a timeout: while the first `$book` of the hold is under way (its
+    fee being held), a second is a `Conflict` before any gas, and the first books the visit; the second's failure
+    releases nothing (it once cancelled the shared Appointment, so the first was refunded)."""
+    clinic, visits, payments = visiting.clinic, visiting.visits, visiting.clinic.node.visit_payments
+    carol = clinic.door(visiting.carol)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
+    signed, appointment_id = _signed(visiting, visiting.carol, offer), str(offer.appointment["id"])
+    holding, go_on = threading.Event(), threading.Event()
+    hold = payments.hold
+
+    def slow_hold(*args: object, **kwargs: object) -> VisitPayment:
+        holding.set()
+        go_on.wait(10)
+        return hold(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(payments, "hold", slow_hold)
+    first: list[Booked] = []
+    booking = threading.Thread(target=lambda: first.append(visits.book(carol, appointment_id, signed)))
+    booking.start()
+    assert holding.wait(10)
+    monkeypatch.setattr(payments, "hold", hold)
+    sent = clinic.node.chain.transaction_count(clinic.node.address)
+    try:
+        with pytest.raises(Conflict, match="being booked already"):
+            visits.book(carol, appointment_id, signed)
+        assert clinic.node.chain.transaction_count(clinic.node.address) == sent
+    finally:
+        go_on.set()
+        booking.join()
+    (booked,) = first
+    assert booked.appointment["status"] == carol.read(appointment_id)["status"] == "booked"
+    assert payments.state(appointment_id).state == "held"
+    with pytest.raises(Conflict, match="not held for booking"):
+        visits.book(carol, appointment_id, signed)  # a retry after it was booked
+    assert carol.read(appointment_id)["status"] == "booked"
 
 
 def test_signatures_that_are_not_the_visits_are_refused_and_the_hold_kept(visiting: Visiting) -> None:

@@ -423,6 +423,8 @@ class SlotHold(Base):
     Written in the transaction that stores the Appointment's version. `expires_at` is set while the booking is
     only held (its Appointment `pending`, the patient's payment or consent still to come): past it, another
     booking may take the slot. A confirmed booking's hold has none and lasts until it is cancelled or moved.
+    `holder` is the wallet of the patient it is held for (a patient holds only a few slots at once);
+    `claimed_at`, when a `$book` of the pending hold began (one at a time: a second is refused, not undone).
     """
 
     __tablename__ = "slot_holds"
@@ -431,6 +433,8 @@ class SlotHold(Base):
     appointment_id: Mapped[str] = mapped_column(String(64), index=True)
     held_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    claimed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class MessageReceipt(Base):

@@ -25,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from careledger.access import Accessor, RecordAccess, Repository
@@ -35,13 +34,13 @@ from careledger.consent import Purpose
 from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.fhir import fhir_instant, systems
 from careledger.records import Draft, Resource, SearchQuery, StoredRecord, search_query
-from careledger.store import Database, SlotHold, dialect_insert
+from careledger.store import Database
+from careledger.telehealth._holds import HOLDS, claim, let_go, take
+from careledger.telehealth._holds import SLOT_TAKEN as SLOT_TAKEN  # told by the booking too
 from careledger.telehealth._schedule import Schedules, fee_of, parse_instant, practitioner_of, service_class
 
-HOLDS = cast("Table", SlotHold.__table__)
 HOLDING = frozenset({"pending", "booked", "arrived", "checked-in", "fulfilled"})  # statuses that keep their slots
 OPEN_SLOT = frozenset({"free", "busy"})  # `busy` only mirrors a hold: the hold decides
-SLOT_TAKEN = "the slot is taken: find another"
 DEFAULT_HOLD = timedelta(minutes=15)
 MAX_FIND = 200
 _SLOT = "Slot/"
@@ -212,6 +211,12 @@ class Scheduling(Schedules):
             raise Conflict(f"Appointment/{hold.appointment_id} is {appointment.get('status')}, not pending")
         return self._write(repo, {**appointment, "status": "booked"})
 
+    def claim(self, hold: Hold) -> None:
+        """Mark the hold as being booked (`_holds.claim`): `Conflict` for a second `$book` of it, or a hold no
+        longer pending, so a double submission never undoes the booking that won."""
+        now = self._clock().timestamp()
+        claim(self._db, hold.appointment_id, now, now - self._hold_for.total_seconds())
+
     def release(self, repo: Repository, hold: Hold, reason: str = "not confirmed") -> Resource:
         """Give the held slot back: the pending Appointment `cancelled`, the slot free."""
         return self.cancel(repo, hold.appointment_id, reason)
@@ -363,49 +368,20 @@ class Scheduling(Schedules):
         changed: list[str] = []
         displaced: list[str] = []
 
-        def holds(session: Session, _stored: list[StoredRecord]) -> None:
-            """In the Appointment's transaction: its rows made `wanted` (`Conflict` if another holds one)."""
+        def holds(session: Session, written: list[StoredRecord]) -> None:
+            """In the Appointment's transaction: its rows made `wanted`, for its patient (`Conflict` if another
+            holds one, or if she holds too many)."""
             now = self._clock().timestamp()
             expires = now + self._hold_for.total_seconds() if lapsing else None
-            changed.extend(self._let_go(session, draft.record_id, wanted))
-            displaced.extend(self._take(session, draft.record_id, wanted, now, expires))
+            changed.extend(let_go(session, draft.record_id, wanted))
+            holder = written[0].patient_address
+            displaced.extend(take(session, self._db.backend, draft.record_id, holder, wanted, now, expires))
             changed.extend(wanted)
 
         stored = repo.store([draft, *more], also=holds)
         self._mark(changed)
         self._lapse(displaced)
         return draft.data, stored
-
-    def _let_go(self, session: Session, appointment_id: str, keep: list[str]) -> list[str]:
-        """Delete the rows of `appointment_id` for slots other than `keep`; the slots let go."""
-        rows = session.execute(select(HOLDS.c.slot_id).where(HOLDS.c.appointment_id == appointment_id))
-        gone = [slot for (slot,) in rows if slot not in keep]
-        if gone:
-            session.execute(delete(HOLDS).where(HOLDS.c.appointment_id == appointment_id, HOLDS.c.slot_id.in_(gone)))
-        return gone
-
-    def _take(
-        self, session: Session, appointment_id: str, slots: list[str], now: float, expires: float | None
-    ) -> list[str]:
-        """Hold `slots` for `appointment_id` until `expires` (None: for good): a new row, its own row renewed, or a
-        lapsed hold of another's taken over; `Conflict` if another holds one. The Appointments displaced."""
-        displaced: list[str] = []
-        for slot in slots:
-            lapsed = (HOLDS.c.slot_id == slot) & (HOLDS.c.expires_at < now) & (HOLDS.c.appointment_id != appointment_id)
-            displaced += [a for (a,) in session.execute(select(HOLDS.c.appointment_id).where(lapsed))]
-            insert = dialect_insert(self._db.backend)(HOLDS).values(
-                slot_id=slot, appointment_id=appointment_id, held_at=now, expires_at=expires
-            )
-            insert = insert.on_conflict_do_update(
-                index_elements=[HOLDS.c.slot_id],
-                set_={"appointment_id": appointment_id, "held_at": now, "expires_at": expires},
-                where=or_(HOLDS.c.appointment_id == appointment_id, HOLDS.c.expires_at < now),
-            )
-            # The row comes back if it was written (new, ours, or a lapsed one taken over); psycopg's rowcount of an
-            # upsert in a session is not to be relied on.
-            if session.execute(insert.returning(HOLDS.c.slot_id)).first() is None:
-                raise Conflict(SLOT_TAKEN)
-        return displaced
 
     def _held(self, slots: Iterable[str]) -> set[str]:
         """Which of `slots` a booking holds now (confirmed, or pending and not lapsed)."""

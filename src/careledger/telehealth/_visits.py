@@ -186,6 +186,7 @@ class Visits:
         self._consents.check(signed.consent, expected)
         self._consent.check_submittable(signed.consent)
         self._check_payment(quote, signed)
+        self._scheduling.claim(hold)  # a second submission of this hold stops here, undoing nothing
         try:
             payment = self._hold_fee(
                 patient, appointment_id, signed, Agreed(quote.patient_pays, window.start, window.end)
