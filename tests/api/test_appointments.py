@@ -249,3 +249,60 @@ def test_the_capability_statement_lists_the_scheduling_operations(desk: Desk) ->
     names = [o["name"] for o in appointment["operation"]]
     assert names[:4] == ["find", "book", "cancel", "reschedule"]
     assert {"respond", "no-show"} <= set(names)
+
+
+@pytest.mark.parametrize("count", ["-1", "0", "201", "99999999999999999999999", "1e3", "ten"])
+def test_find_refuses_a_count_outside_1_to_200_in_the_query(desk: Desk, count: str) -> None:
+    alice = desk.api.client(desk.api.world.alice)
+    refused = alice.get("/Appointment/$find", params={"_count": count})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert "_count" in refused.text
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        {"name": "start", "valueInteger": 5},  # not a date: as `start=5` in the query is
+        {"name": "_count", "valueInteger": 10**30},  # past FHIR's integer
+        {"name": "_count", "valueInteger": -1},
+        {"name": "_count", "valueDecimal": 1e308},
+        {"name": "_count", "valueString": "10"},  # an integer, as FHIR types it
+        {"name": "practitioner", "valueBoolean": True},
+        {"name": "start", "valueString": "2027-01-04T09:00:00Z", "valueInteger": 1},  # two values
+    ],
+)
+def test_find_refuses_a_parameter_of_the_wrong_type_in_a_body(desk: Desk, parameter: dict[str, Any]) -> None:
+    alice = desk.api.client(desk.api.world.alice)
+    refused = alice.post("/Appointment/$find", json={"resourceType": "Parameters", "parameter": [parameter]})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_find_refuses_a_body_that_is_not_json_per_rfc_8259(desk: Desk, number: str) -> None:
+    alice = desk.api.client(desk.api.world.alice)
+    body = '{"resourceType": "Parameters", "parameter": [{"name": "_count", "valueDecimal": NUMBER}]}'
+    body = body.replace("NUMBER", number)
+    refused = alice.post("/Appointment/$find", content=body, headers={"Content-Type": "application/fhir+json"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+def test_find_takes_typed_parameters_in_a_body(desk: Desk) -> None:
+    (slot,) = desk.slots()
+    alice = desk.api.client(desk.api.world.alice)
+    now = datetime.now(UTC)
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "practitioner", "valueReference": {"reference": f"Practitioner/{desk.practitioner_id}"}},
+            {"name": "start", "valueDateTime": fhir_instant(now)},
+            {"name": "end", "valueInstant": fhir_instant(now + timedelta(days=30))},
+            {"name": "_count", "valuePositiveInt": 200},
+            {"name": "unknown-to-find", "valueBoolean": True},  # ignored, as in the query
+        ],
+    }
+    found = alice.post("/Appointment/$find", json=body)
+    assert found.status_code == 200, found.text
+    assert slot in [e["resource"]["id"] for e in found.json()["entry"] if e["search"]["mode"] == "include"]

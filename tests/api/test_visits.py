@@ -30,7 +30,7 @@ FEE = 30  # whole CARE
 @dataclass
 class Office:
     """A served node (memory chain): Dr Bob (care team, his Practitioner naming his wallet) offers telehealth visits
-    for 30 CARE; alice, in no plan, holds 100 CARE in her own wallet."""
+    for 30 CARE; alice, in no plan, holds 1,000 CARE in her own wallet."""
 
     api: Api
     schedule_id: str
@@ -62,7 +62,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
         practitioner = staff.write({"resourceType": "Practitioner", "name": [{"family": "Bob"}], "identifier": [did]})
         offer = Offer(practitioner.record_id, ServiceClass.TELEHEALTH, VisitMode.VIRTUAL, fee=FEE)
         schedule = node.scheduling.publish(staff, offer)
-        node.contracts.token(as_wallet=NODE_WALLET).mint(world.alice.address, 100 * CARE)
+        node.contracts.token(as_wallet=NODE_WALLET).mint(world.alice.address, 1_000 * CARE)
         (alice,) = node._records.list(patient_address=world.alice.address, resource_type="Patient")
         yield Office(api, schedule["id"], alice.record_id)
 
@@ -110,21 +110,71 @@ def _prepare(office: Office, alice: httpx.Client, slot: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def test_a_forged_permit_is_refused_nothing_paid_and_the_slot_freed(office: Office) -> None:
+def _tampered_permit(office: Office, offer: dict[str, Any]) -> dict[str, Any]:
+    """Her `$book` body with the permit she was given changed (a tenth of the fee) before she signed it."""
+    key = office.api.world.node.unlock(office.api.world.alice.name).account.key
+    body = _signed_book(office, offer)
+    permit = json.loads(_named(offer)["permit"]["valueString"])
+    permit["message"]["value"] = str(int(permit["message"]["value"]) // 10)
+    signed = "0x" + bytes(Account.sign_typed_data(key, full_message=permit).signature).hex()
+    return {**body, "parameter": [*body["parameter"][:-1], {"name": "permit-signature", "valueString": signed}]}
+
+
+@pytest.mark.parametrize("wrong", ["another key", "tampered"])
+def test_a_forged_or_tampered_permit_is_403_nothing_paid_and_her_hold_kept(office: Office, wrong: str) -> None:
     world = office.api.world
     alice = office.api.client(world.alice)
-    slot = office.slot()
-    offer = _prepare(office, alice, slot)
+    offer = _prepare(office, alice, office.slot())
     before = office.balance(world.alice.address)
-    forged = _signed_book(office, offer, permit_key=Account.create().key)
+    if wrong == "another key":
+        forged = _signed_book(office, offer, permit_key=Account.create().key)
+    else:
+        forged = _tampered_permit(office, offer)
     refused = alice.post("/Appointment/$book", json=forged)
-    assert refused.status_code in (400, 401, 403), refused.text
-    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert refused.status_code == 403, refused.text  # she is signed in: not 401, which drops her token
+    assert refused.json()["issue"][0]["code"] == "forbidden"
+    assert "permit" in refused.text
     assert office.balance(world.alice.address) == before
     held = _named(offer)["appointment"]["resource"]["id"]
-    assert alice.get(f"/Appointment/{held}").json()["status"] == "cancelled"
-    again = _prepare(office, alice, slot)  # the slot is free: she books it, her permit hers this time
-    assert alice.post("/Appointment/$book", json=_signed_book(office, again)).status_code == 201
+    assert alice.get(f"/Appointment/{held}").json()["status"] == "pending"  # checked before anything was undone
+    booked = alice.post("/Appointment/$book", json=_signed_book(office, offer))  # signed right, the same hold
+    assert booked.status_code == 201, booked.text
+    assert office.balance(world.alice.address) == before - FEE * CARE
+
+
+MALFORMED = [
+    "0xzzzz",  # not hex
+    "0x1234",  # two bytes
+    "0x" + "00" * 65,  # r and s zero
+    "0x" + "ff" * 64 + "1b",  # r and s past the curve's order
+    "0x" + "11" * 64 + "05",  # v no recovery id
+]
+
+
+def test_a_malformed_signature_in_a_book_body_is_400_and_her_hold_kept(office: Office) -> None:
+    alice = office.api.client(office.api.world.alice)
+    offer = _prepare(office, alice, office.slot())
+    for signature in MALFORMED:
+        for at in (2, 4, 5):  # the consent's, the terms', the permit's
+            body = _signed_book(office, offer)
+            body["parameter"][at]["valueString"] = signature
+            refused = alice.post("/Appointment/$book", json=body)
+            assert refused.status_code == 400, refused.text  # bad input, not a failed sign-in (401)
+            assert refused.json()["issue"][0]["code"] == "invalid"
+            assert body["parameter"][at]["name"] in refused.text
+    assert alice.post("/Appointment/$book", json=_signed_book(office, offer)).status_code == 201  # the same hold
+
+
+def test_terms_signed_by_another_key_are_403(office: Office) -> None:
+    alice = office.api.client(office.api.world.alice)
+    offer = _prepare(office, alice, office.slot())
+    body = _signed_book(office, offer)
+    terms = json.loads(_named(offer)["terms"]["valueString"])
+    other = "0x" + bytes(Account.sign_typed_data(Account.create().key, full_message=terms).signature).hex()
+    body["parameter"][4]["valueString"] = other
+    refused = alice.post("/Appointment/$book", json=body)
+    assert refused.status_code == 403, refused.text
+    assert alice.post("/Appointment/$book", json=_signed_book(office, offer)).status_code == 201
 
 
 def test_malformed_and_strangers_requests_are_4xx(office: Office) -> None:
@@ -136,12 +186,36 @@ def test_malformed_and_strangers_requests_are_4xx(office: Office) -> None:
     assert alice.get("/Appointment/$quote", params={"slot": f"Slot/{slot}"}).status_code == 400
     offer = _prepare(office, alice, slot)
     body = _signed_book(office, offer)
-    body["parameter"][2]["valueString"] = "0x1234"  # a consent signature that is no signature
-    assert alice.post("/Appointment/$book", json=body).status_code == 401  # as any malformed signature is
     body["parameter"][1]["valueString"] = "{not json"
     assert alice.post("/Appointment/$book", json=body).status_code == 400
     wrong = _parameters(("patient", f"Patient/{office.alice_id}"), ("slot", f"Slot/{slot}"), ("grantee", "everyone"))
     assert alice.post("/Appointment/$prepare-book", json=wrong).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        {"name": "reason", "valueInteger": 10**50},
+        {"name": "category", "valueBoolean": True},
+        {"name": "slot", "valueInteger": 1},
+        {"name": "reason", "valueString": "twice"},  # reason given twice
+    ],
+)
+def test_prepare_book_refuses_a_parameter_of_the_wrong_type_and_holds_nothing(
+    office: Office, parameter: dict[str, Any]
+) -> None:
+    alice = office.api.client(office.api.world.alice)
+    slot = office.slot()
+    body = _parameters(
+        ("patient", f"Patient/{office.alice_id}"), ("slot", f"Slot/{slot}"), ("category", "labs"), ("reason", "rash")
+    )
+    if parameter["name"] != "reason" or "valueInteger" in parameter:
+        body["parameter"] = [p for p in body["parameter"] if p["name"] != parameter["name"]]
+    body["parameter"].append(parameter)
+    refused = alice.post("/Appointment/$prepare-book", json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert alice.get(f"/Slot/{slot}").json()["status"] == "free"
 
 
 def test_the_provider_cancelling_refunds_her(office: Office) -> None:

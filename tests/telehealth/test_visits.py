@@ -212,21 +212,20 @@ def test_the_consent_may_name_the_practitioners_node_instead(visiting: Visiting)
     assert booked.grant.grantee == clinic.node.address
 
 
-def test_when_the_payment_fails_nothing_is_left_half_done(visiting: Visiting) -> None:
-    """A permit someone else signed: refused before any gas; the slot is free again, no consent granted, nothing
-    paid."""
+def test_a_forged_permit_is_refused_before_anything_and_her_hold_kept(visiting: Visiting) -> None:
+    """A permit someone else signed: refused (as someone else's signature, not a failed sign-in) before any gas
+    and before anything is undone; no consent granted, nothing paid, and her hold kept for her to sign again."""
     clinic, visits = visiting.clinic, visiting.visits
     bob = clinic.door(clinic.bob)
-    slot = visiting.slot()
     balance, grants = visiting.balance(clinic.bob.address), _grants(visiting, clinic.bob)
-    offer = visits.prepare_book(bob, slot, clinic.bob_id, [Category.LABS])
+    offer = visits.prepare_book(bob, visiting.slot(), clinic.bob_id, [Category.LABS])
     forged = _signed(visiting, clinic.bob, offer, permit_by=visiting.carol)
-    with pytest.raises(InvalidSignature, match="permit"):
+    with pytest.raises(AccessDenied, match="permit") as refused:
         visits.book(bob, offer.appointment["id"], forged)
-    assert clinic.door(clinic.bob).read(offer.appointment["id"])["status"] == "cancelled"
+    assert not isinstance(refused.value, InvalidSignature)  # a 403, not the 401 that drops her token
+    assert clinic.door(clinic.bob).read(offer.appointment["id"])["status"] == "pending"
     assert (visiting.balance(clinic.bob.address), _grants(visiting, clinic.bob)) == (balance, grants)
-    again = visits.prepare_book(bob, slot, clinic.bob_id, [Category.LABS])  # the slot is free again
-    booked = visits.book(bob, again.appointment["id"], _signed(visiting, clinic.bob, again))
+    booked = visits.book(bob, offer.appointment["id"], _signed(visiting, clinic.bob, offer))  # the same hold
     assert booked.appointment["status"] == "booked"
 
 

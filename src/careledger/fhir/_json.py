@@ -11,6 +11,7 @@ a `ValidationError`, whatever the recursion limit is.
 from __future__ import annotations
 
 import json
+import math
 import re
 from itertools import accumulate
 from typing import Any
@@ -30,13 +31,28 @@ _STEP = tuple(1 if b == ord("[") else -1 for b in range(256))
 
 
 def loads(text: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """`json.loads(text)`, refusing documents nested deeper than `max_depth` or that are not JSON."""
+    """`json.loads(text)`, refusing documents nested deeper than `max_depth` or that are not JSON (RFC 8259: no
+    `NaN`, `Infinity` or `-Infinity`, which Python's parser takes by default and no number compares with), and
+    numbers too large for a double (`1e999`, which Python would read as infinity)."""
     raw = text.encode() if isinstance(text, str) else text
     check_depth(raw, max_depth)
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationError(f"not JSON: {exc}") from None
+
+
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent, as a float, if a double holds it."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:24]} is too large a number")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse the non-standard constant `name` (`NaN`, `Infinity`, `-Infinity`) where a JSON number must be."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def loads_object(text: bytes | str, *, what: str = "the body") -> dict[str, Any]:

@@ -182,11 +182,30 @@ class VisitPayments:
         agreed: Agreed,
     ) -> VisitPayment:
         """Book the visit's fee with what `prepare` gave the patient to sign (`terms`, its typed data) and her
-        two signatures. Everything the escrow would refuse is checked here first and refused in words, so no gas
-        is spent on a booking that cannot go through: terms other than this node's for this visit, this patient
-        and what was `agreed` (`ValidationError`: she signs what she sends, so a payee or slot of her choosing
-        would be hers to sign too), terms or permit she did not sign (`InvalidSignature`), signatures expired or
-        used (`Conflict`)."""
+        two signatures, once `check` finds nothing the escrow would refuse (so no gas is spent on a booking that
+        cannot go through)."""
+        escrow = self._escrow()
+        signed = self.check(patient, appointment_id, terms, permit_signature, terms_signature, agreed=agreed)
+        receipt = self._escrow(as_wallet=self._node_wallet).hold(
+            _reference(appointment_id), signed, permit_signature, terms_signature
+        )
+        return VisitPayment.of(appointment_id, escrow.visit(signed.visit_id), receipt.gas_used)
+
+    def check(
+        self,
+        patient: str,
+        appointment_id: str,
+        terms: dict[str, Any],
+        permit_signature: bytes,
+        terms_signature: bytes,
+        *,
+        agreed: Agreed,
+    ) -> VisitTerms:
+        """The terms `hold` would send, checked off chain for everything the escrow would refuse, in words: terms
+        other than this node's for this visit, this patient and what was `agreed` (`ValidationError`: she signs
+        what she sends, so a payee or slot of her choosing would be hers to sign too), terms or a permit (its
+        signer, spender, value, deadline and her token nonce) she did not sign (`InvalidSignature`), signatures
+        expired or used (`Conflict`). A booking calls it before it changes anything, so a refusal undoes nothing."""
         escrow = self._escrow()
         signed = self._signed_terms(escrow, patient, appointment_id, terms, agreed)
         self._check_bookable(escrow, signed)
@@ -194,10 +213,7 @@ class VisitPayments:
             raise Conflict("these terms were signed for an earlier booking of hers: sign the visit's payment again")
         check_signer(signed.patient, recover_typed_data_signer(signed.typed_data(*_domain(escrow)), terms_signature))
         self._check_permit(escrow, signed, permit_signature)
-        receipt = self._escrow(as_wallet=self._node_wallet).hold(
-            _reference(appointment_id), signed, permit_signature, terms_signature
-        )
-        return VisitPayment.of(appointment_id, escrow.visit(signed.visit_id), receipt.gas_used)
+        return signed
 
     def release(self, appointment_id: str) -> VisitPayment:
         """Pay the fee to the payee: the visit happened (from the slot's start). `Conflict` before it, or once

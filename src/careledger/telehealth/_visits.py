@@ -33,7 +33,7 @@ from careledger.chain import VisitTerms
 from careledger.claims import Coverages, ServiceClass
 from careledger.consent import ConsentService, Grant, SignedConsent
 from careledger.crypto import sign_typed_data
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, InvalidSignature, NotFound, ValidationError
 from careledger.records import Category, Resource, StoredRecord
 from careledger.telehealth._booking import HOLDING, Hold, Scheduling, slot_ids
 from careledger.telehealth._encounters import begin, encounter_of, finish
@@ -183,15 +183,17 @@ class Visits:
         expected = self._consents.terms(
             patient, self._signed_grantee(repo, hold.appointment, signed.consent), _categories(signed.consent), window
         )
-        self._consents.check(signed.consent, expected)
-        self._consent.check_submittable(signed.consent)
-        self._check_payment(quote, signed)
+        try:  # all of it before anything changes: a refusal keeps her hold, for her to sign again
+            self._consents.check(signed.consent, expected)
+            self._consent.check_submittable(signed.consent)
+            self._check_payment(quote, signed, patient, appointment_id, agreed)
+        except InvalidSignature as wrong:  # she is signed in: what she sent is someone else's signature
+            raise AccessDenied(f"{wrong}: sign what $prepare-book gave you with the patient's wallet") from None
         self._scheduling.claim(hold)  # a second submission of this hold stops here, undoing nothing
         try:
-            payment = self._hold_fee(
-                patient, appointment_id, signed, Agreed(quote.patient_pays, window.start, window.end)
-            )
+            payment = self._hold_fee(patient, appointment_id, signed, agreed)
         except BaseException:
+        agreed = Agreed(quote.patient_pays, window.start, window.end)
             self._scheduling.release(repo, hold, "the visit's fee could not be held")
             raise
         try:
@@ -317,8 +319,11 @@ class Visits:
         allowed = {self._node.lower(), practitioner_of(repo, appointment).address.lower()}
         return named if named.lower() in allowed else self._grantee(repo, appointment, "practitioner")
 
-    def _check_payment(self, quote: VisitQuote, signed: VisitSignatures) -> None:
-        """Her signed escrow terms are for what the quote says she pays (the escrow checks the rest)."""
+    def _check_payment(
+        self, quote: VisitQuote, signed: VisitSignatures, patient: str, appointment_id: str, agreed: Agreed
+    ) -> None:
+        """Her signed escrow terms are for what the quote says she pays, and they and her permit are what the
+        escrow would take (`VisitPayments.check`, off chain)."""
         if not quote.patient_pays:
             return
         if signed.terms is None or signed.terms_signature is None or signed.permit_signature is None:
@@ -381,3 +386,6 @@ def _schedule_of(reader: Repository, slot_id: str) -> Resource | None:
 def _categories(consent: SignedConsent) -> list[Category]:
     """The categories she picked (the consent's bitmask)."""
     return Category.from_mask(consent.terms.categories)
+        self._payments.check(
+            patient, appointment_id, signed.terms, signed.permit_signature, signed.terms_signature, agreed=agreed
+        )

@@ -16,14 +16,33 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call
-from careledger.api._responses import fhir_response, int_param
+from careledger.api._responses import fhir_response
+from careledger.api.operations._parameters import Kind, bounded_count, operation_parameters, reference_id
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
 from careledger.records import Resource
 from careledger.telehealth import Opening, parse_instant, proposal, slot_ids
 
-FIND_PARAMETERS = ("practitioner", "service-type", "visit-mode", "start", "end", "patient", "_count")
+FIND_PARAMETERS = {
+    "practitioner": Kind.REFERENCE,
+    "service-type": Kind.TEXT,
+    "visit-mode": Kind.TEXT,
+    "start": Kind.INSTANT,
+    "end": Kind.INSTANT,
+    "patient": Kind.REFERENCE,
+    "_count": Kind.INTEGER,
+}
+BOOK_PARAMETERS = {
+    "slot": Kind.REFERENCE,
+    "patient": Kind.REFERENCE,
+    "reason": Kind.TEXT,
+    "appt-resource": Kind.RESOURCE,
+    # a visit `$prepare-book` held, booked with her signatures (`visit.book_held`)
+    "appointment": Kind.REFERENCE,
+    **dict.fromkeys(("consent", "consent-signature", "terms", "terms-signature", "permit-signature"), Kind.TEXT),
+}
 DEFAULT_DAYS = 14  # `$find` without an `end`: the next two weeks
+MAX_COUNT = 200  # proposals one `$find` answers at most
 
 
 def appointment_router(deps: Deps) -> APIRouter:
@@ -36,11 +55,12 @@ def appointment_router(deps: Deps) -> APIRouter:
         """A searchset Bundle of proposed Appointments, one per open Slot (soonest first, `_count` at most) of the
         active Schedules of `practitioner` offering `service-type` (a service class) in `visit-mode` (virtual,
         in-person), starting from `start` (default now) until `end` (default two weeks on); for `patient` if given.
-        Parameters in the query (GET) or a Parameters body (POST). 400 for a malformed date."""
+        Parameters in the query (GET) or a Parameters body (POST). 400 for a malformed date, a `_count` outside 1 to
+        200, or a parameter of the wrong type."""
         accessor = deps.signed_in(authorization, purpose, "Slot", "read")
         given = dict(request.query_params.items())
         if request.method == "POST":
-            given.update(_values(loads_object(await body_of(request))))
+            given.update(operation_parameters(loads_object(await body_of(request)), FIND_PARAMETERS))
         start = parse_instant(given["start"], "start") if "start" in given else None
         reader = node.access.for_caller(accessor)
         begin = start or node.scheduling.now()
@@ -53,9 +73,9 @@ def appointment_router(deps: Deps) -> APIRouter:
             practitioner=given.get("practitioner"),
             service_type=given.get("service-type"),
             mode=given.get("visit-mode"),
-            limit=int_param(given, "_count", 50, 1, 200),
+            limit=bounded_count(given, "_count", 50, 1, MAX_COUNT),
         )
-        patient = _reference(given["patient"], "Patient", "patient") if "patient" in given else None
+        patient = reference_id(given["patient"], "Patient", "patient") if "patient" in given else None
         return fhir_response(_proposals(request, openings, patient))
 
     @router.post("/Appointment/$book", status_code=201)
@@ -68,7 +88,7 @@ def appointment_router(deps: Deps) -> APIRouter:
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
         data = loads_object(await body_of(request))
         repo = node.access.for_caller(accessor)
-        if "appointment" in _values(data):  # a visit `$prepare-book` held, booked with her signatures
+        if "appointment" in operation_parameters(data, BOOK_PARAMETERS):  # a visit `$prepare-book` held, signed
             from careledger.api.operations.visit import book_held  # that module builds on this one's helpers
 
             return _written(request, await book_held(node, repo, data), 201)
@@ -84,7 +104,7 @@ def appointment_router(deps: Deps) -> APIRouter:
         again. 404 alike for an unknown id and one the caller may not see."""
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
         body = await body_of(request)
-        reason = _values(loads_object(body)).get("reason") if body else None
+        reason = operation_parameters(loads_object(body), {"reason": Kind.TEXT}).get("reason") if body else None
         repo = node.access.for_caller(accessor)
         cancelled, _refund = await call(node.visits.cancel, repo, appointment_id, reason)  # a fee held is refunded
         return _written(request, cancelled, 200)
@@ -94,47 +114,22 @@ def appointment_router(deps: Deps) -> APIRouter:
         appointment_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:
         """Move an Appointment to another Slot (`slot`, a reference, in a Parameters body) of the same practitioner
-        and service, in one transaction: 409 if that slot is taken (the Appointment stays where it was)."""
+        and service, in one transaction: 409 if that slot is taken (the Appointment stays where it was), and for a
+        visit paid in escrow, which is cancelled (refunded) and booked again instead (`Visits.reschedule`)."""
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
-        given = _values(loads_object(await body_of(request)))
+        given = operation_parameters(loads_object(await body_of(request)), {"slot": Kind.REFERENCE})
         if "slot" not in given:
             raise ValidationError("$reschedule takes a Parameters body with a slot (Slot/<id>)")
-        slot = _reference(given["slot"], "Slot", "slot")
+        slot = reference_id(given["slot"], "Slot", "slot")
         repo = node.access.for_caller(accessor)
-        return _written(request, await call(node.scheduling.reschedule, repo, appointment_id, slot), 200)
+        return _written(request, await call(node.visits.reschedule, repo, appointment_id, slot), 200)
 
     return router
 
 
-def _values(data: dict[str, Any]) -> dict[str, str]:
-    """The string-like values (valueString, valueReference, valueDateTime, valueInstant, valueCode) of a
-    Parameters resource by name; `ValidationError` for any other body."""
-    if data.get("resourceType") != "Parameters" or not isinstance(data.get("parameter", []), list):
-        raise ValidationError("this operation takes a FHIR Parameters resource")
-    found: dict[str, str] = {}
-    for parameter in data.get("parameter", []):
-        if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
-            raise ValidationError("each parameter needs a name")
-        for kind in ("valueString", "valueDateTime", "valueInstant", "valueCode", "valueUri"):
-            if isinstance(parameter.get(kind), str):
-                found[parameter["name"]] = parameter[kind]
-        reference = parameter.get("valueReference")
-        if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
-            found[parameter["name"]] = reference["reference"]
-    return found
-
-
-def _reference(text: str, kind: str, name: str) -> str:
-    """The id of a `kind/<id>` reference (or a bare id)."""
-    prefix, _, record_id = text.strip().rpartition("/")
-    if (prefix and prefix.rsplit("/", 1)[-1] != kind) or not record_id or len(record_id) > 64:
-        raise ValidationError(f"{name} must be a {kind} reference ({kind}/<id>), not {text[:80]!r}")
-    return record_id
-
-
 def _booking(data: dict[str, Any]) -> tuple[str, str, str | None]:
     """The slot id, the Patient id and the reason a `$book` body asks for."""
-    given = _values(data)
+    given = operation_parameters(data, BOOK_PARAMETERS)
     proposed = next(
         (
             p.get("resource")
@@ -155,13 +150,13 @@ def _booking(data: dict[str, Any]) -> tuple[str, str, str | None]:
         if len(slots) != 1 or len(patients) != 1:
             raise ValidationError("appt-resource must name one Slot and one Patient")
         reasons = [r.get("text") for r in proposed.get("reasonCode", []) if isinstance(r, dict)]
-        return slots[0], _reference(patients[0], "Patient", "patient"), next((r for r in reasons if r), None)
+        return slots[0], reference_id(patients[0], "Patient", "patient"), next((r for r in reasons if r), None)
     missing = [name for name in ("slot", "patient") if name not in given]
     if missing:
         raise ValidationError(f"$book needs {' and '.join(missing)} (or an appt-resource)")
     return (
-        _reference(given["slot"], "Slot", "slot"),
-        _reference(given["patient"], "Patient", "patient"),
+        reference_id(given["slot"], "Slot", "slot"),
+        reference_id(given["patient"], "Patient", "patient"),
         given.get("reason"),
     )
 

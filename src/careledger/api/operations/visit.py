@@ -27,9 +27,10 @@ from fastapi.responses import JSONResponse
 from careledger.access import Repository
 from careledger.api._deps import Authorization, Deps, PurposeOfUse, body_of, call
 from careledger.api._responses import fhir_response
-from careledger.api.operations.appointment import _reference, _values
+from careledger.api.operations._parameters import Kind, operation_parameters, reference_id
+from careledger.api.operations.appointment import BOOK_PARAMETERS
 from careledger.consent import SignedConsent, parse_categories
-from careledger.errors import ValidationError
+from careledger.errors import InvalidSignature, ValidationError
 from careledger.fhir import fhir_instant, loads_object
 from careledger.identity import parse_signature
 from careledger.records import Resource
@@ -39,6 +40,9 @@ from careledger.telehealth import BookingOffer, VisitPayment, VisitQuote, VisitS
 GRANTEES = ("practitioner", "node")
 ANSWERS = ("accepted", "declined")  # a practitioner's `$respond`
 _MAX_TYPED = 16_384  # characters of one typed data part
+QUOTE_PARAMETERS = {"slot": Kind.REFERENCE, "patient": Kind.REFERENCE}
+PREPARE_PARAMETERS = {**QUOTE_PARAMETERS, "grantee": Kind.TEXT, "category": Kind.TEXT, "reason": Kind.TEXT}
+RESPOND_PARAMETERS = {"answer": Kind.TEXT, "comment": Kind.TEXT}
 
 
 def visit_router(deps: Deps) -> APIRouter:
@@ -56,7 +60,7 @@ def visit_router(deps: Deps) -> APIRouter:
         accessor = deps.signed_in(authorization, purpose, "Appointment", "read")
         given = dict(request.query_params.items())
         if request.method == "POST":
-            given.update(_values(loads_object(await body_of(request))))
+            given.update(operation_parameters(loads_object(await body_of(request)), QUOTE_PARAMETERS))
         slot, patient = _required(given, "slot", "Slot"), _required(given, "patient", "Patient")
         reader = node.access.for_caller(accessor)
         return fhir_response(_parameters(quote_parts(await call(node.visits.quote, reader, patient, slot))))
@@ -70,7 +74,7 @@ def visit_router(deps: Deps) -> APIRouter:
         her node, for `category`: comma-separated categories), `permit` and `terms` (the escrow's, when she pays)
         and `expires` (when the hold lapses). 409 if the slot is taken."""
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
-        given = _values(loads_object(await body_of(request)))
+        given = operation_parameters(loads_object(await body_of(request)), PREPARE_PARAMETERS)
         slot, patient = _required(given, "slot", "Slot"), _required(given, "patient", "Patient")
         grantee = given.get("grantee", "practitioner")
         if grantee not in GRANTEES:
@@ -122,7 +126,7 @@ def _practitioners_answers(router: APIRouter, deps: Deps) -> None:
         whose fee was held, the `payment` refunded. 403 for anyone else who may see the Appointment, 409 for one
         cancelled or over."""
         accessor = deps.signed_in(authorization, purpose, "AppointmentResponse", "write")
-        given = _values(loads_object(await body_of(request)))
+        given = operation_parameters(loads_object(await body_of(request)), RESPOND_PARAMETERS)
         answer = given.get("answer", "")
         if answer not in ANSWERS:
             raise ValidationError(f"$respond takes an answer: accepted or declined, not {answer[:40]!r}")
@@ -149,9 +153,14 @@ async def book_held(node: Services, repo: Repository, data: dict[str, Any]) -> R
     """`$book` of a visit `$prepare-book` held: the Parameters `data` name the pending `appointment` and carry her
     signed `consent` with its `consent-signature`, and, when she pays, the escrow's `terms` with its
     `terms-signature` and the `permit-signature`; the booked Appointment. `ValidationError` for typed data that is
-    not JSON or a signature that is not 65 bytes of hex; the visits service refuses the rest in words."""
-    given = _values(data)
-    consent = SignedConsent.from_typed_data(_typed(given, "consent"), _signature(given, "consent-signature"))
+    not JSON or a signature that is not 65 bytes of hex (nor recovers any key); the visits service refuses the rest
+    in words."""
+    given = operation_parameters(data, BOOK_PARAMETERS)
+    consent_signature = _signature(given, "consent-signature")
+    try:
+        consent = SignedConsent.from_typed_data(_typed(given, "consent"), consent_signature)
+    except InvalidSignature as malformed:  # in range, yet no key made it
+        raise ValidationError(f"consent-signature: {malformed}") from None
     appointment = _required(given, "appointment", "Appointment")
     signed = VisitSignatures(consent)
     if "terms" in given:
@@ -211,7 +220,7 @@ def _parameters(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def _required(given: dict[str, str], name: str, kind: str) -> str:
     if name not in given:
         raise ValidationError(f"this operation needs {name} ({kind}/<id>)")
-    return _reference(given[name], kind, name)
+    return reference_id(given[name], kind, name)
 
 
 def _typed(given: dict[str, str], name: str) -> dict[str, Any]:
@@ -228,6 +237,10 @@ def _typed(given: dict[str, str], name: str) -> dict[str, Any]:
 
 
 def _signature(given: dict[str, str], name: str) -> bytes:
+    """A signature in the body: malformed, it is bad input (400), not a failed sign-in; she is signed in."""
     if name not in given:
         raise ValidationError(f"$book of a held visit needs {name} (0x and 130 hex digits)")
-    return parse_signature(given[name])
+    try:
+        return parse_signature(given[name])
+    except InvalidSignature as malformed:
+        raise ValidationError(f"{name}: {malformed}") from None
