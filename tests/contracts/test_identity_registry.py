@@ -45,6 +45,7 @@ def test_self_registration(identity: Any) -> None:
     assert actor.endpoint == "https://clinic.example/fhir"
     assert actor.registered_at == _now()
     assert identity.is_active(doctor)
+    assert identity.registrar_of(doctor) == "0x" + "00" * 20  # no one registered her for her
 
 
 def test_post_quantum_keys_register(identity: Any) -> None:
@@ -88,6 +89,7 @@ def test_registrar_registers_for_others_and_strangers_cannot(identity: Any, admi
         identity.register_actor(device, DEVICE, X25519_KEY, 1, "", b"\x00" * 32)
     (event,) = identity.get_logs()
     assert (event.actor, event.registrar) == (device, admin)
+    assert identity.registrar_of(device) == admin  # kept: a node reads it without scanning the events
     with boa.env.prank(_address("stranger")), boa.reverts("access_control: account is missing role"):
         identity.register_actor(_address("other"), DEVICE, X25519_KEY, 1, "", b"\x00" * 32)
     with boa.env.prank(admin), boa.reverts("identity: zero address"):

@@ -110,11 +110,9 @@ class IdentityRegistry(ContractFacade):
         return _address_or_none(self._call("custodian_of", to_checksum_address(actor)))
 
     def registrar_of(self, actor: str) -> str | None:
-        """Who registered `actor`: itself, or a registrar (a patient's custodian node); None if no one did."""
-        logs = self.contract.events.ActorRegistered().get_logs(
-            argument_filters={"actor": to_checksum_address(actor)}, from_block=0
-        )
-        return str(logs[0]["args"]["registrar"]) if logs else None
+        """Who registered `actor` on its behalf (a patient's custodian node); None if it registered itself or is
+        unknown. Kept by the contract: one call, no scan of its events."""
+        return _address_or_none(self._call("registrar_of", to_checksum_address(actor)))
 
     def claim_custodial(self, actor: str, owner: str, key: PublicKey) -> None:
         """Hand custodial `actor` to the wallet `owner` with encryption key `key`; the signer is its custodian."""

@@ -290,7 +290,8 @@ class Courier:
 
 
 def custodians_of(identity: IdentityRegistry, patient: str) -> tuple[str, ...]:
-    """The nodes that act for `patient` on chain: the one holding her custodial key, and the one that registered
-    her (her custodian still, once she claimed her identity); not she herself."""
+    """The nodes that act for `patient` on chain, as the registry says now (two calls, no scan of its events): the
+    one holding her custodial key, and the one that registered her (her custodian still, once she claimed her
+    identity: her records stay there); not she herself."""
     found = (identity.custodian_of(patient), identity.registrar_of(patient))
     return tuple(dict.fromkeys(node for node in found if node is not None and node != patient))

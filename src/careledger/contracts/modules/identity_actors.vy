@@ -85,6 +85,13 @@ event ActorDeactivated:
 actors: HashMap[address, Actor]
 
 
+# @dev Who registered each actor on its behalf (a hospital its patient, a
+#      clinic its practitioners): read by a node deciding whose custodian
+#      it is without scanning the events; empty for one that registered
+#      itself.
+registrar_of: public(HashMap[address, address])
+
+
 @external
 def register(
     role: uint8,
@@ -226,6 +233,8 @@ def _register(
         active=True,
         registered_at=convert(block.timestamp, uint64),
     )
+    if msg.sender != actor:
+        self.registrar_of[actor] = msg.sender
     log ActorRegistered(
         actor=actor,
         role=role,
