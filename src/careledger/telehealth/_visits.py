@@ -180,6 +180,7 @@ class Visits:
         hold, patient_id = self._held(repo, appointment_id)
         quote = self._quote(repo, patient_id, hold.appointment)
         patient, window = repo.stored(patient_id).patient_address, _window(hold.appointment)
+        agreed = Agreed(quote.patient_pays, window.start, window.end)
         expected = self._consents.terms(
             patient, self._signed_grantee(repo, hold.appointment, signed.consent), _categories(signed.consent), window
         )
@@ -193,7 +194,6 @@ class Visits:
         try:
             payment = self._hold_fee(patient, appointment_id, signed, agreed)
         except BaseException:
-        agreed = Agreed(quote.patient_pays, window.start, window.end)
             self._scheduling.release(repo, hold, "the visit's fee could not be held")
             raise
         try:
@@ -331,6 +331,9 @@ class Visits:
         amount = VisitTerms.from_typed_data(signed.terms).amount
         if amount != quote.patient_pays:
             raise ValidationError(f"the signed terms hold {amount}, not the {quote.patient_pays} the visit costs her")
+        self._payments.check(
+            patient, appointment_id, signed.terms, signed.permit_signature, signed.terms_signature, agreed=agreed
+        )
 
     def _hold_fee(
         self, patient: str, appointment_id: str, signed: VisitSignatures, agreed: Agreed
@@ -386,6 +389,3 @@ def _schedule_of(reader: Repository, slot_id: str) -> Resource | None:
 def _categories(consent: SignedConsent) -> list[Category]:
     """The categories she picked (the consent's bitmask)."""
     return Category.from_mask(consent.terms.categories)
-        self._payments.check(
-            patient, appointment_id, signed.terms, signed.permit_signature, signed.terms_signature, agreed=agreed
-        )
