@@ -115,6 +115,9 @@ def test_a_stream_hears_the_message_and_receipts_follow(api: Api, patient_id: st
     assert unread["parameter"][0]["valueInteger"] >= 1
     read = drbob.post(f"/Communication/{message['id']}/$read")
     assert read.status_code == 200
+    own = alice.post(f"/Communication/{message['id']}/$read")  # she sent it: it was not sent to her
+    assert own.status_code == 404, own.text
+    assert own.json()["resourceType"] == "OperationOutcome"
     receipts = alice.get(f"/Communication/{message['id']}/$receipts").json()["parameter"]
     by_reader = {p["part"][0]["valueString"]: p["part"][1]["valueBoolean"] for p in receipts}
     assert by_reader == {api.world.alice.address: True, api.world.drbob.address: True}

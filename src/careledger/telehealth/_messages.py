@@ -239,10 +239,12 @@ class Messages:
 
     def mark_read(self, door: Repository, communication_id: str) -> Receipt:
         """Mark one message the caller was sent read (once: a second time keeps the first time); `NotFound` if it
-        was not sent to her, told as an unknown id if she may not read it."""
+        was not sent to her (her own message included: its sender read it as she wrote it), told as an unknown id
+        if she may not read it."""
         message = self._communication(door, communication_id)
         reader = door.accessor.address
-        if not self._read(reader, [communication_id], _part_of(message) or communication_id):
+        sender = referenced_wallet(message.get("sender")) or door.stored(communication_id).patient_address
+        if reader == sender or not self._read(reader, [communication_id], _part_of(message) or communication_id):
             raise NotFound(f"Communication/{communication_id} was not sent to you")
         return Receipt(reader, self._receipts.read_at(communication_id, [reader]).get(reader))
 
