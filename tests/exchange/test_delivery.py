@@ -332,9 +332,14 @@ def test_her_own_delivery_and_one_to_a_practitioner_she_has_no_visit_with_are_re
     # Her custodian delivers it, but Erin is no one she has a visit with or consents to: the clinic judges that.
     with pytest.raises(AccessDenied, match=NOT_MESSAGEABLE):
         hospital.courier.send(post.from_alice("msg-erin", post.erin), post.clinic.address, patient=post.alice.address)
+    # Carol's address on another chain is no one of this deployment's.
+    elsewhere = post.from_alice("msg-other-chain", post.carol)
+    elsewhere["recipient"][0]["identifier"]["value"] = f"did:pkh:eip155:{hospital.chain_id + 1}:{post.carol}"
+    with pytest.raises(AccessDenied, match="no practitioner of this node's care team"):
+        hospital.courier.send(elsewhere, post.clinic.address, patient=post.alice.address)
     assert post.kept(post.clinic) == before
     denied = [e.access for e in post.clinic.audit.entries(patient=post.alice.address) if e.access.allowed is False]
-    assert [a.agent for a in denied[-2:]] == [post.alice.address, hospital.address]
+    assert [a.agent for a in denied[-3:]] == [post.alice.address, hospital.address, hospital.address]
 
 
 def test_a_sender_names_only_its_own_messages_here_and_a_retry_at_once_is_kept_once(post: Post) -> None:

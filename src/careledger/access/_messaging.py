@@ -35,21 +35,24 @@ def wallet_reference(kind: str, address: str, chain_id: int, display: str | None
     return reference
 
 
-def referenced_wallet(reference: object) -> str | None:
-    """The wallet a Reference names by its `did:pkh` identifier (checksummed); None if it names none."""
-    return identified_wallet(reference.get("identifier") if isinstance(reference, dict) else None)
+def referenced_wallet(reference: object, chain_id: int | None = None) -> str | None:
+    """The wallet a Reference names by its `did:pkh` identifier (`identified_wallet`); None if it names none."""
+    return identified_wallet(reference.get("identifier") if isinstance(reference, dict) else None, chain_id)
 
 
-def identified_wallet(identifier: object) -> str | None:
+def identified_wallet(identifier: object, chain_id: int | None = None) -> str | None:
     """The wallet a `did:pkh` identifier names (system `urn:ietf:rfc:3986`; checksummed); None for any other
-    identifier."""
+    identifier, and for one on another chain than `chain_id` (an address there is no one of this deployment's:
+    what crosses nodes is judged with it; None: any chain, as the door judges the addresses only)."""
     if not isinstance(identifier, dict) or identifier.get("system") != URI:
         return None
     value = identifier.get("value")
     if not isinstance(value, str) or not value.startswith(DID_PKH):
         return None
     chain, _, address = value.removeprefix(DID_PKH).partition(":")
-    return str(to_checksum_address(address)) if chain.isdecimal() and is_address(address) else None
+    if not chain.isdecimal() or (chain_id is not None and int(chain) != chain_id):
+        return None
+    return str(to_checksum_address(address)) if is_address(address) else None
 
 
 @dataclass(frozen=True, slots=True)

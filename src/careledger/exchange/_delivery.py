@@ -169,12 +169,12 @@ def delivered_id(sender: str, communication_id: str) -> str:
     return keccak(bytes.fromhex(sender.removeprefix("0x")) + communication_id.encode()).hex()
 
 
-def names_patient(reference: Any, patient: str) -> bool:
+def names_patient(reference: Any, patient: str, chain_id: int) -> bool:
     """Whether `reference` is to the patient: naming her wallet, or else typed or written `Patient` (across nodes a
     practitioner is named by his wallet, as `Practitioner/<id>` of one node means nothing at another)."""
     if not isinstance(reference, dict):
         return False
-    wallet = referenced_wallet(reference)
+    wallet = referenced_wallet(reference, chain_id)
     if wallet is not None:
         return wallet == patient
     written = reference.get("reference")

@@ -157,16 +157,20 @@ class Postbox:
     def _refusal(self, delivery: Delivery, custodians: tuple[str, ...], communication: Resource) -> str | None:
         """Why the sender may not send this message here; None if it may."""
         patient = delivery.patient
-        if not names_patient(communication.get("subject"), patient):
+        if not names_patient(communication.get("subject"), patient, self.chain_id):
             return "the message's subject is not the patient the delivery names"
         recipients = [r for r in communication.get("recipient", []) if isinstance(r, dict)]
-        if any(names_patient(r, patient) for r in recipients):
+        if any(names_patient(r, patient, self.chain_id) for r in recipients):
             return self._to_patient(delivery, custodians, communication)
-        if not names_patient(communication.get("sender"), patient):
+        if not names_patient(communication.get("sender"), patient, self.chain_id):
             return "a message to a practitioner is written by the patient"
         if delivery.sender not in custodians:
             return "the sender node is not the patient's custodian"
-        here = [a for r in recipients if (a := referenced_wallet(r)) and self._access.affiliated(a, self.address)]
+        here = [
+            a
+            for r in recipients
+            if (a := referenced_wallet(r, self.chain_id)) and self._access.affiliated(a, self.address)
+        ]
         if not here:
             return "the message names no practitioner of this node's care team"
         decision = self._access.may_deliver(patient, delivery.sender, here)
@@ -177,7 +181,7 @@ class Postbox:
         patient = delivery.patient
         if self.address not in custodians:
             return "this node is not the patient's custodian"
-        author = referenced_wallet(communication.get("sender"))
+        author = referenced_wallet(communication.get("sender"), self.chain_id)
         if author is None or not self._access.affiliated(author, delivery.sender):
             return "the message's author is not of the sender node's care team"
         if self._answers(communication, patient, author):
@@ -201,7 +205,7 @@ class Postbox:
                 if stored.resource_type != "Communication" or stored.patient_address != patient:
                     continue
                 earlier = self._records.open(stored)
-                if any(referenced_wallet(r) == author for r in earlier.get("recipient", [])):
+                if any(referenced_wallet(r, self.chain_id) == author for r in earlier.get("recipient", [])):
                     return True
         return False
 

@@ -140,7 +140,7 @@ class Messages:
         head = self._head(door, thread) if thread is not None else None
         patient_id, her, held = _whose(door, head, patient)
         writer = door.accessor.address
-        practitioners = [w for w in _wallets(to) or _others(head, her) if w not in (writer, her)]
+        practitioners = [w for w in _wallets(to) or _others(head, her, self._chain_id) if w not in (writer, her)]
         if writer == her and not practitioners:
             raise ValidationError("name the practitioner(s) the message is to")
         message = self._message(patient_id, writer == her, writer, practitioners, text, files, head)
@@ -217,8 +217,8 @@ class Messages:
     def arrived(self, message: Resource, patient: str, thread_id: str | None = None) -> None:
         """Receipts and notifications for a message another node delivered (stored already, as `patient`'s):
         unread for each participant here but its sender."""
-        sender = referenced_wallet(message.get("sender")) or patient
-        wallets = [referenced_wallet(r) for r in message.get("recipient", [])]
+        sender = referenced_wallet(message.get("sender"), self._chain_id) or patient
+        wallets = [referenced_wallet(r, self._chain_id) for r in message.get("recipient", [])]
         participants = list(dict.fromkeys([patient, *(w for w in wallets if w is not None)]))
         head = thread_id or _part_of(message) or str(message["id"])
         self._receipts.record(str(message["id"]), head, sender, participants)
@@ -260,7 +260,7 @@ class Messages:
         """Who of a message's participants has read it, and when, if the caller may read the message."""
         stored = door.stored(communication_id)
         message = self._communication(door, communication_id)
-        named = [referenced_wallet(r) for r in [message.get("sender"), *message.get("recipient", [])]]
+        named = [referenced_wallet(r, self._chain_id) for r in [message.get("sender"), *message.get("recipient", [])]]
         wallets = list(dict.fromkeys([stored.patient_address, *(w for w in named if w is not None)]))
         read = self._receipts.read_at(communication_id, wallets)
         return [Receipt(wallet, read[wallet]) for wallet in wallets if wallet in read]
@@ -352,9 +352,9 @@ def _wallets(given: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(str(to_checksum_address(w)) for w in given))
 
 
-def _others(head: Resource | None, patient: str) -> list[str]:
+def _others(head: Resource | None, patient: str, chain_id: int) -> list[str]:
     """The practitioners of a thread (its head's sender and recipients named by wallet), but the patient."""
     if head is None:
         return []
-    named = (referenced_wallet(r) for r in [head.get("sender"), *head.get("recipient", [])])
+    named = (referenced_wallet(r, chain_id) for r in [head.get("sender"), *head.get("recipient", [])])
     return [w for w in dict.fromkeys(named) if w is not None and w != patient]
