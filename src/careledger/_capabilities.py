@@ -314,7 +314,9 @@ class Capabilities:
         Slots through its own door)."""
         from careledger.telehealth import Scheduling
 
-        return Scheduling(self.db, self.access, custodian=self.address)
+        return Scheduling(
+            self.db, self.access, custodian=self.address, changed=lambda appointment: self.rooms.changed(appointment)
+        )
 
     @cached_property
     def visits(self) -> Visits:

@@ -138,6 +138,52 @@ def test_ice_servers_need_a_sign_in(api: Api, tokens: dict[str, str]) -> None:
     assert answer.headers["cache-control"] == "no-store"
 
 
+def test_ice_servers_for_a_room_need_its_admission(api: Api, tokens: dict[str, str], appointment: str) -> None:
+    def asked(token: str, appointment_id: str) -> httpx.Response:
+        return httpx.get(
+            f"{api.url}/telehealth/ice-servers",
+            params={"appointment": appointment_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    assert asked(tokens["alice"], appointment).status_code == 200
+    assert asked(tokens["drbob"], appointment).status_code == 200
+    unknown = asked(tokens["alice"], "no-such-appointment")
+    stranger = asked(tokens["mallory"], appointment)  # on the care team, not named by the visit
+    assert unknown.status_code == stranger.status_code == 404
+    assert stranger.json()["issue"][0]["diagnostics"].replace(appointment, "ID") == unknown.json()["issue"][0][
+        "diagnostics"
+    ].replace("no-such-appointment", "ID")
+
+
+def test_an_appointment_lasting_for_ever_is_refused_not_a_crash(api: Api, tokens: dict[str, str]) -> None:
+    """A `minutesDuration` past any calendar (and no `end`) is a 400 at the room's door, never an overflow."""
+    drbob = {"Authorization": f"Bearer {tokens['drbob']}"}
+    alice = httpx.get(f"{api.url}/Patient", headers={"Authorization": f"Bearer {tokens['alice']}"}).json()
+    did = did_pkh(api.world.node.chain_id, api.world.drbob.address)
+    appointment = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "start": fhir_instant(datetime.now(UTC), precision="seconds"),
+        "minutesDuration": 2_000_000_000,
+        "participant": [
+            {"actor": {"reference": f"Patient/{alice['entry'][0]['resource']['id']}"}, "status": "accepted"},
+            {
+                "actor": {"type": "Practitioner", "identifier": {"system": systems.URI, "value": did}},
+                "status": "accepted",
+            },
+        ],
+    }
+    created = httpx.post(f"{api.url}/Appointment", json=appointment, headers=drbob)
+    assert created.status_code == 201, created.text
+    appointment_id = created.json()["id"]
+    status, outcome = _refused(api, appointment_id, drbob)
+    assert status == 400, outcome
+    assert "minutesDuration" in outcome["issue"][0]["diagnostics"]
+    ice = httpx.get(f"{api.url}/telehealth/ice-servers", params={"appointment": appointment_id}, headers=drbob)
+    assert ice.status_code == 400, ice.text
+
+
 def test_patient_waits_is_admitted_and_the_two_signal(api: Api, tokens: dict[str, str], appointment: str) -> None:
     with _joined(api, appointment, tokens["alice"]) as alice:
         _state(alice, you="patient", patient="waiting", practitioner="away")

@@ -138,6 +138,8 @@ def test_carol_never_sees_alices_pages(clinic: Clinic, alice: Alice, browser: Br
         (f"/portal/messages/{alice.lab_id}", 404),  # not a thread of hers: told as an unknown record
         (f"/portal/visits/book?slot={alice.lab_id}", 404),
         ("/portal/visits/find?start=someday", 400),
+        ("/portal/visits/find?start=9999-12-31", 400),  # two weeks on would be past any calendar
+        ("/portal/visits/find?start=2027-01-01&end=2027-06-01", 400),  # more days than a search looks through
         ("/portal/staff?q=" + alice.family, 403),
     ):
         response = page.goto(f"{clinic.url}{url}")

@@ -35,6 +35,7 @@ from careledger.telehealth import (
     MAX_MESSAGE_BYTES,
     OPENS_BEFORE,
     REPLACED,
+    ROOM_CLOSED,
     TURN_CREDENTIAL_SECONDS,
     Admission,
     Ending,
@@ -42,6 +43,7 @@ from careledger.telehealth import (
     PostgresBus,
     RoomRole,
     Rooms,
+    Scheduling,
     Seat,
     parse_signal,
 )
@@ -316,21 +318,83 @@ def _coturn_password(secret: str, username: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def test_turn_credentials_are_coturns_and_expire(clinic: Clinic) -> None:
+def test_turn_credentials_are_coturns_only_with_an_admission_and_end_with_the_room(at_start: Clinic) -> None:
     urls = ["stun:turn.example.org:3478", "turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
-    rooms = Rooms(clinic.world.access, clinic.world.node.shared.tickets, LocalBus(), ice_urls=urls, turn_secret="s3")
-    before = int(time.time())
-    stun, turn = rooms.ice_servers(clinic.world.alice.address)
+    world, tickets = at_start.world, at_start.world.node.shared.tickets
+    rooms = Rooms(world.access, tickets, LocalBus(), ice_urls=urls, turn_secret="s3", clock=lambda: at_start.now[0])
+    alice = world.alice.address
+    assert rooms.ice_servers(alice) == [{"urls": urls[:1]}]  # signed in, not admitted: STUN only, no relay
+    admission = rooms.admission(at_start.accessor(world.alice), at_start.appointment_id)
+    stun, turn = rooms.ice_servers(alice, admission)
     assert stun == {"urls": urls[:1]}
     assert turn["urls"] == urls[1:]
     expiry, user = turn["username"].split(":", 1)
-    assert user == clinic.world.alice.address
-    assert before + TURN_CREDENTIAL_SECONDS <= int(expiry) <= int(time.time()) + TURN_CREDENTIAL_SECONDS
+    assert user == alice
+    assert int(expiry) == int(admission.closes.timestamp())  # no longer than the room is open
+    assert int(expiry) - at_start.now[0].timestamp() < TURN_CREDENTIAL_SECONDS
     assert turn["credential"] == _coturn_password("s3", turn["username"])
-    unsecured = Rooms(clinic.world.access, clinic.world.node.shared.tickets, LocalBus(), ice_urls=urls)
+    unsecured = Rooms(world.access, tickets, LocalBus(), ice_urls=urls)
     with pytest.raises(ConfigError, match="turn_secret"):
-        unsecured.ice_servers(clinic.world.alice.address)
-    assert Rooms(clinic.world.access, clinic.world.node.shared.tickets, LocalBus()).ice_servers("x") == []
+        unsecured.ice_servers(alice, admission)
+    assert Rooms(world.access, tickets, LocalBus()).ice_servers("x", admission) == []
+
+
+def _scheduling(clinic: Clinic) -> Scheduling:
+    """The node's scheduling as the node wires it: each Appointment it writes is told to the rooms."""
+    world = clinic.world
+    return Scheduling(
+        world.node.db,
+        world.access,
+        custodian=world.node.address,
+        clock=lambda: clinic.now[0],
+        changed=clinic.rooms.changed,
+    )
+
+
+def test_a_cancelled_visit_ends_its_open_seats_and_her_admission(at_start: Clinic) -> None:
+    rooms, world = at_start.rooms, at_start.world
+    appointment_id = at_start.book(world.drbob)
+    alice, drbob = at_start.admit(world.alice, appointment_id), at_start.admit(world.drbob, appointment_id)
+    door = world.access.for_caller(at_start.accessor(world.drbob))
+
+    async def cancelled() -> None:
+        async with rooms.seat(alice) as patient, rooms.seat(drbob) as doctor:
+            await rooms.receive(doctor, json.dumps({"type": "admit"}))
+            await _state(patient, patient="in", practitioner="in")
+            await asyncio.to_thread(_scheduling(at_start).cancel, door, appointment_id, "the doctor is ill")
+            for seat in (patient, doctor):
+                assert await _relayed(seat) == Ending(ROOM_CLOSED, "this visit is cancelled: its room is closed")
+
+    _run(cancelled)
+    assert world.node.shared.tickets.peek("room-admitted", appointment_id) is None
+    with pytest.raises(AccessDenied, match="cancelled"):
+        at_start.admit(world.alice, appointment_id)
+
+
+def test_a_moved_visit_has_her_wait_to_be_admitted_again(at_start: Clinic) -> None:
+    rooms, world = at_start.rooms, at_start.world
+    appointment_id = at_start.book(world.drbob)
+    alice, drbob = at_start.admit(world.alice, appointment_id), at_start.admit(world.drbob, appointment_id)
+    door = world.access.for_caller(at_start.accessor(world.drbob))
+    appointment = door.read(appointment_id)
+    later = at_start.start + timedelta(minutes=10)
+    moved = {
+        **appointment,
+        "start": fhir_instant(later, precision="seconds"),
+        "end": fhir_instant(later + timedelta(minutes=30), precision="seconds"),
+    }
+
+    async def rescheduled() -> None:
+        async with rooms.seat(alice) as patient, rooms.seat(drbob) as doctor:
+            await rooms.receive(doctor, json.dumps({"type": "admit"}))
+            await _state(patient, patient="in")
+            await _state(doctor, patient="in")
+            await asyncio.to_thread(_scheduling(at_start).written, door, moved)
+            await _state(patient, patient="waiting", call=None)  # the admission was for the old window
+            state = await _state(doctor, patient="waiting")
+            assert state["closes"] == (later + timedelta(minutes=30) + GRACE_AFTER).isoformat()
+
+    _run(rescheduled)
 
 
 @pytest.mark.postgres

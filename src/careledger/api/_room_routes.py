@@ -1,7 +1,8 @@
 """Visit rooms over the API: the ICE servers a browser is to use, and the room's WebSocket.
 
 ```
-browser ─GET /telehealth/ice-servers─► STUN URLs, TURN URLs with a credential that expires
+browser ─GET /telehealth/ice-servers─► STUN URLs; with ?appointment=<id> and admitted: TURN URLs too, with a
+        credential that ends when the room closes
 browser ─WS /telehealth/rooms/<appointment>─► signed in? Origin ours? admitted (rooms.admission)? ─► accept
         ◄──── {"type": "room", …} states, relayed offers, answers, candidates ────►  the peer's browser
 ```
@@ -51,11 +52,17 @@ def room_router(deps: Deps) -> APIRouter:
     rooms = deps.node.rooms
 
     @router.get("/telehealth/ice-servers")
-    async def ice_servers(request: Request, authorization: Authorization = None) -> JSONResponse:
-        """The RTCIceServer list for the caller's browser (`RTCPeerConnection({iceServers})`); TURN credentials are
-        coturn's time-limited ones, made for her now."""
+    async def ice_servers(request: Request, appointment: str = "", authorization: Authorization = None) -> JSONResponse:
+        """The RTCIceServer list for the caller's browser (`RTCPeerConnection({iceServers})`): the STUN servers; and,
+        for a participant admitted now to the room of `appointment` (404 alike for an unknown and a forbidden one,
+        403 outside its window), the TURN servers with coturn's credentials made for her, ending when the room
+        closes."""
         caller = _signed_in(deps, request, authorization)
-        servers = rooms.ice_servers(caller.address)
+        admission = None
+        if appointment:
+            caller.require("Appointment", "read")
+            admission = await call(rooms.admission, deps.accessor(caller, None), appointment)
+        servers = rooms.ice_servers(caller.address, admission)
         return JSONResponse({"iceServers": servers}, headers={"Cache-Control": "no-store"})
 
     @router.websocket("/telehealth/rooms/{appointment_id}")

@@ -18,7 +18,7 @@ from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 from careledger.records import Resource
 from careledger.services import Operations
-from careledger.telehealth import Offer, VisitMode, parse_instant
+from careledger.telehealth import MAX_FIND_DAYS, Offer, VisitMode, parse_instant
 
 app = typer.Typer(help="Schedules and visits: publish, open slots, find, book, move, cancel.", no_args_is_help=True)
 
@@ -81,7 +81,7 @@ def find(
     service: Annotated[str | None, typer.Option("--service", help="The service class.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="virtual or in-person.")] = None,
     start: Annotated[str | None, typer.Option("--start", help="From (default: now).")] = None,
-    days: Annotated[int, typer.Option("--days", help="How many days on from --start.", min=1, max=366)] = 14,
+    days: Annotated[int, typer.Option("--days", help="How many days on from --start.", min=1, max=MAX_FIND_DAYS)] = 14,
     limit: Annotated[int, typer.Option("--limit", help="At most this many.", min=1, max=200)] = 20,
     as_who: AsOption = None,
     json: JsonFlag = False,

@@ -36,10 +36,17 @@ from careledger.portal._signing import for_javascript, signed_parts
 from careledger.portal._staff_routes import staff_member, treating
 from careledger.records import Category, search_query
 from careledger.services import Services
-from careledger.telehealth import VisitSignatures, practitioner_of, service_class, visit_mode
+from careledger.telehealth import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_FIND_DAYS,
+    VisitSignatures,
+    practitioner_of,
+    service_class,
+    visit_mode,
+)
 
 _FIND_DAYS = 14  # what the find page looks through unless told
-_MAX_FIND_DAYS = 92
 _AHEAD = timedelta(days=366)  # how far ahead her list of visits looks
 _UNDER_WAY = timedelta(days=1)  # and how far back, for one under way
 _ID = 64
@@ -65,9 +72,10 @@ def visit_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         visit, door = await _herself(request)
         first = _date(start, "From", datetime.now(pages.zone).date())
         last = _date(end, "Until", first + timedelta(days=_FIND_DAYS))
-        if not first <= last <= first + timedelta(days=_MAX_FIND_DAYS):
-            raise ValidationError(f"'Until' is on or after 'From', and at most {_MAX_FIND_DAYS} days after it")
-        begin, finish = day_of(first, pages.zone)[0], day_of(last, pages.zone)[1]
+        if not first <= last < first + timedelta(days=MAX_FIND_DAYS):
+            raise ValidationError(f"'Until' is on or after 'From', and less than {MAX_FIND_DAYS} days after it")
+        begin = day_of(first, pages.zone)[0]
+        finish = min(day_of(last, pages.zone)[1], begin + timedelta(days=MAX_FIND_DAYS))  # a clock change's hour
         who, what = practitioner[:_ID] or None, service[:40] or None
         found = await call(node.scheduling.find, door, begin, finish, practitioner=who, service_type=what)
         offers = await call(_offers, node, door)
@@ -181,6 +189,9 @@ def _date(text: str, label: str, default: date) -> date:
     if not text.strip():
         return default
     try:
-        return date.fromisoformat(text.strip()[:10])
+        day = date.fromisoformat(text.strip()[:10])
     except ValueError:
         raise ValidationError(f"'{label}' is a date written YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValidationError(f"'{label}' is a date in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return day

@@ -18,17 +18,16 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from careledger.access import Repository
-from careledger.errors import AccessDenied, NotFound, ValidationError
+from careledger.access import Accessor, Repository
+from careledger.errors import AccessDenied, NotFound
 from careledger.records import Resource
 from careledger.telehealth._participants import _practitioners
+from careledger.telehealth._schedule import appointment_window
 
 # The room opens this long before the Appointment's start: a patient early for her visit waits in it.
 OPENS_BEFORE = timedelta(minutes=15)
 # …and closes this long after its end: a visit that runs over is not cut off.
 GRACE_AFTER = timedelta(minutes=30)
-# An Appointment with a start but neither an end nor `minutesDuration` is taken to last this long.
-DEFAULT_LENGTH = timedelta(minutes=30)
 # The statuses of a visit still to happen or under way; a proposed, cancelled or finished one has no room.
 ACTIVE = frozenset({"booked", "arrived", "checked-in"})
 
@@ -51,6 +50,7 @@ class Admission:
     practitioners: tuple[str, ...]
     opens: datetime
     closes: datetime
+    accessor: Accessor  # whose door admitted her: the room asks it again when the visit changes
 
     def open_at(self, now: datetime) -> bool:
         """Whether the room is open at `now`."""
@@ -87,7 +87,7 @@ def admit(repository: Repository, appointment_id: str, now: datetime) -> Admissi
     if status not in ACTIVE:
         raise AccessDenied(f"this visit is {status}: its room is closed")
     opens, closes = window(appointment)
-    admission = Admission(appointment_id, who, role, patient_id, practitioners, opens, closes)
+    admission = Admission(appointment_id, who, role, patient_id, practitioners, opens, closes, repository.accessor)
     if not admission.open_at(now):
         raise AccessDenied(
             f"the visit's room is open from {_shown(opens)} to {_shown(closes)} (UTC): "
@@ -98,27 +98,14 @@ def admit(repository: Repository, appointment_id: str, now: datetime) -> Admissi
 
 
 def window(appointment: Resource) -> tuple[datetime, datetime]:
-    """When the room of `appointment` opens and closes; `ValidationError` if it has no start."""
-    start = _instant(appointment.get("start"), "start")
-    if appointment.get("end"):
-        end = _instant(appointment["end"], "end")
-    elif isinstance(appointment.get("minutesDuration"), int):
-        end = start + timedelta(minutes=appointment["minutesDuration"])
-    else:
-        end = start + DEFAULT_LENGTH
+    """When the room of `appointment` opens and closes: the visit's own window (`appointment_window`) with the
+    room's margins; `ValidationError` for one without a start, or with a malformed one."""
+    start, end = appointment_window(appointment)
     return start - OPENS_BEFORE, end + GRACE_AFTER
 
 
-def _instant(value: Any, name: str) -> datetime:
-    """An Appointment's instant, aware (UTC)."""
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"the Appointment's {name} is not an instant: {str(value)[:40]!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _shown(moment: datetime) -> str:
+    """A moment as the refusal states it: UTC, to the minute."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 

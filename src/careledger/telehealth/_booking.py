@@ -37,12 +37,22 @@ from careledger.records import Draft, Resource, SearchQuery, StoredRecord, searc
 from careledger.store import Database
 from careledger.telehealth._holds import HOLDS, claim, let_go, take
 from careledger.telehealth._holds import SLOT_TAKEN as SLOT_TAKEN  # told by the booking too
-from careledger.telehealth._schedule import Schedules, fee_of, parse_instant, practitioner_of, service_class
+from careledger.telehealth._schedule import (
+    MAX_FIND_DAYS,
+    Schedules,
+    appointment_window,
+    fee_of,
+    parse_instant,
+    practitioner_of,
+    priced,
+    service_class,
+)
 
 HOLDING = frozenset({"pending", "booked", "arrived", "checked-in", "fulfilled"})  # statuses that keep their slots
 OPEN_SLOT = frozenset({"free", "busy"})  # `busy` only mirrors a hold: the hold decides
 DEFAULT_HOLD = timedelta(minutes=15)
 MAX_FIND = 200
+FIND_STEP = timedelta(days=7)  # `find` searches a week of Slots at a time, until it has found enough
 _SLOT = "Slot/"
 
 
@@ -82,7 +92,8 @@ def proposal(opening: Opening, patient_id: str | None, *, status: str = "propose
         participants.insert(
             0, {"actor": {"reference": f"Patient/{patient_id}"}, "required": "required", "status": "accepted"}
         )
-    minutes = int((parse_instant(slot["end"], "end") - parse_instant(slot["start"], "start")).total_seconds() // 60)
+    start, end = appointment_window(slot)
+    minutes = int((end - start).total_seconds() // 60)
     fee = opening.fee
     appointment: Resource = {
         "resourceType": "Appointment",
@@ -126,8 +137,11 @@ class Scheduling(Schedules):
         custodian: str,
         hold_for: timedelta = DEFAULT_HOLD,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        changed: Callable[[Resource], None] = lambda _appointment: None,
     ) -> None:
-        """`access` gives the node its own door, through which it marks Slots busy or free (they are its own)."""
+        """`access` gives the node its own door, through which it marks Slots busy or free (they are its own);
+        `changed` is told of every Appointment written (the visit rooms ask their seats' doors again)."""
+        self._changed = changed
         self._db = db
         self._access = access
         self._custodian = custodian
@@ -151,10 +165,14 @@ class Scheduling(Schedules):
         mode: str | None = None,
         limit: int = 50,
     ) -> list[Opening]:
-        """The open Slots from `start` to `end` (their start in it) of the active Schedules of `practitioner`
-        (`Practitioner/<id>` or the id) offering `service_type` (a service class) in `mode`, soonest first."""
+        """The open Slots from `start` to `end` (their start in it, at most `MAX_FIND_DAYS` on) of the active
+        Schedules of `practitioner` (`Practitioner/<id>` or the id) offering `service_type` (a service class) in
+        `mode`, soonest first: a week searched at a time, until `limit` are found. A Schedule whose fee is malformed
+        offers nothing until it is mended."""
         if end <= start:
             raise ValidationError("end must come after start")
+        if end - start > timedelta(days=MAX_FIND_DAYS):
+            raise ValidationError(f"find slots over at most {MAX_FIND_DAYS} days at once")
         if not 1 <= limit <= MAX_FIND:
             raise ValidationError(f"find at most {MAX_FIND} slots at once")
         wanted = [("active", "true")]
@@ -162,22 +180,26 @@ class Scheduling(Schedules):
             wanted.append(("actor", practitioner if "/" in practitioner else f"Practitioner/{practitioner}"))
         if service_type:
             wanted.append(("service-type", f"{systems.SERVICE_CLASS}|{service_type}"))
-        schedules = {s["id"]: s for s in reader.search(_query("Schedule", wanted))}
+        schedules = {s["id"]: s for s in reader.search(_query("Schedule", wanted)) if priced(s)}
         if not schedules:
             return []
         params = [
             ("schedule", ",".join(f"Schedule/{i}" for i in schedules)),
             ("status", ",".join(sorted(OPEN_SLOT))),
-            ("start", f"ge{fhir_instant(max(start, self._clock()), precision='seconds')}"),
-            ("start", f"lt{fhir_instant(end, precision='seconds')}"),
             ("_sort", "start"),
+            *([("appointment-type", f"{systems.VISIT_MODE}|{mode}")] if mode else []),
         ]
-        if mode:
-            params.append(("appointment-type", f"{systems.VISIT_MODE}|{mode}"))
-        slots = reader.search(_query("Slot", params))
-        held = self._held([s["id"] for s in slots])
-        open_slots = [s for s in slots if s["id"] not in held][:limit]
-        return [Opening(s, schedules[s["schedule"]["reference"].removeprefix("Schedule/")]) for s in open_slots]
+        found: list[Resource] = []
+        since = max(start, self._clock())
+        while since < end and len(found) < limit:
+            until = min(since + FIND_STEP, end)
+            between = [("start", f"ge{fhir_instant(since, precision='seconds')}")]
+            between.append(("start", f"lt{fhir_instant(until, precision='seconds')}"))
+            slots = reader.search(_query("Slot", params + between))
+            held = self._held([s["id"] for s in slots])
+            found += [s for s in slots if s["id"] not in held]
+            since = until
+        return [Opening(s, schedules[s["schedule"]["reference"].removeprefix("Schedule/")]) for s in found[:limit]]
 
     def opening(self, reader: Repository, slot_id: str) -> Opening:
         """The Slot `slot_id` and its Schedule, if it is open for booking (else `Conflict`)."""
@@ -381,6 +403,7 @@ class Scheduling(Schedules):
         stored = repo.store([draft, *more], also=holds)
         self._mark(changed)
         self._lapse(displaced)
+        self._changed({**draft.data, "id": draft.record_id})
         return draft.data, stored
 
     def _held(self, slots: Iterable[str]) -> set[str]:

@@ -14,24 +14,28 @@ from typing import Any
 
 from careledger.errors import ConfigError
 
-# How long a TURN credential lasts: a visit and its grace, with room to spare (coturn checks it at allocation).
+# How long a TURN credential lasts at most (coturn checks it at allocation); never past its room's closing.
 TURN_CREDENTIAL_SECONDS = 4 * 3600
 STUN_SCHEMES = ("stun:", "stuns:")
 TURN_SCHEMES = ("turn:", "turns:")
 
 
-def ice_servers(urls: Sequence[str], turn_secret: str, user: str, now: float) -> list[dict[str, Any]]:
-    """The RTCIceServer list for `user` at `now`: the STUN URLs as they are, the TURN URLs with a credential valid
-    for `TURN_CREDENTIAL_SECONDS` (`ConfigError` if TURN URLs are configured without `turn_secret`)."""
+def ice_servers(
+    urls: Sequence[str], turn_secret: str, user: str, now: float, until: float | None = None
+) -> list[dict[str, Any]]:
+    """The RTCIceServer list for `user` at `now`: the STUN URLs as they are, and, for one admitted to a room that
+    stays open `until`, the TURN URLs with a credential valid until then, `TURN_CREDENTIAL_SECONDS` at most (without
+    `until`, none: the operator's relay is for visits, not for anyone signed in). `ConfigError` if TURN URLs are
+    configured without `turn_secret`."""
     stun = [url for url in urls if url.startswith(STUN_SCHEMES)]
     turn = [url for url in urls if url.startswith(TURN_SCHEMES)]
     servers: list[dict[str, Any]] = [{"urls": stun}] if stun else []
-    if turn:
+    if turn and until is not None:
         if not turn_secret:
             raise ConfigError(
                 "ice_servers names TURN servers but turn_secret is empty: set coturn's static-auth-secret"
             )
-        username = f"{int(now) + TURN_CREDENTIAL_SECONDS}:{user}"
+        username = f"{int(min(now + TURN_CREDENTIAL_SECONDS, until))}:{user}"
         servers.append({"urls": turn, "username": username, "credential": turn_password(turn_secret, username)})
     return servers
 

@@ -27,15 +27,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from careledger.access import Accessor, RecordAccess
-from careledger.errors import AccessDenied
+from careledger.errors import AccessDenied, CareLedgerError
+from careledger.records import Resource
 from careledger.shared import Tickets
-from careledger.telehealth._admission import Admission, RoomRole, admit
+from careledger.telehealth._admission import ACTIVE, Admission, RoomRole, admit, window
 from careledger.telehealth._bus import Bus, Event
 from careledger.telehealth._ice import ice_servers
 from careledger.telehealth._signals import Pace, parse_signal
 
 HEARTBEAT_SECONDS = 10.0
 PRESENCE_SECONDS = 30.0
+RECHECK_SECONDS = 60.0  # a seat's admission is asked again this often, besides whenever its visit is written
 # Close codes a seat ends with (besides the WebSocket's own 1008 and 1009 for a malformed or oversized message).
 ROOM_CLOSED = 4403  # the window is over, or a patient tried to admit
 REPLACED = 4409  # the same participant opened the room elsewhere
@@ -59,6 +61,7 @@ class Seat:
     admission: Admission
     id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     since: float = field(default_factory=time.time)
+    checked: float = field(default_factory=time.monotonic)  # when its admission was last asked again
     outbox: asyncio.Queue[dict[str, Any] | Ending] = field(default_factory=asyncio.Queue)
     pace: Pace = field(default_factory=Pace)
     call: str | None = None
@@ -101,9 +104,21 @@ class Rooms:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed = False
 
-    def ice_servers(self, user: str) -> list[dict[str, Any]]:
-        """The RTCIceServer list for `user`'s browser, TURN credentials made for her now (`_ice.ice_servers`)."""
-        return ice_servers(self._ice_urls, self._turn_secret, user, self._clock().timestamp())
+    def ice_servers(self, user: str, admission: Admission | None = None) -> list[dict[str, Any]]:
+        """The RTCIceServer list for `user`'s browser (`_ice.ice_servers`): the STUN servers; and, with her
+        `admission` to a room, the TURN servers with a credential made for her now that ends when the room closes."""
+        until = None if admission is None else admission.closes.timestamp()
+        return ice_servers(self._ice_urls, self._turn_secret, user, self._clock().timestamp(), until)
+
+    def changed(self, appointment: Resource) -> None:
+        """The visit `appointment` was written (cancelled, moved, declined, missed, edited): the patient's admission
+        is dropped unless the visit is still to happen in the window she was admitted for, and every worker asks
+        its seats' doors again (`_recheck`), ending those now refused. Blocking: the scheduling calls it."""
+        appointment_id = str(appointment.get("id", ""))
+        admitted = self._tickets.peek(_ADMITTED, appointment_id)
+        if admitted is not None and admitted.get("window") != _window_of(appointment):
+            self._tickets.take(_ADMITTED, appointment_id)
+        self._bus.publish({"kind": "recheck", "room": appointment_id})
 
     def close(self) -> None:
         """Stop hearing the other workers (the bus's listening thread)."""
@@ -139,6 +154,17 @@ class Rooms:
                 self._seats.pop(admission.appointment_id, None)
             await asyncio.to_thread(self._stand, seat)
 
+    async def recheck(self, seat: Seat) -> None:
+        """Admit the seat's participant again, through her own door (audited): the seat ends if she is refused now
+        (the visit cancelled, declined, missed or moved, or she is no longer its participant), else it goes on with
+        the admission as it is now (its window perhaps moved)."""
+        admission = seat.admission
+        try:
+            seat.admission = await asyncio.to_thread(self.admission, admission.accessor, admission.appointment_id)
+        except CareLedgerError as refused:
+            seat.end(ROOM_CLOSED, refused.public)
+        seat.checked = time.monotonic()
+
     async def receive(self, seat: Seat, raw: str | bytes) -> bool:
         """Act on one message from the seat's browser; False once it hung up. A malformed or oversized message
         raises `ValidationError` or `TooLarge`, one too many `TooMany`, a patient's admit `AccessDenied`: the
@@ -170,16 +196,20 @@ class Rooms:
     def _admit(self, admission: Admission) -> None:
         """Let the patient in until the room closes (a reconnection of hers need not wait again)."""
         left = (admission.closes - self._clock()).total_seconds()
-        self._tickets.put(_ADMITTED, admission.appointment_id, {"by": admission.who}, max(left, 1.0))
+        admitted = {"by": admission.who, "window": [admission.opens.isoformat(), admission.closes.isoformat()]}
+        self._tickets.put(_ADMITTED, admission.appointment_id, admitted, max(left, 1.0))
         self._announce(admission.appointment_id)
 
     def _announce(self, appointment_id: str) -> None:
         self._bus.publish({"kind": "changed", "room": appointment_id})
 
     async def _heartbeat(self, seat: Seat) -> None:
-        """Keep the seat's ticket alive, and end the seat when the room's window closes."""
+        """Keep the seat's ticket alive, ask its door again every `RECHECK_SECONDS` (what no write of the visit
+        announces: a consent or an affiliation ended), and end the seat when the room's window closes."""
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            if time.monotonic() - seat.checked >= RECHECK_SECONDS:
+                await self.recheck(seat)
             if not seat.admission.open_at(self._clock()):
                 seat.end(ROOM_CLOSED, "the visit's room has closed")
                 return
@@ -202,6 +232,10 @@ class Rooms:
             for appointment_id in list(self._seats):
                 await self._refresh(appointment_id)
         elif kind == "changed" and room in self._seats:
+            await self._refresh(room)
+        elif kind == "recheck" and room in self._seats:
+            for held in list(self._seats[room].values()):
+                await self.recheck(held)
             await self._refresh(room)
         elif kind == "signal" and (seat := self._seats.get(room, {}).get(str(event.get("to")))) is not None:
             opened = await asyncio.to_thread(self._bus.opened, event)
@@ -260,6 +294,17 @@ class Rooms:
         if state != seat.shown:
             seat.shown = state
             seat.outbox.put_nowait(state)
+
+
+def _window_of(appointment: Resource) -> list[str] | None:
+    """The room's window of a visit still to happen, as an admission ticket keeps it (None: none to keep)."""
+    if appointment.get("status") not in ACTIVE:
+        return None
+    try:
+        opens, closes = window(appointment)
+    except CareLedgerError:
+        return None
+    return [opens.isoformat(), closes.isoformat()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,12 @@ from careledger.records import Resource
 
 MAX_SLOTS = 500  # one call opens at most this many (a month of 20-minute slots, eight hours a day, is 500)
 MIN_MINUTES, MAX_MINUTES = 5, 8 * 60
+# An Appointment with a start but neither an end nor `minutesDuration` is taken to last this long.
+DEFAULT_LENGTH = timedelta(minutes=30)
+# `Scheduling.find` (and the portal's find page) look through at most this many days at once.
+MAX_FIND_DAYS = 92
+# Instants outside these years are refused: no visit is that far off, and date arithmetic near year 9999 overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 
 class VisitMode(StrEnum):
@@ -54,11 +60,33 @@ def parse_instant(text: str, name: str) -> datetime:
     naming `name` for anything else, a date alone included (whose midnight would it be?)."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
+        if moment.tzinfo is None:
+            raise ValidationError(f"{name}: give the time zone (…Z or …+02:00): {text[:40]!r}")
+        moment = moment.astimezone(UTC)  # OverflowError for a moment past year 9999 in UTC
+    except (ValueError, AttributeError, TypeError, OverflowError):
         raise ValidationError(f"{name}: not a date-time: {str(text)[:40]!r}") from None
-    if moment.tzinfo is None:
-        raise ValidationError(f"{name}: give the time zone (…Z or …+02:00): {text[:40]!r}")
-    return moment.astimezone(UTC)
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValidationError(f"{name}: a date-time in the years {FIRST_YEAR} to {LAST_YEAR}, not {text[:40]!r}")
+    return moment
+
+
+def appointment_window(appointment: Resource) -> tuple[datetime, datetime]:
+    """When a visit (an Appointment, or the Slot it takes) starts and ends, in UTC: its `end`, else its start plus
+    `minutesDuration` (at most `MAX_MINUTES`), else plus `DEFAULT_LENGTH`. The one reckoning the room, the visit's
+    consent and its escrow share; `ValidationError` for a start missing or malformed, or an end before it."""
+    start = parse_instant(str(appointment.get("start", "")), "start")
+    minutes = appointment.get("minutesDuration")
+    if appointment.get("end"):
+        end = parse_instant(str(appointment["end"]), "end")
+    elif isinstance(minutes, int) and not isinstance(minutes, bool):
+        if not 1 <= minutes <= MAX_MINUTES:
+            raise ValidationError(f"minutesDuration: 1 to {MAX_MINUTES} minutes, not {minutes}")
+        end = start + timedelta(minutes=minutes)
+    else:
+        end = start + DEFAULT_LENGTH
+    if end < start:
+        raise ValidationError("the visit's end comes before its start")
+    return start, end
 
 
 def service_class(resource: Resource) -> ServiceClass | None:
@@ -86,11 +114,27 @@ def visit_mode(resource: Resource) -> VisitMode | None:
 
 
 def fee_of(schedule: Resource) -> int | None:
-    """The fee the Schedule's practitioner charges per visit, in CARE units (None: no fee)."""
+    """The fee the Schedule's practitioner charges per visit, in CARE units (None: no fee); `ValidationError` for
+    a fee extension that is not a whole number of units, or one below zero (it would reach the escrow)."""
     for extension in schedule.get("extension", []):
-        if extension.get("url") == systems.VISIT_FEE_EXTENSION:
-            return int(extension["valueInteger"])
+        if isinstance(extension, dict) and extension.get("url") == systems.VISIT_FEE_EXTENSION:
+            fee = extension.get("valueInteger")
+            if not isinstance(fee, int) or isinstance(fee, bool) or fee < 0:
+                raise ValidationError(
+                    f"{schedule.get('resourceType', 'Schedule')}/{schedule.get('id', '')}: its "
+                    "visit fee is not a whole number of CARE units, zero or more"
+                )
+            return fee
     return None
+
+
+def priced(schedule: Resource) -> bool:
+    """Whether the Schedule's fee is well formed (or it has none): one that is not offers nothing until mended."""
+    try:
+        fee_of(schedule)
+    except ValidationError:
+        return False
+    return True
 
 
 def practitioner_of(resource: Resource) -> str | None:

@@ -40,7 +40,7 @@ from careledger.telehealth._encounters import begin, encounter_of, finish
 from careledger.telehealth._participants import practitioner_of, subject_of
 from careledger.telehealth._payments import Agreed, VisitPayment, VisitPayments
 from careledger.telehealth._quotes import VisitQuote, quote_of
-from careledger.telehealth._schedule import fee_of, parse_instant, service_class
+from careledger.telehealth._schedule import appointment_window, fee_of, service_class
 from careledger.telehealth._visit_consent import VisitConsents, VisitWindow
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ class Visits:
         appointment = repo.read(appointment_id)
         if appointment.get("resourceType") != "Appointment" or appointment.get("status") != "pending":
             raise Conflict(f"Appointment/{appointment_id} is not held for booking: prepare the booking again")
-        (slot_id,) = slot_ids(appointment)
+        slot_id = _the_slot(appointment)
         patient_id = str(subject_of(appointment)["reference"]).removeprefix("Patient/")
         return Hold(appointment, slot_id, self._clock()), patient_id
 
@@ -364,10 +364,18 @@ class Visits:
 
 
 def _window(appointment: Resource) -> VisitWindow:
-    """The visit's slot, as its consent's window is reckoned from."""
-    start = parse_instant(str(appointment.get("start", "")), "start")
-    end = parse_instant(str(appointment.get("end", "")), "end")
+    """The visit's slot (`appointment_window`, as the room reckons it), as its consent's window is reckoned from."""
+    start, end = appointment_window(appointment)
     return VisitWindow(int(start.timestamp()), int(end.timestamp()))
+
+
+def _the_slot(appointment: Resource) -> str:
+    """The id of the one Slot a visit's Appointment takes; `Conflict` for one that names none or several (edited by
+    hand: no visit to book or pay for)."""
+    found = slot_ids(appointment)
+    if len(found) != 1:
+        raise Conflict(f"Appointment/{str(appointment.get('id', ''))[:64]} names {len(found)} slots, not a visit's one")
+    return found[0]
 
 
 def _patient_id(appointment: Resource) -> str | None:

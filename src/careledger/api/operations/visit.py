@@ -229,8 +229,8 @@ def _typed(given: dict[str, str], name: str) -> dict[str, Any]:
         raise ValidationError(f"{name} is the typed data signed, as JSON text (at most {_MAX_TYPED} characters)")
     try:
         typed = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValidationError(f"{name} is not JSON") from None
+    except (ValueError, RecursionError):  # not JSON, a number of more than 4300 digits, or nested past the limit
+        raise ValidationError(f"{name} is not JSON, or holds a number too long or nesting too deep") from None
     if not isinstance(typed, dict):
         raise ValidationError(f"{name} is a JSON object")
     return typed

@@ -111,14 +111,15 @@
   }
 
   async function join() {
-    const answer = await fetch("/telehealth/ice-servers", { credentials: "same-origin" });
+    const id = encodeURIComponent(room.dataset.appointment);
+    // TURN credentials come only with an admission to this room (STUN is given to anyone signed in).
+    const answer = await fetch(`/telehealth/ice-servers?appointment=${id}`, { credentials: "same-origin" });
     if (!answer.ok) throw new Error(`the node did not give its ICE servers (${answer.status})`);
     iceServers = (await answer.json()).iceServers;
     say("Starting your camera and microphone…");
     local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
     localVideo.srcObject = local;
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const id = encodeURIComponent(room.dataset.appointment);
     socket = new WebSocket(`${scheme}//${window.location.host}/telehealth/rooms/${id}`);
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
