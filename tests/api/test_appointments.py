@@ -234,13 +234,49 @@ def test_a_slot_with_a_fee_she_would_pay_is_not_booked_without_her_signatures(de
         "end": copy["end"],
         "participant": [{"actor": {"reference": f"Patient/{desk.alice_id}"}, "status": "accepted"}],
     }
-    assert alice.post("/Appointment", json=plain).status_code == 400
+    staff = desk.api.client(desk.api.world.drbob)
+    assert staff.post("/Appointment", json=plain).status_code == 400  # the staff books it no more than she does
     (free,) = desk.slots()
-    made = alice.post("/Appointment", json={**plain, "slot": [{"reference": f"Slot/{free}"}]})
-    assert made.status_code == 201, made.text  # a slot of no fee: a plain create books it
+    made = staff.post("/Appointment", json={**plain, "slot": [{"reference": f"Slot/{free}"}]})
+    assert made.status_code == 201, made.text  # a slot of no fee: a plain create of the staff books it
     moved = {**made.json(), "slot": [{"reference": f"Slot/{slot}"}], "start": copy["start"], "end": copy["end"]}
-    assert alice.put(f"/Appointment/{moved['id']}", json=moved).status_code == 400  # nor into a slot with a fee
+    assert staff.put(f"/Appointment/{moved['id']}", json=moved).status_code == 400  # nor into a slot with a fee
     assert alice.get(f"/Slot/{slot}").json()["status"] == "free"
+
+
+def test_a_patient_books_moves_and_cancels_through_the_operations_not_by_hand(desk: Desk) -> None:
+    """Her plain create, and a plain update moving her slot or times, are 403 saying how (she would otherwise skip
+    the holds and the payment, or move the start her refund goes by); a plain update of anything else is hers, a
+    `status: cancelled` cancels as `$cancel` does, and so does a DELETE: the slot is free again."""
+    first, second = desk.slots(2)
+    alice = desk.api.client(desk.api.world.alice)
+    copy = alice.get(f"/Slot/{first}").json()
+    plain = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": [{"reference": f"Slot/{first}"}],
+        "start": copy["start"],
+        "end": copy["end"],
+        "participant": [{"actor": {"reference": f"Patient/{desk.alice_id}"}, "status": "accepted"}],
+    }
+    refused = alice.post("/Appointment", json=plain)
+    assert refused.status_code == 403, refused.text
+    assert "$book" in refused.text
+    booked = alice.post(
+        "/Appointment/$book", json=_parameters(slot=f"Slot/{first}", patient=f"Patient/{desk.alice_id}")
+    )
+    appointment = booked.json()
+    later = alice.get(f"/Slot/{second}").json()
+    moved = {**appointment, "slot": [{"reference": f"Slot/{second}"}], "start": later["start"], "end": later["end"]}
+    assert alice.put(f"/Appointment/{appointment['id']}", json=moved).status_code == 403
+    assert (
+        alice.put(f"/Appointment/{appointment['id']}", json={**appointment, "start": later["start"]}).status_code == 403
+    )
+    noted = alice.put(f"/Appointment/{appointment['id']}", json={**appointment, "comment": "bring the results"})
+    assert noted.status_code == 200, noted.text
+    assert alice.get(f"/Slot/{first}").json()["status"] == "busy"
+    assert alice.delete(f"/Appointment/{appointment['id']}").status_code in (200, 204)
+    assert alice.get(f"/Slot/{first}").json()["status"] == "free"
 
 
 def test_the_capability_statement_lists_the_scheduling_operations(desk: Desk) -> None:

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from careledger.access._break_glass import BreakGlass, EmergencyWindow
 from careledger.access._facts import Payers, PolicyFacts
 from careledger.access._messaging import visited
-from careledger.access._policy import Accessor, Decision, may_message
+from careledger.access._policy import Accessor, Decision, acts_as_provider, may_change_by_hand, may_message
 from careledger.access._repository import Repository
 from careledger.audit import AuditLog
 from careledger.chain import ConsentRegistry, IdentityRegistry
 from careledger.consent import ConsentService
-from careledger.records import RecordService
+from careledger.records import RecordService, Resource
 from careledger.store import Database
 
 
@@ -65,6 +65,14 @@ class RecordAccess:
     def care_team(self, actor: str) -> bool:
         """Whether `actor` belongs to this node's care team (a live affiliation the node attested)."""
         return self._facts.care_team(actor)
+
+    def acts_as_provider(self, accessor: Accessor) -> Decision:
+        """Whether `accessor` acts for a visit's provider, not for its patient (`_policy.acts_as_provider`)."""
+        return acts_as_provider(accessor, self._facts)
+
+    def may_change_by_hand(self, accessor: Accessor, before: Resource | None, after: Resource) -> Decision:
+        """Whether `accessor`'s plain write of an Appointment may change what it does (`_policy.may_change_by_hand`)."""
+        return may_change_by_hand(accessor, before, after, self._facts)
 
     def affiliated(self, actor: str, node: str) -> bool:
         """Whether the node `node` attested `actor` a live affiliation (she is of its care team)."""

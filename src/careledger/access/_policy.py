@@ -54,7 +54,7 @@ from typing import Protocol
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied
 from careledger.identity import Role
-from careledger.records import Category, StoredRecord
+from careledger.records import Category, Resource, StoredRecord
 
 WRITE_PURPOSES = frozenset({Purpose.TREAT, Purpose.HOPERAT})
 CARE_TEAM_PURPOSES = WRITE_PURPOSES  # treatment and operations: HIPAA's, and GDPR Art. 9(2)(h)
@@ -301,6 +301,44 @@ def may_bill(accessor: Accessor, facts: Facts) -> Decision:
     if accessor.address == facts.custodian or facts.care_team(accessor.address):
         return Decision(True, "bills as this node")
     return Decision(False, "only the node and its care team bill as this node")
+
+
+# Visits: who keeps the schedule, and who settles a visit as its provider.
+
+SCHEDULING_FIELDS = ("slot", "start", "end", "minutesDuration", "participant", "status")
+BY_THE_SCHEDULING = (
+    "an Appointment's slot, times, participants and status change only through the scheduling ($book or"
+    " $prepare-book, $reschedule, $cancel)"
+)
+
+
+def acts_as_provider(accessor: Accessor, facts: Facts) -> Decision:
+    """Does `accessor` act for a visit's provider, this node (itself or its care team), rather than for the patient
+    (herself, her delegate, a grantee of hers)? The provider keeps the schedule by hand and settles a visit whose
+    slot has begun (a refund then is the provider's to give); anyone else cancels only before it."""
+    if accessor.address == facts.custodian:
+        return Decision(True, "the custodian node")
+    if facts.care_team(accessor.address):
+        return Decision(True, CARE_TEAM, care_team=True)
+    return Decision(False, "only the provider (this node or its care team) settles a visit whose slot has begun")
+
+
+def may_change_by_hand(accessor: Accessor, before: Resource | None, after: Resource, facts: Facts) -> Decision:
+    """May `accessor` store the Appointment `after` over `before` (None: a new one) by a plain FHIR create or
+    update? Asked besides `may_write`. The provider (`acts_as_provider`) keeps its schedule: anything. Anyone else
+    changes none of `SCHEDULING_FIELDS`: a slot taken or moved by hand would skip the holds and the visit's
+    payment, and a start moved would move the deadline of her refund. A status made `cancelled`, and nothing else
+    of those, is a cancellation, which the visits make as `$cancel` does."""
+    provider = acts_as_provider(accessor, facts)
+    if provider.allowed:
+        return provider
+    was = before or {}
+    changed = [name for name in SCHEDULING_FIELDS if was.get(name) != after.get(name)]
+    if before is not None and changed == ["status"] and after.get("status") == "cancelled":
+        return Decision(True, "a cancellation, made as $cancel makes it")
+    if changed:
+        return Decision(False, f"{BY_THE_SCHEDULING}, not by a plain write of {', '.join(changed)}")
+    return Decision(True, "no scheduling field changed")
 
 
 def may_see_coverage(accessor: Accessor, patient: str, insurer: str, facts: Facts) -> Decision:

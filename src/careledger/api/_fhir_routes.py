@@ -303,10 +303,11 @@ class FhirRoutes:
         return await repo.write_async(draft(caller, data))
 
     async def _delete(self, accessor: Accessor, record_id: str, resource_type: str) -> None:
-        """Delete a record as `accessor`; an Appointment is cancelled first, so its Slots are free again."""
+        """Delete a record as `accessor`; an Appointment is cancelled first as `$cancel` cancels it (`Visits.cancel`),
+        so its Slots are free again and a fee held for it refunded."""
         repo = self._access.for_caller(accessor)
         if resource_type == "Appointment":
-            await call(self._deps.node.scheduling.cancel, repo, record_id)
+            await call(self._deps.node.visits.cancel, repo, record_id)
         await call(repo.delete, record_id, resource_type)
 
     def _caller(self, authorization: str | None, resource_type: str, access: str) -> Caller:

@@ -130,9 +130,10 @@ def reschedule(
     as_who: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Move a visit to another slot of the same practitioner and service (nothing moves if that slot is taken)."""
+    """Move a visit to another slot of the same practitioner and service (nothing moves if that slot is taken; a
+    paid visit is cancelled and booked again instead)."""
     with open_node(ctx) as node:
-        moved = node.scheduling.reschedule(_door(node, as_who), appointment, slot.removeprefix("Slot/"))
+        moved = node.visits.reschedule(_door(node, as_who), appointment, slot.removeprefix("Slot/"))
     _show(moved, json)
 
 
@@ -144,9 +145,9 @@ def cancel(
     as_who: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Cancel a visit: its slot is free again."""
+    """Cancel a visit: its slot is free again, and its fee, if one is held, refunded."""
     with open_node(ctx) as node:
-        cancelled = node.scheduling.cancel(_door(node, as_who), appointment, reason)
+        cancelled, _refund = node.visits.cancel(_door(node, as_who), appointment, reason)
     _show(cancelled, json)
 
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from careledger.access import Accessor, RecordAccess, Repository
+from careledger.access import Accessor, Decision, RecordAccess, Repository
 from careledger.consent import Purpose
 from careledger.errors import Conflict, NotFound, ValidationError
 from careledger.fhir import fhir_instant, systems
@@ -216,6 +216,16 @@ class Scheduling(Schedules):
         return Opening(slot, schedule)
 
     # Booking.
+
+    def provider(self, repo: Repository) -> bool:
+        """Whether the caller acts for the visit's provider, not for its patient (the access policy's
+        `acts_as_provider`: this node or its care team)."""
+        return self._access.acts_as_provider(repo.accessor).allowed
+
+    def by_hand(self, repo: Repository, before: Resource | None, after: Resource) -> Decision:
+        """Whether the caller's plain write of an Appointment may change what it does (the access policy's
+        `may_change_by_hand`: only the provider moves a slot, a time, a participant or a status by hand)."""
+        return self._access.may_change_by_hand(repo.accessor, before, after)
 
     def hold(self, repo: Repository, slot_id: str, patient_id: str, *, reason: str | None = None) -> Hold:
         """Hold `slot_id` for `patient_id`: a `pending` Appointment of hers, written as the caller, and the slot's

@@ -164,9 +164,21 @@ class Visits:
         return self._scheduling.book(repo, slot_id, patient_id, reason=reason)
 
     def written(self, repo: Repository, appointment: Resource) -> StoredRecord:
-        """Store an Appointment as the FHIR API's create and update do (`Scheduling.written`), refused as `book_free`
-        refuses if it takes a slot she would pay for that it does not hold already (one booked with her signatures
-        keeps its slot through later updates)."""
+        """Store an Appointment as the FHIR API's create and update do (`Scheduling.written`). Only the provider
+        changes its slot, times, participants or status by hand (the access policy's `may_change_by_hand`: refused,
+        audited, for anyone else, who books, moves and cancels through the operations); a status made `cancelled`
+        alone cancels the visit as `cancel` does (its fee refunded). Refused as `book_free` refuses if it takes a
+        slot she would pay for that it does not hold already (one booked with her signatures keeps its slot)."""
+        record_id = str(appointment.get("id", ""))
+        before = self._current(repo, record_id)
+        decision = self._scheduling.by_hand(repo, before, appointment)
+        if not decision.allowed:
+            whose = record_id if before is not None else _patient_id(appointment)
+            owner = repo.stored(whose).patient_address if whose else repo.accessor.address
+            raise repo.refuse(owner, decision.why, "update" if before else "create")
+        if before is not None and before.get("status") != "cancelled" and appointment.get("status") == "cancelled":
+            self.cancel(repo, record_id, _reason(appointment))
+            return repo.stored(record_id)
         if appointment.get("status") in HOLDING:
             kept = self._scheduling.booked_slots(str(appointment.get("id", "")))
             patient = _patient_id(appointment)
@@ -213,13 +225,32 @@ class Visits:
     ) -> tuple[Resource, VisitPayment | None]:
         """Cancel a visit as the caller may (the patient, her practitioner, this node's care team: the door
         decides): the slot freed and the whole fee refunded by this node, the provider (None: none was held). A
-        patient cancels only before her visit's slot starts (`Conflict` after: the provider settles it then)."""
+        visit that took place (fulfilled, missed, its Encounter finished) or whose fee was settled is not cancelled
+        (`Conflict`). Only the provider (`Scheduling.provider`: this node, its care team) cancels once the slot has
+        begun, as the escrow holds its start (never the Appointment's, which is not what she paid for); anyone
+        else, the patient or her delegate, only before it (`Conflict`). The Appointment is written first (that
+        write is the caller's right to cancel), then the fee refunded: should the refund fail, cancelling again
+        asks for it again."""
         appointment = repo.read(appointment_id)
-        by_patient = repo.stored(appointment_id).patient_address == repo.accessor.address
-        if by_patient and _window(appointment).start <= self._clock().timestamp():
-            raise Conflict(f"Appointment/{appointment_id} has started: ask the practitioner to cancel it")
+        if appointment.get("resourceType") != "Appointment":
+            raise NotFound(f"no Appointment/{appointment_id}")
+        payment = self._payment(appointment_id)
+        if appointment.get("status") == "cancelled" and (payment is None or payment.state != "held"):
+            return appointment, None
+        self._check_cancellable(repo, appointment, payment)
         cancelled = self._scheduling.cancel(repo, appointment_id, reason)
-        return cancelled, self._settled(appointment, self._payments.refund)
+        return cancelled, None if payment is None else self._payments.refund(appointment_id)
+
+    def reschedule(self, repo: Repository, appointment_id: str, slot_id: str) -> Resource:
+        """Move a visit to another slot (`Scheduling.reschedule`), unless its fee is in escrow: the escrow's slot
+        and her signed terms cannot follow it (nor the visit's consent, signed for its window), so a paid visit is
+        cancelled, refunded, and booked again (`Conflict` says so)."""
+        if self._payment(appointment_id) is not None:
+            raise Conflict(
+                f"Appointment/{appointment_id} is paid for its slot: cancel it ($cancel: her fee is refunded) and"
+                " book the other slot ($prepare-book)"
+            )
+        return self._scheduling.reschedule(repo, appointment_id, slot_id)
 
     def respond(
         self, repo: Repository, appointment_id: str, *, accept: bool, comment: str | None = None
@@ -242,7 +273,8 @@ class Visits:
         status = appointment.get("status")
         if status not in ("booked", "noshow"):
             raise Conflict(f"Appointment/{appointment_id} is {status}: only a booked visit can be missed")
-        if self._clock().timestamp() < _window(appointment).end:
+        payment = self._payment(appointment_id)  # a paid visit ends when the escrow says, not the Appointment
+        if self._clock().timestamp() < (_window(appointment).end if payment is None else payment.ends):
             raise Conflict(f"Appointment/{appointment_id}'s slot has not ended: a no-show is recorded after it")
         if status == "booked":
             self._scheduling.written(repo, {**appointment, "status": "noshow"})
@@ -281,6 +313,32 @@ class Visits:
                     f"Slot/{slot_id} has a fee: the visit costs the patient {pays} base units of CARE. Book it with"
                     " $prepare-book and her signatures of its consent and payment (`careledger visit book`)"
                 )
+
+    def _current(self, repo: Repository, record_id: str) -> Resource | None:
+        """The Appointment a write would replace, as the caller reads it (None: a new one)."""
+        try:
+            return repo.read(record_id) if record_id else None
+        except NotFound:
+            return None
+
+    def _payment(self, appointment_id: str) -> VisitPayment | None:
+        """The visit's fee as the escrow holds it: its slot and state (None: no fee was held for it)."""
+        try:
+            return self._payments.state(appointment_id)
+        except NotFound:
+            return None
+
+    def _check_cancellable(self, repo: Repository, appointment: Resource, payment: VisitPayment | None) -> None:
+        """Refuse to cancel a visit that took place or was settled, or one begun, unless by the provider."""
+        appointment_id, status = str(appointment["id"]), appointment.get("status")
+        encounter = encounter_of(repo, appointment_id)
+        if status in ("fulfilled", "noshow") or (encounter is not None and encounter.get("status") == "finished"):
+            raise Conflict(f"Appointment/{appointment_id} took place ({status}): it is settled, not cancelled")
+        if payment is not None and payment.state != "held":
+            raise Conflict(f"Appointment/{appointment_id}'s fee was already settled: {payment.state}")
+        starts = _window(appointment).start if payment is None else payment.starts
+        if starts <= self._clock().timestamp() and not self._scheduling.provider(repo):
+            raise Conflict(f"Appointment/{appointment_id} has started: ask the practitioner to cancel it")
 
     def _own_visit(self, repo: Repository, appointment_id: str, does: str) -> Resource:
         """The Appointment, if the caller is its practitioner (else `AccessDenied`: only she `does` it)."""
@@ -376,6 +434,13 @@ def _the_slot(appointment: Resource) -> str:
     if len(found) != 1:
         raise Conflict(f"Appointment/{str(appointment.get('id', ''))[:64]} names {len(found)} slots, not a visit's one")
     return found[0]
+
+
+def _reason(appointment: Resource) -> str | None:
+    """The text of an Appointment's cancellation reason, if it gives one."""
+    reason = appointment.get("cancelationReason")
+    text = reason.get("text") if isinstance(reason, dict) else None
+    return text if isinstance(text, str) else None
 
 
 def _patient_id(appointment: Resource) -> str | None:

@@ -114,14 +114,15 @@ def appointment_router(deps: Deps) -> APIRouter:
         appointment_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:
         """Move an Appointment to another Slot (`slot`, a reference, in a Parameters body) of the same practitioner
-        and service, in one transaction: 409 if that slot is taken (the Appointment stays where it was)."""
+        and service, in one transaction: 409 if that slot is taken (the Appointment stays where it was), and for a
+        visit paid in escrow, which is cancelled (refunded) and booked again instead (`Visits.reschedule`)."""
         accessor = deps.signed_in(authorization, purpose, "Appointment", "write")
         given = operation_parameters(loads_object(await body_of(request)), {"slot": Kind.REFERENCE})
         if "slot" not in given:
             raise ValidationError("$reschedule takes a Parameters body with a slot (Slot/<id>)")
         slot = reference_id(given["slot"], "Slot", "slot")
         repo = node.access.for_caller(accessor)
-        return _written(request, await call(node.scheduling.reschedule, repo, appointment_id, slot), 200)
+        return _written(request, await call(node.visits.reschedule, repo, appointment_id, slot), 200)
 
     return router
 
