@@ -37,12 +37,14 @@ class Office:
     alice_id: str
     opened: int = 0
 
-    def slot(self) -> str:
-        """A new 30-minute slot two days on, each an hour after the last."""
+    def slot(self, *, soon: bool = False) -> str:
+        """A new 30-minute slot two days on, each an hour after the last; `soon`: one starting in ten minutes, its
+        room open already."""
         self.opened += 1
         node = self.api.world.node
         staff = node.access.for_caller(Accessor(self.api.world.drbob.address))
-        start = (datetime.now(UTC) + timedelta(days=2, hours=self.opened)).replace(second=0, microsecond=0)
+        later = timedelta(minutes=10) if soon else timedelta(days=2, hours=self.opened)
+        start = (datetime.now(UTC) + later).replace(second=0, microsecond=0)
         (slot,) = node.scheduling.open_slots(staff, self.schedule_id, start, start + timedelta(minutes=30), 30)
         return str(slot["id"])
 
@@ -267,10 +269,22 @@ def test_a_no_show_is_the_practitioners_to_record_after_the_slot(office: Office)
 # Last: the chain's clock moves to the slot, past the deadlines of what is signed before it.
 
 
+def test_the_practitioner_joins_only_while_the_visits_room_is_open(office: Office) -> None:
+    world = office.api.world
+    alice, drbob = office.api.client(world.alice), office.api.client(world.drbob)
+    appointment = alice.post("/Appointment/$book", json=_signed_book(office, _prepare(office, alice, office.slot())))
+    assert appointment.status_code == 201, appointment.text
+    early = drbob.post(f"/Appointment/{appointment.json()['id']}/$join")  # two days before: the room is shut
+    assert early.status_code == 409, early.text
+    assert "room is open" in early.text
+    visit = f"Appointment/{appointment.json()['id']}"
+    assert drbob.get("/Encounter", params={"appointment": visit}).json().get("total") == 0  # nothing on her chart
+
+
 def test_a_wallet_outside_the_node_quotes_books_and_the_practitioner_finishes(office: Office) -> None:
     world = office.api.world
     alice, drbob = office.api.client(world.alice), office.api.client(world.drbob)
-    slot = office.slot()
+    slot = office.slot(soon=True)  # its room open: the practitioner may join
     quote = alice.get("/Appointment/$quote", params={"patient": f"Patient/{office.alice_id}", "slot": f"Slot/{slot}"})
     assert quote.status_code == 200, quote.text
     said = _named(quote.json())

@@ -58,6 +58,15 @@ def test_quote_book_join_and_cancel_a_visit(cli: Cli, tmp_path: Path) -> None:
     assert cli("visit", "book", first, "--patient", patient, "--categories", "labs").code == 6  # the slot is taken
 
     assert cli("visit", "join", appointment, "--as", "alice").code == 5  # only the practitioner
+    shut = cli("visit", "join", appointment, "--as", "drbob")
+    assert shut.code == 6  # a day early: joined only while the visit's room is open
+    assert "room is open" in shut.err
+    soon = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    near = ("--start", fhir_instant(soon), "--end", fhir_instant(soon + timedelta(minutes=30)))
+    (now_slot,) = (slot["id"] for slot in cli("schedule", "slots", schedule, *near, "--json").json())
+    today = cli("visit", "book", now_slot, "--patient", patient, "--categories", "labs", "--json")
+    assert today.code == 0, today.err
+    appointment = today.json()["appointment"]["id"]
     joined = cli("visit", "join", appointment, "--as", "drbob", "--json")
     assert joined.code == 0, joined.err
     assert (joined.json()["class"]["code"], joined.json()["status"]) == ("VR", "in-progress")

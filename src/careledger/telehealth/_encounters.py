@@ -12,6 +12,7 @@ from careledger.access import Repository
 from careledger.errors import AccessDenied, Conflict, NotFound
 from careledger.fhir import fhir_instant, systems
 from careledger.records import Resource, search_query
+from careledger.telehealth._admission import window
 from careledger.telehealth._participants import performers, practitioner_of, subject_of
 
 _VIRTUAL = {"system": systems.ACT_CODE, "code": "VR", "display": "virtual"}
@@ -22,13 +23,20 @@ OVER = frozenset({"finished", "cancelled", "entered-in-error", "noshow"})
 def begin(repo: Repository, appointment_id: str, now: datetime) -> Resource:
     """The visit's Encounter (class VR, in progress, since `now`), written by its practitioner through her door;
     the one already begun when she joins again. `AccessDenied` for anyone but the Appointment's practitioner,
-    `Conflict` for an Appointment that is over or not booked."""
+    `Conflict` for an Appointment that is over or not booked, or outside its room's window (`_admission.window`:
+    no visit is under way before the room opens, and none begun then would be on her chart)."""
     appointment = _appointment(repo, appointment_id)
     practitioner = practitioner_of(repo, appointment)
     if practitioner.address != repo.accessor.address:
         raise AccessDenied("only the visit's practitioner begins its Encounter")
     if appointment.get("status") != "booked":
         raise Conflict(f"Appointment/{appointment_id} is {appointment.get('status')}: there is no visit to join")
+    opens, closes = window(appointment)
+    if not opens <= now < closes:
+        raise Conflict(
+            f"the visit of Appointment/{appointment_id} is joined while its room is open: from"
+            f" {fhir_instant(opens, precision='seconds')} to {fhir_instant(closes, precision='seconds')}"
+        )
     begun = encounter_of(repo, appointment_id)
     if begun is not None:
         return begun
