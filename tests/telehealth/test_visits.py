@@ -367,7 +367,7 @@ def test_a_visit_she_would_pay_for_is_not_booked_without_her_signatures(visiting
         door = clinic.door(who)
         with pytest.raises(ValidationError, match=r"has a fee.*\$prepare-book"):
             visits.book_free(door, slot, patient)
-        with pytest.raises(ValidationError, match=r"\$prepare-book"):
+        with pytest.raises(AccessDenied, match=r"\$prepare-book"):  # no patient books by a plain write
             visits.written(door, _appointment(visiting, slot, patient))
     with pytest.raises(ValidationError, match="has a fee"):  # naming no patient: nobody's plan pays it
         visits.written(
@@ -400,7 +400,7 @@ def test_a_visit_booked_with_her_signatures_keeps_its_slot_through_plain_updates
     clinic, visits = visiting.clinic, visiting.visits
     carol = clinic.door(visiting.carol)
     offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
-    with pytest.raises(ValidationError, match=r"\$prepare-book"):
+    with pytest.raises(AccessDenied, match="only through the scheduling"):
         visits.written(carol, {**offer.appointment, "status": "booked"})
     booked = visits.book(carol, offer.appointment["id"], _signed(visiting, visiting.carol, offer)).appointment
     assert visits.written(carol, {**booked, "comment": "first visit"}).version == int(booked["meta"]["versionId"]) + 1
@@ -550,3 +550,68 @@ def _cancelled_visit(visiting: Visiting) -> str:
     )
     booked = visiting.visits.book_free(carol, visiting.slot(free["id"]), visiting.carol_id)
     return str(visiting.visits.cancel(carol, booked["id"])[0]["id"])
+
+
+# What she paid for, not what the Appointment says: money and time go by the escrow's record.
+
+
+def test_she_cannot_move_her_visit_by_hand_and_her_refund_goes_by_the_start_she_paid_for(visiting: Visiting) -> None:
+    """A plain write of her Appointment moving its start is refused and audited (she would move it past her visit,
+    then cancel it for a refund); the provider may move it by hand, but a cancellation of hers still goes by the
+    start the escrow holds: once that has passed, only the provider refunds her."""
+    clinic, visits, node = visiting.clinic, visiting.visits, visiting.clinic.node
+    carol, drbob = clinic.door(visiting.carol), clinic.door(clinic.drbob)
+    booked = _paid_visit(visiting, visiting.carol, visiting.carol_id)
+    appointment_id = str(booked["id"])
+    later = {**carol.read(appointment_id), "start": "2036-01-01T10:00:00Z", "end": "2036-01-01T10:30:00Z"}
+    with pytest.raises(AccessDenied, match="only through the scheduling"):
+        visits.written(carol, later)
+    node.audit.flush()
+    entry = node.audit.entries()[-1]
+    assert (entry.access.agent, entry.access.allowed) == (visiting.carol.address, False)
+    assert carol.read(appointment_id)["start"] == booked["start"]
+    visits.written(drbob, later)  # the provider keeps the schedule by hand
+    today = clinic.now[0]
+    clinic.now[0] = datetime.fromisoformat(str(booked["start"])) + timedelta(minutes=1)
+    try:
+        with pytest.raises(Conflict, match="has started"):
+            visits.cancel(carol, appointment_id)
+    finally:
+        clinic.now[0] = today
+    assert node.visit_payments.state(appointment_id).state == "held"
+    assert carol.read(appointment_id)["status"] == "booked"
+
+
+def test_a_paid_visit_cancelled_by_a_plain_update_is_refunded_and_is_not_moved(visiting: Visiting) -> None:
+    """A PUT of `status: cancelled` cancels as `$cancel` does: her fee back, her reason kept. `$reschedule` of a
+    paid visit is refused (its escrow slot and signed terms cannot follow it): cancel it and book again."""
+    clinic, visits, node = visiting.clinic, visiting.visits, visiting.clinic.node
+    carol = clinic.door(visiting.carol)
+    booked = _paid_visit(visiting, visiting.carol, visiting.carol_id)
+    appointment_id = str(booked["id"])
+    with pytest.raises(Conflict, match=r"paid for its slot: cancel it"):
+        visits.reschedule(carol, appointment_id, visiting.slot())
+    balance = visiting.balance(visiting.carol.address)
+    current = carol.read(appointment_id)
+    visits.written(carol, {**current, "status": "cancelled", "cancelationReason": {"text": "moving away"}})
+    cancelled = carol.read(appointment_id)
+    assert (cancelled["status"], cancelled["cancelationReason"]["text"]) == ("cancelled", "moving away")
+    assert node.visit_payments.state(appointment_id).state == "refunded"
+    assert visiting.balance(visiting.carol.address) == balance + TELEHEALTH_FEE * CARE
+    assert visits.cancel(carol, appointment_id) == (cancelled, None)  # again: nothing more to do
+
+
+def test_a_visit_that_took_place_is_not_cancelled(visiting: Visiting) -> None:
+    """Finished, its fee released: cancelling is refused before anything is written (it once left a cancelled
+    Appointment whose fee had been paid)."""
+    clinic, visits = visiting.clinic, visiting.visits
+    carol, drbob = clinic.door(visiting.carol), clinic.door(clinic.drbob)
+    booked = _paid_visit(visiting, visiting.carol, visiting.carol_id)
+    appointment_id = str(booked["id"])
+    visits.join(drbob, appointment_id)
+    _travel_to(visiting, str(booked["start"]))
+    assert visits.finish(drbob, appointment_id)[1] is not None
+    for who in (drbob, carol):
+        with pytest.raises(Conflict, match=r"took place|already settled"):
+            visits.cancel(who, appointment_id)
+    assert carol.read(appointment_id)["status"] == "booked"
