@@ -42,10 +42,12 @@ def test_publish_open_find_book_move_and_cancel(cli: Cli, tmp_path: Path) -> Non
     )
     patient_id, doctor_id = patient.json()["id"], doctor.json()["id"]
 
-    published = cli(
-        "schedule", "publish", doctor_id, "--service", "office-visit", "--mode", "in-person", "--fee", "25", "--json"
-    )
-    assert published.code == 0, published.err
+    offered = ("--service", "office-visit", "--mode", "in-person")
+    published = cli("schedule", "publish", f"Practitioner/{doctor_id}", *offered, "--fee", "25", "--json")
+    assert published.code == 0, published.err  # a reference, as `record add` prints it, or the bare id
+    assert published.json()["actor"] == [{"reference": f"Practitioner/{doctor_id}"}]
+    not_hers = cli("schedule", "publish", f"Patient/{patient_id}", *offered)
+    assert (not_hers.code, "not a Practitioner" in not_hers.err) == (2, True)
     schedule = published.json()["id"]
     start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     opened = cli(
@@ -61,7 +63,9 @@ def test_publish_open_find_book_move_and_cancel(cli: Cli, tmp_path: Path) -> Non
         "--json",
     )
     assert len(opened.json()) == 3, opened.err
-    found = cli("schedule", "find", "--practitioner", doctor_id, "--mode", "in-person", "--json").json()
+    found = cli(
+        "schedule", "find", "--practitioner", f"Practitioner/{doctor_id}", "--mode", "in-person", "--json"
+    ).json()
     assert [f["fee"] for f in found] == [25, 25, 25]
     unpaid = cli("schedule", "book", found[0]["slot"]["id"], "--patient", patient_id)
     assert unpaid.code == 2  # she would pay the fee: `careledger visit book` has her sign for it
@@ -70,7 +74,9 @@ def test_publish_open_find_book_move_and_cancel(cli: Cli, tmp_path: Path) -> Non
     span = ("--start", fhir_instant(start), "--end", fhir_instant(start + timedelta(hours=1)), "--minutes", "20")
     first, second, _ = (slot["id"] for slot in cli("schedule", "slots", free.json()["id"], *span, "--json").json())
 
-    booked = cli("schedule", "book", first, "--patient", patient_id, "--reason", "cough", "--json")
+    booked = cli(
+        "schedule", "book", f"Slot/{first}", "--patient", f"Patient/{patient_id}", "--reason", "cough", "--json"
+    )
     assert booked.json()["status"] == "booked", booked.err
     taken = cli("schedule", "book", first, "--patient", patient_id)
     assert taken.code == 6

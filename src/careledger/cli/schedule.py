@@ -13,7 +13,7 @@ import typer
 
 from careledger.access import Accessor, Repository
 from careledger.claims import ServiceClass
-from careledger.cli._context import acts_as, as_node, open_node
+from careledger.cli._context import acts_as, as_node, local_record_id, open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 from careledger.records import Resource
@@ -36,7 +36,7 @@ def _door(node: Operations, as_who: str | None) -> Repository:
 @app.command()
 def publish(
     ctx: typer.Context,
-    practitioner: Annotated[str, typer.Argument(help="The Practitioner record's id.")],
+    practitioner: Annotated[str, typer.Argument(help="The Practitioner: Practitioner/<id>, or its id.")],
     service: Annotated[str, typer.Option("--service", help="The service class (office-visit, mental-health, …).")],
     mode: Annotated[str, typer.Option("--mode", help="virtual or in-person.")] = "virtual",
     fee: Annotated[int | None, typer.Option("--fee", help="The fee per visit, in CARE units.", min=0)] = None,
@@ -45,8 +45,10 @@ def publish(
     json: JsonFlag = False,
 ) -> None:
     """Publish a practitioner's Schedule: what she offers, in which mode, for what fee."""
-    offer = Offer(practitioner, ServiceClass.parse(service), VisitMode.parse(mode), fee, comment)
     with open_node(ctx) as node:
+        offer = Offer(
+            local_record_id(node, practitioner), ServiceClass.parse(service), VisitMode.parse(mode), fee, comment
+        )
         schedule = node.scheduling.publish(_door(node, as_who), offer)
     if json:
         print_json(schedule)
@@ -57,7 +59,7 @@ def publish(
 @app.command()
 def slots(
     ctx: typer.Context,
-    schedule: Annotated[str, typer.Argument(help="The Schedule's id.")],
+    schedule: Annotated[str, typer.Argument(help="The Schedule: Schedule/<id>, or its id.")],
     start: Annotated[str, typer.Option("--start", help="The first slot's start (2027-01-04T09:00:00+01:00).")],
     end: Annotated[str, typer.Option("--end", help="When the last slot ends at the latest.")],
     minutes: Annotated[int, typer.Option("--minutes", help="Each slot's length.")] = 30,
@@ -67,7 +69,7 @@ def slots(
     """Open free Slots on a Schedule, back to back from --start until --end."""
     begin, until = parse_instant(start, "--start"), parse_instant(end, "--end")
     with open_node(ctx) as node:
-        opened = node.scheduling.open_slots(_door(node, as_who), schedule, begin, until, minutes)
+        opened = node.scheduling.open_slots(_door(node, as_who), local_record_id(node, schedule), begin, until, minutes)
     if json:
         print_json(opened)
     else:
@@ -77,7 +79,9 @@ def slots(
 @app.command()
 def find(
     ctx: typer.Context,
-    practitioner: Annotated[str | None, typer.Option("--practitioner", help="The Practitioner's id.")] = None,
+    practitioner: Annotated[
+        str | None, typer.Option("--practitioner", help="The Practitioner: Practitioner/<id>, or its id.")
+    ] = None,
     service: Annotated[str | None, typer.Option("--service", help="The service class.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="virtual or in-person.")] = None,
     start: Annotated[str | None, typer.Option("--start", help="From (default: now).")] = None,
@@ -93,7 +97,7 @@ def find(
             _door(node, as_who),
             begin,
             begin + timedelta(days=days),
-            practitioner=practitioner,
+            practitioner=local_record_id(node, practitioner) if practitioner else None,
             service_type=service,
             mode=mode,
             limit=limit,
@@ -109,8 +113,8 @@ def find(
 @app.command()
 def book(
     ctx: typer.Context,
-    slot: Annotated[str, typer.Argument(help="The Slot's id.")],
-    patient: Annotated[str, typer.Option("--patient", help="The Patient record's id.")],
+    slot: Annotated[str, typer.Argument(help="The Slot: Slot/<id>, or its id.")],
+    patient: Annotated[str, typer.Option("--patient", help="The Patient: Patient/<id>, or its id.")],
     reason: ReasonOption = None,
     as_who: AsOption = None,
     json: JsonFlag = False,
@@ -118,7 +122,8 @@ def book(
     """Book a slot for a patient, with no signatures: only a visit she pays nothing for (`careledger visit book`
     books the others); exit code 6, conflict, if another booking holds it."""
     with open_node(ctx) as node:
-        appointment = node.visits.book_free(_door(node, as_who), slot.removeprefix("Slot/"), patient, reason=reason)
+        slot_id, patient_id = local_record_id(node, slot), local_record_id(node, patient)
+        appointment = node.visits.book_free(_door(node, as_who), slot_id, patient_id, reason=reason)
     _show(appointment, json)
 
 
