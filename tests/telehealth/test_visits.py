@@ -608,7 +608,11 @@ def test_a_visit_that_took_place_is_not_cancelled(visiting: Visiting) -> None:
     carol, drbob = clinic.door(visiting.carol), clinic.door(clinic.drbob)
     booked = _paid_visit(visiting, visiting.carol, visiting.carol_id)
     appointment_id = str(booked["id"])
-    visits.join(drbob, appointment_id)
+    today, clinic.now[0] = clinic.now[0], datetime.fromisoformat(str(booked["start"])) - timedelta(minutes=10)
+    try:
+        visits.join(drbob, appointment_id)  # while its room is open
+    finally:
+        clinic.now[0] = today
     _travel_to(visiting, str(booked["start"]))
     assert visits.finish(drbob, appointment_id)[1] is not None
     for who in (drbob, carol):
