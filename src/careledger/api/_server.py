@@ -40,6 +40,7 @@ from careledger.telehealth import MAX_MESSAGE_BYTES
 SYNC_SECONDS = 1.0
 CLAIM_ROUNDS = 5  # pended claims are looked at every fifth round
 REMINDER_ROUNDS = 10  # visits coming near are looked at every tenth round: a reminder is late by 10 s at most
+GRACEFUL_SHUTDOWN_SECONDS = 5  # open requests (event streams, visit rooms) are cancelled this long after a stop
 _log = logging.getLogger("careledger.serve")
 
 
@@ -100,6 +101,8 @@ class NodeServer:
                 # uvicorn believes forwarded headers from loopback unless told otherwise: only configured proxies.
                 proxy_headers=bool(proxies),
                 forwarded_allow_ips=proxies or None,
+                # Event streams and visit rooms stay open until their pages close: a stop waits for them no longer.
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
         self._stop = threading.Event()
