@@ -18,6 +18,7 @@ from careledger.access import AFFILIATION, Accessor
 from careledger.claims import ServiceClass
 from careledger.config import NODE_WALLET
 from careledger.fhir import URI, fhir_instant, systems
+from careledger.portal._bookings import bookings
 from careledger.telehealth import MAX_FIND_DAYS, Offer, VisitMode
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
@@ -189,3 +190,27 @@ def test_a_held_appointment_naming_no_slot_or_two_is_409(desk: Desk, slots: int)
         ("consent-signature", signature),
     )
     _refused(alice.post("/Appointment/$book", json=body), 409)
+
+
+def test_a_visit_of_endless_length_is_listed_with_its_room_shut(desk: Desk) -> None:
+    """One Appointment edited to last for ever (no `end`, a `minutesDuration` past any calendar) neither breaks her
+    list of visits nor opens a room."""
+    world = desk.api.world
+    drbob = desk.api.client(world.drbob)
+    now = datetime.now(UTC).replace(microsecond=0)
+    endless = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "start": fhir_instant(now + timedelta(minutes=5), precision="seconds"),
+        "minutesDuration": 2_000_000_000,
+        "participant": [
+            {"actor": {"reference": f"Patient/{desk.alice_id}"}, "status": "accepted"},
+            {"actor": {"reference": f"Practitioner/{desk.practitioner_id}"}, "status": "accepted"},
+        ],
+    }
+    created = drbob.post("/Appointment", json=endless)
+    assert created.status_code == 201, created.text
+    door = world.node.access.for_caller(Accessor(world.alice.address))
+    listed = bookings(world.node, door, now - timedelta(hours=1), now + timedelta(days=1))
+    (mine,) = [b for b in listed if b.appointment_id == created.json()["id"]]
+    assert not mine.room_open

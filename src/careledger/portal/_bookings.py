@@ -67,7 +67,6 @@ def _booking(appointment: Resource, name: Callable[[Any], str], now: datetime) -
     """One Appointment as a list shows it."""
     actors = [p.get("actor", {}) for p in appointment.get("participant", []) if isinstance(p, dict)]
     her: dict[str, Any] = next((a for a in actors if str(a.get("reference", "")).startswith("Patient/")), {})
-    opens, closes = window(appointment)
     kind = service_class(appointment)
     return Booking(
         appointment_id=str(appointment.get("id", "")),
@@ -78,5 +77,15 @@ def _booking(appointment: Resource, name: Callable[[Any], str], now: datetime) -
         service=kind.label.replace("-", " ") if kind is not None else "",
         mode=_MODES[visit_mode(appointment)],
         status=str(appointment.get("status", "")),
-        room_open=opens <= now <= closes,
+        room_open=_room_open(appointment, now),
     )
+
+
+def _room_open(appointment: Resource, now: datetime) -> bool:
+    """Whether the visit's room is open at `now`; not for one whose window is past reckoning (an end or a length
+    edited by hand), which the list still shows rather than refusing the whole page."""
+    try:
+        opens, closes = window(appointment)
+    except ValidationError:
+        return False
+    return opens <= now <= closes
