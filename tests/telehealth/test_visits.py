@@ -30,7 +30,7 @@ from careledger.errors import (
 from careledger.fhir import URI
 from careledger.identity import Wallet
 from careledger.portal._signing import for_javascript
-from careledger.records import Category, Resource
+from careledger.records import Category, Resource, search_query
 from careledger.telehealth import (
     NO_SHOW_BPS,
     Agreed,
@@ -619,3 +619,32 @@ def test_a_visit_that_took_place_is_not_cancelled(visiting: Visiting) -> None:
         with pytest.raises(Conflict, match=r"took place|already settled"):
             visits.cancel(who, appointment_id)
     assert carol.read(appointment_id)["status"] == "booked"
+
+
+def test_two_joins_at_once_begin_one_encounter(visiting: Visiting) -> None:
+    """Two tabs, or two workers, joining the visit at the same moment: one Encounter on her chart, which finishing
+    closes (two once were written, the other left in progress for ever)."""
+    clinic, visits = visiting.clinic, visiting.visits
+    drbob = clinic.door(clinic.drbob)
+    booked = _paid_visit(visiting, visiting.carol, visiting.carol_id)
+    appointment_id = str(booked["id"])
+    start = threading.Barrier(2)
+    joined: list[str] = []
+
+    def join() -> None:
+        start.wait()
+        joined.append(visits.join(clinic.door(clinic.drbob), appointment_id)["id"])
+
+    today, clinic.now[0] = clinic.now[0], datetime.fromisoformat(str(booked["start"])) - timedelta(minutes=10)
+    try:
+        threads = [threading.Thread(target=join) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        clinic.now[0] = today
+    assert len(joined) == 2
+    assert len(set(joined)) == 1
+    query, _ = search_query("Encounter", [("appointment", f"Appointment/{appointment_id}")], patient_address=None)
+    assert [e["id"] for e in drbob.search(query)] == joined[:1]

@@ -6,6 +6,8 @@ timeline like any record of her care; notes, observations and prescriptions writ
 
 from __future__ import annotations
 
+import uuid
+from contextlib import suppress
 from datetime import datetime
 
 from careledger.access import Repository
@@ -42,6 +44,7 @@ def begin(repo: Repository, appointment_id: str, now: datetime) -> Resource:
         return begun
     encounter = {
         "resourceType": "Encounter",
+        "id": encounter_id(appointment_id),
         "status": "in-progress",
         "class": _VIRTUAL,
         "subject": subject_of(appointment),
@@ -50,7 +53,15 @@ def begin(repo: Repository, appointment_id: str, now: datetime) -> Resource:
         "period": {"start": fhir_instant(now, precision="seconds")},
         **({"serviceType": appointment["serviceType"][0]} if appointment.get("serviceType") else {}),
     }
-    return repo.read(repo.write(encounter).record_id)
+    with suppress(Conflict):  # another join (a second tab, another worker) wrote it at once: that one is the visit's
+        repo.write(encounter)
+    return repo.read(encounter["id"])
+
+
+def encounter_id(appointment_id: str) -> str:
+    """The record id of the visit's Encounter, derived from its Appointment's: every join of the visit, in any
+    tab or worker, writes the one Encounter (two joins at once once wrote two, one left in progress for ever)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"careledger:encounter-of:Appointment/{appointment_id}"))
 
 
 def finish(repo: Repository, appointment_id: str, now: datetime) -> Resource:
