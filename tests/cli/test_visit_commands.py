@@ -47,7 +47,7 @@ def test_quote_book_join_and_cancel_a_visit(cli: Cli, tmp_path: Path) -> None:
     span = ("--start", fhir_instant(start), "--end", fhir_instant(start + timedelta(hours=1)))
     first, second = (slot["id"] for slot in cli("schedule", "slots", schedule, *span, "--json").json())
 
-    quote = cli("visit", "quote", first, "--patient", patient, "--json")
+    quote = cli("visit", "quote", f"Slot/{first}", "--patient", f"Patient/{patient}", "--json")  # or the bare ids
     assert quote.code == 0, quote.err
     assert (quote.json()["covered"], quote.json()["patient_pays"]) == (False, 20 * CARE)
     booked = cli("visit", "book", first, "--patient", patient, "--categories", "labs,medications", "--json")
@@ -67,7 +67,7 @@ def test_quote_book_join_and_cancel_a_visit(cli: Cli, tmp_path: Path) -> None:
     today = cli("visit", "book", now_slot, "--patient", patient, "--categories", "labs", "--json")
     assert today.code == 0, today.err
     appointment = today.json()["appointment"]["id"]
-    joined = cli("visit", "join", appointment, "--as", "drbob", "--json")
+    joined = cli("visit", "join", f"Appointment/{appointment}", "--as", "drbob", "--json")
     assert joined.code == 0, joined.err
     assert (joined.json()["class"]["code"], joined.json()["status"]) == ("VR", "in-progress")
     early = cli("visit", "finish", appointment, "--as", "drbob")

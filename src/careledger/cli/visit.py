@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from careledger.cli._context import open_node, signer_for
+from careledger.cli._context import local_record_id, open_node, signer_for
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 from careledger.cli.schedule import AsOption, ReasonOption, _door
@@ -22,21 +22,22 @@ from careledger.telehealth import VisitPayment, VisitQuote
 
 app = typer.Typer(help="Telehealth visits: quote, book (consent and fee in one flow), join, finish, cancel, no-show.")
 
-PatientOption = Annotated[str, typer.Option("--patient", help="The Patient record's id.")]
-AppointmentArgument = Annotated[str, typer.Argument(help="The Appointment's id.")]
+PatientOption = Annotated[str, typer.Option("--patient", help="The Patient: Patient/<id>, or its id.")]
+AppointmentArgument = Annotated[str, typer.Argument(help="The Appointment: Appointment/<id>, or its id.")]
+SlotArgument = Annotated[str, typer.Argument(help="The Slot: Slot/<id>, or its id.")]
 
 
 @app.command()
 def quote(
     ctx: typer.Context,
-    slot: Annotated[str, typer.Argument(help="The Slot's id.")],
+    slot: SlotArgument,
     patient: PatientOption,
     as_who: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
     """What a visit in a slot costs the patient: covered or not, copay, deductible left, what she pays."""
     with open_node(ctx) as node:
-        found = node.visits.quote(_door(node, as_who), patient, slot.removeprefix("Slot/"))
+        found = node.visits.quote(_door(node, as_who), local_record_id(node, patient), local_record_id(node, slot))
     if json:
         print_json(found.summary())
     else:
@@ -46,7 +47,7 @@ def quote(
 @app.command()
 def book(
     ctx: typer.Context,
-    slot: Annotated[str, typer.Argument(help="The Slot's id.")],
+    slot: SlotArgument,
     patient: PatientOption,
     categories: Annotated[
         str, typer.Option("--categories", help="What the practitioner may read (labs,vitals or all).")
@@ -65,10 +66,10 @@ def book(
         raise typer.BadParameter("practitioner or node", param_hint="--grantee")
     picked = parse_categories(categories)
     with open_node(ctx) as node:
-        door = _door(node, as_who)
+        door, patient = _door(node, as_who), local_record_id(node, patient)
         offer = node.visits.prepare_book(
             door,
-            slot.removeprefix("Slot/"),
+            local_record_id(node, slot),
             patient,
             picked,
             grantee="node" if grantee == "node" else "practitioner",
@@ -90,7 +91,7 @@ def book(
 def join(ctx: typer.Context, appointment: AppointmentArgument, as_who: AsOption = None, json: JsonFlag = False) -> None:
     """Begin the visit's Encounter (virtual, in progress) as its practitioner (`--as`)."""
     with open_node(ctx) as node:
-        encounter = node.visits.join(_door(node, as_who), appointment)
+        encounter = node.visits.join(_door(node, as_who), local_record_id(node, appointment))
     if json:
         print_json(encounter)
     else:
@@ -103,7 +104,7 @@ def finish(
 ) -> None:
     """Finish the visit's Encounter as its practitioner (`--as`), and release its fee to the provider."""
     with open_node(ctx) as node:
-        encounter, payment = node.visits.finish(_door(node, as_who), appointment)
+        encounter, payment = node.visits.finish(_door(node, as_who), local_record_id(node, appointment))
     if json:
         print_json({"encounter": encounter, "payment": _payment(payment)})
     else:
@@ -121,7 +122,7 @@ def cancel(
 ) -> None:
     """Cancel a visit: the slot freed, its whole fee refunded to the patient."""
     with open_node(ctx) as node:
-        cancelled, payment = node.visits.cancel(_door(node, as_who), appointment, reason)
+        cancelled, payment = node.visits.cancel(_door(node, as_who), local_record_id(node, appointment), reason)
     if json:
         print_json({"appointment": cancelled, "payment": _payment(payment)})
     else:
@@ -136,7 +137,7 @@ def no_show(
     """Record, as the visit's practitioner (`--as`) and after its slot, that the patient did not come: the Appointment
     `noshow`, the published share of the fee to the provider and the rest refunded (exit code 6 before the end)."""
     with open_node(ctx) as node:
-        missed, payment = node.visits.no_show(_door(node, as_who), appointment)
+        missed, payment = node.visits.no_show(_door(node, as_who), local_record_id(node, appointment))
     if json:
         print_json({"appointment": missed, "payment": _payment(payment)})
     else:
