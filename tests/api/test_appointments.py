@@ -275,6 +275,12 @@ def test_a_patient_books_moves_and_cancels_through_the_operations_not_by_hand(de
     noted = alice.put(f"/Appointment/{appointment['id']}", json={**appointment, "comment": "bring the results"})
     assert noted.status_code == 200, noted.text
     assert alice.get(f"/Slot/{first}").json()["status"] == "busy"
+    bundled = {  # nor through a transaction, which would store it past the visits' holds and checks
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": moved, "request": {"method": "PUT", "url": f"Appointment/{appointment['id']}"}}],
+    }
+    assert alice.post("/", json=bundled).status_code == 400
     assert alice.delete(f"/Appointment/{appointment['id']}").status_code in (200, 204)
     assert alice.get(f"/Slot/{first}").json()["status"] == "free"
 

@@ -42,6 +42,10 @@ def bundle_router(deps: Deps) -> APIRouter:
         entries = transaction_drafts(parse_resource(body))  # all or nothing: the whole Bundle validates first
         for _, resource in entries:
             caller.require(resource["resourceType"], "write")
+            if resource["resourceType"] == "Appointment":  # its slots and fee are the visits' (`Visits.written`)
+                raise ValidationError(
+                    "an Appointment is written in a request of its own (or a batch), not a transaction"
+                )
         return fhir_response(await call(_transaction, deps, caller, accessor, entries))
 
     return router
