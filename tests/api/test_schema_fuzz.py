@@ -34,7 +34,7 @@ from tests.exchange.hostile import from_outside
 EXAMPLES = 50  # per operation and pass
 # An event stream never ends: schemathesis reads it until the timeout, so each example costs that long; its
 # two headers need few examples, and a 500 would come at once.
-STREAMS = {"GET /alerts/stream"}
+STREAMS = {"GET /alerts/stream", "GET /telehealth/events"}
 STREAM_EXAMPLES = 10
 STREAM_SECONDS = 2.0
 REQUEST_SECONDS = 30.0  # any other request: generous, for a loaded CI machine
