@@ -70,13 +70,15 @@ def test_quote_book_join_and_cancel_a_visit(cli: Cli, tmp_path: Path) -> None:
     joined = cli("visit", "join", f"Appointment/{appointment}", "--as", "drbob", "--json")
     assert joined.code == 0, joined.err
     assert (joined.json()["class"]["code"], joined.json()["status"]) == ("VR", "in-progress")
-    early = cli("visit", "finish", appointment, "--as", "drbob")
-    assert early.code == 6  # the Encounter is finished; the fee is released once the slot has started
-    assert "has not started" in early.err
     assert cli("visit", "no-show", appointment, "--as", "alice").code == 5  # only the practitioner
     missed = cli("visit", "no-show", appointment, "--as", "drbob")
     assert missed.code == 6  # recorded after the slot's end
     assert "has not ended" in missed.err
+    early = cli("visit", "finish", appointment, "--as", "drbob")
+    assert early.code == 6  # the Encounter is finished; the fee is released once the slot has started
+    assert "has not started" in early.err
+    had = cli("visit", "no-show", appointment, "--as", "drbob")
+    assert (had.code, "is fulfilled" in had.err) == (6, True)  # the visit took place: not missed
 
     other = cli("visit", "book", second, "--patient", patient, "--categories", "labs", "--json").json()
     cancelled = cli("visit", "cancel", other["appointment"]["id"], "--as", "drbob", "--reason", "ill", "--json")

@@ -43,6 +43,7 @@ from careledger.telehealth import (
     Visits,
     VisitSignatures,
 )
+from careledger.telehealth._admission import admit
 from careledger.testdata import CARE, example_plan_terms, insure, synthetic_patients
 from tests.telehealth.clinic import Clinic, clinic_at
 
@@ -251,6 +252,38 @@ def test_when_the_consent_fails_after_the_fee_was_held_the_fee_is_refunded(visit
     assert _grants(visiting, carol) == grants
     node.consent.sync()  # the node reads the delegation's end: the next such consent is refused before any gas
     assert carol.address not in node.consent.represented(delegate.address)
+
+
+def test_every_undo_step_is_tried_and_the_original_failure_raised(
+    visiting: Visiting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot cannot be booked after the fee was held and the consent granted, and the refund fails too: the
+    consent is still withdrawn and the slot freed, and the failure raised is the booking's, the refund's noted
+    (a failing refund once skipped the rest and replaced the booking's failure)."""
+    clinic, visits, node = visiting.clinic, visiting.visits, visiting.clinic.node
+    carol = clinic.door(visiting.carol)
+    live = _live(visiting, visiting.carol)
+    offer = visits.prepare_book(carol, visiting.slot(), visiting.carol_id, [Category.LABS])
+    appointment_id = str(offer.appointment["id"])
+
+    def taken(*args: object, **kwargs: object) -> Resource:
+        raise Conflict("the slot was taken meanwhile")
+
+    def unreachable(*args: object, **kwargs: object) -> VisitPayment:
+        raise ConnectionError("the chain is unreachable")
+
+    monkeypatch.setattr(clinic.scheduling, "confirm", taken)
+    monkeypatch.setattr(node.visit_payments, "refund", unreachable)
+    with pytest.raises(Conflict, match="the slot was taken meanwhile") as failed:
+        visits.book(carol, appointment_id, _signed(visiting, visiting.carol, offer))
+    assert "the chain is unreachable" in str(failed.value)  # what was not undone, said
+    assert carol.read(appointment_id)["status"] == "cancelled"  # the slot freed after all
+    assert node.visit_payments.state(appointment_id).state == "held"  # the refund that failed, for a person to do
+    assert _live(visiting, visiting.carol) == live or "stays granted" in str(failed.value)  # withdrawn, or said
+
+
+def _live(visiting: Visiting, who: Wallet) -> int:
+    return sum(not g.revoked for g in visiting.clinic.node.consent.grants(patient=who.address))
 
 
 def test_a_second_book_of_one_hold_is_refused_and_undoes_nothing(
@@ -485,6 +518,11 @@ def test_joining_begins_the_encounter_and_finishing_releases_the_fee(visiting: V
     with pytest.raises(Conflict, match="already settled"):
         visits.finish(drbob, appointment_id)
     assert carol.read(encounter["id"])["status"] == "finished"  # on her timeline
+    assert carol.read(appointment_id)["status"] == "fulfilled"  # a visit that took place, as `visited` counts it
+    soon = clinic.scheduling.upcoming(carol, f"Patient/{visiting.carol_id}", timedelta(days=7))
+    assert appointment_id not in {a["id"] for a in soon}  # no reminder of a visit she had
+    with pytest.raises(AccessDenied, match="room is closed"):
+        admit(carol, appointment_id, datetime.fromisoformat(offer.appointment["start"]))
 
 
 def _travel_to(visiting: Visiting, instant: str) -> None:
@@ -618,7 +656,7 @@ def test_a_visit_that_took_place_is_not_cancelled(visiting: Visiting) -> None:
     for who in (drbob, carol):
         with pytest.raises(Conflict, match=r"took place|already settled"):
             visits.cancel(who, appointment_id)
-    assert carol.read(appointment_id)["status"] == "booked"
+    assert carol.read(appointment_id)["status"] == "fulfilled"
 
 
 def test_two_joins_at_once_begin_one_encounter(visiting: Visiting) -> None:

@@ -35,6 +35,7 @@ from careledger.consent import ConsentService, Grant, SignedConsent
 from careledger.crypto import sign_typed_data
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, InvalidSignature, NotFound, ValidationError
 from careledger.records import Category, Resource, StoredRecord
+from careledger.telehealth._admission import ACTIVE
 from careledger.telehealth._booking import HOLDING, Hold, Scheduling, slot_ids
 from careledger.telehealth._encounters import begin, encounter_of, finish
 from careledger.telehealth._participants import practitioner_of, subject_of
@@ -210,8 +211,8 @@ class Visits:
             raise
         try:
             grant = self._consents.submit(signed.consent, expected)
-        except BaseException:
-            self._undo(repo, hold, payment, None)
+        except BaseException as failed:
+            _noted(failed, self._undo(repo, hold, payment, None))
             raise
         try:
             appointment = self._scheduling.confirm(repo, hold)
@@ -287,11 +288,15 @@ class Visits:
         return begin(repo, appointment_id, self._clock())
 
     def finish(self, repo: Repository, appointment_id: str) -> tuple[Resource, VisitPayment | None]:
-        """The visit's Encounter finished by its practitioner, then its fee released to the provider (None: no fee
+        """The visit's Encounter finished by its practitioner, its Appointment `fulfilled` through her door (its room
+        closes, reminders pass it by, it counts as a visit had), then its fee released to the provider (None: no fee
         was held). Should the release fail, the Encounter stays finished and the error says why: finishing again
         asks for the release again (`Conflict` once the fee was settled)."""
         encounter = finish(repo, appointment_id, self._clock())
-        return encounter, self._settled(repo.read(appointment_id), self._payments.release)
+        appointment = repo.read(appointment_id)
+        if appointment.get("status") in ACTIVE:  # not one finished before, nor one cancelled while under way
+            self._scheduling.written(repo, {**appointment, "status": "fulfilled"})
+        return encounter, self._settled(appointment, self._payments.release)
 
     def encounter(self, repo: Repository, appointment_id: str) -> Resource | None:
         """The visit's Encounter, if it has begun (`_encounters.encounter_of`)."""
@@ -405,12 +410,27 @@ class Visits:
 
     def _undo(self, repo: Repository, hold: Hold, payment: VisitPayment | None, grant: Grant | None) -> str | None:
         """Undo a booking's steps done so far: the fee refunded, the consent revoked (or why it could not be), the
-        slot freed. What could not be undone, in words (None: everything was)."""
+        slot freed, each tried whatever became of the others (a refund that fails leaves no consent granted nor slot
+        held), and none raising over the booking's own failure. What could not be undone, in words (None:
+        everything was)."""
+        steps: list[tuple[str, Callable[[], object]]] = []
         if payment is not None:
-            self._payments.refund(hold.appointment_id)
-        kept = self._consents.withdraw(grant) if grant is not None else None
-        self._scheduling.release(repo, hold, "a step of the booking failed")
-        return kept
+            steps.append(("the fee's refund", lambda: self._payments.refund(hold.appointment_id)))
+        if grant is not None:
+            steps.append(("the consent's withdrawal", lambda: self._consents.withdraw(grant)))
+        steps.append(
+            ("the slot's release", lambda: self._scheduling.release(repo, hold, "a step of the booking failed"))
+        )
+        kept: list[str] = []
+        for step, undo in steps:
+            try:
+                said = undo()
+            except Exception as failed:  # reported with the booking's failure, which is raised
+                kept.append(f"{step} failed: {failed}")
+                continue
+            if isinstance(said, str):  # the consent stays granted: why
+                kept.append(said)
+        return "; ".join(kept) or None
 
     def _settled(self, appointment: Resource, movement: Callable[[str], VisitPayment]) -> VisitPayment | None:
         """`movement` of the visit's fee, if one is held for it (None if the visit had none)."""
@@ -419,6 +439,12 @@ class Visits:
         except NotFound:
             return None
         return movement(str(appointment["id"]))
+
+
+def _noted(failure: BaseException, kept: str | None) -> None:
+    """Note on a booking's failure what its undoing left undone (`Visits._undo`), for it to be raised as it was."""
+    if kept:
+        failure.add_note(f"not undone: {kept}")
 
 
 def _window(appointment: Resource) -> VisitWindow:
