@@ -58,20 +58,26 @@ def _book(api: Api, token: str, start: datetime) -> str:
     world = api.world
     alice = httpx.get(f"{api.url}/Patient", headers={"Authorization": f"Bearer {token}"}).json()["entry"][0]
     did = did_pkh(world.node.chain_id, world.drbob.address)
+    return book_by_hand(api.url, token, alice["resource"]["id"], did, start)
+
+
+def book_by_hand(url: str, token: str, patient_id: str, practitioner: str, start: datetime) -> str:
+    """The id of a booked 30-minute Appointment of `patient_id` with the practitioner whose `did:pkh` is
+    `practitioner`, from `start`, created with a plain `POST /Appointment` under `token` (a provider's)."""
     appointment = {
         "resourceType": "Appointment",
         "status": "booked",
         "start": fhir_instant(start, precision="seconds"),
         "end": fhir_instant(start + timedelta(minutes=30), precision="seconds"),
         "participant": [
-            {"actor": {"reference": f"Patient/{alice['resource']['id']}"}, "status": "accepted"},
+            {"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"},
             {
-                "actor": {"type": "Practitioner", "identifier": {"system": systems.URI, "value": did}},
+                "actor": {"type": "Practitioner", "identifier": {"system": systems.URI, "value": practitioner}},
                 "status": "accepted",
             },
         ],
     }
-    created = httpx.post(f"{api.url}/Appointment", json=appointment, headers={"Authorization": f"Bearer {token}"})
+    created = httpx.post(f"{url}/Appointment", json=appointment, headers={"Authorization": f"Bearer {token}"})
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 

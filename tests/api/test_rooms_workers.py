@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.sync.client import connect
 from websockets.sync.connection import Connection
@@ -17,11 +16,10 @@ from websockets.sync.connection import Connection
 from careledger.api import NodeProcess, free_port
 from careledger.cli import run
 from careledger.config import Home, load_settings
-from careledger.fhir import fhir_instant, systems
 from careledger.identity import did_pkh
 from careledger.services import open_operations
 from careledger.testdata import synthetic_patients
-from tests.api.test_rooms import ANSWER, OFFER, _relayed, _state
+from tests.api.test_rooms import ANSWER, OFFER, _relayed, _state, book_by_hand
 from tests.api.test_workers import _token
 from tests.conftest import PG_URL, _postgres_schema
 
@@ -58,30 +56,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProce
             try:
                 server.start(timeout=180)
                 tokens = {name: _token(server.url, account) for name, account in accounts.items()}
-                yield server, tokens, _book(server.url, tokens["drbob"], str(patient["id"]), drbob)
+                booked = book_by_hand(server.url, tokens["drbob"], str(patient["id"]), drbob, datetime.now(UTC))
+                yield server, tokens, booked
             finally:
                 code = server.stop()
             assert code == 0, server.log_tail()
-
-
-def _book(url: str, token: str, patient_id: str, practitioner: str) -> str:
-    start = datetime.now(UTC)
-    appointment = {
-        "resourceType": "Appointment",
-        "status": "booked",
-        "start": fhir_instant(start, precision="seconds"),
-        "end": fhir_instant(start + timedelta(minutes=30), precision="seconds"),
-        "participant": [
-            {"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"},
-            {
-                "actor": {"type": "Practitioner", "identifier": {"system": systems.URI, "value": practitioner}},
-                "status": "accepted",
-            },
-        ],
-    }
-    created = httpx.post(f"{url}/Appointment", json=appointment, headers={"Authorization": f"Bearer {token}"})
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
 
 
 def _worker(socket: Connection) -> str:
