@@ -1,0 +1,37 @@
+"""Insight: validated scores from published equations, decision support over CDS Hooks, federated models trained
+without moving records, and coded suggestions from note text. Every score names its inputs and its equation's
+version; nothing is read from a record except through the door."""
+
+from careledger.insight._model import (
+    ICD10,
+    LOINC,
+    RXNORM,
+    SNOMED,
+    Assessment,
+    CannotCompute,
+    Code,
+    Facts,
+    Finding,
+    Input,
+    Lowering,
+    Measurement,
+    Result,
+    Score,
+)
+
+__all__ = [
+    "ICD10",
+    "LOINC",
+    "RXNORM",
+    "SNOMED",
+    "Assessment",
+    "CannotCompute",
+    "Code",
+    "Facts",
+    "Finding",
+    "Input",
+    "Lowering",
+    "Measurement",
+    "Result",
+    "Score",
+]
