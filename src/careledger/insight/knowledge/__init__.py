@@ -1,0 +1,6 @@
+"""Drug knowledge the order checks need and a node must have without a terminology server: which ingredients and
+WHO ATC classes a coded medication has, and the renal dosing rules of the ingredients that have them."""
+
+from careledger.insight.knowledge._drugs import ATC, atc_classes, ingredient_name, ingredients
+
+__all__ = ["ATC", "atc_classes", "ingredient_name", "ingredients"]
