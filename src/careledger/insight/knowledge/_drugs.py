@@ -6,7 +6,9 @@ for a penicillin-allergic patient is a cross-reactivity warning). A terminology 
 must answer without one, so the ~60 ingredients that the checks need are kept here.
 
 Sources: RxNorm ingredient and clinical drug (SCD) RxCUIs as published by the NLM in RxNav
-(https://mor.nlm.nih.gov/RxNav/), ATC codes from the WHO Collaborating Centre's ATC/DDD Index 2024
+(https://mor.nlm.nih.gov/RxNav/; the clinical drugs as listed in the eCQM value sets of VSAC, e.g. "Antibiotic
+Medications for Pharyngitis" 2.16.840.1.113883.3.464.1003.196.12.1001 and "Anticoagulants for All Indications"
+2.16.840.1.113762.1.4.1248.22), ATC codes from the WHO Collaborating Centre's ATC/DDD Index 2024
 (https://atcddd.fhi.no/atc_ddd_index/). A code the table does not know has no ingredients and no classes:
 nothing is guessed, and the checks say nothing about it.
 """
@@ -57,12 +59,12 @@ INGREDIENTS: tuple[Ingredient, ...] = (
     _I("8787", "propranolol", ("C07AA05",)),
     _I("20352", "carvedilol", ("C07AG02",)),
     # C08 calcium channel blockers
-    _I("17767", "amlodipine", ("C08CA01",), ("197361", "308135", "308136")),
+    _I("17767", "amlodipine", ("C08CA01",), ("197361",)),
     _I("7417", "nifedipine", ("C08CA05",)),
     _I("3443", "diltiazem", ("C08DB01",)),
     _I("11170", "verapamil", ("C08DA01",)),
     # C09 ACE inhibitors and angiotensin receptor blockers
-    _I("29046", "lisinopril", ("C09AA03",), ("314076",)),
+    _I("29046", "lisinopril", ("C09AA03",), ("314076", "314077")),
     _I("3827", "enalapril", ("C09AA02",)),
     _I("35296", "ramipril", ("C09AA05",)),
     _I("18867", "benazepril", ("C09AA07",)),
@@ -82,13 +84,13 @@ INGREDIENTS: tuple[Ingredient, ...] = (
     _I("613391", "prasugrel", ("B01AC22",)),
     _I("1116632", "ticagrelor", ("B01AC24",)),
     # B01AA vitamin K antagonists, B01AE/B01AF direct oral anticoagulants
-    _I("11289", "warfarin", ("B01AA03",), ("855332",)),
-    _I("1546356", "dabigatran", ("B01AE07",)),
-    _I("1114195", "rivaroxaban", ("B01AF01",)),
-    _I("1364430", "apixaban", ("B01AF02",)),
-    _I("1599538", "edoxaban", ("B01AF03",)),
+    _I("11289", "warfarin", ("B01AA03",), ("855332", "855296")),
+    _I("1546356", "dabigatran", ("B01AE07",), ("1037045", "1037179")),
+    _I("1114195", "rivaroxaban", ("B01AF01",), ("1114198", "1232082", "1232086")),
+    _I("1364430", "apixaban", ("B01AF02",), ("1364435", "1364445")),
+    _I("1599538", "edoxaban", ("B01AF03",), ("1599551", "1599555")),
     # M01A non-steroidal anti-inflammatory drugs
-    _I("5640", "ibuprofen", ("M01AE01",), ("197805", "197806")),
+    _I("5640", "ibuprofen", ("M01AE01",)),
     _I("7258", "naproxen", ("M01AE02",)),
     _I("3355", "diclofenac", ("M01AB05",)),
     _I("5781", "indomethacin", ("M01AB01",)),
@@ -96,33 +98,33 @@ INGREDIENTS: tuple[Ingredient, ...] = (
     _I("41493", "meloxicam", ("M01AC06",)),
     _I("140587", "celecoxib", ("M01AH01",)),
     # J01C penicillins (J01CR: with a beta-lactamase inhibitor)
-    _I("723", "amoxicillin", ("J01CA04",), ("308191", "308182")),
-    _I("733", "ampicillin", ("J01CA01",)),
+    _I("723", "amoxicillin", ("J01CA04",), ("308182", "308191", "308192", "308194")),
+    _I("733", "ampicillin", ("J01CA01",), ("308212",)),
     _I("8339", "piperacillin", ("J01CA12",)),
     _I("7980", "penicillin G", ("J01CE01",)),
-    _I("7984", "penicillin V", ("J01CE02",)),
-    _I("3356", "dicloxacillin", ("J01CF01",)),
+    _I("7984", "penicillin V", ("J01CE02",), ("834061", "834102")),
+    _I("3356", "dicloxacillin", ("J01CF01",), ("197595", "197596")),
     _I("48203", "clavulanate", ("J01CR02",)),
     # J01D cephalosporins
-    _I("2231", "cephalexin", ("J01DB01",), ("309114",)),
+    _I("2231", "cephalexin", ("J01DB01",), ("309112", "309114")),
     _I("2180", "cefazolin", ("J01DB04",)),
-    _I("2194", "cefuroxime", ("J01DC02",)),
+    _I("2194", "cefuroxime", ("J01DC02",), ("309097", "309098")),
     _I("2193", "ceftriaxone", ("J01DD04",)),
-    _I("25037", "cefdinir", ("J01DD15",)),
+    _I("25037", "cefdinir", ("J01DD15",), ("200346",)),
     _I("20481", "cefepime", ("J01DE01",)),
     # J01E sulfonamides and trimethoprim
     _I("10180", "sulfamethoxazole", ("J01EC01",)),
     _I("10171", "sulfadiazine", ("J01EC02",)),
-    _I("10829", "trimethoprim", ("J01EA01",)),
+    _I("10829", "trimethoprim", ("J01EA01",), ("198332",)),
     # J01XE nitrofuran derivatives
-    _I("7454", "nitrofurantoin", ("J01XE01",)),
+    _I("7454", "nitrofurantoin", ("J01XE01",), ("1648755", "1648759")),
     # A10BA biguanides, A10BK SGLT2 inhibitors
-    _I("6809", "metformin", ("A10BA02",), ("861007", "860975")),
+    _I("6809", "metformin", ("A10BA02",), ("861007",)),
     _I("1488564", "dapagliflozin", ("A10BK01",)),
     _I("1373458", "canagliflozin", ("A10BK02",)),
     _I("1545653", "empagliflozin", ("A10BK03",)),
     # N03AX gabapentinoids
-    _I("25480", "gabapentin", ("N03AX12",)),
+    _I("25480", "gabapentin", ("N03AX12",), ("310430", "310431", "310433")),
     _I("187832", "pregabalin", ("N03AX16",)),
     # N02A opioids
     _I("7052", "morphine", ("N02AA01",)),
@@ -135,7 +137,10 @@ INGREDIENTS: tuple[Ingredient, ...] = (
 
 # Clinical drugs of more than one ingredient: SCD RxCUI -> the ingredients' RxCUIs.
 COMBINATIONS: dict[str, tuple[str, ...]] = {
+    "198334": ("10180", "10829"),  # sulfamethoxazole 400 MG / trimethoprim 80 MG Oral Tablet
     "198335": ("10180", "10829"),  # sulfamethoxazole 800 MG / trimethoprim 160 MG Oral Tablet
+    "562508": ("723", "48203"),  # amoxicillin 875 MG / clavulanate 125 MG Oral Tablet
+    "617296": ("723", "48203"),  # amoxicillin 500 MG / clavulanate 125 MG Oral Tablet
 }
 
 # Combination ATC codes: the ATC code of a fixed combination -> its ingredients' RxCUIs.
