@@ -8,6 +8,8 @@ Fibrillation/Flutter" 2.16.840.1.113883.3.526.3.1100 less flutter) and the crite
 (CHA₂DS₂-VASc: Lip et al., Chest 2010; HAS-BLED: Pisters et al., Chest 2010), trimmed to the codes a record
 commonly carries.
 
+Drug classes are WHO ATC prefixes, read through `careledger.insight.knowledge.atc_classes` (`on_medication`).
+
 Matching is by exact code (`Facts.has`): a SNOMED CT descendant or an ICD-10-CM subcode not listed here is not
 matched. No subsumption is attempted, because that needs the terminology server a pure score does not have; a
 record coded more specifically than these lists is "not found", which the scores report as absent, never guessed.
@@ -15,7 +17,8 @@ record coded more specifically than these lists is "not found", which the scores
 
 from __future__ import annotations
 
-from careledger.insight._model import ICD10, LOINC, SNOMED, Code
+from careledger.insight._model import ICD10, LOINC, SNOMED, Code, Facts, Finding
+from careledger.insight.knowledge import atc_classes
 
 
 def _snomed(*codes: str) -> frozenset[Code]:
@@ -185,3 +188,21 @@ NEVER_SMOKER = _snomed("266919005")
 
 # "FH: Diabetes mellitus": the gatherer puts a FamilyMemberHistory of diabetes into `Facts.answers` under this code.
 FAMILY_HISTORY_DIABETES = _snomed("160303001")
+
+# A raised blood glucose short of diabetes (FINDRISC's "ever found to have high blood glucose"): prediabetes,
+# impaired glucose tolerance or fasting glucose, hyperglycaemia, gestational diabetes and its history.
+HIGH_BLOOD_GLUCOSE = _snomed("714628002", "9414007", "390951007", "11687002") | _icd10(
+    "R73.01", "R73.02", "R73.03", "R73.09", "R73.9", "Z86.32"
+)
+
+# WHO ATC classes (prefixes) the scores ask about.
+ANTIHYPERTENSIVES = ("C02", "C03", "C07", "C08", "C09")
+ANTIPLATELETS = ("B01AC",)
+NSAIDS = ("M01A",)
+VITAMIN_K_ANTAGONISTS = ("B01AA",)
+
+
+def on_medication(facts: Facts, classes: tuple[str, ...]) -> Finding | None:
+    """The first active medication whose ATC classes fall under any of `classes` (a drug the knowledge table does
+    not know has none, and is not counted)."""
+    return next((m for m in facts.medications if any(a.startswith(classes) for a in atc_classes(m.code))), None)
