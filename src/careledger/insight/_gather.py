@@ -1,0 +1,290 @@
+"""Facts from a patient's FHIR R4 resources: what scores read, each value in the unit they expect, nothing guessed.
+
+    Patient ───────────────► birth date, sex, US Core race (OMB categories)
+    Observation (final) ───► measurements by code (BP panel components flattened; converted by UCUM code)
+                    └──────► answers (valueCodeableConcept: smoking status, ACVPU, ...)
+    Condition (active) ────► conditions          FamilyMemberHistory ──► answers (the relative's condition codes)
+    Medication* (active) ──► medications         AllergyIntolerance ───► allergies
+
+`gather` reads them through the caller's guarded repository (the door decides and audits each read); a CDS
+client's prefetch goes straight to `facts_from_resources`. A quantity in a unit the table below does not know for
+its code is skipped, never converted by guess; a code the table does not name is kept in the unit it came in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from careledger.access import Repository
+from careledger.errors import AccessDenied, NotFound
+from careledger.fhir.systems import UCUM
+from careledger.insight._model import LOINC, Code, Facts, Finding, Measurement, Sex
+from careledger.records import Resource, SearchQuery
+
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+# What `gather` searches of the compartment (the Patient is in her own compartment: one search reads all).
+GATHERED = (
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationStatement",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "FamilyMemberHistory",
+)
+# Observations whose value is a result: not registered or preliminary, cancelled or entered in error.
+RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
+ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+REFUTED = frozenset({"entered-in-error", "refuted"})
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """The UCUM code scores read a kind of quantity in, and how each other UCUM code it may come in converts."""
+
+    code: str
+    conversions: Mapping[str, Callable[[float], float]]
+
+    def convert(self, value: float, given: str) -> float | None:
+        """`value` in `given` units as this unit, or None if `given` is not one this kind is known to come in."""
+        if given == self.code:
+            return value
+        conversion = self.conversions.get(given)
+        return None if conversion is None else conversion(value)
+
+
+# Molar conversions: cholesterol 386.65 g/mol (x 38.67), creatinine 113.12 g/mol (/ 88.42), glucose 180.16 g/mol
+# (x 18.016); HbA1c IFCC mmol/mol to NGSP % by the IFCC-NGSP master equation (Hoelzel et al., Clin Chem 2004).
+CHOLESTEROL = Unit("mg/dL", {"mmol/L": lambda v: v * 38.67, "g/L": lambda v: v * 100})
+CREATININE = Unit("mg/dL", {"umol/L": lambda v: v / 88.42})
+GLUCOSE = Unit("mg/dL", {"mmol/L": lambda v: v * 18.016})
+HBA1C = Unit("%", {"mmol/mol": lambda v: v * 0.09148 + 2.152})
+TEMPERATURE = Unit("Cel", {"[degF]": lambda v: (v - 32) * 5 / 9})
+WEIGHT = Unit("kg", {"g": lambda v: v / 1000, "[lb_av]": lambda v: v * 0.45359237})
+LENGTH = Unit("cm", {"m": lambda v: v * 100, "mm": lambda v: v / 10, "[in_i]": lambda v: v * 2.54})
+PRESSURE = Unit("mm[Hg]", {})
+RATE = Unit("/min", {"{beats}/min": float, "{breaths}/min": float})
+PERCENT = Unit("%", {})
+BMI = Unit("kg/m2", {})
+EGFR = Unit("mL/min/{1.73_m2}", {})
+ALBUMIN_CREATININE = Unit("mg/g", {"mg/mmol": lambda v: v * 8.84})
+POINTS = Unit("{score}", {})
+# LOINC codes of the quantities scores read, and their unit.
+UNITS: Mapping[str, Unit] = {
+    **dict.fromkeys(("2093-3", "2085-9", "18262-6", "13457-7", "2089-1"), CHOLESTEROL),
+    **dict.fromkeys(("2160-0", "38483-4"), CREATININE),
+    **dict.fromkeys(("2339-0", "2345-7", "1558-6"), GLUCOSE),
+    **dict.fromkeys(("4548-4", "17856-6"), HBA1C),
+    **dict.fromkeys(("8310-5", "8331-1"), TEMPERATURE),
+    **dict.fromkeys(("29463-7", "3141-9"), WEIGHT),
+    **dict.fromkeys(("8302-2", "8306-3", "8280-0"), LENGTH),
+    **dict.fromkeys(("8480-6", "8462-4"), PRESSURE),
+    **dict.fromkeys(("8867-4", "9279-1"), RATE),
+    **dict.fromkeys(("59408-5", "2708-6", "2710-2", "3150-0"), PERCENT),
+    "39156-5": BMI,
+    **dict.fromkeys(("98979-8", "62238-1", "33914-3", "48642-3", "48643-1"), EGFR),
+    **dict.fromkeys(("9318-7", "14959-1"), ALBUMIN_CREATININE),
+    "9269-2": POINTS,
+}
+_FULL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: date) -> Facts:
+    """The facts of `patient` (a Patient resource) as of `on`, from `resources` (hers; any others are ignored).
+
+    A measurement needs a full effective date and no `comparator` ("<5" is not a number); those after `on` and
+    results not final are left out. A MedicationReference is resolved against contained and given Medications.
+    """
+    measured: defaultdict[Code, list[Measurement]] = defaultdict(list)
+    found: dict[str, list[Finding]] = defaultdict(list)
+    given = list(resources)
+    medications = {f"Medication/{r.get('id')}": r for r in given if r.get("resourceType") == "Medication"}
+    for resource in given:
+        kind, source = resource.get("resourceType"), f"{resource.get('resourceType')}/{resource.get('id')}"
+        if kind == "Observation":
+            _observation(resource, source, on, measured, found["answers"])
+        elif kind == "Condition" and _active(resource, missing_counts=False) and not _after(resource, on):
+            found["conditions"] += _findings(resource.get("code"), source, _onset(resource))
+        elif kind in ("MedicationStatement", "MedicationRequest") and resource.get("status") == "active":
+            concept = resource.get("medicationCodeableConcept") or _medication(resource, medications)
+            found["medications"] += _findings(concept, source, _day(_first(resource, "authoredOn", "dateAsserted")))
+        elif kind == "AllergyIntolerance" and _active(resource, missing_counts=True):
+            found["allergies"] += _findings(resource.get("code"), source, _onset(resource))
+        elif kind == "FamilyMemberHistory" and resource.get("status") != "entered-in-error":
+            for condition in _dicts(resource.get("condition")):
+                found["answers"] += _findings(condition.get("code"), source, _day(resource.get("date")))
+    return Facts(
+        patient=str(patient.get("id")),
+        on=on,
+        birth_date=_day(patient.get("birthDate")),
+        sex=_sex(patient.get("gender")),
+        measurements={code: tuple(sorted(ms, key=lambda m: m.when, reverse=True)) for code, ms in measured.items()},
+        conditions=tuple(found["conditions"]),
+        medications=tuple(found["medications"]),
+        allergies=tuple(found["allergies"]),
+        answers=tuple(found["answers"]),
+        race=_race(patient),
+    )
+
+
+def gather(repository: Repository, patient_id: str, on: date) -> Facts:
+    """The facts of Patient `patient_id` as of `on`, read through `repository` (a caller's door: what she may not
+    see is not there); `NotFound` if she may not see the Patient, told as an unknown one is."""
+    found = repository.search(SearchQuery(patient_id=patient_id, resource_types=GATHERED))
+    patient = next((r for r in found if r["resourceType"] == "Patient" and r.get("id") == patient_id), None)
+    if patient is None:
+        raise NotFound(f"no Patient/{patient_id} this caller may see")
+    named = {
+        reference
+        for r in found
+        if r["resourceType"] in ("MedicationStatement", "MedicationRequest")
+        for reference in [_reference(r.get("medicationReference"))]
+        if reference.startswith("Medication/")
+    }
+    return facts_from_resources(patient, [*found, *_readable(repository, named)], on)
+
+
+def _readable(repository: Repository, references: Iterable[str]) -> list[Resource]:
+    """The Medications named that the caller may read (a refused or unknown one is simply not known)."""
+    medications = []
+    for reference in sorted(references):
+        try:
+            medications.append(repository.read(reference.removeprefix("Medication/")))
+        except (NotFound, AccessDenied):
+            continue
+    return [m for m in medications if m.get("resourceType") == "Medication"]
+
+
+def _observation(
+    resource: Resource, source: str, on: date, measured: defaultdict[Code, list[Measurement]], answers: list[Finding]
+) -> None:
+    """A result's quantities (its own and its components', each under its own codes) and coded answers."""
+    when = _day(_first(resource, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued"))
+    if resource.get("status") not in RESULT_STATUSES or when is None or when > on:
+        return
+    for part in [resource, *_dicts(resource.get("component"))]:
+        answers += _findings(part.get("valueCodeableConcept"), source, when)
+        quantity = part.get("valueQuantity")
+        if not isinstance(quantity, dict) or "comparator" in quantity:
+            continue
+        for code in _codes(part.get("code")):
+            measurement = _measurement(code, quantity, when, source)
+            if measurement is not None:
+                measured[code].append(measurement)
+
+
+def _measurement(code: Code, quantity: dict[str, Any], when: date, source: str) -> Measurement | None:
+    """`quantity` as `code`'s unit (by its UCUM code, or its unit text when no system is named), or None."""
+    value = quantity.get("value")
+    system = quantity.get("system")
+    if system not in (UCUM, None):
+        return None
+    # a UCUM code; with no system named, the code or else the unit text (matched exactly, as UCUM is)
+    given = quantity.get("code", quantity.get("unit")) if system is None else quantity.get("code")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not isinstance(given, str):
+        return None
+    unit = UNITS.get(code.code) if code.system == LOINC else None
+    if unit is None:
+        return Measurement(code, float(value), given, when, source)
+    converted = unit.convert(float(value), given)
+    return None if converted is None else Measurement(code, converted, unit.code, when, source)
+
+
+def _active(resource: Resource, *, missing_counts: bool) -> bool:
+    """Whether a Condition or AllergyIntolerance holds: its clinical status active (or, if `missing_counts`, not
+    given: an allergy without one still warns), and not entered in error or refuted."""
+    if {c.code for c in _codes(resource.get("verificationStatus"))} & REFUTED:
+        return False
+    status = {c.code for c in _codes(resource.get("clinicalStatus"))}
+    return bool(status & ACTIVE_CLINICAL) or (missing_counts and not status)
+
+
+def _after(resource: Resource, on: date) -> bool:
+    """Whether a Condition began after `on` (not yet a fact then)."""
+    onset = _onset(resource)
+    return onset is not None and onset > on
+
+
+def _onset(resource: Resource) -> date | None:
+    return _day(_first(resource, "onsetDateTime", "onsetPeriod", "recordedDate"))
+
+
+def _medication(resource: Resource, medications: Mapping[str, Resource]) -> dict[str, Any] | None:
+    """The code of the Medication a MedicationReference names: contained (`#id`) or among the given resources."""
+    reference = _reference(resource.get("medicationReference"))
+    if reference.startswith("#"):
+        contained = {f"#{c.get('id')}": c for c in _dicts(resource.get("contained"))}
+        found = contained.get(reference)
+    else:
+        found = medications.get(reference)
+    code = found.get("code") if found is not None and found.get("resourceType") == "Medication" else None
+    return code if isinstance(code, dict) else None
+
+
+def _findings(concept: object, source: str, when: date | None) -> list[Finding]:
+    return [Finding(code, source, when) for code in _codes(concept)]
+
+
+def _codes(concept: object) -> list[Code]:
+    """The codings of a CodeableConcept that name both a system and a code."""
+    codings = _dicts(concept.get("coding")) if isinstance(concept, dict) else []
+    return [
+        Code(c["system"], c["code"])
+        for c in codings
+        if isinstance(c.get("system"), str) and isinstance(c.get("code"), str)
+    ]
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _reference(value: object) -> str:
+    reference = value.get("reference") if isinstance(value, dict) else None
+    return reference if isinstance(reference, str) else ""
+
+
+def _first(resource: Resource, *names: str) -> object:
+    """The first of `names` the resource has (a Period stands for its start)."""
+    for name in names:
+        value = resource.get(name)
+        if isinstance(value, dict):
+            value = value.get("start")
+        if value is not None:
+            return value
+    return None
+
+
+def _day(value: object) -> date | None:
+    """The calendar date of a FHIR date or dateTime, or None if it is partial (a year, a month) or malformed: a
+    look-back cannot tell whether "2024" is within a year of today."""
+    matched = _FULL_DATE.match(value) if isinstance(value, str) else None
+    if matched is None:
+        return None
+    try:
+        return date(*(int(part) for part in matched.groups()))
+    except ValueError:
+        return None
+
+
+def _sex(gender: object) -> Sex | None:
+    """Administrative gender as the equations' sex: "other" and "unknown" are none of theirs."""
+    return "female" if gender == "female" else "male" if gender == "male" else None
+
+
+def _race(patient: Resource) -> tuple[Code, ...]:
+    """The OMB categories of the US Core race extension."""
+    return tuple(
+        Code(coding["system"], coding["code"])
+        for extension in _dicts(patient.get("extension"))
+        if extension.get("url") == US_CORE_RACE
+        for part in _dicts(extension.get("extension"))
+        if part.get("url") == "ombCategory"
+        for coding in [part.get("valueCoding")]
+        if isinstance(coding, dict) and isinstance(coding.get("system"), str) and isinstance(coding.get("code"), str)
+    )
