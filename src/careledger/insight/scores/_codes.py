@@ -149,7 +149,7 @@ PERIPHERAL_ARTERY_DISEASE = _snomed("399957001", "840580004", "400047006") | _ic
 )
 
 # Atherosclerosis of the aorta (complex aortic plaque in CHA₂DS₂-VASc's "V").
-AORTIC_PLAQUE = _snomed("433068007") | _icd10("I70.0")
+AORTIC_PLAQUE = _snomed("81817003") | _icd10("I70.0")
 
 # CHA₂DS₂-VASc's vascular disease: prior MI, peripheral artery disease or aortic plaque.
 VASCULAR_DISEASE = MYOCARDIAL_INFARCTION | PERIPHERAL_ARTERY_DISEASE | AORTIC_PLAQUE
