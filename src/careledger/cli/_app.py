@@ -35,6 +35,7 @@ GROUPS = {
     "schedule": "careledger.cli.schedule",
     "visit": "careledger.cli.visit",
     "study": "careledger.cli.study",
+    "insight": "careledger.cli.insight",
     "testdata": "careledger.cli.testdata",
     "db": "careledger.cli.db",
 }

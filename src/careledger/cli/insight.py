@@ -1,0 +1,7 @@
+"""`careledger insight ...`: scores from a patient's record, models, training, CDS clients."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Insight: validated risk scores, models and decision support.", no_args_is_help=True)
