@@ -467,3 +467,34 @@ class OutboxParcel(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     queued_at: Mapped[float] = mapped_column(Float)
     next_attempt: Mapped[float] = mapped_column(Float, index=True)
+
+
+class CdsClient(Base):
+    """A CDS Hooks client (an EHR) allowed to call this node's CDS services (careledger.insight.cds).
+
+    It signs each request with a JWT whose `iss` is this row's key; its public keys are a JWKS kept here
+    (`jwks`) or fetched from `jku`, the one URL its JWTs' `jku` header must name exactly.
+    """
+
+    __tablename__ = "cds_clients"
+
+    iss: Mapped[str] = mapped_column(String(255), primary_key=True)
+    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON Web Key Set, public keys only
+    jku: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class CdsFeedback(Base):
+    """What a CDS client said became of one card this node answered (CDS Hooks feedback): accepted or
+    overridden, why, and when; counted per service. Card text is never kept, only the card's uuid."""
+
+    __tablename__ = "cds_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str] = mapped_column(String(64), index=True)
+    iss: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # the Coding, JSON
+    outcome_at: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[float] = mapped_column(Float)

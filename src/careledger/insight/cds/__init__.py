@@ -1,0 +1,7 @@
+"""CDS Hooks 2.0: the node's CDS services (discovery, patient-view, order-select, order-sign, feedback), the CDS
+clients allowed to call them, and the check of the JWT each request is signed with."""
+
+from careledger.insight.cds._clients import ALGORITHMS, CdsClients, Client, Verified
+from careledger.insight.cds._hooks import SERVICES, HookService
+
+__all__ = ["ALGORITHMS", "SERVICES", "CdsClients", "Client", "HookService", "Verified"]
