@@ -10,7 +10,16 @@ import pytest
 from careledger.cli import run
 
 # Every contract, in the order `chain deploy` deploys them.
-CONTRACTS = ["CareToken", "IdentityRegistry", "RecordAnchor", "Claims", "ConsentRegistry", "Research", "VisitEscrow"]
+CONTRACTS = [
+    "CareToken",
+    "IdentityRegistry",
+    "RecordAnchor",
+    "Claims",
+    "ConsentRegistry",
+    "Research",
+    "VisitEscrow",
+    "ModelRegistry",
+]
 
 
 @dataclass

@@ -44,6 +44,7 @@ from careledger.chain._identity_registry import (
     Role,
     credential_type_id,
 )
+from careledger.chain._model_registry import ModelRecord, ModelRegistry, ModelTerms, model_id_of
 from careledger.chain._record_anchor import AnchorKind, Batch, RecordAnchor
 from careledger.chain._research import (
     Participation,
@@ -119,6 +120,9 @@ __all__ = [
     "EscrowedVisit",
     "GrantRecord",
     "IdentityRegistry",
+    "ModelRecord",
+    "ModelRegistry",
+    "ModelTerms",
     "NonceManager",
     "Participation",
     "Plan",
@@ -148,6 +152,7 @@ __all__ = [
     "decode_revert",
     "find_anvil",
     "grant_from_event",
+    "model_id_of",
     "open_chain",
     "permit_typed_data",
     "visit_id_of",

@@ -14,6 +14,7 @@ from careledger.chain._consent_registry import ConsentRegistry
 from careledger.chain._deployer import Deployer
 from careledger.chain._facades import ContractFacade
 from careledger.chain._identity_registry import IdentityRegistry
+from careledger.chain._model_registry import ModelRegistry
 from careledger.chain._record_anchor import RecordAnchor
 from careledger.chain._research import Research
 from careledger.chain._signer import Signer
@@ -63,6 +64,10 @@ class Contracts:
     def visit_escrow(self, *, as_wallet: str | None = None) -> VisitEscrow:
         """VisitEscrow (telehealth visit fees), read-only or signing as one of the node's wallets."""
         return self._facade(VisitEscrow, as_wallet)
+
+    def model_registry(self, *, as_wallet: str | None = None) -> ModelRegistry:
+        """The ModelRegistry (studies' federated models), read-only or signing as one of the node's wallets."""
+        return self._facade(ModelRegistry, as_wallet)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""

@@ -153,14 +153,20 @@ class Deployer:
 
 
 def deployment_order() -> list[str]:
-    """Every contract, those another's constructor names first."""
-    return sorted(contract_names(), key=lambda name: (name in _CONSTRUCTOR_CONTRACTS, name))
+    """Every contract, each after those its constructor names (by depth, then name, so the order is stable)."""
+    return sorted(contract_names(), key=lambda name: (_depth(name), name))
+
+
+def _depth(name: str) -> int:
+    """0 for a contract whose constructor names none, else one more than the deepest it names."""
+    return max((1 + _depth(dependency) for dependency in _CONSTRUCTOR_CONTRACTS.get(name, ())), default=0)
 
 
 # Constructor arguments that are the addresses of other contracts of this package.
 _CONSTRUCTOR_CONTRACTS = {
     "Claims": ("IdentityRegistry",),
     "ConsentRegistry": ("IdentityRegistry",),
+    "ModelRegistry": ("Research",),
     "Research": ("IdentityRegistry", "CareToken"),
     "VisitEscrow": ("CareToken",),
 }
