@@ -1,0 +1,336 @@
+"""Checks of draft medication orders against the patient's record: allergy, duplicate therapy, renal dosing.
+
+    draft MedicationRequest ─► its code ─► ingredients, ATC classes ─┬─► AllergyIntolerance codes   (allergy)
+                                                                     ├─► active medications, other drafts (duplicate)
+                                                                     └─► latest eGFR ─► renal rules  (renal)
+
+Each alert names the order, what it found, and the source of the rule it applied, so a card can cite it. A drug
+the knowledge tables do not know yields no alert: the check says only what it can stand behind, and never fails
+on an order it cannot read (the CDS service has already refused what is not a MedicationRequest of the patient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from careledger.insight._model import Assessment, Code, Facts, Finding, Result, Score
+from careledger.insight.knowledge import (
+    CLASSES,
+    CROSS_REACTIVE,
+    DRUG_ALLERGY_SOURCE,
+    EGFR,
+    Dose,
+    Severity,
+    allergen,
+    atc_classes,
+    classes_of,
+    ingredient_name,
+    ingredients,
+    renal_rules,
+    rules_at,
+)
+
+Kind = Literal["allergy", "duplicate", "renal"]
+ONE_YEAR = timedelta(days=365)
+# The score whose eGFR stands in when no eGFR was measured (creatinine in the last year, same look-back).
+CKD_EPI_ID = "ckd-epi-2021"
+DUPLICATE_SOURCE = (
+    "WHO ATC/DDD Index: same ingredient or same chemical subgroup (ATC level 4)",
+    "https://atcddd.fhi.no/atc_ddd_index/",
+)
+_PER_DAY = {"d": 1.0, "h": 24.0, "wk": 1 / 7}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAlert:
+    """One finding about one draft order.
+
+    `order` is the order's relative reference (None when the draft has no id) and `index` its place among the
+    orders checked; `summary` fits a card (≤140 characters) and `detail` says why in markdown; `source` and `url`
+    cite the rule; `evidence` is the record entry that triggered it (an AllergyIntolerance, a MedicationRequest, an
+    eGFR Observation); `dose` is what a renal rule would reduce the order to.
+    """
+
+    kind: Kind
+    order: str | None
+    index: int
+    severity: Severity
+    summary: str
+    detail: str
+    source: str
+    url: str
+    evidence: str | None = None
+    dose: Dose | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """A draft order as the checks read it."""
+
+    index: int
+    reference: str | None
+    codes: tuple[Code, ...]
+    ingredients: frozenset[Code]
+    atc: frozenset[str]
+    name: str
+    daily: tuple[float, str] | None
+
+    @property
+    def level4(self) -> frozenset[str]:
+        return frozenset(a[:5] for a in self.atc if len(a) >= 5)
+
+
+def check_orders(
+    facts: Facts, orders: Sequence[Mapping[str, Any]], *, results: Sequence[tuple[Score, Result]] = ()
+) -> list[OrderAlert]:
+    """The alerts of draft MedicationRequests `orders` for the patient of `facts`: allergy, duplicate therapy and
+    renal dosing, in order of the orders. `results` may hold a computed CKD-EPI eGFR, used when none was measured."""
+    read = [_read(i, order) for i, order in enumerate(orders)]
+    egfr = _egfr(facts, results)
+    alerts: list[OrderAlert] = []
+    for order in read:
+        alerts += _allergies(facts.allergies, order)
+        alerts += _duplicates(facts.medications, read, order)
+        alerts += _renal(egfr, order)
+    return alerts
+
+
+def _read(index: int, order: Mapping[str, Any]) -> _Order:
+    codes = tuple(_codes(_medication(order)))
+    found = frozenset(i for c in codes for i in ingredients(c))
+    names = sorted({n for i in found if (n := ingredient_name(i)) is not None})
+    text = _concept_text(_medication(order))
+    rid = order.get("id")
+    return _Order(
+        index=index,
+        reference=f"MedicationRequest/{rid}" if isinstance(rid, str) and rid else None,
+        codes=codes,
+        ingredients=found,
+        atc=frozenset(a for c in codes for a in atc_classes(c)),
+        name=" / ".join(names) or text or "this medication",
+        daily=_daily(order),
+    )
+
+
+def _allergies(allergies: Sequence[Finding], order: _Order) -> list[OrderAlert]:
+    """For each recorded allergy (all its codings together), the worst match: the same ingredient or class
+    (critical), or a class that cross-reacts (warning)."""
+    reached: dict[str, tuple[frozenset[Code], frozenset[str]]] = {}
+    for allergy in allergies:
+        found = allergen(allergy.code)
+        ings, classes = reached.get(allergy.source, (frozenset(), frozenset()))
+        reached[allergy.source] = (ings | found.ingredients, classes | found.classes)
+    order_classes = frozenset(c for code in order.codes for c in classes_of(code))
+    alerts = []
+    for source, (ings, classes) in reached.items():
+        same, shared = order.ingredients & ings, order_classes & classes
+        crossed = sorted((a, b) for a in classes for b in order_classes if (a, b) in CROSS_REACTIVE)
+        if same or shared:
+            what = ", ".join(sorted(ingredient_name(i) or i.code for i in same)) or _class_words(shared)
+            summary = f"Allergy to {what}: do not give {order.name}"
+            detail = (
+                f"The patient has a recorded allergy ({source}) to {what}, and {order.name} contains it or is in "
+                "the same class."
+            )
+            alerts.append(_allergy(order, source, "critical", summary, detail))
+        elif crossed:
+            held, ordered = crossed[0]
+            summary = f"{CLASSES[held].capitalize()} allergy: {order.name} may cross-react"
+            detail = (
+                f"The patient has a recorded allergy to {CLASSES[held]} ({source}); {order.name} is one of the "
+                f"{CLASSES[ordered]}, which cross-react in about 1-2 % of patients. Give only if the benefit "
+                "outweighs that risk, with the first dose observed, or choose another class."
+            )
+            alerts.append(_allergy(order, source, "warning", summary, detail))
+    return alerts
+
+
+def _allergy(order: _Order, source: str, severity: Severity, summary: str, detail: str) -> OrderAlert:
+    return OrderAlert(
+        "allergy",
+        order.reference,
+        order.index,
+        severity,
+        summary[:140],
+        detail,
+        DRUG_ALLERGY_SOURCE[0],
+        DRUG_ALLERGY_SOURCE[1],
+        evidence=source,
+    )
+
+
+def _class_words(classes: frozenset[str]) -> str:
+    return ", ".join(CLASSES[c] for c in sorted(classes))
+
+
+def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order], order: _Order) -> list[OrderAlert]:
+    """The active medications and the earlier drafts that share an ingredient or an ATC level-4 class with
+    `order` (each other draft pair is told once, on the later order)."""
+    others: list[tuple[str, frozenset[Code], frozenset[str], str]] = []
+    by_source: dict[str, list[Code]] = {}
+    for med in medications:
+        if med.source != order.reference:
+            by_source.setdefault(med.source, []).append(med.code)
+    for source, codes in by_source.items():
+        ings = frozenset(i for c in codes for i in ingredients(c))
+        level4 = frozenset(a[:5] for c in codes for a in atc_classes(c) if len(a) >= 5)
+        names = sorted({n for i in ings if (n := ingredient_name(i)) is not None})
+        others.append((source, ings, level4, " / ".join(names) or "a medication"))
+    for earlier in orders[: order.index]:
+        label = earlier.reference or f"draft order {earlier.index + 1}"
+        others.append((label, earlier.ingredients, earlier.level4, earlier.name))
+    alerts = []
+    for source, ings, level4, name in others:
+        if order.ingredients & ings:
+            why = f"{name} ({source}) has the same ingredient"
+        elif order.level4 & level4:
+            why = f"{name} ({source}) is in the same class (ATC {', '.join(sorted(order.level4 & level4))})"
+        else:
+            continue
+        alerts.append(
+            OrderAlert(
+                "duplicate",
+                order.reference,
+                order.index,
+                "warning",
+                f"Duplicate therapy: {order.name} and {name}"[:140],
+                f"{why} as {order.name}. Stop one, or keep both only if that is intended (for example dual "
+                "antiplatelet therapy after a stent).",
+                DUPLICATE_SOURCE[0],
+                DUPLICATE_SOURCE[1],
+                evidence=source,
+            )
+        )
+    return alerts
+
+
+@dataclass(frozen=True, slots=True)
+class _Egfr:
+    """The eGFR the renal rules read: its value, where it came from in words, and the record entry if measured."""
+
+    value: float
+    said: str
+    reference: str | None
+
+
+def _egfr(facts: Facts, results: Sequence[tuple[Score, Result]]) -> _Egfr | None:
+    """The latest eGFR of the last year: measured, else computed by CKD-EPI from a creatinine of the last year."""
+    measured = facts.latest(EGFR, within=ONE_YEAR)
+    if measured is not None:
+        return _Egfr(measured.value, f"{measured.source}, {measured.when.isoformat()}", measured.source)
+    for score, result in results:
+        if score.id == CKD_EPI_ID and isinstance(result, Assessment):
+            return _Egfr(result.value, f"computed: {score.title}, {score.version}", None)
+    return None
+
+
+def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
+    rules = tuple(r for c in order.codes for r in renal_rules(c))
+    if not rules:
+        return []
+    if egfr is None:
+        return [
+            OrderAlert(
+                "renal",
+                order.reference,
+                order.index,
+                "info",
+                f"No eGFR in the last year: {order.name} is dosed by kidney function"[:140],
+                f"{order.name} has renal dosing rules ({rules[0].source}), and the record has no eGFR or serum "
+                "creatinine from the last 12 months. Order a creatinine before relying on the usual dose.",
+                rules[0].source,
+                rules[0].url,
+            )
+        ]
+    alerts = []
+    for rule in {r for c in order.codes for r in rules_at(c, egfr.value)}:
+        severity, within = rule.severity, _within(order.daily, rule.dose)
+        detail = f"eGFR {egfr.value:.0f} mL/min/1.73 m² ({egfr.said}). {rule.advice}"
+        if within:
+            severity = "info"
+            detail += f" The ordered {order.daily[0]:g} {order.daily[1]} a day is within it." if order.daily else ""
+        alerts.append(
+            OrderAlert(
+                "renal",
+                order.reference,
+                order.index,
+                severity,
+                rule.summary,
+                detail,
+                rule.source,
+                rule.url,
+                evidence=egfr.reference,
+                dose=None if within else rule.dose,
+            )
+        )
+    return sorted(alerts, key=lambda a: a.summary)
+
+
+def _within(daily: tuple[float, str] | None, dose: Dose | None) -> bool:
+    return daily is not None and dose is not None and daily[1] == dose.unit and daily[0] <= dose.daily
+
+
+# --- reading an order (outside input: every field is checked before it is used) ---
+
+
+def _medication(order: Mapping[str, Any]) -> object:
+    """The order's medication concept: `medicationCodeableConcept` (R4), `medication.concept` (R5), or the code of
+    a contained Medication its `medicationReference` names."""
+    concept = order.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
+    medication = order.get("medication")
+    if isinstance(medication, dict) and isinstance(medication.get("concept"), dict):
+        return medication["concept"]
+    reference = order.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    contained = order.get("contained")
+    if isinstance(target, str) and target.startswith("#") and isinstance(contained, list):
+        for item in contained:
+            if isinstance(item, dict) and item.get("resourceType") == "Medication" and f"#{item.get('id')}" == target:
+                return item.get("code")
+    return None
+
+
+def _codes(concept: object) -> list[Code]:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return [
+        Code(c["system"], c["code"])
+        for c in (codings if isinstance(codings, list) else [])
+        if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)
+    ]
+
+
+def _concept_text(concept: object) -> str:
+    text = concept.get("text") if isinstance(concept, dict) else None
+    return text[:80] if isinstance(text, str) else ""
+
+
+def _daily(order: Mapping[str, Any]) -> tuple[float, str] | None:
+    """The ordered amount a day (first dosage instruction: dose times frequency per period), when all is given."""
+    dosage = _first(order.get("dosageInstruction"))
+    dose = _first(dosage.get("doseAndRate")).get("doseQuantity")
+    timing = dosage.get("timing")
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    if not isinstance(dose, dict) or not isinstance(repeat, dict):
+        return None
+    amount, unit = _number(dose.get("value")), dose.get("code", dose.get("unit"))
+    frequency, period = _number(repeat.get("frequency", 1)), _number(repeat.get("period", 1))
+    unit_of_time = repeat.get("periodUnit")
+    per_day = _PER_DAY.get(unit_of_time) if isinstance(unit_of_time, str) else None
+    if amount is None or frequency is None or not period or per_day is None or not isinstance(unit, str):
+        return None
+    return amount * frequency * per_day / period, unit
+
+
+def _first(value: object) -> dict[str, Any]:
+    return value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else {}
+
+
+def _number(value: object) -> float | None:
+    """A non-negative JSON number as a float, else None."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return float(value) if ok and isinstance(value, int | float) else None

@@ -1,0 +1,228 @@
+"""Order checks: allergy (ingredient, class, cross-reactivity), duplicate therapy, renal dosing by the latest eGFR."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from careledger.insight import LOINC, RXNORM, SNOMED, Assessment, CannotCompute, Code, Facts, Finding, Measurement
+from careledger.insight._orders import OrderAlert, check_orders
+from careledger.insight.knowledge import ATC
+
+ON = date(2026, 12, 6)
+EGFR_2021 = Code(LOINC, "98979-8")
+
+
+def facts(
+    *,
+    allergies: tuple[Finding, ...] = (),
+    medications: tuple[Finding, ...] = (),
+    egfr: float | None = None,
+    egfr_age: int = 30,
+) -> Facts:
+    measured = {}
+    if egfr is not None:
+        when = ON - timedelta(days=egfr_age)
+        measured = {EGFR_2021: (Measurement(EGFR_2021, egfr, "mL/min/{1.73_m2}", when, "Observation/egfr"),)}
+    return Facts("p1", ON, date(1960, 1, 1), "female", measured, allergies=allergies, medications=medications)
+
+
+def order(rxcui: str, rid: str = "draft1", **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui}]},
+        **extra,
+    }
+
+
+def daily(mg: float, times: int) -> dict[str, Any]:
+    return {
+        "dosageInstruction": [
+            {
+                "timing": {"repeat": {"frequency": times, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg", "code": "mg"}}],
+            }
+        ]
+    }
+
+
+def kinds(alerts: list[OrderAlert]) -> list[tuple[str, str]]:
+    return [(a.kind, a.severity) for a in alerts]
+
+
+PENICILLIN_ALLERGY = Finding(Code(SNOMED, "91936005"), "AllergyIntolerance/a1")
+AMOXICILLIN_500 = "308191"
+CEPHALEXIN_500 = "309114"
+
+
+def test_penicillin_allergy_against_amoxicillin_is_critical() -> None:
+    (alert,) = check_orders(facts(allergies=(PENICILLIN_ALLERGY,)), [order(AMOXICILLIN_500)])
+    assert (alert.kind, alert.severity) == ("allergy", "critical")
+    assert alert.order == "MedicationRequest/draft1"
+    assert alert.evidence == "AllergyIntolerance/a1"
+    assert "penicillins" in alert.summary
+    assert "amoxicillin" in alert.summary
+    assert "AAAAI" in alert.source
+
+
+@pytest.mark.parametrize(
+    "allergy",
+    [Code(SNOMED, "764146007"), Code(SNOMED, "372687004"), Code(RXNORM, "723"), Code(RXNORM, "308182")],
+)
+def test_penicillin_allergy_in_any_coding_reaches_amoxicillin(allergy: Code) -> None:
+    found = check_orders(facts(allergies=(Finding(allergy, "AllergyIntolerance/a1"),)), [order(AMOXICILLIN_500)])
+    assert kinds(found) == [("allergy", "critical")]
+
+
+def test_amoxicillin_allergy_reaches_other_penicillins_by_class() -> None:
+    amoxicillin = Finding(Code(SNOMED, "294505008"), "AllergyIntolerance/a1")
+    assert kinds(check_orders(facts(allergies=(amoxicillin,)), [order("733")])) == [("allergy", "critical")]
+
+
+def test_penicillin_allergy_against_a_cephalosporin_is_a_warning() -> None:
+    (alert,) = check_orders(facts(allergies=(PENICILLIN_ALLERGY,)), [order(CEPHALEXIN_500)])
+    assert (alert.kind, alert.severity) == ("allergy", "warning")
+    assert "cross-react" in alert.summary
+
+
+def test_sulfonamide_allergy_against_co_trimoxazole_but_not_furosemide() -> None:
+    sulfa = Finding(Code(SNOMED, "387406002"), "AllergyIntolerance/s1")
+    assert kinds(check_orders(facts(allergies=(sulfa,)), [order("198335")])) == [("allergy", "critical")]
+    assert check_orders(facts(allergies=(sulfa,)), [order("310429")]) == []
+
+
+def test_one_allergy_with_two_codings_gives_one_alert() -> None:
+    both = (PENICILLIN_ALLERGY, Finding(Code(SNOMED, "372687004"), "AllergyIntolerance/a1"))
+    assert len(check_orders(facts(allergies=both), [order(AMOXICILLIN_500)])) == 1
+
+
+def test_duplicate_statins_active_and_drafted() -> None:
+    atorvastatin = Finding(Code(RXNORM, "83367"), "MedicationRequest/m1")
+    (alert,) = check_orders(facts(medications=(atorvastatin,)), [order("301542")])  # rosuvastatin
+    assert (alert.kind, alert.severity) == ("duplicate", "warning")
+    assert alert.evidence == "MedicationRequest/m1"
+    assert "C10AA" in alert.detail
+    two = check_orders(facts(), [order("36567", "d1"), order("83367", "d2")])
+    assert [(a.kind, a.order, a.evidence) for a in two] == [
+        ("duplicate", "MedicationRequest/d2", "MedicationRequest/d1")
+    ]
+
+
+def test_same_ingredient_twice_is_a_duplicate_and_other_classes_are_not() -> None:
+    active = Finding(Code(RXNORM, "308182"), "MedicationStatement/m2")  # amoxicillin 250 mg
+    assert kinds(check_orders(facts(medications=(active,)), [order(AMOXICILLIN_500)])) == [("duplicate", "warning")]
+    lisinopril = Finding(Code(RXNORM, "29046"), "MedicationRequest/m3")
+    assert check_orders(facts(medications=(lisinopril,)), [order("17767")]) == []  # amlodipine: C08CA, not C09AA
+
+
+def test_the_order_itself_listed_as_active_is_no_duplicate() -> None:
+    itself = Finding(Code(RXNORM, "83367"), "MedicationRequest/draft1")
+    assert check_orders(facts(medications=(itself,)), [order("83367")]) == []
+
+
+METFORMIN_500 = "861007"
+
+
+@pytest.mark.parametrize(("egfr", "expected"), [(25, [("renal", "critical")]), (40, [("renal", "warning")]), (70, [])])
+def test_metformin_against_egfr(egfr: float, expected: list[tuple[str, str]]) -> None:
+    alerts = check_orders(facts(egfr=egfr), [order(METFORMIN_500)])
+    assert kinds(alerts) == expected
+    for alert in alerts:
+        assert alert.evidence == "Observation/egfr"
+        assert f"eGFR {egfr:.0f}" in alert.detail
+
+
+def test_metformin_at_40_suggests_the_reduced_dose_unless_already_there() -> None:
+    (high,) = check_orders(facts(egfr=40), [order(METFORMIN_500, **daily(1000, 2))])
+    assert high.severity == "warning"
+    assert high.dose is not None
+    assert high.dose.daily == 1000
+    (within,) = check_orders(facts(egfr=40), [order(METFORMIN_500, **daily(500, 2))])
+    assert within.severity == "info"
+    assert within.dose is None
+    assert "within" in within.detail
+
+
+def test_no_egfr_for_a_renally_dosed_drug_is_info() -> None:
+    (alert,) = check_orders(facts(), [order(METFORMIN_500)])
+    assert (alert.kind, alert.severity) == ("renal", "info")
+    assert "No eGFR" in alert.summary
+
+
+def test_an_egfr_older_than_a_year_does_not_count() -> None:
+    assert kinds(check_orders(facts(egfr=20, egfr_age=400), [order(METFORMIN_500)])) == [("renal", "info")]
+
+
+class _CkdEpi:
+    id = "ckd-epi-2021"
+    title = "eGFR (CKD-EPI 2021)"
+    version = "CKD-EPI 2021 creatinine"
+    citation = "Inker 2021"
+    url = "https://example.org/ckd-epi"
+    observation = True
+
+    def assess(self, facts: Facts) -> Assessment | CannotCompute:
+        return Assessment(self.id, self.version, 22.0, "eGFR 22", "G4", ())
+
+
+def test_a_computed_egfr_stands_in_when_none_was_measured() -> None:
+    score = _CkdEpi()
+    (alert,) = check_orders(facts(), [order("1648759")], results=[(score, score.assess(facts()))])  # nitrofurantoin
+    assert (alert.kind, alert.severity) == ("renal", "critical")
+    assert "computed" in alert.detail
+    assert alert.evidence is None
+
+
+def test_doac_dose_adjustment_by_atc_coded_order() -> None:
+    rivaroxaban = {
+        "resourceType": "MedicationRequest",
+        "id": "r1",
+        "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "B01AF01"}]},
+    }
+    (alert,) = check_orders(facts(egfr=40), [rivaroxaban])
+    assert (alert.kind, alert.severity) == ("renal", "warning")
+    assert alert.dose is not None
+    assert str(alert.dose) == "15 mg once a day"
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        order("999999999"),
+        {"resourceType": "MedicationRequest"},
+        {"resourceType": "MedicationRequest", "medicationCodeableConcept": "amoxicillin"},
+        {"resourceType": "MedicationRequest", "medicationCodeableConcept": {"coding": [{"code": 5}, "x", None]}},
+        {"resourceType": "MedicationRequest", "medicationReference": {"reference": "#nope"}, "contained": "x"},
+        order(METFORMIN_500, dosageInstruction=[{"doseAndRate": "x", "timing": {"repeat": {"periodUnit": 3}}}]),
+        order(METFORMIN_500, dosageInstruction=[{"doseAndRate": [{"doseQuantity": {"value": True}}]}]),
+    ],
+)
+def test_unknown_or_malformed_orders_never_crash(draft: dict[str, Any]) -> None:
+    alerts = check_orders(facts(allergies=(PENICILLIN_ALLERGY,), egfr=70), [draft])
+    assert alerts == []
+
+
+def test_a_contained_medication_is_read() -> None:
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "c1",
+        "contained": [
+            {"resourceType": "Medication", "id": "m", "code": {"coding": [{"system": RXNORM, "code": "723"}]}}
+        ],
+        "medicationReference": {"reference": "#m"},
+    }
+    assert kinds(check_orders(facts(allergies=(PENICILLIN_ALLERGY,)), [draft])) == [("allergy", "critical")]
+
+
+def test_a_draft_without_id_has_no_reference() -> None:
+    draft = order(AMOXICILLIN_500)
+    del draft["id"]
+    (alert,) = check_orders(facts(allergies=(PENICILLIN_ALLERGY,)), [draft])
+    assert alert.order is None
+    assert alert.index == 0
