@@ -153,6 +153,7 @@ def test_no_egfr_for_a_renally_dosed_drug_is_info() -> None:
     (alert,) = check_orders(facts(), [order(METFORMIN_500)])
     assert (alert.kind, alert.severity) == ("renal", "info")
     assert "No eGFR" in alert.summary
+    assert alert.no_egfr
 
 
 def test_an_egfr_older_than_a_year_does_not_count() -> None:

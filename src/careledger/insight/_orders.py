@@ -51,7 +51,8 @@ class OrderAlert:
     `order` is the order's relative reference (None when the draft has no id) and `index` its place among the
     orders checked; `summary` fits a card (≤140 characters) and `detail` says why in markdown; `source` and `url`
     cite the rule; `evidence` is the record entry that triggered it (an AllergyIntolerance, a MedicationRequest, an
-    eGFR Observation); `dose` is what a renal rule would reduce the order to.
+    eGFR Observation); `dose` is what a renal rule would reduce the order to; `no_egfr` marks the renal alert
+    that kidney function is unknown (a card then proposes a creatinine).
     """
 
     kind: Kind
@@ -64,6 +65,7 @@ class OrderAlert:
     url: str
     evidence: str | None = None
     dose: Dose | None = None
+    no_egfr: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +245,7 @@ def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
                 "creatinine from the last 12 months. Order a creatinine before relying on the usual dose.",
                 rules[0].source,
                 rules[0].url,
+                no_egfr=True,
             )
         ]
     alerts = []
