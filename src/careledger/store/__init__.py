@@ -5,6 +5,7 @@ from careledger.store._blob_rows import DatabaseBlobStore
 from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
 from careledger.store._database import Database, dialect_insert, sqlite_url
+from careledger.store._insight_models import InsightModel
 from careledger.store._leader import Leadership, one_at_a_time
 from careledger.store.models import (
     AUDIT_EVENTS,
@@ -65,6 +66,7 @@ __all__ = [
     "ExchangeNonce",
     "FileBlobStore",
     "ImportCheckpoint",
+    "InsightModel",
     "Leadership",
     "NodeState",
     "OAuthClient",
