@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from careledger.consent import ConsentService
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
+    from careledger.insight import Models
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
@@ -245,6 +246,18 @@ class Capabilities:
             node_wallet=NODE_WALLET,
             study_secret=secret_file(self.home.study_key_file),
             chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def models(self) -> Models:
+        """Federated models: registered on chain by their study's sponsor, kept here, loaded only as registered."""
+        from careledger.insight import Models
+
+        return Models(
+            self.db,
+            self.contracts.model_registry,
+            self.contracts.research,
+            address_of=lambda wallet: self.wallets.get(wallet).address,
         )
 
     @cached_property

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
+    from careledger.insight import Models
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.node_status import NodeStatus
     from careledger.records import Check
@@ -95,6 +96,8 @@ class Services(Protocol):
     def studies(self) -> Studies: ...
     @property
     def study_desk(self) -> StudyDesk: ...
+    @property
+    def models(self) -> Models: ...
     @property
     def monitor(self) -> Monitor: ...
     @property

@@ -18,6 +18,7 @@ from careledger.insight._model import (
     Result,
     Score,
 )
+from careledger.insight._models import Models, RegisteredModel, parse_model_id
 
 __all__ = [
     "ICD10",
@@ -32,6 +33,9 @@ __all__ = [
     "Input",
     "Lowering",
     "Measurement",
+    "Models",
+    "RegisteredModel",
     "Result",
     "Score",
+    "parse_model_id",
 ]
