@@ -129,6 +129,7 @@ class PooledCohortEquations:
     )
     url = "https://doi.org/10.1161/01.cir.0000437741.48606.98"
     observation = False
+    probability = True  # its value is a probability: a RiskAssessment's probabilityDecimal (`insight._assessments`)
 
     def assess(self, facts: Facts) -> Result:
         reading = Reading(facts)
