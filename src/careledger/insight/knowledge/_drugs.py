@@ -34,6 +34,7 @@ class Ingredient:
 
     @property
     def code(self) -> Code:
+        """Its RxNorm coding, as allergies and orders carry it."""
         return Code(RXNORM, self.rxcui)
 
 

@@ -62,6 +62,7 @@ class Dose:
 
     @property
     def daily(self) -> float:
+        """The most a day, which an order's daily amount is compared with."""
         return self.amount * self.per_day
 
     def __str__(self) -> str:
@@ -85,6 +86,7 @@ class RenalRule:
     dose: Dose | None = None
 
     def covers(self, egfr: float) -> bool:
+        """Whether `egfr` falls in the band [low, high)."""
         return self.low <= egfr < self.high
 
 
