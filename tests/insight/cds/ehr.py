@@ -57,7 +57,7 @@ def serving_jwks(jwks: dict[str, Any]) -> Iterator[str]:
     body = json.dumps(jwks).encode()
 
     class _Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
