@@ -99,9 +99,9 @@ class Reading:
             if required:
                 self.missing.append(f"{label} {shown} is outside {bounds.words()}")
             else:
-                self.note(label[0].upper() + label[1:], f"{shown}, outside {bounds.words()}: not used", found.source)
+                self.note(_sentence(label), f"{shown}, outside {bounds.words()}: not used", found.source)
             return None
-        self.inputs.append(Input(label[0].upper() + label[1:], shown, found.source))
+        self.inputs.append(Input(_sentence(label), shown, found.source))
         return found
 
     def finding(self, label: str, findings: Iterable[Finding], matches: Callable[[Code], bool]) -> Finding | None:
@@ -121,7 +121,7 @@ class Reading:
             return None
         newest = max(given, key=lambda f: f.when or date.min)
         yes = newest.code in positive
-        self.inputs.append(Input(label[0].upper() + label[1:], "yes" if yes else "no", newest.source))
+        self.inputs.append(Input(_sentence(label), "yes" if yes else "no", newest.source))
         return newest if yes else None
 
     def note(self, label: str, value: str, source: str | None = None) -> None:
@@ -136,6 +136,11 @@ class Reading:
 def percent(fraction: float) -> str:
     """A risk as the calculators show it: a percentage with one decimal."""
     return f"{fraction * 100:.1f} %"
+
+
+def _sentence(label: str) -> str:
+    """A label as the first words of a line: "serum creatinine" → "Serum creatinine"; "eGFR" stays."""
+    return label if label[1:2].isupper() else label[0].upper() + label[1:]
 
 
 def _number(value: float) -> str:
