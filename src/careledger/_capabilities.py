@@ -9,12 +9,14 @@ command that only reads records imports none of them.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.crypto import AtRestKey
+from careledger.errors import NotFound
 from careledger.files import secret_file
 
 if TYPE_CHECKING:
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
     from careledger.consent import ConsentService
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
-    from careledger.insight import Models
+    from careledger.insight.cds import CdsHooks
+    from careledger.insight import Insight, Models
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
@@ -249,6 +252,13 @@ class Capabilities:
         )
 
     @cached_property
+    def insight(self) -> Insight:
+        """Scores from published equations over a patient's record, read and written through the caller's door."""
+        from careledger.insight import Insight
+
+        return Insight(today=lambda: datetime.now(UTC).date())
+
+    @cached_property
     def models(self) -> Models:
         """Federated models: registered on chain by their study's sponsor, kept here, loaded only as registered."""
         from careledger.insight import Models
@@ -355,3 +365,22 @@ class Capabilities:
         return Reminders(
             self.scheduling, self.access, self.messages.events, self.shared.tickets, custodian=self.address
         )
+
+    @cached_property
+    def cds(self) -> CdsHooks:
+        """The CDS Hooks services: EHRs known by their JWTs' iss, cards from the scores and order checks, every
+        call audited in the patient's accounting (her address found by the index, nothing decrypted)."""
+        from careledger.insight.cds import CdsClients, CdsHooks
+
+        index = self._system("cds-hooks", Purpose.TREAT)
+
+        def whose(patient_id: str) -> str | None:
+            try:
+                stored = index.get(patient_id)
+            except NotFound:
+                return None
+            return stored.patient_address if stored.resource_type == "Patient" else None
+
+        tickets = self.shared.tickets
+        clients = CdsClients(self.db, tickets)
+        return CdsHooks(clients, self.audit, self.db, tickets, custodian=self.address, whose=whose)

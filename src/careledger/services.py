@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
-    from careledger.insight import Models
+    from careledger.insight.cds import CdsHooks
+    from careledger.insight import Insight, Models
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.node_status import NodeStatus
     from careledger.records import Check
@@ -99,6 +100,8 @@ class Services(Protocol):
     @property
     def models(self) -> Models: ...
     @property
+    def insight(self) -> Insight: ...
+    @property
     def monitor(self) -> Monitor: ...
     @property
     def intake(self) -> ReadingIntake: ...
@@ -122,6 +125,8 @@ class Services(Protocol):
     def visits(self) -> Visits: ...
     @property
     def reminders(self) -> Reminders: ...
+    @property
+    def cds(self) -> CdsHooks: ...
 
 
 class Operations(Services, Protocol):

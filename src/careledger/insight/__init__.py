@@ -19,6 +19,7 @@ from careledger.insight._model import (
     Score,
 )
 from careledger.insight._models import Models, RegisteredModel, parse_model_id
+from careledger.insight._service import Insight
 
 __all__ = [
     "ICD10",
@@ -31,6 +32,7 @@ __all__ = [
     "Facts",
     "Finding",
     "Input",
+    "Insight",
     "Lowering",
     "Measurement",
     "Models",
