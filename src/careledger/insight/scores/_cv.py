@@ -26,7 +26,6 @@ from careledger.insight.scores._reading import (
     TOTAL_CHOLESTEROL,
     Bounds,
     Reading,
-    percent,
 )
 
 # The ranges both equations were derived on and their calculators accept (Goff 2013; Khan 2024).
@@ -133,7 +132,7 @@ def lowerings(profile: Profile, risk: Callable[[Profile], float]) -> tuple[Lower
             )
         )
     found = ((words, risk(changed)) for words, changed in changes)
-    return tuple(Lowering(f"{words}: {percent(value)}", value) for words, value in found if value < now)
+    return tuple(Lowering(words, value) for words, value in found if value < now)
 
 
 # The categories of the 2018 ACC/AHA cholesterol guideline for 10-year risk, lower bound first match.

@@ -208,6 +208,7 @@ class Prevent:
     )
     url = "https://doi.org/10.1161/CIRCULATIONAHA.123.067626"
     observation = False
+    probability = True  # its value is a probability: a RiskAssessment's probabilityDecimal (`insight._assessments`)
 
     def assess(self, facts: Facts) -> Result:
         reading = Reading(facts)
