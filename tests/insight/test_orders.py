@@ -7,7 +7,18 @@ from typing import Any
 
 import pytest
 
-from careledger.insight import LOINC, RXNORM, SNOMED, Assessment, CannotCompute, Code, Facts, Finding, Measurement
+from careledger.insight import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    Assessment,
+    CannotCompute,
+    Code,
+    Facts,
+    Finding,
+    Input,
+    Measurement,
+)
 from careledger.insight._orders import OrderAlert, check_orders
 from careledger.insight.knowledge import ATC
 
@@ -169,7 +180,9 @@ class _CkdEpi:
     observation = True
 
     def assess(self, facts: Facts) -> Assessment | CannotCompute:
-        return Assessment(self.id, self.version, 22.0, "eGFR 22", "G4", ())
+        return Assessment(
+            self.id, self.version, 22.0, "eGFR 22", "G4", (Input("Creatinine", "2.4 mg/dL", "Observation/cr"),)
+        )
 
 
 def test_a_computed_egfr_stands_in_when_none_was_measured() -> None:
@@ -177,7 +190,7 @@ def test_a_computed_egfr_stands_in_when_none_was_measured() -> None:
     (alert,) = check_orders(facts(), [order("1648759")], results=[(score, score.assess(facts()))])  # nitrofurantoin
     assert (alert.kind, alert.severity) == ("renal", "critical")
     assert "computed" in alert.detail
-    assert alert.evidence is None
+    assert alert.evidence == "Observation/cr"
 
 
 def test_doac_dose_adjustment_by_atc_coded_order() -> None:

@@ -219,13 +219,15 @@ class _Egfr:
 
 
 def _egfr(facts: Facts, results: Sequence[tuple[Score, Result]]) -> _Egfr | None:
-    """The latest eGFR of the last year: measured, else computed by CKD-EPI from a creatinine of the last year."""
+    """The latest eGFR of the last year: measured, else computed by CKD-EPI from a creatinine of the last year
+    (whose Observation is then the evidence)."""
     measured = facts.latest(EGFR, within=ONE_YEAR)
     if measured is not None:
         return _Egfr(measured.value, f"{measured.source}, {measured.when.isoformat()}", measured.source)
     for score, result in results:
         if score.id == CKD_EPI_ID and isinstance(result, Assessment):
-            return _Egfr(result.value, f"computed: {score.title}, {score.version}", None)
+            creatinine = next((i.source for i in result.inputs if i.source is not None), None)
+            return _Egfr(result.value, f"computed: {score.title}, {score.version}", creatinine)
     return None
 
 
@@ -241,8 +243,9 @@ def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
                 order.index,
                 "info",
                 f"No eGFR in the last year: {order.name} is dosed by kidney function"[:140],
-                f"{order.name} has renal dosing rules ({rules[0].source}), and the record has no eGFR or serum "
-                "creatinine from the last 12 months. Order a creatinine before relying on the usual dose.",
+                f"{order.name} has renal dosing rules ({rules[0].source}), and the record has no eGFR from the last "
+                "12 months, nor one computed from a serum creatinine. Order a creatinine before relying on the usual "
+                "dose.",
                 rules[0].source,
                 rules[0].url,
                 no_egfr=True,
