@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from careledger.consent import ConsentService
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
-    from careledger.insight.cds import CdsHooks
     from careledger.insight import Insight, Models
+    from careledger.insight.cds import CdsHooks
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
-    from careledger.insight.cds import CdsHooks
     from careledger.insight import Insight, Models
+    from careledger.insight.cds import CdsHooks
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.node_status import NodeStatus
     from careledger.records import Check

@@ -22,6 +22,7 @@ from careledger.api._auth import SiweAuth
 from careledger.api._auth_routes import auth_router
 from careledger.api._bulk_routes import bulk_router
 from careledger.api._bundle_routes import bundle_router
+from careledger.api._cds_routes import cds_router
 from careledger.api._consent_routes import consent_router
 from careledger.api._cors import Cors, Preflights
 from careledger.api._deps import Deps
@@ -43,6 +44,7 @@ from careledger.api._smart_routes import smart_router
 from careledger.api.operations import (
     adjudication_router,
     appointment_router,
+    assess_router,
     claim_router,
     communication_router,
     coverage_router,
@@ -86,12 +88,14 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         communication_router(deps),
         coverage_router(deps),
         everything_router(deps),
+        assess_router(deps),
         exchange_router(deps),
         research_router(deps),
         bundle_router(deps),
         consent_router(deps),
         device_router(deps),
         room_router(deps),
+        cds_router(deps),
         fhir.router(),
     ):
         app.include_router(router)

@@ -40,6 +40,8 @@ ALLOW_HEADERS = (
 EXPOSE_HEADERS = "Location, ETag, Content-Location, Last-Modified, Retry-After, X-Progress, WWW-Authenticate"
 MAX_AGE_SECONDS = 600
 _NOT_HERE = ("/portal",)
+# CDS Hooks services answer any EHR's page (CDS Hooks 2.0 asks for CORS): each call is a signed JWT, no cookie.
+_ANY_ORIGIN = "/cds-services"
 _log = logging.getLogger("careledger.api")
 
 
@@ -68,7 +70,7 @@ class Cors(_OriginLayer):
         if origin is None:
             await self.app(scope, receive, send)
             return
-        added = _readable(origin) if self._registered(origin) else _VARY
+        added = _readable(origin) if self._registered(origin) or _open_to_all(scope) else _VARY
         started = False
 
         async def marked(message: Message) -> None:
@@ -98,7 +100,7 @@ class Preflights(_OriginLayer):
         if origin is None or not any(name == b"access-control-request-method" for name, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return
-        if not self._registered(origin):
+        if not (self._registered(origin) or _open_to_all(scope)):
             await self._error(AccessDenied("this origin is not one of a registered app"))(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
@@ -113,6 +115,12 @@ def _origin(scope: Scope) -> str | None:
         if name == b"origin":
             return str(value.decode("latin-1"))
     return None
+
+
+def _open_to_all(scope: Scope) -> bool:
+    """Whether any origin may call the path of `scope` (the CDS services)."""
+    path: str = scope["path"]
+    return path == _ANY_ORIGIN or path.startswith(_ANY_ORIGIN + "/")
 
 
 def _readable(origin: str) -> list[tuple[bytes, bytes]]:

@@ -29,6 +29,8 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 # device's signed readings (a frame of ~350 at most: a device with more sends several).
 OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/", "/portal/signin", "/portal/claim")
 OPEN_SUFFIXES = ("/$claim",)
+# Open paths of their own: CDS Hooks discovery (its hook calls are signed, and refused unsigned at once).
+OPEN_PATHS = frozenset({"/cds-services"})
 OPEN_BODY_BYTES = 16 * 1024
 # The open paths that take more: a message another node delivers, sealed (an attachment may be inline).
 OPEN_PATH_BYTES = {"/exchange/messages": MAX_DELIVERY_BYTES}
@@ -71,13 +73,13 @@ class BoundedRequests:
             await self.app(scope, receive, send)
             return
         try:
-            is_open = scope["path"].startswith(OPEN_PREFIXES) or scope["path"].endswith(OPEN_SUFFIXES)
+            path = scope["path"]
+            is_open = path.startswith(OPEN_PREFIXES) or path.endswith(OPEN_SUFFIXES) or path in OPEN_PATHS
             if is_open:
                 client = scope.get("client")
                 # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
                 await call(self._open_limiter.take, network_of(client[0]) if client else "unknown")
             if scope["method"] in _BODY_METHODS:
-                path = scope["path"]
                 small = is_open or path.startswith(PORTAL_PREFIX)
                 limit = OPEN_PATH_BYTES.get(path, OPEN_BODY_BYTES) if small else self._max_body
                 body = await self._body(scope, receive, limit, path)
