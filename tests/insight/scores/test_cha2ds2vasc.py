@@ -1,0 +1,107 @@
+"""CHA₂DS₂-VASc against Lip 2010 (Table 2: the points of each item) and the ESC 2020 bands: each item alone, the
+maximum of 9, the sex category, the alert only with atrial fibrillation, and the gaps."""
+
+from __future__ import annotations
+
+import pytest
+
+from careledger.insight import ICD10, SNOMED, Assessment, CannotCompute, Code, Finding
+from careledger.insight.scores._cha2ds2vasc import CHA2DS2_VASC
+from tests.insight.scores.cv_facts import facts
+
+AF = Finding(Code(SNOMED, "49436004"), "Condition/af")
+HEART_FAILURE = Finding(Code(ICD10, "I50.9"), "Condition/hf")
+HYPERTENSION = Finding(Code(SNOMED, "59621000"), "Condition/htn")
+DIABETES = Finding(Code(ICD10, "E11.9"), "Condition/dm")
+STROKE = Finding(Code(SNOMED, "422504002"), "Condition/stroke")
+TIA = Finding(Code(ICD10, "G45.9"), "Condition/tia")
+EMBOLISM = Finding(Code(ICD10, "I74.3"), "Condition/embolism")
+MI = Finding(Code(ICD10, "I25.2"), "Condition/old-mi")
+PAD = Finding(Code(SNOMED, "840580004"), "Condition/pad")
+AORTIC_PLAQUE = Finding(Code(SNOMED, "81817003"), "Condition/aorta")
+
+
+def score(age: int = 50, sex: str = "male", *conditions: Finding) -> Assessment:
+    result = CHA2DS2_VASC.assess(facts(age=age, sex=sex, conditions=(AF, *conditions)))  # type: ignore[arg-type]
+    assert isinstance(result, Assessment), result
+    return result
+
+
+@pytest.mark.parametrize(
+    ("condition", "points"),
+    [
+        (HEART_FAILURE, 1),
+        (HYPERTENSION, 1),
+        (DIABETES, 1),
+        (STROKE, 2),
+        (TIA, 2),
+        (EMBOLISM, 2),
+        (MI, 1),
+        (PAD, 1),
+        (AORTIC_PLAQUE, 1),
+    ],
+)
+def test_each_condition_scores_its_points(condition: Finding, points: int) -> None:
+    result = score(50, "male", condition)
+    assert result.value == points
+    shown = next(i for i in result.inputs if i.source == condition.source)
+    assert shown.value.startswith("yes")
+
+
+@pytest.mark.parametrize(("age", "points"), [(64, 0), (65, 1), (74, 1), (75, 2), (90, 2)])
+def test_age_scores_one_from_65_and_two_from_75(age: int, points: int) -> None:
+    assert score(age).value == points
+
+
+def test_female_sex_scores_one_but_alone_is_low_risk() -> None:
+    result = score(50, "female")
+    assert (result.value, result.band, result.alert) == (1, "low", False)
+
+
+def test_the_maximum_is_nine() -> None:
+    result = score(80, "female", HEART_FAILURE, HYPERTENSION, DIABETES, STROKE, MI)
+    assert result.value == 9
+    assert result.display == "CHA₂DS₂-VASc 9 of 9 (high stroke risk)"
+
+
+def test_stroke_tia_and_embolism_together_count_once() -> None:
+    assert score(50, "male", STROKE, TIA, EMBOLISM).value == 2
+
+
+@pytest.mark.parametrize(
+    ("sex", "conditions", "band", "alert"),
+    [
+        ("male", (), "low", False),
+        ("male", (HYPERTENSION,), "moderate", False),
+        ("male", (HYPERTENSION, DIABETES), "high", True),
+        ("female", (HYPERTENSION,), "moderate", False),
+        ("female", (HYPERTENSION, DIABETES), "high", True),
+    ],
+)
+def test_esc_bands_leave_out_the_sex_category(
+    sex: str, conditions: tuple[Finding, ...], band: str, alert: bool
+) -> None:
+    result = score(50, sex, *conditions)
+    assert (result.band, result.alert) == (band, alert)
+    if alert:
+        assert "anticoagulation is recommended" in result.why
+
+
+def test_without_atrial_fibrillation_it_is_computed_but_never_alerts() -> None:
+    result = CHA2DS2_VASC.assess(facts(age=80, sex="male", conditions=(HYPERTENSION, STROKE)))
+    assert isinstance(result, Assessment)
+    assert (result.value, result.band, result.alert) == (5, "high", False)
+    assert "no atrial fibrillation on the problem list" in result.display
+    assert ("Atrial fibrillation", "no", None) in [(i.label, i.value, i.source) for i in result.inputs]
+
+
+def test_a_code_outside_the_value_sets_is_not_counted() -> None:
+    # A SNOMED child of hypertension the shared set does not list: matched by exact code only.
+    unlisted = Finding(Code(SNOMED, "123456001"), "Condition/other")
+    assert score(50, "male", unlisted).value == 0
+
+
+def test_missing_age_or_sex_is_named() -> None:
+    result = CHA2DS2_VASC.assess(facts(age=None, sex=None, conditions=(AF,)))
+    assert isinstance(result, CannotCompute)
+    assert str(result) == "cannot compute: no birth date; no sex (female or male) recorded"
