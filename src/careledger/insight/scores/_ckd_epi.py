@@ -78,6 +78,7 @@ class CkdEpi2021:
     unit = "mL/min/{1.73_m2}"
 
     def assess(self, facts: Facts) -> Result:
+        """eGFR and its KDIGO stage from the newest creatinine of the last year, or what is missing."""
         reading = Reading(facts)
         age = reading.age(ADULT)
         sex = reading.sex()

@@ -142,4 +142,5 @@ ALERT_AT = 0.075
 
 
 def band(risk: float) -> str:
+    """The guideline's category of a 10-year risk."""
     return next(name for low, name in BANDS if risk >= low)

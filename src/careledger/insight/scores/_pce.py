@@ -132,6 +132,7 @@ class PooledCohortEquations:
     probability = True  # its value is a probability: a RiskAssessment's probabilityDecimal (`insight._assessments`)
 
     def assess(self, facts: Facts) -> Result:
+        """10-year ASCVD risk by the equations of the patient's sex and race, or every gap in the inputs."""
         reading = Reading(facts)
         _cv.known_disease(reading, _cv.ASCVD)
         profile = _cv.read_profile(reading, AGES, statin=False)

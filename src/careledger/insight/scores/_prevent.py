@@ -211,6 +211,7 @@ class Prevent:
     probability = True  # its value is a probability: a RiskAssessment's probabilityDecimal (`insight._assessments`)
 
     def assess(self, facts: Facts) -> Result:
+        """10-year total CVD risk (ASCVD and heart failure in the display), or every gap in the inputs."""
         reading = Reading(facts)
         _cv.known_disease(reading, (*_cv.ASCVD, ("heart failure", _codes.HEART_FAILURE)))
         profile = _cv.read_profile(reading, AGES, statin=True)

@@ -51,6 +51,7 @@ class Bounds:
         return self.low <= value <= self.high
 
     def words(self) -> str:
+        """The range as a message says it: "130-320 mg/dL"."""
         return f"{_number(self.low)}-{_number(self.high)} {self.unit}"
 
 
