@@ -4,7 +4,7 @@ score that asks.
 Each set is SNOMED CT and ICD-10-CM codes taken from the published value sets: the VSAC (NLM Value Set Authority
 Center) eCQM sets of the same name (e.g. "Diabetes" 2.16.840.1.113883.3.464.1003.103.12.1001, "Essential
 Hypertension" 2.16.840.1.113883.3.464.1003.104.12.1011, "Heart Failure" 2.16.840.1.113883.3.526.3.376, "Atrial
-Fibrillation/Flutter" 2.16.840.1.113883.3.526.3.1100 less flutter) and the criteria the scores' own papers define
+Fibrillation or Flutter" 2.16.840.1.113883.3.117.1.7.1.202 less flutter) and the criteria the scores' own papers define
 (CHA₂DS₂-VASc: Lip et al., Chest 2010; HAS-BLED: Pisters et al., Chest 2010), trimmed to the codes a record
 commonly carries.
 
