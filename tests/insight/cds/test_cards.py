@@ -108,6 +108,7 @@ class FakeScore:
     citation = "Doe J. A fake equation. J Tests 2024;1:1-2."
     url = "https://example.org/fake-risk"
     observation = False
+    probability = False  # a risk equation's value is a fraction 0..1 (read by the cards and RiskAssessments)
 
     def __init__(self, result: Result) -> None:
         self.result = result
@@ -168,12 +169,20 @@ def test_a_score_over_its_threshold_is_a_card_citing_equation_and_version() -> N
     assert "10-year risk of 20 % or more" in card.detail
     assert "| Total cholesterol | 6.2 mmol/L | Observation/chol |" in card.detail
     assert "61 \\| years" in card.detail  # a pipe in a value does not break the table
-    assert "Stop smoking" in card.detail
+    assert "- Stop smoking: 0.14" in card.detail
     assert "Doe J." in card.detail
     (link,) = card.links or []
     assert link.type == "smart"
     assert link.url == "https://node.example/portal/launch"
     assert link.appContext == '{"patient":"p1","score":"fake-risk"}'
+
+
+def test_a_probability_lowering_reads_in_per_cent() -> None:
+    score = FakeScore(assessment(alert=True))
+    score.probability = True
+    (card,) = valid(patient_view_cards(facts(), [(score, score.result)], app_url=None))
+    assert card.detail is not None
+    assert "- Stop smoking: 14.0 %" in card.detail
 
 
 def test_no_card_below_threshold_or_when_not_computable_and_no_link_without_app() -> None:

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from careledger.fhir.systems import UCUM
+from careledger.insight._assessments import _number
 from careledger.insight._model import LOINC, Assessment, Facts, Result, Score
 from careledger.insight._orders import OrderAlert, check_orders
 from careledger.insight.knowledge import Dose
@@ -25,7 +27,6 @@ Card = dict[str, Any]
 SUMMARY_MAX = 140
 TOPIC_SYSTEM = "https://careledger.org/fhir/CodeSystem/cds-topic"
 OVERRIDE_SYSTEM = "https://careledger.org/fhir/CodeSystem/cds-override-reason"
-UCUM = "http://unitsofmeasure.org"
 CREATININE = {"system": LOINC, "code": "2160-0", "display": "Creatinine [Mass/volume] in Serum or Plasma"}
 
 # Why a clinician may go on despite a card, by check (what feedback's overrideReason may carry).
@@ -193,7 +194,7 @@ def _assessment_detail(score: Score, result: Assessment) -> str:
         lines.append("")
     if result.lowering:
         lines.append("What would lower it:")
-        lines += [f"- {_cell(w.change)}: {w.value:.3g}" for w in result.lowering]
+        lines += [f"- {_cell(w.change)}: {_number(w.value, score)}" for w in result.lowering]
         lines.append("")
     lines.append(f"Source: {score.citation} ({result.version})")
     return "\n".join(lines)
