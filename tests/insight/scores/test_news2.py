@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from careledger.insight import ICD10, SNOMED, Assessment, CannotCompute, Code, Finding
 from careledger.insight.scores._news2 import NEWS2
@@ -200,3 +202,21 @@ def test_an_implausible_value_is_refused() -> None:
 def test_the_score_is_an_observation_with_its_code() -> None:
     assert NEWS2.observation is True
     assert NEWS2.code == Code(SNOMED, "1104051000000101")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rr=st.integers(0, 80),
+    spo2=st.integers(50, 100),
+    sbp=st.integers(40, 300),
+    pulse=st.integers(20, 300),
+    temp=st.floats(25, 45).map(lambda t: round(t, 1)),
+    oxygen=st.booleans(),
+)
+def test_any_chart_scores_0_to_20_and_its_band_follows_the_total(
+    rr: int, spo2: int, sbp: int, pulse: int, temp: float, oxygen: bool
+) -> None:
+    result = news2(answers=(ALERT, OXYGEN if oxygen else AIR), rr=rr, spo2=spo2, sbp=sbp, pulse=pulse, temp=temp)
+    assert 0 <= result.value <= 20
+    assert result.alert == (result.value >= 5 or result.band == "low-medium")
+    assert (result.band == "high") == (result.value >= 7)
