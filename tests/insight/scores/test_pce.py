@@ -63,7 +63,7 @@ def test_inputs_name_their_sources_and_equation() -> None:
     assert Input("HDL cholesterol", "50 mg/dL on 2026-11-11", f"Observation/{HDL}-20") in result.inputs
     assert Input("Systolic blood pressure", "120 mmHg on 2026-11-11", f"Observation/{SYSTOLIC}-20") in result.inputs
     assert Input("Race (equations used)", "Black or African American (African American equations)") in result.inputs
-    assert Input("Current smoking", "no", "Observation/smoking") in result.inputs
+    assert Input("Current smoker", "no", "Observation/smoking") in result.inputs
     assert Input("Diabetes", "no") in result.inputs
     assert result.version.startswith("ACC/AHA Pooled Cohort Equations 2013")
 
@@ -131,7 +131,7 @@ def test_every_gap_is_said_at_once() -> None:
     assert _refused(age=None, sex=None, answers=(), measurements=[]) == (
         "cannot compute: no birth date; no sex (female or male) recorded; no total cholesterol in the last 5 years; "
         "no HDL cholesterol in the last 5 years; no systolic blood pressure in the last year; "
-        "no current smoking recorded"
+        "no smoking status recorded"
     )
 
 

@@ -89,7 +89,7 @@ def read_profile(reading: Reading, ages: Bounds, *, statin: bool) -> Profile | N
     total = reading.measurement("total cholesterol", [TOTAL_CHOLESTEROL], LIPIDS, TOTAL_CHOLESTEROL_RANGE)
     hdl = reading.measurement("HDL cholesterol", [HDL_CHOLESTEROL], LIPIDS, HDL_RANGE)
     systolic = reading.measurement("systolic blood pressure", [SYSTOLIC_BP], ONE_YEAR, SYSTOLIC_RANGE)
-    smoker = reading.status("current smoking", SMOKING_ANSWERS, _codes.CURRENT_SMOKER)
+    smoker = reading.status("smoking status", "Current smoker", SMOKING_ANSWERS, _codes.CURRENT_SMOKER)
     facts = reading.facts
     diabetes = reading.finding("Diabetes", facts.conditions, _codes.DIABETES.__contains__)
     treated = reading.finding("Treated for high blood pressure", facts.medications, of_class(_codes.ANTIHYPERTENSIVES))

@@ -112,9 +112,10 @@ class Reading:
         self.inputs.append(Input(label, "yes" if found else "no", found.source if found else None))
         return found
 
-    def status(self, label: str, answers: Iterable[Code], positive: frozenset[Code]) -> Finding | None:
-        """A status that must be recorded (smoking): the newest answer coded with any of `answers`, or a gap when
-        there is none; the Finding returned is the answer when it is one of `positive`, else None."""
+    def status(self, label: str, question: str, answers: Iterable[Code], positive: frozenset[Code]) -> Finding | None:
+        """A status that must be recorded (smoking status): the newest answer coded with any of `answers`, or a gap
+        naming `label` when there is none; shown as `question` yes or no, and the Finding returned is the answer
+        when it is one of `positive`, else None."""
         wanted = set(answers)
         given = [f for f in self.facts.answers if f.code in wanted]
         if not given:
@@ -122,7 +123,7 @@ class Reading:
             return None
         newest = max(given, key=lambda f: f.when or date.min)
         yes = newest.code in positive
-        self.inputs.append(Input(_sentence(label), "yes" if yes else "no", newest.source))
+        self.inputs.append(Input(question, "yes" if yes else "no", newest.source))
         return newest if yes else None
 
     def note(self, label: str, value: str, source: str | None = None) -> None:
