@@ -2,6 +2,7 @@
 clients allowed to call them, and the check of the JWT each request is signed with."""
 
 from careledger.insight._gather import GATHERED
+from careledger.insight.cds._cards import Card, order_cards, patient_view_cards
 from careledger.insight.cds._clients import ALGORITHMS, CdsClients, Client, Verified
 from careledger.insight.cds._hooks import SERVICES, HookService
 from careledger.insight.cds._service import CdsHooks, Feedback, HookCall
@@ -10,6 +11,7 @@ __all__ = [
     "ALGORITHMS",
     "GATHERED",
     "SERVICES",
+    "Card",
     "CdsClients",
     "CdsHooks",
     "Client",
@@ -17,4 +19,6 @@ __all__ = [
     "HookCall",
     "HookService",
     "Verified",
+    "order_cards",
+    "patient_view_cards",
 ]

@@ -10,7 +10,7 @@ from careledger.insight.knowledge._allergens import (
     allergen,
     classes_of,
 )
-from careledger.insight.knowledge._drugs import ATC, atc_classes, ingredient_name, ingredients
+from careledger.insight.knowledge._drugs import ATC, INGREDIENTS, Ingredient, atc_classes, ingredient_name, ingredients
 from careledger.insight.knowledge._renal import EGFR, Dose, RenalRule, Severity, renal_rules, rules_at
 
 __all__ = [
@@ -19,8 +19,10 @@ __all__ = [
     "CROSS_REACTIVE",
     "DRUG_ALLERGY_SOURCE",
     "EGFR",
+    "INGREDIENTS",
     "Allergen",
     "Dose",
+    "Ingredient",
     "RenalRule",
     "Severity",
     "allergen",
