@@ -34,7 +34,7 @@ class Window:
 
 
 # Lipids change slowly and the 2018 ACC/AHA cholesterol guideline repeats them every 4-6 years: 5 years.
-LIPIDS = Window(timedelta(days=5 * 365 + 1), "in the last 5 years")
+LIPIDS = Window(timedelta(days=5 * 365 + 2), "in the last 5 years")  # leap days included
 # Blood pressure, creatinine and weight change within months: the newest of the last year.
 ONE_YEAR = Window(timedelta(days=366), "in the last year")
 
