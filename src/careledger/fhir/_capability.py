@@ -36,6 +36,7 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "Patient": (
         ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
         ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
+        ("assess", "https://careledger.org/fhir/OperationDefinition/Patient-assess"),  # `api/operations/assess.py`
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
     # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule;

@@ -2,6 +2,7 @@
 without moving records, and coded suggestions from note text. Every score names its inputs and its equation's
 version; nothing is read from a record except through the door."""
 
+from careledger.insight._assessments import as_fhir, outcome
 from careledger.insight._model import (
     ICD10,
     LOINC,
@@ -39,5 +40,7 @@ __all__ = [
     "RegisteredModel",
     "Result",
     "Score",
+    "as_fhir",
+    "outcome",
     "parse_model_id",
 ]

@@ -5,6 +5,7 @@ Each is a route like any other: it reaches records only through the guarded repo
 
 from careledger.api.operations.adjudication import adjudication_router
 from careledger.api.operations.appointment import appointment_router
+from careledger.api.operations.assess import assess_router
 from careledger.api.operations.claim import claim_router
 from careledger.api.operations.communication import communication_router
 from careledger.api.operations.coverage import coverage_router
@@ -15,6 +16,7 @@ from careledger.api.operations.visit import visit_router
 __all__ = [
     "adjudication_router",
     "appointment_router",
+    "assess_router",
     "claim_router",
     "communication_router",
     "coverage_router",

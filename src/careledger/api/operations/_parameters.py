@@ -26,6 +26,7 @@ class Kind(Enum):
     REFERENCE = ("valueReference", "valueString", "valueUri")
     INSTANT = ("valueInstant", "valueDateTime", "valueString")
     INTEGER = ("valueInteger", "valuePositiveInt", "valueUnsignedInt")
+    BOOLEAN = ("valueBoolean",)
     RESOURCE = ("resource",)
 
 
@@ -33,13 +34,9 @@ def operation_parameters(data: dict[str, Any], accepted: Mapping[str, Kind]) -> 
     """The values of the Parameters resource `data` by name, as text, for the names in `accepted` (a `RESOURCE`
     one is checked, not returned: the operation reads it from `data`); `ValidationError` for any other body, a
     name given twice, or a value missing or of another kind."""
-    if data.get("resourceType") != "Parameters" or not isinstance(data.get("parameter", []), list):
-        raise ValidationError("this operation takes a FHIR Parameters resource")
     found: dict[str, str] = {}
     seen: set[str] = set()
-    for parameter in data.get("parameter", []):
-        if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
-            raise ValidationError("each parameter needs a name")
+    for parameter in _parameters(data):
         name = parameter["name"]
         kind = accepted.get(name)
         if kind is None:
@@ -51,6 +48,24 @@ def operation_parameters(data: dict[str, Any], accepted: Mapping[str, Kind]) -> 
         if value is not None:
             found[name] = value
     return found
+
+
+def repeated_parameter(data: dict[str, Any], name: str, kind: Kind) -> list[str]:
+    """Every value of the 0..* parameter `name` in the Parameters resource `data`, in order, as text; checked as
+    `operation_parameters` checks a value."""
+    return [
+        value for p in _parameters(data) if p["name"] == name for value in [_value(p, name, kind)] if value is not None
+    ]
+
+
+def _parameters(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The named parameters of the Parameters resource `data`; `ValidationError` for any other body."""
+    parameters = data.get("parameter", [])
+    if data.get("resourceType") != "Parameters" or not isinstance(parameters, list):
+        raise ValidationError("this operation takes a FHIR Parameters resource")
+    if not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in parameters):
+        raise ValidationError("each parameter needs a name")
+    return parameters
 
 
 def bounded_count(given: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -81,6 +96,10 @@ def _value(parameter: dict[str, Any], name: str, kind: Kind) -> str | None:
         if not isinstance(value, dict):
             raise ValidationError(f"the parameter {name} takes a resource")
         return None
+    if kind is Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValidationError(f"the parameter {name} is a FHIR boolean (true or false)")
+        return "true" if value else "false"
     if kind is Kind.INTEGER:
         if not isinstance(value, int) or isinstance(value, bool) or not -_INT32 <= value < _INT32:
             raise ValidationError(f"the parameter {name} is a FHIR integer (a whole number of 32 bits)")
