@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from careledger.cli import _insight_models
+from careledger.cli import _insight_cds, _insight_models, _insight_score
 
 app = typer.Typer(help="Insight: validated risk scores, models and decision support.", no_args_is_help=True)
+app.command("score")(_insight_score.score)
 app.add_typer(_insight_models.app, name="models")
+app.add_typer(_insight_cds.app, name="cds-client")
