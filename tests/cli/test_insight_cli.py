@@ -1,0 +1,67 @@
+"""`careledger insight score` end to end on the home's anvil chain: the PCE worked example from records added with
+`record add`, a missing HDL said, an unknown score or patient refused, and `--write` storing a RiskAssessment that
+`record get` reads back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import Cli
+from tests.insight import charts
+
+pytestmark = pytest.mark.anvil
+PCE = "pce-ascvd-10y"
+
+
+def _add(cli: Cli, tmp_path: Path, name: str, resource: dict[str, Any], *more: str) -> str:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(resource))
+    added = cli("record", "add", str(path), *more, "--json")
+    assert added.code == 0, added.err
+    return str(added.json()["id"])
+
+
+def test_insight_score_prints_traces_and_writes(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init", "--light-kdf").code == 0
+    assert cli("chain", "deploy").code == 0
+    assert cli("wallet", "new", "alice", "--role", "patient").code == 0
+    assert cli("wallet", "new", "bea", "--role", "patient").code == 0
+    today = datetime.now(UTC).date()
+    alice = _add(cli, tmp_path, "alice", charts.patient(today, mrn="A"), "--patient", "alice")
+    sources = {f"Observation/{_add(cli, tmp_path, n, r)}" for n, r in charts.records(alice, today).items()}
+    bea = _add(cli, tmp_path, "bea", charts.patient(today, mrn="B"), "--patient", "bea")
+    for name, resource in charts.records(bea, today, hdl=False).items():
+        _add(cli, tmp_path, f"bea-{name}", resource)
+
+    scored = cli("insight", "score", f"Patient/{alice}", "--score", PCE, "--json")
+    assert scored.code == 0, scored.err
+    (row,) = scored.json()
+    assert (row["score"], row["computed"], row["band"]) == (PCE, True, "low")
+    assert round(row["value"], 3) == charts.WHITE_WOMAN_RISK
+    assert {i["source"] for i in row["inputs"]} - {None} == sources
+    assert row["stored"] is None
+
+    (missing,) = cli("insight", "score", bea, "--score", PCE, "--json").json()
+    assert (missing["computed"], missing["missing"]) == (False, ["no HDL cholesterol in the last 5 years"])
+    table = cli("insight", "score", bea, "--score", PCE)
+    assert "cannot compute" in table.out
+    assert "no HDL cholesterol in the last 5 years" in table.out
+
+    unknown = cli("insight", "score", alice, "--score", "framingham")
+    assert unknown.code == 2
+    assert "no score 'framingham'" in unknown.err
+    assert cli("insight", "score", "no-such-patient").code == 4
+    assert cli("insight", "score", f"Observation/{alice}").code == 2
+
+    written = cli("insight", "score", alice, "--score", PCE, "--write", "--json")
+    assert written.code == 0, written.err
+    stored = written.json()[0]["stored"]
+    assert stored.startswith("RiskAssessment/")
+    assessment = cli("record", "get", stored).json()
+    assert {b["reference"] for b in assessment["basis"]} == sources
+    assert assessment["subject"] == {"reference": f"Patient/{alice}"}
