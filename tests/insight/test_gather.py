@@ -220,12 +220,14 @@ def test_allergies_active_or_without_status_and_family_history_as_answers() -> N
         "id": "mother",
         "status": "completed",
         "date": "2025-03-04",
+        "relationship": _concept("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "MTH"),
         "condition": [{"code": _concept(SNOMED, "160303001")}, {"code": _concept(SNOMED, "44054006")}],
     }
     wrong = {**family, "id": "wrong", "status": "entered-in-error"}
     facts = _facts(allergy, resolved, refuted, family, wrong)
     assert [a.source for a in facts.allergies] == ["AllergyIntolerance/pen"]
     assert [(a.code.code, a.source) for a in facts.answers] == [
+        ("MTH", "FamilyMemberHistory/mother"),
         ("160303001", "FamilyMemberHistory/mother"),
         ("44054006", "FamilyMemberHistory/mother"),
     ]

@@ -3,7 +3,7 @@
     Patient ───────────────► birth date, sex, US Core race (OMB categories)
     Observation (final) ───► measurements by code (BP panel components flattened; converted by UCUM code)
                     └──────► answers (valueCodeableConcept: smoking status, ACVPU, ...)
-    Condition (active) ────► conditions          FamilyMemberHistory ──► answers (the relative's condition codes)
+    Condition (active) ────► conditions          FamilyMemberHistory ──► answers (relationship, conditions)
     Medication* (active) ──► medications         AllergyIntolerance ───► allergies
 
 `gather` reads them through the caller's guarded repository (the door decides and audits each read); a CDS
@@ -116,8 +116,10 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
         elif kind == "AllergyIntolerance" and _active(resource, missing_counts=True):
             found["allergies"] += _findings(resource.get("code"), source, _onset(resource))
         elif kind == "FamilyMemberHistory" and resource.get("status") != "entered-in-error":
-            for condition in _dicts(resource.get("condition")):
-                found["answers"] += _findings(condition.get("code"), source, _day(resource.get("date")))
+            # each condition's code, and the relative (v3-RoleCode) beside them: FINDRISC's points depend on who
+            conditions = [c.get("code") for c in _dicts(resource.get("condition"))]
+            for concept in [resource.get("relationship"), *conditions] if conditions else []:
+                found["answers"] += _findings(concept, source, _day(resource.get("date")))
     return Facts(
         patient=str(patient.get("id")),
         on=on,
