@@ -107,6 +107,7 @@ def test_anyone_but_the_sponsor_is_refused_and_nothing_is_kept(world: World) -> 
         ({"privacy": {"epsilon": float("inf")}}, b"w", "no finite, positive epsilon"),
         ({"privacy": "dp"}, b"w", "no finite, positive epsilon"),
         ({"nodes": [1, 2]}, b"w", "not a list of addresses"),
+        ({"nodes": ["hospital-a"]}, b"w", "not a list of addresses"),
         ({"study": 12345}, b"w", "is of study 12345"),
         ({"weights_hash": "0x" + "00" * 32}, b"w", "weights_hash is not"),
         ({"version": 4}, b"w", "already cites"),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from eth_utils import is_address
 from sqlalchemy import select
 
 from careledger.chain import ModelRecord, ModelRegistry, ModelTerms, Research, model_id_of
@@ -207,7 +208,7 @@ def _card_terms(card: Mapping[str, Any], study_id: int, weights: bytes) -> tuple
     privacy = card["privacy"]
     nodes, rounds = card["nodes"], card["rounds"]
     epsilon = privacy.get("epsilon") if isinstance(privacy, Mapping) else None
-    if not isinstance(nodes, list) or not all(isinstance(node, str) for node in nodes):
+    if not isinstance(nodes, list) or not all(isinstance(node, str) and is_address(node) for node in nodes):
         raise ValidationError("the model card's nodes are not a list of addresses")
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise ValidationError("the model card's rounds are not a positive whole number")
