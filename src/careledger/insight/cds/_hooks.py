@@ -1,8 +1,9 @@
 """The CDS services this node offers (discovery), their prefetch templates, and the check of what a client prefetched.
 
 A prefetch entry is trusted only as far as its shape: each key the service asked for holds the one resource (the
-Patient) or a Bundle of resources of the types its template searches, every one about the patient in context, or
-null (the client has none). Anything else is the client's mistake, told as a 400 (`ValidationError`).
+Patient) or a Bundle of resources of the types its template searches, every one valid FHIR R4 (as a write to the
+node must be) and about the patient in context, or null (the client has none). Anything else is the client's
+mistake, told as a 400 (`ValidationError`), never a guess.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from careledger.errors import ValidationError
+from careledger.errors import InvalidResource, ValidationError
+from careledger.records import parse_resource
 
 Resource = dict[str, Any]
 
@@ -98,7 +100,7 @@ def prefetched(prefetch: Mapping[str, Any], patient_id: str) -> tuple[Resource, 
     for key, (_, types) in _TEMPLATES.items():
         if key != "patient" and prefetch[key] is not None:
             resources.extend(_entries(key, prefetch[key], types, patient_id))
-    return patient, resources
+    return valid("prefetch.patient", patient), resources
 
 
 def _entries(key: str, value: object, types: frozenset[str], patient_id: str) -> list[Resource]:
@@ -119,7 +121,7 @@ def _entries(key: str, value: object, types: frozenset[str], patient_id: str) ->
             raise ValidationError(f"prefetch.{key} holds only {' and '.join(sorted(types))} resources")
         if kind != "Medication" and not about(resource, patient_id):
             raise ValidationError(f"prefetch.{key}: every {kind} must be about Patient/{patient_id[:64]}")
-        resources.append(resource)
+        resources.append(valid(f"prefetch.{key}", resource))
     return resources
 
 
@@ -129,3 +131,11 @@ def about(resource: Resource, patient_id: str) -> bool:
     reference = named.get("reference") if isinstance(named, dict) else None
     wanted = f"Patient/{patient_id}"
     return isinstance(reference, str) and (reference == wanted or reference.endswith("/" + wanted))
+
+
+def valid(where: str, resource: Resource) -> Resource:
+    """`resource` if it is valid FHIR R4; else `ValidationError` (400) saying where in the request it is."""
+    try:
+        return parse_resource(resource)
+    except InvalidResource as exc:
+        raise ValidationError(f"{where}: {exc}") from None

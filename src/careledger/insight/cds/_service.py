@@ -31,7 +31,7 @@ from careledger.insight._gather import facts_from_resources, gather
 from careledger.insight._model import Facts, Result, Score
 from careledger.insight.cds._cards import order_cards, patient_view_cards
 from careledger.insight.cds._clients import CdsClients, Verified
-from careledger.insight.cds._hooks import SERVICES, HookService, Resource, about, prefetched, service_named
+from careledger.insight.cds._hooks import SERVICES, HookService, Resource, about, prefetched, service_named, valid
 from careledger.insight.scores import SCORES
 from careledger.shared import Tickets
 from careledger.store import CdsFeedback, Database
@@ -203,5 +203,5 @@ def _orders(call: HookCall) -> list[Resource]:
             raise ValidationError(f"every draft order must be about Patient/{call.patient_id[:64]}")
         if call.selections and f"MedicationRequest/{resource.get('id')}" not in call.selections:
             continue
-        orders.append(resource)
+        orders.append(valid("context.draftOrders", resource))
     return orders
