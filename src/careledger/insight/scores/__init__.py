@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from careledger.errors import ValidationError
 from careledger.insight._model import Score
+from careledger.insight.scores._cha2ds2vasc import CHA2DS2_VASC
+from careledger.insight.scores._ckd_epi import CKD_EPI
+from careledger.insight.scores._findrisc import FINDRISC
+from careledger.insight.scores._has_bled import HAS_BLED
+from careledger.insight.scores._news2 import NEWS2
 from careledger.insight.scores._pce import PCE
+from careledger.insight.scores._prevent import PREVENT
+from careledger.insight.scores._qsofa import QSOFA
 
-SCORES: tuple[Score, ...] = (PCE,)
+SCORES: tuple[Score, ...] = (PCE, PREVENT, CKD_EPI, CHA2DS2_VASC, HAS_BLED, NEWS2, QSOFA, FINDRISC)
 _BY_ID = {score.id: score for score in SCORES}
 
 
