@@ -36,11 +36,6 @@ class ModelTerms:
     rounds: int
     epsilon: float
 
-    @property
-    def model_id(self) -> bytes:
-        """The id these terms register under."""
-        return model_id_of(self.study_id, self.version)
-
 
 @dataclass(frozen=True, slots=True)
 class ModelRecord:

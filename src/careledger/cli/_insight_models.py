@@ -65,5 +65,6 @@ def model_view(model: RegisteredModel) -> dict[str, Any]:
 def _line(model: RegisteredModel) -> str:
     card = model.card
     epsilon = card.get("privacy", {}).get("epsilon") if isinstance(card.get("privacy"), dict) else None
-    trained = f"{len(card.get('nodes') or [])} nodes, {card.get('rounds')} rounds, epsilon {epsilon}"
+    nodes = len(card.get("nodes") or [])
+    trained = f"{nodes} node{'' if nodes == 1 else 's'}, {card.get('rounds')} rounds, epsilon {epsilon}"
     return f"{model.model_id}  study {model.study_id} v{model.version}  {model.status}  ({trained})"
