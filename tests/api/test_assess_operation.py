@@ -17,6 +17,7 @@ import pytest
 
 from careledger.access import AFFILIATION
 from careledger.config import NODE_WALLET
+from careledger.insight import RXNORM
 from careledger.insight.scores import SCORES
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
@@ -96,6 +97,26 @@ def test_every_score_is_answered_when_none_is_named(chart: Chart) -> None:
     computed += [r["method"]["coding"][0]["code"] for r in _entries(response, "Observation")]
     issues = [i["details"]["coding"][0]["code"] for o in _entries(response, "OperationOutcome") for i in o["issue"]]
     assert sorted(computed + issues) == sorted(s.id for s in SCORES)
+
+
+def test_a_medication_by_reference_is_read_through_the_door(chart: Chart) -> None:
+    today = datetime.now(UTC).date()
+    treated = _post(chart.http, charts.patient(today, mrn="MRN-TREATED"))
+    for body in charts.records(treated, today).values():
+        _post(chart.http, body)
+    lisinopril = {"resourceType": "Medication", "code": {"coding": [{"system": RXNORM, "code": "314076"}]}}
+    request = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{treated}"},
+        "medicationReference": {"reference": f"Medication/{_post(chart.http, lisinopril)}"},
+    }
+    ordered = _post(chart.http, request)
+    response = chart.http.get(f"/Patient/{treated}/$assess", params={"score": PCE})
+    (assessment,) = _entries(response, "RiskAssessment")
+    assert f"MedicationRequest/{ordered}" in {b["reference"] for b in assessment["basis"]}
+    assert assessment["prediction"][0]["probabilityDecimal"] > charts.WHITE_WOMAN_RISK  # treated: a higher risk
 
 
 def test_a_stranger_is_told_what_an_unknown_id_tells(chart: Chart) -> None:

@@ -92,6 +92,7 @@ UNITS: Mapping[str, Unit] = {
     "9269-2": POINTS,
 }
 _FULL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_MEDICATION = re.compile(r"Medication/[A-Za-z0-9\-.]{1,64}")  # a local reference by FHIR id: what `read` takes
 
 
 def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: date) -> Facts:
@@ -146,7 +147,7 @@ def gather(repository: Repository, patient_id: str, on: date) -> Facts:
         for r in found
         if r["resourceType"] in ("MedicationStatement", "MedicationRequest")
         for reference in [_reference(r.get("medicationReference"))]
-        if reference.startswith("Medication/")
+        if _MEDICATION.fullmatch(reference)
     }
     return facts_from_resources(patient, [*found, *_readable(repository, named)], on)
 
