@@ -56,6 +56,8 @@ def test_insight_score_prints_traces_and_writes(cli: Cli, tmp_path: Path) -> Non
     assert unknown.code == 2
     assert "no score 'framingham'" in unknown.err
     assert cli("insight", "score", "no-such-patient").code == 4
+    assert cli("insight", "score", alice, "--as", "bea").code == 4  # another patient: told as an unknown one
+    assert cli("insight", "score", bea, "--as", "bea", "--score", PCE, "--json").json()[0]["computed"] is False
     assert cli("insight", "score", f"Observation/{alice}").code == 2
 
     written = cli("insight", "score", alice, "--score", PCE, "--write", "--json")

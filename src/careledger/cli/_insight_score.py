@@ -57,7 +57,7 @@ def score(
         return
     table = Table("score", "value", "band", "inputs", *(["stored"] if stored else []))
     for row in rows:
-        inputs = "\n".join(f"{i['label']}: {i['value']}" for i in row["inputs"]) or "\n".join(row["missing"])
+        inputs = "\n".join(f"{i['label']}: {i['value']}" for i in row["inputs"]) or "\n".join(row.get("missing", []))
         value = row["display"] if row["computed"] else "cannot compute"
         table.add_row(row["title"], value, row["band"], inputs, *([row["stored"] or ""] if stored else []))
     console.print(table)
