@@ -13,6 +13,7 @@ from careledger.portal._clinical_routes import clinical_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
 from careledger.portal._event_routes import event_routes
 from careledger.portal._formats import zone
+from careledger.portal._insight_routes import insight_routes
 from careledger.portal._message_routes import message_routes
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
@@ -47,6 +48,7 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     study_routes(router, node, pages)
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)
+    insight_routes(router, node, pages)
     frontdesk_routes(router, node, pages)
 
     @router.get("/portal/{unknown:path}")

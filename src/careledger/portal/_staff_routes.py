@@ -35,6 +35,7 @@ from careledger.errors import AccessDenied, UnknownRecord, ValidationError
 from careledger.identity import Client, web_origin
 from careledger.portal._bookings import bookings, day_of
 from careledger.portal._forms import MEASURES, note, observation, patient_resource
+from careledger.portal._insight import chart_alerts
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages, field
 from careledger.portal._session import Visit
@@ -96,6 +97,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         apps = await call(_launchable, node)
         today = day_of(datetime.now(pages.zone).date(), pages.zone)
         visits = await call(partial(bookings, patient_address=patient_address), node, reader_door, *today)
+        alerts = await call(chart_alerts, node, reader_door, record_id)
         return pages.render(
             request,
             visit,
@@ -112,6 +114,7 @@ def staff_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             apps=apps,
             encounters=_encounters(found),
             visits=visits,
+            alerts=alerts,
             form_targets=_origins(apps),
         )
 
