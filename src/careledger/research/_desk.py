@@ -52,6 +52,7 @@ from careledger.store import Database
 RELEASE_INTERACTION = "study-release"  # the door opened her records for a study's release
 DELIVERY_INTERACTION = "study-delivery"  # the release was recorded on chain and sent: what `study mine` shows
 QUERY_INTERACTION = "study-query"
+TRAINING_INTERACTION = "study-train"  # opened on this node for a federated run: only model updates leave
 _DATE_FIELDS = ("effectiveDateTime", "issued", "onsetDateTime", "recordedDate", "authoredOn", "occurrenceDateTime")
 
 
@@ -145,6 +146,11 @@ class StudyDesk:
         part = answer(query, values, random_state=self._random_state)
         return {"custodian": self.address, "part": part, "epsilon_left": left}
 
+    def open_for_training(self, study_id: int) -> list[Resource]:
+        """The participants' records in the study's categories, opened for its sponsor's federated training run on
+        this node (audited per patient as `study-train`). They never leave: the run sends only model updates."""
+        return self._participants_records(self._running(study_id), TRAINING_INTERACTION)
+
     # The checks and the door -----------------------------------------------------------
 
     def _checked(self, request: StudyRequest) -> StudyState:
@@ -154,11 +160,15 @@ class StudyDesk:
             raise Unauthenticated(f"the request is signed by {signer}, not by study {study.study_id}'s sponsor")
         if request.custodian != self.address:
             raise ValidationError(f"the request is for {request.custodian}, not this node ({self.address})")
-        now = int(self._clock())
-        spend_fresh(self.db, signer, request.nonce, request.expiry, now)
+        spend_fresh(self.db, signer, request.nonce, request.expiry, int(self._clock()))
+        return self._running(request.study_id)
+
+    def _running(self, study_id: int) -> StudyState:
+        """The study, if an ethics board approved it and it has not ended; `AccessDenied` otherwise."""
+        study = self._research().study(study_id)
         if study.approved_by is None:
             raise AccessDenied(f"study {study.study_id} is not approved by an ethics board: nothing is released")
-        if now > study.terms.ends:
+        if int(self._clock()) > study.terms.ends:
             raise AccessDenied(f"study {study.study_id} has ended")
         return study
 

@@ -1,0 +1,38 @@
+"""Federated training across nodes: each node trains on its own study participants, and only clipped, masked
+updates travel (Flower's SecAgg+ with central differential privacy); the combined model, its card and its weights'
+hash are what a study gets."""
+
+from careledger.insight.federated._card import model_card, weights_bytes, weights_from_bytes, weights_hash
+from careledger.insight.federated._client import HELD_OUT, Site, study_site
+from careledger.insight.federated._data import LocalData, is_held_out, local_data
+from careledger.insight.federated._grid import Carried, SiteGrid, node_id
+from careledger.insight.federated._model import Feature, Fitting, Task, fit, initial, scores
+from careledger.insight.federated._training import DELTA, NodeMetrics, Privacy, TrainedModel, epsilon, train
+
+__all__ = [
+    "DELTA",
+    "HELD_OUT",
+    "Carried",
+    "Feature",
+    "Fitting",
+    "LocalData",
+    "NodeMetrics",
+    "Privacy",
+    "Site",
+    "SiteGrid",
+    "Task",
+    "TrainedModel",
+    "epsilon",
+    "fit",
+    "initial",
+    "is_held_out",
+    "local_data",
+    "model_card",
+    "node_id",
+    "scores",
+    "study_site",
+    "train",
+    "weights_bytes",
+    "weights_from_bytes",
+    "weights_hash",
+]

@@ -1,0 +1,269 @@
+"""Federated training of a study across three in-process nodes on one memory chain, with scikit-learn's breast
+cancer data charted on them as FHIR: as good as pooling, better than any node alone, by SecAgg+ with DP, and no
+record leaving a node."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import operator
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from careledger.chain import open_chain
+from careledger.config import NODE_WALLET, Settings
+from careledger.crypto import keccak
+from careledger.errors import AccessDenied, ValidationError
+from careledger.identity import Wallet
+from careledger.insight.federated import (
+    HELD_OUT,
+    Fitting,
+    TrainedModel,
+    epsilon,
+    fit,
+    initial,
+    is_held_out,
+    model_card,
+    scores,
+    study_site,
+    train,
+    weights_bytes,
+    weights_from_bytes,
+    weights_hash,
+)
+from careledger.insight.federated._dataset import Split, breast_cancer_task, dataset, patient_id, resources, split
+from careledger.node import Node
+from careledger.records import Category
+from careledger.research import protocol_hash
+from careledger.testdata import STUDY_REWARD, founding_node, joining_node, set_up_study
+
+OUTSIDERS = 2  # patients charted on each node who never join the study
+ROUNDS = 10
+STAGES = {"setup", "share_keys", "collect_masked_vectors", "unmask"}
+
+
+@dataclass
+class Federation:
+    nodes: list[Node]
+    sponsor: Wallet
+    board: Wallet
+    study_id: int
+    split: Split
+    participants: dict[str, list[str]]  # node address -> patient addresses that joined
+    outsiders: dict[str, list[str]]
+    model: TrainedModel
+
+    def study(self) -> int:
+        """A new study of the sponsor's, registered and not approved, nobody in it."""
+        self.nodes[0].contracts.token(as_wallet=NODE_WALLET).mint(self.sponsor.address, STUDY_REWARD)
+        terms = self.nodes[1].studies.terms(
+            protocol_hash(b"another"),
+            categories=[Category.LABS],
+            data_from=0,
+            data_to=2**33,
+            days=30,
+            epsilon=1.0,
+            reward=STUDY_REWARD,
+            budget=STUDY_REWARD,
+        )
+        return self.nodes[1].studies.create(self.sponsor.name, terms).study_id
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    tmp = tmp_path_factory.mktemp("federated")
+    settings = Settings(chain="memory", light_kdf=True, anchor_in_background=False)
+    shares = split()
+    with open_chain("memory") as chain:
+        first = founding_node(tmp / "a", settings, chain=chain)
+        nodes = [first] + [joining_node(tmp / name, settings, first, chain=chain) for name in ("b", "c")]
+        try:
+            first.contracts.identity_registry(as_wallet=NODE_WALLET).grant_role("REGISTRAR_ROLE", nodes[2].address)
+            setup = set_up_study(first, nodes[1], per_node=0, budget=STUDY_REWARD)
+            joining = sum(len(rows) for rows in shares.nodes)
+            study_id = _study(nodes, setup.sponsor, setup.board, joining)
+            participants, outsiders = {}, {}
+            others = iter(shares.outside)
+            for node, rows in zip(nodes, shares.nodes, strict=True):
+                participants[node.address] = [_chart(node, row) for row in rows]
+                outsiders[node.address] = [_chart(node, next(others)) for _ in range(OUTSIDERS)]
+                for patient in participants[node.address]:
+                    node.studies.join(NODE_WALLET, study_id, patient)
+            np.random.seed(7)  # the DP noise (Flower draws it from numpy's global generator): a reproducible run
+            task = breast_cancer_task()
+            model = train(study_id, [study_site(n.study_desk, study_id, task) for n in nodes], rounds=ROUNDS)
+            yield Federation(nodes, setup.sponsor, setup.board, study_id, shares, participants, outsiders, model)
+        finally:
+            for node in nodes:
+                node.close()
+
+
+def _study(nodes: list[Node], sponsor: Wallet, board: Wallet, participants: int) -> int:
+    """The sponsor's approved study of labs (the aspirates) and general records (the diagnoses)."""
+    budget = participants * STUDY_REWARD
+    nodes[0].contracts.token(as_wallet=NODE_WALLET).mint(sponsor.address, budget)
+    terms = nodes[1].studies.terms(
+        protocol_hash(b"Malignancy from fine-needle aspirates: a federated model. Protocol v1."),
+        categories=[Category.GENERAL, Category.LABS],
+        data_from=0,
+        data_to=2**33,
+        days=30,
+        epsilon=1.0,
+        reward=STUDY_REWARD,
+        budget=budget,
+    )
+    study_id = nodes[1].studies.create(sponsor.name, terms).study_id
+    nodes[0].studies.approve(board.name, study_id)
+    return study_id
+
+
+def _chart(node: Node, row: int) -> str:
+    """Chart dataset row `row` on `node`; her address."""
+    patient, *rest = resources(row)
+    address = node.maintenance.write(patient).patient_address
+    for resource in rest:
+        node.maintenance.write(resource)
+    return address
+
+
+def _training_rows(rows: tuple[int, ...]) -> list[int]:
+    return [row for row in rows if not is_held_out(patient_id(row), HELD_OUT)]
+
+
+def _auroc(weights: list[np.ndarray], rows: list[int]) -> float:
+    data, task = dataset(), breast_cancer_task()
+    return float(roc_auc_score(data.y[rows], scores(weights, task.scaled(data.x[rows]))))
+
+
+def _alone(rows: list[int]) -> list[np.ndarray]:
+    """The same model trained to convergence on `rows` only."""
+    data, task = dataset(), breast_cancer_task()
+    return fit(initial(task), task.scaled(data.x[rows]), data.y[rows], Fitting(steps=ROUNDS * Fitting().steps))
+
+
+# As good as pooling, better than alone -------------------------------------------------
+
+
+def test_the_federated_model_is_as_good_as_pooled_data_and_better_than_any_node_alone(federation: Federation) -> None:
+    held_out = list(federation.split.outside)  # rows no node has: nobody trained on them
+    per_node = [_training_rows(rows) for rows in federation.split.nodes]
+
+    federated = _auroc(list(federation.model.weights), held_out)
+    pooled = _auroc(_alone(functools.reduce(operator.iadd, per_node, [])), held_out)
+    alone = [_auroc(_alone(rows), held_out) for rows in per_node]
+
+    assert abs(federated - pooled) <= 0.02, (federated, pooled)
+    assert all(federated > one for one in alone), (federated, alone)
+
+
+# Secure aggregation and DP -------------------------------------------------------------
+
+
+def test_secure_aggregation_ran_and_no_node_sent_its_update_in_the_clear(federation: Federation) -> None:
+    carried = federation.model.carried
+    replies = [c for c in carried if not c.outbound and c.message_type == "train"]
+
+    assert Counter(c.stage for c in replies) == {stage: ROUNDS * 3 for stage in STAGES}
+    assert all(c.clear_arrays == 0 for c in replies)  # no node's parameters ever reached the aggregator as such
+    masked = [c for c in replies if c.masked]
+    assert len(masked) == ROUNDS * 3
+    assert {c.stage for c in masked} == {"collect_masked_vectors"}
+    assert all(c.error is None for c in carried)
+
+
+def test_dp_noise_is_added_and_its_epsilon_recorded(federation: Federation) -> None:
+    privacy = federation.model.privacy
+
+    assert privacy.noise_multiplier > 0
+    assert privacy.clipping_norm > 0
+    assert math.isfinite(privacy.epsilon)
+    assert privacy.epsilon == epsilon(privacy.noise_multiplier, ROUNDS)
+    assert privacy.delta == 1e-5
+    assert epsilon(privacy.noise_multiplier, 2 * ROUNDS) > privacy.epsilon  # more rounds spend more
+
+
+# No record leaves a node, and only participants' ------------------------------------------
+
+
+def test_no_record_leaves_a_node_and_each_participant_is_audited_as_opened_for_training(
+    federation: Federation,
+) -> None:
+    for node in federation.nodes:
+        entries = [e for e in node.audit.entries() if e.access.agent == federation.sponsor.address]
+        interactions = Counter(e.access.interaction for e in entries)
+        assert set(interactions) == {"study-train"}  # opened here for the run: no release, no delivery
+        # every participant's records were opened for the sponsor here, and no outsider's
+        assert {e.access.patient for e in entries} == set(federation.participants[node.address])
+        assert not set(federation.outsiders[node.address]) & {e.access.patient for e in entries}
+
+
+def test_only_participants_rows_are_used(federation: Federation) -> None:
+    for node, metrics in zip(federation.nodes, federation.model.metrics, strict=True):
+        assert metrics.node == node.address
+        assert metrics.trained_on + metrics.held_out == len(federation.participants[node.address])
+        assert metrics.trained_on == len(_training_rows(federation.split.nodes[federation.nodes.index(node)]))
+
+
+# The card and the hash on chain -------------------------------------------------------
+
+
+def test_the_card_holds_no_phi_and_the_chain_vouches_for_the_weights(federation: Federation) -> None:
+    model = federation.model
+    card = model_card(model)
+    text = json.dumps(card)
+    patients = [p for node in federation.participants.values() for p in node]
+
+    assert "bc-" not in text
+    assert not any(p in text for p in patients)
+    assert card["nodes"] == [n.address for n in federation.nodes]
+    assert card["rounds"] == ROUNDS
+    assert card["privacy"]["epsilon"] == model.privacy.epsilon
+    assert [m["node"] for m in card["metrics"]] == card["nodes"]
+
+    serialised = weights_bytes(model.weights)
+    registered = federation.nodes[1].models.register(federation.sponsor.name, federation.study_id, serialised, card)
+
+    assert registered.weights_hash == "0x" + weights_hash(model.weights).hex() == card["weights_hash"]
+    used = weights_from_bytes(federation.nodes[1].models.load(registered.model_id))
+    assert keccak(weights_bytes(used)) == weights_hash(model.weights)
+    assert all(np.array_equal(a, b) for a, b in zip(used, model.weights, strict=True))
+
+
+# Refusals -----------------------------------------------------------------------------
+
+
+def test_a_study_no_board_approved_opens_nothing(federation: Federation) -> None:
+    study_id = federation.study()
+    task = breast_cancer_task()
+
+    with pytest.raises(AccessDenied, match="not approved"):
+        train(study_id, [study_site(n.study_desk, study_id, task) for n in federation.nodes])
+
+
+def test_a_study_without_participants_is_refused_before_anything_is_sent(federation: Federation) -> None:
+    study_id = federation.study()
+    federation.nodes[0].studies.approve(federation.board.name, study_id)
+    task = breast_cancer_task()
+
+    with pytest.raises(ValidationError, match="fewer than two participants"):
+        train(study_id, [study_site(n.study_desk, study_id, task) for n in federation.nodes])
+
+
+@pytest.mark.parametrize(
+    ("sites", "rounds", "noise", "message"),
+    [(1, 10, 0.3, "at least two nodes"), (3, 0, 0.3, "rounds"), (3, 101, 0.3, "rounds"), (3, 10, 0.0, "DP")],
+)
+def test_a_run_without_secure_aggregation_or_dp_is_refused(
+    federation: Federation, sites: int, rounds: int, noise: float, message: str
+) -> None:
+    task = breast_cancer_task()
+    chosen = [study_site(n.study_desk, federation.study_id, task) for n in federation.nodes[:sites]]
+
+    with pytest.raises(ValidationError, match=message):
+        train(federation.study_id, chosen, rounds=rounds, noise_multiplier=noise)
