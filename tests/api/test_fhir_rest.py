@@ -271,6 +271,7 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
         ("Patient", "everything"),
         ("Patient", "export"),
         ("Patient", "assess"),
+        ("Patient", "suggest-codes"),
         ("Claim", "submit"),
         ("CoverageEligibilityRequest", "submit"),
         ("Appointment", "find"),
@@ -298,6 +299,7 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
     for path in ("/$export", "/Patient/$export"):
         assert staff.get(path, headers={"Prefer": "respond-async"}).status_code == 202, path
     assert staff.get(f"/Patient/{patient}/$everything").status_code == 200
+    assert staff.post(f"/Patient/{patient}/$suggest-codes", json={"resourceType": "Parameters"}).status_code == 400
     assert staff.get(f"/Patient/{patient}/$assess").status_code == 200  # answers: each score, or why not
     security = statement["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"

@@ -50,6 +50,7 @@ from careledger.api.operations import (
     coverage_router,
     everything_router,
     exchange_router,
+    suggest_codes_router,
     visit_router,
 )
 from careledger.errors import CareLedgerError, NotFound
@@ -89,6 +90,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         coverage_router(deps),
         everything_router(deps),
         assess_router(deps),
+        suggest_codes_router(deps),
         exchange_router(deps),
         research_router(deps),
         bundle_router(deps),

@@ -37,6 +37,8 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
         ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"),
         ("assess", "https://careledger.org/fhir/OperationDefinition/Patient-assess"),  # `api/operations/assess.py`
+        # `api/operations/suggest_codes.py`: coded suggestions from a note's text, nothing written
+        ("suggest-codes", "https://careledger.org/fhir/OperationDefinition/Patient-suggest-codes"),
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
     # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule;

@@ -11,6 +11,7 @@ from careledger.api.operations.communication import communication_router
 from careledger.api.operations.coverage import coverage_router
 from careledger.api.operations.everything import everything_router
 from careledger.api.operations.exchange import exchange_router
+from careledger.api.operations.suggest_codes import suggest_codes_router
 from careledger.api.operations.visit import visit_router
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "coverage_router",
     "everything_router",
     "exchange_router",
+    "suggest_codes_router",
     "visit_router",
 ]
