@@ -2,9 +2,16 @@
 updates travel (Flower's SecAgg+ with central differential privacy); the combined model, its card and its weights'
 hash are what a study gets."""
 
-from careledger.insight.federated._card import model_card, weights_bytes, weights_from_bytes, weights_hash
+from careledger.insight.federated._card import (
+    model_card,
+    register_trained,
+    weights_bytes,
+    weights_from_bytes,
+    weights_hash,
+)
 from careledger.insight.federated._client import HELD_OUT, Site, study_site
 from careledger.insight.federated._data import LocalData, is_held_out, local_data
+from careledger.insight.federated._dataset import breast_cancer_task, task_named
 from careledger.insight.federated._grid import Carried, SiteGrid, node_id
 from careledger.insight.federated._model import Feature, Fitting, Task, fit, initial, scores
 from careledger.insight.federated._training import DELTA, NodeMetrics, Privacy, TrainedModel, epsilon, train
@@ -22,6 +29,7 @@ __all__ = [
     "SiteGrid",
     "Task",
     "TrainedModel",
+    "breast_cancer_task",
     "epsilon",
     "fit",
     "initial",
@@ -29,8 +37,10 @@ __all__ = [
     "local_data",
     "model_card",
     "node_id",
+    "register_trained",
     "scores",
     "study_site",
+    "task_named",
     "train",
     "weights_bytes",
     "weights_from_bytes",

@@ -16,6 +16,7 @@ import numpy as np
 
 from careledger.crypto import canonical_json, keccak
 from careledger.errors import ValidationError
+from careledger.insight._models import Models, RegisteredModel
 from careledger.insight.federated._model import Array
 from careledger.insight.federated._training import TrainedModel
 
@@ -71,3 +72,9 @@ def model_card(model: TrainedModel) -> dict[str, Any]:
         "pooled": False,  # no node's records were pooled anywhere: each trained on its own
         "weights_hash": "0x" + weights_hash(model.weights).hex(),
     }
+
+
+def register_trained(models: Models, as_wallet: str, model: TrainedModel) -> RegisteredModel:
+    """Record `model` on chain as its study's next version, signed by `as_wallet` (the study's sponsor): the hash
+    of its weights and of its card, which then cites the model's id and version."""
+    return models.register(as_wallet, model.study_id, weights_bytes(model.weights), model_card(model))

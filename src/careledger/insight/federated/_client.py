@@ -68,10 +68,12 @@ class Site:
 
     @property
     def training(self) -> LocalData:
+        """The rows this node trains on."""
         return self.prepare().part(False, self._held_out)
 
     @property
     def held(self) -> LocalData:
+        """The rows this node holds out to measure the model on."""
         return self.prepare().part(True, self._held_out)
 
     def handle(self, message: Message) -> Message:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 
+from careledger.errors import ValidationError
 from careledger.insight._model import SNOMED, Code
 from careledger.insight.federated._model import Array, Feature, Task
 
@@ -57,6 +58,14 @@ def breast_cancer_task() -> Task:
         for name, low, high in zip(data.feature_names, data.data.min(axis=0), data.data.max(axis=0), strict=True)
     )
     return Task("breast-cancer", PANEL, features, MALIGNANT)
+
+
+def task_named(name: str) -> Task:
+    """The task a study's protocol names; `ValidationError` for one this node does not know."""
+    tasks = {"breast-cancer": breast_cancer_task}
+    if name not in tasks:
+        raise ValidationError(f"no federated task {name!r}: known are {', '.join(sorted(tasks))}")
+    return tasks[name]()
 
 
 def split(sizes: tuple[int, ...] = (12, 18, 30), seed: int = 0) -> Split:

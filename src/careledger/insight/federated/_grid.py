@@ -52,8 +52,6 @@ class SiteGrid(Grid):
     """A Grid whose nodes are `Site`s reached in this process."""
 
     def __init__(self, sites: Sequence[Site]) -> None:
-        if len({s.address for s in sites}) != len(sites):
-            raise ValidationError("a node takes part in a run once")
         self._sites = {node_id(site.address): site for site in sites}
         self._run: Run | None = None
         self._replies: dict[str, Message] = {}
@@ -69,10 +67,12 @@ class SiteGrid(Grid):
         return self._sites[node].address
 
     def set_run(self, run: Run) -> None:
+        """The run the workflow's messages belong to."""
         self._run = run
 
     @property
     def run(self) -> Run:
+        """The run set; `ValidationError` before one is."""
         if self._run is None:
             raise ValidationError("the grid has no run: set_run first")
         return self._run
@@ -80,9 +80,11 @@ class SiteGrid(Grid):
     def create_message(
         self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
     ) -> Message:
+        """A message to one node (Flower's deprecated helper, kept for workflows that still call it)."""
         return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
 
     def get_node_ids(self) -> Iterable[int]:
+        """The Flower ids of the run's nodes."""
         return list(self._sites)
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
@@ -101,6 +103,7 @@ class SiteGrid(Grid):
         return ids
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        """The replies to `message_ids` that have come (each handed out once)."""
         return [self._replies.pop(i) for i in message_ids if i in self._replies]
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:  # noqa: ARG002

@@ -125,6 +125,8 @@ def train(
 def _check(sites: Sequence[Site], rounds: int, noise_multiplier: float, clipping_norm: float) -> None:
     if len(sites) < 2:
         raise ValidationError("federated training needs at least two nodes (secure aggregation sums several)")
+    if len({site.address for site in sites}) != len(sites):
+        raise ValidationError("a node takes part in a run once")
     if not 1 <= rounds <= MAX_ROUNDS:
         raise ValidationError(f"rounds must be from 1 to {MAX_ROUNDS}")
     if not noise_multiplier > 0 or not clipping_norm > 0:
