@@ -115,6 +115,7 @@ def _entries(key: str, value: object, types: frozenset[str], patient_id: str) ->
     resources: list[Resource] = []
     for resource in found:
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        kind = kind if isinstance(kind, str) else None  # a list or an object names no type
         if kind == "OperationOutcome":  # a search's warnings (search.mode outcome): nothing of hers
             continue
         if not isinstance(resource, dict) or kind not in types:

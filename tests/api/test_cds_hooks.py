@@ -1,0 +1,410 @@
+"""CDS Hooks 2.0 against a running node, as a stock CDS client (an EHR) calls it: requests written from the spec's
+examples, signed with the EHR's own key (inline JWKS, or a jku served by a real local HTTP server)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, given, settings
+
+from careledger.audit import Entry, Outcome
+from careledger.insight import LOINC, RXNORM, SNOMED
+from careledger.insight.scores import score_by_id
+from tests.access.conftest import built_world
+from tests.api.conftest import Api, serving
+from tests.exchange.hostile import from_outside
+from tests.insight.cds.ehr import Ehr, serving_jwks
+
+PATIENT_VIEW = "careledger-patient-view"
+ORDER_SIGN = "careledger-order-sign"
+UCUM = "http://unitsofmeasure.org"
+HOSTILE_EXAMPLES = 40  # per hook: damaged prefetch, context and orders, each signed, so each reaches the parsers
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One node and server for the module: every test signs its own JWTs (their jti differ)."""
+    with built_world(tmp_path_factory.mktemp("cds") / "home") as world, serving(world) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def ehr(api: Api) -> Ehr:
+    """An EHR registered with its keys inline."""
+    ehr = Ehr()
+    api.world.node.cds.clients.add(ehr.iss, jwks=ehr.jwks)
+    return ehr
+
+
+@pytest.fixture(scope="module")
+def alice_patient(api: Api) -> str:
+    """The id of Alice's Patient record on the node."""
+    with api.client(api.world.alice) as client:
+        bundle = client.get("/Patient").json()
+    return str(bundle["entry"][0]["resource"]["id"])
+
+
+def _url(api: Api, service: str) -> str:
+    return f"{api.url}/cds-services/{service}"
+
+
+def _call(api: Api, ehr: Ehr, service: str, body: dict[str, Any], *, token: str | None = None) -> httpx.Response:
+    """POST `body`, signed with a new JWT of `ehr` unless `token` is given (an empty one: no Authorization)."""
+    token = token if token is not None else ehr.token(_url(api, service))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(_url(api, service), json=body, headers=headers, timeout=30)
+
+
+def _searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def _patient(patient_id: str) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": patient_id, "gender": "male", "birthDate": "1950-03-01"}
+
+
+def _creatinine(patient_id: str, value: float) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": "creatinine-1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "2160-0"}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": date.today().isoformat(),
+        "valueQuantity": {"value": value, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
+    }
+
+
+def _penicillin_allergy(patient_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": "allergy-1",
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {"coding": [{"system": SNOMED, "code": "91936005"}]},
+        "patient": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def _amoxicillin(patient_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": "draft-1",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "308191"}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def _prefetch(patient_id: str, *observations: dict[str, Any], allergies: Any = None) -> dict[str, Any]:
+    return {
+        "patient": _patient(patient_id),
+        "observations": _searchset(*observations),
+        "conditions": None,
+        "medications": _searchset(),
+        "allergies": allergies,
+    }
+
+
+def _patient_view(patient_id: str, prefetch: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+    """A patient-view request as the spec's example writes it."""
+    body: dict[str, Any] = {
+        "hookInstance": str(uuid.uuid4()),
+        "hook": "patient-view",
+        "context": {"userId": "Practitioner/example", "patientId": patient_id},
+    } | more
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body
+
+
+def _order_sign(patient_id: str, prefetch: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "hookInstance": str(uuid.uuid4()),
+        "hook": "order-sign",
+        "context": {
+            "userId": "PractitionerRole/example",
+            "patientId": patient_id,
+            "draftOrders": _searchset(_amoxicillin(patient_id)) | {"type": "collection"},
+        },
+        "prefetch": prefetch,
+    }
+
+
+def _cds_entries(api: Api) -> list[Entry]:
+    api.world.node.audit.flush()
+    return [e for e in api.world.node.audit.entries() if e.access.interaction == "cds-hooks"]
+
+
+def test_discovery_lists_the_services_and_their_prefetch(api: Api) -> None:
+    response = httpx.get(f"{api.url}/cds-services")
+    assert response.status_code == 200
+    services = {s["id"]: s for s in response.json()["services"]}
+    assert {s: services[s]["hook"] for s in services} == {
+        PATIENT_VIEW: "patient-view",
+        "careledger-order-select": "order-select",
+        ORDER_SIGN: "order-sign",
+    }
+    assert services[PATIENT_VIEW]["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+    assert all("{{context.patientId}}" in t for t in services[ORDER_SIGN]["prefetch"].values())
+
+
+def test_patient_view_with_prefetch_cards_the_low_egfr_and_names_its_equation(
+    api: Api, ehr: Ehr, alice_patient: str
+) -> None:
+    before = len(_cds_entries(api))
+    body = _patient_view(alice_patient, _prefetch(alice_patient, _creatinine(alice_patient, 2.4)))
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 200, response.text
+    ckd = score_by_id("ckd-epi-2021")
+    (card,) = [c for c in response.json()["cards"] if c["source"].get("topic", {}).get("code") == ckd.id]
+    assert card["source"]["label"] == f"{ckd.title}, {ckd.version}"
+    assert card["indicator"] in {"info", "warning", "critical"}
+    (entry,) = _cds_entries(api)[before:]
+    assert (entry.access.patient, entry.access.agent) == (api.world.alice.address, api.world.node.address)
+    assert entry.access.outcome == Outcome.SUCCESS
+    assert ehr.iss in str(entry.access.detail)
+    assert "patient-view" in str(entry.access.detail)
+    assert card["summary"] not in str(entry.access.detail)
+
+
+def test_order_sign_with_prefetch_from_a_jku_client_cards_the_allergy(api: Api, alice_patient: str) -> None:
+    ehr = Ehr(alg="RS384")
+    with serving_jwks(ehr.jwks) as jku:
+        api.world.node.cds.clients.add(ehr.iss, jku=jku)
+        prefetch = _prefetch(alice_patient, allergies=_searchset(_penicillin_allergy(alice_patient)))
+        token = ehr.token(_url(api, ORDER_SIGN), jku=jku)
+        response = _call(api, ehr, ORDER_SIGN, _order_sign(alice_patient, prefetch), token=token)
+    assert response.status_code == 200, response.text
+    (card,) = [c for c in response.json()["cards"] if c["indicator"] == "critical"]
+    assert "amoxicillin" in card["summary"].lower()
+    assert card["source"]["label"]
+    assert any(a["type"] == "delete" for s in card["suggestions"] for a in s["actions"])
+
+
+def test_patient_view_without_prefetch_reads_through_the_door_of_the_token(
+    api: Api, ehr: Ehr, alice_patient: str
+) -> None:
+    token = _token_of(api, api.world.alice)
+    body = _patient_view(alice_patient, fhirServer=api.url, fhirAuthorization=_authorization(token, alice_patient))
+    before = len(api.world.node.audit.entries())
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["cards"], list)
+    api.world.node.audit.flush()
+    since = [e.access for e in api.world.node.audit.entries()[before:]]
+    assert any(a.interaction == "search-type" and a.agent == api.world.alice.address for a in since)
+    (hook,) = [a for a in since if a.interaction == "cds-hooks"]
+    assert (hook.agent, hook.patient, hook.outcome) == (
+        api.world.alice.address,
+        api.world.alice.address,
+        Outcome.SUCCESS,
+    )
+
+
+def test_a_token_whose_caller_may_not_read_her_is_refused_and_audited(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    token = _token_of(api, api.world.mallory)
+    body = _patient_view(alice_patient, fhirServer=api.url, fhirAuthorization=_authorization(token, alice_patient))
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 404, response.text
+    hook = _cds_entries(api)[-1].access
+    assert (hook.agent, hook.patient, hook.outcome) == (
+        api.world.mallory.address,
+        api.world.alice.address,
+        Outcome.DENIED,
+    )
+
+
+def test_a_token_this_node_did_not_issue_is_refused(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    body = _patient_view(
+        alice_patient, fhirServer=api.url, fhirAuthorization=_authorization("not-a-token", alice_patient)
+    )
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 400
+    assert "not a live token of this node" in response.text
+
+
+def test_a_foreign_fhir_server_is_never_fetched(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    token = _token_of(api, api.world.alice)
+    body = _patient_view(
+        alice_patient, fhirServer="https://ehr.example.org/fhir", fhirAuthorization=_authorization(token, alice_patient)
+    )
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 400
+    assert "fhirServer must be this node" in response.text
+
+
+def test_neither_prefetch_nor_authorization_is_412(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    partial = _prefetch(alice_patient)
+    del partial["observations"]
+    for body in (_patient_view(alice_patient), _patient_view(alice_patient, partial)):
+        response = _call(api, ehr, PATIENT_VIEW, body)
+        assert response.status_code == 412, response.text
+    assert _cds_entries(api)[-1].access.outcome == Outcome.DENIED
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda b: b.pop("context"), "context"),
+        (lambda b: b["context"].update(patientId="../../etc"), "patientId"),
+        (lambda b: b.update(hook="order-sign"), "answers the patient-view hook"),
+        (lambda b: b["prefetch"]["observations"]["entry"].append({"resource": {"resourceType": "Condition"}}), "only"),
+        (lambda b: b["prefetch"].update(patient=_patient("someone-else")), "the patient in context"),
+        (lambda b: b["prefetch"].update(observations=_searchset(_creatinine("someone-else", 1.0))), "about Patient"),
+    ],
+)
+def test_a_malformed_request_is_400(api: Api, ehr: Ehr, alice_patient: str, change: Any, match: str) -> None:
+    body = _patient_view(alice_patient, _prefetch(alice_patient, _creatinine(alice_patient, 1.0)))
+    change(body)
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 400, response.text
+    assert match in response.text
+
+
+def test_a_body_that_is_not_json_is_400(api: Api, ehr: Ehr) -> None:
+    token = ehr.token(_url(api, PATIENT_VIEW))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    assert httpx.post(_url(api, PATIENT_VIEW), content=b"{not json", headers=headers).status_code == 400
+
+
+def test_an_unknown_service_is_404(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    assert _call(api, ehr, "no-such-service", _patient_view(alice_patient)).status_code == 404
+
+
+def _forged_hs256(ehr: Ehr, aud: str) -> str:
+    public = ehr.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    claims = {"iss": ehr.iss, "aud": aud, "exp": now + 60, "iat": now, "jti": uuid.uuid4().hex}
+    signed = f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': ehr.kid})}.{_b64(claims)}"
+    mac = base64.urlsafe_b64encode(hmac.new(public, signed.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    return f"{signed}.{mac}"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _unsigned(ehr: Ehr, aud: str) -> str:
+    now = int(time.time())
+    claims = {"iss": ehr.iss, "aud": aud, "exp": now + 60, "iat": now, "jti": uuid.uuid4().hex}
+    return f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': ehr.kid})}.{_b64(claims)}."
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda ehr, aud: "",
+        lambda ehr, aud: _unsigned(ehr, aud),
+        lambda ehr, aud: _forged_hs256(ehr, aud),
+        lambda ehr, aud: Ehr(iss=ehr.iss, kid=ehr.kid).token(aud),
+        lambda ehr, aud: ehr.token(aud.replace("patient-view", "order-sign")),
+        lambda ehr, aud: ehr.token(aud, exp=int(time.time()) - 60, iat=int(time.time()) - 120),
+        lambda ehr, aud: Ehr().token(aud),
+    ],
+    ids=["unsigned", "alg-none", "hs256-public-key", "wrong-key", "wrong-aud", "expired", "unknown-iss"],
+)
+def test_a_request_not_signed_by_a_registered_client_is_401(api: Api, ehr: Ehr, alice_patient: str, forge: Any) -> None:
+    before = len(_cds_entries(api))
+    body = _patient_view(alice_patient, _prefetch(alice_patient))
+    response = _call(api, ehr, PATIENT_VIEW, body, token=forge(ehr, _url(api, PATIENT_VIEW)))
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert len(_cds_entries(api)) == before  # a stranger writes nothing in her accounting
+
+
+def test_a_replayed_jwt_is_401(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    token = ehr.token(_url(api, PATIENT_VIEW))
+    body = _patient_view(alice_patient, _prefetch(alice_patient))
+    assert _call(api, ehr, PATIENT_VIEW, body, token=token).status_code == 200
+    replayed = _call(api, ehr, PATIENT_VIEW, body, token=token)
+    assert replayed.status_code == 401
+    assert "used before" in replayed.text
+
+
+def test_feedback_on_a_given_card_is_kept_and_counted(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    body = _patient_view(alice_patient, _prefetch(alice_patient, _creatinine(alice_patient, 2.4)))
+    card = _call(api, ehr, PATIENT_VIEW, body).json()["cards"][0]
+    url = f"{_url(api, PATIENT_VIEW)}/feedback"
+    outcome = {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "overrideReason": {"reason": {"code": "egfr-not-current", "system": "https://example.org"}, "userComment": "x"},
+        "outcomeTimestamp": "2026-12-06T10:00:00Z",
+    }
+    before = api.world.node.cds.counts(PATIENT_VIEW).get("overridden", 0)
+    response = httpx.post(url, json={"feedback": [outcome]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 200, response.text
+    assert api.world.node.cds.counts(PATIENT_VIEW)["overridden"] == before + 1
+    unknown = outcome | {"card": str(uuid.uuid4())}
+    response = httpx.post(url, json={"feedback": [unknown]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 404
+    malformed = outcome | {"outcome": "ignored"}
+    response = httpx.post(url, json={"feedback": [malformed]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 400
+    assert httpx.post(url, json={"feedback": [outcome]}).status_code == 401
+
+
+@pytest.mark.parametrize("service", [PATIENT_VIEW, ORDER_SIGN])
+def test_no_signed_body_makes_a_hook_fail(api: Api, ehr: Ehr, alice_patient: str, service: str) -> None:
+    prefetch = _prefetch(
+        alice_patient, _creatinine(alice_patient, 2.4), allergies=_searchset(_penicillin_allergy(alice_patient))
+    )
+    good = _order_sign(alice_patient, prefetch) if service == ORDER_SIGN else _patient_view(alice_patient, prefetch)
+
+    @given(body=from_outside(good))
+    @settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def never_fails(body: Any) -> None:
+        headers = {"Authorization": f"Bearer {ehr.token(_url(api, service))}", "Content-Type": "application/json"}
+        response = httpx.post(_url(api, service), content=json.dumps(body), headers=headers, timeout=30)
+        assert response.status_code < 500, f"{json.dumps(body)[:300]}: {response.text}"
+
+    never_fails()
+
+
+def test_any_origin_may_call_the_services(api: Api) -> None:
+    origin = "https://sandbox.cds-hooks.org"
+    preflight = httpx.options(
+        _url(api, PATIENT_VIEW),
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 204
+    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    found = httpx.get(f"{api.url}/cds-services", headers={"Origin": origin})
+    assert found.headers["access-control-allow-origin"] == origin
+    elsewhere = httpx.get(f"{api.url}/metadata", headers={"Origin": origin})
+    assert "access-control-allow-origin" not in elsewhere.headers
+
+
+def _token_of(api: Api, wallet: Any) -> str:
+    with api.client(wallet) as client:
+        return str(client.headers["Authorization"]).removeprefix("Bearer ")
+
+
+def _authorization(token: str, patient_id: str) -> dict[str, Any]:
+    """fhirAuthorization as the spec writes it (OAuth 2.0 token response members)."""
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/Patient.read patient/Observation.read",
+        "subject": "cds-service",
+        "patient": patient_id,
+    }
