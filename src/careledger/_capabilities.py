@@ -375,6 +375,7 @@ class Capabilities:
         index = self._system("cds-hooks", Purpose.TREAT)
 
         def whose(patient_id: str) -> str | None:
+            """The address of the patient whose Patient record has id `patient_id` here, if there is one."""
             try:
                 stored = index.get(patient_id)
             except NotFound:
