@@ -15,6 +15,7 @@ from careledger.portal._event_routes import event_routes
 from careledger.portal._formats import zone
 from careledger.portal._insight_routes import insight_routes
 from careledger.portal._message_routes import message_routes
+from careledger.portal._notes_routes import notes_routes
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
 from careledger.portal._room_routes import room_routes
@@ -48,6 +49,7 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     study_routes(router, node, pages)
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)
+    notes_routes(router, node, pages)
     insight_routes(router, node, pages)
     frontdesk_routes(router, node, pages)
 

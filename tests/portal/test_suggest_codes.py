@@ -1,0 +1,99 @@
+"""The chart's "Suggest codes from a note": suggestions shown (negated and family greyed, unticked), nothing written
+until "Add selected", and then only the ticked drafts, as the staff member; others refused. One world and one real
+server for the module."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from careledger.access import AFFILIATION
+from careledger.config import NODE_WALLET
+from tests.access.conftest import built_world
+from tests.api.conftest import Api, serving
+from tests.api.test_messages import CSRF, portal_session
+
+NOTE = "Pt has HTN on lisinopril. No CHF. Father had colon cancer."
+HTN, CHF, COLON_CA, LISINOPRIL = "38341003", "84114007", "363406005", "29046"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with built_world(Path(tmp_path_factory.mktemp("portal-notes")) / "home") as world, serving(world) as api:
+        registry = world.node.contracts.identity_registry(as_wallet=NODE_WALLET)
+        registry.attest(world.drbob.address, AFFILIATION, int(time.time()) + 3600)
+        yield api
+
+
+@pytest.fixture(scope="module")
+def patient(api: Api) -> str:
+    with closing(api.client(api.world.drbob)) as bob:
+        created = bob.post("/Patient", json={"resourceType": "Patient", "name": [{"family": "Noted"}]})
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def _stored(api: Api, patient: str, kind: str) -> list[dict[str, object]]:
+    with closing(api.client(api.world.drbob)) as bob:
+        return [e["resource"] for e in bob.get(f"/{kind}", params={"patient": patient}).json().get("entry", [])]
+
+
+def _csrf(page: str) -> str:
+    found = CSRF.search(page)
+    assert found is not None
+    return found.group(1)
+
+
+def _suggested(staff: httpx.Client, patient: str, text: str) -> str:
+    form = staff.get(f"/portal/staff/patients/{patient}/suggest")
+    assert form.status_code == 200, form.text[:400]
+    assert "Suggest codes from a note" in form.text
+    shown = staff.post(f"/portal/staff/patients/{patient}/suggest", data={"csrf": _csrf(form.text), "note": text})
+    assert shown.status_code == 200, shown.text[:400]
+    return html.unescape(shown.text)
+
+
+def test_suggestions_are_shown_and_only_the_ticked_ones_written(api: Api, patient: str) -> None:
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        page = _suggested(staff, patient, NOTE)
+        assert f'name="keep" value="{HTN}" checked' in page
+        assert f'name="keep" value="{LISINOPRIL}" checked' in page
+        assert f'name="keep" value="{CHF}" disabled' in page  # negated: greyed, never offered
+        assert f'name="keep" value="{COLON_CA}" disabled' in page  # the father's
+        assert "Hypertension (condition, present)" in page
+        assert _stored(api, patient, "Condition") == []
+        form = {"csrf": _csrf(page), "note": NOTE, "keep": [HTN, CHF, COLON_CA]}  # forged ticks of greyed ones
+        added = staff.post(f"/portal/staff/patients/{patient}/suggest/add", data=form)
+    assert added.status_code == 303, added.text[:400]
+    (condition,) = _stored(api, patient, "Condition")
+    assert condition["code"]["coding"][0]["code"] == HTN  # type: ignore[index]
+    assert _stored(api, patient, "MedicationStatement") == []  # lisinopril was not ticked
+
+
+def test_a_form_without_the_page_s_token_writes_nothing(api: Api, patient: str) -> None:
+    before = len(_stored(api, patient, "MedicationStatement"))
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        forged = staff.post(f"/portal/staff/patients/{patient}/suggest/add", data={"note": NOTE, "keep": LISINOPRIL})
+    assert forged.status_code in (400, 403)
+    assert len(_stored(api, patient, "MedicationStatement")) == before
+
+
+def test_only_the_node_s_care_team_may_suggest(api: Api, patient: str) -> None:
+    with closing(portal_session(api, api.world.mallory)) as stranger:
+        assert stranger.get(f"/portal/staff/patients/{patient}/suggest").status_code == 403
+    with closing(portal_session(api, api.world.alice)) as alice:
+        assert alice.get(f"/portal/staff/patients/{patient}/suggest").status_code == 403
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        assert staff.get("/portal/staff/patients/no-such-patient/suggest").status_code == 404
+
+
+def test_a_note_naming_nothing_known_says_so(api: Api, patient: str) -> None:
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        page = _suggested(staff, patient, "Feels well. Walked 2 mi.")
+    assert "names no condition or medication" in page
