@@ -193,6 +193,30 @@ def test_order_sign_with_prefetch_from_a_jku_client_cards_the_allergy(api: Api, 
     assert any(a["type"] == "delete" for s in card["suggestions"] for a in s["actions"])
 
 
+def test_order_select_checks_only_the_selected_orders(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    service = "careledger-order-select"
+    prefetch = _prefetch(alice_patient, allergies=_searchset(_penicillin_allergy(alice_patient)))
+    atorvastatin = _amoxicillin(alice_patient) | {
+        "id": "draft-2",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "617312"}]},
+    }
+    orders = _searchset(_amoxicillin(alice_patient), atorvastatin) | {"type": "collection"}
+    cards = {}
+    for selected in ("MedicationRequest/draft-1", "MedicationRequest/draft-2"):
+        context = {"userId": "PractitionerRole/example", "patientId": alice_patient, "draftOrders": orders}
+        body = {
+            "hookInstance": str(uuid.uuid4()),
+            "hook": "order-select",
+            "context": context | {"selections": [selected]},
+            "prefetch": prefetch,
+        }
+        response = _call(api, ehr, service, body)
+        assert response.status_code == 200, response.text
+        cards[selected] = response.json()["cards"]
+    assert any("amoxicillin" in c["summary"].lower() for c in cards["MedicationRequest/draft-1"])
+    assert not any("amoxicillin" in c["summary"].lower() for c in cards["MedicationRequest/draft-2"])
+
+
 def test_patient_view_without_prefetch_reads_through_the_door_of_the_token(
     api: Api, ehr: Ehr, alice_patient: str
 ) -> None:
