@@ -11,8 +11,8 @@ sentence, cut short by termination terms ("but", "however"). ConText (Harkema et
 the same algorithm to other properties; negspacy's `Negex` takes any termset and extension name, so historical and
 family mentions are its pipes with ConText's triggers for "historical" and "experiencer: other" (trimmed, and a few
 added that notes use: "s/p", "h/o", "fhx"). Allergy marks a medication named as an allergen, which is no sign she
-takes it. The pipeline is built once per process; `read` runs it under a lock (spaCy's tokenizer keeps a cache it
-updates while reading, so one document at a time), and each Doc is the caller's own.
+takes it. The pipeline is built once per process, on first use; `read` runs it under a lock (spaCy's tokenizer
+keeps a cache it updates while reading, so one document at a time), and each Doc is the caller's own.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import negspacy.negation  # noqa: F401 - registers the "negex" factory the context pipes are made by
-import spacy
-from negspacy.termsets import termset
-from spacy.language import Language
-from spacy.tokens import Doc, Span
+from negspacy.termsets import termset  # data only: spaCy is imported when the pipeline is first built
 
 from careledger.insight.notes._vocabulary import LABELS, MEDICATION, patterns
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span
 
 # The span extensions the pipes set, by the property they mark.
 NEGATED = "negex"
@@ -97,7 +97,6 @@ _ALLERGY: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-@Language.component("careledger_clauses")
 def _clauses(doc: Doc) -> Doc:
     """A note's lines are sentences too ("PMH:\\nHTN": a trigger on one line must not reach the next), and a run of
     more than `MAX_SENTENCE_TOKENS` tokens is cut: NegEx looks a few words around a trigger, and a bounded sentence
@@ -120,7 +119,13 @@ def _context(nlp: Language, name: str, terms: dict[str, list[str]], extension: s
 @functools.cache
 def _pipelines() -> tuple[Language, Language]:
     """The splitter (text to sentences) and the reader (a sentence's findings and their context), built on first use
-    (a second or so: the patterns are compiled once per process)."""
+    (a second or so: the patterns are compiled once per process). spaCy is imported here, not with the module: it
+    takes seconds, and a node that serves no note should not pay them at start."""
+    import negspacy.negation  # noqa: F401 - registers the "negex" factory the context pipes are made by
+    import spacy
+    from spacy.language import Language
+
+    Language.component("careledger_clauses", func=_clauses)
     splitter = spacy.blank("en")
     splitter.add_pipe("sentencizer")
     splitter.add_pipe("careledger_clauses")
@@ -142,8 +147,8 @@ def read(text: str) -> Iterator[tuple[Span, Doc]]:
     """Each sentence of `text` (a span of the whole, for its offsets) with its own Doc read by the pipeline: the
     Doc's entities carry the concept's id (`ent_id_`) and the four extensions. Sentence by sentence because NegEx
     walks every entity of a Doc for each sentence in it: a whole note at once costs the square of its length."""
-    splitter, reader = _pipelines()
     with _reading:
+        splitter, reader = _pipelines()
         sentences = list(splitter(text).sents)
         docs = list(reader.pipe(sentence.text for sentence in sentences))
     return zip(sentences, docs, strict=True)
