@@ -45,5 +45,5 @@ def test_wrong_input_is_one_line_and_exit_code_2(cli: Cli, tmp_path: Path) -> No
         assert says in done.err
         assert len(done.err.strip().splitlines()) == 1
     missing = cli("insight", "cds-client", "remove", "https://nobody.example.org")
-    assert missing.code != 0
+    assert missing.code == 4
     assert "no CDS client" in missing.err
