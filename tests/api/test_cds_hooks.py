@@ -29,7 +29,7 @@ from tests.insight.cds.ehr import Ehr, serving_jwks
 PATIENT_VIEW = "careledger-patient-view"
 ORDER_SIGN = "careledger-order-sign"
 UCUM = "http://unitsofmeasure.org"
-HOSTILE_EXAMPLES = 40  # per hook: damaged prefetch, context and orders, each signed, so each reaches the parsers
+HOSTILE_EXAMPLES = 25  # per hook: damaged prefetch, context and orders, each signed, so each reaches the parsers
 
 
 @pytest.fixture(scope="module")
