@@ -189,3 +189,12 @@ def test_a_record_of_another_type_is_no_patient(ward: Ward) -> None:
 def test_no_sign_in_is_401(ward: Ward) -> None:
     answer = httpx.post(f"{ward.url}/Patient/{ward.patient}/$suggest-codes", json={"resourceType": "Parameters"})
     assert answer.status_code == 401
+
+
+def test_a_lone_surrogate_or_a_nul_in_the_text_is_no_500(ward: Ward) -> None:
+    for text in ("HTN \\ud800 CHF", "HTN \\u0000 DM2"):
+        body = '{"resourceType": "Parameters", "parameter": [{"name": "text", "valueString": "' + text + '"}]}'
+        answer = ward.bob.post(
+            f"/Patient/{ward.patient}/$suggest-codes", content=body, headers={"Content-Type": "application/fhir+json"}
+        )
+        assert answer.status_code in (200, 400), answer.text

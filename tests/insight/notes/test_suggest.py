@@ -146,6 +146,11 @@ def test_a_text_over_the_limit_is_refused() -> None:
     assert [s.text for s in suggest("HTN " + "x" * (MAX_TEXT_BYTES - 4), patient="p")] == ["HTN"]
 
 
+def test_a_text_that_is_no_unicode_is_refused() -> None:
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        suggest("HTN \ud800", patient="p")
+
+
 def test_threads_reading_at_once_get_what_one_reader_gets() -> None:
     texts = [case.text for case in LABELLED]
     alone = [suggest(text, patient="p") for text in texts]

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from careledger.errors import TooLarge
+from careledger.errors import TooLarge, ValidationError
 from careledger.insight._model import Code
 from careledger.insight.notes._pipeline import ALLERGY, FAMILY, HISTORICAL, NEGATED, read
 from careledger.insight.notes._vocabulary import CONDITION, Kind, concepts
@@ -65,8 +65,12 @@ class Suggestion:
 
 def suggest(text: str, *, patient: str, source: str | None = None) -> list[Suggestion]:
     """Every mention of a known condition or medication in `text`, in order, with its status; `TooLarge` (413) for
-    a text over `MAX_TEXT_BYTES`."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+    a text over `MAX_TEXT_BYTES` in UTF-8, `ValidationError` for one that is no Unicode text (a lone surrogate)."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError("a note's text is Unicode text: it has a lone surrogate") from None
+    if size > MAX_TEXT_BYTES:
         raise TooLarge(f"a note's text is at most {MAX_TEXT_BYTES // 1024} KiB")
     known = concepts()
     found = []
