@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
+    from careledger.insight.federated import FederatedDesk
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
@@ -250,6 +251,13 @@ class Capabilities:
             study_secret=secret_file(self.home.study_key_file),
             chain_id=self.chain_id,
         )
+
+    @cached_property
+    def federated_desk(self) -> FederatedDesk:
+        """Answering a study sponsor's federated run: each Flower message, over this node's participants' rows."""
+        from careledger.insight.federated import FederatedDesk
+
+        return FederatedDesk(self.study_desk)
 
     @cached_property
     def insight(self) -> Insight:

@@ -114,7 +114,7 @@ class StudyDesk:
         sponsor; `Unauthenticated` for a forged, stale or replayed request."""
         if request.ask != RELEASE:
             raise ValidationError('a release request asks {"kind": "release"}')
-        study = self._checked(request)
+        study = self.checked(request)
         sponsor_key = self._registered_key(study.sponsor)  # before anything is opened, recorded or paid
         resources = self._participants_records(study, RELEASE_INTERACTION)
         released = release(resources, self._study_key(study.study_id), today=self._today(), k=k)
@@ -138,7 +138,7 @@ class StudyDesk:
     def query(self, request: StudyRequest) -> dict[str, Any]:
         """This node's noised part of one aggregate; `AccessDenied` when it would overspend the study's budget."""
         query = AggregateQuery.from_json(request.ask)
-        study = self._checked(request)
+        study = self.checked(request)
         left = spend(self.db, self._research().address, study.study_id, study.terms.epsilon, query.epsilon)
         types = {"Patient"} if query.code is None else {"Patient", "Observation"}
         resources = self._participants_records(study, QUERY_INTERACTION, types)
@@ -153,7 +153,9 @@ class StudyDesk:
 
     # The checks and the door -----------------------------------------------------------
 
-    def _checked(self, request: StudyRequest) -> StudyState:
+    def checked(self, request: StudyRequest) -> StudyState:
+        """The study a request is for, if its sponsor signed it for this node, fresh and unused, and the study is
+        approved and running: `Unauthenticated`, `ValidationError` or `AccessDenied` otherwise."""
         signer = request.signer(self.chain_id, self._identity().address)  # before anything is told
         study = self._research().study(request.study_id)
         if signer != study.sponsor:

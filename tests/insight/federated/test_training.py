@@ -4,18 +4,18 @@ record leaving a node."""
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from careledger.api import NodeServer, free_port
 from careledger.chain import open_chain
 from careledger.config import NODE_WALLET, Settings
 from careledger.crypto import keccak
@@ -24,12 +24,15 @@ from careledger.identity import Wallet
 from careledger.insight.federated import (
     HELD_OUT,
     Fitting,
+    RemoteSite,
     TrainedModel,
     epsilon,
     fit,
     initial,
     is_held_out,
     model_card,
+    register_trained,
+    remote_site,
     scores,
     study_site,
     train,
@@ -40,7 +43,7 @@ from careledger.insight.federated import (
 from careledger.insight.federated._dataset import Split, breast_cancer_task, dataset, patient_id, resources, split
 from careledger.node import Node
 from careledger.records import Category
-from careledger.research import protocol_hash
+from careledger.research import StudyRequest, protocol_hash
 from careledger.testdata import STUDY_REWARD, founding_node, joining_node, set_up_study
 
 OUTSIDERS = 2  # patients charted on each node who never join the study
@@ -58,6 +61,17 @@ class Federation:
     participants: dict[str, list[str]]  # node address -> patient addresses that joined
     outsiders: dict[str, list[str]]
     model: TrainedModel
+    urls: list[str]  # where each node serves
+
+    def remote(self, index: int, study_id: int, *, as_wallet: str | None = None) -> RemoteSite:
+        """Node `index` over HTTP, each message signed by the sponsor (kept on node 1), or by `as_wallet` there."""
+        aggregator = self.nodes[1]
+        account = aggregator.unlock(as_wallet or self.sponsor.name).account
+        registry = aggregator.contracts.identity_registry().address
+        custodian = self.nodes[index].address
+        return remote_site(
+            study_id, custodian, self.urls[index], breast_cancer_task(), account, aggregator.chain_id, registry
+        )
 
     def study(self) -> int:
         """A new study of the sponsor's, registered and not approved, nobody in it."""
@@ -80,9 +94,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     tmp = tmp_path_factory.mktemp("federated")
     settings = Settings(chain="memory", light_kdf=True, anchor_in_background=False)
     shares = split()
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(3)]
     with open_chain("memory") as chain:
-        first = founding_node(tmp / "a", settings, chain=chain)
-        nodes = [first] + [joining_node(tmp / name, settings, first, chain=chain) for name in ("b", "c")]
+        first = founding_node(tmp / "a", settings, urls[0], chain=chain)
+        nodes = [first] + [
+            joining_node(tmp / n, settings, first, url, chain=chain) for n, url in zip("bc", urls[1:], strict=True)
+        ]
+        servers = [NodeServer(node, port=int(url.rsplit(":", 1)[1])) for node, url in zip(nodes, urls, strict=True)]
         try:
             first.contracts.identity_registry(as_wallet=NODE_WALLET).grant_role("REGISTRAR_ROLE", nodes[2].address)
             setup = set_up_study(first, nodes[1], per_node=0, budget=STUDY_REWARD)
@@ -98,8 +116,12 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
             np.random.seed(7)  # the DP noise (Flower draws it from numpy's global generator): a reproducible run
             task = breast_cancer_task()
             model = train(study_id, [study_site(n.study_desk, study_id, task) for n in nodes], rounds=ROUNDS)
-            yield Federation(nodes, setup.sponsor, setup.board, study_id, shares, participants, outsiders, model)
+            for server in servers:
+                server.start()
+            yield Federation(nodes, setup.sponsor, setup.board, study_id, shares, participants, outsiders, model, urls)
         finally:
+            for server in servers:
+                server.stop()
             for node in nodes:
                 node.close()
 
@@ -136,6 +158,11 @@ def _training_rows(rows: tuple[int, ...]) -> list[int]:
     return [row for row in rows if not is_held_out(patient_id(row), HELD_OUT)]
 
 
+def _pooled(shares: Split) -> list[int]:
+    """Every node's training rows, as if they had been pooled in one place."""
+    return [row for rows in shares.nodes for row in _training_rows(rows)]
+
+
 def _auroc(weights: list[np.ndarray], rows: list[int]) -> float:
     data, task = dataset(), breast_cancer_task()
     return float(roc_auc_score(data.y[rows], scores(weights, task.scaled(data.x[rows]))))
@@ -152,11 +179,10 @@ def _alone(rows: list[int]) -> list[np.ndarray]:
 
 def test_the_federated_model_is_as_good_as_pooled_data_and_better_than_any_node_alone(federation: Federation) -> None:
     held_out = list(federation.split.outside)  # rows no node has: nobody trained on them
-    per_node = [_training_rows(rows) for rows in federation.split.nodes]
 
     federated = _auroc(list(federation.model.weights), held_out)
-    pooled = _auroc(_alone(functools.reduce(operator.iadd, per_node, [])), held_out)
-    alone = [_auroc(_alone(rows), held_out) for rows in per_node]
+    pooled = _auroc(_alone(_pooled(federation.split)), held_out)
+    alone = [_auroc(_alone(_training_rows(rows)), held_out) for rows in federation.split.nodes]
 
     assert abs(federated - pooled) <= 0.02, (federated, pooled)
     assert all(federated > one for one in alone), (federated, alone)
@@ -226,13 +252,72 @@ def test_the_card_holds_no_phi_and_the_chain_vouches_for_the_weights(federation:
     assert card["privacy"]["epsilon"] == model.privacy.epsilon
     assert [m["node"] for m in card["metrics"]] == card["nodes"]
 
-    serialised = weights_bytes(model.weights)
-    registered = federation.nodes[1].models.register(federation.sponsor.name, federation.study_id, serialised, card)
+    registered = register_trained(federation.nodes[1].models, federation.sponsor.name, model)
 
     assert registered.weights_hash == "0x" + weights_hash(model.weights).hex() == card["weights_hash"]
     used = weights_from_bytes(federation.nodes[1].models.load(registered.model_id))
     assert keccak(weights_bytes(used)) == weights_hash(model.weights)
     assert all(np.array_equal(a, b) for a, b in zip(used, model.weights, strict=True))
+
+
+# Over HTTP ---------------------------------------------------------------------------
+
+
+def test_a_run_over_http_is_as_good_and_opens_records_only_at_their_own_nodes(
+    federation: Federation,
+) -> None:
+    study_id, (first, aggregator, _) = federation.study_id, federation.nodes
+    opened_before = _opened_for_training(first)
+    sites = [
+        federation.remote(0, study_id),
+        study_site(aggregator.study_desk, study_id, breast_cancer_task()),
+        federation.remote(2, study_id),
+    ]
+
+    model = train(study_id, sites, rounds=ROUNDS)
+
+    # SecAgg+'s stochastic rounding and the DP noise draw from one generator: the same model up to noise
+    held_out = list(federation.split.outside)
+    pooled = _auroc(_alone(_pooled(federation.split)), held_out)
+    assert abs(_auroc(list(model.weights), held_out) - pooled) <= 0.02
+    assert [(m.node, m.trained_on, m.held_out) for m in model.metrics] == [
+        (m.node, m.trained_on, m.held_out) for m in federation.model.metrics
+    ]
+    assert _opened_for_training(first) == 2 * opened_before  # opened again, at the first node, by its own door
+    assert all(c.clear_arrays == 0 for c in model.carried if not c.outbound and c.message_type == "train")
+
+
+def test_a_message_not_signed_by_the_sponsor_is_401_and_a_malformed_one_400(federation: Federation) -> None:
+    study_id = federation.study_id
+    message = {"kind": "federated", "task": "breast-cancer", "message": "not base64!"}
+    aggregator = federation.nodes[1]
+    forged = StudyRequest.new(study_id, federation.nodes[0].address, message).signed(
+        aggregator.unlock(NODE_WALLET).account, aggregator.chain_id, aggregator.contracts.identity_registry().address
+    )
+    malformed = StudyRequest.new(study_id, federation.nodes[0].address, message).signed(
+        aggregator.unlock(federation.sponsor.name).account,
+        aggregator.chain_id,
+        aggregator.contracts.identity_registry().address,
+    )
+
+    refused = httpx.post(f"{federation.urls[0]}/exchange/study", json=forged.to_json(), timeout=30)
+    bad = httpx.post(f"{federation.urls[0]}/exchange/study", json=malformed.to_json(), timeout=30)
+
+    assert refused.status_code == 401, refused.text
+    assert bad.status_code == 400, bad.text
+    assert "not a Flower message" in bad.text
+
+
+def test_a_node_over_http_refuses_a_study_no_board_approved(federation: Federation) -> None:
+    study_id = federation.study()
+    sites = [federation.remote(0, study_id), federation.remote(2, study_id)]
+
+    with pytest.raises(ValidationError, match="not approved"):
+        train(study_id, sites)
+
+
+def _opened_for_training(node: Node) -> int:
+    return sum(1 for e in node.audit.entries() if e.access.interaction == "study-train")
 
 
 # Refusals -----------------------------------------------------------------------------

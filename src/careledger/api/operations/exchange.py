@@ -38,12 +38,13 @@ def exchange_router(deps: Deps) -> APIRouter:
 
     @router.post("/exchange/study")
     async def exchange_study(request: Request) -> JSONResponse:
-        """A study's de-identified dataset of this node's participants, sealed to its sponsor, or this node's
-        noised part of one aggregate (docs/research.md); 401 unless the sponsor signed it, fresh and unused."""
+        """A study's de-identified dataset of this node's participants, sealed to its sponsor, this node's
+        noised part of one aggregate (docs/research.md), or its reply to one message of a federated training run
+        (docs/insight.md); 401 unless the sponsor signed it, fresh and unused."""
         signed = StudyRequest.from_json(loads_object(await body_of(request)))
         desk = deps.node.study_desk
-        answer = desk.release if signed.ask.get("kind") == "release" else desk.query
-        return JSONResponse(await call(answer, signed))
+        answers = {"release": desk.release, "federated": deps.node.federated_desk.answer}
+        return JSONResponse(await call(answers.get(str(signed.ask.get("kind")), desk.query), signed))
 
     @router.post("/exchange/messages")
     async def exchange_messages(request: Request) -> JSONResponse:

@@ -9,22 +9,27 @@ from careledger.insight.federated._card import (
     weights_from_bytes,
     weights_hash,
 )
-from careledger.insight.federated._client import HELD_OUT, Site, study_site
+from careledger.insight.federated._client import HELD_OUT, Participant, Site, study_site
 from careledger.insight.federated._data import LocalData, is_held_out, local_data
 from careledger.insight.federated._dataset import breast_cancer_task, task_named
 from careledger.insight.federated._grid import Carried, SiteGrid, node_id
 from careledger.insight.federated._model import Feature, Fitting, Task, fit, initial, scores
+from careledger.insight.federated._remote import FEDERATED, FederatedDesk, RemoteSite, remote_site
 from careledger.insight.federated._training import DELTA, NodeMetrics, Privacy, TrainedModel, epsilon, train
 
 __all__ = [
     "DELTA",
+    "FEDERATED",
     "HELD_OUT",
     "Carried",
     "Feature",
+    "FederatedDesk",
     "Fitting",
     "LocalData",
     "NodeMetrics",
+    "Participant",
     "Privacy",
+    "RemoteSite",
     "Site",
     "SiteGrid",
     "Task",
@@ -38,6 +43,7 @@ __all__ = [
     "model_card",
     "node_id",
     "register_trained",
+    "remote_site",
     "scores",
     "study_site",
     "task_named",

@@ -12,7 +12,7 @@ evaluate ─► the model's AUROC on this node's held-out rows (a number, not a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from flwr.app import Context, Message, RecordDict
@@ -27,6 +27,21 @@ from careledger.insight.federated._model import Fitting, Task, fit, initial, log
 from careledger.research import StudyDesk
 
 HELD_OUT = 0.25  # the share of a node's participants it measures the model on rather than trains it with
+
+
+class Participant(Protocol):
+    """A node as a run's grid sees it: in this process (`Site`) or over HTTP (`RemoteSite`)."""
+
+    address: str
+    task: Task
+
+    def prepare(self) -> object:
+        """Get ready for the run (open the rows here), or refuse before anything is sent."""
+        ...
+
+    def handle(self, message: Message) -> Message:
+        """The node's reply to one message of the run."""
+        ...
 
 
 def study_site(desk: StudyDesk, study_id: int, task: Task, *, held_out: float = HELD_OUT) -> Site:

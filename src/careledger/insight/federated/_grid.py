@@ -2,7 +2,7 @@
 addressed node's `ClientApp`, and the reply kept until the workflow pulls it.
 
 ```
-ServerApp workflow ─ push ─► SiteGrid ─► Site.handle (the node's ClientApp and mods) ─► reply kept ─ pull ─►
+ServerApp workflow ─ push ─► SiteGrid ─► node.handle (its ClientApp and mods, here or over HTTP) ─► reply kept ─ pull ─►
 ```
 
 The grid keeps a log (`carried`) of every message both ways: its type, the SecAgg+ stage, whether it held model
@@ -25,7 +25,7 @@ from flwr.supercore.run import Run
 
 from careledger.crypto import keccak
 from careledger.errors import ValidationError
-from careledger.insight.federated._client import Site
+from careledger.insight.federated._client import Participant
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +49,9 @@ def node_id(address: str) -> int:
 
 
 class SiteGrid(Grid):
-    """A Grid whose nodes are `Site`s reached in this process."""
+    """A Grid whose nodes are CareLedger nodes: `Site`s in this process or `RemoteSite`s over HTTP."""
 
-    def __init__(self, sites: Sequence[Site]) -> None:
+    def __init__(self, sites: Sequence[Participant]) -> None:
         self._sites = {node_id(site.address): site for site in sites}
         self._run: Run | None = None
         self._replies: dict[str, Message] = {}
@@ -110,7 +110,7 @@ class SiteGrid(Grid):
         """Every reply at once: the nodes answered as they were pushed to (no waiting, so no timeout)."""
         return list(self.pull_messages(list(self.push_messages(messages))))
 
-    def _answer(self, site: Site, message: Message) -> Message:
+    def _answer(self, site: Participant, message: Message) -> Message:
         """The node's reply; a node that fails answers with an error, as a Flower SuperNode does, so the workflow
         halts the round instead of the aggregator crashing."""
         try:
@@ -118,7 +118,7 @@ class SiteGrid(Grid):
         except Exception as exc:
             return Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, f"{site.address}: {exc}"), reply_to=message)
 
-    def _log(self, outbound: bool, site: Site, message: Message, stage: str | None) -> Message:
+    def _log(self, outbound: bool, site: Participant, message: Message, stage: str | None) -> Message:
         """Carry `message` over the wire (Flower's protobuf form, as a SuperLink would: each node gets its own
         copy) and log what it held; the message as received."""
         wire = message_to_proto(message).SerializeToString()

@@ -32,7 +32,7 @@ from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from careledger.errors import ValidationError
-from careledger.insight.federated._client import Site
+from careledger.insight.federated._client import Participant
 from careledger.insight.federated._grid import Carried, SiteGrid
 from careledger.insight.federated._model import Array, Task, initial
 
@@ -86,7 +86,7 @@ def epsilon(noise_multiplier: float, rounds: int, delta: float = DELTA) -> float
 
 def train(
     study_id: int,
-    sites: Sequence[Site],
+    sites: Sequence[Participant],
     *,
     rounds: int = 10,
     noise_multiplier: float = 0.3,
@@ -122,7 +122,7 @@ def train(
     return TrainedModel(study_id, task, weights, rounds, nodes, metrics, privacy, tuple(grid.carried))
 
 
-def _check(sites: Sequence[Site], rounds: int, noise_multiplier: float, clipping_norm: float) -> None:
+def _check(sites: Sequence[Participant], rounds: int, noise_multiplier: float, clipping_norm: float) -> None:
     if len(sites) < 2:
         raise ValidationError("federated training needs at least two nodes (secure aggregation sums several)")
     if len({site.address for site in sites}) != len(sites):
