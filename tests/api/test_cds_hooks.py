@@ -267,6 +267,8 @@ def test_a_foreign_fhir_server_is_never_fetched(api: Api, ehr: Ehr, alice_patien
     response = _call(api, ehr, PATIENT_VIEW, body)
     assert response.status_code == 400
     assert "fhirServer must be this node" in response.text
+    hook = _cds_entries(api)[-1].access
+    assert (hook.agent, hook.patient, hook.outcome) == (api.world.node.address, api.world.alice.address, Outcome.DENIED)
 
 
 def test_neither_prefetch_nor_authorization_is_412(api: Api, ehr: Ehr, alice_patient: str) -> None:

@@ -102,7 +102,6 @@ def cds_router(deps: Deps) -> APIRouter:
         base = _base(request)
         client = await call(node.cds.clients.verify, authorization, f"{base}/cds-services/{service_id}")
         hook = _parsed(_HookRequest, await body_of(request))
-        door = _door(deps, hook, base)
         context = hook.context
         checked = HookCall(
             hook=hook.hook,
@@ -112,7 +111,7 @@ def cds_router(deps: Deps) -> APIRouter:
             draft_orders=context.draftOrders,
             selections=tuple(context.selections or ()),
         )
-        answer = await call(node.cds.invoke, service_id, checked, client, door=door)
+        answer = await call(node.cds.invoke, service_id, checked, client, door=lambda: _door(deps, hook, base))
         return JSONResponse(answer)
 
     @router.post("/cds-services/{service_id}/feedback")

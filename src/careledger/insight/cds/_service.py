@@ -101,15 +101,20 @@ class CdsHooks:
             raise NotFound(f"no CDS service {service_id[:64]!r}: GET /cds-services lists them")
         return found
 
-    def invoke(self, service_id: str, call: HookCall, client: Verified, *, door: Repository | None) -> dict[str, Any]:
-        """The cards of `service_id` for `call` from `client`; the data prefetched, else read through `door` (the
-        guarded repository of the fhirAuthorization token's caller); `PreconditionFailed` if neither."""
+    def invoke(
+        self, service_id: str, call: HookCall, client: Verified, *, door: Callable[[], Repository | None]
+    ) -> dict[str, Any]:
+        """The cards of `service_id` for `call` from `client`; the data prefetched, else read through `door()` (the
+        guarded repository of the fhirAuthorization token's caller, None without one: its refusal is audited too);
+        `PreconditionFailed` if neither."""
         service = self.service(service_id)
-        agent = door.accessor.address if door is not None else self._custodian
+        agent = self._custodian
         try:
+            reader = door()
+            agent = agent if reader is None else reader.accessor.address
             if call.hook != service.hook:
                 raise ValidationError(f"{service.id} answers the {service.hook} hook, not {call.hook[:40]!r}")
-            facts = self._facts(call, door)
+            facts = self._facts(call, reader)
             cards = self._cards(service, call, facts)
         except CareLedgerError as exc:
             self._audited(service, call, client, agent, Outcome.DENIED, f"refused: {exc}")
