@@ -97,3 +97,14 @@ def test_a_note_naming_nothing_known_says_so(api: Api, patient: str) -> None:
     with closing(portal_session(api, api.world.drbob)) as staff:
         page = _suggested(staff, patient, "Feels well. Walked 2 mi.")
     assert "names no condition or medication" in page
+
+
+def test_the_note_is_shown_back_as_text_never_as_markup(api: Api, patient: str) -> None:
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        form = staff.get(f"/portal/staff/patients/{patient}/suggest")
+        note = '<script>alert(1)</script> HTN "><b>x</b>'
+        shown = staff.post(f"/portal/staff/patients/{patient}/suggest", data={"csrf": _csrf(form.text), "note": note})
+    assert shown.status_code == 200
+    assert "<script>alert(1)</script>" not in shown.text
+    assert '"><b>' not in shown.text
+    assert "&lt;script&gt;" in shown.text
