@@ -59,6 +59,8 @@ def federation() -> Iterator[Federation]:
         first = founding_node(tmp / "a", settings, chain=chain)
         nodes = [first] + [joining_node(tmp / name, settings, first, chain=chain) for name in ("b", "c")]
         try:
+            registry = first.contracts.identity_registry(as_wallet=NODE_WALLET)
+            registry.grant_role("REGISTRAR_ROLE", nodes[2].address)  # set_up_study lets the second register
             setup = set_up_study(first, nodes[1], per_node=0, budget=STUDY_REWARD)
             budget = sum(len(rows) for rows in shares.nodes) * STUDY_REWARD
             first.contracts.token(as_wallet=NODE_WALLET).mint(setup.sponsor.address, budget)

@@ -143,6 +143,7 @@ def bench_federated_round() -> list[Result]:
     except ImportError as exc:  # the federated package not in this checkout yet
         return [Result("federated round, 3 nodes", "s", float("nan"), f"not available: {exc}")]
     with federation() as run:
+        run.train(1)  # warm: the first run's imports and caches are not a round's cost
         one = run.train(1)
         three = run.train(3)
         searched = run.search_participants()
