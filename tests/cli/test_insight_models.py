@@ -50,7 +50,7 @@ def test_the_sponsor_lists_and_retires_a_model_and_no_one_else_may(cli: Cli, tmp
     assert cli("insight", "models").out == "no models kept here\n"
     home = Home(cli.home)
     with open_operations(home, load_settings(home), lambda _wallet: PASSPHRASE) as node:
-        card = {"nodes": [node.address], "rounds": 2, "privacy": {"epsilon": 1.5}, "features": ["x"], "metrics": [1]}
+        card = {"nodes": [node.address], "rounds": 2, "privacy": {"epsilon": 0.5}, "features": ["x"], "metrics": [1]}
         model = node.models.register("lab", 1, b"the weights", card)
 
     listed = cli("insight", "models", "--json")
@@ -58,7 +58,7 @@ def test_the_sponsor_lists_and_retires_a_model_and_no_one_else_may(cli: Cli, tmp
     ((shown),) = listed.json()
     assert (shown["model_id"], shown["study"], shown["version"], shown["status"]) == (model.model_id, 1, 1, "usable")
     assert shown["card"]["model_id"] == model.model_id
-    assert f"{model.model_id}  study 1 v1  usable  (1 node, 2 rounds, epsilon 1.5)" in cli("insight", "models").out
+    assert f"{model.model_id}  study 1 v1  usable  (1 node, 2 rounds, epsilon 0.5)" in cli("insight", "models").out
 
     refused = cli("insight", "models", "retire", model.model_id, "--as", "irb")
     assert refused.code == 5

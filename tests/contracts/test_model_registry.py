@@ -16,6 +16,8 @@ from tests.contracts.test_research import DAY, ORG, World, _approve, _now, _regi
 from tests.contracts.test_research import world as world  # the same deployment of studies, reused
 
 WEIGHTS, CARD = b"\x0a" * 32, b"\x0c" * 32
+# `_register_study` approves epsilon 1 (1_000 thousandths): at most 1_000_000 millionths for a model.
+STUDY_EPSILON_MICRO = 1_000_000
 
 
 @pytest.fixture
@@ -46,18 +48,27 @@ def _model_id(study_id: int, version: int) -> bytes:
 
 def _register_model(world: World, models: Any, study: int, nodes: list[Any], version: int = 1) -> bytes:
     with boa.env.prank(world.sponsor):
-        return bytes(models.register(study, version, WEIGHTS, CARD, nodes, 5, 1_500_000))
+        return bytes(models.register(study, version, WEIGHTS, CARD, nodes, 5, 750_000))
 
 
 def test_the_sponsor_registers_a_version_by_its_derived_id(world: World, models: Any, study: int, nodes: Any) -> None:
     model_id = _register_model(world, models, study, nodes)
     assert model_id == _model_id(study, 1)
     (event,) = models.get_logs()
-    assert (type(event).__name__, bytes(event.model_id), event.version) == (
+    assert (type(event).__name__, bytes(event.model_id), event.study_id, event.sponsor, event.version) == (
         "ModelRegistered",
         model_id,
+        study,
+        world.sponsor,
         1,
     )
+    assert (bytes(event.weights_hash), bytes(event.card_hash), list(event.nodes), event.rounds) == (
+        WEIGHTS,
+        CARD,
+        nodes,
+        5,
+    )
+    assert event.epsilon_micro == 750_000
     model = models.model(model_id)
     assert (model.study_id, model.version, model.sponsor, bytes(model.weights_hash), bytes(model.card_hash)) == (
         study,
@@ -66,7 +77,7 @@ def test_the_sponsor_registers_a_version_by_its_derived_id(world: World, models:
         WEIGHTS,
         CARD,
     )
-    assert (list(model.nodes), model.rounds, model.epsilon_micro, model.retired_at) == (nodes, 5, 1_500_000, 0)
+    assert (list(model.nodes), model.rounds, model.epsilon_micro, model.retired_at) == (nodes, 5, 750_000, 0)
     assert bytes(models.latest_of(study)) == model_id
     assert models.is_usable(model_id, WEIGHTS)
     assert not models.is_usable(model_id, b"\x0b" * 32)
@@ -95,11 +106,14 @@ def test_only_the_sponsor_of_an_approved_running_study_registers(
         ({"card": bytes(32)}, "models: no hash"),
         ({"rounds": 0}, "models: no rounds"),
         ({"epsilon": 0}, "models: no privacy budget"),
+        ({"epsilon": STUDY_EPSILON_MICRO + 1}, "models: epsilon above the study's budget"),
         ({"version": 0}, "models: version not above the latest"),
         ({"nodes": []}, "models: no training nodes"),
         ({"nodes": "reversed"}, "models: training nodes not in ascending order"),
         ({"nodes": "twice"}, "models: training nodes not in ascending order"),
-        ({"nodes": "stranger"}, "models: a training node is not an active actor"),
+        ({"nodes": "stranger"}, "models: a training node is not an organisation"),
+        ({"nodes": "patient"}, "models: a training node is not an organisation"),
+        ({"nodes": "researcher"}, "models: a training node is not an organisation"),
     ],
 )
 def test_a_registration_missing_its_terms_is_refused(
@@ -109,6 +123,8 @@ def test_a_registration_missing_its_terms_is_refused(
         "reversed": nodes[::-1],
         "twice": [nodes[0], nodes[0]],
         "stranger": _ascending([*nodes, boa.env.generate_address("unregistered")]),
+        "patient": _ascending([*nodes, world.patients[0].address]),
+        "researcher": _ascending([*nodes, world.sponsor]),
     }
     terms = {"version": 1, "weights": WEIGHTS, "card": CARD, "nodes": nodes, "rounds": 5, "epsilon": 1} | change
     trained_by = named[terms["nodes"]] if isinstance(terms["nodes"], str) else terms["nodes"]
@@ -116,6 +132,12 @@ def test_a_registration_missing_its_terms_is_refused(
         models.register(
             study, terms["version"], terms["weights"], terms["card"], trained_by, terms["rounds"], terms["epsilon"]
         )
+
+
+def test_a_model_may_spend_exactly_the_study_budget(world: World, models: Any, study: int, nodes: Any) -> None:
+    with boa.env.prank(world.sponsor):
+        model_id = models.register(study, 1, WEIGHTS, CARD, nodes, 5, STUDY_EPSILON_MICRO)
+    assert models.model(model_id).epsilon_micro == STUDY_EPSILON_MICRO
 
 
 def test_versions_only_increase_and_the_latest_follows(world: World, models: Any, study: int, nodes: Any) -> None:

@@ -46,7 +46,7 @@ class World:
             "features": [{"system": "http://loinc.org", "code": "8867-4"}],
             "nodes": [self.node.address],
             "rounds": 3,
-            "privacy": {"epsilon": 2.5, "delta": 1e-5},
+            "privacy": {"epsilon": 0.8, "delta": 1e-5},  # the study approved epsilon 1
             "metrics": [{"node": self.node.address, "held_out": 20, "auroc": 0.91}],
         }
         return card | changes
@@ -79,7 +79,7 @@ def test_the_sponsor_registers_the_next_version_and_its_card_cites_it(world: Wor
     assert (model.card["model_id"], model.card["version"]) == (model.model_id, version)
     on_chain = world.node.contracts.model_registry().model(model_id_of(world.study_id, version))
     assert on_chain.terms.weights_hash == keccak(b"weights v")
-    assert (on_chain.terms.nodes, on_chain.terms.rounds, on_chain.terms.epsilon) == ((world.node.address,), 3, 2.5)
+    assert (on_chain.terms.nodes, on_chain.terms.rounds, on_chain.terms.epsilon) == ((world.node.address,), 3, 0.8)
     assert world.models.load(model.model_id) == b"weights v"
     assert world.models.card(model.model_id) == model.card
     assert model.model_id in {m.model_id for m in world.models.all() if m.status == "usable"}
@@ -106,6 +106,7 @@ def test_anyone_but_the_sponsor_is_refused_and_nothing_is_kept(world: World) -> 
         ({"rounds": "3"}, b"w", "rounds are not"),
         ({"privacy": {"epsilon": float("inf")}}, b"w", "no finite, positive epsilon"),
         ({"privacy": "dp"}, b"w", "no finite, positive epsilon"),
+        ({"privacy": {"epsilon": 1.000001}}, b"w", "epsilon 1.000001 is above study .*'s approved privacy budget 1"),
         ({"nodes": [1, 2]}, b"w", "not a list of addresses"),
         ({"nodes": ["hospital-a"]}, b"w", "not a list of addresses"),
         ({"study": 12345}, b"w", "is of study 12345"),
@@ -121,9 +122,9 @@ def test_a_card_that_misses_or_contradicts_its_terms_is_refused(
         world.models.register(world.sponsor, world.study_id, weights, world.card(**card))
 
 
-def test_a_training_node_that_is_not_an_active_actor_is_refused_on_chain(world: World) -> None:
+def test_a_training_node_that_is_not_an_organisation_is_refused_on_chain(world: World) -> None:
     stranger = "0x" + "12" * 20
-    with pytest.raises(TransactionReverted, match="models: a training node is not an active actor"):
+    with pytest.raises(TransactionReverted, match="models: a training node is not an organisation"):
         world.models.register(world.sponsor, world.study_id, b"w", world.card(nodes=[world.node.address, stranger]))
 
 

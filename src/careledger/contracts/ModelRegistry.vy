@@ -9,8 +9,10 @@
         (Research.vy) registers each version of the study's combined
         model by the keccak256 of its weights and of its card (features,
         training nodes, rounds, epsilon, each node's held-out metrics),
-        naming the nodes that trained it (each an active actor of the
-        IdentityRegistry), the rounds and the privacy budget spent. A
+        naming the nodes that trained it (each an organisation of the
+        IdentityRegistry, never a patient: taking part in a study can
+        itself be sensitive), the rounds and the privacy budget spent,
+        which may not exceed the budget the study was approved with. A
         model's id is keccak256(study id, version), so the card can cite
         it before it is registered and the hash on chain covers the
         citation. The sponsor retires a model; nodes then refuse it.
@@ -45,13 +47,18 @@ struct Model:
     retired_at: uint64
 
 
-# @dev A model's version registered: what nodes may now load.
+# @dev A model's version registered: what nodes may now load, who
+#      registered it and its training terms (an indexer needs no call).
 event ModelRegistered:
     model_id: indexed(bytes32)
     study_id: indexed(uint256)
+    sponsor: indexed(address)
     version: uint32
     weights_hash: bytes32
     card_hash: bytes32
+    nodes: DynArray[address, MAX_NODES]
+    rounds: uint32
+    epsilon_micro: uint64
 
 
 # @dev A model retired by its sponsor: nodes refuse it from this block.
@@ -95,11 +102,14 @@ def register(
     epsilon_micro: uint64,
 ) -> bytes32:
     """
+    @dev Store the model under keccak256(study id, version), make it the
+         study's latest and log its terms.
     @notice Register a version of a study's model: the caller is the
             sponsor of the study, approved and not ended. Refuses a
             version not above the study's latest, an empty hash, no
-            rounds, no privacy budget, and training nodes that are none,
-            not in ascending order (so none twice) or not active actors.
+            rounds, no privacy budget or one above the study's approved
+            budget, and training nodes that are none, not in ascending
+            order (so none twice) or not organisations.
     @param study_id The study (Research.vy).
     @param version The version, above every earlier one of the study.
     @param weights_hash keccak256 of the model's serialized weights.
@@ -109,12 +119,13 @@ def register(
     @param epsilon_micro The differential-privacy epsilon spent, in millionths.
     @return The model's id, keccak256(abi_encode(study_id, version)).
     """
-    self._check_sponsor(study_id)
+    study_epsilon_milli: uint32 = self._check_sponsor(study_id)
     # A study with no model reads the empty id's all-zero entry: version 0, which no version is below.
     assert version > self._models[self.latest_of[study_id]].version, "models: version not above the latest"
     assert weights_hash != empty(bytes32) and card_hash != empty(bytes32), "models: no hash"
     assert rounds != 0, "models: no rounds"
     assert epsilon_micro != 0, "models: no privacy budget"
+    assert epsilon_micro <= convert(study_epsilon_milli, uint64) * 1000, "models: epsilon above the study's budget"
     self._check_nodes(nodes)
     model_id: bytes32 = keccak256(abi_encode(study_id, version))
     self._models[model_id] = Model(
@@ -130,13 +141,24 @@ def register(
         retired_at=0,
     )
     self.latest_of[study_id] = model_id
-    log ModelRegistered(model_id=model_id, study_id=study_id, version=version, weights_hash=weights_hash, card_hash=card_hash)
+    log ModelRegistered(
+        model_id=model_id,
+        study_id=study_id,
+        sponsor=msg.sender,
+        version=version,
+        weights_hash=weights_hash,
+        card_hash=card_hash,
+        nodes=nodes,
+        rounds=rounds,
+        epsilon_micro=epsilon_micro,
+    )
     return model_id
 
 
 @external
 def retire(model_id: bytes32):
     """
+    @dev Mark the model retired now; `is_usable` answers False from here.
     @notice Retire a model: only the sponsor who registered it, once.
     @param model_id The model.
     """
@@ -151,6 +173,7 @@ def retire(model_id: bytes32):
 @view
 def model(model_id: bytes32) -> Model:
     """
+    @dev Read one model's stored terms.
     @notice A registered model.
     @param model_id The model.
     @return The model (all zero if there is none).
@@ -162,6 +185,8 @@ def model(model_id: bytes32) -> Model:
 @view
 def is_usable(model_id: bytes32, weights_hash: bytes32) -> bool:
     """
+    @dev What a node asks before it loads weights: registered, not
+         retired, and the same hash.
     @notice Whether a node may use these weights: they are a registered
             model's, and it is not retired.
     @param model_id The model.
@@ -182,16 +207,18 @@ def _model(model_id: bytes32) -> Model:
 
 @internal
 @view
-def _check_sponsor(study_id: uint256):
+def _check_sponsor(study_id: uint256) -> uint32:
     """
     @dev The caller sponsors `study_id`, which an ethics board approved
-         and which has not ended (Research.vy's terms).
+         and which has not ended (Research.vy's terms); the study's
+         approved privacy budget, in thousandths of epsilon.
     """
     study: studies.Study = staticcall studies.__interface__(RESEARCH).study(study_id)
     assert study.sponsor != empty(address), "models: no such study"
     assert msg.sender == study.sponsor, "models: not the sponsor"
     assert study.approved_at != 0, "models: the study is not approved"
     assert block.timestamp <= convert(study.ends, uint256), "models: the study has ended"
+    return study.epsilon_milli
 
 
 @internal
@@ -199,12 +226,13 @@ def _check_sponsor(study_id: uint256):
 def _check_nodes(nodes: DynArray[address, MAX_NODES]):
     """
     @dev Ascending order makes a repeated node impossible without a
-         quadratic search; each must be an active actor now.
+         quadratic search; each must be an organisation now (a node is
+         one; a patient named here would be public as a participant).
     """
     assert len(nodes) != 0, "models: no training nodes"
     registry: roles.IIdentityRegistry = roles.IIdentityRegistry(IDENTITY)
     previous: address = empty(address)
     for node: address in nodes:
         assert convert(node, uint160) > convert(previous, uint160), "models: training nodes not in ascending order"
-        assert staticcall registry.role_of(node) != 0, "models: a training node is not an active actor"
+        assert staticcall registry.role_of(node) == roles.ORG, "models: a training node is not an organisation"
         previous = node

@@ -73,7 +73,7 @@ class Models:
         it with `model_id` and `version` filled in.
         """
         nodes, rounds, epsilon = _card_terms(card, study_id, weights)
-        self._check_sponsor(self._address_of(as_wallet), study_id)
+        self._check_sponsor(self._address_of(as_wallet), study_id, epsilon)
         registry = self._registry(as_wallet=as_wallet)
         latest = registry.latest(study_id)
         version = 1 if latest is None else latest.terms.version + 1
@@ -136,7 +136,9 @@ class Models:
             card = row.card.encode() if row is not None else b"{}"
         return _registered(wanted, card, registry.model(wanted), "retired")
 
-    def _check_sponsor(self, address: str, study_id: int) -> None:
+    def _check_sponsor(self, address: str, study_id: int, epsilon: float) -> None:
+        """What the registry would refuse, said first: not the sponsor, not approved, ended, or a model that spent
+        more privacy than the ethics board approved for the study."""
         study = self._research().study(study_id)
         if study.sponsor != address:
             raise AccessDenied(f"only study {study_id}'s sponsor registers its models")
@@ -144,6 +146,11 @@ class Models:
             raise Conflict(f"study {study_id} is not approved: no model is registered before an ethics board does")
         if study.terms.ends < self._clock():
             raise Conflict(f"study {study_id} has ended: its models can no longer be registered")
+        if round(epsilon * 1_000_000) > round(study.terms.epsilon * 1_000_000):
+            raise ValidationError(
+                f"the model's epsilon {epsilon} is above study {study_id}'s approved privacy budget "
+                f"{study.terms.epsilon}"
+            )
 
     def _keep(self, contract: str, model_id: bytes, study_id: int, version: int, weights: bytes, card: bytes) -> None:
         with self._db.session() as session:
