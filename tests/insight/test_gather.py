@@ -74,13 +74,54 @@ def test_units_are_converted_by_ucum_code(loinc: str, value: float, unit: str, e
     assert _value(_facts(_observation("o1", loinc, value, unit)), loinc) == (*expected, "Observation/o1")
 
 
-def test_an_unknown_unit_is_skipped_not_guessed() -> None:
+def test_an_unknown_unit_is_skipped_not_guessed_and_kept_as_unread() -> None:
     facts = _facts(
         _observation("o1", "2093-3", 5.5, "mg/L"),  # not a unit cholesterol is known to come in
         _observation("o2", "8310-5", 37, "K"),
-        _observation("o3", "2085-9", 50, "mg/dl"),  # UCUM is case-sensitive: "mg/dl" is no UCUM code
     )
     assert facts.measurements == {}
+    assert {(u.code.code, u.why, u.source) for u in facts.unread} == {
+        ("2093-3", "unit 'mg/L' not understood", "Observation/o1"),
+        ("8310-5", "unit 'K' not understood", "Observation/o2"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("loinc", "value", "unit", "expected"),
+    [
+        ("2085-9", 50, "mg/dl", 50.0),  # "l" for litre is valid UCUM too
+        ("2093-3", 5.5, "mmol/l", 212.69),
+        ("2160-0", 88.42, "umol/l", 1.0),
+        ("2160-0", 88.42, "µmol/L", 1.0),  # the micro sign
+        ("2160-0", 88.42, "μmol/L", 1.0),  # the Greek mu
+    ],
+)
+def test_the_case_variants_clinical_systems_send_are_read(loinc: str, value: float, unit: str, expected: float) -> None:
+    assert _value(_facts(_observation("o1", loinc, value, unit)), loinc) == (expected, "mg/dL", "Observation/o1")
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (10**400, "its value is not a finite number"),  # valid JSON; float() of it raises OverflowError
+        (float("nan"), "its value is not a finite number"),
+        (float("inf"), "its value is not a finite number"),
+        (-1.2, "its value is negative"),
+    ],
+)
+def test_a_value_that_is_no_usable_number_is_unread_never_a_crash(value: float, why: str) -> None:
+    facts = _facts(_observation("o1", "2160-0", value, "mg/dL"))
+    assert facts.measurements == {}
+    assert [(u.code.code, u.why) for u in facts.unread] == [("2160-0", why)]
+
+
+def test_an_intolerance_or_low_criticality_allergy_is_marked() -> None:
+    def allergy(ident: str, **more: Any) -> dict[str, Any]:
+        return {"resourceType": "AllergyIntolerance", "id": ident, "code": _concept(RXNORM, "5640"), **more}
+
+    facts = _facts(allergy("a1", type="intolerance"), allergy("a2", criticality="low"), allergy("a3", type="allergy"))
+    assert len(facts.allergies) == 3
+    assert facts.intolerances == {"AllergyIntolerance/a1", "AllergyIntolerance/a2"}
 
 
 def test_another_unit_system_and_comparators_are_skipped_but_unit_text_alone_is_read() -> None:

@@ -11,12 +11,9 @@ from careledger.insight import (
     LOINC,
     RXNORM,
     SNOMED,
-    Assessment,
-    CannotCompute,
     Code,
     Facts,
     Finding,
-    Input,
     Measurement,
 )
 from careledger.insight._orders import OrderAlert, check_orders
@@ -24,6 +21,7 @@ from careledger.insight.knowledge import ATC
 
 ON = date(2026, 12, 6)
 EGFR_2021 = Code(LOINC, "98979-8")
+CREATININE = Code(LOINC, "2160-0")
 
 
 def facts(
@@ -32,12 +30,27 @@ def facts(
     medications: tuple[Finding, ...] = (),
     egfr: float | None = None,
     egfr_age: int = 30,
+    creatinine: float | None = None,
+    creatinine_age: int = 10,
+    intolerances: frozenset[str] = frozenset(),
 ) -> Facts:
     measured = {}
     if egfr is not None:
         when = ON - timedelta(days=egfr_age)
-        measured = {EGFR_2021: (Measurement(EGFR_2021, egfr, "mL/min/{1.73_m2}", when, "Observation/egfr"),)}
-    return Facts("p1", ON, date(1960, 1, 1), "female", measured, allergies=allergies, medications=medications)
+        measured[EGFR_2021] = (Measurement(EGFR_2021, egfr, "mL/min/{1.73_m2}", when, "Observation/egfr"),)
+    if creatinine is not None:
+        when = ON - timedelta(days=creatinine_age)
+        measured[CREATININE] = (Measurement(CREATININE, creatinine, "mg/dL", when, "Observation/cr"),)
+    return Facts(
+        "p1",
+        ON,
+        date(1960, 1, 1),
+        "female",
+        measured,
+        allergies=allergies,
+        medications=medications,
+        intolerances=intolerances,
+    )
 
 
 def order(rxcui: str, rid: str = "draft1", **extra: Any) -> dict[str, Any]:
@@ -171,26 +184,55 @@ def test_an_egfr_older_than_a_year_does_not_count() -> None:
     assert kinds(check_orders(facts(egfr=20, egfr_age=400), [order(METFORMIN_500)])) == [("renal", "info")]
 
 
-class _CkdEpi:
-    id = "ckd-epi-2021"
-    title = "eGFR (CKD-EPI 2021)"
-    version = "CKD-EPI 2021 creatinine"
-    citation = "Inker 2021"
-    url = "https://example.org/ckd-epi"
-    observation = True
-
-    def assess(self, facts: Facts) -> Assessment | CannotCompute:
-        return Assessment(
-            self.id, self.version, 22.0, "eGFR 22", "G4", (Input("Creatinine", "2.4 mg/dL", "Observation/cr"),)
-        )
+def test_the_look_back_is_the_scores_year() -> None:
+    """The same 366 days as PREVENT and CKD-EPI (a leap year's span), not 365."""
+    assert kinds(check_orders(facts(egfr=20, egfr_age=366), [order(METFORMIN_500)])) == [("renal", "critical")]
+    assert kinds(check_orders(facts(egfr=20, egfr_age=367), [order(METFORMIN_500)])) == [("renal", "info")]
 
 
 def test_a_computed_egfr_stands_in_when_none_was_measured() -> None:
-    score = _CkdEpi()
-    (alert,) = check_orders(facts(), [order("1648759")], results=[(score, score.assess(facts()))])  # nitrofurantoin
+    (alert,) = check_orders(facts(creatinine=2.4), [order("1648759")])  # nitrofurantoin, eGFR about 21
     assert (alert.kind, alert.severity) == ("renal", "critical")
-    assert "computed" in alert.detail
+    assert "CKD-EPI 2021 from creatinine 2.4 mg/dL" in alert.detail
     assert alert.evidence == "Observation/cr"
+
+
+def test_a_newer_creatinine_wins_over_an_older_egfr_as_in_prevent() -> None:
+    (alert,) = check_orders(facts(egfr=80, egfr_age=100, creatinine=2.4), [order("1648759")])
+    assert (alert.severity, alert.evidence) == ("critical", "Observation/cr")
+
+
+@pytest.mark.parametrize("egfr", [0, -5, 250, 1e6])
+def test_an_implausible_egfr_is_no_value_and_said(egfr: float) -> None:
+    """Before, an eGFR below 0 matched no band and raised no alert at all."""
+    (alert,) = check_orders(facts(egfr=egfr), [order(METFORMIN_500)])
+    assert (alert.kind, alert.severity, alert.no_egfr) == ("renal", "info", True)
+    assert f"eGFR {egfr:g} on" in alert.detail
+    assert "not used" in alert.detail
+
+
+@pytest.mark.parametrize(("rxcui", "dose"), [("1114195", "15 mg once a day"), ("1599538", "30 mg once a day")])
+def test_rivaroxaban_and_edoxaban_reduce_at_exactly_50(rxcui: str, dose: str) -> None:
+    """The labels' "CrCl 15-50" and "≤ 50" include 50."""
+    (alert,) = check_orders(facts(egfr=50), [order(rxcui)])
+    assert (alert.severity, str(alert.dose)) == ("warning", dose)
+    assert check_orders(facts(egfr=50.01), [order(rxcui)]) == []
+
+
+@pytest.mark.parametrize(("mg", "times"), [(0, 1), (500, 0)])
+def test_a_dose_or_frequency_of_0_never_downgrades_a_renal_alert(mg: float, times: int) -> None:
+    (alert,) = check_orders(facts(egfr=40), [order(METFORMIN_500, **daily(mg, times))])
+    assert alert.severity == "warning"
+    assert alert.dose is not None
+
+
+def test_an_intolerance_is_a_warning_not_critical() -> None:
+    alerts = check_orders(
+        facts(allergies=(PENICILLIN_ALLERGY,), intolerances=frozenset({"AllergyIntolerance/a1"})),
+        [order(AMOXICILLIN_500)],
+    )
+    assert kinds(alerts) == [("allergy", "warning")]
+    assert "intolerance" in alerts[0].detail
 
 
 def test_doac_dose_adjustment_by_atc_coded_order() -> None:
@@ -215,6 +257,9 @@ def test_doac_dose_adjustment_by_atc_coded_order() -> None:
         {"resourceType": "MedicationRequest", "medicationReference": {"reference": "#nope"}, "contained": "x"},
         order(METFORMIN_500, dosageInstruction=[{"doseAndRate": "x", "timing": {"repeat": {"periodUnit": 3}}}]),
         order(METFORMIN_500, dosageInstruction=[{"doseAndRate": [{"doseQuantity": {"value": True}}]}]),
+        order(METFORMIN_500, **daily(10**400, 1)),  # valid JSON, too large for a float
+        order(METFORMIN_500, **daily(float("nan"), 1)),
+        order(METFORMIN_500, **daily(500, 10**400)),
     ],
 )
 def test_unknown_or_malformed_orders_never_crash(draft: dict[str, Any]) -> None:

@@ -8,11 +8,15 @@
 
 `gather` reads them through the caller's guarded repository (the door decides and audits each read); a CDS
 client's prefetch goes straight to `facts_from_resources`. A quantity in a unit the table below does not know for
-its code is skipped, never converted by guess; a code the table does not name is kept in the unit it came in.
+its code, or whose value is no finite number (10**400 is valid JSON), is skipped, never converted by guess, and
+kept in `Facts.unread` so a score can say why it has no value; a code the table does not name is kept in the unit
+it came in. UCUM is case-sensitive, but clinical systems commonly send a few case variants (mg/dl, mmol/l, µmol/L):
+`UNIT_ALIASES` reads those, and nothing wider.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +27,8 @@ from typing import Any
 from careledger.access import Repository
 from careledger.errors import AccessDenied, NotFound
 from careledger.fhir.systems import UCUM
-from careledger.insight._model import LOINC, Code, Facts, Finding, Measurement, Sex
+from careledger.insight._model import LOINC, Code, Facts, Finding, Measurement, Sex, Unread
+from careledger.insight.scores._reading import CREATININE_UMOL_L_PER_MG_DL
 from careledger.records import Resource, SearchQuery
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
@@ -61,7 +66,7 @@ class Unit:
 # Molar conversions: cholesterol 386.65 g/mol (x 38.67), creatinine 113.12 g/mol (/ 88.42), glucose 180.16 g/mol
 # (x 18.016); HbA1c IFCC mmol/mol to NGSP % by the IFCC-NGSP master equation (Hoelzel et al., Clin Chem 2004).
 CHOLESTEROL = Unit("mg/dL", {"mmol/L": lambda v: v * 38.67, "g/L": lambda v: v * 100})
-CREATININE = Unit("mg/dL", {"umol/L": lambda v: v / 88.42})
+CREATININE = Unit("mg/dL", {"umol/L": lambda v: v / CREATININE_UMOL_L_PER_MG_DL})
 GLUCOSE = Unit("mg/dL", {"mmol/L": lambda v: v * 18.016})
 HBA1C = Unit("%", {"mmol/mol": lambda v: v * 0.09148 + 2.152})
 TEMPERATURE = Unit("Cel", {"[degF]": lambda v: (v - 32) * 5 / 9})
@@ -74,6 +79,17 @@ BMI = Unit("kg/m2", {})
 EGFR = Unit("mL/min/{1.73_m2}", {})
 ALBUMIN_CREATININE = Unit("mg/g", {"mg/mmol": lambda v: v * 8.84})
 POINTS = Unit("{score}", {})
+# The spellings clinical systems send for UCUM codes (l for L is even valid UCUM; µ for u is the print symbol).
+UNIT_ALIASES: Mapping[str, str] = {
+    "mg/dl": "mg/dL",
+    "g/l": "g/L",
+    "mmol/l": "mmol/L",
+    "umol/l": "umol/L",
+    "µmol/L": "umol/L",
+    "µmol/l": "umol/L",
+    "μmol/L": "umol/L",  # Greek small mu, which some systems send for the micro sign
+    "μmol/l": "umol/L",
+}
 # LOINC codes of the quantities scores read, and their unit.
 UNITS: Mapping[str, Unit] = {
     **dict.fromkeys(("2093-3", "2085-9", "18262-6", "13457-7", "2089-1"), CHOLESTEROL),
@@ -102,13 +118,15 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
     results not final are left out. A MedicationReference is resolved against contained and given Medications.
     """
     measured: defaultdict[Code, list[Measurement]] = defaultdict(list)
+    unread: list[Unread] = []
+    intolerances: set[str] = set()
     found: dict[str, list[Finding]] = defaultdict(list)
     given = list(resources)
     medications = {f"Medication/{r.get('id')}": r for r in given if r.get("resourceType") == "Medication"}
     for resource in given:
         kind, source = resource.get("resourceType"), f"{resource.get('resourceType')}/{resource.get('id')}"
         if kind == "Observation":
-            _observation(resource, source, on, measured, found["answers"])
+            _observation(resource, source, on, measured, unread, found["answers"])
         elif kind == "Condition" and _active(resource, missing_counts=False) and not _after(resource, on):
             found["conditions"] += _findings(resource.get("code"), source, _onset(resource))
         elif kind in ("MedicationStatement", "MedicationRequest") and resource.get("status") == "active":
@@ -116,6 +134,8 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
             found["medications"] += _findings(concept, source, _day(_first(resource, "authoredOn", "dateAsserted")))
         elif kind == "AllergyIntolerance" and _active(resource, missing_counts=True):
             found["allergies"] += _findings(resource.get("code"), source, _onset(resource))
+            if resource.get("type") == "intolerance" or resource.get("criticality") == "low":
+                intolerances.add(source)
         elif kind == "FamilyMemberHistory" and resource.get("status") != "entered-in-error":
             # each condition's code, and the relative (v3-RoleCode) beside them: FINDRISC's points depend on who
             conditions = [c.get("code") for c in _dicts(resource.get("condition"))]
@@ -132,6 +152,8 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
         allergies=tuple(found["allergies"]),
         answers=tuple(found["answers"]),
         race=_race(patient),
+        unread=tuple(sorted(unread, key=lambda u: u.when, reverse=True)),
+        intolerances=frozenset(intolerances),
     )
 
 
@@ -141,7 +163,7 @@ def gather(repository: Repository, patient_id: str, on: date) -> Facts:
     found = repository.search(SearchQuery(patient_id=patient_id, resource_types=GATHERED))
     patient = next((r for r in found if r["resourceType"] == "Patient" and r.get("id") == patient_id), None)
     if patient is None:
-        raise NotFound(f"no Patient/{patient_id} this caller may see")
+        raise NotFound(f"no Patient/{patient_id[:64]} this caller may see")  # an id has at most 64 characters
     named = {
         reference
         for r in found
@@ -164,9 +186,15 @@ def _readable(repository: Repository, references: Iterable[str]) -> list[Resourc
 
 
 def _observation(
-    resource: Resource, source: str, on: date, measured: defaultdict[Code, list[Measurement]], answers: list[Finding]
+    resource: Resource,
+    source: str,
+    on: date,
+    measured: defaultdict[Code, list[Measurement]],
+    unread: list[Unread],
+    answers: list[Finding],
 ) -> None:
-    """A result's quantities (its own and its components', each under its own codes) and coded answers."""
+    """A result's quantities (its own and its components', each under its own codes; those it cannot read into
+    `unread`) and coded answers."""
     when = _day(_first(resource, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued"))
     if resource.get("status") not in RESULT_STATUSES or when is None or when > on:
         return
@@ -177,25 +205,49 @@ def _observation(
             continue
         for code in _codes(part.get("code")):
             measurement = _measurement(code, quantity, when, source)
-            if measurement is not None:
+            if isinstance(measurement, Measurement):
                 measured[code].append(measurement)
+            elif measurement is not None:
+                unread.append(Unread(code, measurement, when, source))
 
 
-def _measurement(code: Code, quantity: dict[str, Any], when: date, source: str) -> Measurement | None:
-    """`quantity` as `code`'s unit (by its UCUM code, or its unit text when no system is named), or None."""
+def _measurement(code: Code, quantity: dict[str, Any], when: date, source: str) -> Measurement | str | None:
+    """`quantity` as `code`'s unit (by its UCUM code, or its unit text when no system is named); why not, when it
+    is a value this node cannot read; None when it is no quantity at all (no value)."""
     value = quantity.get("value")
     system = quantity.get("system")
-    if system not in (UCUM, None):
-        return None
-    # a UCUM code; with no system named, the code or else the unit text (matched exactly, as UCUM is)
+    # a UCUM code; with no system named, the code or else the unit text
     given = quantity.get("code", quantity.get("unit")) if system is None else quantity.get("code")
-    if not isinstance(value, int | float) or isinstance(value, bool) or not isinstance(given, str):
+    if value is None:
         return None
+    number = finite_number(value)
+    if number is None:
+        return "its value is not a finite number"
+    if not isinstance(given, str):
+        return "no unit"
+    if system not in (UCUM, None):
+        return f"unit {given[:40]!r} not in UCUM"
     unit = UNITS.get(code.code) if code.system == LOINC else None
     if unit is None:
-        return Measurement(code, float(value), given, when, source)
-    converted = unit.convert(float(value), given)
-    return None if converted is None else Measurement(code, converted, unit.code, when, source)
+        return Measurement(code, number, given, when, source)
+    if number < 0:
+        return "its value is negative"  # no quantity a score reads can be below zero
+    converted = unit.convert(number, UNIT_ALIASES.get(given, given))
+    if converted is None or not math.isfinite(converted):
+        return f"unit {given[:40]!r} not understood"
+    return Measurement(code, converted, unit.code, when, source)
+
+
+def finite_number(value: object) -> float | None:
+    """A JSON number as a float when it is one and finite; None for anything else, a bool, NaN, an infinity, or an
+    integer too large for a float (JSON allows 10**400, and `float` of it raises OverflowError)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _active(resource: Resource, *, missing_counts: bool) -> bool:

@@ -42,6 +42,18 @@ class Measurement:
 
 
 @dataclass(frozen=True, slots=True)
+class Unread:
+    """A quantity the gatherer could not use (a unit it does not read for its code, or a value that is not a finite
+    number): kept so that a score says "no usable HDL cholesterol (unit 'xyz' not understood)" rather than that
+    none was taken, which would send a clinician looking for a test that was done."""
+
+    code: Code
+    why: str
+    when: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A coded fact that is present or not: an active Condition, a MedicationStatement/Request, an
     AllergyIntolerance, or a coded Observation answer (smoking status). `when` is its onset or date when known."""
@@ -57,7 +69,9 @@ class Facts:
 
     Built by `careledger.insight.gather` (from the door or a prefetch); read by scores with the helpers below.
     `answers` are coded Observation values (smoking status, activity); `race` is the US Core race extension's
-    OMB categories (the 2013 Pooled Cohort Equations are race-specific; nothing else reads it).
+    OMB categories (the 2013 Pooled Cohort Equations are race-specific; nothing else reads it); `unread` are the
+    quantities skipped (newest first), so a gap can say why; `intolerances` are the sources of the allergies
+    recorded as an intolerance or of low criticality (an order check warns of those, rather than alarms).
     """
 
     patient: str
@@ -70,6 +84,8 @@ class Facts:
     allergies: tuple[Finding, ...] = ()
     answers: tuple[Finding, ...] = ()
     race: tuple[Code, ...] = ()
+    unread: tuple[Unread, ...] = ()
+    intolerances: frozenset[str] = frozenset()
 
     @property
     def age(self) -> int | None:
@@ -86,6 +102,12 @@ class Facts:
         if within is not None:
             found = [m for m in found if self.on - m.when <= within]
         return max(found, key=lambda m: m.when, default=None)
+
+    def unusable(self, codes: Iterable[Code], *, within: timedelta | None = None) -> Unread | None:
+        """The newest skipped quantity under any of `codes` within `within` of `on` (any age if None)."""
+        wanted = set(codes)
+        found = [u for u in self.unread if u.code in wanted and (within is None or self.on - u.when <= within)]
+        return max(found, key=lambda u: u.when, default=None)
 
     def has(self, findings: Iterable[Finding], codes: Iterable[Code]) -> Finding | None:
         """The first of `findings` coded with any of `codes`, or None."""

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Literal
 
-from careledger.insight._model import Assessment, Code, Facts, Finding, Result, Score
+from careledger.insight._gather import finite_number
+from careledger.insight._model import Code, Facts, Finding
 from careledger.insight.knowledge import (
     CLASSES,
     CROSS_REACTIVE,
     DRUG_ALLERGY_SOURCE,
-    EGFR,
     Dose,
     Severity,
     allergen,
@@ -32,11 +31,9 @@ from careledger.insight.knowledge import (
     renal_rules,
     rules_at,
 )
+from careledger.insight.scores._ckd_epi import KidneyFunction, kidney_function
 
 Kind = Literal["allergy", "duplicate", "renal"]
-ONE_YEAR = timedelta(days=365)
-# The score whose eGFR stands in when no eGFR was measured (creatinine in the last year, same look-back).
-CKD_EPI_ID = "ckd-epi-2021"
 DUPLICATE_SOURCE = (
     "WHO ATC/DDD Index: same ingredient or same chemical subgroup (ATC level 4)",
     "https://atcddd.fhi.no/atc_ddd_index/",
@@ -85,16 +82,14 @@ class _Order:
         return frozenset(a[:5] for a in self.atc if len(a) >= 5)
 
 
-def check_orders(
-    facts: Facts, orders: Sequence[Mapping[str, Any]], *, results: Sequence[tuple[Score, Result]] = ()
-) -> list[OrderAlert]:
+def check_orders(facts: Facts, orders: Sequence[Mapping[str, Any]]) -> list[OrderAlert]:
     """The alerts of draft MedicationRequests `orders` for the patient of `facts`: allergy, duplicate therapy and
-    renal dosing, in order of the orders. `results` may hold a computed CKD-EPI eGFR, used when none was measured."""
+    renal dosing (by the eGFR every check reads, `kidney_function`), in order of the orders."""
     read = [_read(i, order) for i, order in enumerate(orders)]
-    egfr = _egfr(facts, results)
+    egfr = kidney_function(facts)
     alerts: list[OrderAlert] = []
     for order in read:
-        alerts += _allergies(facts.allergies, order)
+        alerts += _allergies(facts.allergies, facts.intolerances, order)
         alerts += _duplicates(facts.medications, read, order)
         alerts += _renal(egfr, order)
     return alerts
@@ -117,9 +112,10 @@ def _read(index: int, order: Mapping[str, Any]) -> _Order:
     )
 
 
-def _allergies(allergies: Sequence[Finding], order: _Order) -> list[OrderAlert]:
+def _allergies(allergies: Sequence[Finding], intolerances: frozenset[str], order: _Order) -> list[OrderAlert]:
     """For each recorded allergy (all its codings together), the worst match: the same ingredient or class
-    (critical), or a class that cross-reacts (warning)."""
+    (critical; a warning when it was recorded as an intolerance or of low criticality, which alarms would only
+    teach clinicians to dismiss), or a class that cross-reacts (warning)."""
     reached: dict[str, tuple[frozenset[Code], frozenset[str]]] = {}
     for allergy in allergies:
         found = allergen(allergy.code)
@@ -137,7 +133,11 @@ def _allergies(allergies: Sequence[Finding], order: _Order) -> list[OrderAlert]:
                 f"The patient has a recorded allergy ({source}) to {what}, and {order.name} contains it or is in "
                 "the same class."
             )
-            alerts.append(_allergy(order, source, "critical", summary, detail))
+            mild = source in intolerances
+            if mild:
+                summary = f"Intolerance of {what}: {order.name} may not be tolerated"
+                detail += " It is recorded as an intolerance or of low criticality, not as a severe allergy."
+            alerts.append(_allergy(order, source, "warning" if mild else "critical", summary, detail))
         elif crossed:
             held, ordered = crossed[0]
             summary = f"{CLASSES[held].capitalize()} allergy: {order.name} may cross-react"
@@ -209,33 +209,11 @@ def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order], order:
     return alerts
 
 
-@dataclass(frozen=True, slots=True)
-class _Egfr:
-    """The eGFR the renal rules read: its value, where it came from in words, and the record entry if measured."""
-
-    value: float
-    said: str
-    reference: str | None
-
-
-def _egfr(facts: Facts, results: Sequence[tuple[Score, Result]]) -> _Egfr | None:
-    """The latest eGFR of the last year: measured, else computed by CKD-EPI from a creatinine of the last year
-    (whose Observation is then the evidence)."""
-    measured = facts.latest(EGFR, within=ONE_YEAR)
-    if measured is not None:
-        return _Egfr(measured.value, f"{measured.source}, {measured.when.isoformat()}", measured.source)
-    for score, result in results:
-        if score.id == CKD_EPI_ID and isinstance(result, Assessment):
-            creatinine = next((i.source for i in result.inputs if i.source is not None), None)
-            return _Egfr(result.value, f"computed: {score.title}, {score.version}", creatinine)
-    return None
-
-
-def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
+def _renal(egfr: KidneyFunction | str, order: _Order) -> list[OrderAlert]:
     rules = tuple(r for c in order.codes for r in renal_rules(c))
     if not rules:
         return []
-    if egfr is None:
+    if isinstance(egfr, str):
         return [
             OrderAlert(
                 "renal",
@@ -243,9 +221,8 @@ def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
                 order.index,
                 "info",
                 f"No eGFR in the last year: {order.name} is dosed by kidney function"[:140],
-                f"{order.name} has renal dosing rules ({rules[0].source}), and the record has no eGFR from the last "
-                "12 months, nor one computed from a serum creatinine. Order a creatinine before relying on the usual "
-                "dose.",
+                f"{order.name} has renal dosing rules ({rules[0].source}), and the record has {egfr}. Order a "
+                "creatinine before relying on the usual dose.",
                 rules[0].source,
                 rules[0].url,
                 no_egfr=True,
@@ -254,7 +231,8 @@ def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
     alerts = []
     for rule in {r for c in order.codes for r in rules_at(c, egfr.value)}:
         severity, within = rule.severity, _within(order.daily, rule.dose)
-        detail = f"eGFR {egfr.value:.0f} mL/min/1.73 m² ({egfr.said}). {rule.advice}"
+        detail = f"eGFR {egfr.value:.0f} mL/min/1.73 m² {egfr.said}, {egfr.source}. {rule.advice}"
+        detail += "".join(f" Ignored: {ignored}." for ignored in egfr.ignored)
         if within:
             severity = "info"
             detail += f" The ordered {order.daily[0]:g} {order.daily[1]} a day is within it." if order.daily else ""
@@ -268,7 +246,7 @@ def _renal(egfr: _Egfr | None, order: _Order) -> list[OrderAlert]:
                 detail,
                 rule.source,
                 rule.url,
-                evidence=egfr.reference,
+                evidence=egfr.source,
                 dose=None if within else rule.dose,
             )
         )
@@ -327,7 +305,8 @@ def _daily(order: Mapping[str, Any]) -> tuple[float, str] | None:
     frequency, period = _number(repeat.get("frequency", 1)), _number(repeat.get("period", 1))
     unit_of_time = repeat.get("periodUnit")
     per_day = _PER_DAY.get(unit_of_time) if isinstance(unit_of_time, str) else None
-    if amount is None or frequency is None or not period or per_day is None or not isinstance(unit, str):
+    # a dose or frequency of 0 is no order to compare with a rule: never "within" it
+    if not amount or not frequency or not period or per_day is None or not isinstance(unit, str):
         return None
     return amount * frequency * per_day / period, unit
 
@@ -337,6 +316,6 @@ def _first(value: object) -> dict[str, Any]:
 
 
 def _number(value: object) -> float | None:
-    """A non-negative JSON number as a float, else None."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-    return float(value) if ok and isinstance(value, int | float) else None
+    """A finite, non-negative JSON number as a float, else None (10**400 included: it is no dose)."""
+    number = finite_number(value)
+    return number if number is not None and number >= 0 else None

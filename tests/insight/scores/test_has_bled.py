@@ -50,7 +50,8 @@ def test_no_item_scores_zero_low() -> None:
     [
         {"systolic": 161},
         {"conditions": (DIALYSIS,)},
-        {"extra": (measured(CREATININE, 2.26),)},
+        {"extra": (measured(CREATININE, 2.27),)},
+        {"extra": (measured(CREATININE, 200 / 88.42),)},  # exactly the paper's 200 µmol/L
         {"conditions": (CIRRHOSIS,)},
         {"conditions": (STROKE,)},
         {"conditions": (GI_BLEED,)},
@@ -69,7 +70,8 @@ def test_each_item_scores_one(changed: dict[str, object]) -> None:
     "changed",
     [
         {"systolic": 160},
-        {"extra": (measured(CREATININE, 2.25),)},
+        {"extra": (measured(CREATININE, 2.26),)},  # 199.8 µmol/L, under the paper's 200
+        {"extra": (measured(CREATININE, 199.9 / 88.42),)},
         {"age": 65},
         {"medications": (WARFARIN,), "extra": inrs(2.0, 2.5, 3.0, 3.4, 2.2)},  # 80 % in range
     ],

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from careledger.insight import Assessment, CannotCompute, Input
+from careledger.insight._model import ICD10, LOINC, SNOMED, Code, Finding, Unread
 from careledger.insight.scores._pce import PCE
 from tests.insight.scores.cv_facts import (
     AMLODIPINE,
@@ -16,6 +20,7 @@ from tests.insight.scores.cv_facts import (
     DIABETES_TYPE_2,
     HDL,
     MYOCARDIAL_INFARCTION,
+    ON,
     SYSTOLIC,
     TOTAL_CHOLESTEROL,
     WHITE,
@@ -116,6 +121,17 @@ def test_missing_hdl_says_so() -> None:
     assert _refused(measurements=measurements) == "cannot compute: no HDL cholesterol in the last 5 years"
 
 
+def test_an_hdl_in_a_unit_not_understood_is_said_not_called_missing() -> None:
+    """The test was done: a clinician told "no HDL cholesterol" would go looking for it."""
+    measurements = [measured(TOTAL_CHOLESTEROL, 213), measured(SYSTOLIC, 120)]
+    unread = Unread(Code(LOINC, HDL), "unit 'xyz' not understood", ON - timedelta(days=3), "Observation/hdl")
+    result = PCE.assess(replace(facts(measurements=measurements), unread=(unread,)))
+    assert str(result) == (
+        "cannot compute: no usable HDL cholesterol in the last 5 years (unit 'xyz' not understood, Observation/hdl "
+        "on 2026-11-28)"
+    )
+
+
 def test_stale_measurements_are_missing() -> None:
     measurements = [
         measured(TOTAL_CHOLESTEROL, 213, days_ago=6 * 365),
@@ -152,7 +168,30 @@ def test_out_of_range_is_refused(kwargs: dict[str, int], message: str) -> None:
 
 def test_known_ascvd_is_refused() -> None:
     assert _refused(measurements=lipids_and_pressure(), conditions=(MYOCARDIAL_INFARCTION,)) == (
-        "cannot compute: known myocardial infarction (Condition/mi): the equation is for people without it"
+        "cannot compute: not for patients with known ASCVD: myocardial infarction (Condition/mi)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (Code(SNOMED, "53741008"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(SNOMED, "194828000"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(ICD10, "I20.9"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(ICD10, "I25.10"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(ICD10, "I25.110"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(ICD10, "Z95.1"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(ICD10, "Z95.5"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(ICD10, "Z98.61"), "coronary heart disease, angina or coronary revascularisation"),
+        (Code(SNOMED, "266257000"), "transient ischaemic attack"),
+        (Code(ICD10, "G45.9"), "transient ischaemic attack"),
+    ],
+)
+def test_clinical_ascvd_short_of_an_mi_is_refused(code: Code, words: str) -> None:
+    """Goff 2013 excludes all clinical ASCVD: angina, CAD, revascularisation and TIA too, not only MI or stroke."""
+    found = Finding(code, "Condition/ascvd")
+    assert _refused(measurements=lipids_and_pressure(), conditions=(found,)) == (
+        f"cannot compute: not for patients with known ASCVD: {words} (Condition/ascvd)"
     )
 
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careledger.insight import Assessment, CannotCompute, Input
+from careledger.insight._model import ICD10, SNOMED, Code, Finding
 from careledger.insight.scores import _prevent
 from careledger.insight.scores._cv import Profile
 from careledger.insight.scores._prevent import PREVENT
@@ -126,18 +127,50 @@ def test_missing_hdl_says_so() -> None:
     [
         ({"age": 29}, [measured(EGFR, 90)], "age 29 years is outside 30-79 years"),
         ({"age": 80}, [measured(EGFR, 90)], "age 80 years is outside 30-79 years"),
-        ({}, [measured(EGFR, 14)], "eGFR 14 mL/min/1.73 m² on 2026-11-11 is outside 15-150 mL/min/1.73 m²"),
+        (
+            {},
+            [measured(EGFR, 14)],
+            "eGFR 14 mL/min/1.73 m² on 2026-11-11 is outside 15-150 mL/min/1.73 m²",
+        ),
+        (
+            {},
+            [measured(EGFR, 0)],
+            "no usable eGFR or serum creatinine in the last year (eGFR 0 on 2026-11-11 (Observation/98979-8-20) "
+            "is outside 0.001-200 mL/min/1.73 m²: not used)",
+        ),
+        (
+            {},
+            [measured(EGFR, 1e6)],
+            "no usable eGFR or serum creatinine in the last year (eGFR 1e+06 on 2026-11-11 (Observation/98979-8-20) "
+            "is outside 0.001-200 mL/min/1.73 m²: not used)",
+        ),
         (
             {},
             [measured(CREATININE, 5.0)],
             "eGFR 10 mL/min/1.73 m² (CKD-EPI 2021 from creatinine 5 mg/dL on 2026-11-11) is outside "
             "15-150 mL/min/1.73 m²",
         ),
-        ({}, [measured(CREATININE, 50)], "serum creatinine 50 mg/dL on 2026-11-11 is outside 0.1-40 mg/dL"),
+        (
+            {},
+            [measured(CREATININE, 50)],
+            "no usable eGFR or serum creatinine in the last year (serum creatinine 50 mg/dL on 2026-11-11 is outside "
+            "0.1-40 mg/dL: not used)",
+        ),
         (
             {"conditions": (HEART_FAILURE,)},
             [measured(EGFR, 90)],
-            "known heart failure (Condition/hf): the equation is for people without it",
+            "not for patients with known CVD: heart failure (Condition/hf)",
+        ),
+        (
+            {"conditions": (Finding(Code(ICD10, "I25.10"), "Condition/cad"),)},
+            [measured(EGFR, 90)],
+            "not for patients with known CVD: coronary heart disease, angina or coronary revascularisation "
+            "(Condition/cad)",
+        ),
+        (
+            {"conditions": (Finding(Code(SNOMED, "266257000"), "Condition/tia"),)},
+            [measured(EGFR, 90)],
+            "not for patients with known CVD: transient ischaemic attack (Condition/tia)",
         ),
     ],
 )

@@ -84,9 +84,11 @@ def patient_view_cards(facts: Facts, results: Sequence[tuple[Score, Result]], *,
 def order_cards(
     facts: Facts, orders: Sequence[Mapping[str, Any]], results: Sequence[tuple[Score, Result]] = ()
 ) -> list[Card]:
-    """A card for each alert `check_orders` finds in the draft `orders` (CKD-EPI among `results` stands in for a
-    missing eGFR), with what the client can apply: cancel the order, take the renal dose, or order a creatinine."""
-    return [_order_card(facts, orders[alert.index], alert) for alert in check_orders(facts, orders, results=results)]
+    """A card for each alert `check_orders` finds in the draft `orders`, with what the client can apply: cancel the
+    order, take the renal dose, or order a creatinine. `results` is no longer read (the checks compute CKD-EPI from
+    the facts by the one eGFR rule, `kidney_function`); it stays until its callers stop passing it."""
+    del results
+    return [_order_card(facts, orders[alert.index], alert) for alert in check_orders(facts, orders)]
 
 
 def _order_card(facts: Facts, order: Mapping[str, Any], alert: OrderAlert) -> Card:

@@ -3,7 +3,7 @@
 Order checks ask two questions of a coded medication: "what is in it" (an allergy to amoxicillin matches an order
 for amoxicillin 500 mg capsules) and "what class is it" (two statins are duplicate therapy; a cephalosporin order
 for a penicillin-allergic patient is a cross-reactivity warning). A terminology server would answer both; a node
-must answer without one, so the ~60 ingredients that the checks need are kept here.
+must answer without one, so the 77 ingredients that the checks need are kept here.
 
 Sources: RxNorm ingredient and clinical drug (SCD) RxCUIs as published by the NLM in RxNav
 (https://mor.nlm.nih.gov/RxNav/; the clinical drugs as listed in the eCQM value sets of VSAC, e.g. "Antibiotic

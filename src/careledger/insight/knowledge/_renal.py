@@ -9,6 +9,7 @@ most a band allows; an order at or under it is within the rule.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -103,6 +104,8 @@ def _rule(
 
 
 _NONE = 0.0
+# A band's high edge is excluded; the labels' "CrCl 15-50" and "≤ 50" include 50 itself, and eGFR is a float.
+_THROUGH_50 = math.nextafter(50.0, math.inf)
 _CRCL = " The label states creatinine clearance (Cockcroft-Gault); eGFR stands in for it here."
 
 RULES: tuple[RenalRule, ...] = (
@@ -154,7 +157,7 @@ RULES: tuple[RenalRule, ...] = (
     ),
     _rule(
         "1114195",
-        (15, 50),
+        (15, _THROUGH_50),
         "warning",
         "Rivaroxaban: 15 mg once daily at eGFR 15-50",
         "In atrial fibrillation, reduce to 15 mg once daily with the evening meal." + _CRCL,
@@ -188,7 +191,7 @@ RULES: tuple[RenalRule, ...] = (
     ),
     _rule(
         "1599538",
-        (15, 50),
+        (15, _THROUGH_50),
         "warning",
         "Edoxaban: 30 mg once daily at eGFR 15-50",
         "In atrial fibrillation, reduce to 30 mg once daily." + _CRCL,

@@ -144,6 +144,31 @@ MYOCARDIAL_INFARCTION = _snomed("22298006", "57054005", "1755008", "399211009", 
     "I25.2",
 )
 
+# Coronary heart disease short of a coded MI: coronary atherosclerosis, stable and unstable angina, chronic
+# ischaemic heart disease, and the status codes of a coronary bypass graft (CABG), a coronary stent or angioplasty
+# (PCI). With MYOCARDIAL_INFARCTION, STROKE, TIA and PERIPHERAL_ARTERY_DISEASE it is clinical ASCVD (Goff 2013;
+# 2018 ACC/AHA cholesterol guideline), which the risk equations refuse.
+CORONARY_HEART_DISEASE = (
+    _snomed(
+        "53741008",  # coronary arteriosclerosis
+        "414545008",  # ischaemic heart disease
+        "413838009",  # chronic ischaemic heart disease
+        "194828000",  # angina
+        "233819005",  # stable angina
+        "4557003",  # preinfarction syndrome (unstable angina)
+        "394659003",  # acute coronary syndrome
+        "232717009",  # coronary artery bypass grafting
+        "399261000",  # history of coronary artery bypass grafting
+        "415070008",  # percutaneous coronary intervention
+        "36969009",  # placement of a stent in a coronary artery
+        "11101003",  # percutaneous transluminal coronary angioplasty
+    )
+    | _icd10_family("I20", "0", "1", "8", "9", "81", "89")
+    | _icd10_family("I24", "0", "1", "8", "9")
+    | _icd10_family("I25", "10", "110", "111", "118", "119", "5", "6", "9")
+    | _icd10("Z95.1", "Z95.5", "Z98.61")
+)
+
 PERIPHERAL_ARTERY_DISEASE = _snomed("399957001", "840580004", "400047006") | _icd10(
     "I73.9", "I70.209", "I70.219", "I70.229", "I70.25", "I70.269", "I70.299"
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from careledger.insight._model import Code, Finding, Lowering, Sex
+from careledger.insight._model import Assessment, Code, Finding, Lowering, Score, Sex
 from careledger.insight.knowledge import atc_classes
 from careledger.insight.scores import _codes
 from careledger.insight.scores._reading import (
@@ -67,17 +67,23 @@ def of_class(prefixes: Iterable[str]) -> Callable[[Code], bool]:
     return lambda code: any(atc.startswith(wanted) for atc in atc_classes(code))
 
 
-def known_disease(reading: Reading, sets: Iterable[tuple[str, frozenset[Code]]]) -> None:
-    """Refuse a patient who already has the disease the equation predicts: it is for primary prevention."""
+def known_disease(reading: Reading, sets: Iterable[tuple[str, frozenset[Code]]], disease: str) -> None:
+    """Refuse a patient who already has the disease the equation predicts (`disease`, as a reader says it): it is
+    for primary prevention, and her risk is not what it estimates."""
     for words, codes in sets:
         found: Finding | None = reading.facts.has(reading.facts.conditions, codes)
         if found is not None:
-            reading.missing.append(f"known {words} ({found.source}): the equation is for people without it")
+            reading.missing.append(f"not for patients with known {disease}: {words} ({found.source})")
 
 
+# Clinical ASCVD as Goff 2013 and the 2018 cholesterol guideline define it: acute coronary syndrome or a past MI,
+# stable or unstable angina, coronary or other arterial revascularisation, stroke, TIA, and atherosclerotic
+# peripheral artery disease.
 ASCVD = (
     ("myocardial infarction", _codes.MYOCARDIAL_INFARCTION),
+    ("coronary heart disease, angina or coronary revascularisation", _codes.CORONARY_HEART_DISEASE),
     ("stroke", _codes.STROKE),
+    ("transient ischaemic attack", _codes.TIA),
     ("peripheral artery disease", _codes.PERIPHERAL_ARTERY_DISEASE),
 )
 
@@ -144,3 +150,21 @@ ALERT_AT = 0.075
 def band(risk: float) -> str:
     """The guideline's category of a 10-year risk."""
     return next(name for low, name in BANDS if risk >= low)
+
+
+def assessment(
+    score: Score, value: float, display: str, reading: Reading, why: str, lowering: tuple[Lowering, ...]
+) -> Assessment:
+    """A 10-year risk as both equations answer it: banded by the 2018 guideline, alerting (with `why`) at 7.5 %."""
+    alert = value >= ALERT_AT
+    return Assessment(
+        score=score.id,
+        version=score.version,
+        value=value,
+        display=display,
+        band=band(value),
+        inputs=tuple(reading.inputs),
+        alert=alert,
+        why=why if alert else "",
+        lowering=lowering,
+    )

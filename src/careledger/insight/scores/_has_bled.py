@@ -8,7 +8,7 @@ to assess 1-year risk of major bleeding in patients with atrial fibrillation: th
 How the record answers each item:
 - H: the newest systolic blood pressure of the last year above 160 mmHg (required: no pressure, no score).
 - A: renal: chronic dialysis, a kidney transplant or end-stage renal disease on the problem list, or the newest
-  serum creatinine of the last year >= 200 µmol/L (2.26 mg/dL); a missing creatinine leaves the problem list to
+  serum creatinine of the last year >= 200 µmol/L (2.262 mg/dL); a missing creatinine leaves the problem list to
   answer. Liver: chronic liver disease (cirrhosis) on the problem list; the paper's biochemical criterion needs
   each laboratory's upper limits of normal, which Facts does not carry, so it is not read.
 - S: stroke on the problem list. B: bleeding history or predisposition on the problem list.
@@ -26,13 +26,21 @@ from datetime import timedelta
 from careledger.insight._model import LOINC, Assessment, Code, Facts, Input, Lowering, Result
 from careledger.insight.scores import _codes as codes
 from careledger.insight.scores._points import award, plural
-from careledger.insight.scores._reading import CREATININE, ONE_YEAR, SYSTOLIC_BP, Bounds, Reading
+from careledger.insight.scores._reading import (
+    CREATININE,
+    CREATININE_UMOL_L_PER_MG_DL,
+    ONE_YEAR,
+    SYSTOLIC_BP,
+    Bounds,
+    Reading,
+)
 
 VERSION = "HAS-BLED (Pisters 2010)"
 
 # Pisters 2010, Table 2: one point each.
 UNCONTROLLED_HYPERTENSION_ABOVE = 160  # mmHg systolic
-ABNORMAL_RENAL_CREATININE_FROM = 2.26  # mg/dL, the paper's 200 µmol/L
+# The paper's 200 µmol/L in mg/dL, exactly as the gatherer converts it (2.2619...: 2.26 mg/dL is 199.8 µmol/L).
+ABNORMAL_RENAL_CREATININE_FROM = 200 / CREATININE_UMOL_L_PER_MG_DL
 ELDERLY_ABOVE = 65  # years
 LABILE_TTR_BELOW = 0.60
 POINT = 1
@@ -114,7 +122,7 @@ class HasBled:
 
 
 def _renal(reading: Reading) -> bool:
-    """Dialysis, transplant or end-stage disease on the problem list, or a creatinine >= 2.26 mg/dL this year."""
+    """Dialysis, transplant or end-stage disease on the problem list, or a creatinine >= 200 µmol/L this year."""
     facts = reading.facts
     condition = facts.has(facts.conditions, codes.RENAL_DISEASE)
     creatinine = facts.latest(CREATININE, within=ONE_YEAR.span)

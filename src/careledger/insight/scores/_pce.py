@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from careledger.insight._model import Assessment, Code, Facts, Result, Sex
+from careledger.insight._model import Code, Facts, Result, Sex
 from careledger.insight.scores import _cv
 from careledger.insight.scores._reading import Bounds, Reading, percent
 
@@ -134,7 +134,7 @@ class PooledCohortEquations:
     def assess(self, facts: Facts) -> Result:
         """10-year ASCVD risk by the equations of the patient's sex and race, or every gap in the inputs."""
         reading = Reading(facts)
-        _cv.known_disease(reading, _cv.ASCVD)
+        _cv.known_disease(reading, _cv.ASCVD, "ASCVD")
         profile = _cv.read_profile(reading, AGES, statin=False)
         african_american = _race(reading)
         refused = reading.refused(self.id, self.version)
@@ -142,20 +142,14 @@ class PooledCohortEquations:
             return refused
         assert profile is not None  # every gap is in `refused`
         value = risk(profile, african_american=african_american)
-        alert = value >= _cv.ALERT_AT
-        return Assessment(
-            score=self.id,
-            version=self.version,
-            value=value,
-            display=f"{percent(value)} 10-year ASCVD risk",
-            band=_cv.band(value),
-            inputs=tuple(reading.inputs),
-            alert=alert,
-            why="10-year ASCVD risk 7.5 % or more: a statin is recommended after a risk discussion "
-            "(2018 ACC/AHA cholesterol guideline)"
-            if alert
-            else "",
-            lowering=_cv.lowerings(profile, lambda p: risk(p, african_american=african_american)),
+        return _cv.assessment(
+            self,
+            value,
+            f"{percent(value)} 10-year ASCVD risk",
+            reading,
+            "10-year ASCVD risk 7.5 % or more: a statin is recommended after a risk discussion "
+            "(2018 ACC/AHA cholesterol guideline)",
+            _cv.lowerings(profile, lambda p: risk(p, african_american=african_american)),
         )
 
 

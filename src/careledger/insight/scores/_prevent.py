@@ -11,8 +11,9 @@ base model). Each outcome is  risk = eˣ / (1 + eˣ)  with x the sum of the coef
     eGFR≥60    (max(eGFR, 60) - 90) / -15         BMI<30     (min(BMI, 30) - 25) / 5
     BMI≥30     (max(BMI, 30) - 30) / 5            and diabetes, smoking, treatment (0/1) and their interactions
 
-Inputs: eGFR is the newest of the last year, as reported (LOINC 98979-8, CKD-EPI 2021, the equation the paper
-used) or computed by CKD-EPI 2021 from a newer serum creatinine; BMI (LOINC 39156-5, the last year) is needed for
+Inputs: eGFR as every check here reads it (`_ckd_epi.kidney_function`): the newest of the last year, as reported
+(LOINC 98979-8 CKD-EPI 2021, the equation the paper used, or an older equation's) or computed by CKD-EPI 2021 from
+a newer serum creatinine; BMI (LOINC 39156-5, the last year) is needed for
 heart failure only, which is left out, and said so, without it. Ranges as the AHA calculator: age 30-79, total
 cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, systolic 90-200 mmHg, eGFR 15-150, BMI 18.5-39.99.
 
@@ -26,18 +27,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from careledger.insight._model import Assessment, Facts, Result, Sex
+from careledger.insight._model import Facts, Result, Sex
 from careledger.insight.scores import _codes, _cv
-from careledger.insight.scores._ckd_epi import CREATININE_RANGE, egfr
-from careledger.insight.scores._reading import (
-    BODY_MASS_INDEX,
-    CREATININE,
-    EGFR_2021,
-    ONE_YEAR,
-    Bounds,
-    Reading,
-    percent,
-)
+from careledger.insight.scores._ckd_epi import kidney_function
+from careledger.insight.scores._reading import BODY_MASS_INDEX, ONE_YEAR, Bounds, Reading, percent
 
 VERSION = "AHA PREVENT 2023 base model, 10-year (Khan 2024, Table S12)"
 AGES = Bounds(30, 79, "years")
@@ -167,33 +160,20 @@ def risk(profile: _cv.Profile, model: dict[Sex, Coefficients]) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _egfr(reading: Reading, age: int | None, sex: Sex | None) -> float | None:
-    """The newest eGFR of the last year: reported by CKD-EPI 2021, or computed by it from a newer creatinine."""
-    facts = reading.facts
-    reported = facts.latest([EGFR_2021], within=ONE_YEAR.span)
-    creatinine = facts.latest(CREATININE, within=ONE_YEAR.span)
-    if creatinine is not None and (reported is None or creatinine.when > reported.when):
-        if age is None or sex is None:
-            return None  # the equation needs both; their gap is said already
-        if creatinine.value not in CREATININE_RANGE:
-            reading.missing.append(
-                f"serum creatinine {creatinine.value:g} mg/dL on {creatinine.when.isoformat()} is outside "
-                f"{CREATININE_RANGE.words()}"
-            )
-            return None
-        value = egfr(creatinine.value, age, sex)
-        shown = f"{value:.0f} mL/min/1.73 m² (CKD-EPI 2021 from creatinine {creatinine.value:g} mg/dL on "
-        shown += f"{creatinine.when.isoformat()})"
-        if value not in EGFR_RANGE:
-            reading.missing.append(f"eGFR {shown} is outside {EGFR_RANGE.words()}")
-            return None
-        reading.note("eGFR", shown, creatinine.source)
-        return value
-    if reported is None:
-        reading.missing.append(f"no eGFR or serum creatinine {ONE_YEAR.words}")
+def _egfr(reading: Reading) -> float | None:
+    """The eGFR all checks read (`kidney_function`), refused outside the equation's range."""
+    kidney = kidney_function(reading.facts)
+    if isinstance(kidney, str):
+        reading.missing.append(kidney)
         return None
-    found = reading.measurement("eGFR", [EGFR_2021], ONE_YEAR, EGFR_RANGE)
-    return None if found is None else found.value
+    for ignored in kidney.ignored:
+        reading.note("eGFR ignored", ignored)
+    shown = f"{kidney.value:.0f} mL/min/1.73 m² {kidney.said}"
+    if kidney.value not in EGFR_RANGE:
+        reading.missing.append(f"eGFR {shown} is outside {EGFR_RANGE.words()}")
+        return None
+    reading.note("eGFR", shown, kidney.source)
+    return kidney.value
 
 
 class Prevent:
@@ -213,9 +193,9 @@ class Prevent:
     def assess(self, facts: Facts) -> Result:
         """10-year total CVD risk (ASCVD and heart failure in the display), or every gap in the inputs."""
         reading = Reading(facts)
-        _cv.known_disease(reading, (*_cv.ASCVD, ("heart failure", _codes.HEART_FAILURE)))
+        _cv.known_disease(reading, (*_cv.ASCVD, ("heart failure", _codes.HEART_FAILURE)), "CVD")
         profile = _cv.read_profile(reading, AGES, statin=True)
-        kidney = _egfr(reading, facts.age, facts.sex)
+        kidney = _egfr(reading)
         bmi = reading.measurement("body mass index", [BODY_MASS_INDEX], ONE_YEAR, BMI_RANGE, required=False)
         refused = reading.refused(self.id, self.version)
         if refused is not None:
@@ -230,20 +210,14 @@ class Prevent:
             parts.append(f"heart failure not computed: no usable body mass index {ONE_YEAR.words}")
         else:
             parts.append(f"heart failure {percent(risk(profile, HEART_FAILURE))}")
-        alert = value >= _cv.ALERT_AT
-        return Assessment(
-            score=self.id,
-            version=self.version,
-            value=value,
-            display=f"{percent(value)} 10-year total CVD risk ({'; '.join(parts)})",
-            band=_cv.band(value),
-            inputs=tuple(reading.inputs),
-            alert=alert,
-            why="10-year total CVD risk 7.5 % or more: the PREVENT threshold for treating stage 1 hypertension "
-            "(2025 AHA/ACC high blood pressure guideline)"
-            if alert
-            else "",
-            lowering=_cv.lowerings(profile, lambda p: risk(p, CVD)),
+        return _cv.assessment(
+            self,
+            value,
+            f"{percent(value)} 10-year total CVD risk ({'; '.join(parts)})",
+            reading,
+            "10-year total CVD risk 7.5 % or more: the PREVENT threshold for treating stage 1 hypertension "
+            "(2025 AHA/ACC high blood pressure guideline)",
+            _cv.lowerings(profile, lambda p: risk(p, CVD)),
         )
 
 

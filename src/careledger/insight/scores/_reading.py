@@ -21,6 +21,9 @@ SYSTOLIC_BP = Code(LOINC, "8480-6")
 BODY_MASS_INDEX = Code(LOINC, "39156-5")
 # Serum/plasma creatinine and creatinine in blood, both mass/volume (mg/dL once gathered).
 CREATININE = (Code(LOINC, "2160-0"), Code(LOINC, "38483-4"))
+# Creatinine's molar mass is 113.12 g/mol: µmol/L per mg/dL (the gatherer converts by it; thresholds stated in
+# µmol/L are compared through it, so a paper's boundary stays exactly where the paper put it).
+CREATININE_UMOL_L_PER_MG_DL = 88.42
 # eGFR by the CKD-EPI 2021 creatinine equation, as a laboratory reports it.
 EGFR_2021 = Code(LOINC, "98979-8")
 
@@ -90,10 +93,11 @@ class Reading:
     ) -> Measurement | None:
         """The newest measurement of `codes` within `window`, refused when outside `bounds`; its absence is a gap
         unless it is not `required` (an input only an optional part of a score needs)."""
-        found = self.facts.latest(codes, within=window.span)
+        wanted = tuple(codes)
+        found = self.facts.latest(wanted, within=window.span)
         if found is None:
             if required:
-                self.missing.append(f"no {label} {window.words}")
+                self.missing.append(no_value(self.facts, label, wanted, window))
             return None
         shown = f"{_number(found.value)} {bounds.unit} on {found.when.isoformat()}"
         if found.value not in bounds:
@@ -133,6 +137,16 @@ class Reading:
     def refused(self, score: str, version: str) -> CannotCompute | None:
         """The CannotCompute naming every gap, or None when everything was read."""
         return CannotCompute(score, version, tuple(self.missing)) if self.missing else None
+
+
+def no_value(facts: Facts, label: str, codes: Iterable[Code], window: Window) -> str:
+    """The gap of a measurement not found: "no HDL cholesterol in the last 5 years", or, when one was taken but
+    could not be read, "no usable HDL cholesterol in the last 5 years (unit 'xyz' not understood, Observation/1 on
+    2026-01-02)", so that no one goes looking for a test that was done."""
+    unread = facts.unusable(codes, within=window.span)
+    if unread is None:
+        return f"no {label} {window.words}"
+    return f"no usable {label} {window.words} ({unread.why}, {unread.source} on {unread.when.isoformat()})"
 
 
 def percent(fraction: float) -> str:
