@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 from careledger.access import AFFILIATION
 from careledger.config import NODE_WALLET
 from careledger.insight import RXNORM
+from careledger.insight.cds import GATHERED
 from careledger.insight.scores import SCORES
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
@@ -126,6 +127,36 @@ def test_a_stranger_is_told_what_an_unknown_id_tells(chart: Chart) -> None:
     assert refused.status_code == unknown.status_code == 404
     assert refused.json()["issue"][0]["code"] == unknown.json()["issue"][0]["code"]
     assert httpx.get(f"{chart.api.url}/Patient/{chart.full}/$assess").status_code == 401  # and no one signed in
+
+
+def test_a_long_id_is_not_echoed_in_full(chart: Chart) -> None:
+    response = chart.http.get(f"/Patient/{'x' * 5000}/$assess")
+    assert response.status_code == 404
+    assert "x" * 65 not in response.text
+
+
+def _scoped(chart: Chart, scopes: list[str]) -> httpx.Client:
+    """The care team's member with a SMART app's token: only `scopes`."""
+    auth = chart.api.server.auth
+    caller = auth.caller(chart.http.headers["Authorization"])
+    token = auth.issue(replace(caller, scopes=frozenset(scopes)))
+    return httpx.Client(base_url=chart.api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_per_type_read_scopes_of_every_gathered_type_may_assess(chart: Chart) -> None:
+    """A SMART app holds user/Observation.rs, user/Condition.rs, ... rather than user/*.rs."""
+    app = _scoped(chart, [f"user/{resource_type}.rs" for resource_type in GATHERED])
+    response = app.get(f"/Patient/{chart.full}/$assess", params={"score": PCE})
+    assert response.status_code == 200, response.text
+    assert len(_entries(response, "RiskAssessment")) == 1
+
+
+def test_a_token_missing_a_gathered_type_is_403_not_read_unnarrowed(chart: Chart) -> None:
+    """The door narrows only the types a token names: one it has no scope for is refused, not read in full."""
+    app = _scoped(chart, [f"user/{t}.rs" for t in GATHERED if t != "AllergyIntolerance"])
+    response = app.get(f"/Patient/{chart.full}/$assess", params={"score": PCE})
+    assert response.status_code == 403
+    assert "AllergyIntolerance" in response.text
 
 
 def test_write_stores_the_assessment_as_the_caller_and_it_reads_back(chart: Chart) -> None:

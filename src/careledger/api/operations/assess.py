@@ -4,6 +4,10 @@ The scores read what the caller's door shows her of the patient (`Insight.gather
 learns what an unknown id would tell her; each computed score is a RiskAssessment (or an Observation, for eGFR)
 naming its equation, version and the records it read, and one OperationOutcome says why the others could not be
 computed. With `write=true` (POST only: a GET changes nothing) they are stored through that same door, as hers.
+
+The token must allow reading each type the scores are gathered from (`GATHERED`: Patient, Observation, Condition,
+MedicationStatement, MedicationRequest, AllergyIntolerance, FamilyMemberHistory), by a wildcard or a scope per
+type: a type a token has no scope for is not narrowed by the door, so it is refused here rather than read.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from careledger.api.operations._parameters import Kind, operation_parameters, re
 from careledger.errors import ValidationError
 from careledger.fhir import loads_object
 from careledger.insight import Assessment, CannotCompute, Facts, Result, Score, as_fhir, outcome
+from careledger.insight.cds import GATHERED
 from careledger.records import Resource, StoredRecord
 
 WRITTEN_TYPES = ("RiskAssessment", "Observation")  # what `write=true` stores: the token must allow writing both
@@ -40,7 +45,8 @@ def assess_router(deps: Deps) -> APIRouter:
         them as the caller and answers 201 with their ids. 400 for an unknown score or a malformed parameter; 404 for
         a Patient the caller may not see, as for one there is not."""
         caller = deps.caller(authorization)
-        caller.require("*", "read")
+        for resource_type in GATHERED:  # per-type scopes do (a SMART app's patient/Observation.rs ...), not only *
+            caller.require(resource_type, "read")
         ids, writing = await _asked(request)
         for resource_type in WRITTEN_TYPES if writing else ():
             caller.require(resource_type, "write")
