@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
-    from careledger.insight.federated import FederatedDesk
+    from careledger.insight.federated import FederatedDesk, FederatedRuns
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
@@ -258,6 +258,19 @@ class Capabilities:
         from careledger.insight.federated import FederatedDesk
 
         return FederatedDesk(self.study_desk)
+
+    @cached_property
+    def federated_runs(self) -> FederatedRuns:
+        """A study sponsor's federated runs from this node, over every serving node; the model registered."""
+        from careledger.insight.federated import FederatedRuns
+
+        return FederatedRuns(
+            self.study_desk,
+            lambda: self.models,
+            self.contracts.identity_registry,
+            self.contracts.research,
+            lambda wallet: self.unlock(wallet).account,
+        )
 
     @cached_property
     def insight(self) -> Insight:

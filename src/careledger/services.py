@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
-    from careledger.insight.federated import FederatedDesk
+    from careledger.insight.federated import FederatedDesk, FederatedRuns
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.node_status import NodeStatus
     from careledger.records import Check
@@ -100,6 +100,8 @@ class Services(Protocol):
     def study_desk(self) -> StudyDesk: ...
     @property
     def federated_desk(self) -> FederatedDesk: ...
+    @property
+    def federated_runs(self) -> FederatedRuns: ...
     @property
     def models(self) -> Models: ...
     @property

@@ -1,47 +1,39 @@
-"""`careledger insight train STUDY`: train a study's model across nodes (this one and the homes `--with` names on
-this machine) by Flower SecAgg+ with DP, then register it on chain as the sponsor."""
+"""`careledger insight train STUDY`: as the study's sponsor, train its model across every serving node of the
+network (this one in process, the others over HTTP) by Flower SecAgg+ with DP, then register it on chain."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careledger.cli._context import open_node, passphrase_source, wallet_of
+from careledger.cli._context import open_node, wallet_of
 from careledger.cli._insight_models import model_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
-from careledger.config import Home, load_settings
-from careledger.insight.federated import register_trained, study_site, task_named, train
-from careledger.services import open_operations
+from careledger.insight.federated import CLIPPING_NORM, NOISE_MULTIPLIER, ROUNDS, task_named
 
 
 def train_study(
     ctx: typer.Context,
     study: Annotated[int, typer.Argument(help="The study's id on chain (approved by an ethics board).", min=1)],
-    sponsor: Annotated[str, typer.Option("--as", help="The study sponsor's wallet kept here: it registers the model.")],
-    homes: Annotated[
-        list[Path] | None, typer.Option("--with", help="Another node's home on this machine that takes part (repeat).")
-    ] = None,
-    rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds (1 to 100).")] = 10,
-    noise: Annotated[float, typer.Option("--noise-multiplier", help="Gaussian noise multiplier (DP).")] = 0.3,
-    clip: Annotated[float, typer.Option("--clipping-norm", help="Each node's update is clipped to this norm.")] = 2.0,
+    sponsor: Annotated[str, typer.Option("--as", help="The study sponsor's wallet kept here: it signs and registers.")],
+    rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds (1 to 100).")] = ROUNDS,
+    noise: Annotated[
+        float, typer.Option("--noise-multiplier", help="Gaussian noise multiplier (DP).")
+    ] = NOISE_MULTIPLIER,
+    clip: Annotated[
+        float, typer.Option("--clipping-norm", help="Each update is clipped to this norm.")
+    ] = CLIPPING_NORM,
     task: Annotated[str, typer.Option("--task", help="What the study's protocol trains.")] = "breast-cancer",
     json: JsonFlag = False,
 ) -> None:
     """Each node trains on its own participants; only clipped, masked updates travel; the model is registered."""
-    learnt = task_named(task)  # an unknown task is refused before any node is opened
-    with ExitStack() as stack:
-        node = stack.enter_context(open_node(ctx))
-        others = [
-            stack.enter_context(open_operations(Home(path), load_settings(Home(path)), passphrase_source(), lazy=True))
-            for path in homes or []
-        ]
-        sites = [study_site(n.study_desk, study, learnt) for n in [node, *others]]
-        model = train(study, sites, rounds=rounds, noise_multiplier=noise, clipping_norm=clip)
-        registered = register_trained(node.models, wallet_of(node, sponsor).name, model)
+    task_named(task)  # an unknown task is refused before the node is opened
+    with open_node(ctx) as node:
+        model, registered = node.federated_runs.train(
+            wallet_of(node, sponsor).name, study, task=task, rounds=rounds, noise_multiplier=noise, clipping_norm=clip
+        )
     if json:
         print_json(model_view(registered))
         return

@@ -47,7 +47,7 @@ from careledger.research import StudyRequest, protocol_hash
 from careledger.testdata import STUDY_REWARD, founding_node, joining_node, set_up_study
 
 OUTSIDERS = 2  # patients charted on each node who never join the study
-ROUNDS = 10
+ROUNDS = 3  # the default: ε ≈ 21, within the study's approved 25
 STAGES = {"setup", "share_keys", "collect_masked_vectors", "unmask"}
 
 
@@ -136,7 +136,7 @@ def _study(nodes: list[Node], sponsor: Wallet, board: Wallet, participants: int)
         data_from=0,
         data_to=2**33,
         days=30,
-        epsilon=1.0,
+        epsilon=25.0,
         reward=STUDY_REWARD,
         budget=budget,
     )
@@ -263,28 +263,37 @@ def test_the_card_holds_no_phi_and_the_chain_vouches_for_the_weights(federation:
 # Over HTTP ---------------------------------------------------------------------------
 
 
-def test_a_run_over_http_is_as_good_and_opens_records_only_at_their_own_nodes(
+def test_the_sponsors_run_over_http_is_as_good_registers_the_model_and_opens_records_only_at_their_nodes(
     federation: Federation,
 ) -> None:
     study_id, (first, aggregator, _) = federation.study_id, federation.nodes
     opened_before = _opened_for_training(first)
-    sites = [
-        federation.remote(0, study_id),
-        study_site(aggregator.study_desk, study_id, breast_cancer_task()),
-        federation.remote(2, study_id),
-    ]
 
-    model = train(study_id, sites, rounds=ROUNDS)
+    # the sponsor's node trains in process; the others, found by their endpoints on chain, over HTTP
+    model, registered = aggregator.federated_runs.train(federation.sponsor.name, study_id, rounds=ROUNDS)
 
-    # SecAgg+'s stochastic rounding and the DP noise draw from one generator: the same model up to noise
+    # SecAgg+'s stochastic rounding and the DP noise draw from numpy's global generator: the same model up to noise
     held_out = list(federation.split.outside)
     pooled = _auroc(_alone(_pooled(federation.split)), held_out)
     assert abs(_auroc(list(model.weights), held_out) - pooled) <= 0.02
-    assert [(m.node, m.trained_on, m.held_out) for m in model.metrics] == [
+    assert {(m.node, m.trained_on, m.held_out) for m in model.metrics} == {
         (m.node, m.trained_on, m.held_out) for m in federation.model.metrics
-    ]
+    }
     assert _opened_for_training(first) == 2 * opened_before  # opened again, at the first node, by its own door
     assert all(c.clear_arrays == 0 for c in model.carried if not c.outbound and c.message_type == "train")
+    assert registered.weights_hash == "0x" + weights_hash(model.weights).hex()
+    assert registered.card["nodes"] == list(model.nodes)
+
+
+def test_a_run_that_would_spend_more_than_the_studys_epsilon_is_refused_before_any_record_opens(
+    federation: Federation,
+) -> None:
+    first, aggregator, _ = federation.nodes
+    opened = _opened_for_training(first)
+
+    with pytest.raises(ValidationError, match=r"above study \d+'s approved budget 25"):
+        aggregator.federated_runs.train(federation.sponsor.name, federation.study_id, rounds=20)
+    assert _opened_for_training(first) == opened
 
 
 def test_a_message_not_signed_by_the_sponsor_is_401_and_a_malformed_one_400(federation: Federation) -> None:

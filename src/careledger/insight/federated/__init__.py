@@ -15,15 +15,30 @@ from careledger.insight.federated._dataset import breast_cancer_task, task_named
 from careledger.insight.federated._grid import Carried, SiteGrid, node_id
 from careledger.insight.federated._model import Feature, Fitting, Task, fit, initial, scores
 from careledger.insight.federated._remote import FEDERATED, FederatedDesk, RemoteSite, remote_site
-from careledger.insight.federated._training import DELTA, NodeMetrics, Privacy, TrainedModel, epsilon, train
+from careledger.insight.federated._runs import FederatedRuns
+from careledger.insight.federated._training import (
+    CLIPPING_NORM,
+    DELTA,
+    NOISE_MULTIPLIER,
+    ROUNDS,
+    NodeMetrics,
+    Privacy,
+    TrainedModel,
+    epsilon,
+    train,
+)
 
 __all__ = [
+    "CLIPPING_NORM",
     "DELTA",
     "FEDERATED",
     "HELD_OUT",
+    "NOISE_MULTIPLIER",
+    "ROUNDS",
     "Carried",
     "Feature",
     "FederatedDesk",
+    "FederatedRuns",
     "Fitting",
     "LocalData",
     "NodeMetrics",
