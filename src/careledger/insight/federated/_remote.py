@@ -112,6 +112,7 @@ def remote_site(
     from careledger.client import FhirClient  # httpx: imported for a remote run only
 
     def send(ask: dict[str, Any]) -> dict[str, Any]:
+        """`ask` signed afresh (single use) and posted to the node; its JSON answer."""
         request = StudyRequest.new(study_id, custodian, ask).signed(account, chain_id, registry)
         with FhirClient(endpoint) as client:
             answer: dict[str, Any] = client.study(request.to_json())
