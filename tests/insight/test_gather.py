@@ -273,3 +273,26 @@ def test_allergies_active_or_without_status_and_family_history_as_answers() -> N
         ("44054006", "FamilyMemberHistory/mother"),
     ]
     assert facts.conditions == ()  # a relative's diabetes is not hers
+
+
+@pytest.mark.parametrize(
+    ("given", "day"),
+    [
+        ("2026-11-01T09:30:00Z", date(2026, 11, 1)),
+        ("2026-11-01", date(2026, 11, 1)),
+        ("2024-02-29T00:00:00+01:00", date(2024, 2, 29)),
+        ("2026-02-30", None),  # no such day
+        ("0000-01-01", None),  # no year 0
+        ("2026-11", None),  # partial: not within any look-back
+        ("2026", None),
+        ("20261101", None),  # ISO 8601 basic format is not FHIR's
+        ("2026-W44-7", None),
+        ("2026-1a-01", None),
+        (20261101, None),
+    ],
+)
+def test_an_effective_date_is_a_full_calendar_day(given: object, day: date | None) -> None:
+    facts = _facts(_observation("o1", "8480-6", 120, "mm[Hg]", effectiveDateTime=given))
+    assert _value(facts, "8480-6") == (None if day is None else (120, "mm[Hg]", "Observation/o1"))
+    if day is not None:
+        assert facts.latest([Code(LOINC, "8480-6")]).when == day  # type: ignore[union-attr]

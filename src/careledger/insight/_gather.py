@@ -22,6 +22,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from careledger.access import Repository
@@ -107,6 +109,18 @@ UNITS: Mapping[str, Unit] = {
     **dict.fromkeys(("9318-7", "14959-1"), ALBUMIN_CREATININE),
     "9269-2": POINTS,
 }
+# The kinds read below; any other resource is passed over before its reference is even written.
+_READ = frozenset(
+    {
+        "Observation",
+        "Condition",
+        "MedicationStatement",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "FamilyMemberHistory",
+    }
+)
+_WHEN = attrgetter("when")
 _FULL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _MEDICATION = re.compile(r"Medication/[A-Za-z0-9\-.]{1,64}")  # a local reference by FHIR id: what `read` takes
 
@@ -117,14 +131,17 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
     A measurement needs a full effective date and no `comparator` ("<5" is not a number); those after `on` and
     results not final are left out. A MedicationReference is resolved against contained and given Medications.
     """
-    measured: defaultdict[Code, list[Measurement]] = defaultdict(list)
+    measured: defaultdict[tuple[str, str], list[Measurement]] = defaultdict(list)  # by (system, code): hashed in C
     unread: list[Unread] = []
     intolerances: set[str] = set()
     found: dict[str, list[Finding]] = defaultdict(list)
     given = list(resources)
     medications = {f"Medication/{r.get('id')}": r for r in given if r.get("resourceType") == "Medication"}
     for resource in given:
-        kind, source = resource.get("resourceType"), f"{resource.get('resourceType')}/{resource.get('id')}"
+        kind = resource.get("resourceType")
+        if kind not in _READ:
+            continue
+        source = f"{kind}/{resource.get('id')}"
         if kind == "Observation":
             _observation(resource, source, on, measured, unread, found["answers"])
         elif kind == "Condition" and _active(resource, missing_counts=False) and not _after(resource, on):
@@ -146,13 +163,13 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
         on=on,
         birth_date=_day(patient.get("birthDate")),
         sex=_sex(patient.get("gender")),
-        measurements={code: tuple(sorted(ms, key=lambda m: m.when, reverse=True)) for code, ms in measured.items()},
+        measurements={_code(*key): tuple(sorted(ms, key=_WHEN, reverse=True)) for key, ms in measured.items()},
         conditions=tuple(found["conditions"]),
         medications=tuple(found["medications"]),
         allergies=tuple(found["allergies"]),
         answers=tuple(found["answers"]),
         race=_race(patient),
-        unread=tuple(sorted(unread, key=lambda u: u.when, reverse=True)),
+        unread=tuple(sorted(unread, key=_WHEN, reverse=True)),
         intolerances=frozenset(intolerances),
     )
 
@@ -189,24 +206,30 @@ def _observation(
     resource: Resource,
     source: str,
     on: date,
-    measured: defaultdict[Code, list[Measurement]],
+    measured: defaultdict[tuple[str, str], list[Measurement]],
     unread: list[Unread],
     answers: list[Finding],
 ) -> None:
     """A result's quantities (its own and its components', each under its own codes; those it cannot read into
     `unread`) and coded answers."""
-    when = _day(_first(resource, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued"))
-    if resource.get("status") not in RESULT_STATUSES or when is None or when > on:
+    if resource.get("status") not in RESULT_STATUSES:
         return
-    for part in [resource, *_dicts(resource.get("component"))]:
-        answers += _findings(part.get("valueCodeableConcept"), source, when)
+    when = _day(_first(resource, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued"))
+    if when is None or when > on:
+        return
+    components = resource.get("component")
+    for part in [resource, *_dicts(components)] if components is not None else (resource,):
+        concept = part.get("valueCodeableConcept")
+        if concept is not None:
+            answers += _findings(concept, source, when)
         quantity = part.get("valueQuantity")
         if not isinstance(quantity, dict) or "comparator" in quantity:
             continue
-        for code in _codes(part.get("code")):
+        for coding in _codings(part.get("code")):
+            code = _code(*coding)
             measurement = _measurement(code, quantity, when, source)
             if isinstance(measurement, Measurement):
-                measured[code].append(measurement)
+                measured[coding].append(measurement)
             elif measurement is not None:
                 unread.append(Unread(code, measurement, when, source))
 
@@ -241,6 +264,8 @@ def _measurement(code: Code, quantity: dict[str, Any], when: date, source: str) 
 def finite_number(value: object) -> float | None:
     """A JSON number as a float when it is one and finite; None for anything else, a bool, NaN, an infinity, or an
     integer too large for a float (JSON allows 10**400, and `float` of it raises OverflowError)."""
+    if type(value) is float:  # what JSON numbers mostly are: the checks below are for the rest
+        return value if math.isfinite(value) else None
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     try:
@@ -287,12 +312,28 @@ def _findings(concept: object, source: str, when: date | None) -> list[Finding]:
 
 def _codes(concept: object) -> list[Code]:
     """The codings of a CodeableConcept that name both a system and a code."""
-    codings = _dicts(concept.get("coding")) if isinstance(concept, dict) else []
-    return [
-        Code(c["system"], c["code"])
-        for c in codings
-        if isinstance(c.get("system"), str) and isinstance(c.get("code"), str)
-    ]
+    return [_code(system, code) for system, code in _codings(concept)]
+
+
+def _codings(concept: object) -> list[tuple[str, str]]:
+    """`_codes` as (system, code) pairs: a pair is hashed in C, a Code by its dataclass's Python `__hash__`."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return []
+    found = []
+    for coding in codings:
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                found.append((system, code))
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _code(system: str, code: str) -> Code:
+    """One Code per coding seen lately: a record names the same few hundred codes over and over, and a Code is
+    immutable, so sharing one is making it again without the cost (bounded: a stranger's codes cannot grow it)."""
+    return Code(system, code)
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:
@@ -318,7 +359,14 @@ def _first(resource: Resource, *names: str) -> object:
 def _day(value: object) -> date | None:
     """The calendar date of a FHIR date or dateTime, or None if it is partial (a year, a month) or malformed: a
     look-back cannot tell whether "2024" is within a year of today."""
-    matched = _FULL_DATE.match(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:10].isascii():
+        try:  # the common case, parsed in C; anything it refuses is read the slow way below
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    matched = _FULL_DATE.match(value)
     if matched is None:
         return None
     try:

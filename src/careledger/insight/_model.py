@@ -96,23 +96,45 @@ class Facts:
         return self.on.year - born.year - ((self.on.month, self.on.day) < (born.month, born.day))
 
     def latest(self, codes: Iterable[Code], *, within: timedelta | None = None) -> Measurement | None:
-        """The newest measurement under any of `codes`, taken no longer than `within` before `on` (any age if None)."""
-        wanted = set(codes)
-        found = [m for code, ms in self.measurements.items() if code in wanted for m in ms]
-        if within is not None:
-            found = [m for m in found if self.on - m.when <= within]
-        return max(found, key=lambda m: m.when, default=None)
+        """The newest measurement under any of `codes`, taken no longer than `within` before `on` (any age if None).
+
+        Looked up by code, not scanned: each code's measurements are newest first, so its first one within the
+        window is its newest. Of a tie between codes, the one whose code comes first in `measurements` wins."""
+        best: tuple[Measurement, Code] | None = None
+        for code in codes:  # a code given twice finds its own measurement again: a tie it does not win
+            for measured in self.measurements.get(code, ()):
+                if within is None or self.on - measured.when <= within:
+                    if (
+                        best is None
+                        or measured.when > best[0].when
+                        or (measured.when == best[0].when and _earlier(self, code, best[1]))
+                    ):
+                        best = (measured, code)
+                    break
+        return None if best is None else best[0]
 
     def unusable(self, codes: Iterable[Code], *, within: timedelta | None = None) -> Unread | None:
         """The newest skipped quantity under any of `codes` within `within` of `on` (any age if None)."""
+        if not self.unread:
+            return None
         wanted = set(codes)
         found = [u for u in self.unread if u.code in wanted and (within is None or self.on - u.when <= within)]
         return max(found, key=lambda u: u.when, default=None)
 
     def has(self, findings: Iterable[Finding], codes: Iterable[Code]) -> Finding | None:
         """The first of `findings` coded with any of `codes`, or None."""
-        wanted = set(codes)
-        return next((f for f in findings if f.code in wanted), None)
+        wanted = codes if isinstance(codes, frozenset | set) else set(codes)
+        for finding in findings:
+            if finding.code in wanted:
+                return finding
+        return None
+
+
+def _earlier(facts: Facts, code: Code, other: Code) -> bool:
+    """Whether `code` comes before `other` in `facts.measurements` (a tie of dates goes to the first, as a scan of
+    them would find it)."""
+    keys = list(facts.measurements)
+    return keys.index(code) < keys.index(other)
 
 
 @dataclass(frozen=True, slots=True)

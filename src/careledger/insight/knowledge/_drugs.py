@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from careledger.insight._model import RXNORM, Code
 
@@ -183,9 +184,11 @@ def ingredients(code: Code) -> frozenset[Code]:
     return frozenset(i.code for i in _ingredients_of(code))
 
 
+@lru_cache(maxsize=4096)
 def atc_classes(code: Code) -> frozenset[str]:
     """The WHO ATC codes of a medication coded by RxNorm (the union over its ingredients) or by ATC (the code itself,
-    at whatever level it is given); empty when unknown. Classes are compared by prefix: "C10AA" is every statin."""
+    at whatever level it is given); empty when unknown. Classes are compared by prefix: "C10AA" is every statin.
+    Remembered per code (bounded): every score asks it of the same few medications."""
     if code.system == ATC:
         atc = _atc(code.code)
         return frozenset() if atc is None else frozenset({atc})

@@ -112,7 +112,11 @@ class Reading:
     def finding(self, label: str, findings: Iterable[Finding], matches: Callable[[Code], bool]) -> Finding | None:
         """A present-or-absent fact: its absence from the record counts as "no" (the problem list and medication
         list are what the equations' "history of" means), and both answers are shown."""
-        found = next((f for f in findings if matches(f.code)), None)
+        found = None
+        for finding in findings:
+            if matches(finding.code):
+                found = finding
+                break
         self.inputs.append(Input(label, "yes" if found else "no", found.source if found else None))
         return found
 
