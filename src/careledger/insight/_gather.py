@@ -359,8 +359,12 @@ def _first(resource: Resource, *names: str) -> object:
 def _day(value: object) -> date | None:
     """The calendar date of a FHIR date or dateTime, or None if it is partial (a year, a month) or malformed: a
     look-back cannot tell whether "2024" is within a year of today."""
-    if not isinstance(value, str):
-        return None
+    return _day_of(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=64)
+def _day_of(value: str) -> date | None:
+    """`_day` of a string, remembered for the few dates a chart repeats (an encounter's observations share one)."""
     if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:10].isascii():
         try:  # the common case, parsed in C; anything it refuses is read the slow way below
             return date.fromisoformat(value[:10])
