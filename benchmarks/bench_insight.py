@@ -2,7 +2,8 @@
 on three nodes; each beside a plain FHIR search of the same patients in the same run.
 
 - **Scores**: `PATIENTS` patients (cycling over a pool of synthetic charts, nothing cached): facts built from the
-  chart's resources and every score in `SCORES` computed, in process. Then `STORED` of them stored in a node (SQLite,
+  chart's resources and every score in `SCORES` computed, in process; and, apart, every score of `PATIENTS` patients
+  from facts built beforehand (what the scores alone cost). Then `STORED` of them stored in a node (SQLite,
   one patient's wallet holding all, as bench_search does): every score through her door (one compartment search,
   judged and audited, then the scores), beside the node's Observation search by patient through the same door.
 - **patient-view**: `careledger serve` (one worker, SQLite), a CDS client registered with its key; each request
@@ -67,6 +68,13 @@ def bench_insight_scores() -> list[Result]:
         for score in SCORES:
             score.assess(facts)
     computed = PATIENTS / (time.perf_counter() - start)
+    ready = [facts_from_resources(chart.patient, chart.resources, today) for chart in pool]
+    start = time.perf_counter()
+    for n in range(PATIENTS):
+        facts = ready[n % len(ready)]
+        for score in SCORES:
+            score.assess(facts)
+    scored = PATIENTS / (time.perf_counter() - start)
     stored = pool[:STORED]
     with tempfile.TemporaryDirectory() as tmp, scratch_node(Path(tmp) / "home", SETTINGS) as node:
         door = node.access.for_caller(Accessor(_store(node, stored), Purpose.PATRQT))
@@ -80,6 +88,12 @@ def bench_insight_scores() -> list[Result]:
             "patients/s",
             computed,
             f"{PATIENTS:,} patients over {charts}, facts + {len(SCORES)} scores each, one thread",
+        ),
+        Result(
+            "insight: all scores from ready facts",
+            "patients/s",
+            scored,
+            f"same patients, facts built beforehand (not timed): the {len(SCORES)} scores alone",
         ),
         Result(
             "insight: all scores through the door",

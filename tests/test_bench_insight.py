@@ -15,6 +15,7 @@ def test_the_scores_benchmark_reports_each_rate_beside_its_baseline(monkeypatch:
     results = {r.name: r for r in bench_insight.bench_insight_scores()}
     assert set(results) == {
         "insight: all scores from resources",
+        "insight: all scores from ready facts",
         "insight: all scores through the door",
         "FHIR Observation search by patient",
     }
