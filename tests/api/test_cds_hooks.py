@@ -114,6 +114,8 @@ def _prefetch(patient_id: str, *observations: dict[str, Any], allergies: Any = N
         "conditions": None,
         "medications": _searchset(),
         "allergies": allergies,
+        "statements": None,
+        "family": None,
     }
 
 
@@ -434,3 +436,79 @@ def _authorization(token: str, patient_id: str) -> dict[str, Any]:
         "subject": "cds-service",
         "patient": patient_id,
     }
+
+
+def _without_uuids(value: Any) -> Any:
+    """`value` without its `uuid` members (new on every call), to compare two answers."""
+    if isinstance(value, dict):
+        return {k: _without_uuids(v) for k, v in value.items() if k != "uuid"}
+    return [_without_uuids(v) for v in value] if isinstance(value, list) else value
+
+
+def test_a_stock_ehr_prefetching_the_advertised_templates_gets_the_cards_of_fhir_authorization(
+    api: Api, ehr: Ehr, alice_patient: str
+) -> None:
+    apixaban = {
+        "resourceType": "MedicationStatement",
+        "status": "active",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1364445"}], "text": "Eliquis 5 mg"},
+        "subject": {"reference": f"Patient/{alice_patient}"},
+    }
+    with api.client(api.world.alice) as client:
+        created = client.post("/MedicationStatement", json=apixaban)
+        assert created.status_code == 201, created.text
+        templates = httpx.get(f"{api.url}/cds-services").json()["services"]
+        (advertised,) = [s["prefetch"] for s in templates if s["id"] == ORDER_SIGN]
+        prefetch = {}
+        for key, template in advertised.items():  # exactly what discovery asks, fetched as an EHR would
+            found = client.get("/" + template.replace("{{context.patientId}}", alice_patient))
+            assert found.status_code == 200, found.text
+            prefetch[key] = found.json()
+    order = _amoxicillin(alice_patient) | {
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1364445"}]}
+    }
+    authorization = _authorization(_token_of(api, api.world.alice), alice_patient)
+    answers = []
+    for more in ({"prefetch": prefetch}, {"fhirServer": api.url, "fhirAuthorization": authorization}):
+        body = _order_sign(alice_patient, {}) | more
+        body["context"]["draftOrders"] = _searchset(order) | {"type": "collection"}
+        response = _call(api, ehr, ORDER_SIGN, body)
+        assert response.status_code == 200, response.text
+        answers.append(_without_uuids(response.json()))
+    assert answers[0] == answers[1]
+    summaries = [c["summary"] for c in answers[0]["cards"]]
+    assert f"apixaban is already active (MedicationStatement/{created.json()['id']})" in summaries
+
+
+def test_a_score_card_links_to_her_chart_in_the_portal(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    body = _patient_view(alice_patient, _prefetch(alice_patient, _creatinine(alice_patient, 2.4)))
+    response = _call(api, ehr, PATIENT_VIEW, body)
+    assert response.status_code == 200, response.text
+    card = response.json()["cards"][0]
+    assert card["links"] == [
+        {
+            "label": "Chart and scores in CareLedger",
+            "url": f"{api.url}/portal/staff/patients/{alice_patient}",
+            "type": "absolute",
+        }
+    ]
+
+
+@pytest.mark.parametrize(("content_type", "body"), [("application/xml", b"<x/>"), ("text/plain", b"hello")])
+def test_the_client_is_known_before_the_body_and_the_body_is_json(
+    api: Api, ehr: Ehr, content_type: str, body: bytes
+) -> None:
+    unsigned = httpx.post(_url(api, PATIENT_VIEW), content=body, headers={"Content-Type": content_type})
+    assert unsigned.status_code == 401, unsigned.text
+    assert unsigned.headers["WWW-Authenticate"].startswith("Bearer")
+    headers = {"Content-Type": content_type, "Authorization": f"Bearer {ehr.token(_url(api, PATIENT_VIEW))}"}
+    signed = httpx.post(_url(api, PATIENT_VIEW), content=body, headers=headers)
+    assert signed.status_code == 415, signed.text
+
+
+def test_an_aud_list_holding_the_services_url_is_taken(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    url = _url(api, PATIENT_VIEW)
+    body = _patient_view(alice_patient, _prefetch(alice_patient))
+    assert _call(api, ehr, PATIENT_VIEW, body, token=ehr.token(url, aud=["https://x.example", url])).status_code == 200
+    refused = _call(api, ehr, PATIENT_VIEW, body, token=ehr.token(url, aud=["https://x.example"]))
+    assert refused.status_code == 401

@@ -2,14 +2,16 @@
 
 ```
 GET  /cds-services               ─► the services and their prefetch templates (open, rate-limited)
-POST /cds-services/{id}          ─► client JWT (401) ─► body parsed (400) ─► fhirServer is this node (400)
+POST /cds-services/{id}          ─► client JWT (401) ─► JSON (415) ─► body parsed (400) ─► fhirServer is this node (400)
                                     ─► fhirAuthorization: a token this node issued ─► its caller's door
                                     ─► node.cds.invoke ─► {"cards": [...], "systemActions": []}
-POST /cds-services/{id}/feedback ─► client JWT (401) ─► body parsed (400) ─► cards it was given (404) ─► kept
+POST /cds-services/{id}/feedback ─► client JWT (401) ─► JSON (415) ─► body parsed (400) ─► cards it was given (404)
+                                    ─► kept
 ```
 
-The client is authenticated before its body is parsed, so a stranger learns nothing of what a body should be; the
-JWT's `aud` is the URL the request was sent to, as this node sees it (its base URL, or a believed proxy's).
+The client is authenticated before its body is looked at, whatever its media type (the outer layers leave these
+paths' media type to the route), so a stranger learns nothing of what a body should be; the JWT's `aud` is the URL
+the request was sent to, as this node sees it (its base URL, or a believed proxy's), or a list holding it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pydantic import ValidationError as ParseError
 
 from careledger.access import Repository
 from careledger.api._deps import Deps, body_of, call
-from careledger.errors import Unauthenticated, ValidationError
+from careledger.api._limits import JSON_TYPES
+from careledger.errors import Unauthenticated, UnsupportedMediaType, ValidationError
 from careledger.insight.cds import GATHERED, Feedback, HookCall, Verified
 
 FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
@@ -101,7 +104,7 @@ def cds_router(deps: Deps) -> APIRouter:
         node.cds.service(service_id)  # an unknown service is 404 whoever asks
         base = _base(request)
         client = await call(node.cds.clients.verify, authorization, f"{base}/cds-services/{service_id}")
-        hook = _parsed(_HookRequest, await body_of(request))
+        hook = _parsed(_HookRequest, await _json_body(request))
         context = hook.context
         checked = HookCall(
             hook=hook.hook,
@@ -111,7 +114,9 @@ def cds_router(deps: Deps) -> APIRouter:
             draft_orders=context.draftOrders,
             selections=tuple(context.selections or ()),
         )
-        answer = await call(node.cds.invoke, service_id, checked, client, door=lambda: _door(deps, hook, base))
+        answer = await call(
+            node.cds.invoke, service_id, checked, client, door=lambda: _door(deps, hook, base), base=base
+        )
         return JSONResponse(answer)
 
     @router.post("/cds-services/{service_id}/feedback")
@@ -120,7 +125,7 @@ def cds_router(deps: Deps) -> APIRouter:
         node.cds.service(service_id)
         url = f"{_base(request)}/cds-services/{service_id}/feedback"
         client: Verified = await call(node.cds.clients.verify, authorization, url)
-        body = _parsed(_FeedbackRequest, await body_of(request))
+        body = _parsed(_FeedbackRequest, await _json_body(request))
         entries = [_feedback_of(entry) for entry in body.feedback]
         await call(node.cds.feedback, service_id, client, entries)
         return JSONResponse({})
@@ -131,6 +136,14 @@ def cds_router(deps: Deps) -> APIRouter:
 def _base(request: Request) -> str:
     """This node's base URL as the request reached it (scheme and host as sent, or as a believed proxy forwarded)."""
     return str(request.base_url).rstrip("/")
+
+
+async def _json_body(request: Request) -> bytes:
+    """The body of a signed request; `UnsupportedMediaType` (415) unless it is JSON, all a CDS service reads."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in JSON_TYPES:
+        raise UnsupportedMediaType(f"a CDS service reads application/json, not {media_type[:60] or '(none)'}")
+    return await body_of(request)
 
 
 def _parsed(model: type[_M], body: bytes) -> _M:

@@ -46,6 +46,7 @@ NOT_FHIR = (
     "/redoc",
     "/openapi.json",
     "/portal",
+    "/cds-services",  # CDS Hooks: JSON only, its own media type checked by its route once the client is known
 )
 
 

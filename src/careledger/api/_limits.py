@@ -45,6 +45,9 @@ PATH_TYPES = {
     "/auth/revoke": "application/x-www-form-urlencoded",
     "/devices/readings": "application/octet-stream",
 }
+# The paths whose route checks the media type itself, after the caller: a CDS service (JSON only) answers an
+# unsigned request 401 whatever it sent.
+ROUTE_TYPED = ("/cds-services/",)
 # The portal's forms: URL-encoded, small (a signed message, a signed consent, a note).
 PORTAL_PREFIX = "/portal/"
 PORTAL_FORM = "application/x-www-form-urlencoded"
@@ -116,7 +119,7 @@ class BoundedRequests:
         if wanted is not None:
             if media_type != wanted:
                 raise UnsupportedMediaType(f"{path} takes {wanted}, not {media_type or '(none)'}")
-        elif (size or media_type) and media_type not in JSON_TYPES | XML_TYPES:
+        elif (size or media_type) and media_type not in JSON_TYPES | XML_TYPES and not path.startswith(ROUTE_TYPED):
             raise UnsupportedMediaType(
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )

@@ -164,6 +164,14 @@ def _allergy(order: _Order, source: str, severity: Severity, summary: str, detai
     )
 
 
+def _duplicate_summary(ordered: str, other: str, state: str, source: str) -> str:
+    """ "Duplicate therapy: A and B", or, when the order is the very drug (the same name), that it is already
+    active or ordered, and where: "Duplicate therapy: apixaban and apixaban" says nothing."""
+    if ordered == other:
+        return f"{ordered} is already {state} ({source})"[:140]
+    return f"Duplicate therapy: {ordered} and {other}"[:140]
+
+
 def _class_words(classes: frozenset[str]) -> str:
     return ", ".join(CLASSES[c] for c in sorted(classes))
 
@@ -171,7 +179,7 @@ def _class_words(classes: frozenset[str]) -> str:
 def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order], order: _Order) -> list[OrderAlert]:
     """The active medications and the earlier drafts that share an ingredient or an ATC level-4 class with
     `order` (each other draft pair is told once, on the later order)."""
-    others: list[tuple[str, frozenset[Code], frozenset[str], str]] = []
+    others: list[tuple[str, frozenset[Code], frozenset[str], str, str]] = []  # and whether active or ordered
     by_source: dict[str, list[Code]] = {}
     for med in medications:
         if med.source != order.reference:
@@ -180,12 +188,12 @@ def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order], order:
         ings = frozenset(i for c in codes for i in ingredients(c))
         level4 = frozenset(a[:5] for c in codes for a in atc_classes(c) if len(a) >= 5)
         names = sorted({n for i in ings if (n := ingredient_name(i)) is not None})
-        others.append((source, ings, level4, " / ".join(names) or "a medication"))
+        others.append((source, ings, level4, " / ".join(names) or "a medication", "active"))
     for earlier in orders[: order.index]:
         label = earlier.reference or f"draft order {earlier.index + 1}"
-        others.append((label, earlier.ingredients, earlier.level4, earlier.name))
+        others.append((label, earlier.ingredients, earlier.level4, earlier.name, "ordered"))
     alerts = []
-    for source, ings, level4, name in others:
+    for source, ings, level4, name, state in others:
         if order.ingredients & ings:
             why = f"{name} ({source}) has the same ingredient"
         elif order.level4 & level4:
@@ -198,7 +206,7 @@ def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order], order:
                 order.reference,
                 order.index,
                 "warning",
-                f"Duplicate therapy: {order.name} and {name}"[:140],
+                _duplicate_summary(order.name, name, state, source),
                 f"{why} as {order.name}. Stop one, or keep both only if that is intended (for example dual "
                 "antiplatelet therapy after a stent).",
                 DUPLICATE_SOURCE[0],

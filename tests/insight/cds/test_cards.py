@@ -159,7 +159,9 @@ def egfr(value: float) -> dict[Code, tuple[Measurement, ...]]:
 
 def test_a_score_over_its_threshold_is_a_card_citing_equation_and_version() -> None:
     score = FakeScore(assessment(alert=True))
-    (card,) = valid(patient_view_cards(facts(), [(score, score.result)], app_url="https://node.example/portal/launch"))
+    (card,) = valid(
+        patient_view_cards(facts(), [(score, score.result)], app_url="https://node.example/portal/staff/patients")
+    )
     assert card.indicator == "warning"
     assert card.source.label == "Fake 10-year risk, Fake equation 2024 (v1)"
     assert card.source.url == "https://example.org/fake-risk"
@@ -172,9 +174,9 @@ def test_a_score_over_its_threshold_is_a_card_citing_equation_and_version() -> N
     assert "- Stop smoking: 0.14" in card.detail
     assert "Doe J." in card.detail
     (link,) = card.links or []
-    assert link.type == "smart"
-    assert link.url == "https://node.example/portal/launch"
-    assert link.appContext == '{"patient":"p1","score":"fake-risk"}'
+    assert link.type == "absolute"  # the portal is no registered SMART app: nothing to launch
+    assert link.url == "https://node.example/portal/staff/patients/p1"  # her chart, for the clinician
+    assert link.appContext is None
 
 
 def test_a_probability_lowering_reads_in_per_cent() -> None:
@@ -260,6 +262,20 @@ def test_duplicate_card_and_a_draft_without_id_has_no_actions() -> None:
     assert card.indicator == "warning"
     assert card.suggestions is None
     assert card.selectionBehavior is None
+
+
+def test_ordering_a_drug_already_taken_says_so_not_a_duplicate_of_itself() -> None:
+    def duplicates(facts: Facts, orders: list[dict[str, Any]]) -> list[str]:
+        cards = valid(order_cards(facts, orders))
+        return [c.summary for c in cards if c.source.topic is not None and c.source.topic.code == "order-duplicate"]
+
+    on_apixaban = Finding(Code(RXNORM, "1364430"), "MedicationStatement/s1")
+    taken = duplicates(facts(medications=(on_apixaban,), measurements=egfr(80)), [draft("1364445")])
+    assert taken == ["apixaban is already active (MedicationStatement/s1)"]
+    both = duplicates(facts(), [draft("1114195", rid="d1"), draft("1364445", rid="d2")])
+    assert both == ["Duplicate therapy: apixaban and rivaroxaban"]  # another drug of its class: both named
+    twice = duplicates(facts(), [draft("1364445", rid="d1"), draft("1364445", rid="d2")])
+    assert twice == ["apixaban is already ordered (MedicationRequest/d1)"]
 
 
 @pytest.mark.parametrize("rxcui", ["999999999", "83367"])

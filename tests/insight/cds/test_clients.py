@@ -148,6 +148,21 @@ def test_a_jwt_for_another_service_is_refused(clients: CdsClients, ehr: Ehr) -> 
     _refused(clients, ehr.token(AUD + "-other"), "aud must be")
 
 
+def test_an_aud_list_holding_the_services_url_is_taken(clients: CdsClients, ehr: Ehr) -> None:
+    # RFC 7519 §4.1.3: aud is a string or an array of strings; CDS Hooks 2.0 follows it
+    assert clients.verify(_bearer(ehr.token(AUD, aud=["https://other.example", AUD])), AUD).iss == ehr.iss
+
+
+@pytest.mark.parametrize(
+    "aud",
+    [["https://other.example", AUD + "-other"], [], [AUD, 7], {"url": AUD}],
+    ids=["without", "empty", "int", "obj"],
+)
+def test_an_aud_list_without_the_services_url_is_refused(clients: CdsClients, ehr: Ehr, aud: object) -> None:
+    with pytest.raises(Unauthenticated):
+        clients.verify(_bearer(ehr.token(AUD, aud=aud)), AUD)
+
+
 def test_an_expired_jwt_is_refused(clients: CdsClients, ehr: Ehr) -> None:
     now = int(time.time())
     _refused(clients, ehr.token(AUD, exp=now - 60, iat=now - 120), "expired")

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from careledger.errors import ValidationError
-from careledger.insight.cds import SERVICES
+from careledger.insight.cds import GATHERED, SERVICES
 from careledger.insight.cds._hooks import prefetched
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-01-01"}
@@ -27,13 +27,35 @@ def _complete(**entries: Any) -> dict[str, Any]:
         "conditions": None,
         "medications": None,
         "allergies": None,
+        "statements": None,
+        "family": None,
     } | entries
 
 
-def test_every_service_prefetches_the_same_compartment_searches() -> None:
+def test_every_service_prefetches_every_type_gather_reads() -> None:
     for service in SERVICES:
-        assert set(service.prefetch) == {"patient", "observations", "conditions", "medications", "allergies"}
+        searched = {template.split("?")[0].split("/")[0] for template in service.prefetch.values()}
+        assert searched == set(GATHERED)  # what fhirAuthorization's path reads: the same facts either way
         assert all("{{context.patientId}}" in template for template in service.prefetch.values())
+        assert (
+            service.prefetch["statements"]
+            == "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication"
+        )
+
+
+def test_a_prefetched_medication_statement_is_read_and_must_be_hers() -> None:
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "apixaban"},
+        "subject": {"reference": "Patient/p1"},
+    }
+    found = prefetched(_complete(statements=statement), "p1")
+    assert found is not None
+    assert [r["id"] for r in found[1]] == ["s1"]
+    with pytest.raises(ValidationError, match="every MedicationStatement must be about Patient/p1"):
+        prefetched(_complete(statements=statement | {"subject": {"reference": "Patient/p2"}}), "p1")
 
 
 def test_a_complete_prefetch_is_the_patient_and_her_resources() -> None:
@@ -59,7 +81,7 @@ def test_an_absolute_subject_reference_is_hers_too() -> None:
     assert len(found[1]) == 1
 
 
-@pytest.mark.parametrize("missing", ["patient", "observations"])
+@pytest.mark.parametrize("missing", ["patient", "observations", "statements", "family"])
 def test_a_missing_key_or_a_null_patient_must_be_fetched(missing: str) -> None:
     partial = _complete()
     if missing == "patient":

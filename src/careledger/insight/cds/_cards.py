@@ -11,10 +11,10 @@ back in feedback), and `links` [{label, url, type absolute|smart, appContext}].
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from careledger.fhir.systems import UCUM
 from careledger.insight._assessments import _number
@@ -50,8 +50,10 @@ _OVERRIDES: dict[str, tuple[tuple[str, str], ...]] = {
 
 def patient_view_cards(facts: Facts, results: Sequence[tuple[Score, Result]], *, app_url: str | None) -> list[Card]:
     """A card for each score whose assessment crossed its source's threshold: what it is, why, the inputs it used
-    and what would lower it; its source names the equation and its version; a SMART link to the node's scores page
-    when `app_url` (the SMART app's launch URL) is given. Scores that could not be computed give no card."""
+    and what would lower it; its source names the equation and its version; when `app_url` is given (where the
+    node's portal shows patients' charts to staff, `…/portal/staff/patients`), a link to her chart there, whose
+    alerts show every score with its inputs: an `absolute` link, the portal being no registered SMART app (so no
+    launch context), for the clinician the patient-view hook serves. Scores that could not be computed give no card."""
     cards = []
     for score, result in results:
         if not isinstance(result, Assessment) or not result.alert:
@@ -68,15 +70,8 @@ def patient_view_cards(facts: Facts, results: Sequence[tuple[Score, Result]], *,
             },
         }
         if app_url is not None:
-            context = json.dumps({"patient": facts.patient, "score": score.id}, separators=(",", ":"))
-            card["links"] = [
-                {
-                    "label": "Scores, inputs and what would lower them",
-                    "url": app_url,
-                    "type": "smart",
-                    "appContext": context,
-                }
-            ]
+            chart = f"{app_url}/{quote(facts.patient, safe='')}"
+            card["links"] = [{"label": "Chart and scores in CareLedger", "url": chart, "type": "absolute"}]
         cards.append(card)
     return cards
 

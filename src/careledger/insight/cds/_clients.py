@@ -159,7 +159,9 @@ class CdsClients:
 
 
 def _decode(token: str, key: Any, alg: str, audience: str) -> dict[str, Any]:
-    """The JWT's claims, its signature checked with `key` and `alg` only, and iss, aud, exp, iat, jti required."""
+    """The JWT's claims, its signature checked with `key` and `alg` only, and iss, aud, exp, iat, jti required.
+
+    `aud` is the service's URL, or a list of strings holding it (RFC 7519 §4.1.3, as CDS Hooks 2.0 allows)."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -167,7 +169,7 @@ def _decode(token: str, key: Any, alg: str, audience: str) -> dict[str, Any]:
             algorithms=[alg],
             audience=audience,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["iss", "aud", "exp", "iat", "jti"], "strict_aud": True},
+            options={"require": ["iss", "aud", "exp", "iat", "jti"]},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the JWT has expired") from None

@@ -13,24 +13,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from careledger.errors import InvalidResource, ValidationError
+from careledger.insight._gather import GATHERED
 from careledger.records import parse_resource
 
 Resource = dict[str, Any]
 
-# Each key: the template (CDS Hooks 2.0 prefetch tokens), and the types a Bundle under it may hold (Medication:
-# what `_include` adds, named by the requests).
-_TEMPLATES: dict[str, tuple[str, frozenset[str]]] = {
-    "patient": ("Patient/{{context.patientId}}", frozenset({"Patient"})),
-    "observations": ("Observation?patient={{context.patientId}}", frozenset({"Observation"})),
-    "conditions": ("Condition?patient={{context.patientId}}", frozenset({"Condition"})),
-    "medications": (
-        "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-        frozenset({"MedicationRequest", "Medication"}),
-    ),
-    "allergies": ("AllergyIntolerance?patient={{context.patientId}}", frozenset({"AllergyIntolerance"})),
+# The prefetch key of each type `gather` reads (GATHERED, the one list): its templates are derived from it, so a
+# client that prefetches exactly what discovery names gives the same facts as the fhirAuthorization path.
+_KEYS = {
+    "Patient": "patient",
+    "Observation": "observations",
+    "Condition": "conditions",
+    "MedicationStatement": "statements",
+    "MedicationRequest": "medications",
+    "AllergyIntolerance": "allergies",
+    "FamilyMemberHistory": "family",
 }
+# The types whose medicationReference `gather` resolves: their templates `_include` the Medication too.
+_NAMING_MEDICATION = frozenset({"MedicationStatement", "MedicationRequest"})
+
+
+def _template(kind: str) -> tuple[str, frozenset[str]]:
+    """The CDS Hooks 2.0 prefetch template searching `kind` of the patient, and the types its Bundle may hold."""
+    if kind == "Patient":
+        return "Patient/{{context.patientId}}", frozenset({"Patient"})
+    query = f"{kind}?patient={{{{context.patientId}}}}"
+    if kind in _NAMING_MEDICATION:
+        return f"{query}&_include={kind}:medication", frozenset({kind, "Medication"})
+    return query, frozenset({kind})
+
+
+# Each key: the template, and the types a Bundle under it may hold (a KeyError here: GATHERED grew a type).
+_TEMPLATES: dict[str, tuple[str, frozenset[str]]] = {_KEYS[kind]: _template(kind) for kind in GATHERED}
 # The element of each type that names its patient.
-_SUBJECT = {"Observation": "subject", "Condition": "subject", "MedicationRequest": "subject"}
+_SUBJECT = dict.fromkeys(("Observation", "Condition", "MedicationStatement", "MedicationRequest"), "subject")
 MAX_PREFETCHED = 5000  # resources under one key: more than a chart's worth is not a prefetch
 
 

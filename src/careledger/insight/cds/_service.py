@@ -39,6 +39,7 @@ from careledger.store import CdsFeedback, Database
 CARD_SECONDS = 30 * 86_400  # how long feedback on a card is taken
 _CARD = "cds-card"
 INTERACTION = "cds-hooks"
+CHARTS = "/portal/staff/patients"  # where the portal shows a patient's chart (and her scores' alerts) to staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +103,17 @@ class CdsHooks:
         return found
 
     def invoke(
-        self, service_id: str, call: HookCall, client: Verified, *, door: Callable[[], Repository | None]
+        self,
+        service_id: str,
+        call: HookCall,
+        client: Verified,
+        *,
+        door: Callable[[], Repository | None],
+        base: str | None = None,
     ) -> dict[str, Any]:
         """The cards of `service_id` for `call` from `client`; the data prefetched, else read through `door()` (the
         guarded repository of the fhirAuthorization token's caller, None without one: its refusal is audited too);
-        `PreconditionFailed` if neither."""
+        `PreconditionFailed` if neither. `base`: the node's public base URL, where a score card links her chart."""
         service = self.service(service_id)
         agent = self._custodian
         try:
@@ -115,7 +122,7 @@ class CdsHooks:
             if call.hook != service.hook:
                 raise ValidationError(f"{service.id} answers the {service.hook} hook, not {call.hook[:40]!r}")
             facts = self._facts(call, reader)
-            cards = self._cards(service, call, facts)
+            cards = self._cards(service, call, facts, None if base is None else f"{base}{CHARTS}")
         except CareLedgerError as exc:
             self._audited(service, call, client, agent, Outcome.DENIED, f"refused: {exc}")
             raise
@@ -138,10 +145,10 @@ class CdsHooks:
         return gather(door, call.patient_id, on)
 
     @staticmethod
-    def _cards(service: HookService, call: HookCall, facts: Facts) -> list[dict[str, Any]]:
+    def _cards(service: HookService, call: HookCall, facts: Facts, app_url: str | None) -> list[dict[str, Any]]:
         results: list[tuple[Score, Result]] = [(score, score.assess(facts)) for score in SCORES]
         if service.hook == "patient-view":
-            return patient_view_cards(facts, results, app_url=None)
+            return patient_view_cards(facts, results, app_url=app_url)
         return order_cards(facts, _orders(call), results)
 
     def _audited(
