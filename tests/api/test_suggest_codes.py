@@ -53,12 +53,15 @@ def _ask(http: httpx.Client, patient: str, **values: Any) -> httpx.Response:
 
 
 def _suggestions(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each suggestion's parts by name (codes as a list)."""
+    """Each suggestion's parts by name (codes as a list, places as (start, end) pairs)."""
     found = []
     for parameter in answer["parameter"]:
         if parameter["name"] == "suggestion":
-            parts: dict[str, Any] = {"code": []}
+            parts: dict[str, Any] = {"code": [], "place": []}
             for part in parameter["part"]:
+                if part["name"] == "place":
+                    parts["place"].append(tuple(p["valueInteger"] for p in part["part"]))
+                    continue
                 value = next(v for k, v in part.items() if k.startswith("value"))
                 if part["name"] == "code":
                     parts["code"].append(value["code"])
@@ -66,6 +69,10 @@ def _suggestions(answer: dict[str, Any]) -> list[dict[str, Any]]:
                     parts[part["name"]] = value
             found.append(parts)
     return found
+
+
+def _truncated(answer: dict[str, Any]) -> bool:
+    return bool(next(p["valueBoolean"] for p in answer["parameter"] if p["name"] == "truncated"))
 
 
 def _drafts(answer: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +97,8 @@ def test_suggestions_and_drafts_are_answered_and_nothing_is_stored(ward: Ward) -
     ]  # fmt: skip
     assert found[0]["code"] == ["38341003", "I10"]
     assert NOTE[found[0]["start"] : found[0]["end"]] == "HTN"
+    assert (found[0]["mentions"], found[0]["place"]) == (1, [(found[0]["start"], found[0]["end"])])
+    assert not _truncated(answer.json())
     bundle = _drafts(answer.json())
     assert bundle["type"] == "transaction"
     entries = {entry["fullUrl"]: entry["resource"] for entry in bundle["entry"]}
@@ -129,6 +138,28 @@ def test_a_stored_note_is_read_through_the_door_and_cited(ward: Ward) -> None:
     refused = _ask(ward.mallory, ward.patient, note={"valueReference": {"reference": note}})
     assert refused.status_code == 404
     assert _ask(ward.bob, ward.patient, note={"valueString": "Observation/x"}).status_code == 400
+
+
+def test_a_note_repeating_one_word_is_answered_as_one_suggestion(ward: Ward) -> None:
+    text = "HTN " * (64 * 1024 // 4)
+    answer = _ask(ward.bob, ward.patient, text={"valueString": text})
+    assert answer.status_code == 200, answer.text[:400]
+    assert len(answer.content) < 16 * 1024  # was 13 MB: a suggestion per mention
+    (htn,) = _suggestions(answer.json())
+    assert (htn["status"], htn["mentions"], len(htn["place"])) == ("present", len(text) // 4, 20)
+    assert all(text[start:end] == "HTN" for start, end in htn["place"])
+    assert len(_drafts(answer.json())["entry"]) == 1
+
+
+def test_a_chronic_history_is_drafted_active_and_a_possible_finding_provisional(ward: Ward) -> None:
+    answer = _ask(ward.bob, ward.patient, text={"valueString": "Hx of HTN. Possible pneumonia."})
+    assert [(s["text"], s["status"]) for s in _suggestions(answer.json())] == [
+        ("HTN", "historical"), ("pneumonia", "uncertain")
+    ]  # fmt: skip
+    htn, pneumonia = (e["resource"] for e in _drafts(answer.json())["entry"])
+    assert htn["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert htn["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert pneumonia["verificationStatus"]["coding"][0]["code"] == "provisional"
 
 
 def test_a_text_over_64_kib_is_413(ward: Ward) -> None:

@@ -1,10 +1,11 @@
 """A labelled set of note sentences, written for these tests: each with the conditions (SNOMED CT) and medications
 (RxNorm ingredient) it names, and how it names them.
 
-Written the way clinic notes read (abbreviations, lists, section lines, brand names), in five groups: present,
-negated, historical, family history, and mixed sentences that hold several at once. Labels follow ConText's
-conventions: "history of", "s/p" and "previously" make a mention historical; a relative's disease is family; a
-mention that is denied or ruled out is negated, whoever it is about; a drug named as an allergen is an allergy.
+Written the way clinic notes read (abbreviations, lists, section lines, brand names), in six groups: present,
+negated, historical, family history, uncertain, and mixed sentences that hold several at once. Labels follow
+ConText's conventions: "history of", "s/p" and "previously" make a mention historical; a relative's disease is
+family; a mention that is denied or has been ruled out is negated, whoever it is about; one that is possible,
+suspected or still to be ruled out is uncertain; a drug named as an allergen is an allergy.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Labelled:
 
 
 _L = Labelled
-P, N, H, F, A = "present", "negated", "historical", "family", "allergy"
+P, N, H, F, A, U = "present", "negated", "historical", "family", "allergy", "uncertain"
 
 PRESENT = (
     _L("62 y/o male with HTN, DM2 and CKD stage 3 here for follow-up.", {HTN: P, DM2: P, CKD: P}),
@@ -98,6 +99,9 @@ HISTORICAL = (
     _L("Remote history of pneumonia as a child.", {PNEUMONIA: H}),
     _L("Status post MI with two stents.", {MI: H}),
     _L("H/O sepsis after appendectomy.", {SEPSIS: H}),
+    _L("Hx of HTN, on lisinopril.", {HTN: H}, {LISINOPRIL: P}),
+    _L("Past history of COPD and hypothyroidism.", {COPD: H, HYPOTHYROID: H}),
+    _L("Asthma as a child, resolved.", {ASTHMA: H}),
 )  # fmt: skip
 
 FAMILY = (
@@ -110,6 +114,18 @@ FAMILY = (
     _L("Strong family history of CAD.", {CAD: F}),
     _L("Father died of a stroke at 70.", {STROKE: F}),
     _L("Asthma runs in the family.", {ASTHMA: F}),
+)  # fmt: skip
+
+UNCERTAIN = (
+    _L("Possible pneumonia in the right lower lobe.", {PNEUMONIA: U}),
+    _L("Probable UTI; urine culture sent.", {UTI: U}),
+    _L("Suspected DVT of the left calf, duplex ordered.", {DVT: U}),
+    _L("Evaluate for obstructive sleep apnea.", {OSA: U}),
+    _L("CHF versus COPD exacerbation.", {HF: U, COPD: U}),
+    _L("Early sepsis cannot be excluded.", {SEPSIS: U}),
+    _L("Concern for cellulitis of the right foot.", {CELLULITIS: U}),
+    _L("R/O MI: troponins pending.", {MI: U}),
+    _L("History of possible TIA in 2020.", {TIA: U}),
 )  # fmt: skip
 
 MIXED = (
@@ -128,10 +144,10 @@ MIXED = (
     _L("Epilepsy, seizure free for two years on levetiracetam; osteoporosis on alendronate.",
        {EPILEPSY: P, OSTEOPOROSIS: P}, {ALENDRONATE: P}),
     _L("Recent AKI on CKD stage 4.", {AKI: P, CKD: P}),
-    _L("Rule out pneumonia; known GERD and OSA.", {PNEUMONIA: N, GERD: P, OSA: P}),
+    _L("Rule out pneumonia; known GERD and OSA.", {PNEUMONIA: U, GERD: P, OSA: P}),
     _L("Her sister has depression; she herself reports anxiety.", {DEPRESSION: F, ANXIETY: P}),
     _L("Takes losartan and Crestor; gabapentin was stopped last month.", {},
        {LOSARTAN: P, ROSUVASTATIN: P, GABAPENTIN: H}),
 )  # fmt: skip
 
-LABELLED: tuple[Labelled, ...] = PRESENT + NEGATED + HISTORICAL + FAMILY + MIXED
+LABELLED: tuple[Labelled, ...] = PRESENT + NEGATED + HISTORICAL + FAMILY + UNCERTAIN + MIXED

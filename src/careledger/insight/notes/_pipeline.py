@@ -1,18 +1,22 @@
 """The rule-based pipeline that reads a note: spaCy's blank English (no model, nothing downloaded), sentences, the
 vocabulary's EntityRuler, and negspacy's NegEx pipes, one per ConText property.
 
-    text ─► tokenizer ─► sentencizer ─► clauses ─┬─► sentence ─► entity ruler ─► negation, historical, family, allergy
-            (rules)      (. ! ?)        (a line, │   (its own   (CONDITION /     (NegEx: en_clinical, then ConText's
-                                      64 tokens) │    text)      MEDICATION)       triggers, each its own extension)
-                                                 └─► sentence ─► …
+    text ─► tokenizer ─► sentencizer ─► clauses ─┬─► sentence ─► entity ruler ─► context pipes (NegEx's algorithm:
+            (rules)      (. ! ?)        (a line, │   (its own   (CONDITION /     negation, historical, ended,
+                                      64 tokens) │    text)      MEDICATION)       uncertain, family, allergy;
+                                                 └─► sentence ─► …                 each its own extension)
 
 NegEx (Chapman et al., J Biomed Inform 2001) finds negation by trigger phrases before or after a finding within a
 sentence, cut short by termination terms ("but", "however"). ConText (Harkema et al., J Biomed Inform 2009) applies
 the same algorithm to other properties; negspacy's `Negex` takes any termset and extension name, so historical and
 family mentions are its pipes with ConText's triggers for "historical" and "experiencer: other" (trimmed, and a few
-added that notes use: "s/p", "h/o", "fhx"). Allergy marks a medication named as an allergen, which is no sign she
-takes it. The pipeline is built once per process, on first use; `read` runs it under a lock (spaCy's tokenizer
-keeps a cache it updates while reading, so one document at a time), and each Doc is the caller's own.
+added that notes use: "s/p", "h/o", "fhx"); "ended" marks the historical words that say a condition is over
+("resolved", "in remission", "as a child"), which "history of" does not; "uncertain" is ConText's "possible"
+and "hypothetical" ("possible", "suspected", "rule out", "versus": NegEx's `en_clinical` counts the last two as
+negations, moved here, since a finding to be ruled out is not one she is known not to have); both read conditions
+only. Allergy marks a medication named as an allergen, which is no sign she takes it. The pipeline is built once
+per process, on first use; `read` runs it under a lock (spaCy's tokenizer keeps a cache it updates while reading,
+so one document at a time), and each Doc is the caller's own.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from negspacy.termsets import termset  # data only: spaCy is imported when the pipeline is first built
 
-from careledger.insight.notes._vocabulary import LABELS, MEDICATION, patterns
+from careledger.insight.notes._vocabulary import CONDITION, LABELS, MEDICATION, patterns
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
 # The span extensions the pipes set, by the property they mark.
 NEGATED = "negex"
 HISTORICAL = "historical"
+ENDED = "ended"
+UNCERTAIN = "uncertain"
 FAMILY = "family"
 ALLERGY = "allergy"
 MAX_SENTENCE_TOKENS = 64
@@ -43,10 +49,84 @@ _CLAUSE = [";"]  # a clause of its own, for negation, history and allergy (a fam
 # What starts a new thought about the patient herself, ending any trigger's reach before it.
 _ABOUT_HER = ["presents", "presenting", "presented", "reports", "complains", "admits", "has", "positive for"]
 
+# A finding still to be ruled out or weighed against another is uncertain, not negated ("ruled out" is done: negated).
+_TO_RULE_OUT = frozenset({
+    "rule out", "rule him out", "rule her out", "rule patient out", "rule the patient out", "r/o", "ro", "versus",
+    "evaluate for",
+})  # fmt: skip
 _NEGATION: dict[str, list[str]] = {
     **_CLINICAL,
+    "preceding_negations": [term for term in _CLINICAL["preceding_negations"] if term not in _TO_RULE_OUT],
     "termination": [*_ENDS, *_CLAUSE, *_ABOUT_HER, "notable for", "significant for"],
 }
+_UNCERTAIN: dict[str, list[str]] = {
+    "pseudo_negations": ["no suspicion", "not suspected"],
+    "preceding_negations": [
+        *_TO_RULE_OUT,
+        "possible",
+        "possibly",
+        "probable",
+        "probably",
+        "suspected",
+        "suspect",
+        "suspicion of",
+        "suspicious for",
+        "concern for",
+        "concerning for",
+        "worrisome for",
+        "questionable",
+        "question of",
+        "presumed",
+        "presumptive",
+        "likely",
+        "may have",
+        "might have",
+        "could be",
+        "could have",
+        "cannot exclude",
+        "can not exclude",
+        "not ruled out",
+        "not been ruled out",
+        "not rule out",
+        "differential includes",
+        "differential diagnosis includes",
+        "ddx",
+        "vs",
+    ],
+    "following_negations": [
+        "is possible",
+        "is suspected",
+        "suspected",
+        "is likely",
+        "is probable",
+        "cannot be excluded",
+        "can not be excluded",
+        "cannot be ruled out",
+        "can not be ruled out",
+        "not excluded",
+        "not ruled out",
+        "versus",
+        "vs",
+        "?",
+    ],
+    "termination": [*_ENDS, *_CLAUSE, *_ABOUT_HER],
+}
+_TERMINATE_HISTORY = [
+    *_ENDS, *_CLAUSE, *_ABOUT_HER, "now", "currently", "current", "today", "new", "newly", "recent", "recently",
+    "admitted", "active", "ongoing", ", on", "; on", "and on", "takes", "taking", "started", "switched to",
+    "changed to",
+]  # fmt: skip
+# What says a condition is over, not only that it was: "history of HTN" is hypertension she still has (a chronic
+# condition does not end by being written in the past medical history); "HTN resolved" is not.
+_OVER: dict[str, list[str]] = {
+    "pseudo_negations": ["not resolved", "unresolved", "never resolved"],
+    "preceding_negations": ["recovered from", "resolved", "resolution of", "cured of", "outgrew", "no longer has"],
+    "following_negations": [
+        "resolved", "has resolved", "in remission", "as a child", "in childhood", "cured", "outgrown", "outgrew it",
+        "no longer", "gone",
+    ],
+    "termination": _TERMINATE_HISTORY,
+}  # fmt: skip
 _HISTORICAL: dict[str, list[str]] = {
     "pseudo_negations": [
         "family history", "social history", "history and physical", "history of present illness",
@@ -56,17 +136,13 @@ _HISTORICAL: dict[str, list[str]] = {
         "history of", "h/o", "hx of", "past history of", "personal history of", "remote history of",
         "prior history of", "status post", "s/p", "previous", "previously", "prior", "former", "formerly",
         "was treated for", "treated for", "was on", "previously on", "used to take", "discontinued", "stopped",
-        "recovered from", "childhood",
+        "childhood", *_OVER["preceding_negations"],
     ],
     "following_negations": [
-        "in the past", "years ago", "months ago", "resolved", "as a child", "in childhood", "in remission",
-        "was discontinued", "was stopped", "were stopped", "previously",
+        "in the past", "years ago", "months ago", "was discontinued", "was stopped", "were stopped", "previously",
+        *_OVER["following_negations"],
     ],
-    "termination": [
-        *_ENDS, *_CLAUSE, *_ABOUT_HER, "now", "currently", "current", "today", "new", "newly", "recent", "recently",
-        "admitted", "active", "ongoing", ", on", "; on", "and on", "takes", "taking", "started",
-        "switched to", "changed to",
-    ],
+    "termination": _TERMINATE_HISTORY,
 }  # fmt: skip
 _RELATIVES = (
     "mother", "father", "mom", "dad", "brother", "sister", "sibling", "siblings", "parent", "parents", "aunt",
@@ -135,6 +211,8 @@ def _pipelines() -> tuple[Language, Language]:
     ruler.add_patterns(patterns())  # type: ignore[attr-defined]
     _context(reader, "negation", _NEGATION, NEGATED)
     _context(reader, "historical", _HISTORICAL, HISTORICAL)
+    _context(reader, "ended", _OVER, ENDED, ent_types=[LABELS[CONDITION]])
+    _context(reader, "uncertain", _UNCERTAIN, UNCERTAIN, ent_types=[LABELS[CONDITION]])
     _context(reader, "family", _FAMILY, FAMILY)
     _context(reader, "allergy", _ALLERGY, ALLERGY, ent_types=[LABELS[MEDICATION]])
     return splitter, reader

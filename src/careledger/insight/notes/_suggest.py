@@ -1,16 +1,24 @@
 """Coded suggestions from a note's text, and the draft resources a clinician may keep of them.
 
-    text ─► pipeline (_pipeline.read) ─► Suggestion per mention ─► shown to the clinician
-                                                     │
-                                     as_drafts: present and historical ones, once per code
-                                                     ▼
-                              Condition / MedicationStatement drafts (nothing stored here)
+    text ─► pipeline (_pipeline.read) ─► a Suggestion per code and status ─► shown to the clinician
+                                         (its mentions' places listed)              │
+                                     as_drafts: present, historical and uncertain ones, one per code and episode
+                                                                                    ▼
+                                        Condition / MedicationStatement drafts (nothing stored here)
 
 Nothing here writes: a draft becomes a record only when the clinician keeps it and her client writes it through
-her own door, which judges it as any write (so "confirmed" below is her act, not the pipeline's). A present
-condition is drafted active and confirmed; a historical one inactive (its status now is not in the note), both on
-the problem list. A medication she takes is an active MedicationStatement, one she took a completed one. Negated,
-family-history and allergy mentions are shown, never drafted.
+her own door, which judges it as any write (so "confirmed" below is her act, not the pipeline's).
+
+- A present condition is drafted active and confirmed, on the problem list. A historical one is drafted inactive
+  (an episode that is over: "history of pneumonia"), unless it is chronic and the note does not say it ended
+  ("Hx of HTN" is hypertension she has: active). An uncertain one ("possible pneumonia", "rule out PE") is drafted
+  active and provisional, and is not one the clinician is offered ticked.
+- A medication she takes is an active MedicationStatement, one she took a completed one.
+- Negated, family-history and allergy mentions are shown, never drafted.
+
+A note is bounded (`MAX_TEXT_BYTES`), and so is what is said of it: one suggestion per code and status, its
+mentions' places listed up to `MAX_PLACES`, and at most `MAX_SUGGESTIONS` of them (`Reading.truncated` then says
+so): "HTN HTN HTN …" is one suggestion, not sixteen thousand.
 """
 
 from __future__ import annotations
@@ -21,13 +29,20 @@ from typing import Any, Literal
 
 from careledger.errors import TooLarge, ValidationError
 from careledger.insight._model import Code
-from careledger.insight.notes._pipeline import ALLERGY, FAMILY, HISTORICAL, NEGATED, read
-from careledger.insight.notes._vocabulary import CONDITION, Kind, concepts
+from careledger.insight.notes._pipeline import ALLERGY, ENDED, FAMILY, HISTORICAL, NEGATED, UNCERTAIN, read
+from careledger.insight.notes._vocabulary import CONDITION, Concept, Kind, concepts
 
-Status = Literal["present", "negated", "historical", "family", "allergy"]
-DRAFTED: frozenset[Status] = frozenset({"present", "historical"})
+Status = Literal["present", "negated", "historical", "family", "allergy", "uncertain"]
+DRAFTED: frozenset[Status] = frozenset({"present", "historical", "uncertain"})
 MAX_TEXT_BYTES = 64 * 1024  # a long discharge summary is a few KiB; more is not a note
+MAX_SUGGESTIONS = 200  # a note names a few dozen things; the vocabulary times the statuses is some 800
+MAX_PLACES = 20  # places listed of one suggestion's mentions (all of them are counted)
 _QUOTED = 500  # characters of a sentence a draft's note quotes
+# Of the drafts of one code and episode, the one kept: what the note is sure she has before what it says she had,
+# before what it is unsure of.
+_PRECEDENCE: dict[Status, int] = {"present": 0, "historical": 1, "uncertain": 2}
+
+_Key = tuple[str, Status, bool]  # a suggestion's concept, status and whether its draft is current
 
 _CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -36,9 +51,11 @@ _CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """One mention of a concept in a note: what it codes to, where it is (`start`/`end`, character offsets into the
-    text, and its sentence) and how the note speaks of it (`status`), for `patient` (a Patient id). `source` is the
-    note's reference (``DocumentReference/<id>``) when it came from a stored note."""
+    """A concept a note names, and how it names it (`status`), for `patient` (a Patient id): what it codes to, the
+    words of its first mention (`text`, `start`/`end`, character offsets into the note, and its `sentence`), the
+    places of its mentions with this status (`places`, at most `MAX_PLACES`; `mentions` counts them all), and
+    whether its draft says she has or takes it now (`current`). `source` is the note's reference
+    (``DocumentReference/<id>``) when it came from a stored note."""
 
     kind: Kind
     codes: tuple[Code, ...]
@@ -48,7 +65,10 @@ class Suggestion:
     end: int
     sentence: str
     status: Status
+    current: bool
     patient: str
+    places: tuple[tuple[int, int], ...]
+    mentions: int
     source: str | None = None
 
     @property
@@ -58,14 +78,37 @@ class Suggestion:
 
     @property
     def drafted(self) -> bool:
-        """Whether `as_drafts` makes a resource of it (present and historical mentions; never negated, family or
-        allergy ones)."""
+        """Whether `as_drafts` makes a resource of it (present, historical and uncertain mentions; never negated,
+        family or allergy ones)."""
         return self.status in DRAFTED
 
+    @property
+    def certain(self) -> bool:
+        """Whether it is drafted and the note is sure of it: what a clinician is offered ticked (an uncertain one
+        she ticks herself)."""
+        return self.drafted and self.status != "uncertain"
 
-def suggest(text: str, *, patient: str, source: str | None = None) -> list[Suggestion]:
-    """Every mention of a known condition or medication in `text`, in order, with its status; `TooLarge` (413) for
-    a text over `MAX_TEXT_BYTES` in UTF-8, `ValidationError` for one that is no Unicode text (a lone surrogate)."""
+    @property
+    def draft_key(self) -> str:
+        """Which of `as_drafts`' drafts is its own: one per code and episode, her current one (the code) or a past
+        one (the code and ``:past``), so a resolved pneumonia and a new one are two drafts, and "Hx of HTN" and
+        "HTN, well controlled" one."""
+        return self.code.code if self.current else f"{self.code.code}:past"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What `suggest` found in a note: its suggestions in the order first mentioned, and whether more were left out
+    (past `MAX_SUGGESTIONS`)."""
+
+    suggestions: tuple[Suggestion, ...]
+    truncated: bool
+
+
+def suggest(text: str, *, patient: str, source: str | None = None) -> Reading:
+    """Every known condition or medication `text` names, one suggestion per code and status, in order; `TooLarge`
+    (413) for a text over `MAX_TEXT_BYTES` in UTF-8, `ValidationError` for one that is no Unicode text (a lone
+    surrogate)."""
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
@@ -73,49 +116,84 @@ def suggest(text: str, *, patient: str, source: str | None = None) -> list[Sugge
     if size > MAX_TEXT_BYTES:
         raise TooLarge(f"a note's text is at most {MAX_TEXT_BYTES // 1024} KiB")
     known = concepts()
-    found = []
+    first: dict[_Key, tuple[Concept, str, int, str]] = {}  # a key's first mention: words, offset, sentence
+    places: dict[_Key, list[tuple[int, int]]] = {}
+    counts: dict[_Key, int] = {}
+    truncated = False
     for sentence, doc in read(text):
+        words = None  # the sentence's text, made once and only if one of its mentions is new
         for ent in doc.ents:
             concept = known[ent.ent_id_]
-            found.append(
-                Suggestion(
-                    kind=concept.kind,
-                    codes=concept.codes,
-                    display=concept.display,
-                    text=ent.text,
-                    start=sentence.start_char + ent.start_char,
-                    end=sentence.start_char + ent.end_char,
-                    sentence=sentence.text.strip(),
-                    status=_status(ent),
-                    patient=patient,
-                    source=source,
-                )
-            )
-    return found
+            marks = ent._  # the context pipes' extensions (made anew at each `ent._`)
+            status = _status(marks)
+            key = (concept.id, status, _current(concept, status, marks))
+            start = sentence.start_char + ent.start_char
+            if key in counts:
+                counts[key] += 1
+                if len(places[key]) < MAX_PLACES:
+                    places[key].append((start, start + len(ent.text)))
+            elif len(first) == MAX_SUGGESTIONS:
+                truncated = True
+            else:
+                words = sentence.text.strip() if words is None else words
+                first[key] = (concept, ent.text, start, words)
+                places[key], counts[key] = [(start, start + len(ent.text))], 1
+    found = (
+        Suggestion(
+            kind=concept.kind,
+            codes=concept.codes,
+            display=concept.display,
+            text=mention,
+            start=start,
+            end=start + len(mention),
+            sentence=words,
+            status=key[1],
+            current=key[2],
+            patient=patient,
+            places=tuple(places[key]),
+            mentions=counts[key],
+            source=source,
+        )
+        for key, (concept, mention, start, words) in first.items()
+    )
+    return Reading(tuple(found), truncated)
 
 
-def _status(ent: Any) -> Status:
-    """How the note speaks of a mention; a negated one is negated whoever it is about ("no family history of")."""
+def _status(marks: Any) -> Status:
+    """How the note speaks of a mention; a negated one is negated whoever it is about ("no family history of"),
+    and one it is unsure of is uncertain whenever it was ("history of possible TIA")."""
     for extension, status in (
         (NEGATED, "negated"),
         (ALLERGY, "allergy"),
         (FAMILY, "family"),
+        (UNCERTAIN, "uncertain"),
         (HISTORICAL, "historical"),
+        (ENDED, "historical"),
     ):
-        if ent._.get(extension):
+        if marks.get(extension):
             return status  # type: ignore[return-value]
     return "present"
 
 
-def as_drafts(suggestions: Iterable[Suggestion]) -> list[dict[str, Any]]:
-    """The resources to offer for confirmation: one per patient and code of the drafted suggestions (a present
-    mention before a historical one of the same code), in the order first mentioned."""
-    kept: dict[tuple[str, Code], Suggestion] = {}
+def _current(concept: Concept, status: Status, marks: Any) -> bool:
+    """Whether the draft of a mention says she has (or takes) it now: present and uncertain mentions, and a
+    chronic condition's historical one unless the note says it is over."""
+    if status == "historical":
+        return concept.chronic and not marks.get(ENDED)
+    return status in ("present", "uncertain")
+
+
+def as_drafts(suggestions: Iterable[Suggestion]) -> dict[str, dict[str, Any]]:
+    """The resources to offer for confirmation of one patient's suggestions, by `Suggestion.draft_key`, in the
+    order first mentioned: one per code and episode of the drafted suggestions. Two of one key would say the same
+    thing twice, so one is kept: a present mention before a historical one ("Hx of HTN" and "HTN on lisinopril"),
+    both before an uncertain one; a past episode and a current one are both drafted."""
+    kept: dict[str, Suggestion] = {}
     for suggestion in suggestions:
-        key = (suggestion.patient, suggestion.code)
-        if suggestion.drafted and (key not in kept or kept[key].status != "present"):
+        key = suggestion.draft_key
+        if suggestion.drafted and (key not in kept or _PRECEDENCE[suggestion.status] < _PRECEDENCE[kept[key].status]):
             kept[key] = suggestion
-    return [_draft(suggestion) for suggestion in kept.values()]
+    return {key: _draft(suggestion) for key, suggestion in kept.items()}
 
 
 def _draft(suggestion: Suggestion) -> dict[str, Any]:
@@ -126,12 +204,14 @@ def _draft(suggestion: Suggestion) -> dict[str, Any]:
     }
     note = [{"text": _citation(suggestion)}]
     source = [{"reference": suggestion.source}] if suggestion.source else []
-    present = suggestion.status == "present"
     if suggestion.kind == CONDITION:
+        verification = "provisional" if suggestion.status == "uncertain" else "confirmed"
         return {
             "resourceType": "Condition",
-            "clinicalStatus": {"coding": [{"system": _CLINICAL_STATUS, "code": "active" if present else "inactive"}]},
-            "verificationStatus": {"coding": [{"system": _VERIFICATION, "code": "confirmed"}]},
+            "clinicalStatus": {
+                "coding": [{"system": _CLINICAL_STATUS, "code": "active" if suggestion.current else "inactive"}]
+            },
+            "verificationStatus": {"coding": [{"system": _VERIFICATION, "code": verification}]},
             "category": [{"coding": [{"system": _CATEGORY, "code": "problem-list-item"}]}],
             "code": concept,
             "subject": subject,
@@ -140,7 +220,7 @@ def _draft(suggestion: Suggestion) -> dict[str, Any]:
         }
     return {
         "resourceType": "MedicationStatement",
-        "status": "active" if present else "completed",
+        "status": "active" if suggestion.current else "completed",
         "medicationCodeableConcept": concept,
         "subject": subject,
         **({"derivedFrom": source} if source else {}),
@@ -154,4 +234,7 @@ def _citation(suggestion: Suggestion) -> str:
     quoted = sentence if len(sentence) <= _QUOTED else sentence[: _QUOTED - 1] + "…"
     where = f"characters {suggestion.start} to {suggestion.end}"
     of = f" of {suggestion.source}" if suggestion.source else " of the note"
-    return f'Suggested from "{suggestion.text}" ({where}{of}, read as {suggestion.status}): "{quoted}"'
+    chronic = suggestion.status == "historical" and suggestion.current
+    read_as = f"{suggestion.status}, a chronic condition she still has" if chronic else suggestion.status
+    more = f"; mentioned {suggestion.mentions} times" if suggestion.mentions > 1 else ""
+    return f'Suggested from "{suggestion.text}" ({where}{of}, read as {read_as}{more}): "{quoted}"'

@@ -30,12 +30,15 @@ LABELS: dict[Kind, str] = {CONDITION: "CONDITION", MEDICATION: "MEDICATION"}
 
 @dataclass(frozen=True, slots=True)
 class Concept:
-    """One thing a note can name: its kind, display, codes (the first is the one a draft leads with) and terms."""
+    """One thing a note can name: its kind, display, codes (the first is the one a draft leads with) and terms.
+    `chronic` is a condition that does not end by being in the past medical history: "history of HTN" says she
+    has hypertension, where "history of pneumonia" says she had an episode that is over."""
 
     kind: Kind
     display: str
     codes: tuple[Code, ...]
     terms: tuple[str, ...]
+    chronic: bool = False
 
     @property
     def id(self) -> str:
@@ -43,8 +46,19 @@ class Concept:
         return self.codes[0].code
 
 
+# Chronic conditions (SNOMED CT): lifelong or lasting for years once diagnosed, so a historical mention of one is
+# hers now unless the note says it is over ("resolved", "in remission", "as a child"). Episodic or curable ones
+# (pneumonia, MI and stroke as events, DVT, cancers, hepatitis C, depression, migraine) are not in it.
+_CHRONIC = frozenset({
+    "38341003", "44054006", "46635009", "73211009", "84114007", "49436004", "13645005", "195967001", "53741008",
+    "709044004", "55822004", "40930008", "396275006", "69896004", "235595009", "84757009", "52448006", "26929004",
+    "90560007", "64859006", "78275009", "19943007", "86406008", "399957001", "266569009",
+})  # fmt: skip
+
+
 def _condition(snomed: str, icd10: str, display: str, *terms: str) -> Concept:
-    return Concept(CONDITION, display, (Code(SNOMED, snomed), Code(ICD10, icd10)), (display.lower(), *terms))
+    codes = (Code(SNOMED, snomed), Code(ICD10, icd10))
+    return Concept(CONDITION, display, codes, (display.lower(), *terms), chronic=snomed in _CHRONIC)
 
 
 _C = _condition
