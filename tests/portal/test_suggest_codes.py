@@ -21,6 +21,7 @@ from tests.api.test_messages import CSRF, portal_session
 
 NOTE = "Pt has HTN on lisinopril. No CHF. Father had colon cancer."
 HTN, CHF, COLON_CA, LISINOPRIL = "38341003", "84114007", "363406005", "29046"
+COPD, PNEUMONIA = "13645005", "233604007"
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,44 @@ def test_the_note_is_shown_back_as_text_never_as_markup(api: Api, patient: str) 
     assert "<script>alert(1)</script>" not in shown.text
     assert '"><b>' not in shown.text
     assert "&lt;script&gt;" in shown.text
+
+
+def test_an_uncertain_finding_is_offered_unticked_and_a_chronic_history_ticked(api: Api, patient: str) -> None:
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        page = _suggested(staff, patient, "Hx of COPD. Possible pneumonia. History of pneumonia, resolved.")
+    assert f'name="keep" value="{COPD}" checked' in page
+    assert "(condition, historical, chronic: drafted as current)" in page
+    assert f'name="keep" value="{PNEUMONIA}">' in page  # offered, not ticked
+    assert "Pneumonia (condition, uncertain, drafted provisional)" in page
+    assert f'name="keep" value="{PNEUMONIA}:past" checked' in page
+    assert "(condition, historical, over: drafted as past)" in page
+
+
+def test_a_kept_uncertain_finding_is_written_provisional(api: Api, patient: str) -> None:
+    text = "Possible pneumonia."
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        page = _suggested(staff, patient, text)
+        added = staff.post(
+            f"/portal/staff/patients/{patient}/suggest/add", data={"csrf": _csrf(page), "note": text, "keep": PNEUMONIA}
+        )
+    assert added.status_code == 303, added.text[:400]
+    (pneumonia,) = [c for c in _stored(api, patient, "Condition") if c["code"]["coding"][0]["code"] == PNEUMONIA]  # type: ignore[index]
+    assert pneumonia["verificationStatus"]["coding"][0]["code"] == "provisional"  # type: ignore[index]
+
+
+def test_a_note_of_64_kib_is_read_and_a_longer_one_refused_as_a_page(api: Api, patient: str) -> None:
+    text = "HTN " * (64 * 1024 // 4)  # the API's limit; percent-encoded, more than any other portal form takes
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        page = _suggested(staff, patient, text)
+        assert f"({len(text) // 4} mentions)" in page
+        token = _csrf(page)
+        url = f"/portal/staff/patients/{patient}/suggest"
+        over = staff.post(url, data={"csrf": token, "note": text + "HTN"})
+        assert over.status_code == 413
+        assert over.headers["content-type"].startswith("text/html")
+        assert "at most 64 KiB" in over.text
+        huge = staff.post(url, data={"csrf": token, "note": "é" * (64 * 1024)})  # 6 bytes a character, encoded
+        assert huge.status_code == 413
+        assert huge.headers["content-type"].startswith("text/html")
+        assert "That did not work" in huge.text
+        assert "OperationOutcome" not in huge.text

@@ -55,7 +55,7 @@ from careledger.api.operations import (
 )
 from careledger.errors import CareLedgerError, NotFound
 from careledger.fhir import operation_outcome
-from careledger.portal import add_portal
+from careledger.portal import add_portal, refusal_page
 from careledger.records import MAX_RESOURCE_BYTES
 from careledger.services import Services
 
@@ -115,6 +115,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         max_body=max_body,
         open_limiter=node.shared.buckets.limit("open", node.settings.open_requests_per_minute),
         error=error_response,
+        page_error=refusal_page,
     )
     # A registered app's page may read every answer, refusals and failures included (see _cors).
     app.add_middleware(Cors, origins=node.clients.origins, error=error_response)

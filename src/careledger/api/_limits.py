@@ -21,6 +21,7 @@ from careledger.access import network_of
 from careledger.api._deps import call
 from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
 from careledger.exchange import MAX_DELIVERY_BYTES
+from careledger.insight.notes import MAX_TEXT_BYTES
 from careledger.shared import RateLimit
 
 ErrorResponder = Callable[[CareLedgerError], Response]
@@ -48,9 +49,13 @@ PATH_TYPES = {
 # The paths whose route checks the media type itself, after the caller: a CDS service (JSON only) answers an
 # unsigned request 401 whatever it sent.
 ROUTE_TYPED = ("/cds-services/",)
-# The portal's forms: URL-encoded, small (a signed message, a signed consent, a note).
+# The portal's forms: URL-encoded, small (a signed message, a signed consent, a note), but for the two of a
+# chart's "Suggest codes", which carry a pasted note as `$suggest-codes` takes it (64 KiB of UTF-8, each byte at
+# most three once percent-encoded), and the form's token and ticks.
 PORTAL_PREFIX = "/portal/"
 PORTAL_FORM = "application/x-www-form-urlencoded"
+PORTAL_NOTE_SUFFIXES = ("/suggest", "/suggest/add")
+PORTAL_NOTE_BYTES = 3 * MAX_TEXT_BYTES + 8 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
 
@@ -65,11 +70,14 @@ class BoundedRequests:
         max_body: int,
         open_limiter: RateLimit,
         error: ErrorResponder,
+        page_error: ErrorResponder | None = None,
     ) -> None:
+        """`error` answers a refusal; `page_error`, if given, one of a portal path (a browser is shown a page)."""
         self.app = app
         self._max_body = max_body
         self._open_limiter = open_limiter
         self._error = error
+        self._page_error = page_error or error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,14 +91,21 @@ class BoundedRequests:
                 # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
                 await call(self._open_limiter.take, network_of(client[0]) if client else "unknown")
             if scope["method"] in _BODY_METHODS:
-                small = is_open or path.startswith(PORTAL_PREFIX)
-                limit = OPEN_PATH_BYTES.get(path, OPEN_BODY_BYTES) if small else self._max_body
-                body = await self._body(scope, receive, limit, path)
+                body = await self._body(scope, receive, self._limit(path, is_open), path)
                 receive = replay(body, receive)
         except CareLedgerError as exc:
-            await self._error(exc)(scope, receive, send)
+            refusal = self._page_error if scope["path"].startswith(PORTAL_PREFIX) else self._error
+            await refusal(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _limit(self, path: str, is_open: bool) -> int:
+        """The most bytes a body sent to `path` may hold."""
+        if path.startswith(PORTAL_PREFIX) and path.endswith(PORTAL_NOTE_SUFFIXES) and not is_open:
+            return PORTAL_NOTE_BYTES
+        if is_open or path.startswith(PORTAL_PREFIX):
+            return OPEN_PATH_BYTES.get(path, OPEN_BODY_BYTES)
+        return self._max_body
 
     async def _body(self, scope: Scope, receive: Receive, limit: int, path: str) -> bytes:
         headers = dict(scope["headers"])

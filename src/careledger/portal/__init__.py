@@ -6,7 +6,7 @@ inline. Every page reads and writes through the guarded repository, as the API d
 """
 
 from careledger.portal._app import PORTAL_ASSETS, add_portal
-from careledger.portal._pages import outside_page, page_headers
+from careledger.portal._pages import outside_page, page_headers, refusal_page
 from careledger.portal._session import SESSION_COOKIE, check_origin
 from careledger.portal._views import person_name
 
@@ -18,4 +18,5 @@ __all__ = [
     "outside_page",
     "page_headers",
     "person_name",
+    "refusal_page",
 ]

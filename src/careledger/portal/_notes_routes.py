@@ -1,8 +1,8 @@
 """Suggest codes from a note, on a staff member's chart: paste the text, see the conditions and medications it names
 (negated, family and allergy mentions greyed and never offered), tick the ones to keep, add them.
 
-    paste ─► suggestions, the present and historical ones ticked ─► "Add selected" ─► the ticked drafts written
-                                                                                     through her own door
+    paste ─► suggestions: present and historical ones ticked, ─► "Add selected" ─► the ticked drafts written
+             uncertain ones offered unticked                                        through her own door
 
 Nothing is written before "Add selected", and then only what she ticked, as her own write (judged and audited like
 any). The text travels back with the form and is read again, so the page holds no state between the two steps.
@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
 from careledger.consent import Purpose
+from careledger.errors import ValidationError
 from careledger.insight.notes import MAX_TEXT_BYTES, as_drafts, suggest
-from careledger.portal._pages import Pages, field
+from careledger.portal._pages import Pages
 from careledger.portal._staff_routes import chart_patient, staff_member, treating
 from careledger.portal._views import person_name
 from careledger.records import Draft
@@ -64,11 +65,15 @@ def notes_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         await chart_patient(door, record_id)
         ticked = set(form.get("keep", "").split(","))
         found = await call(suggest, _text(form), patient=record_id)
-        drafts = as_drafts(s for s in found if s.code.code in ticked)
+        drafts = as_drafts(s for s in found.suggestions if s.draft_key in ticked)
         if drafts:
-            await call(door.store, [Draft.of(draft, None) for draft in drafts])
+            await call(door.store, [Draft.of(draft, None) for draft in drafts.values()])
         back = "?purpose=ETREAT" if reader.purpose == Purpose.ETREAT else ""
         return pages.redirect(request, visit, f"/portal/staff/patients/{record_id}{back}")
 
     def _text(form: dict[str, str]) -> str:
-        return field(form, "note", "The note", max_chars=MAX_TEXT_BYTES)
+        """The pasted note; one over `MAX_TEXT_BYTES` is `suggest`'s to refuse (413, as `$suggest-codes` does)."""
+        text = form.get("note", "").strip()
+        if not text:
+            raise ValidationError("The note is required")
+        return text

@@ -135,6 +135,15 @@ def outside_page(template: str, **context: Any) -> str:
 _NOBODY = Visit(browser="", new_browser=False, token="", caller=None, csrf="")
 
 
+def refusal_page(exc: CareLedgerError) -> Response:
+    """A portal request refused before any portal route runs (a form over its size, too slow, of another type,
+    too many), as a page: the API's outer layers refuse it as they refuse any request, but a browser is shown
+    the portal's page of the failure, not the FHIR OperationOutcome an API client reads."""
+    status, _ = http_status(exc)
+    page = outside_page("error.html", message=exc.public)
+    return HTMLResponse(page, status_code=status, headers=HEADERS)
+
+
 def field(form: dict[str, str], name: str, label: str, *, max_chars: int = 200) -> str:
     """A required text field, stripped; `ValidationError` naming it as the page labels it."""
     value = form.get(name, "").strip()
