@@ -506,6 +506,14 @@ def test_the_client_is_known_before_the_body_and_the_body_is_json(
     assert signed.status_code == 415, signed.text
 
 
+def test_a_prefetch_that_is_not_r4_json_is_400(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    cholesterol = _creatinine(alice_patient, 1.0)
+    cholesterol["valueQuantity"]["value"] = "260"  # a decimal is a JSON number in R4 JSON, never a string
+    response = _call(api, ehr, PATIENT_VIEW, _patient_view(alice_patient, _prefetch(alice_patient, cholesterol)))
+    assert response.status_code == 400, response.text
+    assert "valueQuantity.value" in response.text
+
+
 def test_an_aud_list_holding_the_services_url_is_taken(api: Api, ehr: Ehr, alice_patient: str) -> None:
     url = _url(api, PATIENT_VIEW)
     body = _patient_view(alice_patient, _prefetch(alice_patient))

@@ -233,7 +233,7 @@ def differences(definition: dict[str, Any], path: str, model: type[BaseModel]) -
             r4b = (_is_list(field.annotation), required, "backbone" if inline else r4b_kind)
             if r4 != r4b:
                 yield f"{path}.{name}: R4 {r4}, R4B {r4b}"
-            allowed = codes.get(name, (None, None))[0]
+            allowed = codes[name].allowed if name in codes else None
             if allowed is not None and sorted(allowed) != required_codes(element):
                 yield f"{path}.{name}: R4 codes {required_codes(element)}, R4B {sorted(allowed)}"
             if kind in _INLINE and child is not None and "contentReference" not in element:

@@ -112,3 +112,23 @@ def test_names_spelt_with_escapes_are_checked_all_the_same() -> None:
     hidden = b'{"resourceType": "Patient", "contained": [{"resource\\u0054ype": "Citation", "status": "active"}]}'
     with pytest.raises(InvalidResource, match="unknown resourceType 'Citation'"):
         parse_resource(hidden)
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "message"),
+    [
+        ("valueQuantity", {"value": "260", "unit": "mg/dL"}, 'valueQuantity.value: "260" is not a JSON number'),
+        ("valueInteger", "5", 'valueInteger: "5" is not a JSON number'),
+        ("valueInteger", True, "valueInteger: true is not a JSON number"),
+        ("valueBoolean", "true", 'valueBoolean: "true" is not a JSON boolean'),
+    ],
+)
+def test_a_number_or_boolean_in_quotes_is_not_r4_json(element: str, value: object, message: str) -> None:
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "cholesterol"}}
+    with pytest.raises(InvalidResource, match=message):  # the models alone would take "260" for a decimal
+        parse_resource(observation | {element: value})
+    inside = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": observation | {element: value}}]}
+    with pytest.raises(InvalidResource, match=message):
+        parse_resource(inside)
+    assert parse_resource(observation | {"valueQuantity": {"value": 260.5}})["valueQuantity"] == {"value": 260.5}
+    assert parse_resource(observation | {"valueString": "5"})["valueString"] == "5"

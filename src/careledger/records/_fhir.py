@@ -8,6 +8,7 @@ OperationOutcome would, so a user can fix the input.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import json
 import re
@@ -94,7 +95,7 @@ def _problems(data: Resource, path: str, text: bytes | str | None = None) -> lis
         return found
     if any(_mentions(text, name) for name in r4b_only_extension_values()):
         found += _r4b_only(data, path)
-    return found + list(_bad_codes(data, model_class, path))
+    return found + list(_bad_values(data, model_class, path))
 
 
 def _mentions(text: bytes | str | None, word: str, times: int = 1) -> bool:
@@ -173,10 +174,25 @@ _MORE_CODES: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Element:
+    """What `_bad_values` checks of one element: the codes its required binding allows (if listed), its element
+    model, and for a number or a boolean the JSON type it is (R4 JSON never quotes them, and the models take "260"
+    for a decimal, "5" for an integer, "true" for a boolean)."""
+
+    allowed: frozenset[str] | None
+    child: type[BaseModel] | None
+    json_type: type[bool] | type[float] | None
+
+
+# Model field types and the JSON type of their elements: integer, positiveInt and unsignedInt, decimal, boolean.
+_JSON_TYPES: dict[type, type[bool] | type[float]] = {bool: bool, int: float, decimal.Decimal: float}
+
+
 @functools.cache
-def _shape(model_class: type[BaseModel]) -> dict[str, tuple[frozenset[str] | None, type[BaseModel] | None]]:
-    """Per JSON element of a model: the codes its required binding allows (if listed), and its element model."""
-    shape: dict[str, tuple[frozenset[str] | None, type[BaseModel] | None]] = {}
+def _shape(model_class: type[BaseModel]) -> dict[str, _Element]:
+    """Per JSON element of a model: what `_bad_values` checks of it (elements with nothing to check left out)."""
+    shape: dict[str, _Element] = {}
     for name, field in model_class.model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         listed = extra.get("enum_values")
@@ -185,9 +201,11 @@ def _shape(model_class: type[BaseModel]) -> dict[str, tuple[frozenset[str] | Non
             more = _MORE_CODES.get((model_class.__name__, name)) if "+" in listed else frozenset()
             if more is not None:  # a partly listed value set we do not know in full stays unchecked
                 allowed = frozenset(str(code) for code in listed if code != "+") | more
-        child = next(filter(None, map(_element_model, _types_in(field.annotation))), None)
-        if allowed is not None or child is not None:
-            shape[field.alias or name] = (allowed, child)
+        types = list(_types_in(field.annotation))
+        child = next(filter(None, map(_element_model, types)), None)
+        json_type = next((_JSON_TYPES[t] for t in types if t in _JSON_TYPES), None)
+        if allowed is not None or child is not None or json_type is not None:
+            shape[field.alias or name] = _Element(allowed, child, json_type)
     return shape
 
 
@@ -209,20 +227,30 @@ def _types_in(annotation: Any) -> Iterator[type]:
         yield from _types_in(argument)
 
 
-def _bad_codes(data: Resource, model_class: type[BaseModel], path: str) -> Iterator[str]:
-    """Each element, at any depth (contained and Bundle entry resources too), whose code is not in its
-    required binding's value set. Only the elements present are visited."""
+def _bad_values(data: Resource, model_class: type[BaseModel], path: str) -> Iterator[str]:
+    """Each element, at any depth (contained and Bundle entry resources too), whose code is not in its required
+    binding's value set, or a number or boolean written as a JSON string. Only the elements present are visited."""
     shape = _shape(model_class)
     for name, value in data.items():
-        allowed, child = shape.get(name, (None, None))
+        element = shape.get(name)
+        if element is None:
+            continue
         for item in value if isinstance(value, list) else [value]:
-            if allowed is not None and isinstance(item, str) and item not in allowed:
-                yield f"{path}.{name}: {item[:40]!r} is not one of {', '.join(sorted(allowed))}"
+            if element.allowed is not None and isinstance(item, str) and item not in element.allowed:
+                yield f"{path}.{name}: {item[:40]!r} is not one of {', '.join(sorted(element.allowed))}"
+            elif element.json_type is not None and item is not None and not _is_json(item, element.json_type):
+                wanted = "a JSON boolean" if element.json_type is bool else "a JSON number"
+                yield f"{path}.{name}: {json.dumps(item)[:40]} is not {wanted}, as R4 JSON writes it"
             elif isinstance(item, dict):
                 kind = item.get("resourceType")
-                model = _resource_model(kind) if isinstance(kind, str) else child
+                model = _resource_model(kind) if isinstance(kind, str) else element.child
                 if model is not None:
-                    yield from _bad_codes(item, model, f"{path}.{name}")
+                    yield from _bad_values(item, model, f"{path}.{name}")
+
+
+def _is_json(item: object, json_type: type[bool] | type[float]) -> bool:
+    """Whether `item` is of `json_type` as JSON reads: a boolean, or a number (which a boolean is not)."""
+    return isinstance(item, bool) if json_type is bool else isinstance(item, int | float) and not isinstance(item, bool)
 
 
 def _resource_model(resource_type: str) -> type[BaseModel] | None:
