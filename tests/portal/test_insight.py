@@ -5,6 +5,7 @@ own door; one world and one real server for the module."""
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -83,6 +84,21 @@ def test_her_scores_page_shows_the_pce_value_its_inputs_and_equation(api: Api, g
     assert "cannot compute: no HDL" not in page.lower()
 
 
+def _row(page: str, label: str) -> str:
+    """The scores table's first row of the input `label`, tags and spaces collapsed."""
+    found = re.search(rf"<tr>\s*<td>{re.escape(label)}</td>(.*?)</tr>", page, re.DOTALL)
+    assert found is not None, label
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
+
+
+def test_her_scores_page_says_an_absent_fact_is_nothing_recorded_not_from_her_details(api: Api, goff: str) -> None:
+    with closing(portal_session(api, api.world.guardian)) as her:
+        page = _page(her, "/portal/scores")
+    assert _row(page, "Age") == "55 years from your details"
+    assert _row(page, "Diabetes") == "no nothing recorded"
+    assert _row(page, "HDL cholesterol").endswith((date.today() - timedelta(days=30)).isoformat())
+
+
 def test_a_missing_input_says_what_is_missing(api: Api, dana: str) -> None:
     with closing(portal_session(api, api.world.node.wallets.get("dana"))) as her:
         page = _page(her, "/portal/scores")
@@ -119,6 +135,15 @@ def test_the_chart_checks_amoxicillin_against_her_penicillin_allergy(api: Api, g
     assert "cds-critical" in checked
     assert "allergy" in checked.lower()
     assert "penicillin" in checked.lower()
-    assert "Source:" in checked
+    assert checked.count("Source:") == 1  # the card's source line, not the detail's too
     assert "No alerts for atorvastatin." in untroubled
     assert "drug table" in forged
+
+
+def test_an_order_card_s_markdown_detail_is_rendered_as_html(api: Api, goff: str) -> None:
+    with closing(portal_session(api, api.world.drbob)) as staff:
+        checked = staff.get(f"/portal/staff/patients/{goff}/orders?drug=723").text
+    detail = re.search(r'<div class="detail">(.*?)</div>', checked, re.DOTALL)
+    assert detail is not None
+    assert "<p>" in detail.group(1)
+    assert "**" not in detail.group(1)

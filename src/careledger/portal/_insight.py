@@ -11,13 +11,14 @@ she may not see is answered as an unknown one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from careledger.access import Repository
 from careledger.errors import ValidationError
-from careledger.insight import RXNORM, Assessment, Code, Facts, Result, Score
+from careledger.insight import RXNORM, Assessment, Code, Facts, Input, Result, Score
 from careledger.insight.cds import Card, order_cards, patient_view_cards
 from careledger.insight.knowledge import INGREDIENTS, ingredient_name
 from careledger.services import Services
@@ -26,15 +27,23 @@ from careledger.services import Services
 ORDERABLE: tuple[tuple[str, str], ...] = tuple(sorted(((i.rxcui, i.name) for i in INGREDIENTS), key=lambda d: d[1]))
 
 
+# The inputs a score reads from her Patient resource, which names no other record: her birth date, sex and race.
+_FROM_HER_DETAILS = frozenset({"Age", "Sex", "Race (equations used)"})
+_ABSENT = re.compile(r"(no|none|not)\b", re.IGNORECASE)  # "no" (no diabetes on file), "none recorded"
+
+
 @dataclass(frozen=True, slots=True)
 class Used:
     """One input of a score as her page shows it: what, the value read, when it was recorded (None for what came
-    from demographics or was derived), and the id of the record it came from (a link to it), if any."""
+    from demographics or was derived), the id of the record it came from (a link to it), if any, and where an
+    undated one came from (`origin`): her details, nothing recorded (a fact absent from her record counts as
+    "no"), an undated record, or worked out."""
 
     label: str
     value: str
     when: date | None
     record: str | None
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +122,24 @@ def _view(score: Score, result: Result, facts: Facts) -> ScoreView:
         band=result.band,
         alert=result.alert,
         why=result.why,
-        inputs=tuple(
-            Used(i.label, i.value, dated.get(i.source) if i.source else None, _record_id(i.source))
-            for i in result.inputs
-        ),
+        inputs=tuple(_used(i, dated.get(i.source) if i.source else None) for i in result.inputs),
         lowering=tuple((low.change, _as_read(low.value, score)) for low in result.lowering),
     )
+
+
+def _used(given: Input, when: date | None) -> Used:
+    """An input as her page shows it, saying where it came from when it has no date."""
+    if when is not None:
+        origin = ""
+    elif given.source:
+        origin = "on record, undated"
+    elif given.label in _FROM_HER_DETAILS:
+        origin = "from your details"
+    elif _ABSENT.match(given.value):
+        origin = "nothing recorded"
+    else:
+        origin = "worked out, not recorded"
+    return Used(given.label, given.value, when, _record_id(given.source), origin)
 
 
 def _dates(facts: Facts) -> dict[str, date]:
