@@ -1,5 +1,9 @@
 """`careledger insight train STUDY`: as the study's sponsor, train its model across every serving node of the
-network (this one in process, the others over HTTP) by Flower SecAgg+ with DP, then register it on chain."""
+network (this one in process, the others over HTTP) by Flower SecAgg+ with DP, then register it on chain.
+
+Its numbers are checked here, as click reads them (exit 2 naming the flag): rounds from 1 to `MAX_ROUNDS`, and
+a noise multiplier and clipping norm above zero (no run without DP). The service checks the rest in this order:
+the task, that `--as` is the study's sponsor (exit 5), the study's ε budget (exit 2), then the nodes."""
 
 from __future__ import annotations
 
@@ -11,19 +15,30 @@ from careledger.cli._context import open_node, wallet_of
 from careledger.cli._insight_models import model_view
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
-from careledger.insight.federated import CLIPPING_NORM, NOISE_MULTIPLIER, ROUNDS, task_named
+from careledger.insight.federated import CLIPPING_NORM, MAX_ROUNDS, NOISE_MULTIPLIER, ROUNDS, task_named
+
+
+def _positive(value: float) -> float:
+    """A noise multiplier or clipping norm: above zero and finite (zero noise is no DP; zero clipping no update)."""
+    if not 0 < value < float("inf"):
+        raise typer.BadParameter(f"must be above 0, not {value:g}")
+    return value
 
 
 def train_study(
     ctx: typer.Context,
     study: Annotated[int, typer.Argument(help="The study's id on chain (approved by an ethics board).", min=1)],
     sponsor: Annotated[str, typer.Option("--as", help="The study sponsor's wallet kept here: it signs and registers.")],
-    rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds (1 to 100).")] = ROUNDS,
+    rounds: Annotated[
+        int, typer.Option("--rounds", help=f"Federated rounds (1 to {MAX_ROUNDS}).", min=1, max=MAX_ROUNDS)
+    ] = ROUNDS,
     noise: Annotated[
-        float, typer.Option("--noise-multiplier", help="Gaussian noise multiplier (DP).")
+        float,
+        typer.Option("--noise-multiplier", help="Gaussian noise multiplier (DP), above 0.", callback=_positive),
     ] = NOISE_MULTIPLIER,
     clip: Annotated[
-        float, typer.Option("--clipping-norm", help="Each update is clipped to this norm.")
+        float,
+        typer.Option("--clipping-norm", help="Each update is clipped to this norm, above 0.", callback=_positive),
     ] = CLIPPING_NORM,
     task: Annotated[str, typer.Option("--task", help="What the study's protocol trains.")] = "breast-cancer",
     json: JsonFlag = False,

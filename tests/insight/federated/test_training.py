@@ -296,6 +296,24 @@ def test_a_run_that_would_spend_more_than_the_studys_epsilon_is_refused_before_a
     assert _opened_for_training(first) == opened
 
 
+def test_a_run_by_another_wallet_or_without_rounds_or_noise_is_refused_before_any_record_opens(
+    federation: Federation,
+) -> None:
+    first, aggregator, _ = federation.nodes
+    opened = _opened_for_training(first)
+    study_id, sponsor = federation.study_id, federation.sponsor.name
+
+    with pytest.raises(
+        AccessDenied, match=rf"^{NODE_WALLET} \(0x[0-9a-fA-F]{{40}}\) is not study {study_id}'s sponsor"
+    ):
+        aggregator.federated_runs.train(NODE_WALLET, study_id)
+    with pytest.raises(ValidationError, match="rounds must be from 1 to 100, not 0"):
+        aggregator.federated_runs.train(sponsor, study_id, rounds=0)
+    with pytest.raises(ValidationError, match="must be positive: no run without DP"):
+        aggregator.federated_runs.train(sponsor, study_id, noise_multiplier=0.0)
+    assert _opened_for_training(first) == opened
+
+
 def test_a_message_not_signed_by_the_sponsor_is_401_and_a_malformed_one_400(federation: Federation) -> None:
     study_id = federation.study_id
     message = {"kind": "federated", "task": "breast-cancer", "message": "not base64!"}

@@ -19,6 +19,7 @@ from careledger.insight.federated._runs import FederatedRuns
 from careledger.insight.federated._training import (
     CLIPPING_NORM,
     DELTA,
+    MAX_ROUNDS,
     NOISE_MULTIPLIER,
     ROUNDS,
     NodeMetrics,
@@ -33,6 +34,7 @@ __all__ = [
     "DELTA",
     "FEDERATED",
     "HELD_OUT",
+    "MAX_ROUNDS",
     "NOISE_MULTIPLIER",
     "ROUNDS",
     "Carried",

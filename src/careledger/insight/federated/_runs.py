@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from careledger.errors import ValidationError
+from careledger.errors import AccessDenied, ValidationError
 from careledger.insight._models import Models, RegisteredModel
 from careledger.insight.federated._card import register_trained
 from careledger.insight.federated._client import Participant, study_site
@@ -15,6 +15,7 @@ from careledger.insight.federated._dataset import task_named
 from careledger.insight.federated._remote import remote_site
 from careledger.insight.federated._training import (
     CLIPPING_NORM,
+    MAX_ROUNDS,
     NOISE_MULTIPLIER,
     ROUNDS,
     TrainedModel,
@@ -57,16 +58,24 @@ class FederatedRuns:
         clipping_norm: float = CLIPPING_NORM,
     ) -> tuple[TrainedModel, RegisteredModel]:
         """Train on every serving node's participants, signed as `as_wallet` (the study's sponsor), and register
-        the model; `ValidationError` for an unknown task, a run that would spend more ε than the study's approved
-        budget (said before any node opens a record), or a run that failed at a node."""
+        the model; `ValidationError` for an unknown task, rounds outside 1 to `MAX_ROUNDS`, no noise or clipping,
+        a run that would spend more ε than the study's approved budget (said before any node opens a record), or
+        a run that failed at a node; `AccessDenied` when `as_wallet` is not the study's sponsor."""
         learnt = task_named(task)
-        budget = self._research().study(study_id).terms.epsilon
-        if noise_multiplier > 0 and (spent := epsilon(noise_multiplier, rounds)) > budget:
+        if not 1 <= rounds <= MAX_ROUNDS:
+            raise ValidationError(f"rounds must be from 1 to {MAX_ROUNDS}, not {rounds}")
+        if not noise_multiplier > 0 or not clipping_norm > 0:
+            raise ValidationError("the noise multiplier and the clipping norm must be positive: no run without DP")
+        study = self._research().study(study_id)
+        account = self._account(as_wallet)
+        if account.address != study.sponsor:
+            raise AccessDenied(f"{as_wallet} ({account.address}) is not study {study_id}'s sponsor ({study.sponsor})")
+        budget = study.terms.epsilon
+        if (spent := epsilon(noise_multiplier, rounds)) > budget:
             raise ValidationError(
                 f"{rounds} rounds at noise multiplier {noise_multiplier} spend epsilon {spent:.2f}, above study "
                 f"{study_id}'s approved budget {budget}: fewer rounds or more noise"
             )
-        account = self._account(as_wallet)
         identity = self._identity()
         chain_id = identity.chain.chain_id
         sites: list[Participant] = [study_site(self._desk, study_id, learnt)]
