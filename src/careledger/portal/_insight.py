@@ -27,7 +27,7 @@ from careledger.services import Services
 ORDERABLE: tuple[tuple[str, str], ...] = tuple(sorted(((i.rxcui, i.name) for i in INGREDIENTS), key=lambda d: d[1]))
 
 
-# The inputs a score reads from her Patient resource, which names no other record: her birth date, sex and race.
+# The inputs a score reads from her Patient resource (her birth date, sex and race), whether or not it cites it.
 _FROM_HER_DETAILS = frozenset({"Age", "Sex", "Race (equations used)"})
 _ABSENT = re.compile(r"(no|none|not)\b", re.IGNORECASE)  # "no" (no diabetes on file), "none recorded"
 
@@ -131,10 +131,10 @@ def _used(given: Input, when: date | None) -> Used:
     """An input as her page shows it, saying where it came from when it has no date."""
     if when is not None:
         origin = ""
+    elif given.label in _FROM_HER_DETAILS or (given.source or "").startswith("Patient/"):
+        origin = "from your details"
     elif given.source:
         origin = "on record, undated"
-    elif given.label in _FROM_HER_DETAILS:
-        origin = "from your details"
     elif _ABSENT.match(given.value):
         origin = "nothing recorded"
     else:
