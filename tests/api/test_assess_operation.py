@@ -70,7 +70,10 @@ def test_the_worked_example_is_a_risk_assessment_traced_to_its_records(chart: Ch
     assert response.status_code == 200, response.text
     (assessment,) = _entries(response, "RiskAssessment")
     assert assessment["subject"] == {"reference": f"Patient/{chart.full}"}
-    assert {b["reference"] for b in assessment["basis"]} == {f"Observation/{i}" for i in chart.ids.values()}
+    basis = [b["reference"] for b in assessment["basis"]]
+    assert basis[0] == f"Patient/{chart.full}"  # age and sex, from her Patient resource: once
+    assert set(basis[1:]) == {f"Observation/{i}" for i in chart.ids.values()}
+    assert len(basis) == len(set(basis))
     assert round(assessment["prediction"][0]["probabilityDecimal"], 3) == charts.WHITE_WOMAN_RISK
     method = assessment["method"]["coding"][0]
     assert (method["code"], method["version"]) == (PCE, "ACC/AHA Pooled Cohort Equations 2013 (Goff 2014, Table A)")

@@ -40,7 +40,8 @@ def test_pce_is_a_risk_assessment_with_its_equation_basis_and_probability() -> N
     )
     (method,) = resource["method"]["coding"]
     assert (method["system"], method["code"], method["version"]) == (RISK_EQUATION, PCE.id, PCE.version)
-    assert [b["reference"] for b in resource["basis"]] == [
+    assert [b["reference"] for b in resource["basis"]] == [  # her Patient once, for both age and sex
+        "Patient/p1",
         "Observation/total",
         "Observation/hdl",
         "Observation/pressure",
@@ -93,16 +94,17 @@ def test_egfr_is_an_observation_derived_from_the_creatinine() -> None:
     assert resource["method"]["coding"][0]["version"] == CKD_EPI.version
 
 
-def test_a_point_score_has_its_band_and_no_probability_nor_basis_when_it_read_no_record() -> None:
+def test_a_point_score_has_its_band_no_probability_and_only_her_patient_as_basis_from_age_and_sex() -> None:
     facts = _facts()
     result = CHA2DS2_VASC.assess(facts)  # age and sex only: no condition on her list
     assert isinstance(result, Assessment)
+    assert [(i.label, i.source) for i in result.inputs[:2]] == [("Age", "Patient/p1"), ("Sex", "Patient/p1")]
     resource = parse_resource(as_fhir(result, facts, CHA2DS2_VASC))
     (prediction,) = resource["prediction"]
     assert "probabilityDecimal" not in prediction
     assert prediction["qualitativeRisk"]["text"] == result.band
     assert prediction["rationale"] == result.display
-    assert "basis" not in resource
+    assert resource["basis"] == [{"reference": "Patient/p1"}]
 
 
 def test_a_missing_input_is_an_information_issue_saying_what() -> None:

@@ -86,7 +86,8 @@ def _observation(result: Assessment, facts: Facts, score: Score) -> dict[str, An
         "method": {"coding": [_equation(score)], "text": score.citation},
         "note": _notes(result, score),
     }
-    derived = _sources(result)
+    # derivedFrom names records an Observation is derived from: not her Patient (age, sex), already its subject
+    derived = [s for s in _sources(result) if s != resource["subject"]]
     if derived:
         resource["derivedFrom"] = derived
     return resource

@@ -65,6 +65,7 @@ class Reading:
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
+        self.patient = f"Patient/{facts.patient}"  # where age and sex come from: her Patient resource
         self.inputs: list[Input] = []
         self.missing: list[str] = []
 
@@ -77,7 +78,7 @@ class Reading:
         if age not in bounds:
             self.missing.append(f"age {age} years is outside {bounds.words()}")
             return None
-        self.inputs.append(Input("Age", f"{age} years"))
+        self.inputs.append(Input("Age", f"{age} years", self.patient))
         return age
 
     def sex(self) -> Sex | None:
@@ -85,7 +86,7 @@ class Reading:
         if self.facts.sex is None:
             self.missing.append("no sex (female or male) recorded")
             return None
-        self.inputs.append(Input("Sex", self.facts.sex))
+        self.inputs.append(Input("Sex", self.facts.sex, self.patient))
         return self.facts.sex
 
     def measurement(
