@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from careledger.insight import ICD10, SNOMED, Assessment, CannotCompute, Code, Finding
+from careledger.insight import ICD10, RXNORM, SNOMED, Assessment, CannotCompute, Code, Finding
 from careledger.insight.scores._cha2ds2vasc import CHA2DS2_VASC
 from tests.insight.scores.cv_facts import facts
 
@@ -105,3 +105,33 @@ def test_missing_age_or_sex_is_named() -> None:
     result = CHA2DS2_VASC.assess(facts(age=None, sex=None, conditions=(AF,)))
     assert isinstance(result, CannotCompute)
     assert str(result) == "cannot compute: no birth date; no sex (female or male) recorded"
+
+
+@pytest.mark.parametrize(
+    "drug",
+    [
+        Finding(Code(RXNORM, "1364445"), "MedicationStatement/apixaban"),  # B01AF: direct factor Xa inhibitor
+        Finding(Code(RXNORM, "11289"), "MedicationRequest/warfarin"),  # B01AA: vitamin K antagonist
+        Finding(Code(RXNORM, "1546356"), "MedicationStatement/dabigatran"),  # B01AE: direct thrombin inhibitor
+    ],
+)
+def test_no_alert_when_already_anticoagulated_but_the_score_says_so(drug: Finding) -> None:
+    """Recommending anticoagulation to a patient on apixaban was noise: the score stays, the alert goes."""
+    result = CHA2DS2_VASC.assess(facts(age=80, sex="female", conditions=(AF, HYPERTENSION), medications=(drug,)))
+    assert isinstance(result, Assessment)
+    assert (result.value, result.band, result.alert) == (4, "high", False)
+    assert result.display == "CHA₂DS₂-VASc 4 of 9 (high stroke risk; on an oral anticoagulant)"
+    assert (
+        result.why
+        == f"CHA₂DS₂-VASc 4 with atrial fibrillation: already anticoagulated ({drug.source}), as ESC 2020 recommends"
+    )
+    assert ("Oral anticoagulant", "yes", drug.source) in [(i.label, i.value, i.source) for i in result.inputs]
+
+
+def test_an_antiplatelet_is_no_anticoagulant() -> None:
+    aspirin = Finding(Code(RXNORM, "1191"), "MedicationStatement/aspirin")
+    result = CHA2DS2_VASC.assess(facts(age=80, sex="female", conditions=(AF, HYPERTENSION), medications=(aspirin,)))
+    assert isinstance(result, Assessment)
+    assert result.alert
+    assert "anticoagulation is recommended" in result.why
+    assert ("Oral anticoagulant", "no", None) in [(i.label, i.value, i.source) for i in result.inputs]

@@ -12,7 +12,9 @@ not on it counts as absent, as the score's "history of" means. Hypertension is t
 
 The score is only meaningful in atrial fibrillation. It is computed for anyone (a clinician may be weighing a new
 diagnosis), the absence of atrial fibrillation on the problem list is shown as an input, and the alert (that
-anticoagulation is recommended) is raised only when atrial fibrillation is on it.
+anticoagulation is recommended) is raised only when atrial fibrillation is on it and she takes no oral
+anticoagulant yet (an active vitamin K antagonist or direct oral anticoagulant): recommending what she already
+takes would teach clinicians to dismiss the card. The score is still computed, and says she is anticoagulated.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ FEMALE = 1  # Sc: sex category
 ADULT = Bounds(18, 130, "years")
 # ESC 2020, by the points other than the sex category: 0 low, 1 moderate (consider OAC), 2 or more high.
 HIGH_FROM = 2
+# WHO ATC: vitamin K antagonists, direct thrombin inhibitors (dabigatran), direct factor Xa inhibitors.
+ORAL_ANTICOAGULANTS = (*codes.VITAMIN_K_ANTAGONISTS, "B01AE", "B01AF")
 
 CRITERIA = (
     ("Congestive heart failure or LV dysfunction", codes.HEART_FAILURE, CONGESTIVE_HEART_FAILURE),
@@ -82,25 +86,34 @@ class Cha2ds2Vasc:
             found = reading.finding(label, facts.conditions, value_set.__contains__)
             total += award(reading, weight if found else 0)
         fibrillation = reading.finding("Atrial fibrillation", facts.conditions, codes.ATRIAL_FIBRILLATION.__contains__)
+        anticoagulant = codes.on_medication(facts, ORAL_ANTICOAGULANTS)
+        source = None if anticoagulant is None else anticoagulant.source
+        reading.note("Oral anticoagulant", "no" if source is None else "yes", source)
         refused = reading.refused(self.id, self.version)
         if refused is not None:
             return refused
         beyond_sex = total - (FEMALE if sex == "female" else 0)
         band = "high" if beyond_sex >= HIGH_FROM else "moderate" if beyond_sex else "low"
-        alert = fibrillation is not None and band == "high"
+        indicated = fibrillation is not None and band == "high"
+        why = ""
+        if indicated:
+            why = f"CHA₂DS₂-VASc {total} with atrial fibrillation: " + (
+                "oral anticoagulation is recommended (ESC 2020)"
+                if anticoagulant is None
+                else f"already anticoagulated ({anticoagulant.source}), as ESC 2020 recommends"
+            )
         return Assessment(
             score=self.id,
             version=self.version,
             value=float(total),
             display=f"CHA₂DS₂-VASc {total} of 9 ({band} stroke risk"
             + ("" if fibrillation else "; no atrial fibrillation on the problem list")
+            + ("; on an oral anticoagulant" if anticoagulant else "")
             + ")",
             band=band,
             inputs=tuple(reading.inputs),
-            alert=alert,
-            why=f"CHA₂DS₂-VASc {total} with atrial fibrillation: oral anticoagulation is recommended (ESC 2020)"
-            if alert
-            else "",
+            alert=indicated and anticoagulant is None,
+            why=why,
         )
 
 
