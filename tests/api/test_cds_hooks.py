@@ -219,6 +219,41 @@ def test_order_select_checks_only_the_selected_orders(api: Api, ehr: Ehr, alice_
     assert not any("amoxicillin" in c["summary"].lower() for c in cards["MedicationRequest/draft-2"])
 
 
+def test_fifty_identical_drafts_are_one_duplicate_card_and_more_are_refused(
+    api: Api, ehr: Ehr, alice_patient: str
+) -> None:
+    """Every pair of N drafts was a card (N = 500: 570 s and a 156 MB answer; 1000: 17.7 GB): now one card per
+    group, and a call holds at most 50 draft orders or selections."""
+    metformin = [
+        _amoxicillin(alice_patient)
+        | {"id": f"m{i}", "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "6809"}]}}
+        for i in range(51)
+    ]
+    body = _order_sign(alice_patient, _prefetch(alice_patient, _creatinine(alice_patient, 2.4)))
+    body["context"]["draftOrders"] = _searchset(*metformin[:50]) | {"type": "collection"}
+    response = _call(api, ehr, ORDER_SIGN, body)
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    topics = [c["source"]["topic"]["code"] for c in cards]
+    assert (topics.count("order-duplicate"), topics.count("order-renal"), len(cards)) == (1, 50, 51)
+    (duplicate,) = [c for c in cards if c["source"]["topic"]["code"] == "order-duplicate"]
+    assert duplicate["summary"] == "metformin is ordered 50 times (MedicationRequest/m0 first)"
+    (cancel,) = duplicate["suggestions"]
+    assert [a["resourceId"] for a in cancel["actions"]] == [f"MedicationRequest/m{i}" for i in range(1, 50)]
+    body["context"]["draftOrders"] = _searchset(*metformin) | {"type": "collection"}
+    refused = _call(api, ehr, ORDER_SIGN, body)
+    assert refused.status_code == 400
+    assert "context.draftOrders holds 51 entries: at most 50" in refused.text
+    select = body | {"hook": "order-select"}
+    select["context"] = body["context"] | {
+        "draftOrders": _searchset(*metformin[:2]) | {"type": "collection"},
+        "selections": [f"MedicationRequest/m{i}" for i in range(51)],
+    }
+    refused = _call(api, ehr, "careledger-order-select", select)
+    assert refused.status_code == 400
+    assert "context.selections holds 51 entries: at most 50" in refused.text
+
+
 def test_patient_view_without_prefetch_reads_through_the_door_of_the_token(
     api: Api, ehr: Ehr, alice_patient: str
 ) -> None:

@@ -17,7 +17,7 @@ from careledger.insight import (
     Measurement,
 )
 from careledger.insight._orders import OrderAlert, check_orders
-from careledger.insight.knowledge import ATC
+from careledger.insight.knowledge import ATC, renal_rules
 
 ON = date(2026, 12, 6)
 EGFR_2021 = Code(LOINC, "98979-8")
@@ -285,3 +285,61 @@ def test_a_draft_without_id_has_no_reference() -> None:
     (alert,) = check_orders(facts(allergies=(PENICILLIN_ALLERGY,)), [draft])
     assert alert.order is None
     assert alert.index == 0
+
+
+def test_fifty_identical_drafts_are_one_duplicate_alert_listing_them_all() -> None:
+    """One alert per group, not per pair: 50 drafts were 1225 alerts (and N = 1000 exhausted the node's memory)."""
+    drafts = [order(METFORMIN_500, f"m{i}") for i in range(50)]
+    alerts = check_orders(facts(egfr=25), drafts)
+    (duplicate,) = [a for a in alerts if a.kind == "duplicate"]
+    assert (duplicate.order, duplicate.index, duplicate.evidence) == (
+        "MedicationRequest/m49",
+        49,
+        "MedicationRequest/m0",
+    )
+    assert duplicate.summary == "metformin is ordered 50 times (MedicationRequest/m0 first)"
+    assert duplicate.cancel == tuple(f"MedicationRequest/m{i}" for i in range(1, 50))  # the first is kept
+    assert all(f"(MedicationRequest/m{i}, ordered)" in duplicate.detail for i in range(50))
+    assert kinds([a for a in alerts if a.kind == "renal"]) == [("renal", "critical")] * 50
+
+
+def test_renal_rules_are_looked_up_once_per_medication(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Code] = []
+
+    def counted(code: Code) -> tuple[Any, ...]:
+        asked.append(code)
+        return renal_rules(code)
+
+    monkeypatch.setattr("careledger.insight._orders.renal_rules", counted)
+    drafts = [order(METFORMIN_500, f"m{i}") for i in range(20)] + [order("1648759", "n1")]
+    assert len([a for a in check_orders(facts(egfr=25), drafts) if a.kind == "renal"]) == 21
+    assert asked == [Code(RXNORM, METFORMIN_500), Code(RXNORM, "1648759")]
+
+
+def test_a_group_within_a_larger_one_is_told_once_by_the_larger() -> None:
+    """Two apixaban drafts share an ingredient; with an active rivaroxaban, all three share B01AF: one alert, which
+    cancels both drafts (the class is already taken)."""
+    rivaroxaban = Finding(Code(RXNORM, "1114195"), "MedicationStatement/r1")
+    drafts = [order("1364445", "a1"), order("1364445", "a2")]
+    (alert,) = check_orders(facts(medications=(rivaroxaban,), egfr=80), drafts)
+    assert (alert.kind, alert.order, alert.evidence) == ("duplicate", "MedicationRequest/a2", "MedicationStatement/r1")
+    assert alert.summary == "Duplicate therapy: apixaban and rivaroxaban"
+    assert "ATC B01AF" in alert.detail
+    assert alert.cancel == ("MedicationRequest/a1", "MedicationRequest/a2")
+
+
+def test_an_active_drug_ordered_again_twice_cancels_both_drafts() -> None:
+    atorvastatin = Finding(Code(RXNORM, "83367"), "MedicationStatement/s1")
+    (alert,) = check_orders(facts(medications=(atorvastatin,)), [order("83367", "d1"), order("83367", "d2")])
+    assert alert.summary == "atorvastatin is already active (MedicationStatement/s1), and ordered 2 times"
+    assert "same ingredient (atorvastatin)" in alert.detail
+    assert alert.cancel == ("MedicationRequest/d1", "MedicationRequest/d2")
+
+
+def test_drugs_of_different_groups_are_each_told_once() -> None:
+    drafts = [order("1364445", "a1"), order("83367", "s1"), order("1114195", "r1"), order("36567", "s2")]
+    alerts = check_orders(facts(egfr=80), drafts)
+    assert [(a.summary, a.cancel) for a in alerts] == [
+        ("Duplicate therapy: rivaroxaban and apixaban", ("MedicationRequest/r1",)),
+        ("Duplicate therapy: simvastatin and atorvastatin", ("MedicationRequest/s2",)),
+    ]

@@ -7,6 +7,10 @@
 Each alert names the order, what it found, and the source of the rule it applied, so a card can cite it. A drug
 the knowledge tables do not know yields no alert: the check says only what it can stand behind, and never fails
 on an order it cannot read (the CDS service has already refused what is not a MedicationRequest of the patient).
+
+The work is linear in the orders and the record: duplicate therapy is one alert per ingredient or ATC level-4
+group that holds a draft and something else (listing all it holds), never one per pair, since N identical drafts
+would otherwise make N² alerts; renal rules are looked up once per medication code.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from careledger.insight.knowledge import (
     CROSS_REACTIVE,
     DRUG_ALLERGY_SOURCE,
     Dose,
+    RenalRule,
     Severity,
     allergen,
     atc_classes,
@@ -29,7 +34,6 @@ from careledger.insight.knowledge import (
     ingredient_name,
     ingredients,
     renal_rules,
-    rules_at,
 )
 from careledger.insight.scores._ckd_epi import KidneyFunction, kidney_function
 
@@ -63,6 +67,7 @@ class OrderAlert:
     evidence: str | None = None
     dose: Dose | None = None
     no_egfr: bool = False
+    cancel: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +88,21 @@ class _Order:
 
 
 def check_orders(facts: Facts, orders: Sequence[Mapping[str, Any]]) -> list[OrderAlert]:
-    """The alerts of draft MedicationRequests `orders` for the patient of `facts`: allergy, duplicate therapy and
-    renal dosing (by the eGFR every check reads, `kidney_function`), in order of the orders."""
+    """The alerts of draft MedicationRequests `orders` for the patient of `facts`: allergy, duplicate therapy (on
+    the last draft of each group) and renal dosing (by the eGFR every check reads, `kidney_function`), in order of
+    the orders."""
     read = [_read(i, order) for i, order in enumerate(orders)]
     egfr = kidney_function(facts)
+    reached = _reached(facts.allergies)
+    duplicates: dict[int, list[OrderAlert]] = {}
+    for alert in _duplicates(facts.medications, read):
+        duplicates.setdefault(alert.index, []).append(alert)
+    known: dict[Code, tuple[RenalRule, ...]] = {}
     alerts: list[OrderAlert] = []
     for order in read:
-        alerts += _allergies(facts.allergies, facts.intolerances, order)
-        alerts += _duplicates(facts.medications, read, order)
-        alerts += _renal(egfr, order)
+        alerts += _allergies(reached, facts.intolerances, order)
+        alerts += duplicates.get(order.index, [])
+        alerts += _renal(egfr, order, known)
     return alerts
 
 
@@ -112,15 +123,22 @@ def _read(index: int, order: Mapping[str, Any]) -> _Order:
     )
 
 
-def _allergies(allergies: Sequence[Finding], intolerances: frozenset[str], order: _Order) -> list[OrderAlert]:
-    """For each recorded allergy (all its codings together), the worst match: the same ingredient or class
-    (critical; a warning when it was recorded as an intolerance or of low criticality, which alarms would only
-    teach clinicians to dismiss), or a class that cross-reacts (warning)."""
+def _reached(allergies: Sequence[Finding]) -> dict[str, tuple[frozenset[Code], frozenset[str]]]:
+    """What each recorded allergy (all its codings together, by source) reaches: ingredients and classes."""
     reached: dict[str, tuple[frozenset[Code], frozenset[str]]] = {}
     for allergy in allergies:
         found = allergen(allergy.code)
         ings, classes = reached.get(allergy.source, (frozenset(), frozenset()))
         reached[allergy.source] = (ings | found.ingredients, classes | found.classes)
+    return reached
+
+
+def _allergies(
+    reached: Mapping[str, tuple[frozenset[Code], frozenset[str]]], intolerances: frozenset[str], order: _Order
+) -> list[OrderAlert]:
+    """For each recorded allergy (`_reached`), the worst match: the same ingredient or class (critical; a warning
+    when it was recorded as an intolerance or of low criticality, which alarms would only teach clinicians to
+    dismiss), or a class that cross-reacts (warning)."""
     order_classes = frozenset(c for code in order.codes for c in classes_of(code))
     alerts = []
     for source, (ings, classes) in reached.items():
@@ -164,61 +182,101 @@ def _allergy(order: _Order, source: str, severity: Severity, summary: str, detai
     )
 
 
-def _duplicate_summary(ordered: str, other: str, state: str, source: str) -> str:
-    """ "Duplicate therapy: A and B", or, when the order is the very drug (the same name), that it is already
-    active or ordered, and where: "Duplicate therapy: apixaban and apixaban" says nothing."""
-    if ordered == other:
-        return f"{ordered} is already {state} ({source})"[:140]
-    return f"Duplicate therapy: {ordered} and {other}"[:140]
+@dataclass(frozen=True, slots=True, eq=False)
+class _Member:
+    """A medication in a duplicate group: an active one of the record, or a draft (`order`); compared by identity,
+    as two drafts may carry the same id."""
+
+    label: str
+    name: str
+    order: _Order | None = None
 
 
 def _class_words(classes: frozenset[str]) -> str:
     return ", ".join(CLASSES[c] for c in sorted(classes))
 
 
-def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order], order: _Order) -> list[OrderAlert]:
-    """The active medications and the earlier drafts that share an ingredient or an ATC level-4 class with
-    `order` (each other draft pair is told once, on the later order)."""
-    others: list[tuple[str, frozenset[Code], frozenset[str], str, str]] = []  # and whether active or ordered
+def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order]) -> list[OrderAlert]:
+    """One alert per group of medications sharing an ingredient or an ATC level-4 class that holds a draft and
+    something else (an active medication or another draft). A group within another (the same members or fewer) is
+    told by the larger only, an ingredient before its class, so a pair is never told twice."""
+    drafts = {o.reference for o in orders if o.reference is not None}
     by_source: dict[str, list[Code]] = {}
     for med in medications:
-        if med.source != order.reference:
+        if med.source not in drafts:  # a draft listed as active is the draft itself
             by_source.setdefault(med.source, []).append(med.code)
+    groups: dict[Code | str, list[_Member]] = {}  # an ingredient or an ATC level-4 class → its members, in order
     for source, codes in by_source.items():
         ings = frozenset(i for c in codes for i in ingredients(c))
-        level4 = frozenset(a[:5] for c in codes for a in atc_classes(c) if len(a) >= 5)
+        level4 = {a[:5] for c in codes for a in atc_classes(c) if len(a) >= 5}
         names = sorted({n for i in ings if (n := ingredient_name(i)) is not None})
-        others.append((source, ings, level4, " / ".join(names) or "a medication", "active"))
-    for earlier in orders[: order.index]:
-        label = earlier.reference or f"draft order {earlier.index + 1}"
-        others.append((label, earlier.ingredients, earlier.level4, earlier.name, "ordered"))
+        active = _Member(source, " / ".join(names) or "a medication")
+        keys: tuple[Code | str, ...] = (*ings, *level4)
+        for key in keys:
+            groups.setdefault(key, []).append(active)
+    for order in orders:
+        drafted = _Member(order.reference or f"draft order {order.index + 1}", order.name, order)
+        keys = (*order.ingredients, *order.level4)
+        for key in keys:
+            groups.setdefault(key, []).append(drafted)
+    alerting = [(k, m) for k, m in groups.items() if len(m) > 1 and any(x.order is not None for x in m)]
+    told: dict[_Member, list[frozenset[_Member]]] = {}  # a member → the groups told that hold it
     alerts = []
-    for source, ings, level4, name, state in others:
-        if order.ingredients & ings:
-            why = f"{name} ({source}) has the same ingredient"
-        elif order.level4 & level4:
-            why = f"{name} ({source}) is in the same class (ATC {', '.join(sorted(order.level4 & level4))})"
-        else:
+    # the larger first, an ingredient before a class, then by key: the same answer whatever the sets' hash order
+    for key, members in sorted(alerting, key=lambda g: (-len(g[1]), not isinstance(g[0], Code), str(g[0]))):
+        held = frozenset(members)
+        if any(held <= other for other in told.get(members[0], ())):
             continue
-        alerts.append(
-            OrderAlert(
-                "duplicate",
-                order.reference,
-                order.index,
-                "warning",
-                _duplicate_summary(order.name, name, state, source),
-                f"{why} as {order.name}. Stop one, or keep both only if that is intended (for example dual "
-                "antiplatelet therapy after a stent).",
-                DUPLICATE_SOURCE[0],
-                DUPLICATE_SOURCE[1],
-                evidence=source,
-            )
-        )
+        for member in members:
+            told.setdefault(member, []).append(held)
+        alerts.append(_duplicate(key, members))
     return alerts
 
 
-def _renal(egfr: KidneyFunction | str, order: _Order) -> list[OrderAlert]:
-    rules = tuple(r for c in order.codes for r in renal_rules(c))
+def _duplicate(key: Code | str, members: Sequence[_Member]) -> OrderAlert:
+    """The alert of one group, on its last draft: what it shares, every member, and which drafts are redundant
+    (all of them when the medication is already active, else all but the first)."""
+    drafts = [m for m in members if m.order is not None]
+    active = [m for m in members if m.order is None]
+    last = [m.order for m in drafts if m.order is not None][-1]
+    redundant = drafts if active else drafts[1:]
+    shared = f"ingredient ({ingredient_name(key) or key.code})" if isinstance(key, Code) else f"class (ATC {key})"
+    listed = "; ".join(f"{m.name} ({m.label}, {'active' if m.order is None else 'ordered'})" for m in members)
+    return OrderAlert(
+        "duplicate",
+        last.reference,
+        last.index,
+        "warning",
+        _duplicate_summary(last.name, members, active, drafts)[:140],
+        f"These share the same {shared}: {listed}. Stop all but one, or keep them together only if that is "
+        "intended (for example dual antiplatelet therapy after a stent).",
+        DUPLICATE_SOURCE[0],
+        DUPLICATE_SOURCE[1],
+        evidence=(active or drafts)[0].label,
+        cancel=tuple(m.order.reference for m in redundant if m.order is not None and m.order.reference is not None),
+    )
+
+
+def _duplicate_summary(ordered: str, members: Sequence[_Member], active: list[_Member], drafts: list[_Member]) -> str:
+    """ "Duplicate therapy: A and B", or, when all are the very drug (the same name), that it is already active or
+    ordered, and where: "Duplicate therapy: apixaban and apixaban" says nothing."""
+    names = list(dict.fromkeys([ordered, *(m.name for m in members)]))
+    if len(names) > 1:
+        return f"Duplicate therapy: {', '.join(names[:-1])} and {names[-1]}"
+    if active:
+        again = f", and ordered {len(drafts)} times" if len(drafts) > 1 else ""
+        return f"{ordered} is already active ({active[0].label}){again}"
+    if len(drafts) == 2:
+        return f"{ordered} is already ordered ({drafts[0].label})"
+    return f"{ordered} is ordered {len(drafts)} times ({drafts[0].label} first)"
+
+
+def _renal(egfr: KidneyFunction | str, order: _Order, known: dict[Code, tuple[RenalRule, ...]]) -> list[OrderAlert]:
+    """The renal alerts of `order`; `known` keeps each code's rules, so many orders of one drug look them up once."""
+    for code in order.codes:
+        if code not in known:
+            known[code] = renal_rules(code)
+    rules = tuple(r for c in order.codes for r in known[c])
     if not rules:
         return []
     if isinstance(egfr, str):
@@ -237,7 +295,7 @@ def _renal(egfr: KidneyFunction | str, order: _Order) -> list[OrderAlert]:
             )
         ]
     alerts = []
-    for rule in {r for c in order.codes for r in rules_at(c, egfr.value)}:
+    for rule in {r for r in rules if r.covers(egfr.value)}:
         severity, within = rule.severity, _within(order.daily, rule.dose)
         detail = f"eGFR {egfr.value:.0f} mL/min/1.73 m² {egfr.said}, {egfr.source}. {rule.advice}"
         detail += "".join(f" Ignored: {ignored}." for ignored in egfr.ignored)

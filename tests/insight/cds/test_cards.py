@@ -278,6 +278,18 @@ def test_ordering_a_drug_already_taken_says_so_not_a_duplicate_of_itself() -> No
     assert twice == ["apixaban is already ordered (MedicationRequest/d1)"]
 
 
+def test_fifty_identical_drafts_are_one_duplicate_card_cancelling_all_but_the_first() -> None:
+    """Not a card per pair (1225 for 50): one, whose one suggestion deletes the 49 redundant drafts together."""
+    cards = valid(order_cards(facts(measurements=egfr(80)), [draft("861007", rid=f"m{i}") for i in range(50)]))
+    (card,) = cards
+    assert card.source.topic is not None
+    assert card.source.topic.code == "order-duplicate"
+    (suggestion,) = card.suggestions or []
+    assert (suggestion.label, suggestion.isRecommended) == ("Cancel the 49 redundant orders", False)
+    actions = suggestion.actions or []
+    assert [(a.type, a.resourceId) for a in actions] == [("delete", f"MedicationRequest/m{i}") for i in range(1, 50)]
+
+
 @pytest.mark.parametrize("rxcui", ["999999999", "83367"])
 def test_orders_without_findings_give_no_cards(rxcui: str) -> None:
     assert order_cards(facts(measurements=egfr(80)), [draft(rxcui)]) == []

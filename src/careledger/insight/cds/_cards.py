@@ -111,7 +111,8 @@ def _order_card(facts: Facts, order: Mapping[str, Any], alert: OrderAlert) -> Ca
 
 def _suggestions(facts: Facts, order: Mapping[str, Any], alert: OrderAlert) -> list[dict[str, Any]]:
     """What the client may apply: the renal dose (recommended when a rule gives one), or else a creatinine when
-    no eGFR is known, and cancelling the order (recommended for a critical alert)."""
+    no eGFR is known, and cancelling the order (recommended for a critical alert), or for a duplicate group every
+    draft it makes redundant, in one suggestion."""
     found = []
     if alert.dose is not None and alert.order is not None:
         found.append(
@@ -144,22 +145,19 @@ def _suggestions(facts: Facts, order: Mapping[str, Any], alert: OrderAlert) -> l
             )
         )
     if alert.order is not None and alert.severity != "info":
+        drafts = alert.cancel or (alert.order,)
         found.append(
             _suggestion(
-                "Cancel this order",
+                "Cancel this order" if len(drafts) == 1 else f"Cancel the {len(drafts)} redundant orders",
                 alert.severity == "critical" and alert.dose is None,
-                {
-                    "type": "delete",
-                    "description": f"Remove the draft order {alert.order}",
-                    "resourceId": alert.order,
-                },
+                *({"type": "delete", "description": f"Remove the draft order {d}", "resourceId": d} for d in drafts),
             )
         )
     return found
 
 
-def _suggestion(label: str, recommended: bool, action: dict[str, Any]) -> dict[str, Any]:
-    return {"label": _clip(label), "uuid": str(uuid.uuid4()), "isRecommended": recommended, "actions": [action]}
+def _suggestion(label: str, recommended: bool, *actions: dict[str, Any]) -> dict[str, Any]:
+    return {"label": _clip(label), "uuid": str(uuid.uuid4()), "isRecommended": recommended, "actions": list(actions)}
 
 
 def _with_dose(order: Mapping[str, Any], dose: Dose) -> dict[str, Any]:

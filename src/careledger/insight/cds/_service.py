@@ -40,6 +40,9 @@ CARD_SECONDS = 30 * 86_400  # how long feedback on a card is taken
 _CARD = "cds-card"
 INTERACTION = "cds-hooks"
 CHARTS = "/portal/staff/patients"  # where the portal shows a patient's chart (and her scores' alerts) to staff
+# The most entries of context.draftOrders (and of context.selections) one call may hold: the spec's examples have 1-3,
+# and each order is validated and checked, so a bound here bounds the work of one signed request.
+MAX_DRAFT_ORDERS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,9 @@ class CdsHooks:
             agent = agent if reader is None else reader.accessor.address
             if call.hook != service.hook:
                 raise ValidationError(f"{service.id} answers the {service.hook} hook, not {call.hook[:40]!r}")
+            orders = None if service.hook == "patient-view" else _orders(call)  # refused before any read
             facts = self._facts(call, reader)
-            cards = self._cards(service, call, facts, None if base is None else f"{base}{CHARTS}")
+            cards = _cards(facts, orders, None if base is None else f"{base}{CHARTS}")
         except CareLedgerError as exc:
             self._audited(service, call, client, agent, Outcome.DENIED, f"refused: {exc}")
             raise
@@ -143,13 +147,6 @@ class CdsHooks:
                 "key the service's discovery entry names, or send a token this node issued"
             )
         return gather(door, call.patient_id, on)
-
-    @staticmethod
-    def _cards(service: HookService, call: HookCall, facts: Facts, app_url: str | None) -> list[dict[str, Any]]:
-        results: list[tuple[Score, Result]] = [(score, score.assess(facts)) for score in SCORES]
-        if service.hook == "patient-view":
-            return patient_view_cards(facts, results, app_url=app_url)
-        return order_cards(facts, _orders(call), results)
 
     def _audited(
         self, service: HookService, call: HookCall, client: Verified, agent: str, outcome: Outcome, what: str
@@ -200,12 +197,24 @@ class CdsHooks:
             return {outcome: count for outcome, count in rows}
 
 
+def _cards(facts: Facts, orders: list[Resource] | None, app_url: str | None) -> list[dict[str, Any]]:
+    """The cards of an order hook's `orders`, or, for patient-view (None), of the scores."""
+    if orders is not None:
+        return order_cards(facts, orders)
+    results: list[tuple[Score, Result]] = [(score, score.assess(facts)) for score in SCORES]
+    return patient_view_cards(facts, results, app_url=app_url)
+
+
 def _orders(call: HookCall) -> list[Resource]:
-    """The draft MedicationRequests of an order hook (for order-select, those selected), each about the patient."""
+    """The draft MedicationRequests of an order hook (for order-select, those selected), each about the patient;
+    more than `MAX_DRAFT_ORDERS` entries or selections is a 400 saying so."""
     bundle = call.draft_orders
     entries = bundle.get("entry", []) if bundle is not None else []
     if bundle is None or bundle.get("resourceType") != "Bundle" or not isinstance(entries, list):
         raise ValidationError(f"context.draftOrders must be a Bundle of the {call.hook} hook's orders")
+    for name, count in (("context.draftOrders", len(entries)), ("context.selections", len(call.selections))):
+        if count > MAX_DRAFT_ORDERS:
+            raise ValidationError(f"{name} holds {count} entries: at most {MAX_DRAFT_ORDERS} are checked in one call")
     orders = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
