@@ -210,6 +210,9 @@ def test_only_active_conditions_count() -> None:
         _condition("remission", "remission"),
         _condition("refuted", "active", "refuted"),
         _condition("error", "active", "entered-in-error"),
+        _condition("possible", "active", "provisional"),
+        _condition("differential", "active", "differential"),
+        _condition("unconfirmed", "active", "unconfirmed"),
         _condition("unsaid", None),
         _condition("later", "active", onsetDateTime="2027-01-01"),
     )

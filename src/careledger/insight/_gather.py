@@ -48,6 +48,9 @@ GATHERED = (
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 REFUTED = frozenset({"entered-in-error", "refuted"})
+# A diagnosis still being worked out (a note's "possible pneumonia" drafted provisional) is not yet a risk factor;
+# an allergy is warned of however sure it is, so only REFUTED drops one.
+UNSETTLED = REFUTED | {"unconfirmed", "provisional", "differential"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +147,12 @@ def facts_from_resources(patient: Resource, resources: Iterable[Resource], on: d
         source = f"{kind}/{resource.get('id')}"
         if kind == "Observation":
             _observation(resource, source, on, measured, unread, found["answers"])
-        elif kind == "Condition" and _active(resource, missing_counts=False) and not _after(resource, on):
+        elif kind == "Condition" and _active(resource, UNSETTLED, missing_counts=False) and not _after(resource, on):
             found["conditions"] += _findings(resource.get("code"), source, _onset(resource))
         elif kind in ("MedicationStatement", "MedicationRequest") and resource.get("status") == "active":
             concept = resource.get("medicationCodeableConcept") or _medication(resource, medications)
             found["medications"] += _findings(concept, source, _day(_first(resource, "authoredOn", "dateAsserted")))
-        elif kind == "AllergyIntolerance" and _active(resource, missing_counts=True):
+        elif kind == "AllergyIntolerance" and _active(resource, REFUTED, missing_counts=True):
             found["allergies"] += _findings(resource.get("code"), source, _onset(resource))
             if resource.get("type") == "intolerance" or resource.get("criticality") == "low":
                 intolerances.add(source)
@@ -275,10 +278,10 @@ def finite_number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _active(resource: Resource, *, missing_counts: bool) -> bool:
+def _active(resource: Resource, dropped: frozenset[str], *, missing_counts: bool) -> bool:
     """Whether a Condition or AllergyIntolerance holds: its clinical status active (or, if `missing_counts`, not
-    given: an allergy without one still warns), and not entered in error or refuted."""
-    if {c.code for c in _codes(resource.get("verificationStatus"))} & REFUTED:
+    given: an allergy without one still warns), and its verification status none of `dropped`."""
+    if {c.code for c in _codes(resource.get("verificationStatus"))} & dropped:
         return False
     status = {c.code for c in _codes(resource.get("clinicalStatus"))}
     return bool(status & ACTIVE_CLINICAL) or (missing_counts and not status)
