@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from fastapi.routing import iter_route_contexts
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.errors import CareLedgerError
@@ -74,6 +74,8 @@ def derive(table: Sequence[BaseRoute], route: FastRoute) -> _Derived:
     """`route` as FastAPI's `table` routes it: CareLedgerError if no route of the table has its method and endpoint."""
     earlier: list[re.Pattern[str]] = []
     for context in iter_route_contexts(table):
+        if isinstance(context.route, WebSocketRoute):
+            continue  # never an HTTP request's route (FastAPI 0.138 gives it no methods and no pattern)
         methods = context.methods
         if methods and route.method not in methods:
             continue  # at most a partial match (405), which any full match after it beats
