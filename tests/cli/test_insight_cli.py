@@ -43,6 +43,7 @@ def test_insight_score_prints_traces_and_writes(cli: Cli, tmp_path: Path) -> Non
     (row,) = scored.json()
     assert (row["score"], row["computed"], row["band"]) == (PCE, True, "low")
     assert round(row["value"], 3) == charts.WHITE_WOMAN_RISK
+    sources.add(f"Patient/{alice}")  # age and sex come from her Patient
     assert {i["source"] for i in row["inputs"]} - {None} == sources
     assert row["stored"] is None
 
