@@ -343,3 +343,20 @@ def test_drugs_of_different_groups_are_each_told_once() -> None:
         ("Duplicate therapy: rivaroxaban and apixaban", ("MedicationRequest/r1",)),
         ("Duplicate therapy: simvastatin and atorvastatin", ("MedicationRequest/s2",)),
     ]
+
+
+@pytest.mark.parametrize("ordered", ["1364445", "1546356"])  # apixaban (B01AF), dabigatran (B01AE)
+def test_two_oral_anticoagulants_of_different_subgroups_are_a_duplicate(ordered: str) -> None:
+    warfarin = Finding(Code(RXNORM, "11289"), "MedicationStatement/w1")  # B01AA: a vitamin K antagonist
+    (alert,) = check_orders(facts(medications=(warfarin,), egfr=80), [order(ordered, "d1")])
+    assert (alert.kind, alert.evidence, alert.cancel) == (
+        "duplicate",
+        "MedicationStatement/w1",
+        ("MedicationRequest/d1",),
+    )
+    assert "oral anticoagulants" in alert.detail
+
+
+def test_an_anticoagulant_and_an_antiplatelet_are_not_a_duplicate() -> None:
+    warfarin = Finding(Code(RXNORM, "11289"), "MedicationStatement/w1")
+    assert check_orders(facts(medications=(warfarin,), egfr=80), [order("32968")]) == []  # clopidogrel: B01AC

@@ -15,7 +15,7 @@ would otherwise make N² alerts; renal rules are looked up once per medication c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,8 +83,25 @@ class _Order:
     daily: tuple[float, str] | None
 
     @property
-    def level4(self) -> frozenset[str]:
-        return frozenset(a[:5] for a in self.atc if len(a) >= 5)
+    def classes(self) -> frozenset[str]:
+        """The drug classes it is in: ATC level-4 subgroups and wider therapeutic classes (`drug_classes`)."""
+        return drug_classes(self.atc)
+
+
+# Classes wider than one ATC level-4 subgroup whose members are one therapy: a vitamin K antagonist and a DOAC
+# (or two DOACs of different subgroups) together are a duplicate anticoagulation, ISMP's high-alert example.
+THERAPEUTIC_CLASSES: dict[str, tuple[str, ...]] = {
+    "oral anticoagulants (ATC B01AA, B01AE, B01AF)": ("B01AA", "B01AE", "B01AF"),
+}
+
+
+def drug_classes(atc: Iterable[str]) -> frozenset[str]:
+    """The classes ATC codes put a medication in, as duplicate therapy groups it: each level-4 subgroup
+    ("ATC B01AF") and each of `THERAPEUTIC_CLASSES` one of its codes falls in."""
+    codes = [a for a in atc if len(a) >= 5]
+    found = {f"ATC {a[:5]}" for a in codes}
+    found.update(name for name, prefixes in THERAPEUTIC_CLASSES.items() if any(a.startswith(prefixes) for a in codes))
+    return frozenset(found)
 
 
 def check_orders(facts: Facts, orders: Sequence[Mapping[str, Any]]) -> list[OrderAlert]:
@@ -208,15 +225,15 @@ def _duplicates(medications: Sequence[Finding], orders: Sequence[_Order]) -> lis
     groups: dict[Code | str, list[_Member]] = {}  # an ingredient or an ATC level-4 class → its members, in order
     for source, codes in by_source.items():
         ings = frozenset(i for c in codes for i in ingredients(c))
-        level4 = {a[:5] for c in codes for a in atc_classes(c) if len(a) >= 5}
+        classes = drug_classes(a for c in codes for a in atc_classes(c))
         names = sorted({n for i in ings if (n := ingredient_name(i)) is not None})
         active = _Member(source, " / ".join(names) or "a medication")
-        keys: tuple[Code | str, ...] = (*ings, *level4)
+        keys: tuple[Code | str, ...] = (*ings, *classes)
         for key in keys:
             groups.setdefault(key, []).append(active)
     for order in orders:
         drafted = _Member(order.reference or f"draft order {order.index + 1}", order.name, order)
-        keys = (*order.ingredients, *order.level4)
+        keys = (*order.ingredients, *order.classes)
         for key in keys:
             groups.setdefault(key, []).append(drafted)
     alerting = [(k, m) for k, m in groups.items() if len(m) > 1 and any(x.order is not None for x in m)]
@@ -240,7 +257,7 @@ def _duplicate(key: Code | str, members: Sequence[_Member]) -> OrderAlert:
     active = [m for m in members if m.order is None]
     last = [m.order for m in drafts if m.order is not None][-1]
     redundant = drafts if active else drafts[1:]
-    shared = f"ingredient ({ingredient_name(key) or key.code})" if isinstance(key, Code) else f"class (ATC {key})"
+    shared = f"ingredient ({ingredient_name(key) or key.code})" if isinstance(key, Code) else f"class ({key})"
     listed = "; ".join(f"{m.name} ({m.label}, {'active' if m.order is None else 'ordered'})" for m in members)
     return OrderAlert(
         "duplicate",
