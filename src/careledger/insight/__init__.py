@@ -2,7 +2,7 @@
 without moving records, and coded suggestions from note text. Every score names its inputs and its equation's
 version; nothing is read from a record except through the door."""
 
-from careledger.insight._assessments import as_fhir, outcome
+from careledger.insight._assessments import as_fhir, as_read, outcome
 from careledger.insight._model import (
     ICD10,
     LOINC,
@@ -41,6 +41,7 @@ __all__ = [
     "Result",
     "Score",
     "as_fhir",
+    "as_read",
     "outcome",
     "parse_model_id",
 ]

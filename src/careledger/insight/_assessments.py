@@ -67,7 +67,7 @@ def _risk_assessment(result: Assessment, facts: Facts, score: Score) -> dict[str
     if basis:
         resource["basis"] = basis
     if result.lowering:
-        resource["mitigation"] = "; ".join(f"{low.change}: {_number(low.value, score)}" for low in result.lowering)
+        resource["mitigation"] = "; ".join(f"{low.change}: {as_read(low.value, score)}" for low in result.lowering)
     return resource
 
 
@@ -112,6 +112,7 @@ def _notes(result: Assessment, score: Score) -> list[dict[str, str]]:
     return [{"text": text} for text in notes]
 
 
-def _number(value: float, score: Score) -> str:
-    """A value as a reader takes it: a probability in per cent, anything else as the score counts it."""
+def as_read(value: float, score: Score) -> str:
+    """A score's value as a reader takes it: a probability in per cent, anything else (points, a rate) as the score
+    counts it. The one wording of a value for FHIR notes, CDS cards and the portal."""
     return f"{value * 100:.1f} %" if getattr(score, "probability", False) else f"{value:g}"

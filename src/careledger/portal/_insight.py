@@ -18,7 +18,7 @@ from typing import Any
 
 from careledger.access import Repository
 from careledger.errors import ValidationError
-from careledger.insight import RXNORM, Assessment, Code, Facts, Input, Result, Score
+from careledger.insight import RXNORM, Assessment, Code, Facts, Input, Result, Score, as_read
 from careledger.insight.cds import Card, order_cards, patient_view_cards
 from careledger.insight.knowledge import INGREDIENTS, ingredient_name
 from careledger.services import Services
@@ -123,7 +123,7 @@ def _view(score: Score, result: Result, facts: Facts) -> ScoreView:
         alert=result.alert,
         why=result.why,
         inputs=tuple(_used(i, dated.get(i.source) if i.source else None) for i in result.inputs),
-        lowering=tuple((low.change, _as_read(low.value, score)) for low in result.lowering),
+        lowering=tuple((low.change, as_read(low.value, score)) for low in result.lowering),
     )
 
 
@@ -159,8 +159,3 @@ def _record_id(source: str | None) -> str | None:
     if not source or "/" not in source:
         return None
     return source.split("/", 1)[1] or None
-
-
-def _as_read(value: float, score: Score) -> str:
-    """A recomputed score as a patient reads it: a probability in per cent, points or a rate as counted."""
-    return f"{value * 100:.1f} %" if getattr(score, "probability", False) else f"{value:g}"

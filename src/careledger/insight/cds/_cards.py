@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from careledger.fhir.systems import UCUM
-from careledger.insight._assessments import _number
+from careledger.insight._assessments import as_read
 from careledger.insight._model import LOINC, Assessment, Facts, Result, Score
 from careledger.insight._orders import OrderAlert, check_orders
 from careledger.insight.knowledge import Dose
@@ -189,7 +189,7 @@ def _assessment_detail(score: Score, result: Assessment) -> str:
         lines.append("")
     if result.lowering:
         lines.append("What would lower it:")
-        lines += [f"- {_cell(w.change)}: {_number(w.value, score)}" for w in result.lowering]
+        lines += [f"- {_cell(w.change)}: {as_read(w.value, score)}" for w in result.lowering]
         lines.append("")
     lines.append(f"Source: {score.citation} ({result.version})")
     return "\n".join(lines)
