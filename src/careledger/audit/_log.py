@@ -158,14 +158,16 @@ class AuditLog:
         now = self._clock()
         return access, now, audit_event(access, now, observer=self.observer, chain_id=self.chain_id, request=request)
 
-    def append(self, session: Session, accesses: Sequence[Access]) -> None:
-        """Chain entries into the caller's transaction: the change they record and they commit together, or neither."""
+    def append(self, session: Session, accesses: Sequence[Access]) -> list[int]:
+        """Chain entries into the caller's transaction: the change they record and they commit together, or neither;
+        their numbers (which the change may keep, to name the entry that records it)."""
         if not accesses:
-            return
+            return []
         connection = session.connection()
         self._lock_head(connection)
         self._head = None  # moved by a transaction the log does not see commit: read afresh next time
-        self._insert(connection, _last(connection), [self._item(access) for access in accesses])
+        last_seq, _ = self._insert(connection, _last(connection), [self._item(access) for access in accesses])
+        return list(range(last_seq - len(accesses) + 1, last_seq + 1))
 
     def _append(self, items: Sequence[_Item]) -> list[int]:
         """Chain and insert a group of entries in one transaction; their numbers."""
