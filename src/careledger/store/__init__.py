@@ -4,6 +4,7 @@ from careledger.store._blob_files import FileBlobStore
 from careledger.store._blob_rows import DatabaseBlobStore
 from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
+from careledger.store._break_glass_models import EmergencyReview
 from careledger.store._database import Database, dialect_insert, sqlite_url
 from careledger.store._insight_models import InsightModel
 from careledger.store._leader import Leadership, one_at_a_time
@@ -62,6 +63,7 @@ __all__ = [
     "Device",
     "DeviceReading",
     "EmergencyAccess",
+    "EmergencyReview",
     "EventCursor",
     "ExchangeNonce",
     "FileBlobStore",
