@@ -11,6 +11,7 @@ from careledger.identity._credential_types import (
     AFFILIATION,
     KNOWN_CREDENTIAL_TYPES,
     MEDICAL_LICENCE,
+    PRIVACY_OFFICER,
     credential_type_name,
 )
 from careledger.identity._custodial import CustodialIdentity, CustodialKeys, CustodialPatients
@@ -43,6 +44,7 @@ __all__ = [
     "OFFLINE_SECONDS",
     "ONLINE_SECONDS",
     "OTHER_SCOPES",
+    "PRIVACY_OFFICER",
     "SIGNING_ALGORITHMS",
     "ActorProfile",
     "ActorRecord",

@@ -6,16 +6,19 @@ from functools import cache
 
 from careledger.chain import credential_type_id
 
-# The credentials CareLedger's own rules read: a practitioner's licence (break-glass), and the
-# affiliation a node attests to the actors of its care team.
+# The credentials CareLedger's own rules read: a practitioner's licence (break-glass), the
+# affiliation a node attests to the actors of its care team, and the privacy officer a node
+# attests to whoever reviews its break-glass uses.
 MEDICAL_LICENCE = "medical-licence"
 AFFILIATION = "affiliation"
+PRIVACY_OFFICER = "privacy-officer"
 
 # The types CareLedger and its users attest most; any other name still works on chain, and is
 # shown as its hash until it is added here.
 KNOWN_CREDENTIAL_TYPES = (
     MEDICAL_LICENCE,
     AFFILIATION,
+    PRIVACY_OFFICER,
     "nursing-licence",
     "pharmacy-licence",
     "dental-licence",
