@@ -6,6 +6,7 @@ from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
 from careledger.store._break_glass_models import EmergencyReview
 from careledger.store._database import Database, dialect_insert, sqlite_url
+from careledger.store._erasure_models import ErasedRecord, ErasurePeer, ErasureRequestRow, LegalHold
 from careledger.store._insight_models import InsightModel
 from careledger.store._leader import Leadership, one_at_a_time
 from careledger.store.models import (
@@ -64,12 +65,16 @@ __all__ = [
     "DeviceReading",
     "EmergencyAccess",
     "EmergencyReview",
+    "ErasedRecord",
+    "ErasurePeer",
+    "ErasureRequestRow",
     "EventCursor",
     "ExchangeNonce",
     "FileBlobStore",
     "ImportCheckpoint",
     "InsightModel",
     "Leadership",
+    "LegalHold",
     "NodeState",
     "OAuthClient",
     "RecordToken",
