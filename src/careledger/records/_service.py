@@ -263,7 +263,7 @@ class RecordService:
                 also(session, [tombstone])
         return tombstone
 
-    def reseal(self, patient_address: str, to: PublicKey, *, also: Callable[[Session], None] | None = None) -> int:
+    def reseal(self, patient_address: str, to: PublicKey, *, also: Callable[[Session], object] | None = None) -> int:
         """Seal every version of a patient's records to her new key `to`, in one transaction (with `also`).
 
         Each version keeps two readers: the node (whose sealed copy opens the data key) and the
