@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from careledger.insight.cds import CdsHooks
     from careledger.insight.federated import FederatedDesk, FederatedRuns
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
+    from careledger.proofs import Proofs
+    from careledger.records import RecordService
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import Database
@@ -48,6 +50,9 @@ class Capabilities:
         settings: Settings
         wallets: WalletStore
         anchorer: Anchorer
+
+        @property
+        def _records(self) -> RecordService: ...
 
         @property
         def address(self) -> str: ...
@@ -406,3 +411,10 @@ class Capabilities:
         tickets = self.shared.tickets
         clients = CdsClients(self.db, tickets)
         return CdsHooks(clients, self.audit, self.db, tickets, custodian=self.address, whose=whose)
+
+    @cached_property
+    def proofs(self) -> Proofs:
+        """Each record's proof of its anchor, handed out through the caller's door, and the node's verdict on it."""
+        from careledger.proofs import Proofs
+
+        return Proofs(self.access, self._records, self.contracts.record_anchor, lambda: self.unlock().encryption_key())

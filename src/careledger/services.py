@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from careledger.insight.federated import FederatedDesk, FederatedRuns
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
     from careledger.node_status import NodeStatus
+    from careledger.proofs import Proofs
     from careledger.records import Check
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
@@ -132,6 +133,8 @@ class Services(Protocol):
     def reminders(self) -> Reminders: ...
     @property
     def cds(self) -> CdsHooks: ...
+    @property
+    def proofs(self) -> Proofs: ...
 
 
 class Operations(Services, Protocol):

@@ -7,6 +7,7 @@ from careledger.records._commitment import commitment
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._matching import references, references_to, satisfies, sort_resources
+from careledger.records._proofs import SealedProof, sealed_proofs
 from careledger.records._query import RESULT_PARAMS, search_query
 from careledger.records._rows import records_about
 from careledger.records._search import Chain, DateCondition, Has, SearchQuery, TokenCondition, ValueCheck
@@ -34,6 +35,7 @@ __all__ = [
     "RecordService",
     "Refusal",
     "Resource",
+    "SealedProof",
     "SearchQuery",
     "StoredRecord",
     "TokenCondition",
@@ -46,6 +48,7 @@ __all__ = [
     "references",
     "references_to",
     "satisfies",
+    "sealed_proofs",
     "search_query",
     "sort_resources",
     "verify_record",
