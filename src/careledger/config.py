@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -143,6 +143,24 @@ class Home:
             raise ConfigError(f"no CareLedger home at {self.path}; run `careledger init` (or pass --home)")
 
 
+class RetentionRule(BaseModel):
+    """A retention rule of one category: its records are kept `years` after their last change, whatever their
+    patient asks; an erasure refuses them, naming the rule (`[erasure.retention.billing]`, docs/erasure.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    years: int = Field(ge=1, le=100)
+
+
+class ErasureSettings(BaseModel):
+    """What erasure keeps: `retention`, a rule per record category (`billing`, `mental-health`, …)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention: dict[str, RetentionRule] = {}
+
+
 class Settings(BaseSettings):
     """What a node can be told; every field can be set in config.toml as `name = value`."""
 
@@ -194,6 +212,8 @@ class Settings(BaseSettings):
     """The address `metrics_port` listens on (loopback unless told: the port answers without a token)."""
     ready_timeout: float = Field(default=2.0, gt=0, le=30)
     """Seconds `/readyz` (and a scrape's database gauges) wait for the database, chain and blob store at most."""
+    erasure: ErasureSettings = ErasureSettings()
+    """Retention rules erasure honours, per record category (docs/erasure.md)."""
     timezone: str = "UTC"
     """The IANA time zone the portal shows dates and times in (`Europe/Paris`)."""
 
