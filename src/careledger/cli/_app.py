@@ -46,6 +46,7 @@ COMMANDS = {
     "serve": "careledger.cli.serve",
     "backup": "careledger.cli.backup",
     "restore": "careledger.cli.backup",
+    "verify": "careledger.cli.verify",
 }
 
 # Global options that take a value: the token after them is not a command's name.
