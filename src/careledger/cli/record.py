@@ -268,21 +268,37 @@ def export(
     ctx: typer.Context,
     patient: Annotated[str, typer.Option("--patient", help="The patient's wallet (its key decrypts).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the FHIR Bundle.")],
+    proofs: Annotated[
+        bool, typer.Option("--proofs", help="With each record's proof (what waits is anchored first): docs/proofs.md.")
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Write a FHIR Bundle of all the patient's records, decrypted with the patient's own key."""
+    """Write a FHIR Bundle of all the patient's records, decrypted with the patient's own key.
+
+    With --proofs, each entry carries its record's proof, which `careledger verify` checks with no node.
+    """
     with open_node(ctx) as node:
         wallet = node.wallets.get(patient)
         key = node.unlock(wallet.name).encryption_key()
-        count, resources = node.access.for_caller(Accessor(wallet.address, Purpose.PATRQT)).export(key)
-        entries = []
+        if proofs:
+            node.anchorer.anchor_pending()
+        accessor = Accessor(wallet.address, Purpose.PATRQT)
+        count, resources = node.access.for_caller(accessor).export(key)
+        exported: list[Resource] = []
         from rich.progress import Progress
 
         with Progress(console=progress) as bar:
             task = bar.add_task("decrypting", total=count)
             for resource in resources:
-                entries.append({"fullUrl": f"{resource['resourceType']}/{resource['id']}", "resource": resource})
+                exported.append(resource)
                 bar.advance(task)
+        found = node.proofs.of(accessor, exported, key) if proofs else {}
+    entries: list[dict[str, Any]] = []
+    for resource in exported:
+        entries.append({"fullUrl": f"{resource['resourceType']}/{resource['id']}", "resource": resource})
+        proof = found.get((resource["id"], int(resource["meta"]["versionId"])))
+        if proof is not None:
+            entries[-1]["extension"] = [proof.extension()]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     write_atomically(out, dumps(bundle, indent=1).encode(), mode=0o600)
     if json:
