@@ -51,6 +51,13 @@ class AnchorSource(Protocol):
         """How many rows wait, and the time of the oldest."""
         ...
 
+    def written(
+        self, connection: Connection, since: datetime, until: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        """When each row written from `since` until before `until` was written, and when its batch was anchored
+        (None: not yet)."""
+        ...
+
     def take(self, connection: Connection, limit: int) -> Taken | None:
         """Up to `limit` waiting rows folded into one root, or None if none wait.
 
@@ -100,6 +107,21 @@ class Anchorer:
             return 0, 0.0
         age = self._clock() - oldest.replace(tzinfo=oldest.tzinfo or UTC)
         return waiting, max(0.0, age.total_seconds())
+
+    def lags(self, since: datetime, until: datetime) -> tuple[list[float], list[datetime]]:
+        """Of the rows written from `since` until before `until`: the seconds each anchored one waited for its
+        anchor, and when each one not anchored yet was written (for a compliance report's anchoring lag)."""
+        with self.db.reading() as connection:
+            rows = self.source.written(connection, since.astimezone(UTC), until.astimezone(UTC))
+        lags: list[float] = []
+        waiting: list[datetime] = []
+        for written, anchored in rows:
+            written = written.replace(tzinfo=written.tzinfo or UTC)
+            if anchored is None:
+                waiting.append(written)
+            else:
+                lags.append(max(0.0, (anchored.replace(tzinfo=anchored.tzinfo or UTC) - written).total_seconds()))
+        return lags, waiting
 
     def due(self) -> bool:
         """True when `batch_size` rows wait, or the oldest has waited `max_wait` seconds."""

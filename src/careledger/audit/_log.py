@@ -54,6 +54,7 @@ LATER_SECONDS = 0.25  # how long what `record_later` is handed waits before it i
 _Item = tuple[Access, datetime, dict[str, Any]]
 _Later = Sequence[Access] | Callable[[], Sequence[Access]]  # entries, or the work that finds them
 _Handed = tuple[_Later, str | None]  # …and the request they were handed over in
+_Row = tuple[int, datetime, str | None, str, str, bytes, bytes]  # seq, recorded_at, patient, agent, text, hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,31 +248,61 @@ class AuditLog:
         problems: list[str] = []
         hashes: dict[bytes, int] = {}
         count = 0
-        expected_seq, prev = 1, GENESIS
-        for seq, patient, agent, raw, prev_hash, digest in self._rows():
+        for seq, digest, _ in self._checked(self._rows(), (1, GENESIS), problems):
             count += 1
-            if seq != expected_seq:
-                problems.append(f"entries {expected_seq}..{seq - 1} are missing")
-            if prev_hash != prev:
-                problems.append(f"entry {seq} does not follow the entry before it (its prev_hash differs)")
             hashes[digest] = seq
-            try:
-                event = self._open(seq, raw)
-            except DecryptionError:
-                problems.append(f"entry {seq}'s sealed text does not open: it was changed or moved")
-                expected_seq, prev = seq + 1, digest
-                continue
-            if entry_hash(prev_hash, event) != digest:
-                problems.append(f"entry {seq} was changed after it was written (its hash differs)")
-            access = access_of(event)
-            if (access.patient, access.agent) != (patient, agent):
-                problems.append(f"entry {seq}'s patient or agent column differs from its event")
-            expected_seq, prev = seq + 1, digest
         heads = self._anchored_heads(anchor, problems)
         for head in heads:
             if head not in hashes:
                 problems.append(f"anchored head 0x{head.hex()[:16]}… is not in the log: entries were rewritten or cut")
         return AuditReport(count, len(heads), tuple(problems))
+
+    def read(self, since: datetime, until: datetime, problems: list[str]) -> Iterator[Entry]:
+        """The entries recorded from `since` until before `until`, oldest first, a chunk at a time, each opened
+        once (a report over a busy month holds one chunk, not the month). Each is checked against the entry before
+        it as `verify` checks it (the first against the last before `since`), what is wrong added to `problems`;
+        one whose text does not open is not yielded."""
+        self.flush()
+        since, until = since.astimezone(UTC), until.astimezone(UTC)
+        with self.db.reading() as connection:
+            first, last = connection.execute(
+                select(func.min(_COLUMNS.seq), func.max(_COLUMNS.seq)).where(
+                    _COLUMNS.recorded_at >= since, _COLUMNS.recorded_at < until
+                )
+            ).one()
+            if first is None:
+                return
+            before = _last(connection, before=int(first))
+        for _, _, entry in self._checked(self._rows(int(first) - 1, int(last)), (before[0] + 1, before[1]), problems):
+            if entry is not None and since <= entry.recorded_at < until:
+                yield entry
+
+    def _checked(
+        self, rows: Iterator[_Row], expected: tuple[int, bytes], problems: list[str]
+    ) -> Iterator[tuple[int, bytes, Entry | None]]:
+        """Each row's number, hash and entry (None if its text does not open), checked against the row before it
+        (`expected`: the number and hash the first must follow); what is wrong is added to `problems`."""
+        expected_seq, prev = expected
+        for seq, recorded_at, patient, agent, raw, prev_hash, digest in rows:
+            if seq != expected_seq:
+                problems.append(f"entries {expected_seq}..{seq - 1} are missing")
+            if prev_hash != prev:
+                problems.append(f"entry {seq} does not follow the entry before it (its prev_hash differs)")
+            expected_seq, prev = seq + 1, digest
+            try:
+                plaintext = self._plaintext(seq, raw)
+            except DecryptionError:
+                problems.append(f"entry {seq}'s sealed text does not open: it was changed or moved")
+                yield seq, digest, None
+                continue
+            event = dict(json.loads(plaintext))
+            # The text is stored as it was hashed: only text written otherwise is made canonical again to check.
+            if keccak(prev_hash + plaintext) != digest and entry_hash(prev_hash, event) != digest:
+                problems.append(f"entry {seq} was changed after it was written (its hash differs)")
+            access = access_of(event)
+            if (access.patient, access.agent) != (patient, agent):
+                problems.append(f"entry {seq}'s patient or agent column differs from its event")
+            yield seq, digest, Entry(seq, recorded_at.replace(tzinfo=recorded_at.tzinfo or UTC), access, event)
 
     def seal_plaintext(self) -> int:
         """Seal the text of entries written before the log sealed it; how many there were.
@@ -301,27 +332,39 @@ class AuditLog:
 
     def _open(self, seq: int, raw: str) -> dict[str, Any]:
         """The event of entry `seq` from its stored text; `DecryptionError` if it does not open."""
+        return dict(json.loads(self._plaintext(seq, raw)))
+
+    def _plaintext(self, seq: int, raw: str) -> bytes:
+        """The event's text of entry `seq` from its stored text; `DecryptionError` if it does not open."""
         if not raw.startswith(_SEALED):
-            return dict(json.loads(raw))  # written before sealing, and not yet sealed in place
+            return raw.encode()  # written before sealing, and not yet sealed in place
         try:
             sealed = base64.b64decode(raw[len(_SEALED) :], validate=True)
         except binascii.Error:
             raise DecryptionError(f"audit entry {seq}'s sealed text is not base64") from None
-        return dict(json.loads(self._key.open(sealed, _AAD + str(seq).encode())))
+        return self._key.open(sealed, _AAD + str(seq).encode())
 
-    def _rows(self) -> Iterator[tuple[int, str | None, str, str, bytes, bytes]]:
-        """Every entry in order, read a chunk at a time."""
-        after = 0
-        columns = (_COLUMNS.seq, _COLUMNS.patient, _COLUMNS.agent, _COLUMNS.event, _COLUMNS.prev_hash, _COLUMNS.hash)
+    def _rows(self, after: int = 0, through: int | None = None) -> Iterator[_Row]:
+        """The entries numbered after `after` (through `through`, if given) in order, read a chunk at a time."""
+        columns = (
+            _COLUMNS.seq,
+            _COLUMNS.recorded_at,
+            _COLUMNS.patient,
+            _COLUMNS.agent,
+            _COLUMNS.event,
+            _COLUMNS.prev_hash,
+            _COLUMNS.hash,
+        )
         while True:
+            query = select(*columns).where(_COLUMNS.seq > after).order_by(_COLUMNS.seq).limit(_VERIFY_CHUNK)
+            if through is not None:
+                query = query.where(_COLUMNS.seq <= through)
             with self.db.reading() as connection:
-                rows = connection.execute(
-                    select(*columns).where(_COLUMNS.seq > after).order_by(_COLUMNS.seq).limit(_VERIFY_CHUNK)
-                ).all()
+                rows = connection.execute(query).all()
             if not rows:
                 return
-            for seq, patient, agent, raw, prev_hash, digest in rows:
-                yield int(seq), patient, agent, raw, bytes(prev_hash), bytes(digest)
+            for seq, recorded_at, patient, agent, raw, prev_hash, digest in rows:
+                yield int(seq), recorded_at, patient, agent, raw, bytes(prev_hash), bytes(digest)
             after = int(rows[-1][0])
 
     def _anchored_heads(self, anchor: RecordAnchor | None, problems: list[str]) -> list[bytes]:
@@ -362,9 +405,13 @@ def _request_id() -> str | None:
     return served.id if served is not None else None
 
 
-def _last(session: Session | Connection) -> tuple[int, bytes]:
-    """The newest entry's sequence number and hash (0 and the genesis hash in an empty log)."""
-    last = session.execute(select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)).first()
+def _last(session: Session | Connection, *, before: int | None = None) -> tuple[int, bytes]:
+    """The newest entry's sequence number and hash (0 and the genesis hash in an empty log); of those numbered
+    before `before`, if given."""
+    query = select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)
+    if before is not None:
+        query = query.where(_COLUMNS.seq < before)
+    last = session.execute(query).first()
     return (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)
 
 
@@ -379,6 +426,19 @@ class AuditHeads:
             select(func.count(), func.min(_COLUMNS.recorded_at)).where(_COLUMNS.batch_id.is_(None))
         ).one()
         return int(count or 0), oldest
+
+    def written(
+        self, connection: Connection, since: datetime, until: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        """When each entry recorded from `since` until before `until` was written, and anchored (None: not yet)."""
+        return [
+            (written, anchored)
+            for written, anchored in connection.execute(
+                select(_COLUMNS.recorded_at, AnchorBatch.anchored_at)
+                .outerjoin(AnchorBatch, AnchorBatch.id == _COLUMNS.batch_id)
+                .where(_COLUMNS.recorded_at >= since, _COLUMNS.recorded_at < until)
+            )
+        ]
 
     def take(self, connection: Connection, limit: int) -> Taken | None:
         """The heads to anchor next (at most `limit`), as anchor leaves."""

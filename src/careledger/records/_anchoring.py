@@ -17,7 +17,7 @@ from careledger.anchoring import Taken
 from careledger.chain import AnchorKind
 from careledger.crypto import MerkleTree
 from careledger.errors import Conflict
-from careledger.store import RECORD_VERSIONS
+from careledger.store import RECORD_VERSIONS, AnchorBatch
 
 _COLUMNS = RECORD_VERSIONS.c
 
@@ -33,6 +33,19 @@ class RecordCommitments:
             select(func.count(), func.min(_COLUMNS.last_updated)).where(_COLUMNS.batch_id.is_(None))
         ).one()
         return int(count or 0), oldest
+
+    def written(
+        self, connection: Connection, since: datetime, until: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        """When each version written from `since` until before `until` was written, and anchored (None: not yet)."""
+        return [
+            (written, anchored)
+            for written, anchored in connection.execute(
+                select(_COLUMNS.last_updated, AnchorBatch.anchored_at)
+                .outerjoin(AnchorBatch, AnchorBatch.id == _COLUMNS.batch_id)
+                .where(_COLUMNS.last_updated >= since, _COLUMNS.last_updated < until)
+            )
+        ]
 
     def take(self, connection: Connection, limit: int) -> Taken | None:
         """The commitments to anchor next (at most `limit`)."""
