@@ -4,6 +4,7 @@ from careledger.records._anchoring import RecordCommitments
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._commitment import commitment
+from careledger.records._erasure import ErasableRecord, ErasureMark, RecordEraser
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._matching import references, references_to, satisfies, sort_resources
@@ -27,11 +28,14 @@ __all__ = [
     "Check",
     "DateCondition",
     "Draft",
+    "ErasableRecord",
+    "ErasureMark",
     "Guard",
     "Has",
     "ImportReport",
     "Importer",
     "RecordCommitments",
+    "RecordEraser",
     "RecordService",
     "Refusal",
     "Resource",

@@ -151,6 +151,10 @@ class RecordSealer:
             recipients = [patient_keys[address], self._custodian_public]
         return seal(canonical_json(version.data), version.context, recipients)
 
+    def forget_data_keys(self) -> None:
+        """Drop every data key opened so far: after an erasure, none of its records' may stay in memory."""
+        self._data_keys = DataKeyCache()
+
     def node_key(self) -> PrivateKey:
         """The node's private key, which opens every version's data key (unlocking it if need be)."""
         return self._custodian_key()

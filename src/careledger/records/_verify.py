@@ -4,6 +4,10 @@ Steps, each with a verdict: the blob still has its content id; it decrypts; the 
 commitment recomputed from the row matches the stored one; the record was anchored; the
 node's root for its batch is anchored on the chain; its Merkle proof leads to that root,
 checked here and by the contract.
+
+An erased record (`_erasure`) has no blob, key or salt left to check: its first step says
+"erased" (when, at which request), and its commitment's anchor and proof are checked as any
+other's, since they stay on chain.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from careledger.chain import RecordAnchor
 from careledger.crypto import PrivateKey, verify_proof
 from careledger.errors import CareLedgerError
 from careledger.records._commitment import commitment
+from careledger.records._erasure import erasure_mark
 from careledger.records._service import RecordService
 from careledger.store import AnchorBatch, RecordVersion
 
@@ -34,6 +39,11 @@ def verify_record(
     with records.db.session() as session:
         row = session.get_one(RecordVersion, (stored.record_id, stored.version))
         batch = session.get(AnchorBatch, row.batch_id) if row.batch_id is not None else None
+        mark = erasure_mark(session.connection(), stored.record_id)
+    if mark is not None:
+        when = f"{mark.erased_at:%Y-%m-%d %H:%M:%S} UTC"
+        detail = f"erased {when} at request {mark.request}: its data keys, content and search tokens are destroyed"
+        return [Check("erased", True, detail), *_anchor_checks(anchor, row, batch)]
     checks: list[Check] = []
     if stored.cid is not None:
         try:
@@ -56,9 +66,14 @@ def verify_record(
     if expected != row.commitment:
         return [*checks, Check("commitment", False, "the stored commitment does not match the record's data")]
     checks.append(Check("commitment", True, "0x" + expected.hex()))
+    return [*checks, *_anchor_checks(anchor, row, batch)]
+
+
+def _anchor_checks(anchor: RecordAnchor, row: RecordVersion, batch: AnchorBatch | None) -> list[Check]:
+    """Whether the version's commitment is in an anchored batch, its root on chain, its proof leading there."""
     if batch is None or batch.status != "anchored":
-        return [*checks, Check("anchored", False, "not anchored yet: run `careledger record anchor`")]
-    checks.append(Check("anchored", True, f"in a batch of {batch.leaf_count} on chain {anchor.chain.chain_id}"))
+        return [Check("anchored", False, "not anchored yet: run `careledger record anchor`")]
+    checks = [Check("anchored", True, f"in a batch of {batch.leaf_count} on chain {anchor.chain.chain_id}")]
     if not anchor.is_anchored(batch.root):
         return [*checks, Check("root", False, f"the node's root 0x{batch.root.hex()} is not anchored on the chain")]
     chain_root = anchor.batch(batch.root).root

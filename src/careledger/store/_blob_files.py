@@ -12,7 +12,7 @@ bytes still match their name.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from careledger.crypto import check_content_id, content_id, is_content_id
@@ -61,6 +61,18 @@ class FileBlobStore(BlobStore):
     def has(self, cid: str) -> bool:
         """Whether the blob `cid` is here."""
         return self.path(cid).is_file()
+
+    def remove(self, cids: Collection[str]) -> int:
+        """Unlink these blob files; how many there were. The bytes are not overwritten (on a journalling file
+        system or an SSD that would not reach every copy): they are ciphertext whose data keys are gone."""
+        removed = 0
+        for cid in cids:
+            try:
+                self.path(cid).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def cids(self) -> Iterator[str]:
         """Every blob's id, shard by shard (a write's temp file, named `.<cid>…`, is not one)."""

@@ -13,10 +13,10 @@ a write pays one flush instead of two.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, text
+from sqlalchemy import Table, bindparam, delete, func, select, text
 
 from careledger.crypto import check_content_id, content_id
 from careledger.errors import NotFound
@@ -72,6 +72,21 @@ class DatabaseBlobStore(BlobStore):
         """Whether the blob `cid` is here."""
         with self._db.reading() as connection:
             return connection.execute(_HAS, {"cid": checked_cid(cid)}).first() is not None
+
+    def remove(self, cids: Collection[str]) -> int:
+        """Delete these blobs' rows; how many there were. On SQLite the freed pages are overwritten with zeros
+        (`secure_delete`, for this transaction's connection), so a copy of the file does not hold them."""
+        if not cids:
+            return 0
+        with self._db.writing() as connection:
+            if self._db.backend == "sqlite":
+                connection.execute(text("PRAGMA secure_delete = ON"))
+            try:
+                removed = connection.execute(delete(_BLOBS).where(_BLOBS.c.cid.in_(list(cids)))).rowcount
+            finally:
+                if self._db.backend == "sqlite":
+                    connection.execute(text("PRAGMA secure_delete = OFF"))
+        return int(removed)
 
     def cids(self) -> Iterator[str]:
         """Every blob's id, in order, a page at a time."""

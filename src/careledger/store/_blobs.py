@@ -7,7 +7,7 @@ one and moves blobs between them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -54,6 +54,10 @@ class BlobStore(Protocol):
 
     def has(self, cid: str) -> bool:
         """Whether the blob `cid` is here."""
+        ...
+
+    def remove(self, cids: Collection[str]) -> int:
+        """Remove these blobs for good (an erasure: their data keys are destroyed already); how many were here."""
         ...
 
     def cids(self) -> Iterator[str]:
