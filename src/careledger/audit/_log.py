@@ -243,6 +243,13 @@ class AuditLog:
             entries.append(Entry(seq, recorded_at.replace(tzinfo=recorded_at.tzinfo or UTC), access_of(event), event))
         return entries
 
+    def patients(self) -> frozenset[str]:
+        """Every patient the log has an entry about: those whose records this node holds, or held, or was asked
+        for."""
+        with self.db.reading() as connection:
+            found = connection.execute(select(_COLUMNS.patient).where(_COLUMNS.patient.is_not(None)).distinct())
+            return frozenset(str(patient) for patient in found.scalars())
+
     def verify(self, anchor: RecordAnchor | None) -> AuditReport:
         """Recompute the hash chain and check every anchored head, against the chain itself when given."""
         problems: list[str] = []

@@ -50,9 +50,10 @@ class Chain:
         """The latest block's number."""
         return int(self.w3.eth.block_number)
 
-    def timestamp(self) -> int:
-        """The latest block's time: what contracts compare expiries against, not this machine's clock."""
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+    def timestamp(self, block: int | None = None) -> int:
+        """The time of block `block` (default: the latest): what contracts compare expiries against, not this
+        machine's clock."""
+        return int(self.w3.eth.get_block("latest" if block is None else block)["timestamp"])
 
     def transaction_count(self, address: str) -> int:
         """How many transactions `address` has sent (its next nonce)."""

@@ -44,6 +44,8 @@ class Grant:
     expiry: int
     granted_by: str
     revoked: bool
+    granted_block: int
+    revoked_block: int | None
 
     @property
     def hex_id(self) -> str:
@@ -71,6 +73,8 @@ class Grant:
             expiry=row.expiry,
             granted_by=row.granted_by,
             revoked=row.revoked_block is not None,
+            granted_block=row.granted_block,
+            revoked_block=row.revoked_block,
         )
 
 

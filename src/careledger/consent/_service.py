@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from careledger.chain import (
     ConsentRegistry,
@@ -236,6 +236,22 @@ class ConsentService:
             query = query.where(ConsentGrant.patient == to_checksum_address(patient))
         if grantee is not None:
             query = query.where(ConsentGrant.grantee == to_checksum_address(grantee))
+        with self.db.session() as session:
+            return [Grant.of(row) for row in session.scalars(query)]
+
+    def changed(self, first_block: int, last_block: int) -> list[Grant]:
+        """The grants given or revoked in blocks `first_block` to `last_block`, from the index (what a compliance
+        report lists for a period)."""
+        query = (
+            select(ConsentGrant)
+            .where(
+                or_(
+                    ConsentGrant.granted_block.between(first_block, last_block),
+                    ConsentGrant.revoked_block.between(first_block, last_block),
+                )
+            )
+            .order_by(ConsentGrant.granted_block, ConsentGrant.grant_id)
+        )
         with self.db.session() as session:
             return [Grant.of(row) for row in session.scalars(query)]
 
