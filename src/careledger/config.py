@@ -216,6 +216,8 @@ class Settings(BaseSettings):
     """Retention rules erasure honours, per record category (docs/erasure.md)."""
     timezone: str = "UTC"
     """The IANA time zone the portal shows dates and times in (`Europe/Paris`)."""
+    organisation: str = Field(default="", max_length=200)
+    """The organisation that runs this node: the controller a compliance report names (docs/compliance.md)."""
 
     @field_validator("timezone")
     @classmethod
