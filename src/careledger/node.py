@@ -14,7 +14,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from careledger._capabilities import Capabilities
-from careledger.access import Disclosures, IdentityClaims, RecordAccess, SystemRepository
+from careledger.access import (
+    BreakGlassReviews,
+    Disclosures,
+    EmergencySwitch,
+    IdentityClaims,
+    RecordAccess,
+    SystemRepository,
+)
 from careledger.anchoring import Anchorer, AnchorSource
 from careledger.audit import AuditHeads, AuditLog, AuditReport
 from careledger.chain import (
@@ -208,6 +215,19 @@ class Node(Capabilities):
     def disclosures(self) -> Disclosures:
         """Patients' accountings of disclosures, each readable by its patient only."""
         return Disclosures(self.audit, self.db)
+
+    @cached_property
+    def break_glass_switch(self) -> EmergencySwitch:
+        """Each patient's switch for break-glass on her records, on chain, flipped by her wallet kept here."""
+        registry = self.contracts.consent_registry
+        return EmergencySwitch(self.audit, registry=registry, registry_as=self._consent_registry_as)
+
+    @cached_property
+    def break_glass_reviews(self) -> BreakGlassReviews:
+        """The review queue of this node's break-glass uses, judged by its privacy officers."""
+        return BreakGlassReviews(
+            self.db, self.audit, node=self.address, identity=lambda: self.contracts.identity_registry()
+        )
 
     @cached_property
     def claiming(self) -> IdentityClaims:

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from careledger.access import Disclosures, IdentityClaims, RecordAccess
+    from careledger.access import BreakGlassReviews, Disclosures, EmergencySwitch, IdentityClaims, RecordAccess
     from careledger.anchoring import Anchorer
     from careledger.audit import AuditLog, AuditReport
     from careledger.chain import AnvilProcess, Deployment, DeployResult
@@ -71,6 +71,10 @@ class Services(Protocol):
     def consent_actions(self) -> SignedActions: ...
     @property
     def disclosures(self) -> Disclosures: ...
+    @property
+    def break_glass_switch(self) -> EmergencySwitch: ...
+    @property
+    def break_glass_reviews(self) -> BreakGlassReviews: ...
     @property
     def identity(self) -> IdentityService: ...
     @property

@@ -1,6 +1,13 @@
 """Access: the policy (one pure decision per read or write) and the guarded repository every face goes through."""
 
-from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencyWindow
+from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencySwitch, EmergencyWindow
+from careledger.access._break_glass_reviews import (
+    BreakGlassReview,
+    BreakGlassReviews,
+    BreakGlassUse,
+    Verdict,
+    parse_verdict,
+)
 from careledger.access._claim_limits import network_of
 from careledger.access._claiming import (
     CLAIM_CODE_DAYS,
@@ -47,12 +54,16 @@ __all__ = [
     "MEDICAL_LICENCE",
     "WRITE_PURPOSES",
     "Accessor",
+    "BreakGlassReview",
+    "BreakGlassReviews",
+    "BreakGlassUse",
     "Claimed",
     "CodeState",
     "CodeStatus",
     "Decision",
     "Disclosures",
     "Emergency",
+    "EmergencySwitch",
     "EmergencyWindow",
     "Facts",
     "IdentityClaims",
@@ -63,6 +74,7 @@ __all__ = [
     "RecordAccess",
     "Repository",
     "SystemRepository",
+    "Verdict",
     "consents_listed_for",
     "coverage_patients",
     "default_purpose",
@@ -76,6 +88,7 @@ __all__ = [
     "may_submit_as",
     "may_write",
     "network_of",
+    "parse_verdict",
     "practitioner_wallet",
     "readable_patients",
     "referenced_wallet",

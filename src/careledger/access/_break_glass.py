@@ -2,7 +2,14 @@
 
 The access is recorded on chain (`EmergencyAccess`, the reason only as a salted hash) so the
 patient sees it, opens a window of `BREAK_GLASS_WINDOW` kept in the node's database, and is
-audited whether it opens or is refused. The policy asks `is_open`; nothing else decides here.
+audited whether it opens or is refused. The window, its audit entry and its place in the staff's
+review queue (`_break_glass_reviews`) are written in one transaction. The policy asks `is_open`;
+nothing else decides here.
+
+The patient may turn break-glass off for herself, and back on (`EmergencySwitch`): the switch is
+the chain's (ConsentRegistry's `set_emergency_access`), so a practitioner is refused at every node
+from the next block, and only she (or whoever acts for her identity, or a delegate for every
+category) can flip it.
 """
 
 from __future__ import annotations
@@ -16,13 +23,13 @@ from sqlalchemy import select
 
 from careledger.access._entries import access_entry
 from careledger.access._policy import Accessor, Decision
-from careledger.audit import AuditLog
+from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import ConsentRegistry, IdentityRegistry, Role
 from careledger.consent import Purpose
 from careledger.crypto import keccak
 from careledger.errors import AccessDenied, TransactionReverted, ValidationError
 from careledger.identity import MEDICAL_LICENCE
-from careledger.store import Database, EmergencyAccess
+from careledger.store import Database, EmergencyAccess, EmergencyReview
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
 
@@ -72,21 +79,22 @@ class BreakGlass:
             raise AccessDenied(f"break-glass refused: {refusal}")
         now = self._clock()
         window = EmergencyWindow(practitioner, patient, block, now + BREAK_GLASS_WINDOW)
+        row = EmergencyAccess(
+            practitioner=practitioner,
+            patient=patient,
+            reason=reason,
+            salt=salt,
+            reason_hash=reason_hash,
+            block=block,
+            opened_at=now,
+            expires_at=window.expires_at,
+        )
+        entry = access_entry(accessor, "break-glass", patient, [], Decision(True, reason, break_glass=True))
         with self._db.session() as session:
-            session.add(
-                EmergencyAccess(
-                    practitioner=practitioner,
-                    patient=patient,
-                    reason=reason,
-                    salt=salt,
-                    reason_hash=reason_hash,
-                    block=block,
-                    opened_at=now,
-                    expires_at=window.expires_at,
-                )
-            )
-        decision = Decision(True, reason, break_glass=True)
-        self._audit.record(access_entry(accessor, "break-glass", patient, [], decision))
+            session.add(row)
+            session.flush()
+            (seq,) = self._audit.append(session, [entry])
+            session.add(EmergencyReview(entry=seq, emergency_id=row.id))  # queued for the staff's review
         return window
 
     def is_open(self, practitioner: str, patient: str) -> bool:
@@ -109,3 +117,39 @@ class BreakGlass:
         if not identity.has_valid_credential(practitioner, MEDICAL_LICENCE):
             return f"{practitioner} holds no valid {MEDICAL_LICENCE}"
         return None
+
+
+class EmergencySwitch:
+    """A patient's switch for break-glass on her records, kept on chain; every flip audited, refusals too."""
+
+    def __init__(
+        self,
+        audit: AuditLog,
+        *,
+        registry: Callable[[], ConsentRegistry],
+        registry_as: Callable[[str], ConsentRegistry],
+    ) -> None:
+        """`registry()` reads the chain; `registry_as(address)` signs as the wallet this node keeps for `address`."""
+        self._audit = audit
+        self._registry = registry
+        self._registry_as = registry_as
+
+    def allowed(self, patient: str) -> bool:
+        """Whether a practitioner may break the glass on `patient`'s records (on, unless she turned it off)."""
+        return self._registry().emergency_access_allowed(patient)
+
+    def turn(self, signer: str, patient: str, allowed: bool) -> None:
+        """Turn break-glass on `patient`'s records on or off, signed by `signer` (she, whoever acts for her identity,
+        or her delegate for every category: the chain refuses anyone else); audited as `signer`'s either way."""
+        word = "on" if allowed else "off"
+        try:
+            self._registry_as(signer).set_emergency_access(patient, allowed)
+        except (TransactionReverted, AccessDenied) as exc:
+            self._audit.record(_setting(signer, patient, Outcome.DENIED, f"break-glass not turned {word}: {exc}"))
+            raise AccessDenied(f"break-glass not turned {word}: {exc}") from None
+        self._audit.record(_setting(signer, patient, Outcome.SUCCESS, f"break-glass turned {word}"))
+
+
+def _setting(signer: str, patient: str, outcome: Outcome, detail: str) -> Access:
+    purpose = Purpose.PATRQT.value
+    return Access(Action.UPDATE, "break-glass-setting", outcome, signer, patient, purpose=purpose, detail=detail)
