@@ -38,6 +38,7 @@ WRONG_CHAIN = "wrong chain"
 ROOT_NOT_ON_CHAIN = "root not on chain"
 NO_PROOF = "no proof"
 MALFORMED = "malformed"
+MALFORMED_PROOF = "malformed proof"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,8 @@ class _Carried:
     name: str
     resource: Any
     proof: RecordProof | None
-    problem: str | None = None
+    problem: str = NO_PROOF
+    detail: str = "the file carries no proof of this record"
 
 
 def read_document(path: Path) -> Any:
@@ -95,6 +97,7 @@ def verify_file(path: Path, rpc_url: str) -> list[Outcome]:
     readers: dict[str, AnchorReader] = {}
 
     def reader(contract: str) -> AnchorReader:
+        """The reader of RecordAnchor at `contract` through the endpoint (one per contract the proofs name)."""
         if contract not in readers:
             readers[contract] = AnchorReader.over_http(rpc_url, contract)
         return readers[contract]
@@ -135,21 +138,21 @@ def _name_of(resource: Any, fallback: str) -> str:
 
 def _entry(index: int, entry: Any) -> _Carried:
     if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-        return _Carried(f"entry {index}", None, None, "the entry has no resource")
+        return _Carried(f"entry {index}", None, None, MALFORMED, "the entry has no resource")
     resource = entry["resource"]
     name = _name_of(resource, str(entry.get("fullUrl") or f"entry {index}"))
     extensions = entry.get("extension", [])
     if not isinstance(extensions, list):
-        return _Carried(name, resource, None, f"{MALFORMED} proof: the entry's extension is not a list")
+        return _Carried(name, resource, None, MALFORMED_PROOF, "the entry's extension is not a list")
     found = [e for e in extensions if isinstance(e, dict) and e.get("url") == PROOF_URL]
     if not found:
-        return _Carried(name, resource, None, NO_PROOF)
+        return _Carried(name, resource, None)
     if len(found) > 1:
-        return _Carried(name, resource, None, "the entry has more than one proof")
+        return _Carried(name, resource, None, MALFORMED_PROOF, "the entry has more than one proof")
     try:
         return _Carried(name, resource, RecordProof.from_extension(found[0]))
     except ValidationError as exc:
-        return _Carried(name, resource, None, f"{MALFORMED} proof: {exc}")
+        return _Carried(name, resource, None, MALFORMED_PROOF, str(exc))
 
 
 def _parameters(document: dict[str, Any]) -> _Carried:
@@ -160,11 +163,11 @@ def _parameters(document: dict[str, Any]) -> _Carried:
         raise ValidationError("the Parameters carry no record resource (a `$verify` answer has one)")
     name = _name_of(record, "the record")
     if "proof" not in by_name:
-        return _Carried(name, record, None, NO_PROOF)
+        return _Carried(name, record, None)
     try:
         return _Carried(name, record, RecordProof.from_parts(by_name["proof"].get("part")))
     except ValidationError as exc:
-        return _Carried(name, record, None, f"{MALFORMED} proof: {exc}")
+        return _Carried(name, record, None, MALFORMED_PROOF, str(exc))
 
 
 class _Chain:
@@ -203,7 +206,7 @@ def _verify(carried: _Carried, chain: _Chain) -> Outcome:
         return Outcome(name, False, problem, detail)
 
     if carried.proof is None:
-        return failed(carried.problem or NO_PROOF, "the file carries no proof of this record")
+        return failed(carried.problem, carried.detail)
     proof = carried.proof
     try:
         record = named(carried.resource)
