@@ -1,4 +1,4 @@
-"""`careledger access ...`: break-glass."""
+"""`careledger access ...`: break-glass, the patient's switch for it, and the staff's review of each use."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
+from careledger.cli._break_glass import app as break_glass_app
 from careledger.cli._context import address_of, open_node, wallet_of
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 
 app = typer.Typer(help="Emergency (break-glass) access.", no_args_is_help=True)
+app.add_typer(break_glass_app, name="break-glass")
 
 
 @app.command()
