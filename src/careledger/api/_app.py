@@ -48,9 +48,11 @@ from careledger.api.operations import (
     claim_router,
     communication_router,
     coverage_router,
+    erase_router,
     everything_router,
     exchange_router,
     suggest_codes_router,
+    verify_router,
     visit_router,
 )
 from careledger.errors import CareLedgerError, NotFound
@@ -91,6 +93,8 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         everything_router(deps),
         assess_router(deps),
         suggest_codes_router(deps),
+        verify_router(deps),
+        erase_router(deps),
         exchange_router(deps),
         research_router(deps),
         bundle_router(deps),

@@ -30,8 +30,10 @@ VERDICTS = (ANCHORED, PENDING, TAMPERED, ERASED)
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    """The node's verdict on one version, why, its resource (None if deleted or erased) and its proof."""
+    """The node's verdict on one version (which: `stored`), why, its resource (None if deleted or erased) and its
+    proof."""
 
+    stored: StoredRecord
     verdict: str
     detail: str
     resource: Resource | None
@@ -96,7 +98,7 @@ class Proofs:
                 resource = self._records.decrypt(stored, node_key)
             except CareLedgerError:
                 resource = None  # tampered content: the verdict says so
-        return Verified(verdict, detail, resource, self._built([stored], node_key)[0])
+        return Verified(stored, verdict, detail, resource, self._built([stored], node_key)[0])
 
     def _built(self, versions: Sequence[StoredRecord], key: PrivateKey | None) -> list[RecordProof]:
         """Each version's portable proof: its sealed material and, once anchored, where and when on chain."""

@@ -3,7 +3,8 @@
 The compartment is one search through the guarded repository (a Patient's `patient_id` is its
 own id), narrowed by `_type` and `_since`, and paged by the search's own `Paging` (`_count`,
 `_offset`, the same default and maximum): only the page is decrypted, and the links of each
-page lead to the next as a search's do.
+page lead to the next as a search's do. With `_proofs=true` each entry carries its record's proof (the
+`record-proof` extension of docs/proofs.md), which `careledger verify` checks with no node.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from careledger.fhir import is_resource_type
 from careledger.records import DateCondition, SearchQuery
 
 # What the operation reads of a request (R4's Patient-everything: `start`/`end` are not served); others are ignored.
-PARAMS = ("_count", "_offset", "_since", "_type", "_format", "_pretty")
+PARAMS = ("_count", "_offset", "_since", "_type", "_proofs", "_format", "_pretty")
 
 
 def compartment(record_id: str, since: str | None, types: list[str]) -> SearchQuery:
@@ -35,6 +36,15 @@ def compartment(record_id: str, since: str | None, types: list[str]) -> SearchQu
     )
 
 
+def _flag(value: str | None, name: str) -> bool:
+    """A boolean query parameter: absent or `false` is False, `true` True; anything else is a 400."""
+    if value in (None, "false"):
+        return False
+    if value == "true":
+        return True
+    raise ValidationError(f"{name} is true or false, not {str(value)[:64]!r}")
+
+
 def everything_router(deps: Deps) -> APIRouter:
     """The `$everything` operation on Patient."""
     router = APIRouter(tags=["fhir"])
@@ -48,6 +58,7 @@ def everything_router(deps: Deps) -> APIRouter:
         accessor = deps.signed_in(authorization, purpose, "*", "read")
         params = request.query_params
         paging = Paging.of(params)
+        with_proofs = _flag(params.get("_proofs"), "_proofs")
         query = compartment(record_id, params.get("_since"), params.getlist("_type"))
         repository = deps.node.access.for_caller(accessor)
         page = await call(repository.search_page, query, offset=paging.offset, count=paging.count)
@@ -56,6 +67,14 @@ def everything_router(deps: Deps) -> APIRouter:
             raise NotFound(f"no Patient/{record_id} this caller may see")
         used = [(name, value) for name, value in params.multi_items() if name in PARAMS]
         url = f"{request.base_url}Patient/{record_id}/$everything"
-        return fhir_response(paging.bundle(request, url, used, page.resources, page.total))
+        bundle = paging.bundle(request, url, used, page.resources, page.total)
+        if with_proofs:
+            proofs = await call(deps.node.proofs.of, accessor, page.resources)
+            for entry in bundle["entry"]:
+                resource = entry["resource"]
+                proof = proofs.get((resource.get("id"), int(resource.get("meta", {}).get("versionId", 0))))
+                if proof is not None:
+                    entry["extension"] = [proof.extension()]
+        return fhir_response(bundle)
 
     return router
