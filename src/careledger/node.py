@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from careledger._capabilities import Capabilities
-from careledger._oversight import Oversight
 from careledger.access import (
     BreakGlassReviews,
     Disclosures,
@@ -74,7 +73,7 @@ _CHAIN_WIRED = (
 )
 
 
-class Node(Capabilities, Oversight):
+class Node(Capabilities):
     """A running node on one home. Use as a context manager, or call `close()`.
 
     What needs the chain (its connection, the contracts, every service that signs or reads
