@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from careledger._capabilities import Capabilities
+from careledger._oversight import Oversight
 from careledger.access import (
     BreakGlassReviews,
     Disclosures,
@@ -73,7 +74,7 @@ _CHAIN_WIRED = (
 )
 
 
-class Node(Capabilities):
+class Node(Capabilities, Oversight):
     """A running node on one home. Use as a context manager, or call `close()`.
 
     What needs the chain (its connection, the contracts, every service that signs or reads

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from careledger.audit import AuditLog, AuditReport
     from careledger.chain import AnvilProcess, Deployment, DeployResult
     from careledger.claims import ClaimsService, Payments, Plans
+    from careledger.compliance import ComplianceReports
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService, SignedActions
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
@@ -154,6 +155,8 @@ class Operations(Services, Protocol):
     def custodial(self) -> CustodialKeys: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def compliance(self) -> ComplianceReports: ...
     @property
     def blob_stores(self) -> BlobMoves: ...
     def unlock(self, wallet: str = ...) -> UnlockedWallet: ...

@@ -217,6 +217,12 @@ class IdentityRegistry(ContractFacade):
         )
         return [self.credential(int(log["args"]["credential_id"])) for log in logs]
 
+    def key_rotations(self, first_block: int, last_block: int) -> list[tuple[str, int, int]]:
+        """(actor, key version, block) of each encryption key set in blocks `first_block` to `last_block`: a
+        rotation, a custodial identity's claim, a recovery's new key."""
+        logs = self.contract.events.KeyRotated().get_logs(from_block=first_block, to_block=last_block)
+        return [(str(log["args"]["actor"]), int(log["args"]["key_version"]), int(log["blockNumber"])) for log in logs]
+
     def actors(self) -> list[ActorRecord]:
         """Every active actor, in the order they registered."""
         logs = self.contract.events.ActorRegistered().get_logs(from_block=0)

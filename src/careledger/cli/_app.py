@@ -25,6 +25,7 @@ GROUPS = {
     "consent": "careledger.cli.consent",
     "access": "careledger.cli.access",
     "audit": "careledger.cli.audit",
+    "compliance": "careledger.cli.compliance",
     "blobs": "careledger.cli.blobs",
     "claim": "careledger.cli.claim",
     "exchange": "careledger.cli.exchange",

@@ -3,6 +3,7 @@
 from careledger.records._anchoring import RecordCommitments
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import SENSITIVE, Category, categorise
+from careledger.records._census import CategoryCounts, category_counts
 from careledger.records._commitment import commitment
 from careledger.records._erasure import ErasableRecord, ErasureMark, RecordEraser
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
@@ -24,6 +25,7 @@ __all__ = [
     "AnchoredVersion",
     "BlindIndex",
     "Category",
+    "CategoryCounts",
     "Chain",
     "Check",
     "DateCondition",
@@ -45,6 +47,7 @@ __all__ = [
     "TokenCondition",
     "ValueCheck",
     "categorise",
+    "category_counts",
     "commitment",
     "parse_resource",
     "patient_reference",
