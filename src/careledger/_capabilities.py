@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
@@ -20,6 +20,8 @@ from careledger.errors import NotFound
 from careledger.files import secret_file
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from careledger.access import Disclosures, RecordAccess, SystemRepository
     from careledger.anchoring import Anchorer
     from careledger.audit import AuditLog
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from careledger.claims import ClaimsService, Payments, Plans
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService
+    from careledger.erasure import Erasures
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.insight import Insight, Models
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from careledger.records import RecordService
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
-    from careledger.store import Database
+    from careledger.store import BlobStores, Database
     from careledger.telehealth import Bus, Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
 
 
@@ -50,6 +53,9 @@ class Capabilities:
         settings: Settings
         wallets: WalletStore
         anchorer: Anchorer
+
+        @property
+        def blob_stores(self) -> BlobStores: ...
 
         @property
         def _records(self) -> RecordService: ...
@@ -418,3 +424,26 @@ class Capabilities:
         from careledger.proofs import Proofs
 
         return Proofs(self.access, self._records, self.contracts.record_anchor, lambda: self.unlock().encryption_key())
+
+    @cached_property
+    def erasure(self) -> Erasures:
+        """Erasure by key destruction: previews, patients' signed requests, other nodes' notices, legal holds."""
+        from careledger.erasure import ErasurePeers, Erasures, LegalHolds, Retention
+        from careledger.records import RecordEraser
+        from careledger.store import BLOB_STORE_KINDS
+
+        stores = [self.blob_stores.store(kind) for kind in BLOB_STORE_KINDS]  # a move leaves copies in the other
+        node: dict[str, Any] = {"address": self.address, "chain_id": self.chain_id, "account": self._node_account}
+        return Erasures(
+            RecordEraser(self._records, stores),
+            LegalHolds(self.db, self.audit),
+            Retention(self.settings.erasure.retention),
+            ErasurePeers(self.db, self.contracts.identity_registry, **node),
+            self.audit,
+            self.db,
+            self.contracts.identity_registry,
+            **node,
+        )
+
+    def _node_account(self) -> LocalAccount:
+        return self.unlock(NODE_WALLET).account

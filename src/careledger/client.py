@@ -110,6 +110,10 @@ class FhirClient:
         """Deliver a message to the node under the sending node's signed delivery; the node's receipt."""
         return self._json("POST", "/exchange/messages", json=signed_delivery)
 
+    def erasure(self, signed_notice: dict[str, Any]) -> Resource:
+        """Pass a patient's erasure request on to the node under this node's signed notice; its signed answer."""
+        return self._json("POST", "/exchange/erasure", json=signed_notice)
+
     def study(self, signed_request: dict[str, Any]) -> Resource:
         """Ask the node for a study's release or one aggregate under the sponsor's signed request."""
         return self._json("POST", "/exchange/study", json=signed_request)

@@ -259,7 +259,7 @@ def load_settings(home: Home, **flags: Any) -> Settings:
         raise ConfigError(f"bad settings ({home.config_file}, CARELEDGER_*, flags): {problems}") from None
     except ValueError as exc:  # a TOML syntax error
         raise ConfigError(f"cannot read {home.config_file}: {exc}") from None
-    return Settings.model_construct(**loaded.model_dump())
+    return Settings.model_construct(**dict(loaded))  # nested settings ([erasure]) stay models
 
 
 def write_config(home: Home, settings: Settings) -> None:

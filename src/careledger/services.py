@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from careledger.compliance import ComplianceReports
     from careledger.config import Home, Settings
     from careledger.consent import ConsentService, SignedActions
+    from careledger.erasure import Erasures
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
@@ -138,6 +139,8 @@ class Services(Protocol):
     def reminders(self) -> Reminders: ...
     @property
     def cds(self) -> CdsHooks: ...
+    @property
+    def erasure(self) -> Erasures: ...
     @property
     def proofs(self) -> Proofs: ...
 

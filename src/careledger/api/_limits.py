@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careledger.access import network_of
 from careledger.api._deps import call
+from careledger.erasure import MAX_NOTICE_BYTES
 from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
 from careledger.exchange import MAX_DELIVERY_BYTES
 from careledger.insight.notes import MAX_TEXT_BYTES
@@ -34,7 +35,7 @@ OPEN_SUFFIXES = ("/$claim",)
 OPEN_PATHS = frozenset({"/cds-services"})
 OPEN_BODY_BYTES = 16 * 1024
 # The open paths that take more: a message another node delivers, sealed (an attachment may be inline).
-OPEN_PATH_BYTES = {"/exchange/messages": MAX_DELIVERY_BYTES}
+OPEN_PATH_BYTES = {"/exchange/messages": MAX_DELIVERY_BYTES, "/exchange/erasure": MAX_NOTICE_BYTES}
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
 # The paths that take one media type of their own: OAuth's endpoints HTML forms, as RFC 6749

@@ -182,6 +182,7 @@ class NodeServer:
         if rounds % CLAIM_ROUNDS == 0:  # a pended claim's ClaimResponse follows the insurer's decision
             self.node.claims.follow_pending()
         self.node.courier.flush()  # messages waiting for a node that did not answer (each waits its own time)
+        self.node.erasure.retry()  # erasure requests the nodes that fetched copies have not answered yet
         if rounds % REMINDER_ROUNDS == 0:  # each visit's patient and practitioner, 24 h and 15 min before it
             self.node.reminders.send_due()
         if self.node.settings.anchor_in_background:

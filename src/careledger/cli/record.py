@@ -14,6 +14,7 @@ from careledger.access import Accessor
 from careledger.cli._context import acts_as, address_of, as_node, local_record_id, open_node, remote_node, state
 from careledger.cli._options import JsonFlag, LimitOption, OffsetOption, QuietFlag
 from careledger.cli._output import console, paged, print_id, print_json, progress
+from careledger.cli._record_erase import erase, erasures, hold_app
 from careledger.consent import Purpose
 from careledger.errors import IntegrityError, ValidationError
 from careledger.files import write_atomically
@@ -340,3 +341,8 @@ def verify(
     failed = [c.step for c in checks if not c.ok]
     if failed:
         raise IntegrityError(f"verification of {record_id} failed at: {', '.join(failed)}")
+
+
+app.command()(erase)
+app.command()(erasures)
+app.add_typer(hold_app, name="hold")

@@ -9,6 +9,7 @@ from careledger.api.operations.assess import assess_router
 from careledger.api.operations.claim import claim_router
 from careledger.api.operations.communication import communication_router
 from careledger.api.operations.coverage import coverage_router
+from careledger.api.operations.erase import erase_router
 from careledger.api.operations.everything import everything_router
 from careledger.api.operations.exchange import exchange_router
 from careledger.api.operations.suggest_codes import suggest_codes_router
@@ -22,6 +23,7 @@ __all__ = [
     "claim_router",
     "communication_router",
     "coverage_router",
+    "erase_router",
     "everything_router",
     "exchange_router",
     "suggest_codes_router",

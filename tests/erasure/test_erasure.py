@@ -1,0 +1,168 @@
+"""Erasure by key destruction between two real nodes: her psychotherapy note opens nowhere after she erases it, and
+what she may not erase (a legal hold, a retention rule) or did not sign (forged, replayed, expired, another's
+signature) is refused, every time in the audit log."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from careledger.access import Accessor
+from careledger.audit import Access, Action, Outcome
+from careledger.chain import Role
+from careledger.config import NODE_WALLET
+from careledger.erasure import ANSWERED, WAITING, ErasureNotice, ErasureRequest
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, Unauthenticated
+from careledger.node import Node
+from tests.erasure.conftest import PHRASE, RETENTION, Pair, scan
+
+
+def _erase_entries(node: Node, outcome: Outcome) -> list[Access]:
+    return [e.access for e in node.audit.entries() if e.access.interaction == "erase" and e.access.outcome == outcome]
+
+
+def _needles(node: Node, record_id: str) -> list[bytes]:
+    """What of a record's versions a copy of the home could hold: their ciphertexts and sealed data keys."""
+    found = []
+    for stored in node._records.history(record_id):
+        found.append(node._records.blobs.get(stored.cid or "")[40:72])
+        found.append((stored.sealed_keys or "")[2:66].encode())
+    return found
+
+
+def test_an_erased_psy_note_opens_nowhere_verifies_as_erased_and_leaves_no_byte_behind(pair: Pair) -> None:
+    hospital, clinic = pair.hospital, pair.clinic
+    needles = [PHRASE.encode(), *_needles(hospital, pair.note), *_needles(clinic, pair.note)]
+    homes = [hospital.home.path, clinic.home.path]
+    before = [hit for home in homes for hit in scan(home, needles)]
+    assert len({hit.rsplit("#", 1)[1] for hit in before}) == len(needles) - 1  # all but the phrase: sealed
+
+    plan = hospital.erasure.preview(Accessor(pair.alice.address), pair.alice.address, [pair.note])
+    assert [(r.record_id, r.versions) for r in plan.erasable] == [(pair.note, 2)]
+    assert plan.peers == (clinic.address,)
+    done = hospital.erasure.erase(pair.signed([pair.note]))
+
+    assert (done.erased, done.versions, done.kept) == ((pair.note,), 2, ())
+    (asked,) = done.peers
+    assert (asked.peer, asked.status, asked.erased) == (clinic.address, ANSWERED, (pair.note,)), asked.problem
+    for node in (hospital, clinic):
+        for stored in node._records.history(pair.note):
+            with pytest.raises(CareLedgerError):
+                node._records.read(pair.note, stored.version)
+        (entry,) = [a for a in _erase_entries(node, Outcome.SUCCESS) if f"Condition/{pair.note}" in a.entities]
+        assert entry.patient == pair.alice.address
+    checks = hospital.verify_record(pair.note)
+    assert [c.step for c in checks] == ["erased", "anchored", "proof"]
+    assert all(c.ok for c in checks)
+    assert [hit for home in homes for hit in scan(home, needles)] == []
+    assert hospital._records.read(pair.labs[0])["id"] == pair.labs[0]  # the rest of her chart is untouched
+
+
+def test_a_record_under_legal_hold_is_refused_with_the_holds_name_until_it_is_lifted(pair: Pair) -> None:
+    lab = pair.labs[1]
+    hold = pair.hospital.erasure.holds.place(pair.hospital.address, pair.alice.address, "Doe v. Hospital", lab)
+    with pytest.raises(Conflict, match=r"legal hold 'Doe v\. Hospital'"):
+        pair.hospital.erasure.erase(pair.signed([lab]))
+    assert pair.hospital._records.read(lab)["id"] == lab
+    refused = [a for a in _erase_entries(pair.hospital, Outcome.DENIED) if f"Observation/{lab}" in a.entities]
+    assert [a.detail for a in refused] == ["kept by legal hold 'Doe v. Hospital'"]
+    every = pair.hospital.erasure.preview(Accessor(pair.alice.address), pair.alice.address)
+    kept = {k.record_id: k.rule for k in every.kept}
+    assert kept[lab] == "legal hold 'Doe v. Hospital'"
+    assert all(f"retention rule {RETENTION.name!r}" in kept[vital] for vital in pair.vitals)  # kept 10 years
+    assert any("cannot be recalled" in note or "theirs" in note for note in every.notes)
+
+    pair.hospital.erasure.holds.lift(pair.hospital.address, hold.hold_id)
+    assert pair.hospital.erasure.erase(pair.signed([lab])).erased == (lab,)
+    holds = [e.access for e in pair.hospital.audit.entries() if e.access.interaction == "legal-hold"]
+    assert [(a.action, a.patient) for a in holds] == [
+        (Action.CREATE, pair.alice.address),
+        (Action.UPDATE, pair.alice.address),
+    ]
+
+
+def test_forged_replayed_expired_and_anothers_requests_are_refused_and_audited(pair: Pair) -> None:
+    lab = pair.labs[2]
+    refusals = len(_erase_entries(pair.hospital, Outcome.DENIED))
+    genuine = pair.signed([lab])
+    forged = dataclasses.replace(genuine, request=dataclasses.replace(genuine.request, scope={"all": True}))
+    expired = ErasureRequest(pair.alice.address, pair.hospital.address, {"records": [lab]}, 7, int(time.time()) - 1)
+    for attempt, refusal in [
+        (forged, "not by the patient"),
+        (pair.signed([lab], by="bob"), "not by the patient"),
+        (pair.signed([lab], by=NODE_WALLET), "not by the patient"),  # Alice is no custodial patient of it
+        (pair.hospital.erasure.sign(expired, pair.hospital.unlock("alice").account), "expired"),
+    ]:
+        with pytest.raises(Unauthenticated, match=refusal):
+            pair.hospital.erasure.erase(attempt)
+    assert pair.hospital.erasure.erase(genuine).erased == (lab,)
+    with pytest.raises(Unauthenticated, match="replay"):
+        pair.hospital.erasure.erase(genuine)
+    with pytest.raises(NotFound):
+        pair.hospital.erasure.erase(pair.signed([lab]))  # erased already: nothing of hers by that id
+    denied = _erase_entries(pair.hospital, Outcome.DENIED)[refusals:]
+    assert len(denied) == 6
+    assert {a.patient for a in denied} == {pair.alice.address}
+    with pytest.raises(AccessDenied):
+        pair.hospital.erasure.preview(Accessor(pair.bob.address), pair.alice.address)
+
+
+def test_a_notice_not_signed_by_its_sender_or_replayed_is_refused_by_the_node_that_fetched(pair: Pair) -> None:
+    registry = pair.hospital.contracts.identity_registry().address
+    notice = ErasureNotice.new(pair.hospital.address, pair.clinic.address, pair.signed([pair.labs[3]]))
+    forged = notice.sign(pair.hospital.unlock("bob").account, pair.hospital.chain_id, registry)
+    with pytest.raises(Unauthenticated, match="not signed by its sender"):
+        pair.clinic.erasure.answer(forged)
+    signed = notice.sign(pair.hospital.unlock(NODE_WALLET).account, pair.hospital.chain_id, registry)
+    answer = pair.clinic.erasure.answer(signed)
+    assert answer["request"]["outcome"]["erased"] == [pair.labs[3]]
+    with pytest.raises(Unauthenticated, match="replay"):
+        pair.clinic.erasure.answer(signed)
+    stranger = ErasureRequest.new(pair.alice.address, pair.hospital.address, [pair.labs[4]])
+    not_hers = ErasureNotice.new(
+        pair.hospital.address,
+        pair.clinic.address,
+        stranger.sign(pair.hospital.unlock("bob").account, pair.hospital.chain_id, registry),
+    )
+    with pytest.raises(Unauthenticated, match="not by the patient"):
+        pair.clinic.erasure.answer(
+            not_hers.sign(pair.hospital.unlock(NODE_WALLET).account, pair.hospital.chain_id, registry)
+        )
+    assert pair.clinic._records.read(pair.labs[4])["id"] == pair.labs[4]
+
+
+def test_a_node_that_is_down_is_asked_again_and_the_status_says_it_has_not_answered(pair: Pair) -> None:
+    from eth_account import Account
+
+    from careledger.api import free_port
+
+    dead = Account.create()
+    pair.hospital.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+        dead.address,
+        Role.ORG,
+        pair.alice.encryption_key,
+        f"http://127.0.0.1:{free_port()}",  # nothing listens
+    )
+    lab = pair.labs[5]
+    # The node fetched her lab (as the custodian's audit records every share).
+    pair.hospital.audit.record(
+        Access(
+            Action.EXECUTE,
+            "share",
+            Outcome.SUCCESS,
+            dead.address,
+            pair.alice.address,
+            (f"Observation/{lab}/_history/1",),
+        )
+    )
+    done = pair.hospital.erasure.erase(pair.signed([lab]))
+    (waiting,) = [p for p in done.peers if p.peer == dead.address]
+    assert waiting.status == WAITING
+    assert "cannot reach" in (waiting.problem or "")
+    (status,) = [e for e in pair.hospital.erasure.status(pair.alice.address) if e.request_id == done.request_id]
+    assert [(p.peer, p.status, p.attempts) for p in status.peers if p.peer == dead.address] == [
+        (dead.address, WAITING, 1)
+    ]
+    assert pair.hospital.erasure.retry() == 0  # not due yet: it waits before asking again
