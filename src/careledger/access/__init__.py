@@ -2,6 +2,7 @@
 
 from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencySwitch, EmergencyWindow
 from careledger.access._break_glass_reviews import (
+    MAX_NOTE,
     BreakGlassReview,
     BreakGlassReviews,
     BreakGlassUse,
@@ -51,6 +52,7 @@ __all__ = [
     "BREAK_GLASS_WINDOW",
     "CLAIM_CODE_DAYS",
     "MAX_FAILURES",
+    "MAX_NOTE",
     "MEDICAL_LICENCE",
     "WRITE_PURPOSES",
     "Accessor",

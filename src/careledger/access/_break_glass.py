@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -137,6 +138,13 @@ class EmergencySwitch:
     def allowed(self, patient: str) -> bool:
         """Whether a practitioner may break the glass on `patient`'s records (on, unless she turned it off)."""
         return self._registry().emergency_access_allowed(patient)
+
+    def transaction(self, patient: str, allowed: bool) -> dict[str, Any]:
+        """What her own wallet sends (and pays for) to turn break-glass on `patient`'s records on or off: `to`, `data`
+        (0x-hex) and `chainId`, for `eth_sendTransaction`; the chain refuses it from anyone who does not act for her."""
+        registry = self._registry()
+        request = registry.set_emergency_access_request(patient, allowed)
+        return {"to": request.to, "data": "0x" + request.data.hex(), "chainId": registry.chain.chain_id}
 
     def turn(self, signer: str, patient: str, allowed: bool) -> None:
         """Turn break-glass on `patient`'s records on or off, signed by `signer` (she, whoever acts for her identity,

@@ -3,7 +3,7 @@
 It is itself a door: only the patient (or the wallet that claimed her identity, which signs
 in as her) reads her accounting, and a refused look at someone else's is audited like any
 other refusal. Her break-glass windows come from the door's own record of them (reason
-included), not from a scan of the log.
+included, and the staff's verdict on each), not from a scan of the log.
 """
 
 from __future__ import annotations
@@ -16,20 +16,23 @@ from sqlalchemy import select
 from careledger.access._policy import Accessor
 from careledger.audit import Access, Action, AuditLog, Entry, Outcome
 from careledger.errors import AccessDenied
-from careledger.store import Database, EmergencyAccess
+from careledger.store import Database, EmergencyAccess, EmergencyReview
 
 MAX_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Emergency:
-    """One break-glass window opened on a patient's records: by whom, why, when (recorded on chain in `block`)."""
+    """One break-glass window opened on a patient's records: by whom, why, when (recorded on chain in `block`), and
+    what the staff's review found of it (None until it is reviewed)."""
 
     practitioner: str
     reason: str
     opened_at: datetime
     expires_at: datetime
     block: int
+    verdict: str | None = None
+    reviewed_at: datetime | None = None
 
 
 class Disclosures:
@@ -47,11 +50,24 @@ class Disclosures:
     def emergencies(self, accessor: Accessor, patient: str) -> list[Emergency]:
         """The break-glass windows opened on `patient`'s records, newest first, if `accessor` is she."""
         self._hers(accessor, patient, "emergencies")
-        query = select(EmergencyAccess).where(EmergencyAccess.patient == patient).order_by(EmergencyAccess.id.desc())
+        query = (
+            select(EmergencyAccess, EmergencyReview.verdict, EmergencyReview.reviewed_at)
+            .outerjoin(EmergencyReview, EmergencyReview.emergency_id == EmergencyAccess.id)
+            .where(EmergencyAccess.patient == patient)
+            .order_by(EmergencyAccess.id.desc())
+        )
         with self.db.session() as session:
             return [
-                Emergency(row.practitioner, row.reason, _utc(row.opened_at), _utc(row.expires_at), row.block)
-                for row in session.scalars(query)
+                Emergency(
+                    row.practitioner,
+                    row.reason,
+                    _utc(row.opened_at),
+                    _utc(row.expires_at),
+                    row.block,
+                    verdict,
+                    None if reviewed_at is None else _utc(reviewed_at),
+                )
+                for row, verdict, reviewed_at in session.execute(query)
             ]
 
     def _hers(self, accessor: Accessor, patient: str, interaction: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
+from careledger.chain._signer import TxRequest
 from careledger.crypto import Address, Struct, Uint8, Uint16, Uint64, Uint256
 from careledger.errors import NotFound, ValidationError
 
@@ -201,7 +202,11 @@ class ConsentRegistry(ContractFacade):
 
     def set_emergency_access(self, patient: str, allowed: bool) -> None:
         """Turn break-glass for `patient` on or off (the patient, or a delegate for every category)."""
-        self._transact(self._request("set_emergency_access", to_checksum_address(patient), allowed))
+        self._transact(self.set_emergency_access_request(patient, allowed))
+
+    def set_emergency_access_request(self, patient: str, allowed: bool) -> TxRequest:
+        """The transaction of `set_emergency_access`, for a wallet elsewhere to send (and pay for)."""
+        return self._request("set_emergency_access", to_checksum_address(patient), allowed)
 
     def record_emergency_access(self, patient: str, reason_hash: bytes) -> int:
         """Record a break-glass access by the signer (a licensed practitioner); the block it is in."""

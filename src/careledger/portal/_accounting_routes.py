@@ -42,11 +42,14 @@ def accounting_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             offset=(page - 1) * ACCOUNTING_PAGE,
         )
         more = len(entries) > ACCOUNTING_PAGE
+        # Her break-glass windows and the staff's verdict on each, above the first page.
+        emergencies = await call(node.disclosures.emergencies, as_herself(caller), caller.address) if page == 1 else []
         context: dict[str, Any] = {
             "entries": entries[:ACCOUNTING_PAGE],
             "more": more,
             "page": page,
             "name": names,
+            "emergencies": emergencies,
             **elsewhere,
         }
         return pages.render(request, visit, "accounting.html", **context)

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from careledger.errors import NotFound
 from careledger.portal._accounting_routes import accounting_routes
+from careledger.portal._break_glass_routes import break_glass_routes
 from careledger.portal._clinical_routes import clinical_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
 from careledger.portal._event_routes import event_routes
@@ -46,6 +47,7 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     consent_routes(router, node, pages)
     accounting_routes(router, node, pages)
     care_team_routes(router, node, pages)
+    break_glass_routes(router, node, pages)
     study_routes(router, node, pages)
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)

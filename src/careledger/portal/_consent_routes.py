@@ -36,12 +36,14 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
 
     @router.get("/portal/consents")
     async def consents(request: Request) -> Response:
-        """Her grants, a form to grant another, and what she keeps from this node's care team."""
+        """Her grants, a form to grant another, what she keeps from this node's care team, and her break-glass
+        switch."""
         visit = await sessions.visit(request)
         caller = patient(visit)
         grants = await call(node.consent.grants, patient=caller.address)
         organizations = await call(node.identity.organizations)
         restricted = [c.value for c in Category if node.consent.care_team_restricted(caller.address, node.address, c)]
+        break_glass = await call(node.break_glass_switch.allowed, caller.address)
         return pages.render(
             request,
             visit,
@@ -52,6 +54,7 @@ def consent_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             categories=list(Category),
             purposes=_GRANTABLE,
             restricted=restricted,
+            break_glass=break_glass,
         )
 
     @router.post("/portal/consents/prepare")

@@ -218,6 +218,35 @@ function setUpRevokes(csrf) {
   }
 }
 
+// A change her own wallet sends as a transaction, paying its gas (break-glass's switch): the node prepares it
+// (`data-send`), the browser's wallet (EIP-1193) sends it, and the page shows the chain's answer once mined.
+async function sendPrepared(form) {
+  if (!window.ethereum) throw new Error("this change is a transaction your browser's wallet sends; this browser has none");
+  const body = new URLSearchParams(new FormData(form));
+  const tx = await prepared(form.dataset.send, body, form.elements.csrf.value);
+  const [from] = await window.ethereum.request({ method: "eth_requestAccounts" });
+  const chainId = ethers.toQuantity(tx.chainId);
+  if ((await window.ethereum.request({ method: "eth_chainId" })) !== chainId) {
+    await window.ethereum.request({ method: "wallet_switchEthereumChain", params: [{ chainId }] });
+  }
+  status("Confirm the change in your wallet…");
+  const hash = await window.ethereum.request({ method: "eth_sendTransaction", params: [{ from, to: tx.to, data: tx.data }] });
+  status("Waiting for the chain…");
+  let receipt = null;
+  while (!(receipt = await window.ethereum.request({ method: "eth_getTransactionReceipt", params: [hash] }))) {
+    await new Promise((resume) => setTimeout(resume, 1000));
+  }
+  if (receipt.status !== "0x1") throw new Error("the chain refused the change");
+  window.location.reload();
+}
+
+function setUpSent(form) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendPrepared(form).catch(failed);
+  });
+}
+
 // The node's notification stream: unread messages beside "Messages", reminders of visits ------
 
 function followEvents(badge, notice) {
@@ -281,6 +310,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const grant = document.getElementById("grant");
   if (grant) setUpRevokes(grant.elements.csrf.value);
   for (const form of document.querySelectorAll("form[data-prepare]")) setUpSigned(form);
+  for (const form of document.querySelectorAll("form[data-send]")) setUpSent(form);
   if (window.Chart) drawCharts();
   const unread = document.querySelector("[data-unread]");
   const reminder = document.querySelector("[data-reminder]");
