@@ -33,9 +33,11 @@ class Pair:
     clinic: Node
     alice: Wallet
     bob: Wallet
+    alice_id: str
     note: str
     labs: list[str]
     vitals: list[str]
+    url: str = ""
 
     def signed(self, records: list[str] | None, *, by: str = "alice", patient: str | None = None) -> SignedErasure:
         """Alice's request (or one `by` another wallet of the hospital's) to erase `records` at the hospital."""
@@ -55,6 +57,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         servers = [NodeServer(node, port=port) for node, port in zip((hospital, clinic), ports, strict=True)]
         try:
             pair = _chart(hospital, clinic)
+            pair.url = f"http://127.0.0.1:{ports[0]}"
             for server in servers:
                 server.start()
             _fetched(pair)
@@ -90,6 +93,7 @@ def _chart(hospital: Node, clinic: Node) -> Pair:
         clinic,
         people["alice"],
         people["bob"],
+        str(synthetic.patient["id"]),
         "psy-note-1",
         [s.record_id for s in stored if s.category is Category.LABS],
         [s.record_id for s in stored if s.category is Category.VITALS],

@@ -5,13 +5,16 @@ signature) is refused, every time in the audit log."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import pytest
+from eth_account.messages import encode_typed_data
 
 from careledger.access import Accessor
 from careledger.audit import Access, Action, Outcome
 from careledger.chain import Role
+from careledger.client import FhirClient
 from careledger.config import NODE_WALLET
 from careledger.erasure import ANSWERED, WAITING, ErasureNotice, ErasureRequest
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, Unauthenticated
@@ -21,6 +24,11 @@ from tests.erasure.conftest import PHRASE, RETENTION, Pair, scan
 
 def _erase_entries(node: Node, outcome: Outcome) -> list[Access]:
     return [e.access for e in node.audit.entries() if e.access.interaction == "erase" and e.access.outcome == outcome]
+
+
+def _ref(pair: Pair, record_id: str) -> str:
+    """A record of the hospital's as Type/id."""
+    return f"{pair.hospital._records.get(record_id).resource_type}/{record_id}"
 
 
 def _needles(node: Node, record_id: str) -> list[bytes]:
@@ -66,7 +74,7 @@ def test_a_record_under_legal_hold_is_refused_with_the_holds_name_until_it_is_li
     with pytest.raises(Conflict, match=r"legal hold 'Doe v\. Hospital'"):
         pair.hospital.erasure.erase(pair.signed([lab]))
     assert pair.hospital._records.read(lab)["id"] == lab
-    refused = [a for a in _erase_entries(pair.hospital, Outcome.DENIED) if f"Observation/{lab}" in a.entities]
+    refused = [a for a in _erase_entries(pair.hospital, Outcome.DENIED) if _ref(pair, lab) in a.entities]
     assert [a.detail for a in refused] == ["kept by legal hold 'Doe v. Hospital'"]
     every = pair.hospital.erasure.preview(Accessor(pair.alice.address), pair.alice.address)
     kept = {k.record_id: k.rule for k in every.kept}
@@ -154,7 +162,7 @@ def test_a_node_that_is_down_is_asked_again_and_the_status_says_it_has_not_answe
             Outcome.SUCCESS,
             dead.address,
             pair.alice.address,
-            (f"Observation/{lab}/_history/1",),
+            (f"{_ref(pair, lab)}/_history/1",),
         )
     )
     done = pair.hospital.erasure.erase(pair.signed([lab]))
@@ -166,3 +174,48 @@ def test_a_node_that_is_down_is_asked_again_and_the_status_says_it_has_not_answe
         (dead.address, WAITING, 1)
     ]
     assert pair.hospital.erasure.retry() == 0  # not due yet: it waits before asking again
+
+
+def test_her_custodian_erases_for_a_custodial_patient_only_on_a_documented_instruction(pair: Pair) -> None:
+    hospital = pair.hospital
+    carol = hospital._records.write({"resourceType": "Patient", "id": "carol-1"}).patient_address  # custodial
+    weight = {
+        "resourceType": "Observation",
+        "id": "carol-weight",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": "Patient/carol-1"},
+        "valueQuantity": {"value": 61, "unit": "kg"},
+    }
+    hospital._records.write(weight)
+    without = hospital.erasure.sign(hospital.erasure.request(carol, ["carol-weight"]), hospital.unlock().account)
+    with pytest.raises(Unauthenticated, match="documented instruction"):
+        hospital.erasure.erase(without)
+    done = hospital.erasure.erase(hospital.erasure.instructed(carol, ["carol-weight"], "her letter of 1 Dec, ref 7"))
+    assert done.erased == ("carol-weight",)
+    (entry,) = [a for a in _erase_entries(hospital, Outcome.SUCCESS) if a.patient == carol]
+    assert (entry.agent, "'her letter of 1 Dec, ref 7'" in (entry.detail or "")) == (hospital.address, True)
+
+
+def test_the_api_previews_takes_her_signed_request_once_and_hides_her_from_a_stranger(pair: Pair) -> None:
+    lab = pair.labs[-1]
+    alice = pair.hospital.unlock("alice").account
+    with FhirClient(pair.url) as client:
+        client.login(alice)
+        preview = client._http.get(f"/Patient/{pair.alice_id}/$erase", params={"record": _ref(pair, lab)})
+        assert preview.status_code == 200, preview.text
+        values = {p["name"]: p.get("valueString") for p in preview.json()["parameter"]}
+        assert values["erase"] == _ref(pair, lab)
+        typed = json.loads(values["typedData"] or "")
+        signature = alice.sign_message(encode_typed_data(full_message=typed)).signature.hex()  # as her wallet would
+        signed = {"resourceType": "Parameters", "parameter": [
+            {"name": "request", "valueString": values["request"]},
+            {"name": "signature", "valueString": "0x" + signature.removeprefix("0x")},
+        ]}  # fmt: skip
+        done = client._http.post(f"/Patient/{pair.alice_id}/$erase", json=signed)
+        assert done.status_code == 200, done.text
+        assert [p["valueString"] for p in done.json()["parameter"] if p["name"] == "erased"] == [lab]
+        assert client._http.post(f"/Patient/{pair.alice_id}/$erase", json=signed).status_code == 401  # replayed
+    with FhirClient(pair.url) as stranger:
+        stranger.login(pair.hospital.unlock("bob").account)
+        assert stranger._http.get(f"/Patient/{pair.alice_id}/$erase").status_code == 404
