@@ -28,6 +28,7 @@ from careledger.compliance import (
 )
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
+from careledger.crypto import PrivateKey
 from careledger.errors import AccessDenied, ValidationError
 from careledger.identity import MEDICAL_LICENCE, PRIVACY_OFFICER
 from careledger.records import Category, category_counts
@@ -145,6 +146,7 @@ def _seed(world: World, month: Month) -> None:
             Access(Action.EXECUTE, "reseal", Outcome.SUCCESS, guardian.address, guardian.address),
         ]
     )
+    node.contracts.identity_registry(as_wallet=guardian.name).rotate_key(PrivateKey.generate().public_key)
     first_use = node.break_glass_reviews.pending()[0]
     node.break_glass_reviews.review(first_use.entry, guardian.address, "unjustified", "no emergency on record")
 
@@ -254,6 +256,9 @@ def test_the_month_reads_as_it_happened(month: Month) -> None:
         "claim-code": {"allowed": 1, "denied": 0},
         "reseal": {"allowed": 1, "denied": 0},
     }
+    (rotation,) = report.keys.rotations
+    assert (rotation.actor, rotation.key_version) == (world.guardian.address, 2)
+    assert month.period.since <= rotation.at < month.period.until
     records_lag = next(lag for lag in report.anchoring if lag.kind == "records")
     assert (records_lag.waiting, records_lag.late) == (month.guardian_records, month.guardian_records)
     assert records_lag.anchored == records_lag.written - month.guardian_records
