@@ -180,6 +180,8 @@ class BreakGlassReviews:
         )
         with self._db.session() as session:
             windows = list(session.scalars(unqueued))
+            if not windows:  # as always, once the older ones are queued
+                return
             taken = set(session.scalars(select(EmergencyReview.entry)))
         for window in windows:
             opened = _utc(window.opened_at)
