@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from careledger.crypto import check_content_id, content_id, is_content_id
@@ -21,6 +22,7 @@ from careledger.files import write_atomically, write_files_atomically
 from careledger.store._blobs import BlobStore, BlobStoreKind, BlobUsage, checked_cid
 
 _LAYOUT_MARKER = "LAYOUT"
+_REMOVERS = 8  # blob files unlinked at once
 
 
 class FileBlobStore(BlobStore):
@@ -63,16 +65,14 @@ class FileBlobStore(BlobStore):
         return self.path(cid).is_file()
 
     def remove(self, cids: Collection[str]) -> int:
-        """Unlink these blob files; how many there were. The bytes are not overwritten (on a journalling file
-        system or an SSD that would not reach every copy): they are ciphertext whose data keys are gone."""
-        removed = 0
-        for cid in cids:
-            try:
-                self.path(cid).unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
+        """Unlink these blob files, several at a time (one by one, ext4 takes milliseconds each); how many there
+        were. The bytes are not overwritten (on a journalling file system or an SSD that would not reach every
+        copy): they are ciphertext whose data keys are gone."""
+        paths = [self.path(cid) for cid in cids]
+        if not paths:
+            return 0
+        with ThreadPoolExecutor(_REMOVERS, thread_name_prefix="careledger-blob-remove") as pool:
+            return sum(pool.map(_unlink, paths))
 
     def cids(self) -> Iterator[str]:
         """Every blob's id, shard by shard (a write's temp file, named `.<cid>…`, is not one)."""
@@ -96,6 +96,15 @@ class FileBlobStore(BlobStore):
                 for entry in os.scandir(shard.path):
                     if is_content_id(entry.name):
                         yield entry.path, entry.name
+
+
+def _unlink(path: Path) -> bool:
+    """Remove one file; whether it was there."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _move_to_flat_layout(root: Path) -> None:
