@@ -15,6 +15,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from careledger.proofs import AnchorReader, verify_document
+from careledger.records import RecordEraser
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
 
@@ -112,3 +113,17 @@ def test_everything_with_proofs_verifies_entry_by_entry(proofs: Api) -> None:
     bad = alice.get(f"/Patient/{patient.record_id}/$everything", params={"_proofs": "yes"})
     assert bad.status_code == 400
     assert "_proofs is true or false" in bad.text
+
+
+def test_an_erased_record_is_told_erased_with_what_stays_on_chain(proofs: Api) -> None:
+    world = proofs.world
+    world.node.anchorer.anchor_pending()
+    records = world.node._records
+    RecordEraser(records, [records.blobs]).erase(world.alice.address, [world.mental_health_id], request="test-1")
+    answer = proofs.client(world.alice).get(f"/Condition/{world.mental_health_id}/$verify")
+    assert answer.status_code == 200, answer.text
+    assert _parameter(answer.json(), "verdict")["valueCode"] == "erased"
+    assert [p["name"] for p in answer.json()["parameter"]] == ["verdict", "detail", "proof"]  # no record
+    told = {part["name"] for part in _parameter(answer.json(), "proof")["part"]}
+    assert {"commitment", "sibling", "root", "block"} <= told
+    assert not told & {"salt", "cid", "dataKey", "nonce"}  # destroyed: the commitment links to nothing

@@ -47,14 +47,14 @@ class RecordProof:
 
     `data_key`/`nonce` re-encrypt the resource to its ciphertext (whose content id is `cid`); the salted
     commitment is that of (salt, cid, patient, type, version); `siblings` lead from it to `anchor.root`.
-    `anchor` is None while the version waits for its batch; `data_key`/`nonce` are None where the content
-    cannot be reopened (an erased version).
+    `anchor` is None while the version waits for its batch; `salt`, `data_key` and `nonce` are None where
+    they were destroyed (an erased version: its commitment links to nothing any more).
     """
 
     patient: str
     category: str
     cid: str
-    salt: bytes
+    salt: bytes | None
     commitment: bytes
     data_key: bytes | None = None
     nonce: bytes | None = None
@@ -68,7 +68,8 @@ class RecordProof:
         yield "category", "Code", self.category
         if self.cid:
             yield "cid", "String", self.cid
-        yield "salt", "String", _hex(self.salt)
+        if self.salt is not None:
+            yield "salt", "String", _hex(self.salt)
         yield "commitment", "String", _hex(self.commitment)
         if self.data_key is not None and self.nonce is not None:
             yield "dataKey", "String", _hex(self.data_key)
@@ -129,7 +130,7 @@ class RecordProof:
             patient=read.address("patient"),
             category=read.matching("category", _CATEGORY, "a record category"),
             cid=read.matching("cid", _CID, "a CIDv1 raw sha2-256 content id") if "cid" in fields else "",
-            salt=read.hex("salt", 32),
+            salt=read.hex("salt", 32) if "salt" in fields else None,
             commitment=read.hex("commitment", 32),
             data_key=read.hex("dataKey", 32) if keyed else None,
             nonce=read.hex("nonce", 12) if keyed else None,

@@ -52,8 +52,8 @@ def named(resource: Any) -> Named:
 def ciphertext_id(resource: dict[str, Any], record: Named, proof: RecordProof) -> str:
     """The content id of the ciphertext the node stored for `resource`, re-encrypted with the proof's data key
     and nonce under the record's context (id, version, patient, category)."""
-    if proof.data_key is None or proof.nonce is None:
-        raise ValidationError(f"the proof of {record} carries no data key: its content cannot be checked")
+    if proof.data_key is None or proof.nonce is None or proof.salt is None:
+        raise ValidationError(f"the proof of {record} carries no data key or salt: its content cannot be checked")
     aad = RecordContext(record.record_id, record.version, proof.patient, proof.category).aad()
     ciphertext = proof.nonce + AESGCM(proof.data_key).encrypt(proof.nonce, canonical_json(resource), aad)
     return content_id(ciphertext)
@@ -61,6 +61,8 @@ def ciphertext_id(resource: dict[str, Any], record: Named, proof: RecordProof) -
 
 def commitment_of(record: Named, proof: RecordProof, cid: str) -> bytes:
     """The salted commitment of the version, from its content id and the proof's salt and patient."""
+    if proof.salt is None:
+        raise ValidationError(f"the proof of {record} carries no salt: its commitment cannot be recomputed")
     return commitment(
         salt=proof.salt, cid=cid, patient=proof.patient, resource_type=record.resource_type, version=record.version
     )

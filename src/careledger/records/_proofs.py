@@ -28,16 +28,18 @@ from careledger.records._stored import COLUMNS, StoredRecord
 from careledger.store import AnchorBatch
 
 _CHUNK = 500  # versions per query: well under any database's limit on bound parameters
+_WIPED = bytes(32)  # an erased version's salt (`_erasure`): a random salt is never all zero
 _NONCE_LEN = 12  # the envelope's ciphertext is nonce ‖ AES-256-GCM output (`crypto._envelope`)
 
 
 @dataclass(frozen=True, slots=True)
 class SealedProof:
-    """One version's proof as the node keeps it; `data_key` and `nonce` None when they cannot be opened (an
-    erased or deleted version), the batch fields None while it waits for its anchor."""
+    """One version's proof as the node keeps it; `data_key` and `nonce` None when they cannot be opened (a
+    deleted version), those and `salt` None for an erased one, the batch fields None while it waits for its
+    anchor."""
 
     stored: StoredRecord
-    salt: bytes
+    salt: bytes | None
     commitment: bytes
     data_key: bytes | None
     nonce: bytes | None
@@ -75,7 +77,7 @@ def sealed_proofs(records: RecordService, versions: Sequence[StoredRecord], key:
         found.append(
             SealedProof(
                 stored=stored,
-                salt=bytes(row.salt),
+                salt=bytes(row.salt) if bytes(row.salt) != _WIPED else None,
                 commitment=bytes(row.commitment),
                 data_key=_data_key(stored, key),
                 nonce=_nonce(records, stored),
