@@ -35,6 +35,7 @@ from careledger.chain._consent_registry import (
     grant_from_event,
 )
 from careledger.chain._contracts import Contracts
+from careledger.chain._council import Call, Council, DecodedCall, ProposalRecord, ProposalState, holds_role
 from careledger.chain._deployer import Deployer, Deployment, DeployResult
 from careledger.chain._facades import ChainEvent, ContractFacade
 from careledger.chain._identity_registry import (
@@ -100,6 +101,7 @@ __all__ = [
     "AnvilProcess",
     "Backend",
     "Batch",
+    "Call",
     "CareToken",
     "Chain",
     "ChainDir",
@@ -112,7 +114,9 @@ __all__ = [
     "ConsentTerms",
     "ContractFacade",
     "Contracts",
+    "Council",
     "Credential",
+    "DecodedCall",
     "DeployResult",
     "Deployer",
     "Deployment",
@@ -129,6 +133,8 @@ __all__ = [
     "PlanTerms",
     "Preauth",
     "PreauthStatus",
+    "ProposalRecord",
+    "ProposalState",
     "Receipt",
     "RecordAnchor",
     "ReleaseRecord",
@@ -152,6 +158,7 @@ __all__ = [
     "decode_revert",
     "find_anvil",
     "grant_from_event",
+    "holds_role",
     "model_id_of",
     "open_chain",
     "permit_typed_data",

@@ -162,6 +162,10 @@ class Claims(ContractFacade):
 
     contract_name = "Claims"
 
+    def paused(self) -> bool:
+        """Whether the contract is stopped in an emergency (only its admin, the council after bootstrap, pauses)."""
+        return bool(self._call("paused"))
+
     def create_plan(self, terms: PlanTerms) -> int:
         """Register a plan as the signer (an insurer); its id."""
         receipt = self._transact(

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 from careledger.chain._claims import Claims
 from careledger.chain._consent_registry import ConsentRegistry
+from careledger.chain._council import Call, Council
 from careledger.chain._deployer import Deployer
 from careledger.chain._facades import ContractFacade
 from careledger.chain._identity_registry import IdentityRegistry
 from careledger.chain._model_registry import ModelRegistry
 from careledger.chain._record_anchor import RecordAnchor
 from careledger.chain._research import Research
-from careledger.chain._signer import Signer
+from careledger.chain._signer import Signer, TxRequest
 from careledger.chain._token import CareToken
 from careledger.chain._visit_escrow import VisitEscrow
 
@@ -72,6 +73,27 @@ class Contracts:
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""
         return self._facade(CareToken, as_wallet, address)
+
+    def council(self, *, as_wallet: str | None = None) -> Council:
+        """The Council (after `governance bootstrap`), read-only or signing as one of the node's wallets."""
+        return self._facade(Council, as_wallet)
+
+    def has_council(self) -> bool:
+        """Whether this network's council is deployed (`governance bootstrap` was run)."""
+        return self._deployer.current(Council.contract_name) is not None
+
+    def deploy_council(self, members: list[str], threshold: int, delay: int, voting_period: int) -> Council:
+        """Deploy the Council with its founding members, signing as the node (`governance bootstrap`)."""
+        args = (members, threshold, delay, voting_period)
+        self._deployer.deploy(self._signer_for(self._node_wallet), Council.contract_name, args)
+        return self.council(as_wallet=self._node_wallet)
+
+    def send(self, calls: list[Call], *, as_wallet: str) -> None:
+        """Make `calls` one after the other, signing as one of the node's wallets (what `governance bootstrap`
+        does to hand the contracts over); stops at the first that reverts."""
+        signer = self._signer_for(as_wallet)
+        for call in calls:
+            signer.transact(TxRequest(data=call.data, to=call.target, value=call.value))
 
     def _facade(self, kind: type[_Facade], wallet: str | None, address: str | None = None) -> _Facade:
         address = address or self._deployer.address(kind.contract_name)

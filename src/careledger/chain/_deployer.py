@@ -3,13 +3,15 @@
 Addresses are recorded per chain id in the home (`deployments/<chain id>.json`, each with
 its ABI). A
 contract is deployed again only when its init code changed or its address holds no code
-any more (a chain that was reset), so `chain deploy` twice deploys once.
+any more (a chain that was reset), so `chain deploy` twice deploys once. The Council is not
+deployed by `chain deploy`: `governance bootstrap` deploys it with the arguments it is
+given (its members, threshold, delay), which its record keeps.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from eth_utils import keccak, to_checksum_address
 
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import Artifact, contract_names, load_artifact
-from careledger.errors import ChainError, NotFound
+from careledger.errors import ChainError, NotFound, ValidationError
 from careledger.files import write_atomically
 
 if TYPE_CHECKING:
@@ -33,12 +35,14 @@ class Deployment:
     init_code_hash: str
     tx_hash: str
     block: int
+    # The constructor's arguments, for a contract deployed with arguments given (the Council).
+    args: list[Any] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> Deployment:
         """A deployment from its `deployments/<chain id>.json` entry (other keys, such as the ABI, ignored);
         `KeyError` for a missing field."""
-        return cls(**{field: entry[field] for field in cls.__dataclass_fields__})
+        return cls(**{name: entry[name] for name in cls.__dataclass_fields__ if name != "args" or name in entry})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,7 @@ class Deployer:
         if name in self._checked:
             return self._checked[name]
         record = self._records.get(name)
-        args = self._constructor_args(name)
+        args = self._constructor_args(name, record)
         if record is None or args is None or record.init_code_hash != _init_code_hash(load_artifact(name), args):
             return None
         if not self.chain.w3.eth.get_code(to_checksum_address(record.address)):
@@ -115,12 +119,15 @@ class Deployer:
         """Every contract this package ships that is deployed and current on this chain."""
         return [d for name in deployment_order() if (d := self.current(name)) is not None]
 
-    def deploy(self, signer: Signer, name: str) -> DeployResult:
-        """Deploy `name` unless an identical deployment is already on chain."""
+    def deploy(self, signer: Signer, name: str, given: tuple[Any, ...] | None = None) -> DeployResult:
+        """Deploy `name` unless an identical deployment is already on chain; `given` are the constructor's
+        arguments of a contract that takes them from its deployer (the Council)."""
         existing = self.current(name)
-        if existing is not None:
+        if existing is not None and (given is None or list(given) == existing.args):
             return DeployResult(existing, deployed_now=False)
-        args = self._constructor_args(name)
+        args = given if name in GIVEN_ARGUMENTS else self._constructor_args(name)
+        if args is None and name in GIVEN_ARGUMENTS:
+            raise ValidationError(f"{name} is deployed with the arguments it is given (`governance bootstrap`)")
         if args is None:
             raise NotFound(f"deploy {', '.join(_CONSTRUCTOR_CONTRACTS[name])} before {name}")
         artifact = load_artifact(name)
@@ -134,6 +141,7 @@ class Deployer:
             init_code_hash=_init_code_hash(artifact, args),
             tx_hash=receipt.tx_hash.to_0x_hex(),
             block=receipt.block,
+            args=list(args) if name in GIVEN_ARGUMENTS else [],
         )
         self._records[name] = record
         self._checked[name] = record
@@ -141,11 +149,15 @@ class Deployer:
         return DeployResult(record, deployed_now=True)
 
     def deploy_all(self, signer: Signer) -> list[DeployResult]:
-        """Deploy every contract, each after the contracts its constructor names."""
-        return [self.deploy(signer, name) for name in deployment_order()]
+        """Deploy every contract but those deployed with arguments given, each after the contracts its
+        constructor names."""
+        return [self.deploy(signer, name) for name in deployment_order() if name not in GIVEN_ARGUMENTS]
 
-    def _constructor_args(self, name: str) -> tuple[Any, ...] | None:
-        """The addresses `name`'s constructor takes, or None while one is not deployed."""
+    def _constructor_args(self, name: str, record: Deployment | None = None) -> tuple[Any, ...] | None:
+        """The addresses `name`'s constructor takes, or None while one is not deployed; for a contract deployed
+        with arguments given, those its record keeps."""
+        if name in GIVEN_ARGUMENTS:
+            return None if record is None else tuple(record.args)
         dependencies = [self.current(dependency) for dependency in _CONSTRUCTOR_CONTRACTS.get(name, ())]
         if any(dependency is None for dependency in dependencies):
             return None
@@ -161,6 +173,9 @@ def _depth(name: str) -> int:
     """0 for a contract whose constructor names none, else one more than the deepest it names."""
     return max((1 + _depth(dependency) for dependency in _CONSTRUCTOR_CONTRACTS.get(name, ())), default=0)
 
+
+# Contracts deployed with the constructor arguments they are given, by the command that needs them.
+GIVEN_ARGUMENTS = frozenset({"Council"})
 
 # Constructor arguments that are the addresses of other contracts of this package.
 _CONSTRUCTOR_CONTRACTS = {

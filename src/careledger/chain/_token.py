@@ -73,8 +73,16 @@ class CareToken(ContractFacade):
         return str(self._call("symbol"))
 
     def is_minter(self, account: str) -> bool:
-        """Whether `account` may mint."""
+        """Whether `account` may still mint something."""
         return bool(self._call("is_minter", to_checksum_address(account)))
+
+    def mint_allowance(self, account: str) -> int:
+        """How much more `account` may mint (its cap, less what it has minted since the cap was set)."""
+        return int(self._call("mint_allowance", to_checksum_address(account)))
+
+    def owner(self) -> str:
+        """Who sets the minters' caps: the deployer, then the council."""
+        return str(self._call("owner"))
 
     def nonce(self, owner: str) -> int:
         """The nonce `owner`'s next EIP-2612 permit must carry."""
@@ -93,12 +101,16 @@ class CareToken(ContractFacade):
         return self._request("approve", to_checksum_address(spender), amount)
 
     def mint(self, to: str, amount: int) -> None:
-        """Mint to `to`; the signer must hold the minter role."""
+        """Mint to `to`; the signer must be a minter, within its cap."""
         self._transact(self._request("mint", to_checksum_address(to), amount))
 
-    def set_minter(self, account: str, allowed: bool) -> None:
-        """Grant or revoke the minter role (the token's owner only)."""
-        self._transact(self._request("set_minter", to_checksum_address(account), allowed))
+    def set_minter_request(self, account: str, allowance: int) -> TxRequest:
+        """The call that lets `account` mint `allowance` more (zero revokes it); the token's owner only."""
+        return self._request("set_minter", to_checksum_address(account), allowance)
+
+    def transfer_ownership_request(self, new_owner: str) -> TxRequest:
+        """The call that hands the token's ownership (setting minters) to `new_owner`, ending the owner's minting."""
+        return self._request("transfer_ownership", to_checksum_address(new_owner))
 
     def permit_typed_data(self, *, owner: str, spender: str, value: int, deadline: int) -> dict[str, Any]:
         """What `owner` signs to let `spender` move `value`, with the owner's current nonce."""
