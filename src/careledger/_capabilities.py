@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from careledger.consent import ConsentService
     from careledger.erasure import Erasures
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
+    from careledger.governance import Governance
     from careledger.identity import IdentityService, UnlockedWallet, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
@@ -89,6 +90,13 @@ class Capabilities:
         from careledger.claims import Payments
 
         return Payments(self.contracts.token)
+
+    @cached_property
+    def governance(self) -> Governance:
+        """The network's council as this node, a member or not, sees and uses it (signing as the node)."""
+        from careledger.governance import Governance
+
+        return Governance(self.contracts, self.address, NODE_WALLET)
 
     @cached_property
     def plans(self) -> Plans:

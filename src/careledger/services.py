@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from careledger.consent import ConsentService, SignedActions
     from careledger.erasure import Erasures
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
+    from careledger.governance import Governance
     from careledger.health import Health
     from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
     from careledger.insight import Insight, Models
@@ -139,6 +140,8 @@ class Services(Protocol):
     def reminders(self) -> Reminders: ...
     @property
     def cds(self) -> CdsHooks: ...
+    @property
+    def governance(self) -> Governance: ...
     @property
     def erasure(self) -> Erasures: ...
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from eth_utils import to_checksum_address
+
 from careledger.chain._claims import Claims
 from careledger.chain._consent_registry import ConsentRegistry
 from careledger.chain._council import Call, Council
@@ -21,6 +23,8 @@ from careledger.chain._research import Research
 from careledger.chain._signer import Signer, TxRequest
 from careledger.chain._token import CareToken
 from careledger.chain._visit_escrow import VisitEscrow
+from careledger.contracts import load_artifact
+from careledger.errors import NotFound
 
 if TYPE_CHECKING:
     from careledger.chain._chain import Chain
@@ -41,6 +45,7 @@ class Contracts:
         self._signer_for = signer_for
         self._node_wallet = node_wallet
         self._facades: dict[tuple[str, str, str | None], ContractFacade] = {}
+        self._council_address: str | None = None  # found once there is one: a council is never undone
 
     def record_anchor(self, *, write: bool = False) -> RecordAnchor:
         """RecordAnchor, read-only or (`write`) signing as the node, which holds ANCHORER_ROLE."""
@@ -75,12 +80,27 @@ class Contracts:
         return self._facade(CareToken, as_wallet, address)
 
     def council(self, *, as_wallet: str | None = None) -> Council:
-        """The Council (after `governance bootstrap`), read-only or signing as one of the node's wallets."""
-        return self._facade(Council, as_wallet)
+        """The Council (after `governance bootstrap`), read-only or signing as one of the node's wallets;
+        `NotFound` before."""
+        address = self.council_address()
+        if address is None:
+            raise NotFound("this network has no council yet")
+        return self._facade(Council, as_wallet, address)
 
-    def has_council(self) -> bool:
-        """Whether this network's council is deployed (`governance bootstrap` was run)."""
-        return self._deployer.current(Council.contract_name) is not None
+    def council_address(self) -> str | None:
+        """Where this network's council is: the one recorded here by bootstrap, else the CareToken's owner when
+        that is a Council (so every member node finds the council without adopting its deployment); None before
+        bootstrap."""
+        if self._council_address is None:
+            recorded = self._deployer.current(Council.contract_name)
+            if recorded is not None:
+                self._council_address = recorded.address
+            else:
+                owner = self.token().owner()
+                code = bytes(self.chain.w3.eth.get_code(to_checksum_address(owner)))
+                if code and code in load_artifact(Council.contract_name).bytecode:
+                    self._council_address = owner
+        return self._council_address
 
     def deploy_council(self, members: list[str], threshold: int, delay: int, voting_period: int) -> Council:
         """Deploy the Council with its founding members, signing as the node (`governance bootstrap`)."""

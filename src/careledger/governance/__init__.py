@@ -1,0 +1,40 @@
+"""Governance by members: a council of member organisations decides by k of n votes, behind a timelock, what
+the deploying node decides alone before it is bootstrapped (DESIGN.md section 15).
+
+`Governance` is the service: `council()`, `members()`, `proposals()` and `show()` read; `propose`, `vote`,
+`execute`, `cancel` and `bootstrap` sign as the node. The actions are the typed decisions a proposal makes.
+"""
+
+from careledger.governance._actions import (
+    Action,
+    AdmitNode,
+    AppointIssuer,
+    Pause,
+    RemoveNode,
+    SetDelay,
+    SetMember,
+    SetMinter,
+    SetThreshold,
+    SetVotingPeriod,
+    parse_address,
+)
+from careledger.governance._service import Bootstrapped, CallView, CouncilView, Governance, ProposalView
+
+__all__ = [
+    "Action",
+    "AdmitNode",
+    "AppointIssuer",
+    "Bootstrapped",
+    "CallView",
+    "CouncilView",
+    "Governance",
+    "Pause",
+    "ProposalView",
+    "RemoveNode",
+    "SetDelay",
+    "SetMember",
+    "SetMinter",
+    "SetThreshold",
+    "SetVotingPeriod",
+    "parse_address",
+]

@@ -1,0 +1,296 @@
+"""The council as a node's members see it: who sits on it, what is proposed, voting, executing, bootstrap.
+
+```
+member node ─propose(action, reason)─► Council: proposal n (calls + words in its event)
+member nodes ─vote(n)─► ... the k-th vote queues it in the timelock (eta = now + delay)
+anyone ─execute(n) after eta─► the calls, in order, all or none
+```
+
+Every refusal the contract would make is made here first, in words that say what to do (not a member,
+voted already, too early and until when, how many votes are missing), before any gas is spent. The read
+side (`council`, `members`, `proposals`, `show`) is what faces list and show; it signs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from careledger.chain import Council, ProposalRecord, ProposalState
+from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+from careledger.governance._actions import MAX_DELAY, VOTING_PERIOD_BOUNDS, Action, Targets, parse_address
+from careledger.governance._bootstrap import handover
+from careledger.governance._words import call_words, duration, plain_args
+
+if TYPE_CHECKING:
+    from careledger.chain import Contracts
+
+# The most members a council seats, and the longest reason (modules/council_*.vy).
+MAX_MEMBERS = 32
+MAX_REASON_BYTES = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class CouncilView:
+    """The council: its address, members, threshold and timing."""
+
+    address: str
+    members: list[str]
+    threshold: int
+    delay: int
+    voting_period: int
+    grace_period: int
+
+    def to_json(self) -> dict[str, Any]:
+        """As `governance members --json` prints it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """One call of a proposal: where it goes, what it is, in words."""
+
+    target: str
+    contract: str | None
+    function: str | None
+    args: dict[str, Any]
+    value: int
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    """A proposal as members read it: its state, votes, timing and each call in words."""
+
+    proposal_id: int
+    state: ProposalState
+    proposer: str
+    reason: str
+    votes: int
+    needed: int
+    voters: list[str]
+    created_at: int
+    voting_ends: int
+    eta: int | None
+    executable_until: int | None
+    calls: list[CallView]
+
+    def to_json(self) -> dict[str, Any]:
+        """As `governance show --json` prints it (times in seconds since the epoch, the chain's clock)."""
+        data = asdict(self)
+        data["state"] = self.state.label
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrapped:
+    """What `bootstrap` did: the council, and each handover step (done now, or found done)."""
+
+    council: CouncilView
+    steps: list[tuple[str, bool]]
+
+    def to_json(self) -> dict[str, Any]:
+        """As `governance bootstrap --json` prints it."""
+        return {"council": self.council.to_json(), "steps": [{"step": w, "done_now": n} for w, n in self.steps]}
+
+
+class Governance:
+    """The council of this node's network, as seen and used by this node (its wallet is the member)."""
+
+    def __init__(self, contracts: Contracts, address: str, wallet: str) -> None:
+        self._contracts = contracts
+        self._address = address
+        self._wallet = wallet
+
+    def bootstrapped(self) -> bool:
+        """Whether the network has its council (`bootstrap` was run)."""
+        return self._contracts.council_address() is not None
+
+    def council(self) -> CouncilView:
+        """The council; `NotFound` before bootstrap, saying who bootstraps it."""
+        council = self._council()
+        return CouncilView(
+            address=council.address,
+            members=council.members(),
+            threshold=council.threshold(),
+            delay=council.delay(),
+            voting_period=council.voting_period(),
+            grace_period=council.grace_period(),
+        )
+
+    def members(self) -> list[str]:
+        """The members' addresses."""
+        return self._council().members()
+
+    def proposals(self, *, pending_only: bool = True) -> list[ProposalView]:
+        """Proposals, newest first: only those that may still take effect (open, queued, ready), or all."""
+        council = self._council()
+        voters = council.voters()
+        threshold = council.threshold()
+        return [
+            self._view(record, voters.get(record.proposal_id, []), threshold)
+            for record in council.proposals()
+            if record.state.pending or not pending_only
+        ]
+
+    def show(self, proposal_id: int) -> ProposalView:
+        """One proposal with its votes, eta, state and each call in words; `NotFound` for an unknown id."""
+        council = self._council()
+        record = council.proposal(proposal_id)
+        return self._view(record, council.voters(proposal_id).get(proposal_id, []), council.threshold())
+
+    def propose(self, action: Action, reason: str) -> ProposalView:
+        """Propose `action` for `reason` (public on chain: never a patient's name); this node must be a member."""
+        council = self._member_council()
+        reason = reason.strip()
+        if not reason:
+            raise ValidationError("a proposal says why: give a reason")
+        if len(reason.encode()) > MAX_REASON_BYTES:
+            raise ValidationError(f"a reason is at most {MAX_REASON_BYTES} bytes")
+        targets = self._targets()
+        action.check(targets)
+        proposal_id = council.propose(action.calls(targets), reason)
+        return self.show(proposal_id)
+
+    def vote(self, proposal_id: int) -> ProposalView:
+        """This node's vote for an open proposal; the vote that reaches the threshold queues it."""
+        council = self._member_council()
+        record = council.proposal(proposal_id)
+        if record.state is not ProposalState.ACTIVE:
+            raise Conflict(f"proposal {proposal_id} takes no more votes: it is {self._standing(record, council)}")
+        if council.has_voted(proposal_id, self._address):
+            raise Conflict(f"this node ({self._address}) already voted for proposal {proposal_id}")
+        council.vote(proposal_id)
+        return self.show(proposal_id)
+
+    def execute(self, proposal_id: int) -> ProposalView:
+        """Make a ready proposal's calls (any node may); refused, saying why, before it is ready."""
+        council = self._council()
+        record = council.proposal(proposal_id)
+        if record.state is not ProposalState.READY:
+            raise Conflict(f"proposal {proposal_id} is {self._standing(record, council)}")
+        self._contracts.council(as_wallet=self._wallet).execute(proposal_id, record.calls)
+        return self.show(proposal_id)
+
+    def cancel(self, proposal_id: int) -> ProposalView:
+        """Withdraw a proposal this node made, until it is executed."""
+        council = self._member_council()
+        record = council.proposal(proposal_id)
+        if record.proposer != self._address:
+            raise AccessDenied(f"only its proposer ({record.proposer}) cancels proposal {proposal_id}")
+        if record.state in (ProposalState.EXECUTED, ProposalState.CANCELLED):
+            raise Conflict(f"proposal {proposal_id} is {record.state.label}")
+        council.cancel(proposal_id)
+        return self.show(proposal_id)
+
+    def bootstrap(self, members: list[str], threshold: int, delay: int, voting_period: int) -> Bootstrapped:
+        """Seat the council and hand it every admin role, this node (the deployer) keeping none; run once, by the
+        node that deployed the contracts (run again, it finishes an interrupted bootstrap)."""
+        seats = _check_seats(members, threshold, delay, voting_period)
+        if not self.bootstrapped():
+            anchor, token = self._contracts.record_anchor(), self._contracts.token()
+            if not anchor.is_admin(self._address) or token.owner() != self._address:
+                raise AccessDenied(
+                    f"this node ({self._address}) does not administer the contracts: the node that deployed them "
+                    "bootstraps the council"
+                )
+            self._contracts.deploy_council(seats, threshold, delay, voting_period)
+        targets = self._targets()
+        steps = handover(targets, targets.council.address, self._address)
+        pending = [step for step in steps if not step.done()]
+        if not pending:
+            raise Conflict(f"the council at {targets.council.address} is bootstrapped already")
+        self._contracts.send([step.call for step in pending], as_wallet=self._wallet)
+        return Bootstrapped(self.council(), [(step.words, step in pending) for step in steps])
+
+    def _view(self, record: ProposalRecord, voters: list[str], threshold: int) -> ProposalView:
+        facades = self._targets().facades()
+        calls = []
+        for call in record.calls:
+            decoded = Council.decode_call(call, facades)
+            calls.append(
+                CallView(
+                    target=call.target,
+                    contract=decoded.contract,
+                    function=decoded.function,
+                    args=plain_args(decoded),
+                    value=call.value,
+                    words=call_words(decoded),
+                )
+            )
+        grace = self._council().grace_period()
+        return ProposalView(
+            proposal_id=record.proposal_id,
+            state=record.state,
+            proposer=record.proposer,
+            reason=record.description,
+            votes=record.votes,
+            needed=threshold,
+            voters=voters,
+            created_at=record.created_at,
+            voting_ends=record.voting_ends,
+            eta=record.eta,
+            executable_until=record.eta + grace if record.eta else None,
+            calls=calls,
+        )
+
+    def _standing(self, record: ProposalRecord, council: Council) -> str:
+        """Where a proposal stands, in the words a refusal gives."""
+        now = self._contracts.chain.timestamp()
+        if record.state is ProposalState.ACTIVE:
+            return f"open: it has {record.votes} of the {council.threshold()} votes it needs"
+        if record.state is ProposalState.QUEUED and record.eta is not None:
+            return f"queued: too early, it may be executed from {_when(record.eta)} (in {duration(record.eta - now)})"
+        if record.state is ProposalState.READY:
+            return "ready: it may be executed now"
+        if record.state is ProposalState.OUTDATED:
+            return "outdated: the council's members changed since it was proposed; propose it again"
+        return record.state.label
+
+    def _council(self) -> Council:
+        if not self.bootstrapped():
+            raise NotFound(
+                "this network has no council yet: the node that deployed the contracts runs "
+                "`careledger governance bootstrap`"
+            )
+        return self._contracts.council()
+
+    def _member_council(self) -> Council:
+        council = self._council()
+        if not council.is_member(self._address):
+            raise AccessDenied(f"this node ({self._address}) is not a member of the council")
+        return self._contracts.council(as_wallet=self._wallet)
+
+    def _targets(self) -> Targets:
+        contracts = self._contracts
+        return Targets(
+            council=self._council(),
+            identity=contracts.identity_registry(),
+            anchor=contracts.record_anchor(),
+            claims=contracts.claims(),
+            token=contracts.token(),
+        )
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _check_seats(members: list[str], threshold: int, delay: int, voting_period: int) -> list[str]:
+    """The founding members, checksummed and checked with the council's bounds."""
+    seats = [parse_address(member) for member in members]
+    if not seats:
+        raise ValidationError("a council has at least one member: --member ADDRESS (repeat it)")
+    if len(set(seats)) != len(seats):
+        raise ValidationError("a member is named twice")
+    if len(seats) > MAX_MEMBERS:
+        raise ValidationError(f"a council seats at most {MAX_MEMBERS} members")
+    if not 1 <= threshold <= len(seats):
+        raise ValidationError(f"the threshold is 1 to the {len(seats)} members, not {threshold}")
+    if not 0 <= delay <= MAX_DELAY:
+        raise ValidationError(f"the delay is 0 to {MAX_DELAY} seconds (30 days), not {delay}")
+    low, high = VOTING_PERIOD_BOUNDS
+    if not low <= voting_period <= high:
+        raise ValidationError(f"the voting period is {low} to {high} seconds, not {voting_period}")
+    return seats
