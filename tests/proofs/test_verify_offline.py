@@ -169,6 +169,7 @@ def test_a_forged_proof_fails_at_its_step(exported: Exported, cli: Cli, tmp_path
 def test_malformed_input_is_a_clear_error(exported: Exported, cli: Cli, tmp_path: Path) -> None:
     for document, told in [
         (b"{not json", "is not JSON"),
+        (b"[" * 100_000, "nested deeper than"),  # past the C stack, were it parsed
         ({"resourceType": "Patient", "id": "p"}, "not a FHIR Bundle"),
         ({"resourceType": "Bundle", "type": "collection", "entry": []}, "carries no records"),
     ]:

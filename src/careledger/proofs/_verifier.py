@@ -17,14 +17,14 @@ A record that passes is told with its batch root, block, transaction and the cha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from careledger.errors import CareLedgerError, ValidationError
+from careledger.errors import CareLedgerError, ChainUnavailable, ValidationError
+from careledger.fhir import loads
 from careledger.proofs._format import PROOF_URL, RecordProof
 from careledger.proofs._recompute import ciphertext_id, commitment_of, named, root_of
 from careledger.proofs._rpc import KIND_RECORDS, AnchorReader, ChainBatch
@@ -84,11 +84,13 @@ def read_document(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ValidationError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        return json.loads(path.read_bytes())
+        raw = path.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ValidationError(f"{path} is not JSON: {exc}") from None
+    try:
+        return loads(raw)  # a stranger's file: its depth is bounded before it is parsed
+    except ValidationError as exc:
+        raise ValidationError(f"{path} is not JSON the verifier reads: {str(exc)[:200]}") from None
 
 
 def verify_file(path: Path, rpc_url: str) -> list[Outcome]:
@@ -193,8 +195,13 @@ class _Chain:
         return self._batches[contract, root]
 
     def anchoring(self, contract: str, root: bytes, near: int | None) -> tuple[int, str] | None:
+        """The block and transaction of the root's event; None where the endpoint will not search its logs (some
+        refuse a range this wide): the root is on chain all the same, `batch` said so."""
         if (contract, root) not in self._anchorings:
-            self._anchorings[contract, root] = self._reader(contract).anchoring(root, near)
+            try:
+                self._anchorings[contract, root] = self._reader(contract).anchoring(root, near)
+            except ChainUnavailable:
+                self._anchorings[contract, root] = None
         return self._anchorings[contract, root]
 
 
