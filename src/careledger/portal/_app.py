@@ -12,8 +12,10 @@ from careledger.portal._accounting_routes import accounting_routes
 from careledger.portal._break_glass_routes import break_glass_routes
 from careledger.portal._clinical_routes import clinical_routes
 from careledger.portal._consent_routes import care_team_routes, consent_routes
+from careledger.portal._erasure_routes import erasure_routes
 from careledger.portal._event_routes import event_routes
 from careledger.portal._formats import zone
+from careledger.portal._governance_routes import governance_routes
 from careledger.portal._insight_routes import insight_routes
 from careledger.portal._message_routes import message_routes
 from careledger.portal._notes_routes import notes_routes
@@ -48,6 +50,8 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     accounting_routes(router, node, pages)
     care_team_routes(router, node, pages)
     break_glass_routes(router, node, pages)
+    erasure_routes(router, node, pages)
+    governance_routes(router, node, pages)
     study_routes(router, node, pages)
     staff_routes(router, node, pages)
     chart_routes(router, node, pages)

@@ -182,12 +182,14 @@ async function prepared(action, body, csrf) {
 
 // The node prepares one typed data, or several by name (joining a study signs a consent and a
 // participation): each is signed in turn and posted as typed[_name] and signature[_name], to the
-// form's action or where the node says (`then`: booking posts to the visit it held).
+// form's action or where the node says (`then`: booking posts to the visit it held), with any fields
+// the node has the page post back as they are (`echo`: an erasure's request, whose scope the wallet
+// signs by its hash).
 async function signAndPost(prepareAction, body, submitAction, csrf) {
   const wallet = await signer();
-  const { then, ...typed } = await prepared(prepareAction, body, csrf);
+  const { then, echo, ...typed } = await prepared(prepareAction, body, csrf);
   const parts = typed.primaryType ? { "": typed } : typed;
-  const fields = { csrf };
+  const fields = { ...echo, csrf };
   for (const [name, data] of Object.entries(parts)) {
     status(`Waiting for the wallet's signature${name ? ` (${name})` : ""}…`);
     const suffix = name ? `_${name}` : "";
