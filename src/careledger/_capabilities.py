@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from careledger.insight.cds import CdsHooks
     from careledger.insight.federated import FederatedDesk, FederatedRuns
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
-    from careledger.proofs import Proofs
     from careledger.records import RecordService
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
@@ -425,13 +424,6 @@ class Capabilities:
         tickets = self.shared.tickets
         clients = CdsClients(self.db, tickets)
         return CdsHooks(clients, self.audit, self.db, tickets, custodian=self.address, whose=whose)
-
-    @cached_property
-    def proofs(self) -> Proofs:
-        """Each record's proof of its anchor, handed out through the caller's door, and the node's verdict on it."""
-        from careledger.proofs import Proofs
-
-        return Proofs(self.access, self._records, self.contracts.record_anchor, lambda: self.unlock().encryption_key())
 
     @cached_property
     def erasure(self) -> Erasures:

@@ -57,6 +57,7 @@ from careledger.store import BlobStores, Database, Leadership
 
 if TYPE_CHECKING:
     from careledger.chain import Chain
+    from careledger.proofs import Proofs
 
 _REGISTERED_KEY_TTL = 60.0
 
@@ -201,6 +202,13 @@ class Node(Capabilities, Oversight):
             registry_as=self._consent_registry_as,
             payers=lambda: self.claims.payers,
         )
+
+    @cached_property
+    def proofs(self) -> Proofs:
+        """Each record's proof of its anchor, handed out through the caller's door, and the node's verdict on it."""
+        from careledger.proofs import Proofs  # eth-abi's grammar: built when a proof is first asked for
+
+        return Proofs(self.access, self._records, self.contracts.record_anchor, lambda: self.unlock().encryption_key())
 
     @cached_property
     def maintenance(self) -> SystemRepository:
