@@ -70,7 +70,7 @@ def test_a_deleted_entry_in_the_period_or_just_before_it_is_found(database: Data
 def test_the_lag_of_what_was_anchored_and_what_waits(
     database: Database, memory_chain: Chain, account: LocalAccount
 ) -> None:
-    """Anchored a day, two days and an hour after they were written; before that, all three waiting."""
+    """All three waiting, then anchored 49, 25 and 1 hours after they were written."""
     _log(database)
     signer = memory_chain.signer(account)
     deployed = Deployer(memory_chain, None).deploy(signer, "RecordAnchor").deployment
