@@ -272,6 +272,7 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
         ("Patient", "export"),
         ("Patient", "assess"),
         ("Patient", "suggest-codes"),
+        ("Patient", "erase"),
         ("Claim", "submit"),
         ("CoverageEligibilityRequest", "submit"),
         ("Appointment", "find"),
@@ -301,6 +302,7 @@ def test_every_listed_type_and_interaction_answers(rest: Api, staff: httpx.Clien
     assert staff.get(f"/Patient/{patient}/$everything").status_code == 200
     assert staff.post(f"/Patient/{patient}/$suggest-codes", json={"resourceType": "Parameters"}).status_code == 400
     assert staff.get(f"/Patient/{patient}/$assess").status_code == 200  # answers: each score, or why not
+    assert staff.get(f"/Patient/{patient}/$erase").status_code == 403  # answers: her preview is hers alone
     security = statement["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     assert statement["fhirVersion"] == "4.0.1"

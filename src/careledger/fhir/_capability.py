@@ -39,6 +39,7 @@ TYPE_OPERATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("assess", "https://careledger.org/fhir/OperationDefinition/Patient-assess"),  # `api/operations/assess.py`
         # `api/operations/suggest_codes.py`: coded suggestions from a note's text, nothing written
         ("suggest-codes", "https://careledger.org/fhir/OperationDefinition/Patient-suggest-codes"),
+        ("erase", "https://careledger.org/fhir/OperationDefinition/Patient-erase"),  # `api/operations/erase.py`
     ),
     "Claim": (("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit"),),
     # Argonaut Scheduling's $find and $book (`api/operations/appointment.py`), and CareLedger's $cancel and $reschedule;
