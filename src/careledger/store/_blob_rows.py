@@ -28,7 +28,7 @@ _BLOBS = cast("Table", Blob.__table__)
 _DATA = select(_BLOBS.c.data).where(_BLOBS.c.cid == bindparam("cid"))
 _HAS = select(_BLOBS.c.cid).where(_BLOBS.c.cid == bindparam("cid"))
 _FLUSHED_BY_THE_NEXT_COMMIT = text("SET LOCAL synchronous_commit = off")
-# Blob ids read per query when listing them: a page at a time, so no transaction stays open meanwhile.
+# Blob ids read (or deleted) per query: a page at a time; a listing keeps no transaction open meanwhile.
 _PAGE = 1000
 
 
@@ -81,12 +81,16 @@ class DatabaseBlobStore(BlobStore):
         with self._db.writing() as connection:
             if self._db.backend == "sqlite":
                 connection.execute(text("PRAGMA secure_delete = ON"))
+            ids = sorted(cids)
             try:
-                removed = connection.execute(delete(_BLOBS).where(_BLOBS.c.cid.in_(list(cids)))).rowcount
+                removed = sum(
+                    connection.execute(delete(_BLOBS).where(_BLOBS.c.cid.in_(ids[at : at + _PAGE]))).rowcount
+                    for at in range(0, len(ids), _PAGE)
+                )
             finally:
                 if self._db.backend == "sqlite":
                     connection.execute(text("PRAGMA secure_delete = OFF"))
-        return int(removed)
+        return removed
 
     def cids(self) -> Iterator[str]:
         """Every blob's id, in order, a page at a time."""
