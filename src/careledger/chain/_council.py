@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
 from careledger.errors import NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from careledger.chain._chain import Chain
+    from careledger.chain._signer import Signer
 
 
 class ProposalState(IntEnum):
@@ -87,10 +91,25 @@ def holds_role(facade: ContractFacade, role: bytes, account: str) -> bool:
     return bool(facade._call("hasRole", role, to_checksum_address(account)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Created:
+    """What a proposal's `ProposalCreated` event says."""
+
+    operation: bytes
+    calls: tuple[Call, ...]
+    description: str
+    block: int
+
+
 class Council(ContractFacade):
     """The council's members, threshold and delay; proposing, voting, queueing, executing and cancelling."""
 
     contract_name = "Council"
+
+    def __init__(self, chain: Chain, address: str, signer: Signer | None = None) -> None:
+        super().__init__(chain, address, signer)
+        self._deployed_at: int | None = None
+        self._created: dict[int, _Created] = {}
 
     def members(self) -> list[str]:
         """The members' addresses, in the order they hold their seats."""
@@ -128,56 +147,68 @@ class Council(ContractFacade):
         """Whether `address` voted for the proposal."""
         return bool(self._call("has_voted", proposal_id, to_checksum_address(address)))
 
-    def voters(self, proposal_id: int | None = None) -> dict[int, list[str]]:
-        """Who voted for each proposal (or for one), in order: its `Voted` events, read in one query."""
+    def voters(self, proposal_id: int | None = None, *, since: int | None = None) -> dict[int, list[str]]:
+        """Who voted for each proposal (or for one, voted since block `since`), in order: its `Voted` events."""
         filters = {"proposal_id": proposal_id} if proposal_id is not None else None
+        logs = self.contract.events.Voted().get_logs(from_block=since or self._first_block(), argument_filters=filters)
         voted: dict[int, list[str]] = {}
-        for log in self.contract.events.Voted().get_logs(from_block=0, argument_filters=filters):
+        for log in logs:
             voted.setdefault(int(log["args"]["proposal_id"]), []).append(str(log["args"]["voter"]))
         return voted
 
     def proposal(self, proposal_id: int) -> ProposalRecord:
         """One proposal with its calls and words; `NotFound` for an id never used."""
-        found = self._records({"proposal_id": proposal_id})
-        if not found:
+        if proposal_id not in self._created:
+            logs = self.contract.events.ProposalCreated().get_logs(
+                from_block=self._first_block(), argument_filters={"proposal_id": proposal_id}
+            )
+            self._remember(logs)
+        if proposal_id not in self._created:
             raise NotFound(f"no proposal {proposal_id} on the council at {self.address}")
-        return found[0]
+        return self._record(proposal_id)
 
     def proposals(self) -> list[ProposalRecord]:
         """Every proposal, newest first (their events read in one query)."""
-        return self._records(None)[::-1]
+        self._remember(self.contract.events.ProposalCreated().get_logs(from_block=self._first_block()))
+        return [self._record(proposal_id) for proposal_id in sorted(self._created, reverse=True)]
 
-    def _records(self, filters: dict[str, Any] | None) -> list[ProposalRecord]:
-        logs = self.contract.events.ProposalCreated().get_logs(from_block=0, argument_filters=filters)
-        records = []
+    def _first_block(self) -> int:
+        if self._deployed_at is None:
+            self._deployed_at = int(self._call("deployed_at"))
+        return self._deployed_at
+
+    def _remember(self, logs: Sequence[Any]) -> None:
+        """Keep what a proposal's `ProposalCreated` says: it never changes, and reading logs is the slow part."""
         for created in logs:
             args = created["args"]
-            proposal_id = int(args["proposal_id"])
-            operation, proposer, _hash, votes, epoch, created_at, voting_ends, eta, _cancelled = self._call(
-                "proposal", proposal_id
-            )
-            if bytes(operation) != bytes(args["operation"]):
-                continue  # an event of another deployment at this address (a chain that was reset)
             calls = tuple(
                 Call(target=str(t), data=bytes(d), value=int(v))
                 for t, v, d in zip(args["targets"], args["amounts"], args["payloads"], strict=True)
             )
-            records.append(
-                ProposalRecord(
-                    proposal_id=proposal_id,
-                    proposer=str(proposer),
-                    state=ProposalState(self._call("state", proposal_id)),
-                    votes=int(votes),
-                    epoch=int(epoch),
-                    created_at=int(created_at),
-                    voting_ends=int(voting_ends),
-                    eta=int(eta) or None,
-                    description=str(args["description"]),
-                    calls=calls,
-                    block=int(created["blockNumber"]),
-                )
+            self._created[int(args["proposal_id"])] = _Created(
+                bytes(args["operation"]), calls, str(args["description"]), int(created["blockNumber"])
             )
-        return records
+
+    def _record(self, proposal_id: int) -> ProposalRecord:
+        created = self._created[proposal_id]
+        operation, proposer, _hash, votes, epoch, created_at, voting_ends, eta, _cancelled = self._call(
+            "proposal", proposal_id
+        )
+        if bytes(operation) != created.operation:
+            raise NotFound(f"proposal {proposal_id}'s event and its record on chain differ (a chain that was reset?)")
+        return ProposalRecord(
+            proposal_id=proposal_id,
+            proposer=str(proposer),
+            state=ProposalState(self._call("state", proposal_id)),
+            votes=int(votes),
+            epoch=int(epoch),
+            created_at=int(created_at),
+            voting_ends=int(voting_ends),
+            eta=int(eta) or None,
+            description=created.description,
+            calls=created.calls,
+            block=created.block,
+        )
 
     def propose(self, calls: Sequence[Call], description: str) -> int:
         """Propose `calls`, in order, for `description`'s reason; the new proposal's id. The signer must be a member."""

@@ -39,6 +39,10 @@ exports: (
 )
 
 
+# @dev The block the council was deployed in: where a reader of its events starts.
+deployed_at: public(uint256)
+
+
 @deploy
 def __init__(
     members_: DynArray[address, membership.MAX_MEMBERS],
@@ -59,3 +63,4 @@ def __init__(
     timelock_controller.__init__(0, [], [], empty(address))
     membership.__init__(members_, threshold_, voting_period_)
     proposals._set_delay(delay_)
+    self.deployed_at = block.number

@@ -138,7 +138,8 @@ class Governance:
         """One proposal with its votes, eta, state and each call in words; `NotFound` for an unknown id."""
         council = self._council()
         record = council.proposal(proposal_id)
-        return self._view(record, council.voters(proposal_id).get(proposal_id, []), council.threshold())
+        voters = council.voters(proposal_id, since=record.block).get(proposal_id, [])
+        return self._view(record, voters, council.threshold())
 
     def propose(self, action: Action, reason: str) -> ProposalView:
         """Propose `action` for `reason` (public on chain: never a patient's name); this node must be a member."""
