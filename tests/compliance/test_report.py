@@ -39,6 +39,7 @@ from tests.access.conftest import World, built_world
 DAY = 86_400.0
 REASON = "found unconscious, no history on file"
 RULE = "HIPAA billing retention (6 years)"
+KEPT = f"kept by {RULE}"  # how an erasure refused by a rule is audited
 
 
 @dataclass
@@ -138,8 +139,8 @@ def _seed(world: World, month: Month) -> None:
     node.audit.record_all(
         [
             Access(Action.DELETE, "erase", Outcome.SUCCESS, alice.address, alice.address, ("Observation/x",)),
-            Access(Action.DELETE, "erase", Outcome.DENIED, alice.address, alice.address, detail=RULE),
-            Access(Action.DELETE, "erase", Outcome.DENIED, guardian.address, guardian.address, detail=RULE),
+            Access(Action.DELETE, "erase", Outcome.DENIED, alice.address, alice.address, detail=KEPT),
+            Access(Action.DELETE, "erase", Outcome.DENIED, guardian.address, guardian.address, detail=KEPT),
             Access(Action.EXECUTE, "claim-code", Outcome.SUCCESS, node.address, guardian.address),
             Access(Action.EXECUTE, "claim", Outcome.DENIED, mallory.address, guardian.address, detail="wrong code"),
             Access(Action.EXECUTE, "claim", Outcome.SUCCESS, guardian.address, guardian.address),
@@ -240,17 +241,18 @@ def test_the_month_reads_as_it_happened(month: Month) -> None:
     held = Counter(s.category.value for s in world.node._records.list() if not s.deleted)
     assert report.processing.categories_held == dict(held)
     opened, refused, unreviewed = report.break_glass
-    assert (opened.opened, opened.reason, opened.reads, opened.review and opened.review.verdict) == (
+    assert (opened.opened, opened.refusal, opened.reads, opened.review and opened.review.verdict) == (
         True,
-        REASON,
+        None,
         2,
         "unjustified",
     )
     assert (refused.opened, refused.practitioner) == (False, world.clinic.address)
+    assert refused.refusal == f"{world.clinic.address} is not a registered, active practitioner"
     assert (unreviewed.patient, unreviewed.review) == (world.guardian.address, None)
     assert {c.grant_id for c in report.consents if c.change == "granted"} == month.granted
     assert {c.grant_id for c in report.consents if c.change == "revoked"} == month.revoked
-    assert (report.erasures.erased, report.erasures.refused, report.erasures.refused_by_rule) == (1, 2, {RULE: 2})
+    assert (report.erasures.erased, report.erasures.refused, report.erasures.refused_by_rule) == (1, 2, {KEPT: 2})
     assert report.keys.counts == {
         "claim": {"allowed": 1, "denied": 1},
         "claim-code": {"allowed": 1, "denied": 0},
@@ -301,7 +303,7 @@ def test_the_report_is_audited_and_tells_no_record_contents(month: Month) -> Non
     chart = synthetic_patients(1, seed=21)[0]
     condition = next(r for r in chart.records if r["resourceType"] == "Condition")
     diagnosis = condition["code"]["coding"][0]["display"]
-    for text in (chart.patient["name"][0]["family"], chart.patient["birthDate"], diagnosis):
+    for text in (chart.patient["name"][0]["family"], chart.patient["birthDate"], diagnosis, REASON):
         assert text not in page
         assert text not in data
     assert json.loads(data)["summary"]["entries"] == report.summary.entries

@@ -120,16 +120,18 @@ class Review:
 
 @dataclass(frozen=True, slots=True)
 class BreakGlassEvent:
-    """A break-glass attempt: opened or refused, its reason, the reads it allowed in the period, its review."""
+    """A break-glass attempt: opened, or refused and why; the reads it allowed in the period; its review. The
+    practitioner's own reason is not shown: it tells circumstances (the audit log seals it, the chain holds only its
+    hash); the reviewer read it, and the verdict and note say what was found of it."""
 
     entry: int
     at: datetime
     practitioner: str
     patient: str | None
     opened: bool
-    reason: str | None
+    refusal: str | None
     reads: int
-    review: Review | None
+    review: Review | None = None
 
 
 @dataclass(frozen=True, slots=True)

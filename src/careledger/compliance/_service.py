@@ -262,5 +262,5 @@ def _reviewed(event: BreakGlassEvent, found: BreakGlassReview | None) -> BreakGl
         return event
     review = Review(found.verdict.value, found.reviewer, found.reviewed_at, found.note)
     return BreakGlassEvent(
-        event.entry, event.at, event.practitioner, event.patient, event.opened, event.reason, event.reads, review
+        event.entry, event.at, event.practitioner, event.patient, event.opened, event.refusal, event.reads, review
     )

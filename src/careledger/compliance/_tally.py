@@ -120,17 +120,15 @@ class Tally:
         access = entry.access
         if access.allowed:
             self._windows[(access.agent, access.patient)] = len(self.break_glass)
-        self.break_glass.append(
-            BreakGlassEvent(
-                entry.seq, entry.recorded_at, access.agent, access.patient, access.allowed, access.detail, 0, None
-            )
-        )
+        refusal = None if access.allowed else access.detail  # an opened window's detail is the practitioner's reason
+        event = BreakGlassEvent(entry.seq, entry.recorded_at, access.agent, access.patient, access.allowed, refusal, 0)
+        self.break_glass.append(event)
         self._reads.append(0)
 
     def break_glass_events(self) -> list[BreakGlassEvent]:
         """The break-glass events, each with the reads counted under it."""
         return [
-            BreakGlassEvent(e.entry, e.at, e.practitioner, e.patient, e.opened, e.reason, reads, e.review)
+            BreakGlassEvent(e.entry, e.at, e.practitioner, e.patient, e.opened, e.refusal, reads, e.review)
             for e, reads in zip(self.break_glass, self._reads, strict=True)
         ]
 
