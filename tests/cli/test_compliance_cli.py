@@ -59,7 +59,7 @@ def test_report_of_today_as_html_and_json(cli: Cli, tmp_path: Path, monkeypatch:
     assert json.loads(out.read_text())["summary"]["entries"] == 0
 
 
-def test_a_bad_period_is_refused_before_the_node_opens(cli: Cli) -> None:
+def test_a_bad_period_or_folder_is_refused_before_the_node_opens(cli: Cli) -> None:
     backwards = cli("compliance", "report", "--from", "2026-06-30", "--to", "2026-06-01")
     assert backwards.code == 2
     assert "ends" in backwards.err
@@ -67,3 +67,7 @@ def test_a_bad_period_is_refused_before_the_node_opens(cli: Cli) -> None:
     assert garbled.code == 2
     assert "--from takes a date" in garbled.err
     assert garbled.out == ""
+    june = ("--from", "2026-06-01", "--to", "2026-06-30")
+    nowhere = cli("compliance", "report", *june, "--out", "/nonexistent/june.html")
+    assert nowhere.code == 2
+    assert "cannot write the report in /nonexistent" in nowhere.err

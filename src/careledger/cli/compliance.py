@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as json_module
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from careledger.cli._context import open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress_bar
 from careledger.compliance import REVIEW_DAYS, ComplianceReport, html_chunks, period_of, report_json
+from careledger.errors import ValidationError
 
 app = typer.Typer(help="Compliance: the report an auditor asks for, from the audit log.", no_args_is_help=True)
 
@@ -47,13 +49,17 @@ def report(
     any browser.
     """
     period = period_of(start, end)
+    last_day = period.until - timedelta(microseconds=1)
+    target = out or Path(f"compliance-{period.since:%Y-%m-%d}-{last_day:%Y-%m-%d}.{form.value}")
+    writes = out is not None or not json
+    if writes and not (target.parent.is_dir() and os.access(target.parent, os.W_OK)):
+        raise ValidationError(f"cannot write the report in {target.parent}: not a folder this user may write in")
     with open_node(ctx) as node, progress_bar("reading the audit log", quiet=json, counting="items") as show:
         found = node.compliance.report(period, review_days=review_days, progress=lambda d, t: show(d, t, ""))
     if json:
         print_json(report_json(found))
-        if out is None:
-            return
-    target = out or Path(f"compliance-{period.since:%Y-%m-%d}-{end[:10]}.{form.value}")
+    if not writes:
+        return
     _write(target, _text(found, form))
     if not json:
         console.print(
@@ -74,11 +80,14 @@ def _write(target: Path, pieces: Iterable[str]) -> None:
     """Write the report beside `target`, readable by this user alone (it names patients), then move it into
     place: nobody sees half a report."""
     partial = target.with_name(f".{target.name}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(descriptor, "w", encoding="utf-8") as file:
             file.writelines(pieces)
         partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ValidationError(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
