@@ -5,10 +5,8 @@ the anchor; minting beyond a cap is refused; double votes and strangers are refu
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from eth_account import Account
 
 from careledger.api import NodeServer, free_port
 from careledger.chain import AnchorKind, Call, Chain, ContractFacade, ProposalState, Role, open_chain
-from careledger.config import NODE_WALLET, Home, Settings
+from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, Conflict, NotFound, TransactionReverted, ValidationError
 from careledger.governance import (
@@ -30,11 +28,11 @@ from careledger.governance import (
     SetMinter,
     SetThreshold,
 )
-from careledger.homes import init_home
 from careledger.identity import Wallet
 from careledger.node import Node
 from careledger.records import Category
 from careledger.testdata import PASSPHRASE, founding_node, joining_node, synthetic_patients
+from tests.governance.nodes import registered_node
 
 DELAY = 3_600
 VOTING = 86_400
@@ -78,7 +76,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     with open_chain("memory") as chain:
         a = founding_node(tmp / "a", settings, f"http://127.0.0.1:{port}", chain=chain)
         b, c = (joining_node(tmp / n, settings, a, chain=chain) for n in "bc")
-        d = _registered_node(tmp / "d", settings, a, chain)
+        d = registered_node(tmp / "d", settings, a, chain)
         server = NodeServer(a, port=port)
         try:
             alice = _patient_with_labs(a, c)
@@ -89,18 +87,6 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
             server.stop()
             for node in (a, b, c, d):
                 node.close()
-
-
-def _registered_node(path: Path, settings: Settings, founder: Node, chain: Chain) -> Node:
-    """A node that joined the chain and registered its organisation, and that no one admitted."""
-    home = Home(path)
-    init_home(home, settings, PASSPHRASE)
-    shutil.copytree(founder.home.deployments_dir, home.deployments_dir, dirs_exist_ok=True)
-    node = Node(home, settings, lambda _wallet: PASSPHRASE, lazy=True)
-    node.__dict__["chain"] = chain
-    key = node.wallets.get(NODE_WALLET).encryption_key
-    node.contracts.identity_registry(as_wallet=NODE_WALLET).register(Role.ORG, key)
-    return node
 
 
 def _patient_with_labs(custodian: Node, requester: Node) -> Wallet:

@@ -30,6 +30,7 @@ GROUPS = {
     "claim": "careledger.cli.claim",
     "exchange": "careledger.cli.exchange",
     "token": "careledger.cli.token",
+    "governance": "careledger.cli.governance",
     "client": "careledger.cli.client",
     "device": "careledger.cli.device",
     "message": "careledger.cli.message",

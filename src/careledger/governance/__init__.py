@@ -17,8 +17,10 @@ from careledger.governance._actions import (
     SetThreshold,
     SetVotingPeriod,
     parse_address,
+    parse_duration,
 )
 from careledger.governance._service import Bootstrapped, CallView, CouncilView, Governance, ProposalView
+from careledger.governance._words import duration
 
 __all__ = [
     "Action",
@@ -36,5 +38,7 @@ __all__ = [
     "SetMinter",
     "SetThreshold",
     "SetVotingPeriod",
+    "duration",
     "parse_address",
+    "parse_duration",
 ]

@@ -75,6 +75,20 @@ def parse_address(text: str) -> str:
     return to_checksum_address(text.strip())
 
 
+_UNITS = {"s": 1, "min": 60, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from `3600`, `90s`, `30min` (or `30m`), `2h` or `7d`; `ValidationError` for anything else."""
+    spelled = text.strip().lower()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if spelled.endswith(unit) and spelled[: -len(unit)].strip().isdigit():
+            return int(spelled[: -len(unit)]) * _UNITS[unit]
+    if spelled.isdigit():
+        return int(spelled)
+    raise ValidationError(f"not a duration: {text!r} (seconds, or a number with s, min, h or d: 2h, 7d)")
+
+
 @dataclass(frozen=True, slots=True)
 class AdmitNode:
     """Admit an organisation's node: it may register its patients and practitioners, and anchor."""

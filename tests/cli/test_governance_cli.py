@@ -1,0 +1,121 @@
+"""`careledger governance ...` on three member homes sharing one anvil chain: bootstrap by the deployer only,
+then a node admitted by 2 of 3 after the timelock, each refusal in words with its exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from careledger.chain import Chain, open_chain
+from careledger.config import NODE_WALLET, Settings
+from careledger.testdata import PASSPHRASE, founding_node, joining_node
+from tests.cli.conftest import Cli
+from tests.governance.nodes import registered_node
+
+
+@dataclass
+class Homes:
+    chain: Chain
+    homes: dict[str, Path]
+    addresses: dict[str, str]
+
+    def travel(self, seconds: int) -> None:
+        self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
+    tmp = tmp_path_factory.mktemp("governance-cli")
+    with open_chain("anvil", chain_dir=tmp / "chain", keep=True) as chain:
+        settings = Settings(chain=chain.url or "", light_kdf=True, anchor_in_background=False)
+        a = founding_node(tmp / "a", settings)
+        b, c = (joining_node(tmp / n, settings, a) for n in "bc")
+        d = registered_node(tmp / "d", settings, a, chain)
+        nodes = {"a": a, "b": b, "c": c, "d": d}
+        try:
+            yield Homes(
+                chain, {n: node.home.path for n, node in nodes.items()}, {n: node.address for n, node in nodes.items()}
+            )
+        finally:
+            for node in nodes.values():
+                node.close()
+
+
+@pytest.fixture
+def run(homes: Homes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Cli]:
+    monkeypatch.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("COLUMNS", "200")
+    return {name: Cli(home, capsys) for name, home in homes.homes.items()}
+
+
+def test_bootstrap_then_two_of_three_admit_a_node(homes: Homes, run: dict[str, Cli]) -> None:
+    a, b, c, d = (run[n] for n in "abcd")
+    address = homes.addresses
+    missing = b("governance", "members")
+    assert missing.code == 4
+    assert "no council yet" in missing.err
+    seats = [arg for n in "abc" for arg in ("--member", address[n])]
+    refused = c("governance", "bootstrap", *seats, "--threshold", "2", "--delay", "1h")
+    assert refused.code == 5
+    assert "the node that deployed them bootstraps the council" in refused.err
+    assert a("governance", "bootstrap", *seats, "--threshold", "4", "--delay", "1h").code == 2
+    done = a("governance", "bootstrap", *seats, "--threshold", "2", "--delay", "1h", "--json")
+    assert done.code == 0, done.err
+    assert all(step["done_now"] for step in done.json()["steps"])
+    council = b("governance", "members", "--json").json()
+    assert (council["members"], council["threshold"], council["delay"], council["member"]) == (
+        [address["a"], address["b"], address["c"]],
+        2,
+        3600,
+        True,
+    )
+    assert "2 of 3 votes" in b("governance", "members").out
+
+    proposed = a("governance", "propose", "admit", address["d"], "--reason", "Riverside joins", "--json")
+    assert proposed.code == 0, proposed.err
+    proposal = proposed.json()
+    number = str(proposal["proposal_id"])
+    assert [call["words"] for call in proposal["calls"]] == [
+        f"IdentityRegistry: grant REGISTRAR_ROLE to {address['d']}",
+        f"RecordAnchor: grant ANCHORER_ROLE to {address['d']}",
+    ]
+    assert b("governance", "vote", number).code == 0
+    again = b("governance", "vote", number)
+    assert (again.code, "already voted" in again.err) == (6, True)
+    stranger = d("governance", "vote", number)
+    assert (stranger.code, "is not a member of the council" in stranger.err) == (5, True)
+    short = c("governance", "execute", number)
+    assert (short.code, "has 1 of the 2 votes it needs" in short.err) == (6, True)
+    queued = a("governance", "vote", number, "--json").json()
+    assert queued["state"] == "queued"
+    early = c("governance", "execute", number)
+    assert early.code == 6
+    assert "too early, it may be executed from" in early.err
+    assert "(in 1 h)" in early.err
+    listed = c("governance", "proposals")
+    assert "queued" in listed.out
+    assert "Riverside joins" in listed.out
+    homes.travel(3_601)
+    executed = c("governance", "execute", number, "--json")
+    assert executed.code == 0, executed.err
+    assert executed.json()["state"] == "executed"
+    assert "no pending proposals" in a("governance", "proposals").out
+    shown = d("governance", "show", number)
+    assert f"votes: 2 of the 2 needed ({address['b']}, {address['a']})" in shown.out
+    assert [p["state"] for p in d("governance", "proposals", "--all", "--json").json()] == ["executed"]
+
+
+def test_proposals_are_checked_before_they_are_sent(homes: Homes, run: dict[str, Cli]) -> None:
+    a = run["a"]
+    assert a("governance", "propose", "grant-minter", homes.addresses["b"], "--cap", "0", "--reason", "x").code == 2
+    too_many = a("governance", "propose", "threshold", "5", "--reason", "everyone and more")
+    assert (too_many.code, "the threshold is 1 to the 3 members, not 5" in too_many.err) == (2, True)
+    assert a("governance", "propose", "delay", "a fortnight", "--reason", "slower").code == 2
+    assert a("governance", "show", "99").code == 4
+    granted = a("governance", "propose", "grant-minter", NODE_WALLET, "--cap", "1000", "--reason", "rewards")
+    assert granted.code == 0, granted.err
+    assert f"let {homes.addresses['a']} mint up to 1000 CARE" in granted.out
