@@ -60,7 +60,8 @@ SECURITY_MEASURES = (
     "recorded on chain and reviewed by staff.",
     "Each record version's commitment anchored on chain in a Merkle batch: a record is checked against the chain "
     "alone (`record verify`, `careledger verify`).",
-    "Wallets in passphrase-protected keystores (scrypt); the node's secrets at rest kept out of the clear.",
+    "Wallets in passphrase-protected keystores (keystore v3, scrypt); the node's other keys (key-encryption, "
+    "index, audit) kept out of the database.",
     "Erasure by destroying a record's keys and blobs; retention rules and legal holds refuse it by name.",
 )
 
