@@ -255,8 +255,8 @@ def test_minting_beyond_the_cap_is_refused(network: Network) -> None:
 def test_a_removed_node_is_refused_by_the_exchange_and_the_anchor(network: Network) -> None:
     a, c = network.a, network.c
     assert network.fetch_labs().stored  # c's node fetches alice's labs while it is a member
-    network.passed(AppointIssuer(a.address), "the founder attests licences")
-    a.contracts.identity_registry(as_wallet=NODE_WALLET).attest(c.address, "member-in-good-standing", 2**40)
+    network.passed(AppointIssuer(network.b.address), "b's board attests its members' standing")
+    network.b.contracts.identity_registry(as_wallet=NODE_WALLET).attest(c.address, "member-in-good-standing", 2**40)
     assert c.contracts.identity_registry().has_valid_credential(c.address, "member-in-good-standing")
     done = network.passed(RemoveNode(c.address), "c left the consortium")
     assert [call.words for call in done.calls][-1] == f"IdentityRegistry: deactivate actor {c.address}"

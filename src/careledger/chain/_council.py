@@ -19,7 +19,7 @@ from careledger.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from careledger.chain._chain import Chain
-    from careledger.chain._signer import Signer
+    from careledger.chain._signer import Signer, TxRequest
 
 
 class ProposalState(IntEnum):
@@ -212,23 +212,30 @@ class Council(ContractFacade):
 
     def propose(self, calls: Sequence[Call], description: str) -> int:
         """Propose `calls`, in order, for `description`'s reason; the new proposal's id. The signer must be a member."""
+        receipt = self._transact(self.propose_request(calls, description))
+        (created,) = self.events_in(receipt, "ProposalCreated")
+        return int(created.args["proposal_id"])
+
+    def propose_request(self, calls: Sequence[Call], description: str) -> TxRequest:
+        """The transaction of `propose`."""
         if not calls:
             raise ValidationError("a proposal makes at least one call")
-        request = self._request(
+        return self._request(
             "propose",
             [to_checksum_address(c.target) for c in calls],
             [c.value for c in calls],
             [c.data for c in calls],
             description,
         )
-        receipt = self._transact(request)
-        (created,) = self.events_in(receipt, "ProposalCreated")
-        return int(created.args["proposal_id"])
 
     def vote(self, proposal_id: int) -> ProposalState:
         """The signer's vote; the proposal's state after it (queued when this vote reached the threshold)."""
-        self._transact(self._request("vote", proposal_id))
+        self._transact(self.vote_request(proposal_id))
         return ProposalState(self._call("state", proposal_id))
+
+    def vote_request(self, proposal_id: int) -> TxRequest:
+        """The transaction of `vote`."""
+        return self._request("vote", proposal_id)
 
     def queue(self, proposal_id: int) -> None:
         """Queue a proposal that has the votes the (lowered) threshold asks."""
@@ -236,14 +243,17 @@ class Council(ContractFacade):
 
     def execute(self, proposal_id: int, calls: Sequence[Call]) -> None:
         """Make a ready proposal's calls (given again, as proposed)."""
-        request = self._request(
+        self._transact(self.execute_request(proposal_id, calls))
+
+    def execute_request(self, proposal_id: int, calls: Sequence[Call]) -> TxRequest:
+        """The transaction of `execute`."""
+        return self._request(
             "execute",
             proposal_id,
             [to_checksum_address(c.target) for c in calls],
             [c.value for c in calls],
             [c.data for c in calls],
         )
-        self._transact(request)
 
     def cancel(self, proposal_id: int) -> None:
         """Withdraw a proposal the signer made, until it is executed."""

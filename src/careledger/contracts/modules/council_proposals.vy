@@ -347,11 +347,14 @@ def _require(proposal_id: uint256) -> Proposal:
 @internal
 @view
 def _check_open(proposal_id: uint256):
-    proposal: Proposal = self._require(proposal_id)
-    assert not proposal.cancelled, "council: proposal cancelled"
-    assert proposal.eta == 0, "council: proposal already queued"
-    assert proposal.epoch == membership.epoch, "council: the members changed since it was proposed; propose it again"
-    assert block.timestamp <= proposal.voting_ends, "council: voting has ended"
+    # Field by field: a vote reads five of the proposal's nine slots, not all of them.
+    assert self._proposals[proposal_id].proposer != empty(address), "council: no such proposal"
+    assert not self._proposals[proposal_id].cancelled, "council: proposal cancelled"
+    assert self._proposals[proposal_id].eta == 0, "council: proposal already queued"
+    assert (
+        self._proposals[proposal_id].epoch == membership.epoch
+    ), "council: the members changed since it was proposed; propose it again"
+    assert block.timestamp <= self._proposals[proposal_id].voting_ends, "council: voting has ended"
 
 
 @internal
