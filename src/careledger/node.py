@@ -359,7 +359,8 @@ class Node(Capabilities, Oversight):
         if not anchor.is_admin(self.address):
             raise AccessDenied(
                 f"this node ({self.address}) does not administer RecordAnchor {anchor.address}: "
-                "the node that deployed it admits members"
+                "the node that deployed it admits members, or once the council is bootstrapped the council does "
+                "(`careledger governance propose admit NODE`)"
             )
         if anchor.is_anchorer(member):
             return False, anchor.address
