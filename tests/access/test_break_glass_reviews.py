@@ -154,3 +154,34 @@ def test_a_window_opened_before_the_queue_is_queued_under_its_entry(world: World
     assert reviews.pending()[-1] == use
     with world.node.db.session() as session:
         assert session.scalar(select(EmergencyReview.verdict).where(EmergencyReview.entry == int(use.entry))) is None
+
+
+def test_a_credential_the_chain_holds_invalid_reviews_nothing(world: World) -> None:
+    """Revoked, expired, or attested by another node: the chain's own verdict (`has_valid_credential`) and this
+    node's word decide, not a reading of the credentials by hand. Last here: it moves the chain's clock on."""
+    reviews, mallory = world.node.break_glass_reviews, world.mallory.address
+    registry = world.node.contracts.identity_registry(as_wallet=NODE_WALLET)
+    use = _break_glass(world)
+
+    def refused(why: str) -> None:
+        assert not reviews.may_review(mallory), why
+        with pytest.raises(AccessDenied, match="privacy-officer"):
+            reviews.review(use.entry, mallory, "justified", why)
+        assert (_newest(world).access.agent, _newest(world).access.allowed) == (mallory, False)
+
+    revoked = registry.attest(mallory, PRIVACY_OFFICER, world.node.chain.timestamp() + 3_600)
+    assert reviews.may_review(mallory)
+    registry.revoke_credential(revoked.credential_id)
+    refused("revoked")
+
+    registry.attest(mallory, PRIVACY_OFFICER, world.node.chain.timestamp() + 60)
+    assert reviews.may_review(mallory)
+    world.travel(world.node.chain.timestamp() + 120 - world.now[0])
+    refused("expired")
+
+    registry.grant_role("ISSUER_ROLE", world.clinic.address)  # another issuer: valid on chain, not this node's
+    clinic = world.node.contracts.identity_registry(as_wallet=world.clinic.name)
+    clinic.attest(mallory, PRIVACY_OFFICER, world.node.chain.timestamp() + 3_600)
+    assert world.node.contracts.identity_registry().has_valid_credential(mallory, PRIVACY_OFFICER)
+    refused("another node's officer")
+    assert use.entry in {u.entry for u in reviews.pending()}

@@ -6,8 +6,8 @@ pending() ◄── queue rows with no verdict ── review(N, reviewer, verdic
 reviews(since, until) ◄── the verdicts on uses opened in the period (the compliance report reads these)
 ```
 
-A reviewer is this node itself (its operator) or an actor to whom this node attested a live
-`privacy-officer` credential. Nobody reviews their own use; a verdict, once recorded, is never
+A reviewer is this node itself (its operator) or an actor to whom this node attested a
+`privacy-officer` credential the chain holds valid. Nobody reviews their own use; a verdict, once recorded, is never
 changed (a second review of the same use is refused); every review, and every refused one, is
 audited on the patient's records, so her accounting shows it.
 """
@@ -23,7 +23,7 @@ from typing import Any, NoReturn, cast
 from sqlalchemy import CursorResult, Row, Select, select, update
 
 from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import IdentityRegistry, credential_type_id
+from careledger.chain import IdentityRegistry
 from careledger.consent import Purpose
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.identity import PRIVACY_OFFICER
@@ -115,14 +115,16 @@ class BreakGlassReviews:
             return [_review(row) for row in session.execute(query)]
 
     def may_review(self, actor: str) -> bool:
-        """Whether `actor` reviews break-glass uses here: this node, or its live privacy officer."""
+        """Whether `actor` reviews break-glass uses here: this node, or its live privacy officer, as the chain judges
+        her (`has_valid_credential`: an active actor whose newest `privacy-officer` credential is unexpired, unrevoked
+        and from an issuer still holding ISSUER_ROLE) on a credential this node attested, not another node's."""
         if actor.lower() == self._node.lower():
             return True
-        wanted, now = credential_type_id(PRIVACY_OFFICER), self._clock().timestamp()
-        return any(
-            c.credential_type == wanted and c.issuer == self._node and not c.revoked and c.expires_at > now
-            for c in self._identity().credentials_of(actor)
-        )
+        identity = self._identity()
+        newest = identity.latest_credential(actor, PRIVACY_OFFICER)
+        if newest is None or newest.issuer.lower() != self._node.lower():
+            return False
+        return identity.has_valid_credential(actor, PRIVACY_OFFICER)
 
     def require_reviewer(self, actor: str) -> None:
         """`AccessDenied` unless `actor` reviews break-glass uses here (`may_review`)."""

@@ -217,6 +217,14 @@ class IdentityRegistry(ContractFacade):
         )
         return [self.credential(int(log["args"]["credential_id"])) for log in logs]
 
+    def latest_credential(self, subject: str, credential_type: str) -> Credential | None:
+        """The newest credential of this type attested to `subject` (the one `has_valid_credential` judges): who
+        issued it tells whose word the chain's verdict stands on. None if none was ever attested."""
+        credential_id = int(
+            self._call("latest_credential", to_checksum_address(subject), credential_type_id(credential_type))
+        )
+        return self.credential(credential_id) if credential_id else None
+
     def key_rotations(self, first_block: int, last_block: int) -> list[tuple[str, int, int]]:
         """(actor, key version, block) of each encryption key set in blocks `first_block` to `last_block`: a
         rotation, a custodial identity's claim, a recovery's new key."""
