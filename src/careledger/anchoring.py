@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Column, Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from careledger._failpoints import crash_point
@@ -65,6 +65,32 @@ class AnchorSource(Protocol):
         not wait for it); `assign` raises `Conflict` if the rows were taken meanwhile.
         """
         ...
+
+
+class TimedRows:
+    """The `waiting` and `written` of a source whose table keeps each row's batch (None: waiting) and the time it
+    was written: the audit log's entries, the record versions; alike but for the columns they name."""
+
+    batch_column: ClassVar[Column[Any]]
+    time_column: ClassVar[Column[Any]]
+
+    def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
+        """How many rows wait for an anchor, and when the oldest of them was written."""
+        count, oldest = connection.execute(
+            select(func.count(), func.min(self.time_column)).where(self.batch_column.is_(None))
+        ).one()
+        return int(count or 0), oldest
+
+    def written(
+        self, connection: Connection, since: datetime, until: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        """When each row written from `since` until before `until` was written, and anchored (None: not yet)."""
+        rows = connection.execute(
+            select(self.time_column, AnchorBatch.anchored_at)
+            .outerjoin(AnchorBatch, AnchorBatch.id == self.batch_column)
+            .where(self.time_column >= since, self.time_column < until)
+        )
+        return [(written, anchored) for written, anchored in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from careledger import request_context
 from careledger._group_commit import GroupCommit
-from careledger.anchoring import Taken
+from careledger.anchoring import Taken, TimedRows
 from careledger.audit._events import Access, access_of, audit_event
 from careledger.chain import AnchorKind, RecordAnchor
 from careledger.crypto import AtRestKey, canonical_json, keccak
@@ -422,30 +422,12 @@ def _last(session: Session | Connection, *, before: int | None = None) -> tuple[
     return (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)
 
 
-class AuditHeads:
+class AuditHeads(TimedRows):
     """The audit log as an anchoring source: a batch's root is the hash of its newest entry."""
 
     kind = AnchorKind.AUDIT
-
-    def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
-        """How many audit heads wait for an anchor."""
-        count, oldest = connection.execute(
-            select(func.count(), func.min(_COLUMNS.recorded_at)).where(_COLUMNS.batch_id.is_(None))
-        ).one()
-        return int(count or 0), oldest
-
-    def written(
-        self, connection: Connection, since: datetime, until: datetime
-    ) -> list[tuple[datetime, datetime | None]]:
-        """When each entry recorded from `since` until before `until` was written, and anchored (None: not yet)."""
-        return [
-            (written, anchored)
-            for written, anchored in connection.execute(
-                select(_COLUMNS.recorded_at, AnchorBatch.anchored_at)
-                .outerjoin(AnchorBatch, AnchorBatch.id == _COLUMNS.batch_id)
-                .where(_COLUMNS.recorded_at >= since, _COLUMNS.recorded_at < until)
-            )
-        ]
+    batch_column = _COLUMNS.batch_id
+    time_column = _COLUMNS.recorded_at
 
     def take(self, connection: Connection, limit: int) -> Taken | None:
         """The heads to anchor next (at most `limit`), as anchor leaves."""

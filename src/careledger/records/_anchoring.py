@@ -8,44 +8,25 @@ its leaf index and proof, so `record verify` can check it against the chain alon
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from careledger.anchoring import Taken
+from careledger.anchoring import Taken, TimedRows
 from careledger.chain import AnchorKind
 from careledger.crypto import MerkleTree
 from careledger.errors import Conflict
-from careledger.store import RECORD_VERSIONS, AnchorBatch
+from careledger.store import RECORD_VERSIONS
 
 _COLUMNS = RECORD_VERSIONS.c
 
 
-class RecordCommitments:
+class RecordCommitments(TimedRows):
     """The record versions waiting for an anchor."""
 
     kind = AnchorKind.RECORDS
-
-    def waiting(self, connection: Connection) -> tuple[int, datetime | None]:
-        """How many record commitments wait for an anchor."""
-        count, oldest = connection.execute(
-            select(func.count(), func.min(_COLUMNS.last_updated)).where(_COLUMNS.batch_id.is_(None))
-        ).one()
-        return int(count or 0), oldest
-
-    def written(
-        self, connection: Connection, since: datetime, until: datetime
-    ) -> list[tuple[datetime, datetime | None]]:
-        """When each version written from `since` until before `until` was written, and anchored (None: not yet)."""
-        return [
-            (written, anchored)
-            for written, anchored in connection.execute(
-                select(_COLUMNS.last_updated, AnchorBatch.anchored_at)
-                .outerjoin(AnchorBatch, AnchorBatch.id == _COLUMNS.batch_id)
-                .where(_COLUMNS.last_updated >= since, _COLUMNS.last_updated < until)
-            )
-        ]
+    batch_column = _COLUMNS.batch_id
+    time_column = _COLUMNS.last_updated
 
     def take(self, connection: Connection, limit: int) -> Taken | None:
         """The commitments to anchor next (at most `limit`)."""
