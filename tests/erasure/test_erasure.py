@@ -191,6 +191,12 @@ def test_her_custodian_erases_for_a_custodial_patient_only_on_a_documented_instr
     without = hospital.erasure.sign(hospital.erasure.request(carol, ["carol-weight"]), hospital.unlock().account)
     with pytest.raises(Unauthenticated, match="documented instruction"):
         hospital.erasure.erase(without)
+    own_key = hospital.custodial.account(carol)  # hers, but the custodian holds it: no signature of hers at all
+    for instruction in (None, "her letter of 1 Dec, ref 7"):
+        request = hospital.erasure.request(carol, ["carol-weight"], instruction=instruction)
+        with pytest.raises(Unauthenticated, match="custodial patient"):
+            hospital.erasure.erase(hospital.erasure.sign(request, own_key))
+    assert hospital._records.read("carol-weight")["id"] == "carol-weight"
     done = hospital.erasure.erase(hospital.erasure.instructed(carol, ["carol-weight"], "her letter of 1 Dec, ref 7"))
     assert done.erased == ("carol-weight",)
     (entry,) = [a for a in _erase_entries(hospital, Outcome.SUCCESS) if a.patient == carol]

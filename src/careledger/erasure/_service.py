@@ -264,13 +264,20 @@ class Erasures:
 
     def _signer(self, signed: SignedErasure) -> str:
         """Who signed her request, if it may: she, the wallet that claimed her identity, or her custodian on chain
-        (on a documented instruction it names); else `Unauthenticated`."""
+        (on a documented instruction it names); else `Unauthenticated`. A custodial patient's own key is her
+        custodian's to hold: a signature by it is no request of hers, and is refused."""
         request = signed.request
         identity = self._identity()
         signer = signed.signer(self.chain_id, identity.address)
+        custodian = identity.custodian_of(request.patient)
+        if custodian is not None and signer == request.patient:
+            raise Unauthenticated(
+                f"{request.patient} is a custodial patient of {custodian}, which holds her key: only her custodian,"
+                " on her documented instruction, may ask for her"
+            )
         if signer == request.patient or identity.identity_of(signer) == request.patient:
             return signer
-        if request.instruction and signer == request.custodian == identity.custodian_of(request.patient):
+        if request.instruction and signer == request.custodian == custodian:
             return signer
         raise Unauthenticated(
             f"the request is signed by {signer}, not by the patient {request.patient}"
