@@ -37,7 +37,8 @@ class Pair:
     note: str
     labs: list[str]
     vitals: list[str]
-    url: str = ""
+    url: str = ""  # the hospital's API
+    clinic_url: str = ""
 
     def signed(self, records: list[str] | None, *, by: str = "alice", patient: str | None = None) -> SignedErasure:
         """Alice's request (or one `by` another wallet of the hospital's) to erase `records` at the hospital."""
@@ -45,7 +46,7 @@ class Pair:
         return self.hospital.erasure.sign(request, self.hospital.unlock(by).account)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     root = tmp_path_factory.mktemp("erasure")
     retention = ErasureSettings(retention={Category.VITALS.value: RETENTION})
@@ -57,7 +58,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         servers = [NodeServer(node, port=port) for node, port in zip((hospital, clinic), ports, strict=True)]
         try:
             pair = _chart(hospital, clinic)
-            pair.url = f"http://127.0.0.1:{ports[0]}"
+            pair.url, pair.clinic_url = (f"http://127.0.0.1:{port}" for port in ports)
             for server in servers:
                 server.start()
             _fetched(pair)

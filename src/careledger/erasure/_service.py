@@ -178,15 +178,19 @@ class Erasures:
     def answer(self, notice: SignedNotice) -> dict[str, Any]:
         """A node she asked passes her request on: erase the copies this node received from it, and answer
         signed. `Unauthenticated` for a notice not signed by its sender, stale or replayed, or for a request
-        inside it that is not hers; `ValidationError` for a notice meant for another node."""
+        inside it that is not hers; `ValidationError` for a notice meant for another node.
+
+        Until the notice is known to come from its sender, fresh, to this node, nothing in it is anyone's word:
+        a refusal then writes no audit entry (the API's metrics count the 401s), so a stranger cannot fill her
+        accounting with refusals naming a node that never asked."""
         said = notice.request
         identity = self._identity()
+        if notice.signer(self.chain_id, identity.address) != said.sender:
+            raise Unauthenticated(f"the notice is not signed by its sender {said.sender}")
+        if said.receiver != self.address:  # genuine, but another node's: anyone may have replayed it here
+            raise ValidationError(f"the notice is for {said.receiver}, not this node ({self.address})")
+        spend_fresh(self._db, said.sender, said.nonce, said.expiry, self._clock())
         with self._refusals_audited(None, said.patient, said.sender):
-            if notice.signer(self.chain_id, identity.address) != said.sender:
-                raise Unauthenticated(f"the notice is not signed by its sender {said.sender}")
-            if said.receiver != self.address:
-                raise ValidationError(f"the notice is for {said.receiver}, not this node ({self.address})")
-            spend_fresh(self._db, said.sender, said.nonce, said.expiry, self._clock())
             signed = said.erasure()
             if (signed.request.custodian, signed.request.patient) != (said.sender, said.patient):
                 raise ValidationError("the notice carries a request to another node, or of another patient")
