@@ -13,9 +13,10 @@ CHROMIUM := /usr/bin/chromium
 IPROUTE := /bin/ip
 PG_DUMP := /usr/bin/pg_dump
 FAKETIME := /usr/bin/faketime
+JQ := /usr/bin/jq
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(PG_DUMP) $(IPROUTE) $(FAKETIME)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) $(PG_DUMP) $(IPROUTE) $(FAKETIME) $(JQ)
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CareLedger needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -56,6 +57,12 @@ $(FAKETIME):
 	@command -v apt-get >/dev/null || { echo "the telehealth journey's test needs Debian's libfaketime"; exit 1; }
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+
+# jq: tests/proofs runs docs/proofs.md's recipe as written (jq, Foundry's cast from package.json, Python).
+$(JQ):
+	@command -v apt-get >/dev/null || { echo "the proofs recipe's test needs jq at $(JQ)"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
 
 demo: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/careledger demo
