@@ -18,7 +18,10 @@ from careledger.client import FhirClient
 from careledger.config import NODE_WALLET
 from careledger.erasure import ANSWERED, WAITING, ErasureNotice, ErasureRequest
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, Unauthenticated
+from careledger.exchange import Outbox, forget_outbox
+from careledger.iot import forget_journal
 from careledger.node import Node
+from careledger.store import Device, DeviceReading
 from tests.erasure.conftest import PHRASE, RETENTION, Pair, scan
 
 
@@ -201,6 +204,27 @@ def test_her_custodian_erases_for_a_custodial_patient_only_on_a_documented_instr
     assert done.erased == ("carol-weight",)
     (entry,) = [a for a in _erase_entries(hospital, Outcome.SUCCESS) if a.patient == carol]
     assert (entry.agent, "'her letter of 1 Dec, ref 7'" in (entry.detail or "")) == (hospital.address, True)
+
+
+def test_erasing_all_of_hers_drops_her_readings_in_the_journal_and_her_messages_in_the_outbox(pair: Pair) -> None:
+    hospital = pair.hospital
+    dora, eve = (
+        hospital._records.write({"resourceType": "Patient", "id": name}).patient_address for name in ("d", "e")
+    )
+    with hospital.db.session() as session:
+        for n, patient in enumerate((dora, eve)):
+            device = f"0x{n + 0xD0:040x}"
+            watch = Device(
+                address=device, name=f"w-{n}", kind="watch", device_record=f"w-{n}", patient=patient, registered_at=0
+            )
+            session.add(watch)
+            session.add(DeviceReading(device=device, sealed=b"sealed readings", latest_ms=2**62))  # not due
+    for patient in (dora, eve):  # due long after the test: the serving node's rounds leave them be
+        Outbox(hospital.db, clock=lambda: 4e9).keep(pair.clinic.address, patient, {"sealed": "a message of hers"})
+    hospital.erasure.erase(hospital.erasure.instructed(dora, None, "her form E-2"))
+    with hospital.db.session() as session:
+        assert (forget_journal(session, dora), forget_outbox(session, dora)) == (0, 0)  # gone with her records
+        assert (forget_journal(session, eve), forget_outbox(session, eve)) == (1, 1)  # another's waited on
 
 
 def test_the_api_previews_takes_her_signed_request_once_and_hides_her_from_a_stranger(pair: Pair) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careledger.access import Accessor
@@ -41,10 +41,10 @@ from careledger.erasure._request import (
 )
 from careledger.erasure._rules import LegalHolds, Retention
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, Unauthenticated, ValidationError
-from careledger.exchange import spend_fresh
+from careledger.exchange import forget_outbox, spend_fresh
+from careledger.iot import forget_journal
 from careledger.records import ErasableRecord, RecordEraser
-from careledger.store import Database, Device, DeviceReading, ErasureRequestRow
-from careledger.store.models import OutboxParcel
+from careledger.store import Database, ErasureRequestRow
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -233,8 +233,9 @@ class Erasures:
         def also(session: Session) -> None:
             self._audit.append(session, [entry])
             session.add(_row(work, done))
-            if request.everything and work.origin == self.address:
-                _drop_waiting_copies(session, request.patient)
+            if request.everything and work.origin == self.address:  # what waits to become hers, or to reach a node
+                forget_journal(session, request.patient)
+                forget_outbox(session, request.patient)
 
         self._eraser.erase(request.patient, done.erased, request=request.request_id, also=also)
         if refusals:
@@ -401,11 +402,3 @@ def _erasure_of(row: ErasureRequestRow) -> Erasure:
         origin=row.origin,
         received_at=datetime.fromtimestamp(row.received_at, UTC),
     )
-
-
-def _drop_waiting_copies(session: Session, patient: str) -> None:
-    """What waits to become her records, or to reach another node, goes too when she erases everything: her
-    devices' readings not yet stored, and messages of hers still in the outbox (sealed, but copies all the same)."""
-    devices = select(Device.address).where(Device.patient == patient)
-    session.execute(delete(DeviceReading).where(DeviceReading.device.in_(devices)))
-    session.execute(delete(OutboxParcel).where(OutboxParcel.patient == patient))

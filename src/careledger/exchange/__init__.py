@@ -13,7 +13,7 @@ from careledger.exchange._delivery import (
     SignedDelivery,
     delivered_id,
 )
-from careledger.exchange._outbox import Outbox, Queued
+from careledger.exchange._outbox import Outbox, Queued, forget_outbox
 from careledger.exchange._postbox import Postbox
 from careledger.exchange._request import DOMAIN, LIFETIME, FetchRequest, SignedFetch
 from careledger.exchange._requester import FetchResult, Requester
@@ -43,5 +43,6 @@ __all__ = [
     "SignedDelivery",
     "SignedFetch",
     "delivered_id",
+    "forget_outbox",
     "spend_fresh",
 ]

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from careledger.store import Database
 from careledger.store.models import OutboxParcel
@@ -113,3 +114,9 @@ class Outbox:
         """How many messages wait."""
         with self._db.session() as session:
             return session.scalar(select(func.count()).select_from(OutboxParcel)) or 0
+
+
+def forget_outbox(session: Session, patient: str) -> int:
+    """Delete `patient`'s messages waiting in the outbox, in the caller's transaction (her erasure of all her
+    records: sealed, but copies all the same); how many went."""
+    return session.connection().execute(delete(OutboxParcel).where(OutboxParcel.patient == patient)).rowcount

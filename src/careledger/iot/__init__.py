@@ -4,7 +4,7 @@ readings stored as vital-signs Observations, and alerts to the care team."""
 from careledger.iot._alerts import DEFAULT_RULES, Alert, Monitor, Rule
 from careledger.iot._devices import DeviceDirectory, DeviceInfo, DeviceService
 from careledger.iot._frames import MAX_READINGS, Frame, Reading, decode_payload, encode_frame, sign_frame
-from careledger.iot._intake import Accepted, IntakeResult, ReadingIntake, Refusal
+from careledger.iot._intake import Accepted, IntakeResult, ReadingIntake, Refusal, forget_journal
 from careledger.iot._mqtt import MqttListener, mqtt_client, parse_broker, readings_topic
 from careledger.iot._recorder import ReadingRecorder
 from careledger.iot._simulator import Episode, Wearable, frames, publish
@@ -35,6 +35,7 @@ __all__ = [
     "Webhooks",
     "decode_payload",
     "encode_frame",
+    "forget_journal",
     "frames",
     "mqtt_client",
     "parse_broker",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from careledger.audit import Access, Action, AuditLog, Outcome
@@ -273,3 +273,10 @@ class ReadingIntake:
 def journal_aad(device: str) -> bytes:
     """What a journal row's sealed readings are bound to: its device (a row moved to another does not open)."""
     return f"careledger:device-readings:{device}".encode()
+
+
+def forget_journal(session: Session, patient: str) -> int:
+    """Delete the readings of `patient`'s devices waiting in the journal, in the caller's transaction (her erasure
+    of all her records: they would become records of hers); how many journal rows went."""
+    devices = select(Device.address).where(Device.patient == patient)
+    return session.connection().execute(delete(DeviceReading).where(DeviceReading.device.in_(devices))).rowcount
