@@ -111,6 +111,7 @@ def test_staff_see_the_council_and_its_privacy_officer_votes_and_executes(
         assert REASON in page
         assert "Claims: pause every state-changing function" in page
         assert "Votes: 0 of the 1 needed" in page
+        assert "1 h before anyone may carry it out, and then for 14 d" in page  # format_duration
         assert f'action="/portal/governance/{proposal}/vote"' not in page  # on the care team, no privacy officer
         vote = f"/portal/governance/{proposal}/vote"
         assert drbob.post(vote, data={"csrf": _csrf(page)}).status_code == 403

@@ -287,7 +287,7 @@ def propose_voting_period(
 
 
 def _print_council(council: CouncilView, me: str) -> None:
-    from careledger.governance import duration
+    from careledger.governance import format_duration
 
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -296,8 +296,8 @@ def _print_council(council: CouncilView, me: str) -> None:
     for i, seat in enumerate(council.members):
         table.add_row("members" if i == 0 else "", seat + (" (this node)" if seat == me else ""))
     table.add_row("threshold", f"{council.threshold} of {len(council.members)} votes")
-    table.add_row("delay", duration(council.delay))
-    table.add_row("voting period", duration(council.voting_period))
+    table.add_row("delay", format_duration(council.delay))
+    table.add_row("voting period", format_duration(council.voting_period))
     console.print(table)
 
 

@@ -20,7 +20,7 @@ from careledger.governance._actions import (
     parse_duration,
 )
 from careledger.governance._service import Bootstrapped, CallView, CouncilView, Governance, ProposalView
-from careledger.governance._words import duration
+from careledger.governance._words import format_duration
 
 __all__ = [
     "Action",
@@ -38,7 +38,7 @@ __all__ = [
     "SetMinter",
     "SetThreshold",
     "SetVotingPeriod",
-    "duration",
+    "format_duration",
     "parse_address",
     "parse_duration",
 ]

@@ -21,7 +21,7 @@ from careledger.chain import Council, ProposalRecord, ProposalState
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.governance._actions import MAX_DELAY, VOTING_PERIOD_BOUNDS, Action, Targets, parse_address
 from careledger.governance._bootstrap import handover
-from careledger.governance._words import call_words, duration, plain_args
+from careledger.governance._words import call_words, format_duration, plain_args
 
 if TYPE_CHECKING:
     from careledger.chain import Contracts
@@ -242,7 +242,8 @@ class Governance:
         if record.state is ProposalState.ACTIVE:
             return f"open: it has {record.votes} of the {council.threshold()} votes it needs"
         if record.state is ProposalState.QUEUED and record.eta is not None:
-            return f"queued: too early, it may be executed from {_when(record.eta)} (in {duration(record.eta - now)})"
+            wait = format_duration(record.eta - now)
+            return f"queued: too early, it may be executed from {_when(record.eta)} (in {wait})"
         if record.state is ProposalState.READY:
             return "ready: it may be executed now"
         if record.state is ProposalState.OUTDATED:

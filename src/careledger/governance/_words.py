@@ -16,8 +16,9 @@ def _role(args: dict[str, Any]) -> str:
     return ROLE_NAMES.get(role, "role 0x" + role.hex())
 
 
-def duration(seconds: int) -> str:
-    """Seconds as days, hours and minutes (`2 d 4 h`), or seconds under a minute."""
+def format_duration(seconds: int) -> str:
+    """Seconds as days, hours and minutes (`2 d 4 h`), or seconds under a minute: how the CLI, the portal and
+    refusals all say a delay or a period, so a member reads the same words wherever she looks."""
     if seconds < 60:
         return f"{seconds} s"
     days, rest = divmod(seconds, 86_400)
@@ -48,8 +49,10 @@ _WORDS: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
     ("Council", "add_member"): lambda a: f"add member {a['member']}",
     ("Council", "remove_member"): lambda a: f"remove member {a['member']}",
     ("Council", "set_threshold"): lambda a: f"require {a['new_threshold']} votes",
-    ("Council", "set_delay"): lambda a: f"set the timelock delay to {duration(int(a['new_delay']))}",
-    ("Council", "set_voting_period"): lambda a: f"let proposals gather votes for {duration(int(a['new_period']))}",
+    ("Council", "set_delay"): lambda a: f"set the timelock delay to {format_duration(int(a['new_delay']))}",
+    ("Council", "set_voting_period"): lambda a: (
+        f"let proposals gather votes for {format_duration(int(a['new_period']))}"
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
 from careledger.errors import AccessDenied, ValidationError
+from careledger.governance import format_duration
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages
 from careledger.portal._staff_routes import staff_member
@@ -65,6 +66,7 @@ def governance_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             node_address=node.address,
             name=names,
             at=lambda seconds: datetime.fromtimestamp(seconds, UTC),
+            duration=format_duration,
             bootstrap=BOOTSTRAP,
         )
 
