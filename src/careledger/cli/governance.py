@@ -3,8 +3,10 @@ timelock: its members, proposals, votes, execution, and the bootstrap that hands
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +19,8 @@ from careledger.errors import ValidationError
 if TYPE_CHECKING:
     from careledger.governance import Action, CouncilView, ProposalView
     from careledger.services import Operations
+
+    _Builder = Callable[[Any, Operations], Action]  # (careledger.governance, the node) -> the action
 
 app = typer.Typer(
     help="The council of member organisations: members, proposals, votes, execution, bootstrap.",
@@ -31,7 +35,6 @@ app.add_typer(propose_app, name="propose")
 ReasonOption = Annotated[
     str, typer.Option("--reason", help="Why, in words: public on chain, so never a patient's name.")
 ]
-NodeArgument = Annotated[str, typer.Argument(metavar="NODE", help="The node's address (or a wallet name here).")]
 AddressArgument = Annotated[str, typer.Argument(metavar="ADDRESS", help="An address (or a wallet name here).")]
 ProposalArgument = Annotated[int, typer.Argument(metavar="ID", help="The proposal's number.", min=1)]
 
@@ -131,70 +134,138 @@ def bootstrap(
 
 
 def _propose(ctx: typer.Context, build: _Builder, reason: str, json: bool) -> None:
-    """Propose what `build` makes of the node's view (addresses resolved there) and print the proposal."""
+    """Propose what `build` makes of `careledger.governance` and the node (addresses resolved there), and print
+    the proposal."""
+    import careledger.governance as governance
+
     with open_node(ctx) as node:
-        proposal = node.governance.propose(build(node), reason)
+        proposal = node.governance.propose(build(governance, node), reason)
     _print_proposal(proposal, json)
     if not json:
         console.print(f"members vote with `careledger governance vote {proposal.proposal_id}`", markup=False)
 
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+@dataclass(frozen=True, slots=True)
+class _Argument:
+    """What a `governance propose` command takes: how it is shown, and what it is made into on the node."""
 
-    _Builder = Callable[[Operations], Action]
-
-
-@propose_app.command("admit")
-def propose_admit(ctx: typer.Context, node_: NodeArgument, reason: ReasonOption, json: JsonFlag = False) -> None:
-    """Admit a node that registered its organisation: it may register its patients and anchor."""
-    from careledger.governance import AdmitNode
-
-    _propose(ctx, lambda node: AdmitNode(address_of(node, node_)), reason, json)
+    metavar: str
+    help: str
+    parse: Callable[[Any, Operations, str], Any]  # (careledger.governance, the node, the text) -> the value
 
 
-@propose_app.command("remove")
-def propose_remove(ctx: typer.Context, node_: NodeArgument, reason: ReasonOption, json: JsonFlag = False) -> None:
-    """Remove a node: its roles revoked, its organisation deactivated (its requests and credentials stop)."""
-    from careledger.governance import RemoveNode
+@dataclass(frozen=True, slots=True)
+class _Proposal:
+    """One `governance propose` command: its name, its help, its argument (or none), the action it proposes."""
 
-    _propose(ctx, lambda node: RemoveNode(address_of(node, node_)), reason, json)
-
-
-@propose_app.command("appoint-issuer")
-def propose_appoint_issuer(
-    ctx: typer.Context, issuer: AddressArgument, reason: ReasonOption, json: JsonFlag = False
-) -> None:
-    """Let a licensing board, a regulator or another body attest credentials."""
-    from careledger.governance import AppointIssuer
-
-    _propose(ctx, lambda node: AppointIssuer(address_of(node, issuer)), reason, json)
+    name: str
+    help: str
+    action: Callable[[Any, Any], Action]  # (careledger.governance, the parsed argument) -> the action
+    argument: _Argument | None = None
 
 
-@propose_app.command("remove-issuer")
-def propose_remove_issuer(
-    ctx: typer.Context, issuer: AddressArgument, reason: ReasonOption, json: JsonFlag = False
-) -> None:
-    """End an issuer's appointment: the credentials it attested stop being valid."""
-    from careledger.governance import AppointIssuer
-
-    _propose(ctx, lambda node: AppointIssuer(address_of(node, issuer), appoint=False), reason, json)
+def _votes(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValidationError(f"a threshold is a number of votes, not {text[:40]!r}")
+    return int(text)
 
 
-@propose_app.command("pause")
-def propose_pause(ctx: typer.Context, reason: ReasonOption, json: JsonFlag = False) -> None:
-    """Stop every state-changing function of Claims in an emergency."""
-    from careledger.governance import Pause
-
-    _propose(ctx, lambda _node: Pause(), reason, json)
+_NODE = _Argument("NODE", "The node's address (or a wallet name here).", lambda _g, node, text: address_of(node, text))
+_ADDRESS = _Argument("ADDRESS", "An address (or a wallet name here).", lambda _g, node, text: address_of(node, text))
+_VOTES = _Argument("K", "Votes a proposal needs: 1 to the members.", lambda _g, _node, text: _votes(text))
 
 
-@propose_app.command("unpause")
-def propose_unpause(ctx: typer.Context, reason: ReasonOption, json: JsonFlag = False) -> None:
-    """Resume Claims after a pause."""
-    from careledger.governance import Pause
+def _duration(bounds: str) -> _Argument:
+    return _Argument("DURATION", f"Seconds, or {bounds}.", lambda g, _node, text: g.parse_duration(text))
 
-    _propose(ctx, lambda _node: Pause(pause=False), reason, json)
+
+# The decisions `governance propose` offers, one command each (`grant-minter`, which takes a cap, is its own).
+# `careledger.governance` is imported only when a command runs: it loads web3.
+_PROPOSALS = (
+    _Proposal(
+        "admit",
+        "Admit a node that registered its organisation: it may register its patients and anchor.",
+        lambda g, node: g.AdmitNode(node),
+        _NODE,
+    ),
+    _Proposal(
+        "remove",
+        "Remove a node: its roles revoked, its organisation deactivated (its requests and credentials stop).",
+        lambda g, node: g.RemoveNode(node),
+        _NODE,
+    ),
+    _Proposal(
+        "appoint-issuer",
+        "Let a licensing board, a regulator or another body attest credentials.",
+        lambda g, issuer: g.AppointIssuer(issuer),
+        _ADDRESS,
+    ),
+    _Proposal(
+        "remove-issuer",
+        "End an issuer's appointment: the credentials it attested stop being valid.",
+        lambda g, issuer: g.AppointIssuer(issuer, appoint=False),
+        _ADDRESS,
+    ),
+    _Proposal("pause", "Stop every state-changing function of Claims in an emergency.", lambda g, _: g.Pause()),
+    _Proposal("unpause", "Resume Claims after a pause.", lambda g, _: g.Pause(pause=False)),
+    _Proposal("revoke-minter", "End an account's minting.", lambda g, minter: g.SetMinter(minter, 0), _ADDRESS),
+    _Proposal(
+        "add-member",
+        "Seat a member on the council (open proposals must then be proposed again).",
+        lambda g, member: g.SetMember(member),
+        _ADDRESS,
+    ),
+    _Proposal(
+        "remove-member",
+        "Unseat a member (at least the threshold must stay seated: lower it first).",
+        lambda g, member: g.SetMember(member, add=False),
+        _ADDRESS,
+    ),
+    _Proposal(
+        "threshold",
+        "Change how many members' votes a proposal needs.",
+        lambda g, votes: g.SetThreshold(votes),
+        _VOTES,
+    ),
+    _Proposal(
+        "delay",
+        "Change how long a passed proposal waits before it may be executed.",
+        lambda g, seconds: g.SetDelay(seconds),
+        _duration("2h, 2d (at most 30d)"),
+    ),
+    _Proposal(
+        "voting-period",
+        "Change how long a proposal may gather votes.",
+        lambda g, seconds: g.SetVotingPeriod(seconds),
+        _duration("7d (an hour to a year)"),
+    ),
+)
+
+
+def _command(kind: _Proposal) -> Callable[..., None]:
+    """The `governance propose` command of one row of `_PROPOSALS`."""
+    argument = kind.argument
+    if argument is None:
+
+        def bare(ctx: typer.Context, reason: ReasonOption, json: JsonFlag = False) -> None:
+            _propose(ctx, lambda g, _node: kind.action(g, None), reason, json)
+
+        return bare
+    taken = typer.Argument(metavar=argument.metavar, help=argument.help, show_default=False)
+
+    def with_argument(
+        ctx: typer.Context,
+        reason: ReasonOption,
+        value: str = taken,
+        json: JsonFlag = False,
+    ) -> None:
+        _propose(ctx, lambda g, node: kind.action(g, argument.parse(g, node, value)), reason, json)
+
+    return with_argument
+
+
+for _kind in _PROPOSALS:
+    propose_app.command(_kind.name, help=_kind.help)(_command(_kind))
 
 
 @propose_app.command("grant-minter")
@@ -207,83 +278,11 @@ def propose_grant_minter(
 ) -> None:
     """Let an account mint CARE up to a cap (it replaces the account's current cap)."""
     from careledger.claims import to_units
-    from careledger.governance import SetMinter
 
     units = to_units(cap, 18)
     if units == 0:
         raise ValidationError("a cap of 0 mints nothing: `propose revoke-minter` ends an account's minting")
-    _propose(ctx, lambda node: SetMinter(address_of(node, minter), units), reason, json)
-
-
-@propose_app.command("revoke-minter")
-def propose_revoke_minter(
-    ctx: typer.Context, minter: AddressArgument, reason: ReasonOption, json: JsonFlag = False
-) -> None:
-    """End an account's minting."""
-    from careledger.governance import SetMinter
-
-    _propose(ctx, lambda node: SetMinter(address_of(node, minter), 0), reason, json)
-
-
-@propose_app.command("add-member")
-def propose_add_member(
-    ctx: typer.Context, member_: AddressArgument, reason: ReasonOption, json: JsonFlag = False
-) -> None:
-    """Seat a member on the council (open proposals must then be proposed again)."""
-    from careledger.governance import SetMember
-
-    _propose(ctx, lambda node: SetMember(address_of(node, member_)), reason, json)
-
-
-@propose_app.command("remove-member")
-def propose_remove_member(
-    ctx: typer.Context, member_: AddressArgument, reason: ReasonOption, json: JsonFlag = False
-) -> None:
-    """Unseat a member (at least the threshold must stay seated: lower it first)."""
-    from careledger.governance import SetMember
-
-    _propose(ctx, lambda node: SetMember(address_of(node, member_), add=False), reason, json)
-
-
-@propose_app.command("threshold")
-def propose_threshold(
-    ctx: typer.Context,
-    votes: Annotated[int, typer.Argument(metavar="K", help="Votes a proposal needs: 1 to the members.")],
-    reason: ReasonOption,
-    json: JsonFlag = False,
-) -> None:
-    """Change how many members' votes a proposal needs."""
-    from careledger.governance import SetThreshold
-
-    _propose(ctx, lambda _node: SetThreshold(votes), reason, json)
-
-
-@propose_app.command("delay")
-def propose_delay(
-    ctx: typer.Context,
-    seconds: Annotated[str, typer.Argument(metavar="DURATION", help="Seconds, or 2h, 2d (at most 30d).")],
-    reason: ReasonOption,
-    json: JsonFlag = False,
-) -> None:
-    """Change how long a passed proposal waits before it may be executed."""
-    from careledger.governance import SetDelay, parse_duration
-
-    delay = parse_duration(seconds)
-    _propose(ctx, lambda _node: SetDelay(delay), reason, json)
-
-
-@propose_app.command("voting-period")
-def propose_voting_period(
-    ctx: typer.Context,
-    seconds: Annotated[str, typer.Argument(metavar="DURATION", help="Seconds, or 7d (an hour to a year).")],
-    reason: ReasonOption,
-    json: JsonFlag = False,
-) -> None:
-    """Change how long a proposal may gather votes."""
-    from careledger.governance import SetVotingPeriod, parse_duration
-
-    period = parse_duration(seconds)
-    _propose(ctx, lambda _node: SetVotingPeriod(period), reason, json)
+    _propose(ctx, lambda g, node: g.SetMinter(address_of(node, minter), units), reason, json)
 
 
 def _print_council(council: CouncilView, me: str) -> None:
