@@ -17,6 +17,7 @@ LICENCE = keccak(b"medical-licence")
 X25519_KEY = PrivateKey.generate(Suite.X25519).public_key.raw
 HYBRID_KEY = PrivateKey.generate(Suite.MLKEM768_X25519).public_key.raw
 DAY = 86_400
+NOT_ITS_DEACTIVATOR = "identity: only the actor, its registrar or the admin deactivates it"
 
 
 def _address(name: str) -> Any:
@@ -137,7 +138,7 @@ def test_deactivation_by_self_registrar_not_stranger(identity: Any, admin: Any) 
     first, second = _address("first"), _address("second")
     _register(identity, first)
     _register(identity, second)
-    with boa.env.prank(_address("stranger")), boa.reverts("access_control: account is missing role"):
+    with boa.env.prank(_address("stranger")), boa.reverts(NOT_ITS_DEACTIVATOR):
         identity.deactivate(first)
     with boa.env.prank(first):
         identity.deactivate(first)
@@ -149,6 +150,37 @@ def test_deactivation_by_self_registrar_not_stranger(identity: Any, admin: Any) 
         identity.deactivate(first)
     with boa.env.prank(first), boa.reverts("identity: not an active actor"):
         identity.rotate_key(X25519_KEY, 1)
+
+
+def test_a_registrar_deactivates_only_the_actors_it_registered(identity: Any, admin: Any) -> None:
+    """A member node (REGISTRAR_ROLE) removes its own practitioners and patients, and nobody else: not another
+    node, nor another node's actors, nor one that registered itself; it loses that power with its role."""
+    hospital, clinic = _address("hospital"), _address("clinic")
+    nurse, patient, walk_in = _address("nurse"), _address("patient"), _address("walk-in")
+    _register(identity, hospital, role=1)
+    _register(identity, clinic, role=1)
+    _register(identity, walk_in)
+    with boa.env.prank(admin):
+        for node in (hospital, clinic):
+            identity.grantRole(identity.REGISTRAR_ROLE(), node)
+    with boa.env.prank(hospital):
+        identity.register_actor(nurse, PRACTITIONER, X25519_KEY, 1, "", keccak(b"meta"))
+        identity.register_custodial(patient, X25519_KEY, 1, keccak(b"meta"))
+    with boa.env.prank(clinic):
+        for victim in (hospital, nurse, patient, walk_in):
+            with boa.reverts(NOT_ITS_DEACTIVATOR):
+                identity.deactivate(victim)
+    assert all(identity.is_active(who) for who in (hospital, nurse, patient, walk_in))
+    with boa.env.prank(hospital):
+        identity.deactivate(nurse)
+    assert not identity.is_active(nurse)
+    with boa.env.prank(admin):
+        identity.revokeRole(identity.REGISTRAR_ROLE(), hospital)
+    with boa.env.prank(hospital), boa.reverts(NOT_ITS_DEACTIVATOR):
+        identity.deactivate(patient)
+    with boa.env.prank(admin):
+        identity.deactivate(patient)
+    assert not identity.is_active(patient)
 
 
 @pytest.fixture

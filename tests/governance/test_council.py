@@ -80,6 +80,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         server = NodeServer(a, port=port)
         try:
             alice = _patient_with_labs(a, c)
+            for member in (b, c):  # what `propose admit` gives a node admitted after bootstrap
+                a.contracts.identity_registry(as_wallet=NODE_WALLET).grant_role("REGISTRAR_ROLE", member.address)
             server.start()
             a.governance.bootstrap([a.address, b.address, c.address], 2, DELAY, VOTING)
             yield Network(chain, a, b, c, d, alice)
@@ -118,23 +120,25 @@ def _holders(facade: ContractFacade) -> dict[bytes, set[str]]:
 
 
 def test_after_bootstrap_the_council_alone_holds_every_admin_role(network: Network) -> None:
-    a = network.a
+    a, b = network.a, network.b
     council = a.contracts.council()
     facades = [f for d in a.deployer.deployments() if (f := _facade(a, d.name)) is not None]
     assert {f.contract_name for f in facades} >= {"IdentityRegistry", "RecordAnchor", "Claims", "CareToken"}
+    nodes = {a.address, b.address, network.c.address}
     refused = []
     for facade in facades:
         names = {item["name"] for item in facade.contract.abi if item["type"] == "function"}
         if "hasRole" in names:
-            roles = {facade._call(n): n for n in names if n.endswith("_ROLE") and n not in MEMBER_ROLES}
+            roles = {facade._call(n): n for n in names if n.endswith("_ROLE")}
             assert "DEFAULT_ADMIN_ROLE" in roles.values()
             for role, holders in _holders(facade).items():
                 if role in roles:
-                    assert holders <= {council.address}, f"{facade.contract_name}.{roles[role]}: {holders}"
+                    allowed = nodes if roles[role] in MEMBER_ROLES else {council.address}
+                    assert holders <= allowed, f"{facade.contract_name}.{roles[role]}: {holders}"
             assert facade._call("hasRole", bytes(32), council.address), facade.contract_name
             for role in roles:
-                refused.append(Call.of(facade, "grantRole", role, a.address))
-            refused.append(Call.of(facade, "revokeRole", bytes(32), council.address))
+                refused.append(Call.of(facade, "grantRole", role, network.d.address))
+                refused.append(Call.of(facade, "revokeRole", role, council.address if role == bytes(32) else b.address))
         if "owner" in names:
             assert facade._call("owner") == council.address
             refused.append(Call.of(facade, "transfer_ownership", a.address))
@@ -145,11 +149,17 @@ def test_after_bootstrap_the_council_alone_holds_every_admin_role(network: Netwo
     identity = a.contracts.identity_registry()
     refused.append(Call.of(identity, "attest", a.address, bytes(32), 2**40, True))
     refused += [Call.of(council, "add_member", a.address), Call.of(council, "set_threshold", 1)]
+    # A member node's REGISTRAR_ROLE removes only the actors it registered: not another node, nor its patients.
+    refused += [Call.of(identity, "deactivate", who) for who in (b.address, network.c.address, network.d.address)]
     for call in refused:
         with pytest.raises(TransactionReverted):
             a.contracts.send([call], as_wallet=NODE_WALLET)
+    for who in (a.address, network.alice.address):
+        with pytest.raises(TransactionReverted, match="only the actor, its registrar or the admin"):
+            b.contracts.send([Call.of(identity, "deactivate", who)], as_wallet=NODE_WALLET)
+    assert all(identity.require_actor(who).active for who in (*nodes, network.d.address, network.alice.address))
     assert identity.is_role_holder("ISSUER_ROLE", a.address) is False
-    assert identity.is_role_holder("REGISTRAR_ROLE", a.address)  # a member node's role, as b's and c's will be
+    assert identity.is_role_holder("REGISTRAR_ROLE", a.address)  # a member node's role, as b's and c's
     with pytest.raises(Conflict, match="bootstrapped already"):
         a.governance.bootstrap([a.address], 1, DELAY, VOTING)
 

@@ -142,7 +142,7 @@ class RemoveNode:
             raise NotFound(f"{self.node} is not an active member node")
 
     def calls(self, on: Targets) -> list[Call]:
-        """Both roles revoked, then the actor deactivated (the council is a registrar)."""
+        """Both roles revoked, then the actor deactivated (the council, the registry's admin, may)."""
         return [
             Call.of(on.identity, "revokeRole", REGISTRAR_ROLE, self.node),
             Call.of(on.anchor, "revokeRole", ANCHORER_ROLE, self.node),

@@ -2,7 +2,7 @@
 
 ```
 deployer ──deploy──► Council(members, k, delay, voting period)
-         ──grant───► DEFAULT_ADMIN_ROLE (IdentityRegistry, RecordAnchor, Claims), REGISTRAR_ROLE (to deactivate)
+         ──grant───► DEFAULT_ADMIN_ROLE (IdentityRegistry, RecordAnchor, Claims): it also deactivates removed nodes
          ──hand────► CareToken's ownership (its own unbounded minting ends)
          ──renounce► its DEFAULT_ADMIN_ROLEs and ISSUER_ROLE
 ```
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from careledger.chain import Call, ContractFacade, holds_role
-from careledger.governance._actions import DEFAULT_ADMIN_ROLE, ISSUER_ROLE, REGISTRAR_ROLE, ROLE_NAMES, Targets
+from careledger.governance._actions import DEFAULT_ADMIN_ROLE, ISSUER_ROLE, ROLE_NAMES, Targets
 
 # The contracts administered through snekmate `access_control`: who holds DEFAULT_ADMIN_ROLE may grant any role.
 ACCESS_CONTROLLED = ("IdentityRegistry", "RecordAnchor", "Claims")
@@ -54,13 +54,6 @@ def handover(on: Targets, council: str, deployer: str) -> list[Step]:
         )
         for f in administered
     ]
-    steps.append(
-        Step(
-            "IdentityRegistry: grant REGISTRAR_ROLE to the council (it deactivates removed nodes)",
-            Call.of(on.identity, "grantRole", REGISTRAR_ROLE, council),
-            _has(on.identity, REGISTRAR_ROLE, council),
-        )
-    )
     steps.append(
         Step(
             "CareToken: hand the ownership (setting minters' caps) to the council",

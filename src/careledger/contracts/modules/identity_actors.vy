@@ -8,7 +8,7 @@
         (and its HPKE suite), a node endpoint and a hash of off-chain
         metadata. Actors register themselves, or a registrar registers
         them; they rotate their key, update their endpoint, and are
-        deactivated by themselves or a registrar.
+        deactivated by themselves, their registrar or the admin.
 """
 
 
@@ -18,7 +18,7 @@ uses: access_control
 from . import roles
 
 
-# @dev May register actors on their behalf and deactivate them.
+# @dev May register actors on their behalf, and deactivate those it registered.
 REGISTRAR_ROLE: public(constant(bytes32)) = keccak256("REGISTRAR_ROLE")
 
 
@@ -165,12 +165,17 @@ def update(endpoint: String[URL_BOUND], metadata_hash: bytes32):
 def deactivate(actor: address):
     """
     @notice Mark `actor` inactive: its credentials stop being valid and it
-            can no longer rotate or update. The actor itself, or
-            `REGISTRAR_ROLE`.
+            can no longer rotate or update. The actor itself; the
+            registrar that registered it, while it holds `REGISTRAR_ROLE`
+            (a node its own patients and practitioners); or
+            `DEFAULT_ADMIN_ROLE` (the council, which removes nodes). No
+            member node removes another, nor another's actors.
     @param actor The actor.
     """
-    if msg.sender != actor:
-        access_control._check_role(REGISTRAR_ROLE, msg.sender)
+    if msg.sender != actor and not access_control.hasRole[access_control.DEFAULT_ADMIN_ROLE][msg.sender]:
+        assert (
+            self.registrar_of[actor] == msg.sender and access_control.hasRole[REGISTRAR_ROLE][msg.sender]
+        ), "identity: only the actor, its registrar or the admin deactivates it"
     self._check_active(actor)
     self.actors[actor].active = False
     log ActorDeactivated(actor=actor, by=msg.sender)
