@@ -17,7 +17,6 @@ from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.crypto import AtRestKey
 from careledger.errors import NotFound
-from careledger.files import secret_file
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from careledger.erasure import Erasures
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.governance import Governance
-    from careledger.identity import IdentityService, UnlockedWallet, WalletStore
+    from careledger.identity import IdentityService, UnlockedWallet, Vault, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
     from careledger.insight.federated import FederatedDesk, FederatedRuns
@@ -52,6 +51,7 @@ class Capabilities:
         home: Home
         settings: Settings
         wallets: WalletStore
+        vault: Vault
         anchorer: Anchorer
 
         @property
@@ -171,7 +171,7 @@ class Capabilities:
 
     @cached_property
     def _readings_key(self) -> AtRestKey:
-        return AtRestKey(secret_file(self.home.readings_key_file))
+        return AtRestKey(self.vault.secret(self.home.readings_key_file))
 
     @cached_property
     def custodian(self) -> Custodian:
@@ -266,7 +266,7 @@ class Capabilities:
             self.contracts.identity_registry,
             address=self.address,
             node_wallet=NODE_WALLET,
-            study_secret=secret_file(self.home.study_key_file),
+            study_secret=self.vault.secret(self.home.study_key_file),
             chain_id=self.chain_id,
         )
 
@@ -316,7 +316,7 @@ class Capabilities:
         from careledger.access import Accessor
         from careledger.telehealth import Events, Messages, Readers, Receipts, visit_reminders
 
-        readers = Readers(secret_file(self.home.index_key_file))
+        readers = Readers(self.vault.secret(self.home.index_key_file))
         return Messages(
             Receipts(self.db, readers),
             Events(self.bus, readers),

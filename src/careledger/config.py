@@ -57,6 +57,11 @@ class Home:
         return self.path / "careledger.db"
 
     @property
+    def vault_file(self) -> Path:
+        """The vault key (a keystore v3 under the node wallet's passphrase) every secret below is sealed under."""
+        return self.path / "vault.json"
+
+    @property
     def index_key_file(self) -> Path:
         """The blind index's key (search tokens and categories), kept out of the database."""
         return self.path / "index.key"
@@ -98,8 +103,9 @@ class Home:
 
     @property
     def secret_files(self) -> tuple[Path, ...]:
-        """Every random secret kept in the home, each made on first use (`files.secret_file`): what the parent
-        of `serve --workers N` makes before its workers start, so that they share one of each, never race."""
+        """Every random secret kept in the home, each sealed under the vault (`identity.Vault`) and made when
+        it is first opened: what the parent of `serve --workers N` opens before its workers start, so that they
+        share one of each, never race."""
         return (
             self.index_key_file,
             self.custodial_kek_file,

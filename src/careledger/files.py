@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from careledger.errors import ConfigError
-
 _T = TypeVar("_T")
 
 # fsync waits for the filesystem journal; calls made at the same time share one journal
@@ -28,19 +26,6 @@ _SYNCFS_FROM = 2
 _GROUP = 128  # files open at once: well under any descriptor limit
 _sync_pool: ThreadPoolExecutor | None = None
 _sync_pool_lock = threading.Lock()
-
-
-def secret_file(path: Path, size: int = 32) -> bytes:
-    """A random secret of `size` bytes kept in `path` as hex (mode 0600): made on first use, then read."""
-    if not path.is_file():
-        write_atomically(path, os.urandom(size).hex().encode(), mode=0o600)
-    try:
-        secret = bytes.fromhex(path.read_text().strip())
-    except ValueError:
-        secret = b""
-    if len(secret) != size:
-        raise ConfigError(f"{path} does not hold a {size}-byte secret in hex")
-    return secret
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:

@@ -39,7 +39,6 @@ from careledger.config import NODE_WALLET, Home, Settings
 from careledger.consent import ConsentService, Purpose, SignedActions
 from careledger.crypto import AtRestKey, PublicKey
 from careledger.errors import AccessDenied, ConfigError, ValidationError
-from careledger.files import secret_file
 from careledger.health import Health
 from careledger.identity import (
     ClientRegistry,
@@ -47,7 +46,9 @@ from careledger.identity import (
     CustodialPatients,
     IdentityService,
     UnlockedWallet,
+    Vault,
     WalletStore,
+    asked_once,
 )
 from careledger.node_status import NodeStatus
 from careledger.records import BlindIndex, Check, RecordCommitments, RecordService, verify_record
@@ -96,7 +97,7 @@ class Node(Capabilities, Oversight):
         home.require()
         self.home = home
         self.settings = settings
-        self._passphrase = passphrase
+        self._passphrase = asked_once(passphrase)  # the vault and the node wallet share the node's passphrase
         self._keep_chain = keep_chain
         self.db = Database(settings.db_url(home))
         try:
@@ -105,9 +106,10 @@ class Node(Capabilities, Oversight):
             self._unlocked: dict[str, UnlockedWallet] = {}
             self._signers: dict[str, Signer] = {}
             self._registered_keys: dict[str, tuple[float, PublicKey]] = {}
-            self._custodial_kek = AtRestKey(secret_file(home.custodial_kek_file))
-            self.custodial = CustodialKeys(home.custodial_dir, self._custodial_kek)
-            self._wire_records()
+            self.vault = Vault(home, self.wallets, lambda: self._passphrase(NODE_WALLET))  # opened when first needed
+            # Anchorers reach the contract only when a batch is due, so neither needs the chain to exist.
+            self.anchorer = self._anchorer(RecordCommitments())
+            self.audit_anchorer = self._anchorer(AuditHeads())
             if not lazy:
                 for wired in _CHAIN_WIRED:
                     getattr(self, wired)
@@ -172,7 +174,7 @@ class Node(Capabilities, Oversight):
         """The sealed, hash-chained audit log (an older plaintext one sealed in place)."""
         audit = AuditLog(
             self.db,
-            key=AtRestKey(secret_file(self.home.audit_key_file)),
+            key=AtRestKey(self.vault.secret(self.home.audit_key_file)),
             observer=self.address,
             chain_id=self.chain_id,
         )
@@ -255,25 +257,33 @@ class Node(Capabilities, Oversight):
         claiming.forget_claimed()
         return claiming
 
-    def _wire_records(self) -> None:
-        """The record repository (its blind index brought up to date), and the anchorers of its commitments and
-        of the audit log's heads."""
-        self._records = RecordService(
+    @cached_property
+    def _custodial_kek(self) -> AtRestKey:
+        return AtRestKey(self.vault.secret(self.home.custodial_kek_file))
+
+    @cached_property
+    def custodial(self) -> CustodialKeys:
+        """The custodial patients' keys, sealed under the node's key-encryption key."""
+        return CustodialKeys(self.home.custodial_dir, self._custodial_kek)
+
+    @cached_property
+    def _records(self) -> RecordService:
+        """The record repository, its blind index brought up to date: built on first use, since its keys are
+        the vault's (a command that only reads the chain asks for no passphrase)."""
+        records = RecordService(
             self.db,
             self.blob_stores.current,
             custodian=self.address,
             custodian_public=self.wallets.get(NODE_WALLET).encryption_key,
             custodian_key=lambda: self.unlock(NODE_WALLET).encryption_key(),
             patient_key=self.encryption_key_of,
-            index=BlindIndex(secret_file(self.home.index_key_file)),
+            index=BlindIndex(self.vault.secret(self.home.index_key_file)),
             custodial=CustodialPatients(
                 self.custodial, lambda: self.contracts.identity_registry(as_wallet=NODE_WALLET)
             ),
         )
-        self._records.upgrade_index()
-        # Anchorers reach the contract only when a batch is due, so neither needs the chain to exist.
-        self.anchorer = self._anchorer(RecordCommitments())
-        self.audit_anchorer = self._anchorer(AuditHeads())
+        records.upgrade_index()
+        return records
 
     def _system(self, work: str, purpose: Purpose) -> SystemRepository:
         """The system repository of one named piece of the node's own work (audited as the node, for `purpose`)."""

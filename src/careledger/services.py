@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.governance import Governance
     from careledger.health import Health
-    from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, WalletStore
+    from careledger.identity import ClientRegistry, CustodialKeys, IdentityService, UnlockedWallet, Vault, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
     from careledger.insight.federated import FederatedDesk, FederatedRuns
@@ -66,6 +66,8 @@ class Services(Protocol):
     def chain_id(self) -> int: ...
     @property
     def wallets(self) -> WalletStore: ...
+    @property
+    def vault(self) -> Vault: ...
     @property
     def access(self) -> RecordAccess: ...
     @property

@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from careledger.audit import AuditLog
 from careledger.config import Home
 from careledger.crypto import AtRestKey
-from careledger.files import secret_file
+from careledger.node import Node
 from careledger.store import AUDIT_EVENTS, RECORD_VERSIONS, Database
+from careledger.testdata import PASSPHRASE
+from tests.access.crash_worker import SETTINGS
 from tests.crash import run_worker
 
 
@@ -21,12 +23,14 @@ def _worker(home: Home, seed: int, crash_at: str | None = None) -> int:
 
 def _counts(home: Home) -> tuple[int, int, bool]:
     """Record versions, audit entries, and whether the audit log verifies."""
+    with Node(home, SETTINGS, lambda _wallet: PASSPHRASE, lazy=True) as node:
+        audit_key = AtRestKey(node.vault.secret(home.audit_key_file))
     db = Database(f"sqlite:///{home.db_file}")
     try:
         with db.reading() as connection:
             versions = connection.execute(select(func.count()).select_from(RECORD_VERSIONS)).scalar_one()
             entries = connection.execute(select(func.count()).select_from(AUDIT_EVENTS)).scalar_one()
-        log = AuditLog(db, key=AtRestKey(secret_file(home.audit_key_file)), observer="0x" + "0" * 40, chain_id=1)
+        log = AuditLog(db, key=audit_key, observer="0x" + "0" * 40, chain_id=1)
         return int(versions), int(entries), log.verify(None).ok
     finally:
         db.close()

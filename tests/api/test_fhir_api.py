@@ -45,11 +45,9 @@ def test_metadata_is_a_capability_statement(api: Api) -> None:
 
 def test_no_token_expired_token_and_forged_token_are_401(api: Api) -> None:
     _outcome(httpx.get(f"{api.url}/Observation/{api.world.labs_id}"), 401, "sign in first")
-    secret = (api.world.node.home.path / "api.key").read_text()
+    secret = api.world.node.vault.secret(api.world.node.home.api_key_file)
     claims = {"sub": api.world.clinic.address, "role": "org", "scope": "user/*.read", "aud": api.server.domain}
-    expired = jwt.encode(
-        {**claims, "exp": int(time.time()) - 10, "iss": api.server.auth._issuer}, bytes.fromhex(secret)
-    )
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 10, "iss": api.server.auth._issuer}, secret)
     headers = {"Authorization": f"Bearer {expired}"}
     _outcome(httpx.get(f"{api.url}/Observation/x", headers=headers), 401, "expired")
     forged = jwt.encode({**claims, "exp": int(time.time()) + 60}, b"not the node's key" * 2)

@@ -99,8 +99,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         node._records.write(patient.patient, patient_address=alice.address)
         account = node.unlock("alice").account
         chain_id = node.chain.chain_id
+        api_key = node.vault.secret(node.home.api_key_file)
     with NodeProcess(Home(home), free_port(), passphrase=PASSPHRASE).start() as server:
-        target = Target(server, account, chain_id, patient.patient["id"], "", (home / "api.key").read_bytes())
+        target = Target(server, account, chain_id, patient.patient["id"], "", api_key)
         message = target.siwe()
         login = httpx.post(f"{server.url}/auth/login", json={"message": message, "signature": target.sign(message)})
         assert login.status_code == 200, login.text
@@ -245,7 +246,7 @@ def test_a_future_siwe_message_is_refused(target: Target) -> None:
 def test_a_token_missing_a_claim_is_401(target: Target, drop: str) -> None:
     claims = jwt.decode(target.token, options={"verify_signature": False})
     del claims[drop]
-    forged = jwt.encode(claims, bytes.fromhex(target.secret.decode()), algorithm="HS256")
+    forged = jwt.encode(claims, target.secret, algorithm="HS256")
     response = httpx.get(f"{target.url}/Patient/{target.patient_id}", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -16,7 +16,6 @@ import pytest
 from careledger.api import NodeServer
 from careledger.api._server import REMINDER_ROUNDS
 from careledger.fhir import URI
-from careledger.files import secret_file
 from careledger.shared import Tickets
 from careledger.store import Database
 from careledger.telehealth import Events, LocalBus, Readers, Reminders, parse_instant
@@ -129,7 +128,7 @@ def test_the_leader_of_a_served_node_sends_them_to_its_notification_streams(clin
         time.sleep(0.5)  # the other of the two
     finally:
         server.stop()
-    readers = Readers(secret_file(node.home.index_key_file))  # the node's blind tokens of its readers
+    readers = Readers(node.vault.secret(node.home.index_key_file))  # the node's blind tokens of its readers
     assert sorted(n["to"] for n in heard) == sorted(readers.token(w.address) for w in (clinic.bob, clinic.drbob))
     assert {n["data"]["appointment"] for n in heard} == {booked["id"]}
     assert node.reminders.send_due() == 0  # sent once: the node's own reminders know it

@@ -32,7 +32,6 @@ from careledger.api._auth import SiweAuth
 from careledger.api._metrics import MetricsListener
 from careledger.api._rounds import RoundLog
 from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
-from careledger.files import secret_file
 from careledger.iot import MqttListener, Webhooks
 from careledger.services import Services
 from careledger.telehealth import MAX_MESSAGE_BYTES
@@ -72,7 +71,7 @@ class NodeServer:
         self.auth = SiweAuth(
             domain=self.domain,
             chain_id=node.chain_id,
-            secret=secret_file(node.home.api_key_file),
+            secret=node.vault.secret(node.home.api_key_file),
             issuer=f"careledger:{node.address}",
             identity=node.identity,
             shared=node.shared,

@@ -43,7 +43,6 @@ from careledger.api._oauth import OAuthRequest, SignedIn, SmartServer, request_o
 from careledger.api._picker import Picker, offers_others, picked
 from careledger.api._responses import retry_after
 from careledger.errors import AccessDenied, CareLedgerError, TooMany, Unauthenticated, ValidationError, http_status
-from careledger.files import secret_file
 from careledger.identity import SIGNING_ALGORITHMS, LaunchContext, Role, web_origin
 from careledger.portal import outside_page, page_headers
 
@@ -86,7 +85,7 @@ def smart_router(deps: Deps) -> APIRouter:
     """The SMART routes (the authorization page's script and styles are the portal's)."""
     router = APIRouter(tags=["smart"])
     node, auth = deps.node, deps.auth
-    signing_key = _signing_key(secret_file(node.home.oidc_key_file))
+    signing_key = _signing_key(node.vault.secret(node.home.oidc_key_file))
 
     server = SmartServer(
         node.clients,

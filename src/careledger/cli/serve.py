@@ -17,7 +17,6 @@ from careledger.cli._context import PASSPHRASE_ENV, CliState, open_node, passphr
 from careledger.cli._output import console
 from careledger.config import NODE_WALLET, Settings
 from careledger.errors import Conflict, WorkersNeedPostgres
-from careledger.files import secret_file
 from careledger.log_format import LogFormat, formatter
 from careledger.schema import upgrade_schema
 from careledger.services import Operations, open_operations
@@ -77,10 +76,9 @@ def _serve_workers(cli: CliState, *, host: str, port: int, domain: str | None, c
     sock = listening_socket(host, port)
     bound = int(sock.getsockname()[1])
     url = f"http://{host}:{bound}"
-    for secret in cli.home.secret_files:  # made once here: workers racing to make one would each keep their own
-        secret_file(secret)
     with _log_to_stderr(settings.log_format), _kept_chain(cli, settings, passphrase) as node:
         node.unlock()  # a wrong passphrase fails here, once, not in every worker
+        node.vault.open()  # every secret made here: workers racing to make one would each keep their own
         spec = WorkerSpec(
             home=cli.home.path,
             settings=Settings.model_validate(settings.model_dump()),  # plain settings: they go through a pipe

@@ -32,6 +32,7 @@ from careledger.identity._tokens import (
     RefreshGrant,
     RefreshTokens,
 )
+from careledger.identity._vault import Vault, asked_once, make_vault
 from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, did_pkh
 
 __all__ = [
@@ -63,14 +64,17 @@ __all__ = [
     "Scope",
     "Suite",
     "UnlockedWallet",
+    "Vault",
     "Wallet",
     "WalletStore",
+    "asked_once",
     "credential_type_name",
     "did_pkh",
     "granted",
     "keystore_address",
     "keystore_metadata",
     "load_keystore",
+    "make_vault",
     "narrowing",
     "new_keystore",
     "parse_signature",
