@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, select
 
 from careledger.errors import Gone, NotFound
-from careledger.records import RecordEraser, RecordService, SearchQuery, TokenCondition
-from careledger.store import Database, DatabaseBlobStore, FileBlobStore
+from careledger.records import RecordEraser, RecordService, SearchQuery, TokenCondition, _erasure
+from careledger.store import RECORD_TOKENS, Database, DatabaseBlobStore, FileBlobStore
 from tests.records.conftest import Keys
 
 PHRASE = "purple giraffe under the stairs"
@@ -75,3 +76,26 @@ def test_erased_versions_are_gone_from_every_store_and_the_file_but_others_stay(
     assert [r.record_id for r in eraser.records_of(alice)] == ["alice"]
     assert records.read("bobs")["code"]["text"] == PHRASE
     assert records.search(code) == [kept]
+
+
+def test_a_charts_search_tokens_are_deleted_in_chunks_each_id_sent_once(
+    records: RecordService, blobs: FileBlobStore, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_erasure, "_CHUNK", 2)  # a chart of three chunks, without writing a thousand records
+    alice = keys.new_patient()
+    records.write({"resourceType": "Patient", "id": "alice"}, patient_address=alice)
+    chart = ["alice", *(records.write(_note(f"n-{n}", "alice", "a note")).record_id for n in range(5))]
+    sent: list[int] = []
+
+    def count(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM RECORD_TOKENS"):
+            sent.append(len(parameters))  # type: ignore[arg-type]
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        RecordEraser(records, [blobs]).erase(alice, chart, request="0x" + "cd" * 32)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    assert sent == [2, 2, 2]
+    with database.reading() as connection:
+        assert connection.execute(select(RECORD_TOKENS.c.record_id)).all() == []
