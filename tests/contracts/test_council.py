@@ -234,16 +234,19 @@ def test_expired_and_cancelled_proposals(world: World) -> None:
     assert world.council.state(stale_id) == EXPIRED
     with boa.reverts("council: voting has ended"):
         world.vote(stale_id, world.members[1])
-    proposal_id, batch = world.propose([_call(world.token, "set_minter", world.outsider, 1)])
-    world.vote(proposal_id, *world.members[:2])
+    with boa.env.prank(world.members[0]), boa.reverts("council: voting has ended"):
+        world.council.cancel(stale_id)
+    proposal_id, _ = world.propose([_call(world.token, "set_minter", world.outsider, 1)])
+    world.vote(proposal_id, world.members[0])
     with boa.env.prank(world.members[1]), boa.reverts("council: only its proposer cancels a proposal"):
         world.council.cancel(proposal_id)
     with boa.env.prank(world.members[0]):
         world.council.cancel(proposal_id)
     assert world.council.state(proposal_id) == CANCELLED
-    boa.env.time_travel(seconds=DELAY)
+    with boa.env.prank(world.members[0]), boa.reverts("council: proposal cancelled"):
+        world.council.cancel(proposal_id)
     with boa.reverts("council: proposal cancelled"):
-        world.execute(proposal_id, batch)
+        world.vote(proposal_id, world.members[1])
     late_id, late = world.propose([_call(world.token, "set_minter", world.outsider, 1)])
     world.vote(late_id, *world.members[:2])
     boa.env.time_travel(seconds=DELAY + 14 * DAY + 1)
@@ -274,3 +277,18 @@ def test_the_old_token_owner_mints_no_more(world: World, admin: Any) -> None:
             world.token.set_minter(admin, 1)
         with boa.reverts("ownable: caller is not the owner"):
             world.token.transfer_ownership(admin)
+
+
+def test_a_queued_proposal_is_not_undone_by_one_member(world: World) -> None:
+    """k members voted it through: neither its proposer alone, nor a proposer the council removed, cancels it."""
+    proposal_id, batch = world.propose([_call(world.token, "set_minter", world.outsider, 9)], by=world.members[2])
+    world.vote(proposal_id, *world.members[:2])
+    assert world.council.state(proposal_id) == QUEUED
+    with boa.env.prank(world.members[2]), boa.reverts("council: proposal already queued"):
+        world.council.cancel(proposal_id)
+    world.passed([_call(world.council, "remove_member", world.members[2])])
+    assert world.council.state(proposal_id) == READY  # a change of members outdates only what is not queued
+    with boa.env.prank(world.members[2]), boa.reverts("council: not a member"):
+        world.council.cancel(proposal_id)
+    world.execute(proposal_id, batch)
+    assert world.token.mint_allowance(world.outsider) == 9

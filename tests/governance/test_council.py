@@ -199,6 +199,10 @@ def test_two_of_three_admit_a_fourth_node_after_the_timelock_one_never(network: 
     assert queued.state is ProposalState.QUEUED
     assert queued.voters == [a.address, b.address]
     assert queued.eta == network.chain.timestamp() + DELAY
+    with pytest.raises(Conflict, match="is queued: only an open proposal is cancelled"):
+        a.governance.cancel(proposal.proposal_id)  # two members voted it through: its proposer alone undoes nothing
+    with pytest.raises(TransactionReverted, match="council: proposal already queued"):
+        a.contracts.council(as_wallet=NODE_WALLET).cancel(proposal.proposal_id)
     with pytest.raises(Conflict, match=r"too early, it may be executed from .* UTC \(in 1 h\)"):
         d.governance.execute(proposal.proposal_id)
     network.travel(DELAY)

@@ -175,13 +175,13 @@ class Governance:
         return self.show(proposal_id)
 
     def cancel(self, proposal_id: int) -> ProposalView:
-        """Withdraw a proposal this node made, until it is executed."""
+        """Withdraw a proposal this node made while it is open: queued by k votes, it stands."""
         council = self._member_council()
         record = council.proposal(proposal_id)
         if record.proposer != self._address:
             raise AccessDenied(f"only its proposer ({record.proposer}) cancels proposal {proposal_id}")
-        if record.state in (ProposalState.EXECUTED, ProposalState.CANCELLED):
-            raise Conflict(f"proposal {proposal_id} is {record.state.label}")
+        if record.state is not ProposalState.ACTIVE:
+            raise Conflict(f"proposal {proposal_id} is {record.state.label}: only an open proposal is cancelled")
         council.cancel(proposal_id)
         return self.show(proposal_id)
 

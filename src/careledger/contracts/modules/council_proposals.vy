@@ -11,8 +11,8 @@
         once, the calls in order (all or none). A proposal not queued
         within the voting period expires; a queued one not executed
         within `GRACE_PERIOD` of becoming ready expires too (as in
-        Compound's Timelock); its proposer may cancel it until it is
-        executed. The batch is kept only as its timelock operation id:
+        Compound's Timelock); its proposer, while a member, may cancel
+        it while it is open, but not once it is queued. The batch is kept only as its timelock operation id:
         the calls and the description are in `ProposalCreated`, and
         `execute` is given the calls again and checks them against
         the id, as OpenZeppelin's Governor does.
@@ -245,17 +245,16 @@ def execute(
 @external
 def cancel(proposal_id: uint256):
     """
-    @dev Withdraws a proposal that is not executed, queued or not.
-    @notice Its proposer only.
+    @dev Withdraws a proposal while it is open: not yet queued, expired
+         or outdated. Once k members have voted it into the timelock,
+         one member alone does not undo it.
+    @notice Its proposer only, while a member.
     @param proposal_id The proposal.
     """
-    proposal: Proposal = self._require(proposal_id)
-    assert msg.sender == proposal.proposer, "council: only its proposer cancels a proposal"
-    assert not proposal.cancelled, "council: proposal cancelled"
-    assert not timelock_controller._is_operation_done(proposal.operation), "council: proposal already executed"
+    membership._check_member(msg.sender)
+    self._check_open(proposal_id)
+    assert msg.sender == self._proposals[proposal_id].proposer, "council: only its proposer cancels a proposal"
     self._proposals[proposal_id].cancelled = True
-    if proposal.eta != 0:
-        timelock_controller.get_timestamp[proposal.operation] = empty(uint256)
     log ProposalCancelled(proposal_id=proposal_id, by=msg.sender)
 
 
