@@ -10,6 +10,7 @@ import time
 
 import pytest
 from eth_account.messages import encode_typed_data
+from sqlalchemy import func, select
 
 from careledger.access import Accessor
 from careledger.audit import Access, Action, Outcome
@@ -22,6 +23,7 @@ from careledger.exchange import Outbox, forget_outbox
 from careledger.iot import forget_journal
 from careledger.node import Node
 from careledger.store import Device, DeviceReading
+from careledger.store.models import Ticket
 from tests.erasure.conftest import PHRASE, RETENTION, Pair, scan
 
 
@@ -225,6 +227,47 @@ def test_erasing_all_of_hers_drops_her_readings_in_the_journal_and_her_messages_
     with hospital.db.session() as session:
         assert (forget_journal(session, dora), forget_outbox(session, dora)) == (0, 0)  # gone with her records
         assert (forget_journal(session, eve), forget_outbox(session, eve)) == (1, 1)  # another's waited on
+
+
+def _exported(client: FhirClient) -> str:
+    """A bulk export of the caller's Observations, finished: its status URL."""
+    kick = client._http.get("/Patient/$export", params={"_type": "Observation"}, headers={"Prefer": "respond-async"})
+    assert kick.status_code == 202, kick.text
+    status = kick.headers["Content-Location"]
+    for _ in range(200):
+        if client._http.get(status).status_code != 202:
+            return status
+        time.sleep(0.05)
+    raise AssertionError("the export did not finish")
+
+
+def _export_files(node: Node) -> int:
+    with node.db.session() as session:
+        return session.scalar(select(func.count()).select_from(Ticket).where(Ticket.kind == "export-file")) or 0
+
+
+def test_a_bulk_export_holding_what_she_erases_goes_with_it_and_anothers_stays(pair: Pair) -> None:
+    weight = {
+        "resourceType": "Observation",
+        "id": "alice-weight",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": f"Patient/{pair.alice_id}"},
+        "valueQuantity": {"value": 58, "unit": "kg"},
+    }
+    pair.hospital._records.write(weight)
+    with FhirClient(pair.url) as alice, FhirClient(pair.url) as bob:
+        alice.login(pair.hospital.unlock("alice").account)
+        bob.login(pair.hospital.unlock("bob").account)
+        hers, his = _exported(alice), _exported(bob)
+        manifest = alice._http.get(hers).json()
+        assert manifest["output"], manifest  # her Observations, the weight among them, sealed in the database
+        files = _export_files(pair.hospital)
+        pair.hospital.erasure.erase(pair.signed(["alice-weight"]))
+        assert alice._http.get(hers).status_code == 404
+        assert alice._http.get(manifest["output"][0]["url"]).status_code == 404
+        assert _export_files(pair.hospital) == files - len(manifest["output"])
+        assert bob._http.get(his).status_code == 200  # his export named nothing of hers
 
 
 def test_the_api_previews_takes_her_signed_request_once_and_hides_her_from_a_stranger(pair: Pair) -> None:

@@ -4,6 +4,7 @@
 her records here (not erased yet) ─ scope ─► each: a legal hold? its category's retention rule? ─► kept (rule)
                                                                                             └─► erasable
 her audit entries ─► share (to another node) ─► the nodes that fetched copies: asked to erase them
+                  ├► export (bulk $export)   ─► whoever exported them: their export jobs here, removed
                   └► study-delivery          ─► released, de-identified, to a study: cannot be recalled
 ```
 """
@@ -23,6 +24,7 @@ from careledger.records import ErasableRecord
 SHARE = "share"  # the custodian sent records to another node (`careledger.exchange`)
 RECEIVE = "receive"  # this node stored records another node sent
 STUDY_DELIVERY = "study-delivery"  # a de-identified release to a study (`careledger.research`)
+EXPORT = "export"  # a bulk `$export` (its files kept an hour, sealed) or her own export
 _REFERENCE = re.compile(r"(?P<type>[A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/\d+)?")
 _STUDY = re.compile(r"ResearchStudy/(?P<study>\d+)")
 
@@ -53,6 +55,7 @@ class Plan:
     unknown: tuple[str, ...]  # ids asked for that name no record of hers here (or one erased already)
     peers: tuple[str, ...]  # the nodes that fetched copies of what it erases: each is asked to erase them
     notes: tuple[str, ...]  # what cannot be erased, said plainly
+    exporters: tuple[str, ...] = ()  # who exported what it erases: their bulk export jobs here go with it
 
     @property
     def versions(self) -> int:
@@ -103,6 +106,7 @@ def plan(
     ids = {record.record_id for record in erasable}
     unknown = () if asked is None else tuple(sorted(set(asked) - {record.record_id for record in found}))
     peers: set[str] = set()
+    exporters: set[str] = set()
     studies: set[str] = set()
     fetched_herself = False
     for entry in entries:
@@ -114,6 +118,8 @@ def plan(
                 fetched_herself = True
             elif access.agent != custodian:
                 peers.add(access.agent)
+        elif access.interaction == EXPORT:
+            exporters.add(access.agent)
         elif access.interaction == STUDY_DELIVERY:
             studies.update(m["study"] for e in access.entities if (m := _STUDY.fullmatch(e)))
     notes = list(ALWAYS)
@@ -124,7 +130,16 @@ def plan(
         notes.insert(0, "Copies she fetched herself, with her own agent, are hers to delete there.")
     if peers:
         notes.insert(0, f"{len(peers)} other node(s) fetched copies: each is sent her request, and its answer kept.")
-    return Plan(patient, asked is None, tuple(erasable), tuple(kept), unknown, tuple(sorted(peers)), tuple(notes))
+    return Plan(
+        patient,
+        asked is None,
+        tuple(erasable),
+        tuple(kept),
+        unknown,
+        tuple(sorted(peers)),
+        tuple(notes),
+        tuple(sorted(exporters)),
+    )
 
 
 def references(entities: Iterable[str]) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ fetched copies asked to do the same, and their answers kept.
 signed request ─ for this node? signed by her (or her claimed wallet, or her custodian on her documented
    instruction)? fresh? unused? ─► plan: what her holds and retention rules keep ─► erase the rest (the record
    repository's `RecordEraser`), its audit entry in the same transaction ─► refusals audited, naming each rule
-   ─► the request forwarded to each node that fetched copies (`ErasurePeers`)
+   ─► the bulk export jobs of whoever exported it, removed ─► the request forwarded to each node that fetched
+   copies (`ErasurePeers`)
 notice from a node she asked ─ signed by that node, fresh? her request inside, hers? ─► the copies this node
    received from that node, planned and erased the same way ─► a signed answer
 ```
@@ -44,6 +45,7 @@ from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound,
 from careledger.exchange import forget_outbox, spend_fresh
 from careledger.iot import forget_journal
 from careledger.records import ErasableRecord, RecordEraser
+from careledger.shared import Tickets, forget_exports
 from careledger.store import Database, ErasureRequestRow
 
 if TYPE_CHECKING:
@@ -122,6 +124,7 @@ class Erasures:
         self.peers = peers
         self._audit = audit
         self._db = db
+        self._tickets = Tickets(db)  # bulk export jobs, whose files an erasure removes
         self._identity = identity
         self.address = address
         self._account = account
@@ -238,6 +241,8 @@ class Erasures:
                 forget_outbox(session, request.patient)
 
         self._eraser.erase(request.patient, done.erased, request=request.request_id, also=also)
+        if planned.exporters:
+            forget_exports(self._tickets, planned.exporters)
         if refusals:
             self._audit.record_all(refusals)
         return done, planned.peers

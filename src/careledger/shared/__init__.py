@@ -8,10 +8,10 @@ the requests are spread.
 """
 
 from careledger.shared._buckets import Buckets, RateLimit
-from careledger.shared._exports import ExportStore
+from careledger.shared._exports import ExportStore, forget_exports
 from careledger.shared._tickets import Tickets
 
-__all__ = ["Buckets", "ExportStore", "RateLimit", "SharedState", "Tickets"]
+__all__ = ["Buckets", "ExportStore", "RateLimit", "SharedState", "Tickets", "forget_exports"]
 
 
 class SharedState:

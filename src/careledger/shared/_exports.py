@@ -6,15 +6,17 @@ job state (JSON) ─► ticket "export-job" under the job id   (replaced as the 
 NDJSON file ─AES-256-GCM(key, AAD = job id ‖ name)─► base64 ─► ticket "export-file" under "job id/name"
 ```
 
-Both expire with the job (an hour after its last save). The files hold health data: they are sealed
-under a key derived from the node's token secret, which lives in its home, not in the database, so
-a copy of the database shows nothing of them.
+Both expire with the job (an hour after its last save), unless deleted sooner, or forgotten by an
+erasure of what they hold. The files hold health data: they are sealed under a key derived from the
+node's token secret, which lives in its home, not in the database, so a copy of the database shows
+nothing of them.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 from careledger.crypto import AtRestKey
@@ -58,9 +60,22 @@ class ExportStore:
 
     def remove(self, job_id: str, names: list[str]) -> None:
         """Delete a job and the files named."""
-        self._tickets.take(_JOB, job_id)
-        for name in names:
-            self._tickets.take(_FILE, f"{job_id}/{name}")
+        _remove(self._tickets, job_id, names)
+
+
+def forget_exports(tickets: Tickets, owners: Collection[str]) -> int:
+    """Delete every job any of `owners` started, and its files: an erasure's, since they may hold what it destroys
+    (a job still running stops at its next save, and removes what it wrote). How many jobs went."""
+    jobs = [job for job in tickets.every(_JOB) if set(job["owner"]) & set(owners)]
+    for job in jobs:
+        _remove(tickets, job["job_id"], [output["url"] for output in job["outputs"]])
+    return len(jobs)
+
+
+def _remove(tickets: Tickets, job_id: str, names: list[str]) -> None:
+    tickets.take(_JOB, job_id)
+    for name in names:
+        tickets.take(_FILE, f"{job_id}/{name}")
 
 
 def _aad(job_id: str, name: str) -> bytes:
