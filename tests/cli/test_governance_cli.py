@@ -66,6 +66,9 @@ def test_bootstrap_then_two_of_three_admit_a_node_and_refusals_in_words(homes: H
     done = a("governance", "bootstrap", *seats, "--threshold", "2", "--delay", "1h", "--json")
     assert done.code == 0, done.err
     assert all(step["done_now"] for step in done.json()["steps"])
+    [issuer] = [kept for kept in done.json()["kept"] if "ISSUER_ROLE" in kept]  # said plainly: its licences stay
+    assert "the credentials this node attested" in issuer
+    assert "stay valid" in issuer
     council = b("governance", "members", "--json").json()
     assert (council["members"], council["threshold"], council["delay"], council["member"]) == (
         [address["a"], address["b"], address["c"]],

@@ -130,6 +130,8 @@ def bootstrap(
         return
     for words, now in done.steps:
         console.print(f"{'done' if now else 'was done'}: {words}", markup=False)
+    for words in done.kept:
+        console.print(f"kept: {words}", markup=False)
     _print_council(done.council, me)
 
 

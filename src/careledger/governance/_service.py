@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from careledger.chain import Council, ProposalRecord, ProposalState
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.governance._actions import MAX_DELAY, VOTING_PERIOD_BOUNDS, Action, Targets, parse_address
-from careledger.governance._bootstrap import handover
+from careledger.governance._bootstrap import handover, kept
 from careledger.governance._words import call_words, format_duration, plain_args
 
 if TYPE_CHECKING:
@@ -85,14 +85,17 @@ class ProposalView:
 
 @dataclass(frozen=True, slots=True)
 class Bootstrapped:
-    """What `bootstrap` did: the council, and each handover step (done now, or found done)."""
+    """What `bootstrap` did: the council, each handover step (done now, or found done), and, in words, each role
+    the deploying node keeps: none is an admin role, each is one the council grants and revokes."""
 
     council: CouncilView
     steps: list[tuple[str, bool]]
+    kept: list[str]
 
     def to_json(self) -> dict[str, Any]:
         """As `governance bootstrap --json` prints it."""
-        return {"council": self.council.to_json(), "steps": [{"step": w, "done_now": n} for w, n in self.steps]}
+        steps = [{"step": w, "done_now": n} for w, n in self.steps]
+        return {"council": self.council.to_json(), "steps": steps, "kept": self.kept}
 
 
 class Governance:
@@ -186,8 +189,10 @@ class Governance:
         return self.show(proposal_id)
 
     def bootstrap(self, members: list[str], threshold: int, delay: int, voting_period: int) -> Bootstrapped:
-        """Seat the council and hand it every admin role, this node (the deployer) keeping none; run once, by the
-        node that deployed the contracts (run again, it finishes an interrupted bootstrap)."""
+        """Seat the council and hand it every admin role, this node (the deployer) keeping none, only roles the
+        council grants and revokes (a member node's, and its ISSUER_ROLE, so that the credentials it attested stay
+        valid: `Bootstrapped.kept` says so); run once, by the node that deployed the contracts (run again, it
+        finishes an interrupted bootstrap)."""
         seats = _check_seats(members, threshold, delay, voting_period)
         if not self.bootstrapped():
             anchor, token = self._contracts.record_anchor(), self._contracts.token()
@@ -203,7 +208,8 @@ class Governance:
         if not pending:
             raise Conflict(f"the council at {targets.council.address} is bootstrapped already")
         self._contracts.send([step.call for step in pending], as_wallet=self._wallet)
-        return Bootstrapped(self.council(), [(step.words, step in pending) for step in steps])
+        done = [(step.words, step in pending) for step in steps]
+        return Bootstrapped(self.council(), done, kept(targets, self._address))
 
     def _view(self, record: ProposalRecord, voters: list[str], threshold: int) -> ProposalView:
         facades = self._targets().facades()
