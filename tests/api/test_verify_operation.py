@@ -27,9 +27,10 @@ def proofs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 
 def _checked(api: Api, document: dict[str, Any]) -> list[tuple[str, bool, str | None]]:
-    """What the standalone verifier says of `document`, reading the world's chain."""
-    w3 = api.world.node.chain.w3
-    return [(o.record, o.ok, o.problem) for o in verify_document(document, lambda contract: AnchorReader(w3, contract))]
+    """What the standalone verifier says of `document`, reading the world's chain and its RecordAnchor."""
+    node = api.world.node
+    reader = AnchorReader(node.chain.w3, node.contracts.record_anchor().address)
+    return [(o.record, o.ok, o.problem) for o in verify_document(document, reader)]
 
 
 def _parameter(answer: dict[str, Any], name: str) -> Any:

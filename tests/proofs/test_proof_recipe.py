@@ -1,10 +1,8 @@
 """docs/proofs.md's `cast` recipe, run as written against the code's own content ids, commitments and roots.
 
-The recipe's shell blocks are taken from the page and run with bash, jq and Python; `cast` is Foundry's
-if `node_modules/.bin/cast` is installed, else a stand-in that does what its two hashing commands do
-(`cast keccak`: keccak256 of 0x-hex bytes or of UTF-8 text; `cast concat-hex`), so the page's own jq
-preimage, sorted-pair loop and AES-GCM lines are what is checked. The chain block's signatures are held
-to RecordAnchor's ABI.
+The recipe's shell blocks are taken from the page and run with bash, jq, Python and Foundry's `cast` (the one
+package.json pins, at `node_modules/.bin/cast`), its chain step against the anvil chain the node anchored on,
+pinned to the node's RecordAnchor. The chain block's signatures are also held to RecordAnchor's ABI.
 """
 
 from __future__ import annotations
@@ -16,6 +14,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +28,33 @@ from careledger.config import NODE_WALLET, Settings
 from careledger.consent import Purpose
 from careledger.contracts import shipped_artifact
 from careledger.proofs import ANCHORED_EVENT, BATCH, BATCH_RETURNS, PROOF_URL, VERIFY
+from careledger.proofs._rpc import HAS_ROLE
 from careledger.testdata import scratch_node, synthetic_patients
+
+pytestmark = pytest.mark.anvil
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "proofs.md").read_text()
 BLOCKS = dict(re.findall(r"<!-- recipe:(\w+) -->\n```sh\n(.*?)```", DOC, re.S))
 
-_STAND_IN = """#!{python}
-import sys
-from eth_hash.auto import keccak
-command, *args = sys.argv[1:]
-if command == "keccak":
-    (text,) = args
-    data = bytes.fromhex(text[2:]) if text.startswith("0x") else text.encode()
-    print("0x" + keccak(data).hex())
-elif command == "concat-hex":
-    print("0x" + "".join(arg.removeprefix("0x") for arg in args))
-else:
-    sys.exit(f"the stand-in does only keccak and concat-hex, not {{command}}")
-"""
+
+@dataclass
+class Exported:
+    """The exported file, the Bundle it holds, and the chain it was anchored on with its RecordAnchor."""
+
+    path: Path
+    bundle: dict[str, Any]
+    rpc: str
+    anchor: str
+    node: str  # the node's address: RecordAnchor's deployer, and the anchorer of the batch
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """A Bundle of Alice's seven records with their proofs (a batch of seven: paths of two and three siblings)."""
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+    """A Bundle of Alice's seven records with their proofs (a batch of seven: paths of two and three siblings),
+    its node serving the anvil chain until the module ends."""
     root = tmp_path_factory.mktemp("recipe")
-    with scratch_node(root / "home", Settings(chain="memory", light_kdf=True)) as node:
+    with scratch_node(root / "home", Settings(chain="anvil", light_kdf=True)) as node:
         alice = node.wallets.create("alice", Role.PATIENT, "pw")
         registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
         registry.register_actor(alice.address, alice.role, alice.encryption_key)
@@ -66,46 +68,47 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
         _, resources = node.access.for_caller(accessor).export(key)
         exported = list(resources)
         proofs = node.proofs.of(accessor, exported, key)
-    entries = [
-        {"resource": r, "extension": [proofs[r["id"], int(r["meta"]["versionId"])].extension()]} for r in exported
-    ]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-    path = root / "alice.json"
-    path.write_text(json.dumps(bundle, indent=1))
-    return path, bundle
+        entries = [
+            {"resource": r, "extension": [proofs[r["id"], int(r["meta"]["versionId"])].extension()]} for r in exported
+        ]
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+        path = root / "alice.json"
+        path.write_text(json.dumps(bundle, indent=1))
+        yield Exported(path, bundle, node.chain.url or "", node.contracts.record_anchor().address, node.address)
 
 
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A PATH with `cast` (Foundry's, or the stand-in), jq, and this interpreter as `python3`."""
-    if shutil.which("jq") is None:
-        pytest.skip("jq is not installed")
+    """A PATH with Foundry's `cast` (package.json pins it; `make setup` installs it), jq, and this interpreter
+    as `python3`."""
+    cast = ROOT / "node_modules" / ".bin" / "cast"
+    assert cast.exists(), "Foundry's cast is not installed: run `make setup` (npm ci)"
+    assert shutil.which("jq") is not None, "jq is not installed: run `make setup`"
     bin_dir = tmp_path_factory.mktemp("bin")
-    real = ROOT / "node_modules" / ".bin" / "cast"
-    cast = bin_dir / "cast"
-    if real.exists():
-        cast.symlink_to(real)
-    else:
-        cast.write_text(_STAND_IN.format(python=sys.executable))
-        cast.chmod(0o755)
+    (bin_dir / "cast").symlink_to(cast)
     python = bin_dir / "python3"
     python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # a link would lose the virtualenv
     python.chmod(0o755)
     return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
 
 
-def _recipe(path: Path, record_id: str, tools: str) -> dict[str, str]:
-    """Steps 1 and 2 of the page, as written, for one record: the CID, leaf and root they print."""
+def _recipe(
+    exported: Exported, path: Path, record_id: str, tools: str, *, chain: bool = False
+) -> tuple[dict[str, str], str]:
+    """The page's steps as written, for one record of the file at `path`: the CID, leaf and root steps 1 and 2
+    print, and (`chain`) what step 3 prints, asked of the module's anvil chain pinned to the node's RecordAnchor."""
     script = "\n".join(
         [
             "set -euo pipefail",
             BLOCKS["fields"],
-            f"FILE={path} ID={record_id}",
+            f"FILE={path} ID={record_id} RPC={exported.rpc} RA={exported.anchor}",
             'entry=$(jq --arg id "$ID" \'.entry[] | select(.resource.id == $id)\' "$FILE")',
             'TYPE=$(jq -r .resource.resourceType <<<"$entry")',
             'VERSION=$(jq -r .resource.meta.versionId <<<"$entry")',
             'echo "cid $(source content.sh)"',
             BLOCKS["commitment"],
+            "echo ---",
+            BLOCKS["chain"] if chain else "",
         ]
     )
     (path.parent / "content.sh").write_text(BLOCKS["content"])
@@ -118,8 +121,9 @@ def _recipe(path: Path, record_id: str, tools: str) -> dict[str, str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    words = done.stdout.split()
-    return dict(zip(words[::2], words[1::2], strict=True))
+    hashed, asked = done.stdout.split("---\n")
+    words = hashed.split()
+    return dict(zip(words[::2], words[1::2], strict=True)), asked
 
 
 def _field(entry: dict[str, Any], name: str) -> Any:
@@ -127,11 +131,10 @@ def _field(entry: dict[str, Any], name: str) -> Any:
     return next(v for item in extension["extension"] if item["url"] == name for k, v in item.items() if k != "url")
 
 
-def test_the_recipe_recomputes_what_the_code_commits_to(exported: tuple[Path, dict[str, Any]], tools: str) -> None:
-    path, bundle = exported
+def test_the_recipe_recomputes_what_the_code_commits_to(exported: Exported, tools: str) -> None:
     siblings = set()
-    for entry in [*bundle["entry"][:2], bundle["entry"][-1]]:  # the last one's node is carried up a level
-        printed = _recipe(path, entry["resource"]["id"], tools)
+    for entry in [*exported.bundle["entry"][:2], exported.bundle["entry"][-1]]:  # the last one's is carried up
+        printed, _ = _recipe(exported, exported.path, entry["resource"]["id"], tools)
         assert printed["cid"] == _field(entry, "cid")
         assert printed["leaf"] == _field(entry, "commitment")
         assert printed["root"] == _field(entry, "root")
@@ -139,21 +142,43 @@ def test_the_recipe_recomputes_what_the_code_commits_to(exported: tuple[Path, di
     assert siblings == {2, 3}  # paths of both lengths: the odd node carried up, and a full path
 
 
-def test_the_recipe_tells_a_changed_byte(exported: tuple[Path, dict[str, Any]], tools: str, tmp_path: Path) -> None:
-    _, bundle = exported
-    changed = copy.deepcopy(bundle)
+def test_the_recipe_tells_a_changed_byte(exported: Exported, tools: str, tmp_path: Path) -> None:
+    changed = copy.deepcopy(exported.bundle)
     resource = changed["entry"][1]["resource"]
     resource["meta"]["lastUpdated"] = "3" + resource["meta"]["lastUpdated"][1:]  # one byte: 2026 -> 3026
     tampered = tmp_path / "alice.json"
     tampered.write_text(json.dumps(changed))
-    printed = _recipe(tampered, resource["id"], tools)
-    assert printed["cid"] != _field(bundle["entry"][1], "cid")
+    printed, _ = _recipe(exported, tampered, resource["id"], tools)
+    assert printed["cid"] != _field(exported.bundle["entry"][1], "cid")
+
+
+def test_the_recipe_asks_the_chain_of_the_pinned_contract(exported: Exported, tools: str, tmp_path: Path) -> None:
+    entry = exported.bundle["entry"][-1]
+    _, asked = _recipe(exported, exported.path, entry["resource"]["id"], tools, chain=True)
+    lines = asked.splitlines()
+    root, block = _field(entry, "root"), _field(entry, "block")
+    assert lines[0] == _field(entry, "chainId")  # no "wrong contract" before it
+    assert lines[1].startswith(f"batch ({root}, 7, 1, {exported.node}, ")  # seven records, kind 1, the node's
+    assert lines[2:4] == ["true", "true"]  # the anchorer holds ANCHORER_ROLE; the contract's verify agrees
+    assert f"blockNumber: {block}" in asked
+    assert _field(entry, "transaction") in asked
+    assert root in asked  # the event's indexed root
+    assert int(lines[-1]) == int(datetime.fromisoformat(_field(entry, "anchoredAt")).timestamp())
+    # A proof naming a contract of someone else's: the recipe says so first, and asks only the pinned one.
+    elsewhere = copy.deepcopy(exported.bundle)
+    (proof,) = (e for e in elsewhere["entry"][-1]["extension"] if e["url"] == PROOF_URL)
+    next(item for item in proof["extension"] if item["url"] == "contract")["valueString"] = "0x" + "5a" * 20
+    moved = tmp_path / "alice.json"
+    moved.write_text(json.dumps(elsewhere))
+    _, asked = _recipe(exported, moved, entry["resource"]["id"], tools, chain=True)
+    assert asked.splitlines()[0] == f"wrong contract: the proof names 0x{'5a' * 20}, not {exported.anchor}"
 
 
 def test_the_chain_calls_match_record_anchors_abi() -> None:
     chain = BLOCKS["chain"]
     assert f'"{BATCH}({BATCH_RETURNS})"' in chain  # cast's returns in parentheses: one tuple
     assert f'"{VERIFY}(bool)"' in chain
+    assert f'"{HAS_ROLE}(bool)" "$(cast keccak ANCHORER_ROLE)"' in chain
     (event,) = re.findall(r'"(Anchored\([^"]*\))"', chain)
     assert re.sub(r" indexed| \w+(?=[,)])", "", event).replace(", ", ",") == ANCHORED_EVENT
     artifact = shipped_artifact("RecordAnchor")
@@ -163,6 +188,7 @@ def test_the_chain_calls_match_record_anchors_abi() -> None:
     assert [i["type"] for i in batch["inputs"]] == ["bytes32"]
     assert "(" + ",".join(c["type"] for c in batch["outputs"][0]["components"]) + ")" == BATCH_RETURNS
     assert [i["type"] for i in abi["function", "verify"]["inputs"]] == ["bytes32", "bytes32[]", "bytes32"]
+    assert [i["type"] for i in abi["function", "hasRole"]["inputs"]] == ["bytes32", "address"]
     anchored = abi["event", "Anchored"]["inputs"]
     assert [(i["name"], i["type"], i["indexed"]) for i in anchored] == [
         ("root", "bytes32", True),

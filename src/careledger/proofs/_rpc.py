@@ -1,4 +1,4 @@
-"""RecordAnchor read over plain JSON-RPC: `eth_chainId`, `eth_call` and `eth_getLogs`, nothing else.
+"""RecordAnchor read over plain JSON-RPC: `eth_chainId`, `eth_getCode`, `eth_call` and `eth_getLogs`, nothing else.
 
 The calls are spelled by their Solidity-style signatures, exactly as `cast call` takes them (docs/proofs.md),
 and encoded with eth-abi, so the verifier needs no contract artifact, no home and no node: only a URL. The
@@ -7,6 +7,7 @@ node builds the same reader over its own chain connection to name a proof's bloc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
-from eth_typing import HexStr
+from eth_typing import ChecksumAddress, HexStr
 from eth_utils import to_checksum_address
 
 from careledger.crypto import keccak
@@ -28,6 +29,8 @@ BATCH_RETURNS = "(bytes32,uint32,uint8,address,uint40)"
 VERIFY = "verify(bytes32,bytes32[],bytes32)"
 VERIFY_RETURNS = "bool"
 ANCHORED_EVENT = "Anchored(bytes32,address,uint32,uint8)"
+HAS_ROLE = "hasRole(bytes32,address)"
+ANCHORER_ROLE = keccak(b"ANCHORER_ROLE")  # RecordAnchor's `ANCHORER_ROLE` constant
 KIND_RECORDS = 1
 
 _T = TypeVar("_T")
@@ -53,8 +56,9 @@ class AnchorReader:
     """RecordAnchor at `contract`, read through `w3`."""
 
     def __init__(self, w3: Web3, contract: str) -> None:
+        """`ValidationError` if `contract` is not an address (20 bytes of 0x-prefixed hex)."""
         self._w3 = w3
-        self.contract = to_checksum_address(contract)
+        self.contract = checked_address(contract)
 
     @classmethod
     def over_http(cls, url: str, contract: str) -> AnchorReader:
@@ -68,6 +72,18 @@ class AnchorReader:
     def chain_id(self) -> int:
         """The id of the chain the endpoint serves."""
         return int(_asked(lambda: self._w3.eth.chain_id))
+
+    def has_code(self) -> bool:
+        """Whether any contract is at the address on this chain (none: a wrong address, or another chain)."""
+        return bool(_asked(lambda: self._w3.eth.get_code(self.contract)))
+
+    def is_anchorer(self, address: str) -> bool:
+        """Whether `address` holds ANCHORER_ROLE on the contract now (the council revokes it from a removed node)."""
+        answer = self._call(selector(HAS_ROLE) + encode(["bytes32", "address"], [ANCHORER_ROLE, address]))
+        try:
+            return bool(decode(["bool"], answer)[0])
+        except DecodingError:
+            return False
 
     def batch(self, root: bytes) -> ChainBatch | None:
         """The batch anchored under `root`, or None if none was (or no RecordAnchor is at the address)."""
@@ -108,6 +124,13 @@ class AnchorReader:
 
     def _call(self, data: bytes) -> bytes:
         return bytes(_asked(lambda: self._w3.eth.call({"to": self.contract, "data": HexStr("0x" + data.hex())})))
+
+
+def checked_address(address: str) -> ChecksumAddress:
+    """`address` checksummed; `ValidationError` if it is not 20 bytes of 0x-prefixed hex."""
+    if not isinstance(address, str) or not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+        raise ValidationError(f"an address is 0x and 40 hex digits, not {str(address)[:80]!r}")
+    return to_checksum_address(address)
 
 
 def _asked(ask: Callable[[], _T]) -> _T:

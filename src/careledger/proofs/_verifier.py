@@ -1,39 +1,47 @@
-"""The standalone verifier: an exported file and a JSON-RPC URL, no home, no database, no node.
+"""The standalone verifier: an exported file, a JSON-RPC URL and the network's RecordAnchor, no home, no node.
 
-For each record the file carries (a Bundle's entries with their `PROOF_URL` extension, or a `$verify`
-answer's `record` and `proof`), every step is recomputed from the bytes in the file and checked against
-the chain, and the first step that fails is named:
+The contract is pinned by whoever verifies (`--anchor ADDRESS`, or a node's `deployments/<chain id>.json`
+they trust), never taken from the file: anyone may deploy a RecordAnchor of their own on a public chain and
+anchor the root of a forged record there. For each record the file carries (a Bundle's entries with their
+`PROOF_URL` extension, or a `$verify` answer's `record` and `proof`), every step is recomputed from the bytes
+in the file and checked against the chain, and the first step that fails is named:
 
 1. `commitment mismatch`: the resource's canonical bytes, re-encrypted with the proof's data key and
    nonce, do not give the content id whose salted commitment the proof names (one changed byte does this);
 2. `not yet anchored`: the proof names no batch (the node had not anchored the version when it exported);
 3. `path mismatch`: the Merkle path does not lead from the commitment to the proof's root;
-4. `wrong chain`: the endpoint serves another chain than the proof's;
-5. `root not on chain`: RecordAnchor at the proof's address holds no batch of records under that root;
+4. `wrong contract`: the proof names another contract than the pinned RecordAnchor;
+5. `wrong chain`: the endpoint serves another chain than the proof's;
+6. `root not on chain`: the pinned RecordAnchor holds no batch of records under that root;
    and the contract's own `verify` must agree with the path.
 
-A record that passes is told with its batch root, block, transaction and the chain's time.
+A record that passes is told with its batch root, block, transaction, the chain's time and the batch's
+anchorer, and whether that account still holds ANCHORER_ROLE on the contract (the council revokes it from
+a node it removes: its earlier anchors stand, the contract let it anchor then, and the reader is told).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from careledger.errors import CareLedgerError, ChainUnavailable, ValidationError
+from careledger.errors import CareLedgerError, ChainUnavailable, NotFound, ValidationError
 from careledger.fhir import loads
 from careledger.proofs._format import PROOF_URL, RecordProof
 from careledger.proofs._recompute import ciphertext_id, commitment_of, named, root_of
-from careledger.proofs._rpc import KIND_RECORDS, AnchorReader, ChainBatch
+from careledger.proofs._rpc import KIND_RECORDS, AnchorReader, ChainBatch, checked_address
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_DEPLOYMENTS_BYTES = 16 * 1024 * 1024  # a deployments file carries each contract's ABI: a few hundred KiB
+ANCHOR_CONTRACT = "RecordAnchor"
 
 COMMITMENT_MISMATCH = "commitment mismatch"
 NOT_ANCHORED = "not yet anchored"
 PATH_MISMATCH = "path mismatch"
+WRONG_CONTRACT = "wrong contract"
 WRONG_CHAIN = "wrong chain"
 ROOT_NOT_ON_CHAIN = "root not on chain"
 NO_PROOF = "no proof"
@@ -53,6 +61,8 @@ class Outcome:
     block: int | None = None
     transaction: str | None = None
     anchored_at: datetime | None = None
+    anchorer: str | None = None
+    anchorer_holds_role: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The outcome as JSON, for `careledger verify --json`."""
@@ -65,6 +75,8 @@ class Outcome:
             "block": self.block,
             "transaction": self.transaction,
             "anchoredAt": self.anchored_at.isoformat().replace("+00:00", "Z") if self.anchored_at else None,
+            "anchorer": self.anchorer,
+            "anchorerHoldsRole": self.anchorer_holds_role,
         }
 
 
@@ -79,11 +91,11 @@ class _Carried:
     detail: str = "the file carries no proof of this record"
 
 
-def read_document(path: Path) -> Any:
-    """The JSON in `path`; `ValidationError` if it cannot be read or is not JSON."""
+def read_document(path: Path, limit: int = MAX_FILE_BYTES) -> Any:
+    """The JSON in `path`; `ValidationError` if it cannot be read, is larger than `limit` or is not JSON."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ValidationError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+        if path.stat().st_size > limit:
+            raise ValidationError(f"{path} is larger than {limit // 2**20} MiB")
         raw = path.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
@@ -93,22 +105,37 @@ def read_document(path: Path) -> Any:
         raise ValidationError(f"{path} is not JSON the verifier reads: {str(exc)[:200]}") from None
 
 
-def verify_file(path: Path, rpc_url: str) -> list[Outcome]:
-    """Every record in the file at `path` checked against the chain behind `rpc_url`."""
+def pinned_anchor(anchor: str | None, deployments: Path | None) -> str:
+    """The RecordAnchor the verifier checks against, as its user pins it: an address (`--anchor`), or the one a
+    node's `deployments/<chain id>.json` (or `chain deploy --json`) records (`--deployments`); exactly one."""
+    if anchor is not None and deployments is None:
+        return checked_address(anchor)
+    if anchor is not None or deployments is None:
+        raise ValidationError(
+            "pin the network's RecordAnchor: --anchor ADDRESS, or --deployments FILE (a node's "
+            "deployments/<chain id>.json you trust), not both; never the address the file itself names"
+        )
+    raw = read_document(deployments, MAX_DEPLOYMENTS_BYTES)
+    entries = raw.values() if isinstance(raw, dict) else raw if isinstance(raw, list) else []
+    found = [e for e in entries if isinstance(e, dict) and e.get("name") == ANCHOR_CONTRACT]
+    if len(found) != 1 or not isinstance(found[0].get("address"), str):
+        raise ValidationError(f"{deployments} records no {ANCHOR_CONTRACT} address (is it a deployments file?)")
+    return checked_address(found[0]["address"])
+
+
+def verify_file(path: Path, rpc_url: str, anchor: str) -> list[Outcome]:
+    """Every record in the file at `path` checked against RecordAnchor at `anchor` (pinned by the user, see
+    `pinned_anchor`) on the chain behind `rpc_url`; `NotFound` if no contract is at that address there."""
     document = read_document(path)
-    readers: dict[str, AnchorReader] = {}
-
-    def reader(contract: str) -> AnchorReader:
-        """The reader of RecordAnchor at `contract` through the endpoint (one per contract the proofs name)."""
-        if contract not in readers:
-            readers[contract] = AnchorReader.over_http(rpc_url, contract)
-        return readers[contract]
-
+    reader = AnchorReader.over_http(rpc_url, anchor)
+    if not reader.has_code():
+        raise NotFound(f"no contract at {reader.contract} on the chain behind {rpc_url[:80]}: is it that network's?")
     return verify_document(document, reader)
 
 
-def verify_document(document: Any, reader: Callable[[str], AnchorReader]) -> list[Outcome]:
-    """Every record a Bundle (or a `$verify` Parameters) carries, checked through the reader of each contract."""
+def verify_document(document: Any, reader: AnchorReader) -> list[Outcome]:
+    """Every record a Bundle (or a `$verify` Parameters) carries, checked against the pinned RecordAnchor the
+    reader reads: a proof naming another contract fails as `wrong contract`."""
     carried = list(_carried(document))
     if not carried:
         raise ValidationError("the file carries no records to verify")
@@ -173,36 +200,39 @@ def _parameters(document: dict[str, Any]) -> _Carried:
 
 
 class _Chain:
-    """The chain's answers, asked once per contract and per root however many records share them."""
+    """The pinned contract's answers, asked once per root and per anchorer however many records share them."""
 
-    def __init__(self, reader: Callable[[str], AnchorReader]) -> None:
-        self._reader = reader
-        self._chain_ids: dict[str, int] = {}
-        self._batches: dict[tuple[str, bytes], ChainBatch | None] = {}
-        self._anchorings: dict[tuple[str, bytes], tuple[int, str] | None] = {}
+    def __init__(self, reader: AnchorReader) -> None:
+        self.reader = reader
+        self._chain_id: int | None = None
+        self._batches: dict[bytes, ChainBatch | None] = {}
+        self._anchorings: dict[bytes, tuple[int, str] | None] = {}
+        self._anchorers: dict[str, bool] = {}
 
-    def reader(self, contract: str) -> AnchorReader:
-        return self._reader(contract)
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self.reader.chain_id()
+        return self._chain_id
 
-    def chain_id(self, contract: str) -> int:
-        if contract not in self._chain_ids:
-            self._chain_ids[contract] = self._reader(contract).chain_id()
-        return self._chain_ids[contract]
+    def batch(self, root: bytes) -> ChainBatch | None:
+        if root not in self._batches:
+            self._batches[root] = self.reader.batch(root)
+        return self._batches[root]
 
-    def batch(self, contract: str, root: bytes) -> ChainBatch | None:
-        if (contract, root) not in self._batches:
-            self._batches[contract, root] = self._reader(contract).batch(root)
-        return self._batches[contract, root]
-
-    def anchoring(self, contract: str, root: bytes, near: int | None) -> tuple[int, str] | None:
+    def anchoring(self, root: bytes, near: int | None) -> tuple[int, str] | None:
         """The block and transaction of the root's event; None where the endpoint will not search its logs (some
         refuse a range this wide): the root is on chain all the same, `batch` said so."""
-        if (contract, root) not in self._anchorings:
+        if root not in self._anchorings:
             try:
-                self._anchorings[contract, root] = self._reader(contract).anchoring(root, near)
+                self._anchorings[root] = self.reader.anchoring(root, near)
             except ChainUnavailable:
-                self._anchorings[contract, root] = None
-        return self._anchorings[contract, root]
+                self._anchorings[root] = None
+        return self._anchorings[root]
+
+    def is_anchorer(self, address: str) -> bool:
+        if address not in self._anchorers:
+            self._anchorers[address] = self.reader.is_anchorer(address)
+        return self._anchorers[address]
 
 
 def _verify(carried: _Carried, chain: _Chain) -> Outcome:
@@ -231,18 +261,26 @@ def _verify(carried: _Carried, chain: _Chain) -> Outcome:
         return failed(NOT_ANCHORED, "the proof names no anchored batch: export it again once the node has anchored it")
     if root_of(proof, leaf) != anchor.root:
         return failed(PATH_MISMATCH, f"the Merkle path does not lead from the commitment to root 0x{anchor.root.hex()}")
-    served = chain.chain_id(anchor.contract)
+    if anchor.contract.lower() != chain.reader.contract.lower():
+        return failed(
+            WRONG_CONTRACT,
+            f"the proof names a RecordAnchor at {anchor.contract}, not the network's at {chain.reader.contract}: "
+            "anyone can deploy a contract of their own and anchor a forged record's root there",
+        )
+    served = chain.chain_id()
     if served != anchor.chain_id:
         return failed(WRONG_CHAIN, f"the proof is for chain {anchor.chain_id}, the endpoint serves chain {served}")
-    batch = chain.batch(anchor.contract, anchor.root)
+    batch = chain.batch(anchor.root)
     if batch is None or batch.kind != KIND_RECORDS:
-        where = f"RecordAnchor at {anchor.contract} on chain {served}"
+        where = f"RecordAnchor at {chain.reader.contract} on chain {served}"
         return failed(ROOT_NOT_ON_CHAIN, f"{where} holds no batch of records under root 0x{anchor.root.hex()}")
-    if not chain.reader(anchor.contract).verify(anchor.root, proof.siblings, leaf):
+    if not chain.reader.verify(anchor.root, proof.siblings, leaf):
         return failed(PATH_MISMATCH, "RecordAnchor's own verify refuses the path")
-    found = chain.anchoring(anchor.contract, anchor.root, anchor.block)
+    found = chain.anchoring(anchor.root, anchor.block)
     block, transaction = found if found is not None else (None, None)
     at = datetime.fromtimestamp(batch.timestamp, UTC)
+    holds = chain.is_anchorer(batch.anchorer)
     where = f"block {block}" if block is not None else "a block whose event the endpoint no longer serves"
+    by = f"by {batch.anchorer}" + ("" if holds else ", which no longer holds ANCHORER_ROLE (revoked since)")
     detail = f"anchored in batch 0x{anchor.root.hex()} ({batch.leaf_count} records) at {where}, {at:%Y-%m-%d %H:%M:%S}Z"
-    return Outcome(name, True, None, detail, anchor.root, block, transaction, at)
+    return Outcome(name, True, None, f"{detail}, {by}", anchor.root, block, transaction, at, batch.anchorer, holds)
