@@ -197,6 +197,10 @@ def test_threshold_stays_between_one_and_the_members(world: World) -> None:
             world.council.set_threshold(4)
         with boa.reverts("council: delay out of bounds"):
             world.council.set_delay(31 * DAY)
+        with boa.reverts("council: delay out of bounds"):
+            world.council.set_delay(3_599)  # an hour at least: no timelock in name only
+        with boa.reverts("council: delay out of bounds"):
+            world.council.set_delay(0)
         with boa.reverts("council: voting period out of bounds"):
             world.council.set_voting_period(60)
     # From a sender of their own: titanoboa would name the next contract deployed at a refused one's address
@@ -206,6 +210,8 @@ def test_threshold_stays_between_one_and_the_members(world: World) -> None:
             contract("Council").deploy(world.members[:1], 2, DELAY, VOTING)
         with boa.reverts("council: already a member"):
             contract("Council").deploy([world.members[0], world.members[0]], 1, DELAY, VOTING)
+        with boa.reverts("council: delay out of bounds"):
+            contract("Council").deploy(world.members, 2, 0, VOTING)
 
 
 @given(ops=st.lists(st.tuples(st.sampled_from(["add", "remove", "threshold"]), st.integers(0, 6)), max_size=25))
@@ -260,9 +266,12 @@ def test_a_lowered_threshold_lets_anyone_queue_what_has_the_votes(world: World) 
     world.vote(open_id, world.members[0])
     with boa.reverts("council: not enough votes"):
         world.council.queue(open_id)
-    world.passed([_call(world.council, "set_threshold", 1), _call(world.council, "set_delay", 0)])
-    assert world.council.delay() == 0
+    world.passed([_call(world.council, "set_threshold", 1), _call(world.council, "set_delay", 3_600)])
+    assert world.council.delay() == 3_600
     world.council.queue(open_id)
+    with boa.reverts("council: timelock not yet passed"):
+        world.execute(open_id, batch)
+    boa.env.time_travel(seconds=3_600)
     world.execute(open_id, batch)
     assert world.token.mint_allowance(world.outsider) == 3
 

@@ -24,6 +24,7 @@ from careledger.governance import (
     Pause,
     ProposalView,
     RemoveNode,
+    SetDelay,
     SetMember,
     SetMinter,
     SetThreshold,
@@ -299,4 +300,10 @@ def test_council_changes_are_checked_before_anything_is_sent(network: Network) -
         a.governance.propose(SetMember(network.b.address), "seat b twice")
     with pytest.raises(ValidationError, match="give a reason"):
         a.governance.propose(SetThreshold(3), "  ")
+    with pytest.raises(ValidationError, match=r"the delay is an hour to 30 days .*, not 60$"):
+        a.governance.propose(SetDelay(60), "decide faster")  # a timelock is no formality
+    with pytest.raises(ValidationError, match=r"the delay is an hour to 30 days .*, not 0$"):
+        a.governance.bootstrap([a.address], 1, 0, VOTING)
     assert network.chain.transaction_count(a.address) == sent
+    with pytest.raises(TransactionReverted, match="council: delay out of bounds"):  # the contract refuses it too
+        network.d.contracts.deploy_council([network.d.address], 1, 60, VOTING)

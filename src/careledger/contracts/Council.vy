@@ -56,7 +56,7 @@ def __init__(
          `vote` queues and its `execute` executes.
     @param members_ The founding members: distinct, non-zero.
     @param threshold_ Votes a proposal needs: 1 to the number of members.
-    @param delay_ Seconds a queued proposal waits, at most 30 days.
+    @param delay_ Seconds a queued proposal waits: an hour to 30 days.
     @param voting_period_ Seconds a proposal may gather votes.
     """
     access_control.__init__()

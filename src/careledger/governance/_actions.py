@@ -31,8 +31,9 @@ ROLE_NAMES = {
 # The roles of a node of an organisation; a patient's, practitioner's or device's wallet is no node.
 _NODE_ROLES = frozenset(Role) - {Role.PATIENT, Role.PRACTITIONER, Role.DEVICE}
 
-# The council's bounds (modules/council_*.vy), checked before a proposal is made.
-MAX_DELAY = 30 * 86_400
+# The council's bounds (modules/council_*.vy), checked before a proposal is made: the timelock's delay is an hour
+# at least, so every member sees a decision queued before it takes effect.
+DELAY_BOUNDS = (3_600, 30 * 86_400)
 VOTING_PERIOD_BOUNDS = (3_600, 365 * 86_400)
 
 
@@ -73,6 +74,14 @@ def parse_address(text: str) -> str:
     if not is_address(text.strip()):
         raise ValidationError(f"not an address: {text!r}")
     return to_checksum_address(text.strip())
+
+
+def check_delay(seconds: int) -> None:
+    """Refuse a timelock delay the council would refuse (`ValidationError`): under an hour, a decision could take
+    effect before anyone saw it queued; over 30 days, the council could not act in time."""
+    low, high = DELAY_BOUNDS
+    if not low <= seconds <= high:
+        raise ValidationError(f"the delay is an hour to 30 days ({low} to {high} seconds), not {seconds}")
 
 
 _UNITS = {"s": 1, "min": 60, "m": 60, "h": 3_600, "d": 86_400}
@@ -310,9 +319,8 @@ class SetDelay:
         return "delay"
 
     def check(self, on: Targets) -> None:  # noqa: ARG002 - the Action protocol's signature
-        """0 to 30 days."""
-        if not 0 <= self.seconds <= MAX_DELAY:
-            raise ValidationError(f"the delay is 0 to {MAX_DELAY} seconds (30 days), not {self.seconds}")
+        """An hour to 30 days."""
+        check_delay(self.seconds)
 
     def calls(self, on: Targets) -> list[Call]:
         """Council.set_delay."""

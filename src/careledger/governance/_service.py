@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from careledger.chain import Council, ProposalRecord, ProposalState
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
-from careledger.governance._actions import MAX_DELAY, VOTING_PERIOD_BOUNDS, Action, Targets, parse_address
+from careledger.governance._actions import VOTING_PERIOD_BOUNDS, Action, Targets, check_delay, parse_address
 from careledger.governance._bootstrap import handover, kept
 from careledger.governance._words import call_words, format_duration, plain_args
 
@@ -296,8 +296,7 @@ def _check_seats(members: list[str], threshold: int, delay: int, voting_period: 
         raise ValidationError(f"a council seats at most {MAX_MEMBERS} members")
     if not 1 <= threshold <= len(seats):
         raise ValidationError(f"the threshold is 1 to the {len(seats)} members, not {threshold}")
-    if not 0 <= delay <= MAX_DELAY:
-        raise ValidationError(f"the delay is 0 to {MAX_DELAY} seconds (30 days), not {delay}")
+    check_delay(delay)
     low, high = VOTING_PERIOD_BOUNDS
     if not low <= voting_period <= high:
         raise ValidationError(f"the voting period is {low} to {high} seconds, not {voting_period}")

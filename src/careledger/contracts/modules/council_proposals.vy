@@ -36,7 +36,11 @@ PAYLOAD_BOUND: constant(uint256) = 1_024
 DESCRIPTION_BOUND: constant(uint256) = 1_024
 
 
-# @dev The longest timelock delay the council may set: 30 days.
+# @dev The shortest timelock delay, at bootstrap or set later: an hour,
+#      so that every member, and everyone watching the chain, sees a
+#      decision queued before it takes effect (a delay of 0 would make
+#      the timelock a formality). The longest: 30 days.
+MIN_DELAY: public(constant(uint256)) = 3_600
 MAX_DELAY: public(constant(uint256)) = 30 * 86_400
 
 
@@ -263,7 +267,7 @@ def set_delay(new_delay: uint256):
     """
     @dev Changes the timelock's delay for proposals queued from now on.
     @notice The council itself only, through an executed proposal.
-    @param new_delay Seconds, at most `MAX_DELAY`.
+    @param new_delay Seconds, `MIN_DELAY` to `MAX_DELAY`.
     """
     membership._check_council()
     self._set_delay(new_delay)
@@ -320,7 +324,7 @@ def state(proposal_id: uint256) -> uint8:
 
 @internal
 def _set_delay(new_delay: uint256):
-    assert new_delay <= MAX_DELAY, "council: delay out of bounds"
+    assert new_delay >= MIN_DELAY and new_delay <= MAX_DELAY, "council: delay out of bounds"
     log DelayChanged(old_delay=timelock_controller.get_minimum_delay, new_delay=new_delay)
     timelock_controller.get_minimum_delay = new_delay
 
