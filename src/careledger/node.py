@@ -22,6 +22,7 @@ from careledger.access import (
     IdentityClaims,
     RecordAccess,
     SystemRepository,
+    seal_older_reasons,
 )
 from careledger.anchoring import Anchorer, AnchorSource
 from careledger.audit import AuditHeads, AuditLog, AuditReport
@@ -193,7 +194,9 @@ class Node(Capabilities, Oversight):
 
     @cached_property
     def access(self) -> RecordAccess:
-        """The door: the guarded repository of each caller (the chain is reached only when a decision needs it)."""
+        """The door: the guarded repository of each caller (the chain is reached only when a decision needs it);
+        break-glass reasons kept bare before they were sealed are sealed in place (once per database)."""
+        seal_older_reasons(self.db, self.audit)
         return RecordAccess(
             self._records,
             lambda: self.consent,

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text, update
 
-from careledger.access import Accessor, BreakGlassUse, Verdict
+from careledger.access import Accessor, BreakGlassUse, Verdict, seal_older_reasons
 from careledger.audit import Entry
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
-from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+from careledger.errors import AccessDenied, Conflict, DecryptionError, NotFound, ValidationError
 from careledger.identity import PRIVACY_OFFICER, Wallet
-from careledger.store import EmergencyReview
+from careledger.store import EmergencyAccess, EmergencyReview, NodeState
 from tests.access.conftest import World, built_world
 
 REASON = "unconscious in the emergency department"
@@ -154,6 +155,73 @@ def test_a_window_opened_before_the_queue_is_queued_under_its_entry(world: World
     assert reviews.pending()[-1] == use
     with world.node.db.session() as session:
         assert session.scalar(select(EmergencyReview.verdict).where(EmergencyReview.entry == int(use.entry))) is None
+
+
+def _on_disk(world: World) -> bytes:
+    """The database file as a thief would copy it, with its write-ahead log."""
+    db_file = world.node.home.db_file
+    wal = db_file.with_name(db_file.name + "-wal")
+    return db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def _checkpoint(world: World) -> None:
+    with world.node.db.session() as session:
+        session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+def test_a_reason_is_sealed_at_rest_and_read_by_those_who_may(world: World) -> None:
+    """The reason is stored as the audit log stores its text: a stolen disk shows it nowhere; the reviewer and the
+    patient read it; a sealed reason moved to another window does not open."""
+    reason = "found collapsed at home, allergy status unknown"
+    world.access.break_glass(world.drbob.address, world.alice.address, reason)
+    assert reason.encode() not in _on_disk(world)
+    assert world.node.break_glass_reviews.pending()[-1].reason == reason
+    alice = Accessor(world.alice.address, Purpose.PATRQT, "mine")
+    assert world.node.disclosures.emergencies(alice, world.alice.address)[0].reason == reason
+
+    with world.node.db.session() as session:
+        newest, older = session.scalars(select(EmergencyAccess).order_by(EmergencyAccess.id.desc()).limit(2))
+        older.reason = newest.reason
+    with pytest.raises(DecryptionError):
+        world.node.break_glass_reviews.pending()
+    with world.node.db.session() as session:
+        session.execute(delete(EmergencyReview).where(EmergencyReview.emergency_id == older.id))
+        session.execute(delete(EmergencyAccess).where(EmergencyAccess.id == older.id))
+
+
+def test_reasons_kept_bare_before_sealing_are_sealed_in_place_once(world: World) -> None:
+    """As migration 0032 leaves a database with windows: their bare reasons sealed when the node wires its door, and
+    the old text zeroed in the file (a page's worth of older windows, copies of hers, so that rows move)."""
+    world.access.break_glass(world.drbob.address, world.alice.address, "any")
+    with world.node.db.session() as session:
+        (window,) = session.scalars(select(EmergencyAccess).order_by(EmergencyAccess.id.desc()).limit(1))
+        window.reason = "bare reason, written before reasons were sealed"
+        older = [
+            EmergencyAccess(
+                practitioner=window.practitioner,
+                patient=window.patient,
+                reason=f"bare reason {n:03d} of an older window",
+                salt=os.urandom(32),
+                reason_hash=window.reason_hash,
+                block=window.block,
+                opened_at=window.opened_at,
+                expires_at=window.opened_at,
+            )
+            for n in range(40)
+        ]
+        session.add_all(older)
+        session.execute(update(NodeState).where(NodeState.name == "sealed_break_glass").values(value="pending"))
+    alice = Accessor(world.alice.address, Purpose.PATRQT, "mine")
+    bare = {window.reason} | {w.reason for w in older}
+    assert bare <= {e.reason for e in world.node.disclosures.emergencies(alice, world.alice.address)}  # as they are
+    _checkpoint(world)  # the bare rows in the file itself, as in a database written long ago
+    assert seal_older_reasons(world.node.db, world.node.audit) == len(older) + 1
+    assert seal_older_reasons(world.node.db, world.node.audit) == 0  # once
+    _checkpoint(world)
+    assert b"bare reason" not in _on_disk(world)
+    with world.node.db.session() as session:
+        session.execute(delete(EmergencyAccess).where(EmergencyAccess.id.in_([w.id for w in older])))
+    assert world.node.break_glass_reviews.pending()[-1].reason == window.reason
 
 
 def test_a_credential_the_chain_holds_invalid_reviews_nothing(world: World) -> None:

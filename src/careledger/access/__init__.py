@@ -1,6 +1,6 @@
 """Access: the policy (one pure decision per read or write) and the guarded repository every face goes through."""
 
-from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencySwitch, EmergencyWindow
+from careledger.access._break_glass import BREAK_GLASS_WINDOW, EmergencySwitch, EmergencyWindow, seal_older_reasons
 from careledger.access._break_glass_reviews import (
     MAX_NOTE,
     BreakGlassReview,
@@ -94,5 +94,6 @@ __all__ = [
     "practitioner_wallet",
     "readable_patients",
     "referenced_wallet",
+    "seal_older_reasons",
     "wallet_reference",
 ]

@@ -1,8 +1,9 @@
 """Break-glass: a licensed practitioner reads without consent in an emergency, with a reason.
 
 The access is recorded on chain (`EmergencyAccess`, the reason only as a salted hash) so the
-patient sees it, opens a window of `BREAK_GLASS_WINDOW` kept in the node's database, and is
-audited whether it opens or is refused. The window, its audit entry and its place in the staff's
+patient sees it, opens a window of `BREAK_GLASS_WINDOW` kept in the node's database (its reason
+sealed as the audit log seals the same text, `AuditLog.seal_copy`), and is audited whether it
+opens or is refused. The window, its audit entry and its place in the staff's
 review queue (`_break_glass_reviews`) are written in one transaction. The policy asks `is_open`;
 nothing else decides here.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from careledger.access._entries import access_entry
 from careledger.access._policy import Accessor, Decision
@@ -30,9 +31,10 @@ from careledger.consent import Purpose
 from careledger.crypto import keccak
 from careledger.errors import AccessDenied, TransactionReverted, ValidationError
 from careledger.identity import MEDICAL_LICENCE
-from careledger.store import Database, EmergencyAccess, EmergencyReview
+from careledger.store import Database, EmergencyAccess, EmergencyReview, NodeState, secure_delete
 
 BREAK_GLASS_WINDOW = timedelta(hours=4)
+_STATE = "sealed_break_glass"  # node_state: `pending` while windows opened before 0032 keep a bare reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ class BreakGlass:
         row = EmergencyAccess(
             practitioner=practitioner,
             patient=patient,
-            reason=reason,
+            reason=self._audit.seal_copy(reason, _reason_place(practitioner, patient, salt)),
             salt=salt,
             reason_hash=reason_hash,
             block=block,
@@ -118,6 +120,42 @@ class BreakGlass:
         if not identity.has_valid_credential(practitioner, MEDICAL_LICENCE):
             return f"{practitioner} holds no valid {MEDICAL_LICENCE}"
         return None
+
+
+def open_reason(audit: AuditLog, stored: str, practitioner: str, patient: str, salt: bytes) -> str:
+    """The reason kept (sealed) with the window `practitioner` opened on `patient`'s records with `salt`;
+    `DecryptionError` if it does not open (changed, or moved from another window)."""
+    return audit.open_copy(stored, _reason_place(practitioner, patient, salt))
+
+
+def seal_older_reasons(db: Database, audit: AuditLog) -> int:
+    """Seal in place the reasons of windows opened before reasons were sealed; how many there were.
+
+    Runs once per database (migration 0032 marks one with windows `pending`; a migration has no key), when the
+    node wires its door. On SQLite the overwritten text is zeroed in the file (`secure_delete`); on PostgreSQL the
+    old row versions stay until the table is vacuumed. One transaction: a crash leaves them, sealed next time.
+    """
+    with db.reading() as connection:
+        state = connection.execute(select(NodeState.value).where(NodeState.name == _STATE)).scalar()
+    if state != "pending":
+        return 0
+    columns = EmergencyAccess.__table__.c
+    with db.writing() as connection, secure_delete(connection, db.backend):
+        older = connection.execute(
+            select(columns.id, columns.practitioner, columns.patient, columns.salt, columns.reason).where(
+                columns.reason.not_like("sealed:%")
+            )
+        ).all()
+        for row_id, practitioner, patient, salt, reason in older:
+            sealed = audit.seal_copy(reason, _reason_place(practitioner, patient, salt))
+            connection.execute(update(EmergencyAccess).where(columns.id == row_id).values(reason=sealed))
+        connection.execute(update(NodeState).where(NodeState.name == _STATE).values(value="done"))
+    return len(older)
+
+
+def _reason_place(practitioner: str, patient: str, salt: bytes) -> bytes:
+    """Where a window's reason is kept: its row, named by who opened it on whose records and its random salt."""
+    return b"|".join((b"emergency_accesses.reason", practitioner.lower().encode(), patient.lower().encode(), salt))
 
 
 class EmergencySwitch:

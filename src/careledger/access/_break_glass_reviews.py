@@ -22,6 +22,7 @@ from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Row, Select, select, update
 
+from careledger.access._break_glass import open_reason
 from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry
 from careledger.consent import Purpose
@@ -98,7 +99,7 @@ class BreakGlassReviews:
         self._queue_older_uses()
         query = _uses().where(EmergencyReview.verdict.is_(None)).order_by(EmergencyAccess.opened_at)
         with self._db.session() as session:
-            return [_use(row) for row in session.execute(query)]
+            return [self._use(row) for row in session.execute(query)]
 
     def reviews(self, since: datetime, until: datetime) -> list[BreakGlassReview]:
         """The recorded reviews of the uses opened from `since` until (not including) `until`, oldest use first."""
@@ -112,7 +113,7 @@ class BreakGlassReviews:
             .order_by(EmergencyAccess.opened_at)
         )
         with self._db.session() as session:
-            return [_review(row) for row in session.execute(query)]
+            return [self._review(row) for row in session.execute(query)]
 
     def may_review(self, actor: str) -> bool:
         """Whether `actor` reviews break-glass uses here: this node, or its live privacy officer, as the chain judges
@@ -137,7 +138,7 @@ class BreakGlassReviews:
         number, verdict, note = _entry_number(entry), parse_verdict(verdict), _note(note)
         with self._db.session() as session:
             row = session.execute(_uses().where(EmergencyReview.entry == number)).first()
-        use = None if row is None else _use(row)
+        use = None if row is None else self._use(row)
         if not self.may_review(reviewer):
             self._refuse(number, use, reviewer, f"reviewing break-glass uses takes this node's {PRIVACY_OFFICER}")
         if use is None:
@@ -158,6 +159,20 @@ class BreakGlassReviews:
         if not done:
             self._refuse(number, use, reviewer, f"break-glass use {number} was reviewed already", Conflict)
         return BreakGlassReview(use.entry, use.practitioner, use.patient, use.opened_at, reviewer, verdict, note, now)
+
+    def _use(self, row: Row[*tuple[Any, ...]]) -> BreakGlassUse:
+        """One use from a row of `_uses()`, its reason opened."""
+        practitioner, patient, stored, salt, opened_at, expires_at, entry, block = tuple(row)[:8]
+        reason = open_reason(self._audit, stored, practitioner, patient, salt)
+        return BreakGlassUse(str(entry), practitioner, patient, _utc(opened_at), _utc(expires_at), reason, block)
+
+    def _review(self, row: Row[*tuple[Any, ...]]) -> BreakGlassReview:
+        """One recorded review from a row of `_uses()` with its verdict's columns."""
+        use = self._use(row)
+        reviewer, verdict, note, reviewed_at = tuple(row)[8:]
+        return BreakGlassReview(
+            use.entry, use.practitioner, use.patient, use.opened_at, reviewer, Verdict(verdict), note, _utc(reviewed_at)
+        )
 
     def _refuse(
         self,
@@ -204,30 +219,18 @@ class BreakGlassReviews:
                 session.execute(insert.on_conflict_do_nothing())
 
 
-def _uses() -> Select[str, str, str, datetime, datetime, int, int]:
+def _uses() -> Select[str, str, str, bytes, datetime, datetime, int, int]:
     """Each queued use: its window's columns and its audit entry's number, in `_use`'s order."""
     return select(
         EmergencyAccess.practitioner,
         EmergencyAccess.patient,
         EmergencyAccess.reason,
+        EmergencyAccess.salt,
         EmergencyAccess.opened_at,
         EmergencyAccess.expires_at,
         EmergencyReview.entry,
         EmergencyAccess.block,
     ).join(EmergencyReview, EmergencyReview.emergency_id == EmergencyAccess.id)
-
-
-def _use(row: Row[*tuple[Any, ...]]) -> BreakGlassUse:
-    practitioner, patient, reason, opened_at, expires_at, entry, block = tuple(row)[:7]
-    return BreakGlassUse(str(entry), practitioner, patient, _utc(opened_at), _utc(expires_at), reason, block)
-
-
-def _review(row: Row[*tuple[Any, ...]]) -> BreakGlassReview:
-    use = _use(row)
-    reviewer, verdict, note, reviewed_at = tuple(row)[7:]
-    return BreakGlassReview(
-        use.entry, use.practitioner, use.patient, use.opened_at, reviewer, Verdict(verdict), note, _utc(reviewed_at)
-    )
 
 
 def _entry(patient: str | None, reviewer: str, outcome: Outcome, detail: str) -> Access:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from careledger.access._break_glass import open_reason
 from careledger.access._policy import Accessor
 from careledger.audit import Access, Action, AuditLog, Entry, Outcome
 from careledger.errors import AccessDenied
@@ -60,7 +61,7 @@ class Disclosures:
             return [
                 Emergency(
                     row.practitioner,
-                    row.reason,
+                    open_reason(self.audit, row.reason, row.practitioner, row.patient, row.salt),
                     _utc(row.opened_at),
                     _utc(row.expires_at),
                     row.block,

@@ -13,6 +13,8 @@ database, bound to the entry's number): a denial's reason or a break-glass justi
 names categories and circumstances, and a copied database file must not show them beside
 the patient's address. The hashes are over the plaintext, so sealing changes no hash, and
 logs written before sealing are sealed in place when the node opens them (`seal_plaintext`).
+Text an entry holds that another table keeps too (a break-glass reason) is sealed there the same
+way (`seal_copy`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ _RETRIES = 20
 _VERIFY_CHUNK = 5_000
 _SEALED = "sealed:"  # the prefix of sealed event text; text written before sealing is bare JSON
 _AAD = b"careledger/audit-event/v1\x00"
+_COPY_AAD = b"careledger/audit-copy/v1\x00"  # text an entry holds, kept sealed elsewhere (`seal_copy`)
 _HEAD_LOCK = 0x4341_5245_4C41  # the advisory lock that serialises writers of the head ("CARELA")
 _log = logging.getLogger("careledger.audit")
 
@@ -334,8 +337,22 @@ class AuditLog:
             connection.execute(update(NodeState).where(NodeState.name == "sealed_audit").values(value="done"))
         return sealed
 
+    def seal_copy(self, text: str, place: bytes) -> str:
+        """`text`, which an entry also holds, sealed as the log seals its own (its key) to be kept at `place` in
+        another table (a break-glass reason beside its window), so a copied database file shows it no more than the
+        log; sealed to `place`, so a value moved elsewhere does not open."""
+        return self._sealed(text.encode(), _COPY_AAD + place)
+
+    def open_copy(self, stored: str, place: bytes) -> str:
+        """The text `seal_copy` sealed for `place` (text stored before copies were sealed, as it is);
+        `DecryptionError` if it does not open: changed, or moved from elsewhere."""
+        return self._opened(stored, _COPY_AAD + place, "a sealed copy of audit text").decode()
+
     def _seal(self, seq: int, plaintext: bytes) -> str:
-        return _SEALED + base64.b64encode(self._key.seal(plaintext, _AAD + str(seq).encode())).decode()
+        return self._sealed(plaintext, _AAD + str(seq).encode())
+
+    def _sealed(self, plaintext: bytes, aad: bytes) -> str:
+        return _SEALED + base64.b64encode(self._key.seal(plaintext, aad)).decode()
 
     def _open(self, seq: int, raw: str) -> dict[str, Any]:
         """The event of entry `seq` from its stored text; `DecryptionError` if it does not open."""
@@ -343,13 +360,16 @@ class AuditLog:
 
     def _plaintext(self, seq: int, raw: str) -> bytes:
         """The event's text of entry `seq` from its stored text; `DecryptionError` if it does not open."""
+        return self._opened(raw, _AAD + str(seq).encode(), f"audit entry {seq}'s sealed text")
+
+    def _opened(self, raw: str, aad: bytes, what: str) -> bytes:
         if not raw.startswith(_SEALED):
             return raw.encode()  # written before sealing, and not yet sealed in place
         try:
             sealed = base64.b64decode(raw[len(_SEALED) :], validate=True)
         except binascii.Error:
-            raise DecryptionError(f"audit entry {seq}'s sealed text is not base64") from None
-        return self._key.open(sealed, _AAD + str(seq).encode())
+            raise DecryptionError(f"{what} is not base64") from None
+        return self._key.open(sealed, aad)
 
     def _rows(self, after: int = 0, through: int | None = None) -> Iterator[_Row]:
         """The entries numbered after `after` (through `through`, if given) in order, read a chunk at a time."""

@@ -5,7 +5,7 @@ from careledger.store._blob_rows import DatabaseBlobStore
 from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
 from careledger.store._break_glass_models import EmergencyReview
-from careledger.store._database import Database, dialect_insert, sqlite_url
+from careledger.store._database import Database, dialect_insert, secure_delete, sqlite_url
 from careledger.store._erasure_models import ErasedRecord, ErasurePeer, ErasureRequestRow, LegalHold
 from careledger.store._insight_models import InsightModel
 from careledger.store._leader import Leadership, one_at_a_time
@@ -85,5 +85,6 @@ __all__ = [
     "StudyBudget",
     "dialect_insert",
     "one_at_a_time",
+    "secure_delete",
     "sqlite_url",
 ]

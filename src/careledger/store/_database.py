@@ -177,6 +177,19 @@ def dialect_insert(backend: str) -> Any:
     return postgresql.insert if backend == "postgresql" else sqlite.insert
 
 
+@contextmanager
+def secure_delete(connection: Connection | Session, backend: str) -> Iterator[None]:
+    """On SQLite, what the statements within delete or overwrite is zeroed in the file, so a copy of it does not
+    hold the old bytes (this connection only; it goes back to the pool with it off, one that failed keeps it on,
+    which costs only time). PostgreSQL keeps old row versions until the table is vacuumed."""
+    if backend != "sqlite":
+        yield
+        return
+    connection.execute(text("PRAGMA secure_delete = ON"))
+    yield
+    connection.execute(text("PRAGMA secure_delete = OFF"))
+
+
 def _connect_args(url: URL, schema: str | None) -> dict[str, Any]:
     """libpq's settings for every connection to PostgreSQL, those the URL names left as it says. A server that
     vanishes (its host gone, the network blackholed) is noticed within seconds, not at the kernel's two hours:

@@ -110,7 +110,7 @@ class Blob(Base):
 
 
 class NodeState(Base):
-    """Facts about this database the node acts on once (`blind_index`, `sealed_audit`: `pending` until redone)."""
+    """Facts about this database the node acts on once (`blind_index`, `sealed_audit`, `sealed_break_glass`)."""
 
     __tablename__ = "node_state"
 
@@ -273,7 +273,7 @@ class EmergencyAccess(Base):
     """A break-glass window: a practitioner may read a patient's records for ETREAT until it ends.
 
     Opened only after the chain recorded the access (`EmergencyAccess` event), which the
-    patient sees; the reason and its salt stay here, only their hash is on chain.
+    patient sees; the reason (sealed as the audit log seals it) and its salt stay here, their hash on chain.
     """
 
     __tablename__ = "emergency_accesses"
