@@ -22,7 +22,7 @@ from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound,
 from careledger.exchange import Outbox, forget_outbox
 from careledger.iot import forget_journal
 from careledger.node import Node
-from careledger.store import Device, DeviceReading
+from careledger.store import RECORD_TOKENS, Device, DeviceReading
 from careledger.store.models import Ticket
 from tests.erasure.conftest import PHRASE, RETENTION, Pair, scan
 
@@ -45,9 +45,24 @@ def _needles(node: Node, record_id: str) -> list[bytes]:
     return found
 
 
+def _tokens(node: Node, record_id: str) -> list[bytes]:
+    """A record's blind-index search tokens that no other record here shares (its `_id`'s, say), as stored: what
+    still points at it. (Its code's or patient's tokens are every such record's.)"""
+    with node.db.reading() as connection:
+        rows = connection.execute(select(RECORD_TOKENS.c.record_id, RECORD_TOKENS.c.value, RECORD_TOKENS.c.system))
+        tokens = [(row.record_id, token) for row in rows for token in (row.value, row.system) if token]
+    shared = {token for owner, token in tokens if owner != record_id}
+    return sorted({token.encode() for owner, token in tokens if owner == record_id and token not in shared})
+
+
 def test_an_erased_psy_note_opens_nowhere_verifies_as_erased_and_leaves_no_byte_behind(pair: Pair) -> None:
     hospital, clinic = pair.hospital, pair.clinic
-    needles = [PHRASE.encode(), *_needles(hospital, pair.note), *_needles(clinic, pair.note)]
+    # The phrase is a sanity check only: the note is never on disk in the clear, so it is found neither before nor
+    # after. The real needles: what could open the note (ciphertexts, sealed data keys) and what still points at it
+    # (its search tokens), at both nodes.
+    tokens = [*_tokens(hospital, pair.note), *_tokens(clinic, pair.note)]
+    assert len(tokens) >= 2  # its `_id` at each node, at least
+    needles = [PHRASE.encode(), *_needles(hospital, pair.note), *_needles(clinic, pair.note), *tokens]
     homes = [hospital.home.path, clinic.home.path]
     before = [hit for home in homes for hit in scan(home, needles)]
     assert len({hit.rsplit("#", 1)[1] for hit in before}) == len(needles) - 1  # all but the phrase: sealed
