@@ -93,7 +93,12 @@ def test_bootstrap_then_two_of_three_admit_a_node_and_refusals_in_words(homes: H
     assert (stranger.code, "is not a member of the council" in stranger.err) == (5, True)
     short = c("governance", "execute", number)
     assert (short.code, "has 1 of the 2 votes it needs" in short.err) == (6, True)
-    queued = a("governance", "vote", number, "--json").json()
+    assert a("wallet", "new", "olivia", "--role", "practitioner").code == 0
+    assert a("identity", "register", "olivia").code == 0
+    not_officer = a("governance", "vote", number, "--as", "olivia")
+    assert (not_officer.code, "governance-officer credential" in not_officer.err) == (5, True)
+    assert a("identity", "attest", "node", "olivia", "--type", "governance-officer", "--days", "30").code == 0
+    queued = a("governance", "vote", number, "--as", "olivia", "--json").json()  # she votes as the node
     assert queued["state"] == "queued"
     early = c("governance", "execute", number)
     assert early.code == 6

@@ -1,5 +1,6 @@
-"""The credentials the founder attested before bootstrap: valid after it, until the council removes the founder as
-an issuer, on two member nodes of one in-process chain."""
+"""Who acts for a node on the council (the node itself, or its governance officer as the chain holds her), and the
+credentials the founder attested before bootstrap (valid after it, until the council removes the founder as an
+issuer), on two member nodes of one in-process chain."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from careledger.chain import Call, Chain, Role, open_chain
+from careledger.chain import Call, Chain, ProposalState, Role, open_chain
 from careledger.config import NODE_WALLET, Settings
-from careledger.errors import TransactionReverted
-from careledger.governance import AppointIssuer
-from careledger.identity import MEDICAL_LICENCE
+from careledger.errors import AccessDenied, TransactionReverted, ValidationError
+from careledger.governance import AppointIssuer, Pause
+from careledger.identity import GOVERNANCE_OFFICER, MEDICAL_LICENCE, PRIVACY_OFFICER
 from careledger.node import Node
 from careledger.testdata import PASSPHRASE, founding_node, joining_node
 
@@ -25,7 +26,7 @@ class World:
     chain: Chain
     a: Node  # deployed the contracts and attested its staff's credentials before bootstrap
     b: Node
-    people: dict[str, str]  # drbob: licensed by a
+    people: dict[str, str]  # olivia: a's governance officer; mallory: a's privacy officer; drbob: licensed by a
     credentials: dict[str, int]
     kept: list[str]  # what bootstrap said the founder keeps
 
@@ -47,7 +48,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             people: dict[str, str] = {}
             credentials: dict[str, int] = {}
             until = chain.timestamp() + MONTH
-            staff = {"drbob": MEDICAL_LICENCE}
+            staff = {"olivia": GOVERNANCE_OFFICER, "mallory": PRIVACY_OFFICER, "drbob": MEDICAL_LICENCE}
             for name, kind in staff.items():
                 wallet = a.wallets.create(name, Role.PRACTITIONER, PASSPHRASE)
                 registry.register_actor(wallet.address, wallet.role, wallet.encryption_key)
@@ -58,6 +59,32 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         finally:
             a.close()
             b.close()
+
+
+def test_the_node_and_its_governance_officer_act_for_it_and_no_one_else(world: World) -> None:
+    a, b, olivia, mallory = world.a.governance, world.b.governance, world.people["olivia"], world.people["mallory"]
+    assert a.may_act(world.a.address)
+    assert a.may_act(olivia.lower())
+    assert not a.may_act(mallory)  # reviewing break-glass is not voting for the node
+    assert not b.may_act(olivia)  # a's officer is not b's
+    assert not b.may_act(world.a.address)
+    with pytest.raises(ValidationError, match="not an address"):
+        a.may_act("olivia")
+    proposal = a.propose(Pause(), "an emergency drill", by=olivia).proposal_id
+    sent = world.chain.transaction_count(world.a.address)
+    for refused in (a.vote, a.cancel, a.execute):
+        with pytest.raises(AccessDenied, match="governance-officer credential"):
+            refused(proposal, by=mallory)
+    with pytest.raises(AccessDenied, match="governance-officer credential"):
+        a.propose(Pause(), "mallory's own drill", by=mallory)
+    assert world.chain.transaction_count(world.a.address) == sent  # refused before anything is sent
+    assert a.vote(proposal, by=olivia).state is ProposalState.QUEUED
+    world.travel(DELAY)
+    world.a.contracts.identity_registry(as_wallet=NODE_WALLET).revoke_credential(world.credentials["olivia"])
+    assert not a.may_act(olivia)  # the chain's word, at once
+    with pytest.raises(AccessDenied):
+        a.execute(proposal, by=olivia)
+    assert a.execute(proposal).state is ProposalState.EXECUTED  # the node itself, its operator
 
 
 def test_bootstrap_keeps_the_founders_credentials_until_the_council_removes_it(world: World) -> None:

@@ -65,13 +65,13 @@ def _records_of(node: Node, wallet: str, value: float) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def people(clinic: Clinic) -> dict[str, str]:
-    """Olivia, this node's privacy officer; carol's and alice's records (attested and written before the council
-    takes the node's issuer role away), in one process as the operator's commands would."""
+    """Olivia, this node's governance officer; carol's and alice's records, in one process as the operator's
+    commands would."""
     with _operator(clinic) as node:
         for name, role in (("olivia", Role.PRACTITIONER), ("alice", Role.PATIENT)):
             node.wallets.create(name, role, PASSPHRASE)
             node.identity.register(name, "")
-        for kind in ("affiliation", "privacy-officer"):
+        for kind in ("affiliation", "governance-officer"):
             node.identity.attest("node", clinic.address("olivia"), kind, days=30)
         carol_patient, carol_lab = _records_of(node, "carol", 101.5)
         _, alice_lab = _records_of(node, "alice", 202.5)
@@ -94,7 +94,7 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-def test_staff_see_the_council_and_its_privacy_officer_votes_and_executes(
+def test_staff_see_the_council_and_its_governance_officer_votes_and_executes(
     people: dict[str, str], clinic: Clinic
 ) -> None:
     with _session(clinic, "drbob") as drbob, _session(clinic, "olivia") as olivia, _session(clinic, "carol") as carol:
@@ -112,7 +112,7 @@ def test_staff_see_the_council_and_its_privacy_officer_votes_and_executes(
         assert "Claims: pause every state-changing function" in page
         assert "Votes: 0 of the 1 needed" in page
         assert "1 h before anyone may carry it out, and then for 14 d" in page  # format_duration
-        assert f'action="/portal/governance/{proposal}/vote"' not in page  # on the care team, no privacy officer
+        assert f'action="/portal/governance/{proposal}/vote"' not in page  # on the care team, no governance officer
         vote = f"/portal/governance/{proposal}/vote"
         assert drbob.post(vote, data={"csrf": _csrf(page)}).status_code == 403
 

@@ -225,6 +225,14 @@ class IdentityRegistry(ContractFacade):
         )
         return self.credential(credential_id) if credential_id else None
 
+    def valid_credential_from(self, subject: str, credential_type: str, issuer: str) -> bool:
+        """Whether `subject`'s newest credential of this type is one `issuer` attested and the chain holds valid
+        (`has_valid_credential`): what makes her an officer of `issuer`'s node, which another issuer's word does not."""
+        newest = self.latest_credential(subject, credential_type)
+        if newest is None or newest.issuer.lower() != issuer.lower():
+            return False
+        return self.has_valid_credential(subject, credential_type)
+
     def key_rotations(self, first_block: int, last_block: int) -> list[tuple[str, int, int]]:
         """(actor, key version, block) of each encryption key set in blocks `first_block` to `last_block`: a
         rotation, a custodial identity's claim, a recovery's new key."""

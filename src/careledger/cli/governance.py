@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from careledger.cli._context import address_of, open_node
+from careledger.cli._context import address_of, open_node, wallet_of
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
 from careledger.errors import ValidationError
@@ -37,6 +37,10 @@ ReasonOption = Annotated[
 ]
 AddressArgument = Annotated[str, typer.Argument(metavar="ADDRESS", help="An address (or a wallet name here).")]
 ProposalArgument = Annotated[int, typer.Argument(metavar="ID", help="The proposal's number.", min=1)]
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Who acts for this node: a governance officer's wallet kept here [default: the node]."),
+]
 
 
 @app.command()
@@ -82,26 +86,30 @@ def show(ctx: typer.Context, proposal_id: ProposalArgument, json: JsonFlag = Fal
 
 
 @app.command()
-def vote(ctx: typer.Context, proposal_id: ProposalArgument, json: JsonFlag = False) -> None:
+def vote(ctx: typer.Context, proposal_id: ProposalArgument, as_wallet: AsOption = None, json: JsonFlag = False) -> None:
     """This node's vote for an open proposal; the vote that reaches the threshold queues it."""
     with open_node(ctx) as node:
-        proposal = node.governance.vote(proposal_id)
+        proposal = node.governance.vote(proposal_id, by=_acting(node, as_wallet))
     _print_proposal(proposal, json)
 
 
 @app.command()
-def execute(ctx: typer.Context, proposal_id: ProposalArgument, json: JsonFlag = False) -> None:
+def execute(
+    ctx: typer.Context, proposal_id: ProposalArgument, as_wallet: AsOption = None, json: JsonFlag = False
+) -> None:
     """Make a ready proposal's calls, once its delay has passed (any node may)."""
     with open_node(ctx) as node:
-        proposal = node.governance.execute(proposal_id)
+        proposal = node.governance.execute(proposal_id, by=_acting(node, as_wallet))
     _print_proposal(proposal, json)
 
 
 @app.command()
-def cancel(ctx: typer.Context, proposal_id: ProposalArgument, json: JsonFlag = False) -> None:
+def cancel(
+    ctx: typer.Context, proposal_id: ProposalArgument, as_wallet: AsOption = None, json: JsonFlag = False
+) -> None:
     """Withdraw a proposal this node made, until it is executed."""
     with open_node(ctx) as node:
-        proposal = node.governance.cancel(proposal_id)
+        proposal = node.governance.cancel(proposal_id, by=_acting(node, as_wallet))
     _print_proposal(proposal, json)
 
 
@@ -135,13 +143,14 @@ def bootstrap(
     _print_council(done.council, me)
 
 
-def _propose(ctx: typer.Context, build: _Builder, reason: str, json: bool) -> None:
-    """Propose what `build` makes of `careledger.governance` and the node (addresses resolved there), and print
-    the proposal."""
+def _propose(ctx: typer.Context, build: _Builder, reason: str, as_wallet: str | None, json: bool) -> None:
+    """Propose what `build` makes of `careledger.governance` and the node (addresses resolved there), for the
+    node or its governance officer (`--as`), and print the proposal."""
     import careledger.governance as governance
 
     with open_node(ctx) as node:
-        proposal = node.governance.propose(build(governance, node), reason)
+        by = _acting(node, as_wallet)
+        proposal = node.governance.propose(build(governance, node), reason, by=by)
     _print_proposal(proposal, json)
     if not json:
         console.print(f"members vote with `careledger governance vote {proposal.proposal_id}`", markup=False)
@@ -249,8 +258,8 @@ def _command(kind: _Proposal) -> Callable[..., None]:
     argument = kind.argument
     if argument is None:
 
-        def bare(ctx: typer.Context, reason: ReasonOption, json: JsonFlag = False) -> None:
-            _propose(ctx, lambda g, _node: kind.action(g, None), reason, json)
+        def bare(ctx: typer.Context, reason: ReasonOption, as_wallet: AsOption = None, json: JsonFlag = False) -> None:
+            _propose(ctx, lambda g, _node: kind.action(g, None), reason, as_wallet, json)
 
         return bare
     taken = typer.Argument(metavar=argument.metavar, help=argument.help, show_default=False)
@@ -259,9 +268,10 @@ def _command(kind: _Proposal) -> Callable[..., None]:
         ctx: typer.Context,
         reason: ReasonOption,
         value: str = taken,
+        as_wallet: AsOption = None,
         json: JsonFlag = False,
     ) -> None:
-        _propose(ctx, lambda g, node: kind.action(g, argument.parse(g, node, value)), reason, json)
+        _propose(ctx, lambda g, node: kind.action(g, argument.parse(g, node, value)), reason, as_wallet, json)
 
     return with_argument
 
@@ -276,6 +286,7 @@ def propose_grant_minter(
     minter: AddressArgument,
     cap: Annotated[str, typer.Option("--cap", help="How much more it may mint, in whole CARE (e.g. 1000).")],
     reason: ReasonOption,
+    as_wallet: AsOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Let an account mint CARE up to a cap (it replaces the account's current cap)."""
@@ -284,7 +295,17 @@ def propose_grant_minter(
     units = to_units(cap, 18)
     if units == 0:
         raise ValidationError("a cap of 0 mints nothing: `propose revoke-minter` ends an account's minting")
-    _propose(ctx, lambda g, node: g.SetMinter(address_of(node, minter), units), reason, json)
+    _propose(ctx, lambda g, node: g.SetMinter(address_of(node, minter), units), reason, as_wallet, json)
+
+
+def _acting(node: Operations, as_wallet: str | None) -> str | None:
+    """Who acts for the node: `--as` a wallet kept here, unlocked (she proves she is at the keyboard), whom the
+    governance service then judges; None for the node itself."""
+    if as_wallet is None:
+        return None
+    wallet = wallet_of(node, as_wallet)
+    node.unlock(wallet.name)
+    return wallet.address
 
 
 def _print_council(council: CouncilView, me: str) -> None:

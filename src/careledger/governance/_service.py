@@ -9,6 +9,10 @@ anyone ─execute(n) after eta─► the calls, in order, all or none
 Every refusal the contract would make is made here first, in words that say what to do (not a member,
 voted already, too early and until when, how many votes are missing), before any gas is spent. The read
 side (`council`, `members`, `proposals`, `show`) is what faces list and show; it signs nothing.
+
+Who acts for the node (proposes, votes, executes, cancels: its wallet signs and pays) is decided here, once, for
+every face (`may_act`): the node itself, that is its operator, or a person to whom this node attested a
+`governance-officer` credential the chain holds valid.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.governance._actions import VOTING_PERIOD_BOUNDS, Action, Targets, check_delay, parse_address
 from careledger.governance._bootstrap import handover, kept
 from careledger.governance._words import call_words, format_duration, plain_args
+from careledger.identity import GOVERNANCE_OFFICER
 
 if TYPE_CHECKING:
     from careledger.chain import Contracts
@@ -144,8 +149,25 @@ class Governance:
         voters = council.voters(proposal_id, since=record.block).get(proposal_id, [])
         return self._view(record, voters, council.threshold())
 
-    def propose(self, action: Action, reason: str) -> ProposalView:
-        """Propose `action` for `reason` (public on chain: never a patient's name); this node must be a member."""
+    def may_act(self, actor: str) -> bool:
+        """Whether `actor` acts for this node on the council (its wallet signs her proposals, votes, executions and
+        cancellations): this node itself (its operator), or its live governance officer, as the chain judges her
+        (an active actor whose newest `governance-officer` credential this node attested, unexpired, unrevoked, from
+        an issuer still holding ISSUER_ROLE). Another node's officer is not this node's."""
+        actor = parse_address(actor)
+        if actor.lower() == self._address.lower():
+            return True
+        return self._contracts.identity_registry().valid_credential_from(actor, GOVERNANCE_OFFICER, self._address)
+
+    def require_may_act(self, actor: str) -> None:
+        """`AccessDenied` unless `actor` acts for this node on the council (`may_act`)."""
+        if not self.may_act(actor):
+            raise AccessDenied(f"acting for this node on the council takes its {GOVERNANCE_OFFICER} credential")
+
+    def propose(self, action: Action, reason: str, *, by: str | None = None) -> ProposalView:
+        """Propose `action` for `reason` (public on chain: never a patient's name); this node must be a member.
+        `by`: who acts for the node (`may_act`) [default: the node itself, its operator]."""
+        self._acting(by)
         council = self._member_council()
         reason = reason.strip()
         if not reason:
@@ -157,8 +179,9 @@ class Governance:
         proposal_id = council.propose(action.calls(targets), reason)
         return self.show(proposal_id)
 
-    def vote(self, proposal_id: int) -> ProposalView:
-        """This node's vote for an open proposal; the vote that reaches the threshold queues it."""
+    def vote(self, proposal_id: int, *, by: str | None = None) -> ProposalView:
+        """This node's vote for an open proposal; the vote that reaches the threshold queues it. `by`: as `propose`."""
+        self._acting(by)
         council = self._member_council()
         record = council.proposal(proposal_id)
         if record.state is not ProposalState.ACTIVE:
@@ -168,8 +191,10 @@ class Governance:
         council.vote(proposal_id)
         return self.show(proposal_id)
 
-    def execute(self, proposal_id: int) -> ProposalView:
-        """Make a ready proposal's calls (any node may); refused, saying why, before it is ready."""
+    def execute(self, proposal_id: int, *, by: str | None = None) -> ProposalView:
+        """Make a ready proposal's calls (any node may); refused, saying why, before it is ready. `by`: as
+        `propose`."""
+        self._acting(by)
         council = self._council()
         record = council.proposal(proposal_id)
         if record.state is not ProposalState.READY:
@@ -177,8 +202,9 @@ class Governance:
         self._contracts.council(as_wallet=self._wallet).execute(proposal_id, record.calls)
         return self.show(proposal_id)
 
-    def cancel(self, proposal_id: int) -> ProposalView:
-        """Withdraw a proposal this node made while it is open: queued by k votes, it stands."""
+    def cancel(self, proposal_id: int, *, by: str | None = None) -> ProposalView:
+        """Withdraw a proposal this node made while it is open: queued by k votes, it stands. `by`: as `propose`."""
+        self._acting(by)
         council = self._member_council()
         record = council.proposal(proposal_id)
         if record.proposer != self._address:
@@ -255,6 +281,11 @@ class Governance:
         if record.state is ProposalState.OUTDATED:
             return "outdated: the council's members changed since it was proposed; propose it again"
         return record.state.label
+
+    def _acting(self, by: str | None) -> None:
+        """Refuse, before anything is read or sent, someone who does not act for this node."""
+        if by is not None:
+            self.require_may_act(by)
 
     def _council(self) -> Council:
         if not self.bootstrapped():

@@ -9,6 +9,7 @@ from careledger.crypto import Suite, parse_signature
 from careledger.identity._clients import SIGNING_ALGORITHMS, Client, ClientRegistry, web_origin
 from careledger.identity._credential_types import (
     AFFILIATION,
+    GOVERNANCE_OFFICER,
     KNOWN_CREDENTIAL_TYPES,
     MEDICAL_LICENCE,
     PRIVACY_OFFICER,
@@ -38,6 +39,7 @@ from careledger.identity._wallets import UnlockedWallet, Wallet, WalletStore, di
 __all__ = [
     "ACCESS_TOKEN_SECONDS",
     "AFFILIATION",
+    "GOVERNANCE_OFFICER",
     "KNOWN_CREDENTIAL_TYPES",
     "LAUNCH_SECONDS",
     "LIGHT_SCRYPT_N",

@@ -7,11 +7,13 @@ from functools import cache
 from careledger.chain import credential_type_id
 
 # The credentials CareLedger's own rules read: a practitioner's licence (break-glass), the
-# affiliation a node attests to the actors of its care team, and the privacy officer a node
-# attests to whoever reviews its break-glass uses.
+# affiliation a node attests to the actors of its care team, the privacy officer a node
+# attests to whoever reviews its break-glass uses, and the governance officer a node attests
+# to whoever proposes, votes and executes for it on the network's council.
 MEDICAL_LICENCE = "medical-licence"
 AFFILIATION = "affiliation"
 PRIVACY_OFFICER = "privacy-officer"
+GOVERNANCE_OFFICER = "governance-officer"
 
 # The types CareLedger and its users attest most; any other name still works on chain, and is
 # shown as its hash until it is added here.
@@ -19,6 +21,7 @@ KNOWN_CREDENTIAL_TYPES = (
     MEDICAL_LICENCE,
     AFFILIATION,
     PRIVACY_OFFICER,
+    GOVERNANCE_OFFICER,
     "nursing-licence",
     "pharmacy-licence",
     "dental-licence",

@@ -2,10 +2,9 @@
 take effect (each call in words, the votes so far and whose, the eta once queued), and this node's vote.
 
 The council's member is this node (its wallet signs the vote and the execution, `node.governance`), so only
-staff who may act for the node press those buttons: its care team members who also hold the node's
-`privacy-officer` credential, the one credential of trust over the node's own decisions there is (the reviewers
-of break-glass, `BreakGlassReviews.may_review`); the rest of the care team reads the page. Before bootstrap the
-page says so, and how the deploying node bootstraps the council.
+staff who act for the node press those buttons: the governance service decides who does (`Governance.may_act`:
+a care team member holding the node's `governance-officer` credential); the rest of the care team reads the page.
+Before bootstrap the page says so, and how the deploying node bootstraps the council.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
-from careledger.errors import AccessDenied, ValidationError
+from careledger.errors import ValidationError
 from careledger.governance import format_duration
 from careledger.portal._names import name_of
 from careledger.portal._pages import Pages
@@ -32,15 +31,6 @@ def governance_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The council's page and this node's vote and execution buttons on `router`."""
     sessions = pages.sessions
     names = partial(name_of, node)
-
-    def may_act(address: str) -> bool:
-        """Whether this staff member votes and executes for the node (its privacy officer, or the node itself)."""
-        return node.break_glass_reviews.may_review(address)
-
-    def require_officer(address: str) -> None:
-        """`AccessDenied` unless this staff member acts for the node (`may_act`)."""
-        if not may_act(address):
-            raise AccessDenied("voting and executing for this node take its privacy-officer credential")
 
     def standing(show_all: bool) -> dict[str, Any]:
         """The council and its proposals (pending only, or all), or that the network has none yet."""
@@ -62,7 +52,7 @@ def governance_routes(router: APIRouter, node: Services, pages: Pages) -> None:
             "governance.html",
             **found,
             show_all=bool(show_all),
-            may_act=await call(may_act, caller.address),
+            may_act=await call(node.governance.may_act, caller.address),
             node_address=node.address,
             name=names,
             at=lambda seconds: datetime.fromtimestamp(seconds, UTC),
@@ -76,8 +66,7 @@ def governance_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         await pages.form(request, visit)
-        await call(require_officer, caller.address)
-        await call(node.governance.vote, _proposal_id(proposal))
+        await call(node.governance.vote, _proposal_id(proposal), by=caller.address)
         return pages.redirect(request, visit, "/portal/governance")
 
     @router.post("/portal/governance/{proposal}/execute")
@@ -86,8 +75,7 @@ def governance_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         visit = await sessions.visit(request)
         caller = await staff_member(node, visit)
         await pages.form(request, visit)
-        await call(require_officer, caller.address)
-        await call(node.governance.execute, _proposal_id(proposal))
+        await call(node.governance.execute, _proposal_id(proposal), by=caller.address)
         return pages.redirect(request, visit, "/portal/governance")
 
 
