@@ -196,9 +196,10 @@ class Anchorer:
 
     def _send(self, batch: AnchorBatch) -> AnchoredBatch:
         facade = self._anchor()
+        block = None  # not known for a batch the chain already holds (sent before a crash, or by another process)
         if not facade.is_anchored(batch.root):
             try:
-                facade.anchor(batch.root, batch.leaf_count, AnchorKind(batch.kind))
+                block = facade.anchor(batch.root, batch.leaf_count, AnchorKind(batch.kind)).block
             except TransactionReverted:
                 # Another process sent it first, or not: the chain says which.
                 if not facade.is_anchored(batch.root):
@@ -208,6 +209,6 @@ class Anchorer:
             session.execute(
                 update(AnchorBatch)
                 .where(AnchorBatch.id == batch.id)
-                .values(status="anchored", anchored_at=self._clock())
+                .values(status="anchored", anchored_at=self._clock(), block=block)
             )
         return AnchoredBatch(batch.id, batch.root, batch.leaf_count)

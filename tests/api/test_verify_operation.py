@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from sqlalchemy import update
+from web3.middleware import Web3Middleware
 
 from careledger.proofs import AnchorReader, verify_document
 from careledger.records import RecordEraser
+from careledger.store import AnchorBatch
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
 
@@ -114,6 +117,57 @@ def test_everything_with_proofs_verifies_entry_by_entry(proofs: Api) -> None:
     bad = alice.get(f"/Patient/{patient.record_id}/$everything", params={"_proofs": "yes"})
     assert bad.status_code == 400
     assert "_proofs is true or false" in bad.text
+
+
+def _parts(answer: dict[str, Any]) -> dict[str, Any]:
+    """The `$verify` answer's proof, its parts' values by name (the last of a repeated one)."""
+    return {p["name"]: next(v for k, v in p.items() if k != "name") for p in _parameter(answer, "proof")["part"]}
+
+
+def _kept_block(api: Api, root: str, block: int | None) -> None:
+    """Set the block the node keeps for the batch of `root` (None: as a batch anchored before it kept blocks)."""
+    with api.world.node._records.db.session() as session:
+        session.execute(update(AnchorBatch).where(AnchorBatch.root == bytes.fromhex(root[2:])).values(block=block))
+
+
+def test_a_proof_names_its_block_from_that_blocks_logs_alone(proofs: Api) -> None:
+    world = proofs.world
+    world.node.anchorer.anchor_pending()
+    alice = proofs.client(world.alice)
+    (patient,) = world.node._records.list(patient_address=world.alice.address, resource_type="Patient")
+    asked: list[dict[str, Any]] = []
+
+    class Recorded(Web3Middleware):
+        """Every eth_getLogs the node sends, as sent."""
+
+        def request_processor(self, method: Any, params: Any) -> Any:
+            if method == "eth_getLogs":
+                asked.append(dict(params[0]))
+            return method, params
+
+    def searched(root: str) -> list[tuple[Any, Any]]:
+        """The block ranges of the node's searches for `root`'s Anchored event."""
+        return [(a["fromBlock"], a["toBlock"]) for a in asked if a["topics"][1] == root]
+
+    w3 = world.node.chain.w3
+    w3.middleware_onion.add(Recorded, "recorded")
+    try:
+        proof = _parts(alice.get(f"/Observation/{world.labs_id}/$verify").json())
+        alice.get(f"/Patient/{patient.record_id}/$everything", params={"_proofs": "true"})
+        block = hex(proof["block"])
+        assert searched(proof["root"])
+        assert set(searched(proof["root"])) == {(block, block)}  # that block's logs, never the whole chain's
+        assert proof["transaction"].startswith("0x")
+        # A batch anchored before the node kept blocks: no search at all, and the proof names no block.
+        _kept_block(proofs, proof["root"], None)
+        asked.clear()
+        older = alice.get(f"/Observation/{world.labs_id}/$verify").json()
+    finally:
+        w3.middleware_onion.remove("recorded")
+        _kept_block(proofs, proof["root"], proof["block"])
+    assert searched(proof["root"]) == []
+    assert not {"block", "transaction"} & set(_parts(older))
+    assert _checked(proofs, older) == [(f"Observation/{world.labs_id}/_history/1", True, None)]  # it looks itself
 
 
 def test_an_erased_record_is_told_erased_with_what_stays_on_chain(proofs: Api) -> None:

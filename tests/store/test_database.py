@@ -57,6 +57,7 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
             for table in ("erased_records", "legal_holds", "erasure_requests", "erasure_peers"):
                 session.execute(text(f"DROP TABLE {table}"))
             session.execute(text("DELETE FROM node_state WHERE name = 'sealed_break_glass'"))
+            session.execute(text("ALTER TABLE anchor_batches DROP COLUMN block"))
         database.migrate()
         assert database.revision() == head_revision()
         assert {"devices", "device_readings"} <= set(database.tables())

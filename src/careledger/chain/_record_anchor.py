@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from eth_utils import to_checksum_address
@@ -29,6 +29,9 @@ class Batch:
     kind: AnchorKind
     anchorer: str
     timestamp: int
+    # The block its transaction landed in, when this facade sent it: the contract keeps no block, so `batch` cannot
+    # tell it; not part of what the batch is.
+    block: int | None = field(default=None, compare=False)
 
 
 class RecordAnchor(ContractFacade):
@@ -43,9 +46,9 @@ class RecordAnchor(ContractFacade):
         return self._request("anchor", root, leaf_count, int(kind))
 
     def anchor(self, root: bytes, leaf_count: int, kind: AnchorKind) -> Batch:
-        """Anchor one root; the batch as recorded on chain."""
-        self._transact(self.anchor_request(root, leaf_count, kind))
-        return self.batch(root)
+        """Anchor one root; the batch as recorded on chain, with the block it was anchored in."""
+        receipt = self._transact(self.anchor_request(root, leaf_count, kind))
+        return replace(self.batch(root), block=receipt.block)
 
     def batch(self, root: bytes) -> Batch:
         """The batch anchored under `root`; `NotFound` if it never was."""

@@ -105,12 +105,13 @@ class AnchorReader:
         except DecodingError:
             return False
 
-    def anchoring(self, root: bytes, near: int | None = None) -> tuple[int, str] | None:
+    def anchoring(self, root: bytes, near: int | None = None, *, widen: bool = True) -> tuple[int, str] | None:
         """The block and transaction of `root`'s `Anchored` event: looked for in block `near` first (the proof's
-        word), else in the whole chain; None if there is none."""
+        word, or the node's record of its batch), then, if `widen`, in the whole chain; None if there is none."""
         topics = ["0x" + keccak(ANCHORED_EVENT.encode()).hex(), "0x" + root.hex()]
         ranges: list[tuple[int, int | Literal["latest"]]] = [(near, near)] if near is not None else []
-        ranges.append((0, "latest"))
+        if widen:
+            ranges.append((0, "latest"))
         for start, end in ranges:
             logs = _asked(
                 partial(

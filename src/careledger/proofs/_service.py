@@ -113,18 +113,20 @@ class Proofs:
             point = None
             if one.root is not None:
                 if one.root not in points:
-                    points[one.root] = _point(reader, anchor, one.root)
+                    points[one.root] = _point(reader, anchor, one.root, one.block)
                 point = points[one.root]
             built.append(_proof(one, point))
         return built
 
 
-def _point(reader: AnchorReader, anchor: RecordAnchor, root: bytes) -> AnchorPoint:
-    """Where `root` is anchored, as the chain tells: block, transaction and time (None where it tells none)."""
+def _point(reader: AnchorReader, anchor: RecordAnchor, root: bytes, block: int | None) -> AnchorPoint:
+    """Where `root` is anchored, as the chain tells: its time, and the transaction of its event in `block` (the
+    node's record of its batch; None: the proof names no block, and the verifier looks for the event itself).
+    Never a search of the whole chain's logs: that would be one per `$verify` or export."""
     batch = reader.batch(root)
     try:
-        found = reader.anchoring(root) if batch is not None else None
-    except ChainUnavailable:  # an endpoint that will not search its whole log: the verifier looks for itself
+        found = reader.anchoring(root, block, widen=False) if batch is not None and block is not None else None
+    except ChainUnavailable:  # the endpoint no longer serves that block's logs: the verifier looks for itself
         found = None
     return AnchorPoint(
         root=root,

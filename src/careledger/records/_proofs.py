@@ -36,7 +36,7 @@ _NONCE_LEN = 12  # the envelope's ciphertext is nonce ‖ AES-256-GCM output (`c
 class SealedProof:
     """One version's proof as the node keeps it; `data_key` and `nonce` None when they cannot be opened (a
     deleted version), those and `salt` None for an erased one, the batch fields None while it waits for its
-    anchor."""
+    anchor (`block` also for a batch whose block the node never learnt: anchored before it kept blocks)."""
 
     stored: StoredRecord
     salt: bytes | None
@@ -46,6 +46,7 @@ class SealedProof:
     leaf_index: int | None
     siblings: tuple[bytes, ...]
     root: bytes | None
+    block: int | None
     anchored: bool
 
 
@@ -64,6 +65,7 @@ def sealed_proofs(records: RecordService, versions: Sequence[StoredRecord], key:
         COLUMNS.proof,
         AnchorBatch.root,
         AnchorBatch.status,
+        AnchorBatch.block,
     ).outerjoin(AnchorBatch, AnchorBatch.id == COLUMNS.batch_id)
     rows = {}
     with records.db.reading() as connection:
@@ -84,6 +86,7 @@ def sealed_proofs(records: RecordService, versions: Sequence[StoredRecord], key:
                 leaf_index=row.leaf_index if anchored else None,
                 siblings=tuple(bytes.fromhex(node) for node in json.loads(row.proof or "[]")) if anchored else (),
                 root=bytes(row.root) if anchored else None,
+                block=row.block if anchored else None,
                 anchored=anchored,
             )
         )

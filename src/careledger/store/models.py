@@ -119,11 +119,9 @@ class NodeState(Base):
 
 
 class AnchorBatch(Base):
-    """A Merkle batch of commitments: prepared (root fixed, leaves assigned), then anchored.
-
-    A batch is marked anchored only after its receipt; a prepared one found after a crash
-    is settled from the chain (RecordAnchor.is_anchored) or sent again.
-    """
+    """A Merkle batch of commitments: prepared (root fixed, leaves assigned), then anchored, with the block of its
+    `Anchored` event when the node sent it. A batch is marked anchored only after its receipt; a prepared one found
+    after a crash is settled from the chain (RecordAnchor.is_anchored, its block then unknown) or sent again."""
 
     __tablename__ = "anchor_batches"
 
@@ -135,6 +133,7 @@ class AnchorBatch(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: anchored before 0033 too
 
 
 class ImportCheckpoint(Base):
