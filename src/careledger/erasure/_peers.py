@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from careledger.chain import IdentityRegistry
 from careledger.erasure._request import ErasureNotice, SignedAnswer, SignedErasure
@@ -36,6 +36,7 @@ WAITING, ANSWERED, REFUSED = "waiting", "answered", "refused"
 RETRY_AFTER = 30.0  # seconds before a node that did not answer is asked again; doubled each time
 MAX_WAIT = 3600.0  # the longest wait between two attempts (a node is asked until it answers)
 TIMEOUT = 30.0  # seconds a node has to answer one notice (its erasure included)
+UNDER_WAY = 2 * TIMEOUT  # a node being asked is not due again before the attempt has surely ended
 RETRY_BATCH = 20  # notices sent again in one round, at most
 _log = logging.getLogger(__name__)
 
@@ -100,15 +101,16 @@ class ErasurePeers:
 
     def forward(self, signed: SignedErasure, peers: Sequence[str]) -> list[PeerStatus]:
         """Send her request to each of `peers` now (once each); their statuses. One that does not answer waits
-        to be asked again."""
+        to be asked again. A row is due only once its attempt has surely ended (a crash meanwhile), so the
+        leader's round does not ask a node again while it is being asked."""
         request_id, now = signed.request.request_id, self._clock()
         with self._db.session() as session:
             for peer in peers:
-                session.merge(
-                    ErasurePeer(
-                        request_id=request_id, peer=peer, status=WAITING, attempts=0, next_attempt=now, updated_at=now
-                    )
+                due = now + UNDER_WAY
+                row = ErasurePeer(
+                    request_id=request_id, peer=peer, status=WAITING, attempts=0, next_attempt=due, updated_at=now
                 )
+                session.merge(row)
         return [self._attempt(signed, peer) for peer in peers]
 
     def retry_due(self, limit: int = RETRY_BATCH) -> int:
@@ -121,12 +123,26 @@ class ErasurePeers:
             .limit(limit)
         )
         with self._db.session() as session:
-            due = [(row.peer, signed) for row, signed in session.execute(query)]
+            due = [(row.request_id, row.peer, signed) for row, signed in session.execute(query)]
         answered = 0
-        for peer, signed in due:
-            status = self._attempt(SignedErasure.from_json(json.loads(signed)), peer)
-            answered += status.status == ANSWERED
+        for request_id, peer, signed in due:
+            if self._claim(request_id, peer):  # not asked meanwhile by another round (or worker)
+                status = self._attempt(SignedErasure.from_json(json.loads(signed)), peer)
+                answered += status.status == ANSWERED
         return answered
+
+    def _claim(self, request_id: str, peer: str) -> bool:
+        """Mark a due node as being asked (due again only once the attempt has surely ended); False if it is not
+        due any more: another round, or another worker's, took it first."""
+        now = self._clock()
+        claim = (
+            update(ErasurePeer)
+            .where(ErasurePeer.request_id == request_id, ErasurePeer.peer == peer)
+            .where(ErasurePeer.status == WAITING, ErasurePeer.next_attempt <= now)
+            .values(next_attempt=now + UNDER_WAY)
+        )
+        with self._db.writing() as connection:
+            return bool(connection.execute(claim).rowcount)
 
     def statuses(self, request_id: str) -> list[PeerStatus]:
         """What each node asked for `request_id` answered (or not yet), by node."""

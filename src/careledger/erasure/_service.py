@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from careledger.access import Accessor
@@ -202,7 +203,13 @@ class Erasures:
             signer = self._signer(signed)
         done = self._done(request.request_id)
         if done is None:
-            done, _ = self._carry_out(_Work(signed, signer, said.sender, self._received(request.patient, said.sender)))
+            work = _Work(signed, signer, said.sender, self._received(request.patient, said.sender))
+            try:
+                done, _ = self._carry_out(work)
+            except DBIntegrityError:  # another notice of it (a round's retry) carried it out meanwhile
+                done = self._done(request.request_id)
+                if done is None:
+                    raise
         answer = ErasureAnswer(
             self.address, said.sender, request.patient, request.nonce.to_bytes(32, "big"), done.outcome()
         )
