@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +49,7 @@ class Target:
     patient_id: str
     token: str
     secret: bytes
+    stranger: LocalAccount | None = None  # a patient of the same node, with no record and no consent of Alice's
 
     @property
     def url(self) -> str:
@@ -92,16 +93,18 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     home = tmp_path_factory.mktemp("hostile") / "home"
     with scratch_node(home, Settings(light_kdf=True, anchor_in_background=False)) as node:
         alice = node.wallets.create("alice", Role.PATIENT, PASSPHRASE)
-        node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
-            alice.address, alice.role, alice.encryption_key
-        )
+        bob = node.wallets.create("bob", Role.PATIENT, PASSPHRASE)
+        for wallet in (alice, bob):
+            node.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(
+                wallet.address, wallet.role, wallet.encryption_key
+            )
         patient = synthetic_patients(1, seed=8)[0]
         node._records.write(patient.patient, patient_address=alice.address)
-        account = node.unlock("alice").account
+        account, stranger = node.unlock("alice").account, node.unlock("bob").account
         chain_id = node.chain.chain_id
         api_key = node.vault.secret(node.home.api_key_file)
     with NodeProcess(Home(home), free_port(), passphrase=PASSPHRASE).start() as server:
-        target = Target(server, account, chain_id, patient.patient["id"], "", api_key)
+        target = Target(server, account, chain_id, patient.patient["id"], "", api_key, stranger)
         message = target.siwe()
         login = httpx.post(f"{server.url}/auth/login", json={"message": message, "signature": target.sign(message)})
         assert login.status_code == 200, login.text
@@ -347,3 +350,51 @@ def test_a_flood_of_logins_from_one_address_is_throttled(target: Target) -> None
         assert f"try again in {answer.headers['Retry-After']} s" in answer.json()["issue"][0]["diagnostics"]
     assert throttled[0].json()["issue"][0]["code"] == "throttled"
     target.assert_healthy()  # FHIR reads are not throttled by it
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/NoSuchType/{id}/$verify",
+        "/Observation/{id}/$verify",  # a Patient's id, asked as another type
+        "/Patient/no-such-record/$verify",
+        "/Patient/" + "a" * 5_000 + "/$verify",
+        "/Patient/..%2F..%2Fetc%2Fpasswd/$verify",
+        "/Patient/%00%FF%FE/$verify",
+        "/Patient/{id}/_history/0/$verify",
+        "/Patient/{id}/_history/-1/$verify",
+        "/Patient/{id}/_history/99999999999999999999/$verify",
+        "/Patient/{id}/_history/1e3/$verify",
+        "/Patient/{id}/_history/9/$verify",
+    ],
+)
+def test_verify_of_a_hostile_path_is_a_4xx(target: Target, path: str) -> None:
+    response = httpx.get(f"{target.url}{path.replace('{id}', target.patient_id)}", headers=target.headers())
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["_format=json&" * 2_000, "x=" + "a" * 60_000, "_proofs=yes&_count=-1&_elements=%00&_id=%FF"],
+)
+def test_verify_ignores_odd_and_huge_query_parameters(target: Target, query: str) -> None:
+    """`$verify` takes no parameter: others are ignored, as FHIR's lenient handling does, never a 500."""
+    plain = httpx.get(f"{target.url}/Patient/{target.patient_id}/$verify", headers=target.headers())
+    odd = httpx.get(f"{target.url}/Patient/{target.patient_id}/$verify?{query}", headers=target.headers())
+    assert (plain.status_code, odd.status_code) == (200, 200), odd.text
+    assert odd.json() == plain.json()
+    target.assert_healthy()
+
+
+def test_verify_of_a_record_one_may_not_read_is_the_unknown_ids_answer(target: Target) -> None:
+    assert target.stranger is not None
+    stranger = replace(target, account=target.stranger)
+    message = stranger.siwe()
+    login = httpx.post(f"{target.url}/auth/login", json={"message": message, "signature": stranger.sign(message)})
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    refused = httpx.get(f"{target.url}/Patient/{target.patient_id}/$verify", headers=headers)
+    unknown = httpx.get(f"{target.url}/Patient/no-such-record/$verify", headers=headers)
+    assert (refused.status_code, unknown.status_code) == (404, 404)
+    assert refused.text.replace(target.patient_id, "ID") == unknown.text.replace("no-such-record", "ID")
