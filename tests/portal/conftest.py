@@ -12,15 +12,17 @@ ahead (`Clinic.restarted` under `clock_ahead`, Debian's libfaketime) and its cha
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -28,6 +30,7 @@ from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from careledger.api import NodeProcess, free_port
+from careledger.cli import run
 from careledger.config import Home
 from tests.outside_wallet import signed_in_message
 from tests.portal.browser import CHROMIUM, CHROMIUM_ARGS, keystore_account, wallet_context
@@ -121,33 +124,58 @@ def signed_in(browser: Browser, clinic: Clinic, wallet: str) -> Page:
     return page
 
 
-def _set_up(clinic: Clinic) -> None:
-    clinic.cli("chain", "deploy")
-    for name, role in (("drbob", "practitioner"), ("clinic", "org"), ("carol", "patient")):
-        clinic.cli("wallet", "new", name, "--role", role)
-        clinic.cli("identity", "register", name)
-    clinic.cli("identity", "attest", "node", "drbob", "--type", "affiliation", "--days", "30")
-    clinic.cli("identity", "attest", "node", "drbob", "--type", "medical-licence", "--days", "30")
+class Commands(Protocol):
+    """Runs one `careledger` command against a home (with `--json` unless `json_out` is False); its JSON."""
+
+    def __call__(self, *args: str, json_out: bool = True) -> Any: ...
+
+
+def in_process(home: Path) -> Commands:
+    """`careledger` commands run in this process (`careledger.cli.run`), not each in a new one: the same commands
+    and code, without an interpreter and its imports started for each (seconds apiece on a loaded machine)."""
+
+    def cli(*args: str, json_out: bool = True) -> Any:
+        with pytest.MonkeyPatch.context() as env, redirect_stdout(io.StringIO()) as out:
+            env.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
+            code = run(["--home", str(home), *args, *(["--json"] if json_out else [])])
+        assert code == 0, f"careledger {' '.join(args)}: exit {code}"
+        return json.loads(out.getvalue()) if json_out and out.getvalue().strip() else None
+
+    return cli
+
+
+@contextmanager
+def served(home: Path, cli: Commands, *more: tuple[str, ...]) -> Iterator[Clinic]:
+    """A node at `home` set up as an operator would, with `cli`: a practitioner on its care team (drbob, with a
+    medical licence for break-glass), a clinic organization and carol, a patient; then `more` commands. Served by
+    `careledger serve` as a process; the server, then its chain, stopped after."""
+    cli("init", "--light-kdf")
+    cli("chain", "up", "--detach", json_out=False)
+    try:
+        cli("chain", "deploy")
+        for name, role in (("drbob", "practitioner"), ("clinic", "org"), ("carol", "patient")):
+            cli("wallet", "new", name, "--role", role)
+            cli("identity", "register", name)
+        cli("identity", "attest", "node", "drbob", "--type", "affiliation", "--days", "30")
+        cli("identity", "attest", "node", "drbob", "--type", "medical-licence", "--days", "30")
+        for command in more:
+            cli(*command)
+        server = NodeProcess(Home(home), free_port(), passphrase=PASSPHRASE).start()
+        clinic = Clinic(home, server.url, server)
+        try:
+            yield clinic
+        finally:
+            assert clinic.server.stop() == 0, clinic.server.log_tail()
+    finally:
+        cli("chain", "down", json_out=False)
 
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
-    """A node with its chain and its server process, for the module."""
+    """A node with its chain and its server process, for the module (each command of its set-up a process)."""
     home = tmp_path_factory.mktemp("portal") / "home"
-    setup = Clinic(home, "", NodeProcess(Home(home), 0, passphrase=PASSPHRASE))
-    setup.cli("init", "--light-kdf")
-    setup.cli("chain", "up", "--detach", json_out=False)
-    try:
-        _set_up(setup)
-        port = free_port()
-        server = NodeProcess(Home(home), port, passphrase=PASSPHRASE).start()
-        served = Clinic(home, server.url, server)
-        try:
-            yield served
-        finally:
-            assert served.server.stop() == 0, served.server.log_tail()
-    finally:
-        setup.cli("chain", "down", json_out=False)
+    with served(home, Clinic(home, "", NodeProcess(Home(home), 0, passphrase=PASSPHRASE)).cli) as clinic:
+        yield clinic
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,7 @@ sends the transaction the node prepares as an outside wallet would, with eth-acc
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,23 +19,26 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector
 
-from tests.portal.conftest import PASSPHRASE, Clinic
+from careledger.cli import run
+from tests.portal.conftest import PASSPHRASE, Clinic, in_process, served
 
 pytestmark = pytest.mark.anvil
 
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 _SET_EMERGENCY_ACCESS = function_signature_to_4byte_selector("set_emergency_access(address,bool)")
 REASON = "found unconscious; no consent on file"
+_OFFICER = ("affiliation", "privacy-officer")
 
 
 @pytest.fixture(scope="module")
-def people(clinic: Clinic) -> Clinic:
-    """Olivia, this node's privacy officer (a practitioner on its care team who reviews break-glass uses)."""
-    clinic.cli("wallet", "new", "olivia", "--role", "practitioner")
-    clinic.cli("identity", "register", "olivia")
-    clinic.cli("identity", "attest", "node", "olivia", "--type", "affiliation", "--days", "30")
-    clinic.cli("identity", "attest", "node", "olivia", "--type", "privacy-officer", "--days", "30")
-    return clinic
+def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
+    """The portal's node (`served`), set up in this process, and olivia, its privacy officer (a practitioner on its
+    care team who reviews break-glass uses)."""
+    home = tmp_path_factory.mktemp("glass") / "home"
+    officer = [("wallet", "new", "olivia", "--role", "practitioner"), ("identity", "register", "olivia")]
+    officer += [("identity", "attest", "node", "olivia", "--type", kind, "--days", "30") for kind in _OFFICER]
+    with served(home, in_process(home), *officer) as clinic:
+        yield clinic
 
 
 @contextmanager
@@ -95,19 +95,20 @@ def _send(clinic: Clinic, account: LocalAccount, tx: dict[str, Any]) -> None:
     assert int(_rpc(clinic, "eth_getTransactionReceipt", sent)["status"], 16) == 1
 
 
-def _emergency(clinic: Clinic) -> subprocess.CompletedProcess[str]:
-    """Dr Bob breaks the glass on carol's records from the CLI, as the emergency department would."""
-    command = ["access", "emergency", "--patient", "carol", "--reason", REASON, "--as", "drbob"]
-    return subprocess.run(
-        [sys.executable, "-m", "careledger", "--home", str(clinic.home), *command],
-        env={**os.environ, "CARELEDGER_PASSPHRASE": PASSPHRASE},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def _emergency(clinic: Clinic, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Dr Bob breaks the glass on carol's records from the CLI, as the emergency department would: its exit code
+    and what it said on stderr."""
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
+        command = ["access", "emergency", "--patient", "carol", "--reason", REASON, "--as", "drbob"]
+        code = run(["--home", str(clinic.home), *command])
+    return code, capsys.readouterr().err
 
 
-def test_her_wallet_turns_break_glass_off_and_on_and_no_one_else_can(people: Clinic, carol: httpx.Client) -> None:
+def test_her_wallet_turns_break_glass_off_and_on_and_no_one_else_can(
+    people: Clinic, carol: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert "Break-glass is <strong>on</strong>" in carol.get("/portal/consents").text
     prepared = _prepared(carol, "off")
     assert prepared.status_code == 200, prepared.text
@@ -122,22 +123,24 @@ def test_her_wallet_turns_break_glass_off_and_on_and_no_one_else_can(people: Cli
 
     _send(people, people.account("carol"), tx)
     assert "Break-glass is <strong>off</strong>" in carol.get("/portal/consents").text
-    refused = _emergency(people)
-    assert refused.returncode == 5
-    assert "turned emergency access off" in refused.stderr
+    code, said = _emergency(people, capsys)
+    assert code == 5
+    assert "turned emergency access off" in said
 
     _send(people, people.account("carol"), _prepared(carol, "on").json())
     assert "Break-glass is <strong>on</strong>" in carol.get("/portal/consents").text
-    opened = _emergency(people)
-    assert opened.returncode == 0, opened.stderr
+    code, said = _emergency(people, capsys)
+    assert code == 0, said
     accounting = carol.get("/portal/accounting").text
     assert REASON in accounting
     assert "awaiting review" in accounting
 
 
-def test_a_privacy_officer_reviews_each_use_once(people: Clinic, carol: httpx.Client) -> None:
+def test_a_privacy_officer_reviews_each_use_once(
+    people: Clinic, carol: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     if not _pending_entries(people):
-        assert _emergency(people).returncode == 0
+        assert _emergency(people, capsys)[0] == 0
     with _session(people, "drbob") as drbob:  # on the care team, but no privacy officer
         assert drbob.get("/portal/break-glass/reviews").status_code == 403
     assert carol.get("/portal/break-glass/reviews").status_code == 403
@@ -162,4 +165,4 @@ def test_a_privacy_officer_reviews_each_use_once(people: Clinic, carol: httpx.Cl
 
 
 def _pending_entries(clinic: Clinic) -> list[str]:
-    return [use["entry"] for use in clinic.cli("access", "break-glass", "reviews", "--pending")]
+    return [use["entry"] for use in in_process(clinic.home)("access", "break-glass", "reviews", "--pending")]
