@@ -54,7 +54,9 @@ def test_preview_hold_erase_verify_and_status(cli: Cli, tmp_path: Path) -> None:
     checks = cli("record", "verify", "psy-1", "--json")
     assert checks.code == 0, checks.err
     assert checks.json()[0]["step"] == "erased"
-    assert cli("record", "get", "psy-1").code == 4
+    for version in ([], ["--version", "1"]):  # every version says what happened to it: erased, not deleted
+        gone = cli("record", "get", "psy-1", *version)
+        assert (gone.code, "Condition/psy-1 was erased on" in gone.err) == (4, True), gone.err
     (status,) = cli("record", "erasures", "--patient", "alice", "--json").json()
     assert status["request"] == erased.json()["request"]
     assert cli("record", "hold", "lift", str(held.json()[0]["id"])).code == 0

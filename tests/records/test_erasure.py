@@ -43,6 +43,8 @@ def test_erased_versions_are_gone_from_every_store_and_the_file_but_others_stay(
     second = records.write(_note("psy-1", "alice", f"second: {PHRASE}"))
     old = records.write(_note("old-1", "alice", f"old: {PHRASE}"))
     records.delete("old-1")  # a tombstone: the version before it still opens
+    with pytest.raises(Gone, match="deleted in version 2"):
+        records.read("old-1")
     kept = records.write(_note("bobs", "bob", PHRASE))
     code = SearchQuery(resource_types=("Condition",), tokens=(TokenCondition("code", ("35489007",)),))
     assert {s.record_id for s in records.search(code)} == {"psy-1", "bobs"}
@@ -64,7 +66,7 @@ def test_erased_versions_are_gone_from_every_store_and_the_file_but_others_stay(
     for record_id, version in (("psy-1", 1), ("psy-1", 2), ("old-1", 1), ("old-1", 2)):
         stored = records.get(record_id, version)
         assert (stored.deleted, stored.cid, stored.sealed_keys) == (True, None, None)
-        with pytest.raises(Gone):
+        with pytest.raises(Gone, match=f"Condition/{record_id} was erased on .* UTC: its content is destroyed"):
             records.open(stored)
     with pytest.raises(NotFound):
         records.decrypt(second, keys.patients[alice])

@@ -5,7 +5,8 @@ from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import SENSITIVE, Category, categorise
 from careledger.records._census import CategoryCounts, category_counts
 from careledger.records._commitment import commitment
-from careledger.records._erasure import ErasableRecord, ErasureMark, RecordEraser
+from careledger.records._erased import ErasureMark
+from careledger.records._erasure import ErasableRecord, RecordEraser
 from careledger.records._fhir import MAX_RESOURCE_BYTES, Resource, parse_resource, patient_reference
 from careledger.records._import import Importer, ImportReport, Refusal
 from careledger.records._matching import references, references_to, satisfies, sort_resources

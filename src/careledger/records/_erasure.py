@@ -20,20 +20,18 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from careledger.records._categories import Category
+from careledger.records._erased import MARKED, MARKS, ErasureMark, erasure_mark, mark_of
 from careledger.records._service import RecordService
 from careledger.records._stored import COLUMNS
-from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database, ErasedRecord
+from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database
 
 _NO_SALT = bytes(32)  # what a wiped salt reads as: the column is never empty
 _CHUNK = 500  # record ids per statement (SQLite takes a few thousand parameters at most)
-_MARKED = cast("Table", ErasedRecord.__table__)
-_MARKS = _MARKED.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +44,6 @@ class ErasableRecord:
     versions: int
     last_updated: datetime  # its newest version's
     deleted: bool  # its newest version is a deletion (the earlier ones still open)
-
-
-@dataclass(frozen=True, slots=True)
-class ErasureMark:
-    """What is left of an erased record besides its version rows: whose, how many versions, when, which request."""
-
-    record_id: str
-    patient: str
-    versions: int
-    request: str
-    erased_at: datetime
 
 
 class RecordEraser:
@@ -84,7 +71,7 @@ class RecordEraser:
                 COLUMNS.last_updated,
                 COLUMNS.deleted,
             )
-            .where(COLUMNS.patient_address == patient, COLUMNS.record_id.not_in(select(_MARKS.record_id)))
+            .where(COLUMNS.patient_address == patient, COLUMNS.record_id.not_in(select(MARKS.record_id)))
             .order_by(COLUMNS.record_id, COLUMNS.version)
         )
         rows = []
@@ -111,9 +98,9 @@ class RecordEraser:
 
     def marks(self, patient: str) -> list[ErasureMark]:
         """The markers of `patient`'s records erased here, oldest first."""
-        query = select(_MARKED).where(_MARKS.patient == patient).order_by(_MARKS.erased_at, _MARKS.record_id)
+        query = select(MARKED).where(MARKS.patient == patient).order_by(MARKS.erased_at, MARKS.record_id)
         with self._db.reading() as connection:
-            return [_mark(row) for row in connection.execute(query)]
+            return [mark_of(row) for row in connection.execute(query)]
 
     def erase(
         self,
@@ -147,7 +134,7 @@ class RecordEraser:
                 for rid, n in counted.items()
             ]
             if marks:
-                session.execute(insert(_MARKED), marks)
+                session.execute(insert(MARKED), marks)
             versions = sum(counted.values())
             if also is not None:
                 also(session)
@@ -163,17 +150,6 @@ class RecordEraser:
         if self._db.backend == "sqlite":
             with self._db.writing() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def erasure_mark(connection: Connection, record_id: str) -> ErasureMark | None:
-    """The marker of an erased record, read on `connection`; None if it was not erased."""
-    row = connection.execute(select(_MARKED).where(_MARKS.record_id == record_id)).first()
-    return None if row is None else _mark(row)
-
-
-def _mark(row: Row[Any]) -> ErasureMark:
-    erased_at = datetime.fromtimestamp(row.erased_at, UTC)
-    return ErasureMark(row.record_id, row.patient, row.versions, row.request, erased_at)
 
 
 @contextmanager

@@ -30,10 +30,11 @@ from sqlalchemy.orm import Session
 from careledger._failpoints import crash_point
 from careledger._group_commit import GroupCommit
 from careledger.crypto import Envelope, PrivateKey, PublicKey, RecordContext
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, Gone, NotFound, UnknownRecord, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, UnknownRecord, ValidationError
 from careledger.identity import CustodialIdentity, CustodialPatients
 from careledger.records._blind_index import BlindIndex
 from careledger.records._categories import Category
+from careledger.records._erased import gone
 from careledger.records._fhir import Resource, parse_resource, patient_reference
 from careledger.records._lookup import VersionLookup
 from careledger.records._matching import matches
@@ -333,7 +334,7 @@ class RecordService:
     def open(self, stored: StoredRecord) -> Resource:
         """A stored version decrypted with the node's key."""
         if stored.deleted:
-            raise Gone(f"{stored.resource_type}/{stored.record_id} was deleted in version {stored.version}")
+            raise gone(self.db, stored)  # erased, or deleted in which version
         return self.decrypt(stored, self._sealer.node_key())
 
     def decrypt(self, stored: StoredRecord, key: PrivateKey) -> Resource:

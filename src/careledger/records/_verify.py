@@ -19,7 +19,7 @@ from careledger.chain import RecordAnchor
 from careledger.crypto import PrivateKey, verify_proof
 from careledger.errors import CareLedgerError
 from careledger.records._commitment import commitment
-from careledger.records._erasure import erasure_mark
+from careledger.records._erased import erasure_mark
 from careledger.records._service import RecordService
 from careledger.store import AnchorBatch, RecordVersion
 
