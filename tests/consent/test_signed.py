@@ -1,5 +1,5 @@
-"""Consents, revocations and care team restrictions a patient signs with any wallet, submitted (and paid for) by a
-node; whatever comes back from outside in their place parses or is refused."""
+"""Consents, revocations, care team restrictions and break-glass settings a patient signs with any wallet, submitted
+(and paid for) by a node; whatever comes back from outside in their place parses or is refused."""
 
 from __future__ import annotations
 
@@ -76,6 +76,35 @@ def test_a_signed_care_team_restriction_keeps_the_care_team_out(world: World) ->
         actions.submit(world.clinic.name, late, sign_typed_data(alice, late))
 
 
+def test_a_signed_emergency_access_setting_turns_break_glass_off_without_her_gas(world: World) -> None:
+    alice = world.node.unlock(world.alice.name).account
+    actions = SignedActions(world.consent, world.node.contracts.consent_registry, clock=lambda: world.now[0])
+    registry, chain = world.node.contracts.consent_registry(), world.node.chain
+    off = actions.prepare_emergency_access(world.alice.address, allowed=False)
+    assert (off["primaryType"], off["message"]["allowed"]) == ("EmergencyAccessSetting", False)
+    signature, sent = sign_typed_data(alice, off), chain.transaction_count(world.alice.address)
+    turned_on = {**off, "message": {**off["message"], "allowed": True}}
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        actions.submit(world.clinic.name, turned_on, signature)  # she signed off: it cannot be sent as on
+    with pytest.raises(ValidationError, match="allowed is a bool"):
+        actions.submit(world.clinic.name, {**off, "message": {**off["message"], "allowed": 0}}, signature)
+    with pytest.raises(ValidationError, match="expected a signed Revocation"):
+        actions.submit(world.clinic.name, off, signature, kind="Revocation")
+    with pytest.raises(AccessDenied, match="signed-in patient"):
+        actions.submit(world.clinic.name, off, signature, patient=world.drbob.address)
+    actions.submit(world.clinic.name, off, signature, kind="EmergencyAccessSetting", patient=world.alice.address)
+    assert not registry.emergency_access_allowed(world.alice.address)
+    assert chain.transaction_count(world.alice.address) == sent  # the clinic paid; alice only signed
+    with pytest.raises(Conflict, match="emergency access setting was already submitted"):
+        actions.submit(world.clinic.name, off, signature)
+    on = actions.prepare_emergency_access(world.alice.address, allowed=True)
+    mallory = world.node.unlock(world.mallory.name).account
+    with pytest.raises(TransactionReverted, match="not the patient or a live delegate"):
+        actions.submit(world.clinic.name, on, sign_typed_data(mallory, on))
+    actions.submit(world.clinic.name, on, sign_typed_data(alice, on))
+    assert registry.emergency_access_allowed(world.alice.address)
+
+
 # What a patient's wallet signs, parsed wherever it comes back from outside: a file (`consent submit`), a portal
 # form, a study's join. Whatever arrives parses (with whoever signed it) or is refused with a 4xx.
 
@@ -99,6 +128,15 @@ GOOD_RESTRICTION = action_typed_data(
     "CareTeamRestriction",
     _patient.address,
     {"custodian": REGISTRY, "categories": 3},
+    nonce=1,
+    deadline=2**40,
+    chain_id=CHAIN_ID,
+    contract=REGISTRY,
+)
+GOOD_SETTING = action_typed_data(
+    "EmergencyAccessSetting",
+    _patient.address,
+    {"allowed": False},
     nonce=1,
     deadline=2**40,
     chain_id=CHAIN_ID,
@@ -181,9 +219,10 @@ def _checkable(action: SignedAction) -> None:
 
 
 @PROPERTY
-@given(typed=from_outside(GOOD_REVOCATION) | from_outside(GOOD_RESTRICTION))
+@given(typed=from_outside(GOOD_REVOCATION) | from_outside(GOOD_RESTRICTION) | from_outside(GOOD_SETTING))
 @example(typed=changed(GOOD_REVOCATION, ("primaryType",), {}))  # was a 500: TypeError, unhashable
 @example(typed=changed(GOOD_RESTRICTION, ("message", "categories"), -1))  # was a 500: ValueOutOfBounds
+@example(typed=changed(GOOD_SETTING, ("message", "allowed"), "false"))  # a string would sign as true
 def test_any_signed_action_typed_data_parses_or_is_refused(typed: Any) -> None:
     action = refused_or_parsed(lambda: action_from_typed_data(typed))
     if action is not None:

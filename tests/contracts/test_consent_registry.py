@@ -306,6 +306,44 @@ def test_a_signed_care_team_restriction_is_submitted_by_anyone_once(consent: Any
     assert consent.care_team_restrictions(patient.address, node) == LABS
 
 
+def test_a_signed_emergency_access_setting_is_submitted_by_anyone_once(consent: Any, patient: LocalAccount) -> None:
+    """A patient whose wallet holds no gas turns break-glass off: she signs, a node submits; the nonce is the one
+    her consents and revocations spend, so no signature of hers is replayed across them."""
+    node, clinic = _address("node"), _address("clinic")
+    off = _signed_action(consent, patient, "EmergencyAccessSetting", patient.address, allowed=False)
+    with boa.env.prank(node):
+        with boa.reverts("consent: not the patient or a live delegate"):  # signed off, sent as on
+            consent.set_emergency_access_by_signature(patient.address, True, _now() + DAY, off)
+        with boa.reverts("consent: signature past its deadline"):
+            consent.set_emergency_access_by_signature(patient.address, False, _now() - 1, off)
+        consent.set_emergency_access_by_signature(patient.address, False, _now() + DAY, off)
+    event = consent.get_logs()[-1]
+    assert (type(event).__name__, event.patient, event.allowed) == ("EmergencyAccessSetting", patient.address, False)
+    assert consent.emergency_access_disabled(patient.address)
+    assert consent.nonces(patient.address) == 1
+    with boa.reverts("consent: not the patient or a live delegate"):  # replayed: the nonce moved on
+        consent.set_emergency_access_by_signature(patient.address, False, _now() + DAY, off)
+    stranger: LocalAccount = Account.create()
+    forged = _signed_action(consent, stranger, "EmergencyAccessSetting", patient.address, allowed=True)
+    with boa.reverts("consent: not the patient or a live delegate"):
+        consent.set_emergency_access_by_signature(patient.address, True, _now() + DAY, forged)
+    with boa.env.prank(patient.address):
+        consent.delegate(stranger.address, LABS, _now() + DAY)  # a delegate for labs only may not
+    forged = _signed_action(consent, stranger, "EmergencyAccessSetting", patient.address, allowed=True)
+    with boa.reverts("consent: not the patient or a live delegate"):
+        consent.set_emergency_access_by_signature(patient.address, True, _now() + DAY, forged)
+    assert consent.emergency_access_disabled(patient.address)
+    grant_id = _grant(consent, patient.address, clinic)
+    revocation = _signed_revocation(consent, patient, patient.address, clinic, grant_id)
+    on = _signed_action(consent, patient, "EmergencyAccessSetting", patient.address, allowed=True)
+    consent.revoke_by_signature(patient.address, clinic, grant_id, _now() + DAY, revocation)
+    with boa.reverts("consent: not the patient or a live delegate"):  # signed with the nonce the revocation spent
+        consent.set_emergency_access_by_signature(patient.address, True, _now() + DAY, on)
+    on = _signed_action(consent, patient, "EmergencyAccessSetting", patient.address, allowed=True)
+    consent.set_emergency_access_by_signature(patient.address, True, _now() + DAY, on)
+    assert not consent.emergency_access_disabled(patient.address)
+
+
 def test_break_glass_needs_a_licensed_practitioner(consent: Any, identity: Any, admin: Any) -> None:
     patient, doctor, nurse = _address("patient"), _address("doctor"), _address("nurse")
     for who in (doctor, nurse):

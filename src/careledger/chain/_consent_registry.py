@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 
 from careledger.chain._facades import ContractFacade
 from careledger.chain._signer import TxRequest
-from careledger.crypto import Address, Struct, Uint8, Uint16, Uint64, Uint256
+from careledger.crypto import Address, Bool, Struct, Uint8, Uint16, Uint64, Uint256
 from careledger.errors import NotFound, ValidationError
 
 # The contract's EIP-712 domain (`eip712.__init__` in ConsentRegistry.vy).
@@ -99,6 +99,17 @@ class _CareTeamRestriction(_Signable):
     deadline: Uint256
 
 
+@dataclass(frozen=True, slots=True)
+class _EmergencyAccessSetting(_Signable):
+    PRIMARY_TYPE: ClassVar[str] = "EmergencyAccessSetting"
+    NOUN: ClassVar[str] = "an emergency access setting"
+
+    patient: Address
+    allowed: Bool
+    nonce: Uint256
+    deadline: Uint256
+
+
 def consent_typed_data(
     terms: ConsentTerms, *, nonce: int, deadline: int, chain_id: int, contract: str
 ) -> dict[str, Any]:
@@ -128,15 +139,25 @@ def consent_from_typed_data(typed: Any) -> ConsentMessage:
     return ConsentMessage(terms, c.nonce, c.deadline, chain_id, contract)
 
 
-# What a patient may sign besides a consent, for anyone to submit: its EIP-712 struct.
-ACTIONS: dict[str, type[_Signable]] = {"Revocation": _Revocation, "CareTeamRestriction": _CareTeamRestriction}
+# What a patient may sign besides a consent, for anyone to submit: its EIP-712 struct, and the function that takes it.
+ACTIONS: dict[str, type[_Signable]] = {
+    "Revocation": _Revocation,
+    "CareTeamRestriction": _CareTeamRestriction,
+    "EmergencyAccessSetting": _EmergencyAccessSetting,
+}
+_SUBMITTED_BY = {
+    "Revocation": "revoke_by_signature",
+    "CareTeamRestriction": "restrict_care_team_by_signature",
+    "EmergencyAccessSetting": "set_emergency_access_by_signature",
+}
 _AROUND = ("patient", "nonce", "deadline")  # every action's fields that are not its own
 
 
 @dataclass(frozen=True, slots=True)
 class SignedAction:
-    """A revocation or care team restriction as its typed data says: the patient, the action's own fields
-    (grantee and grantId; custodian and categories), the nonce and deadline, and the contract it is for."""
+    """A revocation, care team restriction or emergency access setting as its typed data says: the patient, the
+    action's own fields (grantee and grantId; custodian and categories; allowed), the nonce and deadline, and the
+    contract it is for."""
 
     kind: str
     patient: str
@@ -263,8 +284,7 @@ class ConsentRegistry(ContractFacade):
     def submit_action(self, action: SignedAction, signature: bytes) -> None:
         """Submit an action the patient (or a delegate) signed; the signer of the transaction pays the gas."""
         values = list(action.fields.values())
-        function = "revoke_by_signature" if action.kind == "Revocation" else "restrict_care_team_by_signature"
-        self._transact(self._request(function, action.patient, *values, action.deadline, signature))
+        self._transact(self._request(_SUBMITTED_BY[action.kind], action.patient, *values, action.deadline, signature))
 
     def _granted(self, receipt: Any) -> GrantRecord:
         (event,) = self.events_in(receipt, "ConsentGranted")

@@ -1,5 +1,5 @@
 """What a patient signs with any wallet, for the node to submit and pay for: revoking a grant, restricting a
-care team.
+care team, turning break-glass off or on.
 
 A wallet in a browser holds no gas, so the portal asks the node for the EIP-712 typed data
 (`prepare_*`), the patient's wallet signs it, and the node submits it (`submit`). The
@@ -18,11 +18,16 @@ from careledger.consent._service import _DAY, _SIGNATURE_BYTES, ConsentService, 
 from careledger.errors import AccessDenied, Conflict, ValidationError
 from careledger.records import Category
 
-_WHAT = {"Revocation": "revocation", "CareTeamRestriction": "care team restriction"}
+_WHAT = {
+    "Revocation": "revocation",
+    "CareTeamRestriction": "care team restriction",
+    "EmergencyAccessSetting": "emergency access setting",
+}
 
 
 class SignedActions:
-    """Signed revocations and care team restrictions, prepared and submitted for one node."""
+    """Signed revocations, care team restrictions and emergency access settings, prepared and submitted for one
+    node."""
 
     def __init__(
         self, consent: ConsentService, registry: Callable[..., ConsentRegistry], clock: Callable[[], float] = time.time
@@ -47,6 +52,11 @@ class SignedActions:
         it), for her (or a delegate for every category) to sign."""
         fields = {"custodian": custodian, "categories": _mask(categories)}
         return self._prepare("CareTeamRestriction", patient, fields, valid_for_days)
+
+    def prepare_emergency_access(self, patient: str, allowed: bool, *, valid_for_days: float = 1) -> dict[str, Any]:
+        """The typed data of turning break-glass on (`allowed`) or off for `patient`, for her (or a delegate for
+        every category) to sign: a wallet that holds no gas turns it off, the node submitting it."""
+        return self._prepare("EmergencyAccessSetting", patient, {"allowed": allowed}, valid_for_days)
 
     def submit(
         self, as_wallet: str, typed: Any, signature: bytes, *, kind: str | None = None, patient: str | None = None

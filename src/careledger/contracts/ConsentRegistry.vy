@@ -9,7 +9,8 @@
         some purposes (HL7 PurposeOfUse) between two times, until
         revoked (modules/consent_grants.vy). The patient grants
         directly, or signs an EIP-712 consent that anyone submits, so
-        a patient needs no gas. A patient may delegate consent
+        a patient needs no gas (so too her revocations, care team
+        restrictions and break-glass switch). A patient may delegate consent
         management for some categories to a guardian or proxy, until
         an expiry; practitioners with a valid licence in the
         IdentityRegistry may record an emergency (break-glass) access,

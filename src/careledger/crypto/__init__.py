@@ -37,6 +37,7 @@ from careledger.crypto._signatures import (
 )
 from careledger.crypto._typed import (
     Address,
+    Bool,
     Bytes32,
     HashedJson,
     JsonKey,
@@ -52,6 +53,7 @@ from careledger.crypto._typed import (
 __all__ = [
     "Address",
     "AtRestKey",
+    "Bool",
     "Bytes32",
     "DataKeyCache",
     "Envelope",

@@ -105,6 +105,20 @@ class _Uint(_Kind):
         return self.checked(value)
 
 
+class _Bool(_Kind):
+    """bool: True or False, nothing else (not 0 or 1, not "true"): a switch a patient signs is the one she saw."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("bool")
+
+    def checked(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"is a bool (true or false), not {_shown(value)}")
+
+
 class _Address(_Kind):
     """address: 0x and 40 hex digits, in one case or with a right EIP-55 checksum; held checksummed."""
 
@@ -180,6 +194,7 @@ class JsonKey:
 
 
 Address = Annotated[str, _Address()]
+Bool = Annotated[bool, _Bool()]
 Uint8 = Annotated[int, _Uint(8)]
 Uint16 = Annotated[int, _Uint(16)]
 Uint64 = Annotated[int, _Uint(64)]

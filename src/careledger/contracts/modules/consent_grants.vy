@@ -8,8 +8,9 @@
         records for some purposes (HL7 PurposeOfUse) between two times,
         until revoked. The patient (or whoever manages her consents)
         grants directly, or signs an EIP-712 consent that anyone
-        submits, so she needs no gas; a signed revocation, and a signed
-        care team restriction, work the same way.
+        submits, so she needs no gas; a signed revocation, a signed
+        care team restriction and a signed emergency access setting
+        (break-glass on or off) work the same way.
 
         A grant lives in one storage slot. Its id is the pair's base
         (keccak256 of patient and grantee with the low byte cleared)
@@ -66,6 +67,12 @@ REVOCATION_TYPEHASH: public(constant(bytes32)) = keccak256(
 # @dev The EIP-712 type of a signed care team restriction; the same nonce again.
 RESTRICTION_TYPEHASH: public(constant(bytes32)) = keccak256(
     "CareTeamRestriction(address patient,address custodian,uint16 categories,uint256 nonce,uint256 deadline)"
+)
+
+
+# @dev The EIP-712 type of a signed emergency access setting; the same nonce again.
+EMERGENCY_ACCESS_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "EmergencyAccessSetting(address patient,bool allowed,uint256 nonce,uint256 deadline)"
 )
 
 
@@ -212,6 +219,26 @@ def restrict_care_team_by_signature(
     signer: address = self._signer_of(struct_hash, deadline, signature)
     self.nonces[patient] = nonce + 1
     managers._restrict(patient, custodian, categories, signer)
+
+
+@external
+def set_emergency_access_by_signature(patient: address, allowed: bool, deadline: uint256, signature: Bytes[65]):
+    """
+    @notice Submit an emergency access setting (`set_emergency_access`)
+            that the patient, or a delegate for every category, signed
+            as EIP-712 typed data with her next nonce; anyone may submit
+            it, once, before `deadline`. A patient whose wallet holds no
+            gas turns break-glass off (or on again) this way.
+    @param patient The patient.
+    @param allowed On (True) or off (False).
+    @param deadline The last second the signature may be submitted.
+    @param signature The 65-byte signature of the `EmergencyAccessSetting`.
+    """
+    nonce: uint256 = self.nonces[patient]
+    struct_hash: bytes32 = keccak256(abi_encode(EMERGENCY_ACCESS_TYPEHASH, patient, allowed, nonce, deadline))
+    signer: address = self._signer_of(struct_hash, deadline, signature)
+    self.nonces[patient] = nonce + 1
+    managers._set_emergency_access(patient, allowed, signer)
 
 
 @external

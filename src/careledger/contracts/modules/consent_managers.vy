@@ -121,9 +121,7 @@ def set_emergency_access(patient: address, allowed: bool):
     @param patient The patient.
     @param allowed On (True) or off (False).
     """
-    self._check_manager(patient, msg.sender, ALL_CATEGORIES)
-    self.emergency_access_disabled[patient] = not allowed
-    log EmergencyAccessSetting(patient=patient, allowed=allowed)
+    self._set_emergency_access(patient, allowed, msg.sender)
 
 
 @external
@@ -168,6 +166,17 @@ def _restrict(patient: address, custodian: address, categories: uint16, by: addr
     self._check_manager(patient, by, ALL_CATEGORIES)
     self.care_team_restrictions[patient][custodian] = categories
     log CareTeamRestricted(patient=patient, custodian=custodian, categories=categories)
+
+
+@internal
+def _set_emergency_access(patient: address, allowed: bool, by: address):
+    """
+    @dev Turn break-glass for `patient` on or off if `by` manages all her
+         consents.
+    """
+    self._check_manager(patient, by, ALL_CATEGORIES)
+    self.emergency_access_disabled[patient] = not allowed
+    log EmergencyAccessSetting(patient=patient, allowed=allowed)
 
 
 @internal
