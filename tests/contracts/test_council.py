@@ -64,13 +64,15 @@ def _call(target: Any, function: str, *args: Any) -> tuple[Any, bytes]:
 @pytest.fixture
 def world(admin: Any) -> Iterator[World]:
     """Three members, 2 of 3, a day's delay; the council owns a token. The chain's clock and state are put back
-    afterwards: the tests travel in time, and other modules' contracts share titanoboa's one chain."""
+    afterwards: the tests travel in time, and other modules' contracts share titanoboa's one chain. The contracts
+    are deployed before the anchor: put back inside it, the deployer's nonce would hand their addresses to other
+    modules' contracts, whose revert messages titanoboa would then decode with these contracts' storage."""
     members = [boa.env.generate_address(f"member-{i}") for i in range(3)]
+    with boa.env.prank(admin):
+        council = contract("Council").deploy(members, 2, DELAY, VOTING)
+        token = contract("CareToken").deploy()
+        token.transfer_ownership(council.address)
     with boa.env.anchor():
-        with boa.env.prank(admin):
-            council = contract("Council").deploy(members, 2, DELAY, VOTING)
-            token = contract("CareToken").deploy()
-            token.transfer_ownership(council.address)
         yield World(council, token, members, boa.env.generate_address("outsider"))
 
 
