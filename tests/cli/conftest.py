@@ -31,6 +31,12 @@ class Result:
     def json(self) -> Any:
         return json.loads(self.out)
 
+    @property
+    def said(self) -> str:
+        """The output's words, one space apart: Rich wraps a long line at the console's width, which is fixed when
+        the console is first made (whatever COLUMNS says later), so a sentence is read whole from this."""
+        return " ".join(self.out.split())
+
 
 class Cli:
     """Runs `careledger` in this process against one home, capturing its output."""

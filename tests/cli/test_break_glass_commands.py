@@ -30,7 +30,7 @@ def test_her_switch_turns_break_glass_off_and_on_and_is_hers_alone(home: Cli) ->
     assert cli("access", "break-glass", "status", "--patient", "alice", "--json").json()["break_glass"] == "on"
     off = cli("access", "break-glass", "off", "--as", "alice")
     assert off.code == 0, off.err
-    assert "no one can open her records in an emergency without consent" in off.out
+    assert "no one can open her records in an emergency without consent" in off.said
     assert cli("access", "break-glass", "status", "--as", "alice", "--json").json()["break_glass"] == "off"
     refused = cli("access", "emergency", "--patient", "alice", "--reason", "collapsed", "--as", "drbob")
     assert refused.code == 5
@@ -62,7 +62,7 @@ def test_each_use_is_reviewed_once_by_the_node_or_its_privacy_officer(home: Cli)
     (use,) = cli("access", "break-glass", "reviews", "--pending", "--json").json()
     assert (use["practitioner_name"], use["patient_name"], use["reason"]) == ("drbob", "alice", "collapsed in A&E")
     entry = use["entry"]
-    assert "collapsed in A&E" in cli("access", "break-glass", "reviews", "--pending").out
+    assert "collapsed in A&E" in cli("access", "break-glass", "reviews", "--pending").said
 
     wrong = cli("access", "break-glass", "review", entry, "--verdict", "fine", "--note", "ok")
     assert (wrong.code, "justified or unjustified" in wrong.err) == (2, True)
@@ -76,7 +76,7 @@ def test_each_use_is_reviewed_once_by_the_node_or_its_privacy_officer(home: Cli)
 
     done = cli("access", "break-glass", "review", entry, "--verdict", "justified", "--note", "arrested; no consent")
     assert done.code == 0, done.err
-    assert "reviewed: justified" in done.out
+    assert "reviewed: justified" in done.said
     again = cli("access", "break-glass", "review", entry, "--verdict", "unjustified", "--note", "no", "--json")
     assert again.code == 6
     (review,) = cli("access", "break-glass", "reviews", "--json").json()

@@ -76,7 +76,7 @@ def test_bootstrap_then_two_of_three_admit_a_node_and_refusals_in_words(homes: H
         3600,
         True,
     )
-    assert "2 of 3 votes" in b("governance", "members").out
+    assert "2 of 3 votes" in b("governance", "members").said
 
     proposed = a("governance", "propose", "admit", address["d"], "--reason", "Riverside joins", "--json")
     assert proposed.code == 0, proposed.err
@@ -105,15 +105,15 @@ def test_bootstrap_then_two_of_three_admit_a_node_and_refusals_in_words(homes: H
     assert "too early, it may be executed from" in early.err
     assert "(in 1 h)" in early.err
     listed = c("governance", "proposals")
-    assert "queued" in listed.out
-    assert "Riverside joins" in listed.out
+    assert "queued" in listed.said
+    assert "Riverside joins" in listed.said
     homes.travel(3_601)
     executed = c("governance", "execute", number, "--json")
     assert executed.code == 0, executed.err
     assert executed.json()["state"] == "executed"
-    assert "no pending proposals" in a("governance", "proposals").out
+    assert "no pending proposals" in a("governance", "proposals").said
     shown = d("governance", "show", number)
-    assert f"votes: 2 of the 2 needed ({address['b']}, {address['a']})" in shown.out
+    assert f"votes: 2 of the 2 needed ({address['b']}, {address['a']})" in shown.said
     assert [p["state"] for p in d("governance", "proposals", "--all", "--json").json()] == ["executed"]
 
     # Checked against the chain before anything is sent.
@@ -124,4 +124,4 @@ def test_bootstrap_then_two_of_three_admit_a_node_and_refusals_in_words(homes: H
     assert a("governance", "show", "99").code == 4
     granted = a("governance", "propose", "grant-minter", NODE_WALLET, "--cap", "1000", "--reason", "rewards")
     assert granted.code == 0, granted.err
-    assert f"let {homes.addresses['a']} mint up to 1000 CARE" in granted.out
+    assert f"let {homes.addresses['a']} mint up to 1000 CARE" in granted.said
