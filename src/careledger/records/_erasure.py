@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from careledger.records._categories import Category
 from careledger.records._erased import MARKED, MARKS, ErasureMark, erasure_mark, mark_of
 from careledger.records._service import RecordService
 from careledger.records._stored import COLUMNS
-from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database
+from careledger.store import RECORD_TOKENS, RECORD_VERSIONS, BlobStore, Database, secure_delete
 
 _NO_SALT = bytes(32)  # what a wiped salt reads as: the column is never empty
 _CHUNK = 500  # record ids per statement (SQLite takes a few thousand parameters at most)
@@ -115,7 +114,7 @@ class RecordEraser:
         ids = sorted(set(record_ids))
         cids: list[str] = []
         versions = 0
-        with self._db.session() as session, _secure_delete(session, self._db.backend):
+        with self._db.session() as session, secure_delete(session, self._db.backend):
             counted: dict[str, int] = {}
             for chunk in _chunks(ids):
                 mine = (COLUMNS.patient_address == patient, COLUMNS.record_id.in_(chunk))
@@ -150,18 +149,6 @@ class RecordEraser:
         if self._db.backend == "sqlite":
             with self._db.writing() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-@contextmanager
-def _secure_delete(session: Session, backend: str) -> Iterator[None]:
-    """On SQLite, what the statements within delete or overwrite is overwritten with zeros in the file (for this
-    connection, which goes back to the pool with it off; one that failed keeps it on, which costs only time)."""
-    if backend != "sqlite":
-        yield
-        return
-    session.execute(text("PRAGMA secure_delete = ON"))
-    yield
-    session.execute(text("PRAGMA secure_delete = OFF"))
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
