@@ -165,6 +165,23 @@ class _Bytes32(_Kind):
         return self.from_json(value)
 
 
+class _String(_Kind):
+    """string: text of at most `max_length` characters (a reason, an id), signed as it is."""
+
+    __slots__ = ("max_length",)
+
+    def __init__(self, max_length: int = 1024) -> None:
+        super().__init__("string")
+        self.max_length = max_length
+
+    def checked(self, value: Any) -> str:
+        if isinstance(value, str) and len(value) <= self.max_length:
+            return value
+        if isinstance(value, str):
+            raise ValueError(f"is a string of at most {self.max_length} characters, not {len(value)}")
+        raise ValueError(f"is a string, not {_shown(value)}")
+
+
 class _HashedJson(_Kind):
     """bytes32, the keccak256 of a JSON object's canonical form (RFC 8785): the struct and its JSON hold the object,
     the wallet signs its hash. The hash cannot be read back, so typed data never yields the object."""
@@ -197,11 +214,13 @@ Address = Annotated[str, _Address()]
 Bool = Annotated[bool, _Bool()]
 Uint8 = Annotated[int, _Uint(8)]
 Uint16 = Annotated[int, _Uint(16)]
+Uint32 = Annotated[int, _Uint(32)]
 Uint64 = Annotated[int, _Uint(64)]
 Uint256 = Annotated[int, _Uint(256)]
 Nonce = Annotated[int, _Uint(256, hex_in_json=True)]
 HashedJson = Annotated[dict[str, Any], _HashedJson()]
 Bytes32 = Annotated[bytes, _Bytes32()]
+String = Annotated[str, _String()]
 
 _CHAIN_ID = _Uint(256)
 _CONTRACT = _Address()
