@@ -58,6 +58,8 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
                 session.execute(text(f"DROP TABLE {table}"))
             session.execute(text("DELETE FROM node_state WHERE name = 'sealed_break_glass'"))
             session.execute(text("ALTER TABLE anchor_batches DROP COLUMN block"))
+            for table in ("supply_event_epcs", "supply_events", "supply_captures", "supply_flags", "supply_dispenses"):
+                session.execute(text(f"DROP TABLE {table}"))
         database.migrate()
         assert database.revision() == head_revision()
         assert {"devices", "device_readings"} <= set(database.tables())

@@ -9,6 +9,15 @@ from careledger.store._database import Database, dialect_insert, secure_delete, 
 from careledger.store._erasure_models import ErasedRecord, ErasurePeer, ErasureRequestRow, LegalHold
 from careledger.store._insight_models import InsightModel
 from careledger.store._leader import Leadership, one_at_a_time
+from careledger.store._supply_models import (
+    SUPPLY_EVENT_EPCS,
+    SUPPLY_EVENTS,
+    SupplyCapture,
+    SupplyDispense,
+    SupplyEvent,
+    SupplyEventEpc,
+    SupplyFlag,
+)
 from careledger.store.models import (
     AUDIT_EVENTS,
     RECORD_TOKENS,
@@ -44,6 +53,8 @@ __all__ = [
     "BLOB_STORE_KINDS",
     "RECORD_TOKENS",
     "RECORD_VERSIONS",
+    "SUPPLY_EVENTS",
+    "SUPPLY_EVENT_EPCS",
     "AnchorBatch",
     "AuditEntry",
     "Base",
@@ -83,6 +94,11 @@ __all__ = [
     "RevokedToken",
     "SlotHold",
     "StudyBudget",
+    "SupplyCapture",
+    "SupplyDispense",
+    "SupplyEvent",
+    "SupplyEventEpc",
+    "SupplyFlag",
     "dialect_insert",
     "one_at_a_time",
     "secure_delete",
