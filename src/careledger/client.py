@@ -118,6 +118,10 @@ class FhirClient:
         """Ask the node for a study's release or one aggregate under the sponsor's signed request."""
         return self._json("POST", "/exchange/study", json=signed_request)
 
+    def verification(self, signed_request: dict[str, Any]) -> Resource:
+        """Ask the node, a pack's manufacturer, to verify it under this node's signed request; its signed answer."""
+        return self._json("POST", "/epcis/verification", json=signed_request)
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
