@@ -23,11 +23,14 @@ from careledger.supplychain import (
     EpcisEvent,
     Pack,
     bare,
+    biz_step,
+    biz_transaction_type,
     commissioning,
     decommissioning,
     destroying,
     digest,
     dispensing,
+    disposition,
     document,
     packing,
     party_address,
@@ -36,6 +39,7 @@ from careledger.supplychain import (
     shipping,
     sign_event,
     signer_of,
+    source_destination_type,
     unpacking,
     validate_document,
 )
@@ -141,6 +145,15 @@ def test_a_lone_event_validates_with_its_context_and_not_without() -> None:
 )
 def test_cbv_values_read_as_bare_words_whatever_their_form(value: str, word: str) -> None:
     assert bare(value) == word
+
+
+def test_each_vocabulary_reads_its_own_forms_only() -> None:
+    assert biz_step("urn:epcglobal:cbv:bizstep:receiving") == "receiving"
+    assert biz_step("urn:epcglobal:cbv:disp:in_transit") == "urn:epcglobal:cbv:disp:in_transit"
+    assert disposition("https://ref.gs1.org/cbv/Disp-recalled") == "recalled"
+    assert disposition("https://ref.gs1.org/cbv/BizStep-shipping") == "https://ref.gs1.org/cbv/BizStep-shipping"
+    assert biz_transaction_type("https://ref.gs1.org/cbv/BTT-po") == "po"
+    assert source_destination_type("urn:epcglobal:cbv:sdt:possessing_party") == "possessing_party"
 
 
 def test_a_business_step_as_its_cbv_uri_validates() -> None:

@@ -1,6 +1,14 @@
 """The drug supply chain (issue 41): GS1 identifiers, EPCIS 2.0 events, and the node's service around them."""
 
-from careledger.supplychain._cbv import BizStep, Disposition, bare
+from careledger.supplychain._cbv import (
+    BizStep,
+    Disposition,
+    bare,
+    biz_step,
+    biz_transaction_type,
+    disposition,
+    source_destination_type,
+)
 from careledger.supplychain._epcis import (
     CARELEDGER_NS,
     EPCIS_CONTEXT,
@@ -51,12 +59,15 @@ __all__ = [
     "Pack",
     "Where",
     "bare",
+    "biz_step",
+    "biz_transaction_type",
     "commissioning",
     "company_prefix_ok",
     "decommissioning",
     "destroying",
     "digest",
     "dispensing",
+    "disposition",
     "document",
     "gtin_of",
     "packing",
@@ -68,6 +79,7 @@ __all__ = [
     "shipping",
     "sign_event",
     "signer_of",
+    "source_destination_type",
     "unpacking",
     "validate_document",
 ]

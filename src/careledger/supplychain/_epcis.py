@@ -39,7 +39,7 @@ from careledger.crypto import (
     sign_typed_data,
 )
 from careledger.errors import InvalidSignature, ValidationError
-from careledger.supplychain._cbv import BizStep, Disposition, bare
+from careledger.supplychain._cbv import BizStep, Disposition, biz_step
 from careledger.supplychain._gs1 import Container, Identifier, Pack
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class EpcisEvent(Struct):
         step = event.get("bizStep", "")
         if not isinstance(step, str):
             raise ValidationError("bizStep: a string")
-        return cls(event_id=event_id, biz_step=bare(step), digest=digest(event))
+        return cls(event_id=event_id, biz_step=biz_step(step), digest=digest(event))
 
 
 def sign_event(event: dict[str, Any], account: LocalAccount, chain_id: int, contract: str) -> dict[str, Any]:
