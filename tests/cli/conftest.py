@@ -14,6 +14,7 @@ CONTRACTS = [
     "CareToken",
     "IdentityRegistry",
     "RecordAnchor",
+    "SupplyChain",
     "Claims",
     "ConsentRegistry",
     "Research",

@@ -21,6 +21,7 @@ from careledger.chain._model_registry import ModelRegistry
 from careledger.chain._record_anchor import RecordAnchor
 from careledger.chain._research import Research
 from careledger.chain._signer import Signer, TxRequest
+from careledger.chain._supply_chain import SupplyChain
 from careledger.chain._token import CareToken
 from careledger.chain._visit_escrow import VisitEscrow
 from careledger.contracts import load_artifact
@@ -74,6 +75,10 @@ class Contracts:
     def model_registry(self, *, as_wallet: str | None = None) -> ModelRegistry:
         """The ModelRegistry (studies' federated models), read-only or signing as one of the node's wallets."""
         return self._facade(ModelRegistry, as_wallet)
+
+    def supply_chain(self, *, as_wallet: str | None = None) -> SupplyChain:
+        """The SupplyChain (medicine packs' custody), read-only or signing as one of the node's wallets."""
+        return self._facade(SupplyChain, as_wallet)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""

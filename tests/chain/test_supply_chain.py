@@ -1,0 +1,211 @@
+"""The SupplyChain facade against a real chain (memory and anvil): a lot from its manufacturer to a pharmacy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+
+from careledger.chain import (
+    Chain,
+    Deployer,
+    PackState,
+    Reason,
+    Signer,
+    SupplyChain,
+    container_key,
+    items_hash,
+    lot_key,
+    pack_key,
+)
+from careledger.chain import _supply_chain as supply_module
+from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+
+PREFIX = "0614141"
+EXPIRY = date(2027, 12, 31)
+LICENCE = keccak(b"manufacturing licence 42")
+
+
+def _gtin(body: str) -> str:
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+GTIN = _gtin("0" + PREFIX + "12345")
+
+
+@dataclass
+class Parties:
+    admin: SupplyChain
+    regulator: SupplyChain
+    maker: SupplyChain
+    wholesaler: SupplyChain
+    pharmacy: SupplyChain
+
+
+def _as(supply: SupplyChain, chain: Chain) -> SupplyChain:
+    return SupplyChain(chain, supply.address, chain.signer(Account.create()))
+
+
+@pytest.fixture
+def parties(any_chain: Chain, signer: Signer) -> Parties:
+    deployed = Deployer(any_chain, None).deploy(signer, "SupplyChain").deployment
+    admin = SupplyChain(any_chain, deployed.address, signer)
+    regulator, maker, wholesaler, pharmacy = (_as(admin, any_chain) for _ in range(4))
+    assert regulator.signer is not None
+    assert maker.signer is not None
+    admin.grant_regulator(regulator.signer.address)
+    regulator.admit(maker.signer.address, PREFIX, LICENCE, any_chain.timestamp() + 86_400)
+    return Parties(admin, regulator, maker, wholesaler, pharmacy)
+
+
+def _address(facade: SupplyChain) -> str:
+    assert facade.signer is not None
+    return facade.signer.address
+
+
+def test_a_lot_travels_in_cases_from_its_manufacturer_to_a_pharmacy(parties: Parties, any_chain: Chain) -> None:
+    maker, wholesaler, pharmacy = parties.maker, parties.wholesaler, parties.pharmacy
+    serials = [f"SN{i:05d}" for i in range(320)]
+    receipts = maker.commission(GTIN, "LOT-7", EXPIRY, serials)
+    assert len(receipts) == 3  # 150 + 150 + 20: chunks of CHUNK, pipelined
+    per_pack = receipts[0].gas_used // supply_module.CHUNK
+    print(f"\nSupplyChain.commission on {any_chain.kind}: {receipts[0].gas_used:,} gas a chunk, {per_pack:,} a pack")
+    packs = [pack_key(GTIN, s) for s in serials]
+    cases = [container_key(f"10614141{n:010d}") for n in range(2)]
+    maker.pack(cases[0], packs[:160])
+    maker.pack(cases[1], packs[160:])
+    first = any_chain.block_number()
+    shipment = keccak(b"despatch advice 1")
+    maker.ship(shipment, _address(wholesaler), cases)
+    assert maker.shipment_items(shipment, from_block=first) == cases
+    record = maker.shipment(shipment)
+    assert record is not None
+    assert (record.receiver, record.items_hash, record.open) == (
+        _address(wholesaler),
+        items_hash(cases),
+        True,
+    )
+    moving = pharmacy.status(packs[5])
+    assert (moving.state, moving.holder, moving.receiver) == (
+        PackState.IN_TRANSIT,
+        _address(maker),
+        _address(wholesaler),
+    )
+    wholesaler.receive(shipment, cases)
+    wholesaler.unpack(cases[0], packs[:2])
+    onward = keccak(b"despatch advice 2")
+    wholesaler.ship(onward, _address(pharmacy), packs[:2])
+    pharmacy.receive(onward, packs[:2])
+    status = pharmacy.status(packs[0])
+    assert (status.state, status.holder, status.manufacturer, status.container) == (
+        PackState.ACTIVE,
+        _address(pharmacy),
+        _address(maker),
+        None,
+    )
+    assert (status.lot, status.expiry, status.gtin, status.recalled) == (lot_key(GTIN, "LOT-7"), EXPIRY, GTIN, False)
+    assert pharmacy.status(packs[200]).holder == _address(wholesaler)  # still in its case
+    assert pharmacy.status(packs[200]).container == cases[1]
+    (dispensed,) = pharmacy.decommission([packs[0]], Reason.DISPENSED)
+    print(
+        f"SupplyChain.decommission of one pack on {any_chain.kind}: {dispensed.gas_used:,} gas (with the 21,000 base)"
+    )
+    done = pharmacy.status(packs[0])
+    assert (done.state, done.reason, done.holder) == (PackState.DECOMMISSIONED, Reason.DISPENSED, _address(pharmacy))
+    history = [(e.name, e.args.get("container"), e.args.get("receiver")) for e in pharmacy.history(packs[0])]
+    assert [name for name, _, _ in history] == [
+        "Commissioned",
+        "Packed",
+        "Shipped",  # its case
+        "Received",
+        "Unpacked",
+        "Shipped",  # itself
+        "Received",
+        "Decommissioned",
+    ]
+    assert history[1][1] == cases[0]
+    assert history[2][2] == history[3][2] == _address(wholesaler)
+
+
+def test_the_contracts_refusals_are_careledger_errors(parties: Parties, any_chain: Chain) -> None:
+    maker, wholesaler, pharmacy = parties.maker, parties.wholesaler, parties.pharmacy
+    with pytest.raises(AccessDenied, match="supply: not admitted"):
+        wholesaler.commission(GTIN, "LOT-1", EXPIRY, ["A"])
+    with pytest.raises(ValidationError, match="supply: gtin outside the company prefix"):
+        maker.commission(_gtin("0061414212345"), "LOT-1", EXPIRY, ["A"])
+    with pytest.raises(ValidationError, match="supply: gtin check digit is wrong"):
+        maker.commission(GTIN[:-1] + str((int(GTIN[-1]) + 1) % 10), "LOT-1", EXPIRY, ["A"])
+    maker.commission(GTIN, "LOT-1", EXPIRY, ["A", "B"])
+    a, b = pack_key(GTIN, "A"), pack_key(GTIN, "B")
+    with pytest.raises(Conflict, match="supply: serial already commissioned"):
+        maker.commission(GTIN, "LOT-1", EXPIRY, ["A"])
+    with pytest.raises(NotFound, match="supply: no such shipment"):
+        wholesaler.receive(keccak(b"never shipped"), [a])
+    shipment = keccak(b"s1")
+    maker.ship(shipment, _address(wholesaler), [a])
+    with pytest.raises(AccessDenied, match="supply: not the receiver"):
+        pharmacy.receive(shipment, [a])
+    with pytest.raises(Conflict, match="supply: in transit"):
+        wholesaler.decommission([a], Reason.DISPENSED)  # a custody step skipped: shipped here, never received
+    with pytest.raises(AccessDenied, match="supply: not the holder"):
+        pharmacy.decommission([b], Reason.DISPENSED)
+    maker.decommission([b], Reason.DESTROYED)
+    with pytest.raises(Conflict, match="supply: already decommissioned"):
+        maker.decommission([b], Reason.DESTROYED)
+    with pytest.raises(AccessDenied, match="supply: not the lot's manufacturer"):
+        pharmacy.recall(GTIN, "LOT-1")
+    with pytest.raises(NotFound, match="supply: no such lot"):
+        maker.recall(GTIN, "LOT-2")
+    with pytest.raises(AccessDenied, match="only a regulator"):
+        pharmacy.admit(_address(pharmacy), PREFIX, LICENCE, any_chain.timestamp() + 60)
+
+
+def test_malformed_input_is_refused_before_anything_is_sent(parties: Parties) -> None:
+    maker = parties.maker
+    with pytest.raises(ValidationError, match=r"^gtin: "):
+        maker.commission("0614141-12345", "LOT-1", EXPIRY, ["A"])
+    with pytest.raises(ValidationError, match=r"^serial: "):
+        maker.commission(GTIN, "LOT-1", EXPIRY, ["S" * 21])
+    with pytest.raises(ValidationError, match=r"^lot: "):
+        maker.commission(GTIN, "", EXPIRY, ["A"])
+    with pytest.raises(ValidationError, match=r"^serial: 'A' is listed twice"):
+        maker.commission(GTIN, "LOT-1", EXPIRY, ["A", "B", "A"])
+    with pytest.raises(ValidationError, match=r"^sscc: "):
+        container_key("12345")
+    with pytest.raises(ValidationError, match=r"^items: "):
+        maker.ship(keccak(b"s"), _address(parties.pharmacy), [])
+    with pytest.raises(ValidationError, match=r"^company prefix: "):
+        parties.regulator.admit(_address(maker), "61-4141", LICENCE, 2**40)
+    assert maker.status(pack_key(GTIN, "A")).state == PackState.UNKNOWN
+
+
+def test_admission_lots_and_recalls_read_back(parties: Parties, any_chain: Chain) -> None:
+    maker, regulator = parties.maker, parties.regulator
+    admission = maker.admission(_address(maker))
+    assert admission is not None
+    assert (admission.company_prefix, admission.licence, admission.regulator) == (PREFIX, LICENCE, _address(regulator))
+    assert admission.in_force(any_chain.timestamp())
+    assert regulator.is_regulator(_address(regulator))
+    assert not regulator.is_regulator(_address(maker))
+    assert maker.admission(_address(parties.pharmacy)) is None
+    assert maker.lot(GTIN, "LOT-1") is None
+    maker.commission(GTIN, "LOT-1", EXPIRY, ["A"])
+    start = any_chain.block_number()
+    regulator.recall(GTIN, "LOT-1")
+    lot = maker.lot(GTIN, "LOT-1")
+    assert lot is not None
+    assert (lot.manufacturer, lot.expiry, lot.recalled) == (_address(maker), EXPIRY, True)
+    (recalled,) = maker.recalls(start)
+    assert (bytes(recalled.args["lot"]), recalled.args["by"]) == (lot_key(GTIN, "LOT-1"), _address(regulator))
+    assert maker.status(pack_key(GTIN, "A")).recalled
+    with pytest.raises(Conflict, match="supply: lot already recalled"):
+        maker.recall(GTIN, "LOT-1")
+    regulator.revoke_admission(_address(maker))
+    revoked = maker.admission(_address(maker))
+    assert revoked is not None
+    assert revoked.revoked
+    assert not revoked.in_force(any_chain.timestamp())
