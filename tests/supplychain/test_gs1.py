@@ -35,6 +35,7 @@ SSCC = "106141412345678908"  # GS1 TDS: (00) 106141412345678908 is urn:epc:id:ss
         # The human-readable form a label prints, and with spaces and a trailing newline from the wedge.
         f"(01){GTIN}(17)270131(10)ABC-123(21)12345XYZ",
         f"  (01){GTIN}(21)12345XYZ(10)ABC-123(17)270131\n",
+        f"(01) {GTIN} (17) 270131 (10) ABC-123 (21) 12345XYZ",
         # Digital Link: GS1's resolver or a brand's own host with a path prefix; lot in the path or the query.
         f"https://id.gs1.org/01/{GTIN}/10/ABC-123/21/12345XYZ?17=270131",
         f"https://brand.example.com/products/01/{GTIN}/21/12345XYZ?10=ABC-123&17=270131&linkType=all",

@@ -35,6 +35,7 @@ DIGITAL_LINK = "https://id.gs1.org"
 _CSET82 = re.compile(r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+")
 _SYMBOLOGY = re.compile(r"\][A-Za-z][0-9A-Za-z]")  # ISO/IEC 15424: `]d2` DataMatrix, `]C1` GS1-128, `]Q3` QR
 _HRI = re.compile(r"\((\d{2,4})\)([^(]*)")
+_HRI_SPACES = re.compile(r"\s*(\(\d{2,4}\))\s*")
 _FIELDS = {"00": "sscc", "01": "gtin", "10": "lot", "17": "expiry", "21": "serial"}
 _DATES = frozenset({"11", "12", "13", "15", "16", "17"})
 _SGTIN_URN = re.compile(r"urn:epc:id:sgtin:(\d+)\.(\d+)\.(.+)")
@@ -174,7 +175,9 @@ def _element_string(text: str) -> dict[str, GS1ElementString]:
 
 
 def _hri(text: str) -> dict[str, GS1ElementString]:
-    """The human-readable form: `(01)09506000134352(17)251231(10)AB-12(21)X1`."""
+    """The human-readable form: `(01)09506000134352(17)251231(10)AB-12(21)X1`, with spaces around the AIs as
+    labels print them or without (a space inside a value is refused: no AI's value holds one)."""
+    text = _HRI_SPACES.sub(r"\1", text)
     pairs = _HRI.findall(text)
     if "".join(f"({ai}){data}" for ai, data in pairs) != text:
         raise ValidationError(f"element string: not of the form (AI)value(AI)value: {_shown(text)}")
