@@ -176,6 +176,7 @@ def _facade(node: Node, name: str) -> ContractFacade | None:
         "Research": node.contracts.research,
         "VisitEscrow": node.contracts.visit_escrow,
         "ModelRegistry": node.contracts.model_registry,
+        "SupplyChain": node.contracts.supply_chain,
         "Council": node.contracts.council,
     }
     return getters[name]()

@@ -12,7 +12,17 @@ from typing import Protocol
 
 from eth_utils import is_address, keccak, to_checksum_address
 
-from careledger.chain import Call, CareToken, Claims, ContractFacade, Council, IdentityRegistry, RecordAnchor, Role
+from careledger.chain import (
+    Call,
+    CareToken,
+    Claims,
+    ContractFacade,
+    Council,
+    IdentityRegistry,
+    RecordAnchor,
+    Role,
+    SupplyChain,
+)
 from careledger.claims import from_units
 from careledger.errors import Conflict, NotFound, ValidationError
 
@@ -46,10 +56,11 @@ class Targets:
     anchor: RecordAnchor
     claims: Claims
     token: CareToken
+    supply: SupplyChain
 
     def facades(self) -> list[ContractFacade]:
         """Every contract a proposal may call, to read its calls back."""
-        return [self.council, self.identity, self.anchor, self.claims, self.token]
+        return [self.council, self.identity, self.anchor, self.claims, self.token, self.supply]
 
 
 class Action(Protocol):

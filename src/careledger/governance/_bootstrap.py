@@ -2,7 +2,8 @@
 
 ```
 deployer ──deploy──► Council(members, k, delay, voting period)
-         ──grant───► DEFAULT_ADMIN_ROLE (IdentityRegistry, RecordAnchor, Claims): it also deactivates removed nodes
+         ──grant───► DEFAULT_ADMIN_ROLE (IdentityRegistry, RecordAnchor, Claims, SupplyChain): it also deactivates
+                     removed nodes, and appoints the supply chain's regulators
          ──hand────► CareToken's ownership (its own unbounded minting ends)
          ──renounce► its DEFAULT_ADMIN_ROLEs
 ```
@@ -31,7 +32,7 @@ from careledger.governance._actions import (
 )
 
 # The contracts administered through snekmate `access_control`: who holds DEFAULT_ADMIN_ROLE may grant any role.
-ACCESS_CONTROLLED = ("IdentityRegistry", "RecordAnchor", "Claims")
+ACCESS_CONTROLLED = ("IdentityRegistry", "RecordAnchor", "Claims", "SupplyChain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def _lacks(facade: ContractFacade, role: bytes, account: str) -> Callable[[], bo
 def handover(on: Targets, council: str, deployer: str) -> list[Step]:
     """The steps that leave the council every admin role and the deployer none, in an order that never leaves a
     contract without an admin."""
-    administered: list[ContractFacade] = [on.identity, on.anchor, on.claims]
+    administered: list[ContractFacade] = [on.identity, on.anchor, on.claims, on.supply]
     steps = [
         Step(
             f"{f.contract_name}: grant DEFAULT_ADMIN_ROLE to the council",

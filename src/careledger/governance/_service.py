@@ -309,6 +309,7 @@ class Governance:
             anchor=contracts.record_anchor(),
             claims=contracts.claims(),
             token=contracts.token(),
+            supply=contracts.supply_chain(),
         )
 
 
