@@ -14,6 +14,7 @@ from typing import Any
 
 from careledger.portal._formats import quantity
 from careledger.records import Resource, categorise
+from careledger.telehealth import text_of
 
 # Where each kind of resource says when it happened, first match wins.
 _WHEN = (
@@ -115,6 +116,8 @@ def detail(resource: Resource) -> str:
         return "; ".join(_component(c) for c in resource["component"] if isinstance(c, dict))
     if "content" in resource and resource.get("resourceType") == "DocumentReference":
         return describe(resource["content"])[:160]
+    if resource.get("resourceType") == "Communication" and text_of(resource):  # a message, an alert: what it says
+        return text_of(resource)[:_MAX_TEXT]
     return str(resource.get("status", ""))
 
 
