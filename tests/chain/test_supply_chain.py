@@ -202,6 +202,7 @@ def test_admission_lots_and_recalls_read_back(parties: Parties, any_chain: Chain
     (recalled,) = maker.recalls(start)
     assert (bytes(recalled.args["lot"]), recalled.args["by"]) == (lot_key(GTIN, "LOT-1"), _address(regulator))
     assert maker.status(pack_key(GTIN, "A")).recalled
+    assert [e.name for e in maker.history(pack_key(GTIN, "A"))] == ["Commissioned", "LotRecalled"]
     with pytest.raises(Conflict, match="supply: lot already recalled"):
         maker.recall(GTIN, "LOT-1")
     regulator.revoke_admission(_address(maker))
@@ -209,3 +210,31 @@ def test_admission_lots_and_recalls_read_back(parties: Parties, any_chain: Chain
     assert revoked is not None
     assert revoked.revoked
     assert not revoked.in_force(any_chain.timestamp())
+
+
+def test_history_follows_a_pack_through_its_case_and_pallet_while_it_was_in_them(parties: Parties) -> None:
+    maker, wholesaler = parties.maker, parties.wholesaler
+    maker.commission(GTIN, "LOT-1", EXPIRY, ["A", "B"])
+    a, b = pack_key(GTIN, "A"), pack_key(GTIN, "B")
+    case, pallet = container_key("106141410000000017"), container_key("106141410000000024")
+    maker.pack(case, [b])  # the case's packing before A joined it is not A's history
+    maker.pack(case, [a])
+    maker.pack(pallet, [case])
+    shipment = keccak(b"pallet shipment")
+    maker.ship(shipment, _address(wholesaler), [pallet])
+    wholesaler.receive(shipment, [pallet])
+    wholesaler.unpack(pallet, [case])
+    wholesaler.unpack(case, [a])
+    wholesaler.ship(keccak(b"after"), _address(parties.pharmacy), [case])  # A left the case: not its history
+    steps = [(e.name, e.args.get("child", e.args.get("item", e.args.get("key")))) for e in wholesaler.history(a)]
+    assert steps == [
+        ("Commissioned", a),
+        ("Packed", a),
+        ("Packed", case),
+        ("Shipped", pallet),
+        ("Received", pallet),
+        ("Unpacked", case),
+        ("Unpacked", a),
+    ]
+    status = wholesaler.status(a)
+    assert (status.holder, status.container) == (_address(wholesaler), None)

@@ -267,10 +267,12 @@ class SupplyChain(ContractFacade):
         return [bytes(event.args["item"]) for event in shipped]
 
     def history(self, key: bytes, *, from_block: int = 0) -> list[ChainEvent]:
-        """Every log naming a pack (or container), and those of the containers it was packed in while it was in
-        them (their shipments, their own packing), oldest first."""
+        """Every log naming a pack (or container), those of the containers it was packed in while it was in them
+        (their shipments, their own packing), and its lot's recall, oldest first."""
         found = self._naming(key, from_block)
-        return sorted(found + self._carried(key, found, from_block, depth=0), key=_position)
+        lot = next((e.args["lot"] for e in found if e.name == "Commissioned"), None)
+        recall = [] if lot is None else self._logs([self._topic("LotRecalled"), _hex(lot)], from_block)
+        return sorted(found + self._carried(key, found, from_block, depth=0) + recall, key=_position)
 
     def recalls(self, from_block: int, to_block: int | None = None) -> list[ChainEvent]:
         """The LotRecalled logs of blocks `from_block`..`to_block` (default: the latest), oldest first."""
