@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from careledger._capabilities import Capabilities
 from careledger._oversight import Oversight
+from careledger._supply import Supplies
 from careledger.access import (
     BreakGlassReviews,
     Disclosures,
@@ -77,7 +78,7 @@ _CHAIN_WIRED = (
 )
 
 
-class Node(Capabilities, Oversight):
+class Node(Capabilities, Oversight, Supplies):
     """A running node on one home. Use as a context manager, or call `close()`.
 
     What needs the chain (its connection, the contracts, every service that signs or reads

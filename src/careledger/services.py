@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
+    from careledger.supplychain import Supply
     from careledger.telehealth import Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
@@ -148,6 +149,10 @@ class Services(Protocol):
     def erasure(self) -> Erasures: ...
     @property
     def proofs(self) -> Proofs: ...
+    @property
+    def supply(self) -> Supply: ...
+    @property
+    def supply_anchorer(self) -> Anchorer: ...
 
 
 class Operations(Services, Protocol):

@@ -187,6 +187,7 @@ class NodeServer:
         if self.node.settings.anchor_in_background:
             self.node.anchorer.maybe_anchor()
             self.node.audit_anchorer.maybe_anchor()
+            self.node.supply_anchorer.maybe_anchor()  # captured supply events' digests
 
     def _lead(self) -> bool:
         """Take (or keep) the lead if no other process has it; say so in the log when that changes. The leader
@@ -224,6 +225,7 @@ class NodeServer:
             if self.leadership.try_lead():  # the leader, or whoever takes its place: once, not once per worker
                 self.node.anchorer.anchor_pending()
                 self.node.audit_anchorer.anchor_pending()
+                self.node.supply_anchorer.anchor_pending()
         finally:
             self.leadership.release()
 

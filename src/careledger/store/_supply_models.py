@@ -47,14 +47,17 @@ class SupplyEvent(Base):
 
 class SupplyEventEpc(Base):
     """An EPC an event names, in the EPCIS query's roles: `epc` (epcList, childEPCs), `parent` (parentID),
-    `input`, `output` (a transformation's). GS1 EPCs are kept in their Digital Link form, whatever form the event
-    wrote them in, so a pack is found however it was named."""
+    `input`, `output` (a transformation's), and `desadv`: the despatch advice (shipment) it ships or receives.
+    GS1 EPCs are kept in their Digital Link form, whatever form the event wrote them in, so a pack is found however
+    it was named, and with their key on chain (`key`), so a trace finds the events of the containers the chain
+    says a pack travelled in."""
 
     __tablename__ = "supply_event_epcs"
 
     seq: Mapped[int] = mapped_column(ForeignKey("supply_events.seq"), primary_key=True, autoincrement=False)
     epc: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
 
 
 class SupplyCapture(Base):
@@ -65,6 +68,7 @@ class SupplyCapture(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     agent: Mapped[str] = mapped_column(String(42))
     state: Mapped[str] = mapped_column(String(16))
     event_count: Mapped[int] = mapped_column(Integer)

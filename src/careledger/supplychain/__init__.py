@@ -1,5 +1,6 @@
 """The drug supply chain (issue 41): GS1 identifiers, EPCIS 2.0 events, and the node's service around them."""
 
+from careledger.supplychain._anchor import EventDigests
 from careledger.supplychain._cbv import (
     BizStep,
     Disposition,
@@ -9,6 +10,7 @@ from careledger.supplychain._cbv import (
     disposition,
     source_destination_type,
 )
+from careledger.supplychain._effects import key_of, shipment_key
 from careledger.supplychain._epcis import (
     CARELEDGER_NS,
     EPCIS_CONTEXT,
@@ -43,6 +45,10 @@ from careledger.supplychain._gs1 import (
     parse_epc,
     parse_scan,
 )
+from careledger.supplychain._query import EventPage, EventQuery, query_document
+from careledger.supplychain._service import Supply
+from careledger.supplychain._store import CaptureJob
+from careledger.supplychain._trace import AnchorProof, Trace, TraceStep
 
 __all__ = [
     "CARELEDGER_NS",
@@ -51,12 +57,20 @@ __all__ = [
     "PARTY",
     "SIGNATURE",
     "SIGNER",
+    "AnchorProof",
     "BizStep",
+    "CaptureJob",
     "Container",
     "Disposition",
     "EpcisEvent",
+    "EventDigests",
+    "EventPage",
+    "EventQuery",
     "Identifier",
     "Pack",
+    "Supply",
+    "Trace",
+    "TraceStep",
     "Where",
     "bare",
     "biz_step",
@@ -70,12 +84,15 @@ __all__ = [
     "disposition",
     "document",
     "gtin_of",
+    "key_of",
     "packing",
     "parse_epc",
     "parse_scan",
     "party_address",
     "party_uri",
+    "query_document",
     "receiving",
+    "shipment_key",
     "shipping",
     "sign_event",
     "signer_of",

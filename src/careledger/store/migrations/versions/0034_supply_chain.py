@@ -2,7 +2,7 @@
 packs, and dispenses.
 
 `supply_events`: one row per captured event (its body, the query's columns, its digest and its anchor batch,
-leaf and Merkle proof, what it did on chain). `supply_event_epcs`: the EPCs each event names, by role.
+leaf and Merkle proof, what it did on chain). `supply_event_epcs`: the EPCs each event names, by role, with their keys on chain.
 `supply_captures`: each capture job (state, event ids, errors). `supply_flags`: packs or lots flagged recalled or
 quarantined here. `supply_dispenses`: each pack this node dispensed, by the record id of its MedicationDispense.
 No patient is named in any of them.
@@ -53,12 +53,15 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), sa.ForeignKey("supply_events.seq"), primary_key=True, autoincrement=False),
         sa.Column("epc", sa.String(255), primary_key=True),
         sa.Column("role", sa.String(8), primary_key=True),
+        sa.Column("key", sa.LargeBinary(32), nullable=True),
     )
     op.create_index("ix_supply_event_epcs_epc", "supply_event_epcs", ["epc"])
+    op.create_index("ix_supply_event_epcs_key", "supply_event_epcs", ["key"])
     op.create_table(
         "supply_captures",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished", sa.DateTime(timezone=True), nullable=False),
         sa.Column("agent", sa.String(42), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("event_count", sa.Integer(), nullable=False),
@@ -98,6 +101,7 @@ def downgrade() -> None:
     op.drop_table("supply_flags")
     op.drop_index("ix_supply_captures_created", table_name="supply_captures")
     op.drop_table("supply_captures")
+    op.drop_index("ix_supply_event_epcs_key", table_name="supply_event_epcs")
     op.drop_index("ix_supply_event_epcs_epc", table_name="supply_event_epcs")
     op.drop_table("supply_event_epcs")
     for column in reversed(_EVENT_INDEXES):

@@ -1,0 +1,90 @@
+"""A drug supply network on one anvil chain, shared by the module that asks for it: a regulator (the founding node:
+it deployed the contracts and holds REGULATOR_ROLE), a manufacturer it admitted with GS1 company prefix 0614141,
+a wholesaler, and pharmacies A and B, each a node of its own home. Tests take fresh serials and containers from it
+(`commission`, `case`), so those sharing the network never step on each other's packs."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from biip.checksums import gs1_standard_check_digit
+
+from careledger.chain import open_chain
+from careledger.config import NODE_WALLET, Settings
+from careledger.node import Node
+from careledger.supplychain._gs1 import Container, Identifier, Pack
+from careledger.testdata import founding_node, joining_node
+
+PREFIX = "0614141"
+GTIN = f"0{PREFIX}12345" + str(gs1_standard_check_digit(f"0{PREFIX}12345"))  # 00614141123452
+EXPIRY = date(2031, 1, 31)
+
+
+@dataclass
+class SupplyNetwork:
+    """The five nodes of a supply chain on one chain: `regulator` admits, `manufacturer` commissions packs of
+    `GTIN`, `wholesaler` passes them on to `pharmacy_a` (and, in tests that need one who never received them,
+    `pharmacy_b`). `commission` and `case` hand out serials and SSCCs no other test of the module used."""
+
+    regulator: Node
+    manufacturer: Node
+    wholesaler: Node
+    pharmacy_a: Node
+    pharmacy_b: Node
+    gtin: str = GTIN
+    _serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _ssccs: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def packs(self, count: int, *, lot: str = "L1", expiry: date = EXPIRY) -> list[Pack]:
+        """`count` packs of fresh serials (not commissioned)."""
+        return [Pack(self.gtin, f"S{next(self._serials):06d}", lot, expiry) for _ in range(count)]
+
+    def commission(self, count: int, *, lot: str = "L1", expiry: date = EXPIRY) -> list[Pack]:
+        """`count` fresh packs commissioned by the manufacturer (one event)."""
+        packs = self.packs(count, lot=lot, expiry=expiry)
+        self.manufacturer.supply.commission(packs, by=self.manufacturer.address)
+        return packs
+
+    def case(self) -> Container:
+        """A fresh SSCC of the manufacturer's prefix, never packed."""
+        body = f"0{PREFIX}{next(self._ssccs):09d}"
+        return Container(body + str(gs1_standard_check_digit(body)))
+
+    def transfer(self, sender: Node, receiver: Node, items: Sequence[Identifier]) -> str:
+        """Ship `items` from `sender` to `receiver`, hand the receiver the shipping notice, and receive them: the
+        shipment's id."""
+        shipment = sender.supply.ship(items, receiver.address, by=sender.address)
+        receiver.supply.capture(sender.supply.notice(shipment), by=receiver.address)
+        receiver.supply.receive(shipment, by=receiver.address)
+        return shipment
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node of the network."""
+        return (self.regulator, self.manufacturer, self.wholesaler, self.pharmacy_a, self.pharmacy_b)
+
+
+@pytest.fixture(scope="module")
+def supply_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupplyNetwork]:
+    """The network, its manufacturer admitted until ten years from now."""
+    root: Path = tmp_path_factory.mktemp("supply")
+    with open_chain("anvil", chain_dir=root / "chain", keep=True) as chain:
+        settings = Settings(chain=chain.url or "", light_kdf=True, anchor_in_background=False)
+        regulator = founding_node(root / "regulator", settings)
+        nodes = [regulator]
+        try:
+            for name in ("manufacturer", "wholesaler", "pharmacy-a", "pharmacy-b"):
+                nodes.append(joining_node(root / name, settings, regulator))
+            network = SupplyNetwork(*nodes)
+            regulator.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(regulator.address)
+            until = int((datetime.now(UTC) + timedelta(days=3650)).timestamp())
+            regulator.supply.admit(network.manufacturer.address, PREFIX, "MIA-2026-0042", until, by=regulator.address)
+            yield network
+        finally:
+            for node in reversed(nodes):
+                node.close()

@@ -1,0 +1,201 @@
+"""`node.supply` across a supply network: capture (GS1's examples, the node's own events), chain effects, every
+refusal (nothing stored, audited), anchoring and traces with their proofs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from careledger.audit import Outcome
+from careledger.chain import PackState, pack_key
+from careledger.crypto import verify_proof
+from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+from careledger.node import Node
+from careledger.supplychain import EventQuery, Pack, document, party_uri, shipping, signer_of
+from tests.supplychain.conftest import SupplyNetwork
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
+
+
+def _stored(node: Node) -> int:
+    return len(node.supply.events(EventQuery(per_page=1000)).events)
+
+
+def _last_audit(node: Node, action: str) -> Any:
+    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
+
+
+def _status(node: Node, pack: Pack) -> Any:
+    return node.contracts.supply_chain().status(pack_key(pack.gtin, pack.serial))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.jsonld")))
+def test_gs1_examples_are_captured_as_observations(supply_network: SupplyNetwork, name: str) -> None:
+    node = supply_network.pharmacy_b
+    body = json.loads((EXAMPLES / name).read_text())
+    job = node.supply.capture(body, by=node.address)
+    assert job.ok, job.errors
+    for event_id in job.event_ids:
+        stored = node.supply.store.event(event_id)
+        assert stored.effect == "observation"
+        assert stored.signer == node.address  # unsigned, so signed as this node
+        assert signer_of(stored.body, node.chain_id, node.contracts.supply_chain().address) == node.address
+    entry = _last_audit(node, "supply.capture")
+    assert entry.access.outcome == Outcome.SUCCESS
+    assert entry.access.agent == node.address
+
+
+def test_own_events_end_to_end(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    m, w, a = net.manufacturer, net.wholesaler, net.pharmacy_a
+    packs = net.commission(20)
+    assert _status(m, packs[0]).holder == m.address
+    cases = [net.case(), net.case()]
+    m.supply.pack(cases[0], packs[:10], by=m.address)
+    m.supply.pack(cases[1], packs[10:], by=m.address)
+    net.transfer(m, w, cases)
+    assert _status(w, packs[15]).holder == w.address  # custody followed the case
+    w.supply.unpack(cases[0], packs[:10], by=w.address)
+    net.transfer(w, a, packs[:3])
+    assert [_status(a, pack).holder for pack in packs[:4]] == [a.address] * 3 + [w.address]
+    received = a.supply.events(EventQuery.parse({"EQ_bizStep": "receiving"})).events
+    assert {party_uri(a.chain_id, a.address)} == {e["destinationList"][0]["destination"] for e in received}
+
+
+def test_a_receive_with_no_ship_is_refused_and_nothing_stored(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    w = net.wholesaler
+    packs = net.commission(2)
+    before = _stored(w)
+    event = shipping(packs, party_uri(w.chain_id, net.manufacturer.address), party_uri(w.chain_id, w.address), _uuid())
+    event.update(bizStep="receiving", disposition="in_progress")
+    job = w.supply.capture(document([event]), by=w.address)
+    assert not job.ok
+    assert job.errors == (f"{event['eventID']}: supply: no such shipment",)
+    assert _stored(w) == before
+    assert w.supply.capture_job(job.id, by=w.address) == job
+    assert _last_audit(w, "supply.capture").access.outcome == Outcome.DENIED
+    with pytest.raises(NotFound, match="no open shipment"):
+        w.supply.receive(_uuid(), by=w.address)
+
+
+def test_a_duplicate_event_id_is_refused(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    m = net.manufacturer
+    (event,) = m.supply.commission(net.packs(1), by=m.address)
+    again = copy.deepcopy(event)
+    again["eventTime"] = "2026-01-01T00:00:00.000+00:00"  # another event, under the same id
+    again.pop("careledger:signature"), again.pop("careledger:signer")
+    job = m.supply.capture(document([again]), by=m.address)
+    assert job.errors == (f"{event['eventID']}: duplicate eventID: an event of that id was captured before",)
+    replayed = m.supply.capture(document([event]), by=m.address)  # the very same signed event
+    assert not replayed.ok
+
+
+def test_a_forged_signature_is_refused_naming_the_event(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    m, w = net.manufacturer, net.wholesaler
+    (event,) = m.supply.commission(net.packs(1), by=m.address)
+    forged = {**event, "eventID": "urn:uuid:00000000-0000-4000-8000-000000000001"}  # altered after signing
+    before = _stored(w)
+    with pytest.raises(ValidationError, match="urn:uuid:00000000-0000-4000-8000-000000000001"):
+        w.supply.capture(document([forged]), by=w.address)
+    assert _stored(w) == before
+    assert _last_audit(w, "supply.capture").access.outcome == Outcome.DENIED
+
+
+def test_a_commission_by_the_unadmitted_wholesaler_is_refused(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    w = net.wholesaler
+    packs = net.packs(3)
+    with pytest.raises(AccessDenied, match="supply: not admitted"):
+        w.supply.commission(packs, by=w.address)
+    assert _status(w, packs[0]).state == PackState.UNKNOWN
+    assert "supply: not admitted" in (_last_audit(w, "supply.commission").access.detail or "")
+
+
+def test_shipping_what_this_node_does_not_hold_is_refused(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    packs = net.commission(1)
+    with pytest.raises(AccessDenied, match="not the holder"):
+        net.wholesaler.supply.ship(packs, net.pharmacy_a.address, by=net.wholesaler.address)
+    with pytest.raises(Conflict, match="serial already commissioned"):
+        net.manufacturer.supply.commission(packs, by=net.manufacturer.address)
+
+
+def test_a_document_is_judged_as_a_whole(supply_network: SupplyNetwork) -> None:
+    """Commission, pack and ship in one document: each step sees the ones before it."""
+    from careledger.supplychain import commissioning, packing
+
+    net = supply_network
+    m = net.manufacturer
+    packs, case = net.packs(4), net.case()
+    me, to = party_uri(m.chain_id, m.address), party_uri(m.chain_id, net.wholesaler.address)
+    events = [commissioning(packs, me), packing(case, packs, me), shipping([case], me, to, _uuid())]
+    job = m.supply.capture(document(events), by=m.address)
+    assert job.ok, job.errors
+    assert _status(m, packs[0]).state == PackState.IN_TRANSIT
+    fresh = net.packs(1)
+    refused = m.supply.capture(document([commissioning(fresh, me), shipping(packs, me, to, _uuid())]), by=m.address)
+    assert not refused.ok
+    assert "supply: in transit" in refused.errors[0]
+    assert _status(m, fresh[0]).state == PackState.UNKNOWN  # all or nothing: the commissioning was not sent
+
+
+def test_strangers_are_refused_and_audited(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    a = net.pharmacy_a
+    with pytest.raises(AccessDenied, match="not staff"):
+        a.supply.events(EventQuery(), by=net.wholesaler.address)
+    entry = _last_audit(a, "supply.read")
+    assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, net.wholesaler.address)
+
+
+def test_trace_shows_every_step_with_signatures_and_anchor_proofs(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    m, w, a = net.manufacturer, net.wholesaler, net.pharmacy_a
+    packs, case = net.commission(3), net.case()
+    m.supply.pack(case, packs, by=m.address)
+    net.transfer(m, w, [case])
+    w.supply.unpack(case, packs, by=w.address)
+    net.transfer(w, a, packs[:1])
+    before = a.supply.trace(packs[0])
+    assert all(step.anchor is None for step in before.steps)
+    assert before.as_json()["steps"][-1]["anchor"] == "not yet anchored"
+    for node in (m, w, a):
+        node.supply_anchorer.anchor_pending()
+    trace = a.supply.trace(packs[0])
+    kinds = [(step.kind, step.actor) for step in trace.steps if step.tx]
+    assert kinds == [
+        ("commissioned", m.address),
+        ("packed", m.address),
+        ("shipped", m.address),
+        ("received", w.address),
+        ("unpacked", w.address),
+        ("shipped", w.address),
+        ("received", a.address),
+    ]
+    mine = [step for step in trace.steps if step.event_id]
+    assert {step.kind for step in mine} >= {"shipped", "received"}
+    for step in mine:
+        assert step.signature_ok
+        assert step.anchor is not None
+        assert step.anchor.verified
+        assert step.digest is not None
+        siblings = [bytes.fromhex(s[2:]) for s in step.anchor.siblings]
+        assert verify_proof(siblings, bytes.fromhex(step.anchor.root[2:]), bytes.fromhex(step.digest[2:]))
+    others = [step for step in trace.steps if step.tx and not step.event_id]
+    assert others
+    assert all("does not hold the event" in step.note for step in others)
+    assert trace.status["holder"] == a.address
+    json.dumps(trace.as_json())
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
