@@ -8,6 +8,8 @@ from typing import Any
 import boa
 import pytest
 from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from careledger.chain import container_key, items_hash, lot_key, pack_key
 from tests.contracts.conftest import contract
@@ -107,6 +109,21 @@ def test_keys_are_the_same_in_python_and_on_chain(world: World) -> None:
     assert world.supply.lot_key(int(GTIN), "LOT1") == lot_key(GTIN, "LOT1")
     assert world.supply.container_key(106141410000000017) == container_key("106141410000000017")
     assert container_key("106141410000000017") != pack_key(GTIN, "106141410000000017")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    body=st.from_regex(r"\A[0-9]{13}\Z"),
+    serial=st.text(
+        alphabet="!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz",
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_any_pack_key_is_the_same_in_python_and_on_chain(world: World, body: str, serial: str) -> None:
+    """GS1's character set 82, any GTIN: the facade finds on chain the pack the contract stored."""
+    assert world.supply.pack_key(int(gtin(body)), serial) == pack_key(gtin(body), serial)
+    assert world.supply.lot_key(int(gtin(body)), serial) == lot_key(gtin(body), serial)
 
 
 # Admission ----------------------------------------------------------------------------------------------------------
@@ -497,3 +514,17 @@ def test_a_regulator_may_recall_and_nobody_else(world: World) -> None:
 def test_an_unknown_key_has_an_empty_status(world: World) -> None:
     status = world.supply.status(pack_key(GTIN, "never"))
     assert (status.state, status.holder, status.lot) == (0, ZERO, bytes(32))
+
+
+def test_empty_parties_and_ids_are_refused(world: World) -> None:
+    (pack,) = _commission(world, ["A"])
+    with boa.env.prank(world.regulator), boa.reverts("supply: no manufacturer"):
+        world.supply.admit(ZERO, int(PREFIX), 7, LICENCE, _now() + 100)
+    with boa.env.prank(world.regulator), boa.reverts("supply: expiry too far"):
+        world.supply.admit(world.stranger, int(PREFIX), 7, LICENCE, 2**48)
+    with boa.env.prank(world.maker), boa.reverts("supply: no shipment id"):
+        world.supply.ship(bytes(32), world.pharmacy, [pack])
+    with boa.env.prank(world.maker), boa.reverts("supply: ship to someone else"):
+        world.supply.ship(keccak(b"x"), ZERO, [pack])
+    with boa.env.prank(world.maker), boa.reverts("supply: no container"):
+        world.supply.pack(bytes(32), [pack])
