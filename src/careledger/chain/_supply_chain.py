@@ -354,15 +354,11 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except TransactionReverted as exc:
-        raise _refusal(exc.reason) from exc
-
-
-def _refusal(reason: str) -> CareLedgerError:
-    if reason.startswith("access_control: "):
-        return AccessDenied("supply: only a regulator (or the admin, for roles) may do this")
-    if not reason.startswith("supply: "):
-        return TransactionReverted(reason)
-    return _REFUSALS.get(reason.removeprefix("supply: "), ValidationError)(reason)
+        if exc.reason.startswith("access_control: "):
+            raise AccessDenied("supply: only a regulator (or the admin, for roles) may do this") from exc
+        if exc.reason.startswith("supply: "):
+            raise _REFUSALS.get(exc.reason.removeprefix("supply: "), ValidationError)(exc.reason) from exc
+        raise  # out of gas, or no reason given: the chain's own error, with its transaction
 
 
 def _gtin_number(gtin: str) -> int:
