@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,19 @@ def _uuid() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+def test_a_thousand_packs_are_commissioned_in_one_capture(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    m = net.manufacturer
+    packs = net.packs(1000)
+    told: list[tuple[int, int]] = []
+    started = time.perf_counter()
+    (event,) = m.supply.commission(packs, by=m.address, progress=lambda done, total: told.append((done, total)))
+    elapsed = time.perf_counter() - started
+    print(f"1,000 packs commissioned in {elapsed:.2f} s")
+    assert told[-1] == (1000, 1000)
+    assert len(event["epcList"]) == 1000
+    assert {_status(m, pack).state for pack in (packs[0], packs[499], packs[-1])} == {PackState.ACTIVE}
+    found = m.supply.events(EventQuery.parse({"MATCH_epc": packs[777].epc}))
+    assert [e["eventID"] for e in found.events] == [event["eventID"]]

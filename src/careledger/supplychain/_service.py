@@ -207,11 +207,17 @@ class Supply:
         planned = [self._planned(event, signer) for event, signer in signed]
         errors = errors or self._dry_run(planned)
         if errors:
-            return self._failed(created, ids, errors, by, action)
+            return self._failed(created, errors, by, action)
         chain = self._chain()
-        stored = []
-        for plan in planned:
-            txs = [tx for step in plan.steps for tx in _sent(step, chain, progress)]
+        stored: list[NewEvent] = []
+        for index, plan in enumerate(planned):
+            try:
+                txs = [tx for step in plan.steps for tx in _sent(step, chain, progress)]
+            except CareLedgerError as exc:  # the chain refused what the dry run let by (a race, a serial)
+                errors = [f"{ids[index]}: {exc}"] + [
+                    f"{later}: not captured: an event before it failed" for later in ids[index + 1 :]
+                ]
+                return self._failed(created, errors, by, action, stored)
             stored.append(_new(plan, txs))
         job = CaptureJob(str(uuid.uuid4()), created, datetime.now(UTC), SUCCESS, ids)
         self.store.save(job, stored, by=by)
@@ -278,9 +284,19 @@ class Supply:
                 ledger.apply(step)
         return errors
 
-    def _failed(self, created: datetime, ids: tuple[str, ...], errors: list[str], by: str, action: str) -> CaptureJob:
-        job = CaptureJob(str(uuid.uuid4()), created, datetime.now(UTC), FAILURE, ids, tuple(errors))
-        self.store.save(job, [], by=by)
+    def _failed(
+        self,
+        created: datetime,
+        errors: list[str],
+        by: str,
+        action: str,
+        stored: Sequence[NewEvent] = (),
+    ) -> CaptureJob:
+        """A failed job: nothing stored, unless the chain took the steps of `stored` before it refused one (then
+        they are stored, as the chain holds them, and the job names them)."""
+        kept = tuple(event.event_id for event in stored)
+        job = CaptureJob(str(uuid.uuid4()), created, datetime.now(UTC), FAILURE, kept, tuple(errors))
+        self.store.save(job, stored, by=by)
         self._record(action, Outcome.DENIED, by, f"capture {job.id} refused: " + "; ".join(errors)[:500])
         return job
 

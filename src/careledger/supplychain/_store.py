@@ -29,8 +29,9 @@ _EPCS = SUPPLY_EVENT_EPCS.c
 
 @dataclass(frozen=True, slots=True)
 class CaptureJob:
-    """A capture as it ended: `success` (every event stored, its chain effects sent) or `failure` (nothing stored;
-    `errors` says why, each naming its event: `"<eventID>: <reason>"`), with the ids of the document's events."""
+    """A capture as it ended: `success` (every event stored, its chain effects sent) or `failure` (`errors` says
+    why, each naming its event: `"<eventID>: <reason>"`); `event_ids` are the events it stored: all of the
+    document's, or none (a failure), unless the chain refused a step after taking those of the events before it."""
 
     id: str
     created: datetime
