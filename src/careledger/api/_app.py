@@ -4,10 +4,11 @@ Every request is authenticated (except `/metadata`, `/auth/*`, `$claim`, the exc
 OpenAPI docs and the portal's sign-in pages; the portal's pages take a session cookie),
 every record is reached through `node.access` (consent for the purpose in
 `X-Purpose-Of-Use`, audited), and every failure is an OperationOutcome with the status
-`careledger.errors.http_status` gives it. The record services are synchronous and most
-calls run in the server's thread pool; reads by id, creates and updates, the requests an
-EHR makes most, use the services' async paths instead, which hand only the durable commits
-to a committer thread (see `_group_commit`).
+`careledger.errors.http_status` gives it (but the EPCIS interface's: RFC 7807 problems, as
+EPCIS 2.0 says). The record services are synchronous and most calls run in the server's
+thread pool; reads by id, creates and updates, the requests an EHR makes most, use the
+services' async paths instead, which hand only the durable commits to a committer thread
+(see `_group_commit`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from careledger.api._cors import Cors, Preflights
 from careledger.api._deps import Deps
 from careledger.api._device_routes import device_router
 from careledger.api._docs import add_docs
+from careledger.api._epcis_routes import EPCIS_PREFIX, epcis_router, problem
 from careledger.api._fast_paths import FastPaths
 from careledger.api._fhir_routes import FhirRoutes
 from careledger.api._formats import FhirFormats
 from careledger.api._health import health_router
-from careledger.api._limits import BoundedRequests
+from careledger.api._limits import PORTAL_PREFIX, BoundedRequests
 from careledger.api._methods import HeadAndOptions
 from careledger.api._metrics import Metrics, MetricsPort, metrics_router
 from careledger.api._outages import DatabaseOutages
@@ -102,6 +104,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         device_router(deps),
         room_router(deps),
         cds_router(deps),
+        epcis_router(deps),
         fhir.router(),
     ):
         app.include_router(router)
@@ -119,7 +122,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         max_body=max_body,
         open_limiter=node.shared.buckets.limit("open", node.settings.open_requests_per_minute),
         error=error_response,
-        page_error=refusal_page,
+        path_errors={PORTAL_PREFIX: refusal_page, EPCIS_PREFIX: problem},
     )
     # A registered app's page may read every answer, refusals and failures included (see _cors).
     app.add_middleware(Cors, origins=node.clients.origins, error=error_response)

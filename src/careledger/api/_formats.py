@@ -47,6 +47,8 @@ NOT_FHIR = (
     "/openapi.json",
     "/portal",
     "/cds-services",  # CDS Hooks: JSON only, its own media type checked by its route once the client is known
+    "/epcis/",  # EPCIS 2.0: JSON and JSON-LD, refusals as problem+json (_epcis_routes)
+    "/supply/",
 )
 
 

@@ -4,15 +4,15 @@
 nor XML (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
-`/exchange/*`, `/devices/*` and `$claim`, which anyone may send, are also limited per client address (429),
-in buckets every worker of the node counts together (`careledger.shared.Buckets`: one statement a request);
-an IPv6 client by its /64, which one host holds whole (as claims are paced).
+`/exchange/*`, `/devices/*`, `/epcis/verification` and `$claim`, which anyone may send, are also limited per
+client address (429), in buckets every worker of the node counts together (`careledger.shared.Buckets`: one
+statement a request); an IPv6 client by its /64, which one host holds whole (as claims are paced).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,8 +31,9 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 # device's signed readings (a frame of ~350 at most: a device with more sends several).
 OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/", "/portal/signin", "/portal/claim")
 OPEN_SUFFIXES = ("/$claim",)
-# Open paths of their own: CDS Hooks discovery (its hook calls are signed, and refused unsigned at once).
-OPEN_PATHS = frozenset({"/cds-services"})
+# Open paths of their own: CDS Hooks discovery (its hook calls are signed, and refused unsigned at once), and
+# another node's signed EPCIS verification request (its signature is its authentication).
+OPEN_PATHS = frozenset({"/cds-services", "/epcis/verification"})
 OPEN_BODY_BYTES = 16 * 1024
 # The open paths that take more: a message another node delivers, sealed (an attachment may be inline).
 OPEN_PATH_BYTES = {"/exchange/messages": MAX_DELIVERY_BYTES, "/exchange/erasure": MAX_NOTICE_BYTES}
@@ -48,8 +49,8 @@ PATH_TYPES = {
     "/devices/readings": "application/octet-stream",
 }
 # The paths whose route checks the media type itself, after the caller: a CDS service (JSON only) answers an
-# unsigned request 401 whatever it sent.
-ROUTE_TYPED = ("/cds-services/",)
+# unsigned request 401 whatever it sent, and EPCIS capture takes JSON-LD besides JSON.
+ROUTE_TYPED = ("/cds-services/", "/epcis/")
 # The portal's forms: URL-encoded, small (a signed message, a signed consent, a note), but for the two of a
 # chart's "Suggest codes", which carry a pasted note as `$suggest-codes` takes it (64 KiB of UTF-8, each byte at
 # most three once percent-encoded), and the form's token and ticks.
@@ -71,14 +72,15 @@ class BoundedRequests:
         max_body: int,
         open_limiter: RateLimit,
         error: ErrorResponder,
-        page_error: ErrorResponder | None = None,
+        path_errors: Mapping[str, ErrorResponder] | None = None,
     ) -> None:
-        """`error` answers a refusal; `page_error`, if given, one of a portal path (a browser is shown a page)."""
+        """`error` answers a refusal; `path_errors`, one of a path under one of its prefixes (a browser on the
+        portal is shown a page, an EPCIS client reads the problem+json its standard says)."""
         self.app = app
         self._max_body = max_body
         self._open_limiter = open_limiter
         self._error = error
-        self._page_error = page_error or error
+        self._path_errors = dict(path_errors or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,10 +97,16 @@ class BoundedRequests:
                 body = await self._body(scope, receive, self._limit(path, is_open), path)
                 receive = replay(body, receive)
         except CareLedgerError as exc:
-            refusal = self._page_error if scope["path"].startswith(PORTAL_PREFIX) else self._error
-            await refusal(exc)(scope, receive, send)
+            await self._refusal(scope["path"])(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _refusal(self, path: str) -> ErrorResponder:
+        """What answers a refusal of a request to `path`."""
+        for prefix, refusal in self._path_errors.items():
+            if path.startswith(prefix):
+                return refusal
+        return self._error
 
     def _limit(self, path: str, is_open: bool) -> int:
         """The most bytes a body sent to `path` may hold."""
