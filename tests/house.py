@@ -44,8 +44,8 @@ BOTTOM: dict[str, frozenset[str]] = {
     "fhir": frozenset(),
 }
 LEAVES = frozenset({"crypto", "fhir"})
-# The composition root, which wires everything: the node and the mixin of its capability services.
-COMPOSITION_ROOT = frozenset({"careledger.node", "careledger._capabilities"})
+# The composition root, which wires everything: the node and the mixins of its capability and supply services.
+COMPOSITION_ROOT = frozenset({"careledger.node", "careledger._capabilities", "careledger._supply"})
 # Where records' rows and blobs may be named: their owner, and where they are defined.
 RECORD_OWNERS = frozenset({"records", "store"})
 # The node's own door to records, unjudged by the policy: named only where it is defined, wired and used
