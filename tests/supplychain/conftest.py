@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from biip.checksums import gs1_standard_check_digit
 
-from careledger.chain import open_chain
+from careledger.access import AFFILIATION
+from careledger.chain import Role, open_chain
 from careledger.config import NODE_WALLET, Settings
 from careledger.node import Node
-from careledger.supplychain._gs1 import Container, Identifier, Pack
-from careledger.testdata import founding_node, joining_node
+from careledger.supplychain import Container, Identifier, Pack
+from careledger.testdata import PASSPHRASE, founding_node, joining_node
 
 PREFIX = "0614141"
 GTIN = f"0{PREFIX}12345" + str(gs1_standard_check_digit(f"0{PREFIX}12345"))  # 00614141123452
@@ -29,13 +30,15 @@ EXPIRY = date(2031, 1, 31)
 class SupplyNetwork:
     """The five nodes of a supply chain on one chain: `regulator` admits, `manufacturer` commissions packs of
     `GTIN`, `wholesaler` passes them on to `pharmacy_a` (and, in tests that need one who never received them,
-    `pharmacy_b`). `commission` and `case` hand out serials and SSCCs no other test of the module used."""
+    `pharmacy_b`). `pharmacist` is pharmacy A's staff (a practitioner wallet on its home, a live affiliation it
+    attested). `commission` and `case` hand out serials and SSCCs no other test of the module used."""
 
     regulator: Node
     manufacturer: Node
     wholesaler: Node
     pharmacy_a: Node
     pharmacy_b: Node
+    pharmacist: str = ""
     gtin: str = GTIN
     _serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ssccs: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -63,6 +66,18 @@ class SupplyNetwork:
         receiver.supply.receive(shipment, by=receiver.address)
         return shipment
 
+    def staff(self, node: Node, name: str) -> str:
+        """A practitioner `name` with a wallet on `node`'s home, registered, to whom `node` attested an
+        affiliation (the regulator, who administers the registry, lets `node` attest): its address."""
+        founder = self.regulator.contracts.identity_registry(as_wallet=NODE_WALLET)
+        if not founder.is_role_holder("ISSUER_ROLE", node.address):
+            founder.grant_role("ISSUER_ROLE", node.address)
+        wallet = node.wallets.create(name, Role.PRACTITIONER, PASSPHRASE)
+        node.contracts.identity_registry(as_wallet=name).register(wallet.role, wallet.encryption_key)
+        until = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
+        node.contracts.identity_registry(as_wallet=NODE_WALLET).attest(wallet.address, AFFILIATION, until)
+        return wallet.address
+
     @property
     def nodes(self) -> tuple[Node, ...]:
         """Every node of the network."""
@@ -84,6 +99,7 @@ def supply_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupplyN
             regulator.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(regulator.address)
             until = int((datetime.now(UTC) + timedelta(days=3650)).timestamp())
             regulator.supply.admit(network.manufacturer.address, PREFIX, "MIA-2026-0042", until, by=regulator.address)
+            network.pharmacist = network.staff(network.pharmacy_a, "pharmacist")
             yield network
         finally:
             for node in reversed(nodes):

@@ -160,7 +160,8 @@ def test_pages_follow_one_another_with_opaque_tokens(store: SupplyStore) -> None
 
 def test_events_jobs_and_shipments_are_read_back(store: SupplyStore) -> None:
     first = store.page(EventQuery(per_page=1)).events[0]
-    assert store.event(first["eventID"]).body == first
+    assert first["recordTime"] == "2026-03-01T12:00:00.000Z"  # served with the time it was recorded here
+    assert {**store.event(first["eventID"]).body, "recordTime": first["recordTime"]} == first
     with pytest.raises(NotFound):
         store.event("urn:uuid:nothing")
     assert store.job("job-3").event_ids != ()

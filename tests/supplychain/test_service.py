@@ -44,7 +44,9 @@ def test_gs1_examples_are_captured_as_observations(supply_network: SupplyNetwork
         stored = node.supply.store.event(event_id)
         assert stored.effect == "observation"
         assert stored.signer == node.address  # unsigned, so signed as this node
-        assert signer_of(stored.body, node.chain_id, node.contracts.supply_chain().address) == node.address
+        served = node.supply.event(event_id)
+        assert "recordTime" in served  # the time it was recorded here, outside what was signed
+        assert signer_of(served, node.chain_id, node.contracts.supply_chain().address) == node.address
     entry = _last_audit(node, "supply.capture")
     assert entry.access.outcome == Outcome.SUCCESS
     assert entry.access.agent == node.address
@@ -147,9 +149,16 @@ def test_a_document_is_judged_as_a_whole(supply_network: SupplyNetwork) -> None:
     assert _status(m, fresh[0]).state == PackState.UNKNOWN  # all or nothing: the commissioning was not sent
 
 
-def test_strangers_are_refused_and_audited(supply_network: SupplyNetwork) -> None:
+def test_staff_act_and_strangers_are_refused_and_audited(supply_network: SupplyNetwork) -> None:
     net = supply_network
     a = net.pharmacy_a
+    packs = net.commission(1)
+    net.transfer(net.manufacturer, net.wholesaler, packs)
+    shipment = net.wholesaler.supply.ship(packs, a.address, by=net.wholesaler.address)
+    a.supply.capture(net.wholesaler.supply.notice(shipment), by=net.pharmacist)
+    assert a.supply.receive(shipment, by=net.pharmacist)[0]["epc"] == packs[0].epc
+    assert _last_audit(a, "supply.receive").access.agent == net.pharmacist
+    assert a.supply.events(EventQuery(), by=net.pharmacist).events
     with pytest.raises(AccessDenied, match="not staff"):
         a.supply.events(EventQuery(), by=net.wholesaler.address)
     entry = _last_audit(a, "supply.read")

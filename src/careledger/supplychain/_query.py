@@ -104,7 +104,7 @@ class EventQuery:
 
     def statement(self) -> Select[Any]:
         """The page's rows (one more than a page: whether another follows), in the order they were recorded."""
-        query = select(_EVENTS.seq, _EVENTS.body).order_by(_EVENTS.seq).limit(self.per_page + 1)
+        query = select(_EVENTS.seq, _EVENTS.body, _EVENTS.record_time).order_by(_EVENTS.seq).limit(self.per_page + 1)
         for column, wanted in (
             (_EVENTS.event_type, self.event_types),
             (_EVENTS.biz_step, self.biz_steps),

@@ -47,7 +47,7 @@ from careledger.supplychain._epcis import (
 )
 from careledger.supplychain._gs1 import Container, Identifier, Pack, parse_epc
 from careledger.supplychain._query import EventPage, EventQuery
-from careledger.supplychain._store import FAILURE, SUCCESS, CaptureJob, NewEvent, SupplyStore
+from careledger.supplychain._store import FAILURE, SUCCESS, CaptureJob, NewEvent, SupplyStore, served
 from careledger.supplychain._trace import Trace, Tracer
 
 if TYPE_CHECKING:
@@ -115,7 +115,8 @@ class Supply:
     def event(self, event_id: str, *, by: str | None = None) -> dict[str, Any]:
         """One event as captured (signature included); `NotFound` for an id unknown here."""
         self._allowed(by, "supply.read")
-        return self.store.event(event_id).body
+        stored = self.store.event(event_id)
+        return served(stored.body, stored.record_time)
 
     def commission(self, packs: Sequence[Pack], *, by: str, progress: Progress | None = None) -> list[dict[str, Any]]:
         """Commission serialised packs of one GTIN, lot and expiry, this node as their manufacturer (it must be
@@ -192,13 +193,14 @@ class Supply:
         job = self._capture(document([event]), by, action, progress)
         if not job.ok:
             raise _refused(job.errors[0])
-        return [self.store.event(event_id).body for event_id in job.event_ids]
+        return [self.event(event_id, by=by) for event_id in job.event_ids]
 
     def _capture(self, body: object, by: str, action: str, progress: Progress | None) -> CaptureJob:
         self._allowed(by, action)
         created = datetime.now(UTC)
         try:
-            signed = [self._signed(event) for event in validate_document(body)]
+            # A repository sets the time it records an event: one the sender wrote is not kept (nor signed).
+            signed = [self._signed(_unrecorded(event)) for event in validate_document(body)]
         except ValidationError as exc:
             self._record(action, Outcome.DENIED, by, str(exc))
             raise
@@ -419,3 +421,7 @@ def _keyed(epc: str) -> tuple[str, bytes | None]:
     except ValidationError:
         return epc, None
     return identifier.epc, key_of(identifier)
+
+
+def _unrecorded(event: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in event.items() if name != "recordTime"}

@@ -91,6 +91,13 @@ class StoredEvent:
     anchor: EventAnchor | None
 
 
+def served(body: dict[str, Any], recorded: datetime) -> dict[str, Any]:
+    """An event as this node serves it: as captured, with the time it recorded it (`recordTime`, which its digest
+    and signature leave out, as EPCIS repositories set it)."""
+    at = recorded.replace(tzinfo=recorded.tzinfo or UTC).astimezone(UTC)
+    return {**body, "recordTime": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+
+
 class SupplyStore:
     """The rows of the node's supply chain, in its database."""
 
@@ -151,7 +158,7 @@ class SupplyStore:
             rows = connection.execute(query.statement()).all()
         shown = rows[: query.per_page]
         token = query.next_token(int(shown[-1][0])) if len(rows) > query.per_page else None
-        return EventPage([json.loads(body) for _, body in shown], token)
+        return EventPage([served(json.loads(body), recorded) for _, body, recorded in shown], token)
 
     def event(self, event_id: str) -> StoredEvent:
         """One stored event by its id; `NotFound` for one unknown here."""
