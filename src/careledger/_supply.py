@@ -7,19 +7,24 @@ touches the supply chain imports none of it.
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
 
 if TYPE_CHECKING:
-    from careledger.access import RecordAccess
+    from careledger.access import RecordAccess, SystemRepository
     from careledger.anchoring import Anchorer, AnchorSource
     from careledger.audit import AuditLog
-    from careledger.chain import Contracts
+    from careledger.chain import Contracts, SupplyChain
+    from careledger.config import Settings
     from careledger.identity import UnlockedWallet
+    from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.supplychain import Supply
+    from careledger.supplychain import Commissioned, Dispensary, Pack, Supply
+    from careledger.telehealth import Messages
 
 
 class Supplies:
@@ -38,8 +43,15 @@ class Supplies:
         def audit(self) -> AuditLog: ...
         @property
         def access(self) -> RecordAccess: ...
+        @property
+        def settings(self) -> Settings: ...
+        @property
+        def shared(self) -> SharedState: ...
+        @property
+        def messages(self) -> Messages: ...
         def unlock(self, wallet: str = ...) -> UnlockedWallet: ...
         def _anchorer(self, source: AnchorSource) -> Anchorer: ...
+        def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
 
     @cached_property
     def supply(self) -> Supply:
@@ -64,3 +76,52 @@ class Supplies:
         from careledger.supplychain import EventDigests
 
         return self._anchorer(EventDigests())
+
+    @cached_property
+    def dispensary(self) -> Dispensary:
+        """The pharmacy's counter: verify at dispense, dispense through the caller's door, quarantine; recalls
+        followed (each patient dispensed a recalled lot here told, by the node's own "drug recall notice" work),
+        and suspect packs verified by their manufacturer's node, or answered as one."""
+        from careledger.exchange import spend_fresh
+        from careledger.supplychain import Dispensary, EventQuery, Recalls, Suspects, commissioned_in
+
+        def supply_chain() -> SupplyChain:
+            """The SupplyChain, sending as the node wallet (a recall, a dispense's decommission)."""
+            return self.contracts.supply_chain(as_wallet=NODE_WALLET)
+
+        def commissioned(pack: Pack) -> Commissioned | None:
+            """What this node's own commissioning event of `pack` says (as its manufacturer); None: it has none."""
+            query = EventQuery(match_epc=(pack.epc,), biz_steps=("commissioning",))
+            return commissioned_in(self.supply.events(query).events, self.address)
+
+        recalls = Recalls(
+            self.db,
+            supply_chain,
+            self._system("drug recall notice", Purpose.TREAT),
+            lambda message, wallet: self.messages.arrived(message, wallet),
+            here=self.address,
+            chain_id=self.chain_id,
+            name=self.settings.organisation,
+        )
+        suspects = Suspects(
+            commissioned,
+            lambda signer, nonce, deadline: spend_fresh(self.db, signer, nonce, deadline, time.time()),
+            self.audit,
+            supply_chain,
+            lambda: self.contracts.identity_registry(),
+            here=self.address,
+            chain_id=self.chain_id,
+            account=lambda: self.unlock().account,
+        )
+        return Dispensary(
+            self.supply,
+            self.access,
+            self.audit,
+            self.db,
+            self.shared.tickets,
+            supply_chain,
+            recalls,
+            suspects,
+            here=self.address,
+            chain_id=self.chain_id,
+        )

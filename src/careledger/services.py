@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from careledger.research import Studies, StudyDesk
     from careledger.shared import SharedState
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
-    from careledger.supplychain import Supply
+    from careledger.supplychain import Dispensary, Supply
     from careledger.telehealth import Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
@@ -151,6 +151,8 @@ class Services(Protocol):
     def proofs(self) -> Proofs: ...
     @property
     def supply(self) -> Supply: ...
+    @property
+    def dispensary(self) -> Dispensary: ...
     @property
     def supply_anchorer(self) -> Anchorer: ...
 

@@ -188,6 +188,8 @@ class NodeServer:
             self.node.anchorer.maybe_anchor()
             self.node.audit_anchorer.maybe_anchor()
             self.node.supply_anchorer.maybe_anchor()  # captured supply events' digests
+        self.node.dispensary.follow_recalls()  # a lot recalled on chain: its packs flagged, her notice written
+        self.node.dispensary.retry_dispenses()  # a dispense whose pack the chain did not decommission yet
 
     def _lead(self) -> bool:
         """Take (or keep) the lead if no other process has it; say so in the log when that changes. The leader

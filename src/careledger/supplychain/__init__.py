@@ -10,6 +10,7 @@ from careledger.supplychain._cbv import (
     disposition,
     source_destination_type,
 )
+from careledger.supplychain._dispensary import Dispensary, Dispensed, pack_of
 from careledger.supplychain._effects import key_of, shipment_key
 from careledger.supplychain._epcis import (
     CARELEDGER_NS,
@@ -36,6 +37,7 @@ from careledger.supplychain._epcis import (
     unpacking,
     validate_document,
 )
+from careledger.supplychain._flags import QUARANTINED, RECALLED
 from careledger.supplychain._gs1 import (
     Container,
     Identifier,
@@ -46,21 +48,39 @@ from careledger.supplychain._gs1 import (
     parse_scan,
 )
 from careledger.supplychain._query import EventPage, EventQuery, query_document
+from careledger.supplychain._recall import Recalls, notice_id
 from careledger.supplychain._service import Supply
+from careledger.supplychain._stock import StockItem
 from careledger.supplychain._store import CaptureJob
+from careledger.supplychain._suspect import (
+    Commissioned,
+    SignedVerificationAnswer,
+    SignedVerificationRequest,
+    Suspects,
+    VerificationAnswer,
+    VerificationRequest,
+    commissioned_in,
+)
 from careledger.supplychain._trace import AnchorProof, Trace, TraceStep
+from careledger.supplychain._verdict import CODES, Verdict
 
 __all__ = [
     "CARELEDGER_NS",
+    "CODES",
     "EPCIS_CONTEXT",
     "EVENT_TYPES",
     "PARTY",
+    "QUARANTINED",
+    "RECALLED",
     "SIGNATURE",
     "SIGNER",
     "AnchorProof",
     "BizStep",
     "CaptureJob",
+    "Commissioned",
     "Container",
+    "Dispensary",
+    "Dispensed",
     "Disposition",
     "EpcisEvent",
     "EventDigests",
@@ -68,13 +88,22 @@ __all__ = [
     "EventQuery",
     "Identifier",
     "Pack",
+    "Recalls",
+    "SignedVerificationAnswer",
+    "SignedVerificationRequest",
+    "StockItem",
     "Supply",
+    "Suspects",
     "Trace",
     "TraceStep",
+    "Verdict",
+    "VerificationAnswer",
+    "VerificationRequest",
     "Where",
     "bare",
     "biz_step",
     "biz_transaction_type",
+    "commissioned_in",
     "commissioning",
     "company_prefix_ok",
     "decommissioning",
@@ -85,6 +114,8 @@ __all__ = [
     "document",
     "gtin_of",
     "key_of",
+    "notice_id",
+    "pack_of",
     "packing",
     "parse_epc",
     "parse_scan",

@@ -1,0 +1,221 @@
+"""Verify at dispense and dispense, across a supply network: a pack that came the whole way is dispensed once (her
+MedicationDispense through the door, the serial decommissioned on chain); every other pack is refused with what it
+means to a pharmacist (cloned, diverted, a custody step skipped, expired, quarantined, …), each verify audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from careledger.access import Accessor
+from careledger.audit import Outcome
+from careledger.chain import PackState, Reason, Role, pack_key
+from careledger.errors import AccessDenied, Conflict, UnknownRecord, ValidationError
+from careledger.node import Node
+from careledger.store import SupplyDispense
+from careledger.supplychain import Pack
+from careledger.supplychain._medication import EXPIRY_EXTENSION, GTIN_SYSTEM, LOT_EXTENSION, URI_SYSTEM
+from careledger.testdata import PASSPHRASE
+from tests.supplychain.conftest import SupplyNetwork
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Pharmacy A with a patient of its own (a wallet here, her Patient record) to dispense to."""
+
+    node: Node
+    patient_id: str
+    wallet: str
+
+
+@pytest.fixture(scope="module")
+def counter(supply_network: SupplyNetwork) -> Counter:
+    node = supply_network.pharmacy_a
+    wallet = node.wallets.create("dora", Role.PATIENT, PASSPHRASE)
+    patient = {"resourceType": "Patient", "id": "dora", "name": [{"family": "Dispensed", "given": ["Dora"]}]}
+    node.maintenance.write(patient, patient_address=wallet.address)
+    return Counter(node, "dora", wallet.address)
+
+
+def _at_pharmacy_a(net: SupplyNetwork, count: int = 1, **lot: Any) -> list[Pack]:
+    """Fresh packs the whole way: commissioned, to the wholesaler, to pharmacy A, each step received."""
+    packs = net.commission(count, **lot)
+    net.transfer(net.manufacturer, net.wholesaler, packs)
+    net.transfer(net.wholesaler, net.pharmacy_a, packs)
+    return packs
+
+
+def _audited(node: Node, action: str) -> Any:
+    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
+
+
+def _status(node: Node, pack: Pack) -> Any:
+    return node.contracts.supply_chain().status(pack_key(pack.gtin, pack.serial))
+
+
+def test_a_pack_that_came_the_whole_way_is_dispensed_once(supply_network: SupplyNetwork, counter: Counter) -> None:
+    net, a = supply_network, counter.node
+    (pack,) = _at_pharmacy_a(net)
+    verdict = a.dispensary.verify(pack.element_string, by=a.address)
+    assert (verdict.dispensable, verdict.code) == (True, "ok")
+    assert _audited(a, "supply.verify").access.detail.startswith(f"ok: {pack.epc}")
+
+    done = a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
+    assert done.pending is None
+    assert done.tx_hash is not None
+
+    status = _status(a, pack)
+    assert (status.state, status.reason, status.holder) == (PackState.DECOMMISSIONED, Reason.DISPENSED, a.address)
+    with a.db.session() as session:
+        row = session.scalars(select(SupplyDispense).where(SupplyDispense.key == pack_key(pack.gtin, pack.serial)))
+        assert row.one().record_id == done.record_id
+    mine = a.access.for_caller(Accessor(counter.wallet)).read(done.record_id)  # hers to read
+    assert mine["status"] == "completed"
+    assert mine["subject"] == {"reference": f"Patient/{counter.patient_id}"}
+    assert mine["medicationCodeableConcept"]["coding"] == [{"system": GTIN_SYSTEM, "code": pack.gtin}]
+    assert mine["identifier"] == [{"system": URI_SYSTEM, "value": pack.epc}]
+    assert {"url": LOT_EXTENSION, "valueString": "L1"} in mine["extension"]
+    assert {"url": EXPIRY_EXTENSION, "valueDate": pack.expiry.isoformat()} in mine["extension"]  # type: ignore[union-attr]
+    dispensed = _audited(a, "supply.dispense")
+    assert (dispensed.access.outcome, dispensed.access.detail) == (Outcome.SUCCESS, pack.epc)
+
+    # A second scan of the same serial, here or at another pharmacy, is a clone.
+    with pytest.raises(Conflict, match=r"cloned serial: this pack was dispensed here"):
+        a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
+    refused = _audited(a, "supply.dispense")
+    assert refused.access.outcome == Outcome.DENIED
+    assert refused.access.detail.startswith("already-dispensed")
+    b = net.pharmacy_b
+    elsewhere = b.dispensary.verify(pack.element_string, by=b.address)
+    today = datetime.now(UTC).date().isoformat()
+    assert elsewhere.code == "already-dispensed"
+    assert elsewhere.reason == f"cloned serial: this pack was dispensed at {a.address} on {today}"
+    assert _audited(b, "supply.verify").access.outcome == Outcome.DENIED
+
+
+def _refused(node: Node, scan: str, code: str, said: str) -> None:
+    verdict = node.dispensary.verify(scan, by=node.address)
+    assert (verdict.dispensable, verdict.code) == (False, code), verdict.reason
+    assert said in verdict.reason
+    entry = _audited(node, "supply.verify")
+    assert entry.access.outcome == Outcome.DENIED
+    assert entry.access.detail.startswith(f"{code}: ")
+
+
+def test_a_pack_presented_at_a_pharmacy_that_never_received_it_is_diverted(supply_network: SupplyNetwork) -> None:
+    (pack,) = _at_pharmacy_a(supply_network)
+    b = supply_network.pharmacy_b
+    _refused(b, pack.element_string, "diverted", f"diverted: held by {supply_network.pharmacy_a.address}, never")
+
+
+def test_a_pack_shipped_but_never_received_skipped_a_custody_step(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    packs = net.commission(1)
+    net.transfer(net.manufacturer, net.wholesaler, packs)
+    net.wholesaler.supply.ship(packs, net.pharmacy_b.address, by=net.wholesaler.address)
+    said = "a custody step is missing: shipped to this pharmacy"
+    _refused(net.pharmacy_b, packs[0].element_string, "in-transit", said)
+    _refused(net.pharmacy_a, packs[0].element_string, "diverted", "in transit from")
+
+
+def test_an_expired_pack_is_refused(supply_network: SupplyNetwork) -> None:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    (pack,) = _at_pharmacy_a(supply_network, lot="OLD1", expiry=yesterday)
+    _refused(supply_network.pharmacy_a, pack.element_string, "expired", f"expired on {yesterday.isoformat()}")
+
+
+def test_a_serial_no_manufacturer_commissioned_is_unknown(supply_network: SupplyNetwork) -> None:
+    (fake,) = supply_network.packs(1)
+    _refused(supply_network.pharmacy_a, fake.element_string, "unknown-serial", "unknown serial")
+
+
+def test_a_barcode_whose_lot_or_expiry_is_not_the_chains_is_refused(supply_network: SupplyNetwork) -> None:
+    (pack,) = _at_pharmacy_a(supply_network)
+    a = supply_network.pharmacy_a
+    _refused(a, replace(pack, lot="L2").element_string, "lot-mismatch", "the barcode's lot L2")
+    _refused(a, replace(pack, expiry=date(2032, 1, 31)).element_string, "expiry-mismatch", "2032-01-31")
+
+
+def test_a_quarantined_pack_is_refused_until_released(supply_network: SupplyNetwork, counter: Counter) -> None:
+    (pack,) = _at_pharmacy_a(supply_network)
+    a = counter.node
+    assert a.dispensary.quarantine(pack.element_string, "torn seal", by=a.address)
+    assert not a.dispensary.quarantine(pack.element_string, "again", by=a.address)
+    _refused(a, pack.element_string, "quarantined", "quarantined here: torn seal")
+    with pytest.raises(Conflict, match="quarantined here"):
+        a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
+    assert [item.pack.serial for item in a.dispensary.stock(flagged_only=True) if "quarantined" in item.flags] == [
+        pack.serial
+    ]
+    assert a.dispensary.release(pack.element_string, by=a.address)
+    assert a.dispensary.verify(pack.element_string, by=a.address).code == "ok"
+    assert _audited(a, "supply.release").access.detail == pack.epc
+
+
+def test_stock_lists_what_the_chain_says_is_held_here(supply_network: SupplyNetwork) -> None:
+    packs = _at_pharmacy_a(supply_network, 2)
+    a = supply_network.pharmacy_a
+    held = {item.pack.serial: item for item in a.dispensary.stock()}
+    assert {p.serial for p in packs} <= set(held)
+    assert held[packs[0].serial].expiry == packs[0].expiry
+    assert not {p.serial for p in packs} & {i.pack.serial for i in supply_network.pharmacy_b.dispensary.stock()}
+
+
+def test_a_stranger_may_not_verify_or_dispense(supply_network: SupplyNetwork, counter: Counter) -> None:
+    (pack,) = _at_pharmacy_a(supply_network)
+    a, stranger = counter.node, "0x" + "5e" * 20
+    with pytest.raises(AccessDenied, match="not of this node's staff"):
+        a.dispensary.verify(pack.element_string, by=stranger)
+    entry = _audited(a, "supply.verify")
+    assert (entry.access.agent.lower(), entry.access.outcome) == (stranger, Outcome.DENIED)
+    with pytest.raises(AccessDenied):
+        a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(stranger), by=stranger)
+    assert _status(a, pack).state is PackState.ACTIVE
+
+
+def test_a_dispense_names_a_patient_here_and_a_pack_not_a_case(supply_network: SupplyNetwork, counter: Counter) -> None:
+    (pack,) = _at_pharmacy_a(supply_network)
+    a = counter.node
+    with pytest.raises(UnknownRecord):
+        a.dispensary.dispense(pack.element_string, "nobody", Accessor(a.address), by=a.address)
+    with pytest.raises(ValidationError, match=r"^scan: a pack's code"):
+        a.dispensary.verify(supply_network.case().epc, by=a.address)
+    with pytest.raises(ValidationError, match=r"^gtin: "):
+        a.dispensary.verify("(01)00614141123453(21)X1", by=a.address)
+    assert _status(a, pack).state is PackState.ACTIVE
+    assert a.dispensary.verify(pack.element_string, by=a.address).code == "ok"  # nothing was written for it
+
+
+def test_a_dispense_the_chain_did_not_take_keeps_its_record_and_is_sent_again(
+    supply_network: SupplyNetwork, counter: Counter
+) -> None:
+    """The pharmacy's wallet cannot pay for the decommission: her MedicationDispense stays, the pack is not
+    dispensed twice meanwhile, and the leader's round sends the event once the chain takes it."""
+    (pack,) = _at_pharmacy_a(supply_network)
+    a = counter.node
+    balance = a.chain.balance(a.address)
+    _set_balance(a, 0)
+    try:
+        done = a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
+        assert done.pending is not None
+        assert "the node sends its event again" in done.pending
+        assert done.tx_hash is None
+        assert _status(a, pack).state is PackState.ACTIVE
+        assert a.access.for_caller(Accessor(counter.wallet)).read(done.record_id)["status"] == "completed"
+        assert a.dispensary.verify(pack.element_string, by=a.address).code == "already-dispensed"
+    finally:
+        _set_balance(a, balance)
+    assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 1
+    assert _status(a, pack).state is PackState.DECOMMISSIONED
+    assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 0
+    with a.db.session() as session:
+        row = session.scalars(select(SupplyDispense).where(SupplyDispense.key == pack_key(pack.gtin, pack.serial)))
+        assert row.one().event_id == done.event_id
+
+
+def _set_balance(node: Node, wei: int) -> None:
+    node.chain.w3.provider.make_request("anvil_setBalance", [node.address, hex(wei)])  # type: ignore[arg-type]
