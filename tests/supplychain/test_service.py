@@ -225,3 +225,29 @@ def test_a_thousand_packs_are_commissioned_in_one_capture(supply_network: Supply
     assert {_status(m, pack).state for pack in (packs[0], packs[499], packs[-1])} == {PackState.ACTIVE}
     found = m.supply.events(EventQuery.parse({"MATCH_epc": packs[777].epc}))
     assert [e["eventID"] for e in found.events] == [event["eventID"]]
+
+
+def test_a_pack_is_decommissioned_once_even_from_its_case(supply_network: SupplyNetwork) -> None:
+    from careledger.supplychain import destroying, dispensing
+
+    net = supply_network
+    m = net.manufacturer
+    packs, case = net.commission(2), net.case()
+    m.supply.pack(case, packs, by=m.address)
+    me = party_uri(m.chain_id, m.address)
+    job = m.supply.capture(document([dispensing(packs[0], me)]), by=m.address)  # still in its case: it leaves it
+    assert job.ok, job.errors
+    assert _status(m, packs[0]).state == PackState.DECOMMISSIONED
+    destroyed = destroying(packs[:1], me)
+    again = m.supply.capture(document([destroyed]), by=m.address)
+    assert again.errors == (f"{destroyed['eventID']}: supply: already decommissioned ({packs[0].epc})",)
+    assert again.event_ids == ()
+
+
+def test_only_a_regulator_admits(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    w = net.wholesaler
+    with pytest.raises(AccessDenied):
+        w.supply.admit(w.address, "0614141", "self-made", 2_000_000_000, by=w.address)
+    assert _last_audit(w, "supply.admit").access.outcome == Outcome.DENIED
+    assert net.regulator.contracts.supply_chain().admission(w.address) is None

@@ -171,9 +171,8 @@ class Ledger:
             state = self._status[effect.container].state
             if state != PackState.UNKNOWN and (refused := self._movable(effect.container, "the container")):
                 return refused
-        return next(
-            (why for key, epc in zip(effect.keys, effect.epcs, strict=True) if (why := self._movable(key, epc))), None
-        )
+        check = self._decommissionable if effect.action == "decommission" else self._movable
+        return next((why for key, epc in zip(effect.keys, effect.epcs, strict=True) if (why := check(key, epc))), None)
 
     def apply(self, effect: Effect) -> None:
         """The state after the step."""
@@ -197,7 +196,7 @@ class Ledger:
             return replace(before, state=PackState.IN_TRANSIT, receiver=effect.receiver)
         if effect.action == "receive":
             return replace(before, state=PackState.ACTIVE, holder=self.me, receiver=None)
-        return replace(before, state=PackState.DECOMMISSIONED, reason=effect.reason)
+        return replace(before, state=PackState.DECOMMISSIONED, reason=effect.reason, container=None)
 
     def _held(self, key: bytes, *, is_container: bool = False) -> PackStatus:
         return PackStatus(key, PackState.ACTIVE, self.me, None, None, None, None, False, None, None, None, is_container)
@@ -252,6 +251,21 @@ class Ledger:
             return f"supply: in transit ({named})"
         if status.container is not None:
             return f"supply: packed in a container ({named})"
+        if status.holder != self.me:
+            return f"supply: not the holder ({named})"
+        return None
+
+    def _decommissionable(self, key: bytes, named: str) -> str | None:
+        """Why this node may not decommission the pack (a packed one may be: it leaves its case), or None."""
+        status = self._status[key]
+        if status.state == PackState.UNKNOWN:
+            return f"supply: unknown item ({named})"
+        if status.is_container:
+            return f"supply: not a pack ({named})"
+        if status.state == PackState.DECOMMISSIONED:
+            return f"supply: already decommissioned ({named})"
+        if status.state == PackState.IN_TRANSIT:
+            return f"supply: in transit ({named})"
         if status.holder != self.me:
             return f"supply: not the holder ({named})"
         return None
