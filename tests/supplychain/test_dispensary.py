@@ -219,3 +219,24 @@ def test_a_dispense_the_chain_did_not_take_keeps_its_record_and_is_sent_again(
 
 def _set_balance(node: Node, wei: int) -> None:
     node.chain.w3.provider.make_request("anvil_setBalance", [node.address, hex(wei)])  # type: ignore[arg-type]
+
+
+def test_a_dispense_the_chain_keeps_refusing_is_tried_again_less_and_less_often(
+    supply_network: SupplyNetwork, counter: Counter, caplog: pytest.LogCaptureFixture
+) -> None:
+    (pack,) = _at_pharmacy_a(supply_network)
+    a = counter.node
+    balance = a.chain.balance(a.address)
+    _set_balance(a, 0)
+    try:
+        done = a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
+        assert done.pending is not None
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="careledger.supplychain._dispensary"):
+            assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 0
+            assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 0  # not due yet: not sent
+        tried = [r for r in caplog.records if "not decommissioned on chain yet" in r.getMessage()]
+        assert len(tried) == 1
+    finally:
+        _set_balance(a, balance)
+    assert _status(a, pack).state is PackState.ACTIVE

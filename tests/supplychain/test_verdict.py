@@ -83,8 +83,14 @@ def test_a_pack_in_a_case_held_here_may_be_dispensed() -> None:
             "decommissioned",
             "decommissioned (destroyed) by",
         ),
-        (replace(HELD, recalled=True), KNOWN, PACK, "recalled", "lot L123 recalled by its manufacturer"),
-        (HELD, replace(KNOWN, recalled=f"recalled by {MAKER}"), PACK, "recalled", f"(recalled by {MAKER})"),
+        (replace(HELD, recalled=True), KNOWN, PACK, "recalled", "lot L123 recalled on chain"),
+        (
+            HELD,
+            replace(KNOWN, recalled=f"recalled by its manufacturer ({MAKER}) in block 7"),
+            PACK,
+            "recalled",
+            f"lot L123 recalled by its manufacturer ({MAKER}) in block 7",
+        ),
         (HELD, replace(KNOWN, quarantined="torn seal"), PACK, "quarantined", "quarantined here: torn seal"),
         (
             replace(HELD, holder=WHOLESALER),

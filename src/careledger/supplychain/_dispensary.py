@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 
 from careledger.access import Accessor, RecordAccess
 from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import PackState, SupplyChain, pack_key
+from careledger.chain import PackState, Reason, SupplyChain, pack_key
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, UnknownRecord, ValidationError
 from careledger.shared import Tickets
 from careledger.store import Database, SupplyDispense
@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 
 ADMISSION_TTL = 60.0  # seconds a manufacturer's admission, once read, is believed without asking again
 RETRY_AFTER = timedelta(seconds=60)  # a dispense whose event is not captured by then is sent again
-EVENT_DAYS = 30  # how long a dispense's event waits in its ticket to be sent again
+EVENT_DAYS = 30  # how long a dispense's event waits in its ticket, after its last attempt, to be sent again
 _PENDING = "supply-dispense-event"  # the tickets' kind: a dispense's event, until it is captured
+_LOST = "supply-dispense-lost"  # a dispense whose event's ticket expired, told once a day
+MAX_WAIT = 3600.0  # seconds between two attempts at sending a dispense's event, at most
 _log = logging.getLogger(__name__)
 
 
@@ -214,7 +216,7 @@ class Dispensary:
             problem = None if job.ok else "; ".join(job.errors)
         except CareLedgerError as exc:
             problem = str(exc)
-        if problem is not None and self._supply_chain().status(key).state is PackState.DECOMMISSIONED:
+        if problem is not None and self._dispensed_here_on_chain(key):
             problem = None  # sent before, its answer lost: the chain has it
         if problem is not None:
             _log.warning("dispense of %s not decommissioned on chain yet: %s", event["epcList"], problem)
@@ -228,22 +230,39 @@ class Dispensary:
         self._tickets.take(_PENDING, key.hex())
         return None
 
+    def _dispensed_here_on_chain(self, key: bytes) -> bool:
+        status = self._supply_chain().status(key)
+        dispensed = status.state is PackState.DECOMMISSIONED and status.reason is Reason.DISPENSED
+        return dispensed and status.holder == self.here
+
     def retry_dispenses(self, *, older_than: timedelta = RETRY_AFTER) -> int:
         """Send again the events of dispenses not decommissioned on chain yet, written `older_than` ago at least
-        (not one a counter is sending now): the leader's round. How many were sent."""
-        due = self._clock() - older_than
-        query = select(SupplyDispense.key).where(SupplyDispense.event_id.is_(None), SupplyDispense.dispensed_at < due)
+        (not one a counter is sending now) and due (each waits twice as long after each failure, `MAX_WAIT` at
+        most): the leader's round. How many were sent."""
+        now = self._clock()
+        query = select(SupplyDispense.key).where(
+            SupplyDispense.event_id.is_(None), SupplyDispense.dispensed_at < now - older_than
+        )
         with self._db.session() as session:
             keys = list(session.scalars(query))
         sent = 0
         for key in keys:
             pending = self._tickets.peek(_PENDING, key.hex())
             if pending is None:
-                _log.error(
-                    "dispense %s: its event is lost (kept %d days); decommission it by hand", key.hex(), EVENT_DAYS
-                )
+                if self._tickets.add(_LOST, key.hex(), 86_400):  # said once a day, not every round
+                    _log.error(
+                        "dispense %s: its event is lost (kept %d days); decommission it by hand", key.hex(), EVENT_DAYS
+                    )
                 continue
-            sent += self._send(key, pending["event"], str(pending["by"])) is None
+            if pending.get("next", 0) > now.timestamp():
+                continue
+            if self._send(key, pending["event"], str(pending["by"])) is None:
+                sent += 1
+                continue
+            attempts = int(pending.get("attempts", 0)) + 1
+            wait = min(MAX_WAIT, RETRY_AFTER.total_seconds() * 2 ** (attempts - 1))
+            later = {**pending, "attempts": attempts, "next": now.timestamp() + wait}
+            self._tickets.replace(_PENDING, key.hex(), later, EVENT_DAYS * 86_400)
         return sent
 
     def quarantine(self, scan: str | Identifier, reason: str, *, by: str) -> bool:

@@ -114,12 +114,13 @@ class Recalls:
         """Flag the lots recalled since the cursor, then tell each patient dispensed a pack of a recalled lot here
         who was not told yet; how many lots were flagged."""
         facade = self._supply_chain()
-        flagged = EventReader(facade, self._db, RECALLS).poll(self._flag)
+        flagged = EventReader(facade, self._db, RECALLS).poll(lambda session, event: self._flag(session, event, facade))
         self.tell_due()
         return flagged
 
-    def _flag(self, session: Session, event: ChainEvent) -> None:
-        """A LotRecalled event: its lot flagged `recalled` here (once), in the cursor's transaction."""
+    def _flag(self, session: Session, event: ChainEvent, facade: SupplyChain) -> None:
+        """A LotRecalled event: its lot flagged `recalled` here (once), in the cursor's transaction, saying who
+        recalled it (its manufacturer, or a regulator)."""
         if event.name != "LotRecalled":
             return
         lot = bytes(event.args["lot"])
@@ -127,7 +128,9 @@ class Recalls:
             select(SupplyFlag.id).where(SupplyFlag.lot == lot, SupplyFlag.kind == RECALLED, SupplyFlag.key.is_(None))
         ).first()
         if held is None:
-            reason = f"recalled by {event.args['by']} in block {event.block}"
+            by = str(event.args["by"])
+            who = "a regulator" if facade.is_regulator(by) else "its manufacturer"
+            reason = f"recalled by {who} ({by}) in block {event.block}"
             session.add(SupplyFlag(key=None, lot=lot, kind=RECALLED, reason=reason, since=self._clock()))
 
     def tell_due(self) -> int:

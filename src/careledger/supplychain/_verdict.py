@@ -146,7 +146,7 @@ def _recalled(pack: Pack, status: PackStatus, known: Known) -> tuple[str, str] |
     if not status.recalled and known.recalled is None:
         return None
     lot = f"lot {pack.lot}" if pack.lot else "this pack's lot"
-    return "recalled", f"{lot} recalled by its manufacturer" + (f" ({known.recalled})" if known.recalled else "")
+    return "recalled", f"{lot} {known.recalled}" if known.recalled else f"{lot} recalled on chain"
 
 
 def _quarantined(_pack: Pack, _status: PackStatus, known: Known) -> tuple[str, str] | None:
