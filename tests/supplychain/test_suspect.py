@@ -20,7 +20,14 @@ from careledger.api import NodeServer
 from careledger.audit import Outcome
 from careledger.chain import lot_key, pack_key
 from careledger.config import NODE_WALLET
-from careledger.errors import IntegrityError, InvalidSignature, NotFound, Unauthenticated, ValidationError
+from careledger.errors import (
+    AccessDenied,
+    IntegrityError,
+    InvalidSignature,
+    NotFound,
+    Unauthenticated,
+    ValidationError,
+)
 from careledger.node import Node
 from careledger.supplychain import Pack
 from careledger.supplychain._suspect import (
@@ -255,6 +262,10 @@ def test_the_manufacturer_refuses_a_forged_replayed_or_misaddressed_request(serv
     with pytest.raises(InvalidSignature, match="not signed by its asker"):
         maker.dispensary.answer_verification(forged)
     assert _audited(maker).access.outcome == Outcome.DENIED
+    nobody = Account.create()
+    unregistered = VerificationRequest.new(nobody.address, maker.address, pack).sign(nobody, a.chain_id, contract)
+    with pytest.raises(AccessDenied, match="no party registered on chain"):
+        maker.dispensary.answer_verification(unregistered.to_json())
     elsewhere = VerificationRequest.new(a.address, net.wholesaler.address, pack)
     with pytest.raises(ValidationError, match="addressed to"):
         maker.dispensary.answer_verification(elsewhere.sign(a.unlock().account, a.chain_id, contract).to_json())

@@ -38,7 +38,7 @@ from careledger.crypto import (
     Uint64,
     sign_typed_data,
 )
-from careledger.errors import IntegrityError, InvalidSignature, NotFound, ValidationError
+from careledger.errors import AccessDenied, IntegrityError, InvalidSignature, NotFound, ValidationError
 from careledger.supplychain._cbv import BizStep, bare
 from careledger.supplychain._epcis import SIGNER
 from careledger.supplychain._gs1 import Pack
@@ -297,7 +297,8 @@ class Suspects:
     def answer(self, body: object) -> dict[str, Any]:
         """A manufacturer's signed answer to another node's signed request (JSON in, JSON out): from its own
         commissioning events. `ValidationError` for a malformed request or one to another node, `Unauthenticated`
-        for a forged, expired or replayed one. Audited."""
+        for a forged, expired or replayed one, `AccessDenied` from an asker the IdentityRegistry does not hold
+        active. Audited."""
         signed = SignedVerificationRequest.from_json(body)
         request: VerificationRequest = signed.request
         if request.manufacturer != self._here:
@@ -306,6 +307,10 @@ class Suspects:
         if signed.signer(self._chain_id, contract) != request.asker:
             self._record(request.asker, Outcome.DENIED, "a verification request not signed by its asker")
             raise InvalidSignature("the verification request is not signed by its asker")
+        asker = self._identity().actor(request.asker)
+        if asker is None or not asker.active:
+            self._record(request.asker, Outcome.DENIED, "a verification request from no registered party")
+            raise AccessDenied(f"{request.asker} is no party registered on chain: only they may ask")
         self._spend(request.asker, request.nonce, request.deadline)
         pack = request.scanned
         answer = answer_for(request, self._commissioned(pack), int(self._clock()))
