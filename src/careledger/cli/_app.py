@@ -38,6 +38,7 @@ GROUPS = {
     "visit": "careledger.cli.visit",
     "study": "careledger.cli.study",
     "insight": "careledger.cli.insight",
+    "drug": "careledger.cli.drug",
     "testdata": "careledger.cli.testdata",
     "db": "careledger.cli.db",
 }
