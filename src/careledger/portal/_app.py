@@ -21,6 +21,7 @@ from careledger.portal._message_routes import message_routes
 from careledger.portal._notes_routes import notes_routes
 from careledger.portal._pages import Pages, portal_route
 from careledger.portal._patient_routes import patient_routes
+from careledger.portal._pharmacy_routes import pharmacy_routes
 from careledger.portal._room_routes import room_routes
 from careledger.portal._session import Sessions, SignIn
 from careledger.portal._signin_routes import signin_routes
@@ -58,6 +59,7 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     notes_routes(router, node, pages)
     insight_routes(router, node, pages)
     frontdesk_routes(router, node, pages)
+    pharmacy_routes(router, node, pages)
 
     @router.get("/portal/{unknown:path}")
     async def not_found(unknown: str) -> None:
