@@ -2,25 +2,35 @@
 
 Every transaction input and every event log of the chain is searched for every name,
 identifier, birth date, telephone number and clinical code of the fixtures. The scenario
-covers records, consents, break-glass, anchoring and an insurance claim.
+covers records, consents, break-glass, anchoring and an insurance claim; a second one, the
+drug supply chain: a pack dispensed to a named patient, its lot recalled, her notice.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from careledger.access import Accessor
-from careledger.chain import Role
+from careledger.chain import Role, open_chain
 from careledger.claims import CPT, ClaimLine
 from careledger.config import NODE_WALLET, Home, Settings
 from careledger.consent import Purpose
 from careledger.homes import init_home
 from careledger.node import Node
-from careledger.records import Category
-from careledger.testdata import CARE, SyntheticPatient, insure, synthetic_patients
+from careledger.records import Category, SearchQuery
+from careledger.supplychain import Pack
+from careledger.testdata import (
+    CARE,
+    PASSPHRASE,
+    SyntheticPatient,
+    founding_node,
+    insure,
+    joining_node,
+    synthetic_patients,
+)
 
 
 def _needles(patients: list[SyntheticPatient]) -> set[bytes]:
@@ -110,6 +120,48 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
     assert all(key in scanned for key in [*keys, *custodial_keys, claimant.encryption_key.raw])
     leaked = sorted(needle.decode() for needle in _needles([*patients, *walk_ins]) if needle in scanned)
     assert leaked == []
+
+
+def test_a_supply_run_puts_no_patient_on_chain(tmp_path: Path) -> None:
+    """A manufacturer (also the regulator) and a pharmacy on one chain: packs commissioned, shipped, received; one
+    dispensed to a named patient, her lot recalled, the pharmacy's round writing her notice. Nothing on chain names
+    her: not her name nor any identifier of hers, not her wallet, not her Patient, MedicationDispense or notice id."""
+    settings = Settings(chain="memory", light_kdf=True, anchor_in_background=False)
+    patient = synthetic_patients(1, seed=41)[0]
+    gtin, lot = "00614141123452", "PHI-SCAN-1"
+    with open_chain("memory") as chain:
+        maker = founding_node(tmp_path / "maker", settings, chain=chain)
+        pharmacy = joining_node(tmp_path / "pharmacy", settings, maker, chain=chain)
+        try:
+            maker.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(maker.address)
+            until = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
+            maker.supply.admit(maker.address, "0614141", "MIA-1", until, by=maker.address)
+            packs = [Pack(gtin, f"P{n}", lot, date(2031, 1, 31)) for n in range(3)]
+            maker.supply.commission(packs, by=maker.address)
+            shipment = maker.supply.ship(packs, pharmacy.address, by=maker.address)
+            pharmacy.supply.capture(maker.supply.notice(shipment), by=pharmacy.address)
+            pharmacy.supply.receive(shipment, by=pharmacy.address)
+            wallet = pharmacy.wallets.create("her", Role.PATIENT, PASSPHRASE)  # her own, never registered
+            her = pharmacy.maintenance.write(patient.patient, patient_address=wallet.address).record_id
+            done = pharmacy.dispensary.dispense(packs[0], her, Accessor(pharmacy.address), by=pharmacy.address)
+            maker.dispensary.recall(gtin, lot, by=maker.address)
+            pharmacy.dispensary.follow_recalls()
+            (notice,) = pharmacy.access.for_caller(Accessor(wallet.address)).search(
+                SearchQuery(resource_type="Communication", patient_id=her)
+            )
+            assert lot in notice["payload"][0]["contentString"]
+            batches = pharmacy.anchorer.anchor_pending() + pharmacy.supply_anchorer.anchor_pending()
+            scanned = _everything_on_chain(pharmacy)
+        finally:
+            pharmacy.close()
+            maker.close()
+    assert batches
+    assert all(batch.root in scanned for batch in batches)
+    assert lot.encode() in scanned  # the scan sees the supply chain's own calls
+    leaked = sorted(needle.decode() for needle in _needles([patient]) if needle in scanned)
+    assert leaked == []
+    for named in (bytes.fromhex(wallet.address[2:]), her.encode(), done.record_id.encode(), notice["id"].encode()):
+        assert named not in scanned
 
 
 def test_the_scan_finds_a_leak(tmp_path: Path) -> None:
