@@ -251,3 +251,39 @@ def test_only_a_regulator_admits(supply_network: SupplyNetwork) -> None:
         w.supply.admit(w.address, "0614141", "self-made", 2_000_000_000, by=w.address)
     assert _last_audit(w, "supply.admit").access.outcome == Outcome.DENIED
     assert net.regulator.contracts.supply_chain().admission(w.address) is None
+
+
+def test_an_event_time_without_its_offset_is_refused(supply_network: SupplyNetwork) -> None:
+    from careledger.supplychain import commissioning
+
+    m = supply_network.manufacturer
+    event = {
+        **commissioning(supply_network.packs(1), party_uri(m.chain_id, m.address)),
+        "eventTime": "2026-03-01T12:00",
+    }
+    with pytest.raises(ValidationError, match="eventTime"):
+        m.supply.capture(document([event]), by=m.address)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ilmd": {"cbvmda:lotNumber": "L" * 21, "cbvmda:itemExpirationDate": "2031-01-31"}}, "lot"),
+        ({"ilmd": {"cbvmda:lotNumber": "L1", "cbvmda:itemExpirationDate": "31/01/2031"}}, "not a date"),
+        ({"ilmd": {}}, "ilmd: a commissioning names its lot"),
+        ({"epcList": ["urn:epc:id:sgln:0614141.00777.0"]}, "epcList: a commissioning names serialised packs"),
+    ],
+)
+def test_malformed_commissionings_fail_naming_the_event(
+    supply_network: SupplyNetwork, change: dict[str, Any], message: str
+) -> None:
+    from careledger.supplychain import commissioning
+
+    m = supply_network.manufacturer
+    event = {**commissioning(supply_network.packs(1), party_uri(m.chain_id, m.address)), **change}
+    before = _stored(m)
+    job = m.supply.capture(document([event]), by=m.address)
+    assert not job.ok
+    assert job.errors[0].startswith(event["eventID"])
+    assert message in job.errors[0]
+    assert _stored(m) == before

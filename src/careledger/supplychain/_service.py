@@ -200,7 +200,7 @@ class Supply:
         created = datetime.now(UTC)
         try:
             # A repository sets the time it records an event: one the sender wrote is not kept (nor signed).
-            signed = [self._signed(_unrecorded(event)) for event in validate_document(body)]
+            signed = [self._signed(_received(event)) for event in validate_document(body)]
         except ValidationError as exc:
             self._record(action, Outcome.DENIED, by, str(exc))
             raise
@@ -279,7 +279,10 @@ class Supply:
                 errors.append(f"{event_id}: {plan.refused}")
                 continue
             for step in plan.steps:
-                refused = ledger.refusal(step)
+                try:
+                    refused = ledger.refusal(step)
+                except ValidationError as exc:  # a value the contract cannot take (a lot of 21 characters)
+                    refused = str(exc)
                 if refused is not None:
                     errors.append(f"{event_id}: {refused}")
                     break
@@ -423,5 +426,13 @@ def _keyed(epc: str) -> tuple[str, bytes | None]:
     return identifier.epc, key_of(identifier)
 
 
-def _unrecorded(event: dict[str, Any]) -> dict[str, Any]:
+def _received(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as captured: its time checked (an RFC 3339 time with its offset), any `recordTime` left out."""
+    try:
+        at = datetime.fromisoformat(str(event.get("eventTime")))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        shown = str(event.get("eventID", "(an event without eventID)"))[:120]
+        raise ValidationError(f"{shown}: eventTime: {str(event.get('eventTime'))[:40]!r} is not a time with its offset")
     return {name: value for name, value in event.items() if name != "recordTime"}
