@@ -91,9 +91,13 @@ class _Counter:
         await call(self.node.dispensary.staff, caller.address, action)
         return visit, caller
 
-    async def page(self, request: Request, visit: Visit, *, status: int = 200, **context: Any) -> Response:
-        """The pharmacy's page with `context` (a verdict, patients found, a dispense, an error), and the stock."""
-        flagged = await call(self.node.dispensary.stock, flagged_only=True)
+    async def page(
+        self, request: Request, visit: Visit, *, status: int = 200, stock: bool = False, **context: Any
+    ) -> Response:
+        """The pharmacy's page with `context` (a verdict, patients found, a dispense, an error); with the flagged
+        `stock` only when asked (the page itself): it reads the chain once for each pack held, which a scan's
+        answer must not wait for."""
+        flagged = await call(self.node.dispensary.stock, flagged_only=True) if stock else None
         return self.pages.render(
             request, visit, "pharmacy.html", status=status, flagged=flagged, name=self._names, **context
         )
@@ -123,7 +127,7 @@ def _counter_routes(router: APIRouter, counter: _Counter) -> None:
     async def pharmacy(request: Request) -> Response:
         """The scan field (the scanner types into it), the quarantine form and the flagged stock."""
         visit, _ = await counter.pharmacist(request, "supply.stock")
-        return await counter.page(request, visit)
+        return await counter.page(request, visit, stock=True)
 
     @router.post("/portal/pharmacy/verify")
     async def verify(request: Request) -> Response:
