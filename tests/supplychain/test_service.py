@@ -238,6 +238,8 @@ def test_a_pack_is_decommissioned_once_even_from_its_case(supply_network: Supply
     job = m.supply.capture(document([dispensing(packs[0], me)]), by=m.address)  # still in its case: it leaves it
     assert job.ok, job.errors
     assert _status(m, packs[0]).state == PackState.DECOMMISSIONED
+    steps = [(step.kind, step.event_id is not None) for step in m.supply.trace(packs[0]).steps]
+    assert steps == [("commissioned", True), ("packed", True), ("dispensed", True)]
     destroyed = destroying(packs[:1], me)
     again = m.supply.capture(document([destroyed]), by=m.address)
     assert again.errors == (f"{destroyed['eventID']}: supply: already decommissioned ({packs[0].epc})",)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from careledger.chain import ChainEvent, PackStatus, RecordAnchor, SupplyChain
+from careledger.chain import ChainEvent, PackStatus, Reason, RecordAnchor, SupplyChain
 from careledger.crypto import keccak, verify_proof
 from careledger.errors import CareLedgerError
 from careledger.supplychain._cbv import biz_step
@@ -31,6 +31,7 @@ from careledger.supplychain._gs1 import Identifier, parse_epc
 from careledger.supplychain._store import StoredEvent, SupplyStore
 
 NOT_ANCHORED = "not yet anchored"
+_DECOMMISSIONS: dict[int, str] = {Reason.DISPENSED: "dispensed", Reason.DESTROYED: "destroyed"}
 # Each log's step, who acted in it (its argument), and the business steps of the events that make it.
 _STEPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "Commissioned": ("commissioned", "manufacturer", ("commissioning",)),
@@ -165,6 +166,8 @@ class Tracer:
 
     def _chain_step(self, log: ChainEvent, event: StoredEvent | None) -> TraceStep:
         kind, actor, _ = _STEPS[log.name]
+        if log.name == "Decommissioned":  # dispensed (to a patient, never named), destroyed, or else
+            kind = _DECOMMISSIONS.get(int(log.args["reason"]), kind)
         evidence = self._evidence(event) if event is not None else {}
         return TraceStep(
             kind=kind,
