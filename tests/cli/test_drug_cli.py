@@ -137,6 +137,7 @@ def test_commission_pack_ship_receive_verify_dispense_and_trace(
     for step in ("commissioned by", "packed by", "shipped by", "received by", "unpacked by", "decommissioned by"):
         assert step in traced.said
     assert f"decommissioned by {net.pharmacy_a.address}" in traced.said
+    assert "item this one" in traced.said  # the pack; its case's steps name the case by its key
     assert "signature ✓" in traced.said
     assert "Merkle proof ✓" in traced.said
     assert "signature ✗" not in traced.said

@@ -45,14 +45,15 @@ def print_trace(trace: Trace) -> None:
     if not trace.steps:
         console.print("no custody steps: the chain and this node know nothing of it", markup=False)
     for number, step in enumerate(trace.steps, 1):
-        _print_step(number, step)
+        _print_step(number, step, trace)
 
 
-def _print_step(number: int, step: TraceStep) -> None:
+def _print_step(number: int, step: TraceStep, trace: Trace) -> None:
     at = step.at.strftime("%Y-%m-%d %H:%M:%S UTC") if step.at else "time unknown"
     to = f" → {step.counterparty}" if step.counterparty else ""
     console.print(f"{number}. {step.kind} by {step.actor or 'unknown'}{to}  {at}", markup=False, style="bold")
-    console.print(f"   item  {step.item}", markup=False)
+    item = "this one" if step.item == trace.key else step.item  # else the case or pallet it travelled in, by key
+    console.print(f"   item  {item}", markup=False)
     if step.tx:
         console.print(f"   tx    {step.tx} (block {step.block})", markup=False)
     if step.event_id:
@@ -77,11 +78,13 @@ def print_stock(items: list[dict[str, Any]], flagged_only: bool) -> None:
     if not items:
         console.print("no flagged packs held here" if flagged_only else "no packs held here", markup=False)
         return
-    table = Table("GTIN", "serial", "lot", "expiry", "flags")
+    lots = any(item["pack"]["lot"] for item in items)  # a pack known by its EPC alone has none to show
+    table = Table("GTIN", "serial", *(["lot"] if lots else []), "expiry", "flags")
     for item in items:
         pack = item["pack"]
         flags = "; ".join(f"{kind}: {why}" for kind, why in item["flags"].items())
-        table.add_row(pack["gtin"], pack["serial"], pack["lot"] or "", item["expiry"] or "", flags)
+        lot = [pack["lot"] or ""] if lots else []
+        table.add_row(pack["gtin"], pack["serial"], *lot, item["expiry"] or "", flags)
     console.print(table)
     console.print(f"{len(items)} pack{'' if len(items) == 1 else 's'}", markup=False)
 
