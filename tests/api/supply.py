@@ -1,13 +1,12 @@
 """The supply network of `tests/supplychain/conftest.py` behind real HTTP servers, and its people signed in.
 
 Each node a test module serves gets a `NodeServer`; `Counter` signs in, over SIWE, the node's operator (its own
-wallet), one of its staff (a pharmacist the node attested an `affiliation`) and a stranger to it (a patient
-registered on chain, of no node's staff).
+wallet), one of its staff (a practitioner the node attested an `affiliation`) and a stranger to its supply chain
+(a patient of the node, with her Patient record there).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -18,17 +17,18 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
 
-from careledger.access import AFFILIATION
 from careledger.api import NodeServer
 from careledger.config import NODE_WALLET
 from careledger.identity import Role
 from careledger.node import Node
 from careledger.testdata import PASSPHRASE
+from tests.supplychain.conftest import SupplyNetwork
 
 
 @dataclass
 class Counter:
-    """One node behind a server, and clients signed in as its operator, a staff member and a stranger."""
+    """One node behind a server, and clients signed in as its operator, a staff member and a stranger (a patient of
+    the node, of its staff no more than anyone)."""
 
     node: Node
     server: NodeServer
@@ -37,6 +37,7 @@ class Counter:
     stranger: httpx.Client
     staff_address: str
     stranger_address: str
+    patient_id: str  # the stranger's Patient record here
 
     @property
     def url(self) -> str:
@@ -68,26 +69,20 @@ def login(server: NodeServer, node: Node, account: LocalAccount) -> httpx.Client
 
 
 @contextmanager
-def counter(node: Node, name: str, founder: Node) -> Iterator[Counter]:
-    """`node` behind a server, with its operator, a pharmacist of its staff and a patient signed in (`name` tells
-    this node's people from another's); `founder`, who administers the registry, lets `node` register and attest
-    its people."""
-    founding = founder.contracts.identity_registry(as_wallet=NODE_WALLET)
-    for role in ("REGISTRAR_ROLE", "ISSUER_ROLE"):
-        founding.grant_role(role, node.address)
-    registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
-    people = {}
-    for who, role in (("pharmacist", Role.PHARMACY), ("patient", Role.PATIENT)):
-        wallet = node.wallets.create(f"{name}-{who}", role, PASSPHRASE)
-        registry.register_actor(wallet.address, role, wallet.encryption_key)
-        people[who] = wallet
-    registry.attest(people["pharmacist"].address, AFFILIATION, int(time.time()) + 86_400)
+def counter(net: SupplyNetwork, node: Node, name: str) -> Iterator[Counter]:
+    """`node` of `net` behind a server, with its operator, one of its staff (`SupplyNetwork.staff`) and a patient
+    of its own (a wallet registered on chain, her Patient record here: `name`) signed in."""
+    staff = net.staff(node, f"{name}-staff")
+    patient = node.wallets.create(name, Role.PATIENT, PASSPHRASE)
+    node.contracts.identity_registry(as_wallet=name).register(Role.PATIENT, patient.encryption_key)
+    record = {"resourceType": "Patient", "id": name, "name": [{"family": "Stranger", "given": [name.title()]}]}
+    node.maintenance.write(record, patient_address=patient.address)
     with ExitStack() as stack:
         server = NodeServer(node, port=0)
         server.start()
         stack.callback(server.stop)
         clients = [
             stack.enter_context(login(server, node, node.unlock(wallet).account))
-            for wallet in (NODE_WALLET, people["pharmacist"].name, people["patient"].name)
+            for wallet in (NODE_WALLET, f"{name}-staff", name)
         ]
-        yield Counter(node, server, *clients, people["pharmacist"].address, people["patient"].address)
+        yield Counter(node, server, *clients, staff, patient.address, name)

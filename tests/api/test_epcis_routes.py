@@ -21,8 +21,7 @@ from jsonschema import Draft7Validator
 from careledger.audit import Outcome
 from careledger.node import Node
 from careledger.records import MAX_RESOURCE_BYTES
-from careledger.supplychain import document, party_uri, shipping
-from careledger.supplychain._suspect import SignedVerificationAnswer, VerificationRequest
+from careledger.supplychain import SignedVerificationAnswer, VerificationRequest, document, party_uri, shipping
 from tests.api.supply import Counter, counter
 from tests.supplychain.conftest import SupplyNetwork, supply_network  # noqa: F401 - the network fixture, shared
 
@@ -35,13 +34,13 @@ LD_JSON = {"Content-Type": "application/ld+json"}
 
 @pytest.fixture(scope="module")
 def wholesaler(supply_network: SupplyNetwork) -> Iterator[Counter]:  # noqa: F811 - the imported fixture
-    with counter(supply_network.wholesaler, "w", supply_network.regulator) as served:
+    with counter(supply_network, supply_network.wholesaler, "wendy") as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def manufacturer(supply_network: SupplyNetwork) -> Iterator[Counter]:  # noqa: F811
-    with counter(supply_network.manufacturer, "m", supply_network.regulator) as served:
+    with counter(supply_network, supply_network.manufacturer, "mona") as served:
         yield served
 
 
@@ -105,6 +104,8 @@ def test_gs1_examples_are_captured_and_read_back(wholesaler: Counter, name: str)
         "rollback",
     )
     assert job["eventIDs"]
+    assert job["createdAt"].endswith("Z")
+    assert job["finishedAt"] >= job["createdAt"]
     for event_id in job["eventIDs"]:
         (event,) = _events(wholesaler.staff.get(f"/epcis/events/{quote(event_id, safe='')}"))
         assert event["eventID"] == event_id

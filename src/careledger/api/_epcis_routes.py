@@ -39,7 +39,7 @@ from careledger.errors import (
     ValidationError,
     http_status,
 )
-from careledger.fhir import loads_object
+from careledger.fhir import fhir_instant, loads_object
 from careledger.records import MAX_RESOURCE_BYTES
 from careledger.supplychain import CaptureJob, EventQuery, query_document
 
@@ -185,8 +185,8 @@ def epcis_router(deps: Deps) -> APIRouter:
     @router.post("/epcis/verification", openapi_extra=_document_body("a verification request, signed"))
     async def verification(request: Request) -> JSONResponse:
         """Another node's DSCSA verification request of a pack this node commissioned, signed by that node (its
-        signature is its authentication: 401 if forged, 400 if expired or replayed); the answer, from this node's
-        own commissioning events, is signed by this node."""
+        signature is its authentication: 401 if forged, expired or replayed; 400 if malformed or addressed to
+        another node); the answer, from this node's own commissioning events, is signed by this node."""
         asked = loads_object(await _json_body(request, frozenset({"application/json"})), what="a verification request")
         return JSONResponse(await call(deps.node.dispensary.answer_verification, asked))
 
@@ -197,8 +197,8 @@ def job_view(job: CaptureJob) -> dict[str, Any]:
     """A capture job as GS1's binding shows it (`CaptureJob`), with the ids of the events it stored."""
     return {
         "captureID": job.id,
-        "createdAt": job.created.isoformat(),
-        "finishedAt": job.finished.isoformat(),
+        "createdAt": fhir_instant(job.created),
+        "finishedAt": fhir_instant(job.finished),
         "running": False,
         "success": job.state == "success",
         "captureErrorBehaviour": _ROLLBACK,
