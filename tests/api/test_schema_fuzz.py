@@ -4,9 +4,10 @@ One world and one server for the module, shared by both passes. The schema's pat
 parameters are free strings, so a generated `resource_type` would only ever be an unknown
 type (404) and a `record_id` an unknown id: half the time they are replaced by a type the
 CapabilityStatement lists or an id of the world's records, so the requests reach the routes
-behind them. The exchange routes read their own bodies, which the schema leaves out, so a
-test of their own posts them damaged bodies. CI gives the whole module (on one xdist
-worker of two cores) three minutes; it takes ~40 s alone and ~45 s beside another module.
+behind them. The exchange routes (and another node's EPCIS verification request) read their
+own bodies, which the schema leaves out, so a test of their own posts them damaged bodies. CI
+gives the whole module (on one xdist worker of two cores) three minutes; it takes ~40 s alone
+and ~45 s beside another module.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 from careledger.crypto import sign_typed_data
 from careledger.exchange import AccountingRequest, FetchRequest, SignedAccounting
 from careledger.research import RELEASE, StudyRequest
+from careledger.supplychain import Pack, VerificationRequest
 from tests.access.conftest import built_world
 from tests.api.conftest import Api, serving
 from tests.exchange.hostile import from_outside
@@ -119,10 +121,13 @@ def _signed_bodies(api: Api) -> dict[str, Any]:
         .to_json(),
         "/exchange/accounting": SignedAccounting(accounting, signature).to_json(),
         "/exchange/study": StudyRequest.new(1, node.address, RELEASE).signed(wallet, chain_id, registry).to_json(),
+        "/epcis/verification": VerificationRequest.new(wallet.address, node.address, Pack("00614141123452", "S1"))
+        .sign(wallet, chain_id, node.contracts.supply_chain().address)
+        .to_json(),
     }
 
 
-@pytest.mark.parametrize("path", ["/exchange/fetch", "/exchange/accounting", "/exchange/study"])
+@pytest.mark.parametrize("path", ["/exchange/fetch", "/exchange/accounting", "/exchange/study", "/epcis/verification"])
 def test_no_body_makes_a_route_that_reads_its_own_fail(served: Api, path: str) -> None:
     good = _signed_bodies(served)[path]
 
