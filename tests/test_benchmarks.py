@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
-from benchmarks import PG_SERVER, baseline_server, fresh_database
+from benchmarks import PG_SERVER, baseline_server, bench_supply, fresh_database
 from benchmarks.bench_ehr import _journeys, _procedure
 from benchmarks.bench_telehealth import _plain_creates
 
@@ -75,3 +76,26 @@ def test_telehealth_baselines_take_what_careledger_books_and_sends(plain: str) -
         run = _plain_creates(plain, [resource], 4, clients=2)
         assert len(run.latencies) == 4
         assert run.rate > 0
+
+
+def test_the_supply_benchmark_reports_each_figure_beside_its_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A smoke size: every part runs (~30 s here, most of it starting `careledger serve` and the plain server).
+    for name, value in (("PACKS", 8), ("CASES", 2), ("EVENTS", 6), ("VERIFIES", 6)):
+        monkeypatch.setattr(bench_supply, name, value)
+    results = {r.name: r for r in bench_supply.bench_supply()}
+    for name in (
+        "EPCIS capture: GS1-example-style observations",
+        "EPCIS capture: another party's signed events",
+        "EPCIS capture: the node's own custody events",
+        "beside them: FHIR create through the door",
+        "verify at dispense p95 (POST /supply/verify)",
+        "beside it: POST /Observation p95, same server",
+        "gas per pack: commission",
+        "gas per pack: decommission (a dispense)",
+        "anchor gas per event digest",
+        "beside it: anchor gas per FHIR record",
+    ):
+        assert math.isfinite(results[name].value), name
+        assert results[name].value > 0, name
+    assert results["gas per pack: commission, one pack an event"].value > results["gas per pack: commission"].value
+    assert "6 events" in results["EPCIS capture: the node's own custody events"].conditions
