@@ -134,16 +134,16 @@ def test_commission_pack_ship_receive_verify_dispense_and_trace(
     assert sum(batch["events"] for batch in anchored.json()) >= 3
     traced = a("drug", "trace", _scan(packs[0]))
     assert traced.code == 0, traced.err
-    for step in ("commissioned by", "packed by", "shipped by", "received by", "unpacked by", "decommissioned by"):
+    for step in ("commissioned by", "packed by", "shipped by", "received by", "unpacked by", "dispensed by"):
         assert step in traced.said
-    assert f"decommissioned by {net.pharmacy_a.address}" in traced.said
+    assert f"dispensed by {net.pharmacy_a.address}" in traced.said
     assert "item this one" in traced.said  # the pack; its case's steps name the case by its key
     assert "signature ✓" in traced.said
     assert "Merkle proof ✓" in traced.said
     assert "signature ✗" not in traced.said
     whole = a("drug", "trace", packs[0].epc, "--json").json()
     kinds = [step["kind"] for step in whole["steps"]]
-    assert (kinds[0], kinds[-1]) == ("commissioned", "decommissioned")
+    assert (kinds[0], kinds[-1]) == ("commissioned", "dispensed")
     assert whole["status"]["state"] == "decommissioned"
     mine = [step for step in whole["steps"] if step["actor"] == net.pharmacy_a.address]
     assert mine
