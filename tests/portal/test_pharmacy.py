@@ -337,4 +337,13 @@ def test_a_keyboard_wedge_scan_in_chromium(pharmacy: Pharmacy, browser: Browser)
     expect(page.locator("#verdict")).to_contain_text(pack.serial)
     assert page.url == f"{pharmacy.clinic.url}/portal/pharmacy/verify"  # the scan was posted, never in a URL
     check_page(page, "pharmacy-verdict")
+    misread = element_string(pack).replace(pack.gtin, pack.gtin[:-1] + str((int(pack.gtin[-1]) + 1) % 10))
+    page.keyboard.type(misread)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="This scan cannot be read: the GTIN is wrong")).to_be_visible()
+    assert page.input_value("#scan") == misread.replace(GS, "<GS>")  # kept, to correct
+    check_page(page, "pharmacy-misread")
+    page.keyboard.type(element_string(pack))  # scanned again: it replaces what was kept
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="✓ May be dispensed")).to_be_visible()
     page.context.close()

@@ -318,4 +318,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const reminder = document.querySelector("[data-reminder]");
   if (unread || reminder) followEvents(unread, reminder);
   for (const button of document.querySelectorAll("[data-print]")) button.addEventListener("click", () => window.print());
+  // A scan kept to correct is selected: the scanner's next scan replaces it instead of running on after it.
+  for (const field of document.querySelectorAll("input[data-select]")) field.select();
 });
