@@ -260,6 +260,8 @@ _ADMIT = ("admit", "0x0000000000000000000000000000000000000001", "--licence", "x
         ((*_LOT, "--count", "2", "--serial", "S9"), "serial: name them"),
         ((*_LOT, "--serial", "é"), "serial:"),
         ((*_LOT, "--serial", "S1", "--serial", "S1"), "serial: 'S1' is given twice"),
+        ((*_LOT, "--lot", "", "--count", "1"), "lot: 1 to 20 characters"),
+        (("receive", "5b0b7f8e-0000-4000-8000-000000000000", "--notice", "/no/such/notice.json"), "cannot be read"),
         (("events", "--biz-step", "shipping|"), "--biz-step: an empty value"),
         (("events", "--since", "last week"), "--since"),
         ((*_ADMIT, "--prefix", "12"), "prefix:"),
