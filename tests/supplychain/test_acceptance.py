@@ -24,7 +24,7 @@ from tests.supplychain.conftest import SupplyNetwork
 
 PACKS = 200
 CASES = 4
-_STEPS = ["commissioned", "packed", "shipped", "received", "shipped", "received", "unpacked", "decommissioned"]
+_STEPS = ["commissioned", "packed", "shipped", "received", "shipped", "received", "unpacked", "dispensed"]
 
 
 def test_packs_go_from_the_manufacturer_to_two_pharmacies_patients_traced_signed_and_anchored(
