@@ -29,6 +29,7 @@ from careledger.cli._drug_input import (
     serials_given,
     write_new,
 )
+from careledger.cli._drug_regulator import app as regulator_app
 from careledger.cli._drug_view import event_line, print_events, print_stock, print_trace, print_verdict
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress, progress_bar
@@ -40,6 +41,7 @@ app = typer.Typer(
     help="The drug supply chain: commission, pack, ship, receive, verify, dispense, recall, trace.",
     no_args_is_help=True,
 )
+app.add_typer(regulator_app, name="regulator")
 
 ScanArgument = Annotated[
     str, typer.Argument(metavar="SCAN", help="What the scanner sent: element string, (01)… HRI, Digital Link or URN.")

@@ -22,6 +22,7 @@ from careledger.chain import (
     RecordAnchor,
     Role,
     SupplyChain,
+    holds_role,
 )
 from careledger.claims import from_units
 from careledger.errors import Conflict, NotFound, ValidationError
@@ -31,11 +32,13 @@ DEFAULT_ADMIN_ROLE = bytes(32)
 REGISTRAR_ROLE = keccak(b"REGISTRAR_ROLE")
 ISSUER_ROLE = keccak(b"ISSUER_ROLE")
 ANCHORER_ROLE = keccak(b"ANCHORER_ROLE")
+REGULATOR_ROLE = keccak(b"REGULATOR_ROLE")  # SupplyChain's: admits manufacturers, recalls any lot
 ROLE_NAMES = {
     DEFAULT_ADMIN_ROLE: "DEFAULT_ADMIN_ROLE",
     REGISTRAR_ROLE: "REGISTRAR_ROLE",
     ISSUER_ROLE: "ISSUER_ROLE",
     ANCHORER_ROLE: "ANCHORER_ROLE",
+    REGULATOR_ROLE: "REGULATOR_ROLE",
 }
 
 # The roles of a node of an organisation; a patient's, practitioner's or device's wallet is no node.
@@ -199,6 +202,49 @@ class AppointIssuer:
     def summary(self) -> str:
         """The action in a few words."""
         return f"{'appoint' if self.appoint else 'remove'} credential issuer {self.issuer}"
+
+
+@dataclass(frozen=True, slots=True)
+class AppointRegulator:
+    """Let a medicines regulator admit manufacturers to the supply chain and recall any lot (or, `appoint=False`,
+    no longer: the admissions it made stand until a regulator revokes them). Admitting a manufacturer stays the
+    regulator's own act, never the council's."""
+
+    regulator: str
+    appoint: bool = True
+
+    @property
+    def name(self) -> str:
+        """`appoint-regulator` or `remove-regulator`."""
+        return "appoint-regulator" if self.appoint else "remove-regulator"
+
+    def check(self, on: Targets) -> None:
+        """The council administers SupplyChain (a SupplyChain deployed after bootstrap is handed over by running
+        bootstrap again), and the regulator is not appointed already (or, to remove, is)."""
+        if not holds_role(on.supply, DEFAULT_ADMIN_ROLE, on.council.address):
+            raise Conflict(
+                f"the council does not administer SupplyChain {on.supply.address} yet: the node that deployed it "
+                "hands it over with `careledger governance bootstrap`"
+            )
+        self.check_held(on.supply)
+
+    def check_held(self, supply: SupplyChain) -> None:
+        """Not a regulator already (or, to remove, one): what the council and SupplyChain's admin alike check."""
+        held = supply.is_regulator(self.regulator)
+        if held == self.appoint:
+            raise Conflict(f"{self.regulator} {'is' if held else 'is not'} a regulator already")
+
+    def calls(self, on: Targets) -> list[Call]:
+        """REGULATOR_ROLE granted or revoked on SupplyChain."""
+        return self.calls_on(on.supply)
+
+    def calls_on(self, supply: SupplyChain) -> list[Call]:
+        """The same call whoever makes it: the council, or SupplyChain's admin before there is one."""
+        return [Call.of(supply, "grantRole" if self.appoint else "revokeRole", REGULATOR_ROLE, self.regulator)]
+
+    def summary(self) -> str:
+        """The action in a few words."""
+        return f"{'appoint' if self.appoint else 'remove'} supply chain regulator {self.regulator}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,18 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from careledger.chain import Council, ProposalRecord, ProposalState
+from careledger.chain import Council, ProposalRecord, ProposalState, holds_role
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
-from careledger.governance._actions import VOTING_PERIOD_BOUNDS, Action, Targets, check_delay, parse_address
+from careledger.governance._actions import (
+    DEFAULT_ADMIN_ROLE,
+    REGULATOR_ROLE,
+    VOTING_PERIOD_BOUNDS,
+    Action,
+    AppointRegulator,
+    Targets,
+    check_delay,
+    parse_address,
+)
 from careledger.governance._bootstrap import handover, kept
 from careledger.governance._words import call_words, format_duration, plain_args
 from careledger.identity import GOVERNANCE_OFFICER
@@ -236,6 +245,44 @@ class Governance:
         self._contracts.send([step.call for step in pending], as_wallet=self._wallet)
         done = [(step.words, step in pending) for step in steps]
         return Bootstrapped(self.council(), done, kept(targets, self._address))
+
+    def regulators(self) -> list[str]:
+        """SupplyChain's regulators (who admit manufacturers and may recall any lot), in the order they were first
+        appointed: each account a RoleGranted log names that holds REGULATOR_ROLE still."""
+        supply = self._contracts.supply_chain()
+        granted = supply.contract.events.RoleGranted().get_logs(from_block=0)
+        named = dict.fromkeys(str(e["args"]["account"]) for e in granted if bytes(e["args"]["role"]) == REGULATOR_ROLE)
+        return [account for account in named if supply.is_regulator(account)]
+
+    def appoint_regulator(self, regulator: str, *, by: str | None = None) -> list[str]:
+        """Appoint a supply chain regulator as SupplyChain's admin, this node (its deployer) until the council is
+        bootstrapped; after, the council decides (`AppointRegulator` proposed), and this is refused saying so. The
+        regulators now. `by`: as `propose`."""
+        return self._as_admin(AppointRegulator(parse_address(regulator)), by)
+
+    def remove_regulator(self, regulator: str, *, by: str | None = None) -> list[str]:
+        """End a regulator's appointment, as `appoint_regulator` makes one: the admissions it made stand."""
+        return self._as_admin(AppointRegulator(parse_address(regulator), appoint=False), by)
+
+    def _as_admin(self, action: AppointRegulator, by: str | None) -> list[str]:
+        """Make the action's call as SupplyChain's admin, refused (`AccessDenied`) unless this node is it: before
+        bootstrap the deployer, after it the council, whose members propose it."""
+        self._acting(by)
+        supply = self._contracts.supply_chain()
+        if not holds_role(supply, DEFAULT_ADMIN_ROLE, self._address):
+            council = self._contracts.council_address()
+            if council is not None and holds_role(supply, DEFAULT_ADMIN_ROLE, council):
+                raise AccessDenied(
+                    f"the council holds SupplyChain's admin role since it was bootstrapped: propose it there, "
+                    f"`careledger governance propose {action.name} {action.regulator} --reason …`"
+                )
+            raise AccessDenied(
+                f"this node ({self._address}) does not administer SupplyChain {supply.address}: the node that deployed "
+                "the contracts appoints regulators until it bootstraps the council, which decides from then on"
+            )
+        action.check_held(supply)
+        self._contracts.send(action.calls_on(supply), as_wallet=self._wallet)
+        return self.regulators()
 
     def _view(self, record: ProposalRecord, voters: list[str], threshold: int) -> ProposalView:
         facades = self._targets().facades()

@@ -34,14 +34,14 @@ def _cap(args: dict[str, Any]) -> str:
     return f"let {args['minter']} mint up to {from_units(int(args['allowance']), 18)} CARE"
 
 
+# snekmate `access_control`'s, the same words on every contract that has it (SupplyChain's REGULATOR_ROLE too).
+_ROLE_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "grantRole": lambda a: f"grant {_role(a)} to {a['account']}",
+    "revokeRole": lambda a: f"revoke {_role(a)} from {a['account']}",
+}
+
 _WORDS: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
-    ("IdentityRegistry", "grantRole"): lambda a: f"grant {_role(a)} to {a['account']}",
-    ("IdentityRegistry", "revokeRole"): lambda a: f"revoke {_role(a)} from {a['account']}",
     ("IdentityRegistry", "deactivate"): lambda a: f"deactivate actor {a['actor']}",
-    ("RecordAnchor", "grantRole"): lambda a: f"grant {_role(a)} to {a['account']}",
-    ("RecordAnchor", "revokeRole"): lambda a: f"revoke {_role(a)} from {a['account']}",
-    ("Claims", "grantRole"): lambda a: f"grant {_role(a)} to {a['account']}",
-    ("Claims", "revokeRole"): lambda a: f"revoke {_role(a)} from {a['account']}",
     ("Claims", "pause"): lambda _: "pause every state-changing function",
     ("Claims", "unpause"): lambda _: "resume after the pause",
     ("CareToken", "set_minter"): _cap,
@@ -62,7 +62,7 @@ def call_words(decoded: DecodedCall) -> str:
         return f"call {decoded.call.target} with {len(decoded.call.data)} bytes of calldata"
     if decoded.function is None:
         return f"{decoded.contract}: a call no function of it takes"
-    words = _WORDS.get((decoded.contract, decoded.function))
+    words = _WORDS.get((decoded.contract, decoded.function), _ROLE_WORDS.get(decoded.function))
     if words is None:
         shown = ", ".join(f"{k}={_plain(v)}" for k, v in decoded.args.items())
         text = f"{decoded.function}({shown})"
