@@ -6,8 +6,9 @@ half to each pharmacy; each pharmacy receives and unpacks its cases, verifies ev
 patient (at A its pharmacist, at B the node's operator). With the goods goes their signed history: each receiver
 takes in, by an EPCIS query at its sender, the events naming the items it received, so a pharmacy's `trace` of one
 SGTIN shows every custody step with the signature of the actor who made it, verified, and the proof that the
-event's digest is anchored, verified on chain. `PACKS` is 200 here (30-65 s on the shared 2-core test machine;
-1,000 took 3.5 min); `make bench` (benchmarks/bench_supply.py) runs the same journey with 1,000 packs.
+event's digest is anchored, verified on chain. `PACKS` is 200 here (13 to 65 s on the shared 2-core test machine,
+by its load; 1,000 took 77 s quiet and 3.5 min loaded); `make bench` (benchmarks/bench_supply.py) runs the same
+journey with 1,000 packs.
 """
 
 from __future__ import annotations
