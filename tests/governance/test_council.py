@@ -1,6 +1,7 @@
 """The council on three member nodes of one in-process chain: bootstrap leaves the deployer no admin role;
 2 of 3 admit a fourth node after the timelock, 1 of 3 never; a removed node is refused by the exchange and
-the anchor; minting beyond a cap is refused; double votes and strangers are refused."""
+the anchor; minting beyond a cap is refused; double votes and strangers are refused; the council appoints a
+supply chain regulator, who then admits a manufacturer, and removes it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from careledger.governance import (
     Action,
     AdmitNode,
     AppointIssuer,
+    AppointRegulator,
     Pause,
     ProposalView,
     RemoveNode,
@@ -38,8 +40,9 @@ from tests.governance.nodes import registered_node
 DELAY = 3_600
 VOTING = 86_400
 MEMBER_ROLES = {"REGISTRAR_ROLE", "ANCHORER_ROLE"}  # every member node's, granted and revoked by the council
-# Roles the council grants and revokes: a member node's, and an issuer's (the founder stays one, appointed).
-APPOINTED_ROLES = MEMBER_ROLES | {"ISSUER_ROLE"}
+# Roles the council grants and revokes: a member node's, an issuer's (the founder stays one, appointed), and
+# SupplyChain's regulator's (a member node here).
+APPOINTED_ROLES = MEMBER_ROLES | {"ISSUER_ROLE", "REGULATOR_ROLE"}
 
 
 @dataclass
@@ -308,3 +311,40 @@ def test_council_changes_are_checked_before_anything_is_sent(network: Network) -
     assert network.chain.transaction_count(a.address) == sent
     with pytest.raises(TransactionReverted, match="council: delay out of bounds"):  # the contract refuses it too
         network.d.contracts.deploy_council([network.d.address], 1, 60, VOTING)
+
+
+def test_the_council_appoints_a_regulator_who_admits_a_manufacturer(network: Network) -> None:
+    a, b, d = network.a, network.b, network.d
+    supply = a.contracts.supply_chain()
+    until = network.chain.timestamp() + 365 * 86_400
+    sent = network.chain.transaction_count(a.address)
+    with pytest.raises(AccessDenied, match=r"the council holds SupplyChain's admin role .* propose it there"):
+        a.governance.appoint_regulator(b.address)  # the deployer appoints no one once the council is seated
+    with pytest.raises(AccessDenied, match="only a regulator"):
+        b.supply.admit(d.address, "0614141", "MIA-2026-0042", until, by=b.address)
+    assert network.chain.transaction_count(a.address) == sent
+    done = network.passed(AppointRegulator(b.address), "the medicines agency's node admits manufacturers")
+    assert done.state is ProposalState.EXECUTED
+    assert [(call.words, call.args) for call in done.calls] == [
+        (
+            f"SupplyChain: grant REGULATOR_ROLE to {b.address}",
+            {"role": "REGULATOR_ROLE", "account": b.address},
+        )
+    ]
+    assert d.governance.regulators() == [b.address]
+    with pytest.raises(Conflict, match="is a regulator already"):
+        a.governance.propose(AppointRegulator(b.address), "twice")
+
+    b.supply.admit(d.address, "0614141", "MIA-2026-0042", until, by=b.address)  # the regulator's own act
+    admission = supply.admission(d.address)
+    assert admission is not None
+    assert (admission.regulator, admission.company_prefix, admission.expires_at) == (b.address, "0614141", until)
+
+    removed = network.passed(AppointRegulator(b.address, appoint=False), "the agency's mandate ended")
+    assert [call.words for call in removed.calls] == [f"SupplyChain: revoke REGULATOR_ROLE from {b.address}"]
+    assert d.governance.regulators() == []
+    with pytest.raises(AccessDenied, match="only a regulator"):
+        b.supply.admit(network.c.address, "0614142", "MIA-2026-0043", until, by=b.address)
+    assert supply.admission(d.address) == admission  # what it admitted stands until a regulator revokes it
+    with pytest.raises(Conflict, match="is not a regulator already"):
+        a.governance.propose(AppointRegulator(b.address, appoint=False), "again")

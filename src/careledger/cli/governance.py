@@ -217,6 +217,18 @@ _PROPOSALS = (
         lambda g, issuer: g.AppointIssuer(issuer, appoint=False),
         _ADDRESS,
     ),
+    _Proposal(
+        "appoint-regulator",
+        "Let a medicines regulator admit manufacturers to the supply chain and recall any lot.",
+        lambda g, regulator: g.AppointRegulator(regulator),
+        _ADDRESS,
+    ),
+    _Proposal(
+        "remove-regulator",
+        "End a supply chain regulator's appointment (the manufacturers it admitted stay admitted).",
+        lambda g, regulator: g.AppointRegulator(regulator, appoint=False),
+        _ADDRESS,
+    ),
     _Proposal("pause", "Stop every state-changing function of Claims in an emergency.", lambda g, _: g.Pause()),
     _Proposal("unpause", "Resume Claims after a pause.", lambda g, _: g.Pause(pause=False)),
     _Proposal("revoke-minter", "End an account's minting.", lambda g, minter: g.SetMinter(minter, 0), _ADDRESS),
