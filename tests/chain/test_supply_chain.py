@@ -110,6 +110,9 @@ def test_a_lot_travels_in_cases_from_its_manufacturer_to_a_pharmacy(parties: Par
     assert (status.lot, status.expiry, status.gtin, status.recalled) == (lot_key(GTIN, "LOT-7"), EXPIRY, GTIN, False)
     assert pharmacy.status(packs[200]).holder == _address(wholesaler)  # still in its case
     assert pharmacy.status(packs[200]).container == cases[1]
+    unknown = pack_key(GTIN, "never")
+    read = [packs[0], packs[200], unknown]
+    assert pharmacy.statuses(read) == [pharmacy.status(key) for key in read]  # one batch, the same answers
     (dispensed,) = pharmacy.decommission([packs[0]], Reason.DISPENSED)
     print(
         f"SupplyChain.decommission of one pack on {any_chain.kind}: {dispensed.gas_used:,} gas (with the 21,000 base)"

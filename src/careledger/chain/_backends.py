@@ -144,6 +144,11 @@ class Backend:
         with revert_reasons():
             self.w3.eth.call(tx, block)
 
+    def call_many(self, txs: Sequence[TxParams]) -> list[bytes]:
+        """What each call returns at the latest block; raises `TransactionReverted` for the first that reverts."""
+        with revert_reasons():
+            return [bytes(self.w3.eth.call(tx)) for tx in txs]
+
     def fund(self, address: str, wei: int) -> None:
         """Give `address` at least `wei`; only development chains can do this."""
         raise ChainError(
@@ -304,6 +309,15 @@ class HttpBackend(Backend):
                 raise TransactionReverted(_reason_of_rpc(dict(error)))
             gases.append(int(reply["result"], 16))
         return gases
+
+    def call_many(self, txs: Sequence[TxParams]) -> list[bytes]:
+        """What each call returns at the latest block, asked in one JSON-RPC batch."""
+        replies = self._batch("eth_call", [[_to_rpc(tx), "latest"] for tx in txs])
+        for reply in replies:
+            error = reply.get("error")
+            if error:
+                raise TransactionReverted(_reason_of_rpc(dict(error)))
+        return [bytes(HexBytes(reply["result"])) for reply in replies]
 
     def send_raw_many(self, raws: Sequence[bytes]) -> list[HexBytes]:
         """Send signed transactions in one JSON-RPC batch; their hashes."""

@@ -226,25 +226,12 @@ class SupplyChain(ContractFacade):
 
     def status(self, key: bytes) -> PackStatus:
         """Where a pack or container is, in one call: state, holder, receiver in transit, lot, recall, container."""
-        state, holder, receiver, manufacturer, lot, gtin, expiry, recalled, container, reason, is_container = (
-            self._call("status", key)
-        )
-        if state == PackState.UNKNOWN:
-            return PackStatus(key, PackState.UNKNOWN, None, None, None, None, None, False, None, None)
-        return PackStatus(
-            key=key,
-            state=PackState(state),
-            holder=_address(holder),
-            receiver=_address(receiver),
-            manufacturer=_address(manufacturer),
-            lot=None if is_container else bytes(lot),
-            expiry=None if is_container else _date(expiry),
-            recalled=bool(recalled),
-            container=bytes(container) if bytes(container) != _ZERO else None,
-            reason=Reason(reason) if reason else None,
-            gtin=None if is_container else str(gtin).zfill(14),
-            is_container=bool(is_container),
-        )
+        return _status_of(key, self._call("status", key))
+
+    def statuses(self, keys: Sequence[bytes]) -> list[PackStatus]:
+        """`status` of each of `keys`, asked in one JSON-RPC batch (a stock page's packs, not a call each)."""
+        answers = self._call_many("status", [(key,) for key in keys])
+        return [_status_of(key, raw) for key, raw in zip(keys, answers, strict=True)]
 
     def lot(self, gtin: str, lot: str) -> Lot | None:
         """A lot's manufacturer, expiry and recall; None if no pack of it was commissioned."""
@@ -405,6 +392,27 @@ def _stays(key: bytes, events: list[ChainEvent]) -> list[tuple[bytes, tuple[int,
         ):
             stays[-1] = (stays[-1][0], stays[-1][1], _position(event))
     return stays
+
+
+def _status_of(key: bytes, raw: Sequence[Any]) -> PackStatus:
+    """A `status` call's answer, read."""
+    state, holder, receiver, manufacturer, lot, gtin, expiry, recalled, container, reason, is_container = raw
+    if state == PackState.UNKNOWN:
+        return PackStatus(key, PackState.UNKNOWN, None, None, None, None, None, False, None, None)
+    return PackStatus(
+        key=key,
+        state=PackState(state),
+        holder=_address(holder),
+        receiver=_address(receiver),
+        manufacturer=_address(manufacturer),
+        lot=None if is_container else bytes(lot),
+        expiry=None if is_container else _date(expiry),
+        recalled=bool(recalled),
+        container=bytes(container) if bytes(container) != _ZERO else None,
+        reason=Reason(reason) if reason else None,
+        gtin=None if is_container else str(gtin).zfill(14),
+        is_container=bool(is_container),
+    )
 
 
 def _position(event: ChainEvent) -> tuple[int, int]:
