@@ -10,7 +10,7 @@ import pytest
 
 from careledger.chain import PackState, PackStatus, Reason, lot_key, pack_key
 from careledger.supplychain import Pack
-from careledger.supplychain._verdict import CODES, Known, judge
+from careledger.supplychain._verdict import CODES, Known, judge, status_json
 
 HERE = "0x" + "a1" * 20
 WHOLESALER = "0x" + "b2" * 20
@@ -43,6 +43,25 @@ def test_a_pack_held_here_in_date_and_unflagged_may_be_dispensed() -> None:
     assert verdict.status["state"] == "active"
     assert verdict.status["holder"] == HERE
     assert verdict.to_json()["pack"]["epc"] == f"https://id.gs1.org/01/{GTIN}/21/S1"
+
+
+def test_the_status_is_spelt_once_as_cbv_spells_dispositions() -> None:
+    moving = replace(HELD, state=PackState.IN_TRANSIT, holder=WHOLESALER, receiver=HERE, container=b"\x01" * 32)
+    assert status_json(moving) == {
+        "key": "0x" + pack_key(GTIN, "S1").hex(),
+        "state": "in_transit",
+        "holder": WHOLESALER,
+        "receiver": HERE,
+        "manufacturer": MAKER,
+        "gtin": GTIN,
+        "lot": "0x" + lot_key(GTIN, "L123").hex(),
+        "expiry": "2027-01-31",
+        "recalled": False,
+        "container": "0x" + "01" * 32,
+        "reason": None,
+    }
+    gone = replace(HELD, state=PackState.DECOMMISSIONED, reason=Reason.DISPENSED)
+    assert (status_json(gone)["state"], status_json(gone)["reason"]) == ("decommissioned", "dispensed")
 
 
 def test_a_pack_in_a_case_held_here_may_be_dispensed() -> None:

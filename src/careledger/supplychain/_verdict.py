@@ -207,13 +207,16 @@ def pack_json(pack: Pack) -> dict[str, Any]:
 
 
 def status_json(status: PackStatus) -> dict[str, Any]:
-    """What the chain said of a pack, as JSON (keys as 0x hex, states and reasons as lower-case words)."""
+    """What the chain says of a pack or container, as JSON: the one spelling every answer uses (verify, trace,
+    stock). Keys and lots as 0x hex; the state as a lower-case word, `in_transit` as CBV spells the disposition;
+    the decommission's reason likewise (`dispensed`, `destroyed`, `other`)."""
     return {
         "key": _hex(status.key),
-        "state": status.state.name.lower().replace("_", "-"),
+        "state": status.state.name.lower(),
         "holder": status.holder,
         "receiver": status.receiver,
         "manufacturer": status.manufacturer,
+        "gtin": status.gtin,
         "lot": _hex(status.lot),
         "expiry": status.expiry.isoformat() if status.expiry else None,
         "recalled": status.recalled,
