@@ -13,6 +13,7 @@ from careledger.identity._credential_types import (
     KNOWN_CREDENTIAL_TYPES,
     MEDICAL_LICENCE,
     PRIVACY_OFFICER,
+    SUPPLY_OFFICER,
     credential_type_name,
 )
 from careledger.identity._custodial import CustodialIdentity, CustodialKeys, CustodialPatients
@@ -49,6 +50,7 @@ __all__ = [
     "OTHER_SCOPES",
     "PRIVACY_OFFICER",
     "SIGNING_ALGORITHMS",
+    "SUPPLY_OFFICER",
     "ActorProfile",
     "ActorRecord",
     "Client",

@@ -8,12 +8,14 @@ from careledger.chain import credential_type_id
 
 # The credentials CareLedger's own rules read: a practitioner's licence (break-glass), the
 # affiliation a node attests to the actors of its care team, the privacy officer a node
-# attests to whoever reviews its break-glass uses, and the governance officer a node attests
-# to whoever proposes, votes and executes for it on the network's council.
+# attests to whoever reviews its break-glass uses, the governance officer a node attests
+# to whoever proposes, votes and executes for it on the network's council, and the supply
+# officer a node attests to whoever recalls lots and admits manufacturers for it.
 MEDICAL_LICENCE = "medical-licence"
 AFFILIATION = "affiliation"
 PRIVACY_OFFICER = "privacy-officer"
 GOVERNANCE_OFFICER = "governance-officer"
+SUPPLY_OFFICER = "supply-officer"
 
 # The types CareLedger and its users attest most; any other name still works on chain, and is
 # shown as its hash until it is added here.
@@ -22,6 +24,7 @@ KNOWN_CREDENTIAL_TYPES = (
     AFFILIATION,
     PRIVACY_OFFICER,
     GOVERNANCE_OFFICER,
+    SUPPLY_OFFICER,
     "nursing-licence",
     "pharmacy-licence",
     "dental-licence",
