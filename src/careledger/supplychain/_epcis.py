@@ -75,7 +75,7 @@ def validate_document(body: object) -> list[dict[str, Any]]:
     if not isinstance(body, dict):
         raise ValidationError(f"EPCIS document: a JSON object, not {type(body).__name__}")
     kind = body.get("type")
-    if kind != "EPCISDocument" and kind not in EVENT_TYPES:
+    if kind != "EPCISDocument" and (not isinstance(kind, str) or kind not in EVENT_TYPES):  # {"type": {}} too
         shown = json.dumps(kind)[:60]
         raise ValidationError(
             f"type: an EPCISDocument or an EPCIS event ({', '.join(sorted(EVENT_TYPES))}), not {shown}"
