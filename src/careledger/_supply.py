@@ -56,7 +56,8 @@ class Supplies:
     @cached_property
     def supply(self) -> Supply:
         """Capture and query of EPCIS events, their custody steps on the SupplyChain contract, and traces; acted
-        on by the node's operator and its staff (a live affiliation this node attested)."""
+        on by the node's operator and its staff (a live affiliation this node attested). A shipment's notice goes
+        to the receiver's node at its endpoint in the IdentityRegistry, kept in the shared tickets until it arrives."""
         from careledger.supplychain import Supply
 
         return Supply(
@@ -68,6 +69,8 @@ class Supplies:
             node=self.address,
             chain_id=self.chain_id,
             staff=lambda actor: self.access.care_team(actor),
+            tickets=self.shared.tickets,
+            identity=lambda: self.contracts.identity_registry(),
         )
 
     @cached_property

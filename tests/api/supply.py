@@ -69,6 +69,21 @@ def login(server: NodeServer, node: Node, account: LocalAccount) -> httpx.Client
 
 
 @contextmanager
+def reachable(node: Node) -> Iterator[str]:
+    """`node` behind a server, its endpoint on chain for as long as it serves (then none again, as the network's
+    nodes have): other nodes reach it as they would a real one (a shipment's notice, a verification request)."""
+    server = NodeServer(node, port=0)
+    server.start()
+    registry = node.contracts.identity_registry(as_wallet=NODE_WALLET)
+    try:
+        registry.update(server.url)
+        yield server.url
+    finally:
+        registry.update("")
+        server.stop()
+
+
+@contextmanager
 def counter(net: SupplyNetwork, node: Node, name: str) -> Iterator[Counter]:
     """`node` of `net` behind a server, with its operator, one of its staff (`SupplyNetwork.staff`) and a patient
     of its own (a wallet registered on chain, her Patient record here: `name`) signed in."""

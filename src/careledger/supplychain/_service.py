@@ -12,8 +12,9 @@ body ─► validate_document (GS1's schema: 400 naming the pointer)
 ```
 
 Who may act: the node's operator (`by` is the node) and its staff (a live affiliation this node attested); anyone
-else is refused and the refusal audited. Audit entries name the action (`supply.capture`, `supply.ship`, …), the
-actor and the count, never an event's content: no patient is ever in one.
+else is refused and the refusal audited. Another node's shipping notice (`accept_notice`) is the exception: its
+signatures and the chain's shipment to this node are what let it in (`_notices.py`). Audit entries name the action
+(`supply.capture`, `supply.ship`, …), the actor and the count, never an event's content: no patient is ever in one.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import Receipt, RecordAnchor, SupplyChain
+from careledger.chain import IdentityRegistry, Receipt, RecordAnchor, SupplyChain
 from careledger.crypto import keccak
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, InvalidSignature, NotFound, ValidationError
+from careledger.shared import Tickets
 from careledger.store import Database
 from careledger.supplychain._cbv import biz_step, disposition
 from careledger.supplychain._effects import CHAIN, FOREIGN, OBSERVATION, Effect, Ledger, effects_of, key_of, moved
@@ -46,6 +48,7 @@ from careledger.supplychain._epcis import (
     validate_document,
 )
 from careledger.supplychain._gs1 import Container, Identifier, Pack, parse_epc
+from careledger.supplychain._notices import Outbox, Signed, checked, claimed_sender, packed_in
 from careledger.supplychain._query import EventPage, EventQuery
 from careledger.supplychain._store import FAILURE, SUCCESS, CaptureJob, NewEvent, SupplyStore, served
 from careledger.supplychain._trace import Trace, Tracer
@@ -80,9 +83,12 @@ class Supply:
         node: str,
         chain_id: int,
         staff: Callable[[str], bool],
+        tickets: Tickets,
+        identity: Callable[[], IdentityRegistry],
     ) -> None:
         """`chain` signs as the node wallet; `account` is that wallet's key (asked for only when an event is
-        signed); `staff` says whether an actor is of this node's staff."""
+        signed); `staff` says whether an actor is of this node's staff; `tickets` keep the shipping notices waiting
+        for a receiver's node, found by its endpoint in `identity`."""
         self.store = SupplyStore(db)
         self._audit = audit
         self._chain = chain
@@ -91,6 +97,7 @@ class Supply:
         self.node = node
         self.chain_id = chain_id
         self._staff = staff
+        self.notices = Outbox(tickets, identity, chain, self.notice)
 
     def capture(self, body: object, *, by: str, progress: Progress | None = None) -> CaptureJob:
         """Capture an EPCISDocument (or one event), all or nothing: the job says how it went. `ValidationError`
@@ -134,20 +141,42 @@ class Supply:
 
     def ship(self, items: Sequence[Identifier], to: str, *, by: str) -> str:
         """Ship items this node holds to the party `to` (an address): the shipment's id, which the receiver
-        receives it by (`notice` is the signed shipping event to hand it)."""
+        receives it by. Its `notice` is then delivered to the receiver's node, or kept and sent again by the
+        leader's rounds (`notices.waiting` says why it waits): the ship stands either way."""
         shipment = str(uuid.uuid4())
         self._own(shipping(items, self._party(self.node), self._party(to), shipment), by, "supply.ship")
+        self.notices.send(shipment, to)
         return shipment
 
     def notice(self, shipment_id: str, *, by: str | None = None) -> dict[str, Any]:
-        """This node's signed shipping event of a shipment, as an EPCISDocument: what the receiver captures to
-        know the items it receives by their EPCs (the chain holds only their keys)."""
+        """This node's signed shipping event of a shipment and the packing events of the cases it shipped (and of
+        those inside them: whoever packed them, each whose packs are all still inside), as an EPCISDocument: what
+        the receiver needs to know the items it receives, and the packs inside, by their EPCs (the chain holds only
+        their keys)."""
         self._allowed(by, "supply.read")
         shipped = [e for e in self.store.shipment(_reference(shipment_id)) if e.signer == self.node]
         sent = [e.body for e in shipped if biz_step(str(e.body.get("bizStep", ""))) == "shipping"]
         if not sent:
             raise NotFound(f"this node shipped nothing as shipment {shipment_id[:60]}")
-        return document(sent)
+        epcs = [str(epc) for event in sent for epc in event.get("epcList", ())]
+        return document([*sent, *packed_in(epcs, self.store, self._chain())])
+
+    def accept_notice(self, body: object) -> dict[str, Any]:
+        """Another node's shipping notice to this node (`POST /epcis/notices`, `drug receive --notice`): its events
+        not held yet stored as their signers' (no chain effect) if it holds (`_notices.checked`); what was taken.
+        A refusal is a 4xx, audited without the notice's content."""
+        try:
+            signed = [self._signed(_received(event), sign=False) for event in validate_document(body)]
+            notice = checked(signed, self._chain(), self.store, here=self.node, chain_id=self.chain_id)
+        except CareLedgerError as exc:
+            refused = f"a shipping notice refused ({type(exc).__name__})"
+            self._record("supply.notice", Outcome.DENIED, claimed_sender(body), refused)
+            raise
+        if notice.new:
+            job = self._keep(notice.new, notice.sender, "supply.notice", None, datetime.now(UTC))
+            if not job.ok:  # an event twice, or another delivery stored it a moment ago (sent again, it is held)
+                raise Conflict(f"the notice was not stored: {job.errors[0]}")
+        return notice.to_json()
 
     def receive(self, shipment_id: str, *, by: str, items: Sequence[Identifier] | None = None) -> list[dict[str, Any]]:
         """Receive the open shipment to this node: its items as the chain lists them, named by their EPCs from
@@ -204,6 +233,12 @@ class Supply:
         except ValidationError as exc:
             self._record(action, Outcome.DENIED, by, str(exc))
             raise
+        return self._keep(signed, by, action, progress, created)
+
+    def _keep(
+        self, signed: Sequence[Signed], by: str, action: str, progress: Progress | None, created: datetime
+    ) -> CaptureJob:
+        """Store checked events and send this node's chain effects of them, all or nothing (module docstring)."""
         ids = tuple(str(event["eventID"]) for event, _ in signed)
         errors = self._duplicates([event for event, _ in signed])
         planned = [self._planned(event, signer) for event, signer in signed]
@@ -226,11 +261,11 @@ class Supply:
         self._record(action, Outcome.SUCCESS, by, f"{len(stored)} events, capture {job.id}")
         return job
 
-    def _signed(self, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """The event and its signer: its signature checked, or signed as this node (named first, if it has no
-        eventID)."""
+    def _signed(self, event: dict[str, Any], *, sign: bool = True) -> Signed:
+        """The event and its signer: its signature checked, or (`sign`) signed as this node if it has none (named
+        first, if it has no eventID)."""
         contract = self._chain().address
-        if SIGNATURE in event:
+        if SIGNATURE in event or not sign:
             try:
                 return event, signer_of(event, self.chain_id, contract)
             except InvalidSignature as exc:
@@ -322,8 +357,8 @@ class Supply:
         missing = [key for key in keys if key not in known]
         if missing:
             raise ValidationError(
-                f"items: {len(missing)} of the shipment's {len(keys)} items are known here only by their chain keys: "
-                "scan them, or capture the sender's shipping event (its notice) first"
+                f"items: {len(missing)} of the shipment's {len(keys)} items are known here only by their chain keys:"
+                " the sender's notice has not arrived; scan them, or take its notice by hand (drug receive --notice)"
             )
         return [known[key] for key in keys]
 

@@ -42,6 +42,7 @@ from careledger.errors import AccessDenied, IntegrityError, InvalidSignature, No
 from careledger.supplychain._cbv import BizStep, bare
 from careledger.supplychain._epcis import SIGNER
 from careledger.supplychain._gs1 import Pack
+from careledger.supplychain._notices import node_endpoint
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -272,13 +273,13 @@ class Suspects:
                 f"no manufacturer commissioned serial {pack.serial} of GTIN {pack.gtin} on chain: none can verify it"
                 " (treat it as counterfeit)"
             )
-        node = self._identity().actor(manufacturer)
-        if node is None or not node.active or not node.endpoint:
+        endpoint = node_endpoint(self._identity(), manufacturer)
+        if endpoint is None:
             raise NotFound(f"the manufacturer {manufacturer} has no node endpoint on chain to ask")
         request = VerificationRequest.new(self._here, manufacturer, pack)
         signed = request.sign(self._account(), self._chain_id, facade.address)
         try:
-            body = self._post(node.endpoint, signed.to_json())
+            body = self._post(endpoint, signed.to_json())
             answer = believed(
                 SignedVerificationAnswer.from_json(body),
                 request,
