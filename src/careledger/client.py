@@ -122,6 +122,11 @@ class FhirClient:
         """Ask the node, a pack's manufacturer, to verify it under this node's signed request; its signed answer."""
         return self._json("POST", "/epcis/verification", json=signed_request)
 
+    def notice(self, document: dict[str, Any]) -> Resource:
+        """Hand the node, a shipment's receiver, this node's shipping notice (an EPCISDocument of signed events: no
+        sign-in, its signatures and the chain's shipment are what count); what it took."""
+        return self._json("POST", "/epcis/notices", json=document)
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
@@ -149,8 +154,17 @@ class FhirClient:
 
 
 def _diagnostics(response: httpx.Response) -> str:
+    """Why the node refused: an OperationOutcome's diagnostics, or an RFC 7807 problem's detail (else its title), as
+    the EPCIS routes answer; else the status line."""
     try:
         body = loads(response.content)
-        return "; ".join(issue.get("diagnostics", "") for issue in body["issue"]) or response.reason_phrase
-    except (ValidationError, KeyError, TypeError):
-        return f"{response.status_code} {response.reason_phrase}"
+    except ValidationError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("issue"), list):
+        said = [str(issue.get("diagnostics", "")) for issue in body["issue"] if isinstance(issue, dict)]
+        return "; ".join(said) or response.reason_phrase
+    if isinstance(body, dict):
+        problem = next((body[k] for k in ("detail", "title") if isinstance(body.get(k), str) and body[k]), None)
+        if problem is not None:
+            return str(problem)
+    return f"{response.status_code} {response.reason_phrase}"

@@ -1,9 +1,11 @@
 """The EPCIS 2.0 REST interface over HTTP: GS1's examples and the node's own events captured and queried, paging by
 `Link`, and every refusal as EPCIS says (problem+json): malformed, off-schema, huge, of another type, unsigned,
-not staff; and another node's signed verification request, forged, replayed and expired ones refused."""
+not staff; another node's signed verification request, forged, replayed and expired ones refused; and another node's
+shipping notice, taken once, and refused unsigned, forged, misaddressed, replayed elsewhere, of no shipment or huge."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -18,10 +20,20 @@ import pytest
 from eth_account import Account
 from jsonschema import Draft7Validator
 
+from careledger.api._limits import SHIPPING_NOTICE_BYTES
 from careledger.audit import Outcome
+from careledger.client import FhirClient
+from careledger.errors import ValidationError
 from careledger.node import Node
 from careledger.records import MAX_RESOURCE_BYTES
-from careledger.supplychain import SignedVerificationAnswer, VerificationRequest, document, party_uri, shipping
+from careledger.supplychain import (
+    SignedVerificationAnswer,
+    VerificationRequest,
+    document,
+    party_uri,
+    shipping,
+    sign_event,
+)
 from tests.api.supply import Counter, counter
 from tests.supplychain.conftest import SupplyNetwork, supply_network  # noqa: F401 - the network fixture, shared
 
@@ -316,3 +328,44 @@ def test_forged_expired_and_malformed_verification_requests_are_refused(
         )
         answer = anonymous.post("/epcis/verification", content=b"x", headers={"Content-Type": "text/plain"})
         _problem(answer, 415, "UnsupportedMediaTypeException")
+
+
+def test_a_shipping_notice_is_taken_once_and_every_other_refused(
+    supply_network: SupplyNetwork,  # noqa: F811
+    wholesaler: Counter,
+    manufacturer: Counter,
+) -> None:
+    net, m, w = supply_network, manufacturer.node, wholesaler.node
+    packs = net.commission(2, lot="NOTE-1")
+    shipment = m.supply.ship(packs, w.address, by=m.address)  # no endpoint on chain here: its notice waits
+    notice = m.supply.notice(shipment)
+    [shipped] = notice["epcisBody"]["eventList"]
+    account, contract = m.unlock().account, m.contracts.supply_chain().address
+    unsigned = document([{k: v for k, v in shipped.items() if not k.startswith("careledger:")}])
+    forged = document([{**shipped, "epcList": shipped["epcList"][:1]}])  # altered after it was signed
+    maker, to_w = party_uri(m.chain_id, m.address), party_uri(m.chain_id, w.address)
+    never = document([sign_event(shipping(packs, maker, to_w, str(uuid.uuid4())), account, m.chain_id, contract)])
+    other = net.commission(1, lot="NOTE-1")
+    to_a = m.supply.ship(other, net.pharmacy_a.address, by=m.address)  # its notice re-signed naming the wholesaler
+    misaddressed = document([sign_event(shipping(other, maker, to_w, to_a), account, m.chain_id, contract)])
+    huge = b'{"type": "EPCISDocument", "pad": "' + b"x" * SHIPPING_NOTICE_BYTES + b'"}'
+    with wholesaler.anonymous() as anonymous:  # no token: its signatures and the chain's shipment are what count
+        _problem(anonymous.post("/epcis/notices", json=unsigned), 400, "ValidationException", says="not signed")
+        _problem(anonymous.post("/epcis/notices", json=forged), 400, "ValidationException", says=shipped["eventID"])
+        _problem(anonymous.post("/epcis/notices", json=never), 404, "NoSuchNameException", says="no shipment")
+        _problem(anonymous.post("/epcis/notices", json=misaddressed), 404, "NoSuchNameException", says="no shipment")
+        with contextlib.suppress(httpx.TransportError):  # the node may close the connection once it answered 413
+            _problem(
+                anonymous.post("/epcis/notices", content=huge, headers=LD_JSON), 413, "CaptureLimitExceededException"
+            )
+        entry = _last(w, "supply.notice")
+        assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, m.address)
+        assert entry.access.detail == "a shipping notice refused (NotFound)"  # nothing of what it named
+        taken = anonymous.post("/epcis/notices", json=notice)
+        assert (taken.status_code, taken.json()["stored"], taken.json()["sender"]) == (202, True, m.address)
+        again = anonymous.post("/epcis/notices", json=notice)  # delivered twice: nothing doubled
+        assert (again.status_code, again.json()["stored"]) == (200, False)
+    assert w.supply.event(shipped["eventID"])["careledger:signer"] == m.address
+    assert [item["epc"] for item in w.supply.receive(shipment, by=w.address)] == [p.epc for p in packs]
+    with FhirClient(manufacturer.url) as client, pytest.raises(ValidationError, match="destinationList"):
+        client.notice(notice)  # replayed at another node: refused, and the client says why (problem+json)

@@ -37,7 +37,11 @@ ALLOW_HEADERS = (
     "Authorization, Content-Type, Accept, If-Match, If-None-Exist, If-None-Match, If-Modified-Since, Prefer, "
     "X-Purpose-Of-Use"
 )
-EXPOSE_HEADERS = "Location, ETag, Content-Location, Last-Modified, Retry-After, X-Progress, WWW-Authenticate"
+# The headers a page may read: FHIR's and the API's own, and those of the EPCIS interface (its versions, its pages).
+EXPOSE_HEADERS = (
+    "Location, ETag, Content-Location, Last-Modified, Retry-After, X-Progress, WWW-Authenticate, Link, "
+    "GS1-EPCIS-Version, GS1-CBV-Version"
+)
 MAX_AGE_SECONDS = 600
 _NOT_HERE = ("/portal",)
 # CDS Hooks services answer any EHR's page (CDS Hooks 2.0 asks for CORS): each call is a signed JWT, no cookie.

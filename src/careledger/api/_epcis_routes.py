@@ -7,6 +7,8 @@ GET  /epcis/capture[/id]  ─► token ─► the capture jobs, or one (404)
 GET  /epcis/events        ─► token ─► EventQuery.parse (400 naming a parameter) ─► EPCISQueryDocument, Link rel=next
 GET  /epcis/events/{id}   ─► token ─► an EPCISQueryDocument of that one event (404)
 POST /epcis/verification  ─► (open: its signature is the caller) ─► node.dispensary.answer_verification, signed
+POST /epcis/notices       ─► (open: its signatures and the chain's shipment to this node are the caller)
+                             ─► node.supply.accept_notice ─► 202 stored (200: held already)
 ```
 
 A capture is done before its answer (the job's `success` says how it went; `running` is never true), all or
@@ -189,6 +191,17 @@ def epcis_router(deps: Deps) -> APIRouter:
         another node); the answer, from this node's own commissioning events, is signed by this node."""
         asked = loads_object(await _json_body(request, frozenset({"application/json"})), what="a verification request")
         return JSONResponse(await call(deps.node.dispensary.answer_verification, asked))
+
+    @router.post("/epcis/notices", openapi_extra=_document_body("a shipping notice: an EPCISDocument, signed"))
+    async def notices(request: Request) -> JSONResponse:
+        """Another node's shipping notice of a shipment to this node: its shipping event and the packing events of
+        the cases it ships, signed (open, like the verification: no token). Stored once (202; 200 when this node
+        holds it already) if the chain has that open shipment from its signer to this node, of those items, and
+        each pack is inside its case; else 400 (malformed, unsigned, forged, addressed elsewhere), 404 (no such
+        shipment) or 409 (the chain says otherwise), each audited without the notice's content."""
+        sent = loads_object(await _json_body(request, _CAPTURE_TYPES), what="a shipping notice")
+        taken = await call(supply.accept_notice, sent)
+        return JSONResponse(taken, status_code=202 if taken["stored"] else 200)
 
     return router
 

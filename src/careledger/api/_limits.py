@@ -4,9 +4,10 @@
 nor XML (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
 (408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
-`/exchange/*`, `/devices/*`, `/epcis/verification` and `$claim`, which anyone may send, are also limited per
-client address (429), in buckets every worker of the node counts together (`careledger.shared.Buckets`: one
-statement a request); an IPv6 client by its /64, which one host holds whole (as claims are paced).
+`/exchange/*`, `/devices/*`, `/epcis/verification`, `/epcis/notices` and `$claim`, which anyone may send, are
+also limited per client address (429), in buckets every worker of the node counts together
+(`careledger.shared.Buckets`: one statement a request); an IPv6 client by its /64, which one host holds whole (as
+claims are paced).
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ ErrorResponder = Callable[[CareLedgerError], Response]
 OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/", "/portal/signin", "/portal/claim")
 OPEN_SUFFIXES = ("/$claim",)
 # Open paths of their own: CDS Hooks discovery (its hook calls are signed, and refused unsigned at once), and
-# another node's signed EPCIS verification request (its signature is its authentication).
-OPEN_PATHS = frozenset({"/cds-services", "/epcis/verification"})
+# another node's signed EPCIS verification request and shipping notice (their signatures are their authentication).
+OPEN_PATHS = frozenset({"/cds-services", "/epcis/verification", "/epcis/notices"})
 OPEN_BODY_BYTES = 16 * 1024
-# The open paths that take more: a message another node delivers, sealed (an attachment may be inline).
-OPEN_PATH_BYTES = {"/exchange/messages": MAX_DELIVERY_BYTES, "/exchange/erasure": MAX_NOTICE_BYTES}
+# A shipping notice: its shipping event and the packing events of its cases (~20,000 packs' EPCs).
+SHIPPING_NOTICE_BYTES = 1024 * 1024
+# The open paths that take more: a message another node delivers, sealed (an attachment may be inline), a notice.
+OPEN_PATH_BYTES = {
+    "/exchange/messages": MAX_DELIVERY_BYTES,
+    "/exchange/erasure": MAX_NOTICE_BYTES,
+    "/epcis/notices": SHIPPING_NOTICE_BYTES,
+}
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
 # The paths that take one media type of their own: OAuth's endpoints HTML forms, as RFC 6749
