@@ -1,5 +1,6 @@
 """`careledger drug ...` on the homes of a supply network sharing one anvil chain (tests/supplychain/conftest.py):
-commission with --json, pack, ship, receive by scans or by the sender's notice, verify (ok, and each refusal with
+commission with --json, pack, ship, receive by scans or by the sender's notice (in a file, or delivered by the
+sender's node), verify (ok, and each refusal with
 exit 6 and its code), dispense to a patient, recall (asked to confirm), trace with signatures and anchored proofs,
 and scans that are not GS1 codes refused with exit 2 naming their field."""
 
@@ -15,6 +16,7 @@ from biip.checksums import gs1_standard_check_digit
 from careledger.chain import Role
 from careledger.supplychain import Container, Pack
 from careledger.testdata import PASSPHRASE
+from tests.api.supply import reachable
 from tests.cli.conftest import Cli
 from tests.supplychain.conftest import EXPIRY, SupplyNetwork, supply_network
 
@@ -295,3 +297,24 @@ def test_scans_from_a_file_and_a_notice_never_overwritten(homes: Homes, run: dic
     refused = run["m"]("drug", "ship", "--to", net.wholesaler.address, case.epc, "--notice", str(taken))
     assert refused.code == 2
     assert json.loads(taken.read_text()) == {}
+
+
+def test_receive_needs_no_file_when_the_senders_node_delivered_its_notice(homes: Homes, run: dict[str, Cli]) -> None:
+    net = homes.net
+    packs = net.commission(2)
+    case = net.case()
+    net.manufacturer.supply.pack(case, packs, by=net.manufacturer.address)
+    with reachable(net.wholesaler):
+        shipped = run["m"]("drug", "ship", "--to", net.wholesaler.address, case.epc)
+    assert shipped.code == 0, shipped.err
+    assert "its notice was delivered to the receiver's node" in shipped.said
+    shipment = shipped.said.split("shipment ", 1)[1].split()[0]
+    received = run["w"]("drug", "receive", shipment)  # on the wholesaler's home: no scans, no file
+    assert received.code == 0, received.err
+    assert f"received 1 item of {shipment}" in received.said
+    assert case.epc in received.said
+    assert packs[0].serial in run["w"]("drug", "stock").said  # inside the case, known here by its serial
+    onward = run["w"]("drug", "ship", "--to", net.pharmacy_a.address, case.epc, "--json")  # A: no endpoint on chain
+    assert onward.code == 0, onward.err
+    assert onward.json()["notice"]["delivered"] is False
+    assert onward.json()["notice"]["waiting"].startswith(f"notice waiting for {net.pharmacy_a.address}: ")

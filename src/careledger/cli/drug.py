@@ -54,7 +54,8 @@ FromFileOption = Annotated[
     Path | None, typer.Option("--from-file", help="Scans one a line (a file, or - for stdin), besides SCANs.")
 ]
 NoticeOption = Annotated[
-    Path | None, typer.Option("--notice", help="The sender's shipping notice (EPCISDocument), as `drug ship` wrote it.")
+    Path | None,
+    typer.Option("--notice", help="The sender's shipping notice (EPCISDocument), as `drug ship --notice` wrote it."),
 ]
 # Events a page of `drug events` asks for (EPCIS's perPage bound).
 MAX_PER_PAGE = 1000
@@ -162,20 +163,28 @@ def ship(
     json: JsonFlag = False,
 ) -> None:
     """Ship packs or cases this node holds to another party: prints the shipment's id, which the receiver
-    receives it by (with the items scanned on arrival, or the notice `--notice` writes)."""
+    receives it by. Its signed notice (what it ships, and the packs inside each case) goes to the receiver's node at
+    its endpoint on chain; if that node does not take it now, this node sends it again until it does ("notice
+    waiting for 0x…"). `--notice` also writes it to a file, to hand over."""
     items = identifiers(scans, from_file)
     if notice is not None and notice.exists():
         raise ValidationError(f"notice: {notice} exists; name a new file (nothing was shipped)")
     with open_node(ctx) as node:
         receiver = address_of(node, to)
         shipment = node.supply.ship(items, receiver, by=node.address)
+        waiting = node.supply.notices.waiting(shipment)
         if notice is not None:
             write_new(notice, node.supply.notice(shipment, by=node.address))
     if json:
-        print_json({"shipment": shipment, "to": receiver, "items": [item.epc for item in items]})
+        summary = {"shipment": shipment, "to": receiver, "items": [item.epc for item in items]}
+        print_json({**summary, "notice": {"delivered": waiting is None, "waiting": waiting}})
         return
     console.print(f"shipped {len(items)} item{'' if len(items) == 1 else 's'} to {receiver}", markup=False)
     console.print(f"shipment {shipment}", markup=False)
+    if waiting is None:
+        console.print("its notice was delivered to the receiver's node", markup=False)
+    else:
+        progress.print(f"{waiting} (this node sends it again)", markup=False)
     if notice is not None:
         console.print(f"its notice: {notice}", markup=False)
 
@@ -189,16 +198,14 @@ def receive(
     notice: NoticeOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Receive a shipment sent to this node: the items the sender shipped, named by their scans on arrival (or by
-    the sender's notice, captured here first), now held here."""
+    """Receive a shipment sent to this node: the items the sender shipped, named by the sender's notice (which its
+    node delivers here, or `--notice` hands over, checked as a delivered one) or by their scans on arrival, now
+    held here; the packs inside received cases are known here by their serials from the notice."""
     items = identifiers(scans, from_file) if scans or from_file else None
     sent = read_json(notice) if notice is not None else None
     with open_node(ctx) as node:
         if sent is not None:
-            job = node.supply.capture(sent, by=node.address)
-            # A notice captured by an earlier try (whose receive failed) names the items all the same.
-            if not job.ok and not all(": duplicate event" in error for error in job.errors):
-                raise ValidationError(f"notice: {job.errors[0] if job.errors else 'refused'}")
+            node.supply.accept_notice(sent)  # taken once: a notice delivered before names the items all the same
         received = node.supply.receive(shipment, by=node.address, items=items)
     if json:
         print_json({"shipment": shipment, "items": received})
