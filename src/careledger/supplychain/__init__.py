@@ -47,6 +47,7 @@ from careledger.supplychain._gs1 import (
     parse_epc,
     parse_scan,
 )
+from careledger.supplychain._medication import EXPIRY_EXTENSION, GTIN_SYSTEM, LOT_EXTENSION
 from careledger.supplychain._query import EventPage, EventQuery, query_document
 from careledger.supplychain._recall import Recalls, notice_id
 from careledger.supplychain._service import Supply
@@ -69,6 +70,9 @@ __all__ = [
     "CODES",
     "EPCIS_CONTEXT",
     "EVENT_TYPES",
+    "EXPIRY_EXTENSION",
+    "GTIN_SYSTEM",
+    "LOT_EXTENSION",
     "PARTY",
     "QUARANTINED",
     "RECALLED",
