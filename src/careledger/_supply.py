@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from careledger.identity import UnlockedWallet
     from careledger.shared import SharedState
     from careledger.store import Database
-    from careledger.supplychain import Commissioned, Dispensary, Pack, Supply
+    from careledger.supplychain import Commissioned, Dispensary, Pack, Supply, SupplyRoles
     from careledger.telehealth import Messages
 
 
@@ -81,6 +81,23 @@ class Supplies:
         return self._anchorer(EventDigests())
 
     @cached_property
+    def supply_roles(self) -> SupplyRoles:
+        """Who acts for the node's supply chain: its staff (a live affiliation it attested) for reads and custody
+        steps; its operator or supply officer (a live `supply-officer` credential it attested) for recalls and
+        admissions. One rule for the EPCIS service and the pharmacy's counter."""
+        from careledger.identity import SUPPLY_OFFICER
+        from careledger.supplychain import SupplyRoles
+
+        return SupplyRoles(
+            self.audit,
+            here=self.address,
+            care_team=lambda actor: self.access.care_team(actor),
+            officer=lambda actor: self.contracts.identity_registry().valid_credential_from(
+                actor, SUPPLY_OFFICER, self.address
+            ),
+        )
+
+    @cached_property
     def dispensary(self) -> Dispensary:
         """The pharmacy's counter: verify at dispense, dispense through the caller's door, quarantine; recalls
         followed (each patient dispensed a recalled lot here told, by the node's own "drug recall notice" work),
@@ -125,6 +142,7 @@ class Supplies:
             supply_chain,
             recalls,
             suspects,
+            self.supply_roles,
             here=self.address,
             chain_id=self.chain_id,
         )

@@ -148,9 +148,8 @@ def test_a_quarantined_pack_is_refused_until_released(supply_network: SupplyNetw
     _refused(a, pack.element_string, "quarantined", "quarantined here: torn seal")
     with pytest.raises(Conflict, match="quarantined here"):
         a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
-    assert [item.pack.serial for item in a.dispensary.stock(flagged_only=True) if "quarantined" in item.flags] == [
-        pack.serial
-    ]
+    flagged = a.dispensary.stock(by=a.address, flagged_only=True)
+    assert [item.pack.serial for item in flagged if "quarantined" in item.flags] == [pack.serial]
     assert a.dispensary.release(pack.element_string, by=a.address)
     assert a.dispensary.verify(pack.element_string, by=a.address).code == "ok"
     assert _audited(a, "supply.release").access.detail == pack.epc
@@ -159,10 +158,11 @@ def test_a_quarantined_pack_is_refused_until_released(supply_network: SupplyNetw
 def test_stock_lists_what_the_chain_says_is_held_here(supply_network: SupplyNetwork) -> None:
     packs = _at_pharmacy_a(supply_network, 2)
     a = supply_network.pharmacy_a
-    held = {item.pack.serial: item for item in a.dispensary.stock()}
+    held = {item.pack.serial: item for item in a.dispensary.stock(by=a.address)}
     assert {p.serial for p in packs} <= set(held)
     assert held[packs[0].serial].expiry == packs[0].expiry
-    assert not {p.serial for p in packs} & {i.pack.serial for i in supply_network.pharmacy_b.dispensary.stock()}
+    b = supply_network.pharmacy_b
+    assert not {p.serial for p in packs} & {i.pack.serial for i in b.dispensary.stock(by=b.address)}
 
 
 def test_a_stranger_may_not_verify_or_dispense(supply_network: SupplyNetwork, counter: Counter) -> None:

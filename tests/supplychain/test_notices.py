@@ -56,12 +56,12 @@ def test_a_notice_arrives_by_itself_names_the_packs_inside_and_a_recall_flags_th
     assert signers == [w.address, m.address, m.address]  # its shipping event, the packer's packing events
     assert a.supply.accept_notice(notice)["stored"] is True
     a.supply.receive(onward, by=a.address)
-    shelf = {item.pack.serial: item for item in a.dispensary.stock()}
+    shelf = {item.pack.serial: item for item in a.dispensary.stock(by=a.address)}
     assert {p.serial for p in packs[:3]} <= set(shelf)  # known by serial inside the case inside the pallet
 
     a.dispensary.follow_recalls()  # the cursor at the head before the recall
     m.dispensary.recall(net.gtin, "N1", by=m.address)
     assert a.dispensary.follow_recalls() == 1
-    flagged = {item.pack.serial: item.flags for item in a.dispensary.stock(flagged_only=True)}
+    flagged = {item.pack.serial: item.flags for item in a.dispensary.stock(by=a.address, flagged_only=True)}
     assert {p.serial for p in packs[:3]} <= set(flagged)
     assert all(RECALLED in flagged[p.serial] for p in packs[:3])

@@ -60,7 +60,7 @@ def test_a_recall_reaches_the_patient_and_flags_the_stock_in_one_round(supply_ne
     assert heard == Event("message", {"thread": notice, "communication": notice, "unread": 1})
 
     # Her stock of the lot is flagged, and verify says so; another lot's pack is not.
-    flagged_stock = {item.pack.serial: item.flags for item in a.dispensary.stock(flagged_only=True)}
+    flagged_stock = {item.pack.serial: item.flags for item in a.dispensary.stock(by=a.address, flagged_only=True)}
     assert {p.serial for p in packs[1:]} <= set(flagged_stock)
     said = f"recalled by its manufacturer ({net.manufacturer.address}) in block"
     assert all(flagged_stock[p.serial]["recalled"].startswith(said) for p in packs[1:])
@@ -103,7 +103,7 @@ def test_only_the_lots_manufacturer_or_a_regulator_recalls_it(supply_network: Su
         b.dispensary.recall(net.gtin, "R3", by=b.address)
     refused = _audited(b, "supply.recall")
     assert refused.access.outcome == Outcome.DENIED
-    with pytest.raises(AccessDenied, match="not of this node's staff"):
+    with pytest.raises(AccessDenied, match="holds no supply-officer credential of this node"):
         b.dispensary.recall(net.gtin, "R3", by="0x" + "5e" * 20)
     net.regulator.dispensary.recall(net.gtin, "R3", by=net.regulator.address)
     assert net.regulator.contracts.supply_chain().lot(net.gtin, "R3").recalled  # type: ignore[union-attr]

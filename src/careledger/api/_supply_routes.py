@@ -136,8 +136,7 @@ def supply_router(deps: Deps) -> APIRouter:
     async def stock(flagged: bool = False, authorization: Authorization = None) -> JSONResponse:
         """The packs this node holds (`flagged=true`: only those recalled or quarantined), each with its flag."""
         caller = deps.caller(authorization)
-        await call(node.dispensary.staff, caller.address, "supply.stock")
-        items = await call(node.dispensary.stock, flagged_only=flagged)
+        items = await call(node.dispensary.stock, by=caller.address, flagged_only=flagged)
         return JSONResponse({"items": [item.to_json() for item in items]})
 
     return router

@@ -361,7 +361,7 @@ def stock(
 ) -> None:
     """The packs this node holds now, each with its lot, expiry and flags (recalled, quarantined)."""
     with open_node(ctx) as node:
-        items = [item.to_json() for item in node.dispensary.stock(flagged_only=flagged)]
+        items = [item.to_json() for item in node.dispensary.stock(by=node.address, flagged_only=flagged)]
     if json:
         print_json(items)
     else:

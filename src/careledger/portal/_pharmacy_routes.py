@@ -95,9 +95,10 @@ class _Counter:
         self, request: Request, visit: Visit, *, status: int = 200, stock: bool = False, **context: Any
     ) -> Response:
         """The pharmacy's page with `context` (a verdict, patients found, a dispense, an error); with the flagged
-        `stock` only when asked (the page itself): it reads the chain once for each pack held, which a scan's
-        answer must not wait for."""
-        flagged = await call(self.node.dispensary.stock, flagged_only=True) if stock else None
+        `stock` only when asked (the page itself): it asks the chain about the flagged packs, which a scan's answer
+        need not wait for."""
+        caller = visit.signed_in.address
+        flagged = await call(self.node.dispensary.stock, by=caller, flagged_only=True) if stock else None
         return self.pages.render(
             request, visit, "pharmacy.html", status=status, flagged=flagged, name=self._names, **context
         )

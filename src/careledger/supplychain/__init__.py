@@ -51,6 +51,7 @@ from careledger.supplychain._medication import EXPIRY_EXTENSION, GTIN_SYSTEM, LO
 from careledger.supplychain._query import EventPage, EventQuery, query_document
 from careledger.supplychain._recall import Recalls, notice_id
 from careledger.supplychain._service import Supply
+from careledger.supplychain._staff import SupplyRoles
 from careledger.supplychain._stock import StockItem
 from careledger.supplychain._store import CaptureJob
 from careledger.supplychain._suspect import (
@@ -97,6 +98,7 @@ __all__ = [
     "SignedVerificationRequest",
     "StockItem",
     "Supply",
+    "SupplyRoles",
     "Suspects",
     "Trace",
     "TraceStep",

@@ -10,9 +10,12 @@ quarantine / release ─► a flag on the pack (verify says quarantined)
 ```
 
 Who may act at the counter: this node (its operator) and its staff, whom the node attested an affiliation the
-chain holds valid; anyone else is refused, audited. Staff see the verdict's reason whole: they are the node's
-own people, and "cloned serial: dispensed at 0x… on …" is what they must act on. A dispense's event names the
-pack and the pharmacy, never the patient.
+chain holds valid; a recall takes the operator or its supply officer (`_staff.py`, the rule the EPCIS service
+follows too); anyone else is refused, audited. Staff see the verdict's reason whole: they are the node's own
+people, and "cloned serial: dispensed at 0x… on …" is what they must act on. A scan that is no pack's code is
+refused naming the element at fault (400), audited with that element's name, never what was scanned. A
+dispense's event names the pack and the pharmacy, never the patient; once her MedicationDispense is written, its
+decommission on chain is the node's own work: sent again by the leader's rounds as the node, whoever dispensed.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from careledger.supplychain._flags import QUARANTINED, RECALLED, Flags
 from careledger.supplychain._gs1 import Identifier, Pack, gtin_of, parse_scan
 from careledger.supplychain._medication import medication_dispense
 from careledger.supplychain._recall import Recalls
-from careledger.supplychain._stock import StockItem, held, named_packs
+from careledger.supplychain._staff import SupplyRoles
+from careledger.supplychain._stock import StockItem, stock
 from careledger.supplychain._suspect import Suspects, VerificationAnswer
 from careledger.supplychain._verdict import Known, Verdict, judge
 
@@ -51,6 +55,7 @@ EVENT_DAYS = 30  # how long a dispense's event waits in its ticket, after its la
 _PENDING = "supply-dispense-event"  # the tickets' kind: a dispense's event, until it is captured
 _LOST = "supply-dispense-lost"  # a dispense whose event's ticket expired, told once a day
 MAX_WAIT = 3600.0  # seconds between two attempts at sending a dispense's event, at most
+_ELEMENT_NAME = frozenset("abcdefghijklmnopqrstuvwxyz ()0123456789")  # how a refused scan's element is named
 _log = logging.getLogger(__name__)
 
 
@@ -75,7 +80,8 @@ class Dispensed:
 
 
 class Dispensary:
-    """Verify, dispense, quarantine and release packs at this node (module docstring)."""
+    """The pharmacy's counter: verify and dispense packs, set suspect ones aside, list the stock; recall a lot,
+    follow recalls, ask a pack's manufacturer (or answer as one)."""
 
     def __init__(
         self,
@@ -87,13 +93,14 @@ class Dispensary:
         supply_chain: Callable[[], SupplyChain],
         recalls: Recalls,
         suspects: Suspects,
+        roles: SupplyRoles,
         *,
         here: str,
         chain_id: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`supply_chain()`: the SupplyChain facade, sending as the node wallet; `recalls` and `suspects`, the recall
-        and the verification request's halves, which the counter's methods lead to."""
+        and the verification request's halves, which the counter's methods lead to; `roles`, who may do what."""
         self._supply = supply
         self._access = access
         self._audit = audit
@@ -102,6 +109,7 @@ class Dispensary:
         self._supply_chain = supply_chain
         self._recalls = recalls
         self._suspects = suspects
+        self.roles = roles
         self.here = here
         self._chain_id = chain_id
         self._clock = clock
@@ -109,18 +117,29 @@ class Dispensary:
         self._admissions: dict[str, tuple[float, bool]] = {}
 
     def staff(self, by: str, action: str) -> None:
-        """`AccessDenied` (audited) unless `by` is this node or of its staff."""
-        if by == self.here or self._access.care_team(by):
-            return
-        self._audit.record(Access(Action.EXECUTE, action, Outcome.DENIED, by, detail="not this node's staff"))
-        raise AccessDenied(f"{by} is not of this node's staff: only its operator and staff act for its pharmacy")
+        """`AccessDenied` (audited) unless `by` may take `action` for this node (`SupplyRoles.require`)."""
+        self.roles.require(by, action)
 
     def verify(self, scan: str | Identifier, *, by: str) -> Verdict:
         """Whether the pack scanned may be dispensed here now, and if not why (audited with its code)."""
         self.staff(by, "supply.verify")
-        verdict = self._judge(pack_of(scan))
+        verdict = self._judge(self._scanned(scan, by, "supply.verify"))
         self._audit_verdict("supply.verify", by, verdict)
         return verdict
+
+    def _scanned(self, scan: str | Identifier, by: str, action: str) -> Pack:
+        """The pack `scan` names; a malformed scan's `ValidationError` audited under `action` (DENIED) naming the
+        element refused, never what was scanned (a misread code may hold anything)."""
+        try:
+            return pack_of(scan)
+        except ValidationError as refused:
+            self._refused_scan(action, by, refused)
+            raise
+
+    def _refused_scan(self, action: str, by: str, refused: ValidationError) -> None:
+        said = str(refused).partition(":")[0]
+        element = said if len(said) <= 24 and set(said) <= _ELEMENT_NAME else "scan"
+        self._audit.record(Access(Action.EXECUTE, action, Outcome.DENIED, by, detail=f"malformed scan: {element}"))
 
     def _judge(self, pack: Pack) -> Verdict:
         facade = self._supply_chain()
@@ -165,7 +184,11 @@ class Dispensary:
         unless verify says ok; her MedicationDispense written through `accessor`'s door, then the pack
         decommissioned on chain by a dispensing event (module docstring)."""
         self.staff(by, "supply.dispense")
-        verdict = self.verify(scan, by=by)
+        try:
+            verdict = self.verify(scan, by=by)
+        except ValidationError as refused:
+            self._refused_scan("supply.dispense", by, refused)
+            raise
         if not verdict.dispensable:
             self._audit_verdict("supply.dispense", by, verdict)
             raise Conflict(verdict.reason)
@@ -238,7 +261,9 @@ class Dispensary:
     def retry_dispenses(self, *, older_than: timedelta = RETRY_AFTER) -> int:
         """Send again the events of dispenses not decommissioned on chain yet, written `older_than` ago at least
         (not one a counter is sending now) and due (each waits twice as long after each failure, `MAX_WAIT` at
-        most): the leader's round. How many were sent."""
+        most): the leader's round. The node sends them as itself, whoever dispensed (her dispense was allowed and
+        audited when she made it; her affiliation may have lapsed since), naming her in the audit entry. How many
+        were sent."""
         now = self._clock()
         query = select(SupplyDispense.key).where(
             SupplyDispense.event_id.is_(None), SupplyDispense.dispensed_at < now - older_than
@@ -256,7 +281,9 @@ class Dispensary:
                 continue
             if pending.get("next", 0) > now.timestamp():
                 continue
-            if self._send(key, pending["event"], str(pending["by"])) is None:
+            if self._send(key, pending["event"], self.here) is None:
+                done = f"{_epc_of(pending['event'])}: decommissioned on chain, sent again for {pending['by']}"
+                self._audit.record(Access(Action.EXECUTE, "supply.dispense", Outcome.SUCCESS, self.here, detail=done))
                 sent += 1
                 continue
             attempts = int(pending.get("attempts", 0)) + 1
@@ -271,43 +298,31 @@ class Dispensary:
         self.staff(by, "supply.quarantine")
         if not reason.strip() or len(reason) > 500:
             raise ValidationError("reason: why the pack is set aside, 1 to 500 characters")
-        pack = pack_of(scan)
+        pack = self._scanned(scan, by, "supply.quarantine")
         key = pack_key(pack.gtin, pack.serial)
         set_aside = self.flags.quarantine(key, self._supply_chain().status(key).lot, reason.strip())
-        self._audit.record(
-            Access(Action.EXECUTE, "supply.quarantine", Outcome.SUCCESS, by, detail=f"{pack.epc}: {reason}")
-        )
+        # The reason is the staff's free text: kept on the flag, which staff read, not in the audit log.
+        self._audit.record(Access(Action.EXECUTE, "supply.quarantine", Outcome.SUCCESS, by, detail=pack.epc))
         return set_aside
 
     def release(self, scan: str | Identifier, *, by: str) -> bool:
         """Lift the pack's quarantine; False if it had none. Audited."""
         self.staff(by, "supply.release")
-        pack = pack_of(scan)
+        pack = self._scanned(scan, by, "supply.release")
         released = self.flags.release(pack_key(pack.gtin, pack.serial))
         self._audit.record(Access(Action.EXECUTE, "supply.release", Outcome.SUCCESS, by, detail=pack.epc))
         return released
 
-    def stock(self, *, flagged_only: bool = False) -> list[StockItem]:
-        """The packs this node holds now (the chain says so), each with its live flags; `flagged_only`: those
-        flagged (a recalled lot, a quarantine) alone."""
-        facade = self._supply_chain()
-        recalled, quarantined = self.flags.recalled_lots(), self.flags.quarantined()
-        items = []
-        for pack in named_packs(self._db):
-            key = pack_key(pack.gtin, pack.serial)
-            status = facade.status(key)
-            if not held(status, self.here):
-                continue
-            flags = {QUARANTINED: quarantined[key]} if key in quarantined else {}
-            if status.lot in recalled or status.recalled:
-                flags[RECALLED] = recalled.get(status.lot or b"", "recalled on chain")
-            if flags or not flagged_only:
-                items.append(StockItem(pack, key, status.lot, status.expiry, flags))
-        return items
+    def stock(self, *, by: str, flagged_only: bool = False) -> list[StockItem]:
+        """The packs this node holds now, each with its live flags; `flagged_only`: those flagged (a recalled lot,
+        a quarantine) alone. By this node's own events, the chain asked once, in one batch, of those shown
+        (`_stock.py`). Staff only (`supply.stock`, audited when refused)."""
+        self.staff(by, "supply.stock")
+        return stock(self._db, self._supply_chain(), self.flags, here=self.here, flagged_only=flagged_only)
 
     def recall(self, gtin: str, lot: str, *, by: str) -> Receipt:
         """Recall `lot` of `gtin` on chain as this node (the lot's manufacturer, or a regulator: anyone else is
-        refused by the contract). Audited, refusals too."""
+        refused by the contract), asked by its operator or its supply officer. Audited, refusals too."""
         self.staff(by, "supply.recall")
         detail = f"GTIN {gtin} lot {lot}"
         try:
@@ -329,7 +344,7 @@ class Dispensary:
         """Ask the pack's manufacturer to verify it (a DSCSA verification request); its signed answer, believed
         only if the lot's manufacturer on chain signed it (`IntegrityError` otherwise). Audited."""
         self.staff(by, "supply.verification")
-        return self._suspects.ask(pack_of(scan), by=by)
+        return self._suspects.ask(self._scanned(scan, by, "supply.verification"), by=by)
 
     def answer_verification(self, request: object) -> dict[str, Any]:
         """Answer another node's signed verification request as this manufacturer (`Suspects.answer`)."""
@@ -342,6 +357,11 @@ def pack_of(scan: str | Identifier) -> Pack:
     if not isinstance(found, Pack):
         raise ValidationError("scan: a pack's code (GTIN and serial), not a case's or pallet's SSCC")
     return found
+
+
+def _epc_of(event: dict[str, Any]) -> str:
+    """The pack a dispensing event names."""
+    return str(next(iter(event.get("epcList", ())), "(no pack named)"))
 
 
 def _decommissioned_on(facade: SupplyChain, key: bytes) -> date | None:
