@@ -60,6 +60,7 @@ from careledger.store import BlobStores, Database, Leadership
 
 if TYPE_CHECKING:
     from careledger.chain import Chain
+    from careledger.governance import Admission
     from careledger.proofs import Proofs
 
 _REGISTERED_KEY_TTL = 60.0
@@ -366,20 +367,18 @@ class Node(Capabilities, Oversight, Supplies):
             raise ValidationError(f"not a list of deployments: {exc}") from None
         return self.deployer.adopt(records)
 
-    def admit(self, member: str) -> tuple[bool, str]:
-        """Let a node that joined anchor on RecordAnchor (this node must administer it): whether it was let
-        now (False: it could already), and RecordAnchor's address."""
-        anchor = self.contracts.record_anchor(write=True)
-        if not anchor.is_admin(self.address):
-            raise AccessDenied(
-                f"this node ({self.address}) does not administer RecordAnchor {anchor.address}: "
-                "the node that deployed it admits members, or once the council is bootstrapped the council does "
-                "(`careledger governance propose admit NODE`)"
-            )
-        if anchor.is_anchorer(member):
-            return False, anchor.address
-        anchor.grant_anchorer(member)
-        return True, anchor.address
+    def admit(self, member: str, *, issuer: bool = False) -> Admission:
+        """Let a node that joined anchor and, `issuer`, attest credentials (its staff's affiliation, licences):
+        the deployer's act until the council is bootstrapped (`careledger.governance.admit`)."""
+        from careledger.governance import admit
+
+        return admit(self.contracts, self.address, NODE_WALLET, member, issuer=issuer)
+
+    def issuers(self) -> list[str]:
+        """Who may attest credentials in the IdentityRegistry now."""
+        from careledger.governance import issuers
+
+        return issuers(self.contracts)
 
     def managed_chain(self) -> AnvilProcess:
         """The anvil process this home's chain runs in (for `chain up`); `ValidationError` for any other chain."""

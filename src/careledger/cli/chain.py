@@ -222,13 +222,42 @@ def adopt(
 def admit(
     ctx: typer.Context,
     member: Annotated[str, typer.Argument(metavar="NODE", help="The joining node's address (or a wallet name here).")],
+    issuer: Annotated[
+        bool,
+        typer.Option(
+            "--issuer", help="Also let it attest credentials (ISSUER_ROLE): its staff's affiliation and licences."
+        ),
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Let a node that joined the network anchor its commitments (run by the node that deployed)."""
+    """Let a node that joined the network anchor its commitments and, with --issuer, have staff of its own (run by
+    the node that deployed; once the council is bootstrapped, the council decides)."""
     with open_node(ctx) as node:
-        address = address_of(node, member)
-        admitted_now, anchor = node.admit(address)
+        admission = node.admit(address_of(node, member), issuer=issuer)
     if json:
-        print_json({"node": address, "anchorer": True, "admitted_now": admitted_now})
+        print_json(admission.to_json())
+        return
+    who = admission.node
+    console.print(
+        f"{who} {'may now' if admission.admitted_now else 'could already'} anchor on RecordAnchor {admission.anchor}",
+        markup=False,
+    )
+    if admission.issuer_now is not None:
+        verb = "may now" if admission.issuer_now else "could already"
+        console.print(
+            f"{who} {verb} attest credentials (its staff's affiliation, licences) on IdentityRegistry "
+            f"{admission.registry}",
+            markup=False,
+        )
+
+
+@app.command()
+def issuers(ctx: typer.Context, json: JsonFlag = False) -> None:
+    """Who may attest credentials on this network now (ISSUER_ROLE), in the order they were first made issuers."""
+    with open_node(ctx) as node:
+        held = node.issuers()
+    if json:
+        print_json(held)
     else:
-        console.print(f"{address} {'may now' if admitted_now else 'could already'} anchor on RecordAnchor {anchor}")
+        for address in held:
+            console.print(address, markup=False)

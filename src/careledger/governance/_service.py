@@ -33,6 +33,7 @@ from careledger.governance._actions import (
     check_delay,
     parse_address,
 )
+from careledger.governance._admission import role_holders
 from careledger.governance._bootstrap import handover, kept
 from careledger.governance._words import call_words, format_duration, plain_args
 from careledger.identity import GOVERNANCE_OFFICER
@@ -249,10 +250,7 @@ class Governance:
     def regulators(self) -> list[str]:
         """SupplyChain's regulators (who admit manufacturers and may recall any lot), in the order they were first
         appointed: each account a RoleGranted log names that holds REGULATOR_ROLE still."""
-        supply = self._contracts.supply_chain()
-        granted = supply.contract.events.RoleGranted().get_logs(from_block=0)
-        named = dict.fromkeys(str(e["args"]["account"]) for e in granted if bytes(e["args"]["role"]) == REGULATOR_ROLE)
-        return [account for account in named if supply.is_regulator(account)]
+        return role_holders(self._contracts.supply_chain(), REGULATOR_ROLE)
 
     def appoint_regulator(self, regulator: str, *, by: str | None = None) -> list[str]:
         """Appoint a supply chain regulator as SupplyChain's admin, this node (its deployer) until the council is
