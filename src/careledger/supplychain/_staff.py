@@ -51,8 +51,13 @@ class SupplyRoles:
             return True
         return self._officer(by) if action in OFFICERS_ONLY else self._care_team(by)
 
-    def require(self, by: str, action: str) -> None:
-        """`AccessDenied` (audited under `action`) unless `by` may take `action` for this node."""
+    def require(self, by: str, action: str, *, granted: bool = True) -> None:
+        """`AccessDenied` (audited under `action`) unless `by` may take `action` for this node. `granted`: whether
+        what she presents allows it at all (an API token's scopes: one an app was granted may cover less than she
+        may do), judged first: a refusal either way is this node's, audited alike."""
+        if not granted:
+            self._audit.record(Access(Action.EXECUTE, action, Outcome.DENIED, by, detail="beyond the token's scopes"))
+            raise AccessDenied(f"the token's scopes do not cover {action}: sign in for a token that does")
         if self.may(by, action):
             return
         if action in OFFICERS_ONLY:
