@@ -40,6 +40,11 @@ SSCC = "106141412345678908"  # GS1 TDS: (00) 106141412345678908 is urn:epc:id:ss
         f"https://id.gs1.org/01/{GTIN}/10/ABC-123/21/12345XYZ?17=270131",
         f"https://brand.example.com/products/01/{GTIN}/21/12345XYZ?10=ABC-123&17=270131&linkType=all",
         f"]Q1https://id.gs1.org/01/{GTIN}/10/ABC-123/21/12345XYZ?17=270100",
+        # A scanner set to spell the separator out, in any face (the CLI, the API, the portal).
+        f"]d201{GTIN}1727013110ABC-123<GS>2112345XYZ",
+        f"01{GTIN}1727013110ABC-123{{gs}}2112345XYZ",
+        f"01{GTIN}1727013110ABC-123[GS]2112345XYZ",
+        f"01{GTIN}1727013110ABC-123^]2112345XYZ",
     ],
 )
 def test_each_form_a_scanner_sends_reads_to_the_same_pack(scan: str) -> None:
@@ -115,7 +120,9 @@ def test_sscc_in_each_form_is_a_container() -> None:
         (f"01{GTIN}21abé", "serial: 'é' is not in GS1's character set 82"),
         (f"(01){GTIN}(21)a b", "serial: ' ' is not in GS1's character set 82"),
         (f"01{GTIN}10L~T{GS}21A1", "lot: '~' is not in GS1's character set 82"),
-        (f"01{GTIN}1727013110ABC", "serial: missing"),
+        (f"01{GTIN}1727013110ABC", "serial: missing (AI 21): a serialised pack's code carries one"),
+        (f"01{GTIN}1727013110ABC2112345", "serial: missing (AI 21): a group separator (GS) is probably missing"),
+        (f"01{GTIN}1727013110ABC<G>2112345", "serial: missing (AI 21): a group separator (GS) is probably missing"),
         (f"https://id.gs1.org/01/{GTIN}", "serial: missing"),
         (GTIN, "serial: 09506000134352 is a GTIN alone"),
         ("9506000134352", "serial: 9506000134352 is a GTIN alone"),
@@ -128,6 +135,8 @@ def test_sscc_in_each_form_is_a_container() -> None:
         ("urn:epc:id:sgtin:0614141.12345.400", "epc: an SGTIN's company prefix and item reference are 13 digits"),
         ("urn:epc:id:sgln:0614141.12345.400", "epc: an SGTIN or SSCC EPC URN"),
         ("https://example.com/about", "element string: not a GS1 Digital Link URI"),
+        (f"https://id.g[1.org/01/{GTIN}/21/S1", "element string: not a GS1 Digital Link URI"),
+        (f"https://a[b/01/{GTIN}/21/S1", "element string: not a GS1 Digital Link URI"),
     ],
 )
 def test_a_malformed_scan_is_refused_naming_its_field(scan: str, message: str) -> None:
@@ -182,9 +191,32 @@ def test_company_prefix_follows_the_indicator_digit() -> None:
 
 
 _CSET82 = st.sampled_from("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
+# A serial or lot as a scanner sends it: `<GS>` (in any case) is read as the separator, so none spells it.
+_VALUES = st.text(_CSET82, min_size=1, max_size=20).filter(lambda value: "<gs>" not in value.lower())
+_URLISH = st.builds(
+    "{}://{}/{}/{}?{}".format,
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.text(max_size=12),
+    st.sampled_from(["01", "00", "01/09506000134352/21", "x/01"]),
+    st.text(max_size=30),
+    st.text(max_size=12),
+)
+_URNISH = st.builds("urn:epc:id:{}:{}.{}".format, st.sampled_from(["sgtin", "sscc", "sgln"]), st.text(), st.text())
+_ELEMENTISH = st.builds(
+    str.__add__, st.sampled_from(["01" + GTIN, "]d2", "(01)", "00", "10", "21", GS, "<GS>"]), st.text()
+)
 
 
-@given(serial=st.text(_CSET82, min_size=1, max_size=20), lot=st.text(_CSET82, min_size=1, max_size=20))
+@given(text=st.one_of(st.text(), _URLISH, _URNISH, _ELEMENTISH))
+def test_whatever_is_typed_is_read_or_refused_as_a_validation_error(text: str) -> None:
+    for parse in (parse_scan, parse_epc):
+        try:
+            parse(text)
+        except ValidationError:
+            continue
+
+
+@given(serial=_VALUES, lot=_VALUES)
 def test_any_serial_and_lot_survive_the_element_string_and_the_digital_link(serial: str, lot: str) -> None:
     pack = Pack(GTIN, serial, lot, date(2030, 6, 30))
     assert parse_scan(f"01{GTIN}17300630" + f"10{lot}{GS}21{serial}") == pack

@@ -12,9 +12,8 @@ What may be dispensed, and who may ask, is the dispensary's word (`node.dispensa
 dispense and refusal; the page only carries the scan there. A scan and a patient travel in posted forms, never in
 a URL (neither lands in a log or a browser's history). A scanner sends a GS1 DataMatrix's group separator as
 the character `\\x1d`, or, set to spell it out, as `<GS>`, `{GS}`, `[GS]` or `^]` (what a keyboard wedge types
-for Ctrl+], ASCII 29): all are read as the separator. None of those spellings is a GS1 element string's own
-(`^`, `[`, `]`, `{`, `}` are outside GS1's character set 82; `<GS>` is inside it, as a serial's four characters,
-and is read as the separator all the same: a serial that spells it is sent with the character).
+for Ctrl+], ASCII 29): `careledger.supplychain.parse_scan` reads each as the separator, as it does for the CLI and
+the API.
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     from careledger.api import Caller
 
 GROUP_SEPARATOR = "\x1d"
-# What scanners set to spell the group separator out type for it (see the module's docstring).
-_SPELLED_SEPARATOR = re.compile(r"<GS>|\{GS\}|\[GS\]|\^\]", re.IGNORECASE)
 MAX_SCAN = 300  # an element string or Digital Link URI with room to spare
 MAX_FOUND = 20
 # The fields a refusal's message starts with (`careledger.supplychain.parse_scan`'s and the dispensary's).
@@ -59,9 +56,9 @@ _RECORD_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def scanned(form: dict[str, str]) -> str:
-    """The posted scan with a spelled-out group separator as the character; `ValidationError` naming the field."""
-    text = field(form, "scan", "The scan", max_chars=MAX_SCAN)
-    return _SPELLED_SEPARATOR.sub(GROUP_SEPARATOR, text)
+    """The posted scan, as typed (a spelled-out separator is read by `parse_scan`); `ValidationError` naming the
+    field."""
+    return field(form, "scan", "The scan", max_chars=MAX_SCAN)
 
 
 def shown_scan(scan: str) -> str:

@@ -10,6 +10,13 @@ Digital Links (check digits, dates, AI formats); this module turns what it finds
 ```
 scan ──▶ ]d2 / GS / (HRI) / https://…/01/…/21/… / urn:epc:id:sgtin:… ──▶ biip element strings ──▶ Pack | Container
 ```
+
+A scanner set to spell the group separator out types `<GS>`, `{GS}`, `[GS]` (any case) or `^]` (what a keyboard
+wedge types for Ctrl+], ASCII 29) for it; an element string reads each as the separator, whichever face it came
+through (CLI, API, portal). `^ [ ] { }` are outside GS1's character set 82; `<GS>` is inside it, and is read as the
+separator all the same (a serial that spells those four characters is sent with the separator as the character).
+Nothing a stranger types escapes as another error than `ValidationError`: a URI that is no URL at all (`https://a[b`)
+is refused like any other malformed one.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ _FIELDS = {"00": "sscc", "01": "gtin", "10": "lot", "17": "expiry", "21": "seria
 _DATES = frozenset({"11", "12", "13", "15", "16", "17"})
 _SGTIN_URN = re.compile(r"urn:epc:id:sgtin:(\d+)\.(\d+)\.(.+)")
 _SSCC_URN = re.compile(r"urn:epc:id:sscc:(\d+)\.(\d+)")
+_SPELLED_SEPARATOR = re.compile(r"<GS>|\{GS\}|\[GS\]|\^\]", re.IGNORECASE)
+_VARIABLE = frozenset({"10", "21"})  # the variable-length AIs a pack's code carries, ended by GS unless last
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +133,7 @@ def parse_scan(text: str) -> Identifier:
         return _identified(_digital_link(text), text)
     if text.startswith("("):
         return _identified(_hri(text), text)
+    text = _SPELLED_SEPARATOR.sub(GS, text).strip(GS)
     if text.isdigit() and len(text) in (8, 12, 13, 14):
         raise ValidationError(f"serial: {text} is a GTIN alone, which names no pack: scan the pack's 2D code")
     return _identified(_element_string(text), text)
@@ -145,7 +155,13 @@ def _identified(elements: dict[str, GS1ElementString], text: str) -> Identifier:
     if "01" not in elements:
         raise ValidationError(f"element string: neither a GTIN (01) nor an SSCC (00) in {_shown(text)}")
     if "21" not in elements:
-        raise ValidationError("serial: missing (AI 21): a serialised pack's code carries one")
+        lost = any(ai in _VARIABLE and "21" in element.value[1:] for ai, element in elements.items())
+        hint = (
+            ": a group separator (GS) is probably missing before it"
+            if lost
+            else ": a serialised pack's code carries one"
+        )
+        raise ValidationError("serial: missing (AI 21)" + hint)
     expiry = elements.get("17")
     lot = elements.get("10")
     return Pack(
@@ -188,9 +204,12 @@ def _digital_link(uri: str) -> dict[str, GS1ElementString]:
     """A GS1 Digital Link URI: `https://<any host>/<prefix>/01/<gtin>/10/<lot>/21/<serial>?17=<expiry>`."""
     try:
         link = GS1DigitalLinkURI.parse(uri)
-    except ParseError as exc:
+    except (ParseError, ValueError) as exc:  # ValueError: no URL at all (`https://a[b/…`: urllib's own refusal)
         # Read the pairs again one by one, so that the refusal names the field that broke.
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            raise ValidationError("element string: not a GS1 Digital Link URI (not a URL)") from None
         segments = [unquote(part) for part in parts.path.split("/")]
         start = next((i for i, part in enumerate(segments) if part in ("00", "01")), len(segments))
         pairs = [(segments[i], segments[i + 1]) for i in range(start, len(segments) - 1, 2)]
