@@ -43,6 +43,7 @@ from careledger.supplychain import (
     unpacking,
     validate_document,
 )
+from careledger.supplychain._epcis import event_pointer, instant
 
 EXAMPLES = Path(__file__).parents[1] / "testdata" / "epcis"
 CHAIN_ID = 31337
@@ -104,8 +105,9 @@ EVENT = ["epcisBody", "eventList", 1]
         (_broken([*EVENT, "shoe size"], 42), "epcisBody/eventList/1: 'shoe size' is not valid"),
         (_broken(["schemaVersion"], None), "(document): 'schemaVersion' is a required property"),
         (_broken(["epcisBody", "eventList"], {}), "epcisBody/eventList: {} is not of type 'array'"),
-        (_broken(["type"], "EPCISQueryDocument"), "type: an EPCISDocument or an EPCIS event"),
-        (_broken(["type"], None), "type: an EPCISDocument or an EPCIS event"),
+        (_broken(["type"], "EPCISQueryDocument"), "epcisBody: 'queryResults' is a required property"),
+        (_broken(["type"], "EPCISQuery"), "type: an EPCISDocument, an EPCISQueryDocument or an EPCIS event"),
+        (_broken(["type"], None), "type: an EPCISDocument, an EPCISQueryDocument or an EPCIS event"),
         ([], "EPCIS document: a JSON object, not list"),
         ("{}", "EPCIS document: a JSON object, not str"),
     ],
@@ -115,6 +117,48 @@ def test_a_broken_document_is_refused_naming_the_json_pointer(body: object, mess
         validate_document(body)
     assert str(refused.value).startswith(message)
     assert len(str(refused.value)) < 400
+
+
+def test_a_query_document_is_read_as_the_capture_interface_takes_it() -> None:
+    """A query's answer, captured as it came (EPCIS 2.0's capture takes both kinds of document)."""
+    events = _example("Example_9.6.1-ObjectEvent.jsonld")["epcisBody"]["eventList"]
+    answer = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-03-01T12:00:00Z",
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": events}}},
+    }
+    assert validate_document(answer) == events
+    assert event_pointer(answer, 3) == "epcisBody/queryResults/resultsBody/eventList/3/"
+    assert event_pointer(_example("Example_9.6.1-ObjectEvent.jsonld"), 0) == "epcisBody/eventList/0/"
+    assert event_pointer(events[0], 0) == ""
+    broken = copy.deepcopy(answer)
+    broken["epcisBody"]["queryResults"]["resultsBody"]["eventList"][1]["action"] = "ADDX"
+    with pytest.raises(ValidationError, match=r"^epcisBody/queryResults/resultsBody/eventList/1/action: "):
+        validate_document(broken)
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "message"),
+    [
+        ("2026-03-01T13:00:00+01:00", "eventTime", None),
+        ("0001-01-01T00:00:00+01:00", "eventTime", "eventTime: '0001-01-01T00:00:00+01:00' is not between 1900"),
+        ("9999-12-31T23:59:59-01:00", "x/eventTime", "x/eventTime: '9999-12-31T23:59:59-01:00' is not between"),
+        ("2026-03-01T13:00:00", "eventTime", "eventTime: '2026-03-01T13:00:00' has no time zone offset"),
+        ("soon", "eventTime", "eventTime: 'soon' is not an ISO 8601 date-time"),
+        (None, "eventTime", "eventTime: a NoneType is not an ISO 8601 date-time"),
+    ],
+)
+def test_an_instant_is_a_time_with_its_offset_in_the_years_a_pack_lives(
+    value: object, name: str, message: str | None
+) -> None:
+    if message is None:
+        assert instant(name, value) == datetime(2026, 3, 1, 12, tzinfo=UTC)
+        return
+    with pytest.raises(ValidationError) as refused:
+        instant(name, value)
+    assert str(refused.value).startswith(message)
 
 
 def test_a_lone_event_validates_with_its_context_and_not_without() -> None:

@@ -4,6 +4,7 @@ PostgreSQL (filters, stable order, paging with opaque tokens), with the events' 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +57,11 @@ def _row(event: dict[str, Any], *, shipment: str | None = None) -> NewEvent:
     )
 
 
+def _token(after: int) -> str:
+    """A page token as this node writes them, of the query with no filters, starting after `after`."""
+    return EventQuery().next_token(after)
+
+
 @pytest.fixture
 def store(database: Database) -> SupplyStore:
     """A store holding ten commissionings (one pack each, an hour apart), a packing and a shipping."""
@@ -84,13 +90,19 @@ def store(database: Database) -> SupplyStore:
         ({"perPage": "1001"}, "perPage: 1001 is outside 1..1000"),
         ({"perPage": "many"}, "perPage: 'many' is not a whole number"),
         ({"nextPageToken": "garbage!"}, "nextPageToken: not a token this node gave"),
+        ({"nextPageToken": _token(10**30)}, "nextPageToken: not a token this node gave"),
+        ({"nextPageToken": _token(-1)}, "nextPageToken: not a token this node gave"),
+        ({"GE_eventTime": "0001-01-01T00:00:00+01:00"}, "GE_eventTime: '0001-01-01T00:00:00+01:00' is not between"),
+        ({"LT_eventTime": "9999-12-31T23:59:59-01:00"}, "LT_eventTime: '9999-12-31T23:59:59-01:00' is not between"),
+        ({"GE_recordTime": "1200-01-01T00:00:00Z"}, "GE_recordTime: '1200-01-01T00:00:00Z' is not between 1900"),
+        ({"GE_eventTime": "2026-12-07T06:00:00 01:00"}, "(a + in a URL reads as a space: encode it as %2B)"),
         ({"MATCH_epc": "urn:epc:idpat:sgtin:0614141.112345.*"}, "MATCH_epc: EPC patterns"),
         ({"EQ_bizStep": "shipping||receiving"}, "EQ_bizStep: an empty value"),
         ({"orderBy": "eventTime"}, "orderBy: not a query parameter this node serves"),
     ],
 )
 def test_bad_parameters_are_refused_by_name(params: dict[str, str], message: str) -> None:
-    with pytest.raises(ValidationError, match=message.replace("*", r"\*").replace("|", r"\|")):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         EventQuery.parse(params)
 
 
@@ -149,7 +161,6 @@ def test_pages_follow_one_another_with_opaque_tokens(store: SupplyStore) -> None
         seen += [event["eventID"] for event in page.events]
         if page.next_page_token is None:
             break
-        assert page.next_token == page.next_page_token
         params = {**params, "nextPageToken": page.next_page_token}
     assert seen == everything
     first = store.page(EventQuery.parse({"perPage": "5"}))

@@ -50,13 +50,21 @@ CARELEDGER_NS = "https://careledger.org/ns/epcis#"
 SIGNER = "careledger:signer"
 SIGNATURE = "careledger:signature"
 PARTY = "careledger:party"  # the party an event's custody step is about, where no source or destination says it
-EVENT_TYPES = frozenset(
-    {"ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent"}
-)
+# EPCIS 2.0's event types, in the standard's order.
+EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
+# The times this node keeps and compares: an event's time, a query's bounds (a year 1 or 9999 in another zone is no
+# time a database or `datetime` holds in UTC, and no drug pack's).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # Members an event's digest leaves out: its signature, and what a repository adds when it stores or serves
 # it (the record time, and the context a lone event is served with), so that the signature holds anywhere.
 UNSIGNED = frozenset({SIGNER, SIGNATURE, "recordTime", "@context"})
 
+# Where a document of each kind holds its events.
+_EVENT_LISTS = {
+    "EPCISDocument": ("epcisBody", "eventList"),
+    "EPCISQueryDocument": ("epcisBody", "queryResults", "resultsBody", "eventList"),
+}
 Item = TypeVar("Item", Pack, Container, Identifier)
 _PARTY = re.compile(r"did:pkh:eip155:([1-9][0-9]{0,18}):(0x[0-9a-fA-F]{40})")
 _MESSAGE_CHARS = 240
@@ -70,15 +78,16 @@ def _validator() -> Draft7Validator:
 
 
 def validate_document(body: object) -> list[dict[str, Any]]:
-    """The events of an `EPCISDocument` (or of one event alone) that GS1's EPCIS 2.0 schema accepts;
-    `ValidationError` naming the JSON pointer of what it refuses (`epcisBody/eventList/0/action: …`)."""
+    """The events of an `EPCISDocument`, of an `EPCISQueryDocument` (a query's answer, captured as EPCIS's capture
+    interface takes it) or of one event alone, that GS1's EPCIS 2.0 schema accepts; `ValidationError` naming the
+    JSON pointer of what it refuses (`epcisBody/eventList/0/action: …`)."""
     if not isinstance(body, dict):
         raise ValidationError(f"EPCIS document: a JSON object, not {type(body).__name__}")
     kind = body.get("type")
-    if kind != "EPCISDocument" and (not isinstance(kind, str) or kind not in EVENT_TYPES):  # {"type": {}} too
+    if not isinstance(kind, str) or (kind not in _EVENT_LISTS and kind not in EVENT_TYPES):  # {"type": {}} too
         shown = json.dumps(kind)[:60]
         raise ValidationError(
-            f"type: an EPCISDocument or an EPCIS event ({', '.join(sorted(EVENT_TYPES))}), not {shown}"
+            f"type: an EPCISDocument, an EPCISQueryDocument or an EPCIS event ({', '.join(EVENT_TYPES)}), not {shown}"
         )
     # The deepest error first: GS1's conditional schema also reports a wrong value as its event not matching.
     error = max(_validator().iter_errors(body), key=lambda error: len(error.absolute_path), default=None)
@@ -86,10 +95,41 @@ def validate_document(body: object) -> list[dict[str, Any]]:
         pointer = "/".join(str(part) for part in error.absolute_path) or "(document)"
         message = error.message if len(error.message) <= _MESSAGE_CHARS else error.message[: _MESSAGE_CHARS - 3] + "..."
         raise ValidationError(f"{pointer}: {message}")
-    if kind != "EPCISDocument":
+    if kind not in _EVENT_LISTS:
         return [body]
-    events: list[dict[str, Any]] = body["epcisBody"]["eventList"]
+    found: Any = body
+    for member in _EVENT_LISTS[kind]:
+        found = found.get(member, {} if member != "eventList" else [])
+    events: list[dict[str, Any]] = found
     return events
+
+
+def event_pointer(body: object, index: int) -> str:
+    """The JSON pointer (as `validate_document` names one) of the `index`th event of `body`, ending in `/`; empty for
+    a lone event."""
+    kind = body.get("type") if isinstance(body, dict) else None
+    members = _EVENT_LISTS.get(kind, ()) if isinstance(kind, str) else ()
+    return "/".join((*members, str(index), "")) if members else ""
+
+
+def instant(name: str, value: object) -> datetime:
+    """An RFC 3339 time with its offset, in UTC, from 1900 up to 9000; `ValidationError` naming `name` otherwise."""
+    shown = repr(value[:40]) if isinstance(value, str) else f"a {type(value).__name__}"
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationError(f"{name}: {shown} is not an ISO 8601 date-time")
+    if parsed.tzinfo is None:
+        raise ValidationError(f"{name}: {shown} has no time zone offset (add Z or ±hh:mm)")
+    try:
+        at = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 at +01:00 is before year 1 in UTC
+        at = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= at < LATEST:
+        raise ValidationError(f"{name}: {shown} is not between {EARLIEST.year} and {LATEST.year}")
+    return at
 
 
 def digest(event: dict[str, Any]) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -25,12 +26,14 @@ from sqlalchemy import Select, select
 from careledger.errors import ValidationError
 from careledger.store import SUPPLY_EVENT_EPCS, SUPPLY_EVENTS
 from careledger.supplychain._cbv import biz_step, disposition
-from careledger.supplychain._epcis import CARELEDGER_NS, EPCIS_CONTEXT
+from careledger.supplychain._epcis import CARELEDGER_NS, EPCIS_CONTEXT, EVENT_TYPES, instant
 from careledger.supplychain._gs1 import parse_epc
 
-EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 1000
+MAX_SEQ = 2**62  # a page token's position: a sequence number, far below what a database's integer holds
+# A time whose offset's `+` a URL turned into a space (`…T06:00:00 01:00`).
+_PLUS_AS_SPACE = re.compile(r"\d \d\d:?\d\d$")
 
 _TIMES = {"GE_eventTime": "ge_event_time", "LT_eventTime": "lt_event_time"} | {
     "GE_recordTime": "ge_record_time",
@@ -143,7 +146,9 @@ class EventQuery:
             after, fingerprint = decoded["after"], decoded["query"]
         except (ValueError, TypeError, KeyError):
             raise ValidationError("nextPageToken: not a token this node gave") from None
-        if not isinstance(after, int) or isinstance(after, bool) or fingerprint != self._fingerprint():
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_SEQ:
+            raise ValidationError("nextPageToken: not a token this node gave")
+        if fingerprint != self._fingerprint():
             raise ValidationError("nextPageToken: not a token of this query (its filters changed)")
         return after
 
@@ -154,11 +159,6 @@ class EventPage:
 
     events: list[dict[str, Any]]
     next_page_token: str | None = None
-
-    @property
-    def next_token(self) -> str | None:
-        """`next_page_token`, by the name the API's routes use."""
-        return self.next_page_token
 
 
 def query_document(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -218,13 +218,13 @@ def _list(name: str, value: str, key: str) -> tuple[str, ...]:
 
 
 def _time(name: str, value: str) -> datetime:
+    """A time bound, in UTC; its refusal says how to send a `+` offset if a URL made it a space."""
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError(f"{name}: {value!r} is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        raise ValidationError(f"{name}: {value!r} has no time zone offset (add Z or ±hh:mm)")
-    return parsed.astimezone(UTC)
+        return instant(name, value.strip())
+    except ValidationError as exc:
+        if _PLUS_AS_SPACE.search(value.strip()):
+            raise ValidationError(f"{exc} (a + in a URL reads as a space: encode it as %2B)") from None
+        raise
 
 
 def _per_page(value: str) -> int:
