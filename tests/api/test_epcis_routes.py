@@ -278,9 +278,10 @@ def test_only_the_nodes_operator_and_staff_act_for_it(wholesaler: Counter) -> No
 
 
 def _request(net: SupplyNetwork, manufacturer: Node, *, deadline: int | None = None) -> VerificationRequest:
-    """Pharmacy A's request that the manufacturer verify a pack it commissioned."""
+    """The regulator's request that the manufacturer verify a pack it commissioned (a regulator may ask about any
+    pack; a trading partner about those it holds or receives)."""
     (pack,) = net.commission(1, lot="V-1")
-    request = VerificationRequest.new(net.pharmacy_a.address, manufacturer.address, pack)
+    request = VerificationRequest.new(net.regulator.address, manufacturer.address, pack)
     if deadline is None:
         return request
     return VerificationRequest(
@@ -291,7 +292,7 @@ def _request(net: SupplyNetwork, manufacturer: Node, *, deadline: int | None = N
 def test_a_signed_verification_request_is_answered_signed(supply_network: SupplyNetwork, manufacturer: Counter) -> None:  # noqa: F811
     net, m = supply_network, manufacturer.node
     contract = m.contracts.supply_chain().address
-    signed = _request(net, m).sign(net.pharmacy_a.unlock().account, m.chain_id, contract).to_json()
+    signed = _request(net, m).sign(net.regulator.unlock().account, m.chain_id, contract).to_json()
     with manufacturer.anonymous() as anonymous:  # the request's signature is its authentication
         answer = anonymous.post("/epcis/verification", json=signed)
         assert answer.status_code == 200, answer.text
@@ -311,7 +312,7 @@ def test_forged_expired_and_malformed_verification_requests_are_refused(
     contract = m.contracts.supply_chain().address
     forged = _request(net, m).sign(Account.create(), m.chain_id, contract).to_json()  # not the asker's key
     expired = _request(net, m, deadline=int(time.time()) - 60)
-    stale = expired.sign(net.pharmacy_a.unlock().account, m.chain_id, contract).to_json()
+    stale = expired.sign(net.regulator.unlock().account, m.chain_id, contract).to_json()
     to_another = VerificationRequest.new(net.pharmacy_a.address, net.wholesaler.address, net.packs(1)[0])
     elsewhere = to_another.sign(net.pharmacy_a.unlock().account, m.chain_id, contract).to_json()
     with manufacturer.anonymous() as anonymous:

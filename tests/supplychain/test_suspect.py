@@ -18,12 +18,13 @@ from eth_account import Account
 
 from careledger.api import NodeServer
 from careledger.audit import Outcome
-from careledger.chain import lot_key, pack_key
+from careledger.chain import Role, lot_key, pack_key
 from careledger.config import NODE_WALLET
 from careledger.errors import (
     AccessDenied,
     IntegrityError,
     InvalidSignature,
+    NodeUnreachable,
     NotFound,
     Unauthenticated,
     ValidationError,
@@ -31,6 +32,7 @@ from careledger.errors import (
 from careledger.node import Node
 from careledger.supplychain import Pack
 from careledger.supplychain._suspect import (
+    ANONYMOUS,
     Commissioned,
     SignedVerificationAnswer,
     SignedVerificationRequest,
@@ -39,6 +41,7 @@ from careledger.supplychain._suspect import (
     answer_for,
     believed,
 )
+from careledger.testdata import PASSPHRASE
 from tests.supplychain.conftest import SupplyNetwork
 
 CHAIN_ID = 31337
@@ -261,7 +264,8 @@ def test_the_manufacturer_refuses_a_forged_replayed_or_misaddressed_request(serv
     forged = VerificationRequest.new(a.address, maker.address, pack).sign(ASKER, a.chain_id, contract).to_json()
     with pytest.raises(InvalidSignature, match="not signed by its asker"):
         maker.dispensary.answer_verification(forged)
-    assert _audited(maker).access.outcome == Outcome.DENIED
+    refused = _audited(maker)  # under the key that signed it, not the pharmacy it names
+    assert (refused.access.outcome, refused.access.agent) == (Outcome.DENIED, ASKER.address)
     nobody = Account.create()
     unregistered = VerificationRequest.new(nobody.address, maker.address, pack).sign(nobody, a.chain_id, contract)
     with pytest.raises(AccessDenied, match="no party registered on chain"):
@@ -269,8 +273,56 @@ def test_the_manufacturer_refuses_a_forged_replayed_or_misaddressed_request(serv
     elsewhere = VerificationRequest.new(a.address, net.wholesaler.address, pack)
     with pytest.raises(ValidationError, match="addressed to"):
         maker.dispensary.answer_verification(elsewhere.sign(a.unlock().account, a.chain_id, contract).to_json())
+    assert _audited(maker).access.agent == a.address  # she signed it: hers, though misaddressed
     with pytest.raises(ValidationError):
         maker.dispensary.answer_verification({"request": {"asker": a.address}, "signature": "0x00"})
+    malformed = _audited(maker)
+    assert (malformed.access.outcome, malformed.access.agent) == (Outcome.DENIED, ANONYMOUS)
+
+
+def test_only_a_trading_partner_or_a_regulator_may_ask(served: SupplyNetwork) -> None:
+    """A party the chain shows holding the pack asks; an organisation that does not, and a patient, are refused,
+    audited under who signed; a regulator asks about any pack."""
+    net, maker = served, served.manufacturer
+    pack = _at_pharmacy_a(net)
+    contract = maker.contracts.supply_chain().address
+
+    def ask(node: Node, wallet: str = NODE_WALLET) -> dict[str, Any]:
+        account = node.unlock(wallet).account
+        request = VerificationRequest.new(account.address, maker.address, pack)
+        return maker.dispensary.answer_verification(request.sign(account, node.chain_id, contract).to_json())
+
+    b = net.pharmacy_b
+    with pytest.raises(AccessDenied, match="neither holds nor receives this pack"):
+        ask(b)
+    assert (_audited(maker).access.agent, _audited(maker).access.outcome) == (b.address, Outcome.DENIED)
+    wallet = b.wallets.create("suspicious-patient", Role.PATIENT, PASSPHRASE)
+    b.contracts.identity_registry(as_wallet="suspicious-patient").register(wallet.role, wallet.encryption_key)
+    with pytest.raises(AccessDenied, match="registered as a patient, not an organisation's node"):
+        ask(b, "suspicious-patient")
+    assert _audited(maker).access.agent == wallet.address
+    assert ask(net.regulator)["request"]["verified"] is True
+    assert ask(net.pharmacy_a)["request"]["verified"] is True
+
+
+def test_the_manufacturers_refusal_or_silence_is_told_as_such(served: SupplyNetwork) -> None:
+    """Its node's 403 is not the asker's own 403, nor its silence a crash: both are said, and audited."""
+    net, b, maker = served, served.pharmacy_b, served.manufacturer
+    pack = _at_pharmacy_a(net)  # pharmacy B does not hold it: the manufacturer refuses B
+    with pytest.raises(IntegrityError, match=r"^the manufacturer's node refused: .*neither holds nor receives"):
+        b.dispensary.ask_manufacturer(pack.element_string, by=b.address)
+    refused = _audited(b)
+    assert (refused.access.outcome, refused.access.agent) == (Outcome.DENIED, b.address)
+    assert "refused" in refused.access.detail
+    registry = maker.contracts.identity_registry(as_wallet=NODE_WALLET)
+    previous = registry.actor(maker.address).endpoint  # type: ignore[union-attr]
+    registry.update("http://127.0.0.1:9")  # nothing listens there
+    try:
+        with pytest.raises(NodeUnreachable, match=r"^the manufacturer's node did not answer"):
+            net.pharmacy_a.dispensary.ask_manufacturer(pack.element_string, by=net.pharmacy_a.address)
+    finally:
+        registry.update(previous)
+    assert _audited(net.pharmacy_a).access.outcome == Outcome.DENIED
 
 
 def test_a_pack_no_manufacturer_commissioned_cannot_be_asked_about(served: SupplyNetwork) -> None:

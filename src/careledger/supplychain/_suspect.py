@@ -12,6 +12,15 @@ asker ── signer == the pack's manufacturer on chain, about this pack and thi
 Both are EIP-712 structs in the supply chain's domain (verifying contract: the SupplyChain contract), so a request
 or an answer is valid on one network only; a request is single-use (its nonce is spent as the exchange's are) and
 lives `LIFETIME` seconds.
+
+Who may ask (DSCSA's trading partners): an organisation's node, registered and active with an organisation's role
+(not a patient's, a practitioner's, a device's or a researcher's), that the chain shows holding the pack or
+receiving it in a shipment; or a regulator, about any pack. The answer's lot key and expiry add nothing the chain
+does not already tell anyone (`SupplyChain.status`), so this is about trading partners' semantics, not secrecy:
+a manufacturer answers those it trades with, not whoever asks. Every request is audited under who signed it, as
+recovered from its signature, never under who it claims to be (the zero address when too malformed to say), so a
+stranger cannot put entries in another's name. Asking, the manufacturer's node's refusals and silences come back as
+this node's own words (`IntegrityError`, `NodeUnreachable`), audited, never as the asker's own 401 or 403.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import IdentityRegistry, SupplyChain, lot_key, pack_key
+from careledger.chain import IdentityRegistry, Role, SupplyChain, lot_key, pack_key
 from careledger.crypto import (
     Address,
     Bool,
@@ -38,7 +47,16 @@ from careledger.crypto import (
     Uint64,
     sign_typed_data,
 )
-from careledger.errors import AccessDenied, IntegrityError, InvalidSignature, NotFound, ValidationError
+from careledger.errors import (
+    AccessDenied,
+    CareLedgerError,
+    IntegrityError,
+    InvalidSignature,
+    NodeUnreachable,
+    NotFound,
+    ValidationError,
+    http_status,
+)
 from careledger.supplychain._cbv import BizStep, bare
 from careledger.supplychain._epcis import SIGNER
 from careledger.supplychain._gs1 import Pack
@@ -51,6 +69,10 @@ DOMAIN = ("CareLedger SupplyChain", "1")
 LIFETIME = 300  # seconds a request stays valid
 FRESH = 600  # seconds an answer's `at` may be from the asker's clock, either way
 NO_EXPIRY = 0  # an answer's expiry when the manufacturer knows none (it commissioned no such pack)
+ANONYMOUS = "0x" + "0" * 40  # the audit's agent of a request too malformed to say who signed it (no key's address)
+# The roles of organisations' nodes, who may ask (module docstring); not a patient, practitioner, device, researcher.
+ORGANISATIONS = frozenset({Role.ORG, Role.INSURER, Role.PHARMACY, Role.LAB, Role.REGULATOR})
+SHOWN = 200  # characters of a manufacturer node's refusal repeated in ours
 
 
 def expiry_number(day: date | None) -> int:
@@ -280,6 +302,9 @@ class Suspects:
         signed = request.sign(self._account(), self._chain_id, facade.address)
         try:
             body = self._post(endpoint, signed.to_json())
+        except CareLedgerError as exc:
+            raise self._unanswered(pack, manufacturer, exc, by) from None
+        try:
             answer = believed(
                 SignedVerificationAnswer.from_json(body),
                 request,
@@ -295,28 +320,59 @@ class Suspects:
         self._record(by, Outcome.SUCCESS, f"{pack.epc}: {said} by {manufacturer}: {answer.reason}")
         return answer
 
+    def _unanswered(self, pack: Pack, manufacturer: str, exc: CareLedgerError, by: str) -> CareLedgerError:
+        """The error to raise, audited, when the manufacturer's node did not answer (`NodeUnreachable`: silent, or
+        failing) or refused the request (`IntegrityError`): never its 401 or 403 as if it were this caller's own."""
+        said = str(exc)[:SHOWN]
+        if http_status(exc)[0] >= 500:  # silent (NodeUnreachable, 502), or failing
+            error: CareLedgerError = NodeUnreachable(f"the manufacturer's node did not answer: {said}")
+        else:
+            error = IntegrityError(f"the manufacturer's node refused: {said}")
+        self._record(by, Outcome.DENIED, f"{pack.epc}: {manufacturer}: {error}")
+        return error
+
     def answer(self, body: object) -> dict[str, Any]:
         """A manufacturer's signed answer to another node's signed request (JSON in, JSON out): from its own
         commissioning events. `ValidationError` for a malformed request or one to another node, `Unauthenticated`
-        for a forged, expired or replayed one, `AccessDenied` from an asker the IdentityRegistry does not hold
-        active. Audited."""
-        signed = SignedVerificationRequest.from_json(body)
-        request: VerificationRequest = signed.request
-        if request.manufacturer != self._here:
-            raise ValidationError(f"manufacturer: the request is addressed to {request.manufacturer}, not this node")
+        for a forged, expired or replayed one, `AccessDenied` from an asker who may not ask (module docstring).
+        Audited under who signed it."""
         contract = self._supply_chain().address
-        if signed.signer(self._chain_id, contract) != request.asker:
-            self._record(request.asker, Outcome.DENIED, "a verification request not signed by its asker")
+        try:
+            signed = SignedVerificationRequest.from_json(body)
+            signer = signed.signer(self._chain_id, contract)
+        except (ValidationError, InvalidSignature) as exc:
+            self._record(ANONYMOUS, Outcome.DENIED, f"a malformed verification request ({type(exc).__name__})")
+            raise
+        request: VerificationRequest = signed.request
+        if signer != request.asker:
+            self._record(signer, Outcome.DENIED, "a verification request not signed by its asker")
             raise InvalidSignature("the verification request is not signed by its asker")
-        asker = self._identity().actor(request.asker)
-        if asker is None or not asker.active:
-            self._record(request.asker, Outcome.DENIED, "a verification request from no registered party")
-            raise AccessDenied(f"{request.asker} is no party registered on chain: only they may ask")
-        self._spend(request.asker, request.nonce, request.deadline)
+        if request.manufacturer != self._here:
+            self._record(signer, Outcome.DENIED, "a verification request addressed to another node")
+            raise ValidationError(f"manufacturer: the request is addressed to {request.manufacturer}, not this node")
         pack = request.scanned
+        refused = self._may_not_ask(signer, request.pack_key)
+        if refused is not None:
+            self._record(signer, Outcome.DENIED, f"{pack.epc}: {refused}")
+            raise AccessDenied(f"{signer} {refused}: only trading partners and regulators may ask")
+        self._spend(signer, request.nonce, request.deadline)
         answer = answer_for(request, self._commissioned(pack), int(self._clock()))
-        self._record(request.asker, Outcome.SUCCESS, f"{pack.epc}: answered {answer.verified}: {answer.reason}")
+        self._record(signer, Outcome.SUCCESS, f"{pack.epc}: answered {answer.verified}: {answer.reason}")
         return answer.sign(self._account(), self._chain_id, contract).to_json()
+
+    def _may_not_ask(self, asker: str, key: bytes) -> str | None:
+        """Why `asker` may not ask about pack `key` (None: it may): an active organisation's node holding or
+        receiving the pack as the chain says, or a regulator."""
+        actor = self._identity().actor(asker)
+        if actor is None or not actor.active:
+            return "is no party registered on chain"
+        if actor.role not in ORGANISATIONS:
+            return f"is registered as a {actor.role.label}, not an organisation's node"
+        facade = self._supply_chain()
+        status = facade.status(key)
+        if asker in (status.holder, status.receiver) or facade.is_regulator(asker):
+            return None
+        return "neither holds nor receives this pack, as the chain says"
 
     def _record(self, agent: str, outcome: Outcome, detail: str) -> None:
         self._audit.record(Access(Action.EXECUTE, "supply.verification", outcome, agent, detail=detail))
