@@ -2,7 +2,8 @@
 packs, and dispenses.
 
 `supply_events`: one row per captured event (its body, the query's columns, its digest and its anchor batch,
-leaf and Merkle proof, what it did on chain). `supply_event_epcs`: the EPCs each event names, by role, with their keys on chain.
+leaf and Merkle proof, what it did on chain). `supply_event_epcs`: the EPCs each event names, by role, with
+their keys on chain.
 `supply_captures`: each capture job (state, event ids, errors). `supply_flags`: packs or lots flagged recalled or
 quarantined here. `supply_dispenses`: each pack this node dispensed, by the record id of its MedicationDispense.
 No patient is named in any of them.
