@@ -15,10 +15,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from html import unescape
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from playwright.sync_api import Browser, expect
 from careledger.audit import Outcome
 from careledger.config import NODE_WALLET, Home, load_settings
 from careledger.node import Node
+from careledger.portal._clinical import medications
 from careledger.portal._views import line
 from careledger.supplychain import Pack
 from tests.portal.browser import check_page
@@ -118,7 +120,12 @@ def element_string(pack: Pack, separator: str = GS) -> str:
 
 def _text(response: httpx.Response) -> str:
     """The page's words, tags and runs of white space squeezed out, entities read."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+    return _words(response.text)
+
+
+def _words(html: str) -> str:
+    """A piece of a page's words (as `_text`)."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 def test_a_pack_is_verified_dispensed_to_her_and_refused_when_scanned_again(
@@ -277,12 +284,102 @@ def test_a_recall_flags_the_stock_and_tells_her_on_her_timeline_and_stream(
         assert "Do not take it; bring it back" in timeline
         listening.join(_RECALL_SECONDS)
         assert any('"unread":1' in event for event in heard), heard
+        _recalled_on_her_list(carol, "R7")
     flagged = drbob.get("/portal/pharmacy").text
     row = re.search(rf"<tr>\s*<td>GTIN {GTIN}, serial {held.serial}(, lot R7)?</td>.*?</tr>", flagged, re.S)
     assert row
     assert "Recalled</strong>" in row.group(0)
     refused = _post(drbob, "/portal/pharmacy/verify", scan=element_string(held))
     assert "Do not dispense it Lot R7 recalled" in _text(refused)
+
+
+def _recalled_on_her_list(carol: httpx.Client, lot: str) -> None:
+    """What she is told to bring back is on her medications page, among the current ones, marked, with its lot,
+    its expiry, who handed it over and a link to the notice."""
+    medicines = carol.get("/portal/medications")
+    assert medicines.status_code == 200
+    current, _, _ = _text(medicines).partition("Past medications")
+    card = re.search(rf'<li class="card">(?:(?!</li>).)*Lot {lot}(?:(?!</li>).)*</li>', medicines.text, re.S)
+    assert card, medicines.text
+    said = _words(card.group(0))
+    assert said in current
+    assert said.startswith(f"GTIN {GTIN} Recalled — bring it back. Do not take it; read the recall notice")
+    assert f"Lot {lot} · Expires 31 Jan 2031" in said
+    assert "Dispensed by drbob" in said
+    notice = re.search(r'href="/portal/records/([0-9a-f-]{36})">read the recall notice', card.group(0))
+    assert notice
+    assert "Drug recall" in _text(carol.get(f"/portal/records/{notice.group(1)}"))
+
+
+def test_her_medications_page_lists_packs_dispensed_to_her_current_then_past(
+    pharmacy: Pharmacy, drbob: httpx.Client, tmp_path: Path
+) -> None:
+    (pack,) = pharmacy.commission(1, lot="C3")
+    assert _post(drbob, "/portal/pharmacy/dispense", scan=element_string(pack), patient=pharmacy.carol_id).is_success
+    old = {  # a pack handed over long ago (a GTIN with its product's name): past, by when it was handed over
+        "resourceType": "MedicationDispense",
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "https://www.gs1.org/gtin", "code": GTIN, "display": "Amoxicillin 500 mg"}],
+            "text": f"GTIN {GTIN}",
+        },
+        "subject": {"reference": f"Patient/{pharmacy.carol_id}"},
+        "whenHandedOver": "2025-02-03T10:00:00Z",
+        "extension": [{"url": "https://careledger.org/fhir/StructureDefinition/pack-lot", "valueString": "OLD1"}],
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    pharmacy.cli("record", "add", str(path), "--patient", "carol")
+    with _session(pharmacy.clinic, "carol") as carol:
+        page = carol.get("/portal/medications")
+    assert page.status_code == 200
+    current, _, past = _text(page).partition("Past medications")
+    assert "No current medications" not in current
+    assert re.search(f"GTIN {GTIN} Lot C3 · Expires 31 Jan 2031 Dispensed by drbob · .*? · dispensed", current)
+    assert "Amoxicillin 500 mg Lot OLD1 Dispensed · 3 Feb 2025" in past
+    assert "Amoxicillin" not in current
+    assert "Lot C3" not in past
+    chart = _text(drbob.get(f"/portal/staff/patients/{pharmacy.carol_id}/medications"))  # her chart: the same list
+    assert "Lot C3" in chart.partition("Past medications")[0]
+    assert "Lot OLD1" in chart.partition("Past medications")[2]
+
+
+def test_a_dispense_is_current_for_its_supply_and_while_a_recall_asks_for_it_back() -> None:
+    def dispense(record_id: str, handed: str | None, status: str = "completed", **more: Any) -> dict[str, Any]:
+        found = {"resourceType": "MedicationDispense", "id": record_id, "status": status, **more}
+        return found | ({"whenHandedOver": handed} if handed else {})
+
+    def notice(record_id: str, about: str, category: str) -> dict[str, Any]:
+        kind = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/communication-category", "code": category}]
+        }
+        return {"resourceType": "Communication", "id": record_id, "category": [kind], "about": [{"reference": about}]}
+
+    month = {"value": 30, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"}
+    listed = medications(
+        [
+            dispense("month-ago", "2026-04-20T09:00:00Z", daysSupply=month),  # 30 days' supply, 41 days ago
+            dispense("this-week", "2026-05-28T09:00:00Z", daysSupply=month),
+            dispense("spring", "2026-03-15"),  # no days' supply: 90 days
+            dispense("preparing", None, "preparation"),
+            dispense("cancelled", "2026-05-30T09:00:00Z", "cancelled"),
+            dispense("old-recalled", "2024-01-02"),
+            dispense("mistake", "2026-05-30", "entered-in-error"),
+            notice("n1", "MedicationDispense/old-recalled", "alert"),
+            notice("n2", "MedicationDispense/this-week", "notification"),  # a message about it, not a recall
+        ],
+        lambda _reference: "",
+        now=datetime(2026, 5, 31, 12, tzinfo=UTC),
+    )
+    assert [(m.record_id, m.current, bool(m.recall)) for m in listed] == [
+        ("old-recalled", True, True),
+        ("this-week", True, False),
+        ("spring", True, False),
+        ("preparing", True, False),
+        ("cancelled", False, False),
+        ("month-ago", False, False),
+    ]
+    assert (listed[0].recall, listed[0].status, listed[0].source) == ("n1", "dispensed", "Dispensed")
 
 
 def _listen(client: httpx.Client, heard: list[str]) -> None:

@@ -1,6 +1,10 @@
 """A medication list and lab results as a patient (or her clinician) reads them: names not references, doses in
 words, values with printed units, reference ranges, and high/low flags in words as well as colour.
 
+A pack a pharmacy dispensed (a MedicationDispense, as `supplychain` writes it) is listed with its lot and expiry
+and the pharmacy that handed it over; it is current for its days' supply (else `DISPENSE_DAYS`) after it was
+handed over, and while a recall notice (an alert Communication `about` it) asks her to bring it back.
+
 Pure functions of the resources the page read through its caller's door, and of a `Namer`
 that names the references among them (`_names.reference_names`). A flag comes from the
 result's own `interpretation`; only when there is none is it computed from the reference
@@ -11,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from careledger.portal._formats import quantity
 from careledger.portal._names import resource_name
 from careledger.portal._views import describe, title, when
 from careledger.records import Resource
+from careledger.supplychain import EXPIRY_EXTENSION, GTIN_SYSTEM, LOT_EXTENSION
 
 Namer = Callable[[Any], str]
 """Names a FHIR Reference (or a list of them) as the page's reader knows what it points to."""
@@ -35,10 +41,14 @@ _INTERPRETATIONS = {
     ">": ("Above the measurable range", "high"),
     "<": ("Below the measurable range", "low"),
 }
-MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense")
+NOTICE_TYPES = ("Communication",)
+NOTICE_CATEGORY = "alert"  # a recall notice's Communication category (communication-category)
+DISPENSE_DAYS = 90  # a dispense that does not say its days' supply is taken as current this long: 3 months' packs
 RESULT_TYPES = ("DiagnosticReport", "Observation")
 _DASH = "\N{EN DASH}"
 _CURRENT = frozenset({"active", "on-hold", "intended"})
+_DISPENSED = frozenset({"preparation", "in-progress", "on-hold", "completed"})
 _PERIODS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
 _TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
 
@@ -83,7 +93,8 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Medicine:
-    """One line of a medication list: a prescription (MedicationRequest) or a reported medication (Statement)."""
+    """One line of a medication list: a prescription (MedicationRequest), a reported medication (Statement), or
+    a pack dispensed (MedicationDispense: its lot, its expiry, and the recall notice about it, if any)."""
 
     record_id: str
     name: str
@@ -93,18 +104,27 @@ class Medicine:
     current: bool
     source: str
     reason: str
+    lot: str = ""
+    expiry: str = ""
+    recall: str = ""
 
 
-def medications(resources: Iterable[Resource], name: Namer) -> list[Medicine]:
-    """The MedicationRequests and MedicationStatements among `resources`, current ones first, newest first;
-    those entered in error left out."""
+def medications(resources: Iterable[Resource], name: Namer, now: datetime | None = None) -> list[Medicine]:
+    """The MedicationRequests, MedicationStatements and MedicationDispenses among `resources`, recalled ones
+    first, then current ones, newest first; those entered in error left out. A dispense is recalled when an
+    alert Communication among `resources` is `about` it; current is judged at `now` (the clock's time)."""
+    shown = [r for r in resources if r.get("status") != "entered-in-error"]
+    recalls = _recalls(shown)
+    at = now or datetime.now(UTC)
     found = [
-        _medicine(r, name)
-        for r in resources
-        if r.get("resourceType") in MEDICATION_TYPES and r.get("status") != "entered-in-error"
+        _dispensed(r, name, recalls.get(str(r.get("id")), ""), at)
+        if r.get("resourceType") == "MedicationDispense"
+        else _medicine(r, name)
+        for r in shown
+        if r.get("resourceType") in MEDICATION_TYPES
     ]
     found.sort(key=lambda m: m.when, reverse=True)
-    return sorted(found, key=lambda m: not m.current)
+    return sorted(found, key=lambda m: (not m.current, not m.recall))
 
 
 def results(resources: Iterable[Resource], name: Namer) -> tuple[list[Report], list[Result]]:
@@ -202,6 +222,77 @@ def _medicine(resource: Resource, name: Namer) -> Medicine:
         source=source,
         reason="; ".join(filter(None, reasons)),
     )
+
+
+def _dispensed(dispense: Resource, name: Namer, recall: str, now: datetime) -> Medicine:
+    """A MedicationDispense as a line of her list: current for its days' supply after it was handed over (one
+    in preparation is current), or while `recall` (the id of a recall notice about it) asks for it back."""
+    medicine = dispense.get("medicationCodeableConcept")
+    reference = dispense.get("medicationReference")
+    named = _product(medicine) if isinstance(medicine, dict) else _contained(dispense, reference) or name(reference)
+    performers = [p.get("actor") for p in dispense.get("performer", []) if isinstance(p, dict)]
+    who = "; ".join(filter(None, (name(actor) for actor in performers)))
+    where = name(dispense.get("location"))
+    status = str(dispense.get("status", ""))
+    handed = str(dispense.get("whenHandedOver") or dispense.get("whenPrepared") or "")
+    extensions = [e for e in dispense.get("extension", []) if isinstance(e, dict)]
+    return Medicine(
+        record_id=str(dispense.get("id", "")),
+        name=named or "(medication not named)",
+        dose=dose(dispense.get("dosageInstruction")),
+        when=handed or when(dispense),
+        status="dispensed" if status == "completed" else status.replace("-", " "),
+        current=bool(recall) or (status in _DISPENSED and (not handed or now - _moment(handed) < _supply(dispense))),
+        source=" at ".join(filter(None, (f"Dispensed by {who}" if who else "Dispensed", where))),
+        reason="",
+        lot=next((str(e.get("valueString")) for e in extensions if e.get("url") == LOT_EXTENSION), ""),
+        expiry=next((str(e.get("valueDate")) for e in extensions if e.get("url") == EXPIRY_EXTENSION), ""),
+        recall=recall,
+    )
+
+
+def _supply(dispense: Resource) -> timedelta:
+    """How long a dispense lasts: its days' supply (at most a century), else `DISPENSE_DAYS`."""
+    supply = dispense.get("daysSupply")
+    days = supply.get("value") if isinstance(supply, dict) else None
+    return timedelta(days=min(max(days, 0), 36_525) if isinstance(days, int | float) else DISPENSE_DAYS)
+
+
+def _product(medicine: dict[str, Any]) -> str:
+    """A dispensed product's name: a coding's display (the GTIN's first), else the concept's text, else 'GTIN …'."""
+    codings = [c for c in medicine.get("coding", []) if isinstance(c, dict)]
+    gtins = [c for c in codings if c.get("system") == GTIN_SYSTEM]
+    shown = next((str(c["display"]) for c in (*gtins, *codings) if c.get("display")), "")
+    return shown or str(medicine.get("text") or "") or next((f"GTIN {c.get('code')}" for c in gtins), "")
+
+
+def _recalls(resources: Iterable[Resource]) -> dict[str, str]:
+    """The MedicationDispenses (by id) an alert Communication among `resources` is `about`: each one's notice."""
+    found: dict[str, str] = {}
+    for notice in resources:
+        if notice.get("resourceType") != "Communication" or NOTICE_CATEGORY not in _codes(notice.get("category")):
+            continue
+        for about in notice.get("about", []):
+            kind, _, record_id = _reference(about).partition("/")
+            if kind == "MedicationDispense" and record_id:
+                found.setdefault(record_id, str(notice.get("id", "")))
+    return found
+
+
+def _codes(concepts: Any) -> set[str]:
+    """The codes of a list of CodeableConcepts."""
+    found = [c for c in concepts if isinstance(c, dict)] if isinstance(concepts, list) else []
+    return {str(coding.get("code")) for c in found for coding in c.get("coding", []) if isinstance(coding, dict)}
+
+
+def _moment(text: str) -> datetime:
+    """A FHIR dateTime (a year, a month, a day, or an instant) as an aware datetime, its start; a zone-less one
+    taken as UTC; one that cannot be read as the start of time (never current)."""
+    try:
+        at = datetime.fromisoformat(text if len(text) > 10 else (text + "-01-01")[:10])
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _contained(resource: Resource, reference: Any) -> str:

@@ -13,17 +13,26 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool as call
 
 from careledger.access import Repository
-from careledger.portal._clinical import MEDICATION_TYPES, RESULT_TYPES, Namer, medications, results
+from careledger.portal._clinical import (
+    MEDICATION_TYPES,
+    NOTICE_CATEGORY,
+    NOTICE_TYPES,
+    RESULT_TYPES,
+    Namer,
+    medications,
+    results,
+)
 from careledger.portal._names import reference_names
 from careledger.portal._pages import Pages
 from careledger.portal._patient_routes import as_herself, patient
 from careledger.portal._session import Visit
 from careledger.portal._staff_routes import chart_patient, staff_member, treating
 from careledger.portal._views import person_name
-from careledger.records import Resource, SearchQuery
+from careledger.records import Resource, SearchQuery, TokenCondition
 from careledger.services import Services
 
 _NEWEST = (("_lastUpdated", True),)
+_ALERTS = (TokenCondition("category", (NOTICE_CATEGORY,)),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +60,16 @@ def clinical_routes(router: APIRouter, node: Services, pages: Pages) -> None:
         found = door.search(replace(whose.query, resource_types=types))
         return found, reference_names(node, door, found)
 
+    def _read_medications(door: Repository, whose: _Whose) -> tuple[list[Resource], Namer]:
+        """Her medication records and, when a pack was dispensed to her, her alerts (a recall notice is one, about
+        the dispense), through the same door."""
+        found, name = _read(door, whose, MEDICATION_TYPES)
+        if any(r.get("resourceType") == "MedicationDispense" for r in found):
+            found += door.search(replace(whose.query, resource_types=NOTICE_TYPES, tokens=_ALERTS))
+        return found, name
+
     async def _medications(request: Request, visit: Visit, door: Repository, whose: _Whose) -> Response:
-        found, name = await call(_read, door, whose, MEDICATION_TYPES)
+        found, name = await call(_read_medications, door, whose)
         listed = medications(found, name)
         current = [m for m in listed if m.current]
         past = [m for m in listed if not m.current]
