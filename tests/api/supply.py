@@ -2,15 +2,17 @@
 
 Each node a test module serves gets a `NodeServer`; `Counter` signs in, over SIWE, the node's operator (its own
 wallet), one of its staff (a practitioner the node attested an `affiliation`) and a stranger to its supply chain
-(a patient of the node, with her Patient record there).
+(a patient of the node, with her Patient record there); `scoped` hands one of them a token of fewer scopes, as a SMART
+app of hers would hold. `last_entry` is the newest audit entry of an action.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from eth_account.messages import encode_defunct
@@ -46,6 +48,18 @@ class Counter:
     def anonymous(self) -> httpx.Client:
         """A client with no token."""
         return httpx.Client(base_url=self.url, timeout=60)
+
+    def scoped(self, client: httpx.Client, *scopes: str) -> httpx.Client:
+        """`client`'s user with a token of `scopes` only (a SMART app's, granted less than she may do)."""
+        auth = self.server.auth
+        caller = auth.caller(client.headers["Authorization"])
+        token = auth.issue(replace(caller, scopes=frozenset(scopes)))
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def last_entry(node: Node, action: str) -> Any:
+    """The newest audit entry of `action` (`supply.capture`, …) at `node`."""
+    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
 
 
 def login(server: NodeServer, node: Node, account: LocalAccount) -> httpx.Client:

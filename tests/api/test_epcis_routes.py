@@ -1,12 +1,15 @@
 """The EPCIS 2.0 REST interface over HTTP: GS1's examples and the node's own events captured and queried, paging by
-`Link`, and every refusal as EPCIS says (problem+json): malformed, off-schema, huge, of another type, unsigned,
-not staff; another node's signed verification request, forged, replayed and expired ones refused; and another node's
-shipping notice, taken once, and refused unsigned, forged, misaddressed, replayed elsewhere, of no shipment or huge."""
+`Link`, and every refusal as EPCIS says (problem+json): malformed, off-schema, huge (in bytes or in events), of
+another type, unsigned (401 whatever was sent), not staff or beyond the token's scopes (403, audited, before anything
+sent is read), a parameter not served, a method or path not served (405, 404), a failure (500); another node's signed
+verification request, forged, replayed and expired ones refused; and another node's shipping notice, taken once, and
+refused unsigned, forged, misaddressed, replayed elsewhere, of no shipment or huge."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +37,7 @@ from careledger.supplychain import (
     shipping,
     sign_event,
 )
-from tests.api.supply import Counter, counter
+from tests.api.supply import Counter, counter, last_entry
 from tests.supplychain.conftest import SupplyNetwork, supply_network  # noqa: F401 - the network fixture, shared
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
@@ -95,16 +98,13 @@ def _observations(bizstep: str, count: int) -> dict[str, Any]:
     return document(events)
 
 
-def _last(node: Node, action: str) -> Any:
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
-
-
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.jsonld")))
 def test_gs1_examples_are_captured_and_read_back(wholesaler: Counter, name: str) -> None:
     answer = wholesaler.staff.post("/epcis/capture", content=(EXAMPLES / name).read_bytes(), headers=LD_JSON)
     assert answer.status_code == 202, answer.text
     assert answer.headers["GS1-EPCIS-Version"] == "2.0.0"
     assert answer.headers["GS1-Capture-Error-Behaviour"] == "rollback"
+    assert answer.headers["GS1-EPCIS-Capture-Limit"] == "500"
     location = answer.headers["Location"]
     assert location.startswith("/epcis/capture/")
     job = wholesaler.staff.get(location).json()
@@ -263,13 +263,29 @@ def test_strangers_are_401_before_their_body_is_read(wholesaler: Counter, method
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_a_stranger_is_401_even_for_a_body_over_the_limit(wholesaler: Counter) -> None:
+    huge = b'{"type": "EPCISDocument", "pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    with wholesaler.anonymous() as anonymous:
+        answer = anonymous.post("/epcis/capture", content=huge, headers={"Content-Type": "text/plain"})
+    _problem(answer, 401, "SecurityException", says="sign in")
+
+
+def test_a_capture_of_more_than_500_events_is_413(wholesaler: Counter) -> None:
+    newest = wholesaler.staff.get("/epcis/capture", params={"perPage": "1"}).json()
+    answer = wholesaler.staff.post("/epcis/capture", json=_observations("inspecting", 501))
+    _problem(answer, 413, "CaptureLimitExceededException", says="501 events")
+    assert answer.headers["GS1-EPCIS-Capture-Limit"] == "500"
+    assert wholesaler.staff.get("/epcis/capture", params={"perPage": "1"}).json() == newest  # no job: refused whole
+    assert wholesaler.staff.post("/epcis/capture", json=_observations("inspecting", 500)).json()["success"]
+
+
 def test_only_the_nodes_operator_and_staff_act_for_it(wholesaler: Counter) -> None:
     node = wholesaler.node
     assert wholesaler.operator.post("/epcis/capture", json=_observations("inspecting", 1)).status_code == 202
     job_id = wholesaler.staff.get("/epcis/capture").json()[0]["captureID"]
     refused = wholesaler.stranger.post("/epcis/capture", json=_observations("inspecting", 1))
     _problem(refused, 403, "SecurityException")
-    entry = _last(node, "supply.capture")
+    entry = last_entry(node, "supply.capture")
     assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, wholesaler.stranger_address)
     # A job or event the stranger names is refused as one that does not exist would be: 403 either way.
     for path in (f"/epcis/capture/{job_id}", "/epcis/capture/no-such-job", "/epcis/capture", "/epcis/events"):
@@ -359,7 +375,7 @@ def test_a_shipping_notice_is_taken_once_and_every_other_refused(
             _problem(
                 anonymous.post("/epcis/notices", content=huge, headers=LD_JSON), 413, "CaptureLimitExceededException"
             )
-        entry = _last(w, "supply.notice")
+        entry = last_entry(w, "supply.notice")
         assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, m.address)
         assert entry.access.detail == "a shipping notice refused (NotFound)"  # nothing of what it named
         taken = anonymous.post("/epcis/notices", json=notice)
@@ -370,3 +386,96 @@ def test_a_shipping_notice_is_taken_once_and_every_other_refused(
     assert [item["epc"] for item in w.supply.receive(shipment, by=w.address)] == [p.epc for p in packs]
     with FhirClient(manufacturer.url) as client, pytest.raises(ValidationError, match="destinationList"):
         client.notice(notice)  # replayed at another node: refused, and the client says why (problem+json)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "sent"),
+    [
+        ("POST", "/epcis/capture", b"{junk"),
+        ("POST", "/epcis/capture?colour=red", b"{}"),
+        ("GET", "/epcis/events?GE_eventTime=0001-01-01T00:00:00%2B01:00", None),
+        ("GET", "/epcis/events?MATCH_epc=https://a[b/01/00614141123452/21/S1", None),
+        ("GET", "/epcis/events?EQ_colour=red", None),
+        ("GET", "/epcis/capture?perPage=-1&foo=1", None),
+    ],
+)
+def test_a_patient_is_403_before_what_she_sent_is_read(
+    wholesaler: Counter, method: str, path: str, sent: bytes | None
+) -> None:
+    answer = wholesaler.stranger.request(method, path, content=sent, headers=LD_JSON)
+    _problem(answer, 403, "SecurityException", says="staff")
+    entry = wholesaler.node.audit.entries(newest_first=True, limit=1)[0]
+    assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, wholesaler.stranger_address)
+
+
+def test_a_token_whose_scopes_do_not_cover_capture_is_403_and_audited(wholesaler: Counter) -> None:
+    with wholesaler.scoped(wholesaler.staff, "user/SupplyEvent.rs") as reader:
+        _events(reader.get("/epcis/events", params={"perPage": "1"}))  # reading is within its scopes
+        refused = reader.post("/epcis/capture", json=_observations("inspecting", 1))
+        _problem(refused, 403, "SecurityException", says="scopes")
+    entry = last_entry(wholesaler.node, "supply.capture")
+    assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, wholesaler.staff_address)
+    assert entry.access.detail == "beyond the token's scopes"
+    with wholesaler.scoped(wholesaler.staff, "user/Observation.cruds") as other:
+        _problem(other.get("/epcis/capture"), 403, "SecurityException", says="scopes")
+        assert last_entry(wholesaler.node, "supply.read").access.detail == "beyond the token's scopes"
+
+
+def test_capture_jobs_take_per_page_and_nothing_else(wholesaler: Counter) -> None:
+    for _ in range(2):
+        assert wholesaler.staff.post("/epcis/capture", json=_observations("inspecting", 1)).status_code == 202
+    newest = wholesaler.staff.get("/epcis/capture", params={"perPage": "1"})
+    assert newest.status_code == 200, newest.text
+    assert len(newest.json()) == 1
+    assert newest.json()[0]["captureID"] == wholesaler.staff.get("/epcis/capture").json()[0]["captureID"]
+    for query, named in (({"perPage": "-1"}, "perPage"), ({"perPage": "101"}, "perPage"), ({"foo": "1"}, "foo")):
+        problem = _problem(wholesaler.staff.get("/epcis/capture", params=query), 400, "ValidationException")
+        assert problem["detail"].startswith(f"{named}:")
+    _problem(wholesaler.staff.get("/epcis/capture", params={"nextPageToken": "x"}), 400, "ValidationException")
+    repeated = wholesaler.staff.get("/epcis/capture", params=[("perPage", "1"), ("perPage", "2")])
+    _problem(repeated, 400, "ValidationException", says="perPage: given more than once")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/epcis/events", "GET, HEAD, OPTIONS"),
+        ("PUT", "/epcis/capture", "GET, HEAD, OPTIONS, POST"),
+        ("GET", "/epcis/notices", "OPTIONS, POST"),
+        ("POST", "/epcis/events/urn:uuid:6f0c8c1e-0000-4000-8000-000000000000", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_a_method_no_route_takes_is_a_405_problem(wholesaler: Counter, method: str, path: str, allow: str) -> None:
+    strangers = [] if method in ("POST", "PUT") else [wholesaler.anonymous()]  # a stranger's body: 401 before all
+    for client in (wholesaler.staff, *strangers):
+        answer = client.request(method, path)
+        assert answer.status_code == 405, answer.text
+        assert answer.headers["Content-Type"].startswith("application/problem+json")
+        assert answer.headers["Allow"] == allow
+        assert answer.json()["status"] == 405
+    assert wholesaler.staff.options(path).headers["Allow"] == allow  # OPTIONS and a 405 never disagree
+
+
+def test_a_path_no_route_takes_is_a_404_problem(wholesaler: Counter) -> None:
+    for path in ("/epcis/queries/SimpleEventQuery", "/epcis/nothing"):
+        _problem(wholesaler.staff.get(path), 404, "NoSuchNameException", says="no EPCIS resource")
+
+
+def test_a_failure_is_a_500_problem_logged_once(
+    wholesaler: Counter, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**_: Any) -> None:
+        raise RuntimeError("the secret cause")
+
+    monkeypatch.setattr(wholesaler.node.supply, "capture_jobs", broken)
+    with caplog.at_level(logging.ERROR, logger="careledger.api"):
+        answer = wholesaler.staff.get("/epcis/capture")
+        problem = _problem(answer, 500, "ImplementationException", says="X-Request-ID")
+        assert "secret" not in answer.text
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:  # the request log writes once it has answered
+            time.sleep(0.05)
+    failed = [r for r in caplog.records if r.exc_info and "the secret cause" in str(r.exc_info[1])]
+    assert len(failed) == 1, caplog.records
+    assert "/epcis/capture" in failed[0].getMessage()
+    assert problem["status"] == 500

@@ -1,6 +1,9 @@
 """The supply routes over HTTP: verify, dispense, recall, quarantine, trace and stock as a pharmacy's staff use them,
-and every refusal a body that says why: a malformed scan or wrong check digit (400 naming the field), a pack the
-verdict refuses (409), a stranger (401, before his body is read) and a patient who is not staff (403, audited)."""
+and every refusal a body that says why, in the order the routes judge: a stranger (401, whatever he sent, a huge
+body too), a patient who is not staff or a token whose scopes do not cover the action (403, audited, before her body
+or query is read), then what was sent: a parameter unknown or given twice (400 naming it), a body not JSON (415
+naming `application/json`), a malformed scan or wrong check digit (400 naming the field); and a pack the verdict
+refuses (409)."""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from careledger.api._limits import SUPPLY_BODY_BYTES
 from careledger.audit import Outcome
-from careledger.node import Node
 from careledger.supplychain import Pack
-from tests.api.supply import Counter, counter
+from tests.api.supply import Counter, counter, last_entry
 from tests.supplychain.conftest import SupplyNetwork, supply_network  # noqa: F401 - the network fixture, shared
 
 
@@ -44,10 +47,6 @@ def _refused(answer: httpx.Response, status: int, *, says: str) -> str:
     diagnostics: str = issue["diagnostics"]
     assert says in diagnostics, diagnostics
     return diagnostics
-
-
-def _last(node: Node, action: str) -> Any:
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
 
 
 def test_a_pack_that_came_the_whole_way_verifies_and_is_dispensed_once(
@@ -89,7 +88,7 @@ def test_a_pack_the_verdict_refuses_is_200_to_verify_and_409_to_dispense(
         assert (verdict.json()["dispensable"], verdict.json()["code"]) == (False, code)
         order = {"scan": pack.element_string, "patient": pharmacy.patient_id}
         _refused(pharmacy.staff.post("/supply/dispense", json=order), 409, says=verdict.json()["reason"])
-        entry = _last(pharmacy.node, "supply.dispense")
+        entry = last_entry(pharmacy.node, "supply.dispense")
         assert entry.access.outcome == Outcome.DENIED
         assert entry.access.detail.startswith(f"{code}: {pack.epc}")
 
@@ -119,8 +118,10 @@ def test_a_body_that_is_not_json_is_400(pharmacy: Counter) -> None:
 
 def test_a_recall_reaches_the_pharmacys_stock(supply_network: SupplyNetwork, pharmacy: Counter, maker: Counter) -> None:  # noqa: F811
     packs = _at_pharmacy(supply_network, 2, lot="RECALL-1")
-    _refused(pharmacy.operator.post("/supply/recall", json={"gtin": packs[0].gtin, "lot": "RECALL-1"}), 403, says="")
-    recalled = maker.staff.post("/supply/recall", json={"gtin": packs[0].gtin, "lot": "RECALL-1"})
+    lot = {"gtin": packs[0].gtin, "lot": "RECALL-1"}
+    _refused(pharmacy.operator.post("/supply/recall", json=lot), 403, says="")  # not the lot's manufacturer
+    _refused(maker.staff.post("/supply/recall", json=lot), 403, says="supply-officer")  # staff, no officer
+    recalled = maker.operator.post("/supply/recall", json=lot)
     assert recalled.status_code == 200, recalled.text
     assert recalled.json()["tx"].startswith("0x")
     assert isinstance(recalled.json()["block"], int)
@@ -129,7 +130,7 @@ def test_a_recall_reaches_the_pharmacys_stock(supply_network: SupplyNetwork, pha
     assert {p.epc for p in packs} <= {item["pack"]["epc"] for item in flagged if "recalled" in item["flags"]}
     assert pharmacy.staff.post("/supply/verify", json={"scan": packs[0].epc}).json()["code"] == "recalled"
     for bad in ({"gtin": "00614141123453", "lot": "RECALL-1"}, {"gtin": packs[0].gtin}, {"gtin": "x", "lot": ""}):
-        assert maker.staff.post("/supply/recall", json=bad).status_code == 400, bad
+        assert maker.operator.post("/supply/recall", json=bad).status_code == 400, bad
 
 
 def test_a_suspect_pack_is_quarantined_and_released(supply_network: SupplyNetwork, pharmacy: Counter) -> None:  # noqa: F811
@@ -201,7 +202,68 @@ def test_a_patient_is_not_staff(supply_network: SupplyNetwork, pharmacy: Counter
     }.get(path, [])
     sent = {name: body[name] for name in wanted} if method == "POST" else None
     answer = pharmacy.stranger.request(method, path, json=sent)
-    _refused(answer, 403, says="staff")
+    _refused(answer, 403, says="supply-officer" if path == "/supply/recall" else "staff")
     entry = pharmacy.node.audit.entries(newest_first=True, limit=1)[0]
     assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, pharmacy.stranger_address)
     assert entry.access.interaction.startswith("supply.")
+
+
+@pytest.mark.parametrize("path", [path for method, path in ROUTES if method == "POST"])
+def test_a_stranger_is_401_even_for_a_huge_body(pharmacy: Counter, path: str) -> None:
+    huge = b"{" + b" " * (SUPPLY_BODY_BYTES * 4) + b"}"
+    with pharmacy.anonymous() as anonymous:
+        answer = anonymous.post(path, content=huge, headers={"Content-Type": "text/plain"})
+    _refused(answer, 401, says="sign in")
+    too_big = pharmacy.staff.post(path, content=huge, headers={"Content-Type": "application/json"})
+    _refused(too_big, 413, says=f"{SUPPLY_BODY_BYTES:,}")  # the caller known: only then is the size judged
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "sent"),
+    [
+        ("POST", "/supply/verify", b"{junk"),  # not JSON
+        ("POST", "/supply/quarantine", b"<scan/>"),  # not JSON either, and of another type
+        ("GET", "/supply/trace?id=(01)00614141123453(21)S1", None),  # a wrong check digit
+        ("GET", "/supply/trace?id=a&id=b&colour=red", None),
+        ("GET", "/supply/stock?flagged=maybe", None),
+    ],
+)
+def test_a_patient_is_403_before_what_she_sent_is_read(
+    pharmacy: Counter, method: str, path: str, sent: bytes | None
+) -> None:
+    kind = "application/xml" if sent == b"<scan/>" else "application/json"
+    answer = pharmacy.stranger.request(method, path, content=sent, headers={"Content-Type": kind})
+    _refused(answer, 403, says="staff")
+    entry = pharmacy.node.audit.entries(newest_first=True, limit=1)[0]
+    assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, pharmacy.stranger_address)
+
+
+def test_a_token_whose_scopes_do_not_cover_the_action_is_403_and_audited(pharmacy: Counter) -> None:
+    pack = {"scan": "(01)00614141123452(17)310131(10)L1(21)NO-SUCH"}
+    with pharmacy.scoped(pharmacy.staff, "user/Patient.rs") as app:  # an app she granted her patients' records only
+        _refused(app.post("/supply/verify", json=pack), 403, says="scopes")
+        entry = last_entry(pharmacy.node, "supply.verify")
+        assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, pharmacy.staff_address)
+        assert entry.access.detail == "beyond the token's scopes"
+        _refused(app.get("/supply/stock"), 403, says="scopes")
+    with pharmacy.scoped(pharmacy.operator, "user/SupplyEvent.rs") as reader:  # the operator's own, read only
+        assert reader.post("/supply/verify", json=pack).json()["code"] == "unknown-serial"
+        assert reader.get("/supply/stock").status_code == 200
+        _refused(reader.post("/supply/quarantine", json={**pack, "reason": "torn"}), 403, says="supply.quarantine")
+        assert last_entry(pharmacy.node, "supply.quarantine").access.outcome == Outcome.DENIED
+    order = {**pack, "patient": pharmacy.patient_id}
+    with pharmacy.scoped(pharmacy.staff, "user/SupplyEvent.cruds") as writer:  # no MedicationDispense: no dispense
+        _refused(writer.post("/supply/dispense", json=order), 403, says="supply.dispense")
+        assert last_entry(pharmacy.node, "supply.dispense").access.detail == "beyond the token's scopes"
+
+
+def test_what_a_route_does_not_take_is_refused_by_name(pharmacy: Counter) -> None:
+    scan = "(01)00614141123452(17)310131(10)L1(21)NO-SUCH"
+    _refused(pharmacy.staff.get("/supply/stock", params={"foo": "1"}), 400, says="foo: not a parameter")
+    _refused(pharmacy.staff.get("/supply/stock", params={"flagged": "maybe"}), 400, says="flagged")
+    _refused(pharmacy.staff.get("/supply/trace", params={"id": scan, "foo": "bar"}), 400, says="foo")
+    _refused(pharmacy.staff.get("/supply/trace", params=[("id", scan), ("id", scan)]), 400, says="id: given more")
+    _refused(pharmacy.staff.get("/supply/trace"), 400, says="id")
+    _refused(pharmacy.staff.post("/supply/verify?dry=1", json={"scan": scan}), 400, says="dry")
+    plain = pharmacy.staff.post("/supply/verify", content=scan.encode(), headers={"Content-Type": "text/plain"})
+    _refused(plain, 415, says="application/json")

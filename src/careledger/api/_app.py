@@ -125,6 +125,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         open_limiter=node.shared.buckets.limit("open", node.settings.open_requests_per_minute),
         error=error_response,
         path_errors={PORTAL_PREFIX: refusal_page, EPCIS_PREFIX: problem},
+        sign_in=deps.caller,  # the supply chain's callers known before their bodies are read
     )
     # A registered app's page may read every answer, refusals and failures included (see _cors).
     app.add_middleware(Cors, origins=node.clients.origins, error=error_response)

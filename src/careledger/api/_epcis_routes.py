@@ -1,22 +1,28 @@
 """`/epcis/…`: the node's supply chain through the EPCIS 2.0 REST interface (GS1's OpenAPI binding, `REST Bindings/`).
 
 ```
-POST /epcis/capture       ─► token (401) ─► JSON or JSON-LD (415) ─► JSON (400) ─► node.supply.capture
-                             (schema 400 naming the pointer; staff only, 403) ─► 202, Location: /epcis/capture/{id}
-GET  /epcis/capture[/id]  ─► token ─► the capture jobs, or one (404)
-GET  /epcis/events        ─► token ─► EventQuery.parse (400 naming a parameter) ─► EPCISQueryDocument, Link rel=next
-GET  /epcis/events/{id}   ─► token ─► an EPCISQueryDocument of that one event (404)
+POST /epcis/capture       ─► token (401) ─► scopes + staff (403, audited) ─► JSON or JSON-LD (415) ─► JSON (400)
+                             ─► at most 500 events (413) ─► node.supply.capture (schema 400 naming the pointer)
+                             ─► 202, Location: /epcis/capture/{id}
+GET  /epcis/capture       ─► token ─► scopes + staff ─► the newest capture jobs (perPage, at most 100)
+GET  /epcis/capture/{id}  ─► token ─► scopes + staff ─► one capture job (404)
+GET  /epcis/events        ─► token ─► scopes + staff ─► EventQuery.parse (400 naming a parameter)
+                             ─► EPCISQueryDocument, Link rel=next
+GET  /epcis/events/{id}   ─► token ─► scopes + staff ─► an EPCISQueryDocument of that one event (404)
 POST /epcis/verification  ─► (open: its signature is the caller) ─► node.dispensary.answer_verification, signed
 POST /epcis/notices       ─► (open: its signatures and the chain's shipment to this node are the caller)
                              ─► node.supply.accept_notice ─► 202 stored (200: held already)
+any other method or path  ─► 405 (with Allow) or 404
 ```
 
-A capture is done before its answer (the job's `success` says how it went; `running` is never true), all or
-nothing (`GS1-Capture-Error-Behaviour: rollback`, the only behaviour served). Every answer says the versions
-served (`GS1-EPCIS-Version`, `GS1-CBV-Version`), and every refusal is RFC 7807 `application/problem+json` with
-the EPCIS exception as its `type` (`epcisException:ValidationException`, …), the outer layers' too (a body
-over 4 MiB, 413; another media type, 415). Who may act for the node's supply chain is the supply service's
-word (its operator and staff): a route signs the caller in and names her `by`.
+The caller is judged before anything she sent is read, as at `/supply/` (`_supply_routes`: the order, the
+scopes). A capture is done before its answer (the job's `success` says how it went; `running` is never true), all
+or nothing (`GS1-Capture-Error-Behaviour: rollback`, the only behaviour served), of at most `CAPTURE_LIMIT` events
+(`GS1-EPCIS-Capture-Limit`); GS1's schema is checked in the server's thread pool, never on the event loop. Every
+answer says the versions served (`GS1-EPCIS-Version`, `GS1-CBV-Version`), and every refusal is RFC 7807
+`application/problem+json` with the EPCIS exception as its `type` (`epcisException:ValidationException`, …): the
+outer layers' too (a body over 4 MiB, 413; another media type, 415; a stranger, 401), a method or path no route
+here takes (405, 404: `unserved`) and a failure (500, logged once by the request log).
 """
 
 from __future__ import annotations
@@ -29,16 +35,22 @@ from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from careledger.api._deps import Authorization, Deps, body_of, call
+from careledger import request_context
+from careledger.api._deps import Authorization, Deps, call
 from careledger.api._responses import retry_after
+from careledger.api._supply_routes import READ, WRITE, acting, json_body, parameters, query_openapi
 from careledger.errors import (
     CareLedgerError,
     DatabaseUnavailable,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
     TooMany,
     Unauthenticated,
-    UnsupportedMediaType,
     ValidationError,
+    error_for_status,
     http_status,
 )
 from careledger.fhir import fhir_instant, loads_object
@@ -49,10 +61,19 @@ EPCIS_PREFIX = "/epcis/"
 PROBLEM_JSON = "application/problem+json"
 VERSIONS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 CAPTURE_BYTES = MAX_RESOURCE_BYTES  # the API's body limit (`BoundedRequests`): 4 MiB
+# The most events one capture takes: GS1's schema costs ~7 ms of CPU an event, so a document of this many is
+# checked in a few seconds of a worker thread; an ERP sends more in several documents.
+CAPTURE_LIMIT = 500
+# The newest capture jobs `GET /epcis/capture` lists (its `perPage` may ask for fewer); one job is asked for by id.
+JOBS_LISTED = 100
 _CAPTURE_TYPES = frozenset({"application/json", "application/ld+json"})
 _ROLLBACK = "rollback"
 # What a capture's answer says of this interface (GS1's capture discovery headers), besides the versions.
-_CAPTURE_HEADERS = {"GS1-EPCIS-Capture-File-Size-Limit": str(CAPTURE_BYTES), "GS1-Capture-Error-Behaviour": _ROLLBACK}
+_CAPTURE_HEADERS = {
+    "GS1-EPCIS-Capture-Limit": str(CAPTURE_LIMIT),
+    "GS1-EPCIS-Capture-File-Size-Limit": str(CAPTURE_BYTES),
+    "GS1-Capture-Error-Behaviour": _ROLLBACK,
+}
 # The EPCIS 2.0 exception of each refusal's status (GS1's OpenAPI `components/responses`); a server error is an
 # ImplementationException, any other status RFC 7807's `about:blank`.
 _EXCEPTIONS = {
@@ -66,6 +87,9 @@ _EXCEPTIONS = {
     414: "URITooLongException",
     415: "UnsupportedMediaTypeException",
 }
+# What a failure's answer says: its cause is in the node's log, under the request's id, never in the answer.
+_FAILED = "the server failed to answer this request; it is logged with its request id (X-Request-ID)"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 CaptureErrorBehaviour = Annotated[
     str | None, Header(alias="GS1-Capture-Error-Behaviour", description="rollback (the only behaviour served)")
 ]
@@ -104,7 +128,9 @@ def problem(error: CareLedgerError) -> JSONResponse:
     elif isinstance(error, TooMany | DatabaseUnavailable):
         headers["Retry-After"] = retry_after(error)
     if status == 413:
-        headers["GS1-EPCIS-Capture-File-Size-Limit"] = str(CAPTURE_BYTES)
+        headers.update(
+            {name: _CAPTURE_HEADERS[name] for name in ("GS1-EPCIS-Capture-Limit", "GS1-EPCIS-Capture-File-Size-Limit")}
+        )
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -117,7 +143,8 @@ class EpcisRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def answer(request: Request) -> Response:
-            """The route's answer, or its refusal as a problem."""
+            """The route's answer, or its refusal as a problem; a failure, too, once handed to the request log
+            (which logs it once, with the route, as it logs any other)."""
             try:
                 response = await handler(request)
             except CareLedgerError as exc:
@@ -125,50 +152,91 @@ class EpcisRoute(APIRoute):
             except RequestValidationError as exc:
                 found = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
                 return problem(ValidationError(found))
+            except StarletteHTTPException as exc:
+                return problem(error_for_status(exc.status_code)(str(exc.detail)))
+            except Exception as exc:  # any failure: answered as EPCIS says, logged once by the request log
+                if not request_context.note_failure(exc):
+                    raise
+                return problem(CareLedgerError(_FAILED))
             response.headers.update(VERSIONS)
             return response
 
         return answer
 
 
+class _EveryMethod(EpcisRoute):
+    """A route that takes every method: `unserved`'s, which answers what no other route under `/epcis/` takes.
+    Its methods are none (any), as a route of FastAPI's table, so `Allow` and `OPTIONS` (`_methods`) name only
+    those of the routes that serve the path, and no fast path (`_fast_paths`) takes a request it would have."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.methods: set[str] = set()
+
+
 def epcis_router(deps: Deps) -> APIRouter:
-    """The EPCIS 2.0 capture and query interface of `deps.node.supply`, and the verification other nodes ask."""
+    """The EPCIS 2.0 capture and query interface of `deps.node.supply`, the verification and shipping notices other
+    nodes send, and the answer to whatever else is asked under `/epcis/`."""
     router = APIRouter(tags=["epcis"], route_class=EpcisRoute)
+    _capture_routes(router, deps)
+    _query_routes(router, deps)
+    _open_routes(router, deps)
+    _unserved_route(router)
+    return router
+
+
+def _capture_routes(router: APIRouter, deps: Deps) -> None:
+    """Capture, and the capture jobs."""
     supply = deps.node.supply
 
     @router.post("/epcis/capture", status_code=202, openapi_extra=_document_body("an EPCISDocument or one event"))
     async def capture(
         request: Request, authorization: Authorization = None, behaviour: CaptureErrorBehaviour = None
     ) -> JSONResponse:
-        """Capture an EPCISDocument (or one event): validated against GS1's schema (400 naming the JSON pointer),
-        each event's signature checked (or signed as this node), its chain effects tried, then stored, all or
-        nothing; 202 with the job (`Location: /epcis/capture/{id}`), whose `success` says how it went."""
-        caller = deps.caller(authorization)
+        """Capture an EPCISDocument (or one event) of at most 500 events: validated against GS1's schema (400
+        naming the JSON pointer), each event's signature checked (or signed as this node), its chain effects
+        tried, then stored, all or nothing; 202 with the job (`Location: /epcis/capture/{id}`), whose `success`
+        says how it went."""
+        caller = await acting(deps, authorization, "supply.capture", WRITE)
+        parameters(request)
         if (behaviour or _ROLLBACK).strip().lower() != _ROLLBACK:
             raise ValidationError("GS1-Capture-Error-Behaviour: this node captures all or nothing (rollback)")
-        document = loads_object(await _json_body(request, _CAPTURE_TYPES), what="an EPCIS document")
+        body = await json_body(request, _CAPTURE_TYPES)
+        document = await call(loads_object, body, what="an EPCIS document")
+        if (count := _events_in(document)) > CAPTURE_LIMIT:
+            raise TooLarge(
+                f"the document holds {count:,} events; a capture takes at most {CAPTURE_LIMIT}: send several"
+            )
         job = await call(supply.capture, document, by=caller.address)
         headers = {"Location": f"/epcis/capture/{job.id}", **_CAPTURE_HEADERS}
         return JSONResponse(job_view(job), status_code=202, headers=headers)
 
-    @router.get("/epcis/capture")
-    async def capture_jobs(authorization: Authorization = None) -> JSONResponse:
-        """The capture jobs of this node, the newest first."""
-        caller = deps.caller(authorization)
+    @router.get("/epcis/capture", openapi_extra=query_openapi({"perPage": f"jobs listed (1 to {JOBS_LISTED})"}))
+    async def capture_jobs(request: Request, authorization: Authorization = None) -> JSONResponse:
+        """The newest capture jobs of this node, newest first: at most 100 (`perPage` fewer), not paged further;
+        one job is asked for by its id."""
+        caller = await acting(deps, authorization, "supply.read", READ)
+        shown = _per_page(parameters(request, "perPage").get("perPage"))
         jobs = await call(supply.capture_jobs, by=caller.address)
-        return JSONResponse([job_view(job) for job in jobs], headers=_CAPTURE_HEADERS)
+        return JSONResponse([job_view(job) for job in jobs[:shown]], headers=_CAPTURE_HEADERS)
 
     @router.get("/epcis/capture/{capture_id}")
-    async def capture_job(capture_id: str, authorization: Authorization = None) -> JSONResponse:
+    async def capture_job(capture_id: str, request: Request, authorization: Authorization = None) -> JSONResponse:
         """One capture job: its state (`success`), its errors, the events it stored; 404 for an id unknown."""
-        caller = deps.caller(authorization)
+        caller = await acting(deps, authorization, "supply.read", READ)
+        parameters(request)
         return JSONResponse(job_view(await call(supply.capture_job, capture_id, by=caller.address)))
 
-    @router.get("/epcis/events", openapi_extra={"parameters": _query_parameters()})
+
+def _query_routes(router: APIRouter, deps: Deps) -> None:
+    """The events, queried or by id."""
+    supply = deps.node.supply
+
+    @router.get("/epcis/events", openapi_extra=query_openapi(_QUERY_PARAMETERS))
     async def events(request: Request, authorization: Authorization = None) -> JSONResponse:
         """The events that match the query's parameters, a page at a time (`perPage`, at most 1000), as an
         EPCISQueryDocument; `Link: <…>; rel="next"` names the next page while there is one."""
-        caller = deps.caller(authorization)
+        caller = await acting(deps, authorization, "supply.read", READ)
         query = EventQuery.parse(request.query_params.multi_items())
         page = await call(supply.events, query, by=caller.address)
         headers = {}
@@ -178,18 +246,25 @@ def epcis_router(deps: Deps) -> APIRouter:
         return JSONResponse(query_document(page.events), headers=headers)
 
     @router.get("/epcis/events/{event_id:path}")
-    async def event(event_id: str, authorization: Authorization = None) -> JSONResponse:
+    async def event(event_id: str, request: Request, authorization: Authorization = None) -> JSONResponse:
         """One event by its `eventID` (URL-encoded), in an EPCISQueryDocument as GS1's binding answers it; 404
         for an id unknown."""
-        caller = deps.caller(authorization)
+        caller = await acting(deps, authorization, "supply.read", READ)
+        parameters(request)
         return JSONResponse(query_document([await call(supply.event, event_id, by=caller.address)]))
+
+
+def _open_routes(router: APIRouter, deps: Deps) -> None:
+    """What other nodes send, signed (no token): a verification request, a shipping notice."""
 
     @router.post("/epcis/verification", openapi_extra=_document_body("a verification request, signed"))
     async def verification(request: Request) -> JSONResponse:
         """Another node's DSCSA verification request of a pack this node commissioned, signed by that node (its
         signature is its authentication: 401 if forged, expired or replayed; 400 if malformed or addressed to
         another node); the answer, from this node's own commissioning events, is signed by this node."""
-        asked = loads_object(await _json_body(request, frozenset({"application/json"})), what="a verification request")
+        parameters(request)
+        body = await json_body(request)
+        asked = await call(loads_object, body, what="a verification request")
         return JSONResponse(await call(deps.node.dispensary.answer_verification, asked))
 
     @router.post("/epcis/notices", openapi_extra=_document_body("a shipping notice: an EPCISDocument, signed"))
@@ -199,11 +274,35 @@ def epcis_router(deps: Deps) -> APIRouter:
         holds it already) if the chain has that open shipment from its signer to this node, of those items, and
         each pack is inside its case; else 400 (malformed, unsigned, forged, addressed elsewhere), 404 (no such
         shipment) or 409 (the chain says otherwise), each audited without the notice's content."""
-        sent = loads_object(await _json_body(request, _CAPTURE_TYPES), what="a shipping notice")
-        taken = await call(supply.accept_notice, sent)
+        parameters(request)
+        body = await json_body(request, _CAPTURE_TYPES)
+        sent = await call(loads_object, body, what="a shipping notice")
+        taken = await call(deps.node.supply.accept_notice, sent)
         return JSONResponse(taken, status_code=202 if taken["stored"] else 200)
 
-    return router
+
+def _unserved_route(router: APIRouter) -> None:
+    """The last route under `/epcis/`: what none before it takes (`_EveryMethod`)."""
+    served = [route for route in router.routes if isinstance(route, APIRoute)]
+
+    async def unserved(request: Request) -> Response:
+        """What no route above takes: 405 if a route serves the path with other methods (`Allow` added by
+        `_methods`), else 404; problems both, where FastAPI's generic FHIR routes would answer OperationOutcomes."""
+        path, method = request.url.path, request.method
+        taking = {m for route in served if route.path_regex.match(path) for m in route.methods or ()}
+        if taking:  # named as `Allow` names them (`_methods`): HEAD wherever GET, and OPTIONS
+            allowed = ", ".join(sorted(taking | {"OPTIONS"} | ({"HEAD"} if "GET" in taking else set())))
+            raise MethodNotAllowed(f"{path[:80]} takes {allowed}, not {method[:20]}")
+        raise NotFound(f"no EPCIS resource here: {path[:80]} (this node serves /epcis/capture and /epcis/events)")
+
+    router.add_api_route(
+        "/epcis/{path:path}",
+        unserved,
+        methods=list(_METHODS),
+        include_in_schema=False,
+        operation_id="epcis_unserved",  # FastAPI derives an id from the methods, which this route has none of
+        route_class_override=_EveryMethod,
+    )
 
 
 def job_view(job: CaptureJob) -> dict[str, Any]:
@@ -223,23 +322,23 @@ def job_view(job: CaptureJob) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: Request, types: frozenset[str]) -> bytes:
-    """The body, if it is of one of `types` (415 otherwise): checked here, once the caller is known."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in types:
-        raise UnsupportedMediaType(f"send {' or '.join(sorted(types))}, not {media_type[:60] or '(none)'}")
-    return await body_of(request)
+def _events_in(document: dict[str, Any]) -> int:
+    """How many events a capture's body holds: an EPCISDocument's `eventList`, else one (an event alone)."""
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
+    return len(events) if isinstance(events, list) else 1
+
+
+def _per_page(given: str | None) -> int:
+    """How many capture jobs to list: `perPage`, 1 to `JOBS_LISTED` (all of those if absent)."""
+    if given is None:
+        return JOBS_LISTED
+    if not given.isdigit() or not 0 < int(given) <= JOBS_LISTED:
+        raise ValidationError(f"perPage: a whole number from 1 to {JOBS_LISTED}, not {given[:20]!r}")
+    return int(given)
 
 
 def _document_body(what: str) -> dict[str, Any]:
     """The OpenAPI of a route that reads its own JSON body (after the caller is known, so a stranger learns nothing
     of what it should be)."""
     return {"requestBody": {"required": True, "description": what, "content": {"application/json": {"schema": {}}}}}
-
-
-def _query_parameters() -> list[dict[str, Any]]:
-    """The OpenAPI of `GET /epcis/events`'s query parameters."""
-    return [
-        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
-        for name, text in _QUERY_PARAMETERS.items()
-    ]

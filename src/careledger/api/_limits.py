@@ -3,7 +3,10 @@
 `BoundedRequests` is the outermost layer of the API. It refuses a body that is neither JSON
 nor XML (415), reads the body itself in chunks, chunked transfer included, and stops at the
 route's limit (413: the rest is never read into memory) or when it arrives too slowly
-(408); only then does the route see it, replayed from memory. Requests to `/auth/*` and
+(408); only then does the route see it, replayed from memory. Under `/epcis/` and `/supply/`
+(but for the open EPCIS paths) the caller is signed in first, so a stranger is 401 whatever he
+sent, a body of any size or type included; their routes judge the body's type themselves, once
+they know the caller may act. Requests to `/auth/*` and
 `/exchange/*`, `/devices/*`, `/epcis/verification`, `/epcis/notices` and `$claim`, which anyone may send, are
 also limited per client address (429), in buckets every worker of the node counts together
 (`careledger.shared.Buckets`: one statement a request); an IPv6 client by its /64, which one host holds whole (as
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +31,8 @@ from careledger.insight.notes import MAX_TEXT_BYTES
 from careledger.shared import RateLimit
 
 ErrorResponder = Callable[[CareLedgerError], Response]
+# Who a request's `Authorization` names (`Deps.caller`): `Unauthenticated` if no one.
+SignIn = Callable[[str | None], Any]
 
 # Unauthenticated endpoints take small bodies: a SIWE login, a signed fetch request, a claim, a
 # device's signed readings (a frame of ~350 at most: a device with more sends several).
@@ -46,6 +52,12 @@ OPEN_PATH_BYTES = {
 }
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
+# The paths whose caller is signed in before their body is read (the open EPCIS paths aside): the supply chain's
+# routes, whose docs promise a stranger 401 whatever he sent. Their bodies are small but for a capture: a scan, a
+# lot, a reason.
+SIGNED_IN_FIRST = ("/epcis/", "/supply/")
+SUPPLY_PREFIX = "/supply/"
+SUPPLY_BODY_BYTES = OPEN_BODY_BYTES
 # The paths that take one media type of their own: OAuth's endpoints HTML forms, as RFC 6749
 # says, and the device endpoint signed binary frames; every other path JSON or XML.
 PATH_TYPES = {
@@ -56,8 +68,9 @@ PATH_TYPES = {
     "/devices/readings": "application/octet-stream",
 }
 # The paths whose route checks the media type itself, after the caller: a CDS service (JSON only) answers an
-# unsigned request 401 whatever it sent, and EPCIS capture takes JSON-LD besides JSON.
-ROUTE_TYPED = ("/cds-services/", "/epcis/")
+# unsigned request 401 whatever it sent, EPCIS capture takes JSON-LD besides JSON, and the supply routes take
+# `application/json` (and say so) from a caller they know may act.
+ROUTE_TYPED = ("/cds-services/", "/epcis/", SUPPLY_PREFIX)
 # The portal's forms: URL-encoded, small (a signed message, a signed consent, a note), but for the two of a
 # chart's "Suggest codes", which carry a pasted note as `$suggest-codes` takes it (64 KiB of UTF-8, each byte at
 # most three once percent-encoded), and the form's token and ticks.
@@ -80,10 +93,13 @@ class BoundedRequests:
         open_limiter: RateLimit,
         error: ErrorResponder,
         path_errors: Mapping[str, ErrorResponder] | None = None,
+        sign_in: SignIn | None = None,
     ) -> None:
         """`error` answers a refusal; `path_errors`, one of a path under one of its prefixes (a browser on the
-        portal is shown a page, an EPCIS client reads the problem+json its standard says)."""
+        portal is shown a page, an EPCIS client reads the problem+json its standard says); `sign_in`, who a
+        request to a path of `SIGNED_IN_FIRST` comes from, judged before its body is read (none: not judged here)."""
         self.app = app
+        self._sign_in = sign_in
         self._max_body = max_body
         self._open_limiter = open_limiter
         self._error = error
@@ -101,6 +117,8 @@ class BoundedRequests:
                 # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
                 await call(self._open_limiter.take, network_of(client[0]) if client else "unknown")
             if scope["method"] in _BODY_METHODS:
+                if self._sign_in is not None and not is_open and path.startswith(SIGNED_IN_FIRST):
+                    await call(self._sign_in, _authorization(scope))
                 body = await self._body(scope, receive, self._limit(path, is_open), path)
                 receive = replay(body, receive)
         except CareLedgerError as exc:
@@ -121,7 +139,7 @@ class BoundedRequests:
             return PORTAL_NOTE_BYTES
         if is_open or path.startswith(PORTAL_PREFIX):
             return OPEN_PATH_BYTES.get(path, OPEN_BODY_BYTES)
-        return self._max_body
+        return SUPPLY_BODY_BYTES if path.startswith(SUPPLY_PREFIX) else self._max_body
 
     async def _body(self, scope: Scope, receive: Receive, limit: int, path: str) -> bytes:
         headers = dict(scope["headers"])
@@ -155,6 +173,14 @@ class BoundedRequests:
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )
         return b"".join(chunks)
+
+
+def _authorization(scope: Scope) -> str | None:
+    """The request's first `Authorization` header, as FastAPI's header parameter takes it."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def replay(body: bytes, server: Receive) -> Receive:
