@@ -4,6 +4,7 @@ means to a pharmacist (cloned, diverted, a custody step skipped, expired, quaran
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,14 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from careledger.access import Accessor
+from careledger.access import AFFILIATION, Accessor
 from careledger.audit import Outcome
-from careledger.chain import PackState, Reason, Role, pack_key
+from careledger.chain import PackState, PackStatus, Reason, Role, SupplyChain, lot_key, pack_key
+from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, Conflict, UnknownRecord, ValidationError
 from careledger.node import Node
 from careledger.store import SupplyDispense
 from careledger.supplychain import Pack
 from careledger.supplychain._medication import EXPIRY_EXTENSION, GTIN_SYSTEM, LOT_EXTENSION, URI_SYSTEM
+from careledger.supplychain._stock import refuse_dispensed
 from careledger.testdata import PASSPHRASE
 from tests.supplychain.conftest import SupplyNetwork
 
@@ -155,14 +158,50 @@ def test_a_quarantined_pack_is_refused_until_released(supply_network: SupplyNetw
     assert _audited(a, "supply.release").access.detail == pack.epc
 
 
-def test_stock_lists_what_the_chain_says_is_held_here(supply_network: SupplyNetwork) -> None:
-    packs = _at_pharmacy_a(supply_network, 2)
-    a = supply_network.pharmacy_a
+def test_stock_lists_what_this_node_holds_asking_the_chain_once(
+    supply_network: SupplyNetwork, counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held loose or in a case, by this node's own events; not what it dispensed; the chain asked in one batch of
+    the packs shown, never once a pack."""
+    net, a = supply_network, counter.node
+    loose = _at_pharmacy_a(net, 2)
+    boxed, case = net.commission(2), net.case()
+    net.manufacturer.supply.pack(case, boxed, by=net.manufacturer.address)
+    net.transfer(net.manufacturer, a, [case])
+    a.dispensary.dispense(loose[1].element_string, counter.patient_id, Accessor(a.address), by=a.address)
+
+    batches: list[int] = []
+    statuses = SupplyChain.statuses
+
+    def one_batch(facade: SupplyChain, keys: Sequence[bytes]) -> list[PackStatus]:
+        batches.append(len(keys))
+        return statuses(facade, keys)
+
+    def one_by_one(_facade: SupplyChain, _key: bytes) -> PackStatus:
+        raise AssertionError("stock asked the chain once a pack")
+
+    monkeypatch.setattr(SupplyChain, "statuses", one_batch)
+    monkeypatch.setattr(SupplyChain, "status", one_by_one)
     held = {item.pack.serial: item for item in a.dispensary.stock(by=a.address)}
-    assert {p.serial for p in packs} <= set(held)
-    assert held[packs[0].serial].expiry == packs[0].expiry
-    b = supply_network.pharmacy_b
-    assert not {p.serial for p in packs} & {i.pack.serial for i in b.dispensary.stock(by=b.address)}
+    assert {loose[0].serial, *(p.serial for p in boxed)} <= set(held)
+    assert loose[1].serial not in held  # dispensed: gone, whatever the chain says yet
+    assert held[boxed[0].serial].expiry == boxed[0].expiry
+    assert held[boxed[0].serial].lot == lot_key(net.gtin, "L1")
+    assert batches == [len(held)]
+    assert a.dispensary.stock(by=a.address, flagged_only=True) == []  # nothing flagged: nothing asked
+    assert batches[-1] == 0
+    monkeypatch.undo()
+    b = net.pharmacy_b
+    assert not set(held) & {i.pack.serial for i in b.dispensary.stock(by=b.address)}
+
+
+def test_stock_is_staff_only(supply_network: SupplyNetwork) -> None:
+    a, stranger = supply_network.pharmacy_a, "0x" + "5e" * 20
+    with pytest.raises(AccessDenied, match="not of this node's staff"):
+        a.dispensary.stock(by=stranger)
+    entry = _audited(a, "supply.stock")
+    assert (entry.access.agent.lower(), entry.access.outcome) == (stranger, Outcome.DENIED)
+    assert a.dispensary.stock(by=supply_network.pharmacist, flagged_only=True) is not None
 
 
 def test_a_stranger_may_not_verify_or_dispense(supply_network: SupplyNetwork, counter: Counter) -> None:
@@ -184,8 +223,17 @@ def test_a_dispense_names_a_patient_here_and_a_pack_not_a_case(supply_network: S
         a.dispensary.dispense(pack.element_string, "nobody", Accessor(a.address), by=a.address)
     with pytest.raises(ValidationError, match=r"^scan: a pack's code"):
         a.dispensary.verify(supply_network.case().epc, by=a.address)
+    assert _audited(a, "supply.verify").access.detail == "malformed scan: scan"
     with pytest.raises(ValidationError, match=r"^gtin: "):
         a.dispensary.verify("(01)00614141123453(21)X1", by=a.address)
+    refused = _audited(a, "supply.verify")  # the element named, not what was scanned
+    assert (refused.access.outcome, refused.access.detail) == (Outcome.DENIED, "malformed scan: gtin")
+    misread = "(01)00614141123452(17)251340(21)X1"
+    with pytest.raises(ValidationError, match=r"^expiry: 251340"):
+        a.dispensary.dispense(misread, counter.patient_id, Accessor(a.address), by=a.address)
+    for action in ("supply.verify", "supply.dispense"):
+        entry = _audited(a, action)
+        assert (entry.access.outcome, entry.access.detail) == (Outcome.DENIED, "malformed scan: expiry")
     assert _status(a, pack).state is PackState.ACTIVE
     assert a.dispensary.verify(pack.element_string, by=a.address).code == "ok"  # nothing was written for it
 
@@ -240,3 +288,37 @@ def test_a_dispense_the_chain_keeps_refusing_is_tried_again_less_and_less_often(
     finally:
         _set_balance(a, balance)
     assert _status(a, pack).state is PackState.ACTIVE
+
+
+def test_a_pending_dispense_is_the_nodes_to_finish_after_her_affiliation_lapses(
+    supply_network: SupplyNetwork, counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Her dispense was allowed when she made it; sending its event again is the node's work, as itself, naming
+    her; meanwhile the pack moves no more."""
+    net, a = supply_network, counter.node
+    (pack,) = _at_pharmacy_a(net)
+    locum = net.staff(a, "locum")
+    balance = a.chain.balance(a.address)
+    _set_balance(a, 0)
+    try:
+        done = a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(locum), by=locum)
+    finally:
+        _set_balance(a, balance)
+    assert done.pending is not None
+    key = pack_key(pack.gtin, pack.serial)
+    with pytest.raises(Conflict, match="a dispensed pack moves no more"):
+        refuse_dispensed(a.db, [key])
+
+    registry = a.contracts.identity_registry(as_wallet=NODE_WALLET)
+    affiliation = registry.latest_credential(locum, AFFILIATION)
+    assert affiliation is not None
+    registry.revoke_credential(affiliation.credential_id)
+    monkeypatch.setattr("careledger.access._facts.CARE_TEAM_TTL", 0.0)  # the lapse seen at once
+    with pytest.raises(AccessDenied):
+        a.dispensary.verify(pack.element_string, by=locum)
+
+    assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 1
+    assert _status(a, pack).state is PackState.DECOMMISSIONED
+    sent = _audited(a, "supply.dispense")
+    assert (sent.access.agent, sent.access.outcome) == (a.address, Outcome.SUCCESS)
+    assert sent.access.detail == f"{pack.epc}: decommissioned on chain, sent again for {locum}"

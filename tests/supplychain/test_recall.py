@@ -5,6 +5,7 @@ once; nothing on chain names her, and no one but her pharmacy learns who she is.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from careledger.access import Accessor
 from careledger.audit import Outcome
 from careledger.chain import Role, lot_key
+from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied
+from careledger.identity import SUPPLY_OFFICER
 from careledger.node import Node
 from careledger.supplychain import Pack, notice_id
 from careledger.telehealth import Event
@@ -68,6 +71,9 @@ def test_a_recall_reaches_the_patient_and_flags_the_stock_in_one_round(supply_ne
     verdict = a.dispensary.verify(packs[1].element_string, by=a.address)
     assert (verdict.code, verdict.dispensable) == ("recalled", False)
     assert verdict.reason.startswith(f"lot R1 {said}")
+    verified = _audited(a, "supply.verify")
+    assert (verified.access.outcome, verified.access.agent) == (Outcome.DENIED, a.address)
+    assert verified.access.detail.startswith(f"recalled: {packs[1].epc}: lot R1 {said}")
 
     # Her notice: on her record, hers to read, an alert naming the medicine, the lot, what to do, the pharmacy.
     message = a.access.for_caller(Accessor(wallet.address)).read(notice)
@@ -110,3 +116,30 @@ def test_only_the_lots_manufacturer_or_a_regulator_recalls_it(supply_network: Su
     b.dispensary.follow_recalls()
     flags = b.dispensary.flags.recalled_lots()
     assert flags[lot_key(net.gtin, "R3")].startswith(f"recalled by a regulator ({net.regulator.address})")
+
+
+def test_a_recall_takes_the_operator_or_a_supply_officer_not_any_staff(supply_network: SupplyNetwork) -> None:
+    """Staff commission, ship and dispense; recalling a lot, which cannot be undone, takes the node's operator or a
+    person it attested a live `supply-officer` credential; another node's officer is not this one's."""
+    net, m = supply_network, supply_network.manufacturer
+    net.commission(1, lot="R4")
+    clerk = net.staff(m, "clerk")
+    with pytest.raises(AccessDenied, match="holds no supply-officer credential of this node"):
+        m.dispensary.recall(net.gtin, "R4", by=clerk)
+    refused = _audited(m, "supply.recall")
+    assert (refused.access.agent, refused.access.outcome) == (clerk, Outcome.DENIED)
+    assert refused.access.detail == "not this node's supply-officer"
+    assert not m.contracts.supply_chain().lot(net.gtin, "R4").recalled  # type: ignore[union-attr]
+
+    officer = net.staff(m, "officer")
+    until = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    b = net.pharmacy_b
+    net.regulator.contracts.identity_registry(as_wallet=NODE_WALLET).grant_role("ISSUER_ROLE", b.address)
+    b.contracts.identity_registry(as_wallet=NODE_WALLET).attest(officer, SUPPLY_OFFICER, until)
+    with pytest.raises(AccessDenied, match="supply-officer"):  # pharmacy B's word does not make her m's officer
+        m.dispensary.recall(net.gtin, "R4", by=officer)
+    m.contracts.identity_registry(as_wallet=NODE_WALLET).attest(officer, SUPPLY_OFFICER, until)
+    m.dispensary.recall(net.gtin, "R4", by=officer)
+    assert m.contracts.supply_chain().lot(net.gtin, "R4").recalled  # type: ignore[union-attr]
+    recalled = _audited(m, "supply.recall")
+    assert (recalled.access.agent, recalled.access.outcome) == (officer, Outcome.SUCCESS)
