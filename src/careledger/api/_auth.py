@@ -68,7 +68,7 @@ _SCOPES: dict[Role, tuple[str, ...]] = {
     Role.PRACTITIONER: ("user/*.read", "user/*.write"),
     Role.ORG: ("user/*.read", "user/*.write"),
     Role.LAB: ("user/*.read", "user/*.write"),
-    Role.PHARMACY: ("user/*.read", "user/MedicationDispense.write"),
+    Role.PHARMACY: ("user/*.read", "user/MedicationDispense.write", "user/SupplyEvent.write"),  # its supply chain
     Role.INSURER: ("user/*.read", "user/Claim.write", "user/ClaimResponse.write"),
     Role.RESEARCHER: ("user/*.read", "user/ResearchStudy.write"),  # registering studies (docs/research.md)
     Role.REGULATOR: ("user/AuditEvent.read", "user/Consent.read"),

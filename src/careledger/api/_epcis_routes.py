@@ -68,12 +68,13 @@ CAPTURE_LIMIT = 500
 JOBS_LISTED = 100
 _CAPTURE_TYPES = frozenset({"application/json", "application/ld+json"})
 _ROLLBACK = "rollback"
-# What a capture's answer says of this interface (GS1's capture discovery headers), besides the versions.
-_CAPTURE_HEADERS = {
+# What a capture's answer says of this interface (GS1's capture discovery headers), besides the versions; a 413
+# says the limits.
+_CAPTURE_LIMITS = {
     "GS1-EPCIS-Capture-Limit": str(CAPTURE_LIMIT),
     "GS1-EPCIS-Capture-File-Size-Limit": str(CAPTURE_BYTES),
-    "GS1-Capture-Error-Behaviour": _ROLLBACK,
 }
+_CAPTURE_HEADERS = {**_CAPTURE_LIMITS, "GS1-Capture-Error-Behaviour": _ROLLBACK}
 # The EPCIS 2.0 exception of each refusal's status (GS1's OpenAPI `components/responses`); a server error is an
 # ImplementationException, any other status RFC 7807's `about:blank`.
 _EXCEPTIONS = {
@@ -87,7 +88,8 @@ _EXCEPTIONS = {
     414: "URITooLongException",
     415: "UnsupportedMediaTypeException",
 }
-# What a failure's answer says: its cause is in the node's log, under the request's id, never in the answer.
+# What a failure's answer says, as the request log's 500 says it: its cause is in the node's log, under the
+# request's id, never in the answer.
 _FAILED = "the server failed to answer this request; it is logged with its request id (X-Request-ID)"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 CaptureErrorBehaviour = Annotated[
@@ -128,9 +130,7 @@ def problem(error: CareLedgerError) -> JSONResponse:
     elif isinstance(error, TooMany | DatabaseUnavailable):
         headers["Retry-After"] = retry_after(error)
     if status == 413:
-        headers.update(
-            {name: _CAPTURE_HEADERS[name] for name in ("GS1-EPCIS-Capture-Limit", "GS1-EPCIS-Capture-File-Size-Limit")}
-        )
+        headers.update(_CAPTURE_LIMITS)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
