@@ -68,7 +68,7 @@ class Supplies:
             lambda: self.unlock().account,
             node=self.address,
             chain_id=self.chain_id,
-            staff=lambda actor: self.access.care_team(actor),
+            roles=self.supply_roles,
             tickets=self.shared.tickets,
             identity=lambda: self.contracts.identity_registry(),
         )
@@ -112,7 +112,7 @@ class Supplies:
         def commissioned(pack: Pack) -> Commissioned | None:
             """What this node's own commissioning event of `pack` says (as its manufacturer); None: it has none."""
             query = EventQuery(match_epc=(pack.epc,), biz_steps=("commissioning",))
-            return commissioned_in(self.supply.events(query).events, self.address)
+            return commissioned_in(self.supply.events(query, by=self.address).events, self.address)
 
         recalls = Recalls(
             self.db,

@@ -239,7 +239,8 @@ def test_admit_and_commission_refusals(homes: Homes, run: dict[str, Cli]) -> Non
     assert made.code == 0, made.err
     assert f"commissioned 2 packs of {own_gtin}, lot X" in made.said
     twice = b("drug", "commission", "--gtin", own_gtin, "--lot", "X", "--expiry", "2031-01-31", "--serial", "A1")
-    assert (twice.code, twice.err) == (6, "error: supply: serial already commissioned\n")
+    said = f"error: supply: serial already commissioned (https://id.gs1.org/01/{own_gtin}/21/A1)\n"
+    assert (twice.code, twice.err) == (6, said)
 
 
 # `drug commission` of a GTIN, lot and expiry, whose serials each case adds (or not).

@@ -59,10 +59,10 @@ class SupplyNetwork:
         return Container(body + str(gs1_standard_check_digit(body)))
 
     def transfer(self, sender: Node, receiver: Node, items: Sequence[Identifier]) -> str:
-        """Ship `items` from `sender` to `receiver`, hand the receiver the shipping notice, and receive them: the
-        shipment's id."""
+        """Ship `items` from `sender` to `receiver`, hand the receiver the shipping notice (as `drug receive
+        --notice` does: the items' signed history with it), and receive them: the shipment's id."""
         shipment = sender.supply.ship(items, receiver.address, by=sender.address)
-        receiver.supply.capture(sender.supply.notice(shipment), by=receiver.address)
+        receiver.supply.accept_notice(sender.supply.notice(shipment, by=sender.address))
         receiver.supply.receive(shipment, by=receiver.address)
         return shipment
 

@@ -1,21 +1,36 @@
 """Shipping notices across a supply network: the manufacturer's notice reaches the wholesaler's node over HTTP by
 itself (kept and sent again while that node has no endpoint), names what it receives and the packs inside its cases
-and pallet (a stale packing event left out); the wholesaler forwards the pallet, with the manufacturer's packing
-events, to pharmacy A, whose stock then holds the packs inside, each flagged when their lot is recalled."""
+and pallet, with their signed history; the wholesaler forwards the pallet, with the manufacturer's events, to
+pharmacy A, whose stock then holds the packs inside, each flagged when their lot is recalled. A notice that does not
+hold is refused and audited, a stranger's as `anonymous`."""
 
 from __future__ import annotations
 
+import copy
+import json
 import time
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from careledger.audit import ANONYMOUS, Outcome
+from careledger.errors import Conflict, ValidationError
 from careledger.node import Node
-from careledger.supplychain import RECALLED, EventQuery
+from careledger.supplychain import OPERATOR, RECALLED, EventQuery, document
 from careledger.supplychain._notices import MAX_WAIT
 from tests.api.supply import reachable
 from tests.supplychain.conftest import SupplyNetwork
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
+
 
 def _held(node: Node) -> int:
-    return len(node.supply.events(EventQuery(per_page=1000)).events)
+    return len(node.supply.events(EventQuery(per_page=1000), by=OPERATOR).events)
+
+
+def _last_audit(node: Node, action: str) -> Any:
+    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
 
 
 def test_a_notice_arrives_by_itself_names_the_packs_inside_and_a_recall_flags_them(
@@ -40,20 +55,30 @@ def test_a_notice_arrives_by_itself_names_the_packs_inside_and_a_recall_flags_th
         assert m.supply.notices.retry(at=time.time() + MAX_WAIT) == 1
         assert m.supply.notices.waiting(shipment) is None
         held = _held(w)
-        again = w.supply.accept_notice(m.supply.notice(shipment))  # delivered twice: nothing doubled
+        again = w.supply.accept_notice(m.supply.notice(shipment, by=OPERATOR))  # delivered twice: nothing doubled
         assert (again["stored"], _held(w)) == (False, held)
 
     received = w.supply.receive(shipment, by=w.address)  # no scans, no file: the notice names them
     assert [item["epc"] for item in received] == [pallet.epc, stale.epc, packs[4].epc]
-    inside = EventQuery(match_parent_id=(pallet.epc, case.epc, stale.epc), biz_steps=("packing",))
-    packings = w.supply.events(inside).events
-    assert {e["parentID"] for e in packings} == {pallet.epc, case.epc}  # the stale one left out
+    inside = EventQuery(match_parent_id=(pallet.epc, case.epc, stale.epc), biz_steps=("packing", "unpacking"))
+    packings = w.supply.events(inside, by=w.address).events
+    steps = [(e["bizStep"], e["parentID"]) for e in packings]  # the history of each, stale packings included
+    assert steps == [("packing", case.epc), ("packing", pallet.epc), ("packing", stale.epc), ("unpacking", stale.epc)]
     assert {e["careledger:signer"] for e in packings} == {m.address}
+    commissioned = w.supply.events(EventQuery(match_epc=(packs[0].epc,), biz_steps=("commissioning",)), by=OPERATOR)
+    assert [e["careledger:signer"] for e in commissioned.events] == [m.address]
 
     onward = w.supply.ship([pallet], a.address, by=w.address)  # cases it never packed, forwarded
-    notice = w.supply.notice(onward)
-    signers = [e["careledger:signer"] for e in notice["epcisBody"]["eventList"]]
-    assert signers == [w.address, m.address, m.address]  # its shipping event, the packer's packing events
+    notice = w.supply.notice(onward, by=OPERATOR)
+    signed = [(e["bizStep"], e["careledger:signer"]) for e in notice["epcisBody"]["eventList"]]
+    assert signed[0] == ("shipping", w.address)  # its own shipping event first, then the pallet's history
+    assert signed[1:] == [
+        ("commissioning", m.address),
+        ("packing", m.address),
+        ("packing", m.address),
+        ("shipping", m.address),
+        ("receiving", w.address),
+    ]
     assert a.supply.accept_notice(notice)["stored"] is True
     a.supply.receive(onward, by=a.address)
     shelf = {item.pack.serial: item for item in a.dispensary.stock(by=a.address)}
@@ -65,3 +90,32 @@ def test_a_notice_arrives_by_itself_names_the_packs_inside_and_a_recall_flags_th
     flagged = {item.pack.serial: item.flags for item in a.dispensary.stock(by=a.address, flagged_only=True)}
     assert {p.serial for p in packs[:3]} <= set(flagged)
     assert all(RECALLED in flagged[p.serial] for p in packs[:3])
+
+
+def test_a_notice_that_does_not_hold_is_refused_and_audited(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    m, w = net.manufacturer, net.wholesaler
+    packs, stray = net.commission(2), net.commission(1)
+    shipment = m.supply.ship(packs, w.address, by=m.address)
+    notice = m.supply.notice(shipment, by=OPERATOR)
+    events = notice["epcisBody"]["eventList"]
+
+    for stranger in ({}, json.loads((EXAMPLES / "Example_9.6.1-ObjectEvent.jsonld").read_text())):
+        with pytest.raises(ValidationError):
+            w.supply.accept_notice(stranger)
+        entry = _last_audit(w, "supply.notice")
+        assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, ANONYMOUS)  # never a claimed address
+
+    tampered = copy.deepcopy(notice)
+    tampered["epcisBody"]["eventList"][1]["ilmd"]["cbvmda:lotNumber"] = "L2"  # the history, altered after signing
+    with pytest.raises(ValidationError, match=events[1]["eventID"]):
+        w.supply.accept_notice(tampered)
+    (unrelated,) = m.supply.events(EventQuery(match_epc=(stray[0].epc,)), by=OPERATOR).events
+    with pytest.raises(ValidationError, match="not about what shipment"):
+        w.supply.accept_notice(document([*events, unrelated]))
+    assert _last_audit(w, "supply.notice").access.agent == m.address  # its signatures held: its shipper's refusal
+
+    assert w.supply.accept_notice(notice)["stored"] is True
+    w.supply.receive(shipment, by=w.address)
+    with pytest.raises(Conflict, match="already received"):
+        w.supply.accept_notice(notice)  # delivered again after the goods were received

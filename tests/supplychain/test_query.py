@@ -22,11 +22,13 @@ from careledger.supplychain import (
     Pack,
     commissioning,
     digest,
+    document,
     packing,
     party_uri,
     query_document,
     shipping,
 )
+from careledger.supplychain._capture import Capturer
 from careledger.supplychain._store import NewEvent, SupplyStore
 
 GTIN = "00614141123452"
@@ -213,3 +215,22 @@ def test_events_wait_for_their_anchor_in_merkle_batches(store: SupplyStore, data
     waiting = store.event(store.page(EventQuery(per_page=12)).events[-1]["eventID"])
     assert waiting.anchor is None
     json.dumps(store.page(EventQuery()).events)
+
+
+def test_the_widest_values_fit_and_wider_ones_never_reach_the_database(store: SupplyStore) -> None:
+    """PostgreSQL holds 255 characters an eventID or EPC and refuses more (SQLite would not): a capture refuses
+    more before anything is sent or stored."""
+    event = commissioning([Pack(GTIN, "W1", "L9", datetime(2030, 1, 1).date())], party_uri(1, ME), at=T0)
+    widest = {**event, "eventID": "urn:uuid:" + "w" * 246, "epcList": ["urn:example:" + "e" * 243]}
+    store.save(CaptureJob("job-widest", T0, T0, "success", (widest["eventID"],)), [_row(widest)], by=ME)
+    assert store.event(widest["eventID"]).body["epcList"] == widest["epcList"]
+
+    def unused() -> Any:
+        raise AssertionError("nothing is signed or sent for a document refused as it is received")
+
+    capturer = Capturer(store, lambda *entry: None, unused, unused, node=ME, chain_id=1)
+    wider = {**event, "eventID": "urn:uuid:" + "w" * 291}
+    with pytest.raises(ValidationError, match=r"^epcisBody/eventList/0/eventID: 300 characters, at most 255$"):
+        capturer.capture(document([wider]), ME, "supply.capture", None)
+    with pytest.raises(NotFound):
+        store.event(wider["eventID"])

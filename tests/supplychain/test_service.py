@@ -4,6 +4,7 @@ refusal (nothing stored, audited), anchoring and traces with their proofs."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import time
 from pathlib import Path
@@ -16,14 +17,14 @@ from careledger.chain import PackState, pack_key
 from careledger.crypto import verify_proof
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.node import Node
-from careledger.supplychain import EventQuery, Pack, document, party_uri, shipping, signer_of
+from careledger.supplychain import OPERATOR, EventQuery, Pack, document, party_uri, shipping, signer_of
 from tests.supplychain.conftest import SupplyNetwork
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
 
 
 def _stored(node: Node) -> int:
-    return len(node.supply.events(EventQuery(per_page=1000)).events)
+    return len(node.supply.events(EventQuery(per_page=1000), by=OPERATOR).events)
 
 
 def _last_audit(node: Node, action: str) -> Any:
@@ -44,7 +45,7 @@ def test_gs1_examples_are_captured_as_observations(supply_network: SupplyNetwork
         stored = node.supply.store.event(event_id)
         assert stored.effect == "observation"
         assert stored.signer == node.address  # unsigned, so signed as this node
-        served = node.supply.event(event_id)
+        served = node.supply.event(event_id, by=node.address)
         assert "recordTime" in served  # the time it was recorded here, outside what was signed
         assert signer_of(served, node.chain_id, node.contracts.supply_chain().address) == node.address
     entry = _last_audit(node, "supply.capture")
@@ -65,8 +66,11 @@ def test_own_events_end_to_end(supply_network: SupplyNetwork) -> None:
     w.supply.unpack(cases[0], packs[:10], by=w.address)
     net.transfer(w, a, packs[:3])
     assert [_status(a, pack).holder for pack in packs[:4]] == [a.address] * 3 + [w.address]
-    received = a.supply.events(EventQuery.parse({"EQ_bizStep": "receiving"})).events
-    assert {party_uri(a.chain_id, a.address)} == {e["destinationList"][0]["destination"] for e in received}
+    received = a.supply.events(EventQuery.parse({"EQ_bizStep": "receiving"}), by=OPERATOR).events
+    mine = [e for e in received if e["careledger:signer"] == a.address]
+    assert {party_uri(a.chain_id, a.address)} == {e["destinationList"][0]["destination"] for e in mine}
+    upstream = [e for e in received if e["careledger:signer"] != a.address]  # the history came with the notice
+    assert {e["careledger:signer"] for e in upstream} == {w.address}
 
 
 def test_a_receive_with_no_ship_is_refused_and_nothing_stored(supply_network: SupplyNetwork) -> None:
@@ -99,16 +103,21 @@ def test_a_duplicate_event_id_is_refused(supply_network: SupplyNetwork) -> None:
     assert not replayed.ok
 
 
-def test_a_forged_signature_is_refused_naming_the_event(supply_network: SupplyNetwork) -> None:
+def test_a_forged_signature_fails_the_job_naming_the_event(supply_network: SupplyNetwork) -> None:
+    """As GS1's capture interface reports what goes wrong in capturing (not in receiving) a document: in its job."""
     net = supply_network
     m, w = net.manufacturer, net.wholesaler
     (event,) = m.supply.commission(net.packs(1), by=m.address)
     forged = {**event, "eventID": "urn:uuid:00000000-0000-4000-8000-000000000001"}  # altered after signing
     before = _stored(w)
-    with pytest.raises(ValidationError, match="urn:uuid:00000000-0000-4000-8000-000000000001"):
-        w.supply.capture(document([forged]), by=w.address)
+    job = w.supply.capture(document([forged]), by=w.address)
+    assert not job.ok
+    (error,) = job.errors
+    assert error.startswith("urn:uuid:00000000-0000-4000-8000-000000000001: signature: it does not verify (")
     assert _stored(w) == before
-    assert _last_audit(w, "supply.capture").access.outcome == Outcome.DENIED
+    entry = _last_audit(w, "supply.capture")
+    assert entry.access.outcome == Outcome.DENIED
+    assert entry.access.detail.endswith("refused: signature: it does not verify")  # the rule, no value of it
 
 
 def test_a_commission_by_the_unadmitted_wholesaler_is_refused(supply_network: SupplyNetwork) -> None:
@@ -155,14 +164,16 @@ def test_staff_act_and_strangers_are_refused_and_audited(supply_network: SupplyN
     packs = net.commission(1)
     net.transfer(net.manufacturer, net.wholesaler, packs)
     shipment = net.wholesaler.supply.ship(packs, a.address, by=net.wholesaler.address)
-    a.supply.capture(net.wholesaler.supply.notice(shipment), by=net.pharmacist)
+    a.supply.capture(net.wholesaler.supply.notice(shipment, by=OPERATOR), by=net.pharmacist)
     assert a.supply.receive(shipment, by=net.pharmacist)[0]["epc"] == packs[0].epc
     assert _last_audit(a, "supply.receive").access.agent == net.pharmacist
     assert a.supply.events(EventQuery(), by=net.pharmacist).events
-    with pytest.raises(AccessDenied, match="not staff"):
+    with pytest.raises(AccessDenied, match="staff"):
         a.supply.events(EventQuery(), by=net.wholesaler.address)
     entry = _last_audit(a, "supply.read")
     assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, net.wholesaler.address)
+    with pytest.raises(TypeError):
+        a.supply.events(EventQuery())  # type: ignore[call-arg]  # who acts is never implied
 
 
 def test_trace_shows_every_step_with_signatures_and_anchor_proofs(supply_network: SupplyNetwork) -> None:
@@ -173,12 +184,12 @@ def test_trace_shows_every_step_with_signatures_and_anchor_proofs(supply_network
     net.transfer(m, w, [case])
     w.supply.unpack(case, packs, by=w.address)
     net.transfer(w, a, packs[:1])
-    before = a.supply.trace(packs[0])
+    before = a.supply.trace(packs[0], by=a.address)
     assert all(step.anchor is None for step in before.steps)
     assert before.as_json()["steps"][-1]["anchor"] == "not yet anchored"
     for node in (m, w, a):
         node.supply_anchorer.anchor_pending()
-    trace = a.supply.trace(packs[0])
+    trace = a.supply.trace(packs[0], by=OPERATOR)
     kinds = [(step.kind, step.actor) for step in trace.steps if step.tx]
     assert kinds == [
         ("commissioned", m.address),
@@ -189,18 +200,16 @@ def test_trace_shows_every_step_with_signatures_and_anchor_proofs(supply_network
         ("shipped", w.address),
         ("received", a.address),
     ]
-    mine = [step for step in trace.steps if step.event_id]
-    assert {step.kind for step in mine} >= {"shipped", "received"}
-    for step in mine:
-        assert step.signature_ok
+    for step in trace.steps:  # the history came with the goods: every actor's signed event is held here
+        assert (step.event_id is not None, step.signer, step.signature_ok) == (True, step.actor, True), step.kind
         assert step.anchor is not None
         assert step.anchor.verified
         assert step.digest is not None
         siblings = [bytes.fromhex(s[2:]) for s in step.anchor.siblings]
         assert verify_proof(siblings, bytes.fromhex(step.anchor.root[2:]), bytes.fromhex(step.digest[2:]))
-    others = [step for step in trace.steps if step.tx and not step.event_id]
-    assert others
-    assert all("does not hold the event" in step.note for step in others)
+    elsewhere = net.pharmacy_b.supply.trace(packs[0], by=OPERATOR)  # a node that holds none of the events
+    assert [step.kind for step in elsewhere.steps] == [kind for kind, _ in kinds]
+    assert all("does not hold the event" in step.note for step in elsewhere.steps)
     assert trace.status["holder"] == a.address
     json.dumps(trace.as_json())
 
@@ -223,7 +232,7 @@ def test_a_thousand_packs_are_commissioned_in_one_capture(supply_network: Supply
     assert told[-1] == (1000, 1000)
     assert len(event["epcList"]) == 1000
     assert {_status(m, pack).state for pack in (packs[0], packs[499], packs[-1])} == {PackState.ACTIVE}
-    found = m.supply.events(EventQuery.parse({"MATCH_epc": packs[777].epc}))
+    found = m.supply.events(EventQuery.parse({"MATCH_epc": packs[777].epc}), by=OPERATOR)
     assert [e["eventID"] for e in found.events] == [event["eventID"]]
 
 
@@ -238,7 +247,7 @@ def test_a_pack_is_decommissioned_once_even_from_its_case(supply_network: Supply
     job = m.supply.capture(document([dispensing(packs[0], me)]), by=m.address)  # still in its case: it leaves it
     assert job.ok, job.errors
     assert _status(m, packs[0]).state == PackState.DECOMMISSIONED
-    steps = [(step.kind, step.event_id is not None) for step in m.supply.trace(packs[0]).steps]
+    steps = [(step.kind, step.event_id is not None) for step in m.supply.trace(packs[0], by=OPERATOR).steps]
     assert steps == [("commissioned", True), ("packed", True), ("dispensed", True)]
     destroyed = destroying(packs[:1], me)
     again = m.supply.capture(document([destroyed]), by=m.address)
@@ -289,3 +298,148 @@ def test_malformed_commissionings_fail_naming_the_event(
     assert job.errors[0].startswith(event["eventID"])
     assert message in job.errors[0]
     assert _stored(m) == before
+
+
+def _me(node: Node) -> str:
+    return party_uri(node.chain_id, node.address)
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"eventTime": "0001-01-01T00:00:00+01:00"}, "epcisBody/eventList/0/eventTime: '0001-01-01T00:00:00+01:00'"),
+        ({"eventTime": "9999-12-31T23:59:59-01:00"}, "epcisBody/eventList/0/eventTime: '9999-12-31T23:59:59-01:00'"),
+        ({"eventID": "urn:uuid:" + "x" * 291}, "epcisBody/eventList/0/eventID: 300 characters, at most 255"),
+        ({"bizStep": "https://example.com/" + "s" * 240}, "epcisBody/eventList/0/bizStep: 260 characters"),
+        ({"epcList": ["https://id.gs1.org/01/00614141123453/21/S1"]}, "epcisBody/eventList/0/epcList/0: gtin: check"),
+        ({"epcList": ["urn:epc:id:sgtin:0614141.12345.S1"]}, "epcisBody/eventList/0/epcList/0: epc: an SGTIN's"),
+    ],
+)
+def test_what_the_node_cannot_keep_or_act_on_is_refused_before_anything_is_sent(
+    supply_network: SupplyNetwork, change: dict[str, Any], refused: str
+) -> None:
+    from careledger.supplychain import commissioning
+
+    m = supply_network.manufacturer
+    packs = supply_network.packs(1)
+    with pytest.raises(ValidationError) as error:
+        m.supply.capture(document([{**commissioning(packs, _me(m)), **change}]), by=m.address)
+    assert str(error.value).startswith(refused)
+    assert _status(m, packs[0]).state == PackState.UNKNOWN
+    detail = _last_audit(m, "supply.capture").access.detail or ""
+    assert detail.startswith(refused.split(": ")[0] + ": ")  # where, and which rule: never the value
+    assert not any(value in detail for value in ("xxxxx", "sssss", "0001-01", "9999-12", "00614141123453", "12345.S1"))
+
+
+def test_an_epc_of_another_scheme_is_kept_as_it_is(supply_network: SupplyNetwork) -> None:
+    node = supply_network.pharmacy_b
+    seen = {
+        **shipping(supply_network.packs(1), _me(node), party_uri(node.chain_id, "0x" + "ab" * 20), _uuid()),
+        "epcList": ["urn:epc:id:sgln:0614141.00777.0", "https://id.gs1.org/8004/0614141ABC"],
+        "sourceList": [],
+        "destinationList": [],
+    }
+    job = node.supply.capture(document([seen]), by=node.address)
+    assert job.ok, job.errors
+    assert node.supply.store.event(job.event_ids[0]).effect == "observation"  # it names no party: what was seen
+
+
+@pytest.mark.parametrize("rule", ["serial", "itself", "nesting", "recalled"])
+def test_a_document_whose_second_event_the_chain_would_refuse_is_neither_mined_nor_stored(
+    supply_network: SupplyNetwork, rule: str
+) -> None:
+    """The dry run mirrors each contract rule a step can break, so a document is all or nothing."""
+    from careledger.config import NODE_WALLET
+    from careledger.supplychain import commissioning, packing
+
+    net = supply_network
+    m = net.manufacturer
+    me = _me(m)
+    first = net.packs(1)
+    if rule == "serial":
+        second, said = [commissioning(net.commission(1), me)], "supply: serial already commissioned"
+    elif rule == "itself":
+        case = net.case()
+        inside = packing(case, first, me)
+        second, said = [{**inside, "childEPCs": [*inside["childEPCs"], case.epc]}], "supply: a container cannot"
+    elif rule == "nesting":
+        cases = [net.case() for _ in range(4)]
+        nested = [packing(cases[0], first, me)] + [
+            packing(outer, [inner], me) for inner, outer in itertools.pairwise(cases)
+        ]
+        second, said = nested, "supply: containers nest at most 3 deep"
+    else:
+        (old,) = net.commission(1, lot="RC-" + rule)
+        m.contracts.supply_chain(as_wallet=NODE_WALLET).recall(old.gtin, "RC-" + rule)
+        second, said = [commissioning(net.packs(1, lot="RC-" + rule), me)], "supply: lot recalled"
+    before = _stored(m)
+    job = m.supply.capture(document([commissioning(first, me), *second]), by=m.address)
+    assert not job.ok
+    assert said in job.errors[-1]
+    assert (job.event_ids, _stored(m)) == ((), before)
+    assert _status(m, first[0]).state == PackState.UNKNOWN  # the first event's commissioning was not sent
+
+
+def test_an_unsigned_custody_claim_is_this_node_s_own_and_takes_effect_or_fails(supply_network: SupplyNetwork) -> None:
+    net = supply_network
+    w = net.wholesaler
+    fakes = net.packs(2)  # never commissioned: counterfeit serials
+    maker, me = _me(net.manufacturer), _me(w)
+    received = {**shipping(fakes, maker, me, _uuid()), "bizStep": "receiving", "disposition": "in_progress"}
+    job = w.supply.capture(document([received]), by=w.address)
+    assert job.errors == (f"{received['eventID']}: supply: no such shipment",)  # no custody from thin air
+    shipped = shipping(fakes, me, maker, _uuid())
+    assert w.supply.capture(document([shipped]), by=w.address).errors == (
+        f"{shipped['eventID']}: supply: unknown item ({fakes[0].epc})",
+    )
+    theirs = shipping(net.commission(1), maker, me, _uuid())  # "the manufacturer shipped", signed by w: no
+    (error,) = w.supply.capture(document([theirs]), by=w.address).errors
+    said = "this node signs only its own custody steps: the event names another actor"
+    assert error == f"{theirs['eventID']}: {said} ({net.manufacturer.address})"
+    seen = {**received, "eventID": _uuid_urn(), "careledger:observation": True}  # said to be seen, not done
+    noted = w.supply.capture(document([seen]), by=w.address)
+    assert noted.ok, noted.errors
+    assert w.supply.store.event(seen["eventID"]).effect == "observation"
+
+
+def test_the_same_event_without_an_id_is_captured_once(supply_network: SupplyNetwork) -> None:
+    node = supply_network.pharmacy_b
+    body = json.loads((EXAMPLES / "Example_9.6.2-ObjectEvent.jsonld").read_text())
+    for event in body["epcisBody"]["eventList"]:
+        del event["eventID"]
+    first = node.supply.capture(copy.deepcopy(body), by=node.address)
+    assert first.ok, first.errors
+    again = node.supply.capture(copy.deepcopy(body), by=node.address)  # a client's retry after a timeout
+    assert not again.ok
+    said = "duplicate event: the same event (named by its content: it has no eventID) was captured before"
+    assert again.errors == (f"{first.event_ids[0]}: {said}",)
+
+
+def test_a_store_failing_after_the_send_fails_the_job_naming_what_was_sent(
+    supply_network: SupplyNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from careledger.supplychain import commissioning
+
+    m = supply_network.manufacturer
+    packs = supply_network.packs(1)
+    save = m.supply.store.save
+
+    def failing(job: Any, events: Any, *, by: str) -> None:
+        if events:
+            raise RuntimeError("disk full")
+        save(job, events, by=by)
+
+    monkeypatch.setattr(m.supply.store, "save", failing)
+    event = commissioning(packs, _me(m))
+    job = m.supply.capture(document([event]), by=OPERATOR)
+    assert not job.ok
+    (error,) = job.errors
+    assert error.startswith(f"{event['eventID']}: sent, not stored: the chain took its steps (0x")
+    assert _status(m, packs[0]).state == PackState.ACTIVE  # the chain holds what was sent
+    entry = _last_audit(m, "supply.capture")
+    assert (entry.access.outcome, entry.access.agent) == (Outcome.ERROR, m.address)  # OPERATOR: the node itself
+    assert m.supply.capture_job(job.id, by=OPERATOR) == job
+
+
+def _uuid_urn() -> str:
+    return f"urn:uuid:{_uuid()}"

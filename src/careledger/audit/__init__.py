@@ -1,9 +1,10 @@
 """The audit log: a FHIR AuditEvent for every access, hash-chained, heads anchored on chain."""
 
-from careledger.audit._events import Access, Action, Outcome, access_of, audit_event, request_of
+from careledger.audit._events import ANONYMOUS, Access, Action, Outcome, access_of, audit_event, request_of
 from careledger.audit._log import GENESIS, AuditHeads, AuditLog, AuditReport, Entry, entry_hash
 
 __all__ = [
+    "ANONYMOUS",
     "GENESIS",
     "Access",
     "Action",

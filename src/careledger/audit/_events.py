@@ -11,6 +11,9 @@ from careledger.fhir import account_reference, fhir_instant, systems
 from careledger.identity import did_pkh
 
 _REQUEST_ID = {"system": systems.BALP_ENTITY_TYPE, "code": "XrequestId"}
+# The agent of a refusal whose caller proved no account (a stranger's unsigned or forged request to an open route):
+# named so, never as an address it merely claimed (which would let a stranger write entries in another's name).
+ANONYMOUS = "anonymous"
 _RESTFUL = frozenset({"read", "vread", "update", "delete", "create", "search-type", "history-instance"})
 
 
@@ -39,7 +42,7 @@ class Access:
     action: Action
     interaction: str  # read, vread, search-type, create, update, delete, break-glass, consent, share
     outcome: Outcome
-    agent: str  # the accessor's address
+    agent: str  # the accessor's address, or `ANONYMOUS`
     patient: str | None = None  # the patient's address, for the accounting of disclosures
     entities: tuple[str, ...] = ()  # "Observation/obs-1/_history/2"
     purpose: str | None = None  # HL7 PurposeOfUse
@@ -66,7 +69,7 @@ def audit_event(
         "action": access.action.value,
         "recorded": fhir_instant(recorded, precision="microseconds"),
         "outcome": str(int(access.outcome)),
-        "agent": [{"who": account_reference(did_pkh(chain_id, access.agent)), "requestor": True}],
+        "agent": [{"who": _who(chain_id, access.agent), "requestor": True}],
         "source": {"observer": account_reference(did_pkh(chain_id, observer))},
     }
     if access.detail:
@@ -105,7 +108,7 @@ def access_of(event: dict[str, Any]) -> Access:
         action=Action(event["action"]),
         interaction=event["subtype"][0]["code"],
         outcome=Outcome(int(event["outcome"])),
-        agent=_address(event["agent"][0]["who"]["identifier"]["value"]),
+        agent=_agent(event["agent"][0]["who"]),
         patient=patient,
         entities=tuple(e["what"]["reference"] for e in entities if "reference" in e.get("what", {})),
         purpose=reasons[0]["coding"][0]["code"] if reasons else None,
@@ -119,6 +122,15 @@ def request_of(event: dict[str, Any]) -> str | None:
     return next(
         (e["what"]["identifier"]["value"] for e in event.get("entity", []) if e.get("type") == _REQUEST_ID), None
     )
+
+
+def _who(chain_id: int, agent: str) -> dict[str, Any]:
+    """The agent as a FHIR Reference: an account by its did:pkh, or `ANONYMOUS` by that word alone."""
+    return {"display": ANONYMOUS} if agent == ANONYMOUS else account_reference(did_pkh(chain_id, agent))
+
+
+def _agent(who: dict[str, Any]) -> str:
+    return _address(who["identifier"]["value"]) if "identifier" in who else ANONYMOUS
 
 
 def _address(did: str) -> str:

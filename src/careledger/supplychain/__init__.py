@@ -11,11 +11,7 @@ from careledger.supplychain._cbv import (
     source_destination_type,
 )
 from careledger.supplychain._dispensary import Dispensary, Dispensed, pack_of
-from careledger.supplychain._effects import key_of, shipment_key
 from careledger.supplychain._epcis import (
-    CARELEDGER_NS,
-    EPCIS_CONTEXT,
-    EVENT_TYPES,
     PARTY,
     SIGNATURE,
     SIGNER,
@@ -48,9 +44,9 @@ from careledger.supplychain._gs1 import (
     parse_scan,
 )
 from careledger.supplychain._medication import EXPIRY_EXTENSION, GTIN_SYSTEM, LOT_EXTENSION
-from careledger.supplychain._query import EventPage, EventQuery, query_document
+from careledger.supplychain._query import EventQuery, query_document
 from careledger.supplychain._recall import Recalls, notice_id
-from careledger.supplychain._service import Supply
+from careledger.supplychain._service import OPERATOR, Supply
 from careledger.supplychain._staff import SupplyRoles
 from careledger.supplychain._stock import StockItem
 from careledger.supplychain._store import CaptureJob
@@ -63,23 +59,20 @@ from careledger.supplychain._suspect import (
     VerificationRequest,
     commissioned_in,
 )
-from careledger.supplychain._trace import AnchorProof, Trace, TraceStep
+from careledger.supplychain._trace import Trace, TraceStep
 from careledger.supplychain._verdict import CODES, Verdict
 
 __all__ = [
-    "CARELEDGER_NS",
     "CODES",
-    "EPCIS_CONTEXT",
-    "EVENT_TYPES",
     "EXPIRY_EXTENSION",
     "GTIN_SYSTEM",
     "LOT_EXTENSION",
+    "OPERATOR",
     "PARTY",
     "QUARANTINED",
     "RECALLED",
     "SIGNATURE",
     "SIGNER",
-    "AnchorProof",
     "BizStep",
     "CaptureJob",
     "Commissioned",
@@ -89,7 +82,6 @@ __all__ = [
     "Disposition",
     "EpcisEvent",
     "EventDigests",
-    "EventPage",
     "EventQuery",
     "Identifier",
     "Pack",
@@ -119,7 +111,6 @@ __all__ = [
     "disposition",
     "document",
     "gtin_of",
-    "key_of",
     "notice_id",
     "pack_of",
     "packing",
@@ -129,7 +120,6 @@ __all__ = [
     "party_uri",
     "query_document",
     "receiving",
-    "shipment_key",
     "shipping",
     "sign_event",
     "signer_of",

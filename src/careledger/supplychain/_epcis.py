@@ -70,6 +70,21 @@ _PARTY = re.compile(r"did:pkh:eip155:([1-9][0-9]{0,18}):(0x[0-9a-fA-F]{40})")
 _MESSAGE_CHARS = 240
 
 
+class Malformed(ValidationError):
+    """A document refused at one place: `where` (its JSON pointer, or a member's name) and the `rule` it breaks; its
+    message, for its sender, may quote the value, and `audited`, for the audit log, never does."""
+
+    def __init__(self, where: str, rule: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.rule = rule
+
+    @property
+    def audited(self) -> str:
+        """Where the document broke which rule, without its value."""
+        return f"{self.where}: {self.rule}"
+
+
 @functools.cache
 def _validator() -> Draft7Validator:
     """GS1's schema, read once; formats `uri` and `date-time` checked (else any string passes as a CBV URI)."""
@@ -82,19 +97,18 @@ def validate_document(body: object) -> list[dict[str, Any]]:
     interface takes it) or of one event alone, that GS1's EPCIS 2.0 schema accepts; `ValidationError` naming the
     JSON pointer of what it refuses (`epcisBody/eventList/0/action: …`)."""
     if not isinstance(body, dict):
-        raise ValidationError(f"EPCIS document: a JSON object, not {type(body).__name__}")
+        raise Malformed("EPCIS document", "a JSON object", f"a JSON object, not {type(body).__name__}")
     kind = body.get("type")
     if not isinstance(kind, str) or (kind not in _EVENT_LISTS and kind not in EVENT_TYPES):  # {"type": {}} too
         shown = json.dumps(kind)[:60]
-        raise ValidationError(
-            f"type: an EPCISDocument, an EPCISQueryDocument or an EPCIS event ({', '.join(EVENT_TYPES)}), not {shown}"
-        )
+        wanted = f"an EPCISDocument, an EPCISQueryDocument or an EPCIS event ({', '.join(EVENT_TYPES)})"
+        raise Malformed("type", "a document or event type", f"{wanted}, not {shown}")
     # The deepest error first: GS1's conditional schema also reports a wrong value as its event not matching.
     error = max(_validator().iter_errors(body), key=lambda error: len(error.absolute_path), default=None)
     if error is not None:
         pointer = "/".join(str(part) for part in error.absolute_path) or "(document)"
         message = error.message if len(error.message) <= _MESSAGE_CHARS else error.message[: _MESSAGE_CHARS - 3] + "..."
-        raise ValidationError(f"{pointer}: {message}")
+        raise Malformed(pointer, f"GS1's schema ({error.validator})", message)
     if kind not in _EVENT_LISTS:
         return [body]
     found: Any = body
@@ -120,15 +134,16 @@ def instant(name: str, value: object) -> datetime:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise ValidationError(f"{name}: {shown} is not an ISO 8601 date-time")
+        raise Malformed(name, "an ISO 8601 date-time", f"{shown} is not an ISO 8601 date-time")
     if parsed.tzinfo is None:
-        raise ValidationError(f"{name}: {shown} has no time zone offset (add Z or ±hh:mm)")
+        raise Malformed(name, "a time with its offset", f"{shown} has no time zone offset (add Z or ±hh:mm)")
     try:
         at = parsed.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 at +01:00 is before year 1 in UTC
         at = EARLIEST - timedelta(days=1)
     if not EARLIEST <= at < LATEST:
-        raise ValidationError(f"{name}: {shown} is not between {EARLIEST.year} and {LATEST.year}")
+        between = f"between {EARLIEST.year} and {LATEST.year}"
+        raise Malformed(name, f"a time {between}", f"{shown} is not {between}")
     return at
 
 
@@ -189,7 +204,7 @@ def party_uri(chain_id: int, address: str) -> str:
     return f"did:pkh:eip155:{chain_id}:{checksum_address(bytes.fromhex(address[2:]))}"
 
 
-def party_address(uri: str) -> tuple[int, str]:
+def party_address(uri: object) -> tuple[int, str]:
     """The chain id and checksummed address of a party's `did:pkh:eip155:…` URI; `ValidationError` otherwise."""
     match = _PARTY.fullmatch(uri) if isinstance(uri, str) else None
     if match is None:

@@ -1,54 +1,62 @@
 """Shipping notices: a shipment's signed events, sent by the shipper's node to the receiver's, so that the receiver
-can name what it receives (the chain holds only hashed keys) and the packs inside each case it receives.
+can name what it receives (the chain holds only hashed keys) and the packs inside each case, and holds the signed
+history of each (DSCSA's transaction history: who commissioned, packed, shipped and received them, each signing).
 
 ```
 ship ─► the chain's ship ─► a ticket (supply-notice) ─► the receiver's endpoint (IdentityRegistry)
-        ─► POST /epcis/notices: the shipping event + the packing events of the cases shipped (and of those inside
-           them), each signed by whoever packed it, those whose packs are all still inside ─► arrived: ticket taken
+        ─► POST /epcis/notices: the shipping event first, then the items' history: every signed custody event this
+           node holds about the items shipped, what is inside them, and the containers those travelled in before
+           (`related`), each as its actor signed it, in the order recorded here ─► arrived: ticket taken
         (no endpoint, no answer, a refusal: kept; the leader's round sends it again, each wait twice the last,
          until it arrives, the shipment is received, or `KEEP_DAYS` pass)
-POST /epcis/notices (the receiver's node) ─► GS1's schema ─► every signature ─► one shipping event, to this node
-        ─► the chain's open shipment of its id from its signer to this node, of its items (in order)
-        ─► each packing event's case shipped (or inside one shipped), each of its children inside it on chain now
-        ─► the events not held yet stored as the sender's (no chain effect); the same notice again: nothing new
+POST /epcis/notices (the receiver's node) ─► GS1's schema ─► every signature ─► the first event: a shipping event
+        to this node ─► the chain's shipment of its id from its signer to this node (received already: 409), of its
+        items (in order) ─► every other event about what it ships (`related`, from the notice's own aggregations)
+        ─► the events not held yet stored as their signers' (no chain effect); the same notice again: nothing new
 ```
 
-A packing event is passed on as its packer signed it (a wholesaler forwards the manufacturer's cases, which it never
-packed), so the events of one notice may have more than one signer: the shipping event's must be the chain's
-sender, and what a packing event says is checked against the chain itself (each child inside its case now).
+The history is passed on as its actors signed it (a wholesaler forwards the manufacturer's commissioning and packing,
+which it never made), so a notice's events have many signers: the shipping event's must be the chain's sender; the
+others are evidence, kept as their signers', and a trace shows each beside the chain step it matches. What a packing
+event says of a case's packs is judged against the chain wherever custody matters (stock, verify), not here.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from careledger.chain import IdentityRegistry, PackStatus, SupplyChain, items_hash
-from careledger.crypto import checksum_address
+from careledger.chain import IdentityRegistry, SupplyChain, items_hash
 from careledger.errors import CareLedgerError, Conflict, NotFound, ValidationError
 from careledger.shared import Tickets
+from careledger.supplychain._capture import Signed
 from careledger.supplychain._cbv import BizStep, biz_step
-from careledger.supplychain._effects import _identified, _shipment_reference, effects_of, key_of, shipment_key
-from careledger.supplychain._epcis import SIGNER
-from careledger.supplychain._gs1 import Container, Identifier
-from careledger.supplychain._store import SupplyStore
+from careledger.supplychain._effects import (
+    MAX_DEPTH,
+    OBSERVATION,
+    _identified,
+    _shipment_reference,
+    despatch_advice,
+    effects_of,
+    key_of,
+    keys_named,
+    shipment_key,
+)
+from careledger.supplychain._epcis import instant
+from careledger.supplychain._gs1 import Container
+from careledger.supplychain._store import StoredEvent, SupplyStore
 
 KIND = "supply-notice"  # the tickets' kind: a shipment's notice, until the receiver's node takes it
 KEEP_DAYS = 30  # how long a notice waits to be sent again, after its shipment
 FIRST_WAIT = 60.0  # seconds before a notice that did not arrive is sent again; doubled each time
 MAX_WAIT = 3600.0  # seconds between two attempts, at most
 TIMEOUT = 10.0  # seconds a receiver's node has to take a notice
-MAX_DEPTH = 3  # containers nest at most 3 deep (the contract's bound)
-NOBODY = "0x" + "0" * 40  # the agent of a refused notice that names no signer
-_LOOKUPS = 8  # status reads in flight at once (a notice of 1,000 packs checks 1,000 keys)
+_ROUNDS = 8  # store reads gathering a history: down into the items, then up each container they travelled in
 _log = logging.getLogger(__name__)
 
-Signed = tuple[dict[str, Any], str]  # an event and its signer, its signature verified
 # Posts a notice to a node's endpoint, the node's answer back (`careledger.client` over HTTP).
 Post = Callable[[str, dict[str, Any]], Any]
 
@@ -78,37 +86,44 @@ def node_endpoint(identity: IdentityRegistry, party: str) -> str | None:
     return actor.endpoint if actor is not None and actor.active and actor.endpoint else None
 
 
-def packed_in(epcs: Iterable[str], store: SupplyStore, chain: SupplyChain) -> list[dict[str, Any]]:
-    """The packing events this node holds of the containers among `epcs` and of those inside them, whoever signed
-    them, each whose children are all inside its container on chain now (a stale one, a pack taken out since, is left
-    out): what names the packs inside what is shipped."""
-    containers = {key_of(item): item for item in _identified(list(epcs)) if isinstance(item, Container)}
-    found: list[dict[str, Any]] = []
+def related(events: Sequence[dict[str, Any]], shipped: Collection[bytes]) -> set[bytes]:
+    """The keys a shipment's history is about, as `events`' aggregations (packing, unpacking) tell: the items
+    shipped, what was packed in them (3 levels down), and every container those were packed in, and those
+    containers' own, however long ago (not what else those containers held)."""
+    links = [(parent, keys_named(event, members=("childEPCs",))) for event in events if (parent := _parent(event))]
+    down = set(shipped)
     for _ in range(MAX_DEPTH):
-        if not containers:
-            break
-        events = [e.body for e in store.naming(list(containers)) if _packing_into(e.body) in containers]
-        statuses = _statuses(chain, [key_of(child) for body in events for child in _children(body)])
-        inside = [body for body in events if _all_inside(body, statuses)]
-        found += inside
-        containers = {
-            key_of(child): child for body in inside for child in _children(body) if isinstance(child, Container)
-        }
+        down |= {child for parent, children in links if parent in down for child in children}
+    found, frontier = set(down), set(down)
+    while frontier:
+        frontier = {parent for parent, children in links if frontier & children} - found
+        found |= frontier
     return found
 
 
+def history(shipped: Collection[bytes], store: SupplyStore) -> list[StoredEvent]:
+    """The signed custody events this node holds about a shipment's items (`related`: what is in them and what they
+    travelled in), oldest first (by their time, then the order recorded here); observations left out (they claim no
+    step)."""
+    keys = set(shipped)
+    events: list[StoredEvent] = []
+    for _ in range(_ROUNDS):
+        events = [event for event in store.naming(sorted(keys)) if event.effect != OBSERVATION]
+        found = related([event.body for event in events], shipped)
+        if found <= keys:
+            break
+        keys = found
+    about = [event for event in events if keys_named(event.body) & keys]
+    return sorted(about, key=lambda event: instant("eventTime", event.body["eventTime"]))
+
+
 def checked(signed: Sequence[Signed], chain: SupplyChain, store: SupplyStore, *, here: str, chain_id: int) -> Notice:
-    """The notice `signed` (its events, signatures verified) if it holds for this node `here`: one shipping event, the
-    chain's open shipment of its id from its signer to here, of its items; packing events of what it ships only, each
-    child inside its case on chain. `ValidationError` (malformed, addressed elsewhere), `NotFound` (no such shipment),
-    `Conflict` (the chain says otherwise)."""
-    shipped = [(e, s) for e, s in signed if e["type"] == "ObjectEvent" and _step(e) == BizStep.SHIPPING]
-    packings = [e for e, _ in signed if e["type"] == "AggregationEvent" and _packing_into(e) is not None]
-    if len(shipped) != 1 or len(packings) != len(signed) - 1:
-        raise ValidationError(
-            "epcisBody: a shipping notice holds one shipping event and the packing events of what it ships, no other"
-        )
-    [(event, sender)] = shipped
+    """The notice `signed` (its events, signatures verified) if it holds for this node `here` (module docstring).
+    `ValidationError` (malformed, addressed elsewhere, off its subject), `NotFound` (no such shipment), `Conflict`
+    (received already, or the chain says otherwise)."""
+    if not signed or signed[0][0]["type"] != "ObjectEvent" or _step(signed[0][0]) != BizStep.SHIPPING:
+        raise ValidationError("epcisBody/eventList/0: a shipping notice starts with its shipping event")
+    event, sender = signed[0]
     effects = effects_of(event, chain_id)
     if not effects:
         raise ValidationError("epcList: a shipping event names the packs or cases it ships")
@@ -120,28 +135,19 @@ def checked(signed: Sequence[Signed], chain: SupplyChain, store: SupplyStore, *,
     found = chain.shipment(ship.shipment)
     if found is None or found.sender != sender or found.receiver != here:
         raise NotFound(f"no shipment {shipment} from {sender} to this node on chain")
+    if not found.open:
+        raise Conflict(f"shipment {shipment} was already received: its notice is of no use now")
     if found.items_hash != items_hash(ship.keys):
         raise Conflict(f"epcList: the items differ from those of shipment {shipment} on chain")
-    _check_packings(packings, ship.keys, chain)
+    about = related([e for e, _ in signed], ship.keys)
+    stray = next((e for e, _ in signed[1:] if not keys_named(e) & about), None)
+    if stray is not None:
+        raise ValidationError(f"{str(stray['eventID'])[:120]}: not about what shipment {shipment} carries")
     ids = tuple(str(e["eventID"]) for e, _ in signed)
-    held_ids, _ = store.known(ids, [])
-    if str(event["eventID"]) not in held_ids and not found.open:
-        raise Conflict(f"shipment {shipment} was received already: its notice is of no use now")
+    held = store.known(ids)
     # This node's own events are never taken from another's document: stored again, they would be sent again.
-    new = tuple((e, s) for e, s in signed if str(e["eventID"]) not in held_ids and s != here)
+    new = tuple((e, s) for e, s in signed if str(e["eventID"]) not in held and s != here)
     return Notice(shipment, sender, ids, new)
-
-
-def claimed_sender(body: object) -> str:
-    """Who a notice says sent it (its first event's signer), for the audit of its refusal: unverified, so only an
-    address, else `NOBODY`."""
-    inside = body.get("epcisBody") if isinstance(body, dict) else None
-    events = inside.get("eventList") if isinstance(inside, dict) else None
-    first = events[0] if isinstance(events, list) and events and isinstance(events[0], dict) else {}
-    claimed = first.get(SIGNER)
-    if not isinstance(claimed, str) or not re.fullmatch(r"0x[0-9a-fA-F]{40}", claimed):
-        return NOBODY
-    return checksum_address(bytes.fromhex(claimed[2:]))
 
 
 def _post(endpoint: str, body: dict[str, Any]) -> Any:
@@ -198,7 +204,7 @@ class Outbox:
         when to try again. A shipment no longer open (received, by scans or a file) needs its notice no more."""
         shipment, receiver = str(pending["shipment"]), str(pending["receiver"])
         try:
-            found = self._chain().shipment(shipment_key(f"urn:uuid:{shipment}"))
+            found = self._chain().shipment(shipment_key(despatch_advice(shipment)))
             if found is not None and found.open:
                 endpoint = node_endpoint(self._identity(), receiver)
                 if endpoint is None:
@@ -219,44 +225,12 @@ class Outbox:
         return None
 
 
-def _check_packings(packings: Sequence[dict[str, Any]], shipped: Collection[bytes], chain: SupplyChain) -> None:
-    """Each packing event's case is shipped, or inside one shipped (as the notice's own packing events say, 3 deep at
-    most), and each of its children is inside it on chain now."""
-    reachable = set(shipped)
-    for _ in range(MAX_DEPTH):
-        reachable |= {key_of(c) for e in packings if _packing_into(e) in reachable for c in _children(e)}
-    statuses = _statuses(chain, [key_of(child) for event in packings for child in _children(event)])
-    for event in packings:
-        if _packing_into(event) not in reachable:
-            raise ValidationError(f"parentID: {str(event['parentID'])[:80]} is not among what the notice ships")
-        if not _all_inside(event, statuses):
-            raise Conflict(f"childEPCs: a child of {str(event['parentID'])[:80]} is not inside it on chain")
-
-
-def _all_inside(event: dict[str, Any], statuses: dict[bytes, PackStatus]) -> bool:
-    container = _packing_into(event)
-    return all(statuses[key_of(child)].container == container for child in _children(event))
-
-
-def _packing_into(event: dict[str, Any]) -> bytes | None:
-    """The key of the container a packing event (an AggregationEvent ADD) packs into; None for any other event."""
-    if event.get("type") != "AggregationEvent" or event.get("action") != "ADD" or _step(event) != BizStep.PACKING:
+def _parent(event: dict[str, Any]) -> bytes | None:
+    """The key of the container a packing or unpacking event (an AggregationEvent) names; None for any other."""
+    if event.get("type") != "AggregationEvent" or _step(event) not in (BizStep.PACKING, BizStep.UNPACKING):
         return None
     parent = _identified([event["parentID"]] if isinstance(event.get("parentID"), str) else [])
     return key_of(parent[0]) if parent and isinstance(parent[0], Container) else None
-
-
-def _children(event: dict[str, Any]) -> list[Identifier]:
-    return _identified(event.get("childEPCs", ()))
-
-
-def _statuses(chain: SupplyChain, keys: Collection[bytes]) -> dict[bytes, PackStatus]:
-    """The chain's status of each key, a few read at a time."""
-    wanted = list(dict.fromkeys(keys))
-    if not wanted:
-        return {}
-    with ThreadPoolExecutor(min(_LOOKUPS, len(wanted)), thread_name_prefix="careledger-notice") as pool:
-        return dict(zip(wanted, pool.map(chain.status, wanted), strict=True))
 
 
 def _step(event: dict[str, Any]) -> str:

@@ -105,14 +105,11 @@ class SupplyStore:
         self.db = db
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def known(self, event_ids: Sequence[str], digests: Sequence[bytes]) -> tuple[set[str], set[bytes]]:
-        """Which of these event ids, and which of these digests, are stored already."""
+    def known(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids are stored already."""
         with self.db.reading() as connection:
-            ids = {
-                str(i) for (i,) in connection.execute(select(_EVENTS.event_id).where(_EVENTS.event_id.in_(event_ids)))
-            }
-            found = connection.execute(select(_EVENTS.digest).where(_EVENTS.digest.in_(digests)))
-            return ids, {bytes(d) for (d,) in found}
+            found = connection.execute(select(_EVENTS.event_id).where(_EVENTS.event_id.in_(event_ids)))
+            return {str(event_id) for (event_id,) in found}
 
     def save(self, job: CaptureJob, events: Sequence[NewEvent], *, by: str) -> None:
         """The job and its events (none, for a failure), in one transaction."""

@@ -21,17 +21,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from careledger.chain import ChainEvent, PackStatus, Reason, RecordAnchor, SupplyChain
-from careledger.crypto import keccak, verify_proof
+from hexbytes import HexBytes
+
+from careledger.chain import ChainEvent, Reason, RecordAnchor, SupplyChain
+from careledger.crypto import verify_proof
 from careledger.errors import CareLedgerError
 from careledger.supplychain._cbv import biz_step
-from careledger.supplychain._effects import key_of
+from careledger.supplychain._effects import DECOMMISSIONS, key_of, keys_named, shipment_key
 from careledger.supplychain._epcis import SIGNATURE, signer_of
-from careledger.supplychain._gs1 import Identifier, parse_epc
+from careledger.supplychain._gs1 import Identifier
 from careledger.supplychain._store import StoredEvent, SupplyStore
+from careledger.supplychain._verdict import status_json
 
 NOT_ANCHORED = "not yet anchored"
-_DECOMMISSIONS: dict[int, str] = {Reason.DISPENSED: "dispensed", Reason.DESTROYED: "destroyed"}
 # Each log's step, who acted in it (its argument), and the business steps of the events that make it.
 _STEPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "Commissioned": ("commissioned", "manufacturer", ("commissioning",)),
@@ -39,7 +41,7 @@ _STEPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "Unpacked": ("unpacked", "by", ("unpacking",)),
     "Shipped": ("shipped", "sender", ("shipping",)),
     "Received": ("received", "receiver", ("receiving",)),
-    "Decommissioned": ("decommissioned", "holder", ("dispensing", "decommissioning", "destroying")),
+    "Decommissioned": ("decommissioned", "holder", tuple(DECOMMISSIONS)),
     "LotRecalled": ("recalled", "by", ()),
 }
 
@@ -162,12 +164,13 @@ class Tracer:
             steps.append(self._chain_step(log, event))
         steps += [self._local_step(event) for event in local if event.event_id not in matched]
         steps.sort(key=lambda step: (step.at or datetime.min.replace(tzinfo=UTC), step.block or 0))
-        return Trace(identifier.epc, _hex(key), _status(status), tuple(steps))
+        return Trace(identifier.epc, _hex(key), status_json(status), tuple(steps))
 
     def _chain_step(self, log: ChainEvent, event: StoredEvent | None) -> TraceStep:
         kind, actor, _ = _STEPS[log.name]
         if log.name == "Decommissioned":  # dispensed (to a patient, never named), destroyed, or else
-            kind = _DECOMMISSIONS.get(int(log.args["reason"]), kind)
+            reason = Reason(int(log.args["reason"]))
+            kind = kind if reason == Reason.OTHER else reason.name.lower()
         evidence = self._evidence(event) if event is not None else {}
         return TraceStep(
             kind=kind,
@@ -253,7 +256,7 @@ def _matching(log: ChainEvent, local: Sequence[StoredEvent]) -> StoredEvent | No
     for event in local:
         if event.signer != log.args[actor] or biz_step(str(event.body.get("bizStep", ""))) not in steps:
             continue
-        if moved not in _keys(event.body):
+        if moved not in keys_named(event.body):
             continue
         if "shipment" in log.args and bytes(log.args["shipment"]) not in _shipments(event.body):
             continue
@@ -271,38 +274,12 @@ def _epcs(body: dict[str, Any]) -> list[str]:
     return named + [str(e) for member in ("epcList", "childEPCs") for e in body.get(member, ())]
 
 
-def _keys(body: dict[str, Any]) -> set[bytes]:
-    keys = set()
-    for epc in _epcs(body):
-        try:
-            keys.add(key_of(parse_epc(epc)))
-        except CareLedgerError:
-            continue
-    return keys
-
-
 def _shipments(body: dict[str, Any]) -> set[bytes]:
-    return {keccak(str(entry.get("bizTransaction", "")).encode()) for entry in body.get("bizTransactionList", ())}
-
-
-def _status(status: PackStatus) -> dict[str, Any]:
-    """What the chain says of the item now, as JSON."""
-    return {
-        "state": status.state.name.lower(),
-        "holder": status.holder,
-        "receiver": status.receiver,
-        "manufacturer": status.manufacturer,
-        "lot": _hex(status.lot) if status.lot else None,
-        "gtin": status.gtin,
-        "expiry": status.expiry.isoformat() if status.expiry else None,
-        "recalled": status.recalled,
-        "container": _hex(status.container) if status.container else None,
-        "reason": status.reason.name.lower() if status.reason else None,
-    }
+    return {shipment_key(str(entry.get("bizTransaction", ""))) for entry in body.get("bizTransactionList", ())}
 
 
 def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
+    return HexBytes(value).to_0x_hex()
 
 
 def _instant(at: datetime | None) -> str | None:
