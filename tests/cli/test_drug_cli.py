@@ -188,6 +188,10 @@ def test_each_refusal_of_verify_exits_6_with_its_code(homes: Homes, run: dict[st
     unasked = a("drug", "ask", _scan(pack))  # the manufacturer's node published no endpoint to ask at
     assert (unasked.code, "has no node endpoint on chain to ask" in unasked.err) == (4, True)
     assert a("drug", "verify", _scan(pack)).code == 0
+    for spelled in ("<GS>", "{GS}", "[gs]", "^]"):  # a scanner set to spell the separator out, as in the portal
+        assert a("drug", "verify", _scan(pack).replace(GS, spelled)).code == 0, spelled
+    lost = a("drug", "verify", _scan(pack).replace(GS, ""))
+    assert (lost.code, "a group separator (GS) is probably missing" in lost.err) == (2, True)
     assert pack.serial in a("drug", "stock").said
 
 

@@ -13,6 +13,7 @@ human-readable form `(01)…(21)…`, a GS1 Digital Link URI or an EPC URN. See 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,7 @@ from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json, progress, progress_bar
 from careledger.errors import Conflict, ValidationError
 from careledger.services import Operations
-from careledger.supplychain import EventQuery, Pack, gtin_of
+from careledger.supplychain import OPERATOR, EventQuery, Pack, gtin_of
 
 app = typer.Typer(
     help="The drug supply chain: commission, pack, ship, receive, verify, dispense, recall, trace.",
@@ -79,7 +80,7 @@ def admit(
     expires_at = int(datetime.combine(last_day, time.max, UTC).timestamp())
     with open_node(ctx) as node:
         who = address_of(node, manufacturer)
-        receipt = node.supply.admit(who, prefix, licence.strip(), expires_at, by=node.address)
+        receipt = node.supply.admit(who, prefix, licence.strip(), expires_at, by=OPERATOR)
     tx = receipt.tx_hash.to_0x_hex()
     if json:
         print_json({"manufacturer": who, "prefix": prefix, "until": last_day.isoformat(), "tx": tx})
@@ -107,7 +108,7 @@ def commission(
     with open_node(ctx) as node:
         node.unlock()  # its passphrase asked before the bar is drawn, not under it
         with progress_bar("commissioning", quiet=quiet, counting="items") as show:
-            events = node.supply.commission(packs, by=node.address, progress=lambda done, total: show(done, total, ""))
+            events = node.supply.commission(packs, by=OPERATOR, progress=lambda done, total: show(done, total, ""))
         txs = _transactions(node, events)
     first = packs[0]
     if json:
@@ -128,11 +129,7 @@ def pack_(
 ) -> None:
     """Pack items this node holds (packs, or cases into a pallet) into a case or pallet: an aggregation event, and
     on chain their custody follows the container's from then on."""
-    container, children = container_scanned(sscc), identifiers(scans, from_file)
-    with open_node(ctx) as node:
-        events = node.supply.pack(container, children, by=node.address)
-        txs = _transactions(node, events)
-    _report(f"packed {len(children)} into {container.sscc}", events, txs, json)
+    _aggregate(ctx, "packed {count} into {sscc}", sscc, scans, from_file, json, lambda node: node.supply.pack)
 
 
 @app.command()
@@ -144,11 +141,7 @@ def unpack(
     json: JsonFlag = False,
 ) -> None:
     """Take items out of a case or pallet this node holds: each is then held on its own again."""
-    container, children = container_scanned(sscc), identifiers(scans, from_file)
-    with open_node(ctx) as node:
-        events = node.supply.unpack(container, children, by=node.address)
-        txs = _transactions(node, events)
-    _report(f"unpacked {len(children)} from {container.sscc}", events, txs, json)
+    _aggregate(ctx, "unpacked {count} from {sscc}", sscc, scans, from_file, json, lambda node: node.supply.unpack)
 
 
 @app.command()
@@ -171,10 +164,10 @@ def ship(
         raise ValidationError(f"notice: {notice} exists; name a new file (nothing was shipped)")
     with open_node(ctx) as node:
         receiver = address_of(node, to)
-        shipment = node.supply.ship(items, receiver, by=node.address)
+        shipment = node.supply.ship(items, receiver, by=OPERATOR)
         waiting = node.supply.notices.waiting(shipment)
         if notice is not None:
-            write_new(notice, node.supply.notice(shipment, by=node.address))
+            write_new(notice, node.supply.notice(shipment, by=OPERATOR))
     if json:
         summary = {"shipment": shipment, "to": receiver, "items": [item.epc for item in items]}
         print_json({**summary, "notice": {"delivered": waiting is None, "waiting": waiting}})
@@ -206,7 +199,7 @@ def receive(
     with open_node(ctx) as node:
         if sent is not None:
             node.supply.accept_notice(sent)  # taken once: a notice delivered before names the items all the same
-        received = node.supply.receive(shipment, by=node.address, items=items)
+        received = node.supply.receive(shipment, by=OPERATOR, items=items)
     if json:
         print_json({"shipment": shipment, "items": received})
         return
@@ -292,7 +285,7 @@ def trace(ctx: typer.Context, scan: ScanArgument, json: JsonFlag = False) -> Non
     node holds their id, signer, whether the signature verifies (✓/✗) and the anchored proof."""
     scanned = identifier(scan)
     with open_node(ctx) as node:
-        found = node.supply.trace(scanned, by=node.address)
+        found = node.supply.trace(scanned, by=OPERATOR)
     if json:
         print_json(found.as_json())
     else:
@@ -406,7 +399,7 @@ def _all_events(params: dict[str, str], limit: int, ctx: typer.Context) -> tuple
                 query = EventQuery.parse(page_params)
             except ValidationError as exc:
                 raise ValidationError(_option_named(str(exc))) from None
-            page = node.supply.events(query, by=node.address)
+            page = node.supply.events(query, by=OPERATOR)
             found += page.events
             token = page.next_page_token
             if token is None or (limit and len(found) >= limit):
@@ -426,12 +419,25 @@ def _transactions(node: Operations, events: list[dict[str, Any]]) -> list[str]:
     return [tx for event in events for tx in node.supply.store.event(str(event["eventID"])).txs]
 
 
-def _report(what: str, events: list[dict[str, Any]], txs: list[str], json: bool) -> None:
-    """What a pack or unpack did: its words, the events it captured and their transactions."""
+def _aggregate(
+    ctx: typer.Context,
+    said: str,
+    sscc: str,
+    scans: list[str] | None,
+    from_file: Path | None,
+    json: bool,
+    step: Callable[[Operations], Callable[..., list[dict[str, Any]]]],
+) -> None:
+    """A pack or unpack (`step` of the node's supply service): the scans read first, then its event captured as
+    the node; what it did in `said`'s words, the event and its transactions."""
+    container, children = container_scanned(sscc), identifiers(scans, from_file)
+    with open_node(ctx) as node:
+        events = step(node)(container, children, by=OPERATOR)
+        txs = _transactions(node, events)
     if json:
         print_json({"transactions": txs, "events": events})
         return
-    console.print(what, markup=False)
+    console.print(said.format(count=len(children), sscc=container.sscc), markup=False)
     _print_done(events, txs)
 
 
