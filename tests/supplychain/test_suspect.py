@@ -17,7 +17,7 @@ import pytest
 from eth_account import Account
 
 from careledger.api import NodeServer
-from careledger.audit import Outcome
+from careledger.audit import ANONYMOUS, Outcome
 from careledger.chain import Role, lot_key, pack_key
 from careledger.config import NODE_WALLET
 from careledger.errors import (
@@ -32,7 +32,6 @@ from careledger.errors import (
 from careledger.node import Node
 from careledger.supplychain import Pack
 from careledger.supplychain._suspect import (
-    ANONYMOUS,
     Commissioned,
     SignedVerificationAnswer,
     SignedVerificationRequest,

@@ -18,7 +18,7 @@ Who may ask (DSCSA's trading partners): an organisation's node, registered and a
 receiving it in a shipment; or a regulator, about any pack. The answer's lot key and expiry add nothing the chain
 does not already tell anyone (`SupplyChain.status`), so this is about trading partners' semantics, not secrecy:
 a manufacturer answers those it trades with, not whoever asks. Every request is audited under who signed it, as
-recovered from its signature, never under who it claims to be (the zero address when too malformed to say), so a
+recovered from its signature, never under who it claims to be (`ANONYMOUS` when too malformed to say), so a
 stranger cannot put entries in another's name. Asking, the manufacturer's node's refusals and silences come back as
 this node's own words (`IntegrityError`, `NodeUnreachable`), audited, never as the asker's own 401 or 403.
 """
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from careledger.audit import Access, Action, AuditLog, Outcome
+from careledger.audit import ANONYMOUS, Access, Action, AuditLog, Outcome
 from careledger.chain import IdentityRegistry, Role, SupplyChain, lot_key, pack_key
 from careledger.crypto import (
     Address,
@@ -69,7 +69,6 @@ DOMAIN = ("CareLedger SupplyChain", "1")
 LIFETIME = 300  # seconds a request stays valid
 FRESH = 600  # seconds an answer's `at` may be from the asker's clock, either way
 NO_EXPIRY = 0  # an answer's expiry when the manufacturer knows none (it commissioned no such pack)
-ANONYMOUS = "0x" + "0" * 40  # the audit's agent of a request too malformed to say who signed it (no key's address)
 # The roles of organisations' nodes, who may ask (module docstring); not a patient, practitioner, device, researcher.
 ORGANISATIONS = frozenset({Role.ORG, Role.INSURER, Role.PHARMACY, Role.LAB, Role.REGULATOR})
 SHOWN = 200  # characters of a manufacturer node's refusal repeated in ours
