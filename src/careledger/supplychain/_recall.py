@@ -80,7 +80,8 @@ def recall_notice(
 
 
 class Recalls:
-    """Recalling lots as this node, and following every recall on chain (module docstring)."""
+    """Recalling a lot as this node (its manufacturer, or a regulator), and following every recall on chain: the
+    lot flagged here, and each patient this node dispensed a pack of it told, once, by this node alone."""
 
     def __init__(
         self,
