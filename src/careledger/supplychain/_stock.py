@@ -33,6 +33,7 @@ from sqlalchemy import and_, or_, select
 from careledger.chain import PackState, SupplyChain, lot_key
 from careledger.errors import Conflict, ValidationError
 from careledger.store import SUPPLY_EVENT_EPCS, SUPPLY_EVENTS, Database, SupplyDispense
+from careledger.supplychain._effects import CHAIN
 from careledger.supplychain._flags import QUARANTINED, RECALLED, Flags
 from careledger.supplychain._gs1 import Pack, parse_epc
 from careledger.supplychain._verdict import pack_json
@@ -95,7 +96,7 @@ def _maybe(lot: bytes | None, recalled: dict[bytes, str]) -> bool:
 def holdings(db: Database, here: str) -> dict[bytes, Pack]:
     """The packs `here` holds by its own events (module docstring), by chain key, less those it dispensed."""
     events, epcs = SUPPLY_EVENTS.c, SUPPLY_EVENT_EPCS.c
-    own = and_(events.signer == here, events.effect == "chain")
+    own = and_(events.signer == here, events.effect == CHAIN)
     query = (
         select(events.seq, events.biz_step, own, epcs.role, epcs.epc, epcs.key)
         .join(SUPPLY_EVENT_EPCS, epcs.seq == events.seq)
