@@ -139,7 +139,7 @@ def test_a_supply_run_puts_no_patient_on_chain(tmp_path: Path) -> None:
             packs = [Pack(gtin, f"P{n}", lot, date(2031, 1, 31)) for n in range(3)]
             maker.supply.commission(packs, by=maker.address)
             shipment = maker.supply.ship(packs, pharmacy.address, by=maker.address)
-            pharmacy.supply.capture(maker.supply.notice(shipment), by=pharmacy.address)
+            pharmacy.supply.capture(maker.supply.notice(shipment, by=maker.address), by=pharmacy.address)
             pharmacy.supply.receive(shipment, by=pharmacy.address)
             wallet = pharmacy.wallets.create("her", Role.PATIENT, PASSPHRASE)  # her own, never registered
             her = pharmacy.maintenance.write(patient.patient, patient_address=wallet.address).record_id
