@@ -73,7 +73,7 @@ class SupplyCapture(Base):
     state: Mapped[str] = mapped_column(String(16))
     event_count: Mapped[int] = mapped_column(Integer)
     event_ids: Mapped[str] = mapped_column(Text)  # JSON list
-    errors: Mapped[str] = mapped_column(Text)  # JSON list of {"eventID", "reason"}
+    errors: Mapped[str] = mapped_column(Text)  # JSON list of "<eventID>: <why>" strings, one a refused event
 
 
 class SupplyFlag(Base):
