@@ -123,9 +123,10 @@ def test_a_full_scenario_puts_no_phi_on_chain(tmp_path: Path) -> None:
 
 
 def test_a_supply_run_puts_no_patient_on_chain(tmp_path: Path) -> None:
-    """A manufacturer (also the regulator) and a pharmacy on one chain: packs commissioned, shipped, received; one
-    dispensed to a named patient, her lot recalled, the pharmacy's round writing her notice. Nothing on chain names
-    her: not her name nor any identifier of hers, not her wallet, not her Patient, MedicationDispense or notice id."""
+    """A manufacturer and a pharmacy (also the regulator: none admits itself) on one chain: packs commissioned,
+    shipped, received; one dispensed to a named patient, her lot recalled, the pharmacy's round writing her notice.
+    Nothing on chain names her: not her name nor any identifier of hers, not her wallet, not her Patient,
+    MedicationDispense or notice id."""
     settings = Settings(chain="memory", light_kdf=True, anchor_in_background=False)
     patient = synthetic_patients(1, seed=41)[0]
     gtin, lot = "00614141123452", "PHI-SCAN-1"
@@ -133,9 +134,9 @@ def test_a_supply_run_puts_no_patient_on_chain(tmp_path: Path) -> None:
         maker = founding_node(tmp_path / "maker", settings, chain=chain)
         pharmacy = joining_node(tmp_path / "pharmacy", settings, maker, chain=chain)
         try:
-            maker.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(maker.address)
+            maker.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(pharmacy.address)
             until = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
-            maker.supply.admit(maker.address, "0614141", "MIA-1", until, by=maker.address)
+            pharmacy.supply.admit(maker.address, "0614141", "MIA-1", until, by=pharmacy.address)
             packs = [Pack(gtin, f"P{n}", lot, date(2031, 1, 31)) for n in range(3)]
             maker.supply.commission(packs, by=maker.address)
             shipment = maker.supply.ship(packs, pharmacy.address, by=maker.address)

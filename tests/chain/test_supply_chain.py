@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
+from biip.checksums import gs1_standard_check_digit
 from eth_account import Account
 from eth_utils import keccak
 
 from careledger.chain import (
     Chain,
+    Contracts,
     Deployer,
     PackState,
     Reason,
@@ -30,8 +32,12 @@ LICENCE = keccak(b"manufacturing licence 42")
 
 
 def _gtin(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    return body + str(gs1_standard_check_digit(body))
+
+
+def _sscc(serial: int) -> str:
+    body = f"1{PREFIX}{serial:09d}"
+    return body + str(gs1_standard_check_digit(body))
 
 
 GTIN = _gtin("0" + PREFIX + "12345")
@@ -44,6 +50,7 @@ class Parties:
     maker: SupplyChain
     wholesaler: SupplyChain
     pharmacy: SupplyChain
+    deployed_in: int  # the block of the contract's deployment
 
 
 def _as(supply: SupplyChain, chain: Chain) -> SupplyChain:
@@ -59,7 +66,7 @@ def parties(any_chain: Chain, signer: Signer) -> Parties:
     assert maker.signer is not None
     admin.grant_regulator(regulator.signer.address)
     regulator.admit(maker.signer.address, PREFIX, LICENCE, any_chain.timestamp() + 86_400)
-    return Parties(admin, regulator, maker, wholesaler, pharmacy)
+    return Parties(admin, regulator, maker, wholesaler, pharmacy, deployed.block)
 
 
 def _address(facade: SupplyChain) -> str:
@@ -75,19 +82,20 @@ def test_a_lot_travels_in_cases_from_its_manufacturer_to_a_pharmacy(parties: Par
     per_pack = receipts[0].gas_used // supply_module.CHUNK
     print(f"\nSupplyChain.commission on {any_chain.kind}: {receipts[0].gas_used:,} gas a chunk, {per_pack:,} a pack")
     packs = [pack_key(GTIN, s) for s in serials]
-    cases = [container_key(f"10614141{n:010d}") for n in range(2)]
-    maker.pack(cases[0], packs[:160])
-    maker.pack(cases[1], packs[160:])
-    first = any_chain.block_number()
+    ssccs = [_sscc(n) for n in range(2)]
+    cases = [container_key(sscc) for sscc in ssccs]
+    maker.pack(ssccs[0], packs[:160])
+    maker.pack(ssccs[1], packs[160:])
     shipment = keccak(b"despatch advice 1")
-    maker.ship(shipment, _address(wholesaler), cases)
-    assert maker.shipment_items(shipment, from_block=first) == cases
+    shipped = maker.ship(shipment, _address(wholesaler), cases)
+    assert maker.shipment_items(shipment) == cases
     record = maker.shipment(shipment)
     assert record is not None
-    assert (record.receiver, record.items_hash, record.open) == (
+    assert (record.receiver, record.items_hash, record.open, record.shipped_in) == (
         _address(wholesaler),
         items_hash(cases),
         True,
+        shipped.block,
     )
     moving = pharmacy.status(packs[5])
     assert (moving.state, moving.holder, moving.receiver) == (
@@ -96,7 +104,7 @@ def test_a_lot_travels_in_cases_from_its_manufacturer_to_a_pharmacy(parties: Par
         _address(wholesaler),
     )
     wholesaler.receive(shipment, cases)
-    wholesaler.unpack(cases[0], packs[:2])
+    wholesaler.unpack(ssccs[0], packs[:2])
     onward = keccak(b"despatch advice 2")
     wholesaler.ship(onward, _address(pharmacy), packs[:2])
     pharmacy.receive(onward, packs[:2])
@@ -119,6 +127,8 @@ def test_a_lot_travels_in_cases_from_its_manufacturer_to_a_pharmacy(parties: Par
     )
     done = pharmacy.status(packs[0])
     assert (done.state, done.reason, done.holder) == (PackState.DECOMMISSIONED, Reason.DISPENSED, _address(pharmacy))
+    assert done.decommissioned_in == dispensed.block
+    assert pharmacy.status(packs[1]).decommissioned_in is None
     history = [(e.name, e.args.get("container"), e.args.get("receiver")) for e in pharmacy.history(packs[0])]
     assert [name for name, _, _ in history] == [
         "Commissioned",
@@ -165,6 +175,17 @@ def test_the_contracts_refusals_are_careledger_errors(parties: Parties, any_chai
         maker.recall(GTIN, "LOT-2")
     with pytest.raises(AccessDenied, match="only a regulator"):
         pharmacy.admit(_address(pharmacy), PREFIX, LICENCE, any_chain.timestamp() + 60)
+    with pytest.raises(Conflict, match="supply: company prefix overlaps another manufacturer's"):
+        parties.regulator.admit(_address(pharmacy), PREFIX + "1", LICENCE, any_chain.timestamp() + 60)
+    with pytest.raises(AccessDenied, match="supply: a regulator may not admit itself"):
+        parties.regulator.admit(_address(parties.regulator), "4012345", LICENCE, any_chain.timestamp() + 60)
+    with pytest.raises(ValidationError, match="supply: sscc check digit is wrong"):
+        maker.pack(_sscc(1)[:-1] + str((int(_sscc(1)[-1]) + 1) % 10), [a])
+    maker.commission(GTIN, "LOT-1", EXPIRY, ["C"])
+    maker.recall(GTIN, "LOT-1")
+    with pytest.raises(Conflict, match="supply: lot recalled"):
+        maker.decommission([pack_key(GTIN, "C")], Reason.DISPENSED)
+    maker.decommission([pack_key(GTIN, "C")], Reason.DESTROYED)
 
 
 def test_malformed_input_is_refused_before_anything_is_sent(parties: Parties) -> None:
@@ -179,6 +200,8 @@ def test_malformed_input_is_refused_before_anything_is_sent(parties: Parties) ->
         maker.commission(GTIN, "LOT-1", EXPIRY, ["A", "B", "A"])
     with pytest.raises(ValidationError, match=r"^sscc: "):
         container_key("12345")
+    with pytest.raises(ValidationError, match=r"^sscc: "):
+        maker.pack("1" * 19, [pack_key(GTIN, "A")])
     with pytest.raises(ValidationError, match=r"^items: "):
         maker.ship(keccak(b"s"), _address(parties.pharmacy), [])
     with pytest.raises(ValidationError, match=r"^company prefix: "):
@@ -219,15 +242,15 @@ def test_history_follows_a_pack_through_its_case_and_pallet_while_it_was_in_them
     maker, wholesaler = parties.maker, parties.wholesaler
     maker.commission(GTIN, "LOT-1", EXPIRY, ["A", "B"])
     a, b = pack_key(GTIN, "A"), pack_key(GTIN, "B")
-    case, pallet = container_key("106141410000000017"), container_key("106141410000000024")
-    maker.pack(case, [b])  # the case's packing before A joined it is not A's history
-    maker.pack(case, [a])
-    maker.pack(pallet, [case])
+    case, pallet = container_key(_sscc(1)), container_key(_sscc(2))
+    maker.pack(_sscc(1), [b])  # the case's packing before A joined it is not A's history
+    maker.pack(_sscc(1), [a])
+    maker.pack(_sscc(2), [case])
     shipment = keccak(b"pallet shipment")
     maker.ship(shipment, _address(wholesaler), [pallet])
     wholesaler.receive(shipment, [pallet])
-    wholesaler.unpack(pallet, [case])
-    wholesaler.unpack(case, [a])
+    wholesaler.unpack(_sscc(2), [case])
+    wholesaler.unpack(_sscc(1), [a])
     wholesaler.ship(keccak(b"after"), _address(parties.pharmacy), [case])  # A left the case: not its history
     steps = [(e.name, e.args.get("child", e.args.get("item", e.args.get("key")))) for e in wholesaler.history(a)]
     assert steps == [
@@ -241,3 +264,50 @@ def test_history_follows_a_pack_through_its_case_and_pallet_while_it_was_in_them
     ]
     status = wholesaler.status(a)
     assert (status.holder, status.container) == (_address(wholesaler), None)
+
+
+def test_logs_are_read_in_spans_from_the_deployment_block(
+    parties: Parties, any_chain: Chain, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hosted RPC caps eth_getLogs' range: no request spans more than `_LOG_SPAN` blocks or starts before the
+    contract was deployed (its record's block, which the node's `Contracts` passes on)."""
+    maker, wholesaler = parties.maker, parties.wholesaler
+    maker.commission(GTIN, "LOT-1", EXPIRY, ["A"])
+    a = pack_key(GTIN, "A")
+    maker.pack(_sscc(1), [a])
+    shipment = keccak(b"s1")
+    maker.ship(shipment, _address(wholesaler), [container_key(_sscc(1))])
+    wholesaler.receive(shipment, [container_key(_sscc(1))])
+    whole = [(e.name, e.block) for e in wholesaler.history(a)]
+    spanned = SupplyChain(any_chain, maker.address, signer, first_block=parties.deployed_in)
+    asked: list[tuple[int, int]] = []
+    get_logs = any_chain.w3.eth.get_logs
+
+    def counted(query: dict[str, int]) -> object:
+        asked.append((query["fromBlock"], query["toBlock"]))
+        return get_logs(query)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(supply_module, "_LOG_SPAN", 2)
+    monkeypatch.setattr(any_chain.w3.eth, "get_logs", counted)
+    assert [(e.name, e.block) for e in spanned.history(a)] == whole
+    assert asked
+    assert all(parties.deployed_in <= start <= end < start + 2 for start, end in asked)
+    asked.clear()
+    assert spanned.shipment_items(shipment) == [container_key(_sscc(1))]
+    shipped = spanned.shipment(shipment)
+    assert shipped is not None
+    assert asked == [(shipped.shipped_in, shipped.shipped_in)]  # its one block, whatever the chain's age
+
+
+def test_the_nodes_contracts_read_from_the_deployment_record(any_chain: Chain, signer: Signer) -> None:
+    deployer = Deployer(any_chain, None)
+    deployed = deployer.deploy(signer, "SupplyChain").deployment
+    contracts = Contracts(any_chain, deployer, lambda _wallet: signer, "node")
+    assert contracts.supply_chain().first_block == deployed.block > 0
+
+
+def test_a_date_no_calendar_has_reads_as_none() -> None:
+    """Status is read whatever a lot holds (a deployment from before the contract checked days): never a 500."""
+    assert supply_module._date(20270230) is None
+    assert supply_module._date(0) is None
+    assert supply_module._date(20280229) == date(2028, 2, 29)

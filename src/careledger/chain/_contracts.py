@@ -7,7 +7,7 @@ the wallet a face names; faces never see a facade.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from eth_utils import to_checksum_address
 
@@ -77,8 +77,10 @@ class Contracts:
         return self._facade(ModelRegistry, as_wallet)
 
     def supply_chain(self, *, as_wallet: str | None = None) -> SupplyChain:
-        """The SupplyChain (medicine packs' custody), read-only or signing as one of the node's wallets."""
-        return self._facade(SupplyChain, as_wallet)
+        """The SupplyChain (medicine packs' custody), read-only or signing as one of the node's wallets; it reads
+        logs from the block its deployment record names."""
+        record = self._deployer.current(SupplyChain.contract_name)
+        return self._facade(SupplyChain, as_wallet, first_block=0 if record is None else record.block)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""
@@ -120,11 +122,11 @@ class Contracts:
         for call in calls:
             signer.transact(TxRequest(data=call.data, to=call.target, value=call.value))
 
-    def _facade(self, kind: type[_Facade], wallet: str | None, address: str | None = None) -> _Facade:
+    def _facade(self, kind: type[_Facade], wallet: str | None, address: str | None = None, **options: Any) -> _Facade:
         address = address or self._deployer.address(kind.contract_name)
         key = (kind.contract_name, address, wallet)
         found = self._facades.get(key)
         if found is None:
-            found = kind(self.chain, address, self._signer_for(wallet) if wallet else None)
+            found = kind(self.chain, address, self._signer_for(wallet) if wallet else None, **options)
             self._facades[key] = found
         return cast("_Facade", found)

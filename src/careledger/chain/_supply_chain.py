@@ -2,10 +2,14 @@
 
 Packs, lots and containers are named on chain by keys computed the same way here and in
 the contract (`pack_key`, `lot_key`, `container_key`), so a scanned identifier finds its
-pack without the chain holding the serial in clear. Calls that take many items are sent
-in chunks, pipelined (`_send_many`); a shipment is one transaction, because its receive
-must name the same items. The contract's `supply: …` refusals come back as the
-`careledger.errors` a face maps to an HTTP status (`_refusal`); no patient is ever named.
+pack without the chain holding the serial in clear; the contract itself computes the key
+of what it creates (a pack from its GTIN and serial, a case from its SSCC). Calls that take
+many items are sent in chunks, pipelined (`_send_many`); a shipment is one transaction,
+because its receive must name the same items. Logs are read from the contract's
+deployment block on, `_LOG_SPAN` blocks a request (hosted RPCs cap the range); what is
+read often needs none: a shipment keeps its block, a decommissioned pack its own. The
+contract's `supply: …` refusals come back as the `careledger.errors` a face maps to an HTTP
+status (`_refusals`); no patient is ever named.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound,
 
 if TYPE_CHECKING:
     from careledger.chain._backends import Receipt
-    from careledger.chain._signer import TxRequest
+    from careledger.chain._chain import Chain
+    from careledger.chain._signer import Signer, TxRequest
 
 REGULATOR_ROLE = keccak(b"REGULATOR_ROLE")
 MAX_ITEMS = 500  # SupplyChain.MAX_ITEMS: the most items one transaction takes
@@ -35,6 +40,7 @@ CHUNK = 150
 _ZERO = bytes(32)
 _NOW = (2**63, 0)  # a position after every log: a stay in a container not ended yet
 _TEXT_BYTES = 20  # String[20]: GS1 AI 10 (lot) and AI 21 (serial) are 1..20 characters
+_LOG_SPAN = 2_000  # blocks per eth_getLogs request, as indexing.EventReader reads: inside public RPCs' limits
 
 
 class PackState(IntEnum):
@@ -70,6 +76,7 @@ class PackStatus:
     reason: Reason | None  # why it was decommissioned
     gtin: str | None = None
     is_container: bool = False
+    decommissioned_in: int | None = None  # the block (2**32 - 1: that block or a later one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +102,20 @@ class Lot:
     key: bytes
     manufacturer: str
     gtin: str
-    expiry: date
+    expiry: date | None  # None for a date no calendar has (a deployment before the contract checked days)
     recalled: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Shipment:
-    """A shipment's parties, the hash of its items, and whether it is still to be received."""
+    """A shipment's parties, the hash of its items, whether it is still to be received, and its block."""
 
     shipment: bytes
     sender: str
     receiver: str
     items_hash: bytes
     open: bool
+    shipped_in: int = 0
 
 
 def pack_key(gtin: str, serial: str) -> bytes:
@@ -128,9 +136,7 @@ def container_key(sscc: str) -> bytes:
     """A case's or pallet's key: keccak256(abi_encode(uint64(0), uint256(sscc)))."""
     from eth_abi import encode
 
-    if not (sscc.isascii() and sscc.isdigit() and len(sscc) == 18):
-        raise ValidationError(f"sscc: {sscc!r} is not 18 digits")
-    return keccak(encode(["uint64", "uint256"], [0, int(sscc)]))
+    return keccak(encode(["uint64", "uint256"], [0, _sscc_number(sscc)]))
 
 
 def items_hash(items: Sequence[bytes]) -> bytes:
@@ -144,6 +150,11 @@ class SupplyChain(ContractFacade):
     """Admissions, commissioning, aggregation, shipments, decommissioning and recalls of medicine packs."""
 
     contract_name = "SupplyChain"
+
+    def __init__(self, chain: Chain, address: str, signer: Signer | None = None, *, first_block: int = 0) -> None:
+        super().__init__(chain, address, signer)
+        self.first_block = first_block
+        """The block the contract was deployed in (its deployment record's): no log of it is older."""
 
     def grant_regulator(self, account: str) -> Receipt:
         """Make `account` a regulator, who admits manufacturers and may recall any lot (the admin)."""
@@ -194,15 +205,18 @@ class SupplyChain(ContractFacade):
         stamp = int(expiry.strftime("%Y%m%d"))
         return self._send_chunks(lambda chunk: self._request("commission", number, lot, stamp, chunk), serials)
 
-    def pack(self, container: bytes, children: Sequence[bytes]) -> list[Receipt]:
-        """Pack items the signer holds into a container (created on its first packing), in chunks."""
+    def pack(self, sscc: str, children: Sequence[bytes]) -> list[Receipt]:
+        """Pack items the signer holds into the case or pallet of `sscc` (created on its first packing, at
+        `container_key(sscc)`), in chunks; the contract checks the SSCC's check digit."""
+        number = _sscc_number(sscc)
         _unique("item", children)
-        return self._send_chunks(lambda chunk: self._request("pack", container, chunk), children)
+        return self._send_chunks(lambda chunk: self._request("pack", number, chunk), children)
 
-    def unpack(self, container: bytes, children: Sequence[bytes]) -> list[Receipt]:
-        """Take items out of a container in the signer's custody, in chunks."""
+    def unpack(self, sscc: str, children: Sequence[bytes]) -> list[Receipt]:
+        """Take items out of the case or pallet of `sscc`, in the signer's custody, in chunks."""
+        number = _sscc_number(sscc)
         _unique("item", children)
-        return self._send_chunks(lambda chunk: self._request("unpack", container, chunk), children)
+        return self._send_chunks(lambda chunk: self._request("unpack", number, chunk), children)
 
     def ship(self, shipment: bytes, receiver: str, items: Sequence[bytes]) -> Receipt:
         """Ship items the signer holds to `receiver` under a new shipment id (at most `MAX_ITEMS`: pack more)."""
@@ -243,29 +257,37 @@ class SupplyChain(ContractFacade):
 
     def shipment(self, shipment: bytes) -> Shipment | None:
         """A shipment's parties, items hash and whether it is open; None if there is none by that id."""
-        sender, receiver, hashed, is_open = self._call("shipment", shipment)
+        sender, receiver, hashed, is_open, block = self._call("shipment", shipment)
         if int(sender, 16) == 0:
             return None
-        return Shipment(shipment, to_checksum_address(sender), to_checksum_address(receiver), bytes(hashed), is_open)
+        return Shipment(
+            shipment, to_checksum_address(sender), to_checksum_address(receiver), bytes(hashed), is_open, int(block)
+        )
 
-    def shipment_items(self, shipment: bytes, *, from_block: int = 0) -> list[bytes]:
-        """The items of a shipment, in the order it was shipped with (what `receive` must name), from its logs."""
-        shipped = self._logs([self._topic("Shipped"), _hex(shipment)], from_block)
+    def shipment_items(self, shipment: bytes) -> list[bytes]:
+        """The items of a shipment, in the order it was shipped with (what `receive` must name), from the logs of
+        the one block it was shipped in; none for an unknown shipment."""
+        found = self.shipment(shipment)
+        if found is None:
+            return []
+        shipped = self._logs([self._topic("Shipped"), _hex(shipment)], found.shipped_in, found.shipped_in)
         return [bytes(event.args["item"]) for event in shipped]
 
     def history(self, key: bytes, *, from_block: int = 0) -> list[ChainEvent]:
         """Every log naming a pack (or container), those of the containers it was packed in while it was in them
-        (their shipments, their own packing), and its lot's recall, oldest first."""
-        found = self._naming(key, from_block)
+        (their shipments, their own packing), and its lot's recall, oldest first; read up to one block, the latest
+        when it starts, so the containers' logs agree with the pack's."""
+        blocks = (from_block, self.chain.block_number())
+        found = self._naming(key, blocks)
         lot = next((e.args["lot"] for e in found if e.name == "Commissioned"), None)
-        recall = [] if lot is None else self._logs([self._topic("LotRecalled"), _hex(lot)], from_block)
-        return sorted(found + self._carried(key, found, from_block, depth=0) + recall, key=_position)
+        recall = [] if lot is None else self._logs([self._topic("LotRecalled"), _hex(lot)], *blocks)
+        return sorted(found + self._carried(key, found, blocks, depth=0) + recall, key=_position)
 
     def recalls(self, from_block: int, to_block: int | None = None) -> list[ChainEvent]:
         """The LotRecalled logs of blocks `from_block`..`to_block` (default: the latest), oldest first."""
         return self._logs([self._topic("LotRecalled")], from_block, to_block)
 
-    def _carried(self, key: bytes, found: list[ChainEvent], from_block: int, depth: int) -> list[ChainEvent]:
+    def _carried(self, key: bytes, found: list[ChainEvent], blocks: tuple[int, int], depth: int) -> list[ChainEvent]:
         """The logs of the containers `key` was packed in, each while it was in it, up to 3 levels up."""
         if depth == 3:
             return []
@@ -273,27 +295,33 @@ class SupplyChain(ContractFacade):
         for container, start, end in _stays(key, found):
             own = [
                 e
-                for e in self._naming(container, from_block)
+                for e in self._naming(container, blocks)
                 if e.args.get("child", e.args.get("item")) == container and start < _position(e) < end
             ]
-            carried += own + self._carried(container, own, from_block, depth + 1)
+            carried += own + self._carried(container, own, blocks, depth + 1)
         return carried
 
-    def _naming(self, key: bytes, from_block: int) -> list[ChainEvent]:
-        """The logs with `key` as their first or second indexed argument."""
-        return self._logs([None, _hex(key)], from_block) + self._logs([None, None, _hex(key)], from_block)
+    def _naming(self, key: bytes, blocks: tuple[int, int]) -> list[ChainEvent]:
+        """The logs with `key` as their first or second indexed argument, in blocks `blocks`."""
+        return self._logs([None, _hex(key)], *blocks) + self._logs([None, None, _hex(key)], *blocks)
 
     def _logs(self, topics: list[str | None], from_block: int, to_block: int | None = None) -> list[ChainEvent]:
-        # Topics as 0x strings: eth-tester matches nothing given bytes.
-        logs = self.chain.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": from_block,
-                "toBlock": "latest" if to_block is None else to_block,
-                "topics": topics,
-            }
-        )
-        return sorted((e for log in logs if (e := self.decode(log)) is not None), key=_position)
+        """This contract's logs matching `topics` in blocks `from_block`..`to_block` (default: the latest), never
+        before its deployment, read `_LOG_SPAN` blocks a request."""
+        last = self.chain.block_number() if to_block is None else to_block
+        found: list[ChainEvent] = []
+        for start in range(max(from_block, self.first_block), last + 1, _LOG_SPAN):
+            # Topics as 0x strings: eth-tester matches nothing given bytes.
+            logs = self.chain.w3.eth.get_logs(
+                {
+                    "address": self.address,
+                    "fromBlock": start,
+                    "toBlock": min(start + _LOG_SPAN - 1, last),
+                    "topics": topics,
+                }
+            )
+            found += (e for log in logs if (e := self.decode(log)) is not None)
+        return sorted(found, key=_position)
 
     def _topic(self, event: str) -> str:
         abi = next(item for item in self.contract.abi if item["type"] == "event" and item["name"] == event)
@@ -331,6 +359,8 @@ _REFUSALS: dict[str, type[CareLedgerError]] = {
     "lot of another manufacturer": Conflict,
     "expiry differs from the lot's": Conflict,
     "containers nest at most 3 deep": Conflict,
+    "company prefix overlaps another manufacturer's": Conflict,
+    "a regulator may not admit itself": AccessDenied,
 }
 
 
@@ -396,7 +426,7 @@ def _stays(key: bytes, events: list[ChainEvent]) -> list[tuple[bytes, tuple[int,
 
 def _status_of(key: bytes, raw: Sequence[Any]) -> PackStatus:
     """A `status` call's answer, read."""
-    state, holder, receiver, manufacturer, lot, gtin, expiry, recalled, container, reason, is_container = raw
+    state, holder, receiver, manufacturer, lot, gtin, expiry, recalled, container, reason, is_container, block = raw
     if state == PackState.UNKNOWN:
         return PackStatus(key, PackState.UNKNOWN, None, None, None, None, None, False, None, None)
     return PackStatus(
@@ -412,6 +442,7 @@ def _status_of(key: bytes, raw: Sequence[Any]) -> PackStatus:
         reason=Reason(reason) if reason else None,
         gtin=None if is_container else str(gtin).zfill(14),
         is_container=bool(is_container),
+        decommissioned_in=int(block) if state == PackState.DECOMMISSIONED else None,
     )
 
 
@@ -427,5 +458,16 @@ def _address(value: str) -> str | None:
     return None if int(value, 16) == 0 else to_checksum_address(value)
 
 
-def _date(yyyymmdd: int) -> date:
-    return date(yyyymmdd // 10_000, yyyymmdd // 100 % 100, yyyymmdd % 100)
+def _sscc_number(sscc: str) -> int:
+    """An SSCC as the contract takes it: 18 digits (the contract checks its check digit)."""
+    if not (sscc.isascii() and sscc.isdigit() and len(sscc) == 18):
+        raise ValidationError(f"sscc: {sscc!r} is not 18 digits")
+    return int(sscc)
+
+
+def _date(yyyymmdd: int) -> date | None:
+    """The date YYYYMMDD; None for one no calendar has (never an exception: a status is read whatever it holds)."""
+    try:
+        return date(yyyymmdd // 10_000, yyyymmdd // 100 % 100, yyyymmdd % 100)
+    except ValueError:
+        return None

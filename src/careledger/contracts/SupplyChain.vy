@@ -11,12 +11,14 @@
 
         A regulator admits a manufacturer with its GS1 company prefix
         and a licence hash (modules/supply_admission.vy); an admitted
-        manufacturer commissions serials of GTINs inside its prefix,
-        each pack one storage word (modules/supply_custody.vy) naming
-        its lot (modules/supply_lots.vy); the holder packs packs into
-        cases and pallets, ships them and the receiver receives them
-        (modules/supply_shipments.vy); the holder decommissions a pack
-        once, dispensed, destroyed or otherwise; the lot's
+        manufacturer commissions serials of GTINs inside its prefix
+        (no two manufacturers' prefixes overlap), each pack one
+        storage word (modules/supply_custody.vy) naming its lot
+        (modules/supply_lots.vy); the holder packs packs into
+        cases and pallets named by their SSCCs, ships them and the
+        receiver receives them (modules/supply_shipments.vy); the holder
+        decommissions a pack once, dispensed, destroyed or otherwise
+        (a recalled lot's packs are not dispensed); the lot's
         manufacturer or a regulator recalls a lot. Each step is a log
         with the keys indexed, so a pack's history is read from logs.
         The signed EPCIS events behind each step are off chain, in the
@@ -49,7 +51,7 @@ from .modules import supply_lots as lots
 initializes: lots[admissions := admissions]
 
 from .modules import supply_custody as custody
-initializes: custody
+initializes: custody[lots := lots]
 
 from .modules import supply_shipments as shipments
 initializes: shipments[custody := custody]
@@ -68,7 +70,8 @@ exports: (
 # @dev What `status` tells of a pack or container, custody resolved: the
 #      state and holder of the outermost container it is packed in (the
 #      receiver too while that is in transit), its lot's facts, the
-#      container it is packed in, why it was decommissioned.
+#      container it is packed in, why and in which block it was
+#      decommissioned (2**32 - 1: in that block or after).
 struct Status:
     state: uint8
     holder: address
@@ -81,6 +84,7 @@ struct Status:
     container: bytes32
     reason: uint8
     is_container: bool
+    decommissioned_in: uint64
 
 
 @deploy
@@ -104,6 +108,14 @@ def commission(gtin: uint64, lot: String[20], expiry: uint32, serials: DynArray[
            takes no more packs.
     @param expiry Their expiry date as the number YYYYMMDD.
     @param serials Their serial numbers (AI 21); none commissioned before.
+    @dev Refuses `supply: not admitted` (never, revoked or lapsed),
+         `supply: gtin is longer than 14 digits`, `supply: gtin check
+         digit is wrong`, `supply: gtin outside the company prefix`,
+         `supply: no lot number`, for a new lot `supply: expiry is not a
+         YYYYMMDD date`, for a lot opened before `supply: lot of another
+         manufacturer`, `supply: expiry differs from the lot's`,
+         `supply: lot recalled`, and for a serial `supply: empty serial`,
+         `supply: serial already commissioned`.
     """
     admissions._check_commission(msg.sender, gtin)
     lot_id: uint256 = 0
@@ -120,7 +132,7 @@ def status(key: bytes32) -> Status:
             holder resolved through the containers it is packed in (up to
             3), the receiver while in transit, its lot's manufacturer,
             expiry and recall, the container it is packed in, and why it
-            was decommissioned.
+            was decommissioned, and in which block.
     @param key The pack's or container's key.
     @return Its status (state 0, all empty, for a key never commissioned).
     """
@@ -143,6 +155,7 @@ def status(key: bytes32) -> Status:
     if state == convert(custody.DECOMMISSIONED, uint256):
         root = word
         result.reason = convert((word >> custody.AUX) & custody.U8, uint8)
+        result.decommissioned_in = convert(word >> custody.LINK, uint64)
     result.state = convert((root >> custody.STATE) & custody.U8, uint8)
     result.holder = convert(convert(root & custody.U160, uint160), address)
     if result.state == custody.IN_TRANSIT:

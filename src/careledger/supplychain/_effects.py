@@ -87,6 +87,7 @@ class Effect:
     keys: tuple[bytes, ...]
     epcs: tuple[str, ...]
     container: bytes | None = None
+    sscc: str | None = None  # the container's, which the contract takes to pack into and unpack from
     shipment: bytes | None = None
     receiver: str | None = None
     reason: Reason | None = None
@@ -98,8 +99,8 @@ class Effect:
         if self.action == "commission" and self.lot is not None:
             gtin, lot, expiry = self.lot
             receipts = chain.commission(gtin, lot, expiry, self.serials)
-        elif self.action in ("pack", "unpack") and self.container is not None:
-            receipts = getattr(chain, self.action)(self.container, self.keys)
+        elif self.action in ("pack", "unpack") and self.sscc is not None:
+            receipts = getattr(chain, self.action)(self.sscc, self.keys)
         elif self.action == "ship" and self.shipment is not None and self.receiver is not None:
             receipts = [chain.ship(self.shipment, self.receiver, self.keys)]
         elif self.action == "receive" and self.shipment is not None:
@@ -159,7 +160,8 @@ def effects_of(event: dict[str, Any], chain_id: int) -> list[Effect]:
             raise ValidationError(f"parentID: a {step} event names its case or pallet by its SSCC")
         children = _identified(event.get("childEPCs", ()))
         action = "pack" if step == "packing" else "unpack"
-        return [_effect(action, children, container=container_key(container.sscc))] if children else []
+        boxed = _effect(action, children, container=container_key(container.sscc), sscc=container.sscc)
+        return [boxed] if children else []
     if step in ("shipping", "receiving") and items:
         shipment = shipment_key(_shipment_reference(event))
         if step == "receiving":
@@ -224,6 +226,11 @@ class Ledger:
             chunk = wanted[start : start + _BATCH]
             self._status.update(zip(chunk, self.chain.statuses(chunk), strict=True))
 
+    def known(self, keys: Sequence[bytes]) -> bool:
+        """Whether the chain (or an earlier step of the document) knows any of these keys."""
+        self.read(keys)
+        return any(self._status[key].state != PackState.UNKNOWN for key in keys)
+
     def refusal(self, effect: Effect) -> Refused | None:
         """Why the contract would refuse the step now (its `supply: …` words, naming the item), or None."""
         self.read(effect.keys + ((effect.container,) if effect.container else ()))
@@ -234,9 +241,7 @@ class Ledger:
         if effect.action == "unpack" and effect.container is not None:
             refused = self._in_custody(effect.container, "the container")
             packed = (
-                epc
-                for key, epc in zip(effect.keys, effect.epcs, strict=True)
-                if self._status[key].container != effect.container
+                epc for key, epc in zip(effect.keys, effect.epcs, strict=True) if self._in(key) != effect.container
             )
             elsewhere = next(packed, None)
             return refused or (Refused("supply: not packed in that container", elsewhere) if elsewhere else None)
@@ -406,6 +411,9 @@ class Ledger:
         if reason == Reason.DISPENSED and status.recalled:
             return Refused("supply: lot recalled", named)
         return self._in_custody(key, named)
+
+    def _in(self, key: bytes) -> bytes | None:
+        return self._status[key].container
 
 
 def _effect(action: str, items: Sequence[Identifier], **args: Any) -> Effect:

@@ -10,8 +10,10 @@
         admitted manufacturer, before its admission lapses and unless
         a regulator revoked it, commissions serials, and only of GTINs
         inside its prefix. Admitting again renews (or replaces) an
-        admission. Addresses, a prefix, a hash and a time are stored:
-        nothing names a patient.
+        admission. Two manufacturers' prefixes never overlap (one
+        extending the other would let each commission the other's
+        GTINs), and a regulator does not admit itself. Addresses, a
+        prefix, a hash and a time are stored: nothing names a patient.
 """
 
 
@@ -31,6 +33,8 @@ _PREFIX: constant(uint256) = 208
 _DIGITS: constant(uint256) = 248
 _REVOKED: constant(uint256) = 252
 _U4: constant(uint256) = 2**4 - 1
+_MIN_DIGITS: constant(uint256) = 4
+_MAX_DIGITS: constant(uint256) = 12
 _U40: constant(uint256) = 2**40 - 1
 _U48: constant(uint256) = 2**48 - 1
 _U160: constant(uint256) = 2**160 - 1
@@ -70,6 +74,14 @@ _admissions: HashMap[address, uint256]
 # @dev Per manufacturer: the hash of its licence.
 _licences: HashMap[address, bytes32]
 
+# @dev Per prefix (`_node` of its digits and value): the manufacturer
+#      whose admission holds it; empty once revoked or replaced.
+_prefix_holders: HashMap[uint256, address]
+
+# @dev Per prefix: how many prefixes held extend it (0614141 is
+#      extended by 06141411 and by 061414123).
+_extensions: HashMap[uint256, uint256]
+
 
 @external
 def admit(manufacturer: address, company_prefix: uint64, prefix_digits: uint8, licence: bytes32, expires_at: uint64):
@@ -83,15 +95,31 @@ def admit(manufacturer: address, company_prefix: uint64, prefix_digits: uint8, l
            (its leading zeros count).
     @param licence The hash of its manufacturing licence.
     @param expires_at When the admission lapses (unix seconds); in the future.
+    @dev An admission holds its prefix until a regulator revokes it or
+         admits the manufacturer with another prefix; one that lapsed
+         still holds it (its packs are still about, and it may be
+         renewed): a regulator revokes it to give the prefix to another.
+         Refuses `supply: company prefix overlaps another manufacturer's`
+         for a prefix equal to, extending or extended by one another
+         manufacturer's admission holds, and `supply: a regulator may not
+         admit itself`.
     """
     access_control._check_role(REGULATOR_ROLE, msg.sender)
     assert manufacturer != empty(address), "supply: no manufacturer"
+    assert manufacturer != msg.sender, "supply: a regulator may not admit itself"
     digits: uint256 = convert(prefix_digits, uint256)
-    assert digits >= 4 and digits <= 12, "supply: a company prefix has 4 to 12 digits"
+    assert digits >= _MIN_DIGITS and digits <= _MAX_DIGITS, "supply: a company prefix has 4 to 12 digits"
     assert convert(company_prefix, uint256) < 10**digits, "supply: company prefix longer than its digits"
     assert licence != empty(bytes32), "supply: no licence"
     assert convert(expires_at, uint256) > block.timestamp, "supply: expiry in the past"
     assert convert(expires_at, uint256) <= _U48, "supply: expiry too far"
+    self._release(self._admissions[manufacturer])
+    prefix: uint256 = convert(company_prefix, uint256)
+    for length: uint256 in range(_MIN_DIGITS, digits + 1, bound=_MAX_DIGITS - _MIN_DIGITS + 1):
+        held: address = self._prefix_holders[self._node(prefix // 10 ** (digits - length), length)]
+        assert held == empty(address), "supply: company prefix overlaps another manufacturer's"
+    assert self._extensions[self._node(prefix, digits)] == 0, "supply: company prefix overlaps another manufacturer's"
+    self._mark(prefix, digits, manufacturer)
     self._admissions[manufacturer] = (
         convert(msg.sender, uint256)
         | (convert(expires_at, uint256) << _EXPIRES)
@@ -113,12 +141,14 @@ def admit(manufacturer: address, company_prefix: uint64, prefix_digits: uint8, l
 def revoke_admission(manufacturer: address):
     """
     @notice Revoke a manufacturer's admission (a regulator only): it
-            commissions nothing more; what it commissioned stays.
+            commissions nothing more; what it commissioned stays, and
+            its company prefix may be admitted to another.
     @param manufacturer The manufacturer.
     """
     access_control._check_role(REGULATOR_ROLE, msg.sender)
     word: uint256 = self._admissions[manufacturer]
     assert word != 0 and (word >> _REVOKED) == 0, "supply: not admitted"
+    self._release(word)
     self._admissions[manufacturer] = word | (1 << _REVOKED)
     log AdmissionRevoked(manufacturer=manufacturer, by=msg.sender)
 
@@ -184,3 +214,40 @@ def _is_regulator(account: address) -> bool:
     @dev Whether `account` holds `REGULATOR_ROLE`.
     """
     return access_control.hasRole[REGULATOR_ROLE][account]
+
+
+@internal
+def _release(word: uint256):
+    """
+    @dev Free the prefix of an admission's word, unless there is none
+         or it was revoked (and so freed) before.
+    """
+    if word != 0 and (word >> _REVOKED) == 0:
+        self._mark((word >> _PREFIX) & _U40, (word >> _DIGITS) & _U4, empty(address))
+
+
+@internal
+def _mark(prefix: uint256, digits: uint256, holder: address):
+    """
+    @dev Record that `holder`'s admission holds a prefix (or, for an
+         empty holder, that it no longer does): the prefix's holder,
+         and one more (or one fewer) extension of each shorter prefix
+         it extends, those of its first 4 to `digits - 1` digits.
+    """
+    self._prefix_holders[self._node(prefix, digits)] = holder
+    for length: uint256 in range(_MIN_DIGITS, digits, bound=_MAX_DIGITS - _MIN_DIGITS):
+        shorter: uint256 = self._node(prefix // 10 ** (digits - length), length)
+        if holder == empty(address):
+            self._extensions[shorter] -= 1
+        else:
+            self._extensions[shorter] += 1
+
+
+@internal
+@pure
+def _node(prefix: uint256, digits: uint256) -> uint256:
+    """
+    @dev A prefix's key in `_prefix_holders` and `_extensions`: its
+         digits beside its value, since 0614 and 614 are two prefixes.
+    """
+    return (digits << 64) | prefix

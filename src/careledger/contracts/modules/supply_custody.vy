@@ -15,11 +15,22 @@
         shipped or decommissioned; the custody holder (the root
         container's holder) may decommission a packed pack, which
         leaves its container. A pack is decommissioned once, with a
-        reason (dispensed, destroyed, other): a dispense names the
-        pack and the pharmacy, never a patient. Containers come into
-        being when first packed. Shipping and receiving are in
-        modules/supply_shipments.vy; it rewrites these words too.
+        reason (dispensed, destroyed, other), and the block it was
+        decommissioned in is kept in its word: a dispense names the
+        pack and the pharmacy, never a patient, and a pack of a
+        recalled lot may be destroyed but not dispensed. A container
+        comes into being when first packed, at the key of the SSCC it
+        is packed under (checked, and hashed here: no caller names a
+        key a container is created at, so none squats a pack's).
+        Shipping and receiving are in modules/supply_shipments.vy; it
+        rewrites these words too.
 """
+
+
+from . import supply_gs1 as gs1
+
+from . import supply_lots as lots
+uses: lots
 
 
 # @dev The most items one call takes (the facade sends more in chunks).
@@ -86,7 +97,8 @@ event Decommissioned:
 #      | reason a pack was decommissioned, or a container's height
 #      (168-175) | kind (176-183) | a pack's lot id, or a container's
 #      own id (184-223) | the id of the container it is packed in while
-#      active, or of its shipment while in transit (224-255).
+#      active, of its shipment while in transit, or the block a pack was
+#      decommissioned in (224-255; 2**32 - 1 for every block after it).
 _items: HashMap[bytes32, uint256]
 
 # @dev Per container id: the container's key.
@@ -97,27 +109,35 @@ container_count: public(uint256)
 
 
 @external
-def pack(container: bytes32, children: DynArray[bytes32, MAX_ITEMS]):
+def pack(sscc: uint256, children: DynArray[bytes32, MAX_ITEMS]):
     """
     @notice Pack items the caller holds (packs, or smaller containers)
-            into a container the caller holds, creating the container
-            (its SSCC's key) on its first packing. Only an unpacked
+            into the case or pallet of SSCC `sscc`, which the caller
+            holds, creating it on its first packing. Only an unpacked
             container is packed into, and containers nest at most 3
             deep.
-    @param container The container's key (`container_key` of its SSCC).
+    @dev Refuses `supply: sscc is longer than 18 digits`, `supply: sscc
+         check digit is wrong`, `supply: nothing to pack`, `supply: a
+         container cannot hold itself`, `supply: containers nest at most
+         3 deep`, and for the container or a child `supply: unknown
+         item` (a child only), `supply: already decommissioned`,
+         `supply: in transit`, `supply: packed in a container`, `supply:
+         not the holder`. A container's height (the most levels below
+         it) only grows: unpacking does not lower it.
+    @param sscc The container's SSCC (AI 00), as a number.
     @param children The items' keys; each unpacked, held, not in transit.
     """
     assert len(children) != 0, "supply: nothing to pack"
+    gs1._check_sscc(sscc)
+    container: bytes32 = gs1._container_key(sscc)
     word: uint256 = self._items[container]
     if word == 0:
-        assert container != empty(bytes32), "supply: no container"
         container_id: uint256 = self.container_count + 1
         assert container_id <= U32, "supply: too many containers"
         self.container_count = container_id
         self._container_keys[container_id] = container
         word = convert(msg.sender, uint256) | (convert(ACTIVE, uint256) << STATE) | (CONTAINER << KIND) | (container_id << REF)
     else:
-        assert (word >> KIND) & U8 == CONTAINER, "supply: not a container"
         self._check_movable(word)
     own_id: uint256 = (word >> REF) & U40
     height: uint256 = (word >> AUX) & U8
@@ -136,17 +156,20 @@ def pack(container: bytes32, children: DynArray[bytes32, MAX_ITEMS]):
 
 
 @external
-def unpack(container: bytes32, children: DynArray[bytes32, MAX_ITEMS]):
+def unpack(sscc: uint256, children: DynArray[bytes32, MAX_ITEMS]):
     """
-    @notice Take items out of a container whose custody is the caller's
-            and not in transit (the container may itself be packed); the
-            caller holds each item from now on.
-    @param container The container's key.
+    @notice Take items out of the case or pallet of SSCC `sscc`, whose
+            custody is the caller's and not in transit (the container
+            may itself be packed); the caller holds each item from now on.
+    @dev Refuses `supply: unknown item` (a container never packed),
+         `supply: in transit`, `supply: not the holder`, `supply: not
+         packed in that container`.
+    @param sscc The container's SSCC (AI 00), as a number.
     @param children The items' keys; each packed in that container.
     """
+    container: bytes32 = gs1._container_key(sscc)
     word: uint256 = self._items[container]
     assert word != 0, "supply: unknown item"
-    assert (word >> KIND) & U8 == CONTAINER, "supply: not a container"
     self._check_custody(self._root(word))
     own_id: uint256 = (word >> REF) & U40
     for child: bytes32 in children:
@@ -162,24 +185,33 @@ def decommission(keys: DynArray[bytes32, MAX_ITEMS], reason: uint8):
     @notice Take packs out of the supply chain for good (their custody
             holder): dispensed to a patient (who is not named), destroyed,
             or another reason. A packed pack leaves its container.
+    @dev Refuses `supply: unknown reason`, `supply: unknown item`,
+         `supply: not a pack`, `supply: already decommissioned`,
+         `supply: in transit`, `supply: not the holder`, and `supply: lot
+         recalled` for a pack of a recalled lot dispensed (it may still
+         be destroyed, or decommissioned for another reason). The block
+         is kept in the pack's word, so a second presentation of a
+         dispensed pack is dated without reading logs.
     @param keys The packs' keys; each held by the caller, not in transit,
            not decommissioned before.
     @param reason DISPENSED (1), DESTROYED (2) or OTHER (3).
     """
     assert reason >= DISPENSED and reason <= OTHER, "supply: unknown reason"
+    done: uint256 = (
+        convert(msg.sender, uint256)
+        | (convert(DECOMMISSIONED, uint256) << STATE)
+        | (convert(reason, uint256) << AUX)
+        | (min(block.number, U32) << LINK)
+    )
     for key: bytes32 in keys:
         word: uint256 = self._items[key]
         assert word != 0, "supply: unknown item"
         assert (word >> KIND) & U8 == PACK, "supply: not a pack"
         assert (word >> STATE) & U8 != convert(DECOMMISSIONED, uint256), "supply: already decommissioned"
         self._check_custody(self._root(word))
-        self._items[key] = (
-            convert(msg.sender, uint256)
-            | (convert(DECOMMISSIONED, uint256) << STATE)
-            | (convert(reason, uint256) << AUX)
-            | (word & (U8 << KIND))
-            | (word & (U40 << REF))
-        )
+        if reason == DISPENSED:
+            assert not lots._lot((word >> REF) & U40).recalled, "supply: lot recalled"
+        self._items[key] = done | (word & (U8 << KIND)) | (word & (U40 << REF))
         log Decommissioned(key=key, holder=msg.sender, reason=reason)
 
 

@@ -1,0 +1,190 @@
+"""SupplyChain.vy under titanoboa: packing packs into cases and pallets by their SSCCs, and decommissioning."""
+
+from __future__ import annotations
+
+import boa
+import pytest
+from eth_utils import keccak
+
+from careledger.chain import container_key, lot_key, pack_key
+from tests.contracts.supply import (
+    ACTIVE,
+    DECOMMISSIONED,
+    DESTROYED,
+    DISPENSED,
+    GTIN,
+    IN_TRANSIT,
+    OTHER,
+    ZERO,
+    World,
+    commission,
+    events,
+    pack,
+    receive,
+    ship,
+    sscc,
+    topics,
+    word,
+    world_fixture,  # noqa: F401 - the `world` fixture
+)
+
+# Aggregation --------------------------------------------------------------------------------------------------------
+
+
+def test_packs_packed_into_a_case_follow_its_custody(world: World) -> None:
+    packs = commission(world, ["A", "B"])
+    case = container_key(sscc(1))
+    pack(world, world.maker, sscc(1), packs)
+    assert [(e.child, e.container, e.by) for e in events(world, "Packed")] == [(p, case, world.maker) for p in packs]
+    assert topics(world)[0][1:] == (word(packs[0]), word(case), int(world.maker, 16))
+    status = world.supply.status(packs[0])
+    assert (status.container, status.holder, status.state) == (case, world.maker, ACTIVE)
+    case_status = world.supply.status(case)
+    assert (case_status.is_container, case_status.holder, case_status.lot) == (True, world.maker, bytes(32))
+    shipment = ship(world, world.maker, world.wholesaler, [case])
+    moving = world.supply.status(packs[1])
+    assert (moving.state, moving.holder, moving.receiver) == (IN_TRANSIT, world.maker, world.wholesaler)
+    receive(world, world.wholesaler, [case], shipment)
+    arrived = world.supply.status(packs[1])
+    assert (arrived.state, arrived.holder, arrived.receiver, arrived.container) == (
+        ACTIVE,
+        world.wholesaler,
+        ZERO,
+        case,
+    )
+    with boa.env.prank(world.wholesaler):
+        world.supply.unpack(int(sscc(1)), [packs[1]])
+    (event,) = events(world, "Unpacked")
+    assert (event.child, event.container, event.by) == (packs[1], case, world.wholesaler)
+    loose = world.supply.status(packs[1])
+    assert (loose.container, loose.holder) == (bytes(32), world.wholesaler)
+
+
+def test_custody_resolves_through_three_levels(world: World) -> None:
+    (item,) = commission(world, ["A"])
+    case, pallet, container = (container_key(sscc(n)) for n in (1, 2, 3))
+    pack(world, world.maker, sscc(1), [item])
+    pack(world, world.maker, sscc(2), [case])
+    pack(world, world.maker, sscc(3), [pallet])
+    shipment = ship(world, world.maker, world.pharmacy, [container])
+    status = world.supply.status(item)
+    assert (status.state, status.receiver, status.container) == (IN_TRANSIT, world.pharmacy, case)
+    receive(world, world.pharmacy, [container], shipment)
+    assert world.supply.status(item).holder == world.pharmacy
+    (other,) = commission(world, ["B"])
+    pack(world, world.maker, sscc(4), [other])
+    with boa.reverts("supply: containers nest at most 3 deep"):
+        pack(world, world.pharmacy, sscc(5), [container])
+
+
+def test_no_key_is_squatted_as_a_container(world: World) -> None:
+    """A container is created at its SSCC's key alone: a future serial's key cannot be taken to block it."""
+    (held,) = commission(world, ["S1"])
+    future = pack_key(GTIN, "S2")
+    with boa.reverts("supply: sscc is longer than 18 digits"):
+        pack(world, world.maker, str(word(future)), [held])
+    with boa.reverts("supply: sscc is longer than 18 digits"):
+        pack(world, world.maker, str(10**18 + int(sscc(1))), [held])
+    wrong = sscc(1)[:-1] + str((int(sscc(1)[-1]) + 1) % 10)
+    with boa.reverts("supply: sscc check digit is wrong"):
+        pack(world, world.maker, wrong, [held])
+    assert world.supply.status(future).state == 0
+    commission(world, ["S2"])
+    assert world.supply.status(future).state == ACTIVE
+    pack(world, world.maker, "000000000000000000", [held])  # the smallest SSCC (check digit 0) is one
+    assert world.supply.status(container_key("000000000000000000")).is_container
+
+
+def test_packing_refusals(world: World) -> None:
+    a, b = commission(world, ["A", "B"])
+    case = int(sscc(1))
+    with boa.env.prank(world.wholesaler), boa.reverts("supply: not the holder"):
+        world.supply.pack(case, [a])
+    with boa.env.prank(world.maker), boa.reverts("supply: unknown item"):
+        world.supply.pack(case, [pack_key(GTIN, "never")])
+    with boa.env.prank(world.maker), boa.reverts("supply: nothing to pack"):
+        world.supply.pack(case, [])
+    with boa.env.prank(world.maker), boa.reverts("supply: unknown item"):
+        world.supply.unpack(case, [a])  # never packed into
+    pack(world, world.maker, sscc(1), [a])
+    with boa.env.prank(world.maker), boa.reverts("supply: packed in a container"):
+        world.supply.pack(int(sscc(2)), [a])
+    with boa.env.prank(world.maker), boa.reverts("supply: a container cannot hold itself"):
+        world.supply.pack(case, [container_key(sscc(1))])
+    with boa.env.prank(world.maker), boa.reverts("supply: not packed in that container"):
+        world.supply.unpack(case, [b])
+    with boa.env.prank(world.wholesaler), boa.reverts("supply: not the holder"):
+        world.supply.unpack(case, [a])
+    with boa.env.prank(world.wholesaler), boa.reverts("supply: not the holder"):
+        world.supply.pack(case, [b])
+    ship(world, world.maker, world.wholesaler, [container_key(sscc(1))])
+    with boa.env.prank(world.maker), boa.reverts("supply: in transit"):
+        world.supply.unpack(case, [a])
+    with boa.env.prank(world.maker), boa.reverts("supply: in transit"):
+        world.supply.pack(case, [b])
+
+
+# Decommissioning ----------------------------------------------------------------------------------------------------
+
+
+def test_a_pack_is_decommissioned_once_by_its_holder_in_a_block_it_keeps(world: World) -> None:
+    (item,) = commission(world, ["A"])
+    shipment = ship(world, world.maker, world.pharmacy, [item])
+    receive(world, world.pharmacy, [item], shipment)
+    with boa.env.prank(world.maker), boa.reverts("supply: not the holder"):
+        world.supply.decommission([item], DISPENSED)
+    boa.env.evm.patch.block_number += 7
+    with boa.env.prank(world.pharmacy):
+        world.supply.decommission([item], DISPENSED)
+    gas = world.supply._computation.get_gas_used()
+    print(f"\nSupplyChain.decommission: {gas:,} gas for one pack (execution, no 21,000 base)")
+    (event,) = events(world, "Decommissioned")
+    assert (event.key, event.holder, event.reason) == (item, world.pharmacy, DISPENSED)
+    assert topics(world)[0][1:] == (word(item), int(world.pharmacy, 16))
+    status = world.supply.status(item)
+    assert (status.state, status.holder, status.reason, status.lot) == (
+        DECOMMISSIONED,
+        world.pharmacy,
+        DISPENSED,
+        lot_key(GTIN, "LOT1"),
+    )
+    assert status.decommissioned_in == boa.env.evm.patch.block_number
+    for refused in (
+        lambda: world.supply.decommission([item], DESTROYED),
+        lambda: world.supply.ship(keccak(b"again"), world.wholesaler, [item]),
+        lambda: world.supply.pack(int(sscc(1)), [item]),
+    ):
+        with boa.env.prank(world.pharmacy), boa.reverts("supply: already decommissioned"):
+            refused()
+
+
+def test_decommission_refusals(world: World) -> None:
+    (item,) = commission(world, ["A"])
+    case = container_key(sscc(1))
+    with boa.env.prank(world.maker), boa.reverts("supply: unknown reason"):
+        world.supply.decommission([item], 4)
+    with boa.env.prank(world.maker), boa.reverts("supply: unknown item"):
+        world.supply.decommission([pack_key(GTIN, "never")], OTHER)
+    pack(world, world.maker, sscc(1), [item])
+    with boa.env.prank(world.maker), boa.reverts("supply: not a pack"):
+        world.supply.decommission([case], DESTROYED)
+    with boa.env.prank(world.maker):
+        world.supply.decommission([item], DESTROYED)  # the custody holder, from inside its case
+    status = world.supply.status(item)
+    assert (status.state, status.container, status.reason) == (DECOMMISSIONED, bytes(32), DESTROYED)
+
+
+@pytest.mark.parametrize(("reason", "allowed"), [(DISPENSED, False), (DESTROYED, True), (OTHER, True)])
+def test_a_recalled_lots_pack_is_destroyed_not_dispensed(world: World, reason: int, allowed: bool) -> None:
+    (item,) = commission(world, ["A"])
+    (fresh,) = commission(world, ["B"], lot="LOT2")
+    with boa.env.prank(world.maker):
+        world.supply.recall(int(GTIN), "LOT1")
+        world.supply.decommission([fresh], DISPENSED)  # another lot's pack: dispensed as ever
+    with boa.env.prank(world.maker):
+        if allowed:
+            world.supply.decommission([item], reason)
+        else:
+            with boa.reverts("supply: lot recalled"):
+                world.supply.decommission([item], reason)
+    assert world.supply.status(item).state == (DECOMMISSIONED if allowed else ACTIVE)
