@@ -226,11 +226,6 @@ class Ledger:
             chunk = wanted[start : start + _BATCH]
             self._status.update(zip(chunk, self.chain.statuses(chunk), strict=True))
 
-    def known(self, keys: Sequence[bytes]) -> bool:
-        """Whether the chain (or an earlier step of the document) knows any of these keys."""
-        self.read(keys)
-        return any(self._status[key].state != PackState.UNKNOWN for key in keys)
-
     def refusal(self, effect: Effect) -> Refused | None:
         """Why the contract would refuse the step now (its `supply: …` words, naming the item), or None."""
         self.read(effect.keys + ((effect.container,) if effect.container else ()))
@@ -241,7 +236,9 @@ class Ledger:
         if effect.action == "unpack" and effect.container is not None:
             refused = self._in_custody(effect.container, "the container")
             packed = (
-                epc for key, epc in zip(effect.keys, effect.epcs, strict=True) if self._in(key) != effect.container
+                epc
+                for key, epc in zip(effect.keys, effect.epcs, strict=True)
+                if self._status[key].container != effect.container
             )
             elsewhere = next(packed, None)
             return refused or (Refused("supply: not packed in that container", elsewhere) if elsewhere else None)
@@ -411,9 +408,6 @@ class Ledger:
         if reason == Reason.DISPENSED and status.recalled:
             return Refused("supply: lot recalled", named)
         return self._in_custody(key, named)
-
-    def _in(self, key: bytes) -> bytes | None:
-        return self._status[key].container
 
 
 def _effect(action: str, items: Sequence[Identifier], **args: Any) -> Effect:
