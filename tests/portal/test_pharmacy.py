@@ -1,9 +1,10 @@
 """The pharmacy's page over real HTTP, and its keyboard-wedge scan in a real Chromium.
 
-One node is regulator, manufacturer and pharmacy at once (it admits itself, commissions packs it then holds): the
-page's verdicts come from the dispensary, whose rules `tests/supplychain/` try one by one; here each way a scan
-reaches it and each answer it gives back is what a pharmacist sees. Dr Bob (on the node's care team) works the
-counter; carol, a patient, may not, and is told of a recall of a pack he dispensed to her.
+One node is manufacturer and pharmacy at once (admitted by a regulator's wallet it also holds, since a regulator
+may not admit itself; it commissions packs it then holds): the page's verdicts come from the dispensary, whose rules
+`tests/supplychain/` try one by one; here each way a scan reaches it and each answer it gives back is what a
+pharmacist sees. Dr Bob (on the node's care team) works the counter; carol, a patient, may not, and is told of a
+recall of a pack he dispensed to her.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from playwright.sync_api import Browser, expect
 
 from careledger.audit import Outcome
 from careledger.config import NODE_WALLET, Home, load_settings
+from careledger.crypto import keccak
+from careledger.identity import Role
 from careledger.node import Node
 from careledger.portal._clinical import medications
 from careledger.portal._views import line
@@ -64,15 +67,17 @@ class Pharmacy:
 
 @pytest.fixture(scope="module")
 def pharmacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pharmacy]:
-    """The portal's node (`served`, set up in this process) as its own regulator and manufacturer, and carol's
-    Patient record on it."""
+    """The portal's node (`served`, set up in this process) as a manufacturer, admitted by an `agency` wallet of its
+    own that the node made a regulator, and carol's Patient record on it."""
     root = tmp_path_factory.mktemp("pharmacy")
     home = root / "home"
     cli = in_process(home)
     with served(home, cli) as clinic:
         with _node(home) as node:
-            node.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(node.address)
-        cli("drug", "admit", NODE_WALLET, "--prefix", PREFIX, "--licence", "MIA-2026-7", "--until", "2035-12-31")
+            agency = node.wallets.create("agency", Role.REGULATOR, PASSPHRASE)
+            node.contracts.supply_chain(as_wallet=NODE_WALLET).grant_regulator(agency.address)
+            until = int(datetime(2035, 12, 31, tzinfo=UTC).timestamp())
+            node.contracts.supply_chain(as_wallet="agency").admit(node.address, PREFIX, keccak(b"MIA-2026-7"), until)
         patient = {
             "resourceType": "Patient",
             "name": [{"family": "Quennell", "given": ["Carol"]}],
