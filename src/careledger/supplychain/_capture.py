@@ -259,7 +259,7 @@ class Capturer:
         stored: list[NewEvent] = []
         for index, plan in enumerate(plans):
             try:
-                txs = [tx for step in plan.steps for tx in _sent(step, chain, progress)]
+                txs = [tx for step in plan.steps for tx in _send_step(step, chain, progress)]
             except CareLedgerError as exc:  # the chain refused what the dry run let by (a race)
                 refusals = [(ids[index], Refused(str(exc)))]
                 refusals += [(later, Refused("not captured: an event before it failed")) for later in ids[index + 1 :]]
@@ -353,7 +353,7 @@ def _audited(exc: ValidationError) -> str:
     return exc.audited if isinstance(exc, Malformed) else "a malformed document"
 
 
-def _sent(step: Effect, chain: SupplyChain, progress: Progress | None) -> list[str]:
+def _send_step(step: Effect, chain: SupplyChain, progress: Progress | None) -> list[str]:
     """Send one step; a commissioning's progress told as each group of its packs is sent."""
     if progress is None or step.action != "commission":
         return step.send(chain)
