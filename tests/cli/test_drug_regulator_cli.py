@@ -104,7 +104,7 @@ def test_after_bootstrap_the_council_appoints_and_the_deployer_is_told_so(homes:
 
     proposed = a("governance", "propose", "appoint-regulator", address["b"], "--reason", "the agency regulates")
     assert proposed.code == 0, proposed.err
-    assert f"1. SupplyChain: grant REGULATOR_ROLE to {address['b']}" in proposed.out
+    assert f"1. SupplyChain: grant REGULATOR_ROLE to {address['b']}" in proposed.said
     assert b("governance", "vote", "1").code == 0
     homes.travel(DELAY + 1)
     executed = b("governance", "execute", "1", "--json")
