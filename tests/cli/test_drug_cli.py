@@ -17,7 +17,7 @@ from careledger.chain import Role
 from careledger.supplychain import Container, Pack
 from careledger.testdata import PASSPHRASE
 from tests.api.supply import reachable
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, clis
 from tests.supplychain.conftest import EXPIRY, SupplyNetwork, supply_network
 
 __all__ = ["supply_network"]  # the network fixture, shared with tests/supplychain
@@ -46,11 +46,9 @@ def homes(supply_network: SupplyNetwork) -> Homes:
 
 @pytest.fixture
 def run(homes: Homes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Cli]:
-    monkeypatch.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("COLUMNS", "200")
     net = homes.net
     nodes = {"r": net.regulator, "m": net.manufacturer, "w": net.wholesaler, "a": net.pharmacy_a, "b": net.pharmacy_b}
-    return {name: Cli(node.home.path, capsys) for name, node in nodes.items()}
+    return clis({name: node.home.path for name, node in nodes.items()}, capsys, monkeypatch)
 
 
 def _scan(pack: Pack) -> str:

@@ -5,54 +5,35 @@ does; once the council is bootstrapped the deployer is refused too, told to prop
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from careledger.chain import Chain, open_chain
+from careledger.chain import Chain
 from careledger.config import Settings
-from careledger.testdata import PASSPHRASE, founding_node, joining_node
-from tests.cli.conftest import Cli
+from careledger.node import Node
+from careledger.testdata import founding_node, joining_node
+from tests.cli.conftest import Cli, Homes, anvil_homes, clis
 
 pytestmark = pytest.mark.anvil
 
 DELAY = 3_600
 
 
-@dataclass
-class Homes:
-    chain: Chain
-    homes: dict[str, Path]
-    addresses: dict[str, str]
-
-    def travel(self, seconds: int) -> None:
-        self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
     tmp = tmp_path_factory.mktemp("drug-regulator-cli")
-    with open_chain("anvil", chain_dir=tmp / "chain", keep=True) as chain:
-        settings = Settings(chain=chain.url or "", light_kdf=True, anchor_in_background=False)
+
+    def make(settings: Settings, _chain: Chain) -> dict[str, Node]:
         a = founding_node(tmp / "a", settings)  # deployed the contracts: SupplyChain's admin until bootstrap
-        b = joining_node(tmp / "b", settings, a)
-        nodes = {"a": a, "b": b}
-        try:
-            yield Homes(
-                chain, {n: node.home.path for n, node in nodes.items()}, {n: node.address for n, node in nodes.items()}
-            )
-        finally:
-            for node in nodes.values():
-                node.close()
+        return {"a": a, "b": joining_node(tmp / "b", settings, a)}
+
+    with anvil_homes(tmp, make) as homes:
+        yield homes
 
 
 @pytest.fixture
 def run(homes: Homes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Cli]:
-    monkeypatch.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("COLUMNS", "200")
-    return {name: Cli(home, capsys) for name, home in homes.homes.items()}
+    return clis(homes.homes, capsys, monkeypatch)
 
 
 def _admit(cli: Cli, manufacturer: str, prefix: str) -> int:

@@ -4,52 +4,33 @@ then a node admitted by 2 of 3 after the timelock, each refusal in words with it
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from careledger.chain import Chain, open_chain
+from careledger.chain import Chain
 from careledger.config import NODE_WALLET, Settings
-from careledger.testdata import PASSPHRASE, founding_node, joining_node
-from tests.cli.conftest import Cli
+from careledger.node import Node
+from careledger.testdata import founding_node, joining_node
+from tests.cli.conftest import Cli, Homes, anvil_homes, clis
 from tests.governance.nodes import registered_node
-
-
-@dataclass
-class Homes:
-    chain: Chain
-    homes: dict[str, Path]
-    addresses: dict[str, str]
-
-    def travel(self, seconds: int) -> None:
-        self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
     tmp = tmp_path_factory.mktemp("governance-cli")
-    with open_chain("anvil", chain_dir=tmp / "chain", keep=True) as chain:
-        settings = Settings(chain=chain.url or "", light_kdf=True, anchor_in_background=False)
+
+    def make(settings: Settings, chain: Chain) -> dict[str, Node]:
         a = founding_node(tmp / "a", settings)
         b, c = (joining_node(tmp / n, settings, a) for n in "bc")
-        d = registered_node(tmp / "d", settings, a, chain)
-        nodes = {"a": a, "b": b, "c": c, "d": d}
-        try:
-            yield Homes(
-                chain, {n: node.home.path for n, node in nodes.items()}, {n: node.address for n, node in nodes.items()}
-            )
-        finally:
-            for node in nodes.values():
-                node.close()
+        return {"a": a, "b": b, "c": c, "d": registered_node(tmp / "d", settings, a, chain)}
+
+    with anvil_homes(tmp, make) as homes:
+        yield homes
 
 
 @pytest.fixture
 def run(homes: Homes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Cli]:
-    monkeypatch.setenv("CARELEDGER_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("COLUMNS", "200")
-    return {name: Cli(home, capsys) for name, home in homes.homes.items()}
+    return clis(homes.homes, capsys, monkeypatch)
 
 
 def test_bootstrap_then_two_of_three_admit_a_node_and_refusals_in_words(homes: Homes, run: dict[str, Cli]) -> None:
