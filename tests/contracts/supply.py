@@ -1,5 +1,5 @@
 """What the SupplyChain.vy tests share: a deployed contract with a regulator and an admitted manufacturer, GS1
-identifiers with their check digits, and the steps they take (commission, ship, receive) as its parties."""
+identifiers with their check digits, and the steps its parties take (the world's commission, pack, ship, receive)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,37 @@ class World:
     pharmacy: Any
     stranger: Any
 
+    def commission(self, serials: list[str], lot: str = "LOT1", gtin_: str = GTIN, expiry: int = EXPIRY) -> list[bytes]:
+        """Commission `serials` as the manufacturer; their keys."""
+        with boa.env.prank(self.maker):
+            self.supply.commission(int(gtin_), lot, expiry, serials)
+        return [pack_key(gtin_, s) for s in serials]
+
+    def pack(self, holder: Any, case: str, children: list[bytes]) -> None:
+        """Pack `children` into the case of SSCC `case` as `holder`."""
+        with boa.env.prank(holder):
+            self.supply.pack(int(case), children)
+
+    def ship(self, sender: Any, receiver: Any, items: list[bytes], shipment: bytes = b"s1") -> bytes:
+        """Ship `items` from `sender` to `receiver` under the id keccak256(`shipment`); that id."""
+        shipment_id = keccak(shipment)
+        with boa.env.prank(sender):
+            self.supply.ship(shipment_id, receiver, items)
+        return shipment_id
+
+    def receive(self, receiver: Any, items: list[bytes], shipment_id: bytes) -> None:
+        """Receive a shipment as `receiver`."""
+        with boa.env.prank(receiver):
+            self.supply.receive(shipment_id, items)
+
+    def events(self, name: str) -> list[Any]:
+        """The last call's logs named `name`."""
+        return [e for e in self.supply.get_logs() if type(e).__name__ == name]
+
+    def topics(self) -> list[tuple[int, ...]]:
+        """The raw topics of the last call's logs: what `eth_getLogs` filters on."""
+        return [entry[2] for entry in self.supply._computation.get_raw_log_entries()]
+
 
 def now() -> int:
     """The chain's time."""
@@ -80,45 +111,6 @@ def deploy_world(admin: Any) -> World:
 def world_fixture(admin: Any) -> World:
     """The world of a test (import this in a test module: `world` is its fixture's name)."""
     return deploy_world(admin)
-
-
-def commission(
-    world: World, serials: list[str], lot: str = "LOT1", gtin_: str = GTIN, expiry: int = EXPIRY
-) -> list[bytes]:
-    """Commission `serials` as the manufacturer; their keys."""
-    with boa.env.prank(world.maker):
-        world.supply.commission(int(gtin_), lot, expiry, serials)
-    return [pack_key(gtin_, s) for s in serials]
-
-
-def pack(world: World, holder: Any, case: str, children: list[bytes]) -> None:
-    """Pack `children` into the case of SSCC `case` as `holder`."""
-    with boa.env.prank(holder):
-        world.supply.pack(int(case), children)
-
-
-def ship(world: World, sender: Any, receiver: Any, items: list[bytes], shipment: bytes = b"s1") -> bytes:
-    """Ship `items` from `sender` to `receiver` under the id keccak256(`shipment`); that id."""
-    shipment_id = keccak(shipment)
-    with boa.env.prank(sender):
-        world.supply.ship(shipment_id, receiver, items)
-    return shipment_id
-
-
-def receive(world: World, receiver: Any, items: list[bytes], shipment_id: bytes) -> None:
-    """Receive a shipment as `receiver`."""
-    with boa.env.prank(receiver):
-        world.supply.receive(shipment_id, items)
-
-
-def events(world: World, name: str) -> list[Any]:
-    """The last call's logs named `name`."""
-    return [e for e in world.supply.get_logs() if type(e).__name__ == name]
-
-
-def topics(world: World) -> list[tuple[int, ...]]:
-    """The raw topics of the last call's logs: what `eth_getLogs` filters on."""
-    return [entry[2] for entry in world.supply._computation.get_raw_log_entries()]
 
 
 def word(value: bytes) -> int:

@@ -19,12 +19,9 @@ from tests.contracts.supply import (
     PREFIX,
     ZERO,
     World,
-    commission,
-    events,
     gtin,
     now,
     sscc,
-    topics,
     word,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
@@ -78,7 +75,7 @@ def test_a_regulator_admits_and_revokes_a_manufacturer(world: World) -> None:
     assert (admission.licence, admission.revoked) == (LICENCE, False)
     assert world.supply.is_admitted(world.maker)
     _revoke(world, world.maker)
-    (event,) = events(world, "AdmissionRevoked")
+    (event,) = world.events("AdmissionRevoked")
     assert (event.manufacturer, event.by) == (world.maker, world.regulator)
     assert not world.supply.is_admitted(world.maker)
     assert world.supply.admission(world.maker).revoked
@@ -91,14 +88,14 @@ def test_a_regulator_admits_and_revokes_a_manufacturer(world: World) -> None:
 def test_the_admitted_event_names_manufacturer_and_regulator(world: World) -> None:
     other = boa.env.generate_address("other maker")
     _admit(world, other, "4012345", expires_in=100)
-    (event,) = events(world, "Admitted")
+    (event,) = world.events("Admitted")
     assert (event.manufacturer, event.regulator, event.company_prefix, event.prefix_digits) == (
         other,
         world.regulator,
         4012345,
         7,
     )
-    assert topics(world)[0][1:] == (int(other, 16), int(world.regulator, 16))
+    assert world.topics()[0][1:] == (int(other, 16), int(world.regulator, 16))
 
 
 def test_only_a_regulator_admits_and_the_admin_grants_the_role(world: World) -> None:
@@ -180,10 +177,10 @@ def test_a_lapsed_admission_holds_its_prefix_until_it_is_revoked(world: World) -
 
 
 def test_commission_stores_each_pack_active_with_its_lot(world: World) -> None:
-    (key,) = commission(world, ["SN-0001"])
-    (event,) = events(world, "Commissioned")
+    (key,) = world.commission(["SN-0001"])
+    (event,) = world.events("Commissioned")
     assert (event.key, event.lot, event.manufacturer) == (key, lot_key(GTIN, "LOT1"), world.maker)
-    assert topics(world)[0][1:] == (word(key), word(lot_key(GTIN, "LOT1")), int(world.maker, 16))
+    assert world.topics()[0][1:] == (word(key), word(lot_key(GTIN, "LOT1")), int(world.maker, 16))
     status = world.supply.status(key)
     assert (status.state, status.holder, status.manufacturer, status.receiver) == (
         ACTIVE,
@@ -221,7 +218,7 @@ def test_a_gtin_with_a_wrong_check_digit_is_refused(world: World) -> None:
 
 
 def test_a_serial_commissioned_twice_is_refused(world: World) -> None:
-    commission(world, ["A", "B"])
+    world.commission(["A", "B"])
     with boa.env.prank(world.maker), boa.reverts("supply: serial already commissioned"):
         world.supply.commission(int(GTIN), "LOT2", EXPIRY, ["C", "A"])
     with boa.env.prank(world.maker), boa.reverts("supply: serial already commissioned"):
@@ -231,7 +228,7 @@ def test_a_serial_commissioned_twice_is_refused(world: World) -> None:
 
 
 def test_a_lot_keeps_its_first_expiry_and_refuses_a_bad_date(world: World) -> None:
-    commission(world, ["A"])
+    world.commission(["A"])
     with boa.env.prank(world.maker), boa.reverts("supply: expiry differs from the lot's"):
         world.supply.commission(int(GTIN), "LOT1", EXPIRY - 1, ["B"])
     with boa.env.prank(world.maker), boa.reverts("supply: no lot number"):
@@ -248,12 +245,12 @@ def test_an_expiry_no_calendar_has_is_refused(world: World, expiry: int) -> None
 
 def test_every_day_of_a_leap_year_is_an_expiry(world: World) -> None:
     for n, expiry in enumerate((20280229, 20000229, 20270228, 20270430, 20270131, 99991231)):
-        commission(world, [f"S{n}"], lot=f"LOT-{n}", expiry=expiry)
+        world.commission([f"S{n}"], lot=f"LOT-{n}", expiry=expiry)
         assert world.supply.lot(lot_key(GTIN, f"LOT-{n}")).expiry == expiry
 
 
 def test_a_lot_is_its_first_manufacturers(world: World) -> None:
-    commission(world, ["A"])
+    world.commission(["A"])
     twin = boa.env.generate_address("the prefix's next holder")
     with boa.env.prank(world.regulator):
         world.supply.revoke_admission(world.maker)
@@ -263,7 +260,7 @@ def test_a_lot_is_its_first_manufacturers(world: World) -> None:
 
 
 def test_commission_gas_per_pack_in_a_batch_of_250(world: World) -> None:
-    commission(world, [f"WARM-{i}" for i in range(2)])  # the lot opened, as in a running line
+    world.commission([f"WARM-{i}" for i in range(2)])  # the lot opened, as in a running line
     serials = [f"SN-{i:06d}" for i in range(250)]
     with boa.env.prank(world.maker):
         world.supply.commission(int(GTIN), "LOT1", EXPIRY, serials)
@@ -276,12 +273,12 @@ def test_commission_gas_per_pack_in_a_batch_of_250(world: World) -> None:
 
 
 def test_the_lots_manufacturer_recalls_and_every_pack_reads_recalled(world: World) -> None:
-    packs = commission(world, ["A", "B"])
+    packs = world.commission(["A", "B"])
     with boa.env.prank(world.maker):
         world.supply.recall(int(GTIN), "LOT1")
-    (event,) = events(world, "LotRecalled")
+    (event,) = world.events("LotRecalled")
     assert (event.lot, event.gtin, event.by) == (lot_key(GTIN, "LOT1"), int(GTIN), world.maker)
-    assert topics(world)[0][1:] == (word(lot_key(GTIN, "LOT1")), int(GTIN), int(world.maker, 16))
+    assert world.topics()[0][1:] == (word(lot_key(GTIN, "LOT1")), int(GTIN), int(world.maker, 16))
     assert all(world.supply.status(p).recalled for p in packs)
     with boa.env.prank(world.maker), boa.reverts("supply: lot already recalled"):
         world.supply.recall(int(GTIN), "LOT1")
@@ -290,7 +287,7 @@ def test_the_lots_manufacturer_recalls_and_every_pack_reads_recalled(world: Worl
 
 
 def test_a_regulator_may_recall_and_nobody_else(world: World) -> None:
-    commission(world, ["A"])
+    world.commission(["A"])
     with boa.env.prank(world.pharmacy), boa.reverts("supply: not the lot's manufacturer"):
         world.supply.recall(int(GTIN), "LOT1")
     with boa.env.prank(world.maker), boa.reverts("supply: no such lot"):

@@ -17,13 +17,7 @@ from tests.contracts.supply import (
     OTHER,
     ZERO,
     World,
-    commission,
-    events,
-    pack,
-    receive,
-    ship,
     sscc,
-    topics,
     word,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
@@ -32,19 +26,19 @@ from tests.contracts.supply import (
 
 
 def test_packs_packed_into_a_case_follow_its_custody(world: World) -> None:
-    packs = commission(world, ["A", "B"])
+    packs = world.commission(["A", "B"])
     case = container_key(sscc(1))
-    pack(world, world.maker, sscc(1), packs)
-    assert [(e.child, e.container, e.by) for e in events(world, "Packed")] == [(p, case, world.maker) for p in packs]
-    assert topics(world)[0][1:] == (word(packs[0]), word(case), int(world.maker, 16))
+    world.pack(world.maker, sscc(1), packs)
+    assert [(e.child, e.container, e.by) for e in world.events("Packed")] == [(p, case, world.maker) for p in packs]
+    assert world.topics()[0][1:] == (word(packs[0]), word(case), int(world.maker, 16))
     status = world.supply.status(packs[0])
     assert (status.container, status.holder, status.state) == (case, world.maker, ACTIVE)
     case_status = world.supply.status(case)
     assert (case_status.is_container, case_status.holder, case_status.lot) == (True, world.maker, bytes(32))
-    shipment = ship(world, world.maker, world.wholesaler, [case])
+    shipment = world.ship(world.maker, world.wholesaler, [case])
     moving = world.supply.status(packs[1])
     assert (moving.state, moving.holder, moving.receiver) == (IN_TRANSIT, world.maker, world.wholesaler)
-    receive(world, world.wholesaler, [case], shipment)
+    world.receive(world.wholesaler, [case], shipment)
     arrived = world.supply.status(packs[1])
     assert (arrived.state, arrived.holder, arrived.receiver, arrived.container) == (
         ACTIVE,
@@ -54,49 +48,49 @@ def test_packs_packed_into_a_case_follow_its_custody(world: World) -> None:
     )
     with boa.env.prank(world.wholesaler):
         world.supply.unpack(int(sscc(1)), [packs[1]])
-    (event,) = events(world, "Unpacked")
+    (event,) = world.events("Unpacked")
     assert (event.child, event.container, event.by) == (packs[1], case, world.wholesaler)
     loose = world.supply.status(packs[1])
     assert (loose.container, loose.holder) == (bytes(32), world.wholesaler)
 
 
 def test_custody_resolves_through_three_levels(world: World) -> None:
-    (item,) = commission(world, ["A"])
+    (item,) = world.commission(["A"])
     case, pallet, container = (container_key(sscc(n)) for n in (1, 2, 3))
-    pack(world, world.maker, sscc(1), [item])
-    pack(world, world.maker, sscc(2), [case])
-    pack(world, world.maker, sscc(3), [pallet])
-    shipment = ship(world, world.maker, world.pharmacy, [container])
+    world.pack(world.maker, sscc(1), [item])
+    world.pack(world.maker, sscc(2), [case])
+    world.pack(world.maker, sscc(3), [pallet])
+    shipment = world.ship(world.maker, world.pharmacy, [container])
     status = world.supply.status(item)
     assert (status.state, status.receiver, status.container) == (IN_TRANSIT, world.pharmacy, case)
-    receive(world, world.pharmacy, [container], shipment)
+    world.receive(world.pharmacy, [container], shipment)
     assert world.supply.status(item).holder == world.pharmacy
-    (other,) = commission(world, ["B"])
-    pack(world, world.maker, sscc(4), [other])
+    (other,) = world.commission(["B"])
+    world.pack(world.maker, sscc(4), [other])
     with boa.reverts("supply: containers nest at most 3 deep"):
-        pack(world, world.pharmacy, sscc(5), [container])
+        world.pack(world.pharmacy, sscc(5), [container])
 
 
 def test_no_key_is_squatted_as_a_container(world: World) -> None:
     """A container is created at its SSCC's key alone: a future serial's key cannot be taken to block it."""
-    (held,) = commission(world, ["S1"])
+    (held,) = world.commission(["S1"])
     future = pack_key(GTIN, "S2")
     with boa.reverts("supply: sscc is longer than 18 digits"):
-        pack(world, world.maker, str(word(future)), [held])
+        world.pack(world.maker, str(word(future)), [held])
     with boa.reverts("supply: sscc is longer than 18 digits"):
-        pack(world, world.maker, str(10**18 + int(sscc(1))), [held])
+        world.pack(world.maker, str(10**18 + int(sscc(1))), [held])
     wrong = sscc(1)[:-1] + str((int(sscc(1)[-1]) + 1) % 10)
     with boa.reverts("supply: sscc check digit is wrong"):
-        pack(world, world.maker, wrong, [held])
+        world.pack(world.maker, wrong, [held])
     assert world.supply.status(future).state == 0
-    commission(world, ["S2"])
+    world.commission(["S2"])
     assert world.supply.status(future).state == ACTIVE
-    pack(world, world.maker, "000000000000000000", [held])  # the smallest SSCC (check digit 0) is one
+    world.pack(world.maker, "000000000000000000", [held])  # the smallest SSCC (check digit 0) is one
     assert world.supply.status(container_key("000000000000000000")).is_container
 
 
 def test_packing_refusals(world: World) -> None:
-    a, b = commission(world, ["A", "B"])
+    a, b = world.commission(["A", "B"])
     case = int(sscc(1))
     with boa.env.prank(world.wholesaler), boa.reverts("supply: not the holder"):
         world.supply.pack(case, [a])
@@ -106,7 +100,7 @@ def test_packing_refusals(world: World) -> None:
         world.supply.pack(case, [])
     with boa.env.prank(world.maker), boa.reverts("supply: unknown item"):
         world.supply.unpack(case, [a])  # never packed into
-    pack(world, world.maker, sscc(1), [a])
+    world.pack(world.maker, sscc(1), [a])
     with boa.env.prank(world.maker), boa.reverts("supply: packed in a container"):
         world.supply.pack(int(sscc(2)), [a])
     with boa.env.prank(world.maker), boa.reverts("supply: a container cannot hold itself"):
@@ -117,7 +111,7 @@ def test_packing_refusals(world: World) -> None:
         world.supply.unpack(case, [a])
     with boa.env.prank(world.wholesaler), boa.reverts("supply: not the holder"):
         world.supply.pack(case, [b])
-    ship(world, world.maker, world.wholesaler, [container_key(sscc(1))])
+    world.ship(world.maker, world.wholesaler, [container_key(sscc(1))])
     with boa.env.prank(world.maker), boa.reverts("supply: in transit"):
         world.supply.unpack(case, [a])
     with boa.env.prank(world.maker), boa.reverts("supply: in transit"):
@@ -128,9 +122,9 @@ def test_packing_refusals(world: World) -> None:
 
 
 def test_a_pack_is_decommissioned_once_by_its_holder_in_a_block_it_keeps(world: World) -> None:
-    (item,) = commission(world, ["A"])
-    shipment = ship(world, world.maker, world.pharmacy, [item])
-    receive(world, world.pharmacy, [item], shipment)
+    (item,) = world.commission(["A"])
+    shipment = world.ship(world.maker, world.pharmacy, [item])
+    world.receive(world.pharmacy, [item], shipment)
     with boa.env.prank(world.maker), boa.reverts("supply: not the holder"):
         world.supply.decommission([item], DISPENSED)
     boa.env.evm.patch.block_number += 7
@@ -138,9 +132,9 @@ def test_a_pack_is_decommissioned_once_by_its_holder_in_a_block_it_keeps(world: 
         world.supply.decommission([item], DISPENSED)
     gas = world.supply._computation.get_gas_used()
     print(f"\nSupplyChain.decommission: {gas:,} gas for one pack (execution, no 21,000 base)")
-    (event,) = events(world, "Decommissioned")
+    (event,) = world.events("Decommissioned")
     assert (event.key, event.holder, event.reason) == (item, world.pharmacy, DISPENSED)
-    assert topics(world)[0][1:] == (word(item), int(world.pharmacy, 16))
+    assert world.topics()[0][1:] == (word(item), int(world.pharmacy, 16))
     status = world.supply.status(item)
     assert (status.state, status.holder, status.reason, status.lot) == (
         DECOMMISSIONED,
@@ -159,13 +153,13 @@ def test_a_pack_is_decommissioned_once_by_its_holder_in_a_block_it_keeps(world: 
 
 
 def test_decommission_refusals(world: World) -> None:
-    (item,) = commission(world, ["A"])
+    (item,) = world.commission(["A"])
     case = container_key(sscc(1))
     with boa.env.prank(world.maker), boa.reverts("supply: unknown reason"):
         world.supply.decommission([item], 4)
     with boa.env.prank(world.maker), boa.reverts("supply: unknown item"):
         world.supply.decommission([pack_key(GTIN, "never")], OTHER)
-    pack(world, world.maker, sscc(1), [item])
+    world.pack(world.maker, sscc(1), [item])
     with boa.env.prank(world.maker), boa.reverts("supply: not a pack"):
         world.supply.decommission([case], DESTROYED)
     with boa.env.prank(world.maker):
@@ -176,8 +170,8 @@ def test_decommission_refusals(world: World) -> None:
 
 @pytest.mark.parametrize(("reason", "allowed"), [(DISPENSED, False), (DESTROYED, True), (OTHER, True)])
 def test_a_recalled_lots_pack_is_destroyed_not_dispensed(world: World, reason: int, allowed: bool) -> None:
-    (item,) = commission(world, ["A"])
-    (fresh,) = commission(world, ["B"], lot="LOT2")
+    (item,) = world.commission(["A"])
+    (fresh,) = world.commission(["B"], lot="LOT2")
     with boa.env.prank(world.maker):
         world.supply.recall(int(GTIN), "LOT1")
         world.supply.decommission([fresh], DISPENSED)  # another lot's pack: dispensed as ever

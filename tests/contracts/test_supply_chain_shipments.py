@@ -11,27 +11,21 @@ from tests.contracts.supply import (
     GTIN,
     ZERO,
     World,
-    commission,
-    events,
-    pack,
-    receive,
-    ship,
     sscc,
-    topics,
     word,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
 
 
 def test_ship_and_receive_move_custody_with_indexed_events(world: World) -> None:
-    packs = commission(world, ["A", "B"])
+    packs = world.commission(["A", "B"])
     boa.env.evm.patch.block_number += 3
-    shipment = ship(world, world.maker, world.wholesaler, packs)
-    shipped = events(world, "Shipped")
+    shipment = world.ship(world.maker, world.wholesaler, packs)
+    shipped = world.events("Shipped")
     assert [(e.shipment, e.item, e.sender, e.receiver) for e in shipped] == [
         (shipment, p, world.maker, world.wholesaler) for p in packs
     ]
-    assert topics(world)[0][1:] == (word(shipment), word(packs[0]), int(world.maker, 16))
+    assert world.topics()[0][1:] == (word(shipment), word(packs[0]), int(world.maker, 16))
     record = world.supply.shipment(shipment)
     assert (record.sender, record.receiver, record.items_hash, record.open, record.shipped_in) == (
         world.maker,
@@ -41,23 +35,23 @@ def test_ship_and_receive_move_custody_with_indexed_events(world: World) -> None
         boa.env.evm.patch.block_number,
     )
     boa.env.evm.patch.block_number += 1
-    receive(world, world.wholesaler, packs, shipment)
-    received = events(world, "Received")
+    world.receive(world.wholesaler, packs, shipment)
+    received = world.events("Received")
     assert [(e.shipment, e.item, e.receiver) for e in received] == [(shipment, p, world.wholesaler) for p in packs]
-    assert topics(world)[0][1:] == (word(shipment), word(packs[0]), int(world.wholesaler, 16))
+    assert world.topics()[0][1:] == (word(shipment), word(packs[0]), int(world.wholesaler, 16))
     closed = world.supply.shipment(shipment)
     assert (closed.open, closed.shipped_in) == (False, record.shipped_in)  # its block kept once received
     assert world.supply.status(packs[0]).holder == world.wholesaler
-    onward = ship(world, world.wholesaler, world.pharmacy, packs, b"s2")
-    receive(world, world.pharmacy, packs, onward)
+    onward = world.ship(world.wholesaler, world.pharmacy, packs, b"s2")
+    world.receive(world.pharmacy, packs, onward)
     assert world.supply.status(packs[1]).holder == world.pharmacy
 
 
 def test_receive_refusals(world: World) -> None:
-    packs = commission(world, ["A", "B"])
+    packs = world.commission(["A", "B"])
     with boa.env.prank(world.wholesaler), boa.reverts("supply: no such shipment"):
         world.supply.receive(keccak(b"never shipped"), packs)
-    shipment = ship(world, world.maker, world.wholesaler, packs)
+    shipment = world.ship(world.maker, world.wholesaler, packs)
     with boa.env.prank(world.pharmacy), boa.reverts("supply: not the receiver"):
         world.supply.receive(shipment, packs)
     with boa.env.prank(world.maker), boa.reverts("supply: not the receiver"):
@@ -66,14 +60,14 @@ def test_receive_refusals(world: World) -> None:
         world.supply.receive(shipment, packs[:1])
     with boa.env.prank(world.wholesaler), boa.reverts("supply: items differ from the shipment's"):
         world.supply.receive(shipment, packs[::-1])
-    receive(world, world.wholesaler, packs, shipment)
+    world.receive(world.wholesaler, packs, shipment)
     with boa.env.prank(world.wholesaler), boa.reverts("supply: shipment already received"):
         world.supply.receive(shipment, packs)
     assert world.supply.shipment(keccak(b"never shipped")).sender == ZERO
 
 
 def test_ship_refusals(world: World) -> None:
-    a, b = commission(world, ["A", "B"])
+    a, b = world.commission(["A", "B"])
     with boa.env.prank(world.wholesaler), boa.reverts("supply: not the holder"):
         world.supply.ship(keccak(b"x"), world.pharmacy, [a])
     with boa.env.prank(world.maker), boa.reverts("supply: ship to someone else"):
@@ -88,7 +82,7 @@ def test_ship_refusals(world: World) -> None:
         world.supply.ship(keccak(b"x"), world.pharmacy, [pack_key(GTIN, "never")])
     with boa.env.prank(world.maker), boa.reverts("supply: in transit"):  # listed twice
         world.supply.ship(keccak(b"x"), world.pharmacy, [a, a])
-    shipment = ship(world, world.maker, world.wholesaler, [a])
+    shipment = world.ship(world.maker, world.wholesaler, [a])
     with boa.env.prank(world.maker), boa.reverts("supply: shipment id already used"):
         world.supply.ship(shipment, world.pharmacy, [b])
     with boa.env.prank(world.maker), boa.reverts("supply: in transit"):
@@ -97,11 +91,11 @@ def test_ship_refusals(world: World) -> None:
         world.supply.ship(keccak(b"skip"), world.pharmacy, [a])
     with boa.env.prank(world.wholesaler), boa.reverts("supply: in transit"):
         world.supply.decommission([a], DISPENSED)
-    pack(world, world.maker, sscc(1), [b])
+    world.pack(world.maker, sscc(1), [b])
     with boa.env.prank(world.maker), boa.reverts("supply: packed in a container"):
         world.supply.ship(keccak(b"loose"), world.pharmacy, [b])
     case = container_key(sscc(1))
-    shipped_case = ship(world, world.maker, world.wholesaler, [case], b"case")
+    shipped_case = world.ship(world.maker, world.wholesaler, [case], b"case")
     with boa.env.prank(world.maker), boa.reverts("supply: in transit"):
         world.supply.decommission([b], DISPENSED)  # inside a case in transit
-    receive(world, world.wholesaler, [case], shipped_case)
+    world.receive(world.wholesaler, [case], shipped_case)
