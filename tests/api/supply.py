@@ -3,7 +3,7 @@
 Each node a test module serves gets a `NodeServer`; `Counter` signs in, over SIWE, the node's operator (its own
 wallet), one of its staff (a practitioner the node attested an `affiliation`) and a stranger to its supply chain
 (a patient of the node, with her Patient record there); `scoped` hands one of them a token of fewer scopes, as a SMART
-app of hers would hold. `last_entry` is the newest audit entry of an action.
+app of hers would hold.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from eth_account.messages import encode_defunct
@@ -21,9 +20,7 @@ from siwe import SiweMessage
 
 from careledger.api import NodeServer
 from careledger.config import NODE_WALLET
-from careledger.identity import Role
 from careledger.node import Node
-from careledger.testdata import PASSPHRASE
 from tests.supplychain.conftest import SupplyNetwork
 
 
@@ -55,11 +52,6 @@ class Counter:
         caller = auth.caller(client.headers["Authorization"])
         token = auth.issue(replace(caller, scopes=frozenset(scopes)))
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-
-
-def last_entry(node: Node, action: str) -> Any:
-    """The newest audit entry of `action` (`supply.capture`, …) at `node`."""
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
 
 
 def login(server: NodeServer, node: Node, account: LocalAccount) -> httpx.Client:
@@ -102,10 +94,7 @@ def counter(net: SupplyNetwork, node: Node, name: str) -> Iterator[Counter]:
     """`node` of `net` behind a server, with its operator, one of its staff (`SupplyNetwork.staff`) and a patient
     of its own (a wallet registered on chain, her Patient record here: `name`) signed in."""
     staff = net.staff(node, f"{name}-staff")
-    patient = node.wallets.create(name, Role.PATIENT, PASSPHRASE)
-    node.contracts.identity_registry(as_wallet=name).register(Role.PATIENT, patient.encryption_key)
-    record = {"resourceType": "Patient", "id": name, "name": [{"family": "Stranger", "given": [name.title()]}]}
-    node.maintenance.write(record, patient_address=patient.address)
+    patient = net.patient(node, name, registered=True)
     with ExitStack() as stack:
         server = NodeServer(node, port=0)
         server.start()
@@ -114,4 +103,4 @@ def counter(net: SupplyNetwork, node: Node, name: str) -> Iterator[Counter]:
             stack.enter_context(login(server, node, node.unlock(wallet).account))
             for wallet in (NODE_WALLET, f"{name}-staff", name)
         ]
-        yield Counter(node, server, *clients, staff, patient.address, name)
+        yield Counter(node, server, *clients, staff, patient, name)

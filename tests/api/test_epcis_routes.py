@@ -37,7 +37,7 @@ from careledger.supplychain import (
     shipping,
     sign_event,
 )
-from tests.api.supply import Counter, counter, last_entry
+from tests.api.supply import Counter, counter
 from tests.supplychain.conftest import SupplyNetwork, supply_network  # noqa: F401 - the network fixture, shared
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
@@ -285,7 +285,7 @@ def test_only_the_nodes_operator_and_staff_act_for_it(wholesaler: Counter) -> No
     job_id = wholesaler.staff.get("/epcis/capture").json()[0]["captureID"]
     refused = wholesaler.stranger.post("/epcis/capture", json=_observations("inspecting", 1))
     _problem(refused, 403, "SecurityException")
-    entry = last_entry(node, "supply.capture")
+    entry = SupplyNetwork.audited(node, "supply.capture")
     assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, wholesaler.stranger_address)
     # A job or event the stranger names is refused as one that does not exist would be: 403 either way.
     for path in (f"/epcis/capture/{job_id}", "/epcis/capture/no-such-job", "/epcis/capture", "/epcis/events"):
@@ -375,7 +375,7 @@ def test_a_shipping_notice_is_taken_once_and_every_other_refused(
             _problem(
                 anonymous.post("/epcis/notices", content=huge, headers=LD_JSON), 413, "CaptureLimitExceededException"
             )
-        entry = last_entry(w, "supply.notice")
+        entry = SupplyNetwork.audited(w, "supply.notice")
         assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, m.address)
         assert entry.access.detail == "a shipping notice refused (NotFound)"  # nothing of what it named
         taken = anonymous.post("/epcis/notices", json=notice)
@@ -413,12 +413,12 @@ def test_a_token_whose_scopes_do_not_cover_capture_is_403_and_audited(wholesaler
         _events(reader.get("/epcis/events", params={"perPage": "1"}))  # reading is within its scopes
         refused = reader.post("/epcis/capture", json=_observations("inspecting", 1))
         _problem(refused, 403, "SecurityException", says="scopes")
-    entry = last_entry(wholesaler.node, "supply.capture")
+    entry = SupplyNetwork.audited(wholesaler.node, "supply.capture")
     assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, wholesaler.staff_address)
     assert entry.access.detail == "beyond the token's scopes"
     with wholesaler.scoped(wholesaler.staff, "user/Observation.cruds") as other:
         _problem(other.get("/epcis/capture"), 403, "SecurityException", says="scopes")
-        assert last_entry(wholesaler.node, "supply.read").access.detail == "beyond the token's scopes"
+        assert SupplyNetwork.audited(wholesaler.node, "supply.read").access.detail == "beyond the token's scopes"
 
 
 def test_capture_jobs_take_per_page_and_nothing_else(wholesaler: Counter) -> None:

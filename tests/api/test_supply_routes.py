@@ -15,8 +15,7 @@ import pytest
 
 from careledger.api._limits import SUPPLY_BODY_BYTES
 from careledger.audit import Outcome
-from careledger.supplychain import Pack
-from tests.api.supply import Counter, counter, last_entry
+from tests.api.supply import Counter, counter
 from tests.supplychain.conftest import SupplyNetwork, supply_network  # noqa: F401 - the network fixture, shared
 
 
@@ -32,14 +31,6 @@ def maker(supply_network: SupplyNetwork) -> Iterator[Counter]:  # noqa: F811
         yield served
 
 
-def _at_pharmacy(net: SupplyNetwork, count: int = 1, *, lot: str = "L1") -> list[Pack]:
-    """Fresh packs the whole way to pharmacy A: commissioned, to the wholesaler, to the pharmacy, each received."""
-    packs = net.commission(count, lot=lot)
-    net.transfer(net.manufacturer, net.wholesaler, packs)
-    net.transfer(net.wholesaler, net.pharmacy_a, packs)
-    return packs
-
-
 def _refused(answer: httpx.Response, status: int, *, says: str) -> str:
     """`answer` is an OperationOutcome of `status` whose diagnostics say `says`; those diagnostics."""
     assert answer.status_code == status, answer.text
@@ -53,7 +44,7 @@ def test_a_pack_that_came_the_whole_way_verifies_and_is_dispensed_once(
     supply_network: SupplyNetwork,  # noqa: F811
     pharmacy: Counter,
 ) -> None:
-    (pack,) = _at_pharmacy(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     scanned = f"]d201{pack.gtin}17{pack.expiry:%y%m%d}10{pack.lot}\x1d21{pack.serial}"  # as a scanner types it
     verdict = pharmacy.staff.post("/supply/verify", json={"scan": scanned})
     assert verdict.status_code == 200, verdict.text
@@ -88,7 +79,7 @@ def test_a_pack_the_verdict_refuses_is_200_to_verify_and_409_to_dispense(
         assert (verdict.json()["dispensable"], verdict.json()["code"]) == (False, code)
         order = {"scan": pack.element_string, "patient": pharmacy.patient_id}
         _refused(pharmacy.staff.post("/supply/dispense", json=order), 409, says=verdict.json()["reason"])
-        entry = last_entry(pharmacy.node, "supply.dispense")
+        entry = SupplyNetwork.audited(pharmacy.node, "supply.dispense")
         assert entry.access.outcome == Outcome.DENIED
         assert entry.access.detail.startswith(f"{code}: {pack.epc}")
 
@@ -117,7 +108,7 @@ def test_a_body_that_is_not_json_is_400(pharmacy: Counter) -> None:
 
 
 def test_a_recall_reaches_the_pharmacys_stock(supply_network: SupplyNetwork, pharmacy: Counter, maker: Counter) -> None:  # noqa: F811
-    packs = _at_pharmacy(supply_network, 2, lot="RECALL-1")
+    packs = supply_network.at_pharmacy(2, lot="RECALL-1")
     lot = {"gtin": packs[0].gtin, "lot": "RECALL-1"}
     _refused(pharmacy.operator.post("/supply/recall", json=lot), 403, says="")  # not the lot's manufacturer
     _refused(maker.staff.post("/supply/recall", json=lot), 403, says="supply-officer")  # staff, no officer
@@ -134,7 +125,7 @@ def test_a_recall_reaches_the_pharmacys_stock(supply_network: SupplyNetwork, pha
 
 
 def test_a_suspect_pack_is_quarantined_and_released(supply_network: SupplyNetwork, pharmacy: Counter) -> None:  # noqa: F811
-    (pack,) = _at_pharmacy(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     scan = {"scan": pack.element_string}
     held = pharmacy.staff.post("/supply/quarantine", json={**scan, "reason": "torn seal"})
     assert held.json() == {"quarantined": True, "changed": True, "reason": "torn seal"}
@@ -151,7 +142,7 @@ def test_a_suspect_pack_is_quarantined_and_released(supply_network: SupplyNetwor
 
 
 def test_a_trace_shows_each_custody_step(supply_network: SupplyNetwork, pharmacy: Counter) -> None:  # noqa: F811
-    (pack,) = _at_pharmacy(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     pharmacy.node.supply_anchorer.anchor_pending()  # the leader's round: this node's events anchored
     for named in (pack.epc, pack.element_string):
         answer = pharmacy.staff.get("/supply/trace", params={"id": named})
@@ -242,7 +233,7 @@ def test_a_token_whose_scopes_do_not_cover_the_action_is_403_and_audited(pharmac
     pack = {"scan": "(01)00614141123452(17)310131(10)L1(21)NO-SUCH"}
     with pharmacy.scoped(pharmacy.staff, "user/Patient.rs") as app:  # an app she granted her patients' records only
         _refused(app.post("/supply/verify", json=pack), 403, says="scopes")
-        entry = last_entry(pharmacy.node, "supply.verify")
+        entry = SupplyNetwork.audited(pharmacy.node, "supply.verify")
         assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, pharmacy.staff_address)
         assert entry.access.detail == "beyond the token's scopes"
         _refused(app.get("/supply/stock"), 403, says="scopes")
@@ -250,11 +241,11 @@ def test_a_token_whose_scopes_do_not_cover_the_action_is_403_and_audited(pharmac
         assert reader.post("/supply/verify", json=pack).json()["code"] == "unknown-serial"
         assert reader.get("/supply/stock").status_code == 200
         _refused(reader.post("/supply/quarantine", json={**pack, "reason": "torn"}), 403, says="supply.quarantine")
-        assert last_entry(pharmacy.node, "supply.quarantine").access.outcome == Outcome.DENIED
+        assert SupplyNetwork.audited(pharmacy.node, "supply.quarantine").access.outcome == Outcome.DENIED
     order = {**pack, "patient": pharmacy.patient_id}
     with pharmacy.scoped(pharmacy.staff, "user/SupplyEvent.cruds") as writer:  # no MedicationDispense: no dispense
         _refused(writer.post("/supply/dispense", json=order), 403, says="supply.dispense")
-        assert last_entry(pharmacy.node, "supply.dispense").access.detail == "beyond the token's scopes"
+        assert SupplyNetwork.audited(pharmacy.node, "supply.dispense").access.detail == "beyond the token's scopes"
 
 
 def test_what_a_route_does_not_take_is_refused_by_name(pharmacy: Counter) -> None:

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 from biip.checksums import gs1_standard_check_digit
 
-from careledger.chain import Role
 from careledger.supplychain import Container, Pack
-from careledger.testdata import PASSPHRASE
 from tests.api.supply import reachable
 from tests.cli.conftest import Cli, clis
 from tests.supplychain.conftest import EXPIRY, SupplyNetwork, supply_network
@@ -37,10 +35,7 @@ class Homes:
 
 @pytest.fixture(scope="module")
 def homes(supply_network: SupplyNetwork) -> Homes:
-    node = supply_network.pharmacy_a
-    wallet = node.wallets.create("erin", Role.PATIENT, PASSPHRASE)
-    patient = {"resourceType": "Patient", "id": "erin", "name": [{"family": "Scanned", "given": ["Erin"]}]}
-    node.maintenance.write(patient, patient_address=wallet.address)
+    supply_network.patient(supply_network.pharmacy_a, "erin")
     return Homes(supply_network, "erin")
 
 
@@ -56,14 +51,6 @@ def _scan(pack: Pack) -> str:
     assert pack.expiry is not None
     assert pack.lot is not None
     return f"]d201{pack.gtin}17{pack.expiry:%y%m%d}10{pack.lot}{GS}21{pack.serial}"
-
-
-def _at_pharmacy_a(net: SupplyNetwork, count: int = 1) -> list[Pack]:
-    """Fresh packs the whole way to pharmacy A, each step received (set up in process, not under test here)."""
-    packs = net.commission(count)
-    net.transfer(net.manufacturer, net.wholesaler, packs)
-    net.transfer(net.wholesaler, net.pharmacy_a, packs)
-    return packs
 
 
 def test_commission_pack_ship_receive_verify_dispense_and_trace(
@@ -159,7 +146,7 @@ def test_commission_pack_ship_receive_verify_dispense_and_trace(
 def test_each_refusal_of_verify_exits_6_with_its_code(homes: Homes, run: dict[str, Cli]) -> None:
     net = homes.net
     a, b = run["a"], run["b"]
-    (pack,) = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     diverted = b("drug", "verify", _scan(pack))
     assert diverted.code == 6
     assert "NOT dispensable (diverted)" in diverted.said

@@ -10,15 +10,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from biip.checksums import gs1_standard_check_digit
 
 from careledger.access import AFFILIATION
-from careledger.chain import Role, open_chain
+from careledger.chain import Role, open_chain, pack_key
 from careledger.config import NODE_WALLET, Settings
 from careledger.node import Node
-from careledger.supplychain import Container, Identifier, Pack
+from careledger.supplychain import OPERATOR, Container, EventQuery, Identifier, Pack
 from careledger.testdata import PASSPHRASE, founding_node, joining_node
 
 PREFIX = "0614141"
@@ -31,7 +32,9 @@ class SupplyNetwork:
     """The five nodes of a supply chain on one chain: `regulator` admits, `manufacturer` commissions packs of
     `GTIN`, `wholesaler` passes them on to `pharmacy_a` (and, in tests that need one who never received them,
     `pharmacy_b`). `pharmacist` is pharmacy A's staff (a practitioner wallet on its home, a live affiliation it
-    attested). `commission` and `case` hand out serials and SSCCs no other test of the module used."""
+    attested). `commission` and `case` hand out serials and SSCCs no other test of the module used; `at_pharmacy`
+    brings fresh packs the whole way to pharmacy A; `patient` gives a node a patient to dispense to; `audited`,
+    `held` and `status` read a node's audit, events and chain."""
 
     regulator: Node
     manufacturer: Node
@@ -65,6 +68,40 @@ class SupplyNetwork:
         receiver.supply.accept_notice(sender.supply.notice(shipment, by=sender.address))
         receiver.supply.receive(shipment, by=receiver.address)
         return shipment
+
+    def at_pharmacy(self, count: int = 1, *, lot: str = "L1", expiry: date = EXPIRY) -> list[Pack]:
+        """`count` fresh packs the whole way to pharmacy A: commissioned, to the wholesaler, to the pharmacy, each
+        step received (set up in process, not under test where it is used)."""
+        packs = self.commission(count, lot=lot, expiry=expiry)
+        self.transfer(self.manufacturer, self.wholesaler, packs)
+        self.transfer(self.wholesaler, self.pharmacy_a, packs)
+        return packs
+
+    @staticmethod
+    def patient(node: Node, name: str, *, registered: bool = False) -> str:
+        """A patient of `node`'s: a wallet `name` on its home (`registered` on chain too, as one who signs in must
+        be) and her Patient record there, of id `name`: her address."""
+        wallet = node.wallets.create(name, Role.PATIENT, PASSPHRASE)
+        if registered:
+            node.contracts.identity_registry(as_wallet=name).register(Role.PATIENT, wallet.encryption_key)
+        record = {"resourceType": "Patient", "id": name, "name": [{"family": "Supplied", "given": [name.title()]}]}
+        node.maintenance.write(record, patient_address=wallet.address)
+        return wallet.address
+
+    @staticmethod
+    def audited(node: Node, action: str) -> Any:
+        """The newest audit entry of `action` (`supply.verify`, `supply.capture`, …) at `node`."""
+        return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
+
+    @staticmethod
+    def held(node: Node) -> int:
+        """How many EPCIS events `node` holds (up to a page of 1000)."""
+        return len(node.supply.events(EventQuery(per_page=1000), by=OPERATOR).events)
+
+    @staticmethod
+    def status(node: Node, pack: Pack) -> Any:
+        """What the chain says of `pack` now, as `node` reads it."""
+        return node.contracts.supply_chain().status(pack_key(pack.gtin, pack.serial))
 
     def staff(self, node: Node, name: str) -> str:
         """A practitioner `name` with a wallet on `node`'s home, registered, to whom `node` attested an

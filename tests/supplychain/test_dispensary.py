@@ -7,22 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from careledger.access import AFFILIATION, Accessor
 from careledger.audit import Outcome
-from careledger.chain import PackState, PackStatus, Reason, Role, SupplyChain, lot_key, pack_key
+from careledger.chain import PackState, PackStatus, Reason, SupplyChain, lot_key, pack_key
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, Conflict, UnknownRecord, ValidationError
 from careledger.node import Node
 from careledger.store import SupplyDispense
-from careledger.supplychain import Pack
 from careledger.supplychain._medication import EXPIRY_EXTENSION, GTIN_SYSTEM, LOT_EXTENSION, URI_SYSTEM
 from careledger.supplychain._stock import refuse_dispensed
-from careledger.testdata import PASSPHRASE
 from tests.supplychain.conftest import SupplyNetwork
 
 
@@ -38,40 +35,21 @@ class Counter:
 @pytest.fixture(scope="module")
 def counter(supply_network: SupplyNetwork) -> Counter:
     node = supply_network.pharmacy_a
-    wallet = node.wallets.create("dora", Role.PATIENT, PASSPHRASE)
-    patient = {"resourceType": "Patient", "id": "dora", "name": [{"family": "Dispensed", "given": ["Dora"]}]}
-    node.maintenance.write(patient, patient_address=wallet.address)
-    return Counter(node, "dora", wallet.address)
-
-
-def _at_pharmacy_a(net: SupplyNetwork, count: int = 1, **lot: Any) -> list[Pack]:
-    """Fresh packs the whole way: commissioned, to the wholesaler, to pharmacy A, each step received."""
-    packs = net.commission(count, **lot)
-    net.transfer(net.manufacturer, net.wholesaler, packs)
-    net.transfer(net.wholesaler, net.pharmacy_a, packs)
-    return packs
-
-
-def _audited(node: Node, action: str) -> Any:
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
-
-
-def _status(node: Node, pack: Pack) -> Any:
-    return node.contracts.supply_chain().status(pack_key(pack.gtin, pack.serial))
+    return Counter(node, "dora", supply_network.patient(node, "dora"))
 
 
 def test_a_pack_that_came_the_whole_way_is_dispensed_once(supply_network: SupplyNetwork, counter: Counter) -> None:
     net, a = supply_network, counter.node
-    (pack,) = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     verdict = a.dispensary.verify(pack.element_string, by=a.address)
     assert (verdict.dispensable, verdict.code) == (True, "ok")
-    assert _audited(a, "supply.verify").access.detail.startswith(f"ok: {pack.epc}")
+    assert SupplyNetwork.audited(a, "supply.verify").access.detail.startswith(f"ok: {pack.epc}")
 
     done = a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
     assert done.pending is None
     assert done.tx_hash is not None
 
-    status = _status(a, pack)
+    status = SupplyNetwork.status(a, pack)
     assert (status.state, status.reason, status.holder) == (PackState.DECOMMISSIONED, Reason.DISPENSED, a.address)
     with a.db.session() as session:
         row = session.scalars(select(SupplyDispense).where(SupplyDispense.key == pack_key(pack.gtin, pack.serial)))
@@ -83,13 +61,13 @@ def test_a_pack_that_came_the_whole_way_is_dispensed_once(supply_network: Supply
     assert mine["identifier"] == [{"system": URI_SYSTEM, "value": pack.epc}]
     assert {"url": LOT_EXTENSION, "valueString": "L1"} in mine["extension"]
     assert {"url": EXPIRY_EXTENSION, "valueDate": pack.expiry.isoformat()} in mine["extension"]  # type: ignore[union-attr]
-    dispensed = _audited(a, "supply.dispense")
+    dispensed = SupplyNetwork.audited(a, "supply.dispense")
     assert (dispensed.access.outcome, dispensed.access.detail) == (Outcome.SUCCESS, pack.epc)
 
     # A second scan of the same serial, here or at another pharmacy, is a clone.
     with pytest.raises(Conflict, match=r"cloned serial: this pack was dispensed here"):
         a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(a.address), by=a.address)
-    refused = _audited(a, "supply.dispense")
+    refused = SupplyNetwork.audited(a, "supply.dispense")
     assert refused.access.outcome == Outcome.DENIED
     assert refused.access.detail.startswith("already-dispensed")
     b = net.pharmacy_b
@@ -97,20 +75,20 @@ def test_a_pack_that_came_the_whole_way_is_dispensed_once(supply_network: Supply
     today = datetime.now(UTC).date().isoformat()
     assert elsewhere.code == "already-dispensed"
     assert elsewhere.reason == f"cloned serial: this pack was dispensed at {a.address} on {today}"
-    assert _audited(b, "supply.verify").access.outcome == Outcome.DENIED
+    assert SupplyNetwork.audited(b, "supply.verify").access.outcome == Outcome.DENIED
 
 
 def _refused(node: Node, scan: str, code: str, said: str) -> None:
     verdict = node.dispensary.verify(scan, by=node.address)
     assert (verdict.dispensable, verdict.code) == (False, code), verdict.reason
     assert said in verdict.reason
-    entry = _audited(node, "supply.verify")
+    entry = SupplyNetwork.audited(node, "supply.verify")
     assert entry.access.outcome == Outcome.DENIED
     assert entry.access.detail.startswith(f"{code}: ")
 
 
 def test_a_pack_presented_at_a_pharmacy_that_never_received_it_is_diverted(supply_network: SupplyNetwork) -> None:
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     b = supply_network.pharmacy_b
     _refused(b, pack.element_string, "diverted", f"diverted: held by {supply_network.pharmacy_a.address}, never")
 
@@ -127,7 +105,7 @@ def test_a_pack_shipped_but_never_received_skipped_a_custody_step(supply_network
 
 def test_an_expired_pack_is_refused(supply_network: SupplyNetwork) -> None:
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    (pack,) = _at_pharmacy_a(supply_network, lot="OLD1", expiry=yesterday)
+    (pack,) = supply_network.at_pharmacy(lot="OLD1", expiry=yesterday)
     _refused(supply_network.pharmacy_a, pack.element_string, "expired", f"expired on {yesterday.isoformat()}")
 
 
@@ -137,14 +115,14 @@ def test_a_serial_no_manufacturer_commissioned_is_unknown(supply_network: Supply
 
 
 def test_a_barcode_whose_lot_or_expiry_is_not_the_chains_is_refused(supply_network: SupplyNetwork) -> None:
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     a = supply_network.pharmacy_a
     _refused(a, replace(pack, lot="L2").element_string, "lot-mismatch", "the barcode's lot L2")
     _refused(a, replace(pack, expiry=date(2032, 1, 31)).element_string, "expiry-mismatch", "2032-01-31")
 
 
 def test_a_quarantined_pack_is_refused_until_released(supply_network: SupplyNetwork, counter: Counter) -> None:
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     a = counter.node
     assert a.dispensary.quarantine(pack.element_string, "torn seal", by=a.address)
     assert not a.dispensary.quarantine(pack.element_string, "again", by=a.address)
@@ -155,7 +133,7 @@ def test_a_quarantined_pack_is_refused_until_released(supply_network: SupplyNetw
     assert [item.pack.serial for item in flagged if "quarantined" in item.flags] == [pack.serial]
     assert a.dispensary.release(pack.element_string, by=a.address)
     assert a.dispensary.verify(pack.element_string, by=a.address).code == "ok"
-    assert _audited(a, "supply.release").access.detail == pack.epc
+    assert SupplyNetwork.audited(a, "supply.release").access.detail == pack.epc
 
 
 def test_stock_lists_what_this_node_holds_asking_the_chain_once(
@@ -164,7 +142,7 @@ def test_stock_lists_what_this_node_holds_asking_the_chain_once(
     """Held loose or in a case, by this node's own events; not what it dispensed; the chain asked in one batch of
     the packs shown, never once a pack."""
     net, a = supply_network, counter.node
-    loose = _at_pharmacy_a(net, 2)
+    loose = net.at_pharmacy(2)
     boxed, case = net.commission(2), net.case()
     net.manufacturer.supply.pack(case, boxed, by=net.manufacturer.address)
     net.transfer(net.manufacturer, a, [case])
@@ -199,42 +177,42 @@ def test_stock_is_staff_only(supply_network: SupplyNetwork) -> None:
     a, stranger = supply_network.pharmacy_a, "0x" + "5e" * 20
     with pytest.raises(AccessDenied, match="not of this node's staff"):
         a.dispensary.stock(by=stranger)
-    entry = _audited(a, "supply.stock")
+    entry = SupplyNetwork.audited(a, "supply.stock")
     assert (entry.access.agent.lower(), entry.access.outcome) == (stranger, Outcome.DENIED)
     assert a.dispensary.stock(by=supply_network.pharmacist, flagged_only=True) is not None
 
 
 def test_a_stranger_may_not_verify_or_dispense(supply_network: SupplyNetwork, counter: Counter) -> None:
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     a, stranger = counter.node, "0x" + "5e" * 20
     with pytest.raises(AccessDenied, match="not of this node's staff"):
         a.dispensary.verify(pack.element_string, by=stranger)
-    entry = _audited(a, "supply.verify")
+    entry = SupplyNetwork.audited(a, "supply.verify")
     assert (entry.access.agent.lower(), entry.access.outcome) == (stranger, Outcome.DENIED)
     with pytest.raises(AccessDenied):
         a.dispensary.dispense(pack.element_string, counter.patient_id, Accessor(stranger), by=stranger)
-    assert _status(a, pack).state is PackState.ACTIVE
+    assert SupplyNetwork.status(a, pack).state is PackState.ACTIVE
 
 
 def test_a_dispense_names_a_patient_here_and_a_pack_not_a_case(supply_network: SupplyNetwork, counter: Counter) -> None:
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     a = counter.node
     with pytest.raises(UnknownRecord):
         a.dispensary.dispense(pack.element_string, "nobody", Accessor(a.address), by=a.address)
     with pytest.raises(ValidationError, match=r"^scan: a pack's code"):
         a.dispensary.verify(supply_network.case().epc, by=a.address)
-    assert _audited(a, "supply.verify").access.detail == "malformed scan: scan"
+    assert SupplyNetwork.audited(a, "supply.verify").access.detail == "malformed scan: scan"
     with pytest.raises(ValidationError, match=r"^gtin: "):
         a.dispensary.verify("(01)00614141123453(21)X1", by=a.address)
-    refused = _audited(a, "supply.verify")  # the element named, not what was scanned
+    refused = SupplyNetwork.audited(a, "supply.verify")  # the element named, not what was scanned
     assert (refused.access.outcome, refused.access.detail) == (Outcome.DENIED, "malformed scan: gtin")
     misread = "(01)00614141123452(17)251340(21)X1"
     with pytest.raises(ValidationError, match=r"^expiry: 251340"):
         a.dispensary.dispense(misread, counter.patient_id, Accessor(a.address), by=a.address)
     for action in ("supply.verify", "supply.dispense"):
-        entry = _audited(a, action)
+        entry = SupplyNetwork.audited(a, action)
         assert (entry.access.outcome, entry.access.detail) == (Outcome.DENIED, "malformed scan: expiry")
-    assert _status(a, pack).state is PackState.ACTIVE
+    assert SupplyNetwork.status(a, pack).state is PackState.ACTIVE
     assert a.dispensary.verify(pack.element_string, by=a.address).code == "ok"  # nothing was written for it
 
 
@@ -243,7 +221,7 @@ def test_a_dispense_the_chain_did_not_take_keeps_its_record_and_is_sent_again(
 ) -> None:
     """The pharmacy's wallet cannot pay for the decommission: her MedicationDispense stays, the pack is not
     dispensed twice meanwhile, and the leader's round sends the event once the chain takes it."""
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     a = counter.node
     balance = a.chain.balance(a.address)
     _set_balance(a, 0)
@@ -252,13 +230,13 @@ def test_a_dispense_the_chain_did_not_take_keeps_its_record_and_is_sent_again(
         assert done.pending is not None
         assert "the node sends its event again" in done.pending
         assert done.tx_hash is None
-        assert _status(a, pack).state is PackState.ACTIVE
+        assert SupplyNetwork.status(a, pack).state is PackState.ACTIVE
         assert a.access.for_caller(Accessor(counter.wallet)).read(done.record_id)["status"] == "completed"
         assert a.dispensary.verify(pack.element_string, by=a.address).code == "already-dispensed"
     finally:
         _set_balance(a, balance)
     assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 1
-    assert _status(a, pack).state is PackState.DECOMMISSIONED
+    assert SupplyNetwork.status(a, pack).state is PackState.DECOMMISSIONED
     assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 0
     with a.db.session() as session:
         row = session.scalars(select(SupplyDispense).where(SupplyDispense.key == pack_key(pack.gtin, pack.serial)))
@@ -272,7 +250,7 @@ def _set_balance(node: Node, wei: int) -> None:
 def test_a_dispense_the_chain_keeps_refusing_is_tried_again_less_and_less_often(
     supply_network: SupplyNetwork, counter: Counter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (pack,) = _at_pharmacy_a(supply_network)
+    (pack,) = supply_network.at_pharmacy()
     a = counter.node
     balance = a.chain.balance(a.address)
     _set_balance(a, 0)
@@ -287,7 +265,7 @@ def test_a_dispense_the_chain_keeps_refusing_is_tried_again_less_and_less_often(
         assert len(tried) == 1
     finally:
         _set_balance(a, balance)
-    assert _status(a, pack).state is PackState.ACTIVE
+    assert SupplyNetwork.status(a, pack).state is PackState.ACTIVE
 
 
 def test_a_pending_dispense_is_the_nodes_to_finish_after_her_affiliation_lapses(
@@ -296,7 +274,7 @@ def test_a_pending_dispense_is_the_nodes_to_finish_after_her_affiliation_lapses(
     """Her dispense was allowed when she made it; sending its event again is the node's work, as itself, naming
     her; meanwhile the pack moves no more."""
     net, a = supply_network, counter.node
-    (pack,) = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     locum = net.staff(a, "locum")
     balance = a.chain.balance(a.address)
     _set_balance(a, 0)
@@ -318,7 +296,7 @@ def test_a_pending_dispense_is_the_nodes_to_finish_after_her_affiliation_lapses(
         a.dispensary.verify(pack.element_string, by=locum)
 
     assert a.dispensary.retry_dispenses(older_than=timedelta(0)) == 1
-    assert _status(a, pack).state is PackState.DECOMMISSIONED
-    sent = _audited(a, "supply.dispense")
+    assert SupplyNetwork.status(a, pack).state is PackState.DECOMMISSIONED
+    sent = SupplyNetwork.audited(a, "supply.dispense")
     assert (sent.access.agent, sent.access.outcome) == (a.address, Outcome.SUCCESS)
     assert sent.access.detail == f"{pack.epc}: decommissioned on chain, sent again for {locum}"

@@ -10,27 +10,17 @@ import copy
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from careledger.audit import ANONYMOUS, Outcome
 from careledger.errors import Conflict, ValidationError
-from careledger.node import Node
 from careledger.supplychain import OPERATOR, RECALLED, EventQuery, document
 from careledger.supplychain._notices import MAX_WAIT
 from tests.api.supply import reachable
 from tests.supplychain.conftest import SupplyNetwork
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
-
-
-def _held(node: Node) -> int:
-    return len(node.supply.events(EventQuery(per_page=1000), by=OPERATOR).events)
-
-
-def _last_audit(node: Node, action: str) -> Any:
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
 
 
 def test_a_notice_arrives_by_itself_names_the_packs_inside_and_a_recall_flags_them(
@@ -54,9 +44,9 @@ def test_a_notice_arrives_by_itself_names_the_packs_inside_and_a_recall_flags_th
         assert m.supply.notices.retry() == 0  # not due yet: it waits a minute, then twice as long each time
         assert m.supply.notices.retry(at=time.time() + MAX_WAIT) == 1
         assert m.supply.notices.waiting(shipment) is None
-        held = _held(w)
+        held = SupplyNetwork.held(w)
         again = w.supply.accept_notice(m.supply.notice(shipment, by=OPERATOR))  # delivered twice: nothing doubled
-        assert (again["stored"], _held(w)) == (False, held)
+        assert (again["stored"], SupplyNetwork.held(w)) == (False, held)
 
     received = w.supply.receive(shipment, by=w.address)  # no scans, no file: the notice names them
     assert [item["epc"] for item in received] == [pallet.epc, stale.epc, packs[4].epc]
@@ -103,7 +93,7 @@ def test_a_notice_that_does_not_hold_is_refused_and_audited(supply_network: Supp
     for stranger in ({}, json.loads((EXAMPLES / "Example_9.6.1-ObjectEvent.jsonld").read_text())):
         with pytest.raises(ValidationError):
             w.supply.accept_notice(stranger)
-        entry = _last_audit(w, "supply.notice")
+        entry = SupplyNetwork.audited(w, "supply.notice")
         assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, ANONYMOUS)  # never a claimed address
 
     tampered = copy.deepcopy(notice)
@@ -113,7 +103,9 @@ def test_a_notice_that_does_not_hold_is_refused_and_audited(supply_network: Supp
     (unrelated,) = m.supply.events(EventQuery(match_epc=(stray[0].epc,)), by=OPERATOR).events
     with pytest.raises(ValidationError, match="not about what shipment"):
         w.supply.accept_notice(document([*events, unrelated]))
-    assert _last_audit(w, "supply.notice").access.agent == m.address  # its signatures held: its shipper's refusal
+    assert (
+        SupplyNetwork.audited(w, "supply.notice").access.agent == m.address
+    )  # its signatures held: its shipper's refusal
 
     assert w.supply.accept_notice(notice)["stored"] is True
     w.supply.receive(shipment, by=w.address)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -16,23 +15,11 @@ from careledger.chain import Role, lot_key
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied
 from careledger.identity import SUPPLY_OFFICER
-from careledger.node import Node
-from careledger.supplychain import Pack, notice_id
+from careledger.supplychain import notice_id
 from careledger.telehealth import Event
 from careledger.testdata import PASSPHRASE, synthetic_patients
 from tests.supplychain.conftest import SupplyNetwork
 from tests.test_no_phi_on_chain import _everything_on_chain, _needles
-
-
-def _at_pharmacy_a(net: SupplyNetwork, count: int, lot: str) -> list[Pack]:
-    packs = net.commission(count, lot=lot)
-    net.transfer(net.manufacturer, net.wholesaler, packs)
-    net.transfer(net.wholesaler, net.pharmacy_a, packs)
-    return packs
-
-
-def _audited(node: Node, action: str) -> Any:
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
 
 
 def test_a_recall_reaches_the_patient_and_flags_the_stock_in_one_round(supply_network: SupplyNetwork) -> None:
@@ -40,13 +27,13 @@ def test_a_recall_reaches_the_patient_and_flags_the_stock_in_one_round(supply_ne
     synthetic = synthetic_patients(1, seed=41)[0]
     wallet = a.wallets.create("recalled-patient", Role.PATIENT, PASSPHRASE)
     patient_id = str(a.maintenance.write(synthetic.patient, patient_address=wallet.address).record_id)
-    packs = _at_pharmacy_a(net, 3, "R1")
-    other = _at_pharmacy_a(net, 1, "R2")
+    packs = net.at_pharmacy(3, lot="R1")
+    other = net.at_pharmacy(1, lot="R2")
     done = a.dispensary.dispense(packs[0].element_string, patient_id, Accessor(a.address), by=a.address)
     a.dispensary.follow_recalls()  # the cursor at the head before the recall
 
     net.manufacturer.dispensary.recall(net.gtin, "R1", by=net.manufacturer.address)
-    recalled = _audited(net.manufacturer, "supply.recall")
+    recalled = SupplyNetwork.audited(net.manufacturer, "supply.recall")
     assert (recalled.access.outcome, recalled.access.detail) == (Outcome.SUCCESS, f"GTIN {net.gtin} lot R1")
 
     async def round_heard() -> tuple[int, Event]:
@@ -71,7 +58,7 @@ def test_a_recall_reaches_the_patient_and_flags_the_stock_in_one_round(supply_ne
     verdict = a.dispensary.verify(packs[1].element_string, by=a.address)
     assert (verdict.code, verdict.dispensable) == ("recalled", False)
     assert verdict.reason.startswith(f"lot R1 {said}")
-    verified = _audited(a, "supply.verify")
+    verified = SupplyNetwork.audited(a, "supply.verify")
     assert (verified.access.outcome, verified.access.agent) == (Outcome.DENIED, a.address)
     assert verified.access.detail.startswith(f"recalled: {packs[1].epc}: lot R1 {said}")
 
@@ -107,7 +94,7 @@ def test_only_the_lots_manufacturer_or_a_regulator_recalls_it(supply_network: Su
     b = net.pharmacy_b
     with pytest.raises(AccessDenied, match="supply: not the lot's manufacturer"):
         b.dispensary.recall(net.gtin, "R3", by=b.address)
-    refused = _audited(b, "supply.recall")
+    refused = SupplyNetwork.audited(b, "supply.recall")
     assert refused.access.outcome == Outcome.DENIED
     with pytest.raises(AccessDenied, match="holds no supply-officer credential of this node"):
         b.dispensary.recall(net.gtin, "R3", by="0x" + "5e" * 20)
@@ -126,7 +113,7 @@ def test_a_recall_takes_the_operator_or_a_supply_officer_not_any_staff(supply_ne
     clerk = net.staff(m, "clerk")
     with pytest.raises(AccessDenied, match="holds no supply-officer credential of this node"):
         m.dispensary.recall(net.gtin, "R4", by=clerk)
-    refused = _audited(m, "supply.recall")
+    refused = SupplyNetwork.audited(m, "supply.recall")
     assert (refused.access.agent, refused.access.outcome) == (clerk, Outcome.DENIED)
     assert refused.access.detail == "not this node's supply-officer"
     assert not m.contracts.supply_chain().lot(net.gtin, "R4").recalled  # type: ignore[union-attr]
@@ -141,5 +128,5 @@ def test_a_recall_takes_the_operator_or_a_supply_officer_not_any_staff(supply_ne
     m.contracts.identity_registry(as_wallet=NODE_WALLET).attest(officer, SUPPLY_OFFICER, until)
     m.dispensary.recall(net.gtin, "R4", by=officer)
     assert m.contracts.supply_chain().lot(net.gtin, "R4").recalled  # type: ignore[union-attr]
-    recalled = _audited(m, "supply.recall")
+    recalled = SupplyNetwork.audited(m, "supply.recall")
     assert (recalled.access.agent, recalled.access.outcome) == (officer, Outcome.SUCCESS)

@@ -13,26 +13,14 @@ from typing import Any
 import pytest
 
 from careledger.audit import Outcome
-from careledger.chain import PackState, pack_key
+from careledger.chain import PackState
 from careledger.crypto import verify_proof
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.node import Node
-from careledger.supplychain import OPERATOR, EventQuery, Pack, document, party_uri, shipping, signer_of
+from careledger.supplychain import OPERATOR, EventQuery, document, party_uri, shipping, signer_of
 from tests.supplychain.conftest import SupplyNetwork
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "testdata" / "epcis"
-
-
-def _stored(node: Node) -> int:
-    return len(node.supply.events(EventQuery(per_page=1000), by=OPERATOR).events)
-
-
-def _last_audit(node: Node, action: str) -> Any:
-    return next(e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == action)
-
-
-def _status(node: Node, pack: Pack) -> Any:
-    return node.contracts.supply_chain().status(pack_key(pack.gtin, pack.serial))
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.jsonld")))
@@ -48,7 +36,7 @@ def test_gs1_examples_are_captured_as_observations(supply_network: SupplyNetwork
         served = node.supply.event(event_id, by=node.address)
         assert "recordTime" in served  # the time it was recorded here, outside what was signed
         assert signer_of(served, node.chain_id, node.contracts.supply_chain().address) == node.address
-    entry = _last_audit(node, "supply.capture")
+    entry = SupplyNetwork.audited(node, "supply.capture")
     assert entry.access.outcome == Outcome.SUCCESS
     assert entry.access.agent == node.address
 
@@ -57,15 +45,15 @@ def test_own_events_end_to_end(supply_network: SupplyNetwork) -> None:
     net = supply_network
     m, w, a = net.manufacturer, net.wholesaler, net.pharmacy_a
     packs = net.commission(20)
-    assert _status(m, packs[0]).holder == m.address
+    assert SupplyNetwork.status(m, packs[0]).holder == m.address
     cases = [net.case(), net.case()]
     m.supply.pack(cases[0], packs[:10], by=m.address)
     m.supply.pack(cases[1], packs[10:], by=m.address)
     net.transfer(m, w, cases)
-    assert _status(w, packs[15]).holder == w.address  # custody followed the case
+    assert SupplyNetwork.status(w, packs[15]).holder == w.address  # custody followed the case
     w.supply.unpack(cases[0], packs[:10], by=w.address)
     net.transfer(w, a, packs[:3])
-    assert [_status(a, pack).holder for pack in packs[:4]] == [a.address] * 3 + [w.address]
+    assert [SupplyNetwork.status(a, pack).holder for pack in packs[:4]] == [a.address] * 3 + [w.address]
     received = a.supply.events(EventQuery.parse({"EQ_bizStep": "receiving"}), by=OPERATOR).events
     mine = [e for e in received if e["careledger:signer"] == a.address]
     assert {party_uri(a.chain_id, a.address)} == {e["destinationList"][0]["destination"] for e in mine}
@@ -77,15 +65,15 @@ def test_a_receive_with_no_ship_is_refused_and_nothing_stored(supply_network: Su
     net = supply_network
     w = net.wholesaler
     packs = net.commission(2)
-    before = _stored(w)
+    before = SupplyNetwork.held(w)
     event = shipping(packs, party_uri(w.chain_id, net.manufacturer.address), party_uri(w.chain_id, w.address), _uuid())
     event.update(bizStep="receiving", disposition="in_progress")
     job = w.supply.capture(document([event]), by=w.address)
     assert not job.ok
     assert job.errors == (f"{event['eventID']}: supply: no such shipment",)
-    assert _stored(w) == before
+    assert SupplyNetwork.held(w) == before
     assert w.supply.capture_job(job.id, by=w.address) == job
-    assert _last_audit(w, "supply.capture").access.outcome == Outcome.DENIED
+    assert SupplyNetwork.audited(w, "supply.capture").access.outcome == Outcome.DENIED
     with pytest.raises(NotFound, match="no open shipment"):
         w.supply.receive(_uuid(), by=w.address)
 
@@ -109,13 +97,13 @@ def test_a_forged_signature_fails_the_job_naming_the_event(supply_network: Suppl
     m, w = net.manufacturer, net.wholesaler
     (event,) = m.supply.commission(net.packs(1), by=m.address)
     forged = {**event, "eventID": "urn:uuid:00000000-0000-4000-8000-000000000001"}  # altered after signing
-    before = _stored(w)
+    before = SupplyNetwork.held(w)
     job = w.supply.capture(document([forged]), by=w.address)
     assert not job.ok
     (error,) = job.errors
     assert error.startswith("urn:uuid:00000000-0000-4000-8000-000000000001: signature: it does not verify (")
-    assert _stored(w) == before
-    entry = _last_audit(w, "supply.capture")
+    assert SupplyNetwork.held(w) == before
+    entry = SupplyNetwork.audited(w, "supply.capture")
     assert entry.access.outcome == Outcome.DENIED
     assert entry.access.detail.endswith("refused: signature: it does not verify")  # the rule, no value of it
 
@@ -126,8 +114,8 @@ def test_a_commission_by_the_unadmitted_wholesaler_is_refused(supply_network: Su
     packs = net.packs(3)
     with pytest.raises(AccessDenied, match="supply: not admitted"):
         w.supply.commission(packs, by=w.address)
-    assert _status(w, packs[0]).state == PackState.UNKNOWN
-    assert "supply: not admitted" in (_last_audit(w, "supply.commission").access.detail or "")
+    assert SupplyNetwork.status(w, packs[0]).state == PackState.UNKNOWN
+    assert "supply: not admitted" in (SupplyNetwork.audited(w, "supply.commission").access.detail or "")
 
 
 def test_shipping_what_this_node_does_not_hold_is_refused(supply_network: SupplyNetwork) -> None:
@@ -150,12 +138,14 @@ def test_a_document_is_judged_as_a_whole(supply_network: SupplyNetwork) -> None:
     events = [commissioning(packs, me), packing(case, packs, me), shipping([case], me, to, _uuid())]
     job = m.supply.capture(document(events), by=m.address)
     assert job.ok, job.errors
-    assert _status(m, packs[0]).state == PackState.IN_TRANSIT
+    assert SupplyNetwork.status(m, packs[0]).state == PackState.IN_TRANSIT
     fresh = net.packs(1)
     refused = m.supply.capture(document([commissioning(fresh, me), shipping(packs, me, to, _uuid())]), by=m.address)
     assert not refused.ok
     assert "supply: in transit" in refused.errors[0]
-    assert _status(m, fresh[0]).state == PackState.UNKNOWN  # all or nothing: the commissioning was not sent
+    assert (
+        SupplyNetwork.status(m, fresh[0]).state == PackState.UNKNOWN
+    )  # all or nothing: the commissioning was not sent
 
 
 def test_staff_act_and_strangers_are_refused_and_audited(supply_network: SupplyNetwork) -> None:
@@ -166,11 +156,11 @@ def test_staff_act_and_strangers_are_refused_and_audited(supply_network: SupplyN
     shipment = net.wholesaler.supply.ship(packs, a.address, by=net.wholesaler.address)
     a.supply.capture(net.wholesaler.supply.notice(shipment, by=OPERATOR), by=net.pharmacist)
     assert a.supply.receive(shipment, by=net.pharmacist)[0]["epc"] == packs[0].epc
-    assert _last_audit(a, "supply.receive").access.agent == net.pharmacist
+    assert SupplyNetwork.audited(a, "supply.receive").access.agent == net.pharmacist
     assert a.supply.events(EventQuery(), by=net.pharmacist).events
     with pytest.raises(AccessDenied, match="staff"):
         a.supply.events(EventQuery(), by=net.wholesaler.address)
-    entry = _last_audit(a, "supply.read")
+    entry = SupplyNetwork.audited(a, "supply.read")
     assert (entry.access.outcome, entry.access.agent) == (Outcome.DENIED, net.wholesaler.address)
     with pytest.raises(TypeError):
         a.supply.events(EventQuery())  # type: ignore[call-arg]  # who acts is never implied
@@ -231,7 +221,7 @@ def test_a_thousand_packs_are_commissioned_in_one_capture(supply_network: Supply
     print(f"1,000 packs commissioned in {elapsed:.2f} s")
     assert told[-1] == (1000, 1000)
     assert len(event["epcList"]) == 1000
-    assert {_status(m, pack).state for pack in (packs[0], packs[499], packs[-1])} == {PackState.ACTIVE}
+    assert {SupplyNetwork.status(m, pack).state for pack in (packs[0], packs[499], packs[-1])} == {PackState.ACTIVE}
     found = m.supply.events(EventQuery.parse({"MATCH_epc": packs[777].epc}), by=OPERATOR)
     assert [e["eventID"] for e in found.events] == [event["eventID"]]
 
@@ -246,7 +236,7 @@ def test_a_pack_is_decommissioned_once_even_from_its_case(supply_network: Supply
     me = party_uri(m.chain_id, m.address)
     job = m.supply.capture(document([dispensing(packs[0], me)]), by=m.address)  # still in its case: it leaves it
     assert job.ok, job.errors
-    assert _status(m, packs[0]).state == PackState.DECOMMISSIONED
+    assert SupplyNetwork.status(m, packs[0]).state == PackState.DECOMMISSIONED
     steps = [(step.kind, step.event_id is not None) for step in m.supply.trace(packs[0], by=OPERATOR).steps]
     assert steps == [("commissioned", True), ("packed", True), ("dispensed", True)]
     destroyed = destroying(packs[:1], me)
@@ -260,7 +250,7 @@ def test_only_a_regulator_admits(supply_network: SupplyNetwork) -> None:
     w = net.wholesaler
     with pytest.raises(AccessDenied):
         w.supply.admit(w.address, "0614141", "self-made", 2_000_000_000, by=w.address)
-    assert _last_audit(w, "supply.admit").access.outcome == Outcome.DENIED
+    assert SupplyNetwork.audited(w, "supply.admit").access.outcome == Outcome.DENIED
     assert net.regulator.contracts.supply_chain().admission(w.address) is None
 
 
@@ -292,12 +282,12 @@ def test_malformed_commissionings_fail_naming_the_event(
 
     m = supply_network.manufacturer
     event = {**commissioning(supply_network.packs(1), party_uri(m.chain_id, m.address)), **change}
-    before = _stored(m)
+    before = SupplyNetwork.held(m)
     job = m.supply.capture(document([event]), by=m.address)
     assert not job.ok
     assert job.errors[0].startswith(event["eventID"])
     assert message in job.errors[0]
-    assert _stored(m) == before
+    assert SupplyNetwork.held(m) == before
 
 
 def _me(node: Node) -> str:
@@ -325,8 +315,8 @@ def test_what_the_node_cannot_keep_or_act_on_is_refused_before_anything_is_sent(
     with pytest.raises(ValidationError) as error:
         m.supply.capture(document([{**commissioning(packs, _me(m)), **change}]), by=m.address)
     assert str(error.value).startswith(refused)
-    assert _status(m, packs[0]).state == PackState.UNKNOWN
-    detail = _last_audit(m, "supply.capture").access.detail or ""
+    assert SupplyNetwork.status(m, packs[0]).state == PackState.UNKNOWN
+    detail = SupplyNetwork.audited(m, "supply.capture").access.detail or ""
     assert detail.startswith(refused.split(": ")[0] + ": ")  # where, and which rule: never the value
     assert not any(value in detail for value in ("xxxxx", "sssss", "0001-01", "9999-12", "00614141123453", "12345.S1"))
 
@@ -372,12 +362,12 @@ def test_a_document_whose_second_event_the_chain_would_refuse_is_neither_mined_n
         (old,) = net.commission(1, lot="RC-" + rule)
         m.contracts.supply_chain(as_wallet=NODE_WALLET).recall(old.gtin, "RC-" + rule)
         second, said = [commissioning(net.packs(1, lot="RC-" + rule), me)], "supply: lot recalled"
-    before = _stored(m)
+    before = SupplyNetwork.held(m)
     job = m.supply.capture(document([commissioning(first, me), *second]), by=m.address)
     assert not job.ok
     assert said in job.errors[-1]
-    assert (job.event_ids, _stored(m)) == ((), before)
-    assert _status(m, first[0]).state == PackState.UNKNOWN  # the first event's commissioning was not sent
+    assert (job.event_ids, SupplyNetwork.held(m)) == ((), before)
+    assert SupplyNetwork.status(m, first[0]).state == PackState.UNKNOWN  # the first event's commissioning was not sent
 
 
 def test_an_unsigned_custody_claim_is_this_node_s_own_and_takes_effect_or_fails(supply_network: SupplyNetwork) -> None:
@@ -435,8 +425,8 @@ def test_a_store_failing_after_the_send_fails_the_job_naming_what_was_sent(
     assert not job.ok
     (error,) = job.errors
     assert error.startswith(f"{event['eventID']}: sent, not stored: the chain took its steps (0x")
-    assert _status(m, packs[0]).state == PackState.ACTIVE  # the chain holds what was sent
-    entry = _last_audit(m, "supply.capture")
+    assert SupplyNetwork.status(m, packs[0]).state == PackState.ACTIVE  # the chain holds what was sent
+    entry = SupplyNetwork.audited(m, "supply.capture")
     assert (entry.access.outcome, entry.access.agent) == (Outcome.ERROR, m.address)  # OPERATOR: the node itself
     assert m.supply.capture_job(job.id, by=OPERATOR) == job
 

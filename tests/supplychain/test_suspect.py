@@ -198,22 +198,14 @@ def served(supply_network: SupplyNetwork) -> Iterator[SupplyNetwork]:
         server.stop()
 
 
-def _at_pharmacy_a(net: SupplyNetwork) -> Pack:
-    packs = net.commission(1)
-    net.transfer(net.manufacturer, net.wholesaler, packs)
-    net.transfer(net.wholesaler, net.pharmacy_a, packs)
-    return packs[0]
-
-
 def _audited(node: Node) -> Any:
-    return next(
-        e for e in node.audit.entries(newest_first=True, limit=50) if e.access.interaction == "supply.verification"
-    )
+    """The newest verification request `node` audited (asked, or answered)."""
+    return SupplyNetwork.audited(node, "supply.verification")
 
 
 def test_the_manufacturer_answers_a_suspect_pack_signed(served: SupplyNetwork) -> None:
     net, a, maker = served, served.pharmacy_a, served.manufacturer
-    pack = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     a.dispensary.quarantine(pack.element_string, "the seal looks reglued", by=a.address)
     answer = a.dispensary.ask_manufacturer(pack.element_string, by=a.address)
     assert (answer.verified, answer.reason) == (True, "commissioned by this manufacturer as scanned")
@@ -236,7 +228,7 @@ def test_the_manufacturer_answers_a_suspect_pack_signed(served: SupplyNetwork) -
 def test_a_forged_answer_from_the_manufacturers_endpoint_is_refused(served: SupplyNetwork) -> None:
     """Someone answers at the manufacturer's endpoint (a DNS hijack, a proxy), signing with a key of its own."""
     net, a, maker = served, served.pharmacy_a, served.manufacturer
-    pack = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     registry = maker.contracts.identity_registry(as_wallet=NODE_WALLET)
     previous = registry.actor(maker.address).endpoint  # type: ignore[union-attr]
     with _impostor(a.chain_id, a.contracts.supply_chain().address) as url:
@@ -253,7 +245,7 @@ def test_a_forged_answer_from_the_manufacturers_endpoint_is_refused(served: Supp
 
 def test_the_manufacturer_refuses_a_forged_replayed_or_misaddressed_request(served: SupplyNetwork) -> None:
     net, a, maker = served, served.pharmacy_a, served.manufacturer
-    pack = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     contract = maker.contracts.supply_chain().address
     request = VerificationRequest.new(a.address, maker.address, pack)
     signed = request.sign(a.unlock().account, a.chain_id, contract).to_json()
@@ -283,7 +275,7 @@ def test_only_a_trading_partner_or_a_regulator_may_ask(served: SupplyNetwork) ->
     """A party the chain shows holding the pack asks; an organisation that does not, and a patient, are refused,
     audited under who signed; a regulator asks about any pack."""
     net, maker = served, served.manufacturer
-    pack = _at_pharmacy_a(net)
+    (pack,) = net.at_pharmacy()
     contract = maker.contracts.supply_chain().address
 
     def ask(node: Node, wallet: str = NODE_WALLET) -> dict[str, Any]:
@@ -307,7 +299,7 @@ def test_only_a_trading_partner_or_a_regulator_may_ask(served: SupplyNetwork) ->
 def test_the_manufacturers_refusal_or_silence_is_told_as_such(served: SupplyNetwork) -> None:
     """Its node's 403 is not the asker's own 403, nor its silence a crash: both are said, and audited."""
     net, b, maker = served, served.pharmacy_b, served.manufacturer
-    pack = _at_pharmacy_a(net)  # pharmacy B does not hold it: the manufacturer refuses B
+    (pack,) = net.at_pharmacy()  # pharmacy B does not hold it: the manufacturer refuses B
     with pytest.raises(IntegrityError, match=r"^the manufacturer's node refused: .*neither holds nor receives"):
         b.dispensary.ask_manufacturer(pack.element_string, by=b.address)
     refused = _audited(b)
