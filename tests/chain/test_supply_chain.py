@@ -22,6 +22,7 @@ from careledger.chain import (
     items_hash,
     lot_key,
     pack_key,
+    supply_refusal,
 )
 from careledger.chain import _supply_chain as supply_module
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
@@ -148,7 +149,7 @@ def test_the_contracts_refusals_are_careledger_errors(parties: Parties, any_chai
     maker, wholesaler, pharmacy = parties.maker, parties.wholesaler, parties.pharmacy
     with pytest.raises(AccessDenied, match="supply: not admitted"):
         wholesaler.commission(GTIN, "LOT-1", EXPIRY, ["A"])
-    with pytest.raises(ValidationError, match="supply: gtin outside the company prefix"):
+    with pytest.raises(Conflict, match="supply: gtin outside the company prefix"):
         maker.commission(_gtin("0061414212345"), "LOT-1", EXPIRY, ["A"])
     with pytest.raises(ValidationError, match="supply: gtin check digit is wrong"):
         maker.commission(GTIN[:-1] + str((int(GTIN[-1]) + 1) % 10), "LOT-1", EXPIRY, ["A"])
@@ -311,3 +312,13 @@ def test_a_date_no_calendar_has_reads_as_none() -> None:
     assert supply_module._date(20270230) is None
     assert supply_module._date(0) is None
     assert supply_module._date(20280229) == date(2028, 2, 29)
+
+
+def test_a_supply_refusal_is_one_error_whether_the_chain_or_a_dry_run_found_it() -> None:
+    """One map for the contract's reverts and the node's dry run of a step: the words it may say besides."""
+    outside = supply_refusal("supply: gtin outside the company prefix", "supply: gtin outside the company prefix (x)")
+    assert (type(outside), str(outside)) == (Conflict, "supply: gtin outside the company prefix (x)")
+    assert type(supply_refusal("supply: not the holder")) is AccessDenied
+    assert type(supply_refusal("supply: unknown item")) is NotFound
+    unforeseen = supply_refusal("supply: not a pack")
+    assert (type(unforeseen), str(unforeseen)) == (ValidationError, "supply: not a pack")

@@ -68,6 +68,7 @@ from careledger.chain._supply_chain import (
     items_hash,
     lot_key,
     pack_key,
+    supply_refusal,
 )
 from careledger.chain._token import CareToken, permit_typed_data
 from careledger.chain._visit_escrow import (
@@ -186,5 +187,6 @@ __all__ = [
     "open_chain",
     "pack_key",
     "permit_typed_data",
+    "supply_refusal",
     "visit_id_of",
 ]

@@ -9,7 +9,7 @@ because its receive must name the same items. Logs are read from the contract's
 deployment block on, `_LOG_SPAN` blocks a request (hosted RPCs cap the range); what is
 read often needs none: a shipment keeps its block, a decommissioned pack its own. The
 contract's `supply: …` refusals come back as the `careledger.errors` a face maps to an HTTP
-status (`_refusals`); no patient is ever named.
+status (`supply_refusal`); no patient is ever named.
 """
 
 from __future__ import annotations
@@ -360,8 +360,19 @@ _REFUSALS: dict[str, type[CareLedgerError]] = {
     "expiry differs from the lot's": Conflict,
     "containers nest at most 3 deep": Conflict,
     "company prefix overlaps another manufacturer's": Conflict,
+    "gtin outside the company prefix": Conflict,
+    "too many lots": Conflict,
+    "too many containers": Conflict,
+    "too many shipments": Conflict,
     "a regulator may not admit itself": AccessDenied,
 }
+
+
+def supply_refusal(reason: str, message: str | None = None) -> CareLedgerError:
+    """The error a `supply: …` refusal is, whether the contract reverted with it or a node's dry run of a step
+    found it first: who may not (403), what is not there (404), what clashes with the chain's state (409), any
+    other as malformed input (400). It says `message` (the reason itself unless given: the item it names, say)."""
+    return _REFUSALS.get(reason.removeprefix("supply: "), ValidationError)(message or reason)
 
 
 @contextmanager
@@ -374,7 +385,7 @@ def _refusals() -> Iterator[None]:
         if exc.reason.startswith("access_control: "):
             raise AccessDenied("supply: only a regulator (or the admin, for roles) may do this") from exc
         if exc.reason.startswith("supply: "):
-            raise _REFUSALS.get(exc.reason.removeprefix("supply: "), ValidationError)(exc.reason) from exc
+            raise supply_refusal(exc.reason) from exc
         raise  # out of gas, or no reason given: the chain's own error, with its transaction
 
 

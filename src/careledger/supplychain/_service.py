@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import IdentityRegistry, Receipt, RecordAnchor, SupplyChain
+from careledger.chain import IdentityRegistry, Receipt, RecordAnchor, SupplyChain, supply_refusal
 from careledger.crypto import keccak
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, ValidationError
+from careledger.errors import CareLedgerError, Conflict, ValidationError
 from careledger.shared import Tickets
 from careledger.store import Database
 from careledger.supplychain._capture import Capturer, Progress
@@ -42,15 +42,6 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
 OPERATOR = "operator"  # `by` for the node's operator at its home (the CLI): the node itself acts
-# The contract's refusals a dry run foresees, by the error a face maps them to, as the facade maps the same words
-# when the chain reverts (`careledger.chain`'s SupplyChain): who may not, what is not there; any other `supply: …`
-# of the state's a conflict, the rest malformed.
-_DENIED = frozenset({"not admitted", "not the holder", "not the receiver", "not the lot's manufacturer"})
-_ABSENT = frozenset({"no such shipment", "no such lot", "unknown item"})
-_MALFORMED = frozenset(
-    {"not a pack", "not a container", "a container cannot hold itself", "ship to someone else"}
-    | {"nothing to pack", "nothing to ship", "empty serial", "unknown reason"}
-)
 
 
 class Supply:
@@ -215,13 +206,9 @@ def _text(value: str | bytes) -> bytes:
 
 
 def _refused(refused: Refused) -> CareLedgerError:
-    """A refused event of the node's own as the error a face maps: who may not (403), what is not there (404), what
-    clashes with the chain's state or is held already (409), what is malformed (400)."""
-    said, rule = str(refused), refused.reason.removeprefix("supply: ")
-    if not refused.reason.startswith("supply: "):
-        return Conflict(said) if refused.reason.startswith("duplicate") else ValidationError(said)
-    if rule in _DENIED:
-        return AccessDenied(said)
-    if rule in _ABSENT:
-        return NotFound(said)
-    return ValidationError(said) if rule in _MALFORMED else Conflict(said)
+    """A refused event of the node's own as the error a face maps: a custody rule's (`supply: …`) as the chain's
+    refusal of it is (`supply_refusal`), an event held already as a clash (409), any other as malformed (400)."""
+    said = str(refused)
+    if refused.reason.startswith("supply: "):
+        return supply_refusal(refused.reason, said)
+    return Conflict(said) if refused.reason.startswith("duplicate") else ValidationError(said)
