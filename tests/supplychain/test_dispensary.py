@@ -98,7 +98,7 @@ def test_a_pack_shipped_but_never_received_skipped_a_custody_step(supply_network
     packs = net.commission(1)
     net.transfer(net.manufacturer, net.wholesaler, packs)
     net.wholesaler.supply.ship(packs, net.pharmacy_b.address, by=net.wholesaler.address)
-    said = "a custody step is missing: shipped to this pharmacy"
+    said = "a custody step is missing: shipped to this node"
     _refused(net.pharmacy_b, packs[0].element_string, "in-transit", said)
     _refused(net.pharmacy_a, packs[0].element_string, "diverted", "in transit from")
 

@@ -130,7 +130,7 @@ def test_a_pack_in_a_case_held_here_may_be_dispensed() -> None:
             KNOWN,
             PACK,
             "in-transit",
-            "a custody step is missing: shipped to this pharmacy",
+            "a custody step is missing: shipped to this node",
         ),
         (
             replace(HELD, expiry=date(2026, 5, 31)),

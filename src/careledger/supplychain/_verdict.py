@@ -160,7 +160,7 @@ def _custody(_pack: Pack, status: PackStatus, known: Known) -> tuple[str, str] |
         if status.receiver == known.here:
             return (
                 "in-transit",
-                f"a custody step is missing: shipped to this pharmacy by {status.holder}, never received (receive"
+                f"a custody step is missing: shipped to this node by {status.holder}, never received (receive"
                 " its shipment first)",
             )
         return "diverted", f"diverted: in transit from {status.holder} to {status.receiver}, never received here"
