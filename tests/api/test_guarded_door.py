@@ -214,12 +214,13 @@ def test_a_create_naming_a_hidden_patient_takes_as_long_as_one_naming_none(door:
             answer = guardian.post("/Observation", json=bodies[name])
             times[name].append(time.perf_counter() - start)
             assert answer.status_code == 400
-    # 0.5 ± 6 standard errors: what is left is the records service's work on a version it then refuses (a
-    # tenth of a millisecond or two, measured 0.53 to 0.59), not an audit commit one answer has and the other not
-    assert 0.3 < _superiority(times["hidden"], times["nothing"]) < 0.7, (
-        statistics.median(times["hidden"]),
-        statistics.median(times["nothing"]),
-    )
+    # What is left is the records service's work on a version it then refuses (its search index and the policy's
+    # judgement: a tenth of a millisecond or two), not an audit commit one answer has and the other not. On an idle
+    # machine that residue alone makes the two distributions nearly separable (Mann-Whitney's effect size 0.8,
+    # where a busy one measured 0.53 to 0.59), so the bound is on the medians: within a tenth of each other (the
+    # residue is about 7% here), which an audit commit of its own, a write and an fsync, would pass.
+    hidden, nothing = statistics.median(times["hidden"]), statistics.median(times["nothing"])
+    assert abs(hidden - nothing) < 0.1 * min(hidden, nothing), (hidden, nothing)
 
 
 def test_batch_searches_and_histories_answer_as_the_single_requests_do(door: Api) -> None:
