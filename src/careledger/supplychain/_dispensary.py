@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 
 from careledger.access import Accessor, RecordAccess
 from careledger.audit import Access, Action, AuditLog, Outcome
-from careledger.chain import PackState, Reason, SupplyChain, pack_key
+from careledger.chain import PackState, PackStatus, Reason, SupplyChain, pack_key
 from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, UnknownRecord, ValidationError
 from careledger.shared import Tickets
 from careledger.store import Database, SupplyDispense
@@ -56,6 +56,7 @@ _PENDING = "supply-dispense-event"  # the tickets' kind: a dispense's event, unt
 _LOST = "supply-dispense-lost"  # a dispense whose event's ticket expired, told once a day
 MAX_WAIT = 3600.0  # seconds between two attempts at sending a dispense's event, at most
 _ELEMENT_NAME = frozenset("abcdefghijklmnopqrstuvwxyz ()0123456789")  # how a refused scan's element is named
+_LAST_KEPT_BLOCK = 2**32 - 1  # a pack's storage word keeps its decommission block up to this bound (supply_custody.vy)
 _log = logging.getLogger(__name__)
 
 
@@ -154,7 +155,7 @@ class Dispensary:
             recalled=flags.get(RECALLED),
             dispensed_here=self._dispensed_at(key),
             admitted=lambda manufacturer: self._admitted(facade, manufacturer),
-            decommissioned_on=lambda: _decommissioned_on(facade, key),
+            decommissioned_on=lambda: _decommissioned_on(facade, status),
         )
         return judge(pack, status, known, now)
 
@@ -364,9 +365,14 @@ def _epc_of(event: dict[str, Any]) -> str:
     return str(next(iter(event.get("epcList", ())), "(no pack named)"))
 
 
-def _decommissioned_on(facade: SupplyChain, key: bytes) -> date | None:
-    """The day the chain decommissioned pack `key` (its log's block time); None if its log is not found."""
-    events = [e for e in facade.history(key) if e.name == "Decommissioned"]
-    if not events:
-        return None
-    return datetime.fromtimestamp(facade.chain.timestamp(events[-1].block), UTC).date()
+def _decommissioned_on(facade: SupplyChain, status: PackStatus) -> date | None:
+    """The day the chain decommissioned the pack of `status` (its block's time). The pack's storage word keeps
+    that block, so this is one block read, not a search of the logs; only past block 2**32 - 1, where the word
+    keeps that bound, is the Decommissioned log looked for. None if it is not found."""
+    block = status.decommissioned_in
+    if block is None or block >= _LAST_KEPT_BLOCK:
+        events = [e for e in facade.history(status.key) if e.name == "Decommissioned"]
+        if not events:
+            return None
+        block = events[-1].block
+    return datetime.fromtimestamp(facade.chain.timestamp(block), UTC).date()
