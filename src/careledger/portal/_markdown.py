@@ -1,11 +1,11 @@
-"""A CDS card's `detail` as a page shows it: CDS Hooks says it is GitHub-flavoured markdown, so the chart renders it
-(bold, tables, lists) rather than print its asterisks and pipes.
+"""Markdown as a page shows it: a CDS card's `detail` (CDS Hooks says it is GitHub-flavoured markdown, so the chart
+renders it: bold, tables, lists, rather than print its asterisks and pipes) and a trial's consent document.
 
-The markdown is the card's, built from records a client wrote, so it is rendered safely with markdown-it-py
-(CommonMark and GFM tables): raw HTML is not HTML (it is shown as text), images are not fetched (the page's policy
-would refuse them anyway; one is shown as a link), and a link is kept only if it leads to an http(s) URL, and
-opens without telling the site where it came from. A trailing "Source: …" paragraph is dropped: the chart shows
-the card's source on a line of its own, with its link.
+The markdown is someone else's (a card built from records a client wrote, a sponsor's document), so it is
+rendered safely with markdown-it-py (CommonMark and GFM tables): raw HTML is not HTML (it is shown as text), images
+are not fetched (the page's policy would refuse them anyway; one is shown as a link), and a link is kept only if it
+leads to an http(s) URL, and opens without telling the site where it came from. A card's trailing "Source: …"
+paragraph is dropped: the chart shows the card's source on a line of its own, with its link.
 """
 
 from __future__ import annotations
@@ -38,4 +38,9 @@ def card_detail(detail: object) -> Markup:
     """A card's `detail` rendered as safe HTML (nothing for a card without one), less its closing source line."""
     if not isinstance(detail, str) or not detail.strip():
         return Markup("")
-    return Markup(_renderer().render(_SOURCE_LINE.sub("", detail)))  # noqa: S704 - markdown-it escapes it: html is off
+    return markdown(_SOURCE_LINE.sub("", detail))
+
+
+def markdown(text: str) -> Markup:
+    """Markdown someone else wrote (a card's detail, a trial's consent document) as safe HTML, rendered as above."""
+    return Markup(_renderer().render(text))  # noqa: S704 - markdown-it escapes it: html is off

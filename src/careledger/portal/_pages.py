@@ -25,7 +25,7 @@ from careledger.consent import Purpose
 from careledger.errors import CareLedgerError, DatabaseUnavailable, Unauthenticated, ValidationError, http_status
 from careledger.outages import database_outage
 from careledger.portal._formats import moment, printed_unit
-from careledger.portal._markdown import card_detail
+from careledger.portal._markdown import card_detail, markdown
 from careledger.portal._session import Sessions, Visit, check_origin
 from careledger.portal._views import describe, interaction
 
@@ -64,6 +64,7 @@ _templates.globals["interaction"] = interaction
 _templates.filters["purpose"] = lambda code: _PURPOSES.get(code, code)
 _templates.filters["unit"] = printed_unit
 _templates.filters["card_detail"] = card_detail
+_templates.filters["markdown"] = markdown
 
 
 @pass_context
