@@ -18,6 +18,7 @@ from careledger.store._supply_models import (
     SupplyEventEpc,
     SupplyFlag,
 )
+from careledger.store._trial_models import TrialDefinition, TrialSafetyReport, TrialSeed, TrialVisit
 from careledger.store.models import (
     AUDIT_EVENTS,
     RECORD_TOKENS,
@@ -99,6 +100,10 @@ __all__ = [
     "SupplyEvent",
     "SupplyEventEpc",
     "SupplyFlag",
+    "TrialDefinition",
+    "TrialSafetyReport",
+    "TrialSeed",
+    "TrialVisit",
     "dialect_insert",
     "one_at_a_time",
     "secure_delete",

@@ -1,0 +1,71 @@
+"""The tables of clinical trials (careledger.trials): a sponsor's sealed randomisation seeds, the trial definitions
+held here, a site's visits and their payments, and the serious adverse events' safety reports received. Apart from
+`models.py`, which is at the house's size limit; importing the `store` package registers them on the same `Base`.
+
+No table holds a patient's address or record id beside a trial id: a participant is her salted commitment on chain
+(`participant`), which only her ResearchSubject record (sealed, behind the door) ties to her. A visit names the
+record id of its QuestionnaireResponse, which only this node can open.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careledger.store.models import Base
+
+
+class TrialSeed(Base):
+    """The randomisation seed of a trial this node's sponsor wallet committed on chain: 32 random bytes sealed under
+    the node's key-encryption key (AAD: the trial id), kept until unblinding reveals it."""
+
+    __tablename__ = "trial_seeds"
+
+    trial_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sponsor: Mapped[str] = mapped_column(String(42))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrialDefinition(Base):
+    """One version of a trial's definition (the protocol document whose keccak256 is its hash on chain), as its
+    sponsor registered or amended it: held by the sponsor's node and by each site that fetched it (no PHI)."""
+
+    __tablename__ = "trial_definitions"
+
+    trial_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrialVisit(Base):
+    """A visit of a participant at this site: the current version of its CRF (a QuestionnaireResponse record),
+    whether that version is complete, and its milestone payment (transaction, time) once the escrow paid it."""
+
+    __tablename__ = "trial_visits"
+
+    trial_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    participant: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    visit: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(String(64))
+    record_version: Mapped[int] = mapped_column(Integer)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    paid_tx: Mapped[str | None] = mapped_column(String(66), index=True)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TrialSafetyReport(Base):
+    """A serious adverse event's safety report a site node sent this node (its sponsor's or ethics board's): sealed
+    under the node's key-encryption key, once per report (`digest`: keccak256 of its canonical JSON)."""
+
+    __tablename__ = "trial_safety_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(Integer, index=True)
+    site: Mapped[str] = mapped_column(String(42))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    received: Mapped[datetime] = mapped_column(DateTime(timezone=True))

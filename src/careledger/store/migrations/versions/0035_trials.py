@@ -1,0 +1,72 @@
+"""Clinical trials (`careledger.trials`): sealed randomisation seeds, trial definitions, a site's visits and their
+payments, and the safety reports received.
+
+`trial_seeds`: a seed this node's sponsor committed, sealed. `trial_definitions`: each version's protocol document.
+`trial_visits`: each visit's CRF record (id and version), complete or not, and its payment. `trial_safety_reports`:
+serious adverse events' reports from sites, sealed. Keyed by trial id and the participant's commitment: no table
+names a patient beside a trial.
+
+Revision ID: 0035
+Revises: 0034
+Create Date: 2026-12-09
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0035"
+down_revision = "0034"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this revision (the module docstring says what it changes)."""
+    op.create_table(
+        "trial_seeds",
+        sa.Column("trial_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("sponsor", sa.String(42), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "trial_definitions",
+        sa.Column("trial_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("document", sa.LargeBinary(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "trial_visits",
+        sa.Column("trial_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("participant", sa.LargeBinary(32), primary_key=True),
+        sa.Column("visit", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("record_id", sa.String(64), nullable=False),
+        sa.Column("record_version", sa.Integer(), nullable=False),
+        sa.Column("complete", sa.Boolean(), nullable=False),
+        sa.Column("paid_tx", sa.String(66), nullable=True),
+        sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_trial_visits_paid_tx", "trial_visits", ["paid_tx"])
+    op.create_table(
+        "trial_safety_reports",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("trial_id", sa.Integer(), nullable=False),
+        sa.Column("site", sa.String(42), nullable=False),
+        sa.Column("digest", sa.LargeBinary(32), nullable=False, unique=True),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("received", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_trial_safety_reports_trial_id", "trial_safety_reports", ["trial_id"])
+
+
+def downgrade() -> None:
+    """Undo this revision."""
+    op.drop_index("ix_trial_safety_reports_trial_id", table_name="trial_safety_reports")
+    op.drop_table("trial_safety_reports")
+    op.drop_index("ix_trial_visits_paid_tx", table_name="trial_visits")
+    op.drop_table("trial_visits")
+    op.drop_table("trial_definitions")
+    op.drop_table("trial_seeds")
