@@ -24,6 +24,7 @@ CONTRACTS = [
     "Claims",
     "ConsentRegistry",
     "Research",
+    "Trials",
     "VisitEscrow",
     "ModelRegistry",
 ]

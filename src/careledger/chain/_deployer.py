@@ -183,6 +183,7 @@ _CONSTRUCTOR_CONTRACTS = {
     "ConsentRegistry": ("IdentityRegistry",),
     "ModelRegistry": ("Research",),
     "Research": ("IdentityRegistry", "CareToken"),
+    "Trials": ("IdentityRegistry", "CareToken", "RecordAnchor"),
     "VisitEscrow": ("CareToken",),
 }
 

@@ -1,0 +1,155 @@
+"""Trials.vy under titanoboa: each visit whose CRF is anchored pays its site's fee and the participant's stipend from
+the escrow, in order and once per CRF; re-consent, allocation and withdrawal gate it; the sponsor takes back the rest
+after unblinding."""
+
+from __future__ import annotations
+
+import boa
+from eth_utils import keccak
+
+from tests.contracts.trials import PER_PARTICIPANT, SITE_FEE, STIPEND, VISITS, World, world_fixture
+
+__all__ = ["world_fixture"]
+
+
+def _crf(participant: bytes, visit: int) -> bytes:
+    """A visit's CRF commitment: the leaf a site's node anchors for its QuestionnaireResponse version."""
+    return keccak(b"crf " + participant + bytes([visit]))
+
+
+def _ready(world: World, people: int = 2, **terms: object) -> tuple[int, list[bytes]]:
+    """A trial with `people` participants enrolled at site 0 and allocated."""
+    trial_id = world.open_trial(**terms)
+    participants = [world.enrol(trial_id, n) for n in range(people)]
+    world.allocate(trial_id, participants)
+    return trial_id, participants
+
+
+def test_an_anchored_visit_pays_the_site_its_fee_and_the_payee_her_stipend(world: World) -> None:
+    trial_id, (her, _) = _ready(world)
+    leaf = _crf(her, 1)
+    tree = world.anchor_crfs([leaf, keccak(b"another record"), keccak(b"a third")])
+    world.pay(trial_id, her, 1, tree, leaf)
+    gas = world.trials._computation.get_gas_used()
+    print(f"\nTrials.pay_visit: {gas:,} gas (execution, no 21,000 base)")
+    (paid,) = world.events("VisitPaid")
+    assert (paid.trial_id, paid.participant, paid.site, paid.visit) == (trial_id, her, world.sites[0], 1)
+    assert (paid.site_fee, paid.stipend, paid.crf_leaf) == (SITE_FEE, STIPEND, leaf)
+    assert world.token.balanceOf(world.sites[0]) == SITE_FEE
+    assert world.token.balanceOf(world.payee(0)) == STIPEND
+    trial = world.trials.trial(trial_id)
+    visit = SITE_FEE + STIPEND
+    assert (trial.escrow, trial.owed) == (5 * PER_PARTICIPANT - visit, 2 * PER_PARTICIPANT - visit)
+    assert world.trials.participant(trial_id, her).visits_paid == 1
+    assert world.trials.crf_paid(trial_id, leaf)
+    assert gas < 120_000
+
+
+def test_every_visit_pays_in_order_up_to_the_last(world: World) -> None:
+    trial_id, (her, _) = _ready(world)
+    leaves = [_crf(her, visit) for visit in range(1, VISITS + 2)]
+    tree = world.anchor_crfs(leaves)
+    with boa.reverts("trials: visit out of order"):
+        world.pay(trial_id, her, 2, tree, leaves[1])
+    for visit in range(1, VISITS + 1):
+        world.pay(trial_id, her, visit, tree, leaves[visit - 1])
+    with boa.reverts("trials: visit out of order"):
+        world.pay(trial_id, her, VISITS + 1, tree, leaves[VISITS])
+    assert world.token.balanceOf(world.payee(0)) == VISITS * STIPEND
+    assert world.trials.participant(trial_id, her).visits_paid == VISITS
+    assert world.trials.trial(trial_id).owed == PER_PARTICIPANT  # the other participant's visits
+
+
+def test_a_crf_that_is_not_anchored_pays_nothing(world: World) -> None:
+    trial_id, (her, _) = _ready(world)
+    leaf = _crf(her, 1)
+    tree = world.anchor_crfs([leaf, keccak(b"another record")])
+    with boa.env.prank(world.sites[0]), boa.reverts("trials: CRF not anchored"):
+        world.trials.pay_visit(trial_id, her, 1, leaf, tree.root, [keccak(b"a wrong sibling")])
+    forged = _crf(her, 9)  # a proof for another leaf does not prove this one
+    with boa.env.prank(world.sites[0]), boa.reverts("trials: CRF not anchored"):
+        world.trials.pay_visit(trial_id, her, 1, forged, tree.root, tree.proof_for(leaf))
+    with boa.env.prank(world.sites[0]), boa.reverts("trials: CRF not anchored"):
+        world.trials.pay_visit(trial_id, her, 1, leaf, keccak(b"a root never anchored"), tree.proof_for(leaf))
+    assert world.token.balanceOf(world.sites[0]) == 0
+
+
+def test_one_crf_leaf_pays_one_visit_only(world: World) -> None:
+    trial_id, (her, other) = _ready(world)
+    leaf = _crf(her, 1)
+    tree = world.anchor_crfs([leaf, _crf(other, 1)])
+    world.pay(trial_id, her, 1, tree, leaf)
+    with boa.reverts("trials: CRF already paid"):
+        world.pay(trial_id, her, 2, tree, leaf)
+    with boa.reverts("trials: CRF already paid"):
+        world.pay(trial_id, other, 1, tree, leaf)
+    assert world.token.balanceOf(world.sites[0]) == SITE_FEE
+
+
+def test_an_amendment_that_asks_for_reconsent_blocks_her_next_visit_until_she_signs(world: World) -> None:
+    trial_id, (her, _) = _ready(world)
+    leaf = _crf(her, 1)
+    tree = world.anchor_crfs([leaf, keccak(b"another record")])
+    with boa.env.prank(world.sponsor):
+        world.trials.amend(trial_id, keccak(b"protocol v2"), keccak(b"consent v2"), True)
+    assert world.trials.may_visit(trial_id, her)  # pending: the version she signed is still the current one
+    world.approve(trial_id, 2)
+    assert not world.trials.may_visit(trial_id, her)
+    with boa.reverts("trials: re-consent needed"):
+        world.pay(trial_id, her, 1, tree, leaf)
+    with boa.env.prank(world.sites[0]):
+        world.trials.reconsent(trial_id, her, 2, keccak(b"her signature of v2"))
+    assert world.trials.may_visit(trial_id, her)
+    world.pay(trial_id, her, 1, tree, leaf)
+    assert world.trials.participant(trial_id, her).visits_paid == 1
+
+
+def test_only_her_site_is_paid_for_an_allocated_participant_still_taking_part(world: World) -> None:
+    trial_id = world.open_trial()
+    her = world.enrol(trial_id, 0)
+    leaf = _crf(her, 1)
+    tree = world.anchor_crfs([leaf, keccak(b"another record")])
+    with boa.reverts("trials: not allocated"):
+        world.pay(trial_id, her, 1, tree, leaf)
+    world.allocate(trial_id, [her])
+    with boa.reverts("trials: not the participant's site"):
+        world.pay(trial_id, her, 1, tree, leaf, site=1)
+    with boa.env.prank(world.sites[0]), boa.reverts("trials: not enrolled"):
+        world.trials.pay_visit(trial_id, keccak(b"nobody"), 1, leaf, tree.root, tree.proof_for(leaf))
+    with boa.env.prank(world.sites[0]):
+        world.trials.withdraw(trial_id, her)
+    assert not world.trials.may_visit(trial_id, her)
+    with boa.reverts("trials: withdrawn"):
+        world.pay(trial_id, her, 1, tree, leaf)
+
+
+def test_the_sponsor_takes_back_what_is_not_owed_only_after_unblinding(world: World) -> None:
+    trial_id, (her, other) = _ready(world)
+    leaf = _crf(her, 1)
+    tree = world.anchor_crfs([leaf, keccak(b"another record")])
+    world.pay(trial_id, her, 1, tree, leaf)
+    with boa.env.prank(world.sponsor), boa.reverts("trials: not unblinded yet"):
+        world.trials.return_escrow(trial_id)
+    with boa.env.prank(world.sponsor):
+        world.trials.reveal(trial_id, world.seed)
+    with boa.env.prank(world.board), boa.reverts("trials: not the sponsor"):
+        world.trials.return_escrow(trial_id)
+    before = world.token.balanceOf(world.sponsor)
+    owed = 2 * PER_PARTICIPANT - SITE_FEE - STIPEND
+    with boa.env.prank(world.sponsor):
+        returned = world.trials.return_escrow(trial_id)
+    assert returned == 5 * PER_PARTICIPANT - SITE_FEE - STIPEND - owed
+    (event,) = world.events("EscrowReturned")
+    assert (event.trial_id, event.amount) == (trial_id, returned)
+    assert world.token.balanceOf(world.sponsor) == before + returned
+    trial = world.trials.trial(trial_id)
+    assert trial.escrow == trial.owed == owed
+    assert world.token.balanceOf(world.trials.address) == owed
+    with boa.env.prank(world.sponsor), boa.reverts("trials: nothing to return"):
+        world.trials.return_escrow(trial_id)
+    world.pay(trial_id, her, 2, world.anchor_crfs([_crf(her, 2), _crf(other, 2)]), _crf(her, 2))  # still paid
+    with boa.env.prank(world.sites[0]):
+        world.trials.withdraw(trial_id, other)
+    with boa.env.prank(world.sponsor):
+        assert world.trials.return_escrow(trial_id) == PER_PARTICIPANT  # her visits were freed
+    assert world.token.balanceOf(world.trials.address) == world.trials.trial(trial_id).owed == SITE_FEE + STIPEND
