@@ -23,15 +23,14 @@ event says of a case's packs is judged against the chain wherever custody matter
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from careledger.chain import IdentityRegistry, SupplyChain, items_hash
-from careledger.errors import CareLedgerError, Conflict, NotFound, ValidationError
-from careledger.shared import Tickets
+from careledger.errors import Conflict, NotFound, ValidationError
+from careledger.shared import Deliveries, Tickets
 from careledger.supplychain._capture import Signed
 from careledger.supplychain._cbv import BizStep, biz_step
 from careledger.supplychain._effects import (
@@ -55,7 +54,6 @@ FIRST_WAIT = 60.0  # seconds before a notice that did not arrive is sent again; 
 MAX_WAIT = 3600.0  # seconds between two attempts, at most
 TIMEOUT = 10.0  # seconds a receiver's node has to take a notice
 _ROUNDS = 8  # store reads gathering a history: down into the items, then up each container they travelled in
-_log = logging.getLogger(__name__)
 
 # Posts a notice to a node's endpoint, the node's answer back (`careledger.client` over HTTP).
 Post = Callable[[str, dict[str, Any]], Any]
@@ -171,58 +169,42 @@ class Outbox:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`notice(shipment_id)`: this node's notice of one of its shipments, as it would send it now."""
-        self._tickets = tickets
         self._identity = identity
         self._chain = chain
         self._notice = notice
         self._post = post
-        self._clock = clock
+        self._kept = Deliveries(
+            tickets, KIND, self._deliver, keep_days=KEEP_DAYS, first_wait=FIRST_WAIT, max_wait=MAX_WAIT, clock=clock
+        )
 
     def send(self, shipment_id: str, receiver: str) -> str | None:
         """Keep the notice of a shipment just shipped to `receiver`, then deliver it: None if it arrived, else why
         it waits (`waiting`)."""
-        pending = {"shipment": shipment_id, "receiver": receiver, "attempts": 0, "next": 0.0}
-        self._tickets.put(KIND, shipment_id, pending, KEEP_DAYS * 86_400)
-        return self._deliver(pending, self._clock())
+        why = self._kept.send(shipment_id, {"shipment": shipment_id, "receiver": receiver})
+        return None if why is None else f"notice waiting for {receiver}: {why}"
 
     def waiting(self, shipment_id: str) -> str | None:
         """ "notice waiting for 0x…: why" while the notice of a shipment waits to be sent again; None once it
         arrived (or was never kept)."""
-        pending = self._tickets.peek(KIND, shipment_id)
+        pending = self._kept.waiting(shipment_id)
         if pending is None:
             return None
         return f"notice waiting for {pending['receiver']}: {pending.get('why', 'not sent yet')}"
 
     def retry(self, *, at: float | None = None) -> int:
         """Send again each notice due (as of `at`, now unless given): the leader's round. How many arrived."""
-        now = self._clock() if at is None else at
-        due = [pending for pending in self._tickets.every(KIND) if float(pending.get("next", 0)) <= now]
-        return sum(self._deliver(pending, now) is None for pending in due)
+        return self._kept.retry(at=at)
 
-    def _deliver(self, pending: dict[str, Any], now: float) -> str | None:
-        """One attempt: the notice posted to the receiver's node (the ticket taken), or kept with why it failed and
-        when to try again. A shipment no longer open (received, by scans or a file) needs its notice no more."""
+    def _deliver(self, pending: dict[str, Any]) -> None:
+        """One attempt: the notice posted to the receiver's node. A shipment no longer open (received, by scans or
+        a file) needs its notice no more."""
         shipment, receiver = str(pending["shipment"]), str(pending["receiver"])
-        try:
-            found = self._chain().shipment(shipment_key(despatch_advice(shipment)))
-            if found is not None and found.open:
-                endpoint = node_endpoint(self._identity(), receiver)
-                if endpoint is None:
-                    raise NotFound(f"{receiver} has no node endpoint on chain")
-                self._post(endpoint, self._notice(shipment))
-        # The ship stands whatever befell its notice: every failure keeps it, to be sent again.
-        except Exception as exc:
-            if not isinstance(exc, CareLedgerError):
-                _log.exception("notice of shipment %s for %s failed", shipment, receiver)
-            attempts = int(pending.get("attempts", 0)) + 1
-            why = str(exc)[:300] or type(exc).__name__
-            later = {**pending, "attempts": attempts, "why": why}
-            later["next"] = now + min(MAX_WAIT, FIRST_WAIT * 2 ** (attempts - 1))
-            self._tickets.replace(KIND, shipment, later, KEEP_DAYS * 86_400)
-            _log.info("notice of shipment %s waits for %s (attempt %d): %s", shipment, receiver, attempts, why)
-            return f"notice waiting for {receiver}: {why}"
-        self._tickets.take(KIND, shipment)
-        return None
+        found = self._chain().shipment(shipment_key(despatch_advice(shipment)))
+        if found is not None and found.open:
+            endpoint = node_endpoint(self._identity(), receiver)
+            if endpoint is None:
+                raise NotFound(f"{receiver} has no node endpoint on chain")
+            self._post(endpoint, self._notice(shipment))
 
 
 def _parent(event: dict[str, Any]) -> bytes | None:
