@@ -3,6 +3,7 @@ without moving records, and coded suggestions from note text. Every score names 
 version; nothing is read from a record except through the door."""
 
 from careledger.insight._assessments import as_fhir, as_read, outcome
+from careledger.insight._gather import facts_from_resources, finite_number
 from careledger.insight._model import (
     ICD10,
     LOINC,
@@ -42,6 +43,8 @@ __all__ = [
     "Score",
     "as_fhir",
     "as_read",
+    "facts_from_resources",
+    "finite_number",
     "outcome",
     "parse_model_id",
 ]
