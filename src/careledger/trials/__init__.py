@@ -3,11 +3,29 @@ eConsent signed per version, stratified permuted-block randomisation from a seed
 enrolment, CRFs as Questionnaire/QuestionnaireResponse with anchored corrections, adverse events to sponsor and board,
 milestone payments from the sponsor's escrow, and a Poisson-gamma enrolment forecast."""
 
+from careledger.trials._adverse import adverse_event, is_serious, safety_report
 from careledger.trials._crf import Discrepancy, check_response, correction_provenance, source_check
 from careledger.trials._crf import complete as crf_complete
 from careledger.trials._crf import problems as crf_problems
+from careledger.trials._econsent import (
+    PARTICIPANT_SYSTEM,
+    SALT_SYSTEM,
+    TrialConsent,
+    TrialWithdrawal,
+    consent_digest,
+    consent_resource,
+    consent_typed_data,
+    new_salt,
+    participant_id,
+    research_subject,
+    signer_of,
+    withdrawal_typed_data,
+)
 from careledger.trials._eligibility import Criterion, Eligibility, StratumFactor, stratum_values
 from careledger.trials._eligibility import check as check_eligibility
+from careledger.trials._forecast import Forecast, PoissonGamma, SiteEnrolment, forecast, sites_to_add
+from careledger.trials._forecast import backtest as backtest_forecast
+from careledger.trials._forecast import fit as fit_enrolment
 from careledger.trials._protocol import (
     Arm,
     TrialProtocol,
@@ -22,29 +40,51 @@ from careledger.trials._protocol import (
 from careledger.trials._randomise import allocate, allocation_commitment, new_seed, seed_commitment, stratum_of
 
 __all__ = [
+    "PARTICIPANT_SYSTEM",
+    "SALT_SYSTEM",
     "Arm",
     "Criterion",
     "Discrepancy",
     "Eligibility",
+    "Forecast",
+    "PoissonGamma",
+    "SiteEnrolment",
     "StratumFactor",
+    "TrialConsent",
     "TrialProtocol",
+    "TrialWithdrawal",
     "Visit",
+    "adverse_event",
     "allocate",
     "allocation_commitment",
+    "backtest_forecast",
     "check_eligibility",
     "check_response",
+    "consent_digest",
     "consent_hash",
+    "consent_resource",
+    "consent_typed_data",
     "correction_provenance",
     "crf_complete",
     "crf_problems",
+    "fit_enrolment",
+    "forecast",
+    "is_serious",
     "load_protocol",
+    "new_salt",
     "new_seed",
+    "participant_id",
     "protocol_document",
     "questionnaire",
     "research_study",
+    "research_subject",
+    "safety_report",
     "seed_commitment",
+    "signer_of",
+    "sites_to_add",
     "source_check",
     "stratum_of",
     "stratum_values",
     "visit_of",
+    "withdrawal_typed_data",
 ]
