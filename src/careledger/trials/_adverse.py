@@ -1,0 +1,115 @@
+"""Adverse events: the participant's R4 AdverseEvent, kept in her record, and the safety report that leaves it.
+
+site staff ──► adverse_event ──► AdverseEvent (her record: subject, study, description in its narrative)
+                     └── serious ──► safety_report ──► sponsor's and board's nodes (no name, no patient
+                                                        reference, her on-chain participant id; a narrative
+                                                        only if the site wrote one for them)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from careledger.errors import ValidationError
+from careledger.fhir import fhir_instant
+from careledger.records import Resource
+
+SERIOUSNESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+SEVERITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+SEVERITIES = ("mild", "moderate", "severe")
+_PARTICIPANT = re.compile(r"0x[0-9a-f]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_LONGEST_TEXT = 2000
+
+
+def adverse_event(
+    subject_ref: str,
+    study_ref: str,
+    code: dict[str, Any],
+    serious: bool,
+    severity: str,
+    date: dt.date | dt.datetime,
+    description: str | None = None,
+) -> Resource:
+    """An actual adverse event of Patient `subject_ref` in the trial `study_ref` (`ResearchStudy/<id>`): `code` is
+    the event's Coding (MedDRA, SNOMED CT), its seriousness and severity from HL7's code systems, the `date` it
+    happened; the `description` (clinical words, which may identify her) goes in the narrative of her record only."""
+    if not isinstance(code.get("system"), str) or not isinstance(code.get("code"), str):
+        raise ValidationError("an adverse event's code is a Coding with a system and a code")
+    if severity not in SEVERITIES:
+        raise ValidationError(f"an adverse event's severity is one of {', '.join(SEVERITIES)}, not {severity[:40]!r}")
+    event: Resource = {
+        "resourceType": "AdverseEvent",
+        "actuality": "actual",
+        "event": {"coding": [{key: code[key] for key in ("system", "code", "display") if key in code}]},
+        "subject": {"reference": subject_ref},
+        "date": fhir_instant(date, precision="seconds") if isinstance(date, dt.datetime) else date.isoformat(),
+        "seriousness": {
+            "coding": [{"system": SERIOUSNESS_SYSTEM, "code": "serious" if serious else "non-serious"}],
+        },
+        "severity": {"coding": [{"system": SEVERITY_SYSTEM, "code": severity}]},
+        "study": [{"reference": study_ref}],
+    }
+    if description is not None and description.strip():
+        words = _text(description, "description")
+        event["text"] = {
+            "status": "additional",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(words)}</p></div>',
+        }
+    return event
+
+
+def is_serious(event: Resource) -> bool:
+    """Whether an AdverseEvent is coded serious (what sends a safety report to the sponsor and the board at once)."""
+    return _code(event.get("seriousness"), SERIOUSNESS_SYSTEM) == "serious"
+
+
+def safety_report(
+    event: Resource, trial_id: int, participant_hex: str, site: str, *, narrative: str | None = None
+) -> dict[str, Any]:
+    """What the sponsor's and the board's nodes receive of an AdverseEvent: the trial, the participant by her
+    on-chain id, the reporting site, the event's code, seriousness, severity and day. Never her name, her
+    reference or the record's description: only a `narrative` the site wrote for them."""
+    if event.get("resourceType") != "AdverseEvent":
+        raise ValidationError("a safety report is made of an AdverseEvent")
+    codings = event.get("event", {}).get("coding") if isinstance(event.get("event"), dict) else None
+    coding = codings[0] if isinstance(codings, list) and codings and isinstance(codings[0], dict) else None
+    if coding is None or not isinstance(coding.get("code"), str):
+        raise ValidationError("the adverse event has no coded event to report")
+    if not _PARTICIPANT.fullmatch(participant_hex):
+        raise ValidationError("a participant id is 0x and 64 lower-case hex digits")
+    if not _ADDRESS.fullmatch(site):
+        raise ValidationError(f"a site is an address, not {site[:50]!r}")
+    when = event.get("date")
+    report: dict[str, Any] = {
+        "trial_id": trial_id,
+        "participant": participant_hex,
+        "site": to_checksum_address(site),
+        "event": {key: coding[key] for key in ("system", "code", "display") if isinstance(coding.get(key), str)},
+        "serious": is_serious(event),
+        "severity": _code(event.get("severity"), SEVERITY_SYSTEM),
+        "date": when[:10] if isinstance(when, str) else None,  # the day is what a safety review needs
+    }
+    if narrative is not None and narrative.strip():
+        report["narrative"] = _text(narrative, "narrative")
+    return report
+
+
+def _code(concept: object, system: str) -> str | None:
+    """The code of `system` in a CodeableConcept, if there is one."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    for coding in codings if isinstance(codings, list) else []:
+        if isinstance(coding, dict) and coding.get("system") == system and isinstance(coding.get("code"), str):
+            return str(coding["code"])
+    return None
+
+
+def _text(words: str, what: str) -> str:
+    if len(words) > _LONGEST_TEXT:
+        raise ValidationError(f"an adverse event's {what} is at most {_LONGEST_TEXT} characters")
+    return words.strip()
