@@ -180,6 +180,7 @@ def _facade(node: Node, name: str) -> ContractFacade | None:
         "VisitEscrow": node.contracts.visit_escrow,
         "ModelRegistry": node.contracts.model_registry,
         "SupplyChain": node.contracts.supply_chain,
+        "Trials": node.contracts.trials,
         "Council": node.contracts.council,
     }
     return getters[name]()

@@ -71,6 +71,17 @@ from careledger.chain._supply_chain import (
     supply_refusal,
 )
 from careledger.chain._token import CareToken, permit_typed_data
+from careledger.chain._trials import (
+    AllocationEvent,
+    EnrolmentEvent,
+    TrialParticipant,
+    Trials,
+    TrialState,
+    TrialTerms,
+    TrialVersion,
+    VisitPayment,
+    trial_refusal,
+)
 from careledger.chain._visit_escrow import (
     GRACE_SECONDS,
     WHOLE_BPS,
@@ -111,6 +122,7 @@ __all__ = [
     "ActorRecord",
     "Adjudication",
     "Admission",
+    "AllocationEvent",
     "AnchorKind",
     "AnvilBackend",
     "AnvilProcess",
@@ -136,6 +148,7 @@ __all__ = [
     "Deployer",
     "Deployment",
     "Enrolment",
+    "EnrolmentEvent",
     "EscrowedVisit",
     "GrantRecord",
     "IdentityRegistry",
@@ -165,9 +178,15 @@ __all__ = [
     "StudyState",
     "StudyTerms",
     "SupplyChain",
+    "TrialParticipant",
+    "TrialState",
+    "TrialTerms",
+    "TrialVersion",
+    "Trials",
     "TxRequest",
     "VisitCancellation",
     "VisitEscrow",
+    "VisitPayment",
     "VisitState",
     "VisitTerms",
     "action_from_typed_data",
@@ -188,5 +207,6 @@ __all__ = [
     "pack_key",
     "permit_typed_data",
     "supply_refusal",
+    "trial_refusal",
     "visit_id_of",
 ]

@@ -23,6 +23,7 @@ from careledger.chain._research import Research
 from careledger.chain._signer import Signer, TxRequest
 from careledger.chain._supply_chain import SupplyChain
 from careledger.chain._token import CareToken
+from careledger.chain._trials import Trials
 from careledger.chain._visit_escrow import VisitEscrow
 from careledger.contracts import load_artifact
 from careledger.errors import NotFound
@@ -81,6 +82,12 @@ class Contracts:
         logs from the block its deployment record names."""
         record = self._deployer.current(SupplyChain.contract_name)
         return self._facade(SupplyChain, as_wallet, first_block=0 if record is None else record.block)
+
+    def trials(self, *, as_wallet: str | None = None) -> Trials:
+        """Trials (clinical trials, their enrolment and milestone payments), read-only or signing as one of the node's
+        wallets; it reads logs from the block its deployment record names."""
+        record = self._deployer.current(Trials.contract_name)
+        return self._facade(Trials, as_wallet, first_block=0 if record is None else record.block)
 
     def token(self, *, as_wallet: str | None = None, address: str | None = None) -> CareToken:
         """CareToken (or the ERC-20 at `address`), read-only or signing as one of the node's wallets."""

@@ -1,0 +1,456 @@
+"""Facade of Trials.vy: clinical trials, their protocol versions and sites, enrolment under a consent version,
+allocations committed while blinded and the seed revealed at unblinding, and visits paid from the escrow.
+
+A participant is named on chain only by her salted commitment (32 bytes); amounts are CARE base units. The sponsor
+signs registration (this facade approves the escrow's CareToken first), amendments, the seed, allocations (sent in
+batches of `MAX_ALLOCATIONS`, pipelined) and the reveal; a site's node wallet signs enrolments, re-consents,
+withdrawals and visit payments. Logs are read from the contract's deployment block on, `_LOG_SPAN` blocks a request,
+filtered by the trial (and participant) topics. The contract's `trials: …` refusals come back as the
+`careledger.errors` a face maps to an HTTP status (`trial_refusal`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from hexbytes import HexBytes
+
+from careledger.chain._facades import ChainEvent, ContractFacade
+from careledger.chain._token import CareToken
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, TransactionReverted, ValidationError
+
+if TYPE_CHECKING:
+    from careledger.chain._backends import Receipt
+    from careledger.chain._chain import Chain
+    from careledger.chain._signer import Signer
+
+MAX_ALLOCATIONS = 64  # trial_enrolment.MAX_ALLOCATIONS: allocations one transaction records
+MAX_ARMS, MAX_MULTIPLES, MAX_SITES, MAX_PROOF = 8, 4, 32, 32  # the lengths of the contract's arrays
+_LOG_SPAN = 2_000  # blocks per eth_getLogs request, inside public RPCs' limits
+_ZERO = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialTerms:
+    """What a sponsor registers: the documents' hashes, the design, the schedule, the money, the sites."""
+
+    protocol_hash: bytes
+    consent_hash: bytes
+    target: int
+    ratios: tuple[int, ...]  # each arm's allocation ratio, in arm order
+    block_multiples: tuple[int, ...]  # the multiples of sum(ratios) a permuted block may have
+    visits: int
+    site_fee: int  # paid to the site per visit
+    stipend: int  # paid to the participant's payee per visit
+    budget: int  # escrowed at registration
+    sites: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialState:
+    """A trial as the chain holds it (Trials.vy's `Trial`, with its id)."""
+
+    trial_id: int
+    sponsor: str
+    target: int
+    enrolled: int  # every participant ever enrolled, withdrawn ones too
+    withdrawn: int
+    visits: int
+    site_fee: int
+    stipend: int
+    budget: int  # all ever escrowed
+    escrow: int  # what is left
+    owed: int  # the most the remaining visits of those taking part can cost
+    current_version: int  # 0 until the first is approved
+    latest_version: int
+    reconsent_from: int  # a participant who consented to an earlier version is not paid before she consents again
+    seed_hash: bytes  # zero until committed
+    seed: bytes  # zero while blinded
+    revealed_at: int
+    arms: int
+    allocated: int
+
+    @property
+    def blinded(self) -> bool:
+        """Whether the seed, and with it every allocation, is still secret."""
+        return self.seed == _ZERO
+
+    @property
+    def seed_committed(self) -> bool:
+        """Whether the sponsor committed its seed (enrolment is refused before)."""
+        return self.seed_hash != _ZERO
+
+    @property
+    def held(self) -> int:
+        """What the escrow holds beyond what is owed: enrols more participants, or returns to the sponsor."""
+        return self.escrow - self.owed
+
+
+@dataclass(frozen=True, slots=True)
+class TrialVersion:
+    """One protocol version: its documents' hashes, whether it asks for re-consent, its approval."""
+
+    version: int
+    protocol_hash: bytes
+    consent_hash: bytes
+    reconsent: bool
+    approved_by: str | None
+    approved_at: int
+
+    @property
+    def approved(self) -> bool:
+        """Whether an ethics board approved it."""
+        return self.approved_by is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialParticipant:
+    """A participant's enrolment as the chain holds it (Trials.vy's `Participant`)."""
+
+    participant: bytes
+    site: str
+    index: int  # her place in the trial's enrolment order, from 0
+    stratum: int
+    consented_version: int
+    payee: str
+    allocation: bytes | None  # the sponsor's commitment to her arm, once allocated
+    withdrawn: bool
+    visits_paid: int
+    enrolled_at: int
+    consent_digest: bytes  # keccak256 of her latest consent signature
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentEvent:
+    """An `Enrolled` log: who was enrolled, where, in which place of the order and stratum, under which version."""
+
+    index: int
+    participant: bytes
+    site: str
+    stratum: int
+    version: int
+    block: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationEvent:
+    """An `Allocated` log: the commitment to a participant's arm."""
+
+    participant: bytes
+    commitment: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VisitPayment:
+    """A `VisitPaid` log: a visit paid, the site's fee and the participant's stipend, for its CRF leaf."""
+
+    participant: bytes
+    site: str
+    visit: int
+    site_fee: int
+    stipend: int
+    crf_leaf: bytes
+    tx_hash: str
+    block: int
+
+
+class Trials(ContractFacade):
+    """The trial registry, enrolment, allocation and milestone payments on chain."""
+
+    contract_name = "Trials"
+
+    def __init__(self, chain: Chain, address: str, signer: Signer | None = None, *, first_block: int = 0) -> None:
+        super().__init__(chain, address, signer)
+        self.first_block = first_block
+        """The block the contract was deployed in (its deployment record's): no log of it is older."""
+
+    def register_trial(self, terms: TrialTerms) -> int:
+        """Register a trial as the signer (a researcher), approving the escrow's CareToken for the budget first;
+        its id."""
+        _check_terms(terms)
+        self._token().approve(self.address, terms.budget)
+        args = (terms.protocol_hash, terms.consent_hash, terms.target, list(terms.ratios))
+        more = (list(terms.block_multiples), terms.visits, terms.site_fee, terms.stipend, terms.budget)
+        sites = [to_checksum_address(site) for site in terms.sites]
+        (event,) = self.events_in(self._send("register_trial", *args, *more, sites), "TrialRegistered")
+        return int(event.args["trial_id"])
+
+    def approve_version(self, trial_id: int, version: int) -> None:
+        """Approve the pending version as the signer, an ethics board that is not the sponsor."""
+        self._send("approve_version", trial_id, version)
+
+    def amend(self, trial_id: int, protocol_hash: bytes, consent_hash: bytes, reconsent: bool) -> int:
+        """Add a protocol version, pending approval, as the sponsor; its number."""
+        (event,) = self.events_in(self._send("amend", trial_id, protocol_hash, consent_hash, reconsent), "TrialAmended")
+        return int(event.args["version"])
+
+    def add_site(self, trial_id: int, site: str) -> None:
+        """Name one more site (an active ORG actor's node wallet) as the sponsor."""
+        self._send("add_site", trial_id, to_checksum_address(site))
+
+    def top_up(self, trial_id: int, amount: int) -> None:
+        """Add `amount` to the escrow from the signer, approving the CareToken for it first."""
+        self._token().approve(self.address, amount)
+        self._send("top_up", trial_id, amount)
+
+    def commit_seed(self, trial_id: int, seed_hash: bytes) -> None:
+        """Commit keccak256 of the randomisation seed as the sponsor, before anyone is enrolled."""
+        self._send("commit_seed", trial_id, seed_hash)
+
+    def enrol(
+        self, trial_id: int, participant: bytes, stratum: int, version: int, consent_digest: bytes, payee: str
+    ) -> int:
+        """Enrol a participant as the signer, a site, under the consent version she signed; her index."""
+        args = (trial_id, participant, stratum, version, consent_digest, to_checksum_address(payee))
+        (event,) = self.events_in(self._send("enrol", *args), "Enrolled")
+        return int(event.args["index"])
+
+    def reconsent(self, trial_id: int, participant: bytes, version: int, consent_digest: bytes) -> None:
+        """Record her consent to the current version, as her site."""
+        self._send("reconsent", trial_id, participant, version, consent_digest)
+
+    def withdraw(self, trial_id: int, participant: bytes) -> None:
+        """Withdraw a participant, as her site: no more visits are paid, what they were owed is freed."""
+        self._send("withdraw", trial_id, participant)
+
+    def allocate(self, trial_id: int, pairs: Sequence[tuple[bytes, bytes]]) -> list[Receipt]:
+        """Record (participant, commitment) allocations as the sponsor, `MAX_ALLOCATIONS` a transaction, pipelined;
+        nothing is sent for none."""
+        if len({participant for participant, _ in pairs}) != len(pairs):
+            raise ValidationError("allocations: a participant is listed twice")
+        batches = [pairs[start : start + MAX_ALLOCATIONS] for start in range(0, len(pairs), MAX_ALLOCATIONS)]
+        requests = [self._request("allocate", trial_id, [p for p, _ in b], [c for _, c in b]) for b in batches]
+        with _refusals():
+            return self._send_many(requests)
+
+    def reveal(self, trial_id: int, seed: bytes) -> None:
+        """Reveal the seed as the sponsor, once every participant is allocated: the trial is unblinded."""
+        self._send("reveal", trial_id, seed)
+
+    def pay_visit(
+        self, trial_id: int, participant: bytes, visit: int, crf_leaf: bytes, root: bytes, proof: Sequence[bytes]
+    ) -> VisitPayment:
+        """Pay a visit whose CRF leaf is in the anchored batch `root`, as her site; the payment."""
+        if len(proof) > MAX_PROOF:
+            raise ValidationError(f"proof: at most {MAX_PROOF} hashes, got {len(proof)}")
+        receipt = self._send("pay_visit", trial_id, participant, visit, crf_leaf, root, list(proof))
+        (event,) = self.events_in(receipt, "VisitPaid")
+        return _payment(event)
+
+    def return_escrow(self, trial_id: int) -> int:
+        """Take back what the escrow holds beyond what is owed, as the sponsor after unblinding; the amount."""
+        (event,) = self.events_in(self._send("return_escrow", trial_id), "EscrowReturned")
+        return int(event.args["amount"])
+
+    def trial(self, trial_id: int) -> TrialState:
+        """A trial; `NotFound` if there is none."""
+        raw = self._call("trial", trial_id)
+        if int(raw[0], 16) == 0:
+            raise NotFound(f"no trial {trial_id} on chain")
+        (sponsor, target, enrolled, withdrawn, visits, site_fee, stipend, budget, escrow, owed) = raw[:10]
+        (current, latest, reconsent_from, seed_hash, seed, revealed_at, arms, allocated) = raw[10:]
+        return TrialState(
+            trial_id, to_checksum_address(sponsor), target, enrolled, withdrawn, visits, site_fee, stipend, budget,
+            escrow, owed, current, latest, reconsent_from, bytes(seed_hash), bytes(seed), revealed_at, arms, allocated,
+        )  # fmt: skip
+
+    def trial_count(self) -> int:
+        """How many trials were ever registered (ids run 1..count)."""
+        return int(self._call("trial_count"))
+
+    def version(self, trial_id: int, version: int) -> TrialVersion:
+        """One protocol version of a trial; `NotFound` if there is none."""
+        protocol, consent, reconsent, approved_by, approved_at = self._call("version", trial_id, version)
+        if bytes(protocol) == _ZERO:
+            raise NotFound(f"trial {trial_id} has no version {version}")
+        board = None if int(approved_by, 16) == 0 else to_checksum_address(approved_by)
+        return TrialVersion(version, bytes(protocol), bytes(consent), bool(reconsent), board, int(approved_at))
+
+    def ratios(self, trial_id: int) -> tuple[int, ...]:
+        """Each arm's allocation ratio, in arm order."""
+        return tuple(int(r) for r in self._call("ratios", trial_id))
+
+    def block_multiples(self, trial_id: int) -> tuple[int, ...]:
+        """The multiples of the ratios' sum a permuted block may have."""
+        return tuple(int(m) for m in self._call("block_multiples", trial_id))
+
+    def sites(self, trial_id: int) -> tuple[str, ...]:
+        """The trial's sites' node wallets, in the order they were named."""
+        return tuple(to_checksum_address(site) for site in self._call("sites", trial_id))
+
+    def is_site(self, trial_id: int, site: str) -> bool:
+        """Whether `site` is one of the trial's sites."""
+        return bool(self._call("is_site", trial_id, to_checksum_address(site)))
+
+    def participant(self, trial_id: int, participant: bytes) -> TrialParticipant | None:
+        """A participant's enrolment; None if she is not enrolled."""
+        site, index, stratum, consented, payee, allocation, withdrawn, paid, enrolled_at, digest = self._call(
+            "participant", trial_id, participant
+        )
+        if int(site, 16) == 0:
+            return None
+        allocated = None if bytes(allocation) == _ZERO else bytes(allocation)
+        site, payee = to_checksum_address(site), to_checksum_address(payee)
+        return TrialParticipant(
+            bytes(participant),
+            site,
+            index,
+            stratum,
+            consented,
+            payee,
+            allocated,
+            withdrawn,
+            paid,
+            enrolled_at,
+            bytes(digest),
+        )
+
+    def may_visit(self, trial_id: int, participant: bytes) -> bool:
+        """Whether her next visit may be paid: enrolled, allocated, not withdrawn, consented to what was asked."""
+        return bool(self._call("may_visit", trial_id, participant))
+
+    def crf_paid(self, trial_id: int, crf_leaf: bytes) -> bool:
+        """Whether a visit of the trial was paid for this CRF leaf."""
+        return bool(self._call("crf_paid", trial_id, crf_leaf))
+
+    def enrolments(self, trial_id: int) -> list[EnrolmentEvent]:
+        """Every enrolment of the trial, in index order: what the allocations are recomputed from."""
+        found = [_enrolment(e) for e in self._logs("Enrolled", trial_id)]
+        return sorted(found, key=lambda enrolment: enrolment.index)
+
+    def allocations(self, trial_id: int) -> list[AllocationEvent]:
+        """Every allocation's commitment recorded for the trial, in the order recorded."""
+        return [
+            AllocationEvent(bytes(e.args["participant"]), bytes(e.args["commitment"]))
+            for e in self._logs("Allocated", trial_id)
+        ]
+
+    def payments(self, trial_id: int, participant: bytes | None = None) -> list[VisitPayment]:
+        """Every visit paid in the trial (or to one participant), oldest first."""
+        return [_payment(e) for e in self._logs("VisitPaid", trial_id, participant)]
+
+    def _logs(self, event: str, trial_id: int, participant: bytes | None = None) -> list[ChainEvent]:
+        """This contract's `event` logs of one trial (and participant), from its deployment block to the latest,
+        `_LOG_SPAN` blocks a request, oldest first."""
+        abi = next(item for item in self.contract.abi if item["type"] == "event" and item["name"] == event)
+        topics: list[str | None] = [HexBytes(event_abi_to_log_topic(abi)).to_0x_hex(), _word(trial_id)]
+        if participant is not None:
+            topics.append(HexBytes(participant).to_0x_hex())
+        last = self.chain.block_number()
+        found: list[ChainEvent] = []
+        for start in range(self.first_block, last + 1, _LOG_SPAN):
+            # Topics as 0x strings: eth-tester matches nothing given bytes.
+            logs = self.chain.w3.eth.get_logs(
+                {
+                    "address": self.address,
+                    "fromBlock": start,
+                    "toBlock": min(start + _LOG_SPAN - 1, last),
+                    "topics": topics,
+                }
+            )
+            found += (e for log in logs if (e := self.decode(log)) is not None)
+        return sorted(found, key=lambda e: (e.block, e.log_index))
+
+    def _token(self) -> CareToken:
+        """The escrow's token, signing as this facade's signer."""
+        return CareToken(self.chain, self._call("TOKEN"), self._writer())
+
+    def _send(self, function: str, *args: Any) -> Receipt:
+        with _refusals():
+            return self._transact(self._request(function, *args))
+
+
+# Each refusal that is not malformed input: who may not (403), what is not there (404), what clashes with the
+# trial's state (409); with words saying what to do where the revert string alone does not.
+_REFUSALS: dict[str, tuple[type[CareLedgerError], str]] = {
+    "not a researcher": (AccessDenied, "only a registered researcher may sponsor a trial"),
+    "not the sponsor": (AccessDenied, "only the trial's sponsor may do this"),
+    "not an active actor": (AccessDenied, "only an active actor with an ethics approval credential may approve"),
+    "no valid ethics approval credential": (AccessDenied, "an ethics board needs a valid research-ethics-approval"),
+    "the sponsor cannot approve its own trial": (AccessDenied, "an ethics board other than the sponsor approves"),
+    "not a site of the trial": (AccessDenied, "only the trial's sites enrol participants"),
+    "not the participant's site": (AccessDenied, "only the site that enrolled her acts for her"),
+    "no such trial": (NotFound, ""),
+    "not enrolled": (NotFound, "she is not enrolled in this trial"),
+    "not approved": (Conflict, "no version of the trial is approved yet"),
+    "not the current version": (Conflict, "her consent must be to the trial's current version"),
+    "not the pending version": (Conflict, "only the latest version, while pending, is approved"),
+    "a version is pending approval": (Conflict, "the latest amendment waits for approval"),
+    "seed not committed": (Conflict, "the sponsor commits the randomisation seed before anyone is enrolled"),
+    "seed already committed": (Conflict, ""),
+    "enrolment has ended": (Conflict, "the trial is unblinded"),
+    "already enrolled": (Conflict, ""),
+    "target reached": (Conflict, "the trial has enrolled its target"),
+    "escrow short": (Conflict, "the escrow cannot hold another participant's visits: top it up"),
+    "site listed twice": (Conflict, ""),
+    "too many sites": (Conflict, f"a trial has at most {MAX_SITES} sites"),
+    "withdrawn": (Conflict, "she withdrew from the trial"),
+    "already withdrawn": (Conflict, ""),
+    "already consented to this version": (Conflict, ""),
+    "already allocated": (Conflict, ""),
+    "already revealed": (Conflict, "the trial is unblinded"),
+    "not every participant is allocated": (Conflict, "randomise every enrolled participant before unblinding"),
+    "not allocated": (Conflict, "she is not randomised yet"),
+    "re-consent needed": (Conflict, "an amendment asks her to consent again before her next visit"),
+    "visit out of order": (Conflict, "visits are paid one after the other, up to the protocol's last"),
+    "CRF already paid": (Conflict, "a visit was paid for this CRF already"),
+    "not unblinded yet": (Conflict, "the escrow is returned after unblinding"),
+    "nothing to return": (Conflict, "the escrow holds nothing beyond what is owed"),
+    "CRF not anchored": (ValidationError, "the CRF's commitment is not proved in an anchored batch"),
+    "seed does not match": (ValidationError, "the seed is not the one committed"),
+}
+
+
+def trial_refusal(reason: str, message: str | None = None) -> CareLedgerError:
+    """The error a `trials: …` refusal is, whether the contract reverted with it or a node's check found it first:
+    who may not (403), what is not there (404), what clashes with the trial's state (409), any other as malformed
+    input (400). It says `message` if given, else the reason with what it means."""
+    kind, meaning = _REFUSALS.get(reason.removeprefix("trials: "), (ValidationError, ""))
+    return kind(message or (f"{reason}: {meaning}" if meaning else reason))
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The contract's `trials: …` refusals as the errors faces map (`trial_refusal`)."""
+    try:
+        yield
+    except TransactionReverted as exc:
+        if exc.reason.startswith("trials: "):
+            raise trial_refusal(exc.reason) from exc
+        raise  # the token's own refusal, out of gas, no reason: the chain's error, with its transaction
+
+
+def _check_terms(terms: TrialTerms) -> None:
+    """Refuse lists longer than the contract's arrays hold: the call would revert without a reason (a value out of
+    its type's range is refused when encoded, and the contract checks the rest)."""
+    for field, values, most in (
+        ("ratios", terms.ratios, MAX_ARMS),
+        ("block multiples", terms.block_multiples, MAX_MULTIPLES),
+        ("sites", terms.sites, MAX_SITES),
+    ):
+        if len(values) > most:
+            raise ValidationError(f"{field}: at most {most} at registration, got {len(values)}")
+
+
+def _enrolment(event: ChainEvent) -> EnrolmentEvent:
+    """An `Enrolled` log, read."""
+    args = event.args
+    site, order = to_checksum_address(args["site"]), (int(args["index"]), bytes(args["participant"]))
+    return EnrolmentEvent(*order, site, int(args["stratum"]), int(args["version"]), event.block)
+
+
+def _payment(event: ChainEvent) -> VisitPayment:
+    """A `VisitPaid` log, read."""
+    args = event.args
+    site, leaf = to_checksum_address(args["site"]), bytes(args["crf_leaf"])
+    fees = (int(args["visit"]), int(args["site_fee"]), int(args["stipend"]))
+    return VisitPayment(bytes(args["participant"]), site, *fees, leaf, event.tx_hash, event.block)
+
+
+def _word(value: int) -> str:
+    """An integer as the 32-byte topic word an indexed uint256 is."""
+    return "0x" + value.to_bytes(32, "big").hex()
