@@ -5,11 +5,16 @@ after unblinding."""
 from __future__ import annotations
 
 import boa
+from boa.contracts.base_evm_contract import BoaError
 from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.contracts.trials import PER_PARTICIPANT, SITE_FEE, STIPEND, VISITS, World, world_fixture
+from tests.contracts.trials import PER_PARTICIPANT, SITE_FEE, STIPEND, VISITS, World, participant_id, world_fixture
 
 __all__ = ["world_fixture"]
+
+ZERO = "0x" + "00" * 20
 
 
 def _crf(participant: bytes, visit: int) -> bytes:
@@ -153,3 +158,37 @@ def test_the_sponsor_takes_back_what_is_not_owed_only_after_unblinding(world: Wo
     with boa.env.prank(world.sponsor):
         assert world.trials.return_escrow(trial_id) == PER_PARTICIPANT  # her visits were freed
     assert world.token.balanceOf(world.trials.address) == world.trials.trial(trial_id).owed == SITE_FEE + STIPEND
+
+
+@settings(max_examples=30)
+@given(steps=st.lists(st.tuples(st.sampled_from(["enrol", "withdraw", "pay"]), st.integers(0, 4)), max_size=24))
+def test_the_escrow_always_holds_every_visit_it_still_owes(world: World, steps: list[tuple[str, int]]) -> None:
+    with boa.env.anchor():
+        trial_id = world.open_trial(target=4, budget=3 * PER_PARTICIPANT)
+        leaves = {(n, visit): _crf(participant_id(n), visit) for n in range(5) for visit in range(1, 4)}
+        tree = world.anchor_crfs(list(leaves.values()))
+        for action, n in steps:
+            her = participant_id(n)
+            try:
+                if action == "enrol":
+                    world.enrol(trial_id, n)
+                    world.allocate(trial_id, [her])
+                elif action == "withdraw":
+                    with boa.env.prank(world.sites[0]):
+                        world.trials.withdraw(trial_id, her)
+                else:
+                    visit = world.trials.participant(trial_id, her).visits_paid + 1
+                    world.pay(trial_id, her, visit, tree, leaves[(n, min(visit, VISITS))])
+            except BoaError:
+                pass  # a refused step changes nothing; the invariant holds all the same
+            trial = world.trials.trial(trial_id)
+            records = [world.trials.participant(trial_id, participant_id(m)) for m in range(5)]
+            still_owed = sum(VISITS - r.visits_paid for r in records if r.site != ZERO and not r.withdrawn)
+            assert trial.owed == still_owed * (SITE_FEE + STIPEND)
+            assert world.token.balanceOf(world.trials.address) == trial.escrow >= trial.owed
+            assert (
+                trial.escrow
+                + world.token.balanceOf(world.sites[0])
+                + sum(world.token.balanceOf(world.payee(m)) for m in range(5))
+                == trial.budget
+            )
