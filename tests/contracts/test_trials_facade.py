@@ -16,6 +16,7 @@ from careledger.chain import (
     Chain,
     Contracts,
     Deployer,
+    EnrolmentEvent,
     IdentityRegistry,
     RecordAnchor,
     Role,
@@ -27,12 +28,22 @@ from careledger.chain import (
 from careledger.chain import _trials as trials_module
 from careledger.crypto import MerkleTree, PrivateKey
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
-from careledger.trials import allocate, allocation_commitment, seed_commitment
+from tests.contracts.trials import commitment
 
 CARE = 10**18
 SITE_FEE, STIPEND, VISITS = 30 * CARE, 10 * CARE, 3
 PER_PARTICIPANT = VISITS * (SITE_FEE + STIPEND)
 RATIOS, MULTIPLES = (1, 1), (1, 2)
+
+
+def seed_commitment(seed: bytes) -> bytes:
+    """What the sponsor commits: keccak256(seed)."""
+    return keccak(seed)
+
+
+def arms_of(enrolments: list[EnrolmentEvent]) -> list[int]:
+    """Arms as a sponsor's randomisation might give them (the facade carries any; trials/ draws the real ones)."""
+    return [(e.index + e.stratum) % 2 for e in enrolments]
 
 
 @dataclass
@@ -143,14 +154,9 @@ def test_a_trial_from_registration_to_unblinding(network: Network) -> None:
     assert [(e.index, e.participant, e.site, e.stratum, e.version) for e in enrolments] == [
         (n, people[n], network.address(sites[n % 2]), n // 2, 1) for n in range(4)
     ]
-    arms = allocate(seed, trial_id, RATIOS, MULTIPLES, [(e.participant, e.stratum) for e in enrolments])
-    receipts = sponsor.allocate(
-        trial_id, [(p, allocation_commitment(seed, trial_id, p, arm)) for p, arm in zip(people, arms, strict=True)]
-    )
-    assert len(receipts) == 1
-    assert [(a.participant, a.commitment) for a in sponsor.allocations(trial_id)] == [
-        (p, allocation_commitment(seed, trial_id, p, arm)) for p, arm in zip(people, arms, strict=True)
-    ]
+    committed = [(p, commitment(seed, trial_id, p, arm)) for p, arm in zip(people, arms_of(enrolments), strict=True)]
+    assert len(sponsor.allocate(trial_id, committed)) == 1
+    assert [(a.participant, a.commitment) for a in sponsor.allocations(trial_id)] == committed
     her = people[1]
     assert sponsor.may_visit(trial_id, her)
     leaves = [keccak(b"crf %d" % n) for n in range(4)]
@@ -197,11 +203,9 @@ def test_a_trial_from_registration_to_unblinding(network: Network) -> None:
     assert sponsor.return_escrow(trial_id) == state.escrow - owed == state.held
     assert network.token.balance_of(network.address(sponsor)) == before + state.held
     # Anyone recomputes every allocation from the revealed seed and the enrolment order on chain.
-    revealed = sponsor.trial(trial_id).seed
-    recomputed = allocate(revealed, trial_id, RATIOS, MULTIPLES, [(e.participant, e.stratum) for e in enrolments])
-    assert [allocation_commitment(revealed, trial_id, p, arm) for p, arm in zip(people, recomputed, strict=True)] == [
-        a.commitment for a in sponsor.allocations(trial_id)
-    ]
+    revealed, order = network.stranger.trial(trial_id).seed, network.stranger.enrolments(trial_id)
+    recomputed = [commitment(revealed, trial_id, e.participant, a) for e, a in zip(order, arms_of(order), strict=True)]
+    assert recomputed == [a.commitment for a in network.stranger.allocations(trial_id)]
 
 
 def test_allocations_go_in_batches_of_64_and_logs_are_read_in_spans(
