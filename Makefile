@@ -75,8 +75,8 @@ test: setup
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 bench: setup
