@@ -44,16 +44,18 @@ BOTTOM: dict[str, frozenset[str]] = {
     "fhir": frozenset(),
 }
 LEAVES = frozenset({"crypto", "fhir"})
-# The composition root, which wires everything: the node and the mixins of its capability and supply services.
-COMPOSITION_ROOT = frozenset({"careledger.node", "careledger._capabilities", "careledger._supply"})
+# The composition root, which wires everything: the node and the mixins of its capability, supply and trial services.
+COMPOSITION_ROOT = frozenset(
+    {"careledger.node", "careledger._capabilities", "careledger._supply", "careledger._trials"}
+)
 # Where records' rows and blobs may be named: their owner, and where they are defined.
 RECORD_OWNERS = frozenset({"records", "store"})
 # The node's own door to records, unjudged by the policy: named only where it is defined, wired and used
 # (the node's work for claims, the exchange and research releases; `node.maintenance` for drivers and tests; the
 # supply chain's recall notice, which the node writes to each patient it dispensed a recalled lot to: its own
-# audited work, on no caller's behalf).
+# audited work, on no caller's behalf; a trial's milestone payments, which read its CRFs' anchor proofs).
 SYSTEM_REPOSITORY = "SystemRepository"
-SYSTEM_REPOSITORY_USERS = frozenset({"access", "claims", "exchange", "research", "supplychain"})
+SYSTEM_REPOSITORY_USERS = frozenset({"access", "claims", "exchange", "research", "supplychain", "trials"})
 # What a face must not reach, on whatever it holds: the record service, the node's own repositories;
 # and `.records` on a node or the door (elsewhere it is a count or a list of a release's lines).
 SYSTEM_DOORS = frozenset({"maintenance", "_records", "_system"})

@@ -127,6 +127,15 @@ class FhirClient:
         sign-in, its signatures and the chain's shipment are what count); what it took."""
         return self._json("POST", "/epcis/notices", json=document)
 
+    def safety_report(self, signed_report: dict[str, Any]) -> Resource:
+        """Hand the node, a trial's sponsor's or ethics board's, a site node's signed safety report; what it took."""
+        return self._json("POST", "/trials/safety-reports", json=signed_report)
+
+    def trial_definition(self, trial_id: int, version: int) -> Resource:
+        """A trial version's definition document, from the node that holds it (its sponsor's): `{trial, version,
+        document}`; the caller checks the document's keccak against the chain."""
+        return self._json("GET", f"/trials/{trial_id}/definitions/{version}")
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from careledger._capabilities import Capabilities
 from careledger._oversight import Oversight
 from careledger._supply import Supplies
+from careledger._trials import TrialServices
 from careledger.access import (
     BreakGlassReviews,
     Disclosures,
@@ -79,7 +80,7 @@ _CHAIN_WIRED = (
 )
 
 
-class Node(Capabilities, Oversight, Supplies):
+class Node(Capabilities, Oversight, Supplies, TrialServices):
     """A running node on one home. Use as a context manager, or call `close()`.
 
     What needs the chain (its connection, the contracts, every service that signs or reads

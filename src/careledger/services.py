@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from careledger.store import BlobsMoved, BlobStoreKind, BlobUsage, Leadership
     from careledger.supplychain import Dispensary, Supply
     from careledger.telehealth import Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
+    from careledger.trials import TrialParticipantDesk, TrialRegistry, TrialSite
 
 # Asked for a wallet's passphrase only when that wallet must sign or decrypt.
 PassphraseSource = Callable[[str], str]
@@ -155,6 +156,12 @@ class Services(Protocol):
     def dispensary(self) -> Dispensary: ...
     @property
     def supply_anchorer(self) -> Anchorer: ...
+    @property
+    def trial_registry(self) -> TrialRegistry: ...
+    @property
+    def trial_site(self) -> TrialSite: ...
+    @property
+    def trial_participant(self) -> TrialParticipantDesk: ...
 
 
 class Operations(Services, Protocol):

@@ -44,6 +44,7 @@ from careledger.api._responses import error_response, fhir_response
 from careledger.api._room_routes import room_router
 from careledger.api._smart_routes import smart_router
 from careledger.api._supply_routes import supply_router
+from careledger.api._trial_routes import trial_router
 from careledger.api.operations import (
     adjudication_router,
     appointment_router,
@@ -107,6 +108,7 @@ def create_app(node: Services, auth: SiweAuth, *, max_body: int = MAX_RESOURCE_B
         cds_router(deps),
         epcis_router(deps),
         supply_router(deps),
+        trial_router(deps),
         fhir.router(),
     ):
         app.include_router(router)

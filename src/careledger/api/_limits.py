@@ -6,11 +6,10 @@ route's limit (413: the rest is never read into memory) or when it arrives too s
 (408); only then does the route see it, replayed from memory. Under `/epcis/` and `/supply/`
 (but for the open EPCIS paths) the caller is signed in first, so a stranger is 401 whatever he
 sent, a body of any size or type included; their routes judge the body's type themselves, once
-they know the caller may act. Requests to `/auth/*` and
-`/exchange/*`, `/devices/*`, `/epcis/verification`, `/epcis/notices` and `$claim`, which anyone may send, are
-also limited per client address (429), in buckets every worker of the node counts together
-(`careledger.shared.Buckets`: one statement a request); an IPv6 client by its /64, which one host holds whole (as
-claims are paced).
+they know the caller may act. Requests to `/auth/*` and `/exchange/*`, `/devices/*`, `/epcis/verification`,
+`/epcis/notices`, `/trials/safety-reports` and `$claim`, which anyone may send, are also limited per client address
+(429), in buckets every worker of the node counts together (`careledger.shared.Buckets`: one statement a request);
+an IPv6 client by its /64, which one host holds whole (as claims are paced).
 """
 
 from __future__ import annotations
@@ -39,8 +38,9 @@ SignIn = Callable[[str | None], Any]
 OPEN_PREFIXES = ("/auth/", "/exchange/", "/devices/", "/portal/signin", "/portal/claim")
 OPEN_SUFFIXES = ("/$claim",)
 # Open paths of their own: CDS Hooks discovery (its hook calls are signed, and refused unsigned at once), and
-# another node's signed EPCIS verification request and shipping notice (their signatures are their authentication).
-OPEN_PATHS = frozenset({"/cds-services", "/epcis/verification", "/epcis/notices"})
+# another node's signed EPCIS verification request and shipping notice, and a site node's signed safety report (their
+# signatures are their authentication).
+OPEN_PATHS = frozenset({"/cds-services", "/epcis/verification", "/epcis/notices", "/trials/safety-reports"})
 OPEN_BODY_BYTES = 16 * 1024
 # A shipping notice: its shipping event and the packing events of its cases (~20,000 packs' EPCs).
 SHIPPING_NOTICE_BYTES = 1024 * 1024

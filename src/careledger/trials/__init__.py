@@ -4,6 +4,7 @@ enrolment, CRFs as Questionnaire/QuestionnaireResponse with anchored corrections
 milestone payments from the sponsor's escrow, and a Poisson-gamma enrolment forecast."""
 
 from careledger.trials._adverse import adverse_event, is_serious, safety_report
+from careledger.trials._consents import Consents
 from careledger.trials._crf import Discrepancy, check_response, correction_provenance, source_check
 from careledger.trials._crf import complete as crf_complete
 from careledger.trials._crf import problems as crf_problems
@@ -26,6 +27,9 @@ from careledger.trials._eligibility import check as check_eligibility
 from careledger.trials._forecast import Forecast, PoissonGamma, SiteEnrolment, forecast, sites_to_add
 from careledger.trials._forecast import backtest as backtest_forecast
 from careledger.trials._forecast import fit as fit_enrolment
+from careledger.trials._nodes import Nodes
+from careledger.trials._participant import TrialParticipantDesk
+from careledger.trials._payments import Settlement
 from careledger.trials._protocol import (
     Arm,
     TrialProtocol,
@@ -38,22 +42,69 @@ from careledger.trials._protocol import (
     visit_of,
 )
 from careledger.trials._randomise import allocate, allocation_commitment, new_seed, seed_commitment, stratum_of
+from careledger.trials._registry import TrialRegistry
+from careledger.trials._safety import SafetyReportRequest, SafetyReports, SignedSafetyReport
+from careledger.trials._site import TrialSite
+from careledger.trials._store import TrialStore
+from careledger.trials._subjects import study_reference
+from careledger.trials._views import (
+    AdverseEventInput,
+    Allocation,
+    ConsentDocument,
+    CrfEntry,
+    CrfVersion,
+    Enrolment,
+    ForecastView,
+    ParticipantTrial,
+    Payment,
+    PaymentsView,
+    ScheduledVisit,
+    TrialSummary,
+    Unblinding,
+    VersionView,
+    VisitRow,
+)
 
 __all__ = [
     "PARTICIPANT_SYSTEM",
     "SALT_SYSTEM",
+    "AdverseEventInput",
+    "Allocation",
     "Arm",
+    "ConsentDocument",
+    "Consents",
+    "CrfEntry",
+    "CrfVersion",
     "Criterion",
     "Discrepancy",
     "Eligibility",
+    "Enrolment",
     "Forecast",
+    "ForecastView",
+    "Nodes",
+    "ParticipantTrial",
+    "Payment",
+    "PaymentsView",
     "PoissonGamma",
+    "SafetyReportRequest",
+    "SafetyReports",
+    "ScheduledVisit",
+    "Settlement",
+    "SignedSafetyReport",
     "SiteEnrolment",
     "StratumFactor",
     "TrialConsent",
+    "TrialParticipantDesk",
     "TrialProtocol",
+    "TrialRegistry",
+    "TrialSite",
+    "TrialStore",
+    "TrialSummary",
     "TrialWithdrawal",
+    "Unblinding",
+    "VersionView",
     "Visit",
+    "VisitRow",
     "adverse_event",
     "allocate",
     "allocation_commitment",
@@ -85,6 +136,7 @@ __all__ = [
     "source_check",
     "stratum_of",
     "stratum_values",
+    "study_reference",
     "visit_of",
     "withdrawal_typed_data",
 ]

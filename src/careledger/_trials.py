@@ -1,0 +1,167 @@
+"""The clinical trial services of a node (DESIGN.md section 14, issue 42): its registry as sponsors and ethics boards
+use it, its desk as a trial's site, and its participants' own desk.
+
+A mixin of `careledger.node.Node`, beside `careledger._supply`: what it needs of the core is declared below, and
+the `trials` package is imported where it is wired, so a command that never touches a trial imports none of it.
+Faces call only `trial_registry`, `trial_site` and `trial_participant`.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from careledger.config import NODE_WALLET
+from careledger.consent import Purpose
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from careledger.access import RecordAccess, SystemRepository
+    from careledger.anchoring import Anchorer
+    from careledger.audit import AuditLog
+    from careledger.chain import Contracts, Trials
+    from careledger.crypto import AtRestKey
+    from careledger.identity import CustodialKeys, UnlockedWallet, WalletStore
+    from careledger.shared import SharedState
+    from careledger.store import Database
+    from careledger.trials import (
+        Consents,
+        Nodes,
+        SafetyReports,
+        TrialParticipantDesk,
+        TrialRegistry,
+        TrialSite,
+        TrialStore,
+    )
+
+
+class TrialServices:
+    """The node's trial registry, site desk and participants' desk, wired from the core."""
+
+    if TYPE_CHECKING:  # what the core provides (`careledger.node.Node`)
+        db: Database
+        wallets: WalletStore
+        anchorer: Anchorer
+
+        @property
+        def address(self) -> str: ...
+        @property
+        def chain_id(self) -> int: ...
+        @property
+        def contracts(self) -> Contracts: ...
+        @property
+        def audit(self) -> AuditLog: ...
+        @property
+        def access(self) -> RecordAccess: ...
+        @property
+        def shared(self) -> SharedState: ...
+        @property
+        def custodial(self) -> CustodialKeys: ...
+        @property
+        def _custodial_kek(self) -> AtRestKey: ...
+        def unlock(self, wallet: str = ...) -> UnlockedWallet: ...
+        def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
+
+    @cached_property
+    def trial_registry(self) -> TrialRegistry:
+        """Trials as their sponsors and ethics boards use them (register, approve, amend, seed, randomise,
+        unblind) and as anyone reads them (definitions, enrolment by site, the forecast, payments); safety reports
+        received, read by the sponsor and boards."""
+        from careledger.trials import TrialRegistry
+
+        return TrialRegistry(
+            self._trials_contract,
+            self._trial_store,
+            self._trial_safety,
+            self._trial_nodes,
+            address_of=lambda wallet: self.wallets.get(wallet).address,
+        )
+
+    @cached_property
+    def trial_site(self) -> TrialSite:
+        """This node as a trial's site, for its staff (the care team): eligibility, consent, enrolment, visits,
+        CRFs and their corrections, adverse events; and the escrow's milestone payments (node work)."""
+        from careledger.trials import Settlement, TrialSite
+
+        settlement = Settlement(
+            self._trial_store,
+            self._system("trial milestone payments", Purpose.HPAYMT),
+            self._trials_contract,
+            lambda: self.contracts.trials(as_wallet=NODE_WALLET),
+            self.anchorer.anchor_pending,
+        )
+        return TrialSite(
+            self.access,
+            self.audit,
+            self._trial_consents,
+            self.trial_registry,
+            self._trial_store,
+            settlement,
+            self._trial_safety,
+            self._trials_contract,
+            here=self.address,
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def trial_participant(self) -> TrialParticipantDesk:
+        """A patient's own trials here: consent documents, signing, schedule, stipends, withdrawal."""
+        from careledger.trials import TrialParticipantDesk
+
+        return TrialParticipantDesk(
+            self.access, self._trial_consents, self.trial_registry, self._trial_store, self._trials_contract
+        )
+
+    def _trials_contract(self, *, as_wallet: str | None = None) -> Trials:
+        """The Trials contract, read-only or signing as one of the node's wallets."""
+        return self.contracts.trials(as_wallet=as_wallet)
+
+    @cached_property
+    def _trial_store(self) -> TrialStore:
+        from careledger.trials import TrialStore
+
+        return TrialStore(self.db, lambda: self._custodial_kek)
+
+    @cached_property
+    def _trial_nodes(self) -> Nodes:
+        from careledger.trials import Nodes
+
+        return Nodes(lambda: self.contracts.identity_registry(), self.access.node_of)
+
+    @cached_property
+    def _trial_safety(self) -> SafetyReports:
+        from careledger.exchange import spend_fresh
+        from careledger.trials import SafetyReports
+
+        return SafetyReports(
+            self._trial_store,
+            self.audit,
+            self._trials_contract,
+            lambda: self.contracts.identity_registry(),
+            self.shared.tickets,
+            lambda: self._custodial_kek,
+            lambda: self.unlock().account,
+            self._trial_nodes,
+            fresh=lambda signer, nonce, expiry: spend_fresh(self.db, signer, nonce, expiry, time.time()),
+            here=self.address,
+            chain_id=self.chain_id,
+        )
+
+    @cached_property
+    def _trial_consents(self) -> Consents:
+        from careledger.trials import Consents
+
+        def custodial(address: str) -> LocalAccount | None:
+            """The key this node holds for a custodial patient; None if she holds her own."""
+            return self.custodial.account(address) if self.custodial.holds(address) else None
+
+        return Consents(
+            self.trial_registry,
+            self._trials_contract,
+            lambda: self.contracts.trials(as_wallet=NODE_WALLET),
+            custodial,
+            here=self.address,
+            chain_id=self.chain_id,
+        )

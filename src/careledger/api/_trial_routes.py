@@ -1,0 +1,49 @@
+"""`/trials/…`: what trial nodes send and fetch of each other, with no sign-in.
+
+```
+POST /trials/safety-reports                 ─► (open: the site node's signature is the caller; paced per client)
+                                               ─► node.trial_registry.accept_safety_report ─► 202 kept (200: held
+                                                  already); 400 malformed or addressed elsewhere, 401 forged,
+                                                  expired or replayed, 403 not a site of the trial, 404 no such trial
+GET  /trials/{id}/definitions/{version}     ─► (open: no PHI; whoever fetches it checks its keccak against the
+                                               protocol hash on chain) ─► node.trial_registry.definition (404)
+```
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from careledger.api._deps import Deps, body_of, call
+from careledger.errors import ValidationError
+from careledger.fhir import loads_object
+
+_MAX_TRIAL = 2**63  # trial ids count up from 1; a larger one is no trial (and no integer the database keeps)
+_MAX_VERSION = 2**32  # a version is a uint32 on chain
+
+
+def trial_router(deps: Deps) -> APIRouter:
+    """The open trial routes: safety reports from sites, definitions for sites."""
+    router = APIRouter(tags=["trials"])
+
+    @router.post("/trials/safety-reports")
+    async def safety_report(request: Request) -> JSONResponse:
+        """A site node's signed safety report of a serious adverse event, for this node's sponsor or ethics board:
+        `{"request": {trial, site, receiver, report, nonce, expiry}, "signature"}` (EIP-712 `TrialSafetyReport`,
+        the exchange's domain). Kept sealed once (202; 200 when held already); refused 4xx, audited, nothing
+        kept."""
+        body = loads_object(await body_of(request), what="a safety report")
+        taken = await call(deps.node.trial_registry.accept_safety_report, body)
+        return JSONResponse(taken, status_code=202 if taken["stored"] else 200)
+
+    @router.get("/trials/{trial_id}/definitions/{version}")
+    async def definition(trial_id: int, version: int) -> JSONResponse:
+        """The definition document of a trial's version as this node (its sponsor's) holds it: `{trial, version,
+        document}`, the document as registered (its keccak256 is the version's protocol hash); 404 if not held."""
+        if not (0 < trial_id < _MAX_TRIAL and 0 < version < _MAX_VERSION):
+            raise ValidationError("a trial id and a version are positive integers")
+        document = await call(deps.node.trial_registry.definition, trial_id, version)
+        return JSONResponse({"trial": trial_id, "version": version, "document": document.decode()})
+
+    return router

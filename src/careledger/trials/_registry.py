@@ -1,0 +1,377 @@
+"""The trial registry as its sponsor and ethics boards use it, and what anyone may read of a trial.
+
+```
+register ─► the definition's canonical JSON ─► keccak: protocol hash; consent document ─► keccak: consent hash
+          ─► Trials.register_trial (the budget escrowed from the sponsor) ─► the definition kept here (version 1)
+approve  ─► an ethics board approves the pending version ─► current
+amend    ─► the same arms, visits, target and fees (the chain holds them) ─► a new version, pending approval
+commit_seed ─► a new seed, sealed here first ─► its keccak on chain (before any enrolment)
+randomise   ─► every enrolment on chain, in index order ─► the arms (`_randomise.allocate`) ─► the commitments of
+               those not allocated yet, on chain (in batches)
+unblind     ─► randomise what is left ─► the seed revealed on chain ─► every allocation, checked against its commitment
+```
+
+A site reads the definition of each version it works under from here: kept locally if this node registered or
+fetched it, else fetched from the sponsor's node (`GET /trials/{id}/definitions/{version}`) and kept once its keccak
+is the protocol hash on chain (nobody need be trusted for it). The seed never leaves the sponsor's node until the
+chain reveals it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from careledger.crypto import keccak
+from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound, ValidationError
+from careledger.trials._forecast import SiteEnrolment, forecast, sites_to_add
+from careledger.trials._nodes import Nodes
+from careledger.trials._protocol import TrialProtocol, consent_hash, load_protocol, protocol_document
+from careledger.trials._randomise import allocate, allocation_commitment, new_seed, seed_commitment
+from careledger.trials._safety import SafetyReports
+from careledger.trials._store import TrialStore
+from careledger.trials._views import (
+    Allocation,
+    ForecastView,
+    Payment,
+    PaymentsView,
+    TrialSummary,
+    Unblinding,
+    VersionView,
+    timestamp,
+)
+
+if TYPE_CHECKING:
+    from careledger.chain import Trials, TrialState
+
+_ZERO32 = bytes(32)
+_ZERO_ADDRESS = "0x" + "0" * 40
+
+# Fetches a version's definition from a node's endpoint: the node's answer (`careledger.client` over HTTP).
+Fetch = Callable[[str, int, int], Any]
+
+
+def _fetch(endpoint: str, trial_id: int, version: int) -> Any:
+    from careledger.client import FhirClient  # httpx: imported when a definition is fetched
+
+    with FhirClient(endpoint, timeout=10.0) as client:
+        return client.trial_definition(trial_id, version)
+
+
+class TrialRegistry:
+    """Trials registered, approved, amended, seeded, randomised and unblinded, and what anyone reads of them."""
+
+    def __init__(
+        self,
+        trials: Callable[..., Trials],
+        store: TrialStore,
+        safety: SafetyReports,
+        nodes: Nodes,
+        *,
+        address_of: Callable[[str], str],
+        fetch: Fetch = _fetch,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        """`trials(as_wallet=…)`: the Trials contract, signing as one of this node's wallets (none: read only);
+        `address_of(wallet)` is a wallet's address."""
+        self._trials = trials
+        self._store = store
+        self._safety = safety
+        self._nodes = nodes
+        self._address_of = address_of
+        self._fetch = fetch
+        self._today = today
+
+    # The sponsor and the boards ------------------------------------------------------------
+
+    def register(self, as_wallet: str, protocol: TrialProtocol) -> TrialSummary:
+        """Register a trial as `as_wallet` (its sponsor, a researcher kept here), escrowing its budget; its definition
+        is kept here as version 1, pending an ethics board's approval."""
+        from careledger.chain import TrialTerms
+
+        document = protocol_document(protocol)
+        terms = TrialTerms(
+            protocol_hash=keccak(document),
+            consent_hash=consent_hash(protocol),
+            target=protocol.target,
+            ratios=tuple(arm.ratio for arm in protocol.arms),
+            block_multiples=tuple(protocol.block_multiples),
+            visits=len(protocol.visits),
+            site_fee=protocol.site_fee,
+            stipend=protocol.stipend,
+            budget=protocol.budget,
+            sites=tuple(protocol.sites),
+        )
+        trial_id = self._trials(as_wallet=as_wallet).register_trial(terms)
+        self._store.keep_definition(trial_id, 1, document)
+        return self.show(trial_id)
+
+    def approve(self, as_wallet: str, trial_id: int, version: int | None = None) -> TrialSummary:
+        """Approve a trial's pending version (`version`, else the latest) as `as_wallet`, an ethics board."""
+        state = self._trials().trial(trial_id)
+        self._trials(as_wallet=as_wallet).approve_version(trial_id, version or state.latest_version)
+        return self.show(trial_id)
+
+    def amend(self, as_wallet: str, trial_id: int, protocol: TrialProtocol, *, reconsent: bool) -> TrialSummary:
+        """Amend a trial as its sponsor: the amended definition becomes a new version, pending approval; `reconsent`:
+        once approved, each participant's next visit waits until she signs its consent document. An amendment keeps
+        what the chain holds of the trial (`ValidationError` naming what it changes)."""
+        state = self._trials().trial(trial_id)
+        _check_same_terms(self._trials(), state, protocol)
+        document = protocol_document(protocol)
+        trials = self._trials(as_wallet=as_wallet)
+        version = trials.amend(trial_id, keccak(document), consent_hash(protocol), reconsent)
+        self._store.keep_definition(trial_id, version, document)
+        return self.show(trial_id)
+
+    def add_site(self, as_wallet: str, trial_id: int, site: str) -> TrialSummary:
+        """Add a site (an organisation's node) to a trial, as its sponsor."""
+        self._trials(as_wallet=as_wallet).add_site(trial_id, site)
+        return self.show(trial_id)
+
+    def commit_seed(self, as_wallet: str, trial_id: int) -> TrialSummary:
+        """Draw the trial's randomisation seed, keep it sealed here, and commit its keccak on chain as the sponsor
+        `as_wallet` (once, before any enrolment: `Conflict` if committed already)."""
+        state = self._trials().trial(trial_id)
+        sponsor = self._address_of(as_wallet)
+        if sponsor != state.sponsor:
+            raise AccessDenied(f"{as_wallet} ({sponsor}) is not trial {trial_id}'s sponsor: only it commits the seed")
+        if state.seed_hash != _ZERO32:
+            raise Conflict(f"trial {trial_id}'s seed is committed already: it is revealed at unblinding, never redrawn")
+        seed = new_seed()
+        self._store.keep_seed(trial_id, sponsor, seed)  # kept before the chain holds its hash: never lost after
+        self._trials(as_wallet=as_wallet).commit_seed(trial_id, seed_commitment(seed))
+        return self.show(trial_id)
+
+    def randomise(self, as_wallet: str, trial_id: int) -> int:
+        """Allocate, as the sponsor `as_wallet`, every participant enrolled and not allocated yet: each arm's
+        commitment on chain; how many. `Conflict` before the seed is committed."""
+        state = self._trials().trial(trial_id)
+        seed = self._seed(state)
+        arms = self._arms(state, seed)
+        done = {a.participant for a in self._trials().allocations(trial_id)}
+        pairs = [
+            (participant, allocation_commitment(seed, trial_id, participant, arm))
+            for (participant, _, _, _), arm in arms
+            if participant not in done
+        ]
+        if pairs:
+            self._trials(as_wallet=as_wallet).allocate(trial_id, pairs)
+        return len(pairs)
+
+    def unblind(self, as_wallet: str, trial_id: int) -> Unblinding:
+        """End the trial's blinding as its sponsor: allocate whoever is left, reveal the seed on chain (which ends
+        enrolment), and tell every allocation, each checked against the commitment on chain."""
+        self.randomise(as_wallet, trial_id)
+        state = self._trials().trial(trial_id)
+        seed = self._seed(state)
+        if state.seed == _ZERO32:
+            self._trials(as_wallet=as_wallet).reveal(trial_id, seed)
+        committed = {a.participant: a.commitment for a in self._trials().allocations(trial_id)}
+        names = self._arm_names(trial_id, state)
+        allocations = []
+        for (participant, index, site, stratum), arm in self._arms(state, seed):
+            if committed.get(participant) != allocation_commitment(seed, trial_id, participant, arm):
+                raise IntegrityError(f"participant 0x{participant.hex()}'s allocation on chain is not arm {arm}'s")
+            code, name = names[arm]
+            allocations.append(Allocation("0x" + participant.hex(), index, site, stratum, arm, code, name))
+        return Unblinding(trial_id, "0x" + seed.hex(), tuple(allocations))
+
+    def _seed(self, state: TrialState) -> bytes:
+        if state.seed_hash == _ZERO32:
+            raise Conflict(f"trial {state.trial_id}'s seed is not committed yet: nothing is randomised before it is")
+        seed = self._store.seed(state.trial_id)
+        if seed is None:
+            raise NotFound(f"this node keeps no seed of trial {state.trial_id}: its sponsor's node randomises it")
+        if seed_commitment(seed) != state.seed_hash:
+            raise IntegrityError(f"the seed kept here is not the one trial {state.trial_id} committed on chain")
+        return seed
+
+    def _arms(self, state: TrialState, seed: bytes) -> list[tuple[tuple[bytes, int, str, int], int]]:
+        """Each enrolment on chain (participant, index, site, stratum), in index order, with its arm."""
+        trials = self._trials()
+        enrolments = trials.enrolments(state.trial_id)
+        arms = allocate(
+            seed,
+            state.trial_id,
+            trials.ratios(state.trial_id),
+            trials.block_multiples(state.trial_id),
+            [(e.participant, e.stratum) for e in enrolments],
+        )
+        return [((e.participant, e.index, e.site, e.stratum), arm) for e, arm in zip(enrolments, arms, strict=True)]
+
+    def _arm_names(self, trial_id: int, state: TrialState) -> list[tuple[str, str]]:
+        try:
+            return [(arm.code, arm.name) for arm in self.protocol(trial_id).arms]
+        except NotFound:
+            return [(str(arm), f"arm {arm}") for arm in range(state.arms)]
+
+    # What anyone reads ------------------------------------------------------------------------
+
+    def show(self, trial_id: int) -> TrialSummary:
+        """A trial as the chain holds it (`NotFound` if there is none), named from its definition if held here."""
+        trials = self._trials()
+        state = trials.trial(trial_id)
+        versions = tuple(_version_view(v, trials.version(trial_id, v)) for v in range(1, state.latest_version + 1))
+        held = self._held(trial_id, state.current_version or state.latest_version)
+        arms = tuple(a.name for a in held.arms) if held else tuple(f"arm {a}" for a in range(state.arms))
+        return TrialSummary(
+            trial_id=trial_id,
+            title=held.title if held else None,
+            phase=held.phase if held else None,
+            sponsor=state.sponsor,
+            target=state.target,
+            enrolled=state.enrolled,
+            withdrawn=state.withdrawn,
+            visits=state.visits,
+            site_fee=state.site_fee,
+            stipend=state.stipend,
+            budget=state.budget,
+            escrow=state.escrow,
+            owed=state.owed,
+            current_version=state.current_version,
+            latest_version=state.latest_version,
+            reconsent_from=state.reconsent_from,
+            seed_committed=state.seed_hash != _ZERO32,
+            blinded=state.seed == _ZERO32,
+            revealed_at=timestamp(state.revealed_at),
+            arms=arms,
+            sites=tuple(trials.sites(trial_id)),
+            versions=versions,
+        )
+
+    def all(self) -> list[TrialSummary]:
+        """Every trial registered, the newest first."""
+        return [self.show(i) for i in range(self._trials().trial_count(), 0, -1)]
+
+    def protocol(self, trial_id: int, version: int | None = None) -> TrialProtocol:
+        """A version's definition (`version`, else the current one, else the latest): held here, or fetched from the
+        sponsor's node and checked against its hash on chain. `NotFound` if neither has it."""
+        state = self._trials().trial(trial_id)
+        wanted = version or state.current_version or state.latest_version
+        if not 1 <= wanted <= state.latest_version:
+            raise NotFound(f"trial {trial_id} has no version {wanted}")
+        document = self._store.definition(trial_id, wanted)
+        if document is None:
+            document = self._fetched(state, wanted)
+        return load_protocol(document)
+
+    def _held(self, trial_id: int, version: int) -> TrialProtocol | None:
+        document = self._store.definition(trial_id, version) if version else None
+        return None if document is None else load_protocol(document)
+
+    def definition(self, trial_id: int, version: int) -> bytes:
+        """The definition document of a version, as held here (what `GET /trials/{id}/definitions/{version}` serves:
+        no PHI); `NotFound` if not held here."""
+        document = self._store.definition(trial_id, version)
+        if document is None:
+            raise NotFound(f"this node holds no definition of trial {trial_id} version {version}")
+        return document
+
+    def adopt(self, trial_id: int, document: bytes) -> int:
+        """Keep a definition document of a trial (brought by hand, or fetched), if its keccak is the protocol hash
+        of one of its versions on chain: which one. `ValidationError` if it is none of them."""
+        trials = self._trials()
+        hashed = keccak(document)
+        for version in range(1, trials.trial(trial_id).latest_version + 1):
+            if trials.version(trial_id, version).protocol_hash == hashed:
+                load_protocol(document)  # a document the chain names but this node cannot read is no use
+                self._store.keep_definition(trial_id, version, document)
+                return version
+        raise ValidationError(f"that document's keccak is the protocol hash of no version of trial {trial_id}")
+
+    def _fetched(self, state: TrialState, version: int) -> bytes:
+        """A version's definition from the sponsor's node, kept once it matches the chain."""
+        node = self._nodes.node(state.sponsor)
+        try:
+            answer = self._fetch(self._nodes.endpoint(node), state.trial_id, version)
+            document = str(answer["document"]).encode()
+        except (KeyError, TypeError) as exc:
+            raise IntegrityError(f"the sponsor's node sent no definition document: {exc}") from None
+        if self.adopt(state.trial_id, document) != version:
+            raise IntegrityError(f"the sponsor's node sent another version's definition, not version {version}")
+        return document
+
+    def enrolment(self, trial_id: int) -> list[SiteEnrolment]:
+        """Each site's enrolment so far (withdrawn participants count: they were recruited), open since the trial's
+        first approval."""
+        trials = self._trials()
+        approved = timestamp(trials.version(trial_id, 1).approved_at)
+        opened = approved.date() if approved is not None else self._today()
+        counts = Counter(e.site for e in trials.enrolments(trial_id))
+        return [SiteEnrolment(site, opened, counts.get(site, 0)) for site in trials.sites(trial_id)]
+
+    def forecast(self, trial_id: int, *, today: date | None = None, deadline: date | None = None) -> ForecastView:
+        """When the target will be reached (the Poisson-gamma model fitted to each site's enrolment so far: median
+        and 90% interval), and, for a `deadline`, how many sites to add (opening today) to reach it by then."""
+        state = self._trials().trial(trial_id)
+        day = today or self._today()
+        sites = self.enrolment(trial_id)
+        predicted = forecast(sites, state.target, day)
+        more = None
+        if deadline is not None:
+            more = 0 if predicted.reached else sites_to_add(sites, state.target, day, deadline, opening=day)
+        return ForecastView(trial_id, tuple(sites), predicted, deadline, more)
+
+    def payments(self, trial_id: int) -> PaymentsView:
+        """What the trial's escrow paid, per site and per participant id, and what it holds and still owes."""
+        trials = self._trials()
+        state = trials.trial(trial_id)
+        paid = [
+            Payment("0x" + p.participant.hex(), p.site, p.visit, p.site_fee, p.stipend, p.tx_hash, p.block)
+            for p in trials.payments(trial_id)
+        ]
+        by_site: Counter[str] = Counter()
+        by_participant: Counter[str] = Counter()
+        for payment in paid:
+            by_site[payment.site] += payment.site_fee
+            by_participant[payment.participant] += payment.stipend
+        return PaymentsView(
+            trial_id, state.budget, state.escrow, state.owed, dict(by_site), dict(by_participant), tuple(paid)
+        )
+
+    def safety_reports(self, trial_id: int, reader: str) -> list[dict[str, Any]]:
+        """The serious adverse events' reports this node received for a trial, for its sponsor or an ethics board
+        that approved it (`reader`, an address); `AccessDenied` for anyone else."""
+        return self._safety.read(trial_id, reader)
+
+    def accept_safety_report(self, body: object) -> dict[str, Any]:
+        """A site node's signed safety report to this node (`POST /trials/safety-reports`), kept sealed for the
+        trial's sponsor and boards if it holds (`_safety`): the trial, the site, and whether it was new. A refusal
+        (4xx) is audited and nothing is kept."""
+        return self._safety.accept(body)
+
+
+def _version_view(version: int, found: Any) -> VersionView:
+    approved_by = found.approved_by if found.approved_by and found.approved_by != _ZERO_ADDRESS else None
+    return VersionView(
+        version,
+        "0x" + found.protocol_hash.hex(),
+        "0x" + found.consent_hash.hex(),
+        bool(found.reconsent),
+        approved_by,
+        timestamp(found.approved_at),
+    )
+
+
+def _check_same_terms(trials: Trials, state: TrialState, protocol: TrialProtocol) -> None:
+    """`ValidationError` naming what an amendment changes of what the chain holds of the trial."""
+    changed: Sequence[str] = [
+        name
+        for name, held, amended in (
+            ("arms' ratios", tuple(trials.ratios(state.trial_id)), tuple(a.ratio for a in protocol.arms)),
+            ("block multiples", tuple(trials.block_multiples(state.trial_id)), tuple(protocol.block_multiples)),
+            ("number of visits", state.visits, len(protocol.visits)),
+            ("target", state.target, protocol.target),
+            ("site fee", state.site_fee, protocol.site_fee),
+            ("stipend", state.stipend, protocol.stipend),
+        )
+        if held != amended
+    ]
+    if changed:
+        raise ValidationError(
+            f"an amendment keeps what the chain holds of trial {state.trial_id}; this one changes its "
+            + ", ".join(changed)
+        )

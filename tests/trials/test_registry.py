@@ -1,0 +1,78 @@
+"""The trial registry as a sponsor and an ethics board use it: registration with the definition kept, approval,
+amendments, the seed committed once, randomisation refused before it, unblinding checked against the chain."""
+
+from __future__ import annotations
+
+import pytest
+
+from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+from careledger.trials import protocol_document, seed_commitment
+from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
+
+
+def test_a_trial_is_registered_approved_and_seeded_its_definition_kept(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    registry = net.sponsor.trial_registry
+    protocol = net.protocol()
+    registered = registry.register(SPONSOR, protocol)
+    trial_id = registered.trial_id
+    assert (registered.current_version, registered.pending_version) == (0, 1)
+    assert registered.title == protocol.title
+    assert registered.sponsor == net.sponsor_address
+    assert registered.sites == (net.site_a.address, net.site_b.address)
+    assert registered.arms == ("Amlodipine 5 mg + olmesartan 20 mg once daily", "Amlodipine 10 mg once daily")
+    assert registered.escrow == protocol.budget
+    assert registry.definition(trial_id, 1) == protocol_document(protocol)
+
+    approved = net.board.trial_registry.approve(BOARD, trial_id)
+    assert (approved.current_version, approved.pending_version) == (1, None)
+    assert approved.versions[0].approved_by == net.board_address
+    assert approved.title is None  # the board's node holds no definition: the chain's facts only
+
+    seeded = registry.commit_seed(SPONSOR, trial_id)
+    assert seeded.seed_committed
+    assert seeded.blinded
+    with pytest.raises(Conflict, match="seed is committed already"):
+        registry.commit_seed(SPONSOR, trial_id)
+    assert net.sponsor.contracts.trials().trial(trial_id).seed_hash == seed_commitment(
+        net.sponsor.trial_registry._store.seed(trial_id) or b""
+    )
+
+
+def test_randomisation_before_the_seed_is_committed_is_refused(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial(seed=False)
+    with pytest.raises(Conflict, match=f"trial {trial_id}'s seed is not committed yet: nothing is randomised"):
+        net.sponsor.trial_registry.randomise(SPONSOR, trial_id)
+
+
+def test_only_the_sponsor_commits_the_seed(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial(seed=False)
+    with pytest.raises(AccessDenied, match=rf"\({net.board_address}\) is not trial {trial_id}'s sponsor"):
+        net.board.trial_registry.commit_seed(BOARD, trial_id)
+    assert net.sponsor.contracts.trials().trial(trial_id).seed_hash == bytes(32)
+
+
+def test_an_amendment_keeps_what_the_chain_holds(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    changed = net.protocol(target=80, stipend=1)
+    with pytest.raises(ValidationError, match="this one changes its target, stipend"):
+        net.sponsor.trial_registry.amend(SPONSOR, trial_id, changed, reconsent=True)
+    version = net.amend(trial_id)
+    summary = net.site_a.trial_registry.show(trial_id)
+    assert (version, summary.current_version, summary.latest_version) == (2, 2, 2)
+    assert summary.versions[1].reconsent
+    assert summary.reconsent_from == 2
+    assert "version 2" in net.site_a.trial_registry.protocol(trial_id).consent_document
+
+
+def test_a_document_that_is_no_version_of_the_trial_is_not_adopted(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    other = protocol_document(net.protocol(title="Another trial altogether"))
+    with pytest.raises(ValidationError, match="protocol hash of no version"):
+        net.site_a.trial_registry.adopt(trial_id, other)
+    with pytest.raises(NotFound, match="holds no definition"):
+        net.board.trial_registry.definition(trial_id, 1)
