@@ -86,7 +86,7 @@ def form_problems(form: Resource) -> list[str]:
         for url in (MIN_VALUE, MAX_VALUE):
             limit = _extension(item, url)
             if limit is not None and limit[0] not in _LIMITS.get(kind, ()):
-                found.append(f"item {link!r}: {url.rsplit('/', 1)[1]} as {limit[0]} does not fit a {kind} item")
+                found.append(f"item {link!r}: {url.rsplit('/', 1)[1]} as {limit[0]} does not fit its type, {kind}")
     found += [f"linkId {link!r} is used {count} times" for link, count in links.items() if count > 1]
     return found
 
@@ -173,7 +173,7 @@ def _check_answer(form: dict[str, Any], answer: dict[str, Any], found: list[str]
     options = _list(form.get("answerOption"))
     allowed = _option_keys(options) if kind == "choice" and options else ANSWER_VALUES.get(kind, ())
     if key not in allowed or not _JSON.get(key, lambda _: False)(value):
-        found.append(f"item {label}: {_shown(value)} as {key}; a {kind} item is answered with {' or '.join(allowed)}")
+        found.append(f"item {label}: {_shown(value)} as {key}; {kind} items are answered with {' or '.join(allowed)}")
         return
     if options and not (kind == "open-choice" and key == "valueString") and not _offered(key, value, options):
         found.append(f"item {label}: {_shown(value)} is not one of its options")
@@ -226,10 +226,12 @@ def _extension(item: dict[str, Any], url: str) -> tuple[str, Any] | None:
 
 
 def _label(form: dict[str, Any]) -> str:
-    """An item as messages name it: its linkId, and its text when it has one."""
+    """An item as messages name it: its linkId, and its text (its first 60 characters) when it has one."""
     link = str(form.get("linkId"))[:64]
     text = form.get("text")
-    return f"{link!r} ({str(text)[:80]})" if isinstance(text, str) else repr(link)
+    if not isinstance(text, str):
+        return repr(link)
+    return f"{link!r} ({text if len(text) <= 60 else text[:59] + '…'})"
 
 
 def _shown(value: Any) -> str:
