@@ -169,7 +169,7 @@ MALFORMED = [
     (_set("budget", 9900), 'budget: CARE as a decimal string, such as "12.5"'),
     (_set("stipend", "-15"), "stipend: not an amount: '-15'"),
     (_set("site_fee", "0.0000000000000000001"), "site_fee: .* is finer than the token's 18 decimals"),
-    (_set("visits.1.number", 3), r"visits\[1\].number: visits are numbered 1, 2, … in order; 2"),
+    (_set("visits.1.number", 3), r"visits\[1\].number: 3, not 2: visits are numbered in order"),
     (_set("visits.2.day", 14), r"visits\[2\].day: 14 is before visit 2's day"),
     (_set("visits.0.questionnaire", {"resourceType": "Patient"}), r"visits\[0\].questionnaire: a FHIR Questionnaire"),
     (_set("visits.0.questionnaire.status", "live"), r"visits\[0\].questionnaire: invalid Questionnaire"),

@@ -394,7 +394,9 @@ def _visits(top: _Reader) -> tuple[Visit, ...]:
     urls: set[str] = set()
     for index, visit in enumerate(visits):
         if visit.number != index + 1:
-            raise ValidationError(f"visits[{index}].number: visits are numbered 1, 2, … in order; {index + 1}")
+            raise ValidationError(
+                f"visits[{index}].number: {visit.number}, not {index + 1}: visits are numbered in order"
+            )
         if index and visit.day < visits[index - 1].day:
             raise ValidationError(f"visits[{index}].day: {visit.day} is before visit {index}'s day")
         url = f"{visit.questionnaire['url']}|{visit.questionnaire.get('version', '')}"
