@@ -120,6 +120,7 @@ def complete(form: Resource, response: Resource) -> bool:
 def _check_items(forms: list[dict[str, Any]], given: list[dict[str, Any]], done: bool, found: list[str]) -> None:
     """The items `given` at one level against the form's items there (`forms`)."""
     by_link = {str(item.get("linkId")): item for item in forms}
+    present: Counter[str] = Counter(str(item.get("linkId")) for item in given)
     counts: Counter[str] = Counter()
     for item in given:
         link = str(item.get("linkId"))
@@ -130,7 +131,7 @@ def _check_items(forms: list[dict[str, Any]], given: list[dict[str, Any]], done:
         counts[link] += _answered(form, item)
         _check_item(form, item, done, found)
     for link, form in by_link.items():
-        repeats = sum(1 for item in given if str(item.get("linkId")) == link)
+        repeats = present[link]
         if repeats > 1 and not (form.get("type") == "group" and form.get("repeats")):
             what = "it does not repeat" if form.get("type") == "group" else "give its answers in one item"
             found.append(f"item {_label(form)}: given in {repeats} items; {what}")
