@@ -37,6 +37,7 @@ GROUPS = {
     "schedule": "careledger.cli.schedule",
     "visit": "careledger.cli.visit",
     "study": "careledger.cli.study",
+    "trial": "careledger.cli.trial",
     "insight": "careledger.cli.insight",
     "drug": "careledger.cli.drug",
     "testdata": "careledger.cli.testdata",

@@ -1,0 +1,328 @@
+"""`careledger trial ...` as a site's staff run it: eligibility, enrolment and consent, withdrawal, the visit list,
+CRFs and their corrections, adverse events, and the milestone payments the node settles.
+
+Each command acts as this node, or with `--as` as a member of its care team (a wallet kept here whose affiliation
+the node attested); the service decides who may, and reads her record through that caller's guarded repository.
+A PATIENT is her Patient record here (`Patient/<id>` or its id); on chain she is only a salted participant id.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from careledger.access import Accessor
+from careledger.cli._context import acts_as, address_of, as_node, local_record_id, open_node
+from careledger.cli._options import JsonFlag
+from careledger.cli._output import print_json, progress
+from careledger.cli._trial_view import (
+    day,
+    eligibility_json,
+    print_crf,
+    print_eligibility,
+    print_enrolment,
+    print_history,
+    print_visits,
+    say,
+)
+from careledger.errors import Conflict, ValidationError
+
+if TYPE_CHECKING:
+    from careledger.services import Operations
+    from careledger.trials import CrfEntry, Enrolment
+
+app = typer.Typer()
+
+TrialArgument = Annotated[int, typer.Argument(metavar="ID", help="The trial's id.", min=1)]
+PatientArgument = Annotated[str, typer.Argument(metavar="PATIENT", help="Her Patient record: Patient/<id>, or its id.")]
+VisitArgument = Annotated[int, typer.Argument(metavar="VISIT", help="The visit's number (1, 2, …).", min=1)]
+ResponseArgument = Annotated[
+    Path, typer.Argument(metavar="FILE", help="The visit's QuestionnaireResponse (FHIR JSON; - for stdin).")
+]
+StaffOption = Annotated[
+    str | None,
+    typer.Option("--as", help="A member of this node's care team: a wallet kept here [default: the node]."),
+]
+SignatureOption = Annotated[
+    str | None,
+    typer.Option(
+        "--signature", help="Her own wallet's EIP-712 signature (0x…) [default: the node signs as custodian]."
+    ),
+]
+SEVERITIES = ("mild", "moderate", "severe")
+
+
+def _staff(node: Operations, as_who: str | None) -> Accessor:
+    """Who acts: the node, or `--as`'s wallet (the service checks it is of the care team)."""
+    return as_node(node) if as_who is None else Accessor(acts_as(node, as_who))
+
+
+@app.command()
+def eligible(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Whether a patient is eligible for a trial, each criterion checked against her record and said in words (met,
+    failed, or unknown: missing data is never guessed). Exit 0 if she is, else 6 after the verdict."""
+    with open_node(ctx) as node:
+        patient_id = local_record_id(node, patient)
+        verdict = node.trial_site.eligibility(_staff(node, as_who), trial_id, patient_id)
+    if json:
+        print_json(eligibility_json(verdict, trial_id, f"Patient/{patient_id}"))
+    else:
+        print_eligibility(verdict, trial_id, f"Patient/{patient_id}")
+    if not verdict.eligible:
+        reasons = verdict.failed + verdict.unknown
+        raise Conflict(f"Patient/{patient_id} is not eligible for trial {trial_id}: {'; '.join(reasons)}")
+
+
+@app.command()
+def enrol(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    payee: Annotated[
+        str | None,
+        typer.Option(
+            "--payee", help="Where her stipend goes (an address she chose; it links that address to the trial)."
+        ),
+    ] = None,
+    signature: SignatureOption = None,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Enrol an eligible patient with her consent to the current version: signed by her own wallet (--signature,
+    over the typed data the portal shows her), or for a custodial patient by this node with her custodial key."""
+    with open_node(ctx) as node:
+        to = address_of(node, payee) if payee is not None else None
+        enrolled = node.trial_site.enrol(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), payee=to, signature=signature
+        )
+    _enrolment(enrolled, json, "enrolled")
+
+
+@app.command()
+def reconsent(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    signature: SignatureOption = None,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Record a participant's consent to the trial's current version after an amendment that asks for it: until
+    then her next visit waits."""
+    with open_node(ctx) as node:
+        done = node.trial_site.reconsent(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), signature=signature
+        )
+    _enrolment(done, json, "re-consented")
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="She confirmed, having been told what happens to her data.")] = (
+        False
+    ),
+    signature: SignatureOption = None,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Withdraw a participant from a trial, at her wish: says first what happens to her data (from the trial's
+    definition), then asks to confirm (without a terminal, --yes). No visit of hers is paid after it."""
+    with open_node(ctx) as node:
+        patient_id = local_record_id(node, patient)
+        told = node.trial_registry.protocol(trial_id).data_on_withdrawal
+        progress.print(f"What happens to her data if she withdraws from trial {trial_id}: {told}", markup=False)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ValidationError("nothing done: confirm in a terminal, or pass --yes once she has confirmed")
+            typer.confirm(f"Withdraw Patient/{patient_id} from trial {trial_id}?", abort=True, err=True)
+        done = node.trial_site.withdraw(_staff(node, as_who), trial_id, patient_id, signature=signature)
+    if json:
+        print_json({**done.to_json(), "data_on_withdrawal": told})
+    else:
+        print_enrolment(done, "withdrew")
+
+
+@app.command()
+def visits(ctx: typer.Context, trial_id: TrialArgument, as_who: StaffOption = None, json: JsonFlag = False) -> None:
+    """This site's visit list for a trial: each participant's visits, when due, and their status (due, blocked:
+    re-consent, blocked: not randomised, withdrawn, entered, paid)."""
+    with open_node(ctx) as node:
+        rows = node.trial_site.visits(_staff(node, as_who), trial_id)
+    if json:
+        print_json([row.to_json() for row in rows])
+    else:
+        print_visits(rows, trial_id)
+
+
+@app.command()
+def crf(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    visit: VisitArgument,
+    file: ResponseArgument,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Enter a visit's CRF: the QuestionnaireResponse in FILE, checked against the visit's Questionnaire, stored as
+    her record and anchored; says whether it is complete and where it differs from her record (source data
+    verification). Refused before randomisation and while she owes a re-consent."""
+    response = _response(file)
+    with open_node(ctx) as node:
+        entry = node.trial_site.enter_crf(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), visit, response
+        )
+    _crf(entry, json, "entered")
+
+
+@app.command()
+def correct(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    visit: VisitArgument,
+    file: ResponseArgument,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why it is corrected (kept in its audit trail).")] = (
+        None
+    ),
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Correct a visit's CRF: FILE becomes its new version, with who, when and --reason in a Provenance; the earlier
+    versions stay (`trial history`)."""
+    if reason is None or not reason.strip():
+        raise ValidationError("a correction needs its reason (--reason TEXT): nothing was changed")
+    response = _response(file)
+    with open_node(ctx) as node:
+        entry = node.trial_site.correct_crf(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), visit, response, reason.strip()
+        )
+    _crf(entry, json, "corrected")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    visit: VisitArgument,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """A visit's CRF audit trail: each version, who stored it, when and why."""
+    with open_node(ctx) as node:
+        versions = node.trial_site.crf_history(_staff(node, as_who), trial_id, local_record_id(node, patient), visit)
+    if json:
+        print_json([version.to_json() for version in versions])
+    else:
+        print_history(versions)
+
+
+@app.command("adverse-event")
+def adverse_event(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    code: Annotated[str, typer.Option("--code", help="What happened, coded: SYSTEM|CODE (e.g. SNOMED CT, MedDRA).")],
+    display: Annotated[str, typer.Option("--display", help="The code's words.")],
+    serious: Annotated[
+        bool, typer.Option("--serious/--not-serious", help="Serious: sent at once to the sponsor and ethics boards.")
+    ],
+    severity: Annotated[str, typer.Option("--severity", help="mild, moderate or severe.")],
+    when: Annotated[str | None, typer.Option("--date", help="When it happened (YYYY-MM-DD) [default: today].")] = None,
+    description: Annotated[str, typer.Option("--description", help="What happened, for her record here.")] = "",
+    narrative: Annotated[
+        str | None, typer.Option("--narrative", help="Words to send with a serious one's report (default: codes only).")
+    ] = None,
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Report an adverse event of a participant: an AdverseEvent in her record; a serious one also goes at once,
+    signed, to the sponsor's node and each ethics board's (her id on chain, no name), retried until it arrives."""
+    from careledger.trials import AdverseEventInput
+
+    system, _, coded = code.rpartition("|")
+    if not system or not coded:
+        raise ValidationError(f"--code: SYSTEM|CODE, e.g. http://snomed.info/sct|230690007, not {code[:60]!r}")
+    if severity not in SEVERITIES:
+        raise ValidationError(f"--severity: one of {', '.join(SEVERITIES)}, not {severity[:20]!r}")
+    happened = day(when, "--date") if when is not None else datetime.now(UTC).date()
+    given = AdverseEventInput(system, coded, display, serious, severity, happened, description, narrative)
+    with open_node(ctx) as node:
+        event = node.trial_site.report_adverse_event(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), given
+        )
+    if json:
+        print_json(event)
+    else:
+        sent = "; its safety report goes to the sponsor and ethics boards" if serious else ""
+        say(f"reported AdverseEvent/{event.get('id', '?')} ({'serious' if serious else 'not serious'}){sent}")
+
+
+@app.command()
+def settle(
+    ctx: typer.Context,
+    trial_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Only this trial.", min=1)] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Pay, from the escrow, every visit this site entered whose CRF is complete and anchored: the site's fee to
+    this node and her stipend to her payee (`serve` does it in its rounds)."""
+    with open_node(ctx) as node:
+        paid = node.trial_site.settle(trial_id)
+    if json:
+        print_json([payment.to_json() for payment in paid])
+        return
+    if not paid:
+        say("nothing to pay: no complete, anchored CRF waits")
+    for payment in paid:
+        data = payment.to_json()
+        say(
+            f"paid visit {data['visit']} of participant {data['participant']}: "
+            f"{data['site_fee']} CARE to the site, {data['stipend']} CARE stipend  tx {data['tx']}"
+        )
+
+
+def _response(file: Path) -> dict[str, Any]:
+    """The QuestionnaireResponse in FILE (- for stdin), read before the node is opened; `ValidationError` naming
+    the file and what is wrong with it."""
+    from careledger.fhir import loads_object
+
+    try:
+        raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"{file}: cannot be read ({exc.strerror})") from None
+    try:
+        response = loads_object(raw, what=str(file))
+    except ValidationError as exc:
+        raise ValidationError(f"{file}: {exc}" if str(file) not in str(exc) else str(exc)) from None
+    kind = response.get("resourceType")
+    if kind != "QuestionnaireResponse":
+        raise ValidationError(f"{file}: a QuestionnaireResponse, not {kind or 'a resource without resourceType'}")
+    return response
+
+
+def _enrolment(done: Enrolment, json: bool, verb: str) -> None:
+    if json:
+        print_json(done.to_json())
+    else:
+        print_enrolment(done, verb)
+
+
+def _crf(entry: CrfEntry, json: bool, verb: str) -> None:
+    if json:
+        print_json(entry.to_json())
+    else:
+        print_crf(entry, verb)
