@@ -37,6 +37,7 @@ from eth_account.signers.local import LocalAccount
 from careledger.access import AFFILIATION, Accessor
 from careledger.chain import Role, open_chain
 from careledger.config import NODE_WALLET, Settings
+from careledger.crypto import PrivateKey, Suite
 from careledger.node import Node
 from careledger.testdata import CARE, PASSPHRASE, founding_node, joining_node
 from careledger.trials._protocol import TrialProtocol, load_protocol, questionnaire
@@ -140,6 +141,9 @@ class TrialNetwork:
             "gender": sex,
             "birthDate": born.isoformat(),
         }
+        if wallet is not None:  # her own wallet, registered with the encryption key it derives, as a wallet's is
+            key = PrivateKey.derive(wallet.key, Suite.X25519).public_key
+            site.contracts.identity_registry(as_wallet=NODE_WALLET).register_actor(wallet.address, Role.PATIENT, key)
         site.maintenance.write(patient, patient_address=None if wallet is None else wallet.address)
         subject = {"reference": f"Patient/{patient_id}"}
         if hypertension:
@@ -255,11 +259,12 @@ def trial_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialNet
 
 
 def _set_up(network: TrialNetwork) -> None:
-    """The sponsor's researcher funded, the board's credential, every node an issuer of its own affiliations, the
-    sites' staff."""
+    """The sponsor's researcher funded, the board's credential, every node an issuer of its own affiliations and a
+    registrar of its custodial patients, the sites' staff."""
     founder = network.sponsor.contracts.identity_registry(as_wallet=NODE_WALLET)
     for node in network.nodes[1:]:
         founder.grant_role("ISSUER_ROLE", node.address)
+        founder.grant_role("REGISTRAR_ROLE", node.address)  # its custodial patients
     if not founder.is_role_holder("ISSUER_ROLE", network.sponsor.address):
         founder.grant_role("ISSUER_ROLE", network.sponsor.address)
     sponsor = _actor(network.sponsor, network.sponsor, SPONSOR, Role.RESEARCHER)

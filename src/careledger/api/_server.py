@@ -191,6 +191,8 @@ class NodeServer:
         self.node.dispensary.follow_recalls()  # a lot recalled on chain: its packs flagged, her notice written
         self.node.dispensary.retry_dispenses()  # a dispense whose pack the chain did not decommission yet
         self.node.supply.notices.retry()  # a shipment's notice the receiver's node has not taken yet
+        self.node.trial_site.settle(anchor=False)  # each complete CRF's visit, once anchored, paid from its escrow
+        self.node.trial_site.retry_reports()  # a safety report a sponsor's or board's node has not taken yet
 
     def _lead(self) -> bool:
         """Take (or keep) the lead if no other process has it; say so in the log when that changes. The leader

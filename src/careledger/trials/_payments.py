@@ -76,6 +76,9 @@ class Settlement:
             raise ValidationError(
                 f"visit {row.visit}'s CRF is incomplete: the escrow pays a visit once its CRF is complete"
             )
+        stored = self._system.get(row.record_id, row.record_version)
+        if stored.anchored_batch is None:  # told before the chain is asked anything: the round's common case
+            raise Conflict(f"visit {row.visit}'s CRF is not anchored yet: it is paid once it is")
         trials = self._trials()
         state = trials.trial(row.trial_id)
         on_chain = trials.participant(row.trial_id, row.participant)
@@ -84,11 +87,7 @@ class Settlement:
         if on_chain.visits_paid >= row.visit:  # paid on chain, not marked here (a crash in between)
             return self._already_paid(row)
         _check_payable(state, on_chain, row.visit)
-        stored = self._system.get(row.record_id, row.record_version)
-        try:
-            proven = self._system.anchored([stored])[0]
-        except NotFound:
-            raise Conflict(f"visit {row.visit}'s CRF is not anchored yet: it is paid once it is") from None
+        proven = self._system.anchored([stored])[0]
         paid = self._site_chain().pay_visit(
             row.trial_id, row.participant, row.visit, proven.commitment, proven.root, list(proven.proof)
         )

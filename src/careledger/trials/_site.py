@@ -257,9 +257,14 @@ class TrialSite:
             self._safety.send(trial_id, report)
         return written
 
-    def retry_reports(self) -> int:
-        """Send again each safety report waiting for a node that did not take it (the leader's round)."""
-        return self._safety.retry()
+    def retry_reports(self, *, at: float | None = None) -> int:
+        """Send again each safety report due (as of `at`, now unless given) that a reader's node did not take yet
+        (the leader's round); how many arrived."""
+        return self._safety.retry(at=at)
+
+    def reports_waiting(self) -> list[dict[str, Any]]:
+        """The safety reports waiting to be sent again: trial, reader, attempts and why (never the report)."""
+        return self._safety.waiting()
 
     # Payments -----------------------------------------------------------------------------------
 

@@ -1,0 +1,80 @@
+"""Milestone payments: the escrow pays the site its fee and her payee her stipend for each visit whose CRF is complete
+and anchored, in visit order, once; a payment for an incomplete CRF is refused, and so is one that waits for an
+earlier visit or for her re-consent."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from careledger.errors import Conflict, ValidationError
+from careledger.trials import PaymentsView
+from tests.trials.conftest import SPONSOR, TrialNetwork
+
+
+def _enrolled(net: TrialNetwork, trial_id: int, **facts: object) -> str:
+    """A patient of site A enrolled in the trial and randomised: her Patient id."""
+    patient = net.patient(net.site_a, **facts)  # type: ignore[arg-type]
+    net.site_a.trial_site.enrol(net.staff(net.site_a), trial_id, patient)
+    net.sponsor.trial_registry.randomise(SPONSOR, trial_id)
+    return patient
+
+
+def test_a_payment_for_a_visit_whose_crf_is_incomplete_is_refused(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = _enrolled(net, trial_id)
+    entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1, status="in-progress", weight=None))
+    assert not entered.complete
+    net.site_a.anchorer.anchor_pending()
+    with pytest.raises(ValidationError, match="visit 1's CRF is incomplete: the escrow pays a visit once"):
+        site.pay(staff, trial_id, patient, 1)
+    assert site.settle(trial_id) == []
+    assert net.site_a.trial_registry.payments(trial_id).payments == ()
+    site.correct_crf(staff, trial_id, patient, 1, net.crf(1), "weight measured after all")
+    paid = site.settle(trial_id)
+    assert [(p.visit, p.site) for p in paid] == [(1, net.site_a.address)]
+
+
+def test_settle_pays_each_complete_anchored_visit_once_in_order(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    payee = Account.create().address
+    patient = net.patient(net.site_a)
+    site.enrol(staff, trial_id, patient, payee=payee)
+    net.sponsor.trial_registry.randomise(SPONSOR, trial_id)
+    token = net.site_a.contracts.token()
+    site_before = token.balance_of(net.site_a.address)
+    site.enter_crf(staff, trial_id, patient, 2, net.crf(2))  # visit 2 before visit 1: it waits
+    assert site.settle(trial_id) == []
+    with pytest.raises(Conflict, match="visit 2 waits for visit 1's payment"):
+        site.pay(staff, trial_id, patient, 2)
+    site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    paid = site.settle(trial_id)  # anchors what waits, then pays visit 1 and visit 2
+    assert [p.visit for p in paid] == [1, 2]
+    assert site.settle(trial_id) == []  # once
+    state = net.sponsor.contracts.trials().trial(trial_id)
+    assert token.balance_of(payee) == 2 * state.stipend
+    assert token.balance_of(net.site_a.address) == site_before + 2 * state.site_fee
+    view: PaymentsView = net.sponsor.trial_registry.payments(trial_id)
+    assert view.paid_by_site == {net.site_a.address: 2 * state.site_fee}
+    assert list(view.paid_by_participant.values()) == [2 * state.stipend]
+    assert view.held == state.budget - view.paid
+    rows = {row.visit: row.status for row in site.visits(staff, trial_id) if row.patient_id == patient}
+    assert rows == {1: "paid", 2: "paid", 3: "due"}
+
+
+def test_a_visit_is_paid_only_after_her_reconsent(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = _enrolled(net, trial_id)
+    site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    net.amend(trial_id, reconsent=True)  # approved after the visit, before its payment
+    assert site.settle(trial_id) == []
+    with pytest.raises(Conflict, match="she must re-consent to version 2 before her visits are paid"):
+        site.pay(staff, trial_id, patient, 1)
+    site.reconsent(staff, trial_id, patient)
+    assert [p.visit for p in site.settle(trial_id)] == [1]

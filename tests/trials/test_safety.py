@@ -1,0 +1,130 @@
+"""Safety reports: a serious adverse event reaches the sponsor's and the ethics board's nodes over HTTP by itself
+(kept and sent again while they cannot be reached), signed by the site, with no name or patient reference in it;
+only the sponsor and the board read it. A forged report, or one from a node that is no site of the trial, is refused
+(4xx, audited) and nothing is kept. A site fetches the definition it lacks from the sponsor's node."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import date
+
+import httpx
+import pytest
+from eth_account import Account
+
+from careledger.audit import Outcome
+from careledger.crypto import sign_typed_data
+from careledger.errors import AccessDenied, NotFound
+from careledger.exchange import LIFETIME
+from careledger.node import Node
+from careledger.trials import AdverseEventInput, SafetyReportRequest, SignedSafetyReport
+from careledger.trials._safety import MAX_WAIT
+from tests.trials.conftest import SPONSOR, TrialNetwork
+
+EVENT = AdverseEventInput(
+    "http://snomed.info/sct", "267038008", "Oedema", True, "severe", date(2026, 12, 1), "ankles, both", "hospitalised"
+)
+
+
+def _participant(net: TrialNetwork, trial_id: int) -> str:
+    patient = net.patient(net.site_a)
+    net.site_a.trial_site.enrol(net.staff(net.site_a), trial_id, patient)
+    return patient
+
+
+def _reports(node: Node, trial_id: int, reader: str) -> list[dict[str, object]]:
+    return node.trial_registry.safety_reports(trial_id, reader)
+
+
+def test_a_serious_adverse_event_reaches_the_sponsor_and_the_board(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    patient = _participant(net, trial_id)
+    with net.served():
+        written = net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
+        mild = AdverseEventInput("http://snomed.info/sct", "25064002", "Headache", False, "mild", date(2026, 12, 2))
+        net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, mild)
+    assert written["subject"] == {"reference": f"Patient/{patient}"}  # her record names her; the report does not
+    (report,) = _reports(net.sponsor, trial_id, net.sponsor_address)
+    assert report["event"] == {"system": "http://snomed.info/sct", "code": "267038008", "display": "Oedema"}
+    assert (report["serious"], report["severity"], report["narrative"]) == (True, "severe", "hospitalised")
+    assert report["site"] == net.site_a.address
+    told = json.dumps(report)
+    assert "Trialist" not in told
+    assert "Patient/" not in told
+    assert "ankles" not in told  # her record's description stays in her record
+    (seen_by_board,) = _reports(net.board, trial_id, net.board_address)
+    assert _without_received(seen_by_board) == _without_received(report)
+    with pytest.raises(AccessDenied, match=f"only trial {trial_id}'s sponsor and the ethics boards"):
+        _reports(net.sponsor, trial_id, net.staff_a)
+
+
+def _without_received(report: dict[str, object]) -> dict[str, object]:
+    """A report as its site sent it (each node says when it received it)."""
+    return {key: value for key, value in report.items() if key != "received"}
+
+
+def test_a_report_waits_for_an_unreachable_node_and_arrives_later(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    patient = _participant(net, trial_id)
+    net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
+    assert _reports(net.sponsor, trial_id, net.sponsor_address) == []
+    waiting = [w for w in net.site_a.trial_site.reports_waiting() if w["trial"] == trial_id]
+    assert {w["reader"] for w in waiting} == {net.sponsor_address, net.board_address}
+    assert all("no node endpoint" in str(w["why"]) for w in waiting)
+    with net.served():
+        assert net.site_a.trial_site.retry_reports() == 0  # not due yet: each waits a minute, then twice as long
+        assert net.site_a.trial_site.retry_reports(at=time.time() + MAX_WAIT) == 2
+    assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 1
+    assert len(_reports(net.board, trial_id, net.board_address)) == 1
+    assert [w for w in net.site_a.trial_site.reports_waiting() if w["trial"] == trial_id] == []
+
+
+def _signed(account: object, net: TrialNetwork, trial_id: int, site: str) -> dict[str, object]:
+    report = {"trial_id": trial_id, "participant": "0x" + "ab" * 32, "site": site, "serious": True}
+    request = SafetyReportRequest(
+        trial_id, site, net.sponsor.address, report, int.from_bytes(os.urandom(32), "big"), int(time.time()) + LIFETIME
+    )
+    registry = net.sponsor.contracts.identity_registry().address
+    signature = sign_typed_data(account, request.typed_data(net.sponsor.chain_id, registry))  # type: ignore[arg-type]
+    return SignedSafetyReport(request, signature).to_json()
+
+
+def test_a_forged_report_or_one_from_no_site_of_the_trial_is_refused(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    with net.served():
+        endpoint = net.sponsor.contracts.identity_registry().require_actor(net.sponsor.address).endpoint
+        post = f"{endpoint}/trials/safety-reports"
+        forger = Account.create()
+        forged = httpx.post(post, json=_signed(forger, net, trial_id, net.site_a.address))
+        assert forged.status_code == 401, forged.text
+        assert "not by " + net.site_a.address in forged.text
+        board = net.board.unlock().account
+        stranger = httpx.post(post, json=_signed(board, net, trial_id, net.board.address))
+        assert stranger.status_code == 403, stranger.text
+        assert f"is not a site of trial {trial_id}" in stranger.text
+        assert httpx.post(post, json={"request": {}, "signature": "0x00"}).status_code == 400
+        genuine = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address)
+        assert httpx.post(post, json=genuine).status_code == 202
+        assert httpx.post(post, json=genuine).status_code == 401  # the same nonce again: a replay
+    assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 1
+    refused = [
+        e
+        for e in net.sponsor.audit.entries(newest_first=True, limit=50)
+        if e.access.interaction == "trial.safety-report" and e.access.outcome == Outcome.DENIED
+    ]
+    assert [e.access.agent for e in refused[:4]] == [net.site_a.address, "anonymous", net.board.address, forger.address]
+
+
+def test_a_site_fetches_the_definition_it_lacks_from_the_sponsors_node(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.sponsor.trial_registry.register(SPONSOR, net.protocol(title="HT-3b")).trial_id
+    with pytest.raises(NotFound, match="no node endpoint"):
+        net.site_b.trial_registry.protocol(trial_id)
+    with net.served():
+        assert net.site_b.trial_registry.protocol(trial_id).title == "HT-3b"
+    assert net.site_b.trial_registry.show(trial_id).title == "HT-3b"  # kept once its hash matched the chain

@@ -1,0 +1,143 @@
+"""A site's desk: only its staff act, each patient's records read and written through the staff member's door;
+eligibility in words; enrolment refused before the seed is committed, when she is not eligible, or when she signed a
+version that is not the current one; CRFs refused before randomisation, before her re-consent, after withdrawal, or
+when they fail their Questionnaire; corrections need a reason and keep who, when and why."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from careledger.access import Accessor
+from careledger.audit import Outcome
+from careledger.crypto import sign_typed_data
+from careledger.errors import AccessDenied, Conflict, ValidationError
+from careledger.records import SearchQuery
+from careledger.store import TrialVisit
+from tests.trials.conftest import SPONSOR, TrialNetwork
+
+
+def test_a_stranger_is_refused_and_audited(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    patient = net.patient(net.site_a)
+    stranger = Account.create().address
+    with pytest.raises(AccessDenied, match=f"{stranger} is not of this site's care team"):
+        net.site_a.trial_site.enrol(Accessor(stranger), trial_id, patient)
+    entry = next(e for e in net.site_a.audit.entries(newest_first=True, limit=20) if e.access.agent == stranger)
+    assert (entry.access.interaction, entry.access.outcome) == ("trial.enrol", Outcome.DENIED)
+    assert net.site_a.contracts.trials().trial(trial_id).enrolled == 0
+
+
+def test_eligibility_is_told_in_words_from_her_record(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    assert site.eligibility(staff, trial_id, net.patient(net.site_a)).eligible
+    unknown = site.eligibility(staff, trial_id, net.patient(net.site_a, egfr=None))
+    assert not unknown.eligible
+    assert any("eGFR" in why for why in unknown.unknown)
+    pregnant = site.eligibility(staff, trial_id, net.patient(net.site_a, pregnant=True))
+    assert any("pregnancy" in why for why in pregnant.failed)
+    with pytest.raises(ValidationError, match=f"not eligible for trial {trial_id}: .*pregnancy"):
+        site.enrol(staff, trial_id, net.patient(net.site_a, pregnant=True))
+    assert net.site_a.contracts.trials().trial(trial_id).enrolled == 0
+
+
+def test_enrolment_before_the_seed_is_committed_is_refused(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial(seed=False)
+    with pytest.raises(Conflict, match=f"trial {trial_id}'s randomisation seed is not committed yet"):
+        net.site_a.trial_site.enrol(net.staff(net.site_a), trial_id, net.patient(net.site_a))
+    assert net.site_a.contracts.trials().trial(trial_id).enrolled == 0
+
+
+def test_a_custodial_patient_is_enrolled_her_consent_signed_by_her_key(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    patient = net.patient(net.site_a, sex="male", age=65)
+    staff = net.staff(net.site_a)
+    enrolled = net.site_a.trial_site.enrol(staff, trial_id, patient)
+    assert (enrolled.status, enrolled.index, enrolled.consented_version) == ("on-study", 0, 1)
+    assert enrolled.stratum == 1 * 2 + 1  # male (level 1 of 3), 60-plus (level 1 of 2): mixed radix
+    on_chain = net.site_a.contracts.trials().participant(trial_id, bytes.fromhex(enrolled.participant[2:]))
+    assert on_chain is not None
+    assert on_chain.site == net.site_a.address
+    door = net.site_a.access.for_caller(staff)
+    consents = door.search(SearchQuery(resource_type="Consent", patient_id=patient))
+    assert [c["status"] for c in consents] == ["active"]
+    assert on_chain.payee == door.stored(patient).patient_address  # her own (custodial) address unless she names one
+    with pytest.raises(Conflict, match=f"she is enrolled in trial {trial_id} already"):
+        net.site_a.trial_site.enrol(staff, trial_id, patient)
+
+
+def test_consent_to_a_version_that_is_not_current_is_refused(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    wallet = Account.create()
+    patient = net.patient(net.site_a, wallet=wallet)
+    staff = net.staff(net.site_a)
+    typed = net.site_a.trial_site.consent_request(staff, trial_id, patient, wallet.address)
+    signature = "0x" + sign_typed_data(wallet, typed).hex()
+    net.amend(trial_id)  # version 2 approved while her signature of version 1 is on its way
+    with pytest.raises(ValidationError, match="she signed the consent of version 1, not the current version 2"):
+        net.site_a.trial_site.enrol(staff, trial_id, patient, signature=signature)
+    assert net.site_a.contracts.trials().trial(trial_id).enrolled == 0
+    fresh = net.site_a.trial_site.consent_request(staff, trial_id, patient, wallet.address)
+    assert fresh["message"]["version"] == 2
+    enrolled = net.site_a.trial_site.enrol(staff, trial_id, patient, signature=sign_typed_data(wallet, fresh).hex())
+    assert enrolled.consented_version == 2
+
+
+def test_a_crf_is_checked_against_its_questionnaire_and_corrected_with_a_reason(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = net.patient(net.site_a)
+    enrolled = site.enrol(staff, trial_id, patient)
+    with pytest.raises(Conflict, match="she is not randomised yet"):
+        site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    assert net.sponsor.trial_registry.randomise(SPONSOR, trial_id) == 1
+    with pytest.raises(ValidationError, match="systolic"):
+        site.enter_crf(staff, trial_id, patient, 1, net.crf(1, systolic=999))
+    entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    assert (entered.visit, entered.version, entered.complete) == (1, 1, True)
+    with pytest.raises(Conflict, match="entered already: correct it"):
+        site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    with pytest.raises(ValidationError, match="a correction needs its reason"):
+        site.correct_crf(staff, trial_id, patient, 1, net.crf(1, systolic=148), "  ")
+    corrected = site.correct_crf(staff, trial_id, patient, 1, net.crf(1, systolic=148), "transcription error")
+    assert (corrected.record_id, corrected.version) == (entered.record_id, 2)
+    history = site.crf_history(staff, trial_id, patient, 1)
+    assert [(v.version, v.who, v.why) for v in history] == [
+        (1, staff.address, "entered"),
+        (2, staff.address, "transcription error"),
+    ]
+    assert history[1].when >= history[0].when
+    with net.site_a.db.session() as session:  # the site's row names her participant id, never her
+        row = session.get(TrialVisit, (trial_id, bytes.fromhex(enrolled.participant[2:]), 1))
+        assert row is not None
+        assert (row.record_id, row.record_version, row.complete) == (entered.record_id, 2, True)
+
+
+def test_a_visit_waits_for_her_reconsent_and_none_is_recorded_after_withdrawal(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = net.patient(net.site_a)
+    site.enrol(staff, trial_id, patient)
+    net.sponsor.trial_registry.randomise(SPONSOR, trial_id)
+    site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    net.amend(trial_id, reconsent=True)
+    statuses = {row.visit: row.status for row in site.visits(staff, trial_id) if row.patient_id == patient}
+    assert statuses == {1: "entered", 2: "blocked: re-consent", 3: "blocked: re-consent"}
+    with pytest.raises(Conflict, match="her next visit waits for her re-consent"):
+        site.enter_crf(staff, trial_id, patient, 2, net.crf(2))
+    assert site.reconsent(staff, trial_id, patient).consented_version == 2
+    site.enter_crf(staff, trial_id, patient, 2, net.crf(2))
+    withdrawn = site.withdraw(staff, trial_id, patient)
+    assert withdrawn.status == "withdrawn"
+    with pytest.raises(Conflict, match="withdrew from trial"):
+        site.enter_crf(staff, trial_id, patient, 3, net.crf(3))
+    statuses = {row.visit: row.status for row in site.visits(staff, trial_id) if row.patient_id == patient}
+    assert statuses == {1: "entered", 2: "entered", 3: "withdrawn"}
