@@ -3,10 +3,12 @@ amendments, the seed committed once, randomisation refused before it, unblinding
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
-from careledger.trials import protocol_document, seed_commitment
+from careledger.trials import allocate, protocol_document, seed_commitment
 from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
 
 
@@ -76,3 +78,53 @@ def test_a_document_that_is_no_version_of_the_trial_is_not_adopted(trial_network
         net.site_a.trial_registry.adopt(trial_id, other)
     with pytest.raises(NotFound, match="holds no definition"):
         net.board.trial_registry.definition(trial_id, 1)
+
+
+def test_randomisation_is_recomputed_from_the_revealed_seed_at_unblinding(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial(target=8)
+    people = [(net.site_a, "female", 45), (net.site_a, "male", 70), (net.site_b, "female", 66)]
+    people += [(net.site_b, "male", 30), (net.site_a, "female", 50)]
+    for site, sex, age in people:
+        site.trial_site.enrol(net.staff(site), trial_id, net.patient(site, sex=sex, age=age))
+    registry = net.sponsor.trial_registry
+    assert registry.randomise(SPONSOR, trial_id) == 5
+    assert registry.randomise(SPONSOR, trial_id) == 0
+    enrolment = {s.site: s.enrolled for s in registry.enrolment(trial_id)}
+    assert enrolment == {net.site_a.address: 3, net.site_b.address: 2}
+
+    unblinded = registry.unblind(SPONSOR, trial_id)
+    trials = net.board.contracts.trials()  # anyone, from the chain alone
+    state = trials.trial(trial_id)
+    assert not state.blinded
+    assert unblinded.seed == "0x" + state.seed.hex()
+    enrolments = trials.enrolments(trial_id)
+    arms = allocate(
+        state.seed,
+        trial_id,
+        trials.ratios(trial_id),
+        trials.block_multiples(trial_id),
+        [(e.participant, e.stratum) for e in enrolments],
+    )
+    assert [(a.participant, a.index, a.stratum, a.arm) for a in unblinded.allocations] == [
+        ("0x" + e.participant.hex(), e.index, e.stratum, arm) for e, arm in zip(enrolments, arms, strict=True)
+    ]
+    assert [a.stratum for a in unblinded.allocations] == [0, 3, 1, 2, 0]
+    assert {a.arm_code for a in unblinded.allocations} <= {"combination", "monotherapy"}
+    with pytest.raises(Conflict, match=f"trial {trial_id} is unblinded: its enrolment has ended"):
+        net.site_a.trial_site.enrol(net.staff(net.site_a), trial_id, net.patient(net.site_a))
+
+
+def test_the_forecast_reads_each_sites_enrolment_and_the_days_it_came(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial(target=40)
+    for site in (net.site_a, net.site_a, net.site_b):
+        site.trial_site.enrol(net.staff(site), trial_id, net.patient(site))
+    today = datetime.now(UTC).date()
+    view = net.sponsor.trial_registry.forecast(trial_id, today=today, deadline=today + timedelta(days=90))
+    assert (view.target, view.enrolled, view.today) == (40, 3, today)
+    assert view.history == ((today, 3),)
+    assert {s.site: s.enrolled for s in view.sites} == {net.site_a.address: 2, net.site_b.address: 1}
+    assert view.forecast.low <= view.forecast.median <= view.forecast.high
+    assert isinstance(view.sites_to_add, int)
+    assert view.to_json()["history"] == [{"day": today.isoformat(), "enrolled": 3}]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from careledger.crypto import keccak
@@ -305,15 +305,32 @@ class TrialRegistry:
 
     def forecast(self, trial_id: int, *, today: date | None = None, deadline: date | None = None) -> ForecastView:
         """When the target will be reached (the Poisson-gamma model fitted to each site's enrolment so far: median
-        and 90% interval), and, for a `deadline`, how many sites to add (opening today) to reach it by then."""
+        and 90% interval), with the enrolment so far day by day; for a `deadline`, how many sites to add (opening
+        tomorrow, the earliest a new one can) to reach it by then."""
         state = self._trials().trial(trial_id)
         day = today or self._today()
         sites = self.enrolment(trial_id)
         predicted = forecast(sites, state.target, day)
         more = None
         if deadline is not None:
-            more = 0 if predicted.reached else sites_to_add(sites, state.target, day, deadline, opening=day)
-        return ForecastView(trial_id, tuple(sites), predicted, deadline, more)
+            opening = day + timedelta(days=1)
+            more = 0 if predicted.reached else sites_to_add(sites, state.target, day, deadline, opening=opening)
+        return ForecastView(trial_id, tuple(sites), predicted, deadline, more, self._history(trial_id))
+
+    def _history(self, trial_id: int) -> tuple[tuple[date, int], ...]:
+        """The trial's cumulative enrolment by the end of each day someone enrolled, from its enrolments' blocks."""
+        trials = self._trials()
+        days: dict[int, date] = {}
+        by_day: Counter[date] = Counter()
+        for enrolment in trials.enrolments(trial_id):
+            if enrolment.block not in days:
+                days[enrolment.block] = datetime.fromtimestamp(trials.chain.timestamp(enrolment.block), UTC).date()
+            by_day[days[enrolment.block]] += 1
+        total, history = 0, []
+        for day in sorted(by_day):
+            total += by_day[day]
+            history.append((day, total))
+        return tuple(history)
 
     def payments(self, trial_id: int) -> PaymentsView:
         """What the trial's escrow paid, per site and per participant id, and what it holds and still owes."""

@@ -163,13 +163,15 @@ class Unblinding:
 @dataclass(frozen=True, slots=True)
 class ForecastView:
     """Enrolment so far by site and the forecast of the day the target is reached (all today once it is), with how
-    many sites to add, opening today, to reach it by `deadline` (None: no deadline asked)."""
+    many sites to add, opening tomorrow, to reach it by `deadline` (None: no deadline asked); `history` is the
+    cumulative enrolment by the end of each day someone enrolled, in day order."""
 
     trial_id: int
     sites: tuple[SiteEnrolment, ...]
     forecast: Forecast
     deadline: date | None = None
     sites_to_add: int | None = None
+    history: tuple[tuple[date, int], ...] = ()
 
     @property
     def target(self) -> int:
@@ -210,6 +212,7 @@ class ForecastView:
             "rate_per_day": predicted.rate_per_day,
             "deadline": None if self.deadline is None else self.deadline.isoformat(),
             "sites_to_add": self.sites_to_add,
+            "history": [{"day": day.isoformat(), "enrolled": enrolled} for day, enrolled in self.history],
         }
 
 
