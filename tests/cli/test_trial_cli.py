@@ -102,6 +102,11 @@ def test_a_trial_from_registration_to_unblinding(
     assert f"Patient/{patient}" in listed.out
     assert "due" in listed.out
 
+    failing = _write(tmp_path / "failing.json", net.crf(1, systolic=400, diastolic=None))
+    refused = a("trial", "crf", str(trial), patient, "1", str(failing))
+    assert (refused.code, len(refused.err.strip().splitlines())) == (2, 1), refused.err
+    assert "systolic" in refused.err
+    assert "diastolic" in refused.err
     crf = _write(tmp_path / "visit-1.json", net.crf(1, systolic=152))
     entered = a("trial", "crf", str(trial), patient, "1", str(crf), "--as", "staff-a", "--json")
     assert entered.code == 0, entered.err
