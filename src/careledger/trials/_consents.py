@@ -64,7 +64,6 @@ if TYPE_CHECKING:
     from careledger.chain import TrialParticipant, Trials, TrialState
 
 SIGNATURE_DAYS = 7  # a consent or withdrawal prepared for her wallet must be signed and sent within this
-_ZERO32 = bytes(32)
 
 
 class Consents:
@@ -168,7 +167,7 @@ class Consents:
         if on_chain is not None and subject is not None and subject.status != CANDIDATE:
             raise Conflict(f"she is enrolled in trial {trial_id} already ({subject.status})")
         if on_chain is None:
-            if subject is None or subject.request is None or (signature is None and payee is not None):
+            if subject is None or subject.request is None or signature is None:  # signed here: asked afresh
                 subject = self._request(door, state, protocol, her, payee)
             typed, signed = self._signed(subject, her, state, signature)
             stratum = _stratum(protocol, her.patient, self._today())
@@ -278,11 +277,11 @@ class Consents:
         state = self._trials().trial(trial_id)
         if state.current_version == 0:
             raise Conflict(f"trial {trial_id} is not approved by an ethics board yet: nobody is enrolled before")
-        if state.seed_hash == _ZERO32:
+        if not state.seed_committed:
             raise Conflict(
                 f"trial {trial_id}'s randomisation seed is not committed yet: nobody is enrolled (randomised) before"
             )
-        if state.seed != _ZERO32:
+        if not state.blinded:
             raise Conflict(f"trial {trial_id} is unblinded: its enrolment has ended")
         return state
 

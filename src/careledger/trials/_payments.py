@@ -92,14 +92,14 @@ class Settlement:
             row.trial_id, row.participant, row.visit, proven.commitment, proven.root, list(proven.proof)
         )
         self._store.paid(row.trial_id, row.participant, row.visit, paid.tx_hash)
-        return _payment(paid)
+        return Payment.of(paid)
 
     def _already_paid(self, row: VisitRecord) -> Payment:
         found = [p for p in self._trials().payments(row.trial_id, row.participant) if p.visit == row.visit]
         if not found:
             raise Conflict(f"visit {row.visit} of 0x{row.participant.hex()} is paid on chain, its payment not found")
         self._store.paid(row.trial_id, row.participant, row.visit, found[0].tx_hash)
-        return _payment(found[0])
+        return Payment.of(found[0])
 
     def _anchored(self, row: VisitRecord) -> bool:
         return self._system.get(row.record_id, row.record_version).anchored_batch is not None
@@ -115,15 +115,3 @@ def _check_payable(state: TrialState, on_chain: TrialParticipant, visit: int) ->
         raise Conflict("she is not randomised yet: her visits are paid once she is")
     if visit != on_chain.visits_paid + 1:
         raise Conflict(f"visit {visit} waits for visit {on_chain.visits_paid + 1}'s payment (visits are paid in order)")
-
-
-def _payment(paid: object) -> Payment:
-    return Payment(
-        "0x" + paid.participant.hex(),  # type: ignore[attr-defined]
-        paid.site,  # type: ignore[attr-defined]
-        paid.visit,  # type: ignore[attr-defined]
-        paid.site_fee,  # type: ignore[attr-defined]
-        paid.stipend,  # type: ignore[attr-defined]
-        paid.tx_hash,  # type: ignore[attr-defined]
-        paid.block,  # type: ignore[attr-defined]
-    )

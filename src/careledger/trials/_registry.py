@@ -44,10 +44,8 @@ from careledger.trials._views import (
 )
 
 if TYPE_CHECKING:
-    from careledger.chain import Trials, TrialState
+    from careledger.chain import Trials, TrialState, TrialVersion
 
-_ZERO32 = bytes(32)
-_ZERO_ADDRESS = "0x" + "0" * 40
 
 # Fetches a version's definition from a node's endpoint: the node's answer (`careledger.client` over HTTP).
 Fetch = Callable[[str, int, int], Any]
@@ -138,7 +136,7 @@ class TrialRegistry:
         sponsor = self._address_of(as_wallet)
         if sponsor != state.sponsor:
             raise AccessDenied(f"{as_wallet} ({sponsor}) is not trial {trial_id}'s sponsor: only it commits the seed")
-        if state.seed_hash != _ZERO32:
+        if state.seed_committed:
             raise Conflict(f"trial {trial_id}'s seed is committed already: it is revealed at unblinding, never redrawn")
         seed = new_seed()
         self._store.keep_seed(trial_id, sponsor, seed)  # kept before the chain holds its hash: never lost after
@@ -167,7 +165,7 @@ class TrialRegistry:
         self.randomise(as_wallet, trial_id)
         state = self._trials().trial(trial_id)
         seed = self._seed(state)
-        if state.seed == _ZERO32:
+        if state.blinded:
             self._trials(as_wallet=as_wallet).reveal(trial_id, seed)
         committed = {a.participant: a.commitment for a in self._trials().allocations(trial_id)}
         names = self._arm_names(trial_id, state)
@@ -180,7 +178,7 @@ class TrialRegistry:
         return Unblinding(trial_id, "0x" + seed.hex(), tuple(allocations))
 
     def _seed(self, state: TrialState) -> bytes:
-        if state.seed_hash == _ZERO32:
+        if not state.seed_committed:
             raise Conflict(f"trial {state.trial_id}'s seed is not committed yet: nothing is randomised before it is")
         seed = self._store.seed(state.trial_id)
         if seed is None:
@@ -214,7 +212,7 @@ class TrialRegistry:
         """A trial as the chain holds it (`NotFound` if there is none), named from its definition if held here."""
         trials = self._trials()
         state = trials.trial(trial_id)
-        versions = tuple(_version_view(v, trials.version(trial_id, v)) for v in range(1, state.latest_version + 1))
+        versions = tuple(_version_view(trials.version(trial_id, v)) for v in range(1, state.latest_version + 1))
         held = self._held(trial_id, state.current_version or state.latest_version)
         arms = tuple(a.name for a in held.arms) if held else tuple(f"arm {a}" for a in range(state.arms))
         return TrialSummary(
@@ -234,8 +232,8 @@ class TrialRegistry:
             current_version=state.current_version,
             latest_version=state.latest_version,
             reconsent_from=state.reconsent_from,
-            seed_committed=state.seed_hash != _ZERO32,
-            blinded=state.seed == _ZERO32,
+            seed_committed=state.seed_committed,
+            blinded=state.blinded,
             revealed_at=timestamp(state.revealed_at),
             arms=arms,
             sites=tuple(trials.sites(trial_id)),
@@ -336,10 +334,7 @@ class TrialRegistry:
         """What the trial's escrow paid, per site and per participant id, and what it holds and still owes."""
         trials = self._trials()
         state = trials.trial(trial_id)
-        paid = [
-            Payment("0x" + p.participant.hex(), p.site, p.visit, p.site_fee, p.stipend, p.tx_hash, p.block)
-            for p in trials.payments(trial_id)
-        ]
+        paid = [Payment.of(p) for p in trials.payments(trial_id)]
         by_site: Counter[str] = Counter()
         by_participant: Counter[str] = Counter()
         for payment in paid:
@@ -361,14 +356,13 @@ class TrialRegistry:
         return self._safety.accept(body)
 
 
-def _version_view(version: int, found: Any) -> VersionView:
-    approved_by = found.approved_by if found.approved_by and found.approved_by != _ZERO_ADDRESS else None
+def _version_view(found: TrialVersion) -> VersionView:
     return VersionView(
-        version,
+        found.version,
         "0x" + found.protocol_hash.hex(),
         "0x" + found.consent_hash.hex(),
-        bool(found.reconsent),
-        approved_by,
+        found.reconsent,
+        found.approved_by,
         timestamp(found.approved_at),
     )
 

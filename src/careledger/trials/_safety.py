@@ -54,7 +54,6 @@ KEEP_DAYS = 30  # how long a report waits to be sent again
 FIRST_WAIT = 60.0  # seconds before a report that did not arrive is sent again; doubled each time
 MAX_WAIT = 3600.0  # seconds between two attempts, at most
 TIMEOUT = 10.0  # seconds a reader's node has to take a report
-_ZERO = "0x" + "0" * 40
 _PENDING_AAD = b"careledger/trial-safety-report-pending/v1\x00"
 
 # Posts a signed report to a node's endpoint; the node's answer (`careledger.client` over HTTP).
@@ -159,7 +158,7 @@ class SafetyReports:
         trials = self._trials()
         state = trials.trial(trial_id)
         boards = {trials.version(trial_id, v).approved_by for v in range(1, state.latest_version + 1)}
-        return {state.sponsor} | {board for board in boards if board and board != _ZERO}
+        return {state.sponsor} | {board for board in boards if board is not None}
 
     def _deliver(self, pending: dict[str, Any]) -> None:
         """One attempt: the report signed afresh and posted to the reader's node (kept here if it is this one)."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from careledger.research import care
 from careledger.trials._forecast import Forecast, SiteEnrolment
+
+if TYPE_CHECKING:
+    from careledger.chain import VisitPayment
 
 # A visit's status on a site's list and in a participant's schedule.
 DUE = "due"
@@ -227,6 +230,13 @@ class Payment:
     stipend: int
     tx_hash: str
     block: int
+
+    @classmethod
+    def of(cls, paid: VisitPayment) -> Payment:
+        """A payment as the chain's `VisitPaid` told it."""
+        return cls(
+            "0x" + paid.participant.hex(), paid.site, paid.visit, paid.site_fee, paid.stipend, paid.tx_hash, paid.block
+        )
 
     def to_json(self) -> dict[str, Any]:
         """As JSON."""
