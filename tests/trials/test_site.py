@@ -5,6 +5,8 @@ when they fail their Questionnaire; corrections need a reason and keep who, when
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from eth_account import Account
 
@@ -98,8 +100,11 @@ def test_a_crf_is_checked_against_its_questionnaire_and_corrected_with_a_reason(
     with pytest.raises(Conflict, match="she is not randomised yet"):
         site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
     assert net.sponsor.trial_registry.randomise(SPONSOR, trial_id) == 1
-    with pytest.raises(ValidationError, match="systolic"):
+    baseline = re.escape("the response does not fit its CRF (https://careledger.org/trials/ht3/crf/baseline): ")
+    with pytest.raises(ValidationError, match=baseline + ".*systolic.*260"):
         site.enter_crf(staff, trial_id, patient, 1, net.crf(1, systolic=999))
+    with pytest.raises(ValidationError, match=baseline + "it answers the Questionnaire https://example.org/other"):
+        site.enter_crf(staff, trial_id, patient, 1, {**net.crf(1), "questionnaire": "https://example.org/other"})
     entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
     assert (entered.visit, entered.version, entered.complete) == (1, 1, True)
     with pytest.raises(Conflict, match="entered already: correct it"):

@@ -331,15 +331,13 @@ def _status(state: TrialState, on_chain: TrialParticipant, visit: int, row: Visi
 
 
 def _placed(response: Resource, form: Resource, patient_id: str) -> Resource:
-    """The response as a CRF of this visit: about her, answering the visit's Questionnaire (`ValidationError` if it
-    names another)."""
+    """The response as a CRF of this visit about her: her Patient its subject, the visit's Questionnaire what it
+    answers unless it names one (`check_response` then judges which)."""
     if not isinstance(response, dict) or response.get("resourceType") != "QuestionnaireResponse":
         raise ValidationError("a CRF is a QuestionnaireResponse")
-    named = response.get("questionnaire")
-    if named is not None and named != form.get("url"):
-        raise ValidationError(f"the response answers {str(named)[:120]}, not this visit's CRF {form.get('url')}")
     placed = {key: value for key, value in response.items() if key not in ("id", "meta")}
-    return {**placed, "questionnaire": form.get("url"), "subject": {"reference": f"Patient/{patient_id}"}}
+    placed.setdefault("questionnaire", form.get("url"))
+    return {**placed, "subject": {"reference": f"Patient/{patient_id}"}}
 
 
 def _reasons(door: Repository, patient_id: str, record_id: str) -> dict[int, str]:
