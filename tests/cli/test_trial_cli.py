@@ -7,7 +7,7 @@ and unblinds. Then refusals, each one line with its exit code, and --json shapes
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,18 @@ def test_a_trial_from_registration_to_unblinding(
     told = sponsor("trial", "forecast", str(trial))
     assert f"trial {trial}: 1 of 60 enrolled; target reached by {predicted['median']} (median)" in told.said
     assert f"90% interval {predicted['low']} to {predicted['high']}" in told.said
+    deadline = (date.today() + timedelta(days=3650)).isoformat()
+    asked = sponsor("trial", "forecast", str(trial), "--deadline", deadline, "--json")
+    assert asked.code == 0, asked.err
+    assert (asked.json()["deadline"], asked.json()["sites_to_add"]) == (deadline, 0)  # ten years: enough as it is
+    enough = sponsor("trial", "forecast", str(trial), "--deadline", deadline)
+    assert f"the target is reached by {deadline} with 90% probability with the sites open now" in enough.said
+    soon = (date.today() + timedelta(days=30)).isoformat()
+    more = sponsor("trial", "forecast", str(trial), "--deadline", soon, "--json").json()["sites_to_add"]
+    assert more > 0
+    told = sponsor("trial", "forecast", str(trial), "--deadline", soon)
+    said = f"to reach the target by {soon} with 90% probability, add {more} site{'' if more == 1 else 's'} opening"
+    assert said in told.said
 
     unblinded = sponsor("trial", "unblind", str(trial), "--as", SPONSOR, "--json")
     assert unblinded.code == 0, unblinded.err

@@ -143,11 +143,13 @@ def _amounts(who: str, what: str, amounts: Mapping[str, str]) -> None:
 
 def print_forecast(view: ForecastView) -> None:
     """Enrolment by site, the day the target is forecast (median, 90% interval) and sites to add for a deadline."""
-    table = Table("site", "opened", "enrolled")
-    for site in view.sites:
-        table.add_row(site.site, site.opened.isoformat(), str(site.enrolled))
-    console.print(table)
     predicted = view.forecast
+    rates = predicted.site_rates if predicted is not None else {}
+    table = Table("site", "opened", "enrolled", "per day (fitted)")
+    for site in view.sites:
+        rate = f"{rates[site.site]:.3f}" if site.site in rates else ""
+        table.add_row(site.site, site.opened.isoformat(), str(site.enrolled), rate)
+    console.print(table)
     if predicted is None:
         say(f"trial {view.trial_id}: target {view.target} reached ({view.enrolled} enrolled)")
     else:
@@ -159,8 +161,8 @@ def print_forecast(view: ForecastView) -> None:
     if view.deadline is not None:
         if view.sites_to_add:
             count = view.sites_to_add
-            said = f"add {count} site{'' if count == 1 else 's'}, opening tomorrow,"
-            say(f"to reach the target by {view.deadline} with 90% probability: {said}")
+            added = f"add {count} site{'' if count == 1 else 's'} opening tomorrow"
+            say(f"to reach the target by {view.deadline} with 90% probability, {added}")
         else:
             say(f"the target is reached by {view.deadline} with 90% probability with the sites open now")
 
