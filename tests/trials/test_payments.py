@@ -4,11 +4,15 @@ earlier visit or for her re-consent."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from eth_account import Account
 
+from careledger.api._server import SYNC_SECONDS
 from careledger.errors import Conflict, ValidationError
 from careledger.trials import PaymentsView
+from tests.api.supply import reachable
 from tests.trials.conftest import SPONSOR, TrialNetwork
 
 
@@ -78,3 +82,20 @@ def test_a_visit_is_paid_only_after_her_reconsent(trial_network: TrialNetwork) -
         site.pay(staff, trial_id, patient, 1)
     site.reconsent(staff, trial_id, patient)
     assert [p.visit for p in site.settle(trial_id)] == [1]
+
+
+def test_the_leaders_round_pays_an_anchored_visit_by_itself(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = _enrolled(net, trial_id)
+    site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    with reachable(net.site_a):
+        time.sleep(2 * SYNC_SECONDS)  # a round or two: not anchored yet, so not paid (the round anchors nothing)
+        assert net.sponsor.trial_registry.payments(trial_id).payments == ()
+        net.site_a.anchorer.anchor_pending()
+        deadline = time.monotonic() + 20
+        while not net.sponsor.trial_registry.payments(trial_id).payments and time.monotonic() < deadline:
+            time.sleep(0.2)
+    (paid,) = net.sponsor.trial_registry.payments(trial_id).payments
+    assert (paid.visit, paid.site) == (1, net.site_a.address)
