@@ -123,7 +123,8 @@ def test_a_forged_report_or_one_from_no_site_of_the_trial_is_refused(trial_netwo
 def test_a_site_fetches_the_definition_it_lacks_from_the_sponsors_node(trial_network: TrialNetwork) -> None:
     net = trial_network
     trial_id = net.sponsor.trial_registry.register(SPONSOR, net.protocol(title="HT-3b")).trial_id
-    with pytest.raises(NotFound, match="no node endpoint"):
+    lacking = f"holds no definition of trial {trial_id} version 1, and cannot ask the sponsor's node for it: .*endpoint"
+    with pytest.raises(NotFound, match=lacking):
         net.site_b.trial_registry.protocol(trial_id)
     with net.served():
         assert net.site_b.trial_registry.protocol(trial_id).title == "HT-3b"

@@ -282,10 +282,15 @@ class TrialRegistry:
 
     def _fetched(self, state: TrialState, version: int) -> bytes:
         """A version's definition from the sponsor's node, kept once it matches the chain."""
-        node = self._nodes.node(state.sponsor)
         try:
-            answer = self._fetch(self._nodes.endpoint(node), state.trial_id, version)
-            document = str(answer["document"]).encode()
+            endpoint = self._nodes.endpoint(self._nodes.node(state.sponsor))
+        except NotFound as exc:
+            raise NotFound(
+                f"this node holds no definition of trial {state.trial_id} version {version}, and cannot ask the"
+                f" sponsor's node for it: {exc}"
+            ) from None
+        try:
+            document = str(self._fetch(endpoint, state.trial_id, version)["document"]).encode()
         except (KeyError, TypeError) as exc:
             raise IntegrityError(f"the sponsor's node sent no definition document: {exc}") from None
         if self.adopt(state.trial_id, document) != version:
