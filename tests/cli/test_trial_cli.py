@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
 from careledger.chain import Role
 from careledger.testdata import PASSPHRASE
@@ -249,6 +250,36 @@ def test_an_amendment_that_asks_for_reconsent_blocks_her_next_visit_until_she_si
     added = sponsor("trial", "add-site", str(trial), net.board.address, "--as", SPONSOR, "--json")
     assert added.code == 0, added.err
     assert added.json()["sites"] == [net.site_a.address, net.site_b.address, net.board.address]
+
+
+def test_her_own_wallet_signs_the_consent_of_the_current_version_only(
+    trial_network: TrialNetwork, run: dict[str, Cli]
+) -> None:
+    net, a = trial_network, run["a"]
+    trial = net.trial()
+    her = Account.create()
+    patient = net.patient(net.site_a, wallet=her)
+    asked = a("trial", "consent-request", str(trial), patient, "--payee", her.address, "--json")
+    assert asked.code == 0, asked.err
+    typed = asked.json()
+    assert (typed["primaryType"], typed["message"]["version"], typed["message"]["payee"]) == (
+        "TrialConsent",
+        1,
+        her.address,
+    )
+    stale = her.sign_typed_data(full_message=typed).signature.to_0x_hex()
+    net.amend(trial)  # version 2 approved before she sent her signature of version 1
+    refused = a("trial", "enrol", str(trial), patient, "--signature", stale)
+    assert refused.code == 2, refused.err
+    assert "she signed the consent of version 1, not the current version 2" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+
+    shown = a("trial", "consent-request", str(trial), patient, "--payee", her.address)
+    assert "her wallet signs this" in shown.err
+    signature = her.sign_typed_data(full_message=json.loads(shown.out)).signature.to_0x_hex()
+    enrolled = a("trial", "enrol", str(trial), patient, "--signature", signature, "--json")
+    assert enrolled.code == 0, enrolled.err
+    assert (enrolled.json()["status"], enrolled.json()["consented_version"]) == ("on-study", 2)
 
 
 def test_lists_and_shows_trials_as_tables_and_json(trial_network: TrialNetwork, run: dict[str, Cli]) -> None:

@@ -108,6 +108,29 @@ def enrol(
     _enrolment(enrolled, json, "enrolled")
 
 
+@app.command("consent-request")
+def consent_request(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    payee: Annotated[
+        str, typer.Option("--payee", help="Where her stipend goes (at a re-consent, the one she chose stays).")
+    ],
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """The consent of the trial's current version as EIP-712 typed data (`TrialConsent`), for a patient's own wallet
+    to sign (eth_signTypedData_v4); her participant id and salt are kept here. Then `trial enrol` or `trial
+    reconsent` with --signature. Refused unless she is eligible. Prints the typed data as JSON either way."""
+    with open_node(ctx) as node:
+        typed = node.trial_site.consent_request(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), address_of(node, payee)
+        )
+    print_json(typed)
+    if not json:
+        progress.print("her wallet signs this; then `careledger trial enrol ID PATIENT --signature 0x…`", markup=False)
+
+
 @app.command()
 def reconsent(
     ctx: typer.Context,
