@@ -32,7 +32,6 @@ from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special
 
 from careledger.errors import ValidationError
 
@@ -266,6 +265,8 @@ def _fit(sites: Sequence[SiteEnrolment], today: date) -> _Fit:
     if enrolled.sum() == 0:
         raise ValidationError("no site has enrolled anyone yet: there is no rate to forecast from")
     log_mean = math.log(enrolled.sum() / exposure.sum())
+    from scipy import optimize  # here, not at the top: scipy's 0.7 s import is paid by a forecast, not every command
+
     found = optimize.minimize(
         _negative_log_likelihood,
         np.array([0.0, log_mean]),
@@ -280,6 +281,8 @@ def _fit(sites: Sequence[SiteEnrolment], today: date) -> _Fit:
 
 def _negative_log_likelihood(params: Floats, enrolled: Floats, exposure: Floats) -> tuple[float, Floats]:
     """-log L of the negative-binomial marginal (each site's count, its rate integrated out) and its gradient."""
+    from scipy import special
+
     alpha = math.exp(params[0])
     beta = math.exp(params[0] - params[1])
     log_likelihood = (
