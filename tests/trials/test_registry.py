@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+from careledger.store import TrialSeed
 from careledger.trials import allocate, protocol_document, seed_commitment
 from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
 
@@ -36,9 +37,15 @@ def test_a_trial_is_registered_approved_and_seeded_its_definition_kept(trial_net
     assert seeded.blinded
     with pytest.raises(Conflict, match="seed is committed already"):
         registry.commit_seed(SPONSOR, trial_id)
-    assert net.sponsor.contracts.trials().trial(trial_id).seed_hash == seed_commitment(
-        net.sponsor.trial_registry._store.seed(trial_id) or b""
-    )
+    with net.sponsor.db.session() as session:  # kept sealed: the row holds no seed in the clear
+        row = session.get(TrialSeed, trial_id)
+        assert row is not None
+        sealed, sponsor = bytes(row.sealed), row.sponsor
+    assert sponsor == net.sponsor_address
+    unblinded = registry.unblind(SPONSOR, trial_id)  # nobody enrolled: the seed is revealed all the same
+    seed = bytes.fromhex(unblinded.seed[2:])
+    assert seed_commitment(seed) == net.board.contracts.trials().trial(trial_id).seed_hash
+    assert seed not in sealed
 
 
 def test_randomisation_before_the_seed_is_committed_is_refused(trial_network: TrialNetwork) -> None:

@@ -13,12 +13,14 @@ from datetime import date
 import httpx
 import pytest
 from eth_account import Account
+from sqlalchemy import select
 
 from careledger.audit import Outcome
 from careledger.crypto import sign_typed_data
 from careledger.errors import AccessDenied, NotFound
 from careledger.exchange import LIFETIME
 from careledger.node import Node
+from careledger.store import TrialSafetyReport
 from careledger.trials import AdverseEventInput, SafetyReportRequest, SignedSafetyReport
 from careledger.trials._safety import MAX_WAIT
 from tests.trials.conftest import SPONSOR, TrialNetwork
@@ -59,6 +61,10 @@ def test_a_serious_adverse_event_reaches_the_sponsor_and_the_board(trial_network
     assert _without_received(seen_by_board) == _without_received(report)
     with pytest.raises(AccessDenied, match=f"only trial {trial_id}'s sponsor and the ethics boards"):
         _reports(net.sponsor, trial_id, net.staff_a)
+    with net.sponsor.db.session() as session:  # kept sealed
+        (row,) = session.scalars(select(TrialSafetyReport).where(TrialSafetyReport.trial_id == trial_id))
+        assert b"267038008" not in bytes(row.sealed)
+        assert row.site == net.site_a.address
 
 
 def _without_received(report: dict[str, object]) -> dict[str, object]:
