@@ -144,5 +144,7 @@ def test_a_visit_waits_for_her_reconsent_and_none_is_recorded_after_withdrawal(t
     assert withdrawn.status == "withdrawn"
     with pytest.raises(Conflict, match="withdrew from trial"):
         site.enter_crf(staff, trial_id, patient, 3, net.crf(3))
+    corrected = site.correct_crf(staff, trial_id, patient, 2, net.crf(2, heart_rate=70), "pulse misread")
+    assert corrected.version == 2  # what was collected before she withdrew is still corrected, with its reason
     statuses = {row.visit: row.status for row in site.visits(staff, trial_id) if row.patient_id == patient}
     assert statuses == {1: "entered", 2: "entered", 3: "withdrawn"}

@@ -18,7 +18,7 @@ from careledger.trials._consents import Consents
 from careledger.trials._eligibility import Eligibility
 from careledger.trials._registry import TrialRegistry
 from careledger.trials._store import TrialStore
-from careledger.trials._subjects import CANDIDATE, WITHDRAWN, Subject, subject_of, trial_of
+from careledger.trials._subjects import CANDIDATE, WITHDRAWN, Subject, subject_from, subject_of, trial_of
 from careledger.trials._views import (
     BLOCKED_RECONSENT,
     DUE,
@@ -63,9 +63,9 @@ class TrialParticipantDesk:
             trial_id = trial_of(reference)
             if trial_id is None:
                 continue
-            subject = subject_of(door, trial_id, patient_id)
-            on_chain = None if subject is None else self._trials().participant(trial_id, subject.participant)
-            if subject is not None and on_chain is not None:
+            subject = subject_from(resource, patient_id)
+            on_chain = self._trials().participant(trial_id, subject.participant)
+            if on_chain is not None:
                 found.append(self._trial(trial_id, subject, on_chain))
         return found
 

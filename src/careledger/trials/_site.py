@@ -183,7 +183,7 @@ class TrialSite:
         together (`ValidationError` without a reason, or if it fails the Questionnaire)."""
         if not reason.strip():
             raise ValidationError("a correction needs its reason")
-        seen = self._seen(accessor, "trial.crf-correct", trial_id, patient_id)
+        seen = self._seen(accessor, "trial.crf-correct", trial_id, patient_id, active=False)  # kept after withdrawal
         row = self._row(trial_id, seen.subject, visit)
         current = seen.door.stored(row.record_id)
         form = questionnaire(self._registry.protocol(trial_id), visit)
