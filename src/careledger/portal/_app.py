@@ -27,6 +27,9 @@ from careledger.portal._session import Sessions, SignIn
 from careledger.portal._signin_routes import signin_routes
 from careledger.portal._staff_routes import chart_routes, frontdesk_routes, staff_routes
 from careledger.portal._study_routes import study_routes
+from careledger.portal._trial_routes import trial_routes
+from careledger.portal._trial_site_routes import trial_site_routes
+from careledger.portal._trial_sponsor_routes import trial_sponsor_routes
 from careledger.portal._visit_routes import booking_routes, staff_visit_routes, visit_routes
 from careledger.services import Services
 
@@ -60,6 +63,9 @@ def add_portal(app: FastAPI, node: Services, auth: SignIn) -> None:
     insight_routes(router, node, pages)
     frontdesk_routes(router, node, pages)
     pharmacy_routes(router, node, pages)
+    trial_site_routes(router, node, pages)  # before the participant's: /portal/trials/site is not a trial's id
+    trial_sponsor_routes(router, node, pages)
+    trial_routes(router, node, pages)
 
     @router.get("/portal/{unknown:path}")
     async def not_found(unknown: str) -> None:
