@@ -25,6 +25,7 @@ from tests.portal.trials import BOARD, SPONSOR, TrialSite, post, session, trial_
 pytestmark = pytest.mark.anvil
 
 DAY = date(2026, 3, 1)
+DATE = r"\d{4}-\d{2}-\d{2}"
 
 
 def _points(points: str) -> list[tuple[float, float]]:
@@ -116,6 +117,16 @@ def test_the_sponsor_sees_enrolment_the_forecast_payments_and_serious_events(sit
         said = words(page)
         assert re.search(r"this node 0x[0-9a-fA-F]{40} [^<]* 2 All sites \(target 60\) 2", said), said
         assert re.search(r'<svg class="forecast" viewBox="0 0 640 320" role="img"', page)
+        title = re.search(r"<title id=\"forecast-title-\d+\">([^<]*)</title>", page)
+        assert title, page
+        assert re.fullmatch(
+            rf"Enrolment of trial {trial_id}: 2 of 60 so far; "
+            rf"target reached by {DATE} \(90% interval {DATE} to {DATE}\)",
+            title.group(1),
+        )
+        enrolled = re.search(r'<polyline points="([^"]*)" [^>]*data-series="enrolled"', page)
+        assert enrolled, page
+        assert enrolled.group(1).split()[-1] != enrolled.group(1).split()[0]  # from none at the opening to 2 today
         for series in ("enrolled", "median", "interval", "target", "today"):
             assert f'data-series="{series}"' in page
         assert re.search(r"around \d{1,2} \w{3} \d{4} ?; 90% interval \d{1,2} \w{3} \d{4} to \d{1,2} \w{3} \d{4}", said)

@@ -40,6 +40,7 @@ from careledger.services import Services
 
 if TYPE_CHECKING:
     from careledger.access import Accessor
+    from careledger.trials import TrialSummary
 
 MAX_REASON = 1000
 _PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -72,7 +73,8 @@ def _visit_list_routes(router: APIRouter, node: Services, pages: Pages) -> None:
     """The trials here, their visit lists, eligibility and enrolment."""
     sessions = pages.sessions
 
-    def sited_here() -> list[Any]:
+    def sited_here() -> list[TrialSummary]:
+        """The trials this node is a site of."""
         here = node.address.lower()
         return [t for t in node.trial_registry.all() if any(s.lower() == here for s in t.sites)]
 

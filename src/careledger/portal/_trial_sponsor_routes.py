@@ -102,17 +102,15 @@ def _forecast(node: Services, summary: TrialSummary, deadline: date | None) -> d
 
 
 def _chart(view: ForecastView, summary: TrialSummary) -> dict[str, Any]:
-    """Enrolled so far (a line from the sites' opening to today's count) and the median with its 90% band to the
-    target, unless it is reached."""
+    """Enrolled so far (from the sites' opening, day by day) and the median with its 90% band to the target, unless
+    it is reached."""
     predicted = view.forecast
-    today = predicted.today if predicted is not None else date.today()
-    opened = min((site.opened for site in view.sites), default=today)
-    enrolled = sum(site.enrolled for site in view.sites)
-    dates = None if predicted is None or predicted.reached else (predicted.median, predicted.low, predicted.high)
+    opened = min((site.opened for site in view.sites), default=predicted.today)
+    dates = None if predicted.reached else (predicted.median, predicted.low, predicted.high)
     return {
         "forecast": view,
-        "chart": forecast_chart([(opened, 0), (today, enrolled)], summary.target, today, dates),
-        "enrolled": enrolled,
+        "chart": forecast_chart([(opened, 0), *view.history], summary.target, predicted.today, dates),
+        "enrolled": predicted.enrolled,
     }
 
 
