@@ -38,31 +38,33 @@ from careledger.trials._protocol import (
     load_protocol,
     protocol_document,
     questionnaire,
-    research_study,
     visit_of,
 )
 from careledger.trials._randomise import allocate, allocation_commitment, new_seed, seed_commitment, stratum_of
 from careledger.trials._registry import TrialRegistry
 from careledger.trials._safety import SafetyReportRequest, SafetyReports, SignedSafetyReport
 from careledger.trials._site import TrialSite
-from careledger.trials._store import TrialStore
-from careledger.trials._subjects import study_reference
-from careledger.trials._views import (
+from careledger.trials._site_views import (
     AdverseEventInput,
-    Allocation,
     ConsentDocument,
     CrfEntry,
     CrfVersion,
     Enrolment,
-    ForecastView,
     ParticipantTrial,
+    ScheduledVisit,
+    VisitRow,
+)
+from careledger.trials._store import TrialStore
+from careledger.trials._study import research_study
+from careledger.trials._subjects import study_reference
+from careledger.trials._views import (
+    Allocation,
+    ForecastView,
     Payment,
     PaymentsView,
-    ScheduledVisit,
     TrialSummary,
     Unblinding,
     VersionView,
-    VisitRow,
 )
 
 __all__ = [

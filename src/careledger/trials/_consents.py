@@ -43,6 +43,7 @@ from careledger.trials._eligibility import Eligibility, check, stratum_values
 from careledger.trials._protocol import TrialProtocol
 from careledger.trials._randomise import stratum_of
 from careledger.trials._registry import TrialRegistry
+from careledger.trials._site_views import Enrolment
 from careledger.trials._subjects import (
     CANDIDATE,
     ON_STUDY,
@@ -56,7 +57,6 @@ from careledger.trials._subjects import (
     subject_from,
     subject_of,
 )
-from careledger.trials._views import Enrolment
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount

@@ -17,9 +17,7 @@ from careledger.records import SearchQuery
 from careledger.trials._consents import Consents
 from careledger.trials._eligibility import Eligibility
 from careledger.trials._registry import TrialRegistry
-from careledger.trials._store import TrialStore
-from careledger.trials._subjects import CANDIDATE, WITHDRAWN, Subject, subject_from, subject_of, trial_of
-from careledger.trials._views import (
+from careledger.trials._site_views import (
     BLOCKED_RECONSENT,
     DUE,
     ENTERED,
@@ -28,8 +26,11 @@ from careledger.trials._views import (
     Enrolment,
     ParticipantTrial,
     ScheduledVisit,
-    timestamp,
+    visit_block,
 )
+from careledger.trials._store import TrialStore
+from careledger.trials._subjects import CANDIDATE, WITHDRAWN, Subject, subject_from, subject_of, trial_of
+from careledger.trials._views import timestamp
 
 if TYPE_CHECKING:
     from careledger.chain import TrialParticipant, Trials
@@ -74,17 +75,16 @@ class TrialParticipantDesk:
         protocol = self._registry.protocol(trial_id)
         enrolled = timestamp(on_chain.enrolled_at)
         entered = {v.visit for v in self._store.visits(trial_id) if v.participant == subject.participant}
-        reconsent = on_chain.consented_version < state.reconsent_from and not on_chain.withdrawn
+        block = visit_block(state, on_chain)
+        reconsent = block == BLOCKED_RECONSENT
         schedule = []
         for visit in protocol.visits:
             if visit.number <= on_chain.visits_paid:
                 status = PAID
             elif visit.number in entered:
                 status = ENTERED
-            elif on_chain.withdrawn:
-                status = WITHDRAWN
             else:
-                status = BLOCKED_RECONSENT if reconsent else DUE
+                status = block or DUE
             due = None if enrolled is None else date.fromordinal(enrolled.date().toordinal() + visit.day)
             schedule.append(ScheduledVisit(visit.number, visit.name, due, status))
         return ParticipantTrial(

@@ -3,7 +3,7 @@
     definition file (JSON) ──load_protocol──► TrialProtocol
         ├── protocol_document ──► canonical JSON ──keccak──► protocol hash
         ├── consent_document (UTF-8) ──keccak──► consent hash
-        ├── research_study(p, trial id, version) ──► ResearchStudy (criteria in a contained Group)
+        ├── research_study(p, trial id, version) ──► ResearchStudy (`_study`: criteria in a contained Group)
         └── questionnaire(p, visit) ──► the visit's CRF Questionnaire
 
 The definition file is one JSON object; every field is required unless marked optional, and any other field is
@@ -55,9 +55,9 @@ from eth_utils import to_checksum_address
 
 from careledger.crypto import canonical_json, keccak
 from careledger.errors import ValidationError
-from careledger.fhir import loads, systems
+from careledger.fhir import loads
 from careledger.records import Resource, parse_resource
-from careledger.research import care, care_units, protocol_hash
+from careledger.research import care, care_units
 from careledger.trials._crf import form_problems
 from careledger.trials._eligibility import (
     COMPARATORS,
@@ -74,17 +74,8 @@ from careledger.trials._eligibility import (
 )
 
 PHASES = ("n-a", "early-phase-1", "phase-1", "phase-1-phase-2", "phase-2", "phase-2-phase-3", "phase-3", "phase-4")
-PHASE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-study-phase"
-TRIAL_SYSTEM = "urn:careledger:trial"  # a ResearchStudy's identifier: the trial id on the Trials contract
 SITE_SYSTEM = "https://careledger.org/fhir/NamingSystem/trial-site"  # a site by its node's address
-PROTOCOL_HASH_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-protocol-hash"
 PROTOCOL_VERSION_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-protocol-version"
-CONSENT_HASH_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-consent-hash"
-TARGET_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-target-enrolment"
-ARM_RATIO_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-arm-ratio"
-WITHIN_DAYS_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-criterion-within-days"
-AGE = ("30525-0", "Age")  # LOINC
-SEX = ("46098-0", "Sex")  # LOINC
 MAX_STRATA = 2**16  # strata are uint16 on chain
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -177,11 +168,6 @@ def protocol_document(protocol: TrialProtocol) -> bytes:
     return canonical_json(_as_json(protocol))
 
 
-def _protocol_hash(protocol: TrialProtocol) -> bytes:
-    """The protocol hash that goes on chain: keccak256 of `protocol_document`."""
-    return protocol_hash(protocol_document(protocol))
-
-
 def consent_hash(protocol: TrialProtocol) -> bytes:
     """What goes on chain of the consent document of a version: keccak256 of its UTF-8 text."""
     return keccak(protocol.consent_document.encode())
@@ -198,82 +184,6 @@ def visit_of(protocol: TrialProtocol, number: int) -> Visit:
 def questionnaire(protocol: TrialProtocol, visit: int) -> Resource:
     """The CRF Questionnaire of visit `visit` (a copy: the protocol's own stays as signed)."""
     return copy.deepcopy(visit_of(protocol, visit).questionnaire)
-
-
-def research_study(protocol: TrialProtocol, trial_id: int, version: int, *, status: str = "active") -> Resource:
-    """The trial as a FHIR R4 ResearchStudy: identified by its trial id, with its phase, arms, sites, target and
-    the protocol and consent hashes of `version`; the criteria are a contained Group it enrols from (`exclude`
-    true for exclusions). `status` is R4's (in-review while the board has not approved, then active, …)."""
-    return {
-        "resourceType": "ResearchStudy",
-        "contained": [_criteria_group(protocol.criteria)],
-        "extension": [
-            {"url": PROTOCOL_HASH_EXTENSION, "valueString": "0x" + _protocol_hash(protocol).hex()},
-            {"url": CONSENT_HASH_EXTENSION, "valueString": "0x" + consent_hash(protocol).hex()},
-            {"url": PROTOCOL_VERSION_EXTENSION, "valuePositiveInt": version},
-            {"url": TARGET_EXTENSION, "valuePositiveInt": protocol.target},
-        ],
-        "identifier": [{"system": TRIAL_SYSTEM, "value": str(trial_id)}],
-        "title": protocol.title,
-        "status": status,
-        "phase": {"coding": [{"system": PHASE_SYSTEM, "code": protocol.phase}]},
-        **_studied(protocol.criteria),
-        "description": protocol.description,
-        "enrollment": [{"reference": "#criteria"}],
-        "site": [{"identifier": {"system": SITE_SYSTEM, "value": site}} for site in protocol.sites],
-        "arm": [
-            {
-                "extension": [{"url": ARM_RATIO_EXTENSION, "valuePositiveInt": arm.ratio}],
-                "name": arm.code,
-                "description": arm.name,
-            }
-            for arm in protocol.arms
-        ],
-    }
-
-
-def _studied(criteria: Sequence[Criterion]) -> dict[str, Any]:
-    """The conditions studied (those inclusion criteria require), as ResearchStudy.condition, if any."""
-    studied = [c for c in criteria if c.kind == "inclusion" and c.what == "condition"]
-    return {"condition": [_concept(c.system, c.codes, c.display) for c in studied]} if studied else {}
-
-
-def _criteria_group(criteria: Sequence[Criterion]) -> Resource:
-    """The eligibility criteria as a definitional Group's characteristics."""
-    group: Resource = {"resourceType": "Group", "id": "criteria", "type": "person", "actual": False}
-    if criteria:
-        group["characteristic"] = [_characteristic(c) for c in criteria]
-    return group
-
-
-def _characteristic(criterion: Criterion) -> dict[str, Any]:
-    found: dict[str, Any] = {"exclude": criterion.kind == "exclusion"}
-    if criterion.what in ("condition", "medication"):
-        found["code"] = {"text": criterion.what}
-        found["valueCodeableConcept"] = _concept(criterion.system, criterion.codes, criterion.display)
-    elif criterion.what == "sex":
-        found["code"] = _concept(systems.LOINC, (SEX[0],), SEX[1])
-        found["valueCodeableConcept"] = _concept(GENDER_SYSTEM, criterion.codes, criterion.display)
-    else:
-        code, unit = (AGE, "a") if criterion.what == "age" else (None, criterion.unit or "1")
-        found["code"] = (
-            _concept(systems.LOINC, (code[0],), code[1])
-            if code
-            else _concept(criterion.system, criterion.codes, criterion.display)
-        )
-        quantity: dict[str, Any] = {"value": criterion.value, "unit": unit, "system": systems.UCUM, "code": unit}
-        if criterion.comparator != "=":
-            quantity["comparator"] = criterion.comparator
-        found["valueQuantity"] = quantity
-        if criterion.within_days is not None:
-            found["extension"] = [{"url": WITHIN_DAYS_EXTENSION, "valuePositiveInt": criterion.within_days}]
-    return found
-
-
-def _concept(system: str | None, codes: Sequence[str], text: str) -> dict[str, Any]:
-    """A CodeableConcept of any of `codes` (each a coding of `system`), and its words."""
-    coding = [{"code": code} if system is None else {"system": system, "code": code} for code in codes]
-    return {"coding": coding, "text": text}
 
 
 class _Reader:

@@ -33,23 +33,22 @@ from careledger.trials._payments import Settlement
 from careledger.trials._protocol import questionnaire
 from careledger.trials._registry import TrialRegistry
 from careledger.trials._safety import SafetyReports
-from careledger.trials._store import TrialStore, VisitRecord
-from careledger.trials._subjects import Subject, study_reference, subject_of, subjects_of
-from careledger.trials._views import (
+from careledger.trials._site_views import (
     BLOCKED_ALLOCATION,
     BLOCKED_RECONSENT,
     DUE,
     ENTERED,
     PAID,
-    WITHDRAWN,
     AdverseEventInput,
     CrfEntry,
     CrfVersion,
     Enrolment,
-    Payment,
     VisitRow,
-    timestamp,
+    visit_block,
 )
+from careledger.trials._store import TrialStore, VisitRecord
+from careledger.trials._subjects import Subject, study_reference, subject_of, subjects_of
+from careledger.trials._views import Payment, timestamp
 
 if TYPE_CHECKING:
     from careledger.chain import TrialParticipant, Trials, TrialState
@@ -306,14 +305,15 @@ class TrialSite:
 
 
 def _check_may_visit(state: TrialState, on_chain: TrialParticipant) -> None:
-    """`Conflict` unless her visit may be recorded: randomised, and consented to what the trial asks."""
-    if on_chain.consented_version < state.reconsent_from:
+    """`Conflict` unless her visit may be recorded (`visit_block`; a withdrawal is told before, by `_seen`)."""
+    block = visit_block(state, on_chain)
+    if block == BLOCKED_ALLOCATION:
+        raise Conflict("she is not randomised yet: her visits are recorded once the sponsor randomises her")
+    if block == BLOCKED_RECONSENT:
         raise Conflict(
             f"her next visit waits for her re-consent: she signed version {on_chain.consented_version}, "
             f"the trial asks for version {state.reconsent_from} or later"
         )
-    if on_chain.allocation is None:
-        raise Conflict("she is not randomised yet: her visits are recorded once the sponsor randomises her")
 
 
 def _status(state: TrialState, on_chain: TrialParticipant, visit: int, row: VisitRecord | None) -> str:
@@ -321,13 +321,7 @@ def _status(state: TrialState, on_chain: TrialParticipant, visit: int, row: Visi
         return PAID
     if row is not None:
         return ENTERED
-    if on_chain.withdrawn:
-        return WITHDRAWN
-    if on_chain.consented_version < state.reconsent_from:
-        return BLOCKED_RECONSENT
-    if on_chain.allocation is None:
-        return BLOCKED_ALLOCATION
-    return DUE
+    return visit_block(state, on_chain) or DUE
 
 
 def _placed(response: Resource, form: Resource, patient_id: str) -> Resource:
