@@ -48,7 +48,7 @@ def test_each_item_type_becomes_its_input_with_its_limits() -> None:
         "number", "1", "60", "260", "mmHg"
     )  # fmt: skip
     assert systolic.required
-    assert "8480-6" in systolic.code
+    assert systolic.code == "LOINC 8480-6"
     weight = _field(fields, "weight")
     assert (weight.kind, weight.step, weight.minimum, weight.maximum) == ("number", "any", "30", "300")
     adherence = _field(fields, "adherence")

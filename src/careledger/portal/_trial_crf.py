@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from careledger.fhir import systems
 from careledger.portal._formats import printed_unit
 from careledger.records import Resource
 
@@ -126,9 +127,10 @@ def _unit(item: Mapping[str, Any]) -> str:
 
 
 def _codes(item: Mapping[str, Any]) -> Iterator[str]:
+    """The codes an item is compared with her record by (source data verification), as "LOINC 8480-6"."""
     for coding in item.get("code", []):
         if coding.get("code"):
-            yield f"{coding.get('display') or coding['code']} ({coding['code']})"
+            yield f"LOINC {coding['code']}" if coding.get("system") == systems.LOINC else str(coding["code"])
 
 
 def _option_label(option: Mapping[str, Any]) -> str:
