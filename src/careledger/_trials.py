@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from careledger.access import RecordAccess, SystemRepository
-    from careledger.anchoring import Anchorer
+    from careledger.anchoring import Anchorer, AnchorSource
     from careledger.audit import AuditLog
     from careledger.chain import Contracts, Trials
     from careledger.crypto import AtRestKey
@@ -63,6 +63,7 @@ class TrialServices:
         def _custodial_kek(self) -> AtRestKey: ...
         def unlock(self, wallet: str = ...) -> UnlockedWallet: ...
         def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
+        def _anchorer(self, source: AnchorSource) -> Anchorer: ...
 
     @cached_property
     def trial_registry(self) -> TrialRegistry:
@@ -83,14 +84,15 @@ class TrialServices:
     def trial_site(self) -> TrialSite:
         """This node as a trial's site, for its staff (the care team): eligibility, consent, enrolment, visits,
         CRFs and their corrections, adverse events; and the escrow's milestone payments (node work)."""
-        from careledger.trials import Settlement, TrialSite
+        from careledger.trials import Settlement, TrialSite, questionnaire
 
         settlement = Settlement(
             self._trial_store,
-            self._system("trial milestone payments", Purpose.HPAYMT),
+            self._trial_payments_work,
             self._trials_contract,
             lambda: self.contracts.trials(as_wallet=NODE_WALLET),
-            self.anchorer.anchor_pending,
+            self.trial_anchorer.anchor_pending,
+            lambda trial_id, visit: questionnaire(self.trial_registry.protocol(trial_id), visit),
         )
         return TrialSite(
             self.access,
@@ -119,10 +121,29 @@ class TrialServices:
         return self.contracts.trials(as_wallet=as_wallet)
 
     @cached_property
+    def trial_anchorer(self) -> Anchorer:
+        """Anchors this site's visit leaves (what its milestone payments prove) in batches of its own on
+        RecordAnchor, due like the records'; apart from them, as the contract pays only for a batch the site
+        anchored and a leaf must match no record's commitment."""
+        from careledger.trials import TrialVisitLeaves
+
+        return self._anchorer(TrialVisitLeaves())
+
+    @cached_property
+    def _trial_payments_work(self) -> SystemRepository:
+        """The node's "trial milestone payments" work: a CRF version's commitment and current version."""
+        return self._system("trial milestone payments", Purpose.HPAYMT)
+
+    @cached_property
     def _trial_store(self) -> TrialStore:
         from careledger.trials import TrialStore
 
-        return TrialStore(self.db, lambda: self._custodial_kek)
+        def commitment(record_id: str, version: int) -> bytes:
+            """A CRF version's commitment, hidden in its visit leaf under a fresh salt."""
+            work = self._trial_payments_work
+            return work.commitment_of(work.get(record_id, version))
+
+        return TrialStore(self.db, lambda: self._custodial_kek, commitment)
 
     @cached_property
     def _trial_nodes(self) -> Nodes:

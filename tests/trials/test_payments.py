@@ -1,6 +1,7 @@
 """Milestone payments: the escrow pays the site its fee and her payee her stipend for each visit whose CRF is complete
-and anchored, in visit order, once; a payment for an incomplete CRF is refused, and so is one that waits for an
-earlier visit or for her re-consent."""
+and whose visit leaf is anchored, in visit order, once; a payment for an incomplete CRF is refused, and so is one
+that waits for an earlier visit or for her re-consent. A CRF corrected after its row was kept is paid for its current
+version only; and a copy of the database with the chain's payments cannot tie a visit to a record."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import time
 
 import pytest
 from eth_account import Account
+from sqlalchemy import select
 
 from careledger.api._server import SYNC_SECONDS
 from careledger.errors import Conflict, ValidationError
+from careledger.store import RECORD_VERSIONS, TrialVisit
 from careledger.trials import PaymentsView
 from tests.api.supply import reachable
 from tests.trials.conftest import SPONSOR, TrialNetwork
@@ -31,7 +34,7 @@ def test_a_payment_for_a_visit_whose_crf_is_incomplete_is_refused(trial_network:
     patient = _enrolled(net, trial_id)
     entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1, status="in-progress", weight=None))
     assert not entered.complete
-    net.site_a.anchorer.anchor_pending()
+    net.site_a.trial_anchorer.anchor_pending()
     with pytest.raises(ValidationError, match="visit 1's CRF is incomplete: the escrow pays a visit once"):
         site.pay(staff, trial_id, patient, 1)
     assert site.settle(trial_id) == []
@@ -93,9 +96,79 @@ def test_the_leaders_round_pays_an_anchored_visit_by_itself(trial_network: Trial
     with reachable(net.site_a):
         time.sleep(2 * SYNC_SECONDS)  # a round or two: not anchored yet, so not paid (the round anchors nothing)
         assert net.sponsor.trial_registry.payments(trial_id).payments == ()
-        net.site_a.anchorer.anchor_pending()
+        assert net.site_a.trial_anchorer.pending() >= 1
+        net.site_a.trial_anchorer.anchor_pending()
         deadline = time.monotonic() + 20
         while not net.sponsor.trial_registry.payments(trial_id).payments and time.monotonic() < deadline:
             time.sleep(0.2)
     (paid,) = net.sponsor.trial_registry.payments(trial_id).payments
     assert (paid.visit, paid.site) == (1, net.site_a.address)
+
+
+def test_a_crf_corrected_after_its_row_was_kept_is_paid_for_its_current_version(
+    trial_network: TrialNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff, store = net.site_a.trial_site, net.staff(net.site_a), net.site_a._trial_store
+    patient = _enrolled(net, trial_id)
+    entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    net.site_a.trial_anchorer.anchor_pending()
+    participant = bytes.fromhex(entered.participant.removeprefix("0x"))
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("the process died between the correction and its row")
+
+    monkeypatch.setattr(store, "keep_visit", crash)
+    with pytest.raises(RuntimeError):  # version 2 stored, incomplete; the row still says version 1, complete
+        site.correct_crf(staff, trial_id, patient, 1, net.crf(1, status="in-progress", weight=None), "weight wrong")
+    monkeypatch.undo()
+    with pytest.raises(ValidationError, match="visit 1's CRF is at version 2, not the version 1 kept, and it is inc"):
+        site.pay(staff, trial_id, patient, 1)
+    assert site.settle(trial_id) == []
+    kept = store.visit(trial_id, participant, 1)
+    assert kept is not None
+    assert (kept.record_version, kept.complete) == (2, False)
+
+    monkeypatch.setattr(store, "keep_visit", crash)
+    with pytest.raises(RuntimeError):  # version 3, complete; the row says version 2, incomplete
+        site.correct_crf(staff, trial_id, patient, 1, net.crf(1), "weight measured again")
+    monkeypatch.undo()
+    with pytest.raises(Conflict, match="at version 3, not the version 2 kept: version 3 is kept now and paid once its"):
+        site.pay(staff, trial_id, patient, 1)
+    (paid,) = site.settle(trial_id)  # its new leaf anchored first, then paid
+    kept = store.visit(trial_id, participant, 1)
+    assert kept is not None
+    assert kept.leaf is not None
+    assert (kept.record_version, kept.complete) == (3, True)
+    on_chain = net.sponsor.contracts.trials().payments(trial_id)
+    assert [(p.visit, p.crf_leaf, p.tx_hash) for p in on_chain] == [(1, kept.leaf.leaf, paid.tx_hash)]
+
+
+def test_a_copy_of_the_visits_and_the_chains_payments_names_no_record(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = _enrolled(net, trial_id)
+    entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    site.correct_crf(staff, trial_id, patient, 1, net.crf(1, weight=81), "weight misread")
+    assert [p.visit for p in site.settle(trial_id)] == [1]
+    with net.site_a.db.reading() as connection:
+        visits = [row._asdict() for row in connection.execute(select(TrialVisit.__table__))]
+        records = connection.execute(select(RECORD_VERSIONS.c.record_id, RECORD_VERSIONS.c.commitment)).all()
+    record_ids = {record_id for record_id, _ in records}
+    commitments = {bytes(commitment) for _, commitment in records}
+    assert entered.record_id in record_ids
+    assert len(visits) >= 1
+    for row in visits:
+        for column, value in row.items():
+            if isinstance(value, str):
+                assert not any(record_id in value for record_id in record_ids), column
+            elif isinstance(value, bytes | memoryview):
+                cell = bytes(value)
+                assert cell not in commitments, column
+                assert not any(record_id.encode() in cell for record_id in record_ids), column
+    paid_leaves = {p.crf_leaf for p in net.sponsor.contracts.trials().payments(trial_id)}
+    (row,) = [row for row in visits if row["trial_id"] == trial_id]
+    assert paid_leaves == {bytes(row["leaf"])}
+    assert not paid_leaves & commitments  # the chain's VisitPaid names no record version

@@ -188,6 +188,7 @@ class NodeServer:
             self.node.anchorer.maybe_anchor()
             self.node.audit_anchorer.maybe_anchor()
             self.node.supply_anchorer.maybe_anchor()  # captured supply events' digests
+            self.node.trial_anchorer.maybe_anchor()  # this site's visit leaves, which its trial payments prove
         self.node.dispensary.follow_recalls()  # a lot recalled on chain: its packs flagged, her notice written
         self.node.dispensary.retry_dispenses()  # a dispense whose pack the chain did not decommission yet
         self.node.supply.notices.retry()  # a shipment's notice the receiver's node has not taken yet

@@ -3,15 +3,16 @@ held here, a site's visits and their payments, and the serious adverse events' s
 `models.py`, which is at the house's size limit; importing the `store` package registers them on the same `Base`.
 
 No table holds a patient's address or record id beside a trial id: a participant is her salted commitment on chain
-(`participant`), which only her ResearchSubject record (sealed, behind the door) ties to her. A visit names the
-record id of its QuestionnaireResponse, which only this node can open.
+(`participant`), which only her ResearchSubject record (sealed, behind the door) ties to her. A visit's CRF record
+(id, version) is sealed with the visit's salt, and what is anchored and paid for is a visit leaf, keccak256(salt ‖
+the record version's commitment): neither a record id nor a commitment of `record_versions` appears here or on chain.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, LargeBinary, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careledger.store.models import Base
@@ -42,17 +43,26 @@ class TrialDefinition(Base):
 
 
 class TrialVisit(Base):
-    """A visit of a participant at this site: the current version of its CRF (a QuestionnaireResponse record),
-    whether that version is complete, and its milestone payment (transaction, time) once the escrow paid it."""
+    """A visit of a participant at this site: its CRF's current version (a QuestionnaireResponse record), whether it
+    is complete, its visit leaf's anchoring, and its milestone payment (transaction, time) once the escrow paid it.
+
+    `sealed` holds the record id, version and the visit salt under the node's key-encryption key (AAD: trial,
+    participant, visit); in the clear only `leaf` (keccak256(salt ‖ the version's commitment), fresh per CRF version),
+    its batch (`batch_id` at `leaf_index` with the Merkle `proof`), `entered` (when this leaf was written) and the
+    status columns."""
 
     __tablename__ = "trial_visits"
 
     trial_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     participant: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     visit: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    record_id: Mapped[str] = mapped_column(String(64))
-    record_version: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     complete: Mapped[bool] = mapped_column(Boolean)
+    entered: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer)
+    proof: Mapped[str | None] = mapped_column(Text)  # JSON list of the Merkle siblings, 0x-hex
     paid_tx: Mapped[str | None] = mapped_column(String(66), index=True)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -66,6 +66,7 @@ from careledger.trials._views import (
     Unblinding,
     VersionView,
 )
+from careledger.trials._visit_leaves import TrialVisitLeaves
 
 __all__ = [
     "PARTICIPANT_SYSTEM",
@@ -102,6 +103,7 @@ __all__ = [
     "TrialSite",
     "TrialStore",
     "TrialSummary",
+    "TrialVisitLeaves",
     "TrialWithdrawal",
     "Unblinding",
     "VersionView",

@@ -1,26 +1,34 @@
 """Milestone payments: the sponsor's escrow pays this site a fee and the participant's payee a stipend for each visit
-whose CRF is complete and anchored, in visit order. The node's own work ("trial milestone payments"), done by the
-leader's round and on request.
+whose CRF is complete and whose visit leaf is anchored, in visit order; a participant with no payee yet has her
+stipend held by the escrow until her site names one (`name_payee`), which pays out everything held at once. The
+node's own work ("trial milestone payments"), done by the leader's round and on request.
 
 ```
-trial_visits: complete, not paid ─► (anchor what waits, when asked) ─► her participant on chain: next visit due,
-     may visit ─► the CRF version's commitment, root and Merkle proof (the records' anchoring: `anchored`, nothing
-     decrypted) ─► Trials.pay_visit as the node (the contract checks the proof against RecordAnchor) ─► paid here
+trial_visits: complete, not paid ─► its CRF's current version still the one kept (else kept now: a new leaf) ─►
+     (anchor the visit leaves waiting, when asked: `_visit_leaves.TrialVisitLeaves`, batches this node anchors)
+     ─► her participant on chain: next visit due, may visit ─► Trials.pay_visit(leaf, root, proof) as the node
+     (the contract checks the proof in a RECORDS batch this node anchored) ─► paid here
 ```
 
-A visit whose CRF is incomplete, not anchored yet, behind an unpaid earlier visit, or of a participant who must
-re-consent first waits: `settle` pays what it can and leaves the rest for a later round; `pay` refuses one visit
-with why.
+The leaf is keccak256(visit salt ‖ the CRF version's commitment), never the commitment: the chain's `VisitPaid`
+names no record. A visit whose CRF is incomplete, not anchored yet, behind an unpaid earlier visit, or of a
+participant who must re-consent first waits: `settle` pays what it can and leaves the rest for a later round;
+`pay` refuses one visit with why.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
+
+from eth_utils import is_address, to_checksum_address
 
 from careledger.access import SystemRepository
 from careledger.errors import CareLedgerError, Conflict, NotFound, ValidationError
+from careledger.records import Resource
+from careledger.trials._crf import complete
 from careledger.trials._store import TrialStore, VisitRecord
 from careledger.trials._views import Payment
 
@@ -31,7 +39,7 @@ _log = logging.getLogger(__name__)
 
 
 class Settlement:
-    """The escrow's payments of this site's visits."""
+    """The escrow's payments of this site's visits, and the payees its participants name."""
 
     def __init__(
         self,
@@ -40,22 +48,26 @@ class Settlement:
         trials: Callable[[], Trials],
         site_chain: Callable[[], Trials],
         anchor: Callable[[], object],
+        form: Callable[[int, int], Resource],
     ) -> None:
-        """`system` is the node's "trial milestone payments" work (the CRFs' proofs); `site_chain()` sends as the
-        node; `anchor()` anchors the records waiting for it now."""
+        """`system` is the node's "trial milestone payments" work (the CRFs' current versions); `site_chain()`
+        sends as the node; `anchor()` anchors the visit leaves waiting now; `form(trial_id, visit)` is the visit's
+        Questionnaire (a CRF found newer than the one kept is judged complete or not by it)."""
         self._store = store
         self._system = system
         self._trials = trials
         self._site_chain = site_chain
         self._anchor = anchor
+        self._form = form
 
     def settle(self, trial_id: int | None = None, *, anchor: bool = True) -> list[Payment]:
         """Pay every visit here (of one trial, if given) whose CRF is complete and anchored, in order; `anchor`: the
-        CRFs not anchored yet are anchored first (the leader's round leaves that to the anchorer's batches). What
-        was paid; a visit that cannot be paid yet waits, and so do that participant's later visits."""
-        due = [row for row in self._store.visits(trial_id, unpaid=True) if row.complete]
-        if anchor and due and not all(self._anchored(row) for row in due):
+        visit leaves not anchored yet are anchored first (the leader's round leaves that to the trial anchorer's
+        batches). What was paid; a visit that cannot be paid yet waits, and so do that participant's later visits."""
+        due = self._store.visits(trial_id, unpaid=True)  # an incomplete one too: its CRF may be corrected since
+        if anchor and not all(row.leaf is not None and row.leaf.anchored for row in due):
             self._anchor()
+            due = self._store.visits(trial_id, unpaid=True)
         paid, stuck = [], set()
         for row in due:
             if (row.trial_id, row.participant) in stuck:
@@ -70,14 +82,16 @@ class Settlement:
         return paid
 
     def pay(self, row: VisitRecord) -> Payment:
-        """Pay one visit now, or say why it cannot be: its CRF incomplete (`ValidationError`), not anchored yet, an
-        earlier visit unpaid, her re-consent or allocation missing, withdrawn (`Conflict`)."""
+        """Pay one visit now, or say why it cannot be: its CRF incomplete (`ValidationError`), corrected since it was
+        kept (kept now, paid once its new leaf is anchored), not anchored yet, an earlier visit unpaid, her
+        re-consent or allocation missing, withdrawn (`Conflict`)."""
+        self._check_current(row)
         if not row.complete:
             raise ValidationError(
                 f"visit {row.visit}'s CRF is incomplete: the escrow pays a visit once its CRF is complete"
             )
-        stored = self._system.get(row.record_id, row.record_version)
-        if stored.anchored_batch is None:  # told before the chain is asked anything: the round's common case
+        leaf = row.leaf
+        if leaf is None or leaf.root is None:  # told before the chain is asked anything: the round's common case
             raise Conflict(f"visit {row.visit}'s CRF is not anchored yet: it is paid once it is")
         trials = self._trials()
         state = trials.trial(row.trial_id)
@@ -87,12 +101,38 @@ class Settlement:
         if on_chain.visits_paid >= row.visit:  # paid on chain, not marked here (a crash in between)
             return self._already_paid(row)
         _check_payable(state, on_chain, row.visit)
-        proven = self._system.anchored([stored])[0]
         paid = self._site_chain().pay_visit(
-            row.trial_id, row.participant, row.visit, proven.commitment, proven.root, list(proven.proof)
+            row.trial_id, row.participant, row.visit, leaf.leaf, leaf.root, list(leaf.proof)
         )
         self._store.paid(row.trial_id, row.participant, row.visit, paid.tx_hash)
         return Payment.of(paid)
+
+    def name_payee(self, trial_id: int, participant: bytes, payee: str) -> int:
+        """Name the address her stipends go to, as her site (the node), on chain: every stipend held for her until
+        now is paid to it at once, and her later ones go to it. What was paid out (0: nothing was held). Naming an
+        address links it to the trial on chain: the caller says so to her first. `ValidationError` for anything
+        but a non-zero address."""
+        if not isinstance(payee, str) or not is_address(payee.strip()):
+            raise ValidationError(f"a payee is an address (0x and 40 hex digits), not {str(payee)[:64]!r}")
+        named = to_checksum_address(payee.strip())
+        if int(named, 16) == 0:
+            raise ValidationError("the zero address cannot be a payee: her stipends would be lost")
+        return self._site_chain().set_payee(trial_id, participant, named)
+
+    def _check_current(self, row: VisitRecord) -> None:
+        """Refuse a visit whose CRF changed after its row was kept (a crash between a correction and its row): the
+        current version is kept now, with a fresh leaf, and is paid once that is anchored, if it is complete."""
+        current = self._system.get(row.record_id)
+        if current.version == row.record_version and not current.deleted:
+            return
+        if current.deleted:
+            raise Conflict(f"visit {row.visit}'s CRF was deleted after it was entered: the escrow pays no visit for it")
+        done = complete(self._form(row.trial_id, row.visit), self._system.open(current))
+        self._store.keep_visit(replace(row, record_version=current.version, complete=done, leaf=None))
+        changed = f"visit {row.visit}'s CRF is at version {current.version}, not the version {row.record_version} kept"
+        if not done:
+            raise ValidationError(f"{changed}, and it is incomplete: the escrow pays a visit once its CRF is complete")
+        raise Conflict(f"{changed}: version {current.version} is kept now and paid once its new leaf is anchored")
 
     def _already_paid(self, row: VisitRecord) -> Payment:
         found = [p for p in self._trials().payments(row.trial_id, row.participant) if p.visit == row.visit]
@@ -100,9 +140,6 @@ class Settlement:
             raise Conflict(f"visit {row.visit} of 0x{row.participant.hex()} is paid on chain, its payment not found")
         self._store.paid(row.trial_id, row.participant, row.visit, found[0].tx_hash)
         return Payment.of(found[0])
-
-    def _anchored(self, row: VisitRecord) -> bool:
-        return self._system.get(row.record_id, row.record_version).anchored_batch is not None
 
 
 def _check_payable(state: TrialState, on_chain: TrialParticipant, visit: int) -> None:

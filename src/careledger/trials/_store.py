@@ -3,31 +3,52 @@ received (the tables of `careledger.store._trial_models`).
 
 Secrets are sealed here, under the node's key-encryption key, each bound to what it is (AAD: kind and trial id), so
 a seed cannot be passed off as another trial's, nor a report as another's; a copy of the database holds no seed and
-no report in the clear. Nothing here names a patient: a visit is keyed by the participant's commitment.
+no report in the clear. Nothing here names a patient: a visit is keyed by the participant's commitment, and its
+CRF's record id and version are sealed with a fresh salt per version (AAD: trial, participant, visit); what is
+anchored and paid for is the visit leaf keccak256(salt ‖ the version's commitment), which no one without the salt
+can match to a record.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from careledger.crypto import AtRestKey, canonical_json, keccak
-from careledger.store import Database, TrialDefinition, TrialSafetyReport, TrialSeed, TrialVisit
+from careledger.store import AnchorBatch, Database, TrialDefinition, TrialSafetyReport, TrialSeed, TrialVisit
 
 _SEED_AAD = b"careledger/trial-seed/v1\x00"
 _REPORT_AAD = b"careledger/trial-safety-report/v1\x00"
+_VISIT_AAD = b"careledger/trial-visit/v1\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitLeaf:
+    """A visit's leaf as kept, and once its batch is anchored on chain, that batch's root and the leaf's Merkle
+    proof: what `Trials.pay_visit` is given."""
+
+    leaf: bytes
+    root: bytes | None = None  # None: not anchored yet
+    proof: tuple[bytes, ...] = ()
+
+    @property
+    def anchored(self) -> bool:
+        """Whether its batch is on chain (the payment may be asked for)."""
+        return self.root is not None
 
 
 @dataclass(frozen=True, slots=True)
 class VisitRecord:
     """A visit of a participant at this site: its CRF's record (id, current version), whether that version is
-    complete, and its payment (None: not paid yet)."""
+    complete, and its payment (None: not paid yet). `leaf`: the visit leaf of that version as kept (None in a
+    record not kept yet: `keep_visit` draws it)."""
 
     trial_id: int
     participant: bytes
@@ -37,6 +58,7 @@ class VisitRecord:
     complete: bool
     paid_tx: str | None = None
     paid_at: datetime | None = None
+    leaf: VisitLeaf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +74,20 @@ class ReceivedReport:
 class TrialStore:
     """Seeds, definitions, visits and safety reports in the node's database."""
 
-    def __init__(self, db: Database, key: Callable[[], AtRestKey], *, clock: Callable[[], datetime] | None = None):
-        """`key()`: the node's key-encryption key (the vault opened only when a seed or report is sealed or read)."""
+    def __init__(
+        self,
+        db: Database,
+        key: Callable[[], AtRestKey],
+        commitment: Callable[[str, int], bytes],
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ):
+        """`key()`: the node's key-encryption key (the vault opened only when a seed, report or visit is sealed or
+        read); `commitment(record_id, version)`: a record version's commitment (the system repository's), which a
+        visit leaf hides under its salt."""
         self._db = db
         self._key = key
+        self._commitment = commitment
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # Seeds ------------------------------------------------------------------------------
@@ -92,40 +124,76 @@ class TrialStore:
     # Visits -----------------------------------------------------------------------------
 
     def keep_visit(self, visit: VisitRecord) -> None:
-        """Record a visit's CRF version (a first entry or a correction), its payment left as it was."""
+        """Record a visit's CRF version (a first entry or a correction), its payment left as it was. A version not
+        kept before gets a fresh salt and visit leaf, waiting for its anchor; the same version again changes only
+        whether it is complete."""
+        key = (visit.trial_id, visit.participant, visit.visit)
         with self._db.session() as session:
-            row = session.get(TrialVisit, (visit.trial_id, visit.participant, visit.visit))
+            row = session.get(TrialVisit, key)
+            if row is not None and self._opened(row)[:2] == (visit.record_id, visit.record_version):
+                row.complete = visit.complete
+                return
+            salt = secrets.token_bytes(32)
+            reference = {"record": visit.record_id, "version": visit.record_version, "salt": salt.hex()}
+            sealed = self._key().seal(canonical_json(reference), _visit_aad(*key))
+            fresh = {
+                "sealed": sealed,
+                "leaf": keccak(salt + self._commitment(visit.record_id, visit.record_version)),
+                "complete": visit.complete,
+                "entered": self._clock(),
+                "batch_id": None,
+                "leaf_index": None,
+                "proof": None,
+            }
             if row is None:
-                session.add(
-                    TrialVisit(
-                        trial_id=visit.trial_id,
-                        participant=visit.participant,
-                        visit=visit.visit,
-                        record_id=visit.record_id,
-                        record_version=visit.record_version,
-                        complete=visit.complete,
-                    )
-                )
+                session.add(TrialVisit(trial_id=key[0], participant=key[1], visit=key[2], **fresh))
             else:
-                row.record_id, row.record_version, row.complete = visit.record_id, visit.record_version, visit.complete
+                for column, value in fresh.items():
+                    setattr(row, column, value)
 
     def visit(self, trial_id: int, participant: bytes, visit: int) -> VisitRecord | None:
-        """One visit's row; None if its CRF was never entered here."""
+        """One visit's row, opened; None if its CRF was never entered here."""
+        query = _visit_rows().where(
+            TrialVisit.trial_id == trial_id, TrialVisit.participant == participant, TrialVisit.visit == visit
+        )
         with self._db.session() as session:
-            row = session.get(TrialVisit, (trial_id, participant, visit))
-            return None if row is None else _visit(row)
+            found = session.execute(query).first()
+            return None if found is None else self._visit(found[0], found[1])
 
     def visits(self, trial_id: int | None = None, *, unpaid: bool = False) -> list[VisitRecord]:
         """The visits entered here (of one trial, if given; only those not paid yet, if `unpaid`), by trial,
-        participant and visit number."""
-        query = select(TrialVisit)
+        participant and visit number, opened."""
+        query = _visit_rows()
         if trial_id is not None:
             query = query.where(TrialVisit.trial_id == trial_id)
         if unpaid:
             query = query.where(TrialVisit.paid_tx.is_(None))
         query = query.order_by(TrialVisit.trial_id, TrialVisit.participant, TrialVisit.visit)
         with self._db.session() as session:
-            return [_visit(row) for row in session.scalars(query)]
+            return [self._visit(found[0], found[1]) for found in session.execute(query)]
+
+    def _opened(self, row: TrialVisit) -> tuple[str, int, bytes]:
+        """A row's sealed CRF reference: record id, version, visit salt."""
+        opened = json.loads(
+            self._key().open(bytes(row.sealed), _visit_aad(row.trial_id, bytes(row.participant), row.visit))
+        )
+        return str(opened["record"]), int(opened["version"]), bytes.fromhex(opened["salt"])
+
+    def _visit(self, row: TrialVisit, root: bytes | None) -> VisitRecord:
+        record_id, version, _ = self._opened(row)
+        proof = () if root is None else tuple(bytes.fromhex(node[2:]) for node in json.loads(row.proof or "[]"))
+        leaf = VisitLeaf(bytes(row.leaf), None if root is None else bytes(root), proof)
+        return VisitRecord(
+            row.trial_id,
+            bytes(row.participant),
+            row.visit,
+            record_id,
+            version,
+            row.complete,
+            row.paid_tx,
+            row.paid_at,
+            leaf,
+        )
 
     def paid(self, trial_id: int, participant: bytes, visit: int, tx_hash: str) -> None:
         """Mark a visit paid by the transaction `tx_hash`."""
@@ -164,14 +232,12 @@ class TrialStore:
         ]
 
 
-def _visit(row: TrialVisit) -> VisitRecord:
-    return VisitRecord(
-        row.trial_id,
-        bytes(row.participant),
-        row.visit,
-        row.record_id,
-        row.record_version,
-        row.complete,
-        row.paid_tx,
-        row.paid_at,
-    )
+def _visit_rows() -> Select[TrialVisit, bytes]:
+    """Visit rows with the root of their batch once it is anchored (NULL: waiting, or its batch only prepared)."""
+    anchored = (AnchorBatch.id == TrialVisit.batch_id) & (AnchorBatch.status == "anchored")
+    return select(TrialVisit, AnchorBatch.root).outerjoin(AnchorBatch, anchored)
+
+
+def _visit_aad(trial_id: int, participant: bytes, visit: int) -> bytes:
+    """What a visit's sealed reference is bound to: its trial, participant and visit number."""
+    return _VISIT_AAD + trial_id.to_bytes(32, "big") + participant + visit.to_bytes(4, "big")

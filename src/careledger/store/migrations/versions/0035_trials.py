@@ -2,7 +2,8 @@
 payments, and the safety reports received.
 
 `trial_seeds`: a seed this node's sponsor committed, sealed. `trial_definitions`: each version's protocol document.
-`trial_visits`: each visit's CRF record (id and version), complete or not, and its payment. `trial_safety_reports`:
+`trial_visits`: each visit's CRF record (id, version, visit salt: sealed), complete or not, its visit
+leaf's anchoring and its payment. `trial_safety_reports`:
 serious adverse events' reports from sites, sealed. Keyed by trial id and the participant's commitment: no table
 names a patient beside a trial.
 
@@ -43,12 +44,17 @@ def upgrade() -> None:
         sa.Column("trial_id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("participant", sa.LargeBinary(32), primary_key=True),
         sa.Column("visit", sa.Integer(), primary_key=True, autoincrement=False),
-        sa.Column("record_id", sa.String(64), nullable=False),
-        sa.Column("record_version", sa.Integer(), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("leaf", sa.LargeBinary(32), nullable=False, unique=True),
         sa.Column("complete", sa.Boolean(), nullable=False),
+        sa.Column("entered", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("batch_id", sa.Integer(), sa.ForeignKey("anchor_batches.id"), nullable=True),
+        sa.Column("leaf_index", sa.Integer(), nullable=True),
+        sa.Column("proof", sa.Text(), nullable=True),
         sa.Column("paid_tx", sa.String(66), nullable=True),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
     )
+    op.create_index("ix_trial_visits_batch_id", "trial_visits", ["batch_id"])
     op.create_index("ix_trial_visits_paid_tx", "trial_visits", ["paid_tx"])
     op.create_table(
         "trial_safety_reports",
@@ -67,6 +73,7 @@ def downgrade() -> None:
     op.drop_index("ix_trial_safety_reports_trial_id", table_name="trial_safety_reports")
     op.drop_table("trial_safety_reports")
     op.drop_index("ix_trial_visits_paid_tx", table_name="trial_visits")
+    op.drop_index("ix_trial_visits_batch_id", table_name="trial_visits")
     op.drop_table("trial_visits")
     op.drop_table("trial_definitions")
     op.drop_table("trial_seeds")
