@@ -19,6 +19,7 @@ participant who must re-consent first waits: `settle` pays what it can and leave
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from careledger.errors import CareLedgerError, Conflict, NotFound, ValidationErr
 from careledger.records import Resource
 from careledger.trials._crf import complete
 from careledger.trials._store import TrialStore, VisitRecord
-from careledger.trials._views import Payment
+from careledger.trials._views import Payment, PaymentsView
 
 if TYPE_CHECKING:
     from careledger.chain import TrialParticipant, Trials, TrialState
@@ -140,6 +141,27 @@ class Settlement:
             raise Conflict(f"visit {row.visit} of 0x{row.participant.hex()} is paid on chain, its payment not found")
         self._store.paid(row.trial_id, row.participant, row.visit, found[0].tx_hash)
         return Payment.of(found[0])
+
+
+def payments_view(trials: Trials, trial_id: int) -> PaymentsView:
+    """What a trial's escrow paid, from its `VisitPaid` logs: per site, per participant (what reached her payee), and
+    the stipends held for a participant with no payee yet (the chain's `held`, asked only of those ever held)."""
+    state = trials.trial(trial_id)
+    paid = [Payment.of(p) for p in trials.payments(trial_id)]
+    by_site: Counter[str] = Counter()
+    by_participant: Counter[str] = Counter()
+    for payment in paid:
+        by_site[payment.site] += payment.site_fee
+        by_participant[payment.participant] += payment.stipend
+    held = {}
+    for participant in sorted({p.participant for p in paid if p.held}):
+        if amount := trials.held(trial_id, bytes.fromhex(participant.removeprefix("0x"))):
+            held[participant] = amount
+            by_participant[participant] -= amount
+    reached = {
+        participant: amount for participant, amount in by_participant.items() if amount or participant not in held
+    }
+    return PaymentsView(trial_id, state.budget, state.escrow, state.owed, dict(by_site), reached, tuple(paid), held)
 
 
 def _check_payable(state: TrialState, on_chain: TrialParticipant, visit: int) -> None:

@@ -28,6 +28,7 @@ from careledger.crypto import keccak
 from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound, ValidationError
 from careledger.trials._forecast import SiteEnrolment, forecast, sites_to_add
 from careledger.trials._nodes import Nodes
+from careledger.trials._payments import payments_view
 from careledger.trials._protocol import TrialProtocol, consent_hash, load_protocol, protocol_document
 from careledger.trials._randomise import allocate, allocation_commitment, new_seed, seed_commitment
 from careledger.trials._safety import SafetyReports
@@ -35,7 +36,6 @@ from careledger.trials._store import TrialStore
 from careledger.trials._views import (
     Allocation,
     ForecastView,
-    Payment,
     PaymentsView,
     TrialSummary,
     Unblinding,
@@ -336,18 +336,9 @@ class TrialRegistry:
         return tuple(history)
 
     def payments(self, trial_id: int) -> PaymentsView:
-        """What the trial's escrow paid, per site and per participant id, and what it holds and still owes."""
-        trials = self._trials()
-        state = trials.trial(trial_id)
-        paid = [Payment.of(p) for p in trials.payments(trial_id)]
-        by_site: Counter[str] = Counter()
-        by_participant: Counter[str] = Counter()
-        for payment in paid:
-            by_site[payment.site] += payment.site_fee
-            by_participant[payment.participant] += payment.stipend
-        return PaymentsView(
-            trial_id, state.budget, state.escrow, state.owed, dict(by_site), dict(by_participant), tuple(paid)
-        )
+        """What the trial's escrow paid, per site and per participant id, the stipends it holds for participants
+        with no payee yet, and what it holds and still owes."""
+        return payments_view(self._trials(), trial_id)
 
     def safety_reports(self, trial_id: int, reader: str) -> list[dict[str, Any]]:
         """The serious adverse events' reports this node received for a trial, for its sponsor or an ethics board

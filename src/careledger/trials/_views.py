@@ -8,7 +8,7 @@ id here (`patient_id`), which only this node resolves. What the site's and parti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +215,8 @@ class ForecastView:
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """One milestone payment from the escrow: a visit of a participant, to its site and her payee."""
+    """One milestone payment from the escrow: a visit of a participant, to its site and her payee (`held`: she had
+    none yet, so the escrow held her stipend for her until her site named one)."""
 
     participant: str
     site: str
@@ -224,13 +225,13 @@ class Payment:
     stipend: int
     tx_hash: str
     block: int
+    held: bool = False
 
     @classmethod
     def of(cls, paid: VisitPayment) -> Payment:
         """A payment as the chain's `VisitPaid` told it."""
-        return cls(
-            "0x" + paid.participant.hex(), paid.site, paid.visit, paid.site_fee, paid.stipend, paid.tx_hash, paid.block
-        )
+        participant = "0x" + paid.participant.hex()
+        return cls(participant, paid.site, paid.visit, paid.site_fee, paid.stipend, paid.tx_hash, paid.block, paid.held)
 
     def to_json(self) -> dict[str, Any]:
         """As JSON."""
@@ -242,13 +243,15 @@ class Payment:
             "stipend": care(self.stipend),
             "tx": self.tx_hash,
             "block": self.block,
+            "held": self.held,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentsView:
     """What a trial's escrow paid (per site, per participant id) and holds: `held` is what is left in it, `owed` the
-    most its active participants' remaining visits can still cost."""
+    most its active participants' remaining visits can still cost. `paid_by_participant` counts the stipends that
+    reached her payee; `held_stipends` those held for her (by participant id) until her site names a payee."""
 
     trial_id: int
     budget: int
@@ -257,6 +260,7 @@ class PaymentsView:
     paid_by_site: Mapping[str, int]
     paid_by_participant: Mapping[str, int]
     payments: tuple[Payment, ...]
+    held_stipends: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def paid(self) -> int:
@@ -273,5 +277,6 @@ class PaymentsView:
             "owed": care(self.owed),
             "by_site": {site: care(amount) for site, amount in self.paid_by_site.items()},
             "by_participant": {p: care(amount) for p, amount in self.paid_by_participant.items()},
+            "held_stipends": {p: care(amount) for p, amount in self.held_stipends.items()},
             "payments": [p.to_json() for p in self.payments],
         }
