@@ -10,6 +10,7 @@ from tests.contracts.trials import (
     PER_PARTICIPANT,
     SITE_FEE,
     STIPEND,
+    ZERO,
     World,
     commitment,
     participant_id,
@@ -92,7 +93,6 @@ def test_only_a_site_enrols_a_new_participant_with_her_consent_and_payee(world: 
     refused = {
         "trials: no participant": (bytes(32), digest, payee),
         "trials: no consent": (participant_id(1), bytes(32), payee),
-        "trials: no payee": (participant_id(1), digest, "0x" + "00" * 20),
     }
     for reason, (participant, signed, to) in refused.items():
         with boa.env.prank(site), boa.reverts(reason):
@@ -100,6 +100,26 @@ def test_only_a_site_enrols_a_new_participant_with_her_consent_and_payee(world: 
     world.enrol(trial_id, 1)
     with boa.reverts("trials: already enrolled"):
         world.enrol(trial_id, 1)
+    held = world.enrol(trial_id, 2, held=True)  # no payee yet: her stipends will be held
+    assert world.trials.participant(trial_id, held).payee == ZERO
+
+
+def test_a_site_the_council_deactivated_enrols_and_reconsents_no_one_but_may_withdraw(world: World) -> None:
+    trial_id = world.open_trial()
+    her = world.enrol(trial_id, 0)
+    with boa.env.prank(world.sponsor):
+        world.trials.amend(trial_id, keccak(b"protocol v2"), keccak(b"consent v2"), True)
+    world.approve(trial_id, 2)
+    with boa.env.prank(world.admin):
+        world.identity.deactivate(world.sites[0])
+    with boa.reverts("trials: site not active"):
+        world.enrol(trial_id, 1, version=2)
+    with boa.env.prank(world.sites[0]), boa.reverts("trials: site not active"):
+        world.trials.reconsent(trial_id, her, 2, keccak(b"her signature of v2"))
+    with boa.env.prank(world.sites[0]):
+        world.trials.withdraw(trial_id, her)  # frees the escrow, pays no one
+    assert world.trials.participant(trial_id, her).withdrawn
+    world.enrol(trial_id, 1, site=1, version=2)  # the other site goes on
 
 
 def test_enrolment_stops_at_the_target(world: World) -> None:

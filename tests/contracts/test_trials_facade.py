@@ -53,7 +53,7 @@ class Network:
     chain: Chain
     contracts: Contracts
     token: CareToken
-    anchor: RecordAnchor
+    anchors: list[RecordAnchor]  # each site's node anchoring its own records
     sponsor: Trials
     board: Trials
     sites: list[Trials]
@@ -87,11 +87,21 @@ class Network:
         self.sponsor.commit_seed(trial_id, seed_commitment(seed))
         return trial_id
 
-    def enrol(self, trial_id: int, n: int, *, site: int = 0, stratum: int = 0, version: int = 1) -> bytes:
-        """Enrol the n-th patient at a site; her participant id, keccak256(salt ‖ uint256(trial) ‖ her address)."""
+    def enrol(
+        self, trial_id: int, n: int, *, site: int = 0, stratum: int = 0, version: int = 1, held: bool = False
+    ) -> bytes:
+        """Enrol the n-th patient at a site, her stipends paid to `payee(n)` (or `held`); her participant id,
+        keccak256(salt ‖ uint256(trial) ‖ her address)."""
         participant = keccak(os.urandom(32) + trial_id.to_bytes(32, "big") + Account.create().address.encode())
-        self.sites[site].enrol(trial_id, participant, stratum, version, keccak(b"sig %d" % n), payee(n))
+        paid_to = None if held else payee(n)
+        self.sites[site].enrol(trial_id, participant, stratum, version, keccak(b"sig %d" % n), paid_to)
         return participant
+
+    def anchor(self, leaves: list[bytes], *, site: int) -> MerkleTree:
+        """Anchor visit leaves as a batch of records, as site `site`'s node; its tree."""
+        tree = MerkleTree(leaves)
+        self.anchors[site].anchor(tree.root, len(leaves), AnchorKind.RECORDS)
+        return tree
 
 
 def payee(n: int) -> str:
@@ -117,11 +127,14 @@ def network(memory_chain: Chain, account: Account) -> Network:
     token.mint(wallets["sponsor"].address, 1_000 * PER_PARTICIPANT)
     record = deployer.current("Trials")
     assert record is not None
+    anchor = contracts.record_anchor(write=True)
+    for name in ("site 0", "site 1"):  # every node anchors its own records
+        anchor.grant_anchorer(wallets[name].address)
     return Network(
         memory_chain,
         contracts,
         token,
-        contracts.record_anchor(write=True),
+        [RecordAnchor(memory_chain, anchor.address, wallets[name]) for name in ("site 0", "site 1")],
         contracts.trials(as_wallet="sponsor"),
         contracts.trials(as_wallet="board"),
         [contracts.trials(as_wallet="site 0"), contracts.trials(as_wallet="site 1")],
@@ -160,20 +173,20 @@ def test_a_trial_from_registration_to_unblinding(network: Network) -> None:
     her = people[1]
     assert sponsor.may_visit(trial_id, her)
     leaves = [keccak(b"crf %d" % n) for n in range(4)]
-    tree = MerkleTree(leaves)
-    network.anchor.anchor(tree.root, len(leaves), AnchorKind.RECORDS)
+    tree = network.anchor(leaves, site=1)
     paid = sites[1].pay_visit(trial_id, her, 1, leaves[0], tree.root, tree.proof_for(leaves[0]))
-    assert (paid.participant, paid.site, paid.visit, paid.site_fee, paid.stipend, paid.crf_leaf) == (
+    assert (paid.participant, paid.site, paid.visit, paid.site_fee, paid.stipend, paid.crf_leaf, paid.held) == (
         her,
         network.address(sites[1]),
         1,
         SITE_FEE,
         STIPEND,
         leaves[0],
+        False,
     )
     assert network.token.balance_of(payee(1)) == STIPEND
     assert network.token.balance_of(network.address(sites[1])) == SITE_FEE
-    assert sponsor.crf_paid(trial_id, leaves[0])
+    assert sponsor.crf_paid(leaves[0])
     record = sponsor.participant(trial_id, her)
     assert record is not None
     assert (record.index, record.site, record.payee, record.visits_paid, record.consent_digest) == (
@@ -222,6 +235,37 @@ def test_allocations_go_in_batches_of_64_and_logs_are_read_in_spans(
     assert len(network.sponsor.allocations(trial_id)) == 70
     with pytest.raises(ValidationError, match="listed twice"):
         network.sponsor.allocate(trial_id, [(people[0], keccak(b"a")), (people[0], keccak(b"b"))])
+
+
+def test_held_stipends_go_to_the_payee_her_site_names_and_a_removed_site_enrols_no_one(network: Network) -> None:
+    trial_id = network.open_trial(os.urandom(32))
+    her = network.enrol(trial_id, 0, held=True)
+    network.sponsor.allocate(trial_id, [(her, keccak(her))])
+    on_chain = network.sponsor.participant(trial_id, her)
+    assert on_chain is not None
+    assert on_chain.payee is None
+    leaves = [keccak(b"visit 1"), keccak(b"visit 2")]
+    tree = network.anchor(leaves, site=0)
+    paid = [
+        network.sites[0].pay_visit(trial_id, her, v, leaves[v - 1], tree.root, tree.proof_for(leaves[v - 1]))
+        for v in (1, 2)
+    ]
+    assert [p.held for p in paid] == [True, True]
+    assert network.sponsor.held(trial_id, her) == 2 * STIPEND
+    with pytest.raises(AccessDenied, match="not the participant's site"):
+        network.sites[1].set_payee(trial_id, her, payee(0))
+    assert network.sites[0].set_payee(trial_id, her, payee(0)) == 2 * STIPEND
+    assert (network.token.balance_of(payee(0)), network.sponsor.held(trial_id, her)) == (2 * STIPEND, 0)
+    assert network.sites[0].set_payee(trial_id, her, payee(1)) == 0
+    theirs = network.anchor([keccak(b"visit 3"), keccak(b"another")], site=1)
+    with pytest.raises(ValidationError, match="CRF batch anchored by another node: a site is paid only"):
+        network.sites[0].pay_visit(
+            trial_id, her, 3, keccak(b"visit 3"), theirs.root, theirs.proof_for(keccak(b"visit 3"))
+        )
+    network.sponsor.remove_site(trial_id, network.address(network.sites[1]))
+    assert network.sponsor.sites(trial_id) == (network.address(network.sites[0]),)
+    with pytest.raises(AccessDenied, match="not a site of the trial"):
+        network.enrol(trial_id, 1, site=1)
 
 
 def test_the_contracts_refusals_come_back_as_careledger_errors(network: Network) -> None:

@@ -151,6 +151,32 @@ def test_the_sponsor_adds_an_active_organisation_as_a_site_once(world: World) ->
         world.trials.add_site(trial_id, world.organisation("clinic 31"))
 
 
+def test_the_sponsor_removes_a_site_which_enrols_no_one_more_but_keeps_its_participants(world: World) -> None:
+    trial_id = world.open_trial()
+    her = world.enrol(trial_id, 0, site=1)
+    with boa.env.prank(world.sites[1]), boa.reverts("trials: not the sponsor"):
+        world.trials.remove_site(trial_id, world.sites[1])
+    with boa.env.prank(world.sponsor), boa.reverts("trials: not a site of the trial"):
+        world.trials.remove_site(trial_id, world.stranger)
+    with boa.env.prank(world.sponsor):
+        world.trials.remove_site(trial_id, world.sites[1])
+    (removed,) = world.events("SiteRemoved")
+    assert (removed.trial_id, removed.site) == (trial_id, world.sites[1])
+    assert world.trials.sites(trial_id) == [world.sites[0]]
+    assert not world.trials.is_site(trial_id, world.sites[1])
+    with boa.reverts("trials: not a site of the trial"):
+        world.enrol(trial_id, 1, site=1)
+    with boa.env.prank(world.sponsor), boa.reverts("trials: not a site of the trial"):
+        world.trials.remove_site(trial_id, world.sites[1])
+    assert world.trials.participant(trial_id, her).site == world.sites[1]  # still hers: it acts for her
+    with boa.env.prank(world.sites[1]):
+        world.trials.withdraw(trial_id, her)
+    with boa.env.prank(world.sponsor):
+        world.trials.add_site(trial_id, world.sites[1])  # named again, it enrols again
+    world.enrol(trial_id, 2, site=1)
+    assert world.trials.sites(trial_id) == world.sites
+
+
 def test_anyone_tops_up_the_escrow_with_what_they_approved(world: World) -> None:
     trial_id = world.register(budget=PER_PARTICIPANT)
     with boa.env.prank(world.admin):

@@ -26,7 +26,8 @@ VISITS = 3
 PER_PARTICIPANT = VISITS * (SITE_FEE + STIPEND)
 PROTOCOL = keccak(b"protocol v1")
 CONSENT = keccak(b"consent document v1")
-RECORDS = 1  # RecordAnchor.KIND_RECORDS
+RECORDS, AUDIT = 1, 2  # RecordAnchor.KIND_RECORDS, KIND_AUDIT
+ZERO = "0x" + "00" * 20
 
 
 def participant_id(n: int) -> bytes:
@@ -90,11 +91,15 @@ class World:
         self.commit_seed(trial_id)
         return trial_id
 
-    def enrol(self, trial_id: int, n: int, *, site: int = 0, stratum: int = 0, version: int = 1) -> bytes:
-        """Enrol participant `n` at site `site` with a consent to `version`, her payee her own address; her id."""
+    def enrol(
+        self, trial_id: int, n: int, *, site: int = 0, stratum: int = 0, version: int = 1, held: bool = False
+    ) -> bytes:
+        """Enrol participant `n` at site `site` with a consent to `version`, paying her stipends to `payee(n)` (or
+        holding them, `held`); her id."""
         participant = participant_id(n)
+        payee = ZERO if held else self.payee(n)
         with boa.env.prank(self.sites[site]):
-            self.trials.enrol(trial_id, participant, stratum, version, keccak(b"signature %d" % n), self.payee(n))
+            self.trials.enrol(trial_id, participant, stratum, version, keccak(b"signature %d" % n), payee)
         return participant
 
     def allocate(self, trial_id: int, participants: list[bytes]) -> None:
@@ -103,11 +108,12 @@ class World:
         with boa.env.prank(self.sponsor):
             self.trials.allocate(trial_id, participants, commitments)
 
-    def anchor_crfs(self, leaves: list[bytes]) -> MerkleTree:
-        """Anchor a batch of CRF commitments in the RecordAnchor, as a site's node anchors records; its tree."""
+    def anchor_crfs(self, leaves: list[bytes], *, site: int = 0, kind: int = RECORDS) -> MerkleTree:
+        """Anchor a batch of visit leaves in the RecordAnchor as site `site`'s node (a batch of records unless
+        `kind` says otherwise); its tree."""
         tree = MerkleTree(leaves)
-        with boa.env.prank(self.admin):
-            self.anchor.anchor(tree.root, len(leaves), RECORDS)
+        with boa.env.prank(self.sites[site]):
+            self.anchor.anchor(tree.root, len(leaves), kind)
         return tree
 
     def pay(self, trial_id: int, participant: bytes, visit: int, tree: MerkleTree, leaf: bytes, site: int = 0) -> None:
@@ -150,6 +156,8 @@ def deploy_world(identity: Any, admin: Any) -> World:
     with boa.env.prank(admin):
         identity.attest(board, ETHICS, now + YEAR, True)
         token.mint(sponsor, 10_000 * CARE)
+        for site in sites:  # every node anchors its own records
+            anchor.grantRole(anchor.ANCHORER_ROLE(), site)
     return World(trials, token, anchor, identity, admin, sponsor, board, sites, boa.env.generate_address("stranger"))
 
 

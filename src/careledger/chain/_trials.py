@@ -4,8 +4,10 @@ allocations committed while blinded and the seed revealed at unblinding, and vis
 A participant is named on chain only by her salted commitment (32 bytes); amounts are CARE base units. The sponsor
 signs registration (this facade approves the escrow's CareToken first), amendments, the seed, allocations (sent in
 batches of `MAX_ALLOCATIONS`, pipelined) and the reveal; a site's node wallet signs enrolments, re-consents,
-withdrawals and visit payments. Logs are read from the contract's deployment block on, `_LOG_SPAN` blocks a request,
-filtered by the trial (and participant) topics. The contract's `trials: …` refusals come back as the
+withdrawals, payees and visit payments (for a visit leaf of a RECORDS batch that node anchored itself). A participant
+enrolled with no payee has her stipends held on chain until her site names one (`set_payee` pays them out). Logs are
+read from the contract's deployment block on, `_LOG_SPAN` blocks a request, filtered by the trial (and participant)
+topics. The contract's `trials: …` refusals come back as the
 `careledger.errors` a face maps to an HTTP status (`trial_refusal`).
 """
 
@@ -32,6 +34,7 @@ MAX_ALLOCATIONS = 64  # trial_enrolment.MAX_ALLOCATIONS: allocations one transac
 MAX_ARMS, MAX_MULTIPLES, MAX_SITES, MAX_PROOF = 8, 4, 32, 32  # the lengths of the contract's arrays
 _LOG_SPAN = 2_000  # blocks per eth_getLogs request, inside public RPCs' limits
 _ZERO = bytes(32)
+_ZERO_ADDRESS = "0x" + "00" * 20  # an enrolment with no payee: her stipends are held
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,7 @@ class TrialParticipant:
     index: int  # her place in the trial's enrolment order, from 0
     stratum: int
     consented_version: int
-    payee: str
+    payee: str | None  # None while her stipends are held
     allocation: bytes | None  # the sponsor's commitment to her arm, once allocated
     withdrawn: bool
     visits_paid: int
@@ -146,7 +149,8 @@ class AllocationEvent:
 
 @dataclass(frozen=True, slots=True)
 class VisitPayment:
-    """A `VisitPaid` log: a visit paid, the site's fee and the participant's stipend, for its CRF leaf."""
+    """A `VisitPaid` log: a visit paid, the site's fee and the participant's stipend (`held` on chain while she has no
+    payee), for its visit leaf."""
 
     participant: bytes
     site: str
@@ -156,6 +160,7 @@ class VisitPayment:
     crf_leaf: bytes
     tx_hash: str
     block: int
+    held: bool
 
 
 class Trials(ContractFacade):
@@ -192,6 +197,10 @@ class Trials(ContractFacade):
         """Name one more site (an active ORG actor's node wallet) as the sponsor."""
         self._send("add_site", trial_id, to_checksum_address(site))
 
+    def remove_site(self, trial_id: int, site: str) -> None:
+        """Stop new enrolments at `site`, as the sponsor; the participants it enrolled stay its own."""
+        self._send("remove_site", trial_id, to_checksum_address(site))
+
     def top_up(self, trial_id: int, amount: int) -> None:
         """Add `amount` to the escrow from the signer, approving the CareToken for it first."""
         self._token().approve(self.address, amount)
@@ -202,16 +211,23 @@ class Trials(ContractFacade):
         self._send("commit_seed", trial_id, seed_hash)
 
     def enrol(
-        self, trial_id: int, participant: bytes, stratum: int, version: int, consent_digest: bytes, payee: str
+        self, trial_id: int, participant: bytes, stratum: int, version: int, consent_digest: bytes, payee: str | None
     ) -> int:
-        """Enrol a participant as the signer, a site, under the consent version she signed; her index."""
-        args = (trial_id, participant, stratum, version, consent_digest, to_checksum_address(payee))
+        """Enrol a participant as the signer, a site, under the consent version she signed; her index. With no payee
+        her stipends are held until `set_payee`."""
+        paid_to = _ZERO_ADDRESS if payee is None else to_checksum_address(payee)
+        args = (trial_id, participant, stratum, version, consent_digest, paid_to)
         (event,) = self.events_in(self._send("enrol", *args), "Enrolled")
         return int(event.args["index"])
 
     def reconsent(self, trial_id: int, participant: bytes, version: int, consent_digest: bytes) -> None:
         """Record her consent to the current version, as her site."""
         self._send("reconsent", trial_id, participant, version, consent_digest)
+
+    def set_payee(self, trial_id: int, participant: bytes, payee: str) -> int:
+        """Name (or change) where her stipends go, as her site; what was held for her is paid to it: that amount."""
+        receipt = self._send("set_payee", trial_id, participant, to_checksum_address(payee))
+        return sum(int(event.args["amount"]) for event in self.events_in(receipt, "HeldPaid"))
 
     def withdraw(self, trial_id: int, participant: bytes) -> None:
         """Withdraw a participant, as her site: no more visits are paid, what they were owed is freed."""
@@ -234,7 +250,7 @@ class Trials(ContractFacade):
     def pay_visit(
         self, trial_id: int, participant: bytes, visit: int, crf_leaf: bytes, root: bytes, proof: Sequence[bytes]
     ) -> VisitPayment:
-        """Pay a visit whose CRF leaf is in the anchored batch `root`, as her site; the payment."""
+        """Pay a visit whose leaf is in `root`, a RECORDS batch the signer (her site) anchored; the payment."""
         if len(proof) > MAX_PROOF:
             raise ValidationError(f"proof: at most {MAX_PROOF} hashes, got {len(proof)}")
         receipt = self._send("pay_visit", trial_id, participant, visit, crf_leaf, root, list(proof))
@@ -294,7 +310,7 @@ class Trials(ContractFacade):
         if int(site, 16) == 0:
             return None
         allocated = None if bytes(allocation) == _ZERO else bytes(allocation)
-        site, payee = to_checksum_address(site), to_checksum_address(payee)
+        site, payee = to_checksum_address(site), (None if int(payee, 16) == 0 else to_checksum_address(payee))
         return TrialParticipant(
             bytes(participant),
             site,
@@ -313,9 +329,13 @@ class Trials(ContractFacade):
         """Whether her next visit may be paid: enrolled, allocated, not withdrawn, consented to what was asked."""
         return bool(self._call("may_visit", trial_id, participant))
 
-    def crf_paid(self, trial_id: int, crf_leaf: bytes) -> bool:
-        """Whether a visit of the trial was paid for this CRF leaf."""
-        return bool(self._call("crf_paid", trial_id, crf_leaf))
+    def crf_paid(self, crf_leaf: bytes) -> bool:
+        """Whether a visit (of any trial: a leaf pays once) was paid for this leaf."""
+        return bool(self._call("crf_paid", crf_leaf))
+
+    def held(self, trial_id: int, participant: bytes) -> int:
+        """The stipends held for her until her site names a payee."""
+        return int(self._call("held", trial_id, participant))
 
     def enrolments(self, trial_id: int) -> list[EnrolmentEvent]:
         """Every enrolment of the trial, in index order: what the allocations are recomputed from."""
@@ -374,6 +394,7 @@ _REFUSALS: dict[str, tuple[type[CareLedgerError], str]] = {
     "the sponsor cannot approve its own trial": (AccessDenied, "an ethics board other than the sponsor approves"),
     "not a site of the trial": (AccessDenied, "only the trial's sites enrol participants"),
     "not the participant's site": (AccessDenied, "only the site that enrolled her acts for her"),
+    "site not active": (AccessDenied, "a site acts only while it is an active organisation"),
     "no such trial": (NotFound, ""),
     "not enrolled": (NotFound, "she is not enrolled in this trial"),
     "not approved": (Conflict, "no version of the trial is approved yet"),
@@ -400,7 +421,9 @@ _REFUSALS: dict[str, tuple[type[CareLedgerError], str]] = {
     "CRF already paid": (Conflict, "a visit was paid for this CRF already"),
     "not unblinded yet": (Conflict, "the escrow is returned after unblinding"),
     "nothing to return": (Conflict, "the escrow holds nothing beyond what is owed"),
-    "CRF not anchored": (ValidationError, "the CRF's commitment is not proved in an anchored batch"),
+    "CRF not anchored": (ValidationError, "the visit leaf is not proved in an anchored batch"),
+    "CRF batch anchored by another node": (ValidationError, "a site is paid only for leaves its own node anchored"),
+    "CRF batch is not of records": (ValidationError, "the visit leaf must be in a batch of records, not audit heads"),
     "seed does not match": (ValidationError, "the seed is not the one committed"),
 }
 
@@ -448,7 +471,7 @@ def _payment(event: ChainEvent) -> VisitPayment:
     args = event.args
     site, leaf = to_checksum_address(args["site"]), bytes(args["crf_leaf"])
     fees = (int(args["visit"]), int(args["site_fee"]), int(args["stipend"]))
-    return VisitPayment(bytes(args["participant"]), site, *fees, leaf, event.tx_hash, event.block)
+    return VisitPayment(bytes(args["participant"]), site, *fees, leaf, event.tx_hash, event.block, bool(args["held"]))
 
 
 def _word(value: int) -> str:

@@ -16,9 +16,21 @@
         by a salted commitment, under the current consent version; the
         sponsor records each allocation as a commitment and reveals the
         seed at unblinding (modules/trial_enrolment.vy). Each visit whose
-        case report form is anchored in the RecordAnchor pays its site a
-        fee and the participant a stipend (modules/trial_payments.vy).
-        Every step is an event with the trial and participant indexed.
+        case report form the site anchored in the RecordAnchor pays its
+        site a fee and the participant a stipend, held for her until she
+        has a payee (modules/trial_payments.vy). Every step is an event
+        with the trial and participant indexed.
+
+        A participant id is first seen in the mempool with its `enrol`;
+        another site of the trial could enrol the same id first and
+        become "her site". It gains nothing by it: a visit pays only for
+        a leaf of a batch of records its payer anchored itself, so the
+        honest site's CRFs never pay the squatter, and what it could
+        draw with leaves of its own it could draw as well with ids it
+        made up, which only the sponsor's monitoring catches (it may
+        `remove_site`). The honest site, refused `already enrolled`,
+        enrols her again under a fresh salt: ids are not bound to sites,
+        which would re-key every record for no gain.
 
         No protected health information is stored: addresses, salted
         commitments, hashes, small integers and amounts.

@@ -9,7 +9,10 @@
         salted commitment (keccak256(salt, trial id, her address), kept
         off chain), in a stratum, under the consent version she signed
         (the keccak256 of her signature is kept), with the address her
-        stipends go to; her place in the enrolment order is her `index`.
+        stipends go to, or none yet (they are held: trial_payments.vy);
+        her place in the enrolment order is her `index`. A site acts only
+        while it is an active organisation; one the sponsor removed
+        enrols no one more.
         She consents again after an amendment that asks for it, and may
         withdraw at any time. The sponsor records each participant's
         allocation as a commitment while the trial is blinded, and at
@@ -43,8 +46,9 @@ _ENROLLED_AT: constant(uint256) = 160
 
 
 # @dev A participant as the `participant` view returns it (all zero if
-#      not enrolled). `allocation` is the sponsor's commitment to her arm,
-#      `consent_digest` the keccak256 of her latest consent signature.
+#      not enrolled). `payee` is zero while her stipends are held,
+#      `allocation` the sponsor's commitment to her arm, `consent_digest`
+#      the keccak256 of her latest consent signature.
 struct Participant:
     site: address
     index: uint32
@@ -137,20 +141,22 @@ def enrol(trial_id: uint256, participant: bytes32, stratum: uint16, version: uin
     """
     @dev Enrols a participant at the caller's site, last in the enrolment
          order, and holds her visits' fees and stipends in the escrow.
-    @notice A site of the trial. Refuses `trials: not a site of the trial`,
-            `trials: not approved`, `trials: not the current version`,
-            `trials: seed not committed`, `trials: enrolment has ended`,
-            `trials: no participant`, `trials: no consent`, `trials: no
-            payee`, `trials: already enrolled`, `trials: target reached`,
+    @notice A site of the trial, an active organisation. Refuses `trials:
+            not a site of the trial`, `trials: site not active`, `trials:
+            not approved`, `trials: not the current version`, `trials:
+            seed not committed`, `trials: enrolment has ended`,
+            `trials: no participant`, `trials: no consent`, `trials:
+            already enrolled`, `trials: target reached`,
             `trials: escrow short`.
     @param trial_id The trial.
     @param participant Her salted commitment.
     @param stratum Her stratum, as the protocol numbers them.
     @param version The consent version she signed: the current one.
     @param consent_digest keccak256 of her consent signature.
-    @param payee The address her stipends go to.
+    @param payee The address her stipends go to; zero holds them until her site names one.
     """
     assert registry._is_site[trial_id][msg.sender], "trials: not a site of the trial"
+    registry._check_active()
     current: uint32 = registry._trials[trial_id].current_version
     assert current != 0, "trials: not approved"
     assert version == current, "trials: not the current version"
@@ -158,7 +164,6 @@ def enrol(trial_id: uint256, participant: bytes32, stratum: uint16, version: uin
     assert registry._trials[trial_id].revealed_at == 0, "trials: enrolment has ended"
     assert participant != empty(bytes32), "trials: no participant"
     assert consent_digest != empty(bytes32), "trials: no consent"
-    assert payee != empty(address), "trials: no payee"
     assert self._records[trial_id][participant] == 0, "trials: already enrolled"
     index: uint32 = registry._trials[trial_id].enrolled
     assert index < registry._trials[trial_id].target, "trials: target reached"
@@ -182,16 +187,18 @@ def reconsent(trial_id: uint256, participant: bytes32, version: uint32, consent_
     """
     @dev Records her consent to the current version, which lets her
          visits go on after an amendment that asked for it.
-    @notice The participant's site. Refuses `trials: not enrolled`,
-            `trials: not the participant's site`, `trials: withdrawn`,
-            `trials: not the current version`, `trials: already consented
-            to this version`, `trials: no consent`.
+    @notice The participant's site, an active organisation. Refuses
+            `trials: not enrolled`, `trials: not the participant's site`,
+            `trials: site not active`, `trials: withdrawn`, `trials: not
+            the current version`, `trials: already consented to this
+            version`, `trials: no consent`.
     @param trial_id The trial.
     @param participant Her commitment.
     @param version The version she signed: the current one.
     @param consent_digest keccak256 of her signature.
     """
     record: uint256 = self._own_record(trial_id, participant)
+    registry._check_active()
     assert packing._field(record, _WITHDRAWN, packing.U8) == 0, "trials: withdrawn"
     assert version == registry._trials[trial_id].current_version, "trials: not the current version"
     assert packing._field(record, _CONSENTED, packing.U32) < convert(version, uint256), "trials: already consented to this version"
@@ -207,8 +214,10 @@ def withdraw(trial_id: uint256, participant: bytes32):
     @dev Ends her participation: no more visits are paid, and what her
          remaining visits were owed is freed. Her place in the enrolment
          order and her allocation stay.
-    @notice The participant's site. Refuses `trials: not enrolled`,
-            `trials: not the participant's site`, `trials: already withdrawn`.
+    @notice The participant's site, even one no longer active: a
+            withdrawal pays no one and only frees the escrow. Refuses
+            `trials: not enrolled`, `trials: not the participant's site`,
+            `trials: already withdrawn`.
     @param trial_id The trial.
     @param participant Her commitment.
     """
@@ -309,6 +318,27 @@ def may_visit(trial_id: uint256, participant: bytes32) -> bool:
     @return True if she may.
     """
     return self._visit_block(trial_id, participant, self._records[trial_id][participant]) == empty(String[32])
+
+
+# The randomisation's parameters (registered with the trial) are read here, beside the allocations.
+@external
+@view
+def ratios(trial_id: uint256) -> DynArray[uint8, registry.MAX_ARMS]:
+    """
+    @notice Each arm's allocation ratio, in arm order.
+    @param trial_id The trial.
+    """
+    return registry._ratios[trial_id]
+
+
+@external
+@view
+def block_multiples(trial_id: uint256) -> DynArray[uint8, registry.MAX_MULTIPLES]:
+    """
+    @notice The multiples of the ratios' sum a permuted block may have.
+    @param trial_id The trial.
+    """
+    return registry._block_multiples[trial_id]
 
 
 @internal

@@ -99,11 +99,10 @@ event SiteAdded:
     site: indexed(address)
 
 
-# @dev Someone added to a trial's escrow.
-event EscrowToppedUp:
+# @dev The sponsor removed a site: it enrols no one more there.
+event SiteRemoved:
     trial_id: indexed(uint256)
-    by: indexed(address)
-    amount: uint256
+    site: indexed(address)
 
 
 # @dev The IdentityRegistry that says who is a researcher, an ethics board, an organisation.
@@ -273,20 +272,24 @@ def add_site(trial_id: uint256, site: address):
 
 
 @external
-def top_up(trial_id: uint256, amount: uint256):
+def remove_site(trial_id: uint256, site: address):
     """
-    @dev Adds `amount` CareToken to the escrow: it holds more visits.
-    @notice Anyone who approved this contract for `amount`. Refuses
-            `trials: no such trial`, `trials: nothing to add`.
+    @dev Stops new enrolments at `site`; those it enrolled stay its own
+         (it re-consents, withdraws and is paid for them while active).
+    @notice The sponsor. Refuses `trials: no such trial`, `trials: not the
+            sponsor`, `trials: not a site of the trial`.
     @param trial_id The trial.
-    @param amount What to add, in token base units.
+    @param site The site's node wallet.
     """
-    assert self._trials[trial_id].sponsor != empty(address), "trials: no such trial"
-    assert amount != 0, "trials: nothing to add"
-    self._trials[trial_id].budget += amount
-    self._trials[trial_id].escrow += amount
-    log EscrowToppedUp(trial_id=trial_id, by=msg.sender, amount=amount)
-    self._receive(msg.sender, amount)
+    self._check_sponsor(trial_id)
+    assert self._is_site[trial_id][site], "trials: not a site of the trial"
+    self._is_site[trial_id][site] = False
+    kept: DynArray[address, MAX_SITES] = []
+    for named: address in self._sites[trial_id]:
+        if named != site:
+            kept.append(named)
+    self._sites[trial_id] = kept
+    log SiteRemoved(trial_id=trial_id, site=site)
 
 
 @external
@@ -307,26 +310,6 @@ def version(trial_id: uint256, version: uint32) -> Version:
     @param trial_id The trial.
     """
     return self._versions[trial_id][version]
-
-
-@external
-@view
-def ratios(trial_id: uint256) -> DynArray[uint8, MAX_ARMS]:
-    """
-    @notice Each arm's allocation ratio, in arm order.
-    @param trial_id The trial.
-    """
-    return self._ratios[trial_id]
-
-
-@external
-@view
-def block_multiples(trial_id: uint256) -> DynArray[uint8, MAX_MULTIPLES]:
-    """
-    @notice The multiples of the ratios' sum a permuted block may have.
-    @param trial_id The trial.
-    """
-    return self._block_multiples[trial_id]
 
 
 @external
@@ -358,6 +341,15 @@ def _check_sponsor(trial_id: uint256):
     sponsor: address = self._trials[trial_id].sponsor
     assert sponsor != empty(address), "trials: no such trial"
     assert msg.sender == sponsor, "trials: not the sponsor"
+
+
+@internal
+@view
+def _check_active():
+    """
+    @dev Refuse a caller that is not an active organisation now (the council may have deactivated a site).
+    """
+    assert staticcall roles.IIdentityRegistry(IDENTITY).role_of(msg.sender) == roles.ORG, "trials: site not active"
 
 
 @internal
