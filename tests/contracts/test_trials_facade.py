@@ -303,6 +303,21 @@ def test_the_contracts_refusals_come_back_as_careledger_errors(network: Network)
         network.sponsor.register_trial(replace(network.terms(), ratios=(1,) * 9))
 
 
+def test_a_refused_registration_or_top_up_leaves_no_allowance(network: Network) -> None:
+    sponsor = network.address(network.sponsor)
+    stranger_site = replace(network.terms(), sites=(network.address(network.stranger),))
+    with pytest.raises(ValidationError, match="site is not an active organisation"):
+        network.sponsor.register_trial(stranger_site)
+    assert network.token.allowance(sponsor, network.sponsor.address) == 0
+    with pytest.raises(NotFound, match="no such trial"):
+        network.sponsor.top_up(99, PER_PARTICIPANT)
+    assert network.token.allowance(sponsor, network.sponsor.address) == 0
+    trial_id = network.sponsor.register_trial(network.terms())
+    network.sponsor.top_up(trial_id, PER_PARTICIPANT)
+    assert network.token.allowance(sponsor, network.sponsor.address) == 0  # each call took what it was approved
+    assert network.sponsor.trial(trial_id).budget == 5 * PER_PARTICIPANT
+
+
 def test_a_refusal_is_named_by_its_reason_whoever_found_it() -> None:
     assert isinstance(trial_refusal("trials: no such trial"), NotFound)
     assert isinstance(trial_refusal("trials: not the participant's site"), AccessDenied)

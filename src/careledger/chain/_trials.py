@@ -177,11 +177,12 @@ class Trials(ContractFacade):
         """Register a trial as the signer (a researcher), approving the escrow's CareToken for the budget first;
         its id."""
         _check_terms(terms)
-        self._token().approve(self.address, terms.budget)
         args = (terms.protocol_hash, terms.consent_hash, terms.target, list(terms.ratios))
         more = (list(terms.block_multiples), terms.visits, terms.site_fee, terms.stipend, terms.budget)
         sites = [to_checksum_address(site) for site in terms.sites]
-        (event,) = self.events_in(self._send("register_trial", *args, *more, sites), "TrialRegistered")
+        with self._approved(terms.budget):
+            receipt = self._send("register_trial", *args, *more, sites)
+        (event,) = self.events_in(receipt, "TrialRegistered")
         return int(event.args["trial_id"])
 
     def approve_version(self, trial_id: int, version: int) -> None:
@@ -203,8 +204,8 @@ class Trials(ContractFacade):
 
     def top_up(self, trial_id: int, amount: int) -> None:
         """Add `amount` to the escrow from the signer, approving the CareToken for it first."""
-        self._token().approve(self.address, amount)
-        self._send("top_up", trial_id, amount)
+        with self._approved(amount):
+            self._send("top_up", trial_id, amount)
 
     def commit_seed(self, trial_id: int, seed_hash: bytes) -> None:
         """Commit keccak256 of the randomisation seed as the sponsor, before anyone is enrolled."""
@@ -374,6 +375,18 @@ class Trials(ContractFacade):
             )
             found += (e for log in logs if (e := self.decode(log)) is not None)
         return sorted(found, key=lambda e: (e.block, e.log_index))
+
+    @contextmanager
+    def _approved(self, amount: int) -> Iterator[None]:
+        """The escrow's CareToken approved for `amount` for one call that takes it all; if the call is refused the
+        approval is withdrawn (set to 0), so no allowance stays live for a later call to take."""
+        token = self._token()
+        token.approve(self.address, amount)
+        try:
+            yield
+        except Exception:
+            token.approve(self.address, 0)
+            raise
 
     def _token(self) -> CareToken:
         """The escrow's token, signing as this facade's signer."""
