@@ -32,7 +32,9 @@ def test_she_reads_signs_reconsents_and_withdraws_with_her_own_wallet(trial_netw
     assert desk.eligibility(her, trial_id).eligible
 
     typed = desk.consent_typed_data(her, trial_id)
-    assert typed["message"]["payee"] == wallet.address  # her own address unless she names another
+    assert int(typed["message"]["payee"], 16) == 0  # none named: held, never her own address by default
+    assert "public chain next to this trial" in document.payee_notice
+    assert "fresh address" in document.payee_notice
     enrolled = desk.sign(her, trial_id, _signed(wallet, typed))
     assert (enrolled.status, enrolled.consented_version) == ("on-study", 1)
     net.sponsor.trial_registry.randomise(SPONSOR, trial_id)

@@ -26,11 +26,10 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from careledger.access import Repository
-from careledger.crypto import canonical_json, sign_typed_data
-from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
+from careledger.crypto import canonical_json, parse_signature, sign_typed_data
+from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound, ValidationError
 from careledger.records import Resource
 from careledger.trials._econsent import (
-    consent_digest,
     consent_resource,
     consent_typed_data,
     new_salt,
@@ -47,15 +46,20 @@ from careledger.trials._site_views import Enrolment
 from careledger.trials._subjects import (
     CANDIDATE,
     ON_STUDY,
+    PENDING_EXTENSION,
     REQUEST_EXTENSION,
     WITHDRAWAL_EXTENSION,
     WITHDRAWN,
+    ZERO_ADDRESS,
     Her,
+    Signed,
     Subject,
     her_record,
+    payee_address,
     study_reference,
     subject_from,
     subject_of,
+    witnessed,
 )
 
 if TYPE_CHECKING:
@@ -102,12 +106,18 @@ class Consents:
     def _eligibility(self, protocol: TrialProtocol, her: Her) -> Eligibility:
         return check(protocol.criteria, her.patient, her.records, self._today())
 
+    def _check_eligible(self, trial_id: int, protocol: TrialProtocol, her: Her) -> None:
+        verdict = self._eligibility(protocol, her)
+        if not verdict.eligible:
+            raise ValidationError(f"not eligible for trial {trial_id}: " + "; ".join(_reasons(verdict)))
+
     # Consent and enrolment ----------------------------------------------------------------------
 
     def request(self, door: Repository, trial_id: int, patient_id: str, payee: str | None) -> dict[str, Any]:
-        """The consent typed data of the current version for her wallet to sign (her payee: `payee`, else her own
-        address), kept in her ResearchSubject with her salt; refused unless she is eligible, or if she is on study
-        and signed the current version already (`Conflict`)."""
+        """The consent typed data of the current version for her wallet to sign, kept in her ResearchSubject with
+        her salt; her stipends go to `payee` (None: held in the escrow until she names one: her own address is never
+        assumed, for it would link her to the trial). Refused unless she is eligible, or if she is on study and
+        signed the current version already (`Conflict`)."""
         state = self._open(trial_id)
         her = her_record(door, patient_id)
         protocol = self._protocol(trial_id, state.current_version)
@@ -119,16 +129,17 @@ class Consents:
         subject = subject_of(door, state.trial_id, her.patient_id)
         enrolled = None if subject is None else self._trials().participant(state.trial_id, subject.participant)
         if enrolled is None:
-            verdict = self._eligibility(protocol, her)
-            if not verdict.eligible:
-                raise ValidationError(f"not eligible for trial {state.trial_id}: " + "; ".join(_reasons(verdict)))
+            self._check_eligible(state.trial_id, protocol, her)
         elif enrolled.withdrawn:
             raise Conflict(f"she withdrew from trial {state.trial_id}: she is not asked to consent again")
         elif enrolled.consented_version >= state.current_version:
             raise Conflict(f"she signed the consent of trial {state.trial_id}'s current version already")
         salt = subject.salt if subject is not None else new_salt()
         participant = participant_id(salt, state.trial_id, her.address)
-        paid_to = enrolled.payee if enrolled is not None else _checksum(payee or her.address)
+        if enrolled is not None:
+            paid_to = enrolled.payee or ZERO_ADDRESS
+        else:
+            paid_to = ZERO_ADDRESS if payee is None else payee_address(payee)
         trials = self._trials()
         typed = consent_typed_data(
             self.chain_id,
@@ -156,44 +167,56 @@ class Consents:
         signature: str | bytes | None = None,
     ) -> Enrolment:
         """Enrol her: the consent she signed (`signature`, of the typed data `request` gave; none: a custodial
-        patient's, signed here with her key), checked to be hers and of the current version, then her enrolment on
-        chain, her Consent and ResearchSubject written. Refused before the trial's seed is committed (`Conflict`),
-        if she is not eligible or signed another version (`ValidationError`)."""
-        state = self._open(trial_id)
+        patient's, signed here with her key, witnessed by the staff member when one asks), checked to be hers and
+        of the current version, her eligibility checked again, then her enrolment on chain, her Consent and
+        ResearchSubject written. Her stipends are held until a payee is named (`payee`, or later). Refused before
+        the trial's seed is committed (`Conflict`), if she is not eligible or signed another version
+        (`ValidationError`). After a crash past the chain, the same call writes her records from what was kept."""
         her = her_record(door, patient_id)
-        protocol = self._protocol(trial_id, state.current_version)
         subject = subject_of(door, trial_id, patient_id)
         on_chain = None if subject is None else self._trials().participant(trial_id, subject.participant)
-        if on_chain is not None and subject is not None and subject.status != CANDIDATE:
-            raise Conflict(f"she is enrolled in trial {trial_id} already ({subject.status})")
-        if on_chain is None:
-            if subject is None or subject.request is None or signature is None:  # signed here: asked afresh
-                subject = self._request(door, state, protocol, her, payee)
-            typed, signed = self._signed(subject, her, state, signature)
-            stratum = _stratum(protocol, her.patient, self._today())
-            message = typed["message"]
-            self._site_chain().enrol(
-                trial_id, subject.participant, stratum, state.current_version, consent_digest(signed), message["payee"]
-            )
-        else:  # enrolled on chain, her records not written: the typed data she signed is still kept
-            assert subject is not None
-            typed, signed = self._signed(subject, her, state, signature)
-        return self._consented(door, trial_id, her, subject, typed, signed, ON_STUDY)
+        if on_chain is not None and subject is not None:
+            if subject.status != CANDIDATE:
+                raise Conflict(f"she is enrolled in trial {trial_id} already ({subject.status})")
+            taken = subject.taken_by(on_chain)
+            if taken is None:
+                raise IntegrityError(
+                    f"participant {subject.participant_hex} is enrolled on chain with a consent this node did not "
+                    "keep: her records cannot be written from it"
+                )
+            return self._consented(door, trial_id, her, subject, taken)
+        state = self._open(trial_id)
+        protocol = self._protocol(trial_id, state.current_version)
+        if subject is None or subject.waiting("TrialConsent") is None or signature is None:
+            subject = self._request(door, state, protocol, her, payee)  # signed here: asked afresh
+        else:
+            self._check_eligible(trial_id, protocol, her)  # what she signed may be days old
+        signed = self._signed(door, subject, her, state, signature)
+        stratum = _stratum(protocol, her.patient, self._today())
+        subject = self._ahead(door, trial_id, her, subject, signed)
+        named = str(signed.typed["message"]["payee"])
+        paid_to = None if int(named, 16) == 0 else named  # none named: her stipends are held
+        self._site_chain().enrol(trial_id, subject.participant, stratum, state.current_version, signed.digest, paid_to)
+        return self._consented(door, trial_id, her, subject, signed)
 
     def reconsent(
         self, door: Repository, trial_id: int, patient_id: str, signature: str | bytes | None = None
     ) -> Enrolment:
         """Her consent to the current version, after an amendment that asks for it: signed by her (`signature` of
         what `request` gave) or, custodial, here; then on chain and in her records. `Conflict` if she signed it
-        already or withdrew."""
-        state = self._open(trial_id)
+        already or withdrew. After a crash past the chain, the same call writes her records from what was kept."""
         her = her_record(door, patient_id)
-        subject = self._enrolled(door, trial_id, patient_id)[0]
-        if subject.request is None or signature is None:
+        subject, on_chain = self._enrolled(door, trial_id, patient_id)
+        taken = subject.taken_by(on_chain)
+        if taken is not None:
+            return self._consented(door, trial_id, her, subject, taken)
+        state = self._open(trial_id)
+        if subject.waiting("TrialConsent") is None or signature is None:
             subject = self._request(door, state, self._protocol(trial_id, state.current_version), her, None)
-        typed, signed = self._signed(subject, her, state, signature)
-        self._site_chain().reconsent(trial_id, subject.participant, state.current_version, consent_digest(signed))
-        return self._consented(door, trial_id, her, subject, typed, signed, ON_STUDY)
+        signed = self._signed(door, subject, her, state, signature)
+        subject = self._ahead(door, trial_id, her, subject, signed)
+        self._site_chain().reconsent(trial_id, subject.participant, state.current_version, signed.digest)
+        return self._consented(door, trial_id, her, subject, signed)
 
     def withdrawal_request(self, door: Repository, trial_id: int, patient_id: str) -> dict[str, Any]:
         """The withdrawal typed data for her wallet to sign, kept in her ResearchSubject."""
@@ -218,15 +241,24 @@ class Consents:
     ) -> Enrolment:
         """Withdraw her (her signed withdrawal: `signature` of what `withdrawal_request` gave; none: a custodial
         patient's, signed here): withdrawn on chain (her remaining visits no longer owed), her ResearchSubject
-        withdrawn with the signed withdrawal. What becomes of her data is the protocol's `data_on_withdrawal`."""
+        withdrawn with the signed withdrawal. What becomes of her data is the protocol's `data_on_withdrawal`.
+        After a crash past the chain, the same call writes her records from what was kept."""
         her = her_record(door, patient_id)
-        subject, _ = self._enrolled(door, trial_id, patient_id)
-        typed = subject.request
-        if signature is None or typed is None or typed.get("primaryType") != "TrialWithdrawal":
+        subject, on_chain = self._participant(door, trial_id, patient_id)
+        if on_chain.withdrawn:
+            kept_withdrawals = [s for s in subject.pending if s.kind == "TrialWithdrawal"]
+            if subject.status == WITHDRAWN or not kept_withdrawals:
+                raise Conflict(f"participant {subject.participant_hex} withdrew from trial {trial_id}")
+            return self._withdrawn(door, trial_id, her, subject, kept_withdrawals[-1])
+        typed = subject.waiting("TrialWithdrawal")
+        if signature is None or typed is None:
             typed = self._withdrawal_typed(trial_id, subject)
-        signed = self._signature(typed, her, signature)
+        signed = self._signature(door, typed, her, signature)
+        subject = self._ahead(door, trial_id, her, subject, signed)
         self._site_chain().withdraw(trial_id, subject.participant)
-        proof = {"typed": typed, "signature": "0x" + signed.hex()}
+        return self._withdrawn(door, trial_id, her, subject, signed)
+
+    def _withdrawn(self, door: Repository, trial_id: int, her: Her, subject: Subject, signed: Signed) -> Enrolment:
         kept = self._keep(
             door,
             trial_id,
@@ -236,16 +268,18 @@ class Consents:
             WITHDRAWN,
             subject.stratum,
             subject,
-            {WITHDRAWAL_EXTENSION: proof},
+            {WITHDRAWAL_EXTENSION: signed.to_json()},
+            settled=True,
         )
-        return self.enrolment(trial_id, kept)
+        return self.enrolment(trial_id, kept, witness=signed.witness)
 
     def _withdrawal_typed(self, trial_id: int, subject: Subject) -> dict[str, Any]:
         deadline = int(self._clock()) + SIGNATURE_DAYS * 86_400
         return withdrawal_typed_data(self.chain_id, self._trials().address, trial_id, subject.participant, deadline)
 
-    def enrolment(self, trial_id: int, subject: Subject) -> Enrolment:
-        """Her place in the trial as the chain and her ResearchSubject tell it."""
+    def enrolment(self, trial_id: int, subject: Subject, *, witness: str | None = None) -> Enrolment:
+        """Her place in the trial as the chain and her ResearchSubject tell it (`witness`: the staff member who
+        witnessed what she just signed in person)."""
         on_chain = self._trials().participant(trial_id, subject.participant)
         if on_chain is None:
             return Enrolment(
@@ -256,6 +290,7 @@ class Consents:
                 subject.status,
                 subject.stratum,
                 0,
+                witness=witness,
             )
         status = WITHDRAWN if on_chain.withdrawn else subject.status
         return Enrolment(
@@ -268,6 +303,7 @@ class Consents:
             on_chain.consented_version,
             on_chain.index,
             on_chain.payee,
+            witness=witness,
         )
 
     # The pieces -------------------------------------------------------------------------------
@@ -285,11 +321,15 @@ class Consents:
             raise Conflict(f"trial {trial_id} is unblinded: its enrolment has ended")
         return state
 
-    def _enrolled(self, door: Repository, trial_id: int, patient_id: str) -> tuple[Subject, TrialParticipant]:
+    def _participant(self, door: Repository, trial_id: int, patient_id: str) -> tuple[Subject, TrialParticipant]:
         subject = subject_of(door, trial_id, patient_id)
         on_chain = None if subject is None else self._trials().participant(trial_id, subject.participant)
         if subject is None or on_chain is None:
             raise NotFound(f"Patient/{patient_id[:64]} is not enrolled in trial {trial_id} here")
+        return subject, on_chain
+
+    def _enrolled(self, door: Repository, trial_id: int, patient_id: str) -> tuple[Subject, TrialParticipant]:
+        subject, on_chain = self._participant(door, trial_id, patient_id)
         if on_chain.withdrawn:
             raise Conflict(f"participant {subject.participant_hex} withdrew from trial {trial_id}")
         return subject, on_chain
@@ -298,11 +338,11 @@ class Consents:
         return self._registry.protocol(trial_id, version)
 
     def _signed(
-        self, subject: Subject, her: Her, state: TrialState, signature: str | bytes | None
-    ) -> tuple[dict[str, Any], bytes]:
+        self, door: Repository, subject: Subject, her: Her, state: TrialState, signature: str | bytes | None
+    ) -> Signed:
         """The consent request kept for her and its signature, checked: of the current version, signed by her."""
-        typed = subject.request
-        if typed is None or typed.get("primaryType") != "TrialConsent":
+        typed = subject.waiting("TrialConsent")
+        if typed is None:
             raise ValidationError("no consent is waiting for her signature: ask for one first")
         version = int(typed["message"]["version"])
         if version != state.current_version:
@@ -310,51 +350,70 @@ class Consents:
                 f"she signed the consent of version {version}, not the current version {state.current_version}: "
                 "she reads and signs the current one"
             )
-        return typed, self._signature(typed, her, signature)
+        return self._signature(door, typed, her, signature)
 
-    def _signature(self, typed: dict[str, Any], her: Her, signature: str | bytes | None) -> bytes:
+    def _signature(self, door: Repository, typed: dict[str, Any], her: Her, signature: str | bytes | None) -> Signed:
         """`signature` if it is hers of `typed`; none given: signed here with her custodial key (`ValidationError`
-        if she holds her own key)."""
+        if she holds her own key), witnessed by whoever asked if that is not she (staff: consent in person)."""
         if signature is None:
             account = self._custodial(her.address)
             if account is None:
                 raise ValidationError("she holds her own wallet: it signs her consent or withdrawal, not this node")
-            return sign_typed_data(account, typed)
-        signed = signature if isinstance(signature, bytes) else _hex_bytes(signature)
+            asking = door.accessor.address
+            witness = None if asking == her.address else f"did:pkh:eip155:{self.chain_id}:{asking}"
+            return Signed(typed, sign_typed_data(account, typed), witness)
+        signed = parse_signature(signature if isinstance(signature, str) else "0x" + signature.hex())
         signer = signer_of(typed, signed)
-        if _checksum(signer) != _checksum(her.address):
+        if signer.lower() != her.address.lower():
             raise AccessDenied(f"the signature is {signer}'s, not hers ({her.address})")
         deadline = int(typed["message"].get("deadline", 0))
         if deadline < int(self._clock()):
             raise ValidationError("what she signed has expired: ask for it again and sign the new one")
-        return signed
+        return Signed(typed, signed)
 
-    def _consented(
-        self,
-        door: Repository,
-        trial_id: int,
-        her: Her,
-        subject: Subject,
-        typed: dict[str, Any],
-        signed: bytes,
-        status: str,
-    ) -> Enrolment:
-        """Her Consent (the typed data she signed) and her ResearchSubject on study, written together."""
-        message = typed["message"]
+    def _ahead(self, door: Repository, trial_id: int, her: Her, subject: Subject, signed: Signed) -> Subject:
+        """What she signed, written ahead into her ResearchSubject before the chain is asked (module docstring)."""
+        return self._keep(
+            door,
+            trial_id,
+            her,
+            subject.salt,
+            subject.participant,
+            subject.status,
+            subject.stratum,
+            subject,
+            {REQUEST_EXTENSION: signed.typed, PENDING_EXTENSION: signed.to_json()},
+        )
+
+    def _consented(self, door: Repository, trial_id: int, her: Her, subject: Subject, signed: Signed) -> Enrolment:
+        """Her Consent (the typed data she signed; witnessed in person: its Provenance) and her ResearchSubject on
+        study, written together."""
+        message = signed.typed["message"]
         consent = consent_resource(
             f"Patient/{her.patient_id}",
             study_reference(trial_id),
             int(message["version"]),
             bytes.fromhex(str(message["document"]).removeprefix("0x")),
-            typed,
-            signed,
+            signed.typed,
+            signed.signature,
         )
         on_chain = self._trials().participant(trial_id, subject.participant)
         stratum = on_chain.stratum if on_chain is not None else subject.stratum
         kept = self._keep(
-            door, trial_id, her, subject.salt, subject.participant, status, stratum, subject, {}, also=consent
+            door,
+            trial_id,
+            her,
+            subject.salt,
+            subject.participant,
+            ON_STUDY,
+            stratum,
+            subject,
+            {},
+            also=consent,
+            witness=signed.witness,
+            settled=True,
         )
-        return self.enrolment(trial_id, kept)
+        return self.enrolment(trial_id, kept, witness=signed.witness)
 
     def _keep(
         self,
@@ -369,9 +428,12 @@ class Consents:
         extensions: dict[str, Any],
         *,
         also: Resource | None = None,
+        witness: str | None = None,
+        settled: bool = False,
     ) -> Subject:
         """Write her ResearchSubject (a new version of it, if she has one) with `extensions`' values as JSON
-        strings (a signature request, a signed withdrawal), and `also` with it, all or nothing."""
+        strings (a signature request, a signed withdrawal), and `also` with it (and, `witness` given, the
+        Provenance of `also` taken in person), all or nothing; `settled`: what was pending the chain is done."""
         resource = research_subject(
             f"Patient/{her.patient_id}",
             study_reference(trial_id),
@@ -383,12 +445,15 @@ class Consents:
         )
         if subject is not None:
             resource["id"] = subject.record_id
-        carried = subject.carried() if subject is not None else []
+        carried = subject.carried(pending=not settled) if subject is not None else []
         added = [{"url": url, "valueString": canonical_json(value).decode()} for url, value in extensions.items()]
         resource["extension"] = [*resource.get("extension", []), *carried, *added]
         drafts = [door.prepare(also)] if also is not None else []
         if drafts:
-            resource["consent"] = {"reference": f"{drafts[0].data['resourceType']}/{drafts[0].record_id}"}
+            target = f"{drafts[0].data['resourceType']}/{drafts[0].record_id}"
+            resource["consent"] = {"reference": target}
+            if witness is not None:
+                drafts.append(door.prepare(witnessed(target, witness, datetime.fromtimestamp(self._clock(), UTC))))
         drafts.insert(0, door.prepare(resource))
         stored = door.store(drafts)
         return subject_from({**resource, "id": stored[0].record_id}, her.patient_id)
@@ -400,16 +465,3 @@ def _stratum(protocol: TrialProtocol, patient: Resource, today: date) -> int:
 
 def _reasons(verdict: Eligibility) -> list[str]:
     return [*verdict.failed, *(f"unknown: {why}" for why in verdict.unknown)]
-
-
-def _checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
-    return str(to_checksum_address(address))
-
-
-def _hex_bytes(signature: str) -> bytes:
-    try:
-        return bytes.fromhex(signature.removeprefix("0x"))
-    except ValueError:
-        raise ValidationError("a signature is 65 bytes of hex") from None

@@ -125,8 +125,9 @@ class TrialParticipantDesk:
 
     def consent_typed_data(self, accessor: Accessor, trial_id: int, payee: str | None = None) -> dict[str, Any]:
         """The EIP-712 typed data her wallet signs to consent to the current version (or re-consent after an
-        amendment), her stipends paid to `payee` (her own address unless she names another: the payee is on chain,
-        linked to the trial); refused unless she is eligible."""
+        amendment); her stipends paid to `payee` if she names one, else held in the escrow until she does. Never
+        her own address by default: the payee is written on chain next to the trial, so naming an address links it
+        to the trial (`PAYEE_NOTICE`, a fresh address advised). Refused unless she is eligible."""
         door, patient_id = self._own(accessor)
         return self._consents.request(door, trial_id, patient_id, payee)
 

@@ -100,9 +100,12 @@ class TrialSite:
         """Whether the patient meets the trial's criteria, each in words (missing data: unknown, not eligible)."""
         return self._consents.eligibility(self._door(accessor, "trial.eligibility"), trial_id, patient_id)
 
-    def consent_request(self, accessor: Accessor, trial_id: int, patient_id: str, payee: str) -> dict[str, Any]:
+    def consent_request(
+        self, accessor: Accessor, trial_id: int, patient_id: str, payee: str | None = None
+    ) -> dict[str, Any]:
         """The consent typed data for her wallet to sign (her participant id and salt chosen, kept in her
-        ResearchSubject as a candidate); refused unless she is eligible."""
+        ResearchSubject as a candidate; `payee`: the address she gives for her stipends, none: held until she names
+        one); refused unless she is eligible."""
         return self._consents.request(self._door(accessor, "trial.consent"), trial_id, patient_id, payee)
 
     def enrol(
@@ -114,19 +117,34 @@ class TrialSite:
         payee: str | None = None,
         signature: str | None = None,
     ) -> Enrolment:
-        """Enrol her with the consent she signed (a custodial patient's signed here with her key when no signature
-        is given): refused before the seed is committed, if she is not eligible, or if she signed a version that is
-        not the current one."""
+        """Enrol her with the consent she signed; with no signature, a custodial patient's consent is taken in
+        person: signed here with her key, the staff member its witness (a Provenance on her Consent, and the
+        audit says so). Refused before the seed is committed, if she is not eligible, or if she signed a version
+        that is not the current one. Her stipends are held until a payee is named (`payee`: the address she gives)."""
         door = self._door(accessor, "trial.enrol")
-        return self._consents.enrol(door, trial_id, patient_id, payee=payee, signature=signature)
+        enrolled = self._consents.enrol(door, trial_id, patient_id, payee=payee, signature=signature)
+        return self._witnessed(accessor, "trial.enrol", enrolled, "consent")
 
     def reconsent(self, accessor: Accessor, trial_id: int, patient_id: str, signature: str | None = None) -> Enrolment:
-        """Her consent to the current version after an amendment that asks for it."""
-        return self._consents.reconsent(self._door(accessor, "trial.reconsent"), trial_id, patient_id, signature)
+        """Her consent to the current version after an amendment that asks for it (none signed: taken in person,
+        witnessed, as at enrolment)."""
+        enrolled = self._consents.reconsent(self._door(accessor, "trial.reconsent"), trial_id, patient_id, signature)
+        return self._witnessed(accessor, "trial.reconsent", enrolled, "re-consent")
 
     def withdraw(self, accessor: Accessor, trial_id: int, patient_id: str, signature: str | None = None) -> Enrolment:
-        """Withdraw her from the trial (her signed withdrawal; a custodial patient's signed here)."""
-        return self._consents.withdraw(self._door(accessor, "trial.withdraw"), trial_id, patient_id, signature)
+        """Withdraw her from the trial (her signed withdrawal; a custodial patient's taken in person, witnessed)."""
+        enrolled = self._consents.withdraw(self._door(accessor, "trial.withdraw"), trial_id, patient_id, signature)
+        return self._witnessed(accessor, "trial.withdraw", enrolled, "withdrawal")
+
+    def _witnessed(self, accessor: Accessor, action: str, enrolled: Enrolment, what: str) -> Enrolment:
+        """`enrolled`, its in-person signing audited as such (who witnessed it) when it was."""
+        if enrolled.witness is not None:
+            detail = (
+                f"{what} of Patient/{enrolled.patient_id} to trial {enrolled.trial_id} taken in person, signed "
+                f"with her custodial key, witnessed by {accessor.address}"
+            )
+            self._audit.record(Access(Action.EXECUTE, action, Outcome.SUCCESS, accessor.address, detail=detail))
+        return enrolled
 
     # Visits and CRFs ----------------------------------------------------------------------------
 

@@ -25,6 +25,13 @@ WITHDRAWN = "withdrawn"
 ENTERED = "entered"
 PAID = "paid"
 
+# What she is told before she names the address her stipends go to (none named: they are held in the escrow).
+PAYEE_NOTICE = (
+    "Your stipends are held in the trial's escrow until you name an address to receive them. The address you name "
+    "is written on the public chain next to this trial, so anyone can link it to the trial: use a fresh address "
+    "that you use for nothing else."
+)
+
 
 def visit_block(state: TrialState, on_chain: TrialParticipant) -> str | None:
     """Why her next visit may not be recorded or paid, as the contract's `may_visit` judges it and in its order
@@ -41,8 +48,9 @@ def visit_block(state: TrialState, on_chain: TrialParticipant) -> str | None:
 @dataclass(frozen=True, slots=True)
 class Enrolment:
     """A participant as her site knows her: her id on chain, her Patient record here, her place in the trial
-    (`index` in enrolment order, `stratum`), the consent version she signed, her payee and status
-    (`candidate`, `on-study`, `withdrawn`)."""
+    (`index` in enrolment order, `stratum`), the consent version she signed, her payee (None: her stipends are held)
+    and status (`candidate`, `on-study`, `withdrawn`); `witness`: the staff member who witnessed what she just signed in
+    person (a did:pkh), None if she signed herself."""
 
     trial_id: int
     participant: str
@@ -53,9 +61,15 @@ class Enrolment:
     consented_version: int
     index: int | None = None
     payee: str | None = None
+    witness: str | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether her stipends are held in the escrow, no payee named yet."""
+        return self.payee is None
 
     def to_json(self) -> dict[str, Any]:
-        """As JSON (her payee is not in it: it is hers to tell)."""
+        """As JSON (her payee is not in it: it is hers to tell; whether her stipends are held is)."""
         return {
             "trial": self.trial_id,
             "participant": self.participant,
@@ -65,6 +79,8 @@ class Enrolment:
             "stratum": self.stratum,
             "consented_version": self.consented_version,
             "index": self.index,
+            "stipends_held": self.held,
+            "witness": self.witness,
         }
 
 
@@ -207,8 +223,8 @@ class ParticipantTrial:
 
 @dataclass(frozen=True, slots=True)
 class ConsentDocument:
-    """The consent document of a trial's current version: what she reads before she signs, and what becomes of her
-    data if she withdraws."""
+    """The consent document of a trial's current version: what she reads before she signs, what becomes of her
+    data if she withdraws, and what naming a payee tells the world (`payee_notice`)."""
 
     trial_id: int
     title: str
@@ -216,6 +232,7 @@ class ConsentDocument:
     text: str
     hash: str
     data_on_withdrawal: str
+    payee_notice: str = PAYEE_NOTICE
 
     def to_json(self) -> dict[str, Any]:
         """As JSON."""
@@ -226,6 +243,7 @@ class ConsentDocument:
             "text": self.text,
             "hash": self.hash,
             "data_on_withdrawal": self.data_on_withdrawal,
+            "payee_notice": self.payee_notice,
         }
 
 

@@ -3,25 +3,40 @@ salt, her stratum, what she is asked to sign), and her Patient and record, each 
 
 Nothing but her ResearchSubject ties her to a trial here: no table does. A site finds its participants of a trial
 by searching ResearchSubjects by study, through the staff member's door (audited per patient).
+
+What she signed is written ahead into her ResearchSubject (`PENDING_EXTENSION`: the typed data, her signature, the
+staff member who witnessed it in person) before the chain is asked; once her records say what the chain did, the
+pending entries go. A crash in between leaves them there: the next attempt finds the one the chain took (its
+keccak is the chain's consent digest) and writes her records from it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from careledger.access import Repository
+from careledger.crypto import checksum_address, keccak
 from careledger.errors import NotFound, ValidationError
+from careledger.fhir import fhir_instant, systems
 from careledger.records import Resource, SearchQuery, search_query
 from careledger.trials._econsent import PARTICIPANT_SYSTEM, SALT_SYSTEM, STRATUM_EXTENSION
 
+if TYPE_CHECKING:
+    from careledger.chain import TrialParticipant
+
 REQUEST_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-signature-request"
 WITHDRAWAL_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-withdrawal"
+PENDING_EXTENSION = "https://careledger.org/fhir/StructureDefinition/trial-signed-pending"
 CANDIDATE, ON_STUDY, WITHDRAWN = "candidate", "on-study", "withdrawn"
 # What eligibility and the stratum are read from.
 _RECORD_TYPES = ("Patient", "Condition", "Observation", "MedicationStatement", "MedicationRequest")
 _STUDY_PREFIX = "ResearchStudy/trial-"
+ZERO_ADDRESS = "0x" + "00" * 20  # no payee named: her stipends are held in the escrow
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def study_reference(trial_id: int) -> str:
@@ -33,6 +48,37 @@ def trial_of(reference: str) -> int | None:
     """The trial a study reference names; None for any other reference."""
     tail = reference.removeprefix(_STUDY_PREFIX)
     return int(tail) if reference.startswith(_STUDY_PREFIX) and tail.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """What she signed (consent or withdrawal typed data), her signature, and who witnessed it in person (a staff
+    member's address: the node signed with her custodial key at the site; None: she signed herself)."""
+
+    typed: dict[str, Any]
+    signature: bytes
+    witness: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """`TrialConsent` or `TrialWithdrawal`."""
+        return str(self.typed.get("primaryType"))
+
+    @property
+    def digest(self) -> bytes:
+        """keccak256 of the signature: what the chain keeps of a consent."""
+        return keccak(self.signature)
+
+    def to_json(self) -> dict[str, Any]:
+        """As kept in her ResearchSubject (and in a withdrawal's proof)."""
+        return {"typed": self.typed, "signature": "0x" + self.signature.hex(), "witness": self.witness}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Signed:
+        """Back from `to_json`."""
+        witness = value.get("witness")
+        signature = bytes.fromhex(str(value["signature"]).removeprefix("0x"))
+        return cls(dict(value["typed"]), signature, None if witness is None else str(witness))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +109,33 @@ class Subject:
         found = [e.get("valueUnsignedInt") for e in self._extensions() if e.get("url") == STRATUM_EXTENSION]
         return int(found[0]) if found and isinstance(found[0], int) else 0
 
-    def carried(self) -> list[dict[str, Any]]:
-        """What a new version of her ResearchSubject keeps of this one: her signed withdrawal, if any."""
-        return [e for e in self._extensions() if e.get("url") == WITHDRAWAL_EXTENSION]
+    @property
+    def pending(self) -> list[Signed]:
+        """What she signed that was sent (or about to be sent) to the chain and is not in her records yet."""
+        return [
+            Signed.from_json(json.loads(e["valueString"]))
+            for e in self._extensions()
+            if e.get("url") == PENDING_EXTENSION
+        ]
+
+    def waiting(self, kind: str) -> dict[str, Any] | None:
+        """The typed data of `kind` (`TrialConsent`, `TrialWithdrawal`) kept for her to sign; None if none is."""
+        return self.request if self.request is not None and self.request.get("primaryType") == kind else None
+
+    def taken_by(self, on_chain: TrialParticipant) -> Signed | None:
+        """The consent kept pending that the chain took (its version and digest) and her records do not say yet:
+        a crash between the two. None if there is none."""
+        for signed in self.pending:
+            version = int(signed.typed["message"].get("version", 0)) if signed.kind == "TrialConsent" else 0
+            if version == on_chain.consented_version and signed.digest == on_chain.consent_digest:
+                return signed
+        return None
+
+    def carried(self, *, pending: bool = True) -> list[dict[str, Any]]:
+        """What a new version of her ResearchSubject keeps of this one: her signed withdrawal, if any, and what
+        she signed pending the chain (`pending`: unless her records now say what the chain did)."""
+        kept = (WITHDRAWAL_EXTENSION, PENDING_EXTENSION) if pending else (WITHDRAWAL_EXTENSION,)
+        return [e for e in self._extensions() if e.get("url") in kept]
 
     def _extensions(self) -> list[dict[str, Any]]:
         found = self.resource.get("extension", [])
@@ -80,6 +150,33 @@ class Her:
     address: str
     patient: Resource
     records: list[Resource]
+
+
+def payee_address(text: str) -> str:
+    """A payee as named (an address: 0x and 40 hex digits, not zero), checksummed; `ValidationError` otherwise."""
+    if not isinstance(text, str) or not _ADDRESS.fullmatch(text.strip()):
+        raise ValidationError("a payee is an address: 0x and 40 hex digits")
+    raw = bytes.fromhex(text.strip()[2:])
+    if raw == bytes(20):
+        raise ValidationError("a payee is an address that can be paid, not the zero address")
+    return checksum_address(raw)
+
+
+def witnessed(target: str, witness: str, recorded: datetime) -> Resource:
+    """The Provenance of a consent taken in person: `target` (her Consent) signed by this node with her custodial
+    key at the site, witnessed by `witness` (the staff member, a did:pkh), at `recorded`."""
+    return {
+        "resourceType": "Provenance",
+        "target": [{"reference": target}],
+        "recorded": fhir_instant(recorded, precision="seconds"),
+        "reason": [{"text": "consent taken in person, signed with her custodial key"}],
+        "agent": [
+            {
+                "type": {"coding": [{"system": systems.PARTICIPATION_TYPE, "code": "WIT", "display": "witness"}]},
+                "who": systems.account_reference(witness),
+            }
+        ],
+    }
 
 
 def her_record(door: Repository, patient_id: str) -> Her:
