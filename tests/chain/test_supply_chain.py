@@ -270,7 +270,7 @@ def test_history_follows_a_pack_through_its_case_and_pallet_while_it_was_in_them
 def test_logs_are_read_in_spans_from_the_deployment_block(
     parties: Parties, any_chain: Chain, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A hosted RPC caps eth_getLogs' range: no request spans more than `_LOG_SPAN` blocks or starts before the
+    """A hosted RPC caps eth_getLogs' range: no request spans more than `log_span` blocks or starts before the
     contract was deployed (its record's block, which the node's `Contracts` passes on)."""
     maker, wholesaler = parties.maker, parties.wholesaler
     maker.commission(GTIN, "LOT-1", EXPIRY, ["A"])
@@ -288,7 +288,7 @@ def test_logs_are_read_in_spans_from_the_deployment_block(
         asked.append((query["fromBlock"], query["toBlock"]))
         return get_logs(query)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(supply_module, "_LOG_SPAN", 2)
+    monkeypatch.setattr(SupplyChain, "log_span", 2)
     monkeypatch.setattr(any_chain.w3.eth, "get_logs", counted)
     assert [(e.name, e.block) for e in spanned.history(a)] == whole
     assert asked

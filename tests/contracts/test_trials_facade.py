@@ -25,7 +25,6 @@ from careledger.chain import (
     TrialTerms,
     trial_refusal,
 )
-from careledger.chain import _trials as trials_module
 from careledger.crypto import MerkleTree, PrivateKey
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from tests.contracts.trials import commitment
@@ -230,7 +229,7 @@ def test_allocations_go_in_batches_of_64_and_logs_are_read_in_spans(
     receipts = network.sponsor.allocate(trial_id, [(p, keccak(p)) for p in people])
     assert len(receipts) == 2  # 64 + 6
     print(f"\nTrials.allocate on memory: {receipts[0].gas_used:,} gas for 64, {receipts[0].gas_used // 64:,} each")
-    monkeypatch.setattr(trials_module, "_LOG_SPAN", 7)
+    monkeypatch.setattr(Trials, "log_span", 7)
     assert [e.participant for e in network.sponsor.enrolments(trial_id)] == people
     assert len(network.sponsor.allocations(trial_id)) == 70
     with pytest.raises(ValidationError, match="listed twice"):

@@ -3,11 +3,15 @@
 Each facade wraps one deployed contract: reads are plain method calls, writes go through
 a `Signer` and come back as typed values decoded from the receipt's events.
 `*_request` variants return the `TxRequest` instead, for callers that pipeline many.
+A facade whose contract refuses with its own `prefix: …` reasons says which error each is
+(`_refusal`, used by `_refusals`/`_send`); one that reads its logs by topic does so in
+spans from its deployment block (`_logs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +21,7 @@ from hexbytes import HexBytes
 
 from careledger.chain._signer import Signer, TxRequest
 from careledger.contracts import load_artifact
-from careledger.errors import AccessDenied, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, TransactionReverted, ValidationError
 
 if TYPE_CHECKING:
     # web3 takes ~0.8 s to import: what only annotates is imported for the type checker alone.
@@ -43,11 +47,15 @@ class ContractFacade:
     """Shared plumbing: the web3 contract object, calls, and sending through the signer."""
 
     contract_name: ClassVar[str]
+    log_span: ClassVar[int] = 2_000
+    """Blocks per eth_getLogs request `_logs` makes, inside public RPCs' limits (as indexing.EventReader reads)."""
 
-    def __init__(self, chain: Chain, address: str, signer: Signer | None = None) -> None:
+    def __init__(self, chain: Chain, address: str, signer: Signer | None = None, *, first_block: int = 0) -> None:
         self.chain = chain
         self.address = to_checksum_address(address)
         self.signer = signer
+        self.first_block = first_block
+        """The block the contract was deployed in (its deployment record's): `_logs` reads none older."""
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name).abi)
         self._event_by_topic = {
             HexBytes(event_abi_to_log_topic(item)): item["name"]
@@ -89,6 +97,47 @@ class ContractFacade:
 
     def _transact(self, request: TxRequest) -> Receipt:
         return self._writer().transact(request)
+
+    def _send(self, function: str, *args: Any) -> Receipt:
+        """Call `function` in a transaction, its refusals as the errors faces map (`_refusals`)."""
+        with self._refusals():
+            return self._transact(self._request(function, *args))
+
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """The contract's refusals as the `careledger.errors` faces map (what `_refusal` makes of each reason); any
+        other revert (out of gas, no reason, a token's own) stays the chain's error, with its transaction."""
+        try:
+            yield
+        except TransactionReverted as exc:
+            error = self._refusal(exc.reason)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _refusal(self, reason: str) -> CareLedgerError | None:  # noqa: ARG002 - what facades with refusals override
+        """The error a revert reason is, or None to keep the chain's own: a facade of a contract with its own
+        refusals says."""
+        return None
+
+    def _logs(self, topics: Sequence[str | None], from_block: int = 0, to_block: int | None = None) -> list[ChainEvent]:
+        """This contract's logs matching `topics` (0x strings, None for any) in blocks `from_block`..`to_block`
+        (default: the latest), never before `first_block`, `log_span` blocks a request, oldest first."""
+        last = self.chain.block_number() if to_block is None else to_block
+        found: list[ChainEvent] = []
+        for start in range(max(from_block, self.first_block), last + 1, self.log_span):
+            # Topics as 0x strings: eth-tester matches nothing given bytes.
+            end = min(start + self.log_span - 1, last)
+            logs = self.chain.w3.eth.get_logs(
+                {"address": self.address, "fromBlock": start, "toBlock": end, "topics": list(topics)}
+            )
+            found += (e for log in logs if (e := self.decode(log)) is not None)
+        return sorted(found, key=lambda e: (e.block, e.log_index))
+
+    def _topic(self, event: str) -> str:
+        """The topic (0x string) of this contract's event `event`."""
+        abi = next(item for item in self.contract.abi if item["type"] == "event" and item["name"] == event)
+        return HexBytes(event_abi_to_log_topic(abi)).to_0x_hex()
 
     def _send_many(self, requests: Sequence[TxRequest]) -> list[Receipt]:
         """Send all, then wait for all (pipelined on one nonce sequence)."""

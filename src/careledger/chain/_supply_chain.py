@@ -6,7 +6,7 @@ pack without the chain holding the serial in clear; the contract itself computes
 of what it creates (a pack from its GTIN and serial, a case from its SSCC). Calls that take
 many items are sent in chunks, pipelined (`_send_many`); a shipment is one transaction,
 because its receive must name the same items. Logs are read from the contract's
-deployment block on, `_LOG_SPAN` blocks a request (hosted RPCs cap the range); what is
+deployment block on, `log_span` blocks a request (hosted RPCs cap the range); what is
 read often needs none: a shipment keeps its block, a decommissioned pack its own. The
 contract's `supply: …` refusals come back as the `careledger.errors` a face maps to an HTTP
 status (`supply_refusal`); no patient is ever named.
@@ -14,23 +14,21 @@ status (`supply_refusal`); no patient is ever named.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from careledger.chain._facades import ChainEvent, ContractFacade
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, TransactionReverted, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from careledger.chain._backends import Receipt
-    from careledger.chain._chain import Chain
-    from careledger.chain._signer import Signer, TxRequest
+    from careledger.chain._signer import TxRequest
 
 REGULATOR_ROLE = keccak(b"REGULATOR_ROLE")
 MAX_ITEMS = 500  # SupplyChain.MAX_ITEMS: the most items one transaction takes
@@ -40,7 +38,6 @@ CHUNK = 150
 _ZERO = bytes(32)
 _NOW = (2**63, 0)  # a position after every log: a stay in a container not ended yet
 _TEXT_BYTES = 20  # String[20]: GS1 AI 10 (lot) and AI 21 (serial) are 1..20 characters
-_LOG_SPAN = 2_000  # blocks per eth_getLogs request, as indexing.EventReader reads: inside public RPCs' limits
 
 
 class PackState(IntEnum):
@@ -150,11 +147,6 @@ class SupplyChain(ContractFacade):
     """Admissions, commissioning, aggregation, shipments, decommissioning and recalls of medicine packs."""
 
     contract_name = "SupplyChain"
-
-    def __init__(self, chain: Chain, address: str, signer: Signer | None = None, *, first_block: int = 0) -> None:
-        super().__init__(chain, address, signer)
-        self.first_block = first_block
-        """The block the contract was deployed in (its deployment record's): no log of it is older."""
 
     def grant_regulator(self, account: str) -> Receipt:
         """Make `account` a regulator, who admits manufacturers and may recall any lot (the admin)."""
@@ -305,36 +297,17 @@ class SupplyChain(ContractFacade):
         """The logs with `key` as their first or second indexed argument, in blocks `blocks`."""
         return self._logs([None, _hex(key)], *blocks) + self._logs([None, None, _hex(key)], *blocks)
 
-    def _logs(self, topics: list[str | None], from_block: int, to_block: int | None = None) -> list[ChainEvent]:
-        """This contract's logs matching `topics` in blocks `from_block`..`to_block` (default: the latest), never
-        before its deployment, read `_LOG_SPAN` blocks a request."""
-        last = self.chain.block_number() if to_block is None else to_block
-        found: list[ChainEvent] = []
-        for start in range(max(from_block, self.first_block), last + 1, _LOG_SPAN):
-            # Topics as 0x strings: eth-tester matches nothing given bytes.
-            logs = self.chain.w3.eth.get_logs(
-                {
-                    "address": self.address,
-                    "fromBlock": start,
-                    "toBlock": min(start + _LOG_SPAN - 1, last),
-                    "topics": topics,
-                }
-            )
-            found += (e for log in logs if (e := self.decode(log)) is not None)
-        return sorted(found, key=_position)
-
-    def _topic(self, event: str) -> str:
-        abi = next(item for item in self.contract.abi if item["type"] == "event" and item["name"] == event)
-        return HexBytes(event_abi_to_log_topic(abi)).to_0x_hex()
-
-    def _send(self, function: str, *args: Any) -> Receipt:
-        with _refusals():
-            return self._transact(self._request(function, *args))
+    def _refusal(self, reason: str) -> CareLedgerError | None:
+        """Who may not (403), what is not there (404), what clashes with the chain's state (409), and any other
+        `supply: …` as malformed input (400); the RecordAnchor-style role checks as who may not."""
+        if reason.startswith("access_control: "):
+            return AccessDenied("supply: only a regulator (or the admin, for roles) may do this")
+        return supply_refusal(reason) if reason.startswith("supply: ") else None
 
     def _send_chunks(self, request: Callable[[list[Any]], TxRequest], items: Sequence[Any]) -> list[Receipt]:
         """One request per `CHUNK` items, pipelined; nothing is sent for no items."""
         chunks = [list(items[start : start + CHUNK]) for start in range(0, len(items), CHUNK)]
-        with _refusals():
+        with self._refusals():
             return self._send_many([request(chunk) for chunk in chunks])
 
 
@@ -373,20 +346,6 @@ def supply_refusal(reason: str, message: str | None = None) -> CareLedgerError:
     found it first: who may not (403), what is not there (404), what clashes with the chain's state (409), any
     other as malformed input (400). It says `message` (the reason itself unless given: the item it names, say)."""
     return _REFUSALS.get(reason.removeprefix("supply: "), ValidationError)(message or reason)
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The contract's refusals as the errors faces map: who may not (403), what is not there (404), what clashes
-    with the chain's state (409), and any other `supply: …` as malformed input (400)."""
-    try:
-        yield
-    except TransactionReverted as exc:
-        if exc.reason.startswith("access_control: "):
-            raise AccessDenied("supply: only a regulator (or the admin, for roles) may do this") from exc
-        if exc.reason.startswith("supply: "):
-            raise supply_refusal(exc.reason) from exc
-        raise  # out of gas, or no reason given: the chain's own error, with its transaction
 
 
 def _gtin_number(gtin: str) -> int:

@@ -6,7 +6,7 @@ signs registration (this facade approves the escrow's CareToken first), amendmen
 batches of `MAX_ALLOCATIONS`, pipelined) and the reveal; a site's node wallet signs enrolments, re-consents,
 withdrawals, payees and visit payments (for a visit leaf of a RECORDS batch that node anchored itself). A participant
 enrolled with no payee has her stipends held on chain until her site names one (`set_payee` pays them out). Logs are
-read from the contract's deployment block on, `_LOG_SPAN` blocks a request, filtered by the trial (and participant)
+read from the contract's deployment block on, `log_span` blocks a request, filtered by the trial (and participant)
 topics. The contract's `trials: …` refusals come back as the
 `careledger.errors` a face maps to an HTTP status (`trial_refusal`).
 """
@@ -16,23 +16,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
 from careledger.chain._facades import ChainEvent, ContractFacade
 from careledger.chain._token import CareToken
-from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, TransactionReverted, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from careledger.chain._backends import Receipt
-    from careledger.chain._chain import Chain
-    from careledger.chain._signer import Signer
 
 MAX_ALLOCATIONS = 64  # trial_enrolment.MAX_ALLOCATIONS: allocations one transaction records
 MAX_ARMS, MAX_MULTIPLES, MAX_SITES, MAX_PROOF = 8, 4, 32, 32  # the lengths of the contract's arrays
-_LOG_SPAN = 2_000  # blocks per eth_getLogs request, inside public RPCs' limits
 _ZERO = bytes(32)
 _ZERO_ADDRESS = "0x" + "00" * 20  # an enrolment with no payee: her stipends are held
 
@@ -168,11 +165,6 @@ class Trials(ContractFacade):
 
     contract_name = "Trials"
 
-    def __init__(self, chain: Chain, address: str, signer: Signer | None = None, *, first_block: int = 0) -> None:
-        super().__init__(chain, address, signer)
-        self.first_block = first_block
-        """The block the contract was deployed in (its deployment record's): no log of it is older."""
-
     def register_trial(self, terms: TrialTerms) -> int:
         """Register a trial as the signer (a researcher), approving the escrow's CareToken for the budget first;
         its id."""
@@ -241,7 +233,7 @@ class Trials(ContractFacade):
             raise ValidationError("allocations: a participant is listed twice")
         batches = [pairs[start : start + MAX_ALLOCATIONS] for start in range(0, len(pairs), MAX_ALLOCATIONS)]
         requests = [self._request("allocate", trial_id, [p for p, _ in b], [c for _, c in b]) for b in batches]
-        with _refusals():
+        with self._refusals():
             return self._send_many(requests)
 
     def reveal(self, trial_id: int, seed: bytes) -> None:
@@ -340,41 +332,24 @@ class Trials(ContractFacade):
 
     def enrolments(self, trial_id: int) -> list[EnrolmentEvent]:
         """Every enrolment of the trial, in index order: what the allocations are recomputed from."""
-        found = [_enrolment(e) for e in self._logs("Enrolled", trial_id)]
+        found = [_enrolment(e) for e in self._trial_logs("Enrolled", trial_id)]
         return sorted(found, key=lambda enrolment: enrolment.index)
 
     def allocations(self, trial_id: int) -> list[AllocationEvent]:
         """Every allocation's commitment recorded for the trial, in the order recorded."""
         return [
             AllocationEvent(bytes(e.args["participant"]), bytes(e.args["commitment"]))
-            for e in self._logs("Allocated", trial_id)
+            for e in self._trial_logs("Allocated", trial_id)
         ]
 
     def payments(self, trial_id: int, participant: bytes | None = None) -> list[VisitPayment]:
         """Every visit paid in the trial (or to one participant), oldest first."""
-        return [_payment(e) for e in self._logs("VisitPaid", trial_id, participant)]
+        return [_payment(e) for e in self._trial_logs("VisitPaid", trial_id, participant)]
 
-    def _logs(self, event: str, trial_id: int, participant: bytes | None = None) -> list[ChainEvent]:
-        """This contract's `event` logs of one trial (and participant), from its deployment block to the latest,
-        `_LOG_SPAN` blocks a request, oldest first."""
-        abi = next(item for item in self.contract.abi if item["type"] == "event" and item["name"] == event)
-        topics: list[str | None] = [HexBytes(event_abi_to_log_topic(abi)).to_0x_hex(), _word(trial_id)]
-        if participant is not None:
-            topics.append(HexBytes(participant).to_0x_hex())
-        last = self.chain.block_number()
-        found: list[ChainEvent] = []
-        for start in range(self.first_block, last + 1, _LOG_SPAN):
-            # Topics as 0x strings: eth-tester matches nothing given bytes.
-            logs = self.chain.w3.eth.get_logs(
-                {
-                    "address": self.address,
-                    "fromBlock": start,
-                    "toBlock": min(start + _LOG_SPAN - 1, last),
-                    "topics": topics,
-                }
-            )
-            found += (e for log in logs if (e := self.decode(log)) is not None)
-        return sorted(found, key=lambda e: (e.block, e.log_index))
+    def _trial_logs(self, event: str, trial_id: int, participant: bytes | None = None) -> list[ChainEvent]:
+        """This contract's `event` logs of one trial (and participant), oldest first."""
+        topics = [self._topic(event), _word(trial_id)]
+        return self._logs(topics if participant is None else [*topics, HexBytes(participant).to_0x_hex()])
 
     @contextmanager
     def _approved(self, amount: int) -> Iterator[None]:
@@ -392,9 +367,10 @@ class Trials(ContractFacade):
         """The escrow's token, signing as this facade's signer."""
         return CareToken(self.chain, self._call("TOKEN"), self._writer())
 
-    def _send(self, function: str, *args: Any) -> Receipt:
-        with _refusals():
-            return self._transact(self._request(function, *args))
+    def _refusal(self, reason: str) -> CareLedgerError | None:
+        """The contract's `trials: …` refusals as the errors faces map (`trial_refusal`); the token's own, out of
+        gas or no reason stay the chain's error."""
+        return trial_refusal(reason) if reason.startswith("trials: ") else None
 
 
 # Each refusal that is not malformed input: who may not (403), what is not there (404), what clashes with the
@@ -447,17 +423,6 @@ def trial_refusal(reason: str, message: str | None = None) -> CareLedgerError:
     input (400). It says `message` if given, else the reason with what it means."""
     kind, meaning = _REFUSALS.get(reason.removeprefix("trials: "), (ValidationError, ""))
     return kind(message or (f"{reason}: {meaning}" if meaning else reason))
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The contract's `trials: …` refusals as the errors faces map (`trial_refusal`)."""
-    try:
-        yield
-    except TransactionReverted as exc:
-        if exc.reason.startswith("trials: "):
-            raise trial_refusal(exc.reason) from exc
-        raise  # the token's own refusal, out of gas, no reason: the chain's error, with its transaction
 
 
 def _check_terms(terms: TrialTerms) -> None:
