@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Consents,
         Nodes,
         SafetyReports,
+        Settlement,
         TrialParticipantDesk,
         TrialRegistry,
         TrialSite,
@@ -84,23 +85,15 @@ class TrialServices:
     def trial_site(self) -> TrialSite:
         """This node as a trial's site, for its staff (the care team): eligibility, consent, enrolment, visits,
         CRFs and their corrections, adverse events; and the escrow's milestone payments (node work)."""
-        from careledger.trials import Settlement, TrialSite, questionnaire
+        from careledger.trials import TrialSite
 
-        settlement = Settlement(
-            self._trial_store,
-            self._trial_payments_work,
-            self._trials_contract,
-            lambda: self.contracts.trials(as_wallet=NODE_WALLET),
-            self.trial_anchorer.anchor_pending,
-            lambda trial_id, visit: questionnaire(self.trial_registry.protocol(trial_id), visit),
-        )
         return TrialSite(
             self.access,
             self.audit,
             self._trial_consents,
             self.trial_registry,
             self._trial_store,
-            settlement,
+            self._trial_settlement,
             self._trial_safety,
             self._trials_contract,
             here=self.address,
@@ -128,6 +121,20 @@ class TrialServices:
         from careledger.trials import TrialVisitLeaves
 
         return self._anchorer(TrialVisitLeaves())
+
+    @cached_property
+    def _trial_settlement(self) -> Settlement:
+        """The escrow's payments of this site's visits, and the payees its participants name (both desks)."""
+        from careledger.trials import Settlement, questionnaire
+
+        return Settlement(
+            self._trial_store,
+            self._trial_payments_work,
+            self._trials_contract,
+            lambda: self.contracts.trials(as_wallet=NODE_WALLET),
+            self.trial_anchorer.anchor_pending,
+            lambda trial_id, visit: questionnaire(self.trial_registry.protocol(trial_id), visit),
+        )
 
     @cached_property
     def _trial_payments_work(self) -> SystemRepository:

@@ -172,3 +172,38 @@ def test_a_copy_of_the_visits_and_the_chains_payments_names_no_record(trial_netw
     (row,) = [row for row in visits if row["trial_id"] == trial_id]
     assert paid_leaves == {bytes(row["leaf"])}
     assert not paid_leaves & commitments  # the chain's VisitPaid names no record version
+
+
+def test_a_stipend_with_no_payee_is_held_until_her_site_names_one(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = _enrolled(net, trial_id)  # no payee named: her own address is never assumed
+    trials, token = net.sponsor.contracts.trials(), net.sponsor.contracts.token()
+    state = trials.trial(trial_id)
+    site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    (first,) = site.settle(trial_id)
+    assert first.held
+    participant = bytes.fromhex(first.participant.removeprefix("0x"))
+    assert trials.held(trial_id, participant) == state.stipend
+    view = net.sponsor.trial_registry.payments(trial_id)
+    assert view.held_stipends == {first.participant: state.stipend}
+    assert view.paid_by_participant == {}
+    assert view.paid_by_site == {net.site_a.address: state.site_fee}
+    settlement = net.site_a.trial_site._settlement
+    with pytest.raises(ValidationError, match="the zero address cannot be a payee: her stipends would be lost"):
+        settlement.name_payee(trial_id, participant, "0x" + "00" * 20)
+    with pytest.raises(ValidationError, match="a payee is an address \\(0x and 40 hex digits\\), not 'her wallet'"):
+        settlement.name_payee(trial_id, participant, "her wallet")
+    payee = Account.create().address
+    assert settlement.name_payee(trial_id, participant, payee) == state.stipend  # all that was held, paid out
+    assert token.balance_of(payee) == state.stipend
+    assert trials.held(trial_id, participant) == 0
+    site.enter_crf(staff, trial_id, patient, 2, net.crf(2))
+    (second,) = site.settle(trial_id)
+    assert not second.held
+    assert token.balance_of(payee) == 2 * state.stipend
+    view = net.sponsor.trial_registry.payments(trial_id)
+    assert view.held_stipends == {}
+    assert view.paid_by_participant == {first.participant: 2 * state.stipend}
+    assert view.to_json()["held_stipends"] == {}

@@ -30,6 +30,7 @@ from careledger.access import SystemRepository
 from careledger.errors import CareLedgerError, Conflict, NotFound, ValidationError
 from careledger.records import Resource
 from careledger.trials._crf import complete
+from careledger.trials._site_views import BLOCKED_ALLOCATION, BLOCKED_RECONSENT, WITHDRAWN, visit_block
 from careledger.trials._store import TrialStore, VisitRecord
 from careledger.trials._views import Payment, PaymentsView
 
@@ -165,12 +166,14 @@ def payments_view(trials: Trials, trial_id: int) -> PaymentsView:
 
 
 def _check_payable(state: TrialState, on_chain: TrialParticipant, visit: int) -> None:
-    """`Conflict` saying why the contract would refuse the visit's payment now."""
-    if on_chain.withdrawn:
-        raise Conflict("she withdrew: her visits after withdrawal are not paid")
-    if on_chain.consented_version < state.reconsent_from:
-        raise Conflict(f"she must re-consent to version {state.current_version} before her visits are paid")
-    if on_chain.allocation is None:
-        raise Conflict("she is not randomised yet: her visits are paid once she is")
+    """`Conflict` saying why the contract would refuse the visit's payment now (`visit_block`, its order)."""
+    why = {
+        WITHDRAWN: "she withdrew: her visits after withdrawal are not paid",
+        BLOCKED_ALLOCATION: "she is not randomised yet: her visits are paid once she is",
+        BLOCKED_RECONSENT: f"she must re-consent to version {state.current_version} before her visits are paid",
+    }
+    block = visit_block(state, on_chain)
+    if block is not None:
+        raise Conflict(why[block])
     if visit != on_chain.visits_paid + 1:
         raise Conflict(f"visit {visit} waits for visit {on_chain.visits_paid + 1}'s payment (visits are paid in order)")
