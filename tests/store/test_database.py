@@ -60,7 +60,7 @@ def test_a_database_behind_head_is_migrated_though_the_quick_check_is_used(tmp_p
             session.execute(text("ALTER TABLE anchor_batches DROP COLUMN block"))
             for table in ("supply_event_epcs", "supply_events", "supply_captures", "supply_flags", "supply_dispenses"):
                 session.execute(text(f"DROP TABLE {table}"))
-            for table in ("trial_seeds", "trial_definitions", "trial_visits", "trial_safety_reports"):
+            for table in ("trial_seeds", "trial_definitions", "trial_drafts", "trial_visits", "trial_safety_reports"):
                 session.execute(text(f"DROP TABLE {table}"))
         database.migrate()
         assert database.revision() == head_revision()

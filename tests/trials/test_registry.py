@@ -3,12 +3,15 @@ amendments, the seed committed once, randomisation refused before it, unblinding
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from careledger.chain import Trials
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
-from careledger.store import TrialSeed
+from careledger.store import TrialDefinition, TrialSeed
 from careledger.trials import allocate, protocol_document, seed_commitment
 from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
 
@@ -37,8 +40,9 @@ def test_a_trial_is_registered_approved_and_seeded_its_definition_kept(trial_net
     assert seeded.blinded
     with pytest.raises(Conflict, match="seed is committed already"):
         registry.commit_seed(SPONSOR, trial_id)
+    seed_hash = net.sponsor.contracts.trials().trial(trial_id).seed_hash
     with net.sponsor.db.session() as session:  # kept sealed: the row holds no seed in the clear
-        row = session.get(TrialSeed, trial_id)
+        row = session.get(TrialSeed, (trial_id, seed_hash))
         assert row is not None
         sealed, sponsor = bytes(row.sealed), row.sponsor
     assert sponsor == net.sponsor_address
@@ -135,3 +139,85 @@ def test_the_forecast_reads_each_sites_enrolment_and_the_days_it_came(trial_netw
     assert view.forecast.low <= view.forecast.median <= view.forecast.high
     assert isinstance(view.sites_to_add, int)
     assert view.to_json()["history"] == [{"day": today.isoformat(), "enrolled": 3}]
+
+
+class _Sending:
+    """The Trials contract as the sponsor's wallet sends to it, `intercept(name, real_method)` standing in for the
+    methods it names: a transaction still pending, or a process that dies right after one is mined."""
+
+    def __init__(self, real: Trials, intercept: dict[str, Callable[..., Any]]) -> None:
+        self._real = real
+        self._intercept = intercept
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._real, name)
+        return (lambda *a, **k: self._intercept[name](found, *a, **k)) if name in self._intercept else found
+
+
+class _Crash(Exception):
+    """The process died here."""
+
+
+def _sending(monkeypatch: pytest.MonkeyPatch, registry: Any, **intercept: Callable[..., Any]) -> None:
+    real = registry._trials
+
+    def trials(*, as_wallet: str | None = None) -> Any:
+        return real() if as_wallet is None else _Sending(real(as_wallet=as_wallet), intercept)
+
+    monkeypatch.setattr(registry, "_trials", trials)
+
+
+def test_a_seed_sent_twice_keeps_the_one_the_chain_took(
+    trial_network: TrialNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = trial_network
+    trial_id = net.trial(seed=False)
+    registry = net.sponsor.trial_registry
+    pending: list[bytes] = []
+
+    def timed_out(send: Callable[..., Any], trial: int, seed_hash: bytes) -> None:
+        pending.append(seed_hash)  # sent, not mined yet: the operator sees a timeout
+        raise TimeoutError("no receipt yet")
+
+    def mined_late(send: Callable[..., Any], trial: int, seed_hash: bytes) -> None:
+        send(trial, pending[0])  # the first transaction mines first: the second then reverts
+        send(trial, seed_hash)
+
+    _sending(monkeypatch, registry, commit_seed=timed_out)
+    with pytest.raises(TimeoutError):
+        registry.commit_seed(SPONSOR, trial_id)
+    monkeypatch.undo()
+    _sending(monkeypatch, registry, commit_seed=mined_late)
+    with pytest.raises(Conflict, match="seed already committed"):
+        registry.commit_seed(SPONSOR, trial_id)
+    monkeypatch.undo()
+    assert net.sponsor.contracts.trials().trial(trial_id).seed_hash == pending[0]
+    net.site_a.trial_site.enrol(net.staff(net.site_a), trial_id, net.patient(net.site_a))
+    assert registry.randomise(SPONSOR, trial_id) == 1
+    unblinded = registry.unblind(SPONSOR, trial_id)
+    assert seed_commitment(bytes.fromhex(unblinded.seed[2:])) == pending[0]
+
+
+def test_a_definition_survives_a_crash_after_its_registration(
+    trial_network: TrialNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = trial_network
+    registry = net.sponsor.trial_registry
+
+    def crash(send: Callable[..., Any], *args: Any) -> Any:
+        send(*args)
+        raise _Crash
+
+    _sending(monkeypatch, registry, register_trial=crash)
+    protocol = net.protocol(title="Registered, then the lights went out")
+    with pytest.raises(_Crash):
+        registry.register(SPONSOR, protocol)
+    monkeypatch.undo()
+    trial_id = net.sponsor.contracts.trials().trial_count()
+    with net.sponsor.db.session() as session:
+        assert session.get(TrialDefinition, (trial_id, 1)) is None  # the crash came before it was kept
+    assert registry.show(trial_id).title == protocol.title  # from the draft kept before the transaction
+    assert registry.definition(trial_id, 1) == protocol_document(protocol)
+    net.board.trial_registry.approve(BOARD, trial_id)
+    net.site_a.trial_registry.adopt(trial_id, registry.definition(trial_id, 1))
+    assert net.site_a.trial_registry.protocol(trial_id).title == protocol.title

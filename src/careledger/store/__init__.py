@@ -18,7 +18,7 @@ from careledger.store._supply_models import (
     SupplyEventEpc,
     SupplyFlag,
 )
-from careledger.store._trial_models import TrialDefinition, TrialSafetyReport, TrialSeed, TrialVisit
+from careledger.store._trial_models import TrialDefinition, TrialDraft, TrialSafetyReport, TrialSeed, TrialVisit
 from careledger.store.models import (
     AUDIT_EVENTS,
     RECORD_TOKENS,
@@ -101,6 +101,7 @@ __all__ = [
     "SupplyEventEpc",
     "SupplyFlag",
     "TrialDefinition",
+    "TrialDraft",
     "TrialSafetyReport",
     "TrialSeed",
     "TrialVisit",

@@ -19,12 +19,15 @@ from careledger.store.models import Base
 
 
 class TrialSeed(Base):
-    """The randomisation seed of a trial this node's sponsor wallet committed on chain: 32 random bytes sealed under
-    the node's key-encryption key (AAD: the trial id), kept until unblinding reveals it."""
+    """A randomisation seed this node's sponsor wallet drew for a trial: 32 random bytes sealed under the node's
+    key-encryption key (AAD: the trial id), keyed by its hash (keccak256, what goes on chain), kept until
+    unblinding reveals it. Never replaced: if a commitment is sent twice (the first still pending), the seed whose
+    hash the chain took is here."""
 
     __tablename__ = "trial_seeds"
 
     trial_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seed_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     sponsor: Mapped[str] = mapped_column(String(42))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -38,6 +41,18 @@ class TrialDefinition(Base):
 
     trial_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrialDraft(Base):
+    """A definition document kept before the transaction that registers or amends it (by its keccak256, the protocol
+    hash it goes on chain as): a crash before the trial's version is known loses no definition; it is held as that
+    version once the chain names its hash."""
+
+    __tablename__ = "trial_drafts"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     document: Mapped[bytes] = mapped_column(LargeBinary)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -102,6 +102,7 @@ class TrialRegistry:
             budget=protocol.budget,
             sites=tuple(protocol.sites),
         )
+        self._store.keep_draft(document)  # kept before the chain holds its hash: never a trial nobody can read
         trial_id = self._trials(as_wallet=as_wallet).register_trial(terms)
         self._store.keep_definition(trial_id, 1, document)
         return self.show(trial_id)
@@ -120,6 +121,7 @@ class TrialRegistry:
         _check_same_terms(self._trials(), state, protocol)
         document = protocol_document(protocol)
         trials = self._trials(as_wallet=as_wallet)
+        self._store.keep_draft(document)
         version = trials.amend(trial_id, keccak(document), consent_hash(protocol), reconsent)
         self._store.keep_definition(trial_id, version, document)
         return self.show(trial_id)
@@ -180,11 +182,12 @@ class TrialRegistry:
     def _seed(self, state: TrialState) -> bytes:
         if not state.seed_committed:
             raise Conflict(f"trial {state.trial_id}'s seed is not committed yet: nothing is randomised before it is")
-        seed = self._store.seed(state.trial_id)
+        seed = self._store.seed(state.trial_id, state.seed_hash)
         if seed is None:
-            raise NotFound(f"this node keeps no seed of trial {state.trial_id}: its sponsor's node randomises it")
-        if seed_commitment(seed) != state.seed_hash:
-            raise IntegrityError(f"the seed kept here is not the one trial {state.trial_id} committed on chain")
+            raise NotFound(
+                f"this node keeps no seed of trial {state.trial_id} whose hash is the one on chain: its sponsor's node"
+                " randomises it"
+            )
         return seed
 
     def _arms(self, state: TrialState, seed: bytes) -> list[tuple[tuple[bytes, int, str, int], int]]:
@@ -251,19 +254,33 @@ class TrialRegistry:
         wanted = version or state.current_version or state.latest_version
         if not 1 <= wanted <= state.latest_version:
             raise NotFound(f"trial {trial_id} has no version {wanted}")
-        document = self._store.definition(trial_id, wanted)
+        document = self._document(trial_id, wanted)
         if document is None:
             document = self._fetched(state, wanted)
         return load_protocol(document)
 
     def _held(self, trial_id: int, version: int) -> TrialProtocol | None:
-        document = self._store.definition(trial_id, version) if version else None
+        document = self._document(trial_id, version) if version else None
         return None if document is None else load_protocol(document)
+
+    def _document(self, trial_id: int, version: int) -> bytes | None:
+        """A version's definition held here: kept as that version, else the draft kept before its transaction whose
+        keccak is the version's protocol hash (a crash between the two), kept as that version now."""
+        document = self._store.definition(trial_id, version)
+        if document is not None:
+            return document
+        try:
+            draft = self._store.draft(self._trials().version(trial_id, version).protocol_hash)
+        except NotFound:
+            return None
+        if draft is not None:
+            self._store.keep_definition(trial_id, version, draft)
+        return draft
 
     def definition(self, trial_id: int, version: int) -> bytes:
         """The definition document of a version, as held here (what `GET /trials/{id}/definitions/{version}` serves:
         no PHI); `NotFound` if not held here."""
-        document = self._store.definition(trial_id, version)
+        document = self._store.definition(trial_id, version) or self._document(trial_id, version)
         if document is None:
             raise NotFound(f"this node holds no definition of trial {trial_id} version {version}")
         return document

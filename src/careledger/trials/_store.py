@@ -22,7 +22,15 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from careledger.crypto import AtRestKey, canonical_json, keccak
-from careledger.store import AnchorBatch, Database, TrialDefinition, TrialSafetyReport, TrialSeed, TrialVisit
+from careledger.store import (
+    AnchorBatch,
+    Database,
+    TrialDefinition,
+    TrialDraft,
+    TrialSafetyReport,
+    TrialSeed,
+    TrialVisit,
+)
 
 _SEED_AAD = b"careledger/trial-seed/v1\x00"
 _REPORT_AAD = b"careledger/trial-safety-report/v1\x00"
@@ -93,19 +101,35 @@ class TrialStore:
     # Seeds ------------------------------------------------------------------------------
 
     def keep_seed(self, trial_id: int, sponsor: str, seed: bytes) -> None:
-        """Keep `seed` for trial `trial_id` (sealed), replacing one kept before its commitment reached the chain."""
+        """Keep `seed` for trial `trial_id` (sealed, by its hash), beside any drawn before: whichever commitment the
+        chain takes, its seed is here."""
         sealed = self._key().seal(seed, _SEED_AAD + str(trial_id).encode())
+        row = TrialSeed(
+            trial_id=trial_id, seed_hash=keccak(seed), sponsor=sponsor, sealed=sealed, created=self._clock()
+        )
         with self._db.session() as session:
-            session.merge(TrialSeed(trial_id=trial_id, sponsor=sponsor, sealed=sealed, created=self._clock()))
+            session.add(row)
 
-    def seed(self, trial_id: int) -> bytes | None:
-        """Trial `trial_id`'s seed, opened; None if this node keeps none."""
+    def seed(self, trial_id: int, seed_hash: bytes) -> bytes | None:
+        """The seed of trial `trial_id` whose keccak256 is `seed_hash` (the chain's), opened; None if none is kept."""
         with self._db.session() as session:
-            row = session.get(TrialSeed, trial_id)
+            row = session.get(TrialSeed, (trial_id, seed_hash))
             sealed = None if row is None else bytes(row.sealed)
         return None if sealed is None else self._key().open(sealed, _SEED_AAD + str(trial_id).encode())
 
     # Definitions ------------------------------------------------------------------------
+
+    def keep_draft(self, document: bytes) -> None:
+        """Keep a definition document before the transaction that registers or amends it, by its keccak256."""
+        with self._db.session() as session:
+            if session.get(TrialDraft, keccak(document)) is None:
+                session.add(TrialDraft(digest=keccak(document), document=document, created=self._clock()))
+
+    def draft(self, digest: bytes) -> bytes | None:
+        """The draft whose keccak256 is `digest` (a version's protocol hash); None if none is kept."""
+        with self._db.session() as session:
+            row = session.get(TrialDraft, digest)
+            return None if row is None else bytes(row.document)
 
     def keep_definition(self, trial_id: int, version: int, document: bytes) -> None:
         """Keep version `version` of a trial's definition (the same bytes again change nothing)."""

@@ -1,7 +1,8 @@
 """Clinical trials (`careledger.trials`): sealed randomisation seeds, trial definitions, a site's visits and their
 payments, and the safety reports received.
 
-`trial_seeds`: a seed this node's sponsor committed, sealed. `trial_definitions`: each version's protocol document.
+`trial_seeds`: each seed this node's sponsor drew, sealed, by its hash. `trial_definitions`: each version's protocol
+document; `trial_drafts`: a document kept before the transaction that registers it.
 `trial_visits`: each visit's CRF record (id, version, visit salt: sealed), complete or not, its visit
 leaf's anchoring and its payment. `trial_safety_reports`:
 serious adverse events' reports from sites, sealed. Keyed by trial id and the participant's commitment: no table
@@ -28,6 +29,7 @@ def upgrade() -> None:
     op.create_table(
         "trial_seeds",
         sa.Column("trial_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("seed_hash", sa.LargeBinary(32), primary_key=True),
         sa.Column("sponsor", sa.String(42), nullable=False),
         sa.Column("sealed", sa.LargeBinary(), nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
@@ -36,6 +38,12 @@ def upgrade() -> None:
         "trial_definitions",
         sa.Column("trial_id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("document", sa.LargeBinary(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "trial_drafts",
+        sa.Column("digest", sa.LargeBinary(32), primary_key=True),
         sa.Column("document", sa.LargeBinary(), nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
     )
@@ -75,5 +83,6 @@ def downgrade() -> None:
     op.drop_index("ix_trial_visits_paid_tx", table_name="trial_visits")
     op.drop_index("ix_trial_visits_batch_id", table_name="trial_visits")
     op.drop_table("trial_visits")
+    op.drop_table("trial_drafts")
     op.drop_table("trial_definitions")
     op.drop_table("trial_seeds")
