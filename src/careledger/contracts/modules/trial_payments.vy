@@ -12,7 +12,9 @@
         RECORDS) that the site itself anchored, so a site is paid only
         for what it put on record under its own name, never for another
         node's leaves or for audit heads. A leaf pays once, whatever the
-        trial. A participant who withdrew, is not allocated yet, or has
+        trial; a correction of a CRF after its visit was paid is a new
+        leaf the chain does not tie to that visit (the site's own records
+        do). A participant who withdrew, is not allocated yet, or has
         not consented to the version an amendment asked her to, is not
         paid. A participant with no payee yet has her stipends held
         (`held`) until her site names one (`set_payee`), which pays out
