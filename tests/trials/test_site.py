@@ -284,3 +284,29 @@ def test_a_payee_is_an_address_and_never_zero(trial_network: TrialNetwork) -> No
     fresh = Account.create().address
     enrolled = site.enrol(staff, trial_id, patient, payee=fresh.lower())
     assert (enrolled.payee, enrolled.held) == (fresh, False)
+
+
+def test_a_crf_is_one_record_per_visit_even_after_a_crash(
+    trial_network: TrialNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = net.patient(net.site_a)
+    site.enrol(staff, trial_id, patient)
+    net.sponsor.trial_registry.randomise(SPONSOR, trial_id)
+
+    def crash(*args: Any) -> None:
+        raise _Crash("after the CRF was written, before its row")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(site._store, "keep_visit", crash)
+        with pytest.raises(_Crash):
+            site.enter_crf(staff, trial_id, patient, 1, net.crf(1))
+    entered = site.enter_crf(staff, trial_id, patient, 1, net.crf(1, systolic=140))  # the retry finds the first
+    door = net.site_a.access.for_caller(staff)
+    responses = door.search(SearchQuery(resource_type="QuestionnaireResponse", patient_id=patient))
+    assert [(r["id"], r["meta"]["versionId"]) for r in responses] == [(entered.record_id, "1")]
+    assert (entered.version, entered.complete) == (1, True)
+    with pytest.raises(Conflict, match="entered already: correct it"):
+        site.enter_crf(staff, trial_id, patient, 1, net.crf(1))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from careledger.access import Accessor, RecordAccess, Repository
 from careledger.audit import Access, Action, AuditLog, Outcome
+from careledger.crypto import keccak
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.records import Resource, SearchQuery
 from careledger.trials._adverse import adverse_event, safety_report
@@ -188,10 +189,20 @@ class TrialSite:
         if self._store.visit(trial_id, seen.subject.participant, visit) is not None:
             raise Conflict(f"visit {visit}'s CRF is entered already: correct it, with a reason")
         form = questionnaire(self._registry.protocol(trial_id), visit)
-        placed = _placed(response, form, patient_id)
+        record_id = _crf_id(seen.subject, visit)
+        try:  # written before a crash kept its row: that one is the visit's CRF, never a second
+            found = seen.door.stored(record_id)
+        except NotFound:
+            found = None
+        if found is not None:
+            return self._entered(seen, visit, form, seen.door.read(record_id, found.version), found.version)
+        placed = {**_placed(response, form, patient_id), "id": record_id}
         check_response(form, placed)
         stored = seen.door.write(seen.door.prepare(placed))
-        return self._entered(seen, visit, form, {**placed, "id": stored.record_id}, stored.version)
+        if stored.version != 1:  # another staff member entered it at the same moment: hers is now version 2
+            self._entered(seen, visit, form, placed, stored.version)
+            raise Conflict(f"visit {visit}'s CRF was entered by someone else meanwhile: check its history")
+        return self._entered(seen, visit, form, placed, stored.version)
 
     def correct_crf(
         self, accessor: Accessor, trial_id: int, patient_id: str, visit: int, response: Resource, reason: str
@@ -340,6 +351,12 @@ def _status(state: TrialState, on_chain: TrialParticipant, visit: int, row: Visi
     if row is not None:
         return ENTERED
     return visit_block(state, on_chain) or DUE
+
+
+def _crf_id(subject: Subject, visit: int) -> str:
+    """The record id of her CRF of `visit`: one per visit, whoever enters it and however often, from her salt (so
+    that nobody without her ResearchSubject can tell it is a trial's)."""
+    return "crf-" + keccak(subject.salt + b"/crf/" + visit.to_bytes(2, "big"))[:16].hex()
 
 
 def _placed(response: Resource, form: Resource, patient_id: str) -> Resource:
