@@ -3,15 +3,17 @@
 
 The sponsor registers it (its budget escrowed) and the ethics board approves it; randomisation and enrolment are
 refused until the seed is committed. Each site screens its candidates (the ineligible refused with their reason)
-and enrols 30: custodial patients whose consent the node signs with her key, and one who signs the typed data with
-her own wallet as an outside wallet would. The sponsor randomises. Every participant has three visits, each with a
-CRF; one CRF fails its Questionnaire, one is saved incomplete (its payment refused) and corrected with a reason (its
-history says who, when and why). Mid-trial an approved amendment asks for re-consent: a participant's next visit is
-refused until she re-consents, and a consent signed to the old version is refused. A serious adverse event reaches
-the sponsor's and the board's nodes. Each round of visits is anchored once per site and settled: every site is paid
-its fee per visit and every payee her stipend, to the base unit. Then the sponsor unblinds, and
-scripts/trial_allocations.py (which imports nothing of the project) recomputes every allocation from the chain.
-No participant's address or patient id is in any log of the Trials contract, nor anywhere at the sponsor's node.
+and enrols 30: custodial patients whose consent the node signs with her key (witnessed by the staff member), each
+with a fresh payee address she gives, a few with none (their stipends held by the escrow until the site names one),
+and one who signs the typed data with her own wallet as an outside wallet would. The sponsor randomises. Every
+participant has three visits, each with a CRF; one CRF fails its Questionnaire, one is saved incomplete (its payment
+refused) and corrected with a reason (its history says who, when and why). Mid-trial an approved amendment asks for
+re-consent: a participant's next visit is refused until she re-consents, and a consent signed to the old version is
+refused. A serious adverse event reaches the sponsor's and the board's nodes. Each round of visits is anchored once
+per site and settled: every site is paid its fee per visit and every payee her stipend, to the base unit (a held
+stipend once her payee is named). Then the sponsor unblinds, and scripts/trial_allocations.py (which imports nothing
+of the project) recomputes every allocation from the chain. No participant's address or patient id is in any log of
+the Trials contract, nor anywhere at the sponsor's node.
 
 It takes about a minute on the shared 2-core test machine (39 to 62 s measured under other work, and 4 s to set up
 the network): each round of visits is anchored in one batch per site and settled at once.
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "trial_allocations.py"
 PER_SITE = 30
 VISITS = 3
+HELD_EVERY = 10  # every tenth participant a site enrols names no payee: her stipends are held
 SERIOUS = AdverseEventInput(
     "http://snomed.info/sct", "267038008", "Oedema", True, "severe", date(2026, 12, 1), "both ankles", "hospitalised"
 )
@@ -63,12 +66,13 @@ pytestmark = pytest.mark.anvil
 @dataclass
 class Participant:
     """One enrolled participant as the test follows her: her site, her Patient id there, her address (custodial or
-    her own), and what her enrolment said."""
+    her own), what her enrolment said, and the payee her stipends end at (None: held until one is named)."""
 
     site: Node
     patient_id: str
     address: str
     enrolment: Enrolment
+    payee: str | None
 
     @property
     def participant(self) -> bytes:
@@ -95,6 +99,7 @@ def test_a_trial_of_sixty_runs_from_registry_to_unblinding_and_an_outside_script
         _round(net, trial_id, everyone, visit=3, late=late)
         _round(net, trial_id, [late], visit=3)
         _serious_adverse_event(net, trial_id, everyone[-2])
+    _held_until_named(net, trial_id, everyone)
     _consents_signed_by_each(net, everyone[0], [1, 2], custodial=True)  # the node signed with her key, twice
     _consents_signed_by_each(net, everyone[-1], [2], custodial=False)  # her own wallet signed
     _paid_to_the_base_unit(net, trial_id, everyone, before)
@@ -162,16 +167,17 @@ def _enrolled(net: TrialNetwork, trial_id: int) -> list[Participant]:
                 continue
             staff = net.staff(site)
             assert site.trial_site.eligibility(staff, trial_id, patient).eligible
-            done = site.trial_site.enrol(staff, trial_id, patient)
+            payee = None if len(enrolled) % HELD_EVERY == HELD_EVERY - 1 else Account.create().address
+            done = site.trial_site.enrol(staff, trial_id, patient, payee=payee)
             assert (done.index, done.status, done.consented_version, done.site) == (
                 len(enrolled),
                 "on-study",
                 1,
                 site.address,
             )
+            assert done.payee == payee  # never her own (custodial) address unless she names it
             address = site.maintenance.get(patient).patient_address
-            assert done.payee == address  # a custodial patient's stipend goes to her own (custodial) address
-            enrolled.append(Participant(site, patient, address, done))
+            enrolled.append(Participant(site, patient, address, done, payee))
         if len(enrolled) == PER_SITE:
             assert net.sponsor.trial_registry.randomise(SPONSOR, trial_id) == PER_SITE
     last = enrolled[-1]
@@ -289,7 +295,7 @@ def _amended_mid_trial(net: TrialNetwork, trial_id: int, participants: list[Part
         again = who.site.trial_site.reconsent(net.staff(who.site), trial_id, who.patient_id)
         assert again.consented_version == 2
     assert sponsor.randomise(SPONSOR, trial_id) == 1
-    return Participant(site_b, patient, wallet.address, joined)
+    return Participant(site_b, patient, wallet.address, joined, wallet.address)
 
 
 def _consents_signed_by_each(net: TrialNetwork, who: Participant, versions: list[int], *, custodial: bool) -> None:
@@ -333,6 +339,22 @@ def _serious_adverse_event(net: TrialNetwork, trial_id: int, who: Participant) -
 # Payments, unblinding, the outside check, privacy -------------------------------------------------
 
 
+def _held_until_named(net: TrialNetwork, trial_id: int, everyone: list[Participant]) -> None:
+    """Those who named no payee had every stipend held (the sites were paid); once her site names the payee she gives,
+    all of it is paid to that address at once, and nothing is held any more."""
+    stipend = net.protocol().stipend
+    held = [who for who in everyone if who.payee is None]
+    assert len(held) == (2 * PER_SITE - 1) // HELD_EVERY  # of the 59 the sites enrolled (the 60th signed herself)
+    payments = net.sponsor.trial_registry.payments(trial_id)
+    assert payments.held_stipends == {who.enrolment.participant: stipend * VISITS for who in held}
+    assert sum(p.held for p in payments.payments) == len(held) * VISITS
+    for who in held:
+        who.payee = Account.create().address
+        paid_out = who.site.trial_site._settlement.name_payee(trial_id, who.participant, who.payee)
+        assert paid_out == stipend * VISITS
+    assert net.sponsor.trial_registry.payments(trial_id).held_stipends == {}
+
+
 def _paid_to_the_base_unit(
     net: TrialNetwork, trial_id: int, everyone: list[Participant], before: dict[str, int]
 ) -> None:
@@ -351,7 +373,8 @@ def _paid_to_the_base_unit(
     for site, count in per_site.items():
         assert token.balance_of(site) - before[site] == fee * VISITS * count
     for who in everyone:
-        assert token.balance_of(who.enrolment.payee) == stipend * VISITS
+        assert who.payee is not None
+        assert token.balance_of(who.payee) == stipend * VISITS
     (hers,) = everyone[-1].site.trial_participant.trials(Accessor(everyone[-1].address))
     assert (hers.trial_id, hers.visits_paid, hers.consented_version, hers.reconsent_needed) == (trial_id, 3, 2, False)
 
