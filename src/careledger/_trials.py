@@ -106,7 +106,12 @@ class TrialServices:
         from careledger.trials import TrialParticipantDesk
 
         return TrialParticipantDesk(
-            self.access, self._trial_consents, self.trial_registry, self._trial_store, self._trials_contract
+            self.access,
+            self._trial_consents,
+            self.trial_registry,
+            self._trial_store,
+            self._trial_settlement,
+            self._trials_contract,
         )
 
     def _trials_contract(self, *, as_wallet: str | None = None) -> Trials:
@@ -156,7 +161,7 @@ class TrialServices:
     def _trial_nodes(self) -> Nodes:
         from careledger.trials import Nodes
 
-        return Nodes(lambda: self.contracts.identity_registry(), self.access.node_of)
+        return Nodes(lambda: self.contracts.identity_registry())
 
     @cached_property
     def _trial_safety(self) -> SafetyReports:

@@ -2,7 +2,7 @@
 node (the founding node: it deployed the contracts; it holds the researcher wallet `sponsor`, funded with CARE), the
 ethics board's node (it holds the wallet `board`, with a `research-ethics-approval` credential the founder attested),
 and sites A and B, each with a practitioner on staff (a live affiliation the site attested). The sponsor's and the
-board's wallets are affiliated with their own nodes, which is where a site's safety report finds them.
+board's wallets are registered by their own nodes, which is where a site's safety report finds them.
 
 Helpers (stable: other test modules build on them; add new ones beside them rather than renaming):
 - `patient(site, **facts)`: a patient of `site` (custodial unless `wallet=` an eth_account account) with the records
@@ -268,7 +268,7 @@ def _set_up(network: TrialNetwork) -> None:
     if not founder.is_role_holder("ISSUER_ROLE", network.sponsor.address):
         founder.grant_role("ISSUER_ROLE", network.sponsor.address)
     sponsor = _actor(network.sponsor, network.sponsor, SPONSOR, Role.RESEARCHER)
-    board = _actor(network.board, network.sponsor, BOARD, Role.ORG)
+    board = _actor(network.board, network.board, BOARD, Role.ORG)  # registered by its node: its reports go there
     founder.attest(board, ETHICS_APPROVAL, 2**40)
     network.sponsor.contracts.token(as_wallet=NODE_WALLET).mint(sponsor, SPONSOR_CARE)
     network.staff_a = _actor(network.site_a, network.site_a, "staff-a", Role.PRACTITIONER)

@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 
 from careledger.access import Accessor
 from careledger.crypto import keccak, sign_typed_data
-from careledger.errors import AccessDenied, NotFound
+from careledger.errors import AccessDenied, NotFound, ValidationError
 from tests.trials.conftest import SPONSOR, TrialNetwork
 
 
@@ -78,3 +78,26 @@ def test_a_caller_this_node_keeps_no_record_of_is_told_so(trial_network: TrialNe
     trial_id = net.trial()
     with pytest.raises(NotFound, match="keeps no Patient record of yours"):
         net.site_b.trial_participant.consent_typed_data(Accessor(Account.create().address), trial_id)
+
+
+def test_she_names_a_payee_after_enrolment_her_site_may_change_it(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    wallet = Account.create()
+    patient = net.patient(net.site_a, wallet=wallet)
+    desk, her = net.site_a.trial_participant, Accessor(wallet.address)
+    enrolled = desk.sign(her, trial_id, _signed(wallet, desk.consent_typed_data(her, trial_id)))
+    assert enrolled.held
+    fresh = Account.create().address
+    named = desk.name_payee(her, trial_id, fresh)
+    assert (named.payee, named.held) == (fresh, False)
+    participant = bytes.fromhex(enrolled.participant[2:])
+    assert net.site_a.contracts.trials().participant(trial_id, participant).payee == fresh
+    with pytest.raises(ValidationError, match="a payee is an address"):
+        desk.name_payee(her, trial_id, "not an address")
+    other = Account.create().address
+    changed = net.site_a.trial_site.name_payee(net.staff(net.site_a), trial_id, patient, other)
+    assert changed.payee == other
+    another = net.trial()
+    with pytest.raises(NotFound, match=f"you are not enrolled in trial {another} here"):
+        desk.name_payee(her, another, fresh)

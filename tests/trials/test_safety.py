@@ -15,7 +15,9 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
+from careledger.access import AFFILIATION
 from careledger.audit import Outcome
+from careledger.config import NODE_WALLET
 from careledger.crypto import sign_typed_data
 from careledger.errors import AccessDenied, NotFound
 from careledger.exchange import LIFETIME
@@ -135,3 +137,17 @@ def test_a_site_fetches_the_definition_it_lacks_from_the_sponsors_node(trial_net
     with net.served():
         assert net.site_b.trial_registry.protocol(trial_id).title == "HT-3b"
     assert net.site_b.trial_registry.show(trial_id).title == "HT-3b"  # kept once its hash matched the chain
+
+
+def test_a_report_goes_only_to_the_node_its_reader_chose(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    patient = _participant(net, trial_id)
+    until = int(time.time()) + 86_400
+    rogue = net.site_b.contracts.identity_registry(as_wallet=NODE_WALLET)
+    rogue.attest(net.sponsor_address, AFFILIATION, until)  # any issuer may attest anyone, without her say
+    with net.served():
+        net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
+    assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 1  # the node that registered her wallet
+    with net.site_b.db.session() as session:
+        assert list(session.scalars(select(TrialSafetyReport).where(TrialSafetyReport.trial_id == trial_id))) == []

@@ -16,6 +16,7 @@ from careledger.errors import NotFound
 from careledger.records import SearchQuery
 from careledger.trials._consents import Consents
 from careledger.trials._eligibility import Eligibility
+from careledger.trials._payments import Settlement
 from careledger.trials._registry import TrialRegistry
 from careledger.trials._site_views import (
     BLOCKED_RECONSENT,
@@ -45,12 +46,15 @@ class TrialParticipantDesk:
         consents: Consents,
         registry: TrialRegistry,
         store: TrialStore,
+        settlement: Settlement,
         trials: Callable[[], Trials],
     ) -> None:
+        """`settlement` names her payee on chain (her site, this node, sends it)."""
         self._access = access
         self._consents = consents
         self._registry = registry
         self._store = store
+        self._settlement = settlement
         self._trials = trials
 
     def trials(self, accessor: Accessor) -> list[ParticipantTrial]:
@@ -139,6 +143,18 @@ class TrialParticipantDesk:
         if on_chain is not None and subject is not None and subject.status != CANDIDATE:
             return self._consents.reconsent(door, trial_id, patient_id, signature)
         return self._consents.enrol(door, trial_id, patient_id, signature=signature)
+
+    def name_payee(self, accessor: Accessor, trial_id: int, payee: str) -> Enrolment:
+        """Name the address her stipends go to: what was held for her is paid to it at once, and later stipends go
+        to it. The address is written on the public chain next to the trial, which links it to the trial for anyone
+        who looks (`PAYEE_NOTICE`): a fresh address, used for nothing else, is advised. `ValidationError` for
+        anything but a non-zero address; `NotFound` if she is not enrolled here."""
+        door, patient_id = self._own(accessor)
+        subject = subject_of(door, trial_id, patient_id)
+        if subject is None or self._trials().participant(trial_id, subject.participant) is None:
+            raise NotFound(f"you are not enrolled in trial {trial_id} here")
+        self._settlement.name_payee(trial_id, subject.participant, payee)
+        return self._consents.enrolment(trial_id, subject)
 
     def withdrawal_typed_data(self, accessor: Accessor, trial_id: int) -> dict[str, Any]:
         """The EIP-712 typed data her wallet signs to withdraw."""

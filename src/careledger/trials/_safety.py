@@ -4,7 +4,7 @@ of every ethics board that approved it, signed by the site; kept by them sealed,
 ```
 site: report_adverse_event (serious) ─► the report (no name, no patient reference: `_adverse.safety_report`)
       ─► one delivery per reader (sponsor, boards), kept (a ticket, the report sealed) until it arrives:
-         the reader's node (its own endpoint, else the node that attested its affiliation) ─► signed afresh
+         the reader's node (its own endpoint, else the node that registered it: `_nodes`) ─► signed afresh
          (`TrialSafetyReport`, EIP-712, the exchange's domain) ─► POST /trials/safety-reports
          (no endpoint, no answer, a refusal: kept; the leader's round sends it again, each wait twice the last)
 reader's node: POST /trials/safety-reports ─► signature ─► signer is the site it names ─► addressed to this node
@@ -198,9 +198,9 @@ class SafetyReports:
             raise Unauthenticated(f"the report is signed by {signer}, not by {request.site}, the site it names")
         if request.receiver != self.here:
             raise ValidationError(f"the report is for {request.receiver}, not this node ({self.here})")
+        self._fresh(signer, request.nonce, request.expiry)  # the database before the chain: junk costs no RPC
         if not self._trials().is_site(request.trial_id, signer):
             raise AccessDenied(f"{signer} is not a site of trial {request.trial_id}: its report is refused")
-        self._fresh(signer, request.nonce, request.expiry)
 
     # Reading ------------------------------------------------------------------------------
 

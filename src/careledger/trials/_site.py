@@ -137,6 +137,14 @@ class TrialSite:
         enrolled = self._consents.withdraw(self._door(accessor, "trial.withdraw"), trial_id, patient_id, signature)
         return self._witnessed(accessor, "trial.withdraw", enrolled, "withdrawal")
 
+    def name_payee(self, accessor: Accessor, trial_id: int, patient_id: str, payee: str) -> Enrolment:
+        """Name the address she gives for her stipends (she was told it links that address to the trial on chain;
+        a fresh one is advised): what was held for her is paid to it at once. Withdrawn participants too, for
+        the visits they made. `ValidationError` for anything but a non-zero address."""
+        seen = self._seen(accessor, "trial.payee", trial_id, patient_id, active=False)
+        self._settlement.name_payee(trial_id, seen.subject.participant, payee)
+        return self._consents.enrolment(trial_id, seen.subject)
+
     def _witnessed(self, accessor: Accessor, action: str, enrolled: Enrolment, what: str) -> Enrolment:
         """`enrolled`, its in-person signing audited as such (who witnessed it) when it was."""
         if enrolled.witness is not None:
