@@ -51,11 +51,6 @@ def _write(path: Path, content: Any) -> Path:
     return path
 
 
-def _hand_over(net: TrialNetwork, trial_id: int) -> None:
-    """Site A keeps version 1's definition, as it would fetch it from the sponsor's node (not under test here)."""
-    net.site_a.trial_registry.adopt(trial_id, net.sponsor.trial_registry.definition(trial_id, 1))
-
-
 def test_a_trial_from_registration_to_unblinding(
     trial_network: TrialNetwork, run: dict[str, Cli], definition: Path, tmp_path: Path
 ) -> None:
@@ -76,7 +71,13 @@ def test_a_trial_from_registration_to_unblinding(
     assert seeded.code == 0, seeded.err
     assert f"seed committed for trial {trial} (HT-3" in seeded.said
     assert "recruiting" in seeded.said
-    _hand_over(net, trial)
+    brought = tmp_path / "definition-v1.json"  # by hand: what the sponsor registered, byte for byte
+    brought.write_bytes(net.sponsor.trial_registry.definition(trial, 1))
+    adopted = a("trial", "adopt", str(trial), str(brought), "--json")
+    assert (adopted.code, adopted.json()) == (0, {"trial": trial, "version": 1}), adopted.err
+    refused = a("trial", "adopt", str(trial), str(definition))  # not the canonical bytes: no version's hash
+    assert (refused.code, len(refused.err.strip().splitlines())) == (2, 1), refused.err
+    assert "protocol hash of no version" in refused.err
 
     patient = net.patient(net.site_a, sex="male", age=64)
     eligible = a("trial", "eligible", str(trial), patient, "--as", "staff-a")
@@ -87,6 +88,10 @@ def test_a_trial_from_registration_to_unblinding(
     subject = enrolled.json()
     participant = subject["participant"]
     assert (subject["status"], subject["consented_version"], subject["index"]) == ("on-study", 1, 0)
+    assert (subject["stipends_held"], subject["witness"]) == (
+        True,
+        f"did:pkh:eip155:{net.site_a.chain_id}:{net.site_a.address}",
+    )
     assert subject["patient"] == patient
     assert patient not in participant  # on chain she is a salted commitment
     blocked = a("trial", "visits", str(trial), "--json").json()
@@ -147,6 +152,9 @@ def test_a_trial_from_registration_to_unblinding(
     [paid] = settled.json()
     assert (paid["participant"], paid["visit"], paid["site_fee"], paid["stipend"]) == (participant, 1, "40", "15")
     assert a("trial", "settle", str(trial)).said == "nothing to pay: no complete, anchored CRF waits"
+    fresh = Account.create().address
+    named = a("trial", "payee", str(trial), patient, fresh, "--json")
+    assert (named.code, named.json()["stipends_held"]) == (0, False), named.err
     payments = sponsor("trial", "payments", str(trial), "--json").json()
     assert (payments["paid"], payments["by_site"], payments["by_participant"]) == (
         "55",

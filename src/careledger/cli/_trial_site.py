@@ -56,6 +56,16 @@ SignatureOption = Annotated[
 SEVERITIES = ("mild", "moderate", "severe")
 
 
+PayeeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--payee",
+        help="Where her stipends go: an address she gives (written on chain next to the trial, so it is linked to "
+        "the trial: a fresh one is best). None: held until she names one (at a re-consent, hers stays).",
+    ),
+]
+
+
 def _staff(node: Operations, as_who: str | None) -> Accessor:
     """Who acts: the node, or `--as`'s wallet (the service checks it is of the care team)."""
     return as_node(node) if as_who is None else Accessor(acts_as(node, as_who))
@@ -88,18 +98,15 @@ def enrol(
     ctx: typer.Context,
     trial_id: TrialArgument,
     patient: PatientArgument,
-    payee: Annotated[
-        str | None,
-        typer.Option(
-            "--payee", help="Where her stipend goes (an address she chose; it links that address to the trial)."
-        ),
-    ] = None,
+    payee: PayeeOption = None,
     signature: SignatureOption = None,
     as_who: StaffOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Enrol an eligible patient with her consent to the current version: signed by her own wallet (--signature,
-    over the typed data the portal shows her), or for a custodial patient by this node with her custodial key."""
+    over the typed data the portal shows her), or for a custodial patient taken in person: signed by this node with
+    her custodial key, you its witness (recorded with her Consent and in the audit). Without --payee her stipends
+    are held in the escrow until one is named (`trial payee`)."""
     with open_node(ctx) as node:
         to = address_of(node, payee) if payee is not None else None
         enrolled = node.trial_site.enrol(
@@ -113,9 +120,7 @@ def consent_request(
     ctx: typer.Context,
     trial_id: TrialArgument,
     patient: PatientArgument,
-    payee: Annotated[
-        str, typer.Option("--payee", help="Where her stipend goes (at a re-consent, the one she chose stays).")
-    ],
+    payee: PayeeOption = None,
     as_who: StaffOption = None,
     json: JsonFlag = False,
 ) -> None:
@@ -123,12 +128,30 @@ def consent_request(
     to sign (eth_signTypedData_v4); her participant id and salt are kept here. Then `trial enrol` or `trial
     reconsent` with --signature. Refused unless she is eligible. Prints the typed data as JSON either way."""
     with open_node(ctx) as node:
-        typed = node.trial_site.consent_request(
-            _staff(node, as_who), trial_id, local_record_id(node, patient), address_of(node, payee)
-        )
+        to = address_of(node, payee) if payee is not None else None
+        typed = node.trial_site.consent_request(_staff(node, as_who), trial_id, local_record_id(node, patient), to)
     print_json(typed)
     if not json:
         progress.print("her wallet signs this; then `careledger trial enrol ID PATIENT --signature 0x…`", markup=False)
+
+
+@app.command()
+def payee(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    patient: PatientArgument,
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="The address she gives for her stipends.")],
+    as_who: StaffOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Name the address a participant gives for her stipends: what was held for her is paid to it at once, later
+    stipends go to it. Tell her first: the address is written on the public chain next to the trial, linking it to
+    the trial (a fresh address, used for nothing else, is best)."""
+    with open_node(ctx) as node:
+        named = node.trial_site.name_payee(
+            _staff(node, as_who), trial_id, local_record_id(node, patient), address_of(node, address)
+        )
+    _enrolment(named, json, "payee named for")
 
 
 @app.command()

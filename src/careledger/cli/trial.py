@@ -15,7 +15,7 @@ import typer
 
 from careledger.cli._context import address_of, open_node, wallet_of
 from careledger.cli._options import JsonFlag, QuietFlag
-from careledger.cli._output import print_id, print_json
+from careledger.cli._output import console, print_id, print_json
 from careledger.cli._trial_site import TrialArgument
 from careledger.cli._trial_site import app as site_app
 from careledger.cli._trial_view import (
@@ -60,6 +60,23 @@ def register(
     with open_node(ctx) as node:
         trial = node.trial_registry.register(wallet_of(node, sponsor).name, protocol)
     _done(trial, json, quiet, "registered")
+
+
+@app.command()
+def adopt(ctx: typer.Context, trial_id: TrialArgument, file: DefinitionArgument, json: JsonFlag = False) -> None:
+    """Keep a trial's definition document brought by hand (the exact bytes registered: its keccak256 must be the
+    protocol hash of one of the trial's versions on chain, so nobody need be trusted for it): for a site whose
+    sponsor's node cannot be reached, or a sponsor's node that lost it."""
+    try:
+        document = file.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"{file}: cannot be read ({exc.strerror})") from None
+    with open_node(ctx) as node:
+        version = node.trial_registry.adopt(trial_id, document)
+    if json:
+        print_json({"trial": trial_id, "version": version})
+    else:
+        console.print(f"trial {trial_id}: version {version}'s definition kept", markup=False)
 
 
 @app.command()
