@@ -151,3 +151,16 @@ def test_a_report_goes_only_to_the_node_its_reader_chose(trial_network: TrialNet
     assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 1  # the node that registered her wallet
     with net.site_b.db.session() as session:
         assert list(session.scalars(select(TrialSafetyReport).where(TrialSafetyReport.trial_id == trial_id))) == []
+
+
+def test_a_definitions_path_that_is_no_trial_or_version_is_a_400(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    with net.served():
+        endpoint = net.sponsor.contracts.identity_registry().require_actor(net.sponsor.address).endpoint
+        found = httpx.get(f"{endpoint}/trials/{trial_id}/definitions/1")
+        assert (found.status_code, found.json()["version"]) == (200, 1)
+        for path in ("abc/definitions/1", f"{trial_id}/definitions/x", f"{trial_id}/definitions/0", "-1/definitions/1"):
+            refused = httpx.get(f"{endpoint}/trials/{path}")
+            assert refused.status_code == 400, (path, refused.text)
+            assert "a trial id and a version are positive integers" in refused.text

@@ -38,12 +38,20 @@ def trial_router(deps: Deps) -> APIRouter:
         return JSONResponse(taken, status_code=202 if taken["stored"] else 200)
 
     @router.get("/trials/{trial_id}/definitions/{version}")
-    async def definition(trial_id: int, version: int) -> JSONResponse:
+    async def definition(trial_id: str, version: str) -> JSONResponse:
         """The definition document of a trial's version as this node (its sponsor's) holds it: `{trial, version,
-        document}`, the document as registered (its keccak256 is the version's protocol hash); 404 if not held."""
-        if not (0 < trial_id < _MAX_TRIAL and 0 < version < _MAX_VERSION):
-            raise ValidationError("a trial id and a version are positive integers")
-        document = await call(deps.node.trial_registry.definition, trial_id, version)
-        return JSONResponse({"trial": trial_id, "version": version, "document": document.decode()})
+        document}`, the document as registered (its keccak256 is the version's protocol hash); 404 if not held,
+        400 (not FastAPI's 422) for a trial id or version that is no positive integer."""
+        trial, number = _positive(trial_id, _MAX_TRIAL), _positive(version, _MAX_VERSION)
+        document = await call(deps.node.trial_registry.definition, trial, number)
+        return JSONResponse({"trial": trial, "version": number, "document": document.decode()})
 
     return router
+
+
+def _positive(text: str, below: int) -> int:
+    """A path's trial id or version: digits only, 1 to `below` - 1; else `ValidationError` (400)."""
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else 0
+    if not 0 < value < below:
+        raise ValidationError("a trial id and a version are positive integers")
+    return value
