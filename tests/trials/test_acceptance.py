@@ -348,10 +348,12 @@ def _held_until_named(net: TrialNetwork, trial_id: int, everyone: list[Participa
     payments = net.sponsor.trial_registry.payments(trial_id)
     assert payments.held_stipends == {who.enrolment.participant: stipend * VISITS for who in held}
     assert sum(p.held for p in payments.payments) == len(held) * VISITS
+    token = net.sponsor.contracts.token()
     for who in held:
         who.payee = Account.create().address
-        paid_out = who.site.trial_site._settlement.name_payee(trial_id, who.participant, who.payee)
-        assert paid_out == stipend * VISITS
+        named = who.site.trial_site.name_payee(net.staff(who.site), trial_id, who.patient_id, who.payee)
+        assert named.payee == who.payee
+        assert token.balance_of(who.payee) == stipend * VISITS  # everything held, paid out at once
     assert net.sponsor.trial_registry.payments(trial_id).held_stipends == {}
 
 

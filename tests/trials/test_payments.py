@@ -190,14 +190,13 @@ def test_a_stipend_with_no_payee_is_held_until_her_site_names_one(trial_network:
     assert view.held_stipends == {first.participant: state.stipend}
     assert view.paid_by_participant == {}
     assert view.paid_by_site == {net.site_a.address: state.site_fee}
-    settlement = net.site_a.trial_site._settlement
     with pytest.raises(ValidationError, match="the zero address cannot be a payee: her stipends would be lost"):
-        settlement.name_payee(trial_id, participant, "0x" + "00" * 20)
+        site.name_payee(staff, trial_id, patient, "0x" + "00" * 20)
     with pytest.raises(ValidationError, match="a payee is an address \\(0x and 40 hex digits\\), not 'her wallet'"):
-        settlement.name_payee(trial_id, participant, "her wallet")
+        site.name_payee(staff, trial_id, patient, "her wallet")
     payee = Account.create().address
-    assert settlement.name_payee(trial_id, participant, payee) == state.stipend  # all that was held, paid out
-    assert token.balance_of(payee) == state.stipend
+    assert site.name_payee(staff, trial_id, patient, payee).payee == payee
+    assert token.balance_of(payee) == state.stipend  # all that was held, paid out at once
     assert trials.held(trial_id, participant) == 0
     site.enter_crf(staff, trial_id, patient, 2, net.crf(2))
     (second,) = site.settle(trial_id)
