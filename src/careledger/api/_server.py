@@ -232,6 +232,7 @@ class NodeServer:
                 self.node.anchorer.anchor_pending()
                 self.node.audit_anchorer.anchor_pending()
                 self.node.supply_anchorer.anchor_pending()
+                self.node.trial_anchorer.anchor_pending()  # CRF visit leaves, so their payments need not wait
         finally:
             self.leadership.release()
 
