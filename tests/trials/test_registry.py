@@ -141,6 +141,26 @@ def test_the_forecast_reads_each_sites_enrolment_and_the_days_it_came(trial_netw
     assert view.to_json()["history"] == [{"day": today.isoformat(), "enrolled": 3}]
 
 
+def test_a_site_added_later_opens_when_it_was_added_not_at_registration(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    trials = net.sponsor.contracts.trials()
+    seeded = trials.site_openings(trial_id)
+    assert seeded[net.site_a.address] == seeded[net.site_b.address]  # both named at registration, open at the seed
+    seed_block = max(e.block for e in trials._trial_logs("SeedCommitted", trial_id))
+    assert seeded[net.site_a.address] == seed_block
+
+    net.sponsor.trial_registry.add_site(SPONSOR, trial_id, net.board.address)
+    openings = trials.site_openings(trial_id)
+    added = max(e.block for e in trials._trial_logs("SiteAdded", trial_id))
+    assert openings == {**seeded, net.board.address: added}
+    assert added > seed_block
+    sites = {s.site: s for s in net.sponsor.trial_registry.enrolment(trial_id)}
+    assert sites[net.board.address].enrolled == 0
+    with pytest.raises(NotFound, match="no trial 999999"):
+        trials.site_openings(999_999)
+
+
 class _Sending:
     """The Trials contract as the sponsor's wallet sends to it, `intercept(name, real_method)` standing in for the
     methods it names: a transaction still pending, or a process that dies right after one is mined."""

@@ -346,6 +346,17 @@ class Trials(ContractFacade):
         """Every visit paid in the trial (or to one participant), oldest first."""
         return [_payment(e) for e in self._trial_logs("VisitPaid", trial_id, participant)]
 
+    def site_openings(self, trial_id: int) -> dict[str, int]:
+        """The block from which each current site could enrol: the later of the block that made it a site (its
+        last `SiteAdded`, else the trial's registration) and the seed's commitment (nobody enrols before it). What
+        a forecast fits each site's rate over, so a site added late is not judged by days it was not open."""
+        registered = [e.block for e in self._trial_logs("TrialRegistered", trial_id)]
+        if not registered:
+            raise NotFound(f"no trial {trial_id}")
+        seeded = max((e.block for e in self._trial_logs("SeedCommitted", trial_id)), default=0)
+        added = {to_checksum_address(e.args["site"]): e.block for e in self._trial_logs("SiteAdded", trial_id)}
+        return {site: max(added.get(site, registered[0]), seeded) for site in self.sites(trial_id)}
+
     def _trial_logs(self, event: str, trial_id: int, participant: bytes | None = None) -> list[ChainEvent]:
         """This contract's `event` logs of one trial (and participant), oldest first."""
         topics = [self._topic(event), _word(trial_id)]

@@ -315,13 +315,13 @@ class TrialRegistry:
         return document
 
     def enrolment(self, trial_id: int) -> list[SiteEnrolment]:
-        """Each site's enrolment so far (withdrawn participants count: they were recruited), open since the trial's
-        first approval."""
+        """Each site's enrolment so far (withdrawn participants count: they were recruited), open since the day it
+        could first enrol: made a site of the trial, and the seed committed."""
         trials = self._trials()
-        approved = timestamp(trials.version(trial_id, 1).approved_at)
-        opened = approved.date() if approved is not None else self._today()
         counts = Counter(e.site for e in trials.enrolments(trial_id))
-        return [SiteEnrolment(site, opened, counts.get(site, 0)) for site in trials.sites(trial_id)]
+        openings = trials.site_openings(trial_id)
+        days = {block: min(self._day(block), self._today()) for block in set(openings.values())}
+        return [SiteEnrolment(site, days[block], counts.get(site, 0)) for site, block in openings.items()]
 
     def forecast(self, trial_id: int, *, today: date | None = None, deadline: date | None = None) -> ForecastView:
         """When the target will be reached (the Poisson-gamma model fitted to each site's enrolment so far: median
@@ -337,6 +337,10 @@ class TrialRegistry:
             more = 0 if predicted.reached else sites_to_add(sites, state.target, day, deadline, opening=opening)
         return ForecastView(trial_id, tuple(sites), predicted, deadline, more, self._history(trial_id))
 
+    def _day(self, block: int) -> date:
+        """The day (UTC) of a block of the chain."""
+        return datetime.fromtimestamp(self._trials().chain.timestamp(block), UTC).date()
+
     def _history(self, trial_id: int) -> tuple[tuple[date, int], ...]:
         """The trial's cumulative enrolment by the end of each day someone enrolled, from its enrolments' blocks."""
         trials = self._trials()
@@ -344,7 +348,7 @@ class TrialRegistry:
         by_day: Counter[date] = Counter()
         for enrolment in trials.enrolments(trial_id):
             if enrolment.block not in days:
-                days[enrolment.block] = datetime.fromtimestamp(trials.chain.timestamp(enrolment.block), UTC).date()
+                days[enrolment.block] = self._day(enrolment.block)
             by_day[days[enrolment.block]] += 1
         total, history = 0, []
         for day in sorted(by_day):
