@@ -354,7 +354,9 @@ class Trials(ContractFacade):
         if not registered:
             raise NotFound(f"no trial {trial_id}")
         seeded = max((e.block for e in self._trial_logs("SeedCommitted", trial_id)), default=0)
-        added = {to_checksum_address(e.args["site"]): e.block for e in self._trial_logs("SiteAdded", trial_id)}
+        added: dict[str, int] = {
+            to_checksum_address(e.args["site"]): e.block for e in self._trial_logs("SiteAdded", trial_id)
+        }
         return {site: max(added.get(site, registered[0]), seeded) for site in self.sites(trial_id)}
 
     def _trial_logs(self, event: str, trial_id: int, participant: bytes | None = None) -> list[ChainEvent]:
