@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, expect
 
 from careledger.access import Accessor
 from careledger.consent import Purpose
 from tests.portal.browser import check_page, wallet_context
-from tests.portal.trials import TrialSite, csrf, session, trial_site, words
+from tests.portal.trials import SPONSOR, TrialSite, csrf, post, session, trial_site, words
 
 pytestmark = pytest.mark.anvil
 
@@ -95,6 +96,7 @@ def test_whether_she_may_join_is_said_in_words_with_the_consent_document(people:
             refused.text
         )
 
+    carol_address = site.clinic.address("carol")
     with session(site.clinic, "carol") as carol:
         assert "You meet every criterion of this trial" in words(_page(carol, "/portal/trials"))
         page = _page(carol, f"/portal/trials/{trial_id}")
@@ -103,8 +105,9 @@ def test_whether_she_may_join_is_said_in_words_with_the_consent_document(people:
         said = words(page)
         assert f"Consent document, version 1; its hash on chain: {version.consent_hash}" in said
         assert "If you withdraw If you withdraw, no new study data is collected from you" in said
-        assert f'name="payee" value="{site.clinic.address("carol")}"' in page
-        assert "this address is paid by this trial" in said
+        assert '<input id="payee" name="payee" maxlength="42"' in page  # empty: her own address is not assumed
+        assert "use a fresh address that you use for nothing else" in said
+        assert f"Your wallet's address, if you would rather be paid there all the same, is {carol_address}" in said
 
 
 def test_she_signs_the_consent_with_her_wallet_in_chromium(people: People, browser: Browser) -> None:
@@ -119,16 +122,18 @@ def test_she_signs_the_consent_with_her_wallet_in_chromium(people: People, brows
     expect(carol.get_by_role("heading", name="Join the trial")).to_be_visible()
     check_page(carol, "trials-consent")
 
+    payee = Account.create().address  # a fresh address for her stipends, as the page advises
+    carol.get_by_label("Stipends paid to").fill(payee)
     carol.get_by_role("button", name="Sign and join").click()
     carol.wait_for_url(re.compile(rf"/portal/trials#trial-{trial_id}$"), timeout=60_000)
     joined = carol.locator(f"#trial-{trial_id}")
     expect(joined).to_contain_text("Status: on-study")
     expect(joined).to_contain_text("You signed the consent of version 1")
     expect(joined.get_by_role("row")).to_have_count(4)  # the header and her three visits
-    expect(joined).to_contain_text("Stipends paid: 0 CARE for 0 visits (15 CARE a visit)")
+    expect(joined).to_contain_text(f"Stipends paid: 0 CARE for 0 visits (15 CARE a visit), to {payee}")
     check_page(carol, "trials-joined")
     (part,) = [t for t in site.node.trial_participant.trials(_herself(site, "carol")) if t.trial_id == trial_id]
-    assert (part.status, part.consented_version, part.payee) == ("on-study", 1, site.clinic.address("carol"))
+    assert (part.status, part.consented_version, part.payee) == ("on-study", 1, payee)
 
 
 def test_a_version_no_longer_current_is_refused_and_her_reconsent_unblocks_her_visits(people: People) -> None:
@@ -136,8 +141,9 @@ def test_a_version_no_longer_current_is_refused_and_her_reconsent_unblocks_her_v
     trial_id = site.trial()
     page = f"/portal/trials/{trial_id}"
     with session(site.clinic, "carol") as carol, session(site.clinic, "dora") as dora:
-        joined = _signed(carol, site.clinic.account("carol"), page, "consent", payee=site.clinic.address("carol"))
+        joined = _signed(carol, site.clinic.account("carol"), page, "consent")  # no payee: her stipends held
         assert joined.status_code == 303, joined.text
+        assert site.node.trial_registry.randomise(SPONSOR, trial_id) == 1
         waiting = _prepared(dora, page, f"{page}/prepare-consent")  # dora reads version 1 …
         assert waiting.json()["message"]["version"] == 1
         assert site.amend(trial_id) == 2  # … and the board approves version 2, asking everyone to consent again
@@ -157,6 +163,15 @@ def test_a_version_no_longer_current_is_refused_and_her_reconsent_unblocks_her_v
         unblocked = _her_trial(carol, trial_id)
         assert "You signed the consent of version 2; the trial's current version is 2" in unblocked
         assert "blocked" not in unblocked
+        assert "held for you in the trial's escrow until an address of yours is named" in unblocked
+        refused = post(carol, "/portal/trials", f"{page}/payee", payee="my wallet")
+        assert refused.status_code == 400
+        assert "a payee is an address (0x and 40 hex digits), not 'my wallet'" in words(refused.text)
+        fresh = Account.create().address
+        assert post(carol, "/portal/trials", f"{page}/payee", payee=fresh).status_code == 303
+        named = _her_trial(carol, trial_id)
+        assert f"(15 CARE a visit), to {fresh}" in named
+        assert "An address for your stipends" not in named
         assert "You signed this version" in words(_page(carol, page))
 
 

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from eth_account import Account
 
 from careledger.access import Accessor
 from careledger.portal._trial_chart import HEIGHT, WIDTH, forecast_chart
@@ -88,8 +89,8 @@ def _running_trial(site: TrialSite) -> tuple[int, list[str]]:
     patients = [site.patient(), site.patient()]
     with session(site.clinic, "drbob") as drbob:
         page = f"/portal/trials/site/{trial_id}"
-        for patient_id in patients:
-            assert post(drbob, page, f"{page}/enrol", patient=patient_id).status_code == 200
+        for patient_id, payee in zip(patients, (Account.create().address, ""), strict=True):  # the second's held
+            assert post(drbob, page, f"{page}/enrol", patient=patient_id, payee=payee).status_code == 200
         assert site.node.trial_registry.randomise(SPONSOR, trial_id) == 2
         crf = f"{page}/patients/{patients[0]}/visits/1"
         assert post(drbob, crf, f"{crf}/crf", **_crf(1)).status_code == 200

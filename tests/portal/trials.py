@@ -2,10 +2,10 @@
 
 The portal's node (`served`, its set-up run in this process) holds, besides drbob (care team) and carol (a patient
 with her own wallet): `sponsor`, a researcher funded with CARE, and `board`, an organisation with a
-`research-ethics-approval` credential, both affiliated with the node (a safety report finds them here); dora and
-erin, patients with their own wallets too. `TrialSite` opens the same home in this process, as an operator's CLI does
-beside the server, to register trials (the example definition, this node its only site), write patients' records
-and do the sponsor's and the node's own work (randomise, settle) between the page's steps.
+`research-ethics-approval` credential, both registered on chain by the node (a safety report for them comes here);
+dora and erin, patients with their own wallets too. `TrialSite` opens the same home in this process, as an
+operator's CLI does beside the server, to register trials (the example definition, this node its only site), write
+patients' records and do the sponsor's and the node's own work (randomise, settle) between the page's steps.
 """
 
 from __future__ import annotations
@@ -37,16 +37,12 @@ SPONSOR, BOARD = "sponsor", "board"
 PATIENTS = ("dora", "erin")
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
-# The CLI set-up after `served`'s own: the node registered (a trial's site is an organisation on chain), the sponsor
-# and the board, affiliated here, two more patients with wallets.
+# The CLI set-up after `served`'s own: the node registered (a trial's site is an organisation on chain), the wallets of
+# the sponsor and the board (registered by the node: `TrialSite`), two more patients with wallets.
 SET_UP: tuple[tuple[str, ...], ...] = (
-    ("identity", "register", NODE_WALLET),  # the site: an organisation on chain
+    ("identity", "register", NODE_WALLET),
     ("wallet", "new", SPONSOR, "--role", "researcher"),
-    ("identity", "register", SPONSOR),
     ("wallet", "new", BOARD, "--role", "org"),
-    ("identity", "register", BOARD),
-    ("identity", "attest", "node", BOARD, "--type", "research-ethics-approval", "--days", "30"),
-    *(("identity", "attest", "node", name, "--type", "affiliation", "--days", "30") for name in (SPONSOR, BOARD)),
     *(
         step
         for name in PATIENTS
@@ -109,6 +105,10 @@ def trial_site(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[
     with served(home, cli, *SET_UP) as clinic:
         node = Node(Home(home), load_settings(Home(home)), lambda _wallet: PASSPHRASE, lazy=True)
         try:
+            for name in (SPONSOR, BOARD):  # registered by the node: their safety reports are kept here
+                wallet = node.wallets.get(name)
+                node.identity.register_for(NODE_WALLET, wallet.address, wallet.role, wallet.encryption_key)
+            cli("identity", "attest", "node", BOARD, "--type", "research-ethics-approval", "--days", "30")
             node.payments.mint(NODE_WALLET, node.wallets.get(SPONSOR).address, SPONSOR_CARE)
             yield TrialSite(clinic, node)
         finally:

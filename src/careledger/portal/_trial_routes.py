@@ -6,6 +6,7 @@ join (eligibility in words), the consent document she reads and signs, and withd
    ─"Sign and join" (or "Sign the new version")─► POST …/prepare-consent: the EIP-712 typed data the node keeps
    ─her wallet signs in the page─► POST …/sign: enrolled (or re-consented) by this node, her site, on chain
 /portal/trials/{id}/withdraw: what happens to her data ─ticks, "Sign and withdraw"─► …/prepare-withdraw ─► …/withdraw
+/portal/trials: no payee named ─an address─► POST …/payee: the stipends held for her paid to it
 ```
 
 The node prepares what her wallet signs and submits it, paying the gas; who may consent, to which version, and
@@ -21,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool as call
 from fastapi.responses import JSONResponse
 
 from careledger.errors import CareLedgerError, NotFound, ValidationError
-from careledger.portal._pages import HEADERS, Pages
+from careledger.portal._pages import HEADERS, Pages, field
 from careledger.portal._patient_routes import as_herself, patient
 from careledger.portal._signing import for_javascript, signature_of
 from careledger.research import care
@@ -35,9 +36,18 @@ MAX_PAYEE = 42
 
 
 def trial_routes(router: APIRouter, node: Services, pages: Pages) -> None:
-    """A patient's trials, consent and withdrawal on `router`."""
+    """A patient's trials, consent, payee and withdrawal on `router`."""
     _consent_routes(router, node, pages)
     _withdrawal_routes(router, node, pages)
+
+    @router.post("/portal/trials/{trial_id}/payee")
+    async def payee(request: Request, trial_id: int) -> Response:
+        """Name the address her stipends go to: what the escrow held for her is paid to it at once."""
+        visit = await pages.sessions.visit(request)
+        form = await pages.form(request, visit)
+        address = field(form, "payee", "The address for your stipends", max_chars=MAX_PAYEE)
+        await call(node.trial_participant.name_payee, as_herself(patient(visit)), trial_id, address)
+        return pages.redirect(request, visit, f"/portal/trials#trial-{trial_id}")
 
 
 def _open_here(

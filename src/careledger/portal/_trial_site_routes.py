@@ -113,12 +113,14 @@ def _visit_list_routes(router: APIRouter, node: Services, pages: Pages) -> None:
 
     @router.post("/portal/trials/site/{trial_id}/enrol")
     async def enrol(request: Request, trial_id: int) -> Response:
-        """Enrol the patient, her consent taken in person and signed by the node with the key it holds for her."""
+        """Enrol the patient, her consent taken in person and signed by the node with the key it holds for her (the
+        staff member its witness), her stipends paid to the address she gives, or held until she names one."""
         visit = await sessions.visit(request)
         form = await pages.form(request, visit)
         patient_id = _patient_id(form)
         try:
-            enrolled = await call(node.trial_site.enrol, treating(visit.signed_in), trial_id, patient_id)
+            payee = form.get("payee", "").strip()[:43] or None
+            enrolled = await call(node.trial_site.enrol, treating(visit.signed_in), trial_id, patient_id, payee=payee)
         except CareLedgerError as exc:
             status, _ = http_status(exc)
             return await visit_list(request, visit, trial_id, status=status, checked=patient_id, refused=exc.public)
