@@ -4,12 +4,13 @@ payment, and the enrolment forecast's fit time for 50 sites; each beside a basel
     one node on a managed anvil: the site (its node wallet), the sponsor ("sponsor", a RESEARCHER wallet of its
         home), the ethics board ("irb", a research-ethics-approval credential) and the site's staff ("drlee")
     the example trial (trials/examples) registered with this node as its one site, approved, its seed committed
-    PARTICIPANTS custodial patients charted eligible, enrolled by drlee (each enrolment a transaction of the site),
-        then randomised by the sponsor (allocations in batches of 64: one transaction for 60)
+    PARTICIPANTS custodial patients charted eligible, enrolled by drlee (each enrolment a transaction of the site,
+        her payee a fresh address she gave), then randomised by the sponsor (allocations in batches of 64: one
+        transaction for 60)
     beside them: CareToken transfers from the sponsor, each to an address holding none yet
-    CRFs: every participant's visit CRFs entered by drlee through the site service, then anchored in batches;
-        interleaved per visit round with as many Observations of the same patients written by drlee through the
-        same door, then anchored the same way
+    CRFs: every participant's visit CRFs entered by drlee through the site service, then anchored (the records'
+        batch and the site's batch of visit leaves); interleaved per visit round with as many Observations of the
+        same patients written by drlee through the same door, then anchored (the records' batch)
     settle: every visit whose CRF is complete and anchored paid (pay_visit: the site's fee and her stipend)
     forecast: fit + forecast (its default draws) of SITES simulated sites; beside: numpy's Poisson draw of as many
         numbers (draws x sites)
@@ -38,6 +39,7 @@ from eth_typing import HexStr
 
 from benchmarks import Result
 from careledger.access import AFFILIATION, Accessor
+from careledger.anchoring import Anchorer
 from careledger.chain import Role, open_chain
 from careledger.config import NODE_WALLET, Settings
 from careledger.node import Node
@@ -154,6 +156,11 @@ def _chart(node: Node, n: int) -> str:
     return patient.record_id
 
 
+def _fresh_address(n: int) -> str:
+    """An address nobody holds and nothing has paid yet: a payee as a participant is advised to give one."""
+    return "0x" + f"{n:040x}"
+
+
 def _coded(system: str, code: str, display: str | None = None) -> dict[str, Any]:
     coding = {"system": system, "code": code} | ({"display": display} if display else {})
     return {"coding": [coding]}
@@ -176,8 +183,8 @@ def _randomised(site: Site) -> Randomisation:
     """Every patient enrolled by the staff (each a transaction of the site), then all randomised by the sponsor."""
     node = site.node
     since = node.chain.w3.eth.block_number
-    for patient in site.patients:
-        node.trial_site.enrol(site.staff, site.trial_id, patient)
+    for n, patient in enumerate(site.patients):
+        node.trial_site.enrol(site.staff, site.trial_id, patient, payee=_fresh_address(0xBEEF0000 + n))
     enrolments = _gas(node, since, node.address)
     since = node.chain.w3.eth.block_number
     if node.trial_registry.randomise(site.sponsor, site.trial_id) != len(site.patients):
@@ -195,7 +202,7 @@ def _transfers(site: Site) -> list[int]:
     token = node.contracts.token(as_wallet=site.sponsor)
     since = node.chain.w3.eth.block_number
     for n in range(TRANSFERS):
-        token.transfer("0x" + f"{0xC0FFEE00 + n:040x}", CARE)
+        token.transfer(_fresh_address(0xC0FFEE00 + n), CARE)
     return _gas(node, since, node.wallets.get(site.sponsor).address)
 
 
@@ -214,28 +221,33 @@ class Stored:
 
 
 def _crfs(site: Site) -> tuple[Stored, Stored]:
-    """Visit by visit: every participant's CRF entered by the staff through the site service, then anchored; and as
-    many Observations of the same patients by the same staff through the same door, then anchored; in turns, so both
-    meet the same load and the same database size."""
+    """Visit by visit: every participant's CRF entered by the staff through the site service, then anchored (the
+    records' batch and the site's batch of visit leaves, which its payments prove); and as many Observations of the
+    same patients by the same staff through the same door, then anchored (the records' batch); in turns, so both meet
+    the same load and the same database size."""
     node = site.node
     door = node.access.for_caller(site.staff)
     crf, plain = Stored(0, 0.0, 0.0), Stored(0, 0.0, 0.0)
     for visit in site.protocol.visits:
         enter = partial(_enter, site, visit.number, _response(visit.questionnaire))
-        crf = _stored(node, [partial(enter, patient) for patient in site.patients], crf)
+        entries = [partial(enter, patient) for patient in site.patients]
+        crf = _stored(entries, (node.anchorer, node.trial_anchorer), crf)
         writes = [partial(door.write, _observation(patient, visit.number)) for patient in site.patients]
-        plain = _stored(node, writes, plain)
+        plain = _stored(writes, (node.anchorer,), plain)
     return crf, plain
 
 
-def _stored(node: Node, writes: Sequence[Callable[[], object]], so_far: Stored) -> Stored:
+def _stored(writes: Sequence[Callable[[], object]], anchorers: Sequence[Anchorer], so_far: Stored) -> Stored:
+    """`writes` one at a time, then everything waiting for `anchorers` anchored; each anchorer must have taken a leaf
+    for every write at least."""
     started = time.perf_counter()
     for write in writes:
         write()
     written = time.perf_counter()
-    anchored = sum(batch.leaf_count for batch in node.anchorer.anchor_pending())
-    if anchored < len(writes):
-        raise RuntimeError(f"{anchored} leaves anchored for {len(writes)} writes")
+    for anchorer in anchorers:
+        anchored = sum(batch.leaf_count for batch in anchorer.anchor_pending())
+        if anchored < len(writes):
+            raise RuntimeError(f"{anchored} leaves anchored for {len(writes)} writes")
     took = time.perf_counter() - written
     return Stored(so_far.count + len(writes), so_far.writing + written - started, so_far.anchoring + took)
 
@@ -354,7 +366,8 @@ def _crf_results(crfs: Stored, observations: Stored) -> list[Result]:
             "responses/s",
             crfs.rate,
             f"{crfs.count} QuestionnaireResponses entered one at a time by the site's staff (validated, source-checked,"
-            f" through the door), anchored in batches after each visit round ({crfs.anchoring:.1f} s of"
+            f" through the door), anchored after each visit round, the records' batch and the visit leaves'"
+            f" ({crfs.anchoring:.1f} s of"
             f" {crfs.writing + crfs.anchoring:.1f} s); {where}",
         ),
         Result(
@@ -383,7 +396,8 @@ def _gas_results(randomisation: Randomisation, payments: list[int], transfers: l
             "gas per milestone payment (pay_visit)",
             "gas",
             statistics.median(payments),
-            f"median of {len(payments)}: the CRF's Merkle proof checked, the site's fee and her stipend transferred",
+            f"median of {len(payments)}: the visit leaf's Merkle proof checked, the site's fee and her stipend"
+            " transferred (to a payee she named, a fresh address)",
         ),
         Result(
             "beside them: gas per CareToken transfer",
