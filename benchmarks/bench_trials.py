@@ -375,7 +375,7 @@ def _crf_results(crfs: Stored, observations: Stored) -> list[Result]:
             "resources/s",
             observations.rate,
             f"{observations.count} Observations of the same patients by the same staff through the same door,"
-            f" anchored the same way ({observations.anchoring:.1f} s of"
+            f" anchored after each visit round, the records' batch ({observations.anchoring:.1f} s of"
             f" {observations.writing + observations.anchoring:.1f} s); interleaved per visit round",
         ),
         Result("CRF rate / Observation rate", "x", crfs.rate / observations.rate, "same run"),
