@@ -15,6 +15,7 @@ import pytest
 from eth_account import Account
 
 from careledger.chain import Role
+from careledger.cli import _output as output
 from careledger.testdata import PASSPHRASE
 from tests.cli.conftest import Cli, clis
 from tests.trials.conftest import AMENDMENT, BOARD, EXAMPLE, SPONSOR, TrialNetwork, trial_network
@@ -29,6 +30,9 @@ def run(
     trial_network: TrialNetwork, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Cli]:
     net = trial_network
+    # Tables' cells (addresses, statuses) read whole: 200 columns whatever width the console was made with, which
+    # COLUMNS decides only when the first test of the process builds it (80 under CI, where a cell then wraps).
+    monkeypatch.setattr(output.console, "_width", 200)
     homes = {"sponsor": net.sponsor, "board": net.board, "a": net.site_a, "b": net.site_b}
     return clis({name: node.home.path for name, node in homes.items()}, capsys, monkeypatch)
 
