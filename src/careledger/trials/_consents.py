@@ -223,17 +223,7 @@ class Consents:
         her = her_record(door, patient_id)
         subject, _ = self._enrolled(door, trial_id, patient_id)
         typed = self._withdrawal_typed(trial_id, subject)
-        kept = self._keep(
-            door,
-            trial_id,
-            her,
-            subject.salt,
-            subject.participant,
-            subject.status,
-            subject.stratum,
-            subject,
-            {REQUEST_EXTENSION: typed},
-        )
+        kept = self._rewrite(door, trial_id, her, subject, {REQUEST_EXTENSION: typed})
         return kept.request or {}
 
     def withdraw(
@@ -259,17 +249,8 @@ class Consents:
         return self._withdrawn(door, trial_id, her, subject, signed)
 
     def _withdrawn(self, door: Repository, trial_id: int, her: Her, subject: Subject, signed: Signed) -> Enrolment:
-        kept = self._keep(
-            door,
-            trial_id,
-            her,
-            subject.salt,
-            subject.participant,
-            WITHDRAWN,
-            subject.stratum,
-            subject,
-            {WITHDRAWAL_EXTENSION: signed.to_json()},
-            settled=True,
+        kept = self._rewrite(
+            door, trial_id, her, subject, {WITHDRAWAL_EXTENSION: signed.to_json()}, status=WITHDRAWN, settled=True
         )
         return self.enrolment(trial_id, kept, witness=signed.witness)
 
@@ -373,16 +354,8 @@ class Consents:
 
     def _ahead(self, door: Repository, trial_id: int, her: Her, subject: Subject, signed: Signed) -> Subject:
         """What she signed, written ahead into her ResearchSubject before the chain is asked (module docstring)."""
-        return self._keep(
-            door,
-            trial_id,
-            her,
-            subject.salt,
-            subject.participant,
-            subject.status,
-            subject.stratum,
-            subject,
-            {REQUEST_EXTENSION: signed.typed, PENDING_EXTENSION: signed.to_json()},
+        return self._rewrite(
+            door, trial_id, her, subject, {REQUEST_EXTENSION: signed.typed, PENDING_EXTENSION: signed.to_json()}
         )
 
     def _consented(self, door: Repository, trial_id: int, her: Her, subject: Subject, signed: Signed) -> Enrolment:
@@ -399,21 +372,50 @@ class Consents:
         )
         on_chain = self._trials().participant(trial_id, subject.participant)
         stratum = on_chain.stratum if on_chain is not None else subject.stratum
-        kept = self._keep(
+        kept = self._rewrite(
             door,
             trial_id,
             her,
-            subject.salt,
-            subject.participant,
-            ON_STUDY,
-            stratum,
             subject,
             {},
+            status=ON_STUDY,
+            stratum=stratum,
             also=consent,
             witness=signed.witness,
             settled=True,
         )
         return self.enrolment(trial_id, kept, witness=signed.witness)
+
+    def _rewrite(
+        self,
+        door: Repository,
+        trial_id: int,
+        her: Her,
+        subject: Subject,
+        extensions: dict[str, Any],
+        *,
+        status: str | None = None,
+        stratum: int | None = None,
+        also: Resource | None = None,
+        witness: str | None = None,
+        settled: bool = False,
+    ) -> Subject:
+        """A new version of her ResearchSubject `subject` (`_keep`): her participant id and salt as they are, her
+        status and stratum unless given."""
+        return self._keep(
+            door,
+            trial_id,
+            her,
+            subject.salt,
+            subject.participant,
+            status or subject.status,
+            subject.stratum if stratum is None else stratum,
+            subject,
+            extensions,
+            also=also,
+            witness=witness,
+            settled=settled,
+        )
 
     def _keep(
         self,
