@@ -46,7 +46,7 @@ BOTTOM: dict[str, frozenset[str]] = {
 LEAVES = frozenset({"crypto", "fhir"})
 # The composition root, which wires everything: the node and the mixins of its capability, supply and trial services.
 COMPOSITION_ROOT = frozenset(
-    {"careledger.node", "careledger._capabilities", "careledger._supply", "careledger._trials"}
+    {"careledger.node", "careledger._core", "careledger._capabilities", "careledger._supply", "careledger._trials"}
 )
 # Where records' rows and blobs may be named: their owner, and where they are defined.
 RECORD_OWNERS = frozenset({"records", "store"})

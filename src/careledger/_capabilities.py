@@ -1,9 +1,9 @@
 """The capability services of a node: claims and payments, devices, the exchange, research.
 
-A mixin of `careledger.node.Node`, kept apart so the composition root reads in one sitting: the core
-(home, database, chain, wallets, records, the door, audit, consent, identity) is wired there, and what
-each capability package needs of it is declared below. Each package is imported where it is wired, so a
-command that only reads records imports none of them.
+A mixin of `careledger.node.Node`, kept apart so the composition root reads in one sitting: the core (home,
+database, chain, wallets, records, the door, audit, consent, identity) is wired there, and what each capability
+package needs of it is declared in `careledger._core`. Each package is imported where it is wired, so a command that
+only reads records imports none of them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from careledger._core import Core
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 from careledger.crypto import AtRestKey
@@ -21,66 +22,20 @@ from careledger.errors import NotFound
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-    from careledger.access import Disclosures, RecordAccess, SystemRepository
-    from careledger.anchoring import Anchorer
-    from careledger.audit import AuditLog
-    from careledger.chain import Contracts
     from careledger.claims import ClaimsService, Payments, Plans
-    from careledger.config import Home, Settings
-    from careledger.consent import ConsentService
     from careledger.erasure import Erasures
     from careledger.exchange import AccountingDesk, Courier, Custodian, Postbox, Requester
     from careledger.governance import Governance
-    from careledger.identity import IdentityService, UnlockedWallet, Vault, WalletStore
     from careledger.insight import Insight, Models
     from careledger.insight.cds import CdsHooks
     from careledger.insight.federated import FederatedDesk, FederatedRuns
     from careledger.iot import DeviceDirectory, DeviceService, Monitor, ReadingIntake, ReadingRecorder
-    from careledger.records import RecordService
     from careledger.research import Studies, StudyDesk
-    from careledger.shared import SharedState
-    from careledger.store import BlobStores, Database
     from careledger.telehealth import Bus, Messages, Reminders, Rooms, Scheduling, VisitPayments, Visits
 
 
-class Capabilities:
+class Capabilities(Core):
     """Claims, devices, exchange and research services, wired from the core a `Node` provides."""
-
-    if TYPE_CHECKING:  # what the core provides (`careledger.node.Node`)
-        db: Database
-        home: Home
-        settings: Settings
-        wallets: WalletStore
-        vault: Vault
-        anchorer: Anchorer
-
-        @property
-        def blob_stores(self) -> BlobStores: ...
-
-        @property
-        def _records(self) -> RecordService: ...
-
-        @property
-        def address(self) -> str: ...
-        @property
-        def chain_id(self) -> int: ...
-        @property
-        def contracts(self) -> Contracts: ...
-        @property
-        def audit(self) -> AuditLog: ...
-        @property
-        def consent(self) -> ConsentService: ...
-        @property
-        def identity(self) -> IdentityService: ...
-        @property
-        def access(self) -> RecordAccess: ...
-        @property
-        def disclosures(self) -> Disclosures: ...
-        @property
-        def shared(self) -> SharedState: ...
-
-        def unlock(self, wallet: str = NODE_WALLET) -> UnlockedWallet: ...
-        def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
 
     @cached_property
     def payments(self) -> Payments:

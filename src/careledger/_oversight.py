@@ -1,7 +1,7 @@
 """The oversight services of a node (DESIGN.md section 15): what it shows auditors of itself.
 
-A mixin of `careledger.node.Node`, beside `careledger._capabilities`: what it needs of the core is
-declared below, and each package is imported where it is wired.
+A mixin of `careledger.node.Node`, beside `careledger._capabilities`: what it needs of the core is declared in
+`careledger._core`, and each package is imported where it is wired.
 """
 
 from __future__ import annotations
@@ -9,41 +9,14 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from careledger._core import Core
+
 if TYPE_CHECKING:
-    from careledger.access import BreakGlassReviews
-    from careledger.anchoring import Anchorer
-    from careledger.audit import AuditLog
-    from careledger.chain import Chain, Contracts
     from careledger.compliance import ComplianceReports
-    from careledger.config import Settings
-    from careledger.consent import ConsentService
-    from careledger.records import RecordService
 
 
-class Oversight:
+class Oversight(Core):
     """Compliance reports, wired from the core a `Node` provides."""
-
-    if TYPE_CHECKING:  # what the core provides (`careledger.node.Node`)
-        settings: Settings
-        anchorer: Anchorer
-        audit_anchorer: Anchorer
-
-        @property
-        def _records(self) -> RecordService: ...
-        @property
-        def address(self) -> str: ...
-        @property
-        def chain_id(self) -> int: ...
-        @property
-        def chain(self) -> Chain: ...
-        @property
-        def contracts(self) -> Contracts: ...
-        @property
-        def audit(self) -> AuditLog: ...
-        @property
-        def consent(self) -> ConsentService: ...
-        @property
-        def break_glass_reviews(self) -> BreakGlassReviews: ...
 
     @cached_property
     def compliance(self) -> ComplianceReports:

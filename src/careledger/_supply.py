@@ -1,8 +1,8 @@
 """The drug supply chain services of a node (DESIGN.md section 13, issue 41): its EPCIS events and custody steps.
 
 A mixin of `careledger.node.Node`, beside `careledger._capabilities` and `careledger._oversight`: what it needs of
-the core is declared below, and the `supplychain` package is imported where it is wired, so a command that never
-touches the supply chain imports none of it.
+the core is declared in `careledger._core`, and the `supplychain` package is imported where it is wired, so a
+command that never touches the supply chain imports none of it.
 """
 
 from __future__ import annotations
@@ -11,47 +11,24 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from careledger._core import Core
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 
 if TYPE_CHECKING:
-    from careledger.access import RecordAccess, SystemRepository
-    from careledger.anchoring import Anchorer, AnchorSource
-    from careledger.audit import AuditLog
-    from careledger.chain import Contracts, SupplyChain
-    from careledger.config import Settings
-    from careledger.identity import UnlockedWallet
-    from careledger.shared import SharedState
-    from careledger.store import Database
+    from careledger.anchoring import Anchorer
+    from careledger.chain import SupplyChain
     from careledger.supplychain import Commissioned, Dispensary, Pack, Supply, SupplyRoles
     from careledger.telehealth import Messages
 
 
-class Supplies:
+class Supplies(Core):
     """The node's supply chain service and the anchorer of its events' digests, wired from the core."""
 
-    if TYPE_CHECKING:  # what the core provides (`careledger.node.Node`)
-        db: Database
+    if TYPE_CHECKING:  # what it needs beyond the core (`careledger._core.Core`)
 
         @property
-        def address(self) -> str: ...
-        @property
-        def chain_id(self) -> int: ...
-        @property
-        def contracts(self) -> Contracts: ...
-        @property
-        def audit(self) -> AuditLog: ...
-        @property
-        def access(self) -> RecordAccess: ...
-        @property
-        def settings(self) -> Settings: ...
-        @property
-        def shared(self) -> SharedState: ...
-        @property
         def messages(self) -> Messages: ...
-        def unlock(self, wallet: str = ...) -> UnlockedWallet: ...
-        def _anchorer(self, source: AnchorSource) -> Anchorer: ...
-        def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
 
     @cached_property
     def supply(self) -> Supply:

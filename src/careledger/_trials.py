@@ -1,9 +1,9 @@
 """The clinical trial services of a node (DESIGN.md section 14, issue 42): its registry as sponsors and ethics boards
 use it, its desk as a trial's site, and its participants' own desk.
 
-A mixin of `careledger.node.Node`, beside `careledger._supply`: what it needs of the core is declared below, and
-the `trials` package is imported where it is wired, so a command that never touches a trial imports none of it.
-Faces call only `trial_registry`, `trial_site` and `trial_participant`.
+A mixin of `careledger.node.Node`, beside `careledger._supply`: what it needs of the core is declared in
+`careledger._core`, and the `trials` package is imported where it is wired, so a command that never touches a trial
+imports none of it. Faces call only `trial_registry`, `trial_site` and `trial_participant`.
 """
 
 from __future__ import annotations
@@ -12,20 +12,16 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from careledger._core import Core
 from careledger.config import NODE_WALLET
 from careledger.consent import Purpose
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-    from careledger.access import RecordAccess, SystemRepository
-    from careledger.anchoring import Anchorer, AnchorSource
-    from careledger.audit import AuditLog
-    from careledger.chain import Contracts, Trials
-    from careledger.crypto import AtRestKey
-    from careledger.identity import CustodialKeys, UnlockedWallet, WalletStore
-    from careledger.shared import SharedState
-    from careledger.store import Database
+    from careledger.access import SystemRepository
+    from careledger.anchoring import Anchorer
+    from careledger.chain import Trials
     from careledger.trials import (
         Consents,
         Nodes,
@@ -38,33 +34,8 @@ if TYPE_CHECKING:
     )
 
 
-class TrialServices:
+class TrialServices(Core):
     """The node's trial registry, site desk and participants' desk, wired from the core."""
-
-    if TYPE_CHECKING:  # what the core provides (`careledger.node.Node`)
-        db: Database
-        wallets: WalletStore
-        anchorer: Anchorer
-
-        @property
-        def address(self) -> str: ...
-        @property
-        def chain_id(self) -> int: ...
-        @property
-        def contracts(self) -> Contracts: ...
-        @property
-        def audit(self) -> AuditLog: ...
-        @property
-        def access(self) -> RecordAccess: ...
-        @property
-        def shared(self) -> SharedState: ...
-        @property
-        def custodial(self) -> CustodialKeys: ...
-        @property
-        def _custodial_kek(self) -> AtRestKey: ...
-        def unlock(self, wallet: str = ...) -> UnlockedWallet: ...
-        def _system(self, work: str, purpose: Purpose) -> SystemRepository: ...
-        def _anchorer(self, source: AnchorSource) -> Anchorer: ...
 
     @cached_property
     def trial_registry(self) -> TrialRegistry:
