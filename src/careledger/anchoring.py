@@ -16,17 +16,19 @@ refuses a root twice, so every row is anchored exactly once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import Column, Connection, func, select, update
+from sqlalchemy import Column, Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from careledger._failpoints import crash_point
 from careledger.chain import AnchorKind, RecordAnchor
-from careledger.errors import TransactionReverted
+from careledger.crypto import MerkleTree
+from careledger.errors import Conflict, TransactionReverted
 from careledger.store import AnchorBatch, Database
 
 # The contract's proof bound is 255 levels; 1,024 leaves need 10.
@@ -91,6 +93,48 @@ class TimedRows:
             .where(self.time_column >= since, self.time_column < until)
         )
         return [(written, anchored) for written, anchored in rows]
+
+
+class LeafRows(TimedRows):
+    """A source whose table keeps a 32-byte leaf per row and, once anchored, the row's batch, `leaf_index` and
+    `proof` (a JSON list of 0x siblings): captured supply events' digests, a trial site's visit leaves. A batch is
+    a Merkle tree of the waiting leaves (sorted-pair keccak256, as RecordAnchor verifies) in `order`; the rows are
+    told theirs only if none was taken or changed meanwhile."""
+
+    kind = AnchorKind.RECORDS
+    table: ClassVar[Table]
+    key_column: ClassVar[Column[Any]]  # what names one row
+    leaf_column: ClassVar[Column[Any]]
+    order: ClassVar[tuple[Column[Any], ...]]
+    taken_meanwhile: ClassVar[str]  # what a batch that lost some of its rows says (a Conflict; it is dropped)
+
+    def take(self, connection: Connection, limit: int) -> Taken | None:
+        """The leaves to anchor next (at most `limit`), in `order`."""
+        waiting = select(self.key_column, self.leaf_column).where(self.batch_column.is_(None))
+        pending = connection.execute(waiting.order_by(*self.order).limit(limit)).all()
+        if not pending:
+            return None
+        tree = MerkleTree([bytes(leaf) for _, leaf in pending])
+
+        def assign(session: Session, batch_id: int) -> None:
+            """Record which anchored batch holds these leaves, with each one's proof."""
+            assigned = session.connection().execute(
+                update(self.table)
+                .where(self.key_column == bindparam("row_key"), self.batch_column.is_(None))
+                .values(batch_id=batch_id, leaf_index=bindparam("row_index"), proof=bindparam("row_proof")),
+                [
+                    {
+                        "row_key": key,
+                        "row_index": index,
+                        "row_proof": json.dumps(["0x" + node.hex() for node in tree.proof(index)]),
+                    }
+                    for index, (key, _) in enumerate(pending)
+                ],
+            )
+            if assigned.rowcount != len(pending):
+                raise Conflict(self.taken_meanwhile)
+
+        return Taken(tree.root, len(pending), assign)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,52 +9,19 @@ kind but the audit heads', whose roots are a log's head, not a tree).
 
 from __future__ import annotations
 
-import json
-
-from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.orm import Session
-
-from careledger.anchoring import Taken, TimedRows
-from careledger.chain import AnchorKind
-from careledger.crypto import MerkleTree
-from careledger.errors import Conflict
+from careledger.anchoring import LeafRows
 from careledger.store import SUPPLY_EVENTS
 
 _COLUMNS = SUPPLY_EVENTS.c
 
 
-class EventDigests(TimedRows):
-    """The supply events waiting for an anchor."""
+class EventDigests(LeafRows):
+    """The supply events waiting for an anchor, in the order they were recorded."""
 
-    kind = AnchorKind.RECORDS
+    table = SUPPLY_EVENTS
+    key_column = _COLUMNS.seq
+    leaf_column = _COLUMNS.digest
+    order = (_COLUMNS.seq,)
     batch_column = _COLUMNS.batch_id
     time_column = _COLUMNS.record_time
-
-    def take(self, connection: Connection, limit: int) -> Taken | None:
-        """The digests to anchor next (at most `limit`), oldest first."""
-        pending = connection.execute(
-            select(_COLUMNS.seq, _COLUMNS.digest).where(_COLUMNS.batch_id.is_(None)).order_by(_COLUMNS.seq).limit(limit)
-        ).all()
-        if not pending:
-            return None
-        tree = MerkleTree([bytes(digest) for _, digest in pending])
-
-        def assign(session: Session, batch_id: int) -> None:
-            """Record which anchored batch holds these events, with each one's proof."""
-            assigned = session.connection().execute(
-                update(SUPPLY_EVENTS)
-                .where(_COLUMNS.seq == bindparam("leaf_seq"), _COLUMNS.batch_id.is_(None))
-                .values(batch_id=batch_id, leaf_index=bindparam("leaf_index"), proof=bindparam("leaf_proof")),
-                [
-                    {
-                        "leaf_seq": seq,
-                        "leaf_index": index,
-                        "leaf_proof": json.dumps(["0x" + node.hex() for node in tree.proof(index)]),
-                    }
-                    for index, (seq, _) in enumerate(pending)
-                ],
-            )
-            if assigned.rowcount != len(pending):
-                raise Conflict("another anchorer took some of these supply events first; this batch is dropped")
-
-        return Taken(tree.root, len(pending), assign)
+    taken_meanwhile = "another anchorer took some of these supply events first; this batch is dropped"

@@ -11,61 +11,25 @@ and anchoring it apart puts nothing on chain that a copy of `record_versions` co
 
 from __future__ import annotations
 
-import json
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table
 
-from careledger.anchoring import Taken, TimedRows
-from careledger.chain import AnchorKind
-from careledger.crypto import MerkleTree
-from careledger.errors import Conflict
+from careledger.anchoring import LeafRows
 from careledger.store import TrialVisit
 
 _VISITS = cast("Table", TrialVisit.__table__)
 _COLUMNS = _VISITS.c
 
 
-class TrialVisitLeaves(TimedRows):
-    """The visit leaves waiting for an anchor."""
+class TrialVisitLeaves(LeafRows):
+    """The visit leaves waiting for an anchor, oldest first; a leaf a correction replaced meanwhile is not found, and
+    the batch is dropped (its rows wait for the next)."""
 
-    kind = AnchorKind.RECORDS
+    table = _VISITS
+    key_column = _COLUMNS.leaf
+    leaf_column = _COLUMNS.leaf
+    order = (_COLUMNS.entered, _COLUMNS.leaf)
     batch_column = _COLUMNS.batch_id
     time_column = _COLUMNS.entered
-
-    def take(self, connection: Connection, limit: int) -> Taken | None:
-        """The leaves to anchor next (at most `limit`), oldest first."""
-        pending = [
-            bytes(leaf)
-            for (leaf,) in connection.execute(
-                select(_COLUMNS.leaf)
-                .where(_COLUMNS.batch_id.is_(None))
-                .order_by(_COLUMNS.entered, _COLUMNS.leaf)
-                .limit(limit)
-            )
-        ]
-        if not pending:
-            return None
-        tree = MerkleTree(pending)
-
-        def assign(session: Session, batch_id: int) -> None:
-            """Record which batch holds these leaves, with each one's proof; a leaf a correction replaced meanwhile
-            is not found, and the batch is dropped (its rows wait for the next)."""
-            assigned = session.connection().execute(
-                update(_VISITS)
-                .where(_COLUMNS.leaf == bindparam("visit_leaf"), _COLUMNS.batch_id.is_(None))
-                .values(batch_id=batch_id, leaf_index=bindparam("index"), proof=bindparam("siblings")),
-                [
-                    {
-                        "visit_leaf": leaf,
-                        "index": index,
-                        "siblings": json.dumps(["0x" + node.hex() for node in tree.proof(index)]),
-                    }
-                    for index, leaf in enumerate(pending)
-                ],
-            )
-            if assigned.rowcount != len(pending):
-                raise Conflict("another anchorer took some of these visit leaves first, or a correction replaced one")
-
-        return Taken(tree.root, len(pending), assign)
+    taken_meanwhile = "another anchorer took some of these visit leaves first, or a correction replaced one"
