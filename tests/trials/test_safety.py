@@ -91,8 +91,25 @@ def test_a_report_waits_for_an_unreachable_node_and_arrives_later(trial_network:
     assert [w for w in net.site_a.trial_site.reports_waiting() if w["trial"] == trial_id] == []
 
 
-def _signed(account: object, net: TrialNetwork, trial_id: int, site: str) -> dict[str, object]:
-    report = {"trial_id": trial_id, "participant": "0x" + "ab" * 32, "site": site, "serious": True}
+def _report(trial_id: int, site: str, /, **changed: object) -> dict[str, object]:
+    """A report as a site builds it (`safety_report`), with keys `changed` (None: left out)."""
+    report = {
+        "trial_id": trial_id,
+        "participant": "0x" + "ab" * 32,
+        "site": site,
+        "event": {"system": "http://snomed.info/sct", "code": "267038008", "display": "Oedema"},
+        "serious": True,
+        "severity": "severe",
+        "date": "2026-12-01",
+        **changed,
+    }
+    return {key: value for key, value in report.items() if value is not None}
+
+
+def _signed(
+    account: object, net: TrialNetwork, trial_id: int, site: str, report: dict[str, object] | None = None
+) -> dict[str, object]:
+    report = _report(trial_id, site) if report is None else report
     request = SafetyReportRequest(
         trial_id, site, net.sponsor.address, report, int.from_bytes(os.urandom(32), "big"), int(time.time()) + LIFETIME
     )
@@ -126,6 +143,48 @@ def test_a_forged_report_or_one_from_no_site_of_the_trial_is_refused(trial_netwo
         if e.access.interaction == "trial.safety-report" and e.access.outcome == Outcome.DENIED
     ]
     assert [e.access.agent for e in refused[:4]] == [net.site_a.address, "anonymous", net.board.address, forger.address]
+
+
+def test_a_report_that_is_not_what_a_site_builds_is_refused_and_nothing_kept(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site = net.site_a.address
+    refused = {
+        "holds no 'name', 'patient'": _report(trial_id, site, patient="Patient/b6d590d2", name="Ada Okafor"),
+        "has no date, event, participant, serious, severity, site, trial_id": {},
+        "has no severity": _report(trial_id, site, severity=None),
+        f"trial_id 999 is not its request's trial {trial_id}": _report(trial_id, site, trial_id=999),
+        f"site is not its request's site {site}": _report(trial_id, site, site=net.site_b.address),
+        "participant is 0x and 64 lower-case hex digits": _report(trial_id, site, participant="Patient/b6d590d2"),
+        "event is a coding": _report(trial_id, site, event={"system": "s", "code": "c", "text": "Ada fainted"}),
+        "code is a string of 1 to 64 characters": _report(trial_id, site, event={"system": "s", "code": "9" * 65}),
+        "serious is true": _report(trial_id, site, serious="yes"),
+        "severity is one of mild, moderate, severe": _report(trial_id, site, severity="fatal"),
+        "date is a day, YYYY-MM-DD": _report(trial_id, site, date="2026-12-01T10:00:00Z"),
+        "narrative is words, at most 2000": _report(trial_id, site, narrative="x" * 2001),
+    }
+    account = net.site_a.unlock().account
+    with net.served():
+        endpoint = net.sponsor.contracts.identity_registry().require_actor(net.sponsor.address).endpoint
+        for why, report in refused.items():
+            answer = httpx.post(f"{endpoint}/trials/safety-reports", json=_signed(account, net, trial_id, site, report))
+            assert answer.status_code == 400, (why, answer.text)
+            assert why in answer.text, answer.text
+        huge = _signed(account, net, trial_id, site)  # its hash cannot be taken: a number JSON does not carry
+        huge["request"]["report"]["trial_id"] = 2**255  # type: ignore[index]
+        answer = httpx.post(f"{endpoint}/trials/safety-reports", json=huge)
+        assert answer.status_code == 400, answer.text
+        assert "trial_id is a positive integer, not a number too large" in answer.text
+        narrated = _report(trial_id, site, narrative="hospitalised overnight")
+        kept = httpx.post(f"{endpoint}/trials/safety-reports", json=_signed(account, net, trial_id, site, narrated))
+        assert kept.status_code == 202, kept.text
+    (report,) = _reports(net.sponsor, trial_id, net.sponsor_address)
+    assert report == {
+        **{key: value for key, value in narrated.items() if key != "trial_id"},
+        "trial": trial_id,
+        "received": report["received"],
+    }
+    assert str(report["received"]).endswith("+00:00")
 
 
 def test_a_site_fetches_the_definition_it_lacks_from_the_sponsors_node(trial_network: TrialNetwork) -> None:

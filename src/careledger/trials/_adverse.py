@@ -25,6 +25,12 @@ SEVERITIES = ("mild", "moderate", "severe")
 _PARTICIPANT = re.compile(r"0x[0-9a-f]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _LONGEST_TEXT = 2000
+# What a safety report holds (`safety_report`), each key's kind; nothing else is taken from a site.
+REPORT_KEYS = frozenset({"trial_id", "participant", "site", "event", "serious", "severity", "date", "narrative"})
+_OPTIONAL_KEYS = frozenset({"narrative"})
+_KNOWN = "trial_id, participant, site, event, serious, severity, date and a narrative if any"
+_CODING_LENGTHS = {"system": 200, "code": 64, "display": 200}  # a Coding's strings, at most (display optional)
+_EXACT_INT = 2**53  # the largest trial id a report's canonical JSON (a double) carries exactly, exclusive
 
 
 def adverse_event(
@@ -41,12 +47,14 @@ def adverse_event(
     happened; the `description` (clinical words, which may identify her) goes in the narrative of her record only."""
     if not isinstance(code.get("system"), str) or not isinstance(code.get("code"), str):
         raise ValidationError("an adverse event's code is a Coding with a system and a code")
+    coding = {key: code[key] for key in ("system", "code", "display") if key in code}
+    _check_coding(coding)  # what its safety report will carry, checked before anything is written
     if severity not in SEVERITIES:
         raise ValidationError(f"an adverse event's severity is one of {', '.join(SEVERITIES)}, not {severity[:40]!r}")
     event: Resource = {
         "resourceType": "AdverseEvent",
         "actuality": "actual",
-        "event": {"coding": [{key: code[key] for key in ("system", "code", "display") if key in code}]},
+        "event": {"coding": [coding]},
         "subject": {"reference": subject_ref},
         "date": fhir_instant(date, precision="seconds") if isinstance(date, dt.datetime) else date.isoformat(),
         "seriousness": {
@@ -98,6 +106,60 @@ def safety_report(
     if narrative is not None and narrative.strip():
         report["narrative"] = _text(narrative, "narrative")
     return report
+
+
+def checked_report(report: dict[str, Any], trial_id: int, site: str) -> dict[str, Any]:
+    """A safety report another node received, taken only if it is what `safety_report` builds: its documented keys,
+    each of its kind, for the trial and the site of the signed request that carries it. `ValidationError` naming
+    the first key that is not, so that nothing else (a name, a patient reference) is ever kept."""
+    unknown = sorted(set(report) - REPORT_KEYS)
+    if unknown:
+        raise ValidationError(f"a safety report holds no {', '.join(repr(k[:40]) for k in unknown[:5])}: only {_KNOWN}")
+    missing = sorted(REPORT_KEYS - _OPTIONAL_KEYS - set(report))
+    if missing:
+        raise ValidationError(f"the safety report has no {', '.join(missing)}: it holds {_KNOWN}")
+    trial = report["trial_id"]
+    if type(trial) is not int or not 0 < trial < _EXACT_INT:
+        raise ValidationError("a safety report's trial_id is a positive integer, not a number too large")
+    if trial != trial_id:
+        raise ValidationError(f"the safety report's trial_id {trial} is not its request's trial {trial_id}")
+    if not isinstance(report["site"], str) or report["site"] != site:
+        raise ValidationError(f"the safety report's site is not its request's site {site}")
+    if not isinstance(report["participant"], str) or not _PARTICIPANT.fullmatch(report["participant"]):
+        raise ValidationError("a safety report's participant is 0x and 64 lower-case hex digits")
+    _check_coding(report["event"])
+    if report["serious"] is not True:
+        raise ValidationError("a safety report's serious is true: only a serious adverse event is reported")
+    if report["severity"] not in SEVERITIES:
+        raise ValidationError(f"a safety report's severity is one of {', '.join(SEVERITIES)}")
+    _check_day(report["date"])
+    if "narrative" in report:
+        narrative = report["narrative"]
+        if not isinstance(narrative, str) or not narrative.strip() or len(narrative) > _LONGEST_TEXT:
+            raise ValidationError(f"a safety report's narrative is words, at most {_LONGEST_TEXT} characters")
+    return report
+
+
+def _check_coding(event: object) -> None:
+    """`ValidationError` unless a report's `event` is a Coding: system and code, display if any, short strings."""
+    if not isinstance(event, dict) or not {"system", "code"} <= set(event) <= set(_CODING_LENGTHS):
+        raise ValidationError("a safety report's event is a coding: system, code and display, nothing else")
+    for key, value in event.items():
+        shortest = 0 if key == "display" else 1
+        if not isinstance(value, str) or not shortest <= len(value) <= _CODING_LENGTHS[key]:
+            raise ValidationError(
+                f"an adverse event's {key} is a string of {shortest} to {_CODING_LENGTHS[key]} characters"
+            )
+
+
+def _check_day(day: object) -> None:
+    """`ValidationError` unless a report's `date` is a day, YYYY-MM-DD."""
+    try:
+        valid = isinstance(day, str) and len(day) == 10 and dt.date.fromisoformat(day).isoformat() == day
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValidationError("a safety report's date is a day, YYYY-MM-DD")
 
 
 def _code(concept: object, system: str) -> str | None:

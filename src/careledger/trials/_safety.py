@@ -7,8 +7,10 @@ site: report_adverse_event (serious) ─► the report (no name, no patient refe
          the reader's node (its own endpoint, else the node that registered it: `_nodes`) ─► signed afresh
          (`TrialSafetyReport`, EIP-712, the exchange's domain) ─► POST /trials/safety-reports
          (no endpoint, no answer, a refusal: kept; the leader's round sends it again, each wait twice the last)
-reader's node: POST /trials/safety-reports ─► signature ─► signer is the site it names ─► addressed to this node
-      ─► the chain: a site of that trial ─► fresh and unused ─► kept sealed, once (the same report again: 200)
+reader's node: POST /trials/safety-reports ─► the report is what a site builds, for the request's trial and site
+      (`_adverse.checked_report`: its keys, each of its kind, nothing else) ─► signature ─► signer is the site it
+      names ─► addressed to this node ─► the chain: a site of that trial ─► fresh and unused ─► kept sealed, once
+      (the same report again: 200)
 ```
 
 A refusal is a 4xx (`ValidationError` malformed or addressed elsewhere, `Unauthenticated` forged, expired or
@@ -22,6 +24,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from careledger.audit import ANONYMOUS, Access, Action, AuditLog, Outcome
@@ -43,6 +46,7 @@ from careledger.crypto import (
 from careledger.errors import AccessDenied, CareLedgerError, Unauthenticated, ValidationError
 from careledger.exchange import DOMAIN, LIFETIME
 from careledger.shared import Deliveries, Tickets
+from careledger.trials._adverse import REPORT_KEYS, checked_report
 from careledger.trials._nodes import Nodes
 from careledger.trials._store import TrialStore
 
@@ -184,6 +188,7 @@ class SafetyReports:
         try:
             signed = SignedSafetyReport.from_json(body)
             request: SafetyReportRequest = signed.request
+            checked_report(request.report, request.trial_id, request.site)  # before its hash: a number too large
             signer = signed.signer(self.chain_id, self._identity().address)
             self._check(request, signer)
             stored = self._store.keep_report(request.trial_id, signer, request.report)
@@ -214,9 +219,19 @@ class SafetyReports:
         found = self._store.reports(trial_id)
         self._record("trial.safety-reports", Outcome.SUCCESS, reader, f"trial {trial_id}: {len(found)} reports")
         return [
-            {**r.report, "trial": r.trial_id, "site": r.site, "received": r.received.isoformat(timespec="seconds")}
+            {
+                **{key: value for key, value in r.report.items() if key in REPORT_KEYS and key != "trial_id"},
+                "trial": r.trial_id,
+                "site": r.site,
+                "received": _utc(r.received).isoformat(timespec="seconds"),
+            }
             for r in found
         ]
 
     def _record(self, action: str, outcome: Outcome, by: str, detail: str) -> None:
         self._audit.record(Access(Action.EXECUTE, action, outcome, by, detail=detail))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time the database kept in UTC, with its offset (SQLite hands it back without one)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
