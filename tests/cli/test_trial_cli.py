@@ -71,6 +71,7 @@ def test_a_trial_from_registration_to_unblinding(
     # the board's node holds no definition of it: the chain's arms, numbered
     assert f"approved trial {trial}: approved; seed not committed" in approved.said
     assert "arms arm 0, arm 1; 3 visits; target 60" in approved.said
+    assert "enrolled 0 (0 withdrawn) at 2 sites" in approved.said
     seeded = sponsor("trial", "commit-seed", str(trial), "--as", SPONSOR)
     assert seeded.code == 0, seeded.err
     assert f"seed committed for trial {trial} (HT-3" in seeded.said
@@ -131,7 +132,7 @@ def test_a_trial_from_registration_to_unblinding(
     assert "corrected visit 1" in corrected.said
     assert "version 2, complete" in corrected.said
     trail = a("trial", "history", str(trial), patient, "1", "--json").json()
-    assert [v["version"] for v in trail] == [1, 2]
+    assert [(v["version"], v["complete"]) for v in trail] == [(1, True), (2, True)]
     assert trail[1]["why"] == "transcription error"
     assert all(v["when"] and v["who"] for v in trail)
 
@@ -156,18 +157,26 @@ def test_a_trial_from_registration_to_unblinding(
     [paid] = settled.json()
     assert (paid["participant"], paid["visit"], paid["site_fee"], paid["stipend"]) == (participant, 1, "40", "15")
     assert a("trial", "settle", str(trial)).said == "nothing to pay: no complete, anchored CRF waits"
-    fresh = Account.create().address
-    named = a("trial", "payee", str(trial), patient, fresh, "--json")
-    assert (named.code, named.json()["stipends_held"]) == (0, False), named.err
+    held = sponsor("trial", "payments", str(trial), "--json").json()
+    assert (held["held_stipends"], held["by_participant"]) == ({participant: "15"}, {})  # no payee: held for her
+    assert [p["stipend_held"] for p in held["payments"]] == [True]
+    assert "held stipends (CARE)" in sponsor("trial", "payments", str(trial)).out
+    named = a("trial", "payee", str(trial), patient, Account.create().address, "--json")
+    assert (named.code, named.json()["stipends_held"], named.json()["released"]) == (0, False, "15"), named.err
+    renamed = a("trial", "payee", str(trial), patient, Account.create().address)
+    assert renamed.code == 0, renamed.err
+    assert "nothing was held for her; her later stipends go to the payee" in renamed.said
     payments = sponsor("trial", "payments", str(trial), "--json").json()
-    assert (payments["paid"], payments["by_site"], payments["by_participant"]) == (
+    assert (payments["paid"], payments["by_site"], payments["by_participant"], payments["held_stipends"]) == (
         "55",
         {net.site_a.address: "40"},
         {participant: "15"},
+        {},
     )
-    assert payments["held"] == str(9900 - 55)
+    assert (payments["escrow_left"], payments["owed"]) == (str(9900 - 55), str(2 * 55))
+    assert "held" not in payments
     said = sponsor("trial", "payments", str(trial))
-    assert f"trial {trial}: paid 55 CARE of 9900; held 9845" in said.said
+    assert f"trial {trial}: paid 55 CARE of 9900; escrow left 9845, owed 110" in said.said
 
     forecast = sponsor("trial", "forecast", str(trial), "--json")
     assert forecast.code == 0, forecast.err
@@ -200,7 +209,10 @@ def test_a_trial_from_registration_to_unblinding(
     assert done["seed"].startswith("0x")
     assert len(done["seed"]) == 66
     after = sponsor("trial", "show", str(trial), "--json").json()
-    assert (after["blinded"], after["enrolled"]) == (False, 1)
+    assert (after["blinded"], after["enrolled"], after["status"]) == (False, 1, "unblinded")
+    told = sponsor("trial", "unblind", str(trial), "--as", SPONSOR)  # again: shown from the chain, as it was
+    assert told.code == 0, told.err
+    assert "1 allocation, each checked against its commitment on chain" in told.said
 
 
 def test_withdrawal_says_what_happens_to_her_data_and_needs_a_yes(
@@ -257,7 +269,13 @@ def test_an_amendment_that_asks_for_reconsent_blocks_her_next_visit_until_she_si
     assert f"re-consented Patient/{patient} in trial {trial}" in signed.said
     assert "consent version 2" in signed.said
     assert a("trial", "visits", str(trial), "--json").json()[0]["status"] == "due"
-    assert a("trial", "crf", str(trial), patient, "1", str(crf)).code == 0
+    first = a("trial", "crf", str(trial), patient, "1", str(crf))
+    assert first.code == 0, first.err
+    early = a("trial", "crf", str(trial), patient, "2", str(_write(tmp_path / "crf-2.json", net.crf(2))))
+    assert early.code == 0, early.err  # windows are shown, not enforced: a word on stderr
+    assert "warning: visit 2 is dated" in early.err
+    assert "days early for its window" in early.err
+    assert "±3 days); it is recorded and paid all the same" in early.err
 
     added = sponsor("trial", "add-site", str(trial), net.board.address, "--as", SPONSOR, "--json")
     assert added.code == 0, added.err
@@ -301,6 +319,7 @@ def test_lists_and_shows_trials_as_tables_and_json(trial_network: TrialNetwork, 
     assert listed.code == 0, listed.err
     mine = next(t for t in listed.json() if t["id"] == trial)
     assert (mine["sponsor"], mine["seed_committed"], mine["blinded"]) == (net.sponsor_address, False, True)
+    assert mine["status"] == "approved; seed not committed"  # the words the table shows
     assert mine["title"].startswith("HT-3")  # site B holds the definition, so it names the trial
     table = b("trial", "list")
     assert table.code == 0, table.err
@@ -308,6 +327,7 @@ def test_lists_and_shows_trials_as_tables_and_json(trial_network: TrialNetwork, 
     shown = b("trial", "show", str(trial))
     assert shown.code == 0, shown.err
     assert shown.out.startswith(f"trial {trial} (HT-3")
+    assert b("trial", "show", str(trial), "--json").json()["status"] == "approved; seed not committed"
     assert net.board_address in shown.out  # the version's approver, in the versions table
     assert f"sites: {net.site_a.address}, {net.site_b.address}" in shown.said
 

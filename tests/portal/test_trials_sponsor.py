@@ -133,7 +133,7 @@ def test_the_sponsor_sees_enrolment_the_forecast_payments_and_serious_events(sit
         assert re.search(r"around \d{1,2} \w{3} \d{4} ?; 90% interval \d{1,2} \w{3} \d{4} to \d{1,2} \w{3} \d{4}", said)
         assert "58 to go" in said
         assert "Enrolled so far 2 of 60" in said  # the chart's numbers, in words too
-        assert "Budget 9900 CARE Paid 55 CARE Held in escrow 9845 CARE" in said
+        assert "Budget 9900 CARE Paid 55 CARE Left in escrow 9845 CARE" in said
         assert "Site fees paid Site Paid this node 40 CARE" in said
         assert re.search(r"Stipends paid, by participant Participant Paid 0x[0-9a-f]{64} 15 CARE", said)
         assert re.search(r"Myocardial infarction \(22298006\) severe Admitted; recovering\.", said), said

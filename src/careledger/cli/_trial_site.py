@@ -9,7 +9,8 @@ A PATIENT is her Patient record here (`Patient/<id>` or its id); on chain she is
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from contextlib import suppress
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -144,14 +145,22 @@ def payee(
     as_who: StaffOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Name the address a participant gives for her stipends: what was held for her is paid to it at once, later
-    stipends go to it. Tell her first: the address is written on the public chain next to the trial, linking it to
-    the trial (a fresh address, used for nothing else, is best)."""
+    """Name the address a participant gives for her stipends: what was held for her is paid to it at once (said,
+    and `released` in CARE in the JSON), later stipends go to it. Tell her first: the address is written on the public
+    chain next to the trial, linking it to the trial (a fresh address, used for nothing else, is best)."""
     with open_node(ctx) as node:
-        named = node.trial_site.name_payee(
-            _staff(node, as_who), trial_id, local_record_id(node, patient), address_of(node, address)
-        )
-    _enrolment(named, json, "payee named for")
+        to = address_of(node, address)
+        held = node.trial_registry.payments(trial_id).to_json()["held_stipends"]  # what the naming pays out
+        named = node.trial_site.name_payee(_staff(node, as_who), trial_id, local_record_id(node, patient), to)
+    released = held.get(named.participant, "0")
+    if json:
+        print_json({**named.to_json(), "released": released})
+        return
+    print_enrolment(named, "payee named for")
+    if released == "0":
+        say("  nothing was held for her; her later stipends go to the payee")
+    else:
+        say(f"  {released} CARE held for her paid out to the payee; her later stipends go to it too")
 
 
 @app.command()
@@ -228,10 +237,13 @@ def crf(
     verification). Refused before randomisation and while she owes a re-consent."""
     response = _response(file)
     with open_node(ctx) as node:
-        entry = node.trial_site.enter_crf(
-            _staff(node, as_who), trial_id, local_record_id(node, patient), visit, response
-        )
+        staff = _staff(node, as_who)
+        entry = node.trial_site.enter_crf(staff, trial_id, local_record_id(node, patient), visit, response)
+        rows = node.trial_site.visits(staff, trial_id)
     _crf(entry, json, "entered")
+    row = next((r for r in rows if (r.participant, r.visit) == (entry.participant, entry.visit)), None)
+    if row is not None and row.due is not None:
+        _warn_outside_window(row.due, row.window_days, entry.visit, _visit_day(response))
 
 
 @app.command()
@@ -358,6 +370,27 @@ def _response(file: Path) -> dict[str, Any]:
     if kind != "QuestionnaireResponse":
         raise ValidationError(f"{file}: a QuestionnaireResponse, not {kind or 'a resource without resourceType'}")
     return response
+
+
+def _visit_day(response: dict[str, Any]) -> date:
+    """The day a visit took place: the day its response was authored, today if it says none (as the site does)."""
+    authored = response.get("authored")
+    if isinstance(authored, str):
+        with suppress(ValueError):
+            return date.fromisoformat(authored[:10])
+    return datetime.now(UTC).date()
+
+
+def _warn_outside_window(due: date, window_days: int, visit: int, held_on: date) -> None:
+    """A line on stderr when a visit was entered outside its window: the protocol's windows are shown, not enforced
+    (the visit is recorded and paid all the same), so the staff should know it was early or late."""
+    off = (held_on - due).days
+    if abs(off) > window_days:
+        progress.print(
+            f"warning: visit {visit} is dated {held_on}, {abs(off)} days {'early' if off < 0 else 'late'} for its "
+            f"window ({due} ±{window_days} days); it is recorded and paid all the same",
+            markup=False,
+        )
 
 
 def _enrolment(done: Enrolment, json: bool, verb: str) -> None:

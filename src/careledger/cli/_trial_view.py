@@ -30,17 +30,9 @@ def say(text: str) -> None:
     console.print(text, markup=False)
 
 
-def status_of(trial: TrialSummary) -> str:
-    """Where a trial stands, in a few words."""
-    if not trial.blinded:
-        return "unblinded"
-    if not trial.approved:
-        return "awaiting ethics approval"
-    if trial.pending_version is not None:
-        return f"recruiting; version {trial.pending_version} awaiting approval"
-    if not trial.seed_committed:
-        return "approved; seed not committed"
-    return "recruiting" if trial.enrolled < trial.target else "target reached"
+def count(number: int, thing: str) -> str:
+    """`number` things, the noun in the plural unless there is one ("1 site", "2 sites")."""
+    return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
 def print_summary(trial: TrialSummary, verb: str) -> None:
@@ -48,10 +40,10 @@ def print_summary(trial: TrialSummary, verb: str) -> None:
     where it stands."""
     data = trial.to_json()
     title = f" ({trial.title}{', ' + trial.phase if trial.phase else ''})" if trial.title else ""
-    say(f"{verb} trial {trial.trial_id}{title}: {status_of(trial)}".lstrip())
+    say(f"{verb} trial {trial.trial_id}{title}: {trial.status}".lstrip())
     say(f"  sponsor {trial.sponsor}")
-    say(f"  arms {', '.join(trial.arms)}; {trial.visits} visits; target {trial.target}")
-    say(f"  enrolled {trial.enrolled} ({trial.withdrawn} withdrawn) at {len(trial.sites)} sites")
+    say(f"  arms {', '.join(trial.arms)}; {count(trial.visits, 'visit')}; target {trial.target}")
+    say(f"  enrolled {trial.enrolled} ({trial.withdrawn} withdrawn) at {count(len(trial.sites), 'site')}")
     say(f"  site fee {data['site_fee']} CARE and stipend {data['stipend']} CARE per visit")
     say(f"  escrow {data['escrow']} of {data['budget']} CARE left; {data['owed']} owed to the visits ahead")
     versions = [f"version {trial.current_version} current" if trial.approved else "no version approved yet"]
@@ -95,7 +87,7 @@ def print_trials(trials: list[TrialSummary]) -> None:
             f"{trial.enrolled}/{trial.target}",
             str(trial.current_version or "-"),
             data["escrow"],
-            status_of(trial),
+            trial.status,
         )
     console.print(table)
 
@@ -108,19 +100,22 @@ def print_unblinding(done: Unblinding) -> None:
         arm = f"{allocation.arm_code} ({allocation.arm_name})"
         table.add_row(str(allocation.index), allocation.participant, allocation.site, str(allocation.stratum), arm)
     console.print(table)
-    say(f"{len(done.allocations)} allocations, each checked against its commitment on chain")
+    say(f"{count(len(done.allocations), 'allocation')}, each checked against its commitment on chain")
 
 
 def print_payments(view: PaymentsView) -> None:
-    """What the escrow paid, per site and per participant, and what it holds and owes."""
+    """What the escrow paid, per site and per participant, what is left in it and owed, and the stipends it holds
+    for participants who named no payee yet (the JSON's words: `escrow_left`, `held_stipends`, `stipend_held`)."""
     data = view.to_json()
     say(
-        f"trial {view.trial_id}: paid {data['paid']} CARE of {data['budget']}; held {data['held']}, owed {data['owed']}"
+        f"trial {view.trial_id}: paid {data['paid']} CARE of {data['budget']}; "
+        f"escrow left {data['escrow_left']}, owed {data['owed']}"
     )
     _amounts("site", "site fees (CARE)", data["by_site"])
-    _amounts("participant", "stipends (CARE)", data["by_participant"])
+    _amounts("participant", "stipends paid (CARE)", data["by_participant"])
+    _amounts("participant", "held stipends (CARE)", data["held_stipends"])
     if view.payments:
-        table = Table("participant", "visit", "site", "site fee", "stipend", "tx")
+        table = Table("participant", "visit", "site", "site fee", "stipend", "stipend held", "tx")
         for payment in data["payments"]:
             table.add_row(
                 payment["participant"],
@@ -128,6 +123,7 @@ def print_payments(view: PaymentsView) -> None:
                 payment["site"],
                 payment["site_fee"],
                 payment["stipend"],
+                "yes" if payment["stipend_held"] else "",
                 payment["tx"],
             )
         console.print(table)

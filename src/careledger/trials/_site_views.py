@@ -159,7 +159,13 @@ class CrfVersion:
 
     def to_json(self) -> dict[str, Any]:
         """As JSON (without the response itself)."""
-        return {"version": self.version, "who": self.who, "when": iso(self.when), "why": self.why}
+        return {
+            "version": self.version,
+            "who": self.who,
+            "when": iso(self.when),
+            "why": self.why,
+            "complete": self.complete,
+        }
 
 
 @dataclass(frozen=True, slots=True)

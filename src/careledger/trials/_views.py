@@ -90,12 +90,26 @@ class TrialSummary:
         """The version waiting for an ethics board's approval; None if there is none."""
         return self.latest_version if self.latest_version > self.current_version else None
 
+    @property
+    def status(self) -> str:
+        """Where the trial stands, in the words a table shows (so that a script reads the same as a person)."""
+        if not self.blinded:
+            return "unblinded"
+        if not self.approved:
+            return "awaiting ethics approval"
+        if self.pending_version is not None:
+            return f"recruiting; version {self.pending_version} awaiting approval"
+        if not self.seed_committed:
+            return "approved; seed not committed"
+        return "recruiting" if self.enrolled < self.target else "target reached"
+
     def to_json(self) -> dict[str, Any]:
         """As JSON."""
         return {
             "id": self.trial_id,
             "title": self.title,
             "phase": self.phase,
+            "status": self.status,
             "sponsor": self.sponsor,
             "target": self.target,
             "enrolled": self.enrolled,
@@ -215,8 +229,8 @@ class ForecastView:
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """One milestone payment from the escrow: a visit of a participant, to its site and her payee (`held`: she had
-    none yet, so the escrow held her stipend for her until her site named one)."""
+    """One milestone payment from the escrow: a visit of a participant, to its site and her payee (`held`, JSON
+    `stipend_held`: she had none yet, so the escrow held her stipend for her until a payee was named)."""
 
     participant: str
     site: str
@@ -243,14 +257,15 @@ class Payment:
             "stipend": care(self.stipend),
             "tx": self.tx_hash,
             "block": self.block,
-            "held": self.held,
+            "stipend_held": self.held,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentsView:
-    """What a trial's escrow paid (per site, per participant id) and holds: `held` is what is left in it, `owed` the
-    most its active participants' remaining visits can still cost. `paid_by_participant` counts the stipends that
+    """What a trial's escrow paid (per site, per participant id) and holds: `held` is what is left in it (JSON
+    `escrow_left`, not to be confused with `held_stipends`), `owed` the most its active participants' remaining
+    visits can still cost. `paid_by_participant` counts the stipends that
     reached her payee; `held_stipends` those held for her (by participant id) until her site names a payee."""
 
     trial_id: int
@@ -273,7 +288,7 @@ class PaymentsView:
             "trial": self.trial_id,
             "budget": care(self.budget),
             "paid": care(self.paid),
-            "held": care(self.held),
+            "escrow_left": care(self.held),
             "owed": care(self.owed),
             "by_site": {site: care(amount) for site, amount in self.paid_by_site.items()},
             "by_participant": {p: care(amount) for p, amount in self.paid_by_participant.items()},
