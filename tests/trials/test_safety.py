@@ -6,6 +6,7 @@ only the sponsor and the board read it. A forged report, or one from a node that
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from datetime import date
@@ -47,10 +48,15 @@ def test_a_serious_adverse_event_reaches_the_sponsor_and_the_board(trial_network
     trial_id = net.trial()
     patient = _participant(net, trial_id)
     with net.served():
-        written = net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
+        reported = net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
         mild = AdverseEventInput("http://snomed.info/sct", "25064002", "Headache", False, "mild", date(2026, 12, 2))
-        net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, mild)
-    assert written["subject"] == {"reference": f"Patient/{patient}"}  # her record names her; the report does not
+        not_serious = net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, mild)
+    assert reported.event["subject"] == {"reference": f"Patient/{patient}"}  # her record names her; the report not
+    assert reported.to_json()["safety_report"] == [
+        {"reader": reader, "delivered": True, "waiting": None}
+        for reader in sorted((net.sponsor_address, net.board_address))
+    ]
+    assert (not_serious.deliveries, not_serious.to_json()["adverse_event"]["id"]) == ((), not_serious.event["id"])
     (report,) = _reports(net.sponsor, trial_id, net.sponsor_address)
     assert report["event"] == {"system": "http://snomed.info/sct", "code": "267038008", "display": "Oedema"}
     assert (report["serious"], report["severity"], report["narrative"]) == (True, "severe", "hospitalised")
@@ -74,18 +80,29 @@ def _without_received(report: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in report.items() if key != "received"}
 
 
-def test_a_report_waits_for_an_unreachable_node_and_arrives_later(trial_network: TrialNetwork) -> None:
+def test_a_report_waits_for_an_unreachable_node_and_arrives_later(
+    trial_network: TrialNetwork, caplog: pytest.LogCaptureFixture
+) -> None:
     net = trial_network
     trial_id = net.trial()
     patient = _participant(net, trial_id)
-    net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
+    with caplog.at_level(logging.INFO):
+        reported = net.site_a.trial_site.report_adverse_event(net.staff(net.site_a), trial_id, patient, EVENT)
+        assert net.site_a.trial_site.retry_reports(at=time.time() + MAX_WAIT) == 0  # still unreachable
+    assert {d.reader for d in reported.waiting} == {net.sponsor_address, net.board_address}
+    assert all("has no node endpoint on chain" in str(d.waiting) for d in reported.deliveries)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2, warned  # once per reader when kept; the round's attempts say no more
+    assert all(f"trial {trial_id}'s safety report did not reach" in w for w in warned)
+    attempts = [r.getMessage() for r in caplog.records if "waits (attempt" in r.getMessage()]
+    assert len(attempts) == 2, attempts  # the first attempts only: the second ones are DEBUG
     assert _reports(net.sponsor, trial_id, net.sponsor_address) == []
     waiting = [w for w in net.site_a.trial_site.reports_waiting() if w["trial"] == trial_id]
     assert {w["reader"] for w in waiting} == {net.sponsor_address, net.board_address}
     assert all("no node endpoint" in str(w["why"]) for w in waiting)
     with net.served():
         assert net.site_a.trial_site.retry_reports() == 0  # not due yet: each waits a minute, then twice as long
-        assert net.site_a.trial_site.retry_reports(at=time.time() + MAX_WAIT) == 2
+        assert net.site_a.trial_site.retry_reports(at=time.time() + 2 * MAX_WAIT) == 2
     assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 1
     assert len(_reports(net.board, trial_id, net.board_address)) == 1
     assert [w for w in net.site_a.trial_site.reports_waiting() if w["trial"] == trial_id] == []

@@ -87,7 +87,8 @@ class Deliveries:
             later = {**pending, "attempts": attempts, "why": why}
             later["next"] = now + min(self._max_wait, self._first_wait * 2 ** (attempts - 1))
             self._tickets.replace(self.kind, key, later, self._keep)
-            _log.info("%s %s waits (attempt %d): %s", self.kind, key, attempts, why)
+            level = logging.INFO if attempts == 1 else logging.DEBUG  # once at its level: not every round
+            _log.log(level, "%s %s waits (attempt %d): %s", self.kind, key, attempts, why)
             return why
         self._tickets.take(self.kind, key)
         return None

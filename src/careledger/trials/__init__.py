@@ -3,7 +3,7 @@ eConsent signed per version, stratified permuted-block randomisation from a seed
 enrolment, CRFs as Questionnaire/QuestionnaireResponse with anchored corrections, adverse events to sponsor and board,
 milestone payments from the sponsor's escrow, and a Poisson-gamma enrolment forecast."""
 
-from careledger.trials._adverse import adverse_event, is_serious, safety_report
+from careledger.trials._adverse import ReportDelivery, ReportedAdverseEvent, adverse_event, is_serious, safety_report
 from careledger.trials._consents import Consents
 from careledger.trials._crf import Discrepancy, check_response, correction_provenance, source_check
 from careledger.trials._crf import complete as crf_complete
@@ -89,6 +89,8 @@ __all__ = [
     "Payment",
     "PaymentsView",
     "PoissonGamma",
+    "ReportDelivery",
+    "ReportedAdverseEvent",
     "SafetyReportRequest",
     "SafetyReports",
     "ScheduledVisit",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -31,6 +32,43 @@ _OPTIONAL_KEYS = frozenset({"narrative"})
 _KNOWN = "trial_id, participant, site, event, serious, severity, date and a narrative if any"
 _CODING_LENGTHS = {"system": 200, "code": 64, "display": 200}  # a Coding's strings, at most (display optional)
 _EXACT_INT = 2**53  # the largest trial id a report's canonical JSON (a double) carries exactly, exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class ReportDelivery:
+    """Where a serious adverse event's safety report stands for one reader (the sponsor, an ethics board): arrived at
+    its node, or waiting, and why (no node chosen: the reader has no endpoint on chain and no registrar node; the
+    node did not answer or refused). A waiting one is sent again by the leader's round until it arrives."""
+
+    reader: str
+    waiting: str | None = None  # None: delivered
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the reader's node took the report."""
+        return self.waiting is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The reader, whether it was delivered, and why it waits (null once delivered)."""
+        return {"reader": self.reader, "delivered": self.delivered, "waiting": self.waiting}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedAdverseEvent:
+    """An adverse event as reported at a site: the AdverseEvent kept in her record and, for a serious one, where its
+    safety report stands for each reader (none for one that is not serious: it leaves no report)."""
+
+    event: Resource
+    deliveries: tuple[ReportDelivery, ...] = ()
+
+    @property
+    def waiting(self) -> tuple[ReportDelivery, ...]:
+        """The readers whose nodes do not hold the report yet."""
+        return tuple(d for d in self.deliveries if not d.delivered)
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"adverse_event": the AdverseEvent, "safety_report": [each reader's delivery]}`."""
+        return {"adverse_event": self.event, "safety_report": [d.to_json() for d in self.deliveries]}
 
 
 def adverse_event(

@@ -20,6 +20,7 @@ replayed, `AccessDenied` not a site of the trial, `NotFound` no such trial), aud
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -52,6 +53,8 @@ from careledger.trials._store import TrialStore
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+
+_log = logging.getLogger(__name__)
 
 KIND = "trial-safety-report"  # the tickets' kind: a report, until the reader's node takes it
 KEEP_DAYS = 30  # how long a report waits to be sent again
@@ -144,7 +147,15 @@ class SafetyReports:
         told = {}
         for reader in sorted(self.readers(trial_id)):
             pending = {"trial": trial_id, "reader": reader, "sealed": sealed}
-            told[reader] = self._kept.send(f"{trial_id}:{digest}:{reader}", pending)
+            told[reader] = why = self._kept.send(f"{trial_id}:{digest}:{reader}", pending)
+            if why is not None:  # said once, when kept; the retries say no more above DEBUG
+                _log.warning(
+                    "trial %d's safety report did not reach %s and waits, sent again for %d days: %s",
+                    trial_id,
+                    reader,
+                    KEEP_DAYS,
+                    why,
+                )
         return told
 
     def waiting(self) -> list[dict[str, Any]]:

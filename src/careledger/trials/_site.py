@@ -26,7 +26,7 @@ from careledger.audit import Access, Action, AuditLog, Outcome
 from careledger.crypto import keccak
 from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.records import Resource, SearchQuery
-from careledger.trials._adverse import adverse_event, safety_report
+from careledger.trials._adverse import ReportDelivery, ReportedAdverseEvent, adverse_event, safety_report
 from careledger.trials._consents import Consents
 from careledger.trials._crf import check_response, complete, correction_provenance, source_check
 from careledger.trials._eligibility import Eligibility
@@ -270,10 +270,10 @@ class TrialSite:
 
     def report_adverse_event(
         self, accessor: Accessor, trial_id: int, patient_id: str, event: AdverseEventInput
-    ) -> Resource:
+    ) -> ReportedAdverseEvent:
         """Record an adverse event of a participant (an AdverseEvent in her record); a serious one's safety report
         (no name, no patient reference: her participant id) goes at once to the sponsor's and the boards' nodes,
-        kept and sent again until it arrives. The AdverseEvent as stored."""
+        kept and sent again until it arrives. The AdverseEvent as stored, and each reader's delivery."""
         seen = self._seen(accessor, "trial.adverse-event", trial_id, patient_id, active=False)
         resource = adverse_event(
             f"Patient/{patient_id}",
@@ -290,8 +290,9 @@ class TrialSite:
             report = safety_report(
                 written, trial_id, seen.subject.participant_hex, self.here, narrative=event.narrative
             )
-            self._safety.send(trial_id, report)
-        return written
+            told = self._safety.send(trial_id, report)
+            return ReportedAdverseEvent(written, tuple(ReportDelivery(r, why) for r, why in told.items()))
+        return ReportedAdverseEvent(written)
 
     def retry_reports(self, *, at: float | None = None) -> int:
         """Send again each safety report due (as of `at`, now unless given) that a reader's node did not take yet
