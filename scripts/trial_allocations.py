@@ -244,7 +244,8 @@ def _print_table(rows: list[Row], problems: list[str], design: dict[str, Any]) -
         print(f"{row.index:>5}  {row.participant:<66}  {row.stratum:>7}  {row.arm:>3}  {verdict}")
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"{len(rows)} allocations, {'all match' if not problems else f'{len(problems)} problem(s)'}")
+    counted = f"{len(rows)} allocation{'' if len(rows) == 1 else 's'}"
+    print(f"{counted}, {'all match' if not problems else f'{len(problems)} problem(s)'}")
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
