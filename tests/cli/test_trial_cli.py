@@ -143,14 +143,31 @@ def test_a_trial_from_registration_to_unblinding(
         )  # fmt: skip
     assert reported.code == 0, reported.err
     assert "reported AdverseEvent/" in reported.said
-    assert "(serious); its safety report goes to the sponsor and ethics boards" in reported.said
+    assert "(serious)" in reported.said
+    assert f"safety report to {net.sponsor_address}: delivered" in reported.said
+    assert f"safety report to {net.board_address}: delivered" in reported.said
+    assert "warning" not in reported.err
     reports = sponsor("trial", "safety-reports", str(trial), "--as", SPONSOR, "--json")
     assert reports.code == 0, reports.err
     [report] = reports.json()
     assert (report["trial"], report["site"]) == (trial, net.site_a.address)
+    assert "trial_id" not in report
+    assert report["received"].endswith("+00:00")
     assert patient not in json.dumps(report)
     shown = sponsor("trial", "safety-reports", str(trial), "--as", SPONSOR)
     assert net.site_a.address in shown.out
+    unheard = a(
+        "trial", "adverse-event", str(trial), patient, "--code", "http://snomed.info/sct|271594007",
+        "--display", "Syncope", "--serious", "--severity", "moderate", "--json",
+    )  # fmt: skip  # no node serving: each report waits at the site, said so
+    assert unheard.code == 0, unheard.err
+    waiting = unheard.json()["safety_report"]
+    assert {(d["reader"], d["delivered"]) for d in waiting} == {
+        (net.sponsor_address, False),
+        (net.board_address, False),
+    }
+    assert all(d["waiting"] for d in waiting)
+    assert f"warning: the safety report has not reached {net.sponsor_address} yet" in unheard.err
 
     settled = a("trial", "settle", str(trial), "--json")
     assert settled.code == 0, settled.err

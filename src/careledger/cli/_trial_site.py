@@ -309,7 +309,8 @@ def adverse_event(
     json: JsonFlag = False,
 ) -> None:
     """Report an adverse event of a participant: an AdverseEvent in her record; a serious one also goes at once,
-    signed, to the sponsor's node and each ethics board's (her id on chain, no name), retried until it arrives."""
+    signed, to the node the sponsor and each approving ethics board chose (her id on chain, no name): said for each
+    reader, delivered or waiting (a warning on stderr; it is sent again until it arrives)."""
     from careledger.trials import AdverseEventInput
 
     system, _, coded = code.rpartition("|")
@@ -324,10 +325,14 @@ def adverse_event(
             _staff(node, as_who), trial_id, local_record_id(node, patient), given
         )
     if json:
-        print_json(event)
+        print_json(event.to_json())
     else:
-        sent = "; its safety report goes to the sponsor and ethics boards" if serious else ""
-        say(f"reported AdverseEvent/{event.get('id', '?')} ({'serious' if serious else 'not serious'}){sent}")
+        say(f"reported AdverseEvent/{event.event.get('id', '?')} ({'serious' if serious else 'not serious'})")
+        for delivery in event.deliveries:
+            where = "delivered" if delivery.delivered else f"waiting, sent again until it arrives: {delivery.waiting}"
+            say(f"  safety report to {delivery.reader}: {where}")
+    for delivery in event.waiting:
+        progress.print(f"warning: the safety report has not reached {delivery.reader} yet", markup=False)
 
 
 @app.command()
