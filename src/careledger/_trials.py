@@ -151,6 +151,7 @@ class TrialServices(Core):
             fresh=lambda signer, nonce, expiry: spend_fresh(self.db, signer, nonce, expiry, time.time()),
             here=self.address,
             chain_id=self.chain_id,
+            holds=lambda address: self.wallets.find(address) is not None,
         )
 
     @cached_property

@@ -124,12 +124,16 @@ def _report(trial_id: int, site: str, /, **changed: object) -> dict[str, object]
 
 
 def _signed(
-    account: object, net: TrialNetwork, trial_id: int, site: str, report: dict[str, object] | None = None
+    account: object,
+    net: TrialNetwork,
+    trial_id: int,
+    site: str,
+    report: dict[str, object] | None = None,
+    receiver: str | None = None,
 ) -> dict[str, object]:
     report = _report(trial_id, site) if report is None else report
-    request = SafetyReportRequest(
-        trial_id, site, net.sponsor.address, report, int.from_bytes(os.urandom(32), "big"), int(time.time()) + LIFETIME
-    )
+    nonce, expiry = int.from_bytes(os.urandom(32), "big"), int(time.time()) + LIFETIME
+    request = SafetyReportRequest(trial_id, site, receiver or net.sponsor.address, report, nonce, expiry)
     registry = net.sponsor.contracts.identity_registry().address
     signature = sign_typed_data(account, request.typed_data(net.sponsor.chain_id, registry))  # type: ignore[arg-type]
     return SignedSafetyReport(request, signature).to_json()
@@ -153,13 +157,21 @@ def test_a_forged_report_or_one_from_no_site_of_the_trial_is_refused(trial_netwo
         genuine = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address)
         assert httpx.post(post, json=genuine).status_code == 202
         assert httpx.post(post, json=genuine).status_code == 401  # the same nonce again: a replay
-    assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 1
+        elsewhere = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address, receiver=net.board_address)
+        misaddressed = httpx.post(post, json=elsewhere)
+        assert misaddressed.status_code == 400, misaddressed.text
+        assert f"is for {net.board_address}, neither this node ({net.sponsor.address}) nor a wallet" in misaddressed.text
+        narrated = _report(trial_id, net.site_a.address, narrative="to the wallet")
+        to_wallet = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address, narrated, net.sponsor_address)
+        assert httpx.post(post, json=to_wallet).status_code == 202  # a wallet kept here: it chose this node
+    assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 2
     refused = [
         e
         for e in net.sponsor.audit.entries(newest_first=True, limit=50)
         if e.access.interaction == "trial.safety-report" and e.access.outcome == Outcome.DENIED
     ]
-    assert [e.access.agent for e in refused[:4]] == [net.site_a.address, "anonymous", net.board.address, forger.address]
+    agents = [net.site_a.address, net.site_a.address, "anonymous", net.board.address, forger.address]
+    assert [e.access.agent for e in refused[:5]] == agents
 
 
 def test_a_report_that_is_not_what_a_site_builds_is_refused_and_nothing_kept(trial_network: TrialNetwork) -> None:

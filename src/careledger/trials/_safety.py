@@ -9,8 +9,8 @@ site: report_adverse_event (serious) ─► the report (no name, no patient refe
          (no endpoint, no answer, a refusal: kept; the leader's round sends it again, each wait twice the last)
 reader's node: POST /trials/safety-reports ─► the report is what a site builds, for the request's trial and site
       (`_adverse.checked_report`: its keys, each of its kind, nothing else) ─► signature ─► signer is the site it
-      names ─► addressed to this node ─► the chain: a site of that trial ─► fresh and unused ─► kept sealed, once
-      (the same report again: 200)
+      names ─► addressed to this node, or to a wallet kept on it (the reader registered this node's endpoint as its
+      own) ─► the chain: a site of that trial ─► fresh and unused ─► kept sealed, once (the same report again: 200)
 ```
 
 A refusal is a 4xx (`ValidationError` malformed or addressed elsewhere, `Unauthenticated` forged, expired or
@@ -115,11 +115,13 @@ class SafetyReports:
         fresh: Callable[[str, int, int], None],
         here: str,
         chain_id: int,
+        holds: Callable[[str], bool] = lambda address: False,
         post: Post = _post,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`account` is the node wallet's key (it signs each attempt); `nodes` finds the readers' nodes;
-        `fresh(signer, nonce, expiry)` spends a request's nonce once."""
+        `fresh(signer, nonce, expiry)` spends a request's nonce once; `holds(address)`: whether a wallet is kept on
+        this node (a report addressed to it is this node's to take: the wallet registered this node's endpoint)."""
         self._store = store
         self._audit = audit
         self._trials = trials
@@ -130,6 +132,7 @@ class SafetyReports:
         self._fresh = fresh
         self.here = here
         self.chain_id = chain_id
+        self._holds = holds
         self._post = post
         self._clock = clock
         self._kept = Deliveries(
@@ -212,8 +215,10 @@ class SafetyReports:
     def _check(self, request: SafetyReportRequest, signer: str) -> None:
         if signer != request.site:
             raise Unauthenticated(f"the report is signed by {signer}, not by {request.site}, the site it names")
-        if request.receiver != self.here:
-            raise ValidationError(f"the report is for {request.receiver}, not this node ({self.here})")
+        if request.receiver != self.here and not self._holds(request.receiver):
+            raise ValidationError(
+                f"the report is for {request.receiver}, neither this node ({self.here}) nor a wallet kept on it"
+            )
         self._fresh(signer, request.nonce, request.expiry)  # the database before the chain: junk costs no RPC
         if not self._trials().is_site(request.trial_id, signer):
             raise AccessDenied(f"{signer} is not a site of trial {request.trial_id}: its report is refused")
