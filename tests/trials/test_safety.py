@@ -160,9 +160,11 @@ def test_a_forged_report_or_one_from_no_site_of_the_trial_is_refused(trial_netwo
         elsewhere = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address, receiver=net.board_address)
         misaddressed = httpx.post(post, json=elsewhere)
         assert misaddressed.status_code == 400, misaddressed.text
-        assert f"is for {net.board_address}, neither this node ({net.sponsor.address}) nor a wallet" in misaddressed.text
+        neither = f"is for {net.board_address}, neither this node ({net.sponsor.address}) nor a wallet"
+        assert neither in misaddressed.text
         narrated = _report(trial_id, net.site_a.address, narrative="to the wallet")
-        to_wallet = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address, narrated, net.sponsor_address)
+        site_key = net.site_a.unlock().account
+        to_wallet = _signed(site_key, net, trial_id, net.site_a.address, narrated, net.sponsor_address)
         assert httpx.post(post, json=to_wallet).status_code == 202  # a wallet kept here: it chose this node
     assert len(_reports(net.sponsor, trial_id, net.sponsor_address)) == 2
     refused = [

@@ -115,7 +115,7 @@ class SafetyReports:
         fresh: Callable[[str, int, int], None],
         here: str,
         chain_id: int,
-        holds: Callable[[str], bool] = lambda address: False,
+        holds: Callable[[str], bool] = lambda _: False,
         post: Post = _post,
         clock: Callable[[], float] = time.time,
     ) -> None:
