@@ -3,6 +3,7 @@ amendments, the seed committed once, randomisation refused before it, unblinding
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,19 @@ from careledger.errors import AccessDenied, Conflict, NotFound, ValidationError
 from careledger.store import TrialDefinition, TrialSeed
 from careledger.trials import allocate, protocol_document, seed_commitment
 from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
+
+
+def test_a_board_that_cannot_fetch_the_definition_approves_without_it(
+    trial_network: TrialNetwork, caplog: pytest.LogCaptureFixture
+) -> None:
+    net = trial_network
+    trial_id = net.sponsor.trial_registry.register(SPONSOR, net.protocol()).trial_id
+    with caplog.at_level(logging.WARNING):  # no node serving: the sponsor's has no endpoint on chain
+        approved = net.board.trial_registry.approve(BOARD, trial_id)
+    assert (approved.current_version, approved.title) == (1, None)  # approved; the chain's facts only
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"trial {trial_id} version 1 approved without its definition: " in warned
+    assert "no node endpoint on chain" in warned
 
 
 def test_a_trial_is_registered_approved_and_seeded_its_definition_kept(trial_network: TrialNetwork) -> None:
@@ -30,10 +44,12 @@ def test_a_trial_is_registered_approved_and_seeded_its_definition_kept(trial_net
     assert registered.escrow == protocol.budget
     assert registry.definition(trial_id, 1) == protocol_document(protocol)
 
-    approved = net.board.trial_registry.approve(BOARD, trial_id)
+    with net.served():  # the board reads what it approves: fetched from the sponsor's node, checked, kept
+        approved = net.board.trial_registry.approve(BOARD, trial_id)
     assert (approved.current_version, approved.pending_version) == (1, None)
     assert approved.versions[0].approved_by == net.board_address
-    assert approved.title is None  # the board's node holds no definition: the chain's facts only
+    assert approved.title == protocol.title
+    assert net.board.trial_registry.definition(trial_id, 1) == protocol_document(protocol)
 
     seeded = registry.commit_seed(SPONSOR, trial_id)
     assert seeded.seed_committed

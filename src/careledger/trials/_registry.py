@@ -3,7 +3,8 @@
 ```
 register ─► the definition's canonical JSON ─► keccak: protocol hash; consent document ─► keccak: consent hash
           ─► Trials.register_trial (the budget escrowed from the sponsor) ─► the definition kept here (version 1)
-approve  ─► an ethics board approves the pending version ─► current
+approve  ─► the definition fetched from the sponsor's node if not held (checked against the chain; none: approved
+            all the same, said in the log) ─► an ethics board approves the pending version ─► current
 amend    ─► the same arms, visits, target and fees (the chain holds them) ─► a new version, pending approval
 commit_seed ─► a new seed, sealed here first ─► its keccak on chain (before any enrolment)
 randomise   ─► every enrolment on chain, in index order ─► the arms (`_randomise.allocate`) ─► the commitments of
@@ -19,13 +20,14 @@ chain reveals it.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from careledger.crypto import keccak
-from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound, ValidationError
+from careledger.errors import AccessDenied, CareLedgerError, Conflict, IntegrityError, NotFound, ValidationError
 from careledger.trials._forecast import SiteEnrolment, forecast, sites_to_add
 from careledger.trials._nodes import Nodes
 from careledger.trials._payments import payments_view
@@ -46,6 +48,8 @@ from careledger.trials._views import (
 if TYPE_CHECKING:
     from careledger.chain import Trials, TrialState, TrialVersion
 
+
+_log = logging.getLogger(__name__)
 
 # Fetches a version's definition from a node's endpoint: the node's answer (`careledger.client` over HTTP).
 Fetch = Callable[[str, int, int], Any]
@@ -108,9 +112,18 @@ class TrialRegistry:
         return self.show(trial_id)
 
     def approve(self, as_wallet: str, trial_id: int, version: int | None = None) -> TrialSummary:
-        """Approve a trial's pending version (`version`, else the latest) as `as_wallet`, an ethics board."""
+        """Approve a trial's pending version (`version`, else the latest) as `as_wallet`, an ethics board. A board
+        should see what it approves: a definition not held here is fetched from the sponsor's node first and kept
+        once its keccak is the protocol hash on chain (the summary then has its title). If it cannot be, the
+        approval still goes ahead (the chain, not this node, decides it), said in the log; its title stays None."""
         state = self._trials().trial(trial_id)
-        self._trials(as_wallet=as_wallet).approve_version(trial_id, version or state.latest_version)
+        wanted = version or state.latest_version
+        if 1 <= wanted <= state.latest_version and self._document(trial_id, wanted) is None:
+            try:
+                self._fetched(state, wanted)
+            except CareLedgerError as missing:
+                _log.warning("trial %d version %d approved without its definition: %s", trial_id, wanted, missing)
+        self._trials(as_wallet=as_wallet).approve_version(trial_id, wanted)
         return self.show(trial_id)
 
     def amend(self, as_wallet: str, trial_id: int, protocol: TrialProtocol, *, reconsent: bool) -> TrialSummary:
