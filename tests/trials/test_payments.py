@@ -5,6 +5,7 @@ version only; and a copy of the database with the chain's payments cannot tie a 
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -71,6 +72,26 @@ def test_settle_pays_each_complete_anchored_visit_once_in_order(trial_network: T
     assert view.held == state.budget - view.paid
     rows = {row.visit: row.status for row in site.visits(staff, trial_id) if row.patient_id == patient}
     assert rows == {1: "paid", 2: "paid", 3: "due"}
+
+
+def test_a_visit_that_waits_is_logged_once_per_reason(
+    trial_network: TrialNetwork, caplog: pytest.LogCaptureFixture
+) -> None:
+    net = trial_network
+    trial_id = net.trial()
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    patient = _enrolled(net, trial_id)
+    site.enter_crf(staff, trial_id, patient, 1, net.crf(1, status="in-progress", weight=None))
+    with caplog.at_level(logging.INFO, logger="careledger.trials._payments"):
+        for _ in range(3):  # the leader's round asks every second or so
+            assert site.settle(trial_id) == []
+        site.correct_crf(staff, trial_id, patient, 1, net.crf(1), "weight measured after all")
+        for _ in range(3):
+            assert site.settle(trial_id, anchor=False) == []
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and " waits: " in r.getMessage()]
+    assert len(said) == 2, said  # once incomplete, once waiting for its new leaf's anchor: not each round
+    assert "visit 1's CRF is incomplete" in said[0]
+    assert "incomplete" not in said[1]
 
 
 def test_a_visit_is_paid_only_after_her_reconsent(trial_network: TrialNetwork) -> None:

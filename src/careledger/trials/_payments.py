@@ -61,6 +61,7 @@ class Settlement:
         self._site_chain = site_chain
         self._anchor = anchor
         self._form = form
+        self._waits: dict[tuple[int, bytes, int], str] = {}  # why each visit waited when last said (logged once)
 
     def settle(self, trial_id: int | None = None, *, anchor: bool = True) -> list[Payment]:
         """Pay every visit here (of one trial, if given) whose CRF is complete and anchored, in order; `anchor`: the
@@ -78,10 +79,17 @@ class Settlement:
                 paid.append(self.pay(row))
             except CareLedgerError as waiting:
                 stuck.add((row.trial_id, row.participant))
-                _log.info(
-                    "trial %d visit %d of 0x%s waits: %s", row.trial_id, row.visit, row.participant.hex(), waiting
-                )
+                self._say_waits(row, str(waiting))
+            else:
+                self._waits.pop((row.trial_id, row.participant, row.visit), None)
         return paid
+
+    def _say_waits(self, row: VisitRecord, why: str) -> None:
+        """Log why a visit waits at INFO when that changes (each round asks again: the rest at DEBUG)."""
+        key = (row.trial_id, row.participant, row.visit)
+        level = logging.DEBUG if self._waits.get(key) == why else logging.INFO
+        self._waits[key] = why
+        _log.log(level, "trial %d visit %d of 0x%s waits: %s", row.trial_id, row.visit, row.participant.hex(), why)
 
     def pay(self, row: VisitRecord) -> Payment:
         """Pay one visit now, or say why it cannot be: its CRF incomplete (`ValidationError`), corrected since it was
