@@ -199,12 +199,14 @@ def test_a_questionnaire_that_cannot_serve_as_a_crf_says_why() -> None:
                 "type": "integer",
                 "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueString": "1"}],
             },
+            {"linkId": "b", "type": "bogus", "text": "B"},
         ],
     }
     assert form_problems(form) == [
         "a CRF needs a url, which its responses name",
         "item 'a': a choice lists its answerOption (answerValueSet is not expanded)",
         "item 'a': minValue as valueString does not fit its type, integer",
+        "item 'b': type 'bogus' is not an R4 item type",
         "linkId 'a' is used 2 times",
     ]
 

@@ -67,18 +67,22 @@ _LIMITS: dict[str, tuple[str, ...]] = {
     "time": ("valueTime",),
 }
 _DONE = ("completed", "amended")
+_UNANSWERED = ("group", "display")  # item types that take no answer of their own
 _VERSIONED = re.compile(r"QuestionnaireResponse/[A-Za-z0-9\-.]{1,64}/_history/[0-9]{1,18}")
 _LONGEST_REASON = 1000
 
 
 def form_problems(form: Resource) -> list[str]:
-    """What keeps a Questionnaire from serving as a CRF here: no url, a linkId used twice, `enableWhen` (not
-    evaluated), a choice without `answerOption` (a value set is not expanded), a min/maxValue of the wrong type."""
+    """What keeps a Questionnaire from serving as a CRF here: no url, an item type R4 does not have, a linkId used
+    twice, `enableWhen` (not evaluated), a choice without `answerOption` (a value set is not expanded), a
+    min/maxValue of the wrong type."""
     found = [] if isinstance(form.get("url"), str) else ["a CRF needs a url, which its responses name"]
     links: Counter[str] = Counter()
     for item in _all_items(form.get("item")):
         link, kind = str(item.get("linkId")), str(item.get("type"))
         links[link] += 1
+        if kind not in ANSWER_VALUES and kind not in _UNANSWERED:
+            found.append(f"item {link!r}: type {kind[:40]!r} is not an R4 item type")
         if "enableWhen" in item:
             found.append(f"item {link!r}: enableWhen is not supported in a CRF")
         if kind in ("choice", "open-choice") and not item.get("answerOption"):
@@ -141,14 +145,14 @@ def _check_items(forms: list[dict[str, Any]], given: list[dict[str, Any]], done:
 
 def _answered(form: dict[str, Any], item: dict[str, Any]) -> int:
     """1 when the item is there with what it needs (a group present, a question with an answer), else 0."""
-    return 1 if form.get("type") in ("group", "display") or _list(item.get("answer")) else 0
+    return 1 if form.get("type") in _UNANSWERED or _list(item.get("answer")) else 0
 
 
 def _check_item(form: dict[str, Any], item: dict[str, Any], done: bool, found: list[str]) -> None:
     kind, label = form.get("type"), _label(form)
     answers = _list(item.get("answer"))
     children = _list(form.get("item"))
-    if kind in ("group", "display"):
+    if kind in _UNANSWERED:
         if answers:
             found.append(f"item {label}: a {kind} takes no answer")
         if kind == "group":
