@@ -155,6 +155,13 @@ def test_the_forecast_reads_each_sites_enrolment_and_the_days_it_came(trial_netw
     assert view.forecast.low <= view.forecast.median <= view.forecast.high
     assert isinstance(view.sites_to_add, int)
     assert view.to_json()["history"] == [{"day": today.isoformat(), "enrolled": 3}]
+    registry = net.sponsor.trial_registry
+    assert registry.forecast(trial_id, today=today).deadline_chance is None  # no deadline asked
+    by_median = registry.forecast(trial_id, today=today, deadline=view.forecast.median)
+    by_high = registry.forecast(trial_id, today=today, deadline=view.forecast.high)
+    assert 0.45 <= (by_median.deadline_chance or 0) <= 0.6  # the same draws as the median's
+    assert 0.94 <= (by_high.deadline_chance or 0) <= 0.96
+    assert by_high.to_json()["deadline_chance"] == by_high.deadline_chance
 
 
 def test_a_site_added_later_opens_when_it_was_added_not_at_registration(trial_network: TrialNetwork) -> None:

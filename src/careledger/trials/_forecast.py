@@ -79,6 +79,7 @@ class Forecast:
     rate_per_day: float  # all open sites together, posterior means
     site_rates: Mapping[str, float]  # each site's posterior mean rate, enrolments per day
     model: PoissonGamma
+    deadline_chance: float | None = None  # the probability the target is reached by a deadline's end (None: none)
 
     @property
     def remaining(self) -> int:
@@ -117,11 +118,13 @@ def forecast(
     today: date,
     *,
     new_sites: Sequence[date] = (),
+    deadline: date | None = None,
     draws: int = 20_000,
     rng_seed: int = 0,
 ) -> Forecast:
     """When `target` enrolments will be reached by these sites and the planned `new_sites` (their opening dates,
-    after today); deterministic for a given `rng_seed`."""
+    after today), and for a `deadline` the share of the draws that reach it by that day's end; deterministic for a
+    given `rng_seed`."""
     if target < 1:
         raise ValidationError(f"a target enrolment is at least 1, not {target}")
     model = _fit(sites, today)
@@ -130,7 +133,10 @@ def forecast(
     means = (alpha + model.enrolled) / (beta + model.exposure)
     site_rates = {site.site: float(mean) for site, mean in zip(sites, means, strict=True)}
     if enrolled >= target:
-        return Forecast(today, target, enrolled, today, today, today, float(means.sum()), site_rates, model.model)
+        reached = None if deadline is None else 1.0
+        return Forecast(
+            today, target, enrolled, today, today, today, float(means.sum()), site_rates, model.model, reached
+        )
     rng = np.random.default_rng(rng_seed)
     alphas, betas = _parameter_draws(model, rng, draws)
     rates = _posterior_rates(model, alphas, betas, rng)
@@ -148,6 +154,7 @@ def forecast(
         float(means.sum()),
         site_rates,
         model.model,
+        None if deadline is None else float(np.mean(times < (deadline - today).days)),  # `_date` of each ≤ deadline
     )
 
 

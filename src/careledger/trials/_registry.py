@@ -338,12 +338,12 @@ class TrialRegistry:
 
     def forecast(self, trial_id: int, *, today: date | None = None, deadline: date | None = None) -> ForecastView:
         """When the target will be reached (the Poisson-gamma model fitted to each site's enrolment so far: median
-        and 90% interval), with the enrolment so far day by day; for a `deadline`, how many sites to add (opening
-        tomorrow, the earliest a new one can) to reach it by then."""
+        and 90% interval), with the enrolment so far day by day; for a `deadline`, the chance the sites open now
+        reach it by then and how many sites to add (opening tomorrow, the earliest a new one can) to make it 90%."""
         state = self._trials().trial(trial_id)
         day = today or self._today()
         sites = self.enrolment(trial_id)
-        predicted = forecast(sites, state.target, day)
+        predicted = forecast(sites, state.target, day, deadline=deadline)
         more = None
         if deadline is not None:
             opening = day + timedelta(days=1)

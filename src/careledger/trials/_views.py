@@ -199,6 +199,12 @@ class ForecastView:
         """The day the forecast is made on."""
         return self.forecast.today
 
+    @property
+    def deadline_chance(self) -> float | None:
+        """The probability (0 to 1, the forecast's draws) that the sites open now reach the target by the end of
+        `deadline`; None when no deadline was asked."""
+        return self.forecast.deadline_chance
+
     def to_json(self) -> dict[str, Any]:
         """As JSON."""
         predicted = self.forecast
@@ -222,6 +228,7 @@ class ForecastView:
             "high": predicted.high.isoformat(),
             "rate_per_day": predicted.rate_per_day,
             "deadline": None if self.deadline is None else self.deadline.isoformat(),
+            "deadline_chance": self.deadline_chance,
             "sites_to_add": self.sites_to_add,
             "history": [{"day": day.isoformat(), "enrolled": enrolled} for day, enrolled in self.history],
         }
