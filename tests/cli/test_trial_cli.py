@@ -208,12 +208,18 @@ def test_a_trial_from_registration_to_unblinding(
     asked = sponsor("trial", "forecast", str(trial), "--deadline", deadline, "--json")
     assert asked.code == 0, asked.err
     assert (asked.json()["deadline"], asked.json()["sites_to_add"]) == (deadline, 0)  # ten years: enough as it is
+    chance = asked.json()["deadline_chance"]
+    assert chance >= 0.9
     enough = sponsor("trial", "forecast", str(trial), "--deadline", deadline)
-    assert f"the target is reached by {deadline} with 90% probability with the sites open now" in enough.said
+    assert f"chance of reaching the target by {deadline} with the sites open now: {chance:.0%}" in enough.said
+    assert f"no site to add: the sites open now reach the target by {deadline} with 90% probability" in enough.said
     soon = (date.today() + timedelta(days=30)).isoformat()
-    more = sponsor("trial", "forecast", str(trial), "--deadline", soon, "--json").json()["sites_to_add"]
+    hurried = sponsor("trial", "forecast", str(trial), "--deadline", soon, "--json").json()
+    more = hurried["sites_to_add"]
     assert more > 0
+    assert hurried["deadline_chance"] < 0.9
     told = sponsor("trial", "forecast", str(trial), "--deadline", soon)
+    assert f"with the sites open now: {hurried['deadline_chance']:.0%}" in told.said
     said = f"to reach the target by {soon} with 90% probability, add {more} site{'' if more == 1 else 's'} opening"
     assert said in told.said
 

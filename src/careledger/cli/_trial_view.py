@@ -138,7 +138,8 @@ def _amounts(who: str, what: str, amounts: Mapping[str, str]) -> None:
 
 
 def print_forecast(view: ForecastView) -> None:
-    """Enrolment by site, the day the target is forecast (median, 90% interval) and sites to add for a deadline."""
+    """Enrolment by site, the day the target is forecast (median, 90% interval) and, for a deadline, the chance the
+    sites open now meet it and how many sites to add to meet it with 90% probability."""
     predicted = view.forecast
     rates = predicted.site_rates if predicted is not None else {}
     table = Table("site", "opened", "enrolled", "per day (fitted)")
@@ -155,12 +156,14 @@ def print_forecast(view: ForecastView) -> None:
         )
         say(f"  {predicted.rate_per_day:.3f} enrolments a day at the open sites (as of {view.today})")
     if view.deadline is not None:
+        if view.deadline_chance is not None:
+            chance = f"{view.deadline_chance:.0%}"
+            say(f"chance of reaching the target by {view.deadline} with the sites open now: {chance}")
         if view.sites_to_add:
-            count = view.sites_to_add
-            added = f"add {count} site{'' if count == 1 else 's'} opening tomorrow"
+            added = f"add {count(view.sites_to_add, 'site')} opening tomorrow"
             say(f"to reach the target by {view.deadline} with 90% probability, {added}")
         else:
-            say(f"the target is reached by {view.deadline} with 90% probability with the sites open now")
+            say(f"no site to add: the sites open now reach the target by {view.deadline} with 90% probability")
 
 
 def print_eligibility(verdict: Eligibility, trial_id: int, patient: str) -> None:
