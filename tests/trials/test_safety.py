@@ -28,6 +28,7 @@ from careledger.trials import AdverseEventInput, SafetyReportRequest, SignedSafe
 from careledger.trials._safety import MAX_WAIT
 from tests.trials.conftest import SPONSOR, TrialNetwork
 
+JSON_TYPE = {"Content-Type": "application/json"}
 EVENT = AdverseEventInput(
     "http://snomed.info/sct", "267038008", "Oedema", True, "severe", date(2026, 12, 1), "ankles, both", "hospitalised"
 )
@@ -154,6 +155,13 @@ def test_a_forged_report_or_one_from_no_site_of_the_trial_is_refused(trial_netwo
         assert stranger.status_code == 403, stranger.text
         assert f"is not a site of trial {trial_id}" in stranger.text
         assert httpx.post(post, json={"request": {}, "signature": "0x00"}).status_code == 400
+        huge = httpx.post(post, content='{"request": {"trial": ' + "9" * 5001 + "}}", headers=JSON_TYPE)
+        assert huge.status_code == 400, huge.text
+        assert "a number too large: 5,001 digits" in huge.text  # our words, not Python's
+        assert "set_int_max_str_digits" not in huge.text
+        typed = httpx.post(post, content="{}", headers={"Content-Type": "text/plain"})
+        assert typed.status_code == 415, typed.text
+        assert "/trials/safety-reports takes application/json, not text/plain" in typed.text
         genuine = _signed(net.site_a.unlock().account, net, trial_id, net.site_a.address)
         assert httpx.post(post, json=genuine).status_code == 202
         assert httpx.post(post, json=genuine).status_code == 401  # the same nonce again: a replay

@@ -66,6 +66,7 @@ PATH_TYPES = {
     "/auth/introspect": "application/x-www-form-urlencoded",
     "/auth/revoke": "application/x-www-form-urlencoded",
     "/devices/readings": "application/octet-stream",
+    "/trials/safety-reports": "application/json",  # a signed node-to-node request, not FHIR
 }
 # The paths whose route checks the media type itself, after the caller: a CDS service (JSON only) answers an
 # unsigned request 401 whatever it sent, EPCIS capture takes JSON-LD besides JSON, and the supply routes take

@@ -18,6 +18,9 @@ from typing import Any
 
 from careledger.errors import ValidationError
 
+# The most digits a JSON integer may have: Python's own default limit (no id, amount or uint256 needs more than 78).
+MAX_DIGITS = 4300
+
 # FHIR's deepest real documents (nested Questionnaire items inside a Bundle) stay well
 # under this; every level costs two (an object and its array).
 MAX_DEPTH = 100
@@ -32,12 +35,13 @@ _STEP = tuple(1 if b == ord("[") else -1 for b in range(256))
 
 def loads(text: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """`json.loads(text)`, refusing documents nested deeper than `max_depth` or that are not JSON (RFC 8259: no
-    `NaN`, `Infinity` or `-Infinity`, which Python's parser takes by default and no number compares with), and
-    numbers too large for a double (`1e999`, which Python would read as infinity)."""
+    `NaN`, `Infinity` or `-Infinity`, which Python's parser takes by default and no number compares with), numbers
+    too large for a double (`1e999`, which Python would read as infinity) and integers of more than `MAX_DIGITS`
+    digits."""
     raw = text.encode() if isinstance(text, str) else text
     check_depth(raw, max_depth)
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationError(f"not JSON: {exc}") from None
 
@@ -48,6 +52,15 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{text[:24]} is too large a number")
     return value
+
+
+def _integer(text: str) -> int:
+    """A JSON integer, if it has at most `MAX_DIGITS` digits: `ValidationError` in our words, not Python's (whose own
+    limit, 4300, would be refused with a hint about `sys.set_int_max_str_digits`)."""
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_DIGITS:
+        raise ValidationError(f"a number too large: {digits:,} digits, at most {MAX_DIGITS:,}")
+    return int(text)
 
 
 def _no_constant(name: str) -> Any:
