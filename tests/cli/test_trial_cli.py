@@ -72,6 +72,7 @@ def test_a_trial_from_registration_to_unblinding(
     assert f"approved trial {trial}: approved; seed not committed" in approved.said
     assert "arms arm 0, arm 1; 3 visits; target 60" in approved.said
     assert "enrolled 0 (0 withdrawn) at 2 sites" in approved.said
+    assert "warning: approved without its definition: this node holds none" in approved.err
     seeded = sponsor("trial", "commit-seed", str(trial), "--as", SPONSOR)
     assert seeded.code == 0, seeded.err
     assert f"seed committed for trial {trial} (HT-3" in seeded.said

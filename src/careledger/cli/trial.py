@@ -15,7 +15,7 @@ import typer
 
 from careledger.cli._context import address_of, open_node, wallet_of
 from careledger.cli._options import JsonFlag, QuietFlag
-from careledger.cli._output import console, print_id, print_json
+from careledger.cli._output import console, print_id, print_json, progress
 from careledger.cli._trial_site import TrialArgument
 from careledger.cli._trial_site import app as site_app
 from careledger.cli._trial_view import (
@@ -90,10 +90,16 @@ def approve(
     json: JsonFlag = False,
 ) -> None:
     """Approve a trial's pending version as an ethics board (an actor with a research-ethics-approval credential):
-    it becomes the current version, which participants consent to."""
+    it becomes the current version, which participants consent to. The definition is fetched from the sponsor's
+    node first when this node holds none; a warning says when it could not be."""
     with open_node(ctx) as node:
         trial = node.trial_registry.approve(wallet_of(node, board).name, trial_id, version)
     _done(trial, json, False, "approved")
+    if trial.title is None:  # the sponsor's node could not be reached and nothing was adopted here
+        progress.print(
+            f"warning: approved without its definition: this node holds none (read it: `trial adopt {trial_id} FILE`)",
+            markup=False,
+        )
 
 
 @app.command()
