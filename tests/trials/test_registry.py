@@ -22,12 +22,11 @@ def test_a_board_that_cannot_fetch_the_definition_approves_without_it(
 ) -> None:
     net = trial_network
     trial_id = net.sponsor.trial_registry.register(SPONSOR, net.protocol()).trial_id
-    with caplog.at_level(logging.WARNING):  # no node serving: the sponsor's has no endpoint on chain
+    with caplog.at_level(logging.WARNING):  # no node serving: the sponsor's is not reached
         approved = net.board.trial_registry.approve(BOARD, trial_id)
     assert (approved.current_version, approved.title) == (1, None)  # approved; the chain's facts only
-    (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "_registry" in r.name]
     assert f"trial {trial_id} version 1 approved without its definition: " in warned
-    assert "no node endpoint on chain" in warned
 
 
 def test_a_trial_is_registered_approved_and_seeded_its_definition_kept(trial_network: TrialNetwork) -> None:
