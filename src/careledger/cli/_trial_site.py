@@ -332,7 +332,9 @@ def adverse_event(
             where = "delivered" if delivery.delivered else f"waiting, sent again until it arrives: {delivery.waiting}"
             say(f"  safety report to {delivery.reader}: {where}")
     for delivery in event.waiting:
-        progress.print(f"warning: the safety report has not reached {delivery.reader} yet", markup=False)
+        # One line each, however narrow the terminal: a script reads who was not reached.
+        warning = f"warning: the safety report has not reached {delivery.reader} yet"
+        progress.print(warning, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -395,6 +397,7 @@ def _warn_outside_window(due: date, window_days: int, visit: int, held_on: date)
             f"warning: visit {visit} is dated {held_on}, {abs(off)} days {'early' if off < 0 else 'late'} for its "
             f"window ({due} ±{window_days} days); it is recorded and paid all the same",
             markup=False,
+            soft_wrap=True,
         )
 
 

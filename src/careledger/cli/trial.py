@@ -99,6 +99,7 @@ def approve(
         progress.print(
             f"warning: approved without its definition: this node holds none (read it: `trial adopt {trial_id} FILE`)",
             markup=False,
+            soft_wrap=True,
         )
 
 
