@@ -35,6 +35,7 @@ from careledger.exchange import (
 )
 from careledger.research import StudyRequest
 from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
+from tests.api.test_http_head import exchange
 
 pytestmark = pytest.mark.anvil
 
@@ -169,6 +170,15 @@ def test_a_300_mb_chunked_body_is_cut_off_at_the_limit(target: Target) -> None:
         assert response.status_code == 413
     except httpx.TransportError:
         pass  # the node may close the connection as soon as it has answered 413
+    target.assert_healthy()
+
+
+def test_a_header_line_of_10_mb_is_431_before_its_end_and_the_node_stays_up(target: Target) -> None:
+    """The node's own port bounds a request's head (no proxy needed): refused once past the bound, not gathered."""
+    host, port = target.url.removeprefix("http://").rsplit(":", 1)
+    chunks = [b"GET /metadata HTTP/1.1\r\nHost: a\r\nX-Endless: "] + [b"a" * 65536] * 160
+    answer, _ = exchange((host, int(port)), *chunks)
+    assert answer.startswith(b"HTTP/1.1 431 ")
     target.assert_healthy()
 
 

@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.api._health import Leader
+from careledger.api._http_head import BoundedHead
 from careledger.errors import AccessDenied, NotFound, Unauthenticated
 from careledger.health import Health
 from careledger.iot import IntakeResult
@@ -203,7 +204,13 @@ class MetricsListener:
         self.address = (host, port)
         self._server = uvicorn.Server(
             uvicorn.Config(
-                app, log_level="warning", log_config=None, lifespan="off", access_log=False, proxy_headers=False
+                app,
+                log_level="warning",
+                log_config=None,
+                lifespan="off",
+                access_log=False,
+                proxy_headers=False,
+                http=BoundedHead,  # no proxy stands before a scraper's port: the node bounds a request's head
             )
         )
         self._thread: threading.Thread | None = None

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
+from careledger.api._http_head import BoundedHead
 from careledger.api._metrics import MetricsListener
 from careledger.api._rounds import RoundLog
 from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
@@ -102,6 +103,8 @@ class NodeServer:
                 forwarded_allow_ips=proxies or None,
                 # Event streams and visit rooms stay open until their pages close: a stop waits for them no longer.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                # What comes before a body is bounded here too, as nginx bounds it: its size and its time.
+                http=BoundedHead,
             )
         )
         self._stop = threading.Event()

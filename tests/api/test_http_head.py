@@ -1,0 +1,138 @@
+"""A request's head bounded by the server itself (`api._http_head`): too long is 414 or 431, too slow is 408, and
+the connection is closed; a request whose head came whole in time is served however long its answer takes.
+
+A real uvicorn server with the node's protocol, on a socket of its own, around an app that counts what reaches
+it; the deadline is shortened for the module so that a slow client is seen in well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from careledger.api import _http_head
+from careledger.api._http_head import HEAD_BYTES, LINE_BYTES, BoundedHead
+
+DEADLINE = 0.6  # seconds, for this module (the node's is `HEAD_SECONDS`)
+_LINES_OF_4000 = b"X-Line: " + b"a" * 4000 + b"\r\n"  # ten of them pass the head's bound, none a line's
+
+
+class _App:
+    """Answers 200 after `delay` seconds when the path is /slow, at once otherwise; counts the requests it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        self.seen.append(scope["path"])
+        if scope["path"] == "/slow":
+            await asyncio.sleep(DEADLINE * 2)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[tuple[str, int], _App]]:
+    app = _App()
+    listening = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=BoundedHead, log_level="error", lifespan="off"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_http_head, "HEAD_SECONDS", DEADLINE)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.01)
+        yield listening.getsockname(), app
+        server.should_exit = True
+        thread.join(5)
+
+
+def exchange(address: tuple[str, int], *parts: bytes, pause: float = 0.0) -> tuple[bytes, float]:
+    """Send `parts` (sleeping `pause` between them) and read until the server closes; what came back, and how
+    long after the first part the connection ended. A server that closes while parts remain stops the sending."""
+    with socket.create_connection(address, timeout=10) as client:
+        started = time.monotonic()
+        try:
+            for part in parts:
+                client.sendall(part)
+                time.sleep(pause)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = b""
+        try:
+            while chunk := client.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        return answer, time.monotonic() - started
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_a_request_whose_head_is_within_bounds_is_served_and_kept_alive(served: tuple[tuple[str, int], _App]) -> None:
+    address, app = served
+    near = b"X-Near: " + b"a" * (LINE_BYTES - 20) + b"\r\n"  # a line just under the bound
+    two = b"GET /one HTTP/1.1\r\nHost: a\r\n" + near + b"\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    answer, _ = exchange(address, two)
+    assert answer.count(b"HTTP/1.1 200") == 2
+    assert app.seen[-2:] == ["/one", "/two"]
+
+
+def test_an_answer_slower_than_the_deadline_is_not_cut(served: tuple[tuple[str, int], _App]) -> None:
+    """The deadline is the head's: once it is whole, the request takes what it takes."""
+    address, _ = served
+    answer, took = exchange(address, b"GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert _status(answer) == 200
+    assert took >= DEADLINE * 2
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /" + b"a" * (LINE_BYTES + 1) + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + b"a" * LINE_BYTES + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n" + _LINES_OF_4000 * 10 + b"\r\n", 431),
+    ],
+    ids=["url", "header line", "head"],
+)
+def test_a_head_beyond_its_bounds_is_refused_and_never_served(
+    served: tuple[tuple[str, int], _App], head: bytes, status: int
+) -> None:
+    address, app = served
+    before = len(app.seen)
+    answer, _ = exchange(address, head)
+    assert _status(answer) == status
+    assert b"connection: close" in answer.lower()
+    assert len(app.seen) == before
+
+
+def test_an_endless_header_line_is_refused_long_before_it_ends(served: tuple[tuple[str, int], _App]) -> None:
+    """10 MB of one header line: refused once the head passes its bound (plus what one read brings), not gathered
+    whole; the sender is stopped by the closed connection."""
+    address, app = served
+    before = len(app.seen)
+    chunks = [b"GET / HTTP/1.1\r\nHost: a\r\nX-Endless: "] + [b"a" * 65536] * 160
+    answer, _ = exchange(address, *chunks)
+    assert _status(answer) == 431
+    assert len(app.seen) == before
+    assert HEAD_BYTES < 10 * 2**20
+
+
+@pytest.mark.parametrize("opening", [b"", b"GET / HTTP/1.1\r\n"], ids=["nothing sent", "a request begun"])
+def test_a_head_that_trickles_in_is_408_at_the_deadline(served: tuple[tuple[str, int], _App], opening: bytes) -> None:
+    """A header line every tenth of a second (each resets no timer), or nothing at all: 408 at the deadline."""
+    address, app = served
+    before = len(app.seen)
+    lines = [opening] + [b"X-Drip: %d\r\n" % n for n in range(40)] if opening else [b""]
+    answer, took = exchange(address, *lines, pause=0.1 if opening else DEADLINE * 3)
+    assert _status(answer) == 408
+    assert DEADLINE * 0.9 <= took < DEADLINE * 3 + 1
+    assert len(app.seen) == before
