@@ -2,7 +2,8 @@
 sponsor registers a trial from its definition file, the ethics board approves it, the sponsor commits the seed; site
 A checks a patient's eligibility, enrols her, enters and corrects a CRF (refused without a reason), reports a serious
 adverse event that reaches the sponsor, settles the visit; the sponsor randomises, reads payments and the forecast,
-and unblinds. Then refusals, each one line with its exit code, and --json shapes."""
+and unblinds. The sponsor tops up a trial's escrow, removes a site, and takes back what the escrow holds beyond what
+is owed after unblinding. Then refusals, each one line with its exit code, and --json shapes."""
 
 from __future__ import annotations
 
@@ -363,6 +364,12 @@ def test_lists_and_shows_trials_as_tables_and_json(trial_network: TrialNetwork, 
         ("sponsor", ["register", "/nonexistent/trial.json", "--as", SPONSOR], 2, "cannot be read"),
         ("sponsor", ["register", "{bad-definition}", "--as", SPONSOR], 2, "target"),
         ("sponsor", ["forecast", "1", "--deadline", "next year"], 2, "--deadline: not a date"),
+        # the amount is read before the node opens: no wallet "nobody" nor trial 9999 is looked for
+        ("sponsor", ["top-up", "9999", "--amount", "-1", "--as", "nobody"], 2, "--amount: not an amount: '-1'"),
+        ("sponsor", ["top-up", "9999", "--amount", "abc", "--as", "nobody"], 2, "--amount: not an amount: 'abc'"),
+        ("sponsor", ["top-up", "9999", "--amount", "1.0000000000000000001", "--as", "nobody"], 2,
+         "--amount: 1.0000000000000000001 is finer than the token's 18 decimals"),
+        ("sponsor", ["top-up", "9999", "--amount", "0", "--as", "nobody"], 2, "--amount: more than nothing, not '0'"),
         ("a", ["crf", "1", "p", "1", "{not-json}"], 2, "not-json.json"),
         ("a", ["crf", "1", "p", "1", "{patient-json}"], 2, "a QuestionnaireResponse, not Patient"),
         ("a", ["adverse-event", "1", "p", "--code", "230690007", "--display", "Stroke", "--serious",
@@ -383,6 +390,50 @@ def test_a_wrong_input_is_one_line_and_its_exit_code(
     assert done.code == code, done.err
     assert says in done.err
     assert len(done.err.strip().splitlines()) == 1
+
+
+def test_the_sponsor_tops_up_removes_a_site_and_takes_back_the_escrow_after_unblinding(
+    trial_network: TrialNetwork, run: dict[str, Cli]
+) -> None:
+    net, sponsor, board = trial_network, run["sponsor"], run["board"]
+    trial = net.trial()
+    topped = sponsor("trial", "top-up", str(trial), "--amount", "12.5", "--as", SPONSOR, "--json")
+    assert topped.code == 0, topped.err
+    assert (topped.json()["escrow"], topped.json()["budget"], topped.json()["owed"]) == ("9912.5", "9912.5", "0")
+    said = sponsor("trial", "top-up", str(trial), "--amount", "0.000000000000000001", "--as", SPONSOR)
+    assert said.code == 0, said.err
+    assert f"topped up trial {trial} (HT-3" in said.said
+    assert "escrow 9912.500000000000000001 of 9912.500000000000000001 CARE left" in said.said
+
+    removed = sponsor("trial", "remove-site", str(trial), net.site_b.address, "--as", SPONSOR, "--json")
+    assert (removed.code, removed.json()["sites"]) == (0, [net.site_a.address]), removed.err
+    again = sponsor("trial", "remove-site", str(trial), net.site_b.address, "--as", SPONSOR)
+    assert (again.code, len(again.err.strip().splitlines())) == (5, 1), again.err
+    assert "trials: not a site of the trial" in again.err
+    assert sponsor("trial", "show", str(trial), "--json").json()["sites"] == [net.site_a.address]
+
+    patient = net.patient(net.site_a)
+    net.site_a.trial_site.enrol(net.staff(net.site_a), trial, patient, payee=Account.create().address)
+    early = sponsor("trial", "return-escrow", str(trial), "--as", SPONSOR)
+    assert (early.code, len(early.err.strip().splitlines())) == (6, 1), early.err
+    assert "trials: not unblinded yet: the escrow is returned after unblinding" in early.err
+    net.sponsor.trial_registry.unblind(SPONSOR, trial)
+    stranger = board("trial", "return-escrow", str(trial), "--as", BOARD)
+    assert (stranger.code, len(stranger.err.strip().splitlines())) == (5, 1), stranger.err
+    assert "trials: not the sponsor" in stranger.err
+    returned = sponsor("trial", "return-escrow", str(trial), "--as", SPONSOR, "--json")
+    assert returned.code == 0, returned.err
+    # 3 visits of 40 + 15 owed to her: the rest returns, to the base unit
+    assert returned.json() == {"trial": trial, "returned": "9747.500000000000000001", "escrow_left": "165"}
+    twice = sponsor("trial", "return-escrow", str(trial), "--as", SPONSOR)
+    assert (twice.code, len(twice.err.strip().splitlines())) == (6, 1), twice.err
+    assert "trials: nothing to return: the escrow holds nothing beyond what is owed" in twice.err
+    assert sponsor("trial", "top-up", str(trial), "--amount", "2", "--as", SPONSOR).code == 0  # taken after too
+    told = sponsor("trial", "return-escrow", str(trial), "--as", SPONSOR)
+    assert told.code == 0, told.err
+    assert told.said == (
+        f"returned 2 CARE of trial {trial}'s escrow to {net.sponsor_address}; it keeps 165 CARE for the visits ahead"
+    )
 
 
 def test_refusals_of_the_chain_and_the_site_name_their_reason(trial_network: TrialNetwork, run: dict[str, Cli]) -> None:

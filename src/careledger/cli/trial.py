@@ -1,9 +1,10 @@
 """`careledger trial ...`: clinical trials (issue 42; DESIGN.md section 14) from a script.
 
 The sponsor (a researcher's wallet kept here, `--as`) registers a trial from its definition file, amends it, adds
-sites, commits the randomisation seed, randomises and unblinds; an ethics board (`--as`) approves each version; anyone
-reads a trial, its payments and its enrolment forecast. A site's staff enrol, consent, withdraw and see visits, enter
-and correct CRFs and report adverse events (`careledger.cli._trial_site`). Every command takes `--json`.
+and removes sites, tops up its escrow, commits the randomisation seed, randomises, unblinds and then takes back what
+the escrow holds beyond what is owed; an ethics board (`--as`) approves each version; anyone reads a trial, its
+payments and its enrolment forecast. A site's staff enrol, consent, withdraw and see visits, enter and correct CRFs
+and report adverse events (`careledger.cli._trial_site`). Every command takes `--json`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from careledger.trials import TrialProtocol, TrialSummary
 
 app = typer.Typer(
-    help="Clinical trials: register, approve, amend, seed, enrol, randomise, CRFs, payments, forecast, unblind.",
+    help="Clinical trials: register, approve, amend, seed, enrol, randomise, CRFs, payments, escrow, forecast,"
+    " unblind.",
     no_args_is_help=True,
 )
 app.add_typer(site_app)  # the site's commands, beside these
@@ -134,6 +136,53 @@ def add_site(
     with open_node(ctx) as node:
         trial = node.trial_registry.add_site(wallet_of(node, sponsor).name, trial_id, address_of(node, site))
     _done(trial, json, False, "site added to")
+
+
+@app.command("remove-site")
+def remove_site(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    site: Annotated[str, typer.Argument(metavar="ADDRESS", help="The site node's address (or a wallet name here).")],
+    sponsor: SponsorOption,
+    json: JsonFlag = False,
+) -> None:
+    """Stop a site enrolling, as the trial's sponsor (a site its monitors no longer trust, or one that closed): the
+    participants it enrolled stay its own, and their visits are paid as before."""
+    with open_node(ctx) as node:
+        trial = node.trial_registry.remove_site(wallet_of(node, sponsor).name, trial_id, address_of(node, site))
+    _done(trial, json, False, "site removed from")
+
+
+@app.command("top-up")
+def top_up(
+    ctx: typer.Context,
+    trial_id: TrialArgument,
+    amount: Annotated[str, typer.Option("--amount", help='CARE to add to the trial\'s escrow ("12.5").')],
+    funder: Annotated[str, typer.Option("--as", help="The wallet kept here that pays (the sponsor, or anyone).")],
+    json: JsonFlag = False,
+) -> None:
+    """Add CARE to a running trial's escrow, so that it holds more participants' visits (an enrolment it cannot
+    hold is refused: `trials: escrow short`); prints the trial after it."""
+    units = _care(amount, "--amount")
+    with open_node(ctx) as node:
+        trial = node.trial_registry.top_up(wallet_of(node, funder).name, trial_id, units)
+    _done(trial, json, False, "topped up")
+
+
+@app.command("return-escrow")
+def return_escrow(ctx: typer.Context, trial_id: TrialArgument, sponsor: SponsorOption, json: JsonFlag = False) -> None:
+    """Take back, as the sponsor after unblinding, what the escrow holds beyond what the visits still ahead may cost
+    (those stay covered); prints the amount returned. Before unblinding, or with nothing left to return: exit 6."""
+    from careledger.research import care
+
+    with open_node(ctx) as node:
+        returned = node.trial_registry.return_escrow(wallet_of(node, sponsor).name, trial_id)
+        trial = node.trial_registry.show(trial_id)
+    if json:
+        print_json({"trial": trial_id, "returned": care(returned), "escrow_left": care(trial.escrow)})
+    else:
+        kept = f"it keeps {care(trial.escrow)} CARE for the visits ahead"
+        say(f"returned {care(returned)} CARE of trial {trial_id}'s escrow to {trial.sponsor}; {kept}")
 
 
 @app.command("commit-seed")
@@ -253,6 +302,20 @@ def _definition(file: Path) -> TrialProtocol:
         return load_protocol(document)
     except ValidationError as exc:
         raise ValidationError(f"{file}: {exc}") from None
+
+
+def _care(text: str, option: str) -> int:
+    """An amount of CARE given as a decimal string ("12.5"), in base units above 0, read before the node is opened;
+    `ValidationError` naming the option otherwise."""
+    from careledger.research import care_units
+
+    try:
+        units = care_units(text)
+    except ValidationError as exc:
+        raise ValidationError(f"{option}: {exc}") from None
+    if units == 0:
+        raise ValidationError(f"{option}: more than nothing, not {text!r}")
+    return units
 
 
 def _done(trial: TrialSummary, json: bool, quiet: bool, verb: str) -> None:

@@ -63,7 +63,8 @@ def _fetch(endpoint: str, trial_id: int, version: int) -> Any:
 
 
 class TrialRegistry:
-    """Trials registered, approved, amended, seeded, randomised and unblinded, and what anyone reads of them."""
+    """Trials registered, approved, amended, seeded, randomised and unblinded, their sites and escrow, and what
+    anyone reads of them."""
 
     def __init__(
         self,
@@ -143,6 +144,27 @@ class TrialRegistry:
         """Add a site (an organisation's node) to a trial, as its sponsor."""
         self._trials(as_wallet=as_wallet).add_site(trial_id, site)
         return self.show(trial_id)
+
+    def remove_site(self, as_wallet: str, trial_id: int, site: str) -> TrialSummary:
+        """Stop a site enrolling, as the trial's sponsor (a site its monitors no longer trust, or one that closed):
+        the participants it enrolled stay its own, and their visits are paid as before."""
+        self._trials(as_wallet=as_wallet).remove_site(trial_id, site)
+        return self.show(trial_id)
+
+    def top_up(self, as_wallet: str, trial_id: int, amount: int) -> TrialSummary:
+        """Add `amount` CARE base units to a running trial's escrow from `as_wallet` (the sponsor, or any wallet kept
+        here: the contract takes anyone's), so that it holds more participants' visits; an enrolment it cannot hold
+        is refused (`trials: escrow short`). `ValidationError` naming `amount` unless it is a whole number above 0."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValidationError(f"amount: a whole number of CARE base units above 0, not {amount!r}")
+        self._trials(as_wallet=as_wallet).top_up(trial_id, amount)
+        return self.show(trial_id)
+
+    def return_escrow(self, as_wallet: str, trial_id: int) -> int:
+        """Give the sponsor `as_wallet` back, after unblinding, what the escrow holds beyond what the visits still
+        ahead may cost (those stay covered): the amount returned, in CARE base units. Refused before unblinding and
+        when nothing is left beyond what is owed."""
+        return self._trials(as_wallet=as_wallet).return_escrow(trial_id)
 
     def commit_seed(self, as_wallet: str, trial_id: int) -> TrialSummary:
         """Draw the trial's randomisation seed, keep it sealed here, and commit its keccak on chain as the sponsor
