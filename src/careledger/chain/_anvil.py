@@ -264,6 +264,18 @@ class AnvilProcess:
         """Whether the anvil process is still running."""
         return self._proc is not None and self._proc.poll() is None
 
+    def died(self, *, within: float = 1.0) -> bool:
+        """Whether anvil has exited, or does within `within` seconds: asked by `chain up` when it stops answering.
+        A killed anvil refuses connections before its exit is known here (the thread that waits for it holds
+        `Popen`'s lock, so `alive` says yes until that thread has the status), and a slow machine widens the gap."""
+        if self._proc is None:
+            return False
+        try:
+            self._proc.wait(within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def wait(self) -> int:
         """Block until anvil exits; its exit code."""
         assert self._proc is not None

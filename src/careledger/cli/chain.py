@@ -54,7 +54,7 @@ def up(
         try:
             report = node.status()
         except ChainUnavailable:
-            if process.alive():
+            if not process.died():
                 raise
             raise ChainUnavailable(f"the managed chain died: {process.describe_exit()}") from None
         write_atomically(keeper, f"{os.getpid()}\n".encode())
