@@ -7,11 +7,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
 from fhir.resources.R4B.auditevent import AuditEvent
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from careledger.anchoring import Anchorer
 from careledger.audit import Access, Action, AuditHeads, AuditLog, Outcome, entry_hash
@@ -174,6 +176,27 @@ def test_two_writers_never_fork_the_chain(database: Database, tmp_path: Path) ->
         second.record(_read())  # its cached head is stale every time
     assert [e.seq for e in first.entries()] == list(range(1, 11))
     assert first.verify(None).ok
+
+
+def test_a_group_that_fails_at_commit_leaves_no_head_behind(log: AuditLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the rows are checked when the pipeline is synced at COMMIT, after the group was chained: the
+    head it would have made is forgotten, so the next entry chains on what was committed and the log verifies."""
+    if log.db.backend != "postgresql":
+        pytest.skip("SQLite does not bound an INTEGER")
+    log.record(_read())
+    chained = log._chained
+
+    def out_of_range(head: tuple[int, bytes], items: list[Any]) -> tuple[tuple[int, bytes], list[dict[str, Any]]]:
+        new_head, rows = chained(head, items)
+        return new_head, [{**row, "seq": 2**40} for row in rows]  # refused by the server, not by the driver
+
+    monkeypatch.setattr(log, "_chained", out_of_range)
+    with pytest.raises(DBAPIError):
+        log.record(_read())
+    monkeypatch.undo()
+    log.record(_read())
+    assert [e.seq for e in log.entries()] == [1, 2]
+    assert log.verify(None).ok
 
 
 def test_entries_handed_over_without_waiting_are_written_soon_after_or_before_a_read(

@@ -30,16 +30,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from careledger import request_context
 from careledger._group_commit import GroupCommit
-from careledger.anchoring import Taken, TimedRows
 from careledger.audit._events import Access, access_of, audit_event
 from careledger.chain import AnchorKind, RecordAnchor
 from careledger.crypto import AtRestKey, canonical_json, keccak
-from careledger.errors import ChainError, Conflict, DecryptionError
+from careledger.errors import ChainError, DecryptionError
 from careledger.store import AUDIT_EVENTS, AnchorBatch, Database, NodeState
 
 GENESIS = bytes(32)
@@ -51,6 +51,11 @@ _AAD = b"careledger/audit-event/v1\x00"
 _COPY_AAD = b"careledger/audit-copy/v1\x00"  # text an entry holds, kept sealed elsewhere (`seal_copy`)
 _HEAD_LOCK = 0x4341_5245_4C41  # the advisory lock that serialises writers of the head ("CARELA")
 _log = logging.getLogger("careledger.audit")
+# `_append_direct`'s statements, as psycopg takes them (the table's columns, from its SQLAlchemy definition).
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(key)s)"
+_NEWEST = select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)
+_LAST_SQL = str(_NEWEST.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+_INSERT_SQL = str(insert(AUDIT_EVENTS).compile(dialect=postgresql.dialect()))
 
 LATER_SECONDS = 0.25  # how long what `record_later` is handed waits before it is done and written
 
@@ -170,26 +175,54 @@ class AuditLog:
         connection = session.connection()
         self._lock_head(connection)
         self._head = None  # moved by a transaction the log does not see commit: read afresh next time
-        last_seq, _ = self._insert(connection, _last(connection), [self._item(access) for access in accesses])
+        (last_seq, _), rows = self._chained(_last(connection), [self._item(access) for access in accesses])
+        connection.execute(insert(AUDIT_EVENTS), rows)
         return list(range(last_seq - len(accesses) + 1, last_seq + 1))
 
     def _append(self, items: Sequence[_Item]) -> list[int]:
-        """Chain and insert a group of entries in one transaction; their numbers."""
+        """Chain and insert a group of entries in one transaction; their numbers. After a transaction that failed
+        (a head another writer moved, a connection lost at COMMIT) the head is read afresh, never assumed."""
         for _ in range(_RETRIES):
             try:
-                with self.db.writing() as connection:
-                    self._lock_head(connection)
-                    head = self._head if self._head is not None else _last(connection)
-                    # Kept apart from `_head`, which a transaction's `append` may clear once the lock is free.
-                    last_seq, _ = self._head = self._insert(connection, head, items)
+                head = self._append_direct(items) if self.db.backend == "postgresql" else self._append_core(items)
             except DBIntegrityError:
                 self._head = None  # another writer moved the head: read it again
                 continue
-            return list(range(last_seq - len(items) + 1, last_seq + 1))
+            except BaseException:
+                self._head = None
+                raise
+            return list(range(head[0] - len(items) + 1, head[0] + 1))
         raise ChainError("the audit log's head kept moving; too many writers at once")
 
-    def _insert(self, connection: Connection, head: tuple[int, bytes], items: Sequence[_Item]) -> tuple[int, bytes]:
-        """Chain `items` after `head` and insert them; the new head."""
+    def _append_core(self, items: Sequence[_Item]) -> tuple[int, bytes]:
+        """`_append`'s transaction through SQLAlchemy (SQLite: one writer at a time); the new head."""
+        with self.db.writing() as connection:
+            head, rows = self._chained(self._head or _last(connection), items)
+            connection.execute(insert(AUDIT_EVENTS), rows)
+            self._head = head  # before COMMIT frees the lock, after which an `append` may clear it
+        return head
+
+    def _append_direct(self, items: Sequence[_Item]) -> tuple[int, bytes]:
+        """`_append`'s transaction on PostgreSQL in one round trip when the head is known: BEGIN, the head's lock,
+        the rows and COMMIT, pipelined. An API read waits for its entry before it is answered, so these round
+        trips are the request's own. A head another writer moved makes the insert collide on `seq`; `_append`
+        then reads it again."""
+        with self.db.driver(autocommit=False) as driver, driver.pipeline(), driver.transaction():
+            driver.execute(_LOCK_SQL, {"key": _HEAD_LOCK})
+            head = self._head
+            if head is None:
+                found = driver.execute(_LAST_SQL).fetchone()
+                head = (int(found[0]), bytes(found[1])) if found is not None else (0, GENESIS)
+            head, rows = self._chained(head, items)
+            with driver.cursor() as cursor:
+                cursor.executemany(_INSERT_SQL, rows)
+            self._head = head  # before COMMIT frees the lock, after which an `append` may clear it
+        return head
+
+    def _chained(
+        self, head: tuple[int, bytes], items: Sequence[_Item]
+    ) -> tuple[tuple[int, bytes], list[dict[str, Any]]]:
+        """The rows of `items` chained after `head`, and the new head."""
         last_seq, prev = head
         rows: list[dict[str, Any]] = []
         for access, now, event in items:
@@ -211,8 +244,7 @@ class AuditLog:
                 }
             )
             prev = digest
-        connection.execute(insert(AUDIT_EVENTS), rows)
-        return last_seq, prev
+        return (last_seq, prev), rows
 
     def _lock_head(self, connection: Connection) -> None:
         """On PostgreSQL, one writer at a time holds the head until it commits (SQLite has one writer anyway)."""
@@ -435,37 +467,8 @@ def _request_id() -> str | None:
 def _last(session: Session | Connection, *, before: int | None = None) -> tuple[int, bytes]:
     """The newest entry's sequence number and hash (0 and the genesis hash in an empty log); of those numbered
     before `before`, if given."""
-    query = select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)
+    query = _NEWEST
     if before is not None:
         query = query.where(_COLUMNS.seq < before)
     last = session.execute(query).first()
     return (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)
-
-
-class AuditHeads(TimedRows):
-    """The audit log as an anchoring source: a batch's root is the hash of its newest entry."""
-
-    kind = AnchorKind.AUDIT
-    batch_column = _COLUMNS.batch_id
-    time_column = _COLUMNS.recorded_at
-
-    def take(self, connection: Connection, limit: int) -> Taken | None:
-        """The heads to anchor next (at most `limit`), as anchor leaves."""
-        rows = connection.execute(
-            select(_COLUMNS.seq, _COLUMNS.hash).where(_COLUMNS.batch_id.is_(None)).order_by(_COLUMNS.seq).limit(limit)
-        ).all()
-        if not rows:
-            return None
-        first, last = int(rows[0][0]), int(rows[-1][0])
-
-        def assign(session: Session, batch_id: int) -> None:
-            """Record which anchored batch holds the heads just taken."""
-            assigned = session.connection().execute(
-                update(AUDIT_EVENTS)
-                .where(_COLUMNS.seq >= first, _COLUMNS.seq <= last, _COLUMNS.batch_id.is_(None))
-                .values(batch_id=batch_id)
-            )
-            if assigned.rowcount != len(rows):
-                raise Conflict("another anchorer took some of these audit entries first; this batch is dropped")
-
-        return Taken(bytes(rows[-1][1]), len(rows), assign)

@@ -1,11 +1,10 @@
 """One version's row by id: the query every API read by id makes, thousands of times a second.
 
 On PostgreSQL the built statement goes straight to psycopg on a pooled connection, in autocommit (one round
-trip, as `Database.reading` gives): SQLAlchemy's `Connection`, execution context and result objects cost twice
-the query's own CPU (0.23 against 0.10 ms a read, measured on the API's event loop, where it blocks every other
-request). A failure is raised as SQLAlchemy would raise it, so an outage is still told as one (503), and a
-broken connection leaves the pool. SQLite keeps SQLAlchemy, whose result processors turn its stored text back
-into times and flags.
+trip, as `Database.reading` gives; `Database.driver`): SQLAlchemy's `Connection`, execution context and result
+objects cost twice the query's own CPU (0.23 against 0.10 ms a read, measured on the API's event loop, where it
+blocks every other request). A failure is raised as SQLAlchemy would raise it, so an outage is still told as one
+(503). SQLite keeps SQLAlchemy, whose result processors turn its stored text back into times and flags.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from sqlalchemy import Select
-from sqlalchemy.exc import DBAPIError
 
 from careledger.store import Database
 
@@ -35,22 +32,6 @@ class VersionLookup:
         if not self._direct:
             with self._db.reading() as connection:
                 return connection.execute(statement, params).mappings().one_or_none()
-        sql = self._sql[id(statement)]
-        pooled = self._db.engine.raw_connection()
-        try:
-            driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
-            driver.autocommit = True
-            try:
-                with driver.cursor(row_factory=dict_row) as cursor:
-                    cursor.execute(sql, params, prepare=True)
-                    return cursor.fetchone()
-            finally:
-                driver.autocommit = False  # as the pool's other users expect it: their writes in a transaction
-        except psycopg.Error as exc:
-            if driver.broken or driver.closed:
-                pooled.invalidate(exc)
-            raise DBAPIError.instance(
-                sql, params, exc, psycopg.Error, hide_parameters=True, dialect=self._db.engine.dialect
-            ) from exc
-        finally:
-            pooled.close()
+        with self._db.driver(autocommit=True) as driver, driver.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(self._sql[id(statement)], params, prepare=True)
+            return cursor.fetchone()

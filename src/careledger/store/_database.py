@@ -9,6 +9,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -166,6 +167,31 @@ class Database:
         """A plain connection for Core queries on hot read paths (no ORM session to set up, no transaction)."""
         with self._reader.connect() as connection:
             yield connection
+
+    @contextmanager
+    def driver(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
+        """On PostgreSQL, a pooled connection's psycopg connection itself, for the few statements run thousands of
+        times a second, where SQLAlchemy's `Connection`, execution context and result objects cost more CPU than
+        the statement (and a pipeline sends several in one round trip). A failure is raised as SQLAlchemy raises it
+        (an outage a `DBAPIError`, told as one; a duplicate key an `IntegrityError`), a broken connection leaves
+        the pool, and the connection goes back as the pool's other users expect it: out of autocommit."""
+        pooled = self.engine.raw_connection()
+        driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        try:
+            driver.autocommit = autocommit
+            try:
+                yield driver
+            finally:
+                if autocommit and not driver.closed:
+                    driver.autocommit = False  # idle: autocommit opens no transaction
+        except psycopg.Error as exc:
+            if driver.broken or driver.closed:
+                pooled.invalidate(exc)
+            raise DBAPIError.instance(
+                None, None, exc, psycopg.Error, hide_parameters=True, dialect=self.engine.dialect
+            ) from exc
+        finally:
+            pooled.close()
 
     def close(self) -> None:
         """Close every connection."""
