@@ -394,7 +394,7 @@ _REFUSALS: dict[str, tuple[type[CareLedgerError], str]] = {
     "not an active actor": (AccessDenied, "only an active actor with an ethics approval credential may approve"),
     "no valid ethics approval credential": (AccessDenied, "an ethics board needs a valid research-ethics-approval"),
     "the sponsor cannot approve its own trial": (AccessDenied, "an ethics board other than the sponsor approves"),
-    "not a site of the trial": (AccessDenied, "only the trial's sites enrol participants"),
+    "not a site of the trial": (AccessDenied, "the trial names no such site, or removed it"),
     "not the participant's site": (AccessDenied, "only the site that enrolled her acts for her"),
     "site not active": (AccessDenied, "a site acts only while it is an active organisation"),
     "no such trial": (NotFound, ""),
