@@ -266,11 +266,12 @@ def test_fhirclient_searches_with_the_specs_names(chart: Chart) -> None:
 
 
 @pytest.mark.parametrize("param", ["code", "date", "family"])
-def test_a_search_of_a_thousand_parameters_is_refused_not_a_server_error(chart: Chart, param: str) -> None:
-    """~1,000 conditions passed SQLite's expression-tree limit after seconds of work: a 500 for anyone signed in."""
+def test_a_search_of_hundreds_of_parameters_is_refused_not_a_server_error(chart: Chart, param: str) -> None:
+    """~1,000 conditions passed SQLite's expression-tree limit after seconds of work: a 500 for anyone signed in.
+    (Hundreds here: a URL past 8 KiB is refused before it reaches the node, `api._http_head`.)"""
     value = "ge2020-01-01" if param == "date" else "x"
     resource_type = "Patient" if param == "family" else "Observation"
-    refused = chart.http.get(f"/{resource_type}", params=[(param, value)] * 1000)
+    refused = chart.http.get(f"/{resource_type}", params=[(param, value)] * 400)
     assert refused.status_code == 400, refused.text
     assert "at most 64 parameters" in refused.text
     assert chart.http.get(f"/{resource_type}", params=[(param, value)] * 64).status_code == 200

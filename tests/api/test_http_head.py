@@ -126,13 +126,71 @@ def test_an_endless_header_line_is_refused_long_before_it_ends(served: tuple[tup
     assert HEAD_BYTES < 10 * 2**20
 
 
-@pytest.mark.parametrize("opening", [b"", b"GET / HTTP/1.1\r\n"], ids=["nothing sent", "a request begun"])
-def test_a_head_that_trickles_in_is_408_at_the_deadline(served: tuple[tuple[str, int], _App], opening: bytes) -> None:
-    """A header line every tenth of a second (each resets no timer), or nothing at all: 408 at the deadline."""
+def test_a_head_that_trickles_in_is_408_at_the_deadline(served: tuple[tuple[str, int], _App]) -> None:
+    """A header line every tenth of a second (each resets no timer): 408 at the deadline, never served."""
     address, app = served
     before = len(app.seen)
-    lines = [opening] + [b"X-Drip: %d\r\n" % n for n in range(40)] if opening else [b""]
-    answer, took = exchange(address, *lines, pause=0.1 if opening else DEADLINE * 3)
+    lines = [b"GET / HTTP/1.1\r\n"] + [b"X-Drip: %d\r\n" % n for n in range(40)]
+    answer, took = exchange(address, *lines, pause=0.1)
     assert _status(answer) == 408
-    assert DEADLINE * 0.9 <= took < DEADLINE * 3 + 1
+    assert DEADLINE * 0.9 <= took < DEADLINE * 3
     assert len(app.seen) == before
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_deadline(served: tuple[tuple[str, int], _App]) -> None:
+    address, _ = served
+    answer, took = exchange(address)
+    assert _status(answer) == 408
+    assert DEADLINE * 0.9 <= took < DEADLINE * 3
+
+
+def test_a_blank_line_after_an_answer_does_not_hold_the_connection(served: tuple[tuple[str, int], _App]) -> None:
+    """A byte that begins no request cancels uvicorn's keep-alive timer: the head's deadline takes over."""
+    address, _ = served
+    answer, took = exchange(address, b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n", b"\r\n", pause=0.2)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 408 " in answer
+    assert took < DEADLINE * 3 + 0.4  # not uvicorn's 5 s keep-alive, nor forever
+
+
+def test_an_oversized_websocket_handshake_is_refused_like_any_head(served: tuple[tuple[str, int], _App]) -> None:
+    address, app = served
+    before = len(app.seen)
+    handshake = (
+        b"GET /room HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"X-Big: " + b"a" * (LINE_BYTES + 1) + b"\r\n\r\n"
+    )
+    answer, _ = exchange(address, handshake)
+    assert _status(answer) == 431
+    assert len(app.seen) == before
+
+
+def test_a_refusal_waits_for_the_answer_before_it_on_the_connection(served: tuple[tuple[str, int], _App]) -> None:
+    """Pipelined after a request the app is answering: that answer comes whole first, then the refusal (a 414 at
+    once, or a 408 for a second head that stopped), never one written into the other."""
+    address, _ = served
+    slow = b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"
+    for after, status in (
+        (b"GET /" + b"a" * (LINE_BYTES + 1) + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /x HTTP/1.1\r\n", 408),
+    ):
+        answer, _ = exchange(address, slow + after)
+        first, _, rest = answer.partition(b"\r\n\r\nok")
+        assert _status(first) == 200
+        assert _status(rest) == status
+
+
+def test_an_endless_trailer_is_cut_off_not_gathered(served: tuple[tuple[str, int], _App]) -> None:
+    """A chunked body's trailer is a header httptools gathers like any other: cut once past a head's bound."""
+    address, _ = served
+    sent = 0
+    with socket.create_connection(address, timeout=10) as client:
+        client.sendall(b"POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: ")
+        try:
+            for _ in range(160):  # 10 MB
+                client.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert sent < 4 * 2**20
