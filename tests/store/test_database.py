@@ -10,8 +10,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from careledger.errors import ConfigError
+from careledger.outages import database_outage
 from careledger.store import Base, Database, EventCursor
 from careledger.store._database import MIGRATIONS, head_revision
 
@@ -141,3 +143,13 @@ def test_each_read_on_postgresql_is_its_own_transaction(database: Database) -> N
         connection.execute(text("SELECT pg_sleep(0.01)"))
         second = connection.execute(text("SELECT now()")).scalar()
     assert second != first  # now() is when the transaction began: a new one for each query
+
+
+def test_an_unreachable_server_through_the_driver_is_an_outage_the_api_tells_as_503() -> None:
+    """The hot paths that go straight to psycopg (a read by id, an audit group) fail as every other path does, so
+    the API answers 503 with Retry-After, not 500, whether the server refuses the connection or drops it."""
+    db = Database("postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
+    for autocommit in (True, False):
+        with pytest.raises(DBAPIError) as refused, db.driver(autocommit=autocommit):
+            pass
+        assert database_outage(refused.value) is not None

@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from careledger.errors import ConfigError, SchemaBehind
@@ -175,7 +175,10 @@ class Database:
         the statement (and a pipeline sends several in one round trip). A failure is raised as SQLAlchemy raises it
         (an outage a `DBAPIError`, told as one; a duplicate key an `IntegrityError`), a broken connection leaves
         the pool, and the connection goes back as the pool's other users expect it: out of autocommit."""
-        pooled = self.engine.raw_connection()
+        try:
+            pooled = self.engine.raw_connection()  # a refused connection is psycopg's error here, not wrapped
+        except psycopg.Error as exc:
+            raise self._as_sqlalchemy(exc) from exc
         driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
         try:
             driver.autocommit = autocommit
@@ -187,11 +190,13 @@ class Database:
         except psycopg.Error as exc:
             if driver.broken or driver.closed:
                 pooled.invalidate(exc)
-            raise DBAPIError.instance(
-                None, None, exc, psycopg.Error, hide_parameters=True, dialect=self.engine.dialect
-            ) from exc
+            raise self._as_sqlalchemy(exc) from exc
         finally:
             pooled.close()
+
+    def _as_sqlalchemy(self, exc: psycopg.Error) -> StatementError:
+        """`exc` as SQLAlchemy raises a driver's error (its subclass by kind), never quoting a statement's values."""
+        return DBAPIError.instance(None, None, exc, psycopg.Error, hide_parameters=True, dialect=self.engine.dialect)
 
     def close(self) -> None:
         """Close every connection."""
