@@ -264,7 +264,7 @@ def test_minting_beyond_the_cap_is_refused(network: Network) -> None:
     with pytest.raises(TransactionReverted, match="token: caller is not a minter"):
         a.contracts.token(as_wallet=NODE_WALLET).mint(a.address, 1)  # the deployer's own minting ended
     done = network.passed(SetMinter(b.address, 100), "b pays study rewards")
-    assert done.calls[0].words == f"CareToken: let {b.address} mint up to 1E-16 CARE"
+    assert done.calls[0].words == f"CareToken: let {b.address} mint up to 0.0000000000000001 CARE"
     token.mint(network.alice.address, 60)
     with pytest.raises(TransactionReverted, match="token: mint exceeds the minter's cap"):
         token.mint(network.alice.address, 41)

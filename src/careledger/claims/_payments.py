@@ -52,8 +52,8 @@ class Payments:
         if held < units:
             money = self.currency(token)
             raise Conflict(
-                f"{as_wallet} holds {from_units(held, money.decimals)} {money.symbol}, "
-                f"less than the {from_units(units, money.decimals)} asked for: nothing was done; send it more first"
+                f"{as_wallet} holds {from_units(held, money.decimals):f} {money.symbol}, "
+                f"less than the {from_units(units, money.decimals):f} asked for: nothing was done; send it more first"
             )
 
     def approve_for(self, as_wallet: str, token: str, spender: str, units: int) -> None:

@@ -66,7 +66,7 @@ def _day(seconds: int) -> str:
 
 
 def _amount(money: Money, units: int) -> str:
-    return f"{from_units(units, money.decimals):,} {money.symbol}"
+    return f"{from_units(units, money.decimals):,f} {money.symbol}"
 
 
 def _allowed(entries: list[str], decimals: int) -> tuple[int, ...]:
@@ -92,17 +92,17 @@ def plan_json(view: PlanView) -> dict[str, Any]:
         "token": terms.token,
         "symbol": view.money.symbol,
         "allowed": {
-            ServiceClass(index).label: str(from_units(amount, decimals))
+            ServiceClass(index).label: f"{from_units(amount, decimals):f}"
             for index, amount in enumerate(terms.allowed)
             if amount
         },
-        "deductible": str(from_units(terms.deductible, decimals)),
+        "deductible": f"{from_units(terms.deductible, decimals):f}",
         "coinsurance_percent": terms.coinsurance_bps / 100,
-        "oop_max": str(from_units(terms.oop_max, decimals)),
+        "oop_max": f"{from_units(terms.oop_max, decimals):f}",
         "coverage": [_day(terms.coverage_start), _day(terms.coverage_end)],
         "preauth_classes": [c.label for c in ServiceClass.from_mask(terms.preauth_classes)],
-        "review_over": str(from_units(terms.review_threshold, decimals)) if terms.review_threshold else None,
-        "escrow": str(from_units(plan.escrow, decimals)),
+        "review_over": f"{from_units(terms.review_threshold, decimals):f}" if terms.review_threshold else None,
+        "escrow": f"{from_units(plan.escrow, decimals):f}",
         "open_claims": plan.open_claims,
     }
 
@@ -173,7 +173,7 @@ def plan_fund(
         escrow = node.plans.fund(as_wallet, plan_id, to_units(amount, money.decimals))
         shown = _amount(money, escrow)
     if json:
-        print_json({"plan": plan_id, "escrow": str(from_units(escrow, money.decimals))})
+        print_json({"plan": plan_id, "escrow": f"{from_units(escrow, money.decimals):f}"})
     else:
         console.print(f"plan {plan_id} escrow: {shown}", markup=False)
 
@@ -281,7 +281,7 @@ def outcome_json(outcome: ClaimOutcome, money: Money | None) -> dict[str, Any]:
 
     def amount(units: int) -> str:
         """An amount in whole tokens, as a string."""
-        return str(from_units(units, decimals))
+        return f"{from_units(units, decimals):f}"
 
     state = outcome.state
     return {

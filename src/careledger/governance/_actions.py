@@ -299,7 +299,7 @@ class SetMinter:
         """The action in a few words."""
         if not self.cap:
             return f"revoke {self.minter}'s minting"
-        return f"let {self.minter} mint up to {from_units(self.cap, 18)} CARE"
+        return f"let {self.minter} mint up to {from_units(self.cap, 18):f} CARE"
 
 
 @dataclass(frozen=True, slots=True)

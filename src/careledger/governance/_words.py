@@ -31,7 +31,7 @@ def format_duration(seconds: int) -> str:
 def _cap(args: dict[str, Any]) -> str:
     if not args["allowance"]:
         return f"revoke {args['minter']}'s minting"
-    return f"let {args['minter']} mint up to {from_units(int(args['allowance']), 18)} CARE"
+    return f"let {args['minter']} mint up to {from_units(int(args['allowance']), 18):f} CARE"
 
 
 # snekmate `access_control`'s, the same words on every contract that has it (SupplyChain's REGULATOR_ROLE too).

@@ -387,7 +387,7 @@ def protocol_hash(document: bytes) -> bytes:
 
 def care(units: int) -> str:
     """An amount of CareToken base units as a decimal string of CARE."""
-    return str(from_units(units, CARE_DECIMALS))
+    return f"{from_units(units, CARE_DECIMALS):f}"
 
 
 def care_units(amount: str) -> int:
