@@ -157,6 +157,16 @@ def test_a_garbage_siwe_message_with_a_live_nonce_costs_little(target: Target) -
     assert time.monotonic() - started < 0.5
 
 
+def test_a_body_declared_too_large_is_413_and_the_connection_ends(target: Target) -> None:
+    """Its body is never read: the connection is closed after the answer, not left with the body's bytes to come."""
+    host, port = target.url.removeprefix("http://").rsplit(":", 1)
+    head = b"POST /exchange/fetch HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+    answer, _ = exchange((host, int(port)), head + b"Content-Length: 900000000\r\n\r\n{")
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"connection: close" in answer.lower()
+    target.assert_healthy()
+
+
 def test_a_300_mb_chunked_body_is_cut_off_at_the_limit(target: Target) -> None:
     def chunks() -> Iterator[bytes]:
         block = b"[" + b"0," * 500_000

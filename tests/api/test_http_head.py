@@ -194,3 +194,17 @@ def test_an_endless_trailer_is_cut_off_not_gathered(served: tuple[tuple[str, int
         except (BrokenPipeError, ConnectionResetError):
             pass
     assert sent < 4 * 2**20
+
+
+def test_a_body_finished_after_its_answer_does_not_hold_the_connection(served: tuple[tuple[str, int], _App]) -> None:
+    """An app that answers before the body is all in (a body that came too slowly, or too large): the rest, sent
+    afterwards, begins no request and cancels uvicorn's keep-alive timer; the head's deadline ends the connection."""
+    address, _ = served
+    with socket.create_connection(address, timeout=10) as client:
+        client.sendall(b"POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nA")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200 ")
+        client.sendall(b"B" * 9)
+        started = time.monotonic()
+        while client.recv(65536):
+            pass
+        assert time.monotonic() - started < DEADLINE * 3

@@ -123,7 +123,8 @@ class BoundedRequests:
                 body = await self._body(scope, receive, self._limit(path, is_open), path)
                 receive = replay(body, receive)
         except CareLedgerError as exc:
-            await self._refusal(scope["path"])(exc)(scope, receive, send)
+            unread = isinstance(exc, TooLarge | RequestTimeout)  # the body was cut short: the stream is out of step
+            await self._refusal(scope["path"])(exc)(scope, receive, _closing(send) if unread else send)
             return
         await self.app(scope, receive, send)
 
@@ -174,6 +175,19 @@ class BoundedRequests:
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )
         return b"".join(chunks)
+
+
+def _closing(send: Send) -> Send:
+    """`send` with `Connection: close` on the answer: after a body refused half read, what the client sends next
+    is the rest of it, not a request, and the connection is ended rather than kept alive with bytes unparsed."""
+
+    async def closing(message: Message) -> None:
+        """The answer's start with the header added; anything else as it is."""
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 def _authorization(scope: Scope) -> str | None:
