@@ -12,6 +12,7 @@ from eth_account import Account
 
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, Conflict, NotFound, TransactionReverted, ValidationError
+from careledger.records import SearchQuery
 from careledger.testdata import CARE
 from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
 
@@ -85,8 +86,10 @@ def test_a_removed_site_enrols_no_one_more_and_its_participants_visits_are_still
         net.board.trial_registry.remove_site(BOARD, trial_id, net.site_b.address)
     assert registry.remove_site(SPONSOR, trial_id, net.site_b.address).sites == (net.site_a.address,)
     later = net.patient(net.site_b)
-    with pytest.raises(AccessDenied, match=r"^trials: not a site of the trial"):
+    with pytest.raises(AccessDenied, match=rf"^this node is not a site of trial {trial_id} \(never named"):
         net.site_b.trial_site.enrol(net.staff(net.site_b), trial_id, later, payee=Account.create().address)
+    door = net.site_b.access.for_caller(net.staff(net.site_b))  # nothing signed for her, nor kept, before that
+    assert door.search(SearchQuery(resource_type="ResearchSubject", patient_id=later)) == []
     with pytest.raises(AccessDenied, match=r"^trials: not a site of the trial"):  # removed once: not a site to remove
         registry.remove_site(SPONSOR, trial_id, net.site_b.address)
     assert registry.show(trial_id).enrolled == 1

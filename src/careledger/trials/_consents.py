@@ -186,6 +186,8 @@ class Consents:
                 )
             return self._consented(door, trial_id, her, subject, taken)
         state = self._open(trial_id)
+        if not self._trials().is_site(trial_id, self.here):  # the chain would refuse: nothing is signed or kept first
+            raise AccessDenied(f"this node is not a site of trial {trial_id} (never named, or removed): it enrols none")
         protocol = self._protocol(trial_id, state.current_version)
         if subject is None or subject.waiting("TrialConsent") is None or signature is None:
             subject = self._request(door, state, protocol, her, payee)  # signed here: asked afresh
