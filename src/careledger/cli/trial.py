@@ -124,11 +124,16 @@ def amend(
     _done(trial, json, False, "amended")
 
 
+SiteArgument = Annotated[
+    str, typer.Argument(metavar="ADDRESS", help="The site node's address (or a wallet name here).")
+]
+
+
 @app.command("add-site")
 def add_site(
     ctx: typer.Context,
     trial_id: TrialArgument,
-    site: Annotated[str, typer.Argument(metavar="ADDRESS", help="The site node's address (or a wallet name here).")],
+    site: SiteArgument,
     sponsor: SponsorOption,
     json: JsonFlag = False,
 ) -> None:
@@ -142,7 +147,7 @@ def add_site(
 def remove_site(
     ctx: typer.Context,
     trial_id: TrialArgument,
-    site: Annotated[str, typer.Argument(metavar="ADDRESS", help="The site node's address (or a wallet name here).")],
+    site: SiteArgument,
     sponsor: SponsorOption,
     json: JsonFlag = False,
 ) -> None:
