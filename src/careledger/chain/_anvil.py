@@ -265,9 +265,10 @@ class AnvilProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def died(self, *, within: float = 1.0) -> bool:
-        """Whether anvil has exited, or does within `within` seconds: asked by `chain up` when it stops answering.
-        A killed anvil refuses connections before its exit is known here (the thread that waits for it holds
-        `Popen`'s lock, so `alive` says yes until that thread has the status), and a slow machine widens the gap."""
+        """Whether anvil has exited, or does within `within` seconds: asked when it stops answering (a second's wait
+        on a path that is failing anyway). A killed anvil refuses connections before its exit is known here (the
+        thread that waits for it holds `Popen`'s lock, so `alive` says yes until that thread has the status), and a
+        slow machine widens the gap."""
         if self._proc is None:
             return False
         try:

@@ -47,7 +47,7 @@ class AnvilBackend(HttpBackend):
 
     def _unreachable(self, exc: Exception) -> ChainUnavailable:
         if self.process is not None:
-            if not self.process.alive():
+            if self.process.died():  # killed this moment: its exit may not be known here yet (`died`)
                 return ChainUnavailable(f"the managed chain died: {self.process.describe_exit()}")
         elif self.endpoint is not None and not self.endpoint.is_live():
             return self._keeper_stopped(self.endpoint)
