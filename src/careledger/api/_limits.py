@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careledger.access import network_of
 from careledger.api._deps import call
+from careledger.api._responses import adding_headers
 from careledger.erasure import MAX_NOTICE_BYTES
 from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
 from careledger.exchange import MAX_DELIVERY_BYTES
@@ -123,8 +124,11 @@ class BoundedRequests:
                 body = await self._body(scope, receive, self._limit(path, is_open), path)
                 receive = replay(body, receive)
         except CareLedgerError as exc:
-            unread = isinstance(exc, TooLarge | RequestTimeout)  # the body was cut short: the stream is out of step
-            await self._refusal(scope["path"])(exc)(scope, receive, _closing(send) if unread else send)
+            # A body refused half read: what the client sends next is the rest of it, not a request, so the
+            # connection is ended (`Connection: close`) rather than kept alive with bytes unparsed.
+            if isinstance(exc, TooLarge | RequestTimeout):
+                send = adding_headers(send, (b"connection", b"close"))
+            await self._refusal(scope["path"])(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -175,19 +179,6 @@ class BoundedRequests:
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )
         return b"".join(chunks)
-
-
-def _closing(send: Send) -> Send:
-    """`send` with `Connection: close` on the answer: after a body refused half read, what the client sends next
-    is the rest of it, not a request, and the connection is ended rather than kept alive with bytes unparsed."""
-
-    async def closing(message: Message) -> None:
-        """The answer's start with the header added; anything else as it is."""
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
-        await send(message)
-
-    return closing
 
 
 def _authorization(scope: Scope) -> str | None:

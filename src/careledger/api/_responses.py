@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import Message, Send
 
 from careledger.errors import (
     CareLedgerError,
@@ -191,6 +192,20 @@ def int_param(params: Mapping[str, str], name: str, default: int, low: int, high
 
 
 @functools.lru_cache(maxsize=4096)
+def adding_headers(
+    send: Send, *headers: tuple[bytes, bytes], answers: Collection[str] = ("http.response.start",)
+) -> Send:
+    """`send`, with `headers` added to each message that starts an answer (`answers`, its ASGI types): what a
+    layer says about every answer it passes on, whichever route or refusal wrote it."""
+
+    async def adding(message: Message) -> None:
+        if message["type"] in answers:
+            message = {**message, "headers": [*message.get("headers", ()), *headers]}
+        await send(message)
+
+    return adding
+
+
 def _http_date(instant: str) -> str:
     moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

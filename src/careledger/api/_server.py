@@ -25,12 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.api._app import create_app
 from careledger.api._auth import SiweAuth
 from careledger.api._http_head import BoundedHead
 from careledger.api._metrics import MetricsListener
+from careledger.api._responses import adding_headers
 from careledger.api._rounds import RoundLog
 from careledger.errors import AddressInUse, ChainUnavailable, ConfigError
 from careledger.iot import MqttListener, Webhooks
@@ -251,13 +252,7 @@ def _naming_worker(app: ASGIApp, number: int) -> ASGIApp:
         if scope["type"] not in ("http", "websocket"):
             await app(scope, receive, send)
             return
-
-        async def send_named(message: Message) -> None:
-            if message["type"] in answers:
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        await app(scope, receive, send_named)
+        await app(scope, receive, adding_headers(send, header, answers=answers))
 
     return named
 
