@@ -121,3 +121,26 @@ def test_the_escrow_beyond_what_is_owed_returns_to_the_sponsor_once_after_unblin
     assert _paid(net, net.site_a, trial_id, patient) == [1]  # what is owed stayed: her visits are still paid
     after = registry.show(trial_id)
     assert after.escrow == after.owed == before.owed - (before.site_fee + before.stipend)
+
+
+@pytest.mark.parametrize("short", ["target", "escrow"])
+def test_an_enrolment_the_trial_has_no_room_for_is_refused_before_anything_is_signed(
+    trial_network: TrialNetwork, short: str
+) -> None:
+    """The chain would refuse it (`target reached`, `escrow short`): refused first, so no consent of hers is signed
+    with her custodial key and kept pending for an enrolment that cannot happen."""
+    net = trial_network
+    example = net.protocol()
+    one = len(example.visits) * (example.site_fee + example.stipend)  # what one participant's visits cost
+    trial_id = net.trial(target=1) if short == "target" else net.trial(budget=one)
+    _enrolled(net, trial_id, net.site_a)  # the one there is room for
+    later = net.patient(net.site_a)
+    why = "has enrolled its target of 1" if short == "target" else r"escrow cannot hold another participant's visits"
+    site, staff, payee = net.site_a.trial_site, net.staff(net.site_a), Account.create().address
+    with pytest.raises(Conflict, match=rf"^trial {trial_id}('s)? {why}"):
+        site.consent_request(staff, trial_id, later, payee)  # nothing for her wallet to sign either
+    with pytest.raises(Conflict, match=rf"^trial {trial_id}('s)? {why}"):
+        site.enrol(staff, trial_id, later, payee=payee)
+    door = net.site_a.access.for_caller(net.staff(net.site_a))
+    assert door.search(SearchQuery(resource_type="ResearchSubject", patient_id=later)) == []
+    assert net.sponsor.trial_registry.show(trial_id).enrolled == 1

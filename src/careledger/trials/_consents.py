@@ -29,6 +29,7 @@ from careledger.access import Repository
 from careledger.crypto import canonical_json, parse_signature, sign_typed_data
 from careledger.errors import AccessDenied, Conflict, IntegrityError, NotFound, ValidationError
 from careledger.records import Resource
+from careledger.research import care
 from careledger.trials._econsent import (
     consent_resource,
     consent_typed_data,
@@ -119,6 +120,7 @@ class Consents:
         assumed, for it would link her to the trial). Refused unless she is eligible, or if she is on study and
         signed the current version already (`Conflict`)."""
         state = self._open(trial_id)
+        _check_room(state)
         her = her_record(door, patient_id)
         protocol = self._protocol(trial_id, state.current_version)
         return self._request(door, state, protocol, her, payee).request or {}
@@ -188,6 +190,7 @@ class Consents:
         state = self._open(trial_id)
         if not self._trials().is_site(trial_id, self.here):  # the chain would refuse: nothing is signed or kept first
             raise AccessDenied(f"this node is not a site of trial {trial_id} (never named, or removed): it enrols none")
+        _check_room(state)
         protocol = self._protocol(trial_id, state.current_version)
         if subject is None or subject.waiting("TrialConsent") is None or signature is None:
             subject = self._request(door, state, protocol, her, payee)  # signed here: asked afresh
@@ -461,6 +464,19 @@ class Consents:
         drafts.insert(0, door.prepare(resource))
         stored = door.store(drafts)
         return subject_from({**resource, "id": stored[0].record_id}, her.patient_id)
+
+
+def _check_room(state: TrialState) -> None:
+    """`Conflict` for an enrolment the chain would refuse for want of room (its target reached, or an escrow that
+    cannot hold one more participant's visits: the contract's own sums), before she signs or anything is kept."""
+    if state.enrolled >= state.target:
+        raise Conflict(f"trial {state.trial_id} has enrolled its target of {state.target}: it enrols nobody more")
+    cost = state.visits * (state.site_fee + state.stipend)
+    if state.escrow < state.owed + cost:
+        raise Conflict(
+            f"trial {state.trial_id}'s escrow cannot hold another participant's visits ({care(cost)} CARE, "
+            f"{care(state.escrow - state.owed)} free): its sponsor tops it up first"
+        )
 
 
 def _stratum(protocol: TrialProtocol, patient: Resource, today: date) -> int:
