@@ -434,6 +434,12 @@ def test_the_sponsor_tops_up_removes_a_site_and_takes_back_the_escrow_after_unbl
     assert told.said == (
         f"returned 2 CARE of trial {trial}'s escrow to {net.sponsor_address}; it keeps 165 CARE for the visits ahead"
     )
+    books = sponsor("trial", "payments", str(trial))  # both returns beside what is left: the budget accounted for
+    assert books.code == 0, books.err
+    assert books.said.startswith(
+        f"trial {trial}: paid 0 CARE of 9914.500000000000000001; escrow left 165, owed 165; "
+        "returned to the sponsor 9749.500000000000000001"
+    )
 
 
 def test_refusals_of_the_chain_and_the_site_name_their_reason(trial_network: TrialNetwork, run: dict[str, Cli]) -> None:

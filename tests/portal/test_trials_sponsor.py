@@ -20,6 +20,7 @@ from eth_account import Account
 
 from careledger.access import Accessor
 from careledger.portal._trial_chart import HEIGHT, WIDTH, forecast_chart
+from careledger.testdata import CARE
 from careledger.trials import AdverseEventInput
 from tests.portal.trials import BOARD, SPONSOR, TrialSite, post, session, trial_site, words
 
@@ -162,3 +163,10 @@ def test_the_sponsor_sees_enrolment_the_forecast_payments_and_serious_events(sit
         )
         assert "Myocardial infarction" not in other
         assert "You sponsor no trial, and approved none." in words(_page(drbob, "/portal/trials/sponsor"))
+
+    site.node.trial_registry.unblind(SPONSOR, trial_id)
+    assert site.node.trial_registry.return_escrow(SPONSOR, trial_id) == 9845 * CARE - 275 * CARE  # 2 x 165, 55 paid
+    with session(site.clinic, SPONSOR) as sponsor:
+        said = words(_page(sponsor, f"/portal/trials/sponsor/{trial_id}"))
+        assert "Budget 9900 CARE Paid 55 CARE Returned to the sponsor after unblinding 9570 CARE" in said
+        assert "Left in escrow 275 CARE" in said

@@ -13,6 +13,7 @@ from eth_account import Account
 from careledger.config import NODE_WALLET
 from careledger.errors import AccessDenied, Conflict, NotFound, TransactionReverted, ValidationError
 from careledger.records import SearchQuery
+from careledger.research import care
 from careledger.testdata import CARE
 from tests.trials.conftest import BOARD, SPONSOR, TrialNetwork
 
@@ -121,6 +122,10 @@ def test_the_escrow_beyond_what_is_owed_returns_to_the_sponsor_once_after_unblin
     assert _paid(net, net.site_a, trial_id, patient) == [1]  # what is owed stayed: her visits are still paid
     after = registry.show(trial_id)
     assert after.escrow == after.owed == before.owed - (before.site_fee + before.stipend)
+    books = registry.payments(trial_id)  # every CARE the escrow took in is accounted for
+    assert books.returned == returned
+    assert books.budget == books.paid + books.returned + books.held
+    assert books.to_json()["returned"] == care(returned)
 
 
 @pytest.mark.parametrize("short", ["target", "escrow"])

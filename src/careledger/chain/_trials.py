@@ -255,6 +255,10 @@ class Trials(ContractFacade):
         (event,) = self.events_in(self._send("return_escrow", trial_id), "EscrowReturned")
         return int(event.args["amount"])
 
+    def returned(self, trial_id: int) -> int:
+        """What the sponsor took back from the escrow after unblinding (`return_escrow`), in all."""
+        return sum(int(event.args["amount"]) for event in self._trial_logs("EscrowReturned", trial_id))
+
     def trial(self, trial_id: int) -> TrialState:
         """A trial; `NotFound` if there is none."""
         raw = self._call("trial", trial_id)

@@ -110,6 +110,7 @@ def print_payments(view: PaymentsView) -> None:
     say(
         f"trial {view.trial_id}: paid {data['paid']} CARE of {data['budget']}; "
         f"escrow left {data['escrow_left']}, owed {data['owed']}"
+        + (f"; returned to the sponsor {data['returned']}" if view.returned else "")
     )
     _amounts("site", "site fees (CARE)", data["by_site"])
     _amounts("participant", "stipends paid (CARE)", data["by_participant"])

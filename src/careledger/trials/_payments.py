@@ -170,7 +170,10 @@ def payments_view(trials: Trials, trial_id: int) -> PaymentsView:
     reached = {
         participant: amount for participant, amount in by_participant.items() if amount or participant not in held
     }
-    return PaymentsView(trial_id, state.budget, state.escrow, state.owed, dict(by_site), reached, tuple(paid), held)
+    returned = trials.returned(trial_id) if not state.blinded else 0  # returned only after unblinding: no logs read
+    return PaymentsView(
+        trial_id, state.budget, state.escrow, state.owed, dict(by_site), reached, tuple(paid), held, returned
+    )
 
 
 def _check_payable(state: TrialState, on_chain: TrialParticipant, visit: int) -> None:

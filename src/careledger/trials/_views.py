@@ -272,7 +272,8 @@ class Payment:
 class PaymentsView:
     """What a trial's escrow paid (per site, per participant id) and holds: `held` is what is left in it (JSON
     `escrow_left`, not to be confused with `held_stipends`), `owed` the most its active participants' remaining
-    visits can still cost. `paid_by_participant` counts the stipends that
+    visits can still cost, `returned` what went back to the sponsor after unblinding (so `budget` is `paid` +
+    `returned` + `held`). `paid_by_participant` counts the stipends that
     reached her payee; `held_stipends` those held for her (by participant id) until her site names a payee."""
 
     trial_id: int
@@ -283,6 +284,7 @@ class PaymentsView:
     paid_by_participant: Mapping[str, int]
     payments: tuple[Payment, ...]
     held_stipends: Mapping[str, int] = field(default_factory=dict)
+    returned: int = 0  # what went back to the sponsor after unblinding: budget = paid + returned + held
 
     @property
     def paid(self) -> int:
@@ -296,6 +298,7 @@ class PaymentsView:
             "budget": care(self.budget),
             "paid": care(self.paid),
             "escrow_left": care(self.held),
+            "returned": care(self.returned),
             "owed": care(self.owed),
             "by_site": {site: care(amount) for site, amount in self.paid_by_site.items()},
             "by_participant": {p: care(amount) for p, amount in self.paid_by_participant.items()},
