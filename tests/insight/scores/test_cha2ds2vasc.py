@@ -135,3 +135,22 @@ def test_an_antiplatelet_is_no_anticoagulant() -> None:
     assert result.alert
     assert "anticoagulation is recommended" in result.why
     assert ("Oral anticoagulant", "no", None) in [(i.label, i.value, i.source) for i in result.inputs]
+
+
+def test_an_antihypertensive_taken_counts_as_hypertension_as_esc_2020_defines_it() -> None:
+    """ESC 2020 (Table 6): "hypertension or on antihypertensive therapy". Treated hypertension is often recorded
+    only as the drug: a man of 55 with atrial fibrillation on lisinopril has 1 point, not 0."""
+    lisinopril = Finding(Code(RXNORM, "29046"), "MedicationStatement/lisinopril")  # ATC C09AA03
+    result = CHA2DS2_VASC.assess(facts(age=55, sex="male", conditions=(AF,), medications=(lisinopril,)))
+    assert isinstance(result, Assessment)
+    assert (result.value, result.band) == (1, "moderate")
+    shown = [(i.label, i.value, i.source) for i in result.inputs]
+    assert ("Hypertension, or an antihypertensive taken", "yes: 1 point", lisinopril.source) in shown
+    both = CHA2DS2_VASC.assess(facts(age=55, sex="male", conditions=(AF, HYPERTENSION), medications=(lisinopril,)))
+    assert isinstance(both, Assessment)
+    assert both.value == 1  # counted once, and shown by the diagnosis
+    assert ("Hypertension, or an antihypertensive taken", "yes: 1 point", HYPERTENSION.source) in [
+        (i.label, i.value, i.source) for i in both.inputs
+    ]
+    aspirin = Finding(Code(RXNORM, "1191"), "MedicationStatement/aspirin")  # no antihypertensive: nothing
+    assert CHA2DS2_VASC.assess(facts(age=55, sex="male", conditions=(AF,), medications=(aspirin,))).value == 0

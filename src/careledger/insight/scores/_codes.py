@@ -17,6 +17,8 @@ record coded more specifically than these lists is "not found", which the scores
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from careledger.insight._model import ICD10, LOINC, SNOMED, Code, Facts, Finding
 from careledger.insight.knowledge import atc_classes
 
@@ -227,7 +229,14 @@ NSAIDS = ("M01A",)
 VITAMIN_K_ANTAGONISTS = ("B01AA",)
 
 
+def of_class(prefixes: Iterable[str]) -> Callable[[Code], bool]:
+    """A test of a medication code: does any of its ATC classes start with one of `prefixes`? (A drug the knowledge
+    table does not know has none, and is not counted.)"""
+    wanted = tuple(prefixes)
+    return lambda code: any(atc.startswith(wanted) for atc in atc_classes(code))
+
+
 def on_medication(facts: Facts, classes: tuple[str, ...]) -> Finding | None:
-    """The first active medication whose ATC classes fall under any of `classes` (a drug the knowledge table does
-    not know has none, and is not counted)."""
-    return next((m for m in facts.medications if any(a.startswith(classes) for a in atc_classes(m.code))), None)
+    """The first active medication whose ATC classes fall under any of `classes`."""
+    matches = of_class(classes)
+    return next((m for m in facts.medications if matches(m.code)), None)

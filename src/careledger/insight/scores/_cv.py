@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from careledger.insight._model import Assessment, Code, Finding, Lowering, Score, Sex
-from careledger.insight.knowledge import atc_classes
 from careledger.insight.scores import _codes
 from careledger.insight.scores._reading import (
     HDL_CHOLESTEROL,
@@ -61,12 +60,6 @@ class Profile:
     bmi: float | None = None
 
 
-def of_class(prefixes: Iterable[str]) -> Callable[[Code], bool]:
-    """A test of a medication code: does any of its ATC classes start with one of `prefixes`?"""
-    wanted = tuple(prefixes)
-    return lambda code: any(atc.startswith(wanted) for atc in atc_classes(code))
-
-
 def known_disease(reading: Reading, sets: Iterable[tuple[str, frozenset[Code]]], disease: str) -> None:
     """Refuse a patient who already has the disease the equation predicts (`disease`, as a reader says it): it is
     for primary prevention, and her risk is not what it estimates."""
@@ -98,8 +91,10 @@ def read_profile(reading: Reading, ages: Bounds, *, statin: bool) -> Profile | N
     smoker = reading.status("smoking status", "Current smoker", SMOKING_ANSWERS, _codes.CURRENT_SMOKER)
     facts = reading.facts
     diabetes = reading.finding("Diabetes", facts.conditions, _codes.DIABETES.__contains__)
-    treated = reading.finding("Treated for high blood pressure", facts.medications, of_class(_codes.ANTIHYPERTENSIVES))
-    on_statin = reading.finding("On a statin", facts.medications, of_class(STATIN_ATC)) if statin else None
+    treated = reading.finding(
+        "Treated for high blood pressure", facts.medications, _codes.of_class(_codes.ANTIHYPERTENSIVES)
+    )
+    on_statin = reading.finding("On a statin", facts.medications, _codes.of_class(STATIN_ATC)) if statin else None
     if age is None or sex is None or total is None or hdl is None or systolic is None or reading.missing:
         return None
     return Profile(
