@@ -145,11 +145,15 @@ class CdsClients:
         return Verified(client.iss, tenant if isinstance(tenant, str) else None)
 
     def _key(self, client: Client, kid: str, jku: object) -> Any:
-        """The public key `kid` of `client`: from its inline JWKS (a jku in the JWT is then never fetched), or
-        from its registered jku, which the JWT's, if it names one, must equal exactly."""
+        """The public key `kid` of `client`: from its registered jku, or its inline JWKS. A jku the JWT names must be
+        the registered one exactly (CDS Hooks 2.0: an allowlist), so a client registered with inline keys names none:
+        a URL from the JWT alone is never fetched, and an EHR that names the wrong one is told."""
+        if jku is not None and jku != client.jku:
+            raise Unauthenticated(
+                "the JWT's jku is not the one registered for this client"
+                + ("" if client.jku is not None else " (its keys were registered inline: the JWT names no jku)")
+            )
         if client.jku is not None:
-            if jku is not None and jku != client.jku:
-                raise Unauthenticated("the JWT's jku is not the one registered for this client")
             found = self._keys.find(client.jku, kid)
         else:
             found = _kid(jwt.PyJWKSet.from_dict(client.jwks or {}), kid)
