@@ -217,6 +217,11 @@ def test_order_select_checks_only_the_selected_orders(api: Api, ehr: Ehr, alice_
         cards[selected] = response.json()["cards"]
     assert any("amoxicillin" in c["summary"].lower() for c in cards["MedicationRequest/draft-1"])
     assert not any("amoxicillin" in c["summary"].lower() for c in cards["MedicationRequest/draft-2"])
+    stray = {"hookInstance": str(uuid.uuid4()), "hook": "order-select", "prefetch": prefetch}
+    stray["context"] = context | {"selections": ["MedicationRequest/draft-1", "MedicationRequest/draft-9"]}
+    refused = _call(api, ehr, service, stray)  # a selection of no draft: the client's bug, told, not skipped
+    assert refused.status_code == 400, refused.text
+    assert "context.selections names 'MedicationRequest/draft-9', not in context.draftOrders" in refused.text
 
 
 def test_fifty_identical_drafts_are_one_duplicate_card_and_more_are_refused(
@@ -405,12 +410,17 @@ def test_feedback_on_a_given_card_is_kept_and_counted(api: Api, ehr: Ehr, alice_
     outcome = {
         "card": card["uuid"],
         "outcome": "overridden",
-        "overrideReason": {"reason": {"code": "egfr-not-current", "system": "https://example.org"}, "userComment": "x"},
+        "overrideReason": {"userComment": "x"},  # a score's card offers no reasons: a comment alone
         "outcomeTimestamp": "2026-12-06T10:00:00Z",
     }
     before = api.world.node.cds.counts(PATIENT_VIEW).get("overridden", 0)
     response = httpx.post(url, json={"feedback": [outcome]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
     assert response.status_code == 200, response.text
+    assert api.world.node.cds.counts(PATIENT_VIEW)["overridden"] == before + 1
+    invented = outcome | {"overrideReason": {"reason": {"code": "because", "system": "https://example.org"}}}
+    response = httpx.post(url, json={"feedback": [invented]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 400  # a reason no card offered is never counted
+    assert "offered no overrideReasons" in response.text
     assert api.world.node.cds.counts(PATIENT_VIEW)["overridden"] == before + 1
     unknown = outcome | {"card": str(uuid.uuid4())}
     response = httpx.post(url, json={"feedback": [unknown]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
@@ -419,6 +429,31 @@ def test_feedback_on_a_given_card_is_kept_and_counted(api: Api, ehr: Ehr, alice_
     response = httpx.post(url, json={"feedback": [malformed]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
     assert response.status_code == 400
     assert httpx.post(url, json={"feedback": [outcome]}).status_code == 401
+
+
+def test_an_override_reason_is_one_the_card_offered(api: Api, ehr: Ehr, alice_patient: str) -> None:
+    """CDS Hooks 2.0: the clinician picks one of the card's `overrideReasons`; another is the client's bug (400)."""
+    prefetch = _prefetch(alice_patient, allergies=_searchset(_penicillin_allergy(alice_patient)))
+    card = next(
+        c
+        for c in _call(api, ehr, ORDER_SIGN, _order_sign(alice_patient, prefetch)).json()["cards"]
+        if c.get("overrideReasons")
+    )
+    url = f"{_url(api, ORDER_SIGN)}/feedback"
+    offered = card["overrideReasons"][0]
+    entry = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-12-06T10:00:00Z"}
+    for reason, status in (
+        ({"system": offered["system"], "code": "because"}, 400),
+        ({"system": "https://example.org", "code": offered["code"]}, 400),
+        (offered, 200),
+    ):
+        sent = {"feedback": [entry | {"overrideReason": {"reason": reason}}]}
+        response = httpx.post(url, json=sent, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+        assert response.status_code == status, response.text
+    accepted = {"feedback": [entry | {"outcome": "accepted", "overrideReason": {"reason": offered}}]}
+    response = httpx.post(url, json=accepted, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 400  # a reason to override a card accepted
+    assert "goes with the outcome overridden only" in response.text
 
 
 @pytest.mark.parametrize("service", [PATIENT_VIEW, ORDER_SIGN])

@@ -131,8 +131,9 @@ class CdsHooks:
             self._audited(service, call, client, agent, Outcome.DENIED, f"refused: {exc}")
             raise
         self._audited(service, call, client, agent, Outcome.SUCCESS, f"{len(cards)} cards")
-        given = {"service": service.id, "iss": client.iss}
         for card in cards:
+            offered = [[reason["system"], reason["code"]] for reason in card.get("overrideReasons", ())]
+            given = {"service": service.id, "iss": client.iss, "reasons": offered}
             self._tickets.put(_CARD, str(card["uuid"]), given, CARD_SECONDS)
         return {"cards": cards, "systemActions": []}
 
@@ -166,12 +167,15 @@ class CdsHooks:
         )
 
     def feedback(self, service_id: str, client: Verified, entries: Sequence[Feedback]) -> None:
-        """Keep what `client` says became of cards `service_id` gave it; `NotFound` for a card it was not given."""
+        """Keep what `client` says became of cards `service_id` gave it; `NotFound` for a card it was not given,
+        `ValidationError` for an override reason the card did not offer (CDS Hooks 2.0: the clinician picks one of
+        its `overrideReasons`), so that the counts hold only reasons a card gave."""
         service = self.service(service_id)
         for entry in entries:
             issued = self._tickets.peek(_CARD, entry.card)
-            if issued is None or issued != {"service": service.id, "iss": client.iss}:
+            if issued is None or (issued.get("service"), issued.get("iss")) != (service.id, client.iss):
                 raise NotFound(f"no card {entry.card[:64]!r} of {service.id} was given to this client")
+            _check_reason(entry, issued.get("reasons", []))
         with self._db.session() as session:
             session.add_all(
                 CdsFeedback(
@@ -197,6 +201,21 @@ class CdsHooks:
             return {outcome: count for outcome, count in rows}
 
 
+def _check_reason(entry: Feedback, offered: list[list[str]]) -> None:
+    """`ValidationError` unless the entry's override reason, if it has one, is one its card offered."""
+    reason = entry.override_reason
+    if reason is None:
+        return
+    if entry.outcome != "overridden":
+        raise ValidationError(f"card {entry.card}: an overrideReason goes with the outcome overridden only")
+    if [reason.get("system"), reason.get("code")] not in offered:
+        raise ValidationError(
+            f"card {entry.card} offered no overrideReasons: send a userComment alone"
+            if not offered
+            else f"card {entry.card} offered no override reason {str(reason.get('code'))[:64]!r} of that system"
+        )
+
+
 def _cards(facts: Facts, orders: list[Resource] | None, app_url: str | None) -> list[dict[str, Any]]:
     """The cards of an order hook's `orders`, or, for patient-view (None), of the scores."""
     if orders is not None:
@@ -215,6 +234,14 @@ def _orders(call: HookCall) -> list[Resource]:
     for name, count in (("context.draftOrders", len(entries)), ("context.selections", len(call.selections))):
         if count > MAX_DRAFT_ORDERS:
             raise ValidationError(f"{name} holds {count} entries: at most {MAX_DRAFT_ORDERS} are checked in one call")
+    drafted = {
+        f"{resource.get('resourceType')}/{resource.get('id')}"
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(resource := entry.get("resource"), dict)
+    }
+    for selection in call.selections:
+        if selection not in drafted:
+            raise ValidationError(f"context.selections names {selection[:80]!r}, not in context.draftOrders")
     orders = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
