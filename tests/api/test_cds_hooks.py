@@ -422,6 +422,13 @@ def test_feedback_on_a_given_card_is_kept_and_counted(api: Api, ehr: Ehr, alice_
     assert response.status_code == 400  # a reason no card offered is never counted
     assert "offered no overrideReasons" in response.text
     assert api.world.node.cds.counts(PATIENT_VIEW)["overridden"] == before + 1
+    response = httpx.post(url, json={"feedback": [outcome]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 200, response.text  # the client's retry
+    assert api.world.node.cds.counts(PATIENT_VIEW)["overridden"] == before + 1  # counted once
+    accepted = outcome | {"outcome": "accepted", "overrideReason": None}
+    response = httpx.post(url, json={"feedback": [accepted]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 200, response.text  # a change of mind replaces the earlier word
+    assert api.world.node.cds.counts(PATIENT_VIEW).get("overridden", 0) == before
     unknown = outcome | {"card": str(uuid.uuid4())}
     response = httpx.post(url, json={"feedback": [unknown]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
     assert response.status_code == 404

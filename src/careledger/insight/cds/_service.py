@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from careledger.access import Repository
 from careledger.audit import Access, Action, AuditLog, Outcome
@@ -169,14 +169,17 @@ class CdsHooks:
     def feedback(self, service_id: str, client: Verified, entries: Sequence[Feedback]) -> None:
         """Keep what `client` says became of cards `service_id` gave it; `NotFound` for a card it was not given,
         `ValidationError` for an override reason the card did not offer (CDS Hooks 2.0: the clinician picks one of
-        its `overrideReasons`), so that the counts hold only reasons a card gave."""
+        its `overrideReasons`), so that the counts hold only reasons a card gave. Feedback on a card replaces what
+        was said of it before: a retry, or a change of mind, is counted once."""
         service = self.service(service_id)
         for entry in entries:
             issued = self._tickets.peek(_CARD, entry.card)
             if issued is None or (issued.get("service"), issued.get("iss")) != (service.id, client.iss):
                 raise NotFound(f"no card {entry.card[:64]!r} of {service.id} was given to this client")
             _check_reason(entry, issued.get("reasons", []))
+        latest = {entry.card: entry for entry in entries}  # a card's latest word, once: a client's retry is no second
         with self._db.session() as session:
+            session.execute(delete(CdsFeedback).where(CdsFeedback.service == service.id, CdsFeedback.card.in_(latest)))
             session.add_all(
                 CdsFeedback(
                     card=entry.card,
@@ -187,7 +190,7 @@ class CdsHooks:
                     outcome_at=entry.outcome_at,
                     received_at=self._clock(),
                 )
-                for entry in entries
+                for entry in latest.values()
             )
 
     def counts(self, service_id: str) -> dict[str, int]:
