@@ -191,7 +191,6 @@ def int_param(params: Mapping[str, str], name: str, default: int, low: int, high
     return max(low, min(value, high))
 
 
-@functools.lru_cache(maxsize=4096)
 def adding_headers(
     send: Send, *headers: tuple[bytes, bytes], answers: Collection[str] = ("http.response.start",)
 ) -> Send:
@@ -199,6 +198,7 @@ def adding_headers(
     layer says about every answer it passes on, whichever route or refusal wrote it."""
 
     async def adding(message: Message) -> None:
+        """The message, with `headers` added if it starts an answer."""
         if message["type"] in answers:
             message = {**message, "headers": [*message.get("headers", ()), *headers]}
         await send(message)
@@ -206,6 +206,7 @@ def adding_headers(
     return adding
 
 
+@functools.lru_cache(maxsize=4096)
 def _http_date(instant: str) -> str:
     moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
