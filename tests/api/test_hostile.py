@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from siwe import SiweMessage
 
-from careledger.api import NodeProcess, free_port
+from careledger.api import NodeProcess, NodeServer, free_port
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
 from careledger.exchange import (
@@ -36,6 +36,7 @@ from careledger.exchange import (
 from careledger.research import StudyRequest
 from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
 from tests.api.test_http_head import exchange
+from tests.conftest import PG_URL, _postgres_schema
 
 pytestmark = pytest.mark.anvil
 
@@ -425,3 +426,58 @@ def test_verify_of_a_record_one_may_not_read_is_the_unknown_ids_answer(target: T
     unknown = httpx.get(f"{target.url}/Patient/no-such-record/$verify", headers=headers)
     assert (refused.status_code, unknown.status_code) == (404, 404)
     assert refused.text.replace(target.patient_id, "ID") == unknown.text.replace("no-such-record", "ID")
+
+
+_NUL = "is refused anywhere in a request: no id, parameter or value holds one"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/Patient/%00", None),
+        ("GET", "/Patient?_id=%00", None),
+        ("GET", "/Patient/%00/_history/1", None),
+        ("DELETE", "/Patient/a%00b", None),
+        ("POST", "/Patient", b'{"resourceType": "Patient", "name": [{"family": "\\u0000"}]}'),
+        ("POST", "/Patient", b'{"resourceType": "Patient", "name": [{"family": "a\\\\\\u0000"}]}'),
+    ],
+)
+def test_a_nul_anywhere_in_a_request_is_400(target: Target, method: str, path: str, body: bytes | None) -> None:
+    """PostgreSQL's text holds no NUL, so a lookup with one failed (500) rather than missed; FHIR's strings may not
+    hold one either. Refused before any route, on either database."""
+    response = httpx.request(method, f"{target.url}{path}", content=body, headers=target.headers())
+    assert response.status_code == 400, response.text
+    assert _NUL in response.text
+    target.assert_healthy()
+
+
+def test_the_text_backslash_u0000_is_no_nul_and_is_kept(target: Target) -> None:
+    body = b'{"resourceType": "Patient", "name": [{"family": "C:\\\\u0000"}]}'  # the six characters \u0000, escaped
+    response = httpx.post(f"{target.url}/Patient", content=body, headers=target.headers())
+    assert response.status_code == 201, response.text
+    assert response.json()["name"][0]["family"] == "C:\\u0000"
+
+
+def test_a_stranger_s_nul_is_400_on_postgresql_not_500(tmp_path: Path) -> None:
+    """The open OAuth routes looked a client id up before any sign-in: with a NUL in it, psycopg refused the
+    statement and a stranger had a 500 each time, 240 a minute (an alert's worth)."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for schema in _postgres_schema():
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        with scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node:
+            server = NodeServer(node, port=0)
+            server.start()
+            try:
+                answers = [
+                    httpx.get(f"{server.url}/auth/authorize?response_type=code&client_id=%00"),
+                    httpx.post(
+                        f"{server.url}/auth/authorize", content=b"response_type=code&client_id=%00", headers=form
+                    ),
+                    httpx.post(f"{server.url}/auth/revoke", content=b"token=x&client_id=%00", headers=form),
+                    httpx.post(f"{server.url}/auth/introspect", content=b"token=x&client_id=%00", headers=form),
+                ]
+            finally:
+                server.stop()
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert _NUL in answer.text

@@ -15,6 +15,7 @@ an IPv6 client by its /64, which one host holds whole (as claims are paced).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from careledger.access import network_of
 from careledger.api._deps import call
 from careledger.api._responses import adding_headers
 from careledger.erasure import MAX_NOTICE_BYTES
-from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType
+from careledger.errors import CareLedgerError, RequestTimeout, TooLarge, UnsupportedMediaType, ValidationError
 from careledger.exchange import MAX_DELIVERY_BYTES
 from careledger.insight.notes import MAX_TEXT_BYTES
 from careledger.shared import RateLimit
@@ -81,6 +82,12 @@ PORTAL_FORM = "application/x-www-form-urlencoded"
 PORTAL_NOTE_SUFFIXES = ("/suggest", "/suggest/add")
 PORTAL_NOTE_BYTES = 3 * MAX_TEXT_BYTES + 8 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# PostgreSQL's text cannot hold a NUL (a lookup with one fails rather than misses), FHIR's strings may not (below
+# U+0020 only tab, CR and LF), and no id, parameter or value of the API is one: refused wherever it comes.
+# An escape of NUL after an even number of backslashes (none included): the first is no escaped backslash. Matched
+# only from the start of a run of backslashes, so a long run costs one pass, not one per position.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL = "a NUL character (%00, \\u0000) is refused anywhere in a request: no id, parameter or value holds one"
 BODY_SECONDS = 30.0  # a body slower than this is a slow-loris, not a client
 
 
@@ -118,6 +125,8 @@ class BoundedRequests:
                 client = scope.get("client")
                 # Counted in the database: from the thread pool, so a slow PostgreSQL stalls this request, not the loop.
                 await call(self._open_limiter.take, network_of(client[0]) if client else "unknown")
+            if "\x00" in path or b"%00" in scope.get("query_string", b""):
+                raise ValidationError(_NUL)
             if scope["method"] in _BODY_METHODS:
                 if self._sign_in is not None and not is_open and path.startswith(SIGNED_IN_FIRST):
                     await call(self._sign_in, _authorization(scope))
@@ -178,7 +187,21 @@ class BoundedRequests:
             raise UnsupportedMediaType(
                 f"Content-Type {media_type or '(none)'} is not accepted: send application/fhir+json or +xml"
             )
-        return b"".join(chunks)
+        body = b"".join(chunks)
+        if _holds_nul(body, media_type):
+            raise ValidationError(_NUL)
+        return body
+
+
+def _holds_nul(body: bytes, media_type: str) -> bool:
+    """Whether a form or JSON body holds a NUL character (a device's binary frames may hold any byte): in a form as
+    `%00` or the byte, in JSON as the escape `\\u0000` (a raw one is no JSON; an escaped backslash before `u0000`
+    is the text "\\u0000", not a NUL)."""
+    if media_type == PORTAL_FORM:
+        return b"%00" in body or b"\x00" in body
+    if "json" not in media_type:
+        return False
+    return b"u0000" in body and _ESCAPED_NUL.search(body) is not None
 
 
 def _authorization(scope: Scope) -> str | None:
