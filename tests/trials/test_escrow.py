@@ -149,3 +149,26 @@ def test_an_enrolment_the_trial_has_no_room_for_is_refused_before_anything_is_si
     door = net.site_a.access.for_caller(net.staff(net.site_a))
     assert door.search(SearchQuery(resource_type="ResearchSubject", patient_id=later)) == []
     assert net.sponsor.trial_registry.show(trial_id).enrolled == 1
+
+
+def test_a_full_trial_still_asks_its_participants_to_re_consent(trial_network: TrialNetwork) -> None:
+    """Room is a new participant's question: one on study is asked to sign an amendment however full the trial."""
+    net = trial_network
+    trial_id = net.trial(target=1)
+    on_study = _enrolled(net, trial_id, net.site_a)
+    net.amend(trial_id, reconsent=True, target=1)
+    site, staff = net.site_a.trial_site, net.staff(net.site_a)
+    typed = site.consent_request(staff, trial_id, on_study)  # her wallet's typed data for the new version
+    assert typed["message"]["version"] == 2
+    with pytest.raises(Conflict, match=rf"^trial {trial_id} has enrolled its target of 1"):
+        site.consent_request(staff, trial_id, net.patient(net.site_a))  # a newcomer is refused
+
+
+def test_a_node_that_is_no_site_asks_no_one_to_consent(trial_network: TrialNetwork) -> None:
+    net = trial_network
+    trial_id = net.trial(sites=(net.site_a.address,))
+    newcomer = net.patient(net.site_b)
+    with pytest.raises(AccessDenied, match=rf"^this node is not a site of trial {trial_id} \(never named"):
+        net.site_b.trial_site.consent_request(net.staff(net.site_b), trial_id, newcomer)
+    door = net.site_b.access.for_caller(net.staff(net.site_b))
+    assert door.search(SearchQuery(resource_type="ResearchSubject", patient_id=newcomer)) == []

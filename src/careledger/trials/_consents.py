@@ -120,7 +120,6 @@ class Consents:
         assumed, for it would link her to the trial). Refused unless she is eligible, or if she is on study and
         signed the current version already (`Conflict`)."""
         state = self._open(trial_id)
-        _check_room(state)
         her = her_record(door, patient_id)
         protocol = self._protocol(trial_id, state.current_version)
         return self._request(door, state, protocol, her, payee).request or {}
@@ -131,6 +130,7 @@ class Consents:
         subject = subject_of(door, state.trial_id, her.patient_id)
         enrolled = None if subject is None else self._trials().participant(state.trial_id, subject.participant)
         if enrolled is None:
+            self._check_joinable(state)
             self._check_eligible(state.trial_id, protocol, her)
         elif enrolled.withdrawn:
             raise Conflict(f"she withdrew from trial {state.trial_id}: she is not asked to consent again")
@@ -188,14 +188,12 @@ class Consents:
                 )
             return self._consented(door, trial_id, her, subject, taken)
         state = self._open(trial_id)
-        if not self._trials().is_site(trial_id, self.here):  # the chain would refuse: nothing is signed or kept first
-            raise AccessDenied(f"this node is not a site of trial {trial_id} (never named, or removed): it enrols none")
-        _check_room(state)
         protocol = self._protocol(trial_id, state.current_version)
         if subject is None or subject.waiting("TrialConsent") is None or signature is None:
             subject = self._request(door, state, protocol, her, payee)  # signed here: asked afresh
         else:
-            self._check_eligible(trial_id, protocol, her)  # what she signed may be days old
+            self._check_joinable(state)  # what she signed may be days old
+            self._check_eligible(trial_id, protocol, her)
         signed = self._signed(door, subject, her, state, signature)
         stratum = _stratum(protocol, her.patient, self._today())
         subject = self._ahead(door, trial_id, her, subject, signed)
@@ -293,6 +291,16 @@ class Consents:
         )
 
     # The pieces -------------------------------------------------------------------------------
+
+    def _check_joinable(self, state: TrialState) -> None:
+        """Refuse a new participant the chain would refuse (this node no site of the trial, never named or removed;
+        no room), before she is asked to sign or anything is signed or kept. Her site's work for a participant on
+        study (a re-consent) is not a new enrolment, and is never refused here."""
+        if not self._trials().is_site(state.trial_id, self.here):
+            raise AccessDenied(
+                f"this node is not a site of trial {state.trial_id} (never named, or removed): it enrols none"
+            )
+        _check_room(state)
 
     def _open(self, trial_id: int) -> TrialState:
         """The trial, if it enrols now: a version approved, its seed committed, not unblinded."""
