@@ -137,20 +137,27 @@ def test_an_antiplatelet_is_no_anticoagulant() -> None:
     assert ("Oral anticoagulant", "no", None) in [(i.label, i.value, i.source) for i in result.inputs]
 
 
-def test_an_antihypertensive_taken_counts_as_hypertension_as_esc_2020_defines_it() -> None:
-    """ESC 2020 (Table 6): "hypertension or on antihypertensive therapy". Treated hypertension is often recorded
-    only as the drug: a man of 55 with atrial fibrillation on lisinopril has 1 point, not 0."""
-    lisinopril = Finding(Code(RXNORM, "29046"), "MedicationStatement/lisinopril")  # ATC C09AA03
-    result = CHA2DS2_VASC.assess(facts(age=55, sex="male", conditions=(AF,), medications=(lisinopril,)))
+@pytest.mark.parametrize(
+    "drug",
+    [
+        Finding(Code(RXNORM, "29046"), "MedicationStatement/lisinopril"),  # C09AA03: hypertension, or heart failure
+        Finding(Code(RXNORM, "19484"), "MedicationStatement/bisoprolol"),  # C07AB07: in AF, most often rate control
+        Finding(Code(RXNORM, "3443"), "MedicationStatement/diltiazem"),  # C08DB01: rate control
+    ],
+)
+def test_an_antihypertensive_class_drug_alone_is_shown_not_counted(drug: Finding) -> None:
+    """A record does not say what a drug treats: counted as H, a rate-control beta-blocker would recommend
+    anticoagulation to a woman of 66 whose score is 2. Shown, so that a clinician records the diagnosis."""
+    result = CHA2DS2_VASC.assess(facts(age=66, sex="female", conditions=(AF,), medications=(drug,)))
     assert isinstance(result, Assessment)
-    assert (result.value, result.band) == (1, "moderate")
-    shown = [(i.label, i.value, i.source) for i in result.inputs]
-    assert ("Hypertension, or an antihypertensive taken", "yes: 1 point", lisinopril.source) in shown
-    both = CHA2DS2_VASC.assess(facts(age=55, sex="male", conditions=(AF, HYPERTENSION), medications=(lisinopril,)))
-    assert isinstance(both, Assessment)
-    assert both.value == 1  # counted once, and shown by the diagnosis
-    assert ("Hypertension, or an antihypertensive taken", "yes: 1 point", HYPERTENSION.source) in [
-        (i.label, i.value, i.source) for i in both.inputs
-    ]
-    aspirin = Finding(Code(RXNORM, "1191"), "MedicationStatement/aspirin")  # no antihypertensive: nothing
-    assert CHA2DS2_VASC.assess(facts(age=55, sex="male", conditions=(AF,), medications=(aspirin,))).value == 0
+    assert (result.value, result.band, result.alert) == (2, "moderate", False)
+    shown = {i.label: (i.value, i.source) for i in result.inputs}
+    assert shown["Hypertension"] == ("no: 0 points", None)
+    assert shown["Antihypertensive class drug, no hypertension diagnosis"] == (
+        "not counted (rate control or heart failure?): if it treats hypertension, record the diagnosis (+1)",
+        drug.source,
+    )
+    diagnosed = CHA2DS2_VASC.assess(facts(age=66, sex="female", conditions=(AF, HYPERTENSION), medications=(drug,)))
+    assert isinstance(diagnosed, Assessment)
+    assert (diagnosed.value, diagnosed.alert) == (3, True)  # with the diagnosis: counted once, and no note
+    assert "Antihypertensive class drug, no hypertension diagnosis" not in {i.label for i in diagnosed.inputs}

@@ -8,10 +8,13 @@ diagnosis and management of atrial fibrillation. Eur Heart J 2021;42:373-498 (OA
 men and >= 3 in women, considered at 1 and 2, not indicated at 0 and 1).
 
 Conditions are read from the problem list by the shared value sets (`_codes`, exact codes); a condition that is
-not on it counts as absent, as the score's "history of" means. Hypertension is as ESC 2020 defines the item (its
-Table 6: hypertension, or current antihypertensive treatment): the diagnosis, or else an active antihypertensive
-(ATC C02, C03, C07, C08, C09), which is how treated hypertension is often recorded, and what the Pooled Cohort
-Equations here count as treated too.
+not on it counts as absent, as the score's "history of" means. Hypertension is the diagnosis, not a drug alone:
+ESC 2020 counts antihypertensive treatment, meaning treatment for hypertension, and a record does not say what a
+drug is for. In atrial fibrillation most patients take a beta-blocker, diltiazem or verapamil for rate control,
+and those with heart failure an ACE inhibitor, diuretic or spironolactone for it (already item C): counted as H,
+they would recommend anticoagulation to patients the score does not put there. A drug of an antihypertensive class
+(ATC C02, C03, C07, C08, C09) with no diagnosis is shown as an input, not counted, so the clinician records the
+diagnosis if that is what it treats.
 
 The score is only meaningful in atrial fibrillation. It is computed for anyone (a clinician may be weighing a new
 diagnosis), the absence of atrial fibrillation on the problem list is shown as an input, and the alert (that
@@ -22,14 +25,12 @@ takes would teach clinicians to dismiss the card. The score is still computed, a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from careledger.insight._model import Assessment, Code, Facts, Result
+from careledger.insight._model import Assessment, Facts, Result
 from careledger.insight.scores import _codes as codes
 from careledger.insight.scores._points import award
 from careledger.insight.scores._reading import Bounds, Reading
 
-VERSION = "CHA2DS2-VASc (Lip 2010; H as ESC 2020)"
+VERSION = "CHA2DS2-VASc (Lip 2010)"
 
 # Lip 2010, Table 2.
 CONGESTIVE_HEART_FAILURE = 1  # C: congestive heart failure / left ventricular dysfunction
@@ -47,28 +48,13 @@ HIGH_FROM = 2
 # WHO ATC: vitamin K antagonists, direct thrombin inhibitors (dabigatran), direct factor Xa inhibitors.
 ORAL_ANTICOAGULANTS = (*codes.VITAMIN_K_ANTAGONISTS, "B01AE", "B01AF")
 
-# Each item: its label, the diagnoses that count, the drug classes (WHO ATC) whose active use counts too, its points.
 CRITERIA = (
-    ("Congestive heart failure or LV dysfunction", codes.HEART_FAILURE, (), CONGESTIVE_HEART_FAILURE),
-    ("Hypertension, or an antihypertensive taken", codes.HYPERTENSION, codes.ANTIHYPERTENSIVES, HYPERTENSION),
-    ("Diabetes", codes.DIABETES, (), DIABETES),
-    (
-        "Stroke, TIA or thromboembolism",
-        codes.STROKE | codes.TIA | codes.THROMBOEMBOLISM,
-        (),
-        STROKE_TIA_THROMBOEMBOLISM,
-    ),
-    ("Vascular disease (MI, PAD, aortic plaque)", codes.VASCULAR_DISEASE, (), VASCULAR_DISEASE),
+    ("Congestive heart failure or LV dysfunction", codes.HEART_FAILURE, CONGESTIVE_HEART_FAILURE),
+    ("Hypertension", codes.HYPERTENSION, HYPERTENSION),
+    ("Diabetes", codes.DIABETES, DIABETES),
+    ("Stroke, TIA or thromboembolism", codes.STROKE | codes.TIA | codes.THROMBOEMBOLISM, STROKE_TIA_THROMBOEMBOLISM),
+    ("Vascular disease (MI, PAD, aortic plaque)", codes.VASCULAR_DISEASE, VASCULAR_DISEASE),
 )
-
-
-def _counted(diagnoses: frozenset[Code], treatments: tuple[str, ...]) -> Callable[[Code], bool]:
-    """What counts for an item: a diagnosis of `diagnoses`, or a drug of the ATC classes `treatments` (conditions
-    come first in what it is asked of, so that a patient with both is shown her diagnosis)."""
-    if not treatments:
-        return diagnoses.__contains__
-    treated = codes.of_class(treatments)
-    return lambda code: code in diagnoses or treated(code)
 
 
 def age_points(age: int) -> int:
@@ -76,6 +62,18 @@ def age_points(age: int) -> int:
     if age >= 75:
         return AGE_75_OR_OVER
     return AGE_65_TO_74 if age >= 65 else 0
+
+
+def _uncounted_antihypertensive(reading: Reading, facts: Facts) -> None:
+    """With no hypertension diagnosis, an active drug of an antihypertensive class, shown and not counted (the
+    module's docstring says why): the clinician who knows it treats hypertension records the diagnosis."""
+    drug = codes.on_medication(facts, codes.ANTIHYPERTENSIVES)
+    if drug is not None:
+        reading.note(
+            "Antihypertensive class drug, no hypertension diagnosis",
+            "not counted (rate control or heart failure?): if it treats hypertension, record the diagnosis (+1)",
+            drug.source,
+        )
 
 
 class Cha2ds2Vasc:
@@ -102,10 +100,11 @@ class Cha2ds2Vasc:
         sex = reading.sex()
         if sex is not None:
             total += award(reading, FEMALE if sex == "female" else 0)
-        for label, diagnoses, treatments, weight in CRITERIA:
-            findings = (*facts.conditions, *facts.medications) if treatments else facts.conditions
-            found = reading.finding(label, findings, _counted(diagnoses, treatments))
+        for label, value_set, weight in CRITERIA:
+            found = reading.finding(label, facts.conditions, value_set.__contains__)
             total += award(reading, weight if found else 0)
+            if found is None and value_set is codes.HYPERTENSION:
+                _uncounted_antihypertensive(reading, facts)
         fibrillation = reading.finding("Atrial fibrillation", facts.conditions, codes.ATRIAL_FIBRILLATION.__contains__)
         anticoagulant = codes.on_medication(facts, ORAL_ANTICOAGULANTS)
         source = None if anticoagulant is None else anticoagulant.source
