@@ -429,6 +429,10 @@ def test_feedback_on_a_given_card_is_kept_and_counted(api: Api, ehr: Ehr, alice_
     response = httpx.post(url, json={"feedback": [accepted]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
     assert response.status_code == 200, response.text  # a change of mind replaces the earlier word
     assert api.world.node.cds.counts(PATIENT_VIEW).get("overridden", 0) == before
+    older = outcome | {"outcomeTimestamp": "2026-12-06T09:00:00Z"}  # a retry arriving late, of an earlier word
+    response = httpx.post(url, json={"feedback": [older]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert response.status_code == 200, response.text
+    assert api.world.node.cds.counts(PATIENT_VIEW).get("overridden", 0) == before  # what was said since stands
     unknown = outcome | {"card": str(uuid.uuid4())}
     response = httpx.post(url, json={"feedback": [unknown]}, headers={"Authorization": f"Bearer {ehr.token(url)}"})
     assert response.status_code == 404

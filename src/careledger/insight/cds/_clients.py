@@ -151,8 +151,7 @@ class CdsClients:
         if jku is not None and jku != client.jku:
             raise Unauthenticated(
                 "the JWT's jku is not the one registered for this client"
-                + ("" if client.jku is not None else " (its keys were registered inline: the JWT names no jku)")
-            )
+            )  # nor says how it registered
         if client.jku is not None:
             found = self._keys.find(client.jku, kid)
         else:

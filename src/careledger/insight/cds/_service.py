@@ -34,7 +34,7 @@ from careledger.insight.cds._clients import CdsClients, Verified
 from careledger.insight.cds._hooks import SERVICES, HookService, Resource, about, prefetched, service_named, valid
 from careledger.insight.scores import SCORES
 from careledger.shared import Tickets
-from careledger.store import CdsFeedback, Database
+from careledger.store import CdsFeedback, Database, one_at_a_time
 
 CARD_SECONDS = 30 * 86_400  # how long feedback on a card is taken
 _CARD = "cds-card"
@@ -176,9 +176,22 @@ class CdsHooks:
             issued = self._tickets.peek(_CARD, entry.card)
             if issued is None or (issued.get("service"), issued.get("iss")) != (service.id, client.iss):
                 raise NotFound(f"no card {entry.card[:64]!r} of {service.id} was given to this client")
-            _check_reason(entry, issued.get("reasons", []))
-        latest = {entry.card: entry for entry in entries}  # a card's latest word, once: a client's retry is no second
+            if "reasons" in issued:  # a card given before its reasons were kept (until 30 days after): any is taken
+                _check_reason(entry, issued["reasons"])
+        latest: dict[str, Feedback] = {}  # each card's newest word, by when it was said: a retry is no second
+        for entry in entries:
+            if entry.card not in latest or _said_at(entry) >= _said_at(latest[entry.card]):
+                latest[entry.card] = entry
         with self._db.session() as session:
+            one_at_a_time(session, "cds-feedback")  # two retries at once: the second sees the first's row
+            kept = session.execute(
+                select(CdsFeedback.card, CdsFeedback.outcome_at).where(
+                    CdsFeedback.service == service.id, CdsFeedback.card.in_(latest)
+                )
+            )
+            for card, outcome_at in kept:
+                if datetime.fromisoformat(outcome_at) > _said_at(latest[card]):
+                    del latest[card]  # a late retry of an older word: what was said since stands
             session.execute(delete(CdsFeedback).where(CdsFeedback.service == service.id, CdsFeedback.card.in_(latest)))
             session.add_all(
                 CdsFeedback(
@@ -202,6 +215,11 @@ class CdsHooks:
                 .group_by(CdsFeedback.outcome)
             )
             return {outcome: count for outcome, count in rows}
+
+
+def _said_at(entry: Feedback) -> datetime:
+    """When the clinician's word on the card was given (`outcomeTimestamp`, an aware time)."""
+    return datetime.fromisoformat(entry.outcome_at)
 
 
 def _check_reason(entry: Feedback, offered: list[list[str]]) -> None:
