@@ -51,9 +51,9 @@ _AAD = b"careledger/audit-event/v1\x00"
 _COPY_AAD = b"careledger/audit-copy/v1\x00"  # text an entry holds, kept sealed elsewhere (`seal_copy`)
 _HEAD_LOCK = 0x4341_5245_4C41  # the advisory lock that serialises writers of the head ("CARELA")
 _log = logging.getLogger("careledger.audit")
-_LOCK_HEAD = text("SELECT pg_advisory_xact_lock(:key)")  # PostgreSQL: one writer of the head at a time until COMMIT
+_HEAD_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")  # PostgreSQL: one writer of the head at a time until COMMIT
 # `_append_direct`'s statements, as psycopg takes them (the table's columns, from its SQLAlchemy definition).
-_LOCK_SQL = str(_LOCK_HEAD.compile(dialect=postgresql.dialect()))
+_LOCK_SQL = str(_HEAD_LOCK_STATEMENT.compile(dialect=postgresql.dialect()))
 _NEWEST = select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)
 _LAST_SQL = str(_NEWEST.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 _INSERT_SQL = str(insert(AUDIT_EVENTS).compile(dialect=postgresql.dialect()))
@@ -250,7 +250,7 @@ class AuditLog:
     def _lock_head(self, connection: Connection) -> None:
         """On PostgreSQL, one writer at a time holds the head until it commits (SQLite has one writer anyway)."""
         if self.db.backend == "postgresql":
-            connection.execute(_LOCK_HEAD, {"key": _HEAD_LOCK})
+            connection.execute(_HEAD_LOCK_STATEMENT, {"key": _HEAD_LOCK})
 
     def entries(
         self,
