@@ -51,7 +51,8 @@ _AAD = b"careledger/audit-event/v1\x00"
 _COPY_AAD = b"careledger/audit-copy/v1\x00"  # text an entry holds, kept sealed elsewhere (`seal_copy`)
 _HEAD_LOCK = 0x4341_5245_4C41  # the advisory lock that serialises writers of the head ("CARELA")
 _log = logging.getLogger("careledger.audit")
-_HEAD_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")  # PostgreSQL: one writer of the head at a time until COMMIT
+# PostgreSQL: one writer of the head at a time, until its COMMIT.
+_HEAD_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")
 # `_append_direct`'s statements, as psycopg takes them (the table's columns, from its SQLAlchemy definition).
 _LOCK_SQL = str(_HEAD_LOCK_STATEMENT.compile(dialect=postgresql.dialect()))
 _NEWEST = select(_COLUMNS.seq, _COLUMNS.hash).order_by(_COLUMNS.seq.desc()).limit(1)
