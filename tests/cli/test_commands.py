@@ -232,3 +232,15 @@ def test_docs_cli_md_lists_every_command_of_every_group() -> None:
         for name in getattr(get_command(importlib.import_module(module).app), "commands", {})
     }
     assert sorted(commands - named) == []
+
+
+def test_a_patient_named_for_a_remote_add_is_refused_not_ignored(cli: Cli, tmp_path: Path) -> None:
+    """Through --node the API files a Patient by the did:pkh identifier it holds: a wallet named with --patient
+    used to be dropped without a word, and her record went to a new custodial identity."""
+    assert cli("init", "--light-kdf").code == 0
+    patient = tmp_path / "patient.json"
+    patient.write_text('{"resourceType": "Patient"}')
+    result = cli("--node", "http://127.0.0.1:9", "record", "add", str(patient), "--patient", "keiko")
+    assert result.code == 2, result.err
+    assert "--patient is not taken with --node" in result.err
+    assert "did:pkh:eip155:<chain id>:<her address>" in result.err

@@ -94,6 +94,12 @@ def add(
     quiet: QuietFlag = False,
 ) -> None:
     """Validate, encrypt and store one resource (a new version if its id exists); prints its Type/id."""
+    if state(ctx).node_url and patient is not None:  # the API files a Patient by her identifier, not a wallet here
+        raise ValidationError(
+            "--patient is not taken with --node: a node's API files a Patient under the did:pkh identifier it holds "
+            '({"system": "urn:ietf:rfc:3986", "value": "did:pkh:eip155:<chain id>:<her address>"}; docs/api.md), '
+            "and a record of hers by its subject"
+        )
     body = _read_input(file)
     if state(ctx).node_url:
         resource = _json_object(body)
