@@ -18,13 +18,16 @@ from eth_account.signers.local import LocalAccount
 
 from careledger.api import NodeProcess, free_port
 from careledger.chain import open_chain
+from careledger.cli.serve import _anchor_left_over
 from careledger.client import FhirClient
-from careledger.config import Home
+from careledger.config import Home, Settings
 from careledger.errors import ChainError
 from careledger.identity import WalletStore
-from careledger.testdata import synthetic_patients
+from careledger.store import Database, Leadership
+from careledger.testdata import scratch_node, synthetic_patients
 from tests.chain.conftest import External, until_answers
 from tests.cli.conftest import Cli
+from tests.tcp_proxy import postgres_behind_proxy
 
 pytestmark = pytest.mark.anvil
 
@@ -186,3 +189,27 @@ def test_a_served_node_reaches_its_rpc_chain_again_when_it_is_back_on_its_port(c
     finally:
         external.stop()
     assert f"chain unavailable: cannot reach the chain at {external.url}" in server.log.read_text()
+
+
+@pytest.mark.postgres
+def test_a_stop_in_a_database_outage_says_what_is_pending_waits_for_the_next_start(tmp_path: Path) -> None:
+    """An outsider stopped `serve` while PostgreSQL was away and was told another process led and anchored: none
+    ran, and the record stayed unanchored. The stop now says what it could and could not do."""
+    with (
+        postgres_behind_proxy() as (proxy, url),
+        scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node,
+    ):
+        assert _anchor_left_over(node) == "pending commitments and audit heads anchored"
+        proxy.cut()
+        assert _anchor_left_over(node) == (
+            "what is pending is not anchored (the database is not answering): the next start anchors it"
+        )
+        proxy.restore()
+        other_worker = Database(url)
+        other = Leadership(other_worker)
+        assert other.try_lead()  # another worker of the node holds the lead
+        try:
+            assert _anchor_left_over(node) == "another process of this node leads, and anchors what is pending"
+        finally:
+            other.release()
+            other_worker.close()

@@ -16,8 +16,9 @@ import typer
 from careledger.cli._context import PASSPHRASE_ENV, CliState, open_node, passphrase_source, state
 from careledger.cli._output import console
 from careledger.config import NODE_WALLET, Settings
-from careledger.errors import Conflict, WorkersNeedPostgres
+from careledger.errors import ChainUnavailable, Conflict, WorkersNeedPostgres
 from careledger.log_format import LogFormat, formatter
+from careledger.outages import database_outage
 from careledger.schema import upgrade_schema
 from careledger.services import Operations, open_operations
 
@@ -95,24 +96,31 @@ def _serve_workers(cli: CliState, *, host: str, port: int, domain: str | None, c
             Workers(spec, sock, count).run(heartbeat=node.status, serving=serving)
         finally:
             sock.close()
-        if _anchor_left_over(node):
-            console.print("stopped; pending commitments and audit heads anchored", markup=False)
-        else:
-            console.print("stopped; another process of this node leads, and anchors what is pending", markup=False)
+        console.print(f"stopped; {_anchor_left_over(node)}", markup=False)
 
 
-def _anchor_left_over(node: Operations) -> bool:
+def _anchor_left_over(node: Operations) -> str:
     """Anchor what a worker killed at the stop could not, as the leader: a worker of this node still running
     (one not yet stopped, or another host's) may hold the lead, and two anchorings of one batch race on chain.
-    Whether it was done here."""
-    if not node.leadership.try_lead():
-        return False
+    What became of it, in words: the operator stopping a node in a database or chain outage is told that what is
+    pending waits for the next start, not that someone else anchors it."""
     try:
-        node.anchorer.anchor_pending()
-        node.audit_anchorer.anchor_pending()
-    finally:
-        node.leadership.release()
-    return True
+        if not node.leadership.try_lead():
+            if node.leadership.held_anywhere():  # the database away: raised here (`try_lead` only says no)
+                return "another process of this node leads, and anchors what is pending"
+            return "no process of this node leads just now: what is pending waits for the next leader"
+        try:
+            node.anchorer.anchor_pending()
+            node.audit_anchorer.anchor_pending()
+        finally:
+            node.leadership.release()
+    except ChainUnavailable as exc:
+        return f"what is pending is not anchored ({exc}): the next start anchors it"
+    except Exception as exc:
+        if database_outage(exc) is None:
+            raise
+        return "what is pending is not anchored (the database is not answering): the next start anchors it"
+    return "pending commitments and audit heads anchored"
 
 
 @contextmanager
