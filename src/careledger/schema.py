@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from careledger.config import Home, Settings
 from careledger.errors import ConfigError
-from careledger.store import Database
+from careledger.store import Database, check_known, pending_migrations
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,9 @@ def _state(database: Database) -> SchemaState:
             pass
     except DBAPIError as exc:
         raise ConfigError(f"cannot open the database {database.url.render_as_string()}: {exc.orig}") from None
-    return SchemaState(database.revision(), database.head, tuple(database.pending()), database.backend)
+    revision = database.revision()
+    check_known(revision)  # a newer CareLedger's schema: nothing to report as pending, nor to upgrade
+    return SchemaState(revision, database.head, tuple(pending_migrations(revision)), database.backend)
 
 
 def schema_state(home: Home, settings: Settings) -> SchemaState:

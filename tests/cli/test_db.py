@@ -90,6 +90,10 @@ def test_a_database_a_newer_careledger_wrote_is_refused(cli: Cli, home: Path) ->
     assert refused.code == 3
     assert "the database is at 9999, which this CareLedger" in refused.err
     assert cli("db", "upgrade").code == 3
+    for asked in (("db", "current"), ("db", "current", "--json")):  # not "behind by 0: run db upgrade", exit 0
+        told = cli(*asked)
+        assert told.code == 3, told.out
+        assert "does not know: run the CareLedger version that upgraded it" in told.err
 
 
 def test_db_current_on_a_server_that_does_not_answer_is_a_config_error(cli: Cli, home: Path) -> None:

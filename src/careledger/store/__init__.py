@@ -5,7 +5,14 @@ from careledger.store._blob_rows import DatabaseBlobStore
 from careledger.store._blob_stores import BlobsMoved, BlobStores
 from careledger.store._blobs import BLOB_STORE_KINDS, BlobStore, BlobStoreKind, BlobUsage
 from careledger.store._break_glass_models import EmergencyReview
-from careledger.store._database import Database, dialect_insert, secure_delete, sqlite_url
+from careledger.store._database import (
+    Database,
+    check_known,
+    dialect_insert,
+    pending_migrations,
+    secure_delete,
+    sqlite_url,
+)
 from careledger.store._erasure_models import ErasedRecord, ErasurePeer, ErasureRequestRow, LegalHold
 from careledger.store._insight_models import InsightModel
 from careledger.store._leader import Leadership, one_at_a_time
@@ -105,8 +112,10 @@ __all__ = [
     "TrialSafetyReport",
     "TrialSeed",
     "TrialVisit",
+    "check_known",
     "dialect_insert",
     "one_at_a_time",
+    "pending_migrations",
     "secure_delete",
     "sqlite_url",
 ]

@@ -55,6 +55,16 @@ def pending_migrations(revision: str | None) -> list[str]:
     return [name for name in migrations() if revision is None or name.partition("_")[0] > revision]
 
 
+def check_known(revision: str | None) -> None:
+    """`ConfigError` for a schema revision this code does not know (a newer CareLedger upgraded the database):
+    nothing here may read or change it, nor advise `db upgrade`."""
+    if revision is not None and revision not in {name.partition("_")[0] for name in migrations()}:
+        raise ConfigError(
+            f"the database is at {revision}, which this CareLedger (schema {head_revision()}) does not know: "
+            "run the CareLedger version that upgraded it"
+        )
+
+
 class Database:
     """An engine and session factory for the node's database."""
 
@@ -117,11 +127,7 @@ class Database:
             self.migrate()
             return
         head = head_revision()
-        if revision not in {name.partition("_")[0] for name in migrations()}:
-            raise ConfigError(
-                f"the database is at {revision}, which this CareLedger (schema {head}) does not know: "
-                "run the CareLedger version that upgraded it"
-            )
+        check_known(revision)
         if revision < head:
             raise SchemaBehind(
                 f"the database is at {revision}, this CareLedger needs {head}: "
