@@ -107,6 +107,19 @@ def test_the_log_is_json_lines_with_an_access_line_per_request(server: NodeProce
     assert "Quixotic" not in Path(server.log).read_text()
 
 
+def test_the_openapi_document_costs_no_warning_line(server: NodeProcess) -> None:
+    """A stranger's GET of /openapi.json wrote FastAPI's "Duplicate Operation ID" warnings, plain text, into the
+    JSON log: each operation taken by GET and POST ($quote, $find, $assess) is now a route per method."""
+    document = httpx.get(f"{server.url}/openapi.json")
+    assert document.status_code == 200
+    ids = [op["operationId"] for path in document.json()["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    time.sleep(0.5)
+    log = Path(server.log).read_text()
+    assert "Duplicate Operation ID" not in log
+    assert not [line for line in log.splitlines() if "Warning" in line and not line.startswith("{")]
+
+
 def test_a_request_uvicorn_cannot_parse_is_told_in_json_too(server: NodeProcess) -> None:
     """uvicorn's own warning goes through the node's handler: a log collector reading JSON lines gets no plain
     `WARNING:  Invalid HTTP request received.` line between them."""

@@ -140,17 +140,23 @@ def _log_to_stderr(kind: LogFormat) -> Iterator[None]:
     """The node's own log on stderr while it serves, each line with its time, level, source and request: a chain
     going away and coming back, a background round that failed, one access line per request. What an operator
     reads in the journal, as text or JSON lines (`log_format`). uvicorn's own lines (a request it could not
-    parse) go through the same handler: in JSON mode every line on stderr is one JSON object."""
-    logger, server = logging.getLogger("careledger"), logging.getLogger("uvicorn")
+    parse) and Python's warnings (a library's deprecation) go through the same handler: in JSON mode every line on
+    stderr is one JSON object."""
+    logger, server, warned = (logging.getLogger(name) for name in ("careledger", "uvicorn", "py.warnings"))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(kind))
     level = logger.level
     logger.addHandler(handler)
     server.addHandler(handler)  # NodeServer's uvicorn leaves its loggers unconfigured (`log_config=None`)
+    warned.addHandler(handler)
+    warned.propagate = False  # once, through this handler, not again through a root handler someone configured
+    logging.captureWarnings(True)
     logger.setLevel(logging.INFO)
     try:
         yield
     finally:  # served in a test's process, the log goes back to what it was
-        logger.removeHandler(handler)
-        server.removeHandler(handler)
+        logging.captureWarnings(False)
+        warned.propagate = True
+        for named in (logger, server, warned):
+            named.removeHandler(handler)
         logger.setLevel(level)

@@ -50,7 +50,8 @@ def appointment_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["scheduling"])
     node = deps.node
 
-    @router.api_route("/Appointment/$find", methods=["GET", "POST"])
+    @router.post("/Appointment/$find")  # a route per method: each its own OpenAPI operation id
+    @router.get("/Appointment/$find")
     async def find(request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None) -> JSONResponse:
         """A searchset Bundle of proposed Appointments, one per open Slot (soonest first, `_count` at most) of the
         active Schedules of `practitioner` offering `service-type` (a service class) in `visit-mode` (virtual,

@@ -35,7 +35,8 @@ def assess_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["insight"])
     node = deps.node
 
-    @router.api_route("/Patient/{record_id}/$assess", methods=["GET", "POST"])
+    @router.post("/Patient/{record_id}/$assess")  # a route per method: each its own OpenAPI operation id
+    @router.get("/Patient/{record_id}/$assess")
     async def assess(
         record_id: str, request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:

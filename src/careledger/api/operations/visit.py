@@ -50,7 +50,8 @@ def visit_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["telehealth"])
     node = deps.node
 
-    @router.api_route("/Appointment/$quote", methods=["GET", "POST"])
+    @router.post("/Appointment/$quote")  # a route per method: each its own OpenAPI operation id
+    @router.get("/Appointment/$quote")
     async def quote(
         request: Request, authorization: Authorization = None, purpose: PurposeOfUse = None
     ) -> JSONResponse:
