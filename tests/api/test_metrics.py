@@ -104,6 +104,14 @@ def test_metrics_token_is_required_when_set(token_world: World) -> None:
         right = httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer s3cret-scrape-token"})
         assert right.status_code == 200
         assert samples(right.text).keys() >= SERIES
+        for scheme in ("bearer", "BEARER"):  # RFC 7235: a scheme in any case, as the API's own tokens
+            assert (
+                httpx.get(
+                    f"{server.url}/metrics", headers={"Authorization": f"{scheme} s3cret-scrape-token"}
+                ).status_code
+                == 200
+            )
+        assert httpx.get(f"{server.url}/metrics", headers={"Authorization": "s3cret-scrape-token"}).status_code == 401
         # With a token, a scraper through a proxy is let in: the token is the protection.
         proxied = httpx.get(
             f"{server.url}/metrics",

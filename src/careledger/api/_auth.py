@@ -32,6 +32,7 @@ from eth_utils import to_checksum_address
 from siwe import SiweMessage
 from siwe.siwe import VerificationError
 
+from careledger.bearer import bearer_token
 from careledger.errors import AccessDenied, Unauthenticated, ValidationError
 from careledger.identity import (
     ACCESS_TOKEN_SECONDS,
@@ -219,9 +220,8 @@ class SiweAuth:
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller a `Bearer` token names; `Unauthenticated` if there is none or it is not valid."""
-        scheme, _, token = (authorization or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(authorization)
+        if token is None:
             raise Unauthenticated("sign in first: POST /auth/login, then send Authorization: Bearer <token>")
         remembered = self._verified.get(token)
         if remembered is None:

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.api._health import Leader
 from careledger.api._http_head import BoundedHead
+from careledger.bearer import bearer_token
 from careledger.errors import AccessDenied, NotFound, Unauthenticated
 from careledger.health import Health
 from careledger.iot import IntakeResult
@@ -162,8 +163,8 @@ def metrics_router(node: Services, metrics: Metrics) -> APIRouter:
         if settings.metrics_port is not None and _port(request.scope) != settings.metrics_port:
             raise NotFound(f"{PATH} is served on the metrics port only")
         if settings.metrics_token:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {settings.metrics_token}".encode()):
+            given = bearer_token(request.headers.get("authorization")) or ""
+            if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
                 raise Unauthenticated(f"{PATH} needs the metrics token (Authorization: Bearer …)")
         elif settings.metrics_port is None and not _loopback_direct(request.scope):
             raise AccessDenied(

@@ -25,6 +25,7 @@ import httpx
 import jwt
 from sqlalchemy import select
 
+from careledger.bearer import bearer_token
 from careledger.errors import NotFound, Unauthenticated, ValidationError
 from careledger.identity import web_origin
 from careledger.shared import Tickets
@@ -117,9 +118,8 @@ class CdsClients:
     def verify(self, authorization: str | None, audience: str) -> Verified:
         """The client whose JWT `authorization` carries, for the service at `audience`; `Unauthenticated` (401)
         for a missing, unsigned, forged, expired, replayed or misaddressed one, or an unknown client."""
-        scheme, _, token = (authorization or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(authorization)
+        if token is None:
             raise Unauthenticated("a CDS client signs each request: Authorization: Bearer <JWT>")
         try:
             header = jwt.get_unverified_header(token)
