@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,8 +13,11 @@ from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
 
 from careledger.api import NodeServer
+from careledger.config import Settings
 from careledger.identity import Wallet
+from careledger.testdata import scratch_node
 from tests.access.conftest import World, world  # noqa: F401 - the world fixture, shared
+from tests.conftest import PG_URL, _postgres_schema
 
 
 @dataclass
@@ -69,3 +73,18 @@ def serving(world: World) -> Iterator[Api]:  # noqa: F811 - a parameter named li
 def api(world: World) -> Iterator[Api]:  # noqa: F811 - uses the imported fixture
     with serving(world) as api:
         yield api
+
+
+@contextmanager
+def served_on_postgres(home: Path) -> Iterator[NodeServer]:
+    """A scratch node at `home` on a fresh PostgreSQL schema, behind a real HTTP server (`.node` is the node), for
+    what fails only where PostgreSQL is (skipped without a server, but not in CI)."""
+    for schema in _postgres_schema():
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        with scratch_node(home, Settings(chain="memory", db=url, light_kdf=True)) as node:
+            server = NodeServer(node, port=0)
+            server.start()
+            try:
+                yield server
+            finally:
+                server.stop()

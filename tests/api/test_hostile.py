@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from siwe import SiweMessage
 
-from careledger.api import NodeProcess, NodeServer, free_port
+from careledger.api import NodeProcess, free_port
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
 from careledger.exchange import (
@@ -35,8 +35,8 @@ from careledger.exchange import (
 )
 from careledger.research import StudyRequest
 from careledger.testdata import PASSPHRASE, scratch_node, synthetic_patients
+from tests.api.conftest import served_on_postgres
 from tests.api.test_http_head import exchange
-from tests.conftest import PG_URL, _postgres_schema
 
 pytestmark = pytest.mark.anvil
 
@@ -462,22 +462,13 @@ def test_a_stranger_s_nul_is_400_on_postgresql_not_500(tmp_path: Path) -> None:
     """The open OAuth routes looked a client id up before any sign-in: with a NUL in it, psycopg refused the
     statement and a stranger had a 500 each time, 240 a minute (an alert's worth)."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    for schema in _postgres_schema():
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-        with scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node:
-            server = NodeServer(node, port=0)
-            server.start()
-            try:
-                answers = [
-                    httpx.get(f"{server.url}/auth/authorize?response_type=code&client_id=%00"),
-                    httpx.post(
-                        f"{server.url}/auth/authorize", content=b"response_type=code&client_id=%00", headers=form
-                    ),
-                    httpx.post(f"{server.url}/auth/revoke", content=b"token=x&client_id=%00", headers=form),
-                    httpx.post(f"{server.url}/auth/introspect", content=b"token=x&client_id=%00", headers=form),
-                ]
-            finally:
-                server.stop()
+    with served_on_postgres(tmp_path / "home") as server:
+        answers = [
+            httpx.get(f"{server.url}/auth/authorize?response_type=code&client_id=%00"),
+            httpx.post(f"{server.url}/auth/authorize", content=b"response_type=code&client_id=%00", headers=form),
+            httpx.post(f"{server.url}/auth/revoke", content=b"token=x&client_id=%00", headers=form),
+            httpx.post(f"{server.url}/auth/introspect", content=b"token=x&client_id=%00", headers=form),
+        ]
     for answer in answers:
         assert answer.status_code == 400, answer.text
         assert _NUL in answer.text

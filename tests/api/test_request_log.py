@@ -14,14 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from careledger import request_context
-from careledger.api import NodeServer
 from careledger.audit import Access, Action, Outcome, request_of
-from careledger.config import Settings
 from careledger.log_format import JsonFormatter, TextFormatter
-from careledger.testdata import scratch_node
 from tests.access.conftest import built_world
-from tests.api.conftest import Api, serving
-from tests.conftest import PG_URL, _postgres_schema
+from tests.api.conftest import Api, served_on_postgres, serving
 from tests.logs import logged
 
 ACCESS = "careledger.access"
@@ -176,18 +172,11 @@ def test_a_database_error_is_logged_by_its_sqlstate_never_by_the_values_it_quote
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="careledger.api")
-    for schema in _postgres_schema():
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-        with scratch_node(tmp_path / "home", Settings(chain="memory", db=url, light_kdf=True)) as node:
-            server = NodeServer(node, port=0)
-            server.start()
-            try:
-                with node.db.writing() as connection:  # every new ticket refused: PostgreSQL's DETAIL quotes the row
-                    connection.execute(text("ALTER TABLE tickets ADD CONSTRAINT refused CHECK (false) NOT VALID"))
-                caplog.clear()
-                response = httpx.get(f"{server.url}/auth/nonce")
-            finally:
-                server.stop()
+    with served_on_postgres(tmp_path / "home") as server:
+        with server.node.db.writing() as connection:  # every new ticket refused: PostgreSQL's DETAIL quotes the row
+            connection.execute(text("ALTER TABLE tickets ADD CONSTRAINT refused CHECK (false) NOT VALID"))
+        caplog.clear()
+        response = httpx.get(f"{server.url}/auth/nonce")
     assert response.status_code == 500
     [failed] = [record for record in caplog.records if record.name == "careledger.api"]
     assert failed.exc_info is not None
