@@ -62,9 +62,8 @@ def appointment_router(deps: Deps) -> APIRouter:
         given = dict(request.query_params.items())
         if request.method == "POST":
             given.update(operation_parameters(loads_object(await body_of(request)), FIND_PARAMETERS))
-        start = parse_instant(given["start"], "start") if "start" in given else None
         reader = node.access.for_caller(accessor)
-        begin = start or node.scheduling.now()
+        begin = parse_instant(given["start"], "start") if "start" in given else node.scheduling.now()
         end = parse_instant(given["end"], "end") if "end" in given else begin + timedelta(days=DEFAULT_DAYS)
         openings = await call(
             node.scheduling.find,
