@@ -7,6 +7,7 @@ alive with bounded memory, and that a normal read still succeeds.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from siwe import SiweMessage
 
 from careledger.api import NodeProcess, free_port
+from careledger.api._limits import _holds_nul
 from careledger.chain import Role
 from careledger.config import NODE_WALLET, Home, Settings
 from careledger.exchange import (
@@ -472,3 +474,12 @@ def test_a_stranger_s_nul_is_400_on_postgresql_not_500(tmp_path: Path) -> None:
     for answer in answers:
         assert answer.status_code == 400, answer.text
         assert _NUL in answer.text
+
+
+@given(text=st.lists(st.sampled_from(["\\", "u0000", "\x00", '"', "\n", "x"]), max_size=12).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_a_json_body_holds_a_nul_exactly_when_its_parsed_strings_do(text: str) -> None:
+    """The limiter's byte-level reading of JSON escapes agrees with a JSON parser: `\\u0000` after any run of
+    escaped backslashes, never the text an escaped backslash makes of it."""
+    body = json.dumps({"family": text}).encode()
+    assert _holds_nul(body, "application/fhir+json") == ("\x00" in json.loads(body)["family"])
