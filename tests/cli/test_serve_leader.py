@@ -26,12 +26,12 @@ def test_the_parent_anchors_only_while_no_other_process_leads(tmp_path: Path) ->
         try:
             worker = Leadership(other)  # a worker of the node still running, or another host's
             assert worker.try_lead()
-            assert not _anchor_left_over(node)
+            assert _anchor_left_over(node) == "another process of this node leads, and anchors what is pending"
             assert node.anchorer.pending() == 1  # left to the leader: two anchorings of one batch would race
             worker.release()
         finally:
             other.close()
-        assert _anchor_left_over(node)
+        assert _anchor_left_over(node) == "pending commitments and audit heads anchored"
         assert node.anchorer.pending() == 0
         assert not node.leadership.held_anywhere()  # and the lead let go at once, for the next serve's workers
     next(schema, None)
