@@ -102,6 +102,10 @@ def test_a_claim_is_submitted_paid_reviewed_and_the_share_paid_by_permit(home: C
     assert home("token", "transfer", "alice", "1000", "--as", "insurer").code == 0
     assert home("claim", "pay-share", view["claim"], "--as", "alice").code == 0
     assert home("token", "balance", "alice", "--json").json()["balance"] == "850"
+    dust = "0x000000000000000000000000000000000000dEaD"  # one base unit: a plain decimal, never "1E-18"
+    assert home("token", "transfer", dust, "0.000000000000000001", "--as", "insurer").code == 0
+    assert home("token", "balance", dust, "--json").json()["balance"] == "0.000000000000000001"
+    assert "0.000000000000000001 " in home("token", "balance", dust).out
     assert home("claim", "status", view["claim"], "--json").json()["patient_paid"]
 
 

@@ -5,7 +5,7 @@ without reaching into the chain layer.
 """
 
 from careledger.chain import SERVICE_CLASSES, ClaimStatus, Plan, PlanTerms, PreauthStatus
-from careledger.claims._amounts import from_units, to_units
+from careledger.claims._amounts import amount_text, from_units, to_units
 from careledger.claims._classes import CDT, CPT, RXNORM, ServiceClass, classify
 from careledger.claims._codes import CARC_SYSTEM, REASONS, reason_text
 from careledger.claims._coverage import coverage_id
@@ -48,6 +48,7 @@ __all__ = [
     "PreauthStatus",
     "ServiceClass",
     "Standing",
+    "amount_text",
     "claim_lines",
     "claim_record_id",
     "claim_response",

@@ -48,3 +48,8 @@ def from_units(units: int, decimals: int) -> Decimal:
     if not fraction:
         return Decimal(f"{sign}{whole}")
     return Decimal(f"{sign}{whole}.{str(fraction).rjust(decimals, '0').rstrip('0')}")
+
+
+def amount_text(units: int, decimals: int) -> str:
+    """Whole tokens as a plain decimal string ("0.000000000000000001", never "1E-18"), for people and for JSON."""
+    return f"{from_units(units, decimals):f}"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from careledger.chain import CareToken
-from careledger.claims._amounts import from_units
+from careledger.claims._amounts import amount_text
 from careledger.claims._fhir import Money
 from careledger.crypto import sign_typed_data
 from careledger.errors import Conflict
@@ -52,8 +52,8 @@ class Payments:
         if held < units:
             money = self.currency(token)
             raise Conflict(
-                f"{as_wallet} holds {from_units(held, money.decimals):f} {money.symbol}, "
-                f"less than the {from_units(units, money.decimals):f} asked for: nothing was done; send it more first"
+                f"{as_wallet} holds {amount_text(held, money.decimals)} {money.symbol}, "
+                f"less than the {amount_text(units, money.decimals)} asked for: nothing was done; send it more first"
             )
 
     def approve_for(self, as_wallet: str, token: str, spender: str, units: int) -> None:

@@ -22,6 +22,7 @@ from careledger.claims import (
     PlanView,
     PreauthStatus,
     ServiceClass,
+    amount_text,
     from_units,
     reason_text,
     to_units,
@@ -92,17 +93,17 @@ def plan_json(view: PlanView) -> dict[str, Any]:
         "token": terms.token,
         "symbol": view.money.symbol,
         "allowed": {
-            ServiceClass(index).label: f"{from_units(amount, decimals):f}"
+            ServiceClass(index).label: amount_text(amount, decimals)
             for index, amount in enumerate(terms.allowed)
             if amount
         },
-        "deductible": f"{from_units(terms.deductible, decimals):f}",
+        "deductible": amount_text(terms.deductible, decimals),
         "coinsurance_percent": terms.coinsurance_bps / 100,
-        "oop_max": f"{from_units(terms.oop_max, decimals):f}",
+        "oop_max": amount_text(terms.oop_max, decimals),
         "coverage": [_day(terms.coverage_start), _day(terms.coverage_end)],
         "preauth_classes": [c.label for c in ServiceClass.from_mask(terms.preauth_classes)],
-        "review_over": f"{from_units(terms.review_threshold, decimals):f}" if terms.review_threshold else None,
-        "escrow": f"{from_units(plan.escrow, decimals):f}",
+        "review_over": amount_text(terms.review_threshold, decimals) if terms.review_threshold else None,
+        "escrow": amount_text(plan.escrow, decimals),
         "open_claims": plan.open_claims,
     }
 
@@ -173,7 +174,7 @@ def plan_fund(
         escrow = node.plans.fund(as_wallet, plan_id, to_units(amount, money.decimals))
         shown = _amount(money, escrow)
     if json:
-        print_json({"plan": plan_id, "escrow": f"{from_units(escrow, money.decimals):f}"})
+        print_json({"plan": plan_id, "escrow": amount_text(escrow, money.decimals)})
     else:
         console.print(f"plan {plan_id} escrow: {shown}", markup=False)
 
@@ -281,7 +282,7 @@ def outcome_json(outcome: ClaimOutcome, money: Money | None) -> dict[str, Any]:
 
     def amount(units: int) -> str:
         """An amount in whole tokens, as a string."""
-        return f"{from_units(units, decimals):f}"
+        return amount_text(units, decimals)
 
     state = outcome.state
     return {

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from careledger.claims import from_units, to_units
+from careledger.claims import amount_text, from_units, to_units
 from careledger.cli._context import address_of, open_node
 from careledger.cli._options import JsonFlag
 from careledger.cli._output import console, print_json
@@ -28,12 +28,12 @@ def balance(
     with open_node(ctx) as node:
         money = node.payments.currency()
         address = address_of(node, who)
-        amount = from_units(node.payments.balance(address), money.decimals)
+        units = node.payments.balance(address)
         symbol = money.symbol
     if json:
-        print_json({"address": address, "balance": str(amount), "symbol": symbol})
+        print_json({"address": address, "balance": amount_text(units, money.decimals), "symbol": symbol})
     else:
-        console.print(f"{address}: {amount:,} {symbol}", markup=False)
+        console.print(f"{address}: {from_units(units, money.decimals):,f} {symbol}", markup=False)
 
 
 @app.command()

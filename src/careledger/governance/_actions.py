@@ -24,7 +24,7 @@ from careledger.chain import (
     SupplyChain,
     holds_role,
 )
-from careledger.claims import from_units
+from careledger.claims import amount_text
 from careledger.errors import Conflict, NotFound, ValidationError
 
 # The roles the contracts know (snekmate `access_control`), by their ids.
@@ -299,7 +299,7 @@ class SetMinter:
         """The action in a few words."""
         if not self.cap:
             return f"revoke {self.minter}'s minting"
-        return f"let {self.minter} mint up to {from_units(self.cap, 18):f} CARE"
+        return f"let {self.minter} mint up to {amount_text(self.cap, 18)} CARE"
 
 
 @dataclass(frozen=True, slots=True)

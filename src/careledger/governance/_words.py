@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from careledger.chain import DecodedCall
-from careledger.claims import from_units
+from careledger.claims import amount_text
 from careledger.governance._actions import ROLE_NAMES
 
 
@@ -31,7 +31,7 @@ def format_duration(seconds: int) -> str:
 def _cap(args: dict[str, Any]) -> str:
     if not args["allowance"]:
         return f"revoke {args['minter']}'s minting"
-    return f"let {args['minter']} mint up to {from_units(int(args['allowance']), 18):f} CARE"
+    return f"let {args['minter']} mint up to {amount_text(int(args['allowance']), 18)} CARE"
 
 
 # snekmate `access_control`'s, the same words on every contract that has it (SupplyChain's REGULATOR_ROLE too).

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from careledger.access import Accessor, Disclosures
 from careledger.audit import Entry
 from careledger.chain import ActorRecord, CareToken, IdentityRegistry, Research, StudyState, StudyTerms, TxRequest
-from careledger.claims import from_units, to_units
+from careledger.claims import amount_text, to_units
 from careledger.consent import ConsentService, Grant, Purpose, SignedConsent
 from careledger.crypto import Envelope, MerkleTree, PrivateKey, SealedKey, keccak, sign_typed_data, unseal
 from careledger.errors import CareLedgerError, Conflict, DecryptionError, IntegrityError, NotFound, ValidationError
@@ -387,7 +387,7 @@ def protocol_hash(document: bytes) -> bytes:
 
 def care(units: int) -> str:
     """An amount of CareToken base units as a decimal string of CARE."""
-    return f"{from_units(units, CARE_DECIMALS):f}"
+    return amount_text(units, CARE_DECIMALS)
 
 
 def care_units(amount: str) -> int:
