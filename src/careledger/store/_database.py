@@ -139,10 +139,6 @@ class Database:
         """The revision this code's migrations end at."""
         return head_revision()
 
-    def pending(self) -> list[str]:
-        """The migrations this database lacks, oldest first (`<revision>_<what>`)."""
-        return pending_migrations(self.revision())
-
     def revision(self) -> str | None:
         """The schema's Alembic revision (None for a database never migrated, or one that cannot be read)."""
         try:
