@@ -480,10 +480,10 @@ def _check_room(state: TrialState) -> None:
     if state.enrolled >= state.target:
         raise Conflict(f"trial {state.trial_id} has enrolled its target of {state.target}: it enrols nobody more")
     cost = state.visits * (state.site_fee + state.stipend)
-    if state.escrow < state.owed + cost:
+    if state.held < cost:
         raise Conflict(
             f"trial {state.trial_id}'s escrow cannot hold another participant's visits ({care(cost)} CARE, "
-            f"{care(state.escrow - state.owed)} free): its sponsor tops it up first"
+            f"{care(state.held)} free): its sponsor tops it up first"
         )
 
 

@@ -148,10 +148,8 @@ class CdsClients:
         """The public key `kid` of `client`: from its registered jku, or its inline JWKS. A jku the JWT names must be
         the registered one exactly (CDS Hooks 2.0: an allowlist), so a client registered with inline keys names none:
         a URL from the JWT alone is never fetched, and an EHR that names the wrong one is told."""
-        if jku is not None and jku != client.jku:
-            raise Unauthenticated(
-                "the JWT's jku is not the one registered for this client"
-            )  # nor says how it registered
+        if jku is not None and jku != client.jku:  # the same words whether or not one was registered
+            raise Unauthenticated("the JWT's jku is not the one registered for this client")
         if client.jku is not None:
             found = self._keys.find(client.jku, kid)
         else:
